@@ -1,0 +1,48 @@
+// Usage: node scripts/run.mjs <file.ts> [args...]
+// Runs a TypeScript entry point with dependencies installed and dev Redis/PostgreSQL up,
+// so `npm run bench` etc. work on a fresh clone with no manual setup.
+
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT, ensureDependencies, ensureServices } from './services.mjs';
+
+/** Prepare deps + dev services, then run `node --import tsx file args`; never returns. */
+export async function runTs(file, args = [], extraEnv = {}) {
+  await ensureDependencies();
+  const urls = await ensureServices({ profile: 'dev' });
+  await runChild(process.execPath, ['--import', 'tsx', file, ...args], { ...urls, ...extraEnv });
+}
+
+/** Spawn with inherited stdio, forward termination signals, and exit with the child's code. */
+export function runChild(cmd, args, env) {
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
+  // Forwarded so `kill <this pid>` (e.g. from a supervisor) reaches the real process. On
+  // Ctrl-C the child also gets SIGINT straight from the terminal, so it may see it twice.
+  const forward = (sig) => child.kill(sig);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, forward);
+  child.on('error', (err) => {
+    console.error(`[pocketgate] could not start ${cmd}: ${err.message}`);
+    process.exit(1);
+  });
+  return new Promise(() => {
+    child.on('exit', (code, signal) => process.exit(signal ? 128 + (constants.signals[signal] ?? 0) : code ?? 1));
+  });
+}
+
+/** Shared by the CLI wrappers: print a failure without a Node stack trace wall. */
+export function fail(err) {
+  console.error(`[pocketgate] ${err?.stack ?? err}`);
+  process.exit(1);
+}
+
+// Only act as a CLI when invoked directly, not when start.mjs imports runTs.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [file, ...args] = process.argv.slice(2);
+  if (!file) {
+    console.error('usage: node scripts/run.mjs <file.ts> [args...]');
+    process.exit(2);
+  }
+  runTs(path.resolve(file), args).catch(fail);
+}

@@ -1,0 +1,310 @@
+// Bootstraps everything `npm start` / `npm test` need on a bare Debian + Node 20 box:
+// npm dependencies, Redis and PostgreSQL (installed via apt if missing), each
+// running from a per-profile data dir under .data/ on its own port so dev and test
+// never share state and never collide with a system-wide Redis/PostgreSQL.
+//
+// This file runs before `npm ci`, so it may only use node: builtins.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const PORTS = {
+  dev: { redis: 16379, pg: 15432 },
+  test: { redis: 16380, pg: 15433 },
+};
+const PG_OS_USER = 'postgres'; // PostgreSQL refuses to run as root, so root hands it to this user.
+const DB_USER = 'pocketgate';
+const DB_NAME = 'pocketgate';
+const isRoot = process.getuid?.() === 0;
+
+const log = (msg) => console.error(`[pocketgate] ${msg}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Run a command synchronously; throw with its output when it fails or times out. */
+function run(cmd, args, { timeoutMs = 60_000, stdio = 'pipe', allowFail = false, ...opts } = {}) {
+  const res = spawnSync(cmd, args, { stdio, timeout: timeoutMs, encoding: 'utf8', ...opts });
+  const failed = res.error || res.status !== 0;
+  if (failed && !allowFail) {
+    const why = res.error?.code === 'ETIMEDOUT' ? `timed out after ${timeoutMs / 1000}s` : res.error?.message ?? `exit code ${res.status}`;
+    const output = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim();
+    throw new Error(`\`${[cmd, ...args].join(' ')}\` failed (${why})${output ? `:\n${output}` : ''}`);
+  }
+  return res;
+}
+
+const onPath = (bin) => run('sh', ['-c', `command -v "${bin}"`], { allowFail: true }).stdout?.trim() || null;
+const tail = (file, lines = 30) => {
+  try { return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return '(no log file)'; }
+};
+
+async function waitFor(check, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+}
+
+// ---------------------------------------------------------------- npm deps
+
+export async function ensureDependencies() {
+  const marker = path.join(ROOT, 'node_modules', '.package-lock.json');
+  const lockfile = path.join(ROOT, 'package-lock.json');
+  // npm rewrites node_modules/.package-lock.json on every install, so an older
+  // marker means someone pulled a lockfile change since the last install.
+  const stale = !fs.existsSync(marker) || fs.statSync(lockfile).mtimeMs > fs.statSync(marker).mtimeMs;
+  if (!stale) return;
+  log('installing npm dependencies (npm ci)');
+  run('npm', ['ci'], { cwd: ROOT, stdio: 'inherit', timeoutMs: 15 * 60_000 });
+}
+
+// ---------------------------------------------------------------- binaries
+
+/** Directory holding initdb/pg_ctl/postgres (Debian keeps them off PATH), or null. */
+function findPgBinDir() {
+  const hasAll = (dir) => ['initdb', 'pg_ctl', 'postgres'].every((b) => fs.existsSync(path.join(dir, b)));
+  const onPathCtl = onPath('pg_ctl');
+  if (onPathCtl) {
+    // Resolve symlinks so sibling tools (psql, pg_isready) come from the same version.
+    const dir = path.dirname(fs.realpathSync(onPathCtl));
+    if (hasAll(dir)) return dir;
+  }
+  const base = '/usr/lib/postgresql';
+  const versions = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => /^\d+(\.\d+)?$/.test(v)) : [];
+  versions.sort((a, b) => parseFloat(b) - parseFloat(a));
+  return versions.map((v) => path.join(base, v, 'bin')).find(hasAll) ?? null;
+}
+
+/** A PostgreSQL client tool from the server's bin dir, falling back to PATH. */
+const pgTool = (binDir, name) => (fs.existsSync(path.join(binDir, name)) ? path.join(binDir, name) : name);
+
+function aptInstall(packages) {
+  log(`installing ${packages.join(' ')} with apt-get (not found on this machine; may take a minute)`);
+  const sudo = !isRoot && onPath('sudo');
+  const apt = (...args) =>
+    // `sudo env ...` because sudo resets the environment by default.
+    run(sudo ? 'sudo' : 'apt-get', [...(sudo ? ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'] : []), ...args], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      timeoutMs: 15 * 60_000,
+      stdio: 'inherit',
+      allowFail: true,
+    });
+  if (apt('install', '-y', ...packages).status === 0) return;
+  // Fresh Debian images ship without package lists, so the first install fails.
+  apt('update');
+  if (apt('install', '-y', ...packages).status !== 0) {
+    throw new Error(`could not install ${packages.join(' ')}; install them manually (apt-get install -y ${packages.join(' ')}) or set REDIS_URL and DATABASE_URL`);
+  }
+}
+
+function ensureBinaries({ redis, pg }) {
+  const missing = [];
+  if (redis && !onPath('redis-server')) missing.push('redis-server');
+  if (pg && !findPgBinDir()) missing.push('postgresql');
+  if (missing.length) aptInstall(missing);
+}
+
+// ---------------------------------------------------------------- redis
+
+/** Send one command over a raw RESP socket; resolves with the first reply line (e.g. "+PONG"). */
+export function redisCommand(url, ...args) {
+  const { hostname, port } = new URL(url);
+  const payload = `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: hostname, port: Number(port) || 6379 });
+    let buf = '';
+    sock.setTimeout(2000, () => sock.destroy(new Error('redis did not answer within 2s')));
+    sock.on('connect', () => sock.write(payload));
+    sock.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\r\n');
+      if (nl >= 0) { sock.destroy(); resolve(buf.slice(0, nl)); }
+    });
+    sock.on('error', reject);
+    sock.on('close', () => reject(new Error('connection closed without a reply')));
+  });
+}
+
+const redisAlive = (url) => redisCommand(url, 'PING').then((r) => r === '+PONG', () => false);
+
+async function ensureRedis(profile, port) {
+  const url = `redis://127.0.0.1:${port}`;
+  if (await portOpen(port)) {
+    // Reuse whatever Redis is there (ours from an earlier run); it may still be loading its AOF.
+    try {
+      await waitFor(() => redisAlive(url), 10_000, `Redis on port ${port}`);
+      return url;
+    } catch {
+      throw new Error(`port ${port} is taken by something that is not a password-less Redis; set POCKETGATE_REDIS_PORT or REDIS_URL`);
+    }
+  }
+  const dir = path.join(ROOT, '.data', profile, 'redis');
+  fs.mkdirSync(dir, { recursive: true });
+  const logFile = path.join(dir, 'redis.log');
+  // AOF with fsync=always and no RDB snapshots: ledger data must survive a crash.
+  run('redis-server', [
+    '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
+    '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+    '--daemonize', 'yes', '--pidfile', path.join(dir, 'redis.pid'), '--logfile', logFile,
+  ], { timeoutMs: 10_000 });
+  try {
+    await waitFor(() => redisAlive(url), 10_000, `Redis on port ${port}`);
+  } catch (err) {
+    throw new Error(`${err.message}\n--- ${logFile} ---\n${tail(logFile)}`);
+  }
+  return url;
+}
+
+async function stopRedis(profile, port) {
+  const pidFile = path.join(ROOT, '.data', profile, 'redis', 'redis.pid');
+  // Only stop a Redis we started (it wrote our pidfile); a reused one belongs to someone else.
+  if (!fs.existsSync(pidFile)) return;
+  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+  // SIGTERM makes Redis flush the AOF before exiting; wait so a restart does not race it.
+  await waitFor(async () => !(await redisAlive(`redis://127.0.0.1:${port}`)), 10_000, `Redis on port ${port} to stop`);
+  fs.rmSync(pidFile, { force: true });
+}
+
+// ---------------------------------------------------------------- postgres
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    sock.setTimeout(1000, () => { sock.destroy(); resolve(false); });
+    sock.on('connect', () => { sock.destroy(); resolve(true); });
+    sock.on('error', () => resolve(false));
+  });
+}
+
+/** Run a server-side PostgreSQL tool as the OS user that owns the cluster. */
+function runAsPgUser(cmd, args, opts = {}) {
+  // cwd "/" because the postgres user may not be allowed into the caller's cwd.
+  opts = { cwd: '/', ...opts };
+  if (!isRoot) return run(cmd, args, opts);
+  if (onPath('runuser')) return run('runuser', ['-u', PG_OS_USER, '--', cmd, ...args], opts);
+  const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+  return run('su', [PG_OS_USER, '-s', '/bin/sh', '-c', [cmd, ...args].map(q).join(' ')], opts);
+}
+
+/** As root: make sure the postgres OS user exists and can reach and own its files. */
+function preparePgOwnership(dataDir, ownedPaths) {
+  if (!isRoot) return;
+  if (run('id', ['-u', PG_OS_USER], { allowFail: true }).status !== 0) {
+    log(`creating system user "${PG_OS_USER}" to run PostgreSQL (it refuses to run as root)`);
+    run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', PG_OS_USER]);
+  }
+  // Every ancestor must be traversable by the postgres user (e.g. a clone under /root is 700).
+  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+    const { mode } = fs.statSync(dir);
+    if (!(mode & 0o001)) {
+      log(`chmod o+x ${dir} so the "${PG_OS_USER}" user can reach ${dataDir}`);
+      fs.chmodSync(dir, (mode & 0o7777) | 0o001);
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+  const uid = Number(run('id', ['-u', PG_OS_USER]).stdout.trim());
+  for (const p of ownedPaths) {
+    // Recursive chown only when needed: the data dir can get big.
+    if (fs.statSync(p).uid !== uid) run('chown', ['-R', `${PG_OS_USER}:`, p]);
+  }
+}
+
+async function ensurePostgres(profile, port) {
+  const binDir = findPgBinDir();
+  const base = path.join(ROOT, '.data', profile);
+  const dataDir = path.join(base, 'pg');
+  const logFile = path.join(base, 'pg.log');
+  const url = `postgres://${DB_USER}@127.0.0.1:${port}/${DB_NAME}`;
+  const pgReady = () => run(pgTool(binDir, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(port), '-U', DB_USER, '-d', 'postgres'], { allowFail: true, timeoutMs: 5000 }).status === 0;
+  const withLog = (err) => new Error(`${err.message}\n--- ${logFile} ---\n${tail(logFile)}`);
+
+  if (!(await portOpen(port))) {
+    // Unix socket paths are capped at 107 bytes; deep checkouts fall back to /tmp.
+    let sockDir = path.join(base, 'pg-run');
+    if (sockDir.length > 90) sockDir = '/tmp';
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if (sockDir !== '/tmp') fs.mkdirSync(sockDir, { recursive: true });
+    if (!fs.existsSync(logFile)) fs.writeFileSync(logFile, '');
+    preparePgOwnership(dataDir, [dataDir, logFile, ...(sockDir !== '/tmp' ? [sockDir] : [])]);
+
+    if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
+      log(`initialising PostgreSQL cluster in ${dataDir}`);
+      // trust auth on 127.0.0.1 only: this is a local throwaway cluster, no passwords to manage.
+      runAsPgUser(path.join(binDir, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', DB_USER, '--encoding=UTF8', '--no-locale'], { timeoutMs: 120_000 });
+    }
+    // pg_ctl hands -o to a shell, hence the quoting of the socket dir.
+    const serverOpts = `-k '${sockDir}' -h 127.0.0.1 -p ${port} -c fsync=on`;
+    try {
+      runAsPgUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-o', serverOpts, '-w', '-t', '30', 'start'], { timeoutMs: 45_000 });
+    } catch (err) {
+      throw withLog(err);
+    }
+  }
+  try {
+    await waitFor(pgReady, 15_000, `PostgreSQL on port ${port} to accept connections`);
+  } catch (err) {
+    throw withLog(err);
+  }
+  // Look before creating so the server log is not filled with "already exists" errors.
+  const admin = `postgres://${DB_USER}@127.0.0.1:${port}/postgres`;
+  const exists = run(pgTool(binDir, 'psql'), ['-X', '-tA', admin, '-c', `SELECT 1 FROM pg_database WHERE datname = '${DB_NAME}'`], { allowFail: true, timeoutMs: 15_000 });
+  if (exists.status === 0 && exists.stdout.trim() === '1') return url;
+  const res = run(pgTool(binDir, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', DB_USER, DB_NAME], { allowFail: true, timeoutMs: 15_000 });
+  if (res.status !== 0 && !/already exists/.test(res.stderr)) {
+    throw new Error(`could not create database "${DB_NAME}" on port ${port}: ${res.stderr || res.error?.message}`);
+  }
+  return url;
+}
+
+async function stopPostgres(profile) {
+  const dataDir = path.join(ROOT, '.data', profile, 'pg');
+  // No postmaster.pid means our cluster is not running (a server on the port is someone else's).
+  if (!fs.existsSync(path.join(dataDir, 'postmaster.pid'))) return;
+  const pgCtl = path.join(findPgBinDir(), 'pg_ctl');
+  // A stale postmaster.pid (after a crash) makes `stop` fail, so ask `status` first.
+  if (runAsPgUser(pgCtl, ['-D', dataDir, 'status'], { allowFail: true }).status !== 0) return;
+  runAsPgUser(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], { timeoutMs: 45_000 });
+}
+
+/** Run SQL against a database URL with psql (stops at the first error). */
+export function runSql(url, sql) {
+  const binDir = findPgBinDir();
+  run(binDir ? pgTool(binDir, 'psql') : 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', sql], { timeoutMs: 60_000 });
+}
+
+// ---------------------------------------------------------------- public API
+
+function portsFor(profile) {
+  if (!PORTS[profile]) throw new Error(`unknown profile "${profile}" (expected dev or test)`);
+  return {
+    redis: Number(process.env.POCKETGATE_REDIS_PORT) || PORTS[profile].redis,
+    pg: Number(process.env.POCKETGATE_PG_PORT) || PORTS[profile].pg,
+  };
+}
+
+/**
+ * Returns { REDIS_URL, DATABASE_URL }. A URL already set in the environment is used as-is
+ * and that service is left alone; otherwise a local instance is installed/started/reused.
+ */
+export async function ensureServices({ profile }) {
+  const ports = portsFor(profile);
+  let { REDIS_URL, DATABASE_URL } = process.env;
+  ensureBinaries({ redis: !REDIS_URL, pg: !DATABASE_URL });
+  REDIS_URL ||= await ensureRedis(profile, ports.redis);
+  DATABASE_URL ||= await ensurePostgres(profile, ports.pg);
+  return { REDIS_URL, DATABASE_URL };
+}
+
+/** Stops the Redis and PostgreSQL this checkout started for `profile` (no-op if not running). */
+export async function stopServices({ profile }) {
+  const ports = portsFor(profile);
+  await stopRedis(profile, ports.redis);
+  await stopPostgres(profile);
+}

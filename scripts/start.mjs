@@ -1,0 +1,33 @@
+// `npm start`: the gateway with dev Redis/PostgreSQL, demo data, and stable local secrets.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './services.mjs';
+import { fail, runTs } from './run.mjs';
+
+const dataDir = path.join(ROOT, '.data', 'dev');
+
+/** A secret from env, else from .data/dev/<file>, else freshly generated and saved there. */
+function localSecret(envName, file, generate) {
+  if (process.env[envName]) return process.env[envName];
+  const p = path.join(dataDir, file);
+  // Persisted so keys (and anything signed with them) survive restarts of the dev gateway.
+  if (fs.existsSync(p)) return fs.readFileSync(p, 'utf8').trim();
+  const value = generate();
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.writeFileSync(p, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+try {
+  const env = {
+    PLATFORM_API_KEY: localSecret('PLATFORM_API_KEY', 'platform_api_key', () => `pk_${crypto.randomBytes(24).toString('base64url')}`),
+    CIM_HMAC_KEY: localSecret('CIM_HMAC_KEY', 'cim_hmac_key', () => crypto.randomBytes(32).toString('hex')),
+    POCKETGATE_SEED_DEMO: '1',
+    POCKETGATE_DATA_DIR: dataDir,
+  };
+  await runTs(path.join(ROOT, 'gateway', 'main.ts'), process.argv.slice(2), env);
+} catch (err) {
+  fail(err);
+}
