@@ -31,9 +31,9 @@ export function runChild(cmd, args, env) {
   });
 }
 
-/** Shared by the CLI wrappers: print a failure without a Node stack trace wall. */
+/** Shared by the CLI wrappers: our errors carry their own context (log tails), so skip the stack unless DEBUG is set. */
 export function fail(err) {
-  console.error(`[pocketgate] ${err?.stack ?? err}`);
+  console.error(`[pocketgate] ${(process.env.DEBUG ? err?.stack : err?.message) ?? err}`);
   process.exit(1);
 }
 
