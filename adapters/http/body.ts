@@ -1,0 +1,88 @@
+// Request bodies: bounded before they are read, parsed once, validated by the command's schema.
+
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { PocketgateError } from '../../core/errors.ts';
+import { parseWith } from '../../core/schemas.ts';
+
+export const body_bytes_max = 64 * 1024;
+
+function tooLarge(): PocketgateError {
+  // 413 says what happened; the code stays validation_failed, the contract's code for bad input.
+  return new PocketgateError('validation_failed', `request body over ${body_bytes_max} bytes`, [{ path: '', message: `at most ${body_bytes_max} bytes` }], 413);
+}
+
+async function readText(c: Context): Promise<string> {
+  const length = c.req.header('content-length');
+  if (length !== undefined) {
+    if (Number(length) > body_bytes_max) throw tooLarge();
+    return c.req.text();
+  }
+  // Chunked: count as it arrives and stop reading at the limit.
+  const body = c.req.raw.body;
+  if (body === null) return '';
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > body_bytes_max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readJson(c: Context): Promise<unknown> {
+  const text = await readText(c);
+  if (text.length === 0) throw new PocketgateError('validation_failed', 'request body must be a JSON object', [{ path: '', message: 'empty body' }]);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new PocketgateError('validation_failed', 'request body is not valid JSON', [{ path: '', message: 'not valid JSON' }]);
+  }
+}
+
+export async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  return parseWith(schema, await readJson(c));
+}
+
+/**
+ * Lines of a streamed body (NDJSON), never the whole body in memory. A line longer than
+ * `line_bytes_max` is yielded cut at `line_bytes_max + 1` characters (so the caller sees it is too
+ * long and counts it as one line) and the rest of it is skipped as it arrives.
+ */
+export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGenerator<string> {
+  const body = c.req.raw.body;
+  if (body === null) return;
+  const decoder = new TextDecoder();
+  let pending = '';
+  let skipping = false;
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    let text = decoder.decode(chunk, { stream: true });
+    while (text.length > 0) {
+      const nl = text.indexOf('\n');
+      if (nl < 0) {
+        if (!skipping) {
+          pending += text;
+          if (pending.length > line_bytes_max) {
+            yield pending.slice(0, line_bytes_max + 1);
+            pending = '';
+            skipping = true;
+          }
+        }
+        break;
+      }
+      if (!skipping) yield pending + text.slice(0, nl);
+      pending = '';
+      skipping = false;
+      text = text.slice(nl + 1);
+    }
+  }
+  pending += decoder.decode();
+  if (pending.length > 0 && !skipping) yield pending;
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { luhnCheckDigit } from './luhn.ts';
+import { cimToken, normaliseCim, type NormalisedCim } from './cim.ts';
+
+function ok(type: string, value: unknown): NormalisedCim {
+  const r = normaliseCim(type, value);
+  if ('error' in r) throw new Error(r.error);
+  return r;
+}
+
+describe('cim', () => {
+  it('cards: digits with separators, Luhn, masked first-6/last-4', () => {
+    const c = ok('card', '4111 1111-1111 1111');
+    expect(c.value).toBe('4111111111111111');
+    expect(c.masked).toBe('411111******1111');
+    expect('error' in normaliseCim('card', '4111111111111112')).toBe(true);
+    expect('error' in normaliseCim('card', '41111111111')).toBe(true);
+    expect('error' in normaliseCim('card', '4111x11111111111')).toBe(true);
+  });
+
+  it('masked cards never reveal more than first 6 and last 4', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[0-9]{11,18}$/), (partial) => {
+        const pan = partial + luhnCheckDigit(partial);
+        const c = ok('card', pan);
+        expect(c.masked.length).toBe(pan.length);
+        expect(c.masked.slice(6, -4)).toMatch(/^\**$/);
+        expect(c.masked.includes(pan)).toBe(false);
+      }),
+    );
+  });
+
+  it('phones normalise to E.164', () => {
+    expect(ok('phone', '+44 20 7946-0958').value).toBe('+442079460958');
+    expect(ok('phone', '0044 (20) 7946.0958').value).toBe('+442079460958');
+    expect(ok('phone', '+442079460958').masked).toBe('+********0958');
+    expect('error' in normaliseCim('phone', '020 7946 0958')).toBe(true);
+    expect('error' in normaliseCim('phone', '+12')).toBe(true);
+  });
+
+  it('emails compare case-insensitively', () => {
+    expect(ok('email', ' Ana.Silva@Example.COM ').value).toBe('ana.silva@example.com');
+    expect('error' in normaliseCim('email', 'no-at-sign')).toBe(true);
+    expect('error' in normaliseCim('email', 'a@b')).toBe(true);
+  });
+
+  it('wallet codes must be Luhn-valid 16 digits', () => {
+    const partial = '123456789012345';
+    expect(ok('wallet_code', partial + luhnCheckDigit(partial)).value).toHaveLength(16);
+    expect('error' in normaliseCim('wallet_code', '1234567890123456')).toBe(luhnCheckDigit(partial) !== '6');
+  });
+
+  it('refuses unknown types and non-strings without throwing', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.anything(), (type, value) => {
+        const r = normaliseCim(type, value);
+        expect(typeof r).toBe('object');
+      }),
+    );
+  });
+
+  it('tokens bind business and type', () => {
+    const a = cimToken('k', 'bus_1', 'phone', '+442079460958');
+    expect(a).toHaveLength(22);
+    expect(cimToken('k', 'bus_2', 'phone', '+442079460958')).not.toBe(a);
+    expect(cimToken('k', 'bus_1', 'loyalty_id', '+442079460958')).not.toBe(a);
+    expect(cimToken('k2', 'bus_1', 'phone', '+442079460958')).not.toBe(a);
+  });
+});

@@ -1,0 +1,99 @@
+// Customer Identification Media: normalisation, masking and the index token.
+//
+// Every CIM is indexed by an HMAC token, never by its value: a card number (PAN) must never be
+// stored, and hashing the others too keeps index keys short and fixed-size. The token binds the
+// business and the type, so the same phone in two businesses gives two unrelated tokens.
+
+import { createHmac } from 'node:crypto';
+import { luhnValid } from './luhn.ts';
+
+export const cim_types = ['card', 'phone', 'email', 'loyalty_id', 'gift_pass', 'wallet_code', 'contact_code'] as const;
+export type CimType = (typeof cim_types)[number];
+
+/** Types a contact can be given through the API; wallet and contact codes are issued by us. */
+export const assignable_cim_types = ['card', 'phone', 'email', 'loyalty_id', 'gift_pass'] as const;
+export type AssignableCimType = (typeof assignable_cim_types)[number];
+
+export interface NormalisedCim {
+  readonly type: CimType;
+  readonly value: string; // normalised; for cards the PAN itself: callers must hash it and drop it
+  readonly masked: string;
+}
+
+export type CimResult = NormalisedCim | { readonly error: string };
+
+const value_length_max = 254; // RFC 5321 caps an email path at 254; nothing else is longer
+
+function digitsOnly(value: string, allowed_separators: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c >= '0' && c <= '9') out += c;
+    else if (!allowed_separators.includes(c)) return undefined;
+  }
+  return out;
+}
+
+export function maskPan(pan: string): string {
+  return `${pan.slice(0, 6)}${'*'.repeat(pan.length - 10)}${pan.slice(-4)}`;
+}
+
+function maskText(value: string): string {
+  if (value.length <= 4) return '*'.repeat(value.length);
+  return `${value.slice(0, 2)}${'*'.repeat(value.length - 4)}${value.slice(-2)}`;
+}
+
+export function normaliseCim(type: string, raw: unknown): CimResult {
+  if (typeof raw !== 'string') return { error: 'must be a string' };
+  if (raw.length === 0 || raw.length > value_length_max) return { error: `must be 1 to ${value_length_max} characters` };
+  switch (type) {
+    case 'card': {
+      const pan = digitsOnly(raw, ' -');
+      if (pan === undefined || pan.length < 12 || pan.length > 19) return { error: 'card must be 12 to 19 digits' };
+      if (!luhnValid(pan)) return { error: 'card number fails the Luhn check' };
+      return { type, value: pan, masked: maskPan(pan) };
+    }
+    case 'phone': {
+      const trimmed = raw.trim();
+      const international = trimmed.startsWith('+') ? trimmed.slice(1) : trimmed.startsWith('00') ? trimmed.slice(2) : undefined;
+      if (international === undefined) return { error: 'phone must be in international form (E.164, +<country><number>)' };
+      const digits = digitsOnly(international, ' -().');
+      if (digits === undefined || digits.length < 8 || digits.length > 15 || digits[0] === '0') {
+        return { error: 'phone must be E.164: + then 8 to 15 digits' };
+      }
+      const value = `+${digits}`;
+      return { type, value, masked: `+${'*'.repeat(digits.length - 4)}${digits.slice(-4)}` };
+    }
+    case 'email': {
+      const value = raw.trim().toLowerCase();
+      const at = value.lastIndexOf('@');
+      if (at < 1 || at === value.length - 1 || value.includes(' ') || !value.slice(at + 1).includes('.')) {
+        return { error: 'email must look like name@domain.tld' };
+      }
+      return { type, value, masked: `${maskText(value.slice(0, at))}${value.slice(at)}` };
+    }
+    case 'loyalty_id':
+    case 'gift_pass': {
+      const value = raw.trim();
+      if (value.length === 0 || value.length > 64) return { error: `${type} must be 1 to 64 characters` };
+      return { type, value, masked: maskText(value) };
+    }
+    case 'wallet_code': {
+      const code = digitsOnly(raw, ' -');
+      if (code === undefined || code.length !== 16 || !luhnValid(code)) return { error: 'wallet_code must be 16 digits, Luhn-valid' };
+      return { type, value: code, masked: `************${code.slice(-4)}` };
+    }
+    case 'contact_code': {
+      const value = raw.trim().toUpperCase();
+      if (value.length === 0 || value.length > 32) return { error: 'contact_code must be 1 to 32 characters' };
+      return { type, value, masked: value };
+    }
+    default:
+      return { error: `type must be one of ${cim_types.join(', ')}` };
+  }
+}
+
+/** The index token of a normalised CIM: HMAC-SHA256 over business, type and value, 128 bits. */
+export function cimToken(hmac_key: string, business_id: string, type: CimType, value: string): string {
+  return createHmac('sha256', hmac_key).update(`${business_id}\u0000${type}\u0000${value}`).digest('base64url').slice(0, 22);
+}

@@ -1,0 +1,61 @@
+// Identifiers and the codes handed to contacts. Ids are opaque to clients: a prefix naming the
+// kind (as Stripe's are) and 96 random bits in base32, lower case, no look-alike letters.
+
+import { randomBytes, randomInt } from 'node:crypto';
+import { luhnCheckDigit } from './luhn.ts';
+
+const alphabet = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32
+
+function base32(bytes: Buffer): string {
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+export type IdKind = 'bus' | 'mer' | 'ven' | 'ter' | 'con' | 'off' | 'sch' | 'txn' | 'lnk' | 'key';
+
+export function newId(kind: IdKind): string {
+  return `${kind}_${base32(randomBytes(12))}`;
+}
+
+/** A secret key: shown once, stored as a SHA-256 hash. 192 random bits. */
+export function newApiKey(kind: 'admin' | 'terminal'): string {
+  return `${kind === 'admin' ? 'sk' : 'tk'}_${base32(randomBytes(24))}`;
+}
+
+/** A short code a person can read out at the till: 10 characters of base32, upper case. */
+export function newContactCode(): string {
+  return base32(randomBytes(7)).slice(0, 10).toUpperCase();
+}
+
+export function newReferralCode(): string {
+  return `R${base32(randomBytes(6)).slice(0, 8).toUpperCase()}`;
+}
+
+/** 16 digits, Luhn-valid; the first digit is never 0 so no POS strips it. */
+export function newWalletCode(): string {
+  let partial = String(randomInt(1, 10));
+  for (let i = 0; i < 14; i++) partial += String(randomInt(0, 10));
+  return partial + luhnCheckDigit(partial);
+}
+
+/** Which shard a contact's keys live on: FNV-1a of its id. Stable for the life of the data. */
+export function shardOf(contact_id: string, shard_count: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < contact_id.length; i++) {
+    h ^= contact_id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shard_count;
+}

@@ -1,0 +1,179 @@
+// zod schemas of every command and request body the contract defines. Adapters parse with these
+// and nothing else, so a rule about input lives in one place.
+
+import { z } from 'zod';
+import { amount_max, percentToBasisPoints } from './money.ts';
+import { currencyByCode } from './currency.ts';
+import { assignable_cim_types, cim_types } from './cim.ts';
+import { PocketgateError, type FieldError } from './errors.ts';
+
+export const amountSchema = z.number().int('must be an integer in minor units').min(0, 'must not be negative').max(amount_max);
+export const positiveAmountSchema = z.number().int('must be an integer in minor units').min(1, 'must be positive').max(amount_max);
+export const currencySchema = z.string().refine((c) => currencyByCode(c) !== undefined, 'must be an ISO 4217 alphabetic code, e.g. EUR');
+export const referenceSchema = z.string().min(1).max(64);
+const nameSchema = z.string().trim().min(1).max(200);
+const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').refine((d) => {
+  const t = Date.parse(`${d}T00:00:00Z`);
+  return Number.isFinite(t) && new Date(t).toISOString().startsWith(d);
+}, 'must be a real date');
+const timestampSchema = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && Number.isFinite(Date.parse(s)), 'must be an RFC 3339 timestamp');
+const timezoneSchema = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone, e.g. Europe/Lisbon');
+const tagsSchema = z.array(z.string().trim().min(1).max(64)).max(64);
+
+export const businessCreateSchema = z.object({
+  name: nameSchema,
+  currency: currencySchema,
+  reward_resolution: z.enum(['all', 'best', 'best_per_scheme']).default('all'),
+});
+
+export const merchantCreateSchema = z.object({
+  name: nameSchema,
+  code: z.string().min(1).max(15),
+  contribution_fee_percent: z.number().min(0).max(100).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').default(0),
+  settle_on: z.enum(['award', 'spend']).default('award'),
+});
+
+export const venueCreateSchema = z.object({
+  name: nameSchema,
+  merchant_id: z.string().min(1).max(64).optional(),
+  timezone: timezoneSchema.default('UTC'),
+});
+
+export const terminalCreateSchema = z.object({
+  venue_id: z.string().min(1).max(64),
+  code: z.string().min(1).max(8),
+});
+
+export const cimInputSchema = z.object({
+  type: z.enum(cim_types),
+  value: z.string().min(1).max(254),
+});
+
+export const assignableCimSchema = z.object({
+  type: z.enum(assignable_cim_types),
+  value: z.string().min(1).max(254),
+});
+
+export const contactCreateSchema = z.object({
+  first_name: z.string().max(100).optional(),
+  last_name: z.string().max(100).optional(),
+  email: z.string().max(254).optional(),
+  phone: z.string().max(32).optional(),
+  birth_date: dateSchema.optional(),
+  tags: tagsSchema.default([]),
+  cims: z.array(assignableCimSchema).max(20).default([]),
+  referred_by: z.string().min(1).max(32).optional(),
+});
+export type ContactCreate = z.infer<typeof contactCreateSchema>;
+
+export const contactPatchSchema = z.object({
+  first_name: z.string().max(100).optional(),
+  last_name: z.string().max(100).optional(),
+  email: z.string().max(254).optional(),
+  phone: z.string().max(32).optional(),
+  birth_date: dateSchema.nullable().optional(),
+  tags: tagsSchema.optional(),
+  spend_blocked: z.boolean().optional(),
+});
+export type ContactPatch = z.infer<typeof contactPatchSchema>;
+
+export const offerSchema = z.object({
+  name: nameSchema,
+  scheme_id: z.string().min(1).max(64).nullable().optional(),
+  active: z.boolean().default(true),
+  kind: z.enum(['cashback', 'instant_discount']).default('cashback'),
+  goal: z.enum(['spend', 'product', 'happy_hour', 'birthday', 'signup', 'referral', 'first_purchase']),
+  award: z.union([
+    z.object({ percent: z.number().refine((p) => percentToBasisPoints(p) !== undefined, 'must be 0..100 with at most 2 decimals') }).strict(),
+    z.object({ fixed: amountSchema }).strict(),
+  ]),
+  conditions: z
+    .object({
+      min_amount: amountSchema.optional(),
+      merchants: z.array(z.string().min(1).max(64)).max(1000).optional(),
+      venues: z.array(z.string().min(1).max(64)).max(1000).optional(),
+      products: z
+        .object({
+          skus: z.array(z.string().max(64)).max(10_000).optional(),
+          families: z.array(z.string().max(64)).max(1000).optional(),
+          brands: z.array(z.string().max(64)).max(1000).optional(),
+          types: z.array(z.string().max(64)).max(1000).optional(),
+        })
+        .optional(),
+      days_of_week: z.array(z.number().int().min(1).max(7)).max(7).optional(),
+      time_from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM').optional(),
+      time_to: z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be HH:MM').optional(),
+      tiers: z.array(z.string().min(1).max(64)).max(100).optional(),
+      tags: z.array(z.string().min(1).max(64)).max(100).optional(),
+    })
+    .default({}),
+  max_award: amountSchema.optional(),
+  limits: z
+    .object({
+      per_contact: z.object({ count: z.number().int().min(1).max(1_000_000), period: z.enum(['day', 'week', 'month', 'lifetime']) }).optional(),
+      budget: amountSchema.optional(),
+    })
+    .optional(),
+  instant_redeem: z.boolean().default(false),
+  validity_days: z.number().int().min(1).max(3650).optional(),
+  pool: z.string().min(1).max(64).optional(),
+  valid_from: timestampSchema.optional(),
+  valid_to: timestampSchema.optional(),
+});
+export type OfferInput = z.infer<typeof offerSchema>;
+export const offerPatchSchema = offerSchema.partial();
+
+export const itemSchema = z.object({
+  sku: z.string().min(1).max(64),
+  family: z.string().max(64).optional(),
+  brand: z.string().max(64).optional(),
+  type: z.string().max(64).optional(),
+  quantity: z.number().positive().max(1_000_000).default(1),
+  amount: amountSchema,
+});
+
+const paySchema = z
+  .object({
+    amount: positiveAmountSchema,
+    otp: z.string().regex(/^\d{6}$/, 'must be 6 digits').optional(),
+    wallet_code: z.string().min(1).max(32).optional(),
+  })
+  .refine((p) => (p.otp === undefined) !== (p.wallet_code === undefined), 'exactly one of otp or wallet_code');
+
+export const purchaseSchema = z
+  .object({
+    reference: referenceSchema,
+    cim: cimInputSchema,
+    amount: positiveAmountSchema,
+    currency: currencySchema,
+    items: z.array(itemSchema).max(500).optional(),
+    occurred_at: timestampSchema.optional(),
+    pay: paySchema.optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.items !== undefined && p.items.length > 0) {
+      let sum = 0;
+      for (const item of p.items) sum += item.amount;
+      if (sum !== p.amount) ctx.addIssue({ code: 'custom', path: ['items'], message: `item amounts add up to ${sum}, not ${p.amount}` });
+    }
+  });
+export type PurchaseInput = z.infer<typeof purchaseSchema>;
+
+/** Parse with `schema` or throw a validation_failed PocketgateError listing every problem. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const errors: FieldError[] = r.error.issues.slice(0, 50).map((issue) => ({
+    path: issue.path.length === 0 ? '' : issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+  const first = errors[0];
+  throw new PocketgateError('validation_failed', first === undefined ? 'invalid request' : `${first.path || 'body'}: ${first.message}`, errors);
+}

@@ -1,0 +1,121 @@
+// The admin API: the platform creates businesses; a business's admin key manages its network,
+// contacts and offers and reads transactions back.
+
+import { Hono, type Context } from 'hono';
+import { PocketgateError } from '../core/errors.ts';
+import {
+  assignableCimSchema,
+  businessCreateSchema,
+  contactCreateSchema,
+  contactPatchSchema,
+  merchantCreateSchema,
+  offerPatchSchema,
+  offerSchema,
+  terminalCreateSchema,
+  venueCreateSchema,
+} from '../core/schemas.ts';
+import { bodyLines, readBody } from '../adapters/http/body.ts';
+import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
+import type { Processor } from '../processor/processor.ts';
+import { readTransaction } from '../processor/transactions.ts';
+
+const import_line_bytes_max = 64 * 1024;
+
+function platformOnly(c: Context<HttpEnv>): void {
+  if (c.get('principal').kind !== 'platform') throw new PocketgateError('forbidden', 'this call needs the platform key');
+}
+
+/** Ids in paths are bounded like any input: a 10 MB id is not looked up. */
+function idParam(c: Context<HttpEnv>, name = 'id'): string {
+  const id = c.req.param(name);
+  if (id === undefined || id.length === 0 || id.length > 64) throw new PocketgateError('not_found', 'not found');
+  return id;
+}
+
+export function adminRoutes(processor: Processor): Hono<HttpEnv> {
+  const app = new Hono<HttpEnv>();
+  const { network, contacts, offers } = processor;
+
+  app.post('/v1/businesses', async (c) => {
+    platformOnly(c);
+    const input = await readBody(c, businessCreateSchema);
+    return c.json(await network.createBusiness(input), 201);
+  });
+
+  app.post('/v1/merchants', async (c) => {
+    const business = adminOf(c);
+    return c.json(await network.createMerchant(business, await readBody(c, merchantCreateSchema)), 201);
+  });
+
+  app.post('/v1/venues', async (c) => {
+    const business = adminOf(c);
+    return c.json(await network.createVenue(business, await readBody(c, venueCreateSchema)), 201);
+  });
+
+  app.post('/v1/terminals', async (c) => {
+    const business = adminOf(c);
+    return c.json(await network.createTerminal(business, await readBody(c, terminalCreateSchema)), 201);
+  });
+
+  app.post('/v1/contacts/import', async (c) => {
+    const business = adminOf(c);
+    return c.json(await contacts.import(business, bodyLines(c, import_line_bytes_max)));
+  });
+
+  app.post('/v1/contacts', async (c) => {
+    const business = adminOf(c);
+    return c.json(await contacts.create(business, await readBody(c, contactCreateSchema)), 201);
+  });
+
+  app.get('/v1/contacts/:id', async (c) => {
+    const business = adminOf(c);
+    const contact = await contacts.view(business, idParam(c));
+    if (contact === undefined) throw new PocketgateError('not_found', `contact ${idParam(c)} not found`);
+    return c.json(contact);
+  });
+
+  app.patch('/v1/contacts/:id', async (c) => {
+    const business = adminOf(c);
+    return c.json(await contacts.patch(business, idParam(c), await readBody(c, contactPatchSchema)));
+  });
+
+  app.post('/v1/contacts/:id/cims', async (c) => {
+    const business = adminOf(c);
+    const id = idParam(c);
+    const cim = await readBody(c, assignableCimSchema);
+    return c.json(await contacts.addCim(business, id, cim.type, cim.value), 201);
+  });
+
+  app.get('/v1/contacts/:id/wallet', async (c) => {
+    const business = adminOf(c);
+    const { contact_id: _id, ...wallet } = await contacts.wallet(business, idParam(c));
+    return c.json(wallet);
+  });
+
+  app.post('/v1/offers', async (c) => {
+    const business = adminOf(c);
+    return c.json(await offers.create(business, await readBody(c, offerSchema)), 201);
+  });
+
+  app.get('/v1/offers', async (c) => {
+    const business = adminOf(c);
+    return c.json({ object: 'list', data: await offers.list(business) });
+  });
+
+  app.get('/v1/offers/:id', async (c) => {
+    const business = adminOf(c);
+    return c.json(await offers.get(business, idParam(c)));
+  });
+
+  app.patch('/v1/offers/:id', async (c) => {
+    const business = adminOf(c);
+    return c.json(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema)));
+  });
+
+  app.get('/v1/transactions/:id', async (c) => {
+    const business = adminOf(c);
+    return c.json(await readTransaction(processor.stores, business, idParam(c)));
+  });
+
+  return app;
+}

@@ -1,0 +1,81 @@
+// The Hono app: auth, metrics, the POS and admin routes, operations endpoints and the one error
+// handler that turns every thrown value into problem+json.
+
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import type { Logger } from 'pino';
+import { PocketgateError } from '../core/errors.ts';
+import { problemResponse } from '../adapters/http/problem.ts';
+import { posRoutes } from '../adapters/http/pos.ts';
+import type { HttpEnv } from '../adapters/http/env.ts';
+import { hashKey } from '../processor/network.ts';
+import type { Processor } from '../processor/processor.ts';
+import { migrationsApplied } from '../processor/ledger/migrate.ts';
+import { journalBacklog } from '../processor/ledger/writer.ts';
+import { adminRoutes } from './admin.ts';
+import type { Metrics } from './metrics.ts';
+import { describeApi } from './openapi.ts';
+
+export interface AppOptions {
+  readonly processor: Processor;
+  readonly platform_api_key: string | undefined;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+const bearer_prefix = 'Bearer ';
+const key_length_max = 256;
+
+export function createApp({ processor, platform_api_key, metrics, logger }: AppOptions): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
+  const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
+
+  app.onError((err, c) => {
+    const response = problemResponse(err);
+    if (response.status >= 500) logger.error({ err, method: c.req.method, path: c.req.path }, 'request failed');
+    return response;
+  });
+  app.notFound(() => problemResponse(new PocketgateError('not_found', 'no such endpoint')));
+
+  app.use('*', async (c, next) => {
+    const start = process.hrtime.bigint();
+    await next();
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    metrics.http_duration.observe({ route: c.req.routePath, method: c.req.method, status: String(c.res.status) }, seconds);
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    const header = c.req.header('authorization');
+    if (header === undefined || !header.startsWith(bearer_prefix) || header.length > bearer_prefix.length + key_length_max) {
+      throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
+    }
+    const principal = await processor.network.authenticate(header.slice(bearer_prefix.length).trim(), platform_key_hash);
+    if (principal === undefined) throw new PocketgateError('unauthorized', 'unknown API key');
+    c.set('principal', principal);
+    await next();
+  });
+
+  app.route('/', posRoutes(processor));
+  app.route('/', adminRoutes(processor));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const { redis, sql } = processor.stores;
+    const checks = await Promise.all([
+      redis.ping().then(() => true, () => false),
+      sql`select 1`.then(() => true, () => false),
+      migrationsApplied(sql).catch(() => false),
+    ]);
+    const [redis_ok, postgres_ok, migrations_ok] = checks;
+    const ready = checks.every(Boolean);
+    return c.json({ status: ready ? 'ready' : 'not_ready', redis: redis_ok, postgres: postgres_ok, migrations: migrations_ok }, ready ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => {
+    metrics.journal_backlog.set(await journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1));
+    return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
+  });
+
+  describeApi(app);
+  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  return app;
+}

@@ -1,0 +1,47 @@
+// The environment the gateway honours (see spec/API.md), read once and checked at start.
+
+import { default_config, type ProcessorConfig } from '../processor/stores.ts';
+
+export interface GatewayConfig {
+  readonly port: number;
+  readonly iso8583_port: number;
+  readonly redis_url: string;
+  readonly database_url: string;
+  readonly platform_api_key: string | undefined;
+  readonly log_level: string;
+  /** Run the ledger writer inside this process (default) or leave it to its own process. */
+  readonly ledger_writer: boolean;
+  readonly processor: ProcessorConfig;
+}
+
+function int(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, not ${raw}`);
+  return n;
+}
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (v === undefined || v === '') throw new Error(`${name} is not set`);
+  return v;
+}
+
+export function configFromEnv(): GatewayConfig {
+  return {
+    port: int('PORT', 8080, 0, 65_535),
+    iso8583_port: int('ISO8583_PORT', 8583, 0, 65_535),
+    redis_url: required('REDIS_URL'),
+    database_url: required('DATABASE_URL'),
+    platform_api_key: process.env.PLATFORM_API_KEY || undefined,
+    log_level: process.env.LOG_LEVEL ?? 'info',
+    ledger_writer: process.env.LEDGER_WRITER !== 'off',
+    processor: {
+      shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
+      cim_hmac_key: required('CIM_HMAC_KEY'),
+      reply_ttl_seconds: int('REPLY_TTL_SECONDS', default_config.reply_ttl_seconds, 60, 90 * 86_400),
+      journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1_000, 100_000_000),
+    },
+  };
+}

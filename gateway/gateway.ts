@@ -1,0 +1,81 @@
+// A running gateway: stores connected, migrations applied, the HTTP server listening and the
+// ledger writer draining. main.ts starts one from the environment; tests start them in process.
+
+import { serve, type ServerType } from '@hono/node-server';
+import pino, { type Logger } from 'pino';
+import { connectPostgres, connectRedis, type Stores } from '../processor/stores.ts';
+import { Processor } from '../processor/processor.ts';
+import { migrate } from '../processor/ledger/migrate.ts';
+import { LedgerWriter } from '../processor/ledger/writer.ts';
+import { createApp } from './app.ts';
+import type { GatewayConfig } from './config.ts';
+import { createMetrics } from './metrics.ts';
+
+export interface Gateway {
+  readonly app: ReturnType<typeof createApp>;
+  readonly processor: Processor;
+  readonly writer: LedgerWriter | undefined;
+  readonly logger: Logger;
+  /** The port the HTTP server listens on (0 when started without a server). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly listen?: boolean;
+  readonly logger?: Logger;
+  readonly collect_default_metrics?: boolean;
+}
+
+export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? pino({ level: config.log_level });
+  const redis = await connectRedis(config.redis_url);
+  const sql = connectPostgres(config.database_url);
+  const applied = await migrate(sql);
+  if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+  const stores: Stores = { redis, sql, config: config.processor };
+  const processor = new Processor(stores);
+  await processor.offers.subscribe();
+  const metrics = createMetrics(options.collect_default_metrics ?? true);
+  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger });
+
+  let writer: LedgerWriter | undefined;
+  if (config.ledger_writer) {
+    writer = new LedgerWriter(redis, sql, {
+      shard_count: config.processor.shard_count,
+      onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
+      onBatch: (entries) => metrics.ledger_written.inc(entries),
+    });
+    writer.start();
+  }
+
+  let server: ServerType | undefined;
+  let port = 0;
+  if (options.listen ?? true) {
+    server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: process.env.HOST ?? '0.0.0.0' }, (info) => {
+        port = info.port;
+        resolve(s);
+      });
+    });
+    // Keep-alive longer than typical load balancers' idle timeout, so they close first.
+    (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
+  }
+
+  return {
+    app,
+    processor,
+    writer,
+    logger,
+    get port() {
+      return port;
+    },
+    async close() {
+      if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      if (writer !== undefined) await writer.stop();
+      await processor.offers.close();
+      await redis.close().catch(() => {});
+      await sql.end({ timeout: 5 });
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// The OpenAPI document, built from the same zod schemas the handlers parse with, so the docs
+// cannot drift from what the gateway accepts.
+
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
+import {
+  assignableCimSchema,
+  businessCreateSchema,
+  contactCreateSchema,
+  contactPatchSchema,
+  merchantCreateSchema,
+  offerPatchSchema,
+  offerSchema,
+  purchaseSchema,
+  terminalCreateSchema,
+  venueCreateSchema,
+} from '../core/schemas.ts';
+import type { HttpEnv } from '../adapters/http/env.ts';
+
+const problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: z.string(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+const anyObject = z.object({}).passthrough();
+
+type Method = 'get' | 'post' | 'patch' | 'put';
+
+interface PathDoc {
+  method: Method;
+  path: string;
+  summary: string;
+  tag: string;
+  key: 'platform' | 'admin' | 'terminal' | 'admin or terminal' | 'none';
+  body?: z.ZodType;
+  content_type?: string;
+  status?: number;
+}
+
+const paths: PathDoc[] = [
+  { method: 'post', path: '/v1/businesses', summary: 'Create a business (returns its admin key once)', tag: 'Platform', key: 'platform', body: businessCreateSchema },
+  { method: 'post', path: '/v1/merchants', summary: 'Create a merchant', tag: 'Business network', key: 'admin', body: merchantCreateSchema },
+  { method: 'post', path: '/v1/venues', summary: 'Create a venue', tag: 'Business network', key: 'admin', body: venueCreateSchema },
+  { method: 'post', path: '/v1/terminals', summary: 'Create a terminal (returns its key once)', tag: 'Business network', key: 'admin', body: terminalCreateSchema },
+  { method: 'post', path: '/v1/contacts', summary: 'Create a contact', tag: 'Contacts', key: 'admin', body: contactCreateSchema },
+  { method: 'post', path: '/v1/contacts/import', summary: 'Import contacts from NDJSON, streamed', tag: 'Contacts', key: 'admin', content_type: 'application/x-ndjson', status: 200 },
+  { method: 'get', path: '/v1/contacts/{id}', summary: 'Read a contact', tag: 'Contacts', key: 'admin' },
+  { method: 'patch', path: '/v1/contacts/{id}', summary: 'Update a contact', tag: 'Contacts', key: 'admin', body: contactPatchSchema, status: 200 },
+  { method: 'post', path: '/v1/contacts/{id}/cims', summary: 'Add a CIM to a contact', tag: 'Contacts', key: 'admin', body: assignableCimSchema },
+  { method: 'get', path: '/v1/contacts/{id}/wallet', summary: "A contact's wallet", tag: 'Contacts', key: 'admin' },
+  { method: 'post', path: '/v1/offers', summary: 'Create an offer', tag: 'Rewards', key: 'admin', body: offerSchema },
+  { method: 'get', path: '/v1/offers', summary: 'List offers', tag: 'Rewards', key: 'admin' },
+  { method: 'get', path: '/v1/offers/{id}', summary: 'Read an offer', tag: 'Rewards', key: 'admin' },
+  { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: 'Rewards', key: 'admin', body: offerPatchSchema, status: 200 },
+  { method: 'post', path: '/v1/purchases', summary: 'A purchase: identify the contact, award offers', tag: 'POS transactions', key: 'terminal', body: purchaseSchema },
+  { method: 'get', path: '/v1/wallets', summary: 'Wallet balances by CIM (query cim_type, cim_value)', tag: 'POS transactions', key: 'admin or terminal' },
+  { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' },
+  { method: 'get', path: '/healthz', summary: 'Process is up', tag: 'Operations', key: 'none' },
+  { method: 'get', path: '/readyz', summary: 'Redis and PostgreSQL reachable, migrations applied', tag: 'Operations', key: 'none' },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: 'Operations', key: 'none' },
+];
+
+export function describeApi(app: OpenAPIHono<HttpEnv>): void {
+  const registry = app.openAPIRegistry;
+  registry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer' });
+  for (const p of paths) {
+    const params = [...p.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+    registry.registerPath({
+      method: p.method,
+      path: p.path,
+      summary: p.summary,
+      description: `Key: ${p.key}.`,
+      tags: [p.tag],
+      ...(p.key === 'none' ? {} : { security: [{ Bearer: [] }] }),
+      request: {
+        ...(params.length > 0 ? { params: z.object(Object.fromEntries(params.map((n) => [n, z.string()]))) } : {}),
+        ...(p.body !== undefined ? { body: { content: { 'application/json': { schema: p.body } }, required: true } } : {}),
+        ...(p.content_type !== undefined ? { body: { content: { [p.content_type]: { schema: z.string() } }, required: true } } : {}),
+      },
+      responses: {
+        [p.status ?? (p.method === 'post' ? 201 : 200)]: { description: 'Success', content: { 'application/json': { schema: anyObject } } },
+        '4XX': { description: 'Refused: problem+json with a `code`', content: { 'application/problem+json': { schema: problem } } },
+      },
+    });
+  }
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Pocketgate',
+      version: '1',
+      description: 'Transaction processor for loyalty, rewards and stored-value wallets at the point of sale. Money is integer minor units.',
+    },
+  });
+}

@@ -1,0 +1,80 @@
+// The demo business that `npm start` seeds on an empty database, through the public API, and
+// the ready-to-paste commands it prints. Its keys are kept in the local data directory (a dev
+// convenience: the database holds only their hashes) so a restart can print them again.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { luhnCheckDigit } from '../core/luhn.ts';
+import type { Gateway } from './gateway.ts';
+
+interface Demo {
+  business_id: string;
+  admin_key: string;
+  terminal_key: string;
+  email: string;
+}
+
+export function demoCard(i: number): string {
+  const partial = `400000${String(i).padStart(9, '0')}`;
+  return partial + luhnCheckDigit(partial);
+}
+
+async function call(gateway: Gateway, key: string, method: string, path: string, body?: unknown, content_type = 'application/json') {
+  const res = await gateway.app.request(path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': content_type },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status >= 300) throw new Error(`seed: ${method} ${path} answered ${res.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+export async function seedDemo(gateway: Gateway, base_url: string, platform_key: string | undefined, data_dir: string | undefined): Promise<void> {
+  const file = data_dir === undefined ? undefined : join(data_dir, 'demo.json');
+  const [{ n }] = (await gateway.processor.stores.sql`select count(*)::int as n from businesses`) as unknown as [{ n: number }];
+  let demo: Demo | undefined;
+  if (n === 0 && platform_key !== undefined) {
+    const business = await call(gateway, platform_key, 'POST', '/v1/businesses', { name: 'Demo Coffee Co', currency: 'EUR' });
+    const admin_key = business.admin_key as string;
+    const merchant = await call(gateway, admin_key, 'POST', '/v1/merchants', { name: 'Demo Bakery', code: 'BAKERY001', contribution_fee_percent: 10 });
+    const venue = await call(gateway, admin_key, 'POST', '/v1/venues', { name: 'Bakery on Main St', merchant_id: merchant.id, timezone: 'Europe/Lisbon' });
+    const terminal = await call(gateway, admin_key, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'TERM0001' });
+    const lines: string[] = [];
+    for (let i = 1; i <= 1_000; i++) {
+      lines.push(JSON.stringify({ first_name: `Demo${i}`, last_name: 'Customer', email: `demo${i}@example.com`, cims: [{ type: 'card', value: demoCard(i) }, { type: 'email', value: `demo${i}@example.com` }] }));
+    }
+    const imported = await call(gateway, admin_key, 'POST', '/v1/contacts/import', lines.join('\n'), 'application/x-ndjson');
+    await call(gateway, admin_key, 'POST', '/v1/offers', { name: '5% cashback', goal: 'spend', kind: 'cashback', award: { percent: 5 } });
+    demo = { business_id: business.id as string, admin_key, terminal_key: terminal.api_key as string, email: 'demo1@example.com' };
+    if (file !== undefined) writeFileSync(file, JSON.stringify(demo), { mode: 0o600 });
+    gateway.logger.info({ business_id: demo.business_id, contacts: imported.imported }, 'demo business seeded');
+  } else if (file !== undefined && existsSync(file)) {
+    demo = JSON.parse(readFileSync(file, 'utf8')) as Demo;
+  }
+
+  const lines = [
+    '',
+    `Pocketgate is up at ${base_url}`,
+    `  API docs       ${base_url}/docs`,
+    `  OpenAPI        ${base_url}/openapi.json`,
+    `  Health         ${base_url}/healthz   ${base_url}/readyz   ${base_url}/metrics`,
+  ];
+  if (platform_key !== undefined) lines.push(`  Platform key   ${platform_key}`);
+  if (demo !== undefined) {
+    lines.push(
+      `  Demo business  ${demo.business_id} (EUR, 1,000 contacts with cards, 5% cashback)`,
+      `  Admin key      ${demo.admin_key}`,
+      `  Terminal key   ${demo.terminal_key}`,
+      '',
+      // The CIM below is the contact's email: a card number is never printed, even a demo one.
+      'Try a purchase of 25.00 EUR by the first demo contact (each run uses a new reference):',
+      '',
+      `curl -s -X POST ${base_url}/v1/purchases \\`,
+      `  -H 'Authorization: Bearer ${demo.terminal_key}' -H 'Content-Type: application/json' \\`,
+      `  -d '{"reference":"demo-'$(date +%s%N)'","cim":{"type":"email","value":"${demo.email}"},"amount":2500,"currency":"EUR"}'`,
+      '',
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,326 @@
+// Contacts: PostgreSQL holds them (the source of truth, and where `cim_taken` is decided by a
+// unique token); Redis holds what the hot path reads: the CIM index and the contact hash
+// (business, balances, profile fields).
+
+import { cimToken, normaliseCim, type CimType, type NormalisedCim } from '../core/cim.ts';
+import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors.ts';
+import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
+import { contactCreateSchema, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
+import { cimKey, contactKey } from './hot/keys.ts';
+import { iso, isUniqueViolation, type Business } from './network.ts';
+import type { Stores } from './stores.ts';
+
+export interface ContactView {
+  readonly id: string;
+  readonly code: string;
+  readonly referral_code: string;
+  readonly wallet_code: string;
+  readonly tier: string | null;
+  readonly tags: readonly string[];
+  readonly cims: readonly { type: string; masked: string }[];
+  readonly first_name: string | null;
+  readonly last_name: string | null;
+  readonly email: string | null;
+  readonly phone: string | null;
+  readonly birth_date: string | null;
+  readonly spend_blocked: boolean;
+  readonly referred_by: string | null;
+  readonly created_at: string;
+}
+
+interface PreparedCim {
+  readonly type: CimType;
+  readonly token: string;
+  readonly masked: string;
+}
+
+interface PreparedContact {
+  id: string;
+  code: string;
+  referral_code: string;
+  wallet_code: string;
+  readonly input: ContactCreate;
+  readonly cims: PreparedCim[]; // the contact's own CIMs (cards, phones, …)
+  referred_by: string | null;
+}
+
+export interface ImportResult {
+  imported: number;
+  failed: number;
+  errors: { line: number; code: ErrorCode; message: string }[];
+}
+
+const import_batch_size = 500;
+const import_errors_max = 10_000; // the report stays bounded however bad the file is
+const import_line_bytes_max = 64 * 1024;
+
+export class Contacts {
+  constructor(private readonly stores: Stores) {}
+
+  shardOf(contact_id: string): number {
+    return shardOf(contact_id, this.stores.config.shard_count);
+  }
+
+  token(business_id: string, cim: NormalisedCim): string {
+    return cimToken(this.stores.config.cim_hmac_key, business_id, cim.type, cim.value);
+  }
+
+  /** Normalise a CIM from a request, or throw validation_failed naming `path`. */
+  normalise(type: string, value: unknown, path: string): NormalisedCim {
+    const r = normaliseCim(type, value);
+    if ('error' in r) throw new PocketgateError('validation_failed', `${path}: ${r.error}`, [{ path, message: r.error }]);
+    return r;
+  }
+
+  /** The contact a CIM names in this business, through the Redis index. */
+  async resolve(business_id: string, cim: NormalisedCim): Promise<string | null> {
+    return this.stores.redis.get(cimKey(this.token(business_id, cim)));
+  }
+
+  private prepare(business: Business, input: ContactCreate, line_path = ''): PreparedContact {
+    const cims: PreparedCim[] = [];
+    const seen = new Set<string>();
+    input.cims.forEach((c, i) => {
+      const n = this.normalise(c.type, c.value, `${line_path}cims.${i}.value`);
+      const token = this.token(business.id, n);
+      if (seen.has(token)) return; // the same CIM twice on one contact is one CIM
+      seen.add(token);
+      cims.push({ type: n.type, token, masked: n.masked });
+    });
+    if (input.email !== undefined) this.normalise('email', input.email, `${line_path}email`);
+    if (input.phone !== undefined) this.normalise('phone', input.phone, `${line_path}phone`);
+    return { id: newId('con'), code: newContactCode(), referral_code: newReferralCode(), wallet_code: newWalletCode(), input, cims, referred_by: null };
+  }
+
+  private issuedCims(business_id: string, c: PreparedContact): PreparedCim[] {
+    return [
+      { type: 'wallet_code', token: cimToken(this.stores.config.cim_hmac_key, business_id, 'wallet_code', c.wallet_code), masked: `************${c.wallet_code.slice(-4)}` },
+      { type: 'contact_code', token: cimToken(this.stores.config.cim_hmac_key, business_id, 'contact_code', c.code), masked: c.code },
+    ];
+  }
+
+  async create(business: Business, input: ContactCreate): Promise<ContactView> {
+    const prepared = this.prepare(business, input);
+    if (input.referred_by !== undefined) {
+      const referrers = await this.referrers(business.id, [input.referred_by]);
+      const referrer = referrers.get(input.referred_by);
+      if (referrer === undefined) throw new PocketgateError('validation_failed', 'referred_by: unknown referral code', [{ path: 'referred_by', message: 'unknown referral code' }]);
+      prepared.referred_by = referrer;
+    }
+    await this.insertOne(business, prepared);
+    return this.view(business, prepared.id) as Promise<ContactView>;
+  }
+
+  private async referrers(business_id: string, codes: string[]): Promise<Map<string, string>> {
+    const rows = await this.stores.sql<{ id: string; referral_code: string }[]>`
+      select id, referral_code from contacts where business_id = ${business_id} and referral_code = any(${codes})`;
+    return new Map(rows.map((r) => [r.referral_code, r.id]));
+  }
+
+  /** Insert one contact, regenerating issued codes on the (rare) collision; cim_taken otherwise. */
+  private async insertOne(business: Business, c: PreparedContact): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.insertBatch(business, [c]);
+        return;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        const constraint = (err as { constraint_name?: string }).constraint_name ?? '';
+        if (constraint === 'contact_cims_pkey') {
+          const taken = await this.takenTokens(c.cims.map((x) => x.token));
+          if (taken.size > 0 || attempt >= 3) throw new PocketgateError('cim_taken', 'a CIM of this contact already identifies another contact');
+        } else if (attempt >= 3) {
+          throw err;
+        }
+        c.id = newId('con');
+        c.code = newContactCode();
+        c.referral_code = newReferralCode();
+        c.wallet_code = newWalletCode();
+      }
+    }
+  }
+
+  private async takenTokens(tokens: string[]): Promise<Set<string>> {
+    if (tokens.length === 0) return new Set();
+    const rows = await this.stores.sql<{ token: string }[]>`select token from contact_cims where token = any(${tokens})`;
+    return new Set(rows.map((r) => r.token));
+  }
+
+  /** All or nothing: one PostgreSQL transaction, then the Redis index in one pipeline. */
+  private async insertBatch(business: Business, batch: PreparedContact[]): Promise<void> {
+    const { sql, redis } = this.stores;
+    const contacts = batch.map((c) => ({
+      id: c.id,
+      business_id: business.id,
+      code: c.code,
+      referral_code: c.referral_code,
+      wallet_code: c.wallet_code,
+      first_name: c.input.first_name ?? null,
+      last_name: c.input.last_name ?? null,
+      email: c.input.email ?? null,
+      phone: c.input.phone ?? null,
+      birth_date: c.input.birth_date ?? null,
+      tags: c.input.tags,
+      referred_by: c.referred_by,
+    }));
+    const cims = batch.flatMap((c) =>
+      [...c.cims, ...this.issuedCims(business.id, c)].map((x) => ({ token: x.token, business_id: business.id, contact_id: c.id, type: x.type, masked: x.masked })),
+    );
+    await sql.begin(async (tx) => {
+      await tx`insert into contacts ${tx(contacts)}`;
+      await tx`insert into contact_cims ${tx(cims)}`;
+    });
+    // PostgreSQL first: if we crash here, `rebuild` restores the index from it; the reverse
+    // order could leave Redis naming a contact that does not exist.
+    const multi = redis.multi();
+    for (const c of batch) {
+      const fields: Record<string, string> = { b: business.id };
+      if (c.input.tags.length > 0) fields.t = JSON.stringify(c.input.tags);
+      if (c.input.birth_date !== undefined) fields.d = c.input.birth_date;
+      multi.hSet(contactKey(this.shardOf(c.id), c.id), fields);
+    }
+    for (const x of cims) multi.set(cimKey(x.token), x.contact_id);
+    await multi.execAsPipeline();
+  }
+
+  async addCim(business: Business, contact_id: string, type: string, value: string): Promise<{ type: string; masked: string }> {
+    await this.mustExist(business, contact_id);
+    const n = this.normalise(type, value, 'value');
+    const token = this.token(business.id, n);
+    try {
+      await this.stores.sql`insert into contact_cims (token, business_id, contact_id, type, masked)
+        values (${token}, ${business.id}, ${contact_id}, ${n.type}, ${n.masked})`;
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      const [row] = await this.stores.sql<{ contact_id: string }[]>`select contact_id from contact_cims where token = ${token}`;
+      if (row?.contact_id !== contact_id) throw new PocketgateError('cim_taken', 'this CIM already identifies another contact');
+      return { type: n.type, masked: n.masked }; // adding a contact's own CIM again changes nothing
+    }
+    await this.stores.redis.set(cimKey(token), contact_id);
+    return { type: n.type, masked: n.masked };
+  }
+
+  private async mustExist(business: Business, contact_id: string): Promise<void> {
+    const [row] = await this.stores.sql`select 1 from contacts where id = ${contact_id} and business_id = ${business.id}`;
+    if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+  }
+
+  async view(business: Business, contact_id: string): Promise<ContactView | undefined> {
+    const { sql, redis } = this.stores;
+    const [row] = await sql<(Omit<ContactView, 'cims' | 'tier' | 'created_at' | 'birth_date'> & { created_at: Date; birth_date: string | null })[]>`
+      select id, code, referral_code, wallet_code, first_name, last_name, email, phone,
+             to_char(birth_date, 'YYYY-MM-DD') as birth_date, tags, spend_blocked,
+             (select r.referral_code from contacts r where r.id = c.referred_by) as referred_by, created_at
+      from contacts c where id = ${contact_id} and business_id = ${business.id}`;
+    if (row === undefined) return undefined;
+    const cims = await sql<{ type: string; masked: string }[]>`
+      select type, masked from contact_cims where contact_id = ${contact_id} and type not in ('wallet_code', 'contact_code') order by created_at, token`;
+    const tier = await redis.hGet(contactKey(this.shardOf(contact_id), contact_id), 'r');
+    return { ...row, tier: tier ?? null, cims: cims.map((c) => ({ type: c.type, masked: c.masked })), created_at: iso(row.created_at) };
+  }
+
+  async patch(business: Business, contact_id: string, patch: ContactPatch): Promise<ContactView> {
+    if (patch.email !== undefined) this.normalise('email', patch.email, 'email');
+    if (patch.phone !== undefined) this.normalise('phone', patch.phone, 'phone');
+    const { sql, redis } = this.stores;
+    const columns: Record<string, unknown> = {};
+    for (const k of ['first_name', 'last_name', 'email', 'phone', 'birth_date', 'tags', 'spend_blocked'] as const) {
+      if (patch[k] !== undefined) columns[k] = patch[k];
+    }
+    const [row] = await sql`update contacts set ${Object.keys(columns).length > 0 ? sql(columns) : sql`id = id`}, updated_at = now()
+      where id = ${contact_id} and business_id = ${business.id} returning id`;
+    if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+    const key = contactKey(this.shardOf(contact_id), contact_id);
+    const multi = redis.multi();
+    if (patch.tags !== undefined) patch.tags.length > 0 ? multi.hSet(key, 't', JSON.stringify(patch.tags)) : multi.hDel(key, 't');
+    if (patch.birth_date !== undefined) patch.birth_date === null ? multi.hDel(key, 'd') : multi.hSet(key, 'd', patch.birth_date);
+    if (patch.spend_blocked !== undefined) patch.spend_blocked ? multi.hSet(key, 'x', '1') : multi.hDel(key, 'x');
+    await multi.exec();
+    return (await this.view(business, contact_id))!;
+  }
+
+  async wallet(business: Business, contact_id: string) {
+    const [open, commerce, owner] = await this.stores.redis.hmGet(contactKey(this.shardOf(contact_id), contact_id), ['o', 'm', 'b']);
+    if (owner !== business.id) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+    return { contact_id, currency: business.currency, open: Number(open ?? 0), commerce: Number(commerce ?? 0), pools: [] as { pool: string; amount: number }[], expiring: [] as { amount: number; expires_at: string }[] };
+  }
+
+  /** Streams NDJSON lines into batches; a bad line is reported and the rest goes on. */
+  async import(business: Business, lines: AsyncIterable<string>): Promise<ImportResult> {
+    const result: ImportResult = { imported: 0, failed: 0, errors: [] };
+    const fail = (line: number, code: ErrorCode, message: string) => {
+      result.failed++;
+      if (result.errors.length < import_errors_max) result.errors.push({ line, code, message });
+    };
+    let batch: { line: number; contact: PreparedContact }[] = [];
+    let line_no = 0;
+    for await (const line of lines) {
+      line_no++;
+      if (line.trim().length === 0) continue; // blank lines carry nothing: not counted as failures
+      try {
+        if (line.length > import_line_bytes_max) throw new PocketgateError('validation_failed', `line longer than ${import_line_bytes_max} bytes`);
+        let json: unknown;
+        try {
+          json = JSON.parse(line);
+        } catch {
+          throw new PocketgateError('validation_failed', 'not valid JSON');
+        }
+        batch.push({ line: line_no, contact: this.prepare(business, parseWith(contactCreateSchema, json)) });
+      } catch (err) {
+        if (!(err instanceof PocketgateError)) throw err;
+        fail(line_no, err.code, err.message);
+      }
+      if (batch.length >= import_batch_size) {
+        await this.importBatch(business, batch, result, fail);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await this.importBatch(business, batch, result, fail);
+    return result;
+  }
+
+  private async importBatch(business: Business, batch: { line: number; contact: PreparedContact }[], result: ImportResult, fail: (line: number, code: ErrorCode, message: string) => void) {
+    // Referral codes and CIM conflicts are settled for the whole batch in two queries, so the
+    // batch insert below almost never meets a conflict; when it does (a race), go line by line.
+    const codes = [...new Set(batch.flatMap((b) => (b.contact.input.referred_by === undefined ? [] : [b.contact.input.referred_by])))];
+    const referrers = codes.length > 0 ? await this.referrers(business.id, codes) : new Map<string, string>();
+    const taken = await this.takenTokens(batch.flatMap((b) => b.contact.cims.map((c) => c.token)));
+    const seen = new Set<string>();
+    const ok: { line: number; contact: PreparedContact }[] = [];
+    for (const b of batch) {
+      const code = b.contact.input.referred_by;
+      if (code !== undefined) {
+        const referrer = referrers.get(code);
+        if (referrer === undefined) {
+          fail(b.line, 'validation_failed', 'referred_by: unknown referral code');
+          continue;
+        }
+        b.contact.referred_by = referrer;
+      }
+      if (b.contact.cims.some((c) => taken.has(c.token) || seen.has(c.token))) {
+        fail(b.line, 'cim_taken', 'a CIM of this contact already identifies another contact');
+        continue;
+      }
+      for (const c of b.contact.cims) seen.add(c.token);
+      ok.push(b);
+    }
+    if (ok.length === 0) return;
+    try {
+      await this.insertBatch(business, ok.map((b) => b.contact));
+      result.imported += ok.length;
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      for (const b of ok) {
+        try {
+          await this.insertOne(business, b.contact);
+          result.imported++;
+        } catch (e) {
+          if (!(e instanceof PocketgateError)) throw e;
+          fail(b.line, e.code, e.message);
+        }
+      }
+    }
+  }
+}
+
+export type { FieldError };

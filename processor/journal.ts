@@ -1,0 +1,33 @@
+// The journal entry: what the hot path appends to its shard's stream and the ledger writer turns
+// into a ledger transaction and its postings.
+
+export type AccountKind = 'open' | 'commerce' | 'rewards' | 'discounts' | 'spends' | 'fees';
+
+/** [debit account, credit account, amount]: balanced by construction. */
+export type Posting = readonly [string, string, number];
+
+export interface JournalEntry {
+  readonly id: string;
+  readonly kind: 'purchase' | 'redemption' | 'spend' | 'refund' | 'reversal' | 'expiry' | 'award';
+  readonly business_id: string;
+  readonly terminal_id: string | null;
+  readonly reference: string | null;
+  readonly contact_id: string | null;
+  readonly amount: number;
+  readonly currency: string;
+  readonly created_at: string;
+  readonly original_id?: string | null;
+  readonly awards?: readonly unknown[];
+  readonly discount?: number;
+  readonly postings: readonly Posting[];
+}
+
+export function accountId(owner_id: string, kind: AccountKind, currency: string): string {
+  return `${owner_id}:${kind}:${currency}`;
+}
+
+export function parseAccountId(id: string): { owner_id: string; kind: string; currency: string } {
+  const [owner_id, kind, currency] = id.split(':');
+  if (owner_id === undefined || kind === undefined || currency === undefined) throw new Error(`malformed account id ${id}`);
+  return { owner_id, kind, currency };
+}

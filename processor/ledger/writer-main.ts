@@ -1,0 +1,33 @@
+// The ledger writer as its own process (`npm run ledger-writer`): for deployments that run
+// writers apart from gateways, and for tests that kill one mid-batch.
+
+import pino from 'pino';
+import { connectPostgres, connectRedis } from '../stores.ts';
+import { migrate } from './migrate.ts';
+import { LedgerWriter } from './writer.ts';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+
+const redis = await connectRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const sql = connectPostgres(process.env.DATABASE_URL ?? 'postgres://localhost/pocketgate', 4);
+await migrate(sql);
+const writer = new LedgerWriter(redis, sql, {
+  shard_count: num('SHARDS', 16),
+  read_count_max: num('LEDGER_READ_COUNT', 256),
+  claim_idle_ms: num('LEDGER_CLAIM_IDLE_MS', 30_000),
+  ...(process.env.LEDGER_COMMIT_DELAY_MS ? { commit_delay_ms: num('LEDGER_COMMIT_DELAY_MS', 0) } : {}),
+  onError: (err) => logger.warn({ err }, 'batch failed, retrying'),
+  onBatch: (entries, inserted) => logger.info({ entries, inserted }, 'batch written'),
+});
+writer.start();
+logger.info({ consumer: writer.consumer }, 'ledger writer started');
+
+async function stop() {
+  await writer.stop();
+  await redis.close().catch(() => {});
+  await sql.end({ timeout: 5 });
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());

@@ -1,0 +1,281 @@
+// The ledger writer: drains every shard's journal stream through a consumer group into
+// PostgreSQL, a batch per transaction, and acknowledges entries only after the commit.
+//
+// Exactly once, through crashes of any process:
+// - an entry is XACKed only after the PostgreSQL transaction holding it committed;
+// - entries a dead writer left pending are claimed (XAUTOCLAIM) once idle for claim_idle_ms;
+// - inserts are idempotent (ON CONFLICT DO NOTHING on the transaction id, postings only for
+//   transactions this batch inserted), so an entry written but not acknowledged is harmless;
+// - the stream is trimmed only below the oldest entry not yet acknowledged.
+
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { journal_group, journalKey, transactionKey } from '../hot/keys.ts';
+import { parseAccountId, type JournalEntry } from '../journal.ts';
+import type { RedisClient, Sql } from '../stores.ts';
+
+export interface WriterOptions {
+  readonly shard_count: number;
+  /** Unique per running writer: pending entries belong to it until claimed. */
+  readonly consumer?: string;
+  /** Entries read per shard per round; bounds a batch at shard_count × this. */
+  readonly read_count_max?: number;
+  /** How long an entry may sit with a silent consumer before another writer takes it. */
+  readonly claim_idle_ms?: number;
+  /** Pause when a round found nothing to write. */
+  readonly poll_idle_ms?: number;
+  readonly trim_interval_ms?: number;
+  /** Test hook: hold each batch this long before committing, to kill a writer mid-batch. */
+  readonly commit_delay_ms?: number;
+  readonly onError?: (err: unknown) => void;
+  readonly onBatch?: (entries: number, inserted: number) => void;
+}
+
+interface Item {
+  readonly shard: number;
+  readonly stream_id: string;
+  readonly entry: JournalEntry;
+  readonly reply: string;
+}
+
+type StreamEntries = [string, string[]][];
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class LedgerWriter {
+  readonly consumer: string;
+  private readonly read_count_max: number;
+  private readonly claim_idle_ms: number;
+  private readonly poll_idle_ms: number;
+  private readonly trim_interval_ms: number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private last_claim_ms = 0;
+  private last_trim_ms = 0;
+  private groups_ready = false;
+  /** Entries written since start: the tests and /metrics read it. */
+  written = 0;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly sql: Sql,
+    private readonly options: WriterOptions,
+  ) {
+    this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.read_count_max = options.read_count_max ?? 256;
+    this.claim_idle_ms = options.claim_idle_ms ?? 30_000;
+    this.poll_idle_ms = options.poll_idle_ms ?? 5;
+    this.trim_interval_ms = options.trim_interval_ms ?? 1_000;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Finish the batch in hand, then stop. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      try {
+        const n = await this.drainOnce();
+        failures = 0;
+        if (n === 0) await sleep(this.poll_idle_ms);
+      } catch (err) {
+        this.options.onError?.(err);
+        // Back off while a store is down, bounded so that recovery is noticed within a second.
+        failures++;
+        await sleep(Math.min(10 * 2 ** failures, 1_000));
+      }
+    }
+  }
+
+  private async ensureGroups(): Promise<void> {
+    if (this.groups_ready) return;
+    await Promise.all(
+      this.shards().map((s) =>
+        this.redis.sendCommand(['XGROUP', 'CREATE', journalKey(s), journal_group, '0', 'MKSTREAM']).catch((err: Error) => {
+          if (!String(err.message).startsWith('BUSYGROUP')) throw err;
+        }),
+      ),
+    );
+    this.groups_ready = true;
+  }
+
+  private shards(): number[] {
+    return Array.from({ length: this.options.shard_count }, (_, i) => i);
+  }
+
+  /** One round: read (and claim) entries from every shard, write them, acknowledge them. */
+  async drainOnce(): Promise<number> {
+    await this.ensureGroups();
+    const now = Date.now();
+    const items: Item[] = [];
+    const reads = this.shards().map(async (shard) => {
+      const reply = (await this.redis.sendCommand([
+        'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(this.read_count_max), 'STREAMS', journalKey(shard), '>',
+      ])) as Record<string, StreamEntries> | [string, StreamEntries][] | null;
+      if (reply === null) return;
+      // node-redis answers a map of stream → entries (RESP3 style); older servers an array of pairs.
+      for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) this.collect(shard, entries, items);
+    });
+    if (now - this.last_claim_ms >= Math.min(this.claim_idle_ms, 1_000)) {
+      this.last_claim_ms = now;
+      for (const shard of this.shards()) {
+        reads.push(
+          (async () => {
+            const reply = (await this.redis.sendCommand([
+              'XAUTOCLAIM', journalKey(shard), journal_group, this.consumer, String(this.claim_idle_ms), '0-0', 'COUNT', String(this.read_count_max),
+            ])) as [string, StreamEntries, string[]?];
+            this.collect(shard, reply[1], items);
+          })(),
+        );
+      }
+    }
+    await Promise.all(reads);
+    if (items.length > 0) {
+      if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
+      const inserted = await this.write(items);
+      await this.acknowledge(items);
+      this.written += items.length;
+      this.options.onBatch?.(items.length, inserted);
+    }
+    if (now - this.last_trim_ms >= this.trim_interval_ms) {
+      this.last_trim_ms = now;
+      await this.trim();
+    }
+    return items.length;
+  }
+
+  private collect(shard: number, entries: StreamEntries, items: Item[]): void {
+    for (const [stream_id, fields] of entries) {
+      // XAUTOCLAIM returns deleted entries with nil fields; they have nothing left to write.
+      if (fields === null || fields === undefined) continue;
+      let entry: string | undefined;
+      let reply = '';
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i] === 'e') entry = fields[i + 1];
+        else if (fields[i] === 'r') reply = fields[i + 1]!;
+      }
+      if (entry === undefined) continue;
+      items.push({ shard, stream_id, entry: JSON.parse(entry) as JournalEntry, reply });
+    }
+  }
+
+  private async write(items: Item[]): Promise<number> {
+    const sql = this.sql;
+    const seen = new Set<string>();
+    const unique = items.filter((i) => (seen.has(i.entry.id) ? false : (seen.add(i.entry.id), true)));
+    const accounts = new Map<string, { id: string; business_id: string; owner_id: string; kind: string; currency: string }>();
+    for (const { entry } of unique) {
+      for (const [debit, credit] of entry.postings) {
+        for (const id of [debit, credit]) {
+          if (!accounts.has(id)) accounts.set(id, { id, business_id: entry.business_id, ...parseAccountId(id) });
+        }
+      }
+    }
+    return sql.begin(async (tx) => {
+      if (accounts.size > 0) {
+        await tx`insert into ledger_accounts ${tx([...accounts.values()].sort((a, b) => (a.id < b.id ? -1 : 1)))} on conflict do nothing`;
+      }
+      const rows = unique.map(({ shard, stream_id, entry, reply }) => ({
+        id: entry.id,
+        business_id: entry.business_id,
+        kind: entry.kind,
+        terminal_id: entry.terminal_id,
+        reference: entry.reference,
+        contact_id: entry.contact_id,
+        amount: entry.amount,
+        currency: entry.currency,
+        original_id: entry.original_id ?? null,
+        shard,
+        journal_id: stream_id,
+        body: tx.json(entry as never),
+        reply: reply === '' ? null : tx.json(JSON.parse(reply)),
+        created_at: entry.created_at,
+      }));
+      const inserted = await tx<{ id: string }[]>`insert into ledger_transactions ${tx(rows)} on conflict do nothing returning id`;
+      const fresh = new Set(inserted.map((r) => r.id));
+      const postings = unique
+        .filter((i) => fresh.has(i.entry.id))
+        .flatMap(({ entry }) => entry.postings.map(([debit_account, credit_account, amount]) => ({ transaction_id: entry.id, debit_account, credit_account, amount, currency: entry.currency })));
+      // Bounded statements: PostgreSQL caps a statement at 65,535 parameters.
+      for (let i = 0; i < postings.length; i += 5_000) await tx`insert into ledger_postings ${tx(postings.slice(i, i + 5_000))}`;
+      return fresh.size;
+    });
+  }
+
+  private async acknowledge(items: Item[]): Promise<void> {
+    const by_shard = new Map<number, Item[]>();
+    for (const i of items) {
+      const list = by_shard.get(i.shard);
+      if (list === undefined) by_shard.set(i.shard, [i]);
+      else list.push(i);
+    }
+    // The pending record (read back by id) has served its purpose once the ledger holds it.
+    await Promise.all(
+      [...by_shard].flatMap(([shard, list]) => [
+        this.redis.sendCommand(['XACK', journalKey(shard), journal_group, ...list.map((i) => i.stream_id)]),
+        this.redis.sendCommand(['DEL', ...list.map((i) => transactionKey(shard, i.entry.id))]),
+      ]),
+    );
+  }
+
+  /** Trim each stream below its oldest unacknowledged entry (or below all it delivered). */
+  private async trim(): Promise<void> {
+    await Promise.all(
+      this.shards().map(async (shard) => {
+        const key = journalKey(shard);
+        // Read last-delivered first, pending second: an entry delivered in between has a larger
+        // id than last-delivered, so it is never below the trim point.
+        const group = await groupInfo(this.redis, key);
+        if (group === undefined) return;
+        const [ms, seq] = String(group['last-delivered-id']).split('-');
+        let min_id = `${ms}-${Number(seq) + 1}`;
+        const pending = (await this.redis.sendCommand(['XPENDING', key, journal_group])) as [number, string | null, string | null, unknown];
+        if (pending[0] > 0 && pending[1] !== null && compareIds(pending[1], min_id) < 0) min_id = pending[1];
+        await this.redis.sendCommand(['XTRIM', key, 'MINID', min_id]);
+      }),
+    );
+  }
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am < bm ? -1 : am > bm ? 1 : as < bs ? -1 : as > bs ? 1 : 0;
+}
+
+type GroupInfo = Record<string, unknown>;
+
+/** XINFO GROUPS for our group, as an object whichever shape the client returns. */
+async function groupInfo(redis: RedisClient, key: string): Promise<GroupInfo | undefined> {
+  const groups = (await redis.sendCommand(['XINFO', 'GROUPS', key])) as (GroupInfo | unknown[])[];
+  for (const g of groups) {
+    const info: GroupInfo = Array.isArray(g) ? Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [String(g[2 * i]), g[2 * i + 1]])) : g;
+    if (info.name === journal_group) return info;
+  }
+  return undefined;
+}
+
+/** Entries not yet in the ledger, over all shards: 0 means the ledger has caught up. */
+export async function journalBacklog(redis: RedisClient, shard_count: number): Promise<number> {
+  const counts = await Promise.all(
+    Array.from({ length: shard_count }, async (_, s) => {
+      const key = journalKey(s);
+      const group = await groupInfo(redis, key).catch(() => undefined);
+      if (group === undefined) return Number(await redis.sendCommand(['XLEN', key]));
+      const lag = Number(group.lag);
+      // lag is unknown (nil) after some deletions: count the stream past last-delivered then.
+      const undelivered = Number.isFinite(lag) ? lag : ((await redis.sendCommand(['XRANGE', key, `(${String(group['last-delivered-id'])}`, '+'])) as unknown[]).length;
+      return Number(group.pending) + undelivered;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}

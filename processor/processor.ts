@@ -1,0 +1,21 @@
+// The processor: one object per process over the two stores, with one function per command.
+
+import { Contacts } from './contacts.ts';
+import { Network } from './network.ts';
+import { Offers } from './offers.ts';
+import { Purchases } from './purchase.ts';
+import type { Stores } from './stores.ts';
+
+export class Processor {
+  readonly network: Network;
+  readonly contacts: Contacts;
+  readonly offers: Offers;
+  readonly purchases: Purchases;
+
+  constructor(readonly stores: Stores) {
+    this.network = new Network(stores);
+    this.contacts = new Contacts(stores);
+    this.offers = new Offers(stores);
+    this.purchases = new Purchases(stores, this.contacts, this.offers);
+  }
+}

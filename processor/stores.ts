@@ -1,0 +1,69 @@
+// The two stores the processor works over, and its settings.
+
+import { createClient } from 'redis';
+import postgres from 'postgres';
+
+export type RedisClient = ReturnType<typeof createClient>;
+export type Sql = postgres.Sql;
+
+export interface ProcessorConfig {
+  /** Shards of the hot path; fixed for the life of the data (it decides where keys live). */
+  readonly shard_count: number;
+  /** Secret of the CIM index tokens (HMAC-SHA256). */
+  readonly cim_hmac_key: string;
+  /** How long a reference is remembered for idempotent replay. */
+  readonly reply_ttl_seconds: number;
+  /** Refuse new transactions when a shard's journal holds this many undrained entries. */
+  readonly journal_length_max: number;
+}
+
+export interface Stores {
+  readonly redis: RedisClient;
+  readonly sql: Sql;
+  readonly config: ProcessorConfig;
+}
+
+export const default_config: Omit<ProcessorConfig, 'cim_hmac_key'> = {
+  shard_count: 16,
+  reply_ttl_seconds: 86_400,
+  journal_length_max: 1_000_000,
+};
+
+export async function connectRedis(url: string): Promise<RedisClient> {
+  const client = createClient({
+    url,
+    // Bounded reconnect backoff; commands issued while disconnected fail fast rather than queue
+    // without bound, so the POS gets 503 `unavailable` instead of a hang.
+    socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2_000), connectTimeout: 5_000 },
+    disableOfflineQueue: true,
+  });
+  client.on('error', () => {
+    // node-redis reconnects by itself; failed commands surface as errors to their callers.
+  });
+  await client.connect();
+  return client as RedisClient;
+}
+
+export function connectPostgres(url: string, max = 10): Sql {
+  return postgres(url, {
+    max,
+    idle_timeout: 60,
+    connect_timeout: 10,
+    onnotice: () => {},
+    // Amounts are bigint columns; every amount fits a safe integer (12 digits), so read them as
+    // numbers and fail loudly on anything that would not.
+    types: {
+      bigint: {
+        to: 20,
+        from: [20],
+        serialize: (x: number) => String(x),
+        parse: (x: string) => {
+          const n = Number(x);
+          if (!Number.isSafeInteger(n)) throw new RangeError(`bigint ${x} is not a safe integer`);
+          return n;
+        },
+      },
+    },
+    transform: { undefined: null },
+  });
+}

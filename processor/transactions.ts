@@ -1,0 +1,78 @@
+// Reading a transaction back: from the ledger once recorded, else from the hot path's reply
+// record while the writer has not caught up yet.
+
+import { PocketgateError } from '../core/errors.ts';
+import { transactionKey } from './hot/keys.ts';
+import { iso, type Business } from './network.ts';
+import type { Stores } from './stores.ts';
+
+export interface TransactionView {
+  readonly id: string;
+  readonly kind: string;
+  readonly reference: string | null;
+  readonly terminal_id: string | null;
+  readonly contact_id: string | null;
+  readonly amount: number;
+  readonly currency: string;
+  readonly status: string;
+  readonly awards: readonly unknown[];
+  readonly discount: number;
+  readonly original_id: string | null;
+  readonly created_at: string;
+  readonly recorded_at: string | null;
+  readonly ledger: 'pending' | 'recorded';
+  readonly postings?: readonly { debit_account: string; credit_account: string; amount: number }[];
+}
+
+interface Body {
+  kind: string;
+  business_id: string;
+  reference: string | null;
+  terminal_id: string | null;
+  contact_id: string | null;
+  amount: number;
+  currency: string;
+  awards?: unknown[];
+  discount?: number;
+  original_id?: string | null;
+  created_at: string;
+}
+
+export async function readTransaction(stores: Stores, business: Business, id: string): Promise<TransactionView> {
+  const { sql, redis, config } = stores;
+  const [row] = await sql<{ body: Body; recorded_at: Date }[]>`
+    select body, recorded_at from ledger_transactions where id = ${id} and business_id = ${business.id}`;
+  if (row !== undefined) {
+    const postings = await sql<{ debit_account: string; credit_account: string; amount: number }[]>`
+      select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by id`;
+    return view(id, row.body, 'recorded', iso(row.recorded_at), [...postings]);
+  }
+  // Not in the ledger yet: the shard script keeps the journal entry readable by id until then.
+  // The id does not say which shard, so ask all of them in one pipeline (admin path, rare).
+  const records = await Promise.all(Array.from({ length: config.shard_count }, (_, s) => redis.get(transactionKey(s, id))));
+  const record = records.find((r) => r !== null);
+  if (record === undefined || record === null) throw new PocketgateError('not_found', `transaction ${id} not found`);
+  const entry = JSON.parse(record) as Body;
+  if (entry.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
+  return view(id, entry, 'pending', null);
+}
+
+function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: string | null, postings?: TransactionView['postings']): TransactionView {
+  return {
+    id,
+    kind: b.kind,
+    reference: b.reference,
+    terminal_id: b.terminal_id,
+    contact_id: b.contact_id,
+    amount: b.amount,
+    currency: b.currency,
+    status: 'approved',
+    awards: b.awards ?? [],
+    discount: b.discount ?? 0,
+    original_id: b.original_id ?? null,
+    created_at: iso(b.created_at),
+    recorded_at,
+    ledger,
+    ...(postings === undefined ? {} : { postings }),
+  };
+}
