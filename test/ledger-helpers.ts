@@ -1,0 +1,253 @@
+// Shared by the ledger, idempotency, kill-writer and no-PAN tests: direct clients on the test
+// Redis (optionally a database of its own) and PostgreSQL, journal inspection, ledger checks and
+// writer child processes.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { journal_group, journalKey } from '../processor/hot/keys.ts';
+import type { JournalEntry } from '../processor/journal.ts';
+import { connectPostgres, connectRedis, type RedisClient, type Sql } from '../processor/stores.ts';
+import { call, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+export const root = join(import.meta.dirname, '..');
+export const shard_count = Number(process.env.SHARDS || 16);
+
+/**
+ * The test Redis URL on database `db`. Streams and scripts are per database, so a test that must
+ * be the only consumer of its journal streams (no in-process writer of another test file reading
+ * them) runs its gateway and writers on a database no other file uses. `npm test` FLUSHALLs every
+ * database at the start.
+ */
+export function redisUrl(db: number): string {
+  const url = new URL(process.env.REDIS_URL!);
+  url.pathname = `/${db}`;
+  return url.toString();
+}
+
+export function connectTestRedis(db: number): Promise<RedisClient> {
+  return connectRedis(redisUrl(db));
+}
+
+export function connectTestSql(): Sql {
+  return connectPostgres(process.env.DATABASE_URL!, 4);
+}
+
+export interface Contact {
+  readonly id: string;
+  readonly card: string;
+}
+
+/** `n` contacts, each with one card CIM, created through the API. */
+export async function createContacts(gw: TestGateway, biz: BusinessFixture, cards: string[]): Promise<Contact[]> {
+  const out: Contact[] = [];
+  for (let i = 0; i < cards.length; i += 20) {
+    const chunk = cards.slice(i, i + 20);
+    const created = await Promise.all(chunk.map((card) => call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })));
+    created.forEach((c, j) => {
+      if (c.status !== 201) throw new Error(`create contact: ${c.status} ${c.text}`);
+      out.push({ id: c.body.id, card: chunk[j]! });
+    });
+  }
+  return out;
+}
+
+export async function addCashbackOffer(gw: TestGateway, biz: BusinessFixture, percent = 5): Promise<void> {
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: `${percent}% back`, goal: 'spend', kind: 'cashback', award: { percent } });
+  if (o.status !== 201) throw new Error(`create offer: ${o.status} ${o.text}`);
+}
+
+/** Run `tasks` with at most `width` in flight. */
+export async function inBatches<T>(tasks: (() => Promise<T>)[], width: number): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < tasks.length; i += width) out.push(...(await Promise.all(tasks.slice(i, i + width).map((t) => t()))));
+  return out;
+}
+
+export interface StreamItem {
+  readonly shard: number;
+  readonly stream_id: string;
+  readonly fields: string[];
+  readonly entry: JournalEntry;
+}
+
+/** Every entry still in the shard streams, with its raw fields (to re-add one verbatim). */
+export async function journalEntries(redis: RedisClient): Promise<StreamItem[]> {
+  const out: StreamItem[] = [];
+  for (let shard = 0; shard < shard_count; shard++) {
+    const entries = (await redis.sendCommand(['XRANGE', journalKey(shard), '-', '+'])) as [string, string[]][];
+    for (const [stream_id, fields] of entries) {
+      const e = fields[fields.indexOf('e') + 1]!;
+      out.push({ shard, stream_id, fields, entry: JSON.parse(e) as JournalEntry });
+    }
+  }
+  return out;
+}
+
+export async function streamLengths(redis: RedisClient): Promise<number[]> {
+  return Promise.all(Array.from({ length: shard_count }, async (_, s) => Number(await redis.sendCommand(['XLEN', journalKey(s)]))));
+}
+
+/** Pending (delivered, not acknowledged) entries over all shards, per consumer. */
+export async function pendingByConsumer(redis: RedisClient): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (let shard = 0; shard < shard_count; shard++) {
+    const reply = (await redis.sendCommand(['XPENDING', journalKey(shard), journal_group]).catch((err: Error) => {
+      if (String(err.message).startsWith('NOGROUP')) return [0, null, null, null];
+      throw err;
+    })) as [number, string | null, string | null, [string, string][] | null];
+    for (const [consumer, count] of reply[3] ?? []) out.set(consumer, (out.get(consumer) ?? 0) + Number(count));
+  }
+  return out;
+}
+
+export async function pendingTotal(redis: RedisClient): Promise<number> {
+  let n = 0;
+  for (const c of (await pendingByConsumer(redis)).values()) n += c;
+  return n;
+}
+
+export interface LedgerRow {
+  id: string;
+  terminal_id: string | null;
+  reference: string | null;
+  contact_id: string | null;
+  kind: string;
+  amount: number;
+  body: JournalEntry;
+}
+
+export async function ledgerRows(sql: Sql, business_id: string): Promise<LedgerRow[]> {
+  return [...(await sql<LedgerRow[]>`select id, terminal_id, reference, contact_id, kind, amount, body from ledger_transactions where business_id = ${business_id}`)];
+}
+
+export interface PostingRow {
+  transaction_id: string;
+  debit_account: string;
+  credit_account: string;
+  amount: number;
+  currency: string;
+}
+
+export async function ledgerPostings(sql: Sql, business_id: string): Promise<PostingRow[]> {
+  return [
+    ...(await sql<PostingRow[]>`
+      select p.transaction_id, p.debit_account, p.credit_account, p.amount, p.currency
+      from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
+      where t.business_id = ${business_id}`),
+  ];
+}
+
+/**
+ * The ledger of a business holds each approved purchase exactly once, with the postings its
+ * journal entry names (no more, no fewer), every posting well formed, and each contact's
+ * commerce account summing to its Redis commerce balance.
+ */
+export async function expectLedgerMatches(
+  gw: TestGateway,
+  sql: Sql,
+  biz: BusinessFixture,
+  approved: { id: string; reference: string; awarded: number }[],
+  contact_ids: string[],
+): Promise<void> {
+  const rows = await ledgerRows(sql, biz.business_id);
+  expect(rows.length).toBe(approved.length);
+  const by_id = new Map(rows.map((r) => [r.id, r]));
+  expect(by_id.size).toBe(rows.length);
+  const by_reference = new Map<string, number>();
+  for (const r of rows) by_reference.set(`${r.terminal_id}|${r.reference}`, (by_reference.get(`${r.terminal_id}|${r.reference}`) ?? 0) + 1);
+  for (const a of approved) {
+    expect(by_id.get(a.id)?.reference).toBe(a.reference);
+    expect(by_reference.get(`${biz.terminal_id}|${a.reference}`)).toBe(1);
+  }
+
+  const postings = await ledgerPostings(sql, biz.business_id);
+  const per_txn = new Map<string, PostingRow[]>();
+  for (const p of postings) {
+    expect(p.debit_account).not.toBe(p.credit_account);
+    expect(p.amount).toBeGreaterThan(0);
+    expect(p.currency).toBe('EUR');
+    const list = per_txn.get(p.transaction_id) ?? [];
+    list.push(p);
+    per_txn.set(p.transaction_id, list);
+  }
+  for (const a of approved) {
+    const row = by_id.get(a.id)!;
+    const got = (per_txn.get(a.id) ?? []).map((p) => [p.debit_account, p.credit_account, p.amount]).sort();
+    expect(got).toEqual([...row.body.postings].map((p) => [...p]).sort());
+    expect((per_txn.get(a.id) ?? []).reduce((s, p) => s + p.amount, 0)).toBe(a.awarded);
+  }
+
+  // Balances: what the ledger says each contact's commerce account holds is what Redis holds.
+  const sums = new Map<string, number>();
+  for (const p of postings) {
+    sums.set(p.credit_account, (sums.get(p.credit_account) ?? 0) + p.amount);
+    sums.set(p.debit_account, (sums.get(p.debit_account) ?? 0) - p.amount);
+  }
+  let total = 0;
+  for (const id of contact_ids) {
+    const w = await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key);
+    expect(w.status).toBe(200);
+    expect(sums.get(`${id}:commerce:EUR`) ?? 0).toBe(w.body.commerce);
+    total += w.body.commerce;
+  }
+  // Double entry: what the contacts were credited is what the business's rewards account paid.
+  expect(sums.get(`${biz.business_id}:rewards:EUR`)).toBe(-total);
+  expect(total).toBe(approved.reduce((s, a) => s + a.awarded, 0));
+}
+
+export interface WriterProcess {
+  readonly child: ChildProcess;
+  readonly output: string[];
+  /** Resolves with the consumer name once the writer logged that it started. */
+  readonly consumer: Promise<string>;
+  readonly exited: Promise<number | null>;
+}
+
+/** `node --import tsx processor/ledger/writer-main.ts` with the test environment plus `env`. */
+export function spawnWriter(env: Record<string, string>): WriterProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'processor/ledger/writer-main.ts'], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  let resolveConsumer: (c: string) => void;
+  let rejectConsumer: (e: Error) => void;
+  const consumer = new Promise<string>((resolve, reject) => {
+    resolveConsumer = resolve;
+    rejectConsumer = reject;
+  });
+  consumer.catch(() => {});
+  let buffered = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffered += String(d);
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      output.push(line);
+      try {
+        const j = JSON.parse(line) as { consumer?: string };
+        if (j.consumer !== undefined) resolveConsumer(j.consumer);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => output.push(String(d)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      rejectConsumer(new Error(`writer exited (${code ?? signal}) before it started:\n${output.join('\n')}`));
+      resolve(code);
+    }),
+  );
+  return { child, output, consumer, exited };
+}
+
+/** Kill a writer we spawned (by its own pid) and wait for it to be gone. */
+export async function killWriter(w: WriterProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (w === undefined || w.child.exitCode !== null || w.child.signalCode !== null) return;
+  w.child.kill(signal);
+  await w.exited;
+}
