@@ -25,8 +25,23 @@ function base32(bytes: Buffer): string {
 
 export type IdKind = 'bus' | 'mer' | 'ven' | 'ter' | 'con' | 'off' | 'sch' | 'txn' | 'lnk' | 'key';
 
+// Ids are made on the hot path: draw random bytes a pool at a time rather than a syscall each.
+const pool_bytes = 4_096;
+let pool = randomBytes(pool_bytes);
+let pool_offset = 0;
+
+function poolBytes(n: number): Buffer {
+  if (pool_offset + n > pool_bytes) {
+    pool = randomBytes(pool_bytes);
+    pool_offset = 0;
+  }
+  const bytes = pool.subarray(pool_offset, pool_offset + n);
+  pool_offset += n;
+  return bytes;
+}
+
 export function newId(kind: IdKind): string {
-  return `${kind}_${base32(randomBytes(12))}`;
+  return `${kind}_${base32(poolBytes(12))}`;
 }
 
 /** A secret key: shown once, stored as a SHA-256 hash. 192 random bits. */

@@ -1,0 +1,181 @@
+// `npm run bench`: purchase throughput and latency next to an empty Hono JSON route started the
+// same way on the same machine, alternated A B A B in one run (these machines are shared and
+// noisy: only ratios measured side by side mean anything). Then p99 at a fixed rate of half the
+// empty route's maximum, and how long the ledger takes to catch up.
+
+import autocannon from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { luhnCheckDigit } from '../core/luhn.ts';
+import { repo_root, startChild } from './processes.ts';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const contacts = Number(process.env.BENCH_CONTACTS ?? 10_000);
+const redis_url = process.env.REDIS_URL;
+const database_url = process.env.DATABASE_URL;
+if (redis_url === undefined || database_url === undefined) throw new Error('run through `npm run bench`, which starts Redis and PostgreSQL');
+
+const platform_key = `pk_bench_${randomBytes(8).toString('hex')}`;
+const gateway_port = 18_090;
+const empty_port = 18_091;
+
+function card(i: number): string {
+  const partial = `52${String(i).padStart(13, '0')}`;
+  return partial + luhnCheckDigit(partial);
+}
+
+async function api(base: string, key: string, method: string, path: string, body?: string, content_type = 'application/json') {
+  const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${key}`, 'content-type': content_type }, ...(body === undefined ? {} : { body }) });
+  const json = (await res.json()) as Record<string, any>;
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+interface Run {
+  readonly target: string;
+  readonly round: number;
+  readonly rps: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly ok: number;
+}
+
+function run(target: string, round: number, url: string, options: { body?: () => string; rate?: number; headers?: Record<string, string> }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        method: 'POST',
+        connections,
+        duration: seconds,
+        headers: { 'content-type': 'application/json', ...options.headers },
+        ...(options.rate === undefined ? {} : { overallRate: options.rate }),
+        requests: [
+          {
+            setupRequest: (req: any) => {
+              req.body = options.body === undefined ? '{}' : options.body();
+              return req;
+            },
+          },
+        ],
+      },
+      (err: Error | null, result: autocannon.Result) => {
+        if (err) return reject(err);
+        resolve({
+          target,
+          round,
+          rps: Math.round(result.requests.average),
+          p50_ms: result.latency.p50,
+          p99_ms: result.latency.p99,
+          non2xx: result.non2xx,
+          errors: result.errors,
+          ok: result['2xx'],
+        });
+      },
+    );
+    void instance;
+  });
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main() {
+  const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'bench-hmac-key', LOG_LEVEL: 'warn' };
+  const gateway = await startChild('gateway/main.ts', gateway_port, env);
+  const empty = await startChild('loadtest/empty-server.ts', empty_port, {}, '/empty');
+  const sql = postgres(database_url!, { max: 2, onnotice: () => {} });
+  try {
+    process.stdout.write(`seeding ${contacts} contacts…\n`);
+    const business = await api(gateway.url, platform_key, 'POST', '/v1/businesses', JSON.stringify({ name: 'Bench', currency: 'EUR' }));
+    const admin = business.admin_key as string;
+    const venue = await api(gateway.url, admin, 'POST', '/v1/venues', JSON.stringify({ name: 'Bench venue' }));
+    const terminal = await api(gateway.url, admin, 'POST', '/v1/terminals', JSON.stringify({ venue_id: venue.id, code: 'BENCH001' }));
+    await api(gateway.url, admin, 'POST', '/v1/offers', JSON.stringify({ name: '5% cashback', goal: 'spend', award: { percent: 5 } }));
+    const seed_start = Date.now();
+    const lines = Array.from({ length: contacts }, (_, i) => JSON.stringify({ cims: [{ type: 'card', value: card(i) }] })).join('\n');
+    const imported = await api(gateway.url, admin, 'POST', '/v1/contacts/import', lines, 'application/x-ndjson');
+    const seed_ms = Date.now() - seed_start;
+    if (imported.imported !== contacts) throw new Error(`import: ${JSON.stringify(imported).slice(0, 500)}`);
+
+    let seq = 0;
+    const run_id = randomBytes(3).toString('hex');
+    const purchase = () =>
+      `{"reference":"${run_id}-${++seq}","cim":{"type":"card","value":"${card((Math.random() * contacts) | 0)}"},"amount":${100 + ((Math.random() * 10_000) | 0)},"currency":"EUR"}`;
+    const purchase_headers = { authorization: `Bearer ${terminal.api_key as string}` };
+
+    const runs: Run[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      for (const target of ['empty', 'purchase'] as const) {
+        const r = target === 'empty' ? await run(target, round, `${empty.url}/empty`, {}) : await run(target, round, `${gateway.url}/v1/purchases`, { body: purchase, headers: purchase_headers });
+        runs.push(r);
+        process.stdout.write(`round ${round} ${target.padEnd(8)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  non-2xx ${r.non2xx}  errors ${r.errors}\n`);
+      }
+    }
+    const empty_rps = median(runs.filter((r) => r.target === 'empty').map((r) => r.rps));
+    const purchase_rps = median(runs.filter((r) => r.target === 'purchase').map((r) => r.rps));
+    const half = Math.max(1, Math.floor(empty_rps / 2));
+    const fixed_empty = await run('empty@half', 0, `${empty.url}/empty`, { rate: half });
+    const fixed_purchase = await run('purchase@half', 0, `${gateway.url}/v1/purchases`, { body: purchase, headers: purchase_headers, rate: half });
+    runs.push(fixed_empty, fixed_purchase);
+    process.stdout.write(`fixed ${half} req/s: empty p99 ${fixed_empty.p99_ms} ms, purchase p99 ${fixed_purchase.p99_ms} ms (achieved ${fixed_purchase.rps} req/s)\n`);
+
+    // Ledger catch-up: every 2xx purchase of this run must be in PostgreSQL exactly once.
+    const approved = runs.filter((r) => r.target.startsWith('purchase')).reduce((s, r) => s + r.ok, 0);
+    const catchup_start = Date.now();
+    let recorded = 0;
+    for (;;) {
+      const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${business.id as string}`;
+      recorded = row!.n;
+      if (recorded >= approved || Date.now() - catchup_start > 60_000) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const catchup_ms = Date.now() - catchup_start;
+    const [dup] = await sql<{ n: number }[]>`select count(*)::int as n from (select reference from ledger_transactions where business_id = ${business.id as string} group by reference having count(*) > 1) d`;
+
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30) },
+      settings: { seconds, rounds, connections, contacts },
+      seed_ms,
+      runs,
+      empty_rps,
+      purchase_rps,
+      ratio: Number((purchase_rps / empty_rps).toFixed(3)),
+      fixed_rate: { rate: half, empty_p99_ms: fixed_empty.p99_ms, purchase_p99_ms: fixed_purchase.p99_ms },
+      ledger: { approved, recorded, duplicates: dup!.n, catchup_ms },
+    };
+    const dir = join(repo_root, 'loadtest', 'reports');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(report, null, 2));
+    process.stdout.write(
+      [
+        '',
+        `empty route   ${empty_rps} req/s (median of ${rounds})`,
+        `purchase      ${purchase_rps} req/s (median of ${rounds})   ratio ${report.ratio} (goal ≥ 0.6)`,
+        `p99 at ${half} req/s (half the empty maximum): purchase ${fixed_purchase.p99_ms} ms (goal < 5 ms), empty ${fixed_empty.p99_ms} ms`,
+        `ledger: ${recorded}/${approved} recorded, ${dup!.n} doubled, caught up ${catchup_ms} ms after the load stopped`,
+        `seeding ${contacts} contacts through the import: ${seed_ms} ms`,
+        `report: ${file}`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    await sql.end();
+    await gateway.stop();
+    await empty.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,46 @@
+// Child processes for benchmarks: started the same way, awaited until they answer, stopped.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const repo_root = join(import.meta.dirname, '..');
+
+export interface Child {
+  readonly process: ChildProcess;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function startChild(file: string, port: number, env: Record<string, string>, ready_path = '/healthz'): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repo_root, file)], {
+    cwd: repo_root,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => (output = (output + String(d)).slice(-4_000)));
+  child.stderr?.on('data', (d) => (output = (output + String(d)).slice(-4_000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${file} exited with ${child.exitCode}:\n${output}`);
+    const ok = await fetch(url + ready_path).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${file} did not answer ${ready_path} within 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    process: child,
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+}
