@@ -1,0 +1,13 @@
+# The gateway image. Redis and PostgreSQL come from docker-compose.yml (or your own).
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY core ./core
+COPY processor ./processor
+COPY adapters ./adapters
+COPY gateway ./gateway
+ENV NODE_ENV=production PORT=8080 ISO8583_PORT=8583
+EXPOSE 8080 8583
+USER node
+CMD ["node", "--import", "tsx", "gateway/main.ts"]
