@@ -84,11 +84,14 @@ export const contactPatchSchema = z.object({
 });
 export type ContactPatch = z.infer<typeof contactPatchSchema>;
 
-export const offerSchema = z.object({
+// The fields of an offer without their defaults: the create schema adds them, the patch schema
+// must not (zod applies defaults inside `.partial()` too, so `{active: false}` would reset the
+// offer's kind, conditions and instant_redeem to their defaults).
+const offerFields = {
   name: nameSchema,
   scheme_id: z.string().min(1).max(64).nullable().optional(),
-  active: z.boolean().default(true),
-  kind: z.enum(['cashback', 'instant_discount']).default('cashback'),
+  active: z.boolean(),
+  kind: z.enum(['cashback', 'instant_discount']),
   goal: z.enum(['spend', 'product', 'happy_hour', 'birthday', 'signup', 'referral', 'first_purchase']),
   award: z.union([
     z.object({ percent: z.number().refine((p) => percentToBasisPoints(p) !== undefined, 'must be 0..100 with at most 2 decimals') }).strict(),
@@ -112,8 +115,7 @@ export const offerSchema = z.object({
       time_to: z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be HH:MM').optional(),
       tiers: z.array(z.string().min(1).max(64)).max(100).optional(),
       tags: z.array(z.string().min(1).max(64)).max(100).optional(),
-    })
-    .default({}),
+    }),
   max_award: amountSchema.optional(),
   limits: z
     .object({
@@ -121,14 +123,22 @@ export const offerSchema = z.object({
       budget: amountSchema.optional(),
     })
     .optional(),
-  instant_redeem: z.boolean().default(false),
+  instant_redeem: z.boolean(),
   validity_days: z.number().int().min(1).max(3650).optional(),
   pool: z.string().min(1).max(64).optional(),
   valid_from: timestampSchema.optional(),
   valid_to: timestampSchema.optional(),
+};
+
+export const offerSchema = z.object({
+  ...offerFields,
+  active: offerFields.active.default(true),
+  kind: offerFields.kind.default('cashback'),
+  conditions: offerFields.conditions.default({}),
+  instant_redeem: offerFields.instant_redeem.default(false),
 });
 export type OfferInput = z.infer<typeof offerSchema>;
-export const offerPatchSchema = offerSchema.partial();
+export const offerPatchSchema = z.object(offerFields).partial();
 
 export const itemSchema = z.object({
   sku: z.string().min(1).max(64),
