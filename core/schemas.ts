@@ -187,3 +187,40 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
   const first = errors[0];
   throw new PocketgateError('validation_failed', first === undefined ? 'invalid request' : `${first.path || 'body'}: ${first.message}`, errors);
 }
+
+// PostgreSQL text and jsonb cannot hold U+0000 nor a UTF-16 surrogate outside a pair: such a
+// string would fail on insert (a 500, or a journal entry the ledger writer can never record), so
+// it is refused as input. JSON.parse rejects raw control characters and bodies arrive as UTF-8,
+// so these characters can only come from \u escapes: the walk runs only when the text has one.
+const unstorable_escape = /\\u(?:0000|d[89a-f])/i;
+const unstorable_char = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function unstorablePath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return unstorable_char.test(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const p = path === '' ? key : `${path}.${key}`;
+    if (unstorable_char.test(key)) return p;
+    const found = unstorablePath(v, p);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** JSON text as a value, or validation_failed: not JSON, or a string no store can hold. */
+export function parseJsonText(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new PocketgateError('validation_failed', 'not valid JSON', [{ path: '', message: 'not valid JSON' }]);
+  }
+  if (unstorable_escape.test(text)) {
+    const path = unstorablePath(value, '');
+    if (path !== undefined) {
+      const message = 'must not contain U+0000 or unpaired surrogates';
+      throw new PocketgateError('validation_failed', `${path || 'body'}: ${message}`, [{ path, message }]);
+    }
+  }
+  return value;
+}

@@ -25,10 +25,16 @@ function platformOnly(c: Context<HttpEnv>): void {
   if (c.get('principal').kind !== 'platform') throw new PocketgateError('forbidden', 'this call needs the platform key');
 }
 
-/** Ids in paths are bounded like any input: a 10 MB id is not looked up. */
+/** Our ids are `<kind>_<base32>`. */
+const id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Ids in paths are bounded like any input: a 10 MB id is not looked up, nor one with characters
+ * no id has (a NUL would make PostgreSQL fail the query, a 500 instead of this 404).
+ */
 function idParam(c: Context<HttpEnv>, name = 'id'): string {
   const id = c.req.param(name);
-  if (id === undefined || id.length === 0 || id.length > 64) throw new PocketgateError('not_found', 'not found');
+  if (id === undefined || !id_pattern.test(id)) throw new PocketgateError('not_found', 'not found');
   return id;
 }
 

@@ -5,7 +5,7 @@
 import { cimToken, normaliseCim, type CimType, type NormalisedCim } from '../core/cim.ts';
 import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors.ts';
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
-import { contactCreateSchema, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
+import { contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
 import { cimKey, contactKey } from './hot/keys.ts';
 import { iso, isUniqueViolation, type Business } from './network.ts';
 import type { Stores } from './stores.ts';
@@ -259,13 +259,7 @@ export class Contacts {
       if (line.trim().length === 0) continue; // blank lines carry nothing: not counted as failures
       try {
         if (line.length > import_line_bytes_max) throw new PocketgateError('validation_failed', `line longer than ${import_line_bytes_max} bytes`);
-        let json: unknown;
-        try {
-          json = JSON.parse(line);
-        } catch {
-          throw new PocketgateError('validation_failed', 'not valid JSON');
-        }
-        batch.push({ line: line_no, contact: this.prepare(business, parseWith(contactCreateSchema, json)) });
+        batch.push({ line: line_no, contact: this.prepare(business, parseWith(contactCreateSchema, parseJsonText(line))) });
       } catch (err) {
         if (!(err instanceof PocketgateError)) throw err;
         fail(line_no, err.code, err.message);

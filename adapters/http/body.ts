@@ -3,7 +3,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { PocketgateError } from '../../core/errors.ts';
-import { parseWith } from '../../core/schemas.ts';
+import { parseJsonText, parseWith } from '../../core/schemas.ts';
 
 export const body_bytes_max = 64 * 1024;
 
@@ -40,11 +40,7 @@ async function readText(c: Context): Promise<string> {
 export async function readJson(c: Context): Promise<unknown> {
   const text = await readText(c);
   if (text.length === 0) throw new PocketgateError('validation_failed', 'request body must be a JSON object', [{ path: '', message: 'empty body' }]);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new PocketgateError('validation_failed', 'request body is not valid JSON', [{ path: '', message: 'not valid JSON' }]);
-  }
+  return parseJsonText(text);
 }
 
 export async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
