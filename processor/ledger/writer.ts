@@ -180,33 +180,65 @@ export class LedgerWriter {
         }
       }
     }
+    // JSON goes as text[] cast to jsonb[]: typed as jsonb[], postgres.js would encode each string
+    // again as a JSON string.
+    // Column arrays through unnest: the statement text is the same for every batch, so
+    // PostgreSQL and postgres.js prepare it once, instead of once per distinct batch size with
+    // thousands of parameters to describe.
+    const tx_rows = {
+      id: [] as string[], business_id: [] as string[], kind: [] as string[], terminal_id: [] as (string | null)[],
+      reference: [] as (string | null)[], contact_id: [] as (string | null)[], amount: [] as number[], currency: [] as string[],
+      original_id: [] as (string | null)[], shard: [] as number[], journal_id: [] as string[], body: [] as string[],
+      reply: [] as (string | null)[], created_at: [] as string[],
+    };
+    for (const { shard, stream_id, entry, reply } of unique) {
+      tx_rows.id.push(entry.id);
+      tx_rows.business_id.push(entry.business_id);
+      tx_rows.kind.push(entry.kind);
+      tx_rows.terminal_id.push(entry.terminal_id);
+      tx_rows.reference.push(entry.reference);
+      tx_rows.contact_id.push(entry.contact_id);
+      tx_rows.amount.push(entry.amount);
+      tx_rows.currency.push(entry.currency);
+      tx_rows.original_id.push(entry.original_id ?? null);
+      tx_rows.shard.push(shard);
+      tx_rows.journal_id.push(stream_id);
+      tx_rows.body.push(JSON.stringify(entry));
+      tx_rows.reply.push(reply === '' ? null : reply);
+      tx_rows.created_at.push(entry.created_at);
+    }
+    const account_list = [...accounts.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
     return sql.begin(async (tx) => {
-      if (accounts.size > 0) {
-        await tx`insert into ledger_accounts ${tx([...accounts.values()].sort((a, b) => (a.id < b.id ? -1 : 1)))} on conflict do nothing`;
+      if (account_list.length > 0) {
+        await tx`insert into ledger_accounts (id, business_id, owner_id, kind, currency)
+          select * from unnest(${account_list.map((a) => a.id)}::text[], ${account_list.map((a) => a.business_id)}::text[],
+            ${account_list.map((a) => a.owner_id)}::text[], ${account_list.map((a) => a.kind)}::text[], ${account_list.map((a) => a.currency)}::text[])
+          on conflict do nothing`;
       }
-      const rows = unique.map(({ shard, stream_id, entry, reply }) => ({
-        id: entry.id,
-        business_id: entry.business_id,
-        kind: entry.kind,
-        terminal_id: entry.terminal_id,
-        reference: entry.reference,
-        contact_id: entry.contact_id,
-        amount: entry.amount,
-        currency: entry.currency,
-        original_id: entry.original_id ?? null,
-        shard,
-        journal_id: stream_id,
-        body: tx.json(entry as never),
-        reply: reply === '' ? null : tx.json(JSON.parse(reply)),
-        created_at: entry.created_at,
-      }));
-      const inserted = await tx<{ id: string }[]>`insert into ledger_transactions ${tx(rows)} on conflict do nothing returning id`;
-      const fresh = new Set(inserted.map((r) => r.id));
-      const postings = unique
-        .filter((i) => fresh.has(i.entry.id))
-        .flatMap(({ entry }) => entry.postings.map(([debit_account, credit_account, amount]) => ({ transaction_id: entry.id, debit_account, credit_account, amount, currency: entry.currency })));
-      // Bounded statements: PostgreSQL caps a statement at 65,535 parameters.
-      for (let i = 0; i < postings.length; i += 5_000) await tx`insert into ledger_postings ${tx(postings.slice(i, i + 5_000))}`;
+      const r = tx_rows;
+      const inserted = await tx<{ id: string }[]>`
+        insert into ledger_transactions (id, business_id, kind, terminal_id, reference, contact_id, amount, currency,
+          original_id, shard, journal_id, body, reply, created_at)
+        select * from unnest(${r.id}::text[], ${r.business_id}::text[], ${r.kind}::text[], ${r.terminal_id}::text[],
+          ${r.reference}::text[], ${r.contact_id}::text[], ${r.amount}::int8[], ${r.currency}::text[], ${r.original_id}::text[],
+          ${r.shard}::int4[], ${r.journal_id}::text[], ${r.body}::text[]::jsonb[], ${r.reply}::text[]::jsonb[], ${r.created_at}::timestamptz[])
+        on conflict do nothing returning id`;
+      const fresh = new Set(inserted.map((row) => row.id));
+      const p = { transaction_id: [] as string[], debit: [] as string[], credit: [] as string[], amount: [] as number[], currency: [] as string[] };
+      for (const { entry } of unique) {
+        if (!fresh.has(entry.id)) continue;
+        for (const [debit, credit, amount] of entry.postings) {
+          p.transaction_id.push(entry.id);
+          p.debit.push(debit);
+          p.credit.push(credit);
+          p.amount.push(amount);
+          p.currency.push(entry.currency);
+        }
+      }
+      if (p.transaction_id.length > 0) {
+        await tx`insert into ledger_postings (transaction_id, debit_account, credit_account, amount, currency)
+          select * from unnest(${p.transaction_id}::text[], ${p.debit}::text[], ${p.credit}::text[], ${p.amount}::int8[], ${p.currency}::text[])`;
+      }
       return fresh.size;
     });
   }
