@@ -180,11 +180,10 @@ export class LedgerWriter {
         }
       }
     }
-    // JSON goes as text[] cast to jsonb[]: typed as jsonb[], postgres.js would encode each string
-    // again as a JSON string.
     // Column arrays through unnest: the statement text is the same for every batch, so
     // PostgreSQL and postgres.js prepare it once, instead of once per distinct batch size with
-    // thousands of parameters to describe.
+    // thousands of parameters to describe. JSON goes as text[] cast to jsonb[]: typed as jsonb[],
+    // postgres.js would encode each string again as a JSON string.
     const tx_rows = {
       id: [] as string[], business_id: [] as string[], kind: [] as string[], terminal_id: [] as (string | null)[],
       reference: [] as (string | null)[], contact_id: [] as (string | null)[], amount: [] as number[], currency: [] as string[],
