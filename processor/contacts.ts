@@ -270,6 +270,9 @@ export class Contacts {
       }
     }
     if (batch.length > 0) await this.importBatch(business, batch, result, fail);
+    // A batch reports its CIM conflicts when it is flushed, after the parse errors of its later
+    // lines: put the report back in line order (it is out of order only within one batch).
+    result.errors.sort((a, b) => a.line - b.line);
     return result;
   }
 

@@ -2,6 +2,7 @@
 // the processor once and writes the JSON it returns as is.
 
 import { Hono } from 'hono';
+import { cim_types } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import { purchaseSchema } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
@@ -34,6 +35,10 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
         ...(type === undefined ? [{ path: 'cim_type', message: 'required' }] : []),
         ...(value === undefined ? [{ path: 'cim_value', message: 'required' }] : []),
       ]);
+    }
+    // An unknown type is the fault of cim_type, not of the value.
+    if (!(cim_types as readonly string[]).includes(type)) {
+      throw new PocketgateError('validation_failed', `cim_type: must be one of ${cim_types.join(', ')}`, [{ path: 'cim_type', message: `must be one of ${cim_types.join(', ')}` }]);
     }
     const cim = processor.contacts.normalise(type, value, 'cim_value');
     const contact_id = await processor.contacts.resolve(business.id, cim);
