@@ -39,22 +39,33 @@ interface Body {
 }
 
 export async function readTransaction(stores: Stores, business: Business, id: string): Promise<TransactionView> {
-  const { sql, redis, config } = stores;
-  const [row] = await sql<{ body: Body; recorded_at: Date }[]>`
-    select body, recorded_at from ledger_transactions where id = ${id} and business_id = ${business.id}`;
-  if (row !== undefined) {
-    const postings = await sql<{ debit_account: string; credit_account: string; amount: number }[]>`
-      select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by id`;
-    return view(id, row.body, 'recorded', iso(row.recorded_at), [...postings]);
-  }
+  const { redis, config } = stores;
+  const recorded = await readRecorded(stores, business, id);
+  if (recorded !== undefined) return recorded;
   // Not in the ledger yet: the shard script keeps the journal entry readable by id until then.
   // The id does not say which shard, so ask all of them in one pipeline (admin path, rare).
   const records = await Promise.all(Array.from({ length: config.shard_count }, (_, s) => redis.get(transactionKey(s, id))));
   const record = records.find((r) => r !== null);
-  if (record === undefined || record === null) throw new PocketgateError('not_found', `transaction ${id} not found`);
+  if (record === undefined || record === null) {
+    // The writer commits, then deletes the pending record: if it did both between our two reads,
+    // the ledger has it now. Without this second look a recorded transaction could answer 404.
+    const late = await readRecorded(stores, business, id);
+    if (late !== undefined) return late;
+    throw new PocketgateError('not_found', `transaction ${id} not found`);
+  }
   const entry = JSON.parse(record) as Body;
   if (entry.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
   return view(id, entry, 'pending', null);
+}
+
+async function readRecorded(stores: Stores, business: Business, id: string): Promise<TransactionView | undefined> {
+  const { sql } = stores;
+  const [row] = await sql<{ body: Body; recorded_at: Date }[]>`
+    select body, recorded_at from ledger_transactions where id = ${id} and business_id = ${business.id}`;
+  if (row === undefined) return undefined;
+  const postings = await sql<{ debit_account: string; credit_account: string; amount: number }[]>`
+    select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by id`;
+  return view(id, row.body, 'recorded', iso(row.recorded_at), [...postings]);
 }
 
 function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: string | null, postings?: TransactionView['postings']): TransactionView {
