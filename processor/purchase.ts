@@ -1,7 +1,7 @@
 // A purchase: resolve the CIM, evaluate offers in process, then one shard script that does
 // idempotency, balances, journal and stored reply atomically. Nothing here waits for PostgreSQL.
 
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { evaluatePurchase, type Award } from '../core/offer.ts';
@@ -25,9 +25,13 @@ export interface Reply {
   readonly replayed: boolean;
 }
 
-/** Hash of the parsed request: the same command in other whitespace or key order is the same. */
-export function requestHash(kind: string, input: unknown): string {
-  return createHash('sha256').update(kind).update(JSON.stringify(input)).digest('base64url').slice(0, 22);
+/**
+ * Hash of the parsed request: the same command in other whitespace or key order is the same.
+ * Keyed, because the request may carry a card number: an unkeyed digest stored next to the reply
+ * gives the PAN back to anyone who tries the ~10^5 numbers its masked first-6/last-4 leave open.
+ */
+export function requestHash(hmac_key: string, kind: string, input: unknown): string {
+  return createHmac('sha256', hmac_key).update(kind).update('\u0000').update(JSON.stringify(input)).digest('base64url').slice(0, 22);
 }
 
 function seconds(ms: number): string {
@@ -50,7 +54,7 @@ export class Purchases {
     }
     const { redis, config } = this.stores;
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
-    const hash = requestHash('purchase', input);
+    const hash = requestHash(config.cim_hmac_key, 'purchase', input);
     const ttl = String(config.reply_ttl_seconds);
 
     // One pipelined round trip: who is the contact, and has this reference been used for
