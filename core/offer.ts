@@ -86,8 +86,11 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
     if (compiled.tiers !== undefined || compiled.tags !== undefined) needs_profile = true;
     spend.push(compiled);
   }
-  // Stable order (oldest first) so that `best` breaks ties the same way in every process.
-  spend.sort((a, b) => (a.offer.created_at < b.offer.created_at ? -1 : a.offer.created_at > b.offer.created_at ? 1 : a.offer.id < b.offer.id ? -1 : 1));
+  // Oldest first, so awards are listed in the order the offers were made and `best` breaks ties
+  // the same way in every process. created_at has whole seconds only: offers made in the same
+  // second keep the caller's order (a stable sort), and Offers.list gives them in creation
+  // order at full precision. (Breaking those ties by id would order them at random.)
+  spend.sort((a, b) => (a.offer.created_at < b.offer.created_at ? -1 : a.offer.created_at > b.offer.created_at ? 1 : 0));
   return { resolution, spend, needs_profile };
 }
 
