@@ -6,6 +6,7 @@
 // The gateway runs on Redis database 2 so that this file's writer is the only consumer of its
 // journal streams (other files' in-process writers drain database 0) and stream lengths are ours.
 
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { journalKey } from '../processor/hot/keys.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
@@ -35,6 +36,8 @@ const contacts_total = 50;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;
+/** The writer's own connections, with a statement timeout so that a test can make a batch fail. */
+let writer_sql: Sql;
 let writer: LedgerWriter | undefined;
 const writer_errors: unknown[] = [];
 
@@ -42,11 +45,13 @@ beforeAll(async () => {
   gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(2) });
   redis = await connectTestRedis(2);
   sql = connectTestSql();
+  writer_sql = postgres(process.env.DATABASE_URL!, { max: 2, onnotice: () => {}, connection: { statement_timeout: 1_500 } });
 });
 afterAll(async () => {
   await writer?.stop();
   await redis?.close().catch(() => {});
   await sql?.end({ timeout: 5 });
+  await writer_sql?.end({ timeout: 5 });
   await gw?.close();
 });
 
@@ -83,7 +88,7 @@ describe('ledger writer', () => {
     expect(before.status).toBe(200);
     expect(before.body.ledger).toBe('pending');
 
-    writer = new LedgerWriter(redis, sql, { shard_count, read_count_max: 16, trim_interval_ms: 100, onError: (err) => writer_errors.push(err) });
+    writer = new LedgerWriter(redis, writer_sql, { shard_count, read_count_max: 16, trim_interval_ms: 100, onError: (err) => writer_errors.push(err) });
     writer.start();
 
     // Read back while the writer works: every read finds the transaction (pending or recorded),
@@ -135,5 +140,67 @@ describe('ledger writer', () => {
     expect(postings_after.length).toBe(postings_before.length);
     await eventually('journal trimmed', async () => (await streamLengths(redis)).every((n) => n === 0), 10_000);
     expect(writer_errors).toEqual([]);
+  });
+
+  // A batch that fails (here: its statement times out waiting on a lock the test holds) is
+  // retried by the same writer as soon as the store answers again, not left pending until
+  // XAUTOCLAIM takes it after claim_idle_ms (30 s by default).
+  it('retries a failed batch at once', async () => {
+    expect(contacts).toBeDefined();
+    const [late] = await createContacts(gw, biz, [testCard(12_000_900)]);
+    const errors_before = writer_errors.length;
+    let id = '';
+    await sql
+      .begin(async (tx) => {
+        // The account the writer's batch will insert, inserted first and not committed: the
+        // writer's insert waits on it until its statement timeout.
+        await tx`insert into ledger_accounts (id, business_id, owner_id, kind, currency) values (${`${late!.id}:commerce:EUR`}, ${biz.business_id}, ${late!.id}, 'commerce', 'EUR')`;
+        const r = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'late-1', cim: { type: 'card', value: late!.card }, amount: 2000, currency: 'EUR' });
+        expect(r.status, r.text).toBe(201);
+        id = r.body.id;
+        await eventually('the batch to fail', async () => writer_errors.length > errors_before, 10_000);
+        throw new Error('roll back');
+      })
+      .catch((err: Error) => {
+        if (err.message !== 'roll back') throw err;
+      });
+    expect(String((writer_errors.at(-1) as Error).message)).toContain('statement timeout');
+    const t0 = Date.now();
+    await eventually('the failed batch recorded', async () => (await call(gw, 'GET', `/v1/transactions/${id}`, biz.admin_key)).body.ledger === 'recorded', 10_000);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    approved.push({ id, reference: 'late-1', awarded: 100 });
+    contacts.push(late!);
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await eventually('nothing pending', async () => (await pendingTotal(redis)) === 0, 5_000);
+  });
+
+  // Redis losing its data (or an operator deleting a stream) takes the consumer group with it;
+  // the hot path's next XADD makes a new stream without one. A running writer must notice and
+  // create the group again, or the ledger silently stops (and purchases later stop too, once the
+  // journal reaches its length cap).
+  it('keeps writing after the journal streams and their group are lost', async () => {
+    expect(contacts).toBeDefined();
+    for (let s = 0; s < shard_count; s++) await redis.del(journalKey(s));
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `lost-${i}`, cim: { type: 'card', value: contacts[i]!.card }, amount: 2000, currency: 'EUR' }),
+      ),
+    );
+    const ids = replies.map((r) => {
+      expect(r.status, r.text).toBe(201);
+      return r.body.id as string;
+    });
+    await eventually(
+      'purchases after the loss recorded',
+      async () => {
+        const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${ids})`;
+        return row!.n === ids.length;
+      },
+      10_000,
+    );
+    const all = [...approved, ...ids.map((id, i) => ({ id, reference: `lost-${i}`, awarded: 100 }))];
+    expect(all).toHaveLength(purchases_total + 1 + 40);
+    await expectLedgerMatches(gw, sql, biz, all, contacts.map((c) => c.id));
+    await eventually('journal trimmed', async () => (await streamLengths(redis)).every((n) => n === 0) && (await pendingTotal(redis)) === 0, 10_000);
   });
 });

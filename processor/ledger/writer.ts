@@ -53,6 +53,11 @@ export class LedgerWriter {
   private last_claim_ms = 0;
   private last_trim_ms = 0;
   private groups_ready = false;
+  /**
+   * Entries of a round that failed: pending for this writer, so no other writer takes them before
+   * claim_idle_ms. Retried first, before anything new is read, which also bounds them to a batch.
+   */
+  private unwritten: Item[] = [];
   /** Entries written since start: the tests and /metrics read it. */
   written = 0;
 
@@ -116,7 +121,34 @@ export class LedgerWriter {
   async drainOnce(): Promise<number> {
     await this.ensureGroups();
     const now = Date.now();
-    const items: Item[] = [];
+    const items = this.unwritten;
+    this.unwritten = [];
+    try {
+      if (items.length === 0) await this.read(now, items);
+      if (items.length > 0) {
+        if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
+        const inserted = await this.write(items);
+        await this.acknowledge(items);
+        this.written += items.length;
+        this.options.onBatch?.(items.length, inserted);
+      }
+    } catch (err) {
+      this.unwritten = items;
+      // The group went with its stream (Redis lost its data, or the key was deleted) and the hot
+      // path's next XADD made a stream without one: without creating the groups again (from 0,
+      // so nothing appended since is skipped) this writer would fail every round from now on.
+      if (err instanceof Error && err.message.startsWith('NOGROUP')) this.groups_ready = false;
+      throw err;
+    }
+    if (now - this.last_trim_ms >= this.trim_interval_ms) {
+      this.last_trim_ms = now;
+      await this.trim();
+    }
+    return items.length;
+  }
+
+  /** New entries of every shard, and entries other writers left pending past claim_idle_ms. */
+  private async read(now: number, items: Item[]): Promise<void> {
     const reads = this.shards().map(async (shard) => {
       const reply = (await this.redis.sendCommand([
         'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(this.read_count_max), 'STREAMS', journalKey(shard), '>',
@@ -138,19 +170,9 @@ export class LedgerWriter {
         );
       }
     }
-    await Promise.all(reads);
-    if (items.length > 0) {
-      if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
-      const inserted = await this.write(items);
-      await this.acknowledge(items);
-      this.written += items.length;
-      this.options.onBatch?.(items.length, inserted);
-    }
-    if (now - this.last_trim_ms >= this.trim_interval_ms) {
-      this.last_trim_ms = now;
-      await this.trim();
-    }
-    return items.length;
+    // Settle every read before failing: entries a successful read delivered are in `items`.
+    const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   private collect(shard: number, entries: StreamEntries, items: Item[]): void {
