@@ -5,6 +5,7 @@
 // what the hot path appended when the test looks; a writer is then drained by hand.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimKey, replyKey } from '../processor/hot/keys.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -91,6 +92,38 @@ describe('idempotency under concurrency', () => {
     expect(later.text).toBe(replies[0]!.text);
     expect(await wallet(biz, contact!.id)).toMatchObject({ open: 0, commerce: 100 });
     expect(await journalFor(biz.terminal_id, body.reference)).toHaveLength(0); // drained, nothing new
+  });
+
+  // References are remembered for REPLY_TTL_SECONDS; a terminal using one again after that (ISO
+  // 8583 STANs wrap) gets a new, approved transaction, which the ledger must then hold too, or
+  // the wallet holds money the ledger never saw.
+  it('a reference used again after its idempotency window is a new transaction, in the ledger too', async () => {
+    const short = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(1), processor: { ...gw.processor.stores.config, reply_ttl_seconds: 1 } });
+    try {
+      const biz = await createBusiness(short);
+      await addCashbackOffer(short, biz, 5);
+      const [contact] = await createContacts(short, biz, [testCard(11_000_201)]);
+      const body = { reference: 'wraps-around', cim: { type: 'card', value: contact!.card }, amount: 2000, currency: 'EUR' };
+      const first = await call(short, 'POST', '/v1/purchases', biz.terminal_key, body);
+      expect(first.status).toBe(201);
+      await eventually('the reference forgotten', async () => (await redis.exists(claimKey(biz.terminal_id, body.reference))) === 0, 5_000);
+      await eventually('the reply forgotten', async () => {
+        const [shard] = (await journalFor(biz.terminal_id, body.reference)).map((j) => j.shard);
+        return (await redis.exists(replyKey(shard!, biz.terminal_id, body.reference))) === 0;
+      }, 5_000);
+      const second = await call(short, 'POST', '/v1/purchases', biz.terminal_key, { ...body, amount: 3000 });
+      expect(second.status).toBe(201);
+      expect(second.headers.get('idempotent-replayed')).toBeNull();
+      expect(second.body.id).not.toBe(first.body.id);
+      expect(second.body.wallet).toEqual({ open: 0, commerce: 250 });
+
+      const rows = await drainUntil(biz.business_id, 2);
+      expect(rows.map((r) => r.id).sort()).toEqual([first.body.id, second.body.id].sort());
+      const postings = await ledgerPostings(sql, biz.business_id);
+      expect(postings.filter((p) => p.credit_account === `${contact!.id}:commerce:EUR`).reduce((s, p) => s + p.amount, 0)).toBe(250);
+    } finally {
+      await short.close();
+    }
   });
 
   // Two bodies for one reference, interleaved: either the other amount for the same contact, or

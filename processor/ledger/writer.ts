@@ -243,7 +243,7 @@ export class LedgerWriter {
         select * from unnest(${r.id}::text[], ${r.business_id}::text[], ${r.kind}::text[], ${r.terminal_id}::text[],
           ${r.reference}::text[], ${r.contact_id}::text[], ${r.amount}::int8[], ${r.currency}::text[], ${r.original_id}::text[],
           ${r.shard}::int4[], ${r.journal_id}::text[], ${r.body}::text[]::jsonb[], ${r.reply}::text[]::jsonb[], ${r.created_at}::timestamptz[])
-        on conflict do nothing returning id`;
+        on conflict (id) do nothing returning id`;
       const fresh = new Set(inserted.map((row) => row.id));
       const p = { transaction_id: [] as string[], debit: [] as string[], credit: [] as string[], amount: [] as number[], currency: [] as string[] };
       for (const { entry } of unique) {
