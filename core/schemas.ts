@@ -12,9 +12,11 @@ export const positiveAmountSchema = z.number().int('must be an integer in minor 
 export const currencySchema = z.string().refine((c) => currencyByCode(c) !== undefined, 'must be an ISO 4217 alphabetic code, e.g. EUR');
 export const referenceSchema = z.string().min(1).max(64);
 const nameSchema = z.string().trim().min(1).max(200);
+// Year 0000 parses in JavaScript but does not exist in PostgreSQL's calendar (1 BC is followed
+// by AD 1): refused here rather than failing the insert.
 const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').refine((d) => {
   const t = Date.parse(`${d}T00:00:00Z`);
-  return Number.isFinite(t) && new Date(t).toISOString().startsWith(d);
+  return !d.startsWith('0000') && Number.isFinite(t) && new Date(t).toISOString().startsWith(d);
 }, 'must be a real date');
 const timestampSchema = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && Number.isFinite(Date.parse(s)), 'must be an RFC 3339 timestamp');
 const timezoneSchema = z.string().refine((tz) => {

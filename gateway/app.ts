@@ -23,7 +23,7 @@ export interface AppOptions {
   readonly logger: Logger;
 }
 
-const bearer_prefix = 'Bearer ';
+const bearer_prefix = 'bearer ';
 const key_length_max = 256;
 
 export function createApp({ processor, platform_api_key, metrics, logger }: AppOptions): OpenAPIHono<HttpEnv> {
@@ -46,7 +46,8 @@ export function createApp({ processor, platform_api_key, metrics, logger }: AppO
 
   app.use('/v1/*', async (c, next) => {
     const header = c.req.header('authorization');
-    if (header === undefined || !header.startsWith(bearer_prefix) || header.length > bearer_prefix.length + key_length_max) {
+    // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer <key>` is the same header.
+    if (header === undefined || header.slice(0, bearer_prefix.length).toLowerCase() !== bearer_prefix || header.length > bearer_prefix.length + key_length_max) {
       throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
     }
     const principal = await processor.network.authenticate(header.slice(bearer_prefix.length).trim(), platform_key_hash);

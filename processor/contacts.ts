@@ -41,6 +41,8 @@ interface PreparedContact {
   wallet_code: string;
   readonly input: ContactCreate;
   readonly cims: PreparedCim[]; // the contact's own CIMs (cards, phones, …)
+  readonly email: string | null; // normalised as their CIMs are
+  readonly phone: string | null;
   referred_by: string | null;
 }
 
@@ -87,9 +89,11 @@ export class Contacts {
       seen.add(token);
       cims.push({ type: n.type, token, masked: n.masked });
     });
-    if (input.email !== undefined) this.normalise('email', input.email, `${line_path}email`);
-    if (input.phone !== undefined) this.normalise('phone', input.phone, `${line_path}phone`);
-    return { id: newId('con'), code: newContactCode(), referral_code: newReferralCode(), wallet_code: newWalletCode(), input, cims, referred_by: null };
+    // Stored normalised, as the contract says phones are (E.164) and as a CIM of the same value
+    // would be: a phone reads the same however it was typed, emails compare in one case.
+    const email = input.email === undefined ? null : this.normalise('email', input.email, `${line_path}email`).value;
+    const phone = input.phone === undefined ? null : this.normalise('phone', input.phone, `${line_path}phone`).value;
+    return { id: newId('con'), code: newContactCode(), referral_code: newReferralCode(), wallet_code: newWalletCode(), input, cims, email, phone, referred_by: null };
   }
 
   private issuedCims(business_id: string, c: PreparedContact): PreparedCim[] {
@@ -157,8 +161,8 @@ export class Contacts {
       wallet_code: c.wallet_code,
       first_name: c.input.first_name ?? null,
       last_name: c.input.last_name ?? null,
-      email: c.input.email ?? null,
-      phone: c.input.phone ?? null,
+      email: c.email,
+      phone: c.phone,
       birth_date: c.input.birth_date ?? null,
       tags: c.input.tags,
       referred_by: c.referred_by,
@@ -220,13 +224,13 @@ export class Contacts {
   }
 
   async patch(business: Business, contact_id: string, patch: ContactPatch): Promise<ContactView> {
-    if (patch.email !== undefined) this.normalise('email', patch.email, 'email');
-    if (patch.phone !== undefined) this.normalise('phone', patch.phone, 'phone');
     const { sql, redis } = this.stores;
     const columns: Record<string, unknown> = {};
     for (const k of ['first_name', 'last_name', 'email', 'phone', 'birth_date', 'tags', 'spend_blocked'] as const) {
       if (patch[k] !== undefined) columns[k] = patch[k];
     }
+    if (patch.email !== undefined) columns.email = this.normalise('email', patch.email, 'email').value;
+    if (patch.phone !== undefined) columns.phone = this.normalise('phone', patch.phone, 'phone').value;
     const [row] = await sql`update contacts set ${Object.keys(columns).length > 0 ? sql(columns) : sql`id = id`}, updated_at = now()
       where id = ${contact_id} and business_id = ${business.id} returning id`;
     if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);

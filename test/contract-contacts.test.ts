@@ -68,6 +68,14 @@ describe('POST /v1/contacts', () => {
     expect(res.text).not.toContain(card);
   });
 
+  it('stores the profile phone in E.164 and the email normalised, as their CIMs are', async () => {
+    const c = await createContact({ phone: '+351 912 345 678', email: ' Ana.Silva@Example.COM ' });
+    expect(c).toMatchObject({ phone: '+351912345678', email: 'ana.silva@example.com' });
+    const patched = await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { phone: '00351 (912) 000-111' });
+    expect(patched.body.phone).toBe('+351912000111');
+    expect((await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body).toMatchObject({ phone: '+351912000111', email: 'ana.silva@example.com' });
+  });
+
   it('gives each contact its own id, code, referral code and wallet code', async () => {
     const a = await createContact({});
     const b = await createContact({});
@@ -123,6 +131,8 @@ describe('POST /v1/contacts', () => {
   it('refuses bad profile fields', async () => {
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { birth_date: '1990-02-30' }), 'birth_date');
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { birth_date: '17/05/1990' }), 'birth_date');
+    // Year 0000 parses in JavaScript but PostgreSQL's calendar has no year 0: 400, not 500.
+    expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { birth_date: '0000-01-01' }), 'birth_date');
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { tags: 'vip' }), 'tags');
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { tags: [1] }), 'tags.0');
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 42 }), 'first_name');
@@ -163,6 +173,8 @@ describe('GET and PATCH /v1/contacts/{id}', () => {
     const c = await createContact({ tags: ['keep'] });
     expectValidation(await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { spend_blocked: 'yes' }), 'spend_blocked');
     expectValidation(await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { birth_date: '2001-02-29' }), 'birth_date');
+    expectValidation(await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { birth_date: '0000-06-01' }), 'birth_date');
+    expectValidation(await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { phone: '12345' }), 'phone');
     expectValidation(await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { tags: 'x' }), 'tags');
     const got = await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key);
     expect(got.body).toMatchObject({ tags: ['keep'], spend_blocked: false, birth_date: null });
@@ -354,13 +366,14 @@ describe('POST /v1/contacts/import (NDJSON)', () => {
       /* 8 */ JSON.stringify({ first_name: 'Eight', tags: ['imported'], cims: [{ type: 'card', value: c2 }] }) + '\r',
       /* 9 */ JSON.stringify({ first_name: 'Email dup, other case', cims: [{ type: 'email', value: email.toUpperCase() }] }),
       /* 10 */ JSON.stringify({ first_name: 'Ten', cims: [{ type: 'card', value: c3 }] }),
+      /* 11 */ JSON.stringify({ first_name: 'Year zero', birth_date: '0000-01-01' }),
     ];
     const before = await countRows(gw, 'contacts', biz.business_id);
     const res = await importNdjson(`${lines.join('\n')}\n`);
     expect(res.status, res.text).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.body.imported).toBe(4);
-    expect(res.body.failed).toBe(6);
+    expect(res.body.failed).toBe(7);
     expect(res.body.errors.map((e: { line: number; code: string }) => [e.line, e.code])).toEqual([
       [2, 'validation_failed'],
       [3, 'validation_failed'],
@@ -368,6 +381,7 @@ describe('POST /v1/contacts/import (NDJSON)', () => {
       [6, 'cim_taken'],
       [7, 'validation_failed'],
       [9, 'cim_taken'],
+      [11, 'validation_failed'],
     ]);
     for (const e of res.body.errors) expect(typeof e.message).toBe('string');
     expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before + 4);

@@ -39,6 +39,13 @@ describe('authentication', () => {
     }
   });
 
+  it('takes the scheme name in any case (RFC 9110)', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const res = await call(gw, 'GET', '/v1/offers', undefined, undefined, { authorization: `${scheme} ${biz.admin_key}` });
+      expect(res.status, `${scheme}: ${res.text}`).toBe(200);
+    }
+  });
+
   it('answers 401 to unknown keys, including a near miss of a real one', async () => {
     for (const key of ['sk_doesnotexist', `${biz.admin_key}x`, biz.admin_key.slice(0, -1), `${platform_key}x`]) {
       expectProblem(await call(gw, 'GET', '/v1/offers', key), 401, 'unauthorized');
