@@ -195,7 +195,11 @@ describe('no PAN is stored or logged', () => {
 
     const pans = [...new Set([...cards, spaced, dashed, unknown, ...bad].flatMap(forms))];
 
-    // Nothing echoed back in any reply.
+    // Nothing echoed back in any reply, nor in the metrics (labelled by route, not by URL).
+    const metrics = await call(gw, 'GET', '/metrics', undefined);
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('/v1/wallets');
+    replies.push(metrics);
     for (const r of replies) for (const pan of pans) expect(r.text, `reply ${r.status} contains a PAN`).not.toContain(pan);
 
     // Redis, while the journal still holds every entry (no writer has drained it yet).
