@@ -361,6 +361,15 @@ describe('idempotency', () => {
     expect(replay.text).toBe(first.text);
   });
 
+  it('a refused request does not use up its reference', async () => {
+    const reference = unique('idem-');
+    expectValidation(await buy(s, 1000, { reference, currency: 'USD' }), 'currency');
+    expectValidation(await buy(s, 12.5, { reference }), 'amount');
+    const ok = await buy(s, 1000, { reference });
+    expect(ok.status, ok.text).toBe(201);
+    expect(ok.headers.get('idempotent-replayed')).not.toBe('true');
+  });
+
   it('references are per terminal: the same reference at another terminal is a new purchase', async () => {
     const t2 = await call(gw, 'POST', '/v1/terminals', s.biz.admin_key, { venue_id: s.biz.venue_id, code: 'T0000002' });
     expect(t2.status, t2.text).toBe(201);
