@@ -226,3 +226,50 @@ export function parseJsonText(text: string): unknown {
   }
   return value;
 }
+
+export const redemptionSchema = z.object({
+  reference: referenceSchema,
+  cim: cimInputSchema,
+  amount: positiveAmountSchema.optional(),
+});
+export type RedemptionInput = z.infer<typeof redemptionSchema>;
+
+export const spendSchema = z
+  .object({
+    reference: referenceSchema,
+    amount: positiveAmountSchema,
+    currency: currencySchema,
+    otp: z.string().regex(/^\d{6}$/, 'must be 6 digits').optional(),
+    wallet_code: z.string().min(1).max(32).optional(),
+  })
+  .refine((s) => (s.otp === undefined) !== (s.wallet_code === undefined), { message: 'exactly one of otp or wallet_code', path: ['otp'] });
+export type SpendInput = z.infer<typeof spendSchema>;
+
+export const refundSchema = z.object({
+  reference: referenceSchema,
+  original_reference: referenceSchema,
+  amount: positiveAmountSchema.optional(),
+});
+export type RefundInput = z.infer<typeof refundSchema>;
+
+export const reversalSchema = z.object({
+  reference: referenceSchema,
+  original_reference: referenceSchema,
+});
+export type ReversalInput = z.infer<typeof reversalSchema>;
+
+export const spendOtpSchema = z.object({
+  amount: positiveAmountSchema,
+  ttl_seconds: z.number().int().min(30).max(900).default(300),
+});
+
+export const statementQuerySchema = z.object({
+  from: timestampSchema.optional(),
+  to: timestampSchema.optional(),
+});
+
+export const settlementQuerySchema = z.object({
+  merchant_id: z.string().min(1).max(64).optional(),
+  from: timestampSchema.optional(),
+  to: timestampSchema.optional(),
+});

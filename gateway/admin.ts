@@ -11,6 +11,10 @@ import {
   merchantCreateSchema,
   offerPatchSchema,
   offerSchema,
+  parseWith,
+  settlementQuerySchema,
+  spendOtpSchema,
+  statementQuerySchema,
   terminalCreateSchema,
   venueCreateSchema,
 } from '../core/schemas.ts';
@@ -18,6 +22,7 @@ import { bodyLines, readBody } from '../adapters/http/body.ts';
 import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
 import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
+import { settlement, statement } from '../processor/ledger/reports.ts';
 
 const import_line_bytes_max = 64 * 1024;
 
@@ -94,8 +99,31 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
 
   app.get('/v1/contacts/:id/wallet', async (c) => {
     const business = adminOf(c);
-    const { contact_id: _id, ...wallet } = await contacts.wallet(business, idParam(c));
+    const { contact_id: _id, ...wallet } = await contacts.wallet(business, idParam(c), true);
     return c.json(wallet);
+  });
+
+  app.post('/v1/contacts/:id/spend-otp', async (c) => {
+    const business = adminOf(c);
+    const input = await readBody(c, spendOtpSchema);
+    return c.json(await processor.spends.issueOtp(business, idParam(c), input.amount, input.ttl_seconds), 201);
+  });
+
+  app.post('/v1/contacts/:id/wallet-code', async (c) => {
+    const business = adminOf(c);
+    return c.json(await contacts.rotateWalletCode(business, idParam(c)), 201);
+  });
+
+  app.get('/v1/contacts/:id/statement', async (c) => {
+    const business = adminOf(c);
+    const q = parseWith(statementQuerySchema, c.req.query());
+    return c.json(await statement(processor.stores.sql, business, idParam(c), q.from, q.to));
+  });
+
+  app.get('/v1/settlements', async (c) => {
+    const business = adminOf(c);
+    const q = parseWith(settlementQuerySchema, c.req.query());
+    return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
   });
 
   app.post('/v1/offers', async (c) => {

@@ -33,7 +33,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const sql = connectPostgres(config.database_url);
   const applied = await migrate(sql);
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
-  const stores: Stores = { redis, sql, config: config.processor };
+  const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() } };
   const processor = new Processor(stores);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);

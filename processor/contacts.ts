@@ -6,7 +6,7 @@ import { cimToken, normaliseCim, type CimType, type NormalisedCim } from '../cor
 import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors.ts';
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
 import { contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
-import { cimKey, contactKey } from './hot/keys.ts';
+import { cimKey, contactKey, lotsKey } from './hot/keys.ts';
 import { iso, isUniqueViolation, type Business } from './network.ts';
 import type { Stores } from './stores.ts';
 
@@ -56,7 +56,13 @@ const import_batch_size = 500;
 const import_errors_max = 10_000; // the report stays bounded however bad the file is
 const import_line_bytes_max = 64 * 1024;
 
+const never_expires_ms = 9_999_999_999_999;
+const resolved_entries_max = 200_000; // about 30 MB of V8 heap at most
+
 export class Contacts {
+  /** CIM token → contact id, for the CIM types whose mapping never changes (oldest evicted first). */
+  private readonly resolved = new Map<string, string>();
+
   constructor(private readonly stores: Stores) {}
 
   shardOf(contact_id: string): number {
@@ -74,9 +80,25 @@ export class Contacts {
     return r;
   }
 
-  /** The contact a CIM names in this business, through the Redis index. */
+  /**
+   * The contact a CIM names in this business, through the Redis index. Cards, phones, emails,
+   * loyalty ids and gift passes never move to another contact once assigned (nothing in the API
+   * removes one), so what Redis answered is kept in process; wallet and contact codes rotate, so
+   * they are asked every time.
+   */
   async resolve(business_id: string, cim: NormalisedCim): Promise<string | null> {
-    return this.stores.redis.get(cimKey(this.token(business_id, cim)));
+    const token = this.token(business_id, cim);
+    const cacheable = cim.type !== 'wallet_code' && cim.type !== 'contact_code';
+    if (cacheable) {
+      const cached = this.resolved.get(token);
+      if (cached !== undefined) return cached;
+    }
+    const contact_id = await this.stores.redis.get(cimKey(token));
+    if (contact_id !== null && cacheable) {
+      if (this.resolved.size >= resolved_entries_max) this.resolved.delete(this.resolved.keys().next().value!);
+      this.resolved.set(token, contact_id);
+    }
+    return contact_id;
   }
 
   private prepare(business: Business, input: ContactCreate, line_path = ''): PreparedContact {
@@ -243,10 +265,60 @@ export class Contacts {
     return (await this.view(business, contact_id))!;
   }
 
-  async wallet(business: Business, contact_id: string) {
-    const [open, commerce, owner] = await this.stores.redis.hmGet(contactKey(this.shardOf(contact_id), contact_id), ['o', 'm', 'b']);
+  /** Balances; with `detail`, the commerce lots summed by pool and by expiry too. */
+  async wallet(business: Business, contact_id: string, detail = false) {
+    const shard = this.shardOf(contact_id);
+    const [[open, commerce, owner], lots] = await Promise.all([
+      this.stores.redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'b']),
+      detail ? this.stores.redis.hGetAll(lotsKey(shard, contact_id)) : Promise.resolve({} as Record<string, string>),
+    ]);
     if (owner !== business.id) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
-    return { contact_id, currency: business.currency, open: Number(open ?? 0), commerce: Number(commerce ?? 0), pools: [] as { pool: string; amount: number }[], expiring: [] as { amount: number; expires_at: string }[] };
+    const pools = new Map<string, number>();
+    const expiring = new Map<number, number>();
+    const now_ms = this.stores.clock.now();
+    for (const [field, value] of Object.entries(lots)) {
+      const bar = field.indexOf('|');
+      const expiry_ms = Number(field.slice(0, bar));
+      const pool = field.slice(bar + 1);
+      const amount = Number(value);
+      if (expiry_ms <= now_ms) continue; // expired, waiting for the sweeper
+      if (pool !== '') pools.set(pool, (pools.get(pool) ?? 0) + amount);
+      if (expiry_ms < never_expires_ms) expiring.set(expiry_ms, (expiring.get(expiry_ms) ?? 0) + amount);
+    }
+    return {
+      contact_id,
+      currency: business.currency,
+      open: Number(open ?? 0),
+      commerce: Number(commerce ?? 0),
+      pools: [...pools].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([pool, amount]) => ({ pool, amount })),
+      expiring: [...expiring].sort((a, b) => a[0] - b[0]).map(([ms, amount]) => ({ amount, expires_at: iso(new Date(ms)) })),
+    };
+  }
+
+  /** A new wallet code; the old one stops working at once (wallet codes are never cached). */
+  async rotateWalletCode(business: Business, contact_id: string): Promise<{ wallet_code: string }> {
+    const { sql, redis, config } = this.stores;
+    for (let attempt = 0; ; attempt++) {
+      const wallet_code = newWalletCode();
+      const token = cimToken(config.cim_hmac_key, business.id, 'wallet_code', wallet_code);
+      try {
+        const old = await sql.begin(async (tx) => {
+          const [row] = await tx<{ wallet_code: string }[]>`
+            select wallet_code from contacts where id = ${contact_id} and business_id = ${business.id} for update`;
+          if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+          await tx`update contacts set wallet_code = ${wallet_code}, updated_at = now() where id = ${contact_id}`;
+          await tx`delete from contact_cims where contact_id = ${contact_id} and type = 'wallet_code'`;
+          await tx`insert into contact_cims (token, business_id, contact_id, type, masked)
+            values (${token}, ${business.id}, ${contact_id}, 'wallet_code', ${`************${wallet_code.slice(-4)}`})`;
+          return row.wallet_code;
+        });
+        const old_token = cimToken(config.cim_hmac_key, business.id, 'wallet_code', old);
+        await redis.multi().del(cimKey(old_token)).set(cimKey(token), contact_id).exec();
+        return { wallet_code };
+      } catch (err) {
+        if (!isUniqueViolation(err) || attempt >= 3) throw err;
+      }
+    }
   }
 
   /** Streams NDJSON lines into batches; a bad line is reported and the rest goes on. */

@@ -1,7 +1,10 @@
 // The journal entry: what the hot path appends to its shard's stream and the ledger writer turns
 // into a ledger transaction and its postings.
 
-export type AccountKind = 'open' | 'commerce' | 'rewards' | 'discounts' | 'spends' | 'fees';
+// Contact: open, commerce. Business: rewards (funds every award), discounts (instant discounts
+// given), spends (wallet money accepted at its own venues), fee_income. Merchant: spends (wallet
+// money accepted at its terminals: the business owes it), fees (contribution fees it owes).
+export type AccountKind = 'open' | 'commerce' | 'rewards' | 'discounts' | 'spends' | 'fees' | 'fee_income';
 
 /** [debit account, credit account, amount]: balanced by construction. */
 export type Posting = readonly [string, string, number];
@@ -19,6 +22,7 @@ export interface JournalEntry {
   readonly original_id?: string | null;
   readonly awards?: readonly unknown[];
   readonly discount?: number;
+  readonly paid_from_wallet?: number;
   readonly postings: readonly Posting[];
 }
 

@@ -23,6 +23,11 @@ export interface Terminal {
   readonly business_id: string;
   readonly venue_id: string;
   readonly merchant_id: string | null;
+  /** The merchant's code (DE42): pools named after it redeem only here. '' at the business's own venues. */
+  readonly merchant_code: string;
+  /** Contribution fee in basis points, and whether it is charged on awards or on spends here. */
+  readonly fee_bp: number;
+  readonly settle_on: 'award' | 'spend';
   readonly timezone: string;
 }
 
@@ -72,8 +77,10 @@ export class Network {
     if (business === undefined) return undefined;
     if (row.kind === 'admin') return { kind: 'admin', business };
     const [t] = await sql<Terminal[]>`
-      select t.id, t.code, t.business_id, t.venue_id, t.merchant_id, v.timezone
-      from terminals t join venues v on v.id = t.venue_id where t.id = ${row.terminal_id}`;
+      select t.id, t.code, t.business_id, t.venue_id, t.merchant_id, v.timezone,
+             coalesce(m.code, '') as merchant_code, coalesce(m.contribution_fee_bp, 0) as fee_bp, coalesce(m.settle_on, 'award') as settle_on
+      from terminals t join venues v on v.id = t.venue_id left join merchants m on m.id = t.merchant_id
+      where t.id = ${row.terminal_id}`;
     return t === undefined ? undefined : { kind: 'terminal', business, terminal: { ...t } };
   }
 

@@ -4,6 +4,9 @@ import { Contacts } from './contacts.ts';
 import { Network } from './network.ts';
 import { Offers } from './offers.ts';
 import { Purchases } from './purchase.ts';
+import { Redemptions } from './redeem.ts';
+import { Refunds } from './refund.ts';
+import { Spends } from './wallet.ts';
 import type { Stores } from './stores.ts';
 
 export class Processor {
@@ -11,11 +14,17 @@ export class Processor {
   readonly contacts: Contacts;
   readonly offers: Offers;
   readonly purchases: Purchases;
+  readonly spends: Spends;
+  readonly redemptions: Redemptions;
+  readonly refunds: Refunds;
 
   constructor(readonly stores: Stores) {
     this.network = new Network(stores);
     this.contacts = new Contacts(stores);
     this.offers = new Offers(stores);
-    this.purchases = new Purchases(stores, this.contacts, this.offers);
+    this.spends = new Spends(stores, this.contacts);
+    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends);
+    this.redemptions = new Redemptions(stores, this.contacts);
+    this.refunds = new Refunds(stores, this.contacts, this.spends);
   }
 }

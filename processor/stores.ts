@@ -11,21 +11,32 @@ export interface ProcessorConfig {
   readonly shard_count: number;
   /** Secret of the CIM index tokens (HMAC-SHA256). */
   readonly cim_hmac_key: string;
-  /** How long a reference is remembered for idempotent replay. */
+  /**
+   * How long a transaction is remembered by terminal + reference: for idempotent replay, and as
+   * the original of refunds and reversals.
+   */
   readonly reply_ttl_seconds: number;
   /** Refuse new transactions when a shard's journal holds this many undrained entries. */
   readonly journal_length_max: number;
+}
+
+/** The processor's clock: tests move it (OTP and award expiry) without waiting. */
+export interface Clock {
+  now(): number;
 }
 
 export interface Stores {
   readonly redis: RedisClient;
   readonly sql: Sql;
   readonly config: ProcessorConfig;
+  readonly clock: Clock;
 }
+
+export const system_clock: Clock = { now: () => Date.now() };
 
 export const default_config: Omit<ProcessorConfig, 'cim_hmac_key'> = {
   shard_count: 16,
-  reply_ttl_seconds: 86_400,
+  reply_ttl_seconds: 35 * 86_400, // card networks allow refunds and chargebacks about a month later
   journal_length_max: 1_000_000,
 };
 

@@ -27,6 +27,7 @@ describe('purchase smoke', () => {
       const r = await call(gw, 'GET', `/v1/transactions/${p.body.id}`, biz.admin_key);
       return r.body.ledger === 'recorded' ? r : undefined;
     });
-    expect(t.body.postings).toHaveLength(1);
+    // The award, and the merchant's 10% contribution fee on it.
+    expect(t.body.postings).toHaveLength(2);
   });
 });

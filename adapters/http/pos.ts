@@ -4,9 +4,9 @@
 import { Hono } from 'hono';
 import { cim_types } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
-import { purchaseSchema } from '../../core/schemas.ts';
+import { purchaseSchema, redemptionSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
-import type { Reply } from '../../processor/purchase.ts';
+import type { Reply } from '../../processor/shard.ts';
 import { readBody } from './body.ts';
 import { businessOf, terminalOf, type HttpEnv } from './env.ts';
 
@@ -24,6 +24,26 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
     const { business, terminal } = terminalOf(c);
     const input = await readBody(c, purchaseSchema);
     return replyResponse(await processor.purchases.purchase(business, terminal, input));
+  });
+
+  app.post('/v1/redemptions', async (c) => {
+    const { business, terminal } = terminalOf(c);
+    return replyResponse(await processor.redemptions.redeem(business, terminal, await readBody(c, redemptionSchema)));
+  });
+
+  app.post('/v1/spends', async (c) => {
+    const { business, terminal } = terminalOf(c);
+    return replyResponse(await processor.spends.spend(business, terminal, await readBody(c, spendSchema)));
+  });
+
+  app.post('/v1/refunds', async (c) => {
+    const { business, terminal } = terminalOf(c);
+    return replyResponse(await processor.refunds.refund(business, terminal, await readBody(c, refundSchema)));
+  });
+
+  app.post('/v1/reversals', async (c) => {
+    const { business, terminal } = terminalOf(c);
+    return replyResponse(await processor.refunds.reverse(business, terminal, await readBody(c, reversalSchema)));
   });
 
   app.get('/v1/wallets', async (c) => {

@@ -19,14 +19,38 @@ export function cimKey(token: string): string {
   return `i:${token}`;
 }
 
-/** Reference claim: terminal + reference → hash of the request, checked before the shard script. */
+/**
+ * Reference claim: terminal + reference → '<request hash>|<contact id>', taken before the shard
+ * script (another body could name another contact on another shard), read by refunds and
+ * reversals to find the original's shard; '!<request hash>' marks a reversal that came first.
+ */
 export function claimKey(terminal_id: string, reference: string): string {
   return `r:${terminal_id}:${reference}`;
 }
 
-/** Idempotency record on the contact's shard: hash, status and the reply sent. */
-export function replyKey(shard: number, terminal_id: string, reference: string): string {
-  return `d:{s${shard}}:${terminal_id}:${reference}`;
+/** A transaction's record on the contact's shard: request hash, reply, what refunds and reversals need. */
+export function recordKey(shard: number, terminal_id: string, reference: string): string {
+  return `t:{s${shard}}:${terminal_id}:${reference}`;
+}
+
+/** The contact's commerce lots: '<expiry ms>|<pool>' → amount. */
+export function lotsKey(shard: number, contact_id: string): string {
+  return `l:{s${shard}}:${contact_id}`;
+}
+
+/** The contact's live OTPs: code → '<amount>|<expires ms>'. */
+export function otpKey(shard: number, contact_id: string): string {
+  return `p:{s${shard}}:${contact_id}`;
+}
+
+/** OTP index: business + code → contact id (codes are unique among a business's live OTPs). */
+export function otpIndexKey(business_id: string, code: string): string {
+  return `o:${business_id}:${code}`;
+}
+
+/** Wrong OTPs from one terminal in one clock minute. */
+export function otpFailuresKey(terminal_id: string, minute: number): string {
+  return `f:${terminal_id}:${minute}`;
 }
 
 /** Transaction id → name of its reply key, to read back transactions not yet in the ledger. */

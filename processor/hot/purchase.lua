@@ -1,33 +1,28 @@
--- One purchase, atomically, in one round trip: idempotency, balance changes, the journal entry
--- and the stored reply. Node has already resolved the contact and evaluated the offers.
+-- A purchase: awards into commerce lots (or open, for instant_redeem awards) and, with `pay`, a
+-- spend from the open balance, atomically with the journal entry and the stored reply.
 --
--- KEYS[1] contact hash   KEYS[2] reply key   KEYS[3] transaction key   KEYS[4] journal stream
--- ARGV[1] request hash   ARGV[2] business id   ARGV[3] commerce delta   ARGV[4] open delta
--- ARGV[5] reply without its closing wallet   ARGV[6] journal entry (JSON)
--- ARGV[7] reply ttl seconds   ARGV[8] journal length max   ARGV[9] pending record ttl seconds
---
--- Returns {'ok', reply} | {'replay', status .. '\n' .. reply} | {'conflict'}
---       | {'contact_not_found'} | {'unavailable'}
+-- KEYS[6] the contact's OTP hash
+-- ARGV[10] award to open   ARGV[11] pay amount (0: none)   ARGV[12] pay method ('otp'|'wallet'|'')
+-- ARGV[13] OTP   ARGV[14] record fields (k, a, w, p, ds, fee) as 'name=value;'
+-- ARGV[15..] commerce awards as pairs: lot field, amount
 
-local prior = redis.call('GET', KEYS[2])
-if prior then
-  local sep = string.find(prior, '\n', 1, true)
-  if string.sub(prior, 1, sep - 1) ~= ARGV[1] then return {'conflict'} end
-  return {'replay', string.sub(prior, sep + 1)}
+local refused = prologue()
+if refused then return refused end
+
+local pay = tonumber(ARGV[11])
+if pay > 0 then
+  local why = spendRefusal(pay, ARGV[12], ARGV[13], KEYS[6])
+  if why then return {'refused', why} end
+  spendApply(pay, ARGV[12], ARGV[13], KEYS[6])
 end
 
--- The CIM index may name a contact of another business only if a token collided; refuse rather
--- than touch another business's wallet.
-if redis.call('HGET', KEYS[1], 'b') ~= ARGV[2] then return {'contact_not_found'} end
+for i = 15, #ARGV, 2 do awardCommerce(tonumber(ARGV[i + 1]), ARGV[i]) end
+local to_open = tonumber(ARGV[10])
+if to_open > 0 then redis.call('HINCRBY', K_CONTACT, 'o', to_open) end
 
--- A journal the ledger writer is not draining must not grow without bound: refuse new work.
-if redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[8]) then return {'unavailable'} end
-
-local commerce = redis.call('HINCRBY', KEYS[1], 'm', ARGV[3])
-local open = redis.call('HINCRBY', KEYS[1], 'o', ARGV[4])
-local reply = ARGV[5] .. '"wallet":{"open":' .. open .. ',"commerce":' .. commerce .. '}}'
-redis.call('XADD', KEYS[4], '*', 'e', ARGV[6], 'r', reply)
-redis.call('SET', KEYS[2], ARGV[1] .. '\n201\n' .. reply, 'EX', ARGV[7])
--- Readable by id until the ledger writer has recorded it (the writer deletes it then).
-redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[9])
-return {'ok', reply}
+local record = {}
+for name, value in string.gmatch(ARGV[14], '([%w_]+)=([^;]*);') do
+  record[#record + 1] = name
+  record[#record + 1] = value
+end
+return commit({}, record)

@@ -9,8 +9,9 @@ export class Script {
   readonly source: string;
   readonly sha: string;
 
-  constructor(file: string) {
-    this.source = readFileSync(join(import.meta.dirname, file), 'utf8');
+  /** The files are concatenated: shard scripts start with lib.lua, their shared functions. */
+  constructor(...files: string[]) {
+    this.source = files.map((f) => readFileSync(join(import.meta.dirname, f), 'utf8')).join('\n');
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { refundShares, type RefundState } from './refund.ts';
+
+describe('refund arithmetic', () => {
+  it('any sequence of partial refunds takes at most the award, in proportion, and exactly it at the end', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 999_999_999_999 }),
+        fc.integer({ min: 0, max: 999_999_999_999 }),
+        fc.integer({ min: 0, max: 999_999_999_999 }),
+        fc.array(fc.integer({ min: 1, max: 1_000_000 }), { maxLength: 20 }),
+        (amount, awarded, paid_raw, weights) => {
+          const paid = paid_raw % (amount + 1);
+          let s: RefundState = { amount, awarded, paid, fee: Math.floor(awarded / 10), refunded: 0, clawed: 0, returned: 0, fee_returned: 0 };
+          // Split the amount into parts by the weights; the last refund takes what is left.
+          const total_weight = weights.reduce((a, b) => a + b, 0);
+          const parts = weights.map((w) => Math.floor((amount * w) / Math.max(total_weight, 1)));
+          for (const part of [...parts, 0]) {
+            const left = amount - s.refunded;
+            const take = part === 0 ? left : Math.min(part, left);
+            if (take === 0) continue;
+            const shares = refundShares(s, take)!;
+            expect(shares.claw).toBeGreaterThanOrEqual(0);
+            expect(shares.give).toBeGreaterThanOrEqual(0);
+            s = { ...s, refunded: s.refunded + take, clawed: s.clawed + shares.claw, returned: s.returned + shares.give, fee_returned: s.fee_returned + shares.fee_back };
+            // In proportion: never ahead of the exact share, never a unit behind.
+            expect(BigInt(s.clawed) * BigInt(amount)).toBeLessThanOrEqual(BigInt(awarded) * BigInt(s.refunded));
+            expect(BigInt(s.clawed + 1) * BigInt(amount)).toBeGreaterThan(BigInt(awarded) * BigInt(s.refunded));
+            expect(s.clawed).toBeLessThanOrEqual(awarded);
+            expect(s.returned).toBeLessThanOrEqual(paid);
+          }
+          expect(s.refunded).toBe(amount);
+          expect(s.clawed).toBe(awarded);
+          expect(s.returned).toBe(paid);
+          expect(s.fee_returned).toBe(s.fee);
+        },
+      ),
+    );
+  });
+
+  it('refuses refunds beyond the original', () => {
+    const s: RefundState = { amount: 1000, awarded: 100, paid: 0, fee: 0, refunded: 600, clawed: 60, returned: 0, fee_returned: 0 };
+    expect(refundShares(s, 401)).toBeUndefined();
+    expect(refundShares(s, 0)).toBeUndefined();
+    expect(refundShares(s, 400)).toEqual({ claw: 40, give: 0, fee_back: 0 });
+  });
+});

@@ -1,0 +1,39 @@
+// Refund arithmetic: what a refund of part of a purchase claws back and gives back.
+//
+// Shares are cumulative and floored: after refunds totalling R of an original amount A, the
+// award clawed back so far is floor(W × R / A). Each refund takes the difference from what was
+// taken before, so no sequence of partial refunds ever takes more than the award, and a full
+// refund takes exactly the award: rounding never creates or destroys money.
+
+import { proportion } from './money.ts';
+
+export interface RefundState {
+  /** The original purchase's amount. */
+  readonly amount: number;
+  /** Award (cashback) it earned, payment it took from the wallet, contribution fee it posted. */
+  readonly awarded: number;
+  readonly paid: number;
+  readonly fee: number;
+  /** Totals of the refunds so far. */
+  readonly refunded: number;
+  readonly clawed: number;
+  readonly returned: number;
+  readonly fee_returned: number;
+}
+
+export interface RefundShares {
+  readonly claw: number;
+  readonly give: number;
+  readonly fee_back: number;
+}
+
+/** The shares of a refund of `refund_amount`, or undefined if it would exceed the original. */
+export function refundShares(s: RefundState, refund_amount: number): RefundShares | undefined {
+  if (!Number.isSafeInteger(refund_amount) || refund_amount <= 0 || s.refunded + refund_amount > s.amount) return undefined;
+  const after = s.refunded + refund_amount;
+  return {
+    claw: proportion(s.awarded, after, s.amount) - s.clawed,
+    give: proportion(s.paid, after, s.amount) - s.returned,
+    fee_back: proportion(s.fee, after, s.amount) - s.fee_returned,
+  };
+}

@@ -1,0 +1,164 @@
+-- Shared by every shard script (prepended to each when it is loaded). A shard script moves one
+-- contact's money atomically: idempotency, balances, the journal entry and the stored reply, in
+-- one round trip. All keys carry the contact's shard hash tag.
+--
+-- KEYS[1] contact hash   KEYS[2] lots hash   KEYS[3] this transaction's record (terminal +
+-- reference: request hash, reply, what refunds and reversals need)   KEYS[4] pending entry by id
+-- KEYS[5] journal stream   KEYS[6..] command's own
+-- ARGV[1] request hash   ARGV[2] business id   ARGV[3] transaction id   ARGV[4] now (ms)
+-- ARGV[5] record ttl s   ARGV[6] journal length max   ARGV[7] pending entry ttl s
+-- ARGV[8] reply template ARGV[9] journal entry template   ARGV[10..] command's own
+--
+-- Templates are JSON written by Node with \1name\1 holes for what only the script knows (the
+-- balances after, amounts clawed back, postings). JSON.stringify escapes control characters, so
+-- no client-supplied string can contain a hole.
+--
+-- Contact hash fields: b business, o open balance, m commerce balance (= lots - md),
+-- md commerce debt (from claw-backs, settled by later awards), x spend blocked.
+-- Lots hash: '<expiry ms, 13 digits>|<pool>' -> amount > 0; sorting the fields sorts by expiry.
+
+local K_CONTACT, K_LOTS, K_RECORD, K_PENDING, K_JOURNAL = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local REQUEST_HASH, BUSINESS, TXN_ID, NOW = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+
+-- Integers as text without Lua's %.14g exponent form.
+local function int(n) return string.format('%d', n) end
+
+local function fill(template, values)
+  return (string.gsub(template, '\1(%w+)\1', values))
+end
+
+-- Idempotency and the checks every command makes before touching money. Returns a reply table to
+-- return at once, or nil to go on.
+local function prologue()
+  local prior = redis.call('HMGET', K_RECORD, 'h', 'r')
+  if prior[1] then
+    if prior[1] ~= REQUEST_HASH then return {'conflict'} end
+    return {'replay', prior[2]}
+  end
+  -- A token naming another business's contact would be a collision: never touch that wallet.
+  if redis.call('HGET', K_CONTACT, 'b') ~= BUSINESS then return {'contact_not_found'} end
+  -- A journal the ledger writer is not draining must not grow without bound.
+  if redis.call('XLEN', K_JOURNAL) >= tonumber(ARGV[6]) then return {'unavailable'} end
+  return nil
+end
+
+local function balances()
+  local v = redis.call('HMGET', K_CONTACT, 'o', 'm')
+  return tonumber(v[1] or '0'), tonumber(v[2] or '0')
+end
+
+-- Award `amount` into the commerce lot `field`, settling commerce debt first.
+local function awardCommerce(amount, field)
+  if amount <= 0 then return end
+  local debt = tonumber(redis.call('HGET', K_CONTACT, 'md') or '0')
+  local to_lot = amount
+  if debt > 0 then
+    local settle = math.min(debt, amount)
+    to_lot = amount - settle
+    if debt - settle == 0 then redis.call('HDEL', K_CONTACT, 'md') else redis.call('HSET', K_CONTACT, 'md', int(debt - settle)) end
+  end
+  if to_lot > 0 then redis.call('HINCRBY', K_LOTS, field, to_lot) end
+  redis.call('HINCRBY', K_CONTACT, 'm', amount)
+end
+
+-- Lots, earliest expiry first: for a redemption at `merchant_code` ('' for the business's own
+-- venues) those usable now that the pool rule allows; for a claw-back (merchant_code nil) every
+-- lot, expired ones too while the sweeper has not expired them yet (they still count in m).
+local function eligibleLots(merchant_code)
+  local flat = redis.call('HGETALL', K_LOTS)
+  local lots = {}
+  for i = 1, #flat, 2 do
+    local field, amount = flat[i], tonumber(flat[i + 1])
+    local bar = string.find(field, '|', 1, true)
+    local expiry = tonumber(string.sub(field, 1, bar - 1))
+    local pool = string.sub(field, bar + 1)
+    if merchant_code == nil or (expiry > NOW and (pool == '' or pool == merchant_code)) then
+      lots[#lots + 1] = {field, amount}
+    end
+  end
+  table.sort(lots, function(a, b) return a[1] < b[1] end)
+  return lots
+end
+
+-- Take up to `want` from the given lots in order; returns the amount taken and what came from
+-- which lot ({field, amount}, to give it back on a reversal).
+local function takeLots(lots, want)
+  local taken, from = 0, {}
+  for _, lot in ipairs(lots) do
+    if taken >= want then break end
+    local take = math.min(lot[2], want - taken)
+    if take == lot[2] then redis.call('HDEL', K_LOTS, lot[1]) else redis.call('HINCRBY', K_LOTS, lot[1], -take) end
+    taken = taken + take
+    from[#from + 1] = {lot[1], take}
+  end
+  return taken, from
+end
+
+local function lotsJson(from)
+  local parts = {}
+  for i, f in ipairs(from) do parts[i] = '["' .. f[1] .. '",' .. int(f[2]) .. ']' end
+  return '[' .. table.concat(parts, ',') .. ']'
+end
+
+-- Claw `amount` back: commerce first (what is there), then open (what is there), and the rest as
+-- commerce debt that later awards settle. Returns the amounts taken from commerce and open.
+local function clawBack(amount)
+  if amount <= 0 then return 0, 0 end
+  local open, commerce = balances()
+  local from_commerce = math.min(amount, math.max(commerce, 0))
+  if from_commerce > 0 then takeLots(eligibleLots(nil), from_commerce) end
+  local from_open = math.min(amount - from_commerce, math.max(open, 0))
+  local debt = amount - from_commerce - from_open
+  if from_commerce + debt > 0 then redis.call('HINCRBY', K_CONTACT, 'm', -(from_commerce + debt)) end
+  if debt > 0 then redis.call('HINCRBY', K_CONTACT, 'md', debt) end
+  if from_open > 0 then redis.call('HINCRBY', K_CONTACT, 'o', -from_open) end
+  return from_commerce + debt, from_open
+end
+
+local function posting(debit, credit, amount)
+  return '["' .. debit .. '","' .. credit .. '",' .. int(amount) .. ']'
+end
+
+-- Append the journal entry, record the transaction (its reply for replays, and `record`: the
+-- fields refunds and reversals read), keep the entry readable by id until the ledger has it.
+local function commit(values, record)
+  local open, commerce = balances()
+  values.open = int(open)
+  values.commerce = int(commerce)
+  local reply = fill(ARGV[8], values)
+  local entry = fill(ARGV[9], values)
+  redis.call('XADD', K_JOURNAL, '*', 'e', entry, 'r', reply)
+  redis.call('HSET', K_RECORD, 'h', REQUEST_HASH, 'r', reply, 'id', TXN_ID, unpack(record))
+  redis.call('EXPIRE', K_RECORD, ARGV[5])
+  redis.call('SET', K_PENDING, entry, 'EX', ARGV[7])
+  return {'ok', reply}
+end
+
+-- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,
+-- else the refusal's code. K_OTP is the contact's OTP hash: code -> '<amount>|<expires ms>'.
+local function spendRefusal(amount, method, otp, K_OTP)
+  if redis.call('HGET', K_CONTACT, 'x') == '1' then return 'spend_blocked' end
+  if method == 'otp' then
+    local v = redis.call('HGET', K_OTP, otp)
+    if not v then return 'otp_invalid' end
+    local bar = string.find(v, '|', 1, true)
+    if tonumber(string.sub(v, bar + 1)) <= NOW then return 'otp_expired' end
+    -- The OTP authorises a spend of at most its amount.
+    if amount > tonumber(string.sub(v, 1, bar - 1)) then return 'otp_invalid' end
+  end
+  local open = tonumber(redis.call('HGET', K_CONTACT, 'o') or '0')
+  if open < amount then return 'insufficient_funds' end
+  return nil
+end
+
+local function spendApply(amount, method, otp, K_OTP)
+  -- Used once, even for less than its amount.
+  if method == 'otp' then redis.call('HDEL', K_OTP, otp) end
+  redis.call('HINCRBY', K_CONTACT, 'o', -amount)
+end
+
+local function joinPostings(a, b)
+  if a == '' then return b end
+  if b == '' then return a end
+  return a .. ',' .. b
+end

@@ -1,0 +1,96 @@
+// Reports read from the PostgreSQL ledger: a contact's statement and merchant settlement.
+// Balances are sums of postings; nothing here reads Redis.
+
+import { PocketgateError } from '../../core/errors.ts';
+import { accountId } from '../journal.ts';
+import { iso, type Business } from '../network.ts';
+import type { Sql } from '../stores.ts';
+
+const statement_lines_max = 10_000; // a statement is for a person to read: page by `from`/`to` beyond this
+
+const far_past = '1970-01-01T00:00:00Z';
+const far_future = '9999-12-31T23:59:59Z';
+
+export async function statement(sql: Sql, business: Business, contact_id: string, from?: string, to?: string) {
+  const [contact] = await sql`select 1 from contacts where id = ${contact_id} and business_id = ${business.id}`;
+  if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+  const open = accountId(contact_id, 'open', business.currency);
+  const commerce = accountId(contact_id, 'commerce', business.currency);
+  const start = from ?? far_past;
+  const end = to ?? far_future;
+  // Every posting touching the contact's two accounts, as signed deltas per transaction.
+  const movements = sql`
+    select t.id, t.kind, t.created_at,
+      sum(case when p.credit_account = ${open} then p.amount when p.debit_account = ${open} then -p.amount else 0 end)::int8 as open_delta,
+      sum(case when p.credit_account = ${commerce} then p.amount when p.debit_account = ${commerce} then -p.amount else 0 end)::int8 as commerce_delta
+    from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
+    where p.debit_account in (${open}, ${commerce}) or p.credit_account in (${open}, ${commerce})
+    group by t.id, t.kind, t.created_at`;
+  const [opening] = await sql<{ open: number; commerce: number }[]>`
+    select coalesce(sum(open_delta), 0)::int8 as open, coalesce(sum(commerce_delta), 0)::int8 as commerce
+    from (${movements}) m where created_at < ${start}`;
+  const rows = await sql<{ id: string; kind: string; created_at: Date; open_delta: number; commerce_delta: number }[]>`
+    select * from (${movements}) m where created_at >= ${start} and created_at < ${end}
+    order by created_at, id limit ${statement_lines_max}`;
+  let open_balance = opening!.open;
+  let commerce_balance = opening!.commerce;
+  const lines = rows.map((r) => {
+    open_balance += r.open_delta;
+    commerce_balance += r.commerce_delta;
+    return { transaction_id: r.id, kind: r.kind, at: iso(r.created_at), open_delta: r.open_delta, commerce_delta: r.commerce_delta, open_balance, commerce_balance };
+  });
+  return {
+    contact_id,
+    currency: business.currency,
+    from: from ?? null,
+    to: to ?? null,
+    opening: { open: opening!.open, commerce: opening!.commerce },
+    closing: { open: open_balance, commerce: commerce_balance },
+    lines,
+  };
+}
+
+/**
+ * What the business and each merchant owe each other over a period, from the ledger: awards the
+ * business funded at the merchant's terminals (net of claw-backs), the contribution fees the
+ * merchant owes, and the wallet spends it accepted (money the business owes it).
+ */
+export async function settlement(sql: Sql, business: Business, merchant_id?: string, from?: string, to?: string) {
+  const merchants = await sql<{ id: string; code: string; name: string; contribution_fee_bp: number; settle_on: string }[]>`
+    select id, code, name, contribution_fee_bp, settle_on from merchants
+    where business_id = ${business.id} ${merchant_id === undefined ? sql`` : sql`and id = ${merchant_id}`} order by created_at, id`;
+  if (merchant_id !== undefined && merchants.length === 0) throw new PocketgateError('not_found', `merchant ${merchant_id} not found`);
+  const start = from ?? far_past;
+  const end = to ?? far_future;
+  const rewards = accountId(business.id, 'rewards', business.currency);
+  const result = [];
+  for (const m of merchants) {
+    const fees = accountId(m.id, 'fees', business.currency);
+    const spends = accountId(m.id, 'spends', business.currency);
+    const [row] = await sql<{ awards_funded: number; fees: number; spends: number }[]>`
+      select
+        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards_funded,
+        coalesce(sum(case when p.debit_account = ${fees} then p.amount when p.credit_account = ${fees} then -p.amount else 0 end), 0)::int8 as fees,
+        coalesce(sum(case when p.credit_account = ${spends} then p.amount when p.debit_account = ${spends} then -p.amount else 0 end), 0)::int8 as spends
+      from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
+      join terminals term on term.id = t.terminal_id
+      where term.merchant_id = ${m.id} and t.created_at >= ${start} and t.created_at < ${end}`;
+    const net = row!.spends - row!.fees;
+    result.push({
+      merchant_id: m.id,
+      code: m.code,
+      name: m.name,
+      currency: business.currency,
+      contribution_fee_percent: m.contribution_fee_bp / 100,
+      settle_on: m.settle_on,
+      awards_funded: row!.awards_funded,
+      contribution_fees: row!.fees,
+      spends_accepted: row!.spends,
+      // Positive: the business pays the merchant; negative: the merchant pays the business.
+      net_owed_to_merchant: net,
+      owed_by: net > 0 ? 'business' : net < 0 ? 'merchant' : null,
+      net_amount: Math.abs(net),
+    });
+  }
+  return { from: from ?? null, to: to ?? null, currency: business.currency, merchants: result };
+}

@@ -1,0 +1,69 @@
+// Running a shard script: the keys and arguments every one of them takes (see hot/lib.lua), and
+// the translation of its answer into a reply or a refusal.
+
+import { PocketgateError, type ErrorCode } from '../core/errors.ts';
+import { contactKey, journalKey, lotsKey, recordKey, transactionKey } from './hot/keys.ts';
+import type { Script } from './hot/script.ts';
+import type { Stores } from './stores.ts';
+
+export interface Reply {
+  readonly status: number;
+  /** The JSON body, written once; a replay returns the stored bytes unchanged. */
+  readonly body: string;
+  readonly replayed: boolean;
+}
+
+/** A backstop only: the ledger writer deletes the pending entry as soon as it is recorded. */
+export const pending_entry_ttl_seconds = '86400';
+
+export interface ShardCall {
+  readonly business_id: string;
+  readonly terminal_id: string;
+  readonly reference: string;
+  readonly hash: string;
+  readonly contact_id: string;
+  readonly shard: number;
+  readonly id: string;
+  readonly now_ms: number;
+  /** The reply, with \u0001name\u0001 holes the script fills (balances after, amounts it decided). */
+  readonly reply: string;
+  /** The journal entry, with holes like the reply's. */
+  readonly entry: string;
+  readonly keys?: readonly string[];
+  readonly args: readonly string[];
+}
+
+/** The original's refunded total changed between reading it and the script: read it again. */
+export class StaleRead extends Error {}
+
+export function hole(name: string): string {
+  return `\u0001${name}\u0001`;
+}
+
+export async function runShard(stores: Stores, script: Script, call: ShardCall): Promise<Reply> {
+  const { config, redis } = stores;
+  const s = call.shard;
+  const result = await script.run<string[]>(
+    redis,
+    [contactKey(s, call.contact_id), lotsKey(s, call.contact_id), recordKey(s, call.terminal_id, call.reference), transactionKey(s, call.id), journalKey(s), ...(call.keys ?? [])],
+    [call.hash, call.business_id, call.id, String(call.now_ms), String(config.reply_ttl_seconds), String(config.journal_length_max), pending_entry_ttl_seconds, call.reply, call.entry, ...call.args],
+  );
+  switch (result[0]) {
+    case 'ok':
+      return { status: 201, body: result[1]!, replayed: false };
+    case 'replay':
+      return { status: 201, body: result[1]!, replayed: true };
+    case 'conflict':
+      throw new PocketgateError('idempotency_conflict', 'this reference was used for a different request');
+    case 'contact_not_found':
+      throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+    case 'unavailable':
+      throw new PocketgateError('unavailable', 'the ledger is behind; try again shortly');
+    case 'refused':
+      throw new PocketgateError(result[1] as ErrorCode);
+    case 'retry':
+      throw new StaleRead();
+    default:
+      throw new Error(`unexpected shard script reply ${String(result[0])}`);
+  }
+}

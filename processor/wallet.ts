@@ -1,0 +1,174 @@
+// Spending the open balance: by a one-time code (OTP) the contact's app requested for an amount,
+// or by the contact's 16-digit wallet code. Also what every wallet command shares: the request
+// hash and timestamps.
+
+import { createHmac, randomInt } from 'node:crypto';
+import { PocketgateError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import type { SpendInput } from '../core/schemas.ts';
+import { claimReference } from './claim.ts';
+import type { Contacts } from './contacts.ts';
+import { contactKey, otpFailuresKey, otpIndexKey, otpKey } from './hot/keys.ts';
+import { Script } from './hot/script.ts';
+import { accountId, type JournalEntry, type Posting } from './journal.ts';
+import type { Business, Terminal } from './network.ts';
+import { applyBasisPoints } from '../core/money.ts';
+import { hole, runShard, type Reply } from './shard.ts';
+import type { Stores } from './stores.ts';
+
+const spend_script = new Script('lib.lua', 'spend.lua');
+
+/** Wrong OTPs a terminal may send in one minute; the next OTP spend in that minute is refused. */
+export const otp_failures_max = 5;
+/** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
+const otp_index_grace_seconds = 3_600;
+const otp_issue_attempts_max = 20;
+
+/**
+ * Hash of the parsed request: the same command in other whitespace or key order is the same.
+ * Keyed, because the request may carry a card number: an unkeyed digest stored next to the reply
+ * gives the PAN back to anyone who tries the ~10^5 numbers its masked first-6/last-4 leave open.
+ */
+export function requestHash(hmac_key: string, kind: string, input: unknown): string {
+  return createHmac('sha256', hmac_key).update(kind).update('\u0000').update(JSON.stringify(input)).digest('base64url').slice(0, 22);
+}
+
+export function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The merchant's contribution fee on `base` (awards or spends at its terminals). */
+export function feeOf(terminal: Terminal, base: number): number {
+  if (terminal.merchant_id === null || terminal.fee_bp === 0 || base <= 0) return 0;
+  return applyBasisPoints(base, terminal.fee_bp);
+}
+
+export interface Payer {
+  readonly contact_id: string;
+  readonly method: 'otp' | 'wallet';
+  readonly otp: string;
+}
+
+export class Spends {
+  constructor(
+    private readonly stores: Stores,
+    private readonly contacts: Contacts,
+  ) {}
+
+  /** Where wallet money spent at this terminal goes: its merchant, or the business's own venues. */
+  spendAccount(business: Business, terminal: Terminal): string {
+    return accountId(terminal.merchant_id ?? business.id, 'spends', business.currency);
+  }
+
+  /** Issue an OTP for `amount`, valid `ttl_seconds`: 6 digits, unique among the business's live OTPs. */
+  async issueOtp(business: Business, contact_id: string, amount: number, ttl_seconds: number) {
+    const { redis, clock } = this.stores;
+    const shard = this.contacts.shardOf(contact_id);
+    const owner = await redis.hGet(contactKey(shard, contact_id), 'b');
+    if (owner !== business.id) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+    const now_ms = clock.now();
+    const expires_ms = now_ms + ttl_seconds * 1000;
+    for (let attempt = 0; attempt < otp_issue_attempts_max; attempt++) {
+      const otp = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      // NX: a code live for another contact of this business is never handed out twice.
+      const ok = await redis.set(otpIndexKey(business.id, otp), contact_id, { NX: true, EX: ttl_seconds + otp_index_grace_seconds });
+      if (ok === null) continue;
+      const key = otpKey(shard, contact_id);
+      await redis.multi().hSet(key, otp, `${amount}|${expires_ms}`).expire(key, 900 + otp_index_grace_seconds).exec();
+      return { otp, amount, expires_at: rfc3339(expires_ms) };
+    }
+    throw new PocketgateError('unavailable', 'could not find a free one-time code; try again');
+  }
+
+  /** Who pays, by OTP or wallet code; counts wrong OTPs against the terminal. */
+  async payer(business: Business, terminal: Terminal, pay: { otp?: string | undefined; wallet_code?: string | undefined }, now_ms: number): Promise<Payer> {
+    if (pay.wallet_code !== undefined) {
+      const cim = this.contacts.normalise('wallet_code', pay.wallet_code, 'wallet_code');
+      const contact_id = await this.contacts.resolve(business.id, cim);
+      if (contact_id === null) throw new PocketgateError('wallet_code_invalid', 'no wallet has this code');
+      return { contact_id, method: 'wallet', otp: '' };
+    }
+    const otp = pay.otp!;
+    const { redis } = this.stores;
+    const failures_key = otpFailuresKey(terminal.id, Math.floor(now_ms / 60_000));
+    const [failures, contact_id] = await Promise.all([redis.get(failures_key), redis.get(otpIndexKey(business.id, otp))]);
+    if (Number(failures ?? 0) >= otp_failures_max) throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal; wait for the next minute');
+    if (contact_id === null) {
+      await this.countFailure(terminal, now_ms);
+      throw new PocketgateError('otp_invalid', 'no such one-time code');
+    }
+    return { contact_id, method: 'otp', otp };
+  }
+
+  private async countFailure(terminal: Terminal, now_ms: number): Promise<void> {
+    const key = otpFailuresKey(terminal.id, Math.floor(now_ms / 60_000));
+    await this.stores.redis.multi().incr(key).expire(key, 120).exec();
+  }
+
+  /** After a shard script that used an OTP: drop its index once used, count a refusal as a wrong code. */
+  async afterOtp(business: Business, terminal: Terminal, otp: string, now_ms: number, run: Promise<Reply>): Promise<Reply> {
+    if (otp === '') return run;
+    try {
+      const reply = await run;
+      if (!reply.replayed) await this.stores.redis.del(otpIndexKey(business.id, otp));
+      return reply;
+    } catch (err) {
+      if (err instanceof PocketgateError && err.code === 'otp_invalid') await this.countFailure(terminal, now_ms);
+      throw err;
+    }
+  }
+
+  async spend(business: Business, terminal: Terminal, input: SpendInput): Promise<Reply> {
+    if (input.currency !== business.currency) {
+      throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
+    }
+    const { config, clock } = this.stores;
+    const now_ms = clock.now();
+    const hash = requestHash(config.cim_hmac_key, 'spend', input);
+    const payer = await this.payer(business, terminal, input, now_ms);
+    const contact_id = payer.contact_id;
+    await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
+    const shard = this.contacts.shardOf(contact_id);
+    const currency = business.currency;
+    const postings: Posting[] = [[accountId(contact_id, 'open', currency), this.spendAccount(business, terminal), input.amount]];
+    const fee = terminal.settle_on === 'spend' ? feeOf(terminal, input.amount) : 0;
+    if (fee > 0) postings.push([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), fee]);
+    const id = newId('txn');
+    const reply =
+      `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
+      `"spent":${input.amount},"currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
+      `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+    const entry: JournalEntry = {
+      id,
+      kind: 'spend',
+      business_id: business.id,
+      terminal_id: terminal.id,
+      reference: input.reference,
+      contact_id,
+      amount: input.amount,
+      currency,
+      created_at: new Date(now_ms).toISOString(),
+      postings,
+    };
+    return this.afterOtp(
+      business,
+      terminal,
+      payer.otp,
+      now_ms,
+      runShard(this.stores, spend_script, {
+        business_id: business.id,
+        terminal_id: terminal.id,
+        reference: input.reference,
+        hash,
+        contact_id,
+        shard,
+        id,
+        now_ms,
+        reply,
+        entry: JSON.stringify(entry),
+        keys: [otpKey(shard, contact_id)],
+        args: [String(input.amount), payer.method, payer.otp, `k=spend;a=${input.amount};fee=${fee};`],
+      }),
+    );
+  }
+}
