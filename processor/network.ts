@@ -52,6 +52,7 @@ interface CacheEntry {
 export class Network {
   private readonly keys = new Map<string, CacheEntry>();
   private readonly businesses = new Map<string, Business>();
+  private readonly iso_terminals = new Map<string, { value: { business: Business; terminal: Terminal } | undefined; expires_ms: number }>();
 
   constructor(private readonly stores: Stores) {}
 
@@ -94,6 +95,44 @@ export class Network {
     if (this.businesses.size >= cache_entries_max) this.businesses.clear();
     this.businesses.set(id, business);
     return business;
+  }
+
+  /** Bind an acquirer's DE32 to this business. */
+  async linkAcquirer(business: Business, acquirer_id: string) {
+    const id = newId('lnk');
+    const padded = acquirer_id.padStart(11, '0');
+    try {
+      const [row] = await this.stores.sql<{ created_at: Date }[]>`
+        insert into iso8583_links (id, acquirer_id, business_id) values (${id}, ${padded}, ${business.id}) returning created_at`;
+      this.iso_terminals.clear();
+      return { id, acquirer_id, business_id: business.id, created_at: iso(row!.created_at) };
+    } catch (err) {
+      throw uniqueAs(err, 'validation_failed', `acquirer ${acquirer_id} is already linked`, 'acquirer_id');
+    }
+  }
+
+  /**
+   * The business and terminal an ISO 8583 message names: DE32 (acquirer link), DE42 (merchant
+   * code; blank for the business's own venues) and DE41 (terminal code). Cached like keys.
+   */
+  async isoTerminal(acquirer_id: string, merchant_code: string, terminal_code: string): Promise<{ business: Business; terminal: Terminal } | undefined> {
+    const cache_key = `${acquirer_id.padStart(11, '0')}\u0000${merchant_code}\u0000${terminal_code}`;
+    const now = Date.now();
+    const cached = this.iso_terminals.get(cache_key);
+    if (cached !== undefined && cached.expires_ms > now) return cached.value;
+    const [row] = await this.stores.sql<(Terminal & { link_business: string })[]>`
+      select t.id, t.code, t.business_id, t.venue_id, t.merchant_id, v.timezone,
+             coalesce(m.code, '') as merchant_code, coalesce(m.contribution_fee_bp, 0) as fee_bp, coalesce(m.settle_on, 'award') as settle_on
+      from iso8583_links l
+      join terminals t on t.business_id = l.business_id and t.code = ${terminal_code}
+      join venues v on v.id = t.venue_id
+      left join merchants m on m.id = t.merchant_id
+      where l.acquirer_id = ${acquirer_id.padStart(11, '0')} and coalesce(m.code, '') = ${merchant_code}`;
+    const business = row === undefined ? undefined : await this.business(row.business_id);
+    const value = row === undefined || business === undefined ? undefined : { business, terminal: { ...row } as Terminal };
+    if (this.iso_terminals.size >= cache_entries_max) this.iso_terminals.clear();
+    this.iso_terminals.set(cache_key, { value, expires_ms: now + (value === undefined ? unknown_key_ttl_ms : cache_ttl_ms) });
+    return value;
   }
 
   async createBusiness(input: { name: string; currency: string; reward_resolution: Resolution }): Promise<Business & { admin_key: string }> {

@@ -5,7 +5,7 @@
 // what the hot path appended when the test looks; a writer is then drained by hand.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimKey, replyKey } from '../processor/hot/keys.ts';
+import { claimKey, recordKey } from '../processor/hot/keys.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -109,7 +109,7 @@ describe('idempotency under concurrency', () => {
       await eventually('the reference forgotten', async () => (await redis.exists(claimKey(biz.terminal_id, body.reference))) === 0, 5_000);
       await eventually('the reply forgotten', async () => {
         const [shard] = (await journalFor(biz.terminal_id, body.reference)).map((j) => j.shard);
-        return (await redis.exists(replyKey(shard!, biz.terminal_id, body.reference))) === 0;
+        return (await redis.exists(recordKey(shard!, biz.terminal_id, body.reference))) === 0;
       }, 5_000);
       const second = await call(short, 'POST', '/v1/purchases', biz.terminal_key, { ...body, amount: 3000 });
       expect(second.status).toBe(201);

@@ -1,0 +1,201 @@
+// ISO 8583 messages to processor commands and back, as spec/ISO8583.md's table says. The same
+// commands the HTTP API runs: the same offers, wallet effects, idempotency and ledger entries.
+//
+// Identity: DE32 (acquirer link) names the business, DE42 the merchant, DE41 the terminal.
+// Idempotency: DE32 + DE41 + DE11 + DE7 is the transaction's reference at its terminal; the
+// processor replays an identical retransmission and refuses a different one (→ 94).
+
+import { currencyByCode, currencyByNumeric } from '../../core/currency.ts';
+import { PocketgateError, type ErrorCode } from '../../core/errors.ts';
+import { luhnValid } from '../../core/luhn.ts';
+import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
+import type { Business, Terminal } from '../../processor/network.ts';
+import type { Processor } from '../../processor/processor.ts';
+import type { Reply } from '../../processor/shard.ts';
+import { encodeAdditionalAmounts, type AdditionalAmount } from './additional-amounts.ts';
+import type { IsoMessage } from './codec.ts';
+import { padInstitutionId, parseOriginalData } from './original-data.ts';
+import { parseTagData } from './private-data.ts';
+import { replyTo, type IsoHandler } from './server.ts';
+
+/** DE39 for each refusal the processor can give. */
+const response_codes: Partial<Record<ErrorCode, string>> = {
+  validation_failed: '30',
+  contact_not_found: '14',
+  wallet_code_invalid: '14',
+  insufficient_funds: '51',
+  spend_blocked: '05',
+  otp_invalid: '55',
+  otp_expired: '55',
+  rate_limited: '55',
+  original_not_found: '25',
+  amount_exceeds_original: '13',
+  idempotency_conflict: '94',
+  already_reversed: '12',
+  unavailable: '91',
+};
+
+export function responseCode(err: unknown): string {
+  if (err instanceof PocketgateError) return response_codes[err.code] ?? '96';
+  return '96';
+}
+
+/** A message's idempotency reference at its terminal: DE32 + DE11 + DE7 (DE41 is the terminal). */
+export function isoReference(acquirer_id: string, stan: string, transmission: string): string {
+  return `iso:${padInstitutionId(acquirer_id)}:${stan}:${transmission}`;
+}
+
+function trimRight(value: string | undefined): string {
+  return value === undefined ? '' : value.replace(/ +$/, '');
+}
+
+/** Six characters, the same for a replayed transaction as for the original. */
+function approvalCode(transaction_id: string): string {
+  return transaction_id.slice(-6).toUpperCase();
+}
+
+function amountOf(msg: IsoMessage): number {
+  const de4 = msg.fields[4];
+  if (de4 === undefined) throw new PocketgateError('validation_failed', 'DE4 (amount) is required');
+  const amount = Number(de4);
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new IsoRefusal('13');
+  return amount;
+}
+
+/** A refusal with a DE39 of its own (not one of the processor's codes). */
+class IsoRefusal extends Error {
+  constructor(readonly code: string) {
+    super(`refused with ${code}`);
+  }
+}
+
+function numericCurrency(business: Business): string {
+  return currencyByCode(business.currency)?.numeric ?? '000';
+}
+
+export function createIsoHandler(processor: Processor): IsoHandler {
+  return async (msg) => {
+    try {
+      return await handle(processor, msg);
+    } catch (err) {
+      if (err instanceof IsoRefusal) return replyTo(msg, err.code);
+      return replyTo(msg, responseCode(err));
+    }
+  };
+}
+
+async function handle(processor: Processor, msg: IsoMessage): Promise<IsoMessage> {
+  const f = msg.fields;
+  const mti = msg.mti;
+  if (mti === '0800') {
+    // Sign-on, sign-off, echo: the link is up; nothing else to do.
+    return replyTo(msg, ['001', '002', '301'].includes(f[70] ?? '') ? '00' : '12', f[70] === undefined ? {} : { 70: f[70] });
+  }
+  const acquirer = f[32];
+  const stan = f[11];
+  const transmission = f[7];
+  if (acquirer === undefined || stan === undefined || transmission === undefined || f[41] === undefined) throw new IsoRefusal('30');
+  const found = await processor.network.isoTerminal(acquirer, trimRight(f[42]), trimRight(f[41]));
+  if (found === undefined) throw new IsoRefusal('03');
+  const { business, terminal } = found;
+  if (f[49] !== undefined && currencyByNumeric(f[49])?.code !== business.currency) throw new IsoRefusal('13');
+  const reference = isoReference(acquirer, stan, transmission);
+  const processing = f[3] ?? '';
+
+  switch (mti) {
+    case '0100':
+      if (!processing.startsWith('31')) throw new IsoRefusal('12');
+      return balanceInquiry(processor, msg, business);
+    case '0200':
+      if (processing.startsWith('00')) return financial(processor, msg, business, terminal, reference);
+      if (processing.startsWith('20')) return refund(processor, msg, business, terminal, reference);
+      throw new IsoRefusal('12');
+    case '0400':
+    case '0401':
+    case '0420':
+    case '0421':
+      return reversal(processor, msg, business, terminal, reference);
+    default:
+      throw new IsoRefusal('12');
+  }
+}
+
+async function balanceInquiry(processor: Processor, msg: IsoMessage, business: Business): Promise<IsoMessage> {
+  const pan = msg.fields[2];
+  if (pan === undefined) throw new IsoRefusal('30');
+  const cim = processor.contacts.normalise(luhnValid(pan) && pan.length === 16 ? 'card' : 'card', pan, 'DE2');
+  const contact_id = await processor.contacts.resolve(business.id, cim);
+  if (contact_id === null) throw new IsoRefusal('14');
+  const wallet = await processor.contacts.wallet(business, contact_id);
+  const currency = numericCurrency(business);
+  const amounts: AdditionalAmount[] = [
+    { accountType: '00', amountType: '01', currency, sign: wallet.open < 0 ? 'D' : 'C', amount: Math.abs(wallet.open) },
+    { accountType: '00', amountType: '02', currency, sign: wallet.commerce < 0 ? 'D' : 'C', amount: Math.abs(wallet.commerce) },
+  ];
+  return replyTo(msg, '00', { 54: encodeAdditionalAmounts(amounts) });
+}
+
+/** The processor's JSON reply; purchases add their award totals in DE54. */
+function approved(msg: IsoMessage, business: Business, reply: Reply, with_awards: boolean): IsoMessage {
+  const body = JSON.parse(reply.body) as { id: string; awards?: { kind: string; amount: number }[]; discount?: number };
+  const extra: Record<number, string> = { 38: approvalCode(body.id) };
+  if (with_awards) {
+    let awarded = 0;
+    for (const a of body.awards ?? []) if (a.kind !== 'instant_discount') awarded += a.amount;
+    const currency = numericCurrency(business);
+    extra[54] = encodeAdditionalAmounts([
+      { accountType: '00', amountType: '90', currency, sign: 'C', amount: awarded },
+      { accountType: '00', amountType: '91', currency, sign: 'C', amount: body.discount ?? 0 },
+    ]);
+  }
+  return replyTo(msg, '00', extra);
+}
+
+async function financial(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string): Promise<IsoMessage> {
+  const f = msg.fields;
+  const amount = amountOf(msg);
+  const otp = f[48] === undefined ? undefined : parseTagData(f[48]).get('OTP');
+  if (otp !== undefined) {
+    const input = parseWith(spendSchema, { reference, amount, currency: business.currency, otp });
+    return approved(msg, business, await processor.spends.spend(business, terminal, input), false);
+  }
+  const pan = f[2];
+  if (pan === undefined) throw new IsoRefusal('30');
+  // A contact's wallet code in DE2 is a spend; any other number is a card buying something.
+  if (pan.length === 16 && luhnValid(pan)) {
+    const wallet = processor.contacts.normalise('wallet_code', pan, 'DE2');
+    if ((await processor.contacts.resolve(business.id, wallet)) !== null) {
+      const input = parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan });
+      return approved(msg, business, await processor.spends.spend(business, terminal, input), false);
+    }
+  }
+  const input = parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency });
+  return approved(msg, business, await processor.purchases.purchase(business, terminal, input), true);
+}
+
+function originalReference(msg: IsoMessage): string {
+  const de90 = msg.fields[90];
+  if (de90 === undefined) throw new IsoRefusal('30');
+  const original = parseOriginalData(de90);
+  return isoReference(original.acquirerId, original.stan, original.transmissionDateTime);
+}
+
+async function refund(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string): Promise<IsoMessage> {
+  const input = parseWith(refundSchema, { reference, original_reference: originalReference(msg), amount: amountOf(msg) });
+  return approved(msg, business, await processor.refunds.refund(business, terminal, input), false);
+}
+
+async function reversal(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string): Promise<IsoMessage> {
+  const input = parseWith(reversalSchema, { reference, original_reference: originalReference(msg) });
+  const advice = msg.mti.startsWith('042');
+  try {
+    return approved(msg, business, await processor.refunds.reverse(business, terminal, input), false);
+  } catch (err) {
+    if (!(err instanceof PocketgateError)) throw err;
+    // Already void: what the acquirer asked for holds, so say so.
+    if (err.code === 'already_reversed') return replyTo(msg, '00');
+    // An advice is always acknowledged; the original is remembered and refused if it comes.
+    if (err.code === 'original_not_found' && advice) return replyTo(msg, '00');
+    throw err;
+  }
+}
