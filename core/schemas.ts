@@ -273,3 +273,8 @@ export const settlementQuerySchema = z.object({
   from: timestampSchema.optional(),
   to: timestampSchema.optional(),
 });
+
+/** DE32, the acquiring institution id: LLVAR n..11. */
+export const isoLinkSchema = z.object({
+  acquirer_id: z.string().regex(/^\d{1,11}$/, 'must be 1 to 11 digits (ISO 8583 DE32)'),
+});

@@ -10,6 +10,7 @@ import {
   contactPatchSchema,
   merchantCreateSchema,
   offerPatchSchema,
+  isoLinkSchema,
   offerSchema,
   parseWith,
   settlementQuerySchema,
@@ -144,6 +145,12 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
   app.patch('/v1/offers/:id', async (c) => {
     const business = adminOf(c);
     return c.json(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema)));
+  });
+
+  app.post('/v1/iso8583/links', async (c) => {
+    const business = adminOf(c);
+    const input = await readBody(c, isoLinkSchema);
+    return c.json(await network.linkAcquirer(business, input.acquirer_id), 201);
   });
 
   app.get('/v1/transactions/:id', async (c) => {

@@ -10,6 +10,8 @@ import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
+import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
+import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
@@ -18,6 +20,8 @@ export interface Gateway {
   readonly logger: Logger;
   /** The port the HTTP server listens on (0 when started without a server). */
   readonly port: number;
+  /** The ISO 8583 TCP port (0 when not listening). */
+  readonly iso8583_port: number;
   close(): Promise<void>;
 }
 
@@ -25,6 +29,8 @@ export interface StartOptions {
   readonly listen?: boolean;
   readonly logger?: Logger;
   readonly collect_default_metrics?: boolean;
+  /** Listen for ISO 8583 on config.iso8583_port too (default: when the HTTP server listens). */
+  readonly iso8583?: boolean;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
@@ -62,6 +68,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
   }
 
+  let iso: IsoServer | undefined;
+  let iso_port = 0;
+  if (options.iso8583 ?? options.listen ?? true) {
+    iso = createIsoServer({
+      ...isoDefaultsFromEnv(),
+      handler: createIsoHandler(processor),
+      logger,
+    });
+    iso_port = await iso.listen(config.iso8583_port, process.env.HOST ?? '0.0.0.0');
+  }
+
   return {
     app,
     processor,
@@ -70,7 +87,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     get port() {
       return port;
     },
+    get iso8583_port() {
+      return iso_port;
+    },
     async close() {
+      if (iso !== undefined) await iso.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       if (writer !== undefined) await writer.stop();
       await processor.offers.close();

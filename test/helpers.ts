@@ -13,7 +13,7 @@ export interface TestGateway extends Gateway {
   readonly logs: string[];
 }
 
-export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, listen = false): Promise<TestGateway> {
+export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, listen = false, iso8583 = false): Promise<TestGateway> {
   process.env.PLATFORM_API_KEY ??= platform_key;
   process.env.CIM_HMAC_KEY ??= 'test-hmac-key';
   const logs: string[] = [];
@@ -23,8 +23,8 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, l
       done();
     },
   });
-  const config = { ...configFromEnv(), port: 0, ...overrides };
-  const gateway = await startGateway(config, { listen, logger: pino({ level: 'debug' }, sink), collect_default_metrics: false });
+  const config = { ...configFromEnv(), port: 0, iso8583_port: 0, ...overrides };
+  const gateway = await startGateway(config, { listen, iso8583, logger: pino({ level: 'debug' }, sink), collect_default_metrics: false });
   return Object.assign(gateway, { logs });
 }
 

@@ -83,7 +83,8 @@ describe('idempotency under concurrency', () => {
     const rows = await drainUntil(biz.business_id, 1);
     expect(rows.map((r) => [r.id, r.terminal_id, r.reference])).toEqual([[id, biz.terminal_id, body.reference]]);
     const postings = await ledgerPostings(sql, biz.business_id);
-    expect(postings.map((p) => [p.transaction_id, p.amount])).toEqual([[id, 100]]);
+    // One award of 100, and the merchant's 10% contribution fee on it.
+    expect(postings.map((p) => [p.transaction_id, p.amount]).sort()).toEqual([[id, 10], [id, 100]]);
 
     // A later copy is still a replay, and changes nothing.
     const later = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body);

@@ -111,7 +111,11 @@ describe('ledger writer', () => {
     );
     const recorded = await call(gw, 'GET', `/v1/transactions/${approved[0]!.id}`, biz.admin_key);
     expect(recorded.body).toMatchObject({ id: approved[0]!.id, kind: 'purchase', reference: 'L-0', terminal_id: biz.terminal_id, amount: 1000, ledger: 'recorded' });
-    expect(recorded.body.postings).toEqual([{ debit_account: `${biz.business_id}:rewards:EUR`, credit_account: `${contacts[0]!.id}:commerce:EUR`, amount: 50 }]);
+    expect(recorded.body.postings).toEqual([
+      { debit_account: `${biz.business_id}:rewards:EUR`, credit_account: `${contacts[0]!.id}:commerce:EUR`, amount: 50 },
+      // The fixture merchant's 10% contribution fee on the award.
+      { debit_account: `${biz.merchant_id}:fees:EUR`, credit_account: `${biz.business_id}:fee_income:EUR`, amount: 5 },
+    ]);
 
     await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
 

@@ -1,0 +1,217 @@
+// Every row of spec/ISO8583.md's mapping table, end to end over a real socket, against real
+// Redis and PostgreSQL: the same transactions and wallet effects as the HTTP API.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
+import { createMessage, type IsoMessage } from '../adapters/iso8583/codec.ts';
+import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
+import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let iso: IsoClient;
+let stan = 0;
+const acquirer = '4455667';
+
+beforeAll(async () => {
+  gw = await startTestGateway({}, false, true);
+  biz = await createBusiness(gw);
+  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+  const link = await call(gw, 'POST', '/v1/iso8583/links', biz.admin_key, { acquirer_id: acquirer });
+  expect(link.status).toBe(201);
+  iso = await connectIso(gw.iso8583_port);
+});
+afterAll(async () => {
+  await iso?.close();
+  await gw?.close();
+});
+
+function nextStan(): string {
+  return String(++stan).padStart(6, '0');
+}
+
+const transmission = '1124101500';
+
+function request(mti: string, values: Record<number, string>): IsoMessage {
+  return createMessage(mti, {
+    7: transmission,
+    11: nextStan(),
+    32: acquirer,
+    41: biz.terminal_code,
+    42: biz.merchant_code.padEnd(15, ' '),
+    49: '978',
+    ...values,
+  });
+}
+
+const amount = (minor: number) => String(minor).padStart(12, '0');
+
+async function contact(seed: number): Promise<{ id: string; card: string; wallet_code: string }> {
+  const card = testCard(700_000 + seed);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+  expect(c.status).toBe(201);
+  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
+}
+
+async function wallet(id: string) {
+  return (await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key)).body as { open: number; commerce: number };
+}
+
+/** Fund a contact's open balance: a purchase awarding 10%, then a redemption of it all. */
+async function fund(c: { card: string }, open: number) {
+  const p = await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(open * 10) }));
+  expect(p.fields[39]).toBe('00');
+  const r = await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: `fund-${stan}`, cim: { type: 'card', value: c.card } });
+  expect(r.status).toBe(201);
+}
+
+describe('network management', () => {
+  it('0800 sign-on, sign-off and echo answer 0810 00', async () => {
+    for (const code of ['001', '002', '301']) {
+      const reply = await iso.send(createMessage('0800', { 7: transmission, 11: nextStan(), 41: biz.terminal_code, 70: code }));
+      expect(reply.mti).toBe('0810');
+      expect(reply.fields[39]).toBe('00');
+    }
+  });
+});
+
+describe('0200 purchase and 0100 balance inquiry', () => {
+  it('awards the same offers as the HTTP API; DE54 90 is the award, 0110 shows both balances', async () => {
+    const c = await contact(1);
+    const reply = await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(2500) }));
+    expect(reply.mti).toBe('0210');
+    expect(reply.fields[39]).toBe('00');
+    expect(reply.fields[38]).toMatch(/^[0-9A-Z]{6}$/);
+    expect(reply.fields[2]).toBeUndefined(); // the PAN is never echoed
+    const amounts = decodeAdditionalAmounts(reply.fields[54]!);
+    expect(amounts.find((a) => a.amountType === '90')?.amount).toBe(250);
+    expect(amounts.find((a) => a.amountType === '91')?.amount).toBe(0);
+    expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 250 });
+
+    const balance = await iso.send(request('0100', { 2: c.card, 3: '310000' }));
+    expect(balance.mti).toBe('0110');
+    expect(balance.fields[39]).toBe('00');
+    const b = decodeAdditionalAmounts(balance.fields[54]!);
+    expect(b.find((a) => a.amountType === '01')).toMatchObject({ amount: 0, currency: '978' });
+    expect(b.find((a) => a.amountType === '02')).toMatchObject({ amount: 250, sign: 'C' });
+  });
+
+  it('an identical retransmission gets the original reply; different content under the same key gets 94', async () => {
+    const c = await contact(2);
+    const first = request('0200', { 2: c.card, 3: '000000', 4: amount(1000) });
+    const a = await iso.send(first);
+    const again = await iso.send(first);
+    expect(again.fields[39]).toBe('00');
+    expect(again.fields[38]).toBe(a.fields[38]);
+    expect(await wallet(c.id)).toMatchObject({ commerce: 100 });
+    const changed = createMessage('0200', { ...Object.fromEntries(first.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined)), 4: amount(9999) });
+    const conflict = await iso.send(changed);
+    expect(conflict.fields[39]).toBe('94');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 100 });
+  });
+
+  it('unknown link, merchant or terminal: 03; unknown card: 14; bad amount: 13; unsupported: 12', async () => {
+    const c = await contact(3);
+    expect((await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(100), 32: '999' }))).fields[39]).toBe('03');
+    expect((await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(100), 42: 'NOSUCHMERCHANT ' }))).fields[39]).toBe('03');
+    expect((await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(100), 41: 'NOSUCH01' }))).fields[39]).toBe('03');
+    expect((await iso.send(request('0200', { 2: testCard(123_456_789), 3: '000000', 4: amount(100) }))).fields[39]).toBe('14');
+    expect((await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(0) }))).fields[39]).toBe('13');
+    expect((await iso.send(request('0200', { 2: c.card, 3: '400000', 4: amount(100) }))).fields[39]).toBe('12');
+    expect((await iso.send(request('0300', { 2: c.card, 3: '000000', 4: amount(100) }))).fields[39]).toBe('12');
+  });
+});
+
+describe('0200 spends', () => {
+  it('by wallet code in DE2: 00, 51 when short, 05 when spend-blocked', async () => {
+    const c = await contact(4);
+    await fund(c, 500);
+    const ok = await iso.send(request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(300) }));
+    expect(ok.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ open: 200 });
+    expect((await iso.send(request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(201) }))).fields[39]).toBe('51');
+    await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { spend_blocked: true });
+    expect((await iso.send(request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(10) }))).fields[39]).toBe('05');
+    expect(await wallet(c.id)).toMatchObject({ open: 200 });
+  });
+
+  it('by OTP in DE48: 00, and 55 for a wrong or used code', async () => {
+    const c = await contact(5);
+    await fund(c, 500);
+    const otp = await call(gw, 'POST', `/v1/contacts/${c.id}/spend-otp`, biz.admin_key, { amount: 400 });
+    expect(otp.status).toBe(201);
+    const ok = await iso.send(request('0200', { 3: '000000', 4: amount(400), 48: `OTP=${otp.body.otp};` }));
+    expect(ok.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ open: 100 });
+    expect((await iso.send(request('0200', { 3: '000000', 4: amount(10), 48: `OTP=${otp.body.otp};` }))).fields[39]).toBe('55');
+  });
+});
+
+describe('0200 refund and 0400/0420 reversal', () => {
+  it('refund of the purchase named in DE90 claws back in proportion; unknown original: 25', async () => {
+    const c = await contact(6);
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(4000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    const de90 = formatOriginalData({ mti: '0200', stan: purchase.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    const refund = await iso.send(request('0200', { 2: c.card, 3: '200000', 4: amount(1000), 90: de90 }));
+    expect(refund.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 300 });
+    const missing = formatOriginalData({ mti: '0200', stan: '999999', transmissionDateTime: transmission, acquirerId: acquirer });
+    expect((await iso.send(request('0200', { 2: c.card, 3: '200000', 4: amount(1000), 90: missing }))).fields[39]).toBe('25');
+  });
+
+  it('0400 voids a purchase (0410 00), a repeat 0401 is answered again unchanged, 0420 gets 0430', async () => {
+    const c = await contact(7);
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(3000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 300 });
+    const de90 = formatOriginalData({ mti: '0200', stan: purchase.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    const reversal = request('0400', { 2: c.card, 3: '000000', 4: amount(3000), 90: de90 });
+    const r = await iso.send(reversal);
+    expect(r.mti).toBe('0410');
+    expect(r.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+    const repeat = await iso.send(createMessage('0401', Object.fromEntries(reversal.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined))));
+    expect(repeat.mti).toBe('0410');
+    expect(repeat.fields[39]).toBe('00');
+    expect(repeat.fields[38]).toBe(r.fields[38]);
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+
+    const second = request('0200', { 2: c.card, 3: '000000', 4: amount(1000) });
+    expect((await iso.send(second)).fields[39]).toBe('00');
+    const advice = await iso.send(request('0420', { 2: c.card, 3: '000000', 4: amount(1000), 90: formatOriginalData({ mti: '0200', stan: second.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer }) }));
+    expect(advice.mti).toBe('0430');
+    expect(advice.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+  });
+
+  it('a reversal advice before its original: acknowledged, and the late original is refused', async () => {
+    const c = await contact(8);
+    const late_stan = '888888';
+    const de90 = formatOriginalData({ mti: '0200', stan: late_stan, transmissionDateTime: transmission, acquirerId: acquirer });
+    const advice = await iso.send(request('0420', { 2: c.card, 3: '000000', 4: amount(1000), 90: de90 }));
+    expect(advice.fields[39]).toBe('00');
+    const original = await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(1000), 11: late_stan }));
+    expect(original.fields[39]).not.toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0, open: 0 });
+  });
+});
+
+describe('the same ledger as HTTP', () => {
+  it('ISO transactions reach the ledger with their postings', async () => {
+    const c = await contact(9);
+    expect((await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(5000) }))).fields[39]).toBe('00');
+    const statement = await eventually('the ledger', async () => {
+      const s = await call(gw, 'GET', `/v1/contacts/${c.id}/statement`, biz.admin_key);
+      return s.body.lines?.length === 1 ? s : undefined;
+    });
+    expect(statement.body.closing).toEqual({ open: 0, commerce: 500 });
+  });
+
+  it('no full PAN in the logs', async () => {
+    const cards = [testCard(700_001), testCard(700_002), testCard(123_456_789)];
+    const logs = gw.logs.join('\n');
+    for (const card of cards) expect(logs.includes(card)).toBe(false);
+  });
+});
