@@ -21,6 +21,7 @@ export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
 
 const purchase_script = new Script('lib.lua', 'purchase.lua');
+const no_schemes: ReadonlySet<string> = new Set();
 
 /** Lot field of an award: sorting fields sorts lots by expiry (never-expiring last). */
 export function lotField(expires_at: string | null, pool: string | null): string {
@@ -58,7 +59,24 @@ export class Purchases {
     }
     const now_ms = clock.now();
     const at_ms = input.occurred_at === undefined ? now_ms : Date.parse(input.occurred_at);
-    const evaluation = evaluatePurchase(compiled, { amount: input.amount, merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, at_ms, tier, tags });
+    // Contact state the rewards engine reads (schemes, birthday, purchase history, referrer) is
+    // not loaded here yet: safe defaults, so scheme, birthday, first-purchase and referral offers
+    // do not award until it is.
+    const evaluation = evaluatePurchase(compiled, {
+      amount: input.amount,
+      items: input.items ?? [],
+      merchant_id: terminal.merchant_id,
+      venue_id: terminal.venue_id,
+      timezone: terminal.timezone,
+      at_ms,
+      tier,
+      tags,
+      schemes: no_schemes,
+      birth_date: null,
+      first_purchase: false,
+      last_purchase_ms: null,
+      referrer: null,
+    });
 
     // Paying from the wallet: the OTP or wallet code must be this contact's.
     let pay = 0;
