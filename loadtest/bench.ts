@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { luhnCheckDigit } from '../core/luhn.ts';
 import { repo_root, startChild } from './processes.ts';
+import { runIsoLoad } from './iso-load.ts';
+import { runCodecBench } from './codec-bench.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -23,6 +25,8 @@ if (redis_url === undefined || database_url === undefined) throw new Error('run 
 const platform_key = `pk_bench_${randomBytes(8).toString('hex')}`;
 const gateway_port = 18_090;
 const empty_port = 18_091;
+const iso_port = 18_092;
+const iso_connections = 8;
 
 function card(i: number): string {
   const partial = `52${String(i).padStart(13, '0')}`;
@@ -92,7 +96,7 @@ const median = (xs: number[]) => {
 
 async function main() {
   const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'bench-hmac-key', LOG_LEVEL: 'warn' };
-  const gateway = await startChild('gateway/main.ts', gateway_port, env);
+  const gateway = await startChild('gateway/main.ts', gateway_port, { ...env, ISO8583_PORT: String(iso_port) });
   const empty = await startChild('loadtest/empty-server.ts', empty_port, {}, '/empty');
   const sql = postgres(database_url!, { max: 2, onnotice: () => {} });
   try {
@@ -102,36 +106,77 @@ async function main() {
     const venue = await api(gateway.url, admin, 'POST', '/v1/venues', JSON.stringify({ name: 'Bench venue' }));
     const terminal = await api(gateway.url, admin, 'POST', '/v1/terminals', JSON.stringify({ venue_id: venue.id, code: 'BENCH001' }));
     await api(gateway.url, admin, 'POST', '/v1/offers', JSON.stringify({ name: '5% cashback', goal: 'spend', award: { percent: 5 } }));
+    // A second award straight into the open balance, so that the spend runs have money to spend.
+    await api(gateway.url, admin, 'POST', '/v1/offers', JSON.stringify({ name: '2% to spend now', goal: 'spend', award: { percent: 2 }, instant_redeem: true }));
+    const iso_terminals: string[] = [];
+    for (let i = 1; i <= iso_connections; i++) {
+      // One terminal per connection: STANs (the idempotency key with DE32 and DE7) count per terminal.
+      const code = `ISO0000${i}`.slice(-8);
+      await api(gateway.url, admin, 'POST', '/v1/terminals', JSON.stringify({ venue_id: venue.id, code }));
+      iso_terminals.push(code);
+    }
+    const acquirer_id = String(100_000 + Math.floor(Math.random() * 899_999));
+    await api(gateway.url, admin, 'POST', '/v1/iso8583/links', JSON.stringify({ acquirer_id }));
     const seed_start = Date.now();
     const lines = Array.from({ length: contacts }, (_, i) => JSON.stringify({ cims: [{ type: 'card', value: card(i) }] })).join('\n');
     const imported = await api(gateway.url, admin, 'POST', '/v1/contacts/import', lines, 'application/x-ndjson');
     const seed_ms = Date.now() - seed_start;
     if (imported.imported !== contacts) throw new Error(`import: ${JSON.stringify(imported).slice(0, 500)}`);
 
+    const wallet_codes = (await sql<{ wallet_code: string }[]>`select wallet_code from contacts where business_id = ${business.id as string}`).map((r) => r.wallet_code);
+    // Every contact buys once first, so that each has some open balance for the spend runs.
+    let funded = 0;
+    await new Promise<void>((resolve, reject) =>
+      autocannon(
+        {
+          url: `${gateway.url}/v1/purchases`,
+          method: 'POST',
+          connections,
+          amount: contacts,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${terminal.api_key as string}` },
+          requests: [{ setupRequest: (req: any) => ((req.body = `{"reference":"fund-${funded}","cim":{"type":"card","value":"${card(funded++ % contacts)}"},"amount":5000,"currency":"EUR"}`), req) }],
+        },
+        (err: Error | null) => (err ? reject(err) : resolve()),
+      ),
+    );
     let seq = 0;
     const run_id = randomBytes(3).toString('hex');
     const purchase = () =>
       `{"reference":"${run_id}-${++seq}","cim":{"type":"card","value":"${card((Math.random() * contacts) | 0)}"},"amount":${100 + ((Math.random() * 10_000) | 0)},"currency":"EUR"}`;
     const purchase_headers = { authorization: `Bearer ${terminal.api_key as string}` };
+    // Spends of 0.01: every contact has been awarded some open balance by the purchases before.
+    const spend = () =>
+      `{"reference":"${run_id}-s${++seq}","amount":1,"currency":"EUR","wallet_code":"${wallet_codes[(Math.random() * wallet_codes.length) | 0]}"}`;
 
     const runs: Run[] = [];
     for (let round = 1; round <= rounds; round++) {
-      for (const target of ['empty', 'purchase'] as const) {
-        const r = target === 'empty' ? await run(target, round, `${empty.url}/empty`, {}) : await run(target, round, `${gateway.url}/v1/purchases`, { body: purchase, headers: purchase_headers });
+      for (const target of ['empty', 'purchase', 'spend'] as const) {
+        const r =
+          target === 'empty'
+            ? await run(target, round, `${empty.url}/empty`, {})
+            : target === 'purchase'
+              ? await run(target, round, `${gateway.url}/v1/purchases`, { body: purchase, headers: purchase_headers })
+              : await run(target, round, `${gateway.url}/v1/spends`, { body: spend, headers: purchase_headers });
         runs.push(r);
         process.stdout.write(`round ${round} ${target.padEnd(8)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  non-2xx ${r.non2xx}  errors ${r.errors}\n`);
       }
     }
     const empty_rps = median(runs.filter((r) => r.target === 'empty').map((r) => r.rps));
     const purchase_rps = median(runs.filter((r) => r.target === 'purchase').map((r) => r.rps));
+    const spend_rps = median(runs.filter((r) => r.target === 'spend').map((r) => r.rps));
     const half = Math.max(1, Math.floor(empty_rps / 2));
     const fixed_empty = await run('empty@half', 0, `${empty.url}/empty`, { rate: half });
     const fixed_purchase = await run('purchase@half', 0, `${gateway.url}/v1/purchases`, { body: purchase, headers: purchase_headers, rate: half });
     runs.push(fixed_empty, fixed_purchase);
     process.stdout.write(`fixed ${half} req/s: empty p99 ${fixed_empty.p99_ms} ms, purchase p99 ${fixed_purchase.p99_ms} ms (achieved ${fixed_purchase.rps} req/s)\n`);
 
-    // Ledger catch-up: every 2xx purchase of this run must be in PostgreSQL exactly once.
-    const approved = runs.filter((r) => r.target.startsWith('purchase')).reduce((s, r) => s + r.ok, 0);
+    const cards = Array.from({ length: contacts }, (_, i) => card(i));
+    const iso = await runIsoLoad({ port: iso_port, connections: iso_connections, in_flight: 4, seconds, acquirer_id, merchant_code: '', terminal_codes: iso_terminals, cards });
+    process.stdout.write(`iso8583 0200 over ${iso_connections} connections: ${iso.rps} req/s  p50 ${iso.p50_ms} ms  p99 ${iso.p99_ms} ms  declined ${iso.declined}  errors ${iso.errors}\n`);
+    const codec = runCodecBench({ seconds: Math.min(seconds, 5) });
+
+    // Ledger catch-up: every 2xx of this run must be in PostgreSQL exactly once.
+    const approved = runs.filter((r) => r.target !== 'empty' && r.target !== 'empty@half').reduce((s, r) => s + r.ok, 0) + iso.approved;
     const catchup_start = Date.now();
     let recorded = 0;
     for (;;) {
@@ -141,7 +186,7 @@ async function main() {
       await new Promise((r) => setTimeout(r, 50));
     }
     const catchup_ms = Date.now() - catchup_start;
-    const [dup] = await sql<{ n: number }[]>`select count(*)::int as n from (select reference from ledger_transactions where business_id = ${business.id as string} group by reference having count(*) > 1) d`;
+    const [dup] = await sql<{ n: number }[]>`select count(*)::int as n from (select 1 from ledger_transactions where business_id = ${business.id as string} group by terminal_id, reference having count(*) > 1) d`;
 
     const report = {
       date: new Date().toISOString(),
@@ -152,6 +197,10 @@ async function main() {
       empty_rps,
       purchase_rps,
       ratio: Number((purchase_rps / empty_rps).toFixed(3)),
+      spend_rps,
+      spend_ratio: Number((spend_rps / empty_rps).toFixed(3)),
+      iso8583: { connections: iso_connections, in_flight_per_connection: 4, ...iso },
+      codec,
       fixed_rate: { rate: half, empty_p99_ms: fixed_empty.p99_ms, purchase_p99_ms: fixed_purchase.p99_ms },
       ledger: { approved, recorded, duplicates: dup!.n, catchup_ms },
     };
@@ -164,6 +213,9 @@ async function main() {
         '',
         `empty route   ${empty_rps} req/s (median of ${rounds})`,
         `purchase      ${purchase_rps} req/s (median of ${rounds})   ratio ${report.ratio} (goal ≥ 0.6)`,
+        `spend         ${spend_rps} req/s (median of ${rounds})   ratio ${report.spend_ratio}`,
+        `iso8583 0200  ${iso.rps} req/s over ${iso_connections} connections, p99 ${iso.p99_ms} ms`,
+        `codec         ${codec.oursPerSecond} pack+unpack/s, iso_8583 ${codec.iso8583PerSecond}/s, ratio ${codec.ratio.toFixed(1)} (goal ≥ 15)`,
         `p99 at ${half} req/s (half the empty maximum): purchase ${fixed_purchase.p99_ms} ms (goal < 5 ms), empty ${fixed_empty.p99_ms} ms`,
         `ledger: ${recorded}/${approved} recorded, ${dup!.n} doubled, caught up ${catchup_ms} ms after the load stopped`,
         `seeding ${contacts} contacts through the import: ${seed_ms} ms`,

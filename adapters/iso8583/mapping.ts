@@ -161,8 +161,10 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   }
   const pan = f[2];
   if (pan === undefined) throw new IsoRefusal('30');
-  // A contact's wallet code in DE2 is a spend; any other number is a card buying something.
-  if (pan.length === 16 && luhnValid(pan)) {
+  // A contact's card buys; a contact's wallet code in DE2 spends. Cards are looked up first:
+  // their index is cached in process, so a purchase costs no extra round trip.
+  const card = processor.contacts.normalise('card', pan, 'DE2');
+  if ((await processor.contacts.resolve(business.id, card)) === null && pan.length === 16 && luhnValid(pan)) {
     const wallet = processor.contacts.normalise('wallet_code', pan, 'DE2');
     if ((await processor.contacts.resolve(business.id, wallet)) !== null) {
       const input = parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan });

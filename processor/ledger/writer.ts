@@ -11,7 +11,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { journal_group, journalKey, transactionKey } from '../hot/keys.ts';
-import { parseAccountId, type JournalEntry } from '../journal.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 
 export interface WriterOptions {
@@ -22,7 +21,11 @@ export interface WriterOptions {
   readonly read_count_max?: number;
   /** How long an entry may sit with a silent consumer before another writer takes it. */
   readonly claim_idle_ms?: number;
-  /** Pause when a round found nothing to write. */
+  /**
+   * Pause after a round that found less than a quarter of a full batch: lets entries gather, so
+   * that a trickle of transactions costs one round of reads and one PostgreSQL transaction per
+   * pause instead of one per entry. Bounds how long an entry waits for the ledger when idle.
+   */
   readonly poll_idle_ms?: number;
   readonly trim_interval_ms?: number;
   /** Test hook: hold each batch this long before committing, to kill a writer mid-batch. */
@@ -34,8 +37,18 @@ export interface WriterOptions {
 interface Item {
   readonly shard: number;
   readonly stream_id: string;
-  readonly entry: JournalEntry;
+  readonly id: string;
+  /** The journal entry and the reply, as the shard script wrote them (JSON text). */
+  readonly entry: string;
   readonly reply: string;
+}
+
+const entry_prefix = '{"id":"';
+
+/** Every journal entry starts with its id (the shard scripts' templates are written so). */
+function entryId(entry: string): string {
+  if (!entry.startsWith(entry_prefix)) throw new Error(`journal entry does not start with its id: ${entry.slice(0, 40)}`);
+  return entry.slice(entry_prefix.length, entry.indexOf('"', entry_prefix.length));
 }
 
 type StreamEntries = [string, string[]][];
@@ -69,7 +82,7 @@ export class LedgerWriter {
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.read_count_max = options.read_count_max ?? 256;
     this.claim_idle_ms = options.claim_idle_ms ?? 30_000;
-    this.poll_idle_ms = options.poll_idle_ms ?? 5;
+    this.poll_idle_ms = options.poll_idle_ms ?? 10;
     this.trim_interval_ms = options.trim_interval_ms ?? 1_000;
   }
 
@@ -91,7 +104,7 @@ export class LedgerWriter {
       try {
         const n = await this.drainOnce();
         failures = 0;
-        if (n === 0) await sleep(this.poll_idle_ms);
+        if (n < this.read_count_max / 4) await sleep(this.poll_idle_ms);
       } catch (err) {
         this.options.onError?.(err);
         // Back off while a store is down, bounded so that recovery is noticed within a second.
@@ -186,81 +199,58 @@ export class LedgerWriter {
         else if (fields[i] === 'r') reply = fields[i + 1]!;
       }
       if (entry === undefined) continue;
-      items.push({ shard, stream_id, entry: JSON.parse(entry) as JournalEntry, reply });
+      items.push({ shard, stream_id, id: entryId(entry), entry, reply });
     }
   }
 
+  /**
+   * One PostgreSQL transaction for the batch. The entries go as one JSON document that
+   * PostgreSQL takes apart: the writer shares the gateway's event loop, and parsing, escaping
+   * and serialising thousands of values per batch in JavaScript was a large share of its CPU.
+   * The statement texts never change, so they are prepared once per connection.
+   */
   private async write(items: Item[]): Promise<number> {
-    const sql = this.sql;
-    const seen = new Set<string>();
-    const unique = items.filter((i) => (seen.has(i.entry.id) ? false : (seen.add(i.entry.id), true)));
-    const accounts = new Map<string, { id: string; business_id: string; owner_id: string; kind: string; currency: string }>();
-    for (const { entry } of unique) {
-      for (const [debit, credit] of entry.postings) {
-        for (const id of [debit, credit]) {
-          if (!accounts.has(id)) accounts.set(id, { id, business_id: entry.business_id, ...parseAccountId(id) });
-        }
-      }
+    const parts: string[] = [];
+    for (const i of items) {
+      parts.push(`{"shard":${i.shard},"journal_id":"${i.stream_id}","body":${i.entry},"reply":${i.reply === '' ? 'null' : i.reply}}`);
     }
-    // Column arrays through unnest: the statement text is the same for every batch, so
-    // PostgreSQL and postgres.js prepare it once, instead of once per distinct batch size with
-    // thousands of parameters to describe. JSON goes as text[] cast to jsonb[]: typed as jsonb[],
-    // postgres.js would encode each string again as a JSON string.
-    const tx_rows = {
-      id: [] as string[], business_id: [] as string[], kind: [] as string[], terminal_id: [] as (string | null)[],
-      reference: [] as (string | null)[], contact_id: [] as (string | null)[], amount: [] as number[], currency: [] as string[],
-      original_id: [] as (string | null)[], shard: [] as number[], journal_id: [] as string[], body: [] as string[],
-      reply: [] as (string | null)[], created_at: [] as string[],
-    };
-    for (const { shard, stream_id, entry, reply } of unique) {
-      tx_rows.id.push(entry.id);
-      tx_rows.business_id.push(entry.business_id);
-      tx_rows.kind.push(entry.kind);
-      tx_rows.terminal_id.push(entry.terminal_id);
-      tx_rows.reference.push(entry.reference);
-      tx_rows.contact_id.push(entry.contact_id);
-      tx_rows.amount.push(entry.amount);
-      tx_rows.currency.push(entry.currency);
-      tx_rows.original_id.push(entry.original_id ?? null);
-      tx_rows.shard.push(shard);
-      tx_rows.journal_id.push(stream_id);
-      tx_rows.body.push(JSON.stringify(entry));
-      tx_rows.reply.push(reply === '' ? null : reply);
-      tx_rows.created_at.push(entry.created_at);
-    }
-    const account_list = [...accounts.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
-    return sql.begin(async (tx) => {
-      if (account_list.length > 0) {
-        await tx`insert into ledger_accounts (id, business_id, owner_id, kind, currency)
-          select * from unnest(${account_list.map((a) => a.id)}::text[], ${account_list.map((a) => a.business_id)}::text[],
-            ${account_list.map((a) => a.owner_id)}::text[], ${account_list.map((a) => a.kind)}::text[], ${account_list.map((a) => a.currency)}::text[])
-          on conflict do nothing`;
-      }
-      const r = tx_rows;
-      const inserted = await tx<{ id: string }[]>`
-        insert into ledger_transactions (id, business_id, kind, terminal_id, reference, contact_id, amount, currency,
-          original_id, shard, journal_id, body, reply, created_at)
-        select * from unnest(${r.id}::text[], ${r.business_id}::text[], ${r.kind}::text[], ${r.terminal_id}::text[],
-          ${r.reference}::text[], ${r.contact_id}::text[], ${r.amount}::int8[], ${r.currency}::text[], ${r.original_id}::text[],
-          ${r.shard}::int4[], ${r.journal_id}::text[], ${r.body}::text[]::jsonb[], ${r.reply}::text[]::jsonb[], ${r.created_at}::timestamptz[])
-        on conflict (id) do nothing returning id`;
-      const fresh = new Set(inserted.map((row) => row.id));
-      const p = { transaction_id: [] as string[], debit: [] as string[], credit: [] as string[], amount: [] as number[], currency: [] as string[] };
-      for (const { entry } of unique) {
-        if (!fresh.has(entry.id)) continue;
-        for (const [debit, credit, amount] of entry.postings) {
-          p.transaction_id.push(entry.id);
-          p.debit.push(debit);
-          p.credit.push(credit);
-          p.amount.push(amount);
-          p.currency.push(entry.currency);
-        }
-      }
-      if (p.transaction_id.length > 0) {
-        await tx`insert into ledger_postings (transaction_id, debit_account, credit_account, amount, currency)
-          select * from unnest(${p.transaction_id}::text[], ${p.debit}::text[], ${p.credit}::text[], ${p.amount}::int8[], ${p.currency}::text[])`;
-      }
-      return fresh.size;
+    const batch = `[${parts.join(',')}]`;
+    return this.sql.begin(async (tx) => {
+      // Accounts first (sorted: two writers inserting the same new accounts take their locks in
+      // one order and cannot deadlock), then the transactions this batch is first to record,
+      // then the postings of exactly those.
+      await tx`
+        insert into ledger_accounts (id, business_id, owner_id, kind, currency)
+        select distinct a.id, e->'body'->>'business_id', split_part(a.id, ':', 1), split_part(a.id, ':', 2), split_part(a.id, ':', 3)
+        from jsonb_array_elements(${batch}::text::jsonb) e,
+             jsonb_array_elements(e->'body'->'postings') p,
+             lateral (values (p->>0), (p->>1)) a(id)
+        order by a.id
+        on conflict do nothing`;
+      const inserted = await tx<{ n: number }[]>`
+        with batch as (
+          select distinct on (e->'body'->>'id') e->'body' as b, (e->>'shard')::int4 as shard, e->>'journal_id' as journal_id, e->'reply' as reply
+          from jsonb_array_elements(${batch}::text::jsonb) e
+          order by e->'body'->>'id'
+        ),
+        fresh as (
+          insert into ledger_transactions (id, business_id, kind, terminal_id, reference, contact_id, amount, currency,
+            original_id, shard, journal_id, body, reply, created_at)
+          select b->>'id', b->>'business_id', b->>'kind', b->>'terminal_id', b->>'reference', b->>'contact_id',
+            (b->>'amount')::int8, b->>'currency', b->>'original_id', shard, journal_id, b, nullif(reply, 'null'::jsonb),
+            (b->>'created_at')::timestamptz
+          from batch
+          on conflict (id) do nothing
+          returning id
+        ),
+        postings as (
+          insert into ledger_postings (transaction_id, debit_account, credit_account, amount, currency)
+          select batch.b->>'id', p->>0, p->>1, (p->>2)::int8, batch.b->>'currency'
+          from batch join fresh on fresh.id = batch.b->>'id', jsonb_array_elements(batch.b->'postings') p
+          returning 1
+        )
+        select (select count(*) from fresh)::int4 as n, (select count(*) from postings)::int4 as postings`;
+      return inserted[0]!.n;
     });
   }
 
@@ -275,7 +265,7 @@ export class LedgerWriter {
     await Promise.all(
       [...by_shard].flatMap(([shard, list]) => [
         this.redis.sendCommand(['XACK', journalKey(shard), journal_group, ...list.map((i) => i.stream_id)]),
-        this.redis.sendCommand(['DEL', ...list.map((i) => transactionKey(shard, i.entry.id))]),
+        this.redis.sendCommand(['DEL', ...list.map((i) => transactionKey(shard, i.id))]),
       ]),
     );
   }
