@@ -6,15 +6,22 @@ import { PocketgateError } from '../core/errors.ts';
 import { claimKey } from './hot/keys.ts';
 import type { Stores } from './stores.ts';
 
-/** Claim `reference` for this request (or find it claimed by this same request). */
-export async function claimReference(stores: Stores, terminal_id: string, reference: string, hash: string, contact_id: string): Promise<void> {
+/**
+ * Claim `reference` for this request (or find it claimed by this same request). Returns the
+ * contact the reference is bound to: `contact_id`, or the one this same request named when it
+ * came first, which differs only if what names the contact moved meanwhile (an OTP code used up
+ * and issued again to another contact).
+ */
+export async function claimReference(stores: Stores, terminal_id: string, reference: string, hash: string, contact_id: string): Promise<string> {
   const prior = (await stores.redis.sendCommand([
     'SET', claimKey(terminal_id, reference), `${hash}|${contact_id}`, 'NX', 'GET', 'EX', String(stores.config.reply_ttl_seconds),
   ])) as string | null;
-  if (prior === null) return;
+  if (prior === null) return contact_id;
   // A reversal of this reference arrived first (the late-original race of card networks).
   if (prior.startsWith('!')) throw new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
-  if (prior.slice(0, prior.indexOf('|')) !== hash) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
+  const bar = prior.indexOf('|');
+  if (prior.slice(0, bar) !== hash) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
+  return prior.slice(bar + 1);
 }
 
 export interface Original {

@@ -87,10 +87,16 @@ export class Purchases {
       if (pay > input.amount - evaluation.discount) {
         throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - evaluation.discount}` }]);
       }
-      const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
-      if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
-      pay_method = payer.method;
-      otp = payer.otp;
+      try {
+        const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
+        if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
+        pay_method = payer.method;
+        otp = payer.otp;
+      } catch (err) {
+        // A retry of an approved purchase whose wallet code was rotated since, or whose terminal is
+        // locked out of OTPs since, gets its reply.
+        return this.spends.replayOr(err, terminal, input.reference, hash);
+      }
     }
 
     const currency = business.currency;

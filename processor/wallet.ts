@@ -8,7 +8,7 @@ import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
-import { contactKey, otpFailuresKey, otpIndexKey, otpKey } from './hot/keys.ts';
+import { claimKey, contactKey, otpFailuresKey, otpIndexKey, otpKey, recordKey } from './hot/keys.ts';
 import { Script } from './hot/script.ts';
 import { accountId, type JournalEntry, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
@@ -17,9 +17,12 @@ import { hole, runShard, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 
 const spend_script = new Script('lib.lua', 'spend.lua');
+const otp_script = new Script('otp.lua');
 
 /** Wrong OTPs a terminal may send in one minute; the next OTP spend in that minute is refused. */
 export const otp_failures_max = 5;
+/** Refusals before the shard script that a retry of an approved request must not get instead of its reply. */
+const payer_refusals: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited']);
 /** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
 const otp_index_grace_seconds = 3_600;
 const otp_issue_attempts_max = 20;
@@ -80,7 +83,7 @@ export class Spends {
     throw new PocketgateError('unavailable', 'could not find a free one-time code; try again');
   }
 
-  /** Who pays, by OTP or wallet code; counts wrong OTPs against the terminal. */
+  /** Who pays, by OTP or wallet code; counts wrong OTPs against the terminal (hot/otp.lua). */
   async payer(business: Business, terminal: Terminal, pay: { otp?: string | undefined; wallet_code?: string | undefined }, now_ms: number): Promise<Payer> {
     if (pay.wallet_code !== undefined) {
       const cim = this.contacts.normalise('wallet_code', pay.wallet_code, 'wallet_code');
@@ -89,33 +92,53 @@ export class Spends {
       return { contact_id, method: 'wallet', otp: '' };
     }
     const otp = pay.otp!;
-    const { redis } = this.stores;
-    const failures_key = otpFailuresKey(terminal.id, Math.floor(now_ms / 60_000));
-    const [failures, contact_id] = await Promise.all([redis.get(failures_key), redis.get(otpIndexKey(business.id, otp))]);
-    if (Number(failures ?? 0) >= otp_failures_max) throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal; wait for the next minute');
-    if (contact_id === null) {
-      await this.countFailure(terminal, now_ms);
-      throw new PocketgateError('otp_invalid', 'no such one-time code');
-    }
-    return { contact_id, method: 'otp', otp };
+    const [outcome, contact_id] = await otp_script.run<[string, string?]>(
+      this.stores.redis,
+      [otpIndexKey(business.id, otp), otpFailuresKey(business.id, terminal.id, Math.floor(now_ms / 60_000))],
+      [String(otp_failures_max), '120'],
+    );
+    if (outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal; wait for the next minute');
+    if (outcome !== 'ok') throw new PocketgateError('otp_invalid', 'no such one-time code');
+    return { contact_id: contact_id!, method: 'otp', otp };
   }
 
-  private async countFailure(terminal: Terminal, now_ms: number): Promise<void> {
-    const key = otpFailuresKey(terminal.id, Math.floor(now_ms / 60_000));
+  private async countFailure(business: Business, terminal: Terminal, now_ms: number): Promise<void> {
+    const key = otpFailuresKey(business.id, terminal.id, Math.floor(now_ms / 60_000));
     await this.stores.redis.multi().incr(key).expire(key, 120).exec();
   }
 
-  /** After a shard script that used an OTP: drop its index once used, count a refusal as a wrong code. */
+  /**
+   * After a shard script that used an OTP: count a refusal as a wrong code. The index stays until
+   * it expires: a retry of the approved spend finds the contact through it (and its reply), and
+   * the code is not issued to another contact meanwhile; the script used the OTP up.
+   */
   async afterOtp(business: Business, terminal: Terminal, otp: string, now_ms: number, run: Promise<Reply>): Promise<Reply> {
     if (otp === '') return run;
     try {
-      const reply = await run;
-      if (!reply.replayed) await this.stores.redis.del(otpIndexKey(business.id, otp));
-      return reply;
+      return await run;
     } catch (err) {
-      if (err instanceof PocketgateError && err.code === 'otp_invalid') await this.countFailure(terminal, now_ms);
+      if (err instanceof PocketgateError && err.code === 'otp_invalid') await this.countFailure(business, terminal, now_ms);
       throw err;
     }
+  }
+
+  /**
+   * `err` refused a request before its shard script, which is where replays are found otherwise:
+   * if the request is a retry of one that was approved, its reply instead. Since the approval its
+   * wallet code may have been rotated, its OTP expired and issued again to another contact, the
+   * terminal locked out of OTPs: a retry must still get what the first attempt got, not a
+   * refusal of a spend that happened.
+   */
+  async replayOr(err: unknown, terminal: Terminal, reference: string, hash: string): Promise<Reply> {
+    if (!(err instanceof PocketgateError) || !payer_refusals.has(err.code)) throw err;
+    const { redis } = this.stores;
+    const claim = await redis.get(claimKey(terminal.id, reference));
+    if (claim === null || !claim.startsWith(`${hash}|`)) throw err;
+    const contact_id = claim.slice(hash.length + 1);
+    const [h, r] = await redis.hmGet(recordKey(this.contacts.shardOf(contact_id), terminal.id, reference), ['h', 'r']);
+    // Only a recorded reply: a request that was refused before is decided again, code and all.
+    if (h !== hash || r === null || r === undefined) throw err;
+    return { status: 201, body: r, replayed: true };
   }
 
   async spend(business: Business, terminal: Terminal, input: SpendInput): Promise<Reply> {
@@ -125,9 +148,19 @@ export class Spends {
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);
-    const payer = await this.payer(business, terminal, input, now_ms);
+    let payer: Payer;
+    try {
+      payer = await this.payer(business, terminal, input, now_ms);
+    } catch (err) {
+      return this.replayOr(err, terminal, input.reference, hash);
+    }
     const contact_id = payer.contact_id;
-    await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
+    if ((await claimReference(this.stores, terminal.id, input.reference, hash, contact_id)) !== contact_id) {
+      // This very request came first when its code named another contact (the OTP expired and
+      // was issued again since): that contact's reply, never a spend from the wallet it names now.
+      const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
+      return this.replayOr(err, terminal, input.reference, hash);
+    }
     const shard = this.contacts.shardOf(contact_id);
     const currency = business.currency;
     const postings: Posting[] = [[accountId(contact_id, 'open', currency), this.spendAccount(business, terminal), input.amount]];

@@ -1,6 +1,6 @@
 // Redis key layout. Every key a shard script touches carries the contact's shard hash tag
 // `{s<n>}`, so each script touches one Redis Cluster slot; the CIM index and reference claims
-// are read with single-key commands and need no tag.
+// are read with single-key commands and need no tag; OTP keys carry their business's tag.
 //
 // Names are short on purpose: with millions of contacts, every byte of key name is paid for
 // once per key in Redis memory.
@@ -43,14 +43,17 @@ export function otpKey(shard: number, contact_id: string): string {
   return `p:{s${shard}}:${contact_id}`;
 }
 
-/** OTP index: business + code → contact id (codes are unique among a business's live OTPs). */
+/**
+ * OTP index: business + code → contact id (codes are unique among a business's live OTPs).
+ * Tagged by business, as the count of wrong codes is: one script reads both (hot/otp.lua).
+ */
 export function otpIndexKey(business_id: string, code: string): string {
-  return `o:${business_id}:${code}`;
+  return `o:{${business_id}}:${code}`;
 }
 
-/** Wrong OTPs from one terminal in one clock minute. */
-export function otpFailuresKey(terminal_id: string, minute: number): string {
-  return `f:${terminal_id}:${minute}`;
+/** Wrong OTPs from one terminal of the business in one clock minute. */
+export function otpFailuresKey(business_id: string, terminal_id: string, minute: number): string {
+  return `f:{${business_id}}:${terminal_id}:${minute}`;
 }
 
 /** Transaction id → name of its reply key, to read back transactions not yet in the ledger. */
