@@ -12,7 +12,9 @@ let gw: TestGateway;
 let biz: BusinessFixture;
 let iso: IsoClient;
 let stan = 0;
-const acquirer = '4455667';
+// Acquirer ids are unique across businesses: one per run, so reruns on a database kept from
+// before do not collide.
+const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
 
 beforeAll(async () => {
   gw = await startTestGateway({}, false, true);
