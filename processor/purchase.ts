@@ -105,11 +105,12 @@ export class Purchases {
     const lots: string[] = [];
     let to_open = 0;
     let awarded = 0;
+    // What instant discounts took off the price: their sum capped at the amount, as the reply's
+    // `discount` and what a reversal gives back. Stacked discounts add up to more than that; a
+    // posting per award paid the excess out of the rewards account for nothing.
+    if (evaluation.discount > 0) postings.push([rewards, accountId(business.id, 'discounts', currency), evaluation.discount]);
     for (const a of evaluation.awards) {
-      if (a.kind === 'instant_discount') {
-        postings.push([rewards, accountId(business.id, 'discounts', currency), a.amount]);
-        continue;
-      }
+      if (a.kind === 'instant_discount') continue;
       awarded += a.amount;
       if (a.instant_redeem) {
         to_open += a.amount;
