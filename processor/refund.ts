@@ -134,11 +134,27 @@ export class Refunds {
     const id = newId('txn');
     for (let attempt = 0; ; attempt++) {
       const o = await this.readOriginal(shard, terminal.id, input.original_reference);
-      if (o === undefined || !['purchase', 'spend', 'redemption'].includes(o.kind)) {
-        throw new PocketgateError('original_not_found', `no purchase, spend or redemption with reference ${input.original_reference} at this terminal`);
-      }
       const open = accountId(contact_id, 'open', currency);
       const commerce = accountId(contact_id, 'commerce', currency);
+      if (o === undefined) {
+        // Claimed, not recorded: the original is on its way or was refused. The script answers
+        // original_not_found and marks the original reversed, so that it is refused if it is on
+        // its way (or replays this reversal, or finds the original recorded after all).
+        try {
+          return await runShard(this.stores, reversal_script, {
+            business_id: business.id, terminal_id: terminal.id, reference: input.reference, hash, contact_id, shard, id,
+            now_ms: this.stores.clock.now(), reply: '', entry: '', keys: [recordKey(shard, terminal.id, input.original_reference)],
+            args: ['', '0', commerce, open, accountId(business.id, 'rewards', currency), ''],
+          });
+        } catch (err) {
+          if (!(err instanceof StaleRead)) throw err;
+          if (attempt >= stale_retries_max) throw new PocketgateError('unavailable', 'the original is changing under many refunds at once; try again');
+          continue;
+        }
+      }
+      if (!['purchase', 'spend', 'redemption'].includes(o.kind)) {
+        throw new PocketgateError('original_not_found', `no purchase, spend or redemption with reference ${input.original_reference} at this terminal`);
+      }
       const known: Posting[] = [];
       let claw = 0;
       if (o.kind === 'purchase') {

@@ -30,11 +30,13 @@ end
 -- Idempotency and the checks every command makes before touching money. Returns a reply table to
 -- return at once, or nil to go on.
 local function prologue()
-  local prior = redis.call('HMGET', K_RECORD, 'h', 'r')
+  local prior = redis.call('HMGET', K_RECORD, 'h', 'r', 'rv')
   if prior[1] then
     if prior[1] ~= REQUEST_HASH then return {'conflict'} end
     return {'replay', prior[2]}
   end
+  -- Reversed while on its way here, its reference already claimed (see reversal.lua).
+  if prior[3] == '1' then return {'refused', 'already_reversed'} end
   -- A token naming another business's contact would be a collision: never touch that wallet.
   if redis.call('HGET', K_CONTACT, 'b') ~= BUSINESS then return {'contact_not_found'} end
   -- A journal the ledger writer is not draining must not grow without bound.

@@ -10,7 +10,15 @@ local refused = prologue()
 if refused then return refused end
 
 local o = redis.call('HMGET', KEYS[6], 'k', 'rf', 'rv', 'a', 'p', 'cp', 'lots')
-if not o[1] then return {'refused', 'original_not_found'} end
+if not o[1] then
+  -- Its reference is claimed but it is not recorded: the original is on its way (between its
+  -- claim and its script: a slow original is when networks send reversals) or was refused. Mark
+  -- it reversed, so that it is refused when its script runs, as an original that arrives after
+  -- its reversal is; without the mark it was approved after this answer said it was not there.
+  redis.call('HSET', KEYS[6], 'rv', '1')
+  redis.call('EXPIRE', KEYS[6], ARGV[5])
+  return {'refused', 'original_not_found'}
+end
 if o[3] == '1' then return {'refused', 'already_reversed'} end
 if (o[2] or '') ~= ARGV[10] then return {'retry'} end
 
