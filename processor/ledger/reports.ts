@@ -11,43 +11,58 @@ const statement_lines_max = 10_000; // a statement is for a person to read: page
 const far_past = '1970-01-01T00:00:00Z';
 const far_future = '9999-12-31T23:59:59Z';
 
-export async function statement(sql: Sql, business: Business, contact_id: string, from?: string, to?: string) {
+export async function statement(sql: Sql, business: Business, contact_id: string, from?: string, to?: string, lines_max = statement_lines_max) {
   const [contact] = await sql`select 1 from contacts where id = ${contact_id} and business_id = ${business.id}`;
   if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
   const open = accountId(contact_id, 'open', business.currency);
   const commerce = accountId(contact_id, 'commerce', business.currency);
   const start = from ?? far_past;
   const end = to ?? far_future;
-  // Every posting touching the contact's two accounts, as signed deltas per transaction.
+  // Every posting touching the contact's two accounts, as signed deltas per transaction, with
+  // the transaction's place in its shard's journal: the order the shard script ran them in. A
+  // contact's transactions all run on its shard, one at a time; created_at is when the gateway
+  // took the request, which two concurrent requests (or two in one millisecond) can have the
+  // other way round, and then the running balances were ones the wallet never held.
   const movements = sql`
     select t.id, t.kind, t.created_at,
+      split_part(t.journal_id, '-', 1)::int8 as journal_ms, split_part(t.journal_id, '-', 2)::int8 as journal_seq,
       sum(case when p.credit_account = ${open} then p.amount when p.debit_account = ${open} then -p.amount else 0 end)::int8 as open_delta,
       sum(case when p.credit_account = ${commerce} then p.amount when p.debit_account = ${commerce} then -p.amount else 0 end)::int8 as commerce_delta
     from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
     where p.debit_account in (${open}, ${commerce}) or p.credit_account in (${open}, ${commerce})
-    group by t.id, t.kind, t.created_at`;
-  const [opening] = await sql<{ open: number; commerce: number }[]>`
-    select coalesce(sum(open_delta), 0)::int8 as open, coalesce(sum(commerce_delta), 0)::int8 as commerce
-    from (${movements}) m where created_at < ${start}`;
-  const rows = await sql<{ id: string; kind: string; created_at: Date; open_delta: number; commerce_delta: number }[]>`
-    select * from (${movements}) m where created_at >= ${start} and created_at < ${end}
-    order by created_at, id limit ${statement_lines_max}`;
-  let open_balance = opening!.open;
-  let commerce_balance = opening!.commerce;
-  const lines = rows.map((r) => {
-    open_balance += r.open_delta;
-    commerce_balance += r.commerce_delta;
-    return { transaction_id: r.id, kind: r.kind, at: iso(r.created_at), open_delta: r.open_delta, commerce_delta: r.commerce_delta, open_balance, commerce_balance };
+    group by t.id, t.kind, t.created_at, t.journal_id`;
+  // Opening and closing from sums, not from the lines (those stop at lines_max), in one snapshot
+  // with the lines: the writer commits between two statements.
+  return sql.begin('isolation level repeatable read read only', async (sql) => {
+    const [totals] = await sql<{ opening_open: number; opening_commerce: number; closing_open: number; closing_commerce: number }[]>`
+      select coalesce(sum(open_delta) filter (where created_at < ${start}), 0)::int8 as opening_open,
+        coalesce(sum(commerce_delta) filter (where created_at < ${start}), 0)::int8 as opening_commerce,
+        coalesce(sum(open_delta) filter (where created_at < ${end}), 0)::int8 as closing_open,
+        coalesce(sum(commerce_delta) filter (where created_at < ${end}), 0)::int8 as closing_commerce
+      from (${movements}) m`;
+    const rows = await sql<{ id: string; kind: string; created_at: Date; open_delta: number; commerce_delta: number }[]>`
+      select * from (${movements}) m where created_at >= ${start} and created_at < ${end}
+      order by journal_ms, journal_seq limit ${lines_max + 1}`;
+    const has_more = rows.length > lines_max;
+    let open_balance = totals!.opening_open;
+    let commerce_balance = totals!.opening_commerce;
+    const lines = rows.slice(0, lines_max).map((r) => {
+      open_balance += r.open_delta;
+      commerce_balance += r.commerce_delta;
+      return { transaction_id: r.id, kind: r.kind, at: iso(r.created_at), open_delta: r.open_delta, commerce_delta: r.commerce_delta, open_balance, commerce_balance };
+    });
+    return {
+      contact_id,
+      currency: business.currency,
+      from: from ?? null,
+      to: to ?? null,
+      opening: { open: totals!.opening_open, commerce: totals!.opening_commerce },
+      closing: { open: totals!.closing_open, commerce: totals!.closing_commerce },
+      lines,
+      // More lines in the period than one statement holds: ask for shorter periods.
+      has_more,
+    };
   });
-  return {
-    contact_id,
-    currency: business.currency,
-    from: from ?? null,
-    to: to ?? null,
-    opening: { open: opening!.open, commerce: opening!.commerce },
-    closing: { open: open_balance, commerce: commerce_balance },
-    lines,
-  };
 }
 
 /**
