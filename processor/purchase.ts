@@ -46,7 +46,6 @@ export class Purchases {
     const hash = requestHash(config.cim_hmac_key, 'purchase', input);
     const contact_id = await this.contacts.resolve(business.id, cim);
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
-    await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
 
     const compiled = await this.offers.forBusiness(business);
     const shard = this.contacts.shardOf(contact_id);
@@ -84,20 +83,23 @@ export class Purchases {
     let otp = '';
     if (input.pay !== undefined) {
       pay = input.pay.amount;
-      if (pay > input.amount - evaluation.discount) {
-        throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - evaluation.discount}` }]);
-      }
       try {
+        if (pay > input.amount - evaluation.discount) {
+          throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - evaluation.discount}` }]);
+        }
         const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
         if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
         pay_method = payer.method;
         otp = payer.otp;
       } catch (err) {
-        // A retry of an approved purchase whose wallet code was rotated since, or whose terminal is
-        // locked out of OTPs since, gets its reply.
+        // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
+        // locked out of OTPs since, or whose discount grew since, gets its reply.
         return this.spends.replayOr(err, terminal, input.reference, hash);
       }
     }
+    // Only now, as a spend does: a purchase refused for its payment (bad input among it) leaves
+    // its reference free, as the contract wants of bad input.
+    await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
 
     const currency = business.currency;
     const rewards = accountId(business.id, 'rewards', currency);

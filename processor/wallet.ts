@@ -22,7 +22,7 @@ const otp_script = new Script('otp.lua');
 /** Wrong OTPs a terminal may send in one minute; the next OTP spend in that minute is refused. */
 export const otp_failures_max = 5;
 /** Refusals before the shard script that a retry of an approved request must not get instead of its reply. */
-const payer_refusals: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited']);
+const payer_refusals: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited', 'validation_failed']);
 /** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
 const otp_index_grace_seconds = 3_600;
 const otp_issue_attempts_max = 20;

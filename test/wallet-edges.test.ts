@@ -172,6 +172,26 @@ describe('retries of approved spends', () => {
   });
 });
 
+describe('a purchase refused for its payment', () => {
+  it('leaves its reference free, as bad input and refused spends do', async () => {
+    // The reference was claimed before the payment was checked: the corrected request under the
+    // same reference was answered idempotency_conflict.
+    const c = await funded(1000);
+    const body = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 2000, currency: 'EUR' };
+    const too_much = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 2001, wallet_code: c.wallet_code } });
+    expect(too_much.status).toBe(400);
+    expect(too_much.body.code).toBe('validation_failed');
+    const wrong_code = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 500, wallet_code: '4111111111111111' } });
+    expect(wrong_code.body.code).toBe('wallet_code_invalid');
+    const wrong_otp = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 500, otp: '000000' } });
+    expect(wrong_otp.body.code).toBe('otp_invalid');
+    const ok = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 500, wallet_code: c.wallet_code } });
+    expect(ok.status, ok.text).toBe(201);
+    expect(ok.headers.get('idempotent-replayed')).not.toBe('true');
+    expect(await wallet(c)).toEqual({ open: 500, commerce: 200 });
+  });
+});
+
 describe('a reversal that overtakes its original', () => {
   it('between the original’s claim of its reference and its shard script: the original is refused', async () => {
     // The card network reverses a purchase it timed out on, while the purchase is still inside
