@@ -278,3 +278,35 @@ export const settlementQuerySchema = z.object({
 export const isoLinkSchema = z.object({
   acquirer_id: z.string().regex(/^\d{1,11}$/, 'must be 1 to 11 digits (ISO 8583 DE32)'),
 });
+
+export const schemeSchema = z.object({
+  name: nameSchema,
+  signup: z.enum(['auto', 'self', 'email_domain', 'codes']),
+  email_domains: z.array(z.string().trim().min(1).max(253)).max(100).optional(),
+});
+export type SchemeInput = z.infer<typeof schemeSchema>;
+
+/** Either `count` new codes, or `codes` to import (each usable once). */
+export const schemeCodesSchema = z
+  .object({
+    count: z.number().int().min(1).max(10_000).optional(),
+    codes: z.array(z.string().trim().min(4).max(64)).min(1).max(10_000).optional(),
+  })
+  .refine((c) => (c.count === undefined) !== (c.codes === undefined), { message: 'exactly one of count or codes', path: ['count'] });
+
+export const signupSchema = z.object({
+  contact_id: z.string().min(1).max(64),
+  code: z.string().min(1).max(64).optional(),
+});
+
+export const tiersSchema = z
+  .array(
+    z.object({
+      name: z.string().trim().min(1).max(64),
+      min_period_units: z.number().int().min(0).max(1_000_000_000_000),
+      period: z.enum(['month', 'quarter', 'year']),
+    }),
+  )
+  .max(20)
+  .refine((tiers) => new Set(tiers.map((t) => t.name)).size === tiers.length, 'tier names must be unique');
+export type TiersInput = z.infer<typeof tiersSchema>;

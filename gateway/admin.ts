@@ -13,6 +13,9 @@ import {
   isoLinkSchema,
   offerSchema,
   parseWith,
+  schemeCodesSchema,
+  schemeSchema,
+  signupSchema,
   settlementQuerySchema,
   spendOtpSchema,
   statementQuerySchema,
@@ -125,6 +128,33 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
     const business = adminOf(c);
     const q = parseWith(settlementQuerySchema, c.req.query());
     return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
+  });
+
+  app.post('/v1/schemes', async (c) => {
+    const business = adminOf(c);
+    return c.json(await processor.schemes.create(business, await readBody(c, schemeSchema)), 201);
+  });
+
+  app.get('/v1/schemes', async (c) => {
+    const business = adminOf(c);
+    return c.json({ object: 'list', data: await processor.schemes.list(business) });
+  });
+
+  app.get('/v1/schemes/:id', async (c) => {
+    const business = adminOf(c);
+    return c.json(await processor.schemes.get(business, idParam(c)));
+  });
+
+  app.post('/v1/schemes/:id/codes', async (c) => {
+    const business = adminOf(c);
+    return c.json(await processor.schemes.addCodes(business, idParam(c), await readBody(c, schemeCodesSchema)), 201);
+  });
+
+  app.post('/v1/schemes/:id/signups', async (c) => {
+    const business = adminOf(c);
+    const input = await readBody(c, signupSchema);
+    const { joined, scheme } = await processor.schemes.signup(business, idParam(c), input.contact_id, input.code);
+    return c.json({ scheme_id: scheme.id, contact_id: input.contact_id, joined }, 201);
   });
 
   app.post('/v1/offers', async (c) => {

@@ -145,6 +145,8 @@ export class Network {
         values (${id}, ${input.name}, ${input.currency}, ${input.reward_resolution})
         returning id, name, currency, reward_resolution, created_at`;
       await tx`insert into api_keys (hash, business_id, kind) values (${hashKey(admin_key)}, ${id}, 'admin')`;
+      // Every business starts with an `auto` scheme: offers in it are for every contact.
+      await tx`insert into schemes (id, business_id, name, signup) values (${newId('sch')}, ${id}, 'Everyone', 'auto')`;
       return rows;
     });
     return { ...row!, created_at: iso(row!.created_at), admin_key };

@@ -7,6 +7,7 @@ import { Purchases } from './purchase.ts';
 import { Redemptions } from './redeem.ts';
 import { Refunds } from './refund.ts';
 import { Spends } from './wallet.ts';
+import { Schemes } from './schemes.ts';
 import type { Stores } from './stores.ts';
 
 export class Processor {
@@ -17,6 +18,7 @@ export class Processor {
   readonly spends: Spends;
   readonly redemptions: Redemptions;
   readonly refunds: Refunds;
+  readonly schemes: Schemes;
 
   constructor(readonly stores: Stores) {
     this.network = new Network(stores);
@@ -26,5 +28,6 @@ export class Processor {
     this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends);
     this.redemptions = new Redemptions(stores, this.contacts);
     this.refunds = new Refunds(stores, this.contacts, this.spends);
+    this.schemes = new Schemes(stores);
   }
 }

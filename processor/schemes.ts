@@ -1,0 +1,118 @@
+// Schemes: who may join a group of offers. `auto` schemes hold every contact (nothing stored);
+// members of the others are kept in PostgreSQL and, for the hot path, in the contact's hash.
+
+import { createHash, randomInt } from 'node:crypto';
+import { PocketgateError } from '../core/errors.ts';
+import { newId, shardOf } from '../core/ids.ts';
+import type { SchemeInput } from '../core/schemas.ts';
+import { contactKey } from './hot/keys.ts';
+import { iso, isUniqueViolation, type Business } from './network.ts';
+import type { Stores } from './stores.ts';
+
+export interface Scheme {
+  readonly id: string;
+  readonly name: string;
+  readonly signup: 'auto' | 'self' | 'email_domain' | 'codes';
+  readonly email_domains: readonly string[];
+  readonly created_at: string;
+}
+
+const code_alphabet = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'; // no 0/O or 1/I to misread
+const code_length = 10;
+export const codes_per_call_max = 10_000;
+
+function codeHash(code: string): string {
+  return createHash('sha256').update(code.trim().toUpperCase()).digest('hex');
+}
+
+function newCode(): string {
+  let code = '';
+  for (let i = 0; i < code_length; i++) code += code_alphabet[randomInt(0, code_alphabet.length)];
+  return code;
+}
+
+export class Schemes {
+  constructor(private readonly stores: Stores) {}
+
+  async create(business: Business, input: SchemeInput): Promise<Scheme> {
+    const id = newId('sch');
+    const domains = (input.email_domains ?? []).map((d) => d.trim().toLowerCase().replace(/^@/, ''));
+    if (input.signup === 'email_domain' && domains.length === 0) {
+      throw new PocketgateError('validation_failed', 'email_domains: required for email_domain sign-up', [{ path: 'email_domains', message: 'at least one domain' }]);
+    }
+    const [row] = await this.stores.sql<{ created_at: Date }[]>`
+      insert into schemes (id, business_id, name, signup, email_domains)
+      values (${id}, ${business.id}, ${input.name}, ${input.signup}, ${domains}) returning created_at`;
+    return { id, name: input.name, signup: input.signup, email_domains: domains, created_at: iso(row!.created_at) };
+  }
+
+  async get(business: Business, id: string): Promise<Scheme> {
+    const [row] = await this.stores.sql<(Scheme & { created_at: Date })[]>`
+      select id, name, signup, email_domains, created_at from schemes where id = ${id} and business_id = ${business.id}`;
+    if (row === undefined) throw new PocketgateError('not_found', `scheme ${id} not found`);
+    return { ...row, created_at: iso(row.created_at) };
+  }
+
+  async list(business: Business): Promise<Scheme[]> {
+    const rows = await this.stores.sql<(Scheme & { created_at: Date })[]>`
+      select id, name, signup, email_domains, created_at from schemes where business_id = ${business.id} order by created_at, id`;
+    return rows.map((r) => ({ ...r, created_at: iso(r.created_at) }));
+  }
+
+  /** The business's auto schemes: every contact is a member of each. */
+  async autoSchemes(business_id: string): Promise<string[]> {
+    const rows = await this.stores.sql<{ id: string }[]>`select id from schemes where business_id = ${business_id} and signup = 'auto'`;
+    return rows.map((r) => r.id);
+  }
+
+  /** Issue `count` one-time codes (returned once, stored hashed), or store the given ones. */
+  async addCodes(business: Business, scheme_id: string, input: { count?: number | undefined; codes?: string[] | undefined }): Promise<{ codes: string[] }> {
+    const scheme = await this.get(business, scheme_id);
+    if (scheme.signup !== 'codes') throw new PocketgateError('validation_failed', 'this scheme does not use sign-up codes', [{ path: '', message: `scheme sign-up is ${scheme.signup}` }]);
+    const codes = input.codes ?? Array.from({ length: input.count ?? 0 }, newCode);
+    if (codes.length === 0) return { codes: [] };
+    const rows = codes.map((c) => ({ scheme_id, code_hash: codeHash(c) }));
+    await this.stores.sql`insert into scheme_codes ${this.stores.sql(rows)} on conflict do nothing`;
+    return { codes };
+  }
+
+  /**
+   * Join a contact to a scheme, by the scheme's rule. Joining twice is not an error (201 again).
+   * Returns whether the contact is new to the scheme (sign-up offers award only then).
+   */
+  async signup(business: Business, scheme_id: string, contact_id: string, code: string | undefined): Promise<{ joined: boolean; scheme: Scheme }> {
+    const scheme = await this.get(business, scheme_id);
+    const { sql, redis, config } = this.stores;
+    const [contact] = await sql<{ email: string | null }[]>`select email from contacts where id = ${contact_id} and business_id = ${business.id}`;
+    if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+    if (scheme.signup === 'auto') return { joined: false, scheme };
+    if (scheme.signup === 'email_domain') {
+      const email = contact.email?.toLowerCase() ?? '';
+      const domain = email.slice(email.lastIndexOf('@') + 1);
+      if (email === '' || !scheme.email_domains.some((d) => domain === d || domain.endsWith(`.${d}`))) {
+        throw new PocketgateError('signup_not_allowed', 'the contact’s email is not in one of the scheme’s domains');
+      }
+    }
+    const joined = await sql.begin(async (tx) => {
+      const [member] = await tx`select 1 from scheme_members where scheme_id = ${scheme_id} and contact_id = ${contact_id}`;
+      if (member !== undefined) return false;
+      if (scheme.signup === 'codes') {
+        if (code === undefined) throw new PocketgateError('signup_not_allowed', 'this scheme needs a sign-up code');
+        const [used] = await tx`update scheme_codes set used_by = ${contact_id}, used_at = now()
+          where scheme_id = ${scheme_id} and code_hash = ${codeHash(code)} and used_by is null returning 1`;
+        if (used === undefined) throw new PocketgateError('signup_not_allowed', 'unknown or already used sign-up code');
+      }
+      try {
+        await tx`insert into scheme_members (scheme_id, contact_id) values (${scheme_id}, ${contact_id})`;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        return false;
+      }
+      return true;
+    });
+    // The hot path reads memberships from the contact's hash.
+    const rows = await sql<{ scheme_id: string }[]>`select scheme_id from scheme_members where contact_id = ${contact_id} order by scheme_id`;
+    await redis.hSet(contactKey(shardOf(contact_id, config.shard_count), contact_id), 's', JSON.stringify(rows.map((r) => r.scheme_id)));
+    return { joined, scheme };
+  }
+}

@@ -1,0 +1,83 @@
+// Schemes and their four sign-up modes, through the HTTP contract.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  biz = await createBusiness(gw);
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+async function contact(email?: string): Promise<string> {
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, email === undefined ? {} : { email });
+  expect(c.status).toBe(201);
+  return c.body.id;
+}
+
+describe('schemes', () => {
+  it('every new business has a default auto scheme', async () => {
+    const list = await call(gw, 'GET', '/v1/schemes', biz.admin_key);
+    expect(list.status).toBe(200);
+    expect(list.body.data.filter((s: any) => s.signup === 'auto')).toHaveLength(1);
+  });
+
+  it('self: anyone joins, once', async () => {
+    const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Fans', signup: 'self' });
+    expect(s.status).toBe(201);
+    const id = await contact();
+    const first = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: id });
+    expect(first.status).toBe(201);
+    expect(first.body.joined).toBe(true);
+    const again = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: id });
+    expect(again.status).toBe(201);
+    expect(again.body.joined).toBe(false);
+  });
+
+  it('email_domain: only listed domains (and their subdomains)', async () => {
+    const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Students', signup: 'email_domain', email_domains: ['uni.edu'] });
+    expect(s.status).toBe(201);
+    const ok = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact('ana@cs.uni.edu') });
+    expect(ok.status).toBe(201);
+    const no = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact('ana@gmail.com') });
+    expect(no.status).toBe(422);
+    expect(no.body.code).toBe('signup_not_allowed');
+    const none = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact() });
+    expect(none.body.code).toBe('signup_not_allowed');
+    expect((await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'x', signup: 'email_domain' })).status).toBe(400);
+  });
+
+  it('codes: each one-time code works once; imported codes too', async () => {
+    const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Staff', signup: 'codes' });
+    const issued = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { count: 3 });
+    expect(issued.status).toBe(201);
+    expect(issued.body.codes).toHaveLength(3);
+    expect(new Set(issued.body.codes).size).toBe(3);
+    const [code] = issued.body.codes as string[];
+    const a = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code });
+    expect(a.status).toBe(201);
+    const b = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code });
+    expect(b.status).toBe(422);
+    expect(b.body.code).toBe('signup_not_allowed');
+    const without = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact() });
+    expect(without.body.code).toBe('signup_not_allowed');
+    const imported = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { codes: ['WELCOME-2026'] });
+    expect(imported.status).toBe(201);
+    const c = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code: 'welcome-2026' });
+    expect(c.status).toBe(201);
+  });
+
+  it('another business’s scheme is 404', async () => {
+    const other = await createBusiness(gw);
+    const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Mine', signup: 'self' });
+    expect((await call(gw, 'GET', `/v1/schemes/${s.body.id}`, other.admin_key)).status).toBe(404);
+    const theirs = await call(gw, 'POST', '/v1/contacts', other.admin_key, {});
+    expect((await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, other.admin_key, { contact_id: theirs.body.id })).status).toBe(404);
+    expect((await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: theirs.body.id })).status).toBe(404);
+  });
+});
