@@ -12,7 +12,8 @@ describe('refund arithmetic', () => {
         fc.array(fc.integer({ min: 1, max: 1_000_000 }), { maxLength: 20 }),
         (amount, awarded, paid_raw, weights) => {
           const paid = paid_raw % (amount + 1);
-          let s: RefundState = { amount, awarded, paid, fee: Math.floor(awarded / 10), refunded: 0, clawed: 0, returned: 0, fee_returned: 0 };
+          const discount = Math.floor(amount / 7);
+          let s: RefundState = { amount, awarded, discount, paid, fee: Math.floor(awarded / 10), refunded: 0, clawed: 0, discount_returned: 0, returned: 0, fee_returned: 0 };
           // Split the amount into parts by the weights; the last refund takes what is left.
           const total_weight = weights.reduce((a, b) => a + b, 0);
           const parts = weights.map((w) => Math.floor((amount * w) / Math.max(total_weight, 1)));
@@ -23,7 +24,15 @@ describe('refund arithmetic', () => {
             const shares = refundShares(s, take)!;
             expect(shares.claw).toBeGreaterThanOrEqual(0);
             expect(shares.give).toBeGreaterThanOrEqual(0);
-            s = { ...s, refunded: s.refunded + take, clawed: s.clawed + shares.claw, returned: s.returned + shares.give, fee_returned: s.fee_returned + shares.fee_back };
+            expect(shares.discount_back).toBeGreaterThanOrEqual(0);
+            s = {
+              ...s,
+              refunded: s.refunded + take,
+              clawed: s.clawed + shares.claw,
+              discount_returned: s.discount_returned + shares.discount_back,
+              returned: s.returned + shares.give,
+              fee_returned: s.fee_returned + shares.fee_back,
+            };
             // In proportion: never ahead of the exact share, never a unit behind.
             expect(BigInt(s.clawed) * BigInt(amount)).toBeLessThanOrEqual(BigInt(awarded) * BigInt(s.refunded));
             expect(BigInt(s.clawed + 1) * BigInt(amount)).toBeGreaterThan(BigInt(awarded) * BigInt(s.refunded));
@@ -33,6 +42,7 @@ describe('refund arithmetic', () => {
           expect(s.refunded).toBe(amount);
           expect(s.clawed).toBe(awarded);
           expect(s.returned).toBe(paid);
+          expect(s.discount_returned).toBe(discount);
           expect(s.fee_returned).toBe(s.fee);
         },
       ),
@@ -40,9 +50,9 @@ describe('refund arithmetic', () => {
   });
 
   it('refuses refunds beyond the original', () => {
-    const s: RefundState = { amount: 1000, awarded: 100, paid: 0, fee: 0, refunded: 600, clawed: 60, returned: 0, fee_returned: 0 };
+    const s: RefundState = { amount: 1000, awarded: 100, discount: 50, paid: 0, fee: 0, refunded: 600, clawed: 60, discount_returned: 30, returned: 0, fee_returned: 0 };
     expect(refundShares(s, 401)).toBeUndefined();
     expect(refundShares(s, 0)).toBeUndefined();
-    expect(refundShares(s, 400)).toEqual({ claw: 40, give: 0, fee_back: 0 });
+    expect(refundShares(s, 400)).toEqual({ claw: 40, discount_back: 20, give: 0, fee_back: 0 });
   });
 });

@@ -10,19 +10,26 @@ import { proportion } from './money.ts';
 export interface RefundState {
   /** The original purchase's amount. */
   readonly amount: number;
-  /** Award (cashback) it earned, payment it took from the wallet, contribution fee it posted. */
+  /**
+   * Award (cashback) it earned, instant discount it gave, payment it took from the wallet,
+   * contribution fee it posted.
+   */
   readonly awarded: number;
+  readonly discount: number;
   readonly paid: number;
   readonly fee: number;
   /** Totals of the refunds so far. */
   readonly refunded: number;
   readonly clawed: number;
+  readonly discount_returned: number;
   readonly returned: number;
   readonly fee_returned: number;
 }
 
 export interface RefundShares {
   readonly claw: number;
+  /** Discount funding back to the rewards account: the discount is an award, refunded in proportion like the fee on it. */
+  readonly discount_back: number;
   readonly give: number;
   readonly fee_back: number;
 }
@@ -33,6 +40,7 @@ export function refundShares(s: RefundState, refund_amount: number): RefundShare
   const after = s.refunded + refund_amount;
   return {
     claw: proportion(s.awarded, after, s.amount) - s.clawed,
+    discount_back: proportion(s.discount, after, s.amount) - s.discount_returned,
     give: proportion(s.paid, after, s.amount) - s.returned,
     fee_back: proportion(s.fee, after, s.amount) - s.fee_returned,
   };

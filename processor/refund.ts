@@ -31,6 +31,7 @@ interface OriginalRecord {
   readonly fee: number;
   readonly refunded: number;
   readonly clawed: number;
+  readonly discount_returned: number;
   readonly returned: number;
   readonly fee_returned: number;
   /** As stored: the script compares it to detect a refund that raced ours. */
@@ -49,10 +50,10 @@ export class Refunds {
   ) {}
 
   private async readOriginal(shard: number, terminal_id: string, reference: string): Promise<OriginalRecord | undefined> {
-    const [id, k, a, w, p, ds, fee, rf, cw, cp, fr] = await this.stores.redis.hmGet(recordKey(shard, terminal_id, reference), ['id', 'k', 'a', 'w', 'p', 'ds', 'fee', 'rf', 'cw', 'cp', 'fr']);
+    const [id, k, a, w, p, ds, fee, rf, cw, dr, cp, fr] = await this.stores.redis.hmGet(recordKey(shard, terminal_id, reference), ['id', 'k', 'a', 'w', 'p', 'ds', 'fee', 'rf', 'cw', 'dr', 'cp', 'fr']);
     if (id === null || id === undefined || k === null || k === undefined) return undefined;
     const n = (v: string | null | undefined) => Number(v ?? 0);
-    return { id, kind: k, amount: n(a), awarded: n(w), paid: n(p), discount: n(ds), fee: n(fee), refunded: n(rf), clawed: n(cw), returned: n(cp), fee_returned: n(fr), refunded_raw: rf ?? '' };
+    return { id, kind: k, amount: n(a), awarded: n(w), paid: n(p), discount: n(ds), fee: n(fee), refunded: n(rf), clawed: n(cw), discount_returned: n(dr), returned: n(cp), fee_returned: n(fr), refunded_raw: rf ?? '' };
   }
 
   async refund(business: Business, terminal: Terminal, input: RefundInput): Promise<Reply> {
@@ -71,9 +72,10 @@ export class Refunds {
       const amount = input.amount ?? o.amount - o.refunded;
       // Out-of-range amounts go to the script all the same: it answers a replay of this very
       // refund before it checks them, and refuses them otherwise.
-      const { claw, give, fee_back } = refundShares(o, amount) ?? { claw: 0, give: 0, fee_back: 0 };
+      const { claw, discount_back, give, fee_back } = refundShares(o, amount) ?? { claw: 0, discount_back: 0, give: 0, fee_back: 0 };
       const known: Posting[] = [];
       if (give > 0) known.push([this.spends.spendAccount(business, terminal), accountId(contact_id, 'open', currency), give]);
+      if (discount_back > 0) known.push([accountId(business.id, 'discounts', currency), accountId(business.id, 'rewards', currency), discount_back]);
       if (fee_back > 0) known.push([accountId(business.id, 'fee_income', currency), accountId(terminal.merchant_id!, 'fees', currency), fee_back]);
       const now_ms = this.stores.clock.now();
       const reply =
@@ -101,7 +103,7 @@ export class Refunds {
           args: [
             o.refunded_raw, String(amount), String(claw), String(give),
             accountId(contact_id, 'commerce', currency), accountId(contact_id, 'open', currency), accountId(business.id, 'rewards', currency),
-            postingsJson(known), String(fee_back),
+            postingsJson(known), String(fee_back), String(discount_back),
           ],
         });
       } catch (err) {
@@ -161,7 +163,8 @@ export class Refunds {
         claw = o.awarded - o.clawed;
         const give = o.paid - o.returned;
         if (give > 0) known.push([this.spends.spendAccount(business, terminal), open, give]);
-        if (o.discount > 0) known.push([accountId(business.id, 'discounts', currency), accountId(business.id, 'rewards', currency), o.discount]);
+        const discount_back = o.discount - o.discount_returned;
+        if (discount_back > 0) known.push([accountId(business.id, 'discounts', currency), accountId(business.id, 'rewards', currency), discount_back]);
       } else if (o.kind === 'spend') {
         known.push([this.spends.spendAccount(business, terminal), open, o.amount]);
       } else {

@@ -438,7 +438,7 @@ describe(`ledger invariant (seed ${seed})`, () => {
         const awarded = (r.awards as { kind: string; amount: number }[]).filter((x) => x.kind === 'cashback').reduce((s, x) => s + x.amount, 0);
         const fee = Math.floor(((awarded + r.discount) * 1000) / 10_000);
         const refunded = refunds.reduce((s, x) => s + x.amount, 0);
-        awards_funded += awarded + r.discount - refunds.reduce((s, x) => s + x.clawed_back, 0);
+        awards_funded += awarded + r.discount - refunds.reduce((s, x) => s + x.clawed_back, 0) - proportion(r.discount, refunded, r.amount);
         fees += fee - proportion(fee, refunded, r.amount);
         spends += r.paid_from_wallet - refunds.reduce((s, x) => s + x.returned_to_wallet, 0);
       } else if (kindOf(op).startsWith('spend')) {

@@ -249,6 +249,41 @@ describe('stacked instant discounts', () => {
   });
 });
 
+describe('refunds of a discounted purchase', () => {
+  it('give the discount’s funding back in proportion, as the award and the fee on both', async () => {
+    // The fee is charged on awards and discounts and given back in proportion on a refund; the
+    // discount's funding stayed: after a full refund the merchant was shown awards it had been
+    // funded with, and no fee on them.
+    const b = await createBusiness(gw); // its merchant's fee: 10% of awards
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '5% off', goal: 'spend', kind: 'instant_discount', award: { percent: 5 } })).status).toBe(201);
+    const c = await newContact(b);
+    const p = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card }, amount: 10_000, currency: 'EUR' });
+    expect(p.body.discount).toBe(500);
+    const settled = async (n: number) =>
+      (
+        await eventually('the ledger to catch up', async () => {
+          const r = await call(gw, 'GET', `/v1/settlements?merchant_id=${b.merchant_id}`, b.admin_key);
+          const [row] = await gw.processor.stores.sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${b.business_id}`;
+          return row!.n === n ? r : undefined;
+        })
+      ).body.merchants[0];
+    expect(await settled(1)).toMatchObject({ awards_funded: 1500, contribution_fees: 150 });
+    const r1 = await call(gw, 'POST', '/v1/refunds', b.terminal_key, { reference: ref(), original_reference: p.body.reference, amount: 4000 });
+    expect(r1.body.clawed_back).toBe(400);
+    expect(await settled(2)).toMatchObject({ awards_funded: 900, contribution_fees: 90 });
+    const r2 = await call(gw, 'POST', '/v1/refunds', b.terminal_key, { reference: ref(), original_reference: p.body.reference });
+    expect(r2.status).toBe(201);
+    expect(await settled(3)).toMatchObject({ awards_funded: 0, contribution_fees: 0 });
+    // A reversal after a partial refund gives back the rest of it, not all of it again.
+    const q = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card }, amount: 10_000, currency: 'EUR' });
+    await call(gw, 'POST', '/v1/refunds', b.terminal_key, { reference: ref(), original_reference: q.body.reference, amount: 3000 });
+    const v = await call(gw, 'POST', '/v1/reversals', b.terminal_key, { reference: ref(), original_reference: q.body.reference });
+    expect(v.status).toBe(201);
+    expect(await settled(6)).toMatchObject({ awards_funded: 0, contribution_fees: 0 });
+  });
+});
+
 describe('statement', () => {
   it('running balances in the order the wallet changed, whatever the requests’ clocks said', async () => {
     // created_at is when a gateway took the request: two requests in one millisecond, or two

@@ -7,7 +7,7 @@
 -- ARGV[10] refunded total Node read   ARGV[11] refund amount   ARGV[12] award to claw back now
 -- ARGV[13] payment to return now   ARGV[14] contact commerce account   ARGV[15] contact open
 -- account   ARGV[16] rewards account   ARGV[17] postings Node knows (JSON fragment)
--- ARGV[18] contribution fee to give back now
+-- ARGV[18] contribution fee to give back now   ARGV[19] discount funding to give back now
 
 local refused = prologue()
 if refused then return refused end
@@ -26,6 +26,7 @@ redis.call('HINCRBY', KEYS[6], 'rf', amount)
 redis.call('HINCRBY', KEYS[6], 'cw', claw)
 redis.call('HINCRBY', KEYS[6], 'cp', give)
 redis.call('HINCRBY', KEYS[6], 'fr', tonumber(ARGV[18]))
+redis.call('HINCRBY', KEYS[6], 'dr', tonumber(ARGV[19]))
 
 local postings = ARGV[17]
 if from_commerce > 0 then postings = joinPostings(postings, posting(ARGV[14], ARGV[16], from_commerce)) end
