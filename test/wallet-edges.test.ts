@@ -260,14 +260,14 @@ describe('refunds of a discounted purchase', () => {
     const c = await newContact(b);
     const p = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card }, amount: 10_000, currency: 'EUR' });
     expect(p.body.discount).toBe(500);
-    const settled = async (n: number) =>
-      (
-        await eventually('the ledger to catch up', async () => {
-          const r = await call(gw, 'GET', `/v1/settlements?merchant_id=${b.merchant_id}`, b.admin_key);
-          const [row] = await gw.processor.stores.sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${b.business_id}`;
-          return row!.n === n ? r : undefined;
-        })
-      ).body.merchants[0];
+    // The settlement once the ledger holds the business's first n transactions.
+    const settled = async (n: number) => {
+      await eventually('the ledger to catch up', async () => {
+        const [row] = await gw.processor.stores.sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${b.business_id}`;
+        return row!.n === n;
+      });
+      return (await call(gw, 'GET', `/v1/settlements?merchant_id=${b.merchant_id}`, b.admin_key)).body.merchants[0];
+    };
     expect(await settled(1)).toMatchObject({ awards_funded: 1500, contribution_fees: 150 });
     const r1 = await call(gw, 'POST', '/v1/refunds', b.terminal_key, { reference: ref(), original_reference: p.body.reference, amount: 4000 });
     expect(r1.body.clawed_back).toBe(400);
