@@ -16,6 +16,7 @@ import {
   schemeCodesSchema,
   schemeSchema,
   signupSchema,
+  tiersSchema,
   settlementQuerySchema,
   spendOtpSchema,
   statementQuerySchema,
@@ -132,7 +133,9 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
 
   app.post('/v1/schemes', async (c) => {
     const business = adminOf(c);
-    return c.json(await processor.schemes.create(business, await readBody(c, schemeSchema)), 201);
+    const scheme = await processor.schemes.create(business, await readBody(c, schemeSchema));
+    await offers.changed(business.id); // an auto scheme changes whom offers reach
+    return c.json(scheme, 201);
   });
 
   app.get('/v1/schemes', async (c) => {
@@ -154,7 +157,18 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
     const business = adminOf(c);
     const input = await readBody(c, signupSchema);
     const { joined, scheme } = await processor.schemes.signup(business, idParam(c), input.contact_id, input.code);
+    if (joined) await processor.awards.signup(business, input.contact_id, scheme.id);
     return c.json({ scheme_id: scheme.id, contact_id: input.contact_id, joined }, 201);
+  });
+
+  app.put('/v1/tiers', async (c) => {
+    const business = adminOf(c);
+    return c.json({ object: 'list', data: await offers.putTiers(business, await readBody(c, tiersSchema)) });
+  });
+
+  app.get('/v1/tiers', async (c) => {
+    const business = adminOf(c);
+    return c.json({ object: 'list', data: await offers.tiers(business) });
   });
 
   app.post('/v1/offers', async (c) => {

@@ -54,6 +54,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     });
     writer.start();
   }
+  // The process that writes the ledger also expires awards (every 10 s by default).
+  const stop_expiry = config.ledger_writer
+    ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
+    : undefined;
 
   let server: ServerType | undefined;
   let port = 0;
@@ -93,6 +97,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     async close() {
       if (iso !== undefined) await iso.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      stop_expiry?.();
       if (writer !== undefined) await writer.stop();
       await processor.offers.close();
       await redis.close().catch(() => {});

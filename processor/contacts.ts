@@ -63,6 +63,9 @@ export class Contacts {
   /** CIM token → contact id, for the CIM types whose mapping never changes (oldest evicted first). */
   private readonly resolved = new Map<string, string>();
 
+  /** Called with the contacts each create or import batch made (sign-up awards). */
+  onCreated: (business: Business, contact_ids: readonly string[]) => Promise<void> = async () => {};
+
   constructor(private readonly stores: Stores) {}
 
   shardOf(contact_id: string): number {
@@ -203,10 +206,12 @@ export class Contacts {
       const fields: Record<string, string> = { b: business.id };
       if (c.input.tags.length > 0) fields.t = JSON.stringify(c.input.tags);
       if (c.input.birth_date !== undefined) fields.d = c.input.birth_date;
+      if (c.referred_by !== null) fields.rf = c.referred_by;
       multi.hSet(contactKey(this.shardOf(c.id), c.id), fields);
     }
     for (const x of cims) multi.set(cimKey(x.token), x.contact_id);
     await multi.execAsPipeline();
+    await this.onCreated(business, batch.map((c) => c.id));
   }
 
   async addCim(business: Business, contact_id: string, type: string, value: string): Promise<{ type: string; masked: string }> {

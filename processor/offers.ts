@@ -11,8 +11,24 @@ import type { RedisClient, Stores } from './stores.ts';
 
 const compiled_entries_max = 10_000;
 
+export interface Tier {
+  readonly name: string;
+  readonly min_period_units: number;
+  readonly period: 'month' | 'quarter' | 'year';
+}
+
+/** What a purchase needs of a business's rewards set-up, compiled once per process. */
+export interface Rewards {
+  readonly compiled: CompiledOffers;
+  /** Every contact is a member of these. */
+  readonly auto_schemes: ReadonlySet<string>;
+  readonly tiers: readonly Tier[];
+  /** The tiers for the shard script: 'name|min|period letter;' best first ('' without tiers). */
+  readonly tiers_spec: string;
+}
+
 export class Offers {
-  private readonly compiled = new Map<string, Promise<CompiledOffers>>();
+  private readonly compiled = new Map<string, Promise<Rewards>>();
   private subscriber: RedisClient | undefined;
 
   constructor(private readonly stores: Stores) {}
@@ -30,12 +46,12 @@ export class Offers {
     if (this.subscriber !== undefined) await this.subscriber.close().catch(() => {});
   }
 
-  /** The business's offers compiled for evaluation; loaded once, then served from memory. */
-  forBusiness(business: Business): Promise<CompiledOffers> {
+  /** The business's offers compiled for evaluation, its auto schemes and tiers; loaded once, then served from memory. */
+  forBusiness(business: Business): Promise<Rewards> {
     let compiled = this.compiled.get(business.id);
     if (compiled === undefined) {
       if (this.compiled.size >= compiled_entries_max) this.compiled.clear();
-      compiled = this.list(business).then((offers) => compileOffers(offers, business.reward_resolution));
+      compiled = this.load(business);
       // A failed load must not be cached: the next purchase tries again.
       compiled.catch(() => this.compiled.delete(business.id));
       this.compiled.set(business.id, compiled);
@@ -43,7 +59,40 @@ export class Offers {
     return compiled;
   }
 
-  private async changed(business_id: string): Promise<void> {
+  private async load(business: Business): Promise<Rewards> {
+    const { sql } = this.stores;
+    const [offers, schemes, tiers] = await Promise.all([
+      this.list(business),
+      sql<{ id: string }[]>`select id from schemes where business_id = ${business.id} and signup = 'auto'`,
+      this.tiers(business),
+    ]);
+    const ordered = [...tiers].sort((a, b) => b.min_period_units - a.min_period_units);
+    return {
+      compiled: compileOffers(offers, business.reward_resolution),
+      auto_schemes: new Set(schemes.map((r) => r.id)),
+      tiers,
+      tiers_spec: ordered.map((t) => `${t.name}|${t.min_period_units}|${t.period[0]};`).join(''),
+    };
+  }
+
+  async tiers(business: Business): Promise<Tier[]> {
+    const rows = await this.stores.sql<Tier[]>`
+      select name, min_period_units, period from tiers where business_id = ${business.id} order by min_period_units, name`;
+    return rows.map((r) => ({ name: r.name, min_period_units: Number(r.min_period_units), period: r.period }));
+  }
+
+  /** Replace the business's tiers. */
+  async putTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
+    await this.stores.sql.begin(async (tx) => {
+      await tx`delete from tiers where business_id = ${business.id}`;
+      if (tiers.length > 0) await tx`insert into tiers ${tx(tiers.map((t) => ({ business_id: business.id, ...t })))}`;
+    });
+    await this.changed(business.id);
+    return this.tiers(business);
+  }
+
+  /** Something a purchase reads changed (offers, schemes, tiers): every process reloads it. */
+  async changed(business_id: string): Promise<void> {
     this.compiled.delete(business_id);
     await this.stores.redis.publish(offers_channel, business_id);
   }

@@ -8,6 +8,8 @@ import { Redemptions } from './redeem.ts';
 import { Refunds } from './refund.ts';
 import { Spends } from './wallet.ts';
 import { Schemes } from './schemes.ts';
+import { Awards } from './awards.ts';
+import { Expiry } from './expiry.ts';
 import type { Stores } from './stores.ts';
 
 export class Processor {
@@ -19,15 +21,22 @@ export class Processor {
   readonly redemptions: Redemptions;
   readonly refunds: Refunds;
   readonly schemes: Schemes;
+  readonly awards: Awards;
+  readonly expiry: Expiry;
 
   constructor(readonly stores: Stores) {
     this.network = new Network(stores);
     this.contacts = new Contacts(stores);
     this.offers = new Offers(stores);
     this.spends = new Spends(stores, this.contacts);
-    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends);
+    this.awards = new Awards(stores, this.contacts, this.offers);
+    this.contacts.onCreated = async (business, ids) => {
+      for (const id of ids) await this.awards.signup(business, id, null);
+    };
+    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards);
     this.redemptions = new Redemptions(stores, this.contacts);
     this.refunds = new Refunds(stores, this.contacts, this.spends);
     this.schemes = new Schemes(stores);
+    this.expiry = new Expiry(stores, this.network);
   }
 }

@@ -4,15 +4,18 @@
 
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { evaluatePurchase, type Award } from '../core/offer.ts';
+import { currencyByCode } from '../core/currency.ts';
+import { readLocalTime } from '../core/local-time.ts';
+import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
 import type { PurchaseInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
-import { contactKey, otpKey } from './hot/keys.ts';
+import { capsKey, contactKey, expiryKey, otpKey } from './hot/keys.ts';
 import { Script } from './hot/script.ts';
-import { accountId, type JournalEntry, type Posting } from './journal.ts';
+import type { Awards } from './awards.ts';
+import { accountId } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
-import type { Offers } from './offers.ts';
+import type { Offers, Rewards } from './offers.ts';
 import { hole, runShard, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { feeOf, requestHash, rfc3339, type Spends } from './wallet.ts';
@@ -21,7 +24,6 @@ export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
 
 const purchase_script = new Script('lib.lua', 'purchase.lua');
-const no_schemes: ReadonlySet<string> = new Set();
 
 /** Lot field of an award: sorting fields sorts lots by expiry (never-expiring last). */
 export function lotField(expires_at: string | null, pool: string | null): string {
@@ -35,6 +37,7 @@ export class Purchases {
     private readonly contacts: Contacts,
     private readonly offers: Offers,
     private readonly spends: Spends,
+    private readonly awards: Awards,
   ) {}
 
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput): Promise<Reply> {
@@ -47,20 +50,12 @@ export class Purchases {
     const contact_id = await this.contacts.resolve(business.id, cim);
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
 
-    const compiled = await this.offers.forBusiness(business);
+    const rewards = await this.offers.forBusiness(business);
+    const compiled = rewards.compiled;
     const shard = this.contacts.shardOf(contact_id);
-    let tier: string | null = null;
-    let tags: readonly string[] = [];
-    if (compiled.needs_profile) {
-      const [r, t] = await redis.hmGet(contactKey(shard, contact_id), ['r', 't']);
-      tier = r ?? null;
-      tags = t === null || t === undefined ? [] : (JSON.parse(t) as string[]);
-    }
     const now_ms = clock.now();
     const at_ms = input.occurred_at === undefined ? now_ms : Date.parse(input.occurred_at);
-    // Contact state the rewards engine reads (schemes, birthday, purchase history, referrer) is
-    // not loaded here yet: safe defaults, so scheme, birthday, first-purchase and referral offers
-    // do not award until it is.
+    const facts = await this.facts(contact_id, shard, rewards);
     const evaluation = evaluatePurchase(compiled, {
       amount: input.amount,
       items: input.items ?? [],
@@ -68,13 +63,7 @@ export class Purchases {
       venue_id: terminal.venue_id,
       timezone: terminal.timezone,
       at_ms,
-      tier,
-      tags,
-      schemes: no_schemes,
-      birth_date: null,
-      first_purchase: false,
-      last_purchase_ms: null,
-      referrer: null,
+      ...facts,
     });
 
     // Paying from the wallet: the OTP or wallet code must be this contact's.
@@ -102,75 +91,139 @@ export class Purchases {
     await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
 
     const currency = business.currency;
-    const rewards = accountId(business.id, 'rewards', currency);
-    const postings: Posting[] = [];
-    const lots: string[] = [];
-    let to_open = 0;
-    let awarded = 0;
-    // What instant discounts took off the price: their sum capped at the amount, as the reply's
-    // `discount` and what a reversal gives back. Stacked discounts add up to more than that; a
-    // posting per award paid the excess out of the rewards account for nothing.
-    if (evaluation.discount > 0) postings.push([rewards, accountId(business.id, 'discounts', currency), evaluation.discount]);
-    for (const a of evaluation.awards) {
-      if (a.kind === 'instant_discount') continue;
-      awarded += a.amount;
-      if (a.instant_redeem) {
-        to_open += a.amount;
-        postings.push([rewards, accountId(contact_id, 'open', currency), a.amount]);
-      } else {
-        lots.push(lotField(a.expires_at, a.pool), String(a.amount));
-        postings.push([rewards, accountId(contact_id, 'commerce', currency), a.amount]);
-      }
-    }
-    if (pay > 0) postings.push([accountId(contact_id, 'open', currency), this.spends.spendAccount(business, terminal), pay]);
-    const fee = feeOf(terminal, terminal.settle_on === 'award' ? awarded + evaluation.discount : pay);
-    if (fee > 0) postings.push([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), fee]);
-
+    const awards = await this.awards.reserve(evaluation.awards);
     const id = newId('txn');
-    const awards = evaluation.awards.map(publicAward);
     const reply =
       `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
-      `"amount":${input.amount},"currency":"${currency}","awards":${JSON.stringify(awards)},"discount":${evaluation.discount},` +
-      `"amount_due":${input.amount - evaluation.discount - pay},"paid_from_wallet":${pay},"created_at":"${rfc3339(now_ms)}",` +
+      `"amount":${input.amount},"currency":"${currency}","awards":[${hole('awards')}],"discount":${hole('discount')},` +
+      `"amount_due":${hole('due')},"paid_from_wallet":${pay},"created_at":"${rfc3339(now_ms)}",` +
       `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
-    const entry: JournalEntry = {
-      id,
-      kind: 'purchase',
-      business_id: business.id,
-      terminal_id: terminal.id,
-      reference: input.reference,
-      contact_id,
-      amount: input.amount,
-      currency,
-      created_at: new Date(now_ms).toISOString(),
-      awards,
-      discount: evaluation.discount,
-      paid_from_wallet: pay,
-      postings,
-    };
-    // What a refund or reversal of this purchase reads back.
-    const record = `k=purchase;a=${input.amount};w=${awarded};p=${pay};ds=${evaluation.discount};fee=${fee};rf=0;cw=0;cp=0;`;
-    return this.spends.afterOtp(
-      business,
-      terminal,
-      otp,
-      now_ms,
-      runShard(this.stores, purchase_script, {
-        business_id: business.id,
-        terminal_id: terminal.id,
-        reference: input.reference,
-        hash,
-        contact_id,
-        shard,
-        id,
+    const entry =
+      `{"id":"${id}","kind":"purchase","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
+      `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${input.amount},"currency":"${currency}",` +
+      `"created_at":"${new Date(now_ms).toISOString()}","awards":[${hole('awards')}],"discount":${hole('discount')},` +
+      `"paid_from_wallet":${pay},"postings":[${hole('postings')}]}`;
+    const fee_on_awards = terminal.merchant_id !== null && terminal.settle_on === 'award' ? terminal.fee_bp : 0;
+    const fee_accounts = terminal.merchant_id === null ? '' : `${accountId(terminal.merchant_id, 'fees', currency)}|${accountId(business.id, 'fee_income', currency)}`;
+    const pay_posting = pay > 0 ? JSON.stringify([accountId(contact_id, 'open', currency), this.spends.spendAccount(business, terminal), pay]) : '';
+    // A contribution fee on spends is charged where the payment is: here, on `pay`.
+    const pay_fee = pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0;
+    const pay_fee_posting = pay_fee > 0 ? `,${JSON.stringify([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), pay_fee])}` : '';
+    const units = tierUnits(input.amount, currency, rewards);
+    try {
+      const reply_out = await this.spends.afterOtp(
+        business,
+        terminal,
+        otp,
         now_ms,
-        reply,
-        entry: JSON.stringify(entry),
-        keys: [otpKey(shard, contact_id)],
-        args: [String(to_open), String(pay), pay_method, otp, record, ...lots],
-      }),
-    );
+        runShard(this.stores, purchase_script, {
+          business_id: business.id,
+          terminal_id: terminal.id,
+          reference: input.reference,
+          hash,
+          contact_id,
+          shard,
+          id,
+          now_ms,
+          reply,
+          entry,
+          keys: [otpKey(shard, contact_id), capsKey(shard, contact_id), expiryKey(shard)],
+          args: [
+            String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
+            `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
+            String(at_ms), String(units), rewards.tiers_spec, tierPeriods(at_ms, terminal.timezone, rewards),
+            `k=purchase;a=${input.amount};p=${pay};rf=0;cw=0;cp=0;${pay_fee > 0 ? `fee=${pay_fee};` : ''}`,
+            String(awards.length), ...awardArgs(awards, contact_id, business, currency),
+          ],
+        }),
+      );
+      const accepted = this.awards.settle(awards, reply_out);
+      void accepted;
+      if (reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null) {
+        await this.awards.referral(business, facts.referrer.contact_id, contact_id, evaluation.referrer_awards, now_ms);
+      }
+      return reply_out;
+    } catch (err) {
+      await this.awards.release(awards);
+      throw err;
+    }
   }
+
+  /** What the rewards engine must know of the contact, read only when some offer needs it. */
+  private async facts(contact_id: string, shard: number, rewards: Rewards) {
+    const c = rewards.compiled;
+    if (!(c.needs_profile || c.needs_schemes || c.needs_birthday || c.needs_first_purchase || c.needs_referrer)) {
+      return { tier: null, tags: no_tags, schemes: rewards.auto_schemes, birth_date: null, first_purchase: false, last_purchase_ms: null, referrer: null };
+    }
+    const [r, t, s, d, fp, lp, rf] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['r', 't', 's', 'd', 'fp', 'lp', 'rf']);
+    const schemes = withMemberships(rewards.auto_schemes, s);
+    const first_purchase = fp === null || fp === undefined;
+    let referrer: ReferrerContext | null = null;
+    if (c.needs_referrer && first_purchase && rf !== null && rf !== undefined) {
+      const [rr, rt, rs] = await this.stores.redis.hmGet(contactKey(this.contacts.shardOf(rf), rf), ['r', 't', 's']);
+      referrer = { contact_id: rf, tier: rr ?? null, tags: parseTags(rt), schemes: withMemberships(rewards.auto_schemes, rs) };
+    }
+    return {
+      tier: r ?? null,
+      tags: parseTags(t),
+      schemes,
+      birth_date: d ?? null,
+      first_purchase,
+      last_purchase_ms: lp === null || lp === undefined ? null : Number(lp),
+      referrer,
+    };
+  }
+}
+
+const no_tags: readonly string[] = [];
+
+function parseTags(t: string | null | undefined): readonly string[] {
+  return t === null || t === undefined ? no_tags : (JSON.parse(t) as string[]);
+}
+
+function withMemberships(auto: ReadonlySet<string>, s: string | null | undefined): ReadonlySet<string> {
+  if (s === null || s === undefined) return auto;
+  return new Set([...auto, ...(JSON.parse(s) as string[])]);
+}
+
+/** Value units: the amount in major units (the currency's minor units dropped). */
+export function tierUnits(amount: number, currency: string, rewards: Rewards): number {
+  if (rewards.tiers.length === 0) return 0;
+  const minor = currencyByCode(currency)?.minor_units ?? 2;
+  return Math.floor(amount / 10 ** minor);
+}
+
+/** 'm|2026-11|2026-10;q|2026-4|2026-3;y|2026|2025;' in the venue's local calendar, for the tiers' periods. */
+export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): string {
+  if (rewards.tiers.length === 0) return '';
+  const t = readLocalTime(at_ms, timezone);
+  const kinds = new Set(rewards.tiers.map((x) => x.period[0]));
+  let out = '';
+  if (kinds.has('m')) {
+    const prev = t.month === 1 ? `${t.year - 1}-12` : `${t.year}-${String(t.month - 1).padStart(2, '0')}`;
+    out += `m|${t.year}-${String(t.month).padStart(2, '0')}|${prev};`;
+  }
+  if (kinds.has('q')) {
+    const q = Math.ceil(t.month / 3);
+    out += `q|${t.year}-${q}|${q === 1 ? `${t.year - 1}-4` : `${t.year}-${q - 1}`};`;
+  }
+  if (kinds.has('y')) out += `y|${t.year}|${t.year - 1};`;
+  return out;
+}
+
+/** Nine shard-script arguments per award (see applyAwards in hot/lib.lua). */
+export function awardArgs(awards: readonly Award[], contact_id: string, business: Business, currency: string): string[] {
+  const rewards = accountId(business.id, 'rewards', currency);
+  const args: string[] = [];
+  for (const a of awards) {
+    const kind = a.kind === 'instant_discount' ? 'd' : a.instant_redeem ? 'o' : 'c';
+    const per_contact = a.limits?.per_contact;
+    const cap = a.guard === 'once' ? `${a.offer_id}|once` : per_contact !== undefined && a.period_key !== null ? `${a.offer_id}|${a.period_key}` : '';
+    const limit = a.guard === 'once' ? 1 : (per_contact?.count ?? 0);
+    const posting = kind === 'd' ? '' : JSON.stringify([rewards, accountId(contact_id, kind === 'c' ? 'commerce' : 'open', currency), a.amount]);
+    args.push(kind, String(a.amount), lotField(a.expires_at, a.pool), a.guard ?? '', String(a.guard_since_ms), cap, String(limit), JSON.stringify(publicAward(a)), posting);
+  }
+  return args;
 }
 
 function publicAward(a: Award) {

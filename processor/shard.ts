@@ -11,6 +11,8 @@ export interface Reply {
   /** The JSON body, written once; a replay returns the stored bytes unchanged. */
   readonly body: string;
   readonly replayed: boolean;
+  /** What a script answered beyond its reply (a purchase: first purchase, awards accepted). */
+  readonly extra?: readonly string[];
 }
 
 /** A backstop only: the ledger writer deletes the pending entry as soon as it is recorded. */
@@ -50,7 +52,10 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
   );
   switch (result[0]) {
     case 'ok':
-      return { status: 201, body: result[1]!, replayed: false };
+      return { status: 201, body: result[1]!, replayed: false, extra: result.slice(2) };
+    case 'empty':
+      // The script found nothing to do (an award transaction whose every award was refused).
+      return { status: 204, body: '', replayed: false };
     case 'replay':
       return { status: 201, body: result[1]!, replayed: true };
     case 'conflict':

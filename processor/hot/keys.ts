@@ -70,3 +70,18 @@ export const journal_group = 'ledger';
 
 /** Pub/sub channel announcing that a business's offers changed. */
 export const offers_channel = 'pg:offers';
+
+/** The contact's per-contact cap counters: '<offer id>|<period key>' → awards so far. */
+export function capsKey(shard: number, contact_id: string): string {
+  return `k:{s${shard}}:${contact_id}`;
+}
+
+/** The shard's contacts by the earliest expiry of their commerce lots (sorted set, score ms). */
+export function expiryKey(shard: number): string {
+  return `e:{s${shard}}`;
+}
+
+/** An offer's budget: the total it has awarded (one key per offer, reserved before the shard script). */
+export function budgetKey(offer_id: string): string {
+  return `b:{${offer_id}}`;
+}

@@ -164,3 +164,86 @@ local function joinPostings(a, b)
   if b == '' then return a end
   return a .. ',' .. b
 end
+
+-- amount × bp / 10000, floored, exact for amounts up to 12 digits (Lua numbers are doubles).
+local function applyBasisPoints(amount, bp)
+  return math.floor(amount / 10000) * bp + math.floor((amount % 10000) * bp / 10000)
+end
+
+-- Awards Node evaluated, each checked here against what only the shard knows, atomically: its
+-- guard (first purchase ever, first purchase of the day, once) and its per-contact cap. Nine
+-- arguments per award from ARGV[base]: kind ('c' commerce lot, 'o' open, 'd' instant discount),
+-- amount, lot field, guard, guard since (ms), cap field, cap limit, award JSON, posting JSON.
+-- K_CAPS: the contact's cap counters; K_EXPIRY: the shard's index of contacts by earliest lot
+-- expiry (for the sweeper). Returns the accepted awards' JSON, cashback and discount totals,
+-- their postings, and the accepted indexes (0-based, comma-separated).
+local function applyAwards(base, n, K_CAPS, K_EXPIRY)
+  local first_purchase = redis.call('HGET', K_CONTACT, 'fp') == false
+  local last_purchase = tonumber(redis.call('HGET', K_CONTACT, 'lp') or '0')
+  local parts, postings, accepted = {}, {}, {}
+  local cashback, discount = 0, 0
+  for i = 0, n - 1 do
+    local a = base + i * 9
+    local kind, amount, field, guard = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+    local since, cap, limit = tonumber(ARGV[a + 4]), ARGV[a + 5], tonumber(ARGV[a + 6])
+    local ok = true
+    if guard == 'first_purchase' and not first_purchase then ok = false end
+    if guard == 'first_of_day' and last_purchase >= since then ok = false end
+    if ok and cap ~= '' and tonumber(redis.call('HGET', K_CAPS, cap) or '0') >= limit then ok = false end
+    if ok then
+      if cap ~= '' then redis.call('HINCRBY', K_CAPS, cap, 1) end
+      if kind == 'd' then
+        discount = discount + amount
+      else
+        cashback = cashback + amount
+        if kind == 'c' then
+          awardCommerce(amount, field)
+          local expiry = tonumber(string.sub(field, 1, 13))
+          -- LT: the index keeps each contact's earliest expiry.
+          if expiry < 9999999999999 then redis.call('ZADD', K_EXPIRY, 'LT', expiry, string.sub(K_CONTACT, string.find(K_CONTACT, '}:', 1, true) + 2)) end
+        else
+          redis.call('HINCRBY', K_CONTACT, 'o', amount)
+        end
+        postings[#postings + 1] = ARGV[a + 8]
+      end
+      parts[#parts + 1] = ARGV[a + 7]
+      accepted[#accepted + 1] = tostring(i)
+    end
+  end
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), table.concat(accepted, ',')
+end
+
+-- Value units of tiers: add `units` to the current period of each period kind, keep the previous
+-- period's total, and hold the best tier reached in either (a tier is kept until the end of the
+-- period after the one that earned it; at that end it is re-evaluated and may go down).
+-- tiers: 'name|min|period;' best first; periods: 'm|current|previous;q|...;y|...;'.
+local function updateTier(units, tiers, periods)
+  if tiers == '' then return end
+  local totals = {}
+  for kind, current, previous in string.gmatch(periods, '(%a)|([^|]*)|([^;]*);') do
+    local stored = redis.call('HGET', K_CONTACT, 'u' .. kind)
+    local key, now, prev = '', 0, 0
+    if stored then
+      local b1 = string.find(stored, '|', 1, true)
+      local b2 = string.find(stored, '|', b1 + 1, true)
+      key, now, prev = string.sub(stored, 1, b1 - 1), tonumber(string.sub(stored, b1 + 1, b2 - 1)), tonumber(string.sub(stored, b2 + 1))
+    end
+    if key == current then
+      now = now + units
+    elseif key == previous then
+      prev, now = now, units
+    else
+      prev, now = 0, units
+    end
+    redis.call('HSET', K_CONTACT, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev))
+    totals[kind] = {now, prev}
+  end
+  for name, min, period in string.gmatch(tiers, '([^|]*)|(%d+)|(%a);') do
+    local t = totals[period]
+    if t and (t[1] >= tonumber(min) or t[2] >= tonumber(min)) then
+      redis.call('HSET', K_CONTACT, 'r', name)
+      return
+    end
+  end
+  redis.call('HDEL', K_CONTACT, 'r')
+end

@@ -1,28 +1,59 @@
--- A purchase: awards into commerce lots (or open, for instant_redeem awards) and, with `pay`, a
--- spend from the open balance, atomically with the journal entry and the stored reply.
+-- A purchase: awards (checked against their guards and caps here, atomically) into commerce lots,
+-- the open balance, or off the price, and, with `pay`, a spend from the open balance; with the
+-- contact's purchase history, tier units, journal entry and stored reply.
 --
--- KEYS[6] the contact's OTP hash
--- ARGV[10] award to open   ARGV[11] pay amount (0: none)   ARGV[12] pay method ('otp'|'wallet'|'')
--- ARGV[13] OTP   ARGV[14] record fields (k, a, w, p, ds, fee) as 'name=value;'
--- ARGV[15..] commerce awards as pairs: lot field, amount
+-- KEYS[6] the contact's OTP hash   KEYS[7] the contact's cap counters   KEYS[8] the shard's
+-- expiry index
+-- ARGV[10] pay amount (0: none)   ARGV[11] pay method ('otp'|'wallet'|'')   ARGV[12] OTP
+-- ARGV[13] purchase amount   ARGV[14] contribution fee bp on awards (0: none)
+-- ARGV[15] fee accounts 'debit|credit'   ARGV[16] payment posting (JSON, '' without pay)
+-- ARGV[17] discount accounts 'debit|credit'   ARGV[18] purchase time (ms)
+-- ARGV[19] tier units   ARGV[20] tiers   ARGV[21] tier periods (see updateTier)
+-- ARGV[22] record fields Node knows ('name=value;')   ARGV[23] number of awards, then 9 each
+-- Returns commit's answer plus whether this was the contact's first purchase and the indexes of
+-- the awards accepted.
 
 local refused = prologue()
 if refused then return refused end
 
-local pay = tonumber(ARGV[11])
+local pay = tonumber(ARGV[10])
 if pay > 0 then
-  local why = spendRefusal(pay, ARGV[12], ARGV[13], KEYS[6])
+  local why = spendRefusal(pay, ARGV[11], ARGV[12], KEYS[6])
   if why then return {'refused', why} end
-  spendApply(pay, ARGV[12], ARGV[13], KEYS[6])
+  spendApply(pay, ARGV[11], ARGV[12], KEYS[6])
 end
 
-for i = 15, #ARGV, 2 do awardCommerce(tonumber(ARGV[i + 1]), ARGV[i]) end
-local to_open = tonumber(ARGV[10])
-if to_open > 0 then redis.call('HINCRBY', K_CONTACT, 'o', to_open) end
+local first = redis.call('HGET', K_CONTACT, 'fp') == false
+local awards, cashback, discount, postings, accepted = applyAwards(24, tonumber(ARGV[23]), KEYS[7], KEYS[8])
+local amount = tonumber(ARGV[13])
+-- Stacked discounts never take off more than the price.
+if discount > amount then discount = amount end
+if discount > 0 then
+  local bar = string.find(ARGV[17], '|', 1, true)
+  postings = joinPostings(posting(string.sub(ARGV[17], 1, bar - 1), string.sub(ARGV[17], bar + 1), discount), postings)
+end
+postings = joinPostings(postings, ARGV[16])
+local fee = 0
+if tonumber(ARGV[14]) > 0 then
+  fee = applyBasisPoints(cashback + discount, tonumber(ARGV[14]))
+  if fee > 0 then
+    local bar = string.find(ARGV[15], '|', 1, true)
+    postings = joinPostings(postings, posting(string.sub(ARGV[15], 1, bar - 1), string.sub(ARGV[15], bar + 1), fee))
+  end
+end
 
-local record = {}
-for name, value in string.gmatch(ARGV[14], '([%w_]+)=([^;]*);') do
+-- Purchase history for first-purchase, birthday and referral offers; tier units.
+redis.call('HSET', K_CONTACT, 'fp', '1')
+local at = tonumber(ARGV[18])
+if at > tonumber(redis.call('HGET', K_CONTACT, 'lp') or '0') then redis.call('HSET', K_CONTACT, 'lp', ARGV[18]) end
+updateTier(tonumber(ARGV[19]), ARGV[20], ARGV[21])
+
+local record = {'w', int(cashback), 'ds', int(discount), 'fee', int(fee)}
+for name, value in string.gmatch(ARGV[22], '([%w_]+)=([^;]*);') do
   record[#record + 1] = name
   record[#record + 1] = value
 end
-return commit({}, record)
+local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings}, record)
+answer[3] = first and '1' or '0'
+answer[4] = accepted
+return answer

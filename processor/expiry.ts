@@ -1,0 +1,90 @@
+// The expiry sweeper: finds, shard by shard, the contacts whose earliest commerce lot has expired
+// (a sorted set the award scripts keep) and expires their lots in a shard script each.
+
+import { newId } from '../core/ids.ts';
+import { rewards_terminal } from './awards.ts';
+import { contactKey, expiryKey } from './hot/keys.ts';
+import { Script } from './hot/script.ts';
+import { accountId } from './journal.ts';
+import type { Network } from './network.ts';
+import { hole, runShard } from './shard.ts';
+import type { Stores } from './stores.ts';
+import { requestHash } from './wallet.ts';
+
+const expire_script = new Script('lib.lua', 'expire.lua');
+
+/** Contacts expired per shard per sweep: a sweep is bounded, the next one goes on. */
+const contacts_per_shard_max = 200;
+
+export class Expiry {
+  constructor(
+    private readonly stores: Stores,
+    private readonly network: Network,
+  ) {}
+
+  /** Expire what is due now on every shard; returns the number of expiry transactions. */
+  async sweep(): Promise<number> {
+    const { redis, config, clock } = this.stores;
+    const now_ms = clock.now();
+    let done = 0;
+    for (let shard = 0; shard < config.shard_count; shard++) {
+      const due = (await redis.sendCommand(['ZRANGE', expiryKey(shard), '-inf', String(now_ms), 'BYSCORE', 'LIMIT', '0', String(contacts_per_shard_max)])) as string[];
+      for (const contact_id of due) {
+        if (await this.expire(shard, contact_id, now_ms)) done++;
+      }
+    }
+    return done;
+  }
+
+  private async expire(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
+    const business_id = await this.stores.redis.hGet(contactKey(shard, contact_id), 'b');
+    const business = business_id === null || business_id === undefined ? undefined : await this.network.business(business_id);
+    if (business === undefined) {
+      await this.stores.redis.zRem(expiryKey(shard), contact_id);
+      return false;
+    }
+    const id = newId('txn');
+    const reference = `expiry:${contact_id}:${now_ms}`;
+    const currency = business.currency;
+    const reply = `{"id":"${id}","kind":"expiry","contact_id":"${contact_id}","expired":${hole('amount')},"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+    const entry =
+      `{"id":"${id}","kind":"expiry","business_id":"${business.id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
+      `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +
+      `"postings":[${hole('postings')}]}`;
+    const out = await runShard(this.stores, expire_script, {
+      business_id: business.id,
+      terminal_id: rewards_terminal,
+      reference,
+      hash: requestHash(this.stores.config.cim_hmac_key, 'expiry', reference),
+      contact_id,
+      shard,
+      id,
+      now_ms,
+      reply,
+      entry,
+      keys: [expiryKey(shard)],
+      args: [contact_id, accountId(contact_id, 'commerce', currency), accountId(business.id, 'rewards', currency)],
+    });
+    return out.status === 201;
+  }
+
+  /** Sweep every `interval_ms` until stopped; errors are reported and the next sweep goes on. */
+  start(interval_ms: number, onError: (err: unknown) => void): () => void {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const tick = async () => {
+      if (stopped) return;
+      try {
+        await this.sweep();
+      } catch (err) {
+        onError(err);
+      }
+      if (!stopped) timer = setTimeout(tick, interval_ms);
+    };
+    timer = setTimeout(tick, interval_ms);
+    return () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }
+}

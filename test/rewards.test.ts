@@ -1,0 +1,231 @@
+// The rewards engine through the HTTP contract: every goal, caps and budgets under concurrency,
+// schemes, tiers, expiry and pools, against real Redis and PostgreSQL.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let seq = 0;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+interface Contact {
+  id: string;
+  card: string;
+  referral_code: string;
+}
+
+async function contact(biz: BusinessFixture, extra: Record<string, unknown> = {}): Promise<Contact> {
+  const card = testCard(5_000_000 + ++seq);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }], ...extra });
+  expect(c.status, c.text).toBe(201);
+  return { id: c.body.id, card, referral_code: c.body.referral_code };
+}
+
+async function offer(biz: BusinessFixture, body: Record<string, unknown>): Promise<string> {
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: `o${++seq}`, ...body });
+  expect(o.status, o.text).toBe(201);
+  return o.body.id;
+}
+
+async function buy(biz: BusinessFixture, c: Contact, amount: number, extra: Record<string, unknown> = {}, key = biz.terminal_key) {
+  return call(gw, 'POST', '/v1/purchases', key, { reference: `r-${++seq}`, cim: { type: 'card', value: c.card }, amount, currency: 'EUR', ...extra });
+}
+
+async function wallet(biz: BusinessFixture, c: Contact) {
+  return (await call(gw, 'GET', `/v1/contacts/${c.id}/wallet`, biz.admin_key)).body;
+}
+
+const awarded = (r: { body: { awards: { amount: number }[] } }) => r.body.awards.reduce((s, a) => s + a.amount, 0);
+
+describe('goals', () => {
+  it('product: the award applies to the matching items only', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'product', award: { percent: 10 }, conditions: { products: { brands: ['acme'] } } });
+    const c = await contact(biz);
+    const r = await buy(biz, c, 3000, { items: [{ sku: 'a', brand: 'acme', quantity: 1, amount: 1000 }, { sku: 'b', brand: 'other', quantity: 1, amount: 2000 }] });
+    expect(r.status, r.text).toBe(201);
+    expect(awarded(r)).toBe(100);
+  });
+
+  it('happy hour: days of week and a time window in the venue’s timezone', async () => {
+    const biz = await createBusiness(gw);
+    const venue = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Tokyo', timezone: 'Asia/Tokyo' });
+    const t = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: venue.body.id, code: 'TOKYO001' });
+    await offer(biz, { goal: 'happy_hour', award: { fixed: 200 }, conditions: { days_of_week: [2], time_from: '15:00', time_to: '18:00' } });
+    const c = await contact(biz);
+    // Tuesday 2026-11-24 16:00 in Tokyo is 07:00 UTC.
+    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T07:00:00Z' }, t.body.api_key))).toBe(200);
+    // 19:00 in Tokyo: outside the window.
+    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T10:00:00Z' }, t.body.api_key))).toBe(0);
+    // Monday, inside the hours.
+    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-23T07:00:00Z' }, t.body.api_key))).toBe(0);
+  });
+
+  it('birthday: the first purchase of that day only', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'birthday', award: { fixed: 500 } });
+    const today = new Date().toISOString().slice(5, 10);
+    const c = await contact(biz, { birth_date: `1990-${today}` });
+    const other = await contact(biz, { birth_date: '1990-01-01' === `1990-${today}` ? '1990-06-15' : '1990-01-01' });
+    const results = await Promise.all(Array.from({ length: 5 }, () => buy(biz, c, 1000)));
+    expect(results.map(awarded).sort()).toEqual([0, 0, 0, 0, 500]);
+    expect(awarded(await buy(biz, other, 1000))).toBe(0);
+  });
+
+  it('first purchase: once, even under concurrency', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'first_purchase', award: { fixed: 300 } });
+    const c = await contact(biz);
+    const results = await Promise.all(Array.from({ length: 10 }, () => buy(biz, c, 1000)));
+    expect(results.map(awarded).reduce((a, b) => a + b, 0)).toBe(300);
+  });
+
+  it('referral: the referrer, once, on the referred contact’s first purchase', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'referral', award: { fixed: 700 } });
+    const referrer = await contact(biz);
+    const referred = await contact(biz, { referred_by: referrer.referral_code });
+    await buy(biz, referred, 1000);
+    await buy(biz, referred, 1000);
+    expect((await wallet(biz, referrer)).commerce).toBe(700);
+    expect((await wallet(biz, referred)).commerce).toBe(0);
+  });
+
+  it('signup: on creation, and on joining a scheme', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'signup', award: { fixed: 250 } });
+    const scheme = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Club', signup: 'self' });
+    await offer(biz, { goal: 'signup', award: { fixed: 100 }, scheme_id: scheme.body.id });
+    const c = await contact(biz);
+    expect((await wallet(biz, c)).commerce).toBe(250);
+    expect((await call(gw, 'POST', `/v1/schemes/${scheme.body.id}/signups`, biz.admin_key, { contact_id: c.id })).status).toBe(201);
+    expect((await wallet(biz, c)).commerce).toBe(350);
+    await call(gw, 'POST', `/v1/schemes/${scheme.body.id}/signups`, biz.admin_key, { contact_id: c.id });
+    expect((await wallet(biz, c)).commerce).toBe(350);
+  });
+});
+
+describe('schemes, kinds and resolution', () => {
+  it('scheme offers reach members only; best_per_scheme takes the largest of each', async () => {
+    const biz = await createBusiness(gw, { reward_resolution: 'best_per_scheme' });
+    const students = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Students', signup: 'self' });
+    await offer(biz, { goal: 'spend', award: { fixed: 10 } });
+    await offer(biz, { goal: 'spend', award: { fixed: 30 } });
+    await offer(biz, { goal: 'spend', award: { fixed: 50 }, scheme_id: students.body.id });
+    await offer(biz, { goal: 'spend', award: { fixed: 40 }, scheme_id: students.body.id });
+    const member = await contact(biz);
+    const outsider = await contact(biz);
+    await call(gw, 'POST', `/v1/schemes/${students.body.id}/signups`, biz.admin_key, { contact_id: member.id });
+    expect((await buy(biz, member, 1000)).body.awards.map((a: any) => a.amount).sort()).toEqual([30, 50]);
+    expect((await buy(biz, outsider, 1000)).body.awards.map((a: any) => a.amount)).toEqual([30]);
+  });
+
+  it('instant discounts lower amount_due; instant_redeem awards land in open', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'spend', kind: 'instant_discount', award: { percent: 10 } });
+    await offer(biz, { goal: 'spend', award: { fixed: 55 }, instant_redeem: true });
+    const c = await contact(biz);
+    const r = await buy(biz, c, 2000);
+    expect(r.body.discount).toBe(200);
+    expect(r.body.amount_due).toBe(1800);
+    expect(r.body.wallet).toEqual({ open: 55, commerce: 0 });
+  });
+});
+
+describe('caps and budgets under concurrency', () => {
+  it('20 simultaneous purchases by one contact against a 1-per-day cap award once', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'spend', award: { fixed: 100 }, limits: { per_contact: { count: 1, period: 'day' } } });
+    const c = await contact(biz);
+    const results = await Promise.all(Array.from({ length: 20 }, () => buy(biz, c, 1000)));
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    expect(results.map(awarded).reduce((a, b) => a + b, 0)).toBe(100);
+    expect((await wallet(biz, c)).commerce).toBe(100);
+  });
+
+  it('30 contacts buying at once against a budget of 10 awards award exactly 10', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'spend', award: { fixed: 100 }, limits: { budget: 1000 } });
+    const contacts = await Promise.all(Array.from({ length: 30 }, () => contact(biz)));
+    const results = await Promise.all(contacts.map((c) => buy(biz, c, 1000)));
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    expect(results.filter((r) => awarded(r) === 100)).toHaveLength(10);
+    expect(results.map(awarded).reduce((a, b) => a + b, 0)).toBe(1000);
+  });
+});
+
+describe('tiers', () => {
+  it('a contact advances at once when its period units reach a tier', async () => {
+    const biz = await createBusiness(gw);
+    const put = await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [
+      { name: 'silver', min_period_units: 50, period: 'month' },
+      { name: 'gold', min_period_units: 200, period: 'month' },
+    ]);
+    expect(put.status, put.text).toBe(200);
+    await offer(biz, { goal: 'spend', award: { fixed: 1000 }, conditions: { tiers: ['gold'] } });
+    const c = await contact(biz);
+    expect(awarded(await buy(biz, c, 6000))).toBe(0); // 60 units: silver
+    expect((await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.tier).toBe('silver');
+    expect(awarded(await buy(biz, c, 15_000))).toBe(0); // 210 units: gold from now on
+    expect((await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.tier).toBe('gold');
+    expect(awarded(await buy(biz, c, 100))).toBe(1000);
+  });
+});
+
+describe('expiry and pools', () => {
+  it('an award expires, the ledger shows the expiry, and redemption takes the earliest lot first', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'spend', award: { fixed: 100 }, validity_days: 1, conditions: { min_amount: 5000 } });
+    await offer(biz, { goal: 'spend', award: { fixed: 300 }, validity_days: 30 });
+    const c = await contact(biz);
+    await buy(biz, c, 5000); // 100 (1 day) + 300 (30 days)
+    let w = await wallet(biz, c);
+    expect(w.commerce).toBe(400);
+    expect(w.expiring.map((e: any) => e.amount)).toEqual([100, 300]);
+    // Redeem 50: from the lot expiring first.
+    const r = await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: `x-${++seq}`, cim: { type: 'card', value: c.card }, amount: 50 });
+    expect(r.status, r.text).toBe(201);
+    w = await wallet(biz, c);
+    expect(w.expiring.map((e: any) => e.amount)).toEqual([50, 300]);
+
+    const clock = gw.processor.stores.clock;
+    const real = clock.now;
+    clock.now = () => real() + 2 * 86_400_000;
+    try {
+      expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1);
+      w = await wallet(biz, c);
+      expect(w.commerce).toBe(300);
+      expect(w.expiring.map((e: any) => e.amount)).toEqual([300]);
+    } finally {
+      clock.now = real;
+    }
+    const statement = await eventually('the expiry in the ledger', async () => {
+      const s = await call(gw, 'GET', `/v1/contacts/${c.id}/statement`, biz.admin_key);
+      return s.body.lines?.some((l: any) => l.kind === 'expiry') ? s : undefined;
+    });
+    const expiry = statement.body.lines.find((l: any) => l.kind === 'expiry');
+    expect(expiry.commerce_delta).toBe(-50);
+    expect(statement.body.closing).toEqual({ open: 50, commerce: 300 });
+  });
+
+  it('a pool named after a merchant code redeems only at that merchant', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'spend', award: { fixed: 200 }, pool: biz.merchant_code });
+    const own = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Own' });
+    const own_terminal = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: own.body.id, code: 'OWN00001' });
+    const c = await contact(biz);
+    await buy(biz, c, 1000);
+    expect((await wallet(biz, c)).pools).toEqual([{ pool: biz.merchant_code, amount: 200 }]);
+    const elsewhere = await call(gw, 'POST', '/v1/redemptions', own_terminal.body.api_key, { reference: `y-${++seq}`, cim: { type: 'card', value: c.card } });
+    expect(elsewhere.status).toBe(422);
+    const there = await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: `y-${++seq}`, cim: { type: 'card', value: c.card } });
+    expect(there.status, there.text).toBe(201);
+    expect(there.body.redeemed).toBe(200);
+  });
+});
