@@ -229,3 +229,22 @@ describe('expiry and pools', () => {
     expect(there.body.redeemed).toBe(200);
   });
 });
+
+describe('offers across gateway processes', () => {
+  it('a change made through one gateway is applied by another within a second', async () => {
+    const other = await startTestGateway();
+    try {
+      const biz = await createBusiness(gw);
+      const id = await offer(biz, { goal: 'spend', award: { fixed: 100 } });
+      const c = await contact(biz);
+      const through_other = () => call(other, 'POST', '/v1/purchases', biz.terminal_key, { reference: `ps-${++seq}`, cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' });
+      expect(awarded(await through_other())).toBe(100); // `other` has compiled the offers now
+      expect((await call(gw, 'PATCH', `/v1/offers/${id}`, biz.admin_key, { active: false })).status).toBe(200);
+      const started = Date.now();
+      await eventually('the other gateway to stop awarding', async () => awarded(await through_other()) === 0, 1_000);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    } finally {
+      await other.close();
+    }
+  });
+});
