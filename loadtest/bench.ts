@@ -13,6 +13,7 @@ import { luhnCheckDigit } from '../core/luhn.ts';
 import { repo_root, startChild } from './processes.ts';
 import { runIsoLoad } from './iso-load.ts';
 import { runCodecBench } from './codec-bench.ts';
+import { runOffersBench } from './offers-bench.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -174,6 +175,7 @@ async function main() {
     const iso = await runIsoLoad({ port: iso_port, connections: iso_connections, in_flight: 4, seconds, acquirer_id, merchant_code: '', terminal_codes: iso_terminals, cards });
     process.stdout.write(`iso8583 0200 over ${iso_connections} connections: ${iso.rps} req/s  p50 ${iso.p50_ms} ms  p99 ${iso.p99_ms} ms  declined ${iso.declined}  errors ${iso.errors}\n`);
     const codec = runCodecBench({ seconds: Math.min(seconds, 5) });
+    const offers_eval = runOffersBench({ offers: 1_000 });
 
     // Ledger catch-up: every 2xx of this run must be in PostgreSQL exactly once.
     const approved = runs.filter((r) => r.target !== 'empty' && r.target !== 'empty@half').reduce((s, r) => s + r.ok, 0) + iso.approved;
@@ -201,6 +203,7 @@ async function main() {
       spend_ratio: Number((spend_rps / empty_rps).toFixed(3)),
       iso8583: { connections: iso_connections, in_flight_per_connection: 4, ...iso },
       codec,
+      offer_evaluation: offers_eval,
       fixed_rate: { rate: half, empty_p99_ms: fixed_empty.p99_ms, purchase_p99_ms: fixed_purchase.p99_ms },
       ledger: { approved, recorded, duplicates: dup!.n, catchup_ms },
     };
@@ -215,6 +218,7 @@ async function main() {
         `purchase      ${purchase_rps} req/s (median of ${rounds})   ratio ${report.ratio} (goal ≥ 0.6)`,
         `spend         ${spend_rps} req/s (median of ${rounds})   ratio ${report.spend_ratio}`,
         `iso8583 0200  ${iso.rps} req/s over ${iso_connections} connections, p99 ${iso.p99_ms} ms`,
+        `offers        one purchase (10 items) against 1,000 offers: p50 ${offers_eval.p50_us.toFixed(1)} µs, p99 ${offers_eval.p99_us.toFixed(1)} µs (goal p50 < 20 µs)`,
         `codec         ${codec.oursPerSecond} pack+unpack/s, iso_8583 ${codec.iso8583PerSecond}/s, ratio ${codec.ratio.toFixed(1)} (goal ≥ 15)`,
         `p99 at ${half} req/s (half the empty maximum): purchase ${fixed_purchase.p99_ms} ms (goal < 5 ms), empty ${fixed_empty.p99_ms} ms`,
         `ledger: ${recorded}/${approved} recorded, ${dup!.n} doubled, caught up ${catchup_ms} ms after the load stopped`,
