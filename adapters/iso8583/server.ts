@@ -18,6 +18,7 @@
 // "Closed" is graceful: stop taking requests, answer those in flight, then end the socket,
 // destroying it if that has not finished within the close timeout.
 
+import { maskPan as maskCardNumber } from '../../core/cim.ts';
 import net from 'node:net';
 import {
   decode,
@@ -80,11 +81,11 @@ export function replyTo(request: IsoMessage, code: string, extra?: Readonly<Reco
 
 // ---------------------------------------------------------------- log hygiene
 
-/** First 6 and last 4 digits of a PAN; shorter values are masked entirely. */
+/** A PAN as the rest of Pocketgate shows one (core's maskPan); values too short to be one, all stars. */
 export function maskPan(pan: string | undefined): string | undefined {
   if (pan === undefined) return undefined;
   if (pan.length < 11) return '*'.repeat(pan.length);
-  return pan.slice(0, 6) + '*'.repeat(pan.length - 10) + pan.slice(-4);
+  return maskCardNumber(pan);
 }
 
 /** Hides anything in free text that looks like a PAN (13 to 19 digits in a row). */
