@@ -59,6 +59,7 @@ export async function seedDemo(gateway: Gateway, base_url: string, platform_key:
     `  API docs       ${base_url}/docs`,
     `  OpenAPI        ${base_url}/openapi.json`,
     `  Health         ${base_url}/healthz   ${base_url}/readyz   ${base_url}/metrics`,
+    ...(gateway.iso8583_port > 0 ? [`  ISO 8583       TCP port ${gateway.iso8583_port} (link an acquirer: POST /v1/iso8583/links)`] : []),
   ];
   if (platform_key !== undefined) lines.push(`  Platform key   ${platform_key}`);
   if (demo !== undefined) {
