@@ -1,6 +1,6 @@
 // The environment the gateway honours (see spec/API.md), read once and checked at start.
 
-import { default_config, type ProcessorConfig } from '../processor/stores.ts';
+import { default_config, type Durability, type ProcessorConfig } from '../processor/stores.ts';
 
 export interface GatewayConfig {
   readonly port: number;
@@ -28,6 +28,13 @@ function required(name: string): string {
   return v;
 }
 
+function durability(): Durability {
+  const raw = process.env.DURABILITY;
+  if (raw === undefined || raw === '') return default_config.durability ?? 'async';
+  if (raw !== 'async' && raw !== 'sync') throw new Error(`DURABILITY must be async or sync, not ${raw}`);
+  return raw;
+}
+
 export function configFromEnv(): GatewayConfig {
   return {
     port: int('PORT', 8080, 0, 65_535),
@@ -42,6 +49,7 @@ export function configFromEnv(): GatewayConfig {
       cim_hmac_key: required('CIM_HMAC_KEY'),
       reply_ttl_seconds: int('REPLY_TTL_SECONDS', default_config.reply_ttl_seconds, 60, 90 * 86_400),
       journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1_000, 100_000_000),
+      durability: durability(),
     },
   };
 }

@@ -4,6 +4,7 @@
 import { PocketgateError, type ErrorCode } from '../core/errors.ts';
 import { contactKey, journalKey, lotsKey, recordKey, transactionKey } from './hot/keys.ts';
 import type { Script } from './hot/script.ts';
+import { recordEntries } from './ledger/writer.ts';
 import type { Stores } from './stores.ts';
 
 export interface Reply {
@@ -35,6 +36,25 @@ export interface ShardCall {
   readonly args: readonly string[];
 }
 
+/**
+ * DURABILITY=sync: record a transaction the script has just committed in PostgreSQL before the
+ * reply goes out, through the ledger writer's own idempotent insert (the writer finds it there
+ * later and skips it). The entry is read back from its pending key: only this mode pays that
+ * round trip, and the script's answer stays as small as in async mode. A key already gone means
+ * the writer recorded the entry first. If PostgreSQL fails, the caller gets an error although
+ * the transaction stands in Redis: the writer records it later, and a retry of the request gets
+ * its reply as a replay.
+ */
+async function recordNow(stores: Stores, shard: number, id: string, journal_id: string, reply: string): Promise<void> {
+  const entry = await stores.redis.sendCommand(['GET', transactionKey(shard, id)]) as string | null;
+  if (entry === null) return;
+  try {
+    await recordEntries(stores.sql, [{ shard, stream_id: journal_id, entry, reply }]);
+  } catch {
+    throw new PocketgateError('unavailable', 'the ledger could not record this transaction now; it will, and a retry gets its reply');
+  }
+}
+
 /** The original's refunded total changed between reading it and the script: read it again. */
 export class StaleRead extends Error {}
 
@@ -52,7 +72,8 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
   );
   switch (result[0]) {
     case 'ok':
-      return { status: 201, body: result[1]!, replayed: false, extra: result.slice(2) };
+      if (config.durability === 'sync') await recordNow(stores, s, call.id, result[2]!, result[1]!);
+      return { status: 201, body: result[1]!, replayed: false, extra: result.slice(3) };
     case 'empty':
       // The script found nothing to do (an award transaction whose every award was refused).
       return { status: 204, body: '', replayed: false };

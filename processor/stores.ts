@@ -18,7 +18,15 @@ export interface ProcessorConfig {
   readonly reply_ttl_seconds: number;
   /** Refuse new transactions when a shard's journal holds this many undrained entries. */
   readonly journal_length_max: number;
+  /**
+   * 'async' (default): reply once the transaction is in Redis (AOF, appendfsync always); the
+   * ledger writer records it in PostgreSQL moments later. 'sync': reply only after PostgreSQL
+   * has committed it too (slower; the baseline the fast path is measured against).
+   */
+  readonly durability?: Durability;
 }
+
+export type Durability = 'async' | 'sync';
 
 /** The processor's clock: tests move it (OTP and award expiry) without waiting. */
 export interface Clock {
@@ -38,6 +46,7 @@ export const default_config: Omit<ProcessorConfig, 'cim_hmac_key'> = {
   shard_count: 16,
   reply_ttl_seconds: 35 * 86_400, // card networks allow refunds and chargebacks about a month later
   journal_length_max: 1_000_000,
+  durability: 'async',
 };
 
 export async function connectRedis(url: string): Promise<RedisClient> {

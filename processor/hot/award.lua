@@ -12,6 +12,6 @@ local awards, cashback, discount, postings, accepted = applyAwards(11, tonumber(
 -- Every award refused by its guard or cap: nothing to record.
 if accepted == '' then return {'empty'} end
 local answer = commit({awards = awards, amount = int(cashback), postings = postings}, {'k', 'award', 'a', int(cashback), 'w', int(cashback)})
-answer[3] = ''
-answer[4] = accepted
+answer[4] = ''
+answer[5] = accepted
 return answer

@@ -123,17 +123,18 @@ end
 
 -- Append the journal entry, record the transaction (its reply for replays, and `record`: the
 -- fields refunds and reversals read), keep the entry readable by id until the ledger has it.
+-- Answers {'ok', reply, journal entry id}; scripts append their own answers after these.
 local function commit(values, record)
   local open, commerce = balances()
   values.open = int(open)
   values.commerce = int(commerce)
   local reply = fill(ARGV[8], values)
   local entry = fill(ARGV[9], values)
-  redis.call('XADD', K_JOURNAL, '*', 'e', entry, 'r', reply)
+  local journal_id = redis.call('XADD', K_JOURNAL, '*', 'e', entry, 'r', reply)
   redis.call('HSET', K_RECORD, 'h', REQUEST_HASH, 'r', reply, 'id', TXN_ID, unpack(record))
   redis.call('EXPIRE', K_RECORD, ARGV[5])
   redis.call('SET', K_PENDING, entry, 'EX', ARGV[7])
-  return {'ok', reply}
+  return {'ok', reply, journal_id}
 end
 
 -- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,

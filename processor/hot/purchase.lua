@@ -54,6 +54,6 @@ for name, value in string.gmatch(ARGV[22], '([%w_]+)=([^;]*);') do
   record[#record + 1] = value
 end
 local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings}, record)
-answer[3] = first and '1' or '0'
-answer[4] = accepted
+answer[4] = first and '1' or '0'
+answer[5] = accepted
 return answer

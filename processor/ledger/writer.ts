@@ -34,13 +34,8 @@ export interface WriterOptions {
   readonly onBatch?: (entries: number, inserted: number) => void;
 }
 
-interface Item {
-  readonly shard: number;
-  readonly stream_id: string;
+interface Item extends JournalRecord {
   readonly id: string;
-  /** The journal entry and the reply, as the shard script wrote them (JSON text). */
-  readonly entry: string;
-  readonly reply: string;
 }
 
 const entry_prefix = '{"id":"';
@@ -203,55 +198,8 @@ export class LedgerWriter {
     }
   }
 
-  /**
-   * One PostgreSQL transaction for the batch. The entries go as one JSON document that
-   * PostgreSQL takes apart: the writer shares the gateway's event loop, and parsing, escaping
-   * and serialising thousands of values per batch in JavaScript was a large share of its CPU.
-   * The statement texts never change, so they are prepared once per connection.
-   */
-  private async write(items: Item[]): Promise<number> {
-    const parts: string[] = [];
-    for (const i of items) {
-      parts.push(`{"shard":${i.shard},"journal_id":"${i.stream_id}","body":${i.entry},"reply":${i.reply === '' ? 'null' : i.reply}}`);
-    }
-    const batch = `[${parts.join(',')}]`;
-    return this.sql.begin(async (tx) => {
-      // Accounts first (sorted: two writers inserting the same new accounts take their locks in
-      // one order and cannot deadlock), then the transactions this batch is first to record,
-      // then the postings of exactly those.
-      await tx`
-        insert into ledger_accounts (id, business_id, owner_id, kind, currency)
-        select distinct a.id, e->'body'->>'business_id', split_part(a.id, ':', 1), split_part(a.id, ':', 2), split_part(a.id, ':', 3)
-        from jsonb_array_elements(${batch}::text::jsonb) e,
-             jsonb_array_elements(e->'body'->'postings') p,
-             lateral (values (p->>0), (p->>1)) a(id)
-        order by a.id
-        on conflict do nothing`;
-      const inserted = await tx<{ n: number }[]>`
-        with batch as (
-          select distinct on (e->'body'->>'id') e->'body' as b, (e->>'shard')::int4 as shard, e->>'journal_id' as journal_id, e->'reply' as reply
-          from jsonb_array_elements(${batch}::text::jsonb) e
-          order by e->'body'->>'id'
-        ),
-        fresh as (
-          insert into ledger_transactions (id, business_id, kind, terminal_id, reference, contact_id, amount, currency,
-            original_id, shard, journal_id, body, reply, created_at)
-          select b->>'id', b->>'business_id', b->>'kind', b->>'terminal_id', b->>'reference', b->>'contact_id',
-            (b->>'amount')::int8, b->>'currency', b->>'original_id', shard, journal_id, b, nullif(reply, 'null'::jsonb),
-            (b->>'created_at')::timestamptz
-          from batch
-          on conflict (id) do nothing
-          returning id
-        ),
-        postings as (
-          insert into ledger_postings (transaction_id, debit_account, credit_account, amount, currency)
-          select batch.b->>'id', p->>0, p->>1, (p->>2)::int8, batch.b->>'currency'
-          from batch join fresh on fresh.id = batch.b->>'id', jsonb_array_elements(batch.b->'postings') p
-          returning 1
-        )
-        select (select count(*) from fresh)::int4 as n, (select count(*) from postings)::int4 as postings`;
-      return inserted[0]!.n;
-    });
+  private write(items: Item[]): Promise<number> {
+    return recordEntries(this.sql, items);
   }
 
   private async acknowledge(items: Item[]): Promise<void> {
@@ -287,6 +235,69 @@ export class LedgerWriter {
       }),
     );
   }
+}
+
+/** A journal entry as the shard script wrote it, with where it came from. */
+export interface JournalRecord {
+  readonly shard: number;
+  /** The Redis stream entry id; '' when written before the stream was read (DURABILITY=sync). */
+  readonly stream_id: string;
+  /** The journal entry and the reply, as the shard script wrote them (JSON text). */
+  readonly entry: string;
+  readonly reply: string;
+}
+
+/**
+ * One PostgreSQL transaction for the batch. The entries go as one JSON document that
+ * PostgreSQL takes apart: the writer shares the gateway's event loop, and parsing, escaping
+ * and serialising thousands of values per batch in JavaScript was a large share of its CPU.
+ * The statement texts never change, so they are prepared once per connection. Idempotent: a
+ * transaction already recorded (by another writer, or by a DURABILITY=sync reply) is skipped,
+ * postings included. Returns how many transactions this call was first to record.
+ */
+export async function recordEntries(sql: Sql, items: readonly JournalRecord[]): Promise<number> {
+  const parts: string[] = [];
+  for (const i of items) {
+    parts.push(`{"shard":${i.shard},"journal_id":"${i.stream_id}","body":${i.entry},"reply":${i.reply === '' ? 'null' : i.reply}}`);
+  }
+  const batch = `[${parts.join(',')}]`;
+  return sql.begin(async (tx) => {
+    // Accounts first (sorted: two writers inserting the same new accounts take their locks in
+    // one order and cannot deadlock), then the transactions this batch is first to record,
+    // then the postings of exactly those.
+    await tx`
+      insert into ledger_accounts (id, business_id, owner_id, kind, currency)
+      select distinct a.id, e->'body'->>'business_id', split_part(a.id, ':', 1), split_part(a.id, ':', 2), split_part(a.id, ':', 3)
+      from jsonb_array_elements(${batch}::text::jsonb) e,
+           jsonb_array_elements(e->'body'->'postings') p,
+           lateral (values (p->>0), (p->>1)) a(id)
+      order by a.id
+      on conflict do nothing`;
+    const inserted = await tx<{ n: number }[]>`
+      with batch as (
+        select distinct on (e->'body'->>'id') e->'body' as b, (e->>'shard')::int4 as shard, e->>'journal_id' as journal_id, e->'reply' as reply
+        from jsonb_array_elements(${batch}::text::jsonb) e
+        order by e->'body'->>'id'
+      ),
+      fresh as (
+        insert into ledger_transactions (id, business_id, kind, terminal_id, reference, contact_id, amount, currency,
+          original_id, shard, journal_id, body, reply, created_at)
+        select b->>'id', b->>'business_id', b->>'kind', b->>'terminal_id', b->>'reference', b->>'contact_id',
+          (b->>'amount')::int8, b->>'currency', b->>'original_id', shard, journal_id, b, nullif(reply, 'null'::jsonb),
+          (b->>'created_at')::timestamptz
+        from batch
+        on conflict (id) do nothing
+        returning id
+      ),
+      postings as (
+        insert into ledger_postings (transaction_id, debit_account, credit_account, amount, currency)
+        select batch.b->>'id', p->>0, p->>1, (p->>2)::int8, batch.b->>'currency'
+        from batch join fresh on fresh.id = batch.b->>'id', jsonb_array_elements(batch.b->'postings') p
+        returning 1
+      )
+      select (select count(*) from fresh)::int4 as n, (select count(*) from postings)::int4 as postings`;
+    return inserted[0]!.n;
+  });
 }
 
 function compareIds(a: string, b: string): number {
