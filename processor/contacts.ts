@@ -63,6 +63,9 @@ export class Contacts {
   /** CIM token → contact id, for the CIM types whose mapping never changes (oldest evicted first). */
   private readonly resolved = new Map<string, string>();
 
+  /** The tier a contact holds now (set by the processor, which knows the business's tiers). */
+  tierOf: (business: Business, contact_id: string) => Promise<string | null> = async () => null;
+
   /** Called with the contacts each create or import batch made (sign-up awards). */
   onCreated: (business: Business, contact_ids: readonly string[]) => Promise<void> = async () => {};
 
@@ -246,8 +249,8 @@ export class Contacts {
     if (row === undefined) return undefined;
     const cims = await sql<{ type: string; masked: string }[]>`
       select type, masked from contact_cims where contact_id = ${contact_id} and type not in ('wallet_code', 'contact_code') order by created_at, token`;
-    const tier = await redis.hGet(contactKey(this.shardOf(contact_id), contact_id), 'r');
-    return { ...row, tier: tier ?? null, cims: cims.map((c) => ({ type: c.type, masked: c.masked })), created_at: iso(row.created_at) };
+    const tier = await this.tierOf(business, contact_id);
+    return { ...row, tier, cims: cims.map((c) => ({ type: c.type, masked: c.masked })), created_at: iso(row.created_at) };
   }
 
   async patch(business: Business, contact_id: string, patch: ContactPatch): Promise<ContactView> {

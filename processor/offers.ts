@@ -23,8 +23,6 @@ export interface Rewards {
   /** Every contact is a member of these. */
   readonly auto_schemes: ReadonlySet<string>;
   readonly tiers: readonly Tier[];
-  /** The tiers for the shard script: 'name|min|period letter;' best first ('' without tiers). */
-  readonly tiers_spec: string;
 }
 
 export class Offers {
@@ -66,12 +64,10 @@ export class Offers {
       sql<{ id: string }[]>`select id from schemes where business_id = ${business.id} and signup = 'auto'`,
       this.tiers(business),
     ]);
-    const ordered = [...tiers].sort((a, b) => b.min_period_units - a.min_period_units);
     return {
       compiled: compileOffers(offers, business.reward_resolution),
       auto_schemes: new Set(schemes.map((r) => r.id)),
       tiers,
-      tiers_spec: ordered.map((t) => `${t.name}|${t.min_period_units}|${t.period[0]};`).join(''),
     };
   }
 

@@ -10,6 +10,8 @@ import { Spends } from './wallet.ts';
 import { Schemes } from './schemes.ts';
 import { Awards } from './awards.ts';
 import { Expiry } from './expiry.ts';
+import { contactKey } from './hot/keys.ts';
+import { effectiveTier, periodKeys } from '../core/tier.ts';
 import type { Stores } from './stores.ts';
 
 export class Processor {
@@ -30,6 +32,14 @@ export class Processor {
     this.offers = new Offers(stores);
     this.spends = new Spends(stores, this.contacts);
     this.awards = new Awards(stores, this.contacts, this.offers);
+    this.contacts.tierOf = async (business, contact_id) => {
+      const rewards = await this.offers.forBusiness(business);
+      if (rewards.tiers.length === 0) return null;
+      const [m, q, y] = await stores.redis.hmGet(contactKey(this.contacts.shardOf(contact_id), contact_id), ['um', 'uq', 'uy']);
+      // Calendar periods in UTC here: a contact has no one venue.
+      const now = new Date(stores.clock.now());
+      return effectiveTier(rewards.tiers, { m, q, y }, periodKeys(now.getUTCFullYear(), now.getUTCMonth() + 1));
+    };
     this.contacts.onCreated = async (business, ids) => {
       for (const id of ids) await this.awards.signup(business, id, null);
     };

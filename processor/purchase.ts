@@ -6,6 +6,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
+import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
 import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
 import type { PurchaseInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
@@ -55,7 +56,7 @@ export class Purchases {
     const shard = this.contacts.shardOf(contact_id);
     const now_ms = clock.now();
     const at_ms = input.occurred_at === undefined ? now_ms : Date.parse(input.occurred_at);
-    const facts = await this.facts(contact_id, shard, rewards);
+    const facts = await this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
     const evaluation = evaluatePurchase(compiled, {
       amount: input.amount,
       items: input.items ?? [],
@@ -131,7 +132,7 @@ export class Purchases {
           args: [
             String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
             `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
-            String(at_ms), String(units), rewards.tiers_spec, tierPeriods(at_ms, terminal.timezone, rewards),
+            String(at_ms), String(units), tierPeriods(at_ms, terminal.timezone, rewards),
             `k=purchase;a=${input.amount};p=${pay};rf=0;cw=0;cp=0;${pay_fee > 0 ? `fee=${pay_fee};` : ''}`,
             String(awards.length), ...awardArgs(awards, contact_id, business, currency),
           ],
@@ -150,21 +151,25 @@ export class Purchases {
   }
 
   /** What the rewards engine must know of the contact, read only when some offer needs it. */
-  private async facts(contact_id: string, shard: number, rewards: Rewards) {
+  private async facts(contact_id: string, shard: number, rewards: Rewards, at_ms: number, timezone: string) {
     const c = rewards.compiled;
     if (!(c.needs_profile || c.needs_schemes || c.needs_birthday || c.needs_first_purchase || c.needs_referrer)) {
       return { tier: null, tags: no_tags, schemes: rewards.auto_schemes, birth_date: null, first_purchase: false, last_purchase_ms: null, referrer: null };
     }
-    const [r, t, s, d, fp, lp, rf] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['r', 't', 's', 'd', 'fp', 'lp', 'rf']);
+    const [t, s, d, fp, lp, rf, um, uq, uy] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'd', 'fp', 'lp', 'rf', 'um', 'uq', 'uy']);
+    // The tier held at the purchase's time: the stored tier could be from a period that has ended.
+    const local = readLocalTime(at_ms, timezone);
+    const tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: um, q: uq, y: uy }, periodKeys(local.year, local.month));
     const schemes = withMemberships(rewards.auto_schemes, s);
     const first_purchase = fp === null || fp === undefined;
     let referrer: ReferrerContext | null = null;
     if (c.needs_referrer && first_purchase && rf !== null && rf !== undefined) {
-      const [rr, rt, rs] = await this.stores.redis.hmGet(contactKey(this.contacts.shardOf(rf), rf), ['r', 't', 's']);
-      referrer = { contact_id: rf, tier: rr ?? null, tags: parseTags(rt), schemes: withMemberships(rewards.auto_schemes, rs) };
+      const [rt, rs, rm, rq, ry] = await this.stores.redis.hmGet(contactKey(this.contacts.shardOf(rf), rf), ['t', 's', 'um', 'uq', 'uy']);
+      const referrer_tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: rm, q: rq, y: ry }, periodKeys(local.year, local.month));
+      referrer = { contact_id: rf, tier: referrer_tier, tags: parseTags(rt), schemes: withMemberships(rewards.auto_schemes, rs) };
     }
     return {
-      tier: r ?? null,
+      tier,
       tags: parseTags(t),
       schemes,
       birth_date: d ?? null,
@@ -197,17 +202,9 @@ export function tierUnits(amount: number, currency: string, rewards: Rewards): n
 export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): string {
   if (rewards.tiers.length === 0) return '';
   const t = readLocalTime(at_ms, timezone);
-  const kinds = new Set(rewards.tiers.map((x) => x.period[0]));
+  const keys = periodKeys(t.year, t.month);
   let out = '';
-  if (kinds.has('m')) {
-    const prev = t.month === 1 ? `${t.year - 1}-12` : `${t.year}-${String(t.month - 1).padStart(2, '0')}`;
-    out += `m|${t.year}-${String(t.month).padStart(2, '0')}|${prev};`;
-  }
-  if (kinds.has('q')) {
-    const q = Math.ceil(t.month / 3);
-    out += `q|${t.year}-${q}|${q === 1 ? `${t.year - 1}-4` : `${t.year}-${q - 1}`};`;
-  }
-  if (kinds.has('y')) out += `y|${t.year}|${t.year - 1};`;
+  for (const kind of new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))) out += `${kind}|${keys[kind].current}|${keys[kind].previous};`;
   return out;
 }
 

@@ -248,3 +248,42 @@ describe('offers across gateway processes', () => {
     }
   });
 });
+
+describe('conditions and tier periods', () => {
+  it('merchants, venues and tags restrict offers', async () => {
+    const biz = await createBusiness(gw);
+    const own = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Own' });
+    const own_terminal = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: own.body.id, code: 'OWN00002' });
+    await offer(biz, { goal: 'spend', award: { fixed: 1 }, conditions: { merchants: [biz.merchant_id] } });
+    await offer(biz, { goal: 'spend', award: { fixed: 10 }, conditions: { venues: [own.body.id] } });
+    await offer(biz, { goal: 'spend', award: { fixed: 100 }, conditions: { tags: ['student'] } });
+    const plain = await contact(biz);
+    const student = await contact(biz, { tags: ['student'] });
+    expect(awarded(await buy(biz, plain, 1000))).toBe(1);
+    expect(awarded(await buy(biz, plain, 1000, {}, own_terminal.body.api_key))).toBe(10);
+    expect(awarded(await buy(biz, student, 1000))).toBe(101);
+  });
+
+  it('a tier is kept through the next period and lost after it (period end re-evaluation)', async () => {
+    const biz = await createBusiness(gw);
+    await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'silver', min_period_units: 50, period: 'month' }]);
+    await offer(biz, { goal: 'spend', award: { fixed: 500 }, conditions: { tiers: ['silver'] } });
+    const c = await contact(biz);
+    const clock = gw.processor.stores.clock;
+    const real = clock.now;
+    const tier = async () => (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.tier;
+    try {
+      clock.now = () => Date.parse('2026-09-20T12:00:00Z');
+      expect(awarded(await buy(biz, c, 6000))).toBe(0);
+      expect(await tier()).toBe('silver');
+      clock.now = () => Date.parse('2026-10-05T12:00:00Z');
+      expect(await tier()).toBe('silver');
+      expect(awarded(await buy(biz, c, 100))).toBe(500);
+      clock.now = () => Date.parse('2026-11-02T12:00:00Z');
+      expect(await tier()).toBeNull();
+      expect(awarded(await buy(biz, c, 100))).toBe(0);
+    } finally {
+      clock.now = real;
+    }
+  });
+});

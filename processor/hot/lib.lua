@@ -214,13 +214,11 @@ local function applyAwards(base, n, K_CAPS, K_EXPIRY)
   return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), table.concat(accepted, ',')
 end
 
--- Value units of tiers: add `units` to the current period of each period kind, keep the previous
--- period's total, and hold the best tier reached in either (a tier is kept until the end of the
--- period after the one that earned it; at that end it is re-evaluated and may go down).
--- tiers: 'name|min|period;' best first; periods: 'm|current|previous;q|...;y|...;'.
-local function updateTier(units, tiers, periods)
-  if tiers == '' then return end
-  local totals = {}
+-- Value units of tiers: add `units` to the current period of each period kind the business's
+-- tiers use, keeping the previous period's total ('<period key>|<units>|<previous units>'). The
+-- tier held is derived from these when read (core/tier.ts), so it is never stale.
+-- periods: 'm|current|previous;q|...;y|...;'.
+local function addTierUnits(units, periods)
   for kind, current, previous in string.gmatch(periods, '(%a)|([^|]*)|([^;]*);') do
     local stored = redis.call('HGET', K_CONTACT, 'u' .. kind)
     local key, now, prev = '', 0, 0
@@ -237,14 +235,5 @@ local function updateTier(units, tiers, periods)
       prev, now = 0, units
     end
     redis.call('HSET', K_CONTACT, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev))
-    totals[kind] = {now, prev}
   end
-  for name, min, period in string.gmatch(tiers, '([^|]*)|(%d+)|(%a);') do
-    local t = totals[period]
-    if t and (t[1] >= tonumber(min) or t[2] >= tonumber(min)) then
-      redis.call('HSET', K_CONTACT, 'r', name)
-      return
-    end
-  end
-  redis.call('HDEL', K_CONTACT, 'r')
 end

@@ -8,8 +8,8 @@
 -- ARGV[13] purchase amount   ARGV[14] contribution fee bp on awards (0: none)
 -- ARGV[15] fee accounts 'debit|credit'   ARGV[16] payment posting (JSON, '' without pay)
 -- ARGV[17] discount accounts 'debit|credit'   ARGV[18] purchase time (ms)
--- ARGV[19] tier units   ARGV[20] tiers   ARGV[21] tier periods (see updateTier)
--- ARGV[22] record fields Node knows ('name=value;')   ARGV[23] number of awards, then 9 each
+-- ARGV[19] tier units   ARGV[20] tier periods (see addTierUnits)
+-- ARGV[21] record fields Node knows ('name=value;')   ARGV[22] number of awards, then 9 each
 -- Returns commit's answer plus whether this was the contact's first purchase and the indexes of
 -- the awards accepted.
 
@@ -24,7 +24,7 @@ if pay > 0 then
 end
 
 local first = redis.call('HGET', K_CONTACT, 'fp') == false
-local awards, cashback, discount, postings, accepted = applyAwards(24, tonumber(ARGV[23]), KEYS[7], KEYS[8])
+local awards, cashback, discount, postings, accepted = applyAwards(23, tonumber(ARGV[22]), KEYS[7], KEYS[8])
 local amount = tonumber(ARGV[13])
 -- Stacked discounts never take off more than the price.
 if discount > amount then discount = amount end
@@ -46,10 +46,10 @@ end
 redis.call('HSET', K_CONTACT, 'fp', '1')
 local at = tonumber(ARGV[18])
 if at > tonumber(redis.call('HGET', K_CONTACT, 'lp') or '0') then redis.call('HSET', K_CONTACT, 'lp', ARGV[18]) end
-updateTier(tonumber(ARGV[19]), ARGV[20], ARGV[21])
+addTierUnits(tonumber(ARGV[19]), ARGV[20])
 
 local record = {'w', int(cashback), 'ds', int(discount), 'fee', int(fee)}
-for name, value in string.gmatch(ARGV[22], '([%w_]+)=([^;]*);') do
+for name, value in string.gmatch(ARGV[21], '([%w_]+)=([^;]*);') do
   record[#record + 1] = name
   record[#record + 1] = value
 end

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { effectiveTier, periodKeys, unitsAsOf, type TierRule } from './tier.ts';
+
+const tiers: TierRule[] = [
+  { name: 'silver', min_period_units: 50, period: 'month' },
+  { name: 'gold', min_period_units: 200, period: 'month' },
+];
+
+describe('tiers', () => {
+  it('period keys roll over months, quarters and years', () => {
+    expect(periodKeys(2026, 1)).toEqual({ m: { current: '2026-01', previous: '2025-12' }, q: { current: '2026-1', previous: '2025-4' }, y: { current: '2026', previous: '2025' } });
+    expect(periodKeys(2026, 11).q).toEqual({ current: '2026-4', previous: '2026-3' });
+  });
+
+  it('units carry from the stored period to the right slot', () => {
+    const keys = periodKeys(2026, 11).m;
+    expect(unitsAsOf('2026-11|60|10', keys)).toEqual({ now: 60, previous: 10 });
+    expect(unitsAsOf('2026-10|60|10', keys)).toEqual({ now: 0, previous: 60 });
+    expect(unitsAsOf('2026-08|60|10', keys)).toEqual({ now: 0, previous: 0 });
+    expect(unitsAsOf(null, keys)).toEqual({ now: 0, previous: 0 });
+  });
+
+  it('a tier is won at once, kept through the next period, and lost after it', () => {
+    const none = { q: null, y: null };
+    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2026, 11))).toBe('gold');
+    expect(effectiveTier(tiers, { m: '2026-11|60|0', ...none }, periodKeys(2026, 11))).toBe('silver');
+    // December: November's 210 units are the previous period's: gold is kept.
+    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2026, 12))).toBe('gold');
+    // January: nothing earned in December: the tier is lost.
+    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2027, 1))).toBeNull();
+    expect(effectiveTier([], { m: '2026-11|210|0', ...none }, periodKeys(2026, 11))).toBeNull();
+  });
+});

@@ -1,0 +1,49 @@
+// Tiers by value units per period. A contact's units are kept per period kind (month, quarter,
+// year) as '<period key>|<units this period>|<units the period before>'. A tier is held while
+// either the current or the previous period reached it: it is won at once, and re-evaluated
+// (possibly lost) when a period ends. The shard script applies the same rule when it adds units.
+
+export type PeriodKind = 'm' | 'q' | 'y';
+
+export interface TierRule {
+  readonly name: string;
+  readonly min_period_units: number;
+  readonly period: 'month' | 'quarter' | 'year';
+}
+
+export interface PeriodKeys {
+  readonly current: string;
+  readonly previous: string;
+}
+
+/** Units of the current and previous period as of `keys`, from a stored '<key>|<now>|<prev>'. */
+export function unitsAsOf(stored: string | null | undefined, keys: PeriodKeys): { now: number; previous: number } {
+  if (stored === null || stored === undefined) return { now: 0, previous: 0 };
+  const [key, now, prev] = stored.split('|');
+  if (key === keys.current) return { now: Number(now ?? 0), previous: Number(prev ?? 0) };
+  // The stored period has ended: what it earned is now the previous period's.
+  if (key === keys.previous) return { now: 0, previous: Number(now ?? 0) };
+  return { now: 0, previous: 0 };
+}
+
+/** The best tier the contact holds now, or null. `tiers` in any order. */
+export function effectiveTier(tiers: readonly TierRule[], stored: Readonly<Record<PeriodKind, string | null | undefined>>, keys: Readonly<Record<PeriodKind, PeriodKeys>>): string | null {
+  let best: TierRule | null = null;
+  for (const t of tiers) {
+    const kind = t.period[0] as PeriodKind;
+    const u = unitsAsOf(stored[kind], keys[kind]);
+    if ((u.now >= t.min_period_units || u.previous >= t.min_period_units) && (best === null || t.min_period_units > best.min_period_units)) best = t;
+  }
+  return best?.name ?? null;
+}
+
+/** Period keys of a local date: month 'YYYY-MM', quarter 'YYYY-Q' (1..4), year 'YYYY'; with the period before each. */
+export function periodKeys(year: number, month: number): Record<PeriodKind, PeriodKeys> {
+  const mm = (y: number, m: number) => `${y}-${String(m).padStart(2, '0')}`;
+  const q = Math.ceil(month / 3);
+  return {
+    m: { current: mm(year, month), previous: month === 1 ? mm(year - 1, 12) : mm(year, month - 1) },
+    q: { current: `${year}-${q}`, previous: q === 1 ? `${year - 1}-4` : `${year}-${q - 1}` },
+    y: { current: String(year), previous: String(year - 1) },
+  };
+}
