@@ -14,6 +14,8 @@ export interface IsoLoadOptions {
   readonly merchant_code: string;
   readonly terminal_codes: readonly string[];
   readonly cards: readonly string[];
+  /** Called for every reply: when it arrived (performance.now() ms), its latency, approved or not. */
+  readonly onReply?: (at_ms: number, latency_ms: number, approved: boolean) => void;
 }
 
 export interface IsoLoadResult {
@@ -59,9 +61,12 @@ export async function runIsoLoad(o: IsoLoadOptions): Promise<IsoLoadResult> {
               const t0 = performance.now();
               try {
                 const reply = await client.send(msg);
-                latencies.push(performance.now() - t0);
-                if (reply.fields[39] === '00') approved++;
+                const t1 = performance.now();
+                latencies.push(t1 - t0);
+                const ok = reply.fields[39] === '00';
+                if (ok) approved++;
                 else declined++;
+                o.onReply?.(t1, t1 - t0, ok);
               } catch {
                 errors++;
               }
