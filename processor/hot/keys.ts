@@ -68,6 +68,11 @@ export function journalKey(shard: number): string {
 
 export const journal_group = 'ledger';
 
+/** Journal entries PostgreSQL refused on their own, set aside for a person to look at. */
+export function deadLetterKey(shard: number): string {
+  return `dl:{s${shard}}`;
+}
+
 /** Pub/sub channel announcing that a business's offers changed. */
 export const offers_channel = 'pg:offers';
 

@@ -10,7 +10,7 @@
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { journal_group, journalKey, transactionKey } from '../hot/keys.ts';
+import { deadLetterKey, journal_group, journalKey, transactionKey } from '../hot/keys.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 
 export interface WriterOptions {
@@ -32,6 +32,8 @@ export interface WriterOptions {
   readonly commit_delay_ms?: number;
   readonly onError?: (err: unknown) => void;
   readonly onBatch?: (entries: number, inserted: number) => void;
+  /** An entry PostgreSQL refused on its own, set aside on the shard's dead-letter stream. */
+  readonly onDeadLetter?: (transaction_id: string, err: unknown) => void;
 }
 
 interface Item extends JournalRecord {
@@ -39,6 +41,12 @@ interface Item extends JournalRecord {
 }
 
 const entry_prefix = '{"id":"';
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity constraint): the data, not the database. */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
 
 /** Every journal entry starts with its id (the shard scripts' templates are written so). */
 function entryId(entry: string): string {
@@ -135,7 +143,7 @@ export class LedgerWriter {
       if (items.length === 0) await this.read(now, items);
       if (items.length > 0) {
         if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
-        const inserted = await this.write(items);
+        const inserted = await this.writeOrSetAside(items);
         await this.acknowledge(items);
         this.written += items.length;
         this.options.onBatch?.(items.length, inserted);
@@ -181,6 +189,31 @@ export class LedgerWriter {
     // Settle every read before failing: entries a successful read delivered are in `items`.
     const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
+  }
+
+  /**
+   * Write the batch; if PostgreSQL refuses its data (a value it cannot store, a constraint), write
+   * the entries one by one and set aside on the shard's dead-letter stream only those it refuses
+   * alone, so that one bad entry never stops the ledger. Anything else (PostgreSQL down) throws
+   * and the batch is retried whole.
+   */
+  private async writeOrSetAside(items: Item[]): Promise<number> {
+    try {
+      return await this.write(items);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+    }
+    let inserted = 0;
+    for (const item of items) {
+      try {
+        inserted += await this.write([item]);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        await this.redis.sendCommand(['XADD', deadLetterKey(item.shard), '*', 'e', item.entry, 'r', item.reply, 'journal_id', item.stream_id, 'error', String((err as Error).message)]);
+        this.options.onDeadLetter?.(item.id, err);
+      }
+    }
+    return inserted;
   }
 
   private collect(shard: number, entries: StreamEntries, items: Item[]): void {

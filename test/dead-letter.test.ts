@@ -1,0 +1,55 @@
+// One journal entry PostgreSQL refuses must not stop the ledger: the writer sets it aside on the
+// shard's dead-letter stream and records everything else.
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { deadLetterKey, journalKey } from '../processor/hot/keys.ts';
+import { LedgerWriter } from '../processor/ledger/writer.ts';
+import type { RedisClient, Sql } from '../processor/stores.ts';
+import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, redisUrl, shard_count } from './ledger-helpers.ts';
+
+const redis_db = 7;
+let gw: TestGateway;
+let redis: RedisClient;
+let sql: Sql;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_db) });
+  redis = await connectTestRedis(redis_db);
+  sql = connectTestSql();
+});
+afterAll(async () => {
+  await gw.close();
+  await redis.close();
+  await sql.end();
+});
+
+it('sets aside an entry PostgreSQL refuses and records the rest', async () => {
+  const biz = await createBusiness(gw);
+  await addCashbackOffer(gw, biz, 5);
+  const contacts = await createContacts(gw, biz, [testCard(31_000_001), testCard(31_000_002)]);
+  const ids: string[] = [];
+  for (const [i, c] of contacts.entries()) {
+    const r = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `dl-${i}`, cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' });
+    expect(r.status).toBe(201);
+    ids.push(r.body.id);
+  }
+  // An entry no database would take: a negative amount breaks ledger_transactions' check.
+  const bad_id = 'txn_deadletter0000000000';
+  const bad = JSON.stringify({ id: bad_id, kind: 'purchase', business_id: biz.business_id, terminal_id: biz.terminal_id, reference: 'dl-bad', contact_id: contacts[0]!.id, amount: -5, currency: 'EUR', created_at: new Date().toISOString(), postings: [] });
+  await redis.sendCommand(['XADD', journalKey(0), '*', 'e', bad, 'r', '{}']);
+
+  const set_aside: string[] = [];
+  const writer = new LedgerWriter(redis, sql, { shard_count, onDeadLetter: (id) => set_aside.push(id) });
+  for (let i = 0; i < 5 && (await writer.drainOnce()) > 0; i++);
+
+  const rows = await sql<{ id: string }[]>`select id from ledger_transactions where business_id = ${biz.business_id} order by id`;
+  expect(rows.map((r) => r.id)).toEqual([...ids].sort());
+  expect(set_aside).toEqual([bad_id]);
+  const dead = (await redis.sendCommand(['XRANGE', deadLetterKey(0), '-', '+'])) as [string, string[]][];
+  expect(dead).toHaveLength(1);
+  expect(dead[0]![1]).toContain(bad);
+  // Nothing is left pending: the ledger goes on.
+  const pending = await Promise.all(Array.from({ length: shard_count }, async (_, s) => Number(((await redis.sendCommand(['XPENDING', journalKey(s), 'ledger'])) as [number])[0])));
+  expect(pending.every((n) => n === 0)).toBe(true);
+});
