@@ -167,7 +167,7 @@ machine: ${esc(JSON.stringify(report.machine))}<br>settings: ${esc(JSON.stringif
 <h2>Summary (medians over rounds)</h2>
 <table><tr><th>target</th><th>runs</th><th>req/s</th><th>vs empty</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>2xx</th><th>non-2xx / errors</th></tr>${rows}</table>
 <div class="charts">${bars}${p99s}</div>
-<h2>Ledger</h2><p>${esc(JSON.stringify(report.ledger))}</p>
+<h2>Ledger</h2><table class="targets">${Object.entries(report.ledger).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`).join('')}</table>
 <h2>Redis memory</h2><p>${report.memory.per_contact_bytes} bytes per contact after seeding (${esc(report.memory.keys_per_contact)}); seeding took ${(report.seed_ms / 1000).toFixed(1)} s.</p>
 <table><tr><th>keys (sampled after the runs)</th><th>sampled</th><th>mean MEMORY USAGE, bytes</th></tr>${memory_rows}</table>
 <h2>Over time</h2>
