@@ -6,12 +6,21 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT, ensureDependencies, ensureServices } from './services.mjs';
+import { ROOT, ensureDependencies, ensureServices, redisCommand, runSql } from './services.mjs';
 
-/** Prepare deps + dev services, then run `node --import tsx file args`; never returns. */
-export async function runTs(file, args = [], extraEnv = {}) {
+/**
+ * Prepare deps + the profile's services (dev by default), then run `node --import tsx file args`;
+ * never returns. `fresh` empties the services first, only when this checkout started them.
+ */
+export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', fresh = false } = {}) {
   await ensureDependencies();
-  const urls = await ensureServices({ profile: 'dev' });
+  const given = Boolean(process.env.REDIS_URL) || Boolean(process.env.DATABASE_URL);
+  const urls = await ensureServices({ profile });
+  if (fresh && !given) {
+    const reply = await redisCommand(urls.REDIS_URL, 'FLUSHALL');
+    if (reply !== '+OK') throw new Error(`FLUSHALL on ${urls.REDIS_URL} failed: ${reply}`);
+    runSql(urls.DATABASE_URL, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
+  }
   await runChild(process.execPath, ['--import', 'tsx', file, ...args], { ...urls, ...extraEnv });
 }
 
@@ -39,10 +48,19 @@ export function fail(err) {
 
 // Only act as a CLI when invoked directly, not when start.mjs imports runTs.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const [file, ...args] = process.argv.slice(2);
+  const argv = process.argv.slice(2);
+  let profile = 'dev';
+  let fresh = false;
+  while (argv[0]?.startsWith('--')) {
+    const flag = argv.shift();
+    if (flag === '--profile') profile = argv.shift() ?? profile;
+    else if (flag === '--fresh') fresh = true;
+    else break;
+  }
+  const [file, ...args] = argv;
   if (!file) {
-    console.error('usage: node scripts/run.mjs <file.ts> [args...]');
+    console.error('usage: node scripts/run.mjs [--profile dev|bench] [--fresh] <file.ts> [args...]');
     process.exit(2);
   }
-  runTs(path.resolve(file), args).catch(fail);
+  runTs(path.resolve(file), args, {}, { profile, fresh }).catch(fail);
 }

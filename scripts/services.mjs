@@ -16,6 +16,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const PORTS = {
   dev: { redis: 16379, pg: 15432 },
   test: { redis: 16380, pg: 15433 },
+  // Benchmarks get stores of their own, emptied before each run: data left by earlier runs (a
+  // reference is kept 35 days) would make Redis rewrite a growing AOF in the middle of a run.
+  bench: { redis: 16381, pg: 15434 },
 };
 const PG_OS_USER = 'postgres'; // PostgreSQL refuses to run as root, so root hands it to this user.
 const DB_USER = 'pocketgate';
@@ -282,7 +285,7 @@ export function runSql(url, sql) {
 // ---------------------------------------------------------------- public API
 
 function portsFor(profile) {
-  if (!PORTS[profile]) throw new Error(`unknown profile "${profile}" (expected dev or test)`);
+  if (!PORTS[profile]) throw new Error(`unknown profile "${profile}" (expected dev, test or bench)`);
   return {
     redis: Number(process.env.POCKETGATE_REDIS_PORT) || PORTS[profile].redis,
     pg: Number(process.env.POCKETGATE_PG_PORT) || PORTS[profile].pg,
