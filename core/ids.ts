@@ -1,7 +1,7 @@
 // Identifiers and the codes handed to contacts. Ids are opaque to clients: a prefix naming the
 // kind (as Stripe's are) and 96 random bits in base32, lower case, no look-alike letters.
 
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { luhnCheckDigit } from './luhn.ts';
 
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32
@@ -51,17 +51,26 @@ export function newApiKey(kind: 'admin' | 'terminal'): string {
 
 /** A short code a person can read out at the till: 10 characters of base32, upper case. */
 export function newContactCode(): string {
-  return base32(randomBytes(7)).slice(0, 10).toUpperCase();
+  return base32(poolBytes(7)).slice(0, 10).toUpperCase();
 }
 
 export function newReferralCode(): string {
-  return `R${base32(randomBytes(6)).slice(0, 8).toUpperCase()}`;
+  return `R${base32(poolBytes(6)).slice(0, 8).toUpperCase()}`;
+}
+
+/** A uniformly random decimal digit (never 0 when `nonzero`), from pooled random bytes. */
+function randomDigit(nonzero: boolean): number {
+  for (;;) {
+    const byte = poolBytes(1)[0]!;
+    // Only bytes below 250 map evenly onto 10 digits (or 9, below 243).
+    if (nonzero ? byte < 243 : byte < 250) return nonzero ? 1 + (byte % 9) : byte % 10;
+  }
 }
 
 /** 16 digits, Luhn-valid; the first digit is never 0 so no POS strips it. */
 export function newWalletCode(): string {
-  let partial = String(randomInt(1, 10));
-  for (let i = 0; i < 14; i++) partial += String(randomInt(0, 10));
+  let partial = String(randomDigit(true));
+  for (let i = 0; i < 14; i++) partial += String(randomDigit(false));
   return partial + luhnCheckDigit(partial);
 }
 

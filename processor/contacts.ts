@@ -53,6 +53,7 @@ export interface ImportResult {
 }
 
 const import_batch_size = 500;
+const import_batches_in_flight_max = 3;
 const import_errors_max = 10_000; // the report stays bounded however bad the file is
 const import_line_bytes_max = 64 * 1024;
 
@@ -198,9 +199,15 @@ export class Contacts {
     const cims = batch.flatMap((c) =>
       [...c.cims, ...this.issuedCims(business.id, c)].map((x) => ({ token: x.token, business_id: business.id, contact_id: c.id, type: x.type, masked: x.masked })),
     );
+    // Each table's rows as one JSON document that PostgreSQL takes apart: a batch of 500
+    // contacts is thousands of values, which postgres.js would otherwise serialise one by one
+    // (the import's main cost). The statements never change, so they are prepared once.
     await sql.begin(async (tx) => {
-      await tx`insert into contacts ${tx(contacts)}`;
-      await tx`insert into contact_cims ${tx(cims)}`;
+      await tx`insert into contacts (id, business_id, code, referral_code, wallet_code, first_name, last_name, email, phone, birth_date, tags, referred_by)
+        select * from jsonb_to_recordset(${JSON.stringify(contacts)}::text::jsonb) as x(id text, business_id text, code text, referral_code text,
+          wallet_code text, first_name text, last_name text, email text, phone text, birth_date date, tags text[], referred_by text)`;
+      await tx`insert into contact_cims (token, business_id, contact_id, type, masked)
+        select * from jsonb_to_recordset(${JSON.stringify(cims)}::text::jsonb) as x(token text, business_id text, contact_id text, type text, masked text)`;
     });
     // PostgreSQL first: if we crash here, `rebuild` restores the index from it; the reverse
     // order could leave Redis naming a contact that does not exist.
@@ -338,24 +345,43 @@ export class Contacts {
     };
     let batch: { line: number; contact: PreparedContact }[] = [];
     let line_no = 0;
-    for await (const line of lines) {
-      line_no++;
-      if (line.trim().length === 0) continue; // blank lines carry nothing: not counted as failures
-      try {
-        if (line.length > import_line_bytes_max) throw new PocketgateError('validation_failed', `line longer than ${import_line_bytes_max} bytes`);
-        batch.push({ line: line_no, contact: this.prepare(business, parseWith(contactCreateSchema, parseJsonText(line))) });
-      } catch (err) {
-        if (!(err instanceof PocketgateError)) throw err;
-        fail(line_no, err.code, err.message);
+    // A few batches in flight at once: each mostly waits for PostgreSQL's and Redis's fsyncs.
+    // Bounded, so memory stays a few batches whatever the file's size. Concurrent batches meeting
+    // on one CIM are settled by its unique token: whichever commits second goes line by line and
+    // reports its line as cim_taken.
+    const in_flight: Promise<void>[] = [];
+    const flush = async (b: { line: number; contact: PreparedContact }[]) => {
+      const running = this.importBatch(business, b, result, fail);
+      // Awaited below; marked handled now so that a batch failing while the next is parsed is
+      // not an unhandled rejection (which would end the process).
+      running.catch(() => {});
+      in_flight.push(running);
+      if (in_flight.length >= import_batches_in_flight_max) await in_flight.shift();
+    };
+    try {
+      for await (const line of lines) {
+        line_no++;
+        if (line.trim().length === 0) continue; // blank lines carry nothing: not counted as failures
+        try {
+          if (line.length > import_line_bytes_max) throw new PocketgateError('validation_failed', `line longer than ${import_line_bytes_max} bytes`);
+          batch.push({ line: line_no, contact: this.prepare(business, parseWith(contactCreateSchema, parseJsonText(line))) });
+        } catch (err) {
+          if (!(err instanceof PocketgateError)) throw err;
+          fail(line_no, err.code, err.message);
+        }
+        if (batch.length >= import_batch_size) {
+          await flush(batch);
+          batch = [];
+        }
       }
-      if (batch.length >= import_batch_size) {
-        await this.importBatch(business, batch, result, fail);
-        batch = [];
-      }
+      if (batch.length > 0) await flush(batch);
+      await Promise.all(in_flight);
+    } finally {
+      // On a failure, let the batches still running finish before the error goes up.
+      await Promise.allSettled(in_flight);
     }
-    if (batch.length > 0) await this.importBatch(business, batch, result, fail);
     // A batch reports its CIM conflicts when it is flushed, after the parse errors of its later
-    // lines: put the report back in line order (it is out of order only within one batch).
+    // lines, and batches finish in any order: put the report back in line order.
     result.errors.sort((a, b) => a.line - b.line);
     return result;
   }
