@@ -70,7 +70,3 @@ export class PocketgateError extends Error {
     return titles[this.code];
   }
 }
-
-export function validationError(path: string, message: string): PocketgateError {
-  return new PocketgateError('validation_failed', `${path}: ${message}`, [{ path, message }]);
-}

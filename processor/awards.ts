@@ -9,7 +9,7 @@ import { Script } from './hot/script.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
 import { awardArgs } from './purchase.ts';
-import { hole, runShard, type Reply } from './shard.ts';
+import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { requestHash, rfc3339 } from './wallet.ts';
 
@@ -85,7 +85,7 @@ export class Awards {
     const reply =
       `{"id":"${id}","kind":"award","reason":"${reason}","reference":${JSON.stringify(reference)},"contact_id":"${contact_id}",` +
       `"awards":[${hole('awards')}],"currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-      `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+      wallet_tail;
     const entry =
       `{"id":"${id}","kind":"award","business_id":"${business.id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
       `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +

@@ -7,7 +7,7 @@ import { contactKey, expiryKey } from './hot/keys.ts';
 import { Script } from './hot/script.ts';
 import { accountId } from './journal.ts';
 import type { Network } from './network.ts';
-import { hole, runShard } from './shard.ts';
+import { hole, runShard, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { requestHash } from './wallet.ts';
 
@@ -46,7 +46,7 @@ export class Expiry {
     const id = newId('txn');
     const reference = `expiry:${contact_id}:${now_ms}`;
     const currency = business.currency;
-    const reply = `{"id":"${id}","kind":"expiry","contact_id":"${contact_id}","expired":${hole('amount')},"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+    const reply = `{"id":"${id}","kind":"expiry","contact_id":"${contact_id}","expired":${hole('amount')},` + wallet_tail;
     const entry =
       `{"id":"${id}","kind":"expiry","business_id":"${business.id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
       `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +

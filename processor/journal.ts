@@ -30,8 +30,3 @@ export function accountId(owner_id: string, kind: AccountKind, currency: string)
   return `${owner_id}:${kind}:${currency}`;
 }
 
-export function parseAccountId(id: string): { owner_id: string; kind: string; currency: string } {
-  const [owner_id, kind, currency] = id.split(':');
-  if (owner_id === undefined || kind === undefined || currency === undefined) throw new Error(`malformed account id ${id}`);
-  return { owner_id, kind, currency };
-}

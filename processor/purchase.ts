@@ -17,7 +17,7 @@ import type { Awards } from './awards.ts';
 import { accountId } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
-import { hole, runShard, type Reply } from './shard.ts';
+import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { feeOf, requestHash, rfc3339, type Spends } from './wallet.ts';
 
@@ -98,7 +98,7 @@ export class Purchases {
       `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
       `"amount":${input.amount},"currency":"${currency}","awards":[${hole('awards')}],"discount":${hole('discount')},` +
       `"amount_due":${hole('due')},"paid_from_wallet":${pay},"created_at":"${rfc3339(now_ms)}",` +
-      `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+      wallet_tail;
     const entry =
       `{"id":"${id}","kind":"purchase","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
       `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${input.amount},"currency":"${currency}",` +

@@ -9,7 +9,7 @@ import type { Contacts } from './contacts.ts';
 import { Script } from './hot/script.ts';
 import { accountId } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
-import { hole, runShard, type Reply } from './shard.ts';
+import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { requestHash, rfc3339 } from './wallet.ts';
 
@@ -34,7 +34,7 @@ export class Redemptions {
     const reply =
       `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
       `"redeemed":${hole('redeemed')},"currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-      `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+      wallet_tail;
     // The amount is the script's to decide (everything eligible when none is given).
     const entry =
       `{"id":"${id}","kind":"redemption","business_id":"${business.id}","terminal_id":"${terminal.id}",` +

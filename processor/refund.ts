@@ -11,7 +11,7 @@ import { recordKey } from './hot/keys.ts';
 import { Script } from './hot/script.ts';
 import { accountId, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
-import { hole, runShard, StaleRead, type Reply } from './shard.ts';
+import { hole, runShard, StaleRead, type Reply, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { requestHash, rfc3339, type Spends } from './wallet.ts';
 
@@ -82,7 +82,7 @@ export class Refunds {
         `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"original_id":"${o.id}",` +
         `"contact_id":"${contact_id}","amount":${amount},"currency":"${currency}","clawed_back":${hole('clawed')},` +
         `"returned_to_wallet":${hole('returned')},"created_at":"${rfc3339(now_ms)}",` +
-        `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+        wallet_tail;
       const entry =
         `{"id":"${id}","kind":"refund","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
         `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${amount},"currency":"${currency}",` +
@@ -176,7 +176,7 @@ export class Refunds {
       const reply =
         `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"original_id":"${o.id}",` +
         `"original_kind":"${o.kind}","contact_id":"${contact_id}","currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-        `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+        wallet_tail;
       const entry =
         `{"id":"${id}","kind":"reversal","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
         `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${o.amount},"currency":"${currency}",` +

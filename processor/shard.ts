@@ -62,6 +62,9 @@ export function hole(name: string): string {
   return `\u0001${name}\u0001`;
 }
 
+/** How every reply ends: the wallet after the transaction, filled in by the script's commit. */
+export const wallet_tail = `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+
 export async function runShard(stores: Stores, script: Script, call: ShardCall): Promise<Reply> {
   const { config, redis } = stores;
   const s = call.shard;

@@ -13,7 +13,7 @@ import { Script } from './hot/script.ts';
 import { accountId, type JournalEntry, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import { applyBasisPoints } from '../core/money.ts';
-import { hole, runShard, type Reply } from './shard.ts';
+import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 
 const spend_script = new Script('lib.lua', 'spend.lua');
@@ -170,7 +170,7 @@ export class Spends {
     const reply =
       `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
       `"spent":${input.amount},"currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-      `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
+      wallet_tail;
     const entry: JournalEntry = {
       id,
       kind: 'spend',

@@ -5,10 +5,6 @@
 // Names are short on purpose: with millions of contacts, every byte of key name is paid for
 // once per key in Redis memory.
 
-export function shardTag(shard: number): string {
-  return `{s${shard}}`;
-}
-
 /** Contact hash: business, balances and the profile fields offers read. */
 export function contactKey(shard: number, contact_id: string): string {
   return `c:{s${shard}}:${contact_id}`;

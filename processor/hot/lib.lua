@@ -177,7 +177,8 @@ end
 -- amount, lot field, guard, guard since (ms), cap field, cap limit, award JSON, posting JSON.
 -- K_CAPS: the contact's cap counters; K_EXPIRY: the shard's index of contacts by earliest lot
 -- expiry (for the sweeper). Returns the accepted awards' JSON, cashback and discount totals,
--- their postings, and the accepted indexes (0-based, comma-separated).
+-- their postings, the accepted indexes (0-based, comma-separated), and what it read of the
+-- contact's history (whether this is its first purchase, its last purchase's time).
 local function applyAwards(base, n, K_CAPS, K_EXPIRY)
   local first_purchase = redis.call('HGET', K_CONTACT, 'fp') == false
   local last_purchase = tonumber(redis.call('HGET', K_CONTACT, 'lp') or '0')
@@ -211,7 +212,7 @@ local function applyAwards(base, n, K_CAPS, K_EXPIRY)
       accepted[#accepted + 1] = tostring(i)
     end
   end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), table.concat(accepted, ',')
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), table.concat(accepted, ','), first_purchase, last_purchase
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's

@@ -23,8 +23,7 @@ if pay > 0 then
   spendApply(pay, ARGV[11], ARGV[12], KEYS[6])
 end
 
-local first = redis.call('HGET', K_CONTACT, 'fp') == false
-local awards, cashback, discount, postings, accepted = applyAwards(23, tonumber(ARGV[22]), KEYS[7], KEYS[8])
+local awards, cashback, discount, postings, accepted, first, last_purchase = applyAwards(23, tonumber(ARGV[22]), KEYS[7], KEYS[8])
 local amount = tonumber(ARGV[13])
 -- Stacked discounts never take off more than the price.
 if discount > amount then discount = amount end
@@ -45,7 +44,7 @@ end
 -- Purchase history for first-purchase, birthday and referral offers; tier units.
 redis.call('HSET', K_CONTACT, 'fp', '1')
 local at = tonumber(ARGV[18])
-if at > tonumber(redis.call('HGET', K_CONTACT, 'lp') or '0') then redis.call('HSET', K_CONTACT, 'lp', ARGV[18]) end
+if at > last_purchase then redis.call('HSET', K_CONTACT, 'lp', ARGV[18]) end
 addTierUnits(tonumber(ARGV[19]), ARGV[20])
 
 local record = {'w', int(cashback), 'ds', int(discount), 'fee', int(fee)}
