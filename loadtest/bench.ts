@@ -98,7 +98,7 @@ const median = (xs: number[]) => {
 async function main() {
   const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'bench-hmac-key', LOG_LEVEL: 'warn' };
   const gateway = await startChild('gateway/main.ts', gateway_port, { ...env, ISO8583_PORT: String(iso_port) });
-  const empty = await startChild('loadtest/empty-server.ts', empty_port, {}, '/empty');
+  const empty = await startChild('loadtest/empty-server.ts', empty_port, {}, { ready_path: '/empty' });
   const sql = postgres(database_url!, { max: 2, onnotice: () => {} });
   try {
     process.stdout.write(`seeding ${contacts} contacts…\n`);

@@ -11,9 +11,19 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export async function startChild(file: string, port: number, env: Record<string, string>, ready_path = '/healthz'): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repo_root, file)], {
-    cwd: repo_root,
+export interface ChildOptions {
+  /** Polled until it answers 200. */
+  readonly ready_path?: string;
+  /** Before the entry point: `--cpu-prof`, say. */
+  readonly node_args?: readonly string[];
+  /** Another checkout to run `file` from (a baseline to compare with); this one by default. */
+  readonly root?: string;
+}
+
+export async function startChild(file: string, port: number, env: Record<string, string>, options: ChildOptions = {}): Promise<Child> {
+  const { ready_path = '/healthz', node_args = [], root = repo_root } = options;
+  const child = spawn(process.execPath, [...node_args, '--import', 'tsx', join(root, file)], {
+    cwd: root,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,242 @@
+// `npm run profile -- [options]`: where a purchase's time goes, and what a change did to it.
+// Seeds a population, runs purchases (or spends) at maximum rate, and prints throughput, the
+// gateway's CPU per request, Redis's CPU and commands per request; then runs the same load on a
+// gateway started with `node --cpu-prof` and prints the profile by area and by function. The
+// .cpuprofile is kept next to the summary (a flame graph in Chrome DevTools or speedscope).
+//
+// --baseline <dir> compares with another checkout (`git worktree add /tmp/before <commit>`):
+// each seeds its own business on the same Redis and PostgreSQL, and their runs alternate
+// A B A B, so the ratios hold on a noisy machine.
+//
+// Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
+// --scenario purchase|spend --baseline <dir> --no-profile
+
+import autocannon from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { connectRedis, type RedisClient } from '../processor/stores.ts';
+import { formatShares, summariseProfile, type CpuProfile } from './cpu-profile.ts';
+import { api, basket, card, importContacts, offerDefinitions } from './population.ts';
+import { repo_root, startChild, type Child } from './processes.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    contacts: { type: 'string', default: '10000' },
+    offers: { type: 'string', default: '20' },
+    connections: { type: 'string', default: '32' },
+    duration: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '2' },
+    scenario: { type: 'string', default: 'purchase' },
+    baseline: { type: 'string' },
+    'no-profile': { type: 'boolean', default: false },
+  },
+});
+const contacts_n = Number(opt.contacts);
+const duration_s = Number(opt.duration);
+const connections = Number(opt.connections);
+const rounds = Number(opt.rounds);
+if (!(contacts_n >= 1 && duration_s >= 1 && connections >= 1)) throw new Error('--contacts, --duration and --connections must be positive numbers');
+if (opt.scenario !== 'purchase' && opt.scenario !== 'spend') throw new Error('--scenario is purchase or spend');
+const redis_url = process.env.REDIS_URL;
+const database_url = process.env.DATABASE_URL;
+if (redis_url === undefined || database_url === undefined) throw new Error('run through `npm run profile`, which starts Redis and PostgreSQL');
+
+const say = (line: string) => process.stdout.write(line + '\n');
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const dir = join(repo_root, 'loadtest', 'reports', `profile-${stamp}`);
+
+function cpuMs(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** Read and write system calls so far (reads and writes on sockets included), from /proc. */
+function syscalls(pid: number | undefined): { r: number; w: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { r: Number(/syscr: (\d+)/.exec(io)![1]), w: Number(/syscw: (\d+)/.exec(io)![1]) };
+}
+
+/** Redis's command statistics: calls and µs by command. */
+async function commandStats(redis: RedisClient): Promise<Map<string, { calls: number; usec: number }>> {
+  const out = new Map<string, { calls: number; usec: number }>();
+  for (const line of (await redis.info('commandstats')).split('\r\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (m !== null) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return out;
+}
+
+async function redisCpuMs(redis: RedisClient): Promise<number> {
+  const info = await redis.info('cpu');
+  return (Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1])) * 1000;
+}
+
+interface Variant {
+  readonly name: string;
+  readonly root: string;
+  readonly port: number;
+  gateway: Child;
+  terminal_key: string;
+  wallet_codes: string[];
+  readonly runs: Measured[];
+}
+
+interface Measured {
+  readonly rps: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly non2xx: number;
+  readonly gateway_us: number;
+  readonly redis_us: number;
+  readonly reads_per_request: number;
+  readonly writes_per_request: number;
+  readonly commands: { name: string; calls_per_request: number; us_per_request: number; us_per_call: number }[];
+}
+
+const platform_key = `pk_prof_${randomBytes(8).toString('hex')}`;
+const run_id = randomBytes(3).toString('hex');
+const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'profile-hmac-key', LOG_LEVEL: 'warn', ISO8583_PORT: '0' };
+let seq = 0;
+
+function load(v: Variant, seconds: number): Promise<autocannon.Result> {
+  const body =
+    opt.scenario === 'purchase'
+      ? () => {
+          const b = basket();
+          return `{"reference":"${run_id}-${++seq}","cim":{"type":"card","value":"${card((Math.random() * contacts_n) | 0)}"},"amount":${b.amount},"currency":"EUR","items":${b.items}}`;
+        }
+      : () => `{"reference":"${run_id}-${++seq}","amount":1,"currency":"EUR","wallet_code":"${v.wallet_codes[(Math.random() * v.wallet_codes.length) | 0]}"}`;
+  return new Promise((resolve, reject) =>
+    autocannon(
+      {
+        url: `${v.gateway.url}/v1/${opt.scenario === 'purchase' ? 'purchases' : 'spends'}`,
+        method: 'POST',
+        connections,
+        duration: seconds,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${v.terminal_key}` },
+        requests: [{ setupRequest: (req: any) => ((req.body = body()), req) }],
+      },
+      (err: Error | null, r: autocannon.Result) => (err ? reject(err) : resolve(r)),
+    ),
+  );
+}
+
+async function seed(v: Variant, sql: postgres.Sql): Promise<void> {
+  const url = v.gateway.url;
+  const business = await api(url, platform_key, 'POST', '/v1/businesses', { name: `Profile ${v.name}`, currency: 'EUR' });
+  const admin = business.admin_key as string;
+  const venue = await api(url, admin, 'POST', '/v1/venues', { name: 'Profile venue' });
+  const terminal = await api(url, admin, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'PROF0001' });
+  v.terminal_key = terminal.api_key as string;
+  for (const o of offerDefinitions(Number(opt.offers))) await api(url, admin, 'POST', '/v1/offers', o);
+  await importContacts(url, admin, contacts_n, () => {});
+  v.wallet_codes = (await sql<{ wallet_code: string }[]>`select wallet_code from contacts where business_id = ${business.id as string}`).map((r) => r.wallet_code);
+  // A purchase for every contact first: money to spend, and the contact's first purchase is
+  // behind it (a steady state, not a population of newcomers).
+  let i = 0;
+  await new Promise((resolve, reject) =>
+    autocannon(
+      {
+        url: `${url}/v1/purchases`, method: 'POST', connections, amount: contacts_n,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${v.terminal_key}` },
+        requests: [{ setupRequest: (req: any) => ((req.body = `{"reference":"fund-${run_id}-${i}","cim":{"type":"card","value":"${card(i++ % contacts_n)}"},"amount":5000,"currency":"EUR"}`), req) }],
+      },
+      (err: Error | null, r: unknown) => (err ? reject(err) : resolve(r)),
+    ),
+  );
+}
+
+async function measure(v: Variant, redis: RedisClient): Promise<Measured> {
+  const stats0 = await commandStats(redis);
+  const redis0 = await redisCpuMs(redis);
+  const cpu0 = cpuMs(v.gateway.process.pid);
+  const io0 = syscalls(v.gateway.process.pid);
+  const result = await load(v, duration_s);
+  const io1 = syscalls(v.gateway.process.pid);
+  const n = Math.max(1, result['2xx'] + result.non2xx);
+  const gateway_us = Math.round(((cpuMs(v.gateway.process.pid) - cpu0) * 1000) / n);
+  const redis_us = Math.round((((await redisCpuMs(redis)) - redis0) * 1000) / n);
+  const stats1 = await commandStats(redis);
+  const commands = [...stats1]
+    .map(([name, s]) => {
+      const b = stats0.get(name) ?? { calls: 0, usec: 0 };
+      const calls = s.calls - b.calls;
+      return { name, calls_per_request: Math.round((calls / n) * 100) / 100, us_per_request: Math.round(((s.usec - b.usec) / n) * 10) / 10, us_per_call: calls === 0 ? 0 : Math.round(((s.usec - b.usec) / calls) * 10) / 10 };
+    })
+    .filter((c) => c.calls_per_request > 0)
+    .sort((a, b) => b.us_per_request - a.us_per_request);
+  const per = (x: number) => Math.round((x / n) * 100) / 100;
+  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main() {
+  mkdirSync(dir, { recursive: true });
+  const redis = await connectRedis(redis_url!);
+  const sql = postgres(database_url!, { max: 1, onnotice: () => {} });
+  const variants: Variant[] = [];
+  try {
+    const specs = [{ name: 'this', root: repo_root, port: 18_290 }, ...(opt.baseline === undefined ? [] : [{ name: 'baseline', root: opt.baseline, port: 18_291 }])];
+    for (const s of specs) {
+      // One at a time: the first runs the migrations before the next one starts.
+      const gateway = await startChild('gateway/main.ts', s.port, env, { root: s.root });
+      const v: Variant = { ...s, gateway, terminal_key: '', wallet_codes: [], runs: [] };
+      variants.push(v);
+      await seed(v, sql);
+      say(`${v.name} (${v.root}): seeded ${contacts_n} contacts and a purchase each`);
+    }
+    for (const v of variants) await load(v, 2); // warm the JIT and the caches
+    for (let round = 1; round <= rounds; round++) {
+      for (const v of variants) {
+        const m = await measure(v, redis);
+        v.runs.push(m);
+        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
+      }
+    }
+    const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)) }));
+    say('');
+    for (const t of table) say(`${t.name.padEnd(8)} median ${t.rps} req/s  p99 ${t.p99_ms} ms  CPU/req gateway ${t.gateway_us} µs  Redis ${t.redis_us} µs`);
+    if (table.length === 2) {
+      const [a, b] = table as [(typeof table)[0], (typeof table)[0]];
+      say(`this / baseline: throughput ×${(a.rps / b.rps).toFixed(2)}, p99 ×${(a.p99_ms / b.p99_ms).toFixed(2)}, gateway CPU/req ×${(a.gateway_us / b.gateway_us).toFixed(2)}, Redis CPU/req ×${(a.redis_us / b.redis_us).toFixed(2)}`);
+    }
+    for (const v of variants) {
+      say(`\nRedis commands per request (${v.name}, last round):`);
+      for (const c of v.runs.at(-1)!.commands) say(`  ${c.name.padEnd(14)} ${String(c.calls_per_request).padStart(5)} calls  ${String(c.us_per_request).padStart(6)} µs  (${c.us_per_call} µs/call)`);
+    }
+    let profile: ReturnType<typeof summariseProfile> | undefined;
+    if (!opt['no-profile']) {
+      // The same load on a profiled gateway of this checkout (profiling slows it: its figures are not comparable).
+      const me = variants[0]!;
+      await me.gateway.stop();
+      me.gateway = await startChild('gateway/main.ts', me.port, env, { node_args: ['--cpu-prof', '--cpu-prof-dir', dir] });
+      await load(me, 2);
+      await load(me, duration_s);
+      await me.gateway.stop();
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      if (file === undefined) throw new Error(`no .cpuprofile in ${dir}: the gateway did not exit cleanly`);
+      profile = summariseProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, 40);
+      say(`\nprofile: ${profile.busy_ms} ms busy of ${profile.wall_ms} ms (start-up and warm-up included)`);
+      say(formatShares('\nself time by area:', profile.areas.slice(0, 20)));
+      say(formatShares('\ntime including callees, by area:', profile.inclusive.slice(0, 20)));
+      say(formatShares('\nself time by function:', profile.functions));
+      say(`\n${join(dir, file)} (open in Chrome DevTools or speedscope for the flame graph)`);
+    }
+    writeFileSync(join(dir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), scenario: opt.scenario, contacts: contacts_n, connections, duration_s, rounds, variants: variants.map((v) => ({ name: v.name, root: v.root, runs: v.runs })), table, profile }, null, 2));
+    say(join(dir, 'summary.json'));
+  } finally {
+    await sql.end();
+    await redis.close().catch(() => {});
+    for (const v of variants) await v.gateway.stop();
+  }
+}
+
+await main();
