@@ -13,7 +13,7 @@
 
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
@@ -51,6 +51,29 @@ const dir = join(repo_root, 'loadtest', 'reports', `profile-${stamp}`);
 function cpuMs(pid: number | undefined): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** CPU ms of this PostgreSQL server's processes (backends, the ledger writer's included; background workers). */
+async function postgresCpuMs(sql: postgres.Sql): Promise<number> {
+  // Only this server's: another PostgreSQL on the machine is none of this measurement's business.
+  const pids = (await sql<{ pid: number }[]>`select pid from pg_stat_activity`).map((r) => r.pid);
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** CPU ms the whole machine spent busy (all cores; other sessions' work included). */
+function machineBusyMs(): number {
+  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = f.map(Number) as number[];
+  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / 100;
 }
 
 /** Read and write system calls so far (reads and writes on sockets included), from /proc. */
@@ -91,6 +114,10 @@ interface Measured {
   readonly non2xx: number;
   readonly gateway_us: number;
   readonly redis_us: number;
+  /** PostgreSQL's CPU (the ledger writer's inserts), this load generator's, and the machine's in all. */
+  readonly postgres_us: number;
+  readonly loadgen_us: number;
+  readonly machine_us: number;
   readonly reads_per_request: number;
   readonly writes_per_request: number;
   readonly commands: { name: string; calls_per_request: number; us_per_request: number; us_per_call: number }[];
@@ -149,12 +176,18 @@ async function seed(v: Variant, sql: postgres.Sql): Promise<void> {
   );
 }
 
-async function measure(v: Variant, redis: RedisClient): Promise<Measured> {
+async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promise<Measured> {
   const stats0 = await commandStats(redis);
   const redis0 = await redisCpuMs(redis);
   const cpu0 = cpuMs(v.gateway.process.pid);
   const io0 = syscalls(v.gateway.process.pid);
+  const pg0 = await postgresCpuMs(sql);
+  const machine0 = machineBusyMs();
+  const self0 = process.cpuUsage();
   const result = await load(v, duration_s);
+  const self = process.cpuUsage(self0);
+  const machine_ms = machineBusyMs() - machine0;
+  const pg_ms = (await postgresCpuMs(sql)) - pg0;
   const io1 = syscalls(v.gateway.process.pid);
   const n = Math.max(1, result['2xx'] + result.non2xx);
   const gateway_us = Math.round(((cpuMs(v.gateway.process.pid) - cpu0) * 1000) / n);
@@ -169,7 +202,7 @@ async function measure(v: Variant, redis: RedisClient): Promise<Measured> {
     .filter((c) => c.calls_per_request > 0)
     .sort((a, b) => b.us_per_request - a.us_per_request);
   const per = (x: number) => Math.round((x / n) * 100) / 100;
-  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
+  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, postgres_us: Math.round((pg_ms * 1000) / n), loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
 }
 
 const median = (xs: number[]) => {
@@ -196,17 +229,17 @@ async function main() {
     for (const v of variants) await load(v, 2); // warm the JIT and the caches
     for (let round = 1; round <= rounds; round++) {
       for (const v of variants) {
-        const m = await measure(v, redis);
+        const m = await measure(v, redis, sql);
         v.runs.push(m);
-        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
+        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs  PostgreSQL ${m.postgres_us} µs  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
       }
     }
-    const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)) }));
+    const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)), postgres_us: median(v.runs.map((r) => r.postgres_us)), loadgen_us: median(v.runs.map((r) => r.loadgen_us)), machine_us: median(v.runs.map((r) => r.machine_us)) }));
     say('');
-    for (const t of table) say(`${t.name.padEnd(8)} median ${t.rps} req/s  p99 ${t.p99_ms} ms  CPU/req gateway ${t.gateway_us} µs  Redis ${t.redis_us} µs`);
+    for (const t of table) say(`${t.name.padEnd(8)} median ${t.rps} req/s  p99 ${t.p99_ms} ms  CPU/req gateway ${t.gateway_us} µs  Redis ${t.redis_us} µs  PostgreSQL ${t.postgres_us} µs  load generator ${t.loadgen_us} µs  machine ${t.machine_us} µs`);
     if (table.length === 2) {
       const [a, b] = table as [(typeof table)[0], (typeof table)[0]];
-      say(`this / baseline: throughput ×${(a.rps / b.rps).toFixed(2)}, p99 ×${(a.p99_ms / b.p99_ms).toFixed(2)}, gateway CPU/req ×${(a.gateway_us / b.gateway_us).toFixed(2)}, Redis CPU/req ×${(a.redis_us / b.redis_us).toFixed(2)}`);
+      say(`this / baseline: throughput ×${(a.rps / b.rps).toFixed(2)}, p99 ×${(a.p99_ms / b.p99_ms).toFixed(2)}, gateway CPU/req ×${(a.gateway_us / b.gateway_us).toFixed(2)}, Redis CPU/req ×${(a.redis_us / b.redis_us).toFixed(2)}, PostgreSQL CPU/req ×${(a.postgres_us / b.postgres_us).toFixed(2)}, machine CPU/req ×${(a.machine_us / b.machine_us).toFixed(2)}`);
     }
     for (const v of variants) {
       say(`\nRedis commands per request (${v.name}, last round):`);
@@ -221,7 +254,8 @@ async function main() {
       await load(me, 2);
       await load(me, duration_s);
       await me.gateway.stop();
-      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      // The largest: tsx's loader thread writes a small profile of its own.
+      const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];
       if (file === undefined) throw new Error(`no .cpuprofile in ${dir}: the gateway did not exit cleanly`);
       profile = summariseProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, 40);
       say(`\nprofile: ${profile.busy_ms} ms busy of ${profile.wall_ms} ms (start-up and warm-up included)`);

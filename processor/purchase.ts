@@ -88,11 +88,19 @@ export class Purchases {
       }
     }
     // Only now, as a spend does: a purchase refused for its payment (bad input among it) leaves
-    // its reference free, as the contract wants of bad input.
-    await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
+    // its reference free, as the contract wants of bad input. The budget reservation goes out in
+    // the same round trip (one wait for Redis's fsync instead of two) and is given back if the
+    // reference turns out taken.
+    const reserving = this.awards.reserve(evaluation.awards);
+    try {
+      await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
+    } catch (err) {
+      await reserving.then((reserved) => this.awards.release(reserved), () => {});
+      throw err;
+    }
+    const awards = await reserving;
 
     const currency = business.currency;
-    const awards = await this.awards.reserve(evaluation.awards);
     const id = newId('txn');
     const reply =
       `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +

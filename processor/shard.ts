@@ -39,20 +39,29 @@ export interface ShardCall {
 /**
  * DURABILITY=sync: record a transaction the script has just committed in PostgreSQL before the
  * reply goes out, through the ledger writer's own idempotent insert (the writer finds it there
- * later and skips it). The entry is read back from its pending key: only this mode pays that
- * round trip, and the script's answer stays as small as in async mode. A key already gone means
- * the writer recorded the entry first. If PostgreSQL fails, the caller gets an error although
- * the transaction stands in Redis: the writer records it later, and a retry of the request gets
- * its reply as a replay.
+ * later and skips it). The entry is read back from the journal by the id the script answered:
+ * only this mode pays that round trip, and the script's answer stays as small as in async mode.
+ * An entry already gone means the writer recorded it first and trimmed it. If PostgreSQL fails,
+ * the caller gets an error although the transaction stands in Redis: the writer records it
+ * later, and a retry of the request gets its reply as a replay.
  */
-async function recordNow(stores: Stores, shard: number, id: string, journal_id: string, reply: string): Promise<void> {
-  const entry = await stores.redis.sendCommand(['GET', transactionKey(shard, id)]) as string | null;
+async function recordNow(stores: Stores, shard: number, journal_id: string, reply: string): Promise<void> {
+  const entry = await journalEntry(stores, shard, journal_id);
   if (entry === null) return;
   try {
     await recordEntries(stores.sql, [{ shard, stream_id: journal_id, entry, reply }]);
   } catch {
     throw new PocketgateError('unavailable', 'the ledger could not record this transaction now; it will, and a retry gets its reply');
   }
+}
+
+/** The journal entry (JSON) under `journal_id` in the shard's journal, or null once trimmed. */
+export async function journalEntry(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
+  const found = (await stores.redis.sendCommand(['XRANGE', journalKey(shard), journal_id, journal_id])) as [string, string[]][];
+  const fields = found[0]?.[1];
+  if (fields === undefined) return null;
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'e') return fields[i + 1]!;
+  return null;
 }
 
 /** The original's refunded total changed between reading it and the script: read it again. */
@@ -75,7 +84,7 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
   );
   switch (result[0]) {
     case 'ok':
-      if (config.durability === 'sync') await recordNow(stores, s, call.id, result[2]!, result[1]!);
+      if (config.durability === 'sync') await recordNow(stores, s, result[2]!, result[1]!);
       return { status: 201, body: result[1]!, replayed: false, extra: result.slice(3) };
     case 'empty':
       // The script found nothing to do (an award transaction whose every award was refused).

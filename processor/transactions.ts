@@ -3,6 +3,7 @@
 
 import { PocketgateError } from '../core/errors.ts';
 import { transactionKey } from './hot/keys.ts';
+import { journalEntry } from './shard.ts';
 import { iso, type Business } from './network.ts';
 import type { Stores } from './stores.ts';
 
@@ -42,11 +43,13 @@ export async function readTransaction(stores: Stores, business: Business, id: st
   const { redis, config } = stores;
   const recorded = await readRecorded(stores, business, id);
   if (recorded !== undefined) return recorded;
-  // Not in the ledger yet: the shard script keeps the journal entry readable by id until then.
-  // The id does not say which shard, so ask all of them in one pipeline (admin path, rare).
-  const records = await Promise.all(Array.from({ length: config.shard_count }, (_, s) => redis.get(transactionKey(s, id))));
-  const record = records.find((r) => r !== null);
-  if (record === undefined || record === null) {
+  // Not in the ledger yet: the shard script keeps a pointer from the id to the journal entry
+  // until then. The id does not say which shard, so ask all of them in one pipeline (admin
+  // path, rare).
+  const pointers = await Promise.all(Array.from({ length: config.shard_count }, (_, s) => redis.get(transactionKey(s, id))));
+  const shard = pointers.findIndex((r) => r !== null);
+  const record = shard < 0 ? null : await journalEntry(stores, shard, pointers[shard]!);
+  if (record === null) {
     // The writer commits, then deletes the pending record: if it did both between our two reads,
     // the ledger has it now. Without this second look a recorded transaction could answer 404.
     const late = await readRecorded(stores, business, id);

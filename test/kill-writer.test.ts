@@ -178,16 +178,20 @@ describe('killing the ledger writer', () => {
     await redelivering.consumer;
     await eventually('the dead consumer\'s entries claimed and acknowledged', async () => (await pendingTotal(redis)) === 0, 15_000);
     // It really re-delivered them (the log counts entries per batch; none inserted anything).
-    const batches = redelivering.output.flatMap((l) => {
-      try {
-        const j = JSON.parse(l) as { msg?: string; entries?: number; inserted?: number };
-        return j.msg === 'batch written' ? [j] : [];
-      } catch {
-        return [];
-      }
-    });
-    expect(batches.reduce((s, b) => s + b.entries!, 0)).toBe(approved.length);
-    expect(batches.reduce((s, b) => s + b.inserted!, 0)).toBe(0);
+    // The writer logs a batch after its XACK, and the line crosses a pipe: wait for it.
+    const batches = () =>
+      redelivering.output.flatMap((l) => {
+        try {
+          const j = JSON.parse(l) as { msg?: string; entries?: number; inserted?: number };
+          return j.msg === 'batch written' ? [j] : [];
+        } catch {
+          return [];
+        }
+      });
+    const logged = () => batches().reduce((s, b) => s + b.entries!, 0);
+    await eventually('the re-delivered batches logged', async () => logged() >= approved.length, 5_000);
+    expect(logged()).toBe(approved.length);
+    expect(batches().reduce((s, b) => s + b.inserted!, 0)).toBe(0);
     await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
     // The read-back records the lost DELs left behind are cleaned up by the second delivery.
     const records: string[] = [];

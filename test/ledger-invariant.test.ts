@@ -394,7 +394,13 @@ describe(`ledger invariant (seed ${seed})`, () => {
         list.push([p.debit_account, p.credit_account, p.amount]);
         per_txn.set(p.transaction_id, list);
       }
-      for (const row of rows) expect((per_txn.get(row.id) ?? []).sort()).toEqual([...row.body.postings].map((p) => [...p]).sort());
+      // The ledger records one posting per account pair, the body's postings of that pair summed.
+      const byPair = (list: readonly (readonly [string, string, number])[]) => {
+        const sums = new Map<string, number>();
+        for (const [d, c, a] of list) sums.set(`${d} ${c}`, (sums.get(`${d} ${c}`) ?? 0) + a);
+        return [...sums].map(([k, a]) => [...k.split(' '), a]).sort();
+      };
+      for (const row of rows) expect((per_txn.get(row.id) ?? []).sort()).toEqual(byPair(row.body.postings));
       const [total] = await sql<{ accounts: number; total: number }[]>`
         select count(*)::int as accounts, coalesce(sum(balance), 0)::int8 as total from (
           select a.id, coalesce((select sum(amount) from ledger_postings where credit_account = a.id), 0)

@@ -3,7 +3,8 @@
 -- one round trip. All keys carry the contact's shard hash tag.
 --
 -- KEYS[1] contact hash   KEYS[2] lots hash   KEYS[3] this transaction's record (terminal +
--- reference: request hash, reply, what refunds and reversals need)   KEYS[4] pending entry by id
+-- reference: request hash, reply, what refunds and reversals need)   KEYS[4] transaction id ->
+-- its journal entry's id, until the ledger has it
 -- KEYS[5] journal stream   KEYS[6..] command's own
 -- ARGV[1] request hash   ARGV[2] business id   ARGV[3] transaction id   ARGV[4] now (ms)
 -- ARGV[5] record ttl s   ARGV[6] journal length max   ARGV[7] pending entry ttl s
@@ -122,7 +123,8 @@ local function posting(debit, credit, amount)
 end
 
 -- Append the journal entry, record the transaction (its reply for replays, and `record`: the
--- fields refunds and reversals read), keep the entry readable by id until the ledger has it.
+-- fields refunds and reversals read), keep the entry findable by transaction id until the ledger
+-- has it (a pointer into the journal, not a copy: the copy doubled what each purchase wrote).
 -- Answers {'ok', reply, journal entry id}; scripts append their own answers after these.
 local function commit(values, record)
   local open, commerce = balances()
@@ -133,7 +135,7 @@ local function commit(values, record)
   local journal_id = redis.call('XADD', K_JOURNAL, '*', 'e', entry, 'r', reply)
   redis.call('HSET', K_RECORD, 'h', REQUEST_HASH, 'r', reply, 'id', TXN_ID, unpack(record))
   redis.call('EXPIRE', K_RECORD, ARGV[5])
-  redis.call('SET', K_PENDING, entry, 'EX', ARGV[7])
+  redis.call('SET', K_PENDING, journal_id, 'EX', ARGV[7])
   return {'ok', reply, journal_id}
 end
 
