@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { deadLetterKey, journal_group, journalKey, transactionKey } from '../hot/keys.ts';
 import type { RedisClient, Sql } from '../stores.ts';
+import type { TransactionSql } from 'postgres';
 
 export interface WriterOptions {
   readonly shard_count: number;
@@ -41,6 +42,8 @@ interface Item extends JournalRecord {
 }
 
 const entry_prefix = '{"id":"';
+
+export const statement_entries_max = 32;
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity constraint): the data, not the database. */
 function isDataError(err: unknown): boolean {
@@ -231,8 +234,19 @@ export class LedgerWriter {
     }
   }
 
-  private write(items: Item[]): Promise<number> {
-    return recordEntries(this.sql, items);
+  /**
+   * A batch commits whole. Past `statement_entries_max` entries it is several statements in one
+   * transaction: PostgreSQL's CPU per entry doubled from statements of 32 entries to statements
+   * of 128 (measured: 110–120 vs 234–258 µs per entry), and a writer catching up reads up to 256
+   * entries per shard at once.
+   */
+  private async write(items: Item[]): Promise<number> {
+    if (items.length <= statement_entries_max) return recordEntries(this.sql, items);
+    return this.sql.begin(async (tx) => {
+      let inserted = 0;
+      for (let i = 0; i < items.length; i += statement_entries_max) inserted += await recordEntries(tx, items.slice(i, i + statement_entries_max));
+      return inserted;
+    });
   }
 
   private async acknowledge(items: Item[]): Promise<void> {
@@ -298,7 +312,7 @@ export interface JournalRecord {
  * accounts take their locks in one order and cannot deadlock). The postings' foreign keys are
  * checked at the end of the statement, when the accounts and transactions it inserted exist.
  */
-export async function recordEntries(sql: Sql, items: readonly JournalRecord[]): Promise<number> {
+export async function recordEntries(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<number> {
   const parts: string[] = [];
   for (const i of items) {
     parts.push(`{"shard":${i.shard},"journal_id":"${i.stream_id}","body":${i.entry},"reply":${i.reply === '' ? 'null' : i.reply}}`);
