@@ -4,12 +4,13 @@
 // gateway started with `node --cpu-prof` and prints the profile by area and by function. The
 // .cpuprofile is kept next to the summary (a flame graph in Chrome DevTools or speedscope).
 //
-// --baseline <dir> compares with another checkout (`git worktree add /tmp/before <commit>`):
-// each seeds its own business on the same Redis and PostgreSQL, and their runs alternate
+// --baseline <dir> compares with another checkout (`git worktree add /tmp/before <commit>`),
+// --baseline-env K=V,K=V with this checkout under other settings (GATEWAY_PROCESSES=2, say), or
+// both: each seeds its own business on the same Redis and PostgreSQL, and their runs alternate
 // A B A B, so the ratios hold on a noisy machine.
 //
 // Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-// --scenario purchase|spend --baseline <dir> --no-profile
+// --scenario purchase|spend --baseline <dir> --baseline-env K=V,... --no-profile
 
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +32,7 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '2' },
     scenario: { type: 'string', default: 'purchase' },
     baseline: { type: 'string' },
+    'baseline-env': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
   },
 });
@@ -48,9 +50,27 @@ const say = (line: string) => process.stdout.write(line + '\n');
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const dir = join(repo_root, 'loadtest', 'reports', `profile-${stamp}`);
 
+/** CPU ms of a process and its live descendants (the workers of GATEWAY_PROCESSES=n). */
 function cpuMs(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  const stats = new Map<number, { ppid: number; ms: number }>();
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      stats.set(Number(p), { ppid: Number(fields[1]), ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  const tree = new Set([pid]);
+  // Parents before children is not guaranteed by pid order: sweep until nothing is added.
+  for (let added = true; added; ) {
+    added = false;
+    for (const [p, st] of stats) if (!tree.has(p) && tree.has(st.ppid)) (tree.add(p), (added = true));
+  }
+  for (const p of tree) total += stats.get(p!)?.ms ?? 0;
+  return total;
 }
 
 /** CPU ms of this PostgreSQL server's processes (backends, the ledger writer's included; background workers). */
@@ -92,15 +112,17 @@ async function commandStats(redis: RedisClient): Promise<Map<string, { calls: nu
   return out;
 }
 
-async function redisCpuMs(redis: RedisClient): Promise<number> {
+/** Redis's CPU so far, ms: in the kernel (sockets, AOF writes and fsyncs) and in Redis itself. */
+async function redisCpuMs(redis: RedisClient): Promise<{ sys: number; user: number }> {
   const info = await redis.info('cpu');
-  return (Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1])) * 1000;
+  return { sys: Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) * 1000, user: Number(/used_cpu_user:([\d.]+)/.exec(info)![1]) * 1000 };
 }
 
 interface Variant {
   readonly name: string;
   readonly root: string;
   readonly port: number;
+  readonly env: Record<string, string>;
   gateway: Child;
   terminal_key: string;
   wallet_codes: string[];
@@ -114,6 +136,8 @@ interface Measured {
   readonly non2xx: number;
   readonly gateway_us: number;
   readonly redis_us: number;
+  /** Of redis_us, the share spent in the kernel. */
+  readonly redis_sys_us: number;
   /** PostgreSQL's CPU (the ledger writer's inserts), this load generator's, and the machine's in all. */
   readonly postgres_us: number;
   readonly loadgen_us: number;
@@ -191,7 +215,9 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const io1 = syscalls(v.gateway.process.pid);
   const n = Math.max(1, result['2xx'] + result.non2xx);
   const gateway_us = Math.round(((cpuMs(v.gateway.process.pid) - cpu0) * 1000) / n);
-  const redis_us = Math.round((((await redisCpuMs(redis)) - redis0) * 1000) / n);
+  const redis1 = await redisCpuMs(redis);
+  const redis_us = Math.round(((redis1.sys + redis1.user - redis0.sys - redis0.user) * 1000) / n);
+  const redis_sys_us = Math.round(((redis1.sys - redis0.sys) * 1000) / n);
   const stats1 = await commandStats(redis);
   const commands = [...stats1]
     .map(([name, s]) => {
@@ -202,7 +228,7 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
     .filter((c) => c.calls_per_request > 0)
     .sort((a, b) => b.us_per_request - a.us_per_request);
   const per = (x: number) => Math.round((x / n) * 100) / 100;
-  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, postgres_us: Math.round((pg_ms * 1000) / n), loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
+  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us: Math.round((pg_ms * 1000) / n), loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
 }
 
 const median = (xs: number[]) => {
@@ -217,21 +243,26 @@ async function main() {
   const sql = postgres(database_url!, { max: 1, onnotice: () => {} });
   const variants: Variant[] = [];
   try {
-    const specs = [{ name: 'this', root: repo_root, port: 18_290 }, ...(opt.baseline === undefined ? [] : [{ name: 'baseline', root: opt.baseline, port: 18_291 }])];
+    const baseline_env = Object.fromEntries((opt['baseline-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    const with_baseline = opt.baseline !== undefined || Object.keys(baseline_env).length > 0;
+    const specs = [
+      { name: 'this', root: repo_root, port: 18_290, env: {} },
+      ...(with_baseline ? [{ name: 'baseline', root: opt.baseline ?? repo_root, port: 18_291, env: baseline_env }] : []),
+    ];
     for (const s of specs) {
       // One at a time: the first runs the migrations before the next one starts.
-      const gateway = await startChild('gateway/main.ts', s.port, env, { root: s.root });
+      const gateway = await startChild('gateway/main.ts', s.port, { ...env, ...s.env }, { root: s.root });
       const v: Variant = { ...s, gateway, terminal_key: '', wallet_codes: [], runs: [] };
       variants.push(v);
       await seed(v, sql);
-      say(`${v.name} (${v.root}): seeded ${contacts_n} contacts and a purchase each`);
+      say(`${v.name} (${v.root}${Object.keys(v.env).length > 0 ? ` ${JSON.stringify(v.env)}` : ''}): seeded ${contacts_n} contacts and a purchase each`);
     }
     for (const v of variants) await load(v, 2); // warm the JIT and the caches
     for (let round = 1; round <= rounds; round++) {
       for (const v of variants) {
         const m = await measure(v, redis, sql);
         v.runs.push(m);
-        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs  PostgreSQL ${m.postgres_us} µs  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
+        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
       }
     }
     const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)), postgres_us: median(v.runs.map((r) => r.postgres_us)), loadgen_us: median(v.runs.map((r) => r.loadgen_us)), machine_us: median(v.runs.map((r) => r.machine_us)) }));
