@@ -11,6 +11,7 @@
 //
 // Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
 // --scenario purchase|spend --baseline <dir> --baseline-env K=V,... --no-profile
+// --rate <req/s> (a fixed arrival rate: latency at a given load instead of maximum throughput)
 
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +35,7 @@ const { values: opt } = parseArgs({
     baseline: { type: 'string' },
     'baseline-env': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
+    rate: { type: 'string' },
   },
 });
 const contacts_n = Number(opt.contacts);
@@ -132,6 +134,7 @@ interface Variant {
 interface Measured {
   readonly rps: number;
   readonly p50_ms: number;
+  readonly p90_ms: number;
   readonly p99_ms: number;
   readonly non2xx: number;
   readonly gateway_us: number;
@@ -167,6 +170,7 @@ function load(v: Variant, seconds: number): Promise<autocannon.Result> {
         method: 'POST',
         connections,
         duration: seconds,
+        ...(opt.rate === undefined ? {} : { overallRate: Number(opt.rate) }),
         headers: { 'content-type': 'application/json', authorization: `Bearer ${v.terminal_key}` },
         requests: [{ setupRequest: (req: any) => ((req.body = body()), req) }],
       },
@@ -228,7 +232,7 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
     .filter((c) => c.calls_per_request > 0)
     .sort((a, b) => b.us_per_request - a.us_per_request);
   const per = (x: number) => Math.round((x / n) * 100) / 100;
-  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us: Math.round((pg_ms * 1000) / n), loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
+  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us: Math.round((pg_ms * 1000) / n), loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
 }
 
 const median = (xs: number[]) => {
@@ -262,7 +266,7 @@ async function main() {
       for (const v of variants) {
         const m = await measure(v, redis, sql);
         v.runs.push(m);
-        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
+        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p90 ${m.p90_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
       }
     }
     const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)), postgres_us: median(v.runs.map((r) => r.postgres_us)), loadgen_us: median(v.runs.map((r) => r.loadgen_us)), machine_us: median(v.runs.map((r) => r.machine_us)) }));
