@@ -50,20 +50,6 @@ local function balances()
   return tonumber(v[1] or '0'), tonumber(v[2] or '0')
 end
 
--- Award `amount` into the commerce lot `field`, settling commerce debt first.
-local function awardCommerce(amount, field)
-  if amount <= 0 then return end
-  local debt = tonumber(redis.call('HGET', K_CONTACT, 'md') or '0')
-  local to_lot = amount
-  if debt > 0 then
-    local settle = math.min(debt, amount)
-    to_lot = amount - settle
-    if debt - settle == 0 then redis.call('HDEL', K_CONTACT, 'md') else redis.call('HSET', K_CONTACT, 'md', int(debt - settle)) end
-  end
-  if to_lot > 0 then redis.call('HINCRBY', K_LOTS, field, to_lot) end
-  redis.call('HINCRBY', K_CONTACT, 'm', amount)
-end
-
 -- Lots, earliest expiry first: for a redemption at `merchant_code` ('' for the business's own
 -- venues) those usable now that the pool rule allows; for a claw-back (merchant_code nil) every
 -- lot, expired ones too while the sweeper has not expired them yet (they still count in m).
@@ -182,8 +168,15 @@ end
 -- their postings, the accepted indexes (0-based, comma-separated), and what it read of the
 -- contact's history (whether this is its first purchase, its last purchase's time).
 local function applyAwards(base, n, K_CAPS, K_EXPIRY)
-  local first_purchase = redis.call('HGET', K_CONTACT, 'fp') == false
-  local last_purchase = tonumber(redis.call('HGET', K_CONTACT, 'lp') or '0')
+  -- One read of what the awards depend on and one write per field they change, however many
+  -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
+  local h = redis.call('HMGET', K_CONTACT, 'fp', 'lp', 'md')
+  local first_purchase = h[1] == false
+  local last_purchase = tonumber(h[2] or '0')
+  local debt = tonumber(h[3] or '0')
+  local debt_before = debt
+  local lot_fields, lot_add = {}, {}
+  local to_commerce, to_open, earliest = 0, 0, 9999999999999
   local parts, postings, accepted = {}, {}, {}
   local cashback, discount = 0, 0
   for i = 0, n - 1 do
@@ -201,12 +194,22 @@ local function applyAwards(base, n, K_CAPS, K_EXPIRY)
       else
         cashback = cashback + amount
         if kind == 'c' then
-          awardCommerce(amount, field)
+          -- Into the commerce balance; commerce debt (from claw-backs) is settled first, the
+          -- rest goes into the award's lot.
+          to_commerce = to_commerce + amount
+          local settle = math.min(debt, amount)
+          debt = debt - settle
+          if amount > settle then
+            if lot_add[field] == nil then
+              lot_fields[#lot_fields + 1] = field
+              lot_add[field] = 0
+            end
+            lot_add[field] = lot_add[field] + amount - settle
+          end
           local expiry = tonumber(string.sub(field, 1, 13))
-          -- LT: the index keeps each contact's earliest expiry.
-          if expiry < 9999999999999 then redis.call('ZADD', K_EXPIRY, 'LT', expiry, string.sub(K_CONTACT, string.find(K_CONTACT, '}:', 1, true) + 2)) end
+          if expiry < earliest then earliest = expiry end
         else
-          redis.call('HINCRBY', K_CONTACT, 'o', amount)
+          to_open = to_open + amount
         end
         postings[#postings + 1] = ARGV[a + 8]
       end
@@ -214,6 +217,14 @@ local function applyAwards(base, n, K_CAPS, K_EXPIRY)
       accepted[#accepted + 1] = tostring(i)
     end
   end
+  for _, field in ipairs(lot_fields) do redis.call('HINCRBY', K_LOTS, field, lot_add[field]) end
+  if to_commerce > 0 then redis.call('HINCRBY', K_CONTACT, 'm', to_commerce) end
+  if debt ~= debt_before then
+    if debt == 0 then redis.call('HDEL', K_CONTACT, 'md') else redis.call('HSET', K_CONTACT, 'md', int(debt)) end
+  end
+  if to_open > 0 then redis.call('HINCRBY', K_CONTACT, 'o', to_open) end
+  -- LT: the index keeps each contact's earliest expiry.
+  if earliest < 9999999999999 then redis.call('ZADD', K_EXPIRY, 'LT', earliest, string.sub(K_CONTACT, string.find(K_CONTACT, '}:', 1, true) + 2)) end
   return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), table.concat(accepted, ','), first_purchase, last_purchase
 end
 

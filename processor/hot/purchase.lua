@@ -42,9 +42,12 @@ if tonumber(ARGV[14]) > 0 then
 end
 
 -- Purchase history for first-purchase, birthday and referral offers; tier units.
-redis.call('HSET', K_CONTACT, 'fp', '1')
 local at = tonumber(ARGV[18])
-if at > last_purchase then redis.call('HSET', K_CONTACT, 'lp', ARGV[18]) end
+if at > last_purchase then
+  redis.call('HSET', K_CONTACT, 'fp', '1', 'lp', ARGV[18])
+elseif first then
+  redis.call('HSET', K_CONTACT, 'fp', '1')
+end
 addTierUnits(tonumber(ARGV[19]), ARGV[20])
 
 local record = {'w', int(cashback), 'ds', int(discount), 'fee', int(fee)}
