@@ -75,20 +75,31 @@ function cpuMs(pid: number | undefined): number {
   return total;
 }
 
-/** CPU ms of this PostgreSQL server's processes (backends, the ledger writer's included; background workers). */
-async function postgresCpuMs(sql: postgres.Sql): Promise<number> {
+/** CPU ms of this PostgreSQL server's processes, by kind (client backend, walwriter, checkpointer, …). */
+async function postgresCpuMs(sql: postgres.Sql): Promise<Map<string, number>> {
   // Only this server's: another PostgreSQL on the machine is none of this measurement's business.
-  const pids = (await sql<{ pid: number }[]>`select pid from pg_stat_activity`).map((r) => r.pid);
-  let total = 0;
-  for (const pid of pids) {
+  const rows = await sql<{ pid: number; kind: string }[]>`select pid, coalesce(backend_type, '') as kind from pg_stat_activity`;
+  const out = new Map<string, number>();
+  for (const { pid, kind } of rows) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+      out.set(`${pid} ${kind}`, ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
     } catch {
       // gone meanwhile
     }
   }
-  return total;
+  return out;
+}
+
+/** What each kind of PostgreSQL process spent between two readings, µs per request. */
+function postgresDelta(before: Map<string, number>, after: Map<string, number>, n: number): Record<string, number> {
+  const by_kind: Record<string, number> = {};
+  for (const [key, ms] of after) {
+    const kind = key.slice(key.indexOf(' ') + 1);
+    by_kind[kind] = (by_kind[kind] ?? 0) + ((ms - (before.get(key) ?? 0)) * 1000) / n;
+  }
+  for (const k of Object.keys(by_kind)) by_kind[k] = Math.round(by_kind[k]!);
+  return by_kind;
 }
 
 /** CPU ms the whole machine spent busy (all cores; other sessions' work included). */
@@ -143,6 +154,7 @@ interface Measured {
   readonly redis_sys_us: number;
   /** PostgreSQL's CPU (the ledger writer's inserts), this load generator's, and the machine's in all. */
   readonly postgres_us: number;
+  readonly postgres_by_kind: Record<string, number>;
   readonly loadgen_us: number;
   readonly machine_us: number;
   readonly reads_per_request: number;
@@ -215,7 +227,7 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const result = await load(v, duration_s);
   const self = process.cpuUsage(self0);
   const machine_ms = machineBusyMs() - machine0;
-  const pg_ms = (await postgresCpuMs(sql)) - pg0;
+  const pg1 = await postgresCpuMs(sql);
   const io1 = syscalls(v.gateway.process.pid);
   const n = Math.max(1, result['2xx'] + result.non2xx);
   const gateway_us = Math.round(((cpuMs(v.gateway.process.pid) - cpu0) * 1000) / n);
@@ -232,7 +244,9 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
     .filter((c) => c.calls_per_request > 0)
     .sort((a, b) => b.us_per_request - a.us_per_request);
   const per = (x: number) => Math.round((x / n) * 100) / 100;
-  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us: Math.round((pg_ms * 1000) / n), loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
+  const postgres_by_kind = postgresDelta(pg0, pg1, n);
+  const postgres_us = Object.values(postgres_by_kind).reduce((a, b) => a + b, 0);
+  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us, postgres_by_kind, loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
 }
 
 const median = (xs: number[]) => {
@@ -266,7 +280,7 @@ async function main() {
       for (const v of variants) {
         const m = await measure(v, redis, sql);
         v.runs.push(m);
-        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p90 ${m.p90_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
+        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p90 ${m.p90_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs ${JSON.stringify(m.postgres_by_kind)}  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
       }
     }
     const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)), postgres_us: median(v.runs.map((r) => r.postgres_us)), loadgen_us: median(v.runs.map((r) => r.loadgen_us)), machine_us: median(v.runs.map((r) => r.machine_us)) }));
