@@ -6,9 +6,10 @@ import { cimToken, normaliseCim, type CimType, type NormalisedCim } from '../cor
 import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors.ts';
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
 import { contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
-import { cimKey, contactKey, lotsKey } from './hot/keys.ts';
+import { CimIndex } from './hot/cim-index.ts';
+import { contactKey, lotsKey } from './hot/keys.ts';
 import { iso, isUniqueViolation, type Business } from './network.ts';
-import type { Stores } from './stores.ts';
+import { default_config, type Stores } from './stores.ts';
 
 export interface ContactView {
   readonly id: string;
@@ -70,7 +71,11 @@ export class Contacts {
   /** Called with the contacts each create or import batch made (sign-up awards). */
   onCreated: (business: Business, contact_ids: readonly string[]) => Promise<void> = async () => {};
 
-  constructor(private readonly stores: Stores) {}
+  private readonly index: CimIndex;
+
+  constructor(private readonly stores: Stores) {
+    this.index = new CimIndex(stores.redis, stores.config.cim_index_buckets ?? default_config.cim_index_buckets!);
+  }
 
   shardOf(contact_id: string): number {
     return shardOf(contact_id, this.stores.config.shard_count);
@@ -100,7 +105,7 @@ export class Contacts {
       const cached = this.resolved.get(token);
       if (cached !== undefined) return cached;
     }
-    const contact_id = await this.stores.redis.get(cimKey(token));
+    const contact_id = await this.index.get(token);
     if (contact_id !== null && cacheable) {
       if (this.resolved.size >= resolved_entries_max) this.resolved.delete(this.resolved.keys().next().value!);
       this.resolved.set(token, contact_id);
@@ -219,7 +224,7 @@ export class Contacts {
       if (c.referred_by !== null) fields.rf = c.referred_by;
       multi.hSet(contactKey(this.shardOf(c.id), c.id), fields);
     }
-    for (const x of cims) multi.set(cimKey(x.token), x.contact_id);
+    for (const x of cims) this.index.set(multi, x.token, x.contact_id);
     await multi.execAsPipeline();
     await this.onCreated(business, batch.map((c) => c.id));
   }
@@ -237,7 +242,7 @@ export class Contacts {
       if (row?.contact_id !== contact_id) throw new PocketgateError('cim_taken', 'this CIM already identifies another contact');
       return { type: n.type, masked: n.masked }; // adding a contact's own CIM again changes nothing
     }
-    await this.stores.redis.set(cimKey(token), contact_id);
+    await this.index.put(token, contact_id);
     return { type: n.type, masked: n.masked };
   }
 
@@ -328,7 +333,11 @@ export class Contacts {
           return row.wallet_code;
         });
         const old_token = cimToken(config.cim_hmac_key, business.id, 'wallet_code', old);
-        await redis.multi().del(cimKey(old_token)).set(cimKey(token), contact_id).exec();
+        // One MULTI: no moment when both codes, or neither, name the contact.
+        const multi = redis.multi();
+        this.index.delete(multi, old_token);
+        this.index.set(multi, token, contact_id);
+        await multi.exec();
         return { wallet_code };
       } catch (err) {
         if (!isUniqueViolation(err) || attempt >= 3) throw err;
