@@ -56,6 +56,21 @@ describe('CIM index', () => {
     expect(await index.get(b)).toBe(y);
   });
 
+  it('sets many at once, one HSET per bucket, each token naming its own contact', async () => {
+    const index = new CimIndex(redis, 8);
+    const all = tokens(200);
+    const entries = all.map((token) => ({ token, contact_id: newId('con') }));
+    const commands: { key: string; pairs: number }[] = [];
+    index.setAll({ hSet: (key: string, pairs: Buffer[]) => commands.push({ key, pairs: pairs.length / 2 }), hDel: () => {} } as never, entries);
+    expect(new Set(commands.map((c) => c.key)).size).toBe(commands.length);
+    expect(commands.length).toBeLessThanOrEqual(8);
+    expect(commands.reduce((n, c) => n + c.pairs, 0)).toBe(200);
+    const multi = redis.multi();
+    index.setAll(multi, entries);
+    await multi.execAsPipeline();
+    for (const e of entries) expect(await index.get(e.token)).toBe(e.contact_id);
+  });
+
   it('a later set replaces what a token named (PostgreSQL decides who may hold it)', async () => {
     const index = new CimIndex(redis, 16);
     const [a] = tokens(1) as [string];
