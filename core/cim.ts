@@ -24,7 +24,11 @@ export type CimResult = NormalisedCim | { readonly error: string };
 
 const value_length_max = 254; // RFC 5321 caps an email path at 254; nothing else is longer
 
+const all_digits = /^[0-9]+$/;
+
 function digitsOnly(value: string, allowed_separators: string): string | undefined {
+  // Most values come without separators: keep the string rather than build it char by char.
+  if (all_digits.test(value)) return value;
   let out = '';
   for (let i = 0; i < value.length; i++) {
     const c = value[i]!;

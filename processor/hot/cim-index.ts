@@ -85,11 +85,18 @@ export class CimIndex {
    */
   setAll(commands: Commands, entries: Iterable<{ readonly token: string; readonly contact_id: string }>): void {
     const by_key = new Map<string, Buffer[]>();
+    let last_id = '';
+    let last_bytes: Buffer = Buffer.alloc(0);
     for (const { token, contact_id } of entries) {
       const { key, field } = this.entry(token);
+      // A contact's entries come one after another: its id is packed once (one Buffer fewer each).
+      if (contact_id !== last_id) {
+        last_bytes = contactIdBytes(contact_id);
+        last_id = contact_id;
+      }
       const pairs = by_key.get(key);
-      if (pairs === undefined) by_key.set(key, [field, contactIdBytes(contact_id)]);
-      else pairs.push(field, contactIdBytes(contact_id));
+      if (pairs === undefined) by_key.set(key, [field, last_bytes]);
+      else pairs.push(field, last_bytes);
     }
     for (const [key, pairs] of by_key) commands.hSet(key, pairs);
   }
