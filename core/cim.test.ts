@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { luhnCheckDigit } from './luhn.ts';
@@ -69,5 +70,12 @@ describe('cim', () => {
     expect(cimToken('k', 'bus_2', 'phone', '+442079460958')).not.toBe(a);
     expect(cimToken('k', 'bus_1', 'loyalty_id', '+442079460958')).not.toBe(a);
     expect(cimToken('k2', 'bus_1', 'phone', '+442079460958')).not.toBe(a);
+  });
+
+  it('tokens stay what HMAC-SHA256 with the key text gives (tokens already stored keep working)', () => {
+    for (const key of ['k', 'k2', 'k', 'clé-ünïcode']) {
+      const plain = createHmac('sha256', key).update('bus_1\u0000phone\u0000+442079460958').digest('base64url').slice(0, 22);
+      expect(cimToken(key, 'bus_1', 'phone', '+442079460958')).toBe(plain);
+    }
   });
 });

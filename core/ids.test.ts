@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { luhnValid } from './luhn.ts';
-import { newApiKey, newContactCode, newId, newWalletCode, shardOf } from './ids.ts';
+import { contactIdBytes, contactIdFromBytes, newApiKey, newContactCode, newId, newWalletCode, shardOf } from './ids.ts';
 
 describe('ids', () => {
   it('ids carry their kind and are unique', () => {
@@ -31,5 +31,25 @@ describe('ids', () => {
       expect(n).toBeLessThan(1300);
     }
     expect(shardOf('con_abc', 16)).toBe(shardOf('con_abc', 16));
+  });
+
+  it('a contact id packs into 12 bytes and back', () => {
+    for (let i = 0; i < 10_000; i++) {
+      const id = newId('con');
+      const bytes = contactIdBytes(id);
+      expect(bytes.length).toBe(12);
+      expect(contactIdFromBytes(bytes)).toBe(id);
+    }
+    expect(contactIdFromBytes(contactIdBytes('con_zzzzzzzzzzzzzzzzzzzg'))).toBe('con_zzzzzzzzzzzzzzzzzzzg');
+    expect(contactIdFromBytes(Buffer.alloc(12))).toBe('con_00000000000000000000');
+  });
+
+  it('packing refuses what is not a contact id rather than storing something else', () => {
+    // Wrong kind, wrong length, a letter outside the alphabet, and padding bits set (the last
+    // character carries 1 bit: 'h' would decode to the same bytes as 'g').
+    for (const id of ['txn_00000000000000000000', 'con_0000000000000000000', 'con_000000000000000000000', 'con_0000000000000000000i', 'con_0000000000000000000h', 'con_doesnotexist00000000']) {
+      expect(() => contactIdBytes(id), id).toThrow(/not a contact id/);
+    }
+    expect(() => contactIdFromBytes(Buffer.alloc(11))).toThrow();
   });
 });

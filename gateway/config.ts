@@ -1,5 +1,6 @@
 // The environment the gateway honours (see spec/API.md), read once and checked at start.
 
+import { cim_index_buckets_max } from '../processor/hot/cim-index.ts';
 import { default_config, type Durability, type ProcessorConfig } from '../processor/stores.ts';
 
 export interface GatewayConfig {
@@ -47,6 +48,7 @@ export function configFromEnv(): GatewayConfig {
     processor: {
       shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
       cim_hmac_key: required('CIM_HMAC_KEY'),
+      cim_index_buckets: int('CIM_INDEX_BUCKETS', default_config.cim_index_buckets!, 1, cim_index_buckets_max),
       reply_ttl_seconds: int('REPLY_TTL_SECONDS', default_config.reply_ttl_seconds, 60, 90 * 86_400),
       journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1_000, 100_000_000),
       durability: durability(),

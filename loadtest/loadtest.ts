@@ -541,7 +541,7 @@ async function main() {
       before_bytes: memory_before,
       after_bytes: memory_after,
       per_contact_bytes: memory_per_contact,
-      keys_per_contact: 'a contact hash c:{s<n>}:<id> (business, profile: birthday, tags; balances once it buys) and four CIM index keys i:<token> (card, phone, wallet code, contact code)',
+      keys_per_contact: 'a contact hash c:{s<n>}:<id> (business, profile: birthday, tags; balances once it buys) and four CIM index entries (card, phone, wallet code, contact code) in the buckets i:<n>, small hashes of token bits → contact id bytes',
       sample_after_seed: memory_after_seed,
       sample_after_runs: {
         contact_hash: await memoryOfKeys(redis, 'c:{s*', sample),

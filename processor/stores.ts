@@ -12,6 +12,12 @@ export interface ProcessorConfig {
   /** Secret of the CIM index tokens (HMAC-SHA256). */
   readonly cim_hmac_key: string;
   /**
+   * Hashes the Redis CIM index is spread over (hot/cim-index.ts); fixed for the life of the data.
+   * About a contact's CIMs × contacts ÷ 100 keeps each a compact listpack (default 4,096: up to
+   * about 1.5 million CIMs); the index answers the same with any count, only memory differs.
+   */
+  readonly cim_index_buckets?: number;
+  /**
    * How long a transaction is remembered by terminal + reference: for idempotent replay, and as
    * the original of refunds and reversals.
    */
@@ -44,6 +50,7 @@ export const system_clock: Clock = { now: () => Date.now() };
 
 export const default_config: Omit<ProcessorConfig, 'cim_hmac_key'> = {
   shard_count: 16,
+  cim_index_buckets: 4_096,
   reply_ttl_seconds: 35 * 86_400, // card networks allow refunds and chargebacks about a month later
   journal_length_max: 1_000_000,
   durability: 'async',

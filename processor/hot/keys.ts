@@ -10,9 +10,9 @@ export function contactKey(shard: number, contact_id: string): string {
   return `c:{s${shard}}:${contact_id}`;
 }
 
-/** CIM index: HMAC token → contact id. */
-export function cimKey(token: string): string {
-  return `i:${token}`;
+/** CIM index bucket: a hash of token bits → contact id bytes (see cim-index.ts). */
+export function cimBucketKey(bucket: number): string {
+  return `i:${bucket}`;
 }
 
 /**
