@@ -487,6 +487,9 @@ async function main() {
     // purchase's own maximum says what a terminal sees under a load the gateway can carry.
     const own_half = Math.max(1, Math.floor(medianOf('purchase', (r) => r.rps) / 2));
     const fixed_own = scenarios.includes('purchase') ? record(await gatewayRun('purchase @half own max', 0, gateway.url, 'purchase', duration, own_half)) : undefined;
+    // The same rate on the empty route: on this kind of machine a lightly loaded process answers
+    // late now and then by itself (idle cores wake slowly), and this is that floor.
+    const fixed_own_empty = scenarios.includes('purchase') ? record(await httpRun({ target: 'empty @half own max', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: own_half })) : undefined;
 
     // -- the ledger: a long max-rate run, then the time until PostgreSQL holds everything
     let catchup: Run | undefined;
@@ -577,6 +580,7 @@ async function main() {
       half_own_max_rate: own_half,
       half_own_max_p99_ms: fixed_own?.p99_ms ?? null,
       half_own_max_achieved_rps: fixed_own?.rps ?? null,
+      half_own_max_empty_p99_ms: fixed_own_empty?.p99_ms ?? null,
       cpu_us_per_request: Object.fromEntries(
         [...new Set(runs.filter((r) => r.cpu_us_per_request !== undefined).map((r) => r.target))].map((t) => {
           const rs = runs.filter((r) => r.target === t && r.cpu_us_per_request !== undefined);
@@ -586,8 +590,8 @@ async function main() {
     };
     const targets = [
       { target: 'purchase throughput ≥ 60% of the empty route', measured: `${Math.round(summary.purchase_ratio * 100)}% (${purchase_rps} / ${empty_rps} req/s)`, met: summary.purchase_ratio >= 0.6 },
-      { target: `p99 ≤ 5 ms at a fixed ${fixed_rate} req/s (half the empty maximum)`, measured: `${summary.fixed_purchase_p99_ms} ms (achieved ${fixed_purchase?.rps ?? '-'} req/s)`, met: (summary.fixed_purchase_p99_ms ?? Infinity) <= 5 },
-      { target: `(for reference) p99 at ${own_half} req/s, half the purchase's own maximum`, measured: `${summary.half_own_max_p99_ms} ms (achieved ${summary.half_own_max_achieved_rps} req/s)`, met: (summary.half_own_max_p99_ms ?? Infinity) <= 5 },
+      { target: `p99 ≤ 5 ms at a fixed ${fixed_rate} req/s (half the empty maximum)`, measured: `${summary.fixed_purchase_p99_ms} ms (achieved ${fixed_purchase?.rps ?? '-'} req/s; the empty route at that rate: ${summary.fixed_empty_p99_ms} ms)`, met: (summary.fixed_purchase_p99_ms ?? Infinity) <= 5 },
+      { target: `(for reference) p99 at ${own_half} req/s, half the purchase's own maximum`, measured: `${summary.half_own_max_p99_ms} ms (achieved ${summary.half_own_max_achieved_rps} req/s; the empty route at that rate: ${summary.half_own_max_empty_p99_ms} ms)`, met: (summary.half_own_max_p99_ms ?? Infinity) <= 5 },
       { target: 'async ≥ 3× DURABILITY=sync throughput, with lower p99', measured: `${summary.async_over_sync}× (p99 ${summary.purchase_p99_ms} vs ${summary.sync_p99_ms} ms)`, met: (summary.async_over_sync ?? 0) >= 3 && summary.purchase_p99_ms < summary.sync_p99_ms },
       { target: `ledger caught up ≤ 5 s after a ${catchup_duration} s max-rate run, none lost or doubled`, measured: `${(catchup_ms / 1000).toFixed(2)} s (${backlog_at_stop} entries behind at stop), lost ${lost}, doubled ${doubled}, ISO ${ledger.iso_recorded}/${iso_approved}`, met: catchup_ms <= 5_000 && lost === 0 && doubled === 0 && ledger.iso_recorded >= iso_approved && ledger.iso_doubled === 0 },
       { target: 'Redis ≤ 300 bytes per contact', measured: `${memory_per_contact} bytes`, met: memory_per_contact <= 300 },
