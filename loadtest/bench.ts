@@ -14,6 +14,7 @@ import { repo_root, startChild } from './processes.ts';
 import { runIsoLoad } from './iso-load.ts';
 import { runCodecBench } from './codec-bench.ts';
 import { runOffersBench } from './offers-bench.ts';
+import { median } from './measure.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -89,11 +90,6 @@ function run(target: string, round: number, url: string, options: { body?: () =>
   });
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main() {
   const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'bench-hmac-key', LOG_LEVEL: 'warn' };

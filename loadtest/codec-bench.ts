@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { encodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
 import { createMessage, decode, encode, fieldsRecord, type BitmapEncoding, type IsoMessage } from '../adapters/iso8583/codec.ts';
+import { median } from './measure.ts';
 
 // iso_8583 is CommonJS without types; this is the slice of its API the bench uses.
 interface Iso8583Instance {
@@ -117,11 +118,6 @@ function measure(side: Side, ms: number): number {
   return (calls * 2 * 1000) / (now - start);
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 export function runCodecBench(options: CodecBenchOptions = {}): CodecBenchFigures {
   const seconds = options.seconds ?? 10;

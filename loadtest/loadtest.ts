@@ -21,6 +21,7 @@ import postgres from 'postgres';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
+import { cpuMs, median, redisCpuMs } from './measure.ts';
 import { api, card, importContacts, offerDefinitions, basket } from './population.ts';
 import { runIsoLoad } from './iso-load.ts';
 import { renderHtml } from './report-html.ts';
@@ -224,29 +225,6 @@ function line(r: Run): string {
   return `${`${r.target}${r.round > 0 ? ` #${r.round}` : ''}`.padEnd(22)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  2xx ${r.ok}  non-2xx ${r.non2xx}${r.errors + r.timeouts > 0 ? `  errors ${r.errors} timeouts ${r.timeouts}` : ''}`;
 }
 
-/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
-  } catch {
-    return NaN;
-  }
-}
-
-async function redisCpuMs(redis: RedisClient): Promise<number> {
-  const info = await redis.info('cpu');
-  return (Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1])) * 1000;
-}
-
-const median = (xs: number[]) => {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Redis memory
 
@@ -421,11 +399,13 @@ async function main() {
     const pids: Record<string, number | undefined> = { empty: empty.process.pid, sync: sync.process.pid, gateway: gateway.process.pid };
     /** Run `f` and note the CPU its server and Redis used per request. */
     const measured = async (server: 'empty' | 'sync' | 'gateway', f: () => Promise<Run>): Promise<Run> => {
-      const c0 = cpuMs(pids[server]);
+      const pid = pids[server]!;
+      const c0 = cpuMs(pid);
       const r0 = await redisCpuMs(redis);
       const run = await f();
       const n = Math.max(1, run.ok + run.non2xx);
-      run.cpu_us_per_request = { server: Math.round(((cpuMs(pids[server]) - c0) * 1000) / n), redis: Math.round((((await redisCpuMs(redis)) - r0) * 1000) / n) };
+      const r1 = await redisCpuMs(redis);
+      run.cpu_us_per_request = { server: Math.round(((cpuMs(pid) - c0) * 1000) / n), redis: Math.round(((r1.sys + r1.user - r0.sys - r0.user) * 1000) / n) };
       return run;
     };
     const record = (r: Run) => {

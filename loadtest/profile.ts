@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
+import { cpuMs, median, redisCpuMs } from './measure.ts';
 import { formatShares, summariseProfile, type CpuProfile } from './cpu-profile.ts';
 import { api, basket, card, importContacts, offerDefinitions } from './population.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
@@ -51,29 +52,6 @@ if (redis_url === undefined || database_url === undefined) throw new Error('run 
 const say = (line: string) => process.stdout.write(line + '\n');
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const dir = join(repo_root, 'loadtest', 'reports', `profile-${stamp}`);
-
-/** CPU ms of a process and its live descendants (the workers of GATEWAY_PROCESSES=n). */
-function cpuMs(pid: number | undefined): number {
-  const stats = new Map<number, { ppid: number; ms: number }>();
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      stats.set(Number(p), { ppid: Number(fields[1]), ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let total = 0;
-  const tree = new Set([pid]);
-  // Parents before children is not guaranteed by pid order: sweep until nothing is added.
-  for (let added = true; added; ) {
-    added = false;
-    for (const [p, st] of stats) if (!tree.has(p) && tree.has(st.ppid)) (tree.add(p), (added = true));
-  }
-  for (const p of tree) total += stats.get(p!)?.ms ?? 0;
-  return total;
-}
 
 /** CPU ms of this PostgreSQL server's processes, by kind (client backend, walwriter, checkpointer, …). */
 async function postgresCpuMs(sql: postgres.Sql): Promise<Map<string, number>> {
@@ -125,11 +103,6 @@ async function commandStats(redis: RedisClient): Promise<Map<string, { calls: nu
   return out;
 }
 
-/** Redis's CPU so far, ms: in the kernel (sockets, AOF writes and fsyncs) and in Redis itself. */
-async function redisCpuMs(redis: RedisClient): Promise<{ sys: number; user: number }> {
-  const info = await redis.info('cpu');
-  return { sys: Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) * 1000, user: Number(/used_cpu_user:([\d.]+)/.exec(info)![1]) * 1000 };
-}
 
 interface Variant {
   readonly name: string;
@@ -249,11 +222,6 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us, postgres_by_kind, loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main() {
   mkdirSync(dir, { recursive: true });

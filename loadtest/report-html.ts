@@ -1,6 +1,8 @@
 // The load test's HTML report: one self-contained file (inline SVG, no script, no CDN), readable
 // offline. Per target, throughput and latency percentiles over time, one line per run.
 
+import { median } from './measure.ts';
+
 interface Second {
   readonly t: number;
   readonly rps: number;
@@ -108,12 +110,6 @@ function barChart(title: string, bars: readonly { name: string; value: number; c
   return parts.join('');
 }
 
-const median = (xs: number[]) => {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export function renderHtml(report: ReportLike): string {
   const targets = [...new Set(report.runs.map((r) => r.target))];

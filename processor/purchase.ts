@@ -60,7 +60,8 @@ export class Purchases {
     // claimed now, in the same round trip as the contact's facts: one wait for Redis (and its
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
     const claiming = input.pay === undefined ? claimReference(this.stores, terminal.id, input.reference, hash, contact_id) : undefined;
-    const facts = claiming === undefined ? await this.facts(contact_id, shard, rewards, at_ms, terminal.timezone) : (await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), claiming]))[0];
+    const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
+    const facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
     const evaluation = evaluatePurchase(compiled, {
       amount: input.amount,
       items: input.items ?? [],
