@@ -10,6 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { luhnCheckDigit } from '../core/luhn.ts';
+import { journalBacklog } from '../processor/ledger/writer.ts';
+import { connectRedis } from '../processor/stores.ts';
 import { repo_root, startChild } from './processes.ts';
 import { runIsoLoad } from './iso-load.ts';
 import { runCodecBench } from './codec-bench.ts';
@@ -179,11 +181,21 @@ async function main() {
     const approved = funding_ok + runs.filter((r) => r.target !== 'empty' && r.target !== 'empty@half').reduce((s, r) => s + r.ok, 0) + iso.approved;
     const catchup_start = Date.now();
     let recorded = 0;
-    for (;;) {
-      const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${business.id as string}`;
-      recorded = row!.n;
-      if (recorded >= approved || Date.now() - catchup_start > 60_000) break;
-      await new Promise((r) => setTimeout(r, 50));
+    const redis = await connectRedis(redis_url!);
+    try {
+      for (;;) {
+        // The journal's backlog is a few Redis commands; counting the business's rows is a scan
+        // of the ledger (no index on business_id since migration 006), made once it is drained.
+        if ((await journalBacklog(redis, 16)) === 0) {
+          const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${business.id as string}`;
+          recorded = row!.n;
+          if (recorded >= approved) break;
+        }
+        if (Date.now() - catchup_start > 60_000) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await redis.close();
     }
     const catchup_ms = Date.now() - catchup_start;
     const [dup] = await sql<{ n: number }[]>`select count(*)::int as n from (select 1 from ledger_transactions where business_id = ${business.id as string} group by terminal_id, reference having count(*) > 1) d`;
