@@ -9,8 +9,8 @@
 // one's), in a database of its own on the same server, chunks alternated A B B A, reads
 // alternated too: on a shared, noisy machine only the ratios mean anything.
 //
-// Options: --transactions 1000000 --contacts 100000 --chunk 20000 --batches 32,256 --reads 400
-// --baseline <dir>
+// Options: --transactions 1000000 --contacts 100000 --chunk 20000 --batches 32,256 --reads 1000
+// --baseline <dir>; --reads-only times the reads again over the ledgers the last run left.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,8 +29,9 @@ const { values: opt } = parseArgs({
     contacts: { type: 'string', default: '100000' },
     chunk: { type: 'string', default: '20000' },
     batches: { type: 'string', default: '32,256' },
-    reads: { type: 'string', default: '400' },
+    reads: { type: 'string', default: '1000' },
     baseline: { type: 'string' },
+    'reads-only': { type: 'boolean', default: false },
   },
 });
 const transactions_n = Number(opt.transactions);
@@ -126,13 +127,10 @@ interface Cost {
 interface Side {
   readonly impl: Impl;
   readonly sql: Sql;
-  /** The writer's one connection: its backend's CPU is the measurement. */
-  readonly writer: Sql;
+  /** One connection, for the writes and then the reads: its backend's CPU is the measurement. */
+  readonly measured: Sql;
   readonly entries: LedgerEntries;
-  /** Every so many written transactions, with its place in the sequence (equal across sides). */
-  readonly sample: string[];
   readonly costs: Map<number, Cost>;
-  written: number;
 }
 
 async function backendPid(sql: Sql): Promise<number> {
@@ -143,21 +141,17 @@ async function backendPid(sql: Sql): Promise<number> {
 /** Write the next chunk in batches of `batch`; only the writing is timed, not making the entries. */
 async function writeChunk(side: Side, batch: number): Promise<void> {
   const items = side.entries.take(chunk_n);
-  const every = Math.max(1, Math.floor(transactions_n / reads_n));
-  items.forEach((item, i) => {
-    if ((side.written + i) % every === 0) side.sample.push(item.entry.slice(7, item.entry.indexOf('"', 7)));
-  });
-  const pid = await backendPid(side.writer);
+  const pid = await backendPid(side.measured);
   const backend0 = processCpuMs(pid);
   const server0 = await serverCpuMs(side.sql);
   const node0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < items.length; i += batch) await side.impl.recordBatch(side.writer, items.slice(i, i + batch));
+  for (let i = 0; i < items.length; i += batch) await side.impl.recordBatch(side.measured, items.slice(i, i + batch));
   const wall_ms = performance.now() - t0;
   const node = process.cpuUsage(node0);
   const backend_ms = processCpuMs(pid) - backend0;
   const server_ms = (await serverCpuMs(side.sql)) - server0;
-  if ((await backendPid(side.writer)) !== pid) throw new Error('the writer reconnected mid-chunk: its CPU was not all measured');
+  if ((await backendPid(side.measured)) !== pid) throw new Error('the writer reconnected mid-chunk: its CPU was not all measured');
   const c = side.costs.get(batch) ?? { entries: 0, backend_ms: 0, server_ms: 0, node_ms: 0, wall_ms: 0 };
   c.entries += items.length;
   c.backend_ms += backend_ms;
@@ -165,7 +159,6 @@ async function writeChunk(side: Side, batch: number): Promise<void> {
   c.node_ms += (node.user + node.system) / 1000;
   c.wall_ms += wall_ms;
   side.costs.set(batch, c);
-  side.written += items.length;
 }
 
 /** Fill every side to transactions_n, chunk by chunk: batch sizes take turns, sides alternate A B B A. */
@@ -183,49 +176,73 @@ async function fill(sides: Side[]): Promise<void> {
 
 const perEntry = (ms: number, n: number) => ((ms * 1000) / n).toFixed(1);
 
-interface Timings {
-  readonly get: number[];
-  readonly statement: number[];
-  readonly settlement_all: number[];
-  readonly settlement_day: number[];
-}
+/** Per read: wall times (ms), and the CPU ms its backend spent on all of them. */
+type Timings = Map<string, { wall: number[]; cpu_ms: number }>;
 
 /** What a read returned without the ids and times that differ between two fills of the same sequence. */
 function comparable(value: unknown): string {
   return JSON.stringify(value, (k, v) => (k === 'id' || k === 'transaction_id' || k === 'original_id' || k === 'recorded_at' ? undefined : v));
 }
 
-async function timed<T>(list: number[], read: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  const out = await read();
-  list.push(performance.now() - t0);
-  return out;
+/**
+ * The same transactions on every side: the n-th entry of the sequence has the same created_at
+ * in every fill (the ids differ). A random sample of them, as ids per side.
+ */
+async function sampleIds(sides: Side[], n: number): Promise<string[][]> {
+  const times = (await sides[0]!.sql<{ at: Date }[]>`select created_at as at from ledger_transactions order by random() limit ${n}`).map((r) => r.at);
+  return Promise.all(
+    sides.map(async (side) => {
+      const rows = await side.sql<{ id: string; at: Date }[]>`
+        select id, created_at as at from ledger_transactions where created_at = any(${times.map((t) => t.toISOString())}::timestamptz[])`;
+      const by_time = new Map(rows.map((r) => [r.at.getTime(), r.id]));
+      return times.map((t) => by_time.get(t.getTime())!);
+    }),
+  );
 }
 
-/** The three reads on every side, alternated; the answers of the sides must agree. */
-async function reads(sides: Side[], w: LedgerWorld): Promise<Map<string, Timings>> {
-  const business: Business = { id: w.business_id, name: 'Bench', currency: w.currency, reward_resolution: 'all', created_at: new Date(start_ms).toISOString() };
-  const timings = new Map(sides.map((s) => [s.impl.label, { get: [], statement: [], settlement_all: [], settlement_day: [] } as Timings]));
-  const day_from = new Date(start_ms + span_ms / 2).toISOString();
-  const day_to = new Date(start_ms + span_ms / 2 + 86_400_000).toISOString();
-  for (let i = 0; i < reads_n; i++) {
-    const contact = w.contacts[(i * 7_919) % w.contacts.length]!;
-    const merchant = w.merchants[i % w.merchants.length]!.id;
+/**
+ * Each read `n` times on every side, alternated request by request (A B, then B A); the sides
+ * must answer the same. One kind of read after the other, so that a settlement's scans do not
+ * empty the caches a GET would find warm.
+ */
+async function timeRead(sides: Side[], timings: Map<string, Timings>, name: string, n: number, read: (side: Side, s: number, i: number) => Promise<unknown>) {
+  const pids = await Promise.all(sides.map((side) => backendPid(side.measured)));
+  // The connection does nothing else meanwhile: the phase's CPU is its reads'. Read once per
+  // phase, not per read, whose CPU is often less than one clock tick (10 ms).
+  const cpu0 = pids.map(processCpuMs);
+  const walls: number[][] = sides.map(() => []);
+  for (let i = 0; i < n; i++) {
     const answers: string[] = [];
     for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
-      const t = timings.get(side.impl.label)!;
-      const stores = { sql: side.sql, config: { shard_count } } as unknown as Stores;
-      const id = side.sample[i % side.sample.length]!;
-      const parts = [
-        await timed(t.get, () => side.impl.readTransaction(stores, business, id)),
-        await timed(t.statement, () => side.impl.statement(side.sql, business, contact)),
-        await timed(t.settlement_day, () => side.impl.settlement(side.sql, business, merchant, day_from, day_to)),
-        i < 20 ? await timed(t.settlement_all, () => side.impl.settlement(side.sql, business, merchant)) : undefined,
-      ];
-      answers[sides.indexOf(side)] = comparable(parts);
+      const s = sides.indexOf(side);
+      const t0 = performance.now();
+      answers[s] = comparable(await read(side, s, i));
+      walls[s]!.push(performance.now() - t0);
     }
-    if (answers.some((a) => a !== answers[0])) throw new Error(`the sides answer differently (read ${i}):\n${answers.join('\n')}`);
+    if (answers.some((a) => a !== answers[0])) throw new Error(`the sides answer ${name} differently:\n${answers.join('\n')}`);
   }
+  for (const [s, side] of sides.entries()) {
+    timings.get(side.impl.label)!.set(name, { wall: walls[s]!, cpu_ms: processCpuMs(pids[s]!) - cpu0[s]! });
+    if ((await backendPid(side.measured)) !== pids[s]) throw new Error('the reader reconnected: its CPU was not all measured');
+  }
+}
+
+/**
+ * GET /v1/transactions/{id}, statements and settlements, through the measured connection, with
+ * no parallel workers (their CPU would not be its backend's).
+ */
+async function reads(sides: Side[], w: LedgerWorld): Promise<Map<string, Timings>> {
+  const business: Business = { id: w.business_id, name: 'Ledger', currency: w.currency, reward_resolution: 'all', created_at: new Date(start_ms).toISOString() };
+  const timings = new Map(sides.map((s) => [s.impl.label, new Map() as Timings]));
+  const ids = await sampleIds(sides, reads_n);
+  for (const side of sides) await side.measured`set max_parallel_workers_per_gather = 0`;
+  const stores = sides.map((side) => ({ sql: side.measured, config: { shard_count } }) as unknown as Stores);
+  const merchant = (i: number) => w.merchants[i % w.merchants.length]!.id;
+  const day = (i: number) => new Date(start_ms + (i % 30) * 86_400_000).toISOString();
+  await timeRead(sides, timings, 'GET /v1/transactions/{id}', reads_n, (side, s, i) => side.impl.readTransaction(stores[s]!, business, ids[s]![i]!));
+  await timeRead(sides, timings, 'statement', reads_n, (side, _s, i) => side.impl.statement(side.measured, business, w.contacts[(i * 7_919) % w.contacts.length]!));
+  await timeRead(sides, timings, 'settlement, a day', Math.min(reads_n, 120), (side, _s, i) => side.impl.settlement(side.measured, business, merchant(i), day(i), day(i + 1)));
+  await timeRead(sides, timings, 'settlement, all time', 12, (side, _s, i) => side.impl.settlement(side.measured, business, merchant(i)));
   return timings;
 }
 
@@ -241,6 +258,18 @@ async function tableSizes(sql: Sql): Promise<string> {
 }
 
 function report(sides: Side[], timings: Map<string, Timings>): void {
+  if (sides[0]!.costs.size > 0) reportWrites(sides);
+  say(`\nReads over the ledger: wall ms (median / p90 / max), and PostgreSQL CPU ms per read`);
+  for (const name of timings.get(sides[0]!.impl.label)!.keys()) {
+    say(`  ${name}`);
+    for (const side of sides) {
+      const t = timings.get(side.impl.label)!.get(name)!;
+      say(`    ${side.impl.label.padEnd(8)} ${ms(t.wall)}   CPU ${(t.cpu_ms / t.wall.length).toFixed(2)}`);
+    }
+  }
+}
+
+function reportWrites(sides: Side[]): void {
   say(`\nPostgreSQL CPU per entry, µs (backend: the writer's connection; server: every PostgreSQL process, WAL writer and autovacuum included)`);
   for (const batch of batch_sizes) {
     for (const side of sides) {
@@ -252,32 +281,50 @@ function report(sides: Side[], timings: Map<string, Timings>): void {
       say(`  batch ${String(batch).padStart(4)}  ${sides[0]!.impl.label}/${sides[1]!.impl.label}: backend ${(a.backend_ms / b.backend_ms).toFixed(2)}, server ${(a.server_ms / b.server_ms).toFixed(2)}`);
     }
   }
-  say(`\nReads over ${transactions_n} transactions, ms (median / p90 / max)`);
-  for (const side of sides) {
-    const t = timings.get(side.impl.label)!;
-    say(`  ${side.impl.label.padEnd(8)} GET /v1/transactions/{id} ${ms(t.get)}   statement ${ms(t.statement)}   settlement, a day ${ms(t.settlement_day)}   settlement, all time ${ms(t.settlement_all)}`);
+}
+
+/** A fresh, empty ledger per implementation (or the one the last run left, with --reads-only). */
+async function open(impls: Impl[], w: LedgerWorld | undefined): Promise<Side[]> {
+  const sides: Side[] = [];
+  for (const impl of impls) {
+    const url = new URL(database_url!);
+    url.pathname = `/ledger_bench_${impl.label}`;
+    const sql = w === undefined ? connectPostgres(url.toString(), 4) : (await prepare(impl, w)).sql;
+    const measured = connectPostgres(url.toString(), 1);
+    sides.push({ impl, sql, measured, entries: new LedgerEntries(w ?? emptyWorld, impl.newId, start_ms, span_ms / transactions_n), costs: new Map() });
   }
+  return sides;
+}
+
+const emptyWorld: LedgerWorld = { business_id: '', currency: 'EUR', merchants: [], own_terminals: [], contacts: [], shard_count };
+
+/** The business, merchants and contacts a previous run seeded (what the reads need of its world). */
+async function loadWorld(sql: Sql): Promise<LedgerWorld> {
+  const [b] = await sql<{ id: string; currency: string }[]>`select id, currency from businesses`;
+  const merchants = await sql<{ id: string; settle_on: 'award' | 'spend'; fee_bp: number }[]>`select id, settle_on, contribution_fee_bp as fee_bp from merchants order by code`;
+  const contacts = await sql<{ id: string }[]>`select id from contacts order by id`;
+  return { ...emptyWorld, business_id: b!.id, currency: b!.currency, merchants: merchants.map((m) => ({ ...m, terminals: [] })), contacts: contacts.map((c) => c.id) };
 }
 
 async function main(): Promise<void> {
   const impls = [await loadImpl('new', repo_root)];
   if (opt.baseline !== undefined) impls.unshift(await loadImpl('old', opt.baseline));
-  const w = ledgerWorld(contacts_n, shard_count);
-  say(`ledger bench: ${transactions_n} transactions, ${contacts_n} contacts, ${w.merchants.length} merchants, chunks of ${chunk_n}, batches of ${batch_sizes.join(' and ')}`);
-  const sides: Side[] = [];
-  for (const impl of impls) {
-    const { sql, url } = await prepare(impl, w);
-    const writer = connectPostgres(url, 1);
-    sides.push({ impl, sql, writer, entries: new LedgerEntries(w, impl.newId, start_ms, span_ms / transactions_n), sample: [], costs: new Map(), written: 0 });
-  }
+  const fresh = opt['reads-only'] ? undefined : ledgerWorld(contacts_n, shard_count);
+  const sides = await open(impls, fresh);
   try {
-    await fill(sides);
-    for (const side of sides) await side.sql`vacuum analyze`;
+    const w = fresh ?? (await loadWorld(sides[0]!.sql));
+    if (fresh !== undefined) {
+      say(`ledger bench: ${transactions_n} transactions, ${contacts_n} contacts, ${w.merchants.length} merchants, chunks of ${chunk_n}, batches of ${batch_sizes.join(' and ')}`);
+      await fill(sides);
+      for (const side of sides) await side.sql`vacuum analyze`;
+    }
+    const [row] = await sides[0]!.sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions`;
+    say(`\n${row!.n} transactions in each ledger`);
     report(sides, await reads(sides, w));
     say('');
     for (const side of sides) say(`  ${side.impl.label.padEnd(8)} ${await tableSizes(side.sql)}`);
   } finally {
-    for (const side of sides) await Promise.all([side.sql.end(), side.writer.end()]);
+    for (const side of sides) await Promise.all([side.sql.end(), side.measured.end()]);
   }
 }
 
