@@ -5,13 +5,14 @@ import { newId } from '../core/ids.ts';
 import { evaluateSignup, type Award } from '../core/offer.ts';
 import type { Contacts } from './contacts.ts';
 import { budgetKey, capsKey, contactKey, expiryKey } from './hot/keys.ts';
+import { referenceSlot } from './hot/references.ts';
 import { Script } from './hot/script.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
 import { awardArgs } from './purchase.ts';
 import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { requestHash, rfc3339 } from './wallet.ts';
+import { rfc3339 } from './wallet.ts';
 
 const budget_script = new Script('budget.lua');
 const award_script = new Script('lib.lua', 'award.lua');
@@ -93,9 +94,7 @@ export class Awards {
     try {
       const out = await runShard(this.stores, award_script, {
         business_id: business.id,
-        terminal_id: rewards_terminal,
-        reference,
-        hash: requestHash(this.stores.config.cim_hmac_key, 'award', reference),
+        slot: referenceSlot(this.stores.config, rewards_terminal, reference, now_ms),
         contact_id,
         shard,
         id,

@@ -12,6 +12,7 @@ import type { PurchaseInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { capsKey, contactKey, expiryKey, otpKey } from './hot/keys.ts';
+import { referenceSlot } from './hot/references.ts';
 import { Script } from './hot/script.ts';
 import type { Awards } from './awards.ts';
 import { accountId } from './journal.ts';
@@ -59,7 +60,8 @@ export class Purchases {
     // Without a payment nothing left can refuse the request as bad input, so the reference is
     // claimed now, in the same round trip as the contact's facts: one wait for Redis (and its
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
-    const claiming = input.pay === undefined ? claimReference(this.stores, terminal.id, input.reference, hash, contact_id) : undefined;
+    const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
+    const claiming = input.pay === undefined ? claimReference(this.stores, slot, input.reference, hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
     const facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
     const evaluation = evaluatePurchase(compiled, {
@@ -89,7 +91,7 @@ export class Purchases {
       } catch (err) {
         // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
         // locked out of OTPs since, or whose discount grew since, gets its reply.
-        return this.spends.replayOr(err, terminal, input.reference, hash);
+        return this.spends.replayOr(err, slot, hash);
       }
     }
     // With a payment, only now, as a spend does: a purchase refused for its payment (bad input
@@ -99,7 +101,7 @@ export class Purchases {
     const reserving = this.awards.reserve(evaluation.awards);
     if (claiming === undefined) {
       try {
-        await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
+        await claimReference(this.stores, slot, input.reference, hash, contact_id);
       } catch (err) {
         await reserving.then((reserved) => this.awards.release(reserved), () => {});
         throw err;
@@ -134,9 +136,7 @@ export class Purchases {
         now_ms,
         runShard(this.stores, purchase_script, {
           business_id: business.id,
-          terminal_id: terminal.id,
-          reference: input.reference,
-          hash,
+          slot,
           contact_id,
           shard,
           id,
@@ -148,7 +148,7 @@ export class Purchases {
             String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
             `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
             String(at_ms), String(units), tierPeriods(at_ms, terminal.timezone, rewards),
-            `k=purchase;a=${input.amount};p=${pay};rf=0;cw=0;cp=0;${pay_fee > 0 ? `fee=${pay_fee};` : ''}`,
+            String(pay_fee),
             String(awards.length), ...awardArgs(awards, contact_id, business, currency),
           ],
         }),

@@ -154,7 +154,7 @@ export async function expectLedgerMatches(
   expect(rows.length).toBe(approved.length);
   // The entry and the reply are stored as JSON documents, not as JSON strings holding them.
   const shapes = await sql<{ body: string; reply: string; n: number }[]>`
-    select jsonb_typeof(body) as body, jsonb_typeof(reply) as reply, count(*)::int as n
+    select jsonb_typeof(body) as body, json_typeof(reply) as reply, count(*)::int as n
     from ledger_transactions where business_id = ${biz.business_id} group by 1, 2`;
   expect([...shapes]).toEqual([{ body: 'object', reply: 'object', n: approved.length }]);
   const by_id = new Map(rows.map((r) => [r.id, r]));

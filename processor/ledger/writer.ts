@@ -321,13 +321,13 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
   const [row] = await sql<{ n: number }[]>`
     with batch as (
       select distinct on (e->'body'->>'id') e->'body' as b, (e->>'shard')::int4 as shard, e->>'journal_id' as journal_id, e->'reply' as reply
-      from jsonb_array_elements(${batch}::text::jsonb) e
+      from json_array_elements(${batch}::text::json) e
       order by e->'body'->>'id'
     ),
     accounts as (
       insert into ledger_accounts (id, business_id, owner_id, kind, currency)
       select distinct a.id, batch.b->>'business_id', split_part(a.id, ':', 1), split_part(a.id, ':', 2), split_part(a.id, ':', 3)
-      from batch, jsonb_array_elements(batch.b->'postings') p, lateral (values (p->>0), (p->>1)) a(id)
+      from batch, json_array_elements(batch.b->'postings') p, lateral (values (p->>0), (p->>1)) a(id)
       order by a.id
       on conflict do nothing
     ),
@@ -335,7 +335,7 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
       insert into ledger_transactions (id, business_id, kind, terminal_id, reference, contact_id, amount, currency,
         original_id, shard, journal_id, body, reply, created_at)
       select b->>'id', b->>'business_id', b->>'kind', b->>'terminal_id', b->>'reference', b->>'contact_id',
-        (b->>'amount')::int8, b->>'currency', b->>'original_id', shard, journal_id, b, nullif(reply, 'null'::jsonb),
+        (b->>'amount')::int8, b->>'currency', b->>'original_id', shard, journal_id, b::jsonb, case when json_typeof(reply) = 'null' then null else reply end,
         (b->>'created_at')::timestamptz
       from batch
       on conflict (id) do nothing
@@ -344,7 +344,7 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
     postings as (
       insert into ledger_postings (transaction_id, debit_account, credit_account, amount, currency)
       select batch.b->>'id', p.v->>0, p.v->>1, sum((p.v->>2)::int8), batch.b->>'currency'
-      from batch join fresh on fresh.id = batch.b->>'id', jsonb_array_elements(batch.b->'postings') with ordinality p(v, n)
+      from batch join fresh on fresh.id = batch.b->>'id', json_array_elements(batch.b->'postings') with ordinality p(v, n)
       group by batch.b->>'id', p.v->>0, p.v->>1, batch.b->>'currency'
       order by batch.b->>'id', min(p.n)
       returning 1
