@@ -11,7 +11,7 @@ if refused then return refused end
 local awards, cashback, discount, postings, accepted = applyAwards(11, tonumber(ARGV[10]), KEYS[8], KEYS[9])
 -- Every award refused by its guard or cap: nothing to record.
 if accepted == '' then return {'empty'} end
-local answer = commit({awards = awards, amount = int(cashback), postings = postings}, 'a|' .. int(cashback) .. '|' .. int(cashback))
+local answer = commit({awards = awards, amount = int(cashback), postings = postings}, recordOf('a', cashback, cashback))
 answer[4] = ''
 answer[5] = accepted
 return answer

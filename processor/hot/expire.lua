@@ -23,4 +23,4 @@ if next_expiry == nil then redis.call('ZREM', KEYS[8], ARGV[10]) else redis.call
 if expired == 0 then return {'empty'} end
 
 redis.call('HINCRBY', K_CONTACT, 'm', -expired)
-return commit({amount = int(expired), postings = posting(ARGV[11], ARGV[12], expired)}, 'x|' .. int(expired))
+return commit({amount = int(expired), postings = posting(ARGV[11], ARGV[12], expired)}, recordOf('x', expired))

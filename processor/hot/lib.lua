@@ -17,8 +17,8 @@
 -- Contact hash fields: b business, o open balance, m commerce balance (= lots - md),
 -- md commerce debt (from claw-backs, settled by later awards), x spend blocked.
 -- Lots hash: '<expiry ms, 13 digits>|<pool>' -> amount > 0; sorting the fields sorts by expiry.
--- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount|fee', or
--- '!' for an original reversed before it arrived (references.ts parses it).
+-- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount|fee', zeros
+-- left empty, or '!' for an original reversed before it arrived (references.ts parses it).
 
 local K_CONTACT, K_LOTS, K_PENDING, K_JOURNAL = KEYS[1], KEYS[2], KEYS[6], KEYS[7]
 local RECORD_FIELD, BUSINESS, TXN_ID, NOW = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -140,8 +140,18 @@ local function posting(debit, credit, amount)
   return '["' .. debit .. '","' .. credit .. '",' .. int(amount) .. ']'
 end
 
+-- A record's tail: the kind letter and its amounts (amount, awarded, paid, discount, fee), zeros
+-- left empty: a byte or two a transaction, for as long as the window remembers it.
+local function recordOf(kind, ...)
+  local parts = {kind}
+  for i, v in ipairs({...}) do
+    if v == 0 then parts[i + 1] = '' else parts[i + 1] = int(v) end
+  end
+  return table.concat(parts, '|')
+end
+
 -- Append the journal entry, record the transaction (what refunds and reversals read of it:
--- `record`, '<kind letter>|amount|awarded|paid|discount|fee'), keep the entry findable by
+-- `record`, from recordOf), keep the entry findable by
 -- transaction id until the ledger has it (a pointer into the journal, not a copy). The reply is
 -- kept once, in the journal; the ledger keeps it after.
 -- Answers {'ok', reply, journal entry id}; scripts append their own answers after these.

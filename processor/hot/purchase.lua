@@ -52,7 +52,7 @@ addTierUnits(tonumber(ARGV[19]), ARGV[20])
 
 -- The fee: on the awards (settle_on award) or on the payment (settle_on spend), never both.
 fee = fee + tonumber(ARGV[21])
-local record = 'p|' .. ARGV[13] .. '|' .. int(cashback) .. '|' .. ARGV[10] .. '|' .. int(discount) .. '|' .. int(fee)
+local record = recordOf('p', amount, cashback, pay, discount, fee)
 local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings}, record)
 answer[4] = first and '1' or '0'
 answer[5] = accepted

@@ -33,4 +33,4 @@ redis.call('PEXPIRE', KEYS[8], ARGV[5])
 local postings = ARGV[17]
 if from_commerce > 0 then postings = joinPostings(postings, posting(ARGV[14], ARGV[16], from_commerce)) end
 if from_open > 0 then postings = joinPostings(postings, posting(ARGV[15], ARGV[16], from_open)) end
-return commit({clawed = int(claw), returned = int(give), postings = postings}, 'f|' .. int(amount))
+return commit({clawed = int(claw), returned = int(give), postings = postings}, recordOf('f', amount))

@@ -56,4 +56,4 @@ else
 end
 redis.call('HSET', KEYS[8], 'rv', '1')
 redis.call('PEXPIRE', KEYS[8], ARGV[5])
-return commit({postings = postings}, 'v|' .. ARGV[18])
+return commit({postings = postings}, recordOf('v', amount))

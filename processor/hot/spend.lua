@@ -11,4 +11,4 @@ local why = spendRefusal(amount, ARGV[11], ARGV[12], KEYS[8])
 if why then return {'refused', why} end
 spendApply(amount, ARGV[11], ARGV[12], KEYS[8])
 
-return commit({}, 's|' .. ARGV[10] .. '|0|0|0|' .. ARGV[13])
+return commit({}, recordOf('s', amount, 0, 0, 0, tonumber(ARGV[13])))
