@@ -228,6 +228,55 @@ describe('expiry and pools', () => {
     expect(there.status, there.text).toBe(201);
     expect(there.body.redeemed).toBe(200);
   });
+
+  it('a redemption from a pool whose name has " and \\ reverses into the same pool; the ledger agrees', async () => {
+    // The redemption records the lots it took as JSON holding the pool's name: written
+    // unescaped, the reversal could not read it back and the redemption could not be reversed.
+    const biz = await createBusiness(gw);
+    const pool = `Q"\\1`;
+    const m = await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'Quoted', code: pool });
+    expect(m.status, m.text).toBe(201);
+    const v = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Quoted venue', merchant_id: m.body.id });
+    const t = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: v.body.id, code: 'QUOTE001' });
+    expect(t.status, t.text).toBe(201);
+    await offer(biz, { goal: 'spend', award: { fixed: 200 }, pool, validity_days: 30 });
+    const c = await contact(biz);
+    const p = await buy(biz, c, 1000, {}, t.body.api_key);
+    expect(awarded(p)).toBe(200);
+    const before = await wallet(biz, c);
+    expect(before.pools).toEqual([{ pool, amount: 200 }]);
+    const r = await call(gw, 'POST', '/v1/redemptions', t.body.api_key, { reference: `q-${++seq}`, cim: { type: 'card', value: c.card } });
+    expect(r.status, r.text).toBe(201);
+    expect(r.body.wallet).toEqual({ open: 200, commerce: 0 });
+    const back = await call(gw, 'POST', '/v1/reversals', t.body.api_key, { reference: `q-${++seq}`, original_reference: r.body.reference });
+    expect(back.status, back.text).toBe(201);
+    expect(back.body.wallet).toEqual({ open: 0, commerce: 200 });
+    const after = await wallet(biz, c);
+    expect(after.pools).toEqual(before.pools);
+    expect(after.expiring).toEqual(before.expiring);
+    // Redeemable again, at that merchant, from the same lot.
+    const again = await call(gw, 'POST', '/v1/redemptions', t.body.api_key, { reference: `q-${++seq}`, cim: { type: 'card', value: c.card } });
+    expect(again.body.redeemed).toBe(200);
+
+    const { sql } = gw.processor.stores;
+    const postings = await eventually('the ledger to hold all four', async () => {
+      const [n] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${biz.business_id}`;
+      if (n!.n < 4) return undefined;
+      return sql<{ debit_account: string; credit_account: string; amount: number }[]>`
+        select p.debit_account, p.credit_account, p.amount from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
+        where t.business_id = ${biz.business_id}`;
+    });
+    const sums = new Map<string, number>();
+    for (const x of postings) {
+      sums.set(x.credit_account, (sums.get(x.credit_account) ?? 0) + x.amount);
+      sums.set(x.debit_account, (sums.get(x.debit_account) ?? 0) - x.amount);
+    }
+    const w = await wallet(biz, c);
+    expect(w).toMatchObject({ open: 200, commerce: 0 });
+    expect(sums.get(`${c.id}:open:EUR`) ?? 0).toBe(w.open);
+    expect(sums.get(`${c.id}:commerce:EUR`) ?? 0).toBe(w.commerce);
+    expect(sums.get(`${biz.business_id}:rewards:EUR`)).toBe(-200);
+  });
 });
 
 describe('offers across gateway processes', () => {

@@ -83,9 +83,11 @@ local function takeLots(lots, want)
   return taken, from
 end
 
+-- A lot field holds its pool's name, which is the business's text: any character, '"' and '\'
+-- among them, so it is escaped as JSON (a reversal decodes this list to give the lots back).
 local function lotsJson(from)
   local parts = {}
-  for i, f in ipairs(from) do parts[i] = '["' .. f[1] .. '",' .. int(f[2]) .. ']' end
+  for i, f in ipairs(from) do parts[i] = '[' .. cjson.encode(f[1]) .. ',' .. int(f[2]) .. ']' end
   return '[' .. table.concat(parts, ',') .. ']'
 end
 
