@@ -3,6 +3,7 @@
 
 import { newId } from '../core/ids.ts';
 import { evaluateSignup, type Award } from '../core/offer.ts';
+import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import { budgetKey, capsKey, contactKey, expiryKey } from './hot/keys.ts';
 import { Script } from './hot/script.ts';
@@ -68,10 +69,13 @@ export class Awards {
     const rewards = await this.offers.forBusiness(business);
     if (rewards.compiled.signup_offers === 0) return;
     const shard = this.contacts.shardOf(contact_id);
-    const [r, t, s] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['r', 't', 's']);
+    // The tier is derived from the value units, as a purchase derives it (never stored: a stored
+    // tier would be stale once its period ends).
+    const [t, s, m, q, y] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'um', 'uq', 'uy']);
     const schemes = new Set([...rewards.auto_schemes, ...(s ? (JSON.parse(s) as string[]) : [])]);
     const now_ms = this.stores.clock.now();
-    const evaluation = evaluateSignup(rewards.compiled, { tier: r ?? null, tags: t ? (JSON.parse(t) as string[]) : [], schemes, at_ms: now_ms, joined_scheme_id });
+    const tier = tierAtUtc(rewards.tiers, { m, q, y }, now_ms);
+    const evaluation = evaluateSignup(rewards.compiled, { tier, tags: t ? (JSON.parse(t) as string[]) : [], schemes, at_ms: now_ms, joined_scheme_id });
     if (evaluation.awards.length === 0) return;
     await this.run(business, contact_id, `signup:${joined_scheme_id ?? 'created'}:${contact_id}`, 'signup', evaluation.awards, now_ms);
   }

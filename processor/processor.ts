@@ -11,7 +11,7 @@ import { Schemes } from './schemes.ts';
 import { Awards } from './awards.ts';
 import { Expiry } from './expiry.ts';
 import { contactKey } from './hot/keys.ts';
-import { effectiveTier, periodKeys } from '../core/tier.ts';
+import { tierAtUtc } from '../core/tier.ts';
 import type { Stores } from './stores.ts';
 
 export class Processor {
@@ -36,9 +36,7 @@ export class Processor {
       const rewards = await this.offers.forBusiness(business);
       if (rewards.tiers.length === 0) return null;
       const [m, q, y] = await stores.redis.hmGet(contactKey(this.contacts.shardOf(contact_id), contact_id), ['um', 'uq', 'uy']);
-      // Calendar periods in UTC here: a contact has no one venue.
-      const now = new Date(stores.clock.now());
-      return effectiveTier(rewards.tiers, { m, q, y }, periodKeys(now.getUTCFullYear(), now.getUTCMonth() + 1));
+      return tierAtUtc(rewards.tiers, { m, q, y }, stores.clock.now());
     };
     this.contacts.onCreated = async (business, ids) => {
       for (const id of ids) await this.awards.signup(business, id, null);

@@ -313,6 +313,27 @@ describe('conditions and tier periods', () => {
     expect(awarded(await buy(biz, student, 1000))).toBe(101);
   });
 
+  it('a sign-up offer for a tier awards a contact holding that tier on joining, and not one without it', async () => {
+    // The sign-up award read the contact's tier from a hash field nothing writes: a sign-up
+    // offer with tiers never awarded anyone.
+    const biz = await createBusiness(gw);
+    expect((await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'gold', min_period_units: 100, period: 'month' }])).status).toBe(200);
+    const club = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Gold club', signup: 'self' });
+    await offer(biz, { goal: 'signup', award: { fixed: 400 }, scheme_id: club.body.id, conditions: { tiers: ['gold'] } });
+    const gold = await contact(biz);
+    const plain = await contact(biz);
+    expect((await buy(biz, gold, 10_000)).status).toBe(201); // 100.00 EUR: 100 units this month
+    expect((await buy(biz, plain, 9_900)).status).toBe(201); // 99 units
+    expect((await call(gw, 'GET', `/v1/contacts/${gold.id}`, biz.admin_key)).body.tier).toBe('gold');
+    expect((await call(gw, 'GET', `/v1/contacts/${plain.id}`, biz.admin_key)).body.tier).toBeNull();
+    for (const c of [gold, plain]) {
+      const s = await call(gw, 'POST', `/v1/schemes/${club.body.id}/signups`, biz.admin_key, { contact_id: c.id });
+      expect(s.status, s.text).toBe(201);
+    }
+    expect((await wallet(biz, gold)).commerce).toBe(400);
+    expect((await wallet(biz, plain)).commerce).toBe(0);
+  });
+
   it('a tier is kept through the next period and lost after it (period end re-evaluation)', async () => {
     const biz = await createBusiness(gw);
     await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'silver', min_period_units: 50, period: 'month' }]);
