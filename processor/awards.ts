@@ -94,8 +94,9 @@ export class Awards {
       `{"id":"${id}","kind":"award","business_id":"${business.id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
       `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +
       `"awards":[${hole('awards')}],"postings":[${hole('postings')}]}`;
+    let out: Reply;
     try {
-      const out = await runShard(this.stores, award_script, {
+      out = await runShard(this.stores, award_script, {
         business_id: business.id,
         terminal_id: rewards_terminal,
         reference,
@@ -109,11 +110,12 @@ export class Awards {
         keys: [capsKey(shard, contact_id), expiryKey(shard)],
         args: [String(awards.length), ...awardArgs(awards, contact_id, business, currency)],
       });
-      await this.settle(awards, out);
-      return out;
     } catch (err) {
       await this.release(awards);
       throw err;
     }
+    // Committed: a failure from here on must not give back the budget of the awards it made.
+    await this.settle(awards, out);
+    return out;
   }
 }

@@ -3,7 +3,7 @@
 import { Contacts } from './contacts.ts';
 import { Network } from './network.ts';
 import { Offers } from './offers.ts';
-import { Purchases } from './purchase.ts';
+import { Purchases, type FailureReport } from './purchase.ts';
 import { Redemptions } from './redeem.ts';
 import { Refunds } from './refund.ts';
 import { Spends } from './wallet.ts';
@@ -25,6 +25,11 @@ export class Processor {
   readonly schemes: Schemes;
   readonly awards: Awards;
   readonly expiry: Expiry;
+  /**
+   * Failures after a transaction was committed (its reply stands): the gateway logs them at
+   * error level. Until it is set, they go to stderr rather than nowhere.
+   */
+  onFailure: FailureReport = (err, context, message) => console.error(message, context, err);
 
   constructor(readonly stores: Stores) {
     this.network = new Network(stores);
@@ -41,7 +46,7 @@ export class Processor {
     this.contacts.onCreated = async (business, ids) => {
       for (const id of ids) await this.awards.signup(business, id, null);
     };
-    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards);
+    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, (err, context, message) => this.onFailure(err, context, message));
     this.redemptions = new Redemptions(stores, this.contacts);
     this.refunds = new Refunds(stores, this.contacts, this.spends);
     this.schemes = new Schemes(stores);

@@ -39,6 +39,8 @@ export class Purchases {
     private readonly offers: Offers,
     private readonly spends: Spends,
     private readonly awards: Awards,
+    /** Where failures that must not change a committed reply go (the gateway logs them). */
+    private readonly report: FailureReport,
   ) {}
 
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput): Promise<Reply> {
@@ -126,8 +128,9 @@ export class Purchases {
     const pay_fee = pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0;
     const pay_fee_posting = pay_fee > 0 ? `,${JSON.stringify([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), pay_fee])}` : '';
     const units = tierUnits(input.amount, currency, rewards);
+    let reply_out: Reply;
     try {
-      const reply_out = await this.spends.afterOtp(
+      reply_out = await this.spends.afterOtp(
         business,
         terminal,
         otp,
@@ -153,16 +156,33 @@ export class Purchases {
           ],
         }),
       );
-      const accepted = this.awards.settle(awards, reply_out);
-      void accepted;
-      if (reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null) {
-        await this.awards.referral(business, facts.referrer.contact_id, contact_id, evaluation.referrer_awards, now_ms);
-      }
-      return reply_out;
     } catch (err) {
-      await this.awards.release(awards);
+      // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
+      // even if giving back fails too (then the budgets stay reserved: never over-awarded).
+      await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
       throw err;
     }
+    const referral = reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
+    await this.afterCommit(business, contact_id, reply_out, awards, referral, now_ms);
+    return reply_out;
+  }
+
+  /**
+   * What follows a committed purchase: giving back the budget its script did not use, and the
+   * referrer's award. The reply is committed and is what the terminal gets: a failure here is
+   * reported, never thrown (a 5xx would tell the terminal the purchase failed when it stands, and
+   * a rejected promise left unhandled ends the process). Awaited, so that no Redis call outlives
+   * its request. A budget not given back stays reserved, so an offer may stop awarding a little
+   * before its budget, never after it; a lost referral award is the loss the README states for a
+   * crash between the two transactions.
+   */
+  private async afterCommit(business: Business, contact_id: string, reply: Reply, awards: readonly Award[], referral: { referrer_id: string; awards: readonly Award[] } | undefined, now_ms: number): Promise<void> {
+    const settling = this.awards.settle(awards, reply).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
+    const referring = referral === undefined
+      ? undefined
+      : this.awards.referral(business, referral.referrer_id, contact_id, referral.awards, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.referrer_id }, 'purchase approved; the referrer’s award was not made'));
+    await settling;
+    await referring;
   }
 
   /** What the rewards engine must know of the contact, read only when some offer needs it. */
@@ -193,6 +213,14 @@ export class Purchases {
       referrer,
     };
   }
+}
+
+/** A failure after a transaction was committed: reported with what an operator needs, never thrown. */
+export type FailureReport = (err: unknown, context: Readonly<Record<string, unknown>>, message: string) => void;
+
+/** Offer ids and amounts of the awards that reserved budget, for a report. */
+function budgeted(awards: readonly Award[]): { offer_id: string; amount: number }[] {
+  return awards.filter((a) => a.limits?.budget !== undefined).map((a) => ({ offer_id: a.offer_id, amount: a.amount }));
 }
 
 const no_tags: readonly string[] = [];
