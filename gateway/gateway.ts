@@ -52,7 +52,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       shard_count: config.processor.shard_count,
       onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
       onBatch: (entries) => metrics.ledger_written.inc(entries),
-      onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL, set aside on the dead-letter stream'),
+      onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
     });
     writer.start();
   }

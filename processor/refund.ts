@@ -11,7 +11,7 @@ import { recordKey } from './hot/keys.ts';
 import { Script } from './hot/script.ts';
 import { accountId, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
-import { hole, runShard, StaleRead, type Reply, wallet_tail } from './shard.ts';
+import { hole, runShard, StaleRead, type Reply, type ShardCall, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { requestHash, rfc3339, type Spends } from './wallet.ts';
 
@@ -131,75 +131,49 @@ export class Refunds {
     }
     const contact_id = original.contact_id;
     await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
+    return runShard(this.stores, reversal_script, this.reversalCall(business, terminal, input, hash, contact_id));
+  }
+
+  /**
+   * The reversal's shard script call. The script reads the original's record and decides
+   * everything from it atomically (hot/reversal.lua), so the templates leave holes for the
+   * original's id, kind and amount: nothing read before the script can be stale when it runs.
+   */
+  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, hash: string, contact_id: string): ShardCall {
     const shard = this.contacts.shardOf(contact_id);
     const currency = business.currency;
     const id = newId('txn');
-    for (let attempt = 0; ; attempt++) {
-      const o = await this.readOriginal(shard, terminal.id, input.original_reference);
-      const open = accountId(contact_id, 'open', currency);
-      const commerce = accountId(contact_id, 'commerce', currency);
-      if (o === undefined) {
-        // Claimed, not recorded: the original is on its way or was refused. The script answers
-        // original_not_found and marks the original reversed, so that it is refused if it is on
-        // its way (or replays this reversal, or finds the original recorded after all).
-        try {
-          return await runShard(this.stores, reversal_script, {
-            business_id: business.id, terminal_id: terminal.id, reference: input.reference, hash, contact_id, shard, id,
-            now_ms: this.stores.clock.now(), reply: '', entry: '', keys: [recordKey(shard, terminal.id, input.original_reference)],
-            args: ['', '0', commerce, open, accountId(business.id, 'rewards', currency), ''],
-          });
-        } catch (err) {
-          if (!(err instanceof StaleRead)) throw err;
-          if (attempt >= stale_retries_max) throw new PocketgateError('unavailable', 'the original is changing under many refunds at once; try again');
-          continue;
-        }
-      }
-      if (!['purchase', 'spend', 'redemption'].includes(o.kind)) {
-        throw new PocketgateError('original_not_found', `no purchase, spend or redemption with reference ${input.original_reference} at this terminal`);
-      }
-      const known: Posting[] = [];
-      let claw = 0;
-      if (o.kind === 'purchase') {
-        claw = o.awarded - o.clawed;
-        const give = o.paid - o.returned;
-        if (give > 0) known.push([this.spends.spendAccount(business, terminal), open, give]);
-        const discount_back = o.discount - o.discount_returned;
-        if (discount_back > 0) known.push([accountId(business.id, 'discounts', currency), accountId(business.id, 'rewards', currency), discount_back]);
-      } else if (o.kind === 'spend') {
-        known.push([this.spends.spendAccount(business, terminal), open, o.amount]);
-      } else {
-        known.push([open, commerce, o.amount]);
-      }
-      const fee_back = o.fee - o.fee_returned;
-      if (fee_back > 0) known.push([accountId(business.id, 'fee_income', currency), accountId(terminal.merchant_id!, 'fees', currency), fee_back]);
-      const now_ms = this.stores.clock.now();
-      const reply =
-        `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"original_id":"${o.id}",` +
-        `"original_kind":"${o.kind}","contact_id":"${contact_id}","currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-        wallet_tail;
-      const entry =
-        `{"id":"${id}","kind":"reversal","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
-        `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${o.amount},"currency":"${currency}",` +
-        `"original_id":"${o.id}","created_at":"${new Date(now_ms).toISOString()}","postings":[${hole('postings')}]}`;
-      try {
-        return await runShard(this.stores, reversal_script, {
-          business_id: business.id,
-          terminal_id: terminal.id,
-          reference: input.reference,
-          hash,
-          contact_id,
-          shard,
-          id,
-          now_ms,
-          reply,
-          entry,
-          keys: [recordKey(shard, terminal.id, input.original_reference)],
-          args: [o.refunded_raw, String(claw), commerce, open, accountId(business.id, 'rewards', currency), postingsJson(known)],
-        });
-      } catch (err) {
-        if (!(err instanceof StaleRead)) throw err;
-        if (attempt >= stale_retries_max) throw new PocketgateError('unavailable', 'the original is changing under many refunds at once; try again');
-      }
-    }
+    const now_ms = this.stores.clock.now();
+    const reply =
+      `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"original_id":"${hole('original')}",` +
+      `"original_kind":"${hole('kind')}","contact_id":"${contact_id}","currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
+      wallet_tail;
+    const entry =
+      `{"id":"${id}","kind":"reversal","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
+      `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}",` +
+      `"original_id":"${hole('original')}","created_at":"${new Date(now_ms).toISOString()}","postings":[${hole('postings')}]}`;
+    return {
+      business_id: business.id,
+      terminal_id: terminal.id,
+      reference: input.reference,
+      hash,
+      contact_id,
+      shard,
+      id,
+      now_ms,
+      reply,
+      entry,
+      keys: [recordKey(shard, terminal.id, input.original_reference)],
+      args: [
+        accountId(contact_id, 'commerce', currency), accountId(contact_id, 'open', currency), accountId(business.id, 'rewards', currency),
+        this.spends.spendAccount(business, terminal), accountId(business.id, 'discounts', currency), this.feeAccounts(business, terminal),
+      ],
+    };
+  }
+
+  /** 'debit|credit' of a contribution fee given back at this terminal: '' at the business's own venues. */
+  private feeAccounts(business: Business, terminal: Terminal): string {
+    if (terminal.merchant_id === null) return '';
+    return `${accountId(business.id, 'fee_income', business.currency)}|${accountId(terminal.merchant_id, 'fees', business.currency)}`;
   }
 }

@@ -67,6 +67,7 @@ export async function journalEntry(stores: Stores, shard: number, journal_id: st
 /** The original's refunded total changed between reading it and the script: read it again. */
 export class StaleRead extends Error {}
 
+/** A hole the script fills: `name` of letters and digits only (lib.lua's fill matches %w+, no '_'). */
 export function hole(name: string): string {
   return `\u0001${name}\u0001`;
 }
@@ -101,6 +102,9 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
       throw new PocketgateError(result[1] as ErrorCode);
     case 'retry':
       throw new StaleRead();
+    case 'no_template':
+      // A bug in the caller, refused before the script wrote anything.
+      throw new Error('shard script called without its reply or journal entry template');
     default:
       throw new Error(`unexpected shard script reply ${String(result[0])}`);
   }

@@ -31,6 +31,10 @@ end
 -- Idempotency and the checks every command makes before touching money. Returns a reply table to
 -- return at once, or nil to go on.
 local function prologue()
+  -- Every script that may commit is given its reply and entry; an empty one committed is a reply
+  -- that says nothing and an entry the ledger cannot record. Refused before anything is written
+  -- (a Lua error after a write would leave the write).
+  if ARGV[8] == '' or ARGV[9] == '' then return {'no_template'} end
   local prior = redis.call('HMGET', K_RECORD, 'h', 'r', 'rv')
   if prior[1] then
     if prior[1] ~= REQUEST_HASH then return {'conflict'} end
