@@ -4,6 +4,7 @@
 
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
@@ -17,7 +18,7 @@ import type { Awards } from './awards.ts';
 import { accountId } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
-import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
+import { hole, runShard, type Reply, type ShardCall, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { feeOf, requestHash, rfc3339, type Spends } from './wallet.ts';
 
@@ -43,21 +44,32 @@ export class Purchases {
     private readonly report: FailureReport,
   ) {}
 
-  async purchase(business: Business, terminal: Terminal, input: PurchaseInput): Promise<Reply> {
+  /**
+   * `window`: how far from the processor's clock `occurred_at` may be, which the channel the
+   * purchase came through decides (terminals: core/occurred.ts terminal_window).
+   */
+  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow): Promise<Reply> {
     if (input.currency !== business.currency) {
       throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
     }
-    const { redis, config, clock } = this.stores;
+    const { config, clock } = this.stores;
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'purchase', input);
+    const now_ms = clock.now();
+    let at_ms: number;
+    try {
+      at_ms = occurredAtMs(input.occurred_at, now_ms, window);
+    } catch (err) {
+      // A retry of an approved purchase that comes after its occurred_at has left the window
+      // gets its reply, as any retry does; a new one is refused and leaves its reference free.
+      return this.spends.replayOr(err, terminal, input.reference, hash);
+    }
     const contact_id = await this.contacts.resolve(business.id, cim);
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
 
     const rewards = await this.offers.forBusiness(business);
     const compiled = rewards.compiled;
     const shard = this.contacts.shardOf(contact_id);
-    const now_ms = clock.now();
-    const at_ms = input.occurred_at === undefined ? now_ms : Date.parse(input.occurred_at);
     // Without a payment nothing left can refuse the request as bad input, so the reference is
     // claimed now, in the same round trip as the contact's facts: one wait for Redis (and its
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
@@ -109,6 +121,24 @@ export class Purchases {
     }
     const awards = await reserving;
 
+    let reply_out: Reply;
+    try {
+      const call = this.purchaseCall(business, terminal, input, { hash, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp });
+      reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, runShard(this.stores, purchase_script, call));
+    } catch (err) {
+      // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
+      // even if giving back fails too (then the budgets stay reserved: never over-awarded).
+      await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
+      throw err;
+    }
+    const referral = reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
+    await this.afterCommit(business, contact_id, reply_out, awards, referral, now_ms);
+    return reply_out;
+  }
+
+  /** The purchase's shard script call: its reply and journal entry templates, fees, postings and awards. */
+  private purchaseCall(business: Business, terminal: Terminal, input: PurchaseInput, p: PurchaseFacts): ShardCall {
+    const { hash, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp } = p;
     const currency = business.currency;
     const id = newId('txn');
     const reply =
@@ -128,43 +158,26 @@ export class Purchases {
     const pay_fee = pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0;
     const pay_fee_posting = pay_fee > 0 ? `,${JSON.stringify([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), pay_fee])}` : '';
     const units = tierUnits(input.amount, currency, rewards);
-    let reply_out: Reply;
-    try {
-      reply_out = await this.spends.afterOtp(
-        business,
-        terminal,
-        otp,
-        now_ms,
-        runShard(this.stores, purchase_script, {
-          business_id: business.id,
-          terminal_id: terminal.id,
-          reference: input.reference,
-          hash,
-          contact_id,
-          shard,
-          id,
-          now_ms,
-          reply,
-          entry,
-          keys: [otpKey(shard, contact_id), capsKey(shard, contact_id), expiryKey(shard)],
-          args: [
-            String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
-            `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
-            String(at_ms), String(units), tierPeriods(at_ms, terminal.timezone, rewards),
-            `k=purchase;a=${input.amount};p=${pay};rf=0;cw=0;cp=0;${pay_fee > 0 ? `fee=${pay_fee};` : ''}`,
-            String(awards.length), ...awardArgs(awards, contact_id, business, currency),
-          ],
-        }),
-      );
-    } catch (err) {
-      // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
-      // even if giving back fails too (then the budgets stay reserved: never over-awarded).
-      await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
-      throw err;
-    }
-    const referral = reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
-    await this.afterCommit(business, contact_id, reply_out, awards, referral, now_ms);
-    return reply_out;
+    return {
+      business_id: business.id,
+      terminal_id: terminal.id,
+      reference: input.reference,
+      hash,
+      contact_id,
+      shard,
+      id,
+      now_ms,
+      reply,
+      entry,
+      keys: [otpKey(shard, contact_id), capsKey(shard, contact_id), expiryKey(shard)],
+      args: [
+        String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
+        `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
+        String(at_ms), String(units), tierPeriods(at_ms, terminal.timezone, rewards),
+        `k=purchase;a=${input.amount};p=${pay};rf=0;cw=0;cp=0;${pay_fee > 0 ? `fee=${pay_fee};` : ''}`,
+        String(awards.length), ...awardArgs(awards, contact_id, business, currency),
+      ],
+    };
   }
 
   /**
@@ -213,6 +226,20 @@ export class Purchases {
       referrer,
     };
   }
+}
+
+/** What a purchase's shard script call is built from, besides the business, terminal and input. */
+interface PurchaseFacts {
+  readonly hash: string;
+  readonly contact_id: string;
+  readonly shard: number;
+  readonly now_ms: number;
+  readonly at_ms: number;
+  readonly rewards: Rewards;
+  readonly awards: readonly Award[];
+  readonly pay: number;
+  readonly pay_method: string;
+  readonly otp: string;
 }
 
 /** A failure after a transaction was committed: reported with what an operator needs, never thrown. */

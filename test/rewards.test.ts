@@ -59,12 +59,23 @@ describe('goals', () => {
     const t = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: venue.body.id, code: 'TOKYO001' });
     await offer(biz, { goal: 'happy_hour', award: { fixed: 200 }, conditions: { days_of_week: [2], time_from: '15:00', time_to: '18:00' } });
     const c = await contact(biz);
-    // Tuesday 2026-11-24 16:00 in Tokyo is 07:00 UTC.
-    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T07:00:00Z' }, t.body.api_key))).toBe(200);
-    // 19:00 in Tokyo: outside the window.
-    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T10:00:00Z' }, t.body.api_key))).toBe(0);
-    // Monday, inside the hours.
-    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-23T07:00:00Z' }, t.body.api_key))).toBe(0);
+    // A terminal's occurred_at is at most a day old: the processor's clock is set to just after.
+    const clock = gw.processor.stores.clock;
+    const real = clock.now;
+    clock.now = () => Date.parse('2026-11-24T07:01:00Z');
+    try {
+      // Tuesday 2026-11-24 16:00 in Tokyo is 07:00 UTC.
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T07:00:00Z' }, t.body.api_key))).toBe(200);
+      // 14:00 in Tokyo: before the window.
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T05:00:00Z' }, t.body.api_key))).toBe(0);
+      // Monday 17:00 in Tokyo, inside the hours.
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-23T08:00:00Z' }, t.body.api_key))).toBe(0);
+      // 19:00 in Tokyo: after it.
+      clock.now = () => Date.parse('2026-11-24T10:01:00Z');
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T10:00:00Z' }, t.body.api_key))).toBe(0);
+    } finally {
+      clock.now = real;
+    }
   });
 
   it('birthday: the first purchase of that day only', async () => {
