@@ -86,40 +86,16 @@ export class Purchases {
       ...facts,
     });
 
-    // Paying from the wallet: the OTP or wallet code must be this contact's.
-    let pay = 0;
-    let pay_method = '';
-    let otp = '';
-    if (input.pay !== undefined) {
-      pay = input.pay.amount;
-      try {
-        if (pay > input.amount - evaluation.discount) {
-          throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - evaluation.discount}` }]);
-        }
-        const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
-        if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
-        pay_method = payer.method;
-        otp = payer.otp;
-      } catch (err) {
-        // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
-        // locked out of OTPs since, or whose discount grew since, gets its reply.
-        return this.spends.replayOr(err, terminal, input.reference, hash);
-      }
+    let payment: Payment;
+    try {
+      payment = await this.payment(business, terminal, input, contact_id, evaluation.discount, now_ms);
+    } catch (err) {
+      // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
+      // locked out of OTPs since, or whose discount grew since, gets its reply.
+      return this.spends.replayOr(err, terminal, input.reference, hash);
     }
-    // With a payment, only now, as a spend does: a purchase refused for its payment (bad input
-    // among it) leaves its reference free, as the contract wants of bad input. The budget
-    // reservation goes out in the same round trip (one wait for Redis's fsync instead of two)
-    // and is given back if the reference turns out taken.
-    const reserving = this.awards.reserve(evaluation.awards);
-    if (claiming === undefined) {
-      try {
-        await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
-      } catch (err) {
-        await reserving.then((reserved) => this.awards.release(reserved), () => {});
-        throw err;
-      }
-    }
-    const awards = await reserving;
+    const { pay, pay_method, otp } = payment;
+    const awards = await this.reserve(evaluation.awards, claiming === undefined ? { terminal, reference: input.reference, hash, contact_id } : undefined);
 
     let reply_out: Reply;
     try {
@@ -134,6 +110,38 @@ export class Purchases {
     const referral = reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
     await this.afterCommit(business, contact_id, reply_out, awards, referral, now_ms);
     return reply_out;
+  }
+
+  /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */
+  private async payment(business: Business, terminal: Terminal, input: PurchaseInput, contact_id: string, discount: number, now_ms: number): Promise<Payment> {
+    if (input.pay === undefined) return no_payment;
+    const pay = input.pay.amount;
+    if (pay > input.amount - discount) {
+      throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - discount}` }]);
+    }
+    const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
+    if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
+    return { pay, pay_method: payer.method, otp: payer.otp };
+  }
+
+  /**
+   * Reserve the awards' budgets; with `claim`, claim the reference too. A purchase with a payment
+   * claims it only now, as a spend does: one refused for its payment (bad input among it) leaves
+   * its reference free, as the contract wants of bad input. The reservation goes out in the same
+   * round trip (one wait for Redis's fsync instead of two) and is given back if the reference
+   * turns out taken.
+   */
+  private async reserve(candidates: readonly Award[], claim: { terminal: Terminal; reference: string; hash: string; contact_id: string } | undefined): Promise<Award[]> {
+    const reserving = this.awards.reserve(candidates);
+    if (claim !== undefined) {
+      try {
+        await claimReference(this.stores, claim.terminal.id, claim.reference, claim.hash, claim.contact_id);
+      } catch (err) {
+        await reserving.then((reserved) => this.awards.release(reserved), () => {});
+        throw err;
+      }
+    }
+    return reserving;
   }
 
   /** The purchase's shard script call: its reply and journal entry templates, fees, postings and awards. */
@@ -227,6 +235,15 @@ export class Purchases {
     };
   }
 }
+
+interface Payment {
+  /** Paid from the open balance (0: no payment), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
+  readonly pay: number;
+  readonly pay_method: string;
+  readonly otp: string;
+}
+
+const no_payment: Payment = { pay: 0, pay_method: '', otp: '' };
 
 /** What a purchase's shard script call is built from, besides the business, terminal and input. */
 interface PurchaseFacts {
