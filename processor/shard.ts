@@ -103,9 +103,7 @@ async function journalReply(stores: Stores, shard: number, journal_id: string): 
   return null;
 }
 
-/** The original's refunded total changed between reading it and the script: read it again. */
-export class StaleRead extends Error {}
-
+/** A hole the script fills: `name` of letters and digits only (lib.lua's fill matches %w+, no '_'). */
 export function hole(name: string): string {
   return `\u0001${name}\u0001`;
 }
@@ -140,8 +138,9 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
       throw new PocketgateError('unavailable', 'the ledger is behind; try again shortly');
     case 'refused':
       throw new PocketgateError(result[1] as ErrorCode);
-    case 'retry':
-      throw new StaleRead();
+    case 'no_template':
+      // A bug in the caller, refused before the script wrote anything.
+      throw new Error('shard script called without its reply or journal entry template');
     default:
       throw new Error(`unexpected shard script reply ${String(result[0])}`);
   }

@@ -14,10 +14,10 @@ import { Script } from './hot/script.ts';
 import { accountId, type JournalEntry, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import { applyBasisPoints } from '../core/money.ts';
-import { hole, replayOf, runShard, type Reply, wallet_tail } from './shard.ts';
+import { hole, replayOf, runShard, type Reply, type ShardCall, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 
-const spend_script = new Script('lib.lua', 'spend.lua');
+export const spend_script = new Script('lib.lua', 'spend.lua');
 const otp_script = new Script('otp.lua');
 
 /** Wrong OTPs a terminal may send in one minute; the next OTP spend in that minute is refused. */
@@ -161,6 +161,12 @@ export class Spends {
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
       return this.replayOr(err, slot, hash);
     }
+    return this.afterOtp(business, terminal, payer.otp, now_ms, runShard(this.stores, spend_script, this.spendCall(business, terminal, input, payer, slot, now_ms)));
+  }
+
+  /** The shard script call of a spend by `payer`, its reference claimed. */
+  spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, now_ms: number): ShardCall {
+    const contact_id = payer.contact_id;
     const shard = this.contacts.shardOf(contact_id);
     const currency = business.currency;
     const postings: Posting[] = [[accountId(contact_id, 'open', currency), this.spendAccount(business, terminal), input.amount]];
@@ -183,23 +189,17 @@ export class Spends {
       created_at: new Date(now_ms).toISOString(),
       postings,
     };
-    return this.afterOtp(
-      business,
-      terminal,
-      payer.otp,
+    return {
+      business_id: business.id,
+      slot,
+      contact_id,
+      shard,
+      id,
       now_ms,
-      runShard(this.stores, spend_script, {
-        business_id: business.id,
-        slot,
-        contact_id,
-        shard,
-        id,
-        now_ms,
-        reply,
-        entry: JSON.stringify(entry),
-        keys: [otpKey(shard, contact_id)],
-        args: [String(input.amount), payer.method, payer.otp, String(fee)],
-      }),
-    );
+      reply,
+      entry: JSON.stringify(entry),
+      keys: [otpKey(shard, contact_id)],
+      args: [String(input.amount), payer.method, payer.otp, String(fee)],
+    };
   }
 }

@@ -65,6 +65,10 @@ end
 -- return at once, or nil to go on. A request that differs from the one that took its reference
 -- never gets here: its claim (claim.lua, before this script) refused it.
 local function prologue()
+  -- Every script that may commit is given its reply and entry; an empty one committed is a reply
+  -- that says nothing and an entry the ledger cannot record. Refused before anything is written
+  -- (a Lua error after a write would leave the write).
+  if ARGV[8] == '' or ARGV[9] == '' then return {'no_template'} end
   local prior = findRecord(3, RECORD_FIELD)
   -- Reversed while on its way here, its reference already claimed (see reversal.lua).
   if prior == '!' then return {'refused', 'already_reversed'} end
@@ -114,9 +118,10 @@ local function takeLots(lots, want)
   return taken, from
 end
 
+-- A lot field holds its pool's name, which is the business's text: any character, '"' and '\'
+-- among them, so it is escaped as JSON (a reversal decodes this list to give the lots back).
 local function lotsJson(from)
   local parts = {}
-  -- A lot field holds a pool name, which may hold any character: encoded, never pasted.
   for i, f in ipairs(from) do parts[i] = '[' .. cjson.encode(f[1]) .. ',' .. int(f[2]) .. ']' end
   return '[' .. table.concat(parts, ',') .. ']'
 end
@@ -167,6 +172,35 @@ local function commit(values, record)
   redis.call('PEXPIRE', KEYS[3], ARGV[5], 'NX')
   redis.call('SET', K_PENDING, journal_id, 'EX', ARGV[7])
   return {'ok', reply, journal_id}
+end
+
+local kind_names = {p = 'purchase', s = 'spend', r = 'redemption', f = 'refund', v = 'reversal', a = 'award', x = 'expiry'}
+
+-- A record's value (see commit) as a table: id, kind (its name), amount, awarded, paid,
+-- discount, fee.
+local function parseRecord(value)
+  local f = {}
+  for part in string.gmatch(value .. '|', '([^|]*)|') do f[#f + 1] = part end
+  local function n(i) return tonumber(f[i] ~= nil and f[i] ~= '' and f[i] or '0') end
+  return {id = 'txn_' .. f[1], kind = kind_names[f[2]], amount = n(3), awarded = n(4), paid = n(5), discount = n(6), fee = n(7)}
+end
+
+-- The original of a refund or reversal: its record under `field` in KEYS[first..first+2] (the
+-- hot window), else `ledger`, the same written by Node from the ledger ('' if Node found its
+-- reference claimed). Returns the parsed original, or nil and the record ('!': marked reversed
+-- before it arrived; nil: claimed but not recorded).
+local function originalOf(first, field, ledger)
+  local v = findRecord(first, field)
+  if v == '!' then return nil, v end
+  if v then return parseRecord(v), v end
+  if ledger ~= '' then return parseRecord(ledger), ledger end
+  return nil, nil
+end
+
+-- The state key of transaction `id` on this shard (hot/keys.ts stateKey): named here, where the
+-- id is first known; same hash tag as the contact's key, so the same slot.
+local function stateKeyOf(id)
+  return 'v:' .. string.match(K_CONTACT, '^c:({[^}]*})') .. ':' .. id
 end
 
 -- What refunds and reversals have done to an original so far: {rf refunded, cw clawed back, cp

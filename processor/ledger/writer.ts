@@ -33,7 +33,7 @@ export interface WriterOptions {
   readonly commit_delay_ms?: number;
   readonly onError?: (err: unknown) => void;
   readonly onBatch?: (entries: number, inserted: number) => void;
-  /** An entry PostgreSQL refused on its own, set aside on the shard's dead-letter stream. */
+  /** An entry PostgreSQL refused on its own, or one the writer cannot read (transaction id ''), set aside on the shard's dead-letter stream. */
   readonly onDeadLetter?: (transaction_id: string, err: unknown) => void;
 }
 
@@ -41,7 +41,15 @@ interface Item extends JournalRecord {
   readonly id: string;
 }
 
-const entry_prefix = '{"id":"';
+/** A journal entry the shard scripts write starts with its id (their templates are written so). */
+const entry_id = /^\{"id":"([A-Za-z0-9_]{1,64})"/;
+
+/** A stream entry that is not a journal entry the writer can read: no `e` field, or no id. */
+interface Unreadable {
+  readonly shard: number;
+  readonly stream_id: string;
+  readonly fields: readonly string[];
+}
 
 export const statement_entries_max = 32;
 
@@ -51,10 +59,9 @@ function isDataError(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
-/** Every journal entry starts with its id (the shard scripts' templates are written so). */
-function entryId(entry: string): string {
-  if (!entry.startsWith(entry_prefix)) throw new Error(`journal entry does not start with its id: ${entry.slice(0, 40)}`);
-  return entry.slice(entry_prefix.length, entry.indexOf('"', entry_prefix.length));
+/** The journal entry's id, or undefined if it does not start with one. */
+function entryId(entry: string): string | undefined {
+  return entry_id.exec(entry)?.[1];
 }
 
 type StreamEntries = [string, string[]][];
@@ -143,7 +150,11 @@ export class LedgerWriter {
     const items = this.unwritten;
     this.unwritten = [];
     try {
-      if (items.length === 0) await this.read(now, items);
+      if (items.length === 0) {
+        const unreadable: Unreadable[] = [];
+        await this.read(now, items, unreadable);
+        await this.setAsideUnreadable(unreadable);
+      }
       if (items.length > 0) {
         if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
         const inserted = await this.writeOrSetAside(items);
@@ -167,14 +178,14 @@ export class LedgerWriter {
   }
 
   /** New entries of every shard, and entries other writers left pending past claim_idle_ms. */
-  private async read(now: number, items: Item[]): Promise<void> {
+  private async read(now: number, items: Item[], unreadable: Unreadable[]): Promise<void> {
     const reads = this.shards().map(async (shard) => {
       const reply = (await this.redis.sendCommand([
         'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(this.read_count_max), 'STREAMS', journalKey(shard), '>',
       ])) as Record<string, StreamEntries> | [string, StreamEntries][] | null;
       if (reply === null) return;
       // node-redis answers a map of stream → entries (RESP3 style); older servers an array of pairs.
-      for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) this.collect(shard, entries, items);
+      for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) this.collect(shard, entries, items, unreadable);
     });
     if (now - this.last_claim_ms >= Math.min(this.claim_idle_ms, 1_000)) {
       this.last_claim_ms = now;
@@ -184,7 +195,7 @@ export class LedgerWriter {
             const reply = (await this.redis.sendCommand([
               'XAUTOCLAIM', journalKey(shard), journal_group, this.consumer, String(this.claim_idle_ms), '0-0', 'COUNT', String(this.read_count_max),
             ])) as [string, StreamEntries, string[]?];
-            this.collect(shard, reply[1], items);
+            this.collect(shard, reply[1], items, unreadable);
           })(),
         );
       }
@@ -219,7 +230,7 @@ export class LedgerWriter {
     return inserted;
   }
 
-  private collect(shard: number, entries: StreamEntries, items: Item[]): void {
+  private collect(shard: number, entries: StreamEntries, items: Item[], unreadable: Unreadable[]): void {
     for (const [stream_id, fields] of entries) {
       // XAUTOCLAIM returns deleted entries with nil fields; they have nothing left to write.
       if (fields === null || fields === undefined) continue;
@@ -229,8 +240,24 @@ export class LedgerWriter {
         if (fields[i] === 'e') entry = fields[i + 1];
         else if (fields[i] === 'r') reply = fields[i + 1]!;
       }
-      if (entry === undefined) continue;
-      items.push({ shard, stream_id, id: entryId(entry), entry, reply });
+      const id = entry === undefined ? undefined : entryId(entry);
+      if (entry === undefined || id === undefined) unreadable.push({ shard, stream_id, fields });
+      else items.push({ shard, stream_id, id, entry, reply });
+    }
+  }
+
+  /**
+   * Entries no shard script could have written (a bug, never expected) go to the dead-letter
+   * stream like entries PostgreSQL refuses, and are acknowledged: left pending, one would hold
+   * the stream's trim point for ever, and the shard would refuse every transaction once its
+   * journal reached its maximum length. Acknowledged only once set aside.
+   */
+  private async setAsideUnreadable(unreadable: readonly Unreadable[]): Promise<void> {
+    for (const u of unreadable) {
+      const err = new Error(`journal entry ${u.stream_id} of shard ${u.shard} has no entry the ledger can read`);
+      await this.redis.sendCommand(['XADD', deadLetterKey(u.shard), '*', ...u.fields, 'journal_id', u.stream_id, 'error', err.message]);
+      await this.redis.sendCommand(['XACK', journalKey(u.shard), journal_group, u.stream_id]);
+      this.options.onDeadLetter?.('', err);
     }
   }
 
