@@ -8,6 +8,7 @@
 import { currencyByCode, currencyByNumeric } from '../../core/currency.ts';
 import { PocketgateError, type ErrorCode } from '../../core/errors.ts';
 import { luhnValid } from '../../core/luhn.ts';
+import { isStoreUnavailable } from '../../processor/unavailable.ts';
 import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
@@ -39,7 +40,8 @@ const response_codes: Partial<Record<ErrorCode, string>> = {
 
 export function responseCode(err: unknown): string {
   if (err instanceof PocketgateError) return response_codes[err.code] ?? '96';
-  return '96';
+  // A store that cannot serve now: 91 (issuer or switch inoperative), which acquirers retry.
+  return isStoreUnavailable(err) ? '91' : '96';
 }
 
 /** A message's idempotency reference at its terminal: DE32 + DE11 + DE7 (DE41 is the terminal). */
