@@ -12,11 +12,22 @@ function tooLarge(): PocketgateError {
   return new PocketgateError('validation_failed', `request body over ${body_bytes_max} bytes`, [{ path: '', message: `at most ${body_bytes_max} bytes` }], 413);
 }
 
+/** Strict: bytes that are not UTF-8 are refused, not replaced by U+FFFD and stored as if sent. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new PocketgateError('validation_failed', 'request body is not valid UTF-8', [{ path: '', message: 'not valid UTF-8' }]);
+  }
+}
+
 async function readText(c: Context): Promise<string> {
   const length = c.req.header('content-length');
   if (length !== undefined) {
     if (Number(length) > body_bytes_max) throw tooLarge();
-    return c.req.text();
+    return decodeUtf8(new Uint8Array(await c.req.arrayBuffer()));
   }
   // Chunked: count as it arrives and stop reading at the limit.
   const body = c.req.raw.body;
@@ -34,7 +45,7 @@ async function readText(c: Context): Promise<string> {
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return decodeUtf8(Buffer.concat(chunks));
 }
 
 export async function readJson(c: Context): Promise<unknown> {
