@@ -18,7 +18,16 @@ const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD')
   const t = Date.parse(`${d}T00:00:00Z`);
   return !d.startsWith('0000') && Number.isFinite(t) && new Date(t).toISOString().startsWith(d);
 }, 'must be a real date');
-const timestampSchema = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && Number.isFinite(Date.parse(s)), 'must be an RFC 3339 timestamp');
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+// Years 0001 to 9999 in UTC: what every store and every client library can hold. Year 0000 does
+// not exist in PostgreSQL's calendar, and 9999-12-31T23:59:59-14:00 is already in year 10000.
+const timestamp_min_ms = Date.parse('0001-01-01T00:00:00Z');
+const timestamp_max_ms = Date.parse('9999-12-31T23:59:59.999Z');
+const timestampSchema = z.string().refine((s) => {
+  if (!rfc3339.test(s)) return false;
+  const ms = Date.parse(s.toUpperCase());
+  return Number.isFinite(ms) && ms >= timestamp_min_ms && ms <= timestamp_max_ms;
+}, 'must be an RFC 3339 timestamp between years 0001 and 9999 (UTC)');
 const timezoneSchema = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });

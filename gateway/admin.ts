@@ -128,6 +128,8 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
   app.get('/v1/settlements', async (c) => {
     const business = adminOf(c);
     const q = parseWith(settlementQuerySchema, c.req.query());
+    // Not an id we make (a NUL, say, which PostgreSQL cannot even compare): no such merchant.
+    if (q.merchant_id !== undefined && !id_pattern.test(q.merchant_id)) throw new PocketgateError('not_found', `merchant ${q.merchant_id} not found`);
     return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
   });
 

@@ -60,3 +60,22 @@ describe('a body that is not UTF-8', () => {
     expect(good.status).toBe(201);
   });
 });
+
+describe('query strings', () => {
+  it('that PostgreSQL could not take are 400 (periods) or 404 (ids), never 500', async () => {
+    const contact = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Q' });
+    const statement = (q: string) => call(gw, 'GET', `/v1/contacts/${contact.body.id}/statement?${q}`, biz.admin_key);
+    const settlements = (q: string) => call(gw, 'GET', `/v1/settlements?${q}`, biz.admin_key);
+    for (const q of ['from=0000-01-01T00:00:00Z', 'to=9999-12-31T23:59:59-14:00', 'from=2026-13-01T00:00:00Z', 'from=2026-11-24T10:15:00', 'from=%00']) {
+      expectValidation((await statement(q)) as never, /from|to/);
+      expectValidation((await settlements(q)) as never, /from|to/);
+    }
+    for (const id of ['%00', 'mer_%00x', '%F0%9F%98%80']) {
+      const res = await settlements(`merchant_id=${id}`);
+      expect(res.status, res.text).toBe(404);
+    }
+    // The edges of the range, and an offset, are periods like any other.
+    expect((await statement('from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z')).status).toBe(200);
+    expect((await settlements('from=2026-11-24T10:15:00.123456%2B01:00')).status).toBe(200);
+  });
+});
