@@ -23,7 +23,7 @@ import {
   terminalCreateSchema,
   venueCreateSchema,
 } from '../core/schemas.ts';
-import { bodyLines, readBody } from '../adapters/http/body.ts';
+import { bodyLines, readBody, requireNoBody } from '../adapters/http/body.ts';
 import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
 import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
@@ -116,6 +116,7 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
 
   app.post('/v1/contacts/:id/wallet-code', async (c) => {
     const business = adminOf(c);
+    await requireNoBody(c);
     return c.json(await contacts.rotateWalletCode(business, idParam(c)), 201);
   });
 

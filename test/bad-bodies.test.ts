@@ -79,3 +79,47 @@ describe('query strings', () => {
     expect((await settlements('from=2026-11-24T10:15:00.123456%2B01:00')).status).toBe(200);
   });
 });
+
+describe('what a route does not take', () => {
+  const send = async (path: string, key: string, body: string | Uint8Array, headers: Record<string, string>) => {
+    const res = await gw.app.request(path, { method: 'POST', headers: { authorization: `Bearer ${key}`, ...headers }, body });
+    return { status: res.status, text: await res.text() };
+  };
+
+  it('a Content-Type other than JSON, another charset, or a Content-Encoding: 415, nothing stored', async () => {
+    const before = await countRows(gw, 'contacts', biz.business_id);
+    const body = JSON.stringify({ first_name: 'Typed' });
+    for (const headers of [
+      { 'content-type': 'text/plain' },
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      { 'content-type': 'application/xml' },
+      { 'content-type': 'application/json; charset=iso-8859-1' },
+      { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    ]) {
+      const res = await send('/v1/contacts', biz.admin_key, body, headers);
+      expect(res.status, `${JSON.stringify(headers)}: ${res.text}`).toBe(415);
+    }
+    expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before);
+    for (const headers of [{ 'content-type': 'application/json; charset=UTF-8' }, { 'content-type': 'application/merge-patch+json' }]) {
+      expect((await send('/v1/contacts', biz.admin_key, body, headers)).status).toBe(201);
+    }
+    // No Content-Type at all (bytes: a string body would be typed text/plain by fetch itself).
+    expect((await send('/v1/contacts', biz.admin_key, new TextEncoder().encode(body), {})).status).toBe(201);
+  });
+
+  it('an import that is not NDJSON: 415, nothing imported', async () => {
+    const before = await countRows(gw, 'contacts', biz.business_id);
+    const res = await send('/v1/contacts/import', biz.admin_key, '{"first_name":"a"}\n{"first_name":"b"}\n', { 'content-type': 'text/csv' });
+    expect(res.status, res.text).toBe(415);
+    expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before);
+  });
+
+  it('a wallet-code rotation with a body: 400, the code unchanged', async () => {
+    const contact = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'W' });
+    const res = await call(gw, 'POST', `/v1/contacts/${contact.body.id}/wallet-code`, biz.admin_key, { wallet_code: '1234567812345670' });
+    expectValidation(res as never);
+    expect((await call(gw, 'GET', `/v1/contacts/${contact.body.id}`, biz.admin_key)).body.wallet_code).toBe(contact.body.wallet_code);
+    const rotated = await gw.app.request(`/v1/contacts/${contact.body.id}/wallet-code`, { method: 'POST', headers: { authorization: `Bearer ${biz.admin_key}` } });
+    expect(rotated.status).toBe(201);
+  });
+});

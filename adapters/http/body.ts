@@ -48,7 +48,38 @@ async function readText(c: Context): Promise<string> {
   return decodeUtf8(Buffer.concat(chunks));
 }
 
+function unsupported(detail: string): PocketgateError {
+  return new PocketgateError('validation_failed', detail, [{ path: '', message: detail }], 415);
+}
+
+/**
+ * The body must be what the route takes: `types` (media types, lower case; a `+json` suffix
+ * counts as JSON), in UTF-8, and not encoded (the gateway decodes no Content-Encoding, and would
+ * otherwise parse compressed bytes as text). No Content-Type at all is taken as the route's type.
+ */
+export function requireMediaType(c: Context, types: readonly string[]): void {
+  const encoding = c.req.header('content-encoding');
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw unsupported(`Content-Encoding ${encoding} is not accepted: send the body unencoded`);
+  const header = c.req.header('content-type');
+  if (header === undefined) return;
+  const [type = '', ...params] = header.toLowerCase().split(';').map((p) => p.trim());
+  const json = types.includes('application/json') && type.endsWith('+json');
+  if (!types.includes(type) && !json) throw unsupported(`Content-Type ${type || '(empty)'} is not accepted here: send ${types[0]}`);
+  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') throw unsupported(`charset ${charset} is not accepted: send UTF-8`);
+}
+
+const json_types: readonly string[] = ['application/json'];
+
+/** A route that takes no body: none, or an empty JSON object (what generic clients send). */
+export async function requireNoBody(c: Context): Promise<void> {
+  const text = (await readText(c)).trim();
+  if (text === '' || text === '{}') return;
+  throw new PocketgateError('validation_failed', 'this route takes no body', [{ path: '', message: 'must be empty' }]);
+}
+
 export async function readJson(c: Context): Promise<unknown> {
+  requireMediaType(c, json_types);
   const text = await readText(c);
   if (text.length === 0) throw new PocketgateError('validation_failed', 'request body must be a JSON object', [{ path: '', message: 'empty body' }]);
   return parseJsonText(text);
@@ -58,12 +89,15 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S): Prom
   return parseWith(schema, await readJson(c));
 }
 
+const ndjson_types: readonly string[] = ['application/x-ndjson', 'application/jsonl', 'application/json-lines'];
+
 /**
  * Lines of a streamed body (NDJSON), never the whole body in memory. A line longer than
  * `line_bytes_max` is yielded cut at `line_bytes_max + 1` characters (so the caller sees it is too
  * long and counts it as one line) and the rest of it is skipped as it arrives.
  */
 export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGenerator<string> {
+  requireMediaType(c, ndjson_types);
   const body = c.req.raw.body;
   if (body === null) return;
   const decoder = new TextDecoder();
