@@ -89,13 +89,14 @@ describe('what a route does not take', () => {
   it('a Content-Type other than JSON, another charset, or a Content-Encoding: 415, nothing stored', async () => {
     const before = await countRows(gw, 'contacts', biz.business_id);
     const body = JSON.stringify({ first_name: 'Typed' });
-    for (const headers of [
+    const refused: Record<string, string>[] = [
       { 'content-type': 'text/plain' },
       { 'content-type': 'application/x-www-form-urlencoded' },
       { 'content-type': 'application/xml' },
       { 'content-type': 'application/json; charset=iso-8859-1' },
       { 'content-type': 'application/json', 'content-encoding': 'gzip' },
-    ]) {
+    ];
+    for (const headers of refused) {
       const res = await send('/v1/contacts', biz.admin_key, body, headers);
       expect(res.status, `${JSON.stringify(headers)}: ${res.text}`).toBe(415);
     }
