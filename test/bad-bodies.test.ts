@@ -124,3 +124,30 @@ describe('what a route does not take', () => {
     expect(rotated.status).toBe(201);
   });
 });
+
+describe('an NDJSON import', () => {
+  it('fails each bad line alone, whatever it holds, and imports the rest', async () => {
+    const before = await countRows(gw, 'contacts', biz.business_id);
+    const enc = new TextEncoder();
+    const lines = [
+      enc.encode(JSON.stringify({ first_name: 'Before' })),
+      enc.encode(`{"first_name":"Deep","tags":${'['.repeat(30_000)}"\\u0000"${']'.repeat(30_000)}}`),
+      new Uint8Array([...enc.encode('{"first_name":"Jos'), 0xe9, ...enc.encode('"}')]),
+      enc.encode('{"first_name":"\\ud800"}'),
+      enc.encode(JSON.stringify({ first_name: 'After' })),
+    ];
+    const body = new Uint8Array(lines.reduce((n, l) => n + l.length + 1, 0));
+    let at = 0;
+    for (const l of lines) {
+      body.set(l, at);
+      body[at + l.length] = 10;
+      at += l.length + 1;
+    }
+    const res = await gw.app.request('/v1/contacts/import', { method: 'POST', headers: { authorization: `Bearer ${biz.admin_key}`, 'content-type': 'application/x-ndjson' }, body });
+    const out = (await res.json()) as { imported: number; failed: number; errors: { line: number }[] };
+    expect(res.status, JSON.stringify(out)).toBe(200);
+    expect(out).toMatchObject({ imported: 2, failed: 3 });
+    expect(out.errors.map((e) => e.line)).toEqual([2, 3, 4]);
+    expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before + 2);
+  });
+});

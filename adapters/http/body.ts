@@ -92,38 +92,47 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S): Prom
 const ndjson_types: readonly string[] = ['application/x-ndjson', 'application/jsonl', 'application/json-lines'];
 
 /**
- * Lines of a streamed body (NDJSON), never the whole body in memory. A line longer than
- * `line_bytes_max` is yielded cut at `line_bytes_max + 1` characters (so the caller sees it is too
- * long and counts it as one line) and the rest of it is skipped as it arrives.
+ * Lines of a streamed body (NDJSON), never the whole body in memory, split on bytes and decoded
+ * one by one, strictly: a line that is not UTF-8 is yielded as its refusal, so that it fails
+ * alone (the lines before and after it are imported as usual). A line longer than
+ * `line_bytes_max` bytes is yielded as its refusal too and the rest of it skipped as it arrives.
  */
-export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGenerator<string> {
+export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGenerator<string | PocketgateError> {
   requireMediaType(c, ndjson_types);
   const body = c.req.raw.body;
   if (body === null) return;
-  const decoder = new TextDecoder();
-  let pending = '';
-  let skipping = false;
+  let pending: Uint8Array[] = [];
+  let pending_bytes = 0;
+  let too_long = false;
+  const line = (): string | PocketgateError => {
+    const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+    const out = too_long ? new PocketgateError('validation_failed', `line longer than ${line_bytes_max} bytes`) : decodeLine(bytes);
+    pending = [];
+    pending_bytes = 0;
+    too_long = false;
+    return out;
+  };
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    let text = decoder.decode(chunk, { stream: true });
-    while (text.length > 0) {
-      const nl = text.indexOf('\n');
-      if (nl < 0) {
-        if (!skipping) {
-          pending += text;
-          if (pending.length > line_bytes_max) {
-            yield pending.slice(0, line_bytes_max + 1);
-            pending = '';
-            skipping = true;
-          }
-        }
-        break;
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); ; nl = chunk.indexOf(10, start)) {
+      const end = nl < 0 ? chunk.length : nl;
+      if (!too_long) {
+        pending_bytes += end - start;
+        if (pending_bytes > line_bytes_max) too_long = true;
+        else if (end > start) pending.push(chunk.subarray(start, end));
       }
-      if (!skipping) yield pending + text.slice(0, nl);
-      pending = '';
-      skipping = false;
-      text = text.slice(nl + 1);
+      if (nl < 0) break;
+      yield line();
+      start = nl + 1;
     }
   }
-  pending += decoder.decode();
-  if (pending.length > 0 && !skipping) yield pending;
+  if (pending_bytes > 0 || too_long) yield line();
+}
+
+function decodeLine(bytes: Uint8Array): string | PocketgateError {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return new PocketgateError('validation_failed', 'line is not valid UTF-8');
+  }
 }
