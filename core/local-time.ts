@@ -101,6 +101,17 @@ export function offsetAt(at_ms: number, timezone: string): number {
   return offset;
 }
 
+/**
+ * The instant (UTC ms) at which the wall clock in `timezone` shows `local_ms` (a local date and
+ * time counted in ms as if it were UTC). The offset at `local_ms` read as an instant is at most a
+ * transition away from the right one; the offset at the instant it gives is right. A wall time
+ * in a DST gap names no instant and one in an overlap two: one of them near it.
+ */
+export function utcOfLocal(local_ms: number, timezone: string): number {
+  const first = local_ms - offsetAt(local_ms, timezone);
+  return local_ms - offsetAt(first, timezone);
+}
+
 /** A local date and time, broken down. Reused by the offer engine: fill one with readLocalTime. */
 export interface LocalTime {
   /** Days since 1970-01-01 of the local date. */

@@ -18,7 +18,16 @@ const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD')
   const t = Date.parse(`${d}T00:00:00Z`);
   return !d.startsWith('0000') && Number.isFinite(t) && new Date(t).toISOString().startsWith(d);
 }, 'must be a real date');
-const timestampSchema = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && Number.isFinite(Date.parse(s)), 'must be an RFC 3339 timestamp');
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+// Years 0001 to 9999 in UTC: what every store and every client library can hold. Year 0000 does
+// not exist in PostgreSQL's calendar, and 9999-12-31T23:59:59-14:00 is already in year 10000.
+const timestamp_min_ms = Date.parse('0001-01-01T00:00:00Z');
+const timestamp_max_ms = Date.parse('9999-12-31T23:59:59.999Z');
+const timestampSchema = z.string().refine((s) => {
+  if (!rfc3339.test(s)) return false;
+  const ms = Date.parse(s.toUpperCase());
+  return Number.isFinite(ms) && ms >= timestamp_min_ms && ms <= timestamp_max_ms;
+}, 'must be an RFC 3339 timestamp between years 0001 and 9999 (UTC)');
 const timezoneSchema = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
@@ -197,14 +206,28 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
 const unstorable_escape = /\\u(?:0000|d[89a-f])/i;
 const unstorable_char = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-function unstorablePath(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return unstorable_char.test(value) ? path : undefined;
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const [key, v] of Object.entries(value)) {
-    const p = path === '' ? key : `${path}.${key}`;
-    if (unstorable_char.test(key)) return p;
-    const found = unstorablePath(v, p);
-    if (found !== undefined) return found;
+/**
+ * The path of the first string (key or value) no store can hold, walking the value with a stack
+ * of its own: a client chooses how deep its JSON nests, and recursion here overflowed the call
+ * stack on a deep enough body (a 500 on every JSON route).
+ */
+function unstorablePath(root: unknown): string | undefined {
+  const stack: [unknown, string][] = [[root, '']];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (unstorable_char.test(value)) return path;
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    // Pushed in reverse, so the first offending path in document order is the one named.
+    const entries = Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, v] = entries[i]!;
+      const p = path === '' ? key : `${path}.${key}`;
+      if (unstorable_char.test(key)) return p;
+      stack.push([v, p]);
+    }
   }
   return undefined;
 }
@@ -218,7 +241,7 @@ export function parseJsonText(text: string): unknown {
     throw new PocketgateError('validation_failed', 'not valid JSON', [{ path: '', message: 'not valid JSON' }]);
   }
   if (unstorable_escape.test(text)) {
-    const path = unstorablePath(value, '');
+    const path = unstorablePath(value);
     if (path !== undefined) {
       const message = 'must not contain U+0000 or unpaired surrogates';
       throw new PocketgateError('validation_failed', `${path || 'body'}: ${message}`, [{ path, message }]);

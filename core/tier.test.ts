@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveTier, periodKeys, unitsAsOf, type TierRule } from './tier.ts';
+import { effectiveTier, periodKeys, tierAtUtc, unitsAsOf, type TierRule } from './tier.ts';
 
 const tiers: TierRule[] = [
   { name: 'silver', min_period_units: 50, period: 'month' },
@@ -29,5 +29,13 @@ describe('tiers', () => {
     // January: nothing earned in December: the tier is lost.
     expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2027, 1))).toBeNull();
     expect(effectiveTier([], { m: '2026-11|210|0', ...none }, periodKeys(2026, 11))).toBeNull();
+  });
+
+  it('tierAtUtc reads the periods of the UTC calendar at the given time', () => {
+    const stored = { m: '2026-11|210|0', q: null, y: null };
+    expect(tierAtUtc(tiers, stored, Date.parse('2026-11-30T23:59:59Z'))).toBe('gold');
+    expect(tierAtUtc(tiers, stored, Date.parse('2026-12-31T23:59:59Z'))).toBe('gold');
+    expect(tierAtUtc(tiers, stored, Date.parse('2027-01-01T00:00:00Z'))).toBeNull();
+    expect(tierAtUtc([], stored, Date.parse('2026-11-30T12:00:00Z'))).toBeNull();
   });
 });

@@ -47,3 +47,13 @@ export function periodKeys(year: number, month: number): Record<PeriodKind, Peri
     y: { current: String(year), previous: String(year - 1) },
   };
 }
+
+/**
+ * The tier held at `at_ms` by the UTC calendar, or null: for where a contact has no one venue
+ * whose calendar could decide (its profile, sign-up awards). Purchases use the venue's calendar.
+ */
+export function tierAtUtc(tiers: readonly TierRule[], stored: Readonly<Record<PeriodKind, string | null | undefined>>, at_ms: number): string | null {
+  if (tiers.length === 0) return null;
+  const at = new Date(at_ms);
+  return effectiveTier(tiers, stored, periodKeys(at.getUTCFullYear(), at.getUTCMonth() + 1));
+}

@@ -23,7 +23,7 @@ import {
   terminalCreateSchema,
   venueCreateSchema,
 } from '../core/schemas.ts';
-import { bodyLines, readBody } from '../adapters/http/body.ts';
+import { bodyLines, readBody, requireNoBody } from '../adapters/http/body.ts';
 import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
 import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
@@ -116,6 +116,7 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
 
   app.post('/v1/contacts/:id/wallet-code', async (c) => {
     const business = adminOf(c);
+    await requireNoBody(c);
     return c.json(await contacts.rotateWalletCode(business, idParam(c)), 201);
   });
 
@@ -128,6 +129,8 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
   app.get('/v1/settlements', async (c) => {
     const business = adminOf(c);
     const q = parseWith(settlementQuerySchema, c.req.query());
+    // Not an id we make (a NUL, say, which PostgreSQL cannot even compare): no such merchant.
+    if (q.merchant_id !== undefined && !id_pattern.test(q.merchant_id)) throw new PocketgateError('not_found', `merchant ${q.merchant_id} not found`);
     return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
   });
 

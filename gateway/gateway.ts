@@ -41,6 +41,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() } };
   const processor = new Processor(stores);
+  processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
   const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger });
@@ -51,7 +52,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       shard_count: config.processor.shard_count,
       onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
       onBatch: (entries) => metrics.ledger_written.inc(entries),
-      onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL, set aside on the dead-letter stream'),
+      onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
     });
     writer.start();
   }

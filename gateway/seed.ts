@@ -2,12 +2,12 @@
 // the ready-to-paste commands it prints. Its keys are kept in the local data directory (a dev
 // convenience: the database holds only their hashes) so a restart can print them again.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { luhnCheckDigit } from '../core/luhn.ts';
 import type { Gateway } from './gateway.ts';
 
-interface Demo {
+export interface Demo {
   business_id: string;
   admin_key: string;
   terminal_key: string;
@@ -30,6 +30,15 @@ async function call(gateway: Gateway, key: string, method: string, path: string,
   return json;
 }
 
+/**
+ * The demo's keys, for the next start's banner. The folder may not exist: `npm start` with
+ * REDIS_URL and DATABASE_URL given starts no local services, which is what made it before.
+ */
+export function saveDemo(data_dir: string, demo: Demo): void {
+  mkdirSync(data_dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(data_dir, 'demo.json'), JSON.stringify(demo), { mode: 0o600 });
+}
+
 export async function seedDemo(gateway: Gateway, base_url: string, platform_key: string | undefined, data_dir: string | undefined): Promise<void> {
   const file = data_dir === undefined ? undefined : join(data_dir, 'demo.json');
   const [{ n }] = (await gateway.processor.stores.sql`select count(*)::int as n from businesses`) as unknown as [{ n: number }];
@@ -47,7 +56,7 @@ export async function seedDemo(gateway: Gateway, base_url: string, platform_key:
     const imported = await call(gateway, admin_key, 'POST', '/v1/contacts/import', lines.join('\n'), 'application/x-ndjson');
     await call(gateway, admin_key, 'POST', '/v1/offers', { name: '5% cashback', goal: 'spend', kind: 'cashback', award: { percent: 5 } });
     demo = { business_id: business.id as string, admin_key, terminal_key: terminal.api_key as string, email: 'demo1@example.com' };
-    if (file !== undefined) writeFileSync(file, JSON.stringify(demo), { mode: 0o600 });
+    if (data_dir !== undefined) saveDemo(data_dir, demo);
     gateway.logger.info({ business_id: demo.business_id, contacts: imported.imported }, 'demo business seeded');
   } else if (file !== undefined && existsSync(file)) {
     demo = JSON.parse(readFileSync(file, 'utf8')) as Demo;

@@ -1,5 +1,6 @@
 // Journal entries and replies as the shard scripts write them (the templates of purchase.ts,
-// redeem.ts, wallet.ts, refund.ts and expiry.ts, holes filled), for a business with a few
+// redeem.ts, wallet.ts, refund.ts and expiry.ts, holes filled; a redemption's lots since the hot
+// window), for a business with a few
 // merchants and many contacts: what the ledger bench feeds the writer. Deterministic from a seed,
 // so two implementations measured side by side get the same sequence (only the ids they make differ).
 
@@ -198,9 +199,11 @@ export class LedgerEntries {
     const id = this.newId('txn');
     const reference = `R${this.n}`;
     const amount = 1 + ((this.random() * 2_000) | 0);
+    // The lots it took (lot field: expiry ms | pool), for its reversal.
+    const lots = `[["${now + 90 * 86_400_000}|",${amount}]]`;
     const entry =
       this.head(id, 'redemption', terminal.id, reference, contact, amount) +
-      `,"created_at":"${iso_ms(now)}","postings":[${posting(this.account(contact, 'commerce'), this.account(contact, 'open'), amount)}]}`;
+      `,"created_at":"${iso_ms(now)}","lots":${lots},"postings":[${posting(this.account(contact, 'commerce'), this.account(contact, 'open'), amount)}]}`;
     const reply =
       `{"id":"${id}","status":"approved","reference":"${reference}","contact_id":"${contact}","redeemed":${amount},` +
       `"currency":"${this.world.currency}","created_at":"${rfc3339(now)}",` +

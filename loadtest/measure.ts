@@ -38,3 +38,40 @@ export function median(xs: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/** utime+stime and cutime+cstime (children already exited and reaped) of one process, ms; undefined when gone. */
+function ownAndReapedMs(pid: number): { own: number; reaped: number; ppid: number; comm: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    const tick = (i: number) => (Number(fields[i]) * 1000) / 100;
+    return { own: tick(11) + tick(12), reaped: tick(13) + tick(14), ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(') ')) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The PostgreSQL server's postmaster on this machine, found from a connection's backend (its
+ * parent); undefined when PostgreSQL runs elsewhere (its processes are not in this /proc).
+ */
+export async function postmasterPid(sql: { unsafe(q: string): PromiseLike<readonly Record<string, unknown>[]> }): Promise<number | undefined> {
+  const [row] = await sql.unsafe('select pg_backend_pid() as pid');
+  const backend = ownAndReapedMs(Number(row?.pid));
+  if (backend === undefined || !/^postgres/.test(backend.comm)) return undefined;
+  const postmaster = ownAndReapedMs(backend.ppid);
+  return postmaster !== undefined && /^postgres/.test(postmaster.comm) ? backend.ppid : undefined;
+}
+
+/**
+ * CPU ms of the whole PostgreSQL server so far: utime+stime of the postmaster and of every live
+ * process under it (backends, WAL writer, checkpointer, autovacuum, …), plus what its children
+ * that already exited spent (the postmaster's cutime+cstime). Differences between two readings
+ * are the server's CPU over that time, backends that came and went included.
+ */
+export function postgresCpuMs(postmaster: number | undefined): number | undefined {
+  if (postmaster === undefined) return undefined;
+  const p = ownAndReapedMs(postmaster);
+  if (p === undefined) return undefined;
+  return cpuMs(postmaster) + p.reaped;
+}

@@ -2,6 +2,7 @@
 // offline. Per target, throughput and latency percentiles over time, one line per run.
 
 import { median } from './measure.ts';
+import type { TargetRow } from './targets.ts';
 
 interface Second {
   readonly t: number;
@@ -23,6 +24,8 @@ interface RunLike {
   readonly errors: number;
   readonly timeouts: number;
   readonly per_second: readonly Second[];
+  readonly cpu_us_per_request?: { server: number; redis: number; postgres: number | null };
+  readonly ledger_behind?: { readonly max_behind_s: number; readonly series: readonly (readonly [number, number, number])[] };
 }
 interface ReportLike {
   readonly date: string;
@@ -30,9 +33,15 @@ interface ReportLike {
   readonly machine: Record<string, unknown>;
   readonly settings: Record<string, unknown>;
   readonly seed_ms: number;
-  readonly memory: { per_contact_bytes: number; sample_after_runs: Record<string, { keys: number; mean_bytes: number }>; keys_per_contact: string };
+  readonly memory: {
+    per_contact_bytes: number;
+    sample_after_runs: Record<string, { keys: number; mean_bytes: number }>;
+    keys_per_contact: string;
+    per_transaction: { bytes: number; purchases: number; delta_bytes: number; rps: number; elapsed_s: number; catchup_s: number; recorded: number } | null;
+  };
   readonly summary: Record<string, unknown>;
-  readonly targets: readonly { target: string; measured: string; met: boolean }[];
+  readonly targets: readonly TargetRow[];
+  readonly ledger_behind_method?: string;
   readonly ledger: Record<string, unknown>;
   readonly runs: readonly RunLike[];
 }
@@ -125,7 +134,16 @@ export function renderHtml(report: ReportLike): string {
         { name: `${label(r)} p99`, color: palette[i % palette.length]!, points: r.per_second.map((s) => [s.t, s.p99_ms] as [number, number]) },
       ]),
     );
-    return `<h3>${esc(t)}</h3><div class="charts">${rps}${latency}</div>`;
+    const lagged = runs.filter((r) => r.ledger_behind !== undefined && r.ledger_behind.series.length > 0);
+    const behind =
+      lagged.length === 0
+        ? ''
+        : lineChart(
+            `${t}: ledger seconds behind (every 250 ms)`,
+            's',
+            lagged.map((r, i) => ({ name: label(r), color: palette[i % palette.length]!, points: r.ledger_behind!.series.map((x) => [x[0], x[1]] as [number, number]) })),
+          );
+    return `<h3>${esc(t)}</h3><div class="charts">${rps}${latency}${behind}</div>`;
   });
   const max_rate = targets.filter((t) => report.runs.some((r) => r.target === t && r.round > 0));
   const bars = barChart(
@@ -142,29 +160,38 @@ export function renderHtml(report: ReportLike): string {
       const rs = report.runs.filter((r) => r.target === t);
       const rps = median(rs.map((r) => r.rps));
       const f = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 100) / 100) : '-');
-      return `<tr><td>${esc(t)}${rs[0]!.rate !== null ? ` (${rs[0]!.rate}/s)` : ''}</td><td>${rs.length}</td><td>${Math.round(rps)}</td><td>${empty > 0 ? Math.round((100 * rps) / empty) + '%' : '-'}</td><td>${f(median(rs.map((r) => r.p50_ms)))}</td><td>${f(median(rs.map((r) => r.p90_ms)))}</td><td>${f(median(rs.map((r) => r.p99_ms)))}</td><td>${rs.reduce((s, r) => s + r.ok, 0)}</td><td>${rs.reduce((s, r) => s + r.non2xx + r.errors + r.timeouts, 0)}</td></tr>`;
+      const cpu = rs.filter((r) => r.cpu_us_per_request !== undefined).map((r) => r.cpu_us_per_request!);
+      const pg = cpu.some((c) => c.postgres === null) ? '-' : f(median(cpu.map((c) => c.postgres!)));
+      const cpu_cell = cpu.length === 0 ? '-' : `${f(median(cpu.map((c) => c.server)))}+${f(median(cpu.map((c) => c.redis)))}+${pg}`;
+      const behind = rs.some((r) => r.ledger_behind !== undefined) ? f(Math.max(...rs.map((r) => r.ledger_behind?.max_behind_s ?? 0))) : '-';
+      return `<tr><td>${esc(t)}${rs[0]!.rate !== null ? ` (${rs[0]!.rate}/s)` : ''}</td><td>${rs.length}</td><td>${Math.round(rps)}</td><td>${empty > 0 ? Math.round((100 * rps) / empty) + '%' : '-'}</td><td>${f(median(rs.map((r) => r.p50_ms)))}</td><td>${f(median(rs.map((r) => r.p90_ms)))}</td><td>${f(median(rs.map((r) => r.p99_ms)))}</td><td>${rs.reduce((s, r) => s + r.ok, 0)}</td><td>${rs.reduce((s, r) => s + r.non2xx + r.errors + r.timeouts, 0)}</td><td>${cpu_cell}</td><td>${behind}</td></tr>`;
     })
     .join('');
-  const target_rows = report.targets.map((t) => `<tr class="${t.met ? 'met' : 'unmet'}"><td>${t.met ? 'met' : 'not met'}</td><td>${esc(t.target)}</td><td>${esc(t.measured)}</td></tr>`).join('');
+  const target_rows = report.targets
+    .map((t) => `<tr class="${t.met === null ? 'unmeasured' : t.met ? 'met' : 'unmet'}"><td>${esc(t.id)}</td><td>${esc(t.target)}</td><td>${esc(t.figure)}</td><td>${esc(t.limit)}</td><td>${esc(t.result)}</td></tr>`)
+    .join('');
+  const pt = report.memory.per_transaction;
   const memory_rows = Object.entries(report.memory.sample_after_runs).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v.keys}</td><td>${v.mean_bytes}</td></tr>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Pocketgate load test ${esc(report.date)}</title>
 <style>
 body{font-family:sans-serif;margin:20px;color:#222;max-width:1160px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}td:not(:first-child){text-align:right}
-tr.met td:first-child{color:#2a7a2a;font-weight:bold}tr.unmet td:first-child{color:#b00;font-weight:bold}
+tr.met td:last-child{color:#2a7a2a;font-weight:bold}tr.unmet td:last-child{color:#b00;font-weight:bold}tr.unmeasured td:last-child{color:#777}
 .charts{display:flex;flex-wrap:wrap;gap:12px}h3{margin:18px 0 4px}code{background:#f4f4f4;padding:1px 4px}
 .targets td{text-align:left!important}
 </style></head><body>
 <h1>Pocketgate load test</h1>
 <p>${esc(report.date)} — <code>${esc(report.command)}</code><br>
 machine: ${esc(JSON.stringify(report.machine))}<br>settings: ${esc(JSON.stringify(report.settings))}</p>
-<h2>Targets</h2><table class="targets">${target_rows}</table>
+<h2>Targets</h2><table class="targets"><tr><th>#</th><th>target</th><th>figure</th><th>limit</th><th>result</th></tr>${target_rows}</table>
+${report.ledger_behind_method === undefined ? '' : `<p>Ledger behind: ${esc(report.ledger_behind_method)}.</p>`}
 <h2>Summary (medians over rounds)</h2>
-<table><tr><th>target</th><th>runs</th><th>req/s</th><th>vs empty</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>2xx</th><th>non-2xx / errors</th></tr>${rows}</table>
+<table><tr><th>target</th><th>runs</th><th>req/s</th><th>vs empty</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>2xx</th><th>non-2xx / errors</th><th>CPU µs/req server+Redis+PG</th><th>ledger behind max s</th></tr>${rows}</table>
 <div class="charts">${bars}${p99s}</div>
 <h2>Ledger</h2><table class="targets">${Object.entries(report.ledger).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`).join('')}</table>
 <h2>Redis memory</h2><p>${report.memory.per_contact_bytes} bytes per contact after seeding (${esc(report.memory.keys_per_contact)}); seeding took ${(report.seed_ms / 1000).toFixed(1)} s.</p>
+${pt === null ? '' : `<p>${pt.bytes} bytes per transaction still in Redis once the ledger recorded it: used_memory +${(pt.delta_bytes / 2 ** 20).toFixed(1)} MiB over ${pt.purchases} purchases (${pt.rps} purchases/s for ${pt.elapsed_s} s; the ledger caught up ${pt.catchup_s} s after and gained ${pt.recorded} transactions).</p>`}
 <table><tr><th>keys (sampled after the runs)</th><th>sampled</th><th>mean MEMORY USAGE, bytes</th></tr>${memory_rows}</table>
 <h2>Over time</h2>
 ${sections.join('\n')}

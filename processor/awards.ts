@@ -3,15 +3,17 @@
 
 import { newId } from '../core/ids.ts';
 import { evaluateSignup, type Award } from '../core/offer.ts';
+import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import { budgetKey, capsKey, contactKey, expiryKey } from './hot/keys.ts';
+import { referenceSlot } from './hot/references.ts';
 import { Script } from './hot/script.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
 import { awardArgs } from './purchase.ts';
 import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { requestHash, rfc3339 } from './wallet.ts';
+import { rfc3339 } from './wallet.ts';
 
 const budget_script = new Script('budget.lua');
 const award_script = new Script('lib.lua', 'award.lua');
@@ -68,10 +70,13 @@ export class Awards {
     const rewards = await this.offers.forBusiness(business);
     if (rewards.compiled.signup_offers === 0) return;
     const shard = this.contacts.shardOf(contact_id);
-    const [r, t, s] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['r', 't', 's']);
+    // The tier is derived from the value units, as a purchase derives it (never stored: a stored
+    // tier would be stale once its period ends).
+    const [t, s, m, q, y] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'um', 'uq', 'uy']);
     const schemes = new Set([...rewards.auto_schemes, ...(s ? (JSON.parse(s) as string[]) : [])]);
     const now_ms = this.stores.clock.now();
-    const evaluation = evaluateSignup(rewards.compiled, { tier: r ?? null, tags: t ? (JSON.parse(t) as string[]) : [], schemes, at_ms: now_ms, joined_scheme_id });
+    const tier = tierAtUtc(rewards.tiers, { m, q, y }, now_ms);
+    const evaluation = evaluateSignup(rewards.compiled, { tier, tags: t ? (JSON.parse(t) as string[]) : [], schemes, at_ms: now_ms, joined_scheme_id });
     if (evaluation.awards.length === 0) return;
     await this.run(business, contact_id, `signup:${joined_scheme_id ?? 'created'}:${contact_id}`, 'signup', evaluation.awards, now_ms);
   }
@@ -90,12 +95,11 @@ export class Awards {
       `{"id":"${id}","kind":"award","business_id":"${business.id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
       `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +
       `"awards":[${hole('awards')}],"postings":[${hole('postings')}]}`;
+    let out: Reply;
     try {
-      const out = await runShard(this.stores, award_script, {
+      out = await runShard(this.stores, award_script, {
         business_id: business.id,
-        terminal_id: rewards_terminal,
-        reference,
-        hash: requestHash(this.stores.config.cim_hmac_key, 'award', reference),
+        slot: referenceSlot(this.stores.config, rewards_terminal, reference, now_ms),
         contact_id,
         shard,
         id,
@@ -105,11 +109,12 @@ export class Awards {
         keys: [capsKey(shard, contact_id), expiryKey(shard)],
         args: [String(awards.length), ...awardArgs(awards, contact_id, business, currency)],
       });
-      await this.settle(awards, out);
-      return out;
     } catch (err) {
       await this.release(awards);
       throw err;
     }
+    // Committed: a failure from here on must not give back the budget of the awards it made.
+    await this.settle(awards, out);
+    return out;
   }
 }

@@ -1,27 +1,59 @@
 // Reference claims: a terminal's reference names one request, whichever contact (and so shard)
 // that request touches. Taken before the shard script; the script's own record then decides
-// between a replay and a first run.
+// between a replay and a first run. Where they live: hot/references.ts.
 
 import { PocketgateError } from '../core/errors.ts';
-import { claimKey } from './hot/keys.ts';
+import { Script } from './hot/script.ts';
+import type { ReferenceSlot } from './hot/references.ts';
 import type { Stores } from './stores.ts';
 
+const claim_script = new Script('claim.lua');
+
 /**
- * Claim `reference` for this request (or find it claimed by this same request). Returns the
+ * Characters of the request hash a claim keeps: 60 bits, to tell another body under one
+ * reference (a retry with another body passing for the first: one chance in 10^18). A claim is
+ * '<hash><contact id without con_>', fixed widths, no separator: every byte is paid per
+ * transaction in the hot window.
+ */
+const claim_hash_length = 10;
+
+function claimHash(hash: string): string {
+  return hash.slice(0, claim_hash_length);
+}
+
+/** The contact id as a claim stores it: without its 'con_' prefix ('' for none). */
+function packContact(contact_id: string): string {
+  return contact_id.startsWith('con_') ? contact_id.slice(4) : contact_id;
+}
+
+function unpackContact(packed: string): string {
+  return packed === '' ? '' : `con_${packed}`;
+}
+
+async function runClaim(stores: Stores, slot: ReferenceSlot, value: string, mode: 'claim' | 'read'): Promise<string | null> {
+  return (await claim_script.run(stores.redis, slot.claim_keys, [slot.field, value, String(slot.ttl_ms), mode])) as string | null;
+}
+
+/**
+ * Claim the reference for this request (or find it claimed by this same request). Returns the
  * contact the reference is bound to: `contact_id`, or the one this same request named when it
  * came first, which differs only if what names the contact moved meanwhile (an OTP code used up
  * and issued again to another contact).
  */
-export async function claimReference(stores: Stores, terminal_id: string, reference: string, hash: string, contact_id: string): Promise<string> {
-  const prior = (await stores.redis.sendCommand([
-    'SET', claimKey(terminal_id, reference), `${hash}|${contact_id}`, 'NX', 'GET', 'EX', String(stores.config.reply_ttl_seconds),
-  ])) as string | null;
+export async function claimReference(stores: Stores, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<string> {
+  const prior = await runClaim(stores, slot, claimHash(hash) + packContact(contact_id), 'claim');
   if (prior === null) return contact_id;
   // A reversal of this reference arrived first (the late-original race of card networks).
   if (prior.startsWith('!')) throw new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
-  const bar = prior.indexOf('|');
-  if (prior.slice(0, bar) !== hash) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
-  return prior.slice(bar + 1);
+  if (!prior.startsWith(claimHash(hash))) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
+  return unpackContact(prior.slice(claim_hash_length));
+}
+
+/** The contact a claim binds the reference to, if it is claimed by a request with `hash`. */
+export async function claimedBy(stores: Stores, slot: ReferenceSlot, hash: string): Promise<string | undefined> {
+  const claim = await runClaim(stores, slot, '', 'read');
+  if (claim === null || !claim.startsWith(claimHash(hash))) return undefined;
+  return unpackContact(claim.slice(claim_hash_length));
 }
 
 export interface Original {
@@ -29,24 +61,23 @@ export interface Original {
 }
 
 /**
- * The contact of the transaction a terminal made under `reference`; undefined if it never
- * arrived (or is older than the reply TTL).
+ * The contact of the transaction a terminal made under the reference within the hot window;
+ * undefined if it never arrived or is older (the ledger has it then).
  */
-export async function findOriginal(stores: Stores, terminal_id: string, reference: string): Promise<Original | undefined> {
-  const claim = await stores.redis.get(claimKey(terminal_id, reference));
+export async function findOriginal(stores: Stores, slot: ReferenceSlot): Promise<Original | undefined> {
+  const claim = await runClaim(stores, slot, '', 'read');
   if (claim === null || claim.startsWith('!')) return undefined;
-  return { contact_id: claim.slice(claim.indexOf('|') + 1) };
+  return { contact_id: unpackContact(claim.slice(claim_hash_length)) };
 }
 
 /**
- * Remember that `reference` was reversed before it arrived, so that it is refused if it comes:
+ * Remember that the reference was reversed before it arrived, so that it is refused if it comes:
  * 'remembered' (now or by this same reversal before), 'reversed' (by another reversal already),
  * or 'arrived' (the original came meanwhile: reverse it for real).
  */
-export async function claimForReversal(stores: Stores, terminal_id: string, reference: string, reversal_hash: string): Promise<'remembered' | 'reversed' | 'arrived'> {
-  const prior = (await stores.redis.sendCommand([
-    'SET', claimKey(terminal_id, reference), `!${reversal_hash}`, 'NX', 'GET', 'EX', String(stores.config.reply_ttl_seconds),
-  ])) as string | null;
-  if (prior === null || prior === `!${reversal_hash}`) return 'remembered';
+export async function claimForReversal(stores: Stores, slot: ReferenceSlot, reversal_hash: string): Promise<'remembered' | 'reversed' | 'arrived'> {
+  const mark = `!${claimHash(reversal_hash)}`;
+  const prior = await runClaim(stores, slot, mark, 'claim');
+  if (prior === null || prior === mark) return 'remembered';
   return prior.startsWith('!') ? 'reversed' : 'arrived';
 }

@@ -355,7 +355,7 @@ export class Contacts {
   }
 
   /** Streams NDJSON lines into batches; a bad line is reported and the rest goes on. */
-  async import(business: Business, lines: AsyncIterable<string>): Promise<ImportResult> {
+  async import(business: Business, lines: AsyncIterable<string | PocketgateError>): Promise<ImportResult> {
     const result: ImportResult = { imported: 0, failed: 0, errors: [] };
     const fail = (line: number, code: ErrorCode, message: string) => {
       result.failed++;
@@ -379,6 +379,11 @@ export class Contacts {
     try {
       for await (const line of lines) {
         line_no++;
+        // A line the body reader refused (not UTF-8, too long) fails alone, as any bad line.
+        if (line instanceof PocketgateError) {
+          fail(line_no, line.code, line.message);
+          continue;
+        }
         if (line.trim().length === 0) continue; // blank lines carry nothing: not counted as failures
         try {
           if (line.length > import_line_bytes_max) throw new PocketgateError('validation_failed', `line longer than ${import_line_bytes_max} bytes`);

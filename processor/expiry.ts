@@ -7,9 +7,9 @@ import { contactKey, expiryKey } from './hot/keys.ts';
 import { Script } from './hot/script.ts';
 import { accountId } from './journal.ts';
 import type { Network } from './network.ts';
+import { referenceSlot } from './hot/references.ts';
 import { hole, runShard, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { requestHash } from './wallet.ts';
 
 const expire_script = new Script('lib.lua', 'expire.lua');
 
@@ -53,9 +53,7 @@ export class Expiry {
       `"postings":[${hole('postings')}]}`;
     const out = await runShard(this.stores, expire_script, {
       business_id: business.id,
-      terminal_id: rewards_terminal,
-      reference,
-      hash: requestHash(this.stores.config.cim_hmac_key, 'expiry', reference),
+      slot: referenceSlot(this.stores.config, rewards_terminal, reference, now_ms),
       contact_id,
       shard,
       id,

@@ -106,7 +106,28 @@ export class Offers {
     return { ...row.body, id: row.id, created_at: iso(row.created_at) };
   }
 
+  /**
+   * The scheme, merchants and venues an offer names must be the business's own: another
+   * business's (or a made-up) id is 404, as everywhere else, never an offer that silently never
+   * matches, nor a way to learn which ids exist.
+   */
+  private async checkReferences(business: Business, input: OfferInput): Promise<void> {
+    const { sql } = this.stores;
+    const schemes = input.scheme_id === undefined || input.scheme_id === null ? [] : [input.scheme_id];
+    const merchants = input.conditions?.merchants ?? [];
+    const venues = input.conditions?.venues ?? [];
+    if (schemes.length + merchants.length + venues.length === 0) return;
+    const found = await sql<{ id: string }[]>`
+      select id from schemes where business_id = ${business.id} and id = any(${schemes})
+      union all select id from merchants where business_id = ${business.id} and id = any(${merchants})
+      union all select id from venues where business_id = ${business.id} and id = any(${venues})`;
+    const known = new Set(found.map((r) => r.id));
+    const missing = [...schemes.map((id) => ['scheme', id]), ...merchants.map((id) => ['merchant', id]), ...venues.map((id) => ['venue', id])].find(([, id]) => !known.has(id!));
+    if (missing !== undefined) throw new PocketgateError('not_found', `${missing[0]} ${missing[1]} not found`);
+  }
+
   async create(business: Business, input: OfferInput): Promise<Offer> {
+    await this.checkReferences(business, input);
     const id = newId('off');
     const [row] = await this.stores.sql<{ created_at: Date }[]>`
       insert into offers (id, business_id, body) values (${id}, ${business.id}, ${this.stores.sql.json(input as never)}) returning created_at`;
@@ -119,6 +140,7 @@ export class Offers {
     const { id: _id, created_at: _created, ...body } = current;
     // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
     const merged = parseWith(offerSchema, { ...body, ...patch });
+    await this.checkReferences(business, merged);
     await this.stores.sql`update offers set body = ${this.stores.sql.json(merged as never)}, updated_at = now()
       where id = ${id} and business_id = ${business.id}`;
     await this.changed(business.id);

@@ -3,7 +3,7 @@
 import { Contacts } from './contacts.ts';
 import { Network } from './network.ts';
 import { Offers } from './offers.ts';
-import { Purchases } from './purchase.ts';
+import { Purchases, type FailureReport } from './purchase.ts';
 import { Redemptions } from './redeem.ts';
 import { Refunds } from './refund.ts';
 import { Spends } from './wallet.ts';
@@ -11,7 +11,7 @@ import { Schemes } from './schemes.ts';
 import { Awards } from './awards.ts';
 import { Expiry } from './expiry.ts';
 import { contactKey } from './hot/keys.ts';
-import { effectiveTier, periodKeys } from '../core/tier.ts';
+import { tierAtUtc } from '../core/tier.ts';
 import type { Stores } from './stores.ts';
 
 export class Processor {
@@ -25,6 +25,11 @@ export class Processor {
   readonly schemes: Schemes;
   readonly awards: Awards;
   readonly expiry: Expiry;
+  /**
+   * Failures after a transaction was committed (its reply stands): the gateway logs them at
+   * error level. Until it is set, they go to stderr rather than nowhere.
+   */
+  onFailure: FailureReport = (err, context, message) => console.error(message, context, err);
 
   constructor(readonly stores: Stores) {
     this.network = new Network(stores);
@@ -36,14 +41,12 @@ export class Processor {
       const rewards = await this.offers.forBusiness(business);
       if (rewards.tiers.length === 0) return null;
       const [m, q, y] = await stores.redis.hmGet(contactKey(this.contacts.shardOf(contact_id), contact_id), ['um', 'uq', 'uy']);
-      // Calendar periods in UTC here: a contact has no one venue.
-      const now = new Date(stores.clock.now());
-      return effectiveTier(rewards.tiers, { m, q, y }, periodKeys(now.getUTCFullYear(), now.getUTCMonth() + 1));
+      return tierAtUtc(rewards.tiers, { m, q, y }, stores.clock.now());
     };
     this.contacts.onCreated = async (business, ids) => {
       for (const id of ids) await this.awards.signup(business, id, null);
     };
-    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards);
+    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, (err, context, message) => this.onFailure(err, context, message));
     this.redemptions = new Redemptions(stores, this.contacts);
     this.refunds = new Refunds(stores, this.contacts, this.spends);
     this.schemes = new Schemes(stores);

@@ -4,6 +4,7 @@
 
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
@@ -12,12 +13,13 @@ import type { PurchaseInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { capsKey, contactKey, expiryKey, otpKey } from './hot/keys.ts';
+import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { Script } from './hot/script.ts';
 import type { Awards } from './awards.ts';
 import { accountId } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
-import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
+import { hole, runShard, type Reply, type ShardCall, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { feeOf, requestHash, rfc3339, type Spends } from './wallet.ts';
 
@@ -39,27 +41,41 @@ export class Purchases {
     private readonly offers: Offers,
     private readonly spends: Spends,
     private readonly awards: Awards,
+    /** Where failures that must not change a committed reply go (the gateway logs them). */
+    private readonly report: FailureReport,
   ) {}
 
-  async purchase(business: Business, terminal: Terminal, input: PurchaseInput): Promise<Reply> {
+  /**
+   * `window`: how far from the processor's clock `occurred_at` may be, which the channel the
+   * purchase came through decides (terminals: core/occurred.ts terminal_window).
+   */
+  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow): Promise<Reply> {
     if (input.currency !== business.currency) {
       throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
     }
-    const { redis, config, clock } = this.stores;
+    const { config, clock } = this.stores;
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'purchase', input);
+    const now_ms = clock.now();
+    const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
+    let at_ms: number;
+    try {
+      at_ms = occurredAtMs(input.occurred_at, now_ms, window);
+    } catch (err) {
+      // A retry of an approved purchase that comes after its occurred_at has left the window
+      // gets its reply, as any retry does; a new one is refused and leaves its reference free.
+      return this.spends.replayOr(err, slot, hash);
+    }
     const contact_id = await this.contacts.resolve(business.id, cim);
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
 
     const rewards = await this.offers.forBusiness(business);
     const compiled = rewards.compiled;
     const shard = this.contacts.shardOf(contact_id);
-    const now_ms = clock.now();
-    const at_ms = input.occurred_at === undefined ? now_ms : Date.parse(input.occurred_at);
     // Without a payment nothing left can refuse the request as bad input, so the reference is
     // claimed now, in the same round trip as the contact's facts: one wait for Redis (and its
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
-    const claiming = input.pay === undefined ? claimReference(this.stores, terminal.id, input.reference, hash, contact_id) : undefined;
+    const claiming = input.pay === undefined ? claimReference(this.stores, slot, input.reference, hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
     const facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
     const evaluation = evaluatePurchase(compiled, {
@@ -72,41 +88,67 @@ export class Purchases {
       ...facts,
     });
 
-    // Paying from the wallet: the OTP or wallet code must be this contact's.
-    let pay = 0;
-    let pay_method = '';
-    let otp = '';
-    if (input.pay !== undefined) {
-      pay = input.pay.amount;
-      try {
-        if (pay > input.amount - evaluation.discount) {
-          throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - evaluation.discount}` }]);
-        }
-        const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
-        if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
-        pay_method = payer.method;
-        otp = payer.otp;
-      } catch (err) {
-        // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
-        // locked out of OTPs since, or whose discount grew since, gets its reply.
-        return this.spends.replayOr(err, terminal, input.reference, hash);
-      }
+    let payment: Payment;
+    try {
+      payment = await this.payment(business, terminal, input, contact_id, evaluation.discount, now_ms);
+    } catch (err) {
+      // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
+      // locked out of OTPs since, or whose discount grew since, gets its reply.
+      return this.spends.replayOr(err, slot, hash);
     }
-    // With a payment, only now, as a spend does: a purchase refused for its payment (bad input
-    // among it) leaves its reference free, as the contract wants of bad input. The budget
-    // reservation goes out in the same round trip (one wait for Redis's fsync instead of two)
-    // and is given back if the reference turns out taken.
-    const reserving = this.awards.reserve(evaluation.awards);
-    if (claiming === undefined) {
+    const { pay, pay_method, otp } = payment;
+    const awards = await this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined);
+
+    let reply_out: Reply;
+    try {
+      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp });
+      reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, runShard(this.stores, purchase_script, call));
+    } catch (err) {
+      // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
+      // even if giving back fails too (then the budgets stay reserved: never over-awarded).
+      await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
+      throw err;
+    }
+    const referral = reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
+    await this.afterCommit(business, contact_id, reply_out, awards, referral, now_ms);
+    return reply_out;
+  }
+
+  /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */
+  private async payment(business: Business, terminal: Terminal, input: PurchaseInput, contact_id: string, discount: number, now_ms: number): Promise<Payment> {
+    if (input.pay === undefined) return no_payment;
+    const pay = input.pay.amount;
+    if (pay > input.amount - discount) {
+      throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - discount}` }]);
+    }
+    const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
+    if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
+    return { pay, pay_method: payer.method, otp: payer.otp };
+  }
+
+  /**
+   * Reserve the awards' budgets; with `claim`, claim the reference too. A purchase with a payment
+   * claims it only now, as a spend does: one refused for its payment (bad input among it) leaves
+   * its reference free, as the contract wants of bad input. The reservation goes out in the same
+   * round trip (one wait for Redis's fsync instead of two) and is given back if the reference
+   * turns out taken.
+   */
+  private async reserve(candidates: readonly Award[], claim: { slot: ReferenceSlot; reference: string; hash: string; contact_id: string } | undefined): Promise<Award[]> {
+    const reserving = this.awards.reserve(candidates);
+    if (claim !== undefined) {
       try {
-        await claimReference(this.stores, terminal.id, input.reference, hash, contact_id);
+        await claimReference(this.stores, claim.slot, claim.reference, claim.hash, claim.contact_id);
       } catch (err) {
         await reserving.then((reserved) => this.awards.release(reserved), () => {});
         throw err;
       }
     }
-    const awards = await reserving;
+    return reserving;
+  }
 
+  /** The purchase's shard script call: its reply and journal entry templates, fees, postings and awards. */
+  private purchaseCall(business: Business, terminal: Terminal, input: PurchaseInput, p: PurchaseFacts): ShardCall {
+    const { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp } = p;
     const currency = business.currency;
     const id = newId('txn');
     const reply =
@@ -126,43 +168,42 @@ export class Purchases {
     const pay_fee = pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0;
     const pay_fee_posting = pay_fee > 0 ? `,${JSON.stringify([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), pay_fee])}` : '';
     const units = tierUnits(input.amount, currency, rewards);
-    try {
-      const reply_out = await this.spends.afterOtp(
-        business,
-        terminal,
-        otp,
-        now_ms,
-        runShard(this.stores, purchase_script, {
-          business_id: business.id,
-          terminal_id: terminal.id,
-          reference: input.reference,
-          hash,
-          contact_id,
-          shard,
-          id,
-          now_ms,
-          reply,
-          entry,
-          keys: [otpKey(shard, contact_id), capsKey(shard, contact_id), expiryKey(shard)],
-          args: [
-            String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
-            `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
-            String(at_ms), String(units), tierPeriods(at_ms, terminal.timezone, rewards),
-            `k=purchase;a=${input.amount};p=${pay};rf=0;cw=0;cp=0;${pay_fee > 0 ? `fee=${pay_fee};` : ''}`,
-            String(awards.length), ...awardArgs(awards, contact_id, business, currency),
-          ],
-        }),
-      );
-      const accepted = this.awards.settle(awards, reply_out);
-      void accepted;
-      if (reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null) {
-        await this.awards.referral(business, facts.referrer.contact_id, contact_id, evaluation.referrer_awards, now_ms);
-      }
-      return reply_out;
-    } catch (err) {
-      await this.awards.release(awards);
-      throw err;
-    }
+    return {
+      business_id: business.id,
+      slot,
+      contact_id,
+      shard,
+      id,
+      now_ms,
+      reply,
+      entry,
+      keys: [otpKey(shard, contact_id), capsKey(shard, contact_id), expiryKey(shard)],
+      args: [
+        String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
+        `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
+        String(at_ms), String(units), tierPeriods(at_ms, terminal.timezone, rewards),
+        String(pay_fee),
+        String(awards.length), ...awardArgs(awards, contact_id, business, currency),
+      ],
+    };
+  }
+
+  /**
+   * What follows a committed purchase: giving back the budget its script did not use, and the
+   * referrer's award. The reply is committed and is what the terminal gets: a failure here is
+   * reported, never thrown (a 5xx would tell the terminal the purchase failed when it stands, and
+   * a rejected promise left unhandled ends the process). Awaited, so that no Redis call outlives
+   * its request. A budget not given back stays reserved, so an offer may stop awarding a little
+   * before its budget, never after it; a lost referral award is the loss the README states for a
+   * crash between the two transactions.
+   */
+  private async afterCommit(business: Business, contact_id: string, reply: Reply, awards: readonly Award[], referral: { referrer_id: string; awards: readonly Award[] } | undefined, now_ms: number): Promise<void> {
+    const settling = this.awards.settle(awards, reply).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
+    const referring = referral === undefined
+      ? undefined
+      : this.awards.referral(business, referral.referrer_id, contact_id, referral.awards, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.referrer_id }, 'purchase approved; the referrer’s award was not made'));
+    await settling;
+    await referring;
   }
 
   /** What the rewards engine must know of the contact, read only when some offer needs it. */
@@ -193,6 +234,37 @@ export class Purchases {
       referrer,
     };
   }
+}
+
+interface Payment {
+  /** Paid from the open balance (0: no payment), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
+  readonly pay: number;
+  readonly pay_method: string;
+  readonly otp: string;
+}
+
+const no_payment: Payment = { pay: 0, pay_method: '', otp: '' };
+
+/** What a purchase's shard script call is built from, besides the business, terminal and input. */
+interface PurchaseFacts {
+  readonly slot: ReferenceSlot;
+  readonly contact_id: string;
+  readonly shard: number;
+  readonly now_ms: number;
+  readonly at_ms: number;
+  readonly rewards: Rewards;
+  readonly awards: readonly Award[];
+  readonly pay: number;
+  readonly pay_method: string;
+  readonly otp: string;
+}
+
+/** A failure after a transaction was committed: reported with what an operator needs, never thrown. */
+export type FailureReport = (err: unknown, context: Readonly<Record<string, unknown>>, message: string) => void;
+
+/** Offer ids and amounts of the awards that reserved budget, for a report. */
+function budgeted(awards: readonly Award[]): { offer_id: string; amount: number }[] {
+  return awards.filter((a) => a.limits?.budget !== undefined).map((a) => ({ offer_id: a.offer_id, amount: a.amount }));
 }
 
 const no_tags: readonly string[] = [];

@@ -2,7 +2,8 @@
 // the translation of its answer into a reply or a refusal.
 
 import { PocketgateError, type ErrorCode } from '../core/errors.ts';
-import { contactKey, journalKey, lotsKey, recordKey, transactionKey } from './hot/keys.ts';
+import { contactKey, journalKey, lotsKey, transactionKey } from './hot/keys.ts';
+import { parseRecord, type RecordValue, type ReferenceSlot } from './hot/references.ts';
 import type { Script } from './hot/script.ts';
 import { recordEntries } from './ledger/writer.ts';
 import type { Stores } from './stores.ts';
@@ -21,9 +22,8 @@ export const pending_entry_ttl_seconds = '86400';
 
 export interface ShardCall {
   readonly business_id: string;
-  readonly terminal_id: string;
-  readonly reference: string;
-  readonly hash: string;
+  /** Where the request's reference is remembered (the one its claim used). */
+  readonly slot: ReferenceSlot;
   readonly contact_id: string;
   readonly shard: number;
   readonly id: string;
@@ -33,7 +33,7 @@ export interface ShardCall {
   /** The journal entry, with holes like the reply's. */
   readonly entry: string;
   readonly keys?: readonly string[];
-  readonly args: readonly string[];
+  readonly args: readonly (string | Buffer)[];
 }
 
 /**
@@ -64,9 +64,46 @@ export async function journalEntry(stores: Stores, shard: number, journal_id: st
   return null;
 }
 
-/** The original's refunded total changed between reading it and the script: read it again. */
-export class StaleRead extends Error {}
+/**
+ * The reply of a transaction the ledger has recorded (the hot path keeps only its record then).
+ * PostgreSQL down: 503, and the retry gets it once PostgreSQL is back.
+ */
+async function recordedReply(stores: Stores, id: string): Promise<string> {
+  let rows: { reply: string | null }[];
+  try {
+    rows = await stores.sql<{ reply: string | null }[]>`select reply::text as reply from ledger_transactions where id = ${id}`;
+  } catch {
+    throw new PocketgateError('unavailable', 'the ledger holds this reference’s reply and cannot be read now; try again');
+  }
+  const reply = rows[0]?.reply;
+  if (reply === null || reply === undefined) throw new PocketgateError('unavailable', `transaction ${id} is neither in the journal nor in the ledger`);
+  return reply;
+}
 
+/** The record a reference has on `shard` in the hot window: raw ('!': reversed before it came). */
+export async function readRecord(stores: Stores, shard: number, slot: ReferenceSlot): Promise<string | undefined> {
+  const found = await Promise.all(slot.record_keys(shard).map((key) => stores.redis.sendCommand(['HGET', key, slot.field]) as Promise<string | null>));
+  return found.find((v) => v !== null) ?? undefined;
+}
+
+/** The reply of the transaction a reference names on `shard`, if it was approved. */
+export async function replayOf(stores: Stores, shard: number, slot: ReferenceSlot): Promise<Reply | undefined> {
+  const record: RecordValue | undefined = parseRecord(await readRecord(stores, shard, slot));
+  if (record === undefined) return undefined;
+  const journal_id = await stores.redis.get(transactionKey(shard, record.id));
+  const pending = journal_id === null ? null : await journalReply(stores, shard, journal_id);
+  return { status: 201, body: pending ?? (await recordedReply(stores, record.id)), replayed: true };
+}
+
+async function journalReply(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
+  const found = (await stores.redis.sendCommand(['XRANGE', journalKey(shard), journal_id, journal_id])) as [string, string[]][];
+  const fields = found[0]?.[1];
+  if (fields === undefined) return null;
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'r') return fields[i + 1]!;
+  return null;
+}
+
+/** A hole the script fills: `name` of letters and digits only (lib.lua's fill matches %w+, no '_'). */
 export function hole(name: string): string {
   return `\u0001${name}\u0001`;
 }
@@ -79,8 +116,8 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
   const s = call.shard;
   const result = await script.run<string[]>(
     redis,
-    [contactKey(s, call.contact_id), lotsKey(s, call.contact_id), recordKey(s, call.terminal_id, call.reference), transactionKey(s, call.id), journalKey(s), ...(call.keys ?? [])],
-    [call.hash, call.business_id, call.id, String(call.now_ms), String(config.reply_ttl_seconds), String(config.journal_length_max), pending_entry_ttl_seconds, call.reply, call.entry, ...call.args],
+    [contactKey(s, call.contact_id), lotsKey(s, call.contact_id), ...call.slot.record_keys(s), transactionKey(s, call.id), journalKey(s), ...(call.keys ?? [])],
+    [call.slot.field, call.business_id, call.id, String(call.now_ms), String(call.slot.ttl_ms), String(config.journal_length_max), pending_entry_ttl_seconds, call.reply, call.entry, ...call.args],
   );
   switch (result[0]) {
     case 'ok':
@@ -91,6 +128,8 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
       return { status: 204, body: '', replayed: false };
     case 'replay':
       return { status: 201, body: result[1]!, replayed: true };
+    case 'recorded':
+      return { status: 201, body: await recordedReply(stores, result[1]!), replayed: true };
     case 'conflict':
       throw new PocketgateError('idempotency_conflict', 'this reference was used for a different request');
     case 'contact_not_found':
@@ -99,8 +138,9 @@ export async function runShard(stores: Stores, script: Script, call: ShardCall):
       throw new PocketgateError('unavailable', 'the ledger is behind; try again shortly');
     case 'refused':
       throw new PocketgateError(result[1] as ErrorCode);
-    case 'retry':
-      throw new StaleRead();
+    case 'no_template':
+      // A bug in the caller, refused before the script wrote anything.
+      throw new Error('shard script called without its reply or journal entry template');
     default:
       throw new Error(`unexpected shard script reply ${String(result[0])}`);
   }

@@ -18,10 +18,14 @@ export interface ProcessorConfig {
    */
   readonly cim_index_buckets?: number;
   /**
-   * How long a transaction is remembered by terminal + reference: for idempotent replay, and as
-   * the original of refunds and reversals.
+   * The hot window: how long the hot path remembers a terminal's reference (at least this, at
+   * most one and a half times it; hot/references.ts). Within it a repeated reference replays (or
+   * is 409); after it the reference is free again, and refunds and reversals of an older
+   * original find it in the ledger.
    */
   readonly reply_ttl_seconds: number;
+  /** Hashes the hot window's references are spread over (hot/references.ts); memory only. */
+  readonly reference_buckets?: number;
   /** Refuse new transactions when a shard's journal holds this many undrained entries. */
   readonly journal_length_max: number;
   /**
@@ -51,7 +55,10 @@ export const system_clock: Clock = { now: () => Date.now() };
 export const default_config: Omit<ProcessorConfig, 'cim_hmac_key'> = {
   shard_count: 16,
   cim_index_buckets: 4_096,
-  reply_ttl_seconds: 35 * 86_400, // card networks allow refunds and chargebacks about a month later
+  // Every automatic retry of a POS or card network (seconds to a day: repeated 0420 advices) falls
+  // within it; a refund or reversal of an older original is found in the ledger instead.
+  reply_ttl_seconds: 48 * 3_600,
+  reference_buckets: 4_096,
   journal_length_max: 1_000_000,
   durability: 'async',
 };

@@ -6,17 +6,18 @@ import { createHmac, randomInt } from 'node:crypto';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
-import { claimReference } from './claim.ts';
+import { claimedBy, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
-import { claimKey, contactKey, otpFailuresKey, otpIndexKey, otpKey, recordKey } from './hot/keys.ts';
+import { contactKey, otpFailuresKey, otpIndexKey, otpKey } from './hot/keys.ts';
+import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { Script } from './hot/script.ts';
 import { accountId, type JournalEntry, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import { applyBasisPoints } from '../core/money.ts';
-import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
+import { hole, replayOf, runShard, type Reply, type ShardCall, wallet_tail } from './shard.ts';
 import type { Stores } from './stores.ts';
 
-const spend_script = new Script('lib.lua', 'spend.lua');
+export const spend_script = new Script('lib.lua', 'spend.lua');
 const otp_script = new Script('otp.lua');
 
 /** Wrong OTPs a terminal may send in one minute; the next OTP spend in that minute is refused. */
@@ -129,16 +130,14 @@ export class Spends {
    * terminal locked out of OTPs: a retry must still get what the first attempt got, not a
    * refusal of a spend that happened.
    */
-  async replayOr(err: unknown, terminal: Terminal, reference: string, hash: string): Promise<Reply> {
+  async replayOr(err: unknown, slot: ReferenceSlot, hash: string): Promise<Reply> {
     if (!(err instanceof PocketgateError) || !payer_refusals.has(err.code)) throw err;
-    const { redis } = this.stores;
-    const claim = await redis.get(claimKey(terminal.id, reference));
-    if (claim === null || !claim.startsWith(`${hash}|`)) throw err;
-    const contact_id = claim.slice(hash.length + 1);
-    const [h, r] = await redis.hmGet(recordKey(this.contacts.shardOf(contact_id), terminal.id, reference), ['h', 'r']);
-    // Only a recorded reply: a request that was refused before is decided again, code and all.
-    if (h !== hash || r === null || r === undefined) throw err;
-    return { status: 201, body: r, replayed: true };
+    const contact_id = await claimedBy(this.stores, slot, hash);
+    if (contact_id === undefined || contact_id === '') throw err;
+    // Only an approved request's reply: one that was refused before is decided again, code and all.
+    const reply = await replayOf(this.stores, this.contacts.shardOf(contact_id), slot);
+    if (reply === undefined) throw err;
+    return reply;
   }
 
   async spend(business: Business, terminal: Terminal, input: SpendInput): Promise<Reply> {
@@ -148,19 +147,26 @@ export class Spends {
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);
+    const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
     let payer: Payer;
     try {
       payer = await this.payer(business, terminal, input, now_ms);
     } catch (err) {
-      return this.replayOr(err, terminal, input.reference, hash);
+      return this.replayOr(err, slot, hash);
     }
     const contact_id = payer.contact_id;
-    if ((await claimReference(this.stores, terminal.id, input.reference, hash, contact_id)) !== contact_id) {
+    if ((await claimReference(this.stores, slot, input.reference, hash, contact_id)) !== contact_id) {
       // This very request came first when its code named another contact (the OTP expired and
       // was issued again since): that contact's reply, never a spend from the wallet it names now.
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
-      return this.replayOr(err, terminal, input.reference, hash);
+      return this.replayOr(err, slot, hash);
     }
+    return this.afterOtp(business, terminal, payer.otp, now_ms, runShard(this.stores, spend_script, this.spendCall(business, terminal, input, payer, slot, now_ms)));
+  }
+
+  /** The shard script call of a spend by `payer`, its reference claimed. */
+  spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, now_ms: number): ShardCall {
+    const contact_id = payer.contact_id;
     const shard = this.contacts.shardOf(contact_id);
     const currency = business.currency;
     const postings: Posting[] = [[accountId(contact_id, 'open', currency), this.spendAccount(business, terminal), input.amount]];
@@ -183,25 +189,17 @@ export class Spends {
       created_at: new Date(now_ms).toISOString(),
       postings,
     };
-    return this.afterOtp(
-      business,
-      terminal,
-      payer.otp,
+    return {
+      business_id: business.id,
+      slot,
+      contact_id,
+      shard,
+      id,
       now_ms,
-      runShard(this.stores, spend_script, {
-        business_id: business.id,
-        terminal_id: terminal.id,
-        reference: input.reference,
-        hash,
-        contact_id,
-        shard,
-        id,
-        now_ms,
-        reply,
-        entry: JSON.stringify(entry),
-        keys: [otpKey(shard, contact_id)],
-        args: [String(input.amount), payer.method, payer.otp, `k=spend;a=${input.amount};fee=${fee};`],
-      }),
-    );
+      reply,
+      entry: JSON.stringify(entry),
+      keys: [otpKey(shard, contact_id)],
+      args: [String(input.amount), payer.method, payer.otp, String(fee)],
+    };
   }
 }

@@ -6,6 +6,7 @@
 // This file runs before `npm ci`, so it may only use node: builtins.
 
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -196,21 +197,31 @@ function runAsPgUser(cmd, args, opts = {}) {
   return run('su', [PG_OS_USER, '-s', '/bin/sh', '-c', [cmd, ...args].map(q).join(' ')], opts);
 }
 
-/** As root: make sure the postgres OS user exists and can reach and own its files. */
-function preparePgOwnership(dataDir, ownedPaths) {
+/**
+ * Where PostgreSQL's files of a profile live: under the checkout's .data/, unless we are root and
+ * some folder above it is closed to other users (a checkout under a mode-700 /root, say), which
+ * the `postgres` user PostgreSQL runs as could not pass. Then in a folder of its own under
+ * /var/tmp, named after the checkout: permissions outside the project are never changed.
+ * `stat` is fs.statSync, given so that the choice can be tested.
+ */
+export function pgBaseDir(root, profile, as_root = isRoot, stat = fs.statSync) {
+  const inside = path.join(root, '.data', profile);
+  if (!as_root) return inside;
+  for (let dir = root; ; dir = path.dirname(dir)) {
+    if (!(stat(dir).mode & 0o001)) {
+      const name = `${path.basename(root).replace(/[^A-Za-z0-9_.-]/g, '_')}-${crypto.createHash('sha256').update(root).digest('hex').slice(0, 12)}`;
+      return path.join('/var/tmp', `pocketgate-${name}`, profile);
+    }
+    if (dir === path.dirname(dir)) return inside;
+  }
+}
+
+/** As root: make sure the postgres OS user exists and owns its files (pgBaseDir made sure it can reach them). */
+function preparePgOwnership(ownedPaths) {
   if (!isRoot) return;
   if (run('id', ['-u', PG_OS_USER], { allowFail: true }).status !== 0) {
     log(`creating system user "${PG_OS_USER}" to run PostgreSQL (it refuses to run as root)`);
     run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', PG_OS_USER]);
-  }
-  // Every ancestor must be traversable by the postgres user (e.g. a clone under /root is 700).
-  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
-    const { mode } = fs.statSync(dir);
-    if (!(mode & 0o001)) {
-      log(`chmod o+x ${dir} so the "${PG_OS_USER}" user can reach ${dataDir}`);
-      fs.chmodSync(dir, (mode & 0o7777) | 0o001);
-    }
-    if (dir === path.dirname(dir)) break;
   }
   const uid = Number(run('id', ['-u', PG_OS_USER]).stdout.trim());
   for (const p of ownedPaths) {
@@ -221,7 +232,7 @@ function preparePgOwnership(dataDir, ownedPaths) {
 
 async function ensurePostgres(profile, port) {
   const binDir = findPgBinDir();
-  const base = path.join(ROOT, '.data', profile);
+  const base = pgBaseDir(ROOT, profile);
   const dataDir = path.join(base, 'pg');
   const logFile = path.join(base, 'pg.log');
   const url = `postgres://${DB_USER}@127.0.0.1:${port}/${DB_NAME}`;
@@ -232,10 +243,14 @@ async function ensurePostgres(profile, port) {
     // Unix socket paths are capped at 107 bytes; deep checkouts fall back to /tmp.
     let sockDir = path.join(base, 'pg-run');
     if (sockDir.length > 90) sockDir = '/tmp';
+    // The folders above the data dir are ours and open to pass through; the data dir itself is
+    // PostgreSQL's alone.
+    fs.mkdirSync(base, { recursive: true, mode: 0o755 });
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (sockDir !== '/tmp') fs.mkdirSync(sockDir, { recursive: true });
     if (!fs.existsSync(logFile)) fs.writeFileSync(logFile, '');
-    preparePgOwnership(dataDir, [dataDir, logFile, ...(sockDir !== '/tmp' ? [sockDir] : [])]);
+    if (!base.startsWith(ROOT)) log(`PostgreSQL's data is kept in ${base}: the "${PG_OS_USER}" user cannot reach ${ROOT} (a folder above it is closed to other users)`);
+    preparePgOwnership([dataDir, logFile, ...(sockDir !== '/tmp' ? [sockDir] : [])]);
 
     if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
       log(`initialising PostgreSQL cluster in ${dataDir}`);
@@ -267,7 +282,7 @@ async function ensurePostgres(profile, port) {
 }
 
 async function stopPostgres(profile) {
-  const dataDir = path.join(ROOT, '.data', profile, 'pg');
+  const dataDir = path.join(pgBaseDir(ROOT, profile), 'pg');
   // No postmaster.pid means our cluster is not running (a server on the port is someone else's).
   if (!fs.existsSync(path.join(dataDir, 'postmaster.pid'))) return;
   const pgCtl = path.join(findPgBinDir(), 'pg_ctl');

@@ -5,7 +5,9 @@
 // what the hot path appended when the test looks; a writer is then drained by hand.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimKey, recordKey } from '../processor/hot/keys.ts';
+import { findOriginal } from '../processor/claim.ts';
+import { referenceSlot } from '../processor/hot/references.ts';
+import { readRecord } from '../processor/shard.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -107,11 +109,12 @@ describe('idempotency under concurrency', () => {
       const body = { reference: 'wraps-around', cim: { type: 'card', value: contact!.card }, amount: 2000, currency: 'EUR' };
       const first = await call(short, 'POST', '/v1/purchases', biz.terminal_key, body);
       expect(first.status).toBe(201);
-      await eventually('the reference forgotten', async () => (await redis.exists(claimKey(biz.terminal_id, body.reference))) === 0, 5_000);
-      await eventually('the reply forgotten', async () => {
-        const [shard] = (await journalFor(biz.terminal_id, body.reference)).map((j) => j.shard);
-        return (await redis.exists(recordKey(shard!, biz.terminal_id, body.reference))) === 0;
-      }, 5_000);
+      const stores = short.processor.stores;
+      const [shard] = (await journalFor(biz.terminal_id, body.reference)).map((j) => j.shard);
+      const slot = () => referenceSlot(stores.config, biz.terminal_id, body.reference, stores.clock.now());
+      expect(await readRecord(stores, shard!, slot())).toBeDefined();
+      await eventually('the reference forgotten', async () => (await findOriginal(stores, slot())) === undefined, 5_000);
+      await eventually('the record forgotten', async () => (await readRecord(stores, shard!, slot())) === undefined, 5_000);
       const second = await call(short, 'POST', '/v1/purchases', biz.terminal_key, { ...body, amount: 3000 });
       expect(second.status).toBe(201);
       expect(second.headers.get('idempotent-replayed')).toBeNull();

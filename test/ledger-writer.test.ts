@@ -4,7 +4,7 @@
 // pending. Entries delivered twice in one batch, a reply that does not carry the entry's awards,
 // and a batch that commits whole.
 //
-// Runs on Redis database 8, with no writer: the entries stay in the journal for the test to read.
+// Runs on Redis database 13, with no writer: the entries stay in the journal for the test to read.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../core/ids.ts';
@@ -14,7 +14,7 @@ import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { byPair, connectTestRedis, connectTestSql, createContacts, journalEntries, redisUrl, type Contact } from './ledger-helpers.ts';
 
-const redis_db = 8;
+const redis_db = 13;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;
@@ -33,7 +33,7 @@ afterAll(async () => {
 /** The fields of a journal entry recordEntries stores (processor/ledger/writer.ts). */
 const known_fields = new Set([
   'id', 'kind', 'business_id', 'terminal_id', 'reference', 'contact_id', 'amount', 'currency', 'original_id', 'created_at',
-  'awards', 'discount', 'paid_from_wallet', 'postings',
+  'awards', 'discount', 'paid_from_wallet', 'lots', 'postings',
 ]);
 
 let seq = 0;
@@ -113,11 +113,14 @@ describe('recordEntries', () => {
         pairs.sort((x, y) => order(x) - order(y)),
       );
     }
-    // Every reply carries its entry's awards and discount: nothing of an entry is stored twice.
-    const [row] = await sql<{ with_body: number; replies: number }[]>`
-      select count(body)::int as with_body, count(*) filter (where json_typeof(reply) = 'object')::int as replies
-      from ledger_transactions where business_id = ${biz.business_id}`;
-    expect(row).toEqual({ with_body: 0, replies: journal.length });
+    // Every reply carries its entry's awards and discount: nothing of an entry is stored twice,
+    // and `body` holds only a redemption's lots (its reply has none).
+    const rows = await sql<{ id: string; body: unknown; reply: string }[]>`
+      select id, body, json_typeof(reply) as reply from ledger_transactions where business_id = ${biz.business_id}`;
+    expect(rows.map((r) => r.reply)).toEqual(journal.map(() => 'object'));
+    const lots = new Map(journal.filter((j) => j.entry.kind === 'redemption').map((j) => [j.entry.id, { lots: (j.entry as unknown as { lots: unknown }).lots }]));
+    expect(lots.size).toBeGreaterThan(0);
+    expect(new Map(rows.filter((r) => r.body !== null).map((r) => [r.id, r.body]))).toEqual(lots);
     // Delivered again: nothing is recorded twice.
     expect(await recordEntries(sql, records(journal))).toBe(0);
   });
@@ -139,7 +142,7 @@ describe('recordEntries', () => {
     const r = await call(gw, 'GET', `/v1/transactions/${entry.id}`, biz.admin_key);
     expect([r.body.ledger, r.body.awards, r.body.discount]).toEqual(['recorded', purchase.awards, purchase.discount]);
     const [row] = await sql<{ reply: unknown; body: unknown }[]>`select reply, body from ledger_transactions where id = ${entry.id}`;
-    expect(row).toEqual({ reply: null, body: { awards: purchase.awards, discount: purchase.discount, paid_from_wallet: purchase.paid_from_wallet } });
+    expect(row).toEqual({ reply: null, body: { awards: purchase.awards, discount: purchase.discount, paid_from_wallet: purchase.paid_from_wallet, lots: null } });
   });
 
   it('commits a batch whole: one entry PostgreSQL refuses, and none of the batch is recorded', async () => {

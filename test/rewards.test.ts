@@ -59,12 +59,23 @@ describe('goals', () => {
     const t = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: venue.body.id, code: 'TOKYO001' });
     await offer(biz, { goal: 'happy_hour', award: { fixed: 200 }, conditions: { days_of_week: [2], time_from: '15:00', time_to: '18:00' } });
     const c = await contact(biz);
-    // Tuesday 2026-11-24 16:00 in Tokyo is 07:00 UTC.
-    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T07:00:00Z' }, t.body.api_key))).toBe(200);
-    // 19:00 in Tokyo: outside the window.
-    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T10:00:00Z' }, t.body.api_key))).toBe(0);
-    // Monday, inside the hours.
-    expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-23T07:00:00Z' }, t.body.api_key))).toBe(0);
+    // A terminal's occurred_at is at most a day old: the processor's clock is set to just after.
+    const clock = gw.processor.stores.clock;
+    const real = clock.now;
+    clock.now = () => Date.parse('2026-11-24T07:01:00Z');
+    try {
+      // Tuesday 2026-11-24 16:00 in Tokyo is 07:00 UTC.
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T07:00:00Z' }, t.body.api_key))).toBe(200);
+      // 14:00 in Tokyo: before the window.
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T05:00:00Z' }, t.body.api_key))).toBe(0);
+      // Monday 17:00 in Tokyo, inside the hours.
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-23T08:00:00Z' }, t.body.api_key))).toBe(0);
+      // 19:00 in Tokyo: after it.
+      clock.now = () => Date.parse('2026-11-24T10:01:00Z');
+      expect(awarded(await buy(biz, c, 1000, { occurred_at: '2026-11-24T10:00:00Z' }, t.body.api_key))).toBe(0);
+    } finally {
+      clock.now = real;
+    }
   });
 
   it('birthday: the first purchase of that day only', async () => {
@@ -228,6 +239,55 @@ describe('expiry and pools', () => {
     expect(there.status, there.text).toBe(201);
     expect(there.body.redeemed).toBe(200);
   });
+
+  it('a redemption from a pool whose name has " and \\ reverses into the same pool; the ledger agrees', async () => {
+    // The redemption records the lots it took as JSON holding the pool's name: written
+    // unescaped, the reversal could not read it back and the redemption could not be reversed.
+    const biz = await createBusiness(gw);
+    const pool = `Q"\\1`;
+    const m = await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'Quoted', code: pool });
+    expect(m.status, m.text).toBe(201);
+    const v = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Quoted venue', merchant_id: m.body.id });
+    const t = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: v.body.id, code: 'QUOTE001' });
+    expect(t.status, t.text).toBe(201);
+    await offer(biz, { goal: 'spend', award: { fixed: 200 }, pool, validity_days: 30 });
+    const c = await contact(biz);
+    const p = await buy(biz, c, 1000, {}, t.body.api_key);
+    expect(awarded(p)).toBe(200);
+    const before = await wallet(biz, c);
+    expect(before.pools).toEqual([{ pool, amount: 200 }]);
+    const r = await call(gw, 'POST', '/v1/redemptions', t.body.api_key, { reference: `q-${++seq}`, cim: { type: 'card', value: c.card } });
+    expect(r.status, r.text).toBe(201);
+    expect(r.body.wallet).toEqual({ open: 200, commerce: 0 });
+    const back = await call(gw, 'POST', '/v1/reversals', t.body.api_key, { reference: `q-${++seq}`, original_reference: r.body.reference });
+    expect(back.status, back.text).toBe(201);
+    expect(back.body.wallet).toEqual({ open: 0, commerce: 200 });
+    const after = await wallet(biz, c);
+    expect(after.pools).toEqual(before.pools);
+    expect(after.expiring).toEqual(before.expiring);
+    // Redeemable again, at that merchant, from the same lot.
+    const again = await call(gw, 'POST', '/v1/redemptions', t.body.api_key, { reference: `q-${++seq}`, cim: { type: 'card', value: c.card } });
+    expect(again.body.redeemed).toBe(200);
+
+    const { sql } = gw.processor.stores;
+    const postings = await eventually('the ledger to hold all four', async () => {
+      const [n] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${biz.business_id}`;
+      if (n!.n < 4) return undefined;
+      return sql<{ debit_account: string; credit_account: string; amount: number }[]>`
+        select p.debit_account, p.credit_account, p.amount from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
+        where t.business_id = ${biz.business_id}`;
+    });
+    const sums = new Map<string, number>();
+    for (const x of postings) {
+      sums.set(x.credit_account, (sums.get(x.credit_account) ?? 0) + x.amount);
+      sums.set(x.debit_account, (sums.get(x.debit_account) ?? 0) - x.amount);
+    }
+    const w = await wallet(biz, c);
+    expect(w).toMatchObject({ open: 200, commerce: 0 });
+    expect(sums.get(`${c.id}:open:EUR`) ?? 0).toBe(w.open);
+    expect(sums.get(`${c.id}:commerce:EUR`) ?? 0).toBe(w.commerce);
+    expect(sums.get(`${biz.business_id}:rewards:EUR`)).toBe(-200);
+  });
 });
 
 describe('offers across gateway processes', () => {
@@ -262,6 +322,27 @@ describe('conditions and tier periods', () => {
     expect(awarded(await buy(biz, plain, 1000))).toBe(1);
     expect(awarded(await buy(biz, plain, 1000, {}, own_terminal.body.api_key))).toBe(10);
     expect(awarded(await buy(biz, student, 1000))).toBe(101);
+  });
+
+  it('a sign-up offer for a tier awards a contact holding that tier on joining, and not one without it', async () => {
+    // The sign-up award read the contact's tier from a hash field nothing writes: a sign-up
+    // offer with tiers never awarded anyone.
+    const biz = await createBusiness(gw);
+    expect((await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'gold', min_period_units: 100, period: 'month' }])).status).toBe(200);
+    const club = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Gold club', signup: 'self' });
+    await offer(biz, { goal: 'signup', award: { fixed: 400 }, scheme_id: club.body.id, conditions: { tiers: ['gold'] } });
+    const gold = await contact(biz);
+    const plain = await contact(biz);
+    expect((await buy(biz, gold, 10_000)).status).toBe(201); // 100.00 EUR: 100 units this month
+    expect((await buy(biz, plain, 9_900)).status).toBe(201); // 99 units
+    expect((await call(gw, 'GET', `/v1/contacts/${gold.id}`, biz.admin_key)).body.tier).toBe('gold');
+    expect((await call(gw, 'GET', `/v1/contacts/${plain.id}`, biz.admin_key)).body.tier).toBeNull();
+    for (const c of [gold, plain]) {
+      const s = await call(gw, 'POST', `/v1/schemes/${club.body.id}/signups`, biz.admin_key, { contact_id: c.id });
+      expect(s.status, s.text).toBe(201);
+    }
+    expect((await wallet(biz, gold)).commerce).toBe(400);
+    expect((await wallet(biz, plain)).commerce).toBe(0);
   });
 
   it('a tier is kept through the next period and lost after it (period end re-evaluation)', async () => {

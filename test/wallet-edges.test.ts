@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWith, purchaseSchema } from '../core/schemas.ts';
 import { claimReference } from '../processor/claim.ts';
+import { referenceSlot } from '../processor/hot/references.ts';
 import { otpIndexKey, otpKey } from '../processor/hot/keys.ts';
 import { statement } from '../processor/ledger/reports.ts';
 import type { Business } from '../processor/network.ts';
@@ -201,7 +202,8 @@ describe('a reversal that overtakes its original', () => {
     const c = await newContact();
     const body = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 5000, currency: 'EUR' };
     const hash = requestHash(gw.processor.stores.config.cim_hmac_key, 'purchase', parseWith(purchaseSchema, body));
-    await claimReference(gw.processor.stores, biz.terminal_id, body.reference, hash, c.id);
+    const stores = gw.processor.stores;
+    await claimReference(stores, referenceSlot(stores.config, biz.terminal_id, body.reference, stores.clock.now()), body.reference, hash, c.id);
     const reversal = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: ref(), original_reference: body.reference });
     expect(reversal.status).toBe(404);
     expect(reversal.body.code).toBe('original_not_found');

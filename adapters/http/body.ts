@@ -12,11 +12,22 @@ function tooLarge(): PocketgateError {
   return new PocketgateError('validation_failed', `request body over ${body_bytes_max} bytes`, [{ path: '', message: `at most ${body_bytes_max} bytes` }], 413);
 }
 
+/** Strict: bytes that are not UTF-8 are refused, not replaced by U+FFFD and stored as if sent. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new PocketgateError('validation_failed', 'request body is not valid UTF-8', [{ path: '', message: 'not valid UTF-8' }]);
+  }
+}
+
 async function readText(c: Context): Promise<string> {
   const length = c.req.header('content-length');
   if (length !== undefined) {
     if (Number(length) > body_bytes_max) throw tooLarge();
-    return c.req.text();
+    return decodeUtf8(new Uint8Array(await c.req.arrayBuffer()));
   }
   // Chunked: count as it arrives and stop reading at the limit.
   const body = c.req.raw.body;
@@ -34,10 +45,41 @@ async function readText(c: Context): Promise<string> {
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return decodeUtf8(Buffer.concat(chunks));
+}
+
+function unsupported(detail: string): PocketgateError {
+  return new PocketgateError('validation_failed', detail, [{ path: '', message: detail }], 415);
+}
+
+/**
+ * The body must be what the route takes: `types` (media types, lower case; a `+json` suffix
+ * counts as JSON), in UTF-8, and not encoded (the gateway decodes no Content-Encoding, and would
+ * otherwise parse compressed bytes as text). No Content-Type at all is taken as the route's type.
+ */
+export function requireMediaType(c: Context, types: readonly string[]): void {
+  const encoding = c.req.header('content-encoding');
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw unsupported(`Content-Encoding ${encoding} is not accepted: send the body unencoded`);
+  const header = c.req.header('content-type');
+  if (header === undefined) return;
+  const [type = '', ...params] = header.toLowerCase().split(';').map((p) => p.trim());
+  const json = types.includes('application/json') && type.endsWith('+json');
+  if (!types.includes(type) && !json) throw unsupported(`Content-Type ${type || '(empty)'} is not accepted here: send ${types[0]}`);
+  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') throw unsupported(`charset ${charset} is not accepted: send UTF-8`);
+}
+
+const json_types: readonly string[] = ['application/json'];
+
+/** A route that takes no body: none, or an empty JSON object (what generic clients send). */
+export async function requireNoBody(c: Context): Promise<void> {
+  const text = (await readText(c)).trim();
+  if (text === '' || text === '{}') return;
+  throw new PocketgateError('validation_failed', 'this route takes no body', [{ path: '', message: 'must be empty' }]);
 }
 
 export async function readJson(c: Context): Promise<unknown> {
+  requireMediaType(c, json_types);
   const text = await readText(c);
   if (text.length === 0) throw new PocketgateError('validation_failed', 'request body must be a JSON object', [{ path: '', message: 'empty body' }]);
   return parseJsonText(text);
@@ -47,38 +89,50 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S): Prom
   return parseWith(schema, await readJson(c));
 }
 
+const ndjson_types: readonly string[] = ['application/x-ndjson', 'application/jsonl', 'application/json-lines'];
+
 /**
- * Lines of a streamed body (NDJSON), never the whole body in memory. A line longer than
- * `line_bytes_max` is yielded cut at `line_bytes_max + 1` characters (so the caller sees it is too
- * long and counts it as one line) and the rest of it is skipped as it arrives.
+ * Lines of a streamed body (NDJSON), never the whole body in memory, split on bytes and decoded
+ * one by one, strictly: a line that is not UTF-8 is yielded as its refusal, so that it fails
+ * alone (the lines before and after it are imported as usual). A line longer than
+ * `line_bytes_max` bytes is yielded as its refusal too and the rest of it skipped as it arrives.
  */
-export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGenerator<string> {
+export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGenerator<string | PocketgateError> {
+  requireMediaType(c, ndjson_types);
   const body = c.req.raw.body;
   if (body === null) return;
-  const decoder = new TextDecoder();
-  let pending = '';
-  let skipping = false;
+  let pending: Uint8Array[] = [];
+  let pending_bytes = 0;
+  let too_long = false;
+  const line = (): string | PocketgateError => {
+    const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+    const out = too_long ? new PocketgateError('validation_failed', `line longer than ${line_bytes_max} bytes`) : decodeLine(bytes);
+    pending = [];
+    pending_bytes = 0;
+    too_long = false;
+    return out;
+  };
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    let text = decoder.decode(chunk, { stream: true });
-    while (text.length > 0) {
-      const nl = text.indexOf('\n');
-      if (nl < 0) {
-        if (!skipping) {
-          pending += text;
-          if (pending.length > line_bytes_max) {
-            yield pending.slice(0, line_bytes_max + 1);
-            pending = '';
-            skipping = true;
-          }
-        }
-        break;
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); ; nl = chunk.indexOf(10, start)) {
+      const end = nl < 0 ? chunk.length : nl;
+      if (!too_long) {
+        pending_bytes += end - start;
+        if (pending_bytes > line_bytes_max) too_long = true;
+        else if (end > start) pending.push(chunk.subarray(start, end));
       }
-      if (!skipping) yield pending + text.slice(0, nl);
-      pending = '';
-      skipping = false;
-      text = text.slice(nl + 1);
+      if (nl < 0) break;
+      yield line();
+      start = nl + 1;
     }
   }
-  pending += decoder.decode();
-  if (pending.length > 0 && !skipping) yield pending;
+  if (pending_bytes > 0 || too_long) yield line();
+}
+
+function decodeLine(bytes: Uint8Array): string | PocketgateError {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return new PocketgateError('validation_failed', 'line is not valid UTF-8');
+  }
 }

@@ -4,6 +4,7 @@
 import { Hono } from 'hono';
 import { cim_types } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
+import { terminal_window } from '../../core/occurred.ts';
 import { purchaseSchema, redemptionSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
@@ -23,7 +24,7 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
   app.post('/v1/purchases', async (c) => {
     const { business, terminal } = terminalOf(c);
     const input = await readBody(c, purchaseSchema);
-    return replyResponse(await processor.purchases.purchase(business, terminal, input));
+    return replyResponse(await processor.purchases.purchase(business, terminal, input, terminal_window));
   });
 
   app.post('/v1/redemptions', async (c) => {

@@ -1,6 +1,7 @@
 // RFC 9457 problem+json: the one shape every HTTP error takes.
 
 import { PocketgateError, type ErrorCode, type FieldError } from '../../core/errors.ts';
+import { isStoreUnavailable } from '../../processor/unavailable.ts';
 
 export const problem_content_type = 'application/problem+json';
 
@@ -23,7 +24,8 @@ export function problemResponse(err: unknown): Response {
       headers: { 'content-type': problem_content_type, ...(err.code === 'rate_limited' ? { 'retry-after': '60' } : {}) },
     });
   }
-  if (isStoreDown(err)) {
+  // A store that cannot serve now: the client may retry, so 503 rather than 500.
+  if (isStoreUnavailable(err)) {
     return new Response(problemBody('unavailable', 503, 'Service unavailable', 'a store is unreachable; try again shortly'), {
       status: 503,
       headers: { 'content-type': problem_content_type, 'retry-after': '1' },
@@ -33,25 +35,4 @@ export function problemResponse(err: unknown): Response {
     status: 500,
     headers: { 'content-type': problem_content_type },
   });
-}
-
-/** Redis or PostgreSQL unreachable: the client may retry, so 503 rather than 500. */
-export function isStoreDown(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: string }).code;
-  return (
-    err.name === 'ClientClosedError' ||
-    err.name === 'ClientOfflineError' ||
-    err.name === 'ConnectionTimeoutError' ||
-    err.name === 'SocketClosedUnexpectedlyError' ||
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === 'CONNECT_TIMEOUT' ||
-    code === 'CONNECTION_CLOSED' ||
-    code === 'CONNECTION_ENDED' ||
-    code === 'CONNECTION_DESTROYED' ||
-    code === '57P01' ||
-    err.message.includes('The client is closed') ||
-    err.message.includes('client is offline')
-  );
 }

@@ -8,6 +8,8 @@
 import { currencyByCode, currencyByNumeric } from '../../core/currency.ts';
 import { PocketgateError, type ErrorCode } from '../../core/errors.ts';
 import { luhnValid } from '../../core/luhn.ts';
+import { isStoreUnavailable } from '../../processor/unavailable.ts';
+import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
@@ -15,6 +17,7 @@ import type { Reply } from '../../processor/shard.ts';
 import { encodeAdditionalAmounts, type AdditionalAmount } from './additional-amounts.ts';
 import type { IsoMessage } from './codec.ts';
 import { padInstitutionId, parseOriginalData } from './original-data.ts';
+import { localTransactionTime } from './local-transaction-time.ts';
 import { parseTagData } from './private-data.ts';
 import { replyTo, type IsoHandler } from './server.ts';
 
@@ -37,7 +40,8 @@ const response_codes: Partial<Record<ErrorCode, string>> = {
 
 export function responseCode(err: unknown): string {
   if (err instanceof PocketgateError) return response_codes[err.code] ?? '96';
-  return '96';
+  // A store that cannot serve now: 91 (issuer or switch inoperative), which acquirers retry.
+  return isStoreUnavailable(err) ? '91' : '96';
 }
 
 /** A message's idempotency reference at its terminal: DE32 + DE11 + DE7 (DE41 is the terminal). */
@@ -171,8 +175,9 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
       return approved(msg, business, await processor.spends.spend(business, terminal, input), false);
     }
   }
-  const input = parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency });
-  return approved(msg, business, await processor.purchases.purchase(business, terminal, input), true);
+  const occurred_at = localTransactionTime(f[12], f[13], processor.stores.clock.now(), terminal.timezone);
+  const input = parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency, ...(occurred_at === undefined ? {} : { occurred_at }) });
+  return approved(msg, business, await processor.purchases.purchase(business, terminal, input, terminal_window), true);
 }
 
 function originalReference(msg: IsoMessage): string {

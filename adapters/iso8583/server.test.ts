@@ -508,6 +508,25 @@ describe('createIsoServer', () => {
       await until(() => server.connections === 0);
     });
 
+    it('200 connections of garbage write a bounded number of log lines, not one each', async () => {
+      const lines: string[] = [];
+      const push = (o: object, m?: string) => void lines.push(JSON.stringify(o) + (m ?? ''));
+      const logger: IsoLogger = { debug: () => {}, info: push, warn: push, error: push };
+      const { server, port } = await start({ logger });
+      for (let i = 0; i < 200; i += 20) {
+        await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            const s = await raw(port);
+            s.socket.write(frame(Buffer.from('garbage!')));
+            await s.waitClosed();
+          }),
+        );
+      }
+      await until(() => server.connections === 0);
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.length).toBeLessThanOrEqual(21);
+    });
+
     it('a handler that throws or rejects is answered with 96; the process stays up', async () => {
       const lines: string[] = [];
       const logger: IsoLogger = {

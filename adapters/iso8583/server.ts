@@ -18,6 +18,7 @@
 // "Closed" is graceful: stop taking requests, answer those in flight, then end the socket,
 // destroying it if that has not finished within the close timeout.
 
+import { LogLimit } from './log-limit.ts';
 import { maskPan as maskCardNumber } from '../../core/cim.ts';
 import net from 'node:net';
 import {
@@ -237,9 +238,15 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
   let nextId = 1;
   let closing: Promise<void> | null = null;
 
+  // What a client causes (frames and messages it sends) is logged at most this often.
+  const client_lines = new LogLimit({ lines_max: 20, window_ms: 10_000 });
+
   function report(err: unknown, stage: IsoErrorStage, conn: Connection, level: 'debug' | 'info' | 'warn' | 'error', extra?: object): void {
     try {
-      logger[level]({ err: errorForLog(err), stage, remote: conn.remote, connection: conn.id, ...extra }, `iso8583: ${stage} error`);
+      const limited = (stage === 'framing' || stage === 'decode') && level !== 'debug';
+      const take = limited ? client_lines.take() : undefined;
+      if (take !== undefined && take.suppressed_before > 0) logger.warn({ suppressed: take.suppressed_before }, 'iso8583: malformed input lines suppressed');
+      if (take === undefined || take.write) logger[level]({ err: errorForLog(err), stage, remote: conn.remote, connection: conn.id, ...extra }, `iso8583: ${stage} error`);
       onError?.(err, { stage, remote: conn.remote, connection: conn.id });
     } catch {
       // a failing logger or hook must not take the connection down

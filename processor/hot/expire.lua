@@ -2,7 +2,7 @@
 -- the business's rewards account, as an `expiry` transaction in the journal like any other.
 -- Keeps the shard's expiry index pointing at the contact's next expiry (or drops the contact).
 --
--- KEYS[6] the shard's expiry index
+-- KEYS[8] the shard's expiry index
 -- ARGV[10] contact id   ARGV[11] contact commerce account   ARGV[12] rewards account
 
 local refused = prologue()
@@ -19,8 +19,8 @@ for i = 1, #flat, 2 do
     next_expiry = expiry
   end
 end
-if next_expiry == nil then redis.call('ZREM', KEYS[6], ARGV[10]) else redis.call('ZADD', KEYS[6], next_expiry, ARGV[10]) end
+if next_expiry == nil then redis.call('ZREM', KEYS[8], ARGV[10]) else redis.call('ZADD', KEYS[8], next_expiry, ARGV[10]) end
 if expired == 0 then return {'empty'} end
 
 redis.call('HINCRBY', K_CONTACT, 'm', -expired)
-return commit({amount = int(expired), postings = posting(ARGV[11], ARGV[12], expired)}, {'k', 'expiry', 'a', int(expired)})
+return commit({amount = int(expired), postings = posting(ARGV[11], ARGV[12], expired)}, recordOf('x', expired))

@@ -15,18 +15,14 @@ export function cimBucketKey(bucket: number): string {
   return `i:${bucket}`;
 }
 
-/**
- * Reference claim: terminal + reference → '<request hash>|<contact id>', taken before the shard
- * script (another body could name another contact on another shard), read by refunds and
- * reversals to find the original's shard; '!<request hash>' marks a reversal that came first.
- */
-export function claimKey(terminal_id: string, reference: string): string {
-  return `r:${terminal_id}:${reference}`;
-}
+// Reference claims and transaction records live in bucketed hashes: hot/references.ts.
 
-/** A transaction's record on the contact's shard: request hash, reply, what refunds and reversals need. */
-export function recordKey(shard: number, terminal_id: string, reference: string): string {
-  return `t:{s${shard}}:${terminal_id}:${reference}`;
+/**
+ * What refunds and reversals have done to a transaction so far (refunded, clawed back, returned,
+ * reversed) and, for a redemption, the lots it took: kept while the hot window remembers it.
+ */
+export function stateKey(shard: number, transaction_id: string): string {
+  return `v:{s${shard}}:${transaction_id}`;
 }
 
 /** The contact's commerce lots: '<expiry ms>|<pool>' → amount. */
@@ -52,7 +48,7 @@ export function otpFailuresKey(business_id: string, terminal_id: string, minute:
   return `f:{${business_id}}:${terminal_id}:${minute}`;
 }
 
-/** Transaction id → name of its reply key, to read back transactions not yet in the ledger. */
+/** Transaction id → its journal entry's id, until the ledger has it (replays and read-backs). */
 export function transactionKey(shard: number, transaction_id: string): string {
   return `x:{s${shard}}:${transaction_id}`;
 }

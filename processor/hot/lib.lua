@@ -1,14 +1,14 @@
 -- Shared by every shard script (prepended to each when it is loaded). A shard script moves one
--- contact's money atomically: idempotency, balances, the journal entry and the stored reply, in
--- one round trip. All keys carry the contact's shard hash tag.
+-- contact's money atomically: idempotency, balances, the journal entry and its record, in one
+-- round trip. All keys carry the contact's shard hash tag.
 --
--- KEYS[1] contact hash   KEYS[2] lots hash   KEYS[3] this transaction's record (terminal +
--- reference: request hash, reply, what refunds and reversals need)   KEYS[4] transaction id ->
--- its journal entry's id, until the ledger has it
--- KEYS[5] journal stream   KEYS[6..] command's own
--- ARGV[1] request hash   ARGV[2] business id   ARGV[3] transaction id   ARGV[4] now (ms)
--- ARGV[5] record ttl s   ARGV[6] journal length max   ARGV[7] pending entry ttl s
--- ARGV[8] reply template ARGV[9] journal entry template   ARGV[10..] command's own
+-- KEYS[1] contact hash   KEYS[2] lots hash   KEYS[3..5] the record hashes of the request's
+-- reference, this period first (see references.ts)   KEYS[6] this transaction id -> its
+-- journal entry's id, until the ledger has it   KEYS[7] journal stream   KEYS[8..] command's own
+-- ARGV[1] the reference's record field   ARGV[2] business id   ARGV[3] transaction id
+-- ARGV[4] now (ms)   ARGV[5] ttl of this period's record hash (ms)   ARGV[6] journal length max
+-- ARGV[7] pending entry ttl s   ARGV[8] reply template   ARGV[9] journal entry template
+-- ARGV[10..] command's own
 --
 -- Templates are JSON written by Node with \1name\1 holes for what only the script knows (the
 -- balances after, amounts clawed back, postings). JSON.stringify escapes control characters, so
@@ -17,9 +17,11 @@
 -- Contact hash fields: b business, o open balance, m commerce balance (= lots - md),
 -- md commerce debt (from claw-backs, settled by later awards), x spend blocked.
 -- Lots hash: '<expiry ms, 13 digits>|<pool>' -> amount > 0; sorting the fields sorts by expiry.
+-- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount|fee', zeros
+-- left empty, or '!' for an original reversed before it arrived (references.ts parses it).
 
-local K_CONTACT, K_LOTS, K_RECORD, K_PENDING, K_JOURNAL = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local REQUEST_HASH, BUSINESS, TXN_ID, NOW = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local K_CONTACT, K_LOTS, K_PENDING, K_JOURNAL = KEYS[1], KEYS[2], KEYS[6], KEYS[7]
+local RECORD_FIELD, BUSINESS, TXN_ID, NOW = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 -- Integers as text without Lua's %.14g exponent form.
 local function int(n) return string.format('%d', n) end
@@ -28,16 +30,49 @@ local function fill(template, values)
   return (string.gsub(template, '\1(%w+)\1', values))
 end
 
--- Idempotency and the checks every command makes before touching money. Returns a reply table to
--- return at once, or nil to go on.
-local function prologue()
-  local prior = redis.call('HMGET', K_RECORD, 'h', 'r', 'rv')
-  if prior[1] then
-    if prior[1] ~= REQUEST_HASH then return {'conflict'} end
-    return {'replay', prior[2]}
+-- The record under `field` in the hashes KEYS[first..first+2] (one reference's three periods).
+local function findRecord(first, field)
+  for i = first, first + 2 do
+    local v = redis.call('HGET', KEYS[i], field)
+    if v then return v end
   end
+  return nil
+end
+
+-- The pending pointer of transaction `id` (same shard, so same slot as K_PENDING).
+local function pendingKey(id)
+  return string.match(K_PENDING, '^(.-}:)') .. id
+end
+
+-- A repeated request: its reply from the journal while the ledger has not recorded it, else
+-- {'recorded', id} (Node reads the reply from the ledger).
+local function replayOf(record)
+  local id = 'txn_' .. string.sub(record, 1, string.find(record, '|', 1, true) - 1)
+  local journal_id = redis.call('GET', pendingKey(id))
+  if journal_id then
+    local found = redis.call('XRANGE', K_JOURNAL, journal_id, journal_id)
+    if found[1] then
+      local fields = found[1][2]
+      for i = 1, #fields, 2 do
+        if fields[i] == 'r' then return {'replay', fields[i + 1]} end
+      end
+    end
+  end
+  return {'recorded', id}
+end
+
+-- Idempotency and the checks every command makes before touching money. Returns a reply table to
+-- return at once, or nil to go on. A request that differs from the one that took its reference
+-- never gets here: its claim (claim.lua, before this script) refused it.
+local function prologue()
+  -- Every script that may commit is given its reply and entry; an empty one committed is a reply
+  -- that says nothing and an entry the ledger cannot record. Refused before anything is written
+  -- (a Lua error after a write would leave the write).
+  if ARGV[8] == '' or ARGV[9] == '' then return {'no_template'} end
+  local prior = findRecord(3, RECORD_FIELD)
   -- Reversed while on its way here, its reference already claimed (see reversal.lua).
-  if prior[3] == '1' then return {'refused', 'already_reversed'} end
+  if prior == '!' then return {'refused', 'already_reversed'} end
+  if prior then return replayOf(prior) end
   -- A token naming another business's contact would be a collision: never touch that wallet.
   if redis.call('HGET', K_CONTACT, 'b') ~= BUSINESS then return {'contact_not_found'} end
   -- A journal the ledger writer is not draining must not grow without bound.
@@ -83,9 +118,11 @@ local function takeLots(lots, want)
   return taken, from
 end
 
+-- A lot field holds its pool's name, which is the business's text: any character, '"' and '\'
+-- among them, so it is escaped as JSON (a reversal decodes this list to give the lots back).
 local function lotsJson(from)
   local parts = {}
-  for i, f in ipairs(from) do parts[i] = '["' .. f[1] .. '",' .. int(f[2]) .. ']' end
+  for i, f in ipairs(from) do parts[i] = '[' .. cjson.encode(f[1]) .. ',' .. int(f[2]) .. ']' end
   return '[' .. table.concat(parts, ',') .. ']'
 end
 
@@ -108,9 +145,20 @@ local function posting(debit, credit, amount)
   return '["' .. debit .. '","' .. credit .. '",' .. int(amount) .. ']'
 end
 
--- Append the journal entry, record the transaction (its reply for replays, and `record`: the
--- fields refunds and reversals read), keep the entry findable by transaction id until the ledger
--- has it (a pointer into the journal, not a copy: the copy doubled what each purchase wrote).
+-- A record's tail: the kind letter and its amounts (amount, awarded, paid, discount, fee), zeros
+-- left empty: a byte or two a transaction, for as long as the window remembers it.
+local function recordOf(kind, ...)
+  local parts = {kind}
+  for i, v in ipairs({...}) do
+    if v == 0 then parts[i + 1] = '' else parts[i + 1] = int(v) end
+  end
+  return table.concat(parts, '|')
+end
+
+-- Append the journal entry, record the transaction (what refunds and reversals read of it:
+-- `record`, from recordOf), keep the entry findable by
+-- transaction id until the ledger has it (a pointer into the journal, not a copy). The reply is
+-- kept once, in the journal; the ledger keeps it after.
 -- Answers {'ok', reply, journal entry id}; scripts append their own answers after these.
 local function commit(values, record)
   local open, commerce = balances()
@@ -119,10 +167,52 @@ local function commit(values, record)
   local reply = fill(ARGV[8], values)
   local entry = fill(ARGV[9], values)
   local journal_id = redis.call('XADD', K_JOURNAL, '*', 'e', entry, 'r', reply)
-  redis.call('HSET', K_RECORD, 'h', REQUEST_HASH, 'r', reply, 'id', TXN_ID, unpack(record))
-  redis.call('EXPIRE', K_RECORD, ARGV[5])
+  redis.call('HSET', KEYS[3], RECORD_FIELD, string.sub(TXN_ID, 5) .. '|' .. record)
+  -- NX: set once, by the hash's first record, so that it expires a window after its period.
+  redis.call('PEXPIRE', KEYS[3], ARGV[5], 'NX')
   redis.call('SET', K_PENDING, journal_id, 'EX', ARGV[7])
   return {'ok', reply, journal_id}
+end
+
+local kind_names = {p = 'purchase', s = 'spend', r = 'redemption', f = 'refund', v = 'reversal', a = 'award', x = 'expiry'}
+
+-- A record's value (see commit) as a table: id, kind (its name), amount, awarded, paid,
+-- discount, fee.
+local function parseRecord(value)
+  local f = {}
+  for part in string.gmatch(value .. '|', '([^|]*)|') do f[#f + 1] = part end
+  local function n(i) return tonumber(f[i] ~= nil and f[i] ~= '' and f[i] or '0') end
+  return {id = 'txn_' .. f[1], kind = kind_names[f[2]], amount = n(3), awarded = n(4), paid = n(5), discount = n(6), fee = n(7)}
+end
+
+-- The original of a refund or reversal: its record under `field` in KEYS[first..first+2] (the
+-- hot window), else `ledger`, the same written by Node from the ledger ('' if Node found its
+-- reference claimed). Returns the parsed original, or nil and the record ('!': marked reversed
+-- before it arrived; nil: claimed but not recorded).
+local function originalOf(first, field, ledger)
+  local v = findRecord(first, field)
+  if v == '!' then return nil, v end
+  if v then return parseRecord(v), v end
+  if ledger ~= '' then return parseRecord(ledger), ledger end
+  return nil, nil
+end
+
+-- The state key of transaction `id` on this shard (hot/keys.ts stateKey): named here, where the
+-- id is first known; same hash tag as the contact's key, so the same slot.
+local function stateKeyOf(id)
+  return 'v:' .. string.match(K_CONTACT, '^c:({[^}]*})') .. ':' .. id
+end
+
+-- What refunds and reversals have done to an original so far: {rf refunded, cw clawed back, cp
+-- payment returned, fr fee returned, dr discount returned, rv reversed, lots (a redemption's)}.
+-- `init` ('rf|cw|cp|fr|dr|rv') is what the ledger holds of it, given by Node when the hot path
+-- no longer remembers the original; it is used only if the state is not here.
+local function originalState(key, init)
+  if init ~= '' and redis.call('EXISTS', key) == 0 then
+    local rf, cw, cp, fr, dr, rv = string.match(init, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    redis.call('HSET', key, 'rf', rf, 'cw', cw, 'cp', cp, 'fr', fr, 'dr', dr, 'rv', rv)
+  end
+  return redis.call('HMGET', key, 'rf', 'cw', 'cp', 'fr', 'dr', 'rv', 'lots')
 end
 
 -- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,

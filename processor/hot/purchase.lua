@@ -2,14 +2,14 @@
 -- the open balance, or off the price, and, with `pay`, a spend from the open balance; with the
 -- contact's purchase history, tier units, journal entry and stored reply.
 --
--- KEYS[6] the contact's OTP hash   KEYS[7] the contact's cap counters   KEYS[8] the shard's
+-- KEYS[8] the contact's OTP hash   KEYS[9] the contact's cap counters   KEYS[10] the shard's
 -- expiry index
 -- ARGV[10] pay amount (0: none)   ARGV[11] pay method ('otp'|'wallet'|'')   ARGV[12] OTP
 -- ARGV[13] purchase amount   ARGV[14] contribution fee bp on awards (0: none)
 -- ARGV[15] fee accounts 'debit|credit'   ARGV[16] payment posting (JSON, '' without pay)
 -- ARGV[17] discount accounts 'debit|credit'   ARGV[18] purchase time (ms)
 -- ARGV[19] tier units   ARGV[20] tier periods (see addTierUnits)
--- ARGV[21] record fields Node knows ('name=value;')   ARGV[22] number of awards, then 9 each
+-- ARGV[21] contribution fee on the payment   ARGV[22] number of awards, then 9 each
 -- Returns commit's answer plus whether this was the contact's first purchase and the indexes of
 -- the awards accepted.
 
@@ -18,12 +18,12 @@ if refused then return refused end
 
 local pay = tonumber(ARGV[10])
 if pay > 0 then
-  local why = spendRefusal(pay, ARGV[11], ARGV[12], KEYS[6])
+  local why = spendRefusal(pay, ARGV[11], ARGV[12], KEYS[8])
   if why then return {'refused', why} end
-  spendApply(pay, ARGV[11], ARGV[12], KEYS[6])
+  spendApply(pay, ARGV[11], ARGV[12], KEYS[8])
 end
 
-local awards, cashback, discount, postings, accepted, first, last_purchase = applyAwards(23, tonumber(ARGV[22]), KEYS[7], KEYS[8])
+local awards, cashback, discount, postings, accepted, first, last_purchase = applyAwards(23, tonumber(ARGV[22]), KEYS[9], KEYS[10])
 local amount = tonumber(ARGV[13])
 -- Stacked discounts never take off more than the price.
 if discount > amount then discount = amount end
@@ -50,11 +50,9 @@ elseif first then
 end
 addTierUnits(tonumber(ARGV[19]), ARGV[20])
 
-local record = {'w', int(cashback), 'ds', int(discount), 'fee', int(fee)}
-for name, value in string.gmatch(ARGV[21], '([%w_]+)=([^;]*);') do
-  record[#record + 1] = name
-  record[#record + 1] = value
-end
+-- The fee: on the awards (settle_on award) or on the payment (settle_on spend), never both.
+fee = fee + tonumber(ARGV[21])
+local record = recordOf('p', amount, cashback, pay, discount, fee)
 local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings}, record)
 answer[4] = first and '1' or '0'
 answer[5] = accepted

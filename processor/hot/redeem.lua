@@ -3,6 +3,7 @@
 --
 -- ARGV[10] amount ('' for everything eligible)   ARGV[11] merchant code ('' at the business's own
 -- venues)   ARGV[12] contact commerce account   ARGV[13] contact open account
+-- KEYS[8] this redemption's state (the lots it took, for its reversal)
 
 local refused = prologue()
 if refused then return refused end
@@ -20,4 +21,7 @@ if want <= 0 or want > eligible then return {'refused', 'insufficient_funds'} en
 local taken, from = takeLots(lots, want)
 redis.call('HINCRBY', K_CONTACT, 'm', -taken)
 redis.call('HINCRBY', K_CONTACT, 'o', taken)
-return commit({redeemed = int(taken), postings = posting(ARGV[12], ARGV[13], taken)}, {'k', 'redemption', 'a', int(taken), 'lots', lotsJson(from)})
+local lots = lotsJson(from)
+redis.call('HSET', KEYS[8], 'lots', lots)
+redis.call('PEXPIRE', KEYS[8], ARGV[5])
+return commit({redeemed = int(taken), lots = lots, postings = posting(ARGV[12], ARGV[13], taken)}, recordOf('r', taken))

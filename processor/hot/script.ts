@@ -15,7 +15,7 @@ export class Script {
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
-  async run<T>(redis: RedisClient, keys: readonly string[], args: readonly string[]): Promise<T> {
+  async run<T>(redis: RedisClient, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args];
     try {
       return (await redis.sendCommand(['EVALSHA', this.sha, ...tail])) as T;

@@ -19,6 +19,7 @@ const writer = new LedgerWriter(redis, sql, {
   ...(process.env.LEDGER_COMMIT_DELAY_MS ? { commit_delay_ms: num('LEDGER_COMMIT_DELAY_MS', 0) } : {}),
   onError: (err) => logger.warn({ err }, 'batch failed, retrying'),
   onBatch: (entries, inserted) => logger.info({ entries, inserted }, 'batch written'),
+  onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
 });
 writer.start();
 logger.info({ consumer: writer.consumer }, 'ledger writer started');

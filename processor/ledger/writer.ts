@@ -34,7 +34,7 @@ export interface WriterOptions {
   readonly onError?: (err: unknown) => void;
   /** After each batch is committed and acknowledged; `items` are its entries (tests keep them). */
   readonly onBatch?: (entries: number, inserted: number, items: readonly JournalRecord[]) => void;
-  /** An entry PostgreSQL refused on its own, set aside on the shard's dead-letter stream. */
+  /** An entry PostgreSQL refused on its own, or one the writer cannot read (transaction id ''), set aside on the shard's dead-letter stream. */
   readonly onDeadLetter?: (transaction_id: string, err: unknown) => void;
 }
 
@@ -42,7 +42,15 @@ interface Item extends JournalRecord {
   readonly id: string;
 }
 
-const entry_prefix = '{"id":"';
+/** A journal entry the shard scripts write starts with its id (their templates are written so). */
+const entry_id = /^\{"id":"([A-Za-z0-9_]{1,64})"/;
+
+/** A stream entry that is not a journal entry the writer can read: no `e` field, or no id. */
+interface Unreadable {
+  readonly shard: number;
+  readonly stream_id: string;
+  readonly fields: readonly string[];
+}
 
 /**
  * Entries per statement: a batch of more (a writer catching up reads up to 256 per shard) is
@@ -57,10 +65,9 @@ function isDataError(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
-/** Every journal entry starts with its id (the shard scripts' templates are written so). */
-function entryId(entry: string): string {
-  if (!entry.startsWith(entry_prefix)) throw new Error(`journal entry does not start with its id: ${entry.slice(0, 40)}`);
-  return entry.slice(entry_prefix.length, entry.indexOf('"', entry_prefix.length));
+/** The journal entry's id, or undefined if it does not start with one. */
+function entryId(entry: string): string | undefined {
+  return entry_id.exec(entry)?.[1];
 }
 
 type StreamEntries = [string, string[]][];
@@ -149,7 +156,11 @@ export class LedgerWriter {
     const items = this.unwritten;
     this.unwritten = [];
     try {
-      if (items.length === 0) await this.read(now, items);
+      if (items.length === 0) {
+        const unreadable: Unreadable[] = [];
+        await this.read(now, items, unreadable);
+        await this.setAsideUnreadable(unreadable);
+      }
       if (items.length > 0) {
         if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
         const inserted = await this.writeOrSetAside(items);
@@ -173,14 +184,14 @@ export class LedgerWriter {
   }
 
   /** New entries of every shard, and entries other writers left pending past claim_idle_ms. */
-  private async read(now: number, items: Item[]): Promise<void> {
+  private async read(now: number, items: Item[], unreadable: Unreadable[]): Promise<void> {
     const reads = this.shards().map(async (shard) => {
       const reply = (await this.redis.sendCommand([
         'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(this.read_count_max), 'STREAMS', journalKey(shard), '>',
       ])) as Record<string, StreamEntries> | [string, StreamEntries][] | null;
       if (reply === null) return;
       // node-redis answers a map of stream → entries (RESP3 style); older servers an array of pairs.
-      for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) this.collect(shard, entries, items);
+      for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) this.collect(shard, entries, items, unreadable);
     });
     if (now - this.last_claim_ms >= Math.min(this.claim_idle_ms, 1_000)) {
       this.last_claim_ms = now;
@@ -190,7 +201,7 @@ export class LedgerWriter {
             const reply = (await this.redis.sendCommand([
               'XAUTOCLAIM', journalKey(shard), journal_group, this.consumer, String(this.claim_idle_ms), '0-0', 'COUNT', String(this.read_count_max),
             ])) as [string, StreamEntries, string[]?];
-            this.collect(shard, reply[1], items);
+            this.collect(shard, reply[1], items, unreadable);
           })(),
         );
       }
@@ -225,7 +236,7 @@ export class LedgerWriter {
     return inserted;
   }
 
-  private collect(shard: number, entries: StreamEntries, items: Item[]): void {
+  private collect(shard: number, entries: StreamEntries, items: Item[], unreadable: Unreadable[]): void {
     for (const [stream_id, fields] of entries) {
       // XAUTOCLAIM returns deleted entries with nil fields; they have nothing left to write.
       if (fields === null || fields === undefined) continue;
@@ -235,8 +246,24 @@ export class LedgerWriter {
         if (fields[i] === 'e') entry = fields[i + 1];
         else if (fields[i] === 'r') reply = fields[i + 1]!;
       }
-      if (entry === undefined) continue;
-      items.push({ shard, stream_id, id: entryId(entry), entry, reply });
+      const id = entry === undefined ? undefined : entryId(entry);
+      if (entry === undefined || id === undefined) unreadable.push({ shard, stream_id, fields });
+      else items.push({ shard, stream_id, id, entry, reply });
+    }
+  }
+
+  /**
+   * Entries no shard script could have written (a bug, never expected) go to the dead-letter
+   * stream like entries PostgreSQL refuses, and are acknowledged: left pending, one would hold
+   * the stream's trim point for ever, and the shard would refuse every transaction once its
+   * journal reached its maximum length. Acknowledged only once set aside.
+   */
+  private async setAsideUnreadable(unreadable: readonly Unreadable[]): Promise<void> {
+    for (const u of unreadable) {
+      const err = new Error(`journal entry ${u.stream_id} of shard ${u.shard} has no entry the ledger can read`);
+      await this.redis.sendCommand(['XADD', deadLetterKey(u.shard), '*', ...u.fields, 'journal_id', u.stream_id, 'error', err.message]);
+      await this.redis.sendCommand(['XACK', journalKey(u.shard), journal_group, u.stream_id]);
+      this.options.onDeadLetter?.('', err);
     }
   }
 
@@ -303,17 +330,18 @@ export interface JournalRecord {
  * the entry's postings: the order a transaction's postings read back in.
  *
  * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
- * if the reply does not carry the same do they go into `body` as well. Fields of an entry that
- * have no column here are not stored: a new one needs a column or a place in `body`
- * (test/ledger-writer.test.ts fails on one it does not know).
+ * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
+ * (the reply has none). Fields of an entry that have no column here are not stored: a new one
+ * needs a column or a place in `body` (test/ledger-writer.test.ts fails on one it does not know).
  */
 export async function recordEntries(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<number> {
   const seen = new Set<string>();
   const parts: string[] = [];
   for (const i of items) {
+    // Only an entry with an id can be a second copy (one without is refused: id is not null).
     const id = entryId(i.entry);
-    if (seen.has(id)) continue;
-    seen.add(id);
+    if (id !== undefined && seen.has(id)) continue;
+    if (id !== undefined) seen.add(id);
     // "@" names no entry field; the entry's own fields come after, so none can be overridden.
     parts.push(`{"@shard":${i.shard},"@journal_id":"${i.stream_id}","@reply":${i.reply === '' ? 'null' : i.reply},${i.entry.slice(1)}`);
   }
@@ -322,7 +350,7 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
       select e.*, r.awards as reply_awards, r.discount as reply_discount, r.paid_from_wallet as reply_paid
       from json_to_recordset(${`[${parts.join(',')}]`}::text::json) as e("@shard" int4, "@journal_id" text, "@reply" json,
         id text, kind text, business_id text, terminal_id text, reference text, contact_id text, amount int8, currency text,
-        original_id text, created_at timestamptz, awards json, discount int8, paid_from_wallet int8, postings json)
+        original_id text, created_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, postings json)
       left join lateral json_to_record(e."@reply") as r(awards json, discount int8, paid_from_wallet int8) on true
     ),
     fresh as (
@@ -330,8 +358,11 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
         contact_id, original_id, journal_id, reply, body)
       select amount, created_at, "@shard", id, business_id, kind, currency, terminal_id, reference,
         contact_id, original_id, "@journal_id", "@reply",
-        case when awards::text is distinct from reply_awards::text or discount is distinct from reply_discount or paid_from_wallet is distinct from reply_paid
-          then json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet) end
+        case
+          when awards::text is distinct from reply_awards::text or discount is distinct from reply_discount or paid_from_wallet is distinct from reply_paid
+            then json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
+          when lots is not null then json_build_object('lots', lots)
+        end
       from batch
       order by id
       on conflict (id) do nothing

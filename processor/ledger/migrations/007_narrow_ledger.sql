@@ -4,12 +4,14 @@
 -- ledger_transactions keeps the journal entry's fields as columns and the reply once, as `json`
 -- (the text as sent: no binary conversion, which cost the writer more than it saved a reader).
 -- The entry's awards, discount and payment are the reply's own: `body` holds them only when the
--- reply does not carry them, and whatever else of an entry the columns do not hold (null for
--- every transaction the writer records today). Its postings are ledger_postings.
+-- reply does not carry them, and whatever else of an entry the columns do not hold (a
+-- redemption's lots; null for every other transaction the writer records today). Its postings
+-- are ledger_postings.
 -- Its indexes are the ones a reader uses: the primary key (the writer's idempotency, reading a
--- transaction back, the postings' join) and (terminal_id, created_at) for settlements. Gone:
--- business_id and (contact_id, created_at), which no query used, and (terminal_id, reference),
--- read only by load tests that count a business's rows.
+-- transaction back, the postings' join), (terminal_id, created_at) for settlements, and for a
+-- refund or reversal of an original older than the hot window (ledger/originals.ts) the
+-- original by (terminal_id, reference) and the refunds of it by original_id (only refunds and
+-- reversals have one). Gone: business_id and (contact_id, created_at), which no query used.
 --
 -- ledger_postings loses its serial id (n orders a transaction's postings), its currency (the
 -- transaction's, and its accounts') and its foreign keys: the writer inserts a transaction and its
@@ -23,7 +25,7 @@
 -- Ids are compared byte-wise (collate "C") whatever the database's locale: cheaper, and the
 -- time-ordered transaction ids (core/ids.ts) then sort by time, so inserts append to the index.
 
-create table ledger_transactions_006 (
+create table ledger_transactions_007 (
   amount bigint not null check (amount >= 0),
   created_at timestamptz not null, -- when the hot path approved it
   recorded_at timestamptz not null default now(),
@@ -41,12 +43,12 @@ create table ledger_transactions_006 (
   body json                 -- what of the journal entry neither the columns nor the reply hold
 );
 
-insert into ledger_transactions_006 (amount, created_at, recorded_at, shard, id, business_id, kind, currency, terminal_id,
+insert into ledger_transactions_007 (amount, created_at, recorded_at, shard, id, business_id, kind, currency, terminal_id,
   reference, contact_id, original_id, journal_id, reply, body)
 select amount, created_at, recorded_at, shard, id, business_id, kind, currency, terminal_id,
   reference, contact_id, original_id, journal_id, reply::json,
   case
-    when (body->'awards', body->'discount', body->'paid_from_wallet') is not distinct from (reply->'awards', reply->'discount', reply->'paid_from_wallet')
+    when (body->'awards', body->'discount', body->'paid_from_wallet') is not distinct from (reply::jsonb->'awards', reply::jsonb->'discount', reply::jsonb->'paid_from_wallet')
       then nullif(rest, '{}')
     -- As the writer stores them: all three, null where the entry had none.
     else rest || jsonb_build_object('awards', body->'awards', 'discount', body->'discount', 'paid_from_wallet', body->'paid_from_wallet')
@@ -55,7 +57,7 @@ from ledger_transactions,
   lateral (select body - '{id,kind,business_id,terminal_id,reference,contact_id,amount,currency,original_id,created_at,postings,awards,discount,paid_from_wallet}'::text[] as rest) r
 order by id;
 
-create table ledger_postings_006 (
+create table ledger_postings_007 (
   amount bigint not null check (amount > 0),
   n smallint not null, -- its place among the transaction's postings
   transaction_id text collate "C" not null,
@@ -64,7 +66,7 @@ create table ledger_postings_006 (
   check (debit_account <> credit_account)
 );
 
-insert into ledger_postings_006 (amount, n, transaction_id, debit_account, credit_account)
+insert into ledger_postings_007 (amount, n, transaction_id, debit_account, credit_account)
 select amount, row_number() over (partition by transaction_id order by id) - 1, transaction_id, debit_account, credit_account
 from ledger_postings
 order by transaction_id, id;
@@ -72,11 +74,13 @@ order by transaction_id, id;
 drop table ledger_postings;
 drop table ledger_transactions;
 drop table ledger_accounts;
-alter table ledger_transactions_006 rename to ledger_transactions;
-alter table ledger_postings_006 rename to ledger_postings;
+alter table ledger_transactions_007 rename to ledger_transactions;
+alter table ledger_postings_007 rename to ledger_postings;
 
 alter table ledger_transactions add constraint ledger_transactions_pkey primary key (id);
 create index ledger_transactions_terminal on ledger_transactions (terminal_id, created_at);
+create index ledger_transactions_reference on ledger_transactions (terminal_id, reference) where terminal_id is not null;
+create index ledger_transactions_original on ledger_transactions (original_id) where original_id is not null;
 alter table ledger_postings add constraint ledger_postings_pkey primary key (transaction_id, n);
 -- A contact's accounts are named after its id (con_…); the statement's query repeats these
 -- predicates so that the planner may use the indexes.

@@ -1,0 +1,45 @@
+// DE12 (local time, hhmmss) and DE13 (local date, MMDD): when the transaction happened at the
+// card acceptor, on its own clock, in the terminal's venue timezone. A purchase's occurred_at:
+// it decides the offers' periods, as occurred_at does over HTTP, and the same window bounds it.
+
+import { PocketgateError } from '../../core/errors.ts';
+import { civilFromDays, daysFromCivil, day_ms, readLocalTime, utcOfLocal } from '../../core/local-time.ts';
+
+function refuse(path: 'DE12' | 'DE13', message: string): PocketgateError {
+  return new PocketgateError('validation_failed', `${path}: ${message}`, [{ path, message }]);
+}
+
+const civil = { year: 0, month: 0, day: 0 };
+
+/** Whether year-month-day is a date of the calendar (29 February only in leap years). */
+function isDate(year: number, month: number, day: number): boolean {
+  civilFromDays(daysFromCivil(year, month, day), civil);
+  return civil.year === year && civil.month === month && civil.day === day;
+}
+
+/**
+ * The instant DE13 + DE12 name in `timezone`, as an RFC 3339 UTC timestamp; undefined unless
+ * both are sent (then the transaction is dated when it arrives, as over HTTP without
+ * occurred_at). DE13 has no year: it is the year, of the one before, the current one and the one
+ * after, that puts the instant nearest to `now_ms` (so 31 December sent on 1 January is the
+ * day before). validation_failed (DE39 30) for a time or date that does not exist.
+ */
+export function localTransactionTime(de12: string | undefined, de13: string | undefined, now_ms: number, timezone: string): string | undefined {
+  if (de12 === undefined || de13 === undefined) return undefined;
+  const time = /^(\d\d)(\d\d)(\d\d)$/.exec(de12);
+  if (time === null || Number(time[1]) > 23 || Number(time[2]) > 59 || Number(time[3]) > 59) throw refuse('DE12', 'must be a local time hhmmss');
+  const date = /^(\d\d)(\d\d)$/.exec(de13);
+  const month = Number(date?.[1]);
+  const day = Number(date?.[2]);
+  if (date === null || month < 1 || month > 12 || day < 1 || day > 31) throw refuse('DE13', 'must be a local date MMDD');
+  const of_day = ((Number(time[1]) * 60 + Number(time[2])) * 60 + Number(time[3])) * 1000;
+  const year_now = readLocalTime(now_ms, timezone).year;
+  let best: number | undefined;
+  for (const year of [year_now - 1, year_now, year_now + 1]) {
+    if (!isDate(year, month, day)) continue;
+    const at_ms = utcOfLocal(daysFromCivil(year, month, day) * day_ms + of_day, timezone);
+    if (best === undefined || Math.abs(at_ms - now_ms) < Math.abs(best - now_ms)) best = at_ms;
+  }
+  if (best === undefined) throw refuse('DE13', 'must be a local date MMDD');
+  return new Date(best).toISOString();
+}

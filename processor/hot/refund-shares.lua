@@ -1,0 +1,56 @@
+-- Refund arithmetic in the shard script: a port of core/refund.ts, which is the spec
+-- (test/refund-shares.test.ts checks on many random inputs that the two agree, against Redis).
+--
+-- Shares are cumulative and floored: after refunds totalling R of an original amount A, the
+-- award clawed back so far is floor(W × R / A). Each refund takes the difference from what was
+-- taken before, so no sequence of partial refunds ever takes more than the award, and a full
+-- refund takes exactly the award. Computed here, from the record as the script reads it, so that
+-- concurrent refunds never work from a stale reading and never need to retry.
+
+-- Lua numbers are doubles, exact for integers below 2^53; x × part can reach 2^80.
+local B = 4096 -- 2^12
+
+-- q, r with n = q × d + r, 0 <= r < d, for integers 0 <= n < 2^53, 0 < d: the quotient of the
+-- doubles can round up to the next integer, so it is corrected by the remainder.
+local function divmod(n, d)
+  local q = math.floor(n / d)
+  local r = n - q * d
+  if r < 0 then return q - 1, r + d end
+  if r >= d then return q + 1, r - d end
+  return q, r
+end
+
+-- floor(x × part / whole) exactly, for integers 0 <= x < 2^53 and 0 <= part <= whole <= 10^12
+-- (< 2^40; amounts have at most 12 digits). x = qx × whole + rx gives qx × part (at most x) plus
+-- floor(rx × part / whole), which is a long division taking `part` 12 bits at a time: every
+-- intermediate is below 10^12 × 2^13 < 2^53.
+local function proportion(x, part, whole)
+  local qx, rx = divmod(x, whole)
+  local digits, p = {}, part
+  while p > 0 do
+    local d = p % B
+    digits[#digits + 1] = d
+    p = (p - d) / B
+  end
+  local q, r = 0, 0
+  for i = #digits, 1, -1 do
+    local qq
+    qq, r = divmod(r * B + rx * digits[i], whole)
+    q = q * B + qq
+  end
+  return qx * part + q
+end
+
+-- The shares of a refund of `amount` given the original's state s (amount, awarded, discount,
+-- paid, fee, refunded, clawed, discount_returned, returned, fee_returned), or nil if it would
+-- exceed the original.
+local function refundShares(s, amount)
+  if amount <= 0 or amount ~= math.floor(amount) or s.refunded + amount > s.amount then return nil end
+  local after = s.refunded + amount
+  return {
+    claw = proportion(s.awarded, after, s.amount) - s.clawed,
+    discount_back = proportion(s.discount, after, s.amount) - s.discount_returned,
+    give = proportion(s.paid, after, s.amount) - s.returned,
+    fee_back = proportion(s.fee, after, s.amount) - s.fee_returned,
+  }
+end

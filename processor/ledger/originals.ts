@@ -1,0 +1,104 @@
+// The original of a refund or reversal older than the hot window: the ledger has it, with every
+// refund and reversal made of it, and from those what the hot path would have remembered.
+
+import type { Sql } from '../stores.ts';
+
+export interface LedgerOriginal {
+  readonly id: string;
+  readonly kind: string;
+  readonly contact_id: string;
+  readonly amount: number;
+  readonly awarded: number;
+  readonly paid: number;
+  readonly discount: number;
+  readonly fee: number;
+  /** What refunds and reversals did to it, as the state hash of hot/lib.lua's originalState holds it. */
+  readonly refunded: number;
+  readonly clawed: number;
+  readonly returned: number;
+  readonly fee_returned: number;
+  readonly discount_returned: number;
+  readonly reversed: boolean;
+  /** A redemption's lots (JSON: [[lot field, amount]…]), '' for the others. */
+  readonly lots: string;
+}
+
+interface Stored {
+  readonly id: string;
+  readonly kind: string;
+  readonly contact_id: string;
+  readonly amount: number;
+  readonly reply: string | null;
+  readonly body: string | null;
+  /** Of its postings (one per account pair), the sums debited from fee and discount accounts. */
+  readonly fees: number;
+  readonly fee_income: number;
+  readonly discounts: number;
+}
+
+/**
+ * The entry's fields the reply carries (awards, discount, payment) and its lots: the reply's,
+ * unless `body` holds the field (what of the entry the reply lacks, migration 007).
+ */
+function entryFields(t: Stored): { awards?: readonly { kind: string; amount: number }[]; discount?: number; paid_from_wallet?: number; lots?: unknown } {
+  const reply = JSON.parse(t.reply ?? '{}') as Record<string, unknown>;
+  const body = JSON.parse(t.body ?? '{}') as Record<string, unknown>;
+  const field = (k: string) => ((k in body ? body[k] : reply[k]) ?? undefined) as never;
+  return { awards: field('awards'), discount: field('discount'), paid_from_wallet: field('paid_from_wallet'), lots: body.lots ?? undefined };
+}
+
+/** A transaction's columns, reply, body and the debits of its postings the original's state needs. */
+const stored = (sql: Sql) => sql`
+  t.id, t.kind, t.contact_id, t.amount, t.reply::text as reply, t.body::text as body,
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':fees:') > 0), 0)::int8 as fees,
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':fee_income:') > 0), 0)::int8 as fee_income,
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts`;
+
+/** The latest purchase, spend or redemption a terminal made under `reference`, from the ledger. */
+export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
+  const [row] = await sql<Stored[]>`
+    select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
+    where t.id = (
+      select id from ledger_transactions
+      where terminal_id = ${terminal_id} and reference = ${reference} and business_id = ${business_id}
+        and kind in ('purchase', 'spend', 'redemption')
+      order by created_at desc, id desc limit 1)
+    group by t.id`;
+  if (row === undefined) return undefined;
+  const later = await sql<Stored[]>`
+    select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
+    where t.original_id = ${row.id} and t.business_id = ${business_id} and t.kind in ('refund', 'reversal')
+    group by t.id`;
+  let refunded = 0, clawed = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
+  for (const t of later) {
+    if (t.kind === 'reversal') {
+      reversed = true;
+      continue;
+    }
+    const reply = JSON.parse(t.reply ?? '{}') as { clawed_back?: number; returned_to_wallet?: number };
+    refunded += t.amount;
+    clawed += reply.clawed_back ?? 0;
+    returned += reply.returned_to_wallet ?? 0;
+    fee_returned += t.fee_income;
+    discount_returned += t.discounts;
+  }
+  const entry = entryFields(row);
+  const awarded = (entry.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
+  return {
+    id: row.id,
+    kind: row.kind,
+    contact_id: row.contact_id,
+    amount: row.amount,
+    awarded,
+    paid: entry.paid_from_wallet ?? 0,
+    discount: entry.discount ?? 0,
+    fee: row.fees,
+    refunded,
+    clawed,
+    returned,
+    fee_returned,
+    discount_returned,
+    reversed,
+    lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
+  };
+}

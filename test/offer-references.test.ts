@@ -1,0 +1,51 @@
+// An offer names its scheme, merchants and venues by id: another business's ids, or made-up
+// ones, are 404 like anywhere else, on create and on patch, and nothing is stored.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { countRows } from './contract-util.ts';
+
+let gw: TestGateway;
+let mine: BusinessFixture;
+let theirs: BusinessFixture;
+let their_scheme: string;
+let my_scheme: string;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  [mine, theirs] = await Promise.all([createBusiness(gw), createBusiness(gw)]);
+  their_scheme = (await call(gw, 'POST', '/v1/schemes', theirs.admin_key, { name: 'Theirs', signup: 'self' })).body.id;
+  my_scheme = (await call(gw, 'POST', '/v1/schemes', mine.admin_key, { name: 'Mine', signup: 'self' })).body.id;
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+const offer = (extra: object) => ({ name: 'x', goal: 'spend', kind: 'cashback', award: { percent: 1 }, ...extra });
+
+describe('an offer’s references', () => {
+  it('to another business’s or made-up scheme, merchant and venue ids are 404, and store nothing', async () => {
+    const before = await countRows(gw, 'offers', mine.business_id);
+    for (const extra of [
+      { scheme_id: their_scheme },
+      { scheme_id: 'sch_madeup' },
+      { conditions: { merchants: [theirs.merchant_id] } },
+      { conditions: { merchants: [mine.merchant_id, 'mer_madeup'] } },
+      { conditions: { venues: [theirs.venue_id] } },
+    ]) {
+      const res = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer(extra));
+      expect(res.status, `${JSON.stringify(extra)}: ${res.text}`).toBe(404);
+      expect(res.body.code).toBe('not_found');
+    }
+    expect(await countRows(gw, 'offers', mine.business_id)).toBe(before);
+  });
+
+  it('to its own are taken, and a patch to another business’s is 404 and changes nothing', async () => {
+    const ok = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer({ scheme_id: my_scheme, conditions: { merchants: [mine.merchant_id], venues: [mine.venue_id] } }));
+    expect(ok.status, ok.text).toBe(201);
+    const patched = await call(gw, 'PATCH', `/v1/offers/${ok.body.id}`, mine.admin_key, { conditions: { merchants: [theirs.merchant_id] } });
+    expect(patched.status, patched.text).toBe(404);
+    const now = await call(gw, 'GET', `/v1/offers/${ok.body.id}`, mine.admin_key);
+    expect(now.body.conditions.merchants).toEqual([mine.merchant_id]);
+  });
+});

@@ -1,0 +1,114 @@
+// The refund arithmetic runs in the shard script (processor/hot/refund-shares.lua); core/refund.ts
+// is its spec. Lua numbers are doubles, so the port does its products by long division: here
+// the two must agree, on real Redis, on many random states of a purchase and refund amounts,
+// the largest amounts included.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { amount_max, proportion } from '../core/money.ts';
+import { refundShares, type RefundState } from '../core/refund.ts';
+import { connectRedis, type RedisClient } from '../processor/stores.ts';
+
+// Eleven numbers per case: the state's ten fields in this order, then the refund amount.
+const fields = ['amount', 'awarded', 'discount', 'paid', 'fee', 'refunded', 'clawed', 'discount_returned', 'returned', 'fee_returned'] as const;
+const harness = `
+local out = {}
+for i = 1, #ARGV, 11 do
+  local s = {}
+  for j, name in ipairs({${fields.map((f) => `'${f}'`).join(', ')}}) do s[name] = tonumber(ARGV[i + j - 1]) end
+  local r = refundShares(s, tonumber(ARGV[i + 10]))
+  if r then
+    out[#out + 1] = string.format('%d,%d,%d,%d', r.claw, r.discount_back, r.give, r.fee_back)
+  else
+    out[#out + 1] = '-'
+  end
+end
+return out`;
+const source = readFileSync(join(import.meta.dirname, '..', 'processor', 'hot', 'refund-shares.lua'), 'utf8') + harness;
+
+let redis: RedisClient;
+beforeAll(async () => {
+  redis = await connectRedis(process.env.REDIS_URL!);
+});
+afterAll(async () => {
+  await redis.close();
+});
+
+interface Case {
+  readonly state: RefundState;
+  readonly refund: number;
+}
+
+async function inLua(cases: readonly Case[]): Promise<string[]> {
+  const args = cases.flatMap((c) => [...fields.map((f) => String(c.state[f])), String(c.refund)]);
+  return (await redis.sendCommand(['EVAL', source, '0', ...args])) as string[];
+}
+
+function inTs(c: Case): string {
+  const r = refundShares(c.state, c.refund);
+  return r === undefined ? '-' : `${r.claw},${r.discount_back},${r.give},${r.fee_back}`;
+}
+
+/** A purchase's state after earlier refunds totalling `refunded`, as the script records it. */
+const caseArb: fc.Arbitrary<Case> = fc
+  .record({
+    amount: fc.integer({ min: 1, max: amount_max }),
+    // Several awards can add up past one amount's maximum.
+    awarded: fc.oneof(fc.integer({ min: 0, max: amount_max }), fc.integer({ min: 0, max: 5 * amount_max })),
+    discount_raw: fc.integer({ min: 0, max: amount_max }),
+    paid_raw: fc.integer({ min: 0, max: amount_max }),
+    fee: fc.integer({ min: 0, max: amount_max }),
+    refunded_raw: fc.integer({ min: 0, max: amount_max }),
+    refund_raw: fc.integer({ min: -2, max: amount_max }),
+    exact: fc.boolean(),
+  })
+  .map(({ amount, awarded, discount_raw, paid_raw, fee, refunded_raw, refund_raw, exact }) => {
+    const discount = discount_raw % (amount + 1);
+    const paid = paid_raw % (amount + 1);
+    const refunded = refunded_raw % (amount + 1);
+    // Mostly an amount that fits (what is left, or less); sometimes one that does not.
+    const left = amount - refunded;
+    const refund = exact ? left : refund_raw < 1 ? refund_raw : left === 0 ? refund_raw : refund_raw % (left + 2);
+    const taken = (x: number) => proportion(x, refunded, amount);
+    const state: RefundState = {
+      amount, awarded, discount, paid, fee, refunded,
+      clawed: taken(awarded), discount_returned: taken(discount), returned: taken(paid), fee_returned: taken(fee),
+    };
+    return { state, refund };
+  });
+
+it('the shard script computes the same refund shares as core/refund.ts', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(caseArb, { minLength: 1, maxLength: 100 }), async (cases) => {
+      expect(await inLua(cases)).toEqual(cases.map(inTs));
+    }),
+    { numRuns: 100 },
+  );
+});
+
+it('agrees at the edges: the largest amounts, one unit, nothing left, more than is left', async () => {
+  const max = amount_max;
+  const state = (amount: number, awarded: number, refunded: number): RefundState => ({
+    amount, awarded, discount: amount, paid: amount - 1, fee: awarded, refunded,
+    clawed: proportion(awarded, refunded, amount), discount_returned: proportion(amount, refunded, amount),
+    returned: proportion(amount - 1, refunded, amount), fee_returned: proportion(awarded, refunded, amount),
+  });
+  const cases: Case[] = [
+    { state: state(max, max, 0), refund: max },
+    { state: state(max, max, 0), refund: 1 },
+    { state: state(max, max, max - 1), refund: 1 },
+    { state: state(max, max - 1, 1), refund: max - 2 },
+    { state: state(max, 5 * max, 123_456_789_012), refund: 876_543_210_000 },
+    { state: state(max, max, max), refund: 1 },
+    { state: state(1, max, 0), refund: 1 },
+    { state: state(1, max, 0), refund: 2 },
+    { state: state(100, 7, 0), refund: 0 },
+    { state: state(100, 7, 0), refund: -1 },
+  ];
+  const lua = await inLua(cases);
+  expect(lua).toEqual(cases.map(inTs));
+  expect(lua[0]).toBe(`${max},${max},${max - 1},${max}`);
+  expect(lua[5]).toBe('-');
+});
