@@ -11,10 +11,14 @@
 //   stack was unwound half-way through an update, so the process is in the state a handled
 //   failure of that operation would have left.
 // - An uncaught exception thrown by postgres.js from its own callbacks (the top frame of its stack
-//   is in node_modules/postgres/) is logged and the process goes on. The POS path does not use
-//   PostgreSQL; postgres.js keeps its state per connection and reconnects. The worst an abandoned
-//   query can do is hold up the ledger writer or an admin call: that shows (ledger_lag on
-//   /readyz), and a shard refuses new transactions at JOURNAL_LENGTH_MAX rather than lose any.
+//   is in node_modules/postgres/) is logged and the process goes on: the POS path does not use
+//   PostgreSQL, and exiting would turn every such library bug into a POS outage, the thing this
+//   is here to prevent. What the exception left behind may keep PostgreSQL unusable from this
+//   process (postgres.js 3.4.9 unpatched, tried by hand: the process survived, and every later
+//   query failed with CONNECT_TIMEOUT until a restart), so the ledger may stop and admin calls
+//   fail. That shows (the journal backlog grows, PostgreSQL checks fail) for an operator to
+//   restart the process, and a shard refuses new transactions at JOURNAL_LENGTH_MAX rather than
+//   lose any. The patch in patches/ is the fix for the known cases; this is the last line.
 // - Any other uncaught exception is logged at fatal level and the process exits (code 1). The
 //   throw unwound some callback half-way, and nothing tells which state it left: the Redis client
 //   (whose replies must match its commands), the HTTP or ISO 8583 server, an in-memory cache. A
