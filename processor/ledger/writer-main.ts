@@ -2,6 +2,7 @@
 // writers apart from gateways, and for tests that kill one mid-batch.
 
 import pino from 'pino';
+import { installLastResort } from '../last-resort.ts';
 import { connectPostgres, connectRedis } from '../stores.ts';
 import { migrate } from './migrate.ts';
 import { LedgerWriter } from './writer.ts';
@@ -23,6 +24,11 @@ const writer = new LedgerWriter(redis, sql, {
 });
 writer.start();
 logger.info({ consumer: writer.consumer }, 'ledger writer started');
+// Errors nothing caught: logged, bounded, and survived when they come from postgres.js (the
+// writer's loop retries the batch) or from a promise nobody awaited; the process exits on the
+// others (processor/last-resort.ts says which and why). Only now: a failure to start, above, must
+// still stop the process.
+installLastResort(logger);
 
 async function stop() {
   await writer.stop();
