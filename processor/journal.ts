@@ -23,6 +23,8 @@ export interface JournalEntry {
   readonly awards?: readonly unknown[];
   readonly discount?: number;
   readonly paid_from_wallet?: number;
+  /** A redemption's: the lots it took, [lot field, amount] each (its reversal gives them back). */
+  readonly lots?: readonly (readonly [string, number])[];
   readonly postings: readonly Posting[];
 }
 
