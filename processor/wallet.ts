@@ -11,7 +11,7 @@ import type { Contacts } from './contacts.ts';
 import { contactKey, otpFailuresKey, otpIndexKey, otpKey } from './hot/keys.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import type { SpendCall } from './hot/spend.ts';
-import { accountId, type Posting } from './journal.ts';
+import { transactionAccounts, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import { applyBasisPoints } from '../core/money.ts';
 import { replayOf, shardReply, type Reply } from './shard.ts';
@@ -56,11 +56,6 @@ export class Spends {
     private readonly stores: Stores,
     private readonly contacts: Contacts,
   ) {}
-
-  /** Where wallet money spent at this terminal goes: its merchant, or the business's own venues. */
-  spendAccount(business: Business, terminal: Terminal): string {
-    return accountId(terminal.merchant_id ?? business.id, 'spends', business.currency);
-  }
 
   /** Issue an OTP for `amount`, valid `ttl_seconds`: 6 digits, unique among the business's live OTPs. */
   async issueOtp(business: Business, contact_id: string, amount: number, ttl_seconds: number) {
@@ -169,12 +164,12 @@ export class Spends {
   /** The shard script call of a spend by `payer`, its reference claimed. */
   spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, now_ms: number): SpendCall {
     const contact_id = payer.contact_id;
-    const currency = business.currency;
-    const postings: Posting[] = [[accountId(contact_id, 'open', currency), this.spendAccount(business, terminal), input.amount]];
+    const accounts = transactionAccounts(business, terminal, contact_id);
+    const postings: Posting[] = [[accounts.open, accounts.spends, input.amount]];
     const fee = terminal.settle_on === 'spend' ? feeOf(terminal, input.amount) : 0;
-    if (fee > 0) postings.push([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), fee]);
+    if (fee > 0) postings.push([accounts.fees, accounts.fee_income, fee]);
     const id = newId('txn');
-    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency, now_ms, amount: input.amount, postings });
+    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
     return {
       business_id: business.id,
       slot,

@@ -101,6 +101,7 @@ function listsOf(args: Args): [string, List<Fields>][] {
 
 function encode(s: Scalar<unknown>, v: unknown, name: string): string | Buffer {
   if (v === null && s.nullable) return '';
+  if (v === undefined) throw new TypeError(`script argument ${name}: missing`);
   switch (s.kind) {
     case 'str':
       if (typeof v !== 'string') throw new TypeError(`script argument ${name}: a string, not ${typeof v}`);
