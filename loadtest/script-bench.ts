@@ -2,7 +2,8 @@
 // gateway has after evaluating offers (two awards, one with a per-contact cap, tier periods),
 // turned into the script call, run, and their answers turned into replies, `width` in flight
 // (node-redis pipelines them, as it does a gateway's concurrent requests). Reports, per call,
-// Redis's time in EVALSHA (INFO commandstats usec_per_call) and this process's CPU.
+// Redis's time in EVALSHA (INFO commandstats usec_per_call), the Redis process's CPU (INFO cpu:
+// sockets and AOF fsyncs too) and this process's CPU; the median of `rounds`.
 //
 // REDIS_URL=redis://127.0.0.1:16393/15 node --import tsx loadtest/script-bench.ts [calls] [rounds]
 // (a database of its own: it is emptied first).
@@ -73,6 +74,12 @@ async function batch(n: number): Promise<void> {
   }
 }
 
+/** Redis's CPU so far (µs): in Redis itself and in the kernel (sockets, AOF writes and fsyncs). */
+async function redisCpuUs(): Promise<number> {
+  const info = await redis.info('cpu');
+  return (Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1])) * 1e6;
+}
+
 async function evalshaUsecPerCall(): Promise<number> {
   const line = (await redis.info('commandstats')).split('\r\n').find((l) => l.startsWith('cmdstat_evalsha:'));
   return Number(/usec_per_call=([\d.]+)/.exec(line ?? '')?.[1] ?? NaN);
@@ -80,15 +87,19 @@ async function evalshaUsecPerCall(): Promise<number> {
 
 await batch(2_000); // loads the script, warms the JIT
 const redis_us: number[] = [];
+const redis_cpu_us: number[] = [];
 const node_us: number[] = [];
 for (let r = 0; r < rounds; r++) {
   await redis.configResetStat();
+  const redis_cpu = await redisCpuUs();
   const cpu = process.cpuUsage();
   await batch(calls);
   const used = process.cpuUsage(cpu);
+  redis_cpu_us.push(((await redisCpuUs()) - redis_cpu) / calls);
   redis_us.push(await evalshaUsecPerCall());
   node_us.push((used.user + used.system) / calls);
-  console.log(`round ${r + 1}: redis evalsha ${redis_us.at(-1)!.toFixed(2)} µs/call, node ${node_us.at(-1)!.toFixed(2)} µs/call`);
+  console.log(`round ${r + 1}: redis evalsha ${redis_us.at(-1)!.toFixed(2)} µs/call (redis process ${redis_cpu_us.at(-1)!.toFixed(2)}), node ${node_us.at(-1)!.toFixed(2)} µs/call`);
 }
-console.log(JSON.stringify({ calls, rounds, width, redis_evalsha_usec_per_call: median(redis_us), node_cpu_usec_per_call: median(node_us) }));
+const result = { calls, rounds, width, redis_evalsha_usec_per_call: median(redis_us), redis_process_cpu_usec_per_call: median(redis_cpu_us), node_cpu_usec_per_call: median(node_us) };
+console.log(JSON.stringify(result));
 await redis.quit();
