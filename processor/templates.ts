@@ -138,18 +138,20 @@ export function publicAward(a: Award): PublicAward {
   return { offer_id: a.offer_id, scheme_id: a.scheme_id, kind: a.kind, amount: a.amount, pool: a.pool, expires_at: a.expires_at };
 }
 
+// Holes are made once: each checks its name when it is made.
 const wallet = Hole.wallet;
+const postings = Hole.list('postings');
+const purchase = { awards: Hole.list('awards'), discount: Hole.json('discount'), due: Hole.json('due') };
 
 export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; readonly pay: number }): Templates<PurchaseHole> {
-  const awards = Hole.list<PurchaseHole>('awards');
-  const discount = Hole.json<PurchaseHole>('discount');
+  const { awards, discount } = purchase;
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, amount: t.amount, currency: t.currency, awards, discount,
-    amount_due: Hole.json('due'), paid_from_wallet: t.pay, created_at: rfc3339(t.now_ms), wallet,
+    amount_due: purchase.due, paid_from_wallet: t.pay, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<PurchaseReply, 'awards' | 'discount' | 'amount_due' | 'wallet', PurchaseHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'purchase', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
-    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), awards, discount, paid_from_wallet: t.pay, postings: Hole.list('postings'),
+    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), awards, discount, paid_from_wallet: t.pay, postings,
   } satisfies Holed<JournalEntry, 'awards' | 'discount' | 'postings', PurchaseHole>;
   return { reply: template(reply), entry: template(entry) };
 }
@@ -167,66 +169,70 @@ export function spendTemplates(t: TerminalFacts & { readonly amount: number; rea
 }
 
 /** The amount is the script's to decide (everything eligible when none is given). */
+const redeemed = Hole.json('redeemed');
+const lots = Hole.json('lots');
+
 export function redemptionTemplates(t: TerminalFacts): Templates<RedeemHole> {
-  const redeemed = Hole.json<RedeemHole>('redeemed');
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, redeemed, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<RedemptionReply, 'redeemed' | 'wallet', RedeemHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'redemption', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
-    amount: redeemed, currency: t.currency, created_at: iso(t.now_ms), lots: Hole.json('lots'), postings: Hole.list('postings'),
+    amount: redeemed, currency: t.currency, created_at: iso(t.now_ms), lots, postings,
   } satisfies Holed<JournalEntry, 'amount' | 'lots' | 'postings', RedeemHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
 /** The script reads the original and decides the amount and shares: holes for all of them. */
+const original_id = Hole.str('original');
+const amount = Hole.json('amount');
+const refund = { clawed: Hole.json('clawed'), returned: Hole.json('returned') };
+
 export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
-  const original_id = Hole.str<RefundHole>('original');
-  const amount = Hole.json<RefundHole>('amount');
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, original_id, contact_id: t.contact_id, amount, currency: t.currency,
-    clawed_back: Hole.json('clawed'), returned_to_wallet: Hole.json('returned'), created_at: rfc3339(t.now_ms), wallet,
+    clawed_back: refund.clawed, returned_to_wallet: refund.returned, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings: Hole.list('postings'),
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
   } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', RefundHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
 /** The script reads the original and decides everything: its id, kind and amount are holes. */
+const original_kind = Hole.str('kind');
+
 export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
-  const original_id = Hole.str<ReversalHole>('original');
   const reply = {
-    id: t.id, status: 'approved', reference: t.reference, original_id, original_kind: Hole.str('kind'), contact_id: t.contact_id,
+    id: t.id, status: 'approved', reference: t.reference, original_id, original_kind, contact_id: t.contact_id,
     currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
-    amount: Hole.json('amount'), currency: t.currency, original_id, created_at: iso(t.now_ms), postings: Hole.list('postings'),
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
   } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
 /** `reason`: 'signup' or 'referral'; `reference` the processor's own (one award per reference). */
 export function awardTemplates(t: TransactionFacts & { readonly reason: string; readonly reference: string }): Templates<AwardHole> {
-  const awards = Hole.list<AwardHole>('awards');
+  const awards = purchase.awards;
   const reply = {
     id: t.id, kind: 'award', reason: t.reason, reference: t.reference, contact_id: t.contact_id, awards, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<AwardReply, 'awards' | 'wallet', AwardHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'award', business_id: t.business_id, terminal_id: null, reference: t.reference, contact_id: t.contact_id,
-    amount: Hole.json('amount'), currency: t.currency, created_at: iso(t.now_ms), awards, postings: Hole.list('postings'),
+    amount, currency: t.currency, created_at: iso(t.now_ms), awards, postings,
   } satisfies Holed<JournalEntry, 'amount' | 'awards' | 'postings', AwardHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
 export function expiryTemplates(t: TransactionFacts & { readonly reference: string }): Templates<ExpireHole> {
-  const amount = Hole.json<ExpireHole>('amount');
   const reply = { id: t.id, kind: 'expiry', contact_id: t.contact_id, expired: amount, wallet } satisfies Holed<ExpiryReply, 'expired' | 'wallet', ExpireHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'expiry', business_id: t.business_id, terminal_id: null, reference: t.reference, contact_id: t.contact_id,
-    amount, currency: t.currency, created_at: iso(t.now_ms), postings: Hole.list('postings'),
+    amount, currency: t.currency, created_at: iso(t.now_ms), postings,
   } satisfies Holed<JournalEntry, 'amount' | 'postings', ExpireHole>;
   return { reply: template(reply), entry: template(entry) };
 }

@@ -2,10 +2,10 @@
 
 import { accountsArg } from './accounts.ts';
 import { award_items } from './award-items.ts';
-import { intsAt } from './define.ts';
+import { intsAt, textAt } from './define.ts';
 import { capsKey, expiryKey } from './keys.ts';
 import { layout, type ValuesOf } from './layout.ts';
-import { committedOf, shardScript, type Committed, type ShardCall } from './shard-script.ts';
+import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
 /** The holes award.lua fills: the awards it accepted, their total, their postings. */
 export type AwardHole = 'awards' | 'amount' | 'postings';
@@ -23,7 +23,7 @@ export const award_script = shardScript({
   files: ['award.lua'],
   layout: award_layout,
   keys: (call: AwardCall) => ({ caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard) }),
-  committed: (answer): AwardCommitted => ({ ...committedOf(answer), accepted: intsAt(answer, 3) }),
+  committed: (answer): AwardCommitted => ({ outcome: 'ok', reply: textAt(answer, 1), journal_id: textAt(answer, 2), accepted: intsAt(answer, 3) }),
   // Every award refused by its guard or cap.
   may_be_empty: true,
 });

@@ -50,6 +50,7 @@ export function textAt(answer: readonly unknown[], i: number): string {
 /** A Lua array of integers. */
 export function intsAt(answer: readonly unknown[], i: number): number[] {
   const v = answer[i];
-  if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x))) throw unexpected(answer);
+  if (!Array.isArray(v)) throw unexpected(answer);
+  for (const x of v) if (!Number.isSafeInteger(x)) throw unexpected(answer);
   return v as number[];
 }

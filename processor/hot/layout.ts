@@ -125,7 +125,7 @@ export function layout<const K extends Keys, const A extends Args>(keys: K, args
     if (!Number.isInteger(n) || n < 1) throw new Error(`script layout: key ${name} names ${n} keys`);
   }
   const slots = slotsOf(args);
-  const lists = listsOf(args);
+  const lists: ListSlots[] = listsOf(args).map(([name, l]) => ({ name, max: l.max, fields: Object.entries(l.fields) }));
   return {
     keys,
     args,
@@ -141,20 +141,28 @@ export function layout<const K extends Keys, const A extends Args>(keys: K, args
     },
     pushArgs(parser, values) {
       const v = values as Readonly<Record<string, unknown>>;
+      // Pushed at once: one call into the parser instead of one per argument.
+      const out: (string | Buffer)[] = [];
       for (const s of slots) {
-        if (s.within !== undefined) parser.push(encode(s.scalar, (v[s.within] as Record<string, unknown>)[s.name], `${s.within}.${s.name}`));
-        else if (s.count) parser.push(String((v[s.name] as readonly unknown[]).length));
-        else parser.push(encode(s.scalar, v[s.name], s.name));
+        if (s.within !== undefined) out.push(encode(s.scalar, (v[s.within] as Record<string, unknown>)[s.name], s.name));
+        else if (s.count) out.push(String((v[s.name] as readonly unknown[]).length));
+        else out.push(encode(s.scalar, v[s.name], s.name));
       }
-      for (const [name, list] of lists) pushItems(parser, name, list, v[name] as readonly Readonly<Record<string, unknown>>[]);
+      for (const l of lists) encodeItems(out, l, v[l.name] as readonly Readonly<Record<string, unknown>>[]);
+      parser.push(...out);
     },
   };
 }
 
-function pushItems(parser: CommandParser, name: string, list: List<Fields>, items: readonly Readonly<Record<string, unknown>>[]): void {
-  if (items.length > list.max) throw new RangeError(`script argument ${name}: at most ${list.max} items, not ${items.length}`);
-  const fields = Object.entries(list.fields);
-  for (const item of items) for (const [field, scalar] of fields) parser.push(encode(scalar, item[field], `${name}.${field}`));
+interface ListSlots {
+  readonly name: string;
+  readonly max: number;
+  readonly fields: readonly (readonly [string, Scalar<unknown>])[];
+}
+
+function encodeItems(out: (string | Buffer)[], list: ListSlots, items: readonly Readonly<Record<string, unknown>>[]): void {
+  if (items.length > list.max) throw new RangeError(`script argument ${list.name}: at most ${list.max} items, not ${items.length}`);
+  for (const item of items) for (const [field, scalar] of list.fields) out.push(encode(scalar, item[field], field));
 }
 
 /** Lua reading an argument at ARGV[i], decoded as its kind says. */

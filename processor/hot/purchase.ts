@@ -4,10 +4,10 @@
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
 import { award_items } from './award-items.ts';
-import { intsAt } from './define.ts';
+import { intsAt, textAt } from './define.ts';
 import { capsKey, expiryKey, otpKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
-import { committedOf, shardScript, type Committed, type ShardCall } from './shard-script.ts';
+import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
 /** The holes purchase.lua fills in the reply and journal entry (besides the wallet). */
 export type PurchaseHole = 'awards' | 'discount' | 'due' | 'postings';
@@ -45,5 +45,11 @@ export const purchase_script = shardScript({
   files: ['purchase.lua'],
   layout: purchase_layout,
   keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard) }),
-  committed: (answer): PurchaseCommitted => ({ ...committedOf(answer), first_purchase: answer[3] === 1, accepted: intsAt(answer, 4) }),
+  committed: (answer): PurchaseCommitted => ({
+    outcome: 'ok',
+    reply: textAt(answer, 1),
+    journal_id: textAt(answer, 2),
+    first_purchase: answer[3] === 1,
+    accepted: intsAt(answer, 4),
+  }),
 });

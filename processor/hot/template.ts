@@ -51,11 +51,12 @@ export type Holed<T, K extends keyof T, H extends string> = { readonly [P in key
  * otherwise (undefined fields left out). Field names are our own (no escaping needed).
  */
 export function template<H extends string>(fields: object): Template<H> {
-  let out = '';
+  let out = '{';
   for (const name in fields) {
     const value: unknown = (fields as Readonly<Record<string, unknown>>)[name];
     if (value === undefined) continue;
-    out += `${out === '' ? '{' : ','}"${name}":${value instanceof Hole ? value.text : JSON.stringify(value)}`;
+    if (out.length > 1) out += ',';
+    out += '"' + name + '":' + (value instanceof Hole ? value.text : JSON.stringify(value));
   }
-  return `${out === '' ? '{' : out}}` as Template<H>;
+  return (out + '}') as Template<H>;
 }
