@@ -21,13 +21,25 @@ export interface HotScript<Call, Result> {
 }
 
 export function hotScript<Call, Result>(s: HotScript<Call, Result>) {
-  const source = [luaHeader(...s.layouts), ...s.files.map((f) => readFileSync(join(import.meta.dirname, f), 'utf8'))].join('\n');
+  const lua = s.files.map((f) => readFileSync(join(import.meta.dirname, f), 'utf8')).join('\n');
+  checkNames(s.files, lua, s.layouts);
   return defineScript({
-    SCRIPT: source,
+    SCRIPT: `${luaHeader(...s.layouts)}\n${lua}`,
     NUMBER_OF_KEYS: s.layouts.reduce((n, l) => n + l.number_of_keys, 0),
     parseCommand: s.parseCommand,
     transformReply: s.transformReply,
   });
+}
+
+/**
+ * Every KEY.<name> and ARG.<name> the Lua reads is declared by its layouts: a misspelt name
+ * would read nil when the script runs, so it is refused when the script is defined (at start-up).
+ */
+export function checkNames(files: readonly string[], lua: string, layouts: readonly Layout<Keys, Args>[]): void {
+  const declared = { KEY: new Set(layouts.flatMap((l) => Object.keys(l.keys))), ARG: new Set(layouts.flatMap((l) => Object.keys(l.args))) };
+  for (const [, table, name] of lua.matchAll(/\b(KEY|ARG)\.([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    if (!declared[table as 'KEY' | 'ARG'].has(name!)) throw new Error(`${files.join(' + ')}: ${table}.${name} is not in the script's layout`);
+  }
 }
 
 /** A script's answer is not what it may answer: a bug on one side or the other, never a refusal. */

@@ -207,6 +207,9 @@ export function luaHeader(...parts: readonly Layout<Keys, Args>[]): string {
   }
   const lines = [
     '-- Generated from the layout in processor/hot/<script>.ts: the keys and arguments by name.',
+    // A local is a register; a global is a table lookup at every use, and the scripts make
+    // hundreds of them a call (redis.call, tonumber, string.*).
+    'local KEYS, ARGV, redis, tonumber, ipairs, string, table, math, cjson = KEYS, ARGV, redis, tonumber, ipairs, string, table, math, cjson',
     `local KEY = {${keys.join(', ')}}`,
     `local ARG = {${fields.join(', ')}}`,
     'do',
