@@ -2,6 +2,8 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Before npm ci: its postinstall applies patches/ (postgres.js must not run unpatched here).
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY core ./core
 COPY processor ./processor

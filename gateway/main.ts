@@ -5,6 +5,7 @@
 // the first one also runs the ledger writer and seeds the demo.
 
 import cluster from 'node:cluster';
+import { installLastResort } from '../processor/last-resort.ts';
 import { configFromEnv } from './config.ts';
 import { startGateway } from './gateway.ts';
 import { seedDemo } from './seed.ts';
@@ -45,6 +46,10 @@ if (processes > 1 && cluster.isPrimary) {
   if (first && process.env.POCKETGATE_SEED_DEMO === '1') {
     await seedDemo(gateway, base_url, config.platform_api_key, process.env.POCKETGATE_DATA_DIR);
   }
+  // Errors nothing caught: logged, bounded, and survived when they cannot have touched the POS
+  // path; the process exits on the others (processor/last-resort.ts says which and why). Only
+  // now: a failure to start, above, must still stop the process.
+  installLastResort(gateway.logger);
 
   let stopping = false;
   const stop = async (signal: string) => {

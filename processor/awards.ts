@@ -5,18 +5,16 @@ import { newId } from '../core/ids.ts';
 import { evaluateSignup, type Award } from '../core/offer.ts';
 import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
-import { budgetKey, capsKey, contactKey, expiryKey } from './hot/keys.ts';
+import type { AwardCall, AwardCommitted } from './hot/award.ts';
+import type { AwardItem } from './hot/award-items.ts';
+import { budgetKey, contactKey } from './hot/keys.ts';
 import { referenceSlot } from './hot/references.ts';
-import { Script } from './hot/script.ts';
+import { transactionAccounts } from './journal.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
-import { awardArgs } from './purchase.ts';
-import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
+import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { rfc3339 } from './wallet.ts';
-
-const budget_script = new Script('budget.lua');
-const award_script = new Script('lib.lua', 'award.lua');
+import { awardTemplates, publicAward } from './templates.ts';
 
 /** Award transactions are made by the processor itself, under this pseudo-terminal. */
 export const rewards_terminal = '_rewards';
@@ -36,7 +34,7 @@ export class Awards {
     if (!awards.some((a) => a.limits?.budget !== undefined)) return [...awards];
     const grants = await Promise.all(
       awards.map((a) =>
-        a.limits?.budget === undefined ? a.amount : budget_script.run<number>(this.stores.redis, [budgetKey(a.offer_id)], [String(a.amount), String(a.limits.budget)]).then(Number),
+        a.limits?.budget === undefined ? a.amount : this.stores.redis.budgetScript({ offer_id: a.offer_id, amount: a.amount, budget: a.limits.budget }),
       ),
     );
     const out: Award[] = [];
@@ -53,11 +51,14 @@ export class Awards {
     if (budgeted.length > 0) await Promise.all(budgeted.map((a) => this.stores.redis.decrBy(budgetKey(a.offer_id), a.amount)));
   }
 
-  /** After a shard script: give back the budget of the awards it refused (a cap, a guard), or of all of them on a replay. */
-  async settle(awards: readonly Award[], reply: Reply): Promise<void> {
+  /**
+   * After a shard script: give back the budget of the awards it refused (a cap, a guard), or of
+   * all of them when it committed none (`accepted` undefined: a replay, nothing to do).
+   */
+  async settle(awards: readonly Award[], accepted: readonly number[] | undefined): Promise<void> {
     if (!awards.some((a) => a.limits?.budget !== undefined)) return;
-    const accepted = new Set((reply.replayed ? '' : (reply.extra?.[1] ?? '')).split(',').filter((x) => x !== '').map(Number));
-    await this.release(awards.filter((_, i) => !accepted.has(i)));
+    const kept = new Set(accepted);
+    await this.release(awards.filter((_, i) => !kept.has(i)));
   }
 
   /** The referrer's award, once per referred contact, on the referred contact's first purchase. */
@@ -86,35 +87,46 @@ export class Awards {
     if (awards.length === 0) return undefined;
     const shard = this.contacts.shardOf(contact_id);
     const id = newId('txn');
-    const currency = business.currency;
-    const reply =
-      `{"id":"${id}","kind":"award","reason":"${reason}","reference":${JSON.stringify(reference)},"contact_id":"${contact_id}",` +
-      `"awards":[${hole('awards')}],"currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-      wallet_tail;
-    const entry =
-      `{"id":"${id}","kind":"award","business_id":"${business.id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
-      `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +
-      `"awards":[${hole('awards')}],"postings":[${hole('postings')}]}`;
-    let out: Reply;
+    const { reply, entry } = awardTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reason, reference });
+    let out: ShardReply<AwardCommitted>;
     try {
-      out = await runShard(this.stores, award_script, {
+      const call: AwardCall = {
         business_id: business.id,
         slot: referenceSlot(this.stores.config, rewards_terminal, reference, now_ms),
         contact_id,
         shard,
         id,
         now_ms,
+        journal_length_max: this.stores.config.journal_length_max,
         reply,
         entry,
-        keys: [capsKey(shard, contact_id), expiryKey(shard)],
-        args: [String(awards.length), ...awardArgs(awards, contact_id, business, currency)],
-      });
+        accounts: transactionAccounts(business, null, contact_id),
+        awards: awardItems(awards),
+      };
+      out = await shardReply(this.stores, shard, this.stores.redis.awardScript(call));
     } catch (err) {
       await this.release(awards);
       throw err;
     }
     // Committed: a failure from here on must not give back the budget of the awards it made.
-    await this.settle(awards, out);
+    await this.settle(awards, out.committed?.accepted);
     return out;
   }
+}
+
+/** Lot field of an award: sorting fields sorts lots by expiry (never-expiring last). */
+export function lotField(expires_at: string | null, pool: string | null): string {
+  const expiry = expires_at === null ? '9999999999999' : String(Date.parse(expires_at)).padStart(13, '0');
+  return `${expiry}|${pool ?? ''}`;
+}
+
+/** Awards as the shard scripts check and apply them (hot/award-items.ts). */
+export function awardItems(awards: readonly Award[]): AwardItem[] {
+  return awards.map((a) => {
+    const kind = a.kind === 'instant_discount' ? 'd' : a.instant_redeem ? 'o' : 'c';
+    const per_contact = a.limits?.per_contact;
+    const cap = a.guard === 'once' ? `${a.offer_id}|once` : per_contact !== undefined && a.period_key !== null ? `${a.offer_id}|${a.period_key}` : '';
+    const limit = a.guard === 'once' ? 1 : (per_contact?.count ?? 0);
+    return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, cap, limit, json: JSON.stringify(publicAward(a)) };
+  });
 }

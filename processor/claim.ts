@@ -3,11 +3,8 @@
 // between a replay and a first run. Where they live: hot/references.ts.
 
 import { PocketgateError } from '../core/errors.ts';
-import { Script } from './hot/script.ts';
 import type { ReferenceSlot } from './hot/references.ts';
 import type { Stores } from './stores.ts';
-
-const claim_script = new Script('claim.lua');
 
 /**
  * Characters of the request hash a claim keeps: 60 bits, to tell another body under one
@@ -30,8 +27,8 @@ function unpackContact(packed: string): string {
   return packed === '' ? '' : `con_${packed}`;
 }
 
-async function runClaim(stores: Stores, slot: ReferenceSlot, value: string, mode: 'claim' | 'read'): Promise<string | null> {
-  return (await claim_script.run(stores.redis, slot.claim_keys, [slot.field, value, String(slot.ttl_ms), mode])) as string | null;
+function runClaim(stores: Stores, slot: ReferenceSlot, value: string, mode: 'claim' | 'read'): Promise<string | null> {
+  return stores.redis.claimScript({ slot, value, mode });
 }
 
 /**

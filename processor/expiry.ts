@@ -3,15 +3,14 @@
 
 import { newId } from '../core/ids.ts';
 import { rewards_terminal } from './awards.ts';
+import type { ExpireCall } from './hot/expire.ts';
 import { contactKey, expiryKey } from './hot/keys.ts';
-import { Script } from './hot/script.ts';
-import { accountId } from './journal.ts';
+import { transactionAccounts } from './journal.ts';
 import type { Network } from './network.ts';
 import { referenceSlot } from './hot/references.ts';
-import { hole, runShard, wallet_tail } from './shard.ts';
+import { shardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
-
-const expire_script = new Script('lib.lua', 'expire.lua');
+import { expiryTemplates } from './templates.ts';
 
 /** Contacts expired per shard per sweep: a sweep is bounded, the next one goes on. */
 const contacts_per_shard_max = 200;
@@ -45,24 +44,20 @@ export class Expiry {
     }
     const id = newId('txn');
     const reference = `expiry:${contact_id}:${now_ms}`;
-    const currency = business.currency;
-    const reply = `{"id":"${id}","kind":"expiry","contact_id":"${contact_id}","expired":${hole('amount')},` + wallet_tail;
-    const entry =
-      `{"id":"${id}","kind":"expiry","business_id":"${business.id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
-      `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +
-      `"postings":[${hole('postings')}]}`;
-    const out = await runShard(this.stores, expire_script, {
+    const { reply, entry } = expiryTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reference });
+    const call: ExpireCall = {
       business_id: business.id,
       slot: referenceSlot(this.stores.config, rewards_terminal, reference, now_ms),
       contact_id,
       shard,
       id,
       now_ms,
+      journal_length_max: this.stores.config.journal_length_max,
       reply,
       entry,
-      keys: [expiryKey(shard)],
-      args: [contact_id, accountId(contact_id, 'commerce', currency), accountId(business.id, 'rewards', currency)],
-    });
+      accounts: transactionAccounts(business, null, contact_id),
+    };
+    const out = await shardReply(this.stores, shard, this.stores.redis.expireScript(call));
     return out.status === 201;
   }
 

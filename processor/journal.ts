@@ -1,6 +1,9 @@
 // The journal entry: what the hot path appends to its shard's stream and the ledger writer turns
 // into a ledger transaction and its postings.
 
+import type { Accounts } from './hot/accounts.ts';
+import type { Business, Terminal } from './network.ts';
+
 // Contact: open, commerce. Business: rewards (funds every award), discounts (instant discounts
 // given), spends (wallet money accepted at its own venues), fee_income. Merchant: spends (wallet
 // money accepted at its terminals: the business owes it), fees (contribution fees it owes).
@@ -23,10 +26,31 @@ export interface JournalEntry {
   readonly awards?: readonly unknown[];
   readonly discount?: number;
   readonly paid_from_wallet?: number;
+  /** A redemption's: the lots it took, [lot field, amount] each (its reversal gives them back). */
+  readonly lots?: readonly (readonly [string, number])[];
   readonly postings: readonly Posting[];
 }
 
 export function accountId(owner_id: string, kind: AccountKind, currency: string): string {
   return `${owner_id}:${kind}:${currency}`;
+}
+
+/**
+ * The accounts a transaction of `contact_id` may post to (hot/accounts.ts): at `terminal`, or at
+ * none (the processor's own award and expiry transactions, as at the business's own venues).
+ */
+export function transactionAccounts(business: Business, terminal: Terminal | null, contact_id: string): Accounts {
+  const currency = business.currency;
+  const merchant_id = terminal?.merchant_id ?? null;
+  return {
+    open: accountId(contact_id, 'open', currency),
+    commerce: accountId(contact_id, 'commerce', currency),
+    rewards: accountId(business.id, 'rewards', currency),
+    discounts: accountId(business.id, 'discounts', currency),
+    // Wallet money spent at a merchant's terminal is the merchant's; at the business's own venues, the business's.
+    spends: accountId(merchant_id ?? business.id, 'spends', currency),
+    fees: merchant_id === null ? '' : accountId(merchant_id, 'fees', currency),
+    fee_income: accountId(business.id, 'fee_income', currency),
+  };
 }
 

@@ -48,7 +48,7 @@ export class Processor {
     };
     this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, (err, context, message) => this.onFailure(err, context, message));
     this.redemptions = new Redemptions(stores, this.contacts);
-    this.refunds = new Refunds(stores, this.contacts, this.spends);
+    this.refunds = new Refunds(stores, this.contacts);
     this.schemes = new Schemes(stores);
     this.expiry = new Expiry(stores, this.network);
   }

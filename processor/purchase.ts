@@ -12,27 +12,20 @@ import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offe
 import type { PurchaseInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
-import { capsKey, contactKey, expiryKey, otpKey } from './hot/keys.ts';
+import { contactKey } from './hot/keys.ts';
+import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
-import { Script } from './hot/script.ts';
-import type { Awards } from './awards.ts';
-import { accountId } from './journal.ts';
+import { awardItems, type Awards } from './awards.ts';
+import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
-import { hole, runShard, type Reply, type ShardCall, wallet_tail } from './shard.ts';
+import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { feeOf, requestHash, rfc3339, type Spends } from './wallet.ts';
+import { purchaseTemplates } from './templates.ts';
+import { feeOf, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
-
-const purchase_script = new Script('lib.lua', 'purchase.lua');
-
-/** Lot field of an award: sorting fields sorts lots by expiry (never-expiring last). */
-export function lotField(expires_at: string | null, pool: string | null): string {
-  const expiry = expires_at === null ? '9999999999999' : String(Date.parse(expires_at)).padStart(13, '0');
-  return `${expiry}|${pool ?? ''}`;
-}
 
 export class Purchases {
   constructor(
@@ -99,18 +92,18 @@ export class Purchases {
     const { pay, pay_method, otp } = payment;
     const awards = await this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined);
 
-    let reply_out: Reply;
+    let reply_out: ShardReply<PurchaseCommitted>;
     try {
       const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp });
-      reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, runShard(this.stores, purchase_script, call));
+      reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
     } catch (err) {
       // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
       // even if giving back fails too (then the budgets stay reserved: never over-awarded).
       await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
       throw err;
     }
-    const referral = reply_out.extra?.[0] === '1' && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
-    await this.afterCommit(business, contact_id, reply_out, awards, referral, now_ms);
+    const referral = reply_out.committed?.first_purchase === true && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
+    await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, referral, now_ms);
     return reply_out;
   }
 
@@ -146,28 +139,12 @@ export class Purchases {
     return reserving;
   }
 
-  /** The purchase's shard script call: its reply and journal entry templates, fees, postings and awards. */
-  private purchaseCall(business: Business, terminal: Terminal, input: PurchaseInput, p: PurchaseFacts): ShardCall {
-    const { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp } = p;
+  /** The purchase's shard script call: its reply and journal entry templates, fees, accounts, tier units and awards. */
+  purchaseCall(business: Business, terminal: Terminal, input: PurchaseInput, p: PurchaseFacts): PurchaseCall {
+    const { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay } = p;
     const currency = business.currency;
     const id = newId('txn');
-    const reply =
-      `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
-      `"amount":${input.amount},"currency":"${currency}","awards":[${hole('awards')}],"discount":${hole('discount')},` +
-      `"amount_due":${hole('due')},"paid_from_wallet":${pay},"created_at":"${rfc3339(now_ms)}",` +
-      wallet_tail;
-    const entry =
-      `{"id":"${id}","kind":"purchase","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
-      `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${input.amount},"currency":"${currency}",` +
-      `"created_at":"${new Date(now_ms).toISOString()}","awards":[${hole('awards')}],"discount":${hole('discount')},` +
-      `"paid_from_wallet":${pay},"postings":[${hole('postings')}]}`;
-    const fee_on_awards = terminal.merchant_id !== null && terminal.settle_on === 'award' ? terminal.fee_bp : 0;
-    const fee_accounts = terminal.merchant_id === null ? '' : `${accountId(terminal.merchant_id, 'fees', currency)}|${accountId(business.id, 'fee_income', currency)}`;
-    const pay_posting = pay > 0 ? JSON.stringify([accountId(contact_id, 'open', currency), this.spends.spendAccount(business, terminal), pay]) : '';
-    // A contribution fee on spends is charged where the payment is: here, on `pay`.
-    const pay_fee = pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0;
-    const pay_fee_posting = pay_fee > 0 ? `,${JSON.stringify([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), pay_fee])}` : '';
-    const units = tierUnits(input.amount, currency, rewards);
+    const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency, now_ms, amount: input.amount, pay });
     return {
       business_id: business.id,
       slot,
@@ -175,16 +152,21 @@ export class Purchases {
       shard,
       id,
       now_ms,
+      journal_length_max: this.stores.config.journal_length_max,
       reply,
       entry,
-      keys: [otpKey(shard, contact_id), capsKey(shard, contact_id), expiryKey(shard)],
-      args: [
-        String(pay), pay_method, otp, String(input.amount), String(fee_on_awards), fee_accounts, pay_posting + pay_fee_posting,
-        `${accountId(business.id, 'rewards', currency)}|${accountId(business.id, 'discounts', currency)}`,
-        String(at_ms), String(units), tierPeriods(at_ms, terminal.timezone, rewards),
-        String(pay_fee),
-        String(awards.length), ...awardArgs(awards, contact_id, business, currency),
-      ],
+      pay,
+      pay_method: p.pay_method,
+      otp: p.otp,
+      amount: input.amount,
+      at_ms,
+      fee_bp: terminal.merchant_id !== null && terminal.settle_on === 'award' ? terminal.fee_bp : 0,
+      // A contribution fee on spends is charged where the payment is: here, on `pay`.
+      pay_fee: pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0,
+      accounts: transactionAccounts(business, terminal, contact_id),
+      tier_units: tierUnits(input.amount, currency, rewards),
+      periods: tierPeriods(at_ms, terminal.timezone, rewards),
+      awards: awardItems(awards),
     };
   }
 
@@ -197,8 +179,8 @@ export class Purchases {
    * before its budget, never after it; a lost referral award is the loss the README states for a
    * crash between the two transactions.
    */
-  private async afterCommit(business: Business, contact_id: string, reply: Reply, awards: readonly Award[], referral: { referrer_id: string; awards: readonly Award[] } | undefined, now_ms: number): Promise<void> {
-    const settling = this.awards.settle(awards, reply).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
+  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: { referrer_id: string; awards: readonly Award[] } | undefined, now_ms: number): Promise<void> {
+    const settling = this.awards.settle(awards, accepted).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
     const referring = referral === undefined
       ? undefined
       : this.awards.referral(business, referral.referrer_id, contact_id, referral.awards, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.referrer_id }, 'purchase approved; the referrer’s award was not made'));
@@ -239,14 +221,14 @@ export class Purchases {
 interface Payment {
   /** Paid from the open balance (0: no payment), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
   readonly pay: number;
-  readonly pay_method: string;
+  readonly pay_method: 'otp' | 'wallet' | '';
   readonly otp: string;
 }
 
 const no_payment: Payment = { pay: 0, pay_method: '', otp: '' };
 
 /** What a purchase's shard script call is built from, besides the business, terminal and input. */
-interface PurchaseFacts {
+export interface PurchaseFacts {
   readonly slot: ReferenceSlot;
   readonly contact_id: string;
   readonly shard: number;
@@ -255,7 +237,7 @@ interface PurchaseFacts {
   readonly rewards: Rewards;
   readonly awards: readonly Award[];
   readonly pay: number;
-  readonly pay_method: string;
+  readonly pay_method: 'otp' | 'wallet' | '';
   readonly otp: string;
 }
 
@@ -285,31 +267,10 @@ export function tierUnits(amount: number, currency: string, rewards: Rewards): n
   return Math.floor(amount / 10 ** minor);
 }
 
-/** 'm|2026-11|2026-10;q|2026-4|2026-3;y|2026|2025;' in the venue's local calendar, for the tiers' periods. */
-export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): string {
-  if (rewards.tiers.length === 0) return '';
+/** The periods of the business's tiers' kinds at `at_ms`, in the venue's local calendar. */
+export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): { kind: PeriodKind; current: string; previous: string }[] {
+  if (rewards.tiers.length === 0) return [];
   const t = readLocalTime(at_ms, timezone);
   const keys = periodKeys(t.year, t.month);
-  let out = '';
-  for (const kind of new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))) out += `${kind}|${keys[kind].current}|${keys[kind].previous};`;
-  return out;
-}
-
-/** Nine shard-script arguments per award (see applyAwards in hot/lib.lua). */
-export function awardArgs(awards: readonly Award[], contact_id: string, business: Business, currency: string): string[] {
-  const rewards = accountId(business.id, 'rewards', currency);
-  const args: string[] = [];
-  for (const a of awards) {
-    const kind = a.kind === 'instant_discount' ? 'd' : a.instant_redeem ? 'o' : 'c';
-    const per_contact = a.limits?.per_contact;
-    const cap = a.guard === 'once' ? `${a.offer_id}|once` : per_contact !== undefined && a.period_key !== null ? `${a.offer_id}|${a.period_key}` : '';
-    const limit = a.guard === 'once' ? 1 : (per_contact?.count ?? 0);
-    const posting = kind === 'd' ? '' : JSON.stringify([rewards, accountId(contact_id, kind === 'c' ? 'commerce' : 'open', currency), a.amount]);
-    args.push(kind, String(a.amount), lotField(a.expires_at, a.pool), a.guard ?? '', String(a.guard_since_ms), cap, String(limit), JSON.stringify(publicAward(a)), posting);
-  }
-  return args;
-}
-
-function publicAward(a: Award) {
-  return { offer_id: a.offer_id, scheme_id: a.scheme_id, kind: a.kind, amount: a.amount, pool: a.pool, expires_at: a.expires_at };
+  return [...new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))].map((kind) => ({ kind, current: keys[kind].current, previous: keys[kind].previous }));
 }

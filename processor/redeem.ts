@@ -6,16 +6,14 @@ import { newId } from '../core/ids.ts';
 import type { RedemptionInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
-import { stateKey } from './hot/keys.ts';
+import type { RedeemCall } from './hot/redeem.ts';
 import { referenceSlot } from './hot/references.ts';
-import { Script } from './hot/script.ts';
-import { accountId } from './journal.ts';
+import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
-import { hole, runShard, type Reply, wallet_tail } from './shard.ts';
+import { shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { requestHash, rfc3339 } from './wallet.ts';
-
-const redeem_script = new Script('lib.lua', 'redeem.lua');
+import { redemptionTemplates } from './templates.ts';
+import { requestHash } from './wallet.ts';
 
 export class Redemptions {
   constructor(
@@ -34,27 +32,21 @@ export class Redemptions {
     await claimReference(this.stores, slot, input.reference, hash, contact_id);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
-    const currency = business.currency;
-    const reply =
-      `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
-      `"redeemed":${hole('redeemed')},"currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-      wallet_tail;
-    // The amount is the script's to decide (everything eligible when none is given).
-    const entry =
-      `{"id":"${id}","kind":"redemption","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
-      `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${hole('redeemed')},` +
-      `"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}","lots":${hole('lots')},"postings":[${hole('postings')}]}`;
-    return runShard(this.stores, redeem_script, {
+    const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency: business.currency, now_ms });
+    const call: RedeemCall = {
       business_id: business.id,
       slot,
       contact_id,
       shard,
       id,
       now_ms,
+      journal_length_max: config.journal_length_max,
       reply,
       entry,
-      keys: [stateKey(shard, id)],
-      args: [input.amount === undefined ? '' : String(input.amount), terminal.merchant_code, accountId(contact_id, 'commerce', currency), accountId(contact_id, 'open', currency)],
-    });
+      amount: input.amount ?? null,
+      merchant_code: terminal.merchant_code,
+      accounts: transactionAccounts(business, terminal, contact_id),
+    };
+    return shardReply(this.stores, shard, this.stores.redis.redeemScript(call));
   }
 }

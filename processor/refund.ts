@@ -7,40 +7,43 @@ import { newId } from '../core/ids.ts';
 import type { RefundInput, ReversalInput } from '../core/schemas.ts';
 import { claimForReversal, claimReference, findOriginal } from './claim.ts';
 import type { Contacts } from './contacts.ts';
+import type { LedgerOriginalArg } from './hot/original.ts';
+import type { RecordKind } from './hot/references.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
-import { Script } from './hot/script.ts';
-import { accountId } from './journal.ts';
+import type { RefundCall } from './hot/refund.ts';
+import type { ReversalCall } from './hot/reversal.ts';
+import { transactionAccounts } from './journal.ts';
 import { ledgerOriginal, type LedgerOriginal } from './ledger/originals.ts';
 import type { Business, Terminal } from './network.ts';
-import { hole, runShard, type Reply, type ShardCall, wallet_tail } from './shard.ts';
+import { shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { requestHash, rfc3339, type Spends } from './wallet.ts';
-
-const refund_script = new Script('lib.lua', 'refund-shares.lua', 'refund.lua');
-const reversal_script = new Script('lib.lua', 'reversal.lua');
+import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
+import { requestHash } from './wallet.ts';
 
 /** Where an original is: its contact, and what the ledger has of it when the hot window does not. */
 interface Located {
   readonly contact_id: string;
-  /** The script's ledger arguments: the original as a record, its state, a redemption's lots. */
-  readonly ledger: readonly [string, string, string];
+  /** The original as the ledger has it; null in the hot window (the script reads its record). */
+  readonly ledger: LedgerOriginalArg | null;
 }
 
-const none: Located['ledger'] = ['', '', ''];
-const kind_letters: Record<string, string> = { purchase: 'p', spend: 's', redemption: 'r' };
+const originals: ReadonlySet<string> = new Set<RecordKind>(['purchase', 'spend', 'redemption']);
 
-/** The ledger's original in the shapes the scripts read a record and a state in (hot/lib.lua). */
-function ledgerArgs(o: LedgerOriginal): Located['ledger'] {
-  const record = `${o.id.slice(4)}|${kind_letters[o.kind] ?? '?'}|${o.amount}|${o.awarded}|${o.paid}|${o.discount}|${o.fee}`;
-  const state = `${o.refunded}|${o.clawed}|${o.returned}|${o.fee_returned}|${o.discount_returned}|${o.reversed ? '1' : ''}`;
-  return [record, state, o.lots];
+/** The ledger's original as the scripts are given it (hot/original.ts). */
+function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
+  // Another kind (the ledger's query returns none) is no original: the scripts refuse it.
+  const kind = (originals.has(o.kind) ? o.kind : 'award') as RecordKind;
+  return {
+    original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount, fee: o.fee },
+    state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, fee_returned: o.fee_returned, discount_returned: o.discount_returned, reversed: o.reversed },
+    lots: o.lots === '' ? [] : (JSON.parse(o.lots) as [string, number][]),
+  };
 }
 
 export class Refunds {
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
-    private readonly spends: Spends,
   ) {}
 
   async refund(business: Business, terminal: Terminal, input: RefundInput): Promise<Reply> {
@@ -51,7 +54,8 @@ export class Refunds {
     if (original === undefined) throw new PocketgateError('original_not_found', `no purchase with reference ${input.original_reference} at this terminal`);
     const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
-    return runShard(this.stores, refund_script, this.refundCall(business, terminal, input, slot, original_slot, original, now_ms));
+    const call = this.refundCall(business, terminal, input, slot, original_slot, original, now_ms);
+    return shardReply(this.stores, call.shard, this.stores.redis.refundScript(call));
   }
 
   /**
@@ -60,14 +64,14 @@ export class Refunds {
    */
   private async locate(business: Business, terminal: Terminal, slot: ReferenceSlot, reference: string): Promise<Located | undefined> {
     const claimed = await findOriginal(this.stores, slot);
-    if (claimed !== undefined) return { contact_id: claimed.contact_id, ledger: none };
+    if (claimed !== undefined) return { contact_id: claimed.contact_id, ledger: null };
     let o: LedgerOriginal | undefined;
     try {
       o = await ledgerOriginal(this.stores.sql, business.id, terminal.id, reference);
     } catch {
       throw new PocketgateError('unavailable', 'the original is older than the hot window and the ledger cannot be read now; try again');
     }
-    return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArgs(o) };
+    return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o) };
   }
 
   /**
@@ -76,31 +80,24 @@ export class Refunds {
    * never work from a stale reading: the templates leave holes for the original's id, the amount
    * (what is left, when none is given) and the shares.
    */
-  private refundCall(business: Business, terminal: Terminal, input: RefundInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): ShardCall {
-    const { contact_id } = original;
-    const shard = this.contacts.shardOf(contact_id);
-    const currency = business.currency;
-    const id = newId('txn');
-    const reply =
-      `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"original_id":"${hole('original')}",` +
-      `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","clawed_back":${hole('clawed')},` +
-      `"returned_to_wallet":${hole('returned')},"created_at":"${rfc3339(now_ms)}",` +
-      wallet_tail;
-    const entry =
-      `{"id":"${id}","kind":"refund","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
-      `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}",` +
-      `"original_id":"${hole('original')}","created_at":"${new Date(now_ms).toISOString()}","postings":[${hole('postings')}]}`;
+  private refundCall(business: Business, terminal: Terminal, input: RefundInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): RefundCall {
+    const facts = this.facts(business, terminal, input.reference, original.contact_id, now_ms);
+    const { reply, entry } = refundTemplates(facts);
     return {
       business_id: business.id,
       slot,
-      contact_id,
-      shard,
-      id,
+      contact_id: original.contact_id,
+      shard: this.contacts.shardOf(original.contact_id),
+      id: facts.id,
       now_ms,
+      journal_length_max: this.stores.config.journal_length_max,
       reply,
       entry,
-      keys: original_slot.record_keys(shard),
-      args: [input.amount === undefined ? '' : String(input.amount), ...this.accounts(business, terminal, contact_id), original_slot.field, ...original.ledger],
+      amount: input.amount ?? null,
+      accounts: transactionAccounts(business, terminal, original.contact_id),
+      original_slot,
+      original_field: original_slot.field,
+      ledger: original.ledger,
     };
   }
 
@@ -124,7 +121,8 @@ export class Refunds {
       if (original === undefined) throw new PocketgateError('original_not_found', `no transaction with reference ${input.original_reference} at this terminal`);
     }
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
-    return runShard(this.stores, reversal_script, this.reversalCall(business, terminal, input, slot, original_slot, original, now_ms));
+    const call = this.reversalCall(business, terminal, input, slot, original_slot, original, now_ms);
+    return shardReply(this.stores, call.shard, this.stores.redis.reversalScript(call));
   }
 
   /**
@@ -132,44 +130,28 @@ export class Refunds {
    * everything from it atomically (hot/reversal.lua), so the templates leave holes for the
    * original's id, kind and amount: nothing read before the script can be stale when it runs.
    */
-  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): ShardCall {
-    const { contact_id } = original;
-    const shard = this.contacts.shardOf(contact_id);
-    const currency = business.currency;
-    const id = newId('txn');
-    const reply =
-      `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"original_id":"${hole('original')}",` +
-      `"original_kind":"${hole('kind')}","contact_id":"${contact_id}","currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-      wallet_tail;
-    const entry =
-      `{"id":"${id}","kind":"reversal","business_id":"${business.id}","terminal_id":"${terminal.id}",` +
-      `"reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}",` +
-      `"original_id":"${hole('original')}","created_at":"${new Date(now_ms).toISOString()}","postings":[${hole('postings')}]}`;
+  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): ReversalCall {
+    const facts = this.facts(business, terminal, input.reference, original.contact_id, now_ms);
+    const { reply, entry } = reversalTemplates(facts);
     return {
       business_id: business.id,
       slot,
-      contact_id,
-      shard,
-      id,
+      contact_id: original.contact_id,
+      shard: this.contacts.shardOf(original.contact_id),
+      id: facts.id,
       now_ms,
+      journal_length_max: this.stores.config.journal_length_max,
       reply,
       entry,
-      keys: original_slot.record_keys(shard),
-      args: [...this.accounts(business, terminal, contact_id), original_slot.field, ...original.ledger],
+      accounts: transactionAccounts(business, terminal, original.contact_id),
+      original_slot,
+      original_field: original_slot.field,
+      ledger: original.ledger,
     };
   }
 
-  /**
-   * The accounts a refund or reversal at this terminal posts to: the contact's commerce and open
-   * balances, the business's rewards, the terminal's spends, the business's discounts, and the
-   * contribution fee's 'debit|credit' ('' at the business's own venues, which charge none).
-   */
-  private accounts(business: Business, terminal: Terminal, contact_id: string): string[] {
-    const currency = business.currency;
-    const fee = terminal.merchant_id === null ? '' : `${accountId(business.id, 'fee_income', currency)}|${accountId(terminal.merchant_id, 'fees', currency)}`;
-    return [
-      accountId(contact_id, 'commerce', currency), accountId(contact_id, 'open', currency), accountId(business.id, 'rewards', currency),
-      this.spends.spendAccount(business, terminal), accountId(business.id, 'discounts', currency), fee,
-    ];
+  /** A new transaction of `contact_id` at the terminal, under `reference`. */
+  private facts(business: Business, terminal: Terminal, reference: string, contact_id: string, now_ms: number): TerminalFacts {
+    return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: business.currency, now_ms };
   }
 }

@@ -1,10 +1,10 @@
-// Running a shard script: the keys and arguments every one of them takes (see hot/lib.lua), and
-// the translation of its answer into a reply or a refusal.
+// A shard script's outcome (hot/shard-script.ts) as the command's reply, or its refusal; and the
+// replies of transactions the hot window remembers.
 
-import { PocketgateError, type ErrorCode } from '../core/errors.ts';
-import { contactKey, journalKey, lotsKey, transactionKey } from './hot/keys.ts';
+import { PocketgateError } from '../core/errors.ts';
+import { journalKey, transactionKey } from './hot/keys.ts';
 import { parseRecord, type RecordValue, type ReferenceSlot } from './hot/references.ts';
-import type { Script } from './hot/script.ts';
+import type { Committed, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
 import type { Stores } from './stores.ts';
 
@@ -13,27 +13,11 @@ export interface Reply {
   /** The JSON body, written once; a replay returns the stored bytes unchanged. */
   readonly body: string;
   readonly replayed: boolean;
-  /** What a script answered beyond its reply (a purchase: first purchase, awards accepted). */
-  readonly extra?: readonly string[];
 }
 
-/** A backstop only: the ledger writer deletes the pending entry as soon as it is recorded. */
-export const pending_entry_ttl_seconds = '86400';
-
-export interface ShardCall {
-  readonly business_id: string;
-  /** Where the request's reference is remembered (the one its claim used). */
-  readonly slot: ReferenceSlot;
-  readonly contact_id: string;
-  readonly shard: number;
-  readonly id: string;
-  readonly now_ms: number;
-  /** The reply, with \u0001name\u0001 holes the script fills (balances after, amounts it decided). */
-  readonly reply: string;
-  /** The journal entry, with holes like the reply's. */
-  readonly entry: string;
-  readonly keys?: readonly string[];
-  readonly args: readonly (string | Buffer)[];
+/** A reply to a shard script call: with what the script answered, when this call committed. */
+export interface ShardReply<C extends Committed> extends Reply {
+  readonly committed?: C;
 }
 
 /**
@@ -55,13 +39,18 @@ async function recordNow(stores: Stores, shard: number, journal_id: string, repl
   }
 }
 
-/** The journal entry (JSON) under `journal_id` in the shard's journal, or null once trimmed. */
-export async function journalEntry(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
+/** A field ('e' entry, 'r' reply) of the journal entry `journal_id` in the shard's journal, or null once trimmed. */
+async function journalField(stores: Stores, shard: number, journal_id: string, field: 'e' | 'r'): Promise<string | null> {
   const found = (await stores.redis.sendCommand(['XRANGE', journalKey(shard), journal_id, journal_id])) as [string, string[]][];
   const fields = found[0]?.[1];
   if (fields === undefined) return null;
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'e') return fields[i + 1]!;
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === field) return fields[i + 1]!;
   return null;
+}
+
+/** The journal entry (JSON) under `journal_id` in the shard's journal, or null once trimmed. */
+export function journalEntry(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
+  return journalField(stores, shard, journal_id, 'e');
 }
 
 /**
@@ -91,57 +80,35 @@ export async function replayOf(stores: Stores, shard: number, slot: ReferenceSlo
   const record: RecordValue | undefined = parseRecord(await readRecord(stores, shard, slot));
   if (record === undefined) return undefined;
   const journal_id = await stores.redis.get(transactionKey(shard, record.id));
-  const pending = journal_id === null ? null : await journalReply(stores, shard, journal_id);
+  const pending = journal_id === null ? null : await journalField(stores, shard, journal_id, 'r');
   return { status: 201, body: pending ?? (await recordedReply(stores, record.id)), replayed: true };
 }
 
-async function journalReply(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
-  const found = (await stores.redis.sendCommand(['XRANGE', journalKey(shard), journal_id, journal_id])) as [string, string[]][];
-  const fields = found[0]?.[1];
-  if (fields === undefined) return null;
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'r') return fields[i + 1]!;
-  return null;
+/** The reply of a shard script call on `shard` that answers `outcome`, or its refusal. */
+export function shardReply<C extends Committed>(stores: Stores, shard: number, outcome: Promise<ShardOutcome<C>>): Promise<ShardReply<C>> {
+  return outcome.then((o) => replyOf(stores, shard, o));
 }
 
-/** A hole the script fills: `name` of letters and digits only (lib.lua's fill matches %w+, no '_'). */
-export function hole(name: string): string {
-  return `\u0001${name}\u0001`;
-}
-
-/** How every reply ends: the wallet after the transaction, filled in by the script's commit. */
-export const wallet_tail = `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
-
-export async function runShard(stores: Stores, script: Script, call: ShardCall): Promise<Reply> {
-  const { config, redis } = stores;
-  const s = call.shard;
-  const result = await script.run<string[]>(
-    redis,
-    [contactKey(s, call.contact_id), lotsKey(s, call.contact_id), ...call.slot.record_keys(s), transactionKey(s, call.id), journalKey(s), ...(call.keys ?? [])],
-    [call.slot.field, call.business_id, call.id, String(call.now_ms), String(call.slot.ttl_ms), String(config.journal_length_max), pending_entry_ttl_seconds, call.reply, call.entry, ...call.args],
-  );
-  switch (result[0]) {
+async function replyOf<C extends Committed>(stores: Stores, shard: number, o: ShardOutcome<C>): Promise<ShardReply<C>> {
+  switch (o.outcome) {
     case 'ok':
-      if (config.durability === 'sync') await recordNow(stores, s, result[2]!, result[1]!);
-      return { status: 201, body: result[1]!, replayed: false, extra: result.slice(3) };
+      if (stores.config.durability === 'sync') await recordNow(stores, shard, o.journal_id, o.reply);
+      return { status: 201, body: o.reply, replayed: false, committed: o };
     case 'empty':
       // The script found nothing to do (an award transaction whose every award was refused).
       return { status: 204, body: '', replayed: false };
     case 'replay':
-      return { status: 201, body: result[1]!, replayed: true };
+      return { status: 201, body: o.reply, replayed: true };
     case 'recorded':
-      return { status: 201, body: await recordedReply(stores, result[1]!), replayed: true };
-    case 'conflict':
-      throw new PocketgateError('idempotency_conflict', 'this reference was used for a different request');
+      return { status: 201, body: await recordedReply(stores, o.id), replayed: true };
     case 'contact_not_found':
       throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     case 'unavailable':
       throw new PocketgateError('unavailable', 'the ledger is behind; try again shortly');
     case 'refused':
-      throw new PocketgateError(result[1] as ErrorCode);
+      throw new PocketgateError(o.code);
     case 'no_template':
       // A bug in the caller, refused before the script wrote anything.
       throw new Error('shard script called without its reply or journal entry template');
-    default:
-      throw new Error(`unexpected shard script reply ${String(result[0])}`);
   }
 }

@@ -1,9 +1,11 @@
 // The two stores the processor works over, and its settings.
 
-import { createClient } from 'redis';
+import { createClient, type RedisClientType } from 'redis';
 import postgres from 'postgres';
+import { hot_scripts } from './hot/scripts.ts';
 
-export type RedisClient = ReturnType<typeof createClient>;
+/** A client with the processor's scripts as methods (hot/scripts.ts): every client is made here. */
+export type RedisClient = RedisClientType<{}, {}, typeof hot_scripts>;
 export type Sql = postgres.Sql;
 
 export interface ProcessorConfig {
@@ -75,12 +77,13 @@ export async function connectRedis(url: string): Promise<RedisClient> {
     // fails the connection and with it every command in flight.
     commandOptions: { timeout: 0 },
     pingInterval: 1_000,
+    scripts: hot_scripts,
   });
   client.on('error', () => {
     // node-redis reconnects by itself; failed commands surface as errors to their callers.
   });
   await client.connect();
-  return client as RedisClient;
+  return client;
 }
 
 export function connectPostgres(url: string, max = 10): Sql {

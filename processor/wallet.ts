@@ -10,18 +10,20 @@ import { claimedBy, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { contactKey, otpFailuresKey, otpIndexKey, otpKey } from './hot/keys.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
-import { Script } from './hot/script.ts';
-import { accountId, type JournalEntry, type Posting } from './journal.ts';
+import type { SpendCall } from './hot/spend.ts';
+import { transactionAccounts, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import { applyBasisPoints } from '../core/money.ts';
-import { hole, replayOf, runShard, type Reply, type ShardCall, wallet_tail } from './shard.ts';
+import { replayOf, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
+import { rfc3339, spendTemplates } from './templates.ts';
 
-export const spend_script = new Script('lib.lua', 'spend.lua');
-const otp_script = new Script('otp.lua');
+export { rfc3339 } from './templates.ts';
 
 /** Wrong OTPs a terminal may send in one minute; the next OTP spend in that minute is refused. */
 export const otp_failures_max = 5;
+/** How long a minute's count of wrong OTPs is kept: past its minute, with room for clock skew. */
+const otp_failures_ttl_seconds = 120;
 /** Refusals before the shard script that a retry of an approved request must not get instead of its reply. */
 const payer_refusals: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited', 'validation_failed']);
 /** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
@@ -35,10 +37,6 @@ const otp_issue_attempts_max = 20;
  */
 export function requestHash(hmac_key: string, kind: string, input: unknown): string {
   return createHmac('sha256', hmac_key).update(kind).update('\u0000').update(JSON.stringify(input)).digest('base64url').slice(0, 22);
-}
-
-export function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The merchant's contribution fee on `base` (awards or spends at its terminals). */
@@ -58,11 +56,6 @@ export class Spends {
     private readonly stores: Stores,
     private readonly contacts: Contacts,
   ) {}
-
-  /** Where wallet money spent at this terminal goes: its merchant, or the business's own venues. */
-  spendAccount(business: Business, terminal: Terminal): string {
-    return accountId(terminal.merchant_id ?? business.id, 'spends', business.currency);
-  }
 
   /** Issue an OTP for `amount`, valid `ttl_seconds`: 6 digits, unique among the business's live OTPs. */
   async issueOtp(business: Business, contact_id: string, amount: number, ttl_seconds: number) {
@@ -93,19 +86,22 @@ export class Spends {
       return { contact_id, method: 'wallet', otp: '' };
     }
     const otp = pay.otp!;
-    const [outcome, contact_id] = await otp_script.run<[string, string?]>(
-      this.stores.redis,
-      [otpIndexKey(business.id, otp), otpFailuresKey(business.id, terminal.id, Math.floor(now_ms / 60_000))],
-      [String(otp_failures_max), '120'],
-    );
-    if (outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal; wait for the next minute');
-    if (outcome !== 'ok') throw new PocketgateError('otp_invalid', 'no such one-time code');
-    return { contact_id: contact_id!, method: 'otp', otp };
+    const found = await this.stores.redis.otpScript({
+      business_id: business.id,
+      terminal_id: terminal.id,
+      code: otp,
+      minute: Math.floor(now_ms / 60_000),
+      failures_max: otp_failures_max,
+      failures_ttl_s: otp_failures_ttl_seconds,
+    });
+    if (found.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal; wait for the next minute');
+    if (found.outcome !== 'ok') throw new PocketgateError('otp_invalid', 'no such one-time code');
+    return { contact_id: found.contact_id, method: 'otp', otp };
   }
 
   private async countFailure(business: Business, terminal: Terminal, now_ms: number): Promise<void> {
     const key = otpFailuresKey(business.id, terminal.id, Math.floor(now_ms / 60_000));
-    await this.stores.redis.multi().incr(key).expire(key, 120).exec();
+    await this.stores.redis.multi().incr(key).expire(key, otp_failures_ttl_seconds).exec();
   }
 
   /**
@@ -161,45 +157,33 @@ export class Spends {
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
       return this.replayOr(err, slot, hash);
     }
-    return this.afterOtp(business, terminal, payer.otp, now_ms, runShard(this.stores, spend_script, this.spendCall(business, terminal, input, payer, slot, now_ms)));
+    const call = this.spendCall(business, terminal, input, payer, slot, now_ms);
+    return this.afterOtp(business, terminal, payer.otp, now_ms, shardReply(this.stores, call.shard, this.stores.redis.spendScript(call)));
   }
 
   /** The shard script call of a spend by `payer`, its reference claimed. */
-  spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, now_ms: number): ShardCall {
+  spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, now_ms: number): SpendCall {
     const contact_id = payer.contact_id;
-    const shard = this.contacts.shardOf(contact_id);
-    const currency = business.currency;
-    const postings: Posting[] = [[accountId(contact_id, 'open', currency), this.spendAccount(business, terminal), input.amount]];
+    const accounts = transactionAccounts(business, terminal, contact_id);
+    const postings: Posting[] = [[accounts.open, accounts.spends, input.amount]];
     const fee = terminal.settle_on === 'spend' ? feeOf(terminal, input.amount) : 0;
-    if (fee > 0) postings.push([accountId(terminal.merchant_id!, 'fees', currency), accountId(business.id, 'fee_income', currency), fee]);
+    if (fee > 0) postings.push([accounts.fees, accounts.fee_income, fee]);
     const id = newId('txn');
-    const reply =
-      `{"id":"${id}","status":"approved","reference":${JSON.stringify(input.reference)},"contact_id":"${contact_id}",` +
-      `"spent":${input.amount},"currency":"${currency}","created_at":"${rfc3339(now_ms)}",` +
-      wallet_tail;
-    const entry: JournalEntry = {
-      id,
-      kind: 'spend',
-      business_id: business.id,
-      terminal_id: terminal.id,
-      reference: input.reference,
-      contact_id,
-      amount: input.amount,
-      currency,
-      created_at: new Date(now_ms).toISOString(),
-      postings,
-    };
+    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
     return {
       business_id: business.id,
       slot,
       contact_id,
-      shard,
+      shard: this.contacts.shardOf(contact_id),
       id,
       now_ms,
+      journal_length_max: this.stores.config.journal_length_max,
       reply,
-      entry: JSON.stringify(entry),
-      keys: [otpKey(shard, contact_id)],
-      args: [String(input.amount), payer.method, payer.otp, String(fee)],
+      entry,
+      amount: input.amount,
+      method: payer.method,
+      otp: payer.otp,
+      fee,
     };
   }
 }

@@ -4,7 +4,8 @@
 // pending. Entries delivered twice in one batch, a reply that does not carry the entry's awards,
 // and a batch that commits whole.
 //
-// Runs on Redis database 13, with no writer: the entries stay in the journal for the test to read.
+// Runs on Redis database 14 (the refund and reversal script specs use shards of their own there),
+// with no writer: the entries stay in the journal for the test to read.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../core/ids.ts';
@@ -14,7 +15,7 @@ import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { byPair, connectTestRedis, connectTestSql, createContacts, journalEntries, redisUrl, type Contact } from './ledger-helpers.ts';
 
-const redis_db = 13;
+const redis_db = 14;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;

@@ -13,9 +13,9 @@ import { referenceSlot } from '../processor/hot/references.ts';
 import { deadLetterKey, journalKey } from '../processor/hot/keys.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { Business, Terminal } from '../processor/network.ts';
-import { runShard, type Reply } from '../processor/shard.ts';
+import { shardReply, type Reply } from '../processor/shard.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
-import { requestHash, spend_script } from '../processor/wallet.ts';
+import { requestHash } from '../processor/wallet.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { connectTestRedis, connectTestSql, journalEntries, pendingTotal, redisUrl, shard_count } from './ledger-helpers.ts';
 
@@ -104,7 +104,7 @@ describe('a reversal racing its spend', () => {
     const real = clock.now;
     let original: Promise<Reply> | undefined;
     clock.now = () => {
-      original ??= runShard(gw.processor.stores, spend_script, original_call);
+      original ??= shardReply(gw.processor.stores, original_call.shard, gw.processor.stores.redis.spendScript(original_call));
       return real();
     };
     let reversal;

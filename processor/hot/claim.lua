@@ -1,15 +1,15 @@
 -- A terminal's reference, claimed for one request (see references.ts): the value it already has
--- in this period or one of the two before, else (mode 'claim') ARGV[2] written in this period.
+-- in this period or one of the two before, else (mode 'claim') ARG.value written in this period.
 --
--- KEYS[1..3] the reference's claim hashes, this period first (one bucket: one slot)
--- ARGV[1] field   ARGV[2] value   ARGV[3] ttl of this period's hash (ms)   ARGV[4] 'claim' | 'read'
+-- Keys and arguments: hot/claim.ts (KEY.claims: the reference's claim hashes, this period first;
+-- one bucket, so one slot).
 
-for i = 1, 3 do
-  local prior = redis.call('HGET', KEYS[i], ARGV[1])
+for _, key in ipairs(KEY.claims) do
+  local prior = redis.call('HGET', key, ARG.field)
   if prior then return prior end
 end
-if ARGV[4] == 'read' then return false end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARG.mode == 'read' then return false end
+redis.call('HSET', KEY.claims[1], ARG.field, ARG.value)
 -- NX: the hash's expiry is set once, by its first entry, so no write moves it.
-redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX')
+redis.call('PEXPIRE', KEY.claims[1], ARG.ttl_ms, 'NX')
 return false

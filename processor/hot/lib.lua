@@ -2,17 +2,17 @@
 -- contact's money atomically: idempotency, balances, the journal entry and its record, in one
 -- round trip. All keys carry the contact's shard hash tag.
 --
--- KEYS[1] contact hash   KEYS[2] lots hash   KEYS[3..5] the record hashes of the request's
--- reference, this period first (see references.ts)   KEYS[6] this transaction id -> its
--- journal entry's id, until the ledger has it   KEYS[7] journal stream   KEYS[8..] command's own
--- ARGV[1] the reference's record field   ARGV[2] business id   ARGV[3] transaction id
--- ARGV[4] now (ms)   ARGV[5] ttl of this period's record hash (ms)   ARGV[6] journal length max
--- ARGV[7] pending entry ttl s   ARGV[8] reply template   ARGV[9] journal entry template
--- ARGV[10..] command's own
+-- Keys and arguments by name (KEY, ARG: the header generated from the layouts in
+-- processor/hot/shard-script.ts, every shard script's, and <script>.ts, the script's own):
+-- KEY.contact hash   KEY.lots hash   KEY.records the record hashes of the request's reference,
+-- this period first (see references.ts)   KEY.pending this transaction id -> its journal entry's
+-- id, until the ledger has it   KEY.journal stream
+-- ARG.record_field the reference's record field   ARG.business_id   ARG.id transaction id
+-- ARG.now_ms   ARG.record_ttl_ms ttl of this period's record hash   ARG.journal_length_max
+-- ARG.pending_ttl_s   ARG.reply reply template   ARG.entry journal entry template
 --
 -- Templates are JSON written by Node with \1name\1 holes for what only the script knows (the
--- balances after, amounts clawed back, postings). JSON.stringify escapes control characters, so
--- no client-supplied string can contain a hole.
+-- balances after, amounts clawed back, postings): hot/template.ts.
 --
 -- Contact hash fields: b business, o open balance, m commerce balance (= lots - md),
 -- md commerce debt (from claw-backs, settled by later awards), x spend blocked.
@@ -20,8 +20,7 @@
 -- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount|fee', zeros
 -- left empty, or '!' for an original reversed before it arrived (references.ts parses it).
 
-local K_CONTACT, K_LOTS, K_PENDING, K_JOURNAL = KEYS[1], KEYS[2], KEYS[6], KEYS[7]
-local RECORD_FIELD, BUSINESS, TXN_ID, NOW = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local NOW = ARG.now_ms
 
 -- Integers as text without Lua's %.14g exponent form.
 local function int(n) return string.format('%d', n) end
@@ -30,18 +29,18 @@ local function fill(template, values)
   return (string.gsub(template, '\1(%w+)\1', values))
 end
 
--- The record under `field` in the hashes KEYS[first..first+2] (one reference's three periods).
-local function findRecord(first, field)
-  for i = first, first + 2 do
-    local v = redis.call('HGET', KEYS[i], field)
+-- The record under `field` in the hashes `keys` (one reference's three periods).
+local function findRecord(keys, field)
+  for _, key in ipairs(keys) do
+    local v = redis.call('HGET', key, field)
     if v then return v end
   end
   return nil
 end
 
--- The pending pointer of transaction `id` (same shard, so same slot as K_PENDING).
+-- The pending pointer of transaction `id` (same shard, so same slot as KEY.pending).
 local function pendingKey(id)
-  return string.match(K_PENDING, '^(.-}:)') .. id
+  return string.match(KEY.pending, '^(.-}:)') .. id
 end
 
 -- A repeated request: its reply from the journal while the ledger has not recorded it, else
@@ -50,7 +49,7 @@ local function replayOf(record)
   local id = 'txn_' .. string.sub(record, 1, string.find(record, '|', 1, true) - 1)
   local journal_id = redis.call('GET', pendingKey(id))
   if journal_id then
-    local found = redis.call('XRANGE', K_JOURNAL, journal_id, journal_id)
+    local found = redis.call('XRANGE', KEY.journal, journal_id, journal_id)
     if found[1] then
       local fields = found[1][2]
       for i = 1, #fields, 2 do
@@ -68,20 +67,20 @@ local function prologue()
   -- Every script that may commit is given its reply and entry; an empty one committed is a reply
   -- that says nothing and an entry the ledger cannot record. Refused before anything is written
   -- (a Lua error after a write would leave the write).
-  if ARGV[8] == '' or ARGV[9] == '' then return {'no_template'} end
-  local prior = findRecord(3, RECORD_FIELD)
+  if ARG.reply == '' or ARG.entry == '' then return {'no_template'} end
+  local prior = findRecord(KEY.records, ARG.record_field)
   -- Reversed while on its way here, its reference already claimed (see reversal.lua).
   if prior == '!' then return {'refused', 'already_reversed'} end
   if prior then return replayOf(prior) end
   -- A token naming another business's contact would be a collision: never touch that wallet.
-  if redis.call('HGET', K_CONTACT, 'b') ~= BUSINESS then return {'contact_not_found'} end
+  if redis.call('HGET', KEY.contact, 'b') ~= ARG.business_id then return {'contact_not_found'} end
   -- A journal the ledger writer is not draining must not grow without bound.
-  if redis.call('XLEN', K_JOURNAL) >= tonumber(ARGV[6]) then return {'unavailable'} end
+  if redis.call('XLEN', KEY.journal) >= ARG.journal_length_max then return {'unavailable'} end
   return nil
 end
 
 local function balances()
-  local v = redis.call('HMGET', K_CONTACT, 'o', 'm')
+  local v = redis.call('HMGET', KEY.contact, 'o', 'm')
   return tonumber(v[1] or '0'), tonumber(v[2] or '0')
 end
 
@@ -89,7 +88,7 @@ end
 -- venues) those usable now that the pool rule allows; for a claw-back (merchant_code nil) every
 -- lot, expired ones too while the sweeper has not expired them yet (they still count in m).
 local function eligibleLots(merchant_code)
-  local flat = redis.call('HGETALL', K_LOTS)
+  local flat = redis.call('HGETALL', KEY.lots)
   local lots = {}
   for i = 1, #flat, 2 do
     local field, amount = flat[i], tonumber(flat[i + 1])
@@ -111,7 +110,7 @@ local function takeLots(lots, want)
   for _, lot in ipairs(lots) do
     if taken >= want then break end
     local take = math.min(lot[2], want - taken)
-    if take == lot[2] then redis.call('HDEL', K_LOTS, lot[1]) else redis.call('HINCRBY', K_LOTS, lot[1], -take) end
+    if take == lot[2] then redis.call('HDEL', KEY.lots, lot[1]) else redis.call('HINCRBY', KEY.lots, lot[1], -take) end
     taken = taken + take
     from[#from + 1] = {lot[1], take}
   end
@@ -135,9 +134,9 @@ local function clawBack(amount)
   if from_commerce > 0 then takeLots(eligibleLots(nil), from_commerce) end
   local from_open = math.min(amount - from_commerce, math.max(open, 0))
   local debt = amount - from_commerce - from_open
-  if from_commerce + debt > 0 then redis.call('HINCRBY', K_CONTACT, 'm', -(from_commerce + debt)) end
-  if debt > 0 then redis.call('HINCRBY', K_CONTACT, 'md', debt) end
-  if from_open > 0 then redis.call('HINCRBY', K_CONTACT, 'o', -from_open) end
+  if from_commerce + debt > 0 then redis.call('HINCRBY', KEY.contact, 'm', -(from_commerce + debt)) end
+  if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
+  if from_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', -from_open) end
   return from_commerce + debt, from_open
 end
 
@@ -164,13 +163,13 @@ local function commit(values, record)
   local open, commerce = balances()
   values.open = int(open)
   values.commerce = int(commerce)
-  local reply = fill(ARGV[8], values)
-  local entry = fill(ARGV[9], values)
-  local journal_id = redis.call('XADD', K_JOURNAL, '*', 'e', entry, 'r', reply)
-  redis.call('HSET', KEYS[3], RECORD_FIELD, string.sub(TXN_ID, 5) .. '|' .. record)
+  local reply = fill(ARG.reply, values)
+  local entry = fill(ARG.entry, values)
+  local journal_id = redis.call('XADD', KEY.journal, '*', 'e', entry, 'r', reply)
+  redis.call('HSET', KEY.records[1], ARG.record_field, string.sub(ARG.id, 5) .. '|' .. record)
   -- NX: set once, by the hash's first record, so that it expires a window after its period.
-  redis.call('PEXPIRE', KEYS[3], ARGV[5], 'NX')
-  redis.call('SET', K_PENDING, journal_id, 'EX', ARGV[7])
+  redis.call('PEXPIRE', KEY.records[1], ARG.record_ttl_ms, 'NX')
+  redis.call('SET', KEY.pending, journal_id, 'EX', ARG.pending_ttl_s)
   return {'ok', reply, journal_id}
 end
 
@@ -185,57 +184,57 @@ local function parseRecord(value)
   return {id = 'txn_' .. f[1], kind = kind_names[f[2]], amount = n(3), awarded = n(4), paid = n(5), discount = n(6), fee = n(7)}
 end
 
--- The original of a refund or reversal: its record under `field` in KEYS[first..first+2] (the
--- hot window), else `ledger`, the same written by Node from the ledger ('' if Node found its
--- reference claimed). Returns the parsed original, or nil and the record ('!': marked reversed
--- before it arrived; nil: claimed but not recorded).
-local function originalOf(first, field, ledger)
-  local v = findRecord(first, field)
+-- The original of a refund or reversal: its record under `field` in `keys` (the hot window),
+-- else `ledger`, the same as Node read it from the ledger (nil if Node found its reference
+-- claimed). Returns the original as parseRecord does, or nil and the record ('!': marked
+-- reversed before it arrived; nil: claimed but not recorded).
+local function originalOf(keys, field, ledger)
+  local v = findRecord(keys, field)
   if v == '!' then return nil, v end
   if v then return parseRecord(v), v end
-  if ledger ~= '' then return parseRecord(ledger), ledger end
+  if ledger then return ledger, 'ledger' end
   return nil, nil
 end
 
 -- The state key of transaction `id` on this shard (hot/keys.ts stateKey): named here, where the
 -- id is first known; same hash tag as the contact's key, so the same slot.
 local function stateKeyOf(id)
-  return 'v:' .. string.match(K_CONTACT, '^c:({[^}]*})') .. ':' .. id
+  return 'v:' .. string.match(KEY.contact, '^c:({[^}]*})') .. ':' .. id
 end
 
 -- What refunds and reversals have done to an original so far: {rf refunded, cw clawed back, cp
 -- payment returned, fr fee returned, dr discount returned, rv reversed, lots (a redemption's)}.
--- `init` ('rf|cw|cp|fr|dr|rv') is what the ledger holds of it, given by Node when the hot path
--- no longer remembers the original; it is used only if the state is not here.
+-- `init` is what the ledger holds of it (hot/original.ts), given by Node when the hot path no
+-- longer remembers the original; it is used only if the state is not here.
 local function originalState(key, init)
-  if init ~= '' and redis.call('EXISTS', key) == 0 then
-    local rf, cw, cp, fr, dr, rv = string.match(init, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-    redis.call('HSET', key, 'rf', rf, 'cw', cw, 'cp', cp, 'fr', fr, 'dr', dr, 'rv', rv)
+  if init and redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, 'rf', int(init.refunded), 'cw', int(init.clawed), 'cp', int(init.returned),
+      'fr', int(init.fee_returned), 'dr', int(init.discount_returned), 'rv', init.reversed and '1' or '')
   end
   return redis.call('HMGET', key, 'rf', 'cw', 'cp', 'fr', 'dr', 'rv', 'lots')
 end
 
 -- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,
--- else the refusal's code. K_OTP is the contact's OTP hash: code -> '<amount>|<expires ms>'.
-local function spendRefusal(amount, method, otp, K_OTP)
-  if redis.call('HGET', K_CONTACT, 'x') == '1' then return 'spend_blocked' end
+-- else the refusal's code. otp_key is the contact's OTP hash: code -> '<amount>|<expires ms>'.
+local function spendRefusal(amount, method, otp, otp_key)
+  if redis.call('HGET', KEY.contact, 'x') == '1' then return 'spend_blocked' end
   if method == 'otp' then
-    local v = redis.call('HGET', K_OTP, otp)
+    local v = redis.call('HGET', otp_key, otp)
     if not v then return 'otp_invalid' end
     local bar = string.find(v, '|', 1, true)
     if tonumber(string.sub(v, bar + 1)) <= NOW then return 'otp_expired' end
     -- The OTP authorises a spend of at most its amount.
     if amount > tonumber(string.sub(v, 1, bar - 1)) then return 'otp_invalid' end
   end
-  local open = tonumber(redis.call('HGET', K_CONTACT, 'o') or '0')
+  local open = tonumber(redis.call('HGET', KEY.contact, 'o') or '0')
   if open < amount then return 'insufficient_funds' end
   return nil
 end
 
-local function spendApply(amount, method, otp, K_OTP)
+local function spendApply(amount, method, otp, otp_key)
   -- Used once, even for less than its amount.
-  if method == 'otp' then redis.call('HDEL', K_OTP, otp) end
-  redis.call('HINCRBY', K_CONTACT, 'o', -amount)
+  if method == 'otp' then redis.call('HDEL', otp_key, otp) end
+  redis.call('HINCRBY', KEY.contact, 'o', -amount)
 end
 
 local function joinPostings(a, b)
@@ -250,17 +249,18 @@ local function applyBasisPoints(amount, bp)
 end
 
 -- Awards Node evaluated, each checked here against what only the shard knows, atomically: its
--- guard (first purchase ever, first purchase of the day, once) and its per-contact cap. Nine
--- arguments per award from ARGV[base]: kind ('c' commerce lot, 'o' open, 'd' instant discount),
--- amount, lot field, guard, guard since (ms), cap field, cap limit, award JSON, posting JSON.
--- K_CAPS: the contact's cap counters; K_EXPIRY: the shard's index of contacts by earliest lot
+-- guard (first purchase ever, first purchase of the day, once) and its per-contact cap. `awards`
+-- as the layout names them (hot/awards.ts): kind ('c' commerce lot, 'o' open, 'd' instant
+-- discount), amount, lot field, guard, guard since (ms), cap field ('' for none), cap limit, the
+-- award's JSON for the reply. `accounts`: rewards, and the contact's commerce and open.
+-- caps_key: the contact's cap counters; expiry_key: the shard's index of contacts by earliest lot
 -- expiry (for the sweeper). Returns the accepted awards' JSON, cashback and discount totals,
--- their postings, the accepted indexes (0-based, comma-separated), and what it read of the
--- contact's history (whether this is its first purchase, its last purchase's time).
-local function applyAwards(base, n, K_CAPS, K_EXPIRY)
+-- their postings, the accepted indexes (0-based), and what it read of the contact's history
+-- (whether this is its first purchase, its last purchase's time).
+local function applyAwards(awards, caps_key, expiry_key, accounts)
   -- One read of what the awards depend on and one write per field they change, however many
   -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
-  local h = redis.call('HMGET', K_CONTACT, 'fp', 'lp', 'md')
+  local h = redis.call('HMGET', KEY.contact, 'fp', 'lp', 'md')
   local first_purchase = h[1] == false
   local last_purchase = tonumber(h[2] or '0')
   local debt = tonumber(h[3] or '0')
@@ -269,16 +269,14 @@ local function applyAwards(base, n, K_CAPS, K_EXPIRY)
   local to_commerce, to_open, earliest = 0, 0, 9999999999999
   local parts, postings, accepted = {}, {}, {}
   local cashback, discount = 0, 0
-  for i = 0, n - 1 do
-    local a = base + i * 9
-    local kind, amount, field, guard = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
-    local since, cap, limit = tonumber(ARGV[a + 4]), ARGV[a + 5], tonumber(ARGV[a + 6])
+  for i, a in ipairs(awards) do
+    local kind, amount, field, guard, cap = a.kind, a.amount, a.lot, a.guard, a.cap
     local ok = true
     if guard == 'first_purchase' and not first_purchase then ok = false end
-    if guard == 'first_of_day' and last_purchase >= since then ok = false end
-    if ok and cap ~= '' and tonumber(redis.call('HGET', K_CAPS, cap) or '0') >= limit then ok = false end
+    if guard == 'first_of_day' and last_purchase >= a.since then ok = false end
+    if ok and cap ~= '' and tonumber(redis.call('HGET', caps_key, cap) or '0') >= a.limit then ok = false end
     if ok then
-      if cap ~= '' then redis.call('HINCRBY', K_CAPS, cap, 1) end
+      if cap ~= '' then redis.call('HINCRBY', caps_key, cap, 1) end
       if kind == 'd' then
         discount = discount + amount
       else
@@ -298,33 +296,35 @@ local function applyAwards(base, n, K_CAPS, K_EXPIRY)
           end
           local expiry = tonumber(string.sub(field, 1, 13))
           if expiry < earliest then earliest = expiry end
+          postings[#postings + 1] = posting(accounts.rewards, accounts.commerce, amount)
         else
           to_open = to_open + amount
+          postings[#postings + 1] = posting(accounts.rewards, accounts.open, amount)
         end
-        postings[#postings + 1] = ARGV[a + 8]
       end
-      parts[#parts + 1] = ARGV[a + 7]
-      accepted[#accepted + 1] = tostring(i)
+      parts[#parts + 1] = a.json
+      accepted[#accepted + 1] = i - 1
     end
   end
-  for _, field in ipairs(lot_fields) do redis.call('HINCRBY', K_LOTS, field, lot_add[field]) end
-  if to_commerce > 0 then redis.call('HINCRBY', K_CONTACT, 'm', to_commerce) end
+  for _, field in ipairs(lot_fields) do redis.call('HINCRBY', KEY.lots, field, lot_add[field]) end
+  if to_commerce > 0 then redis.call('HINCRBY', KEY.contact, 'm', to_commerce) end
   if debt ~= debt_before then
-    if debt == 0 then redis.call('HDEL', K_CONTACT, 'md') else redis.call('HSET', K_CONTACT, 'md', int(debt)) end
+    if debt == 0 then redis.call('HDEL', KEY.contact, 'md') else redis.call('HSET', KEY.contact, 'md', int(debt)) end
   end
-  if to_open > 0 then redis.call('HINCRBY', K_CONTACT, 'o', to_open) end
+  if to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', to_open) end
   -- LT: the index keeps each contact's earliest expiry.
-  if earliest < 9999999999999 then redis.call('ZADD', K_EXPIRY, 'LT', earliest, string.sub(K_CONTACT, string.find(K_CONTACT, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), table.concat(accepted, ','), first_purchase, last_purchase
+  if earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, first_purchase, last_purchase
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's
 -- tiers use, keeping the previous period's total ('<period key>|<units>|<previous units>'). The
 -- tier held is derived from these when read (core/tier.ts), so it is never stale.
--- periods: 'm|current|previous;q|...;y|...;'.
+-- periods: {kind ('m', 'q', 'y'), current, previous} each (period keys, as core/tier.ts names them).
 local function addTierUnits(units, periods)
-  for kind, current, previous in string.gmatch(periods, '(%a)|([^|]*)|([^;]*);') do
-    local stored = redis.call('HGET', K_CONTACT, 'u' .. kind)
+  for _, p in ipairs(periods) do
+    local kind, current, previous = p.kind, p.current, p.previous
+    local stored = redis.call('HGET', KEY.contact, 'u' .. kind)
     local key, now, prev = '', 0, 0
     if stored then
       local b1 = string.find(stored, '|', 1, true)
@@ -338,6 +338,6 @@ local function addTierUnits(units, periods)
     else
       prev, now = 0, units
     end
-    redis.call('HSET', K_CONTACT, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev))
+    redis.call('HSET', KEY.contact, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev))
   end
 end

@@ -3,12 +3,12 @@
 -- after it (two commands) let every guess sent at once pass the check: a thousand concurrent
 -- guesses were a thousand tries, not otp_failures_max.
 --
--- KEYS[1] the code's index entry   KEYS[2] the terminal's wrong codes this minute
--- ARGV[1] wrong codes allowed a minute   ARGV[2] ttl of the count (s)
+-- Keys and arguments: hot/otp.ts (KEY.code the code's index entry, KEY.failures the terminal's
+-- wrong codes this minute).
 
-if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then return {'rate_limited'} end
-local contact_id = redis.call('GET', KEYS[1])
+if tonumber(redis.call('GET', KEY.failures) or '0') >= ARG.failures_max then return {'rate_limited'} end
+local contact_id = redis.call('GET', KEY.code)
 if contact_id then return {'ok', contact_id} end
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('INCR', KEY.failures)
+redis.call('EXPIRE', KEY.failures, ARG.failures_ttl_s)
 return {'otp_invalid'}

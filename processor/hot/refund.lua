@@ -5,51 +5,45 @@
 -- each see what the ones before took, so all that fit are approved, none retries, and their sum
 -- never exceeds the original.
 --
--- KEYS[8..10] the original's record hashes (its reference's three periods)
--- ARGV[10] refund amount ('' for what is left of the original)   ARGV[11] contact commerce
--- account   ARGV[12] contact open account   ARGV[13] rewards account   ARGV[14] the terminal's
--- spends account   ARGV[15] discounts account   ARGV[16] contribution fee accounts
--- 'debit|credit' ('' at the business's own venues)   ARGV[17] the original's record field
--- ARGV[18..20] the original, its state and lots as the ledger has them ('' in the hot window)
+-- Keys and arguments: hot/refund.ts (amount nil: what is left of the original; KEY.originals
+-- the original's record hashes, its reference's three periods; ARG.ledger the original as the
+-- ledger has it, nil in the hot window; accounts.fees '' at the business's own venues).
 
 local refused = prologue()
 if refused then return refused end
 
-local COMMERCE, OPEN, REWARDS, SPENDS, DISCOUNTS = ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15]
-local o = originalOf(8, ARGV[17], ARGV[18])
+local A = ARG.accounts
+local ledger = ARG.ledger
+local o = originalOf(KEY.originals, ARG.original_field, ledger and ledger.original)
 if not o or o.kind ~= 'purchase' then return {'refused', 'original_not_found'} end
 local state_key = stateKeyOf(o.id)
-local st = originalState(state_key, ARGV[19])
+local st = originalState(state_key, ledger and ledger.state)
 if st[6] == '1' then return {'refused', 'already_reversed'} end
 local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
 local s = {
   amount = o.amount, awarded = o.awarded, discount = o.discount, paid = o.paid, fee = o.fee,
   refunded = field(1), clawed = field(2), returned = field(3), fee_returned = field(4), discount_returned = field(5),
 }
-local amount = s.amount - s.refunded
-if ARGV[10] ~= '' then amount = tonumber(ARGV[10]) end
+local amount = ARG.amount or s.amount - s.refunded
 local shares = refundShares(s, amount)
 if not shares then return {'refused', 'amount_exceeds_original'} end
 
 local from_commerce, from_open = clawBack(shares.claw)
 local postings = ''
 if shares.give > 0 then
-  redis.call('HINCRBY', K_CONTACT, 'o', int(shares.give))
-  postings = posting(SPENDS, OPEN, shares.give)
+  redis.call('HINCRBY', KEY.contact, 'o', int(shares.give))
+  postings = posting(A.spends, A.open, shares.give)
 end
-if shares.discount_back > 0 then postings = joinPostings(postings, posting(DISCOUNTS, REWARDS, shares.discount_back)) end
-if shares.fee_back > 0 and ARGV[16] ~= '' then
-  local bar = string.find(ARGV[16], '|', 1, true)
-  postings = joinPostings(postings, posting(string.sub(ARGV[16], 1, bar - 1), string.sub(ARGV[16], bar + 1), shares.fee_back))
-end
-if from_commerce > 0 then postings = joinPostings(postings, posting(COMMERCE, REWARDS, from_commerce)) end
-if from_open > 0 then postings = joinPostings(postings, posting(OPEN, REWARDS, from_open)) end
+if shares.discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, shares.discount_back)) end
+if shares.fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, shares.fee_back)) end
+if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end
+if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 redis.call('HINCRBY', state_key, 'rf', int(amount))
 redis.call('HINCRBY', state_key, 'cw', int(shares.claw))
 redis.call('HINCRBY', state_key, 'cp', int(shares.give))
 redis.call('HINCRBY', state_key, 'fr', int(shares.fee_back))
 redis.call('HINCRBY', state_key, 'dr', int(shares.discount_back))
-redis.call('PEXPIRE', state_key, ARGV[5])
+redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 
 return commit({
   original = o.id, amount = int(amount), clawed = int(shares.claw), returned = int(shares.give), postings = postings,

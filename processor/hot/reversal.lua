@@ -7,18 +7,16 @@
 -- before: a reading taken before the script could be stale by the time it runs (the original
 -- committing in between, a refund racing).
 --
--- KEYS[8..10] the original's record hashes (its reference's three periods)
--- ARGV[10] contact commerce account   ARGV[11] contact open account   ARGV[12] rewards account
--- ARGV[13] the terminal's spends account   ARGV[14] discounts account
--- ARGV[15] contribution fee accounts 'debit|credit' ('' at the business's own venues)
--- ARGV[16] the original's record field
--- ARGV[17..19] the original, its state and lots as the ledger has them ('' in the hot window)
+-- Keys and arguments: hot/reversal.ts (KEY.originals the original's record hashes, its
+-- reference's three periods; ARG.ledger the original as the ledger has it, nil in the hot
+-- window; accounts.fees '' at the business's own venues).
 
 local refused = prologue()
 if refused then return refused end
 
-local COMMERCE, OPEN, REWARDS, SPENDS, DISCOUNTS = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
-local o, record = originalOf(8, ARGV[16], ARGV[17])
+local A = ARG.accounts
+local ledger = ARG.ledger
+local o, record = originalOf(KEY.originals, ARG.original_field, ledger and ledger.original)
 if not o then
   if record == nil then
     -- Its reference is claimed but it is not recorded: the original is on its way (between its
@@ -26,15 +24,15 @@ if not o then
     -- Mark it reversed, so that it is refused when its script runs, as an original that arrives
     -- after its reversal is; without the mark it was approved after this answer said it was not
     -- there.
-    redis.call('HSET', KEYS[8], ARGV[16], '!')
-    redis.call('PEXPIRE', KEYS[8], ARGV[5], 'NX')
+    redis.call('HSET', KEY.originals[1], ARG.original_field, '!')
+    redis.call('PEXPIRE', KEY.originals[1], ARG.record_ttl_ms, 'NX')
   end
   return {'refused', 'original_not_found'}
 end
 local kind = o.kind
 if kind ~= 'purchase' and kind ~= 'spend' and kind ~= 'redemption' then return {'refused', 'original_not_found'} end
 local state_key = stateKeyOf(o.id)
-local st = originalState(state_key, ARGV[18])
+local st = originalState(state_key, ledger and ledger.state)
 if st[6] == '1' then return {'refused', 'already_reversed'} end
 
 local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
@@ -45,29 +43,26 @@ if kind == 'purchase' then
   local from_commerce, from_open = clawBack(o.awarded - field(2))
   local give = o.paid - field(3)
   if give > 0 then
-    redis.call('HINCRBY', K_CONTACT, 'o', give)
-    postings = joinPostings(postings, posting(SPENDS, OPEN, give))
+    redis.call('HINCRBY', KEY.contact, 'o', give)
+    postings = joinPostings(postings, posting(A.spends, A.open, give))
   end
   local discount_back = o.discount - field(5)
-  if discount_back > 0 then postings = joinPostings(postings, posting(DISCOUNTS, REWARDS, discount_back)) end
-  if from_commerce > 0 then postings = joinPostings(postings, posting(COMMERCE, REWARDS, from_commerce)) end
-  if from_open > 0 then postings = joinPostings(postings, posting(OPEN, REWARDS, from_open)) end
+  if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end
+  if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end
+  if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 elseif kind == 'spend' then
-  redis.call('HINCRBY', K_CONTACT, 'o', amount)
-  postings = posting(SPENDS, OPEN, amount)
+  redis.call('HINCRBY', KEY.contact, 'o', amount)
+  postings = posting(A.spends, A.open, amount)
 else
   -- Back into the very lots it came from, with their expiry and pool.
-  local lots = st[7] or (ARGV[19] ~= '' and ARGV[19]) or '[]'
-  for _, lot in ipairs(cjson.decode(lots)) do redis.call('HINCRBY', K_LOTS, lot[1], lot[2]) end
-  redis.call('HINCRBY', K_CONTACT, 'm', amount)
-  redis.call('HINCRBY', K_CONTACT, 'o', -amount)
-  postings = posting(OPEN, COMMERCE, amount)
+  local lots = (st[7] and cjson.decode(st[7])) or (ledger and ledger.lots) or {}
+  for _, lot in ipairs(lots) do redis.call('HINCRBY', KEY.lots, lot[1], lot[2]) end
+  redis.call('HINCRBY', KEY.contact, 'm', amount)
+  redis.call('HINCRBY', KEY.contact, 'o', -amount)
+  postings = posting(A.open, A.commerce, amount)
 end
 local fee_back = o.fee - field(4)
-if fee_back > 0 and ARGV[15] ~= '' then
-  local bar = string.find(ARGV[15], '|', 1, true)
-  postings = joinPostings(postings, posting(string.sub(ARGV[15], 1, bar - 1), string.sub(ARGV[15], bar + 1), fee_back))
-end
+if fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
-redis.call('PEXPIRE', state_key, ARGV[5])
+redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 return commit({original = o.id, kind = kind, amount = int(amount), postings = postings}, recordOf('v', amount))

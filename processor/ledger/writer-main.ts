@@ -2,7 +2,10 @@
 // writers apart from gateways, and for tests that kill one mid-batch.
 
 import pino from 'pino';
-import { connectPostgres, connectRedis } from '../stores.ts';
+import { installLastResort } from '../last-resort.ts';
+import { Expiry } from '../expiry.ts';
+import { Network } from '../network.ts';
+import { connectPostgres, connectRedis, default_config, system_clock, type Stores } from '../stores.ts';
 import { migrate } from './migrate.ts';
 import { LedgerWriter } from './writer.ts';
 
@@ -24,7 +27,37 @@ const writer = new LedgerWriter(redis, sql, {
 writer.start();
 logger.info({ consumer: writer.consumer }, 'ledger writer started');
 
+// With LEDGER_WRITER=off the gateways neither write the ledger nor expire awards: the writers do
+// both. Expiry transactions go through the hot path like any other, with the gateway's settings.
+const cim_hmac_key = process.env.CIM_HMAC_KEY;
+let stop_expiry: (() => void) | undefined;
+if (cim_hmac_key === undefined || cim_hmac_key === '') {
+  logger.warn('CIM_HMAC_KEY is not set: this writer does not expire awards (give it the gateways\' settings)');
+} else {
+  const stores: Stores = {
+    redis,
+    sql,
+    clock: system_clock,
+    config: {
+      ...default_config,
+      cim_hmac_key,
+      shard_count: num('SHARDS', default_config.shard_count),
+      reply_ttl_seconds: num('REPLY_TTL_SECONDS', default_config.reply_ttl_seconds),
+      reference_buckets: num('REFERENCE_BUCKETS', default_config.reference_buckets!),
+    },
+  };
+  const sweep_ms = num('EXPIRY_SWEEP_MS', 10_000);
+  stop_expiry = new Expiry(stores, new Network(stores)).start(sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'));
+  logger.info({ sweep_ms }, 'award expiry sweeper started');
+}
+// Errors nothing caught: logged, bounded, and survived when they come from postgres.js (the
+// writer's loop retries the batch) or from a promise nobody awaited; the process exits on the
+// others (processor/last-resort.ts says which and why). Only now: a failure to start, above, must
+// still stop the process.
+installLastResort(logger);
+
 async function stop() {
+  stop_expiry?.();
   await writer.stop();
   await redis.close().catch(() => {});
   await sql.end({ timeout: 5 });

@@ -1,0 +1,68 @@
+// award.lua against the test Redis (database 13, shard 204), called through its definition
+// (award.ts) without the gateway.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import { transactionAccounts } from '../journal.ts';
+import type { RedisClient } from '../stores.ts';
+import { awardTemplates } from '../templates.ts';
+import type { AwardCall } from './award.ts';
+import type { AwardItem } from './award-items.ts';
+import { expiryKey } from './keys.ts';
+import { referenceSlot } from './references.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedis } from './script-spec.ts';
+
+const shard = 204;
+const business = specBusiness();
+const expiry = Date.now() + 86_400_000;
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(13);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+const signup = (amount: number): AwardItem => ({
+  kind: 'c', amount, lot: `${expiry}|`, guard: 'once', since: 0, cap: 'off_signup|once', limit: 1, json: JSON.stringify({ offer_id: 'off_signup', amount }),
+});
+
+function call(contact_id: string, reference: string, awards: AwardItem[]): AwardCall {
+  const now_ms = Date.now();
+  const id = newId('txn');
+  const { reply, entry } = awardTemplates({ id, business_id: business.id, contact_id, currency: 'EUR', now_ms, reason: 'signup', reference });
+  return {
+    business_id: business.id, slot: referenceSlot(spec_config, '_rewards', reference, now_ms), contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
+    accounts: transactionAccounts(business, null, contact_id), awards,
+  };
+}
+
+describe('award.lua', () => {
+  it('awards into a lot and the open balance, with the accepted indexes; the sweeper’s index told of the lot', async () => {
+    const contact_id = await specContact(redis, shard, business);
+    const open: AwardItem = { ...signup(25), kind: 'o', cap: '', guard: '' };
+    const c = call(contact_id, `signup:created:${contact_id}`, [signup(100), open]);
+    const out = await redis.awardScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(out.accepted).toEqual([0, 1]);
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ kind: 'award', reason: 'signup', awards: [{ amount: 100 }, { amount: 25 }], wallet: { open: 25, commerce: 100 } });
+    expect(entry).toMatchObject({ kind: 'award', terminal_id: null, amount: 125 });
+    expect(entry.postings).toEqual([[c.accounts.rewards, c.accounts.commerce, 100], [c.accounts.rewards, c.accounts.open, 25]]);
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'a|125|125');
+    expect(await redis.zScore(expiryKey(shard), contact_id)).toBe(expiry);
+  });
+
+  it('is empty when every award is refused, writing nothing; replays a repeated reference', async () => {
+    const contact_id = await specContact(redis, shard, business);
+    const first = await redis.awardScript(call(contact_id, `signup:a:${contact_id}`, [signup(100)]));
+    if (first.outcome !== 'ok') throw new Error(first.outcome);
+    const length = await journalLength(redis, shard);
+    // The 'once' cap is used: a sign-up under another reference awards nothing.
+    expect(await redis.awardScript(call(contact_id, `signup:b:${contact_id}`, [signup(100)]))).toEqual({ outcome: 'empty' });
+    expect(await redis.awardScript(call(contact_id, `signup:a:${contact_id}`, [signup(100)]))).toEqual({ outcome: 'replay', reply: first.reply });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 100 });
+  });
+});

@@ -1,0 +1,36 @@
+// claim.lua against the test Redis (database 15), called through its definition (claim.ts).
+// What claims mean to requests (conflicts, reversal marks) is references.test.ts's.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisClient } from '../stores.ts';
+import { specRedis, specSlot } from './script-spec.ts';
+
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(15);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+describe('claim.lua', () => {
+  it('claims a free reference in this period, with the hash’s expiry, and answers the claim it finds after', async () => {
+    const { slot } = specSlot('ter_claim_spec');
+    expect(await redis.claimScript({ slot, value: 'first', mode: 'read' })).toBeNull();
+    expect(await redis.sendCommand(['HLEN', slot.claim_keys[0]!])).toBe(0);
+    expect(await redis.claimScript({ slot, value: 'first', mode: 'claim' })).toBeNull();
+    expect(await redis.claimScript({ slot, value: 'second', mode: 'claim' })).toBe('first');
+    expect(await redis.claimScript({ slot, value: '', mode: 'read' })).toBe('first');
+    const ttl = Number(await redis.sendCommand(['PTTL', slot.claim_keys[0]!]));
+    expect(ttl).toBeGreaterThan(slot.ttl_ms - 60_000);
+    expect(ttl).toBeLessThanOrEqual(slot.ttl_ms);
+  });
+
+  it('finds a claim made in one of the two periods before', async () => {
+    const { slot } = specSlot('ter_claim_spec');
+    await redis.sendCommand(['HSET', slot.claim_keys[2]!, slot.field, 'older']);
+    expect(await redis.claimScript({ slot, value: 'new', mode: 'claim' })).toBe('older');
+    expect(await redis.sendCommand(['HEXISTS', slot.claim_keys[0]!, slot.field])).toBe(0);
+  });
+});

@@ -1,0 +1,37 @@
+// The claim script (claim.lua): a terminal's reference claimed for one request, or read.
+
+import { hotScript, unexpected } from './define.ts';
+import { arg, layout } from './layout.ts';
+import { reference_periods, type ReferenceSlot } from './references.ts';
+
+const claim_layout = layout(
+  { claims: reference_periods },
+  {
+    field: arg.bytes(),
+    /** What the claim holds (references.ts), written in this period if the reference is free. */
+    value: arg.str(),
+    ttl_ms: arg.int(),
+    /** 'read': only look. */
+    mode: arg.str<'claim' | 'read'>(),
+  },
+);
+
+export interface ClaimCall {
+  readonly slot: ReferenceSlot;
+  readonly value: string;
+  readonly mode: 'claim' | 'read';
+}
+
+/** Answers the claim the reference had already (this period or the two before), or null. */
+export const claim_script = hotScript({
+  files: ['claim.lua'],
+  layouts: [claim_layout],
+  parseCommand(parser, call: ClaimCall) {
+    claim_layout.pushKeys(parser, { claims: call.slot.claim_keys });
+    claim_layout.pushArgs(parser, { field: call.slot.field, value: call.value, ttl_ms: call.slot.ttl_ms, mode: call.mode });
+  },
+  transformReply(raw): string | null {
+    if (raw === null || typeof raw === 'string') return raw;
+    throw unexpected(raw);
+  },
+});

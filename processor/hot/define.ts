@@ -1,0 +1,68 @@
+// A Redis script defined the way node-redis defines its own commands (defineScript): its Lua
+// source behind the header its layout generates, its keys and arguments pushed from one typed
+// object, its answer parsed into a typed result. Registered on the client (hot/scripts.ts), it is
+// called as `redis.<name>Script(call)`: EVALSHA, and EVAL once after NOSCRIPT (a Redis restart, a
+// failover), which node-redis does for every script it is given.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineScript, type CommandParser } from 'redis';
+import { luaHeader, type Args, type Keys, type Layout } from './layout.ts';
+
+export interface HotScript<Call, Result> {
+  /** The script's files in processor/hot, concatenated: shard scripts start with lib.lua. */
+  readonly files: readonly string[];
+  /** Its keys and arguments, in turn (a shard script: what every one takes, then its own). */
+  readonly layouts: readonly Layout<Keys, Args>[];
+  /** The call as KEYS and ARGV: every layout's keys, then every layout's arguments. */
+  readonly parseCommand: (parser: CommandParser, call: Call) => void;
+  /** The script's answer, checked and named. */
+  readonly transformReply: (raw: unknown) => Result;
+}
+
+export function hotScript<Call, Result>(s: HotScript<Call, Result>) {
+  const lua = s.files.map((f) => readFileSync(join(import.meta.dirname, f), 'utf8')).join('\n');
+  checkNames(s.files, lua, s.layouts);
+  return defineScript({
+    SCRIPT: `${luaHeader(...s.layouts)}\n${lua}`,
+    NUMBER_OF_KEYS: s.layouts.reduce((n, l) => n + l.number_of_keys, 0),
+    parseCommand: s.parseCommand,
+    transformReply: s.transformReply,
+  });
+}
+
+/**
+ * Every KEY.<name> and ARG.<name> the Lua reads is declared by its layouts: a misspelt name
+ * would read nil when the script runs, so it is refused when the script is defined (at start-up).
+ */
+export function checkNames(files: readonly string[], lua: string, layouts: readonly Layout<Keys, Args>[]): void {
+  const declared = { KEY: new Set(layouts.flatMap((l) => Object.keys(l.keys))), ARG: new Set(layouts.flatMap((l) => Object.keys(l.args))) };
+  for (const [, table, name] of lua.matchAll(/\b(KEY|ARG)\.([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    if (!declared[table as 'KEY' | 'ARG'].has(name!)) throw new Error(`${files.join(' + ')}: ${table}.${name} is not in the script's layout`);
+  }
+}
+
+/** A script's answer is not what it may answer: a bug on one side or the other, never a refusal. */
+export function unexpected(raw: unknown): Error {
+  return new Error(`unexpected script answer ${JSON.stringify(raw)}`);
+}
+
+/** A script's answer as an array whose first element is a string (the outcome). */
+export function answerOf(raw: unknown): readonly unknown[] & { readonly 0: string } {
+  if (!Array.isArray(raw) || typeof raw[0] !== 'string') throw unexpected(raw);
+  return raw as unknown[] & { 0: string };
+}
+
+export function textAt(answer: readonly unknown[], i: number): string {
+  const v = answer[i];
+  if (typeof v !== 'string') throw unexpected(answer);
+  return v;
+}
+
+/** A Lua array of integers. */
+export function intsAt(answer: readonly unknown[], i: number): number[] {
+  const v = answer[i];
+  if (!Array.isArray(v)) throw unexpected(answer);
+  for (const x of v) if (!Number.isSafeInteger(x)) throw unexpected(answer);
+  return v as number[];
+}

@@ -1,0 +1,63 @@
+// expire.lua against the test Redis (database 13, shard 205), called through its definition
+// (expire.ts) without the gateway.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import { transactionAccounts } from '../journal.ts';
+import type { RedisClient } from '../stores.ts';
+import { expiryTemplates } from '../templates.ts';
+import type { ExpireCall } from './expire.ts';
+import { expiryKey, lotsKey } from './keys.ts';
+import { referenceSlot } from './references.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedis } from './script-spec.ts';
+
+const shard = 205;
+const business = specBusiness();
+const now = Date.now();
+const past = `${String(now - 1_000).padStart(13, '0')}|`;
+const older = `${String(now - 2_000).padStart(13, '0')}|M1`;
+const next = now + 86_400_000;
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(13);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+function call(contact_id: string): ExpireCall {
+  const id = newId('txn');
+  const reference = `expiry:${contact_id}:${now}`;
+  const { reply, entry } = expiryTemplates({ id, business_id: business.id, contact_id, currency: 'EUR', now_ms: now, reference });
+  return {
+    business_id: business.id, slot: referenceSlot(spec_config, '_rewards', reference, now), contact_id, shard, id, now_ms: now, journal_length_max: 1_000_000, reply, entry,
+    accounts: transactionAccounts(business, null, contact_id),
+  };
+}
+
+describe('expire.lua', () => {
+  it('expires the lots past their expiry back to the rewards account; the index names the next expiry', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { [past]: 30, [older]: 20, [`${next}|`]: 50, '9999999999999|': 5 });
+    await redis.zAdd(expiryKey(shard), { score: now - 2_000, value: contact_id });
+    const c = call(contact_id);
+    const out = await redis.expireScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ kind: 'expiry', expired: 50, wallet: { open: 0, commerce: 55 } });
+    expect(entry).toMatchObject({ kind: 'expiry', terminal_id: null, amount: 50, postings: [[c.accounts.commerce, c.accounts.rewards, 50]] });
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'x|50');
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [`${next}|`]: '50', '9999999999999|': '5' });
+    expect(await redis.zScore(expiryKey(shard), contact_id)).toBe(next);
+  });
+
+  it('is empty when nothing has expired, and drops a contact with no expiring lot from the index', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { '9999999999999|': 5 });
+    await redis.zAdd(expiryKey(shard), { score: now - 1, value: contact_id });
+    const length = await journalLength(redis, shard);
+    expect(await redis.expireScript(call(contact_id))).toEqual({ outcome: 'empty' });
+    expect(await redis.zScore(expiryKey(shard), contact_id)).toBeNull();
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 5 });
+  });
+});

@@ -1,0 +1,29 @@
+// The expiry script (expire.lua): its own keys and arguments.
+
+import { accountsArg } from './accounts.ts';
+import { expiryKey } from './keys.ts';
+import { arg, layout, type ValuesOf } from './layout.ts';
+import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
+
+/** The holes expire.lua fills: the amount expired, its posting. */
+export type ExpireHole = 'amount' | 'postings';
+
+const expire_layout = layout(
+  { expiry: 1 },
+  {
+    /** The contact, as the shard's expiry index names it. */
+    contact_id: arg.str(),
+    accounts: accountsArg('commerce', 'rewards'),
+  },
+);
+
+export type ExpireCall = ShardCall<ExpireHole> & ValuesOf<typeof expire_layout.args>;
+
+export const expire_script = shardScript({
+  files: ['expire.lua'],
+  layout: expire_layout,
+  keys: (call: ExpireCall) => ({ expiry: expiryKey(call.shard) }),
+  committed: committedOf,
+  // No lot had expired (the index was ahead of the lots).
+  may_be_empty: true,
+});

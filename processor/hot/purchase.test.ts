@@ -1,0 +1,162 @@
+// purchase.lua against the test Redis (database 13, shard 201), called through its definition
+// (purchase.ts) without the gateway: what it commits, replays and refuses, and what it writes.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import { transactionAccounts } from '../journal.ts';
+import type { RedisClient } from '../stores.ts';
+import { purchaseTemplates } from '../templates.ts';
+import type { AwardItem } from './award-items.ts';
+import { capsKey, contactKey, expiryKey, lotsKey, otpKey, transactionKey } from './keys.ts';
+import type { PurchaseCall } from './purchase.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import type { ReferenceSlot } from './references.ts';
+
+const shard = 201;
+const business = specBusiness();
+const terminal = specTerminal(business);
+const at_ms = Date.UTC(2026, 10, 15, 12);
+const lot = '1798675200000|';
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(13);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+function award(kind: AwardItem['kind'], amount: number, more: Partial<AwardItem> = {}): AwardItem {
+  const json = JSON.stringify({ offer_id: `off_${kind}`, kind: kind === 'd' ? 'instant_discount' : 'cashback', amount });
+  return { kind, amount, lot: kind === 'c' ? lot : '9999999999999|', guard: '', since: 0, cap: '', limit: 0, json, ...more };
+}
+
+interface Purchase {
+  readonly contact_id: string;
+  readonly amount?: number;
+  readonly pay?: number;
+  readonly otp?: string;
+  readonly awards?: readonly AwardItem[];
+  readonly fee_bp?: number;
+  readonly pay_fee?: number;
+  readonly at?: { reference: string; slot: ReferenceSlot };
+  readonly journal_length_max?: number;
+}
+
+function call(p: Purchase): PurchaseCall {
+  const now_ms = Date.now();
+  const { reference, slot } = p.at ?? specSlot(terminal.id, now_ms);
+  const id = newId('txn');
+  const amount = p.amount ?? 2_000;
+  const pay = p.pay ?? 0;
+  const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id: p.contact_id, currency: 'EUR', now_ms, amount, pay });
+  return {
+    business_id: business.id, slot, contact_id: p.contact_id, shard, id, now_ms, journal_length_max: p.journal_length_max ?? 1_000_000, reply, entry,
+    pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms, fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,
+    accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10' }], awards: p.awards ?? [],
+  };
+}
+
+describe('purchase.lua', () => {
+  it('commits awards into a lot, the open balance and off the price, with the fee on them; the reply, entry, record and history', async () => {
+    const contact_id = await specContact(redis, shard, business, 1_000);
+    const c = call({ contact_id, fee_bp: 250, awards: [award('c', 100, { cap: 'off_c|m2026-11', limit: 5 }), award('o', 50), award('d', 300)] });
+    const out = await redis.purchaseScript(c);
+    if (out.outcome !== 'ok') throw new Error(`not committed: ${JSON.stringify(out)}`);
+    expect(out).toMatchObject({ first_purchase: true, accepted: [0, 1, 2] });
+
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(out.reply).toBe(JSON.stringify(reply));
+    expect(reply).toMatchObject({ id: c.id, amount: 2_000, discount: 300, amount_due: 1_700, paid_from_wallet: 0, wallet: { open: 1_050, commerce: 100 } });
+    expect(reply.awards).toEqual(c.awards.map((a) => JSON.parse(a.json)));
+    const a = c.accounts;
+    // Discount first, the awards in order, the fee on awards and discount (2.5% of 450) last.
+    expect(entry.postings).toEqual([[a.rewards, a.discounts, 300], [a.rewards, a.commerce, 100], [a.rewards, a.open, 50], [a.fees, a.fee_income, 11]]);
+    expect(entry).toMatchObject({ id: c.id, kind: 'purchase', discount: 300, paid_from_wallet: 0 });
+
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300|11');
+    expect(await redis.hmGet(contactKey(shard, contact_id), ['fp', 'lp', 'um'])).toEqual(['1', String(at_ms), '2026-11|20|0']);
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [lot]: '100' });
+    expect(await redis.hGet(capsKey(shard, contact_id), 'off_c|m2026-11')).toBe('1');
+    expect(await redis.zScore(expiryKey(shard), contact_id)).toBe(1798675200000);
+
+    const second = await redis.purchaseScript(call({ contact_id }));
+    expect(second).toMatchObject({ outcome: 'ok', first_purchase: false, accepted: [] });
+    expect(await redis.hGet(contactKey(shard, contact_id), 'um')).toBe('2026-11|40|0');
+  });
+
+  it('never takes more off than the price', async () => {
+    const contact_id = await specContact(redis, shard, business);
+    const out = await redis.purchaseScript(call({ contact_id, amount: 2_000, awards: [award('d', 1_500), award('d', 1_500)] }));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(JSON.parse(out.reply)).toMatchObject({ discount: 2_000, amount_due: 0 });
+  });
+
+  it('checks guards and caps against the shard: the accepted indexes say which awards stood', async () => {
+    const contact_id = await specContact(redis, shard, business);
+    const capped = { cap: 'off_cap|l', limit: 1 };
+    const first = await redis.purchaseScript(call({ contact_id, awards: [award('c', 10, capped), award('c', 20, { guard: 'first_purchase' })] }));
+    expect(first).toMatchObject({ outcome: 'ok', accepted: [0, 1] });
+    const later = await redis.purchaseScript(call({ contact_id, awards: [award('c', 10, capped), award('c', 20, { guard: 'first_purchase' }), award('o', 5, { guard: 'first_of_day', since: at_ms - 1_000 })] }));
+    // The cap is reached, the first purchase was the one before, and this day saw a purchase already.
+    expect(later).toMatchObject({ outcome: 'ok', accepted: [] });
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 30 });
+  });
+
+  it('pays from the wallet by OTP once, with its fee; the OTP used up', async () => {
+    const contact_id = await specContact(redis, shard, business, 1_000);
+    await redis.hSet(otpKey(shard, contact_id), '123456', `500|${Date.now() + 60_000}`);
+    const c = call({ contact_id, amount: 800, pay: 500, otp: '123456', pay_fee: 12 });
+    const out = await redis.purchaseScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ amount_due: 300, paid_from_wallet: 500, wallet: { open: 500, commerce: 0 } });
+    expect(entry.postings).toEqual([[c.accounts.open, c.accounts.spends, 500], [c.accounts.fees, c.accounts.fee_income, 12]]);
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|800||500||12');
+    expect(await redis.hGet(otpKey(shard, contact_id), '123456')).toBeNull();
+    expect(await redis.purchaseScript(call({ contact_id, pay: 100, otp: '123456' }))).toEqual({ outcome: 'refused', code: 'otp_invalid' });
+  });
+
+  it('replays a repeated reference with the very bytes it answered, from the journal and then the ledger', async () => {
+    const contact_id = await specContact(redis, shard, business, 1_000);
+    const at = specSlot(terminal.id);
+    const first = await redis.purchaseScript(call({ contact_id, at, awards: [award('c', 100)] }));
+    if (first.outcome !== 'ok') throw new Error(first.outcome);
+    const length = await journalLength(redis, shard);
+    const again = call({ contact_id, at, awards: [award('c', 100)] });
+    expect(await redis.purchaseScript(again)).toEqual({ outcome: 'replay', reply: first.reply });
+    // Once the ledger has it (the writer deleted the pending pointer), the ledger has its reply.
+    const id = (JSON.parse(first.reply) as { id: string }).id;
+    await redis.del(transactionKey(shard, id));
+    expect(await redis.purchaseScript(again)).toEqual({ outcome: 'recorded', id });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 1_000, commerce: 100 });
+  });
+
+  it('refuses before it writes anything', async () => {
+    const contact_id = await specContact(redis, shard, business, 100);
+    const length = await journalLength(redis, shard);
+    const refusals: [Purchase | (() => Promise<PurchaseCall>), unknown][] = [
+      [{ contact_id, pay: 200 }, { outcome: 'refused', code: 'insufficient_funds' }],
+      [{ contact_id, pay: 50, otp: '000000' }, { outcome: 'refused', code: 'otp_invalid' }],
+      [{ contact_id, journal_length_max: 0 }, { outcome: 'unavailable' }],
+      [{ contact_id: await specContact(redis, shard, specBusiness()) }, { outcome: 'contact_not_found' }],
+      [async () => ({ ...call({ contact_id }), reply: '' as PurchaseCall['reply'] }), { outcome: 'no_template' }],
+      [
+        async () => {
+          // Reversed before it arrived (reversal.lua's mark).
+          const c = call({ contact_id });
+          await redis.hSet(c.slot.record_keys(shard)[0]!, c.slot.field, '!');
+          return c;
+        },
+        { outcome: 'refused', code: 'already_reversed' },
+      ],
+    ];
+    for (const [p, expected] of refusals) expect(await redis.purchaseScript(typeof p === 'function' ? await p() : call(p))).toEqual(expected);
+    await redis.hSet(contactKey(shard, contact_id), 'x', '1');
+    expect(await redis.purchaseScript(call({ contact_id, pay: 50 }))).toEqual({ outcome: 'refused', code: 'spend_blocked' });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });
+    expect(await redis.hGet(contactKey(shard, contact_id), 'fp')).toBeNull();
+  });
+});

@@ -1,0 +1,55 @@
+// The purchase script (purchase.lua): its own keys and arguments, and what it answers when it
+// commits.
+
+import type { PeriodKind } from '../../core/tier.ts';
+import { accountsArg } from './accounts.ts';
+import { award_items } from './award-items.ts';
+import { intsAt, textAt } from './define.ts';
+import { capsKey, expiryKey, otpKey } from './keys.ts';
+import { arg, layout, type ValuesOf } from './layout.ts';
+import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
+
+/** The holes purchase.lua fills in the reply and journal entry (besides the wallet). */
+export type PurchaseHole = 'awards' | 'discount' | 'due' | 'postings';
+
+const purchase_layout = layout(
+  { otp: 1, caps: 1, expiry: 1 },
+  {
+    /** Paid from the open balance (0: none), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
+    pay: arg.int(),
+    pay_method: arg.str<'otp' | 'wallet' | ''>(),
+    otp: arg.str(),
+    amount: arg.int(),
+    /** The purchase's time (occurred_at), for the contact's purchase history. */
+    at_ms: arg.int(),
+    /** The contribution fee: in basis points of the awards (settle_on award), or on the payment. */
+    fee_bp: arg.int(),
+    pay_fee: arg.int(),
+    accounts: accountsArg('open', 'commerce', 'rewards', 'discounts', 'spends', 'fees', 'fee_income'),
+    /** Tier value units, added to the current period of each kind the business's tiers use. */
+    tier_units: arg.int(),
+    periods: arg.list({ kind: arg.str<PeriodKind>(), current: arg.str(), previous: arg.str() }, 3),
+    awards: award_items,
+  },
+);
+
+export type PurchaseCall = ShardCall<PurchaseHole> & ValuesOf<typeof purchase_layout.args>;
+
+export interface PurchaseCommitted extends Committed {
+  readonly first_purchase: boolean;
+  /** Indexes of the awards the script accepted (the others' guard or cap refused them). */
+  readonly accepted: readonly number[];
+}
+
+export const purchase_script = shardScript({
+  files: ['purchase.lua'],
+  layout: purchase_layout,
+  keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard) }),
+  committed: (answer): PurchaseCommitted => ({
+    outcome: 'ok',
+    reply: textAt(answer, 1),
+    journal_id: textAt(answer, 2),
+    first_purchase: answer[3] === 1,
+    accepted: intsAt(answer, 4),
+  }),
+});

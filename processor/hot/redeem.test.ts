@@ -1,0 +1,71 @@
+// redeem.lua against the test Redis (database 13, shard 203), called through its definition
+// (redeem.ts) without the gateway.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import { transactionAccounts } from '../journal.ts';
+import type { Terminal } from '../network.ts';
+import type { RedisClient } from '../stores.ts';
+import { redemptionTemplates } from '../templates.ts';
+import { contactKey, lotsKey, stateKey } from './keys.ts';
+import type { RedeemCall } from './redeem.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+
+const shard = 203;
+const business = specBusiness();
+const own = specTerminal(business, true);
+const merchant = specTerminal(business);
+const soon = String(Date.now() + 86_400_000).padStart(13, '0');
+const later = String(Date.now() + 2 * 86_400_000).padStart(13, '0');
+const past = String(Date.now() - 1_000).padStart(13, '0');
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(13);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+function call(terminal: Terminal, contact_id: string, amount: number | null): RedeemCall {
+  const now_ms = Date.now();
+  const { reference, slot } = specSlot(terminal.id, now_ms);
+  const id = newId('txn');
+  const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: 'EUR', now_ms });
+  return {
+    business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
+    amount, merchant_code: terminal.merchant_code, accounts: transactionAccounts(business, terminal, contact_id),
+  };
+}
+
+describe('redeem.lua', () => {
+  it('redeems everything eligible, earliest expiry first, pools only at their merchant; the lots it took kept for its reversal', async () => {
+    const lots = { [`${later}|`]: 100, [`${soon}|`]: 50, [`${soon}|M1`]: 30, [`${soon}|M2`]: 20, [`${past}|`]: 5 };
+    const contact_id = await specContact(redis, shard, business, 0, lots);
+    const c = call(own, contact_id, null);
+    const out = await redis.redeemScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ redeemed: 150, wallet: { open: 150, commerce: 55 } });
+    const taken = [[`${soon}|`, 50], [`${later}|`, 100]];
+    expect(entry).toMatchObject({ kind: 'redemption', amount: 150, lots: taken, postings: [[c.accounts.commerce, c.accounts.open, 150]] });
+    expect(await redis.hGet(stateKey(shard, c.id), 'lots')).toBe(JSON.stringify(taken));
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'r|150');
+
+    // At merchant M1: its pool only (the expired lot is not usable).
+    const at_merchant = await redis.redeemScript(call(merchant, contact_id, 30));
+    expect(at_merchant).toMatchObject({ outcome: 'ok' });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [`${soon}|M2`]: '20', [`${past}|`]: '5' });
+  });
+
+  it('refuses more than is eligible, nothing eligible, and anything while commerce debt is owed', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { [`${soon}|`]: 100 });
+    const length = await journalLength(redis, shard);
+    expect(await redis.redeemScript(call(own, contact_id, 101))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    expect(await redis.redeemScript(call(merchant, await specContact(redis, shard, business, 0, { [`${soon}|M2`]: 10 }), null))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    await redis.hSet(contactKey(shard, contact_id), { m: '0', md: '100' });
+    expect(await redis.redeemScript(call(own, contact_id, null))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 0 });
+  });
+});

@@ -1,0 +1,113 @@
+// refund.lua (with refund-shares.lua) against the test Redis (database 14, shard 206), called
+// through its definition (refund.ts) without the gateway. Originals are written as the scripts
+// record them (a record, lots, balances) or given as the ledger has them.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import { transactionAccounts } from '../journal.ts';
+import type { RedisClient } from '../stores.ts';
+import { refundTemplates } from '../templates.ts';
+import { contactKey, stateKey } from './keys.ts';
+import type { LedgerOriginalArg } from './original.ts';
+import type { ReferenceSlot } from './references.ts';
+import type { RefundCall } from './refund.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+
+const shard = 206;
+const business = specBusiness();
+const terminal = specTerminal(business);
+const soon = String(Date.now() + 86_400_000).padStart(13, '0');
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(14);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+/** An original in the hot window: its record under a reference of the terminal. */
+async function original(record: string): Promise<{ id: string; slot: ReferenceSlot }> {
+  const id = newId('txn');
+  const { slot } = specSlot(terminal.id);
+  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
+  return { id, slot };
+}
+
+function call(contact_id: string, original_slot: ReferenceSlot, amount: number | null, ledger: LedgerOriginalArg | null = null, at?: { reference: string; slot: ReferenceSlot }): RefundCall {
+  const now_ms = Date.now();
+  const { reference, slot } = at ?? specSlot(terminal.id, now_ms);
+  const id = newId('txn');
+  const { reply, entry } = refundTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: 'EUR', now_ms });
+  return {
+    business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
+    amount, accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger,
+  };
+}
+
+describe('refund.lua', () => {
+  it('claws back the award and gives back payment, discount funding and fee in proportion, each refund from what the ones before left', async () => {
+    const contact_id = await specContact(redis, shard, business, 200, { [`${soon}|`]: 100 });
+    // 2000 paid 500 from the wallet, 100 awarded, 300 off, a fee of 10.
+    const o = await original('p|2000|100|500|300|10');
+    const c = call(contact_id, o.slot, 1_000);
+    const out = await redis.refundScript(c);
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ original_id: o.id, amount: 1_000, clawed_back: 50, returned_to_wallet: 250, wallet: { open: 450, commerce: 50 } });
+    const a = c.accounts;
+    expect(entry).toMatchObject({ kind: 'refund', original_id: o.id, amount: 1_000 });
+    expect(entry.postings).toEqual([[a.spends, a.open, 250], [a.discounts, a.rewards, 150], [a.fee_income, a.fees, 5], [a.commerce, a.rewards, 50]]);
+    expect(await redis.hGetAll(stateKey(shard, o.id))).toEqual({ rf: '1000', cw: '50', cp: '250', fr: '5', dr: '150' });
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'f|1000');
+
+    // The rest (no amount: what is left), then nothing is left.
+    const rest = await redis.refundScript(call(contact_id, o.slot, null));
+    if (rest.outcome !== 'ok') throw new Error(rest.outcome);
+    expect(JSON.parse(rest.reply)).toMatchObject({ amount: 1_000, clawed_back: 50, returned_to_wallet: 250, wallet: { open: 700, commerce: 0 } });
+    expect(await redis.refundScript(call(contact_id, o.slot, 1))).toEqual({ outcome: 'refused', code: 'amount_exceeds_original' });
+  });
+
+  it('claws back from the open balance when commerce is spent, and the rest as commerce debt', async () => {
+    const contact_id = await specContact(redis, shard, business, 30);
+    const o = await original('p|1000|100||||');
+    const c = call(contact_id, o.slot, null);
+    const out = await redis.refundScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect((await journalOf(redis, shard, out.journal_id)).entry.postings).toEqual([[c.accounts.commerce, c.accounts.rewards, 70], [c.accounts.open, c.accounts.rewards, 30]]);
+    expect(await redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md'])).toEqual(['0', '-70', '70']);
+  });
+
+  it('refunds an original past the hot window as the ledger has it, from what its refunds left', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { [`${soon}|`]: 60 });
+    const id = newId('txn');
+    const { slot } = specSlot(terminal.id);
+    const ledger: LedgerOriginalArg = {
+      original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0, fee: 0 },
+      state: { refunded: 400, clawed: 40, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false },
+      lots: [],
+    };
+    const out = await redis.refundScript(call(contact_id, slot, null, ledger));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(JSON.parse(out.reply)).toMatchObject({ original_id: id, amount: 600, clawed_back: 60 });
+    expect(await redis.hmGet(stateKey(shard, id), ['rf', 'cw', 'rv'])).toEqual(['1000', '100', '']);
+    // Reversed, as the ledger says: refused.
+    const reversed = { ...ledger, original: { ...ledger.original, id: newId('txn') }, state: { ...ledger.state, reversed: true } };
+    expect(await redis.refundScript(call(contact_id, slot, null, reversed))).toEqual({ outcome: 'refused', code: 'already_reversed' });
+  });
+
+  it('refuses an original that is not a purchase, or not there; replays a repeated reference', async () => {
+    const contact_id = await specContact(redis, shard, business, 1_000);
+    const length = await journalLength(redis, shard);
+    expect(await redis.refundScript(call(contact_id, (await original('s|300||||')).slot, null))).toEqual({ outcome: 'refused', code: 'original_not_found' });
+    expect(await redis.refundScript(call(contact_id, specSlot(terminal.id).slot, null))).toEqual({ outcome: 'refused', code: 'original_not_found' });
+    expect(await journalLength(redis, shard)).toBe(length);
+
+    const o = await original('p|1000|||||');
+    const at = specSlot(terminal.id);
+    const first = await redis.refundScript(call(contact_id, o.slot, 100, null, at));
+    if (first.outcome !== 'ok') throw new Error(first.outcome);
+    expect(await redis.refundScript(call(contact_id, o.slot, 100, null, at))).toEqual({ outcome: 'replay', reply: first.reply });
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 1_000, commerce: 0 });
+  });
+});

@@ -1,0 +1,32 @@
+// The refund script (refund-shares.lua, refund.lua): its own keys and arguments.
+
+import { accountsArg } from './accounts.ts';
+import { arg, layout, type ValuesOf } from './layout.ts';
+import type { LedgerOriginalArg } from './original.ts';
+import { reference_periods, type ReferenceSlot } from './references.ts';
+import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
+
+/** The holes refund.lua fills: the original's id, the amount, the shares, the postings. */
+export type RefundHole = 'original' | 'amount' | 'clawed' | 'returned' | 'postings';
+
+const refund_layout = layout(
+  { originals: reference_periods },
+  {
+    /** null: what is left of the original. */
+    amount: arg.optInt(),
+    accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
+    /** The original's reference's record field (in its record hashes, the keys `originals`). */
+    original_field: arg.bytes(),
+    /** The original as the ledger has it; null in the hot window, where the script reads its record. */
+    ledger: arg.json<LedgerOriginalArg>(),
+  },
+);
+
+export type RefundCall = ShardCall<RefundHole> & ValuesOf<typeof refund_layout.args> & { readonly original_slot: ReferenceSlot };
+
+export const refund_script = shardScript({
+  files: ['refund-shares.lua', 'refund.lua'],
+  layout: refund_layout,
+  keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard) }),
+  committed: committedOf,
+});

@@ -1,0 +1,105 @@
+// reversal.lua against the test Redis (database 14, shard 207), called through its definition
+// (reversal.ts) without the gateway. Originals are written as the scripts record them (a record,
+// state, lots, balances) or given as the ledger has them.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import { transactionAccounts } from '../journal.ts';
+import type { RedisClient } from '../stores.ts';
+import { reversalTemplates } from '../templates.ts';
+import { lotsKey, stateKey } from './keys.ts';
+import type { LedgerOriginalArg } from './original.ts';
+import type { ReferenceSlot } from './references.ts';
+import type { ReversalCall } from './reversal.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+
+const shard = 207;
+const business = specBusiness();
+const terminal = specTerminal(business);
+const soon = `${String(Date.now() + 86_400_000).padStart(13, '0')}|`;
+const pool = `${String(Date.now() + 2 * 86_400_000).padStart(13, '0')}|caf\u00e9 "M"`;
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(14);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+async function original(record: string): Promise<{ id: string; slot: ReferenceSlot }> {
+  const id = newId('txn');
+  const { slot } = specSlot(terminal.id);
+  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
+  return { id, slot };
+}
+
+function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null): ReversalCall {
+  const now_ms = Date.now();
+  const { reference, slot } = specSlot(terminal.id, now_ms);
+  const id = newId('txn');
+  const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: 'EUR', now_ms });
+  return {
+    business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
+    accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger,
+  };
+}
+
+describe('reversal.lua', () => {
+  it('voids a purchase: the award clawed back, payment, discount funding and fee given back; once', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { [soon]: 100 });
+    const o = await original('p|2000|100|500|300|10');
+    const c = call(contact_id, o.slot);
+    const out = await redis.reversalScript(c);
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ original_id: o.id, original_kind: 'purchase', wallet: { open: 500, commerce: 0 } });
+    const a = c.accounts;
+    expect(entry).toMatchObject({ kind: 'reversal', original_id: o.id, amount: 2_000 });
+    expect(entry.postings).toEqual([[a.spends, a.open, 500], [a.discounts, a.rewards, 300], [a.commerce, a.rewards, 100], [a.fee_income, a.fees, 10]]);
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'v|2000');
+    expect(await redis.hGet(stateKey(shard, o.id), 'rv')).toBe('1');
+    expect(await redis.reversalScript(call(contact_id, o.slot))).toEqual({ outcome: 'refused', code: 'already_reversed' });
+  });
+
+  it('voids a spend and a redemption: the money back, the lots back as they were', async () => {
+    const contact_id = await specContact(redis, shard, business, 100);
+    const spend = await original('s|300||||7');
+    const out = await redis.reversalScript(call(contact_id, spend.slot));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'spend', wallet: { open: 400, commerce: 0 } });
+
+    const redemption = await original('r|150');
+    await redis.hSet(stateKey(shard, redemption.id), 'lots', JSON.stringify([[soon, 100], [pool, 50]]));
+    const back = await redis.reversalScript(call(contact_id, redemption.slot));
+    if (back.outcome !== 'ok') throw new Error(back.outcome);
+    expect(JSON.parse(back.reply)).toMatchObject({ original_kind: 'redemption', wallet: { open: 250, commerce: 150 } });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '100', [pool]: '50' });
+  });
+
+  it('voids a redemption past the hot window from the ledger’s lots', async () => {
+    const contact_id = await specContact(redis, shard, business, 80);
+    const id = newId('txn');
+    const ledger: LedgerOriginalArg = {
+      original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0, fee: 0 },
+      state: { refunded: 0, clawed: 0, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false },
+      lots: [[pool, 80]],
+    };
+    const out = await redis.reversalScript(call(contact_id, specSlot(terminal.id).slot, ledger));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(JSON.parse(out.reply)).toMatchObject({ original_id: id, wallet: { open: 0, commerce: 80 } });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [pool]: '80' });
+  });
+
+  it('marks an original not yet recorded as reversed, and refuses', async () => {
+    const contact_id = await specContact(redis, shard, business, 100);
+    const { slot } = specSlot(terminal.id);
+    const length = await journalLength(redis, shard);
+    expect(await redis.reversalScript(call(contact_id, slot))).toEqual({ outcome: 'refused', code: 'original_not_found' });
+    expect(await redis.sendCommand(['HGET', slot.record_keys(shard)[0]!, slot.field])).toBe('!');
+    expect(await redis.reversalScript(call(contact_id, slot))).toEqual({ outcome: 'refused', code: 'original_not_found' });
+    expect(await redis.reversalScript(call(contact_id, (await original('f|100')).slot))).toEqual({ outcome: 'refused', code: 'original_not_found' });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });
+  });
+});

@@ -1,0 +1,91 @@
+// The registry of scripts (scripts.ts): one Cluster slot per call, names that shadow no command,
+// sources Redis compiles, the NOSCRIPT fallback.
+
+import { randomUUID } from 'node:crypto';
+import { createClient, defineScript, type CommandParser } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import { redisUrl } from '../../test/ledger-helpers.ts';
+import { transactionAccounts } from '../journal.ts';
+import type { RedisClient } from '../stores.ts';
+import { hot_scripts } from './scripts.ts';
+import { specBusiness, specRedis, specSlot, specTerminal } from './script-spec.ts';
+
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(15);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+/** The keys a script's call names (what node-redis routes a Redis Cluster command by). */
+function keysOf(script: { parseCommand: (parser: CommandParser, call: never) => void }, call: object): string[] {
+  const keys: string[] = [];
+  script.parseCommand({ pushKey: (k: string) => keys.push(k), push: () => {} } as unknown as CommandParser, call as never);
+  return keys;
+}
+
+/** The hash tag Redis Cluster hashes a key by. */
+function tagOf(key: string): string {
+  return /\{([^}]+)\}/.exec(key)?.[1] ?? key;
+}
+
+describe('hot scripts', () => {
+  it('each touch one Redis Cluster slot: every key of a call carries the same hash tag', () => {
+    const business = specBusiness();
+    const contact_id = newId('con');
+    const slot = specSlot('ter_slots').slot;
+    const accounts = transactionAccounts(business, specTerminal(business), contact_id);
+    const base = { business_id: business.id, slot, contact_id, shard: 7, id: newId('txn'), now_ms: 0, journal_length_max: 1, reply: '', entry: '' };
+    const original = { original_slot: specSlot('ter_slots').slot, original_field: Buffer.alloc(12), ledger: null, accounts };
+    const calls: [keyof typeof hot_scripts, object][] = [
+      ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, fee_bp: 0, pay_fee: 0, accounts, tier_units: 0, periods: [], awards: [] }],
+      ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee: 0 }],
+      ['redeemScript', { ...base, amount: null, merchant_code: '', accounts }],
+      ['refundScript', { ...base, amount: null, ...original }],
+      ['reversalScript', { ...base, ...original }],
+      ['awardScript', { ...base, accounts, awards: [] }],
+      ['expireScript', { ...base, accounts }],
+      ['claimScript', { slot, value: '', mode: 'read' }],
+      ['otpScript', { business_id: business.id, terminal_id: 'ter_slots', code: '123456', minute: 1, failures_max: 1, failures_ttl_s: 1 }],
+      ['budgetScript', { offer_id: newId('off'), amount: 1, budget: 1 }],
+    ];
+    expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());
+    for (const [name, call] of calls) {
+      const script = hot_scripts[name] as unknown as Parameters<typeof keysOf>[0] & { NUMBER_OF_KEYS: number };
+      const keys = keysOf(script, call);
+      expect(keys.length, name).toBe(script.NUMBER_OF_KEYS);
+      expect(new Set(keys.map(tagOf)).size, `${name}: ${keys.join(' ')}`).toBe(1);
+    }
+  });
+
+  it('take no name of a command of the client', () => {
+    const plain = createClient() as unknown as Record<string, unknown>;
+    for (const name of Object.keys(hot_scripts)) expect(plain[name], name).toBeUndefined();
+  });
+
+  it('compile in Redis, each under the SHA1 node-redis sends with EVALSHA', async () => {
+    for (const script of Object.values(hot_scripts)) expect(await redis.scriptLoad(script.SCRIPT)).toBe(script.SHA1);
+  });
+
+  it('run on a Redis that has not cached them (a restart, a failover): NOSCRIPT, then EVAL', async () => {
+    // A script no Redis has seen (SCRIPT FLUSH would also drop other files' scripts mid-test).
+    const probe = defineScript({
+      SCRIPT: `return ARGV[1] -- ${randomUUID()}`,
+      NUMBER_OF_KEYS: 0,
+      parseCommand: (parser: CommandParser, value: string) => parser.push(value),
+      transformReply: (raw: unknown) => raw as string,
+    });
+    const client = createClient({ url: redisUrl(15), scripts: { probe } });
+    await client.connect();
+    try {
+      expect(await client.scriptExists(probe.SHA1)).toEqual([0]);
+      expect(await client.probe('ran')).toBe('ran');
+      expect(await client.scriptExists(probe.SHA1)).toEqual([1]);
+    } finally {
+      await client.quit();
+    }
+  });
+});

@@ -1,0 +1,27 @@
+// Every script the processor runs in Redis, registered on its clients (stores.ts connectRedis):
+// `redis.purchaseScript(call)` and so on. The names end in Script so that none takes the place
+// of a Redis command's method (an `expire` script would replace EXPIRE).
+
+import { award_script } from './award.ts';
+import { budget_script } from './budget.ts';
+import { claim_script } from './claim.ts';
+import { expire_script } from './expire.ts';
+import { otp_script } from './otp.ts';
+import { purchase_script } from './purchase.ts';
+import { redeem_script } from './redeem.ts';
+import { refund_script } from './refund.ts';
+import { reversal_script } from './reversal.ts';
+import { spend_script } from './spend.ts';
+
+export const hot_scripts = {
+  purchaseScript: purchase_script,
+  spendScript: spend_script,
+  redeemScript: redeem_script,
+  refundScript: refund_script,
+  reversalScript: reversal_script,
+  awardScript: award_script,
+  expireScript: expire_script,
+  claimScript: claim_script,
+  budgetScript: budget_script,
+  otpScript: otp_script,
+};

@@ -1,0 +1,69 @@
+// spend.lua against the test Redis (database 13, shard 202), called through its definition
+// (spend.ts) without the gateway.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.ts';
+import type { Posting } from '../journal.ts';
+import type { RedisClient } from '../stores.ts';
+import { spendTemplates } from '../templates.ts';
+import { contactKey, otpKey } from './keys.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import type { ReferenceSlot } from './references.ts';
+import type { SpendCall } from './spend.ts';
+
+const shard = 202;
+const business = specBusiness();
+const terminal = specTerminal(business);
+let redis: RedisClient;
+
+beforeAll(async () => {
+  redis = await specRedis(13);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+function call(contact_id: string, amount: number, otp = '', at?: { reference: string; slot: ReferenceSlot }): SpendCall {
+  const now_ms = Date.now();
+  const { reference, slot } = at ?? specSlot(terminal.id, now_ms);
+  const id = newId('txn');
+  const postings: Posting[] = [[`${contact_id}:open:EUR`, `${terminal.merchant_id}:spends:EUR`, amount]];
+  const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: 'EUR', now_ms, amount, postings });
+  return { business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry, amount, method: otp === '' ? 'wallet' : 'otp', otp, fee: 7 };
+}
+
+describe('spend.lua', () => {
+  it('debits the open balance; the entry as Node wrote it, the reply with the wallet after, the record with its fee', async () => {
+    const contact_id = await specContact(redis, shard, business, 1_000);
+    const c = call(contact_id, 300);
+    const out = await redis.spendScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(JSON.stringify(entry)).toBe(c.entry);
+    expect(reply).toMatchObject({ id: c.id, spent: 300, wallet: { open: 700, commerce: 0 } });
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 's|300||||7');
+    const at = { reference: 'x', slot: c.slot };
+    expect(await redis.spendScript(call(contact_id, 300, '', at))).toEqual({ outcome: 'replay', reply: out.reply });
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 700, commerce: 0 });
+  });
+
+  it('by OTP: at most its amount, before it expires, once', async () => {
+    const contact_id = await specContact(redis, shard, business, 1_000);
+    await redis.hSet(otpKey(shard, contact_id), { '111111': `200|${Date.now() + 60_000}`, '222222': `200|${Date.now() - 1}` });
+    expect(await redis.spendScript(call(contact_id, 201, '111111'))).toEqual({ outcome: 'refused', code: 'otp_invalid' });
+    expect(await redis.spendScript(call(contact_id, 100, '222222'))).toEqual({ outcome: 'refused', code: 'otp_expired' });
+    expect(await redis.spendScript(call(contact_id, 150, '111111'))).toMatchObject({ outcome: 'ok' });
+    expect(await redis.spendScript(call(contact_id, 10, '111111'))).toEqual({ outcome: 'refused', code: 'otp_invalid' });
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 850, commerce: 0 });
+  });
+
+  it('refuses more than the open balance, and any spend when blocked, writing nothing', async () => {
+    const contact_id = await specContact(redis, shard, business, 100);
+    const length = await journalLength(redis, shard);
+    expect(await redis.spendScript(call(contact_id, 101))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    await redis.hSet(contactKey(shard, contact_id), 'x', '1');
+    expect(await redis.spendScript(call(contact_id, 1))).toEqual({ outcome: 'refused', code: 'spend_blocked' });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });
+  });
+});

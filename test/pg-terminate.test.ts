@@ -1,0 +1,172 @@
+// PostgreSQL backends that go away under postgres.js, on the real test PostgreSQL: the defects
+// patches/postgres+3.4.9.patch fixes (patches/README.md).
+//
+// 1. A process running the ledger writer's kind of sql.begin batches, several at once, while this
+//    test terminates its backends every 100 ms: it must survive (unpatched, postgres.js throws
+//    `Cannot read properties of null (reading 'write')` from a setImmediate, porsager/postgres
+//    #1154/#1208, or leaves an unhandled rejection, #1192, and either kills the process), every
+//    batch must settle (commit, or reject with an error naming the lost connection), no batch may
+//    be half committed, and the pool must serve again afterwards. A child process, because the
+//    failure it guards against kills whatever process meets it.
+// 2. A connection whose socket closed while a write was pending must reconnect (unpatched, it
+//    fails with CONNECT_TIMEOUT on every later attempt).
+
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sql } from '../processor/stores.ts';
+import { connectTestSql, root } from './ledger-helpers.ts';
+
+const table = 'test_pg_terminate_batches';
+const statements = 8;
+const rows_per_statement = 32; // as in pg-terminate-child.ts
+/** What a batch may fail with when its backend is terminated: the connection is gone, nothing else. */
+const connection_lost = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE', '57P01']);
+
+let sql: Sql;
+
+beforeAll(async () => {
+  sql = connectTestSql();
+  await sql`create table if not exists ${sql(table)} (batch text not null, n int4 not null, primary key (batch, n))`;
+});
+afterAll(async () => {
+  await sql?.end({ timeout: 5 });
+});
+
+interface Summary {
+  phase: 'done';
+  attempted: number;
+  committed: string[];
+  rejected: string[];
+  errors: Record<string, number>;
+  odd: string[];
+  hung: number;
+  recovered: boolean;
+}
+
+/** Terminate every backend whose application_name is `app`; how many were. */
+async function terminate(app: string): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(pg_terminate_backend(pid))::int4 as n from pg_stat_activity where application_name = ${app}`;
+  return row!.n;
+}
+
+describe('postgres.js when its backends are terminated', () => {
+  it('a process running concurrent sql.begin batches survives backends terminated every 100 ms; every batch commits whole or rejects catchably', async () => {
+    const app = `pocketgate-pg-terminate-${process.pid}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/pg-terminate-child.ts'], {
+      cwd: root,
+      env: { ...process.env, REPRO_APP: app, REPRO_TABLE: table, REPRO_MS: '5000', REPRO_WORKERS: '8', REPRO_STATEMENTS: String(statements) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += String(d)));
+    child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    // Whatever happens to the test, the child goes: past the storm, the child's own bounds (45 s
+    // to settle, 45 s to recover) and its 5 s end. It needs about 20 s.
+    const watchdog = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    try {
+      const lines = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { phase: string });
+      while (!gone && !lines().some((l) => l.phase === 'started')) await new Promise((r) => setTimeout(r, 20));
+
+      let terminated = 0;
+      while (!gone && !lines().some((l) => l.phase === 'storm over')) {
+        terminated += await terminate(app);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const { code, signal } = await exited;
+      const output = `exit ${code ?? signal}\nstdout:\n${stdout.slice(-2_000)}\nstderr:\n${stderr.slice(-4_000)}`;
+
+      // It survived, and nothing escaped postgres.js as an uncaught exception or rejection.
+      expect(stderr, output).not.toMatch(/TypeError|Uncaught|triggerUncaughtException/);
+      expect(code, output).toBe(0);
+      const summary = lines().find((l) => l.phase === 'done') as Summary | undefined;
+      expect(summary, output).toBeDefined();
+      const s = summary!;
+      const brief = JSON.stringify({ ...s, committed: s.committed.length, rejected: s.rejected.length, terminated });
+
+      // The storm really hit batches in flight, and some committed through it.
+      expect(terminated, brief).toBeGreaterThan(10);
+      expect(s.rejected.length, brief).toBeGreaterThan(0);
+      expect(s.committed.length, brief).toBeGreaterThan(0);
+      // Every batch settled, and each failure is a catchable Error saying the connection was lost.
+      expect(s.hung, brief).toBe(0);
+      expect(s.odd, brief).toEqual([]);
+      expect(s.committed.length + s.rejected.length, brief).toBe(s.attempted);
+      for (const code of Object.keys(s.errors)) expect(connection_lost, `${code} in ${brief}`).toContain(code);
+      // The pool serves again once the terminations stop.
+      expect(s.recovered, brief).toBe(true);
+
+      // All or nothing: a committed batch is whole; a rejected one is absent, or whole when the
+      // connection was lost after PostgreSQL committed it (the caller cannot know: why the
+      // ledger's statements are idempotent).
+      const rows = await sql<{ batch: string; n: number }[]>`
+        select batch, count(*)::int4 as n from ${sql(table)} where batch like ${`${child.pid}-%`} group by batch`;
+      const counts = new Map(rows.map((r) => [r.batch, r.n]));
+      const whole = statements * rows_per_statement;
+      for (const id of s.committed) expect(counts.get(id), id).toBe(whole);
+      for (const id of s.rejected) expect([undefined, whole], id).toContain(counts.get(id));
+      for (const id of counts.keys()) expect(s.committed.includes(id) || s.rejected.includes(id), id).toBe(true);
+    } finally {
+      clearTimeout(watchdog);
+      if (!gone) child.kill('SIGKILL');
+      await exited;
+    }
+  }, 180_000);
+
+  it('a connection whose socket closed while a write was pending reconnects', async () => {
+    // Our own socket to the real server, so that the test can close it at the one moment that
+    // matters: from inside a setImmediate callback, a query's write is scheduled for the next
+    // turn of the event loop, and the close is handled in this one, before that write runs.
+    const url = new URL(process.env.DATABASE_URL!);
+    let current: net.Socket | undefined;
+    const sockets: net.Socket[] = [];
+    // `socket` is documented ("Custom socket" in postgres.js's README) but missing from its types.
+    const one = postgres(process.env.DATABASE_URL!, {
+      max: 1,
+      // Short, so that the unpatched failure (CONNECT_TIMEOUT on every attempt) shows fast.
+      connect_timeout: 2,
+      onnotice: () => {},
+      socket: () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(Number(url.port), url.hostname);
+          sockets.push(s);
+          s.once('connect', () => {
+            current = s;
+            resolve(s);
+          });
+          s.once('error', reject);
+        }),
+    } as postgres.Options<{}>);
+    try {
+      expect((await one<{ x: number }[]>`select 1 as x`)[0]!.x).toBe(1);
+      const pending = await new Promise<Promise<unknown>>((resolve) =>
+        setImmediate(() => {
+          const q = one`select 2 as x`.then(
+            () => 'committed',
+            (err: { code?: string }) => err.code,
+          );
+          current!.destroy();
+          resolve(q);
+        }),
+      );
+      expect(await pending).toBe('CONNECTION_CLOSED');
+      // The next queries reconnect and are answered (unpatched: CONNECT_TIMEOUT, every time).
+      for (let i = 0; i < 3; i++) {
+        const r = await one<{ x: number }[]>`select ${i} :: int4 as x`.then(
+          (rows) => rows[0]!.x,
+          (err: { code?: string }) => err.code,
+        );
+        expect(r).toBe(i);
+      }
+      expect(sockets.length).toBe(2);
+    } finally {
+      await one.end({ timeout: 1 });
+      for (const s of sockets) s.destroy();
+    }
+  });
+});

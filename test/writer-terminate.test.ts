@@ -1,0 +1,127 @@
+// The ledger writer while its PostgreSQL backends are terminated again and again: the whole
+// LedgerWriter (processor/ledger/writer.ts), constructed as kill-writer.test.ts does, on the real
+// test Redis and PostgreSQL. Its connections (and only its) are terminated every 200 ms for 4 s
+// while terminals keep buying (the POS path needs only Redis). The writer must keep running (the
+// process too: postgres.js 3.4.9 unpatched throws from a setImmediate here, patches/README.md),
+// and once the terminations stop it must catch up by itself, every purchase in the ledger exactly
+// once, with its postings, and every balance as Redis has it.
+//
+// The gateway and the writer use Redis database 13, which no other test file uses.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JournalEntry } from '../processor/journal.ts';
+import { LedgerWriter, statement_entries_max } from '../processor/ledger/writer.ts';
+import { connectPostgres, type RedisClient, type Sql } from '../processor/stores.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, expectLedgerMatches, inBatches, pendingTotal, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
+
+const redis_db = 13;
+/** The writer's connections carry this name, so that the test terminates theirs and no others. */
+const app = `pocketgate-writer-terminate-${process.pid}`;
+/** What a batch may fail with when its backend is terminated: the connection is gone, nothing else. */
+const connection_lost = new Set(['CONNECTION_CLOSED', 'ECONNRESET', 'EPIPE', '57P01']);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+let gw: TestGateway;
+let redis: RedisClient;
+let sql: Sql;
+let writer_sql: Sql;
+let writer: LedgerWriter | undefined;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_db) });
+  redis = await connectTestRedis(redis_db);
+  sql = connectTestSql();
+  const url = new URL(process.env.DATABASE_URL!);
+  url.searchParams.set('application_name', app);
+  // As writer-main.ts connects: 4 connections.
+  writer_sql = connectPostgres(url.toString(), 4);
+});
+afterAll(async () => {
+  await writer?.stop();
+  await redis?.close().catch(() => {});
+  await writer_sql?.end({ timeout: 5 });
+  await sql?.end({ timeout: 5 });
+  await gw?.close();
+});
+
+async function purchases(biz: BusinessFixture, contacts: Contact[], n: number, prefix: string) {
+  const replies = await inBatches(
+    Array.from({ length: n }, (_, i) => () =>
+      call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `${prefix}-${i}`, cim: { type: 'card', value: contacts[i % contacts.length]!.card }, amount: 500 + 13 * i, currency: 'EUR' }),
+    ),
+    50,
+  );
+  return replies.map((r, i) => {
+    expect(r.status, r.text).toBe(201);
+    return { id: r.body.id as string, reference: `${prefix}-${i}`, awarded: Math.floor((500 + 13 * i) / 20) };
+  });
+}
+
+async function recorded(business_id: string): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int4 as n from ledger_transactions where business_id = ${business_id}`;
+  return row!.n;
+}
+
+describe('the ledger writer when its PostgreSQL backends are terminated', () => {
+  it('keeps running through terminations every 200 ms, then catches up: every purchase exactly once', async () => {
+    const biz = await createBusiness(gw);
+    await addCashbackOffer(gw, biz, 5);
+    const contacts = await createContacts(gw, biz, Array.from({ length: 30 }, (_, i) => testCard(14_000_000 + i)));
+    // A backlog, so that the first rounds are batches of several statements in one sql.begin
+    // (16 shards × 48 entries a round: up to 768 entries, 3 statements of statement_entries_max).
+    const approved = await purchases(biz, contacts, 1_200, 'B');
+
+    const batches: number[] = [];
+    const errors = new Map<string, number>();
+    /** Every journal entry the writer recorded, by transaction id: what the ledger must hold. */
+    const written = new Map<string, JournalEntry>();
+    writer = new LedgerWriter(redis, writer_sql, {
+      shard_count,
+      consumer: 'writer-terminate',
+      read_count_max: 48,
+      onError: (err) => {
+        const code = (err as { code?: unknown } | null)?.code;
+        const key = typeof code === 'string' ? code : String(err);
+        errors.set(key, (errors.get(key) ?? 0) + 1);
+      },
+      onBatch: (entries, _inserted, items) => {
+        batches.push(entries);
+        for (const i of items) written.set(JSON.parse(i.entry).id, JSON.parse(i.entry));
+      },
+    });
+    writer.start();
+
+    // 4 s of terminations every 200 ms, while terminals go on buying.
+    const storm_end = Date.now() + 4_000;
+    let terminated = 0;
+    const killer = (async () => {
+      while (Date.now() < storm_end) {
+        const [row] = await sql<{ n: number }[]>`select count(pg_terminate_backend(pid))::int4 as n from pg_stat_activity where application_name = ${app}`;
+        terminated += row!.n;
+        await sleep(200);
+      }
+    })();
+    for (let round = 0; Date.now() < storm_end; round++) approved.push(...(await purchases(biz, contacts, 50, `S${round}`)));
+    await killer;
+    const during = { terminated, batches: batches.length, errors: Object.fromEntries(errors) };
+
+    // The storm hit the writer: its connections were terminated and batches failed because of it,
+    // with errors that say so and nothing else; and it wrote batches of several statements.
+    expect(terminated, JSON.stringify(during)).toBeGreaterThan(5);
+    expect(errors.size, JSON.stringify(during)).toBeGreaterThan(0);
+    for (const code of errors.keys()) expect(connection_lost, `${code} in ${JSON.stringify(during)}`).toContain(code);
+    expect(batches.some((n) => n > statement_entries_max), JSON.stringify(batches)).toBe(true);
+
+    // It catches up by itself (bounded: postgres.js may back off up to 20 s before reconnecting).
+    await eventually('every purchase recorded and nothing pending', async () => (await recorded(biz.business_id)) === approved.length && (await pendingTotal(redis)) === 0, 60_000);
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), written);
+    // What it acknowledged is what it wrote: no entry written twice, none skipped.
+    expect(writer.written).toBe(approved.length);
+
+    // And it is still running: a purchase made now reaches the ledger too.
+    approved.push(...(await purchases(biz, contacts, 1, 'after')));
+    await eventually('the purchase after the storm recorded', async () => (await recorded(biz.business_id)) === approved.length && (await pendingTotal(redis)) === 0, 30_000);
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), written);
+  }, 180_000);
+});
