@@ -9,6 +9,22 @@ describe('ids', () => {
     for (const id of ids) expect(id).toMatch(/^con_[0-9a-z]{20}$/);
   });
 
+  it('transaction ids start with their millisecond: they sort by when they were made', () => {
+    const made = Array.from({ length: 2_000 }, (_, i) => newId('txn', 1_767_225_600_000 + 997 * i));
+    expect(new Set(made).size).toBe(made.length);
+    for (const id of made) expect(id).toMatch(/^txn_[0-9a-z]{26}$/);
+    // Sorted as text (code units, as PostgreSQL's "C" collation does), they keep their order.
+    expect([...made].sort()).toEqual(made);
+    expect(newId('txn', 0).slice(0, 14)).toBe('txn_0000000000');
+    expect(newId('txn', 2 ** 48 - 1).slice(0, 14)).toBe('txn_7zzzzzzzzz');
+    // Within one millisecond, 80 random bits tell them apart (and give the approval code).
+    const same_ms = Array.from({ length: 10_000 }, () => newId('txn', 1_767_225_600_000));
+    expect(new Set(same_ms).size).toBe(same_ms.length);
+    expect(new Set(same_ms.map((id) => id.slice(-6))).size).toBeGreaterThan(9_900);
+    // The other kinds stay 96 random bits.
+    expect(newId('off')).toMatch(/^off_[0-9a-z]{20}$/);
+  });
+
   it('wallet codes are 16 digits, Luhn-valid, never starting with 0', () => {
     for (let i = 0; i < 2_000; i++) {
       const code = newWalletCode();

@@ -61,14 +61,36 @@ export async function readTransaction(stores: Stores, business: Business, id: st
   return view(id, entry, 'pending', null);
 }
 
+interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
+  readonly created_at: Date;
+  readonly recorded_at: Date;
+  readonly reply_awards: unknown[] | null;
+  readonly reply_discount: number | null;
+  /** What of the journal entry the reply does not carry (migration 006): null for most. */
+  readonly body: { awards?: unknown[] | null; discount?: number | null } | null;
+}
+
 async function readRecorded(stores: Stores, business: Business, id: string): Promise<TransactionView | undefined> {
   const { sql } = stores;
-  const [row] = await sql<{ body: Body; recorded_at: Date }[]>`
-    select body, recorded_at from ledger_transactions where id = ${id} and business_id = ${business.id}`;
+  // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
+  // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
+  // same view, key for key, whether the ledger recorded the transaction before or after.
+  const [row] = await sql<RecordedRow[]>`
+    select kind, business_id, reference, terminal_id, contact_id, amount, currency, original_id, created_at, recorded_at,
+      (reply->'awards')::jsonb as reply_awards, (reply->>'discount')::int8 as reply_discount, body::jsonb as body
+    from ledger_transactions where id = ${id} and business_id = ${business.id}`;
   if (row === undefined) return undefined;
   const postings = await sql<{ debit_account: string; credit_account: string; amount: number }[]>`
-    select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by id`;
-  return view(id, row.body, 'recorded', iso(row.recorded_at), [...postings]);
+    select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by n`;
+  const body = row.body ?? {};
+  const { kind, business_id, reference, terminal_id, contact_id, amount, currency, original_id } = row;
+  const entry: Body = {
+    kind, business_id, reference, terminal_id, contact_id, amount, currency, original_id,
+    created_at: row.created_at.toISOString(),
+    awards: ('awards' in body ? body.awards : row.reply_awards) ?? undefined,
+    discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
+  };
+  return view(id, entry, 'recorded', iso(row.recorded_at), [...postings]);
 }
 
 function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: string | null, postings?: TransactionView['postings']): TransactionView {

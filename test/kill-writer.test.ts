@@ -25,6 +25,7 @@ import {
   createContacts,
   expectLedgerMatches,
   inBatches,
+  journalOf,
   killWriter,
   pendingByConsumer,
   pendingTotal,
@@ -100,6 +101,7 @@ describe('killing the ledger writer', () => {
   it('SIGKILL mid-batch: only whole batches are committed, and a second writer records everything exactly once', async () => {
     const { biz, contacts } = await newBusiness(13_000_000, 30);
     const approved = await purchases(biz, contacts, 300, 'K');
+    const journal = await journalOf(redis, biz.business_id);
 
     // Small batches (at most 16 shards × 8 entries), each held 1 s before its commit: the writer
     // commits a batch or two while we watch, and is killed while holding the next.
@@ -139,18 +141,19 @@ describe('killing the ledger writer', () => {
       15_000,
     );
     expect((await pendingOf(consumer)).size).toBe(0);
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), journal);
 
     // Everything is in; no more entries can come, so the second writer may go.
     await killWriter(second, 'SIGTERM');
     expect(second.child.exitCode).toBe(0);
     // Still exactly once after the second writer had time for more claim rounds.
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), journal);
   });
 
   it('died after COMMIT, before XACK: the entries are delivered again and not doubled', async () => {
     const { biz, contacts } = await newBusiness(13_100_000, 20);
     const approved = await purchases(biz, contacts, 200, 'A');
+    const journal = await journalOf(redis, biz.business_id);
 
     // The real writer, whose acknowledgements are lost (see the top of this file).
     const lossy = new Proxy(redis, {
@@ -172,7 +175,7 @@ describe('killing the ledger writer', () => {
     // The state a crash between COMMIT and XACK leaves: all committed, all still pending for it.
     expect((await committed(biz.business_id)).size).toBe(approved.length);
     expect((await pendingOf('crashed-after-commit')).size).toBe(approved.length);
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), journal);
 
     const redelivering = startWriter({});
     await redelivering.consumer;
@@ -192,7 +195,7 @@ describe('killing the ledger writer', () => {
     await eventually('the re-delivered batches logged', async () => logged() >= approved.length, 5_000);
     expect(logged()).toBe(approved.length);
     expect(batches().reduce((s, b) => s + b.inserted!, 0)).toBe(0);
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), journal);
     // The read-back records the lost DELs left behind are cleaned up by the second delivery.
     const records: string[] = [];
     for await (const keys of redis.scanIterator({ MATCH: 'x:*', COUNT: 1000 })) records.push(...keys);

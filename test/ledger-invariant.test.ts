@@ -12,14 +12,16 @@
 // - the merchant's settlement is what the replies add up to.
 //
 // Runs on Redis database 5, so that this file's in-process writer is the only one draining its
-// journal. LEDGER_INVARIANT_SEED picks another workload; a failure prints the seed.
+// journal; the writer keeps every entry it is given, to compare each transaction's postings with.
+// LEDGER_INVARIANT_SEED picks another workload; a failure prints the seed.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proportion } from '../core/money.ts';
-import { journalBacklog } from '../processor/ledger/writer.ts';
+import type { JournalEntry } from '../processor/journal.ts';
+import { journalBacklog, LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { connectTestRedis, connectTestSql, redisUrl, shard_count } from './ledger-helpers.ts';
+import { byPair, connectTestRedis, connectTestSql, redisUrl, shard_count } from './ledger-helpers.ts';
 
 const seed = Number(process.env.LEDGER_INVARIANT_SEED || 20_261_124);
 const ops_total = 10_000;
@@ -32,13 +34,23 @@ const look_back_min = 2 * in_flight_max;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;
+let writer: LedgerWriter;
+/** Every journal entry the writer was given, by transaction id. */
+const written = new Map<string, JournalEntry>();
 
 beforeAll(async () => {
-  gw = await startTestGateway({ redis_url: redisUrl(5) });
+  // The gateway's own writer, but one whose batches this file sees.
+  gw = await startTestGateway({ redis_url: redisUrl(5), ledger_writer: false });
   redis = await connectTestRedis(5);
   sql = connectTestSql();
+  writer = new LedgerWriter(redis, sql, {
+    shard_count,
+    onBatch: (_entries, _inserted, items) => items.forEach((i) => written.set(JSON.parse(i.entry).id, JSON.parse(i.entry))),
+  });
+  writer.start();
 });
 afterAll(async () => {
+  await writer?.stop();
   await redis?.close().catch(() => {});
   await sql?.end({ timeout: 5 });
   await gw?.close();
@@ -356,8 +368,8 @@ describe(`ledger invariant (seed ${seed})`, () => {
     for (const world of [a, b]) {
       const biz = world.biz;
       const mine = approved.filter((op) => op.world === world);
-      const rows = await sql<{ id: string; terminal_id: string; reference: string; kind: string; body: { postings: [string, string, number][] }; reply: unknown }[]>`
-        select id, terminal_id, reference, kind, body, reply from ledger_transactions where business_id = ${biz.business_id}`;
+      const rows = await sql<{ id: string; terminal_id: string; reference: string; kind: string; reply: unknown }[]>`
+        select id, terminal_id, reference, kind, reply from ledger_transactions where business_id = ${biz.business_id}`;
       // Every approved reply has exactly one ledger transaction, holding the reply that was sent.
       const by_id = new Map(rows.map((row) => [row.id, row]));
       expect(by_id.size).toBe(rows.length);
@@ -380,7 +392,7 @@ describe(`ledger invariant (seed ${seed})`, () => {
       // Postings: well formed, the journal entry's, and only between this business's accounts.
       const postings = [
         ...(await sql<Posting[]>`
-          select p.transaction_id, p.debit_account, p.credit_account, p.amount, p.currency
+          select p.transaction_id, p.debit_account, p.credit_account, p.amount, t.currency
           from ledger_postings p join ledger_transactions t on t.id = p.transaction_id where t.business_id = ${biz.business_id}`),
       ];
       const owners = new Set([biz.business_id, biz.merchant_id, ...world.contacts.map((c) => c.id)]);
@@ -394,13 +406,11 @@ describe(`ledger invariant (seed ${seed})`, () => {
         list.push([p.debit_account, p.credit_account, p.amount]);
         per_txn.set(p.transaction_id, list);
       }
-      // The ledger records one posting per account pair, the body's postings of that pair summed.
-      const byPair = (list: readonly (readonly [string, string, number])[]) => {
-        const sums = new Map<string, number>();
-        for (const [d, c, a] of list) sums.set(`${d} ${c}`, (sums.get(`${d} ${c}`) ?? 0) + a);
-        return [...sums].map(([k, a]) => [...k.split(' '), a]).sort();
-      };
-      for (const row of rows) expect((per_txn.get(row.id) ?? []).sort()).toEqual(byPair(row.body.postings));
+      // The ledger records one posting per account pair, the journal entry's postings of that pair summed.
+      for (const row of rows) {
+        expect(written.has(row.id), `the journal entry of ${row.kind} ${row.id}`).toBe(true);
+        expect((per_txn.get(row.id) ?? []).sort()).toEqual(byPair(written.get(row.id)!.postings));
+      }
       const [total] = await sql<{ accounts: number; total: number }[]>`
         select count(*)::int as accounts, coalesce(sum(balance), 0)::int8 as total from (
           select a.id, coalesce((select sum(amount) from ledger_postings where credit_account = a.id), 0)

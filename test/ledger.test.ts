@@ -9,6 +9,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { journalKey } from '../processor/hot/keys.ts';
+import type { JournalEntry } from '../processor/journal.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -40,6 +41,8 @@ let sql: Sql;
 let writer_sql: Sql;
 let writer: LedgerWriter | undefined;
 const writer_errors: unknown[] = [];
+/** Every journal entry the writer was given, by transaction id: what the ledger must hold. */
+const written = new Map<string, JournalEntry>();
 
 beforeAll(async () => {
   gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(2) });
@@ -88,7 +91,13 @@ describe('ledger writer', () => {
     expect(before.status).toBe(200);
     expect(before.body.ledger).toBe('pending');
 
-    writer = new LedgerWriter(redis, writer_sql, { shard_count, read_count_max: 16, trim_interval_ms: 100, onError: (err) => writer_errors.push(err) });
+    writer = new LedgerWriter(redis, writer_sql, {
+      shard_count,
+      read_count_max: 16,
+      trim_interval_ms: 100,
+      onError: (err) => writer_errors.push(err),
+      onBatch: (_entries, _inserted, items) => items.forEach((i) => written.set(JSON.parse(i.entry).id, JSON.parse(i.entry))),
+    });
     writer.start();
 
     // Read back while the writer works: every read finds the transaction (pending or recorded),
@@ -117,7 +126,7 @@ describe('ledger writer', () => {
       { debit_account: `${biz.merchant_id}:fees:EUR`, credit_account: `${biz.business_id}:fee_income:EUR`, amount: 5 },
     ]);
 
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), written);
 
     // Acknowledged entries are trimmed away: this database's streams hold only this test's entries.
     await eventually('journal trimmed', async () => (await streamLengths(redis)).every((n) => n === 0) && (await pendingTotal(redis)) === 0, 10_000);
@@ -139,7 +148,7 @@ describe('ledger writer', () => {
     for (const j of again.slice(0, 10)) await redis.sendCommand(['XADD', journalKey(j.shard), '*', ...j.fields]);
     await eventually('re-added entries drained', async () => writer!.written >= added_before + 90 && (await pendingTotal(redis)) === 0, 10_000);
 
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), written);
     const postings_after = await ledgerPostings(sql, biz.business_id);
     expect(postings_after.length).toBe(postings_before.length);
     await eventually('journal trimmed', async () => (await streamLengths(redis)).every((n) => n === 0), 10_000);
@@ -153,15 +162,18 @@ describe('ledger writer', () => {
     expect(contacts).toBeDefined();
     const [late] = await createContacts(gw, biz, [testCard(12_000_900)]);
     const errors_before = writer_errors.length;
-    let id = '';
+    // The purchase is made while the writer is stopped, so that its row can be inserted first.
+    await writer!.stop();
+    const r = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'late-1', cim: { type: 'card', value: late!.card }, amount: 2000, currency: 'EUR' });
+    expect(r.status, r.text).toBe(201);
+    const id = r.body.id as string;
     await sql
       .begin(async (tx) => {
-        // The account the writer's batch will insert, inserted first and not committed: the
-        // writer's insert waits on it until its statement timeout.
-        await tx`insert into ledger_accounts (id, business_id, owner_id, kind, currency) values (${`${late!.id}:commerce:EUR`}, ${biz.business_id}, ${late!.id}, 'commerce', 'EUR')`;
-        const r = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'late-1', cim: { type: 'card', value: late!.card }, amount: 2000, currency: 'EUR' });
-        expect(r.status, r.text).toBe(201);
-        id = r.body.id;
+        // The transaction's row, inserted first and not committed: the writer's insert of it
+        // waits on this transaction until its statement timeout.
+        await tx`insert into ledger_transactions (amount, created_at, shard, id, business_id, kind, currency, journal_id)
+          values (0, now(), 0, ${id}, ${biz.business_id}, 'purchase', 'EUR', '0-0')`;
+        writer!.start();
         await eventually('the batch to fail', async () => writer_errors.length > errors_before, 10_000);
         throw new Error('roll back');
       })
@@ -174,7 +186,7 @@ describe('ledger writer', () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
     approved.push({ id, reference: 'late-1', awarded: 100 });
     contacts.push(late!);
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), written);
     await eventually('nothing pending', async () => (await pendingTotal(redis)) === 0, 5_000);
   });
 
@@ -204,7 +216,7 @@ describe('ledger writer', () => {
     );
     const all = [...approved, ...ids.map((id, i) => ({ id, reference: `lost-${i}`, awarded: 100 }))];
     expect(all).toHaveLength(purchases_total + 1 + 40);
-    await expectLedgerMatches(gw, sql, biz, all, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, all, contacts.map((c) => c.id), written);
     await eventually('journal trimmed', async () => (await streamLengths(redis)).every((n) => n === 0) && (await pendingTotal(redis)) === 0, 10_000);
   });
 });

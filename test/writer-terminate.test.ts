@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerWriter, statement_entries_max } from '../processor/ledger/writer.ts';
 import { connectPostgres, type RedisClient, type Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, expectLedgerMatches, inBatches, pendingTotal, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
+import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, expectLedgerMatches, inBatches, journalOf, pendingTotal, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
 
 const redis_db = 13;
 /** The writer's connections carry this name, so that the test terminates theirs and no others. */
@@ -68,15 +68,24 @@ describe('the ledger writer when its PostgreSQL backends are terminated', () => 
     await addCashbackOffer(gw, biz, 5);
     const contacts = await createContacts(gw, biz, Array.from({ length: 30 }, (_, i) => testCard(14_000_000 + i)));
     // A backlog, so that the first rounds are batches of many statements in one sql.begin
-    // (16 shards × 16 entries a round: up to 256 entries, 8 statements).
+    // (16 shards × 32 entries a round: up to 512 entries, 2 statements).
     const approved = await purchases(biz, contacts, 1_200, 'B');
+    // The entries the writer is given: the backlog now (its first round trims what it wrote),
+    // what comes later at the end (no trim after the first round).
+    const journal = await journalOf(redis, biz.business_id);
+    const given = async () => new Map([...journal, ...(await journalOf(redis, biz.business_id))]);
 
     const batches: number[] = [];
     const errors = new Map<string, number>();
     writer = new LedgerWriter(redis, writer_sql, {
       shard_count,
       consumer: 'writer-terminate',
-      read_count_max: 16,
+      // Batches of up to 32 × 16 shards: past statement_entries_max, several statements in one
+      // transaction (sql.begin), where the connection dropping killed the process.
+      read_count_max: 32,
+      // The streams keep what the writer acknowledged (no trim) for the check below: the entries
+      // the writer was given, which the ledger must hold exactly.
+      trim_interval_ms: 3_600_000,
       onError: (err) => {
         const code = (err as { code?: unknown } | null)?.code;
         const key = typeof code === 'string' ? code : String(err);
@@ -109,13 +118,13 @@ describe('the ledger writer when its PostgreSQL backends are terminated', () => 
 
     // It catches up by itself (bounded: postgres.js may back off up to 20 s before reconnecting).
     await eventually('every purchase recorded and nothing pending', async () => (await recorded(biz.business_id)) === approved.length && (await pendingTotal(redis)) === 0, 60_000);
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), await given());
     // What it acknowledged is what it wrote: no entry written twice, none skipped.
     expect(writer.written).toBe(approved.length);
 
     // And it is still running: a purchase made now reaches the ledger too.
     approved.push(...(await purchases(biz, contacts, 1, 'after')));
     await eventually('the purchase after the storm recorded', async () => (await recorded(biz.business_id)) === approved.length && (await pendingTotal(redis)) === 0, 30_000);
-    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id));
+    await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), await given());
   }, 180_000);
 });

@@ -23,63 +23,82 @@ export interface LedgerOriginal {
   readonly lots: string;
 }
 
-interface Body {
+interface Stored {
+  readonly id: string;
+  readonly kind: string;
   readonly contact_id: string;
   readonly amount: number;
-  readonly awards?: readonly { kind: string; amount: number }[];
-  readonly discount?: number;
-  readonly paid_from_wallet?: number;
-  readonly lots?: unknown;
-  readonly postings: readonly (readonly [string, string, number])[];
+  readonly reply: string | null;
+  readonly body: string | null;
+  /** Of its postings (one per account pair), the sums debited from fee and discount accounts. */
+  readonly fees: number;
+  readonly fee_income: number;
+  readonly discounts: number;
 }
 
-/** Sum of the postings whose debit account is of `kind` (':<kind>:' in the account id). */
-function debited(postings: Body['postings'], kind: string): number {
-  return postings.reduce((sum, p) => (p[0].includes(`:${kind}:`) ? sum + p[2] : sum), 0);
+/**
+ * The entry's fields the reply carries (awards, discount, payment) and its lots: the reply's,
+ * unless `body` holds the field (what of the entry the reply lacks, migration 007).
+ */
+function entryFields(t: Stored): { awards?: readonly { kind: string; amount: number }[]; discount?: number; paid_from_wallet?: number; lots?: unknown } {
+  const reply = JSON.parse(t.reply ?? '{}') as Record<string, unknown>;
+  const body = JSON.parse(t.body ?? '{}') as Record<string, unknown>;
+  const field = (k: string) => ((k in body ? body[k] : reply[k]) ?? undefined) as never;
+  return { awards: field('awards'), discount: field('discount'), paid_from_wallet: field('paid_from_wallet'), lots: body.lots ?? undefined };
 }
+
+/** A transaction's columns, reply, body and the debits of its postings the original's state needs. */
+const stored = (sql: Sql) => sql`
+  t.id, t.kind, t.contact_id, t.amount, t.reply::text as reply, t.body::text as body,
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':fees:') > 0), 0)::int8 as fees,
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':fee_income:') > 0), 0)::int8 as fee_income,
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts`;
 
 /** The latest purchase, spend or redemption a terminal made under `reference`, from the ledger. */
 export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
-  const [row] = await sql<{ id: string; kind: string; body: string }[]>`
-    select id, kind, body::text as body from ledger_transactions
-    where terminal_id = ${terminal_id} and reference = ${reference} and business_id = ${business_id}
-      and kind in ('purchase', 'spend', 'redemption')
-    order by created_at desc, id desc limit 1`;
+  const [row] = await sql<Stored[]>`
+    select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
+    where t.id = (
+      select id from ledger_transactions
+      where terminal_id = ${terminal_id} and reference = ${reference} and business_id = ${business_id}
+        and kind in ('purchase', 'spend', 'redemption')
+      order by created_at desc, id desc limit 1)
+    group by t.id`;
   if (row === undefined) return undefined;
-  const body = JSON.parse(row.body) as Body;
-  const later = await sql<{ kind: string; body: string; reply: string | null }[]>`
-    select kind, body::text as body, reply::text as reply from ledger_transactions
-    where original_id = ${row.id} and business_id = ${business_id} and kind in ('refund', 'reversal')`;
+  const later = await sql<Stored[]>`
+    select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
+    where t.original_id = ${row.id} and t.business_id = ${business_id} and t.kind in ('refund', 'reversal')
+    group by t.id`;
   let refunded = 0, clawed = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
   for (const t of later) {
     if (t.kind === 'reversal') {
       reversed = true;
       continue;
     }
-    const refund = JSON.parse(t.body) as Body;
     const reply = JSON.parse(t.reply ?? '{}') as { clawed_back?: number; returned_to_wallet?: number };
-    refunded += refund.amount;
+    refunded += t.amount;
     clawed += reply.clawed_back ?? 0;
     returned += reply.returned_to_wallet ?? 0;
-    fee_returned += debited(refund.postings, 'fee_income');
-    discount_returned += debited(refund.postings, 'discounts');
+    fee_returned += t.fee_income;
+    discount_returned += t.discounts;
   }
-  const awarded = (body.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
+  const entry = entryFields(row);
+  const awarded = (entry.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
   return {
     id: row.id,
     kind: row.kind,
-    contact_id: body.contact_id,
-    amount: body.amount,
+    contact_id: row.contact_id,
+    amount: row.amount,
     awarded,
-    paid: body.paid_from_wallet ?? 0,
-    discount: body.discount ?? 0,
-    fee: debited(body.postings, 'fees'),
+    paid: entry.paid_from_wallet ?? 0,
+    discount: entry.discount ?? 0,
+    fee: row.fees,
     refunded,
     clawed,
     returned,
     fee_returned,
     discount_returned,
     reversed,
-    lots: body.lots === undefined ? '' : JSON.stringify(body.lots),
+    lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
   };
 }

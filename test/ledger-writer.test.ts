@@ -1,0 +1,162 @@
+// The writer's statement on every kind of journal entry the hot path writes: it knows every field
+// of them (the ledger stores an entry as columns, postings and the reply; a field it does not know
+// would be dropped), and each transaction reads back once recorded exactly as it read while
+// pending. Entries delivered twice in one batch, a reply that does not carry the entry's awards,
+// and a batch that commits whole.
+//
+// Runs on Redis database 13, with no writer: the entries stay in the journal for the test to read.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../core/ids.ts';
+import type { JournalEntry } from '../processor/journal.ts';
+import { recordBatch, recordEntries, statement_entries_max, type JournalRecord } from '../processor/ledger/writer.ts';
+import type { RedisClient, Sql } from '../processor/stores.ts';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { byPair, connectTestRedis, connectTestSql, createContacts, journalEntries, redisUrl, type Contact } from './ledger-helpers.ts';
+
+const redis_db = 13;
+let gw: TestGateway;
+let redis: RedisClient;
+let sql: Sql;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_db) });
+  redis = await connectTestRedis(redis_db);
+  sql = connectTestSql();
+});
+afterAll(async () => {
+  await redis?.close().catch(() => {});
+  await sql?.end({ timeout: 5 });
+  await gw?.close();
+});
+
+/** The fields of a journal entry recordEntries stores (processor/ledger/writer.ts). */
+const known_fields = new Set([
+  'id', 'kind', 'business_id', 'terminal_id', 'reference', 'contact_id', 'amount', 'currency', 'original_id', 'created_at',
+  'awards', 'discount', 'paid_from_wallet', 'lots', 'postings',
+]);
+
+let seq = 0;
+const ref = () => `w-${++seq}`;
+
+async function post(biz: BusinessFixture, path: string, body: Record<string, unknown>) {
+  const r = await call(gw, 'POST', path, biz.terminal_key, { reference: ref(), ...body });
+  expect(r.status, `${path}: ${r.text}`).toBe(201);
+  return r.body;
+}
+
+/** A purchase, redemption, spend, refund, reversal, award and expiry of one business, all in the journal. */
+async function everyKind(): Promise<{ biz: BusinessFixture; contacts: Contact[] }> {
+  const biz = await createBusiness(gw);
+  const offers = [
+    { name: '5% back', goal: 'spend', award: { percent: 5 } },
+    { name: '10% off from 50.00', goal: 'spend', kind: 'instant_discount', award: { percent: 10 }, conditions: { min_amount: 5000 } },
+    { name: 'a day only', goal: 'spend', award: { fixed: 100 }, validity_days: 1 },
+    { name: 'welcome', goal: 'signup', award: { fixed: 250 } },
+  ];
+  for (const o of offers) expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, o)).status).toBe(201);
+  const contacts = await createContacts(gw, biz, [testCard(41_000_001), testCard(41_000_002)]);
+  const [a, b] = contacts as [Contact, Contact];
+  const first = await post(biz, '/v1/purchases', { cim: { type: 'card', value: a.card }, amount: 6000, currency: 'EUR' });
+  const second = await post(biz, '/v1/purchases', { cim: { type: 'card', value: b.card }, amount: 1000, currency: 'EUR' });
+  await post(biz, '/v1/redemptions', { cim: { type: 'card', value: a.card } });
+  const wallet_code = (await call(gw, 'GET', `/v1/contacts/${a.id}`, biz.admin_key)).body.wallet_code as string;
+  await post(biz, '/v1/purchases', { cim: { type: 'card', value: a.card }, amount: 2000, currency: 'EUR', pay: { amount: 100, wallet_code } });
+  await post(biz, '/v1/spends', { amount: 50, currency: 'EUR', wallet_code });
+  await post(biz, '/v1/refunds', { original_reference: first.reference, amount: 3000 });
+  await post(biz, '/v1/reversals', { original_reference: second.reference });
+  await post(biz, '/v1/purchases', { cim: { type: 'card', value: b.card }, amount: 1500, currency: 'EUR' }); // a lot to expire
+  const clock = gw.processor.stores.clock;
+  const real = clock.now;
+  clock.now = () => real() + 2 * 86_400_000;
+  try {
+    expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1);
+  } finally {
+    clock.now = real;
+  }
+  return { biz, contacts };
+}
+
+function records(items: Awaited<ReturnType<typeof journalEntries>>): JournalRecord[] {
+  return items.map((j) => ({ shard: j.shard, stream_id: j.stream_id, entry: j.fields[j.fields.indexOf('e') + 1]!, reply: j.fields[j.fields.indexOf('r') + 1] ?? '' }));
+}
+
+describe('recordEntries', () => {
+  let biz: BusinessFixture;
+  let journal: Awaited<ReturnType<typeof journalEntries>>;
+
+  it('knows every field of every kind of entry, and a recorded transaction reads back as it read pending', async () => {
+    ({ biz } = await everyKind());
+    journal = (await journalEntries(redis)).filter((j) => j.entry.business_id === biz.business_id);
+    expect(new Set(journal.map((j) => j.entry.kind))).toEqual(new Set(['purchase', 'redemption', 'spend', 'refund', 'reversal', 'expiry', 'award']));
+    for (const j of journal) expect(Object.keys(j.entry).filter((k) => !known_fields.has(k)), `fields of a ${j.entry.kind} entry`).toEqual([]);
+
+    const pending = new Map<string, Record<string, unknown>>();
+    for (const j of journal) {
+      const r = await call(gw, 'GET', `/v1/transactions/${j.entry.id}`, biz.admin_key);
+      expect(r.body.ledger).toBe('pending');
+      pending.set(j.entry.id, r.body);
+    }
+    expect(await recordEntries(sql, records(journal))).toBe(journal.length);
+    for (const j of journal) {
+      const r = await call(gw, 'GET', `/v1/transactions/${j.entry.id}`, biz.admin_key);
+      const { ledger, recorded_at, postings, ...rest } = r.body;
+      expect([ledger, typeof recorded_at]).toEqual(['recorded', 'string']);
+      expect(rest, `${j.entry.kind} ${j.entry.id}`).toEqual({ ...pending.get(j.entry.id), ledger: undefined, recorded_at: undefined });
+      // The awards' keys in the order a ledger of jsonb documents gave them back (before 006).
+      const [jsonb] = await sql<{ awards: unknown }[]>`select ${JSON.stringify(j.entry.awards ?? [])}::text::jsonb as awards`;
+      expect(JSON.stringify(rest.awards)).toBe(JSON.stringify(jsonb!.awards));
+      // One posting per account pair, in the order the entry first names the pair.
+      const pairs = byPair(j.entry.postings);
+      const order = (p: readonly [string, string, number]) => j.entry.postings.findIndex((q) => q[0] === p[0] && q[1] === p[1]);
+      expect(postings.map((p: { debit_account: string; credit_account: string; amount: number }) => [p.debit_account, p.credit_account, p.amount])).toEqual(
+        pairs.sort((x, y) => order(x) - order(y)),
+      );
+    }
+    // Every reply carries its entry's awards and discount: nothing of an entry is stored twice,
+    // and `body` holds only a redemption's lots (its reply has none).
+    const rows = await sql<{ id: string; body: unknown; reply: string }[]>`
+      select id, body, json_typeof(reply) as reply from ledger_transactions where business_id = ${biz.business_id}`;
+    expect(rows.map((r) => r.reply)).toEqual(journal.map(() => 'object'));
+    const lots = new Map(journal.filter((j) => j.entry.kind === 'redemption').map((j) => [j.entry.id, { lots: (j.entry as unknown as { lots: unknown }).lots }]));
+    expect(lots.size).toBeGreaterThan(0);
+    expect(new Map(rows.filter((r) => r.body !== null).map((r) => [r.id, r.body]))).toEqual(lots);
+    // Delivered again: nothing is recorded twice.
+    expect(await recordEntries(sql, records(journal))).toBe(0);
+  });
+
+  it('records an entry twice in one batch once, its postings once', async () => {
+    expect(journal).toBeDefined();
+    const entry = { ...journal.find((j) => j.entry.kind === 'purchase')!.entry, id: newId('txn') };
+    const record = { shard: 0, stream_id: '1-0', entry: JSON.stringify(entry), reply: JSON.stringify({ id: entry.id, awards: entry.awards, discount: entry.discount, paid_from_wallet: entry.paid_from_wallet }) };
+    expect(await recordEntries(sql, [record, { ...record, stream_id: '1-1' }, record])).toBe(1);
+    const postings = await sql<{ amount: number }[]>`select amount from ledger_postings where transaction_id = ${entry.id}`;
+    expect(postings.length).toBe(byPair(entry.postings).length);
+  });
+
+  it('keeps the awards of an entry whose reply does not carry them', async () => {
+    expect(journal).toBeDefined();
+    const purchase = journal.find((j) => j.entry.kind === 'purchase' && (j.entry.awards?.length ?? 0) > 0)!.entry;
+    const entry: JournalEntry = { ...purchase, id: newId('txn') };
+    expect(await recordEntries(sql, [{ shard: 0, stream_id: '2-0', entry: JSON.stringify(entry), reply: '' }])).toBe(1);
+    const r = await call(gw, 'GET', `/v1/transactions/${entry.id}`, biz.admin_key);
+    expect([r.body.ledger, r.body.awards, r.body.discount]).toEqual(['recorded', purchase.awards, purchase.discount]);
+    const [row] = await sql<{ reply: unknown; body: unknown }[]>`select reply, body from ledger_transactions where id = ${entry.id}`;
+    expect(row).toEqual({ reply: null, body: { awards: purchase.awards, discount: purchase.discount, paid_from_wallet: purchase.paid_from_wallet, lots: null } });
+  });
+
+  it('commits a batch whole: one entry PostgreSQL refuses, and none of the batch is recorded', async () => {
+    expect(journal).toBeDefined();
+    const purchase = journal.find((j) => j.entry.kind === 'purchase')!;
+    const n = statement_entries_max + 44; // two statements
+    const items = Array.from({ length: n }, (_, i) => {
+      const entry = { ...purchase.entry, id: newId('txn'), reference: `batch-${i}`, amount: i === n - 3 ? -5 : purchase.entry.amount };
+      return { shard: purchase.shard, stream_id: `3-${i}`, entry: JSON.stringify(entry), reply: purchase.fields[purchase.fields.indexOf('r') + 1]! };
+    });
+    await expect(recordBatch(sql, items)).rejects.toMatchObject({ code: '23514' });
+    const ids = items.map((i) => JSON.parse(i.entry).id as string);
+    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${ids})`;
+    expect(row!.n).toBe(0);
+    expect(await recordBatch(sql, items.filter((_, i) => i !== n - 3))).toBe(n - 1);
+  });
+});
