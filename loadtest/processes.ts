@@ -8,6 +8,8 @@ export const repo_root = join(import.meta.dirname, '..');
 export interface Child {
   readonly process: ChildProcess;
   readonly url: string;
+  /** The last 4,000 characters it wrote (stdout and stderr), to say why it failed. */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startChild(file: string, port: number, env: Record<string,
   return {
     process: child,
     url,
+    output: () => output,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -223,6 +223,21 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
 }
 
 
+/** A fresh database and Redis database 1 for the baseline checkout. */
+async function ownStores(sql: postgres.Sql): Promise<Record<string, string>> {
+  const url = new URL(database_url!);
+  const name = `${url.pathname.slice(1)}_baseline`;
+  await sql.unsafe(`drop database if exists ${name}`);
+  await sql.unsafe(`create database ${name}`);
+  url.pathname = `/${name}`;
+  const redis_db = new URL(redis_url!);
+  redis_db.pathname = '/1';
+  const other = await connectRedis(redis_db.toString());
+  await other.flushDb();
+  await other.close();
+  return { DATABASE_URL: url.toString(), REDIS_URL: redis_db.toString() };
+}
+
 async function main() {
   mkdirSync(dir, { recursive: true });
   const redis = await connectRedis(redis_url!);
@@ -231,16 +246,28 @@ async function main() {
   try {
     const baseline_env = Object.fromEntries((opt['baseline-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     const with_baseline = opt.baseline !== undefined || Object.keys(baseline_env).length > 0;
+    // Another checkout gets stores of its own (a database and a Redis database): its migrations
+    // and ledger are not this one's (since migration 007 the two ledgers differ in shape).
+    const own_stores = opt.baseline !== undefined ? await ownStores(sql) : {};
     const specs = [
       { name: 'this', root: repo_root, port: 18_290, env: {} },
-      ...(with_baseline ? [{ name: 'baseline', root: opt.baseline ?? repo_root, port: 18_291, env: baseline_env }] : []),
+      ...(with_baseline ? [{ name: 'baseline', root: opt.baseline ?? repo_root, port: 18_291, env: { ...own_stores, ...baseline_env } }] : []),
     ];
     for (const s of specs) {
       // One at a time: the first runs the migrations before the next one starts.
       const gateway = await startChild('gateway/main.ts', s.port, { ...env, ...s.env }, { root: s.root });
       const v: Variant = { ...s, gateway, terminal_key: '', wallet_codes: [], runs: [] };
       variants.push(v);
-      await seed(v, sql);
+      // Its contacts are in its own database when it has one.
+      const own_db = (s.env as Record<string, string>).DATABASE_URL;
+      const seed_sql = own_db === undefined ? sql : postgres(own_db, { max: 1, onnotice: () => {} });
+      try {
+        await seed(v, seed_sql);
+      } catch (err) {
+        throw new Error(`seeding ${v.name}: ${(err as Error).message}\n${gateway.output()}`);
+      } finally {
+        if (seed_sql !== sql) await seed_sql.end({ timeout: 5 });
+      }
       say(`${v.name} (${v.root}${Object.keys(v.env).length > 0 ? ` ${JSON.stringify(v.env)}` : ''}): seeded ${contacts_n} contacts and a purchase each`);
     }
     for (const v of variants) await load(v, 2); // warm the JIT and the caches

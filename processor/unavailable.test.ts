@@ -1,42 +1,21 @@
 // Which errors mean "a store cannot serve now": the real errors of a real Redis refusing writes
 // (a Redis of this test's own, which it makes full, read-only and masterless).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorReply } from 'redis';
+import { startOwnRedis, type OwnRedis } from '../test/own-redis.ts';
 import { connectRedis, type RedisClient } from './stores.ts';
 import { isStoreUnavailable, redisErrorCode } from './unavailable.ts';
 
-let server: ChildProcess;
+let own: OwnRedis;
 let redis: RedisClient;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 beforeAll(async () => {
-  const port = await freePort();
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; ; i++) {
-    try {
-      redis = await connectRedis(`redis://127.0.0.1:${port}`);
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  own = await startOwnRedis();
+  redis = own.client;
 });
 afterAll(async () => {
-  await redis?.close().catch(() => {});
-  server?.kill('SIGKILL');
+  await own?.stop();
 });
 
 async function refusal(command: string[]): Promise<unknown> {
@@ -81,8 +60,7 @@ describe('a store that cannot serve now', () => {
   });
 
   it('is a Redis client that was closed', async () => {
-    const port = (redis.options?.url ?? '').split(':').pop();
-    const other = await connectRedis(`redis://127.0.0.1:${port}`);
+    const other = await connectRedis(own.url);
     await other.close();
     const closed = await other.sendCommand(['GET', 'k']).then(() => undefined, (err: unknown) => err);
     expect(isStoreUnavailable(closed)).toBe(true);

@@ -2,54 +2,33 @@
 // (`npm run ledger-writer`): such a writer expires what is due, through the hot path, into the
 // ledger. The gateway and the writer run on a Redis of this test's own.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../core/ids.ts';
 import { expiryKey, lotsKey } from '../processor/hot/keys.ts';
-import { connectRedis, type RedisClient, type Sql } from '../processor/stores.ts';
+import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
 import { connectTestSql, createContacts, shard_count, spawnWriter, type WriterProcess } from './ledger-helpers.ts';
+import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
-let server: ChildProcess;
+let own: OwnRedis;
 let url: string;
 let redis: RedisClient;
 let sql: Sql;
 let gw: TestGateway;
 let writer: WriterProcess | undefined;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 beforeAll(async () => {
-  const port = await freePort();
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      redis = await connectRedis(url);
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  own = await startOwnRedis();
+  url = own.url;
+  redis = own.client;
   sql = connectTestSql();
   gw = await startTestGateway({ redis_url: url, ledger_writer: false });
 });
 afterAll(async () => {
   writer?.child.kill('SIGKILL');
   await gw?.close();
-  await redis?.close().catch(() => {});
   await sql?.end({ timeout: 5 });
-  server?.kill('SIGKILL');
+  await own?.stop();
 });
 
 describe('a ledger writer of its own (LEDGER_WRITER=off)', () => {

@@ -1,0 +1,49 @@
+// A Redis server of a test's own, on a free port, for tests that make Redis refuse, fill up or
+// serve another process: what they do to it must not reach the shared test Redis.
+
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { connectRedis, type RedisClient } from '../processor/stores.ts';
+
+export interface OwnRedis {
+  readonly url: string;
+  /** A client of the test's own on it. */
+  readonly client: RedisClient;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Starts `redis-server` without persistence and connects to it (up to 5 s). */
+export async function startOwnRedis(): Promise<OwnRedis> {
+  const port = await freePort();
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const client = await connectRedis(url);
+      return {
+        url,
+        client,
+        stop: async () => {
+          await client.close().catch(() => {});
+          server.kill('SIGKILL');
+        },
+      };
+    } catch (err) {
+      if (attempt >= 50) {
+        server.kill('SIGKILL');
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
