@@ -10,8 +10,9 @@ import { posRoutes } from '../adapters/http/pos.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { hashKey } from '../processor/network.ts';
 import type { Processor } from '../processor/processor.ts';
-import { migrationsApplied } from '../processor/ledger/migrate.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
+import { redisErrorCode } from '../processor/unavailable.ts';
+import { ErrorReply } from 'redis';
 import { adminRoutes } from './admin.ts';
 import type { Metrics } from './metrics.ts';
 import { describeApi } from './openapi.ts';
@@ -25,6 +26,22 @@ export interface AppOptions {
 
 const bearer_prefix = 'bearer ';
 const key_length_max = 256;
+
+const readiness_timeout_ms = 1_500;
+
+function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeout_ms} ms`)), timeout_ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** What a failed write says of Redis: loading its data, up but refusing writes, or down. */
+function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
+  if (err instanceof ErrorReply) return redisErrorCode(err) === 'LOADING' ? 'loading' : 'refusing_writes';
+  return 'down';
+}
 
 export function createApp({ processor, platform_api_key, metrics, logger }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
@@ -60,16 +77,18 @@ export function createApp({ processor, platform_api_key, metrics, logger }: AppO
   app.route('/', adminRoutes(processor));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
+  // them: loading its data, out of memory, a read-only replica). PostgreSQL's state and the
+  // ledger's lag are reported, not required: the POS path goes on without PostgreSQL. Every
+  // check answers within readiness_timeout_ms, so the probe never hangs on a store.
   app.get('/readyz', async (c) => {
-    const { redis, sql } = processor.stores;
-    const checks = await Promise.all([
-      redis.ping().then(() => true, () => false),
-      sql`select 1`.then(() => true, () => false),
-      migrationsApplied(sql).catch(() => false),
+    const { redis, sql, config } = processor.stores;
+    const [redis_state, postgres_state, ledger_lag] = await Promise.all([
+      within(redis.sendCommand(['SET', 'ready', String(Date.now()), 'PX', '60000']).then(() => 'ok' as const), readiness_timeout_ms).catch(redisState),
+      within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
+      within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).catch(() => null),
     ]);
-    const [redis_ok, postgres_ok, migrations_ok] = checks;
-    const ready = checks.every(Boolean);
-    return c.json({ status: ready ? 'ready' : 'not_ready', redis: redis_ok, postgres: postgres_ok, migrations: migrations_ok }, ready ? 200 : 503);
+    return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
     metrics.journal_backlog.set(await journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1));

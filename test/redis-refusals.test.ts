@@ -32,11 +32,25 @@ afterAll(async () => {
 
 const purchase = () => call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `rr-${++seq}`, cim: { type: 'card', value: contact.card }, amount: 1000, currency: 'EUR' });
 
+const ready = () => call(gw, 'GET', '/readyz', undefined);
+
 describe('Redis refusing writes', () => {
+  it('/readyz: 200 while Redis takes writes, with the ledger lag counted (no writer here: every approval)', async () => {
+    const approved = [];
+    for (let i = 0; i < 3; i++) approved.push(await purchase());
+    expect(approved.map((r) => r.status)).toEqual([201, 201, 201]);
+    const res = await ready();
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toEqual({ redis: 'ok', postgres: 'ok', ledger_lag: seq });
+  });
+
   it('out of memory: 503 unavailable, then approvals again once it has room', async () => {
     expect((await purchase()).status).toBe(201);
     await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
     try {
+      const r = await ready();
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ redis: 'refusing_writes', postgres: 'ok' });
       const refused = await purchase();
       expect(refused.status, refused.text).toBe(503);
       expect(refused.body.code).toBe('unavailable');
@@ -51,6 +65,7 @@ describe('Redis refusing writes', () => {
   it('a read-only replica: 503 unavailable, then approvals again once it is a master', async () => {
     await admin.sendCommand(['REPLICAOF', '127.0.0.1', '1']);
     try {
+      expect((await ready()).body.redis).toBe('refusing_writes');
       const refused = await purchase();
       expect(refused.status, refused.text).toBe(503);
       expect(refused.body.code).toBe('unavailable');
@@ -58,6 +73,7 @@ describe('Redis refusing writes', () => {
       await admin.sendCommand(['REPLICAOF', 'NO', 'ONE']);
     }
     expect((await purchase()).status).toBe(201);
+    expect((await ready()).status).toBe(200);
   });
 
   it('ISO 8583 answers such a refusal with DE39 91, a fault of ours with 96', () => {
