@@ -1,8 +1,11 @@
 // A Redis server of a test's own, on a free port, for tests that make Redis refuse, fill up or
 // serve another process: what they do to it must not reach the shared test Redis.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 
 export interface OwnRedis {
@@ -10,6 +13,11 @@ export interface OwnRedis {
   /** A client of the test's own on it. */
   readonly client: RedisClient;
   stop(): Promise<void>;
+}
+
+export interface PersistentRedis extends OwnRedis {
+  /** SHUTDOWN (its AOF written), then the same server again on the same folder and port. */
+  restart(): Promise<RedisClient>;
 }
 
 async function freePort(): Promise<number> {
@@ -26,6 +34,36 @@ async function freePort(): Promise<number> {
 export async function startOwnRedis(): Promise<OwnRedis> {
   const port = await freePort();
   const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  return connectTo(server, port);
+}
+
+/** Starts `redis-server` with an AOF (appendfsync always) in a folder of its own. */
+export async function startPersistentRedis(): Promise<PersistentRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'pocketgate-redis-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir];
+  let own = await connectTo(spawn('redis-server', args, { stdio: 'ignore' }), port);
+  return {
+    get url() {
+      return own.url;
+    },
+    get client() {
+      return own.client;
+    },
+    restart: async () => {
+      await own.client.sendCommand(['SHUTDOWN']).catch(() => {});
+      await own.client.close().catch(() => {});
+      own = await connectTo(spawn('redis-server', args, { stdio: 'ignore' }), port);
+      return own.client;
+    },
+    stop: async () => {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function connectTo(server: ChildProcess, port: number): Promise<OwnRedis> {
   const url = `redis://127.0.0.1:${port}`;
   for (let attempt = 0; ; attempt++) {
     try {
