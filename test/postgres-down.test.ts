@@ -1,0 +1,97 @@
+// PostgreSQL unreachable (its connections refused: a TCP proxy between the gateway and the test
+// PostgreSQL is closed): the POS path goes on approving, admin calls that need PostgreSQL answer
+// 503 `unavailable` at once, /readyz stays 200 and says PostgreSQL is down, and once PostgreSQL is
+// back the ledger catches up by itself.
+
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sql } from '../processor/stores.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { addCashbackOffer, connectTestSql, createContacts, type Contact } from './ledger-helpers.ts';
+import { startOwnRedis, type OwnRedis } from './own-redis.ts';
+
+let own: OwnRedis;
+let proxy: Server | undefined;
+let proxy_port = 0;
+const sockets = new Set<Socket>();
+let gw: TestGateway;
+let sql: Sql;
+let biz: BusinessFixture;
+let contact: Contact;
+
+/** Opens the proxy (on the same port as before, when there was one). */
+async function openProxy(): Promise<void> {
+  const target = new URL(process.env.DATABASE_URL!);
+  proxy = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => proxy!.listen(proxy_port, '127.0.0.1', () => resolve()));
+  proxy_port = (proxy.address() as { port: number }).port;
+}
+
+/** PostgreSQL gone: the proxy stops listening and every connection through it is cut. */
+async function closeProxy(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    proxy!.close(() => resolve());
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  });
+}
+
+beforeAll(async () => {
+  await openProxy();
+  const url = new URL(process.env.DATABASE_URL!);
+  url.port = String(proxy_port);
+  // A Redis of its own: the ledger lag it reads is this gateway's alone.
+  own = await startOwnRedis();
+  gw = await startTestGateway({ database_url: url.toString(), redis_url: own.url });
+  sql = connectTestSql();
+  biz = await createBusiness(gw);
+  await addCashbackOffer(gw, biz, 5);
+  contact = (await createContacts(gw, biz, [testCard(18_000_001)]))[0]!;
+  // The terminal and the offers are in the gateway's caches once it has served a purchase.
+  expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'warm', cim: { type: 'card', value: contact.card }, amount: 1000, currency: 'EUR' })).status).toBe(201);
+});
+afterAll(async () => {
+  await gw?.close();
+  await sql?.end({ timeout: 5 });
+  proxy?.close();
+  await own?.stop();
+});
+
+describe('PostgreSQL unreachable', () => {
+  it('POS approves, admin is 503 at once, /readyz 200 with postgres down; then the ledger catches up', async () => {
+    await closeProxy();
+    const approved: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `down-${i}`, cim: { type: 'card', value: contact.card }, amount: 2000, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+      approved.push(p.body.id);
+    }
+    const started = Date.now();
+    const admin = await call(gw, 'GET', '/v1/offers', biz.admin_key);
+    expect(admin.status, admin.text).toBe(503);
+    expect(admin.body.code).toBe('unavailable');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const ready = await call(gw, 'GET', '/readyz', undefined);
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ redis: 'ok', postgres: 'down' });
+    expect(ready.body.ledger_lag).toBeGreaterThanOrEqual(5);
+
+    await openProxy();
+    await eventually('the ledger caught up', async () => {
+      const rows = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${approved})`;
+      return rows[0]!.n === approved.length;
+    }, 30_000);
+    // Recorded, then acknowledged in the journal: the lag reaches 0 just after.
+    await eventually('the lag back to 0', async () => {
+      const body = (await call(gw, 'GET', '/readyz', undefined)).body;
+      return body.postgres === 'ok' && body.ledger_lag === 0;
+    });
+  });
+});
