@@ -2,7 +2,6 @@
 // schemes, tiers, expiry and pools, against real Redis and PostgreSQL.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { budgetKey } from '../processor/hot/keys.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -169,43 +168,6 @@ describe('caps and budgets under concurrency', () => {
     expect(results.every((r) => r.status === 201)).toBe(true);
     expect(results.filter((r) => awarded(r) === 100)).toHaveLength(10);
     expect(results.map(awarded).reduce((a, b) => a + b, 0)).toBe(1000);
-  });
-});
-
-describe('budgets reserved before the contact’s facts are known (in the claim’s round trip)', () => {
-  const used = async (offer_id: string) => Number((await gw.processor.stores.redis.get(budgetKey(offer_id))) ?? 0);
-
-  it('hold exactly what was awarded: an award the facts take away, a refused claim and a replay give theirs back', async () => {
-    const biz = await createBusiness(gw, { reward_resolution: 'best' });
-    const budgeted = await offer(biz, { goal: 'spend', award: { fixed: 100 }, limits: { budget: 10_000 } });
-    await offer(biz, { goal: 'spend', award: { fixed: 500 }, conditions: { tags: ['vip'] } });
-    const plain = await contact(biz);
-    const vip = await contact(biz, { tags: ['vip'] });
-
-    // Without facts the budgeted offer is the best: reserved early, and awarded to a plain contact.
-    expect(awarded(await buy(biz, plain, 1000))).toBe(100);
-    expect(await used(budgeted)).toBe(100);
-    // The facts make another offer the best: the early reservation goes back.
-    const v = await buy(biz, vip, 1000);
-    expect(v.body.awards.map((a: { amount: number }) => a.amount)).toEqual([500]);
-    expect(await used(budgeted)).toBe(100);
-    // The same reference with another body: 409, its early reservation back.
-    const body = { reference: `early-${++seq}`, cim: { type: 'card', value: plain.card }, amount: 1000, currency: 'EUR' };
-    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body)).status).toBe(201);
-    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, amount: 1001 })).status).toBe(409);
-    expect(await used(budgeted)).toBe(200);
-    // A replay: nothing awarded again, nothing kept reserved.
-    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body)).headers.get('idempotent-replayed')).toBe('true');
-    expect(await used(budgeted)).toBe(200);
-  });
-
-  it('an offer the facts bring (budgeted, for tagged contacts) is reserved after them, never past its budget', async () => {
-    const biz = await createBusiness(gw);
-    const tagged = await offer(biz, { goal: 'spend', award: { fixed: 100 }, conditions: { tags: ['vip'] }, limits: { budget: 500 } });
-    const vips = await Promise.all(Array.from({ length: 8 }, () => contact(biz, { tags: ['vip'] })));
-    const results = await Promise.all(vips.map((c) => buy(biz, c, 1000)));
-    expect(results.map(awarded).reduce((a, b) => a + b, 0)).toBe(500);
-    expect(await used(tagged)).toBe(500);
   });
 });
 
