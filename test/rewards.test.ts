@@ -2,6 +2,7 @@
 // schemes, tiers, expiry and pools, against real Redis and PostgreSQL.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { budgetKey } from '../processor/hot/keys.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -168,6 +169,43 @@ describe('caps and budgets under concurrency', () => {
     expect(results.every((r) => r.status === 201)).toBe(true);
     expect(results.filter((r) => awarded(r) === 100)).toHaveLength(10);
     expect(results.map(awarded).reduce((a, b) => a + b, 0)).toBe(1000);
+  });
+});
+
+describe('budgets hold exactly what was awarded', () => {
+  const used = async (offer_id: string) => Number((await gw.processor.stores.redis.get(budgetKey(offer_id))) ?? 0);
+
+  it('an award resolution takes away, a refused claim and a replay keep none of it', async () => {
+    const biz = await createBusiness(gw, { reward_resolution: 'best' });
+    const budgeted = await offer(biz, { goal: 'spend', award: { fixed: 100 }, limits: { budget: 10_000 } });
+    await offer(biz, { goal: 'spend', award: { fixed: 500 }, conditions: { tags: ['vip'] } });
+    const plain = await contact(biz);
+    const vip = await contact(biz, { tags: ['vip'] });
+
+    // For a plain contact the budgeted offer is the best: awarded, its budget used.
+    expect(awarded(await buy(biz, plain, 1000))).toBe(100);
+    expect(await used(budgeted)).toBe(100);
+    // For a tagged one another offer is the best: nothing of the budget kept.
+    const v = await buy(biz, vip, 1000);
+    expect(v.body.awards.map((a: { amount: number }) => a.amount)).toEqual([500]);
+    expect(await used(budgeted)).toBe(100);
+    // The same reference with another body: 409, nothing of the budget kept.
+    const body = { reference: `early-${++seq}`, cim: { type: 'card', value: plain.card }, amount: 1000, currency: 'EUR' };
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body)).status).toBe(201);
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, amount: 1001 })).status).toBe(409);
+    expect(await used(budgeted)).toBe(200);
+    // A replay: nothing awarded again, nothing kept reserved.
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body)).headers.get('idempotent-replayed')).toBe('true');
+    expect(await used(budgeted)).toBe(200);
+  });
+
+  it('a budgeted offer for tagged contacts, 8 buying at once: never past its budget', async () => {
+    const biz = await createBusiness(gw);
+    const tagged = await offer(biz, { goal: 'spend', award: { fixed: 100 }, conditions: { tags: ['vip'] }, limits: { budget: 500 } });
+    const vips = await Promise.all(Array.from({ length: 8 }, () => contact(biz, { tags: ['vip'] })));
+    const results = await Promise.all(vips.map((c) => buy(biz, c, 1000)));
+    expect(results.map(awarded).reduce((a, b) => a + b, 0)).toBe(500);
+    expect(await used(tagged)).toBe(500);
   });
 });
 
