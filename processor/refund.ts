@@ -82,23 +82,7 @@ export class Refunds {
    */
   private refundCall(business: Business, terminal: Terminal, input: RefundInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): RefundCall {
     const facts = this.facts(business, terminal, input.reference, original.contact_id, now_ms);
-    const { reply, entry } = refundTemplates(facts);
-    return {
-      business_id: business.id,
-      slot,
-      contact_id: original.contact_id,
-      shard: this.contacts.shardOf(original.contact_id),
-      id: facts.id,
-      now_ms,
-      journal_length_max: this.stores.config.journal_length_max,
-      reply,
-      entry,
-      amount: input.amount ?? null,
-      accounts: transactionAccounts(business, terminal, original.contact_id),
-      original_slot,
-      original_field: original_slot.field,
-      ledger: original.ledger,
-    };
+    return { ...this.onOriginal(business, terminal, slot, original_slot, original, facts, refundTemplates(facts)), amount: input.amount ?? null };
   }
 
   async reverse(business: Business, terminal: Terminal, input: ReversalInput): Promise<Reply> {
@@ -132,25 +116,30 @@ export class Refunds {
    */
   private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): ReversalCall {
     const facts = this.facts(business, terminal, input.reference, original.contact_id, now_ms);
-    const { reply, entry } = reversalTemplates(facts);
+    return this.onOriginal(business, terminal, slot, original_slot, original, facts, reversalTemplates(facts));
+  }
+
+  /** A new transaction of `contact_id` at the terminal, under `reference`. */
+  /** What a refund's and a reversal's calls share: the shard call and the original it acts on. */
+  private onOriginal<T>(business: Business, terminal: Terminal, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, facts: TerminalFacts, templates: { reply: T; entry: T }) {
+    const { contact_id } = original;
     return {
       business_id: business.id,
       slot,
-      contact_id: original.contact_id,
-      shard: this.contacts.shardOf(original.contact_id),
+      contact_id,
+      shard: this.contacts.shardOf(contact_id),
       id: facts.id,
-      now_ms,
+      now_ms: facts.now_ms,
       journal_length_max: this.stores.config.journal_length_max,
-      reply,
-      entry,
-      accounts: transactionAccounts(business, terminal, original.contact_id),
+      reply: templates.reply,
+      entry: templates.entry,
+      accounts: transactionAccounts(business, terminal, contact_id),
       original_slot,
       original_field: original_slot.field,
       ledger: original.ledger,
     };
   }
 
-  /** A new transaction of `contact_id` at the terminal, under `reference`. */
   private facts(business: Business, terminal: Terminal, reference: string, contact_id: string, now_ms: number): TerminalFacts {
     return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: business.currency, now_ms };
   }

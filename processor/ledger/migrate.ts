@@ -27,10 +27,3 @@ export async function migrate(sql: Sql): Promise<string[]> {
   });
   return applied;
 }
-
-/** True when every migration file has been applied: /readyz reports it. */
-export async function migrationsApplied(sql: Sql): Promise<boolean> {
-  const rows = await sql<{ name: string }[]>`select name from schema_migrations`.catch(() => []);
-  const done = new Set(rows.map((r) => r.name));
-  return (await migrationFiles()).every((f) => done.has(f));
-}
