@@ -10,7 +10,7 @@ import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
 import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
 import type { PurchaseInput } from '../core/schemas.ts';
-import { claimReference } from './claim.ts';
+import { claimHash, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { contactKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
@@ -99,7 +99,7 @@ export class Purchases {
 
     let reply_out: ShardReply<PurchaseCommitted>;
     try {
-      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp });
+      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash) });
       reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
     } catch (err) {
       // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
@@ -189,7 +189,7 @@ export class Purchases {
     const { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay } = p;
     const currency = business.currency;
     const id = newId('txn');
-    const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency, now_ms, amount: input.amount, pay });
+    const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, request_hash: p.request_hash, contact_id, currency, now_ms, at_ms, amount: input.amount, pay });
     return {
       business_id: business.id,
       slot,
@@ -284,6 +284,8 @@ export interface PurchaseFacts {
   readonly pay: number;
   readonly pay_method: 'otp' | 'wallet' | '';
   readonly otp: string;
+  /** The reference's claim hash (claim.ts claimHash). */
+  readonly request_hash: string;
 }
 
 /** A failure after a transaction was committed: reported with what an operator needs, never thrown. */

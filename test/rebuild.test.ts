@@ -1,8 +1,8 @@
 // `npm run rebuild` (spec/OPERATIONS.md) as a child process over a Redis and a database of this
 // file's own: traffic of every kind, then Redis loses everything (FLUSHALL), then rebuild. What
 // it loads is what Redis held (contacts, lots, caps, tier units, CIM index, records and states of
-// the window, budgets; not the claims, which the ledger cannot give), every reply replays byte for
-// byte, refunds and reversals of earlier transactions work, guards, caps and budgets hold, and
+// the window, budgets; the claims of approved requests, from the claim hash the ledger keeps),
+// every reply replays byte for byte, another body under a reference of the window is refused, refunds and reversals of earlier transactions work, guards, caps and budgets hold, and
 // reconcile finds nothing. It refuses a Redis with data unless --force.
 
 import { RESP_TYPES } from 'redis';
@@ -142,6 +142,15 @@ describe('npm run rebuild', () => {
       expect(again.headers.get('idempotent-replayed')).toBe('true');
       expect(again.text).toBe(s.text);
     }
+  });
+
+  it('refuses another body under a reference of the window, naming the same contact or another (409)', async () => {
+    const p1 = sent.find((s) => s.path === '/v1/purchases' && (s.body as any).cim.value === card(1))!;
+    const body = p1.body as { reference: string; amount: number };
+    const same_contact = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, amount: body.amount + 1 });
+    expect([same_contact.status, same_contact.body.code]).toEqual([409, 'idempotency_conflict']);
+    const other_contact = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, cim: { type: 'card', value: card(2) } });
+    expect([other_contact.status, other_contact.body.code]).toEqual([409, 'idempotency_conflict']);
   });
 
   it('refunds and reverses earlier transactions as before', async () => {
