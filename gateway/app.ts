@@ -66,13 +66,13 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   const work = call();
   let cancel = () => {};
   const down = new Promise<never>((_, reject) => {
-    cancel = health.onceDown(() => reject(postgresUnavailable()));
+    cancel = health.onceDown(() => {
+      work.catch(onLateError); // given up on: nobody else hears how it ends
+      reject(postgresUnavailable());
+    });
   });
   try {
     await Promise.race([work, down]);
-  } catch (err) {
-    work.catch(onLateError);
-    throw err;
   } finally {
     cancel();
     down.catch(() => {}); // lost the race or cancelled: nobody waits on it
