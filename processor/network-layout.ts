@@ -23,6 +23,8 @@
 
 import type { Resolution } from '../core/offer.ts';
 
+/** Every key of the business network starts with this (rebuild tells them from a contact's data by it). */
+export const network_prefix = 'n:';
 export const network_loaded_key = 'n:loaded';
 
 export const keyEntryKey = (key_hash: string) => `n:k:${key_hash}`;

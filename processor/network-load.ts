@@ -23,6 +23,9 @@ export interface NetworkCounts {
 
 export type NetworkKind = keyof NetworkCounts;
 
+/** What copying the network needs: both stores, nothing else (rebuild has no gateway's Stores). */
+export type NetworkStores = Pick<Stores, 'sql' | 'redis'>;
+
 /** Called after each batch: what is being copied, how many so far, and how many there are. */
 export type NetworkProgress = (kind: NetworkKind, done: number, total: number) => void;
 
@@ -47,7 +50,7 @@ async function copyPages(step: (after: string) => Promise<readonly { readonly id
   }
 }
 
-async function totals(stores: Stores): Promise<Record<NetworkKind, number>> {
+async function totals(stores: NetworkStores): Promise<Record<NetworkKind, number>> {
   const [row] = await stores.sql<Record<Exclude<NetworkKind, 'rewards'>, number>[]>`
     select (select count(*)::int from businesses) as businesses, (select count(*)::int from merchants) as merchants,
            (select count(*)::int from venues) as venues, (select count(*)::int from terminals) as terminals,
@@ -55,7 +58,7 @@ async function totals(stores: Stores): Promise<Record<NetworkKind, number>> {
   return { ...row!, rewards: row!.businesses };
 }
 
-export async function loadNetworkIntoRedis(stores: Stores, onProgress?: NetworkProgress): Promise<NetworkCounts> {
+export async function loadNetworkIntoRedis(stores: NetworkStores, onProgress?: NetworkProgress): Promise<NetworkCounts> {
   const { sql, redis } = stores;
   const total = await totals(stores);
   const report = (kind: NetworkKind) => (done: number) => onProgress?.(kind, done, Math.max(total[kind], done));
