@@ -333,3 +333,24 @@ export const tiersSchema = z
   .max(20)
   .refine((tiers) => new Set(tiers.map((t) => t.name)).size === tiers.length, 'tier names must be unique');
 export type TiersInput = z.infer<typeof tiersSchema>;
+
+/** `POST /v1/contacts/lookup`: a CIM in the body, so a card number never goes in a URL. */
+export const contactLookupSchema = z.object({
+  cim: cimInputSchema,
+});
+
+/** A page of a list: at most `limit` items after the item `starting_after` (Stripe's cursor). */
+export const listQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  starting_after: z.string().min(1).max(64).optional(),
+});
+export type ListQuery = z.infer<typeof listQuerySchema>;
+
+/** The console's dashboard: `since` is the start of "today" in the viewer's zone. */
+export const statsQuerySchema = z.object({
+  since: timestampSchema.optional(),
+});
+
+export const transactionsQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});

@@ -7,6 +7,8 @@ import {
   assignableCimSchema,
   businessCreateSchema,
   contactCreateSchema,
+  contactLookupSchema,
+  listQuerySchema,
   contactPatchSchema,
   merchantCreateSchema,
   offerPatchSchema,
@@ -27,6 +29,7 @@ import { bodyLines, readBody, requireNoBody } from '../adapters/http/body.ts';
 import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
 import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
+import { listNetwork, type NetworkList } from '../processor/network-list.ts';
 import { settlement, statement } from '../processor/ledger/reports.ts';
 
 const import_line_bytes_max = 64 * 1024;
@@ -75,6 +78,14 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
     return c.json(await network.createTerminal(business, await readBody(c, terminalCreateSchema)), 201);
   });
 
+  // Lists of the network, a page at a time; a terminal's key is never shown after its creation.
+  for (const list of ['merchants', 'venues', 'terminals'] as const satisfies readonly NetworkList[]) {
+    app.get(`/v1/${list}`, async (c) => {
+      const business = adminOf(c);
+      return c.json(await listNetwork(processor.stores.sql, business, list, parseWith(listQuerySchema, c.req.query())));
+    });
+  }
+
   // A new key for the terminal (shown once); the old one stops working within seconds everywhere.
   app.post('/v1/terminals/:id/rotate-key', async (c) => {
     const business = adminOf(c);
@@ -86,6 +97,16 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
   app.post('/v1/contacts/import', async (c) => {
     const business = adminOf(c);
     return c.json(await contacts.import(business, bodyLines(c, import_line_bytes_max)));
+  });
+
+  // The contact a CIM names. A POST, so that a card number never goes in a URL (nor in an access log).
+  app.post('/v1/contacts/lookup', async (c) => {
+    const business = adminOf(c);
+    const { cim } = await readBody(c, contactLookupSchema);
+    const contact_id = await contacts.resolve(business.id, contacts.normalise(cim.type, cim.value, 'cim.value'));
+    const contact = contact_id === null ? undefined : await contacts.view(business, contact_id);
+    if (contact === undefined) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+    return c.json(contact);
   });
 
   app.post('/v1/contacts', async (c) => {

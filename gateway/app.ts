@@ -8,7 +8,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { problemResponse } from '../adapters/http/problem.ts';
 import { posRoutes } from '../adapters/http/pos.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
-import { hashKey, type Principal } from '../processor/network.ts';
+import { hashKey, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
@@ -17,6 +17,7 @@ import { ErrorReply } from 'redis';
 import { adminRoutes } from './admin.ts';
 import type { Metrics } from './metrics.ts';
 import { describeApi } from './openapi.ts';
+import { consoleRoutes, type ConsoleServices } from './console.ts';
 
 export interface AppOptions {
   readonly processor: Processor;
@@ -25,6 +26,8 @@ export interface AppOptions {
   readonly logger: Logger;
   /** When given, calls that need PostgreSQL answer 503 at once while it does not answer. */
   readonly postgres_health?: PostgresHealth;
+  /** The console's dashboard counts and live feed (gateway.ts starts and stops them). */
+  readonly console: ConsoleServices;
 }
 
 const bearer_prefix = 'bearer ';
@@ -47,7 +50,30 @@ function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
 }
 
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
-const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets']);
+const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/business', '/v1/feed']);
+
+/** The POS transactions: the console's dashboard counts their approvals and declines. */
+const transaction_paths: ReadonlySet<string> = new Set(['/v1/purchases', '/v1/redemptions', '/v1/spends', '/v1/refunds', '/v1/reversals']);
+/** The POS calls an admin key may make for one of its terminals (`Pocketgate-Terminal`). */
+const pos_paths: ReadonlySet<string> = new Set([...transaction_paths, '/v1/purchases/quote']);
+const terminal_id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Who a POS call is from when it names a terminal in `Pocketgate-Terminal`: an admin key acts as
+ * one of its business's terminals (the transaction is the terminal's, made_by 'admin'); another
+ * business's terminal is 404, as one that does not exist. A terminal key may name only itself.
+ */
+async function actingFor(network: Network, principal: Principal, terminal_id: string | undefined, path: string): Promise<Principal> {
+  if (terminal_id === undefined || !pos_paths.has(path)) return principal;
+  if (principal.kind === 'terminal') {
+    if (terminal_id !== principal.terminal.id) throw new PocketgateError('forbidden', 'a terminal key acts only for its own terminal; Pocketgate-Terminal is for admin keys');
+    return principal;
+  }
+  if (principal.kind !== 'admin') throw new PocketgateError('forbidden', 'Pocketgate-Terminal needs a business admin key');
+  const terminal = terminal_id_pattern.test(terminal_id) ? await network.terminal(principal.business, terminal_id) : undefined;
+  if (terminal === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id.slice(0, 64)} not found`);
+  return { kind: 'terminal', business: principal.business, terminal: { ...terminal, made_by: 'admin' } };
+}
 
 function needsPostgres(principal: Principal, path: string): boolean {
   return principal.kind !== 'terminal' && !redis_only_paths.has(path);
@@ -79,7 +105,7 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, console: console_services }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -105,8 +131,16 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     }
     const principal = await processor.network.authenticate(header.slice(bearer_prefix.length).trim(), platform_key_hash);
     if (principal === undefined) throw new PocketgateError('unauthorized', 'unknown API key');
-    c.set('principal', principal);
+    c.set('principal', await actingFor(processor.network, principal, c.req.header('pocketgate-terminal'), c.req.path));
     await next();
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    if (!transaction_paths.has(c.req.path)) return next();
+    const start = process.hrtime.bigint();
+    await next();
+    const principal = c.get('principal');
+    if (principal.kind !== 'platform') console_services.stats.record(principal.business.id, c.res.status, Number(process.hrtime.bigint() - start) / 1e9);
   });
 
   if (postgres_health !== undefined) {
@@ -118,6 +152,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
 
   app.route('/', posRoutes(processor));
   app.route('/', adminRoutes(processor));
+  app.route('/', consoleRoutes(processor, console_services));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing

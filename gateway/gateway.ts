@@ -11,6 +11,8 @@ import { createApp } from './app.ts';
 import { prepareStores } from './prepare.ts';
 import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
+import { ConsoleStats } from './console-stats.ts';
+import { TransactionFeed } from './feed.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
 
@@ -51,7 +53,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health });
+  const console_services = { stats: new ConsoleStats(redis, logger), feed: new TransactionFeed(redis, config.processor.shard_count, logger) };
+  console_services.stats.start();
+  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, console: console_services });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
@@ -105,10 +109,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     },
     async close() {
       if (iso !== undefined) await iso.close();
+      // Live feeds end first: the HTTP server's close waits for every open response.
+      await console_services.feed.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
       if (writer !== undefined) await writer.stop();
       await processor.offers.close();
+      await console_services.stats.stop();
       stop_preparing();
       await postgres_health.stop();
       await redis.close().catch(() => {});

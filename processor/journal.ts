@@ -17,6 +17,8 @@ export interface JournalEntry {
   readonly kind: 'purchase' | 'redemption' | 'spend' | 'refund' | 'reversal' | 'expiry' | 'award';
   readonly business_id: string;
   readonly terminal_id: string | null;
+  /** 'admin': an admin key sent it for the terminal (absent: the terminal itself, or the processor). */
+  readonly made_by?: 'admin';
   readonly reference: string | null;
   /** A terminal's transactions: the reference's claim hash (processor/claim.ts), for `rebuild`. */
   readonly request_hash?: string;

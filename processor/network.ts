@@ -36,6 +36,12 @@ export interface Terminal {
   readonly fee_bp: number;
   readonly settle_on: 'award' | 'spend';
   readonly timezone: string;
+  /**
+   * 'admin' when a business admin key sends the call on this terminal's behalf (the
+   * `Pocketgate-Terminal` header): the transaction is the terminal's all the same, and the ledger
+   * keeps who made it. Absent for the terminal's own calls.
+   */
+  readonly made_by?: 'admin';
 }
 
 export type Principal =
@@ -111,6 +117,15 @@ export class Network {
     const [view, business] = await Promise.all([readTerminal(this.stores.redis, entry.terminal_id!), this.business(entry.business_id)]);
     if (view === undefined || business === undefined || view.terminal.key_hash !== hash || view.terminal.business_id !== business.id) return undefined;
     return { kind: 'terminal', business, terminal: terminalFrom(view) };
+  }
+
+  /**
+   * One of the business's terminals as the POS path sees it (from Redis), or undefined: another
+   * business's terminal is not told apart from one that does not exist.
+   */
+  async terminal(business: Business, terminal_id: string): Promise<Terminal | undefined> {
+    const view = await readTerminal(this.stores.redis, terminal_id);
+    return view === undefined || view.terminal.business_id !== business.id ? undefined : terminalFrom(view);
   }
 
   business(id: string): Promise<Business | undefined> {

@@ -32,7 +32,7 @@ export class Redemptions {
     await claimReference(this.stores, slot, input.reference, hash, contact_id);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
-    const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms });
+    const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms });
     const call: RedeemCall = {
       business_id: business.id,
       slot,

@@ -5,6 +5,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { transactionKey } from './hot/keys.ts';
 import { journalEntry } from './shard.ts';
 import { iso, type Business } from './network.ts';
+import type { JournalEntry } from './journal.ts';
 import type { Stores } from './stores.ts';
 
 export interface TransactionView {
@@ -12,6 +13,8 @@ export interface TransactionView {
   readonly kind: string;
   readonly reference: string | null;
   readonly terminal_id: string | null;
+  /** Who sent it: the terminal itself, the business's admin key for the terminal, or the processor (awards, expiry). */
+  readonly made_by: 'terminal' | 'admin' | 'processor';
   readonly contact_id: string | null;
   readonly amount: number;
   readonly currency: string;
@@ -30,6 +33,7 @@ interface Body {
   business_id: string;
   reference: string | null;
   terminal_id: string | null;
+  made_by?: 'admin' | null;
   contact_id: string | null;
   amount: number;
   currency: string;
@@ -76,16 +80,16 @@ async function readRecorded(stores: Stores, business: Business, id: string): Pro
   // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
   // same view, key for key, whether the ledger recorded the transaction before or after.
   const [row] = await sql<RecordedRow[]>`
-    select kind, business_id, reference, terminal_id, contact_id, amount, currency, original_id, created_at, recorded_at,
+    select kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id, created_at, recorded_at,
       (reply->'awards')::jsonb as reply_awards, (reply->>'discount')::int8 as reply_discount, body::jsonb as body
     from ledger_transactions where id = ${id} and business_id = ${business.id}`;
   if (row === undefined) return undefined;
   const postings = await sql<{ debit_account: string; credit_account: string; amount: number }[]>`
     select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by n`;
   const body = row.body ?? {};
-  const { kind, business_id, reference, terminal_id, contact_id, amount, currency, original_id } = row;
+  const { kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id } = row;
   const entry: Body = {
-    kind, business_id, reference, terminal_id, contact_id, amount, currency, original_id,
+    kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id,
     created_at: row.created_at.toISOString(),
     awards: ('awards' in body ? body.awards : row.reply_awards) ?? undefined,
     discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
@@ -99,6 +103,7 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
     kind: b.kind,
     reference: b.reference,
     terminal_id: b.terminal_id,
+    made_by: b.made_by ?? (b.terminal_id === null ? 'processor' : 'terminal'),
     contact_id: b.contact_id,
     amount: b.amount,
     currency: b.currency,
@@ -111,4 +116,55 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
     ledger,
     ...(postings === undefined ? {} : { postings }),
   };
+}
+
+/** A transaction as the feed and the latest-transactions list show it. */
+export interface TransactionSummary {
+  readonly id: string;
+  readonly kind: string;
+  readonly made_by: 'terminal' | 'admin' | 'processor';
+  readonly reference: string | null;
+  readonly terminal_id: string | null;
+  readonly contact_id: string | null;
+  readonly amount: number;
+  readonly currency: string;
+  readonly awarded: number;
+  readonly original_id: string | null;
+  readonly created_at: string;
+}
+
+/** The summary of a journal entry (the live feed's events). */
+export function summaryOf(e: JournalEntry): TransactionSummary {
+  const awarded = (e.awards ?? []).reduce<number>((sum, a) => sum + Number((a as { amount?: number }).amount ?? 0), 0);
+  return {
+    id: e.id,
+    kind: e.kind,
+    made_by: e.made_by ?? (e.terminal_id === null ? 'processor' : 'terminal'),
+    reference: e.reference,
+    terminal_id: e.terminal_id,
+    contact_id: e.contact_id,
+    amount: e.amount,
+    currency: e.currency,
+    awarded,
+    original_id: e.original_id ?? null,
+    created_at: e.created_at.replace(/\.\d{3}Z$/, 'Z'),
+  };
+}
+
+/**
+ * The business's latest transactions at its terminals, newest first, from the ledger: through
+ * the (terminal_id, created_at) index, the latest few of each terminal, merged.
+ */
+export async function latestTransactions(stores: Stores, business: Business, limit: number): Promise<TransactionSummary[]> {
+  const rows = await stores.sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | null })[]>`
+    select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
+      (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded
+    from terminals term
+    cross join lateral (
+      select * from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc limit ${limit}
+    ) t
+    cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w
+    where term.business_id = ${business.id}
+    order by t.created_at desc, t.id desc limit ${limit}`;
+  return rows.map((r) => ({ ...r, made_by: r.made_by ?? 'terminal', created_at: iso(r.created_at) }));
 }

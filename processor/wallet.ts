@@ -169,7 +169,7 @@ export class Spends {
     const fee = terminal.settle_on === 'spend' ? feeOf(terminal, input.amount) : 0;
     if (fee > 0) postings.push([accounts.fees, accounts.fee_income, fee]);
     const id = newId('txn');
-    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
+    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
     return {
       business_id: business.id,
       slot,

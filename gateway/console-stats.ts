@@ -1,0 +1,159 @@
+// The console's dashboard figures for one business: POS approvals and declines per second and
+// their latency, counted by every gateway and added up in Redis (gateways keep no state of their
+// own, so one gateway's counts alone would show a part of the traffic), the ledger's lag, and the
+// awards and spends of the day from the ledger.
+//
+// Each gateway counts in process and adds its counts to Redis once a second: one small pipeline
+// per second per active business, nothing on the POS request's own path but a few additions.
+
+import type { Logger } from 'pino';
+import { accountId } from '../processor/journal.ts';
+import type { Business } from '../processor/network.ts';
+import type { RedisClient, Sql } from '../processor/stores.ts';
+
+/** Upper bounds of the latency buckets, in milliseconds; the last bucket is everything slower. */
+export const latency_bounds_ms = [0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1_000, 2_000, 5_000] as const;
+
+/** Seconds of history the dashboard shows, and how long Redis keeps a second's counts. */
+export const window_seconds = 60;
+const kept_seconds = window_seconds * 2;
+/** Businesses counted per second per gateway: past this a second's counts of the rest are dropped (memory stays bounded). */
+const businesses_per_second_max = 10_000;
+
+interface Counts {
+  approved: number;
+  declined: number;
+  readonly buckets: number[];
+}
+
+function statsKey(business_id: string, second: number): string {
+  return `cs:{${business_id}}:${second}`;
+}
+
+export function bucketOf(ms: number): number {
+  const i = latency_bounds_ms.findIndex((b) => ms <= b);
+  return i < 0 ? latency_bounds_ms.length : i;
+}
+
+/** The bound under which `share` of the counted requests fell (the bucket's upper bound; null without requests). */
+export function percentile(buckets: readonly number[], share: number): number | null {
+  const total = buckets.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    seen += buckets[i]!;
+    if (seen >= share * total) return latency_bounds_ms[i] ?? latency_bounds_ms[latency_bounds_ms.length - 1]! * 2;
+  }
+  return null;
+}
+
+export class ConsoleStats {
+  private counts = new Map<string, Counts>();
+  private dropped = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private failing = false;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly redis: RedisClient, private readonly logger: Logger) {}
+
+  /** A POS call's outcome: approved (2xx) or declined (anything else), and how long it took. */
+  record(business_id: string, status: number, seconds: number): void {
+    let c = this.counts.get(business_id);
+    if (c === undefined) {
+      if (this.counts.size >= businesses_per_second_max) {
+        this.dropped++;
+        return;
+      }
+      c = { approved: 0, declined: 0, buckets: new Array<number>(latency_bounds_ms.length + 1).fill(0) };
+      this.counts.set(business_id, c);
+    }
+    if (status >= 200 && status < 300) c.approved++;
+    else c.declined++;
+    c.buckets[bucketOf(seconds * 1_000)]!++;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.flushing = this.flush();
+    }, 1_000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushing;
+    await this.flush();
+  }
+
+  /** Adds this second's counts to Redis. Never throws: a failure is logged once, until a flush works again. */
+  async flush(): Promise<void> {
+    if (this.counts.size === 0 && this.dropped === 0) return;
+    const counts = this.counts;
+    const dropped = this.dropped;
+    this.counts = new Map();
+    this.dropped = 0;
+    const second = Math.floor(Date.now() / 1_000);
+    try {
+      await Promise.all([...counts].map(([business_id, c]) => this.add(statsKey(business_id, second), c)));
+      if (this.failing) this.logger.info('console stats: counting in Redis again');
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) this.logger.warn({ err }, 'console stats: could not add this second’s counts to Redis; the dashboard misses them');
+      this.failing = true;
+    }
+    if (dropped > 0) this.logger.warn({ dropped, businesses_per_second_max }, 'console stats: more businesses in one second than counted');
+  }
+
+  private async add(key: string, c: Counts): Promise<void> {
+    const fields: Promise<unknown>[] = [];
+    if (c.approved > 0) fields.push(this.redis.hIncrBy(key, 'a', c.approved));
+    if (c.declined > 0) fields.push(this.redis.hIncrBy(key, 'd', c.declined));
+    c.buckets.forEach((n, i) => {
+      if (n > 0) fields.push(this.redis.hIncrBy(key, `l${i}`, n));
+    });
+    fields.push(this.redis.expire(key, kept_seconds));
+    await Promise.all(fields);
+  }
+
+  /** The last window_seconds of a business, oldest first, with p50 and p99 over them. */
+  async read(business_id: string): Promise<TrafficView> {
+    const now = Math.floor(Date.now() / 1_000);
+    const seconds = Array.from({ length: window_seconds }, (_, i) => now - window_seconds + i);
+    const hashes = await Promise.all(seconds.map((s) => this.redis.hGetAll(statsKey(business_id, s))));
+    const buckets = new Array<number>(latency_bounds_ms.length + 1).fill(0);
+    const per_second = hashes.map((h, i) => {
+      for (let b = 0; b < buckets.length; b++) buckets[b]! += Number(h[`l${b}`] ?? 0);
+      return { at: new Date(seconds[i]! * 1_000).toISOString().replace('.000Z', 'Z'), approved: Number(h.a ?? 0), declined: Number(h.d ?? 0) };
+    });
+    return { per_second, latency_ms: { p50: percentile(buckets, 0.5), p99: percentile(buckets, 0.99) } };
+  }
+}
+
+export interface TrafficView {
+  readonly per_second: { at: string; approved: number; declined: number }[];
+  readonly latency_ms: { p50: number | null; p99: number | null };
+}
+
+/**
+ * Awards given and wallet money spent at the business's terminals since `since`, net of refunds
+ * and reversals, from the ledger (what it has recorded: the lag is shown beside them). Read
+ * through the terminals' index; bounded by a statement timeout, as a dashboard must not load the
+ * ledger.
+ */
+export async function ledgerToday(sql: Sql, business: Business, since: string): Promise<{ awards: number; spends: number }> {
+  const rewards = accountId(business.id, 'rewards', business.currency);
+  const spends_suffix = `:spends:${business.currency}`;
+  return sql.begin('read only', async (tx) => {
+    await tx`set local statement_timeout = 5000`;
+    const [row] = await tx<{ awards: number; spends: number }[]>`
+      select
+        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards,
+        coalesce(sum(case when right(p.credit_account, ${spends_suffix.length}) = ${spends_suffix} then p.amount
+                          when right(p.debit_account, ${spends_suffix.length}) = ${spends_suffix} then -p.amount else 0 end), 0)::int8 as spends
+      from terminals term
+      join ledger_transactions t on t.terminal_id = term.id and t.created_at >= ${since}
+      join ledger_postings p on p.transaction_id = t.id
+      where term.business_id = ${business.id}`;
+    return row!;
+  });
+}

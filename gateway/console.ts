@@ -1,0 +1,111 @@
+// The operations console (OPERATIONS.md): its page and assets, served from the repository's
+// console/ folder, and the few admin calls it needs beyond the public API: the business signed in
+// to, the dashboard's figures, the latest transactions and the live feed.
+//
+// The page is plain HTML, CSS and JavaScript modules run as written (no build step, no framework,
+// no third-party code): the gateway serves every byte of it, and a Content-Security-Policy keeps
+// the page from loading or sending anything anywhere else.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { Hono } from 'hono';
+import { currencyByCode } from '../core/currency.ts';
+import { parseWith, statsQuerySchema, transactionsQuerySchema } from '../core/schemas.ts';
+import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
+import { journalBacklog } from '../processor/ledger/writer.ts';
+import type { Processor } from '../processor/processor.ts';
+import { latestTransactions } from '../processor/transactions.ts';
+import { ledgerToday, type ConsoleStats } from './console-stats.ts';
+import type { TransactionFeed } from './feed.ts';
+
+const console_dir = join(import.meta.dirname, '..', 'console');
+
+const content_types: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+// Same origin only: no inline script, nothing fetched from or sent to another host.
+const security_headers = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+} as const;
+
+/** The console's files, read once: a fixed set, so no request names a path of its own. */
+function loadAssets(): Map<string, { body: string; type: string }> {
+  const assets = new Map<string, { body: string; type: string }>();
+  for (const file of readdirSync(console_dir)) {
+    const type = content_types[extname(file)];
+    if (type !== undefined) assets.set(file, { body: readFileSync(join(console_dir, file), 'utf8'), type });
+  }
+  return assets;
+}
+
+/** Ledger totals are cached a few seconds per business and day: dashboards poll, the ledger need not answer each. */
+const today_ttl_ms = 10_000;
+const today_cache_max = 1_000;
+
+export interface ConsoleServices {
+  readonly stats: ConsoleStats;
+  readonly feed: TransactionFeed;
+}
+
+export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServices): Hono<HttpEnv> {
+  const app = new Hono<HttpEnv>();
+  const assets = loadAssets();
+  const today = new Map<string, { at: number; value: Promise<{ awards: number; spends: number }> }>();
+
+  const page = (file: string) => {
+    const asset = assets.get(file);
+    return asset === undefined ? undefined : new Response(asset.body, { headers: { 'content-type': asset.type, ...security_headers } });
+  };
+  app.get('/console', () => page('index.html')!);
+  app.get('/console/', () => page('index.html')!);
+  app.get('/console/:file', (c) => page(c.req.param('file')) ?? c.notFound());
+
+  app.get('/v1/business', (c) => {
+    const business = adminOf(c);
+    return c.json({ ...business, minor_units: currencyByCode(business.currency)?.minor_units ?? 2 });
+  });
+
+  app.get('/v1/stats', async (c) => {
+    const business = adminOf(c);
+    const { since } = parseWith(statsQuerySchema, c.req.query());
+    const from = since ?? new Date(Date.now() - 86_400_000).toISOString();
+    const key = `${business.id} ${from}`;
+    let cached = today.get(key);
+    if (cached === undefined || Date.now() - cached.at > today_ttl_ms) {
+      if (today.size >= today_cache_max) today.clear();
+      cached = { at: Date.now(), value: ledgerToday(processor.stores.sql, business, from) };
+      today.set(key, cached);
+      cached.value.catch(() => today.delete(key)); // a failure is not kept: the next poll asks again
+    }
+    const [traffic, ledger_lag, totals] = await Promise.all([
+      stats.read(business.id),
+      journalBacklog(processor.stores.redis, processor.stores.config.shard_count),
+      cached.value,
+    ]);
+    return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals.awards, spends_today: totals.spends });
+  });
+
+  app.get('/v1/transactions', async (c) => {
+    const business = adminOf(c);
+    const { limit } = parseWith(transactionsQuerySchema, c.req.query());
+    return c.json({ object: 'list', data: await latestTransactions(processor.stores, business, limit) });
+  });
+
+  // Server-sent events over a response the console reads with fetch: the key goes in the
+  // Authorization header, never in the URL (EventSource cannot send one).
+  app.get('/v1/feed', (c) => {
+    const business = adminOf(c);
+    return new Response(feed.open(business.id), {
+      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,42 @@
+// The business network read back as lists (GET /v1/merchants, /v1/venues, /v1/terminals): from
+// PostgreSQL, a page at a time in id order (ids are time-ordered), never a key.
+
+import type { ListQuery } from '../core/schemas.ts';
+import type { Business } from './network.ts';
+import { iso } from './network.ts';
+import type { Sql } from './stores.ts';
+
+export interface Page<T> {
+  readonly object: 'list';
+  readonly data: T[];
+  readonly has_more: boolean;
+}
+
+type Row = Record<string, unknown> & { id: string; created_at: Date };
+
+const columns = {
+  merchants: 'id, name, code, contribution_fee_bp, settle_on, created_at',
+  venues: 'id, name, merchant_id, timezone, created_at',
+  terminals: 'id, code, venue_id, merchant_id, created_at',
+} as const;
+
+export type NetworkList = keyof typeof columns;
+
+/** A row as the API shows it: the fee as a percent, times in RFC 3339. */
+function shown(row: Row): Record<string, unknown> {
+  const { contribution_fee_bp, created_at, ...rest } = row;
+  return {
+    ...rest,
+    ...(contribution_fee_bp === undefined ? {} : { contribution_fee_percent: Number(contribution_fee_bp) / 100 }),
+    created_at: iso(created_at),
+  };
+}
+
+export async function listNetwork(sql: Sql, business: Business, list: NetworkList, page: ListQuery): Promise<Page<Record<string, unknown>>> {
+  // The table and columns are ours (the keys of `columns`), never the caller's.
+  const rows = await sql<Row[]>`
+    select ${sql.unsafe(columns[list])} from ${sql(list)}
+    where business_id = ${business.id} ${page.starting_after === undefined ? sql`` : sql`and id > ${page.starting_after}`}
+    order by id limit ${page.limit + 1}`;
+  return { object: 'list', data: rows.slice(0, page.limit).map(shown), has_more: rows.length > page.limit };
+}

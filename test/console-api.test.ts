@@ -1,0 +1,198 @@
+// The admin calls the operations console needs (OPERATIONS.md "The operations console"): the
+// network's lists, contact look-up by CIM in a body, POS calls an admin key makes for one of its
+// terminals (Pocketgate-Terminal, made_by), the dashboard's figures and the live feed.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { expectProblem, expectValidation, unique } from './contract-util.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let other: BusinessFixture;
+let card: string;
+let contact_id: string;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  [biz, other] = await Promise.all([createBusiness(gw), createBusiness(gw)]);
+  card = testCard(914_001);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }, { type: 'phone', value: '+351912345678' }] });
+  expect(c.status, c.text).toBe(201);
+  contact_id = c.body.id;
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } });
+  expect(o.status, o.text).toBe(201);
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+const purchase = (amount: number, reference = unique('c-')) => ({ reference, cim: { type: 'card', value: card }, amount, currency: 'EUR' });
+const asTerminal = (terminal_id: string) => ({ 'pocketgate-terminal': terminal_id });
+
+describe('network lists', () => {
+  it('lists the business’s own merchants, venues and terminals, never a key', async () => {
+    const [m, v, t] = await Promise.all([call(gw, 'GET', '/v1/merchants', biz.admin_key), call(gw, 'GET', '/v1/venues', biz.admin_key), call(gw, 'GET', '/v1/terminals', biz.admin_key)]);
+    expect(m.body.data.map((x: { id: string }) => x.id)).toEqual([biz.merchant_id]);
+    expect(m.body.data[0]).toMatchObject({ code: biz.merchant_code, contribution_fee_percent: 10, settle_on: 'award' });
+    expect(v.body.data.map((x: { id: string }) => x.id)).toEqual([biz.venue_id]);
+    expect(t.body).toMatchObject({ object: 'list', has_more: false, data: [{ id: biz.terminal_id, code: biz.terminal_code, venue_id: biz.venue_id, merchant_id: biz.merchant_id }] });
+    expect(t.text).not.toContain(biz.terminal_key);
+    expect(Object.keys(t.body.data[0]).some((k) => k.includes('key'))).toBe(false);
+  });
+
+  it('pages with limit and starting_after; refuses other keys and bad limits', async () => {
+    const extra = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code: 'T0000002' });
+    expect(extra.status, extra.text).toBe(201);
+    const all = (await call(gw, 'GET', '/v1/terminals', biz.admin_key)).body.data.map((t: { id: string }) => t.id) as string[];
+    expect([...all].sort()).toEqual([biz.terminal_id, extra.body.id].sort());
+    const first = await call(gw, 'GET', '/v1/terminals?limit=1', biz.admin_key);
+    expect(first.body).toMatchObject({ has_more: true, data: [{ id: all[0] }] });
+    const next = await call(gw, 'GET', `/v1/terminals?limit=1&starting_after=${all[0]}`, biz.admin_key);
+    expect(next.body).toMatchObject({ has_more: false, data: [{ id: all[1] }] });
+    expectProblem(await call(gw, 'GET', '/v1/terminals', biz.terminal_key), 403, 'forbidden');
+    expectProblem(await call(gw, 'GET', '/v1/terminals', undefined), 401, 'unauthorized');
+    expectValidation(await call(gw, 'GET', '/v1/venues?limit=0', biz.admin_key), 'limit');
+  });
+});
+
+describe('POST /v1/contacts/lookup', () => {
+  it('finds the contact by card, phone, wallet code and contact code', async () => {
+    const byCard = await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'card', value: card } });
+    expect(byCard.status, byCard.text).toBe(200);
+    expect(byCard.body.id).toBe(contact_id);
+    expect(byCard.text).not.toContain(card);
+    for (const cim of [{ type: 'phone', value: '+351 912 345 678' }, { type: 'wallet_code', value: byCard.body.wallet_code }, { type: 'contact_code', value: byCard.body.code }]) {
+      const r = await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim });
+      expect([cim.type, r.status, r.body.id]).toEqual([cim.type, 200, contact_id]);
+    }
+  });
+
+  it('answers 404 contact_not_found for an unknown CIM or another business’s, 400 for bad input', async () => {
+    expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'card', value: testCard(914_999) } }), 404, 'contact_not_found');
+    expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', other.admin_key, { cim: { type: 'card', value: card } }), 404, 'contact_not_found');
+    expectValidation(await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'card', value: '4111' } }), 'cim.value');
+    expectValidation(await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'shoe', value: '1' } }), 'cim.type');
+    expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', biz.terminal_key, { cim: { type: 'card', value: card } }), 403, 'forbidden');
+  });
+});
+
+describe('Pocketgate-Terminal', () => {
+  it('lets an admin key purchase for its terminal: the terminal’s transaction, made_by admin, in the hot window and in the ledger', async () => {
+    const body = purchase(2_000);
+    const r = await call(gw, 'POST', '/v1/purchases', biz.admin_key, body, asTerminal(biz.terminal_id));
+    expect(r.status, r.text).toBe(201);
+    expect(r.body).toMatchObject({ status: 'approved', contact_id, awards: [{ amount: 200 }] });
+    // The same reference from the terminal itself is the same transaction: the reference is the terminal's.
+    const again = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body);
+    expect([again.status, again.headers.get('idempotent-replayed'), again.body.id]).toEqual([201, 'true', r.body.id]);
+    const own = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, purchase(1_000));
+    const read = async (id: string) => (await call(gw, 'GET', `/v1/transactions/${id}`, biz.admin_key)).body;
+    const recorded = async (id: string) => eventually(`ledger has ${id}`, async () => {
+      const t = await read(id);
+      return t.ledger === 'recorded' ? t : undefined;
+    });
+    expect((await recorded(r.body.id)).made_by).toBe('admin');
+    expect((await recorded(own.body.id)).made_by).toBe('terminal');
+    expect((await recorded(r.body.id)).terminal_id).toBe(biz.terminal_id);
+  });
+
+  it('shows made_by admin while the transaction is only in the journal', async () => {
+    await gw.writer!.stop();
+    try {
+      const r = await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(500), asTerminal(biz.terminal_id));
+      const t = await call(gw, 'GET', `/v1/transactions/${r.body.id}`, biz.admin_key);
+      expect([t.body.ledger, t.body.made_by]).toEqual(['pending', 'admin']);
+    } finally {
+      gw.writer!.start();
+    }
+  });
+
+  it('refunds and reverses by the terminal’s references for an admin key', async () => {
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, purchase(3_000));
+    const refund = await call(gw, 'POST', '/v1/refunds', biz.admin_key, { reference: unique('r-'), original_reference: p.body.reference, amount: 1_000 }, asTerminal(biz.terminal_id));
+    expect(refund.status, refund.text).toBe(201);
+    expect(refund.body.original_id).toBe(p.body.id);
+    const second = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, purchase(800));
+    const reversal = await call(gw, 'POST', '/v1/reversals', biz.admin_key, { reference: unique('v-'), original_reference: second.body.reference }, asTerminal(biz.terminal_id));
+    expect([reversal.status, reversal.body.original_id, reversal.body.original_kind]).toEqual([201, second.body.id, 'purchase']);
+  });
+
+  it('answers 404 for another business’s terminal or none, 403 for a terminal key naming another terminal, and 403 without the header', async () => {
+    expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100), asTerminal(other.terminal_id)), 404, 'not_found');
+    expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100), asTerminal('ter_nothing')), 404, 'not_found');
+    expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100), asTerminal('x'.repeat(300))), 404, 'not_found');
+    expectProblem(await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: unique('s-'), amount: 1, currency: 'EUR', wallet_code: '1' }, asTerminal(other.terminal_id)), 403, 'forbidden');
+    expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100)), 403, 'forbidden');
+    expectProblem(await call(gw, 'POST', '/v1/purchases', 'pk_test_platform_key', purchase(100), asTerminal(biz.terminal_id)), 403, 'forbidden');
+  });
+});
+
+describe('dashboard', () => {
+  it('counts approvals and declines per second and reads awards and spends of the day', async () => {
+    const ok = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, purchase(1_000));
+    expect(ok.status).toBe(201);
+    const no = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: unique('s-'), amount: 1, currency: 'EUR', otp: '000000' });
+    expect(no.status).toBe(422);
+    const stats = await eventually('the counts in Redis', async () => {
+      const s = await call(gw, 'GET', `/v1/stats?since=${new Date(Date.now() - 3_600_000).toISOString()}`, biz.admin_key);
+      const approved = s.body.per_second.reduce((n: number, p: { approved: number }) => n + p.approved, 0);
+      const declined = s.body.per_second.reduce((n: number, p: { declined: number }) => n + p.declined, 0);
+      return approved > 0 && declined > 0 && s.body.awards_today > 0 ? s.body : undefined;
+    }, 20_000);
+    expect(stats.per_second).toHaveLength(60);
+    expect(stats.latency_ms.p50).toBeGreaterThan(0);
+    expect(stats.latency_ms.p99).toBeGreaterThanOrEqual(stats.latency_ms.p50);
+    expect(typeof stats.ledger_lag).toBe('number');
+    const quiet = await call(gw, 'GET', '/v1/stats', other.admin_key);
+    expect(quiet.body.per_second.every((p: { approved: number }) => p.approved === 0)).toBe(true);
+    expect(quiet.body.awards_today).toBe(0);
+  });
+
+  it('lists the latest transactions at the business’s terminals, newest first, only its own', async () => {
+    const p = await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(700), asTerminal(biz.terminal_id));
+    const list = await eventually('the ledger lists it', async () => {
+      const l = await call(gw, 'GET', '/v1/transactions?limit=5', biz.admin_key);
+      return l.body.data[0]?.id === p.body.id ? l.body.data : undefined;
+    });
+    expect(list[0]).toMatchObject({ kind: 'purchase', made_by: 'admin', amount: 700, awarded: 70, terminal_id: biz.terminal_id });
+    expect(list.length).toBeLessThanOrEqual(5);
+    expect((await call(gw, 'GET', '/v1/transactions', other.admin_key)).body.data).toEqual([]);
+  });
+});
+
+describe('GET /v1/feed', () => {
+  it('streams the business’s own transactions as they happen, not another business’s', async () => {
+    const res = await gw.app.request('/v1/feed', { headers: { authorization: `Bearer ${biz.admin_key}` } });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    try {
+      expect(decoder.decode((await reader.read()).value)).toContain(': connected');
+      await new Promise((r) => setTimeout(r, 300)); // the reader has taken the journal's end
+      const theirs = await call(gw, 'POST', '/v1/purchases', other.terminal_key, { reference: unique('o-'), cim: { type: 'card', value: testCard(914_002) }, amount: 1, currency: 'EUR' });
+      expect(theirs.status).toBe(404); // no such contact there: nothing journaled either way
+      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, purchase(1_234));
+      while (!text.includes(p.body.id)) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`the feed ended before the purchase came: ${text}`);
+        text += decoder.decode(chunk.value);
+      }
+      const event = text.split('\n\n').find((e) => e.includes(p.body.id))!;
+      expect(event).toMatch(/^event: transaction\ndata: /);
+      expect(JSON.parse(event.slice(event.indexOf('data: ') + 6))).toMatchObject({ id: p.body.id, kind: 'purchase', amount: 1_234, awarded: 123, made_by: 'terminal', contact_id });
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it('bounds the feeds a business may open', async () => {
+    const open = await Promise.all(Array.from({ length: 8 }, () => gw.app.request('/v1/feed', { headers: { authorization: `Bearer ${other.admin_key}` } })));
+    expect(open.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expectProblem(await call(gw, 'GET', '/v1/feed', other.admin_key), 429, 'rate_limited');
+    await Promise.all(open.map((r) => r.body!.cancel()));
+    const after = await gw.app.request('/v1/feed', { headers: { authorization: `Bearer ${other.admin_key}` } });
+    expect(after.status).toBe(200);
+    await after.body!.cancel();
+  });
+});
