@@ -46,7 +46,7 @@ function loadAssets(): Map<string, { body: string; type: string }> {
 }
 
 /** Ledger totals are cached a few seconds per business and day: dashboards poll, the ledger need not answer each. */
-const today_ttl_ms = 10_000;
+const today_ttl_ms = 5_000;
 const today_cache_max = 1_000;
 
 export interface ConsoleServices {

@@ -100,7 +100,8 @@ export class TransactionFeed {
     const encoder = new TextEncoder();
     const heartbeat_ms = this.limits.heartbeat_ms;
     return new ReadableStream<Uint8Array>({
-      start: (controller) => controller.enqueue(encoder.encode(': connected\n\n')),
+      // The first event says the feed is open: a client knows it is live before any transaction.
+      start: (controller) => controller.enqueue(encoder.encode('event: ready\ndata: {}\n\n')),
       pull: async (controller) => {
         const chunk = await sub.next(heartbeat_ms);
         if (chunk === undefined) {

@@ -88,7 +88,7 @@ function findPgBinDir() {
 /** A PostgreSQL client tool from the server's bin dir, falling back to PATH. */
 const pgTool = (binDir, name) => (fs.existsSync(path.join(binDir, name)) ? path.join(binDir, name) : name);
 
-function aptInstall(packages) {
+function aptInstall(packages, instead = 'or set REDIS_URL and DATABASE_URL') {
   log(`installing ${packages.join(' ')} with apt-get (not found on this machine; may take a minute)`);
   const sudo = !isRoot && onPath('sudo');
   const apt = (...args) =>
@@ -103,7 +103,7 @@ function aptInstall(packages) {
   // Fresh Debian images ship without package lists, so the first install fails.
   apt('update');
   if (apt('install', '-y', ...packages).status !== 0) {
-    throw new Error(`could not install ${packages.join(' ')}; install them manually (apt-get install -y ${packages.join(' ')}) or set REDIS_URL and DATABASE_URL`);
+    throw new Error(`could not install ${packages.join(' ')}; install them manually (apt-get install -y ${packages.join(' ')}) ${instead}`);
   }
 }
 
@@ -112,6 +112,20 @@ function ensureBinaries({ redis, pg }) {
   if (redis && !onPath('redis-server')) missing.push('redis-server');
   if (pg && !findPgBinDir()) missing.push('postgresql');
   if (missing.length) aptInstall(missing);
+}
+
+/**
+ * Debian's Chromium, which the console's browser tests and `npm run screenshots` drive through
+ * playwright-core (Playwright's own browser download does not work everywhere this runs): its
+ * path, installed with apt-get when missing, as Redis and PostgreSQL are.
+ */
+export function ensureChromium() {
+  const found = onPath('chromium');
+  if (found) return found;
+  aptInstall(['chromium'], 'to run the console’s browser tests');
+  const installed = onPath('chromium');
+  if (!installed) throw new Error('apt-get installed chromium but it is not on PATH');
+  return installed;
 }
 
 // ---------------------------------------------------------------- redis

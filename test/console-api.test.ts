@@ -168,7 +168,7 @@ describe('GET /v1/feed', () => {
     const decoder = new TextDecoder();
     let text = '';
     try {
-      expect(decoder.decode((await reader.read()).value)).toContain(': connected');
+      expect(decoder.decode((await reader.read()).value)).toContain('event: ready');
       await new Promise((r) => setTimeout(r, 300)); // the reader has taken the journal's end
       const theirs = await call(gw, 'POST', '/v1/purchases', other.terminal_key, { reference: unique('o-'), cim: { type: 'card', value: testCard(914_002) }, amount: 1, currency: 'EUR' });
       expect(theirs.status).toBe(404); // no such contact there: nothing journaled either way

@@ -1,0 +1,75 @@
+// Contact look-up by any CIM. The CIM goes in a POST body (POST /v1/contacts/lookup): a card
+// number never goes in a URL. Then the contact's wallet (balances, commerce lots by pool and
+// expiry), its statement of the last 90 days and its latest transactions, from the public API.
+
+import { api, apiJson } from './api.js';
+import { field, h, replace, table } from './dom.js';
+import { formatTime } from './format.js';
+
+const cim_types = [
+  ['card', 'Card number'], ['phone', 'Phone'], ['email', 'Email'], ['loyalty_id', 'Loyalty id'],
+  ['gift_pass', 'Gift pass'], ['wallet_code', 'Wallet code'], ['contact_code', 'Contact code'],
+];
+const statement_days = 90;
+const latest_max = 10;
+
+export function cimTypeSelect(id) {
+  return h('select', { id, name: 'cim-type' }, cim_types.map(([value, text]) => h('option', { value }, text)));
+}
+
+export function render(container, ctx) {
+  const type = cimTypeSelect('lookup-type');
+  const value = h('input', { id: 'lookup-value', name: 'cim-value', required: true, autocomplete: 'off', spellcheck: 'false' });
+  const result = h('div', { id: 'lookup-result', 'aria-live': 'polite' });
+  const form = h('form', { class: 'card', 'aria-label': 'Find a contact' },
+    h('div', { class: 'row' }, field('Identify by', type), field('Value', value), h('button', { type: 'submit' }, 'Look up')));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    replace(result, h('p', { class: 'muted' }, 'Looking up…'));
+    lookup(type.value, value.value.trim(), result, ctx.money).catch((err) => replace(result, h('p', { class: 'error', role: 'alert' }, err.message)));
+  });
+  replace(container, h('h1', {}, 'Contacts'), form, result);
+}
+
+async function lookup(type, value, result, money) {
+  const r = await api('POST', '/v1/contacts/lookup', { cim: { type, value } });
+  if (!r.ok) {
+    replace(result, h('p', { class: 'error', role: 'alert' }, r.body?.code === 'contact_not_found' ? 'No contact has this identifier.' : `${r.body?.detail ?? r.text} (${r.status})`));
+    return;
+  }
+  const contact = r.body;
+  const from = new Date(Date.now() - statement_days * 86_400_000).toISOString();
+  const [wallet, statement] = await Promise.all([
+    apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/wallet`),
+    apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/statement?from=${encodeURIComponent(from)}`),
+  ]);
+  replace(result, contactView(contact, wallet, statement, money));
+}
+
+function contactView(contact, wallet, statement, money) {
+  const name = [contact.first_name, contact.last_name].filter(Boolean).join(' ') || '(no name)';
+  const facts = [
+    ['Contact id', contact.id], ['Contact code', contact.code], ['Wallet code', contact.wallet_code], ['Email', contact.email ?? '—'],
+    ['Phone', contact.phone ?? '—'], ['Tier', contact.tier ?? '—'], ['Tags', contact.tags.join(', ') || '—'],
+    ['Identifiers', contact.cims.map((c) => `${c.type} ${c.masked}`).join(', ') || '—'], ['Spends blocked', contact.spend_blocked ? 'yes' : 'no'],
+    ['Created', formatTime(contact.created_at)],
+  ];
+  const latest = statement.lines.slice(-latest_max).reverse();
+  return h('div', {},
+    h('div', { class: 'grid' },
+      h('section', { class: 'card', 'aria-labelledby': 'contact-title' }, h('h2', { id: 'contact-title' }, name),
+        h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))),
+      h('section', { class: 'card', 'aria-labelledby': 'wallet-title', id: 'wallet' }, h('h2', { id: 'wallet-title' }, 'Wallet'),
+        h('dl', { class: 'facts' },
+          h('dt', {}, 'Open balance'), h('dd', { id: 'wallet-open' }, money(wallet.open)),
+          h('dt', {}, 'Commerce balance'), h('dd', { id: 'wallet-commerce' }, money(wallet.commerce))),
+        table('Commerce by pool', ['Pool', { text: 'Amount', num: true }], wallet.pools.map((p) => [p.pool, { text: money(p.amount), num: true }])),
+        table('Commerce lots by expiry', ['Expires', { text: 'Amount', num: true }], wallet.expiring.map((e) => [formatTime(e.expires_at), { text: money(e.amount), num: true }])))),
+    h('section', { class: 'card', 'aria-labelledby': 'latest-contact-title' }, h('h2', { id: 'latest-contact-title' }, 'Latest transactions'),
+      table(`The last ${latest_max} of the last ${statement_days} days, newest first`, ['Time', 'Kind', { text: 'Open', num: true }, { text: 'Commerce', num: true }, 'Transaction'],
+        latest.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, l.transaction_id]))),
+    h('section', { class: 'card', 'aria-labelledby': 'statement-title' }, h('h2', { id: 'statement-title' }, `Statement, last ${statement_days} days`),
+      h('p', {}, `Opening: open ${money(statement.opening.open)}, commerce ${money(statement.opening.commerce)}. Closing: open ${money(statement.closing.open)}, commerce ${money(statement.closing.commerce)}.`),
+      table('From the ledger, oldest first', ['Time', 'Kind', { text: 'Open Δ', num: true }, { text: 'Commerce Δ', num: true }, { text: 'Open', num: true }, { text: 'Commerce', num: true }],
+        statement.lines.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, { text: money(l.open_balance), num: true }, { text: money(l.commerce_balance), num: true }]))));
+}

@@ -1,0 +1,106 @@
+// The live dashboard: traffic of the last minute (polled), the ledger's lag, awards and spends
+// since the viewer's midnight, and the latest transactions, which the live feed prepends as they
+// happen. At most `rows_max` rows are kept.
+
+import { api, apiJson, readEvents } from './api.js';
+import { trafficChart } from './chart.js';
+import { h, replace, table } from './dom.js';
+import { formatTime, startOfToday } from './format.js';
+
+const poll_ms = 2_000;
+const rows_max = 50;
+const retry_ms = 3_000;
+
+function tile(label, id) {
+  return h('div', { class: 'tile' }, h('div', { class: 'label', id: `${id}-label` }, label), h('div', { class: 'value', id, 'aria-labelledby': `${id}-label ${id}` }, '…'));
+}
+
+function transactionRow(t, ctx) {
+  return [formatTime(t.created_at), t.kind, { text: ctx.money(t.amount), num: true }, { text: t.awarded ? ctx.money(t.awarded) : '', num: true }, t.reference ?? '', t.made_by, t.contact_id ?? '', t.id];
+}
+
+const headers = ['Time', 'Kind', { text: 'Amount', num: true }, { text: 'Awarded', num: true }, 'Reference', 'Made by', 'Contact', 'Transaction'];
+
+export function render(container, ctx) {
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('role', 'img');
+  const status = h('p', { class: 'muted', id: 'feed-status', role: 'status' }, 'Connecting to the live feed…');
+  const list = h('div', { id: 'latest' });
+  replace(container,
+    h('h1', {}, 'Dashboard'),
+    h('div', { class: 'tiles' },
+      tile('Approvals per second (last 10 s)', 'approvals-rate'), tile('Declines per second (last 10 s)', 'declines-rate'),
+      tile('Latency p50', 'latency-p50'), tile('Latency p99', 'latency-p99'), tile('Ledger lag (entries)', 'ledger-lag'),
+      tile('Awards today', 'awards-today'), tile('Spends today', 'spends-today')),
+    h('section', { class: 'card chart', 'aria-labelledby': 'traffic-title' },
+      h('h2', { id: 'traffic-title' }, 'POS approvals and declines per second, last minute'),
+      svg,
+      h('div', { class: 'legend' }, h('span', {}, h('span', { class: 'swatch approved' }), 'Approved'), h('span', {}, h('span', { class: 'swatch declined' }), 'Declined'))),
+    h('section', { class: 'card', 'aria-labelledby': 'latest-title' }, h('h2', { id: 'latest-title' }, 'Latest transactions'), status, list));
+
+  const rows = [];
+  const seen = new Set();
+  const draw = () => replace(list, table('Newest first; new ones appear as they happen', headers, rows.map((t) => transactionRow(t, ctx))));
+  const add = (t, newest) => {
+    if (seen.has(t.id)) return;
+    seen.add(t.id);
+    if (newest) rows.unshift(t);
+    else rows.push(t);
+    while (rows.length > rows_max) seen.delete(rows.pop().id);
+  };
+
+  const stop = new AbortController();
+  poll(ctx, svg, stop.signal);
+  apiJson('GET', `/v1/transactions?limit=${rows_max}`).then((r) => {
+    for (const t of r.data) add(t, false);
+    draw();
+  }, (err) => (status.textContent = `Could not read the latest transactions: ${err.message}`));
+  follow(stop.signal, status, (t) => {
+    add(t, true);
+    draw();
+  });
+  return () => stop.abort();
+}
+
+async function poll(ctx, svg, signal) {
+  const since = startOfToday();
+  const set = (id, text) => {
+    const el = document.getElementById(id);
+    if (el) el.textContent = text;
+  };
+  while (!signal.aborted) {
+    const r = await api('GET', `/v1/stats?since=${encodeURIComponent(since)}`).catch((err) => ({ ok: false, body: { detail: err.message } }));
+    if (signal.aborted) return;
+    if (r.ok) {
+      const s = r.body;
+      const last = s.per_second.slice(-10);
+      set('approvals-rate', (last.reduce((n, p) => n + p.approved, 0) / 10).toFixed(1));
+      set('declines-rate', (last.reduce((n, p) => n + p.declined, 0) / 10).toFixed(1));
+      set('latency-p50', s.latency_ms.p50 === null ? '—' : `≤ ${s.latency_ms.p50} ms`);
+      set('latency-p99', s.latency_ms.p99 === null ? '—' : `≤ ${s.latency_ms.p99} ms`);
+      set('ledger-lag', String(s.ledger_lag));
+      set('awards-today', ctx.money(s.awards_today));
+      set('spends-today', ctx.money(s.spends_today));
+      trafficChart(svg, s.per_second);
+    } else set('ledger-lag', `unavailable (${r.body?.detail ?? r.status})`);
+    await new Promise((resolve) => setTimeout(resolve, poll_ms));
+  }
+}
+
+/** The live feed, reconnected after a pause whenever it ends, until the page is left. */
+async function follow(signal, status, onTransaction) {
+  while (!signal.aborted) {
+    try {
+      await readEvents('/v1/feed', signal, (type, data) => {
+        status.textContent = 'Live: new transactions appear as they happen.';
+        if (type === 'transaction') onTransaction(JSON.parse(data));
+        if (type === 'missed') status.textContent = `Live (the feed skipped ${JSON.parse(data).count} transactions while this tab was slow).`;
+      });
+      if (!signal.aborted) status.textContent = 'The live feed ended; reconnecting…';
+    } catch (err) {
+      if (signal.aborted) return;
+      status.textContent = `The live feed is down (${err.message}); reconnecting…`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, retry_ms));
+  }
+}

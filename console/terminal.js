@@ -1,0 +1,172 @@
+// The virtual terminal: POS calls made with the admin key for one of the business's terminals
+// (header Pocketgate-Terminal), so the transactions are that terminal's, made_by "admin". Each
+// reply is shown as the API gave it; the wallet of the contact it names is read again after.
+
+import { api, apiJson } from './api.js';
+import { cimTypeSelect } from './contacts.js';
+import { field, h, replace } from './dom.js';
+import { parseAmount } from './format.js';
+
+const newReference = (prefix) => `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+
+function reference(prefix, id) {
+  const input = h('input', { id, name: 'reference', required: true, maxlength: 64, autocomplete: 'off', value: newReference(prefix) });
+  input.renew = () => (input.value = newReference(prefix));
+  return input;
+}
+
+const amountInput = (id, required = true) => h('input', { id, inputmode: 'decimal', autocomplete: 'off', required, placeholder: '0.00' });
+
+export function render(container, ctx) {
+  const state = { terminal: h('select', { id: 'vt-terminal', name: 'terminal', required: true }), ctx };
+  state.reply = h('pre', { class: 'reply', id: 'vt-reply', 'aria-live': 'polite', tabindex: '0' }, 'Replies appear here.');
+  state.wallet = h('div', { id: 'vt-wallet', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'The wallet of the contact a reply names appears here.'));
+  replace(container,
+    h('h1', {}, 'Virtual terminal'),
+    h('div', { class: 'card' }, h('div', { class: 'row' }, field('Terminal', state.terminal))),
+    h('div', { class: 'grid' },
+      h('div', {}, purchaseForm(state), spendForm(state), redemptionForm(state), refundForm(state), reversalForm(state)),
+      h('div', {},
+        h('section', { class: 'card', 'aria-labelledby': 'vt-reply-title' }, h('h2', { id: 'vt-reply-title' }, 'Reply'), state.reply),
+        h('section', { class: 'card', 'aria-labelledby': 'vt-wallet-title' }, h('h2', { id: 'vt-wallet-title' }, 'Wallet'), state.wallet))));
+  loadTerminals(state.terminal).catch((err) => (state.reply.textContent = `Could not list the terminals: ${err.message}`));
+}
+
+async function loadTerminals(select) {
+  const [terminals, venues, merchants] = await Promise.all(['terminals', 'venues', 'merchants'].map((l) => apiJson('GET', `/v1/${l}?limit=1000`)));
+  const venue = new Map(venues.data.map((v) => [v.id, v]));
+  const merchant = new Map(merchants.data.map((m) => [m.id, m]));
+  replace(select, terminals.data.map((t) => {
+    const v = venue.get(t.venue_id);
+    const m = t.merchant_id === null ? undefined : merchant.get(t.merchant_id);
+    return h('option', { value: t.id }, `${t.code} · ${v?.name ?? t.venue_id}${m ? ` · ${m.name}` : ' · own venue'}`);
+  }));
+}
+
+/** A POS call for the chosen terminal; shows the reply as given, then the contact's wallet. */
+async function send(state, path, body, ref) {
+  state.reply.textContent = `POST ${path}…`;
+  const r = await api('POST', path, body, { 'pocketgate-terminal': state.terminal.value });
+  state.reply.textContent = `${r.status}${r.replayed ? ' (replayed)' : ''}\n${typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2)}`;
+  if (r.ok && path !== '/v1/purchases/quote') ref?.renew();
+  const contact_id = r.body?.contact_id;
+  if (typeof contact_id === 'string') await showWallet(state, contact_id);
+}
+
+async function showWallet(state, contact_id) {
+  const w = await apiJson('GET', `/v1/contacts/${encodeURIComponent(contact_id)}/wallet`);
+  const money = state.ctx.money;
+  replace(state.wallet, h('dl', { class: 'facts' },
+    h('dt', {}, 'Contact'), h('dd', {}, contact_id),
+    h('dt', {}, 'Open balance'), h('dd', { id: 'vt-wallet-open' }, money(w.open)),
+    h('dt', {}, 'Commerce balance'), h('dd', { id: 'vt-wallet-commerce' }, money(w.commerce))));
+}
+
+/** Reads an amount field in major units; throws with a message naming the field. */
+function amountOf(state, input, label, optional = false) {
+  if (optional && input.value.trim() === '') return undefined;
+  const minor = parseAmount(input.value, state.ctx.business.minor_units);
+  if (minor === null) throw new Error(`${label}: enter an amount such as ${(1312 / 10 ** state.ctx.business.minor_units).toFixed(state.ctx.business.minor_units)}`);
+  return minor;
+}
+
+function form(state, legend, id, controls, buttons, build) {
+  const f = h('form', { id, 'aria-label': legend }, h('fieldset', {}, h('legend', {}, legend), controls, h('div', { class: 'row' }, buttons)));
+  f.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const path = event.submitter?.dataset.path ?? buttons[0].dataset.path;
+    let call;
+    try {
+      call = build(path);
+    } catch (err) {
+      state.reply.textContent = err.message;
+      return;
+    }
+    send(state, path, call.body, call.ref).catch((err) => (state.reply.textContent = `The call failed: ${err.message}`));
+  });
+  return f;
+}
+
+const submit = (text, path, cls) => h('button', { type: 'submit', 'data-path': path, class: cls }, text);
+
+function basketRow(rows) {
+  const sku = h('input', { autocomplete: 'off', required: true });
+  const quantity = h('input', { type: 'number', min: 1, value: 1, required: true });
+  const amount = amountInput(undefined);
+  const row = h('div', { class: 'row basket-item' }, field('SKU', sku), field('Quantity', quantity), field('Item amount', amount));
+  row.append(h('button', { type: 'button', class: 'secondary', 'aria-label': 'Remove this item', onclick: () => row.remove() }, 'Remove'));
+  row.item = { sku, quantity, amount };
+  rows.append(row);
+}
+
+function purchaseForm(state) {
+  const ref = reference('vt-p', 'vt-purchase-reference');
+  const type = cimTypeSelect('vt-purchase-cim-type');
+  const value = h('input', { id: 'vt-purchase-cim-value', required: true, autocomplete: 'off' });
+  const amount = amountInput('vt-purchase-amount', false);
+  const rows = h('div', { class: 'basket' });
+  const pay = amountInput('vt-purchase-pay', false);
+  const method = h('select', { id: 'vt-purchase-pay-method' }, h('option', { value: 'otp' }, 'One-time code'), h('option', { value: 'wallet_code' }, 'Wallet code'));
+  const code = h('input', { id: 'vt-purchase-pay-code', autocomplete: 'off' });
+  const controls = [
+    h('div', { class: 'row' }, field('Reference', ref), field('Identify by', type), field('Value', value)),
+    h('div', { class: 'row' }, field('Amount (blank: the basket’s total)', amount), h('button', { type: 'button', class: 'secondary', onclick: () => basketRow(rows) }, 'Add basket item')),
+    rows,
+    h('div', { class: 'row' }, field('Pay from wallet (optional)', pay), field('Paid by', method), field('Code', code)),
+  ];
+  return form(state, 'Purchase', 'vt-purchase', controls, [submit('Purchase', '/v1/purchases'), submit('Quote', '/v1/purchases/quote', 'secondary')], () => {
+    const items = [...rows.children].map((r) => ({ sku: r.item.sku.value, quantity: Number(r.item.quantity.value), amount: amountOf(state, r.item.amount, 'Item amount') }));
+    const total = amountOf(state, amount, 'Amount', items.length > 0) ?? items.reduce((n, i) => n + i.amount, 0);
+    const paid = amountOf(state, pay, 'Pay from wallet', true);
+    const body = { reference: ref.value, cim: { type: type.value, value: value.value.trim() }, amount: total, currency: state.ctx.business.currency };
+    if (items.length > 0) body.items = items;
+    if (paid !== undefined) body.pay = { amount: paid, [method.value]: code.value.trim() };
+    return { body, ref };
+  });
+}
+
+function spendForm(state) {
+  const ref = reference('vt-s', 'vt-spend-reference');
+  const amount = amountInput('vt-spend-amount');
+  const method = h('select', { id: 'vt-spend-method' }, h('option', { value: 'otp' }, 'One-time code'), h('option', { value: 'wallet_code' }, 'Wallet code'));
+  const code = h('input', { id: 'vt-spend-code', required: true, autocomplete: 'off' });
+  const controls = h('div', { class: 'row' }, field('Reference', ref), field('Amount', amount), field('Authorised by', method), field('Code', code));
+  return form(state, 'Spend', 'vt-spend', controls, [submit('Spend', '/v1/spends')], () => ({
+    body: { reference: ref.value, amount: amountOf(state, amount, 'Amount'), currency: state.ctx.business.currency, [method.value]: code.value.trim() },
+    ref,
+  }));
+}
+
+function redemptionForm(state) {
+  const ref = reference('vt-r', 'vt-redemption-reference');
+  const type = cimTypeSelect('vt-redemption-cim-type');
+  const value = h('input', { id: 'vt-redemption-cim-value', required: true, autocomplete: 'off' });
+  const amount = amountInput('vt-redemption-amount', false);
+  const controls = h('div', { class: 'row' }, field('Reference', ref), field('Identify by', type), field('Value', value), field('Amount (blank: all eligible)', amount));
+  return form(state, 'Redemption', 'vt-redemption', controls, [submit('Redeem', '/v1/redemptions')], () => {
+    const body = { reference: ref.value, cim: { type: type.value, value: value.value.trim() } };
+    const minor = amountOf(state, amount, 'Amount', true);
+    if (minor !== undefined) body.amount = minor;
+    return { body, ref };
+  });
+}
+
+function refundForm(state) {
+  const ref = reference('vt-f', 'vt-refund-reference');
+  const original = h('input', { id: 'vt-refund-original', required: true, autocomplete: 'off' });
+  const amount = amountInput('vt-refund-amount', false);
+  const controls = h('div', { class: 'row' }, field('Reference', ref), field('Original reference', original), field('Amount (blank: all)', amount));
+  return form(state, 'Refund', 'vt-refund', controls, [submit('Refund', '/v1/refunds')], () => {
+    const body = { reference: ref.value, original_reference: original.value.trim() };
+    const minor = amountOf(state, amount, 'Amount', true);
+    if (minor !== undefined) body.amount = minor;
+    return { body, ref };
+  });
+}
+
+function reversalForm(state) {
+  const ref = reference('vt-v', 'vt-reversal-reference');
+  const original = h('input', { id: 'vt-reversal-original', required: true, autocomplete: 'off' });
+  const controls = h('div', { class: 'row' }, field('Reference', ref), field('Original reference', original));
+  return form(state, 'Reversal', 'vt-reversal', controls, [submit('Reverse', '/v1/reversals')], () => ({ body: { reference: ref.value, original_reference: original.value.trim() }, ref }));
+}

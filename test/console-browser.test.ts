@@ -1,0 +1,163 @@
+// The operations console in a real browser (Debian's Chromium through playwright-core) against a
+// listening gateway: sign-in, the live dashboard, contact look-up, the virtual terminal. Every
+// request the page makes is recorded: none may leave the gateway's origin, none may carry the
+// card number in its URL, and the page may throw no error.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { unique } from './contract-util.ts';
+
+let gw: TestGateway;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let origin: string;
+let biz: BusinessFixture;
+let card: string;
+let contact: { id: string; wallet_code: string; code: string };
+const requests: string[] = [];
+const page_errors: string[] = [];
+
+beforeAll(async () => {
+  gw = await startTestGateway({}, true);
+  origin = `http://127.0.0.1:${gw.port}`;
+  biz = await createBusiness(gw);
+  card = testCard(917_001);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Ana', last_name: 'Lima', cims: [{ type: 'card', value: card }, { type: 'phone', value: '+351913000111' }] });
+  expect(c.status, c.text).toBe(201);
+  contact = c.body;
+  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US', timezoneId: 'Europe/Lisbon' });
+  context.setDefaultTimeout(10_000); // an action that cannot happen fails with what it waited for
+  page = await context.newPage();
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (err) => page_errors.push(err.message));
+  // Chromium logs every refused request (a 4xx the console shows as a reply) as a console error: those are not the page's errors.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) page_errors.push(m.text());
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await gw?.close();
+});
+
+async function signIn(key: string): Promise<void> {
+  await page.goto(`${origin}/console`);
+  await page.getByLabel('Admin key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+describe('the console in Chromium', () => {
+  it('refuses a wrong key and keeps nothing of it', async () => {
+    await signIn('admin_not-a-real-key');
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toContain('refused');
+    expect(await page.evaluate('sessionStorage.length + localStorage.length')).toBe(0);
+    expect(await page.getByRole('navigation', { name: 'Console pages' }).isVisible()).toBe(false);
+  });
+
+  it('signs in with the admin key, kept in session storage only', async () => {
+    await signIn(biz.admin_key);
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    expect(await page.evaluate("sessionStorage.getItem('pocketgate.admin_key')")).toBe(biz.admin_key);
+    expect(await page.evaluate('localStorage.length')).toBe(0);
+    expect(await context.cookies()).toEqual([]);
+    expect(requests.some((u) => u.includes(biz.admin_key))).toBe(false);
+  });
+
+  it('shows a purchase made through the API on the dashboard without a reload', async () => {
+    await page.getByText('Live: new transactions').waitFor();
+    const reference = unique('api-');
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 1_312, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    const row = page.getByRole('row').filter({ hasText: reference });
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.textContent()).toContain('13.12 EUR');
+    await expect.poll(() => page.locator('#awards-today').textContent(), { timeout: 15_000 }).toBe('1.31 EUR');
+  });
+
+  it('looks a contact up by card, phone and wallet code, the card never in a URL', async () => {
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    for (const [type, value] of [['Card number', card], ['Phone', '+351 913 000 111'], ['Wallet code', contact.wallet_code]] as const) {
+      await page.getByLabel('Identify by').selectOption({ label: type });
+      await page.getByLabel('Value').fill(value);
+      await page.getByRole('button', { name: 'Look up' }).click();
+      await expect.poll(() => page.locator('#lookup-result').textContent(), { timeout: 10_000 }).toContain('Ana Lima');
+      expect(await page.locator('dd').filter({ hasText: contact.id }).count(), type).toBe(1);
+      await page.locator('#lookup-result').evaluate((el) => el.replaceChildren());
+    }
+    expect(await page.locator('#wallet-commerce').count()).toBe(0);
+    await page.getByLabel('Identify by').selectOption({ label: 'Card number' });
+    await page.getByLabel('Value').fill(card);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await expect.poll(() => page.locator('#wallet-commerce').textContent()).toBe('1.31 EUR');
+    expect(requests.filter((u) => u.includes(card))).toEqual([]);
+  });
+
+  it('makes a purchase and a refund through the virtual terminal, and the wallet shown follows', async () => {
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    await expect.poll(() => page.getByLabel('Terminal').inputValue()).toBe(biz.terminal_id);
+    const purchase = page.getByRole('form', { name: 'Purchase' });
+    await purchase.getByLabel('Value').fill(card);
+    await purchase.getByLabel(/^Amount/).fill('20.00');
+    const reference = await purchase.getByLabel('Reference').inputValue();
+    await purchase.getByRole('button', { name: 'Purchase' }).click();
+    await expect.poll(() => page.locator('#vt-reply').textContent()).toMatch(/^201\n/);
+    const reply = JSON.parse((await page.locator('#vt-reply').textContent())!.slice(4));
+    expect(reply).toMatchObject({ status: 'approved', amount: 2_000, awards: [{ amount: 200 }] });
+    await expect.poll(() => page.locator('#vt-wallet-commerce').textContent()).toBe('3.31 EUR');
+    const t = await call(gw, 'GET', `/v1/transactions/${reply.id}`, biz.admin_key);
+    expect([t.body.made_by, t.body.terminal_id]).toEqual(['admin', biz.terminal_id]);
+
+    const refund = page.getByRole('form', { name: 'Refund' });
+    await refund.getByLabel('Original reference').fill(reference);
+    await refund.getByLabel(/^Amount/).fill('10');
+    await refund.getByRole('button', { name: 'Refund' }).click();
+    await expect.poll(() => page.locator('#vt-reply').textContent()).toContain('"original_id"');
+    expect(await page.locator('#vt-reply').textContent()).toMatch(/^201\n/);
+    await expect.poll(() => page.locator('#vt-wallet-commerce').textContent()).toBe('2.31 EUR');
+  });
+
+  it('quotes a basket through the virtual terminal', async () => {
+    const purchase = page.getByRole('form', { name: 'Purchase' });
+    await purchase.getByLabel('Value').fill(card);
+    await purchase.getByLabel(/^Amount/).fill('');
+    await purchase.getByRole('button', { name: 'Add basket item' }).click();
+    await purchase.getByLabel('SKU').fill('coffee');
+    await purchase.getByLabel('Item amount').fill('3.50');
+    await purchase.getByRole('button', { name: 'Quote' }).click();
+    await expect.poll(() => page.locator('#vt-reply').textContent()).toMatch(/^200\n/);
+    expect(JSON.parse((await page.locator('#vt-reply').textContent())!.slice(4))).toMatchObject({ contact_id: contact.id, amount_due: 350, awards: [{ amount: 35 }] });
+  });
+
+  it('lists offers and deactivates one', async () => {
+    await page.getByRole('link', { name: 'Offers' }).click();
+    await page.getByRole('button', { name: 'Deactivate 10% back' }).click();
+    await page.getByRole('button', { name: 'Activate 10% back' }).waitFor();
+    const offers = await call(gw, 'GET', '/v1/offers', biz.admin_key);
+    expect(offers.body.data.map((o: { active: boolean }) => o.active)).toEqual([false]);
+  });
+
+  it('shows settlements per merchant for a period', async () => {
+    await page.getByRole('link', { name: 'Settlements' }).click();
+    await page.getByRole('button', { name: 'Show settlements' }).click();
+    const row = page.getByRole('row').filter({ hasText: biz.merchant_code });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('EUR');
+  });
+
+  it('signs out when the key stops working, and made no request off its origin nor threw an error', async () => {
+    await page.evaluate("sessionStorage.setItem('pocketgate.admin_key', 'admin_revoked')");
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByLabel('Admin key').waitFor();
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    expect(requests.length).toBeGreaterThan(10);
+    expect(requests.filter((u) => new URL(u).origin !== origin)).toEqual([]);
+    expect(page_errors).toEqual([]);
+  });
+});
