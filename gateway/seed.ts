@@ -67,6 +67,7 @@ export async function seedDemo(gateway: Gateway, base_url: string, platform_key:
     `Pocketgate is up at ${base_url}`,
     `  API docs       ${base_url}/docs`,
     `  OpenAPI        ${base_url}/openapi.json`,
+    `  Console        ${base_url}/console`,
     `  Health         ${base_url}/healthz   ${base_url}/readyz   ${base_url}/metrics`,
     ...(gateway.iso8583_port > 0 ? [`  ISO 8583       TCP port ${gateway.iso8583_port} (link an acquirer: POST /v1/iso8583/links)`] : []),
   ];
@@ -74,7 +75,8 @@ export async function seedDemo(gateway: Gateway, base_url: string, platform_key:
   if (demo !== undefined) {
     lines.push(
       `  Demo business  ${demo.business_id} (EUR, 1,000 contacts with cards, 5% cashback)`,
-      `  Admin key      ${demo.admin_key}`,
+      // Never in the console's URL: it asks for the key, and keeps it in the tab's session storage.
+      `  Admin key      ${demo.admin_key}   (the API's, and the console's sign-in at ${base_url}/console)`,
       `  Terminal key   ${demo.terminal_key}`,
       '',
       // The CIM below is the contact's email: a card number is never printed, even a demo one.
