@@ -7,6 +7,7 @@
 // per second per active business, nothing on the POS request's own path but a few additions.
 
 import type { Logger } from 'pino';
+import { consoleStatsKey } from '../processor/hot/keys.ts';
 import { accountId } from '../processor/journal.ts';
 import type { Business } from '../processor/network.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
@@ -26,9 +27,6 @@ interface Counts {
   readonly buckets: number[];
 }
 
-function statsKey(business_id: string, second: number): string {
-  return `cs:{${business_id}}:${second}`;
-}
 
 export function bucketOf(ms: number): number {
   const i = latency_bounds_ms.findIndex((b) => ms <= b);
@@ -94,7 +92,7 @@ export class ConsoleStats {
     this.dropped = 0;
     const second = Math.floor(Date.now() / 1_000);
     try {
-      await Promise.all([...counts].map(([business_id, c]) => this.add(statsKey(business_id, second), c)));
+      await Promise.all([...counts].map(([business_id, c]) => this.add(consoleStatsKey(business_id, second), c)));
       if (this.failing) this.logger.info('console stats: counting in Redis again');
       this.failing = false;
     } catch (err) {
@@ -119,7 +117,7 @@ export class ConsoleStats {
   async read(business_id: string): Promise<TrafficView> {
     const now = Math.floor(Date.now() / 1_000);
     const seconds = Array.from({ length: window_seconds }, (_, i) => now - window_seconds + i);
-    const hashes = await Promise.all(seconds.map((s) => this.redis.hGetAll(statsKey(business_id, s))));
+    const hashes = await Promise.all(seconds.map((s) => this.redis.hGetAll(consoleStatsKey(business_id, s))));
     const buckets = new Array<number>(latency_bounds_ms.length + 1).fill(0);
     const per_second = hashes.map((h, i) => {
       for (let b = 0; b < buckets.length; b++) buckets[b]! += Number(h[`l${b}`] ?? 0);

@@ -64,7 +64,6 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     return asset === undefined ? undefined : new Response(asset.body, { headers: { 'content-type': asset.type, ...security_headers } });
   };
   app.get('/console', () => page('index.html')!);
-  app.get('/console/', () => page('index.html')!);
   app.get('/console/:file', (c) => page(c.req.param('file')) ?? c.notFound());
 
   app.get('/v1/business', (c) => {

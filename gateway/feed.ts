@@ -99,18 +99,23 @@ export class TransactionFeed {
     this.startReading();
     const encoder = new TextEncoder();
     const heartbeat_ms = this.limits.heartbeat_ms;
+    let cancelled = false;
     return new ReadableStream<Uint8Array>({
       // The first event says the feed is open: a client knows it is live before any transaction.
       start: (controller) => controller.enqueue(encoder.encode('event: ready\ndata: {}\n\n')),
       pull: async (controller) => {
         const chunk = await sub.next(heartbeat_ms);
-        if (chunk === undefined) {
-          this.remove(sub);
-          controller.close();
-        } else controller.enqueue(encoder.encode(chunk));
+        if (chunk !== undefined) return controller.enqueue(encoder.encode(chunk));
+        this.remove(sub);
+        // Ended by the gateway (close) or by the reader (cancel): after a cancel the stream is closed already.
+        if (!cancelled) controller.close();
       },
-      cancel: () => this.remove(sub),
-    });
+      cancel: () => {
+        cancelled = true;
+        this.remove(sub);
+      },
+      // No chunk read ahead: events wait in the subscription's bounded queue until the reader asks.
+    }, { highWaterMark: 0 });
   }
 
   get open_feeds(): number {

@@ -50,6 +50,8 @@ interface PathDoc {
   body?: z.ZodType;
   content_type?: string;
   status?: number;
+  /** What a success answers, when not JSON. */
+  produces?: string;
 }
 
 const paths: PathDoc[] = [
@@ -95,6 +97,8 @@ const paths: PathDoc[] = [
   { method: 'get', path: '/v1/stats', summary: 'Dashboard: POS approvals and declines per second over the last minute, p50/p99 latency, ledger lag, awards and spends since `since`', tag: 'Console', key: 'admin' },
   { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger (query limit 1..100)', tag: 'Console', key: 'admin' },
   { method: 'get', path: '/v1/feed', summary: 'Live feed of the business’s transactions: text/event-stream, key in the Authorization header', tag: 'Console', key: 'admin' },
+  { method: 'get', path: '/console', summary: 'The operations console (sign in with the admin key)', tag: 'Console', key: 'none', produces: 'text/html' },
+  { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag: 'Console', key: 'none', produces: 'text/javascript' },
   { method: 'get', path: '/healthz', summary: 'Process is up', tag: 'Operations', key: 'none' },
   { method: 'get', path: '/readyz', summary: 'Redis and PostgreSQL reachable, migrations applied', tag: 'Operations', key: 'none' },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: 'Operations', key: 'none' },
@@ -121,7 +125,7 @@ export function describeApi(app: OpenAPIHono<HttpEnv>): void {
         ...(p.content_type !== undefined ? { body: { content: { [p.content_type]: { schema: z.string() } }, required: true } } : {}),
       },
       responses: {
-        [p.status ?? (p.method === 'post' ? 201 : 200)]: { description: 'Success', content: { 'application/json': { schema: anyObject } } },
+        [p.status ?? (p.method === 'post' ? 201 : 200)]: { description: 'Success', content: { [p.produces ?? 'application/json']: { schema: p.produces === undefined ? anyObject : z.string() } } },
         '4XX': { description: 'Refused: problem+json with a `code`', content: { 'application/problem+json': { schema: problem } } },
       },
     });

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { expectProblem, expectValidation, unique } from './contract-util.ts';
+import { TransactionFeed } from '../gateway/feed.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -184,6 +185,29 @@ describe('GET /v1/feed', () => {
     } finally {
       await reader.cancel();
     }
+  });
+
+  it('keeps at most buffer_max events for a slow reader, says how many it missed, and beats while idle', async () => {
+    const { redis, config } = gw.processor.stores;
+    const feed = new TransactionFeed(redis, config.shard_count, gw.logger, { feeds_max: 4, feeds_per_business_max: 1, buffer_max: 2, heartbeat_ms: 200 });
+    const reader = feed.open(biz.business_id).getReader();
+    const decoder = new TextDecoder();
+    try {
+      expect(decoder.decode((await reader.read()).value)).toContain('event: ready');
+      expect(() => feed.open(biz.business_id)).toThrow(expect.objectContaining({ code: 'rate_limited' }));
+      expect(decoder.decode((await reader.read()).value)).toBe(': heartbeat\n\n');
+      await new Promise((r) => setTimeout(r, 300)); // the reader has taken the journal's end
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, purchase(100 + i))).body.id);
+      await new Promise((r) => setTimeout(r, 1_500)); // the reader has had them all, the buffer kept the last two
+      const text = decoder.decode((await reader.read()).value);
+      expect(text).toContain('event: missed\ndata: {"count":3}');
+      expect(ids.filter((id) => text.includes(id))).toEqual(ids.slice(3));
+    } finally {
+      await reader.cancel();
+      await feed.close();
+    }
+    expect(feed.open_feeds).toBe(0);
   });
 
   it('bounds the feeds a business may open', async () => {

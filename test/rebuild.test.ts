@@ -11,6 +11,7 @@ import { call, createBusiness, startTestGateway, testCard, type BusinessFixture,
 import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 import type { RedisClient } from '../processor/stores.ts';
 import { network_loaded_key } from '../processor/network-layout.ts';
+import { console_stats_prefix } from '../processor/hot/keys.ts';
 
 const shard_count = 16;
 let stores: OwnStores;
@@ -47,6 +48,7 @@ async function snapshot(client: RedisClient): Promise<Record<string, unknown>> {
   for await (const keys of client.scanIterator({ COUNT: 1000 })) {
     for (const key of keys) {
       if (/^(r|j|e):/.test(key)) continue;
+      if (key.startsWith(console_stats_prefix)) continue; // the console's traffic counts: not data, not rebuilt
       // When the network was copied, and how much: there either way, its time differs.
       if (key === network_loaded_key) {
         out[key] = 'present';

@@ -82,3 +82,13 @@ export function expiryKey(shard: number): string {
 export function budgetKey(offer_id: string): string {
   return `b:{${offer_id}}`;
 }
+
+/**
+ * The console's traffic counts of a business for one second (gateway/console-stats.ts), kept two
+ * minutes: not data, so `rebuild` neither restores them nor counts them as data already there.
+ */
+export const console_stats_prefix = 'cs:';
+
+export function consoleStatsKey(business_id: string, second: number): string {
+  return `${console_stats_prefix}{${business_id}}:${second}`;
+}
