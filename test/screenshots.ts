@@ -37,7 +37,8 @@ async function shoot(page: Page, name: string): Promise<void> {
   console.log(`wrote docs/screenshots/${name}.png`);
 }
 
-async function pages(page: Page, origin: string, biz: BusinessFixture, card: string): Promise<void> {
+/** Pages are shown with the contact's email as its CIM: no card number in a screenshot, even a test one. */
+async function pages(page: Page, origin: string, biz: BusinessFixture, email: string): Promise<void> {
   await page.goto(`${origin}/console`);
   await shoot(page, 'sign-in');
   await page.getByLabel('Admin key').fill(biz.admin_key);
@@ -46,13 +47,15 @@ async function pages(page: Page, origin: string, biz: BusinessFixture, card: str
   await page.waitForTimeout(2_500); // a poll of the figures
   await shoot(page, 'dashboard');
   await page.getByRole('link', { name: 'Contacts' }).click();
-  await page.getByLabel('Value').fill(card);
+  await page.getByLabel('Identify by').selectOption('email');
+  await page.getByLabel('Value').fill(email);
   await page.getByRole('button', { name: 'Look up' }).click();
   await page.locator('#wallet-commerce').waitFor();
   await shoot(page, 'contacts');
   await page.getByRole('link', { name: 'Virtual terminal' }).click();
   const purchase = page.getByRole('form', { name: 'Purchase' });
-  await purchase.getByLabel('Value').fill(card);
+  await purchase.getByLabel('Identify by').selectOption('email');
+  await purchase.getByLabel('Value').fill(email);
   await purchase.getByRole('button', { name: 'Add basket item' }).click();
   await purchase.getByLabel('SKU').fill('flat-white');
   await purchase.getByLabel('Item amount').fill('3.40');
@@ -78,17 +81,17 @@ async function main(): Promise<void> {
   try {
     const origin = `http://127.0.0.1:${gw.port}`;
     const biz = await createBusiness(gw);
-    await ok(gw, 'POST', '/v1/offers', biz.admin_key, { name: '5% cashback', goal: 'spend', award: { percent: 5 } });
+    await ok(gw, 'POST', '/v1/offers', biz.admin_key, { name: '5% cashback', goal: 'spend', award: { percent: 5 }, validity_days: 90 });
     await ok(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'Pastry bonus', goal: 'product', award: { fixed: 50 }, conditions: { products: { families: ['pastry'] } }, active: false });
     const cards = Array.from({ length: 8 }, (_, i) => testCard(400_100 + i));
     for (const [i, card] of cards.entries()) {
-      await ok(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: ['Ana', 'Rui', 'Inês', 'Tiago', 'Marta', 'João', 'Sofia', 'Pedro'][i], last_name: 'Silva', email: `c${i}@example.com`, cims: [{ type: 'card', value: card }] });
+      await ok(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: ['Ana', 'Rui', 'Inês', 'Tiago', 'Marta', 'João', 'Sofia', 'Pedro'][i], last_name: 'Silva', email: `c${i}@example.com`, cims: [{ type: 'card', value: card }, { type: 'email', value: `c${i}@example.com` }] });
     }
     const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-GB', timezoneId: 'Europe/Lisbon' });
     const page = await context.newPage();
     // The traffic goes on while the dashboard is open, so its chart and feed have something to show.
     const running = traffic(gw, biz, cards);
-    await pages(page, origin, biz, cards[0]!);
+    await pages(page, origin, biz, 'c0@example.com');
     await running;
     const tablet = await browser.newContext({ viewport: { width: 768, height: 1024 }, locale: 'en-GB', timezoneId: 'Europe/Lisbon' });
     const tablet_page = await tablet.newPage();
