@@ -22,6 +22,8 @@ export interface AppOptions {
   readonly platform_api_key: string | undefined;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Proxies of our own in front of the gateway, whose X-Forwarded-For names the client (TRUST_PROXY_HOPS). */
+  readonly trust_proxy_hops?: number;
 }
 
 const bearer_prefix = 'bearer ';
@@ -43,7 +45,7 @@ function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
   return 'down';
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, trust_proxy_hops = 0 }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -73,7 +75,7 @@ export function createApp({ processor, platform_api_key, metrics, logger }: AppO
     await next();
   });
 
-  app.route('/', posRoutes(processor));
+  app.route('/', posRoutes(processor, trust_proxy_hops));
   app.route('/', adminRoutes(processor));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
