@@ -7,8 +7,10 @@
 -- Keys and arguments: hot/guess.ts.
 
 if ARG.mode == 'give_back' then
+  -- Never below zero; a counter back at zero is deleted: only wrong guesses keep a key.
   for i = 1, #KEY.counters do
-    if tonumber(redis.call('GET', KEY.counters[i]) or '0') > 0 then redis.call('DECR', KEY.counters[i]) end
+    local n = tonumber(redis.call('GET', KEY.counters[i]) or '0')
+    if n == 1 then redis.call('DEL', KEY.counters[i]) elseif n > 1 then redis.call('DECR', KEY.counters[i]) end
   end
   return {'given_back'}
 end

@@ -19,13 +19,16 @@ afterAll(async () => {
 const now_ms = Date.UTC(2026, 10, 24, 10, 15);
 
 describe('guess.lua', () => {
-  it('reserves a guess in every counter and gives it back, never below zero', async () => {
+  it('reserves a guess in every counter and gives it back, never below zero, leaving no key at zero', async () => {
     const counters = guessCountersOf(newId('bus'), 'code', { terminal_id: newId('ter'), source: '198.51.100.1' }, now_ms);
     expect(await redis.guessScript({ mode: 'reserve', counters })).toEqual({ outcome: 'reserved', soft: false });
     expect(await redis.mGet([...counters.keys])).toEqual(['1', '1', '1', '1']);
     expect(await redis.guessScript({ mode: 'give_back', counters })).toEqual({ outcome: 'given_back' });
     expect(await redis.guessScript({ mode: 'give_back', counters })).toEqual({ outcome: 'given_back' });
-    expect(await redis.mGet([...counters.keys])).toEqual(['0', '0', '0', '0']);
+    expect(await redis.exists([...counters.keys])).toBe(0); // back at zero: no key left behind
+    await redis.set(counters.keys[2]!, '5');
+    await redis.guessScript({ mode: 'give_back', counters });
+    expect(await redis.get(counters.keys[2]!)).toBe('4');
   });
 
   it('says when the soft limit is reached, and refuses past a hard one without counting', async () => {
