@@ -23,6 +23,8 @@ export interface AppOptions {
   readonly platform_api_key: string | undefined;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Proxies of our own in front of the gateway, whose X-Forwarded-For names the client (TRUST_PROXY_HOPS). */
+  readonly trust_proxy_hops?: number;
   /** When given, calls that need PostgreSQL answer 503 at once while it does not answer. */
   readonly postgres_health?: PostgresHealth;
 }
@@ -79,7 +81,7 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0 }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -116,7 +118,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     });
   }
 
-  app.route('/', posRoutes(processor));
+  app.route('/', posRoutes(processor, trust_proxy_hops));
   app.route('/', adminRoutes(processor));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

@@ -51,7 +51,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health });
+  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, trust_proxy_hops: config.trust_proxy_hops });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {

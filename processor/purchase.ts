@@ -11,7 +11,7 @@ import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
 import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
 import type { PurchaseInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
-import type { Contacts } from './contacts.ts';
+import type { Contacts, Identified } from './contacts.ts';
 import { contactKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
@@ -40,9 +40,10 @@ export class Purchases {
 
   /**
    * `window`: how far from the processor's clock `occurred_at` may be, which the channel the
-   * purchase came through decides (terminals: core/occurred.ts terminal_window).
+   * purchase came through decides (terminals: core/occurred.ts terminal_window). `source`: the
+   * address it came from, which wrong codes are counted against with the terminal (hot/guess.ts).
    */
-  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow): Promise<Reply> {
+  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string): Promise<Reply> {
     if (input.currency !== business.currency) {
       throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
     }
@@ -59,7 +60,14 @@ export class Purchases {
       // gets its reply, as any retry does; a new one is refused and leaves its reference free.
       return this.spends.replayOr(err, slot, hash);
     }
-    const contact_id = await this.contacts.resolve(business.id, cim);
+    let identified: Identified;
+    try {
+      identified = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+    } catch (err) {
+      // A retry of an approved purchase at a terminal locked out of wallet or contact codes since gets its reply.
+      return this.spends.replayOr(err, slot, hash);
+    }
+    const contact_id = identified.contact_id;
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
 
     const rewards = await this.offers.forBusiness(business);
@@ -83,24 +91,30 @@ export class Purchases {
       throw err;
     }
     const evaluation = evaluatePurchase(compiled, { ...purchase_context, ...facts });
+    await identified.given_back; // went out before the facts' round trip: settled by now
 
     let payment: Payment;
     try {
-      payment = await this.payment(business, terminal, input, contact_id, evaluation.discount, now_ms);
+      payment = await this.payment(business, terminal, source, input, contact_id, evaluation.discount, now_ms);
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
       // locked out of OTPs since, or whose discount grew since, gets its reply.
       return this.spends.replayOr(err, slot, hash);
     }
     const { pay, pay_method, otp } = payment;
-    const awards = early === undefined
-      ? await this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined)
-      : await this.reserveRest(evaluation.awards, await early);
+    let awards: Award[];
+    if (early !== undefined) {
+      awards = await this.reserveRest(evaluation.awards, await early);
+    } else {
+      const reserving = this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined);
+      // A right wallet code's guess given back (Contacts.identify) settles in the same wait.
+      awards = payment === no_payment ? await reserving : (await Promise.all([reserving, payment.given_back]))[0];
+    }
 
     let reply_out: ShardReply<PurchaseCommitted>;
     try {
       const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash) });
-      reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
+      reply_out = await this.spends.afterOtp(business, terminal, source, { contact_id, otp }, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
     } catch (err) {
       // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
       // even if giving back fails too (then the budgets stay reserved: never over-awarded).
@@ -153,15 +167,16 @@ export class Purchases {
   }
 
   /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */
-  private async payment(business: Business, terminal: Terminal, input: PurchaseInput, contact_id: string, discount: number, now_ms: number): Promise<Payment> {
+  private async payment(business: Business, terminal: Terminal, source: string, input: PurchaseInput, contact_id: string, discount: number, now_ms: number): Promise<Payment> {
     if (input.pay === undefined) return no_payment;
     const pay = input.pay.amount;
     if (pay > input.amount - discount) {
       throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - discount}` }]);
     }
-    const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
+    // The OTP is tried against this contact's own OTPs (hot/otp.lua 'for').
+    const payer = await this.spends.payer(business, terminal, source, input.pay, now_ms, contact_id);
     if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
-    return { pay, pay_method: payer.method, otp: payer.otp };
+    return { pay, pay_method: payer.method, otp: payer.otp, given_back: payer.given_back };
   }
 
   /**
@@ -268,9 +283,11 @@ interface Payment {
   readonly pay: number;
   readonly pay_method: 'otp' | 'wallet' | '';
   readonly otp: string;
+  /** When a right wallet code's guess has been given back (Contacts.identify). */
+  readonly given_back: Promise<void>;
 }
 
-const no_payment: Payment = { pay: 0, pay_method: '', otp: '' };
+const no_payment: Payment = { pay: 0, pay_method: '', otp: '', given_back: Promise.resolve() };
 
 /** What a purchase's shard script call is built from, besides the business, terminal and input. */
 export interface PurchaseFacts {
