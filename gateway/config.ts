@@ -12,8 +12,15 @@ export interface GatewayConfig {
   readonly log_level: string;
   /** Run the ledger writer inside this process (default) or leave it to its own process. */
   readonly ledger_writer: boolean;
+  /**
+   * How often the process that writes the ledger makes the referral awards a crashed process left
+   * behind (ms; processor/referrals.ts). Default 5 s.
+   */
+  readonly referral_sweep_ms?: number;
   readonly processor: ProcessorConfig;
 }
+
+export const referral_sweep_ms_default = 5_000;
 
 function int(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -45,6 +52,7 @@ export function configFromEnv(): GatewayConfig {
     platform_api_key: process.env.PLATFORM_API_KEY || undefined,
     log_level: process.env.LOG_LEVEL ?? 'info',
     ledger_writer: process.env.LEDGER_WRITER !== 'off',
+    referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
     processor: {
       shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
       cim_hmac_key: required('CIM_HMAC_KEY'),
