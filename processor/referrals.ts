@@ -66,12 +66,10 @@ export class ReferralSweeper {
     for (let first = 0; first < config.shard_count; first += shards_at_once) {
       const shards = Array.from({ length: Math.min(shards_at_once, config.shard_count - first) }, (_, i) => first + i);
       const found = await Promise.all(
-        shards.map((shard) => redis.sendCommand(['ZRANGE', referralsKey(shard), '-inf', String(now_ms - intent_age_ms), 'BYSCORE', 'WITHSCORES', 'LIMIT', '0', String(intents_per_shard_max)]) as Promise<string[]>),
+        shards.map((shard) => redis.zRangeWithScores(referralsKey(shard), '-inf', now_ms - intent_age_ms, { BY: 'SCORE', LIMIT: { offset: 0, count: intents_per_shard_max } })),
       );
-      for (const [i, flat] of found.entries()) {
-        for (let j = 0; j < flat.length; j += 2) {
-          if (await this.make(shards[i]!, flat[j]!, Number(flat[j + 1]), now_ms)) done++;
-        }
+      for (const [i, left] of found.entries()) {
+        for (const { value, score } of left) if (await this.make(shards[i]!, value, score, now_ms)) done++;
       }
     }
     return done;
