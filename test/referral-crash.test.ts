@@ -113,4 +113,20 @@ describe('a referral award', () => {
     // The sweeper reserved the budget again and gave it back when the award script replayed.
     expect(await budget()).toBe(before + 700);
   });
+
+  it('is given up on, reported, when its intent can never be made: not an intent, or a referrer not the business’s contact', async () => {
+    const referred = await contact();
+    const other = await createBusiness(gw);
+    const stranger = await call(gw, 'POST', '/v1/contacts', other.admin_key, {});
+    expect(stranger.status, stranger.text).toBe(201);
+    const key = referralsKey(gw.processor.contacts.shardOf(referred.id));
+    const award = { offer_id: offer_id, scheme_id: null, kind: 'cashback', amount: 1, pool: null, expires_at: null, instant_redeem: false, goal: 'referral', beneficiary: 'referrer', referrer_id: stranger.body.id, limits: null, period_key: null, guard: null, guard_since_ms: 0, rank: 0 };
+    const foreign = JSON.stringify({ b: biz.business_id, r: stranger.body.id, c: referred.id, a: [award] });
+    const old = Date.now() - intent_age_ms;
+    await redis.client.zAdd(key, [{ score: old, value: 'not json' }, { score: old, value: foreign }]);
+    await eventually('the sweeper to give both up', async () => (await redis.client.zCard(key)) === 0);
+    const reports = gw.logs.filter((l) => l.includes('referral award given up on'));
+    expect(reports.some((l) => l.includes('not a referral intent'))).toBe(true);
+    expect(reports.some((l) => l.includes('the referrer is not a contact of the business') && l.includes(stranger.body.id))).toBe(true);
+  });
 });
