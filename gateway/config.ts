@@ -18,8 +18,15 @@ export interface GatewayConfig {
    * client address (core/guesses.ts): behind a load balancer with 0, every client is the balancer.
    */
   readonly trust_proxy_hops: number;
+  /**
+   * How often the process that writes the ledger makes the referral awards a crashed process left
+   * behind (ms; processor/referrals.ts). Default 5 s.
+   */
+  readonly referral_sweep_ms?: number;
   readonly processor: ProcessorConfig;
 }
+
+export const referral_sweep_ms_default = 5_000;
 
 function int(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -52,6 +59,7 @@ export function configFromEnv(): GatewayConfig {
     log_level: process.env.LOG_LEVEL ?? 'info',
     ledger_writer: process.env.LEDGER_WRITER !== 'off',
     trust_proxy_hops: int('TRUST_PROXY_HOPS', 0, 0, 10),
+    referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
     processor: {
       shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
       cim_hmac_key: required('CIM_HMAC_KEY'),

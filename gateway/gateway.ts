@@ -9,7 +9,7 @@ import { PostgresHealth } from '../processor/postgres-health.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import { prepareStores } from './prepare.ts';
-import type { GatewayConfig } from './config.ts';
+import { referral_sweep_ms_default, type GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
@@ -67,6 +67,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const stop_expiry = config.ledger_writer
     ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
     : undefined;
+  // And makes the referral awards a crashed process left behind.
+  const stop_referrals = config.ledger_writer
+    ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
+    : undefined;
 
   let server: ServerType | undefined;
   let port = 0;
@@ -107,6 +111,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       if (iso !== undefined) await iso.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
+      stop_referrals?.();
       if (writer !== undefined) await writer.stop();
       await processor.offers.close();
       stop_preparing();

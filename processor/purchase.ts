@@ -16,6 +16,7 @@ import { contactKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { awardItems, type Awards } from './awards.ts';
+import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
@@ -111,9 +112,10 @@ export class Purchases {
       awards = payment === no_payment ? await reserving : (await Promise.all([reserving, payment.given_back]))[0];
     }
 
+    const referral = referralOf(business, contact_id, facts.referrer, evaluation.referrer_awards);
     let reply_out: ShardReply<PurchaseCommitted>;
     try {
-      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash) });
+      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash), referral: referral?.member });
       reply_out = await this.spends.afterOtp(business, terminal, source, { contact_id, otp }, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
     } catch (err) {
       // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
@@ -121,8 +123,7 @@ export class Purchases {
       await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
       throw err;
     }
-    const referral = reply_out.committed?.first_purchase === true && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
-    await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, referral, now_ms);
+    await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, reply_out.committed?.first_purchase === true ? referral : undefined, now_ms);
     return reply_out;
   }
 
@@ -226,24 +227,25 @@ export class Purchases {
       accounts: transactionAccounts(business, terminal, contact_id),
       tier_units: tierUnits(input.amount, currency, rewards),
       periods: tierPeriods(at_ms, terminal.timezone, rewards),
+      referral: p.referral ?? '',
       awards: awardItems(awards),
     };
   }
 
   /**
    * What follows a committed purchase: giving back the budget its script did not use, and the
-   * referrer's award. The reply is committed and is what the terminal gets: a failure here is
-   * reported, never thrown (a 5xx would tell the terminal the purchase failed when it stands, and
-   * a rejected promise left unhandled ends the process). Awaited, so that no Redis call outlives
-   * its request. A budget not given back stays reserved, so an offer may stop awarding a little
-   * before its budget, never after it; a lost referral award is the loss the README states for a
-   * crash between the two transactions.
+   * referrer's award of the intent the script kept (`referral`, its outbox member). The reply is
+   * committed and is what the terminal gets: a failure here is reported, never thrown (a 5xx would
+   * tell the terminal the purchase failed when it stands, and a rejected promise left unhandled
+   * ends the process). Awaited, so that no Redis call outlives its request. A budget not given
+   * back stays reserved, so an offer may stop awarding a little before its budget, never after
+   * it; a referral award not made stays in the outbox, and the sweeper makes it.
    */
-  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: { referrer_id: string; awards: readonly Award[] } | undefined, now_ms: number): Promise<void> {
+  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: { intent: ReferralIntent; member: string } | undefined, now_ms: number): Promise<void> {
     const settling = this.awards.settle(awards, accepted).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
     const referring = referral === undefined
       ? undefined
-      : this.awards.referral(business, referral.referrer_id, contact_id, referral.awards, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.referrer_id }, 'purchase approved; the referrer’s award was not made'));
+      : this.awards.referral(business, referral.intent, referral.member, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.intent.referrer_id }, 'purchase approved; the referrer’s award was not made now; the referral sweeper makes it'));
     await settling;
     await referring;
   }
@@ -303,6 +305,18 @@ export interface PurchaseFacts {
   readonly otp: string;
   /** The reference's claim hash (claim.ts claimHash). */
   readonly request_hash: string;
+  /** The referral intent (processor/referrals.ts) the script keeps if this is the first purchase. */
+  readonly referral?: string | undefined;
+}
+
+/**
+ * The referrer's award as an intent the purchase's script keeps with the purchase if it is the
+ * first (the script decides that atomically), made after it: processor/referrals.ts.
+ */
+function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, awards: readonly Award[]): { intent: ReferralIntent; member: string } | undefined {
+  if (referrer === null || awards.length === 0) return undefined;
+  const intent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards };
+  return { intent, member: encodeIntent(intent) };
 }
 
 /** A failure after a transaction was committed: reported with what an operator needs, never thrown. */

@@ -87,6 +87,15 @@ export function expiryKey(shard: number): string {
   return `e:{s${shard}}`;
 }
 
+/**
+ * The shard's referral outbox: a sorted set of referral intents (JSON, processor/referrals.ts) by
+ * the time their purchase committed (ms). purchase.lua adds one atomically with a referred
+ * contact's first purchase; it leaves once the referrer's award (on the referrer's shard) is made.
+ */
+export function referralsKey(shard: number): string {
+  return `q:{s${shard}}`;
+}
+
 /** An offer's budget: the total it has awarded (one key per offer, reserved before the shard script). */
 export function budgetKey(offer_id: string): string {
   return `b:{${offer_id}}`;
