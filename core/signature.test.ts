@@ -39,7 +39,7 @@ describe('signatures (spec/EVENTS.md)', () => {
 
   it('any change of body, t or secret fails', () => {
     fc.assert(
-      fc.property(bytes, secret, fc.nat({ maxValue: 511 }), fc.integer({ min: 1, max: 255 }), (body, s, at, flip) => {
+      fc.property(bytes, secret, fc.nat({ max: 511 }), fc.integer({ min: 1, max: 255 }), (body, s, at, flip) => {
         const header = signatureHeader([s], now_s, body);
         const changed = body.length === 0 ? Uint8Array.of(flip) : body.map((b, i) => (i === at % body.length ? b ^ flip : b));
         const shifted = header.replace(`t=${now_s}`, `t=${now_s + 1}`);

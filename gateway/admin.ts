@@ -10,6 +10,7 @@ import {
   contactPatchSchema,
   merchantCreateSchema,
   offerPatchSchema,
+  processorCreateSchema,
   isoLinkSchema,
   offerSchema,
   parseWith,
@@ -208,6 +209,22 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
     const business = adminOf(c);
     const input = await readBody(c, isoLinkSchema);
     return c.json(await network.linkAcquirer(business, input.acquirer_id), 201);
+  });
+
+  app.post('/v1/processors', async (c) => {
+    const business = adminOf(c);
+    return c.json(await processor.processors.create(business, await readBody(c, processorCreateSchema)), 201);
+  });
+
+  app.get('/v1/processors', async (c) => {
+    const business = adminOf(c);
+    return c.json({ object: 'list', data: await processor.processors.list(business) });
+  });
+
+  app.post('/v1/processors/:id/rotate-secret', async (c) => {
+    const business = adminOf(c);
+    await requireNoBody(c);
+    return c.json(await processor.processors.rotate(business, idParam(c)), 201);
   });
 
   app.get('/v1/transactions/:id', async (c) => {

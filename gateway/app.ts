@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { PocketgateError } from '../core/errors.ts';
 import { problemResponse } from '../adapters/http/problem.ts';
 import { posRoutes } from '../adapters/http/pos.ts';
+import { callbackRoutes } from '../adapters/callbacks/routes.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { hashKey, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
@@ -28,6 +29,7 @@ export interface AppOptions {
 }
 
 const bearer_prefix = 'bearer ';
+const callbacks_prefix = '/v1/callbacks/';
 const key_length_max = 256;
 
 const readiness_timeout_ms = 1_500;
@@ -98,6 +100,8 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   });
 
   app.use('/v1/*', async (c, next) => {
+    // Callbacks carry no key: their signature authenticates them (adapters/callbacks).
+    if (c.req.path.startsWith(callbacks_prefix)) return next();
     const header = c.req.header('authorization');
     // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer <key>` is the same header.
     if (header === undefined || header.slice(0, bearer_prefix.length).toLowerCase() !== bearer_prefix || header.length > bearer_prefix.length + key_length_max) {
@@ -118,6 +122,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
 
   app.route('/', posRoutes(processor));
   app.route('/', adminRoutes(processor));
+  app.route('/', callbackRoutes(processor, (reply) => metrics.callback_events.inc({ status: reply.status, replayed: reply.replayed === true ? 'true' : 'false' })));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
