@@ -229,7 +229,10 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
 
   app.get('/v1/transactions/:id', async (c) => {
     const business = adminOf(c);
-    return c.json(await readTransaction(processor.stores, business, idParam(c)));
+    const id = idParam(c);
+    // A processor's callback may have named the terminal it came from: shown, nothing more.
+    const [transaction, terminal_code] = await Promise.all([readTransaction(processor.stores, business, id), processor.callback_events.terminalCode(id)]);
+    return c.json(terminal_code === undefined ? transaction : { ...transaction, terminal_code });
   });
 
   return app;

@@ -60,15 +60,22 @@ export class CallbackEvents {
     return rows.map(stored);
   }
 
+  /** The terminal code a processor sent with the event that made our transaction `id`, if any (display only). */
+  async terminalCode(id: string): Promise<string | undefined> {
+    const [row] = await this.sql<{ terminal_code: string }[]>`
+      select terminal_code from callback_events where made_transaction_id = ${id} and terminal_code is not null limit 1`;
+    return row?.terminal_code;
+  }
+
   /**
    * Keeps the first answer: this one, or the one another request stored first for the same event
    * id or transaction id and type (then `first` is false and the caller answers that one).
    */
   async save(processor_id: string, e: StoredEvent & { readonly terminal_code: string | null }): Promise<{ first: boolean; event: StoredEvent }> {
     const inserted = await this.sql<Row[]>`
-      insert into callback_events (processor_id, event_id, type, transaction_id, result, terminal_id, amount, terminal_code)
+      insert into callback_events (processor_id, event_id, type, transaction_id, result, terminal_id, amount, made_transaction_id, terminal_code)
       values (${processor_id}, ${e.event_id}, ${e.type}, ${e.transaction_id}, ${this.sql.json(e.result as never)},
-              ${e.purchase?.terminal_id ?? null}, ${e.purchase?.amount ?? null}, ${e.terminal_code})
+              ${e.purchase?.terminal_id ?? null}, ${e.purchase?.amount ?? null}, ${e.result.transaction_id ?? null}, ${e.terminal_code})
       on conflict do nothing
       returning event_id, type, transaction_id, result, terminal_id, amount`;
     if (inserted[0] !== undefined) return { first: true, event: stored(inserted[0]) };

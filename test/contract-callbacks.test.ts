@@ -34,6 +34,11 @@ async function shop(): Promise<Shop> {
   return { biz, card, contact_id: c.body.id };
 }
 
+async function shopWithProcessor(): Promise<{ s: Shop; p: ProcessorFixture }> {
+  const s = await shop();
+  return { s, p: await createProcessor(gw, s.biz) };
+}
+
 function saleData(s: Shop, transaction_id: string, amount: number, extra: Record<string, unknown> = {}) {
   return { transaction_id, card: { number: s.card }, amount, currency: 'EUR', merchant_code: s.biz.merchant_code, ...extra };
 }
@@ -119,10 +124,7 @@ describe('processors (admin key)', () => {
 describe('signatures', () => {
   let s: Shop;
   let p: ProcessorFixture;
-  beforeAll(async () => {
-    s = await shop();
-    p = await createProcessor(gw, s.biz);
-  });
+  beforeAll(async () => ({ s, p } = await shopWithProcessor()));
 
   /** A callback that would make a purchase; every refusal below must leave all as it was. */
   function body() {
@@ -209,10 +211,7 @@ describe('signatures', () => {
 describe('bodies', () => {
   let s: Shop;
   let p: ProcessorFixture;
-  beforeAll(async () => {
-    s = await shop();
-    p = await createProcessor(gw, s.biz);
-  });
+  beforeAll(async () => ({ s, p } = await shopWithProcessor()));
 
   it('over 1 MiB: 413 problem, nothing changes', async () => {
     const events = Array.from({ length: 400 }, () => ({ ...sale('transaction.cleared', saleData(s, transactionId(), 100)), pad: 'x'.repeat(2_700) }));
@@ -249,10 +248,7 @@ describe('bodies', () => {
 describe('events', () => {
   let s: Shop;
   let p: ProcessorFixture;
-  beforeAll(async () => {
-    s = await shop();
-    p = await createProcessor(gw, s.biz);
-  });
+  beforeAll(async () => ({ s, p } = await shopWithProcessor()));
 
   it('award_on clearing: authorized is ignored (awaiting_clearing), cleared makes the purchase on the processor’s terminal', async () => {
     const txn = transactionId();
@@ -266,7 +262,7 @@ describe('events', () => {
     expect(c.body).toEqual({ event_id: e.id, status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
     expect(await commerce(s)).toBe(before + 200);
     const t = await transaction(s.biz, c.body.transaction_id);
-    expect(t).toMatchObject({ kind: 'purchase', reference: txn, contact_id: s.contact_id, amount: 2000, currency: 'EUR' });
+    expect(t).toMatchObject({ kind: 'purchase', reference: txn, contact_id: s.contact_id, amount: 2000, currency: 'EUR', terminal_code: 'POS 7' });
     expect(t.terminal_id).not.toBe(s.biz.terminal_id);
     const [terminal] = await gw.processor.stores.sql<{ merchant_id: string; venue_id: string }[]>`select merchant_id, venue_id from terminals where id = ${t.terminal_id}`;
     expect(terminal).toEqual({ merchant_id: s.biz.merchant_id, venue_id: s.biz.venue_id });
@@ -320,7 +316,9 @@ describe('events', () => {
     const r = await postCallback(gw, p, refund(2000));
     expect(r.body).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
     expect(await commerce(s)).toBe(before + 300);
-    expect(await transaction(s.biz, r.body.transaction_id)).toMatchObject({ kind: 'refund', amount: 2000 });
+    const t = await transaction(s.biz, r.body.transaction_id);
+    expect(t).toMatchObject({ kind: 'refund', amount: 2000 });
+    expect(t.terminal_code).toBeUndefined();
     expect((await postCallback(gw, p, refund(3001))).body).toMatchObject({ status: 'ignored', code: 'amount_exceeds_original' });
     expect((await postCallback(gw, p, refund(100, 'never-seen'))).body).toMatchObject({ status: 'ignored', code: 'original_not_found' });
     expect(await commerce(s)).toBe(before + 300);

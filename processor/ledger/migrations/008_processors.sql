@@ -31,10 +31,12 @@ create table callback_events (
   type text not null,
   transaction_id text, -- the processor's; null for a rejected (malformed) event
   result json not null, -- {status, transaction_id?, code?, message?}
-  terminal_id text, -- a purchase made: where it is booked, its amount, the terminal code it came with (display only)
+  terminal_id text, -- a purchase made: where it is booked and its amount
   amount bigint,
-  terminal_code text,
+  made_transaction_id text, -- ours, when the event made one
+  terminal_code text, -- as the processor sent it: shown with the transaction, nothing else
   created_at timestamptz not null default now(),
   primary key (processor_id, event_id)
 );
 create unique index callback_events_transaction on callback_events (processor_id, transaction_id, type) where transaction_id is not null;
+create index callback_events_made on callback_events (made_transaction_id) where terminal_code is not null;
