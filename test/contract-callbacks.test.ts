@@ -208,6 +208,27 @@ describe('signatures', () => {
   });
 });
 
+describe('secrets across gateways', () => {
+  it('a secret rotated through another gateway verifies here within a second; the cached old one still does', async () => {
+    const s = await shop();
+    const p = await createProcessor(gw, s.biz);
+    const other = await startTestGateway({ ledger_writer: false });
+    try {
+      // `other` caches the processor with its first secret.
+      expect((await postCallback(other, p, reversed(transactionId()))).status).toBe(200);
+      const r = await call(gw, 'POST', `/v1/processors/${p.id}/rotate-secret`, s.biz.admin_key);
+      expect(r.status, r.text).toBe(201);
+      // `other` reads a processor again at most once a second, so a second after it read it.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect((await postCallback(other, { id: p.id, secret: r.body.signing_secret }, reversed(transactionId()))).status).toBe(200);
+      expect((await postCallback(other, p, reversed(transactionId()))).status).toBe(200);
+      expectProblem(await postCallback(other, { id: p.id, secret: 'whsec_never' }, reversed(transactionId())), 401, 'signature_invalid');
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('bodies', () => {
   let s: Shop;
   let p: ProcessorFixture;
