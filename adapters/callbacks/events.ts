@@ -79,6 +79,12 @@ function processed(reply: Reply, purchase: BookedPurchase | null = null): Outcom
   return { outcome: { status: 'processed', transaction_id: (JSON.parse(reply.body) as { id: string }).id }, purchase };
 }
 
+/** A refusal of the event's `data` as naming its paths from the event (`data.amount`). */
+function inData(err: unknown): unknown {
+  if (!(err instanceof PocketgateError) || err.code !== 'validation_failed') return err;
+  return new PocketgateError('validation_failed', `data.${err.message}`, err.errors?.map((e) => ({ path: `data.${e.path}`, message: e.message })));
+}
+
 /** A command's refusal as the event's answer; anything else (a store down) is the request's 5xx, which the processor retries. */
 function refusal(err: unknown): Outcome {
   if (!(err instanceof PocketgateError)) throw err;
@@ -124,7 +130,6 @@ export class CallbackEvents {
   /** The event, its card number (if any) hashed at once; validation_failed if malformed. */
   private parse(business: Business, raw: unknown): CallbackEvent {
     const envelope = parseWith(callbackEnvelopeSchema, raw);
-    const prefixed = (err: unknown) => (err instanceof PocketgateError && err.code === 'validation_failed' ? new PocketgateError('validation_failed', `data.${err.message}`, err.errors?.map((e) => ({ path: `data.${e.path}`, message: e.message }))) : err);
     try {
       if (envelope.type === 'transaction.reversed') return { type: envelope.type, transaction_id: parseWith(callbackReversalSchema, envelope.data).transaction_id, terminal_code: null };
       if (envelope.type === 'transaction.refunded') {
@@ -136,7 +141,7 @@ export class CallbackEvents {
       const hashed = card !== undefined ? contacts.tokenised(business.id, 'card', card.number, 'card.number') : contacts.tokenised(business.id, cim!.type, cim!.value, 'cim.value');
       return { type: envelope.type, transaction_id: sale.transaction_id, terminal_code: terminal_code ?? null, sale: { ...sale, cim: hashed } };
     } catch (err) {
-      throw prefixed(err);
+      throw inData(err);
     }
   }
 
