@@ -51,8 +51,9 @@ function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
 const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets']);
 
-function needsPostgres(principal: Principal, path: string): boolean {
-  return principal.kind !== 'terminal' && !redis_only_paths.has(path);
+/** `principal` is undefined on callbacks (no key), which need PostgreSQL: their processors and answers are there. */
+function needsPostgres(principal: Principal | undefined, path: string): boolean {
+  return principal?.kind !== 'terminal' && !redis_only_paths.has(path);
 }
 
 function postgresUnavailable(): PocketgateError {
@@ -115,7 +116,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
 
   if (postgres_health !== undefined) {
     app.use('/v1/*', async (c, next) => {
-      if (!needsPostgres(c.get('principal'), c.req.path)) return next();
+      if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
       await whilePostgresAnswers(postgres_health, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
     });
   }
