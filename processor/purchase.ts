@@ -2,6 +2,7 @@
 // idempotency, awards, the wallet payment (`pay`), journal and stored reply atomically. Nothing
 // here waits for PostgreSQL.
 
+import type { NormalisedCim } from '../core/cim.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
@@ -43,13 +44,15 @@ export class Purchases {
    * `window`: how far from the processor's clock `occurred_at` may be, which the channel the
    * purchase came through decides (terminals: core/occurred.ts terminal_window). `source`: the
    * address it came from, which wrong codes are counted against with the terminal (hot/guess.ts).
+   * `tokenised`: input.cim as the adapter already hashed it (Contacts.tokenised; input.cim.value
+   * is its token).
    */
-  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string): Promise<Reply> {
+  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string, tokenised?: NormalisedCim): Promise<Reply> {
     if (input.currency !== business.currency) {
       throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
     }
     const { config, clock } = this.stores;
-    const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
+    const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'purchase', input);
     const now_ms = clock.now();
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
