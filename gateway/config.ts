@@ -12,6 +12,8 @@ export interface GatewayConfig {
   readonly log_level: string;
   /** Run the ledger writer inside this process (default) or leave it to its own process. */
   readonly ledger_writer: boolean;
+  /** Test hook (LEDGER_COMMIT_DELAY_MS): the writer in this process holds each batch this long before its commit, to kill the process mid-batch. */
+  readonly ledger_commit_delay_ms?: number;
   readonly processor: ProcessorConfig;
 }
 
@@ -45,6 +47,7 @@ export function configFromEnv(): GatewayConfig {
     platform_api_key: process.env.PLATFORM_API_KEY || undefined,
     log_level: process.env.LOG_LEVEL ?? 'info',
     ledger_writer: process.env.LEDGER_WRITER !== 'off',
+    ...(process.env.LEDGER_COMMIT_DELAY_MS ? { ledger_commit_delay_ms: int('LEDGER_COMMIT_DELAY_MS', 0, 0, 60_000) } : {}),
     processor: {
       shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
       cim_hmac_key: required('CIM_HMAC_KEY'),
