@@ -70,8 +70,8 @@ describe('the ledger writer when its PostgreSQL backends are terminated', () => 
     // A backlog, so that the first rounds are batches of many statements in one sql.begin
     // (16 shards × 32 entries a round: up to 512 entries, 2 statements).
     const approved = await purchases(biz, contacts, 1_200, 'B');
-    // The entries the writer is given: the backlog now, what comes later at the end (the writer
-    // trims nothing: its trim interval is longer than the test).
+    // The entries the writer is given: the backlog now (its first round trims what it wrote),
+    // what comes later at the end (no trim after the first round).
     const journal = await journalOf(redis, biz.business_id);
     const given = async () => new Map([...journal, ...(await journalOf(redis, biz.business_id))]);
 

@@ -123,8 +123,7 @@ export class LedgerWriter {
   private loop: Promise<void> | undefined;
   private last_claim_ms = 0;
   private last_takeover_ms = 0;
-  /** From the start: a writer trims a trim interval after it started, not in its first round. */
-  private last_trim_ms = Date.now();
+  private last_trim_ms = 0;
   private groups_ready = false;
   /**
    * Entries of a round that failed, or held back for want of a lease: pending for this writer's
