@@ -19,6 +19,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { journal_group, journalKey } from '../processor/hot/keys.ts';
 import { leaseKey } from '../processor/ledger/lease.ts';
+import { pocketgateKey } from '../processor/ledger/rebuild.ts';
 import { LedgerWriter, recordEntries, type JournalRecord } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -351,6 +352,23 @@ describe('a gateway killed with SIGKILL mid-batch, while terminals buy', () => {
     await killWriter(second, 'SIGTERM');
     expect(second.child.exitCode).toBe(0);
   }, 60_000);
+});
+
+describe('a writer\'s lease', () => {
+  it('is not Pocketgate data: rebuild\'s check of an empty Redis passes over it; a stopped writer deletes it', async () => {
+    const empty = await startOwnRedis();
+    try {
+      const writer = new LedgerWriter(empty.client, sql, { shard_count });
+      await writer.drainOnce();
+      expect(await empty.client.exists(leaseKey(writer.consumer))).toBe(1);
+      expect(Number(await empty.client.sendCommand(['PTTL', leaseKey(writer.consumer)]))).toBeGreaterThan(2_000);
+      expect(await pocketgateKey(empty.client, shard_count)).toBeNull();
+      await writer.stop();
+      expect(await empty.client.exists(leaseKey(writer.consumer))).toBe(0);
+    } finally {
+      await empty.stop();
+    }
+  });
 });
 
 /** Entries of the streams not yet delivered to the group. */

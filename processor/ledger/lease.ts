@@ -13,8 +13,11 @@
 import { hostname } from 'node:os';
 import type { RedisClient } from '../stores.ts';
 
+/** Every lease key starts so: not data (rebuild and its checks pass over them), a writer's liveness. */
+export const lease_prefix = 'writer:';
+
 export function leaseKey(consumer: string): string {
-  return `writer:${consumer}`;
+  return `${lease_prefix}${consumer}`;
 }
 
 /** Consumers that hold leases are named `<base>@<generation>`; a writer of an older version does not. */
@@ -24,8 +27,9 @@ export function isLeased(consumer: string): boolean {
 
 /**
  * Taken off the lease's time to live when the writer judges, by its own clocks, whether its key
- * is certainly still in Redis: Redis counts from when the SET arrived, later than it was sent,
- * and its expiry has millisecond precision.
+ * is certainly still in Redis. Redis counts from when the SET arrived, later than it was sent,
+ * which is already on the safe side; this covers the two machines' clocks running at slightly
+ * different rates, and the millisecond precision of Redis's expiry.
  */
 const safety_ms = 250;
 
@@ -77,15 +81,14 @@ export class WriterLease {
   /**
    * At the start of a round: renew if due; if the lease is not certainly held (not yet taken, or
    * lost), take it, under a new name if the old one was ever taken, giving up the old one (DEL
-   * its key, so that its pending entries are claimed at once, by this writer too). Returns the
-   * name given up, if any.
+   * its key, so that its pending entries are claimed at once, by this writer too). The name
+   * changes before anything is awaited: a caller sees it changed even if this then throws.
    */
-  async ensure(): Promise<string | undefined> {
+  async ensure(): Promise<void> {
     if (this.held() && performance.now() - this.last_renewal_sent >= this.renew_ms) await this.renew();
-    if (this.held()) return undefined;
-    let old: string | undefined;
+    if (this.held()) return;
     if (this.taken) {
-      old = this.name;
+      const old = this.name;
       this.generation++;
       this.name = `${this.base}@${this.generation}`;
       this.taken = false;
@@ -104,7 +107,6 @@ export class WriterLease {
     }
     this.taken = true;
     this.extend(sent);
-    return old;
   }
 
   /** Renew every renew_ms from now until `stop`, whatever the writer's loop is waiting for. */

@@ -243,12 +243,18 @@ export class LedgerWriter {
    * claim as much as any other's).
    */
   private async ensureLease(): Promise<void> {
-    const given_up = await this.lease.ensure();
-    if (given_up === undefined) return;
-    const dropped = this.unwritten.length;
-    this.unwritten = [];
-    this.last_takeover_ms = 0;
-    this.options.onLeaseLost?.(given_up, this.consumer, dropped);
+    const before = this.consumer;
+    try {
+      await this.lease.ensure();
+    } finally {
+      // Even if taking the new lease failed: what was held under the old name is not this writer's.
+      if (this.consumer !== before) {
+        const dropped = this.unwritten.length;
+        this.unwritten = [];
+        this.last_takeover_ms = 0;
+        this.options.onLeaseLost?.(before, this.consumer, dropped);
+      }
+    }
   }
 
   /** Entries not written or not acknowledged for want of the lease: kept until the next round decides. */
