@@ -23,6 +23,8 @@ export interface GatewayConfig {
    * behind (ms; processor/referrals.ts). Default 5 s.
    */
   readonly referral_sweep_ms?: number;
+  /** Test hook (LEDGER_COMMIT_DELAY_MS): the writer in this process holds each batch this long before its commit, to kill the process mid-batch. */
+  readonly ledger_commit_delay_ms?: number;
   readonly processor: ProcessorConfig;
 }
 
@@ -60,6 +62,7 @@ export function configFromEnv(): GatewayConfig {
     ledger_writer: process.env.LEDGER_WRITER !== 'off',
     trust_proxy_hops: int('TRUST_PROXY_HOPS', 0, 0, 10),
     referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
+    ...(process.env.LEDGER_COMMIT_DELAY_MS ? { ledger_commit_delay_ms: int('LEDGER_COMMIT_DELAY_MS', 0, 0, 60_000) } : {}),
     processor: {
       shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
       cim_hmac_key: required('CIM_HMAC_KEY'),

@@ -57,7 +57,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   if (config.ledger_writer) {
     writer = new LedgerWriter(redis, sql, {
       shard_count: config.processor.shard_count,
+      ...(config.ledger_commit_delay_ms === undefined ? {} : { commit_delay_ms: config.ledger_commit_delay_ms }),
       onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
+      onLeaseLost: (given_up, consumer, dropped) => logger.warn({ given_up, consumer, dropped }, 'ledger writer: lease lost (process frozen or cut off from Redis), going on as a new consumer'),
       onBatch: (entries) => metrics.ledger_written.inc(entries),
       onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
     });

@@ -18,8 +18,13 @@ const writer = new LedgerWriter(redis, sql, {
   shard_count: num('SHARDS', 16),
   read_count_max: num('LEDGER_READ_COUNT', 256),
   claim_idle_ms: num('LEDGER_CLAIM_IDLE_MS', 30_000),
+  lease_ms: num('LEDGER_LEASE_MS', 3_000),
+  trim_interval_ms: num('LEDGER_TRIM_INTERVAL_MS', 1_000),
+  // Test hooks: hold each batch before its commit, or between its commit and its XACK.
   ...(process.env.LEDGER_COMMIT_DELAY_MS ? { commit_delay_ms: num('LEDGER_COMMIT_DELAY_MS', 0) } : {}),
+  ...(process.env.LEDGER_ACK_DELAY_MS ? { ack_delay_ms: num('LEDGER_ACK_DELAY_MS', 0) } : {}),
   onError: (err) => logger.warn({ err }, 'batch failed, retrying'),
+  onLeaseLost: (given_up, consumer, dropped) => logger.warn({ given_up, consumer, dropped }, 'writer lease lost (process frozen or cut off from Redis): going on as a new consumer'),
   onBatch: (entries, inserted) => logger.info({ entries, inserted }, 'batch written'),
   onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
 });
