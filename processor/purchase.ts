@@ -8,8 +8,8 @@ import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
-import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
-import type { PurchaseInput } from '../core/schemas.ts';
+import { discountOf, evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
+import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { contactKey } from './hot/keys.ts';
@@ -21,7 +21,7 @@ import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
 import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { purchaseTemplates } from './templates.ts';
+import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
 import { feeOf, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
@@ -43,9 +43,7 @@ export class Purchases {
    * purchase came through decides (terminals: core/occurred.ts terminal_window).
    */
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow): Promise<Reply> {
-    if (input.currency !== business.currency) {
-      throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
-    }
+    checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'purchase', input);
@@ -70,7 +68,7 @@ export class Purchases {
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
     const claiming = input.pay === undefined ? claimReference(this.stores, slot, input.reference, hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
-    const purchase_context = { amount: input.amount, items: input.items ?? [], merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, timezone: terminal.timezone, at_ms };
+    const purchase_context = purchaseContext(terminal, input, at_ms);
     // The budgets of what the offers award whatever the contact's facts go out in the same round
     // trip as the claim and the facts (one wait for Redis fewer); what the facts change is settled
     // after (reserveRest).
@@ -110,6 +108,27 @@ export class Purchases {
     const referral = reply_out.committed?.first_purchase === true && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
     await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, referral, now_ms);
     return reply_out;
+  }
+
+  /**
+   * What `purchase` would give this body now, changing nothing: the same contact, facts and
+   * evaluation, then each award as its budget and per-contact cap stand (read, not reserved nor
+   * counted). The guards the shard script re-checks (first purchase, first of the day) are the
+   * facts the evaluation has just read, so they hold here as they would there.
+   */
+  async quote(business: Business, terminal: Terminal, input: PurchaseQuoteInput, window: OccurredWindow): Promise<Quote> {
+    checkCurrency(business, input.currency);
+    const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
+    const at_ms = occurredAtMs(input.occurred_at, this.stores.clock.now(), window);
+    const contact_id = await this.contacts.resolve(business.id, cim);
+    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+    const rewards = await this.offers.forBusiness(business);
+    const shard = this.contacts.shardOf(contact_id);
+    const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), this.contacts.wallet(business, contact_id)]);
+    const evaluation = evaluatePurchase(rewards.compiled, { ...purchaseContext(terminal, input, at_ms), ...facts });
+    const awards = await this.awards.preview(evaluation.awards, shard, contact_id);
+    const discount = discountOf(awards, input.amount);
+    return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
   }
 
   /** Budgeted awards reserved before the contact's facts are known: what was tried, what was granted. */
@@ -261,6 +280,21 @@ export class Purchases {
       referrer,
     };
   }
+}
+
+/** A quote: what a purchase of this body would award and take off now (API: POST /v1/purchases/quote). */
+export type Quote = Pick<PurchaseReply, 'contact_id' | 'amount' | 'currency' | 'awards' | 'discount' | 'amount_due' | 'wallet'>;
+
+/** A purchase runs in its business's currency; anything else is bad input. */
+function checkCurrency(business: Business, currency: string): void {
+  if (currency !== business.currency) {
+    throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
+  }
+}
+
+/** What the offers read of the purchase itself, besides the contact's facts. */
+function purchaseContext(terminal: Terminal, input: PurchaseQuoteInput, at_ms: number) {
+  return { amount: input.amount, items: input.items ?? [], merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, timezone: terminal.timezone, at_ms };
 }
 
 interface Payment {

@@ -1,13 +1,13 @@
 // The POS JSON API: what terminals call. Each handler parses with the command's schema, calls
-// the processor once and writes the JSON it returns as is.
+// the processor once and writes the JSON it returns as is (adapters/terminal-ops.ts: the same
+// commands the WebSocket terminal channel runs).
 
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { cim_types } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
-import { terminal_window } from '../../core/occurred.ts';
-import { purchaseSchema, redemptionSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
+import { terminal_ops, walletByCim, type TerminalOp } from '../terminal-ops.ts';
 import { readBody } from './body.ts';
 import { businessOf, terminalOf, type HttpEnv } from './env.ts';
 
@@ -20,32 +20,17 @@ export function replyResponse(reply: Reply): Response {
 
 export function posRoutes(processor: Processor): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
+  const route = (op: TerminalOp) => async (c: Context<HttpEnv>) => {
+    const principal = terminalOf(c);
+    return replyResponse(await op.run(processor, { kind: 'terminal', ...principal }, await readBody(c, op.schema)));
+  };
 
-  app.post('/v1/purchases', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    const input = await readBody(c, purchaseSchema);
-    return replyResponse(await processor.purchases.purchase(business, terminal, input, terminal_window));
-  });
-
-  app.post('/v1/redemptions', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.redemptions.redeem(business, terminal, await readBody(c, redemptionSchema)));
-  });
-
-  app.post('/v1/spends', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.spends.spend(business, terminal, await readBody(c, spendSchema)));
-  });
-
-  app.post('/v1/refunds', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.refunds.refund(business, terminal, await readBody(c, refundSchema)));
-  });
-
-  app.post('/v1/reversals', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.refunds.reverse(business, terminal, await readBody(c, reversalSchema)));
-  });
+  app.post('/v1/purchases', route(terminal_ops.purchase));
+  app.post('/v1/purchases/quote', route(terminal_ops['purchase.quote']));
+  app.post('/v1/redemptions', route(terminal_ops.redemption));
+  app.post('/v1/spends', route(terminal_ops.spend));
+  app.post('/v1/refunds', route(terminal_ops.refund));
+  app.post('/v1/reversals', route(terminal_ops.reversal));
 
   app.get('/v1/wallets', async (c) => {
     const business = businessOf(c);
@@ -61,11 +46,7 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
     if (!(cim_types as readonly string[]).includes(type)) {
       throw new PocketgateError('validation_failed', `cim_type: must be one of ${cim_types.join(', ')}`, [{ path: 'cim_type', message: `must be one of ${cim_types.join(', ')}` }]);
     }
-    const cim = processor.contacts.normalise(type, value, 'cim_value');
-    const contact_id = await processor.contacts.resolve(business.id, cim);
-    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
-    const { pools: _p, expiring: _e, ...wallet } = await processor.contacts.wallet(business, contact_id);
-    return c.json(wallet);
+    return replyResponse(await walletByCim(processor, business, type, value, 'cim_value'));
   });
 
   return app;
