@@ -240,20 +240,28 @@ function unstorablePath(root: unknown): string | undefined {
 
 /** JSON text as a value, or validation_failed: not JSON, or a string no store can hold. */
 export function parseJsonText(text: string): unknown {
-  let value: unknown;
+  const value = parseJsonSyntax(text);
+  checkStorable(text, value);
+  return value;
+}
+
+/** JSON.parse, refusing what is not JSON as bad input. */
+export function parseJsonSyntax(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new PocketgateError('validation_failed', 'not valid JSON', [{ path: '', message: 'not valid JSON' }]);
   }
-  if (unstorable_escape.test(text)) {
-    const path = unstorablePath(value);
-    if (path !== undefined) {
-      const message = 'must not contain U+0000 or unpaired surrogates';
-      throw new PocketgateError('validation_failed', `${path || 'body'}: ${message}`, [{ path, message }]);
-    }
+}
+
+/** Refuses `value` (parsed from `text`, or a part of what was) when it holds a string no store can hold. */
+export function checkStorable(text: string, value: unknown): void {
+  if (!unstorable_escape.test(text)) return;
+  const path = unstorablePath(value);
+  if (path !== undefined) {
+    const message = 'must not contain U+0000 or unpaired surrogates';
+    throw new PocketgateError('validation_failed', `${path || 'body'}: ${message}`, [{ path, message }]);
   }
-  return value;
 }
 
 export const redemptionSchema = z.object({

@@ -83,6 +83,7 @@ const paths: PathDoc[] = [
   { method: 'post', path: '/v1/spends', summary: 'Spend from the open balance by OTP or wallet code', tag: 'POS transactions', key: 'terminal', body: spendSchema },
   { method: 'post', path: '/v1/refunds', summary: 'Refund all or part of a purchase of this terminal', tag: 'POS transactions', key: 'terminal', body: refundSchema },
   { method: 'post', path: '/v1/reversals', summary: 'Void a purchase, spend or redemption of this terminal', tag: 'POS transactions', key: 'terminal', body: reversalSchema },
+  { method: 'get', path: '/v1/terminal', summary: 'The WebSocket terminal channel (Upgrade: websocket; Authorization: Bearer <terminal key>, or subprotocol pocketgate.auth-frame): requests {id, op, body}, replies {id, status, body}', tag: 'POS transactions', key: 'terminal', status: 101 },
   { method: 'get', path: '/v1/wallets', summary: 'Wallet balances by CIM (query cim_type, cim_value)', tag: 'POS transactions', key: 'admin or terminal' },
   { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' },
   { method: 'get', path: '/v1/settlements', summary: 'Settlement per merchant from the ledger (query merchant_id, from, to)', tag: 'Reading back', key: 'admin' },

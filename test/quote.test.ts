@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { budgetKey } from '../processor/hot/keys.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { startOwnRedis, type OwnRedis } from './own-redis.ts';
+import { snapshotRedis, startOwnRedis, type OwnRedis } from './own-redis.ts';
 
 let own: OwnRedis;
 let gw: TestGateway;
@@ -50,17 +50,7 @@ async function offer(biz: BusinessFixture, body: Record<string, unknown>): Promi
 
 const purchaseBody = (c: Contact, amount: number, extra: Record<string, unknown> = {}) => ({ reference: `q-${++seq}`, cim: { type: 'card', value: c.card }, amount, currency: 'EUR', ...extra });
 
-/** Every key of the test's Redis with its serialised value: what a quote must leave as it was. */
-async function snapshot(): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for await (const keys of own.client.scanIterator({ COUNT: 1000 })) {
-    for (const key of keys) {
-      const dump = (await own.client.sendCommand(['DUMP', key], { typeMapping: { 36: Buffer } })) as Buffer | null;
-      if (dump !== null) out.set(key, dump.toString('base64'));
-    }
-  }
-  return out;
-}
+const snapshot = () => snapshotRedis(own.client);
 
 /** A quote, with the whole of Redis checked unchanged around it. */
 async function quote(biz: BusinessFixture, body: Record<string, unknown>) {

@@ -32,6 +32,12 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
   app.post('/v1/refunds', route(terminal_ops.refund));
   app.post('/v1/reversals', route(terminal_ops.reversal));
 
+  // The WebSocket terminal channel (adapters/ws) takes this path's upgrades before Hono sees
+  // them: a GET that asks for no upgrade is told what to do.
+  app.get('/v1/terminal', () => {
+    throw new PocketgateError('validation_failed', 'GET /v1/terminal opens a WebSocket: send Upgrade: websocket', [{ path: '', message: 'Upgrade: websocket required' }], 426);
+  });
+
   app.get('/v1/wallets', async (c) => {
     const business = businessOf(c);
     const type = c.req.query('cim_type');
