@@ -1,6 +1,6 @@
 import type { Principal } from '../../processor/network.ts';
 import { PocketgateError } from '../../core/errors.ts';
-import type { Business, Terminal } from '../../processor/network.ts';
+import type { Business } from '../../processor/network.ts';
 import type { Context } from 'hono';
 
 /** What the gateway's auth middleware leaves on every /v1 request. */
@@ -8,7 +8,7 @@ export interface HttpEnv {
   Variables: { principal: Principal };
 }
 
-export function terminalOf(c: Context<HttpEnv>): { business: Business; terminal: Terminal } {
+export function terminalOf(c: Context<HttpEnv>): Extract<Principal, { kind: 'terminal' }> {
   const p = c.get('principal');
   if (p.kind !== 'terminal') throw new PocketgateError('forbidden', 'this call needs a terminal key');
   return p;

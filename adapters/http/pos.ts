@@ -22,7 +22,7 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
   const route = (op: TerminalOp) => async (c: Context<HttpEnv>) => {
     const principal = terminalOf(c);
-    return replyResponse(await op.run(processor, { kind: 'terminal', ...principal }, await readBody(c, op.schema)));
+    return replyResponse(await op.run(processor, principal, await readBody(c, op.schema)));
   };
 
   app.post('/v1/purchases', route(terminal_ops.purchase));
