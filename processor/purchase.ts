@@ -168,7 +168,11 @@ export class Purchases {
       throw err;
     });
     await releasing;
-    return [...out, ...reserved];
+    if (reserved.length === 0) return out;
+    // In the evaluation's order (offer creation order), as without an early reservation and as a
+    // quote shows them: the reply must not depend on which budgets were reserved when.
+    const by_offer = new Map([...out, ...reserved].map((a) => [a.offer_id, a]));
+    return awards.flatMap((a) => by_offer.get(a.offer_id) ?? []);
   }
 
   /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */

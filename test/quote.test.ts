@@ -150,6 +150,16 @@ describe('a quote equals the purchase that follows it', () => {
     expect(Number(await own.client.get(budgetKey(budgeted)))).toBe(500);
   });
 
+  it('budgeted awards the contact’s facts bring come in offer order, as the quote shows them', async () => {
+    const biz = await createBusiness(gw);
+    // The birthday award is reserved after the facts are read, the spend award before them.
+    const birthday = await offer(biz, { goal: 'birthday', award: { fixed: 1 }, limits: { budget: 1 } });
+    const spend = await offer(biz, { goal: 'spend', award: { percent: 1 }, limits: { budget: 1 } });
+    const today = new Date(gw.processor.stores.clock.now()).toISOString().slice(5, 10);
+    const c = await contact(biz, { birth_date: today === '02-29' ? '1992-02-29' : `1990-${today}` });
+    expect(offerIds(await quoteThenBuy(biz, c, 100))).toEqual([birthday, spend]);
+  });
+
   it('tiers: the tier the contact holds when quoted', async () => {
     const biz = await createBusiness(gw);
     expect((await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'gold', min_period_units: 50, period: 'month' }])).status).toBe(200);
@@ -198,7 +208,7 @@ describe('a quote equals the purchase that follows it', () => {
           }
         },
       ),
-      { numRuns: 15 },
+      { numRuns: 25 },
     );
   });
 });
