@@ -81,6 +81,15 @@ describe('the auth frame (browsers)', () => {
     await client.close();
   });
 
+  it('asked for with a header too: the header must be good, and the first frame still decides', async () => {
+    const bad_header = await refusedUpgrade(gw.port, { authorization: 'Bearer nope' }, '/v1/terminal', [auth]);
+    expect(bad_header.status).toBe(401);
+    const client = await TerminalClient.open(gw.port, biz.terminal_key, [auth]);
+    client.send('w', 'wallet', { cim: { type: 'card', value: (await contact()).card } });
+    expect((await client.closed).code).toBe(4401);
+    expect(client.replies).toEqual([]);
+  });
+
   it('a wrong key, no key, another first frame, or silence: closed with 4401, nothing processed', async () => {
     const c = await contact();
     const frames = [JSON.stringify({ op: 'auth', key: 'wrong' }), JSON.stringify({ op: 'auth', key: biz.admin_key }), JSON.stringify({ op: 'auth' }), JSON.stringify({ id: 'p', op: 'purchase', body: purchase(c, 2000, 'never') }), 'not json'];
@@ -273,10 +282,10 @@ describe('bad frames', () => {
         .record({
           id: fc.oneof(fc.string({ maxLength: 70 }), fc.integer(), fc.constant(null)),
           op: fc.constantFrom(...ops),
-          // Bodies near valid ones, for CIMs no contact has (or the one contact, with bad fields).
+          // Bodies near valid ones, for CIMs no contact has: refused, whatever else they hold.
           body: fc.oneof(
             fc.jsonValue(),
-            fc.record({ reference: fc.string({ maxLength: 70 }), cim: fc.record({ type: fc.constantFrom('card', 'email', 'x'), value: fc.constantFrom(c.card, 'a@b.c', '\u0000') }), amount: fc.oneof(fc.integer(), fc.double()), currency: fc.constantFrom('EUR', 'USD', 'XXX'), items: fc.jsonValue() }, { requiredKeys: ['cim', 'items'] }),
+            fc.record({ reference: fc.string({ maxLength: 70 }), cim: fc.record({ type: fc.constantFrom('card', 'email', 'x'), value: fc.constantFrom(testCard(99_999_997), 'nobody@example.com', '\u0000') }), amount: fc.oneof(fc.integer(), fc.double()), currency: fc.constantFrom('EUR', 'USD', 'XXX'), items: fc.jsonValue() }, { requiredKeys: ['cim', 'items'] }),
           ),
         })
         .map((f) => JSON.stringify(f)),
@@ -306,16 +315,20 @@ describe('a client that never reads', () => {
     socket.pause(); // never read a reply
     // Small frames with large replies (every field of 60 bad items is listed, up to 50 errors).
     const frame = clientFrame(JSON.stringify({ id: 'flood', op: 'purchase', body: { items: Array(60).fill({}) } }));
-    let written = 0;
     const limits = gw.terminal!.limits;
-    for (;;) {
-      if (!socket.write(frame)) {
-        const drained = await Promise.race([new Promise((r) => socket.once('drain', () => r(true))), new Promise((r) => setTimeout(() => r(false), 1_000))]);
-        if (!drained) break; // the server has stopped reading
-      }
+    const drainedWithin = (ms: number) => Promise.race([new Promise((r) => socket.once('drain', () => r(true))), new Promise((r) => setTimeout(() => r(false), ms))]);
+    // Write (as fast as the socket takes it) until the server has stopped reading this connection...
+    let written = 0;
+    const deadline = Date.now() + 30_000;
+    while (gw.terminal!.stats().paused === 0) {
+      expect(Date.now()).toBeLessThan(deadline);
+      if (!socket.write(frame)) await drainedWithin(100);
       written += frame.length;
-      expect(written).toBeLessThan(200 << 20);
     }
+    // ...then until the kernel's buffers are full too: the server reads nothing more.
+    while (socket.write(frame) || (await drainedWithin(1_000))) written += frame.length;
+    expect(written).toBeLessThan(200 << 20);
+    socket.removeAllListeners('drain');
     const stats = gw.terminal!.stats();
     expect(stats.paused).toBe(1);
     expect(stats.buffered_most).toBeLessThanOrEqual(limits.buffered_max);
