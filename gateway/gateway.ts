@@ -6,10 +6,11 @@ import { serve, type ServerType } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { connectPostgres, connectRedis, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
-import { migrate } from '../processor/ledger/migrate.ts';
+import { PostgresHealth } from '../processor/postgres-health.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
-import type { GatewayConfig } from './config.ts';
+import { prepareStores } from './prepare.ts';
+import { referral_sweep_ms_default, type GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
@@ -44,14 +45,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const logger = options.logger ?? pino({ level: config.log_level });
   const redis = await connectRedis(config.redis_url);
   const sql = connectPostgres(config.database_url);
-  const applied = await migrate(sql);
-  if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() } };
+  const postgres_health = new PostgresHealth(config.database_url);
+  const stop_preparing = await prepareStores(stores, postgres_health, logger).catch(async (err: unknown) => {
+    await postgres_health.stop();
+    await redis.close().catch(() => {});
+    await sql.end({ timeout: 5 });
+    throw err;
+  });
+  postgres_health.start();
   const processor = new Processor(stores);
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger });
+  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, trust_proxy_hops: config.trust_proxy_hops });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
@@ -67,6 +74,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const stop_expiry = config.ledger_writer
     ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
     : undefined;
+  // And makes the referral awards a crashed process left behind.
+  const stop_referrals = config.ledger_writer
+    ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
+    : undefined;
 
   let server: ServerType | undefined;
   let terminal: TerminalChannel | undefined;
@@ -80,7 +91,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     });
     // Keep-alive longer than typical load balancers' idle timeout, so they close first.
     (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
-    terminal = new TerminalChannel(processor, logger, options.terminal);
+    terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops);
     terminal.attach(server as Server);
   }
 
@@ -113,8 +124,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       if (terminal !== undefined) await terminal.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
+      stop_referrals?.();
       if (writer !== undefined) await writer.stop();
       await processor.offers.close();
+      stop_preparing();
+      await postgres_health.stop();
       await redis.close().catch(() => {});
       await sql.end({ timeout: 5 });
     },

@@ -100,16 +100,20 @@ async function drainForever(): Promise<void> {
   }
 }
 
-type Read = [string, [string, string[]][]][] | null;
+type StreamEntries = [string, string[]][];
+// node-redis answers a map of stream → entries; older servers an array of pairs (as writer.ts reads it).
+type Read = Record<string, StreamEntries> | [string, StreamEntries][] | null;
 
 async function drainOnce(reader: typeof redis, sql: postgres.Sql): Promise<void> {
   const streams = Array.from({ length: shards }, (_, n) => `j:{s${n}}`);
   const read = (await reader.sendCommand(['XREADGROUP', 'GROUP', 'floor', 'floor', 'COUNT', String(drain_count_max), 'BLOCK', '100', 'STREAMS', ...streams, ...streams.map(() => '>')])) as Read;
   if (read === null) return;
+  const streams_read: [string, StreamEntries][] = Array.isArray(read) ? read : Object.entries(read);
   const rows: { id: string; amount: number; entry: string }[] = [];
-  for (const [, entries] of read) for (const [, fields] of entries) rows.push(entryRow(fields[1]!));
-  await sql`insert into floor_entries select * from json_to_recordset(${JSON.stringify(rows)}) as x(id text, amount bigint, entry text) on conflict do nothing`;
-  await Promise.all(read.map(([stream, entries]) => {
+  for (const [, entries] of streams_read) for (const [, fields] of entries) rows.push(entryRow(fields[1]!));
+  if (rows.length === 0) return;
+  await sql`insert into floor_entries select * from json_to_recordset(${JSON.stringify(rows)}::text::json) as x(id text, amount bigint, entry text) on conflict do nothing`;
+  await Promise.all(streams_read.map(([stream, entries]) => {
     const ids = entries.map(([id]) => id);
     return Promise.all([reader.sendCommand(['XACK', stream, 'floor', ...ids]), reader.sendCommand(['XDEL', stream, ...ids])]);
   }));

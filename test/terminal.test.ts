@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { guessCountersOf } from '../processor/hot/guess.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { snapshotRedis, startOwnRedis, type OwnRedis } from './own-redis.ts';
 import { clientFrame, rawTerminal, refusedUpgrade, TerminalClient } from './ws-client.ts';
@@ -17,7 +18,7 @@ let seq = 0;
 
 beforeAll(async () => {
   own = await startOwnRedis();
-  gw = await startTestGateway({ redis_url: own.url, ledger_writer: false }, true, false, { terminal: { auth_timeout_ms: 500 } });
+  gw = await startTestGateway({ redis_url: own.url, ledger_writer: false, trust_proxy_hops: 0 }, true, false, { terminal: { auth_timeout_ms: 500 } });
   biz = await createBusiness(gw);
   await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'cashback', goal: 'spend', award: { percent: 5 } });
   await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'discount', goal: 'spend', kind: 'instant_discount', award: { fixed: 100 }, conditions: { min_amount: 5000 } });
@@ -158,6 +159,19 @@ describe('every op, as HTTP gives it', () => {
     }
     const missing = await client.request('w', 'wallet', { cim: { type: 'card', value: testCard(99_999_998) } });
     expect([missing.status, missing.body.code]).toEqual([404, 'contact_not_found']);
+    await client.close();
+  });
+});
+
+describe('guesses', () => {
+  it('a wrong code is counted against the socket’s peer with the terminal; without TRUST_PROXY_HOPS, X-Forwarded-For is not read', async () => {
+    const client = await TerminalClient.open(gw.port, biz.terminal_key, [], { 'x-forwarded-for': '192.0.2.70' });
+    const pair = (source: string) => gw.processor.stores.redis.get(guessCountersOf(biz.business_id, 'code', { terminal_id: biz.terminal_id, source }, Date.now()).keys[1]!);
+    const before = Number((await pair('127.0.0.1')) ?? 0);
+    const wrong = await client.request('g1', 'purchase.quote', { cim: { type: 'contact_code', value: 'ZZZ9999999' }, amount: 1000, currency: 'EUR' });
+    expect([wrong.status, wrong.body.code]).toEqual([404, 'contact_not_found']);
+    expect(Number(await pair('127.0.0.1'))).toBe(before + 1);
+    expect(await pair('192.0.2.70')).toBeNull();
     await client.close();
   });
 });

@@ -33,8 +33,8 @@ export class TerminalClient {
     ws.on('error', () => {});
   }
 
-  static async open(port: number, key: string | undefined, protocols: string[] = []): Promise<TerminalClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/terminal`, protocols, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } });
+  static async open(port: number, key: string | undefined, protocols: string[] = [], headers: Record<string, string> = {}): Promise<TerminalClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/terminal`, protocols, { headers: { ...headers, ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) } });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));

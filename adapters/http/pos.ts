@@ -2,8 +2,10 @@
 // the processor once and writes the JSON it returns as is (adapters/terminal-ops.ts: the same
 // commands the WebSocket terminal channel runs).
 
+import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { cim_types } from '../../core/cim.ts';
+import { clientAddress } from '../../core/guesses.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
@@ -18,11 +20,21 @@ export function replyResponse(reply: Reply): Response {
   return new Response(reply.body, { status: reply.status, headers: reply.replayed ? replayed_headers : json_headers });
 }
 
-export function posRoutes(processor: Processor): Hono<HttpEnv> {
+/**
+ * The address a request came from, which wrong codes are counted against (core/guesses.ts):
+ * the socket's peer, or behind `trusted_hops` proxies what X-Forwarded-For's outermost one saw.
+ */
+export function sourceOf(c: Context<HttpEnv>, trusted_hops: number): string {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return clientAddress(incoming?.socket.remoteAddress, c.req.header('x-forwarded-for'), trusted_hops);
+}
+
+/** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS). */
+export function posRoutes(processor: Processor, trusted_hops = 0): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
   const route = (op: TerminalOp) => async (c: Context<HttpEnv>) => {
     const principal = terminalOf(c);
-    return replyResponse(await op.run(processor, principal, await readBody(c, op.schema)));
+    return replyResponse(await op.run(processor, principal, await readBody(c, op.schema), sourceOf(c, trusted_hops)));
   };
 
   app.post('/v1/purchases', route(terminal_ops.purchase));
@@ -52,7 +64,11 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
     if (!(cim_types as readonly string[]).includes(type)) {
       throw new PocketgateError('validation_failed', `cim_type: must be one of ${cim_types.join(', ')}`, [{ path: 'cim_type', message: `must be one of ${cim_types.join(', ')}` }]);
     }
-    return replyResponse(await walletByCim(processor, business, type, value, 'cim_value'));
+    // A terminal's lookup by wallet or contact code is a guess (core/guesses.ts); an admin key
+    // reads every contact of its business anyway.
+    const p = c.get('principal');
+    const presenter = p.kind === 'terminal' ? { terminal_id: p.terminal.id, source: sourceOf(c, trusted_hops) } : undefined;
+    return replyResponse(await walletByCim(processor, business, type, value, 'cim_value', presenter));
   });
 
   return app;

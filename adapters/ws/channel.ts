@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PocketgateError } from '../../core/errors.ts';
+import { clientAddress } from '../../core/guesses.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { bearerKey } from '../http/env.ts';
 import { problem_content_type, problemOf } from '../http/problem.ts';
@@ -52,10 +53,12 @@ export class TerminalChannel implements ConnectionHost {
   private all_closed: (() => void) | undefined;
   private readonly pinger: NodeJS.Timeout;
 
+  /** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS), as HTTP's (adapters/http/pos.ts sourceOf). */
   constructor(
     readonly processor: Processor,
     readonly logger: Logger,
     limits: Partial<ChannelLimits> = {},
+    private readonly trusted_hops = 0,
   ) {
     this.limits = { ...default_limits, ...limits };
     this.wss = new WebSocketServer({
@@ -127,13 +130,15 @@ export class TerminalChannel implements ConnectionHost {
     if ((req.url ?? '').split('?')[0] !== terminal_path) throw new PocketgateError('not_found', 'no such endpoint');
     if (this.closing) throw new PocketgateError('unavailable', 'the gateway is shutting down');
     if (this.connections.size + this.upgrading >= this.limits.connections_max) throw new PocketgateError('unavailable', 'too many terminal connections on this gateway');
+    // Taken now: a socket's address is gone once it is closed.
+    const source = sourceOf(req, this.trusted_hops);
     this.upgrading++;
     try {
       const key = await this.keyOf(req);
       if (socket.destroyed) return;
       if (this.closing) throw new PocketgateError('unavailable', 'the gateway is shutting down');
       // Completes the handshake (or answers 400 to one RFC 6455 refuses) synchronously.
-      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.connections.add(new TerminalConnection(ws, this, key)));
+      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.connections.add(new TerminalConnection(ws, this, key, source)));
     } finally {
       this.upgrading--;
     }
@@ -155,6 +160,16 @@ export class TerminalChannel implements ConnectionHost {
     if (key === undefined || (await this.terminalOf(key)) === undefined) throw new PocketgateError('unauthorized', 'a terminal key is required');
     return auth_frame ? undefined : key;
   }
+}
+
+/**
+ * The address an upgrade request came from, which wrong codes on its connection are counted
+ * against (core/guesses.ts): the socket's peer, or behind `trusted_hops` proxies what
+ * X-Forwarded-For's outermost one saw; as HTTP requests' (adapters/http/pos.ts sourceOf).
+ */
+export function sourceOf(req: IncomingMessage, trusted_hops: number): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  return clientAddress(req.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(',') : forwarded, trusted_hops);
 }
 
 /** An upgrade refused: the problem as an HTTP response, and the socket closed. */

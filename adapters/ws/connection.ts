@@ -64,11 +64,16 @@ export class TerminalConnection {
   private held_size = 0;
   private auth_timer: NodeJS.Timeout | undefined;
 
-  /** `key`: the terminal key the upgrade authenticated; undefined when the first frame must carry it. */
+  /**
+   * `key`: the terminal key the upgrade authenticated; undefined when the first frame must carry
+   * it. `source`: the client's address (the upgrade request's, as HTTP's: clientAddress), which
+   * wrong codes presented on this connection are counted against with the terminal.
+   */
   constructor(
     private readonly ws: WebSocket,
     private readonly host: ConnectionHost,
     key: string | undefined,
+    private readonly source: string,
   ) {
     this.key = key;
     this.state = key === undefined ? 'auth' : 'open';
@@ -166,7 +171,7 @@ export class TerminalConnection {
       const principal = await this.host.terminalOf(this.key!);
       if (principal === undefined) throw new PocketgateError('unauthorized', 'this terminal key is no longer valid');
       const op: TerminalOp = terminal_ops[f.op];
-      return await op.run(this.host.processor, principal, parseWith(op.schema, f.body));
+      return await op.run(this.host.processor, principal, parseWith(op.schema, f.body), this.source);
     } catch (err) {
       return this.problem(err, f.op);
     }
