@@ -8,7 +8,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { problemResponse } from '../adapters/http/problem.ts';
 import { posRoutes } from '../adapters/http/pos.ts';
 import { callbackRoutes } from '../adapters/callbacks/routes.ts';
-import type { HttpEnv } from '../adapters/http/env.ts';
+import { bearerKey, type HttpEnv } from '../adapters/http/env.ts';
 import { hashKey, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Processor } from '../processor/processor.ts';
@@ -30,9 +30,7 @@ export interface AppOptions {
   readonly postgres_health?: PostgresHealth;
 }
 
-const bearer_prefix = 'bearer ';
 const callbacks_prefix = '/v1/callbacks/';
-const key_length_max = 256;
 
 const readiness_timeout_ms = 1_500;
 
@@ -105,12 +103,9 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   app.use('/v1/*', async (c, next) => {
     // Callbacks carry no key: their signature authenticates them (adapters/callbacks).
     if (c.req.path.startsWith(callbacks_prefix)) return next();
-    const header = c.req.header('authorization');
-    // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer <key>` is the same header.
-    if (header === undefined || header.slice(0, bearer_prefix.length).toLowerCase() !== bearer_prefix || header.length > bearer_prefix.length + key_length_max) {
-      throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
-    }
-    const principal = await processor.network.authenticate(header.slice(bearer_prefix.length).trim(), platform_key_hash);
+    const key = bearerKey(c.req.header('authorization'));
+    if (key === undefined) throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
+    const principal = await processor.network.authenticate(key, platform_key_hash);
     if (principal === undefined) throw new PocketgateError('unauthorized', 'unknown API key');
     c.set('principal', principal);
     await next();

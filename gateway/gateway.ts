@@ -1,6 +1,7 @@
 // A running gateway: stores connected, migrations applied, the HTTP server listening and the
 // ledger writer draining. main.ts starts one from the environment; tests start them in process.
 
+import type { Server } from 'node:http';
 import { serve, type ServerType } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { connectPostgres, connectRedis, type Stores } from '../processor/stores.ts';
@@ -13,6 +14,8 @@ import { referral_sweep_ms_default, type GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
+import { TerminalChannel } from '../adapters/ws/channel.ts';
+import type { ChannelLimits } from '../adapters/ws/connection.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
@@ -23,6 +26,8 @@ export interface Gateway {
   readonly port: number;
   /** The ISO 8583 TCP port (0 when not listening). */
   readonly iso8583_port: number;
+  /** The WebSocket terminal channel on the HTTP port (undefined when started without a server). */
+  readonly terminal: TerminalChannel | undefined;
   close(): Promise<void>;
 }
 
@@ -32,6 +37,8 @@ export interface StartOptions {
   readonly collect_default_metrics?: boolean;
   /** Listen for ISO 8583 on config.iso8583_port too (default: when the HTTP server listens). */
   readonly iso8583?: boolean;
+  /** The terminal channel's limits, where a test needs them shorter (TERMINAL.md's by default). */
+  readonly terminal?: Partial<ChannelLimits>;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
@@ -75,6 +82,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     : undefined;
 
   let server: ServerType | undefined;
+  let terminal: TerminalChannel | undefined;
   let port = 0;
   if (options.listen ?? true) {
     server = await new Promise<ServerType>((resolve) => {
@@ -85,6 +93,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     });
     // Keep-alive longer than typical load balancers' idle timeout, so they close first.
     (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
+    terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops);
+    terminal.attach(server as Server);
   }
 
   let iso: IsoServer | undefined;
@@ -109,8 +119,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     get iso8583_port() {
       return iso_port;
     },
+    terminal,
     async close() {
       if (iso !== undefined) await iso.close();
+      // Before the HTTP server: its close waits for the upgraded sockets too.
+      if (terminal !== undefined) await terminal.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
       stop_referrals?.();

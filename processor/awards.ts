@@ -7,7 +7,7 @@ import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
 import type { AwardItem } from './hot/award-items.ts';
-import { budgetKey, contactKey, referralsKey } from './hot/keys.ts';
+import { budgetKey, capsKey, contactKey, referralsKey } from './hot/keys.ts';
 import { referenceSlot } from './hot/references.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business } from './network.ts';
@@ -42,6 +42,35 @@ export class Awards {
     awards.forEach((a, i) => {
       const grant = grants[i]!;
       if (grant > 0) out.push(grant === a.amount ? a : { ...a, amount: grant });
+    });
+    return out;
+  }
+
+  /**
+   * What `reserve` and then the shard script would leave of `awards` now, changing nothing (a
+   * quote): each budgeted award as its budget's remainder allows (budget.lua's rule, read with GET
+   * instead of taken with INCRBY), then each per-contact cap as its counter stands (applyAwards's
+   * rule in lib.lua, read instead of counted). Both are read in one round trip.
+   */
+  async preview(awards: readonly Award[], shard: number, contact_id: string): Promise<Award[]> {
+    const caps = awards.map(capOf);
+    const counted = caps.filter((c) => c.cap !== '').map((c) => c.cap);
+    const budgeted = awards.filter((a) => a.limits?.budget !== undefined);
+    if (counted.length === 0 && budgeted.length === 0) return [...awards];
+    const { redis } = this.stores;
+    const [counts, used] = await Promise.all([
+      counted.length === 0 ? [] : redis.hmGet(capsKey(shard, contact_id), counted),
+      Promise.all(budgeted.map((a) => redis.get(budgetKey(a.offer_id)))),
+    ]);
+    const count_of = new Map(counted.map((cap, i) => [cap, Number(counts[i] ?? 0)]));
+    const used_of = new Map(budgeted.map((a, i) => [a.offer_id, Number(used[i] ?? 0)]));
+    const out: Award[] = [];
+    awards.forEach((a, i) => {
+      const { cap, limit } = caps[i]!;
+      if (cap !== '' && count_of.get(cap)! >= limit) return;
+      const budget = a.limits?.budget;
+      const amount = budget === undefined ? a.amount : Math.min(a.amount, budget - used_of.get(a.offer_id)!);
+      if (amount > 0) out.push(amount === a.amount ? a : { ...a, amount });
     });
     return out;
   }
@@ -135,9 +164,14 @@ export function lotField(expires_at: string | null, pool: string | null): string
 export function awardItems(awards: readonly Award[]): AwardItem[] {
   return awards.map((a) => {
     const kind = a.kind === 'instant_discount' ? 'd' : a.instant_redeem ? 'o' : 'c';
-    const per_contact = a.limits?.per_contact;
-    const cap = a.guard === 'once' ? `${a.offer_id}|once` : per_contact !== undefined && a.period_key !== null ? `${a.offer_id}|${a.period_key}` : '';
-    const limit = a.guard === 'once' ? 1 : (per_contact?.count ?? 0);
+    const { cap, limit } = capOf(a);
     return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, cap, limit, json: JSON.stringify(publicAward(a)) };
   });
+}
+
+/** The contact's cap counter an award counts in ('' for none: no per-contact cap) and its limit. */
+function capOf(a: Award): { cap: string; limit: number } {
+  const per_contact = a.limits?.per_contact;
+  if (a.guard === 'once') return { cap: `${a.offer_id}|once`, limit: 1 };
+  return { cap: per_contact !== undefined && a.period_key !== null ? `${a.offer_id}|${a.period_key}` : '', limit: per_contact?.count ?? 0 };
 }

@@ -9,8 +9,8 @@ import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
-import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
-import type { PurchaseInput } from '../core/schemas.ts';
+import { discountOf, evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
+import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
 import type { Contacts, Identified } from './contacts.ts';
 import { contactKey } from './hot/keys.ts';
@@ -23,7 +23,7 @@ import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
 import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { purchaseTemplates } from './templates.ts';
+import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
 import { feeOf, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
@@ -48,9 +48,7 @@ export class Purchases {
    * is its token).
    */
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string, tokenised?: NormalisedCim): Promise<Reply> {
-    if (input.currency !== business.currency) {
-      throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
-    }
+    checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'purchase', input);
@@ -82,7 +80,7 @@ export class Purchases {
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
     const claiming = input.pay === undefined ? claimReference(this.stores, slot, input.reference, hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
-    const purchase_context = { amount: input.amount, items: input.items ?? [], merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, timezone: terminal.timezone, at_ms };
+    const purchase_context = purchaseContext(terminal, input, at_ms);
     // The budgets of what the offers award whatever the contact's facts go out in the same round
     // trip as the claim and the facts (one wait for Redis fewer); what the facts change is settled
     // after (reserveRest).
@@ -130,6 +128,31 @@ export class Purchases {
     return reply_out;
   }
 
+  /**
+   * What `purchase` would give this body now, changing nothing: the same contact, facts and
+   * evaluation, then each award as its budget and per-contact cap stand (read, not reserved nor
+   * counted). The guards the shard script re-checks (first purchase, first of the day) are the
+   * facts the evaluation has just read, so they hold here as they would there. A wallet or contact
+   * code is a guess as the purchase's is (Contacts.identify, `source` as there): a quote names the
+   * contact and shows its wallet, so it must not be a way round the purchase's limit on guesses.
+   */
+  async quote(business: Business, terminal: Terminal, input: PurchaseQuoteInput, window: OccurredWindow, source: string): Promise<Quote> {
+    checkCurrency(business, input.currency);
+    const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
+    const now_ms = this.stores.clock.now();
+    const at_ms = occurredAtMs(input.occurred_at, now_ms, window);
+    const { contact_id, given_back } = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+    const rewards = await this.offers.forBusiness(business);
+    const shard = this.contacts.shardOf(contact_id);
+    // A right code's guess given back (Contacts.identify) settles in the same wait.
+    const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), this.contacts.wallet(business, contact_id), given_back]);
+    const evaluation = evaluatePurchase(rewards.compiled, { ...purchaseContext(terminal, input, at_ms), ...facts });
+    const awards = await this.awards.preview(evaluation.awards, shard, contact_id);
+    const discount = discountOf(awards, input.amount);
+    return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
+  }
+
   /** Budgeted awards reserved before the contact's facts are known: what was tried, what was granted. */
   private reserveEarly(candidates: readonly Award[]): Promise<{ tried: ReadonlySet<string>; granted: Award[] }> | undefined {
     const budgeted = candidates.filter((a) => a.limits?.budget !== undefined);
@@ -167,7 +190,11 @@ export class Purchases {
       throw err;
     });
     await releasing;
-    return [...out, ...reserved];
+    if (reserved.length === 0) return out;
+    // In the evaluation's order (offer creation order), as without an early reservation and as a
+    // quote shows them: the reply must not depend on which budgets were reserved when.
+    const by_offer = new Map([...out, ...reserved].map((a) => [a.offer_id, a]));
+    return awards.flatMap((a) => by_offer.get(a.offer_id) ?? []);
   }
 
   /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */
@@ -281,6 +308,21 @@ export class Purchases {
       referrer,
     };
   }
+}
+
+/** A quote: what a purchase of this body would award and take off now (API: POST /v1/purchases/quote). */
+export type Quote = Pick<PurchaseReply, 'contact_id' | 'amount' | 'currency' | 'awards' | 'discount' | 'amount_due' | 'wallet'>;
+
+/** A purchase runs in its business's currency; anything else is bad input. */
+function checkCurrency(business: Business, currency: string): void {
+  if (currency !== business.currency) {
+    throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
+  }
+}
+
+/** What the offers read of the purchase itself, besides the contact's facts. */
+function purchaseContext(terminal: Terminal, input: PurchaseQuoteInput, at_ms: number) {
+  return { amount: input.amount, items: input.items ?? [], merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, timezone: terminal.timezone, at_ms };
 }
 
 interface Payment {

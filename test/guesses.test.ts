@@ -1,6 +1,7 @@
 // Guessing (README "Guessing", core/guesses.ts): wrong OTPs, wallet codes and contact codes
 // counted per terminal and source in Redis, through the HTTP and ISO 8583 contracts, against real
-// Redis and PostgreSQL. Sources are told apart by X-Forwarded-For behind one trusted proxy.
+// Redis and PostgreSQL, and the WebSocket terminal channel's. Sources are told apart by
+// X-Forwarded-For behind one trusted proxy.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
@@ -8,13 +9,14 @@ import { createMessage } from '../adapters/iso8583/codec.ts';
 import { guess_limits, otp_tries_max } from '../core/guesses.ts';
 import { guessCountersOf } from '../processor/hot/guess.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { TerminalClient } from './ws-client.ts';
 
 let gw: TestGateway;
 let seq = 0;
 const day_ms = 86_400_000;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ trust_proxy_hops: 1 }, false, true);
+  gw = await startTestGateway({ trust_proxy_hops: 1 }, true, true);
 });
 afterAll(async () => {
   await gw?.close();
@@ -240,6 +242,59 @@ describe('contact-code guesses', () => {
     const admin = await call(gw, 'GET', `/v1/wallets?cim_type=contact_code&cim_value=${c.code}`, biz.admin_key, undefined, { 'x-forwarded-for': '192.0.2.20' });
     expect(admin.status).toBe(200);
     expect(await later(day_ms, () => lookup(c.code, '192.0.2.20'))).toMatchObject({ status: 200 });
+  });
+});
+
+describe('quotes and the WebSocket terminal channel', () => {
+  /** The day's count of wrong codes at the business's terminal from `source`, or null. */
+  const pairCount = (biz: BusinessFixture, source: string) =>
+    gw.processor.stores.redis.get(guessCountersOf(biz.business_id, 'code', { terminal_id: biz.terminal_id, source }, Date.now()).keys[1]!);
+
+  it('a quote by contact or wallet code is a guess as the purchase’s: wrong ones counted per terminal and source, 429 past the soft limit; a right one is quoted and not counted', async () => {
+    const biz = await business();
+    const c = await contact(biz, 0);
+    const l = guess_limits.code;
+    const quote = (cim: { type: string; value: string }, source: string) => pos(biz.terminal_key, 'POST', '/v1/purchases/quote', { cim, amount: 1000, currency: 'EUR' }, source);
+    for (let i = 0; i < l.soft_per_minute; i++) {
+      const cim = i % 2 === 0 ? { type: 'contact_code', value: wrongContactCode() } : { type: 'wallet_code', value: wrongWalletCode() };
+      expect((await quote(cim, '192.0.2.40')).body.code).toBe('contact_not_found');
+    }
+    expect((await quote({ type: 'contact_code', value: wrongContactCode() }, '192.0.2.40')).status).toBe(429);
+    expect(await quote({ type: 'contact_code', value: c.code }, '192.0.2.40')).toMatchObject({ status: 200, body: { contact_id: c.id, awards: [{ amount: 100 }] } });
+    expect(await quote({ type: 'wallet_code', value: c.wallet_code }, '192.0.2.40')).toMatchObject({ status: 200, body: { contact_id: c.id } });
+    expect(await pairCount(biz, '192.0.2.40')).toBe(String(l.soft_per_minute + 1));
+    // At the day's limit for the pair, a right code is refused too (a quote is no way round it).
+    const counters = guessCountersOf(biz.business_id, 'code', { terminal_id: biz.terminal_id, source: '192.0.2.41' }, Date.now());
+    await gw.processor.stores.redis.set(counters.keys[1]!, String(l.pair_per_day));
+    expect((await quote({ type: 'contact_code', value: c.code }, '192.0.2.41')).status).toBe(429);
+    // A card is no guess.
+    expect((await quote({ type: 'card', value: c.card }, '192.0.2.41')).status).toBe(200);
+  });
+
+  it('WebSocket requests are counted against the upgrade’s client address (X-Forwarded-For behind TRUST_PROXY_HOPS, as HTTP), every command that presents a code', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const client = await TerminalClient.open(gw.port, biz.terminal_key, [], { 'x-forwarded-for': '6.6.6.6, 192.0.2.50' });
+    try {
+      const wrong = { type: 'contact_code', value: wrongContactCode() };
+      expect((await client.request('w', 'wallet', { cim: wrong })).body.code).toBe('contact_not_found');
+      expect((await client.request('q', 'purchase.quote', { cim: wrong, amount: 1000, currency: 'EUR' })).body.code).toBe('contact_not_found');
+      expect((await client.request('p', 'purchase', { reference: ref(), cim: wrong, amount: 1000, currency: 'EUR' })).body.code).toBe('contact_not_found');
+      expect((await client.request('r', 'redemption', { reference: ref(), cim: wrong })).body.code).toBe('contact_not_found');
+      expect((await client.request('s', 'spend', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: wrongWalletCode() })).body.code).toBe('wallet_code_invalid');
+      expect(await pairCount(biz, '192.0.2.50')).toBe('5');
+      expect(await pairCount(biz, '6.6.6.6')).toBeNull();
+      expect(await pairCount(biz, '127.0.0.1')).toBeNull();
+      expect(await client.request('w2', 'wallet', { cim: { type: 'contact_code', value: c.code } })).toMatchObject({ status: 200, body: { contact_id: c.id, open: 1000 } });
+      expect((await client.request('s2', 'spend', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: c.wallet_code })).status).toBe(201);
+      expect(await pairCount(biz, '192.0.2.50')).toBe('5');
+      // Locked out from that address: the same terminal from another is served.
+      await gw.processor.stores.redis.set(guessCountersOf(biz.business_id, 'code', { terminal_id: biz.terminal_id, source: '192.0.2.50' }, Date.now()).keys[1]!, String(guess_limits.code.pair_per_day));
+      expect((await client.request('w3', 'wallet', { cim: { type: 'contact_code', value: c.code } })).status).toBe(429);
+      expect((await pos(biz.terminal_key, 'GET', `/v1/wallets?cim_type=contact_code&cim_value=${c.code}`, undefined, '192.0.2.51')).status).toBe(200);
+    } finally {
+      await client.close();
+    }
   });
 });
 

@@ -85,3 +85,18 @@ async function connectTo(server: ChildProcess, port: number): Promise<OwnRedis> 
     }
   }
 }
+
+/**
+ * Every key of a Redis with its serialised value (DUMP): for a test that checks something changed
+ * nothing at all, on a Redis of its own that nothing else writes to.
+ */
+export async function snapshotRedis(client: RedisClient): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const keys of client.scanIterator({ COUNT: 1000 })) {
+    for (const key of keys) {
+      const dump = (await client.sendCommand(['DUMP', key], { typeMapping: { 36: Buffer } })) as Buffer | null;
+      if (dump !== null) out.set(key, dump.toString('base64'));
+    }
+  }
+  return out;
+}
