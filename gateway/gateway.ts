@@ -12,7 +12,7 @@ import { createApp } from './app.ts';
 import { prepareStores } from './prepare.ts';
 import { referral_sweep_ms_default, type GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
-import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
+import { createIsoServer, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
 import { TerminalChannel } from '../adapters/ws/channel.ts';
 import type { ChannelLimits } from '../adapters/ws/connection.ts';
@@ -74,7 +74,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   }
   // The process that writes the ledger also expires awards (every 10 s by default).
   const stop_expiry = config.ledger_writer
-    ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
+    ? processor.expiry.start(config.expiry_sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'))
     : undefined;
   // And makes the referral awards a crashed process left behind.
   const stop_referrals = config.ledger_writer
@@ -86,7 +86,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   let port = 0;
   if (options.listen ?? true) {
     server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: process.env.HOST ?? '0.0.0.0' }, (info) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
         port = info.port;
         resolve(s);
       });
@@ -101,11 +101,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   let iso_port = 0;
   if (options.iso8583 ?? options.listen ?? true) {
     iso = createIsoServer({
-      ...isoDefaultsFromEnv(),
+      ...config.iso8583,
       handler: createIsoHandler(processor),
       logger,
     });
-    iso_port = await iso.listen(config.iso8583_port, process.env.HOST ?? '0.0.0.0');
+    iso_port = await iso.listen(config.iso8583_port, config.host);
   }
 
   return {

@@ -73,9 +73,9 @@ afterAll(async () => {
 
 /** A writer process on this file's Redis; claim_idle_ms stays 30 s, so only a lease claims early. */
 function startWriter(env: Record<string, string> = {}): WriterProcess {
-  // The streams keep what was acknowledged (never trimmed: not even in a writer's first round,
-  // as a finite interval would), for the check of every entry's postings.
-  const w = spawnWriter({ REDIS_URL: own.url, SHARDS: String(shard_count), LEDGER_CLAIM_IDLE_MS: '30000', LEDGER_TRIM_INTERVAL_MS: 'Infinity', ...env });
+  // The streams keep what was acknowledged (0: never trimmed, not even in a writer's first round
+  // as a finite interval would be), for the check of every entry's postings.
+  const w = spawnWriter({ REDIS_URL: own.url, SHARDS: String(shard_count), LEDGER_CLAIM_IDLE_MS: '30000', LEDGER_TRIM_INTERVAL_MS: '0', ...env });
   children.push(w);
   return w;
 }
