@@ -13,6 +13,17 @@ export interface GatewayConfig {
   /** Run the ledger writer inside this process (default) or leave it to its own process. */
   readonly ledger_writer: boolean;
   readonly processor: ProcessorConfig;
+  readonly webhooks: WebhooksConfig;
+}
+
+/** Webhooks out (spec/EVENTS.md). */
+export interface WebhooksConfig {
+  /** WEBHOOK_RETRY_BASE_MS (default 30000): attempt k (2..8) waits this × 4^(k−2), ±20%. */
+  readonly retry_base_ms: number;
+  /** WEBHOOKS_ALLOW_PRIVATE=1: URLs on loopback, private and link-local addresses are allowed. */
+  readonly allow_private: boolean;
+  /** WEBHOOK_WORKER=off: this process sends no webhooks (others sharing the database do). */
+  readonly worker: boolean;
 }
 
 function int(name: string, fallback: number, min: number, max: number): number {
@@ -53,6 +64,11 @@ export function configFromEnv(): GatewayConfig {
       reference_buckets: int('REFERENCE_BUCKETS', default_config.reference_buckets!, 1, 1 << 20),
       journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1_000, 100_000_000),
       durability: durability(),
+    },
+    webhooks: {
+      retry_base_ms: int('WEBHOOK_RETRY_BASE_MS', 30_000, 1, 86_400_000),
+      allow_private: process.env.WEBHOOKS_ALLOW_PRIVATE === '1' || process.env.WEBHOOKS_ALLOW_PRIVATE === 'true',
+      worker: process.env.WEBHOOK_WORKER !== 'off',
     },
   };
 }

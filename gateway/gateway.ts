@@ -13,11 +13,17 @@ import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
+import { WebhookWorker } from '../adapters/webhooks/worker.ts';
+import { webhookSecretKey } from '../processor/webhooks.ts';
+import type { Sql } from '../processor/stores.ts';
+import type { Metrics } from './metrics.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
   readonly processor: Processor;
   readonly writer: LedgerWriter | undefined;
+  /** The webhook delivery worker (undefined with WEBHOOK_WORKER=off). */
+  readonly webhook_worker: WebhookWorker | undefined;
   readonly logger: Logger;
   /** The port the HTTP server listens on (0 when started without a server). */
   readonly port: number;
@@ -51,7 +57,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health });
+  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, webhooks_allow_private: config.webhooks.allow_private });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
@@ -67,6 +73,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const stop_expiry = config.ledger_writer
     ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
     : undefined;
+
+  const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
 
   let server: ServerType | undefined;
   let port = 0;
@@ -96,6 +104,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     app,
     processor,
     writer,
+    webhook_worker,
     logger,
     get port() {
       return port;
@@ -108,6 +117,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
       if (writer !== undefined) await writer.stop();
+      await webhook_worker?.stop();
       await processor.offers.close();
       stop_preparing();
       await postgres_health.stop();
@@ -115,4 +125,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+/** Webhooks out: a worker of its own in every gateway process (several share the work). */
+function startWebhookWorker(sql: Sql, config: GatewayConfig, metrics: Metrics, logger: Logger): WebhookWorker {
+  const worker = new WebhookWorker(sql, webhookSecretKey(config.processor.cim_hmac_key), {
+    retry_base_ms: config.webhooks.retry_base_ms,
+    allow_private: config.webhooks.allow_private,
+    onError: (err, message) => logger.warn({ err }, message),
+    onOutcome: (outcome) => metrics.webhook_attempts.inc({ outcome }),
+  });
+  worker.start();
+  return worker;
 }
