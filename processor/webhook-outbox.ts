@@ -61,7 +61,7 @@ export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): P
         select seq from webhook_deliveries d
         where d.endpoint_id = e.id and d.status = 'pending' and d.next_attempt_at <= now()
         order by d.next_attempt_at
-        limit coalesce((${JSON.stringify(o.free)}::jsonb ->> e.id)::int4, ${o.per_endpoint})
+        limit coalesce((${JSON.stringify(o.free)}::text::jsonb ->> e.id)::int4, ${o.per_endpoint})
         for update skip locked
       ) d
       where e.status = 'enabled'
@@ -147,7 +147,7 @@ export async function recordAttempts(sql: Sql, results: readonly AttemptResult[]
   // again, its attempt is the one that counts.
   await sql`
     update webhook_deliveries d set status = r.status, next_attempt_at = r.next, last_status_code = r.code, last_error = r.error
-    from json_to_recordset(${JSON.stringify(rows)}::json) as r(seq int8, attempt int4, status text, next timestamptz, code int4, error text)
+    from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(seq int8, attempt int4, status text, next timestamptz, code int4, error text)
     where d.seq = r.seq and d.attempts = r.attempt and d.status = 'pending'`;
 }
 
@@ -160,7 +160,7 @@ export async function releaseAttempts(sql: Sql, released: readonly AttemptResult
   const rows = released.map((r) => ({ seq: r.seq, attempt: r.attempt }));
   await sql`
     update webhook_deliveries d set attempts = d.attempts - 1, next_attempt_at = now()
-    from json_to_recordset(${JSON.stringify(rows)}::json) as r(seq int8, attempt int4)
+    from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(seq int8, attempt int4)
     where d.seq = r.seq and d.attempts = r.attempt and d.status = 'pending'`;
 }
 
