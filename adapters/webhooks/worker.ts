@@ -2,14 +2,16 @@
 // never in the ledger writer) that claims due deliveries from PostgreSQL, sends each with the
 // endpoint's own concurrency (a p-queue per endpoint), and records how each attempt went.
 //
-// Bounds: at most `per_endpoint` attempts of one endpoint in flight in this process, and
-// `in_flight_max` in all; a claim takes only what has a free slot, so nothing claimed waits in
-// memory behind a slow endpoint, and a receiver that hangs holds its own endpoint's slots only,
-// for at most the 10 s deadline each. Several gateways share the work: claims skip rows another
+// Bounds: at most `per_endpoint` attempts of one endpoint in flight in this process, as many again
+// claimed and waiting for a slot (so that a claim round feeds a busy endpoint for a while), and
+// `in_flight_max` claimed in all. A claimed delivery waits at most one attempt's deadline (10 s)
+// for its slot, well within its lease (30 s); a receiver that hangs holds its own endpoint's
+// slots only. Nothing else waits in memory: the backlog stays in PostgreSQL. Several gateways share the work: claims skip rows another
 // holds (FOR UPDATE SKIP LOCKED) and each attempt is leased; a gateway that dies mid-attempt
 // leaves its deliveries due again when their lease ends. The ledger writer's NOTIFY wakes the
 // loop as soon as deliveries are committed; a poll covers retries falling due and lost notices.
 
+import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { signatureHeader } from '../../core/signature.ts';
 import type { Sql } from '../../processor/stores.ts';
@@ -66,6 +68,8 @@ export class WebhookWorker {
     this.poll_ms = options.poll_ms ?? 250;
     this.lease_ms = options.lease_ms ?? 30_000;
     this.timeout_ms = options.timeout_ms ?? 10_000;
+    // Every attempt in flight listens on the one signal: that many listeners is expected.
+    setMaxListeners(this.in_flight_max + 16, this.abort.signal);
   }
 
   start(): void {
@@ -99,7 +103,7 @@ export class WebhookWorker {
     this.wake_up?.();
   }
 
-  /** Attempts in flight in this process (tests and /metrics). */
+  /** Deliveries claimed by this process and not yet done: in flight or waiting for a slot. */
   get inFlight(): number {
     return this.in_flight;
   }
@@ -151,8 +155,9 @@ export class WebhookWorker {
   private async claim(): Promise<number> {
     this.woken = false;
     const free: Record<string, number> = {};
-    for (const [id, q] of this.queues) free[id] = Math.max(0, this.per_endpoint - q.pending - q.size);
-    const claimed = await claimDeliveries(this.sql, this.key, { free, per_endpoint: this.per_endpoint, total: this.in_flight_max - this.in_flight, lease_ms: this.lease_ms });
+    const claimable = 2 * this.per_endpoint;
+    for (const [id, q] of this.queues) free[id] = Math.max(0, claimable - q.pending - q.size);
+    const claimed = await claimDeliveries(this.sql, this.key, { free, per_endpoint: claimable, total: this.in_flight_max - this.in_flight, lease_ms: this.lease_ms });
     for (const d of claimed) this.dispatch(d);
     return claimed.length;
   }
