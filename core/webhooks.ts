@@ -78,8 +78,3 @@ export function retryDelayMs(base_ms: number, k: number, random: number): number
   const nominal = base_ms * 4 ** (k - 2);
   return Math.round(nominal * (0.8 + 0.4 * random));
 }
-
-/** Whether an endpoint subscribed to `events` takes an event of `type`. */
-export function subscribes(events: readonly string[], type: string): boolean {
-  return events.includes('*') || events.includes(type);
-}

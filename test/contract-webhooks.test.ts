@@ -86,7 +86,9 @@ describe('webhook endpoints', () => {
     const patched = await call(gw, 'PATCH', `/v1/webhooks/${id}`, biz.admin_key, { url: 'https://example.org/h2', events: ['*'], status: 'disabled' });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ id, url: 'https://example.org/h2', events: ['*'], status: 'disabled' });
-    expect((await call(gw, 'PATCH', `/v1/webhooks/${id}`, biz.admin_key, { status: 'enabled' })).body.status).toBe('enabled');
+    const enabled = await call(gw, 'PATCH', `/v1/webhooks/${id}`, biz.admin_key, { status: 'enabled', description: null });
+    expect(enabled.body).toMatchObject({ status: 'enabled', description: null, url: 'https://example.org/h2' });
+    expect(created.body.description).toBe('ERP');
 
     const deleted = await call(gw, 'DELETE', `/v1/webhooks/${id}`, biz.admin_key);
     expect(deleted.status).toBe(204);

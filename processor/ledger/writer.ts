@@ -333,6 +333,10 @@ export interface JournalRecord {
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
  * (the reply has none). Fields of an entry that have no column here are not stored: a new one
  * needs a column or a place in `body` (test/ledger-writer.test.ts fails on one it does not know).
+ *
+ * Webhooks out ride along: for the transactions this statement inserted, of businesses with an
+ * enabled webhook endpoint, their events and one delivery per subscribed endpoint (an outbox
+ * committed with the ledger), and a NOTIFY that wakes the delivery workers at commit.
  */
 export async function recordEntries(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<number> {
   const seen = new Set<string>();
