@@ -1,8 +1,7 @@
 // Signing secrets at rest: AES-256-GCM under a key derived (HKDF) from CIM_HMAC_KEY, one key per
 // purpose. An HMAC needs the secret itself, so a hash (as for API keys) cannot be kept; encrypted,
 // a copy of the database alone signs nothing. Changing CIM_HMAC_KEY orphans them, as it does
-// every CIM. The same scheme as the callbacks branch's processor secrets (processor/processors.ts
-// there), which can take it from here.
+// every CIM. Processors' secrets (processor/processors.ts) and webhooks' are kept so.
 
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 

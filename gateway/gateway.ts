@@ -9,7 +9,7 @@ import { PostgresHealth } from '../processor/postgres-health.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import { prepareStores } from './prepare.ts';
-import type { GatewayConfig } from './config.ts';
+import { referral_sweep_ms_default, type GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
@@ -57,7 +57,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, webhooks_allow_private: config.webhooks.allow_private });
+  const app = createApp({
+    processor,
+    platform_api_key: config.platform_api_key,
+    metrics,
+    logger,
+    postgres_health,
+    trust_proxy_hops: config.trust_proxy_hops,
+    webhooks_allow_private: config.webhooks.allow_private,
+  });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
@@ -72,6 +80,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // The process that writes the ledger also expires awards (every 10 s by default).
   const stop_expiry = config.ledger_writer
     ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
+    : undefined;
+  // And makes the referral awards a crashed process left behind.
+  const stop_referrals = config.ledger_writer
+    ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
     : undefined;
 
   const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
@@ -116,6 +128,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       if (iso !== undefined) await iso.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
+      stop_referrals?.();
       if (writer !== undefined) await writer.stop();
       await webhook_worker?.stop();
       await processor.offers.close();
