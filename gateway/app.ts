@@ -16,6 +16,8 @@ import { journalBacklog } from '../processor/ledger/writer.ts';
 import { redisErrorCode } from '../processor/unavailable.ts';
 import { ErrorReply } from 'redis';
 import { adminRoutes } from './admin.ts';
+import { webhookRoutes } from './webhook-routes.ts';
+import { deliveryBacklog } from '../processor/webhook-outbox.ts';
 import type { Metrics } from './metrics.ts';
 import { describeApi } from './openapi.ts';
 
@@ -28,6 +30,8 @@ export interface AppOptions {
   readonly trust_proxy_hops?: number;
   /** When given, calls that need PostgreSQL answer 503 at once while it does not answer. */
   readonly postgres_health?: PostgresHealth;
+  /** WEBHOOKS_ALLOW_PRIVATE (default false). */
+  readonly webhooks_allow_private?: boolean;
 }
 
 const callbacks_prefix = '/v1/callbacks/';
@@ -82,7 +86,7 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0 }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0, webhooks_allow_private }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -121,6 +125,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   app.route('/', posRoutes(processor, trust_proxy_hops));
   app.route('/', adminRoutes(processor));
   app.route('/', callbackRoutes(processor, (reply) => metrics.callback_events.inc({ status: reply.status, replayed: reply.replayed === true ? 'true' : 'false' })));
+  app.route('/', webhookRoutes(processor, { allow_private: webhooks_allow_private ?? false }));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
@@ -137,7 +142,12 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
-    metrics.journal_backlog.set(await journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1));
+    const [journal, webhooks] = await Promise.all([
+      journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1),
+      within(deliveryBacklog(processor.stores.sql), readiness_timeout_ms).catch(() => -1),
+    ]);
+    metrics.journal_backlog.set(journal);
+    metrics.webhook_backlog.set(webhooks);
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
 

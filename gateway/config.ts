@@ -34,6 +34,17 @@ export interface GatewayConfig {
   /** Test hook (LEDGER_COMMIT_DELAY_MS): the writer in this process holds each batch this long before its commit, to kill the process mid-batch. */
   readonly ledger_commit_delay_ms?: number;
   readonly processor: ProcessorConfig;
+  readonly webhooks: WebhooksConfig;
+}
+
+/** Webhooks out (spec/EVENTS.md). */
+export interface WebhooksConfig {
+  /** WEBHOOK_RETRY_BASE_MS (default 30000): attempt k (2..8) waits this × 4^(k−2), ±20%. */
+  readonly retry_base_ms: number;
+  /** WEBHOOKS_ALLOW_PRIVATE=1: URLs on loopback, private and link-local addresses are allowed. */
+  readonly allow_private: boolean;
+  /** WEBHOOK_WORKER=off: this process sends no webhooks (others sharing the database do). */
+  readonly worker: boolean;
 }
 
 export const referral_sweep_ms_default = 5_000;
@@ -89,6 +100,11 @@ export function configFromEnv(): GatewayConfig {
     referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
     ...(process.env.LEDGER_COMMIT_DELAY_MS ? { ledger_commit_delay_ms: int('LEDGER_COMMIT_DELAY_MS', 0, 0, 60_000) } : {}),
     processor: processorConfig(required('CIM_HMAC_KEY')),
+    webhooks: {
+      retry_base_ms: int('WEBHOOK_RETRY_BASE_MS', 30_000, 1, 86_400_000),
+      allow_private: process.env.WEBHOOKS_ALLOW_PRIVATE === '1' || process.env.WEBHOOKS_ALLOW_PRIVATE === 'true',
+      worker: process.env.WEBHOOK_WORKER !== 'off',
+    },
   };
 }
 

@@ -16,11 +16,17 @@ import { createIsoServer, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
 import { TerminalChannel } from '../adapters/ws/channel.ts';
 import type { ChannelLimits } from '../adapters/ws/connection.ts';
+import { WebhookWorker } from '../adapters/webhooks/worker.ts';
+import { webhookSecretKey } from '../processor/webhooks.ts';
+import type { Sql } from '../processor/stores.ts';
+import type { Metrics } from './metrics.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
   readonly processor: Processor;
   readonly writer: LedgerWriter | undefined;
+  /** The webhook delivery worker (undefined with WEBHOOK_WORKER=off). */
+  readonly webhook_worker: WebhookWorker | undefined;
   readonly logger: Logger;
   /** The port the HTTP server listens on (0 when started without a server). */
   readonly port: number;
@@ -58,7 +64,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, trust_proxy_hops: config.trust_proxy_hops });
+  const app = createApp({
+    processor,
+    platform_api_key: config.platform_api_key,
+    metrics,
+    logger,
+    postgres_health,
+    trust_proxy_hops: config.trust_proxy_hops,
+    webhooks_allow_private: config.webhooks.allow_private,
+  });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
@@ -80,6 +94,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const stop_referrals = config.ledger_writer
     ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
     : undefined;
+
+  const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
 
   let server: ServerType | undefined;
   let terminal: TerminalChannel | undefined;
@@ -112,6 +128,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     app,
     processor,
     writer,
+    webhook_worker,
     logger,
     get port() {
       return port;
@@ -128,6 +145,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       stop_expiry?.();
       stop_referrals?.();
       if (writer !== undefined) await writer.stop();
+      await webhook_worker?.stop();
       await processor.offers.close();
       stop_preparing();
       await postgres_health.stop();
@@ -135,4 +153,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+/** Webhooks out: a worker of its own in every gateway process (several share the work). */
+function startWebhookWorker(sql: Sql, config: GatewayConfig, metrics: Metrics, logger: Logger): WebhookWorker {
+  const worker = new WebhookWorker(sql, webhookSecretKey(config.processor.cim_hmac_key), {
+    retry_base_ms: config.webhooks.retry_base_ms,
+    allow_private: config.webhooks.allow_private,
+    onError: (err, message) => logger.warn({ err }, message),
+    onOutcome: (outcome) => metrics.webhook_attempts.inc({ outcome }),
+  });
+  worker.start();
+  return worker;
 }

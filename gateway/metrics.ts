@@ -8,6 +8,8 @@ export interface Metrics {
   readonly ledger_written: Counter;
   readonly journal_backlog: Gauge;
   readonly callback_events: Counter<'status' | 'replayed'>;
+  readonly webhook_attempts: Counter<'outcome'>;
+  readonly webhook_backlog: Gauge;
 }
 
 export function createMetrics(collect_defaults: boolean): Metrics {
@@ -30,5 +32,12 @@ export function createMetrics(collect_defaults: boolean): Metrics {
       labelNames: ['status', 'replayed'],
       registers: [registry],
     }),
+    webhook_attempts: new Counter({
+      name: 'pocketgate_webhook_deliveries_total',
+      help: 'Webhook delivery attempts made by this process, by outcome: succeeded, retrying (failed, will be retried), failed (given up after the 8th)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    webhook_backlog: new Gauge({ name: 'pocketgate_webhook_backlog', help: 'Webhook deliveries pending (not yet succeeded nor given up), all gateways; -1 when PostgreSQL does not answer', registers: [registry] }),
   };
 }

@@ -28,6 +28,7 @@ import {
   tiersSchema,
   venueCreateSchema,
 } from '../core/schemas.ts';
+import { webhookCreateSchema, webhookPatchSchema } from '../core/webhooks.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
 
 const problem = z.object({
@@ -41,7 +42,7 @@ const problem = z.object({
 
 const anyObject = z.object({}).passthrough();
 
-type Method = 'get' | 'post' | 'patch' | 'put';
+type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 
 interface PathDoc {
   method: Method;
@@ -103,6 +104,13 @@ const paths: PathDoc[] = [
     body: z.union([callbackEnvelopeSchema, z.object({ events: z.array(callbackEnvelopeSchema).max(500) })]),
     status: 200,
   },
+  { method: 'post', path: '/v1/webhooks', summary: 'Create a webhook endpoint (returns its signing secret once)', tag: 'Webhooks', key: 'admin', body: webhookCreateSchema },
+  { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints', tag: 'Webhooks', key: 'admin' },
+  { method: 'get', path: '/v1/webhooks/{id}', summary: 'Read a webhook endpoint', tag: 'Webhooks', key: 'admin' },
+  { method: 'patch', path: '/v1/webhooks/{id}', summary: 'Change a webhook endpoint (url, events, status)', tag: 'Webhooks', key: 'admin', body: webhookPatchSchema, status: 200 },
+  { method: 'delete', path: '/v1/webhooks/{id}', summary: 'Delete a webhook endpoint (its pending deliveries are not sent)', tag: 'Webhooks', key: 'admin', status: 204 },
+  { method: 'get', path: '/v1/webhooks/{id}/deliveries', summary: 'Deliveries, newest first (query status, limit 1-1000, starting_after)', tag: 'Webhooks', key: 'admin' },
+  { method: 'post', path: '/v1/webhooks/{id}/deliveries/{event_id}/retry', summary: 'One more attempt of a delivery now, whatever its status', tag: 'Webhooks', key: 'admin', status: 202 },
   { method: 'get', path: '/healthz', summary: 'Process is up', tag: 'Operations', key: 'none' },
   { method: 'get', path: '/readyz', summary: 'Redis and PostgreSQL reachable, migrations applied', tag: 'Operations', key: 'none' },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: 'Operations', key: 'none' },
@@ -126,7 +134,8 @@ export function describeApi(app: OpenAPIHono<HttpEnv>): void {
         ...(p.content_type !== undefined ? { body: { content: { [p.content_type]: { schema: z.string() } }, required: true } } : {}),
       },
       responses: {
-        [p.status ?? (p.method === 'post' ? 201 : 200)]: { description: 'Success', content: { 'application/json': { schema: anyObject } } },
+        [p.status ?? (p.method === 'post' ? 201 : 200)]:
+          p.status === 204 ? { description: 'Done; no body' } : { description: 'Success', content: { 'application/json': { schema: anyObject } } },
         '4XX': { description: 'Refused: problem+json with a `code`', content: { 'application/problem+json': { schema: problem } } },
       },
     });

@@ -2,7 +2,7 @@
 // secrets and the terminal each books on at a merchant. PostgreSQL holds them; each process
 // caches what every callback reads (the processor with its live secrets, its terminals).
 
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { decryptSecret, encryptSecret, secretBoxKey } from '../core/secret-box.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { ProcessorCreate } from '../core/schemas.ts';
@@ -191,33 +191,7 @@ export class Processors {
   }
 }
 
-// Secrets at rest: AES-256-GCM under a key derived from CIM_HMAC_KEY (HKDF, a purpose of its own).
-// The HMAC needs the secret itself, so a hash (as for API keys) cannot be kept; encrypted, a copy
-// of the database alone signs nothing. Changing CIM_HMAC_KEY orphans them, as it does every CIM.
-
-const cipher = 'aes-256-gcm';
-const stored_prefix = 'v1.';
-
+/** Secrets at rest (core/secret-box.ts): a key of their own, derived from CIM_HMAC_KEY. */
 function secretKey(cim_hmac_key: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', cim_hmac_key, 'pocketgate', 'processor signing secrets', 32));
-}
-
-export function encryptSecret(key: Buffer, secret: string): string {
-  const iv = randomBytes(12);
-  const c = createCipheriv(cipher, key, iv);
-  const body = Buffer.concat([c.update(secret, 'utf8'), c.final()]);
-  return stored_prefix + Buffer.concat([iv, c.getAuthTag(), body]).toString('base64url');
-}
-
-/** The secret, or undefined when this key did not encrypt it (CIM_HMAC_KEY changed): it then verifies nothing. */
-export function decryptSecret(key: Buffer, stored: string): string | undefined {
-  if (!stored.startsWith(stored_prefix)) return undefined;
-  const raw = Buffer.from(stored.slice(stored_prefix.length), 'base64url');
-  try {
-    const d = createDecipheriv(cipher, key, raw.subarray(0, 12), { authTagLength: 16 });
-    d.setAuthTag(raw.subarray(12, 28));
-    return Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8');
-  } catch {
-    return undefined;
-  }
+  return secretBoxKey(cim_hmac_key, 'processor signing secrets');
 }

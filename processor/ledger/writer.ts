@@ -428,6 +428,10 @@ export interface JournalRecord {
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
  * (the reply has none). Fields of an entry that have no column here are not stored: a new one
  * needs a column or a place in `body` (test/ledger-writer.test.ts fails on one it does not know).
+ *
+ * Webhooks out ride along: for the transactions this statement inserted, of businesses with an
+ * enabled webhook endpoint, their events and one delivery per subscribed endpoint (an outbox
+ * committed with the ledger), and a NOTIFY that wakes the delivery workers at commit.
  */
 export async function recordEntries(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<number> {
   const seen = new Set<string>();
@@ -470,8 +474,42 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
       from batch b join fresh f on f.id = b.id, json_array_elements(b.postings) with ordinality p(v, n)
       group by b.id, p.v->>0, p.v->>1
       returning 1
+    ),
+    -- Webhooks out: the outbox (processor/webhooks.ts, README "Webhooks"). Events
+    -- only for transactions this statement inserted, so a redelivered entry never makes one twice,
+    -- and only for businesses with an enabled endpoint (most have none: one index probe each).
+    hooked as (
+      select b.id, b.business_id, b.kind, b.amount, coalesce(b.awards, b.reply_awards) as awards
+      from batch b join fresh f on f.id = b.id
+      where exists (select 1 from webhook_endpoints w where w.business_id = b.business_id and w.status = 'enabled')
+    ),
+    events as (
+      insert into webhook_events (id, business_id, type, transaction_id, n)
+      select 'evt_' || regexp_replace(h.id, '^txn_', '') || t.suffix, h.business_id, t.type, h.id, t.n
+      from hooked h cross join lateral (
+        select 'transaction.approved' as type, null::int4 as n, '' as suffix
+        union all
+        select 'award.created', a.n::int4 - 1, '_a' || (a.n - 1)
+        from json_array_elements(case when json_typeof(h.awards) = 'array' then h.awards else '[]' end) with ordinality a(v, n)
+        union all
+        select 'award.expired', null, '_x' where h.kind = 'expiry' and h.amount > 0
+      ) t
+      where exists (select 1 from webhook_endpoints w where w.business_id = h.business_id and w.status = 'enabled' and (t.type = any(w.events) or '*' = any(w.events)))
+      order by 1
+      on conflict (id) do nothing
+      returning id, business_id, type
+    ),
+    deliveries as (
+      insert into webhook_deliveries (endpoint_id, event_id)
+      select w.id, e.id
+      from events e join webhook_endpoints w on w.business_id = e.business_id and w.status = 'enabled' and (e.type = any(w.events) or '*' = any(w.events))
+      order by e.id, w.id
+      on conflict (endpoint_id, event_id) do nothing
+      returning 1
     )
-    select (select count(*) from fresh)::int4 as n`;
+    -- Wakes the delivery workers of every gateway, at commit (LISTEN in processor/webhooks).
+    select (select count(*) from fresh)::int4 as n,
+      (select count(*) from (select pg_notify('pocketgate_webhooks', '') from (select 1 from deliveries limit 1) d) x)::int4 as notified`;
   return row!.n;
 }
 
