@@ -104,7 +104,7 @@ async function play(run: Run, scenario: Scenario, prefix: string): Promise<Playe
     await load.stop(0);
     throw err;
   }
-  o.log(`${scenario.name}: recovered after ${((times.recovered_at - times.fault_at) / 1_000).toFixed(1)} s`);
+  o.log(`${scenario.name}: recovered after ${((times.recovered_at - times.fault_at) / 1_000).toFixed(1)} s${times.note === undefined ? '' : `; ${times.note}`}`);
   const catch_up = watchCatchUp(run.redis, shard_count, times.recovered_at, o.catch_up_timeout_s * 1_000);
   await sleep(o.post_s * 1_000);
   await load.stop(o.retry_s * 1_000);
