@@ -6,7 +6,7 @@
 //
 //   npm run chaos -- [--scenarios gateway-kill,pg-stop,...] [--pg-stop-s 30] [--freeze-s 10]
 //     [--oom-s 10] [--terminate-s 20] [--terminate-every-s 2] [--redis-down-s 2]
-//     [--warm-s 5] [--post-s 10] [--rate 120] [--connections 32] [--base-port 17000]
+//     [--warm-s 5] [--post-s 10] [--rate 100] [--connections 32] [--base-port 17000]
 
 import { parseArgs } from 'node:util';
 import { correctnessHeld, reportTable } from './report.ts';
@@ -67,7 +67,7 @@ async function main(): Promise<number> {
     post_s: num('post-s', 10, 1, 600),
     retry_s: 30,
     connections: num('connections', 32, 1, 256),
-    rate: num('rate', 120, 1, 5_000),
+    rate: num('rate', 100, 1, 5_000),
     timeout_ms: 5_000,
     terminals: 8,
     contacts_per_group: 50,

@@ -39,6 +39,7 @@ export interface SuiteOptions {
 
 export interface ScenarioResult {
   readonly scenario: Scenario;
+  readonly times: FaultTimes;
   readonly answers: Answers;
   /** Inside [fault, recovery]. */
   readonly window: Window;
@@ -118,6 +119,7 @@ async function check(run: Run, p: Played, balances: boolean): Promise<ScenarioRe
   const reconcile = balances ? await runReconcile(run.env, run.seeded.business_id) : undefined;
   const result: ScenarioResult = {
     scenario: p.scenario,
+    times: p.times,
     answers: countAnswers(p.load.requests, p.load.attempts),
     window: faultWindow(p.load.attempts, p.times.fault_at, p.times.recovered_at),
     catch_up_s: await p.catch_up.seconds,
