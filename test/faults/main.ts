@@ -77,7 +77,7 @@ async function main(): Promise<number> {
     replays: 200,
     log: (line) => console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`),
   });
-  console.log(`\nFault-injection suite, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC (\`npm run chaos ${process.argv.slice(2).join(' ')}\`)\n`);
+  console.log(`\nFault-injection suite, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC (\`${['npm run chaos', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`)\n`);
   console.log(reportTable(result));
   const held = correctnessHeld(result);
   console.log(`\nCorrectness targets: ${held ? 'met in every scenario' : 'NOT MET'}`);
