@@ -59,11 +59,11 @@ export interface CatchUp {
   readonly seconds: Promise<number | undefined>;
 }
 
-/** Starts watching at `recovered_at` (now, or just before); gives up after `timeout_ms`. */
-export function watchCatchUp(redis: RedisClient, shard_count: number, recovered_at: number, timeout_ms: number): CatchUp {
+/** Starts watching at `recovered_at` (now, or just before); gives up after `timeout_ms`, or when `stop` is aborted (the suite ends). */
+export function watchCatchUp(redis: RedisClient, shard_count: number, recovered_at: number, timeout_ms: number, stop: AbortSignal): CatchUp {
   const seconds = (async () => {
     let marks: string[] | undefined;
-    while (Date.now() - recovered_at < timeout_ms) {
+    while (Date.now() - recovered_at < timeout_ms && !stop.aborted) {
       try {
         marks ??= await within(journalMarks(redis, shard_count), 2_000);
         if ((await within(backlogUpTo(redis, marks), 2_000)) === 0) return (Date.now() - recovered_at) / 1_000;

@@ -67,6 +67,8 @@ interface Run {
   readonly seeded: Seeded;
   gateway: Child;
   writer: Child | undefined;
+  /** Aborted when the suite ends: the catch-up watchers stop. */
+  readonly ending: AbortController;
 }
 
 interface Played {
@@ -78,6 +80,21 @@ interface Played {
 }
 
 const shard_count = 16;
+
+/**
+ * A child that exited on its own (not by a fault of ours) is a finding: its last output goes to
+ * the log, and it is started again so that the next scenarios test what they say.
+ */
+async function revive(run: Run): Promise<void> {
+  if (!run.gateway.running) {
+    run.o.log(`the gateway had exited on its own; its last output:\n${run.gateway.output()}`);
+    await startGateway(run.gateway, run.base_url);
+  }
+  if (run.writer !== undefined && !run.writer.running) {
+    run.o.log(`the ledger writer had exited on its own; its last output:\n${run.writer.output()}`);
+    run.writer.spawn();
+  }
+}
 
 /** Where the ledger writer runs for this scenario; restarts the gateway when that changes. */
 async function arrange(run: Run, want: Scenario['writer']): Promise<void> {
@@ -93,6 +110,7 @@ async function arrange(run: Run, want: Scenario['writer']): Promise<void> {
 
 async function play(run: Run, scenario: Scenario, prefix: string): Promise<Played> {
   const { o } = run;
+  await revive(run);
   await arrange(run, scenario.writer);
   const load = new Load({ base_url: run.base_url, seeded: run.seeded, prefix, connections: o.connections, rate: o.rate, timeout_ms: o.timeout_ms });
   load.start();
@@ -106,7 +124,7 @@ async function play(run: Run, scenario: Scenario, prefix: string): Promise<Playe
     throw err;
   }
   o.log(`${scenario.name}: recovered after ${((times.recovered_at - times.fault_at) / 1_000).toFixed(1)} s${times.note === undefined ? '' : `; ${times.note}`}`);
-  const catch_up = watchCatchUp(run.redis, shard_count, times.recovered_at, o.catch_up_timeout_s * 1_000);
+  const catch_up = watchCatchUp(run.redis, shard_count, times.recovered_at, o.catch_up_timeout_s * 1_000, run.ending.signal);
   await sleep(o.post_s * 1_000);
   await load.stop(o.retry_s * 1_000);
   return { scenario, load, times, catch_up, prefix };
@@ -135,6 +153,7 @@ async function check(run: Run, p: Played, balances: boolean): Promise<ScenarioRe
 }
 
 async function caughtUp(run: Run): Promise<void> {
+  await revive(run);
   const took = await waitLedgerCaughtUp(run.redis, shard_count, run.o.ledger_timeout_s * 1_000);
   run.o.log(took === undefined ? `the ledger did NOT catch up within ${run.o.ledger_timeout_s} s` : `ledger caught up (${(took / 1_000).toFixed(1)} s after the load stopped)`);
 }
@@ -172,6 +191,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   let redis: RedisClient | undefined;
   let sql: Sql | undefined;
   const writer = first_writer ? writerChild(env) : undefined;
+  const ending = new AbortController();
   let run: Run | undefined;
   try {
     redis = await connectRedis(stores.redis.url);
@@ -179,9 +199,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     await startGateway(gateway, base_url);
     writer?.spawn();
     const seeded = await seed(base_url, { terminals: o.terminals, contacts_per_group: o.contacts_per_group });
-    run = { o, stores, env, base_url, redis, sql, seeded, gateway, writer };
+    run = { o, stores, env, base_url, redis, sql, seeded, gateway, writer, ending };
     return await scenarios(run);
   } finally {
+    ending.abort();
     // The children of this run, whichever a scenario left (a restart replaces them on `run`).
     await (run === undefined ? writer : run.writer)?.stop();
     await (run?.gateway ?? gateway).stop();
