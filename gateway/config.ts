@@ -56,3 +56,27 @@ export function configFromEnv(): GatewayConfig {
     },
   };
 }
+
+/** What the operations commands (`npm run reconcile`, `npm run rebuild`) need of the environment. */
+export interface OperationsConfig {
+  readonly redis_url: string;
+  readonly database_url: string;
+  /** The gateways' settings: where keys live and how long the hot window is. */
+  readonly processor: ProcessorConfig;
+}
+
+/** `needs_hmac`: rebuild does (reference fields are HMACs); reconcile reads no reference. */
+export function operationsConfigFromEnv(needs_hmac: boolean): OperationsConfig {
+  return {
+    redis_url: required('REDIS_URL'),
+    database_url: required('DATABASE_URL'),
+    processor: {
+      shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
+      cim_hmac_key: needs_hmac ? required('CIM_HMAC_KEY') : (process.env.CIM_HMAC_KEY ?? ''),
+      cim_index_buckets: int('CIM_INDEX_BUCKETS', default_config.cim_index_buckets!, 1, cim_index_buckets_max),
+      reply_ttl_seconds: int('REPLY_TTL_SECONDS', default_config.reply_ttl_seconds, 60, 90 * 86_400),
+      reference_buckets: int('REFERENCE_BUCKETS', default_config.reference_buckets!, 1, 1 << 20),
+      journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1_000, 100_000_000),
+    },
+  };
+}

@@ -3,6 +3,7 @@
 // so `npm run bench` etc. work on a fresh clone with no manual setup.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,7 +22,18 @@ export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', f
     if (reply !== '+OK') throw new Error(`FLUSHALL on ${urls.REDIS_URL} failed: ${reply}`);
     runSql(urls.DATABASE_URL, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
   }
-  await runChild(process.execPath, ['--import', 'tsx', file, ...args], { ...urls, ...extraEnv });
+  await runChild(process.execPath, ['--import', 'tsx', file, ...args], { ...urls, ...devSecrets(profile, given), ...extraEnv });
+}
+
+/**
+ * The secret `npm start` keeps under .data/dev/ for the dev services, so that `npm run rebuild`
+ * against them names the references the gateway named; a given CIM_HMAC_KEY, or given stores,
+ * are never second-guessed.
+ */
+function devSecrets(profile, given) {
+  if (profile !== 'dev' || given || process.env.CIM_HMAC_KEY) return {};
+  const file = path.join(ROOT, '.data', 'dev', 'cim_hmac_key');
+  return fs.existsSync(file) ? { CIM_HMAC_KEY: fs.readFileSync(file, 'utf8').trim() } : {};
 }
 
 /** Spawn with inherited stdio, forward termination signals, and exit with the child's code. */

@@ -1,0 +1,81 @@
+// What the operations commands (reconcile, rebuild) share: connecting within a bound, a progress
+// bar on stderr (stdout stays what scripts parse), and exit codes.
+
+import cliProgress from 'cli-progress';
+import { connectPostgres, connectRedis, type RedisClient, type Sql } from '../stores.ts';
+
+/** 2: the command could not run (a store unreachable, bad arguments, the wait ran out). */
+export const exit_could_not_run = 2;
+
+const connect_timeout_ms = 5_000;
+
+/** Redis and PostgreSQL, each answering within connect_timeout_ms, or an error saying which did not. */
+export async function connectStores(redis_url: string, database_url: string): Promise<{ redis: RedisClient; sql: Sql }> {
+  const sql = connectPostgres(database_url, 4);
+  let timer: NodeJS.Timeout | undefined;
+  const connecting = connectRedis(redis_url);
+  try {
+    const redis = await Promise.race([
+      connecting,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis at ${redactUrl(redis_url)} did not answer within ${connect_timeout_ms / 1000} s`)), connect_timeout_ms);
+      }),
+    ]);
+    await sql`select 1`.catch((err: unknown) => {
+      throw new Error(`PostgreSQL at ${redactUrl(database_url)} cannot be read: ${(err as Error).message}`);
+    });
+    return { redis, sql };
+  } catch (err) {
+    // A connection that comes up after all must not keep the process alive.
+    connecting.then((r) => r.destroy(), () => {});
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function closeStores(stores: { redis: RedisClient; sql: Sql }): Promise<void> {
+  await stores.redis.close().catch(() => {});
+  await stores.sql.end({ timeout: 5 }).catch(() => {});
+}
+
+/** A URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+export interface Progress {
+  start(total: number, label: string): void;
+  update(done: number): void;
+  stop(): void;
+}
+
+/** A progress bar on stderr (drawn only on a terminal: a redirected stderr gets no bar lines). */
+export function progressBar(): Progress {
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: '{label} [{bar}] {value}/{total} ({percentage}%) eta {eta_formatted}', hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  let running = false;
+  return {
+    start(total, label) {
+      if (running) bar.stop();
+      bar.start(total, 0, { label });
+      running = true;
+    },
+    update(done) {
+      if (running) bar.update(done);
+    },
+    stop() {
+      if (running) bar.stop();
+      running = false;
+    },
+  };
+}

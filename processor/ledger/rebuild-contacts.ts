@@ -1,0 +1,198 @@
+// Rebuild, the contacts' part: each contact's hash (business, profile, memberships, balances,
+// purchase history, tier units), its commerce lots, cap counters, place in the expiry index and
+// CIM index entries, from PostgreSQL. Contacts and their ledger histories are read as two
+// cursors in the same order (contact id, byte-wise) and merged, so memory is a page of contacts
+// and one contact's history whatever the population.
+
+import { currencyByCode } from '../../core/currency.ts';
+import { shardOf } from '../../core/ids.ts';
+import type { PeriodKind } from '../../core/tier.ts';
+import { CimIndex } from '../hot/cim-index.ts';
+import { capsKey, contactKey, expiryKey, lotsKey } from '../hot/keys.ts';
+import type { Posting } from '../journal.ts';
+import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
+import { ledgerBalances } from './balances.ts';
+import { ContactReplay, type ContactHot, type HistoryAward, type HistoryRow, type OfferFacts } from './replay.ts';
+
+interface ContactRow {
+  readonly id: string;
+  readonly business_id: string;
+  readonly currency: string;
+  readonly tags: string[];
+  readonly birth_date: string | null;
+  readonly spend_blocked: boolean;
+  readonly referred_by: string | null;
+  readonly schemes: string[] | null;
+  readonly tokens: string[] | null;
+}
+
+interface LedgerRow {
+  readonly contact_id: string;
+  readonly id: string;
+  readonly kind: string;
+  readonly amount: number;
+  readonly created_ms: number;
+  readonly original_id: string | null;
+  readonly reply: string | null;
+  readonly body: string | null;
+  readonly timezone: string | null;
+  readonly postings: string | null;
+}
+
+export interface ContactsLoaded {
+  contacts: number;
+  cims: number;
+  lots: number;
+  caps: number;
+  /** Contacts whose hot state could not be derived exactly, with why (bounded). */
+  readonly warnings: string[];
+}
+
+const page_contacts = 500;
+const warnings_max = 100;
+
+/** What the replay needs of the businesses: offers (as they are now) and their tiers' period kinds. */
+interface Businesses {
+  readonly offers: ReadonlyMap<string, OfferFacts>;
+  readonly tier_kinds: ReadonlyMap<string, PeriodKind[]>;
+}
+
+async function businesses(sql: Sql): Promise<Businesses> {
+  const offers = await sql<{ id: string; body: { instant_redeem?: boolean; limits?: { per_contact?: OfferFacts['per_contact'] } } }[]>`select id, body from offers`;
+  const tiers = await sql<{ business_id: string; period: string }[]>`select distinct business_id, period from tiers`;
+  const tier_kinds = new Map<string, PeriodKind[]>();
+  for (const t of tiers) tier_kinds.set(t.business_id, [...(tier_kinds.get(t.business_id) ?? []), t.period[0] as PeriodKind]);
+  return {
+    offers: new Map(offers.map((o) => [o.id, { instant_redeem: o.body.instant_redeem ?? false, per_contact: o.body.limits?.per_contact ?? null }])),
+    tier_kinds,
+  };
+}
+
+/** Each contact's ledger transactions in the order its shard applied them (journal ids, as numbers). */
+function histories(sql: Sql) {
+  return sql<LedgerRow[]>`
+    select t.contact_id, t.id, t.kind, t.amount, (extract(epoch from t.created_at) * 1000)::int8 as created_ms, t.original_id,
+      case when t.kind in ('purchase', 'award') then t.reply::text end as reply,
+      case when t.kind in ('purchase', 'award', 'redemption') then t.body::text end as body,
+      v.timezone,
+      (select json_agg(json_build_array(p.debit_account, p.credit_account, p.amount) order by p.n) from ledger_postings p where p.transaction_id = t.id)::text as postings
+    from ledger_transactions t
+    left join terminals te on te.id = t.terminal_id
+    left join venues v on v.id = te.venue_id
+    where t.contact_id is not null
+    order by t.contact_id collate "C", nullif(split_part(t.journal_id, '-', 1), '')::int8, nullif(split_part(t.journal_id, '-', 2), '')::int8, t.id`.cursor(1_000);
+}
+
+function historyRow(r: LedgerRow): HistoryRow {
+  const reply = r.reply === null ? {} : (JSON.parse(r.reply) as Record<string, unknown>);
+  const body = r.body === null ? {} : (JSON.parse(r.body) as Record<string, unknown>);
+  const awards = (Array.isArray(body.awards) ? body.awards : reply.awards) as HistoryAward[] | undefined;
+  return {
+    id: r.id,
+    kind: r.kind,
+    amount: r.amount,
+    created_ms: r.created_ms,
+    original_id: r.original_id,
+    awards: awards ?? null,
+    reason: typeof reply.reason === 'string' ? reply.reason : null,
+    lots: Array.isArray(body.lots) ? (body.lots as [string, number][]) : null,
+    postings: r.postings === null ? [] : (JSON.parse(r.postings) as Posting[]),
+    timezone: r.timezone,
+  };
+}
+
+/** Pulls rows from the histories cursor one at a time, with a look at the next. */
+class Peekable<T> {
+  private buffer: readonly T[] = [];
+  private at = 0;
+  private done = false;
+  constructor(private readonly batches: AsyncIterator<readonly T[]>) {}
+
+  async peek(): Promise<T | undefined> {
+    while (this.at >= this.buffer.length && !this.done) {
+      const next = await this.batches.next();
+      if (next.done === true) this.done = true;
+      else {
+        this.buffer = next.value;
+        this.at = 0;
+      }
+    }
+    return this.buffer[this.at];
+  }
+
+  skip(): void {
+    this.at++;
+  }
+}
+
+export async function rebuildContacts(redis: RedisClient, sql: Sql, config: ProcessorConfig, force: boolean, onContacts: (n: number) => void): Promise<ContactsLoaded> {
+  const known = await businesses(sql);
+  const index = new CimIndex(redis, config.cim_index_buckets ?? default_config.cim_index_buckets!);
+  const loaded: ContactsLoaded = { contacts: 0, cims: 0, lots: 0, caps: 0, warnings: [] };
+  const ledger = new Peekable(histories(sql)[Symbol.asyncIterator]());
+  const contacts = sql<ContactRow[]>`
+    select c.id, c.business_id, b.currency, c.tags, to_char(c.birth_date, 'YYYY-MM-DD') as birth_date, c.spend_blocked, c.referred_by,
+      (select array_agg(m.scheme_id order by m.scheme_id) from scheme_members m where m.contact_id = c.id) as schemes,
+      (select array_agg(x.token) from contact_cims x where x.contact_id = c.id) as tokens
+    from contacts c join businesses b on b.id = c.business_id
+    order by c.id collate "C"`.cursor(page_contacts);
+  for await (const page of contacts) {
+    const balances = await ledgerBalances(sql, page);
+    const multi = redis.multi();
+    for (const c of page) {
+      const hot = await replayContact(c, ledger, known, loaded);
+      const derived = hot.lots.reduce((s, [, a]) => s + a, 0) - hot.debt;
+      if (derived !== balances.get(c.id)!.commerce && loaded.warnings.length < warnings_max) {
+        loaded.warnings.push(`${c.id}: lots less debt derived ${derived}, the commerce account holds ${balances.get(c.id)!.commerce}`);
+      }
+      const shard = shardOf(c.id, config.shard_count);
+      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), capsKey(shard, c.id)]);
+      multi.hSet(contactKey(shard, c.id), contactFields(c, hot, balances.get(c.id)!));
+      if (hot.lots.length > 0) multi.hSet(lotsKey(shard, c.id), hot.lots.map(([f, a]) => [f, String(a)]));
+      if (hot.caps.length > 0) multi.hSet(capsKey(shard, c.id), hot.caps.map(([f, n]) => [f, String(n)]));
+      if (hot.earliest_expiry !== null) multi.zAdd(expiryKey(shard), { score: hot.earliest_expiry, value: c.id });
+      index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
+      loaded.cims += c.tokens?.length ?? 0;
+      loaded.lots += hot.lots.length;
+      loaded.caps += hot.caps.length;
+    }
+    await multi.execAsPipeline();
+    loaded.contacts += page.length;
+    onContacts(loaded.contacts);
+  }
+  return loaded;
+}
+
+/** The contact's history through ContactReplay; rows of contacts that are not in `contacts` (none expected) are passed over. */
+async function replayContact(c: ContactRow, ledger: Peekable<LedgerRow>, known: Businesses, loaded: ContactsLoaded): Promise<ContactHot> {
+  const kinds = known.tier_kinds.get(c.business_id);
+  const replay = new ContactReplay({
+    contact_id: c.id,
+    currency: c.currency,
+    offers: known.offers,
+    tiers: kinds === undefined ? null : { kinds, minor_units: currencyByCode(c.currency)?.minor_units ?? 2 },
+  });
+  for (let row = await ledger.peek(); row !== undefined && row.contact_id <= c.id; row = await ledger.peek()) {
+    if (row.contact_id === c.id) replay.apply(historyRow(row));
+    ledger.skip();
+  }
+  for (const w of replay.warnings) if (loaded.warnings.length < warnings_max) loaded.warnings.push(`${c.id}: ${w}`);
+  return replay.result();
+}
+
+/** The contact hash as the hot path writes it (contacts.ts, schemes.ts, lib.lua). */
+function contactFields(c: ContactRow, hot: ContactHot, balances: { open: number; commerce: number }): Record<string, string> {
+  const fields: Record<string, string> = { b: c.business_id };
+  if (c.tags.length > 0) fields.t = JSON.stringify(c.tags);
+  if (c.birth_date !== null) fields.d = c.birth_date;
+  if (c.referred_by !== null) fields.rf = c.referred_by;
+  if (c.spend_blocked) fields.x = '1';
+  if (c.schemes !== null && c.schemes.length > 0) fields.s = JSON.stringify(c.schemes);
+  if (balances.open !== 0) fields.o = String(balances.open);
+  if (balances.commerce !== 0) fields.m = String(balances.commerce);
+  if (hot.debt !== 0) fields.md = String(hot.debt);
+  if (hot.first_purchase) fields.fp = '1';
+  if (hot.last_purchase_ms > 0) fields.lp = String(hot.last_purchase_ms);
+  for (const [field, value] of hot.units) fields[field] = value;
+  return fields;
+}

@@ -1,0 +1,59 @@
+// `npm run rebuild [--force]` (spec/OPERATIONS.md): reloads an empty Redis from PostgreSQL, with
+// a progress bar on stderr and what it loaded on stdout. Exit 0 when rebuilt, 1 when it refused
+// (Redis holds Pocketgate data and no --force), 2 when it could not run.
+
+import { parseArgs } from 'node:util';
+import { operationsConfigFromEnv } from '../../gateway/config.ts';
+import { closeStores, connectStores, exit_could_not_run, progressBar } from './cli.ts';
+import { rebuild } from './rebuild.ts';
+
+async function main(): Promise<number> {
+  let force: boolean;
+  let config: ReturnType<typeof operationsConfigFromEnv>;
+  try {
+    force = parseArgs({ options: { force: { type: 'boolean', default: false } }, strict: true }).values.force === true;
+    config = operationsConfigFromEnv(true);
+  } catch (err) {
+    console.error(`rebuild: ${(err as Error).message}`);
+    return exit_could_not_run;
+  }
+  const stores = await connectStores(config.redis_url, config.database_url);
+  const bar = progressBar();
+  try {
+    const started = Date.now();
+    const result = await rebuild(stores.redis, stores.sql, config.processor, {
+      force,
+      wait_ms: 60_000,
+      now_ms: Date.now(),
+      onPhase: (label, total) => bar.start(total, label),
+      onProgress: (n) => bar.update(n),
+    });
+    bar.stop();
+    if (result.outcome === 'refused') {
+      console.error(`rebuild: refused: Redis already holds Pocketgate data (${result.key}); --force overwrites what rebuild loads`);
+      return 1;
+    }
+    if (result.outcome === 'wait_timeout') {
+      console.error('rebuild: the ledger has not caught up with the journal within 60 s; nothing loaded');
+      return exit_could_not_run;
+    }
+    console.log(`rebuilt in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
+    console.log(`  contacts: ${result.contacts} (CIM index entries: ${result.cims}, commerce lots: ${result.lots}, cap counters: ${result.caps})`);
+    console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states`);
+    console.log(`  budgets: ${result.budgets} offers`);
+    console.log('  not in the ledger, so not rebuilt: reference claims (request hashes), live OTPs');
+    for (const w of result.warnings) console.log(`  warning: ${w}`);
+    return 0;
+  } finally {
+    bar.stop();
+    await closeStores(stores);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`rebuild: could not run: ${(err as Error)?.message ?? err}`);
+    process.exit(exit_could_not_run);
+  },
+);

@@ -1,0 +1,175 @@
+// Rebuild, the hot window's part: the references of the transactions of the last
+// REPLY_TTL_SECONDS as hot/references.ts keeps them (each record in the hash of its period, which
+// expires when it would have), and what refunds, reversals and redemptions did to originals
+// (`v:` states), so that replays, refunds and reversals within the window go on as before.
+//
+// A reference's claim holds the hash of the request that took it, which the ledger does not
+// have: claims are not rebuilt (README, *Rebuild*). A repeated request then takes the claim again
+// and its shard script finds the record: the reply replays from the ledger.
+
+import { shardOf } from '../../core/ids.ts';
+import { rewards_terminal } from '../awards.ts';
+import { stateKey } from '../hot/keys.ts';
+import { referenceSlot } from '../hot/references.ts';
+import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
+
+const kind_letters: Record<string, string> = { purchase: 'p', spend: 's', redemption: 'r', refund: 'f', reversal: 'v', award: 'a', expiry: 'x' };
+
+/** A record's value as lib.lua's commit writes it: '<id without txn_>|<kind letter>|amounts…', zeros empty. */
+export function recordValue(id: string, kind: string, amounts: readonly number[]): string {
+  const letter = kind_letters[kind];
+  if (letter === undefined) throw new Error(`transaction ${id} has a kind no script records: ${kind}`);
+  return [id.slice(4), letter, ...amounts.map((v) => (v === 0 ? '' : String(v)))].join('|');
+}
+
+interface WindowRow {
+  readonly id: string;
+  readonly kind: string;
+  readonly amount: number;
+  readonly contact_id: string;
+  readonly terminal_id: string | null;
+  readonly reference: string;
+  readonly created_ms: number;
+  readonly reply: string | null;
+  readonly body: string | null;
+  readonly fees: number;
+}
+
+/** The amounts a record keeps after its kind (lib.lua's recordOf calls). */
+function recordAmounts(t: WindowRow): number[] {
+  switch (t.kind) {
+    case 'purchase': {
+      const reply = JSON.parse(t.reply ?? '{}') as Record<string, unknown>;
+      const body = JSON.parse(t.body ?? '{}') as Record<string, unknown>;
+      // What of the entry the reply did not carry is in body (writer.ts).
+      const field = <T>(k: string): T | undefined => ((k in body ? body[k] : reply[k]) ?? undefined) as T | undefined;
+      const awards = field<{ kind: string; amount: number }[]>('awards') ?? [];
+      const awarded = awards.reduce((s, a) => (a.kind === 'instant_discount' ? s : s + a.amount), 0);
+      return [t.amount, awarded, field<number>('paid_from_wallet') ?? 0, field<number>('discount') ?? 0, t.fees];
+    }
+    case 'spend':
+      return [t.amount, 0, 0, 0, t.fees];
+    case 'award':
+      return [t.amount, t.amount];
+    default:
+      return [t.amount];
+  }
+}
+
+/** When a hash written at `at_ms` expires: one window after its period ends (references.ts). */
+export function windowExpiry(config: Pick<ProcessorConfig, 'reply_ttl_seconds'>, at_ms: number): number {
+  const window_ms = config.reply_ttl_seconds * 1000;
+  const period_ms = Math.ceil(window_ms / 2);
+  return (Math.floor(at_ms / period_ms) + 1) * period_ms + window_ms;
+}
+
+/** The earliest time a record still in Redis can have been written at `now_ms`: the start of the period two before. */
+export function windowStart(config: Pick<ProcessorConfig, 'reply_ttl_seconds'>, now_ms: number): number {
+  const period_ms = Math.ceil((config.reply_ttl_seconds * 1000) / 2);
+  return (Math.floor(now_ms / period_ms) - 2) * period_ms;
+}
+
+export interface Counted {
+  records: number;
+  states: number;
+}
+
+const batch_rows = 1_000;
+
+/** Every record of the window, written into its period's hash with that hash's expiry. */
+export async function rebuildRecords(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number, onRows: (n: number) => void): Promise<number> {
+  const start = new Date(windowStart(config, now_ms));
+  let records = 0;
+  const cursor = sql<WindowRow[]>`
+    select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
+      case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body,
+      coalesce((select sum(p.amount) from ledger_postings p where p.transaction_id = t.id and strpos(p.debit_account, ':fees:') > 0), 0)::int8 as fees
+    from ledger_transactions t
+    where t.created_at >= ${start} and t.contact_id is not null and t.reference is not null`.cursor(batch_rows);
+  for await (const rows of cursor) {
+    const pipeline = redis.multi();
+    const expiries = new Map<string, number>();
+    for (const t of rows) {
+      const expire_at = windowExpiry(config, t.created_ms);
+      if (expire_at <= now_ms) continue;
+      const slot = referenceSlot(config, t.terminal_id ?? rewards_terminal, t.reference, t.created_ms);
+      const key = slot.record_keys(shardOf(t.contact_id, config.shard_count))[0]!;
+      pipeline.hSet(key, slot.field, recordValue(t.id, t.kind, recordAmounts(t)));
+      expiries.set(key, expire_at);
+      records++;
+    }
+    for (const [key, at] of expiries) pipeline.pExpireAt(key, at);
+    await pipeline.execAsPipeline();
+    onRows(rows.length);
+  }
+  return records;
+}
+
+interface StateRow {
+  readonly id: string;
+  readonly contact_id: string;
+  readonly kind: string;
+  readonly last_ms: number;
+  readonly lots: string | null;
+  readonly refunded: number;
+  readonly clawed: number;
+  readonly returned: number;
+  readonly fee_returned: number;
+  readonly discount_returned: number;
+  readonly reversed: boolean;
+}
+
+/**
+ * The `v:` state of every original a refund, reversal or redemption of the window touched (what
+ * refunds took of it, whether it is reversed, a redemption's lots), from all its refunds and
+ * reversals in the ledger, expiring a window after the period of the last of them.
+ */
+export async function rebuildStates(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number): Promise<number> {
+  const start = new Date(windowStart(config, now_ms));
+  let states = 0;
+  const cursor = sql<StateRow[]>`
+    with touched as (
+      select original_id as id, max(created_at) as last_at from ledger_transactions
+      where created_at >= ${start} and kind in ('refund', 'reversal') and original_id is not null group by original_id
+      union all
+      select id, created_at from ledger_transactions where created_at >= ${start} and kind = 'redemption'
+    ), originals as (select id, max(last_at) as last_at from touched group by id)
+    select o.id, t.contact_id, t.kind, (extract(epoch from o.last_at) * 1000)::int8 as last_ms,
+      case when t.kind = 'redemption' then (t.body->'lots')::text end as lots,
+      coalesce(r.refunded, 0)::int8 as refunded, coalesce(r.clawed, 0)::int8 as clawed, coalesce(r.returned, 0)::int8 as returned,
+      coalesce(r.reversed, false) as reversed, coalesce(f.fee_returned, 0)::int8 as fee_returned, coalesce(f.discount_returned, 0)::int8 as discount_returned
+    from originals o join ledger_transactions t on t.id = o.id
+    left join lateral (
+      select sum(x.amount) filter (where x.kind = 'refund') as refunded,
+        sum((x.reply->>'clawed_back')::int8) filter (where x.kind = 'refund') as clawed,
+        sum((x.reply->>'returned_to_wallet')::int8) filter (where x.kind = 'refund') as returned,
+        bool_or(x.kind = 'reversal') as reversed
+      from ledger_transactions x where x.original_id = o.id and x.kind in ('refund', 'reversal')
+    ) r on true
+    left join lateral (
+      select sum(p.amount) filter (where strpos(p.debit_account, ':fee_income:') > 0) as fee_returned,
+        sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0) as discount_returned
+      from ledger_transactions x join ledger_postings p on p.transaction_id = x.id
+      where x.original_id = o.id and x.kind = 'refund'
+    ) f on true
+    where t.contact_id is not null`.cursor(batch_rows);
+  for await (const rows of cursor) {
+    const pipeline = redis.multi();
+    for (const s of rows) {
+      const expire_at = windowExpiry(config, s.last_ms);
+      if (expire_at <= now_ms) continue;
+      const key = stateKey(shardOf(s.contact_id, config.shard_count), s.id);
+      const fields: Record<string, string> = {};
+      // As refund.lua leaves them (HINCRBY: every field once any refund was made), reversal.lua ('rv') and redeem.lua ('lots').
+      if (s.refunded > 0) Object.assign(fields, { rf: String(s.refunded), cw: String(s.clawed), cp: String(s.returned), fr: String(s.fee_returned), dr: String(s.discount_returned) });
+      if (s.reversed) fields.rv = '1';
+      if (s.lots !== null) fields.lots = s.lots;
+      if (Object.keys(fields).length === 0) continue;
+      pipeline.hSet(key, fields);
+      pipeline.pExpireAt(key, expire_at);
+      states++;
+    }
+    await pipeline.execAsPipeline();
+  }
+  return states;
+}

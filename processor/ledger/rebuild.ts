@@ -1,0 +1,97 @@
+// Rebuild: reload from PostgreSQL what the hot path needs into a Redis that lost its data
+// (spec/OPERATIONS.md `npm run rebuild`). Refuses a Redis that holds Pocketgate data unless
+// forced; forced, it first waits for the ledger to hold every journal entry (balances are set
+// from the ledger, so an entry not yet in it would be lost), then overwrites what it loads.
+//
+// What it loads: contacts (hash, lots, cap counters, expiry index, CIM index with wallet and
+// contact codes: rebuild-contacts.ts), the hot window's references and refund/reversal states
+// (rebuild-references.ts), budgets spent, and the journal streams with their writers' group.
+// Offers, schemes and tiers are read from PostgreSQL by each process (offers.ts): nothing of
+// them lives in Redis but the members of a contact's schemes, which its hash holds.
+
+import { budgetKey, journal_group, journalKey } from '../hot/keys.ts';
+import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
+import { journalMarks, waitForLedger } from './caught-up.ts';
+import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
+import { rebuildRecords, rebuildStates } from './rebuild-references.ts';
+
+export interface RebuildOptions {
+  readonly force: boolean;
+  /** Forced: how long to wait for the ledger to hold every journal entry. */
+  readonly wait_ms: number;
+  readonly now_ms: number;
+  readonly onPhase?: (label: string, total: number) => void;
+  readonly onProgress?: (done: number) => void;
+}
+
+export type RebuildResult =
+  | ({ readonly outcome: 'rebuilt'; readonly records: number; readonly states: number; readonly budgets: number } & ContactsLoaded)
+  | { readonly outcome: 'refused'; readonly key: string }
+  | { readonly outcome: 'wait_timeout' };
+
+export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorConfig, options: RebuildOptions): Promise<RebuildResult> {
+  const found = await pocketgateKey(redis, config.shard_count);
+  if (found !== null && !options.force) return { outcome: 'refused', key: found };
+  if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) return { outcome: 'wait_timeout' };
+
+  // network: loadNetworkIntoRedis (processor/network-load.ts) once landed
+
+  const [{ n: contacts } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int4 as n from contacts`;
+  options.onPhase?.('contacts', contacts);
+  const loaded = await rebuildContacts(redis, sql, config, options.force, (n) => options.onProgress?.(n));
+  const [{ n: window } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int4 as n from ledger_transactions where created_at >= ${new Date(options.now_ms - config.reply_ttl_seconds * 1500)}`;
+  options.onPhase?.('references', window);
+  let read = 0;
+  const records = await rebuildRecords(redis, sql, config, options.now_ms, (n) => options.onProgress?.((read += n)));
+  const states = await rebuildStates(redis, sql, config, options.now_ms);
+  const budgets = await rebuildBudgets(redis, sql);
+  await createJournals(redis, config.shard_count);
+  return { outcome: 'rebuilt', ...loaded, records, states, budgets };
+}
+
+/** A key of Pocketgate's in Redis, or null: anything but an empty journal (a writer makes those as soon as it runs). */
+export async function pocketgateKey(redis: RedisClient, shard_count: number): Promise<string | null> {
+  const journals = new Set(Array.from({ length: shard_count }, (_, s) => journalKey(s)));
+  let cursor = '0';
+  do {
+    const reply = await redis.scan(cursor, { COUNT: 1_000 });
+    cursor = String(reply.cursor);
+    for (const key of reply.keys) {
+      if (!journals.has(key) || (await redis.xLen(key)) > 0) return key;
+    }
+  } while (cursor !== '0');
+  return null;
+}
+
+/**
+ * What each budgeted offer has awarded (budget.lua's `b:` key): the sum of its awards in the
+ * ledger. Reservations the hot path gave back never reached it; those it failed to give back are
+ * not counted again, so an offer may award up to its budget once more of what was lost.
+ */
+async function rebuildBudgets(redis: RedisClient, sql: Sql): Promise<number> {
+  const rows = await sql<{ offer_id: string; awarded: number }[]>`
+    with budgeted as (select id from offers where jsonb_typeof(body->'limits'->'budget') = 'number')
+    select a->>'offer_id' as offer_id, sum((a->>'amount')::int8)::int8 as awarded
+    from ledger_transactions t
+    cross join lateral json_array_elements(case
+      when json_typeof(t.body->'awards') = 'array' then t.body->'awards'
+      when json_typeof(t.reply->'awards') = 'array' then t.reply->'awards'
+      else '[]'::json end) a
+    where t.kind in ('purchase', 'award') and a->>'offer_id' in (select id from budgeted)
+    group by 1`;
+  if (rows.length > 0) {
+    const multi = redis.multi();
+    for (const r of rows) multi.set(budgetKey(r.offer_id), String(r.awarded));
+    await multi.execAsPipeline();
+  }
+  return rows.length;
+}
+
+/** The shards' journals with the writers' group, from the start (as the writer makes them). */
+async function createJournals(redis: RedisClient, shard_count: number): Promise<void> {
+  for (let s = 0; s < shard_count; s++) {
+    await redis.sendCommand(['XGROUP', 'CREATE', journalKey(s), journal_group, '0', 'MKSTREAM']).catch((err: Error) => {
+      if (!String(err.message).startsWith('BUSYGROUP')) throw err;
+    });
+  }
+}

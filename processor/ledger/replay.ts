@@ -1,0 +1,229 @@
+// A contact's hot state derived from its ledger history, for rebuild: the commerce lots (with
+// their expiries and pools) and the claw-back debt, purchase history, tier units and per-contact
+// cap counters, as the shard scripts (hot/lib.lua) would hold them after the same transactions in
+// the same order (journal order: the order the contact's shard applied them). Pure: no I/O.
+//
+// What the ledger holds and how each is derived:
+// - lots: an award into the commerce balance settles debt first and puts the rest into its lot
+//   (expires_at and pool of the award, in its reply); a redemption takes the lots its entry names;
+//   its reversal gives them back; a claw-back (refund, reversal of a purchase) takes from the lots
+//   earliest first what its posting took from the commerce account, the rest being debt; an
+//   expiry takes every lot expired at its time.
+// - which cashback went to the commerce balance and which to the open one (instant_redeem) is
+//   not in the reply: the offer says (as it is now), checked against the transaction's postings.
+// - purchase history and tier units: a purchase's time is when it was processed (created_at):
+//   its occurred_at, which the scripts use, is not in the ledger (at most 24 h earlier).
+// - cap counters: each accepted award of an offer with a per-contact limit (as the offer is now)
+//   counts in its period at the venue; sign-up awards once; referral awards in UTC.
+
+import { lotField } from '../awards.ts';
+import { periodKey, readLocalTime } from '../../core/local-time.ts';
+import { periodKeys, type PeriodKind } from '../../core/tier.ts';
+import type { Posting } from '../journal.ts';
+
+export interface HistoryAward {
+  readonly offer_id: string;
+  readonly kind: string;
+  readonly amount: number;
+  readonly pool: string | null;
+  readonly expires_at: string | null;
+}
+
+/** A ledger transaction of the contact, as rebuild reads it. */
+export interface HistoryRow {
+  readonly id: string;
+  readonly kind: string;
+  readonly amount: number;
+  readonly created_ms: number;
+  readonly original_id: string | null;
+  /** A purchase's or award's accepted awards (its reply's). */
+  readonly awards: readonly HistoryAward[] | null;
+  /** An award transaction's reason: 'signup' or 'referral'. */
+  readonly reason: string | null;
+  /** A redemption's lots: [lot field, amount] each. */
+  readonly lots: readonly (readonly [string, number])[] | null;
+  readonly postings: readonly Posting[];
+  /** The venue's timezone (terminal transactions). */
+  readonly timezone: string | null;
+}
+
+export interface OfferFacts {
+  readonly instant_redeem: boolean;
+  readonly per_contact: { readonly count: number; readonly period: 'day' | 'week' | 'month' | 'lifetime' } | null;
+}
+
+export interface ReplayContext {
+  readonly contact_id: string;
+  readonly currency: string;
+  readonly offers: ReadonlyMap<string, OfferFacts>;
+  /** The period kinds of the business's tiers and the currency's minor units; null without tiers. */
+  readonly tiers: { readonly kinds: readonly PeriodKind[]; readonly minor_units: number } | null;
+}
+
+export interface ContactHot {
+  readonly lots: [string, number][];
+  readonly debt: number;
+  readonly first_purchase: boolean;
+  readonly last_purchase_ms: number;
+  /** 'um' | 'uq' | 'uy' → '<period key>|<units>|<previous units>'. */
+  readonly units: [string, string][];
+  readonly caps: [string, number][];
+  /** The earliest lot expiry that is not "never", for the expiry index; null if none. */
+  readonly earliest_expiry: number | null;
+}
+
+const never_ms = 9_999_999_999_999;
+const warnings_max = 20;
+
+export class ContactReplay {
+  private readonly lots = new Map<string, number>();
+  private debt = 0;
+  private first_purchase = false;
+  private last_purchase_ms = 0;
+  private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
+  private readonly caps = new Map<string, number>();
+  /** Redemptions of this contact: their reversals give these lots back. */
+  private readonly redeemed = new Map<string, readonly (readonly [string, number])[]>();
+  /** What could not be derived exactly (bounded). */
+  readonly warnings: string[] = [];
+  private readonly commerce: string;
+
+  constructor(private readonly ctx: ReplayContext) {
+    this.commerce = `${ctx.contact_id}:commerce:${ctx.currency}`;
+  }
+
+  apply(t: HistoryRow): void {
+    const into = t.postings.reduce((s, p) => (p[1] === this.commerce ? s + p[2] : s), 0);
+    const out_of = t.postings.reduce((s, p) => (p[0] === this.commerce ? s + p[2] : s), 0);
+    switch (t.kind) {
+      case 'purchase':
+      case 'award':
+        this.awards(t, into);
+        if (t.kind === 'purchase') this.purchased(t);
+        break;
+      case 'redemption':
+        for (const [field, amount] of t.lots ?? []) this.addLot(field, -amount);
+        this.redeemed.set(t.id, t.lots ?? []);
+        if ((t.lots ?? []).reduce((s, l) => s + l[1], 0) !== out_of) this.warn(`redemption ${t.id}: its lots do not add up to what left the commerce account`);
+        break;
+      case 'reversal': {
+        const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
+        if (lots !== undefined) for (const [field, amount] of lots) this.addLot(field, amount);
+        else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
+        this.clawBack(out_of);
+        break;
+      }
+      case 'refund':
+        this.clawBack(out_of);
+        break;
+      case 'expiry':
+        this.expire(t, out_of);
+        break;
+    }
+  }
+
+  private warn(message: string): void {
+    if (this.warnings.length < warnings_max) this.warnings.push(message);
+  }
+
+  private addLot(field: string, amount: number): void {
+    const left = (this.lots.get(field) ?? 0) + amount;
+    if (left === 0) this.lots.delete(field);
+    else this.lots.set(field, left);
+  }
+
+  /** Accepted awards: into the commerce balance (debt first, then the award's lot) or the open one; caps counted. */
+  private awards(t: HistoryRow, into_commerce: number): void {
+    const cashbacks = (t.awards ?? []).filter((a) => a.kind !== 'instant_discount');
+    const by_offer = cashbacks.filter((a) => !(this.ctx.offers.get(a.offer_id)?.instant_redeem ?? false));
+    const sum = (list: readonly HistoryAward[]) => list.reduce((s, a) => s + a.amount, 0);
+    // The offer as it is now says where its award went; the postings say how much went there.
+    let to_commerce = by_offer;
+    if (sum(by_offer) !== into_commerce) {
+      if (sum(cashbacks) === into_commerce) to_commerce = cashbacks;
+      else if (into_commerce === 0) to_commerce = [];
+      else this.warn(`${t.kind} ${t.id}: which awards went to the commerce balance is not derivable`);
+    }
+    for (const a of to_commerce) {
+      const settle = Math.min(this.debt, a.amount);
+      this.debt -= settle;
+      if (a.amount > settle) this.addLot(lotField(a.expires_at, a.pool), a.amount - settle);
+    }
+    for (const a of t.awards ?? []) this.countCap(t, a);
+  }
+
+  private countCap(t: HistoryRow, a: HistoryAward): void {
+    let field: string | undefined;
+    if (t.kind === 'award' && t.reason === 'signup') field = `${a.offer_id}|once`;
+    else {
+      const per_contact = this.ctx.offers.get(a.offer_id)?.per_contact ?? null;
+      if (per_contact === null) return;
+      const timezone = t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
+      field = `${a.offer_id}|${per_contact.period === 'lifetime' ? 'l' : periodKey(per_contact.period, readLocalTime(t.created_ms, timezone))}`;
+    }
+    this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
+  }
+
+  /** Purchase history (first purchase, latest purchase's time) and tier units (lib.lua addTierUnits). */
+  private purchased(t: HistoryRow): void {
+    this.first_purchase = true;
+    if (t.created_ms > this.last_purchase_ms) this.last_purchase_ms = t.created_ms;
+    const tiers = this.ctx.tiers;
+    if (tiers === null) return;
+    const units = Math.floor(t.amount / 10 ** tiers.minor_units);
+    const local = readLocalTime(t.created_ms, t.timezone ?? 'UTC');
+    const keys = periodKeys(local.year, local.month);
+    for (const kind of tiers.kinds) {
+      const { current, previous } = keys[kind];
+      const stored = this.units.get(kind);
+      if (stored?.key === current) stored.now += units;
+      else if (stored?.key === previous) this.units.set(kind, { key: current, now: units, prev: stored.now });
+      else this.units.set(kind, { key: current, now: units, prev: 0 });
+    }
+  }
+
+  /** What a claw-back took from the commerce account: from the lots, earliest first, as far as they go; the rest is debt. */
+  private clawBack(out_of_commerce: number): void {
+    if (out_of_commerce <= 0) return;
+    const commerce = this.lotsTotal() - this.debt;
+    let from_lots = Math.min(out_of_commerce, Math.max(commerce, 0));
+    this.debt += out_of_commerce - from_lots;
+    for (const field of [...this.lots.keys()].sort()) {
+      if (from_lots <= 0) break;
+      const take = Math.min(this.lots.get(field)!, from_lots);
+      this.addLot(field, -take);
+      from_lots -= take;
+    }
+  }
+
+  private expire(t: HistoryRow, out_of_commerce: number): void {
+    let expired = 0;
+    for (const [field, amount] of [...this.lots]) {
+      if (Number(field.slice(0, 13)) <= t.created_ms) {
+        expired += amount;
+        this.lots.delete(field);
+      }
+    }
+    if (expired !== out_of_commerce) this.warn(`expiry ${t.id}: ${out_of_commerce} expired in the ledger, ${expired} derived`);
+  }
+
+  private lotsTotal(): number {
+    let total = 0;
+    for (const amount of this.lots.values()) total += amount;
+    return total;
+  }
+
+  result(): ContactHot {
+    const lots = [...this.lots].filter(([, amount]) => amount !== 0);
+    const expiries = lots.map(([field]) => Number(field.slice(0, 13))).filter((ms) => ms < never_ms);
+    return {
+      lots,
+      debt: this.debt,
+      first_purchase: this.first_purchase,
+      last_purchase_ms: this.last_purchase_ms,
+      units: [...this.units].map(([kind, u]) => [`u${kind}`, `${u.key}|${u.now}|${u.prev}`]),
+      caps: [...this.caps],
+      earliest_expiry: expiries.length === 0 ? null : Math.min(...expiries),
+    };
+  }
+}

@@ -1,0 +1,61 @@
+// A PostgreSQL database and a Redis of a test's own, for tests of operations that read every
+// contact (reconcile, rebuild) or wipe Redis: other test files' data must not be in their way,
+// nor theirs in others'. And the operations commands run as `npm run` runs them: a child process.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { connectPostgres, type Sql } from '../processor/stores.ts';
+import { startOwnRedis, type OwnRedis } from './own-redis.ts';
+
+export interface OwnStores {
+  readonly redis: OwnRedis;
+  readonly database_url: string;
+  readonly sql: Sql;
+  stop(): Promise<void>;
+}
+
+export async function startOwnStores(name: string): Promise<OwnStores> {
+  const database = `pocketgate_${name}_${process.pid}`;
+  const admin = connectPostgres(process.env.DATABASE_URL!, 1);
+  await admin.unsafe(`drop database if exists ${database}`);
+  await admin.unsafe(`create database ${database}`);
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${database}`;
+  const sql = connectPostgres(url.toString(), 4);
+  const redis = await startOwnRedis();
+  return {
+    redis,
+    database_url: url.toString(),
+    sql,
+    stop: async () => {
+      await redis.stop();
+      await sql.end({ timeout: 5 });
+      await admin.unsafe(`drop database if exists ${database} with (force)`).catch(() => {});
+      await admin.end({ timeout: 5 });
+    },
+  };
+}
+
+export interface CommandRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `node --import tsx processor/ledger/<file> args` with the stores' URLs, as `npm run` starts it. */
+export function runCommand(file: string, args: readonly string[], env: Record<string, string>): Promise<CommandRun> {
+  const root = join(import.meta.dirname, '..');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'processor', 'ledger', file), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

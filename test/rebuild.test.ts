@@ -1,0 +1,179 @@
+// `npm run rebuild` (spec/OPERATIONS.md) as a child process over a Redis and a database of this
+// file's own: traffic of every kind, then Redis loses everything (FLUSHALL), then rebuild. What
+// it loads is what Redis held (contacts, lots, caps, tier units, CIM index, records and states of
+// the window, budgets; not the claims, which the ledger cannot give), every reply replays byte for
+// byte, refunds and reversals of earlier transactions work, guards, caps and budgets hold, and
+// reconcile finds nothing. It refuses a Redis with data unless --force.
+
+import { RESP_TYPES } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
+import type { RedisClient } from '../processor/stores.ts';
+
+const shard_count = 16;
+let stores: OwnStores;
+let gw: TestGateway;
+let biz: BusinessFixture;
+let seq = 0;
+const ref = () => `rb-${++seq}`;
+const offers: Record<string, string> = {};
+
+/** Every approved POS request and the reply it got: each must replay unchanged after the rebuild. */
+const sent: { path: string; body: unknown; text: string }[] = [];
+
+const env = () => ({ REDIS_URL: stores.redis.url, DATABASE_URL: stores.database_url, SHARDS: String(shard_count), CIM_HMAC_KEY: process.env.CIM_HMAC_KEY ?? 'test-hmac-key' });
+const rebuild = (...args: string[]) => runCommand('rebuild-main.ts', args, env());
+const reconcile = () => runCommand('reconcile-main.ts', [], env());
+
+async function pos(path: string, body: unknown, keep = true) {
+  const r = await call(gw, 'POST', path, biz.terminal_key, body);
+  if (keep && r.status === 201) sent.push({ path, body, text: r.text });
+  return r;
+}
+
+const card = (i: number) => testCard(41_000_000 + i);
+const purchase = (i: number, amount: number) => pos('/v1/purchases', { reference: ref(), cim: { type: 'card', value: card(i) }, amount, currency: 'EUR' });
+
+/**
+ * What Redis holds, comparable: every key but the claims (r:), the journals (j:), the expiry
+ * index (e:, which keeps contacts whose lots are gone until the sweeper passes) and zeros the
+ * scripts leave ('0' fields and strings); hashes as sorted hex pairs, with their expiry time.
+ */
+async function snapshot(client: RedisClient): Promise<Record<string, unknown>> {
+  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  const out: Record<string, unknown> = {};
+  for await (const keys of client.scanIterator({ COUNT: 1000 })) {
+    for (const key of keys) {
+      if (/^(r|j|e):/.test(key)) continue;
+      const type = await client.type(key);
+      // To the second: a script's PEXPIRE counts from when Redis ran it, a few ms after its now_ms.
+      const expires = Math.floor(Number(await client.sendCommand(['PEXPIRETIME', key])) / 1000);
+      if (type === 'hash') {
+        const flat = (await binary.sendCommand(['HGETALL', key])) as unknown as Buffer[];
+        const pairs: string[] = [];
+        for (let i = 0; i < flat.length; i += 2) if (flat[i + 1]!.toString() !== '0') pairs.push(`${flat[i]!.toString('hex')}=${flat[i + 1]!.toString()}`);
+        out[key] = { pairs: pairs.sort(), expires };
+      } else if (type === 'string') {
+        const v = await client.get(key);
+        if (v !== '0') out[key] = { v, expires };
+      } else out[key] = { type };
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  stores = await startOwnStores('rebuild');
+  gw = await startTestGateway({ redis_url: stores.redis.url, database_url: stores.database_url });
+  biz = await createBusiness(gw);
+  const offer = async (name: string, body: Record<string, unknown>) => {
+    const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name, ...body });
+    expect(o.status, o.text).toBe(201);
+    offers[name] = o.body.id;
+  };
+  await offer('5%', { goal: 'spend', award: { percent: 5 }, validity_days: 30, limits: { budget: 1_000_000 } });
+  await offer('welcome', { goal: 'first_purchase', award: { fixed: 300 }, instant_redeem: true });
+  await offer('twice a day', { goal: 'spend', award: { fixed: 100 }, limits: { per_contact: { count: 2, period: 'day' } }, pool: biz.merchant_code });
+  await offer('small budget', { goal: 'spend', award: { fixed: 250 }, conditions: { min_amount: 5_000 }, limits: { budget: 500 } });
+  expect((await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'gold', min_period_units: 150, period: 'month' }])).status).toBe(200);
+  const contacts = [];
+  for (let i = 0; i < 5; i++) {
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card(i) }], tags: i === 0 ? ['vip'] : [] });
+    expect(c.status, c.text).toBe(201);
+    contacts.push(c.body);
+  }
+  // Contact 0: three purchases (the cap of two a day), a redemption, a spend by wallet code.
+  for (const amount of [10_000, 6_000, 2_000]) expect((await purchase(0, amount)).status).toBe(201);
+  expect((await pos('/v1/redemptions', { reference: ref(), cim: { type: 'card', value: card(0) }, amount: 400 })).status).toBe(201);
+  expect((await pos('/v1/spends', { reference: ref(), amount: 350, currency: 'EUR', wallet_code: contacts[0].wallet_code })).status).toBe(201);
+  // Contact 1: a purchase, refunded in part (a claw-back).
+  const p1 = await purchase(1, 8_000);
+  expect((await pos('/v1/refunds', { reference: ref(), original_reference: p1.body.reference, amount: 4_000 })).status).toBe(201);
+  // Contact 2: a purchase and a redemption, the redemption reversed (lots back).
+  expect((await purchase(2, 4_000)).status).toBe(201);
+  const r2 = await pos('/v1/redemptions', { reference: ref(), cim: { type: 'card', value: card(2) } });
+  expect(r2.status, r2.text).toBe(201);
+  expect((await pos('/v1/reversals', { reference: ref(), original_reference: r2.body.reference })).status).toBe(201);
+  // Contact 3: a purchase fully refunded after its commerce was redeemed (debt).
+  const p3 = await purchase(3, 6_000);
+  expect((await pos('/v1/redemptions', { reference: ref(), cim: { type: 'card', value: card(3) } })).status).toBe(201);
+  expect((await pos('/v1/spends', { reference: ref(), amount: 200, currency: 'EUR', wallet_code: contacts[3].wallet_code })).status).toBe(201);
+  expect((await pos('/v1/refunds', { reference: ref(), original_reference: p3.body.reference })).status).toBe(201);
+  // Contact 4: one purchase, kept for a refund and a reversal after the rebuild.
+  expect((await purchase(4, 5_000)).status).toBe(201);
+  const clean = await reconcile();
+  expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await stores?.stop();
+});
+
+describe('npm run rebuild', () => {
+  let before: Record<string, unknown>;
+
+  it('refuses a Redis that holds Pocketgate data', async () => {
+    const r = await rebuild();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('refused');
+  });
+
+  it('loads after FLUSHALL what Redis held, claims aside', async () => {
+    before = await snapshot(stores.redis.client);
+    await gw.close();
+    await stores.redis.client.flushAll();
+    const r = await rebuild();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('contacts: 5');
+    expect(r.stdout).not.toContain('warning');
+    expect(await snapshot(stores.redis.client)).toEqual(before);
+    gw = await startTestGateway({ redis_url: stores.redis.url, database_url: stores.database_url });
+    const clean = await reconcile();
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+    expect(clean.stdout.trim()).toBe('contacts checked: 5, mismatches: 0');
+  });
+
+  it('replays every earlier reply byte for byte', async () => {
+    for (const s of sent) {
+      const again = await call(gw, 'POST', s.path, biz.terminal_key, s.body);
+      expect(again.status, `${s.path} ${again.text}`).toBe(201);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.text).toBe(s.text);
+    }
+  });
+
+  it('refunds and reverses earlier transactions as before', async () => {
+    const [p1, p4] = [sent.find((s) => s.path === '/v1/purchases' && (s.body as any).cim.value === card(1))!, sent.find((s) => s.path === '/v1/purchases' && (s.body as any).cim.value === card(4))!];
+    const ref1 = (p1.body as { reference: string }).reference;
+    expect((await pos('/v1/refunds', { reference: ref(), original_reference: ref1, amount: 4_001 }, false)).body.code).toBe('amount_exceeds_original');
+    const rest = await pos('/v1/refunds', { reference: ref(), original_reference: ref1, amount: 4_000 }, false);
+    expect(rest.status, rest.text).toBe(201);
+    expect(rest.body.clawed_back).toBe(400);
+    const ref4 = (p4.body as { reference: string }).reference;
+    const reversed = await pos('/v1/reversals', { reference: ref(), original_reference: ref4 }, false);
+    expect(reversed.status, reversed.text).toBe(201);
+    expect(reversed.body).toMatchObject({ original_kind: 'purchase', wallet: { open: 0, commerce: 0 } });
+    expect((await pos('/v1/reversals', { reference: ref(), original_reference: ref4 }, false)).body.code).toBe('already_reversed');
+  });
+
+  it('holds guards, caps and budgets: no second welcome, no third capped award today, no budget beyond its end', async () => {
+    const p = await purchase(0, 9_000);
+    expect(p.status, p.text).toBe(201);
+    const awarded = (p.body.awards as { offer_id: string }[]).map((a) => a.offer_id);
+    expect(awarded).toContain(offers['5%']);
+    expect(awarded).not.toContain(offers.welcome);
+    expect(awarded).not.toContain(offers['twice a day']);
+    expect(awarded).not.toContain(offers['small budget']);
+    const clean = await reconcile();
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+  });
+
+  it('with --force, overwrites a Redis with data and leaves it consistent', async () => {
+    const r = await rebuild('--force');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const clean = await reconcile();
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+  });
+});
