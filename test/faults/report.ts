@@ -2,7 +2,7 @@
 //
 // Targets (OPERATIONS.md, issue 11): correctness in every scenario (0 lost, 0 doubled, nothing
 // unexplained in the ledger, replays answer the original, no negative open balance, 0
-// reconcile mismatches, no 5xx but 503 `unavailable`); during the PostgreSQL outage every POS
+// reconcile mismatches, no 5xx but 503 `unavailable`, no process dying on its own); during the PostgreSQL outage every POS
 // request answered as without it (2xx/4xx), none slower than 2 s; catch-up ≤ 5 s after a single
 // process's death.
 
@@ -21,6 +21,7 @@ export function correctnessFailures(r: ScenarioResult, final?: SuiteResult['fina
   if (r.ledger.unexplained > 0) out.push(`${r.ledger.unexplained} unexplained in the ledger`);
   if (r.replays_wrong > 0) out.push(`${r.replays_wrong} replays not the original`);
   if (r.answers.other_5xx > 0) out.push(`${r.answers.other_5xx} 5xx other than 503 unavailable`);
+  for (const name of r.exited) out.push(`the ${name} exited on its own`);
   const negative = r.negative_open ?? final?.negative_open ?? 0;
   if (negative > 0) out.push(`${negative} negative open balances`);
   const mismatches = (r.reconcile ?? final?.reconcile)?.mismatches;
@@ -79,6 +80,10 @@ export function reportTable(result: SuiteResult): string {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|',
     ...result.rows.map((r) => row(r, result.final)),
   ];
+  for (const r of result.rows) {
+    const failures = correctnessFailures(r, result.final);
+    if (failures.length > 0) lines.push('', `${r.scenario.name}: correctness NOT MET: ${failures.join(', ')}.`);
+  }
   if (result.final !== undefined) {
     lines.push('', `After every scenario: negative open balances ${result.final.negative_open}; reconcile ${result.final.reconcile.summary}.`);
   } else {

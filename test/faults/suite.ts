@@ -49,6 +49,8 @@ export interface ScenarioResult {
   /** Set on each row when isolated, else on the suite's last check only. */
   readonly negative_open: number | undefined;
   readonly reconcile: ReconcileResult | undefined;
+  /** Processes that died by themselves (OPERATIONS.md: no store's failure may take one down). */
+  readonly exited: readonly string[];
 }
 
 export interface SuiteResult {
@@ -77,6 +79,8 @@ interface Played {
   readonly times: FaultTimes;
   readonly catch_up: CatchUp;
   readonly prefix: string;
+  /** Children that exited on their own during the scenario (a fault of ours is not that). */
+  readonly exited: string[];
 }
 
 const shard_count = 16;
@@ -127,7 +131,8 @@ async function play(run: Run, scenario: Scenario, prefix: string): Promise<Playe
   const catch_up = watchCatchUp(run.redis, shard_count, times.recovered_at, o.catch_up_timeout_s * 1_000, run.ending.signal);
   await sleep(o.post_s * 1_000);
   await load.stop(o.retry_s * 1_000);
-  return { scenario, load, times, catch_up, prefix };
+  const exited = [run.gateway, ...(run.writer === undefined ? [] : [run.writer])].filter((c) => !c.running).map((c) => c.name);
+  return { scenario, load, times, catch_up, prefix, exited };
 }
 
 async function check(run: Run, p: Played, balances: boolean): Promise<ScenarioResult> {
@@ -145,6 +150,7 @@ async function check(run: Run, p: Played, balances: boolean): Promise<ScenarioRe
     replays_wrong,
     negative_open,
     reconcile,
+    exited: p.exited,
   };
   const statuses = Object.entries(result.answers.statuses).sort(([, a], [, b]) => b - a).map(([k, n]) => `${k}: ${n}`).join(', ');
   run.o.log(`${p.scenario.name}: attempts ${statuses}; ${result.answers.retried} requests retried`);
