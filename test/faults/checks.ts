@@ -93,26 +93,45 @@ export async function checkLedger(sql: Sql, requests: readonly RequestRecord[], 
   return found;
 }
 
+const replay_tries = 5;
+
+/** One replay as a POS sends it: a 503 or no answer is tried again (the count of those is returned too). */
+async function replay(base_url: string, q: RequestRecord): Promise<{ status: number; id: string | undefined; replayed: boolean; refused: number }> {
+  let refused = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(base_url + q.path, { method: 'POST', headers: { authorization: `Bearer ${q.key}`, 'content-type': 'application/json' }, body: q.body, signal: AbortSignal.timeout(10_000) });
+      const body = (await res.json().catch(() => ({}))) as { id?: string };
+      if (res.status !== 503 || attempt >= replay_tries) return { status: res.status, id: body.id, replayed: res.headers.get('idempotent-replayed') === 'true', refused };
+    } catch (err) {
+      if (attempt >= replay_tries) throw err;
+    }
+    refused++;
+    await sleep(200);
+  }
+}
+
 /**
  * Sends up to `n` answered 2xx requests again, byte for byte: each must answer the same status
- * and transaction id, marked as a replay. Returns the number that did not.
+ * and transaction id, marked as a replay. Returns the number that did not; a note says how many
+ * replays needed a second try (503, no answer) though the system was quiet by then.
  */
 export async function checkReplays(base_url: string, requests: readonly RequestRecord[], n: number, notes: string[]): Promise<number> {
   const answered = requests.filter((q) => q.status !== undefined && q.status < 300);
   // The requests that needed retries first: they are the ones a fault touched.
   const sample = [...answered.filter((q) => q.attempts > 1), ...answered.filter((q) => q.attempts === 1)].slice(0, n);
   let wrong = 0;
+  let refused = 0;
   for (let i = 0; i < sample.length; i += 8) {
     const results = await Promise.all(
       sample.slice(i, i + 8).map(async (q) => {
         try {
-          const res = await fetch(base_url + q.path, { method: 'POST', headers: { authorization: `Bearer ${q.key}`, 'content-type': 'application/json' }, body: q.body, signal: AbortSignal.timeout(10_000) });
-          const body = (await res.json().catch(() => ({}))) as { id?: string };
-          const same = res.status === q.status && body.id === q.id && res.headers.get('idempotent-replayed') === 'true';
-          if (!same && notes.length < 10) notes.push(`replay: ${q.kind} ${q.reference} first ${q.status} ${q.id}, again ${res.status} ${body.id}`);
+          const r = await replay(base_url, q);
+          refused += r.refused;
+          const same = r.status === q.status && r.id === q.id && r.replayed;
+          if (!same && notes.length < 10) notes.push(`replay: ${q.kind} ${q.reference} first ${q.status} ${q.id}, again ${r.status} ${r.id}`);
           return same;
         } catch (err) {
-          // The system is quiet by now: a replay without an answer is a wrong one.
           if (notes.length < 10) notes.push(`replay: ${q.kind} ${q.reference}: ${(err as Error).message}`);
           return false;
         }
@@ -120,6 +139,7 @@ export async function checkReplays(base_url: string, requests: readonly RequestR
     );
     wrong += results.filter((same) => !same).length;
   }
+  if (refused > 0 && notes.length < 10) notes.push(`replays: ${refused} answered 503 or nothing before the answer, after the fault was over`);
   return wrong;
 }
 
