@@ -79,6 +79,13 @@ describe('spend offers', () => {
     expect(amounts(evaluatePurchase(compiled, { ...ctx, at_ms: Date.parse('2026-04-30T23:59:59Z') }))).toEqual([2, 16]);
   });
 
+  it('says whether some purchase offer has a budget (the purchase then reserves in the claim round trip)', () => {
+    expect(compileOffers([offer({ award: { fixed: 1 } })], 'all').has_budgets).toBe(false);
+    expect(compileOffers([offer({ award: { fixed: 1 } }), offer({ award: { fixed: 2 }, limits: { budget: 100 } })], 'all').has_budgets).toBe(true);
+    // A sign-up offer's budget is reserved by the sign-up, never by a purchase.
+    expect(compileOffers([offer({ goal: 'signup', award: { fixed: 2 }, limits: { budget: 100 } })], 'all').has_budgets).toBe(false);
+  });
+
   it('instant discounts are summed and never exceed the amount', () => {
     const offers = [offer({ kind: 'instant_discount', award: { fixed: 1500 } }), offer({ kind: 'instant_discount', award: { fixed: 1500 } }), offer({ kind: 'instant_discount', award: { fixed: 5000 } })];
     const r = evalAll(offers);

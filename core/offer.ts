@@ -258,6 +258,8 @@ export interface CompiledOffers {
   readonly needs_referrer: boolean;
   /** Some offer reads the purchase's items. */
   readonly needs_items: boolean;
+  /** Some purchase offer has a budget: its award must be reserved before the shard script. */
+  readonly has_budgets: boolean;
   readonly index: OfferIndex;
 }
 
@@ -402,6 +404,7 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
   let needs_profile = false;
   let needs_schemes = false;
   let needs_items = false;
+  let has_budgets = false;
   let rank = 0;
   for (const offer of sorted) {
     const o = compileOne(offer, rank++);
@@ -427,6 +430,7 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
     }
     purchase_offers++;
     if (o.products !== undefined || o.goal === 'product') needs_items = true;
+    if (o.limits?.budget !== undefined) has_budgets = true;
   }
   let dow_count = 0;
   for (const b of ix.by_dow) dow_count += b.length;
@@ -440,6 +444,7 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
     needs_first_purchase: ix.first_purchase.length > 0 || ix.referral.length > 0,
     needs_referrer: ix.referral.length > 0,
     needs_items,
+    has_budgets,
     index: { ...ix, dow_count },
   };
 }

@@ -55,7 +55,9 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
   app.post('/v1/businesses', async (c) => {
     platformOnly(c);
     const input = await readBody(c, businessCreateSchema);
-    return c.json(await network.createBusiness(input), 201);
+    const business = await network.createBusiness(input);
+    await offers.changed(business.id); // its rewards snapshot in Redis: the POS path reads it there
+    return c.json(business, 201);
   });
 
   app.post('/v1/merchants', async (c) => {
@@ -71,6 +73,14 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
   app.post('/v1/terminals', async (c) => {
     const business = adminOf(c);
     return c.json(await network.createTerminal(business, await readBody(c, terminalCreateSchema)), 201);
+  });
+
+  // A new key for the terminal (shown once); the old one stops working within seconds everywhere.
+  app.post('/v1/terminals/:id/rotate-key', async (c) => {
+    const business = adminOf(c);
+    const id = idParam(c);
+    await requireNoBody(c);
+    return c.json(await network.rotateTerminalKey(business, id), 201);
   });
 
   app.post('/v1/contacts/import', async (c) => {

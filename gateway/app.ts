@@ -8,7 +8,8 @@ import { PocketgateError } from '../core/errors.ts';
 import { problemResponse } from '../adapters/http/problem.ts';
 import { posRoutes } from '../adapters/http/pos.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
-import { hashKey } from '../processor/network.ts';
+import { hashKey, type Principal } from '../processor/network.ts';
+import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { redisErrorCode } from '../processor/unavailable.ts';
@@ -22,6 +23,8 @@ export interface AppOptions {
   readonly platform_api_key: string | undefined;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** When given, calls that need PostgreSQL answer 503 at once while it does not answer. */
+  readonly postgres_health?: PostgresHealth;
 }
 
 const bearer_prefix = 'bearer ';
@@ -43,7 +46,40 @@ function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
   return 'down';
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger }: AppOptions): OpenAPIHono<HttpEnv> {
+/** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
+const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets']);
+
+function needsPostgres(principal: Principal, path: string): boolean {
+  return principal.kind !== 'terminal' && !redis_only_paths.has(path);
+}
+
+function postgresUnavailable(): PocketgateError {
+  return new PocketgateError('unavailable', 'PostgreSQL does not answer; try again shortly');
+}
+
+/**
+ * The call, unless PostgreSQL is known down (503 at once) or is found down while the call waits
+ * (503 then; the call goes on in the background and `onLateError` hears how it ended, if badly).
+ */
+async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<void>, onLateError: (err: unknown) => void): Promise<void> {
+  if (!health.up) throw postgresUnavailable();
+  const work = call();
+  let cancel = () => {};
+  const down = new Promise<never>((_, reject) => {
+    cancel = health.onceDown(() => {
+      work.catch(onLateError); // given up on: nobody else hears how it ends
+      reject(postgresUnavailable());
+    });
+  });
+  try {
+    await Promise.race([work, down]);
+  } finally {
+    cancel();
+    down.catch(() => {}); // lost the race or cancelled: nobody waits on it
+  }
+}
+
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -72,6 +108,13 @@ export function createApp({ processor, platform_api_key, metrics, logger }: AppO
     c.set('principal', principal);
     await next();
   });
+
+  if (postgres_health !== undefined) {
+    app.use('/v1/*', async (c, next) => {
+      if (!needsPostgres(c.get('principal'), c.req.path)) return next();
+      await whilePostgresAnswers(postgres_health, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
+    });
+  }
 
   app.route('/', posRoutes(processor));
   app.route('/', adminRoutes(processor));

@@ -5,9 +5,10 @@ import { serve, type ServerType } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { connectPostgres, connectRedis, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
-import { migrate } from '../processor/ledger/migrate.ts';
+import { PostgresHealth } from '../processor/postgres-health.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
+import { prepareStores } from './prepare.ts';
 import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
@@ -37,14 +38,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const logger = options.logger ?? pino({ level: config.log_level });
   const redis = await connectRedis(config.redis_url);
   const sql = connectPostgres(config.database_url);
-  const applied = await migrate(sql);
-  if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() } };
+  const postgres_health = new PostgresHealth(config.database_url);
+  const stop_preparing = await prepareStores(stores, postgres_health, logger).catch(async (err: unknown) => {
+    await postgres_health.stop();
+    await redis.close().catch(() => {});
+    await sql.end({ timeout: 5 });
+    throw err;
+  });
+  postgres_health.start();
   const processor = new Processor(stores);
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger });
+  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
@@ -102,6 +109,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       stop_expiry?.();
       if (writer !== undefined) await writer.stop();
       await processor.offers.close();
+      stop_preparing();
+      await postgres_health.stop();
       await redis.close().catch(() => {});
       await sql.end({ timeout: 5 });
     },

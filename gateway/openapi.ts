@@ -56,6 +56,7 @@ const paths: PathDoc[] = [
   { method: 'post', path: '/v1/merchants', summary: 'Create a merchant', tag: 'Business network', key: 'admin', body: merchantCreateSchema },
   { method: 'post', path: '/v1/venues', summary: 'Create a venue', tag: 'Business network', key: 'admin', body: venueCreateSchema },
   { method: 'post', path: '/v1/terminals', summary: 'Create a terminal (returns its key once)', tag: 'Business network', key: 'admin', body: terminalCreateSchema },
+  { method: 'post', path: '/v1/terminals/{id}/rotate-key', summary: "Give a terminal a new key (returned once); the old one stops working within seconds", tag: 'Business network', key: 'admin' },
   { method: 'post', path: '/v1/contacts', summary: 'Create a contact', tag: 'Contacts', key: 'admin', body: contactCreateSchema },
   { method: 'post', path: '/v1/contacts/import', summary: 'Import contacts from NDJSON, streamed', tag: 'Contacts', key: 'admin', content_type: 'application/x-ndjson', status: 200 },
   { method: 'get', path: '/v1/contacts/{id}', summary: 'Read a contact', tag: 'Contacts', key: 'admin' },

@@ -69,6 +69,7 @@ function one(run: Bench): Promise<number> {
   return run(stores, business, terminal, rewards, {
     input: { reference, cim: { type: 'card', value: '4000000000000002' }, amount, currency: 'EUR' },
     slot: referenceSlot(config, terminal.id, reference, now_ms),
+    request_hash: 'bench00000',
     contact_id: c.id,
     shard: c.shard,
     now_ms,

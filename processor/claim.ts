@@ -14,13 +14,19 @@ import type { Stores } from './stores.ts';
  */
 const claim_hash_length = 10;
 
-function claimHash(hash: string): string {
+/** What of a request's hash its claim keeps (and its ledger transaction, so that `rebuild` can claim it again). */
+export function claimHash(hash: string): string {
   return hash.slice(0, claim_hash_length);
 }
 
 /** The contact id as a claim stores it: without its 'con_' prefix ('' for none). */
 function packContact(contact_id: string): string {
   return contact_id.startsWith('con_') ? contact_id.slice(4) : contact_id;
+}
+
+/** A claim's value: the request's claim hash, then its contact (as `rebuild` writes it again too). */
+export function claimValue(claim_hash: string, contact_id: string): string {
+  return claim_hash + packContact(contact_id);
 }
 
 function unpackContact(packed: string): string {
@@ -38,7 +44,7 @@ function runClaim(stores: Stores, slot: ReferenceSlot, value: string, mode: 'cla
  * and issued again to another contact).
  */
 export async function claimReference(stores: Stores, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<string> {
-  const prior = await runClaim(stores, slot, claimHash(hash) + packContact(contact_id), 'claim');
+  const prior = await runClaim(stores, slot, claimValue(claimHash(hash), contact_id), 'claim');
   if (prior === null) return contact_id;
   // A reversal of this reference arrived first (the late-original race of card networks).
   if (prior.startsWith('!')) throw new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);

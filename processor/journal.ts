@@ -18,10 +18,14 @@ export interface JournalEntry {
   readonly business_id: string;
   readonly terminal_id: string | null;
   readonly reference: string | null;
+  /** A terminal's transactions: the reference's claim hash (processor/claim.ts), for `rebuild`. */
+  readonly request_hash?: string;
   readonly contact_id: string | null;
   readonly amount: number;
   readonly currency: string;
   readonly created_at: string;
+  /** A purchase's: its occurred_at (the time its offers, caps and tier periods were decided by). */
+  readonly occurred_at?: string;
   readonly original_id?: string | null;
   readonly awards?: readonly unknown[];
   readonly discount?: number;

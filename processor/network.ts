@@ -1,13 +1,20 @@
-// The business network: businesses, merchants, venues, terminals and their API keys. PostgreSQL
-// holds it; each process caches what the hot path reads (keys, terminals, businesses) because
-// it changes rarely and is read on every request.
+// The business network: businesses, merchants, venues, terminals, their API keys and ISO 8583
+// acquirer links. PostgreSQL holds it; Redis holds what the POS path reads (network-layout.ts),
+// written after PostgreSQL commits, so the POS path never waits for PostgreSQL, even in a gateway
+// started while PostgreSQL is down. Each process caches what it read for a few seconds.
 
 import { createHash } from 'node:crypto';
 import { newApiKey, newId } from '../core/ids.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { percentToBasisPoints } from '../core/money.ts';
 import type { Resolution } from '../core/offer.ts';
-import type { Stores } from './stores.ts';
+import type { BusinessRecord } from './network-layout.ts';
+import { keyEntryKey, merchantKey, paddedAcquirer, terminalKey } from './network-layout.ts';
+import { readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
+import { syncBusiness, syncLink, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
+import type { Sql, Stores } from './stores.ts';
+import { CachedLookup } from './ttl-cache.ts';
+import type postgres from 'postgres';
 
 export interface Business {
   readonly id: string;
@@ -40,19 +47,49 @@ export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
-const cache_ttl_ms = 60_000;
-const unknown_key_ttl_ms = 5_000; // short: a key created on another gateway must work soon
-const cache_entries_max = 100_000;
+/**
+ * How long a process trusts what it read of the network: a key revoked, or a terminal made, on
+ * another gateway takes effect here within this. Short, because a miss costs one to three Redis
+ * round trips, not a PostgreSQL query.
+ */
+export const network_cache_ttl_ms = 5_000;
+const cache_options = { ttl_ms: network_cache_ttl_ms, found_max: 100_000, missing_max: 10_000 };
 
-interface CacheEntry {
-  readonly principal: Principal | undefined;
-  readonly expires_ms: number;
+export interface IsoTerminal {
+  readonly business: Business;
+  readonly terminal: Terminal;
+}
+
+function businessFrom(r: BusinessRecord): Business {
+  return { id: r.id, name: r.name, currency: r.currency, reward_resolution: r.reward_resolution, created_at: r.created_at };
+}
+
+function terminalFrom({ terminal, venue, merchant }: TerminalView): Terminal {
+  return {
+    id: terminal.id,
+    code: terminal.code,
+    business_id: terminal.business_id,
+    venue_id: terminal.venue_id,
+    merchant_id: terminal.merchant_id,
+    merchant_code: merchant?.code ?? '',
+    fee_bp: merchant?.fee_bp ?? 0,
+    settle_on: merchant?.settle_on ?? 'award',
+    timezone: venue.timezone,
+  };
+}
+
+function unfinished(): PocketgateError {
+  return new PocketgateError('unavailable', 'another call changed this terminal\'s key at the same time; try again');
 }
 
 export class Network {
-  private readonly keys = new Map<string, CacheEntry>();
-  private readonly businesses = new Map<string, Business>();
-  private readonly iso_terminals = new Map<string, { value: { business: Business; terminal: Terminal } | undefined; expires_ms: number }>();
+  /** By key hash. Unknown keys are remembered apart (bounded), so a flood of made-up keys costs one Redis read each and never a PostgreSQL query. */
+  private readonly principals = new CachedLookup<Principal>((hash) => this.readPrincipal(hash), cache_options);
+  private readonly businesses = new CachedLookup<Business>(async (id) => {
+    const r = await readBusiness(this.stores.redis, id);
+    return r === undefined ? undefined : businessFrom(r);
+  }, cache_options);
+  private readonly iso_terminals = new CachedLookup<IsoTerminal>((route) => this.readIsoTerminal(route), cache_options);
 
   constructor(private readonly stores: Stores) {}
 
@@ -60,85 +97,73 @@ export class Network {
   async authenticate(key: string, platform_key_hash: string | undefined): Promise<Principal | undefined> {
     const hash = hashKey(key);
     if (platform_key_hash !== undefined && hash === platform_key_hash) return { kind: 'platform' };
-    const now = Date.now();
-    const cached = this.keys.get(hash);
-    if (cached !== undefined && cached.expires_ms > now) return cached.principal;
-    const principal = await this.loadPrincipal(hash);
-    if (this.keys.size >= cache_entries_max) this.keys.clear(); // bounded; refills on demand
-    this.keys.set(hash, { principal, expires_ms: now + (principal === undefined ? unknown_key_ttl_ms : cache_ttl_ms) });
-    return principal;
+    return this.principals.get(hash);
   }
 
-  private async loadPrincipal(hash: string): Promise<Principal | undefined> {
-    const { sql } = this.stores;
-    const [row] = await sql<{ business_id: string; kind: 'admin' | 'terminal'; terminal_id: string | null }[]>`
-      select business_id, kind, terminal_id from api_keys where hash = ${hash}`;
-    if (row === undefined) return undefined;
-    const business = await this.business(row.business_id);
-    if (business === undefined) return undefined;
-    if (row.kind === 'admin') return { kind: 'admin', business };
-    const [t] = await sql<Terminal[]>`
-      select t.id, t.code, t.business_id, t.venue_id, t.merchant_id, v.timezone,
-             coalesce(m.code, '') as merchant_code, coalesce(m.contribution_fee_bp, 0) as fee_bp, coalesce(m.settle_on, 'award') as settle_on
-      from terminals t join venues v on v.id = t.venue_id left join merchants m on m.id = t.merchant_id
-      where t.id = ${row.terminal_id}`;
-    return t === undefined ? undefined : { kind: 'terminal', business, terminal: { ...t } };
-  }
-
-  async business(id: string): Promise<Business | undefined> {
-    const cached = this.businesses.get(id);
-    if (cached !== undefined) return cached;
-    const [row] = await this.stores.sql<Business[]>`
-      select id, name, currency, reward_resolution, created_at from businesses where id = ${id}`;
-    if (row === undefined) return undefined;
-    const business = { ...row, created_at: iso(row.created_at) };
-    if (this.businesses.size >= cache_entries_max) this.businesses.clear();
-    this.businesses.set(id, business);
-    return business;
-  }
-
-  /** Bind an acquirer's DE32 to this business. */
-  async linkAcquirer(business: Business, acquirer_id: string) {
-    const id = newId('lnk');
-    const padded = acquirer_id.padStart(11, '0');
-    try {
-      const [row] = await this.stores.sql<{ created_at: Date }[]>`
-        insert into iso8583_links (id, acquirer_id, business_id) values (${id}, ${padded}, ${business.id}) returning created_at`;
-      this.iso_terminals.clear();
-      return { id, acquirer_id, business_id: business.id, created_at: iso(row!.created_at) };
-    } catch (err) {
-      throw uniqueAs(err, 'validation_failed', `acquirer ${acquirer_id} is already linked`, 'acquirer_id');
+  /** A key works while its entry names a business or terminal that names the key back (network-layout.ts). */
+  private async readPrincipal(hash: string): Promise<Principal | undefined> {
+    const entry = await readKeyEntry(this.stores.redis, hash);
+    if (entry === undefined) return undefined;
+    if (entry.kind === 'admin') {
+      const r = await readBusiness(this.stores.redis, entry.business_id);
+      return r === undefined || r.admin_key_hash !== hash ? undefined : { kind: 'admin', business: businessFrom(r) };
     }
+    const [view, business] = await Promise.all([readTerminal(this.stores.redis, entry.terminal_id!), this.business(entry.business_id)]);
+    if (view === undefined || business === undefined || view.terminal.key_hash !== hash || view.terminal.business_id !== business.id) return undefined;
+    return { kind: 'terminal', business, terminal: terminalFrom(view) };
+  }
+
+  business(id: string): Promise<Business | undefined> {
+    return this.businesses.get(id);
   }
 
   /**
    * The business and terminal an ISO 8583 message names: DE32 (acquirer link), DE42 (merchant
-   * code; blank for the business's own venues) and DE41 (terminal code). Cached like keys.
+   * code; blank for the business's own venues) and DE41 (terminal code).
    */
-  async isoTerminal(acquirer_id: string, merchant_code: string, terminal_code: string): Promise<{ business: Business; terminal: Terminal } | undefined> {
-    const cache_key = `${acquirer_id.padStart(11, '0')}\u0000${merchant_code}\u0000${terminal_code}`;
-    const now = Date.now();
-    const cached = this.iso_terminals.get(cache_key);
-    if (cached !== undefined && cached.expires_ms > now) return cached.value;
-    const [row] = await this.stores.sql<(Terminal & { link_business: string })[]>`
-      select t.id, t.code, t.business_id, t.venue_id, t.merchant_id, v.timezone,
-             coalesce(m.code, '') as merchant_code, coalesce(m.contribution_fee_bp, 0) as fee_bp, coalesce(m.settle_on, 'award') as settle_on
-      from iso8583_links l
-      join terminals t on t.business_id = l.business_id and t.code = ${terminal_code}
-      join venues v on v.id = t.venue_id
-      left join merchants m on m.id = t.merchant_id
-      where l.acquirer_id = ${acquirer_id.padStart(11, '0')} and coalesce(m.code, '') = ${merchant_code}`;
-    const business = row === undefined ? undefined : await this.business(row.business_id);
-    const value = row === undefined || business === undefined ? undefined : { business, terminal: { ...row } as Terminal };
-    if (this.iso_terminals.size >= cache_entries_max) this.iso_terminals.clear();
-    this.iso_terminals.set(cache_key, { value, expires_ms: now + (value === undefined ? unknown_key_ttl_ms : cache_ttl_ms) });
-    return value;
+  isoTerminal(acquirer_id: string, merchant_code: string, terminal_code: string): Promise<IsoTerminal | undefined> {
+    return this.iso_terminals.get(JSON.stringify([paddedAcquirer(acquirer_id), merchant_code, terminal_code]));
+  }
+
+  /**
+   * Several businesses may link one acquirer (a bank acquires for many). The message goes to the
+   * earliest link whose business has a terminal with these DE42/DE41 codes: a later link never
+   * takes traffic an earlier business's terminal serves, so linking someone's DE32 takes nothing.
+   */
+  private async readIsoTerminal(route: string): Promise<IsoTerminal | undefined> {
+    const [acquirer_id, merchant_code, terminal_code] = JSON.parse(route) as [string, string, string];
+    const { redis } = this.stores;
+    const business_ids = await readAcquirerBusinesses(redis, acquirer_id);
+    if (business_ids.length === 0) return undefined;
+    const terminal_ids = await readTerminalIdsByCode(redis, business_ids, merchant_code, terminal_code);
+    const i = terminal_ids.findIndex((id) => id !== null);
+    if (i < 0) return undefined;
+    const [view, business] = await Promise.all([readTerminal(redis, terminal_ids[i]!), this.business(business_ids[i]!)]);
+    if (view === undefined || business === undefined || view.terminal.business_id !== business.id) return undefined;
+    if ((view.merchant?.code ?? '') !== merchant_code || view.terminal.code !== terminal_code) return undefined;
+    return { business, terminal: terminalFrom(view) };
+  }
+
+  /**
+   * Links DE32 to this business. Idempotent: linking it again answers the same link. Whether
+   * another business linked it too is never told (see readIsoTerminal for who gets its traffic).
+   */
+  async linkAcquirer(business: Business, acquirer_id: string) {
+    const { sql, redis } = this.stores;
+    const padded = paddedAcquirer(acquirer_id);
+    await sql`insert into iso8583_links (id, acquirer_id, business_id) values (${newId('lnk')}, ${padded}, ${business.id})
+      on conflict (business_id, acquirer_id) do nothing`;
+    const [link] = await sql<{ id: string; created_at: Date }[]>`
+      select id, created_at from iso8583_links where business_id = ${business.id} and acquirer_id = ${padded}`;
+    await syncLink(sql, redis, business.id, padded);
+    this.iso_terminals.clear();
+    return { id: link!.id, acquirer_id, business_id: business.id, created_at: iso(link!.created_at) };
   }
 
   async createBusiness(input: { name: string; currency: string; reward_resolution: Resolution }): Promise<Business & { admin_key: string }> {
     const id = newId('bus');
     const admin_key = newApiKey('admin');
-    const { sql } = this.stores;
+    const { sql, redis } = this.stores;
     const [row] = await sql.begin(async (tx) => {
       const rows = await tx<Business[]>`
         insert into businesses (id, name, currency, reward_resolution)
@@ -149,24 +174,36 @@ export class Network {
       await tx`insert into schemes (id, business_id, name, signup) values (${newId('sch')}, ${id}, 'Everyone', 'auto')`;
       return rows;
     });
+    // Should this fail (503), a retry makes another business; this one stays inert, its key never shown.
+    await syncBusiness(sql, redis, id);
     return { ...row!, created_at: iso(row!.created_at), admin_key };
   }
 
   async createMerchant(business: Business, input: { name: string; code: string; contribution_fee_percent: number; settle_on: 'award' | 'spend' }) {
+    const { sql, redis } = this.stores;
     const id = newId('mer');
     const bp = percentToBasisPoints(input.contribution_fee_percent)!;
+    const view = (r: { id: string; created_at: Date }) => ({ id: r.id, name: input.name, code: input.code, contribution_fee_percent: input.contribution_fee_percent, settle_on: input.settle_on, created_at: iso(r.created_at) });
     try {
-      const [row] = await this.stores.sql<{ created_at: Date }[]>`
+      const [row] = await sql<{ created_at: Date }[]>`
         insert into merchants (id, business_id, name, code, contribution_fee_bp, settle_on)
         values (${id}, ${business.id}, ${input.name}, ${input.code}, ${bp}, ${input.settle_on}) returning created_at`;
-      return { id, name: input.name, code: input.code, contribution_fee_percent: input.contribution_fee_percent, settle_on: input.settle_on, created_at: iso(row!.created_at) };
+      await syncMerchant(sql, redis, id);
+      return view({ id, created_at: row!.created_at });
     } catch (err) {
-      throw uniqueAs(err, 'validation_failed', `merchant code ${input.code} is already used in this business`);
+      if (!isUniqueViolation(err)) throw err;
+      // The same call again after a 503 that came between PostgreSQL and Redis: finish that one.
+      const [same] = await sql<{ id: string; created_at: Date }[]>`
+        select id, created_at from merchants where business_id = ${business.id} and code = ${input.code}
+          and name = ${input.name} and contribution_fee_bp = ${bp} and settle_on = ${input.settle_on}`;
+      if (same === undefined || (await redis.exists(merchantKey(same.id))) > 0) throw uniqueAs(err, 'validation_failed', `merchant code ${input.code} is already used in this business`);
+      await syncMerchant(sql, redis, same.id);
+      return view(same);
     }
   }
 
   async createVenue(business: Business, input: { name: string; merchant_id?: string | undefined; timezone: string }) {
-    const { sql } = this.stores;
+    const { sql, redis } = this.stores;
     if (input.merchant_id !== undefined) {
       const [m] = await sql`select 1 from merchants where id = ${input.merchant_id} and business_id = ${business.id}`;
       if (m === undefined) throw new PocketgateError('not_found', `merchant ${input.merchant_id} not found`);
@@ -175,29 +212,86 @@ export class Network {
     const [row] = await sql<{ created_at: Date }[]>`
       insert into venues (id, business_id, merchant_id, name, timezone)
       values (${id}, ${business.id}, ${input.merchant_id ?? null}, ${input.name}, ${input.timezone}) returning created_at`;
+    // Should this fail (503), a retry makes another venue; this one stays unused.
+    await syncVenue(sql, redis, id);
     return { id, name: input.name, merchant_id: input.merchant_id ?? null, timezone: input.timezone, created_at: iso(row!.created_at) };
   }
 
   async createTerminal(business: Business, input: { venue_id: string; code: string }) {
-    const { sql } = this.stores;
+    const { sql, redis } = this.stores;
     const [venue] = await sql<{ merchant_id: string | null }[]>`
       select merchant_id from venues where id = ${input.venue_id} and business_id = ${business.id}`;
     if (venue === undefined) throw new PocketgateError('not_found', `venue ${input.venue_id} not found`);
     const id = newId('ter');
     const api_key = newApiKey('terminal');
+    let created_at: Date;
     try {
-      const [row] = await sql.begin(async (tx) => {
-        const rows = await tx<{ created_at: Date }[]>`
+      created_at = await sql.begin(async (tx) => {
+        const [row] = await tx<{ created_at: Date }[]>`
           insert into terminals (id, business_id, venue_id, merchant_id, code)
           values (${id}, ${business.id}, ${input.venue_id}, ${venue.merchant_id}, ${input.code}) returning created_at`;
         await tx`insert into api_keys (hash, business_id, kind, terminal_id) values (${hashKey(api_key)}, ${business.id}, 'terminal', ${id})`;
-        return rows;
+        return row!.created_at;
       });
-      return { id, code: input.code, venue_id: input.venue_id, merchant_id: venue.merchant_id, created_at: iso(row!.created_at), api_key };
     } catch (err) {
-      throw uniqueAs(err, 'validation_failed', `terminal code ${input.code} is already used at this merchant`);
+      if (!isUniqueViolation(err)) throw err;
+      return this.finishTerminal(business, input, venue.merchant_id, err);
     }
+    if ((await syncTerminal(sql, redis, id)) !== hashKey(api_key)) throw unfinished();
+    this.iso_terminals.clear();
+    return { id, code: input.code, venue_id: input.venue_id, merchant_id: venue.merchant_id, created_at: iso(created_at), api_key };
   }
+
+  /**
+   * The same terminal asked for again. If an earlier call made it in PostgreSQL but answered 503
+   * before Redis had it, its key was never shown: it gets a new key and this call answers 201 as
+   * the first should have. Otherwise the code is taken, as before.
+   */
+  private async finishTerminal(business: Business, input: { venue_id: string; code: string }, merchant_id: string | null, err: unknown) {
+    const { sql, redis } = this.stores;
+    const api_key = newApiKey('terminal');
+    const taken = () => uniqueAs(err, 'validation_failed', `terminal code ${input.code} is already used at this merchant`);
+    const found = await sql.begin(async (tx) => {
+      const [t] = await tx<{ id: string; venue_id: string; created_at: Date }[]>`
+        select id, venue_id, created_at from terminals
+        where business_id = ${business.id} and coalesce(merchant_id, '') = ${merchant_id ?? ''} and code = ${input.code} for update`;
+      if (t === undefined || t.venue_id !== input.venue_id || (await redis.exists(terminalKey(t.id))) > 0) return undefined;
+      await replaceTerminalKey(tx, business.id, t.id, hashKey(api_key));
+      return t;
+    });
+    if (found === undefined) throw taken();
+    if ((await syncTerminal(sql, redis, found.id)) !== hashKey(api_key)) throw unfinished();
+    this.iso_terminals.clear();
+    return { id: found.id, code: input.code, venue_id: input.venue_id, merchant_id, created_at: iso(found.created_at), api_key };
+  }
+
+  /**
+   * A new key for the terminal; the old one stops working at once on this gateway and within
+   * network_cache_ttl_ms on the others. The old key is revoked in Redis before PostgreSQL commits
+   * (should the commit fail it stays refused: fail closed), the new one granted after.
+   */
+  async rotateTerminalKey(business: Business, terminal_id: string): Promise<{ id: string; api_key: string }> {
+    const { sql, redis } = this.stores;
+    const api_key = newApiKey('terminal');
+    const old_hash = await sql.begin(async (tx) => {
+      const [t] = await tx<{ key_hash: string }[]>`
+        select coalesce((select hash from api_keys where terminal_id = t.id limit 1), '') as key_hash
+        from terminals t where t.id = ${terminal_id} and t.business_id = ${business.id} for update of t`;
+      if (t === undefined) return undefined;
+      if (t.key_hash !== '') await redis.del(keyEntryKey(t.key_hash));
+      await replaceTerminalKey(tx, business.id, terminal_id, hashKey(api_key));
+      return t.key_hash;
+    });
+    if (old_hash === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id} not found`);
+    this.principals.delete(old_hash);
+    if ((await syncTerminal(sql, redis, terminal_id, old_hash)) !== hashKey(api_key)) throw unfinished();
+    return { id: terminal_id, api_key };
+  }
+}
+
+async function replaceTerminalKey(tx: Sql | postgres.TransactionSql, business_id: string, terminal_id: string, key_hash: string): Promise<void> {
+  await tx`delete from api_keys where terminal_id = ${terminal_id}`;
+  await tx`insert into api_keys (hash, business_id, kind, terminal_id) values (${key_hash}, ${business_id}, 'terminal', ${terminal_id})`;
 }
 
 export function iso(value: Date | string): string {

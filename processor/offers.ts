@@ -1,5 +1,6 @@
-// Offers: stored in PostgreSQL, compiled per business into each process's memory, and
-// recompiled everywhere within moments of a change through Redis pub/sub.
+// Offers: stored in PostgreSQL, copied to Redis for the POS path (rewards-snapshot.ts), compiled
+// per business into each process's memory, and recompiled everywhere within moments of a change
+// through Redis pub/sub.
 
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
@@ -7,15 +8,12 @@ import { compileOffers, type CompiledOffers, type Offer } from '../core/offer.ts
 import { offerSchema, parseWith, type OfferInput } from '../core/schemas.ts';
 import { offers_channel } from './hot/keys.ts';
 import { iso, type Business } from './network.ts';
+import { readRewards, selectOffers, selectTiers, snapshotRewards, type Tier } from './rewards-snapshot.ts';
 import type { RedisClient, Stores } from './stores.ts';
 
-const compiled_entries_max = 10_000;
+export type { Tier } from './rewards-snapshot.ts';
 
-export interface Tier {
-  readonly name: string;
-  readonly min_period_units: number;
-  readonly period: 'month' | 'quarter' | 'year';
-}
+const compiled_entries_max = 10_000;
 
 /** What a purchase needs of a business's rewards set-up, compiled once per process. */
 export interface Rewards {
@@ -57,24 +55,18 @@ export class Offers {
     return compiled;
   }
 
+  /** From Redis, where the POS path reads; made from PostgreSQL when Redis has none yet. */
   private async load(business: Business): Promise<Rewards> {
-    const { sql } = this.stores;
-    const [offers, schemes, tiers] = await Promise.all([
-      this.list(business),
-      sql<{ id: string }[]>`select id from schemes where business_id = ${business.id} and signup = 'auto'`,
-      this.tiers(business),
-    ]);
+    const source = (await readRewards(this.stores.redis, business.id)) ?? (await snapshotRewards(this.stores, business.id));
     return {
-      compiled: compileOffers(offers, business.reward_resolution),
-      auto_schemes: new Set(schemes.map((r) => r.id)),
-      tiers,
+      compiled: compileOffers([...source.offers], business.reward_resolution),
+      auto_schemes: new Set(source.auto_schemes),
+      tiers: source.tiers,
     };
   }
 
-  async tiers(business: Business): Promise<Tier[]> {
-    const rows = await this.stores.sql<Tier[]>`
-      select name, min_period_units, period from tiers where business_id = ${business.id} order by min_period_units, name`;
-    return rows.map((r) => ({ name: r.name, min_period_units: Number(r.min_period_units), period: r.period }));
+  tiers(business: Business): Promise<Tier[]> {
+    return selectTiers(this.stores.sql, business.id);
   }
 
   /** Replace the business's tiers. */
@@ -88,15 +80,15 @@ export class Offers {
   }
 
   /** Something a purchase reads changed (offers, schemes, tiers): every process reloads it. */
+  /** Called after PostgreSQL committed; should Redis fail here (503), the same call again converges. */
   async changed(business_id: string): Promise<void> {
+    await snapshotRewards(this.stores, business_id);
     this.compiled.delete(business_id);
     await this.stores.redis.publish(offers_channel, business_id);
   }
 
-  async list(business: Business): Promise<Offer[]> {
-    const rows = await this.stores.sql<{ id: string; body: OfferInput; created_at: Date }[]>`
-      select id, body, created_at from offers where business_id = ${business.id} order by created_at, id`;
-    return rows.map((r) => ({ ...r.body, id: r.id, created_at: iso(r.created_at) }));
+  list(business: Business): Promise<Offer[]> {
+    return selectOffers(this.stores.sql, business.id);
   }
 
   async get(business: Business, id: string): Promise<Offer> {

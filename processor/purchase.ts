@@ -10,7 +10,7 @@ import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
 import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
 import type { PurchaseInput } from '../core/schemas.ts';
-import { claimReference } from './claim.ts';
+import { claimHash, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { contactKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
@@ -70,16 +70,19 @@ export class Purchases {
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
     const claiming = input.pay === undefined ? claimReference(this.stores, slot, input.reference, hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
-    const facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
-    const evaluation = evaluatePurchase(compiled, {
-      amount: input.amount,
-      items: input.items ?? [],
-      merchant_id: terminal.merchant_id,
-      venue_id: terminal.venue_id,
-      timezone: terminal.timezone,
-      at_ms,
-      ...facts,
-    });
+    const purchase_context = { amount: input.amount, items: input.items ?? [], merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, timezone: terminal.timezone, at_ms };
+    // The budgets of what the offers award whatever the contact's facts go out in the same round
+    // trip as the claim and the facts (one wait for Redis fewer); what the facts change is settled
+    // after (reserveRest).
+    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(evaluatePurchase(compiled, { ...purchase_context, ...factless(rewards) }).awards);
+    let facts: Awaited<typeof reading>;
+    try {
+      facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
+    } catch (err) {
+      if (early !== undefined) await early.then((e) => this.awards.release(e.granted), () => {});
+      throw err;
+    }
+    const evaluation = evaluatePurchase(compiled, { ...purchase_context, ...facts });
 
     let payment: Payment;
     try {
@@ -90,11 +93,13 @@ export class Purchases {
       return this.spends.replayOr(err, slot, hash);
     }
     const { pay, pay_method, otp } = payment;
-    const awards = await this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined);
+    const awards = early === undefined
+      ? await this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined)
+      : await this.reserveRest(evaluation.awards, await early);
 
     let reply_out: ShardReply<PurchaseCommitted>;
     try {
-      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp });
+      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash) });
       reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
     } catch (err) {
       // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
@@ -105,6 +110,46 @@ export class Purchases {
     const referral = reply_out.committed?.first_purchase === true && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
     await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, referral, now_ms);
     return reply_out;
+  }
+
+  /** Budgeted awards reserved before the contact's facts are known: what was tried, what was granted. */
+  private reserveEarly(candidates: readonly Award[]): Promise<{ tried: ReadonlySet<string>; granted: Award[] }> | undefined {
+    const budgeted = candidates.filter((a) => a.limits?.budget !== undefined);
+    if (budgeted.length === 0) return undefined;
+    return this.awards.reserve(budgeted).then((granted) => ({ tried: new Set(budgeted.map((a) => a.offer_id)), granted }));
+  }
+
+  /**
+   * The awards as the contact's facts decided them, with the budgets reserved early: an award
+   * reserved early takes what was granted (up to its amount; nothing if the budget was spent), one
+   * the facts brought reserves now (the extra round trip only they cost), and what was reserved
+   * early for an award the facts took away goes back at once. Never more than a budget holds: every
+   * award's amount was reserved before the shard script sees it.
+   */
+  private async reserveRest(awards: readonly Award[], early: { tried: ReadonlySet<string>; granted: readonly Award[] }): Promise<Award[]> {
+    const left = new Map(early.granted.map((a) => [a.offer_id, a]));
+    const out: Award[] = [];
+    const rest: Award[] = [];
+    for (const a of awards) {
+      if (a.limits?.budget === undefined) out.push(a);
+      else if (!early.tried.has(a.offer_id)) rest.push(a);
+      else {
+        const granted = left.get(a.offer_id);
+        left.delete(a.offer_id);
+        if (granted === undefined) continue; // its budget was spent
+        const amount = Math.min(granted.amount, a.amount);
+        out.push(amount === a.amount ? a : { ...a, amount });
+        if (granted.amount > amount) left.set(a.offer_id, { ...granted, amount: granted.amount - amount });
+      }
+    }
+    const releasing = this.awards.release([...left.values()]);
+    const reserved = rest.length === 0 ? [] : await this.awards.reserve(rest).catch(async (err: unknown) => {
+      await releasing.catch(() => {});
+      await this.awards.release(out).catch(() => {});
+      throw err;
+    });
+    await releasing;
+    return [...out, ...reserved];
   }
 
   /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */
@@ -144,7 +189,7 @@ export class Purchases {
     const { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay } = p;
     const currency = business.currency;
     const id = newId('txn');
-    const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency, now_ms, amount: input.amount, pay });
+    const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, request_hash: p.request_hash, contact_id, currency, now_ms, at_ms, amount: input.amount, pay });
     return {
       business_id: business.id,
       slot,
@@ -192,7 +237,7 @@ export class Purchases {
   private async facts(contact_id: string, shard: number, rewards: Rewards, at_ms: number, timezone: string) {
     const c = rewards.compiled;
     if (!(c.needs_profile || c.needs_schemes || c.needs_birthday || c.needs_first_purchase || c.needs_referrer)) {
-      return { tier: null, tags: no_tags, schemes: rewards.auto_schemes, birth_date: null, first_purchase: false, last_purchase_ms: null, referrer: null };
+      return factless(rewards);
     }
     const [t, s, d, fp, lp, rf, um, uq, uy] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'd', 'fp', 'lp', 'rf', 'um', 'uq', 'uy']);
     // The tier held at the purchase's time: the stored tier could be from a period that has ended.
@@ -239,6 +284,8 @@ export interface PurchaseFacts {
   readonly pay: number;
   readonly pay_method: 'otp' | 'wallet' | '';
   readonly otp: string;
+  /** The reference's claim hash (claim.ts claimHash). */
+  readonly request_hash: string;
 }
 
 /** A failure after a transaction was committed: reported with what an operator needs, never thrown. */
@@ -258,6 +305,11 @@ function parseTags(t: string | null | undefined): readonly string[] {
 function withMemberships(auto: ReadonlySet<string>, s: string | null | undefined): ReadonlySet<string> {
   if (s === null || s === undefined) return auto;
   return new Set([...auto, ...(JSON.parse(s) as string[])]);
+}
+
+/** The facts of a contact that nothing is known of: the offers that award anyway. */
+function factless(rewards: Rewards) {
+  return { tier: null, tags: no_tags, schemes: rewards.auto_schemes, birth_date: null, first_purchase: false, last_purchase_ms: null, referrer: null };
 }
 
 /** Value units: the amount in major units (the currency's minor units dropped). */

@@ -4,7 +4,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RedemptionInput } from '../core/schemas.ts';
-import { claimReference } from './claim.ts';
+import { claimHash, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { RedeemCall } from './hot/redeem.ts';
 import { referenceSlot } from './hot/references.ts';
@@ -32,7 +32,7 @@ export class Redemptions {
     await claimReference(this.stores, slot, input.reference, hash, contact_id);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
-    const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency: business.currency, now_ms });
+    const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms });
     const call: RedeemCall = {
       business_id: business.id,
       slot,

@@ -5,7 +5,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RefundInput, ReversalInput } from '../core/schemas.ts';
-import { claimForReversal, claimReference, findOriginal } from './claim.ts';
+import { claimForReversal, claimHash, claimReference, findOriginal } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
@@ -54,7 +54,7 @@ export class Refunds {
     if (original === undefined) throw new PocketgateError('original_not_found', `no purchase with reference ${input.original_reference} at this terminal`);
     const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
-    const call = this.refundCall(business, terminal, input, slot, original_slot, original, now_ms);
+    const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     return shardReply(this.stores, call.shard, this.stores.redis.refundScript(call));
   }
 
@@ -80,8 +80,9 @@ export class Refunds {
    * never work from a stale reading: the templates leave holes for the original's id, the amount
    * (what is left, when none is given) and the shares.
    */
-  private refundCall(business: Business, terminal: Terminal, input: RefundInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): RefundCall {
-    const facts = this.facts(business, terminal, input.reference, original.contact_id, now_ms);
+  private refundCall(business: Business, terminal: Terminal, input: RefundInput, claimed: Claimed, original_slot: ReferenceSlot, original: Located, now_ms: number): RefundCall {
+    const { slot } = claimed;
+    const facts = this.facts(business, terminal, input.reference, claimed.hash, original.contact_id, now_ms);
     return { ...this.onOriginal(business, terminal, slot, original_slot, original, facts, refundTemplates(facts)), amount: input.amount ?? null };
   }
 
@@ -105,7 +106,7 @@ export class Refunds {
       if (original === undefined) throw new PocketgateError('original_not_found', `no transaction with reference ${input.original_reference} at this terminal`);
     }
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
-    const call = this.reversalCall(business, terminal, input, slot, original_slot, original, now_ms);
+    const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     return shardReply(this.stores, call.shard, this.stores.redis.reversalScript(call));
   }
 
@@ -114,8 +115,9 @@ export class Refunds {
    * everything from it atomically (hot/reversal.lua), so the templates leave holes for the
    * original's id, kind and amount: nothing read before the script can be stale when it runs.
    */
-  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, now_ms: number): ReversalCall {
-    const facts = this.facts(business, terminal, input.reference, original.contact_id, now_ms);
+  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, claimed: Claimed, original_slot: ReferenceSlot, original: Located, now_ms: number): ReversalCall {
+    const { slot } = claimed;
+    const facts = this.facts(business, terminal, input.reference, claimed.hash, original.contact_id, now_ms);
     return this.onOriginal(business, terminal, slot, original_slot, original, facts, reversalTemplates(facts));
   }
 
@@ -140,7 +142,13 @@ export class Refunds {
     };
   }
 
-  private facts(business: Business, terminal: Terminal, reference: string, contact_id: string, now_ms: number): TerminalFacts {
-    return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: business.currency, now_ms };
+  private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
+    return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };
   }
+}
+
+/** The request's reference, claimed: where, and by the request with this hash. */
+interface Claimed {
+  readonly slot: ReferenceSlot;
+  readonly hash: string;
 }

@@ -26,7 +26,9 @@ const facts = fc.record({
   contact_id: fc.constant('con_0123456789abcdefghjkmnpq'),
   currency: fc.constantFrom('EUR', 'JPY', 'KWD'),
   reference: fc.string({ minLength: 1, maxLength: 64, unit: 'binary' }),
+  request_hash: fc.stringMatching(/^[A-Za-z0-9_-]{10}$/),
   now_ms: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+  at_ms: fc.integer({ min: 0, max: 4_102_444_800_000 }),
   amount: fc.integer({ min: 0, max: 999_999_999_999 }),
   pay: fc.integer({ min: 0, max: 999_999_999_999 }),
 });
@@ -43,8 +45,8 @@ describe('templates', () => {
           wallet_tail;
         const entry =
           `{"id":"${id}","kind":"purchase","business_id":"${t.business_id}","terminal_id":"${t.terminal_id}",` +
-          `"reference":${JSON.stringify(reference)},"contact_id":"${contact_id}","amount":${amount},"currency":"${currency}",` +
-          `"created_at":"${new Date(now_ms).toISOString()}","awards":[${hole('awards')}],"discount":${hole('discount')},` +
+          `"reference":${JSON.stringify(reference)},"request_hash":"${t.request_hash}","contact_id":"${contact_id}","amount":${amount},"currency":"${currency}",` +
+          `"created_at":"${new Date(now_ms).toISOString()}","occurred_at":"${new Date(t.at_ms).toISOString()}","awards":[${hole('awards')}],"discount":${hole('discount')},` +
           `"paid_from_wallet":${pay},"postings":[${hole('postings')}]}`;
         expect(purchaseTemplates(t)).toEqual({ reply, entry });
       }),
@@ -60,7 +62,7 @@ describe('templates', () => {
           `"spent":${t.amount},"currency":"${t.currency}","created_at":"${rfc3339(t.now_ms)}",` +
           wallet_tail;
         const entry = JSON.stringify({
-          id: t.id, kind: 'spend', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
+          id: t.id, kind: 'spend', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
           amount: t.amount, currency: t.currency, created_at: new Date(t.now_ms).toISOString(), postings,
         });
         expect(spendTemplates({ ...t, postings })).toEqual({ reply, entry });
@@ -74,7 +76,7 @@ describe('templates', () => {
         const { id, contact_id, currency, reference, now_ms } = t;
         const head = `{"id":"${id}","status":"approved","reference":${JSON.stringify(reference)}`;
         const created = `"created_at":"${new Date(now_ms).toISOString()}"`;
-        const entry_head = (kind: string) => `{"id":"${id}","kind":"${kind}","business_id":"${t.business_id}","terminal_id":"${t.terminal_id}","reference":${JSON.stringify(reference)},"contact_id":"${contact_id}"`;
+        const entry_head = (kind: string) => `{"id":"${id}","kind":"${kind}","business_id":"${t.business_id}","terminal_id":"${t.terminal_id}","reference":${JSON.stringify(reference)},"request_hash":"${t.request_hash}","contact_id":"${contact_id}"`;
         expect(redemptionTemplates(t)).toEqual({
           reply: `${head},"contact_id":"${contact_id}","redeemed":${hole('redeemed')},"currency":"${currency}","created_at":"${rfc3339(now_ms)}",${wallet_tail}`,
           entry: `${entry_head('redemption')},"amount":${hole('redeemed')},"currency":"${currency}",${created},"lots":${hole('lots')},"postings":[${hole('postings')}]}`,
@@ -118,7 +120,7 @@ describe('templates', () => {
   });
 
   it('leave no hole a client could write: a reference with \\u0001 in it is escaped', () => {
-    const { reply } = purchaseTemplates({ id: 'txn_x', business_id: 'bus_x', terminal_id: 'ter_x', contact_id: 'con_x', currency: 'EUR', reference: `a${hole('open')}b`, now_ms: 0, amount: 1, pay: 0 });
+    const { reply } = purchaseTemplates({ id: 'txn_x', business_id: 'bus_x', terminal_id: 'ter_x', contact_id: 'con_x', currency: 'EUR', reference: `a${hole('open')}b`, request_hash: '0123456789', now_ms: 0, at_ms: 0, amount: 1, pay: 0 });
     // awards, discount, due, open, commerce: and no more.
     expect(reply.split('\u0001').length - 1).toBe(2 * 5);
     expect(reply).toContain('"reference":"a\\u0001open\\u0001b"');

@@ -122,6 +122,8 @@ export interface TransactionFacts {
 export interface TerminalFacts extends TransactionFacts {
   readonly terminal_id: string;
   readonly reference: string;
+  /** The reference's claim hash (claim.ts claimHash): kept in the ledger so that `rebuild` can claim the reference again. */
+  readonly request_hash: string;
 }
 
 /** Replies' timestamps: to the second. */
@@ -143,15 +145,15 @@ const wallet = Hole.wallet;
 const postings = Hole.list('postings');
 const purchase = { awards: Hole.list('awards'), discount: Hole.json('discount'), due: Hole.json('due') };
 
-export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; readonly pay: number }): Templates<PurchaseHole> {
+export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; readonly pay: number; readonly at_ms: number }): Templates<PurchaseHole> {
   const { awards, discount } = purchase;
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, amount: t.amount, currency: t.currency, awards, discount,
     amount_due: purchase.due, paid_from_wallet: t.pay, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<PurchaseReply, 'awards' | 'discount' | 'amount_due' | 'wallet', PurchaseHole | WalletHole>;
   const entry = {
-    id: t.id, kind: 'purchase', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
-    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), awards, discount, paid_from_wallet: t.pay, postings,
+    id: t.id, kind: 'purchase', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
+    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), occurred_at: iso(t.at_ms), awards, discount, paid_from_wallet: t.pay, postings,
   } satisfies Holed<JournalEntry, 'awards' | 'discount' | 'postings', PurchaseHole>;
   return { reply: template(reply), entry: template(entry) };
 }
@@ -162,7 +164,7 @@ export function spendTemplates(t: TerminalFacts & { readonly amount: number; rea
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, spent: t.amount, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<SpendReply, 'wallet', WalletHole>;
   const entry = {
-    id: t.id, kind: 'spend', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
+    id: t.id, kind: 'spend', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), postings: t.postings,
   } satisfies JournalEntry;
   return { reply: template(reply), entry: template(entry) };
@@ -177,7 +179,7 @@ export function redemptionTemplates(t: TerminalFacts): Templates<RedeemHole> {
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, redeemed, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<RedemptionReply, 'redeemed' | 'wallet', RedeemHole | WalletHole>;
   const entry = {
-    id: t.id, kind: 'redemption', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
+    id: t.id, kind: 'redemption', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount: redeemed, currency: t.currency, created_at: iso(t.now_ms), lots, postings,
   } satisfies Holed<JournalEntry, 'amount' | 'lots' | 'postings', RedeemHole>;
   return { reply: template(reply), entry: template(entry) };
@@ -194,7 +196,7 @@ export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
     clawed_back: refund.clawed, returned_to_wallet: refund.returned, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
   const entry = {
-    id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
+    id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
   } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', RefundHole>;
   return { reply: template(reply), entry: template(entry) };
@@ -209,7 +211,7 @@ export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
     currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
-    id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, contact_id: t.contact_id,
+    id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
   } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };

@@ -6,7 +6,7 @@ import { createHmac, randomInt } from 'node:crypto';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
-import { claimedBy, claimReference } from './claim.ts';
+import { claimedBy, claimHash, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { contactKey, otpFailuresKey, otpIndexKey, otpKey } from './hot/keys.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
@@ -157,19 +157,19 @@ export class Spends {
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
       return this.replayOr(err, slot, hash);
     }
-    const call = this.spendCall(business, terminal, input, payer, slot, now_ms);
+    const call = this.spendCall(business, terminal, input, payer, slot, hash, now_ms);
     return this.afterOtp(business, terminal, payer.otp, now_ms, shardReply(this.stores, call.shard, this.stores.redis.spendScript(call)));
   }
 
   /** The shard script call of a spend by `payer`, its reference claimed. */
-  spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, now_ms: number): SpendCall {
+  spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, hash: string, now_ms: number): SpendCall {
     const contact_id = payer.contact_id;
     const accounts = transactionAccounts(business, terminal, contact_id);
     const postings: Posting[] = [[accounts.open, accounts.spends, input.amount]];
     const fee = terminal.settle_on === 'spend' ? feeOf(terminal, input.amount) : 0;
     if (fee > 0) postings.push([accounts.fees, accounts.fee_income, fee]);
     const id = newId('txn');
-    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
+    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
     return {
       business_id: business.id,
       slot,

@@ -12,8 +12,8 @@ let gw: TestGateway;
 let biz: BusinessFixture;
 let iso: IsoClient;
 let stan = 0;
-// Acquirer ids are unique across businesses: one per run, so reruns on a database kept from
-// before do not collide.
+// One acquirer id per run, so this business is the only one linked to it even on a database
+// kept from before (several businesses may link one DE32; the earliest link routes first).
 const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
 
 beforeAll(async () => {

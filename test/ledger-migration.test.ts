@@ -206,7 +206,8 @@ it('keeps every transaction, posting and account of a ledger written before it, 
 
   await sql.end();
   sql = connect();
-  expect(await migrate(sql)).toEqual(['007_narrow_ledger.sql']);
+  // 007 and whatever came after it.
+  expect((await migrate(sql))[0]).toBe('007_narrow_ledger.sql');
   const stores = { sql, config: { shard_count: 16 } } as unknown as Stores;
   const views_after = await Promise.all(ids.map((id) => readTransaction(stores, business, id)));
   // Byte for byte: the awards' keys in the order they read back in before.

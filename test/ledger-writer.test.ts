@@ -34,7 +34,7 @@ afterAll(async () => {
 /** The fields of a journal entry recordEntries stores (processor/ledger/writer.ts). */
 const known_fields = new Set([
   'id', 'kind', 'business_id', 'terminal_id', 'reference', 'contact_id', 'amount', 'currency', 'original_id', 'created_at',
-  'awards', 'discount', 'paid_from_wallet', 'lots', 'postings',
+  'awards', 'discount', 'paid_from_wallet', 'lots', 'postings', 'request_hash', 'occurred_at',
 ]);
 
 let seq = 0;
@@ -122,6 +122,13 @@ describe('recordEntries', () => {
     const lots = new Map(journal.filter((j) => j.entry.kind === 'redemption').map((j) => [j.entry.id, { lots: (j.entry as unknown as { lots: unknown }).lots }]));
     expect(lots.size).toBeGreaterThan(0);
     expect(new Map(rows.filter((r) => r.body !== null).map((r) => [r.id, r.body]))).toEqual(lots);
+    // What `rebuild` needs: a terminal's transactions keep their claim hash, a purchase its occurred_at.
+    const kept = await sql<{ kind: string; request_hash: string | null; occurred: boolean }[]>`
+      select kind, request_hash, occurred_at is not null as occurred from ledger_transactions where business_id = ${biz.business_id}`;
+    for (const k of kept) {
+      const terminal = !['award', 'expiry'].includes(k.kind);
+      expect([k.kind, terminal ? /^[A-Za-z0-9_-]{10}$/.test(k.request_hash ?? '') : k.request_hash === null, k.occurred]).toEqual([k.kind, true, k.kind === 'purchase']);
+    }
     // Delivered again: nothing is recorded twice.
     expect(await recordEntries(sql, records(journal))).toBe(0);
   });

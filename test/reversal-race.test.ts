@@ -95,7 +95,7 @@ describe('a reversal racing its spend', () => {
     const stores = gw.processor.stores;
     const slot = referenceSlot(stores.config, terminal.id, body.reference, stores.clock.now());
     await claimReference(stores, slot, body.reference, hash, payer.contact_id);
-    const original_call = gw.processor.spends.spendCall(business, terminal, body, payer, slot, Date.now());
+    const original_call = gw.processor.spends.spendCall(business, terminal, body, payer, slot, hash, Date.now());
 
     // The reversal reads the processor's clock after it has looked for the original and before
     // its own script: the original's script is sent right then, on the same connection, so Redis

@@ -1,5 +1,7 @@
 // Property tests: round trips on generated valid messages, and "returns a message or throws
-// IsoFormatError, quickly" on junk and on mutated real messages.
+// IsoFormatError" on junk and on mutated real messages. A decode that hangs fails by the test's
+// timeout; how fast the codec is belongs to its benchmark (loadtest/codec-bench.ts), not here: a
+// wall-clock bound per decode failed on a loaded machine with nothing wrong.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,16 +10,13 @@ import { spec87, spec87Track2Ebcdic } from './spec87.ts';
 import { messageArb } from './testdata/arbitraries.ts';
 import { loadManifest } from './testdata/vectors.ts';
 
-const SLOW_MS = 50; // one decode of ≤ 8 KiB takes microseconds; anything near this is a hang
-
 function same(a: IsoMessage, b: IsoMessage): void {
   expect(b.mti).toBe(a.mti);
   expect(fieldsRecord(b)).toEqual(fieldsRecord(a));
 }
 
-/** Decode must return or throw IsoFormatError, fast; a returned message must re-encode. */
+/** Decode must return or throw IsoFormatError; a returned message must re-encode. */
 function decodeOrRefuse(bytes: Buffer, options?: CodecOptions): void {
-  const t0 = performance.now();
   let msg: IsoMessage | undefined;
   try {
     msg = decode(bytes, options);
@@ -25,7 +24,6 @@ function decodeOrRefuse(bytes: Buffer, options?: CodecOptions): void {
     if (!(e instanceof IsoFormatError)) throw e;
     expect(typeof e.position === 'number' && e.position >= 0 && e.position <= bytes.length).toBe(true);
   }
-  expect(performance.now() - t0).toBeLessThan(SLOW_MS);
   const peeked = peekHeader(bytes, options); // must never throw either
   if (msg) {
     expect(peeked).toEqual({ mti: msg.mti, de11: msg.fields[11], de41: msg.fields[41] });

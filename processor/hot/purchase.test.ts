@@ -49,7 +49,7 @@ function call(p: Purchase): PurchaseCall {
   const id = newId('txn');
   const amount = p.amount ?? 2_000;
   const pay = p.pay ?? 0;
-  const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id: p.contact_id, currency: 'EUR', now_ms, amount, pay });
+  const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id: p.contact_id, currency: 'EUR', now_ms, at_ms: now_ms, amount, pay });
   return {
     business_id: business.id, slot, contact_id: p.contact_id, shard, id, now_ms, journal_length_max: p.journal_length_max ?? 1_000_000, reply, entry,
     pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms, fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,

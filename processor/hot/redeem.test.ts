@@ -31,7 +31,7 @@ function call(terminal: Terminal, contact_id: string, amount: number | null): Re
   const now_ms = Date.now();
   const { reference, slot } = specSlot(terminal.id, now_ms);
   const id = newId('txn');
-  const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: 'EUR', now_ms });
+  const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
     amount, merchant_code: terminal.merchant_code, accounts: transactionAccounts(business, terminal, contact_id),

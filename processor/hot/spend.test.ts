@@ -28,7 +28,7 @@ function call(contact_id: string, amount: number, otp = '', at?: { reference: st
   const { reference, slot } = at ?? specSlot(terminal.id, now_ms);
   const id = newId('txn');
   const postings: Posting[] = [[`${contact_id}:open:EUR`, `${terminal.merchant_id}:spends:EUR`, amount]];
-  const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, contact_id, currency: 'EUR', now_ms, amount, postings });
+  const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms, amount, postings });
   return { business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry, amount, method: otp === '' ? 'wallet' : 'otp', otp, fee: 7 };
 }
 

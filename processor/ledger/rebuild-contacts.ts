@@ -32,6 +32,7 @@ interface LedgerRow {
   readonly kind: string;
   readonly amount: number;
   readonly created_ms: number;
+  readonly at_ms: number;
   readonly original_id: string | null;
   readonly reply: string | null;
   readonly body: string | null;
@@ -71,7 +72,8 @@ async function businesses(sql: Sql): Promise<Businesses> {
 /** Each contact's ledger transactions in the order its shard applied them (journal ids, as numbers). */
 function histories(sql: Sql) {
   return sql<LedgerRow[]>`
-    select t.contact_id, t.id, t.kind, t.amount, (extract(epoch from t.created_at) * 1000)::int8 as created_ms, t.original_id,
+    select t.contact_id, t.id, t.kind, t.amount, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
+      (extract(epoch from coalesce(t.occurred_at, t.created_at)) * 1000)::int8 as at_ms, t.original_id,
       case when t.kind in ('purchase', 'award') then t.reply::text end as reply,
       case when t.kind in ('purchase', 'award', 'redemption') then t.body::text end as body,
       v.timezone,
@@ -92,6 +94,7 @@ function historyRow(r: LedgerRow): HistoryRow {
     kind: r.kind,
     amount: r.amount,
     created_ms: r.created_ms,
+    at_ms: r.at_ms,
     original_id: r.original_id,
     awards: awards ?? null,
     reason: typeof reply.reason === 'string' ? reply.reason : null,

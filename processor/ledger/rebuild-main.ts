@@ -19,6 +19,7 @@ async function main(): Promise<number> {
   }
   const stores = await connectStores(config.redis_url, config.database_url);
   const bar = progressBar();
+  let network_kind: string | undefined;
   try {
     const started = Date.now();
     const result = await rebuild(stores.redis, stores.sql, config.processor, {
@@ -27,6 +28,10 @@ async function main(): Promise<number> {
       now_ms: Date.now(),
       onPhase: (label, total) => bar.start(total, label),
       onProgress: (n) => bar.update(n),
+      onNetwork: (kind, done, total) => {
+        if (kind !== network_kind) bar.start(total, `network: ${(network_kind = kind)}`);
+        bar.update(done);
+      },
     });
     bar.stop();
     if (result.outcome === 'refused') {
@@ -38,10 +43,12 @@ async function main(): Promise<number> {
       return exit_could_not_run;
     }
     console.log(`rebuilt in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
+    const n = result.network;
+    console.log(`  network: ${n.businesses} businesses, ${n.merchants} merchants, ${n.venues} venues, ${n.terminals} terminals, ${n.links} acquirer links, ${n.rewards} rewards snapshots`);
     console.log(`  contacts: ${result.contacts} (CIM index entries: ${result.cims}, commerce lots: ${result.lots}, cap counters: ${result.caps})`);
     console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states`);
     console.log(`  budgets: ${result.budgets} offers`);
-    console.log('  not in the ledger, so not rebuilt: reference claims (request hashes), live OTPs');
+    console.log('  not in the ledger, so not rebuilt: claims of refused requests and of transactions recorded before migration 008, live OTPs');
     for (const w of result.warnings) console.log(`  warning: ${w}`);
     return 0;
   } finally {

@@ -3,12 +3,14 @@
 // expires when it would have), and what refunds, reversals and redemptions did to originals
 // (`v:` states), so that replays, refunds and reversals within the window go on as before.
 //
-// A reference's claim holds the hash of the request that took it, which the ledger does not
-// have: claims are not rebuilt (README, *Rebuild*). A repeated request then takes the claim again
-// and its shard script finds the record: the reply replays from the ledger.
+// A reference's claim holds the claim hash of the request that took it, which the ledger keeps
+// since migration 008 (`request_hash`): claims are rebuilt for those transactions, so a different
+// body under a reference of the window is refused again (409). Transactions recorded before 008
+// have none: a repeated request then takes the claim again and its shard script finds the record.
 
 import { shardOf } from '../../core/ids.ts';
 import { rewards_terminal } from '../awards.ts';
+import { claimValue } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import { referenceSlot } from '../hot/references.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
@@ -29,6 +31,7 @@ interface WindowRow {
   readonly contact_id: string;
   readonly terminal_id: string | null;
   readonly reference: string;
+  readonly request_hash: string | null;
   readonly created_ms: number;
   readonly reply: string | null;
   readonly body: string | null;
@@ -81,7 +84,7 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
   const start = new Date(windowStart(config, now_ms));
   let records = 0;
   const cursor = sql<WindowRow[]>`
-    select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
+    select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, t.request_hash, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
       case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body,
       coalesce((select sum(p.amount) from ledger_postings p where p.transaction_id = t.id and strpos(p.debit_account, ':fees:') > 0), 0)::int8 as fees
     from ledger_transactions t
@@ -96,6 +99,11 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
       const key = slot.record_keys(shardOf(t.contact_id, config.shard_count))[0]!;
       pipeline.hSet(key, slot.field, recordValue(t.id, t.kind, recordAmounts(t)));
       expiries.set(key, expire_at);
+      if (t.request_hash !== null) {
+        const claims = slot.claim_keys[0]!;
+        pipeline.hSet(claims, slot.field, claimValue(t.request_hash, t.contact_id));
+        expiries.set(claims, expire_at);
+      }
       records++;
     }
     for (const [key, at] of expiries) pipeline.pExpireAt(key, at);

@@ -3,13 +3,15 @@
 // forced; forced, it first waits for the ledger to hold every journal entry (balances are set
 // from the ledger, so an entry not yet in it would be lost), then overwrites what it loads.
 //
-// What it loads: contacts (hash, lots, cap counters, expiry index, CIM index with wallet and
-// contact codes: rebuild-contacts.ts), the hot window's references and refund/reversal states
-// (rebuild-references.ts), budgets spent, and the journal streams with their writers' group.
-// Offers, schemes and tiers are read from PostgreSQL by each process (offers.ts): nothing of
-// them lives in Redis but the members of a contact's schemes, which its hash holds.
+// What it loads: the business network and each business's rewards snapshot (offers, auto
+// schemes, tiers: network-load.ts, as a gateway loads them at its start), contacts (hash, lots,
+// cap counters, expiry index, CIM index with wallet and contact codes: rebuild-contacts.ts), the
+// hot window's references, claims and refund/reversal states (rebuild-references.ts), budgets
+// spent, and the journal streams with their writers' group.
 
 import { budgetKey, journal_group, journalKey } from '../hot/keys.ts';
+import { network_prefix } from '../network-layout.ts';
+import { loadNetworkIntoRedis, type NetworkCounts, type NetworkKind } from '../network-load.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 import { journalMarks, waitForLedger } from './caught-up.ts';
 import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
@@ -22,10 +24,12 @@ export interface RebuildOptions {
   readonly now_ms: number;
   readonly onPhase?: (label: string, total: number) => void;
   readonly onProgress?: (done: number) => void;
+  /** The network's copy, kind by kind (its own progress: it counts rows of several tables). */
+  readonly onNetwork?: (kind: NetworkKind, done: number, total: number) => void;
 }
 
 export type RebuildResult =
-  | ({ readonly outcome: 'rebuilt'; readonly records: number; readonly states: number; readonly budgets: number } & ContactsLoaded)
+  | ({ readonly outcome: 'rebuilt'; readonly network: NetworkCounts; readonly records: number; readonly states: number; readonly budgets: number } & ContactsLoaded)
   | { readonly outcome: 'refused'; readonly key: string }
   | { readonly outcome: 'wait_timeout' };
 
@@ -34,7 +38,7 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   if (found !== null && !options.force) return { outcome: 'refused', key: found };
   if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) return { outcome: 'wait_timeout' };
 
-  // network: loadNetworkIntoRedis (processor/network-load.ts) once landed
+  const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork);
 
   const [{ n: contacts } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int4 as n from contacts`;
   options.onPhase?.('contacts', contacts);
@@ -46,10 +50,14 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   const states = await rebuildStates(redis, sql, config, options.now_ms);
   const budgets = await rebuildBudgets(redis, sql);
   await createJournals(redis, config.shard_count);
-  return { outcome: 'rebuilt', ...loaded, records, states, budgets };
+  return { outcome: 'rebuilt', network, ...loaded, records, states, budgets };
 }
 
-/** A key of Pocketgate's in Redis, or null: anything but an empty journal (a writer makes those as soon as it runs). */
+/**
+ * A key of Pocketgate's in Redis, or null: anything but an empty journal (a writer makes those as
+ * soon as it runs) and the business network (a gateway started on the empty Redis copies it from
+ * PostgreSQL at once, as rebuild does).
+ */
 export async function pocketgateKey(redis: RedisClient, shard_count: number): Promise<string | null> {
   const journals = new Set(Array.from({ length: shard_count }, (_, s) => journalKey(s)));
   let cursor = '0';
@@ -57,6 +65,7 @@ export async function pocketgateKey(redis: RedisClient, shard_count: number): Pr
     const reply = await redis.scan(cursor, { COUNT: 1_000 });
     cursor = String(reply.cursor);
     for (const key of reply.keys) {
+      if (key.startsWith(network_prefix)) continue;
       if (!journals.has(key) || (await redis.xLen(key)) > 0) return key;
     }
   } while (cursor !== '0');

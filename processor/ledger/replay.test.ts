@@ -18,7 +18,7 @@ const ctx: ReplayContext = {
 
 let n = 0;
 function row(kind: string, created_ms: number, extra: Partial<HistoryRow>): HistoryRow {
-  return { id: `txn_${++n}`, kind, amount: 0, created_ms, original_id: null, awards: null, reason: null, lots: null, postings: [], timezone: 'UTC', ...extra };
+  return { id: `txn_${++n}`, kind, amount: 0, created_ms, at_ms: created_ms, original_id: null, awards: null, reason: null, lots: null, postings: [], timezone: 'UTC', ...extra };
 }
 const expiry = (ms: number) => new Date(ms).toISOString();
 const award = (amount: number, expires_ms: number, offer_id = 'off_c') => ({ offer_id, kind: 'cashback', amount, pool: null, expires_at: expiry(expires_ms) });
@@ -42,6 +42,18 @@ describe('ContactReplay', () => {
     // Two awards of the capped offer today; the open one has no cap.
     expect(out.caps).toEqual([[`off_c|d2026-06-01`, 3]]);
     expect(r.warnings).toEqual([]);
+  });
+
+  it('dates purchase history, tier units and caps by occurred_at, as the scripts did, not by when it was processed', () => {
+    const r = new ContactReplay(ctx);
+    // Rung up at 23:50 on 31 May, processed (and recorded) at 00:10 on 1 June.
+    const occurred = Date.UTC(2026, 4, 31, 23, 50);
+    const processed = Date.UTC(2026, 5, 1, 0, 10);
+    r.apply({ ...row('purchase', processed, { amount: 10_000, awards: [award(100, processed + 1e9)], postings: [[rewards, commerce, 100]] }), at_ms: occurred });
+    const out = r.result();
+    expect(out.last_purchase_ms).toBe(occurred);
+    expect(out.units).toEqual([['um', '2026-05|100|0']]);
+    expect(out.caps).toEqual([['off_c|d2026-05-31', 1]]);
   });
 
   it('gives a reversed redemption its very lots back, and expires what is due', () => {

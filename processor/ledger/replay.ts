@@ -11,8 +11,8 @@
 //   expiry takes every lot expired at its time.
 // - which cashback went to the commerce balance and which to the open one (instant_redeem) is
 //   not in the reply: the offer says (as it is now), checked against the transaction's postings.
-// - purchase history and tier units: a purchase's time is when it was processed (created_at):
-//   its occurred_at, which the scripts use, is not in the ledger (at most 24 h earlier).
+// - purchase history, tier units and cap periods: a purchase's time is its occurred_at, as the
+//   scripts used it (in the ledger since migration 008; before, when it was processed).
 // - cap counters: each accepted award of an offer with a per-contact limit (as the offer is now)
 //   counts in its period at the venue; sign-up awards once; referral awards in UTC.
 
@@ -35,6 +35,8 @@ export interface HistoryRow {
   readonly kind: string;
   readonly amount: number;
   readonly created_ms: number;
+  /** When its offers, caps and tier period were decided: a purchase's occurred_at (created_ms when the ledger has none). */
+  readonly at_ms: number;
   readonly original_id: string | null;
   /** A purchase's or award's accepted awards (its reply's). */
   readonly awards: readonly HistoryAward[] | null;
@@ -159,7 +161,7 @@ export class ContactReplay {
       const per_contact = this.ctx.offers.get(a.offer_id)?.per_contact ?? null;
       if (per_contact === null) return;
       const timezone = t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
-      field = `${a.offer_id}|${per_contact.period === 'lifetime' ? 'l' : periodKey(per_contact.period, readLocalTime(t.created_ms, timezone))}`;
+      field = `${a.offer_id}|${per_contact.period === 'lifetime' ? 'l' : periodKey(per_contact.period, readLocalTime(t.at_ms, timezone))}`;
     }
     this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
   }
@@ -167,11 +169,11 @@ export class ContactReplay {
   /** Purchase history (first purchase, latest purchase's time) and tier units (lib.lua addTierUnits). */
   private purchased(t: HistoryRow): void {
     this.first_purchase = true;
-    if (t.created_ms > this.last_purchase_ms) this.last_purchase_ms = t.created_ms;
+    if (t.at_ms > this.last_purchase_ms) this.last_purchase_ms = t.at_ms;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
     const units = Math.floor(t.amount / 10 ** tiers.minor_units);
-    const local = readLocalTime(t.created_ms, t.timezone ?? 'UTC');
+    const local = readLocalTime(t.at_ms, t.timezone ?? 'UTC');
     const keys = periodKeys(local.year, local.month);
     for (const kind of tiers.kinds) {
       const { current, previous } = keys[kind];

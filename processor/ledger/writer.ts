@@ -349,20 +349,21 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
     with batch as (
       select e.*, r.awards as reply_awards, r.discount as reply_discount, r.paid_from_wallet as reply_paid
       from json_to_recordset(${`[${parts.join(',')}]`}::text::json) as e("@shard" int4, "@journal_id" text, "@reply" json,
-        id text, kind text, business_id text, terminal_id text, reference text, contact_id text, amount int8, currency text,
-        original_id text, created_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, postings json)
+        id text, kind text, business_id text, terminal_id text, reference text, request_hash text, contact_id text, amount int8, currency text,
+        original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, postings json)
       left join lateral json_to_record(e."@reply") as r(awards json, discount int8, paid_from_wallet int8) on true
     ),
     fresh as (
       insert into ledger_transactions (amount, created_at, shard, id, business_id, kind, currency, terminal_id, reference,
-        contact_id, original_id, journal_id, reply, body)
+        contact_id, original_id, journal_id, reply, body, request_hash, occurred_at)
       select amount, created_at, "@shard", id, business_id, kind, currency, terminal_id, reference,
         contact_id, original_id, "@journal_id", "@reply",
         case
           when awards::text is distinct from reply_awards::text or discount is distinct from reply_discount or paid_from_wallet is distinct from reply_paid
             then json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
           when lots is not null then json_build_object('lots', lots)
-        end
+        end,
+        request_hash, occurred_at
       from batch
       order by id
       on conflict (id) do nothing

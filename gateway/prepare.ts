@@ -1,0 +1,69 @@
+// What a gateway does with PostgreSQL before serving: apply pending migrations, and copy the
+// business network into Redis when Redis does not have it (processor/network-load.ts). With
+// PostgreSQL up this runs before the gateway serves; with PostgreSQL down the gateway serves
+// anyway (the POS path reads only Redis) and this is tried again in the background until it
+// succeeds once PostgreSQL is back.
+
+import type { Logger } from 'pino';
+import { migrate } from '../processor/ledger/migrate.ts';
+import { loadNetworkIfMissing } from '../processor/network-load.ts';
+import type { PostgresHealth } from '../processor/postgres-health.ts';
+import type { Stores } from '../processor/stores.ts';
+import { isStoreUnavailable } from '../processor/unavailable.ts';
+
+const retry_first_ms = 1_000;
+const retry_max_ms = 60_000;
+
+async function prepare(stores: Stores, logger: Logger): Promise<void> {
+  const applied = await migrate(stores.sql);
+  if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+  const loaded = await loadNetworkIfMissing(stores);
+  if (loaded !== undefined) logger.info({ loaded }, 'business network copied from PostgreSQL into Redis');
+}
+
+/**
+ * Prepares now if PostgreSQL answers; otherwise (or if it stops answering meanwhile) keeps trying
+ * in the background, backing off to a minute. Any other failure stops the start, as before.
+ * Answers the function that stops the background retries.
+ */
+export async function prepareStores(stores: Stores, health: PostgresHealth, logger: Logger): Promise<() => void> {
+  if (await health.check()) {
+    try {
+      await prepare(stores, logger);
+      return () => {};
+    } catch (err) {
+      if (!isStoreUnavailable(err)) throw err;
+      logger.warn({ err }, 'PostgreSQL failed while preparing; serving the POS path from Redis and trying again');
+    }
+  } else {
+    logger.warn('PostgreSQL does not answer; serving the POS path from Redis and preparing once it is back');
+  }
+  return retryInBackground(stores, health, logger);
+}
+
+function retryInBackground(stores: Stores, health: PostgresHealth, logger: Logger): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = async (delay_ms: number) => {
+    if (stopped) return;
+    const next = Math.min(delay_ms * 2, retry_max_ms);
+    if (!health.up) return void schedule(retry_first_ms); // waits quietly while PostgreSQL is down
+    try {
+      await prepare(stores, logger);
+      logger.info('PostgreSQL is back: prepared');
+    } catch (err) {
+      logger.warn({ err }, 'preparing failed; trying again');
+      schedule(next);
+    }
+  };
+  const schedule = (delay_ms: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => void attempt(delay_ms), delay_ms);
+    timer.unref();
+  };
+  schedule(retry_first_ms);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,96 @@
+// The whole business network (and each business's rewards snapshot) copied from PostgreSQL into
+// Redis: for a Redis that has none of it (a new instance, an upgrade from when the network lived
+// only in PostgreSQL) and for `npm run rebuild`. Idempotent: what it writes is what PostgreSQL
+// holds, so running it again, or while gateways serve, changes nothing that was right. Terminals
+// are read under a share lock of their rows, so a key rotated meanwhile is written after, never
+// overwritten by the older key (network-sync.ts).
+
+import { network_loaded_key } from './network-layout.ts';
+import { writeBusiness, writeLink, writeMerchant, writeTerminal, writeVenue } from './network-redis.ts';
+import { selectBusinesses, selectLinks, selectMerchants, selectTerminals, selectVenues } from './network-sync.ts';
+import { snapshotRewardsOf } from './rewards-snapshot.ts';
+import type { Stores } from './stores.ts';
+
+export interface NetworkCounts {
+  businesses: number;
+  merchants: number;
+  venues: number;
+  terminals: number;
+  links: number;
+  /** Businesses whose rewards snapshot (offers, auto schemes, tiers) was written. */
+  rewards: number;
+}
+
+export type NetworkKind = keyof NetworkCounts;
+
+/** What copying the network needs: both stores, nothing else (rebuild has no gateway's Stores). */
+export type NetworkStores = Pick<Stores, 'sql' | 'redis'>;
+
+/** Called after each batch: what is being copied, how many so far, and how many there are. */
+export type NetworkProgress = (kind: NetworkKind, done: number, total: number) => void;
+
+/** Rows per query and per burst of Redis writes: bounds memory and the pipeline's depth. */
+const batch_rows = 500;
+/** Businesses per rewards transaction: each takes an advisory lock, and a transaction's locks are bounded. */
+const rewards_batch_rows = 50;
+
+/**
+ * Pages through a table by id: `step` reads the page after `after` and writes it to Redis before
+ * the next page is read, and answers the page.
+ */
+async function copyPages(step: (after: string) => Promise<readonly { readonly id: string }[]>, progress: (done: number) => void, page_rows = batch_rows): Promise<number> {
+  let after = '';
+  let done = 0;
+  for (;;) {
+    const rows = await step(after);
+    done += rows.length;
+    progress(done);
+    if (rows.length < page_rows) return done;
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+async function totals(stores: NetworkStores): Promise<Record<NetworkKind, number>> {
+  const [row] = await stores.sql<Record<Exclude<NetworkKind, 'rewards'>, number>[]>`
+    select (select count(*)::int from businesses) as businesses, (select count(*)::int from merchants) as merchants,
+           (select count(*)::int from venues) as venues, (select count(*)::int from terminals) as terminals,
+           (select count(*)::int from iso8583_links) as links`;
+  return { ...row!, rewards: row!.businesses };
+}
+
+export async function loadNetworkIntoRedis(stores: NetworkStores, onProgress?: NetworkProgress): Promise<NetworkCounts> {
+  const { sql, redis } = stores;
+  const total = await totals(stores);
+  const report = (kind: NetworkKind) => (done: number) => onProgress?.(kind, done, Math.max(total[kind], done));
+  const each = async <R>(rows: R[], write: (row: R) => Promise<unknown>) => {
+    await Promise.all(rows.map(write));
+    return rows;
+  };
+  const counts: NetworkCounts = {
+    businesses: await copyPages(async (after) => each(await selectBusinesses(sql, sql`where b.id > ${after} order by b.id limit ${batch_rows}`), (b) => writeBusiness(redis, b)), report('businesses')),
+    merchants: await copyPages(async (after) => each(await selectMerchants(sql, sql`where m.id > ${after} order by m.id limit ${batch_rows}`), (m) => writeMerchant(redis, m)), report('merchants')),
+    venues: await copyPages(async (after) => each(await selectVenues(sql, sql`where v.id > ${after} order by v.id limit ${batch_rows}`), (v) => writeVenue(redis, v)), report('venues')),
+    terminals: await copyPages(
+      (after) =>
+        sql.begin(async (tx) => each(await selectTerminals(tx, tx`where t.id > ${after} order by t.id limit ${batch_rows}`, tx`for share of t`), (t) => writeTerminal(redis, t, t.merchant_code))),
+      report('terminals'),
+    ),
+    links: await copyPages(async (after) => each(await selectLinks(sql, sql`where l.id > ${after} order by l.id limit ${batch_rows}`), (l) => writeLink(redis, l.acquirer_id, l.business_id, l.linked_ms)), report('links')),
+    rewards: await copyPages(async (after) => {
+      const page = await sql<{ id: string }[]>`select id from businesses where id > ${after} order by id limit ${rewards_batch_rows}`;
+      await snapshotRewardsOf(stores, page.map((b) => b.id));
+      return page;
+    }, report('rewards'), rewards_batch_rows),
+  };
+  await redis.set(network_loaded_key, JSON.stringify({ at: new Date().toISOString(), ...counts }));
+  return counts;
+}
+
+/**
+ * At a gateway's start: copies the network unless Redis says it has it (network_loaded_key).
+ * Answers the counts, or undefined when there was nothing to do.
+ */
+export async function loadNetworkIfMissing(stores: Stores, onProgress?: NetworkProgress): Promise<NetworkCounts | undefined> {
+  if ((await stores.redis.exists(network_loaded_key)) > 0) return undefined;
+  return loadNetworkIntoRedis(stores, onProgress);
+}
