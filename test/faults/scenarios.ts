@@ -50,13 +50,26 @@ export interface Scenario {
 
 /** Entries delivered to a writer and not yet acknowledged, over all shards: a batch in hand. */
 async function pendingEntries(redis: RedisClient, shard_count: number): Promise<number> {
-  let n = 0;
-  for (let shard = 0; shard < shard_count; shard++) {
-    const reply = (await redis.sendCommand(['XPENDING', journalKey(shard), journal_group])) as [number, ...unknown[]];
-    n += Number(reply[0]);
-  }
-  return n;
+  // All shards at once (node-redis pipelines them): one round trip, so that a batch seen held is
+  // still held when the kill follows.
+  const replies = await Promise.all(Array.from({ length: shard_count }, (_, shard) => redis.sendCommand(['XPENDING', journalKey(shard), journal_group]) as Promise<[number, ...unknown[]]>));
+  return replies.reduce((n, reply) => n + Number(reply[0]), 0);
 }
+
+/** Waits (at most 5 s) for a batch in hand, SIGKILLs `child`, and says whether the batch was still held. */
+async function killHoldingBatch(ctx: FaultContext, child: Child): Promise<{ fault_at: number; held: boolean }> {
+  const pending = () => within(pendingEntries(ctx.redis, ctx.shard_count), 2_000);
+  await waitUntil(async () => (await pending()) > 0, 5_000, 2);
+  const fault_at = Date.now();
+  await child.signal('SIGKILL');
+  // Only the killed process reads the journal: what is pending now is what it held.
+  return { fault_at, held: (await pending()) > 0 };
+}
+
+/** Kills before the gateway scenario settles for one that found its writer holding no batch (each is a restart). */
+const gateway_kill_tries = 3;
+/** Kills before the writer scenario settles likewise. */
+const writer_kill_tries = 20;
 
 const gatewayKill: Scenario = {
   name: 'gateway kill -9',
@@ -64,22 +77,18 @@ const gatewayKill: Scenario = {
   process_death: true,
   pg_outage: false,
   async run(ctx) {
-    const pending = () => within(pendingEntries(ctx.redis, ctx.shard_count), 2_000);
-    // Killed while its own ledger writer holds a batch if one comes within 5 s: the case a
-    // catch-up depends on (what it held must be claimed by the next writer). Not retried as the
-    // writer's kill is: each try is a gateway restart.
-    await waitUntil(async () => (await pending()) > 0, 5_000, 2);
-    const fault_at = Date.now();
-    await ctx.gateway.signal('SIGKILL');
-    const held = (await pending()) > 0;
-    // Restarted at once, as a supervisor would; back when /readyz answers 200.
-    await startGateway(ctx.gateway, ctx.base_url);
-    return { fault_at, recovered_at: Date.now(), note: held ? 'its writer killed holding a batch' : 'its writer held no batch' };
+    // Killed while its own ledger writer holds a batch: the case a catch-up depends on (what it
+    // held waits for the next writer to claim it). A batch at this rate lasts milliseconds, so a
+    // kill that found none is tried again, a few times.
+    for (let attempt = 1; ; attempt++) {
+      const { fault_at, held } = await killHoldingBatch(ctx, ctx.gateway);
+      // Restarted at once, as a supervisor would; back when /readyz answers 200.
+      await startGateway(ctx.gateway, ctx.base_url);
+      if (held || attempt >= gateway_kill_tries) return { fault_at, recovered_at: Date.now(), note: held ? `its writer killed holding a batch (kill ${attempt})` : `its writer held no batch in ${attempt} kills` };
+      await sleep(1_000);
+    }
   },
 };
-
-/** Tries before the writer scenario settles for a kill that found no batch in hand. */
-const mid_batch_tries = 20;
 
 const writerKill: Scenario = {
   name: 'writer kill -9 mid-batch',
@@ -89,17 +98,10 @@ const writerKill: Scenario = {
   async run(ctx) {
     const writer = ctx.writer;
     if (writer === undefined) throw new Error('the writer scenario needs the standalone writer');
-    const pending = () => within(pendingEntries(ctx.redis, ctx.shard_count), 2_000);
-    // Mid-batch: killed while entries are delivered to it and not yet acknowledged. A batch at this
-    // rate lasts milliseconds, so it is seen as held only if entries are still pending after the
-    // kill (only this writer reads them); otherwise it is started again and killed again.
     for (let attempt = 1; ; attempt++) {
-      await waitUntil(async () => (await pending()) > 0, 5_000, 2);
-      const fault_at = Date.now();
-      await writer.signal('SIGKILL');
-      const held = (await pending()) > 0;
+      const { fault_at, held } = await killHoldingBatch(ctx, writer);
       writer.spawn();
-      if (held || attempt >= mid_batch_tries) return { fault_at, recovered_at: Date.now(), note: held ? `killed holding a batch (try ${attempt})` : `no batch in hand after ${attempt} kills` };
+      if (held || attempt >= writer_kill_tries) return { fault_at, recovered_at: Date.now(), note: held ? `killed holding a batch (kill ${attempt})` : `no batch in hand in ${attempt} kills` };
       await sleep(1_000);
     }
   },
