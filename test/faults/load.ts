@@ -48,6 +48,8 @@ export interface LoadOptions {
 }
 
 const attempts_kept_max = 500_000;
+/** Requests issued at most per scenario (hours at the default rate): the checks read them all. */
+const requests_max = 500_000;
 const retry_pause_ms = 200;
 
 function pick<T>(items: readonly T[]): T {
@@ -95,7 +97,7 @@ export class Load {
     const interval_ms = (1_000 * connections) / rate;
     // Workers start spread over one interval, so the rate is even from the first second.
     await sleep(Math.random() * interval_ms);
-    while (this.issuing) {
+    while (this.issuing && this.requests.length < requests_max) {
       const started = Date.now();
       const request = this.next(terminal, refundable);
       await this.send(request);
