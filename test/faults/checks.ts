@@ -26,7 +26,7 @@ export interface LedgerFindings {
   readonly notes: string[];
 }
 
-interface LedgerRow {
+export interface LedgerRow {
   id: string;
   terminal_id: string;
   reference: string;
@@ -54,6 +54,11 @@ export function within<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 export async function checkLedger(sql: Sql, requests: readonly RequestRecord[], prefix: string): Promise<LedgerFindings> {
   const rows = await sql<LedgerRow[]>`select id, terminal_id, reference from ledger_transactions where reference like ${`${prefix}-%`}`;
+  return classifyLedger(rows, requests);
+}
+
+/** What the clients were told against what the ledger holds (the rows of their references). */
+export function classifyLedger(rows: readonly LedgerRow[], requests: readonly RequestRecord[]): LedgerFindings {
   const by_key = new Map<string, LedgerRow[]>();
   for (const r of rows) {
     const key = `${r.terminal_id} ${r.reference}`;
