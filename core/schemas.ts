@@ -333,3 +333,54 @@ export const tiersSchema = z
   .max(20)
   .refine((tiers) => new Set(tiers.map((t) => t.name)).size === tiers.length, 'tier names must be unique');
 export type TiersInput = z.infer<typeof tiersSchema>;
+
+// Payment processors and their callbacks (spec/EVENTS.md).
+
+export const processorCreateSchema = z.object({
+  name: nameSchema,
+  award_on: z.enum(['clearing', 'authorization']).default('clearing'),
+});
+export type ProcessorCreate = z.infer<typeof processorCreateSchema>;
+
+export const callback_event_types = ['transaction.authorized', 'transaction.cleared', 'transaction.refunded', 'transaction.reversed'] as const;
+export type CallbackEventType = (typeof callback_event_types)[number];
+
+/** An event id: the processor's, replayed by; bounded like any input. */
+export const callbackEventIdSchema = z.string().min(1).max(255);
+const processorTransactionIdSchema = z.string().min(1).max(64);
+const merchantCodeSchema = merchantCreateSchema.shape.code;
+
+export const callbackEnvelopeSchema = z.object({
+  id: callbackEventIdSchema,
+  type: z.enum(callback_event_types),
+  created_at: timestampSchema.optional(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+/** transaction.authorized and transaction.cleared: a sale, by card number or by CIM (exactly one). */
+export const callbackSaleSchema = z
+  .object({
+    transaction_id: processorTransactionIdSchema,
+    card: z.object({ number: z.string().min(1).max(64) }).optional(),
+    cim: cimInputSchema.optional(),
+    amount: positiveAmountSchema,
+    currency: currencySchema,
+    merchant_code: merchantCodeSchema,
+    terminal_code: z.string().min(1).max(64).optional(),
+    occurred_at: timestampSchema.optional(),
+    items: z.array(itemSchema).max(500).optional(),
+  })
+  .refine((s) => (s.card === undefined) !== (s.cim === undefined), { message: 'exactly one of card or cim', path: ['card'] });
+export type CallbackSale = z.infer<typeof callbackSaleSchema>;
+
+export const callbackRefundSchema = z.object({
+  transaction_id: processorTransactionIdSchema,
+  original_transaction_id: processorTransactionIdSchema,
+  amount: positiveAmountSchema,
+  currency: currencySchema,
+  merchant_code: merchantCodeSchema,
+  terminal_code: z.string().min(1).max(64).optional(),
+});
+export type CallbackRefund = z.infer<typeof callbackRefundSchema>;
+
+export const callbackReversalSchema = z.object({ transaction_id: processorTransactionIdSchema });

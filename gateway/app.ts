@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { PocketgateError } from '../core/errors.ts';
 import { problemResponse } from '../adapters/http/problem.ts';
 import { posRoutes } from '../adapters/http/pos.ts';
+import { callbackRoutes } from '../adapters/callbacks/routes.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { hashKey, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
@@ -23,11 +24,14 @@ export interface AppOptions {
   readonly platform_api_key: string | undefined;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Proxies of our own in front of the gateway, whose X-Forwarded-For names the client (TRUST_PROXY_HOPS). */
+  readonly trust_proxy_hops?: number;
   /** When given, calls that need PostgreSQL answer 503 at once while it does not answer. */
   readonly postgres_health?: PostgresHealth;
 }
 
 const bearer_prefix = 'bearer ';
+const callbacks_prefix = '/v1/callbacks/';
 const key_length_max = 256;
 
 const readiness_timeout_ms = 1_500;
@@ -49,8 +53,9 @@ function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
 const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets']);
 
-function needsPostgres(principal: Principal, path: string): boolean {
-  return principal.kind !== 'terminal' && !redis_only_paths.has(path);
+/** `principal` is undefined on callbacks (no key), which need PostgreSQL: their processors and answers are there. */
+function needsPostgres(principal: Principal | undefined, path: string): boolean {
+  return principal?.kind !== 'terminal' && !redis_only_paths.has(path);
 }
 
 function postgresUnavailable(): PocketgateError {
@@ -79,7 +84,7 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0 }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -98,6 +103,8 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   });
 
   app.use('/v1/*', async (c, next) => {
+    // Callbacks carry no key: their signature authenticates them (adapters/callbacks).
+    if (c.req.path.startsWith(callbacks_prefix)) return next();
     const header = c.req.header('authorization');
     // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer <key>` is the same header.
     if (header === undefined || header.slice(0, bearer_prefix.length).toLowerCase() !== bearer_prefix || header.length > bearer_prefix.length + key_length_max) {
@@ -111,13 +118,14 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
 
   if (postgres_health !== undefined) {
     app.use('/v1/*', async (c, next) => {
-      if (!needsPostgres(c.get('principal'), c.req.path)) return next();
+      if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
       await whilePostgresAnswers(postgres_health, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
     });
   }
 
-  app.route('/', posRoutes(processor));
+  app.route('/', posRoutes(processor, trust_proxy_hops));
   app.route('/', adminRoutes(processor));
+  app.route('/', callbackRoutes(processor, (reply) => metrics.callback_events.inc({ status: reply.status, replayed: reply.replayed === true ? 'true' : 'false' })));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing

@@ -12,8 +12,23 @@ export interface GatewayConfig {
   readonly log_level: string;
   /** Run the ledger writer inside this process (default) or leave it to its own process. */
   readonly ledger_writer: boolean;
+  /**
+   * Proxies of our own in front of the gateway that append the client's address to
+   * X-Forwarded-For (0: none, the socket's peer is the client). Wrong codes are counted per
+   * client address (core/guesses.ts): behind a load balancer with 0, every client is the balancer.
+   */
+  readonly trust_proxy_hops: number;
+  /**
+   * How often the process that writes the ledger makes the referral awards a crashed process left
+   * behind (ms; processor/referrals.ts). Default 5 s.
+   */
+  readonly referral_sweep_ms?: number;
+  /** Test hook (LEDGER_COMMIT_DELAY_MS): the writer in this process holds each batch this long before its commit, to kill the process mid-batch. */
+  readonly ledger_commit_delay_ms?: number;
   readonly processor: ProcessorConfig;
 }
+
+export const referral_sweep_ms_default = 5_000;
 
 function int(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -45,6 +60,9 @@ export function configFromEnv(): GatewayConfig {
     platform_api_key: process.env.PLATFORM_API_KEY || undefined,
     log_level: process.env.LOG_LEVEL ?? 'info',
     ledger_writer: process.env.LEDGER_WRITER !== 'off',
+    trust_proxy_hops: int('TRUST_PROXY_HOPS', 0, 0, 10),
+    referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
+    ...(process.env.LEDGER_COMMIT_DELAY_MS ? { ledger_commit_delay_ms: int('LEDGER_COMMIT_DELAY_MS', 0, 0, 60_000) } : {}),
     processor: {
       shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
       cim_hmac_key: required('CIM_HMAC_KEY'),

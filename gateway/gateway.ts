@@ -9,7 +9,7 @@ import { PostgresHealth } from '../processor/postgres-health.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import { prepareStores } from './prepare.ts';
-import type { GatewayConfig } from './config.ts';
+import { referral_sweep_ms_default, type GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
@@ -51,13 +51,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health });
+  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, trust_proxy_hops: config.trust_proxy_hops });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
     writer = new LedgerWriter(redis, sql, {
       shard_count: config.processor.shard_count,
+      ...(config.ledger_commit_delay_ms === undefined ? {} : { commit_delay_ms: config.ledger_commit_delay_ms }),
       onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
+      onLeaseLost: (given_up, consumer, dropped) => logger.warn({ given_up, consumer, dropped }, 'ledger writer: lease lost (process frozen or cut off from Redis), going on as a new consumer'),
       onBatch: (entries) => metrics.ledger_written.inc(entries),
       onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
     });
@@ -66,6 +68,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // The process that writes the ledger also expires awards (every 10 s by default).
   const stop_expiry = config.ledger_writer
     ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
+    : undefined;
+  // And makes the referral awards a crashed process left behind.
+  const stop_referrals = config.ledger_writer
+    ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
     : undefined;
 
   let server: ServerType | undefined;
@@ -107,6 +113,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       if (iso !== undefined) await iso.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
+      stop_referrals?.();
       if (writer !== undefined) await writer.stop();
       await processor.offers.close();
       stop_preparing();

@@ -7,6 +7,7 @@ export interface Metrics {
   readonly http_duration: Histogram<'route' | 'method' | 'status'>;
   readonly ledger_written: Counter;
   readonly journal_backlog: Gauge;
+  readonly callback_events: Counter<'status' | 'replayed'>;
 }
 
 export function createMetrics(collect_defaults: boolean): Metrics {
@@ -23,5 +24,11 @@ export function createMetrics(collect_defaults: boolean): Metrics {
     }),
     ledger_written: new Counter({ name: 'pocketgate_ledger_entries_written_total', help: 'Journal entries written to the ledger by this process', registers: [registry] }),
     journal_backlog: new Gauge({ name: 'pocketgate_journal_backlog', help: 'Journal entries not yet in the ledger (all shards)', registers: [registry] }),
+    callback_events: new Counter({
+      name: 'pocketgate_callback_events_total',
+      help: 'Payment-processor callback events answered, by status (processed, ignored, rejected) and whether the answer was a replay',
+      labelNames: ['status', 'replayed'],
+      registers: [registry],
+    }),
   };
 }

@@ -7,11 +7,12 @@ import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
 import type { AwardItem } from './hot/award-items.ts';
-import { budgetKey, contactKey } from './hot/keys.ts';
+import { budgetKey, contactKey, referralsKey } from './hot/keys.ts';
 import { referenceSlot } from './hot/references.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
+import type { ReferralIntent } from './referrals.ts';
 import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { awardTemplates, publicAward } from './templates.ts';
@@ -61,9 +62,19 @@ export class Awards {
     await this.release(awards.filter((_, i) => !kept.has(i)));
   }
 
-  /** The referrer's award, once per referred contact, on the referred contact's first purchase. */
-  async referral(business: Business, referrer_id: string, referred_id: string, awards: readonly Award[], now_ms: number): Promise<void> {
-    await this.run(business, referrer_id, `referral:${referred_id}`, 'referral', awards, now_ms);
+  /** Tests only: called at each step of making a referral award (a test kills the process there). */
+  onReferralStep: ((step: 'committed' | 'awarded') => void) | undefined;
+
+  /**
+   * The referrer's award of `intent` (kept as `member` in the referred contact's shard's outbox),
+   * once per referred contact, then the intent out of the outbox. A failure leaves the intent for
+   * the sweeper (processor/referrals.ts); making it again replays.
+   */
+  async referral(business: Business, intent: ReferralIntent, member: string, now_ms: number): Promise<void> {
+    this.onReferralStep?.('committed');
+    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', intent.awards, now_ms);
+    this.onReferralStep?.('awarded');
+    await this.stores.redis.zRem(referralsKey(this.contacts.shardOf(intent.referred_id)), member);
   }
 
   /** Sign-up offers for a contact just created (scheme_id null) or just joined to a scheme. */
