@@ -18,6 +18,11 @@ export interface NormalisedCim {
   readonly type: CimType;
   readonly value: string; // normalised; for cards the PAN itself: callers must hash it and drop it
   readonly masked: string;
+  /**
+   * The index token, when an adapter hashed the CIM as it arrived (a callback's card number):
+   * `value` is then the token too, never the PAN.
+   */
+  readonly token?: string;
 }
 
 export type CimResult = NormalisedCim | { readonly error: string };

@@ -19,6 +19,7 @@ export const error_status = {
   cim_taken: 409,
   signup_not_allowed: 422,
   rate_limited: 429,
+  signature_invalid: 401,
   unavailable: 503,
   internal_error: 500,
 } as const;
@@ -48,6 +49,7 @@ const titles: Record<ErrorCode, string> = {
   cim_taken: 'CIM already identifies another contact',
   signup_not_allowed: 'Sign-up not allowed',
   rate_limited: 'Too many requests',
+  signature_invalid: 'Missing, malformed, wrong or stale signature',
   unavailable: 'Service unavailable',
   internal_error: 'Internal error',
 };

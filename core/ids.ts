@@ -49,7 +49,7 @@ function unbase32(text: string): Buffer | undefined {
   return out;
 }
 
-export type IdKind = 'bus' | 'mer' | 'ven' | 'ter' | 'con' | 'off' | 'sch' | 'txn' | 'lnk' | 'key';
+export type IdKind = 'bus' | 'mer' | 'ven' | 'ter' | 'con' | 'off' | 'sch' | 'txn' | 'lnk' | 'key' | 'prc' | 'whk';
 
 // Ids are made on the hot path: draw random bytes a pool at a time rather than a syscall each.
 const pool_bytes = 4_096;

@@ -19,9 +19,16 @@ const hour_ms = 60 * minute_ms;
  * A terminal's window, for every terminal channel (HTTP, ISO 8583, the WebSocket channel): a
  * terminal reports what happens at its counter, so a day back covers one that stored its
  * transactions while offline and forwards them later; five minutes ahead covers its clock
- * running fast. (Payment-processor callbacks report later: they will have a window of their own.)
+ * running fast.
  */
 export const terminal_window: OccurredWindow = { past_ms: 24 * hour_ms, future_ms: 5 * minute_ms };
+
+/**
+ * A payment processor's window (callbacks, spec/EVENTS.md): a processor reports a sale when it
+ * clears, which can be weeks after it (a card-present sale settled in a monthly batch), so 35
+ * days back; five minutes ahead, as for terminals.
+ */
+export const callback_window: OccurredWindow = { past_ms: 35 * 24 * hour_ms, future_ms: 5 * minute_ms };
 
 function span(ms: number): string {
   if (ms % hour_ms === 0) return `${ms / hour_ms} hour${ms === hour_ms ? '' : 's'}`;

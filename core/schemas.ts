@@ -168,23 +168,29 @@ const paySchema = z
   })
   .refine((p) => (p.otp === undefined) !== (p.wallet_code === undefined), 'exactly one of otp or wallet_code');
 
+// A purchase and its quote (POST /v1/purchases/quote) read the same fields the same way; a quote
+// takes no reference and no payment (sent anyway, they are dropped as unknown keys are).
+const purchaseFields = {
+  cim: cimInputSchema,
+  amount: positiveAmountSchema,
+  currency: currencySchema,
+  items: z.array(itemSchema).max(500).optional(),
+  occurred_at: timestampSchema.optional(),
+};
+
+function itemsAddUp(p: { amount: number; items?: readonly { amount: number }[] | undefined }, ctx: z.RefinementCtx): void {
+  if (p.items !== undefined && p.items.length > 0) {
+    let sum = 0;
+    for (const item of p.items) sum += item.amount;
+    if (sum !== p.amount) ctx.addIssue({ code: 'custom', path: ['items'], message: `item amounts add up to ${sum}, not ${p.amount}` });
+  }
+}
+
 export const purchaseSchema = z
-  .object({
-    reference: referenceSchema,
-    cim: cimInputSchema,
-    amount: positiveAmountSchema,
-    currency: currencySchema,
-    items: z.array(itemSchema).max(500).optional(),
-    occurred_at: timestampSchema.optional(),
-    pay: paySchema.optional(),
-  })
-  .superRefine((p, ctx) => {
-    if (p.items !== undefined && p.items.length > 0) {
-      let sum = 0;
-      for (const item of p.items) sum += item.amount;
-      if (sum !== p.amount) ctx.addIssue({ code: 'custom', path: ['items'], message: `item amounts add up to ${sum}, not ${p.amount}` });
-    }
-  });
+  .object({ reference: referenceSchema, ...purchaseFields, pay: paySchema.optional() })
+  .superRefine(itemsAddUp);
+export const purchaseQuoteSchema = z.object(purchaseFields).superRefine(itemsAddUp);
+export type PurchaseQuoteInput = z.infer<typeof purchaseQuoteSchema>;
 export type PurchaseInput = z.infer<typeof purchaseSchema>;
 
 /** Parse with `schema` or throw a validation_failed PocketgateError listing every problem. */
@@ -234,20 +240,28 @@ function unstorablePath(root: unknown): string | undefined {
 
 /** JSON text as a value, or validation_failed: not JSON, or a string no store can hold. */
 export function parseJsonText(text: string): unknown {
-  let value: unknown;
+  const value = parseJsonSyntax(text);
+  checkStorable(text, value);
+  return value;
+}
+
+/** JSON.parse, refusing what is not JSON as bad input. */
+export function parseJsonSyntax(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new PocketgateError('validation_failed', 'not valid JSON', [{ path: '', message: 'not valid JSON' }]);
   }
-  if (unstorable_escape.test(text)) {
-    const path = unstorablePath(value);
-    if (path !== undefined) {
-      const message = 'must not contain U+0000 or unpaired surrogates';
-      throw new PocketgateError('validation_failed', `${path || 'body'}: ${message}`, [{ path, message }]);
-    }
+}
+
+/** Refuses `value` (parsed from `text`, or a part of what was) when it holds a string no store can hold. */
+export function checkStorable(text: string, value: unknown): void {
+  if (!unstorable_escape.test(text)) return;
+  const path = unstorablePath(value);
+  if (path !== undefined) {
+    const message = 'must not contain U+0000 or unpaired surrogates';
+    throw new PocketgateError('validation_failed', `${path || 'body'}: ${message}`, [{ path, message }]);
   }
-  return value;
 }
 
 export const redemptionSchema = z.object({
@@ -256,6 +270,9 @@ export const redemptionSchema = z.object({
   amount: positiveAmountSchema.optional(),
 });
 export type RedemptionInput = z.infer<typeof redemptionSchema>;
+
+/** A wallet read by CIM where the request is a JSON body (the terminal channel's `wallet`). */
+export const walletLookupSchema = z.object({ cim: cimInputSchema });
 
 export const spendSchema = z
   .object({
@@ -354,3 +371,54 @@ export const statsQuerySchema = z.object({
 export const transactionsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
+
+// Payment processors and their callbacks (spec/EVENTS.md).
+
+export const processorCreateSchema = z.object({
+  name: nameSchema,
+  award_on: z.enum(['clearing', 'authorization']).default('clearing'),
+});
+export type ProcessorCreate = z.infer<typeof processorCreateSchema>;
+
+export const callback_event_types = ['transaction.authorized', 'transaction.cleared', 'transaction.refunded', 'transaction.reversed'] as const;
+export type CallbackEventType = (typeof callback_event_types)[number];
+
+/** An event id: the processor's, replayed by; bounded like any input. */
+export const callbackEventIdSchema = z.string().min(1).max(255);
+const processorTransactionIdSchema = z.string().min(1).max(64);
+const merchantCodeSchema = merchantCreateSchema.shape.code;
+
+export const callbackEnvelopeSchema = z.object({
+  id: callbackEventIdSchema,
+  type: z.enum(callback_event_types),
+  created_at: timestampSchema.optional(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+/** transaction.authorized and transaction.cleared: a sale, by card number or by CIM (exactly one). */
+export const callbackSaleSchema = z
+  .object({
+    transaction_id: processorTransactionIdSchema,
+    card: z.object({ number: z.string().min(1).max(64) }).optional(),
+    cim: cimInputSchema.optional(),
+    amount: positiveAmountSchema,
+    currency: currencySchema,
+    merchant_code: merchantCodeSchema,
+    terminal_code: z.string().min(1).max(64).optional(),
+    occurred_at: timestampSchema.optional(),
+    items: z.array(itemSchema).max(500).optional(),
+  })
+  .refine((s) => (s.card === undefined) !== (s.cim === undefined), { message: 'exactly one of card or cim', path: ['card'] });
+export type CallbackSale = z.infer<typeof callbackSaleSchema>;
+
+export const callbackRefundSchema = z.object({
+  transaction_id: processorTransactionIdSchema,
+  original_transaction_id: processorTransactionIdSchema,
+  amount: positiveAmountSchema,
+  currency: currencySchema,
+  merchant_code: merchantCodeSchema,
+  terminal_code: z.string().min(1).max(64).optional(),
+});
+export type CallbackRefund = z.infer<typeof callbackRefundSchema>;
+
+export const callbackReversalSchema = z.object({ transaction_id: processorTransactionIdSchema });

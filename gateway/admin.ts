@@ -12,6 +12,7 @@ import {
   contactPatchSchema,
   merchantCreateSchema,
   offerPatchSchema,
+  processorCreateSchema,
   isoLinkSchema,
   offerSchema,
   parseWith,
@@ -231,9 +232,28 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
     return c.json(await network.linkAcquirer(business, input.acquirer_id), 201);
   });
 
+  app.post('/v1/processors', async (c) => {
+    const business = adminOf(c);
+    return c.json(await processor.processors.create(business, await readBody(c, processorCreateSchema)), 201);
+  });
+
+  app.get('/v1/processors', async (c) => {
+    const business = adminOf(c);
+    return c.json({ object: 'list', data: await processor.processors.list(business) });
+  });
+
+  app.post('/v1/processors/:id/rotate-secret', async (c) => {
+    const business = adminOf(c);
+    await requireNoBody(c);
+    return c.json(await processor.processors.rotate(business, idParam(c)), 201);
+  });
+
   app.get('/v1/transactions/:id', async (c) => {
     const business = adminOf(c);
-    return c.json(await readTransaction(processor.stores, business, idParam(c)));
+    const id = idParam(c);
+    // A processor's callback may have named the terminal it came from: shown, nothing more.
+    const [transaction, terminal_code] = await Promise.all([readTransaction(processor.stores, business, id), processor.callback_events.terminalCode(id)]);
+    return c.json(terminal_code === undefined ? transaction : { ...transaction, terminal_code });
   });
 
   return app;

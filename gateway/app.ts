@@ -6,8 +6,9 @@ import { swaggerUI } from '@hono/swagger-ui';
 import type { Logger } from 'pino';
 import { PocketgateError } from '../core/errors.ts';
 import { problemResponse } from '../adapters/http/problem.ts';
-import { posRoutes } from '../adapters/http/pos.ts';
-import type { HttpEnv } from '../adapters/http/env.ts';
+import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
+import { callbackRoutes } from '../adapters/callbacks/routes.ts';
+import { bearerKey, type HttpEnv } from '../adapters/http/env.ts';
 import { hashKey, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Processor } from '../processor/processor.ts';
@@ -15,6 +16,8 @@ import { journalBacklog } from '../processor/ledger/writer.ts';
 import { redisErrorCode } from '../processor/unavailable.ts';
 import { ErrorReply } from 'redis';
 import { adminRoutes } from './admin.ts';
+import { webhookRoutes } from './webhook-routes.ts';
+import { deliveryBacklog } from '../processor/webhook-outbox.ts';
 import type { Metrics } from './metrics.ts';
 import { describeApi } from './openapi.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
@@ -24,14 +27,17 @@ export interface AppOptions {
   readonly platform_api_key: string | undefined;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Proxies of our own in front of the gateway, whose X-Forwarded-For names the client (TRUST_PROXY_HOPS). */
+  readonly trust_proxy_hops?: number;
   /** When given, calls that need PostgreSQL answer 503 at once while it does not answer. */
   readonly postgres_health?: PostgresHealth;
+  /** WEBHOOKS_ALLOW_PRIVATE (default false). */
+  readonly webhooks_allow_private?: boolean;
   /** The console's dashboard counts and live feed (gateway.ts starts and stops them). */
   readonly console: ConsoleServices;
 }
 
-const bearer_prefix = 'bearer ';
-const key_length_max = 256;
+const callbacks_prefix = '/v1/callbacks/';
 
 const readiness_timeout_ms = 1_500;
 
@@ -54,8 +60,6 @@ const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/busin
 
 /** The POS transactions: the console's dashboard counts their approvals and declines. */
 const transaction_paths: ReadonlySet<string> = new Set(['/v1/purchases', '/v1/redemptions', '/v1/spends', '/v1/refunds', '/v1/reversals']);
-/** The POS calls an admin key may make for one of its terminals (`Pocketgate-Terminal`). */
-const pos_paths: ReadonlySet<string> = new Set([...transaction_paths, '/v1/purchases/quote']);
 const terminal_id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
@@ -64,7 +68,8 @@ const terminal_id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
  * business's terminal is 404, as one that does not exist. A terminal key may name only itself.
  */
 async function actingFor(network: Network, principal: Principal, terminal_id: string | undefined, path: string): Promise<Principal> {
-  if (terminal_id === undefined || !pos_paths.has(path)) return principal;
+  // The POS calls: the HTTP routes of the terminal ops (adapters/http/pos.ts), the quote included.
+  if (terminal_id === undefined || !isPosRoute(path)) return principal;
   if (principal.kind === 'terminal') {
     if (terminal_id !== principal.terminal.id) throw new PocketgateError('forbidden', 'a terminal key acts only for its own terminal; Pocketgate-Terminal is for admin keys');
     return principal;
@@ -75,8 +80,9 @@ async function actingFor(network: Network, principal: Principal, terminal_id: st
   return { kind: 'terminal', business: principal.business, terminal: { ...terminal, made_by: 'admin' } };
 }
 
-function needsPostgres(principal: Principal, path: string): boolean {
-  return principal.kind !== 'terminal' && !redis_only_paths.has(path);
+/** `principal` is undefined on callbacks (no key), which need PostgreSQL: their processors and answers are there. */
+function needsPostgres(principal: Principal | undefined, path: string): boolean {
+  return principal?.kind !== 'terminal' && !redis_only_paths.has(path);
 }
 
 function postgresUnavailable(): PocketgateError {
@@ -105,7 +111,7 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, console: console_services }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0, webhooks_allow_private, console: console_services }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -124,12 +130,11 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   });
 
   app.use('/v1/*', async (c, next) => {
-    const header = c.req.header('authorization');
-    // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer <key>` is the same header.
-    if (header === undefined || header.slice(0, bearer_prefix.length).toLowerCase() !== bearer_prefix || header.length > bearer_prefix.length + key_length_max) {
-      throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
-    }
-    const principal = await processor.network.authenticate(header.slice(bearer_prefix.length).trim(), platform_key_hash);
+    // Callbacks carry no key: their signature authenticates them (adapters/callbacks).
+    if (c.req.path.startsWith(callbacks_prefix)) return next();
+    const key = bearerKey(c.req.header('authorization'));
+    if (key === undefined) throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
+    const principal = await processor.network.authenticate(key, platform_key_hash);
     if (principal === undefined) throw new PocketgateError('unauthorized', 'unknown API key');
     c.set('principal', await actingFor(processor.network, principal, c.req.header('pocketgate-terminal'), c.req.path));
     await next();
@@ -145,13 +150,15 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
 
   if (postgres_health !== undefined) {
     app.use('/v1/*', async (c, next) => {
-      if (!needsPostgres(c.get('principal'), c.req.path)) return next();
+      if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
       await whilePostgresAnswers(postgres_health, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
     });
   }
 
-  app.route('/', posRoutes(processor));
+  app.route('/', posRoutes(processor, trust_proxy_hops));
   app.route('/', adminRoutes(processor));
+  app.route('/', callbackRoutes(processor, (reply) => metrics.callback_events.inc({ status: reply.status, replayed: reply.replayed === true ? 'true' : 'false' })));
+  app.route('/', webhookRoutes(processor, { allow_private: webhooks_allow_private ?? false }));
   app.route('/', consoleRoutes(processor, console_services));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -169,7 +176,12 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
-    metrics.journal_backlog.set(await journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1));
+    const [journal, webhooks] = await Promise.all([
+      journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1),
+      within(deliveryBacklog(processor.stores.sql), readiness_timeout_ms).catch(() => -1),
+    ]);
+    metrics.journal_backlog.set(journal);
+    metrics.webhook_backlog.set(webhooks);
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
 

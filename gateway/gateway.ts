@@ -1,6 +1,7 @@
 // A running gateway: stores connected, migrations applied, the HTTP server listening and the
 // ledger writer draining. main.ts starts one from the environment; tests start them in process.
 
+import type { Server } from 'node:http';
 import { serve, type ServerType } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { connectPostgres, connectRedis, type Stores } from '../processor/stores.ts';
@@ -9,22 +10,32 @@ import { PostgresHealth } from '../processor/postgres-health.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import { prepareStores } from './prepare.ts';
-import type { GatewayConfig } from './config.ts';
+import { referral_sweep_ms_default, type GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { ConsoleStats } from './console-stats.ts';
 import { TransactionFeed } from './feed.ts';
-import { createIsoServer, isoDefaultsFromEnv, type IsoServer } from '../adapters/iso8583/server.ts';
+import { createIsoServer, type IsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
+import { TerminalChannel } from '../adapters/ws/channel.ts';
+import type { ChannelLimits } from '../adapters/ws/connection.ts';
+import { WebhookWorker } from '../adapters/webhooks/worker.ts';
+import { webhookSecretKey } from '../processor/webhooks.ts';
+import type { Sql } from '../processor/stores.ts';
+import type { Metrics } from './metrics.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
   readonly processor: Processor;
   readonly writer: LedgerWriter | undefined;
+  /** The webhook delivery worker (undefined with WEBHOOK_WORKER=off). */
+  readonly webhook_worker: WebhookWorker | undefined;
   readonly logger: Logger;
   /** The port the HTTP server listens on (0 when started without a server). */
   readonly port: number;
   /** The ISO 8583 TCP port (0 when not listening). */
   readonly iso8583_port: number;
+  /** The WebSocket terminal channel on the HTTP port (undefined when started without a server). */
+  readonly terminal: TerminalChannel | undefined;
   close(): Promise<void>;
 }
 
@@ -34,6 +45,8 @@ export interface StartOptions {
   readonly collect_default_metrics?: boolean;
   /** Listen for ISO 8583 on config.iso8583_port too (default: when the HTTP server listens). */
   readonly iso8583?: boolean;
+  /** The terminal channel's limits, where a test needs them shorter (TERMINAL.md's by default). */
+  readonly terminal?: Partial<ChannelLimits>;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
@@ -55,13 +68,24 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const metrics = createMetrics(options.collect_default_metrics ?? true);
   const console_services = { stats: new ConsoleStats(redis, logger), feed: new TransactionFeed(redis, config.processor.shard_count, logger) };
   console_services.stats.start();
-  const app = createApp({ processor, platform_api_key: config.platform_api_key, metrics, logger, postgres_health, console: console_services });
+  const app = createApp({
+    processor,
+    platform_api_key: config.platform_api_key,
+    metrics,
+    logger,
+    postgres_health,
+    trust_proxy_hops: config.trust_proxy_hops,
+    webhooks_allow_private: config.webhooks.allow_private,
+    console: console_services,
+  });
 
   let writer: LedgerWriter | undefined;
   if (config.ledger_writer) {
     writer = new LedgerWriter(redis, sql, {
       shard_count: config.processor.shard_count,
+      ...(config.ledger_commit_delay_ms === undefined ? {} : { commit_delay_ms: config.ledger_commit_delay_ms }),
       onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
+      onLeaseLost: (given_up, consumer, dropped) => logger.warn({ given_up, consumer, dropped }, 'ledger writer: lease lost (process frozen or cut off from Redis), going on as a new consumer'),
       onBatch: (entries) => metrics.ledger_written.inc(entries),
       onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
     });
@@ -69,37 +93,47 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   }
   // The process that writes the ledger also expires awards (every 10 s by default).
   const stop_expiry = config.ledger_writer
-    ? processor.expiry.start(Number(process.env.EXPIRY_SWEEP_MS ?? 10_000), (err) => logger.warn({ err }, 'expiry sweep failed'))
+    ? processor.expiry.start(config.expiry_sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'))
+    : undefined;
+  // And makes the referral awards a crashed process left behind.
+  const stop_referrals = config.ledger_writer
+    ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
     : undefined;
 
+  const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
+
   let server: ServerType | undefined;
+  let terminal: TerminalChannel | undefined;
   let port = 0;
   if (options.listen ?? true) {
     server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: process.env.HOST ?? '0.0.0.0' }, (info) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
         port = info.port;
         resolve(s);
       });
     });
     // Keep-alive longer than typical load balancers' idle timeout, so they close first.
     (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
+    terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops);
+    terminal.attach(server as Server);
   }
 
   let iso: IsoServer | undefined;
   let iso_port = 0;
   if (options.iso8583 ?? options.listen ?? true) {
     iso = createIsoServer({
-      ...isoDefaultsFromEnv(),
+      ...config.iso8583,
       handler: createIsoHandler(processor),
       logger,
     });
-    iso_port = await iso.listen(config.iso8583_port, process.env.HOST ?? '0.0.0.0');
+    iso_port = await iso.listen(config.iso8583_port, config.host);
   }
 
   return {
     app,
     processor,
     writer,
+    webhook_worker,
     logger,
     get port() {
       return port;
@@ -107,13 +141,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     get iso8583_port() {
       return iso_port;
     },
+    terminal,
     async close() {
       if (iso !== undefined) await iso.close();
-      // Live feeds end first: the HTTP server's close waits for every open response.
+      // Before the HTTP server: its close waits for the upgraded sockets too, and for every open
+      // response (the live feeds).
+      if (terminal !== undefined) await terminal.close();
       await console_services.feed.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
+      stop_referrals?.();
       if (writer !== undefined) await writer.stop();
+      await webhook_worker?.stop();
       await processor.offers.close();
       await console_services.stats.stop();
       stop_preparing();
@@ -122,4 +161,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+/** Webhooks out: a worker of its own in every gateway process (several share the work). */
+function startWebhookWorker(sql: Sql, config: GatewayConfig, metrics: Metrics, logger: Logger): WebhookWorker {
+  const worker = new WebhookWorker(sql, webhookSecretKey(config.processor.cim_hmac_key), {
+    retry_base_ms: config.webhooks.retry_base_ms,
+    allow_private: config.webhooks.allow_private,
+    onError: (err, message) => logger.warn({ err }, message),
+    onOutcome: (outcome) => metrics.webhook_attempts.inc({ outcome }),
+  });
+  worker.start();
+  return worker;
 }

@@ -6,12 +6,11 @@
 
 import cluster from 'node:cluster';
 import { installLastResort } from '../processor/last-resort.ts';
-import { configFromEnv } from './config.ts';
+import { configFromEnv, processesConfigFromEnv } from './config.ts';
 import { startGateway } from './gateway.ts';
 import { seedDemo } from './seed.ts';
 
-const processes = Number(process.env.GATEWAY_PROCESSES ?? 1);
-if (!Number.isInteger(processes) || processes < 1 || processes > 64) throw new Error(`GATEWAY_PROCESSES must be 1 to 64, not ${process.env.GATEWAY_PROCESSES}`);
+const { processes, first, seed_demo, data_dir } = processesConfigFromEnv();
 
 if (processes > 1 && cluster.isPrimary) {
   const index_of = new Map<number, number>();
@@ -36,15 +35,14 @@ if (processes > 1 && cluster.isPrimary) {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 } else {
-  const first = process.env.GATEWAY_WORKER === undefined || process.env.GATEWAY_WORKER === '0';
   const base = configFromEnv();
   const config = { ...base, ledger_writer: base.ledger_writer && first };
   const gateway = await startGateway(config);
   const base_url = `http://localhost:${gateway.port}`;
   gateway.logger.info({ port: gateway.port, ledger_writer: config.ledger_writer }, 'gateway listening');
 
-  if (first && process.env.POCKETGATE_SEED_DEMO === '1') {
-    await seedDemo(gateway, base_url, config.platform_api_key, process.env.POCKETGATE_DATA_DIR);
+  if (first && seed_demo) {
+    await seedDemo(gateway, base_url, config.platform_api_key, data_dir);
   }
   // Errors nothing caught: logged, bounded, and survived when they cannot have touched the POS
   // path; the process exits on the others (processor/last-resort.ts says which and why). Only

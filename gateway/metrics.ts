@@ -7,6 +7,9 @@ export interface Metrics {
   readonly http_duration: Histogram<'route' | 'method' | 'status'>;
   readonly ledger_written: Counter;
   readonly journal_backlog: Gauge;
+  readonly callback_events: Counter<'status' | 'replayed'>;
+  readonly webhook_attempts: Counter<'outcome'>;
+  readonly webhook_backlog: Gauge;
 }
 
 export function createMetrics(collect_defaults: boolean): Metrics {
@@ -23,5 +26,18 @@ export function createMetrics(collect_defaults: boolean): Metrics {
     }),
     ledger_written: new Counter({ name: 'pocketgate_ledger_entries_written_total', help: 'Journal entries written to the ledger by this process', registers: [registry] }),
     journal_backlog: new Gauge({ name: 'pocketgate_journal_backlog', help: 'Journal entries not yet in the ledger (all shards)', registers: [registry] }),
+    callback_events: new Counter({
+      name: 'pocketgate_callback_events_total',
+      help: 'Payment-processor callback events answered, by status (processed, ignored, rejected) and whether the answer was a replay',
+      labelNames: ['status', 'replayed'],
+      registers: [registry],
+    }),
+    webhook_attempts: new Counter({
+      name: 'pocketgate_webhook_deliveries_total',
+      help: 'Webhook delivery attempts made by this process, by outcome: succeeded, retrying (failed, will be retried), failed (given up after the 8th)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    webhook_backlog: new Gauge({ name: 'pocketgate_webhook_backlog', help: 'Webhook deliveries pending (not yet succeeded nor given up), all gateways; -1 when PostgreSQL does not answer', registers: [registry] }),
   };
 }

@@ -6,13 +6,16 @@ import { z } from 'zod';
 import {
   assignableCimSchema,
   businessCreateSchema,
+  callbackEnvelopeSchema,
   contactCreateSchema,
   contactLookupSchema,
   contactPatchSchema,
   merchantCreateSchema,
   offerPatchSchema,
   offerSchema,
+  processorCreateSchema,
   isoLinkSchema,
+  purchaseQuoteSchema,
   purchaseSchema,
   redemptionSchema,
   refundSchema,
@@ -26,7 +29,9 @@ import {
   tiersSchema,
   venueCreateSchema,
 } from '../core/schemas.ts';
+import { webhookCreateSchema, webhookPatchSchema } from '../core/webhooks.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
+import { isPosRoute } from '../adapters/http/pos.ts';
 
 const problem = z.object({
   type: z.string(),
@@ -39,7 +44,7 @@ const problem = z.object({
 
 const anyObject = z.object({}).passthrough();
 
-type Method = 'get' | 'post' | 'patch' | 'put';
+type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 
 interface PathDoc {
   method: Method;
@@ -85,14 +90,35 @@ const paths: PathDoc[] = [
   { method: 'get', path: '/v1/offers/{id}', summary: 'Read an offer', tag: 'Rewards', key: 'admin' },
   { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: 'Rewards', key: 'admin', body: offerPatchSchema, status: 200 },
   { method: 'post', path: '/v1/purchases', summary: 'A purchase: identify the contact, award offers', tag: 'POS transactions', key: 'terminal', body: purchaseSchema },
+  { method: 'post', path: '/v1/purchases/quote', summary: 'What the same purchase would award and take off now, changing nothing (reference and pay ignored)', tag: 'POS transactions', key: 'terminal', body: purchaseQuoteSchema, status: 200 },
   { method: 'post', path: '/v1/redemptions', summary: 'Redeem commerce balance into the open balance (earliest expiry first)', tag: 'POS transactions', key: 'terminal', body: redemptionSchema },
   { method: 'post', path: '/v1/spends', summary: 'Spend from the open balance by OTP or wallet code', tag: 'POS transactions', key: 'terminal', body: spendSchema },
   { method: 'post', path: '/v1/refunds', summary: 'Refund all or part of a purchase of this terminal', tag: 'POS transactions', key: 'terminal', body: refundSchema },
   { method: 'post', path: '/v1/reversals', summary: 'Void a purchase, spend or redemption of this terminal', tag: 'POS transactions', key: 'terminal', body: reversalSchema },
+  { method: 'get', path: '/v1/terminal', summary: 'The WebSocket terminal channel (Upgrade: websocket; Authorization: Bearer <terminal key>, or subprotocol pocketgate.auth-frame): requests {id, op, body}, replies {id, status, body}', tag: 'POS transactions', key: 'terminal', status: 101 },
   { method: 'get', path: '/v1/wallets', summary: 'Wallet balances by CIM (query cim_type, cim_value)', tag: 'POS transactions', key: 'admin or terminal' },
   { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' },
   { method: 'get', path: '/v1/settlements', summary: 'Settlement per merchant from the ledger (query merchant_id, from, to)', tag: 'Reading back', key: 'admin' },
   { method: 'post', path: '/v1/iso8583/links', summary: 'Bind an acquirer (ISO 8583 DE32) to this business', tag: 'ISO 8583', key: 'admin', body: isoLinkSchema },
+  { method: 'post', path: '/v1/processors', summary: 'Create a payment processor (returns its signing secret once)', tag: 'Payment processors', key: 'admin', body: processorCreateSchema },
+  { method: 'get', path: '/v1/processors', summary: "List the business's payment processors (never a secret)", tag: 'Payment processors', key: 'admin' },
+  { method: 'post', path: '/v1/processors/{id}/rotate-secret', summary: 'A new signing secret (returned once); the old one verifies 24 hours more', tag: 'Payment processors', key: 'admin' },
+  {
+    method: 'post',
+    path: '/v1/callbacks/{processor_id}',
+    summary: 'Card transactions from a payment processor: one event or {"events": [...]} (at most 500, 1 MiB); authenticated by the Pocketgate-Signature header only',
+    tag: 'Payment processors',
+    key: 'none',
+    body: z.union([callbackEnvelopeSchema, z.object({ events: z.array(callbackEnvelopeSchema).max(500) })]),
+    status: 200,
+  },
+  { method: 'post', path: '/v1/webhooks', summary: 'Create a webhook endpoint (returns its signing secret once)', tag: 'Webhooks', key: 'admin', body: webhookCreateSchema },
+  { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints', tag: 'Webhooks', key: 'admin' },
+  { method: 'get', path: '/v1/webhooks/{id}', summary: 'Read a webhook endpoint', tag: 'Webhooks', key: 'admin' },
+  { method: 'patch', path: '/v1/webhooks/{id}', summary: 'Change a webhook endpoint (url, events, status)', tag: 'Webhooks', key: 'admin', body: webhookPatchSchema, status: 200 },
+  { method: 'delete', path: '/v1/webhooks/{id}', summary: 'Delete a webhook endpoint (its pending deliveries are not sent)', tag: 'Webhooks', key: 'admin', status: 204 },
+  { method: 'get', path: '/v1/webhooks/{id}/deliveries', summary: 'Deliveries, newest first (query status, limit 1-1000, starting_after)', tag: 'Webhooks', key: 'admin' },
+  { method: 'post', path: '/v1/webhooks/{id}/deliveries/{event_id}/retry', summary: 'One more attempt of a delivery now, whatever its status', tag: 'Webhooks', key: 'admin', status: 202 },
   { method: 'get', path: '/v1/business', summary: 'The business the key belongs to, with its currency’s minor units', tag: 'Console', key: 'admin' },
   { method: 'get', path: '/v1/stats', summary: 'Dashboard: POS approvals and declines per second over the last minute, p50/p99 latency, ledger lag, awards and spends since `since`', tag: 'Console', key: 'admin' },
   { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger (query limit 1..100)', tag: 'Console', key: 'admin' },
@@ -109,23 +135,28 @@ export function describeApi(app: OpenAPIHono<HttpEnv>): void {
   registry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer' });
   for (const p of paths) {
     const params = [...p.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+    // The HTTP POS calls an admin key may make for one of its terminals (not the WebSocket channel).
+    const acting = p.key === 'terminal' && p.method === 'post' && isPosRoute(p.path);
     registry.registerPath({
       method: p.method,
       path: p.path,
       summary: p.summary,
-      description: p.key === 'terminal'
+      description: acting
         ? 'Key: terminal; or a business admin key with `Pocketgate-Terminal: <terminal id>` naming one of its terminals (the transaction is that terminal’s, made_by "admin"; another business’s terminal: 404).'
         : `Key: ${p.key}.`,
       tags: [p.tag],
       ...(p.key === 'none' ? {} : { security: [{ Bearer: [] }] }),
       request: {
-        ...(p.key === 'terminal' ? { headers: z.object({ 'pocketgate-terminal': z.string().optional() }) } : {}),
+        ...(acting ? { headers: z.object({ 'pocketgate-terminal': z.string().optional() }) } : {}),
         ...(params.length > 0 ? { params: z.object(Object.fromEntries(params.map((n) => [n, z.string()]))) } : {}),
         ...(p.body !== undefined ? { body: { content: { 'application/json': { schema: p.body } }, required: true } } : {}),
         ...(p.content_type !== undefined ? { body: { content: { [p.content_type]: { schema: z.string() } }, required: true } } : {}),
       },
       responses: {
-        [p.status ?? (p.method === 'post' ? 201 : 200)]: { description: 'Success', content: { [p.produces ?? 'application/json']: { schema: p.produces === undefined ? anyObject : z.string() } } },
+        [p.status ?? (p.method === 'post' ? 201 : 200)]:
+          p.status === 204
+            ? { description: 'Done; no body' }
+            : { description: 'Success', content: { [p.produces ?? 'application/json']: { schema: p.produces === undefined ? anyObject : z.string() } } },
         '4XX': { description: 'Refused: problem+json with a `code`', content: { 'application/problem+json': { schema: problem } } },
       },
     });

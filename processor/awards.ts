@@ -7,11 +7,12 @@ import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
 import type { AwardItem } from './hot/award-items.ts';
-import { budgetKey, contactKey } from './hot/keys.ts';
+import { budgetKey, capsKey, contactKey, referralsKey } from './hot/keys.ts';
 import { referenceSlot } from './hot/references.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
+import type { ReferralIntent } from './referrals.ts';
 import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { awardTemplates, publicAward } from './templates.ts';
@@ -45,6 +46,35 @@ export class Awards {
     return out;
   }
 
+  /**
+   * What `reserve` and then the shard script would leave of `awards` now, changing nothing (a
+   * quote): each budgeted award as its budget's remainder allows (budget.lua's rule, read with GET
+   * instead of taken with INCRBY), then each per-contact cap as its counter stands (applyAwards's
+   * rule in lib.lua, read instead of counted). Both are read in one round trip.
+   */
+  async preview(awards: readonly Award[], shard: number, contact_id: string): Promise<Award[]> {
+    const caps = awards.map(capOf);
+    const counted = caps.filter((c) => c.cap !== '').map((c) => c.cap);
+    const budgeted = awards.filter((a) => a.limits?.budget !== undefined);
+    if (counted.length === 0 && budgeted.length === 0) return [...awards];
+    const { redis } = this.stores;
+    const [counts, used] = await Promise.all([
+      counted.length === 0 ? [] : redis.hmGet(capsKey(shard, contact_id), counted),
+      Promise.all(budgeted.map((a) => redis.get(budgetKey(a.offer_id)))),
+    ]);
+    const count_of = new Map(counted.map((cap, i) => [cap, Number(counts[i] ?? 0)]));
+    const used_of = new Map(budgeted.map((a, i) => [a.offer_id, Number(used[i] ?? 0)]));
+    const out: Award[] = [];
+    awards.forEach((a, i) => {
+      const { cap, limit } = caps[i]!;
+      if (cap !== '' && count_of.get(cap)! >= limit) return;
+      const budget = a.limits?.budget;
+      const amount = budget === undefined ? a.amount : Math.min(a.amount, budget - used_of.get(a.offer_id)!);
+      if (amount > 0) out.push(amount === a.amount ? a : { ...a, amount });
+    });
+    return out;
+  }
+
   /** Give back what budgeted awards reserved. */
   async release(awards: readonly Award[]): Promise<void> {
     const budgeted = awards.filter((a) => a.limits?.budget !== undefined);
@@ -61,9 +91,19 @@ export class Awards {
     await this.release(awards.filter((_, i) => !kept.has(i)));
   }
 
-  /** The referrer's award, once per referred contact, on the referred contact's first purchase. */
-  async referral(business: Business, referrer_id: string, referred_id: string, awards: readonly Award[], now_ms: number): Promise<void> {
-    await this.run(business, referrer_id, `referral:${referred_id}`, 'referral', awards, now_ms);
+  /** Tests only: called at each step of making a referral award (a test kills the process there). */
+  onReferralStep: ((step: 'committed' | 'awarded') => void) | undefined;
+
+  /**
+   * The referrer's award of `intent` (kept as `member` in the referred contact's shard's outbox),
+   * once per referred contact, then the intent out of the outbox. A failure leaves the intent for
+   * the sweeper (processor/referrals.ts); making it again replays.
+   */
+  async referral(business: Business, intent: ReferralIntent, member: string, now_ms: number): Promise<void> {
+    this.onReferralStep?.('committed');
+    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', intent.awards, now_ms);
+    this.onReferralStep?.('awarded');
+    await this.stores.redis.zRem(referralsKey(this.contacts.shardOf(intent.referred_id)), member);
   }
 
   /** Sign-up offers for a contact just created (scheme_id null) or just joined to a scheme. */
@@ -124,9 +164,14 @@ export function lotField(expires_at: string | null, pool: string | null): string
 export function awardItems(awards: readonly Award[]): AwardItem[] {
   return awards.map((a) => {
     const kind = a.kind === 'instant_discount' ? 'd' : a.instant_redeem ? 'o' : 'c';
-    const per_contact = a.limits?.per_contact;
-    const cap = a.guard === 'once' ? `${a.offer_id}|once` : per_contact !== undefined && a.period_key !== null ? `${a.offer_id}|${a.period_key}` : '';
-    const limit = a.guard === 'once' ? 1 : (per_contact?.count ?? 0);
+    const { cap, limit } = capOf(a);
     return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, cap, limit, json: JSON.stringify(publicAward(a)) };
   });
+}
+
+/** The contact's cap counter an award counts in ('' for none: no per-contact cap) and its limit. */
+function capOf(a: Award): { cap: string; limit: number } {
+  const per_contact = a.limits?.per_contact;
+  if (a.guard === 'once') return { cap: `${a.offer_id}|once`, limit: 1 };
+  return { cap: per_contact !== undefined && a.period_key !== null ? `${a.offer_id}|${a.period_key}` : '', limit: per_contact?.count ?? 0 };
 }

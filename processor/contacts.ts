@@ -7,6 +7,8 @@ import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
 import { contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
 import { CimIndex } from './hot/cim-index.ts';
+import { guessCountersOf, type GuessCounters, type Presenter } from './hot/guess.ts';
+import type { GuessKind } from '../core/guesses.ts';
 import { contactKey, lotsKey } from './hot/keys.ts';
 import { iso, isUniqueViolation, type Business } from './network.ts';
 import { default_config, type Stores } from './stores.ts';
@@ -58,6 +60,14 @@ const import_batches_in_flight_max = 3;
 const import_errors_max = 10_000; // the report stays bounded however bad the file is
 const import_line_bytes_max = 64 * 1024;
 
+/** What identify() found, and when a right code's guess has been given back. */
+export interface Identified {
+  readonly contact_id: string | null;
+  readonly given_back: Promise<void>;
+}
+
+const nothing_to_give_back: Promise<void> = Promise.resolve();
+
 const never_expires_ms = 9_999_999_999_999;
 const resolved_entries_max = 200_000; // about 30 MB of V8 heap at most
 
@@ -82,7 +92,17 @@ export class Contacts {
   }
 
   token(business_id: string, cim: NormalisedCim): string {
-    return cimToken(this.stores.config.cim_hmac_key, business_id, cim.type, cim.value);
+    return cim.token ?? cimToken(this.stores.config.cim_hmac_key, business_id, cim.type, cim.value);
+  }
+
+  /**
+   * A CIM from a request hashed at once: its token stands for its value from here on, so a card
+   * number goes no further than this call (a callback's, spec/EVENTS.md).
+   */
+  tokenised(business_id: string, type: string, value: unknown, path: string): NormalisedCim {
+    const cim = this.normalise(type, value, path);
+    const token = this.token(business_id, cim);
+    return { type: cim.type, value: token, masked: cim.masked, token };
   }
 
   /** Normalise a CIM from a request, or throw validation_failed naming `path`. */
@@ -111,6 +131,34 @@ export class Contacts {
       this.resolved.set(token, contact_id);
     }
     return contact_id;
+  }
+
+  /**
+   * The contact a CIM presented at a terminal names. Wallet and contact codes are secrets that
+   * act for the contact (a wallet code pays), so presenting one is a guess, counted against the
+   * terminal and source (core/guesses.ts): throws rate_limited past a limit, or when the code
+   * is wrong past the soft one. The count goes out with the lookup (one wait for Redis) and is
+   * given back when the code was right: `given_back` settles then; await it with the request's
+   * next round trip. It never rejects. Other CIMs identify and authorise nothing: as resolve().
+   */
+  async identify(business_id: string, cim: NormalisedCim, presenter: Presenter, now_ms: number, kind: GuessKind = 'code'): Promise<Identified> {
+    if (cim.type !== 'wallet_code' && cim.type !== 'contact_code') return { contact_id: await this.resolve(business_id, cim), given_back: nothing_to_give_back };
+    const counters = guessCountersOf(business_id, kind, presenter, now_ms);
+    const [reserved, contact_id] = await Promise.all([this.stores.redis.guessScript({ mode: 'reserve', counters }), this.resolve(business_id, cim)]);
+    if (reserved.outcome !== 'reserved') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');
+    if (contact_id === null) {
+      if (reserved.soft) throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
+      return { contact_id: null, given_back: nothing_to_give_back };
+    }
+    return { contact_id, given_back: this.giveBack(counters) };
+  }
+
+  /** A right code's count given back. If that fails the guess stays counted: never fewer than the wrong ones. */
+  private giveBack(counters: GuessCounters): Promise<void> {
+    return this.stores.redis.guessScript({ mode: 'give_back', counters }).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   private prepare(business: Business, input: ContactCreate, line_path = ''): PreparedContact {

@@ -70,7 +70,7 @@ function businessFrom(r: BusinessRecord): Business {
   return { id: r.id, name: r.name, currency: r.currency, reward_resolution: r.reward_resolution, created_at: r.created_at };
 }
 
-function terminalFrom({ terminal, venue, merchant }: TerminalView): Terminal {
+export function terminalFrom({ terminal, venue, merchant }: TerminalView): Terminal {
   return {
     id: terminal.id,
     code: terminal.code,

@@ -1,6 +1,8 @@
 // Offers: stored in PostgreSQL, copied to Redis for the POS path (rewards-snapshot.ts), compiled
 // per business into each process's memory, and recompiled everywhere within moments of a change
-// through Redis pub/sub.
+// through Redis pub/sub. A message is lost when its subscriber is disconnected as it is
+// published: every compiled business is reloaded after a reconnect, and none is used for more
+// than offers_ttl_ms after its load anyway.
 
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
@@ -15,6 +17,32 @@ export type { Tier } from './rewards-snapshot.ts';
 
 const compiled_entries_max = 10_000;
 
+/**
+ * A compiled business is used for at most this long after its load (whatever pub/sub missed):
+ * from half of it, a purchase reloads it in the background; from all of it, and after the
+ * subscriber reconnected, a purchase waits for the reload (reload_wait_ms at most).
+ */
+export const offers_ttl_ms = 30_000;
+/**
+ * How long purchases wait for a reload in all, before they take what was compiled before: a store
+ * that fails or hangs (Redis for the snapshot, PostgreSQL without one) must not stop purchases
+ * that the compiled offers can serve.
+ */
+const reload_wait_ms = 500;
+/** A failed reload is tried again after this. */
+const reload_retry_ms = 1_000;
+
+interface Entry {
+  readonly rewards: Promise<Rewards>;
+  /** When its load started (performance.now(), ms). */
+  readonly loaded_ms: number;
+  /** The subscriber reconnected since its load: a change may have been missed. */
+  readonly missed: boolean;
+  /** The reload in flight, when it started; or when a failed one may be tried again. */
+  reload?: { readonly rewards: Promise<Rewards | undefined>; readonly started_ms: number };
+  retry_ms?: number;
+}
+
 /** What a purchase needs of a business's rewards set-up, compiled once per process. */
 export interface Rewards {
   readonly compiled: CompiledOffers;
@@ -24,10 +52,13 @@ export interface Rewards {
 }
 
 export class Offers {
-  private readonly compiled = new Map<string, Promise<Rewards>>();
+  private readonly compiled = new Map<string, Entry>();
   private subscriber: RedisClient | undefined;
 
-  constructor(private readonly stores: Stores) {}
+  constructor(
+    private readonly stores: Stores,
+    private readonly ttl_ms = offers_ttl_ms,
+  ) {}
 
   /** Listen for changes made by other processes. */
   async subscribe(): Promise<void> {
@@ -35,6 +66,12 @@ export class Offers {
     subscriber.on('error', () => {});
     await subscriber.connect();
     await subscriber.subscribe(offers_channel, (business_id) => this.compiled.delete(business_id));
+    // node-redis subscribes again before it says 'ready' after a reconnect: from then on no
+    // message is missed, and what may have been is reloaded. A new entry, so that a reload in
+    // flight, which may have read the rewards before the missed change, is not installed.
+    subscriber.on('ready', () => {
+      for (const [id, e] of this.compiled) this.compiled.set(id, { rewards: e.rewards, loaded_ms: e.loaded_ms, missed: true });
+    });
     this.subscriber = subscriber as RedisClient;
   }
 
@@ -42,17 +79,62 @@ export class Offers {
     if (this.subscriber !== undefined) await this.subscriber.close().catch(() => {});
   }
 
-  /** The business's offers compiled for evaluation, its auto schemes and tiers; loaded once, then served from memory. */
+  /**
+   * The business's offers compiled for evaluation, its auto schemes and tiers: served from memory,
+   * reloaded as offers_ttl_ms says.
+   */
   forBusiness(business: Business): Promise<Rewards> {
-    let compiled = this.compiled.get(business.id);
-    if (compiled === undefined) {
-      if (this.compiled.size >= compiled_entries_max) this.compiled.clear();
-      compiled = this.load(business);
-      // A failed load must not be cached: the next purchase tries again.
-      compiled.catch(() => this.compiled.delete(business.id));
-      this.compiled.set(business.id, compiled);
-    }
-    return compiled;
+    const entry = this.compiled.get(business.id);
+    if (entry === undefined) return this.fresh(business);
+    const now = performance.now();
+    const age = now - entry.loaded_ms;
+    if ((age < this.ttl_ms / 2 && !entry.missed) || (entry.retry_ms !== undefined && now < entry.retry_ms)) return entry.rewards;
+    const reload = this.reload(business, entry);
+    return age < this.ttl_ms && !entry.missed ? entry.rewards : this.within(reload, entry);
+  }
+
+  private fresh(business: Business): Promise<Rewards> {
+    if (this.compiled.size >= compiled_entries_max) this.compiled.clear();
+    const rewards = this.load(business);
+    const entry: Entry = { rewards, loaded_ms: performance.now(), missed: false };
+    // A failed load must not be cached: the next purchase tries again.
+    rewards.catch(() => {
+      // (Or its copy marked after a reconnect.)
+      if (this.compiled.get(business.id)?.rewards === rewards) this.compiled.delete(business.id);
+    });
+    this.compiled.set(business.id, entry);
+    return rewards;
+  }
+
+  /** The entry's reload (one at a time): installed when it lands, unless a change came meanwhile. */
+  private reload(business: Business, entry: Entry): NonNullable<Entry['reload']> {
+    if (entry.reload !== undefined) return entry.reload;
+    const started_ms = performance.now();
+    const rewards = this.load(business).then(
+      (r) => {
+        if (this.compiled.get(business.id) === entry) this.compiled.set(business.id, { rewards: Promise.resolve(r), loaded_ms: started_ms, missed: false });
+        return r;
+      },
+      () => {
+        // The load failed: what was compiled stands in; tried again later, not on every purchase.
+        entry.reload = undefined;
+        entry.retry_ms = performance.now() + reload_retry_ms;
+        return undefined;
+      },
+    );
+    entry.reload = { rewards, started_ms };
+    return entry.reload;
+  }
+
+  /** The reload if it lands within reload_wait_ms of its start, else what the entry holds. */
+  private async within(reload: NonNullable<Entry['reload']>, entry: Entry): Promise<Rewards> {
+    const left = reload.started_ms + reload_wait_ms - performance.now();
+    if (left <= 0) return entry.rewards;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), left)));
+    const fresh = await Promise.race([reload.rewards, timeout]);
+    clearTimeout(timer);
+    return fresh ?? entry.rewards;
   }
 
   /** From Redis, where the POS path reads; made from PostgreSQL when Redis has none yet. */

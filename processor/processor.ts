@@ -10,6 +10,9 @@ import { Spends } from './wallet.ts';
 import { Schemes } from './schemes.ts';
 import { Awards } from './awards.ts';
 import { Expiry } from './expiry.ts';
+import { ReferralSweeper } from './referrals.ts';
+import { Processors } from './processors.ts';
+import { CallbackEvents } from './callback-events.ts';
 import { contactKey } from './hot/keys.ts';
 import { tierAtUtc } from '../core/tier.ts';
 import type { Stores } from './stores.ts';
@@ -25,6 +28,11 @@ export class Processor {
   readonly schemes: Schemes;
   readonly awards: Awards;
   readonly expiry: Expiry;
+  /** Makes the referral awards a crashed process left in the outboxes. */
+  readonly referrals: ReferralSweeper;
+  /** Payment processors and what their callbacks were answered (spec/EVENTS.md). */
+  readonly processors: Processors;
+  readonly callback_events: CallbackEvents;
   /**
    * Failures after a transaction was committed (its reply stands): the gateway logs them at
    * error level. Until it is set, they go to stderr rather than nowhere.
@@ -51,5 +59,8 @@ export class Processor {
     this.refunds = new Refunds(stores, this.contacts);
     this.schemes = new Schemes(stores);
     this.expiry = new Expiry(stores, this.network);
+    this.referrals = new ReferralSweeper(stores, this.network, this.awards, (err, context, message) => this.onFailure(err, context, message));
+    this.processors = new Processors(stores);
+    this.callback_events = new CallbackEvents(stores.sql);
   }
 }

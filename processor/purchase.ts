@@ -2,26 +2,28 @@
 // idempotency, awards, the wallet payment (`pay`), journal and stored reply atomically. Nothing
 // here waits for PostgreSQL.
 
+import type { NormalisedCim } from '../core/cim.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
-import { evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
-import type { PurchaseInput } from '../core/schemas.ts';
+import { discountOf, evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
+import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
-import type { Contacts } from './contacts.ts';
+import type { Contacts, Identified } from './contacts.ts';
 import { contactKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { awardItems, type Awards } from './awards.ts';
+import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
 import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
-import { purchaseTemplates } from './templates.ts';
+import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
 import { feeOf, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
@@ -40,14 +42,15 @@ export class Purchases {
 
   /**
    * `window`: how far from the processor's clock `occurred_at` may be, which the channel the
-   * purchase came through decides (terminals: core/occurred.ts terminal_window).
+   * purchase came through decides (terminals: core/occurred.ts terminal_window). `source`: the
+   * address it came from, which wrong codes are counted against with the terminal (hot/guess.ts).
+   * `tokenised`: input.cim as the adapter already hashed it (Contacts.tokenised; input.cim.value
+   * is its token).
    */
-  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow): Promise<Reply> {
-    if (input.currency !== business.currency) {
-      throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
-    }
+  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string, tokenised?: NormalisedCim): Promise<Reply> {
+    checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
-    const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
+    const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'purchase', input);
     const now_ms = clock.now();
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
@@ -59,7 +62,14 @@ export class Purchases {
       // gets its reply, as any retry does; a new one is refused and leaves its reference free.
       return this.spends.replayOr(err, slot, hash);
     }
-    const contact_id = await this.contacts.resolve(business.id, cim);
+    let identified: Identified;
+    try {
+      identified = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+    } catch (err) {
+      // A retry of an approved purchase at a terminal locked out of wallet or contact codes since gets its reply.
+      return this.spends.replayOr(err, slot, hash);
+    }
+    const contact_id = identified.contact_id;
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
 
     const rewards = await this.offers.forBusiness(business);
@@ -70,7 +80,7 @@ export class Purchases {
     // fsync) fewer. With a payment it is claimed once the payment is checked (below).
     const claiming = input.pay === undefined ? claimReference(this.stores, slot, input.reference, hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
-    const purchase_context = { amount: input.amount, items: input.items ?? [], merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, timezone: terminal.timezone, at_ms };
+    const purchase_context = purchaseContext(terminal, input, at_ms);
     // The budgets of what the offers award whatever the contact's facts go out in the same round
     // trip as the claim and the facts (one wait for Redis fewer); what the facts change is settled
     // after (reserveRest).
@@ -83,33 +93,64 @@ export class Purchases {
       throw err;
     }
     const evaluation = evaluatePurchase(compiled, { ...purchase_context, ...facts });
+    await identified.given_back; // went out before the facts' round trip: settled by now
 
     let payment: Payment;
     try {
-      payment = await this.payment(business, terminal, input, contact_id, evaluation.discount, now_ms);
+      payment = await this.payment(business, terminal, source, input, contact_id, evaluation.discount, now_ms);
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
       // locked out of OTPs since, or whose discount grew since, gets its reply.
       return this.spends.replayOr(err, slot, hash);
     }
     const { pay, pay_method, otp } = payment;
-    const awards = early === undefined
-      ? await this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined)
-      : await this.reserveRest(evaluation.awards, await early);
+    let awards: Award[];
+    if (early !== undefined) {
+      awards = await this.reserveRest(evaluation.awards, await early);
+    } else {
+      const reserving = this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined);
+      // A right wallet code's guess given back (Contacts.identify) settles in the same wait.
+      awards = payment === no_payment ? await reserving : (await Promise.all([reserving, payment.given_back]))[0];
+    }
 
+    const referral = referralOf(business, contact_id, facts.referrer, evaluation.referrer_awards);
     let reply_out: ShardReply<PurchaseCommitted>;
     try {
-      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash) });
-      reply_out = await this.spends.afterOtp(business, terminal, otp, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
+      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash), referral: referral?.member });
+      reply_out = await this.spends.afterOtp(business, terminal, source, { contact_id, otp }, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
     } catch (err) {
       // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
       // even if giving back fails too (then the budgets stay reserved: never over-awarded).
       await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
       throw err;
     }
-    const referral = reply_out.committed?.first_purchase === true && evaluation.referrer_awards.length > 0 && facts.referrer !== null ? { referrer_id: facts.referrer.contact_id, awards: evaluation.referrer_awards } : undefined;
-    await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, referral, now_ms);
+    await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, reply_out.committed?.first_purchase === true ? referral : undefined, now_ms);
     return reply_out;
+  }
+
+  /**
+   * What `purchase` would give this body now, changing nothing: the same contact, facts and
+   * evaluation, then each award as its budget and per-contact cap stand (read, not reserved nor
+   * counted). The guards the shard script re-checks (first purchase, first of the day) are the
+   * facts the evaluation has just read, so they hold here as they would there. A wallet or contact
+   * code is a guess as the purchase's is (Contacts.identify, `source` as there): a quote names the
+   * contact and shows its wallet, so it must not be a way round the purchase's limit on guesses.
+   */
+  async quote(business: Business, terminal: Terminal, input: PurchaseQuoteInput, window: OccurredWindow, source: string): Promise<Quote> {
+    checkCurrency(business, input.currency);
+    const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
+    const now_ms = this.stores.clock.now();
+    const at_ms = occurredAtMs(input.occurred_at, now_ms, window);
+    const { contact_id, given_back } = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+    const rewards = await this.offers.forBusiness(business);
+    const shard = this.contacts.shardOf(contact_id);
+    // A right code's guess given back (Contacts.identify) settles in the same wait.
+    const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), this.contacts.wallet(business, contact_id), given_back]);
+    const evaluation = evaluatePurchase(rewards.compiled, { ...purchaseContext(terminal, input, at_ms), ...facts });
+    const awards = await this.awards.preview(evaluation.awards, shard, contact_id);
+    const discount = discountOf(awards, input.amount);
+    return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
   }
 
   /** Budgeted awards reserved before the contact's facts are known: what was tried, what was granted. */
@@ -149,19 +190,24 @@ export class Purchases {
       throw err;
     });
     await releasing;
-    return [...out, ...reserved];
+    if (reserved.length === 0) return out;
+    // In the evaluation's order (offer creation order), as without an early reservation and as a
+    // quote shows them: the reply must not depend on which budgets were reserved when.
+    const by_offer = new Map([...out, ...reserved].map((a) => [a.offer_id, a]));
+    return awards.flatMap((a) => by_offer.get(a.offer_id) ?? []);
   }
 
   /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */
-  private async payment(business: Business, terminal: Terminal, input: PurchaseInput, contact_id: string, discount: number, now_ms: number): Promise<Payment> {
+  private async payment(business: Business, terminal: Terminal, source: string, input: PurchaseInput, contact_id: string, discount: number, now_ms: number): Promise<Payment> {
     if (input.pay === undefined) return no_payment;
     const pay = input.pay.amount;
     if (pay > input.amount - discount) {
       throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - discount}` }]);
     }
-    const payer = await this.spends.payer(business, terminal, input.pay, now_ms);
+    // The OTP is tried against this contact's own OTPs (hot/otp.lua 'for').
+    const payer = await this.spends.payer(business, terminal, source, input.pay, now_ms, contact_id);
     if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
-    return { pay, pay_method: payer.method, otp: payer.otp };
+    return { pay, pay_method: payer.method, otp: payer.otp, given_back: payer.given_back };
   }
 
   /**
@@ -211,24 +257,25 @@ export class Purchases {
       accounts: transactionAccounts(business, terminal, contact_id),
       tier_units: tierUnits(input.amount, currency, rewards),
       periods: tierPeriods(at_ms, terminal.timezone, rewards),
+      referral: p.referral ?? '',
       awards: awardItems(awards),
     };
   }
 
   /**
    * What follows a committed purchase: giving back the budget its script did not use, and the
-   * referrer's award. The reply is committed and is what the terminal gets: a failure here is
-   * reported, never thrown (a 5xx would tell the terminal the purchase failed when it stands, and
-   * a rejected promise left unhandled ends the process). Awaited, so that no Redis call outlives
-   * its request. A budget not given back stays reserved, so an offer may stop awarding a little
-   * before its budget, never after it; a lost referral award is the loss the README states for a
-   * crash between the two transactions.
+   * referrer's award of the intent the script kept (`referral`, its outbox member). The reply is
+   * committed and is what the terminal gets: a failure here is reported, never thrown (a 5xx would
+   * tell the terminal the purchase failed when it stands, and a rejected promise left unhandled
+   * ends the process). Awaited, so that no Redis call outlives its request. A budget not given
+   * back stays reserved, so an offer may stop awarding a little before its budget, never after
+   * it; a referral award not made stays in the outbox, and the sweeper makes it.
    */
-  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: { referrer_id: string; awards: readonly Award[] } | undefined, now_ms: number): Promise<void> {
+  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: { intent: ReferralIntent; member: string } | undefined, now_ms: number): Promise<void> {
     const settling = this.awards.settle(awards, accepted).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
     const referring = referral === undefined
       ? undefined
-      : this.awards.referral(business, referral.referrer_id, contact_id, referral.awards, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.referrer_id }, 'purchase approved; the referrer’s award was not made'));
+      : this.awards.referral(business, referral.intent, referral.member, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.intent.referrer_id }, 'purchase approved; the referrer’s award was not made now; the referral sweeper makes it'));
     await settling;
     await referring;
   }
@@ -263,14 +310,31 @@ export class Purchases {
   }
 }
 
+/** A quote: what a purchase of this body would award and take off now (API: POST /v1/purchases/quote). */
+export type Quote = Pick<PurchaseReply, 'contact_id' | 'amount' | 'currency' | 'awards' | 'discount' | 'amount_due' | 'wallet'>;
+
+/** A purchase runs in its business's currency; anything else is bad input. */
+function checkCurrency(business: Business, currency: string): void {
+  if (currency !== business.currency) {
+    throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
+  }
+}
+
+/** What the offers read of the purchase itself, besides the contact's facts. */
+function purchaseContext(terminal: Terminal, input: PurchaseQuoteInput, at_ms: number) {
+  return { amount: input.amount, items: input.items ?? [], merchant_id: terminal.merchant_id, venue_id: terminal.venue_id, timezone: terminal.timezone, at_ms };
+}
+
 interface Payment {
   /** Paid from the open balance (0: no payment), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
   readonly pay: number;
   readonly pay_method: 'otp' | 'wallet' | '';
   readonly otp: string;
+  /** When a right wallet code's guess has been given back (Contacts.identify). */
+  readonly given_back: Promise<void>;
 }
 
-const no_payment: Payment = { pay: 0, pay_method: '', otp: '' };
+const no_payment: Payment = { pay: 0, pay_method: '', otp: '', given_back: Promise.resolve() };
 
 /** What a purchase's shard script call is built from, besides the business, terminal and input. */
 export interface PurchaseFacts {
@@ -286,6 +350,18 @@ export interface PurchaseFacts {
   readonly otp: string;
   /** The reference's claim hash (claim.ts claimHash). */
   readonly request_hash: string;
+  /** The referral intent (processor/referrals.ts) the script keeps if this is the first purchase. */
+  readonly referral?: string | undefined;
+}
+
+/**
+ * The referrer's award as an intent the purchase's script keeps with the purchase if it is the
+ * first (the script decides that atomically), made after it: processor/referrals.ts.
+ */
+function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, awards: readonly Award[]): { intent: ReferralIntent; member: string } | undefined {
+  if (referrer === null || awards.length === 0) return undefined;
+  const intent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards };
+  return { intent, member: encodeIntent(intent) };
 }
 
 /** A failure after a transaction was committed: reported with what an operator needs, never thrown. */

@@ -21,15 +21,16 @@ export class Redemptions {
     private readonly contacts: Contacts,
   ) {}
 
-  async redeem(business: Business, terminal: Terminal, input: RedemptionInput): Promise<Reply> {
+  /** A redemption presented at `terminal` from `source` (the client's address: hot/guess.ts). */
+  async redeem(business: Business, terminal: Terminal, input: RedemptionInput, source: string): Promise<Reply> {
     const { config, clock } = this.stores;
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'redemption', input);
-    const contact_id = await this.contacts.resolve(business.id, cim);
-    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const now_ms = clock.now();
+    const { contact_id, given_back } = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
-    await claimReference(this.stores, slot, input.reference, hash, contact_id);
+    await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), given_back]);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
     const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms });

@@ -6,7 +6,7 @@ import { transactionKey } from './hot/keys.ts';
 import { journalEntry } from './shard.ts';
 import { iso, type Business } from './network.ts';
 import type { JournalEntry } from './journal.ts';
-import type { Stores } from './stores.ts';
+import type { Sql, Stores } from './stores.ts';
 
 export interface TransactionView {
   readonly id: string;
@@ -66,6 +66,7 @@ export async function readTransaction(stores: Stores, business: Business, id: st
 }
 
 interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
+  readonly id: string;
   readonly created_at: Date;
   readonly recorded_at: Date;
   readonly reply_awards: unknown[] | null;
@@ -75,26 +76,48 @@ interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
 }
 
 async function readRecorded(stores: Stores, business: Business, id: string): Promise<TransactionView | undefined> {
-  const { sql } = stores;
+  return (await recordedViews(stores.sql, [id], business.id)).get(id);
+}
+
+type Posting = NonNullable<TransactionView['postings']>[number];
+
+/**
+ * Transactions the ledger holds, as `GET /v1/transactions/{id}` shows them, by id (those of
+ * `business_id` only, when given); ids it does not hold are absent. Two statements whatever the
+ * count: webhooks out (processor/webhook-outbox.ts) read a claimed batch's at once.
+ */
+export async function recordedViews(sql: Sql, ids: readonly string[], business_id?: string): Promise<Map<string, TransactionView>> {
+  const out = new Map<string, TransactionView>();
+  if (ids.length === 0) return out;
   // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
   // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
   // same view, key for key, whether the ledger recorded the transaction before or after.
-  const [row] = await sql<RecordedRow[]>`
-    select kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id, created_at, recorded_at,
+  const rows = await sql<RecordedRow[]>`
+    select id, kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id, created_at, recorded_at,
       (reply->'awards')::jsonb as reply_awards, (reply->>'discount')::int8 as reply_discount, body::jsonb as body
-    from ledger_transactions where id = ${id} and business_id = ${business.id}`;
-  if (row === undefined) return undefined;
-  const postings = await sql<{ debit_account: string; credit_account: string; amount: number }[]>`
-    select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by n`;
-  const body = row.body ?? {};
-  const { kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id } = row;
-  const entry: Body = {
-    kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id,
-    created_at: row.created_at.toISOString(),
-    awards: ('awards' in body ? body.awards : row.reply_awards) ?? undefined,
-    discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
-  };
-  return view(id, entry, 'recorded', iso(row.recorded_at), [...postings]);
+    from ledger_transactions where id = any(${ids as string[]}) ${business_id === undefined ? sql`` : sql`and business_id = ${business_id}`}`;
+  if (rows.length === 0) return out;
+  const postings = await sql<(Posting & { transaction_id: string })[]>`
+    select transaction_id, debit_account, credit_account, amount from ledger_postings
+    where transaction_id = any(${rows.map((r) => r.id)}) order by transaction_id, n`;
+  const by_transaction = new Map<string, Posting[]>();
+  for (const { transaction_id, ...p } of postings) {
+    const list = by_transaction.get(transaction_id);
+    if (list === undefined) by_transaction.set(transaction_id, [p]);
+    else list.push(p);
+  }
+  for (const row of rows) {
+    const body = row.body ?? {};
+    const { kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id } = row;
+    const entry: Body = {
+      kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id,
+      created_at: row.created_at.toISOString(),
+      awards: ('awards' in body ? body.awards : row.reply_awards) ?? undefined,
+      discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
+    };
+    out.set(row.id, view(row.id, entry, 'recorded', iso(row.recorded_at), by_transaction.get(row.id) ?? []));
+  }
+  return out;
 }
 
 function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: string | null, postings?: TransactionView['postings']): TransactionView {

@@ -8,8 +8,12 @@ import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
 import { claimedBy, claimHash, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
-import { contactKey, otpFailuresKey, otpIndexKey, otpKey } from './hot/keys.ts';
+import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
+import { guessCountersOf } from './hot/guess.ts';
+import type { OtpMode } from './hot/otp.ts';
+import { otp_tries_max, otp_tries_ttl_seconds } from '../core/guesses.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
+import type { Presenter } from './hot/guess.ts';
 import type { SpendCall } from './hot/spend.ts';
 import { transactionAccounts, type Posting } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
@@ -20,10 +24,6 @@ import { rfc3339, spendTemplates } from './templates.ts';
 
 export { rfc3339 } from './templates.ts';
 
-/** Wrong OTPs a terminal may send in one minute; the next OTP spend in that minute is refused. */
-export const otp_failures_max = 5;
-/** How long a minute's count of wrong OTPs is kept: past its minute, with room for clock skew. */
-const otp_failures_ttl_seconds = 120;
 /** Refusals before the shard script that a retry of an approved request must not get instead of its reply. */
 const payer_refusals: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited', 'validation_failed']);
 /** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
@@ -49,7 +49,11 @@ export interface Payer {
   readonly contact_id: string;
   readonly method: 'otp' | 'wallet';
   readonly otp: string;
+  /** When a right wallet code's guess has been given back (Contacts.identify): await it with the next round trip. */
+  readonly given_back: Promise<void>;
 }
+
+const nothing_to_give_back: Promise<void> = Promise.resolve();
 
 export class Spends {
   constructor(
@@ -71,50 +75,61 @@ export class Spends {
       const ok = await redis.set(otpIndexKey(business.id, otp), contact_id, { NX: true, EX: ttl_seconds + otp_index_grace_seconds });
       if (ok === null) continue;
       const key = otpKey(shard, contact_id);
-      await redis.multi().hSet(key, otp, `${amount}|${expires_ms}`).expire(key, 900 + otp_index_grace_seconds).exec();
+      // A new OTP starts with its tries (hot/otp.lua): the contact's live OTPs get otp_tries_max more.
+      await Promise.all([redis.multi().hSet(key, otp, `${amount}|${expires_ms}`).expire(key, 900 + otp_index_grace_seconds).exec(), redis.del(otpTriesKey(business.id, contact_id))]);
       return { otp, amount, expires_at: rfc3339(expires_ms) };
     }
     throw new PocketgateError('unavailable', 'could not find a free one-time code; try again');
   }
 
-  /** Who pays, by OTP or wallet code; counts wrong OTPs against the terminal (hot/otp.lua). */
-  async payer(business: Business, terminal: Terminal, pay: { otp?: string | undefined; wallet_code?: string | undefined }, now_ms: number): Promise<Payer> {
+  /**
+   * Who pays, by OTP or wallet code, presented at `terminal` from `source`. `named`: the contact
+   * the request names by its CIM (a purchase), whose own OTPs the code is then tried against;
+   * '' when the code alone names the payer (a spend). Wrong codes are counted (hot/otp.lua,
+   * Contacts.identify); past a limit: rate_limited.
+   */
+  async payer(business: Business, terminal: Terminal, source: string, pay: { otp?: string | undefined; wallet_code?: string | undefined }, now_ms: number, named = ''): Promise<Payer> {
+    const presenter = { terminal_id: terminal.id, source };
     if (pay.wallet_code !== undefined) {
       const cim = this.contacts.normalise('wallet_code', pay.wallet_code, 'wallet_code');
-      const contact_id = await this.contacts.resolve(business.id, cim);
+      const { contact_id, given_back } = await this.contacts.identify(business.id, cim, presenter, now_ms);
       if (contact_id === null) throw new PocketgateError('wallet_code_invalid', 'no wallet has this code');
-      return { contact_id, method: 'wallet', otp: '' };
+      return { contact_id, method: 'wallet', otp: '', given_back };
     }
     const otp = pay.otp!;
-    const found = await this.stores.redis.otpScript({
-      business_id: business.id,
-      terminal_id: terminal.id,
-      code: otp,
-      minute: Math.floor(now_ms / 60_000),
-      failures_max: otp_failures_max,
-      failures_ttl_s: otp_failures_ttl_seconds,
-    });
-    if (found.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal; wait for the next minute');
+    const found = await this.otpCheck(business, presenter, otp, named === '' ? 'alone' : 'for', named, now_ms);
+    if (found.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal or address; try again later');
     if (found.outcome !== 'ok') throw new PocketgateError('otp_invalid', 'no such one-time code');
-    return { contact_id: found.contact_id, method: 'otp', otp };
+    return { contact_id: found.contact_id, method: 'otp', otp, given_back: nothing_to_give_back };
   }
 
-  private async countFailure(business: Business, terminal: Terminal, now_ms: number): Promise<void> {
-    const key = otpFailuresKey(business.id, terminal.id, Math.floor(now_ms / 60_000));
-    await this.stores.redis.multi().incr(key).expire(key, otp_failures_ttl_seconds).exec();
+  /** otp.lua; when the contact's OTPs have run out of tries, they are deleted (they die). */
+  private async otpCheck(business: Business, presenter: Presenter, code: string, mode: OtpMode, contact_id: string, now_ms: number) {
+    const found = await this.stores.redis.otpScript({
+      business_id: business.id,
+      code,
+      mode,
+      contact_id,
+      tries_max: otp_tries_max,
+      tries_ttl_s: otp_tries_ttl_seconds,
+      counters: guessCountersOf(business.id, 'otp', presenter, now_ms),
+    });
+    if (found.outcome === 'otp_invalid' && found.void) await this.stores.redis.del(otpKey(this.contacts.shardOf(contact_id), contact_id));
+    return found;
   }
 
   /**
-   * After a shard script that used an OTP: count a refusal as a wrong code. The index stays until
-   * it expires: a retry of the approved spend finds the contact through it (and its reply), and
-   * the code is not issued to another contact meanwhile; the script used the OTP up.
+   * After a shard script that used an OTP: a refusal as otp_invalid (more than the OTP's amount,
+   * used up meanwhile) is a wrong try against the contact it named. The index stays until it
+   * expires: a retry of the approved spend finds the contact through it (and its reply), and the
+   * code is not issued to another contact meanwhile; the script used the OTP up.
    */
-  async afterOtp(business: Business, terminal: Terminal, otp: string, now_ms: number, run: Promise<Reply>): Promise<Reply> {
-    if (otp === '') return run;
+  async afterOtp(business: Business, terminal: Terminal, source: string, payer: { readonly contact_id: string; readonly otp: string }, now_ms: number, run: Promise<Reply>): Promise<Reply> {
+    if (payer.otp === '') return run;
     try {
       return await run;
     } catch (err) {
-      if (err instanceof PocketgateError && err.code === 'otp_invalid') await this.countFailure(business, terminal, now_ms);
+      if (err instanceof PocketgateError && err.code === 'otp_invalid') await this.otpCheck(business, { terminal_id: terminal.id, source }, payer.otp, 'miss', payer.contact_id, now_ms);
       throw err;
     }
   }
@@ -136,7 +151,8 @@ export class Spends {
     return reply;
   }
 
-  async spend(business: Business, terminal: Terminal, input: SpendInput): Promise<Reply> {
+  /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
+  async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
     if (input.currency !== business.currency) {
       throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
     }
@@ -146,19 +162,20 @@ export class Spends {
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
     let payer: Payer;
     try {
-      payer = await this.payer(business, terminal, input, now_ms);
+      payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
       return this.replayOr(err, slot, hash);
     }
     const contact_id = payer.contact_id;
-    if ((await claimReference(this.stores, slot, input.reference, hash, contact_id)) !== contact_id) {
+    const [claimed] = await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), payer.given_back]);
+    if (claimed !== contact_id) {
       // This very request came first when its code named another contact (the OTP expired and
       // was issued again since): that contact's reply, never a spend from the wallet it names now.
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
       return this.replayOr(err, slot, hash);
     }
     const call = this.spendCall(business, terminal, input, payer, slot, hash, now_ms);
-    return this.afterOtp(business, terminal, payer.otp, now_ms, shardReply(this.stores, call.shard, this.stores.redis.spendScript(call)));
+    return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call.shard, this.stores.redis.spendScript(call)));
   }
 
   /** The shard script call of a spend by `payer`, its reference claimed. */

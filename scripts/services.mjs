@@ -71,7 +71,7 @@ export async function ensureDependencies() {
 // ---------------------------------------------------------------- binaries
 
 /** Directory holding initdb/pg_ctl/postgres (Debian keeps them off PATH), or null. */
-function findPgBinDir() {
+export function findPgBinDir() {
   const hasAll = (dir) => ['initdb', 'pg_ctl', 'postgres'].every((b) => fs.existsSync(path.join(dir, b)));
   const onPathCtl = onPath('pg_ctl');
   if (onPathCtl) {

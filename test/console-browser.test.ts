@@ -138,7 +138,8 @@ describe('the console in Chromium', () => {
   it('lists offers and deactivates one', async () => {
     await page.getByRole('link', { name: 'Offers' }).click();
     await page.getByRole('button', { name: 'Deactivate 10% back' }).click();
-    await page.getByRole('button', { name: 'Activate 10% back' }).waitFor();
+    // exact: a role's name matches as a substring otherwise, and 'Deactivate 10% back' holds this one.
+    await page.getByRole('button', { name: 'Activate 10% back', exact: true }).waitFor();
     const offers = await call(gw, 'GET', '/v1/offers', biz.admin_key);
     expect(offers.body.data.map((o: { active: boolean }) => o.active)).toEqual([false]);
   });

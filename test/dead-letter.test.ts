@@ -6,22 +6,25 @@ import { deadLetterKey, journalKey } from '../processor/hot/keys.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, redisUrl, shard_count } from './ledger-helpers.ts';
+import { addCashbackOffer, connectTestSql, createContacts, shard_count } from './ledger-helpers.ts';
+import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
-const redis_db = 7;
+// A Redis of its own: a writer of another file on a shared database would take the bad entry too.
+let own: OwnRedis;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_db) });
-  redis = await connectTestRedis(redis_db);
+  own = await startOwnRedis();
+  gw = await startTestGateway({ ledger_writer: false, redis_url: own.url });
+  redis = own.client;
   sql = connectTestSql();
 });
 afterAll(async () => {
-  await gw.close();
-  await redis.close();
-  await sql.end();
+  await gw?.close();
+  await own?.stop();
+  await sql?.end();
 });
 
 it('sets aside an entry PostgreSQL refuses and records the rest', async () => {

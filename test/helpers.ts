@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { configFromEnv, type GatewayConfig } from '../gateway/config.ts';
-import { startGateway, type Gateway } from '../gateway/gateway.ts';
+import { startGateway, type Gateway, type StartOptions } from '../gateway/gateway.ts';
 
 export const platform_key = process.env.PLATFORM_API_KEY ?? 'pk_test_platform_key';
 
@@ -13,7 +13,7 @@ export interface TestGateway extends Gateway {
   readonly logs: string[];
 }
 
-export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, listen = false, iso8583 = false): Promise<TestGateway> {
+export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, listen = false, iso8583 = false, options: Pick<StartOptions, 'terminal'> = {}): Promise<TestGateway> {
   process.env.PLATFORM_API_KEY ??= platform_key;
   process.env.CIM_HMAC_KEY ??= 'test-hmac-key';
   const logs: string[] = [];
@@ -24,7 +24,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, l
     },
   });
   const config = { ...configFromEnv(), port: 0, iso8583_port: 0, ...overrides };
-  const gateway = await startGateway(config, { listen, iso8583, logger: pino({ level: 'debug' }, sink), collect_default_metrics: false });
+  const gateway = await startGateway(config, { ...options, listen, iso8583, logger: pino({ level: 'debug' }, sink), collect_default_metrics: false });
   return Object.assign(gateway, { logs });
 }
 

@@ -174,7 +174,7 @@ describe('killing the ledger writer', () => {
     }
     // The state a crash between COMMIT and XACK leaves: all committed, all still pending for it.
     expect((await committed(biz.business_id)).size).toBe(approved.length);
-    expect((await pendingOf('crashed-after-commit')).size).toBe(approved.length);
+    expect((await pendingOf(crashed.consumer)).size).toBe(approved.length);
     await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), journal);
 
     const redelivering = startWriter({});

@@ -153,7 +153,8 @@ export function byPair(postings: readonly (readonly [string, string, number])[])
 /**
  * The ledger of a business holds each approved purchase exactly once, with the postings its
  * journal entry names (`journal`: every approved transaction's entry, kept before it was
- * drained), every posting well formed, and each contact's commerce account summing to its Redis
+ * drained; undefined when a writer trimmed them, and then only the sums below are checked),
+ * every posting well formed, and each contact's commerce account summing to its Redis
  * commerce balance.
  */
 export async function expectLedgerMatches(
@@ -162,7 +163,7 @@ export async function expectLedgerMatches(
   biz: BusinessFixture,
   approved: { id: string; reference: string; awarded: number }[],
   contact_ids: string[],
-  journal: ReadonlyMap<string, JournalEntry>,
+  journal: ReadonlyMap<string, JournalEntry> | undefined,
 ): Promise<void> {
   const rows = await ledgerRows(sql, biz.business_id);
   expect(rows.length).toBe(approved.length);
@@ -192,10 +193,12 @@ export async function expectLedgerMatches(
     per_txn.set(p.transaction_id, list);
   }
   for (const a of approved) {
-    const entry = journal.get(a.id);
-    expect(entry, `the journal entry of ${a.id}`).toBeDefined();
-    const got = (per_txn.get(a.id) ?? []).map((p) => [p.debit_account, p.credit_account, p.amount]).sort();
-    expect(got).toEqual(byPair(entry!.postings));
+    if (journal !== undefined) {
+      const entry = journal.get(a.id);
+      expect(entry, `the journal entry of ${a.id}`).toBeDefined();
+      const got = (per_txn.get(a.id) ?? []).map((p) => [p.debit_account, p.credit_account, p.amount]).sort();
+      expect(got).toEqual(byPair(entry!.postings));
+    }
     // The award is what the business's rewards account paid; the merchant's contribution fee
     // on it is a posting of its own between merchant and business.
     const rewards = `${biz.business_id}:rewards:EUR`;
@@ -220,29 +223,37 @@ export async function expectLedgerMatches(
   expect(total).toBe(approved.reduce((s, a) => s + a.awarded, 0));
 }
 
-export interface WriterProcess {
+export interface LoggedProcess {
   readonly child: ChildProcess;
   readonly output: string[];
-  /** Resolves with the consumer name once the writer logged that it started. */
-  readonly consumer: Promise<string>;
+  /** Resolves with what `ready` picked from the first log line it recognised. */
+  readonly ready: Promise<string>;
   readonly exited: Promise<number | null>;
 }
 
-/** `node --import tsx processor/ledger/writer-main.ts` with the test environment plus `env`. */
-export function spawnWriter(env: Record<string, string>): WriterProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'processor/ledger/writer-main.ts'], {
+export interface WriterProcess extends LoggedProcess {
+  /** Resolves with the consumer name once the writer logged that it started. */
+  readonly consumer: Promise<string>;
+}
+
+/**
+ * `node --import tsx <script>` with the test environment plus `env`, its output kept line by
+ * line; `ready` resolves with what `pick` finds in the first JSON log line it finds anything in.
+ */
+export function spawnLogged(script: string, env: Record<string, string>, pick: (line: Record<string, unknown>) => string | undefined): LoggedProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  let resolveConsumer: (c: string) => void;
-  let rejectConsumer: (e: Error) => void;
-  const consumer = new Promise<string>((resolve, reject) => {
-    resolveConsumer = resolve;
-    rejectConsumer = reject;
+  let resolveReady: (c: string) => void;
+  let rejectReady: (e: Error) => void;
+  const ready = new Promise<string>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
   });
-  consumer.catch(() => {});
+  ready.catch(() => {});
   let buffered = '';
   child.stdout!.on('data', (d: Buffer) => {
     buffered += String(d);
@@ -252,8 +263,8 @@ export function spawnWriter(env: Record<string, string>): WriterProcess {
       buffered = buffered.slice(nl + 1);
       output.push(line);
       try {
-        const j = JSON.parse(line) as { consumer?: string };
-        if (j.consumer !== undefined) resolveConsumer(j.consumer);
+        const found = pick(JSON.parse(line) as Record<string, unknown>);
+        if (found !== undefined) resolveReady(found);
       } catch {
         // not a log line
       }
@@ -262,15 +273,21 @@ export function spawnWriter(env: Record<string, string>): WriterProcess {
   child.stderr!.on('data', (d: Buffer) => output.push(String(d)));
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code, signal) => {
-      rejectConsumer(new Error(`writer exited (${code ?? signal}) before it started:\n${output.join('\n')}`));
+      rejectReady(new Error(`${script} exited (${code ?? signal}) before it started:\n${output.join('\n')}`));
       resolve(code);
     }),
   );
-  return { child, output, consumer, exited };
+  return { child, output, ready, exited };
 }
 
-/** Kill a writer we spawned (by its own pid) and wait for it to be gone. */
-export async function killWriter(w: WriterProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+/** `node --import tsx processor/ledger/writer-main.ts` with the test environment plus `env`. */
+export function spawnWriter(env: Record<string, string>): WriterProcess {
+  const w = spawnLogged('processor/ledger/writer-main.ts', env, (j) => (typeof j.consumer === 'string' ? j.consumer : undefined));
+  return { ...w, consumer: w.ready };
+}
+
+/** Kill a writer (or any process) we spawned (by its own pid) and wait for it to be gone. */
+export async function killWriter(w: LoggedProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (w === undefined || w.child.exitCode !== null || w.child.signalCode !== null) return;
   w.child.kill(signal);
   await w.exited;

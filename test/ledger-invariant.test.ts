@@ -347,9 +347,11 @@ describe(`ledger invariant (seed ${seed})`, () => {
     expect(codes.get('late_original:already_reversed') ?? 0).toBeGreaterThan(10);
     expect(codes.get('cross_business:original_not_found') ?? 0).toBeGreaterThan(5);
     expect(codes.get('cross_business:wallet_code_invalid') ?? 0).toBeGreaterThan(5);
-    // Nothing else is refused: no rate limit, no conflict, nothing unavailable.
+    // Nothing else is refused: no conflict, nothing unavailable, no rate limit but for B's
+    // terminal presenting A's wallet codes, which is guessing (README "Guessing": wrong ones past
+    // the terminal's soft limit per minute are answered rate_limited).
     const expected_codes = new Set(['insufficient_funds', 'amount_exceeds_original', 'already_reversed', 'original_not_found', 'wallet_code_invalid']);
-    expect([...codes.keys()].filter((k) => !expected_codes.has(k.slice(k.indexOf(':') + 1)))).toEqual([]);
+    expect([...codes.keys()].filter((k) => !expected_codes.has(k.slice(k.indexOf(':') + 1)) && k !== 'cross_business:rate_limited')).toEqual([]);
 
     // A retry of an approved request answers the original, byte for byte; a spend never leaves
     // the open balance negative.

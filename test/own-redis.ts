@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
+import { console_stats_prefix } from '../processor/hot/keys.ts';
 
 export interface OwnRedis {
   readonly url: string;
@@ -84,4 +85,21 @@ async function connectTo(server: ChildProcess, port: number): Promise<OwnRedis> 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/**
+ * Every key of a Redis with its serialised value (DUMP): for a test that checks something changed
+ * nothing at all, on a Redis of its own that nothing else writes to (the console's traffic counts
+ * aside: a gateway writes those once a second, whatever the test does).
+ */
+export async function snapshotRedis(client: RedisClient): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const keys of client.scanIterator({ COUNT: 1000 })) {
+    for (const key of keys) {
+      if (key.startsWith(console_stats_prefix)) continue; // the console's traffic counts: a gateway adds them every second
+      const dump = (await client.sendCommand(['DUMP', key], { typeMapping: { 36: Buffer } })) as Buffer | null;
+      if (dump !== null) out.set(key, dump.toString('base64'));
+    }
+  }
+  return out;
 }

@@ -47,7 +47,8 @@ async function snapshot(client: RedisClient): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for await (const keys of client.scanIterator({ COUNT: 1000 })) {
     for (const key of keys) {
-      if (/^(r|j|e):/.test(key)) continue;
+      // Writers' liveness leases (writer:<consumer>) are not data: rebuild makes none.
+      if (/^(r|j|e|writer):/.test(key)) continue;
       if (key.startsWith(console_stats_prefix)) continue; // the console's traffic counts: not data, not rebuilt
       // When the network was copied, and how much: there either way, its time differs.
       if (key === network_loaded_key) {

@@ -91,7 +91,7 @@ describe('a reversal racing its spend', () => {
     // The original spend, in flight: its reference claimed, its shard script not yet run.
     const body = parseWith(spendSchema, { reference: ref(), amount: 300, currency: 'EUR', wallet_code: c.wallet_code });
     const hash = requestHash(gw.processor.stores.config.cim_hmac_key, 'spend', body);
-    const payer = await gw.processor.spends.payer(business, terminal, body, Date.now());
+    const payer = await gw.processor.spends.payer(business, terminal, 'unknown', body, Date.now());
     const stores = gw.processor.stores;
     const slot = referenceSlot(stores.config, terminal.id, body.reference, stores.clock.now());
     await claimReference(stores, slot, body.reference, hash, payer.contact_id);

@@ -110,17 +110,20 @@ describe('the ledger writer when its PostgreSQL backends are terminated', () => 
     const during = { terminated, batches: batches.length, errors: Object.fromEntries(errors) };
 
     // The storm hit the writer: its connections were terminated and batches failed because of it,
-    // with errors that say so and nothing else; and it wrote batches of several statements.
+    // with errors that say so and nothing else.
     expect(terminated, JSON.stringify(during)).toBeGreaterThan(5);
     expect(errors.size, JSON.stringify(during)).toBeGreaterThan(0);
     for (const code of errors.keys()) expect(connection_lost, `${code} in ${JSON.stringify(during)}`).toContain(code);
-    expect(batches.some((n) => n > statement_entries_max), JSON.stringify(batches)).toBe(true);
 
     // It catches up by itself (bounded: postgres.js may back off up to 20 s before reconnecting).
     await eventually('every purchase recorded and nothing pending', async () => (await recorded(biz.business_id)) === approved.length && (await pendingTotal(redis)) === 0, 60_000);
     await expectLedgerMatches(gw, sql, biz, approved, contacts.map((c) => c.id), await given());
-    // What it acknowledged is what it wrote: no entry written twice, none skipped.
+    // What it acknowledged is what it wrote: no entry written twice, none skipped. And it wrote
+    // batches of several statements in one transaction (sql.begin, where a dropped connection
+    // killed the process): during the storm if the machine is quick enough for one to get through
+    // between two terminations, else the backlog's first after it.
     expect(writer.written).toBe(approved.length);
+    expect(batches.some((n) => n > statement_entries_max), JSON.stringify(batches)).toBe(true);
 
     // And it is still running: a purchase made now reaches the ledger too.
     approved.push(...(await purchases(biz, contacts, 1, 'after')));

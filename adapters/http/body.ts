@@ -7,15 +7,15 @@ import { parseJsonText, parseWith } from '../../core/schemas.ts';
 
 export const body_bytes_max = 64 * 1024;
 
-function tooLarge(): PocketgateError {
+function tooLarge(bytes_max: number): PocketgateError {
   // 413 says what happened; the code stays validation_failed, the contract's code for bad input.
-  return new PocketgateError('validation_failed', `request body over ${body_bytes_max} bytes`, [{ path: '', message: `at most ${body_bytes_max} bytes` }], 413);
+  return new PocketgateError('validation_failed', `request body over ${bytes_max} bytes`, [{ path: '', message: `at most ${bytes_max} bytes` }], 413);
 }
 
 /** Strict: bytes that are not UTF-8 are refused, not replaced by U+FFFD and stored as if sent. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeUtf8(bytes: Uint8Array): string {
+export function decodeUtf8(bytes: Uint8Array): string {
   try {
     return utf8.decode(bytes);
   } catch {
@@ -23,15 +23,16 @@ function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-async function readText(c: Context): Promise<string> {
+/** The body's bytes as sent, refused (413) past `bytes_max` without reading further. */
+export async function readBytes(c: Context, bytes_max: number): Promise<Uint8Array> {
   const length = c.req.header('content-length');
   if (length !== undefined) {
-    if (Number(length) > body_bytes_max) throw tooLarge();
-    return decodeUtf8(new Uint8Array(await c.req.arrayBuffer()));
+    if (Number(length) > bytes_max) throw tooLarge(bytes_max);
+    return new Uint8Array(await c.req.arrayBuffer());
   }
   // Chunked: count as it arrives and stop reading at the limit.
   const body = c.req.raw.body;
-  if (body === null) return '';
+  if (body === null) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -39,13 +40,17 @@ async function readText(c: Context): Promise<string> {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > body_bytes_max) {
+    if (total > bytes_max) {
       await reader.cancel().catch(() => {});
-      throw tooLarge();
+      throw tooLarge(bytes_max);
     }
     chunks.push(value);
   }
-  return decodeUtf8(Buffer.concat(chunks));
+  return Buffer.concat(chunks);
+}
+
+async function readText(c: Context): Promise<string> {
+  return decodeUtf8(await readBytes(c, body_bytes_max));
 }
 
 function unsupported(detail: string): PocketgateError {

@@ -1,6 +1,6 @@
 import type { Principal } from '../../processor/network.ts';
 import { PocketgateError } from '../../core/errors.ts';
-import type { Business, Terminal } from '../../processor/network.ts';
+import type { Business } from '../../processor/network.ts';
 import type { Context } from 'hono';
 
 /** What the gateway's auth middleware leaves on every /v1 request. */
@@ -8,7 +8,7 @@ export interface HttpEnv {
   Variables: { principal: Principal };
 }
 
-export function terminalOf(c: Context<HttpEnv>): { business: Business; terminal: Terminal } {
+export function terminalOf(c: Context<HttpEnv>): Extract<Principal, { kind: 'terminal' }> {
   const p = c.get('principal');
   if (p.kind !== 'terminal') throw new PocketgateError('forbidden', 'this call needs a terminal key');
   return p;
@@ -25,4 +25,15 @@ export function businessOf(c: Context<HttpEnv>): Business {
   const p = c.get('principal');
   if (p.kind === 'platform') throw new PocketgateError('forbidden', 'this call needs a business key');
   return p.business;
+}
+
+const bearer_prefix = 'bearer ';
+/** Longer than any key we issue: a longer header is refused before it is hashed. */
+export const key_length_max = 256;
+
+/** The key of an `Authorization: Bearer <key>` header, or undefined when there is none or it is malformed. */
+export function bearerKey(header: string | undefined): string | undefined {
+  // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer <key>` is the same header.
+  if (header === undefined || header.slice(0, bearer_prefix.length).toLowerCase() !== bearer_prefix || header.length > bearer_prefix.length + key_length_max) return undefined;
+  return header.slice(bearer_prefix.length).trim();
 }

@@ -1,13 +1,15 @@
 // The POS JSON API: what terminals call. Each handler parses with the command's schema, calls
-// the processor once and writes the JSON it returns as is.
+// the processor once and writes the JSON it returns as is (adapters/terminal-ops.ts: the same
+// commands the WebSocket terminal channel runs).
 
-import { Hono } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import { Hono, type Context } from 'hono';
 import { cim_types } from '../../core/cim.ts';
+import { clientAddress } from '../../core/guesses.ts';
 import { PocketgateError } from '../../core/errors.ts';
-import { terminal_window } from '../../core/occurred.ts';
-import { purchaseSchema, redemptionSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
+import { terminal_ops, walletByCim, type TerminalOp, type TerminalOpName } from '../terminal-ops.ts';
 import { readBody } from './body.ts';
 import { businessOf, terminalOf, type HttpEnv } from './env.ts';
 
@@ -18,33 +20,46 @@ export function replyResponse(reply: Reply): Response {
   return new Response(reply.body, { status: reply.status, headers: reply.replayed ? replayed_headers : json_headers });
 }
 
-export function posRoutes(processor: Processor): Hono<HttpEnv> {
+/**
+ * The address a request came from, which wrong codes are counted against (core/guesses.ts):
+ * the socket's peer, or behind `trusted_hops` proxies what X-Forwarded-For's outermost one saw.
+ */
+export function sourceOf(c: Context<HttpEnv>, trusted_hops: number): string {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return clientAddress(incoming?.socket.remoteAddress, c.req.header('x-forwarded-for'), trusted_hops);
+}
+
+/**
+ * The POS commands over HTTP: each path's POST runs its terminal op. These are the calls a
+ * business admin key may make for one of its terminals with `Pocketgate-Terminal` (gateway/app.ts).
+ */
+export const pos_routes = {
+  '/v1/purchases': 'purchase',
+  '/v1/purchases/quote': 'purchase.quote',
+  '/v1/redemptions': 'redemption',
+  '/v1/spends': 'spend',
+  '/v1/refunds': 'refund',
+  '/v1/reversals': 'reversal',
+} as const satisfies Record<string, TerminalOpName>;
+
+export function isPosRoute(path: string): path is keyof typeof pos_routes {
+  return Object.hasOwn(pos_routes, path);
+}
+
+/** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS). */
+export function posRoutes(processor: Processor, trusted_hops = 0): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
+  const route = (op: TerminalOp) => async (c: Context<HttpEnv>) => {
+    const principal = terminalOf(c);
+    return replyResponse(await op.run(processor, principal, await readBody(c, op.schema), sourceOf(c, trusted_hops)));
+  };
 
-  app.post('/v1/purchases', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    const input = await readBody(c, purchaseSchema);
-    return replyResponse(await processor.purchases.purchase(business, terminal, input, terminal_window));
-  });
+  for (const [path, name] of Object.entries(pos_routes)) app.post(path, route(terminal_ops[name]));
 
-  app.post('/v1/redemptions', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.redemptions.redeem(business, terminal, await readBody(c, redemptionSchema)));
-  });
-
-  app.post('/v1/spends', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.spends.spend(business, terminal, await readBody(c, spendSchema)));
-  });
-
-  app.post('/v1/refunds', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.refunds.refund(business, terminal, await readBody(c, refundSchema)));
-  });
-
-  app.post('/v1/reversals', async (c) => {
-    const { business, terminal } = terminalOf(c);
-    return replyResponse(await processor.refunds.reverse(business, terminal, await readBody(c, reversalSchema)));
+  // The WebSocket terminal channel (adapters/ws) takes this path's upgrades before Hono sees
+  // them: a GET that asks for no upgrade is told what to do.
+  app.get('/v1/terminal', () => {
+    throw new PocketgateError('validation_failed', 'GET /v1/terminal opens a WebSocket: send Upgrade: websocket', [{ path: '', message: 'Upgrade: websocket required' }], 426);
   });
 
   app.get('/v1/wallets', async (c) => {
@@ -61,11 +76,11 @@ export function posRoutes(processor: Processor): Hono<HttpEnv> {
     if (!(cim_types as readonly string[]).includes(type)) {
       throw new PocketgateError('validation_failed', `cim_type: must be one of ${cim_types.join(', ')}`, [{ path: 'cim_type', message: `must be one of ${cim_types.join(', ')}` }]);
     }
-    const cim = processor.contacts.normalise(type, value, 'cim_value');
-    const contact_id = await processor.contacts.resolve(business.id, cim);
-    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
-    const { pools: _p, expiring: _e, ...wallet } = await processor.contacts.wallet(business, contact_id);
-    return c.json(wallet);
+    // A terminal's lookup by wallet or contact code is a guess (core/guesses.ts); an admin key
+    // reads every contact of its business anyway.
+    const p = c.get('principal');
+    const presenter = p.kind === 'terminal' ? { terminal_id: p.terminal.id, source: sourceOf(c, trusted_hops) } : undefined;
+    return replyResponse(await walletByCim(processor, business, type, value, 'cim_value', presenter));
   });
 
   return app;

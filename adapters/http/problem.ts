@@ -16,23 +16,17 @@ export function problemBody(code: ErrorCode | string, status: number, title: str
   });
 }
 
+/** A thrown value as the problem it is: its status and problem+json body (what every channel answers). */
+export function problemOf(err: unknown): { status: number; body: string; code: string } {
+  if (err instanceof PocketgateError) return { status: err.status, body: problemBody(err.code, err.status, err.title, err.message, err.errors), code: err.code };
+  // A store that cannot serve now: the client may retry, so 503 rather than 500.
+  if (isStoreUnavailable(err)) return { status: 503, body: problemBody('unavailable', 503, 'Service unavailable', 'a store is unreachable; try again shortly'), code: 'unavailable' };
+  return { status: 500, body: problemBody('internal_error', 500, 'Internal error', 'the gateway could not process this request'), code: 'internal_error' };
+}
+
 /** The response for any thrown value: PocketgateErrors as themselves, anything else a 500 that says nothing. */
 export function problemResponse(err: unknown): Response {
-  if (err instanceof PocketgateError) {
-    return new Response(problemBody(err.code, err.status, err.title, err.message, err.errors), {
-      status: err.status,
-      headers: { 'content-type': problem_content_type, ...(err.code === 'rate_limited' ? { 'retry-after': '60' } : {}) },
-    });
-  }
-  // A store that cannot serve now: the client may retry, so 503 rather than 500.
-  if (isStoreUnavailable(err)) {
-    return new Response(problemBody('unavailable', 503, 'Service unavailable', 'a store is unreachable; try again shortly'), {
-      status: 503,
-      headers: { 'content-type': problem_content_type, 'retry-after': '1' },
-    });
-  }
-  return new Response(problemBody('internal_error', 500, 'Internal error', 'the gateway could not process this request'), {
-    status: 500,
-    headers: { 'content-type': problem_content_type },
-  });
+  const { status, body, code } = problemOf(err);
+  const after = code === 'rate_limited' ? '60' : code === 'unavailable' && !(err instanceof PocketgateError) ? '1' : undefined;
+  return new Response(body, { status, headers: { 'content-type': problem_content_type, ...(after === undefined ? {} : { 'retry-after': after }) } });
 }

@@ -50,9 +50,9 @@ interface Waiter {
 }
 
 export function connectIso(port: number, host = '127.0.0.1', options: IsoClientOptions = {}): Promise<IsoClient> {
-  const framing = options.framing ?? (process.env.ISO8583_FRAMING || 'binary2');
+  const framing = options.framing ?? 'binary2';
   if (!isFramingMode(framing)) return Promise.reject(new RangeError(`framing must be binary2 or ascii4, not ${framing}`));
-  const bitmap = options.bitmap ?? (process.env.ISO8583_BITMAP === 'binary' ? 'binary' : 'hex');
+  const bitmap = options.bitmap ?? 'hex';
   const codec: CodecOptions = options.spec ? { bitmap, spec: options.spec } : { bitmap };
   const timeoutMs = options.timeout_ms ?? 10_000;
   const waiters = new Map<string, Waiter>();

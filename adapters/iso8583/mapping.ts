@@ -8,6 +8,7 @@
 import { currencyByCode, currencyByNumeric } from '../../core/currency.ts';
 import { PocketgateError, type ErrorCode } from '../../core/errors.ts';
 import { luhnValid } from '../../core/luhn.ts';
+import { peerAddress } from '../../core/guesses.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
 import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
@@ -78,9 +79,10 @@ function numericCurrency(business: Business): string {
 }
 
 export function createIsoHandler(processor: Processor): IsoHandler {
-  return async (msg) => {
+  return async (msg, ctx) => {
     try {
-      return await handle(processor, msg);
+      // Wrong codes are counted against the terminal and the peer's address (core/guesses.ts).
+      return await handle(processor, msg, peerAddress(ctx.remote));
     } catch (err) {
       if (err instanceof IsoRefusal) return replyTo(msg, err.code);
       return replyTo(msg, responseCode(err));
@@ -88,7 +90,7 @@ export function createIsoHandler(processor: Processor): IsoHandler {
   };
 }
 
-async function handle(processor: Processor, msg: IsoMessage): Promise<IsoMessage> {
+async function handle(processor: Processor, msg: IsoMessage, source: string): Promise<IsoMessage> {
   const f = msg.fields;
   const mti = msg.mti;
   if (mti === '0800') {
@@ -111,7 +113,7 @@ async function handle(processor: Processor, msg: IsoMessage): Promise<IsoMessage
       if (!processing.startsWith('31')) throw new IsoRefusal('12');
       return balanceInquiry(processor, msg, business);
     case '0200':
-      if (processing.startsWith('00')) return financial(processor, msg, business, terminal, reference);
+      if (processing.startsWith('00')) return financial(processor, msg, business, terminal, reference, source);
       if (processing.startsWith('20')) return refund(processor, msg, business, terminal, reference);
       throw new IsoRefusal('12');
     case '0400':
@@ -155,13 +157,13 @@ function approved(msg: IsoMessage, business: Business, reply: Reply, with_awards
   return replyTo(msg, '00', extra);
 }
 
-async function financial(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string): Promise<IsoMessage> {
+async function financial(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string, source: string): Promise<IsoMessage> {
   const f = msg.fields;
   const amount = amountOf(msg);
   const otp = f[48] === undefined ? undefined : parseTagData(f[48]).get('OTP');
   if (otp !== undefined) {
     const input = parseWith(spendSchema, { reference, amount, currency: business.currency, otp });
-    return approved(msg, business, await processor.spends.spend(business, terminal, input), false);
+    return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
   }
   const pan = f[2];
   if (pan === undefined) throw new IsoRefusal('30');
@@ -169,15 +171,32 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   // their index is cached in process, so a purchase costs no extra round trip.
   const card = processor.contacts.normalise('card', pan, 'DE2');
   if ((await processor.contacts.resolve(business.id, card)) === null && pan.length === 16 && luhnValid(pan)) {
-    const wallet = processor.contacts.normalise('wallet_code', pan, 'DE2');
-    if ((await processor.contacts.resolve(business.id, wallet)) !== null) {
+    if (await isWalletCode(processor, business, terminal, source, pan)) {
       const input = parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan });
-      return approved(msg, business, await processor.spends.spend(business, terminal, input), false);
+      return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
     }
   }
   const occurred_at = localTransactionTime(f[12], f[13], processor.stores.clock.now(), terminal.timezone);
   const input = parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency, ...(occurred_at === undefined ? {} : { occurred_at }) });
-  return approved(msg, business, await processor.purchases.purchase(business, terminal, input, terminal_window), true);
+  return approved(msg, business, await processor.purchases.purchase(business, terminal, input, terminal_window, source), true);
+}
+
+/**
+ * Whether DE2, no contact's card, is a contact's wallet code. Looking it up is a guess; a card of
+ * someone who is no contact looks the same, so these are counted with limits sized for a till's
+ * card traffic (core/guesses.ts card_or_code). Past them DE2 is taken for a card: a non-member's
+ * card gets the 14 it would get anyway, and no wallet code is tried there until the day ends.
+ */
+async function isWalletCode(processor: Processor, business: Business, terminal: Terminal, source: string, pan: string): Promise<boolean> {
+  const wallet = processor.contacts.normalise('wallet_code', pan, 'DE2');
+  try {
+    const found = await processor.contacts.identify(business.id, wallet, { terminal_id: terminal.id, source }, processor.stores.clock.now(), 'card_or_code');
+    await found.given_back;
+    return found.contact_id !== null;
+  } catch (err) {
+    if (err instanceof PocketgateError && err.code === 'rate_limited') return false;
+    throw err;
+  }
 }
 
 function originalReference(msg: IsoMessage): string {

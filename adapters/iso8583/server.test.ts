@@ -179,27 +179,10 @@ describe('createIsoServer', () => {
     expect(p.fields[2]).toBeUndefined();
   });
 
-  it('reads its defaults from ISO8583_FRAMING / ISO8583_BITMAP / ISO8583_IDLE_SECONDS', () => {
-    const saved = { ...process.env };
-    try {
-      process.env.ISO8583_FRAMING = 'ascii4';
-      process.env.ISO8583_BITMAP = 'binary';
-      const s = createIsoServer({ handler: echo });
-      expect(s.framing).toBe('ascii4');
-      expect(s.bitmap).toBe('binary');
-      delete process.env.ISO8583_FRAMING;
-      delete process.env.ISO8583_BITMAP;
-      const d = createIsoServer({ handler: echo });
-      expect(d.framing).toBe('binary2');
-      expect(d.bitmap).toBe('hex');
-      process.env.ISO8583_FRAMING = 'nac';
-      expect(() => createIsoServer({ handler: echo })).toThrow(/ISO8583_FRAMING/);
-      process.env.ISO8583_FRAMING = '';
-      process.env.ISO8583_IDLE_SECONDS = 'soon';
-      expect(() => createIsoServer({ handler: echo })).toThrow(/ISO8583_IDLE_SECONDS/);
-    } finally {
-      process.env = saved;
-    }
+  it('defaults to binary2 framing and hex bitmaps (the gateway passes ISO8583_*: gateway/config.test.ts)', () => {
+    const d = createIsoServer({ handler: echo });
+    expect([d.framing, d.bitmap]).toEqual(['binary2', 'hex']);
+    expect(() => createIsoServer({ handler: echo, framing: 'nac' as never })).toThrow(/framing/);
   });
 
   it('speaks ascii4 framing with binary bitmaps', async () => {

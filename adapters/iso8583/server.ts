@@ -131,13 +131,13 @@ export type IsoErrorStage = 'handler' | 'encode' | 'decode' | 'framing' | 'socke
 
 export interface IsoServerOptions {
   handler: IsoHandler;
-  /** Default: env ISO8583_FRAMING, else 'binary2'. */
+  /** Default 'binary2' (the gateway passes ISO8583_FRAMING: gateway/config.ts). */
   framing?: FramingMode;
-  /** Default: env ISO8583_BITMAP, else 'hex'. */
+  /** Default 'hex' (ISO8583_BITMAP). */
   bitmap?: BitmapEncoding;
   /** Field table; spec87 when absent. */
   spec?: FieldTable;
-  /** A connection silent this long is closed. Default env ISO8583_IDLE_SECONDS, else 300; 0 = never. */
+  /** A connection silent this long is closed. Default 300 (ISO8583_IDLE_SECONDS); 0 = never. */
   idle_seconds?: number;
   /** Requests in flight on one connection before reading pauses. Default 64. */
   in_flight_max_per_connection?: number;
@@ -185,33 +185,6 @@ export interface IsoServer {
   readonly server: net.Server;
 }
 
-function envFraming(): FramingMode {
-  const v = process.env.ISO8583_FRAMING;
-  if (v === undefined || v === '') return 'binary2';
-  if (!isFramingMode(v)) throw new Error(`ISO8583_FRAMING must be binary2 or ascii4, not ${v}`);
-  return v;
-}
-
-function envBitmap(): BitmapEncoding {
-  const v = process.env.ISO8583_BITMAP;
-  if (v === undefined || v === '') return 'hex';
-  if (v !== 'hex' && v !== 'binary') throw new Error(`ISO8583_BITMAP must be hex or binary, not ${v}`);
-  return v;
-}
-
-function envIdleSeconds(): number {
-  const v = process.env.ISO8583_IDLE_SECONDS;
-  if (v === undefined || v === '') return 300;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`ISO8583_IDLE_SECONDS must be a number of seconds ≥ 0, not ${v}`);
-  return n;
-}
-
-/** Options as they would be resolved from the environment (for the gateway's config and the client). */
-export function isoDefaultsFromEnv(): { framing: FramingMode; bitmap: BitmapEncoding; idle_seconds: number } {
-  return { framing: envFraming(), bitmap: envBitmap(), idle_seconds: envIdleSeconds() };
-}
-
 const noop = (): void => {};
 const silent: IsoLogger = { debug: noop, info: noop, warn: noop, error: noop };
 
@@ -219,11 +192,11 @@ const silent: IsoLogger = { debug: noop, info: noop, warn: noop, error: noop };
 
 export function createIsoServer(options: IsoServerOptions): IsoServer {
   if (typeof options.handler !== 'function') throw new TypeError('createIsoServer: handler is required');
-  const framing = options.framing ?? envFraming();
+  const framing = options.framing ?? 'binary2';
   if (!isFramingMode(framing)) throw new RangeError(`framing must be binary2 or ascii4, not ${String(framing)}`);
-  const bitmap = options.bitmap ?? envBitmap();
+  const bitmap = options.bitmap ?? 'hex';
   if (bitmap !== 'hex' && bitmap !== 'binary') throw new RangeError(`bitmap must be hex or binary, not ${String(bitmap)}`);
-  const idleSeconds = options.idle_seconds ?? envIdleSeconds();
+  const idleSeconds = options.idle_seconds ?? 300;
   if (!(idleSeconds >= 0)) throw new RangeError('idle_seconds must be ≥ 0');
   const inFlightMax = options.in_flight_max_per_connection ?? 64;
   if (!Number.isInteger(inFlightMax) || inFlightMax < 1) throw new RangeError('in_flight_max_per_connection must be an integer ≥ 1');

@@ -43,9 +43,18 @@ export function otpIndexKey(business_id: string, code: string): string {
   return `o:{${business_id}}:${code}`;
 }
 
-/** Wrong OTPs from one terminal of the business in one clock minute. */
-export function otpFailuresKey(business_id: string, terminal_id: string, minute: number): string {
-  return `f:{${business_id}}:${terminal_id}:${minute}`;
+/**
+ * Wrong guesses of one kind (o OTP, c code, d ISO DE2) by one subject (terminal, source, or
+ * both) in one clock window (core/guesses.ts). Tagged by business, as the OTP index is: one
+ * script reads both (hot/otp.lua).
+ */
+export function guessKey(business_id: string, kind: string, scope: string, window: number, subject: string): string {
+  return `g:{${business_id}}:${kind}:${scope}:${window}:${subject}`;
+}
+
+/** Wrong tries against one contact's live OTPs (hot/otp.lua), tagged by business with the index. */
+export function otpTriesKey(business_id: string, contact_id: string): string {
+  return `ot:{${business_id}}:${contact_id}`;
 }
 
 /** Transaction id → its journal entry's id, until the ledger has it (replays and read-backs). */
@@ -76,6 +85,15 @@ export function capsKey(shard: number, contact_id: string): string {
 /** The shard's contacts by the earliest expiry of their commerce lots (sorted set, score ms). */
 export function expiryKey(shard: number): string {
   return `e:{s${shard}}`;
+}
+
+/**
+ * The shard's referral outbox: a sorted set of referral intents (JSON, processor/referrals.ts) by
+ * the time their purchase committed (ms). purchase.lua adds one atomically with a referred
+ * contact's first purchase; it leaves once the referrer's award (on the referrer's shard) is made.
+ */
+export function referralsKey(shard: number): string {
+  return `q:{s${shard}}`;
 }
 
 /** An offer's budget: the total it has awarded (one key per offer, reserved before the shard script). */

@@ -1,14 +1,35 @@
--- An OTP as a terminal sends it: the contact whose live code it is, counting a wrong code against
--- the terminal, atomically with the check of that count. A check before the lookup and a count
--- after it (two commands) let every guess sent at once pass the check: a thousand concurrent
--- guesses were a thousand tries, not otp_failures_max.
+-- An OTP as a terminal presents it, atomically with the count of wrong ones (a check before the
+-- lookup and a count after it, two commands, let every guess sent at once pass the check).
+--   'alone' (a spend): the code names the contact; it is a guess at every live OTP of the
+--     business, checked against the terminal's and source's limits (core/guesses.ts).
+--   'for' (a purchase paying by OTP): the purchase names the contact; a wrong code is a try
+--     against that contact's OTPs, which die after ARG.tries_max of them (KEY.tries). Never
+--     refused for what others guessed at the terminal: the tries bound the odds.
+--   'miss': the shard script refused a code that named ARG.contact_id (more than its amount,
+--     used up): a wrong try against that contact, and a wrong guess.
+-- Answers {'ok', contact_id}, {'rate_limited'}, {'otp_invalid'}, or {'otp_invalid', 'void'}
+-- when the contact's OTPs have just run out of tries (the gateway deletes them).
 --
--- Keys and arguments: hot/otp.ts (KEY.code the code's index entry, KEY.failures the terminal's
--- wrong codes this minute).
+-- Keys and arguments: hot/otp.ts.
 
-if tonumber(redis.call('GET', KEY.failures) or '0') >= ARG.failures_max then return {'rate_limited'} end
-local contact_id = redis.call('GET', KEY.code)
-if contact_id then return {'ok', contact_id} end
-redis.call('INCR', KEY.failures)
-redis.call('EXPIRE', KEY.failures, ARG.failures_ttl_s)
-return {'otp_invalid'}
+local function wrongTry()
+  countGuess()
+  local tries = redis.call('INCR', KEY.tries)
+  if tries == 1 then redis.call('EXPIRE', KEY.tries, ARG.tries_ttl_s) end
+  if tries >= ARG.tries_max then return {'otp_invalid', 'void'} end
+  return {'otp_invalid'}
+end
+
+if ARG.mode == 'miss' then return wrongTry() end
+if ARG.mode == 'alone' then
+  local limited = guessLimits()
+  if limited == 'hard' then return {'rate_limited'} end
+  local contact_id = redis.call('GET', KEY.code)
+  if contact_id then return {'ok', contact_id} end
+  countGuess()
+  if limited == 'soft' then return {'rate_limited'} end
+  return {'otp_invalid'}
+end
+if tonumber(redis.call('GET', KEY.tries) or '0') >= ARG.tries_max then return {'otp_invalid'} end
+if redis.call('GET', KEY.code) == ARG.contact_id then return {'ok', ARG.contact_id} end
+return wrongTry()

@@ -1,32 +1,41 @@
-// The OTP script (otp.lua): the contact whose live code a terminal sent, a wrong code counted
-// against the terminal.
+// The OTP script (otp.lua): the contact whose live code a terminal presented, wrong codes counted
+// against the terminal and source (alone) or against the contact named (for, miss).
 
 import { answerOf, hotScript, textAt, unexpected } from './define.ts';
-import { otpFailuresKey, otpIndexKey } from './keys.ts';
+import { counters_layout, type GuessCounters } from './guess.ts';
+import { otpIndexKey, otpTriesKey } from './keys.ts';
 import { arg, layout } from './layout.ts';
 
-const otp_layout = layout({ code: 1, failures: 1 }, { failures_max: arg.int(), failures_ttl_s: arg.int() });
+const otp_layout = layout({ code: 1, tries: 1 }, { mode: arg.str<OtpMode>(), contact_id: arg.str(), tries_max: arg.int(), tries_ttl_s: arg.int() });
+
+/** alone: a spend's code names the contact; for: a purchase names it; miss: count a code the shard script refused. */
+export type OtpMode = 'alone' | 'for' | 'miss';
 
 export interface OtpCall {
   readonly business_id: string;
-  readonly terminal_id: string;
   readonly code: string;
-  /** The clock minute wrong codes are counted in. */
-  readonly minute: number;
-  /** Wrong codes a terminal may send in a minute. */
-  readonly failures_max: number;
-  /** How long a minute's count is kept (s). */
-  readonly failures_ttl_s: number;
+  readonly mode: OtpMode;
+  /** The contact named (for, miss); '' alone. */
+  readonly contact_id: string;
+  /** Wrong tries against a contact's OTPs before they die, and how long the tries are kept (s). */
+  readonly tries_max: number;
+  readonly tries_ttl_s: number;
+  /** The terminal's and source's counters of wrong OTPs (hot/guess.ts). */
+  readonly counters: GuessCounters;
 }
 
-export type OtpOutcome = { readonly outcome: 'ok'; readonly contact_id: string } | { readonly outcome: 'rate_limited' | 'otp_invalid' };
+/** void: the contact's OTPs have run out of tries and must be deleted. */
+export type OtpOutcome = { readonly outcome: 'ok'; readonly contact_id: string } | { readonly outcome: 'rate_limited' } | { readonly outcome: 'otp_invalid'; readonly void: boolean };
 
 export const otp_script = hotScript({
-  files: ['otp.lua'],
-  layouts: [otp_layout],
+  files: ['guess-lib.lua', 'otp.lua'],
+  layouts: [otp_layout, counters_layout],
   parseCommand(parser, call: OtpCall) {
-    otp_layout.pushKeys(parser, { code: otpIndexKey(call.business_id, call.code), failures: otpFailuresKey(call.business_id, call.terminal_id, call.minute) });
+    // Alone, no contact is named: the tries key is one no contact has, and is not touched.
+    otp_layout.pushKeys(parser, { code: otpIndexKey(call.business_id, call.code), tries: otpTriesKey(call.business_id, call.contact_id) });
+    counters_layout.pushKeys(parser, { counters: call.counters.keys });
     otp_layout.pushArgs(parser, call);
+    counters_layout.pushArgs(parser, { limits: call.counters.limits });
   },
   transformReply(raw): OtpOutcome {
     const answer = answerOf(raw);
@@ -34,8 +43,9 @@ export const otp_script = hotScript({
       case 'ok':
         return { outcome: 'ok', contact_id: textAt(answer, 1) };
       case 'rate_limited':
+        return { outcome: 'rate_limited' };
       case 'otp_invalid':
-        return { outcome: answer[0] };
+        return { outcome: 'otp_invalid', void: answer[1] === 'void' };
     }
     throw unexpected(raw);
   },

@@ -37,6 +37,9 @@ elseif first then
   redis.call('HSET', KEY.contact, 'fp', '1')
 end
 addTierUnits(ARG.tier_units, ARG.periods)
+-- The referrer's award lives on another shard: its intent is kept here, with the purchase, and
+-- leaves once the award is made (processor/referrals.ts). Only the first purchase refers.
+if first and ARG.referral ~= '' then redis.call('ZADD', KEY.referrals, NOW, ARG.referral) end
 
 -- The fee: on the awards (settle_on award) or on the payment (settle_on spend), never both.
 fee = fee + ARG.pay_fee

@@ -7,7 +7,7 @@ import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { purchaseTemplates } from '../templates.ts';
 import type { AwardItem } from './award-items.ts';
-import { capsKey, contactKey, expiryKey, lotsKey, otpKey, transactionKey } from './keys.ts';
+import { capsKey, contactKey, expiryKey, lotsKey, otpKey, referralsKey, transactionKey } from './keys.ts';
 import type { PurchaseCall } from './purchase.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
 import type { ReferenceSlot } from './references.ts';
@@ -41,6 +41,7 @@ interface Purchase {
   readonly pay_fee?: number;
   readonly at?: { reference: string; slot: ReferenceSlot };
   readonly journal_length_max?: number;
+  readonly referral?: string;
 }
 
 function call(p: Purchase): PurchaseCall {
@@ -53,7 +54,7 @@ function call(p: Purchase): PurchaseCall {
   return {
     business_id: business.id, slot, contact_id: p.contact_id, shard, id, now_ms, journal_length_max: p.journal_length_max ?? 1_000_000, reply, entry,
     pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms, fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,
-    accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10' }], awards: p.awards ?? [],
+    accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10' }], referral: p.referral ?? '', awards: p.awards ?? [],
   };
 }
 
@@ -131,6 +132,20 @@ describe('purchase.lua', () => {
     expect(await redis.purchaseScript(again)).toEqual({ outcome: 'recorded', id });
     expect(await journalLength(redis, shard)).toBe(length);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 1_000, commerce: 100 });
+  });
+
+  it('keeps the referral intent in the shard’s outbox with the first purchase only: not a later one, a replay or a refusal', async () => {
+    const contact_id = await specContact(redis, shard, business, 100);
+    const intent = (n: number) => `{"c":"${contact_id}","n":${n}}`;
+    expect(await redis.purchaseScript(call({ contact_id, pay: 200, referral: intent(0) }))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    const at = specSlot(terminal.id);
+    const first = call({ contact_id, at, referral: intent(1) });
+    expect(await redis.purchaseScript(first)).toMatchObject({ outcome: 'ok', first_purchase: true });
+    expect(await redis.purchaseScript(call({ contact_id, at, referral: intent(2) }))).toMatchObject({ outcome: 'replay' });
+    expect(await redis.purchaseScript(call({ contact_id, referral: intent(3) }))).toMatchObject({ outcome: 'ok', first_purchase: false });
+    // Scored by the purchase's time: the sweeper makes what a crash left older than a few seconds.
+    expect(await redis.zRangeWithScores(referralsKey(shard), 0, -1)).toEqual([{ value: intent(1), score: first.now_ms }]);
+    await redis.del(referralsKey(shard));
   });
 
   it('refuses before it writes anything', async () => {

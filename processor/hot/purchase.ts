@@ -5,7 +5,7 @@ import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
 import { award_items } from './award-items.ts';
 import { intsAt, textAt } from './define.ts';
-import { capsKey, expiryKey, otpKey } from './keys.ts';
+import { capsKey, expiryKey, otpKey, referralsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
@@ -13,7 +13,7 @@ import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 export type PurchaseHole = 'awards' | 'discount' | 'due' | 'postings';
 
 const purchase_layout = layout(
-  { otp: 1, caps: 1, expiry: 1 },
+  { otp: 1, caps: 1, expiry: 1, referrals: 1 },
   {
     /** Paid from the open balance (0: none), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
     pay: arg.int(),
@@ -29,6 +29,11 @@ const purchase_layout = layout(
     /** Tier value units, added to the current period of each kind the business's tiers use. */
     tier_units: arg.int(),
     periods: arg.list({ kind: arg.str<PeriodKind>(), current: arg.str(), previous: arg.str() }, 3),
+    /**
+     * The referral intent to keep in the shard's outbox if this is the contact's first purchase
+     * ('' for none): the referrer's award, made after (another shard), is then never lost.
+     */
+    referral: arg.str(),
     awards: award_items,
   },
 );
@@ -44,7 +49,7 @@ export interface PurchaseCommitted extends Committed {
 export const purchase_script = shardScript({
   files: ['purchase.lua'],
   layout: purchase_layout,
-  keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard) }),
+  keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard), referrals: referralsKey(call.shard) }),
   committed: (answer): PurchaseCommitted => ({
     outcome: 'ok',
     reply: textAt(answer, 1),

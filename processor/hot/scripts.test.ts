@@ -8,6 +8,7 @@ import { newId } from '../../core/ids.ts';
 import { redisUrl } from '../../test/ledger-helpers.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
+import { guessCountersOf } from './guess.ts';
 import { hot_scripts } from './scripts.ts';
 import { specBusiness, specRedis, specSlot, specTerminal } from './script-spec.ts';
 
@@ -39,9 +40,10 @@ describe('hot scripts', () => {
     const slot = specSlot('ter_slots').slot;
     const accounts = transactionAccounts(business, specTerminal(business), contact_id);
     const base = { business_id: business.id, slot, contact_id, shard: 7, id: newId('txn'), now_ms: 0, journal_length_max: 1, reply: '', entry: '' };
+    const counters = guessCountersOf(business.id, 'code', { terminal_id: 'ter_slots', source: '2001:db8::1' }, 0);
     const original = { original_slot: specSlot('ter_slots').slot, original_field: Buffer.alloc(12), ledger: null, accounts };
     const calls: [keyof typeof hot_scripts, object][] = [
-      ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, fee_bp: 0, pay_fee: 0, accounts, tier_units: 0, periods: [], awards: [] }],
+      ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, fee_bp: 0, pay_fee: 0, accounts, tier_units: 0, periods: [], referral: '', awards: [] }],
       ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee: 0 }],
       ['redeemScript', { ...base, amount: null, merchant_code: '', accounts }],
       ['refundScript', { ...base, amount: null, ...original }],
@@ -49,7 +51,8 @@ describe('hot scripts', () => {
       ['awardScript', { ...base, accounts, awards: [] }],
       ['expireScript', { ...base, accounts }],
       ['claimScript', { slot, value: '', mode: 'read' }],
-      ['otpScript', { business_id: business.id, terminal_id: 'ter_slots', code: '123456', minute: 1, failures_max: 1, failures_ttl_s: 1 }],
+      ['otpScript', { business_id: business.id, code: '123456', mode: 'for', contact_id, tries_max: 3, tries_ttl_s: 900, counters }],
+      ['guessScript', { mode: 'reserve', counters }],
       ['budgetScript', { offer_id: newId('off'), amount: 1, budget: 1 }],
     ];
     expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());

@@ -6,6 +6,7 @@ import { award_script } from './award.ts';
 import { budget_script } from './budget.ts';
 import { claim_script } from './claim.ts';
 import { expire_script } from './expire.ts';
+import { guess_script } from './guess.ts';
 import { otp_script } from './otp.ts';
 import { purchase_script } from './purchase.ts';
 import { redeem_script } from './redeem.ts';
@@ -24,4 +25,5 @@ export const hot_scripts = {
   claimScript: claim_script,
   budgetScript: budget_script,
   otpScript: otp_script,
+  guessScript: guess_script,
 };

@@ -3,25 +3,62 @@
 //
 // Exactly once, through crashes of any process:
 // - an entry is XACKed only after the PostgreSQL transaction holding it committed;
-// - entries a dead writer left pending are claimed (XAUTOCLAIM) once idle for claim_idle_ms;
 // - inserts are idempotent (ON CONFLICT DO NOTHING on the transaction id, postings only for
-//   transactions this batch inserted), so an entry written but not acknowledged is harmless;
+//   transactions this statement inserted, in the same statement), so an entry written but not
+//   acknowledged, or written by two writers at once, is recorded once: of two transactions
+//   inserting one id, the second waits on the first's uncommitted row and then skips it (or
+//   inserts it, postings and all, if the first rolled back); test/writer-takeover.test.ts holds
+//   one open to check. This, not the leases below, is what makes a double record impossible;
 // - the stream is trimmed only below the oldest entry not yet acknowledged.
+//
+// Recovery in seconds, through leases (lease.ts, takeover.ts). Each writer's consumer holds a
+// lease, the key `writer:<consumer>` with a time to live of lease_ms (3 s), renewed every
+// lease_ms / 3 by a timer, whatever the batch in hand is waiting for. Every lease_ms / 6 a writer
+// looks at each shard's consumers (XINFO CONSUMERS): one that holds leases but whose key is gone
+// is dead, and its pending entries are claimed at once (XPENDING for that consumer and XCLAIM in
+// one script), then the consumer is deleted when it has none left. So a writer's entries are
+// written again within about lease_ms + lease_ms / 6 of its death (kill -9 of a gateway or of a
+// standalone writer, mid-batch or between COMMIT and XACK), by a writer alive or by its restart.
+//
+// A writer that lost its lease (frozen by SIGSTOP, its event loop stalled, Redis unreachable)
+// stops writing and acknowledging: it checks, by its own clocks, that its key is certainly still
+// in Redis before each COMMIT and each XACK, and holds the batch back if not. The key outlives
+// that judgement, so a writer that passed the check had not been taken over at that moment; one
+// that stalls after the check may commit while another writes the same entries, which the
+// idempotent insert makes harmless. A lease once lost stays lost (renewals use SET XX, never
+// bringing back a key that expired): the writer drops what it held and carries on under a new
+// consumer name, deleting the old key so that its old entries are claimed at once, by itself or
+// another. A name is never leased twice, so "no key" is final, and claiming needs no lock over
+// both keys (one key per command: a Redis Cluster serves it).
+//
+// Consumers of older writers hold no lease: their entries are claimed (XAUTOCLAIM) once idle for
+// claim_idle_ms (30 s), as are a live writer's that sat that long (a batch stuck that long is
+// written by another; the insert being idempotent, the stuck one finding it done is harmless).
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { deadLetterKey, journal_group, journalKey, transactionKey } from '../hot/keys.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 import type { TransactionSql } from 'postgres';
+import { WriterLease } from './lease.ts';
+import { takeOverDead, type StreamEntries } from './takeover.ts';
 
 export interface WriterOptions {
   readonly shard_count: number;
-  /** Unique per running writer: pending entries belong to it until claimed. */
+  /**
+   * Unique per running writer: its consumer is `<consumer>@<generation>`, a new generation after
+   * each lease lost. Pending entries belong to it until claimed.
+   */
   readonly consumer?: string;
   /** Entries read per shard per round; bounds a batch at shard_count × this. */
   readonly read_count_max?: number;
-  /** How long an entry may sit with a silent consumer before another writer takes it. */
+  /**
+   * How long an entry may sit with a consumer before another writer takes it anyway: the only
+   * way for consumers without a lease (older writers); a dead leased one's go after lease_ms.
+   */
   readonly claim_idle_ms?: number;
+  /** The liveness lease's time to live (module comment); renewed every third of it. */
+  readonly lease_ms?: number;
   /**
    * Pause after a round that found less than a quarter of a full batch: lets entries gather, so
    * that a trickle of transactions costs one round of reads and one PostgreSQL transaction per
@@ -31,11 +68,15 @@ export interface WriterOptions {
   readonly trim_interval_ms?: number;
   /** Test hook: hold each batch this long before committing, to kill a writer mid-batch. */
   readonly commit_delay_ms?: number;
+  /** Test hook: hold each batch this long after its commit, before XACK, to kill a writer there. */
+  readonly ack_delay_ms?: number;
   readonly onError?: (err: unknown) => void;
   /** After each batch is committed and acknowledged; `items` are its entries (tests keep them). */
   readonly onBatch?: (entries: number, inserted: number, items: readonly JournalRecord[]) => void;
   /** An entry PostgreSQL refused on its own, or one the writer cannot read (transaction id ''), set aside on the shard's dead-letter stream. */
   readonly onDeadLetter?: (transaction_id: string, err: unknown) => void;
+  /** The lease of `given_up` was lost: `dropped` entries held back go to whoever claims them; now `consumer`. */
+  readonly onLeaseLost?: (given_up: string, consumer: string, dropped: number) => void;
 }
 
 interface Item extends JournalRecord {
@@ -70,12 +111,10 @@ function entryId(entry: string): string | undefined {
   return entry_id.exec(entry)?.[1];
 }
 
-type StreamEntries = [string, string[]][];
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class LedgerWriter {
-  readonly consumer: string;
+  private readonly lease: WriterLease;
   private readonly read_count_max: number;
   private readonly claim_idle_ms: number;
   private readonly poll_idle_ms: number;
@@ -83,11 +122,13 @@ export class LedgerWriter {
   private running = false;
   private loop: Promise<void> | undefined;
   private last_claim_ms = 0;
+  private last_takeover_ms = 0;
   private last_trim_ms = 0;
   private groups_ready = false;
   /**
-   * Entries of a round that failed: pending for this writer, so no other writer takes them before
-   * claim_idle_ms. Retried first, before anything new is read, which also bounds them to a batch.
+   * Entries of a round that failed, or held back for want of a lease: pending for this writer's
+   * consumer. Retried first, before anything new is read, which also bounds them to a batch;
+   * dropped if the lease is lost (whoever claims the old consumer's entries writes them).
    */
   private unwritten: Item[] = [];
   /** Entries written since start: the tests and /metrics read it. */
@@ -98,23 +139,30 @@ export class LedgerWriter {
     private readonly sql: Sql,
     private readonly options: WriterOptions,
   ) {
-    this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.lease = new WriterLease(redis, options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`, options.lease_ms ?? 3_000);
     this.read_count_max = options.read_count_max ?? 256;
     this.claim_idle_ms = options.claim_idle_ms ?? 30_000;
     this.poll_idle_ms = options.poll_idle_ms ?? 10;
     this.trim_interval_ms = options.trim_interval_ms ?? 1_000;
   }
 
+  /** The consumer this writer reads and claims as: a new one after each lease lost. */
+  get consumer(): string {
+    return this.lease.consumer;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.lease.start();
     this.loop = this.run();
   }
 
-  /** Finish the batch in hand, then stop. */
+  /** Finish the batch in hand, then stop, giving up the lease: what is left pending goes to others at once. */
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    await this.lease.release().catch((err: unknown) => this.options.onError?.(err));
   }
 
   private async run(): Promise<void> {
@@ -152,6 +200,7 @@ export class LedgerWriter {
   /** One round: read (and claim) entries from every shard, write them, acknowledge them. */
   async drainOnce(): Promise<number> {
     await this.ensureGroups();
+    await this.ensureLease();
     const now = Date.now();
     const items = this.unwritten;
     this.unwritten = [];
@@ -163,7 +212,11 @@ export class LedgerWriter {
       }
       if (items.length > 0) {
         if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
+        // Neither written nor acknowledged without the lease: they may be another writer's now.
+        if (!this.lease.held()) return this.holdBack(items);
         const inserted = await this.writeOrSetAside(items);
+        if (this.options.ack_delay_ms !== undefined) await sleep(this.options.ack_delay_ms);
+        if (!this.lease.held()) return this.holdBack(items);
         await this.acknowledge(items);
         this.written += items.length;
         this.options.onBatch?.(items.length, inserted, items);
@@ -183,7 +236,37 @@ export class LedgerWriter {
     return items.length;
   }
 
-  /** New entries of every shard, and entries other writers left pending past claim_idle_ms. */
+  /**
+   * The lease, renewed or taken. Lost (the writer was frozen, or cut off from Redis, past it):
+   * what this writer held back is dropped, since whoever claims the old consumer's entries writes
+   * them, and the next takeover pass runs at once (the old consumer's entries are this writer's to
+   * claim as much as any other's).
+   */
+  private async ensureLease(): Promise<void> {
+    const before = this.consumer;
+    try {
+      await this.lease.ensure();
+    } finally {
+      // Even if taking the new lease failed: what was held under the old name is not this writer's.
+      if (this.consumer !== before) {
+        const dropped = this.unwritten.length;
+        this.unwritten = [];
+        this.last_takeover_ms = 0;
+        this.options.onLeaseLost?.(before, this.consumer, dropped);
+      }
+    }
+  }
+
+  /** Entries not written or not acknowledged for want of the lease: kept until the next round decides. */
+  private holdBack(items: Item[]): number {
+    this.unwritten = items;
+    return 0;
+  }
+
+  /**
+   * New entries of every shard, entries of dead leased consumers (every lease_ms / 6), and
+   * entries any consumer left pending past claim_idle_ms.
+   */
   private async read(now: number, items: Item[], unreadable: Unreadable[]): Promise<void> {
     const reads = this.shards().map(async (shard) => {
       const reply = (await this.redis.sendCommand([
@@ -205,6 +288,18 @@ export class LedgerWriter {
           })(),
         );
       }
+    }
+    if (now - this.last_takeover_ms >= this.lease.lease_ms / 6) {
+      this.last_takeover_ms = now;
+      reads.push(
+        (async () => {
+          const claimed = await takeOverDead(this.redis, this.options.shard_count, this.consumer, this.read_count_max, (shard, entries) =>
+            this.collect(shard, entries, items, unreadable),
+          );
+          // A full pass may have left more: the next round looks again.
+          if (claimed > 0) this.last_takeover_ms = 0;
+        })(),
+      );
     }
     // Settle every read before failing: entries a successful read delivered are in `items`.
     const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
@@ -333,6 +428,10 @@ export interface JournalRecord {
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
  * (the reply has none). Fields of an entry that have no column here are not stored: a new one
  * needs a column or a place in `body` (test/ledger-writer.test.ts fails on one it does not know).
+ *
+ * Webhooks out ride along: for the transactions this statement inserted, of businesses with an
+ * enabled webhook endpoint, their events and one delivery per subscribed endpoint (an outbox
+ * committed with the ledger), and a NOTIFY that wakes the delivery workers at commit.
  */
 export async function recordEntries(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<number> {
   const seen = new Set<string>();
@@ -375,8 +474,42 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
       from batch b join fresh f on f.id = b.id, json_array_elements(b.postings) with ordinality p(v, n)
       group by b.id, p.v->>0, p.v->>1
       returning 1
+    ),
+    -- Webhooks out: the outbox (processor/webhooks.ts, README "Webhooks"). Events
+    -- only for transactions this statement inserted, so a redelivered entry never makes one twice,
+    -- and only for businesses with an enabled endpoint (most have none: one index probe each).
+    hooked as (
+      select b.id, b.business_id, b.kind, b.amount, coalesce(b.awards, b.reply_awards) as awards
+      from batch b join fresh f on f.id = b.id
+      where exists (select 1 from webhook_endpoints w where w.business_id = b.business_id and w.status = 'enabled')
+    ),
+    events as (
+      insert into webhook_events (id, business_id, type, transaction_id, n)
+      select 'evt_' || regexp_replace(h.id, '^txn_', '') || t.suffix, h.business_id, t.type, h.id, t.n
+      from hooked h cross join lateral (
+        select 'transaction.approved' as type, null::int4 as n, '' as suffix
+        union all
+        select 'award.created', a.n::int4 - 1, '_a' || (a.n - 1)
+        from json_array_elements(case when json_typeof(h.awards) = 'array' then h.awards else '[]' end) with ordinality a(v, n)
+        union all
+        select 'award.expired', null, '_x' where h.kind = 'expiry' and h.amount > 0
+      ) t
+      where exists (select 1 from webhook_endpoints w where w.business_id = h.business_id and w.status = 'enabled' and (t.type = any(w.events) or '*' = any(w.events)))
+      order by 1
+      on conflict (id) do nothing
+      returning id, business_id, type
+    ),
+    deliveries as (
+      insert into webhook_deliveries (endpoint_id, event_id)
+      select w.id, e.id
+      from events e join webhook_endpoints w on w.business_id = e.business_id and w.status = 'enabled' and (e.type = any(w.events) or '*' = any(w.events))
+      order by e.id, w.id
+      on conflict (endpoint_id, event_id) do nothing
+      returning 1
     )
-    select (select count(*) from fresh)::int4 as n`;
+    -- Wakes the delivery workers of every gateway, at commit (LISTEN in processor/webhooks).
+    select (select count(*) from fresh)::int4 as n,
+      (select count(*) from (select pg_notify('pocketgate_webhooks', '') from (select 1 from deliveries limit 1) d) x)::int4 as notified`;
   return row!.n;
 }
 

@@ -1,0 +1,254 @@
+// A payment processor's callback event to processor commands (spec/EVENTS.md): the same
+// purchases, refunds and reversals as the HTTP API and ISO 8583, booked on the processor's own
+// terminal at the merchant, the processor's transaction id as the purchase's reference.
+//
+// Idempotency: the first answer to an event id, or to a processor transaction id and event type,
+// is stored (processor/callback-events.ts) and answered again with `replayed: true`. Within a
+// process the events of one processor transaction run one at a time (a batch's, and concurrent
+// requests'); across processes the commands' own idempotency by terminal and reference holds,
+// and the stored answer is the first one saved.
+
+import type { NormalisedCim } from '../../core/cim.ts';
+import { PocketgateError } from '../../core/errors.ts';
+import { callback_window } from '../../core/occurred.ts';
+import {
+  callbackEnvelopeSchema,
+  callbackEventIdSchema,
+  callbackRefundSchema,
+  callbackReversalSchema,
+  callbackSaleSchema,
+  parseWith,
+  purchaseSchema,
+  type CallbackEventType,
+  type CallbackRefund,
+} from '../../core/schemas.ts';
+import type { BookedPurchase, EventOutcome, StoredEvent } from '../../processor/callback-events.ts';
+import type { Business } from '../../processor/network.ts';
+import type { Processor } from '../../processor/processor.ts';
+import type { ProcessorRecord } from '../../processor/processors.ts';
+import type { Reply } from '../../processor/shard.ts';
+
+/** One event's reply. */
+export interface EventReply extends EventOutcome {
+  readonly event_id: string | null;
+  readonly replayed?: true;
+}
+
+/** A sale (authorized, cleared) with its CIM hashed: no card number past parsing. */
+interface Sale {
+  readonly transaction_id: string;
+  readonly cim: NormalisedCim;
+  readonly amount: number;
+  readonly currency: string;
+  readonly merchant_code: string;
+  readonly occurred_at?: string | undefined;
+  readonly items?: unknown;
+}
+
+type CallbackEvent =
+  | { readonly type: 'transaction.authorized' | 'transaction.cleared'; readonly transaction_id: string; readonly terminal_code: string | null; readonly sale: Sale }
+  | { readonly type: 'transaction.refunded'; readonly transaction_id: string; readonly terminal_code: string | null; readonly refund: CallbackRefund }
+  | { readonly type: 'transaction.reversed'; readonly transaction_id: string; readonly terminal_code: null };
+
+interface Outcome {
+  readonly outcome: EventOutcome;
+  readonly purchase: BookedPurchase | null;
+}
+
+interface Scope {
+  readonly record: ProcessorRecord;
+  readonly business: Business;
+}
+
+const authorized: CallbackEventType = 'transaction.authorized';
+const cleared: CallbackEventType = 'transaction.cleared';
+const reversed: CallbackEventType = 'transaction.reversed';
+
+/** Refusals that retrying will not change: acknowledged as `ignored` with their code. */
+const ignored_codes: ReadonlySet<string> = new Set(['contact_not_found', 'not_found', 'original_not_found', 'already_reversed', 'amount_exceeds_original', 'idempotency_conflict']);
+
+function ignored(code: string): Outcome {
+  return { outcome: { status: 'ignored', code }, purchase: null };
+}
+
+function rejected(err: PocketgateError): EventOutcome {
+  return { status: 'rejected', code: 'validation_failed', message: err.message };
+}
+
+function processed(reply: Reply, purchase: BookedPurchase | null = null): Outcome {
+  return { outcome: { status: 'processed', transaction_id: (JSON.parse(reply.body) as { id: string }).id }, purchase };
+}
+
+/** A refusal of the event's `data` as naming its paths from the event (`data.amount`). */
+function inData(err: unknown): unknown {
+  if (!(err instanceof PocketgateError) || err.code !== 'validation_failed') return err;
+  return new PocketgateError('validation_failed', `data.${err.message}`, err.errors?.map((e) => ({ path: `data.${e.path}`, message: e.message })));
+}
+
+/** A command's refusal as the event's answer; anything else (a store down) is the request's 5xx, which the processor retries. */
+function refusal(err: unknown): Outcome {
+  if (!(err instanceof PocketgateError)) throw err;
+  if (err.code === 'validation_failed') return { outcome: rejected(err), purchase: null };
+  if (ignored_codes.has(err.code)) return ignored(err.code);
+  throw err;
+}
+
+/**
+ * What an event waits behind: the earlier events of the processor transaction it acts on (a
+ * refund's original, a clearing's or reversal's authorization), or of its own id if malformed.
+ */
+function serialKey(record: ProcessorRecord, event_id: string, event: CallbackEvent | EventOutcome): string {
+  if (!('type' in event)) return `e\u0000${record.id}\u0000${event_id}`;
+  const transaction_id = event.type === 'transaction.refunded' ? event.refund.original_transaction_id : event.transaction_id;
+  return `t\u0000${record.id}\u0000${transaction_id}`;
+}
+
+export class CallbackEvents {
+  private readonly serial = new KeyedSerial();
+
+  constructor(private readonly processor: Processor) {}
+
+  /**
+   * One event's reply. Events handed over in order are applied in that order per processor
+   * transaction (the event's place in line is taken before this returns its promise), so a batch
+   * may run many at once and still authorize, then clear or refund, one transaction.
+   */
+  handle(record: ProcessorRecord, business: Business, raw: unknown): Promise<EventReply> {
+    const id = callbackEventIdSchema.safeParse((raw as { id?: unknown } | null)?.id);
+    if (!id.success) return Promise.resolve({ event_id: null, status: 'rejected', code: 'validation_failed', message: 'id: the event needs an id, a string of 1 to 255 characters' });
+    const scope = { record, business };
+    let event: CallbackEvent | EventOutcome;
+    try {
+      event = this.parse(business, raw);
+    } catch (err) {
+      if (!(err instanceof PocketgateError) || err.code !== 'validation_failed') throw err;
+      event = rejected(err);
+    }
+    return this.serial.run(serialKey(record, id.data, event), () => this.once(scope, id.data, event));
+  }
+
+  /** The event, its card number (if any) hashed at once; validation_failed if malformed. */
+  private parse(business: Business, raw: unknown): CallbackEvent {
+    const envelope = parseWith(callbackEnvelopeSchema, raw);
+    try {
+      if (envelope.type === 'transaction.reversed') return { type: envelope.type, transaction_id: parseWith(callbackReversalSchema, envelope.data).transaction_id, terminal_code: null };
+      if (envelope.type === 'transaction.refunded') {
+        const refund = parseWith(callbackRefundSchema, envelope.data);
+        return { type: envelope.type, transaction_id: refund.transaction_id, terminal_code: refund.terminal_code ?? null, refund };
+      }
+      const { card, cim, terminal_code, ...sale } = parseWith(callbackSaleSchema, envelope.data);
+      const contacts = this.processor.contacts;
+      const hashed = card !== undefined ? contacts.tokenised(business.id, 'card', card.number, 'card.number') : contacts.tokenised(business.id, cim!.type, cim!.value, 'cim.value');
+      return { type: envelope.type, transaction_id: sale.transaction_id, terminal_code: terminal_code ?? null, sale: { ...sale, cim: hashed } };
+    } catch (err) {
+      throw inData(err);
+    }
+  }
+
+  /** The stored answer, or the event applied and its answer stored. */
+  private async once(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
+    const store = this.processor.callback_events;
+    const typed = 'type' in event ? event : undefined;
+    const history = await store.history(scope.record.id, event_id, typed?.transaction_id);
+    const prior = history.find((h) => h.event_id === event_id) ?? (typed === undefined ? undefined : history.find((h) => h.type === typed.type && h.transaction_id === typed.transaction_id));
+    if (prior !== undefined) return { event_id, ...prior.result, replayed: true };
+    const { outcome, purchase } = typed === undefined ? { outcome: event as EventOutcome, purchase: null } : await this.apply(scope, typed, history).catch(refusal);
+    const saved = await store.save(scope.record.id, {
+      event_id,
+      type: typed?.type ?? 'rejected', // a rejected event is found by its id only (no transaction id)
+      transaction_id: typed?.transaction_id ?? null,
+      result: outcome,
+      purchase,
+      terminal_code: typed?.terminal_code ?? null,
+    });
+    return saved.first ? { event_id, ...saved.event.result } : { event_id, ...saved.event.result, replayed: true };
+  }
+
+  private apply(scope: Scope, event: CallbackEvent, history: readonly StoredEvent[]): Promise<Outcome> {
+    switch (event.type) {
+      case 'transaction.authorized':
+        if (scope.record.award_on === 'clearing') return Promise.resolve(ignored('awaiting_clearing'));
+        return this.purchase(scope, event.sale, history);
+      case 'transaction.cleared': {
+        const booked = scope.record.award_on === 'authorization' ? history.find((h) => h.type === authorized && h.purchase !== null)?.purchase : undefined;
+        return booked === undefined || booked === null ? this.purchase(scope, event.sale, history) : this.clearing(scope, event.sale, booked);
+      }
+      case 'transaction.refunded':
+        return this.refund(scope, event.refund);
+      case 'transaction.reversed':
+        return this.reverse(scope, event.transaction_id, history);
+    }
+  }
+
+  private async purchase(scope: Scope, sale: Sale, history: readonly StoredEvent[]): Promise<Outcome> {
+    const { business, record } = scope;
+    // Reversed before its purchase came (the processor voided the authorization): never booked.
+    if (history.some((h) => h.type === reversed)) return ignored('already_reversed');
+    if (sale.currency !== business.currency) return ignored('validation_failed');
+    const terminal = await this.processor.processors.terminalAt(business, record.id, sale.merchant_code);
+    if (terminal === undefined) return ignored('not_found');
+    const { cim, transaction_id, ...rest } = sale;
+    const input = parseWith(purchaseSchema, { ...rest, reference: transaction_id, cim: { type: cim.type, value: cim.value } });
+    // The source wrong codes would be counted against (a processor sends cards and loyalty ids: none are codes).
+    const reply = await this.processor.purchases.purchase(business, terminal, input, callback_window, `processor:${record.id}`, cim);
+    return processed(reply, { terminal_id: terminal.id, amount: sale.amount });
+  }
+
+  /**
+   * A clearing after the authorization made the purchase (award_on authorization): a lower amount
+   * refunds the difference; the same or higher changes nothing (the awards stay the authorized
+   * amount's), acknowledged as `ignored`, code `already_processed`.
+   */
+  private async clearing(scope: Scope, sale: Sale, booked: BookedPurchase): Promise<Outcome> {
+    if (sale.currency !== scope.business.currency) return ignored('validation_failed');
+    if (sale.amount >= booked.amount) return ignored('already_processed');
+    const terminal = await this.bookedTerminal(booked);
+    const input = { reference: `${sale.transaction_id}/clearing`, original_reference: sale.transaction_id, amount: booked.amount - sale.amount };
+    return processed(await this.processor.refunds.refund(scope.business, terminal, input));
+  }
+
+  private async refund(scope: Scope, refund: CallbackRefund): Promise<Outcome> {
+    const { business, record } = scope;
+    if (refund.currency !== business.currency) return ignored('validation_failed');
+    const terminal = await this.processor.processors.terminalAt(business, record.id, refund.merchant_code);
+    if (terminal === undefined) return ignored('not_found');
+    const input = { reference: refund.transaction_id, original_reference: refund.original_transaction_id, amount: refund.amount };
+    return processed(await this.processor.refunds.refund(business, terminal, input));
+  }
+
+  private async reverse(scope: Scope, transaction_id: string, history: readonly StoredEvent[]): Promise<Outcome> {
+    const booked = history.find((h) => h.purchase !== null && (h.type === authorized || h.type === cleared))?.purchase;
+    if (booked === undefined || booked === null) return ignored('original_not_found');
+    const terminal = await this.bookedTerminal(booked);
+    const input = { reference: `${transaction_id}/reversal`, original_reference: transaction_id };
+    return processed(await this.processor.refunds.reverse(scope.business, terminal, input));
+  }
+
+  private async bookedTerminal(booked: BookedPurchase) {
+    const terminal = await this.processor.processors.terminal(booked.terminal_id);
+    if (terminal === undefined) throw new Error(`terminal ${booked.terminal_id} of a booked callback purchase is gone`);
+    return terminal;
+  }
+}
+
+/**
+ * Runs the work given under one key one at a time, in arrival order; keys are forgotten once idle,
+ * so what it holds is bounded by the work in flight.
+ */
+export class KeyedSerial {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(key) ?? Promise.resolve();
+    const mine = before.then(work);
+    const tail = mine.then(
+      () => {},
+      () => {},
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return mine;
+  }
+}

@@ -1,0 +1,100 @@
+// `POST /v1/callbacks/{processor_id}` (spec/EVENTS.md): no bearer key, the Pocketgate-Signature
+// header only, verified over the raw body bytes before anything of the body is parsed. One
+// event, or a batch of at most 500, answered one result per event, in order.
+
+import { Hono, type Context } from 'hono';
+import { PocketgateError } from '../../core/errors.ts';
+import { parseJsonText } from '../../core/schemas.ts';
+import { parseSignature, signature_header, signatureValid } from '../../core/signature.ts';
+import type { Processor } from '../../processor/processor.ts';
+import { Processors, type ProcessorRecord } from '../../processor/processors.ts';
+import { decodeUtf8, readBytes } from '../http/body.ts';
+import { CallbackEvents, type EventReply } from './events.ts';
+
+export const callback_body_bytes_max = 1024 * 1024;
+export const callback_batch_max = 500;
+
+/** Our ids are `<kind>_<base32>`: anything else names no processor (and is not looked up). */
+const id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+function signatureInvalid(): PocketgateError {
+  return new PocketgateError('signature_invalid', 'Pocketgate-Signature is missing, malformed, stale or wrong, or the processor is unknown');
+}
+
+function notAnEventBody(detail: string, path = ''): PocketgateError {
+  return new PocketgateError('validation_failed', detail, [{ path, message: detail }]);
+}
+
+/**
+ * The processor the path names and the body it signed. Unknown processor, missing or malformed
+ * header: refused before the body is read. A signature no cached secret verifies is tried again
+ * with the processor read afresh (a secret rotated through another gateway), at most once a second.
+ */
+async function verified(c: Context, processor: Processor): Promise<{ record: ProcessorRecord; body: Uint8Array }> {
+  const id = c.req.param('processor_id');
+  if (id === undefined || !id_pattern.test(id)) throw signatureInvalid();
+  const signature = parseSignature(c.req.header(signature_header));
+  const cached = await processor.processors.get(id);
+  if (cached === undefined || signature === undefined) throw signatureInvalid();
+  const body = await readBytes(c, callback_body_bytes_max);
+  const now_ms = processor.stores.clock.now();
+  const valid = (r: ProcessorRecord) => signatureValid(signature, body, Processors.liveSecrets(r, now_ms), Math.floor(now_ms / 1000));
+  if (valid(cached)) return { record: cached, body };
+  const fresh = await processor.processors.refreshed(id);
+  if (fresh !== undefined && valid(fresh)) return { record: fresh, body };
+  throw signatureInvalid();
+}
+
+/** Events of a batch in flight at once: each waits for PostgreSQL and Redis, not for the CPU. */
+const batch_width = 16;
+
+/**
+ * `work` over `items` with at most `width` in flight, started in order (CallbackEvents.handle
+ * keeps the order of the events of one transaction from that), results in order. A failure (a
+ * store down) fails the whole request once the events started have settled: the processor
+ * retries it, and what was done replays.
+ */
+async function inOrder<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && failure === undefined) {
+      const i = next++;
+      try {
+        results[i] = await work(items[i]!);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  if (failure !== undefined) throw failure.err;
+  return results;
+}
+
+/** `onReply` sees every event's reply (the gateway counts them). */
+export function callbackRoutes(processor: Processor, onReply: (reply: EventReply) => void): Hono {
+  const app = new Hono();
+  const events = new CallbackEvents(processor);
+
+  app.post('/v1/callbacks/:processor_id', async (c) => {
+    const { record, body } = await verified(c, processor);
+    const business = await processor.network.business(record.business_id);
+    if (business === undefined) throw signatureInvalid();
+    const value = parseJsonText(decodeUtf8(body));
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw notAnEventBody('the body must be an event or {"events": [...]}');
+    const handle = async (raw: unknown) => {
+      const reply = await events.handle(record, business, raw);
+      onReply(reply);
+      return reply;
+    };
+    if (!('events' in value)) return c.json(await handle(value));
+    const batch = value.events;
+    if (!Array.isArray(batch)) throw notAnEventBody('events must be an array of events', 'events');
+    if (batch.length > callback_batch_max) throw notAnEventBody(`at most ${callback_batch_max} events in a batch`, 'events');
+    return c.json({ results: await inOrder(batch, batch_width, handle) });
+  });
+
+  return app;
+}

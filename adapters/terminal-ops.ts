@@ -1,0 +1,75 @@
+// The POS commands a terminal calls, by the name the WebSocket terminal channel gives them
+// (TERMINAL.md): each with the schema its body is parsed with and the one processor call it makes.
+// The HTTP routes and the WebSocket channel both run these, so a command cannot behave differently
+// on one channel (its validation, its reply, its idempotency).
+
+import type { z } from 'zod';
+import { PocketgateError } from '../core/errors.ts';
+import { terminal_window } from '../core/occurred.ts';
+import {
+  purchaseQuoteSchema,
+  purchaseSchema,
+  redemptionSchema,
+  refundSchema,
+  reversalSchema,
+  spendSchema,
+  walletLookupSchema,
+} from '../core/schemas.ts';
+import type { Presenter } from '../processor/hot/guess.ts';
+import type { Business, Principal } from '../processor/network.ts';
+import type { Processor } from '../processor/processor.ts';
+import type { Reply } from '../processor/shard.ts';
+
+export type TerminalPrincipal = Extract<Principal, { kind: 'terminal' }>;
+
+export interface TerminalOp<S extends z.ZodType = z.ZodType> {
+  readonly schema: S;
+  /**
+   * `source`: the client's address, which wrong codes are counted against with the terminal
+   * (core/guesses.ts): HTTP's request's, the WebSocket's upgrade request's (clientAddress).
+   */
+  run(processor: Processor, principal: TerminalPrincipal, input: z.infer<S>, source: string): Promise<Reply>;
+}
+
+function op<S extends z.ZodType>(schema: S, run: TerminalOp<S>['run']): TerminalOp<S> {
+  return { schema, run };
+}
+
+/** A reply the processor did not write as bytes (a quote, a wallet): its JSON, never a replay. */
+export function jsonReply(status: number, value: unknown): Reply {
+  return { status, body: JSON.stringify(value), replayed: false };
+}
+
+/**
+ * The wallet balances of the contact a CIM names (GET /v1/wallets); `value_path` names the value's
+ * field in errors. `presenter`: the terminal and source of a terminal's look-up, whose wallet or
+ * contact code is a guess (core/guesses.ts); undefined for an admin key, which reads every
+ * contact of its business anyway.
+ */
+export async function walletByCim(processor: Processor, business: Business, type: string, value: string, value_path: string, presenter: Presenter | undefined): Promise<Reply> {
+  const cim = processor.contacts.normalise(type, value, value_path);
+  const { contact_id, given_back } = presenter !== undefined
+    ? await processor.contacts.identify(business.id, cim, presenter, processor.stores.clock.now())
+    : { contact_id: await processor.contacts.resolve(business.id, cim), given_back: undefined };
+  if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+  const [{ pools: _p, expiring: _e, ...wallet }] = await Promise.all([processor.contacts.wallet(business, contact_id), given_back]);
+  return jsonReply(200, wallet);
+}
+
+export const terminal_ops = {
+  purchase: op(purchaseSchema, (p, { business, terminal }, input, source) => p.purchases.purchase(business, terminal, input, terminal_window, source)),
+  'purchase.quote': op(purchaseQuoteSchema, async (p, { business, terminal }, input, source) => jsonReply(200, await p.purchases.quote(business, terminal, input, terminal_window, source))),
+  redemption: op(redemptionSchema, (p, { business, terminal }, input, source) => p.redemptions.redeem(business, terminal, input, source)),
+  spend: op(spendSchema, (p, { business, terminal }, input, source) => p.spends.spend(business, terminal, input, source)),
+  refund: op(refundSchema, (p, { business, terminal }, input) => p.refunds.refund(business, terminal, input)),
+  reversal: op(reversalSchema, (p, { business, terminal }, input) => p.refunds.reverse(business, terminal, input)),
+  wallet: op(walletLookupSchema, (p, { business, terminal }, input, source) => walletByCim(p, business, input.cim.type, input.cim.value, 'cim.value', { terminal_id: terminal.id, source })),
+} as const satisfies Record<string, TerminalOp<any>>;
+
+export type TerminalOpName = keyof typeof terminal_ops;
+
+export const terminal_op_names = Object.keys(terminal_ops) as TerminalOpName[];
+
+export function isTerminalOp(name: unknown): name is TerminalOpName {
+  return typeof name === 'string' && Object.hasOwn(terminal_ops, name);
+}

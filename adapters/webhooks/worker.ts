@@ -1,0 +1,235 @@
+// The webhook delivery worker: a loop of its own in each gateway process (never on the POS path,
+// never in the ledger writer) that claims due deliveries from PostgreSQL, sends each with the
+// endpoint's own concurrency (a p-queue per endpoint), and records how each attempt went.
+//
+// Bounds: at most `per_endpoint` attempts of one endpoint in flight in this process, as many again
+// claimed and waiting for a slot (so that a claim round feeds a busy endpoint for a while), and
+// `in_flight_max` claimed in all. A claimed delivery waits at most one attempt's deadline (10 s)
+// for its slot, well within its lease (30 s); a receiver that hangs holds its own endpoint's
+// slots only. Nothing else waits in memory: the backlog stays in PostgreSQL. Several gateways share the work: claims skip rows another
+// holds (FOR UPDATE SKIP LOCKED) and each attempt is leased; a gateway that dies mid-attempt
+// leaves its deliveries due again when their lease ends. The ledger writer's NOTIFY wakes the
+// loop as soon as deliveries are committed; a poll covers retries falling due and lost notices.
+
+import { setMaxListeners } from 'node:events';
+import PQueue from 'p-queue';
+import { signatureHeader } from '../../core/signature.ts';
+import type { Sql } from '../../processor/stores.ts';
+import { claimDeliveries, outcomeOf, recordAttempts, releaseAttempts, type AttemptOutcome, type AttemptResult, type ClaimedDelivery } from '../../processor/webhook-outbox.ts';
+import { webhooks_channel } from '../../processor/webhooks.ts';
+import { sendWebhook } from './sender.ts';
+
+export interface WorkerOptions {
+  /** WEBHOOK_RETRY_BASE_MS: attempt k (2..8) waits base × 4^(k−2), ±20%. */
+  readonly retry_base_ms: number;
+  /** WEBHOOKS_ALLOW_PRIVATE=1: loopback and private addresses may be sent to (tests, a private network). */
+  readonly allow_private: boolean;
+  readonly per_endpoint?: number;
+  readonly in_flight_max?: number;
+  /** Longest sleep between claims when nothing wakes the loop. */
+  readonly poll_ms?: number;
+  readonly lease_ms?: number;
+  /** A 2xx within this is a success (spec: 10 s). */
+  readonly timeout_ms?: number;
+  readonly onError?: (err: unknown, message: string) => void;
+  readonly onOutcome?: (outcome: AttemptOutcome) => void;
+}
+
+/** Results recorded per statement. */
+const results_per_statement_max = 500;
+
+export class WebhookWorker {
+  private readonly per_endpoint: number;
+  private readonly in_flight_max: number;
+  private readonly poll_ms: number;
+  private readonly lease_ms: number;
+  private readonly timeout_ms: number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly queues = new Map<string, PQueue>();
+  private readonly tasks = new Set<Promise<void>>();
+  private in_flight = 0;
+  /** Set by wake(): the next sleep returns at once (a notice came while a claim was running). */
+  private woken = false;
+  private wake_up: (() => void) | undefined;
+  private readonly abort = new AbortController();
+  private results: AttemptResult[] = [];
+  private released: AttemptResult[] = [];
+  private flushing: Promise<void> | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly key: Buffer,
+    private readonly options: WorkerOptions,
+  ) {
+    this.per_endpoint = options.per_endpoint ?? 8;
+    this.in_flight_max = options.in_flight_max ?? 512;
+    this.poll_ms = options.poll_ms ?? 250;
+    this.lease_ms = options.lease_ms ?? 30_000;
+    this.timeout_ms = options.timeout_ms ?? 10_000;
+    // Every attempt in flight listens on the one signal: that many listeners is expected.
+    setMaxListeners(this.in_flight_max + 16, this.abort.signal);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.sql
+      .listen(webhooks_channel, () => this.wake())
+      .then(async (l) => {
+        if (this.running) this.unlisten = l.unlisten;
+        else await l.unlisten();
+      })
+      .catch((err: unknown) => this.report(err, 'webhooks: LISTEN failed; deliveries go out on the poll only'));
+    this.loop = this.run();
+  }
+
+  /** Stop claiming; attempts in flight are cut short and their deliveries left due at once. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loop;
+    this.abort.abort();
+    await Promise.allSettled([...this.tasks]);
+    while (this.flushing !== undefined) await this.flushing;
+    await this.unlisten?.().catch(() => {});
+  }
+
+  /** Claim now (deliveries were committed, a slot freed). */
+  wake(): void {
+    this.woken = true;
+    this.wake_up?.();
+  }
+
+  /** Deliveries claimed by this process and not yet done: in flight or waiting for a slot. */
+  get inFlight(): number {
+    return this.in_flight;
+  }
+
+  private report(err: unknown, message: string): void {
+    this.options.onError?.(err, message);
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      let claimed = 0;
+      try {
+        claimed = await this.claim();
+        failures = 0;
+      } catch (err) {
+        this.report(err, 'webhooks: claiming deliveries failed, retrying');
+        // Back off while PostgreSQL is down, bounded so that its return is noticed within 5 s.
+        failures++;
+        await this.sleep(Math.min(100 * 2 ** failures, 5_000), false);
+        continue;
+      }
+      if (claimed === 0 || this.in_flight >= this.in_flight_max) await this.sleep(this.poll_ms, true);
+    }
+  }
+
+  /** Sleep `ms`; a wake() ends it early when `wakeable` (a back-off after a failure is not). */
+  private sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (wakeable && this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake_up = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake_up = () => {
+        if (wakeable || !this.running) {
+          this.woken = false;
+          done();
+        }
+      };
+    });
+  }
+
+  private async claim(): Promise<number> {
+    this.woken = false;
+    const free: Record<string, number> = {};
+    const claimable = 2 * this.per_endpoint;
+    for (const [id, q] of this.queues) free[id] = Math.max(0, claimable - q.pending - q.size);
+    const claimed = await claimDeliveries(this.sql, this.key, { free, per_endpoint: claimable, total: this.in_flight_max - this.in_flight, lease_ms: this.lease_ms });
+    for (const d of claimed) this.dispatch(d);
+    return claimed.length;
+  }
+
+  private dispatch(d: ClaimedDelivery): void {
+    let q = this.queues.get(d.endpoint_id);
+    if (q === undefined) {
+      q = new PQueue({ concurrency: this.per_endpoint });
+      this.queues.set(d.endpoint_id, q);
+    }
+    const queue = q;
+    this.in_flight++;
+    const task: Promise<void> = queue
+      .add(() => this.attempt(d))
+      .catch((err: unknown) => this.report(err, 'webhooks: an attempt failed unexpectedly; the delivery is attempted again when its lease ends'))
+      .finally(() => {
+        this.in_flight--;
+        this.tasks.delete(task);
+        if (queue.size === 0 && queue.pending === 0) this.queues.delete(d.endpoint_id);
+        this.wake();
+      });
+    this.tasks.add(task);
+  }
+
+  private async attempt(d: ClaimedDelivery): Promise<void> {
+    let result: AttemptResult;
+    if (d.body === undefined || d.secret === undefined) {
+      const error = d.body === undefined ? "the event's transaction cannot be read from the ledger" : 'the signing secret cannot be decrypted (was CIM_HMAC_KEY changed?)';
+      result = { seq: d.seq, attempt: d.attempt, ok: false, status_code: null, error };
+    } else {
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': 'Pocketgate-Webhooks/1',
+        'Pocketgate-Event-Id': d.event_id,
+        'Pocketgate-Signature': signatureHeader([d.secret], Math.floor(Date.now() / 1_000), d.body),
+      };
+      const sent = await sendWebhook(d.url, d.body, headers, { timeout_ms: this.timeout_ms, allow_private: this.options.allow_private, signal: this.abort.signal });
+      result = { seq: d.seq, attempt: d.attempt, ok: sent.ok, status_code: sent.status_code, error: sent.error };
+      // Cut short by our own stop: not the receiver's failure, so not counted against it.
+      if (sent.aborted) {
+        this.released.push(result);
+        this.flush();
+        return;
+      }
+    }
+    this.options.onOutcome?.(outcomeOf(result));
+    this.results.push(result);
+    this.flush();
+  }
+
+  /**
+   * Results are written in batches, one statement at a time: those that arrive while one is
+   * written go in the next. A statement that fails is not retried: its deliveries are attempted
+   * again when their lease ends (at least once, never lost).
+   */
+  private flush(): void {
+    if (this.flushing !== undefined) return;
+    this.flushing = (async () => {
+      while (this.results.length > 0 || this.released.length > 0) {
+        const results = this.results.splice(0, results_per_statement_max);
+        const released = this.released.splice(0, results_per_statement_max);
+        try {
+          await recordAttempts(this.sql, results, this.options.retry_base_ms);
+          await releaseAttempts(this.sql, released);
+        } catch (err) {
+          this.report(err, 'webhooks: recording attempts failed; those deliveries are attempted again when their lease ends');
+        }
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+      // Results that came between the last batch and now.
+      if (this.results.length > 0 || this.released.length > 0) this.flush();
+    });
+  }
+}

@@ -1,0 +1,184 @@
+// The WebSocket terminal channel (TERMINAL.md) on the HTTP server's port: `GET /v1/terminal`
+// upgrades, authenticated by the terminal's key in the Authorization header, or, for browsers
+// that cannot set it, by the first frame (subprotocol pocketgate.auth-frame). Upgrades are taken
+// from node's http server ('upgrade') before Hono sees them; a refused upgrade gets an HTTP
+// problem+json response and no socket.
+
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { PocketgateError } from '../../core/errors.ts';
+import { clientAddress } from '../../core/guesses.ts';
+import type { Processor } from '../../processor/processor.ts';
+import { bearerKey } from '../http/env.ts';
+import { problem_content_type, problemOf } from '../http/problem.ts';
+import type { TerminalPrincipal } from '../terminal-ops.ts';
+import { TerminalConnection, type ChannelLimits, type ConnectionHost } from './connection.ts';
+
+export const terminal_path = '/v1/terminal';
+export const auth_frame_protocol = 'pocketgate.auth-frame';
+/** The largest frame a client may send (a larger one closes with 1009): the HTTP body limit. */
+export const frame_bytes_max = 64 * 1024;
+
+export const default_limits: ChannelLimits = {
+  in_flight_max: 256,
+  auth_timeout_ms: 5_000,
+  ping_interval_ms: 30_000,
+  buffered_high: 256 << 10,
+  buffered_low: 64 << 10,
+  buffered_max: 8 << 20,
+  held_max: 1 << 20,
+  connections_max: 10_000,
+};
+
+const close_timeout_ms = 10_000;
+
+export interface ChannelStats {
+  readonly connections: number;
+  readonly in_flight: number;
+  /** Bytes waiting to be sent, over every connection, and the most on one. */
+  readonly buffered: number;
+  readonly buffered_most: number;
+  readonly paused: number;
+  readonly held: number;
+}
+
+export class TerminalChannel implements ConnectionHost {
+  readonly limits: ChannelLimits;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<TerminalConnection>();
+  private upgrading = 0;
+  private closing = false;
+  private all_closed: (() => void) | undefined;
+  private readonly pinger: NodeJS.Timeout;
+
+  /** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS), as HTTP's (adapters/http/pos.ts sourceOf). */
+  constructor(
+    readonly processor: Processor,
+    readonly logger: Logger,
+    limits: Partial<ChannelLimits> = {},
+    private readonly trusted_hops = 0,
+  ) {
+    this.limits = { ...default_limits, ...limits };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: frame_bytes_max,
+      clientTracking: false,
+      // Compressed frames could inflate past what their size shows; terminals send small JSON.
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => (protocols.has(auth_frame_protocol) ? auth_frame_protocol : false),
+    });
+    this.pinger = setInterval(() => {
+      for (const c of this.connections) c.ping();
+    }, this.limits.ping_interval_ms);
+    this.pinger.unref();
+  }
+
+  /** Take `server`'s upgrade requests (every path: one that is not ours is answered 404). */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', (err) => this.logger.debug({ err }, 'terminal channel: socket error during the upgrade'));
+      this.upgrade(req, socket, head).catch((err: unknown) => {
+        if (problemOf(err).status >= 500) this.logger.error({ err }, 'terminal channel: upgrade failed');
+        refuse(socket, err);
+      });
+    });
+  }
+
+  async terminalOf(key: string): Promise<TerminalPrincipal | undefined> {
+    const principal = await this.processor.network.authenticate(key, undefined);
+    return principal?.kind === 'terminal' ? principal : undefined;
+  }
+
+  closed(connection: TerminalConnection): void {
+    this.connections.delete(connection);
+    if (this.connections.size === 0) this.all_closed?.();
+  }
+
+  stats(): ChannelStats {
+    let in_flight = 0, buffered = 0, buffered_most = 0, paused = 0, held = 0;
+    for (const c of this.connections) {
+      const s = c.stats();
+      in_flight += s.in_flight;
+      buffered += s.buffered;
+      buffered_most = Math.max(buffered_most, s.buffered);
+      paused += s.paused ? 1 : 0;
+      held += s.held;
+    }
+    return { connections: this.connections.size, in_flight, buffered, buffered_most, paused, held };
+  }
+
+  /** Refuse new connections; answer what is in flight on each, then close it with 1001. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.pinger);
+    if (this.connections.size > 0) {
+      const all_closed = new Promise<void>((resolve) => {
+        this.all_closed = resolve;
+      });
+      for (const c of [...this.connections]) c.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all_closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, close_timeout_ms)))]);
+      clearTimeout(timer);
+      for (const c of [...this.connections]) c.terminate();
+    }
+    this.wss.close();
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if ((req.url ?? '').split('?')[0] !== terminal_path) throw new PocketgateError('not_found', 'no such endpoint');
+    if (this.closing) throw new PocketgateError('unavailable', 'the gateway is shutting down');
+    if (this.connections.size + this.upgrading >= this.limits.connections_max) throw new PocketgateError('unavailable', 'too many terminal connections on this gateway');
+    // Taken now: a socket's address is gone once it is closed.
+    const source = sourceOf(req, this.trusted_hops);
+    this.upgrading++;
+    try {
+      const key = await this.keyOf(req);
+      if (socket.destroyed) return;
+      if (this.closing) throw new PocketgateError('unavailable', 'the gateway is shutting down');
+      // Completes the handshake (or answers 400 to one RFC 6455 refuses) synchronously.
+      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.connections.add(new TerminalConnection(ws, this, key, source)));
+    } finally {
+      this.upgrading--;
+    }
+  }
+
+  /**
+   * The key the upgrade authenticates with, checked now. Undefined when the first frame must
+   * carry it: the client asked for the auth-frame subprotocol (with a header as well, the header
+   * must be good too: it is checked, then the frame decides).
+   */
+  private async keyOf(req: IncomingMessage): Promise<string | undefined> {
+    const header = req.headers.authorization;
+    const auth_frame = (req.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === auth_frame_protocol);
+    if (header === undefined) {
+      if (auth_frame) return undefined;
+      throw new PocketgateError('unauthorized', `send Authorization: Bearer <terminal key>, or ask for the subprotocol ${auth_frame_protocol} and send the key in the first frame`);
+    }
+    const key = bearerKey(header);
+    if (key === undefined || (await this.terminalOf(key)) === undefined) throw new PocketgateError('unauthorized', 'a terminal key is required');
+    return auth_frame ? undefined : key;
+  }
+}
+
+/**
+ * The address an upgrade request came from, which wrong codes on its connection are counted
+ * against (core/guesses.ts): the socket's peer, or behind `trusted_hops` proxies what
+ * X-Forwarded-For's outermost one saw; as HTTP requests' (adapters/http/pos.ts sourceOf).
+ */
+export function sourceOf(req: IncomingMessage, trusted_hops: number): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  return clientAddress(req.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(',') : forwarded, trusted_hops);
+}
+
+/** An upgrade refused: the problem as an HTTP response, and the socket closed. */
+function refuse(socket: Duplex, err: unknown): void {
+  if (socket.destroyed) return;
+  const { status, body } = problemOf(err);
+  const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'Connection: close', `Content-Type: ${problem_content_type}`, `Content-Length: ${Buffer.byteLength(body)}`];
+  if (status === 401) head.push('WWW-Authenticate: Bearer');
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+  // A client that never closes its side must not keep the socket.
+  setTimeout(() => socket.destroy(), 1_000).unref();
+}

@@ -1,0 +1,282 @@
+// One terminal's WebSocket (TERMINAL.md): frames read in order, requests run concurrently (at
+// most in_flight_max), each answered when it completes. The adapter only translates: the same
+// commands, schemas, problem bodies and idempotency as HTTP (adapters/terminal-ops.ts).
+//
+// Memory stays bounded whatever the client does: a frame is at most 64 KiB (ws maxPayload); at
+// most in_flight_max requests run; and a client that does not read its replies stops being read
+// (ws.pause) once buffered_high bytes wait to be sent, so neither its requests nor our replies
+// pile up. Frames ws had already read when we paused are held (at most held_bytes_max) and run
+// once the client has read what it was sent.
+
+import type { Logger } from 'pino';
+import { WebSocket, type RawData } from 'ws';
+import { PocketgateError } from '../../core/errors.ts';
+import { parseWith } from '../../core/schemas.ts';
+import type { Processor } from '../../processor/processor.ts';
+import { problemOf } from '../http/problem.ts';
+import { terminal_ops, type TerminalOp, type TerminalPrincipal } from '../terminal-ops.ts';
+import { auth_accepted, readAuthFrame, readFrame, replyFrame, type Frame, type FrameReply } from './frames.ts';
+
+export interface ChannelLimits {
+  /** Requests running at once on one connection; beyond, 429 and not run. */
+  readonly in_flight_max: number;
+  /** How long a browser (subprotocol pocketgate.auth-frame) has to send its auth frame. */
+  readonly auth_timeout_ms: number;
+  /** Pings this often; a connection that has not answered two is closed. */
+  readonly ping_interval_ms: number;
+  /** Bytes waiting to be sent past which the connection is not read... */
+  readonly buffered_high: number;
+  /** ...until they are back under this. */
+  readonly buffered_low: number;
+  /** Bytes waiting to be sent past which the connection is dropped (never reached unless a reply is huge). */
+  readonly buffered_max: number;
+  /** Frames read but not yet run (paused, or waiting for the auth frame's answer), in characters. */
+  readonly held_max: number;
+  /** Connections per process. */
+  readonly connections_max: number;
+}
+
+/** What a connection needs of the channel it belongs to. */
+export interface ConnectionHost {
+  readonly processor: Processor;
+  readonly logger: Logger;
+  readonly limits: ChannelLimits;
+  /** The terminal a key names now (Network.authenticate), or undefined. */
+  terminalOf(key: string): Promise<TerminalPrincipal | undefined>;
+  closed(connection: TerminalConnection): void;
+}
+
+/** Close codes: RFC 6455's, and 4401 (4000-4999 are the application's) for a missing or wrong key. */
+export const close_codes = { going_away: 1001, unsupported_data: 1003, try_again_later: 1013, unauthorized: 4401 } as const;
+
+type Request = Extract<Frame, { kind: 'request' }>;
+
+export class TerminalConnection {
+  /** 'auth': waiting for the auth frame; 'draining': shutting down, answering what runs. */
+  private state: 'auth' | 'open' | 'draining' | 'closed';
+  private key: string | undefined;
+  private in_flight = 0;
+  private unanswered_pings = 0;
+  private paused = false;
+  private authenticating = false;
+  private held: string[] = [];
+  private held_next = 0;
+  private held_size = 0;
+  private auth_timer: NodeJS.Timeout | undefined;
+
+  /**
+   * `key`: the terminal key the upgrade authenticated; undefined when the first frame must carry
+   * it. `source`: the client's address (the upgrade request's, as HTTP's: clientAddress), which
+   * wrong codes presented on this connection are counted against with the terminal.
+   */
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly host: ConnectionHost,
+    key: string | undefined,
+    private readonly source: string,
+  ) {
+    this.key = key;
+    this.state = key === undefined ? 'auth' : 'open';
+    if (key === undefined) this.auth_timer = setTimeout(() => this.close(close_codes.unauthorized, 'no auth frame in time'), host.limits.auth_timeout_ms);
+    ws.on('message', (data, binary) => this.message(data, binary));
+    ws.on('pong', () => {
+      this.unanswered_pings = 0;
+    });
+    // Protocol errors (a frame over maxPayload, text that is not UTF-8, ...): ws has already
+    // closed the connection with the code RFC 6455 gives them (1009, 1007, ...).
+    ws.on('error', (err) => host.logger.debug({ err }, 'terminal channel: connection closed on a protocol error'));
+    ws.on('close', () => this.closed());
+  }
+
+  stats(): { in_flight: number; buffered: number; paused: boolean; held: number } {
+    return { in_flight: this.in_flight, buffered: this.ws.bufferedAmount, paused: this.paused, held: this.held.length - this.held_next };
+  }
+
+  /** Called every ping interval: a connection that has not answered the last two pings is closed. */
+  ping(): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.unanswered_pings >= 2) {
+      this.host.logger.info('terminal channel: two pings unanswered, connection closed');
+      this.ws.terminate();
+      return;
+    }
+    this.unanswered_pings++;
+    this.ws.ping();
+  }
+
+  /** Shutting down: what runs is answered, what was held is refused (503, not run), then 1001. */
+  shutdown(): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'auth') {
+      this.close(close_codes.going_away, 'server shutting down');
+      return;
+    }
+    this.state = 'draining';
+    // Read again: what is held is answered now, and the client's close frame must be read.
+    if (this.paused) {
+      this.paused = false;
+      this.ws.resume();
+    }
+    this.release();
+    if (this.in_flight === 0) this.close(close_codes.going_away, 'server shutting down');
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private message(data: RawData, binary: boolean): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (binary) {
+      this.close(close_codes.unsupported_data, 'binary frames are not accepted');
+      return;
+    }
+    // Text frames: ws has checked they are UTF-8 (binaryType nodebuffer: a Buffer).
+    const text = (data as Buffer).toString('utf8');
+    if (this.paused || this.authenticating) this.hold(text);
+    else this.frame(text);
+  }
+
+  private frame(text: string): void {
+    if (this.state === 'auth') {
+      clearTimeout(this.auth_timer);
+      this.authenticating = true;
+      this.authenticate(text).catch((err: unknown) => this.failed(err, 'auth'));
+      return;
+    }
+    const f = readFrame(text);
+    if (f.kind === 'bad') this.send(f.id, this.problem(f.error));
+    else this.request(f);
+  }
+
+  private request(f: Request): void {
+    if (this.state !== 'open') {
+      this.send(f.id, this.problem(new PocketgateError('unavailable', 'the gateway is shutting down: send this again on a new connection')));
+      return;
+    }
+    if (this.in_flight >= this.host.limits.in_flight_max) {
+      this.send(f.id, this.problem(new PocketgateError('rate_limited', `at most ${this.host.limits.in_flight_max} requests in flight on one connection`)));
+      return;
+    }
+    this.in_flight++;
+    this.run(f)
+      .then((reply) => this.done(f.id, reply))
+      .catch((err: unknown) => this.failed(err, f.op));
+  }
+
+  /** The request's reply, or the problem it is: never rejects. */
+  private async run(f: Request): Promise<FrameReply> {
+    try {
+      // Asked again for every request (cached by Network): a key revoked stops working here as over HTTP.
+      const principal = await this.host.terminalOf(this.key!);
+      if (principal === undefined) throw new PocketgateError('unauthorized', 'this terminal key is no longer valid');
+      const op: TerminalOp = terminal_ops[f.op];
+      return await op.run(this.host.processor, principal, parseWith(op.schema, f.body), this.source);
+    } catch (err) {
+      return this.problem(err, f.op);
+    }
+  }
+
+  private done(id: string, reply: FrameReply): void {
+    this.in_flight--;
+    this.send(id, reply);
+    if (reply.status === 401) this.close(close_codes.unauthorized, 'terminal key no longer valid');
+    else if (this.state === 'draining' && this.in_flight === 0) this.close(close_codes.going_away, 'server shutting down');
+  }
+
+  private async authenticate(text: string): Promise<void> {
+    const key = readAuthFrame(text);
+    let principal: TerminalPrincipal | undefined;
+    try {
+      principal = key === undefined ? undefined : await this.host.terminalOf(key);
+    } catch (err) {
+      this.problem(err, 'auth');
+      this.close(close_codes.try_again_later, 'could not check the key now');
+      return;
+    }
+    if (this.state !== 'auth') return; // closed meanwhile
+    if (principal === undefined) {
+      this.close(close_codes.unauthorized, 'a terminal key is required');
+      return;
+    }
+    this.key = key;
+    this.state = 'open';
+    this.authenticating = false;
+    this.write(auth_accepted);
+    this.release();
+  }
+
+  private problem(err: unknown, op?: string): FrameReply {
+    const { status, body } = problemOf(err);
+    if (status >= 500) this.host.logger.error({ err, op }, 'terminal channel: request failed');
+    return { status, body, replayed: false };
+  }
+
+  /** A failure past every catch (a bug): logged, and the connection closed rather than left waiting. */
+  private failed(err: unknown, op: string): void {
+    this.host.logger.error({ err, op }, 'terminal channel: unexpected failure; connection dropped');
+    this.ws.terminate();
+  }
+
+  private send(id: string | null, reply: FrameReply): void {
+    this.write(replyFrame(id, reply));
+  }
+
+  private write(frame: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(frame, this.written);
+    const buffered = this.ws.bufferedAmount;
+    if (buffered > this.host.limits.buffered_max) {
+      this.host.logger.warn({ buffered }, 'terminal channel: client not reading its replies; connection dropped');
+      this.ws.terminate();
+    } else if (!this.paused && buffered > this.host.limits.buffered_high) {
+      this.paused = true;
+      this.ws.pause();
+    }
+  }
+
+  /** After each frame is handed to the socket: read again once the client has caught up. */
+  private readonly written = (err?: Error): void => {
+    if (err !== undefined || !this.paused || this.ws.bufferedAmount > this.host.limits.buffered_low) return;
+    this.paused = false;
+    this.ws.resume();
+    this.release();
+  };
+
+  private hold(text: string): void {
+    this.held.push(text);
+    this.held_size += text.length;
+    if (this.held_size > this.host.limits.held_max) {
+      this.host.logger.warn({ held: this.held_size }, 'terminal channel: too much read and not yet run; connection dropped');
+      this.ws.terminate();
+    }
+  }
+
+  /** Run what was held, in order, until paused or waiting again. */
+  private release(): void {
+    while (this.held_next < this.held.length && !this.paused && !this.authenticating && this.ws.readyState === WebSocket.OPEN) {
+      const text = this.held[this.held_next]!;
+      this.held[this.held_next++] = '';
+      this.held_size -= text.length;
+      this.frame(text);
+    }
+    if (this.held_next === this.held.length) {
+      this.held = [];
+      this.held_next = 0;
+    }
+  }
+
+  private close(code: number, reason: string): void {
+    clearTimeout(this.auth_timer);
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+  }
+
+  private closed(): void {
+    this.state = 'closed';
+    clearTimeout(this.auth_timer);
+    this.held = [];
+    this.held_next = 0;
+    this.held_size = 0;
+    this.host.closed(this);
+  }
+}

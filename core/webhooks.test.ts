@@ -1,0 +1,31 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseWith } from './schemas.ts';
+import { deliveriesQuerySchema, retryDelayMs, webhookCreateSchema } from './webhooks.ts';
+
+describe('webhooks (spec/EVENTS.md)', () => {
+  it('attempt k waits base × 4^(k−2), within ±20%', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 600_000 }), fc.integer({ min: 2, max: 8 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (base, k, random) => {
+        const nominal = base * 4 ** (k - 2);
+        const delay = retryDelayMs(base, k, random);
+        return Number.isInteger(delay) && delay >= Math.floor(0.8 * nominal) && delay <= Math.ceil(1.2 * nominal);
+      }),
+    );
+    expect(retryDelayMs(30_000, 2, 0.5)).toBe(30_000);
+    expect(retryDelayMs(30_000, 8, 0.5)).toBe(30_000 * 4096);
+  });
+
+  it('takes http(s) URLs and known event types, or ["*"]', () => {
+    expect(parseWith(webhookCreateSchema, { url: 'https://example.com/a#frag', events: ['award.created', 'award.created'] })).toEqual({ url: 'https://example.com/a', events: ['award.created'] });
+    for (const bad of [{ url: 'file:///etc/passwd', events: ['*'] }, { url: 'https://x.test/', events: ['*', 'award.expired'] }, { url: 'https://x.test/', events: ['award.updated'] }]) {
+      expect(() => parseWith(webhookCreateSchema, bad)).toThrow(expect.objectContaining({ code: 'validation_failed' }));
+    }
+  });
+
+  it('lists 1 to 1000 deliveries a page, 100 by default', () => {
+    expect(parseWith(deliveriesQuerySchema, {})).toEqual({ limit: 100 });
+    expect(parseWith(deliveriesQuerySchema, { limit: '1000', status: 'failed' })).toEqual({ limit: 1000, status: 'failed' });
+    for (const limit of ['0', '1001', '-1', '1.5', 'x', '']) expect(() => parseWith(deliveriesQuerySchema, { limit })).toThrow();
+  });
+});

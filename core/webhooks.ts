@@ -1,0 +1,80 @@
+// Webhooks out (spec/EVENTS.md): event types, the input rules of endpoints and of the deliveries
+// listing, and the retry schedule. Pure.
+
+import { z } from 'zod';
+
+export const webhook_event_types = ['transaction.approved', 'award.created', 'award.expired'] as const;
+export type WebhookEventType = (typeof webhook_event_types)[number];
+
+/** Attempts of a delivery before it is `failed` (the first, then retries 2..8). */
+export const delivery_attempts_max = 8;
+
+const url_length_max = 2_048;
+
+/** An http(s) URL, without its fragment (a fragment never reaches the receiver). */
+export const webhookUrlSchema = z
+  .string()
+  .max(url_length_max)
+  .transform((s, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute http or https URL' });
+      return z.NEVER;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', message: 'must be an http or https URL' });
+      return z.NEVER;
+    }
+    url.hash = '';
+    return url.href;
+  });
+
+/** `["*"]` (every type, present and future) or a list of known types; duplicates count once. */
+const eventsSchema = z
+  .array(z.enum([...webhook_event_types, '*'], { message: `each must be one of ${webhook_event_types.join(', ')}, or the list be ["*"]` }))
+  .min(1, 'name at least one event type, or ["*"]')
+  .max(16)
+  .refine((e) => !e.includes('*') || e.every((t) => t === '*'), '"*" stands alone: ["*"]')
+  .transform((e) => [...new Set(e)]);
+
+const descriptionSchema = z.string().max(500);
+
+export const webhookCreateSchema = z.object({
+  url: webhookUrlSchema,
+  events: eventsSchema,
+  description: descriptionSchema.optional(),
+});
+export type WebhookCreateInput = z.infer<typeof webhookCreateSchema>;
+
+export const webhookPatchSchema = z.object({
+  url: webhookUrlSchema.optional(),
+  events: eventsSchema.optional(),
+  status: z.enum(['enabled', 'disabled']).optional(),
+  description: descriptionSchema.nullable().optional(),
+});
+export type WebhookPatchInput = z.infer<typeof webhookPatchSchema>;
+
+export const deliveryStatuses = ['pending', 'succeeded', 'failed'] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
+
+export const deliveriesQuerySchema = z.object({
+  status: z.enum(deliveryStatuses).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/, 'must be an integer from 1 to 1000')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 1_000, 'must be an integer from 1 to 1000')
+    .default(100),
+  starting_after: z.string().min(1).max(64).optional(),
+});
+
+/**
+ * How long attempt `k` (2..8) waits after the one before failed: base × 4^(k−2), ±20% jitter
+ * (`random` in [0, 1), so that concurrent failures do not all come back at the same instant).
+ */
+export function retryDelayMs(base_ms: number, k: number, random: number): number {
+  const nominal = base_ms * 4 ** (k - 2);
+  return Math.round(nominal * (0.8 + 0.4 * random));
+}

@@ -1,0 +1,55 @@
+// The environment is read here only, and checked: a bad value stops the process at start with
+// the variable's name, never later.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { configFromEnv, processesConfigFromEnv, writerConfigFromEnv } from './config.ts';
+
+const saved = { ...process.env };
+afterEach(() => {
+  process.env = { ...saved };
+});
+
+function withEnv(env: Record<string, string | undefined>): void {
+  process.env = { ...saved, REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://x@127.0.0.1:1/x', CIM_HMAC_KEY: 'k', ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
+}
+
+describe('configFromEnv', () => {
+  it('reads ISO 8583 framing, bitmap and idle timeout, with their defaults', () => {
+    withEnv({ ISO8583_FRAMING: undefined, ISO8583_BITMAP: undefined, ISO8583_IDLE_SECONDS: undefined, HOST: undefined, EXPIRY_SWEEP_MS: undefined });
+    expect(configFromEnv()).toMatchObject({ host: '0.0.0.0', expiry_sweep_ms: 10_000, iso8583: { framing: 'binary2', bitmap: 'hex', idle_seconds: 300 } });
+    withEnv({ ISO8583_FRAMING: 'ascii4', ISO8583_BITMAP: 'binary', ISO8583_IDLE_SECONDS: '0', HOST: '127.0.0.1', EXPIRY_SWEEP_MS: '500' });
+    expect(configFromEnv()).toMatchObject({ host: '127.0.0.1', expiry_sweep_ms: 500, iso8583: { framing: 'ascii4', bitmap: 'binary', idle_seconds: 0 } });
+  });
+
+  it('refuses a bad value, naming it', () => {
+    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000']] as const) {
+      withEnv({ [name]: value });
+      expect(() => configFromEnv(), name).toThrow(new RegExp(name));
+    }
+  });
+});
+
+describe('processesConfigFromEnv', () => {
+  it('the first process writes the ledger and seeds the demo; GATEWAY_PROCESSES is bounded', () => {
+    withEnv({ GATEWAY_PROCESSES: undefined, GATEWAY_WORKER: undefined, POCKETGATE_SEED_DEMO: '1' });
+    expect(processesConfigFromEnv()).toMatchObject({ processes: 1, first: true, seed_demo: true });
+    withEnv({ GATEWAY_PROCESSES: '4', GATEWAY_WORKER: '2', POCKETGATE_SEED_DEMO: undefined });
+    expect(processesConfigFromEnv()).toMatchObject({ processes: 4, first: false, seed_demo: false });
+    withEnv({ GATEWAY_PROCESSES: '65' });
+    expect(() => processesConfigFromEnv()).toThrow(/GATEWAY_PROCESSES/);
+  });
+});
+
+describe('writerConfigFromEnv', () => {
+  it('needs both stores; expires and makes referral awards only with the gateways’ CIM_HMAC_KEY; 0 never trims', () => {
+    withEnv({ REDIS_URL: undefined });
+    expect(() => writerConfigFromEnv()).toThrow(/REDIS_URL/);
+    withEnv({ CIM_HMAC_KEY: undefined, LEDGER_TRIM_INTERVAL_MS: '0' });
+    expect(writerConfigFromEnv()).toMatchObject({ processor: undefined, trim_interval_ms: Number.POSITIVE_INFINITY, commit_delay_ms: undefined });
+    withEnv({ LEDGER_COMMIT_DELAY_MS: '250', SHARDS: '4' });
+    expect(writerConfigFromEnv()).toMatchObject({ commit_delay_ms: 250, shard_count: 4, trim_interval_ms: 1_000, processor: { cim_hmac_key: 'k', shard_count: 4 } });
+    withEnv({ LEDGER_LEASE_MS: 'Infinity' });
+    expect(() => writerConfigFromEnv()).toThrow(/LEDGER_LEASE_MS/);
+  });
+});

@@ -1,0 +1,87 @@
+// What each payment-processor callback event was answered (spec/EVENTS.md): the first answer to
+// an event id, or to a processor transaction id and event type, is the answer for good. Kept in
+// PostgreSQL, not in the hot window: a processor retries for days, and a clearing or a reversal
+// may come weeks after the authorization whose purchase it acts on.
+
+import type { Sql } from './stores.ts';
+
+export type EventStatus = 'processed' | 'ignored' | 'rejected';
+
+/** An event's answer as stored (the reply adds the event id and, on a replay, `replayed`). */
+export interface EventOutcome {
+  readonly status: EventStatus;
+  /** Ours: the transaction made (processed). */
+  readonly transaction_id?: string;
+  readonly code?: string;
+  /** Why, in words (rejected): never a value of the event, so never a card number. */
+  readonly message?: string;
+}
+
+/** A purchase an event booked: where, and for how much. */
+export interface BookedPurchase {
+  readonly terminal_id: string;
+  readonly amount: number;
+}
+
+export interface StoredEvent {
+  readonly event_id: string;
+  readonly type: string;
+  readonly transaction_id: string | null;
+  readonly result: EventOutcome;
+  readonly purchase: BookedPurchase | null;
+}
+
+interface Row {
+  event_id: string;
+  type: string;
+  transaction_id: string | null;
+  result: EventOutcome;
+  terminal_id: string | null;
+  amount: string | null;
+}
+
+function stored(r: Row): StoredEvent {
+  const purchase = r.terminal_id === null || r.amount === null ? null : { terminal_id: r.terminal_id, amount: Number(r.amount) };
+  return { event_id: r.event_id, type: r.type, transaction_id: r.transaction_id, result: r.result, purchase };
+}
+
+/** At most one row per event type shares a transaction id, plus the event's own row. */
+const history_rows_max = 16;
+
+export class CallbackEvents {
+  constructor(private readonly sql: Sql) {}
+
+  /** The answers already given to this event id and to every event of this processor transaction. */
+  async history(processor_id: string, event_id: string, transaction_id: string | undefined): Promise<StoredEvent[]> {
+    const rows = await this.sql<Row[]>`
+      select event_id, type, transaction_id, result, terminal_id, amount from callback_events
+      where processor_id = ${processor_id} and (event_id = ${event_id} or transaction_id = ${transaction_id ?? null})
+      limit ${history_rows_max}`;
+    return rows.map(stored);
+  }
+
+  /** The terminal code a processor sent with the event that made our transaction `id`, if any (display only). */
+  async terminalCode(id: string): Promise<string | undefined> {
+    const [row] = await this.sql<{ terminal_code: string }[]>`
+      select terminal_code from callback_events where made_transaction_id = ${id} and terminal_code is not null limit 1`;
+    return row?.terminal_code;
+  }
+
+  /**
+   * Keeps the first answer: this one, or the one another request stored first for the same event
+   * id or transaction id and type (then `first` is false and the caller answers that one).
+   */
+  async save(processor_id: string, e: StoredEvent & { readonly terminal_code: string | null }): Promise<{ first: boolean; event: StoredEvent }> {
+    const inserted = await this.sql<Row[]>`
+      insert into callback_events (processor_id, event_id, type, transaction_id, result, terminal_id, amount, made_transaction_id, terminal_code)
+      values (${processor_id}, ${e.event_id}, ${e.type}, ${e.transaction_id}, ${this.sql.json(e.result as never)},
+              ${e.purchase?.terminal_id ?? null}, ${e.purchase?.amount ?? null}, ${e.result.transaction_id ?? null}, ${e.terminal_code})
+      on conflict do nothing
+      returning event_id, type, transaction_id, result, terminal_id, amount`;
+    if (inserted[0] !== undefined) return { first: true, event: stored(inserted[0]) };
+    const history = await this.history(processor_id, e.event_id, e.transaction_id ?? undefined);
+    const earlier = history.find((h) => h.event_id === e.event_id) ?? history.find((h) => h.type === e.type && h.transaction_id === e.transaction_id);
+    if (earlier === undefined) throw new Error(`callback event ${e.event_id}: neither stored nor found after a conflict`);
+    return { first: false, event: earlier };
+  }
+}

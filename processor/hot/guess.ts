@@ -1,0 +1,75 @@
+// The counters of wrong guesses (core/guesses.ts) as Redis keys, and the guess script
+// (guess.lua): a wallet or contact code's guess counted before its lookup, given back if right.
+
+import { guessCounters, guessSubject, type GuessKind, type GuessScope } from '../../core/guesses.ts';
+import { answerOf, hotScript, unexpected } from './define.ts';
+import { guessKey } from './keys.ts';
+import { arg, layout } from './layout.ts';
+
+/** Who presents a code: the terminal, and the source it came from (client or peer address). */
+export interface Presenter {
+  readonly terminal_id: string;
+  readonly source: string;
+}
+
+export interface GuessLimit {
+  readonly max: number;
+  readonly ttl_s: number;
+  /** 1: at the limit every guess is refused; 0: only wrong ones are answered rate_limited. */
+  readonly hard: number;
+}
+
+/** The counters a guess is checked against and counted in, with their limits. */
+export interface GuessCounters {
+  readonly keys: readonly string[];
+  readonly limits: readonly GuessLimit[];
+}
+
+const counter_count = 4;
+
+/** What guess.lua and otp.lua take to count: the counters' keys and limits. */
+export const counters_layout = layout({ counters: counter_count }, { limits: arg.list({ max: arg.int(), ttl_s: arg.int(), hard: arg.int() }, counter_count) });
+
+const kind_tag: Readonly<Record<GuessKind, string>> = { otp: 'o', code: 'c', card_or_code: 'd' };
+const scope_tag: Readonly<Record<GuessScope, string>> = { terminal_minute: 'tm', pair_day: 'pd', terminal_day: 'td', source_day: 'sd' };
+
+export function guessCountersOf(business_id: string, kind: GuessKind, presenter: Presenter, now_ms: number): GuessCounters {
+  const counters = guessCounters(kind, now_ms);
+  if (counters.length !== counter_count) throw new Error(`guess counters: ${counter_count} expected, not ${counters.length}`);
+  return {
+    keys: counters.map((c) => guessKey(business_id, kind_tag[kind], scope_tag[c.scope], c.window, guessSubject(c.scope, presenter.terminal_id, presenter.source))),
+    limits: counters.map((c) => ({ max: c.max, ttl_s: c.ttl_s, hard: c.hard ? 1 : 0 })),
+  };
+}
+
+const guess_layout = layout({}, { mode: arg.str<'reserve' | 'give_back'>() });
+
+export interface GuessCall {
+  readonly mode: 'reserve' | 'give_back';
+  readonly counters: GuessCounters;
+}
+
+/** rate_limited: a hard limit is reached; reserved (soft: the soft one too); given_back. */
+export type GuessOutcome = { readonly outcome: 'rate_limited' | 'given_back' } | { readonly outcome: 'reserved'; readonly soft: boolean };
+
+export const guess_script = hotScript({
+  files: ['guess-lib.lua', 'guess.lua'],
+  layouts: [guess_layout, counters_layout],
+  parseCommand(parser, call: GuessCall) {
+    guess_layout.pushKeys(parser, {});
+    counters_layout.pushKeys(parser, { counters: call.counters.keys });
+    guess_layout.pushArgs(parser, { mode: call.mode });
+    counters_layout.pushArgs(parser, { limits: call.counters.limits });
+  },
+  transformReply(raw): GuessOutcome {
+    const answer = answerOf(raw);
+    switch (answer[0]) {
+      case 'rate_limited':
+      case 'given_back':
+        return { outcome: answer[0] };
+      case 'reserved':
+        return { outcome: 'reserved', soft: answer[1] === 1 };
+    }
+    throw unexpected(raw);
+  },
+});

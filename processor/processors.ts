@@ -1,0 +1,197 @@
+// Payment processors (spec/EVENTS.md, callbacks in): a business's processors, their signing
+// secrets and the terminal each books on at a merchant. PostgreSQL holds them; each process
+// caches what every callback reads (the processor with its live secrets, its terminals).
+
+import { decryptSecret, encryptSecret, secretBoxKey } from '../core/secret-box.ts';
+import { PocketgateError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import type { ProcessorCreate } from '../core/schemas.ts';
+import { newSigningSecret } from '../core/signature.ts';
+import { iso, network_cache_ttl_ms, terminalFrom, type Business, type Terminal } from './network.ts';
+import { readTerminal } from './network-redis.ts';
+import { syncTerminal, syncVenue } from './network-sync.ts';
+import { CachedLookup, TtlCache } from './ttl-cache.ts';
+import type { Stores } from './stores.ts';
+
+export type AwardOn = 'clearing' | 'authorization';
+
+export interface ProcessorView {
+  readonly id: string;
+  readonly name: string;
+  readonly award_on: AwardOn;
+  readonly created_at: string;
+}
+
+/** A processor as a callback needs it: its business and the secrets that may sign for it. */
+export interface ProcessorRecord {
+  readonly id: string;
+  readonly business_id: string;
+  readonly award_on: AwardOn;
+  /** Decrypted; `expires_ms` null for the current secret. */
+  readonly secrets: readonly { readonly secret: string; readonly expires_ms: number | null }[];
+}
+
+/** How long a replaced secret goes on verifying (spec: 24 hours). */
+export const rotation_grace_ms = 24 * 3_600_000;
+/**
+ * Replaced secrets still verifying, at most: every callback tries each, so a client rotating in a
+ * loop must not make verification cost without bound. The oldest go first.
+ */
+const retired_secrets_max = 10;
+
+/** As the network's: a processor, merchant or terminal made through another gateway is seen here within seconds. */
+const cache_options = { ttl_ms: network_cache_ttl_ms, found_max: 100_000, missing_max: 10_000 };
+/** A secret rotated on another gateway verifies here after a re-read, at most once a second per processor. */
+const refresh_interval_ms = 1_000;
+
+/** The prefix of the codes of processors' terminals: longer than any code the API takes (8), so never one of those. */
+const terminal_code_prefix = 'processor:';
+
+export class Processors {
+  private readonly records = new CachedLookup<ProcessorRecord>((id) => this.load(id), cache_options);
+  /** Processors read again lately (refreshed): at most once a second each. */
+  private readonly refreshed_lately = new TtlCache<true>(cache_options.missing_max, refresh_interval_ms);
+  /** By `<business>\u0000<processor>\u0000<merchant code>` (NUL is in no id, and no JSON string we take). */
+  private readonly terminals_at = new CachedLookup<Terminal>((key) => {
+    const [business_id, processor_id, merchant_code] = key.split('\u0000') as [string, string, string];
+    return this.readTerminalAt(business_id, processor_id, merchant_code);
+  }, cache_options);
+  private readonly terminals = new CachedLookup<Terminal>(async (id) => {
+    const view = await readTerminal(this.stores.redis, id);
+    return view === undefined ? undefined : terminalFrom(view);
+  }, cache_options);
+  private readonly secret_key: Buffer;
+
+  constructor(private readonly stores: Stores) {
+    this.secret_key = secretKey(stores.config.cim_hmac_key);
+  }
+
+  async create(business: Business, input: ProcessorCreate): Promise<ProcessorView & { signing_secret: string }> {
+    const id = newId('prc');
+    const signing_secret = newSigningSecret();
+    const [row] = await this.stores.sql.begin(async (tx) => {
+      const rows = await tx<{ created_at: Date }[]>`
+        insert into processors (id, business_id, name, award_on) values (${id}, ${business.id}, ${input.name}, ${input.award_on}) returning created_at`;
+      await tx`insert into processor_secrets (processor_id, secret) values (${id}, ${encryptSecret(this.secret_key, signing_secret)})`;
+      return rows;
+    });
+    this.records.delete(id); // a callback may have asked for this id before it existed
+    return { id, name: input.name, award_on: input.award_on, created_at: iso(row!.created_at), signing_secret };
+  }
+
+  /** The business's processors, oldest first; never a secret. */
+  async list(business: Business): Promise<ProcessorView[]> {
+    const rows = await this.stores.sql<(Omit<ProcessorView, 'created_at'> & { created_at: Date })[]>`
+      select id, name, award_on, created_at from processors where business_id = ${business.id} order by created_at, id limit 1000`;
+    return rows.map((r) => ({ id: r.id, name: r.name, award_on: r.award_on, created_at: iso(r.created_at) }));
+  }
+
+  /** A new current secret; the one it replaces verifies for rotation_grace_ms more. */
+  async rotate(business: Business, id: string): Promise<{ signing_secret: string }> {
+    const signing_secret = newSigningSecret();
+    const now_ms = this.stores.clock.now();
+    await this.stores.sql.begin(async (tx) => {
+      // The processor's row is locked: two rotations at once retire one secret each, in turn.
+      const [found] = await tx`select 1 from processors where id = ${id} and business_id = ${business.id} for update`;
+      if (found === undefined) throw new PocketgateError('not_found', `processor ${id} not found`);
+      await tx`update processor_secrets set expires_at = ${new Date(now_ms + rotation_grace_ms)} where processor_id = ${id} and expires_at is null`;
+      await tx`
+        delete from processor_secrets s where s.processor_id = ${id} and s.expires_at is not null
+          and (s.expires_at <= ${new Date(now_ms)} or s.ctid not in (
+            select ctid from processor_secrets where processor_id = ${id} and expires_at is not null order by expires_at desc limit ${retired_secrets_max}))`;
+      await tx`insert into processor_secrets (processor_id, secret) values (${id}, ${encryptSecret(this.secret_key, signing_secret)})`;
+    });
+    this.records.delete(id);
+    return { signing_secret };
+  }
+
+  /** The processor `id` names (cached), or undefined. */
+  get(id: string): Promise<ProcessorRecord | undefined> {
+    return this.records.get(id);
+  }
+
+  /**
+   * The processor read again, unless it was within the second: a signature no cached secret
+   * verifies may be by a secret rotated on another gateway. Undefined when there is nothing new
+   * to try.
+   */
+  async refreshed(id: string): Promise<ProcessorRecord | undefined> {
+    const now_ms = Date.now();
+    if (this.refreshed_lately.has(id, now_ms)) return undefined;
+    this.refreshed_lately.set(id, true, now_ms);
+    this.records.delete(id);
+    return this.records.get(id);
+  }
+
+  private async load(id: string): Promise<ProcessorRecord | undefined> {
+    const rows = await this.stores.sql<{ business_id: string; award_on: AwardOn; secret: string; expires_at: Date | null }[]>`
+      select p.business_id, p.award_on, s.secret, s.expires_at
+      from processors p join processor_secrets s on s.processor_id = p.id
+      where p.id = ${id} order by s.created_at desc limit ${retired_secrets_max + 2}`;
+    const first = rows[0];
+    if (first === undefined) return undefined;
+    const secrets = rows.flatMap((r) => {
+      const secret = decryptSecret(this.secret_key, r.secret);
+      return secret === undefined ? [] : [{ secret, expires_ms: r.expires_at === null ? null : r.expires_at.getTime() }];
+    });
+    return { id, business_id: first.business_id, award_on: first.award_on, secrets };
+  }
+
+  /** The secrets that verify at `now_ms` (the processor's clock: tests move it). */
+  static liveSecrets(record: ProcessorRecord, now_ms: number): string[] {
+    return record.secrets.filter((s) => s.expires_ms === null || s.expires_ms > now_ms).map((s) => s.secret);
+  }
+
+  /**
+   * The processor's own terminal at the business's merchant `merchant_code`, made on first use
+   * (in the merchant's first venue, or a venue made for it); undefined for an unknown merchant.
+   */
+  terminalAt(business: Business, processor_id: string, merchant_code: string): Promise<Terminal | undefined> {
+    return this.terminals_at.get(`${business.id}\u0000${processor_id}\u0000${merchant_code}`);
+  }
+
+  /** A terminal by id (one a processor's purchase was booked on), from the network in Redis. */
+  terminal(id: string): Promise<Terminal | undefined> {
+    return this.terminals.get(id);
+  }
+
+  private async readTerminalAt(business_id: string, processor_id: string, merchant_code: string): Promise<Terminal | undefined> {
+    const { sql, redis } = this.stores;
+    const [merchant] = await sql<{ id: string; name: string }[]>`select id, name from merchants where business_id = ${business_id} and code = ${merchant_code}`;
+    if (merchant === undefined) return undefined;
+    const { terminal_id, venue_id } = await this.ensureTerminal(business_id, processor_id, merchant);
+    // Into the network in Redis, as the admin API does after PostgreSQL; every time it is read
+    // here, so that a copy a Redis failure left undone is done now.
+    await syncVenue(sql, redis, venue_id);
+    await syncTerminal(sql, redis, terminal_id);
+    this.terminals.delete(terminal_id);
+    return this.terminal(terminal_id);
+  }
+
+  /**
+   * The id of the processor's terminal at `merchant`, made if missing. Under a lock per merchant,
+   * so that callbacks arriving at once at a new merchant make one terminal (and one venue, were
+   * two processors to start there together).
+   */
+  private async ensureTerminal(business_id: string, processor_id: string, merchant: { id: string; name: string }): Promise<{ terminal_id: string; venue_id: string }> {
+    const code = terminal_code_prefix + processor_id;
+    return this.stores.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext(${`processor terminal ${merchant.id}`}))`;
+      const [existing] = await tx<{ id: string; venue_id: string }[]>`select id, venue_id from terminals where business_id = ${business_id} and merchant_id = ${merchant.id} and code = ${code}`;
+      if (existing !== undefined) return { terminal_id: existing.id, venue_id: existing.venue_id };
+      let [venue] = await tx<{ id: string }[]>`select id from venues where merchant_id = ${merchant.id} order by created_at, id limit 1`;
+      if (venue === undefined) {
+        venue = { id: newId('ven') };
+        await tx`insert into venues (id, business_id, merchant_id, name, timezone) values (${venue.id}, ${business_id}, ${merchant.id}, ${`${merchant.name} (card transactions)`.slice(0, 200)}, 'UTC')`;
+      }
+      const terminal_id = newId('ter');
+      await tx`insert into terminals (id, business_id, venue_id, merchant_id, code) values (${terminal_id}, ${business_id}, ${venue.id}, ${merchant.id}, ${code})`;
+      return { terminal_id, venue_id: venue.id };
+    });
+  }
+}
+
+/** Secrets at rest (core/secret-box.ts): a key of their own, derived from CIM_HMAC_KEY. */
+function secretKey(cim_hmac_key: string): Buffer {
+  return secretBoxKey(cim_hmac_key, 'processor signing secrets');
+}

@@ -1,0 +1,125 @@
+// Referral awards, exactly once. The referrer usually lives on another shard (another Redis
+// Cluster slot) than the referred contact, so its award cannot be in the purchase's script. The
+// purchase's script instead keeps a referral intent in its shard's outbox (hot/keys.ts
+// referralsKey), atomically with the first purchase; the gateway then makes the award (a
+// transaction of its own on the referrer's shard, once per reference `referral:<referred id>`)
+// and takes the intent out. An intent a crashed process left behind is made by the sweeper here.
+// Making one twice is harmless: the award script finds the reference's record and replays, and
+// the budget it reserved again goes back (Awards.run).
+
+import { PocketgateError } from '../core/errors.ts';
+import type { Award } from '../core/offer.ts';
+import type { Awards } from './awards.ts';
+import { referralsKey } from './hot/keys.ts';
+import type { Network } from './network.ts';
+import type { FailureReport } from './purchase.ts';
+import type { Stores } from './stores.ts';
+
+export interface ReferralIntent {
+  readonly business_id: string;
+  readonly referrer_id: string;
+  readonly referred_id: string;
+  /** The referrer's awards as the purchase evaluated them. */
+  readonly awards: readonly Award[];
+}
+
+/**
+ * An intent as the outbox keeps it: JSON, its member (unique: a contact has one first purchase).
+ * The same bytes take it out again.
+ */
+export function encodeIntent(i: ReferralIntent): string {
+  return JSON.stringify({ b: i.business_id, r: i.referrer_id, c: i.referred_id, a: i.awards });
+}
+
+/** An outbox member read back; undefined for one that is not an intent (never written so). */
+export function decodeIntent(member: string): ReferralIntent | undefined {
+  try {
+    const v = JSON.parse(member) as { b?: unknown; r?: unknown; c?: unknown; a?: unknown };
+    if (typeof v.b !== 'string' || typeof v.r !== 'string' || typeof v.c !== 'string' || !Array.isArray(v.a)) return undefined;
+    return { business_id: v.b, referrer_id: v.r, referred_id: v.c, awards: v.a as Award[] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** An intent older than this is left by a process that crashed (the gateway makes it in ms). */
+export const intent_age_ms = 5_000;
+/** Intents made per shard per sweep: a sweep is bounded, the next one goes on. */
+const intents_per_shard_max = 100;
+/** Shards read at once (one round trip each, pipelined). */
+const shards_at_once = 256;
+
+export class ReferralSweeper {
+  constructor(
+    private readonly stores: Stores,
+    private readonly network: Network,
+    private readonly awards: Awards,
+    /** Where an intent given up on goes (the gateway logs it at error level). */
+    private readonly report: FailureReport,
+  ) {}
+
+  /** Make the intents left older than intent_age_ms on every shard; returns how many were made. */
+  async sweep(): Promise<number> {
+    const { redis, config, clock } = this.stores;
+    const now_ms = clock.now();
+    let done = 0;
+    for (let first = 0; first < config.shard_count; first += shards_at_once) {
+      const shards = Array.from({ length: Math.min(shards_at_once, config.shard_count - first) }, (_, i) => first + i);
+      const found = await Promise.all(
+        shards.map((shard) => redis.zRangeWithScores(referralsKey(shard), '-inf', now_ms - intent_age_ms, { BY: 'SCORE', LIMIT: { offset: 0, count: intents_per_shard_max } })),
+      );
+      for (const [i, left] of found.entries()) {
+        for (const { value, score } of left) if (await this.make(shards[i]!, value, score, now_ms)) done++;
+      }
+    }
+    return done;
+  }
+
+  /**
+   * One intent left behind. Given up on (reported, taken out) only when it can never be made: not
+   * an intent, its business gone, its referrer not the business's contact, or older than half the
+   * hot window, past which the award's reference might be forgotten and a late award made twice.
+   * Anything else (Redis, PostgreSQL, a full journal) leaves it for the next sweep.
+   */
+  private async make(shard: number, member: string, at_ms: number, now_ms: number): Promise<boolean> {
+    const intent = decodeIntent(member);
+    const context = { referred_id: intent?.referred_id, referrer_id: intent?.referrer_id, business_id: intent?.business_id, intent_at: new Date(at_ms).toISOString() };
+    const give_up = async (message: string, err?: unknown) => {
+      this.report(err ?? new Error(message), context, `referral award given up on: ${message}`);
+      await this.stores.redis.zRem(referralsKey(shard), member);
+      return false;
+    };
+    if (intent === undefined) return give_up('not a referral intent');
+    if (now_ms - at_ms > (this.stores.config.reply_ttl_seconds * 1000) / 2) return give_up('not made within half the hot window');
+    try {
+      const business = await this.network.business(intent.business_id);
+      if (business === undefined) return give_up('its business is gone');
+      await this.awards.referral(business, intent, member, now_ms);
+      return true;
+    } catch (err) {
+      if (err instanceof PocketgateError && err.code === 'contact_not_found') return give_up('the referrer is not a contact of the business', err);
+      this.report(err, context, 'referral award left behind by a crash not made now; the next sweep tries again');
+      return false;
+    }
+  }
+
+  /** Sweep every `interval_ms` until stopped; errors are reported and the next sweep goes on. */
+  start(interval_ms: number, onError: (err: unknown) => void): () => void {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const tick = async () => {
+      if (stopped) return;
+      try {
+        await this.sweep();
+      } catch (err) {
+        onError(err);
+      }
+      if (!stopped) timer = setTimeout(tick, interval_ms);
+    };
+    timer = setTimeout(tick, interval_ms);
+    return () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }
+}
