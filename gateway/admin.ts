@@ -1,7 +1,8 @@
 // The admin API: the platform creates businesses; a business's admin key manages its network,
 // contacts and offers and reads transactions back.
 
-import { Hono, type Context } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
 import { PocketgateError } from '../core/errors.ts';
 import {
   assignableCimSchema,
@@ -27,7 +28,8 @@ import {
   venueCreateSchema,
 } from '../core/schemas.ts';
 import { bodyLines, readBody, requireNoBody } from '../adapters/http/body.ts';
-import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
+import { id_pattern, idParam, type HttpEnv } from '../adapters/http/env.ts';
+import { serve } from '../adapters/http/routes.ts';
 import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
 import { listNetwork, type NetworkList } from '../processor/network-list.ts';
@@ -35,74 +37,62 @@ import { settlement, statement } from '../processor/ledger/reports.ts';
 
 const import_line_bytes_max = 64 * 1024;
 
-function platformOnly(c: Context<HttpEnv>): void {
-  if (c.get('principal').kind !== 'platform') throw new PocketgateError('forbidden', 'this call needs the platform key');
-}
 
-/** Our ids are `<kind>_<base32>`. */
-const id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+const network_tag = 'Business network';
+const contacts_tag = 'Contacts';
+const rewards_tag = 'Rewards';
+const payment_tag = 'Payment processors';
 
-/**
- * Ids in paths are bounded like any input: a 10 MB id is not looked up, nor one with characters
- * no id has (a NUL would make PostgreSQL fail the query, a 500 instead of this 404).
- */
-function idParam(c: Context<HttpEnv>, name = 'id'): string {
-  const id = c.req.param(name);
-  if (id === undefined || !id_pattern.test(id)) throw new PocketgateError('not_found', 'not found');
-  return id;
-}
-
-export function adminRoutes(processor: Processor): Hono<HttpEnv> {
-  const app = new Hono<HttpEnv>();
+export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
   const { network, contacts, offers } = processor;
 
-  app.post('/v1/businesses', async (c) => {
-    platformOnly(c);
+  const businesses = { method: 'post', path: '/v1/businesses', summary: 'Create a business (returns its admin key once)', tag: 'Platform', key: 'platform', body: businessCreateSchema } as const;
+  serve(app, businesses, async (c) => {
     const input = await readBody(c, businessCreateSchema);
     const business = await network.createBusiness(input);
     await offers.changed(business.id); // its rewards snapshot in Redis: the POS path reads it there
     return c.json(business, 201);
   });
 
-  app.post('/v1/merchants', async (c) => {
-    const business = adminOf(c);
-    return c.json(await network.createMerchant(business, await readBody(c, merchantCreateSchema)), 201);
-  });
+  serve(app, { method: 'post', path: '/v1/merchants', summary: 'Create a merchant', tag: network_tag, key: 'admin', body: merchantCreateSchema }, async (c, business) =>
+    c.json(await network.createMerchant(business, await readBody(c, merchantCreateSchema)), 201),
+  );
 
-  app.post('/v1/venues', async (c) => {
-    const business = adminOf(c);
-    return c.json(await network.createVenue(business, await readBody(c, venueCreateSchema)), 201);
-  });
+  serve(app, { method: 'post', path: '/v1/venues', summary: 'Create a venue', tag: network_tag, key: 'admin', body: venueCreateSchema }, async (c, business) =>
+    c.json(await network.createVenue(business, await readBody(c, venueCreateSchema)), 201),
+  );
 
-  app.post('/v1/terminals', async (c) => {
-    const business = adminOf(c);
-    return c.json(await network.createTerminal(business, await readBody(c, terminalCreateSchema)), 201);
-  });
+  serve(app, { method: 'post', path: '/v1/terminals', summary: 'Create a terminal (returns its key once)', tag: network_tag, key: 'admin', body: terminalCreateSchema }, async (c, business) =>
+    c.json(await network.createTerminal(business, await readBody(c, terminalCreateSchema)), 201),
+  );
 
   // Lists of the network, a page at a time; a terminal's key is never shown after its creation.
-  for (const list of ['merchants', 'venues', 'terminals'] as const satisfies readonly NetworkList[]) {
-    app.get(`/v1/${list}`, async (c) => {
-      const business = adminOf(c);
-      return c.json(await listNetwork(processor.stores.sql, business, list, parseWith(listQuerySchema, c.req.query())));
-    });
+  const lists = {
+    merchants: 'List merchants (query limit 1..1000, starting_after)',
+    venues: 'List venues (query limit 1..1000, starting_after)',
+    terminals: 'List terminals, never a key (query limit 1..1000, starting_after)',
+  } as const satisfies Record<NetworkList, string>;
+  for (const [list, summary] of Object.entries(lists) as [NetworkList, string][]) {
+    serve(app, { method: 'get', path: `/v1/${list}`, summary, tag: network_tag, key: 'admin', query: listQuerySchema }, async (c, business) =>
+      c.json(await listNetwork(processor.stores.sql, business, list, parseWith(listQuerySchema, c.req.query()))),
+    );
   }
 
   // A new key for the terminal (shown once); the old one stops working within seconds everywhere.
-  app.post('/v1/terminals/:id/rotate-key', async (c) => {
-    const business = adminOf(c);
+  const rotate_key = { method: 'post', path: '/v1/terminals/{id}/rotate-key', summary: 'Give a terminal a new key (returned once); the old one stops working within seconds', tag: network_tag, key: 'admin' } as const;
+  serve(app, rotate_key, async (c, business) => {
     const id = idParam(c);
     await requireNoBody(c);
     return c.json(await network.rotateTerminalKey(business, id), 201);
   });
 
-  app.post('/v1/contacts/import', async (c) => {
-    const business = adminOf(c);
-    return c.json(await contacts.import(business, bodyLines(c, import_line_bytes_max)));
-  });
+  const contacts_import = { method: 'post', path: '/v1/contacts/import', summary: 'Import contacts from NDJSON, streamed', tag: contacts_tag, key: 'admin', body: z.string(), body_type: 'application/x-ndjson', status: 200 } as const;
+  serve(app, contacts_import, async (c, business) => c.json(await contacts.import(business, bodyLines(c, import_line_bytes_max))));
 
   // The contact a CIM names. A POST, so that a card number never goes in a URL (nor in an access log).
-  app.post('/v1/contacts/lookup', async (c) => {
-    const business = adminOf(c);
+  const lookup = { method: 'post', path: '/v1/contacts/lookup', summary: 'The contact a CIM names ({cim: {type, value}}), or 404 contact_not_found: a card number never in a URL', tag: contacts_tag, key: 'admin', body: contactLookupSchema, status: 200 } as const;
+  serve(app, lookup, async (c, business) => {
     const { cim } = await readBody(c, contactLookupSchema);
     const contact_id = await contacts.resolve(business.id, contacts.normalise(cim.type, cim.value, 'cim.value'));
     const contact = contact_id === null ? undefined : await contacts.view(business, contact_id);
@@ -110,150 +100,131 @@ export function adminRoutes(processor: Processor): Hono<HttpEnv> {
     return c.json(contact);
   });
 
-  app.post('/v1/contacts', async (c) => {
-    const business = adminOf(c);
-    return c.json(await contacts.create(business, await readBody(c, contactCreateSchema)), 201);
-  });
+  serve(app, { method: 'post', path: '/v1/contacts', summary: 'Create a contact', tag: contacts_tag, key: 'admin', body: contactCreateSchema }, async (c, business) =>
+    c.json(await contacts.create(business, await readBody(c, contactCreateSchema)), 201),
+  );
 
-  app.get('/v1/contacts/:id', async (c) => {
-    const business = adminOf(c);
+  serve(app, { method: 'get', path: '/v1/contacts/{id}', summary: 'Read a contact', tag: contacts_tag, key: 'admin' }, async (c, business) => {
     const contact = await contacts.view(business, idParam(c));
     if (contact === undefined) throw new PocketgateError('not_found', `contact ${idParam(c)} not found`);
     return c.json(contact);
   });
 
-  app.patch('/v1/contacts/:id', async (c) => {
-    const business = adminOf(c);
-    return c.json(await contacts.patch(business, idParam(c), await readBody(c, contactPatchSchema)));
-  });
+  serve(app, { method: 'patch', path: '/v1/contacts/{id}', summary: 'Update a contact', tag: contacts_tag, key: 'admin', body: contactPatchSchema }, async (c, business) =>
+    c.json(await contacts.patch(business, idParam(c), await readBody(c, contactPatchSchema))),
+  );
 
-  app.post('/v1/contacts/:id/cims', async (c) => {
-    const business = adminOf(c);
+  serve(app, { method: 'post', path: '/v1/contacts/{id}/cims', summary: 'Add a CIM to a contact', tag: contacts_tag, key: 'admin', body: assignableCimSchema }, async (c, business) => {
     const id = idParam(c);
     const cim = await readBody(c, assignableCimSchema);
     return c.json(await contacts.addCim(business, id, cim.type, cim.value), 201);
   });
 
-  app.get('/v1/contacts/:id/wallet', async (c) => {
-    const business = adminOf(c);
-    const { contact_id: _id, ...wallet } = await contacts.wallet(business, idParam(c), true);
-    return c.json(wallet);
+  const wallet = { method: 'get', path: '/v1/contacts/{id}/wallet', summary: "A contact's wallet: balances, pools, what expires when", tag: contacts_tag, key: 'admin' } as const;
+  serve(app, wallet, async (c, business) => {
+    const { contact_id: _id, ...rest } = await contacts.wallet(business, idParam(c), true);
+    return c.json(rest);
   });
 
-  app.post('/v1/contacts/:id/spend-otp', async (c) => {
-    const business = adminOf(c);
+  const spend_otp = { method: 'post', path: '/v1/contacts/{id}/spend-otp', summary: 'Issue a 6-digit one-time code for a spend of at most `amount`', tag: contacts_tag, key: 'admin', body: spendOtpSchema } as const;
+  serve(app, spend_otp, async (c, business) => {
     const input = await readBody(c, spendOtpSchema);
     return c.json(await processor.spends.issueOtp(business, idParam(c), input.amount, input.ttl_seconds), 201);
   });
 
-  app.post('/v1/contacts/:id/wallet-code', async (c) => {
-    const business = adminOf(c);
+  const wallet_code = { method: 'post', path: '/v1/contacts/{id}/wallet-code', summary: 'Rotate the wallet code (the old one stops working at once)', tag: contacts_tag, key: 'admin' } as const;
+  serve(app, wallet_code, async (c, business) => {
     await requireNoBody(c);
     return c.json(await contacts.rotateWalletCode(business, idParam(c)), 201);
   });
 
-  app.get('/v1/contacts/:id/statement', async (c) => {
-    const business = adminOf(c);
+  const statement_doc = { method: 'get', path: '/v1/contacts/{id}/statement', summary: 'Statement from the ledger: opening, closing, each movement', tag: contacts_tag, key: 'admin', query: statementQuerySchema } as const;
+  serve(app, statement_doc, async (c, business) => {
     const q = parseWith(statementQuerySchema, c.req.query());
     return c.json(await statement(processor.stores.sql, business, idParam(c), q.from, q.to));
   });
 
-  app.get('/v1/settlements', async (c) => {
-    const business = adminOf(c);
+  const settlements = { method: 'get', path: '/v1/settlements', summary: 'Settlement per merchant from the ledger', tag: 'Reading back', key: 'admin', query: settlementQuerySchema } as const;
+  serve(app, settlements, async (c, business) => {
     const q = parseWith(settlementQuerySchema, c.req.query());
     // Not an id we make (a NUL, say, which PostgreSQL cannot even compare): no such merchant.
     if (q.merchant_id !== undefined && !id_pattern.test(q.merchant_id)) throw new PocketgateError('not_found', `merchant ${q.merchant_id} not found`);
     return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
   });
 
-  app.post('/v1/schemes', async (c) => {
-    const business = adminOf(c);
+  serve(app, { method: 'post', path: '/v1/schemes', summary: 'Create a scheme', tag: rewards_tag, key: 'admin', body: schemeSchema }, async (c, business) => {
     const scheme = await processor.schemes.create(business, await readBody(c, schemeSchema));
     await offers.changed(business.id); // an auto scheme changes whom offers reach
     return c.json(scheme, 201);
   });
 
-  app.get('/v1/schemes', async (c) => {
-    const business = adminOf(c);
-    return c.json({ object: 'list', data: await processor.schemes.list(business) });
-  });
+  serve(app, { method: 'get', path: '/v1/schemes', summary: 'List schemes', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+    c.json({ object: 'list', data: await processor.schemes.list(business) }),
+  );
 
-  app.get('/v1/schemes/:id', async (c) => {
-    const business = adminOf(c);
-    return c.json(await processor.schemes.get(business, idParam(c)));
-  });
+  serve(app, { method: 'get', path: '/v1/schemes/{id}', summary: 'Read a scheme', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+    c.json(await processor.schemes.get(business, idParam(c))),
+  );
 
-  app.post('/v1/schemes/:id/codes', async (c) => {
-    const business = adminOf(c);
-    return c.json(await processor.schemes.addCodes(business, idParam(c), await readBody(c, schemeCodesSchema)), 201);
-  });
+  const codes = { method: 'post', path: '/v1/schemes/{id}/codes', summary: 'Issue (count) or import (codes) one-time sign-up codes', tag: rewards_tag, key: 'admin', body: schemeCodesSchema } as const;
+  serve(app, codes, async (c, business) => c.json(await processor.schemes.addCodes(business, idParam(c), await readBody(c, schemeCodesSchema)), 201));
 
-  app.post('/v1/schemes/:id/signups', async (c) => {
-    const business = adminOf(c);
+  serve(app, { method: 'post', path: '/v1/schemes/{id}/signups', summary: 'Join a contact to a scheme', tag: rewards_tag, key: 'admin', body: signupSchema }, async (c, business) => {
     const input = await readBody(c, signupSchema);
     const { joined, scheme } = await processor.schemes.signup(business, idParam(c), input.contact_id, input.code);
     if (joined) await processor.awards.signup(business, input.contact_id, scheme.id);
     return c.json({ scheme_id: scheme.id, contact_id: input.contact_id, joined }, 201);
   });
 
-  app.put('/v1/tiers', async (c) => {
-    const business = adminOf(c);
-    return c.json({ object: 'list', data: await offers.putTiers(business, await readBody(c, tiersSchema)) });
-  });
+  serve(app, { method: 'put', path: '/v1/tiers', summary: "Replace the business's tiers", tag: rewards_tag, key: 'admin', body: tiersSchema }, async (c, business) =>
+    c.json({ object: 'list', data: await offers.putTiers(business, await readBody(c, tiersSchema)) }),
+  );
 
-  app.get('/v1/tiers', async (c) => {
-    const business = adminOf(c);
-    return c.json({ object: 'list', data: await offers.tiers(business) });
-  });
+  serve(app, { method: 'get', path: '/v1/tiers', summary: 'List tiers', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+    c.json({ object: 'list', data: await offers.tiers(business) }),
+  );
 
-  app.post('/v1/offers', async (c) => {
-    const business = adminOf(c);
-    return c.json(await offers.create(business, await readBody(c, offerSchema)), 201);
-  });
+  serve(app, { method: 'post', path: '/v1/offers', summary: 'Create an offer', tag: rewards_tag, key: 'admin', body: offerSchema }, async (c, business) =>
+    c.json(await offers.create(business, await readBody(c, offerSchema)), 201),
+  );
 
-  app.get('/v1/offers', async (c) => {
-    const business = adminOf(c);
-    return c.json({ object: 'list', data: await offers.list(business) });
-  });
+  serve(app, { method: 'get', path: '/v1/offers', summary: 'List offers', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+    c.json({ object: 'list', data: await offers.list(business) }),
+  );
 
-  app.get('/v1/offers/:id', async (c) => {
-    const business = adminOf(c);
-    return c.json(await offers.get(business, idParam(c)));
-  });
+  serve(app, { method: 'get', path: '/v1/offers/{id}', summary: 'Read an offer', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+    c.json(await offers.get(business, idParam(c))),
+  );
 
-  app.patch('/v1/offers/:id', async (c) => {
-    const business = adminOf(c);
-    return c.json(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema)));
-  });
+  serve(app, { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: rewards_tag, key: 'admin', body: offerPatchSchema }, async (c, business) =>
+    c.json(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema))),
+  );
 
-  app.post('/v1/iso8583/links', async (c) => {
-    const business = adminOf(c);
+  const links = { method: 'post', path: '/v1/iso8583/links', summary: 'Bind an acquirer (ISO 8583 DE32) to this business', tag: 'ISO 8583', key: 'admin', body: isoLinkSchema } as const;
+  serve(app, links, async (c, business) => {
     const input = await readBody(c, isoLinkSchema);
     return c.json(await network.linkAcquirer(business, input.acquirer_id), 201);
   });
 
-  app.post('/v1/processors', async (c) => {
-    const business = adminOf(c);
-    return c.json(await processor.processors.create(business, await readBody(c, processorCreateSchema)), 201);
-  });
+  const processors = { method: 'post', path: '/v1/processors', summary: 'Create a payment processor (returns its signing secret once)', tag: payment_tag, key: 'admin', body: processorCreateSchema } as const;
+  serve(app, processors, async (c, business) => c.json(await processor.processors.create(business, await readBody(c, processorCreateSchema)), 201));
 
-  app.get('/v1/processors', async (c) => {
-    const business = adminOf(c);
-    return c.json({ object: 'list', data: await processor.processors.list(business) });
-  });
+  serve(app, { method: 'get', path: '/v1/processors', summary: "List the business's payment processors (never a secret)", tag: payment_tag, key: 'admin' }, async (c, business) =>
+    c.json({ object: 'list', data: await processor.processors.list(business) }),
+  );
 
-  app.post('/v1/processors/:id/rotate-secret', async (c) => {
-    const business = adminOf(c);
+  const rotate_secret = { method: 'post', path: '/v1/processors/{id}/rotate-secret', summary: 'A new signing secret (returned once); the old one verifies 24 hours more', tag: payment_tag, key: 'admin' } as const;
+  serve(app, rotate_secret, async (c, business) => {
     await requireNoBody(c);
     return c.json(await processor.processors.rotate(business, idParam(c)), 201);
   });
 
-  app.get('/v1/transactions/:id', async (c) => {
-    const business = adminOf(c);
+  const transaction = { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' } as const;
+  serve(app, transaction, async (c, business) => {
     const id = idParam(c);
     // A processor's callback may have named the terminal it came from: shown, nothing more.
-    const [transaction, terminal_code] = await Promise.all([readTransaction(processor.stores, business, id), processor.callback_events.terminalCode(id)]);
-    return c.json(terminal_code === undefined ? transaction : { ...transaction, terminal_code });
+    const [read, terminal_code] = await Promise.all([readTransaction(processor.stores, business, id), processor.callback_events.terminalCode(id)]);
+    return c.json(terminal_code === undefined ? read : { ...read, terminal_code });
   });
 
   return app;

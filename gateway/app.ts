@@ -2,13 +2,13 @@
 // handler that turns every thrown value into problem+json.
 
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import type { Logger } from 'pino';
 import { PocketgateError } from '../core/errors.ts';
 import { problemResponse } from '../adapters/http/problem.ts';
 import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
 import { callbackRoutes } from '../adapters/callbacks/routes.ts';
-import { bearerKey, type HttpEnv } from '../adapters/http/env.ts';
+import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
+import { serve } from '../adapters/http/routes.ts';
 import { hashKey, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Processor } from '../processor/processor.ts';
@@ -19,7 +19,7 @@ import { adminRoutes } from './admin.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import { deliveryBacklog } from '../processor/webhook-outbox.ts';
 import type { Metrics } from './metrics.ts';
-import { describeApi } from './openapi.ts';
+import { documentApi } from './openapi.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
 
 export interface AppOptions {
@@ -60,7 +60,6 @@ const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/busin
 
 /** The POS transactions: the console's dashboard counts their approvals and declines. */
 const transaction_paths: ReadonlySet<string> = new Set(['/v1/purchases', '/v1/redemptions', '/v1/spends', '/v1/refunds', '/v1/reversals']);
-const terminal_id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Who a POS call is from when it names a terminal in `Pocketgate-Terminal`: an admin key acts as
@@ -75,7 +74,7 @@ async function actingFor(network: Network, principal: Principal, terminal_id: st
     return principal;
   }
   if (principal.kind !== 'admin') throw new PocketgateError('forbidden', 'Pocketgate-Terminal needs a business admin key');
-  const terminal = terminal_id_pattern.test(terminal_id) ? await network.terminal(principal.business, terminal_id) : undefined;
+  const terminal = id_pattern.test(terminal_id) ? await network.terminal(principal.business, terminal_id) : undefined;
   if (terminal === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id.slice(0, 64)} not found`);
   return { kind: 'terminal', business: principal.business, terminal: { ...terminal, made_by: 'admin' } };
 }
@@ -129,6 +128,14 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     metrics.http_duration.observe({ route: c.req.routePath, method: c.req.method, status: String(c.res.status) }, seconds);
   });
 
+  // The key, checked for every /v1 path (an unknown one too: 401 before 404). Not hono's
+  // bearerAuth: it answers 400 to a header that is not `Bearer <token>` where the contract wants
+  // 401, and can be made to answer otherwise only by a whole Response thrown in an HTTPException
+  // (an exception class of its own through the error handler, a WWW-Authenticate added); it
+  // refuses as malformed any key outside RFC 6750's token characters, where PLATFORM_API_KEY is
+  // whatever the operator set; and the WebSocket upgrade, which node hands the channel before
+  // Hono, must read the header as HTTP does: bearerKey serves both. Each route's declaration
+  // (routes.ts) then checks the key's kind.
   app.use('/v1/*', async (c, next) => {
     // Callbacks carry no key: their signature authenticates them (adapters/callbacks).
     if (c.req.path.startsWith(callbacks_prefix)) return next();
@@ -161,12 +168,14 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   app.route('/', webhookRoutes(processor, { allow_private: webhooks_allow_private ?? false }));
   app.route('/', consoleRoutes(processor, console_services));
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  const operations = 'Operations';
+  serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none' }, (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
   // them: loading its data, out of memory, a read-only replica). PostgreSQL's state and the
   // ledger's lag are reported, not required: the POS path goes on without PostgreSQL. Every
   // check answers within readiness_timeout_ms, so the probe never hangs on a store.
-  app.get('/readyz', async (c) => {
+  const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none' } as const;
+  serve(app, readyz, async (c) => {
     const { redis, sql, config } = processor.stores;
     const [redis_state, postgres_state, ledger_lag] = await Promise.all([
       within(redis.sendCommand(['SET', 'ready', String(Date.now()), 'PX', '60000']).then(() => 'ok' as const), readiness_timeout_ms).catch(redisState),
@@ -175,7 +184,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     ]);
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
-  app.get('/metrics', async (c) => {
+  serve(app, { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: operations, key: 'none', produces: 'text/plain' }, async (c) => {
     const [journal, webhooks] = await Promise.all([
       journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1),
       within(deliveryBacklog(processor.stores.sql), readiness_timeout_ms).catch(() => -1),
@@ -185,7 +194,6 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
 
-  describeApi(app);
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  documentApi(app);
   return app;
 }

@@ -8,10 +8,11 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { currencyByCode } from '../core/currency.ts';
 import { parseWith, statsQuerySchema, transactionsQuerySchema } from '../core/schemas.ts';
-import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
+import type { HttpEnv } from '../adapters/http/env.ts';
+import { serve } from '../adapters/http/routes.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import type { Processor } from '../processor/processor.ts';
 import { latestTransactions } from '../processor/transactions.ts';
@@ -54,8 +55,10 @@ export interface ConsoleServices {
   readonly feed: TransactionFeed;
 }
 
-export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServices): Hono<HttpEnv> {
-  const app = new Hono<HttpEnv>();
+const tag = 'Console';
+
+export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServices): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
   const assets = loadAssets();
   const today = new Map<string, { at: number; value: Promise<{ awards: number; spends: number }> }>();
 
@@ -63,16 +66,22 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     const asset = assets.get(file);
     return asset === undefined ? undefined : new Response(asset.body, { headers: { 'content-type': asset.type, ...security_headers } });
   };
-  app.get('/console', () => page('index.html')!);
-  app.get('/console/:file', (c) => page(c.req.param('file')) ?? c.notFound());
+  serve(app, { method: 'get', path: '/console', summary: 'The operations console (sign in with the admin key)', tag, key: 'none', produces: 'text/html' }, () => page('index.html')!);
+  const files = { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag, key: 'none', produces: 'text/javascript' } as const;
+  serve(app, files, (c) => page(c.req.param('file') ?? '') ?? c.notFound());
 
-  app.get('/v1/business', (c) => {
-    const business = adminOf(c);
-    return c.json({ ...business, minor_units: currencyByCode(business.currency)?.minor_units ?? 2 });
-  });
+  const business_doc = { method: 'get', path: '/v1/business', summary: 'The business the key belongs to, with its currency’s minor units', tag, key: 'admin' } as const;
+  serve(app, business_doc, (c, business) => c.json({ ...business, minor_units: currencyByCode(business.currency)?.minor_units ?? 2 }));
 
-  app.get('/v1/stats', async (c) => {
-    const business = adminOf(c);
+  const stats_doc = {
+    method: 'get',
+    path: '/v1/stats',
+    summary: 'Dashboard: POS approvals and declines per second over the last minute, p50/p99 latency, ledger lag, awards and spends since `since`',
+    tag,
+    key: 'admin',
+    query: statsQuerySchema,
+  } as const;
+  serve(app, stats_doc, async (c, business) => {
     const { since } = parseWith(statsQuerySchema, c.req.query());
     const from = since ?? new Date(Date.now() - 86_400_000).toISOString();
     const key = `${business.id} ${from}`;
@@ -91,20 +100,20 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals.awards, spends_today: totals.spends });
   });
 
-  app.get('/v1/transactions', async (c) => {
-    const business = adminOf(c);
+  const latest = { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger (query limit 1..100)', tag, key: 'admin', query: transactionsQuerySchema } as const;
+  serve(app, latest, async (c, business) => {
     const { limit } = parseWith(transactionsQuerySchema, c.req.query());
     return c.json({ object: 'list', data: await latestTransactions(processor.stores, business, limit) });
   });
 
   // Server-sent events over a response the console reads with fetch: the key goes in the
   // Authorization header, never in the URL (EventSource cannot send one).
-  app.get('/v1/feed', (c) => {
-    const business = adminOf(c);
-    return new Response(feed.open(business.id), {
+  const feed_doc = { method: 'get', path: '/v1/feed', summary: 'Live feed of the business’s transactions: text/event-stream, key in the Authorization header', tag, key: 'admin', produces: 'text/event-stream' } as const;
+  serve(app, feed_doc, (_c, business) =>
+    new Response(feed.open(business.id), {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
-    });
-  });
+    }),
+  );
 
   return app;
 }

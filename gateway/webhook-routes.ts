@@ -1,48 +1,39 @@
 // Webhooks out, the admin routes (spec/EVENTS.md): endpoints, their deliveries, a retry. A
 // business's admin key only; another business's webhook answers 404 as one that does not exist.
 
-import { Hono, type Context } from 'hono';
-import { PocketgateError } from '../core/errors.ts';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { parseWith } from '../core/schemas.ts';
 import { deliveriesQuerySchema, webhookCreateSchema, webhookPatchSchema } from '../core/webhooks.ts';
 import { readBody } from '../adapters/http/body.ts';
-import { adminOf, type HttpEnv } from '../adapters/http/env.ts';
+import { idParam, type HttpEnv } from '../adapters/http/env.ts';
+import { serve } from '../adapters/http/routes.ts';
 import { checkWebhookUrl } from '../adapters/webhooks/address.ts';
 import type { Processor } from '../processor/processor.ts';
 import { Webhooks } from '../processor/webhooks.ts';
 
-const id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+const tag = 'Webhooks';
 
-/** An id in the path: one no id of ours can be is not looked up (404, as one that does not exist). */
-function idParam(c: Context<HttpEnv>, name: string): string {
-  const id = c.req.param(name);
-  if (id === undefined || !id_pattern.test(id)) throw new PocketgateError('not_found', 'not found');
-  return id;
-}
-
-export function webhookRoutes(processor: Processor, options: { readonly allow_private: boolean }): Hono<HttpEnv> {
-  const app = new Hono<HttpEnv>();
+export function webhookRoutes(processor: Processor, options: { readonly allow_private: boolean }): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
   const webhooks = new Webhooks(processor.stores);
 
-  app.post('/v1/webhooks', async (c) => {
-    const business = adminOf(c);
+  const create = { method: 'post', path: '/v1/webhooks', summary: 'Create a webhook endpoint (returns its signing secret once)', tag, key: 'admin', body: webhookCreateSchema } as const;
+  serve(app, create, async (c, business) => {
     const input = await readBody(c, webhookCreateSchema);
     await checkWebhookUrl(input.url, options.allow_private);
     return c.json(await webhooks.create(business, input), 201);
   });
 
-  app.get('/v1/webhooks', async (c) => {
-    const business = adminOf(c);
-    return c.json({ object: 'list', data: await webhooks.list(business) });
-  });
+  serve(app, { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints', tag, key: 'admin' }, async (c, business) =>
+    c.json({ object: 'list', data: await webhooks.list(business) }),
+  );
 
-  app.get('/v1/webhooks/:id', async (c) => {
-    const business = adminOf(c);
-    return c.json(await webhooks.get(business, idParam(c, 'id')));
-  });
+  serve(app, { method: 'get', path: '/v1/webhooks/{id}', summary: 'Read a webhook endpoint', tag, key: 'admin' }, async (c, business) =>
+    c.json(await webhooks.get(business, idParam(c, 'id'))),
+  );
 
-  app.patch('/v1/webhooks/:id', async (c) => {
-    const business = adminOf(c);
+  const patch = { method: 'patch', path: '/v1/webhooks/{id}', summary: 'Change a webhook endpoint (url, events, status)', tag, key: 'admin', body: webhookPatchSchema } as const;
+  serve(app, patch, async (c, business) => {
     const id = idParam(c, 'id');
     const input = await readBody(c, webhookPatchSchema);
     // Another business's id answers 404 before its URL is looked at.
@@ -51,23 +42,23 @@ export function webhookRoutes(processor: Processor, options: { readonly allow_pr
     return c.json(await webhooks.patch(business, id, input));
   });
 
-  app.delete('/v1/webhooks/:id', async (c) => {
-    const business = adminOf(c);
+  const remove = { method: 'delete', path: '/v1/webhooks/{id}', summary: 'Delete a webhook endpoint (its pending deliveries are not sent)', tag, key: 'admin', status: 204 } as const;
+  serve(app, remove, async (c, business) => {
     await webhooks.remove(business, idParam(c, 'id'));
     return c.body(null, 204);
   });
 
-  app.get('/v1/webhooks/:id/deliveries', async (c) => {
-    const business = adminOf(c);
+  const deliveries = { method: 'get', path: '/v1/webhooks/{id}/deliveries', summary: 'Deliveries, newest first', tag, key: 'admin', query: deliveriesQuerySchema } as const;
+  serve(app, deliveries, async (c, business) => {
     const q = parseWith(deliveriesQuerySchema, c.req.query());
     return c.json(await webhooks.deliveries(business, idParam(c, 'id'), q));
   });
 
-  app.post('/v1/webhooks/:id/deliveries/:event_id/retry', async (c) => {
-    const business = adminOf(c);
+  const retry = { method: 'post', path: '/v1/webhooks/{id}/deliveries/{event_id}/retry', summary: 'One more attempt of a delivery now, whatever its status', tag, key: 'admin', status: 202 } as const;
+  serve(app, retry, async (c, business) =>
     // No body is read: the retry takes no options.
-    return c.json(await webhooks.retry(business, idParam(c, 'id'), idParam(c, 'event_id')), 202);
-  });
+    c.json(await webhooks.retry(business, idParam(c, 'id'), idParam(c, 'event_id')), 202),
+  );
 
   return app;
 }

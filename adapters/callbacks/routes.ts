@@ -2,20 +2,21 @@
 // header only, verified over the raw body bytes before anything of the body is parsed. One
 // event, or a batch of at most 500, answered one result per event, in order.
 
-import { Hono, type Context } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { z } from 'zod';
 import { PocketgateError } from '../../core/errors.ts';
-import { parseJsonText } from '../../core/schemas.ts';
+import { callbackEnvelopeSchema, parseJsonText } from '../../core/schemas.ts';
 import { parseSignature, signature_header, signatureValid } from '../../core/signature.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { Processors, type ProcessorRecord } from '../../processor/processors.ts';
 import { decodeUtf8, readBytes } from '../http/body.ts';
+import { id_pattern, type HttpEnv } from '../http/env.ts';
+import { serve } from '../http/routes.ts';
 import { CallbackEvents, type EventReply } from './events.ts';
 
 export const callback_body_bytes_max = 1024 * 1024;
 export const callback_batch_max = 500;
-
-/** Our ids are `<kind>_<base32>`: anything else names no processor (and is not looked up). */
-const id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
 
 function signatureInvalid(): PocketgateError {
   return new PocketgateError('signature_invalid', 'Pocketgate-Signature is missing, malformed, stale or wrong, or the processor is unknown');
@@ -32,6 +33,7 @@ function notAnEventBody(detail: string, path = ''): PocketgateError {
  */
 async function verified(c: Context, processor: Processor): Promise<{ record: ProcessorRecord; body: Uint8Array }> {
   const id = c.req.param('processor_id');
+  // Not an id we make: it names no processor, and is not looked up.
   if (id === undefined || !id_pattern.test(id)) throw signatureInvalid();
   const signature = parseSignature(c.req.header(signature_header));
   const cached = await processor.processors.get(id);
@@ -73,12 +75,22 @@ async function inOrder<T, R>(items: readonly T[], width: number, work: (item: T)
   return results;
 }
 
+const callback_doc = {
+  method: 'post',
+  path: '/v1/callbacks/{processor_id}',
+  summary: 'Card transactions from a payment processor: one event or {"events": [...]} (at most 500, 1 MiB); authenticated by the Pocketgate-Signature header only',
+  tag: 'Payment processors',
+  key: 'none',
+  body: z.union([callbackEnvelopeSchema, z.object({ events: z.array(callbackEnvelopeSchema).max(callback_batch_max) })]),
+  status: 200,
+} as const;
+
 /** `onReply` sees every event's reply (the gateway counts them). */
-export function callbackRoutes(processor: Processor, onReply: (reply: EventReply) => void): Hono {
-  const app = new Hono();
+export function callbackRoutes(processor: Processor, onReply: (reply: EventReply) => void): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
   const events = new CallbackEvents(processor);
 
-  app.post('/v1/callbacks/:processor_id', async (c) => {
+  serve(app, callback_doc, async (c) => {
     const { record, body } = await verified(c, processor);
     const business = await processor.network.business(record.business_id);
     if (business === undefined) throw signatureInvalid();

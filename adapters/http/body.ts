@@ -23,7 +23,16 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-/** The body's bytes as sent, refused (413) past `bytes_max` without reading further. */
+/**
+ * The body's bytes as sent, refused (413) past `bytes_max` without reading further.
+ *
+ * Not hono's bodyLimit, though it answers the same 413 given an onError: under @hono/node-server
+ * its first step, `c.req.raw.body`, builds a whole web Request and stream over the socket for
+ * every request, and the body is then read through them instead of node-server's direct read:
+ * work on every POS call that this check, a header and a count, does not do. And as a route's
+ * middleware it would refuse a large body before the handler has looked at the key's kind (403)
+ * or a callback's signature header (401, refused before the body is read).
+ */
 export async function readBytes(c: Context, bytes_max: number): Promise<Uint8Array> {
   const length = c.req.header('content-length');
   if (length !== undefined) {

@@ -8,6 +8,12 @@ export interface HttpEnv {
   Variables: { principal: Principal };
 }
 
+/** The platform key only (it creates businesses): nothing to hand on but the check. */
+export function platformOf(c: Context<HttpEnv>): undefined {
+  if (c.get('principal').kind !== 'platform') throw new PocketgateError('forbidden', 'this call needs the platform key');
+  return undefined;
+}
+
 export function terminalOf(c: Context<HttpEnv>): Extract<Principal, { kind: 'terminal' }> {
   const p = c.get('principal');
   if (p.kind !== 'terminal') throw new PocketgateError('forbidden', 'this call needs a terminal key');
@@ -25,6 +31,19 @@ export function businessOf(c: Context<HttpEnv>): Business {
   const p = c.get('principal');
   if (p.kind === 'platform') throw new PocketgateError('forbidden', 'this call needs a business key');
   return p.business;
+}
+
+/** Our ids are `<kind>_<base32>`. */
+export const id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Ids in paths are bounded like any input: a 10 MB id is not looked up, nor one with characters
+ * no id has (a NUL would make PostgreSQL fail the query, a 500 instead of this 404).
+ */
+export function idParam(c: Context<HttpEnv>, name = 'id'): string {
+  const id = c.req.param(name);
+  if (id === undefined || !id_pattern.test(id)) throw new PocketgateError('not_found', 'not found');
+  return id;
 }
 
 const bearer_prefix = 'bearer ';

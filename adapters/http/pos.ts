@@ -3,15 +3,19 @@
 // commands the WebSocket terminal channel runs).
 
 import type { IncomingMessage } from 'node:http';
-import { Hono, type Context } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
+import type { Context } from 'hono';
 import { cim_types } from '../../core/cim.ts';
 import { clientAddress } from '../../core/guesses.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
 import { terminal_ops, walletByCim, type TerminalOp, type TerminalOpName } from '../terminal-ops.ts';
+import { terminal_path } from '../ws/channel.ts';
 import { readBody } from './body.ts';
-import { businessOf, terminalOf, type HttpEnv } from './env.ts';
+import type { HttpEnv } from './env.ts';
+import { serve } from './routes.ts';
 
 const json_headers = { 'content-type': 'application/json' } as const;
 const replayed_headers = { 'content-type': 'application/json', 'idempotent-replayed': 'true' } as const;
@@ -29,41 +33,56 @@ export function sourceOf(c: Context<HttpEnv>, trusted_hops: number): string {
   return clientAddress(incoming?.socket.remoteAddress, c.req.header('x-forwarded-for'), trusted_hops);
 }
 
-/**
- * The POS commands over HTTP: each path's POST runs its terminal op. These are the calls a
- * business admin key may make for one of its terminals with `Pocketgate-Terminal` (gateway/app.ts).
- */
-export const pos_routes = {
-  '/v1/purchases': 'purchase',
-  '/v1/purchases/quote': 'purchase.quote',
-  '/v1/redemptions': 'redemption',
-  '/v1/spends': 'spend',
-  '/v1/refunds': 'refund',
-  '/v1/reversals': 'reversal',
-} as const satisfies Record<string, TerminalOpName>;
+type PosOp = Exclude<TerminalOpName, 'wallet'>;
 
-export function isPosRoute(path: string): path is keyof typeof pos_routes {
-  return Object.hasOwn(pos_routes, path);
+/**
+ * The POS commands over HTTP: each path, the command it runs and what it says of itself. These
+ * are the calls a business admin key may make for one of its terminals with `Pocketgate-Terminal`
+ * (gateway/app.ts).
+ */
+const pos_routes: readonly { readonly path: string; readonly op: PosOp; readonly summary: string; readonly status?: number }[] = [
+  { path: '/v1/purchases', op: 'purchase', summary: 'A purchase: identify the contact, award offers' },
+  { path: '/v1/purchases/quote', op: 'purchase.quote', summary: 'What the same purchase would award and take off now, changing nothing (reference and pay ignored)', status: 200 },
+  { path: '/v1/redemptions', op: 'redemption', summary: 'Redeem commerce balance into the open balance (earliest expiry first)' },
+  { path: '/v1/spends', op: 'spend', summary: 'Spend from the open balance by OTP or wallet code' },
+  { path: '/v1/refunds', op: 'refund', summary: 'Refund all or part of a purchase of this terminal' },
+  { path: '/v1/reversals', op: 'reversal', summary: 'Void a purchase, spend or redemption of this terminal' },
+];
+
+const pos_paths: ReadonlySet<string> = new Set(pos_routes.map((r) => r.path));
+
+/** A path of one of the POS commands over HTTP (the quote included; not the WebSocket channel's). */
+export function isPosRoute(path: string): boolean {
+  return pos_paths.has(path);
 }
 
-/** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS). */
-export function posRoutes(processor: Processor, trusted_hops = 0): Hono<HttpEnv> {
-  const app = new Hono<HttpEnv>();
-  const route = (op: TerminalOp) => async (c: Context<HttpEnv>) => {
-    const principal = terminalOf(c);
-    return replyResponse(await op.run(processor, principal, await readBody(c, op.schema), sourceOf(c, trusted_hops)));
-  };
+const acting = {
+  description: 'Or a business admin key with `Pocketgate-Terminal: <terminal id>` naming one of its terminals (the transaction is that terminal’s, made_by "admin"; another business’s terminal: 404).',
+  headers: z.object({ 'pocketgate-terminal': z.string().optional() }),
+};
 
-  for (const [path, name] of Object.entries(pos_routes)) app.post(path, route(terminal_ops[name]));
+const tag = 'POS transactions';
+
+/** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS). */
+export function posRoutes(processor: Processor, trusted_hops = 0): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
+
+  for (const { path, op: name, summary, status } of pos_routes) {
+    const op: TerminalOp = terminal_ops[name];
+    serve(app, { method: 'post', path, summary, tag, key: 'terminal', ...acting, body: op.schema, status }, async (c, terminal) =>
+      replyResponse(await op.run(processor, terminal, await readBody(c, op.schema), sourceOf(c, trusted_hops))),
+    );
+  }
 
   // The WebSocket terminal channel (adapters/ws) takes this path's upgrades before Hono sees
   // them: a GET that asks for no upgrade is told what to do.
-  app.get('/v1/terminal', () => {
+  const channel = 'The WebSocket terminal channel (Upgrade: websocket; Authorization: Bearer <terminal key>, or subprotocol pocketgate.auth-frame): requests {id, op, body}, replies {id, status, body}';
+  serve(app, { method: 'get', path: terminal_path, summary: channel, tag, key: 'terminal', upgrade: true }, () => {
     throw new PocketgateError('validation_failed', 'GET /v1/terminal opens a WebSocket: send Upgrade: websocket', [{ path: '', message: 'Upgrade: websocket required' }], 426);
   });
 
-  app.get('/v1/wallets', async (c) => {
-    const business = businessOf(c);
+  const wallets = 'Wallet balances by CIM (query cim_type, cim_value)';
+  serve(app, { method: 'get', path: '/v1/wallets', summary: wallets, tag, key: 'business' }, async (c, business) => {
     const type = c.req.query('cim_type');
     const value = c.req.query('cim_value');
     if (type === undefined || value === undefined) {
