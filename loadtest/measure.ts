@@ -75,3 +75,28 @@ export function postgresCpuMs(postmaster: number | undefined): number | undefine
   if (p === undefined) return undefined;
   return cpuMs(postmaster) + p.reaped;
 }
+
+/** CPU so far, ms: of a server process (with its workers), of Redis, of PostgreSQL (undefined when not on this machine). */
+export interface CpuReading {
+  readonly server: number;
+  readonly redis: number;
+  readonly postgres: number | undefined;
+}
+
+export async function cpuReading(pid: number | undefined, redis: RedisClient, postmaster: number | undefined): Promise<CpuReading> {
+  const r = await redisCpuMs(redis);
+  return { server: cpuMs(pid), redis: r.sys + r.user, postgres: postgresCpuMs(postmaster) };
+}
+
+/** CPU µs per item (request, event) between two readings; PostgreSQL's null when not measured. */
+export function cpuPerItemUs(c0: CpuReading, c1: CpuReading, items: number): { server: number; redis: number; postgres: number | null } {
+  const per = (ms: number) => Math.round((ms * 1000) / Math.max(1, items));
+  return { server: per(c1.server - c0.server), redis: per(c1.redis - c0.redis), postgres: c0.postgres === undefined || c1.postgres === undefined ? null : per(c1.postgres - c0.postgres) };
+}
+
+/** p50 and p99 of latencies (any order). */
+export function latencyQuantiles(latencies: readonly number[]): { p50: number; p99: number } {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
+}

@@ -36,6 +36,22 @@ export function basket(): { items: string; amount: number } {
   return { items: `[${parts.join(',')}]`, amount };
 }
 
+/**
+ * A purchase as the load test sends it: a random one of the first `contacts` seeded contacts by
+ * card, a basket from the catalogue. `clearedEvent` is the same sale as a processor reports it.
+ */
+export function purchaseBody(reference: string, contacts: number): string {
+  const b = basket();
+  return `{"reference":"${reference}","cim":{"type":"card","value":"${card((Math.random() * contacts) | 0)}"},"amount":${b.amount},"currency":"EUR","items":${b.items}}`;
+}
+
+/** A `transaction.cleared` event (spec/EVENTS.md) of a seeded contact's card at `merchant_code`. */
+export function clearedEvent(event_id: string, transaction_id: string, contacts: number, merchant_code: string, created_at: string): string {
+  const b = basket();
+  const data = `{"transaction_id":"${transaction_id}","card":{"number":"${card((Math.random() * contacts) | 0)}"},"amount":${b.amount},"currency":"EUR","merchant_code":"${merchant_code}","items":${b.items}}`;
+  return `{"id":"${event_id}","type":"transaction.cleared","created_at":"${created_at}","data":${data}}`;
+}
+
 /** The offers of the seeded business: varied goals and conditions, as a real programme has. */
 export function offerDefinitions(n: number): unknown[] {
   const base: unknown[] = [

@@ -1,6 +1,7 @@
 // Child processes for benchmarks: started the same way, awaited until they answer, stopped.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 
 export const repo_root = join(import.meta.dirname, '..');
@@ -55,5 +56,22 @@ export async function startChild(file: string, port: number, env: Record<string,
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
       }),
+  };
+}
+
+/**
+ * Until the returned function is called: on SIGINT, SIGTERM or SIGHUP (npm run forwards them) stop
+ * `children` (each is killed outright 10 s after SIGTERM), then exit 128 + the signal's number. A
+ * benchmark stopped by hand leaves no gateway behind.
+ */
+export function stopOnSignals(children: readonly Child[]): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`${signal}: stopping ${children.length} child process(es)\n`);
+    void Promise.all(children.map((c) => c.stop())).finally(() => process.exit(128 + (constants.signals[signal] ?? 0)));
+  };
+  for (const s of signals) process.once(s, handler);
+  return () => {
+    for (const s of signals) process.off(s, handler);
   };
 }

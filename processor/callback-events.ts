@@ -53,10 +53,17 @@ export class CallbackEvents {
 
   /** The answers already given to this event id and to every event of this processor transaction. */
   async history(processor_id: string, event_id: string, transaction_id: string | undefined): Promise<StoredEvent[]> {
+    // Two lookups, each on its own index (the primary key; the transaction's unique index), not
+    // one with OR: before PostgreSQL has analysed the table, the OR read the primary key on
+    // processor_id alone, every stored event of the processor for each new one (1.4–2.2 ms of
+    // PostgreSQL per event in `npm run callback-bench` until autovacuum's analyse).
     const rows = await this.sql<Row[]>`
-      select event_id, type, transaction_id, result, terminal_id, amount from callback_events
-      where processor_id = ${processor_id} and (event_id = ${event_id} or transaction_id = ${transaction_id ?? null})
-      limit ${history_rows_max}`;
+      (select event_id, type, transaction_id, result, terminal_id, amount from callback_events
+        where processor_id = ${processor_id} and event_id = ${event_id})
+      union all
+      (select event_id, type, transaction_id, result, terminal_id, amount from callback_events
+        where processor_id = ${processor_id} and transaction_id = ${transaction_id ?? null} and event_id <> ${event_id}
+        limit ${history_rows_max})`;
     return rows.map(stored);
   }
 
