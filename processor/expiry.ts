@@ -11,6 +11,7 @@ import { referenceSlot } from './hot/references.ts';
 import { shardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { expiryTemplates } from './templates.ts';
+import { repeatEvery } from './repeat.ts';
 
 /** Contacts expired per shard per sweep: a sweep is bounded, the next one goes on. */
 const contacts_per_shard_max = 200;
@@ -63,21 +64,6 @@ export class Expiry {
 
   /** Sweep every `interval_ms` until stopped; errors are reported and the next sweep goes on. */
   start(interval_ms: number, onError: (err: unknown) => void): () => void {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    const tick = async () => {
-      if (stopped) return;
-      try {
-        await this.sweep();
-      } catch (err) {
-        onError(err);
-      }
-      if (!stopped) timer = setTimeout(tick, interval_ms);
-    };
-    timer = setTimeout(tick, interval_ms);
-    return () => {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-    };
+    return repeatEvery(interval_ms, () => this.sweep(), onError);
   }
 }

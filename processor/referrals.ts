@@ -14,6 +14,7 @@ import { referralsKey } from './hot/keys.ts';
 import type { Network } from './network.ts';
 import type { FailureReport } from './purchase.ts';
 import type { Stores } from './stores.ts';
+import { repeatEvery } from './repeat.ts';
 
 export interface ReferralIntent {
   readonly business_id: string;
@@ -105,21 +106,6 @@ export class ReferralSweeper {
 
   /** Sweep every `interval_ms` until stopped; errors are reported and the next sweep goes on. */
   start(interval_ms: number, onError: (err: unknown) => void): () => void {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    const tick = async () => {
-      if (stopped) return;
-      try {
-        await this.sweep();
-      } catch (err) {
-        onError(err);
-      }
-      if (!stopped) timer = setTimeout(tick, interval_ms);
-    };
-    timer = setTimeout(tick, interval_ms);
-    return () => {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-    };
+    return repeatEvery(interval_ms, () => this.sweep(), onError);
   }
 }

@@ -1,10 +1,9 @@
 // Shared by the webhook tests: a real HTTP receiver on loopback that records what it is sent and
 // answers as told (a status, or never), signature checks, and a gateway child process to kill.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { parseSignature, signatureValid } from '../core/signature.ts';
+import { killWriter, spawnLogged, type LoggedProcess } from './ledger-helpers.ts';
 
 export interface Received {
   readonly headers: IncomingHttpHeaders;
@@ -88,51 +87,20 @@ export function ofType(received: readonly Received[], type: string): Received[] 
   return received.filter((r) => r.json?.type === type);
 }
 
-export interface GatewayProcess {
-  readonly child: ChildProcess;
-  readonly output: string[];
+export interface GatewayProcess extends LoggedProcess {
   /** The HTTP port, once it listens. */
   readonly port: Promise<number>;
 }
 
-const root = join(import.meta.dirname, '..');
-
 /** `node --import tsx gateway/main.ts` as `npm start` runs it, on the given stores. */
 export function spawnGateway(env: Record<string, string>): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
-    cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const port = new Promise<number>((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buffered += String(d);
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        output.push(line);
-        try {
-          const j = JSON.parse(line) as { msg?: string; port?: number };
-          if (j.msg === 'gateway listening' && j.port !== undefined) resolve(j.port);
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => output.push(String(d)));
-    child.on('exit', (code, signal) => reject(new Error(`gateway exited (${code ?? signal}) before it listened:\n${output.join('\n')}`)));
-  });
-  port.catch(() => {});
-  return { child, output, port };
+  const g = spawnLogged('gateway/main.ts', { PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', ...env }, (j) =>
+    j.msg === 'gateway listening' && typeof j.port === 'number' ? String(j.port) : undefined,
+  );
+  return { ...g, port: g.ready.then(Number) };
 }
 
 /** Kill a gateway we spawned (by its own pid) and wait until it is gone. */
 export async function killGateway(g: GatewayProcess, signal: NodeJS.Signals): Promise<void> {
-  if (g.child.exitCode !== null || g.child.signalCode !== null) return;
-  const gone = new Promise<void>((resolve) => g.child.once('exit', () => resolve()));
-  g.child.kill(signal);
-  await gone;
+  await killWriter(g, signal);
 }
