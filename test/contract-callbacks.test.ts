@@ -144,24 +144,26 @@ describe('signatures', () => {
 
   it('missing, malformed, wrong or stale: 401 signature_invalid, nothing changes', async () => {
     const before = await state();
-    const now = Math.floor(Date.now() / 1000);
     const e = body();
     const text = JSON.stringify(e);
-    const good = signatureHeader([p.secret], now, text);
-    const cases: [string, Parameters<typeof postCallback>[3]][] = [
-      ['missing', { signature: null }],
-      ['empty', { signature: '' }],
-      ['no t', { signature: good.replace(/^t=\d+,/, '') }],
-      ['no v1', { signature: `t=${now}` }],
-      ['not hex', { signature: `t=${now},v1=${'z'.repeat(64)}` }],
-      ['wrong secret', { secrets: ['whsec_not_the_secret'] }],
-      ['secret without its prefix', { secrets: [p.secret.slice(6)] }],
-      ['301 s old', { t: now - 301 }],
-      ['301 s ahead', { t: now + 301 }],
-      ['a day old', { t: now - 86_400 }],
+    const good = signatureHeader([p.secret], Math.floor(gw.processor.stores.clock.now() / 1000), text);
+    // Each case reads the clock again when it is sent: the cases before it take time, and a `t`
+    // ahead of a clock that has since moved on is no longer more than 300 s ahead. The ahead case
+    // keeps a second of margin because both clocks are read in whole seconds.
+    const cases: [string, (now: number) => Parameters<typeof postCallback>[3]][] = [
+      ['missing', () => ({ signature: null })],
+      ['empty', () => ({ signature: '' })],
+      ['no t', () => ({ signature: good.replace(/^t=\d+,/, '') })],
+      ['no v1', (now) => ({ signature: `t=${now}` })],
+      ['not hex', (now) => ({ signature: `t=${now},v1=${'z'.repeat(64)}` })],
+      ['wrong secret', () => ({ secrets: ['whsec_not_the_secret'] })],
+      ['secret without its prefix', () => ({ secrets: [p.secret.slice(6)] })],
+      ['301 s old', (now) => ({ t: now - 301 })],
+      ['302 s ahead', (now) => ({ t: now + 302 })],
+      ['a day old', (now) => ({ t: now - 86_400 })],
     ];
     for (const [what, options] of cases) {
-      const res = await postCallback(gw, p, text, options);
+      const res = await postCallback(gw, p, text, options(Math.floor(gw.processor.stores.clock.now() / 1000)));
       expect(res.status, `${what}: ${res.text}`).toBe(401);
       await expectRefusedAndNothingChanged(res, before);
     }
