@@ -25,6 +25,7 @@ import { LagSampler, type LagSeries } from './ledger-lag.ts';
 import { formatTargets, judgeTargets, limits, tally, type Figures } from './targets.ts';
 import { api, card, importContacts, offerDefinitions, basket } from './population.ts';
 import { runIsoLoad } from './iso-load.ts';
+import { memoryCensus, perTransaction } from './memory-census.ts';
 import { renderHtml } from './report-html.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -297,6 +298,8 @@ export interface PerTransaction {
   /** Transactions the ledger gained meanwhile (≥ purchases: every one recorded). */
   readonly recorded: number;
   readonly connections: number;
+  /** The bytes above by family of key (MEMORY USAGE of every key, before and after). */
+  readonly by_family: { family: string; keys: number; bytes: number }[];
   readonly pipelining: number;
 }
 
@@ -335,6 +338,7 @@ async function memoryPerTransaction(o: {
   const mem_connections = connections;
   const pipelining = 1;
   const before = await quietUsedMemory(o.redis, o.settle);
+  const census_before = await memoryCensus(o.redis);
   const recorded_before = await o.recorded();
   const p = phase('memory purchases', o.n, 'req');
   const start = performance.now();
@@ -370,6 +374,7 @@ async function memoryPerTransaction(o: {
   p.done();
   const after = await quietUsedMemory(o.redis, o.settle);
   const purchases = result['2xx'];
+  const by_family = perTransaction(census_before, await memoryCensus(o.redis), purchases);
   const delta = after.bytes - before.bytes;
   return {
     bytes: Math.round(delta / Math.max(1, purchases)),
@@ -384,6 +389,7 @@ async function memoryPerTransaction(o: {
     recorded: (await o.recorded()) - recorded_before,
     connections: mem_connections,
     pipelining,
+    by_family,
   };
 }
 
@@ -750,6 +756,7 @@ async function main() {
         `memory: ${per_transaction.purchases} purchases in ${per_transaction.elapsed_s.toFixed(1)} s (${per_transaction.rps} purchases/s; ledger caught up ${per_transaction.catchup_s.toFixed(1)} s after), ` +
           `${per_transaction.recorded} recorded; Redis used_memory +${(per_transaction.delta_bytes / 2 ** 20).toFixed(1)} MiB = ${per_transaction.bytes} bytes per transaction (goal ≤ ${limits.redis_bytes_per_transaction})`,
       );
+      say(`  by family (MEMORY USAGE, bytes per transaction): ${per_transaction.by_family.map((f) => `${f.family} ${f.bytes} (${f.keys >= 0 ? '+' : ''}${f.keys} keys)`).join(', ')}`);
     }
 
     // -- summary

@@ -9,7 +9,7 @@ import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
-import { discountOf, evaluatePurchase, type Award, type ReferrerContext } from '../core/offer.ts';
+import { discountOf, evaluatePurchase, type Award, type Evaluation, type PurchaseContext, type ReferrerContext } from '../core/offer.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
 import type { Contacts, Identified } from './contacts.ts';
@@ -51,81 +51,90 @@ export class Purchases {
     checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
-    const hash = requestHash(config.cim_hmac_key, 'purchase', input);
     const now_ms = clock.now();
-    const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
+    const request: Request = { hash: requestHash(config.cim_hmac_key, 'purchase', input), now_ms, slot: referenceSlot(config, terminal.id, input.reference, now_ms) };
     let at_ms: number;
-    try {
-      at_ms = occurredAtMs(input.occurred_at, now_ms, window);
-    } catch (err) {
-      // A retry of an approved purchase that comes after its occurred_at has left the window
-      // gets its reply, as any retry does; a new one is refused and leaves its reference free.
-      return this.spends.replayOr(err, slot, hash);
-    }
     let identified: Identified;
     try {
+      at_ms = occurredAtMs(input.occurred_at, now_ms, window);
       identified = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
     } catch (err) {
-      // A retry of an approved purchase at a terminal locked out of wallet or contact codes since gets its reply.
-      return this.spends.replayOr(err, slot, hash);
+      // A retry of an approved purchase gets its reply, as any retry does, even when its
+      // occurred_at has left the window since or its terminal has been locked out of wallet or
+      // contact codes since; a new one is refused and leaves its reference free.
+      return this.spends.replayOr(err, request.slot, request.hash);
     }
     const contact_id = identified.contact_id;
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+    const evaluated = await this.evaluate(business, terminal, input, request, contact_id, at_ms);
+    await identified.given_back; // went out before the facts' round trip: settled by now
+    let payment: Payment;
+    try {
+      payment = await this.payment(business, terminal, source, input, contact_id, evaluated.evaluation.discount, now_ms);
+    } catch (err) {
+      // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
+      // locked out of OTPs since, or whose discount grew since, gets its reply.
+      return this.spends.replayOr(err, request.slot, request.hash);
+    }
+    const awards = await this.awardsOf(evaluated, payment, { slot: request.slot, reference: input.reference, hash: request.hash, contact_id });
+    const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation.referrer_awards);
+    const call = this.purchaseCall(business, terminal, input, {
+      slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
+      request_hash: claimHash(request.hash), referral: referral?.member,
+    });
+    return this.commit(business, terminal, source, call, awards, referral);
+  }
 
+  /**
+   * The contact's facts and the offers' evaluation on them. Without a payment nothing left can
+   * refuse the request as bad input, so the reference is claimed now, in the same round trip as
+   * the facts: one wait for Redis (and its fsync) fewer. With a payment it is claimed once the
+   * payment is checked (`awardsOf`). When the business has budgeted offers, the budgets of what the
+   * offers award whatever the contact's facts go out in that round trip too (one wait fewer
+   * again); what the facts change is settled after (reserveRest).
+   */
+  private async evaluate(business: Business, terminal: Terminal, input: PurchaseInput, request: Request, contact_id: string, at_ms: number): Promise<Evaluated> {
     const rewards = await this.offers.forBusiness(business);
     const compiled = rewards.compiled;
     const shard = this.contacts.shardOf(contact_id);
-    // Without a payment nothing left can refuse the request as bad input, so the reference is
-    // claimed now, in the same round trip as the contact's facts: one wait for Redis (and its
-    // fsync) fewer. With a payment it is claimed once the payment is checked (below).
-    const claiming = input.pay === undefined ? claimReference(this.stores, slot, input.reference, hash, contact_id) : undefined;
+    const claiming = input.pay === undefined ? claimReference(this.stores, request.slot, input.reference, request.hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
-    const purchase_context = purchaseContext(terminal, input, at_ms);
-    // The budgets of what the offers award whatever the contact's facts go out in the same round
-    // trip as the claim and the facts (one wait for Redis fewer); what the facts change is settled
-    // after (reserveRest).
-    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(evaluatePurchase(compiled, { ...purchase_context, ...factless(rewards) }).awards);
-    let facts: Awaited<typeof reading>;
+    const context = purchaseContext(terminal, input, at_ms);
+    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(evaluatePurchase(compiled, { ...context, ...factless(rewards) }).awards);
+    let facts: Facts;
     try {
       facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
     } catch (err) {
       if (early !== undefined) await early.then((e) => this.awards.release(e.granted), () => {});
       throw err;
     }
-    const evaluation = evaluatePurchase(compiled, { ...purchase_context, ...facts });
-    await identified.given_back; // went out before the facts' round trip: settled by now
+    return { rewards, shard, claimed: claiming !== undefined, early, facts, evaluation: evaluatePurchase(compiled, { ...context, ...facts }) };
+  }
 
-    let payment: Payment;
-    try {
-      payment = await this.payment(business, terminal, source, input, contact_id, evaluation.discount, now_ms);
-    } catch (err) {
-      // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
-      // locked out of OTPs since, or whose discount grew since, gets its reply.
-      return this.spends.replayOr(err, slot, hash);
-    }
-    const { pay, pay_method, otp } = payment;
-    let awards: Award[];
-    if (early !== undefined) {
-      awards = await this.reserveRest(evaluation.awards, await early);
-    } else {
-      const reserving = this.reserve(evaluation.awards, claiming === undefined ? { slot, reference: input.reference, hash, contact_id } : undefined);
-      // A right wallet code's guess given back (Contacts.identify) settles in the same wait.
-      awards = payment === no_payment ? await reserving : (await Promise.all([reserving, payment.given_back]))[0];
-    }
+  /** The evaluation's awards with their budgets reserved, and the reference claimed if `evaluate` did not. */
+  private async awardsOf(evaluated: Evaluated, payment: Payment, claim: Claim): Promise<Award[]> {
+    const { evaluation, early } = evaluated;
+    if (early !== undefined) return this.reserveRest(evaluation.awards, await early);
+    const reserving = this.reserve(evaluation.awards, evaluated.claimed ? undefined : claim);
+    // A right wallet code's guess given back (Contacts.identify) settles in the same wait.
+    return payment === no_payment ? reserving : (await Promise.all([reserving, payment.given_back]))[0];
+  }
 
-    const referral = referralOf(business, contact_id, facts.referrer, evaluation.referrer_awards);
-    let reply_out: ShardReply<PurchaseCommitted>;
+  /** The shard script, then what follows its commit; the awards' budgets go back if it refuses. */
+  private async commit(business: Business, terminal: Terminal, source: string, call: PurchaseCall, awards: readonly Award[], referral: Referral | undefined): Promise<Reply> {
+    let reply: ShardReply<PurchaseCommitted>;
     try {
-      const call = this.purchaseCall(business, terminal, input, { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay, pay_method, otp, request_hash: claimHash(hash), referral: referral?.member });
-      reply_out = await this.spends.afterOtp(business, terminal, source, { contact_id, otp }, now_ms, shardReply(this.stores, shard, this.stores.redis.purchaseScript(call)));
+      const script = shardReply(this.stores, call.shard, this.stores.redis.purchaseScript(call));
+      reply = await this.spends.afterOtp(business, terminal, source, { contact_id: call.contact_id, otp: call.otp }, call.now_ms, script);
     } catch (err) {
       // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
       // even if giving back fails too (then the budgets stay reserved: never over-awarded).
       await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
       throw err;
     }
-    await this.afterCommit(business, contact_id, reply_out.committed?.accepted, awards, reply_out.committed?.first_purchase === true ? referral : undefined, now_ms);
-    return reply_out;
+    const committed = reply.committed;
+    await this.afterCommit(business, call.contact_id, committed?.accepted, awards, committed?.first_purchase === true ? referral : undefined, call.now_ms);
+    return reply;
   }
 
   /**
@@ -217,7 +226,7 @@ export class Purchases {
    * round trip (one wait for Redis's fsync instead of two) and is given back if the reference
    * turns out taken.
    */
-  private async reserve(candidates: readonly Award[], claim: { slot: ReferenceSlot; reference: string; hash: string; contact_id: string } | undefined): Promise<Award[]> {
+  private async reserve(candidates: readonly Award[], claim: Claim | undefined): Promise<Award[]> {
     const reserving = this.awards.reserve(candidates);
     if (claim !== undefined) {
       try {
@@ -271,7 +280,7 @@ export class Purchases {
    * back stays reserved, so an offer may stop awarding a little before its budget, never after
    * it; a referral award not made stays in the outbox, and the sweeper makes it.
    */
-  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: { intent: ReferralIntent; member: string } | undefined, now_ms: number): Promise<void> {
+  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: Referral | undefined, now_ms: number): Promise<void> {
     const settling = this.awards.settle(awards, accepted).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
     const referring = referral === undefined
       ? undefined
@@ -281,7 +290,7 @@ export class Purchases {
   }
 
   /** What the rewards engine must know of the contact, read only when some offer needs it. */
-  private async facts(contact_id: string, shard: number, rewards: Rewards, at_ms: number, timezone: string) {
+  private async facts(contact_id: string, shard: number, rewards: Rewards, at_ms: number, timezone: string): Promise<Facts> {
     const c = rewards.compiled;
     if (!(c.needs_profile || c.needs_schemes || c.needs_birthday || c.needs_first_purchase || c.needs_referrer)) {
       return factless(rewards);
@@ -336,6 +345,42 @@ interface Payment {
 
 const no_payment: Payment = { pay: 0, pay_method: '', otp: '', given_back: Promise.resolve() };
 
+/** A purchase request's idempotency: its hash, its reference's place in the hot window, when it came. */
+interface Request {
+  readonly hash: string;
+  readonly now_ms: number;
+  readonly slot: ReferenceSlot;
+}
+
+/** A reference to claim for a contact (claim.ts claimReference). */
+interface Claim {
+  readonly slot: ReferenceSlot;
+  readonly reference: string;
+  readonly hash: string;
+  readonly contact_id: string;
+}
+
+/** What the offers read of the contact (Purchases.facts). */
+type Facts = Omit<PurchaseContext, 'amount' | 'items' | 'merchant_id' | 'venue_id' | 'timezone' | 'at_ms'>;
+
+/** Purchases.evaluate's outcome. */
+interface Evaluated {
+  readonly rewards: Rewards;
+  readonly shard: number;
+  /** Whether the reference was claimed with the facts. */
+  readonly claimed: boolean;
+  /** The budgets reserved before the facts were known (Purchases.reserveEarly). */
+  readonly early: Promise<{ tried: ReadonlySet<string>; granted: Award[] }> | undefined;
+  readonly facts: Facts;
+  readonly evaluation: Evaluation;
+}
+
+/** A referrer's award to make once the purchase commits as the contact's first. */
+interface Referral {
+  readonly intent: ReferralIntent;
+  readonly member: string;
+}
+
 /** What a purchase's shard script call is built from, besides the business, terminal and input. */
 export interface PurchaseFacts {
   readonly slot: ReferenceSlot;
@@ -358,7 +403,7 @@ export interface PurchaseFacts {
  * The referrer's award as an intent the purchase's script keeps with the purchase if it is the
  * first (the script decides that atomically), made after it: processor/referrals.ts.
  */
-function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, awards: readonly Award[]): { intent: ReferralIntent; member: string } | undefined {
+function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, awards: readonly Award[]): Referral | undefined {
   if (referrer === null || awards.length === 0) return undefined;
   const intent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards };
   return { intent, member: encodeIntent(intent) };
