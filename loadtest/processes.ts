@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { gateway_node_flags } from '../scripts/node-flags.mjs';
 
 export const repo_root = join(import.meta.dirname, '..');
 
@@ -25,7 +26,9 @@ export interface ChildOptions {
 
 export async function startChild(file: string, port: number, env: Record<string, string>, options: ChildOptions = {}): Promise<Child> {
   const { ready_path = '/healthz', node_args = [], root = repo_root } = options;
-  const child = spawn(process.execPath, [...node_args, '--import', 'tsx', join(root, file)], {
+  // The gateway runs with the flags `npm start` gives it: what is measured is what runs.
+  const flags = file === 'gateway/main.ts' ? [...gateway_node_flags, ...node_args] : node_args;
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(root, file)], {
     cwd: root,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

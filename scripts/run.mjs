@@ -13,7 +13,7 @@ import { ROOT, ensureDependencies, ensureServices, redisCommand, runSql } from '
  * Prepare deps + the profile's services (dev by default), then run `node --import tsx file args`;
  * never returns. `fresh` empties the services first, only when this checkout started them.
  */
-export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', fresh = false } = {}) {
+export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', fresh = false, node_args = [] } = {}) {
   await ensureDependencies();
   const given = Boolean(process.env.REDIS_URL) || Boolean(process.env.DATABASE_URL);
   const urls = await ensureServices({ profile });
@@ -22,7 +22,7 @@ export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', f
     if (reply !== '+OK') throw new Error(`FLUSHALL on ${urls.REDIS_URL} failed: ${reply}`);
     runSql(urls.DATABASE_URL, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
   }
-  await runChild(process.execPath, ['--import', 'tsx', file, ...args], { ...urls, ...devSecrets(profile, given), ...extraEnv });
+  await runChild(process.execPath, [...node_args, '--import', 'tsx', file, ...args], { ...urls, ...devSecrets(profile, given), ...extraEnv });
 }
 
 /**

@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './services.mjs';
+import { gateway_node_flags } from './node-flags.mjs';
 import { fail, runTs } from './run.mjs';
 
 const dataDir = path.join(ROOT, '.data', 'dev');
@@ -27,7 +28,7 @@ try {
     POCKETGATE_SEED_DEMO: '1',
     POCKETGATE_DATA_DIR: dataDir,
   };
-  await runTs(path.join(ROOT, 'gateway', 'main.ts'), process.argv.slice(2), env);
+  await runTs(path.join(ROOT, 'gateway', 'main.ts'), process.argv.slice(2), env, { node_args: gateway_node_flags });
 } catch (err) {
   fail(err);
 }
