@@ -18,7 +18,7 @@
 -- md commerce debt (from claw-backs, settled by later awards), x spend blocked.
 -- Lots hash: '<expiry ms, 13 digits>|<pool>' -> amount > 0; sorting the fields sorts by expiry.
 -- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount|fee', zeros
--- left empty, or '!' for an original reversed before it arrived (references.ts parses it).
+-- left empty and trailing ones left out, or '!' for an original reversed before it arrived (references.ts parses it).
 
 local NOW = ARG.now_ms
 
@@ -145,13 +145,19 @@ local function posting(debit, credit, amount)
 end
 
 -- A record's tail: the kind letter and its amounts (amount, awarded, paid, discount, fee), zeros
--- left empty: a byte or two a transaction, for as long as the window remembers it.
+-- left empty and trailing ones left out (readers take a missing amount as 0): a byte or two a
+-- transaction, for as long as the window remembers it.
 local function recordOf(kind, ...)
-  local parts = {kind}
+  local parts, last = {kind}, 1
   for i, v in ipairs({...}) do
-    if v == 0 then parts[i + 1] = '' else parts[i + 1] = int(v) end
+    if v == 0 then
+      parts[i + 1] = ''
+    else
+      parts[i + 1] = int(v)
+      last = i + 1
+    end
   end
-  return table.concat(parts, '|')
+  return table.concat(parts, '|', 1, last)
 end
 
 -- Append the journal entry, record the transaction (what refunds and reversals read of it:

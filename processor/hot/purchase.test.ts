@@ -81,9 +81,13 @@ describe('purchase.lua', () => {
     expect(await redis.hGet(capsKey(shard, contact_id), 'off_c|m2026-11')).toBe('1');
     expect(await redis.zScore(expiryKey(shard), contact_id)).toBe(1798675200000);
 
-    const second = await redis.purchaseScript(call({ contact_id }));
-    expect(second).toMatchObject({ outcome: 'ok', first_purchase: false, accepted: [] });
+    const plain = call({ contact_id });
+    const second = await redis.purchaseScript(plain);
+    if (second.outcome !== 'ok') throw new Error(`not committed: ${JSON.stringify(second)}`);
+    expect(second).toMatchObject({ first_purchase: false, accepted: [] });
     expect(await redis.hGet(contactKey(shard, contact_id), 'um')).toBe('2026-11|40|0');
+    // Nothing awarded, paid or charged: the record ends at the amount (no trailing empty amounts).
+    await expectRecorded(redis, shard, plain.slot, plain.id, second.journal_id, 'p|2000');
   });
 
   it('never takes more off than the price', async () => {

@@ -17,11 +17,12 @@ import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 
 const kind_letters: Record<string, string> = { purchase: 'p', spend: 's', redemption: 'r', refund: 'f', reversal: 'v', award: 'a', expiry: 'x' };
 
-/** A record's value as lib.lua's commit writes it: '<id without txn_>|<kind letter>|amounts…', zeros empty. */
+/** A record's value as lib.lua's commit writes it: '<id without txn_>|<kind letter>|amounts…', zeros empty, trailing ones left out. */
 export function recordValue(id: string, kind: string, amounts: readonly number[]): string {
   const letter = kind_letters[kind];
   if (letter === undefined) throw new Error(`transaction ${id} has a kind no script records: ${kind}`);
-  return [id.slice(4), letter, ...amounts.map((v) => (v === 0 ? '' : String(v)))].join('|');
+  const last = amounts.findLastIndex((v) => v !== 0);
+  return [id.slice(4), letter, ...amounts.slice(0, last + 1).map((v) => (v === 0 ? '' : String(v)))].join('|');
 }
 
 interface WindowRow {
