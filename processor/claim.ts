@@ -2,40 +2,61 @@
 // that request touches. Taken before the shard script; the script's own record then decides
 // between a replay and a first run. Where they live: hot/references.ts.
 
+import { RESP_TYPES } from 'redis';
 import { PocketgateError } from '../core/errors.ts';
+import { contactIdBytes, contactIdFromBytes } from '../core/ids.ts';
 import type { ReferenceSlot } from './hot/references.ts';
-import type { Stores } from './stores.ts';
+import type { RedisClient, Stores } from './stores.ts';
 
 /**
  * Characters of the request hash a claim keeps: 60 bits, to tell another body under one
  * reference (a retry with another body passing for the first: one chance in 10^18). A claim is
- * '<hash><contact id without con_>', fixed widths, no separator: every byte is paid per
- * transaction in the hot window.
+ * '<hash><contact id's 12 bytes>' (22 bytes), fixed widths, no separator: every byte is paid per
+ * transaction in the hot window. Claims written before the contact was kept as bytes hold its
+ * id's 20 base32 characters instead (30 bytes); they are read as such until their window ends.
  */
 const claim_hash_length = 10;
+const packed_length = claim_hash_length + 12;
 
 /** What of a request's hash its claim keeps (and its ledger transaction, so that `rebuild` can claim it again). */
 export function claimHash(hash: string): string {
   return hash.slice(0, claim_hash_length);
 }
 
-/** The contact id as a claim stores it: without its 'con_' prefix ('' for none). */
-function packContact(contact_id: string): string {
-  return contact_id.startsWith('con_') ? contact_id.slice(4) : contact_id;
+/** A claim's value: the request's claim hash, then its contact's id as bytes (as `rebuild` writes it again too). */
+export function claimValue(claim_hash: string, contact_id: string): Buffer {
+  const hash = Buffer.from(claim_hash, 'latin1');
+  return contact_id === '' ? hash : Buffer.concat([hash, contactIdBytes(contact_id)]);
 }
 
-/** A claim's value: the request's claim hash, then its contact (as `rebuild` writes it again too). */
-export function claimValue(claim_hash: string, contact_id: string): string {
-  return claim_hash + packContact(contact_id);
+/** The contact a claim binds its reference to ('' for none), from either form (see above). */
+function claimContact(claim: Buffer): string {
+  if (claim.length === claim_hash_length) return '';
+  if (claim.length === packed_length) return contactIdFromBytes(claim.subarray(claim_hash_length));
+  return `con_${claim.toString('latin1', claim_hash_length)}`;
 }
 
-function unpackContact(packed: string): string {
-  return packed === '' ? '' : `con_${packed}`;
+/** Whether `claim` was made by a request with this claim hash (a reversal's mark never is). */
+function claimedWith(claim: Buffer, claim_hash: string): boolean {
+  return claim.length >= claim_hash_length && claim.toString('latin1', 0, claim_hash_length) === claim_hash;
 }
 
-function runClaim(stores: Stores, slot: ReferenceSlot, value: string, mode: 'claim' | 'read'): Promise<string | null> {
-  return stores.redis.claimScript({ slot, value, mode });
+const reversed_mark = 0x21; // '!': a reversal that came before its original (claimForReversal)
+
+/** The client that reads claims as bytes, one per Redis client. */
+const binary_clients = new WeakMap<RedisClient, ReturnType<typeof binaryClient>>();
+
+function binaryClient(redis: RedisClient) {
+  return redis.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
 }
+
+function runClaim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, value: Buffer, mode: 'claim' | 'read'): Promise<Buffer | null> {
+  let binary = binary_clients.get(stores.redis);
+  if (binary === undefined) binary_clients.set(stores.redis, (binary = binaryClient(stores.redis)));
+  return binary.claimScript({ slot, value, mode }) as Promise<Buffer | null>;
+}
+
+const no_value = Buffer.alloc(0);
 
 /**
  * Claim the reference for this request (or find it claimed by this same request). Returns the
@@ -43,20 +64,20 @@ function runClaim(stores: Stores, slot: ReferenceSlot, value: string, mode: 'cla
  * came first, which differs only if what names the contact moved meanwhile (an OTP code used up
  * and issued again to another contact).
  */
-export async function claimReference(stores: Stores, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<string> {
+export async function claimReference(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<string> {
   const prior = await runClaim(stores, slot, claimValue(claimHash(hash), contact_id), 'claim');
   if (prior === null) return contact_id;
   // A reversal of this reference arrived first (the late-original race of card networks).
-  if (prior.startsWith('!')) throw new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
-  if (!prior.startsWith(claimHash(hash))) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
-  return unpackContact(prior.slice(claim_hash_length));
+  if (prior[0] === reversed_mark) throw new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
+  if (!claimedWith(prior, claimHash(hash))) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
+  return claimContact(prior);
 }
 
 /** The contact a claim binds the reference to, if it is claimed by a request with `hash`. */
-export async function claimedBy(stores: Stores, slot: ReferenceSlot, hash: string): Promise<string | undefined> {
-  const claim = await runClaim(stores, slot, '', 'read');
-  if (claim === null || !claim.startsWith(claimHash(hash))) return undefined;
-  return unpackContact(claim.slice(claim_hash_length));
+export async function claimedBy(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, hash: string): Promise<string | undefined> {
+  const claim = await runClaim(stores, slot, no_value, 'read');
+  if (claim === null || !claimedWith(claim, claimHash(hash))) return undefined;
+  return claimContact(claim);
 }
 
 export interface Original {
@@ -67,10 +88,10 @@ export interface Original {
  * The contact of the transaction a terminal made under the reference within the hot window;
  * undefined if it never arrived or is older (the ledger has it then).
  */
-export async function findOriginal(stores: Stores, slot: ReferenceSlot): Promise<Original | undefined> {
-  const claim = await runClaim(stores, slot, '', 'read');
-  if (claim === null || claim.startsWith('!')) return undefined;
-  return { contact_id: unpackContact(claim.slice(claim_hash_length)) };
+export async function findOriginal(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot): Promise<Original | undefined> {
+  const claim = await runClaim(stores, slot, no_value, 'read');
+  if (claim === null || claim[0] === reversed_mark) return undefined;
+  return { contact_id: claimContact(claim) };
 }
 
 /**
@@ -78,9 +99,9 @@ export async function findOriginal(stores: Stores, slot: ReferenceSlot): Promise
  * 'remembered' (now or by this same reversal before), 'reversed' (by another reversal already),
  * or 'arrived' (the original came meanwhile: reverse it for real).
  */
-export async function claimForReversal(stores: Stores, slot: ReferenceSlot, reversal_hash: string): Promise<'remembered' | 'reversed' | 'arrived'> {
-  const mark = `!${claimHash(reversal_hash)}`;
+export async function claimForReversal(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reversal_hash: string): Promise<'remembered' | 'reversed' | 'arrived'> {
+  const mark = Buffer.from(`!${claimHash(reversal_hash)}`, 'latin1');
   const prior = await runClaim(stores, slot, mark, 'claim');
-  if (prior === null || prior === mark) return 'remembered';
-  return prior.startsWith('!') ? 'reversed' : 'arrived';
+  if (prior === null || prior.equals(mark)) return 'remembered';
+  return prior[0] === reversed_mark ? 'reversed' : 'arrived';
 }

@@ -8,8 +8,8 @@ const claim_layout = layout(
   { claims: reference_periods },
   {
     field: arg.bytes(),
-    /** What the claim holds (references.ts), written in this period if the reference is free. */
-    value: arg.str(),
+    /** What the claim holds (processor/claim.ts), written in this period if the reference is free. */
+    value: arg.bytes(),
     ttl_ms: arg.int(),
     /** 'read': only look. */
     mode: arg.str<'claim' | 'read'>(),
@@ -18,7 +18,7 @@ const claim_layout = layout(
 
 export interface ClaimCall {
   readonly slot: ReferenceSlot;
-  readonly value: string;
+  readonly value: Buffer | string;
   readonly mode: 'claim' | 'read';
 }
 
@@ -28,10 +28,11 @@ export const claim_script = hotScript({
   layouts: [claim_layout],
   parseCommand(parser, call: ClaimCall) {
     claim_layout.pushKeys(parser, { claims: call.slot.claim_keys });
-    claim_layout.pushArgs(parser, { field: call.slot.field, value: call.value, ttl_ms: call.slot.ttl_ms, mode: call.mode });
+    claim_layout.pushArgs(parser, { field: call.slot.field, value: typeof call.value === 'string' ? Buffer.from(call.value) : call.value, ttl_ms: call.slot.ttl_ms, mode: call.mode });
   },
-  transformReply(raw): string | null {
-    if (raw === null || typeof raw === 'string') return raw;
+  /** A string, or a Buffer through a client that maps blob strings to Buffers (processor/claim.ts). */
+  transformReply(raw): string | Buffer | null {
+    if (raw === null || typeof raw === 'string' || Buffer.isBuffer(raw)) return raw;
     throw unexpected(raw);
   },
 });

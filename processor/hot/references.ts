@@ -3,8 +3,8 @@
 // A key per reference cost about 170 bytes (the claim) plus 2,340 (the record, the whole reply
 // inside) for every transaction, 35 days long. Instead each reference is an entry in two small
 // hashes that Redis keeps as listpacks, where an entry costs its field and value plus a few bytes:
-// - the claim, `r:{r<bucket>}:<period>`: reference → '<request hash>|<contact id>' (or
-//   '!<request hash>' for a reversal that came before its original), taken before the shard
+// - the claim, `r:{r<bucket>}:<period>`: reference → '<request hash><contact id's 12 bytes>' (or
+//   '!<request hash>' for a reversal that came before its original; processor/claim.ts), taken before the shard
 //   script, because another body under the same reference may name another contact on another
 //   shard;
 // - the record on the contact's shard, `t:{s<n>}:<period>:<bucket>`: reference → '<transaction
