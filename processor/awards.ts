@@ -7,6 +7,7 @@ import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
 import type { AwardItem } from './hot/award-items.ts';
+import type { Template, WalletHole } from './hot/template.ts';
 import { budgetKey, capsKey, contactKey, referralsKey } from './hot/keys.ts';
 import { referenceSlot } from './hot/references.ts';
 import { transactionAccounts } from './journal.ts';
@@ -19,6 +20,26 @@ import { awardTemplates, publicAward } from './templates.ts';
 
 /** Award transactions are made by the processor itself, under this pseudo-terminal. */
 export const rewards_terminal = '_rewards';
+
+/**
+ * What the shard call of a transaction the processor makes itself (an award, an expiry) names
+ * besides its own arguments: the business, the contact, `reference` on the rewards terminal, the
+ * templates and the accounts (no terminal, so no merchant's).
+ */
+export function rewardsCall<H extends string>(stores: Stores, business: Business, contact_id: string, shard: number, reference: string, id: string, now_ms: number, templates: { reply: Template<H | WalletHole>; entry: Template<H | WalletHole> }) {
+  return {
+    business_id: business.id,
+    slot: referenceSlot(stores.config, rewards_terminal, reference, now_ms),
+    contact_id,
+    shard,
+    id,
+    now_ms,
+    journal_length_max: stores.config.journal_length_max,
+    reply: templates.reply,
+    entry: templates.entry,
+    accounts: transactionAccounts(business, null, contact_id),
+  };
+}
 
 export class Awards {
   constructor(
@@ -127,22 +148,10 @@ export class Awards {
     if (awards.length === 0) return undefined;
     const shard = this.contacts.shardOf(contact_id);
     const id = newId('txn');
-    const { reply, entry } = awardTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reason, reference });
+    const templates = awardTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reason, reference });
     let out: ShardReply<AwardCommitted>;
     try {
-      const call: AwardCall = {
-        business_id: business.id,
-        slot: referenceSlot(this.stores.config, rewards_terminal, reference, now_ms),
-        contact_id,
-        shard,
-        id,
-        now_ms,
-        journal_length_max: this.stores.config.journal_length_max,
-        reply,
-        entry,
-        accounts: transactionAccounts(business, null, contact_id),
-        awards: awardItems(awards),
-      };
+      const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards) };
       out = await shardReply(this.stores, shard, this.stores.redis.awardScript(call));
     } catch (err) {
       await this.release(awards);

@@ -2,12 +2,10 @@
 // (a sorted set the award scripts keep) and expires their lots in a shard script each.
 
 import { newId } from '../core/ids.ts';
-import { rewards_terminal } from './awards.ts';
+import { rewardsCall } from './awards.ts';
 import type { ExpireCall } from './hot/expire.ts';
 import { contactKey, expiryKey } from './hot/keys.ts';
-import { transactionAccounts } from './journal.ts';
 import type { Network } from './network.ts';
-import { referenceSlot } from './hot/references.ts';
 import { shardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { expiryTemplates } from './templates.ts';
@@ -45,19 +43,8 @@ export class Expiry {
     }
     const id = newId('txn');
     const reference = `expiry:${contact_id}:${now_ms}`;
-    const { reply, entry } = expiryTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reference });
-    const call: ExpireCall = {
-      business_id: business.id,
-      slot: referenceSlot(this.stores.config, rewards_terminal, reference, now_ms),
-      contact_id,
-      shard,
-      id,
-      now_ms,
-      journal_length_max: this.stores.config.journal_length_max,
-      reply,
-      entry,
-      accounts: transactionAccounts(business, null, contact_id),
-    };
+    const templates = expiryTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reference });
+    const call: ExpireCall = rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates);
     const out = await shardReply(this.stores, shard, this.stores.redis.expireScript(call));
     return out.status === 201;
   }

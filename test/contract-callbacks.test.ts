@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../core/signature.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { countRows, expectProblem, expectValidation, unique, walletOf } from './contract-util.ts';
+import { countRows, expectProblem, expectValidation, shop as shopOf, unique, walletOf, type Shop } from './contract-util.ts';
 import { createProcessor, eventId, postCallback, refunded, reversed, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
 
 let gw: TestGateway;
@@ -17,21 +17,9 @@ afterAll(async () => {
   await gw.close();
 });
 
-interface Shop {
-  readonly biz: BusinessFixture;
-  readonly card: string;
-  readonly contact_id: string;
-}
-
 /** A business with 10% cashback and one contact holding a card. */
-async function shop(): Promise<Shop> {
-  const biz = await createBusiness(gw);
-  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } });
-  expect(o.status, o.text).toBe(201);
-  const card = testCard(++seed);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status, c.text).toBe(201);
-  return { biz, card, contact_id: c.body.id };
+function shop(): Promise<Shop> {
+  return shopOf(gw, testCard(++seed), [{ name: '10% back', goal: 'spend', award: { percent: 10 } }]);
 }
 
 async function shopWithProcessor(): Promise<{ s: Shop; p: ProcessorFixture }> {

@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { countRows, expectProblem, expectValidation, rfc3339_utc, unique, walletOf } from './contract-util.ts';
+import { countRows, expectProblem, expectValidation, rfc3339_utc, shop as shopOf, unique, walletOf, type Shop } from './contract-util.ts';
 
 let gw: TestGateway;
 let seed = 20_000;
@@ -15,26 +15,9 @@ afterAll(async () => {
   await gw.close();
 });
 
-interface Shop {
-  readonly biz: BusinessFixture;
-  readonly card: string;
-  readonly contact_id: string;
-  readonly offers: string[];
-}
-
-/** A fresh business with these offers and one contact holding a card. */
-async function shop(offers: Record<string, unknown>[], reward_resolution?: string): Promise<Shop> {
-  const biz = await createBusiness(gw, reward_resolution === undefined ? {} : { reward_resolution });
-  const ids: string[] = [];
-  for (const offer of offers) {
-    const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, offer);
-    expect(o.status, o.text).toBe(201);
-    ids.push(o.body.id);
-  }
-  const card = testCard(++seed);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status, c.text).toBe(201);
-  return { biz, card, contact_id: c.body.id, offers: ids };
+/** A fresh business with these offers and one contact holding a card of its own. */
+function shop(offers: Record<string, unknown>[], reward_resolution?: string): Promise<Shop> {
+  return shopOf(gw, testCard(++seed), offers, reward_resolution);
 }
 
 function buy(s: Shop, amount: number, extra: Record<string, unknown> = {}) {

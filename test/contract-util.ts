@@ -3,7 +3,7 @@
 
 import { expect } from 'vitest';
 import type { Gateway } from '../gateway/gateway.ts';
-import { call, type ApiResponse } from './helpers.ts';
+import { call, createBusiness, type ApiResponse, type BusinessFixture } from './helpers.ts';
 
 export const rfc3339_utc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -67,4 +67,27 @@ let unique_seq = 0;
 export function unique(prefix: string): string {
   unique_seq++;
   return `${prefix}${process.pid.toString(36)}${Date.now().toString(36)}${unique_seq}`;
+}
+
+/** A business with its offers, and one contact of it holding a card (the purchase contracts' fixture). */
+export interface Shop {
+  readonly biz: BusinessFixture;
+  readonly card: string;
+  readonly contact_id: string;
+  /** The offers' ids, in the order given. */
+  readonly offers: string[];
+}
+
+/** A fresh business with these offers and one contact holding `card`. */
+export async function shop(gw: Gateway, card: string, offers: readonly Record<string, unknown>[], reward_resolution?: string): Promise<Shop> {
+  const biz = await createBusiness(gw, reward_resolution === undefined ? {} : { reward_resolution });
+  const ids: string[] = [];
+  for (const offer of offers) {
+    const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, offer);
+    expect(o.status, o.text).toBe(201);
+    ids.push(o.body.id);
+  }
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+  expect(c.status, c.text).toBe(201);
+  return { biz, card, contact_id: c.body.id, offers: ids };
 }

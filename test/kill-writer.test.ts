@@ -20,11 +20,11 @@ import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import {
   addCashbackOffer,
+  cardPurchases,
   connectTestRedis,
   connectTestSql,
   createContacts,
   expectLedgerMatches,
-  inBatches,
   journalOf,
   killWriter,
   pendingByConsumer,
@@ -61,17 +61,8 @@ afterAll(async () => {
   await gw?.close();
 });
 
-async function purchases(biz: BusinessFixture, contacts: Contact[], n: number, prefix: string) {
-  const replies = await inBatches(
-    Array.from({ length: n }, (_, i) => () =>
-      call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `${prefix}-${i}`, cim: { type: 'card', value: contacts[i % contacts.length]!.card }, amount: 500 + 13 * i, currency: 'EUR' }),
-    ),
-    50,
-  );
-  return replies.map((r, i) => {
-    expect(r.status, r.text).toBe(201);
-    return { id: r.body.id as string, reference: `${prefix}-${i}`, awarded: Math.floor((500 + 13 * i) / 20) };
-  });
+function purchases(biz: BusinessFixture, contacts: Contact[], n: number, prefix: string) {
+  return cardPurchases(gw, biz, contacts, n, prefix);
 }
 
 /** Stream entries (shard:stream id) pending for one consumer. */

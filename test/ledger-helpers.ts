@@ -57,6 +57,31 @@ export async function addCashbackOffer(gw: TestGateway, biz: BusinessFixture, pe
   if (o.status !== 201) throw new Error(`create offer: ${o.status} ${o.text}`);
 }
 
+/** An approved purchase of cardPurchases: its id, reference and the 5% cashback it awarded. */
+export interface ApprovedPurchase {
+  readonly id: string;
+  readonly reference: string;
+  readonly awarded: number;
+}
+
+/**
+ * `n` purchases of 500 + 13·i by card, spread over `contacts`, 50 at a time, each asserted approved,
+ * with references `<prefix>-<i>`; `awarded` is what addCashbackOffer's default 5% gives.
+ */
+export async function cardPurchases(gw: TestGateway, biz: BusinessFixture, contacts: readonly Contact[], n: number, prefix: string): Promise<ApprovedPurchase[]> {
+  const amount = (i: number) => 500 + 13 * i;
+  const replies = await inBatches(
+    Array.from({ length: n }, (_, i) => () =>
+      call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `${prefix}-${i}`, cim: { type: 'card', value: contacts[i % contacts.length]!.card }, amount: amount(i), currency: 'EUR' }),
+    ),
+    50,
+  );
+  return replies.map((r, i) => {
+    expect(r.status, r.text).toBe(201);
+    return { id: r.body.id as string, reference: `${prefix}-${i}`, awarded: Math.floor(amount(i) / 20) };
+  });
+}
+
 /** Run `tasks` with at most `width` in flight. */
 export async function inBatches<T>(tasks: (() => Promise<T>)[], width: number): Promise<T[]> {
   const out: T[] = [];

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerWriter, statement_entries_max } from '../processor/ledger/writer.ts';
 import { connectPostgres, type RedisClient, type Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, expectLedgerMatches, inBatches, journalOf, pendingTotal, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
+import { addCashbackOffer, cardPurchases, connectTestRedis, connectTestSql, createContacts, expectLedgerMatches, journalOf, pendingTotal, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
 
 const redis_db = 13;
 /** The writer's connections carry this name, so that the test terminates theirs and no others. */
@@ -44,17 +44,8 @@ afterAll(async () => {
   await gw?.close();
 });
 
-async function purchases(biz: BusinessFixture, contacts: Contact[], n: number, prefix: string) {
-  const replies = await inBatches(
-    Array.from({ length: n }, (_, i) => () =>
-      call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `${prefix}-${i}`, cim: { type: 'card', value: contacts[i % contacts.length]!.card }, amount: 500 + 13 * i, currency: 'EUR' }),
-    ),
-    50,
-  );
-  return replies.map((r, i) => {
-    expect(r.status, r.text).toBe(201);
-    return { id: r.body.id as string, reference: `${prefix}-${i}`, awarded: Math.floor((500 + 13 * i) / 20) };
-  });
+function purchases(biz: BusinessFixture, contacts: Contact[], n: number, prefix: string) {
+  return cardPurchases(gw, biz, contacts, n, prefix);
 }
 
 async function recorded(business_id: string): Promise<number> {
