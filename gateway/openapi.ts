@@ -2,6 +2,9 @@
 // (adapters/http/routes.ts: serve), so it lists every route the gateway serves, with the schemas
 // the handlers parse with, and cannot drift from them. /docs shows it.
 
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import type { HttpEnv } from '../adapters/http/env.ts';
@@ -26,6 +29,23 @@ export function documentApi(app: OpenAPIHono<HttpEnv>): void {
     document ??= app.getOpenAPI31Document(about);
     return c.json(document);
   });
-  const viewer = swaggerUI<HttpEnv>({ url: '/openapi.json' });
+  // The viewer's script and style come from this gateway, not from a CDN: many shops' networks,
+  // and these machines, reach no CDN. @hono/swagger-ui names them <baseUrl>/swagger-ui-dist/<file>.
+  const viewer = swaggerUI<HttpEnv>({ url: '/openapi.json', baseUrl: '/docs' });
   serve(app, { method: 'get', path: '/docs', summary: 'This document, to read and try (Swagger UI)', tag, key: 'none', produces: 'text/html' }, async (c) => (await viewer(c, async () => {})) ?? c.notFound());
+  for (const [file, type] of viewer_assets) {
+    let body: Buffer | undefined;
+    serve(app, { method: 'get', path: `/docs/swagger-ui-dist/${file}`, summary: `Swagger UI's ${file}`, tag, key: 'none', produces: type }, (c) => {
+      body ??= readFileSync(join(swagger_ui_dist, file)); // read at the first request, then kept
+      return c.body(new Uint8Array(body), 200, { 'content-type': type, 'cache-control': 'public, max-age=86400' });
+    });
+  }
 }
+
+/** The files of swagger-ui-dist the viewer's page loads, with their media types. */
+const viewer_assets: readonly (readonly [string, string])[] = [
+  ['swagger-ui.css', 'text/css; charset=utf-8'],
+  ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8'],
+];
+
+const swagger_ui_dist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));

@@ -57,3 +57,18 @@ it('says which routes take a key: all of /v1 but the callbacks, signed instead',
     }
   }
 });
+
+it('/docs loads everything it needs from the gateway itself, none of it from a CDN', async () => {
+  const page = await gw.app.request('/docs');
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+  expect(urls.length).toBeGreaterThanOrEqual(2);
+  for (const url of urls) {
+    expect(url, 'a path on the gateway').toMatch(/^\/[^/]/);
+    const asset = await gw.app.request(url);
+    expect(asset.status, url).toBe(200);
+    expect(asset.headers.get('content-type'), url).toMatch(url.endsWith('.css') ? /^text\/css/ : /^text\/javascript/);
+    expect((await asset.arrayBuffer()).byteLength, url).toBeGreaterThan(10_000);
+  }
+});
