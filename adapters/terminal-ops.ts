@@ -24,6 +24,8 @@ export type TerminalPrincipal = Extract<Principal, { kind: 'terminal' }>;
 
 export interface TerminalOp<S extends z.ZodType = z.ZodType> {
   readonly schema: S;
+  /** A POS transaction (not a quote or a look-up): counted in the business's traffic (TransactionOutcome). */
+  readonly transaction: boolean;
   /**
    * `source`: the client's address, which wrong codes are counted against with the terminal
    * (core/guesses.ts): HTTP's request's, the WebSocket's upgrade request's (clientAddress).
@@ -31,9 +33,15 @@ export interface TerminalOp<S extends z.ZodType = z.ZodType> {
   run(processor: Processor, principal: TerminalPrincipal, input: z.infer<S>, source: string): Promise<Reply>;
 }
 
-function op<S extends z.ZodType>(schema: S, run: TerminalOp<S>['run']): TerminalOp<S> {
-  return { schema, run };
+function op<S extends z.ZodType>(schema: S, run: TerminalOp<S>['run'], transaction = true): TerminalOp<S> {
+  return { schema, run, transaction };
 }
+
+/**
+ * Told of every POS transaction a terminal made, through whichever channel: its business, whether
+ * it was approved, and how long it took to answer (the console's traffic, gateway/console-stats.ts).
+ */
+export type TransactionOutcome = (business_id: string, approved: boolean, seconds: number) => void;
 
 /** A reply the processor did not write as bytes (a quote, a wallet): its JSON, never a replay. */
 export function jsonReply(status: number, value: unknown): Reply {
@@ -58,12 +66,12 @@ export async function walletByCim(processor: Processor, business: Business, type
 
 export const terminal_ops = {
   purchase: op(purchaseSchema, (p, { business, terminal }, input, source) => p.purchases.purchase(business, terminal, input, terminal_window, source)),
-  'purchase.quote': op(purchaseQuoteSchema, async (p, { business, terminal }, input, source) => jsonReply(200, await p.purchases.quote(business, terminal, input, terminal_window, source))),
+  'purchase.quote': op(purchaseQuoteSchema, async (p, { business, terminal }, input, source) => jsonReply(200, await p.purchases.quote(business, terminal, input, terminal_window, source)), false),
   redemption: op(redemptionSchema, (p, { business, terminal }, input, source) => p.redemptions.redeem(business, terminal, input, source)),
   spend: op(spendSchema, (p, { business, terminal }, input, source) => p.spends.spend(business, terminal, input, source)),
   refund: op(refundSchema, (p, { business, terminal }, input) => p.refunds.refund(business, terminal, input)),
   reversal: op(reversalSchema, (p, { business, terminal }, input) => p.refunds.reverse(business, terminal, input)),
-  wallet: op(walletLookupSchema, (p, { business, terminal }, input, source) => walletByCim(p, business, input.cim.type, input.cim.value, 'cim.value', { terminal_id: terminal.id, source })),
+  wallet: op(walletLookupSchema, (p, { business, terminal }, input, source) => walletByCim(p, business, input.cim.type, input.cim.value, 'cim.value', { terminal_id: terminal.id, source }), false),
 } as const satisfies Record<string, TerminalOp<any>>;
 
 export type TerminalOpName = keyof typeof terminal_ops;

@@ -56,6 +56,11 @@ export class ConsoleStats {
 
   /** A POS call's outcome: approved (2xx) or declined (anything else), and how long it took. */
   record(business_id: string, status: number, seconds: number): void {
+    this.recordOutcome(business_id, status >= 200 && status < 300, seconds);
+  }
+
+  /** A POS transaction's outcome, whichever channel it came through (HTTP, WebSocket, ISO 8583). */
+  readonly recordOutcome = (business_id: string, approved: boolean, seconds: number): void => {
     let c = this.counts.get(business_id);
     if (c === undefined) {
       if (this.counts.size >= businesses_per_second_max) {
@@ -65,10 +70,10 @@ export class ConsoleStats {
       c = { approved: 0, declined: 0, buckets: new Array<number>(latency_bounds_ms.length + 1).fill(0) };
       this.counts.set(business_id, c);
     }
-    if (status >= 200 && status < 300) c.approved++;
+    if (approved) c.approved++;
     else c.declined++;
     c.buckets[bucketOf(seconds * 1_000)]!++;
-  }
+  };
 
   start(): void {
     this.timer = setInterval(() => {

@@ -21,6 +21,7 @@ import { padInstitutionId, parseOriginalData } from './original-data.ts';
 import { localTransactionTime } from './local-transaction-time.ts';
 import { parseTagData } from './private-data.ts';
 import { replyTo, type IsoHandler } from './server.ts';
+import type { TransactionOutcome } from '../terminal-ops.ts';
 
 /** DE39 for each refusal the processor can give. */
 const response_codes: Partial<Record<ErrorCode, string>> = {
@@ -78,19 +79,34 @@ function numericCurrency(business: Business): string {
   return currencyByCode(business.currency)?.numeric ?? '000';
 }
 
-export function createIsoHandler(processor: Processor): IsoHandler {
+/** `onTransaction`: told of each financial request or reversal answered once its terminal is known. */
+export function createIsoHandler(processor: Processor, onTransaction?: TransactionOutcome): IsoHandler {
   return async (msg, ctx) => {
+    const start = process.hrtime.bigint();
+    const seen: Seen = { business_id: undefined };
+    let reply: IsoMessage;
     try {
       // Wrong codes are counted against the terminal and the peer's address (core/guesses.ts).
-      return await handle(processor, msg, peerAddress(ctx.remote));
+      reply = await handle(processor, msg, peerAddress(ctx.remote), seen);
     } catch (err) {
-      if (err instanceof IsoRefusal) return replyTo(msg, err.code);
-      return replyTo(msg, responseCode(err));
+      reply = replyTo(msg, err instanceof IsoRefusal ? err.code : responseCode(err));
     }
+    if (onTransaction !== undefined && seen.business_id !== undefined && transaction_mtis.has(msg.mti)) {
+      onTransaction(seen.business_id, reply.fields[39] === '00', Number(process.hrtime.bigint() - start) / 1e9);
+    }
+    return reply;
   };
 }
 
-async function handle(processor: Processor, msg: IsoMessage, source: string): Promise<IsoMessage> {
+/** Financial requests and reversals: what a terminal's traffic counts (not network management or balance inquiries). */
+const transaction_mtis: ReadonlySet<string> = new Set(['0200', '0400', '0401', '0420', '0421']);
+
+/** The business a request turned out to be for, once its terminal is found. */
+interface Seen {
+  business_id: string | undefined;
+}
+
+async function handle(processor: Processor, msg: IsoMessage, source: string, seen: Seen): Promise<IsoMessage> {
   const f = msg.fields;
   const mti = msg.mti;
   if (mti === '0800') {
@@ -104,6 +120,7 @@ async function handle(processor: Processor, msg: IsoMessage, source: string): Pr
   const found = await processor.network.isoTerminal(acquirer, trimRight(f[42]), trimRight(f[41]));
   if (found === undefined) throw new IsoRefusal('03');
   const { business, terminal } = found;
+  seen.business_id = business.id;
   if (f[49] !== undefined && currencyByNumeric(f[49])?.code !== business.currency) throw new IsoRefusal('13');
   const reference = isoReference(acquirer, stan, transmission);
   const processing = f[3] ?? '';

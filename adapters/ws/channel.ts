@@ -13,7 +13,7 @@ import { clientAddress } from '../../core/guesses.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { bearerKey } from '../http/env.ts';
 import { problem_content_type, problemOf } from '../http/problem.ts';
-import type { TerminalPrincipal } from '../terminal-ops.ts';
+import type { TerminalPrincipal, TransactionOutcome } from '../terminal-ops.ts';
 import { TerminalConnection, type ChannelLimits, type ConnectionHost } from './connection.ts';
 
 export const terminal_path = '/v1/terminal';
@@ -53,12 +53,16 @@ export class TerminalChannel implements ConnectionHost {
   private all_closed: (() => void) | undefined;
   private readonly pinger: NodeJS.Timeout;
 
-  /** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS), as HTTP's (adapters/http/pos.ts sourceOf). */
+  /**
+   * `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS), as HTTP's
+   * (adapters/http/pos.ts sourceOf). `onTransaction`: told of each transaction answered.
+   */
   constructor(
     readonly processor: Processor,
     readonly logger: Logger,
     limits: Partial<ChannelLimits> = {},
     private readonly trusted_hops = 0,
+    readonly onTransaction: TransactionOutcome | undefined = undefined,
   ) {
     this.limits = { ...default_limits, ...limits };
     this.wss = new WebSocketServer({

@@ -14,7 +14,7 @@ import { PocketgateError } from '../../core/errors.ts';
 import { parseWith } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { problemOf } from '../http/problem.ts';
-import { terminal_ops, type TerminalOp, type TerminalPrincipal } from '../terminal-ops.ts';
+import { terminal_ops, type TerminalOp, type TerminalPrincipal, type TransactionOutcome } from '../terminal-ops.ts';
 import { auth_accepted, readAuthFrame, readFrame, replyFrame, type Frame, type FrameReply } from './frames.ts';
 
 export interface ChannelLimits {
@@ -43,6 +43,8 @@ export interface ConnectionHost {
   readonly limits: ChannelLimits;
   /** The terminal a key names now (Network.authenticate), or undefined. */
   terminalOf(key: string): Promise<TerminalPrincipal | undefined>;
+  /** Told of each transaction answered (its terminal known), as HTTP's are. */
+  readonly onTransaction: TransactionOutcome | undefined;
   closed(connection: TerminalConnection): void;
 }
 
@@ -166,15 +168,20 @@ export class TerminalConnection {
 
   /** The request's reply, or the problem it is: never rejects. */
   private async run(f: Request): Promise<FrameReply> {
+    const start = process.hrtime.bigint();
+    let principal: TerminalPrincipal | undefined;
+    let reply: FrameReply;
+    const op: TerminalOp = terminal_ops[f.op];
     try {
       // Asked again for every request (cached by Network): a key revoked stops working here as over HTTP.
-      const principal = await this.host.terminalOf(this.key!);
+      principal = await this.host.terminalOf(this.key!);
       if (principal === undefined) throw new PocketgateError('unauthorized', 'this terminal key is no longer valid');
-      const op: TerminalOp = terminal_ops[f.op];
-      return await op.run(this.host.processor, principal, parseWith(op.schema, f.body), this.source);
+      reply = await op.run(this.host.processor, principal, parseWith(op.schema, f.body), this.source);
     } catch (err) {
-      return this.problem(err, f.op);
+      reply = this.problem(err, f.op);
     }
+    if (op.transaction && principal !== undefined) this.host.onTransaction?.(principal.business.id, reply.status < 300, Number(process.hrtime.bigint() - start) / 1e9);
+    return reply;
   }
 
   private done(id: string, reply: FrameReply): void {
