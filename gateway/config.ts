@@ -14,6 +14,8 @@ export interface GatewayConfig {
   readonly iso8583: IsoSettings;
   /** How often the process that writes the ledger expires awards (EXPIRY_SWEEP_MS). */
   readonly expiry_sweep_ms: number;
+  /** CALLBACK_EVENTS_RETENTION_DAYS: how long callback answers are kept (0: for ever); the ledger-writing process forgets older ones. */
+  readonly callback_events_retention_days: number;
   readonly redis_url: string;
   readonly database_url: string;
   readonly platform_api_key: string | undefined;
@@ -48,6 +50,13 @@ export interface WebhooksConfig {
 }
 
 export const referral_sweep_ms_default = 5_000;
+
+/**
+ * 540 days: past processors' retries (days), clearings (up to 35 days after the sale) and the card
+ * schemes' longest refund and dispute windows (about 18 months), so that no late refund of a
+ * purchase a callback made finds its original forgotten.
+ */
+export const callback_events_retention_days_default = 540;
 
 export interface IsoSettings {
   readonly framing: FramingMode;
@@ -91,6 +100,7 @@ export function configFromEnv(): GatewayConfig {
     iso8583_port: int('ISO8583_PORT', 8583, 0, 65_535),
     iso8583: isoSettings(),
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
+    callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),
     redis_url: required('REDIS_URL'),
     database_url: required('DATABASE_URL'),
     platform_api_key: process.env.PLATFORM_API_KEY || undefined,
@@ -162,6 +172,8 @@ export interface WriterConfig {
   readonly ack_delay_ms: number | undefined;
   readonly expiry_sweep_ms: number;
   readonly referral_sweep_ms: number;
+  /** As the gateways' (GatewayConfig). */
+  readonly callback_events_retention_days: number;
   /** With CIM_HMAC_KEY (the gateways' settings) the writer also expires awards and makes referral awards left behind. */
   readonly processor: ProcessorConfig | undefined;
 }
@@ -182,6 +194,7 @@ export function writerConfigFromEnv(): WriterConfig {
     ack_delay_ms: optional('LEDGER_ACK_DELAY_MS', 600_000),
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
     referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
+    callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),
     processor: cim_hmac_key === undefined || cim_hmac_key === '' ? undefined : processorConfig(cim_hmac_key),
   };
 }

@@ -96,6 +96,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     ? processor.expiry.start(config.expiry_sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'))
     : undefined;
   // And makes the referral awards a crashed process left behind.
+  // And forgets callback answers past their retention (processor/callback-events.ts prune).
+  const stop_callback_retention = config.ledger_writer && config.callback_events_retention_days > 0
+    ? processor.callback_events.startRetention(config.callback_events_retention_days, (err) => logger.warn({ err }, 'callback answers: pruning failed'))
+    : undefined;
   const stop_referrals = config.ledger_writer
     ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
     : undefined;
@@ -151,6 +155,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
       stop_expiry?.();
       stop_referrals?.();
+      stop_callback_retention?.();
       if (writer !== undefined) await writer.stop();
       await webhook_worker?.stop();
       await processor.offers.close();

@@ -3,6 +3,7 @@
 // PostgreSQL, not in the hot window: a processor retries for days, and a clearing or a reversal
 // may come weeks after the authorization whose purchase it acts on.
 
+import { repeatEvery } from './repeat.ts';
 import type { Sql } from './stores.ts';
 
 export type EventStatus = 'processed' | 'ignored' | 'rejected';
@@ -48,6 +49,11 @@ function stored(r: Row): StoredEvent {
 /** At most one row per event type shares a transaction id, plus the event's own row. */
 const history_rows_max = 16;
 
+/** Rows one pruning statement deletes, and statements one sweep runs: bounded work per hour. */
+export const prune_rows_max = 10_000;
+const prune_statements_max = 100;
+const prune_interval_ms = 3_600_000;
+
 export class CallbackEvents {
   constructor(private readonly sql: Sql) {}
 
@@ -65,6 +71,30 @@ export class CallbackEvents {
         where processor_id = ${processor_id} and transaction_id = ${transaction_id ?? null} and event_id <> ${event_id}
         limit ${history_rows_max})`;
     return rows.map(stored);
+  }
+
+  /**
+   * Forgets up to `rows_max` answers stored more than `retention_days` ago, in one short statement
+   * (the table stays writable meanwhile); returns how many. What is forgotten is then new again: an
+   * event sent again gets a fresh answer, and a refund or reversal of a purchase whose answer is
+   * gone is ignored as of an unknown original; so the retention outlasts processors' retries and
+   * the card schemes' refund and dispute windows (README "Processor callbacks").
+   */
+  async prune(retention_days: number, rows_max = prune_rows_max): Promise<number> {
+    const [row] = await this.sql<{ n: number }[]>`
+      with gone as (
+        delete from callback_events where ctid = any(array(
+          select ctid from callback_events where created_at < now() - make_interval(days => ${retention_days}) limit ${rows_max}))
+        returning 1)
+      select count(*)::int4 as n from gone`;
+    return row!.n;
+  }
+
+  /** Prunes every hour, as long as there is more to forget (at most 10^6 rows an hour), until stopped. */
+  startRetention(retention_days: number, onError: (err: unknown) => void): () => void {
+    return repeatEvery(prune_interval_ms, async () => {
+      for (let i = 0; i < prune_statements_max; i++) if ((await this.prune(retention_days)) < prune_rows_max) return;
+    }, onError);
   }
 
   /** The terminal code a processor sent with the event that made our transaction `id`, if any (display only). */

@@ -3,6 +3,7 @@
 
 import pino from 'pino';
 import { installLastResort } from '../last-resort.ts';
+import { CallbackEvents } from '../callback-events.ts';
 import { Processor } from '../processor.ts';
 import { writerConfigFromEnv } from '../../gateway/config.ts';
 import { connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
@@ -49,6 +50,10 @@ if (config.processor === undefined) {
   stop_referrals = processor.referrals.start(config.referral_sweep_ms, (err) => logger.warn({ err }, 'referral sweep failed'));
   logger.info({ referral_sweep_ms: config.referral_sweep_ms }, 'referral sweeper started');
 }
+// Callback answers past their retention are forgotten by whichever process writes the ledger.
+const stop_callback_retention = config.callback_events_retention_days > 0
+  ? new CallbackEvents(sql).startRetention(config.callback_events_retention_days, (err) => logger.warn({ err }, 'callback answers: pruning failed'))
+  : undefined;
 // Errors nothing caught: logged, bounded, and survived when they come from postgres.js (the
 // writer's loop retries the batch) or from a promise nobody awaited; the process exits on the
 // others (processor/last-resort.ts says which and why). Only now: a failure to start, above, must
@@ -58,6 +63,7 @@ installLastResort(logger);
 async function stop() {
   stop_expiry?.();
   stop_referrals?.();
+  stop_callback_retention?.();
   await writer.stop();
   await redis.close().catch(() => {});
   await sql.end({ timeout: 5 });
