@@ -43,6 +43,11 @@ function op<S extends z.ZodType>(schema: S, run: TerminalOp<S>['run'], transacti
  */
 export type TransactionOutcome = (business_id: string, approved: boolean, seconds: number) => void;
 
+/** Seconds since `start` (process.hrtime.bigint()): how long a transaction took to answer. */
+export function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
 /** A reply the processor did not write as bytes (a quote, a wallet): its JSON, never a replay. */
 export function jsonReply(status: number, value: unknown): Reply {
   return { status, body: JSON.stringify(value), replayed: false };

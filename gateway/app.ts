@@ -59,8 +59,6 @@ function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
 const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/business', '/v1/feed']);
 
 /** The POS transactions: the console's dashboard counts their approvals and declines. */
-const transaction_paths: ReadonlySet<string> = new Set(['/v1/purchases', '/v1/redemptions', '/v1/spends', '/v1/refunds', '/v1/reversals']);
-
 /**
  * Who a POS call is from when it names a terminal in `Pocketgate-Terminal`: an admin key acts as
  * one of its business's terminals (the transaction is the terminal's, made_by 'admin'); another
@@ -147,14 +145,6 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     await next();
   });
 
-  app.use('/v1/*', async (c, next) => {
-    if (!transaction_paths.has(c.req.path)) return next();
-    const start = process.hrtime.bigint();
-    await next();
-    const principal = c.get('principal');
-    if (principal.kind !== 'platform') console_services.stats.record(principal.business.id, c.res.status, Number(process.hrtime.bigint() - start) / 1e9);
-  });
-
   if (postgres_health !== undefined) {
     app.use('/v1/*', async (c, next) => {
       if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
@@ -162,7 +152,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     });
   }
 
-  app.route('/', posRoutes(processor, trust_proxy_hops));
+  app.route('/', posRoutes(processor, trust_proxy_hops, console_services.stats.record));
   app.route('/', adminRoutes(processor));
   app.route('/', callbackRoutes(processor, (reply) => metrics.callback_events.inc({ status: reply.status, replayed: reply.replayed === true ? 'true' : 'false' })));
   app.route('/', webhookRoutes(processor, { allow_private: webhooks_allow_private ?? false }));

@@ -54,13 +54,8 @@ export class ConsoleStats {
 
   constructor(private readonly redis: RedisClient, private readonly logger: Logger) {}
 
-  /** A POS call's outcome: approved (2xx) or declined (anything else), and how long it took. */
-  record(business_id: string, status: number, seconds: number): void {
-    this.recordOutcome(business_id, status >= 200 && status < 300, seconds);
-  }
-
-  /** A POS transaction's outcome, whichever channel it came through (HTTP, WebSocket, ISO 8583). */
-  readonly recordOutcome = (business_id: string, approved: boolean, seconds: number): void => {
+  /** A POS transaction's outcome, whichever channel it came through (HTTP, WebSocket, ISO 8583), and how long it took. */
+  readonly record = (business_id: string, approved: boolean, seconds: number): void => {
     let c = this.counts.get(business_id);
     if (c === undefined) {
       if (this.counts.size >= businesses_per_second_max) {

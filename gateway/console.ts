@@ -83,7 +83,8 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
   } as const;
   serve(app, stats_doc, async (c, business) => {
     const { since } = parseWith(statsQuerySchema, c.req.query());
-    const from = since ?? new Date(Date.now() - 86_400_000).toISOString();
+    // The default rounded to the minute: the cache below is keyed by it.
+    const from = since ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000).toISOString();
     const key = `${business.id} ${from}`;
     let cached = today.get(key);
     if (cached === undefined || Date.now() - cached.at > today_ttl_ms) {

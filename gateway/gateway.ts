@@ -118,7 +118,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     });
     // Keep-alive longer than typical load balancers' idle timeout, so they close first.
     (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
-    terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, console_services.stats.recordOutcome);
+    terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, console_services.stats.record);
     terminal.attach(server as Server);
   }
 
@@ -127,7 +127,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   if (options.iso8583 ?? options.listen ?? true) {
     iso = createIsoServer({
       ...config.iso8583,
-      handler: createIsoHandler(processor, console_services.stats.recordOutcome),
+      handler: createIsoHandler(processor, console_services.stats.record),
       logger,
     });
     iso_port = await iso.listen(config.iso8583_port, config.host);

@@ -34,10 +34,10 @@ export function documentApi(app: OpenAPIHono<HttpEnv>): void {
   const viewer = swaggerUI<HttpEnv>({ url: '/openapi.json', baseUrl: '/docs' });
   serve(app, { method: 'get', path: '/docs', summary: 'This document, to read and try (Swagger UI)', tag, key: 'none', produces: 'text/html' }, async (c) => (await viewer(c, async () => {})) ?? c.notFound());
   for (const [file, type] of viewer_assets) {
-    let body: Buffer | undefined;
+    let body: Uint8Array<ArrayBuffer> | undefined;
     serve(app, { method: 'get', path: `/docs/swagger-ui-dist/${file}`, summary: `Swagger UI's ${file}`, tag, key: 'none', produces: type }, (c) => {
-      body ??= readFileSync(join(swagger_ui_dist, file)); // read at the first request, then kept
-      return c.body(new Uint8Array(body), 200, { 'content-type': type, 'cache-control': 'public, max-age=86400' });
+      body ??= new Uint8Array(readFileSync(join(swagger_ui_dist, file))); // read at the first request, then kept
+      return c.body(body, 200, { 'content-type': type, 'cache-control': 'public, max-age=86400' });
     });
   }
 }

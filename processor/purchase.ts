@@ -24,7 +24,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
-import { feeOf, requestHash, type Spends } from './wallet.ts';
+import { checkCurrency, feeOf, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
@@ -321,13 +321,6 @@ export class Purchases {
 
 /** A quote: what a purchase of this body would award and take off now (API: POST /v1/purchases/quote). */
 export type Quote = Pick<PurchaseReply, 'contact_id' | 'amount' | 'currency' | 'awards' | 'discount' | 'amount_due' | 'wallet'>;
-
-/** A purchase runs in its business's currency; anything else is bad input. */
-function checkCurrency(business: Business, currency: string): void {
-  if (currency !== business.currency) {
-    throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
-  }
-}
 
 /** What the offers read of the purchase itself, besides the contact's facts. */
 function purchaseContext(terminal: Terminal, input: PurchaseQuoteInput, at_ms: number) {

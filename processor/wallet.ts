@@ -39,6 +39,13 @@ export function requestHash(hmac_key: string, kind: string, input: unknown): str
   return createHmac('sha256', hmac_key).update(kind).update('\u0000').update(JSON.stringify(input)).digest('base64url').slice(0, 22);
 }
 
+/** A purchase or spend runs in its business's currency; anything else is bad input. */
+export function checkCurrency(business: Business, currency: string): void {
+  if (currency !== business.currency) {
+    throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
+  }
+}
+
 /** The merchant's contribution fee on `base` (awards or spends at its terminals). */
 export function feeOf(terminal: Terminal, base: number): number {
   if (terminal.merchant_id === null || terminal.fee_bp === 0 || base <= 0) return 0;
@@ -153,9 +160,7 @@ export class Spends {
 
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
   async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
-    if (input.currency !== business.currency) {
-      throw new PocketgateError('validation_failed', `currency: this business runs in ${business.currency}`, [{ path: 'currency', message: `must be ${business.currency}` }]);
-    }
+    checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);

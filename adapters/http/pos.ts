@@ -11,7 +11,7 @@ import { clientAddress } from '../../core/guesses.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
-import { terminal_ops, walletByCim, type TerminalOp, type TerminalOpName } from '../terminal-ops.ts';
+import { secondsSince, terminal_ops, walletByCim, type TerminalOp, type TerminalOpName, type TransactionOutcome } from '../terminal-ops.ts';
 import { terminal_path } from '../ws/channel.ts';
 import { readBody } from './body.ts';
 import type { HttpEnv } from './env.ts';
@@ -63,15 +63,26 @@ const acting = {
 
 const tag = 'POS transactions';
 
-/** `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS). */
-export function posRoutes(processor: Processor, trusted_hops = 0): OpenAPIHono<HttpEnv> {
+/**
+ * `trusted_hops`: proxies of our own in front of the gateway (TRUST_PROXY_HOPS). `onTransaction`:
+ * told of each transaction answered, as the WebSocket channel and ISO 8583 tell it.
+ */
+export function posRoutes(processor: Processor, trusted_hops = 0, onTransaction?: TransactionOutcome): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
 
   for (const { path, op: name, summary, status } of pos_routes) {
     const op: TerminalOp = terminal_ops[name];
-    serve(app, { method: 'post', path, summary, tag, key: 'terminal', ...acting, body: op.schema, status }, async (c, terminal) =>
-      replyResponse(await op.run(processor, terminal, await readBody(c, op.schema), sourceOf(c, trusted_hops))),
-    );
+    serve(app, { method: 'post', path, summary, tag, key: 'terminal', ...acting, body: op.schema, status }, async (c, terminal) => {
+      const start = process.hrtime.bigint();
+      let approved = false;
+      try {
+        const reply = await op.run(processor, terminal, await readBody(c, op.schema), sourceOf(c, trusted_hops));
+        approved = reply.status < 300;
+        return replyResponse(reply);
+      } finally {
+        if (op.transaction) onTransaction?.(terminal.business.id, approved, secondsSince(start));
+      }
+    });
   }
 
   // The WebSocket terminal channel (adapters/ws) takes this path's upgrades before Hono sees

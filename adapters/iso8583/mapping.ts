@@ -21,7 +21,7 @@ import { padInstitutionId, parseOriginalData } from './original-data.ts';
 import { localTransactionTime } from './local-transaction-time.ts';
 import { parseTagData } from './private-data.ts';
 import { replyTo, type IsoHandler } from './server.ts';
-import type { TransactionOutcome } from '../terminal-ops.ts';
+import { secondsSince, type TransactionOutcome } from '../terminal-ops.ts';
 
 /** DE39 for each refusal the processor can give. */
 const response_codes: Partial<Record<ErrorCode, string>> = {
@@ -83,17 +83,21 @@ function numericCurrency(business: Business): string {
 export function createIsoHandler(processor: Processor, onTransaction?: TransactionOutcome): IsoHandler {
   return async (msg, ctx) => {
     const start = process.hrtime.bigint();
-    const seen: Seen = { business_id: undefined };
+    let business_id: string | undefined;
     let reply: IsoMessage;
     try {
-      // Wrong codes are counted against the terminal and the peer's address (core/guesses.ts).
-      reply = await handle(processor, msg, peerAddress(ctx.remote), seen);
+      if (msg.mti === '0800') {
+        reply = networkManagement(msg);
+      } else {
+        const found = await terminalOf(processor, msg);
+        business_id = found.business.id;
+        // Wrong codes are counted against the terminal and the peer's address (core/guesses.ts).
+        reply = await handle(processor, msg, found, peerAddress(ctx.remote));
+      }
     } catch (err) {
       reply = replyTo(msg, err instanceof IsoRefusal ? err.code : responseCode(err));
     }
-    if (onTransaction !== undefined && seen.business_id !== undefined && transaction_mtis.has(msg.mti)) {
-      onTransaction(seen.business_id, reply.fields[39] === '00', Number(process.hrtime.bigint() - start) / 1e9);
-    }
+    if (business_id !== undefined && transaction_mtis.has(msg.mti)) onTransaction?.(business_id, reply.fields[39] === '00', secondsSince(start));
     return reply;
   };
 }
@@ -101,26 +105,27 @@ export function createIsoHandler(processor: Processor, onTransaction?: Transacti
 /** Financial requests and reversals: what a terminal's traffic counts (not network management or balance inquiries). */
 const transaction_mtis: ReadonlySet<string> = new Set(['0200', '0400', '0401', '0420', '0421']);
 
-/** The business a request turned out to be for, once its terminal is found. */
-interface Seen {
-  business_id: string | undefined;
+/** Sign-on, sign-off, echo: the link is up; nothing else to do. */
+function networkManagement(msg: IsoMessage): IsoMessage {
+  const code = msg.fields[70];
+  return replyTo(msg, ['001', '002', '301'].includes(code ?? '') ? '00' : '12', code === undefined ? {} : { 70: code });
 }
 
-async function handle(processor: Processor, msg: IsoMessage, source: string, seen: Seen): Promise<IsoMessage> {
+/** The terminal a message comes from (acquirer DE32, merchant DE42, terminal DE41): 30 without them, 03 unknown. */
+async function terminalOf(processor: Processor, msg: IsoMessage): Promise<{ business: Business; terminal: Terminal }> {
+  const f = msg.fields;
+  if (f[32] === undefined || f[11] === undefined || f[7] === undefined || f[41] === undefined) throw new IsoRefusal('30');
+  const found = await processor.network.isoTerminal(f[32], trimRight(f[42]), trimRight(f[41]));
+  if (found === undefined) throw new IsoRefusal('03');
+  return found;
+}
+
+async function handle(processor: Processor, msg: IsoMessage, { business, terminal }: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
   const f = msg.fields;
   const mti = msg.mti;
-  if (mti === '0800') {
-    // Sign-on, sign-off, echo: the link is up; nothing else to do.
-    return replyTo(msg, ['001', '002', '301'].includes(f[70] ?? '') ? '00' : '12', f[70] === undefined ? {} : { 70: f[70] });
-  }
-  const acquirer = f[32];
-  const stan = f[11];
-  const transmission = f[7];
-  if (acquirer === undefined || stan === undefined || transmission === undefined || f[41] === undefined) throw new IsoRefusal('30');
-  const found = await processor.network.isoTerminal(acquirer, trimRight(f[42]), trimRight(f[41]));
-  if (found === undefined) throw new IsoRefusal('03');
-  const { business, terminal } = found;
-  seen.business_id = business.id;
+  const acquirer = f[32]!;
+  const stan = f[11]!;
+  const transmission = f[7]!;
   if (f[49] !== undefined && currencyByNumeric(f[49])?.code !== business.currency) throw new IsoRefusal('13');
   const reference = isoReference(acquirer, stan, transmission);
   const processing = f[3] ?? '';

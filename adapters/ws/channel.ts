@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { PocketgateError } from '../../core/errors.ts';
 import { clientAddress } from '../../core/guesses.ts';
 import type { Processor } from '../../processor/processor.ts';
+import { body_bytes_max } from '../http/body.ts';
 import { bearerKey } from '../http/env.ts';
 import { problem_content_type, problemOf } from '../http/problem.ts';
 import type { TerminalPrincipal, TransactionOutcome } from '../terminal-ops.ts';
@@ -19,7 +20,7 @@ import { TerminalConnection, type ChannelLimits, type ConnectionHost } from './c
 export const terminal_path = '/v1/terminal';
 export const auth_frame_protocol = 'pocketgate.auth-frame';
 /** The largest frame a client may send (a larger one closes with 1009): the HTTP body limit. */
-export const frame_bytes_max = 64 * 1024;
+export const frame_bytes_max = body_bytes_max;
 
 export const default_limits: ChannelLimits = {
   in_flight_max: 256,

@@ -14,7 +14,7 @@ import { PocketgateError } from '../../core/errors.ts';
 import { parseWith } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { problemOf } from '../http/problem.ts';
-import { terminal_ops, type TerminalOp, type TerminalPrincipal, type TransactionOutcome } from '../terminal-ops.ts';
+import { secondsSince, terminal_ops, type TerminalOp, type TerminalPrincipal, type TransactionOutcome } from '../terminal-ops.ts';
 import { auth_accepted, readAuthFrame, readFrame, replyFrame, type Frame, type FrameReply } from './frames.ts';
 
 export interface ChannelLimits {
@@ -180,7 +180,7 @@ export class TerminalConnection {
     } catch (err) {
       reply = this.problem(err, f.op);
     }
-    if (op.transaction && principal !== undefined) this.host.onTransaction?.(principal.business.id, reply.status < 300, Number(process.hrtime.bigint() - start) / 1e9);
+    if (op.transaction && principal !== undefined) this.host.onTransaction?.(principal.business.id, reply.status < 300, secondsSince(start));
     return reply;
   }
 

@@ -40,6 +40,7 @@ import { randomBytes } from 'node:crypto';
 import { deadLetterKey, journal_group, journalKey, transactionKey } from '../hot/keys.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 import type { TransactionSql } from 'postgres';
+import { webhooks_channel } from '../webhooks.ts';
 import { WriterLease } from './lease.ts';
 import { takeOverDead, type StreamEntries } from './takeover.ts';
 
@@ -509,7 +510,7 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
     )
     -- Wakes the delivery workers of every gateway, at commit (LISTEN in processor/webhooks).
     select (select count(*) from fresh)::int4 as n,
-      (select count(*) from (select pg_notify('pocketgate_webhooks', '') from (select 1 from deliveries limit 1) d) x)::int4 as notified`;
+      (select count(*) from (select pg_notify(${webhooks_channel}, '') from (select 1 from deliveries limit 1) d) x)::int4 as notified`;
   return row!.n;
 }
 
