@@ -1,6 +1,6 @@
 // Guessing: how many wrong one-time codes, wallet codes and contact codes a terminal and a
 // source (the client's address) may present, and the windows they are counted in. Pure policy;
-// processor/guesses.ts and hot/otp.lua count in Redis. README "Guessing" explains the numbers.
+// processor/hot/guess.ts (guess.lua) and hot/otp.lua count in Redis. README "Guessing" explains the numbers.
 //
 // Only wrong guesses are counted, so no amount of genuine traffic is ever limited. Two kinds of
 // limit:
