@@ -49,14 +49,16 @@ export async function seedDemo(gateway: Gateway, base_url: string, platform_key:
     const merchant = await call(gateway, admin_key, 'POST', '/v1/merchants', { name: 'Demo Bakery', code: 'BAKERY001', contribution_fee_percent: 10 });
     const venue = await call(gateway, admin_key, 'POST', '/v1/venues', { name: 'Bakery on Main St', merchant_id: merchant.id, timezone: 'Europe/Lisbon' });
     const terminal = await call(gateway, admin_key, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'TERM0001' });
+    demo = { business_id: business.id as string, admin_key, terminal_key: terminal.api_key as string, email: 'demo1@example.com' };
+    // Saved before the long part (the contacts' import): a first start stopped during it still
+    // shows the keys on the next start, which finds the business there and seeds nothing.
+    if (data_dir !== undefined) saveDemo(data_dir, demo);
     const lines: string[] = [];
     for (let i = 1; i <= 1_000; i++) {
       lines.push(JSON.stringify({ first_name: `Demo${i}`, last_name: 'Customer', email: `demo${i}@example.com`, cims: [{ type: 'card', value: demoCard(i) }, { type: 'email', value: `demo${i}@example.com` }] }));
     }
     const imported = await call(gateway, admin_key, 'POST', '/v1/contacts/import', lines.join('\n'), 'application/x-ndjson');
     await call(gateway, admin_key, 'POST', '/v1/offers', { name: '5% cashback', goal: 'spend', kind: 'cashback', award: { percent: 5 } });
-    demo = { business_id: business.id as string, admin_key, terminal_key: terminal.api_key as string, email: 'demo1@example.com' };
-    if (data_dir !== undefined) saveDemo(data_dir, demo);
     gateway.logger.info({ business_id: demo.business_id, contacts: imported.imported }, 'demo business seeded');
   } else if (file !== undefined && existsSync(file)) {
     demo = JSON.parse(readFileSync(file, 'utf8')) as Demo;
