@@ -12,6 +12,8 @@
 // Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
 // --scenario purchase|spend --baseline <dir> --baseline-env K=V,... --no-profile
 // --rate <req/s> (a fixed arrival rate: latency at a given load instead of maximum throughput)
+// --heap (then the same load on a gateway under V8's sampling heap profiler: bytes allocated per
+// request by function and by our own code on the stack, freed objects included)
 
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +25,7 @@ import { connectRedis, type RedisClient } from '../processor/stores.ts';
 import { cpuMs, median, redisCpuMs } from './measure.ts';
 import { formatGc, pausesBetween, readPauses, type Pauses } from './gateway-pauses.ts';
 import { formatShares, summariseProfile, type CpuProfile } from './cpu-profile.ts';
+import { inspectFlag, startHeapSampling, summariseHeapProfile, type HeapSummary } from './heap-profile.ts';
 import { api, basket, card, importContacts, offerDefinitions } from './population.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
 
@@ -38,6 +41,7 @@ const { values: opt } = parseArgs({
     'baseline-env': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
     rate: { type: 'string' },
+    heap: { type: 'boolean', default: false },
   },
 });
 const contacts_n = Number(opt.contacts);
@@ -136,6 +140,8 @@ interface Measured {
   readonly commands: { name: string; calls_per_request: number; us_per_request: number; us_per_call: number }[];
   /** The gateway's event-loop delay and GC pauses during the run (gateway-pauses.ts). */
   readonly pauses: Pauses;
+  /** Per request: bytes Redis read and wrote on its connections, and appended to its AOF. */
+  readonly redis_bytes: { in: number; out: number; aof: number };
 }
 
 const platform_key = `pk_prof_${randomBytes(8).toString('hex')}`;
@@ -195,6 +201,7 @@ async function seed(v: Variant, sql: postgres.Sql): Promise<void> {
 async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promise<Measured> {
   const stats0 = await commandStats(redis);
   const redis0 = await redisCpuMs(redis);
+  const bytes0 = await redisBytes(redis);
   const cpu0 = cpuMs(v.gateway.process.pid);
   const io0 = syscalls(v.gateway.process.pid);
   const pg0 = await postgresCpuMs(sql);
@@ -213,6 +220,8 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const redis_us = Math.round(((redis1.sys + redis1.user - redis0.sys - redis0.user) * 1000) / n);
   const redis_sys_us = Math.round(((redis1.sys - redis0.sys) * 1000) / n);
   const stats1 = await commandStats(redis);
+  const bytes1 = await redisBytes(redis);
+  const redis_bytes = { in: Math.round((bytes1.in - bytes0.in) / n), out: Math.round((bytes1.out - bytes0.out) / n), aof: Math.round((bytes1.aof - bytes0.aof) / n) };
   const commands = [...stats1]
     .map(([name, s]) => {
       const b = stats0.get(name) ?? { calls: 0, usec: 0 };
@@ -224,7 +233,14 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const per = (x: number) => Math.round((x / n) * 100) / 100;
   const postgres_by_kind = postgresDelta(pg0, pg1, n);
   const postgres_us = Object.values(postgres_by_kind).reduce((a, b) => a + b, 0);
-  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us, postgres_by_kind, loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands, pauses };
+  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us, postgres_by_kind, loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands, pauses, redis_bytes };
+}
+
+/** Bytes Redis has read from and written to its clients, and the size of its append-only file. */
+async function redisBytes(redis: RedisClient): Promise<{ in: number; out: number; aof: number }> {
+  const info = await redis.info();
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return { in: field('total_net_input_bytes'), out: field('total_net_output_bytes'), aof: field('aof_current_size') };
 }
 
 
@@ -241,6 +257,26 @@ async function ownStores(sql: postgres.Sql): Promise<Record<string, string>> {
   await other.flushDb();
   await other.close();
   return { DATABASE_URL: url.toString(), REDIS_URL: redis_db.toString() };
+}
+
+/** The same load on this checkout's gateway under the sampling heap profiler (slower: not comparable). */
+async function heapProfile(me: Variant): Promise<HeapSummary & { bytes_per_request: number }> {
+  await me.gateway.stop();
+  const inspect_port = me.port + 1_000;
+  me.gateway = await startChild('gateway/main.ts', me.port, env, { node_args: [inspectFlag(inspect_port)] });
+  await load(me, 2);
+  const sampling = await startHeapSampling(inspect_port);
+  const result = await load(me, duration_s);
+  const heap = await sampling.stop();
+  writeFileSync(join(dir, 'gateway.heapprofile'), JSON.stringify(heap));
+  const summary = summariseHeapProfile(heap, 30);
+  const requests = result.requests.total;
+  const bytes_per_request = Math.round(summary.total_bytes / requests);
+  say(`\nheap: ${Math.round(summary.total_bytes / 1024 / 1024)} MB allocated (sampled, freed objects included) over ${requests} requests: ${Math.round(bytes_per_request / 1024)} KB per request`);
+  say(formatShares('\nallocated by function (KB, not ms):', summary.functions));
+  say(formatShares('\nallocated under our innermost function on the stack (KB):', summary.ours));
+  say(`\n${join(dir, 'gateway.heapprofile')} (Chrome DevTools, Memory tab)`);
+  return { ...summary, bytes_per_request };
 }
 
 async function main() {
@@ -291,7 +327,9 @@ async function main() {
       say(`this / baseline: throughput ×${(a.rps / b.rps).toFixed(2)}, p99 ×${(a.p99_ms / b.p99_ms).toFixed(2)}, gateway CPU/req ×${(a.gateway_us / b.gateway_us).toFixed(2)}, Redis CPU/req ×${(a.redis_us / b.redis_us).toFixed(2)}, PostgreSQL CPU/req ×${(a.postgres_us / b.postgres_us).toFixed(2)}, machine CPU/req ×${(a.machine_us / b.machine_us).toFixed(2)}`);
     }
     for (const v of variants) {
-      say(`\nRedis commands per request (${v.name}, last round):`);
+      const b = v.runs.at(-1)!.redis_bytes;
+      say(`\nRedis bytes per request (${v.name}, last round): ${b.in} in, ${b.out} out (every client's, the ledger writer's included), ${b.aof < 0 ? 'the AOF rewritten meanwhile' : `${b.aof} appended to the AOF`}`);
+      say(`Redis commands per request (${v.name}, last round):`);
       for (const c of v.runs.at(-1)!.commands) say(`  ${c.name.padEnd(14)} ${String(c.calls_per_request).padStart(5)} calls  ${String(c.us_per_request).padStart(6)} µs  (${c.us_per_call} µs/call)`);
     }
     let profile: ReturnType<typeof summariseProfile> | undefined;
@@ -313,7 +351,8 @@ async function main() {
       say(formatShares('\nself time by function:', profile.functions));
       say(`\n${join(dir, file)} (open in Chrome DevTools or speedscope for the flame graph)`);
     }
-    writeFileSync(join(dir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), scenario: opt.scenario, contacts: contacts_n, connections, duration_s, rounds, variants: variants.map((v) => ({ name: v.name, root: v.root, runs: v.runs })), table, profile }, null, 2));
+    const heap = opt.heap ? await heapProfile(variants[0]!) : undefined;
+    writeFileSync(join(dir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), scenario: opt.scenario, contacts: contacts_n, connections, duration_s, rounds, variants: variants.map((v) => ({ name: v.name, root: v.root, runs: v.runs })), table, profile, heap }, null, 2));
     say(join(dir, 'summary.json'));
   } finally {
     await sql.end();
