@@ -303,6 +303,12 @@ export const spendOtpSchema = z.object({
   ttl_seconds: z.number().int().min(30).max(900).default(300),
 });
 
+/** GET /v1/wallets: a CIM by its type and value (the value is checked as its type's, once normalised). */
+export const walletQuerySchema = z.object({
+  cim_type: z.enum(cim_types, { error: (issue) => (issue.input === undefined ? 'required' : `must be one of ${cim_types.join(', ')}`) }),
+  cim_value: z.string({ error: 'required' }),
+});
+
 export const statementQuerySchema = z.object({
   from: timestampSchema.optional(),
   to: timestampSchema.optional(),

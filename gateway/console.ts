@@ -49,6 +49,11 @@ function loadAssets(): Map<string, { body: string; type: string }> {
 /** Ledger totals are cached a few seconds per business and day: dashboards poll, the ledger need not answer each. */
 const today_ttl_ms = 5_000;
 const today_cache_max = 1_000;
+/**
+ * The journal's backlog is the same for every business (2 × SHARDS Redis commands on the POS
+ * Redis to count): one count a second serves every dashboard polling this process.
+ */
+const backlog_ttl_ms = 1_000;
 
 export interface ConsoleServices {
   readonly stats: ConsoleStats;
@@ -61,6 +66,18 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
   const app = new OpenAPIHono<HttpEnv>();
   const assets = loadAssets();
   const today = new Map<string, { at: number; value: Promise<{ awards: number; spends: number }> }>();
+  let backlog: { at: number; value: Promise<number> } | undefined;
+  const ledgerLag = (): Promise<number> => {
+    if (backlog === undefined || Date.now() - backlog.at > backlog_ttl_ms) {
+      const value = journalBacklog(processor.stores.redis, processor.stores.config.shard_count);
+      const counted = { at: Date.now(), value };
+      backlog = counted;
+      value.catch(() => {
+        if (backlog === counted) backlog = undefined; // a failure is not kept: the next poll counts again
+      });
+    }
+    return backlog.value;
+  };
 
   const page = (file: string) => {
     const asset = assets.get(file);
@@ -95,7 +112,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     }
     const [traffic, ledger_lag, totals] = await Promise.all([
       stats.read(business.id),
-      journalBacklog(processor.stores.redis, processor.stores.config.shard_count),
+      ledgerLag(),
       cached.value,
     ]);
     return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals.awards, spends_today: totals.spends });

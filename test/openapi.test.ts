@@ -72,3 +72,13 @@ it('/docs loads everything it needs from the gateway itself, none of it from a C
     expect((await asset.arrayBuffer()).byteLength, url).toBeGreaterThan(10_000);
   }
 });
+
+it('names the query parameters of the routes that read one, as their handlers check them', () => {
+  const parameters = (path: string) => ((doc.paths[path]!.get as { parameters?: { name: string; in: string; required?: boolean }[] }).parameters ?? []).filter((p) => p.in === 'query');
+  const wallets = parameters('/v1/wallets');
+  expect(wallets.map((p) => [p.name, p.required === true])).toEqual([
+    ['cim_type', true],
+    ['cim_value', true],
+  ]);
+  expect(parameters('/v1/contacts/{id}/statement').map((p) => p.name)).toEqual(['from', 'to']);
+});

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import type { Context } from 'hono';
-import { cim_types } from '../../core/cim.ts';
+import { parseWith, walletQuerySchema } from '../../core/schemas.ts';
 import { clientAddress } from '../../core/guesses.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import type { Processor } from '../../processor/processor.ts';
@@ -93,24 +93,13 @@ export function posRoutes(processor: Processor, trusted_hops = 0, onTransaction?
   });
 
   const wallets = 'Wallet balances by CIM (query cim_type, cim_value)';
-  serve(app, { method: 'get', path: '/v1/wallets', summary: wallets, tag, key: 'business' }, async (c, business) => {
-    const type = c.req.query('cim_type');
-    const value = c.req.query('cim_value');
-    if (type === undefined || value === undefined) {
-      throw new PocketgateError('validation_failed', 'cim_type and cim_value are required', [
-        ...(type === undefined ? [{ path: 'cim_type', message: 'required' }] : []),
-        ...(value === undefined ? [{ path: 'cim_value', message: 'required' }] : []),
-      ]);
-    }
-    // An unknown type is the fault of cim_type, not of the value.
-    if (!(cim_types as readonly string[]).includes(type)) {
-      throw new PocketgateError('validation_failed', `cim_type: must be one of ${cim_types.join(', ')}`, [{ path: 'cim_type', message: `must be one of ${cim_types.join(', ')}` }]);
-    }
+  serve(app, { method: 'get', path: '/v1/wallets', summary: wallets, tag, key: 'business', query: walletQuerySchema }, async (c, business) => {
+    const q = parseWith(walletQuerySchema, c.req.query());
     // A terminal's lookup by wallet or contact code is a guess (core/guesses.ts); an admin key
     // reads every contact of its business anyway.
     const p = c.get('principal');
     const presenter = p.kind === 'terminal' ? { terminal_id: p.terminal.id, source: sourceOf(c, trusted_hops) } : undefined;
-    return replyResponse(await walletByCim(processor, business, type, value, 'cim_value', presenter));
+    return replyResponse(await walletByCim(processor, business, q.cim_type, q.cim_value, 'cim_value', presenter));
   });
 
   return app;
