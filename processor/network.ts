@@ -96,6 +96,11 @@ export class Network {
     return r === undefined ? undefined : businessFrom(r);
   }, cache_options);
   private readonly iso_terminals = new CachedLookup<IsoTerminal>((route) => this.readIsoTerminal(route), cache_options);
+  /** By id, whatever the business (the caller checks whose): admin calls acting as one, processors' bookings. */
+  private readonly terminals = new CachedLookup<Terminal>(async (id) => {
+    const view = await readTerminal(this.stores.redis, id);
+    return view === undefined ? undefined : terminalFrom(view);
+  }, cache_options);
 
   constructor(private readonly stores: Stores) {}
 
@@ -124,8 +129,18 @@ export class Network {
    * business's terminal is not told apart from one that does not exist.
    */
   async terminal(business: Business, terminal_id: string): Promise<Terminal | undefined> {
-    const view = await readTerminal(this.stores.redis, terminal_id);
-    return view === undefined || view.terminal.business_id !== business.id ? undefined : terminalFrom(view);
+    const terminal = await this.terminals.get(terminal_id);
+    return terminal === undefined || terminal.business_id !== business.id ? undefined : terminal;
+  }
+
+  /** A terminal by id, of any business: only for what has already found whose it is (a processor's booking). */
+  terminalById(terminal_id: string): Promise<Terminal | undefined> {
+    return this.terminals.get(terminal_id);
+  }
+
+  /** Read afresh next time: it was just written to Redis by this process. */
+  forgetTerminal(terminal_id: string): void {
+    this.terminals.delete(terminal_id);
   }
 
   business(id: string): Promise<Business | undefined> {
@@ -254,6 +269,7 @@ export class Network {
     }
     if ((await syncTerminal(sql, redis, id)) !== hashKey(api_key)) throw unfinished();
     this.iso_terminals.clear();
+    this.terminals.delete(id);
     return { id, code: input.code, venue_id: input.venue_id, merchant_id: venue.merchant_id, created_at: iso(created_at), api_key };
   }
 
@@ -277,6 +293,7 @@ export class Network {
     if (found === undefined) throw taken();
     if ((await syncTerminal(sql, redis, found.id)) !== hashKey(api_key)) throw unfinished();
     this.iso_terminals.clear();
+    this.terminals.delete(found.id);
     return { id: found.id, code: input.code, venue_id: input.venue_id, merchant_id, created_at: iso(found.created_at), api_key };
   }
 

@@ -60,7 +60,7 @@ export class Processor {
     this.schemes = new Schemes(stores);
     this.expiry = new Expiry(stores, this.network);
     this.referrals = new ReferralSweeper(stores, this.network, this.awards, (err, context, message) => this.onFailure(err, context, message));
-    this.processors = new Processors(stores);
+    this.processors = new Processors(stores, this.network);
     this.callback_events = new CallbackEvents(stores.sql);
   }
 }

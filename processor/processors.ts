@@ -7,8 +7,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { ProcessorCreate } from '../core/schemas.ts';
 import { newSigningSecret } from '../core/signature.ts';
-import { iso, network_cache_ttl_ms, terminalFrom, type Business, type Terminal } from './network.ts';
-import { readTerminal } from './network-redis.ts';
+import { iso, network_cache_ttl_ms, type Business, type Network, type Terminal } from './network.ts';
 import { syncTerminal, syncVenue } from './network-sync.ts';
 import { CachedLookup, TtlCache } from './ttl-cache.ts';
 import type { Stores } from './stores.ts';
@@ -56,13 +55,13 @@ export class Processors {
     const [business_id, processor_id, merchant_code] = key.split('\u0000') as [string, string, string];
     return this.readTerminalAt(business_id, processor_id, merchant_code);
   }, cache_options);
-  private readonly terminals = new CachedLookup<Terminal>(async (id) => {
-    const view = await readTerminal(this.stores.redis, id);
-    return view === undefined ? undefined : terminalFrom(view);
-  }, cache_options);
   private readonly secret_key: Buffer;
 
-  constructor(private readonly stores: Stores) {
+  constructor(
+    private readonly stores: Stores,
+    /** Where terminals are read and cached, the processors' as the business's own. */
+    private readonly network: Network,
+  ) {
     this.secret_key = secretKey(stores.config.cim_hmac_key);
   }
 
@@ -152,7 +151,7 @@ export class Processors {
 
   /** A terminal by id (one a processor's purchase was booked on), from the network in Redis. */
   terminal(id: string): Promise<Terminal | undefined> {
-    return this.terminals.get(id);
+    return this.network.terminalById(id);
   }
 
   private async readTerminalAt(business_id: string, processor_id: string, merchant_code: string): Promise<Terminal | undefined> {
@@ -164,7 +163,7 @@ export class Processors {
     // here, so that a copy a Redis failure left undone is done now.
     await syncVenue(sql, redis, venue_id);
     await syncTerminal(sql, redis, terminal_id);
-    this.terminals.delete(terminal_id);
+    this.network.forgetTerminal(terminal_id);
     return this.terminal(terminal_id);
   }
 
