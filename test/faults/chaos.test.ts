@@ -6,6 +6,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileAvailable } from './checks.ts';
+import { live_children } from './children.ts';
+import { live_stores } from './stores.ts';
 import { correctnessFailures, reportTable } from './report.ts';
 import { short_order, type Durations } from './scenarios.ts';
 import { runSuite, type ScenarioResult, type SuiteResult } from './suite.ts';
@@ -36,11 +38,15 @@ beforeAll(async () => {
   });
 }, 170_000);
 
-afterAll(() => {
+afterAll(async () => {
   // The table and the log, for whoever reads the test output.
   if (result !== undefined) console.log(`${reportTable(result)}\n\n${log.join('\n')}`);
   else console.log(log.join('\n'));
-});
+  // A suite that timed out is still running: its gateway, writer, Redis and PostgreSQL would
+  // outlive this file on their fixed ports, and the next run could not start its own.
+  await Promise.allSettled([...live_children].map((c) => c.stop()));
+  await Promise.allSettled([...live_stores].map((s) => s.destroy()));
+}, 60_000);
 
 function row(name: string): ScenarioResult {
   const r = result.rows.find((x) => x.scenario.name === name);

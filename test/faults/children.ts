@@ -4,6 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { gateway_node_flags } from '../../scripts/node-flags.mjs';
 import { sleep } from './exec.ts';
 
 export const repo_root = join(import.meta.dirname, '..', '..');
@@ -19,6 +20,8 @@ export class Child {
     readonly name: string,
     private readonly file: string,
     private readonly env: Record<string, string>,
+    /** Node's flags before the file: the gateway's are those `npm start` gives it. */
+    private readonly node_args: readonly string[] = [],
   ) {}
 
   get pid(): number | undefined {
@@ -36,7 +39,7 @@ export class Child {
   }
 
   spawn(): void {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repo_root, this.file)], {
+    const child = spawn(process.execPath, [...this.node_args, '--import', 'tsx', join(repo_root, this.file)], {
       cwd: repo_root,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,7 +77,7 @@ export class Child {
 
 /** The gateway on `port`, in-process ledger writer unless `ledger_writer` is false. */
 export function gatewayChild(env: Record<string, string>, port: number, iso_port: number, ledger_writer: boolean): Child {
-  return new Child('gateway', 'gateway/main.ts', { ...env, PORT: String(port), ISO8583_PORT: String(iso_port), LEDGER_WRITER: ledger_writer ? 'on' : 'off', HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  return new Child('gateway', 'gateway/main.ts', { ...env, PORT: String(port), ISO8583_PORT: String(iso_port), LEDGER_WRITER: ledger_writer ? 'on' : 'off', HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, gateway_node_flags);
 }
 
 export function writerChild(env: Record<string, string>): Child {
