@@ -1,8 +1,10 @@
-// `npm run floor -- [--duration 10] [--rounds 2] [--connections 32]`: the floor of a purchase's
+// `npm run floor -- [--duration 10] [--rounds 2] [--connections 32] [--rate <req/s>]`: the floor of a purchase's
 // shape on this machine (floor-server.ts), measured as the loadtest measures the gateway:
 // autocannon on the same cores, routes alternated A B C D A B C D so that whatever else the
 // machine does falls on all alike. Prints each route's throughput as a ratio of the empty route
-// and its CPU per request (server process, Redis, PostgreSQL), medians of the rounds.
+// and its CPU per request (server process, Redis, PostgreSQL), medians of the rounds. With
+// --rate every route runs at that fixed rate instead (the latency floor: the loadtest's p99
+// target is at half the purchase's own maximum), and Redis's stalls are printed beside each.
 
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -10,8 +12,13 @@ import postgres from 'postgres';
 import { connectRedis } from '../processor/stores.ts';
 import { cpuMs, median, postgresCpuMs, postmasterPid, redisCpuMs } from './measure.ts';
 import { startChild, type Child } from './processes.ts';
+import { formatStalls, readStalls, startStallWatch } from './redis-stalls.ts';
 
-const { values: opt } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '32' } } });
+const { values: opt } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '32' }, rate: { type: 'string' } } });
+const rate = opt.rate === undefined ? undefined : Number(opt.rate);
+if (rate !== undefined && !(rate >= 1)) throw new Error('--rate must be a positive number of requests per second');
+/** Redis events this long or longer are counted (redis-stalls.ts). */
+const stall_threshold_ms = 5;
 const duration_s = Number(opt.duration);
 const rounds = Number(opt.rounds);
 const connections = Number(opt.connections);
@@ -37,10 +44,12 @@ interface Target {
 
 interface Sample {
   readonly rps: number;
+  readonly p50_ms: number;
   readonly p99_ms: number;
   readonly server_us: number;
   readonly redis_us: number;
   readonly postgres_us: number;
+  readonly stalls: string;
 }
 
 const body = JSON.stringify({ reference: 'r-floor', amount: 2500, currency: 'EUR', cim: { type: 'loyalty_id', value: 'L-0000001234' }, items: [{ sku: 'sku-1', quantity: 1, amount: 2500 }] });
@@ -48,7 +57,10 @@ const body = JSON.stringify({ reference: 'r-floor', amount: 2500, currency: 'EUR
 async function measure(t: Target, redis: Awaited<ReturnType<typeof connectRedis>>, postmaster: number | undefined): Promise<Sample> {
   const pid = t.server.process.pid;
   const [cpu0, r0, pg0] = [cpuMs(pid), await redisCpuMs(redis), postgresCpuMs(postmaster) ?? 0];
-  const result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body });
+  await startStallWatch(redis, stall_threshold_ms);
+  const from_s = Math.floor(Date.now() / 1000);
+  const result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body, ...(rate === undefined ? {} : { overallRate: rate }) });
+  const stalls = await readStalls(redis, from_s, Math.ceil(Date.now() / 1000));
   // The ledger variant's drain is still writing what the run left: it is part of the run's cost,
   // and a drain that failed or fell behind is not a floor.
   if (t.ledger) await drained(ledger_ok += result['2xx']);
@@ -57,7 +69,9 @@ async function measure(t: Target, redis: Awaited<ReturnType<typeof connectRedis>
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${t.name}: ${result.non2xx} non-2xx, ${result.errors} errors:\n${t.server.output()}`);
   return {
     rps: result.requests.average,
+    p50_ms: result.latency.p50,
     p99_ms: result.latency.p99,
+    stalls: formatStalls(stalls, duration_s, stall_threshold_ms),
     server_us: ((cpu1 - cpu0) * 1000) / n,
     redis_us: ((r1.user + r1.sys - r0.user - r0.sys) * 1000) / n,
     postgres_us: t.ledger ? ((pg1 - pg0) * 1000) / n : 0,
@@ -98,7 +112,7 @@ try {
     for (const t of targets) {
       const s = await measure(t, redis, postmaster);
       samples.get(t.name)!.push(s);
-      process.stderr.write(`round ${round} ${t.name}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms} ms, server ${s.server_us.toFixed(0)} µs + Redis ${s.redis_us.toFixed(0)} + PostgreSQL ${s.postgres_us.toFixed(0)}\n`);
+      process.stderr.write(`round ${round} ${t.name}: ${Math.round(s.rps)} req/s, p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, server ${s.server_us.toFixed(0)} µs + Redis ${s.redis_us.toFixed(0)} + PostgreSQL ${s.postgres_us.toFixed(0)}\n  ${s.stalls}\n`);
     }
   }
   printTable(targets, samples);
@@ -112,15 +126,15 @@ function printTable(targets: readonly Target[], samples: ReadonlyMap<string, rea
   const m = (name: string, f: (s: Sample) => number) => median(samples.get(name)!.map(f));
   const empty = m(targets[0]!.name, (s) => s.rps);
   const lines = [
-    `floor of the purchase's shape, ${new Date().toISOString()}, ${rounds} rounds of ${duration_s} s, ${connections} connections (medians)`,
+    `floor of the purchase's shape, ${new Date().toISOString()}, ${rounds} rounds of ${duration_s} s, ${connections} connections${rate === undefined ? '' : `, ${rate} req/s`} (medians)`,
     '',
-    '| route | req/s | / empty | p99 ms | CPU µs per request: server + Redis + PostgreSQL |',
-    '|---|---:|---:|---:|---|',
+    '| route | req/s | / empty | p50 ms | p99 ms | CPU µs per request: server + Redis + PostgreSQL |',
+    '|---|---:|---:|---:|---:|---|',
   ];
   for (const t of targets) {
     const rps = m(t.name, (s) => s.rps);
     const [sv, rd, pg] = [m(t.name, (s) => s.server_us), m(t.name, (s) => s.redis_us), m(t.name, (s) => s.postgres_us)];
-    lines.push(`| ${t.name} | ${Math.round(rps).toLocaleString('en')} | ${(rps / empty).toFixed(2)} | ${m(t.name, (s) => s.p99_ms)} | ${Math.round(sv + rd + pg)} (${Math.round(sv)} + ${Math.round(rd)} + ${Math.round(pg)}) |`);
+    lines.push(`| ${t.name} | ${Math.round(rps).toLocaleString('en')} | ${(rps / empty).toFixed(2)} | ${m(t.name, (s) => s.p50_ms)} | ${m(t.name, (s) => s.p99_ms)} | ${Math.round(sv + rd + pg)} (${Math.round(sv)} + ${Math.round(rd)} + ${Math.round(pg)}) |`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 }
