@@ -221,10 +221,8 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
 
   const transaction = { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' } as const;
   serve(app, transaction, async (c, business) => {
-    const id = idParam(c);
-    // A processor's callback may have named the terminal it came from: shown, nothing more.
-    const [read, terminal_code] = await Promise.all([readTransaction(processor.stores, business, id), processor.callback_events.terminalCode(id)]);
-    return c.json(terminal_code === undefined ? read : { ...read, terminal_code });
+    // The same view a transaction.approved event carries (terminal_code included): one function, no drift.
+    return c.json(await readTransaction(processor.stores, business, idParam(c)));
   });
 
   return app;

@@ -97,13 +97,6 @@ export class CallbackEvents {
     }, onError);
   }
 
-  /** The terminal code a processor sent with the event that made our transaction `id`, if any (display only). */
-  async terminalCode(id: string): Promise<string | undefined> {
-    const [row] = await this.sql<{ terminal_code: string }[]>`
-      select terminal_code from callback_events where made_transaction_id = ${id} and terminal_code is not null limit 1`;
-    return row?.terminal_code;
-  }
-
   /**
    * Keeps the first answer: this one, or the one another request stored first for the same event
    * id or transaction id and type (then `first` is false and the caller answers that one).

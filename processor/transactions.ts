@@ -26,6 +26,12 @@ export interface TransactionView {
   readonly recorded_at: string | null;
   readonly ledger: 'pending' | 'recorded';
   readonly postings?: readonly { debit_account: string; credit_account: string; amount: number }[];
+  /**
+   * The terminal code a processor's callback named for the transaction it made (display only);
+   * absent for every other transaction. Kept with the callback's answer, so gone when that is
+   * forgotten (CALLBACK_EVENTS_RETENTION_DAYS).
+   */
+  readonly terminal_code?: string;
 }
 
 interface Body {
@@ -62,7 +68,10 @@ export async function readTransaction(stores: Stores, business: Business, id: st
   }
   const entry = JSON.parse(record) as Body;
   if (entry.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
-  return view(id, entry, 'pending', null);
+  // As recordedViews reads it along with the row, here on its own (the admin path, rare).
+  const [made] = await stores.sql<{ terminal_code: string }[]>`
+    select terminal_code from callback_events where made_transaction_id = ${id} and terminal_code is not null limit 1`;
+  return view(id, entry, 'pending', null, { terminal_code: made?.terminal_code ?? null });
 }
 
 interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
@@ -71,6 +80,7 @@ interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
   readonly recorded_at: Date;
   readonly reply_awards: unknown[] | null;
   readonly reply_discount: number | null;
+  readonly terminal_code: string | null;
   /** What of the journal entry the reply does not carry (migration 006): null for most. */
   readonly body: { awards?: unknown[] | null; discount?: number | null } | null;
 }
@@ -84,18 +94,22 @@ type Posting = NonNullable<TransactionView['postings']>[number];
 /**
  * Transactions the ledger holds, as `GET /v1/transactions/{id}` shows them, by id (those of
  * `business_id` only, when given); ids it does not hold are absent. Two statements whatever the
- * count: webhooks out (processor/webhook-outbox.ts) read a claimed batch's at once.
+ * count: webhooks out (processor/webhook-outbox.ts) read a claimed batch's at once, and send
+ * exactly this view as a transaction.approved event's data.
  */
 export async function recordedViews(sql: Sql, ids: readonly string[], business_id?: string): Promise<Map<string, TransactionView>> {
   const out = new Map<string, TransactionView>();
   if (ids.length === 0) return out;
   // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
   // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
-  // same view, key for key, whether the ledger recorded the transaction before or after.
+  // same view, key for key, whether the ledger recorded the transaction before or after. The
+  // terminal code of a transaction a processor's callback made comes along: one index probe each
+  // (callback_events_made), no statement of its own.
   const rows = await sql<RecordedRow[]>`
-    select id, kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id, created_at, recorded_at,
-      (reply->'awards')::jsonb as reply_awards, (reply->>'discount')::int8 as reply_discount, body::jsonb as body
-    from ledger_transactions where id = any(${ids as string[]}) ${business_id === undefined ? sql`` : sql`and business_id = ${business_id}`}`;
+    select t.id, t.kind, t.business_id, t.reference, t.terminal_id, t.made_by, t.contact_id, t.amount, t.currency, t.original_id, t.created_at, t.recorded_at,
+      (t.reply->'awards')::jsonb as reply_awards, (t.reply->>'discount')::int8 as reply_discount, t.body::jsonb as body,
+      (select c.terminal_code from callback_events c where c.made_transaction_id = t.id and c.terminal_code is not null limit 1) as terminal_code
+    from ledger_transactions t where t.id = any(${ids as string[]}) ${business_id === undefined ? sql`` : sql`and t.business_id = ${business_id}`}`;
   if (rows.length === 0) return out;
   const postings = await sql<(Posting & { transaction_id: string })[]>`
     select transaction_id, debit_account, credit_account, amount from ledger_postings
@@ -115,12 +129,19 @@ export async function recordedViews(sql: Sql, ids: readonly string[], business_i
       awards: ('awards' in body ? body.awards : row.reply_awards) ?? undefined,
       discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
     };
-    out.set(row.id, view(row.id, entry, 'recorded', iso(row.recorded_at), by_transaction.get(row.id) ?? []));
+    out.set(row.id, view(row.id, entry, 'recorded', iso(row.recorded_at), { postings: by_transaction.get(row.id) ?? [], terminal_code: row.terminal_code }));
   }
   return out;
 }
 
-function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: string | null, postings?: TransactionView['postings']): TransactionView {
+/** What the ledger and the callbacks add to the entry: postings (recorded only) and a terminal code (last, as the API has always shown it). */
+interface ViewExtras {
+  readonly postings?: TransactionView['postings'];
+  readonly terminal_code: string | null;
+}
+
+/** The one view of a transaction: `GET /v1/transactions/{id}` answers it, a transaction.approved event carries it. */
+function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: string | null, extras: ViewExtras): TransactionView {
   return {
     id,
     kind: b.kind,
@@ -137,7 +158,8 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
     created_at: iso(b.created_at),
     recorded_at,
     ledger,
-    ...(postings === undefined ? {} : { postings }),
+    ...(extras.postings === undefined ? {} : { postings: extras.postings }),
+    ...(extras.terminal_code === null ? {} : { terminal_code: extras.terminal_code }),
   };
 }
 

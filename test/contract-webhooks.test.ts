@@ -11,6 +11,7 @@ import { connectRedis, type RedisClient } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, createContacts, shard_count, type Contact } from './ledger-helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
+import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 import { ofType, signatureVerifies, startReceiver, type Receiver } from './webhook-helpers.ts';
 
 const retry_base_ms = 60;
@@ -197,6 +198,23 @@ describe('events', () => {
       ]),
     );
     expect(new Set(list.data.map((d) => d.event_id))).toEqual(new Set([approved!.json.id, award!.json.id]));
+  });
+
+  it("a processor callback's purchase: transaction.approved is its GET /v1/transactions answer, terminal_code included", async () => {
+    const s = await shop(21_150_001);
+    const r = await receiver();
+    await webhook(s.biz, r.url, ['transaction.approved']);
+    const p = await createProcessor(gw, s.biz);
+    const e = sale('transaction.cleared', { transaction_id: transactionId(), card: { number: s.contact.card }, amount: 1500, currency: 'EUR', merchant_code: s.biz.merchant_code, terminal_code: 'POS 9' });
+    const c = await postCallback(gw, p, e);
+    expect(c.body.status, c.text).toBe('processed');
+    await eventually('the event', async () => ofType(r.received, 'transaction.approved').length === 1);
+    const [approved] = ofType(r.received, 'transaction.approved');
+    const t = await call(gw, 'GET', `/v1/transactions/${c.body.transaction_id}`, s.biz.admin_key);
+    expect(t.body).toMatchObject({ id: c.body.transaction_id, kind: 'purchase', terminal_code: 'POS 9', ledger: 'recorded' });
+    // The same view, the same bytes: recorded on both sides (the event is sent from the ledger).
+    expect(approved!.json.data).toEqual(t.body);
+    expect(JSON.stringify(approved!.json.data)).toBe(t.text);
   });
 
   it('every kind of transaction is transaction.approved (data.kind says which); sign-up, referral and expiry', async () => {
@@ -430,6 +448,41 @@ describe('events come from the ledger', () => {
       // What the ledger held while the request was in hand (looked up before the answer).
       await eventually('the receiver looked', async () => seen.length === 1);
       expect(seen).toEqual([true]);
+    } finally {
+      await writer?.stop();
+      await writer_redis.close();
+      await pos.close();
+    }
+  });
+
+  it("a callback's transaction read before the ledger has it is pending, its terminal_code there already; its event is the view recorded", async () => {
+    const url = new URL(own.redis.url);
+    url.pathname = '/2';
+    const pos = await startTestGateway({ redis_url: url.toString(), database_url: own.database_url, ledger_writer: false, webhooks: { retry_base_ms, allow_private: true, worker: false } });
+    let writer: LedgerWriter | undefined;
+    const writer_redis = await connectRedis(url.toString());
+    try {
+      const biz = await createBusiness(pos);
+      await addCashbackOffer(pos, biz, 5);
+      const [c] = await createContacts(pos as TestGateway, biz, [testCard(21_900_001)]);
+      const r = await receiver();
+      expect((await call(pos, 'POST', '/v1/webhooks', biz.admin_key, { url: r.url, events: ['transaction.approved'] })).status).toBe(201);
+      const p = await createProcessor(pos, biz);
+      const e = sale('transaction.cleared', { transaction_id: transactionId(), card: { number: c!.card }, amount: 800, currency: 'EUR', merchant_code: biz.merchant_code, terminal_code: 'POS 3' });
+      const made = await postCallback(pos, p, e);
+      expect(made.body.status, made.text).toBe('processed');
+      const pending = (await call(pos, 'GET', `/v1/transactions/${made.body.transaction_id}`, biz.admin_key)).body;
+      expect(pending).toMatchObject({ ledger: 'pending', recorded_at: null, terminal_code: 'POS 3' });
+
+      writer = new LedgerWriter(writer_redis, own.sql, { shard_count });
+      writer.start();
+      await eventually('delivered once recorded', async () => r.received.length === 1);
+      const recorded = (await call(pos, 'GET', `/v1/transactions/${made.body.transaction_id}`, biz.admin_key)).body;
+      expect(r.received[0]!.json.data).toEqual(recorded);
+      // What recording adds, by design: the ledger's state, when, and the postings. Nothing else differs.
+      const { ledger, recorded_at, postings, ...rest } = recorded;
+      expect([ledger, typeof recorded_at, postings.length > 0]).toEqual(['recorded', 'string', true]);
+      expect({ ...rest, ledger: 'pending', recorded_at: null }).toEqual(pending);
     } finally {
       await writer?.stop();
       await writer_redis.close();
