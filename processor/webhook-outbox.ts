@@ -31,8 +31,16 @@ export interface ClaimOptions {
   readonly lease_ms: number;
 }
 
+/** What a claim round took: deliveries to attempt now, and those it gave up instead. */
+export interface Claim {
+  readonly deliveries: ClaimedDelivery[];
+  /** Deliveries failed by this claim: their last allowed attempt's lease ran out, unrecorded. */
+  readonly given_up: number;
+}
+
 interface ClaimedRow {
   seq: string;
+  given_up: boolean;
   endpoint_id: string;
   url: string;
   secret: string;
@@ -45,37 +53,54 @@ interface ClaimedRow {
   event_created_at: Date;
 }
 
+/** last_error of a delivery given up when its last attempt's lease ran out (after "attempt <n>"). */
+const lease_ran_out = ' did not finish: no outcome was recorded before its lease ran out (its gateway stopped, crashed or hung mid-attempt)';
+
 /**
  * Claim due deliveries of enabled endpoints, at most `free[endpoint]` of each (so that no claimed
  * delivery waits in memory behind a slow endpoint's attempts past its lease) and `total` in all.
  * Every endpoint gets its share of a round: a backlog on one does not hold the others back. The
- * claim counts the attempt at once, so that a delivery that takes its worker down with it is
- * still given up after `delivery_attempts_max`.
+ * claim counts the attempt at once: an attempt whose worker dies or hangs past the lease is a
+ * failed attempt. A delivery due again with its last allowed attempt so counted (attempts =
+ * attempts_max, migration 014) is therefore not attempted again but failed, in the same statement.
  */
-export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): Promise<ClaimedDelivery[]> {
-  if (o.total <= 0) return [];
-  // The update finds its rows by primary key (= any(array(...))): a join against the claimed set
+export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): Promise<Claim> {
+  if (o.total <= 0) return { deliveries: [], given_up: 0 };
+  // The updates find their rows by primary key (= any(array(...))): a join against the claimed set
   // is planned, once generic, as a scan of the whole table, history included.
   const rows = await sql<ClaimedRow[]>`
-    with claimed as (
+    with due as (
+      select c.seq, c.spent from webhook_endpoints e
+      cross join lateral (
+        select seq, attempts >= attempts_max as spent from webhook_deliveries due
+        where due.endpoint_id = e.id and due.status = 'pending' and due.next_attempt_at <= now()
+        order by due.next_attempt_at
+        limit coalesce((${JSON.stringify(o.free)}::text::jsonb ->> e.id)::int4, ${o.per_endpoint})
+        for update skip locked
+      ) c
+      where e.status = 'enabled'
+      limit ${o.total}
+    ),
+    claimed as (
       update webhook_deliveries d set attempts = d.attempts + 1, next_attempt_at = now() + ${o.lease_ms} * interval '1 millisecond'
-      where d.seq = any(array(
-        select c.seq from webhook_endpoints e
-        cross join lateral (
-          select seq from webhook_deliveries due
-          where due.endpoint_id = e.id and due.status = 'pending' and due.next_attempt_at <= now()
-          order by due.next_attempt_at
-          limit coalesce((${JSON.stringify(o.free)}::text::jsonb ->> e.id)::int4, ${o.per_endpoint})
-          for update skip locked
-        ) c
-        where e.status = 'enabled'
-        limit ${o.total}
-      ))
-      returning d.seq, d.endpoint_id, d.event_id, d.attempts
+      where d.seq = any(array(select seq from due where not spent))
+      returning d.seq, d.endpoint_id, d.event_id, d.attempts, false as given_up
+    ),
+    given_up as (
+      update webhook_deliveries d set status = 'failed', next_attempt_at = null, last_status_code = null, last_error = 'attempt ' || d.attempts || ${lease_ran_out}
+      where d.seq = any(array(select seq from due where spent))
+      returning d.seq, d.endpoint_id, d.event_id, d.attempts, true as given_up
     )
-    select c.seq::text, c.endpoint_id, e.url, e.secret, c.event_id, c.attempts, ev.type, ev.business_id, ev.transaction_id, ev.n,
+    select c.seq::text, c.given_up, c.endpoint_id, e.url, e.secret, c.event_id, c.attempts, ev.type, ev.business_id, ev.transaction_id, ev.n,
       ev.created_at as event_created_at
-    from claimed c join webhook_endpoints e on e.id = c.endpoint_id join webhook_events ev on ev.id = c.event_id`;
+    from (select * from claimed union all select * from given_up) c
+    join webhook_endpoints e on e.id = c.endpoint_id join webhook_events ev on ev.id = c.event_id`;
+  const claimed = rows.filter((r) => !r.given_up);
+  return { deliveries: await claimedDeliveries(sql, key, claimed), given_up: rows.length - claimed.length };
+}
+
+/** The claimed rows as attempts to make: each event's payload read from the ledger, the secret decrypted. */
+async function claimedDeliveries(sql: Sql, key: Buffer, rows: readonly ClaimedRow[]): Promise<ClaimedDelivery[]> {
   if (rows.length === 0) return [];
   let views: Map<string, TransactionView>;
   try {

@@ -173,13 +173,17 @@ export class Webhooks {
     return { object: 'list', data: rows.slice(0, q.limit).map(deliveryView), has_more: rows.length > q.limit };
   }
 
-  /** One more attempt now, whatever the delivery's status (its attempts go on counting). */
+  /**
+   * One more attempt now, whatever the delivery's status: its attempts go on counting, and its
+   * limit rises to let that one be made, past 8 if need be (a claim fails a delivery due again at
+   * its limit, taking it for an attempt that never finished: processor/webhook-outbox.ts).
+   */
   async retry(business: Business, id: string, event_id: string): Promise<DeliveryView> {
     const { sql } = this.stores;
     await this.get(business, id);
     const [row] = await sql<DeliveryRow[]>`
       with d as (
-        update webhook_deliveries set status = 'pending', next_attempt_at = now()
+        update webhook_deliveries set status = 'pending', next_attempt_at = now(), attempts_max = greatest(attempts_max, attempts + 1)
         where endpoint_id = ${id} and event_id = ${event_id}
         returning event_id, status, attempts, last_status_code, last_error, next_attempt_at, created_at
       )

@@ -8,7 +8,8 @@
 // for its slot, well within its lease (30 s); a receiver that hangs holds its own endpoint's
 // slots only. Nothing else waits in memory: the backlog stays in PostgreSQL. Several gateways share the work: claims skip rows another
 // holds (FOR UPDATE SKIP LOCKED) and each attempt is leased; a gateway that dies mid-attempt
-// leaves its deliveries due again when their lease ends. The ledger writer's NOTIFY wakes the
+// leaves its deliveries due again when their lease ends, that attempt counted as failed (the 8th:
+// the delivery is failed). The ledger writer's NOTIFY wakes the
 // loop as soon as deliveries are committed; a poll covers retries falling due and lost notices.
 
 import { setMaxListeners } from 'node:events';
@@ -157,9 +158,11 @@ export class WebhookWorker {
     const free: Record<string, number> = {};
     const claimable = 2 * this.per_endpoint;
     for (const [id, q] of this.queues) free[id] = Math.max(0, claimable - q.pending - q.size);
-    const claimed = await claimDeliveries(this.sql, this.key, { free, per_endpoint: claimable, total: this.in_flight_max - this.in_flight, lease_ms: this.lease_ms });
-    for (const d of claimed) this.dispatch(d);
-    return claimed.length;
+    const claim = await claimDeliveries(this.sql, this.key, { free, per_endpoint: claimable, total: this.in_flight_max - this.in_flight, lease_ms: this.lease_ms });
+    // Given up: their last attempt (some gateway's) never finished. Counted as that attempt's outcome.
+    for (let i = 0; i < claim.given_up; i++) this.options.onOutcome?.('failed');
+    for (const d of claim.deliveries) this.dispatch(d);
+    return claim.deliveries.length + claim.given_up;
   }
 
   private dispatch(d: ClaimedDelivery): void {
