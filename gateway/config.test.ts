@@ -25,10 +25,16 @@ describe('configFromEnv', () => {
     withEnv({ CALLBACK_EVENTS_RETENTION_DAYS: '0' });
     expect(configFromEnv().callback_events_retention_days).toBe(0);
     expect(writerConfigFromEnv().callback_events_retention_days).toBe(0);
+    withEnv({ WEBHOOK_EVENTS_RETENTION_DAYS: undefined });
+    expect(configFromEnv().webhook_events_retention_days).toBe(90);
+    expect(writerConfigFromEnv().webhook_events_retention_days).toBe(90);
+    withEnv({ WEBHOOK_EVENTS_RETENTION_DAYS: '0' });
+    expect(configFromEnv().webhook_events_retention_days).toBe(0);
+    expect(writerConfigFromEnv().webhook_events_retention_days).toBe(0);
   });
 
   it('refuses a bad value, naming it', () => {
-    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1']] as const) {
+    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '3651'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '7.5']] as const) {
       withEnv({ [name]: value });
       expect(() => configFromEnv(), name).toThrow(new RegExp(name));
     }

@@ -16,6 +16,8 @@ export interface GatewayConfig {
   readonly expiry_sweep_ms: number;
   /** CALLBACK_EVENTS_RETENTION_DAYS: how long callback answers are kept (0: for ever); the ledger-writing process forgets older ones. */
   readonly callback_events_retention_days: number;
+  /** WEBHOOK_EVENTS_RETENTION_DAYS: how long webhook events and their deliveries are kept once all delivered or failed (0: for ever); the ledger-writing process forgets older ones. */
+  readonly webhook_events_retention_days: number;
   readonly redis_url: string;
   readonly database_url: string;
   readonly platform_api_key: string | undefined;
@@ -57,6 +59,14 @@ export const referral_sweep_ms_default = 5_000;
  * purchase a callback made finds its original forgotten.
  */
 export const callback_events_retention_days_default = 540;
+
+/**
+ * 90 days: a business whose receiver was down or wrong for as long as a quarter can still see what
+ * it missed in the deliveries listing and have it sent again (a retry needs the delivery), long
+ * past the last automatic retry (about 2 days after the event with the default base). The events
+ * themselves are only notices: the transactions stay in the ledger, readable for ever.
+ */
+export const webhook_events_retention_days_default = 90;
 
 export interface IsoSettings {
   readonly framing: FramingMode;
@@ -101,6 +111,7 @@ export function configFromEnv(): GatewayConfig {
     iso8583: isoSettings(),
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
     callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),
+    webhook_events_retention_days: int('WEBHOOK_EVENTS_RETENTION_DAYS', webhook_events_retention_days_default, 0, 3_650),
     redis_url: required('REDIS_URL'),
     database_url: required('DATABASE_URL'),
     platform_api_key: process.env.PLATFORM_API_KEY || undefined,
@@ -174,6 +185,7 @@ export interface WriterConfig {
   readonly referral_sweep_ms: number;
   /** As the gateways' (GatewayConfig). */
   readonly callback_events_retention_days: number;
+  readonly webhook_events_retention_days: number;
   /** With CIM_HMAC_KEY (the gateways' settings) the writer also expires awards and makes referral awards left behind. */
   readonly processor: ProcessorConfig | undefined;
 }
@@ -195,6 +207,7 @@ export function writerConfigFromEnv(): WriterConfig {
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
     referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
     callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),
+    webhook_events_retention_days: int('WEBHOOK_EVENTS_RETENTION_DAYS', webhook_events_retention_days_default, 0, 3_650),
     processor: cim_hmac_key === undefined || cim_hmac_key === '' ? undefined : processorConfig(cim_hmac_key),
   };
 }

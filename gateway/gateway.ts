@@ -20,6 +20,7 @@ import { TerminalChannel } from '../adapters/ws/channel.ts';
 import type { ChannelLimits } from '../adapters/ws/connection.ts';
 import { WebhookWorker } from '../adapters/webhooks/worker.ts';
 import { webhookSecretKey } from '../processor/webhooks.ts';
+import { startWebhookRetention } from '../processor/webhook-retention.ts';
 import type { Sql } from '../processor/stores.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -100,6 +101,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const stop_callback_retention = config.ledger_writer && config.callback_events_retention_days > 0
     ? processor.callback_events.startRetention(config.callback_events_retention_days, (err) => logger.warn({ err }, 'callback answers: pruning failed'))
     : undefined;
+  // And webhook events whose deliveries are over, past theirs (processor/webhook-retention.ts).
+  const stop_webhook_retention = config.ledger_writer && config.webhook_events_retention_days > 0
+    ? startWebhookRetention(sql, config.webhook_events_retention_days, (err) => logger.warn({ err }, 'webhook events: pruning failed'))
+    : undefined;
   const stop_referrals = config.ledger_writer
     ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
     : undefined;
@@ -156,6 +161,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       stop_expiry?.();
       stop_referrals?.();
       stop_callback_retention?.();
+      stop_webhook_retention?.();
       if (writer !== undefined) await writer.stop();
       await webhook_worker?.stop();
       await processor.offers.close();

@@ -4,6 +4,7 @@
 import pino from 'pino';
 import { installLastResort } from '../last-resort.ts';
 import { CallbackEvents } from '../callback-events.ts';
+import { startWebhookRetention } from '../webhook-retention.ts';
 import { Processor } from '../processor.ts';
 import { writerConfigFromEnv } from '../../gateway/config.ts';
 import { connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
@@ -50,9 +51,12 @@ if (config.processor === undefined) {
   stop_referrals = processor.referrals.start(config.referral_sweep_ms, (err) => logger.warn({ err }, 'referral sweep failed'));
   logger.info({ referral_sweep_ms: config.referral_sweep_ms }, 'referral sweeper started');
 }
-// Callback answers past their retention are forgotten by whichever process writes the ledger.
+// Callback answers and webhook events past their retention are forgotten by whichever process writes the ledger.
 const stop_callback_retention = config.callback_events_retention_days > 0
   ? new CallbackEvents(sql).startRetention(config.callback_events_retention_days, (err) => logger.warn({ err }, 'callback answers: pruning failed'))
+  : undefined;
+const stop_webhook_retention = config.webhook_events_retention_days > 0
+  ? startWebhookRetention(sql, config.webhook_events_retention_days, (err) => logger.warn({ err }, 'webhook events: pruning failed'))
   : undefined;
 // Errors nothing caught: logged, bounded, and survived when they come from postgres.js (the
 // writer's loop retries the batch) or from a promise nobody awaited; the process exits on the
@@ -64,6 +68,7 @@ async function stop() {
   stop_expiry?.();
   stop_referrals?.();
   stop_callback_retention?.();
+  stop_webhook_retention?.();
   await writer.stop();
   await redis.close().catch(() => {});
   await sql.end({ timeout: 5 });
