@@ -5,11 +5,14 @@
 // and a batch that commits whole.
 //
 // Runs on Redis database 14 (the refund and reversal script specs use shards of their own there),
-// with no writer: the entries stay in the journal for the test to read.
+// with no writer: the entries stay in the journal for the test to read. No webhook worker either:
+// the outbox rows the statement writes stay as written.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../core/ids.ts';
+import { configFromEnv } from '../gateway/config.ts';
 import type { JournalEntry } from '../processor/journal.ts';
+import { webhooks_channel } from '../processor/webhooks.ts';
 import { recordBatch, recordEntries, statement_entries_max, type JournalRecord } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -21,7 +24,7 @@ let redis: RedisClient;
 let sql: Sql;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_db) });
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_db), webhooks: { ...configFromEnv().webhooks, worker: false } });
   redis = await connectTestRedis(redis_db);
   sql = connectTestSql();
 });
@@ -166,5 +169,78 @@ describe('recordEntries', () => {
     const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${ids})`;
     expect(row!.n).toBe(0);
     expect(await recordBatch(sql, items.filter((_, i) => i !== n - 3))).toBe(n - 1);
+  });
+
+  it('writes the webhook outbox: an event per type an enabled endpoint takes, a delivery per such endpoint, for new transactions only', async () => {
+    expect(journal).toBeDefined();
+    const [hooked, picky, quiet] = [await createBusiness(gw), await createBusiness(gw), await createBusiness(gw)];
+    const endpoints = [
+      { id: `whk_all_${seq}`, business_id: hooked.business_id, events: ['*'], status: 'enabled' },
+      { id: `whk_awards_${seq}`, business_id: hooked.business_id, events: ['award.created'], status: 'enabled' },
+      { id: `whk_mixed_${seq}`, business_id: hooked.business_id, events: ['award.expired', 'transaction.approved'], status: 'enabled' },
+      { id: `whk_off_${seq}`, business_id: hooked.business_id, events: ['*'], status: 'disabled' },
+      { id: `whk_gone_${seq}`, business_id: hooked.business_id, events: ['*'], status: 'deleted' },
+      // Enabled, but for a type none of its business's transactions make.
+      { id: `whk_picky_${seq}`, business_id: picky.business_id, events: ['award.expired'], status: 'enabled' },
+    ];
+    for (const e of endpoints) {
+      await sql`insert into webhook_endpoints (id, business_id, url, events, status, secret)
+        values (${e.id}, ${e.business_id}, 'https://example.com/hook', ${e.events}, ${e.status}, 'unused')`;
+    }
+    const of = (kind: string) => journal.find((j) => j.entry.kind === kind && (kind !== 'purchase' || (j.entry.awards?.length ?? 0) > 1))!;
+    const copy = (j: (typeof journal)[number], business_id: string, change: (e: Record<string, unknown>) => void = () => {}): JournalRecord => {
+      const entry: Record<string, unknown> = { ...j.entry, id: newId('txn'), business_id };
+      change(entry);
+      return { shard: j.shard, stream_id: `4-${++seq}`, entry: JSON.stringify(entry), reply: j.fields[j.fields.indexOf('r') + 1] ?? '' };
+    };
+    const items = [
+      copy(of('purchase'), hooked.business_id),
+      // Awards in the reply only: the events take them from there.
+      copy(of('purchase'), hooked.business_id, (e) => delete e.awards),
+      copy(of('expiry'), hooked.business_id),
+      copy(of('reversal'), hooked.business_id),
+      copy(of('purchase'), picky.business_id),
+      copy(of('purchase'), quiet.business_id),
+    ];
+    expect(JSON.parse(items[1]!.reply).awards.length).toBeGreaterThan(1);
+
+    // What the outbox must hold, from the rules: each transaction's event types, kept when an
+    // enabled endpoint of its business takes the type ('*': every type), one delivery per such endpoint.
+    const want_events: string[] = [];
+    const want_deliveries: string[] = [];
+    for (const item of items) {
+      const e = JSON.parse(item.entry) as { id: string; business_id: string; kind: string; amount: number; awards?: unknown[] };
+      const awards = e.awards ?? (JSON.parse(item.reply) as { awards?: unknown[] }).awards ?? [];
+      const types: [string, number | null, string][] = [['transaction.approved', null, ''], ...awards.map((_, n) => ['award.created', n, `_a${n}`] as [string, number, string])];
+      if (e.kind === 'expiry' && e.amount > 0) types.push(['award.expired', null, '_x']);
+      for (const [type, n, suffix] of types) {
+        const to = endpoints.filter((w) => w.business_id === e.business_id && w.status === 'enabled' && (w.events.includes(type) || w.events.includes('*')));
+        if (to.length === 0) continue;
+        const event_id = `evt_${e.id.replace(/^txn_/, '')}${suffix}`;
+        want_events.push(`${event_id} ${e.business_id} ${type} ${e.id} ${n}`);
+        for (const w of to) want_deliveries.push(`${w.id} ${event_id}`);
+      }
+    }
+    expect(want_events.some((e) => e.includes(' award.expired '))).toBe(true);
+
+    const ids = items.map((i) => JSON.parse(i.entry).id as string);
+    const outbox = async () => ({
+      events: (await sql<{ e: string }[]>`select concat_ws(' ', id, business_id, type, transaction_id, coalesce(n::text, 'null')) as e from webhook_events where transaction_id = any(${ids})`).map((r) => r.e).sort(),
+      deliveries: (await sql<{ d: string }[]>`select d.endpoint_id || ' ' || d.event_id as d from webhook_deliveries d join webhook_events e on e.id = d.event_id where e.transaction_id = any(${ids})`).map((r) => r.d).sort(),
+    });
+    let notified = 0;
+    const listening = await sql.listen(webhooks_channel, () => notified++);
+    try {
+      expect(await recordEntries(sql, items)).toBe(items.length);
+      expect(await outbox()).toEqual({ events: want_events.sort(), deliveries: want_deliveries.sort() });
+      // The delivery workers are woken at commit.
+      for (let i = 0; i < 50 && notified === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(notified).toBeGreaterThan(0);
+    } finally {
+      await listening.unlisten();
+    }
+    // Delivered again: recorded already, so no event and no delivery is made twice.
+    expect(await recordEntries(sql, items)).toBe(0);
+    expect(await outbox()).toEqual({ events: want_events.sort(), deliveries: want_deliveries.sort() });
   });
 });

@@ -39,7 +39,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { deadLetterKey, journal_group, journalKey, transactionKey } from '../hot/keys.ts';
 import type { RedisClient, Sql } from '../stores.ts';
-import type { TransactionSql } from 'postgres';
+import type { Fragment, TransactionSql } from 'postgres';
 import { webhooks_channel } from '../webhooks.ts';
 import { WriterLease } from './lease.ts';
 import { takeOverDead, type StreamEntries } from './takeover.ts';
@@ -410,31 +410,29 @@ export interface JournalRecord {
 
 /**
  * One statement for the batch, so one PostgreSQL transaction and one round trip, without BEGIN
- * and COMMIT. The entries go as one JSON document, each the journal entry with its shard, stream
- * id and reply spliced in front of its fields: PostgreSQL reads every field into its column in
- * one pass (json_to_recordset), and the reply is stored as the text it is (`json`). The statement
- * text never changes, so it is prepared once per connection. Idempotent: a transaction already
- * recorded (by another writer, or by a DURABILITY=sync reply) is skipped, postings included; an
- * entry twice in one batch (delivered again) is written once. Returns how many transactions this
- * call was first to record. Rows go in in id order: two writers recording the same entries at
- * once (one claimed what the other still held) wait for each other in one order, not in a circle
- * (a deadlock PostgreSQL would break by failing one batch, to be retried).
- *
- * A transaction's postings are recorded one per account pair, amounts summed: a purchase with
- * five awards from the business's rewards account to the contact's commerce balance is one
- * posting of their sum (the awards one by one are in the reply). n is the pair's first place in
- * the entry's postings: the order a transaction's postings read back in.
- *
- * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
- * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
- * (the reply has none). Fields of an entry that have no column here are not stored: a new one
- * needs a column or a place in `body` (test/ledger-writer.test.ts fails on one it does not know).
- *
- * Webhooks out ride along: for the transactions this statement inserted, of businesses with an
- * enabled webhook endpoint, their events and one delivery per subscribed endpoint (an outbox
- * committed with the ledger), and a NOTIFY that wakes the delivery workers at commit.
+ * and COMMIT: the ledger's rows (ledgerInserts) and the webhook outbox (webhookOutbox), then a
+ * NOTIFY. The statement text never changes (its fragments are constant text), so it is prepared
+ * once per connection. Idempotent: a transaction already recorded (by another writer, or by a
+ * DURABILITY=sync reply) is skipped, postings and events included; an entry twice in one batch
+ * (delivered again) is written once. Returns how many transactions this call was first to record.
  */
 export async function recordEntries(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    with ${ledgerInserts(sql, batchDocument(items))},
+    ${webhookOutbox(sql)}
+    -- Wakes the delivery workers of every gateway, at commit (LISTEN in processor/webhooks).
+    select (select count(*) from fresh)::int4 as n,
+      (select count(*) from (select pg_notify(${webhooks_channel}, '') from (select 1 from deliveries limit 1) d) x)::int4 as notified`;
+  return row!.n;
+}
+
+/**
+ * The entries as one JSON document, each the journal entry with its shard, stream id and reply
+ * spliced in front of its fields: PostgreSQL reads every field into its column in one pass
+ * (json_to_recordset), and the reply is stored as the text it is (`json`). A second copy of an
+ * entry (same id) is left out.
+ */
+function batchDocument(items: readonly JournalRecord[]): string {
   const seen = new Set<string>();
   const parts: string[] = [];
   for (const i of items) {
@@ -445,10 +443,31 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
     // "@" names no entry field; the entry's own fields come after, so none can be overridden.
     parts.push(`{"@shard":${i.shard},"@journal_id":"${i.stream_id}","@reply":${i.reply === '' ? 'null' : i.reply},${i.entry.slice(1)}`);
   }
-  const [row] = await sql<{ n: number }[]>`
-    with batch as (
+  return `[${parts.join(',')}]`;
+}
+
+/**
+ * The statement's first part: `batch` (the document read into columns), `fresh` (the ids of the
+ * transactions this statement inserted; ON CONFLICT DO NOTHING skips the others) and their
+ * postings. Rows go in in id order: two writers recording the same entries at once (one claimed
+ * what the other still held) wait for each other in one order, not in a circle (a deadlock
+ * PostgreSQL would break by failing one batch, to be retried).
+ *
+ * A transaction's postings are recorded one per account pair, amounts summed: a purchase with
+ * five awards from the business's rewards account to the contact's commerce balance is one
+ * posting of their sum (the awards one by one are in the reply). n is the pair's first place in
+ * the entry's postings: the order a transaction's postings read back in.
+ *
+ * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
+ * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
+ * (the reply has none). Fields of an entry that have no column here are not stored: a new one
+ * needs a column or a place in `body` (test/ledger-writer.test.ts fails on one it does not know).
+ */
+function ledgerInserts(sql: Sql | TransactionSql, document: string): Fragment {
+  return sql`
+    batch as (
       select e.*, r.awards as reply_awards, r.discount as reply_discount, r.paid_from_wallet as reply_paid
-      from json_to_recordset(${`[${parts.join(',')}]`}::text::json) as e("@shard" int4, "@journal_id" text, "@reply" json,
+      from json_to_recordset(${document}::text::json) as e("@shard" int4, "@journal_id" text, "@reply" json,
         id text, kind text, business_id text, terminal_id text, made_by text, reference text, request_hash text, contact_id text, amount int8, currency text,
         original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, postings json)
       left join lateral json_to_record(e."@reply") as r(awards json, discount int8, paid_from_wallet int8) on true
@@ -475,18 +494,34 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
       from batch b join fresh f on f.id = b.id, json_array_elements(b.postings) with ordinality p(v, n)
       group by b.id, p.v->>0, p.v->>1
       returning 1
+    )`;
+}
+
+/**
+ * The statement's second part, webhooks out (processor/webhooks.ts, README "Webhooks"): an outbox
+ * committed with the ledger. Events only for transactions this statement inserted (`fresh`), so
+ * a redelivered entry never makes one twice; only of types an enabled endpoint of the business
+ * takes; one delivery per such endpoint. Which endpoints take which event is decided once, in
+ * `subscribed`, over the enabled endpoints of the batch's businesses, read once (`enabled`, by the
+ * index webhook_endpoints_enabled). Most businesses have none: `hooked` leaves their transactions
+ * out before their events are even listed. An event and its deliveries are matched on its
+ * business and type as well as its id, so that two transactions whose event ids coincide (ids
+ * the shard scripts never make: `txn_X` and `X`) cannot send one business's event to another's
+ * endpoint.
+ */
+function webhookOutbox(sql: Sql | TransactionSql): Fragment {
+  return sql`
+    enabled as (
+      select w.id, w.business_id, w.events from webhook_endpoints w
+      where w.status = 'enabled' and w.business_id in (select business_id from batch)
     ),
-    -- Webhooks out: the outbox (processor/webhooks.ts, README "Webhooks"). Events
-    -- only for transactions this statement inserted, so a redelivered entry never makes one twice,
-    -- and only for businesses with an enabled endpoint (most have none: one index probe each).
     hooked as (
       select b.id, b.business_id, b.kind, b.amount, coalesce(b.awards, b.reply_awards) as awards
       from batch b join fresh f on f.id = b.id
-      where exists (select 1 from webhook_endpoints w where w.business_id = b.business_id and w.status = 'enabled')
+      where b.business_id in (select business_id from enabled)
     ),
-    events as (
-      insert into webhook_events (id, business_id, type, transaction_id, n)
-      select 'evt_' || regexp_replace(h.id, '^txn_', '') || t.suffix, h.business_id, t.type, h.id, t.n
+    candidates as (
+      select 'evt_' || regexp_replace(h.id, '^txn_', '') || t.suffix as id, h.business_id, t.type, h.id as transaction_id, t.n
       from hooked h cross join lateral (
         select 'transaction.approved' as type, null::int4 as n, '' as suffix
         union all
@@ -495,23 +530,28 @@ export async function recordEntries(sql: Sql | TransactionSql, items: readonly J
         union all
         select 'award.expired', null, '_x' where h.kind = 'expiry' and h.amount > 0
       ) t
-      where exists (select 1 from webhook_endpoints w where w.business_id = h.business_id and w.status = 'enabled' and (t.type = any(w.events) or '*' = any(w.events)))
+    ),
+    subscribed as (
+      select c.id as event_id, c.business_id, c.type, w.id as endpoint_id
+      from candidates c join enabled w on w.business_id = c.business_id and (c.type = any(w.events) or '*' = any(w.events))
+    ),
+    events as (
+      insert into webhook_events (id, business_id, type, transaction_id, n)
+      select c.id, c.business_id, c.type, c.transaction_id, c.n
+      from candidates c
+      where exists (select 1 from subscribed s where s.event_id = c.id and s.business_id = c.business_id and s.type = c.type)
       order by 1
       on conflict (id) do nothing
       returning id, business_id, type
     ),
     deliveries as (
       insert into webhook_deliveries (endpoint_id, event_id)
-      select w.id, e.id
-      from events e join webhook_endpoints w on w.business_id = e.business_id and w.status = 'enabled' and (e.type = any(w.events) or '*' = any(w.events))
-      order by e.id, w.id
+      select s.endpoint_id, e.id
+      from events e join subscribed s on s.event_id = e.id and s.business_id = e.business_id and s.type = e.type
+      order by e.id, s.endpoint_id
       on conflict (endpoint_id, event_id) do nothing
       returning 1
-    )
-    -- Wakes the delivery workers of every gateway, at commit (LISTEN in processor/webhooks).
-    select (select count(*) from fresh)::int4 as n,
-      (select count(*) from (select pg_notify(${webhooks_channel}, '') from (select 1 from deliveries limit 1) d) x)::int4 as notified`;
-  return row!.n;
+    )`;
 }
 
 /** The batch in one transaction: one statement, or several past `statement_entries_max` entries. */
