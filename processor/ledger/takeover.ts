@@ -17,8 +17,11 @@ export type StreamEntries = [string, string[] | null][];
  * whatever it still has pending: between a check and a separate delete, a stale writer's late
  * XREADGROUP under the dead name could have delivered it entries (which would then be lost).
  * Names the entries it read the PEL for, so it cannot take one another writer claimed since.
+ * COUNT (ARGV[4]) must be 1 or more.
  */
 const claim_script = `
+-- XPENDING with COUNT 0 finds nothing: the consumer would be deleted with its entries.
+if not (tonumber(ARGV[4]) >= 1) then return redis.error_reply('ERR takeover COUNT must be 1 or more') end
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', tonumber(ARGV[4]), ARGV[2])
 if #pending == 0 then
   redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
@@ -40,15 +43,15 @@ async function consumersOf(redis: RedisClient, shard: number): Promise<{ name: s
 
 /**
  * One pass over every shard: entries of dead leased consumers claimed for `consumer`, at most
- * `count_max` per shard (what is left goes to the next pass), handed to `collect` shard by shard.
- * Consumers of older writers, without leases, are left to XAUTOCLAIM after claim_idle_ms.
+ * `room(shard)` of each shard (what is left goes to the next pass), handed to `collect` shard by
+ * shard. Consumers of older writers, without leases, are left to XAUTOCLAIM after claim_idle_ms.
  * Returns how many entries it claimed.
  */
 export async function takeOverDead(
   redis: RedisClient,
   shard_count: number,
   consumer: string,
-  count_max: number,
+  room: (shard: number) => number,
   collect: (shard: number, entries: StreamEntries) => void,
 ): Promise<number> {
   const per_shard = await Promise.all(Array.from({ length: shard_count }, (_, shard) => consumersOf(redis, shard)));
@@ -62,17 +65,21 @@ export async function takeOverDead(
   );
   if (dead.size === 0) return 0;
   let claimed = 0;
-  await Promise.all(
+  // Every shard settled before failing: none hands `collect` entries after the caller gave up.
+  const claims = await Promise.allSettled(
     per_shard.map(async (consumers, shard) => {
-      let room = count_max;
+      let left = room(shard);
       for (const c of consumers) {
-        if (!dead.has(c.name) || room <= 0) continue;
-        const entries = (await redis.sendCommand(['EVAL', claim_script, '1', journalKey(shard), journal_group, c.name, consumer, String(room)])) as StreamEntries;
+        // A full shard's dead consumers wait for the next pass (the script refuses COUNT 0).
+        if (!dead.has(c.name) || left <= 0) continue;
+        const entries = (await redis.sendCommand(['EVAL', claim_script, '1', journalKey(shard), journal_group, c.name, consumer, String(left)])) as StreamEntries;
         collect(shard, entries);
-        room -= entries.length;
+        left -= entries.length;
         claimed += entries.length;
       }
     }),
   );
+  const failed = claims.find((c) => c.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
   return claimed;
 }

@@ -51,7 +51,10 @@ export interface WriterOptions {
    * each lease lost. Pending entries belong to it until claimed.
    */
   readonly consumer?: string;
-  /** Entries read per shard per round; bounds a batch at shard_count × this. */
+  /**
+   * Entries taken per shard per round, new, claimed and taken over together; bounds a batch at
+   * shard_count × this.
+   */
   readonly read_count_max?: number;
   /**
    * How long an entry may sit with a consumer before another writer takes it anyway: the only
@@ -113,6 +116,17 @@ function entryId(entry: string): string | undefined {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** What must hold, or the writer's own code is wrong: the round fails, loudly, rather than go on. */
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`ledger writer: broken invariant: ${message}`);
+}
+
+/** Every read settled before failing: entries a successful one delivered are in the round's items. */
+async function settle(reads: Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
 
 export class LedgerWriter {
   private readonly lease: WriterLease;
@@ -265,46 +279,56 @@ export class LedgerWriter {
   }
 
   /**
-   * New entries of every shard, entries of dead leased consumers (every lease_ms / 6), and
-   * entries any consumer left pending past claim_idle_ms.
+   * A round's entries, at most read_count_max of each shard whatever their source: first those of
+   * dead leased consumers (every lease_ms / 6), then those any consumer left pending past
+   * claim_idle_ms, then new ones, each pass given only the room the passes before it left on the
+   * shard. Claims go first because they run out (a dead consumer gets no new entries, one claimed
+   * is this writer's until written) while new entries may fill every round of a writer catching
+   * up: read first, they would keep a dead writer's entries pending for as long as that lasts.
+   * What a pass has no room for stays as it is, pending or not yet delivered, for a later round.
    */
   private async read(now: number, items: Item[], unreadable: Unreadable[]): Promise<void> {
-    const reads = this.shards().map(async (shard) => {
-      const reply = (await this.redis.sendCommand([
-        'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(this.read_count_max), 'STREAMS', journalKey(shard), '>',
-      ])) as Record<string, StreamEntries> | [string, StreamEntries][] | null;
-      if (reply === null) return;
-      // node-redis answers a map of stream → entries (RESP3 style); older servers an array of pairs.
-      for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) this.collect(shard, entries, items, unreadable);
-    });
-    if (now - this.last_claim_ms >= Math.min(this.claim_idle_ms, 1_000)) {
-      this.last_claim_ms = now;
-      for (const shard of this.shards()) {
-        reads.push(
-          (async () => {
-            const reply = (await this.redis.sendCommand([
-              'XAUTOCLAIM', journalKey(shard), journal_group, this.consumer, String(this.claim_idle_ms), '0-0', 'COUNT', String(this.read_count_max),
-            ])) as [string, StreamEntries, string[]?];
-            this.collect(shard, reply[1], items, unreadable);
-          })(),
-        );
-      }
-    }
+    const taken = this.shards().map(() => 0);
+    const room = (shard: number) => this.read_count_max - taken[shard]!;
+    const collect = (shard: number, entries: StreamEntries) => {
+      // Kept even past the bound: delivered, they are this writer's to write (the round fails, and
+      // the next writes what it holds).
+      this.collect(shard, entries, items, unreadable);
+      taken[shard]! += entries.length;
+      assert(taken[shard]! <= this.read_count_max, `shard ${shard}: ${taken[shard]} entries taken in a round of at most ${this.read_count_max}`);
+    };
     if (now - this.last_takeover_ms >= this.lease.lease_ms / 6) {
       this.last_takeover_ms = now;
-      reads.push(
-        (async () => {
-          const claimed = await takeOverDead(this.redis, this.options.shard_count, this.consumer, this.read_count_max, (shard, entries) =>
-            this.collect(shard, entries, items, unreadable),
-          );
-          // A full pass may have left more: the next round looks again.
-          if (claimed > 0) this.last_takeover_ms = 0;
-        })(),
-      );
+      const claimed = await takeOverDead(this.redis, this.options.shard_count, this.consumer, room, collect);
+      // A full pass may have left more: the next round looks again.
+      if (claimed > 0) this.last_takeover_ms = 0;
     }
-    // Settle every read before failing: entries a successful read delivered are in `items`.
-    const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    if (now - this.last_claim_ms >= Math.min(this.claim_idle_ms, 1_000)) {
+      this.last_claim_ms = now;
+      // A shard the takeover filled is claimed from in the next round, not a claim interval later.
+      if (this.shards().some((s) => room(s) === 0)) this.last_claim_ms = 0;
+      await settle(this.shards().filter((s) => room(s) > 0).map((shard) => this.claimIdle(shard, room(shard), collect)));
+    }
+    // COUNT 0 would read without a limit: a full shard is not read at all.
+    await settle(this.shards().filter((s) => room(s) > 0).map((shard) => this.readNew(shard, room(shard), collect)));
+  }
+
+  /** Entries of `shard` any consumer left pending past claim_idle_ms, up to `count`. */
+  private async claimIdle(shard: number, count: number, collect: (shard: number, entries: StreamEntries) => void): Promise<void> {
+    const reply = (await this.redis.sendCommand([
+      'XAUTOCLAIM', journalKey(shard), journal_group, this.consumer, String(this.claim_idle_ms), '0-0', 'COUNT', String(count),
+    ])) as [string, StreamEntries, string[]?];
+    collect(shard, reply[1]);
+  }
+
+  /** Entries of `shard` never delivered to the group, up to `count`. */
+  private async readNew(shard: number, count: number, collect: (shard: number, entries: StreamEntries) => void): Promise<void> {
+    const reply = (await this.redis.sendCommand([
+      'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(count), 'STREAMS', journalKey(shard), '>',
+    ])) as Record<string, StreamEntries> | [string, StreamEntries][] | null;
+    if (reply === null) return;
+    // node-redis answers a map of stream → entries (RESP3 style); older servers an array of pairs.
+    for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) collect(shard, entries);
   }
 
   /**
