@@ -2,7 +2,8 @@
 // the variable's name, never later.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { configFromEnv, processesConfigFromEnv, writerConfigFromEnv } from './config.ts';
+import { writerConfigFromEnv } from '../processor/ledger/config.ts';
+import { configFromEnv, processesConfigFromEnv } from './config.ts';
 
 const saved = { ...process.env };
 afterEach(() => {
@@ -24,6 +25,7 @@ describe('configFromEnv', () => {
     expect(configFromEnv().callback_events_retention_days).toBe(540);
     withEnv({ CALLBACK_EVENTS_RETENTION_DAYS: '0' });
     expect(configFromEnv().callback_events_retention_days).toBe(0);
+    // The standalone writer reads it as the gateways do (processor/ledger/config.ts).
     expect(writerConfigFromEnv().callback_events_retention_days).toBe(0);
     withEnv({ WEBHOOK_EVENTS_RETENTION_DAYS: undefined });
     expect(configFromEnv().webhook_events_retention_days).toBe(90);
@@ -49,18 +51,5 @@ describe('processesConfigFromEnv', () => {
     expect(processesConfigFromEnv()).toMatchObject({ processes: 4, first: false, seed_demo: false });
     withEnv({ GATEWAY_PROCESSES: '65' });
     expect(() => processesConfigFromEnv()).toThrow(/GATEWAY_PROCESSES/);
-  });
-});
-
-describe('writerConfigFromEnv', () => {
-  it('needs both stores; expires and makes referral awards only with the gateways’ CIM_HMAC_KEY; 0 never trims', () => {
-    withEnv({ REDIS_URL: undefined });
-    expect(() => writerConfigFromEnv()).toThrow(/REDIS_URL/);
-    withEnv({ CIM_HMAC_KEY: undefined, LEDGER_TRIM_INTERVAL_MS: '0' });
-    expect(writerConfigFromEnv()).toMatchObject({ processor: undefined, trim_interval_ms: Number.POSITIVE_INFINITY, commit_delay_ms: undefined });
-    withEnv({ LEDGER_COMMIT_DELAY_MS: '250', SHARDS: '4' });
-    expect(writerConfigFromEnv()).toMatchObject({ commit_delay_ms: 250, shard_count: 4, trim_interval_ms: 1_000, processor: { cim_hmac_key: 'k', shard_count: 4 } });
-    withEnv({ LEDGER_LEASE_MS: 'Infinity' });
-    expect(() => writerConfigFromEnv()).toThrow(/LEDGER_LEASE_MS/);
   });
 });

@@ -3,7 +3,7 @@
 // (Redis holds Pocketgate data and no --force), 2 when it could not run.
 
 import { parseArgs } from 'node:util';
-import { operationsConfigFromEnv } from '../../gateway/config.ts';
+import { operationsConfigFromEnv } from './config.ts';
 import { closeStores, connectStores, exit_could_not_run, progressBar } from './cli.ts';
 import { rebuild } from './rebuild.ts';
 

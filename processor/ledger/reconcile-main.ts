@@ -4,7 +4,7 @@
 // the ledger ran out.
 
 import { parseArgs } from 'node:util';
-import { operationsConfigFromEnv } from '../../gateway/config.ts';
+import { operationsConfigFromEnv } from './config.ts';
 import { closeStores, connectStores, exit_could_not_run, progressBar } from './cli.ts';
 import { reconcile, type Mismatch } from './reconcile.ts';
 

@@ -6,7 +6,7 @@ import { installLastResort } from '../last-resort.ts';
 import { CallbackEvents } from '../callback-events.ts';
 import { startWebhookRetention } from '../webhook-retention.ts';
 import { Processor } from '../processor.ts';
-import { writerConfigFromEnv } from '../../gateway/config.ts';
+import { writerConfigFromEnv } from './config.ts';
 import { connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
 import { migrate } from './migrate.ts';
 import { LedgerWriter } from './writer.ts';

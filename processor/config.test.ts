@@ -1,0 +1,42 @@
+// How every process reads a variable and the processor's settings (processor/config.ts): the
+// defaults, and a bad value refused with its name.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { int, processorConfigFromEnv, required } from './config.ts';
+import { default_config } from './stores.ts';
+
+const saved = { ...process.env };
+afterEach(() => {
+  process.env = { ...saved };
+});
+
+function withEnv(env: Record<string, string | undefined>): void {
+  process.env = { ...saved, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
+}
+
+describe('processorConfigFromEnv', () => {
+  it('has the processor’s defaults, and refuses a bad value, naming it', () => {
+    const names = ['SHARDS', 'CIM_INDEX_BUCKETS', 'REPLY_TTL_SECONDS', 'REFERENCE_BUCKETS', 'JOURNAL_LENGTH_MAX', 'DURABILITY'] as const;
+    withEnv(Object.fromEntries(names.map((n) => [n, undefined])));
+    expect(processorConfigFromEnv('k')).toEqual({ ...default_config, cim_hmac_key: 'k' });
+    withEnv({ SHARDS: '4', DURABILITY: 'sync', JOURNAL_LENGTH_MAX: '' });
+    expect(processorConfigFromEnv('k')).toMatchObject({ shard_count: 4, durability: 'sync', journal_length_max: default_config.journal_length_max });
+    for (const [name, value] of [['SHARDS', '0'], ['CIM_INDEX_BUCKETS', '1.5'], ['REPLY_TTL_SECONDS', '59'], ['REFERENCE_BUCKETS', 'many'], ['JOURNAL_LENGTH_MAX', '999'], ['DURABILITY', 'later']] as const) {
+      withEnv({ [name]: value });
+      expect(() => processorConfigFromEnv('k'), name).toThrow(new RegExp(name));
+    }
+  });
+});
+
+describe('int and required', () => {
+  it('read a variable, bounded, or say which is missing', () => {
+    withEnv({ POCKETGATE_TEST_N: '7', POCKETGATE_TEST_S: '' });
+    expect(int('POCKETGATE_TEST_N', 1, 0, 10)).toBe(7);
+    expect(int('POCKETGATE_TEST_UNSET', 3, 0, 10)).toBe(3);
+    expect(() => int('POCKETGATE_TEST_N', 1, 0, 6)).toThrow('POCKETGATE_TEST_N must be an integer from 0 to 6, not 7');
+    expect(() => required('POCKETGATE_TEST_S')).toThrow('POCKETGATE_TEST_S is not set');
+    withEnv({ POCKETGATE_TEST_S: 'x' });
+    expect(required('POCKETGATE_TEST_S')).toBe('x');
+  });
+});

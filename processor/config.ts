@@ -1,0 +1,61 @@
+// The environment as every Pocketgate process reads it, the gateway (gateway/config.ts), the
+// standalone ledger writer and the operations commands (ledger/config.ts): read once at start and
+// checked, so that a bad value stops the process with the variable's name, never later. Here: how
+// a variable is read, and the settings of the processor, which every one of them shares.
+
+import { cim_index_buckets_max } from './hot/cim-index.ts';
+import { default_config, type Durability, type ProcessorConfig } from './stores.ts';
+
+/** REFERRAL_SWEEP_MS: how often the process that writes the ledger makes the referral awards a crashed one left behind. */
+export const referral_sweep_ms_default = 5_000;
+
+/**
+ * 540 days: past processors' retries (days), clearings (up to 35 days after the sale) and the card
+ * schemes' longest refund and dispute windows (about 18 months), so that no late refund of a
+ * purchase a callback made finds its original forgotten.
+ */
+export const callback_events_retention_days_default = 540;
+
+/**
+ * 90 days: a business whose receiver was down or wrong for as long as a quarter can still see what
+ * it missed in the deliveries listing and have it sent again (a retry needs the delivery), long
+ * past the last automatic retry (about 2 days after the event with the default base). The events
+ * themselves are only notices: the transactions stay in the ledger, readable for ever.
+ */
+export const webhook_events_retention_days_default = 90;
+
+/** The integer variable `name`, from `min` to `max`; `fallback` when it is unset or empty. */
+export function int(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, not ${raw}`);
+  return n;
+}
+
+/** The variable `name`, which must be set and not empty. */
+export function required(name: string): string {
+  const v = process.env[name];
+  if (v === undefined || v === '') throw new Error(`${name} is not set`);
+  return v;
+}
+
+function durability(): Durability {
+  const raw = process.env.DURABILITY;
+  if (raw === undefined || raw === '') return default_config.durability ?? 'async';
+  if (raw !== 'async' && raw !== 'sync') throw new Error(`DURABILITY must be async or sync, not ${raw}`);
+  return raw;
+}
+
+/** What the processor needs of the environment: the same for a gateway, a writer and the operations commands. */
+export function processorConfigFromEnv(cim_hmac_key: string): ProcessorConfig {
+  return {
+    shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
+    cim_hmac_key,
+    cim_index_buckets: int('CIM_INDEX_BUCKETS', default_config.cim_index_buckets!, 1, cim_index_buckets_max),
+    reply_ttl_seconds: int('REPLY_TTL_SECONDS', default_config.reply_ttl_seconds, 60, 90 * 86_400),
+    reference_buckets: int('REFERENCE_BUCKETS', default_config.reference_buckets!, 1, 1 << 20),
+    journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1_000, 100_000_000),
+    durability: durability(),
+  };
+}
