@@ -57,9 +57,9 @@ const body = JSON.stringify({ reference: 'r-floor', amount: 2500, currency: 'EUR
 async function measure(t: Target, redis: Awaited<ReturnType<typeof connectRedis>>, postmaster: number | undefined): Promise<Sample> {
   const pid = t.server.process.pid;
   const [cpu0, r0, pg0] = [cpuMs(pid), await redisCpuMs(redis), postgresCpuMs(postmaster) ?? 0];
-  await startStallWatch(redis, stall_threshold_ms);
+  const watch = await startStallWatch(redis, stall_threshold_ms);
   const from_s = Math.floor(Date.now() / 1000);
-  const result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body, ...(rate === undefined ? {} : { overallRate: rate }) });
+  const result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body, ...(rate === undefined ? {} : { overallRate: rate }) }).finally(() => watch.stop());
   const stalls = await readStalls(redis, from_s, Math.ceil(Date.now() / 1000));
   // The ledger variant's drain is still writing what the run left: it is part of the run's cost,
   // and a drain that failed or fell behind is not a floor.

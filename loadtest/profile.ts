@@ -26,7 +26,7 @@ import { cpuMs, median, redisCpuMs } from './measure.ts';
 import { formatGc, pausesBetween, readPauses, type Pauses } from './gateway-pauses.ts';
 import { formatShares, summariseProfile, type CpuProfile } from './cpu-profile.ts';
 import { formatStalls, readStalls, startStallWatch, type StallSummary } from './redis-stalls.ts';
-import { inspectFlag, startHeapSampling, summariseHeapProfile, type HeapSummary } from './heap-profile.ts';
+import { formatHeapShares, inspectFlag, startHeapSampling, summariseHeapProfile, type HeapSummary } from './heap-profile.ts';
 import { api, basket, card, importContacts, offerDefinitions } from './population.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
 
@@ -214,9 +214,9 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const machine0 = machineBusyMs();
   const self0 = process.cpuUsage();
   const pauses0 = await readPauses(v.gateway.url);
-  await startStallWatch(redis, stall_threshold_ms);
+  const watch = await startStallWatch(redis, stall_threshold_ms);
   const from_s = Math.floor(Date.now() / 1000);
-  const result = await load(v, duration_s);
+  const result = await load(v, duration_s).finally(() => watch.stop());
   const pauses = pausesBetween(pauses0, await readPauses(v.gateway.url));
   const stalls = await readStalls(redis, from_s, Math.ceil(Date.now() / 1000));
   const self = process.cpuUsage(self0);
@@ -275,15 +275,20 @@ async function heapProfile(me: Variant): Promise<HeapSummary & { bytes_per_reque
   me.gateway = await startChild('gateway/main.ts', me.port, env, { node_args: [inspectFlag(inspect_port)] });
   await load(me, 2);
   const sampling = await startHeapSampling(inspect_port);
-  const result = await load(me, duration_s);
+  let result: autocannon.Result;
+  try {
+    result = await load(me, duration_s);
+  } catch (err) {
+    sampling.close();
+    throw err;
+  }
   const heap = await sampling.stop();
   writeFileSync(join(dir, 'gateway.heapprofile'), JSON.stringify(heap));
   const summary = summariseHeapProfile(heap, 30);
-  const requests = result.requests.total;
-  const bytes_per_request = Math.round(summary.total_bytes / requests);
-  say(`\nheap: ${Math.round(summary.total_bytes / 1024 / 1024)} MB allocated (sampled, freed objects included) over ${requests} requests: ${Math.round(bytes_per_request / 1024)} KB per request`);
-  say(formatShares('\nallocated by function (KB, not ms):', summary.functions));
-  say(formatShares('\nallocated under our innermost function on the stack (KB):', summary.ours));
+  const bytes_per_request = Math.round(summary.total_bytes / result.requests.total);
+  say(`\nheap: ${Math.round(summary.total_bytes / 1024 / 1024)} MB allocated in the gateway process (sampled, freed objects included) over ${result.requests.total} requests: ${Math.round(bytes_per_request / 1024)} KB per request`);
+  say(formatHeapShares('\nallocated by function:', summary.functions));
+  say(formatHeapShares('\nallocated under our innermost function on the stack:', summary.ours));
   say(`\n${join(dir, 'gateway.heapprofile')} (Chrome DevTools, Memory tab)`);
   return { ...summary, bytes_per_request };
 }

@@ -17,10 +17,20 @@ export interface StallSummary {
   readonly max_ms: number;
 }
 
-/** Start counting: events of `threshold_ms` or more, from now. */
-export async function startStallWatch(redis: RedisClient, threshold_ms: number): Promise<void> {
+/**
+ * Start counting events of `threshold_ms` or more, from now; `stop()` puts Redis's own threshold
+ * back (0, off, unless it was set), so that what is measured next runs as Redis does in service.
+ */
+export async function startStallWatch(redis: RedisClient, threshold_ms: number): Promise<{ stop(): Promise<void> }> {
+  const reply = (await redis.sendCommand(['CONFIG', 'GET', 'latency-monitor-threshold'])) as string[] | Record<string, string>;
+  const before = Array.isArray(reply) ? (reply[1] ?? '0') : (reply['latency-monitor-threshold'] ?? '0');
   await redis.sendCommand(['CONFIG', 'SET', 'latency-monitor-threshold', String(threshold_ms)]);
   await redis.sendCommand(['LATENCY', 'RESET']);
+  return {
+    async stop() {
+      await redis.sendCommand(['CONFIG', 'SET', 'latency-monitor-threshold', before]);
+    },
+  };
 }
 
 /** What was counted since startStallWatch, between `from_s` and `to_s` (Unix seconds). */
