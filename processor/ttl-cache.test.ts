@@ -74,4 +74,27 @@ describe('CachedLookup', () => {
     await expect(lookup.get('k')).rejects.toThrow('store down');
     expect(await lookup.get('k')).toBe('up');
   });
+
+  it('a read in flight when its key is forgotten is neither shared afterwards nor kept', async () => {
+    let stored = 'old';
+    let release: (() => void) | undefined;
+    const lookup = new CachedLookup<string>(
+      async () => {
+        const seen = stored;
+        if (seen === 'old') await new Promise<void>((resolve) => (release = resolve));
+        return seen;
+      },
+      { ttl_ms: 60_000, found_max: 10, missing_max: 10 },
+    );
+    const before = lookup.get('t'); // reads 'old' and waits
+    await Promise.resolve();
+    stored = 'new'; // the write…
+    lookup.delete('t'); // …then the writer forgets
+    // Not joined to the read begun before the write (which waits until released below).
+    const joined = new Promise((resolve) => setTimeout(() => resolve('joined the read begun before the write'), 1_000));
+    expect(await Promise.race([lookup.get('t'), joined])).toBe('new');
+    release!();
+    expect(await before).toBe('old');
+    expect(await lookup.get('t')).toBe('new'); // the old read's answer was not kept
+  });
 });

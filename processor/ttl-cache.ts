@@ -73,30 +73,44 @@ export class CachedLookup<V> {
     if (this.missing.has(key, now)) return Promise.resolve(undefined);
     let reading = this.reading.get(key);
     if (reading === undefined) {
-      reading = this.readAndKeep(key);
+      const mine: Promise<V | undefined> = this.readAndKeep(key).finally(() => {
+        // Only its own: a delete may have let a newer read take its place.
+        if (this.reading.get(key) === mine) this.reading.delete(key);
+      });
+      reading = mine;
       this.reading.set(key, reading);
     }
     return reading;
   }
 
+  /**
+   * Forget `key`: the next get reads afresh. A read already in flight (begun before what made the
+   * caller forget, a write) is neither shared with later gets nor kept when it settles.
+   */
   delete(key: string): void {
     this.found.delete(key);
     this.missing.delete(key);
+    this.reading.delete(key);
+    this.forgotten++;
   }
 
   clear(): void {
     this.found.clear();
     this.missing.clear();
+    this.reading.clear();
+    this.forgotten++;
   }
 
+  /** Bumped by every delete and clear: a read begun before one is not kept. */
+  private forgotten = 0;
+
   private async readAndKeep(key: string): Promise<V | undefined> {
-    try {
-      const value = await this.read(key);
+    const forgotten = this.forgotten;
+    const value = await this.read(key);
+    if (this.forgotten === forgotten) {
       if (value === undefined) this.missing.set(key, true, Date.now());
       else this.found.set(key, value, Date.now());
-      return value;
-    } finally {
-      this.reading.delete(key);
     }
+    return value;
   }
 }

@@ -20,15 +20,17 @@ const prune_interval_ms = 3_600_000;
  * Forgets up to `events_max` events recorded more than `retention_days` ago whose deliveries are
  * all over, with those deliveries, in one short statement; returns how many events. A forgotten
  * delivery is no longer listed, and a retry of it is 404. Every lookup is by index: the events by
- * created_at (BRIN, migration 014), their deliveries through the business's endpoints and the
+ * created_at (migration 014), their deliveries through the business's endpoints and the
  * (endpoint_id, event_id) index, then by primary key. The lateral's limit is a bound (an event has
  * one delivery per endpoint enabled when it was recorded: at most 16) and keeps PostgreSQL from
- * flattening it into a hash join over the whole deliveries table. A retry of a delivery at the
- * very moment its event is forgotten is forgotten with it (the statement decided on what it saw
- * at its start).
+ * flattening it into a hash join over the whole deliveries table. Repeatable read: a retry
+ * accepted (202) after the statement's snapshot makes the delete of its delivery a serialization
+ * failure, so the statement forgets nothing and the next sweep decides again, rather than forget
+ * a delivery the business was just told would be attempted.
  */
 export async function pruneWebhookEvents(sql: Sql, retention_days: number, events_max = prune_events_max): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`
+  return sql.begin('isolation level repeatable read', async (tx) => {
+    const [row] = await tx<{ n: number }[]>`
     with old as (
       select ev.id, ev.business_id from webhook_events ev
       where ev.created_at < now() - make_interval(days => ${retention_days})
@@ -48,7 +50,8 @@ export async function pruneWebhookEvents(sql: Sql, retention_days: number, event
       returning 1
     )
     select count(*)::int4 as n from events`;
-  return row!.n;
+    return row!.n;
+  });
 }
 
 /** Prunes every hour, as long as there is more to forget (at most 10^6 events an hour), until stopped. */

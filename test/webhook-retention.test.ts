@@ -100,4 +100,30 @@ describe('webhook events past the retention', () => {
     const t = await call(gw, 'GET', `/v1/transactions/${p.body.id}`, biz.admin_key);
     expect(t.body).toMatchObject({ id: p.body.id, ledger: 'recorded' });
   });
+
+  it('a retry accepted while a prune runs is not forgotten: the prune fails and forgets nothing', async () => {
+    const biz = await createBusiness(gw);
+    const on = await endpoint(biz, 'enabled');
+    const id = 'evt_retried_while_pruned';
+    await event(biz, id, 100, [[on, 'failed']]);
+    // The retry (processor/webhooks.ts retry) holds its row, uncommitted, while the prune starts.
+    const retry = await own.sql.reserve();
+    try {
+      await retry`begin`;
+      await retry`update webhook_deliveries set status = 'pending', next_attempt_at = now() + interval '1 day' where event_id = ${id}`;
+      const pruning = pruneWebhookEvents(own.sql, 90).then(
+        (n) => ({ n }),
+        (err: { code?: string }) => ({ code: err.code }),
+      );
+      await eventually('the prune waiting for the retry’s row', async () =>
+        (await own.sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%delete from webhook_deliveries%'`).length > 0,
+      );
+      await retry`commit`;
+      expect(await pruning).toEqual({ code: '40001' }); // could not serialize: nothing forgotten
+    } finally {
+      retry.release();
+    }
+    expect(await own.sql`select status from webhook_deliveries where event_id = ${id}`).toEqual([{ status: 'pending' }]);
+    expect(await own.sql`select 1 from webhook_events where id = ${id}`).toHaveLength(1);
+  });
 });

@@ -27,7 +27,7 @@ export function compareStreamIds(a: string, b: string): number {
 /**
  * Whether the writers' group has delivered every entry up to `mark` on `shard` and has none of
  * them pending (delivered, not yet committed and acknowledged). A journal emptied meanwhile (a
- * Redis that lost its data) has nothing left to wait for.
+ * Redis that lost its data), or made anew since, has nothing left to wait for.
  */
 export async function shardCaughtUp(redis: RedisClient, shard: number, mark: string | null): Promise<boolean> {
   if (mark === null) return true;
@@ -38,7 +38,13 @@ export async function shardCaughtUp(redis: RedisClient, shard: number, mark: str
     .map((g) => (Array.isArray(g) ? Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [String(g[2 * i]), g[2 * i + 1]])) : g))
     .find((g) => g.name === journal_group);
   if (group === undefined) return false;
-  if (compareStreamIds(String(group['last-delivered-id']), mark) < 0) return false;
+  const delivered = String(group['last-delivered-id']);
+  // Not delivered up to the mark: something is left to wait for only if an entry up to the mark
+  // is still there (a Redis that restarted empty, whose writer made the group anew at 0, has none).
+  if (compareStreamIds(delivered, mark) < 0) {
+    const left = (await redis.sendCommand(['XRANGE', key, `(${delivered}`, mark, 'COUNT', '1'])) as unknown[];
+    if (left.length > 0) return false;
+  }
   const pending = (await redis.sendCommand(['XPENDING', key, journal_group, '-', mark, '1'])) as unknown[];
   return pending.length === 0;
 }
