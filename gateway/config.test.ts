@@ -1,19 +1,12 @@
 // The environment is read here only, and checked: a bad value stops the process at start with
 // the variable's name, never later.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { envForEachTest, store_env } from '../test/with-env.ts';
 import { writerConfigFromEnv } from '../processor/ledger/config.ts';
 import { configFromEnv, processesConfigFromEnv } from './config.ts';
 
-const saved = { ...process.env };
-afterEach(() => {
-  process.env = { ...saved };
-});
-
-function withEnv(env: Record<string, string | undefined>): void {
-  process.env = { ...saved, REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://x@127.0.0.1:1/x', CIM_HMAC_KEY: 'k', ...env };
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-}
+const withEnv = envForEachTest(store_env);
 
 describe('configFromEnv', () => {
   it('reads ISO 8583 framing, bitmap and idle timeout, with their defaults', () => {

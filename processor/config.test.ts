@@ -1,19 +1,12 @@
 // How every process reads a variable and the processor's settings (processor/config.ts): the
 // defaults, and a bad value refused with its name.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { envForEachTest } from '../test/with-env.ts';
 import { int, processorConfigFromEnv, required } from './config.ts';
 import { default_config } from './stores.ts';
 
-const saved = { ...process.env };
-afterEach(() => {
-  process.env = { ...saved };
-});
-
-function withEnv(env: Record<string, string | undefined>): void {
-  process.env = { ...saved, ...env };
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-}
+const withEnv = envForEachTest();
 
 describe('processorConfigFromEnv', () => {
   it('has the processor’s defaults, and refuses a bad value, naming it', () => {

@@ -1,18 +1,11 @@
 // What the standalone writer and the operations commands read of the environment, checked at
 // start: a bad value stops the process with the variable's name, never later.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { envForEachTest, store_env } from '../../test/with-env.ts';
 import { operationsConfigFromEnv, writerConfigFromEnv } from './config.ts';
 
-const saved = { ...process.env };
-afterEach(() => {
-  process.env = { ...saved };
-});
-
-function withEnv(env: Record<string, string | undefined>): void {
-  process.env = { ...saved, REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://x@127.0.0.1:1/x', CIM_HMAC_KEY: 'k', ...env };
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-}
+const withEnv = envForEachTest(store_env);
 
 describe('writerConfigFromEnv', () => {
   it('needs both stores; expires and makes referral awards only with the gateways’ CIM_HMAC_KEY; 0 never trims', () => {
