@@ -19,6 +19,8 @@ export interface JournalEntry {
   readonly terminal_id: string | null;
   /** 'admin': an admin key sent it for the terminal (absent: the terminal itself, or the processor). */
   readonly made_by?: 'admin';
+  /** The terminal code a processor's callback named (absent for every other transaction). */
+  readonly terminal_code?: string;
   readonly reference: string | null;
   /** A terminal's transactions: the reference's claim hash (processor/claim.ts), for `rebuild`. */
   readonly request_hash?: string;

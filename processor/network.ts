@@ -42,6 +42,12 @@ export interface Terminal {
    * keeps who made it. Absent for the terminal's own calls.
    */
   readonly made_by?: 'admin';
+  /**
+   * The terminal code a payment processor's callback named for the transaction it makes on this
+   * (its own) terminal: shown with the transaction (GET /v1/transactions/{id}, webhooks), kept in
+   * its journal entry. Absent for every other call.
+   */
+  readonly reported_code?: string | undefined;
 }
 
 export type Principal =

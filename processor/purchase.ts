@@ -244,7 +244,7 @@ export class Purchases {
     const { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay } = p;
     const currency = business.currency;
     const id = newId('txn');
-    const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash: p.request_hash, contact_id, currency, now_ms, at_ms, amount: input.amount, pay });
+    const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference: input.reference, request_hash: p.request_hash, contact_id, currency, now_ms, at_ms, amount: input.amount, pay });
     return {
       business_id: business.id,
       slot,

@@ -143,7 +143,7 @@ export class Refunds {
   }
 
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
-    return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };
+    return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };
   }
 }
 

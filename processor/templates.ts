@@ -126,11 +126,19 @@ export interface TerminalFacts extends TransactionFacts {
   readonly request_hash: string;
   /** 'admin': sent by the business's admin key for the terminal (processor/network.ts Terminal). */
   readonly made_by?: 'admin' | undefined;
+  /** The terminal code a processor's callback named (processor/network.ts Terminal.reported_code). */
+  readonly terminal_code?: string | undefined;
 }
 
-/** A journal entry's `made_by`: present only for an admin's call, so a terminal's own entries keep their bytes. */
-function madeBy(t: TerminalFacts): { made_by?: 'admin' } {
-  return t.made_by === undefined ? {} : { made_by: t.made_by };
+/**
+ * A journal entry's `made_by` and `terminal_code`: present only for an admin's call and a
+ * processor's that named a terminal, so a terminal's own entries keep their bytes.
+ */
+function madeBy(t: TerminalFacts): { made_by?: 'admin'; terminal_code?: string } {
+  return {
+    ...(t.made_by === undefined ? {} : { made_by: t.made_by }),
+    ...(t.terminal_code === undefined ? {} : { terminal_code: t.terminal_code }),
+  };
 }
 
 /** Replies' timestamps: to the second. */

@@ -66,12 +66,19 @@ export async function readTransaction(stores: Stores, business: Business, id: st
     if (late !== undefined) return late;
     throw new PocketgateError('not_found', `transaction ${id} not found`);
   }
-  const entry = JSON.parse(record) as Body;
+  const entry = JSON.parse(record) as Body & { terminal_code?: string };
   if (entry.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
-  // As recordedViews reads it along with the row, here on its own (the admin path, rare).
-  const [made] = await stores.sql<{ terminal_code: string }[]>`
+  return view(id, entry, 'pending', null, { terminal_code: entry.terminal_code ?? (await calledTerminalCode(stores.sql, id)) });
+}
+
+/**
+ * The terminal code of a transaction a processor's callback made before its journal entry carried
+ * it (journal entries written before that keep it only with the callback's answer).
+ */
+async function calledTerminalCode(sql: Sql, id: string): Promise<string | null> {
+  const [made] = await sql<{ terminal_code: string }[]>`
     select terminal_code from callback_events where made_transaction_id = ${id} and terminal_code is not null limit 1`;
-  return view(id, entry, 'pending', null, { terminal_code: made?.terminal_code ?? null });
+  return made?.terminal_code ?? null;
 }
 
 interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
@@ -103,12 +110,13 @@ export async function recordedViews(sql: Sql, ids: readonly string[], business_i
   // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
   // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
   // same view, key for key, whether the ledger recorded the transaction before or after. The
-  // terminal code of a transaction a processor's callback made comes along: one index probe each
-  // (callback_events_made), no statement of its own.
+  // terminal code of a transaction a processor's callback made is in its body, or, recorded
+  // before entries carried it, with the callback's answer: one index probe (callback_events_made).
   const rows = await sql<RecordedRow[]>`
     select t.id, t.kind, t.business_id, t.reference, t.terminal_id, t.made_by, t.contact_id, t.amount, t.currency, t.original_id, t.created_at, t.recorded_at,
       (t.reply->'awards')::jsonb as reply_awards, (t.reply->>'discount')::int8 as reply_discount, t.body::jsonb as body,
-      (select c.terminal_code from callback_events c where c.made_transaction_id = t.id and c.terminal_code is not null limit 1) as terminal_code
+      coalesce(t.body->>'terminal_code',
+        (select c.terminal_code from callback_events c where c.made_transaction_id = t.id and c.terminal_code is not null limit 1)) as terminal_code
     from ledger_transactions t where t.id = any(${ids as string[]}) ${business_id === undefined ? sql`` : sql`and t.business_id = ${business_id}`}`;
   if (rows.length === 0) return out;
   const postings = await sql<(Posting & { transaction_id: string })[]>`

@@ -215,6 +215,11 @@ describe('events', () => {
     // The same view, the same bytes: recorded on both sides (the event is sent from the ledger).
     expect(approved!.json.data).toEqual(t.body);
     expect(JSON.stringify(approved!.json.data)).toBe(t.text);
+    // The ledger holds the code itself (from the journal entry), not only the callback's answer:
+    // an event sent before that answer is saved, or read after it is forgotten, still shows it.
+    const { sql } = gw.processor.stores;
+    await sql`update callback_events set terminal_code = null where made_transaction_id = ${c.body.transaction_id}`;
+    expect((await call(gw, 'GET', `/v1/transactions/${c.body.transaction_id}`, s.biz.admin_key)).text).toBe(t.text);
   });
 
   it('every kind of transaction is transaction.approved (data.kind says which); sign-up, referral and expiry', async () => {

@@ -37,7 +37,7 @@ afterAll(async () => {
 /** The fields of a journal entry recordEntries stores (processor/ledger/writer.ts). */
 const known_fields = new Set([
   'id', 'kind', 'business_id', 'terminal_id', 'reference', 'contact_id', 'amount', 'currency', 'original_id', 'created_at',
-  'awards', 'discount', 'paid_from_wallet', 'lots', 'postings', 'request_hash', 'occurred_at', 'made_by',
+  'awards', 'discount', 'paid_from_wallet', 'lots', 'postings', 'request_hash', 'occurred_at', 'made_by', 'terminal_code',
 ]);
 
 let seq = 0;

@@ -23,7 +23,7 @@ import {
   type CallbackRefund,
 } from '../../core/schemas.ts';
 import type { BookedPurchase, EventOutcome, StoredEvent } from '../../processor/callback-events.ts';
-import type { Business } from '../../processor/network.ts';
+import type { Business, Terminal } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { ProcessorRecord } from '../../processor/processors.ts';
 import type { Reply } from '../../processor/shard.ts';
@@ -168,19 +168,19 @@ export class CallbackEvents {
     switch (event.type) {
       case 'transaction.authorized':
         if (scope.record.award_on === 'clearing') return Promise.resolve(ignored('awaiting_clearing'));
-        return this.purchase(scope, event.sale, history);
+        return this.purchase(scope, event.sale, event.terminal_code, history);
       case 'transaction.cleared': {
         const booked = scope.record.award_on === 'authorization' ? history.find((h) => h.type === authorized && h.purchase !== null)?.purchase : undefined;
-        return booked === undefined || booked === null ? this.purchase(scope, event.sale, history) : this.clearing(scope, event.sale, booked);
+        return booked === undefined || booked === null ? this.purchase(scope, event.sale, event.terminal_code, history) : this.clearing(scope, event.sale, event.terminal_code, booked);
       }
       case 'transaction.refunded':
-        return this.refund(scope, event.refund);
+        return this.refund(scope, event.refund, event.terminal_code);
       case 'transaction.reversed':
         return this.reverse(scope, event.transaction_id, history);
     }
   }
 
-  private async purchase(scope: Scope, sale: Sale, history: readonly StoredEvent[]): Promise<Outcome> {
+  private async purchase(scope: Scope, sale: Sale, terminal_code: string | null, history: readonly StoredEvent[]): Promise<Outcome> {
     const { business, record } = scope;
     // Reversed before its purchase came (the processor voided the authorization): never booked.
     if (history.some((h) => h.type === reversed)) return ignored('already_reversed');
@@ -190,7 +190,7 @@ export class CallbackEvents {
     const { cim, transaction_id, ...rest } = sale;
     const input = parseWith(purchaseSchema, { ...rest, reference: transaction_id, cim: { type: cim.type, value: cim.value } });
     // The source wrong codes would be counted against (a processor sends cards and loyalty ids: none are codes).
-    const reply = await this.processor.purchases.purchase(business, terminal, input, callback_window, `processor:${record.id}`, cim);
+    const reply = await this.processor.purchases.purchase(business, reported(terminal, terminal_code), input, callback_window, `processor:${record.id}`, cim);
     return processed(reply, { terminal_id: terminal.id, amount: sale.amount });
   }
 
@@ -199,21 +199,21 @@ export class CallbackEvents {
    * refunds the difference; the same or higher changes nothing (the awards stay the authorized
    * amount's), acknowledged as `ignored`, code `already_processed`.
    */
-  private async clearing(scope: Scope, sale: Sale, booked: BookedPurchase): Promise<Outcome> {
+  private async clearing(scope: Scope, sale: Sale, terminal_code: string | null, booked: BookedPurchase): Promise<Outcome> {
     if (sale.currency !== scope.business.currency) return ignored('validation_failed');
     if (sale.amount >= booked.amount) return ignored('already_processed');
     const terminal = await this.bookedTerminal(booked);
     const input = { reference: `${sale.transaction_id}/clearing`, original_reference: sale.transaction_id, amount: booked.amount - sale.amount };
-    return processed(await this.processor.refunds.refund(scope.business, terminal, input));
+    return processed(await this.processor.refunds.refund(scope.business, reported(terminal, terminal_code), input));
   }
 
-  private async refund(scope: Scope, refund: CallbackRefund): Promise<Outcome> {
+  private async refund(scope: Scope, refund: CallbackRefund, terminal_code: string | null): Promise<Outcome> {
     const { business, record } = scope;
     if (refund.currency !== business.currency) return ignored('validation_failed');
     const terminal = await this.processor.processors.terminalAt(business, record.id, refund.merchant_code);
     if (terminal === undefined) return ignored('not_found');
     const input = { reference: refund.transaction_id, original_reference: refund.original_transaction_id, amount: refund.amount };
-    return processed(await this.processor.refunds.refund(business, terminal, input));
+    return processed(await this.processor.refunds.refund(business, reported(terminal, terminal_code), input));
   }
 
   private async reverse(scope: Scope, transaction_id: string, history: readonly StoredEvent[]): Promise<Outcome> {
@@ -229,6 +229,14 @@ export class CallbackEvents {
     if (terminal === undefined) throw new Error(`terminal ${booked.terminal_id} of a booked callback purchase is gone`);
     return terminal;
   }
+}
+
+/**
+ * The processor's terminal with the terminal code its event named: the transaction's journal
+ * entry keeps it, so the ledger and its webhook show it whenever they are read.
+ */
+function reported(terminal: Terminal, terminal_code: string | null): Terminal {
+  return terminal_code === null ? terminal : { ...terminal, reported_code: terminal_code };
 }
 
 /**

@@ -484,8 +484,9 @@ function batchDocument(items: readonly JournalRecord[]): string {
  *
  * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
- * (the reply has none). Fields of an entry that have no column here are not stored: a new one
- * needs a column or a place in `body` (test/ledger-writer.test.ts fails on one it does not know).
+ * (the reply has none), and a processor's terminal code. Fields of an entry that have no
+ * column here are not stored: a new one needs a column or a place in `body`
+ * (test/ledger-writer.test.ts fails on one it does not know).
  */
 function ledgerInserts(sql: Sql | TransactionSql, document: string): Fragment {
   return sql`
@@ -493,7 +494,8 @@ function ledgerInserts(sql: Sql | TransactionSql, document: string): Fragment {
       select e.*, r.awards as reply_awards, r.discount as reply_discount, r.paid_from_wallet as reply_paid
       from json_to_recordset(${document}::text::json) as e("@shard" int4, "@journal_id" text, "@reply" json,
         id text, kind text, business_id text, terminal_id text, made_by text, reference text, request_hash text, contact_id text, amount int8, currency text,
-        original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, postings json)
+        original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, postings json,
+        terminal_code text)
       left join lateral json_to_record(e."@reply") as r(awards json, discount int8, paid_from_wallet int8) on true
     ),
     fresh as (
@@ -501,10 +503,16 @@ function ledgerInserts(sql: Sql | TransactionSql, document: string): Fragment {
         contact_id, original_id, journal_id, reply, body, request_hash, occurred_at, made_by)
       select amount, created_at, "@shard", id, business_id, kind, currency, terminal_id, reference,
         contact_id, original_id, "@journal_id", "@reply",
+        -- A processor's terminal code (display only) is in the body, with no column of its own;
+        -- without one, the body is as it always was.
         case
           when awards::text is distinct from reply_awards::text or discount is distinct from reply_discount or paid_from_wallet is distinct from reply_paid
-            then json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
-          when lots is not null then json_build_object('lots', lots)
+            then case when terminal_code is null
+              then json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
+              else json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code) end
+          when lots is not null
+            then case when terminal_code is null then json_build_object('lots', lots) else json_build_object('lots', lots, 'terminal_code', terminal_code) end
+          when terminal_code is not null then json_build_object('terminal_code', terminal_code)
         end,
         request_hash, occurred_at, made_by
       from batch
