@@ -191,19 +191,25 @@ export class TransactionFeed {
   }
 
   private deliver(fields: string[]): void {
-    const e = fields[fields.indexOf('e') + 1];
+    const e = fieldOf(fields, 'e');
     if (e === undefined) return;
     // The business id is near the entry's start: no need to parse entries nobody here listens for.
     const business_id = /"business_id":"([^"]+)"/.exec(e.slice(0, 256))?.[1];
     const mine = business_id === undefined ? undefined : this.subscriptions.get(business_id);
     if (mine === undefined) return;
     try {
-      const event = JSON.stringify(summaryOf(JSON.parse(e) as JournalEntry));
+      const event = JSON.stringify(summaryOf(JSON.parse(e) as JournalEntry, fieldOf(fields, 'r')));
       for (const sub of mine) sub.push(event);
     } catch (err) {
       this.logger.warn({ err }, 'live feed: a journal entry could not be read');
     }
   }
+}
+
+/** A stream entry's field by name (fields and values alternate). */
+function fieldOf(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 async function lastId(redis: RedisClient, key: string): Promise<string> {

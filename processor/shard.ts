@@ -53,6 +53,11 @@ export function journalEntry(stores: Stores, shard: number, journal_id: string):
   return journalField(stores, shard, journal_id, 'e');
 }
 
+/** The reply (JSON) kept with the journal entry `journal_id`, or null once trimmed. */
+export function journalReply(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
+  return journalField(stores, shard, journal_id, 'r');
+}
+
 /**
  * The reply of a transaction the ledger has recorded (the hot path keeps only its record then).
  * PostgreSQL down: 503, and the retry gets it once PostgreSQL is back.

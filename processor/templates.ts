@@ -166,10 +166,13 @@ export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; 
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, amount: t.amount, currency: t.currency, awards, discount,
     amount_due: purchase.due, paid_from_wallet: t.pay, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<PurchaseReply, 'awards' | 'discount' | 'amount_due' | 'wallet', PurchaseHole | WalletHole>;
+  // The awards are the reply's alone: with several they were the larger part of an entry, and the
+  // entry and the reply travel together (the stream, the AOF, the ledger writer's reads). Whoever
+  // reads an entry takes its awards from the reply when it has none (writer.ts, transactions.ts).
   const entry = {
     id: t.id, kind: 'purchase', business_id: t.business_id, terminal_id: t.terminal_id, ...madeBy(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), occurred_at: iso(t.at_ms), awards, discount, paid_from_wallet: t.pay, postings,
-  } satisfies Holed<JournalEntry, 'awards' | 'discount' | 'postings', PurchaseHole>;
+    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), occurred_at: iso(t.at_ms), discount, paid_from_wallet: t.pay, postings,
+  } satisfies Holed<JournalEntry, 'discount' | 'postings', PurchaseHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

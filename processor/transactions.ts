@@ -3,7 +3,7 @@
 
 import { PocketgateError } from '../core/errors.ts';
 import { transactionKey } from './hot/keys.ts';
-import { journalEntry } from './shard.ts';
+import { journalEntry, journalReply } from './shard.ts';
 import { iso, type Business } from './network.ts';
 import type { JournalEntry } from './journal.ts';
 import type { Sql, Stores } from './stores.ts';
@@ -68,6 +68,11 @@ export async function readTransaction(stores: Stores, business: Business, id: st
   }
   const entry = JSON.parse(record) as Body & { terminal_code?: string };
   if (entry.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
+  // A purchase's entry leaves its awards to its reply (templates.ts), kept beside it.
+  if (entry.awards === undefined && entry.kind === 'purchase') {
+    const reply = await journalReply(stores, shard, pointers[shard]!);
+    if (reply !== null) entry.awards = (JSON.parse(reply) as { awards?: unknown[] }).awards;
+  }
   return view(id, entry, 'pending', null, { terminal_code: entry.terminal_code ?? (await calledTerminalCode(stores.sql, id)) });
 }
 
@@ -186,9 +191,13 @@ export interface TransactionSummary {
   readonly created_at: string;
 }
 
-/** The summary of a journal entry (the live feed's events). */
-export function summaryOf(e: JournalEntry): TransactionSummary {
-  const awarded = (e.awards ?? []).reduce<number>((sum, a) => sum + Number((a as { amount?: number }).amount ?? 0), 0);
+/**
+ * The summary of a journal entry (the live feed's events); `reply`, the reply kept beside it, has
+ * the awards of a purchase (whose entry leaves them to it: templates.ts).
+ */
+export function summaryOf(e: JournalEntry, reply?: string): TransactionSummary {
+  const awards = e.awards ?? (reply === undefined ? undefined : (JSON.parse(reply) as { awards?: readonly unknown[] }).awards);
+  const awarded = (awards ?? []).reduce<number>((sum, a) => sum + Number((a as { amount?: number }).amount ?? 0), 0);
   return {
     id: e.id,
     kind: e.kind,

@@ -85,6 +85,11 @@ function records(items: Awaited<ReturnType<typeof journalEntries>>): JournalReco
   return items.map((j) => ({ shard: j.shard, stream_id: j.stream_id, entry: j.fields[j.fields.indexOf('e') + 1]!, reply: j.fields[j.fields.indexOf('r') + 1] ?? '' }));
 }
 
+/** An entry's awards: a purchase's are its reply's alone (processor/templates.ts), older entries carried them too. */
+function awardsOf(j: { entry: JournalEntry; fields: string[] }): readonly unknown[] {
+  return j.entry.awards ?? (JSON.parse(j.fields[j.fields.indexOf('r') + 1] ?? '{}') as { awards?: unknown[] }).awards ?? [];
+}
+
 describe('recordEntries', () => {
   let biz: BusinessFixture;
   let journal: Awaited<ReturnType<typeof journalEntries>>;
@@ -108,7 +113,7 @@ describe('recordEntries', () => {
       expect([ledger, typeof recorded_at]).toEqual(['recorded', 'string']);
       expect(rest, `${j.entry.kind} ${j.entry.id}`).toEqual({ ...pending.get(j.entry.id), ledger: undefined, recorded_at: undefined });
       // The awards' keys in the order a ledger of jsonb documents gave them back (before 006).
-      const [jsonb] = await sql<{ awards: unknown }[]>`select ${JSON.stringify(j.entry.awards ?? [])}::text::jsonb as awards`;
+      const [jsonb] = await sql<{ awards: unknown }[]>`select ${JSON.stringify(awardsOf(j))}::text::jsonb as awards`;
       expect(JSON.stringify(rest.awards)).toBe(JSON.stringify(jsonb!.awards));
       // One posting per account pair, in the order the entry first names the pair.
       const pairs = byPair(j.entry.postings);
@@ -147,7 +152,9 @@ describe('recordEntries', () => {
 
   it('keeps the awards of an entry whose reply does not carry them', async () => {
     expect(journal).toBeDefined();
-    const purchase = journal.find((j) => j.entry.kind === 'purchase' && (j.entry.awards?.length ?? 0) > 0)!.entry;
+    // An entry as purchases wrote them before their awards were the reply's alone.
+    const j = journal.find((x) => x.entry.kind === 'purchase' && awardsOf(x).length > 0)!;
+    const purchase: JournalEntry = { ...j.entry, awards: awardsOf(j) };
     const entry: JournalEntry = { ...purchase, id: newId('txn') };
     expect(await recordEntries(sql, [{ shard: 0, stream_id: '2-0', entry: JSON.stringify(entry), reply: '' }])).toBe(1);
     const r = await call(gw, 'GET', `/v1/transactions/${entry.id}`, biz.admin_key);
@@ -187,16 +194,17 @@ describe('recordEntries', () => {
       await sql`insert into webhook_endpoints (id, business_id, url, events, status, secret)
         values (${e.id}, ${e.business_id}, 'https://example.com/hook', ${e.events}, ${e.status}, 'unused')`;
     }
-    const of = (kind: string) => journal.find((j) => j.entry.kind === kind && (kind !== 'purchase' || (j.entry.awards?.length ?? 0) > 1))!;
+    const of = (kind: string) => journal.find((j) => j.entry.kind === kind && (kind !== 'purchase' || awardsOf(j).length > 1))!;
     const copy = (j: (typeof journal)[number], business_id: string, change: (e: Record<string, unknown>) => void = () => {}): JournalRecord => {
       const entry: Record<string, unknown> = { ...j.entry, id: newId('txn'), business_id };
       change(entry);
       return { shard: j.shard, stream_id: `4-${++seq}`, entry: JSON.stringify(entry), reply: j.fields[j.fields.indexOf('r') + 1] ?? '' };
     };
     const items = [
+      // Awards in the entry too, as purchases wrote them before: the events take the entry's.
+      copy(of('purchase'), hooked.business_id, (e) => (e.awards = awardsOf(of('purchase')))),
+      // Awards in the reply only, as purchases write them now: the events take them from there.
       copy(of('purchase'), hooked.business_id),
-      // Awards in the reply only: the events take them from there.
-      copy(of('purchase'), hooked.business_id, (e) => delete e.awards),
       copy(of('expiry'), hooked.business_id),
       copy(of('reversal'), hooked.business_id),
       copy(of('purchase'), picky.business_id),

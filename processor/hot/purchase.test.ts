@@ -74,6 +74,7 @@ describe('purchase.lua', () => {
     // Discount first, the awards in order, the fee on awards and discount (2.5% of 450) last.
     expect(entry.postings).toEqual([[a.rewards, a.discounts, 300], [a.rewards, a.commerce, 100], [a.rewards, a.open, 50], [a.fees, a.fee_income, 11]]);
     expect(entry).toMatchObject({ id: c.id, kind: 'purchase', discount: 300, paid_from_wallet: 0 });
+    expect(entry).not.toHaveProperty('awards'); // the reply's alone (templates.ts)
 
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300|11');
     expect(await redis.hmGet(contactKey(shard, contact_id), ['fp', 'lp', 'um'])).toEqual(['1', String(at_ms), '2026-11|20|0']);

@@ -484,7 +484,8 @@ function batchDocument(items: readonly JournalRecord[]): string {
  *
  * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
- * (the reply has none), and a processor's terminal code. Fields of an entry that have no
+ * (the reply has none), and a processor's terminal code. A purchase's entry has no awards at all
+ * (they are its reply's: templates.ts), which is the reply's same. Fields of an entry that have no
  * column here are not stored: a new one needs a column or a place in `body`
  * (test/ledger-writer.test.ts fails on one it does not know).
  */
@@ -506,10 +507,10 @@ function ledgerInserts(sql: Sql | TransactionSql, document: string): Fragment {
         -- A processor's terminal code (display only) is in the body, with no column of its own;
         -- without one, the body is as it always was.
         case
-          when awards::text is distinct from reply_awards::text or discount is distinct from reply_discount or paid_from_wallet is distinct from reply_paid
+          when (awards is not null and awards::text is distinct from reply_awards::text) or discount is distinct from reply_discount or paid_from_wallet is distinct from reply_paid
             then case when terminal_code is null
-              then json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
-              else json_build_object('awards', awards, 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code) end
+              then json_build_object('awards', coalesce(awards, reply_awards), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
+              else json_build_object('awards', coalesce(awards, reply_awards), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code) end
           when lots is not null
             then case when terminal_code is null then json_build_object('lots', lots) else json_build_object('lots', lots, 'terminal_code', terminal_code) end
           when terminal_code is not null then json_build_object('terminal_code', terminal_code)
