@@ -14,6 +14,7 @@ import { parseWith, statsQuerySchema, transactionsQuerySchema } from '../core/sc
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
+import { CachedLookup } from '../processor/ttl-cache.ts';
 import type { Processor } from '../processor/processor.ts';
 import { latestTransactions } from '../processor/transactions.ts';
 import { ledgerToday, type ConsoleStats } from './console-stats.ts';
@@ -66,18 +67,8 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
   const app = new OpenAPIHono<HttpEnv>();
   const assets = loadAssets();
   const today = new Map<string, { at: number; value: Promise<{ awards: number; spends: number }> }>();
-  let backlog: { at: number; value: Promise<number> } | undefined;
-  const ledgerLag = (): Promise<number> => {
-    if (backlog === undefined || Date.now() - backlog.at > backlog_ttl_ms) {
-      const value = journalBacklog(processor.stores.redis, processor.stores.config.shard_count);
-      const counted = { at: Date.now(), value };
-      backlog = counted;
-      value.catch(() => {
-        if (backlog === counted) backlog = undefined; // a failure is not kept: the next poll counts again
-      });
-    }
-    return backlog.value;
-  };
+  // One entry (the key says nothing); a failed count is not kept: the next poll counts again.
+  const backlog = new CachedLookup<number>(() => journalBacklog(processor.stores.redis, processor.stores.config.shard_count), { ttl_ms: backlog_ttl_ms, found_max: 1, missing_max: 1 });
 
   const page = (file: string) => {
     const asset = assets.get(file);
@@ -112,7 +103,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     }
     const [traffic, ledger_lag, totals] = await Promise.all([
       stats.read(business.id),
-      ledgerLag(),
+      backlog.get('').then((n) => n ?? 0),
       cached.value,
     ]);
     return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals.awards, spends_today: totals.spends });

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { PocketgateError } from '../core/errors.ts';
 import { journalKey } from '../processor/hot/keys.ts';
-import type { JournalEntry } from '../processor/journal.ts';
+import { streamEntryFields, type JournalEntry } from '../processor/journal.ts';
 import { summaryOf } from '../processor/transactions.ts';
 import type { RedisClient } from '../processor/stores.ts';
 
@@ -191,25 +191,19 @@ export class TransactionFeed {
   }
 
   private deliver(fields: string[]): void {
-    const e = fieldOf(fields, 'e');
+    const { entry: e, reply } = streamEntryFields(fields);
     if (e === undefined) return;
     // The business id is near the entry's start: no need to parse entries nobody here listens for.
     const business_id = /"business_id":"([^"]+)"/.exec(e.slice(0, 256))?.[1];
     const mine = business_id === undefined ? undefined : this.subscriptions.get(business_id);
     if (mine === undefined) return;
     try {
-      const event = JSON.stringify(summaryOf(JSON.parse(e) as JournalEntry, fieldOf(fields, 'r')));
+      const event = JSON.stringify(summaryOf(JSON.parse(e) as JournalEntry, reply));
       for (const sub of mine) sub.push(event);
     } catch (err) {
       this.logger.warn({ err }, 'live feed: a journal entry could not be read');
     }
   }
-}
-
-/** A stream entry's field by name (fields and values alternate). */
-function fieldOf(fields: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
 }
 
 async function lastId(redis: RedisClient, key: string): Promise<string> {

@@ -9,6 +9,24 @@ import type { Business, Terminal } from './network.ts';
 // money accepted at its terminals: the business owes it), fees (contribution fees it owes).
 export type AccountKind = 'open' | 'commerce' | 'rewards' | 'discounts' | 'spends' | 'fees' | 'fee_income';
 
+/**
+ * A journal stream entry's fields as Redis gives them (names and values alternating): `e` the
+ * journal entry, `r` the reply sent (JSON each; lib.lua commit writes both).
+ */
+export function streamEntryFields(fields: readonly string[]): { entry?: string; reply?: string } {
+  const out: { entry?: string; reply?: string } = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'e') out.entry = fields[i + 1];
+    else if (fields[i] === 'r') out.reply = fields[i + 1];
+  }
+  return out;
+}
+
+/** A journal entry's awards: its own, or (a purchase's, which leaves them to it: templates.ts) its reply's. */
+export function entryAwards(entry: { readonly awards?: readonly unknown[] | undefined }, reply: string | undefined): readonly unknown[] {
+  return entry.awards ?? (reply === undefined || reply === '' ? undefined : (JSON.parse(reply) as { awards?: readonly unknown[] }).awards) ?? [];
+}
+
 /** [debit account, credit account, amount]: balanced by construction. */
 export type Posting = readonly [string, string, number];
 

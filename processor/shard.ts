@@ -6,6 +6,7 @@ import { journalKey, transactionKey } from './hot/keys.ts';
 import { parseRecord, type RecordValue, type ReferenceSlot } from './hot/references.ts';
 import type { Committed, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
+import { streamEntryFields } from './journal.ts';
 import type { Stores } from './stores.ts';
 
 export interface Reply {
@@ -30,8 +31,8 @@ export interface ShardReply<C extends Committed> extends Reply {
  * later, and a retry of the request gets its reply as a replay.
  */
 async function recordNow(stores: Stores, shard: number, journal_id: string, reply: string): Promise<void> {
-  const entry = await journalEntry(stores, shard, journal_id);
-  if (entry === null) return;
+  const entry = (await journalRecord(stores, shard, journal_id))?.entry;
+  if (entry === undefined) return;
   try {
     await recordEntries(stores.sql, [{ shard, stream_id: journal_id, entry, reply }]);
   } catch {
@@ -39,23 +40,11 @@ async function recordNow(stores: Stores, shard: number, journal_id: string, repl
   }
 }
 
-/** A field ('e' entry, 'r' reply) of the journal entry `journal_id` in the shard's journal, or null once trimmed. */
-async function journalField(stores: Stores, shard: number, journal_id: string, field: 'e' | 'r'): Promise<string | null> {
+/** The journal entry and reply (JSON each) under `journal_id` in the shard's journal, in one read; null once trimmed. */
+export async function journalRecord(stores: Stores, shard: number, journal_id: string): Promise<{ entry?: string; reply?: string } | null> {
   const found = (await stores.redis.sendCommand(['XRANGE', journalKey(shard), journal_id, journal_id])) as [string, string[]][];
   const fields = found[0]?.[1];
-  if (fields === undefined) return null;
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === field) return fields[i + 1]!;
-  return null;
-}
-
-/** The journal entry (JSON) under `journal_id` in the shard's journal, or null once trimmed. */
-export function journalEntry(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
-  return journalField(stores, shard, journal_id, 'e');
-}
-
-/** The reply (JSON) kept with the journal entry `journal_id`, or null once trimmed. */
-export function journalReply(stores: Stores, shard: number, journal_id: string): Promise<string | null> {
-  return journalField(stores, shard, journal_id, 'r');
+  return fields === undefined ? null : streamEntryFields(fields);
 }
 
 /**
@@ -85,7 +74,7 @@ export async function replayOf(stores: Stores, shard: number, slot: ReferenceSlo
   const record: RecordValue | undefined = parseRecord(await readRecord(stores, shard, slot));
   if (record === undefined) return undefined;
   const journal_id = await stores.redis.get(transactionKey(shard, record.id));
-  const pending = journal_id === null ? null : await journalField(stores, shard, journal_id, 'r');
+  const pending = journal_id === null ? undefined : (await journalRecord(stores, shard, journal_id))?.reply;
   return { status: 201, body: pending ?? (await recordedReply(stores, record.id)), replayed: true };
 }
 

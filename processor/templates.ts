@@ -131,10 +131,10 @@ export interface TerminalFacts extends TransactionFacts {
 }
 
 /**
- * A journal entry's `made_by` and `terminal_code`: present only for an admin's call and a
+ * Where a journal entry came from, `made_by` and `terminal_code`: present only for an admin's call and a
  * processor's that named a terminal, so a terminal's own entries keep their bytes.
  */
-function madeBy(t: TerminalFacts): { made_by?: 'admin'; terminal_code?: string } {
+function origin(t: TerminalFacts): { made_by?: 'admin'; terminal_code?: string } {
   return {
     ...(t.made_by === undefined ? {} : { made_by: t.made_by }),
     ...(t.terminal_code === undefined ? {} : { terminal_code: t.terminal_code }),
@@ -170,7 +170,7 @@ export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; 
   // entry and the reply travel together (the stream, the AOF, the ledger writer's reads). Whoever
   // reads an entry takes its awards from the reply when it has none (writer.ts, transactions.ts).
   const entry = {
-    id: t.id, kind: 'purchase', business_id: t.business_id, terminal_id: t.terminal_id, ...madeBy(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
+    id: t.id, kind: 'purchase', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), occurred_at: iso(t.at_ms), discount, paid_from_wallet: t.pay, postings,
   } satisfies Holed<JournalEntry, 'discount' | 'postings', PurchaseHole>;
   return { reply: template(reply), entry: template(entry) };
@@ -182,7 +182,7 @@ export function spendTemplates(t: TerminalFacts & { readonly amount: number; rea
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, spent: t.amount, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<SpendReply, 'wallet', WalletHole>;
   const entry = {
-    id: t.id, kind: 'spend', business_id: t.business_id, terminal_id: t.terminal_id, ...madeBy(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
+    id: t.id, kind: 'spend', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), postings: t.postings,
   } satisfies JournalEntry;
   return { reply: template(reply), entry: template(entry) };
@@ -197,7 +197,7 @@ export function redemptionTemplates(t: TerminalFacts): Templates<RedeemHole> {
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, redeemed, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<RedemptionReply, 'redeemed' | 'wallet', RedeemHole | WalletHole>;
   const entry = {
-    id: t.id, kind: 'redemption', business_id: t.business_id, terminal_id: t.terminal_id, ...madeBy(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
+    id: t.id, kind: 'redemption', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount: redeemed, currency: t.currency, created_at: iso(t.now_ms), lots, postings,
   } satisfies Holed<JournalEntry, 'amount' | 'lots' | 'postings', RedeemHole>;
   return { reply: template(reply), entry: template(entry) };
@@ -214,7 +214,7 @@ export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
     clawed_back: refund.clawed, returned_to_wallet: refund.returned, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
   const entry = {
-    id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, ...madeBy(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
+    id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
   } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', RefundHole>;
   return { reply: template(reply), entry: template(entry) };
@@ -229,7 +229,7 @@ export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
     currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
-    id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...madeBy(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
+    id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
   } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };

@@ -3,9 +3,9 @@
 
 import { PocketgateError } from '../core/errors.ts';
 import { transactionKey } from './hot/keys.ts';
-import { journalEntry, journalReply } from './shard.ts';
+import { journalRecord } from './shard.ts';
 import { iso, type Business } from './network.ts';
-import type { JournalEntry } from './journal.ts';
+import { entryAwards, type JournalEntry } from './journal.ts';
 import type { Sql, Stores } from './stores.ts';
 
 export interface TransactionView {
@@ -28,8 +28,8 @@ export interface TransactionView {
   readonly postings?: readonly { debit_account: string; credit_account: string; amount: number }[];
   /**
    * The terminal code a processor's callback named for the transaction it made (display only);
-   * absent for every other transaction. Kept with the callback's answer, so gone when that is
-   * forgotten (CALLBACK_EVENTS_RETENTION_DAYS).
+   * absent for every other transaction. Kept in its journal entry and ledger body (older rows:
+   * with the callback's answer only, so gone when that is forgotten).
    */
   readonly terminal_code?: string;
 }
@@ -58,8 +58,8 @@ export async function readTransaction(stores: Stores, business: Business, id: st
   // path, rare).
   const pointers = await Promise.all(Array.from({ length: config.shard_count }, (_, s) => redis.get(transactionKey(s, id))));
   const shard = pointers.findIndex((r) => r !== null);
-  const record = shard < 0 ? null : await journalEntry(stores, shard, pointers[shard]!);
-  if (record === null) {
+  const { entry: record, reply } = (shard < 0 ? null : await journalRecord(stores, shard, pointers[shard]!)) ?? {};
+  if (record === undefined) {
     // The writer commits, then deletes the pending record: if it did both between our two reads,
     // the ledger has it now. Without this second look a recorded transaction could answer 404.
     const late = await readRecorded(stores, business, id);
@@ -68,11 +68,7 @@ export async function readTransaction(stores: Stores, business: Business, id: st
   }
   const entry = JSON.parse(record) as Body & { terminal_code?: string };
   if (entry.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
-  // A purchase's entry leaves its awards to its reply (templates.ts), kept beside it.
-  if (entry.awards === undefined && entry.kind === 'purchase') {
-    const reply = await journalReply(stores, shard, pointers[shard]!);
-    if (reply !== null) entry.awards = (JSON.parse(reply) as { awards?: unknown[] }).awards;
-  }
+  entry.awards = [...entryAwards(entry, reply)];
   return view(id, entry, 'pending', null, { terminal_code: entry.terminal_code ?? (await calledTerminalCode(stores.sql, id)) });
 }
 
@@ -196,8 +192,7 @@ export interface TransactionSummary {
  * the awards of a purchase (whose entry leaves them to it: templates.ts).
  */
 export function summaryOf(e: JournalEntry, reply?: string): TransactionSummary {
-  const awards = e.awards ?? (reply === undefined ? undefined : (JSON.parse(reply) as { awards?: readonly unknown[] }).awards);
-  const awarded = (awards ?? []).reduce<number>((sum, a) => sum + Number((a as { amount?: number }).amount ?? 0), 0);
+  const awarded = entryAwards(e, reply).reduce<number>((sum, a) => sum + Number((a as { amount?: number }).amount ?? 0), 0);
   return {
     id: e.id,
     kind: e.kind,

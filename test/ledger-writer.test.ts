@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../core/ids.ts';
 import { configFromEnv } from '../gateway/config.ts';
-import type { JournalEntry } from '../processor/journal.ts';
+import { entryAwards, streamEntryFields, type JournalEntry } from '../processor/journal.ts';
 import { webhooks_channel } from '../processor/webhooks.ts';
 import { recordBatch, recordEntries, statement_entries_max, type JournalRecord } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
@@ -87,7 +87,7 @@ function records(items: Awaited<ReturnType<typeof journalEntries>>): JournalReco
 
 /** An entry's awards: a purchase's are its reply's alone (processor/templates.ts), older entries carried them too. */
 function awardsOf(j: { entry: JournalEntry; fields: string[] }): readonly unknown[] {
-  return j.entry.awards ?? (JSON.parse(j.fields[j.fields.indexOf('r') + 1] ?? '{}') as { awards?: unknown[] }).awards ?? [];
+  return entryAwards(j.entry, streamEntryFields(j.fields).reply);
 }
 
 describe('recordEntries', () => {

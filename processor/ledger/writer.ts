@@ -38,6 +38,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { deadLetterKey, journal_group, journalKey, transactionKey } from '../hot/keys.ts';
+import { streamEntryFields } from '../journal.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 import type { Fragment, TransactionSql } from 'postgres';
 import { webhooks_channel } from '../webhooks.ts';
@@ -360,12 +361,7 @@ export class LedgerWriter {
     for (const [stream_id, fields] of entries) {
       // XAUTOCLAIM returns deleted entries with nil fields; they have nothing left to write.
       if (fields === null || fields === undefined) continue;
-      let entry: string | undefined;
-      let reply = '';
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (fields[i] === 'e') entry = fields[i + 1];
-        else if (fields[i] === 'r') reply = fields[i + 1]!;
-      }
+      const { entry, reply = '' } = streamEntryFields(fields);
       const id = entry === undefined ? undefined : entryId(entry);
       if (entry === undefined || id === undefined) unreadable.push({ shard, stream_id, fields });
       else items.push({ shard, stream_id, id, entry, reply });
