@@ -22,7 +22,7 @@ export function streamEntryFields(fields: readonly string[]): { entry?: string; 
   return out;
 }
 
-/** A journal entry's awards: its own, or (a purchase's, which leaves them to it: templates.ts) its reply's. */
+/** A journal entry's awards: its own (entries written before 2026-11-30), or its reply's (a purchase's and an award's leave them to it: templates.ts). */
 export function entryAwards(entry: { readonly awards?: readonly unknown[] | undefined }, reply: string | undefined): readonly unknown[] {
   return entry.awards ?? (reply === undefined || reply === '' ? undefined : (JSON.parse(reply) as { awards?: readonly unknown[] }).awards) ?? [];
 }

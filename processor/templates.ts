@@ -241,10 +241,11 @@ export function awardTemplates(t: TransactionFacts & { readonly reason: string; 
   const reply = {
     id: t.id, kind: 'award', reason: t.reason, reference: t.reference, contact_id: t.contact_id, awards, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<AwardReply, 'awards' | 'wallet', AwardHole | WalletHole>;
+  // As a purchase's: the awards are the reply's alone, and readers take them from there.
   const entry = {
     id: t.id, kind: 'award', business_id: t.business_id, terminal_id: null, reference: t.reference, contact_id: t.contact_id,
-    amount, currency: t.currency, created_at: iso(t.now_ms), awards, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'awards' | 'postings', AwardHole>;
+    amount, currency: t.currency, created_at: iso(t.now_ms), postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'postings', AwardHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

@@ -49,6 +49,8 @@ describe('award.lua', () => {
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
     expect(reply).toMatchObject({ kind: 'award', reason: 'signup', awards: [{ amount: 100 }, { amount: 25 }], wallet: { open: 25, commerce: 100 } });
     expect(entry).toMatchObject({ kind: 'award', terminal_id: null, amount: 125 });
+    // The awards travel once, in the reply: readers take them from there (journal.ts entryAwards).
+    expect(entry).not.toHaveProperty('awards');
     expect(entry.postings).toEqual([[c.accounts.rewards, c.accounts.commerce, 100], [c.accounts.rewards, c.accounts.open, 25]]);
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'a|125|125');
     expect(await redis.zScore(expiryKey(shard), contact_id)).toBe(expiry);
