@@ -18,6 +18,7 @@ import {
 import type { Presenter } from '../processor/hot/guess.ts';
 import type { Business, Principal } from '../processor/network.ts';
 import type { Processor } from '../processor/processor.ts';
+import { requireWritable } from '../processor/redis-health.ts';
 import type { Reply } from '../processor/shard.ts';
 
 export type TerminalPrincipal = Extract<Principal, { kind: 'terminal' }>;
@@ -60,6 +61,8 @@ export function jsonReply(status: number, value: unknown): Reply {
  * contact of its business anyway.
  */
 export async function walletByCim(processor: Processor, business: Business, type: string, value: string, value_path: string, presenter: Presenter | undefined): Promise<Reply> {
+  // A terminal's look-up is a POS request: refused as a purchase would be while Redis refuses writes.
+  if (presenter !== undefined) requireWritable(processor.stores);
   const cim = processor.contacts.normalise(type, value, value_path);
   const { contact_id, given_back } = presenter !== undefined
     ? await processor.contacts.identify(business.id, cim, presenter, processor.stores.clock.now())

@@ -11,6 +11,7 @@ import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import { hashKey, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
+import { probe_key } from '../processor/redis-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { redisErrorCode } from '../processor/unavailable.ts';
@@ -168,7 +169,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   serve(app, readyz, async (c) => {
     const { redis, sql, config } = processor.stores;
     const [redis_state, postgres_state, ledger_lag] = await Promise.all([
-      within(redis.sendCommand(['SET', 'ready', String(Date.now()), 'PX', '60000']).then(() => 'ok' as const), readiness_timeout_ms).catch(redisState),
+      within(redis.sendCommand(['SET', probe_key, String(Date.now()), 'PX', '60000']).then(() => 'ok' as const), readiness_timeout_ms).catch(redisState),
       within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
       within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).catch(() => null),
     ]);

@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { connectPostgres, connectRedis, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
 import { PostgresHealth } from '../processor/postgres-health.ts';
+import { RedisHealth } from '../processor/redis-health.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
@@ -55,7 +56,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const logger = options.logger ?? pino({ level: config.log_level });
   const redis = await connectRedis(config.redis_url);
   const sql = connectPostgres(config.database_url);
-  const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() } };
+  const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
+  const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health };
   const postgres_health = new PostgresHealth(config.database_url);
   const stop_preparing = await prepareStores(stores, postgres_health, logger).catch(async (err: unknown) => {
     await postgres_health.stop();
@@ -64,6 +66,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     throw err;
   });
   postgres_health.start();
+  redis_health.start();
   const processor = new Processor(stores);
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
@@ -169,6 +172,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       await console_services.stats.stop();
       stop_preparing();
       await postgres_health.stop();
+      redis_health.stop();
       await redis.close().catch(() => {});
       await sql.end({ timeout: 5 });
     },

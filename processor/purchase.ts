@@ -16,6 +16,7 @@ import type { Contacts, Identified } from './contacts.ts';
 import { contactKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
+import { requireWritable } from './redis-health.ts';
 import { awardItems, type Awards } from './awards.ts';
 import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
@@ -146,6 +147,7 @@ export class Purchases {
    * contact and shows its wallet, so it must not be a way round the purchase's limit on guesses.
    */
   async quote(business: Business, terminal: Terminal, input: PurchaseQuoteInput, window: OccurredWindow, source: string): Promise<Quote> {
+    requireWritable(this.stores);
     checkCurrency(business, input.currency);
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = this.stores.clock.now();

@@ -50,6 +50,8 @@ export interface Stores {
   readonly sql: Sql;
   readonly config: ProcessorConfig;
   readonly clock: Clock;
+  /** Whether Redis takes writes now (a gateway's probe, redis-health.ts); POS reads ask it. */
+  readonly redis_health?: { readonly writable: boolean };
 }
 
 export const system_clock: Clock = { now: () => Date.now() };
@@ -73,8 +75,9 @@ export async function connectRedis(url: string): Promise<RedisClient> {
     socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2_000), connectTimeout: 5_000 },
     disableOfflineQueue: true,
     // node-redis's default per-command timeout arms an AbortSignal timer for every command: a
-    // measurable share of the hot path's CPU. A dead server is noticed by the ping instead, which
-    // fails the connection and with it every command in flight.
+    // measurable share of the hot path's CPU. A closed connection fails every command in flight;
+    // a server that hangs with the connection open is noticed by RedisHealth's probe instead
+    // (redis-health.ts), which drops the connection (node-redis's own PING has no deadline).
     commandOptions: { timeout: 0 },
     pingInterval: 1_000,
     scripts: hot_scripts,

@@ -7,6 +7,7 @@ import {
   ClientClosedError,
   ClientOfflineError,
   ConnectionTimeoutError,
+  DisconnectsClientError,
   ErrorReply,
   ReconnectStrategyError,
   SocketClosedUnexpectedlyError,
@@ -20,7 +21,8 @@ import {
  */
 const redis_refusals: ReadonlySet<string> = new Set(['LOADING', 'OOM', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'BUSY', 'NOREPLICAS', 'MISCONF']);
 
-const redis_connection_errors = [ClientClosedError, ClientOfflineError, ConnectionTimeoutError, SocketClosedUnexpectedlyError, SocketTimeoutError, ReconnectStrategyError];
+// DisconnectsClientError: the commands in flight when a hung connection was dropped (redis-health.ts).
+const redis_connection_errors = [ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, SocketTimeoutError, ReconnectStrategyError];
 
 /** postgres.js's own codes for a connection that is gone or could not be made. */
 const postgres_connection_codes: ReadonlySet<string> = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);

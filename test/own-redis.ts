@@ -13,6 +13,8 @@ export interface OwnRedis {
   readonly url: string;
   /** A client of the test's own on it. */
   readonly client: RedisClient;
+  /** The server's process (to freeze it: SIGSTOP, SIGCONT). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -51,6 +53,9 @@ export async function startPersistentRedis(): Promise<PersistentRedis> {
     get client() {
       return own.client;
     },
+    get pid() {
+      return own.pid;
+    },
     restart: async () => {
       await own.client.sendCommand(['SHUTDOWN']).catch(() => {});
       await own.client.close().catch(() => {});
@@ -72,6 +77,7 @@ async function connectTo(server: ChildProcess, port: number): Promise<OwnRedis> 
       return {
         url,
         client,
+        pid: server.pid!,
         stop: async () => {
           await client.close().catch(() => {});
           server.kill('SIGKILL');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorReply } from 'redis';
 import { responseCode } from '../adapters/iso8583/mapping.ts';
 import type { RedisClient } from '../processor/stores.ts';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, createContacts, type Contact } from './ledger-helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
@@ -34,6 +34,8 @@ const purchase = () => call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ref
 
 const ready = () => call(gw, 'GET', '/readyz', undefined);
 
+const quote = () => call(gw, 'POST', '/v1/purchases/quote', biz.terminal_key, { cim: { type: 'card', value: contact.card }, amount: 1000, currency: 'EUR' });
+
 describe('Redis refusing writes', () => {
   it('/readyz: 200 while Redis takes writes, with the ledger lag counted (no writer here: every approval)', async () => {
     const approved = [];
@@ -56,10 +58,19 @@ describe('Redis refusing writes', () => {
       expect(refused.body.code).toBe('unavailable');
       const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: `rr-${++seq}`, amount: 1, currency: 'EUR', wallet_code: '4111111111111111' });
       expect(spend.status, spend.text).not.toBe(500);
+      // POS reads too (OPERATIONS.md: every POS request), once the gateway's probe has seen it
+      // (every 250 ms); an admin's read of the same wallet goes on.
+      await eventually('a quote refused', async () => (await quote()).status === 503, 2_000);
+      const refused_quote = await quote();
+      expect(refused_quote.body.code).toBe('unavailable');
+      const look_up = await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${contact.card}`, biz.terminal_key);
+      expect(look_up.status, look_up.text).toBe(503);
+      expect((await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${contact.card}`, biz.admin_key)).status).toBe(200);
     } finally {
       await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0']);
     }
     expect((await purchase()).status).toBe(201);
+    await eventually('quotes again', async () => (await quote()).status === 200, 2_000);
   });
 
   it('a read-only replica: 503 unavailable, then approvals again once it is a master', async () => {

@@ -10,6 +10,7 @@ import { PocketgateError, type ErrorCode } from '../../core/errors.ts';
 import { luhnValid } from '../../core/luhn.ts';
 import { peerAddress } from '../../core/guesses.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
+import { requireWritable } from '../../processor/redis-health.ts';
 import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
@@ -149,6 +150,7 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
 }
 
 async function balanceInquiry(processor: Processor, msg: IsoMessage, business: Business): Promise<IsoMessage> {
+  requireWritable(processor.stores);
   const pan = msg.fields[2];
   if (pan === undefined) throw new IsoRefusal('30');
   const cim = processor.contacts.normalise(luhnValid(pan) && pan.length === 16 ? 'card' : 'card', pan, 'DE2');

@@ -15,6 +15,7 @@ import { loadNetworkIntoRedis, type NetworkCounts, type NetworkKind } from '../n
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
+import { probe_key } from '../redis-health.ts';
 import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
 import { rebuildRecords, rebuildStates } from './rebuild-references.ts';
 
@@ -57,8 +58,8 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
 /**
  * A key of Pocketgate's in Redis, or null: anything but an empty journal or a writer's lease (a
  * writer makes those as soon as it runs), the business network (a gateway started on the empty
- * Redis copies it from PostgreSQL at once, as rebuild does) and the console's traffic counts (a
- * gateway's, any second).
+ * Redis copies it from PostgreSQL at once, as rebuild does), the console's traffic counts (a
+ * gateway's, any second) and the readiness probe's timestamp (redis-health.ts).
  */
 export async function pocketgateKey(redis: RedisClient, shard_count: number): Promise<string | null> {
   const journals = new Set(Array.from({ length: shard_count }, (_, s) => journalKey(s)));
@@ -67,7 +68,7 @@ export async function pocketgateKey(redis: RedisClient, shard_count: number): Pr
     const reply = await redis.scan(cursor, { COUNT: 1_000 });
     cursor = String(reply.cursor);
     for (const key of reply.keys) {
-      if (key.startsWith(network_prefix) || key.startsWith(lease_prefix) || key.startsWith(console_stats_prefix)) continue;
+      if (key === probe_key || key.startsWith(network_prefix) || key.startsWith(lease_prefix) || key.startsWith(console_stats_prefix)) continue;
       if (!journals.has(key) || (await redis.xLen(key)) > 0) return key;
     }
   } while (cursor !== '0');

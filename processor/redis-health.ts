@@ -1,0 +1,116 @@
+// Whether Redis takes a write now, known without waiting on it: a probe (a SET with a short
+// expiry, on the client every POS call goes through) every interval, given a deadline to answer.
+//
+// Two things only a probe can tell:
+// - A Redis that hangs (frozen, its host paused) keeps the TCP connection open, so node-redis
+//   fails nothing: each command, the POS's and its own PING's, waits for ever. When the probe
+//   misses its deadline the connection is dropped, which fails every command in flight at once
+//   (a POS answer 503 `unavailable`, ISO 8583 DE39 91, within OPERATIONS.md's 2 s) and makes
+//   new ones fail fast until a new connection is ready. Commands already sent may still run
+//   when Redis wakes: the terminal's retry under the same reference replays them.
+// - A Redis that refuses writes (out of memory, a read-only replica) still answers reads, so a
+//   quote or a wallet look-up would go on as if all were well while every purchase is refused:
+//   POS reads ask `writable` first.
+
+import { ErrorReply } from 'redis';
+import { PocketgateError } from '../core/errors.ts';
+import { redisErrorCode } from './unavailable.ts';
+import type { RedisClient, Stores } from './stores.ts';
+
+export type RedisState = 'unknown' | 'ok' | 'down' | 'loading' | 'refusing_writes' | 'stalled';
+
+export interface RedisHealthOptions {
+  readonly interval_ms: number;
+  /** The probe's deadline: past it Redis is taken as hung and the connection dropped. */
+  readonly timeout_ms: number;
+}
+
+export const redis_health_defaults: RedisHealthOptions = { interval_ms: 250, timeout_ms: 1_000 };
+
+/** The key the probes write (readyz's too): an expiring timestamp, no Pocketgate data (rebuild skips it). */
+export const probe_key = 'ready';
+const probe_ttl_ms = 60_000;
+
+export class RedisHealth {
+  private current: RedisState = 'unknown';
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Connections dropped because a probe missed its deadline (tests, logs). */
+  stalls = 0;
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly options: RedisHealthOptions = redis_health_defaults,
+    /** Told each time a hung connection is dropped. */
+    private readonly onStall: () => void = () => {},
+  ) {
+    if (!(options.interval_ms > 0 && options.timeout_ms > 0)) throw new RangeError('RedisHealth: interval_ms and timeout_ms must be positive');
+  }
+
+  get state(): RedisState {
+    return this.current;
+  }
+
+  /** False once a probe found Redis refusing writes, hung or gone; true before the first probe. */
+  get writable(): boolean {
+    return this.current === 'unknown' || this.current === 'ok';
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => void this.probe().then(tick), this.options.interval_ms);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** One probe: the state it found (never rejects). */
+  async probe(): Promise<RedisState> {
+    // Closed on purpose (shutting down): nothing to watch. Not ready: node-redis is connecting
+    // and fails commands fast meanwhile (disableOfflineQueue), so nothing can hang.
+    if (!this.client.isOpen || !this.client.isReady) return (this.current = this.client.isOpen ? 'down' : this.current);
+    let timer: NodeJS.Timeout | undefined;
+    const state = await Promise.race([
+      this.client.set(probe_key, String(Date.now()), { expiration: { type: 'PX', value: probe_ttl_ms } }).then(() => 'ok' as const, stateOf),
+      new Promise<'stalled'>((resolve) => {
+        // Decided after one more turn of the event loop: when the loop was busy past the
+        // deadline, an answer already on the socket is read first and wins the race.
+        timer = setTimeout(() => setImmediate(() => resolve('stalled')), this.options.timeout_ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.current = state;
+    if (state === 'stalled') this.dropConnection();
+    return state;
+  }
+
+  private dropConnection(): void {
+    if (this.stopped || !this.client.isOpen) return;
+    this.stalls++;
+    this.client.destroy();
+    // A new connection, retried by the client's own strategy until Redis answers again.
+    this.client.connect().catch(() => {});
+    this.onStall();
+  }
+}
+
+function stateOf(err: unknown): RedisState {
+  if (err instanceof ErrorReply) return redisErrorCode(err) === 'LOADING' ? 'loading' : 'refusing_writes';
+  return 'down';
+}
+
+/**
+ * A POS read (a quote, a wallet look-up, an ISO 8583 balance inquiry) refused as every POS
+ * transaction is while Redis refuses writes or hangs (OPERATIONS.md: every POS request 503).
+ */
+export function requireWritable(stores: Stores): void {
+  if (stores.redis_health !== undefined && !stores.redis_health.writable) {
+    throw new PocketgateError('unavailable', 'Redis cannot take a transaction now; try again shortly');
+  }
+}
