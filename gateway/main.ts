@@ -42,7 +42,11 @@ if (processes > 1 && cluster.isPrimary) {
   gateway.logger.info({ port: gateway.port, ledger_writer: config.ledger_writer }, 'gateway listening');
 
   if (first && seed_demo) {
-    await seedDemo(gateway, base_url, config.platform_api_key, data_dir);
+    // The demo needs PostgreSQL; terminals do not (OPERATIONS.md: a gateway started during an
+    // outage serves them). A start that cannot seed serves anyway; the next start seeds.
+    await seedDemo(gateway, base_url, config.platform_api_key, data_dir).catch((err: unknown) => {
+      gateway.logger.warn({ err }, 'demo not seeded (PostgreSQL unavailable?): serving without it; the next start seeds it');
+    });
   }
   // Errors nothing caught: logged, bounded, and survived when they cannot have touched the POS
   // path; the process exits on the others (processor/last-resort.ts says which and why). Only
