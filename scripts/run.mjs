@@ -22,17 +22,18 @@ export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', f
     if (reply !== '+OK') throw new Error(`FLUSHALL on ${urls.REDIS_URL} failed: ${reply}`);
     runSql(urls.DATABASE_URL, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
   }
-  await runChild(process.execPath, [...node_args, '--import', 'tsx', file, ...args], { ...urls, ...devSecrets(profile, given), ...extraEnv });
+  await runChild(process.execPath, [...node_args, '--import', 'tsx', file, ...args], { ...urls, ...devSecrets(profile), ...extraEnv });
 }
 
 /**
- * The secret `npm start` keeps under .data/dev/ for the dev services, so that `npm run rebuild`
- * against them names the references the gateway named; a given CIM_HMAC_KEY, or given stores,
- * are never second-guessed.
+ * The secret `npm start` keeps under .data/dev/ when CIM_HMAC_KEY is not given (with local
+ * services or given ones alike: start.mjs), so that `npm run rebuild` and `npm run reconcile`
+ * in the same environment name the CIMs and references the gateway named. A given CIM_HMAC_KEY
+ * is never second-guessed.
  */
-function devSecrets(profile, given) {
-  if (profile !== 'dev' || given || process.env.CIM_HMAC_KEY) return {};
-  const file = path.join(ROOT, '.data', 'dev', 'cim_hmac_key');
+export function devSecrets(profile, data_dir = path.join(ROOT, '.data', 'dev')) {
+  if (profile !== 'dev' || process.env.CIM_HMAC_KEY) return {};
+  const file = path.join(data_dir, 'cim_hmac_key');
   return fs.existsSync(file) ? { CIM_HMAC_KEY: fs.readFileSync(file, 'utf8').trim() } : {};
 }
 
