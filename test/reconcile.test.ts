@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../core/ids.ts';
 import { contactKey, lotsKey } from '../processor/hot/keys.ts';
+import { reconcile as reconcileContacts } from '../processor/ledger/reconcile.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 
@@ -134,4 +135,40 @@ describe('npm run reconcile', () => {
     }
     await eventually('nothing pending', async () => (await reconcile('--wait-seconds', '0')).code === 0);
   });
+
+  it('a contact whose balances move during every second look is not a mismatch: told apart; once still, its difference is', async () => {
+    const card = testCard(32_000_000);
+    const first = await pos(b, '/v1/purchases', { reference: ref(), cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' });
+    expect(first.status, first.text).toBe(201);
+    const victim = { id: first.body.contact_id as string };
+    await eventually('the ledger caught up', async () => (await reconcile('--wait-seconds', '0')).code === 0);
+    const key = contactKey(shardOf(victim!.id, shard_count), victim!.id);
+    await stores.redis.client.hIncrBy(key, 'o', 7);
+    try {
+      const moved: string[] = [];
+      const mismatches: string[] = [];
+      const options = { shard_count, business_id: b.business_id, wait_ms: 10_000, onMismatch: (m: { contact_id: string }) => mismatches.push(m.contact_id), onUnsettled: (id: string) => moved.push(id) };
+      // A purchase of the contact's between the two reads of each second look: it never holds still.
+      const busy = await reconcileIn({
+        ...options,
+        betweenReads: async (id) => {
+          expect((await pos(b, '/v1/purchases', { reference: ref(), cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' })).status).toBe(201);
+          expect(id).toBe(victim!.id);
+        },
+      });
+      expect(busy).toEqual({ outcome: 'compared', checked: 3, mismatches: 0, unsettled: 1 });
+      expect(moved).toEqual([victim!.id]);
+      expect(mismatches).toEqual([]);
+      const still = await reconcileIn(options);
+      expect(still).toEqual({ outcome: 'compared', checked: 3, mismatches: 1, unsettled: 0 });
+      expect(mismatches).toEqual([victim!.id]);
+    } finally {
+      await stores.redis.client.hIncrBy(key, 'o', -7);
+    }
+  });
 });
+
+function reconcileIn(options: Parameters<typeof reconcileContacts>[2]) {
+  return reconcileContacts(stores.redis.client, stores.sql, options);
+}
+

@@ -4,8 +4,10 @@
 // Contacts come from PostgreSQL in pages (keyset on id), so memory is a page whatever the
 // population. A contact whose balances differ is looked at again on its own: Redis read, the
 // ledger caught up with its shard's journal as it was then, the ledger read, Redis read again.
-// Only a difference seen with Redis unchanged across that is reported; a contact that kept
-// moving through every attempt is reported with what the last attempt saw.
+// Only a difference seen with Redis unchanged across that is reported (OPERATIONS.md: "reported
+// only if the difference stays"). A contact that moved through every attempt never showed a
+// difference that stays: it is not a mismatch, and is told apart (onUnsettled) for the operator
+// to run again when it is quiet.
 
 import { shardOf } from '../../core/ids.ts';
 import type { RedisClient, Sql } from '../stores.ts';
@@ -25,6 +27,10 @@ export interface ReconcileOptions {
   readonly onProgress?: (checked: number) => void;
   /** Each mismatch as it is confirmed (they are not kept: there may be millions). */
   readonly onMismatch: (m: Mismatch) => void;
+  /** Each contact whose balances moved during every second look, so never compared still. */
+  readonly onUnsettled?: (contact_id: string) => void;
+  /** Tests only: called in each second look between its two reads of Redis. */
+  readonly betweenReads?: (contact_id: string) => Promise<void>;
 }
 
 export interface Mismatch extends Difference {
@@ -32,7 +38,7 @@ export interface Mismatch extends Difference {
 }
 
 export type ReconcileResult =
-  | { readonly outcome: 'compared'; readonly checked: number; readonly mismatches: number }
+  | { readonly outcome: 'compared'; readonly checked: number; readonly mismatches: number; readonly unsettled: number }
   | { readonly outcome: 'wait_timeout'; readonly behind_shards: number }
   | { readonly outcome: 'unknown_business' };
 
@@ -56,15 +62,21 @@ export async function reconcile(redis: RedisClient, sql: Sql, options: Reconcile
   options.onTotal?.(n);
   let checked = 0;
   let mismatches = 0;
+  let unsettled = 0;
   for await (const page of contactPages(sql, business_id, options.page_size ?? page_size_default)) {
-    for (const m of await comparePage(redis, sql, options, page)) {
+    const compared = await comparePage(redis, sql, options, page);
+    for (const m of compared.mismatches) {
       mismatches++;
       options.onMismatch(m);
+    }
+    for (const id of compared.unsettled) {
+      unsettled++;
+      options.onUnsettled?.(id);
     }
     checked += page.length;
     options.onProgress?.(checked);
   }
-  return { outcome: 'compared', checked, mismatches };
+  return { outcome: 'compared', checked, mismatches, unsettled };
 }
 
 /** Every contact (of one business) with its business's currency, a page at a time, by id. */
@@ -82,37 +94,40 @@ async function* contactPages(sql: Sql, business_id: string | undefined, size: nu
   }
 }
 
-/** The page's confirmed mismatches: Redis and the ledger read once for all, suspects again one by one. */
-async function comparePage(redis: RedisClient, sql: Sql, options: ReconcileOptions, page: readonly LedgerContact[]): Promise<Mismatch[]> {
+/** The page's confirmed mismatches (and the contacts that never held still): Redis and the ledger read once for all, suspects again one by one. */
+async function comparePage(redis: RedisClient, sql: Sql, options: ReconcileOptions, page: readonly LedgerContact[]): Promise<{ mismatches: Mismatch[]; unsettled: string[] }> {
   const in_redis = await Promise.all(page.map((c) => redisBalances(redis, options.shard_count, c.id)));
   const in_ledger = await ledgerBalances(sql, page);
-  const out: Mismatch[] = [];
+  const mismatches: Mismatch[] = [];
+  const unsettled: string[] = [];
   for (let i = 0; i < page.length; i++) {
     const contact = page[i]!;
     if (differences(in_redis[i]!, in_ledger.get(contact.id)!).length === 0) continue;
-    for (const d of await confirm(redis, sql, options, contact)) out.push({ contact_id: contact.id, ...d });
+    const found = await confirm(redis, sql, options, contact);
+    if (found === 'unsettled') unsettled.push(contact.id);
+    else for (const d of found) mismatches.push({ contact_id: contact.id, ...d });
   }
-  return out;
+  return { mismatches, unsettled };
 }
 
 /**
  * A second look at one contact: Redis, then the ledger once it holds what the contact's shard
  * had journaled by then, then Redis again. Differences are kept only if Redis did not move
- * meanwhile; else it is tried again, up to attempts_max times.
+ * meanwhile; else it is tried again, up to attempts_max times, and 'unsettled' if it moved
+ * every time.
  */
-async function confirm(redis: RedisClient, sql: Sql, options: ReconcileOptions, contact: LedgerContact): Promise<Difference[]> {
+async function confirm(redis: RedisClient, sql: Sql, options: ReconcileOptions, contact: LedgerContact): Promise<Difference[] | 'unsettled'> {
   const shard = shardOf(contact.id, options.shard_count);
-  let found: Difference[] = [];
   for (let attempt = 0; attempt < attempts_max; attempt++) {
     const before = await redisBalances(redis, options.shard_count, contact.id);
     const mark = await journalMark(redis, shard);
     await waitForLedger(redis, shardMarks(options.shard_count, shard, mark), options.recheck_wait_ms ?? 5_000, 20);
     const ledger = (await ledgerBalances(sql, [contact])).get(contact.id)!;
+    await options.betweenReads?.(contact.id);
     const after = await redisBalances(redis, options.shard_count, contact.id);
-    found = differences(after, ledger);
-    if (sameRedisBalances(before, after)) return found;
+    if (sameRedisBalances(before, after)) return differences(after, ledger);
   }
-  return found;
+  return 'unsettled';
 }
 
 /** Marks that wait on one shard only. */
