@@ -30,6 +30,17 @@ afterAll(async () => {
 const purchase = (amount: number, reference = unique('c-')) => ({ reference, cim: { type: 'card', value: card }, amount, currency: 'EUR' });
 const asTerminal = (terminal_id: string) => ({ 'pocketgate-terminal': terminal_id });
 
+describe('the console page', () => {
+  it('is served at /console, and /console/ leads there', async () => {
+    const page = await gw.app.request('/console');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const slash = await gw.app.request('/console/');
+    expect(slash.status).toBe(301);
+    expect(slash.headers.get('location')).toBe('/console');
+  });
+});
+
 describe('network lists', () => {
   it('lists the business’s own merchants, venues and terminals, never a key', async () => {
     const [m, v, t] = await Promise.all([call(gw, 'GET', '/v1/merchants', biz.admin_key), call(gw, 'GET', '/v1/venues', biz.admin_key), call(gw, 'GET', '/v1/terminals', biz.admin_key)]);
