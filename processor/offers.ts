@@ -154,8 +154,19 @@ export class Offers {
   /** Replace the business's tiers. */
   async putTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
     await this.stores.sql.begin(async (tx) => {
+      // A kind the business already had keeps counting from when it started (rebuild counts the
+      // same purchases again); a new kind counts from now (migration 015).
+      // As text: '-infinity' (rows from before migration 015) has no Date.
+      const kept = await tx<{ period: string; since: string }[]>`
+        select period, min(units_since)::text as since from tiers where business_id = ${business.id} group by period`;
+      const since = new Map(kept.map((k) => [k.period, k.since]));
       await tx`delete from tiers where business_id = ${business.id}`;
-      if (tiers.length > 0) await tx`insert into tiers ${tx(tiers.map((t) => ({ business_id: business.id, ...t })))}`;
+      if (tiers.length > 0) {
+        const rows = tiers.map((t) => ({ business_id: business.id, ...t, units_since: since.get(t.period) ?? null }));
+        await tx`insert into tiers (business_id, name, min_period_units, period, units_since)
+          select business_id, name, min_period_units, period, coalesce(units_since::timestamptz, now())
+          from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(business_id text, name text, min_period_units int8, period text, units_since text)`;
+      }
     });
     await this.changed(business.id);
     return this.tiers(business);

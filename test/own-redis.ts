@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 import { console_stats_prefix } from '../processor/hot/keys.ts';
+import { probe_key } from '../processor/redis-health.ts';
 
 export interface OwnRedis {
   readonly url: string;
@@ -103,6 +104,7 @@ export async function snapshotRedis(client: RedisClient): Promise<Map<string, st
   for await (const keys of client.scanIterator({ COUNT: 1000 })) {
     for (const key of keys) {
       if (key.startsWith(console_stats_prefix)) continue; // the console's traffic counts: a gateway adds them every second
+      if (key === probe_key) continue; // the gateway's readiness probe: a timestamp, every 250 ms
       const dump = (await client.sendCommand(['DUMP', key], { typeMapping: { 36: Buffer } })) as Buffer | null;
       if (dump !== null) out.set(key, dump.toString('base64'));
     }

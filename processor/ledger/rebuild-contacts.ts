@@ -55,14 +55,21 @@ const warnings_max = 100;
 /** What the replay needs of the businesses: offers (as they are now) and their tiers' period kinds. */
 interface Businesses {
   readonly offers: ReadonlyMap<string, OfferFacts>;
-  readonly tier_kinds: ReadonlyMap<string, PeriodKind[]>;
+  readonly tier_kinds: ReadonlyMap<string, { kinds: PeriodKind[]; since_ms: Partial<Record<PeriodKind, number>> }>;
 }
 
 async function businesses(sql: Sql): Promise<Businesses> {
   const offers = await sql<{ id: string; body: { instant_redeem?: boolean; limits?: { per_contact?: OfferFacts['per_contact'] } } }[]>`select id, body from offers`;
-  const tiers = await sql<{ business_id: string; period: string }[]>`select distinct business_id, period from tiers`;
-  const tier_kinds = new Map<string, PeriodKind[]>();
-  for (const t of tiers) tier_kinds.set(t.business_id, [...(tier_kinds.get(t.business_id) ?? []), t.period[0] as PeriodKind]);
+  const tiers = await sql<{ business_id: string; period: string; since_ms: number }[]>`
+    select business_id, period, (extract(epoch from min(units_since)) * 1000)::float8 as since_ms from tiers group by business_id, period`;
+  const tier_kinds = new Map<string, { kinds: PeriodKind[]; since_ms: Partial<Record<PeriodKind, number>> }>();
+  for (const t of tiers) {
+    const kind = t.period[0] as PeriodKind;
+    const entry = tier_kinds.get(t.business_id) ?? { kinds: [], since_ms: {} };
+    entry.kinds.push(kind);
+    entry.since_ms[kind] = Number(t.since_ms);
+    tier_kinds.set(t.business_id, entry);
+  }
   return {
     offers: new Map(offers.map((o) => [o.id, { instant_redeem: o.body.instant_redeem ?? false, per_contact: o.body.limits?.per_contact ?? null }])),
     tier_kinds,
@@ -168,12 +175,12 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
 
 /** The contact's history through ContactReplay; rows of contacts that are not in `contacts` (none expected) are passed over. */
 async function replayContact(c: ContactRow, ledger: Peekable<LedgerRow>, known: Businesses, loaded: ContactsLoaded): Promise<ContactHot> {
-  const kinds = known.tier_kinds.get(c.business_id);
+  const tiers = known.tier_kinds.get(c.business_id);
   const replay = new ContactReplay({
     contact_id: c.id,
     currency: c.currency,
     offers: known.offers,
-    tiers: kinds === undefined ? null : { kinds, minor_units: currencyByCode(c.currency)?.minor_units ?? 2 },
+    tiers: tiers === undefined ? null : { kinds: tiers.kinds, since_ms: tiers.since_ms, minor_units: currencyByCode(c.currency)?.minor_units ?? 2 },
   });
   for (let row = await ledger.peek(); row !== undefined && row.contact_id <= c.id; row = await ledger.peek()) {
     if (row.contact_id === c.id) replay.apply(historyRow(row));

@@ -56,6 +56,14 @@ describe('ContactReplay', () => {
     expect(out.caps).toEqual([['off_c|d2026-05-31', 1]]);
   });
 
+  it('counts tier units of a kind only for purchases processed since the business had it (tiers.units_since)', () => {
+    const since = Date.UTC(2026, 5, 10);
+    const r = new ContactReplay({ ...ctx, tiers: { kinds: ['m', 'y'], minor_units: 2, since_ms: { m: -Infinity, y: since } } });
+    r.apply(row('purchase', since - 1, { amount: 10_000 }));
+    r.apply(row('purchase', since, { amount: 5_000 }));
+    expect(r.result().units).toEqual([['um', '2026-06|150|0'], ['uy', '2026|50|0']]);
+  });
+
   it('gives a reversed redemption its very lots back, and expires what is due', () => {
     const r = new ContactReplay(ctx);
     const t0 = Date.UTC(2026, 5, 1);

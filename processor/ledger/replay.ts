@@ -58,8 +58,12 @@ export interface ReplayContext {
   readonly contact_id: string;
   readonly currency: string;
   readonly offers: ReadonlyMap<string, OfferFacts>;
-  /** The period kinds of the business's tiers and the currency's minor units; null without tiers. */
-  readonly tiers: { readonly kinds: readonly PeriodKind[]; readonly minor_units: number } | null;
+  /**
+   * The period kinds of the business's tiers and the currency's minor units; null without tiers.
+   * `since_ms`: since when the hot path has counted each kind (tiers.units_since, migration 015):
+   * purchases it processed before then counted no units of it. A kind not named: every purchase.
+   */
+  readonly tiers: { readonly kinds: readonly PeriodKind[]; readonly minor_units: number; readonly since_ms?: Readonly<Partial<Record<PeriodKind, number>>> } | null;
 }
 
 export interface ContactHot {
@@ -176,6 +180,7 @@ export class ContactReplay {
     const local = readLocalTime(t.at_ms, t.timezone ?? 'UTC');
     const keys = periodKeys(local.year, local.month);
     for (const kind of tiers.kinds) {
+      if (t.created_ms < (tiers.since_ms?.[kind] ?? -Infinity)) continue;
       const { current, previous } = keys[kind];
       const stored = this.units.get(kind);
       if (stored?.key === current) stored.now += units;
