@@ -17,7 +17,11 @@ describe('webhooks (spec/EVENTS.md)', () => {
   });
 
   it('takes http(s) URLs and known event types, or ["*"]', () => {
-    expect(parseWith(webhookCreateSchema, { url: 'https://example.com/a#frag', events: ['award.created', 'award.created'] })).toEqual({ url: 'https://example.com/a', events: ['award.created'] });
+    expect(parseWith(webhookCreateSchema, { url: 'https://example.com/a#frag', events: ['award.created', 'award.created'] })).toEqual({ url: 'https://example.com/a#frag', events: ['award.created'] });
+    // Kept as given, not as WHATWG URL would write it (a slash added, the host lower-cased, :80 dropped).
+    for (const url of ['http://127.0.0.1:18777', 'http://LOCALHOST:18777/Hook', 'http://127.0.0.1:80/x']) {
+      expect(parseWith(webhookCreateSchema, { url, events: ['*'] }).url).toBe(url);
+    }
     for (const bad of [{ url: 'file:///etc/passwd', events: ['*'] }, { url: 'https://x.test/', events: ['*', 'award.expired'] }, { url: 'https://x.test/', events: ['award.updated'] }]) {
       expect(() => parseWith(webhookCreateSchema, bad)).toThrow(expect.objectContaining({ code: 'validation_failed' }));
     }

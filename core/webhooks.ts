@@ -11,7 +11,10 @@ export const delivery_attempts_max = 8;
 
 const url_length_max = 2_048;
 
-/** An http(s) URL, without its fragment (a fragment never reaches the receiver). */
+/**
+ * An http(s) URL, kept and shown as it was given (EVENTS.md answers the `url` sent): parsed only
+ * to check it. HTTP sends no fragment, so one given never reaches the receiver.
+ */
 export const webhookUrlSchema = z
   .string()
   .max(url_length_max)
@@ -27,8 +30,7 @@ export const webhookUrlSchema = z
       ctx.addIssue({ code: 'custom', message: 'must be an http or https URL' });
       return z.NEVER;
     }
-    url.hash = '';
-    return url.href;
+    return s.trim();
   });
 
 /** `["*"]` (every type, present and future) or a list of known types; duplicates count once. */

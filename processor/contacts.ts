@@ -140,9 +140,11 @@ export class Contacts {
    * is wrong past the soft one. The count goes out with the lookup (one wait for Redis) and is
    * given back when the code was right: `given_back` settles then; await it with the request's
    * next round trip. It never rejects. Other CIMs identify and authorise nothing: as resolve().
+   * `presenter` null: a caller authenticated by its signature (a payment processor's callback),
+   * whose codes are not guesses, nor refused as such (EVENTS.md: it is answered 200, never 429).
    */
-  async identify(business_id: string, cim: NormalisedCim, presenter: Presenter, now_ms: number, kind: GuessKind = 'code'): Promise<Identified> {
-    if (cim.type !== 'wallet_code' && cim.type !== 'contact_code') return { contact_id: await this.resolve(business_id, cim), given_back: nothing_to_give_back };
+  async identify(business_id: string, cim: NormalisedCim, presenter: Presenter | null, now_ms: number, kind: GuessKind = 'code'): Promise<Identified> {
+    if ((cim.type !== 'wallet_code' && cim.type !== 'contact_code') || presenter === null) return { contact_id: await this.resolve(business_id, cim), given_back: nothing_to_give_back };
     const counters = guessCountersOf(business_id, kind, presenter, now_ms);
     const [reserved, contact_id] = await Promise.all([this.stores.redis.guessScript({ mode: 'reserve', counters }), this.resolve(business_id, cim)]);
     if (reserved.outcome !== 'reserved') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');

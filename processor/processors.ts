@@ -50,11 +50,15 @@ export class Processors {
   private readonly records = new CachedLookup<ProcessorRecord>((id) => this.load(id), cache_options);
   /** Processors read again lately (refreshed): at most once a second each. */
   private readonly refreshed_lately = new TtlCache<true>(cache_options.missing_max, refresh_interval_ms);
-  /** By `<business>\u0000<processor>\u0000<merchant code>` (NUL is in no id, and no JSON string we take). */
+  /**
+   * By `<business>\u0000<processor>\u0000<merchant code>` (NUL is in no id, and no JSON string we
+   * take). An unknown merchant is not kept: the business may make it the next moment, on any
+   * gateway, and its next callback must find it (only signed requests get here).
+   */
   private readonly terminals_at = new CachedLookup<Terminal>((key) => {
     const [business_id, processor_id, merchant_code] = key.split('\u0000') as [string, string, string];
     return this.readTerminalAt(business_id, processor_id, merchant_code);
-  }, cache_options);
+  }, { ...cache_options, keep_missing: false });
   private readonly secret_key: Buffer;
 
   constructor(

@@ -45,10 +45,11 @@ export class Purchases {
    * `window`: how far from the processor's clock `occurred_at` may be, which the channel the
    * purchase came through decides (terminals: core/occurred.ts terminal_window). `source`: the
    * address it came from, which wrong codes are counted against with the terminal (hot/guess.ts).
+   * `source` null: a payment processor's callback, signed, whose codes are not guesses (Contacts.identify).
    * `tokenised`: input.cim as the adapter already hashed it (Contacts.tokenised; input.cim.value
    * is its token).
    */
-  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string, tokenised?: NormalisedCim): Promise<Reply> {
+  async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
     checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
@@ -58,7 +59,7 @@ export class Purchases {
     let identified: Identified;
     try {
       at_ms = occurredAtMs(input.occurred_at, now_ms, window);
-      identified = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+      identified = await this.contacts.identify(business.id, cim, source === null ? null : { terminal_id: terminal.id, source }, now_ms);
     } catch (err) {
       // A retry of an approved purchase gets its reply, as any retry does, even when its
       // occurred_at has left the window since or its terminal has been locked out of wallet or
@@ -71,7 +72,8 @@ export class Purchases {
     await identified.given_back; // went out before the facts' round trip: settled by now
     let payment: Payment;
     try {
-      payment = await this.payment(business, terminal, source, input, contact_id, evaluated.evaluation.discount, now_ms);
+      // A payment from the wallet (none on the callback channel) is a terminal's: counted as ever.
+      payment = await this.payment(business, terminal, source ?? 'processor', input, contact_id, evaluated.evaluation.discount, now_ms);
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
       // locked out of OTPs since, or whose discount grew since, gets its reply.
@@ -83,7 +85,7 @@ export class Purchases {
       slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
       request_hash: claimHash(request.hash), referral: referral?.member,
     });
-    return this.commit(business, terminal, source, call, awards, referral);
+    return this.commit(business, terminal, source ?? 'processor', call, awards, referral);
   }
 
   /**

@@ -97,4 +97,17 @@ describe('CachedLookup', () => {
     expect(await before).toBe('old');
     expect(await lookup.get('t')).toBe('new'); // the old read's answer was not kept
   });
+
+  it('with keep_missing false reads a miss again every time, and keeps what it then finds', async () => {
+    let reads = 0;
+    let stored: string | undefined;
+    const lookup = new CachedLookup<string>(async () => (reads++, stored), { ttl_ms: 60_000, found_max: 10, missing_max: 10, keep_missing: false });
+    expect(await lookup.get('m')).toBeUndefined();
+    expect(await lookup.get('m')).toBeUndefined();
+    expect(reads).toBe(2);
+    stored = 'made';
+    expect(await lookup.get('m')).toBe('made');
+    expect(await lookup.get('m')).toBe('made');
+    expect(reads).toBe(3);
+  });
 });

@@ -57,13 +57,16 @@ export class CachedLookup<V> {
   private readonly missing: TtlCache<true>;
   /** Bounded by the requests in flight: each adds at most one, removed when its read settles. */
   private readonly reading = new Map<string, Promise<V | undefined>>();
+  private readonly keep_missing: boolean;
 
+  /** `keep_missing` false: a miss is read again every time (what is missing may be made any moment, elsewhere). */
   constructor(
     private readonly read: (key: string) => Promise<V | undefined>,
-    options: { readonly ttl_ms: number; readonly found_max: number; readonly missing_max: number },
+    options: { readonly ttl_ms: number; readonly found_max: number; readonly missing_max: number; readonly keep_missing?: boolean },
   ) {
     this.found = new TtlCache(options.found_max, options.ttl_ms);
     this.missing = new TtlCache(options.missing_max, options.ttl_ms);
+    this.keep_missing = options.keep_missing ?? true;
   }
 
   get(key: string): Promise<V | undefined> {
@@ -108,7 +111,9 @@ export class CachedLookup<V> {
     const forgotten = this.forgotten;
     const value = await this.read(key);
     if (this.forgotten === forgotten) {
-      if (value === undefined) this.missing.set(key, true, Date.now());
+      if (value === undefined) {
+        if (this.keep_missing) this.missing.set(key, true, Date.now());
+      }
       else this.found.set(key, value, Date.now());
     }
     return value;

@@ -368,6 +368,30 @@ describe('events', () => {
     expect(await commerce(s)).toBe(before);
   });
 
+  it('unknown wallet and contact codes, however many: ignored contact_not_found, never 429 (a signed processor does not guess)', async () => {
+    const events = Array.from({ length: 30 }, (_, i) =>
+      sale('transaction.cleared', saleData(s, transactionId(), 1000, { card: undefined, cim: i % 2 === 0 ? { type: 'wallet_code', value: testCard(888_000 + i) } : { type: 'contact_code', value: `ZZZZZZZ${String(i).padStart(3, '0')}` } })),
+    );
+    const res = await postCallback(gw, p, { events });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.results).toHaveLength(30);
+    for (const r of res.body.results) expect(r).toMatchObject({ status: 'ignored', code: 'contact_not_found' });
+    // And the contact's own wallet code still works afterwards.
+    const contact = await call(gw, 'GET', `/v1/contacts/${s.contact_id}`, s.biz.admin_key);
+    const ok = await postCallback(gw, p, sale('transaction.cleared', saleData(s, transactionId(), 1000, { card: undefined, cim: { type: 'wallet_code', value: contact.body.wallet_code } })));
+    expect(ok.body, ok.text).toMatchObject({ status: 'processed' });
+  });
+
+  it('a merchant made just after a callback found it unknown is found by the next one', async () => {
+    const code = unique('M').slice(0, 15);
+    const before = await postCallback(gw, p, sale('transaction.cleared', saleData(s, transactionId(), 1000, { merchant_code: code })));
+    expect(before.body).toMatchObject({ status: 'ignored', code: 'not_found' });
+    const m = await call(gw, 'POST', '/v1/merchants', s.biz.admin_key, { name: 'New shop', code, contribution_fee_percent: 0 });
+    expect(m.status, m.text).toBe(201);
+    const after = await postCallback(gw, p, sale('transaction.cleared', saleData(s, transactionId(), 1000, { merchant_code: code })));
+    expect(after.body, after.text).toMatchObject({ status: 'processed' });
+  });
+
   it('a processor sending card tokens: the token enrolled as loyalty_id, sent as cim', async () => {
     const token = unique('tok_');
     const added = await call(gw, 'POST', `/v1/contacts/${s.contact_id}/cims`, s.biz.admin_key, { type: 'loyalty_id', value: token });

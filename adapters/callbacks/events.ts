@@ -189,8 +189,9 @@ export class CallbackEvents {
     if (terminal === undefined) return ignored('not_found');
     const { cim, transaction_id, ...rest } = sale;
     const input = parseWith(purchaseSchema, { ...rest, reference: transaction_id, cim: { type: cim.type, value: cim.value } });
-    // The source wrong codes would be counted against (a processor sends cards and loyalty ids: none are codes).
-    const reply = await this.processor.purchases.purchase(business, reported(terminal, terminal_code), input, callback_window, `processor:${record.id}`, cim);
+    // No source: a processor's request is signed, and a code it sends is not a guess (an unknown
+    // one is `ignored`, contact_not_found, never 429: EVENTS.md).
+    const reply = await this.processor.purchases.purchase(business, reported(terminal, terminal_code), input, callback_window, null, cim);
     return processed(reply, { terminal_id: terminal.id, amount: sale.amount });
   }
 
