@@ -6,6 +6,7 @@ import {
   evaluatePurchase,
   evaluateSignup,
   rankedGroups,
+  resolutionPlaces,
   resolveAwards,
   type Award,
   type Evaluation,
@@ -388,6 +389,27 @@ describe('resolution', () => {
     expect(rankedGroups(r.candidates, 'best').map((g) => g.ranked.map((a) => a.amount))).toEqual([[30, 30, 20, 10, 5]]);
     expect(rankedGroups(r.candidates, 'all')).toHaveLength(5);
     expect(discountOf(r.candidates, 1)).toBe(0);
+  });
+
+  it('resolution places: each group’s first place is its winner, the rest follow; in `all` every award stands alone', () => {
+    for (const resolution of ['best', 'best_per_scheme'] as const) {
+      const r = evalAll(offers, members, resolution);
+      const places = resolutionPlaces(r.candidates, resolution);
+      const winners = r.candidates.filter((_, i) => places[i]!.place === 1);
+      expect(winners).toEqual(resolveAwards(r.candidates, resolution));
+      // The places of each group are 1..n, with no gap and none twice.
+      const by_group = new Map<number, number[]>();
+      places.forEach((p) => by_group.set(p.group, [...(by_group.get(p.group) ?? []), p.place]));
+      for (const [group, ps] of by_group) {
+        expect(group).toBeGreaterThan(0);
+        expect(ps.sort((a, b) => a - b)).toEqual(ps.map((_, i) => i + 1));
+      }
+      // A refused winner's stand-in is the next place: what resolveAwards without it would choose.
+      const refused = new Set(winners.map((w) => w.offer_id));
+      const seconds = r.candidates.filter((_, i) => places[i]!.place === 2);
+      expect(seconds).toEqual(resolveAwards(r.candidates, resolution, refused));
+    }
+    expect(resolutionPlaces(evalAll(offers, members, 'all').candidates, 'all').every((p) => p.group === 0)).toBe(true);
   });
 });
 

@@ -47,15 +47,13 @@
 // facts that were read before the atomic step and may have changed since (first purchase, first
 // purchase of the day, once per contact).
 //
-// IF A CAP, BUDGET OR GUARD REFUSES AN AWARD THAT WON ITS RESOLUTION GROUP, NOTHING IS
-// SUBSTITUTED BY DEFAULT: the award is dropped and the contact gets the other groups' awards
-// only. A caller that prefers to fall back to the next best can do so, because the evaluation
-// also returns every candidate (`candidates`, before resolution): either call
-// `resolveAwards(candidates, resolution, refused_offer_ids)` after a refusal, or pass
-// `rankedGroups(candidates, resolution)` to the atomic script, which then takes, per group, the
-// first award its caps admit. In `all` mode every award is its own group, so there is never
-// anything to fall back to. Whatever is refused, recompute the discount of what is finally
-// awarded with `discountOf(awards, amount)`.
+// If a cap, budget or guard refuses the award that won its resolution group, `awards` alone has
+// nothing to put in its place. Purchases fall back to the next best (processor/purchase.ts): the
+// evaluation also returns every candidate (`candidates`, before resolution), and the purchase
+// script is given them all with their places (`resolutionPlaces`), taking per group the
+// best-placed award its caps and guards admit; the quote's preview does the same. In `all` mode
+// every award is its own group, so there is never anything to fall back to. Whatever is refused,
+// recompute the discount of what is finally awarded with `discountOf(awards, amount)`.
 //
 // Amounts. Percent awards are floor(base × rate), never above the stated rate; then max_award;
 // an instant discount never exceeds its base (the matching items, or the purchase). Every award is
@@ -824,6 +822,20 @@ export interface AwardGroup {
   readonly key: string;
   /** Best first: the caller awards the first one its caps admit, or none. */
   readonly ranked: readonly Award[];
+}
+
+/**
+ * For an atomic step that falls back (the purchase script, the quote's preview): each award's
+ * resolution group and its place in it, 1 the best (rankedGroups' order). Group 0 (`all` mode):
+ * the award stands alone. The step awards, in each group, the best-placed award its caps, guards
+ * and budgets admit, and every admitted award of group 0.
+ */
+export function resolutionPlaces(awards: readonly Award[], resolution: Resolution): { group: number; place: number }[] {
+  if (resolution === 'all') return awards.map(() => ({ group: 0, place: 0 }));
+  const out: { group: number; place: number }[] = awards.map(() => ({ group: 0, place: 0 }));
+  const index = new Map(awards.map((a, i) => [a, i]));
+  rankedGroups(awards, resolution).forEach((g, gi) => g.ranked.forEach((a, pi) => (out[index.get(a)!] = { group: gi + 1, place: pi + 1 })));
+  return out;
 }
 
 /** The resolution groups of `candidates`, each ranked best first: for a caller that falls back. */

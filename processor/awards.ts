@@ -2,7 +2,7 @@
 // back when it does not use them) and award transactions of their own (sign-up, referral).
 
 import { newId } from '../core/ids.ts';
-import { evaluateSignup, type Award } from '../core/offer.ts';
+import { evaluateSignup, resolutionPlaces, type Award, type Resolution } from '../core/offer.ts';
 import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
@@ -71,13 +71,14 @@ export class Awards {
    * What `reserve` and then the shard script would leave of `awards` now, changing nothing (a
    * quote): each budgeted award as its budget's remainder allows (budget.lua's rule, read with GET
    * instead of taken with INCRBY), then each per-contact cap as its counter stands (applyAwards's
-   * rule in lib.lua, read instead of counted). Both are read in one round trip.
+   * rule in lib.lua, read instead of counted), and under a `best` resolution (`awards` being the
+   * candidates) the best-placed admitted award of each group. Both are read in one round trip.
    */
-  async preview(awards: readonly Award[], shard: number, contact_id: string): Promise<Award[]> {
+  async preview(awards: readonly Award[], shard: number, contact_id: string, resolution: Resolution = 'all'): Promise<Award[]> {
     const caps = awards.map(capOf);
     const counted = caps.filter((c) => c.cap !== '').map((c) => c.cap);
     const budgeted = awards.filter((a) => a.limits?.budget !== undefined);
-    if (counted.length === 0 && budgeted.length === 0) return [...awards];
+    if (counted.length === 0 && budgeted.length === 0 && resolution === 'all') return [...awards];
     const { redis } = this.stores;
     const [counts, used] = await Promise.all([
       counted.length === 0 ? [] : redis.hmGet(capsKey(shard, contact_id), counted),
@@ -85,15 +86,24 @@ export class Awards {
     ]);
     const count_of = new Map(counted.map((cap, i) => [cap, Number(counts[i] ?? 0)]));
     const used_of = new Map(budgeted.map((a, i) => [a.offer_id, Number(used[i] ?? 0)]));
-    const out: Award[] = [];
+    // The budgets first, as a purchase reserves them before its script: what each would be granted.
+    const granted: { award: Award; admitted: boolean }[] = [];
     awards.forEach((a, i) => {
       const { cap, limit } = caps[i]!;
-      if (cap !== '' && count_of.get(cap)! >= limit) return;
       const budget = a.limits?.budget;
       const amount = budget === undefined ? a.amount : Math.min(a.amount, budget - used_of.get(a.offer_id)!);
-      if (amount > 0) out.push(amount === a.amount ? a : { ...a, amount });
+      if (amount > 0) granted.push({ award: amount === a.amount ? a : { ...a, amount }, admitted: cap === '' || count_of.get(cap)! < limit });
     });
-    return out;
+    // Then the script's rule (lib.lua applyAwards): what its cap admits, and of each resolution
+    // group only the best-placed award admitted.
+    const places = resolutionPlaces(granted.map((g) => g.award), resolution);
+    const best = new Map<number, number>();
+    granted.forEach((g, i) => {
+      const { group, place } = places[i]!;
+      const current = best.get(group);
+      if (g.admitted && group > 0 && (current === undefined || place < places[current]!.place)) best.set(group, i);
+    });
+    return granted.filter((g, i) => g.admitted && (places[i]!.group === 0 || best.get(places[i]!.group) === i)).map((g) => g.award);
   }
 
   /** Give back what budgeted awards reserved. */
@@ -169,12 +179,19 @@ export function lotField(expires_at: string | null, pool: string | null): string
   return `${expiry}|${pool ?? ''}`;
 }
 
-/** Awards as the shard scripts check and apply them (hot/award-items.ts). */
-export function awardItems(awards: readonly Award[]): AwardItem[] {
-  return awards.map((a) => {
+/**
+ * Awards as the shard scripts check and apply them (hot/award-items.ts). `resolution`: the
+ * business's, when `awards` are a purchase's candidates (every award its offers gave, not only the
+ * winners): the script then makes, per group, the best-placed one it admits. Without it each
+ * award stands alone.
+ */
+export function awardItems(awards: readonly Award[], resolution: Resolution = 'all'): AwardItem[] {
+  const places = resolutionPlaces(awards, resolution);
+  return awards.map((a, i) => {
     const kind = a.kind === 'instant_discount' ? 'd' : a.instant_redeem ? 'o' : 'c';
     const { cap, limit } = capOf(a);
-    return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, cap, limit, json: JSON.stringify(publicAward(a)) };
+    const { group, place } = places[i]!;
+    return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, cap, limit, json: JSON.stringify(publicAward(a)), group, place };
   });
 }
 

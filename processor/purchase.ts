@@ -9,7 +9,7 @@ import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
-import { discountOf, evaluatePurchase, type Award, type Evaluation, type PurchaseContext, type ReferrerContext } from '../core/offer.ts';
+import { discountOf, evaluatePurchase, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
 import type { Contacts, Identified } from './contacts.ts';
@@ -103,7 +103,7 @@ export class Purchases {
     const claiming = input.pay === undefined ? claimReference(this.stores, request.slot, input.reference, request.hash, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
     const context = purchaseContext(terminal, input, at_ms);
-    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(evaluatePurchase(compiled, { ...context, ...factless(rewards) }).awards);
+    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, { ...context, ...factless(rewards) }), compiled.resolution));
     let facts: Facts;
     try {
       facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
@@ -117,8 +117,9 @@ export class Purchases {
   /** The evaluation's awards with their budgets reserved, and the reference claimed if `evaluate` did not. */
   private async awardsOf(evaluated: Evaluated, payment: Payment, claim: Claim): Promise<Award[]> {
     const { evaluation, early } = evaluated;
-    if (early !== undefined) return this.reserveRest(evaluation.awards, await early);
-    const reserving = this.reserve(evaluation.awards, evaluated.claimed ? undefined : claim);
+    const candidates = offered(evaluation, evaluated.rewards.compiled.resolution);
+    if (early !== undefined) return this.reserveRest(candidates, await early);
+    const reserving = this.reserve(candidates, evaluated.claimed ? undefined : claim);
     // A right wallet code's guess given back (Contacts.identify) settles in the same wait.
     return payment === no_payment ? reserving : (await Promise.all([reserving, payment.given_back]))[0];
   }
@@ -161,7 +162,7 @@ export class Purchases {
     // A right code's guess given back (Contacts.identify) settles in the same wait.
     const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), this.contacts.wallet(business, contact_id), given_back]);
     const evaluation = evaluatePurchase(rewards.compiled, { ...purchaseContext(terminal, input, at_ms), ...facts });
-    const awards = await this.awards.preview(evaluation.awards, shard, contact_id);
+    const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution);
     const discount = discountOf(awards, input.amount);
     return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
   }
@@ -271,7 +272,7 @@ export class Purchases {
       tier_units: tierUnits(input.amount, currency, rewards),
       periods: tierPeriods(at_ms, terminal.timezone, rewards),
       referral: p.referral ?? '',
-      awards: awardItems(awards),
+      awards: awardItems(awards, rewards.compiled.resolution),
     };
   }
 
@@ -325,6 +326,16 @@ export class Purchases {
 
 /** A quote: what a purchase of this body would award and take off now (API: POST /v1/purchases/quote). */
 export type Quote = Pick<PurchaseReply, 'contact_id' | 'amount' | 'currency' | 'awards' | 'discount' | 'amount_due' | 'wallet'>;
+
+/**
+ * The awards a purchase reserves budgets for and gives the script: the winners, or, under a `best`
+ * resolution, every candidate of the evaluation, so that the script can make the next best of a
+ * group whose winner its cap or guard refuses (core/offer.ts resolutionPlaces); the budgets of
+ * those it does not make go back after it (Awards.settle).
+ */
+function offered(evaluation: Evaluation, resolution: Resolution): readonly Award[] {
+  return resolution === 'all' ? evaluation.awards : evaluation.candidates;
+}
 
 /** What the offers read of the purchase itself, besides the contact's facts. */
 function purchaseContext(terminal: Terminal, input: PurchaseQuoteInput, at_ms: number) {

@@ -3,7 +3,7 @@
 // Redis and PostgreSQL, and the WebSocket terminal channel's. Sources are told apart by
 // X-Forwarded-For behind one trusted proxy.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
 import { guess_limits, otp_tries_max } from '../core/guesses.ts';
@@ -20,6 +20,22 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gw?.close();
+});
+
+// The soft limits count per minute: a test that crossed a minute's end would see its count start
+// again (a 422 where the limit answers 429; it failed so once, in CI). Each test runs on the
+// processor's clock set back to one second into the current minute, going on from there: no test
+// here lasts 59 s.
+let real_now: (() => number) | undefined;
+beforeEach(() => {
+  const clock = gw.processor.stores.clock;
+  real_now = clock.now;
+  const started = Date.now();
+  const base = Math.floor(started / 60_000) * 60_000 + 1_000;
+  clock.now = () => base + (Date.now() - started);
+});
+afterEach(() => {
+  if (real_now !== undefined) gw.processor.stores.clock.now = real_now;
 });
 
 /** A business whose purchases award 10% cashback. */

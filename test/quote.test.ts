@@ -179,6 +179,30 @@ describe('a quote equals the purchase that follows it', () => {
     expect(offerIds(await quoteThenBuy(biz, await contact(biz, { tags: ['vip'] }), 5000)).sort()).toEqual([large, promo].sort());
   });
 
+  it('resolution best: when the best offer’s cap or budget refuses it, the next best stands in, quoted as bought', async () => {
+    const biz = await createBusiness(gw, { reward_resolution: 'best' });
+    const daily = await offer(biz, { goal: 'spend', award: { fixed: 500 }, limits: { per_contact: { count: 1, period: 'day' } } });
+    const budgeted = await offer(biz, { goal: 'spend', award: { fixed: 300 }, limits: { budget: 300 } });
+    const plain = await offer(biz, { goal: 'spend', award: { fixed: 100 } });
+    const c = await contact(biz);
+    expect(offerIds(await quoteThenBuy(biz, c, 1000))).toEqual([daily]);
+    expect(offerIds(await quoteThenBuy(biz, c, 1000))).toEqual([budgeted]);
+    expect(offerIds(await quoteThenBuy(biz, c, 1000))).toEqual([plain]);
+    // Only what was made is spent: the budget kept nothing of the purchases it lost.
+    expect(Number(await own.client.get(budgetKey(budgeted)))).toBe(300);
+  });
+
+  it('resolution best per scheme: a refused winner’s next best in its own scheme, the other scheme untouched', async () => {
+    const biz = await createBusiness(gw, { reward_resolution: 'best_per_scheme' });
+    const club = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Club', signup: 'auto' });
+    const once = await offer(biz, { goal: 'spend', award: { fixed: 400 }, scheme_id: club.body.id, limits: { per_contact: { count: 1, period: 'lifetime' } } });
+    const small = await offer(biz, { goal: 'spend', award: { fixed: 100 }, scheme_id: club.body.id });
+    const promo = await offer(biz, { goal: 'spend', award: { fixed: 30 }, kind: 'instant_discount' });
+    const c = await contact(biz);
+    expect(offerIds(await quoteThenBuy(biz, c, 5000)).sort()).toEqual([once, promo].sort());
+    expect(offerIds(await quoteThenBuy(biz, c, 5000)).sort()).toEqual([small, promo].sort());
+  });
+
   it('random offers and purchases: every quote equals its purchase (fast-check)', async () => {
     const offerArb = fc.record({
       goal: fc.constantFrom('spend', 'product', 'happy_hour', 'birthday', 'first_purchase'),

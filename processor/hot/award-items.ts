@@ -21,6 +21,12 @@ export const award_item = {
   limit: arg.int(),
   /** The award as the reply and journal entry show it (JSON), if it is accepted. */
   json: arg.str(),
+  /**
+   * Its resolution group (0: none, it stands alone) and its place there, 1 the best (core/offer.ts
+   * resolutionPlaces): of a group, only the best-placed award the guards and caps admit is made.
+   */
+  group: arg.int(),
+  place: arg.int(),
 };
 
 export type AwardItem = ValuesOf<typeof award_item>;

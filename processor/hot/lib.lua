@@ -258,8 +258,8 @@ end
 -- guard (first purchase ever, first purchase of the day, once) and its per-contact cap. `awards`
 -- as the layout names them (hot/awards.ts): kind ('c' commerce lot, 'o' open, 'd' instant
 -- discount), amount, lot field, guard, guard since (ms), cap field ('' for none), cap limit, the
--- award's JSON for the reply. `accounts`: rewards, and the contact's commerce and open.
--- caps_key: the contact's cap counters; expiry_key: the shard's index of contacts by earliest lot
+-- award's JSON for the reply, its resolution group (0: none) and place there (1: the best).
+-- `accounts`: rewards, and the contact's commerce and open. caps_key: the contact's cap counters; expiry_key: the shard's index of contacts by earliest lot
 -- expiry (for the sweeper). Returns the accepted awards' JSON, cashback and discount totals,
 -- their postings, the accepted indexes (0-based), and what it read of the contact's history
 -- (whether this is its first purchase, its last purchase's time).
@@ -275,13 +275,22 @@ local function applyAwards(awards, caps_key, expiry_key, accounts)
   local to_commerce, to_open, earliest = 0, 0, 9999999999999
   local parts, postings, accepted = {}, {}, {}
   local cashback, discount = 0, 0
+  -- First what each award's guard and cap admit, and of each resolution group (group > 0) the
+  -- best-placed award admitted: the next best stands in for a winner its cap refuses. Then the
+  -- awards made, in the order given (the reply's).
+  local admitted, best = {}, {}
   for i, a in ipairs(awards) do
-    local kind, amount, field, guard, cap = a.kind, a.amount, a.lot, a.guard, a.cap
     local ok = true
-    if guard == 'first_purchase' and not first_purchase then ok = false end
-    if guard == 'first_of_day' and last_purchase >= a.since then ok = false end
-    if ok and cap ~= '' and tonumber(redis.call('HGET', caps_key, cap) or '0') >= a.limit then ok = false end
-    if ok then
+    if a.guard == 'first_purchase' and not first_purchase then ok = false end
+    if a.guard == 'first_of_day' and last_purchase >= a.since then ok = false end
+    if ok and a.cap ~= '' and tonumber(redis.call('HGET', caps_key, a.cap) or '0') >= a.limit then ok = false end
+    admitted[i] = ok
+    local g = a.group
+    if ok and g > 0 and (best[g] == nil or a.place < awards[best[g]].place) then best[g] = i end
+  end
+  for i, a in ipairs(awards) do
+    local kind, amount, field, cap = a.kind, a.amount, a.lot, a.cap
+    if admitted[i] and (a.group == 0 or best[a.group] == i) then
       if cap ~= '' then redis.call('HINCRBY', caps_key, cap, 1) end
       if kind == 'd' then
         discount = discount + amount

@@ -18,8 +18,10 @@ end
 
 local awards, cashback, discount, postings, accepted, first, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A)
 local amount = ARG.amount
--- Stacked discounts never take off more than the price.
-if discount > amount then discount = amount end
+-- Stacked discounts never take off more than the price, nor more than what the wallet does not
+-- pay: the payment was checked against the evaluation's discount, and a fallback award (the next
+-- best of a group whose winner was refused) may be a larger instant discount.
+if discount > amount - pay then discount = amount - pay end
 if discount > 0 then postings = joinPostings(posting(A.rewards, A.discounts, discount), postings) end
 if pay > 0 then postings = joinPostings(postings, posting(A.open, A.spends, pay)) end
 if ARG.pay_fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, ARG.pay_fee)) end

@@ -28,7 +28,7 @@ afterAll(async () => {
 
 function award(kind: AwardItem['kind'], amount: number, more: Partial<AwardItem> = {}): AwardItem {
   const json = JSON.stringify({ offer_id: `off_${kind}`, kind: kind === 'd' ? 'instant_discount' : 'cashback', amount });
-  return { kind, amount, lot: kind === 'c' ? lot : '9999999999999|', guard: '', since: 0, cap: '', limit: 0, json, ...more };
+  return { kind, amount, lot: kind === 'c' ? lot : '9999999999999|', guard: '', since: 0, cap: '', limit: 0, json, group: 0, place: 0, ...more };
 }
 
 interface Purchase {
@@ -107,6 +107,25 @@ describe('purchase.lua', () => {
     // The cap is reached, the first purchase was the one before, and this day saw a purchase already.
     expect(later).toMatchObject({ outcome: 'ok', accepted: [] });
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 30 });
+  });
+
+  it('makes of each resolution group the best-placed award its cap and guard admit, in the order given; group 0 stands alone', async () => {
+    const contact_id = await specContact(redis, shard, business);
+    const best = { cap: 'off_best|l', limit: 1, group: 1, place: 1 };
+    const json = (offer: string, amount: number) => JSON.stringify({ offer_id: offer, amount });
+    const next = { group: 1, place: 2, json: json('off_next', 20) };
+    const third = { group: 1, place: 3, json: json('off_third', 10) };
+    const other = { group: 2, place: 1, json: json('off_other', 7) };
+    const awards = [award('c', 10, third), award('c', 20, next), award('c', 50, { ...best, json: json('off_best', 50) }), award('o', 7, other), award('c', 1)];
+    // The winner admitted: only it of group 1 (not the others given before it), group 2's, group 0's.
+    const first = await redis.purchaseScript(call({ contact_id, awards }));
+    expect(first).toMatchObject({ outcome: 'ok', accepted: [2, 3, 4] });
+    // Its cap reached: the next best of its group stands in, the order given kept in the reply.
+    const later = await redis.purchaseScript(call({ contact_id, awards }));
+    if (later.outcome !== 'ok') throw new Error(later.outcome);
+    expect(later.accepted).toEqual([1, 3, 4]);
+    expect(JSON.parse(later.reply).awards.map((a: { offer_id: string }) => a.offer_id)).toEqual(['off_next', 'off_other', 'off_c']);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 14, commerce: 72 });
   });
 
   it('pays from the wallet by OTP once, with its fee; the OTP used up', async () => {
