@@ -3,7 +3,6 @@
 // PostgreSQL), authenticates terminals and approves purchases over HTTP and ISO 8583; unknown
 // keys are refused without touching PostgreSQL; admin calls answer 503 `unavailable` within 2 s.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { call, createBusiness, eventually, startTestGateway, testCard, type Busi
 import { addCashbackOffer, connectTestSql, createContacts, type Contact } from './ledger-helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 import { startPgProxy, type PgProxy } from './pg-proxy.ts';
+import { startGatewayProcess } from './gateway-process.ts';
 import type { Sql } from '../processor/stores.ts';
 
 let own: OwnRedis;
@@ -100,35 +100,19 @@ describe('a gateway started while PostgreSQL refuses connections', () => {
 
 describe('`npm start` (gateway/main.ts, demo seeding on) while PostgreSQL refuses connections', () => {
   it('serves terminals although the demo cannot be seeded', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', REDIS_URL: own.url, DATABASE_URL: proxy.url, LEDGER_WRITER: 'off', LOG_LEVEL: 'info', POCKETGATE_SEED_DEMO: '1', POCKETGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'pocketgate-demo-')) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), 50_000);
-    let output = '';
+    const gateway = await startGatewayProcess({ REDIS_URL: own.url, DATABASE_URL: proxy.url, LEDGER_WRITER: 'off', POCKETGATE_SEED_DEMO: '1', POCKETGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'pocketgate-demo-')) });
     try {
-      child.stderr.on('data', (d: Buffer) => (output += String(d)));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          output += String(d);
-          const m = /"port":(\d+)[^\n]*gateway listening/.exec(output);
-          if (m !== null) resolve(Number(m[1]));
-        });
-        void exited.then((code) => reject(new Error(`gateway exited ${code} before listening: ${output.slice(-2_000)}`)));
-      });
-      await eventually('the demo given up', async () => output.includes('demo not seeded'), 20_000);
+      const port = gateway.port;
+      await eventually('the demo given up', async () => gateway.output().includes('demo not seeded'), 20_000);
       const res = await fetch(`http://127.0.0.1:${port}/v1/purchases`, {
         method: 'POST',
         headers: { authorization: `Bearer ${biz.terminal_key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ reference: 'npm-start-outage', cim: { type: 'card', value: contact.card }, amount: 2000, currency: 'EUR' }),
       });
       expect(res.status, await res.clone().text()).toBe(201);
-      expect(child.exitCode, output.slice(-2_000)).toBeNull();
+      expect(gateway.child.exitCode, gateway.output().slice(-2_000)).toBeNull();
     } finally {
-      clearTimeout(watchdog);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      gateway.kill();
     }
   });
 });

@@ -1,13 +1,12 @@
 // The WebSocket terminal channel (TERMINAL.md) against a listening gateway on a Redis of its own
 // (so that "changed nothing" can be checked on every key) and the test PostgreSQL.
 
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { guessCountersOf } from '../processor/hot/guess.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { startGatewayProcess } from './gateway-process.ts';
 import { snapshotRedis, startOwnRedis, type OwnRedis } from './own-redis.ts';
 import { clientFrame, rawTerminal, refusedUpgrade, TerminalClient } from './ws-client.ts';
 
@@ -420,29 +419,13 @@ describe('shutdown', () => {
   });
 
   it('SIGTERM: the process answers what is in flight, closes with 1001 and exits 0', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', REDIS_URL: own.url, LEDGER_WRITER: 'off', LOG_LEVEL: 'info', POCKETGATE_SEED_DEMO: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    const gateway = await startGatewayProcess({ REDIS_URL: own.url, LEDGER_WRITER: 'off', POCKETGATE_SEED_DEMO: '0' });
     try {
-      let output = '';
-      child.stderr.on('data', (d: Buffer) => (output += String(d)));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          output += String(d);
-          const m = /"port":(\d+)[^\n]*gateway listening/.exec(output);
-          if (m !== null) resolve(Number(m[1]));
-        });
-        void exited.then((code) => reject(new Error(`gateway exited ${code} before listening: ${output.slice(-2_000)}`)));
-      });
-      await inFlightAtShutdown(port, () => child.kill('SIGTERM'));
-      expect(await exited, output.slice(-2_000)).toBe(0);
+      await inFlightAtShutdown(gateway.port, () => gateway.child.kill('SIGTERM'));
+      const code = await gateway.exited;
+      expect(code, `exit ${code}\n${gateway.output().slice(-2_000)}`).toBe(0);
     } finally {
-      clearTimeout(watchdog);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      gateway.kill();
     }
   });
 });

@@ -1,0 +1,49 @@
+// gateway/main.ts (what `npm start` runs) in a child process of a test's own: for tests of the
+// process itself (its start during an outage, its stop on SIGTERM).
+
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { join } from 'node:path';
+
+export interface GatewayProcess {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  /** Its HTTP port, once it logged that it listens. */
+  readonly port: number;
+  /** Its exit code (null: killed by a signal). */
+  readonly exited: Promise<number | null>;
+  /** What it wrote so far, stdout and stderr. */
+  output(): string;
+  /** SIGKILL unless it has exited, and the watchdog off: call in `finally`. */
+  kill(): void;
+}
+
+/** Starts it with `env` over the test's environment (PORT 0 and ISO8583_PORT 0 unless given); killed after `watchdog_ms` whatever happens. */
+export async function startGatewayProcess(env: Record<string, string>, watchdog_ms = 50_000): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), watchdog_ms);
+  const kill = () => {
+    clearTimeout(watchdog);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  let output = '';
+  child.stderr.on('data', (d: Buffer) => (output += String(d)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        output += String(d);
+        const m = /"port":(\d+)[^\n]*gateway listening/.exec(output);
+        if (m !== null) resolve(Number(m[1]));
+      });
+      void exited.then((code) => reject(new Error(`gateway exited ${code} before listening: ${output.slice(-2_000)}`)));
+    });
+    return { child, port, exited, output: () => output, kill };
+  } catch (err) {
+    kill();
+    throw err;
+  }
+}
