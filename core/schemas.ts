@@ -141,13 +141,19 @@ const offerFields = {
   valid_to: timestampSchema.optional(),
 };
 
-export const offerSchema = z.object({
-  ...offerFields,
-  active: offerFields.active.default(true),
-  kind: offerFields.kind.default('cashback'),
-  conditions: offerFields.conditions.default({}),
-  instant_redeem: offerFields.instant_redeem.default(false),
-});
+export const offerSchema = z
+  .object({
+    ...offerFields,
+    active: offerFields.active.default(true),
+    kind: offerFields.kind.default('cashback'),
+    conditions: offerFields.conditions.default({}),
+    instant_redeem: offerFields.instant_redeem.default(false),
+  })
+  // An offer valid from after it ends could never award anything: bad input, not a silent no-op.
+  .refine((o) => o.valid_from === undefined || o.valid_to === undefined || Date.parse(o.valid_from) < Date.parse(o.valid_to), {
+    message: 'must be before valid_to',
+    path: ['valid_from'],
+  });
 export type OfferInput = z.infer<typeof offerSchema>;
 export const offerPatchSchema = z.object(offerFields).partial();
 

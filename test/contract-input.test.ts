@@ -167,6 +167,10 @@ describe('wrong types and out-of-range values', () => {
     }
     for (const max_award of [-5, 1.5, '10', 1e13]) expectValidation(await send(e, { ...e.valid(), max_award }), 'max_award');
     for (const budget of [-5, 1.5]) expectValidation(await send(e, { ...e.valid(), limits: { budget } }), 'limits.budget');
+    // A validity that ends before it starts (or as it starts) could never award: refused.
+    for (const valid_to of ['2026-01-01T00:00:00Z', '2026-06-01T00:00:00Z']) {
+      expectValidation(await send(e, { ...e.valid(), valid_from: '2026-06-01T00:00:00Z', valid_to }), 'valid_from');
+    }
   });
 
   it('POST /v1/merchants, /v1/venues, /v1/terminals, /v1/businesses', async () => {
