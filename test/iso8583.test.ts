@@ -110,7 +110,20 @@ describe('0200 purchase and 0100 balance inquiry', () => {
     const changed = createMessage('0200', { ...Object.fromEntries(first.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined)), 4: amount(9999) });
     const conflict = await iso.send(changed);
     expect(conflict.fields[39]).toBe('94');
+    // Any field, not only those a purchase reads (DE37, the retrieval reference here): 94 too.
+    const other_rrn = createMessage('0200', { ...Object.fromEntries(first.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined)), 37: 'RRN000000002' });
+    expect((await iso.send(other_rrn)).fields[39]).toBe('94');
+    // The very same content again: still the original reply.
+    const same = await iso.send(first);
+    expect(same.fields[39]).toBe('00');
+    expect(same.fields[38]).toBe(a.fields[38]);
     expect(await wallet(c.id)).toMatchObject({ commerce: 100 });
+  });
+
+  it('a DE48 that does not parse: 30 (a format error), not 96', async () => {
+    const c = await contact(19);
+    const reply = await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(100), 48: 'garbage' }));
+    expect(reply.fields[39]).toBe('30');
   });
 
   it('unknown link, merchant or terminal: 03; unknown card: 14; bad amount: 13; unsupported: 12', async () => {
@@ -214,6 +227,10 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect(advice.mti).toBe('0430');
     expect(advice.fields[39]).toBe('00');
     expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+    // Reversing it again under a new key: already void, approved (00), so with its DE38.
+    const again = await iso.send(request('0400', { 2: c.card, 3: '000000', 4: amount(3000), 90: de90 }));
+    expect(again.fields[39]).toBe('00');
+    expect(again.fields[38]).toMatch(/^[0-9A-Z]{6}$/);
   });
 
   it('a reversal advice before its original: acknowledged, and the late original is refused', async () => {
@@ -222,6 +239,7 @@ describe('0200 refund and 0400/0420 reversal', () => {
     const de90 = formatOriginalData({ mti: '0200', stan: late_stan, transmissionDateTime: transmission, acquirerId: acquirer });
     const advice = await iso.send(request('0420', { 2: c.card, 3: '000000', 4: amount(1000), 90: de90 }));
     expect(advice.fields[39]).toBe('00');
+    expect(advice.fields[38]).toMatch(/^[0-9A-Z]{6}$/);
     const original = await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(1000), 11: late_stan }));
     expect(original.fields[39]).not.toBe('00');
     expect(await wallet(c.id)).toMatchObject({ commerce: 0, open: 0 });

@@ -16,7 +16,9 @@ import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } 
 import type { Business, Terminal } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
+import { createHash, createHmac } from 'node:crypto';
 import { encodeAdditionalAmounts, type AdditionalAmount } from './additional-amounts.ts';
+import { IsoFormatError } from './format-error.ts';
 import type { IsoMessage } from './codec.ts';
 import { padInstitutionId, parseOriginalData } from './original-data.ts';
 import { localTransactionTime } from './local-transaction-time.ts';
@@ -43,6 +45,8 @@ const response_codes: Partial<Record<ErrorCode, string>> = {
 
 export function responseCode(err: unknown): string {
   if (err instanceof PocketgateError) return response_codes[err.code] ?? '96';
+  // A field that does not parse (DE48's tags, say), found past the codec: a format error, not ours.
+  if (err instanceof IsoFormatError) return '30';
   // A store that cannot serve now: 91 (issuer or switch inoperative), which acquirers retry.
   return isStoreUnavailable(err) ? '91' : '96';
 }
@@ -59,6 +63,24 @@ function trimRight(value: string | undefined): string {
 /** Six characters, the same for a replayed transaction as for the original. */
 function approvalCode(transaction_id: string): string {
   return transaction_id.slice(-6).toUpperCase();
+}
+
+/**
+ * An approval with no transaction of its own (a reversal of what is already void, an advice whose
+ * original never came): still an approval, so DE38 is set (ISO8583.md), the same for each repeat.
+ */
+function acknowledgementCode(reference: string): string {
+  return createHash('sha256').update(reference).digest('hex').slice(0, 6).toUpperCase();
+}
+
+/**
+ * The message's whole content but its MTI (a repeat, 0201 or 0401, is the same request), keyed
+ * like the request hash so that no PAN is readable from it: added to the input whose hash decides
+ * replay or conflict, so that any other field changed under the same DE32 + DE11 + DE7 is 94, not
+ * a replay of the first (ISO8583.md: "different content under the same key gets 94").
+ */
+function contentOf(processor: Processor, msg: IsoMessage): { content: string } {
+  return { content: createHmac('sha256', processor.stores.config.cim_hmac_key).update(JSON.stringify(msg.fields)).digest('base64url') };
 }
 
 function amountOf(msg: IsoMessage): number {
@@ -186,7 +208,7 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   const amount = amountOf(msg);
   const otp = f[48] === undefined ? undefined : parseTagData(f[48]).get('OTP');
   if (otp !== undefined) {
-    const input = parseWith(spendSchema, { reference, amount, currency: business.currency, otp });
+    const input = { ...parseWith(spendSchema, { reference, amount, currency: business.currency, otp }), ...contentOf(processor, msg) };
     return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
   }
   const pan = f[2];
@@ -196,12 +218,12 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   const card = processor.contacts.normalise('card', pan, 'DE2');
   if ((await processor.contacts.resolve(business.id, card)) === null && pan.length === 16 && luhnValid(pan)) {
     if (await isWalletCode(processor, business, terminal, source, pan)) {
-      const input = parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan });
+      const input = { ...parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan }), ...contentOf(processor, msg) };
       return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
     }
   }
   const occurred_at = localTransactionTime(f[12], f[13], processor.stores.clock.now(), terminal.timezone);
-  const input = parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency, ...(occurred_at === undefined ? {} : { occurred_at }) });
+  const input = { ...parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency, ...(occurred_at === undefined ? {} : { occurred_at }) }), ...contentOf(processor, msg) };
   return approved(msg, business, await processor.purchases.purchase(business, terminal, input, terminal_window, source), true);
 }
 
@@ -231,21 +253,21 @@ function originalReference(msg: IsoMessage): string {
 }
 
 async function refund(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string): Promise<IsoMessage> {
-  const input = parseWith(refundSchema, { reference, original_reference: originalReference(msg), amount: amountOf(msg) });
+  const input = { ...parseWith(refundSchema, { reference, original_reference: originalReference(msg), amount: amountOf(msg) }), ...contentOf(processor, msg) };
   return approved(msg, business, await processor.refunds.refund(business, terminal, input), false);
 }
 
 async function reversal(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string): Promise<IsoMessage> {
-  const input = parseWith(reversalSchema, { reference, original_reference: originalReference(msg) });
+  const input = { ...parseWith(reversalSchema, { reference, original_reference: originalReference(msg) }), ...contentOf(processor, msg) };
   const advice = msg.mti.startsWith('042');
   try {
     return approved(msg, business, await processor.refunds.reverse(business, terminal, input), false);
   } catch (err) {
     if (!(err instanceof PocketgateError)) throw err;
     // Already void: what the acquirer asked for holds, so say so.
-    if (err.code === 'already_reversed') return replyTo(msg, '00');
+    if (err.code === 'already_reversed') return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
     // An advice is always acknowledged; the original is remembered and refused if it comes.
-    if (err.code === 'original_not_found' && advice) return replyTo(msg, '00');
+    if (err.code === 'original_not_found' && advice) return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
     throw err;
   }
 }
