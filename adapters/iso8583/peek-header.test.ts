@@ -16,6 +16,12 @@ describe('peekHeader', () => {
     expect(peekHeader(ascii(bad))).toEqual({ mti: '0200', de11: '000123', de41: 'TERM0001' });
   });
 
+  it('still reads them past a variable field longer than its maximum (its prefix says where it ends)', () => {
+    const long = wire().replace('164761739001010119', '25' + '4'.repeat(25)); // DE2: at most 19
+    expect(() => decode(ascii(long))).toThrow();
+    expect(peekHeader(ascii(long))).toEqual({ mti: '0200', de11: '000123', de41: 'TERM0001' });
+  });
+
   it('still reads them when the message breaks after DE41', () => {
     const bad = wire().replace('006OTP=1;', '0x6OTP=1;');
     expect(() => decode(ascii(bad))).toThrow();

@@ -67,8 +67,9 @@ function walk(buf: Buffer, options: CodecOptions | undefined, out: PeekedHeader)
     let n = spec.wireLength[f]!;
     if (kind !== KIND_FIXED) {
       if (pos + kind > end || !allIn(buf, pos, pos + kind, 48, 57)) return;
+      // Over the field's maximum is bad content, but its prefix still says where it ends: the
+      // walk goes on past it, so that a DE2 of 25 digits is answered 30, not a closed connection.
       n = Number(buf.toString('latin1', pos, pos + kind));
-      if (n > spec.wireLength[f]!) return;
       pos += kind;
     }
     if (pos + n > end) return;

@@ -246,6 +246,19 @@ describe('createIsoServer', () => {
       });
     }
 
+    it('a DE2 longer than its 19 digits: answered 30, the connection kept (ISO8583.md: MTI, DE11 and DE41 can be read)', async () => {
+      const { server, port } = await start();
+      const c = await client(port);
+      const m = purchase(6);
+      const wire = encode(m).toString('latin1');
+      const pan = m.fields[2]!;
+      const body = Buffer.from(wire.replace(`${String(pan.length).padStart(2, '0')}${pan}`, '25' + '4'.repeat(25)), 'latin1');
+      const reply = c.expect('000006', TERMINAL);
+      c.sendFrame(body);
+      expect((await reply).fields[39]).toBe('30');
+      expect(server.connections).toBe(1);
+    });
+
     it('a frame of exactly 8192 bytes is read (and answered 30 or closed, not a framing error)', async () => {
       const { port } = await start();
       const c = await client(port);
