@@ -11,11 +11,9 @@ import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import { hashKey, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
-import { probe_key } from '../processor/redis-health.ts';
+import { probeWrite, refusalState } from '../processor/redis-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
-import { redisErrorCode } from '../processor/unavailable.ts';
-import { ErrorReply } from 'redis';
 import { adminRoutes } from './admin.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import { deliveryBacklog } from '../processor/webhook-outbox.ts';
@@ -48,12 +46,6 @@ function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeout_ms} ms`)), timeout_ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** What a failed write says of Redis: loading its data, up but refusing writes, or down. */
-function redisState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
-  if (err instanceof ErrorReply) return redisErrorCode(err) === 'LOADING' ? 'loading' : 'refusing_writes';
-  return 'down';
 }
 
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
@@ -169,7 +161,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   serve(app, readyz, async (c) => {
     const { redis, sql, config } = processor.stores;
     const [redis_state, postgres_state, ledger_lag] = await Promise.all([
-      within(redis.sendCommand(['SET', probe_key, String(Date.now()), 'PX', '60000']).then(() => 'ok' as const), readiness_timeout_ms).catch(redisState),
+      within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
       within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
       within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).catch(() => null),
     ]);

@@ -2,7 +2,7 @@
 // back when it does not use them) and award transactions of their own (sign-up, referral).
 
 import { newId } from '../core/ids.ts';
-import { evaluateSignup, resolutionPlaces, type Award, type Resolution } from '../core/offer.ts';
+import { evaluateSignup, resolutionPlaces, resolveAwards, type Award, type Resolution } from '../core/offer.ts';
 import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
@@ -95,15 +95,9 @@ export class Awards {
       if (amount > 0) granted.push({ award: amount === a.amount ? a : { ...a, amount }, admitted: cap === '' || count_of.get(cap)! < limit });
     });
     // Then the script's rule (lib.lua applyAwards): what its cap admits, and of each resolution
-    // group only the best-placed award admitted.
-    const places = resolutionPlaces(granted.map((g) => g.award), resolution);
-    const best = new Map<number, number>();
-    granted.forEach((g, i) => {
-      const { group, place } = places[i]!;
-      const current = best.get(group);
-      if (g.admitted && group > 0 && (current === undefined || place < places[current]!.place)) best.set(group, i);
-    });
-    return granted.filter((g, i) => g.admitted && (places[i]!.group === 0 || best.get(places[i]!.group) === i)).map((g) => g.award);
+    // group only the best admitted, which is resolveAwards leaving out the offers refused.
+    const refused = new Set(granted.filter((g) => !g.admitted).map((g) => g.award.offer_id));
+    return [...resolveAwards(granted.map((g) => g.award), resolution, refused)];
   }
 
   /** Give back what budgeted awards reserved. */

@@ -70,10 +70,11 @@ export class Purchases {
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const evaluated = await this.evaluate(business, terminal, input, request, contact_id, at_ms);
     await identified.given_back; // went out before the facts' round trip: settled by now
+    // A payment from the wallet (none on the callback channel) counts its codes as a terminal's.
+    const payer_source = source ?? 'processor';
     let payment: Payment;
     try {
-      // A payment from the wallet (none on the callback channel) is a terminal's: counted as ever.
-      payment = await this.payment(business, terminal, source ?? 'processor', input, contact_id, evaluated.evaluation.discount, now_ms);
+      payment = await this.payment(business, terminal, payer_source, input, contact_id, evaluated.evaluation.discount, now_ms);
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
       // locked out of OTPs since, or whose discount grew since, gets its reply.
@@ -85,7 +86,7 @@ export class Purchases {
       slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
       request_hash: claimHash(request.hash), referral: referral?.member,
     });
-    return this.commit(business, terminal, source ?? 'processor', call, awards, referral);
+    return this.commit(business, terminal, payer_source, call, awards, referral);
   }
 
   /**

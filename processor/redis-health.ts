@@ -77,7 +77,7 @@ export class RedisHealth {
     if (!this.client.isOpen || !this.client.isReady) return (this.current = this.client.isOpen ? 'down' : this.current);
     let timer: NodeJS.Timeout | undefined;
     const state = await Promise.race([
-      this.client.set(probe_key, String(Date.now()), { expiration: { type: 'PX', value: probe_ttl_ms } }).then(() => 'ok' as const, stateOf),
+      probeWrite(this.client).then(() => 'ok' as const, refusalState),
       new Promise<'stalled'>((resolve) => {
         // Decided after one more turn of the event loop: when the loop was busy past the
         // deadline, an answer already on the socket is read first and wins the race.
@@ -100,7 +100,13 @@ export class RedisHealth {
   }
 }
 
-function stateOf(err: unknown): RedisState {
+/** The write a probe makes (the gateway's own, and /readyz's): an expiring timestamp. */
+export function probeWrite(client: RedisClient): Promise<unknown> {
+  return client.set(probe_key, String(Date.now()), { expiration: { type: 'PX', value: probe_ttl_ms } });
+}
+
+/** What a failed probe write says of Redis: loading its data, refusing writes, or gone. */
+export function refusalState(err: unknown): 'loading' | 'refusing_writes' | 'down' {
   if (err instanceof ErrorReply) return redisErrorCode(err) === 'LOADING' ? 'loading' : 'refusing_writes';
   return 'down';
 }
