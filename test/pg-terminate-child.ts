@@ -51,18 +51,25 @@ const summary = {
   /** Rejections that were not Error objects, or Errors without a code: counted, never expected. */
   odd: [] as string[],
   hung: 0,
+  /** Where each hung batch was when it was given up on: which step of the transaction it had reached. */
+  hung_at: {} as Record<string, number>,
   recovered: false,
 };
+/** Each batch in flight and the step it has reached (begin, statement n, commit). */
+const step_of = new Map<string, string>();
 
 function batch(id: string): Promise<void> {
+  step_of.set(id, 'begin');
   return sql.begin(async (tx) => {
     for (let s = 0; s < statements; s++) {
+      step_of.set(id, `statement ${s}`);
       const rows = Array.from({ length: rows_per_statement }, (_, i) => `{"n":${s * rows_per_statement + i}}`);
       await tx`
         insert into ${tx(table)} (batch, n)
         select ${id}, (e->>'n')::int4 from json_array_elements(${`[${rows.join(',')}]`}::text::json) e
         on conflict do nothing`;
     }
+    step_of.set(id, 'commit');
   }).then(() => undefined);
 }
 
@@ -78,8 +85,13 @@ async function run(id: string): Promise<void> {
     new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), settle_ms_max))),
   ]);
   clearTimeout(timer);
+  const step = step_of.get(id);
+  step_of.delete(id);
   if (outcome === 'committed') summary.committed.push(id);
-  else if (outcome === 'hung') summary.hung++;
+  else if (outcome === 'hung') {
+    summary.hung++;
+    summary.hung_at[step ?? 'unknown'] = (summary.hung_at[step ?? 'unknown'] ?? 0) + 1;
+  }
   else {
     summary.rejected.push(id);
     const code = (outcome as { code?: unknown } | null)?.code;
