@@ -3,6 +3,8 @@
 // either the current or the previous period reached it: it is won at once, and re-evaluated
 // (possibly lost) when a period ends. The shard script applies the same rule when it adds units.
 
+import { readLocalTime } from './local-time.ts';
+
 export type PeriodKind = 'm' | 'q' | 'y';
 
 export interface TierRule {
@@ -14,6 +16,8 @@ export interface TierRule {
 export interface PeriodKeys {
   readonly current: string;
   readonly previous: string;
+  /** The period after: where a purchase's units are the previous period's once its own has ended (a reversal takes them from there). */
+  readonly next: string;
 }
 
 /** Units of the current and previous period as of `keys`, from a stored '<key>|<now>|<prev>'. */
@@ -37,15 +41,21 @@ export function effectiveTier(tiers: readonly TierRule[], stored: Readonly<Recor
   return best?.name ?? null;
 }
 
-/** Period keys of a local date: month 'YYYY-MM', quarter 'YYYY-Q' (1..4), year 'YYYY'; with the period before each. */
+/** Period keys of a local date: month 'YYYY-MM', quarter 'YYYY-Q' (1..4), year 'YYYY'; with the periods before and after each. */
 export function periodKeys(year: number, month: number): Record<PeriodKind, PeriodKeys> {
   const mm = (y: number, m: number) => `${y}-${String(m).padStart(2, '0')}`;
   const q = Math.ceil(month / 3);
   return {
-    m: { current: mm(year, month), previous: month === 1 ? mm(year - 1, 12) : mm(year, month - 1) },
-    q: { current: `${year}-${q}`, previous: q === 1 ? `${year - 1}-4` : `${year}-${q - 1}` },
-    y: { current: String(year), previous: String(year - 1) },
+    m: { current: mm(year, month), previous: month === 1 ? mm(year - 1, 12) : mm(year, month - 1), next: month === 12 ? mm(year + 1, 1) : mm(year, month + 1) },
+    q: { current: `${year}-${q}`, previous: q === 1 ? `${year - 1}-4` : `${year}-${q - 1}`, next: q === 4 ? `${year + 1}-1` : `${year}-${q + 1}` },
+    y: { current: String(year), previous: String(year - 1), next: String(year + 1) },
   };
+}
+
+/** periodKeys of the local date at `at_ms` in `timezone` (a venue's calendar). */
+export function tierKeysAt(at_ms: number, timezone: string): Record<PeriodKind, PeriodKeys> {
+  const t = readLocalTime(at_ms, timezone);
+  return periodKeys(t.year, t.month);
 }
 
 /**

@@ -3,6 +3,7 @@
 
 import { newId } from '../core/ids.ts';
 import { evaluateSignup, resolutionPlaces, resolveAwards, type Award, type Resolution } from '../core/offer.ts';
+import { periodKey, readLocalTime } from '../core/local-time.ts';
 import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
@@ -187,6 +188,16 @@ export function awardItems(awards: readonly Award[], resolution: Resolution = 'a
     const { group, place } = places[i]!;
     return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, cap, limit, json: JSON.stringify(publicAward(a)), group, place };
   });
+}
+
+/**
+ * The cap counter an award of `offer_id` made at `at_ms` at a venue in `timezone` counted in, by
+ * the offer's per-contact limit as it is now ('' for none): capOf's field, from what the ledger
+ * or journal holds of a transaction (rebuild's replay, a reversal giving the count back).
+ */
+export function capFieldAt(offer_id: string, per_contact: { readonly period: 'day' | 'week' | 'month' | 'lifetime' } | null | undefined, at_ms: number, timezone: string): string {
+  if (per_contact === null || per_contact === undefined) return '';
+  return `${offer_id}|${periodKey(per_contact.period, readLocalTime(at_ms, timezone))}`;
 }
 
 /** The contact's cap counter an award counts in ('' for none: no per-contact cap) and its limit. */

@@ -6,7 +6,7 @@
 
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { compileOffers, type CompiledOffers, type Offer } from '../core/offer.ts';
+import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
 import { offerSchema, parseWith, type OfferInput } from '../core/schemas.ts';
 import { offers_channel } from './hot/keys.ts';
 import { iso, type Business } from './network.ts';
@@ -49,6 +49,8 @@ export interface Rewards {
   /** Every contact is a member of these. */
   readonly auto_schemes: ReadonlySet<string>;
   readonly tiers: readonly Tier[];
+  /** The limits of each offer that has any, by offer id: what a reversal gives back (purchase-undo.ts). */
+  readonly limits: ReadonlyMap<string, OfferLimits>;
 }
 
 export class Offers {
@@ -144,6 +146,7 @@ export class Offers {
       compiled: compileOffers([...source.offers], business.reward_resolution),
       auto_schemes: new Set(source.auto_schemes),
       tiers: source.tiers,
+      limits: new Map(source.offers.flatMap((o) => (o.limits === undefined ? [] : [[o.id, o.limits] as const]))),
     };
   }
 

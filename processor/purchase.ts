@@ -8,7 +8,7 @@ import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
 import { readLocalTime } from '../core/local-time.ts';
-import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
+import { effectiveTier, periodKeys, tierKeysAt, type PeriodKind } from '../core/tier.ts';
 import { discountOf, evaluatePurchase, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
@@ -452,7 +452,6 @@ export function tierUnits(amount: number, currency: string, rewards: Rewards): n
 /** The periods of the business's tiers' kinds at `at_ms`, in the venue's local calendar. */
 export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): { kind: PeriodKind; current: string; previous: string }[] {
   if (rewards.tiers.length === 0) return [];
-  const t = readLocalTime(at_ms, timezone);
-  const keys = periodKeys(t.year, t.month);
+  const keys = tierKeysAt(at_ms, timezone);
   return [...new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))].map((kind) => ({ kind, current: keys[kind].current, previous: keys[kind].previous }));
 }

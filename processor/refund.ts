@@ -15,7 +15,10 @@ import type { ReversalCall } from './hot/reversal.ts';
 import { transactionAccounts } from './journal.ts';
 import { ledgerOriginal, type LedgerOriginal } from './ledger/originals.ts';
 import type { Business, Terminal } from './network.ts';
-import { shardReply, type Reply } from './shard.ts';
+import type { Offers } from './offers.ts';
+import type { FailureReport } from './purchase.ts';
+import { giveBackBudgets, readCountedPurchase, undoOf, type CountedPurchase } from './purchase-undo.ts';
+import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
 import { requestHash } from './wallet.ts';
@@ -26,6 +29,9 @@ interface Located {
   /** The original as the ledger has it; null in the hot window (the script reads its record). */
   readonly ledger: LedgerOriginalArg | null;
 }
+
+/** Reads of a reversal's original before its script runs on one that did not change meanwhile. */
+const reversal_reads_max = 3;
 
 const originals: ReadonlySet<string> = new Set<RecordKind>(['purchase', 'spend', 'redemption']);
 
@@ -44,6 +50,8 @@ export class Refunds {
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
+    private readonly offers: Offers,
+    private readonly report: FailureReport,
   ) {}
 
   async refund(business: Business, terminal: Terminal, input: RefundInput): Promise<Reply> {
@@ -107,7 +115,44 @@ export class Refunds {
     }
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
     const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
-    return shardReply(this.stores, call.shard, this.stores.redis.reversalScript(call));
+    const rewards = await this.offers.forBusiness(business);
+    for (let reads = 1; ; reads++) {
+      const purchase = await this.purchaseOf(call.shard, original_slot, original);
+      const undo = purchase === undefined ? null : undoOf(purchase.id, purchase.counted, rewards, terminal.timezone);
+      const outcome = await this.stores.redis.reversalScript({ ...call, undo });
+      if (outcome.outcome === 'stale') {
+        // Its original's record arrived between our read and the script: read it again (once
+        // suffices, records never change; bounded all the same).
+        if (reads >= reversal_reads_max) throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} kept changing while it was read; try again`);
+        continue;
+      }
+      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome));
+      if (outcome.outcome === 'ok' && purchase?.counted !== undefined) {
+        // Committed: a budget not given back stays used (never over-awarded); reported, the
+        // reversal stands.
+        await giveBackBudgets(this.stores, purchase.counted, rewards).catch((err: unknown) => this.report(err, { transaction_id: purchase.id, offers: purchase.counted?.awards.map((a) => a.offer_id) }, 'reversal committed: could not give back its purchase’s budgets'));
+      }
+      return reply;
+    }
+  }
+
+  /**
+   * The original, when it is a purchase, with what it counted (undefined when that cannot be read
+   * now); undefined for another kind, or when its record is not there yet (in flight: the script
+   * says stale if it finds it).
+   */
+  private async purchaseOf(shard: number, original_slot: ReferenceSlot, original: Located): Promise<{ id: string; counted: CountedPurchase | undefined } | undefined> {
+    let id: string;
+    if (original.ledger !== null) {
+      if (original.ledger.original.kind !== 'purchase') return undefined;
+      id = original.ledger.original.id;
+    } else {
+      const record = await readRecord(this.stores, shard, original_slot);
+      const [short_id, kind] = (record ?? '').split('|', 2);
+      if (kind !== 'p') return undefined;
+      id = `txn_${short_id}`;
+    }
+    return { id, counted: await readCountedPurchase(this.stores, shard, id) };
   }
 
   /**
@@ -115,7 +160,7 @@ export class Refunds {
    * everything from it atomically (hot/reversal.lua), so the templates leave holes for the
    * original's id, kind and amount: nothing read before the script can be stale when it runs.
    */
-  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, claimed: Claimed, original_slot: ReferenceSlot, original: Located, now_ms: number): ReversalCall {
+  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, claimed: Claimed, original_slot: ReferenceSlot, original: Located, now_ms: number): Omit<ReversalCall, 'undo'> {
     const { slot } = claimed;
     const facts = this.facts(business, terminal, input.reference, claimed.hash, original.contact_id, now_ms);
     return this.onOriginal(business, terminal, slot, original_slot, original, facts, reversalTemplates(facts));

@@ -104,5 +104,8 @@ async function replyOf<C extends Committed>(stores: Stores, shard: number, o: Sh
     case 'no_template':
       // A bug in the caller, refused before the script wrote anything.
       throw new Error('shard script called without its reply or journal entry template');
+    case 'stale':
+      // A bug in the caller too: a reversal reads its original again before it gets here.
+      throw new Error('a shard script’s stale answer was not read again');
   }
 }

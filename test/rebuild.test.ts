@@ -99,7 +99,9 @@ beforeAll(async () => {
   // either (tiers.units_since); a kind added later counts from then on.
   expect((await purchase(0, 10_000)).status).toBe(201);
   expect((await call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'gold', min_period_units: 150, period: 'month' }])).status).toBe(200);
-  for (const amount of [6_000, 2_000]) expect((await purchase(0, amount)).status).toBe(201);
+  const p0 = await purchase(0, 6_000);
+  expect(p0.status).toBe(201);
+  expect((await purchase(0, 2_000)).status).toBe(201);
   expect((await pos('/v1/redemptions', { reference: ref(), cim: { type: 'card', value: card(0) }, amount: 400 })).status).toBe(201);
   expect((await pos('/v1/spends', { reference: ref(), amount: 350, currency: 'EUR', wallet_code: contacts[0].wallet_code })).status).toBe(201);
   // Contact 1: a purchase, refunded in part (a claw-back).
@@ -120,6 +122,9 @@ beforeAll(async () => {
   expect((await pos('/v1/refunds', { reference: ref(), original_reference: p3.body.reference })).status).toBe(201);
   // Contact 4: one purchase, kept for a refund and a reversal after the rebuild.
   expect((await purchase(4, 5_000)).status).toBe(201);
+  // Contact 0's second purchase reversed, last: its cap count, the small budget's award, its tier
+  // units and the purchase itself given back.
+  expect((await pos('/v1/reversals', { reference: ref(), original_reference: p0.body.reference })).status).toBe(201);
   const clean = await reconcile();
   expect(clean.code, clean.stdout + clean.stderr).toBe(0);
 });
@@ -190,9 +195,18 @@ describe('npm run rebuild', () => {
   });
 
   it('holds guards, caps and budgets: no second welcome, no third capped award today, no budget beyond its end', async () => {
-    const p = await purchase(0, 9_000);
-    expect(p.status, p.text).toBe(201);
-    const awarded = (p.body.awards as { offer_id: string }[]).map((a) => a.offer_id);
+    const buy = async () => {
+      const p = await purchase(0, 9_000);
+      expect(p.status, p.text).toBe(201);
+      return (p.body.awards as { offer_id: string }[]).map((a) => a.offer_id);
+    };
+    // What the reversed purchase had used is free again: one capped award, one budgeted award.
+    const freed = await buy();
+    expect(freed).toContain(offers['5%']);
+    expect(freed).not.toContain(offers.welcome);
+    expect(freed).toContain(offers['twice a day']);
+    expect(freed).toContain(offers['small budget']);
+    const awarded = await buy();
     expect(awarded).toContain(offers['5%']);
     expect(awarded).not.toContain(offers.welcome);
     expect(awarded).not.toContain(offers['twice a day']);

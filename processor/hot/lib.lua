@@ -267,7 +267,10 @@ local function applyAwards(awards, caps_key, expiry_key, accounts)
   -- One read of what the awards depend on and one write per field they change, however many
   -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
   local h = redis.call('HMGET', KEY.contact, 'fp', 'lp', 'md')
-  local first_purchase = h[1] == false
+  -- fp: the contact's purchases not reversed (absent: none; '1' also for a contact from before
+  -- it was counted).
+  local purchases = tonumber(h[1] or '0')
+  local first_purchase = purchases <= 0
   local last_purchase = tonumber(h[2] or '0')
   local debt = tonumber(h[3] or '0')
   local debt_before = debt
@@ -329,7 +332,7 @@ local function applyAwards(awards, caps_key, expiry_key, accounts)
   if to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', to_open) end
   -- LT: the index keeps each contact's earliest expiry.
   if earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, first_purchase, last_purchase
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, purchases, last_purchase
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's

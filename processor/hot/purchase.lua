@@ -16,7 +16,8 @@ if pay > 0 then
   spendApply(pay, ARG.pay_method, ARG.otp, KEY.otp)
 end
 
-local awards, cashback, discount, postings, accepted, first, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A)
+local awards, cashback, discount, postings, accepted, purchases, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A)
+local first = purchases <= 0
 local amount = ARG.amount
 -- Stacked discounts never take off more than the price, nor more than what the wallet does not
 -- pay: the payment was checked against the evaluation's discount, and a fallback award (the next
@@ -31,12 +32,13 @@ if ARG.fee_bp > 0 then
   if fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, fee)) end
 end
 
--- Purchase history for first-purchase, birthday and referral offers; tier units.
+-- Purchase history for first-purchase, birthday and referral offers; tier units. The purchases
+-- are counted so that a reversal can give one back (reversal.lua); one write either way.
 local at = ARG.at_ms
 if at > last_purchase then
-  redis.call('HSET', KEY.contact, 'fp', '1', 'lp', int(at))
-elseif first then
-  redis.call('HSET', KEY.contact, 'fp', '1')
+  redis.call('HSET', KEY.contact, 'fp', int(purchases + 1), 'lp', int(at))
+else
+  redis.call('HSET', KEY.contact, 'fp', int(purchases + 1))
 end
 addTierUnits(ARG.tier_units, ARG.periods)
 -- The referrer's award lives on another shard: its intent is kept here, with the purchase, and

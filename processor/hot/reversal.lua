@@ -8,8 +8,34 @@
 -- committing in between, a refund racing).
 --
 -- Keys and arguments: hot/reversal.ts (KEY.originals the original's record hashes, its
--- reference's three periods; ARG.ledger the original as the ledger has it, nil in the hot
--- window; accounts.fees '' at the business's own venues).
+-- reference's three periods; KEY.caps the contact's cap counters; ARG.ledger the original as the
+-- ledger has it, nil in the hot window; ARG.undo what a purchase counted, read by Node from its
+-- journal entry or ledger row; accounts.fees '' at the business's own venues).
+
+-- A purchase reversed is one purchase fewer (none left: the next is the contact's first again),
+-- its awards' cap counts given back, and its tier units taken from its period wherever the
+-- contact's counters still hold it, never below zero (processor/ledger/replay.ts unpurchased
+-- derives the same from the ledger).
+local function undoPurchase(undo)
+  for _, field in ipairs(undo.caps) do
+    local n = tonumber(redis.call('HGET', KEY.caps, field) or '0')
+    if n > 1 then redis.call('HINCRBY', KEY.caps, field, -1) elseif n == 1 then redis.call('HDEL', KEY.caps, field) end
+  end
+  local purchases = tonumber(redis.call('HGET', KEY.contact, 'fp') or '0')
+  if purchases > 1 then redis.call('HSET', KEY.contact, 'fp', int(purchases - 1)) else redis.call('HDEL', KEY.contact, 'fp', 'lp') end
+  for _, p in ipairs(undo.periods) do
+    local field = 'u' .. p.kind
+    local stored = redis.call('HGET', KEY.contact, field)
+    if stored then
+      local key, now, prev = string.match(stored, '^([^|]*)|([^|]*)|(.*)$')
+      now, prev = tonumber(now), tonumber(prev)
+      if key == p.current or key == p.next then
+        if key == p.current then now = math.max(0, now - undo.units) else prev = math.max(0, prev - undo.units) end
+        redis.call('HSET', KEY.contact, field, key .. '|' .. int(now) .. '|' .. int(prev))
+      end
+    end
+  end
+end
 
 local refused = prologue()
 if refused then return refused end
@@ -39,6 +65,11 @@ local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i]
 local amount = o.amount
 local postings = ''
 if kind == 'purchase' then
+  -- Node read what this purchase counted before the script: a call made for another original
+  -- (none: its record arrived since Node looked) is refused as stale, and Node reads again.
+  local undo = ARG.undo
+  if undo == nil or undo.original ~= o.id then return {'stale'} end
+  undoPurchase(undo)
   -- What partial refunds have not clawed back or given back yet.
   local from_commerce, from_open = clawBack(o.awarded - field(2))
   local give = o.paid - field(3)

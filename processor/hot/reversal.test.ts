@@ -7,10 +7,10 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { reversalTemplates } from '../templates.ts';
-import { lotsKey, stateKey } from './keys.ts';
+import { capsKey, contactKey, lotsKey, stateKey } from './keys.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
-import type { ReversalCall } from './reversal.ts';
+import type { PurchaseUndo, ReversalCall } from './reversal.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
 
 const shard = 207;
@@ -34,14 +34,17 @@ async function original(record: string): Promise<{ id: string; slot: ReferenceSl
   return { id, slot };
 }
 
-function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null): ReversalCall {
+/** What a purchase `original` counted, as Node gives it (processor/purchase-undo.ts): nothing by default. */
+const counted = (original: string, more: Partial<PurchaseUndo> = {}): PurchaseUndo => ({ original, caps: [], units: 0, periods: [], ...more });
+
+function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null, undo: PurchaseUndo | null = null): ReversalCall {
   const now_ms = Date.now();
   const { reference, slot } = specSlot(terminal.id, now_ms);
   const id = newId('txn');
   const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger,
+    accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger, undo,
   };
 }
 
@@ -49,7 +52,7 @@ describe('reversal.lua', () => {
   it('voids a purchase: the award clawed back, payment, discount funding and fee given back; once', async () => {
     const contact_id = await specContact(redis, shard, business, 0, { [soon]: 100 });
     const o = await original('p|2000|100|500|300|10');
-    const c = call(contact_id, o.slot);
+    const c = call(contact_id, o.slot, null, counted(o.id));
     const out = await redis.reversalScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
@@ -101,5 +104,43 @@ describe('reversal.lua', () => {
     expect(await redis.reversalScript(call(contact_id, (await original('f|100')).slot))).toEqual({ outcome: 'refused', code: 'original_not_found' });
     expect(await journalLength(redis, shard)).toBe(length);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });
+  });
+
+  it('gives back what a purchase counted: its caps, the purchase, its tier units where its period is still held', async () => {
+    const contact_id = await specContact(redis, shard, business, 0);
+    const contact = contactKey(shard, contact_id);
+    await redis.hSet(capsKey(shard, contact_id), { 'off_a|d2026-11-30': '2', 'off_b|l': '1', 'off_c|l': '1' });
+    // Three purchases; the month still this one's, the quarter's counter moved on (its units are the previous period's there), the year's unknown.
+    await redis.hSet(contact, { fp: '3', lp: '1764500000000', um: '2026-11|50|10', uq: '2027-1|70|15', uy: '2025|9|9' });
+    const o = await original('p|2000');
+    const undo = counted(o.id, {
+      caps: ['off_a|d2026-11-30', 'off_b|l'],
+      units: 20,
+      periods: [{ kind: 'm', current: '2026-11', next: '2026-12' }, { kind: 'q', current: '2026-4', next: '2027-1' }, { kind: 'y', current: '2026', next: '2027' }],
+    });
+    const out = await redis.reversalScript(call(contact_id, o.slot, null, undo));
+    expect(out.outcome).toBe('ok');
+    expect(await redis.hGetAll(capsKey(shard, contact_id))).toEqual({ 'off_a|d2026-11-30': '1', 'off_c|l': '1' });
+    expect(await redis.hmGet(contact, ['fp', 'lp', 'um', 'uq', 'uy'])).toEqual(['2', '1764500000000', '2026-11|30|10', '2027-1|70|0', '2025|9|9']);
+
+    // The contact's only purchase reversed: none left, so the next is its first again.
+    await redis.hSet(contact, { fp: '1' });
+    const only = await original('p|500');
+    expect((await redis.reversalScript(call(contact_id, only.slot, null, counted(only.id)))).outcome).toBe('ok');
+    expect(await redis.hmGet(contact, ['fp', 'lp'])).toEqual([null, null]);
+  });
+
+  it('answers stale, and writes nothing, when called for another purchase than its record names (or none)', async () => {
+    const contact_id = await specContact(redis, shard, business, 0);
+    await redis.hSet(contactKey(shard, contact_id), { fp: '2' });
+    await redis.hSet(capsKey(shard, contact_id), { 'off_a|l': '1' });
+    const o = await original('p|2000');
+    const length = await journalLength(redis, shard);
+    expect(await redis.reversalScript(call(contact_id, o.slot))).toEqual({ outcome: 'stale' });
+    expect(await redis.reversalScript(call(contact_id, o.slot, null, counted(newId('txn'), { caps: ['off_a|l'] })))).toEqual({ outcome: 'stale' });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await redis.hGet(contactKey(shard, contact_id), 'fp')).toBe('2');
+    expect(await redis.hGet(capsKey(shard, contact_id), 'off_a|l')).toBe('1');
+    expect(await redis.hGet(stateKey(shard, o.id), 'rv')).toBeNull();
   });
 });

@@ -1,6 +1,8 @@
 // The reversal script (reversal.lua): its own keys and arguments.
 
+import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
+import { capsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
@@ -9,14 +11,30 @@ import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 /** The holes reversal.lua fills: the original's id, kind and amount, the postings. */
 export type ReversalHole = 'original' | 'kind' | 'amount' | 'postings';
 
+/**
+ * What a purchase counted that its reversal gives back (reversal.lua undoPurchase), as Node read
+ * it from the purchase's journal entry or ledger row: `original` names the purchase it was read
+ * for (the script answers stale for any other).
+ */
+export interface PurchaseUndo {
+  readonly original: string;
+  /** The cap counters its awards counted in (awards.ts capFieldAt). */
+  readonly caps: readonly string[];
+  /** Its tier units, taken from each period kind's counter where that still holds its period. */
+  readonly units: number;
+  readonly periods: readonly { readonly kind: PeriodKind; readonly current: string; readonly next: string }[];
+}
+
 const reversal_layout = layout(
-  { originals: reference_periods },
+  { originals: reference_periods, caps: 1 },
   {
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
     /** The original's reference's record field (in its record hashes, the keys `originals`). */
     original_field: arg.bytes(),
     /** The original as the ledger has it; null in the hot window, where the script reads its record. */
     ledger: arg.json<LedgerOriginalArg>(),
+    /** A purchase's: what it counted; null when Node found no purchase (the script then answers stale if it finds one). */
+    undo: arg.json<PurchaseUndo>(),
   },
 );
 
@@ -25,6 +43,6 @@ export type ReversalCall = ShardCall<ReversalHole> & ValuesOf<typeof reversal_la
 export const reversal_script = shardScript({
   files: ['reversal.lua'],
   layout: reversal_layout,
-  keys: (call: ReversalCall) => ({ originals: call.original_slot.record_keys(call.shard) }),
+  keys: (call: ReversalCall) => ({ originals: call.original_slot.record_keys(call.shard), caps: capsKey(call.shard, call.contact_id) }),
   committed: committedOf,
 });

@@ -47,7 +47,7 @@ describe('hot scripts', () => {
       ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee: 0 }],
       ['redeemScript', { ...base, amount: null, merchant_code: '', accounts }],
       ['refundScript', { ...base, amount: null, ...original }],
-      ['reversalScript', { ...base, ...original }],
+      ['reversalScript', { ...base, ...original, undo: null }],
       ['awardScript', { ...base, accounts, awards: [] }],
       ['expireScript', { ...base, accounts }],
       ['claimScript', { slot, value: '', mode: 'read' }],

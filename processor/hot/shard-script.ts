@@ -61,7 +61,9 @@ export type Uncommitted =
   /** The contact is not the business's; the journal is full; a call without its templates (a bug). */
   | { readonly outcome: 'contact_not_found' | 'unavailable' | 'no_template' }
   /** Nothing to do (award and expire only: every award refused, no lot expired). */
-  | { readonly outcome: 'empty' };
+  | { readonly outcome: 'empty' }
+  /** The call was made from a reading the script found outdated (a reversal: its original arrived since): read again. */
+  | { readonly outcome: 'stale' };
 
 export type ShardOutcome<C extends Committed> = C | Uncommitted;
 
@@ -84,6 +86,8 @@ export function shardOutcome<C extends Committed>(raw: unknown, committed: (answ
     case 'unavailable':
     case 'no_template':
       return { outcome: answer[0] };
+    case 'stale':
+      return { outcome: 'stale' };
     case 'empty':
       if (may_be_empty) return { outcome: 'empty' };
   }

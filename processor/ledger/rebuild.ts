@@ -77,7 +77,7 @@ export async function pocketgateKey(redis: RedisClient, shard_count: number): Pr
 
 /**
  * What each budgeted offer has awarded (budget.lua's `b:` key): the sum of its awards in the
- * ledger. Reservations the hot path gave back never reached it; those it failed to give back are
+ * ledger, but for those of purchases reversed since. Reservations the hot path gave back never reached it; those it failed to give back are
  * not counted again, so an offer may award up to its budget once more of what was lost.
  */
 async function rebuildBudgets(redis: RedisClient, sql: Sql): Promise<number> {
@@ -90,6 +90,8 @@ async function rebuildBudgets(redis: RedisClient, sql: Sql): Promise<number> {
       when json_typeof(t.reply->'awards') = 'array' then t.reply->'awards'
       else '[]'::json end) a
     where t.kind in ('purchase', 'award') and a->>'offer_id' in (select id from budgeted)
+      -- A reversed purchase gave its budgets back (processor/purchase-undo.ts).
+      and not exists (select 1 from ledger_transactions r where r.original_id = t.id and r.kind = 'reversal')
     group by 1`;
   if (rows.length > 0) {
     const multi = redis.multi();

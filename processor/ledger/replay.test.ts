@@ -36,7 +36,7 @@ describe('ContactReplay', () => {
     const out = r.result();
     expect(out.lots).toEqual([[lotOf(t0 + 3e9), 50]]);
     expect(out.debt).toBe(0);
-    expect(out.first_purchase).toBe(true);
+    expect(out.purchases).toBe(2);
     expect(out.last_purchase_ms).toBe(t0 + 2);
     expect(out.units).toEqual([['um', '2026-06|150|0']]);
     // Two awards of the capped offer today; the open one has no cap.
@@ -54,6 +54,32 @@ describe('ContactReplay', () => {
     expect(out.last_purchase_ms).toBe(occurred);
     expect(out.units).toEqual([['um', '2026-05|100|0']]);
     expect(out.caps).toEqual([['off_c|d2026-05-31', 1]]);
+  });
+
+  it('a reversed purchase gives back its caps, itself and its tier units, as reversal.lua does', () => {
+    const r = new ContactReplay(ctx);
+    const t0 = Date.UTC(2026, 5, 30, 12);
+    const a = row('purchase', t0, { amount: 10_000, awards: [award(100, t0 + 2e9)], postings: [[rewards, commerce, 100]] });
+    const b = row('purchase', t0 + 1, { amount: 3_000, awards: [award(100, t0 + 2e9)], postings: [[rewards, commerce, 100]] });
+    r.apply(a);
+    r.apply(b);
+    // Reversed in July: June's units are the previous period's by then, and still taken.
+    const c = row('purchase', Date.UTC(2026, 6, 1, 9), { amount: 500, awards: [], postings: [] });
+    r.apply(c);
+    r.apply(row('reversal', c.created_ms + 1, { original_id: a.id, postings: [[commerce, rewards, 100]] }));
+    let out = r.result();
+    expect(out.caps).toEqual([['off_c|d2026-06-30', 1]]);
+    expect(out.purchases).toBe(2);
+    expect(out.units).toEqual([['um', '2026-07|5|30']]);
+    r.apply(row('reversal', c.created_ms + 2, { original_id: b.id, postings: [[commerce, rewards, 100]] }));
+    r.apply(row('reversal', c.created_ms + 3, { original_id: c.id, postings: [] }));
+    out = r.result();
+    // None left: the next purchase is the first again, and no latest purchase is known.
+    expect(out.caps).toEqual([]);
+    expect(out.purchases).toBe(0);
+    expect(out.last_purchase_ms).toBe(0);
+    expect(out.units).toEqual([['um', '2026-07|0|0']]);
+    expect(r.warnings).toEqual([]);
   });
 
   it('counts tier units of a kind only for purchases processed since the business had it (tiers.units_since)', () => {

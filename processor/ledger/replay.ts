@@ -16,9 +16,8 @@
 // - cap counters: each accepted award of an offer with a per-contact limit (as the offer is now)
 //   counts in its period at the venue; sign-up awards once; referral awards in UTC.
 
-import { lotField } from '../awards.ts';
-import { periodKey, readLocalTime } from '../../core/local-time.ts';
-import { periodKeys, type PeriodKind } from '../../core/tier.ts';
+import { capFieldAt, lotField } from '../awards.ts';
+import { tierKeysAt, type PeriodKind } from '../../core/tier.ts';
 import type { Posting } from '../journal.ts';
 
 export interface HistoryAward {
@@ -69,7 +68,8 @@ export interface ReplayContext {
 export interface ContactHot {
   readonly lots: [string, number][];
   readonly debt: number;
-  readonly first_purchase: boolean;
+  /** Purchases not reversed (hot/purchase.lua's `fp`): none, and the next purchase is the contact's first. */
+  readonly purchases: number;
   readonly last_purchase_ms: number;
   /** 'um' | 'uq' | 'uy' → '<period key>|<units>|<previous units>'. */
   readonly units: [string, string][];
@@ -84,10 +84,12 @@ const warnings_max = 20;
 export class ContactReplay {
   private readonly lots = new Map<string, number>();
   private debt = 0;
-  private first_purchase = false;
+  private purchases = 0;
   private last_purchase_ms = 0;
   private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
   private readonly caps = new Map<string, number>();
+  /** Purchases of this contact: their reversals give back what they counted (caps, tier units, the purchase). */
+  private readonly purchase_of = new Map<string, HistoryRow>();
   /** Redemptions of this contact: their reversals give these lots back. */
   private readonly redeemed = new Map<string, readonly (readonly [string, number])[]>();
   /** What could not be derived exactly (bounded). */
@@ -113,6 +115,8 @@ export class ContactReplay {
         if ((t.lots ?? []).reduce((s, l) => s + l[1], 0) !== out_of) this.warn(`redemption ${t.id}: its lots do not add up to what left the commerce account`);
         break;
       case 'reversal': {
+        const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
+        if (purchase !== undefined) this.unpurchased(purchase);
         const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
         if (lots !== undefined) for (const [field, amount] of lots) this.addLot(field, amount);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
@@ -159,26 +163,26 @@ export class ContactReplay {
   }
 
   private countCap(t: HistoryRow, a: HistoryAward): void {
-    let field: string | undefined;
-    if (t.kind === 'award' && t.reason === 'signup') field = `${a.offer_id}|once`;
-    else {
-      const per_contact = this.ctx.offers.get(a.offer_id)?.per_contact ?? null;
-      if (per_contact === null) return;
-      const timezone = t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
-      field = `${a.offer_id}|${per_contact.period === 'lifetime' ? 'l' : periodKey(per_contact.period, readLocalTime(t.at_ms, timezone))}`;
-    }
-    this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
+    const field = this.capField(t, a);
+    if (field !== '') this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
   }
 
-  /** Purchase history (first purchase, latest purchase's time) and tier units (lib.lua addTierUnits). */
+  /** The cap counter an accepted award of `t` counted in ('' for none): sign-up awards once, referral awards in UTC. */
+  private capField(t: HistoryRow, a: HistoryAward): string {
+    if (t.kind === 'award' && t.reason === 'signup') return `${a.offer_id}|once`;
+    const timezone = t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
+    return capFieldAt(a.offer_id, this.ctx.offers.get(a.offer_id)?.per_contact, t.at_ms, timezone);
+  }
+
+  /** Purchase history (purchases, latest purchase's time) and tier units (lib.lua addTierUnits). */
   private purchased(t: HistoryRow): void {
-    this.first_purchase = true;
+    this.purchases++;
+    this.purchase_of.set(t.id, t);
     if (t.at_ms > this.last_purchase_ms) this.last_purchase_ms = t.at_ms;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
     const units = Math.floor(t.amount / 10 ** tiers.minor_units);
-    const local = readLocalTime(t.at_ms, t.timezone ?? 'UTC');
-    const keys = periodKeys(local.year, local.month);
+    const keys = tierKeysAt(t.at_ms, t.timezone ?? 'UTC');
     for (const kind of tiers.kinds) {
       if (t.created_ms < (tiers.since_ms?.[kind] ?? -Infinity)) continue;
       const { current, previous } = keys[kind];
@@ -186,6 +190,31 @@ export class ContactReplay {
       if (stored?.key === current) stored.now += units;
       else if (stored?.key === previous) this.units.set(kind, { key: current, now: units, prev: stored.now });
       else this.units.set(kind, { key: current, now: units, prev: 0 });
+    }
+  }
+
+  /**
+   * A purchase reversed (hot/reversal.lua undoPurchase): its caps counted back, one purchase
+   * fewer (none left: no latest purchase either), its tier units taken from its period wherever
+   * the contact's counters still hold it, never below zero.
+   */
+  private unpurchased(p: HistoryRow): void {
+    for (const a of p.awards ?? []) {
+      const field = this.capField(p, a);
+      const n = field === '' ? 0 : (this.caps.get(field) ?? 0);
+      if (n > 1) this.caps.set(field, n - 1);
+      else if (n === 1) this.caps.delete(field);
+    }
+    this.purchases = Math.max(0, this.purchases - 1);
+    if (this.purchases === 0) this.last_purchase_ms = 0;
+    const tiers = this.ctx.tiers;
+    if (tiers === null) return;
+    const units = Math.floor(p.amount / 10 ** tiers.minor_units);
+    const keys = tierKeysAt(p.at_ms, p.timezone ?? 'UTC');
+    for (const kind of tiers.kinds) {
+      const stored = this.units.get(kind);
+      if (stored?.key === keys[kind].current) stored.now = Math.max(0, stored.now - units);
+      else if (stored?.key === keys[kind].next) stored.prev = Math.max(0, stored.prev - units);
     }
   }
 
@@ -226,7 +255,7 @@ export class ContactReplay {
     return {
       lots,
       debt: this.debt,
-      first_purchase: this.first_purchase,
+      purchases: this.purchases,
       last_purchase_ms: this.last_purchase_ms,
       units: [...this.units].map(([kind, u]) => [`u${kind}`, `${u.key}|${u.now}|${u.prev}`]),
       caps: [...this.caps],

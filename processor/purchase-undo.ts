@@ -1,0 +1,91 @@
+// What a reversal of a purchase gives back besides money (API.md: it voids the purchase "as if it
+// never happened"): the cap counts of its awards, the purchase itself in the contact's count (the
+// next purchase may be the first again), its tier units (all three in reversal.lua's
+// undoPurchase, atomically with the reversal) and the budgets its awards used (after the script,
+// here: budgets live in keys of their own slot).
+//
+// What the purchase counted is read from its journal entry while the ledger has not recorded
+// it, else from its ledger row; the offers' limits are taken as they are now, as rebuild's
+// replay takes them (processor/ledger/replay.ts unpurchased derives the same from the ledger).
+
+import { tierKeysAt, type PeriodKind } from '../core/tier.ts';
+import { capFieldAt } from './awards.ts';
+import { budgetKey, transactionKey } from './hot/keys.ts';
+import type { PurchaseUndo } from './hot/reversal.ts';
+import { entryAwards } from './journal.ts';
+import type { Rewards } from './offers.ts';
+import { tierUnits } from './purchase.ts';
+import { journalRecord } from './shard.ts';
+import type { Stores } from './stores.ts';
+
+/** What a purchase counted, as its journal entry or ledger row holds it. */
+export interface CountedPurchase {
+  readonly id: string;
+  readonly amount: number;
+  readonly currency: string;
+  /** Its occurred_at: what its offers, caps and tier period were decided by. */
+  readonly at_ms: number;
+  readonly awards: readonly { readonly offer_id: string; readonly amount: number }[];
+}
+
+interface Stored {
+  readonly amount: number | string;
+  readonly currency: string;
+  readonly occurred_at?: string | null;
+  readonly created_at: string;
+  readonly awards?: readonly unknown[];
+}
+
+/**
+ * The purchase `id` of the contact on `shard`: from the journal while it is pending there, else
+ * from the ledger. Undefined when neither can be read now (PostgreSQL down after the ledger
+ * recorded it): the reversal then gives back the purchase alone (`undoOf` without it).
+ */
+export async function readCountedPurchase(stores: Stores, shard: number, id: string): Promise<CountedPurchase | undefined> {
+  const pointer = await stores.redis.get(transactionKey(shard, id));
+  const pending = pointer === null ? null : await journalRecord(stores, shard, pointer);
+  if (pending?.entry !== undefined) {
+    const entry = JSON.parse(pending.entry) as Stored;
+    return countedOf(id, { ...entry, awards: entryAwards(entry, pending.reply) });
+  }
+  try {
+    const [row] = await stores.sql<{ amount: string; currency: string; occurred_at: Date | null; created_at: Date; reply: string | null; body: string | null }[]>`
+      select amount, currency, occurred_at, created_at, reply::text as reply, body::text as body from ledger_transactions where id = ${id}`;
+    if (row === undefined) return undefined;
+    const body = JSON.parse(row.body ?? '{}') as { awards?: unknown[] };
+    const reply = JSON.parse(row.reply ?? '{}') as { awards?: unknown[] };
+    return countedOf(id, { amount: row.amount, currency: row.currency, occurred_at: row.occurred_at?.toISOString() ?? null, created_at: row.created_at.toISOString(), awards: body.awards ?? reply.awards ?? [] });
+  } catch {
+    return undefined;
+  }
+}
+
+function countedOf(id: string, s: Stored): CountedPurchase {
+  const awards = (s.awards ?? []) as { offer_id?: unknown; amount?: unknown }[];
+  return {
+    id,
+    amount: Number(s.amount),
+    currency: s.currency,
+    at_ms: Date.parse(s.occurred_at ?? s.created_at),
+    awards: awards.flatMap((a) => (typeof a.offer_id === 'string' && typeof a.amount === 'number' ? [{ offer_id: a.offer_id, amount: a.amount }] : [])),
+  };
+}
+
+/**
+ * The script's part of the undoing: the purchase `original` was read for, and what `counted`
+ * (undefined: not readable now) counted by the business's limits and tiers as they are now,
+ * at the venue in `timezone`.
+ */
+export function undoOf(original: string, counted: CountedPurchase | undefined, rewards: Rewards, timezone: string): PurchaseUndo {
+  if (counted === undefined) return { original, caps: [], units: 0, periods: [] };
+  const caps = counted.awards.map((a) => capFieldAt(a.offer_id, rewards.limits.get(a.offer_id)?.per_contact, counted.at_ms, timezone)).filter((f) => f !== '');
+  const keys = tierKeysAt(counted.at_ms, timezone);
+  const kinds = [...new Set(rewards.tiers.map((t) => t.period[0] as PeriodKind))];
+  return { original, caps, units: tierUnits(counted.amount, counted.currency, rewards), periods: kinds.map((kind) => ({ kind, current: keys[kind].current, next: keys[kind].next })) };
+}
+
+/** Give back the budgets `counted`'s awards used, by the business's budgets as they are now. */
+export async function giveBackBudgets(stores: Stores, counted: CountedPurchase, rewards: Rewards): Promise<void> {
+  const budgeted = counted.awards.filter((a) => rewards.limits.get(a.offer_id)?.budget !== undefined && a.amount > 0);
+  await Promise.all(budgeted.map((a) => stores.redis.decrBy(budgetKey(a.offer_id), a.amount)));
+}
