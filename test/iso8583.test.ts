@@ -97,6 +97,30 @@ describe('0200 purchase and 0100 balance inquiry', () => {
     const b = decodeAdditionalAmounts(balance.fields[54]!);
     expect(b.find((a) => a.amountType === '01')).toMatchObject({ amount: 0, currency: '978' });
     expect(b.find((a) => a.amountType === '02')).toMatchObject({ amount: 250, sign: 'C' });
+    // An approval: DE38 is set (ISO8583.md), as on every approved reply.
+    expect(balance.fields[38]).toMatch(/^[0-9A-Z]{6}$/);
+  });
+
+  it('a 0201 repeat of a 0200 is answered 0210 with the original reply, and changes nothing more', async () => {
+    const c = await contact(21);
+    const first = request('0200', { 2: c.card, 3: '000000', 4: amount(1000) });
+    const a = await iso.send(first);
+    expect(a.fields[39]).toBe('00');
+    const repeat = createMessage('0201', Object.fromEntries(first.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined)));
+    const again = await iso.send(repeat);
+    expect(again.mti).toBe('0210');
+    expect(again.fields[39]).toBe('00');
+    expect(again.fields[38]).toBe(a.fields[38]);
+    expect(await wallet(c.id)).toMatchObject({ commerce: 100 });
+  });
+
+  it('a DE7 that names no date-time (month 13, hour 24, minute 60) is a format error: 30, and nothing changes', async () => {
+    const c = await contact(22);
+    for (const de7 of ['1301120000', '0001120000', '1132120000', '1130240000', '1130236000']) {
+      const reply = await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(1000), 7: de7 }));
+      expect(reply.fields[39], de7).toBe('30');
+    }
+    expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 0 });
   });
 
   it('an identical retransmission gets the original reply; different content under the same key gets 94', async () => {

@@ -61,13 +61,17 @@ function trimRight(value: string | undefined): string {
 }
 
 /** Six characters, the same for a replayed transaction as for the original. */
+/** DE7, MMDDhhmmss: a month, a day of at most 31, an hour, minutes and seconds. */
+const transmission_date_time = /^(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$/;
+
 function approvalCode(transaction_id: string): string {
   return transaction_id.slice(-6).toUpperCase();
 }
 
 /**
  * An approval with no transaction of its own (a reversal of what is already void, an advice whose
- * original never came): still an approval, so DE38 is set (ISO8583.md), the same for each repeat.
+ * original never came, a balance inquiry): still an approval, so DE38 is set (ISO8583.md), the
+ * same for each repeat.
  */
 function acknowledgementCode(reference: string): string {
   return createHash('sha256').update(reference).digest('hex').slice(0, 6).toUpperCase();
@@ -138,6 +142,9 @@ function networkManagement(msg: IsoMessage): IsoMessage {
 async function terminalOf(processor: Processor, msg: IsoMessage): Promise<{ business: Business; terminal: Terminal }> {
   const f = msg.fields;
   if (f[32] === undefined || f[11] === undefined || f[7] === undefined || f[41] === undefined) throw new IsoRefusal('30');
+  // DE7 is a third of the idempotency key: one that names no date-time (month 13, 25 o'clock) is
+  // a format error, not a key.
+  if (!transmission_date_time.test(f[7])) throw new IsoRefusal('30');
   const found = await processor.network.isoTerminal(f[32], trimRight(f[42]), trimRight(f[41]));
   if (found === undefined) throw new IsoRefusal('03');
   return found;
@@ -156,8 +163,10 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
   switch (mti) {
     case '0100':
       if (!processing.startsWith('31')) throw new IsoRefusal('12');
-      return balanceInquiry(processor, msg, business);
+      return balanceInquiry(processor, msg, business, reference);
     case '0200':
+    case '0201':
+      // 0201: a repeat of a 0200 (ISO 8583:1987), the same request: answered as it was (0210).
       if (processing.startsWith('00')) return financial(processor, msg, business, terminal, reference, source);
       if (processing.startsWith('20')) return refund(processor, msg, business, terminal, reference);
       throw new IsoRefusal('12');
@@ -171,7 +180,7 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
   }
 }
 
-async function balanceInquiry(processor: Processor, msg: IsoMessage, business: Business): Promise<IsoMessage> {
+async function balanceInquiry(processor: Processor, msg: IsoMessage, business: Business, reference: string): Promise<IsoMessage> {
   requireWritable(processor.stores);
   const pan = msg.fields[2];
   if (pan === undefined) throw new IsoRefusal('30');
@@ -184,7 +193,8 @@ async function balanceInquiry(processor: Processor, msg: IsoMessage, business: B
     { accountType: '00', amountType: '01', currency, sign: wallet.open < 0 ? 'D' : 'C', amount: Math.abs(wallet.open) },
     { accountType: '00', amountType: '02', currency, sign: wallet.commerce < 0 ? 'D' : 'C', amount: Math.abs(wallet.commerce) },
   ];
-  return replyTo(msg, '00', { 54: encodeAdditionalAmounts(amounts) });
+  // An approval, so DE38 is set (ISO8583.md), derived from the message's key: the same for a repeat.
+  return replyTo(msg, '00', { 38: acknowledgementCode(reference), 54: encodeAdditionalAmounts(amounts) });
 }
 
 /** The processor's JSON reply; purchases add their award totals in DE54. */
