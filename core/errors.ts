@@ -58,6 +58,11 @@ export class PocketgateError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly errors: readonly FieldError[] | undefined;
+  /**
+   * A repeat of a request refused before, under the same reference and body, refused again as
+   * it was (HTTP: `Idempotent-Replayed: true`; the terminal channel: `"replayed": true`).
+   */
+  replayed = false;
 
   /** `status` overrides the code's usual status where HTTP has a better word (413 for a body too large). */
   constructor(code: ErrorCode, detail?: string, errors?: readonly FieldError[], status?: number) {

@@ -1,9 +1,9 @@
 // A shard script's outcome (hot/shard-script.ts) as the command's reply, or its refusal; and the
 // replies of transactions the hot window remembers.
 
-import { PocketgateError } from '../core/errors.ts';
+import { PocketgateError, type ErrorCode } from '../core/errors.ts';
 import { journalKey, transactionKey } from './hot/keys.ts';
-import { parseRecord, type RecordValue, type ReferenceSlot } from './hot/references.ts';
+import { parseRecord, refusalOf, type RecordValue, type ReferenceSlot } from './hot/references.ts';
 import type { Committed, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
 import { streamEntryFields } from './journal.ts';
@@ -69,9 +69,22 @@ export async function readRecord(stores: Stores, shard: number, slot: ReferenceS
   return found.find((v) => v !== null) ?? undefined;
 }
 
-/** The reply of the transaction a reference names on `shard`, if it was approved. */
+/** The refusal `code` again, for a repeat of the request it refused (lib.lua refuse). */
+export function replayedRefusal(code: ErrorCode): PocketgateError {
+  const err = new PocketgateError(code);
+  err.replayed = true;
+  return err;
+}
+
+/**
+ * The reply of the transaction a reference names on `shard`, if it was approved; its refusal
+ * again (thrown) if the script refused it; undefined otherwise.
+ */
 export async function replayOf(stores: Stores, shard: number, slot: ReferenceSlot): Promise<Reply | undefined> {
-  const record: RecordValue | undefined = parseRecord(await readRecord(stores, shard, slot));
+  const raw = await readRecord(stores, shard, slot);
+  const refused = refusalOf(raw);
+  if (refused !== undefined) throw replayedRefusal(refused);
+  const record: RecordValue | undefined = parseRecord(raw);
   if (record === undefined) return undefined;
   const journal_id = await stores.redis.get(transactionKey(shard, record.id));
   const pending = journal_id === null ? undefined : (await journalRecord(stores, shard, journal_id))?.reply;
@@ -100,7 +113,7 @@ async function replyOf<C extends Committed>(stores: Stores, shard: number, o: Sh
     case 'unavailable':
       throw new PocketgateError('unavailable', 'the ledger is behind; try again shortly');
     case 'refused':
-      throw new PocketgateError(o.code);
+      throw o.replayed === true ? replayedRefusal(o.code) : new PocketgateError(o.code);
     case 'no_template':
       // A bug in the caller, refused before the script wrote anything.
       throw new Error('shard script called without its reply or journal entry template');

@@ -152,7 +152,8 @@ export class Spends {
     if (!(err instanceof PocketgateError) || !payer_refusals.has(err.code)) throw err;
     const contact_id = await claimedBy(this.stores, slot, hash);
     if (contact_id === undefined || contact_id === '') throw err;
-    // Only an approved request's reply: one that was refused before is decided again, code and all.
+    // An approved request's reply, or the refusal its script gave it (thrown, replayed); one
+    // refused before its script is decided again, code and all.
     const reply = await replayOf(this.stores, this.contacts.shardOf(contact_id), slot);
     if (reply === undefined) throw err;
     return reply;

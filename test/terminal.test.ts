@@ -189,6 +189,12 @@ describe('idempotency, shared with HTTP', () => {
     expect(client.texts.at(-1)!.endsWith(',"replayed":true}')).toBe(true);
     const conflict = await client.request('c', 'purchase', purchase(c, 2001, 'shared-2'));
     expect([conflict.status, conflict.body.code]).toEqual([409, 'idempotency_conflict']);
+    // A refusal too: the repeat says "replayed" where HTTP sends Idempotent-Replayed.
+    const short = { ...purchase(c, 2000, 'shared-3'), pay: { amount: 2000, wallet_code: c.wallet_code } };
+    const refused = await client.request('d', 'purchase', short);
+    expect([refused.status, refused.body.code, refused.replayed]).toEqual([422, 'insufficient_funds', undefined]);
+    const again = await client.request('e', 'purchase', short);
+    expect([again.status, again.replayed, again.body]).toEqual([422, true, refused.body]);
     await client.close();
   });
 });

@@ -73,6 +73,35 @@ describe('spend', () => {
     expect(unknown.body.code).toBe('wallet_code_invalid');
   });
 
+  it('a refused request repeated is refused the same, as a replay (the original status and body), even once it would fit', async () => {
+    const c = await newContact();
+    await purchase(c.card, 10_000);
+    await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card } });
+    const body = { reference: ref(), amount: 1001, currency: 'EUR', wallet_code: c.wallet_code };
+    const short = await call(gw, 'POST', '/v1/spends', biz.terminal_key, body);
+    expect([short.status, short.body.code, short.headers.get('idempotent-replayed')]).toEqual([422, 'insufficient_funds', null]);
+    await purchase(c.card, 10_000);
+    await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card } });
+    const again = await call(gw, 'POST', '/v1/spends', biz.terminal_key, body);
+    expect([again.status, again.headers.get('idempotent-replayed'), again.body]).toEqual([422, 'true', short.body]);
+    expect((await wallet(c.id)).open).toBe(2000);
+    // Another body under its reference is a conflict, as for an approved one.
+    expect((await call(gw, 'POST', '/v1/spends', biz.terminal_key, { ...body, amount: 1000 })).status).toBe(409);
+    // A purchase whose wallet payment was refused, and a refund past its original: the same.
+    const pay = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 5000, currency: 'EUR', pay: { amount: 2001, wallet_code: c.wallet_code } };
+    const refused = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, pay);
+    expect([refused.status, refused.body.code]).toEqual([422, 'insufficient_funds']);
+    const repeated = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, pay);
+    expect([repeated.status, repeated.headers.get('idempotent-replayed'), repeated.body]).toEqual([422, 'true', refused.body]);
+    const p = await purchase(c.card, 1000);
+    const over = { reference: ref(), original_reference: p.body.reference, amount: 1001 };
+    const first = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, over);
+    expect([first.status, first.body.code]).toEqual([422, 'amount_exceeds_original']);
+    const second = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, over);
+    expect([second.status, second.headers.get('idempotent-replayed'), second.body]).toEqual([422, 'true', first.body]);
+    expect(await wallet(c.id)).toMatchObject({ open: 2000 });
+  });
+
   it('refuses spend_blocked contacts, and a rotated wallet code stops working at once', async () => {
     const c = await newContact();
     await purchase(c.card, 10_000);

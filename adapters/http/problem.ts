@@ -28,5 +28,8 @@ export function problemOf(err: unknown): { status: number; body: string; code: s
 export function problemResponse(err: unknown): Response {
   const { status, body, code } = problemOf(err);
   const after = code === 'rate_limited' ? '60' : code === 'unavailable' && !(err instanceof PocketgateError) ? '1' : undefined;
-  return new Response(body, { status, headers: { 'content-type': problem_content_type, ...(after === undefined ? {} : { 'retry-after': after }) } });
+  const headers: Record<string, string> = { 'content-type': problem_content_type };
+  if (err instanceof PocketgateError && err.replayed) headers['idempotent-replayed'] = 'true';
+  if (after !== undefined) headers['retry-after'] = after;
+  return new Response(body, { status, headers });
 }

@@ -216,7 +216,7 @@ export class TerminalConnection {
   private problem(err: unknown, op?: string): FrameReply {
     const { status, body } = problemOf(err);
     if (status >= 500) this.host.logger.error({ err, op }, 'terminal channel: request failed');
-    return { status, body, replayed: false };
+    return { status, body, replayed: err instanceof PocketgateError && err.replayed };
   }
 
   /** A failure past every catch (a bug): logged, and the connection closed rather than left waiting. */

@@ -71,12 +71,24 @@ local function prologue()
   local prior = findRecord(KEY.records, ARG.record_field)
   -- Reversed while on its way here, its reference already claimed (see reversal.lua).
   if prior == '!' then return {'refused', 'already_reversed'} end
+  -- Refused before (see refuse): the same refusal again, as a replay.
+  if prior and string.sub(prior, 1, 1) == '-' then return {'refused', string.sub(prior, 2), 'replayed'} end
   if prior then return replayOf(prior) end
   -- A token naming another business's contact would be a collision: never touch that wallet.
   if redis.call('HGET', KEY.contact, 'b') ~= ARG.business_id then return {'contact_not_found'} end
   -- A journal the ledger writer is not draining must not grow without bound.
   if redis.call('XLEN', KEY.journal) >= ARG.journal_length_max then return {'unavailable'} end
   return nil
+end
+
+-- A refusal the request earned on its merits (the wallet's funds, its OTP, its original's state),
+-- remembered under its reference as a transaction is ('-' and the code), so that a repeat gets the
+-- same answer (API.md: the original status and body) while the hot window remembers it; the
+-- request's claim already holds its body's hash, so only the same body gets here again.
+local function refuse(code)
+  redis.call('HSET', KEY.records[1], ARG.record_field, '-' .. code)
+  redis.call('PEXPIRE', KEY.records[1], ARG.record_ttl_ms, 'NX')
+  return {'refused', code}
 end
 
 local function balances()
@@ -196,7 +208,8 @@ end
 -- reversed before it arrived; nil: claimed but not recorded).
 local function originalOf(keys, field, ledger)
   local v = findRecord(keys, field)
-  if v == '!' then return nil, v end
+  -- Marked reversed before it arrived, or a request that was refused: no transaction.
+  if v == '!' or (v and string.sub(v, 1, 1) == '-') then return nil, v end
   if v then return parseRecord(v), v end
   if ledger then return ledger, 'ledger' end
   return nil, nil

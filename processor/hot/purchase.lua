@@ -12,7 +12,7 @@ local A = ARG.accounts
 local pay = ARG.pay
 if pay > 0 then
   local why = spendRefusal(pay, ARG.pay_method, ARG.otp, KEY.otp)
-  if why then return {'refused', why} end
+  if why then return refuse(why) end
   spendApply(pay, ARG.pay_method, ARG.otp, KEY.otp)
 end
 

@@ -14,7 +14,7 @@ for _, lot in ipairs(lots) do eligible = eligible + lot[2] end
 -- Commerce debt (from claw-backs) is owed before anything can be redeemed.
 if eligible > commerce then eligible = math.max(commerce, 0) end
 local want = ARG.amount or eligible
-if want <= 0 or want > eligible then return {'refused', 'insufficient_funds'} end
+if want <= 0 or want > eligible then return refuse('insufficient_funds') end
 
 local taken, from = takeLots(lots, want)
 redis.call('HINCRBY', KEY.contact, 'm', -taken)

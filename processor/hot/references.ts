@@ -20,6 +20,7 @@
 // 10^8 references of a busy window, the chance that two share a field is about 10^16 / 2^97.
 
 import { createHmac } from 'node:crypto';
+import { error_status, type ErrorCode } from '../../core/errors.ts';
 import type { ProcessorConfig } from '../stores.ts';
 
 /** Periods looked up: the current one and the two before (see above). */
@@ -90,8 +91,16 @@ const kind_letters: Record<string, RecordKind> = { p: 'purchase', s: 'spend', r:
  * A record as the scripts write it (lib.lua's commit): '<id without txn_>|<kind letter>|amount|
  * awarded|paid|discount|fee'; undefined for '!' (reversed before it arrived) or nothing.
  */
+/** The code a record of a refused request holds ('-' and the code: lib.lua refuse); undefined for any other record. */
+export function refusalOf(value: string | null | undefined): ErrorCode | undefined {
+  if (value === null || value === undefined || !value.startsWith('-')) return undefined;
+  const code = value.slice(1);
+  if (!Object.hasOwn(error_status, code)) throw new Error(`not a refusal record: ${JSON.stringify(value)}`);
+  return code as ErrorCode;
+}
+
 export function parseRecord(value: string | null | undefined): RecordValue | undefined {
-  if (value === null || value === undefined || value === '!') return undefined;
+  if (value === null || value === undefined || value === '!' || refusalOf(value) !== undefined) return undefined;
   const [id, k, a, w, p, ds, fee] = value.split('|');
   const kind = kind_letters[k ?? ''];
   if (id === undefined || kind === undefined) throw new Error(`not a transaction record: ${JSON.stringify(value)}`);

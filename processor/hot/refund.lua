@@ -15,10 +15,10 @@ if refused then return refused end
 local A = ARG.accounts
 local ledger = ARG.ledger
 local o = originalOf(KEY.originals, ARG.original_field, ledger and ledger.original)
-if not o or o.kind ~= 'purchase' then return {'refused', 'original_not_found'} end
+if not o or o.kind ~= 'purchase' then return refuse('original_not_found') end
 local state_key = stateKeyOf(o.id)
 local st = originalState(state_key, ledger and ledger.state)
-if st[6] == '1' then return {'refused', 'already_reversed'} end
+if st[6] == '1' then return refuse('already_reversed') end
 local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
 local s = {
   amount = o.amount, awarded = o.awarded, discount = o.discount, paid = o.paid, fee = o.fee,
@@ -26,7 +26,7 @@ local s = {
 }
 local amount = ARG.amount or s.amount - s.refunded
 local shares = refundShares(s, amount)
-if not shares then return {'refused', 'amount_exceeds_original'} end
+if not shares then return refuse('amount_exceeds_original') end
 
 local from_commerce, from_open = clawBack(shares.claw)
 local postings = ''

@@ -56,10 +56,10 @@ if not o then
   return {'refused', 'original_not_found'}
 end
 local kind = o.kind
-if kind ~= 'purchase' and kind ~= 'spend' and kind ~= 'redemption' then return {'refused', 'original_not_found'} end
+if kind ~= 'purchase' and kind ~= 'spend' and kind ~= 'redemption' then return refuse('original_not_found') end
 local state_key = stateKeyOf(o.id)
 local st = originalState(state_key, ledger and ledger.state)
-if st[6] == '1' then return {'refused', 'already_reversed'} end
+if st[6] == '1' then return refuse('already_reversed') end
 
 local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
 local amount = o.amount

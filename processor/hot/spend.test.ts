@@ -66,4 +66,16 @@ describe('spend.lua', () => {
     expect(await journalLength(redis, shard)).toBe(length);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });
   });
+
+  it('remembers a refusal under its reference: a repeat is refused the same, as a replay, whatever the wallet holds since', async () => {
+    const contact_id = await specContact(redis, shard, business, 100);
+    const at = specSlot(terminal.id);
+    expect(await redis.spendScript(call(contact_id, 101, '', at))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    expect(await redis.sendCommand(['HGET', at.slot.record_keys(shard)[0]!, at.slot.field])).toBe('-insufficient_funds');
+    await redis.hSet(contactKey(shard, contact_id), 'o', '1000');
+    const length = await journalLength(redis, shard);
+    expect(await redis.spendScript(call(contact_id, 101, '', at))).toEqual({ outcome: 'refused', code: 'insufficient_funds', replayed: true });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 1000, commerce: 0 });
+  });
 });
