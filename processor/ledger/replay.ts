@@ -78,6 +78,34 @@ export interface ContactHot {
   readonly earliest_expiry: number | null;
 }
 
+/** What decides the cap counter an accepted award counts in. */
+export interface CapFacts {
+  readonly kind: string;
+  /** An award transaction's reason: 'signup' or 'referral'. */
+  readonly reason: string | null;
+  /** When its offers were decided (a purchase's occurred_at). */
+  readonly at_ms: number;
+  /** The venue's timezone (terminal transactions). */
+  readonly timezone: string | null;
+}
+
+/** The timezone an award's per-contact period is read in: the venue's; UTC for award transactions (referrals). */
+export function capTimezone(t: CapFacts): string {
+  return t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
+}
+
+/**
+ * The per-contact cap counter ('<offer id>|<period key>', hot/keys.ts capsKey) an accepted award
+ * of `offer_id` counted in, as the scripts keep it: sign-up awards once, others in the period of
+ * `per_contact` (the offer's limit); undefined for none. Rebuild's replay and the seed of a cap
+ * added later (processor/limit-seed.ts) both name fields by it.
+ */
+export function capField(offer_id: string, per_contact: OfferFacts['per_contact'], t: CapFacts): string | undefined {
+  if (t.kind === 'award' && t.reason === 'signup') return `${offer_id}|once`;
+  if (per_contact === null) return undefined;
+  return `${offer_id}|${per_contact.period === 'lifetime' ? 'l' : periodKey(per_contact.period, readLocalTime(t.at_ms, capTimezone(t)))}`;
+}
+
 const never_ms = 9_999_999_999_999;
 const warnings_max = 20;
 
@@ -159,15 +187,8 @@ export class ContactReplay {
   }
 
   private countCap(t: HistoryRow, a: HistoryAward): void {
-    let field: string | undefined;
-    if (t.kind === 'award' && t.reason === 'signup') field = `${a.offer_id}|once`;
-    else {
-      const per_contact = this.ctx.offers.get(a.offer_id)?.per_contact ?? null;
-      if (per_contact === null) return;
-      const timezone = t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
-      field = `${a.offer_id}|${per_contact.period === 'lifetime' ? 'l' : periodKey(per_contact.period, readLocalTime(t.at_ms, timezone))}`;
-    }
-    this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
+    const field = capField(a.offer_id, this.ctx.offers.get(a.offer_id)?.per_contact ?? null, t);
+    if (field !== undefined) this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
   }
 
   /** Purchase history (first purchase, latest purchase's time) and tier units (lib.lua addTierUnits). */
