@@ -16,6 +16,7 @@
 
 import { deadLetterKey, journalKey } from './hot/keys.ts';
 import { entryAwards, streamEntryFields, type JournalEntry } from './journal.ts';
+import type { Fragment } from 'postgres';
 import type { RedisClient, Sql } from './stores.ts';
 
 export interface AwardSource {
@@ -54,23 +55,32 @@ interface Unrecorded {
   readonly reversed: ReadonlySet<string>;
 }
 
-/** Stream entries read per XRANGE, transactions per statement, offers per statement. */
+/** Stream entries read per XRANGE, ids per statement. */
 const page = 1_000;
+/**
+ * Up to this many offers, a statement finds their transactions through the index of migration
+ * 016. Beyond, it reads the whole ledger once: most transactions match, and `?|` costs each a
+ * look-up per offer named (rebuild over loadtest/offer-awarded-bench.ts's 1,000,000 transactions
+ * and 1,001 offers: finding them through the index took 11 s, reading the ledger whole 2.7 s).
+ */
+const indexed_offers_max = 32;
 
 /** What each of `offer_ids` has awarded (integer minor units; 0 for none). */
 export async function offersAwarded(source: AwardSource, offer_ids: readonly string[]): Promise<Map<string, number>> {
   const totals = new Map(offer_ids.map((id) => [id, 0]));
   if (offer_ids.length === 0) return totals;
   const unrecorded = await unrecordedAwards(source, new Set(offer_ids));
+  const { sql } = source;
   const excluded = unrecorded.awards.map((a) => a.transaction_id);
-  for (let i = 0; i < offer_ids.length; i += page) {
-    const rows = await source.sql<{ offer_id: string; awarded: number }[]>`
-      select w.award->>'offer_id' as offer_id, sum((w.award->>'amount')::int8)::int8 as awarded
-      from (${awardRows(source.sql, offer_ids.slice(i, i + page), excluded)}) w
-      where not ${reversedIn(source.sql, unrecorded.reversed)}
-      group by 1`;
-    for (const r of rows) totals.set(r.offer_id, totals.get(r.offer_id)! + r.awarded);
-  }
+  // Every award, less those of reversed transactions. One statement: one snapshot.
+  const rows = await sql<{ offer_id: string; awarded: number }[]>`
+    select w.offer_id, sum(w.amount)::int8 as awarded from (
+      select offer_id, amount from (${awardRows(sql, offer_ids, excluded, sql``)}) a
+      union all
+      select offer_id, -amount from (${awardRows(sql, offer_ids, excluded, sql`and ${isReversed(sql, 't', unrecorded.reversed)}`)}) r
+    ) w
+    group by 1`;
+  for (const r of rows) totals.set(r.offer_id, totals.get(r.offer_id)! + r.awarded);
   const reversed = await withLedgerReversals(source.sql, unrecorded);
   for (const a of unrecorded.awards) if (!reversed.has(a.transaction_id)) totals.set(a.offer_id, totals.get(a.offer_id)! + a.amount);
   return totals;
@@ -117,41 +127,53 @@ type LedgerAward = Omit<OfferAward, 'offer_id'>;
 function ledgerAwards(sql: Sql, offer_id: string, since_ms: number | null, unrecorded: Unrecorded): AsyncIterable<LedgerAward[]> {
   const excluded = unrecorded.awards.map((a) => a.transaction_id);
   return sql<LedgerAward[]>`
-    select w.id as transaction_id, w.contact_id, w.kind, w.reply->>'reason' as reason,
+    with w as (${awardRows(sql, [offer_id], excluded, sql``)})
+    select w.id as transaction_id, w.contact_id, w.kind, w.reason,
       (extract(epoch from w.at) * 1000)::int8 as at_ms, v.timezone,
-      count(*)::int4 as count, sum((w.award->>'amount')::int8)::int8 as amount,
-      bool_or(${reversedIn(sql, unrecorded.reversed)}) as reversed
-    from (${awardRows(sql, [offer_id], excluded)}) w
+      count(*)::int4 as count, sum(w.amount)::int8 as amount,
+      bool_or(${isReversed(sql, 'w', unrecorded.reversed)}) as reversed
+    from w
     left join terminals te on te.id = w.terminal_id
     left join venues v on v.id = te.venue_id
     where ${since_ms === null ? sql`true` : sql`w.at >= ${new Date(since_ms)}`}
-    group by w.id, w.contact_id, w.kind, w.reply->>'reason', w.at, v.timezone
+    group by w.id, w.contact_id, w.kind, w.reason, w.at, v.timezone
     order by w.contact_id`.cursor(page);
 }
 
 /**
- * Each award of `offer_ids` in the ledger's purchases and award transactions, one row per award
- * with its transaction's columns, but those of `excluded` (the journal's, counted from there).
- * `ledger_awarded_offers(...) && ...` is what the index of migration 016 answers.
+ * Each award of `offer_ids` in the ledger's purchases and award transactions (those `only` admits
+ * of them), one row per award with what the counts need of its transaction, but those of
+ * `excluded` (the journal's, counted from there). `ledger_awarded_offers(...) ?| ...` is what the
+ * index of migration 016 answers. Conditions on nothing are left out: a statement without them
+ * may run in parallel workers (rebuild's scan of the whole ledger).
  */
-function awardRows(sql: Sql, offer_ids: readonly string[], excluded: readonly string[]) {
+function awardRows(sql: Sql, offer_ids: readonly string[], excluded: readonly string[], only: Fragment) {
+  const ids = offer_ids as string[];
   return sql`
-    select t.id, t.contact_id, t.kind, t.terminal_id, t.reply, coalesce(t.occurred_at, t.created_at) as at, a.value as award
+    select t.id, t.contact_id, t.kind, t.terminal_id, t.reply->>'reason' as reason, coalesce(t.occurred_at, t.created_at) as at,
+      a.value->>'offer_id' as offer_id, (a.value->>'amount')::int8 as amount
     from ledger_transactions t
     cross join lateral json_array_elements(case
       when json_typeof(t.body->'awards') = 'array' then t.body->'awards'
       when json_typeof(t.reply->'awards') = 'array' then t.reply->'awards'
       else '[]'::json end) a
     where t.kind in ('purchase', 'award')
-      and ledger_awarded_offers(t.reply, t.body) && ${offer_ids as string[]}::text[]
-      and a.value->>'offer_id' = any(${offer_ids as string[]}::text[])
-      and t.id not in (select unnest(${excluded as string[]}::text[]))`;
+      ${ids.length <= indexed_offers_max ? sql`and ledger_awarded_offers(t.reply, t.body) ?| ${ids}::text[]` : sql``}
+      and a.value->>'offer_id' = any(${ids}::text[])
+      ${excluded.length === 0 ? sql`` : sql`and t.id not in (select unnest(${excluded as string[]}::text[]))`}
+      ${only}`;
 }
 
-/** Whether the row `w` of awardRows is of a transaction reversed in the ledger or in the journal. */
-function reversedIn(sql: Sql, journal_reversed: ReadonlySet<string>) {
-  return sql`(exists (select 1 from ledger_transactions r where r.original_id = w.id and r.kind = 'reversal')
-    or w.id in (select unnest(${[...journal_reversed]}::text[])))`;
+/**
+ * Whether the transaction `t` (an alias) is reversed: named by a reversal in the ledger or in the
+ * journal. Ids are collated "C" and original_id as the database is: compared in the latter, so
+ * that the original_id index answers (partial: `is not null` says it may). PostgreSQL probes it
+ * per transaction, or reads it whole into a hash when the transactions are many.
+ */
+function isReversed(sql: Sql, t: 't' | 'w', journal_reversed: ReadonlySet<string>): Fragment {
+  const in_journal = journal_reversed.size === 0 ? sql`` : sql`or ${sql(t)}.id = any(${[...journal_reversed]}::text[])`;
+  return sql`(exists (select 1 from ledger_transactions rv
+    where rv.original_id = (${sql(t)}.id collate "default") and rv.original_id is not null and rv.kind = 'reversal') ${in_journal})`;
 }
 
 /** The journal's reversed transactions, and those of its awards a reversal in the ledger names. */
