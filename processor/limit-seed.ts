@@ -15,14 +15,17 @@
 // another change of the business takes) before their counters are there.
 //
 // The window this cannot close: awards made under the old limits after the count, until every
-// process uses the new ones, are in no counter (the budget's, or the new period's). The count
-// takes the journal, then the ledger (offer-awarded.ts): what is committed after the journal was
-// read and not yet recorded when the ledger is read is missed. Then the seed, the update and the
-// publication follow at once, and each process drops its compiled offers when the message
-// reaches it (offers.ts): milliseconds, plus purchases already past their offers' evaluation.
-// A process that missed the message (its subscriber was disconnected) uses the old limits until
-// its reload: at most offers_ttl_ms (30 s) after its last load, longer only while its reloads
-// fail. A budget can be exceeded, and a contact's cap, by what is awarded in that window, no more.
+// process uses the new ones, are in no counter (the budget's, or the new period's). It opens when
+// the count's ledger statement takes its snapshot (offer-awarded.ts reads the journal first, so
+// only what the writer records later than that is missed: its lag, 0.05–0.11 s under load), and
+// stays open while the statement runs and the counters are written (tens of ms for an offer with
+// hundreds of awards over a million transactions; seconds for one with hundreds of thousands:
+// README "An offer's awards"), then the update, the snapshot and the publication, which follow at
+// once. Each process drops its compiled offers when the message reaches it (offers.ts):
+// milliseconds, plus the purchases it has already evaluated. A process that missed the message
+// (its subscriber was disconnected) uses the old limits until its reload: at most offers_ttl_ms
+// (30 s) after its last load, longer only while its reloads fail. A budget can be exceeded, and a
+// contact's cap, by what is awarded in that window, no more.
 
 import { callback_window, terminal_window } from '../core/occurred.ts';
 import type { OfferLimits } from '../core/offer.ts';
