@@ -9,6 +9,7 @@ import { newId } from '../core/ids.ts';
 import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
 import { offerSchema, parseWith, type OfferInput } from '../core/schemas.ts';
 import { offers_channel } from './hot/keys.ts';
+import { seedAddedLimits } from './limit-seed.ts';
 import { iso, type Business } from './network.ts';
 import { readRewards, selectOffers, selectTiers, snapshotRewards, type Tier } from './rewards-snapshot.ts';
 import type { RedisClient, Stores } from './stores.ts';
@@ -229,6 +230,9 @@ export class Offers {
     // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
     const merged = parseWith(offerSchema, { ...body, ...patch });
     await this.checkReferences(business, merged);
+    // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
+    // limits are written where any process could load them (limit-seed.ts: the window left).
+    await seedAddedLimits(this.stores, id, current.limits, merged.limits);
     await this.stores.sql`update offers set body = ${this.stores.sql.json(merged as never)}, updated_at = now()
       where id = ${id} and business_id = ${business.id}`;
     await this.changed(business.id);

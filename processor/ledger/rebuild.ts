@@ -11,6 +11,7 @@
 
 import { budgetKey, console_stats_prefix, journal_group, journalKey } from '../hot/keys.ts';
 import { network_prefix } from '../network-layout.ts';
+import { offersAwarded } from '../offer-awarded.ts';
 import { loadNetworkIntoRedis, type NetworkCounts, type NetworkKind } from '../network-load.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 import { journalMarks, waitForLedger } from './caught-up.ts';
@@ -50,7 +51,7 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   let read = 0;
   const records = await rebuildRecords(redis, sql, config, options.now_ms, (n) => options.onProgress?.((read += n)));
   const states = await rebuildStates(redis, sql, config, options.now_ms);
-  const budgets = await rebuildBudgets(redis, sql);
+  const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
   return { outcome: 'rebuilt', network, ...loaded, records, states, budgets };
 }
@@ -76,29 +77,24 @@ export async function pocketgateKey(redis: RedisClient, shard_count: number): Pr
 }
 
 /**
- * What each budgeted offer has awarded (budget.lua's `b:` key): the sum of its awards in the
- * ledger, but for those of purchases reversed since. Reservations the hot path gave back never reached it; those it failed to give back are
- * not counted again, so an offer may award up to its budget once more of what was lost.
+ * What each budgeted offer has awarded (budget.lua's `b:` key), as a budget added by a PATCH is
+ * seeded (offer-awarded.ts): its awards in the ledger (and in any journal entry not in it yet),
+ * less those of reversed purchases. Reservations the hot path gave back never reached it; those
+ * it failed to give back are not counted again, so an offer may award up to its budget once more
+ * of what was lost. Written a pipeline of 1,000 at a time; an offer that awarded nothing has none.
  */
-async function rebuildBudgets(redis: RedisClient, sql: Sql): Promise<number> {
-  const rows = await sql<{ offer_id: string; awarded: number }[]>`
-    with budgeted as (select id from offers where jsonb_typeof(body->'limits'->'budget') = 'number')
-    select a->>'offer_id' as offer_id, sum((a->>'amount')::int8)::int8 as awarded
-    from ledger_transactions t
-    cross join lateral json_array_elements(case
-      when json_typeof(t.body->'awards') = 'array' then t.body->'awards'
-      when json_typeof(t.reply->'awards') = 'array' then t.reply->'awards'
-      else '[]'::json end) a
-    where t.kind in ('purchase', 'award') and a->>'offer_id' in (select id from budgeted)
-      -- A reversed purchase gave its budgets back (processor/purchase-undo.ts).
-      and not exists (select 1 from ledger_transactions r where r.original_id = t.id and r.kind = 'reversal')
-    group by 1`;
-  if (rows.length > 0) {
+async function rebuildBudgets(redis: RedisClient, sql: Sql, shard_count: number): Promise<number> {
+  const budgeted = await sql<{ id: string }[]>`select id from offers where jsonb_typeof(body->'limits'->'budget') = 'number' order by id`;
+  const awarded = [...(await offersAwarded({ redis, sql, shard_count }, budgeted.map((o) => o.id)))];
+  for (let i = 0; i < awarded.length; i += 1_000) {
     const multi = redis.multi();
-    for (const r of rows) multi.set(budgetKey(r.offer_id), String(r.awarded));
+    for (const [offer_id, amount] of awarded.slice(i, i + 1_000)) {
+      if (amount > 0) multi.set(budgetKey(offer_id), String(amount));
+      else multi.del(budgetKey(offer_id));
+    }
     await multi.execAsPipeline();
   }
-  return rows.length;
+  return awarded.filter(([, amount]) => amount > 0).length;
 }
 
 /** The shards' journals with the writers' group, from the start (as the writer makes them). */

@@ -78,6 +78,34 @@ export interface ContactHot {
   readonly earliest_expiry: number | null;
 }
 
+/** What decides the cap counter an accepted award counts in. */
+export interface CapFacts {
+  readonly kind: string;
+  /** An award transaction's reason: 'signup' or 'referral'. */
+  readonly reason: string | null;
+  /** When its offers were decided (a purchase's occurred_at). */
+  readonly at_ms: number;
+  /** The venue's timezone (terminal transactions). */
+  readonly timezone: string | null;
+}
+
+/** The timezone an award's per-contact period is read in: the venue's; UTC for award transactions (referrals). */
+export function capTimezone(t: CapFacts): string {
+  return t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
+}
+
+/**
+ * The per-contact cap counter ('<offer id>|<period key>', hot/keys.ts capsKey) an accepted award
+ * of `offer_id` counted in, as the scripts keep it: sign-up awards once, others in the period of
+ * `per_contact` (the offer's limit); undefined for none. Rebuild's replay and the seed of a cap
+ * added later (processor/limit-seed.ts) both name fields by it.
+ */
+export function capField(offer_id: string, per_contact: OfferFacts['per_contact'], t: CapFacts): string | undefined {
+  if (t.kind === 'award' && t.reason === 'signup') return `${offer_id}|once`;
+  if (per_contact === null) return undefined;
+  return capFieldAt(offer_id, per_contact, t.at_ms, capTimezone(t));
+}
+
 const never_ms = 9_999_999_999_999;
 const warnings_max = 20;
 
@@ -164,14 +192,12 @@ export class ContactReplay {
 
   private countCap(t: HistoryRow, a: HistoryAward): void {
     const field = this.capField(t, a);
-    if (field !== '') this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
+    if (field !== undefined) this.caps.set(field, (this.caps.get(field) ?? 0) + 1);
   }
 
-  /** The cap counter an accepted award of `t` counted in ('' for none): sign-up awards once, referral awards in UTC. */
-  private capField(t: HistoryRow, a: HistoryAward): string {
-    if (t.kind === 'award' && t.reason === 'signup') return `${a.offer_id}|once`;
-    const timezone = t.kind === 'award' ? 'UTC' : (t.timezone ?? 'UTC');
-    return capFieldAt(a.offer_id, this.ctx.offers.get(a.offer_id)?.per_contact, t.at_ms, timezone);
+  /** The cap counter an accepted award of `t` counted in (capField, by the offer as it is now). */
+  private capField(t: HistoryRow, a: HistoryAward): string | undefined {
+    return capField(a.offer_id, this.ctx.offers.get(a.offer_id)?.per_contact ?? null, t);
   }
 
   /** Purchase history (purchases, latest purchase's time) and tier units (lib.lua addTierUnits). */
@@ -201,9 +227,9 @@ export class ContactReplay {
   private unpurchased(p: HistoryRow): void {
     for (const a of p.awards ?? []) {
       const field = this.capField(p, a);
-      const n = field === '' ? 0 : (this.caps.get(field) ?? 0);
-      if (n > 1) this.caps.set(field, n - 1);
-      else if (n === 1) this.caps.delete(field);
+      const n = field === undefined ? 0 : (this.caps.get(field) ?? 0);
+      if (n > 1) this.caps.set(field!, n - 1);
+      else if (n === 1) this.caps.delete(field!);
     }
     this.purchases = Math.max(0, this.purchases - 1);
     if (this.purchases === 0) this.last_purchase_ms = 0;
