@@ -8,8 +8,9 @@ const tiers: TierRule[] = [
 
 describe('tiers', () => {
   it('period keys roll over months, quarters and years', () => {
-    expect(periodKeys(2026, 1)).toEqual({ m: { current: '2026-01', previous: '2025-12' }, q: { current: '2026-1', previous: '2025-4' }, y: { current: '2026', previous: '2025' } });
-    expect(periodKeys(2026, 11).q).toEqual({ current: '2026-4', previous: '2026-3' });
+    expect(periodKeys(2026, 1)).toEqual({ m: { current: '2026-01', previous: '2025-12', next: '2026-02' }, q: { current: '2026-1', previous: '2025-4', next: '2026-2' }, y: { current: '2026', previous: '2025', next: '2027' } });
+    expect(periodKeys(2026, 11).q).toEqual({ current: '2026-4', previous: '2026-3', next: '2027-1' });
+    expect(periodKeys(2026, 12).m).toEqual({ current: '2026-12', previous: '2026-11', next: '2027-01' });
   });
 
   it('units carry from the stored period to the right slot', () => {

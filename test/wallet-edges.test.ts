@@ -166,8 +166,9 @@ describe('retries of approved spends', () => {
     const again = await call(gw, 'POST', '/v1/spends', biz.terminal_key, approved);
     expect(again.status, again.text).toBe(201);
     expect(again.text).toBe(first.text);
+    // Its refusal was remembered under its reference: the same refusal again, b never touched.
     const again_refused = await call(gw, 'POST', '/v1/spends', biz.terminal_key, refused);
-    expect(again_refused.body.code).toBe('otp_invalid');
+    expect([again_refused.body.code, again_refused.headers.get('idempotent-replayed')]).toEqual(['insufficient_funds', 'true']);
     expect((await wallet(a)).open).toBe(600);
     expect((await wallet(b)).open).toBe(1000);
   });
