@@ -12,8 +12,9 @@
 // statement runs: what was awarded after the count began (limit-seed.ts names that window).
 // The dead-letter streams are read with the journals: their awards were made, never recorded.
 //
-// An offer's transactions are found in the ledger through the GIN index of migration 016 (up to
-// indexed_offers_max offers at a time; rebuild's every budgeted offer reads the ledger whole).
+// An offer's transactions are found in the ledger through a GIN index over migration 016's
+// function when an operator made it (the migration does not: the writer would pay for it on every
+// purchase); without it, and for more than indexed_offers_max offers, the ledger is read whole.
 
 import { deadLetterKey, journalKey } from './hot/keys.ts';
 import { entryAwards, streamEntryFields, type JournalEntry } from './journal.ts';
