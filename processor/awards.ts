@@ -127,7 +127,11 @@ export class Awards {
    */
   async referral(business: Business, intent: ReferralIntent, member: string, now_ms: number): Promise<void> {
     this.onReferralStep?.('committed');
-    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', intent.awards, now_ms);
+    // Their guard (first_purchase) was the referred contact's, and its purchase script decided it
+    // (it keeps an intent only on that contact's first purchase); the award script, on the
+    // referrer's shard, would read it of the referrer and refuse every referrer who has bought.
+    const awards = intent.awards.map((a) => (a.guard === 'first_purchase' ? { ...a, guard: null } : a));
+    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', awards, now_ms);
     this.onReferralStep?.('awarded');
     await this.stores.redis.zRem(referralsKey(this.contacts.shardOf(intent.referred_id)), member);
   }

@@ -80,6 +80,16 @@ export async function claimedBy(stores: Pick<Stores, 'redis'>, slot: ReferenceSl
   return claimContact(claim);
 }
 
+/**
+ * Whether the reference is claimed by a request with another hash (a reversal's mark is not such
+ * a claim: claimReference answers it): a read, for a request that must answer 409 before it
+ * changes anything elsewhere.
+ */
+export async function claimedByAnother(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, hash: string): Promise<boolean> {
+  const claim = await runClaim(stores, slot, no_value, 'read');
+  return claim !== null && claim[0] !== reversed_mark && !claimedWith(claim, claimHash(hash));
+}
+
 export interface Original {
   readonly contact_id: string;
 }

@@ -5,7 +5,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RefundInput, ReversalInput } from '../core/schemas.ts';
-import { claimForReversal, claimHash, claimReference, findOriginal } from './claim.ts';
+import { claimedByAnother, claimForReversal, claimHash, claimReference, findOriginal } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
@@ -59,8 +59,12 @@ export class Refunds {
     const now_ms = this.stores.clock.now();
     const original_slot = referenceSlot(this.stores.config, terminal.id, input.original_reference, now_ms);
     const original = await this.locate(business, terminal, original_slot, input.original_reference);
-    if (original === undefined) throw new PocketgateError('original_not_found', `no purchase with reference ${input.original_reference} at this terminal`);
     const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
+    if (original === undefined) {
+      // The refund's own reference taken by another body is 409 (API.md), whatever it names.
+      if (await claimedByAnother(this.stores, slot, hash)) throw new PocketgateError('idempotency_conflict', `reference ${input.reference} was used for a different request`);
+      throw new PocketgateError('original_not_found', `no purchase with reference ${input.original_reference} at this terminal`);
+    }
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
     const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     return shardReply(this.stores, call.shard, this.stores.redis.refundScript(call));
@@ -102,6 +106,9 @@ export class Refunds {
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
     let original = await this.locate(business, terminal, original_slot, input.original_reference);
     if (original === undefined) {
+      // The reversal's own reference taken by another body is 409 and changes nothing (API.md):
+      // checked before the mark below, which would refuse an original that may still come.
+      if (await claimedByAnother(this.stores, slot, hash)) throw new PocketgateError('idempotency_conflict', `reference ${input.reference} was used for a different request`);
       // Not here (yet): remember the reversal so that the original is refused if it comes late.
       const outcome = await claimForReversal(this.stores, original_slot, hash);
       if (outcome === 'reversed') throw new PocketgateError('already_reversed', `reference ${input.original_reference} was already reversed`);

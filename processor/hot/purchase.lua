@@ -43,7 +43,12 @@ end
 addTierUnits(ARG.tier_units, ARG.periods)
 -- The referrer's award lives on another shard: its intent is kept here, with the purchase, and
 -- leaves once the award is made (processor/referrals.ts). Only the first purchase refers.
-if first and ARG.referral ~= '' then redis.call('ZADD', KEY.referrals, NOW, ARG.referral) end
+-- Once: the contact's referrer goes with it (HDEL rf), so that a next first purchase (after a
+-- reversal left it none, reversal.lua) does not refer again; the referral award is not undone.
+if first and ARG.referral ~= '' then
+  redis.call('ZADD', KEY.referrals, NOW, ARG.referral)
+  redis.call('HDEL', KEY.contact, 'rf')
+end
 
 -- The fee: on the awards (settle_on award) or on the payment (settle_on spend), never both.
 fee = fee + ARG.pay_fee

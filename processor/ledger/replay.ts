@@ -71,6 +71,8 @@ export interface ContactHot {
   /** Purchases not reversed (hot/purchase.lua's `fp`): none, and the next purchase is the contact's first. */
   readonly purchases: number;
   readonly last_purchase_ms: number;
+  /** Whether it made any purchase, reversed or not: its first one referred (its referrer is dropped, purchase.lua). */
+  readonly bought: boolean;
   /** 'um' | 'uq' | 'uy' → '<period key>|<units>|<previous units>'. */
   readonly units: [string, string][];
   readonly caps: [string, number][];
@@ -113,6 +115,7 @@ export class ContactReplay {
   private readonly lots = new Map<string, number>();
   private debt = 0;
   private purchases = 0;
+  private bought = false;
   private last_purchase_ms = 0;
   private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
   private readonly caps = new Map<string, number>();
@@ -203,6 +206,7 @@ export class ContactReplay {
   /** Purchase history (purchases, latest purchase's time) and tier units (lib.lua addTierUnits). */
   private purchased(t: HistoryRow): void {
     this.purchases++;
+    this.bought = true;
     this.purchase_of.set(t.id, t);
     if (t.at_ms > this.last_purchase_ms) this.last_purchase_ms = t.at_ms;
     const tiers = this.ctx.tiers;
@@ -283,6 +287,7 @@ export class ContactReplay {
       debt: this.debt,
       purchases: this.purchases,
       last_purchase_ms: this.last_purchase_ms,
+      bought: this.bought,
       units: [...this.units].map(([kind, u]) => [`u${kind}`, `${u.key}|${u.now}|${u.prev}`]),
       caps: [...this.caps],
       earliest_expiry: expiries.length === 0 ? null : Math.min(...expiries),
