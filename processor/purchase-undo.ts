@@ -5,18 +5,18 @@
 // here: budgets live in keys of their own slot).
 //
 // What the purchase counted is read from its journal entry while the ledger has not recorded
-// it, else from its ledger row; the offers' limits are taken as they are now, as rebuild's
-// replay takes them (processor/ledger/replay.ts unpurchased derives the same from the ledger).
+// it, else from its ledger row (transactions.ts findTransaction, which reading a transaction back
+// shares); the offers' limits are taken as they are now, as rebuild's replay takes them
+// (processor/ledger/replay.ts unpurchased derives the same from the ledger).
 
 import { tierKeysAt, type PeriodKind } from '../core/tier.ts';
 import { capFieldAt } from './awards.ts';
-import { budgetKey, transactionKey } from './hot/keys.ts';
+import { budgetKey } from './hot/keys.ts';
 import type { PurchaseUndo } from './hot/reversal.ts';
-import { entryAwards } from './journal.ts';
 import type { Rewards } from './offers.ts';
 import { tierUnits } from './purchase.ts';
-import { journalRecord } from './shard.ts';
 import type { Stores } from './stores.ts';
+import { findTransaction, type StoredTransaction } from './transactions.ts';
 
 /** What a purchase counted, as its journal entry or ledger row holds it. */
 export interface CountedPurchase {
@@ -28,45 +28,23 @@ export interface CountedPurchase {
   readonly awards: readonly { readonly offer_id: string; readonly amount: number }[];
 }
 
-interface Stored {
-  readonly amount: number | string;
-  readonly currency: string;
-  readonly occurred_at?: string | null;
-  readonly created_at: string;
-  readonly awards?: readonly unknown[];
-}
-
 /**
  * The purchase `id` of the contact on `shard`: from the journal while it is pending there, else
  * from the ledger. Undefined when neither can be read now (PostgreSQL down after the ledger
  * recorded it): the reversal then gives back the purchase alone (`undoOf` without it).
  */
 export async function readCountedPurchase(stores: Stores, shard: number, id: string): Promise<CountedPurchase | undefined> {
-  const pointer = await stores.redis.get(transactionKey(shard, id));
-  const pending = pointer === null ? null : await journalRecord(stores, shard, pointer);
-  if (pending?.entry !== undefined) {
-    const entry = JSON.parse(pending.entry) as Stored;
-    return countedOf(id, { ...entry, awards: entryAwards(entry, pending.reply) });
-  }
-  try {
-    const [row] = await stores.sql<{ amount: string; currency: string; occurred_at: Date | null; created_at: Date; reply: string | null; body: string | null }[]>`
-      select amount, currency, occurred_at, created_at, reply::text as reply, body::text as body from ledger_transactions where id = ${id}`;
-    if (row === undefined) return undefined;
-    const body = JSON.parse(row.body ?? '{}') as { awards?: unknown[] };
-    const reply = JSON.parse(row.reply ?? '{}') as { awards?: unknown[] };
-    return countedOf(id, { amount: row.amount, currency: row.currency, occurred_at: row.occurred_at?.toISOString() ?? null, created_at: row.created_at.toISOString(), awards: body.awards ?? reply.awards ?? [] });
-  } catch {
-    return undefined;
-  }
+  const purchase = await findTransaction(stores, [shard], id, 'absent');
+  return purchase === undefined ? undefined : countedOf(purchase);
 }
 
-function countedOf(id: string, s: Stored): CountedPurchase {
-  const awards = (s.awards ?? []) as { offer_id?: unknown; amount?: unknown }[];
+function countedOf(t: StoredTransaction): CountedPurchase {
+  const awards = t.awards as { offer_id?: unknown; amount?: unknown }[];
   return {
-    id,
-    amount: Number(s.amount),
-    currency: s.currency,
-    at_ms: Date.parse(s.occurred_at ?? s.created_at),
+    id: t.id,
+    amount: t.amount,
+    currency: t.currency,
+    at_ms: Date.parse(t.occurred_at ?? t.created_at),
     awards: awards.flatMap((a) => (typeof a.offer_id === 'string' && typeof a.amount === 'number' ? [{ offer_id: a.offer_id, amount: a.amount }] : [])),
   };
 }

@@ -1,5 +1,6 @@
 // Reading a transaction back: from the ledger once recorded, else from the hot path's reply
-// record while the writer has not caught up yet.
+// record while the writer has not caught up yet. The walk from one to the other (findTransaction)
+// is also where a reversal reads what its purchase counted (purchase-undo.ts).
 
 import { PocketgateError } from '../core/errors.ts';
 import { transactionKey } from './hot/keys.ts';
@@ -35,41 +36,89 @@ export interface TransactionView {
 }
 
 interface Body {
-  kind: string;
-  business_id: string;
-  reference: string | null;
-  terminal_id: string | null;
-  made_by?: 'admin' | null;
-  contact_id: string | null;
-  amount: number;
-  currency: string;
-  awards?: unknown[];
-  discount?: number;
-  original_id?: string | null;
-  created_at: string;
+  readonly kind: string;
+  readonly business_id: string;
+  readonly reference: string | null;
+  readonly terminal_id: string | null;
+  readonly made_by?: 'admin' | null;
+  readonly contact_id: string | null;
+  readonly amount: number;
+  readonly currency: string;
+  readonly awards?: readonly unknown[];
+  readonly discount?: number;
+  readonly original_id?: string | null;
+  readonly created_at: string;
+}
+
+/**
+ * A transaction as its journal entry holds it while pending, else as its ledger row does: what
+ * reading it back and undoing a reversed purchase (purchase-undo.ts) both start from.
+ */
+export interface StoredTransaction extends Omit<Body, 'awards'> {
+  readonly id: string;
+  readonly ledger: 'pending' | 'recorded';
+  readonly awards: readonly unknown[];
+  /** A purchase's occurred_at: what its offers, caps and tier period were decided by (null: another kind). */
+  readonly occurred_at: string | null;
+  /** The terminal code a processor's callback named, as the entry, or the ledger, has it. */
+  readonly terminal_code?: string;
+}
+
+/** What a reader makes of a ledger it cannot read now: its error (the caller's 503), or no transaction. */
+export type LedgerUnreadable = 'throws' | 'absent';
+
+/**
+ * Transaction `id`: pending in the journal of one of `shards`, else recorded in the ledger;
+ * undefined when neither holds it. Pending first, the writer's order reversed (it records, then
+ * deletes the pending pointer): a pointer gone means the ledger has it, so one look at each
+ * suffices, and a pending transaction is read with PostgreSQL down.
+ */
+export async function findTransaction(stores: Stores, shards: readonly number[], id: string, ledger_unreadable: LedgerUnreadable = 'throws'): Promise<StoredTransaction | undefined> {
+  const pending = await pendingTransaction(stores, shards, id);
+  if (pending !== undefined) return pending;
+  try {
+    const [row] = await recordedRows(stores.sql, [id]);
+    return row === undefined ? undefined : recordedEntry(row);
+  } catch (err) {
+    if (ledger_unreadable === 'absent') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Transaction `id` while its journal entry is pending on one of `shards`: the shard script keeps
+ * a pointer from the id to the entry until the writer has recorded it.
+ */
+async function pendingTransaction(stores: Stores, shards: readonly number[], id: string): Promise<StoredTransaction | undefined> {
+  const pointers = await Promise.all(shards.map((s) => stores.redis.get(transactionKey(s, id))));
+  const at = pointers.findIndex((p) => p !== null);
+  if (at < 0) return undefined;
+  // Trimmed since we read the pointer: recorded by now (the ledger has it).
+  const { entry, reply } = (await journalRecord(stores, shards[at]!, pointers[at]!)) ?? {};
+  if (entry === undefined) return undefined;
+  const e = JSON.parse(entry) as JournalEntry;
+  return { ...e, ledger: 'pending', awards: entryAwards(e, reply), occurred_at: e.occurred_at ?? null };
 }
 
 export async function readTransaction(stores: Stores, business: Business, id: string): Promise<TransactionView> {
-  const { redis, config } = stores;
+  // The ledger first (not findTransaction's order): it holds most of what is read back, and once
+  // it holds a transaction the answer is 'recorded', postings and all, even before the writer
+  // deletes its pending pointer.
   const recorded = await readRecorded(stores, business, id);
   if (recorded !== undefined) return recorded;
-  // Not in the ledger yet: the shard script keeps a pointer from the id to the journal entry
-  // until then. The id does not say which shard, so ask all of them in one pipeline (admin
-  // path, rare).
-  const pointers = await Promise.all(Array.from({ length: config.shard_count }, (_, s) => redis.get(transactionKey(s, id))));
-  const shard = pointers.findIndex((r) => r !== null);
-  const { entry: record, reply } = (shard < 0 ? null : await journalRecord(stores, shard, pointers[shard]!)) ?? {};
-  if (record === undefined) {
-    // The writer commits, then deletes the pending record: if it did both between our two reads,
-    // the ledger has it now. Without this second look a recorded transaction could answer 404.
+  // Not in the ledger yet, unless the writer recorded it since. The id does not say which shard,
+  // so ask all of them (admin path, rare).
+  const shards = Array.from({ length: stores.config.shard_count }, (_, s) => s);
+  const found = await findTransaction(stores, shards, id);
+  if (found === undefined || found.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
+  if (found.ledger === 'recorded') {
+    // Recorded between our two looks: without reading it again it could answer 404, or a
+    // recorded transaction without its postings.
     const late = await readRecorded(stores, business, id);
     if (late !== undefined) return late;
     throw new PocketgateError('not_found', `transaction ${id} not found`);
   }
-  const entry = JSON.parse(record) as Body & { terminal_code?: string };
-  if (entry.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
-  entry.awards = [...entryAwards(entry, reply)];
-  return view(id, entry, 'pending', null, { terminal_code: entry.terminal_code ?? (await calledTerminalCode(stores.sql, id)) });
+  return view(id, found, 'pending', null, { terminal_code: found.terminal_code ?? (await calledTerminalCode(stores.sql, id)) });
 }
 
 /**
@@ -86,6 +135,7 @@ interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
   readonly id: string;
   readonly created_at: Date;
   readonly recorded_at: Date;
+  readonly occurred_at: Date | null;
   readonly reply_awards: unknown[] | null;
   readonly reply_discount: number | null;
   readonly terminal_code: string | null;
@@ -108,17 +158,7 @@ type Posting = NonNullable<TransactionView['postings']>[number];
 export async function recordedViews(sql: Sql, ids: readonly string[], business_id?: string): Promise<Map<string, TransactionView>> {
   const out = new Map<string, TransactionView>();
   if (ids.length === 0) return out;
-  // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
-  // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
-  // same view, key for key, whether the ledger recorded the transaction before or after. The
-  // terminal code of a transaction a processor's callback made is in its body, or, recorded
-  // before entries carried it, with the callback's answer: one index probe (callback_events_made).
-  const rows = await sql<RecordedRow[]>`
-    select t.id, t.kind, t.business_id, t.reference, t.terminal_id, t.made_by, t.contact_id, t.amount, t.currency, t.original_id, t.created_at, t.recorded_at,
-      (t.reply->'awards')::jsonb as reply_awards, (t.reply->>'discount')::int8 as reply_discount, t.body::jsonb as body,
-      coalesce(t.body->>'terminal_code',
-        (select c.terminal_code from callback_events c where c.made_transaction_id = t.id and c.terminal_code is not null limit 1)) as terminal_code
-    from ledger_transactions t where t.id = any(${ids as string[]}) ${business_id === undefined ? sql`` : sql`and t.business_id = ${business_id}`}`;
+  const rows = await recordedRows(sql, ids, business_id);
   if (rows.length === 0) return out;
   const postings = await sql<(Posting & { transaction_id: string })[]>`
     select transaction_id, debit_account, credit_account, amount from ledger_postings
@@ -130,17 +170,40 @@ export async function recordedViews(sql: Sql, ids: readonly string[], business_i
     else list.push(p);
   }
   for (const row of rows) {
-    const body = row.body ?? {};
-    const { kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id } = row;
-    const entry: Body = {
-      kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id,
-      created_at: row.created_at.toISOString(),
-      awards: ('awards' in body ? body.awards : row.reply_awards) ?? undefined,
-      discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
-    };
-    out.set(row.id, view(row.id, entry, 'recorded', iso(row.recorded_at), { postings: by_transaction.get(row.id) ?? [], terminal_code: row.terminal_code }));
+    const entry = recordedEntry(row);
+    out.set(row.id, view(row.id, entry, 'recorded', iso(row.recorded_at), { postings: by_transaction.get(row.id) ?? [], terminal_code: entry.terminal_code ?? null }));
   }
   return out;
+}
+
+/** The ledger's rows of `ids` (of `business_id` only, when given), in one statement. */
+async function recordedRows(sql: Sql, ids: readonly string[], business_id?: string): Promise<RecordedRow[]> {
+  // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
+  // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
+  // same view, key for key, whether the ledger recorded the transaction before or after. The
+  // terminal code of a transaction a processor's callback made is in its body, or, recorded
+  // before entries carried it, with the callback's answer: one index probe (callback_events_made).
+  return sql<RecordedRow[]>`
+    select t.id, t.kind, t.business_id, t.reference, t.terminal_id, t.made_by, t.contact_id, t.amount, t.currency, t.original_id, t.created_at, t.recorded_at, t.occurred_at,
+      (t.reply->'awards')::jsonb as reply_awards, (t.reply->>'discount')::int8 as reply_discount, t.body::jsonb as body,
+      coalesce(t.body->>'terminal_code',
+        (select c.terminal_code from callback_events c where c.made_transaction_id = t.id and c.terminal_code is not null limit 1)) as terminal_code
+    from ledger_transactions t where t.id = any(${ids as string[]}) ${business_id === undefined ? sql`` : sql`and t.business_id = ${business_id}`}`;
+}
+
+/** A ledger row as the entry it recorded: awards and discount from `body` when it holds them, else from the reply. */
+function recordedEntry(row: RecordedRow): StoredTransaction {
+  const body = row.body ?? {};
+  const { id, kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id } = row;
+  return {
+    id, kind, business_id, reference, terminal_id, made_by, contact_id, amount, currency, original_id,
+    ledger: 'recorded',
+    created_at: row.created_at.toISOString(),
+    occurred_at: row.occurred_at?.toISOString() ?? null,
+    awards: ('awards' in body ? body.awards : row.reply_awards) ?? [],
+    discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
+    ...(row.terminal_code === null ? {} : { terminal_code: row.terminal_code }),
+  };
 }
 
 /** What the ledger and the callbacks add to the entry: postings (recorded only) and a terminal code (last, as the API has always shown it). */
