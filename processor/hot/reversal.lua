@@ -8,8 +8,9 @@
 -- committing in between, a refund racing).
 --
 -- Keys and arguments: hot/reversal.ts (KEY.originals the original's record hashes, its
--- reference's three periods; KEY.caps the contact's cap counters; ARG.ledger the original as the
--- ledger has it, nil in the hot window; ARG.undo what a purchase counted, read by Node from its
+-- reference's three periods; KEY.caps the contact's cap counters; KEY.expiry the shard's index
+-- of contacts by earliest lot expiry; ARG.ledger the original as the ledger has it, nil in the
+-- hot window; ARG.undo what a purchase counted, read by Node from its
 -- journal entry or ledger row; accounts.fees '' at the business's own venues).
 
 -- A purchase reversed is one purchase fewer (none left: the next is the contact's first again),
@@ -87,7 +88,15 @@ elseif kind == 'spend' then
 else
   -- Back into the very lots it came from, with their expiry and pool.
   local lots = (st[7] and cjson.decode(st[7])) or (ledger and ledger.lots) or {}
-  for _, lot in ipairs(lots) do redis.call('HINCRBY', KEY.lots, lot[1], lot[2]) end
+  local earliest = 9999999999999
+  for _, lot in ipairs(lots) do
+    redis.call('HINCRBY', KEY.lots, lot[1], lot[2])
+    local expiry = tonumber(string.sub(lot[1], 1, 13))
+    if expiry < earliest then earliest = expiry end
+  end
+  -- The sweeper finds a contact's lots through the shard's expiry index (LT: its earliest), which
+  -- may have dropped the contact while the lots were redeemed: they expire as they would have.
+  if earliest < 9999999999999 then redis.call('ZADD', KEY.expiry, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
   redis.call('HINCRBY', KEY.contact, 'm', amount)
   redis.call('HINCRBY', KEY.contact, 'o', -amount)
   postings = posting(A.open, A.commerce, amount)
