@@ -59,7 +59,13 @@ async function measure(t: Target, redis: Awaited<ReturnType<typeof connectRedis>
   const [cpu0, r0, pg0] = [cpuMs(pid), await redisCpuMs(redis), postgresCpuMs(postmaster) ?? 0];
   const watch = await startStallWatch(redis, stall_threshold_ms);
   const from_s = Math.floor(Date.now() / 1000);
-  const result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body, ...(rate === undefined ? {} : { overallRate: rate }) }).finally(() => watch.stop());
+  // autocannon answers with a thenable (no `finally`): awaited in a try.
+  let result: autocannon.Result;
+  try {
+    result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body, ...(rate === undefined ? {} : { overallRate: rate }) });
+  } finally {
+    await watch.stop();
+  }
   const stalls = await readStalls(redis, from_s, Math.ceil(Date.now() / 1000));
   // The ledger variant's drain is still writing what the run left: it is part of the run's cost,
   // and a drain that failed or fell behind is not a floor.
