@@ -450,8 +450,8 @@ export function tierUnits(amount: number, currency: string, rewards: Rewards): n
 }
 
 /** The periods of the business's tiers' kinds at `at_ms`, in the venue's local calendar. */
-export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): { kind: PeriodKind; current: string; previous: string }[] {
+export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): { kind: PeriodKind; current: string; previous: string; next: string }[] {
   if (rewards.tiers.length === 0) return [];
   const keys = tierKeysAt(at_ms, timezone);
-  return [...new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))].map((kind) => ({ kind, current: keys[kind].current, previous: keys[kind].previous }));
+  return [...new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))].map((kind) => ({ kind, current: keys[kind].current, previous: keys[kind].previous, next: keys[kind].next }));
 }

@@ -351,7 +351,11 @@ end
 -- Value units of tiers: add `units` to the current period of each period kind the business's
 -- tiers use, keeping the previous period's total ('<period key>|<units>|<previous units>'). The
 -- tier held is derived from these when read (core/tier.ts), so it is never stale.
--- periods: {kind ('m', 'q', 'y'), current, previous} each (period keys, as core/tier.ts names them).
+-- periods: {kind ('m', 'q', 'y'), current, previous, next} each (period keys, as core/tier.ts
+-- names them; keys of one kind sort as their periods do). A purchase dated in the period before
+-- the counters' (its occurred_at before midnight, the counters already in the next period) counts
+-- in their previous period and leaves the current one as it is; one dated earlier still counts in
+-- no period a tier reads any more.
 local function addTierUnits(units, periods)
   for _, p in ipairs(periods) do
     local kind, current, previous = p.kind, p.current, p.previous
@@ -362,13 +366,19 @@ local function addTierUnits(units, periods)
       local b2 = string.find(stored, '|', b1 + 1, true)
       key, now, prev = string.sub(stored, 1, b1 - 1), tonumber(string.sub(stored, b1 + 1, b2 - 1)), tonumber(string.sub(stored, b2 + 1))
     end
+    local write = true
     if key == current then
       now = now + units
+    elseif key == p.next then
+      prev = prev + units
+      current = key
+    elseif stored and key > current then
+      write = false
     elseif key == previous then
       prev, now = now, units
     else
       prev, now = 0, units
     end
-    redis.call('HSET', KEY.contact, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev))
+    if write then redis.call('HSET', KEY.contact, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev)) end
   end
 end

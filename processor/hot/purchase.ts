@@ -28,7 +28,7 @@ const purchase_layout = layout(
     accounts: accountsArg('open', 'commerce', 'rewards', 'discounts', 'spends', 'fees', 'fee_income'),
     /** Tier value units, added to the current period of each kind the business's tiers use. */
     tier_units: arg.int(),
-    periods: arg.list({ kind: arg.str<PeriodKind>(), current: arg.str(), previous: arg.str() }, 3),
+    periods: arg.list({ kind: arg.str<PeriodKind>(), current: arg.str(), previous: arg.str(), next: arg.str() }, 3),
     /**
      * The referral intent to keep in the shard's outbox if this is the contact's first purchase
      * ('' for none): the referrer's award, made after (another shard), is then never lost.
