@@ -2,7 +2,7 @@
 // back when it does not use them) and award transactions of their own (sign-up, referral).
 
 import { newId } from '../core/ids.ts';
-import { evaluateSignup, resolutionPlaces, resolveAwards, type Award, type Resolution } from '../core/offer.ts';
+import { evaluateSignup, fitDiscounts, resolutionPlaces, resolveAwards, type Award, type Resolution } from '../core/offer.ts';
 import { periodKey, readLocalTime } from '../core/local-time.ts';
 import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
@@ -75,11 +75,11 @@ export class Awards {
    * rule in lib.lua, read instead of counted), and under a `best` resolution (`awards` being the
    * candidates) the best-placed admitted award of each group. Both are read in one round trip.
    */
-  async preview(awards: readonly Award[], shard: number, contact_id: string, resolution: Resolution = 'all'): Promise<Award[]> {
+  async preview(awards: readonly Award[], shard: number, contact_id: string, resolution: Resolution = 'all', amount = Number.MAX_SAFE_INTEGER): Promise<Award[]> {
     const caps = awards.map(capOf);
     const counted = caps.filter((c) => c.cap !== '').map((c) => c.cap);
     const budgeted = awards.filter((a) => a.limits?.budget !== undefined);
-    if (counted.length === 0 && budgeted.length === 0 && resolution === 'all') return [...awards];
+    if (counted.length === 0 && budgeted.length === 0 && resolution === 'all') return fitDiscounts(awards, amount);
     const { redis } = this.stores;
     const [counts, used] = await Promise.all([
       counted.length === 0 ? [] : redis.hmGet(capsKey(shard, contact_id), counted),
@@ -98,7 +98,7 @@ export class Awards {
     // Then the script's rule (lib.lua applyAwards): what its cap admits, and of each resolution
     // group only the best admitted, which is resolveAwards leaving out the offers refused.
     const refused = new Set(granted.filter((g) => !g.admitted).map((g) => g.award.offer_id));
-    return [...resolveAwards(granted.map((g) => g.award), resolution, refused)];
+    return fitDiscounts(resolveAwards(granted.map((g) => g.award), resolution, refused), amount);
   }
 
   /** Give back what budgeted awards reserved. */
@@ -109,12 +109,22 @@ export class Awards {
 
   /**
    * After a shard script: give back the budget of the awards it refused (a cap, a guard), or of
-   * all of them when it committed none (`accepted` undefined: a replay, nothing to do).
+   * all of them when it committed none (`accepted` undefined: a replay, nothing to do), and what
+   * an accepted award was not made for (`made`, by accepted index: an instant discount trimmed to
+   * what was left of the price).
    */
-  async settle(awards: readonly Award[], accepted: readonly number[] | undefined): Promise<void> {
+  async settle(awards: readonly Award[], accepted: readonly number[] | undefined, made?: readonly number[]): Promise<void> {
     if (!awards.some((a) => a.limits?.budget !== undefined)) return;
-    const kept = new Set(accepted);
-    await this.release(awards.filter((_, i) => !kept.has(i)));
+    const kept = new Map((accepted ?? []).map((index, k) => [index, made?.[k]]));
+    const back: Award[] = [];
+    awards.forEach((a, i) => {
+      if (!kept.has(i)) back.push(a);
+      else {
+        const amount = kept.get(i);
+        if (amount !== undefined && amount < a.amount) back.push({ ...a, amount: a.amount - amount });
+      }
+    });
+    await this.release(back);
   }
 
   /** Tests only: called at each step of making a referral award (a test kills the process there). */

@@ -138,7 +138,7 @@ export class Purchases {
       throw err;
     }
     const committed = reply.committed;
-    await this.afterCommit(business, call.contact_id, committed?.accepted, awards, committed?.first_purchase === true ? referral : undefined, call.now_ms);
+    await this.afterCommit(business, call.contact_id, committed, awards, committed?.first_purchase === true ? referral : undefined, call.now_ms);
     return reply;
   }
 
@@ -163,7 +163,7 @@ export class Purchases {
     // A right code's guess given back (Contacts.identify) settles in the same wait.
     const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), this.contacts.wallet(business, contact_id), given_back]);
     const evaluation = evaluatePurchase(rewards.compiled, { ...purchaseContext(terminal, input, at_ms), ...facts });
-    const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution);
+    const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution, input.amount);
     const discount = discountOf(awards, input.amount);
     return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
   }
@@ -286,8 +286,8 @@ export class Purchases {
    * back stays reserved, so an offer may stop awarding a little before its budget, never after
    * it; a referral award not made stays in the outbox, and the sweeper makes it.
    */
-  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: Referral | undefined, now_ms: number): Promise<void> {
-    const settling = this.awards.settle(awards, accepted).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
+  private async afterCommit(business: Business, contact_id: string, committed: PurchaseCommitted | undefined, awards: readonly Award[], referral: Referral | undefined, now_ms: number): Promise<void> {
+    const settling = this.awards.settle(awards, committed?.accepted, committed?.made).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
     const referring = referral === undefined
       ? undefined
       : this.awards.referral(business, referral.intent, referral.member, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.intent.referrer_id }, 'purchase approved; the referrer’s award was not made now; the referral sweeper makes it'));

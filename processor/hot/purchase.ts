@@ -44,6 +44,8 @@ export interface PurchaseCommitted extends Committed {
   readonly first_purchase: boolean;
   /** Indexes of the awards the script accepted (the others' guard or cap refused them). */
   readonly accepted: readonly number[];
+  /** What each accepted award was made for (an instant discount may be less than its amount: lib.lua applyAwards). */
+  readonly made: readonly number[];
 }
 
 export const purchase_script = shardScript({
@@ -56,5 +58,6 @@ export const purchase_script = shardScript({
     journal_id: textAt(answer, 2),
     first_purchase: answer[3] === 1,
     accepted: intsAt(answer, 4),
+    made: intsAt(answer, 5),
   }),
 });
