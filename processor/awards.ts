@@ -15,7 +15,7 @@ import { transactionAccounts } from './journal.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
 import type { ReferralIntent } from './referrals.ts';
-import { shardReply, type Reply, type ShardReply } from './shard.ts';
+import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { awardTemplates, publicAward } from './templates.ts';
 
@@ -169,11 +169,13 @@ export class Awards {
     const id = newId('txn');
     const templates = awardTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reason, reference });
     let out: ShardReply<AwardCommitted>;
+    const answer: { outcome?: string } = {};
     try {
       const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards) };
-      out = await shardReply(this.stores, shard, this.stores.redis.awardScript(call));
+      out = await shardReply(this.stores, shard, answered(this.stores.redis.awardScript(call), answer));
     } catch (err) {
-      await this.release(awards);
+      // Given back only if the script committed nothing (shard.ts mayGiveBack).
+      if (mayGiveBack(answer)) await this.release(awards);
       throw err;
     }
     // Committed: a failure from here on must not give back the budget of the awards it made.

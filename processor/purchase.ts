@@ -22,7 +22,7 @@ import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
-import { shardReply, type Reply, type ShardReply } from './shard.ts';
+import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
 import { checkCurrency, feeOf, requestHash, type Spends } from './wallet.ts';
@@ -128,13 +128,17 @@ export class Purchases {
   /** The shard script, then what follows its commit; the awards' budgets go back if it refuses. */
   private async commit(business: Business, terminal: Terminal, source: string, call: PurchaseCall, awards: readonly Award[], referral: Referral | undefined): Promise<Reply> {
     let reply: ShardReply<PurchaseCommitted>;
+    const answer: { outcome?: string } = {};
     try {
-      const script = shardReply(this.stores, call.shard, this.stores.redis.purchaseScript(call));
+      const script = shardReply(this.stores, call.shard, answered(this.stores.redis.purchaseScript(call), answer));
       reply = await this.spends.afterOtp(business, terminal, source, { contact_id: call.contact_id, otp: call.otp }, call.now_ms, script);
     } catch (err) {
-      // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
-      // even if giving back fails too (then the budgets stay reserved: never over-awarded).
-      await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
+      // The script committed nothing (a refusal, a replay): the budgets go back. Not once it has
+      // committed (DURABILITY=sync's record in PostgreSQL failing after it: the purchase and its
+      // awards stand, its retry replays them), nor when its answer never came (it may have). The
+      // error is what the terminal must see, even if giving back fails too (then the budgets stay
+      // reserved: never over-awarded).
+      if (mayGiveBack(answer)) await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
       throw err;
     }
     const committed = reply.committed;
