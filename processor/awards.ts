@@ -141,7 +141,7 @@ export class Awards {
     // (it keeps an intent only on that contact's first purchase); the award script, on the
     // referrer's shard, would read it of the referrer and refuse every referrer who has bought.
     const awards = intent.awards.map((a) => (a.guard === 'first_purchase' ? { ...a, guard: null } : a));
-    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', awards, now_ms);
+    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', awards, now_ms, intent.resolution);
     this.onReferralStep?.('awarded');
     await this.stores.redis.zRem(referralsKey(this.contacts.shardOf(intent.referred_id)), member);
   }
@@ -162,7 +162,8 @@ export class Awards {
     await this.run(business, contact_id, `signup:${joined_scheme_id ?? 'created'}:${contact_id}`, 'signup', evaluation.awards, now_ms);
   }
 
-  private async run(business: Business, contact_id: string, reference: string, reason: string, candidates: readonly Award[], now_ms: number): Promise<Reply | undefined> {
+  /** `resolution`: the business's when `candidates` are every candidate (the script makes the best admitted of each group); without it each stands alone. */
+  private async run(business: Business, contact_id: string, reference: string, reason: string, candidates: readonly Award[], now_ms: number, resolution: Resolution = 'all'): Promise<Reply | undefined> {
     const awards = await this.reserve(candidates);
     if (awards.length === 0) return undefined;
     const shard = this.contacts.shardOf(contact_id);
@@ -171,7 +172,7 @@ export class Awards {
     let out: ShardReply<AwardCommitted>;
     const answer: { outcome?: string } = {};
     try {
-      const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards) };
+      const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards, resolution) };
       out = await shardReply(this.stores, shard, answered(this.stores.redis.awardScript(call), answer));
     } catch (err) {
       // Given back only if the script committed nothing (shard.ts mayGiveBack).

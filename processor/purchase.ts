@@ -81,7 +81,7 @@ export class Purchases {
       return this.spends.replayOr(err, request.slot, request.hash);
     }
     const awards = await this.awardsOf(evaluated, payment, { slot: request.slot, reference: input.reference, hash: request.hash, contact_id });
-    const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation.referrer_awards);
+    const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);
     const call = this.purchaseCall(business, terminal, input, {
       slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
       request_hash: claimHash(request.hash), referral: referral?.member,
@@ -414,11 +414,14 @@ export interface PurchaseFacts {
 
 /**
  * The referrer's award as an intent the purchase's script keeps with the purchase if it is the
- * first (the script decides that atomically), made after it: processor/referrals.ts.
+ * first (the script decides that atomically), made after it: processor/referrals.ts. Under a
+ * `best` resolution, with every candidate, so that the award script falls back to the next best
+ * of a group whose winner the referrer's cap refuses, as a purchase's script does.
  */
-function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, awards: readonly Award[]): Referral | undefined {
+function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, evaluation: Evaluation, resolution: Resolution): Referral | undefined {
+  const awards = resolution === 'all' ? evaluation.referrer_awards : evaluation.referrer_candidates;
   if (referrer === null || awards.length === 0) return undefined;
-  const intent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards };
+  const intent: ReferralIntent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards, ...(resolution === 'all' ? {} : { resolution }) };
   return { intent, member: encodeIntent(intent) };
 }
 
