@@ -4,6 +4,7 @@ import {
   compileOffers,
   discountOf,
   evaluatePurchase,
+  fitDiscounts,
   evaluateSignup,
   rankedGroups,
   resolutionPlaces,
@@ -125,6 +126,21 @@ describe('spend offers', () => {
   it('signup offers never award on a purchase; no offers at all is cheap and empty', () => {
     expect(evalAll([offer({ goal: 'signup', award: { fixed: 500 } })]).awards).toEqual([]);
     expect(evalAll([]).awards).toEqual([]);
+  });
+});
+
+describe('fitDiscounts', () => {
+  it('makes each instant discount for what is left of the room, in order; cashback untouched', () => {
+    const r = evalAll([
+      offer({ kind: 'instant_discount', award: { fixed: 800 } }),
+      offer({ award: { fixed: 50 } }),
+      offer({ kind: 'instant_discount', award: { fixed: 700 } }),
+      offer({ kind: 'instant_discount', award: { fixed: 100 } }),
+    ], { amount: 1000 });
+    const fitted = fitDiscounts(r.awards, 1000);
+    expect(fitted.map((a) => [a.kind, a.amount])).toEqual([['instant_discount', 800], ['cashback', 50], ['instant_discount', 200]]);
+    expect(discountOf(fitted, 1000)).toBe(r.discount);
+    expect(fitDiscounts(r.awards, 0).map((a) => a.kind)).toEqual(['cashback']);
   });
 });
 

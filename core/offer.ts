@@ -777,6 +777,24 @@ export function discountOf(awards: readonly Award[], amount: number): number {
   return discount > amount ? amount : discount;
 }
 
+/**
+ * `awards` as a purchase makes them with `room` (the price less what the wallet pays) to take
+ * off: each instant discount, in order, for what is left of the room, and none once nothing is
+ * (lib.lua applyAwards does the same), so that the discounts add up to the purchase's discount.
+ */
+export function fitDiscounts(awards: readonly Award[], room: number): Award[] {
+  const out: Award[] = [];
+  let left = room;
+  for (const a of awards) {
+    if (a.kind !== 'instant_discount') out.push(a);
+    else if (left > 0) {
+      out.push(a.amount <= left ? a : { ...a, amount: left });
+      left -= Math.min(a.amount, left);
+    }
+  }
+  return out;
+}
+
 /** a beats b: larger amount, or the same amount and the older offer. */
 function beats(a: Award, b: Award): boolean {
   return a.amount > b.amount || (a.amount === b.amount && a.rank < b.rank);

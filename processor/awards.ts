@@ -2,7 +2,7 @@
 // back when it does not use them) and award transactions of their own (sign-up, referral).
 
 import { newId } from '../core/ids.ts';
-import { evaluateSignup, resolutionPlaces, resolveAwards, type Award, type Resolution } from '../core/offer.ts';
+import { evaluateSignup, fitDiscounts, resolutionPlaces, resolveAwards, type Award, type Resolution } from '../core/offer.ts';
 import { periodKey, readLocalTime } from '../core/local-time.ts';
 import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
@@ -15,7 +15,7 @@ import { transactionAccounts } from './journal.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
 import type { ReferralIntent } from './referrals.ts';
-import { shardReply, type Reply, type ShardReply } from './shard.ts';
+import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { awardTemplates, publicAward } from './templates.ts';
 
@@ -75,11 +75,11 @@ export class Awards {
    * rule in lib.lua, read instead of counted), and under a `best` resolution (`awards` being the
    * candidates) the best-placed admitted award of each group. Both are read in one round trip.
    */
-  async preview(awards: readonly Award[], shard: number, contact_id: string, resolution: Resolution = 'all'): Promise<Award[]> {
+  async preview(awards: readonly Award[], shard: number, contact_id: string, resolution: Resolution = 'all', amount = Number.MAX_SAFE_INTEGER): Promise<Award[]> {
     const caps = awards.map(capOf);
     const counted = caps.filter((c) => c.cap !== '').map((c) => c.cap);
     const budgeted = awards.filter((a) => a.limits?.budget !== undefined);
-    if (counted.length === 0 && budgeted.length === 0 && resolution === 'all') return [...awards];
+    if (counted.length === 0 && budgeted.length === 0 && resolution === 'all') return fitDiscounts(awards, amount);
     const { redis } = this.stores;
     const [counts, used] = await Promise.all([
       counted.length === 0 ? [] : redis.hmGet(capsKey(shard, contact_id), counted),
@@ -98,7 +98,7 @@ export class Awards {
     // Then the script's rule (lib.lua applyAwards): what its cap admits, and of each resolution
     // group only the best admitted, which is resolveAwards leaving out the offers refused.
     const refused = new Set(granted.filter((g) => !g.admitted).map((g) => g.award.offer_id));
-    return [...resolveAwards(granted.map((g) => g.award), resolution, refused)];
+    return fitDiscounts(resolveAwards(granted.map((g) => g.award), resolution, refused), amount);
   }
 
   /** Give back what budgeted awards reserved. */
@@ -109,12 +109,22 @@ export class Awards {
 
   /**
    * After a shard script: give back the budget of the awards it refused (a cap, a guard), or of
-   * all of them when it committed none (`accepted` undefined: a replay, nothing to do).
+   * all of them when it committed none (`accepted` undefined: a replay, nothing to do), and what
+   * an accepted award was not made for (`made`, by accepted index: an instant discount trimmed to
+   * what was left of the price).
    */
-  async settle(awards: readonly Award[], accepted: readonly number[] | undefined): Promise<void> {
+  async settle(awards: readonly Award[], accepted: readonly number[] | undefined, made?: readonly number[]): Promise<void> {
     if (!awards.some((a) => a.limits?.budget !== undefined)) return;
-    const kept = new Set(accepted);
-    await this.release(awards.filter((_, i) => !kept.has(i)));
+    const kept = new Map((accepted ?? []).map((index, k) => [index, made?.[k]]));
+    const back: Award[] = [];
+    awards.forEach((a, i) => {
+      if (!kept.has(i)) back.push(a);
+      else {
+        const amount = kept.get(i);
+        if (amount !== undefined && amount < a.amount) back.push({ ...a, amount: a.amount - amount });
+      }
+    });
+    await this.release(back);
   }
 
   /** Tests only: called at each step of making a referral award (a test kills the process there). */
@@ -131,7 +141,7 @@ export class Awards {
     // (it keeps an intent only on that contact's first purchase); the award script, on the
     // referrer's shard, would read it of the referrer and refuse every referrer who has bought.
     const awards = intent.awards.map((a) => (a.guard === 'first_purchase' ? { ...a, guard: null } : a));
-    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', awards, now_ms);
+    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', awards, now_ms, intent.resolution);
     this.onReferralStep?.('awarded');
     await this.stores.redis.zRem(referralsKey(this.contacts.shardOf(intent.referred_id)), member);
   }
@@ -152,18 +162,21 @@ export class Awards {
     await this.run(business, contact_id, `signup:${joined_scheme_id ?? 'created'}:${contact_id}`, 'signup', evaluation.awards, now_ms);
   }
 
-  private async run(business: Business, contact_id: string, reference: string, reason: string, candidates: readonly Award[], now_ms: number): Promise<Reply | undefined> {
+  /** `resolution`: the business's when `candidates` are every candidate (the script makes the best admitted of each group); without it each stands alone. */
+  private async run(business: Business, contact_id: string, reference: string, reason: string, candidates: readonly Award[], now_ms: number, resolution: Resolution = 'all'): Promise<Reply | undefined> {
     const awards = await this.reserve(candidates);
     if (awards.length === 0) return undefined;
     const shard = this.contacts.shardOf(contact_id);
     const id = newId('txn');
     const templates = awardTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reason, reference });
     let out: ShardReply<AwardCommitted>;
+    const answer: { outcome?: string } = {};
     try {
-      const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards) };
-      out = await shardReply(this.stores, shard, this.stores.redis.awardScript(call));
+      const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards, resolution) };
+      out = await shardReply(this.stores, shard, answered(this.stores.redis.awardScript(call), answer));
     } catch (err) {
-      await this.release(awards);
+      // Given back only if the script committed nothing (shard.ts mayGiveBack).
+      if (mayGiveBack(answer)) await this.release(awards);
       throw err;
     }
     // Committed: a failure from here on must not give back the budget of the awards it made.

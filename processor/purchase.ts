@@ -22,7 +22,7 @@ import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
-import { shardReply, type Reply, type ShardReply } from './shard.ts';
+import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
 import { checkCurrency, feeOf, requestHash, type Spends } from './wallet.ts';
@@ -81,7 +81,7 @@ export class Purchases {
       return this.spends.replayOr(err, request.slot, request.hash);
     }
     const awards = await this.awardsOf(evaluated, payment, { slot: request.slot, reference: input.reference, hash: request.hash, contact_id });
-    const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation.referrer_awards);
+    const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);
     const call = this.purchaseCall(business, terminal, input, {
       slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
       request_hash: claimHash(request.hash), referral: referral?.member,
@@ -128,17 +128,21 @@ export class Purchases {
   /** The shard script, then what follows its commit; the awards' budgets go back if it refuses. */
   private async commit(business: Business, terminal: Terminal, source: string, call: PurchaseCall, awards: readonly Award[], referral: Referral | undefined): Promise<Reply> {
     let reply: ShardReply<PurchaseCommitted>;
+    const answer: { outcome?: string } = {};
     try {
-      const script = shardReply(this.stores, call.shard, this.stores.redis.purchaseScript(call));
+      const script = shardReply(this.stores, call.shard, answered(this.stores.redis.purchaseScript(call), answer));
       reply = await this.spends.afterOtp(business, terminal, source, { contact_id: call.contact_id, otp: call.otp }, call.now_ms, script);
     } catch (err) {
-      // Nothing was committed: the budgets go back. The refusal is what the terminal must see,
-      // even if giving back fails too (then the budgets stay reserved: never over-awarded).
-      await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
+      // The script committed nothing (a refusal, a replay): the budgets go back. Not once it has
+      // committed (DURABILITY=sync's record in PostgreSQL failing after it: the purchase and its
+      // awards stand, its retry replays them), nor when its answer never came (it may have). The
+      // error is what the terminal must see, even if giving back fails too (then the budgets stay
+      // reserved: never over-awarded).
+      if (mayGiveBack(answer)) await this.awards.release(awards).catch((e: unknown) => this.report(e, { offers: budgeted(awards) }, 'purchase refused: could not give back its awards’ budget reservations'));
       throw err;
     }
     const committed = reply.committed;
-    await this.afterCommit(business, call.contact_id, committed?.accepted, awards, committed?.first_purchase === true ? referral : undefined, call.now_ms);
+    await this.afterCommit(business, call.contact_id, committed, awards, committed?.first_purchase === true ? referral : undefined, call.now_ms);
     return reply;
   }
 
@@ -163,7 +167,7 @@ export class Purchases {
     // A right code's guess given back (Contacts.identify) settles in the same wait.
     const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), this.contacts.wallet(business, contact_id), given_back]);
     const evaluation = evaluatePurchase(rewards.compiled, { ...purchaseContext(terminal, input, at_ms), ...facts });
-    const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution);
+    const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution, input.amount);
     const discount = discountOf(awards, input.amount);
     return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
   }
@@ -286,8 +290,8 @@ export class Purchases {
    * back stays reserved, so an offer may stop awarding a little before its budget, never after
    * it; a referral award not made stays in the outbox, and the sweeper makes it.
    */
-  private async afterCommit(business: Business, contact_id: string, accepted: readonly number[] | undefined, awards: readonly Award[], referral: Referral | undefined, now_ms: number): Promise<void> {
-    const settling = this.awards.settle(awards, accepted).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
+  private async afterCommit(business: Business, contact_id: string, committed: PurchaseCommitted | undefined, awards: readonly Award[], referral: Referral | undefined, now_ms: number): Promise<void> {
+    const settling = this.awards.settle(awards, committed?.accepted, committed?.made).catch((err: unknown) => this.report(err, { contact_id, offers: budgeted(awards) }, 'purchase approved; could not give back the budget its refused awards reserved'));
     const referring = referral === undefined
       ? undefined
       : this.awards.referral(business, referral.intent, referral.member, now_ms).catch((err: unknown) => this.report(err, { contact_id, referrer_id: referral.intent.referrer_id }, 'purchase approved; the referrer’s award was not made now; the referral sweeper makes it'));
@@ -410,11 +414,14 @@ export interface PurchaseFacts {
 
 /**
  * The referrer's award as an intent the purchase's script keeps with the purchase if it is the
- * first (the script decides that atomically), made after it: processor/referrals.ts.
+ * first (the script decides that atomically), made after it: processor/referrals.ts. Under a
+ * `best` resolution, with every candidate, so that the award script falls back to the next best
+ * of a group whose winner the referrer's cap refuses, as a purchase's script does.
  */
-function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, awards: readonly Award[]): Referral | undefined {
+function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, evaluation: Evaluation, resolution: Resolution): Referral | undefined {
+  const awards = resolution === 'all' ? evaluation.referrer_awards : evaluation.referrer_candidates;
   if (referrer === null || awards.length === 0) return undefined;
-  const intent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards };
+  const intent: ReferralIntent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards, ...(resolution === 'all' ? {} : { resolution }) };
   return { intent, member: encodeIntent(intent) };
 }
 
@@ -450,8 +457,8 @@ export function tierUnits(amount: number, currency: string, rewards: Rewards): n
 }
 
 /** The periods of the business's tiers' kinds at `at_ms`, in the venue's local calendar. */
-export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): { kind: PeriodKind; current: string; previous: string }[] {
+export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): { kind: PeriodKind; current: string; previous: string; next: string }[] {
   if (rewards.tiers.length === 0) return [];
   const keys = tierKeysAt(at_ms, timezone);
-  return [...new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))].map((kind) => ({ kind, current: keys[kind].current, previous: keys[kind].previous }));
+  return [...new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))].map((kind) => ({ kind, current: keys[kind].current, previous: keys[kind].previous, next: keys[kind].next }));
 }

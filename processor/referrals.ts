@@ -8,7 +8,7 @@
 // the budget it reserved again goes back (Awards.run).
 
 import { PocketgateError } from '../core/errors.ts';
-import type { Award } from '../core/offer.ts';
+import type { Award, Resolution } from '../core/offer.ts';
 import type { Awards } from './awards.ts';
 import { referralsKey } from './hot/keys.ts';
 import type { Network } from './network.ts';
@@ -22,6 +22,12 @@ export interface ReferralIntent {
   readonly referred_id: string;
   /** The referrer's awards as the purchase evaluated them. */
   readonly awards: readonly Award[];
+  /**
+   * When not 'all': `awards` are the candidates of the referrer's resolution, and the award script
+   * makes of each group the best one the referrer's caps admit (as a purchase's script does).
+   * Absent (or 'all'): each award stands alone.
+   */
+  readonly resolution?: Resolution;
 }
 
 /**
@@ -29,15 +35,16 @@ export interface ReferralIntent {
  * The same bytes take it out again.
  */
 export function encodeIntent(i: ReferralIntent): string {
-  return JSON.stringify({ b: i.business_id, r: i.referrer_id, c: i.referred_id, a: i.awards });
+  return JSON.stringify({ b: i.business_id, r: i.referrer_id, c: i.referred_id, a: i.awards, ...(i.resolution === undefined || i.resolution === 'all' ? {} : { s: i.resolution }) });
 }
 
 /** An outbox member read back; undefined for one that is not an intent (never written so). */
 export function decodeIntent(member: string): ReferralIntent | undefined {
   try {
-    const v = JSON.parse(member) as { b?: unknown; r?: unknown; c?: unknown; a?: unknown };
+    const v = JSON.parse(member) as { b?: unknown; r?: unknown; c?: unknown; a?: unknown; s?: unknown };
     if (typeof v.b !== 'string' || typeof v.r !== 'string' || typeof v.c !== 'string' || !Array.isArray(v.a)) return undefined;
-    return { business_id: v.b, referrer_id: v.r, referred_id: v.c, awards: v.a as Award[] };
+    const resolution = v.s === 'best' || v.s === 'best_per_scheme' ? v.s : undefined;
+    return { business_id: v.b, referrer_id: v.r, referred_id: v.c, awards: v.a as Award[], ...(resolution === undefined ? {} : { resolution }) };
   } catch {
     return undefined;
   }

@@ -91,6 +91,24 @@ export async function replayOf(stores: Stores, shard: number, slot: ReferenceSlo
   return { status: 201, body: pending ?? (await recordedReply(stores, record.id)), replayed: true };
 }
 
+/** `outcome`, noting in `answer` what the shard script answered once it does. */
+export function answered<T extends { readonly outcome: string }>(outcome: Promise<T>, answer: { outcome?: string }): Promise<T> {
+  return outcome.then((o) => {
+    answer.outcome = o.outcome;
+    return o;
+  });
+}
+
+/**
+ * Whether the budgets reserved for a shard script's awards may go back after its call failed:
+ * only if it answered and did not commit ('ok' is a commit). A call with no answer may have
+ * committed: its budgets stay reserved, an offer may then stop awarding a little before its
+ * budget, never after it (API.md: never exceeded).
+ */
+export function mayGiveBack(answer: { readonly outcome?: string }): boolean {
+  return answer.outcome !== undefined && answer.outcome !== 'ok';
+}
+
 /** The reply of a shard script call on `shard` that answers `outcome`, or its refusal. */
 export function shardReply<C extends Committed>(stores: Stores, shard: number, outcome: Promise<ShardOutcome<C>>): Promise<ShardReply<C>> {
   return outcome.then((o) => replyOf(stores, shard, o));

@@ -273,10 +273,15 @@ end
 -- discount), amount, lot field, guard, guard since (ms), cap field ('' for none), cap limit, the
 -- award's JSON for the reply, its resolution group (0: none) and place there (1: the best).
 -- `accounts`: rewards, and the contact's commerce and open. caps_key: the contact's cap counters; expiry_key: the shard's index of contacts by earliest lot
--- expiry (for the sweeper). Returns the accepted awards' JSON, cashback and discount totals,
--- their postings, the accepted indexes (0-based), and what it read of the contact's history
--- (whether this is its first purchase, its last purchase's time).
-local function applyAwards(awards, caps_key, expiry_key, accounts)
+-- expiry (for the sweeper). `discount_room`: what instant discounts may take off in all (the
+-- price less what the wallet pays; 0 where there is no price): an instant discount is made for
+-- what is left of it (its amount in the reply trimmed to that), and not at all when nothing is
+-- (no cap counted; of a resolution group, the next best stands in), so that the discounts listed
+-- add up to the discount (API.md). Returns the accepted awards' JSON, cashback and discount
+-- totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
+-- what it read of the contact's history (whether this is its first purchase, its last purchase's
+-- time).
+local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room)
   -- One read of what the awards depend on and one write per field they change, however many
   -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
   local h = redis.call('HMGET', KEY.contact, 'fp', 'lp', 'md')
@@ -289,7 +294,7 @@ local function applyAwards(awards, caps_key, expiry_key, accounts)
   local debt_before = debt
   local lot_fields, lot_add = {}, {}
   local to_commerce, to_open, earliest = 0, 0, 9999999999999
-  local parts, postings, accepted = {}, {}, {}
+  local parts, postings, accepted, made = {}, {}, {}, {}
   local cashback, discount = 0, 0
   -- First what each award's guard and cap admit, and of each resolution group (group > 0) the
   -- best-placed award admitted: the next best stands in for a winner its cap refuses. Then the
@@ -300,13 +305,20 @@ local function applyAwards(awards, caps_key, expiry_key, accounts)
     if a.guard == 'first_purchase' and not first_purchase then ok = false end
     if a.guard == 'first_of_day' and last_purchase >= a.since then ok = false end
     if ok and a.cap ~= '' and tonumber(redis.call('HGET', caps_key, a.cap) or '0') >= a.limit then ok = false end
+    -- A group's discount with nothing to take off (the wallet pays the whole price): the next best.
+    if ok and a.kind == 'd' and a.group > 0 and discount_room <= 0 then ok = false end
     admitted[i] = ok
     local g = a.group
     if ok and g > 0 and (best[g] == nil or a.place < awards[best[g]].place) then best[g] = i end
   end
   for i, a in ipairs(awards) do
-    local kind, amount, field, cap = a.kind, a.amount, a.lot, a.cap
-    if admitted[i] and (a.group == 0 or best[a.group] == i) then
+    local kind, amount, field, cap, json = a.kind, a.amount, a.lot, a.cap, a.json
+    local make = admitted[i] and (a.group == 0 or best[a.group] == i)
+    if make and kind == 'd' and amount > discount_room - discount then
+      amount = discount_room - discount
+      if amount <= 0 then make = false else json = string.gsub(json, '"amount":%d+', '"amount":' .. int(amount), 1) end
+    end
+    if make then
       if cap ~= '' then redis.call('HINCRBY', caps_key, cap, 1) end
       if kind == 'd' then
         discount = discount + amount
@@ -333,8 +345,9 @@ local function applyAwards(awards, caps_key, expiry_key, accounts)
           postings[#postings + 1] = posting(accounts.rewards, accounts.open, amount)
         end
       end
-      parts[#parts + 1] = a.json
+      parts[#parts + 1] = json
       accepted[#accepted + 1] = i - 1
+      made[#made + 1] = amount
     end
   end
   for _, field in ipairs(lot_fields) do redis.call('HINCRBY', KEY.lots, field, lot_add[field]) end
@@ -345,13 +358,17 @@ local function applyAwards(awards, caps_key, expiry_key, accounts)
   if to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', to_open) end
   -- LT: the index keeps each contact's earliest expiry.
   if earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, purchases, last_purchase
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases, last_purchase
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's
 -- tiers use, keeping the previous period's total ('<period key>|<units>|<previous units>'). The
 -- tier held is derived from these when read (core/tier.ts), so it is never stale.
--- periods: {kind ('m', 'q', 'y'), current, previous} each (period keys, as core/tier.ts names them).
+-- periods: {kind ('m', 'q', 'y'), current, previous, next} each (period keys, as core/tier.ts
+-- names them; keys of one kind sort as their periods do). A purchase dated in the period before
+-- the counters' (its occurred_at before midnight, the counters already in the next period) counts
+-- in their previous period and leaves the current one as it is; one dated earlier still counts in
+-- no period a tier reads any more.
 local function addTierUnits(units, periods)
   for _, p in ipairs(periods) do
     local kind, current, previous = p.kind, p.current, p.previous
@@ -362,13 +379,19 @@ local function addTierUnits(units, periods)
       local b2 = string.find(stored, '|', b1 + 1, true)
       key, now, prev = string.sub(stored, 1, b1 - 1), tonumber(string.sub(stored, b1 + 1, b2 - 1)), tonumber(string.sub(stored, b2 + 1))
     end
+    local write = true
     if key == current then
       now = now + units
+    elseif key == p.next then
+      prev = prev + units
+      current = key
+    elseif stored and key > current then
+      write = false
     elseif key == previous then
       prev, now = now, units
     else
       prev, now = 0, units
     end
-    redis.call('HSET', KEY.contact, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev))
+    if write then redis.call('HSET', KEY.contact, 'u' .. kind, current .. '|' .. int(now) .. '|' .. int(prev)) end
   end
 end

@@ -16,12 +16,13 @@ if pay > 0 then
   spendApply(pay, ARG.pay_method, ARG.otp, KEY.otp)
 end
 
-local awards, cashback, discount, postings, accepted, purchases, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A)
-local first = purchases <= 0
 local amount = ARG.amount
 -- Stacked discounts never take off more than the price, nor more than what the wallet does not
 -- pay: the payment was checked against the evaluation's discount, and a fallback award (the next
--- best of a group whose winner was refused) may be a larger instant discount.
+-- best of a group whose winner was refused) may be a larger instant discount. applyAwards makes
+-- each discount for what is left of that room.
+local awards, cashback, discount, postings, accepted, made, purchases, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A, amount - pay)
+local first = purchases <= 0
 if discount > amount - pay then discount = amount - pay end
 if discount > 0 then postings = joinPostings(posting(A.rewards, A.discounts, discount), postings) end
 if pay > 0 then postings = joinPostings(postings, posting(A.open, A.spends, pay)) end
@@ -56,4 +57,5 @@ local record = recordOf('p', amount, cashback, pay, discount, fee)
 local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings}, record)
 answer[4] = first and 1 or 0
 answer[5] = accepted
+answer[6] = made
 return answer

@@ -54,7 +54,7 @@ function call(p: Purchase): PurchaseCall {
   return {
     business_id: business.id, slot, contact_id: p.contact_id, shard, id, now_ms, journal_length_max: p.journal_length_max ?? 1_000_000, reply, entry,
     pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms, fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,
-    accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10' }], referral: p.referral ?? '', awards: p.awards ?? [],
+    accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10', next: '2026-12' }], referral: p.referral ?? '', awards: p.awards ?? [],
   };
 }
 

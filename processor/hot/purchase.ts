@@ -28,7 +28,7 @@ const purchase_layout = layout(
     accounts: accountsArg('open', 'commerce', 'rewards', 'discounts', 'spends', 'fees', 'fee_income'),
     /** Tier value units, added to the current period of each kind the business's tiers use. */
     tier_units: arg.int(),
-    periods: arg.list({ kind: arg.str<PeriodKind>(), current: arg.str(), previous: arg.str() }, 3),
+    periods: arg.list({ kind: arg.str<PeriodKind>(), current: arg.str(), previous: arg.str(), next: arg.str() }, 3),
     /**
      * The referral intent to keep in the shard's outbox if this is the contact's first purchase
      * ('' for none): the referrer's award, made after (another shard), is then never lost.
@@ -44,6 +44,8 @@ export interface PurchaseCommitted extends Committed {
   readonly first_purchase: boolean;
   /** Indexes of the awards the script accepted (the others' guard or cap refused them). */
   readonly accepted: readonly number[];
+  /** What each accepted award was made for (an instant discount may be less than its amount: lib.lua applyAwards). */
+  readonly made: readonly number[];
 }
 
 export const purchase_script = shardScript({
@@ -56,5 +58,6 @@ export const purchase_script = shardScript({
     journal_id: textAt(answer, 2),
     first_purchase: answer[3] === 1,
     accepted: intsAt(answer, 4),
+    made: intsAt(answer, 5),
   }),
 });

@@ -56,6 +56,17 @@ describe('ContactReplay', () => {
     expect(out.caps).toEqual([['off_c|d2026-05-31', 1]]);
   });
 
+  it('a purchase dated in the period before the counters’ counts in their previous period, as lib.lua addTierUnits does', () => {
+    const r = new ContactReplay(ctx);
+    const june = Date.UTC(2026, 5, 1, 0, 10);
+    r.apply(row('purchase', june, { amount: 15_000 }));
+    r.apply({ ...row('purchase', june + 1, { amount: 2_000 }), at_ms: Date.UTC(2026, 4, 31, 23, 50) });
+    expect(r.result().units).toEqual([['um', '2026-06|150|20']]);
+    // Two periods back: no period a tier reads.
+    r.apply({ ...row('purchase', june + 2, { amount: 1_000 }), at_ms: Date.UTC(2026, 3, 30, 12) });
+    expect(r.result().units).toEqual([['um', '2026-06|150|20']]);
+  });
+
   it('a reversed purchase gives back its caps, itself and its tier units, as reversal.lua does', () => {
     const r = new ContactReplay(ctx);
     const t0 = Date.UTC(2026, 5, 30, 12);

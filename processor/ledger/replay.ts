@@ -215,9 +215,13 @@ export class ContactReplay {
     const keys = tierKeysAt(t.at_ms, t.timezone ?? 'UTC');
     for (const kind of tiers.kinds) {
       if (t.created_ms < (tiers.since_ms?.[kind] ?? -Infinity)) continue;
-      const { current, previous } = keys[kind];
+      const { current, previous, next } = keys[kind];
       const stored = this.units.get(kind);
       if (stored?.key === current) stored.now += units;
+      // Dated in the period before the counters' (lib.lua addTierUnits): their previous period;
+      // earlier still: no period a tier reads any more.
+      else if (stored?.key === next) stored.prev += units;
+      else if (stored !== undefined && stored.key > current) continue;
       else if (stored?.key === previous) this.units.set(kind, { key: current, now: units, prev: stored.now });
       else this.units.set(kind, { key: current, now: units, prev: 0 });
     }
