@@ -24,6 +24,7 @@ export const frame_bytes_max = body_bytes_max;
 
 export const default_limits: ChannelLimits = {
   in_flight_max: 256,
+  frames_per_turn_max: 512,
   auth_timeout_ms: 5_000,
   ping_interval_ms: 30_000,
   buffered_high: 256 << 10,
@@ -42,7 +43,10 @@ export interface ChannelStats {
   readonly buffered: number;
   readonly buffered_most: number;
   readonly paused: number;
+  /** Frames read and not yet run, in characters (held_max's unit), over every connection. */
   readonly held: number;
+  /** The most frames run from one connection in one turn of the event loop (frames_per_turn_max bounds it). */
+  readonly frames_in_a_turn_most: number;
 }
 
 export class TerminalChannel implements ConnectionHost {
@@ -102,7 +106,7 @@ export class TerminalChannel implements ConnectionHost {
   }
 
   stats(): ChannelStats {
-    let in_flight = 0, buffered = 0, buffered_most = 0, paused = 0, held = 0;
+    let in_flight = 0, buffered = 0, buffered_most = 0, paused = 0, held = 0, frames_in_a_turn_most = 0;
     for (const c of this.connections) {
       const s = c.stats();
       in_flight += s.in_flight;
@@ -110,8 +114,9 @@ export class TerminalChannel implements ConnectionHost {
       buffered_most = Math.max(buffered_most, s.buffered);
       paused += s.paused ? 1 : 0;
       held += s.held;
+      frames_in_a_turn_most = Math.max(frames_in_a_turn_most, s.frames_in_a_turn_most);
     }
-    return { connections: this.connections.size, in_flight, buffered, buffered_most, paused, held };
+    return { connections: this.connections.size, in_flight, buffered, buffered_most, paused, held, frames_in_a_turn_most };
   }
 
   /** Refuse new connections; answer what is in flight on each, then close it with 1001. */

@@ -7,6 +7,15 @@
 // (ws.pause) once buffered_high bytes wait to be sent, so neither its requests nor our replies
 // pile up. Frames ws had already read when we paused are held (at most held_bytes_max) and run
 // once the client has read what it was sent.
+//
+// Nor does one connection keep the process to itself: once frames_per_turn_max frames have run
+// in one turn of the event loop, it is read again in the next (the rest of the read in hand is
+// held till then). Otherwise (node reads a socket up
+// to 32 times, 2 MiB, a turn; ws hands over every frame of a read at once) a client writing faster
+// than its requests completed had some 9,000 frames answered in one turn that did nothing else,
+// not even read the Redis replies its requests waited for: they stayed in flight and every frame
+// after them got a 429. frames_per_turn_max is above in_flight_max so that a burst of requests
+// past in_flight_max still meets its 429s in the turn it arrives in, as the contract says.
 
 import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
@@ -20,6 +29,8 @@ import { auth_accepted, readAuthFrame, readFrame, replyFrame, type Frame, type F
 export interface ChannelLimits {
   /** Requests running at once on one connection; beyond, 429 and not run. */
   readonly in_flight_max: number;
+  /** Frames run from one connection in one turn of the event loop; beyond, held and run in the next. */
+  readonly frames_per_turn_max: number;
   /** How long a browser (subprotocol pocketgate.auth-frame) has to send its auth frame. */
   readonly auth_timeout_ms: number;
   /** Pings this often; a connection that has not answered two is closed. */
@@ -60,6 +71,10 @@ export class TerminalConnection {
   private in_flight = 0;
   private unanswered_pings = 0;
   private paused = false;
+  /** Frames read in this turn of the event loop; at frames_per_turn_max, not read again until the next (yielding). */
+  private read_this_turn = 0;
+  private read_in_a_turn_most = 0;
+  private yielding = false;
   private authenticating = false;
   private held: string[] = [];
   private held_next = 0;
@@ -90,8 +105,10 @@ export class TerminalConnection {
     ws.on('close', () => this.closed());
   }
 
-  stats(): { in_flight: number; buffered: number; paused: boolean; held: number } {
-    return { in_flight: this.in_flight, buffered: this.ws.bufferedAmount, paused: this.paused, held: this.held.length - this.held_next };
+  /** `held` in characters, as held_max. */
+  stats(): { in_flight: number; buffered: number; paused: boolean; held: number; frames_in_a_turn_most: number } {
+    const frames_in_a_turn_most = Math.max(this.read_in_a_turn_most, this.read_this_turn);
+    return { in_flight: this.in_flight, buffered: this.ws.bufferedAmount, paused: this.paused, held: this.held_size, frames_in_a_turn_most };
   }
 
   /** Called every ping interval: a connection that has not answered the last two pings is closed. */
@@ -115,10 +132,8 @@ export class TerminalConnection {
     }
     this.state = 'draining';
     // Read again: what is held is answered now, and the client's close frame must be read.
-    if (this.paused) {
-      this.paused = false;
-      this.ws.resume();
-    }
+    this.paused = false;
+    this.readOrNot();
     this.release();
     if (this.in_flight === 0) this.close(close_codes.going_away, 'server shutting down');
   }
@@ -135,11 +150,12 @@ export class TerminalConnection {
     }
     // Text frames: ws has checked they are UTF-8 (binaryType nodebuffer: a Buffer).
     const text = (data as Buffer).toString('utf8');
-    if (this.paused || this.authenticating) this.hold(text);
+    if (this.paused || this.authenticating || this.yielding) this.hold(text);
     else this.frame(text);
   }
 
   private frame(text: string): void {
+    this.counted();
     if (this.state === 'auth') {
       clearTimeout(this.auth_timer);
       this.authenticating = true;
@@ -238,7 +254,7 @@ export class TerminalConnection {
       this.ws.terminate();
     } else if (!this.paused && buffered > this.host.limits.buffered_high) {
       this.paused = true;
-      this.ws.pause();
+      this.readOrNot();
     }
   }
 
@@ -246,9 +262,34 @@ export class TerminalConnection {
   private readonly written = (err?: Error): void => {
     if (err !== undefined || !this.paused || this.ws.bufferedAmount > this.host.limits.buffered_low) return;
     this.paused = false;
-    this.ws.resume();
+    this.readOrNot();
     this.release();
   };
+
+  /** One more frame run this turn: at frames_per_turn_max, the socket waits for the next turn and what it had read is held till then. */
+  private counted(): void {
+    if (this.read_this_turn++ === 0) setImmediate(this.next_turn);
+    if (this.read_this_turn !== this.host.limits.frames_per_turn_max) return;
+    this.yielding = true;
+    this.readOrNot();
+  }
+
+  private readonly next_turn = (): void => {
+    this.read_in_a_turn_most = Math.max(this.read_in_a_turn_most, this.read_this_turn);
+    this.read_this_turn = 0;
+    if (!this.yielding) return;
+    this.yielding = false;
+    this.readOrNot();
+    this.release();
+  };
+
+  /** Read the socket, unless the client has not read what it was sent (paused) or this turn has had its frames (yielding). */
+  private readOrNot(): void {
+    const stop = this.paused || this.yielding;
+    if (stop === this.ws.isPaused) return;
+    if (stop) this.ws.pause();
+    else this.ws.resume();
+  }
 
   private hold(text: string): void {
     this.held.push(text);
@@ -261,7 +302,7 @@ export class TerminalConnection {
 
   /** Run what was held, in order, until paused or waiting again. */
   private release(): void {
-    while (this.held_next < this.held.length && !this.paused && !this.authenticating && this.ws.readyState === WebSocket.OPEN) {
+    while (this.held_next < this.held.length && !this.paused && !this.authenticating && !this.yielding && this.ws.readyState === WebSocket.OPEN) {
       const text = this.held[this.held_next]!;
       this.held[this.held_next++] = '';
       this.held_size -= text.length;
