@@ -21,6 +21,7 @@ local function undoPurchase(undo)
     local n = tonumber(redis.call('HGET', KEY.caps, field) or '0')
     if n > 1 then redis.call('HINCRBY', KEY.caps, field, -1) elseif n == 1 then redis.call('HDEL', KEY.caps, field) end
   end
+  redis.call('ZREM', KEY.times, undo.original)
   local purchases = tonumber(redis.call('HGET', KEY.contact, 'fp') or '0')
   if purchases > 1 then redis.call('HSET', KEY.contact, 'fp', int(purchases - 1)) else redis.call('HDEL', KEY.contact, 'fp', 'lp') end
   for _, p in ipairs(undo.periods) do
