@@ -236,6 +236,11 @@ export function startOfLocalDay(at_ms: number, timezone: string): number {
   return hi;
 }
 
+/** The first instant (UTC ms) of the local day after the one that starts at `day_start_ms` (a local day lasts 23 to 25 hours). */
+export function nextLocalDay(day_start_ms: number, timezone: string): number {
+  return startOfLocalDay(day_start_ms + 26 * 3_600_000, timezone);
+}
+
 /**
  * Key of the local period holding `lt`, for per-contact caps counted per day, ISO week or
  * calendar month: 'd2026-06-01', 'w2026-23' (ISO week-numbering year and week), 'm2026-06', or

@@ -6,6 +6,8 @@ import {
   evaluatePurchase,
   fitDiscounts,
   evaluateSignup,
+  birthDaysOn,
+  isBirthday,
   rankedGroups,
   resolutionPlaces,
   resolveAwards,
@@ -18,7 +20,7 @@ import {
   type SignupContext,
 } from './offer.ts';
 import { offerSchema } from './schemas.ts';
-import { isLeapYear } from './local-time.ts';
+import { isLeapYear, readLocalTime } from './local-time.ts';
 
 let n = 0;
 function offer(input: Record<string, unknown>): Offer {
@@ -291,6 +293,20 @@ describe('birthday', () => {
     expect(amounts(on('2000-02-29', '2028-02-29T12:00:00Z'))).toEqual([500]);
     expect(amounts(on('2001-02-28', '2028-02-28T12:00:00Z'))).toEqual([500]);
     expect(amounts(on('2001-02-28', '2028-02-29T12:00:00Z'))).toEqual([]);
+  });
+
+  it('birthDaysOn names the birth dates whose birthday a day is, as isBirthday decides (purchase.lua keeps those purchases)', () => {
+    expect(birthDaysOn(readLocalTime(Date.parse('2026-06-01T12:00:00Z'), 'UTC'))).toBe('06-01');
+    expect(birthDaysOn(readLocalTime(Date.parse('2027-02-28T12:00:00Z'), 'UTC'))).toBe('02-28|02-29');
+    expect(birthDaysOn(readLocalTime(Date.parse('2028-02-28T12:00:00Z'), 'UTC'))).toBe('02-28');
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2100, 0, 1) }), fc.integer({ min: 0, max: 366 * 4 - 1 }), (at_ms, birth_day) => {
+        const birth = new Date(Date.UTC(1996, 0, 1) + birth_day * 86_400_000).toISOString().slice(0, 10);
+        const t = readLocalTime(at_ms, 'UTC');
+        // As purchase.lua matches: the birth date's month and day found in the list.
+        expect(birthDaysOn(t).split('|').includes(birth.slice(5, 10))).toBe(isBirthday(birth, t));
+      }),
+    );
   });
 });
 

@@ -63,7 +63,7 @@
 
 import { applyBasisPoints, percentToBasisPoints } from './money.ts';
 import type { OfferInput } from './schemas.ts';
-import { isLeapYear, isoUtc, newLocalTime, periodKey, readLocalTime, startOfLocalDay, type LocalTime } from './local-time.ts';
+import { isLeapYear, isoUtc, newLocalTime, nextLocalDay, periodKey, readLocalTime, startOfLocalDay, type LocalTime } from './local-time.ts';
 
 export type Resolution = 'all' | 'best' | 'best_per_scheme';
 export type Goal = OfferInput['goal'];
@@ -77,8 +77,8 @@ export interface Offer extends OfferInput {
 /**
  * A fact the caller read before its atomic step, which that step must check again:
  * - 'first_purchase': the contact has no purchase recorded yet (first_purchase and referral goals);
- * - 'first_of_day': the contact has no purchase at or after `guard_since_ms`, the start of the
- *   purchase's local day at the venue (birthday);
+ * - 'first_of_day': the contact has no purchase (not reversed) in [`guard_since_ms`,
+ *   `guard_before_ms`), the purchase's local day at the venue (birthday);
  * - 'once': this offer has never awarded this contact (signup).
  */
 export type Guard = 'first_purchase' | 'first_of_day' | 'once';
@@ -107,6 +107,8 @@ export interface Award {
   readonly guard: Guard | null;
   /** For guard 'first_of_day': the first instant (UTC ms) of the purchase's local day; else 0. */
   readonly guard_since_ms: number;
+  /** For guard 'first_of_day': the first instant (UTC ms) of the next local day; else 0. */
+  readonly guard_before_ms: number;
   /** Position of the offer in creation order: breaks ties (the older offer wins). */
   readonly rank: number;
 }
@@ -147,7 +149,10 @@ export interface PurchaseContext extends ContactFacts {
   readonly birth_date: string | null;
   /** True only when it is KNOWN that the contact has never purchased before this purchase. */
   readonly first_purchase: boolean;
-  /** The time of the contact's latest earlier purchase, or null if none (birthday: first of the day). */
+  /**
+   * The time of an earlier purchase of the contact (not reversed) on the purchase's local day, or
+   * null if none (birthday: first of the day). A time outside that day counts as none.
+   */
   readonly last_purchase_ms: number | null;
   /** The contact's referrer, or null when the contact was not referred (or it is not loaded). */
   readonly referrer: ReferrerContext | null;
@@ -455,6 +460,7 @@ let epoch = 0;
 let local_epoch = -1;
 const local: LocalTime = newLocalTime();
 let day_start_ms = 0;
+let day_end_ms = 0;
 const scratch: Award[] = [];
 const empty: readonly Award[] = Object.freeze([]);
 const no_awards: Evaluation = Object.freeze({ awards: empty, discount: 0, candidates: empty, referrer_awards: empty, referrer_candidates: empty });
@@ -585,6 +591,7 @@ function makeAward(
   period_key: string | null,
   guard: Guard | null,
   guard_since_ms: number,
+  guard_before_ms = 0,
 ): Award {
   return {
     offer_id: o.offer.id,
@@ -602,6 +609,7 @@ function makeAward(
     period_key,
     guard,
     guard_since_ms,
+    guard_before_ms,
     rank: o.rank,
   };
 }
@@ -625,12 +633,14 @@ function tryOffer(o: CompiledOffer, ctx: PurchaseContext): void {
   const period_key = period === null ? null : periodKeyOf(period, ctx);
   let guard: Guard | null = null;
   let since = 0;
+  let before = 0;
   if (o.goal === 'first_purchase') guard = 'first_purchase';
   else if (o.goal === 'birthday') {
     guard = 'first_of_day';
     since = day_start_ms;
+    before = day_end_ms;
   }
-  scratch.push(makeAward(o, amount, ctx.at_ms, 'contact', null, period_key, guard, since));
+  scratch.push(makeAward(o, amount, ctx.at_ms, 'contact', null, period_key, guard, since, before));
 }
 
 function visit(bucket: Bucket | undefined, ctx: PurchaseContext): void {
@@ -662,12 +672,22 @@ function takeScratch(): Award[] {
 }
 
 /** Month-day of 'YYYY-MM-DD' is today's local date (a Feb 29 birthday counts on Feb 28 in common years). */
-function isBirthday(birth_date: string, t: LocalTime): boolean {
+/** Whether `t` (a local date) is the birthday of someone born on `birth_date` (YYYY-MM-DD); 29 February's is 28 February in other years. */
+export function isBirthday(birth_date: string, t: LocalTime): boolean {
   if (birth_date.length !== 10) return false;
   const month = Number(birth_date.slice(5, 7));
   const day = Number(birth_date.slice(8, 10));
   if (month === t.month && day === t.day) return true;
   return month === 2 && day === 29 && t.month === 2 && t.day === 28 && !isLeapYear(t.year);
+}
+
+/**
+ * The birth dates' month and day ('MM-DD', '|' between two) whose birthday `t` is: its own, and on
+ * 28 February of a year that is not a leap year 29 February's too (isBirthday).
+ */
+export function birthDaysOn(t: LocalTime): string {
+  const md = `${t.month < 10 ? '0' : ''}${t.month}-${t.day < 10 ? '0' : ''}${t.day}`;
+  return t.month === 2 && t.day === 28 && !isLeapYear(t.year) ? `${md}|02-29` : md;
 }
 
 export function evaluatePurchase(compiled: CompiledOffers, ctx: PurchaseContext): Evaluation {
@@ -705,7 +725,9 @@ export function evaluatePurchase(compiled: CompiledOffers, ctx: PurchaseContext)
   if (ctx.first_purchase && ix.first_purchase.length > 0) visit(ix.first_purchase, ctx);
   if (ix.birthday.length > 0 && ctx.birth_date !== null && isBirthday(ctx.birth_date, localOf(ctx))) {
     day_start_ms = startOfLocalDay(ctx.at_ms, ctx.timezone);
-    if (ctx.last_purchase_ms === null || ctx.last_purchase_ms < day_start_ms) visit(ix.birthday, ctx);
+    day_end_ms = nextLocalDay(day_start_ms, ctx.timezone);
+    const last = ctx.last_purchase_ms;
+    if (last === null || last < day_start_ms || last >= day_end_ms) visit(ix.birthday, ctx);
   }
 
   const candidates = scratch.length === 0 ? empty : takeScratch();

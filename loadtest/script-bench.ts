@@ -53,7 +53,7 @@ const contacts = Array.from({ length: contacts_n }, (_, i) => ({ id: newId('con'
 for (const c of contacts) await redis.hSet(contactKey(c.shard, c.id), { b: business.id });
 
 function awards(amount: number): Award[] {
-  const base = { scheme_id: null, pool: null, instant_redeem: false, goal: 'spend', beneficiary: 'contact', referrer_id: null, guard: null, guard_since_ms: 0, rank: 0 } as const;
+  const base = { scheme_id: null, pool: null, instant_redeem: false, goal: 'spend', beneficiary: 'contact', referrer_id: null, guard: null, guard_since_ms: 0, guard_before_ms: 0, rank: 0 } as const;
   return [
     { ...base, offer_id: 'off_cashback', kind: 'cashback', amount: Math.floor(amount / 20), expires_at: '2027-12-31T00:00:00.000Z', limits: { per_contact: { count: 1_000_000_000, period: 'month' } } as Award['limits'], period_key: 'm2026-11' },
     { ...base, offer_id: 'off_discount', kind: 'instant_discount', amount: 100, expires_at: null, limits: null, period_key: null },

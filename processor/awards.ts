@@ -203,7 +203,7 @@ export function awardItems(awards: readonly Award[], resolution: Resolution = 'a
     const kind = a.kind === 'instant_discount' ? 'd' : a.instant_redeem ? 'o' : 'c';
     const { cap, limit } = capOf(a);
     const { group, place } = places[i]!;
-    return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, cap, limit, json: JSON.stringify(publicAward(a)), group, place };
+    return { kind, amount: a.amount, lot: lotField(a.expires_at, a.pool), guard: a.guard ?? '', since: a.guard_since_ms, before: a.guard_before_ms ?? 0, cap, limit, json: JSON.stringify(publicAward(a)), group, place };
   });
 }
 

@@ -7,13 +7,13 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { currencyByCode } from '../core/currency.ts';
-import { readLocalTime } from '../core/local-time.ts';
+import { newLocalTime, nextLocalDay, readLocalTime, startOfLocalDay } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, tierKeysAt, type PeriodKind } from '../core/tier.ts';
-import { discountOf, evaluatePurchase, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
+import { birthDaysOn, discountOf, evaluatePurchase, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
 import type { Contacts, Identified } from './contacts.ts';
-import { contactKey } from './hot/keys.ts';
+import { contactKey, purchaseTimesKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { requireWritable } from './redis-health.ts';
@@ -31,6 +31,9 @@ export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
 
 export class Purchases {
+  /** Scratch for the purchase's local date (read and used at once, never across an await). */
+  private readonly local = newLocalTime();
+
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
@@ -270,6 +273,7 @@ export class Purchases {
       otp: p.otp,
       amount: input.amount,
       at_ms,
+      birth_days: birthDaysOn(readLocalTime(at_ms, terminal.timezone, this.local)),
       fee_bp: terminal.merchant_id !== null && terminal.settle_on === 'award' ? terminal.fee_bp : 0,
       // A contribution fee on spends is charged where the payment is: here, on `pay`.
       pay_fee: pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0,
@@ -305,9 +309,12 @@ export class Purchases {
     if (!(c.needs_profile || c.needs_schemes || c.needs_birthday || c.needs_first_purchase || c.needs_referrer)) {
       return factless(rewards);
     }
-    const [t, s, d, fp, lp, rf, um, uq, uy] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'd', 'fp', 'lp', 'rf', 'um', 'uq', 'uy']);
+    const [t, s, d, fp, rf, um, uq, uy] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'd', 'fp', 'rf', 'um', 'uq', 'uy']);
     // The tier held at the purchase's time: the stored tier could be from a period that has ended.
     const local = readLocalTime(at_ms, timezone);
+    // On the contact's birthday only (a round trip more, one day a year): its purchases of the day.
+    const birthday = c.needs_birthday && d !== null && d !== undefined && isBirthday(d, local);
+    const day_purchase = birthday ? await dayPurchase(this.stores, shard, contact_id, at_ms, timezone) : null;
     const tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: um, q: uq, y: uy }, periodKeys(local.year, local.month));
     const schemes = withMemberships(rewards.auto_schemes, s);
     const first_purchase = fp === null || fp === undefined;
@@ -323,10 +330,22 @@ export class Purchases {
       schemes,
       birth_date: d ?? null,
       first_purchase,
-      last_purchase_ms: lp === null || lp === undefined ? null : Number(lp),
+      last_purchase_ms: day_purchase,
       referrer,
     };
   }
+}
+
+/**
+ * A time on the local day at `timezone` that holds `at_ms` (its start) if the contact has a
+ * purchase (not reversed) on that day, or null if none: the birthday guard's fact, as lib.lua
+ * applyAwards checks it again.
+ */
+async function dayPurchase(stores: Stores, shard: number, contact_id: string, at_ms: number, timezone: string): Promise<number | null> {
+  const since = startOfLocalDay(at_ms, timezone);
+  const before = nextLocalDay(since, timezone);
+  const found = await stores.redis.zCount(purchaseTimesKey(shard, contact_id), since, `(${before}`);
+  return found > 0 ? since : null;
 }
 
 /** A quote: what a purchase of this body would award and take off now (API: POST /v1/purchases/quote). */

@@ -69,7 +69,8 @@ async function snapshot(client: RedisClient): Promise<Record<string, unknown>> {
       } else if (type === 'string') {
         const v = await client.get(key);
         if (v !== '0') out[key] = { v, expires };
-      } else out[key] = { type };
+      } else if (type === 'zset') out[key] = { members: await client.zRangeWithScores(key, 0, -1), expires };
+      else out[key] = { type };
     }
   }
   return out;
@@ -89,8 +90,10 @@ beforeAll(async () => {
   await offer('twice a day', { goal: 'spend', award: { fixed: 100 }, limits: { per_contact: { count: 2, period: 'day' } }, pool: biz.merchant_code });
   await offer('small budget', { goal: 'spend', award: { fixed: 250 }, conditions: { min_amount: 5_000 }, limits: { budget: 500 } });
   const contacts = [];
+  // Contact 4's birthday is today at the venue (UTC): its purchases today are kept by time.
+  const today = new Date().toISOString().slice(5, 10);
   for (let i = 0; i < 5; i++) {
-    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card(i) }], tags: i === 0 ? ['vip'] : [] });
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card(i) }], tags: i === 0 ? ['vip'] : [], ...(i === 4 ? { birth_date: `1992-${today}` } : {}) });
     expect(c.status, c.text).toBe(201);
     contacts.push(c.body);
   }
@@ -120,8 +123,10 @@ beforeAll(async () => {
   expect((await pos('/v1/redemptions', { reference: ref(), cim: { type: 'card', value: card(3) } })).status).toBe(201);
   expect((await pos('/v1/spends', { reference: ref(), amount: 200, currency: 'EUR', wallet_code: contacts[3].wallet_code })).status).toBe(201);
   expect((await pos('/v1/refunds', { reference: ref(), original_reference: p3.body.reference })).status).toBe(201);
-  // Contact 4: one purchase, kept for a refund and a reversal after the rebuild.
+  // Contact 4: one purchase, kept for a refund and a reversal after the rebuild; one reversed.
   expect((await purchase(4, 5_000)).status).toBe(201);
+  const p4 = await purchase(4, 1_000);
+  expect((await pos('/v1/reversals', { reference: ref(), original_reference: p4.body.reference })).status).toBe(201);
   // Contact 0's second purchase reversed, last: its cap count, the small budget's award, its tier
   // units and the purchase itself given back.
   expect((await pos('/v1/reversals', { reference: ref(), original_reference: p0.body.reference })).status).toBe(201);
@@ -145,6 +150,8 @@ describe('npm run rebuild', () => {
 
   it('loads after FLUSHALL what Redis held, claims aside', async () => {
     before = await snapshot(stores.redis.client);
+    // Contact 4's birthday purchase, kept by time (its reversed one taken out): rebuild must make it.
+    expect(Object.entries(before).filter(([k]) => k.startsWith('h:')).map(([, v]) => (v as { members: unknown[] }).members.length)).toEqual([1]);
 
     await gw.close();
     await stores.redis.client.flushAll();

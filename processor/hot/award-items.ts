@@ -14,8 +14,9 @@ export const award_item = {
   /** The commerce lot's field: '<expiry ms, 13 digits>|<pool>'. */
   lot: arg.str(),
   guard: arg.str<Guard | ''>(),
-  /** For guard 'first_of_day': the first instant (ms) of the purchase's local day. */
+  /** For guard 'first_of_day': the first instant (ms) of the purchase's local day, and of the next. */
   since: arg.int(),
+  before: arg.int(),
   /** The contact's cap counter ('' for none) and its limit. */
   cap: arg.str(),
   limit: arg.int(),

@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 const signup = (amount: number): AwardItem => ({
-  kind: 'c', amount, lot: `${expiry}|`, guard: 'once', since: 0, cap: 'off_signup|once', limit: 1, json: JSON.stringify({ offer_id: 'off_signup', amount }), group: 0, place: 0,
+  kind: 'c', amount, lot: `${expiry}|`, guard: 'once', since: 0, before: 0, cap: 'off_signup|once', limit: 1, json: JSON.stringify({ offer_id: 'off_signup', amount }), group: 0, place: 0,
 });
 
 function call(contact_id: string, reference: string, awards: AwardItem[]): AwardCall {

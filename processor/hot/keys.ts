@@ -30,6 +30,21 @@ export function lotsKey(shard: number, contact_id: string): string {
   return `l:{s${shard}}:${contact_id}`;
 }
 
+/**
+ * The contact's purchases on its birthday of the last purchase_times_kept_ms, not reversed: a
+ * sorted set of transaction ids by occurred_at (ms), for the birthday offers' "first purchase of
+ * that day" (lib.lua applyAwards). Written by purchase.lua, a reversal takes its purchase out.
+ */
+export function purchaseTimesKey(shard: number, contact_id: string): string {
+  return `h:{s${shard}}:${contact_id}`;
+}
+
+/**
+ * How long a purchase stays in purchaseTimesKey (purchase.lua's times_kept_ms): a purchase may be
+ * dated up to 35 days back (core/occurred.ts callback_window), and a local day lasts 25 hours at most.
+ */
+export const purchase_times_kept_ms = 37 * 86_400_000;
+
 /** The contact's live OTPs: code → '<amount>|<expires ms>'. */
 export function otpKey(shard: number, contact_id: string): string {
   return `p:{s${shard}}:${contact_id}`;

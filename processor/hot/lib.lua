@@ -281,7 +281,8 @@ end
 -- totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
 -- what it read of the contact's history (whether this is its first purchase, its last purchase's
 -- time).
-local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room)
+-- times_key: the contact's purchases by time (purchaseTimesKey), for guard first_of_day.
+local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room, times_key)
   -- One read of what the awards depend on and one write per field they change, however many
   -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
   local h = redis.call('HMGET', KEY.contact, 'fp', 'lp', 'md')
@@ -303,7 +304,9 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
   for i, a in ipairs(awards) do
     local ok = true
     if a.guard == 'first_purchase' and not first_purchase then ok = false end
-    if a.guard == 'first_of_day' and last_purchase >= a.since then ok = false end
+    -- First of its local day: no purchase (not reversed) in [since, before), whenever it was
+    -- processed (a sale of the day forwarded after a purchase of the next is still its first).
+    if a.guard == 'first_of_day' and (not times_key or redis.call('ZCOUNT', times_key, a.since, '(' .. int(a.before)) > 0) then ok = false end
     if ok and a.cap ~= '' and tonumber(redis.call('HGET', caps_key, a.cap) or '0') >= a.limit then ok = false end
     -- A group's discount with nothing to take off (the wallet pays the whole price): the next best.
     if ok and a.kind == 'd' and a.group > 0 and discount_room <= 0 then ok = false end

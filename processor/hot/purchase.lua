@@ -21,7 +21,7 @@ local amount = ARG.amount
 -- pay: the payment was checked against the evaluation's discount, and a fallback award (the next
 -- best of a group whose winner was refused) may be a larger instant discount. applyAwards makes
 -- each discount for what is left of that room.
-local awards, cashback, discount, postings, accepted, made, purchases, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A, amount - pay)
+local awards, cashback, discount, postings, accepted, made, purchases, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A, amount - pay, KEY.times)
 local first = purchases <= 0
 if discount > amount - pay then discount = amount - pay end
 if discount > 0 then postings = joinPostings(posting(A.rewards, A.discounts, discount), postings) end
@@ -42,6 +42,17 @@ else
   redis.call('HSET', KEY.contact, 'fp', int(purchases + 1))
 end
 addTierUnits(ARG.tier_units, ARG.periods)
+-- A purchase on the contact's birthday is kept by its time, for the birthday offers' "first
+-- purchase of that day" (lib.lua applyAwards; a reversal takes it out), as long as a purchase may
+-- be dated back (keys.ts purchase_times_kept_ms). Only on the birthday: that is the only day the
+-- question is asked, and every purchase kept would cost Redis some 30 bytes for 37 days.
+local birth = redis.call('HGET', KEY.contact, 'd')
+if birth and #birth == 10 and string.find(ARG.birth_days, string.sub(birth, 6, 10), 1, true) then
+  local times_kept_ms = 37 * 86400000
+  redis.call('ZADD', KEY.times, at, ARG.id)
+  redis.call('ZREMRANGEBYSCORE', KEY.times, '-inf', '(' .. int(NOW - times_kept_ms))
+  redis.call('PEXPIRE', KEY.times, times_kept_ms)
+end
 -- The referrer's award lives on another shard: its intent is kept here, with the purchase, and
 -- leaves once the award is made (processor/referrals.ts). Only the first purchase refers.
 -- Once: the contact's referrer goes with it (HDEL rf), so that a next first purchase (after a

@@ -7,7 +7,7 @@ import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { purchaseTemplates } from '../templates.ts';
 import type { AwardItem } from './award-items.ts';
-import { capsKey, contactKey, expiryKey, lotsKey, otpKey, referralsKey, transactionKey } from './keys.ts';
+import { capsKey, contactKey, expiryKey, lotsKey, otpKey, purchase_times_kept_ms, purchaseTimesKey, referralsKey, transactionKey } from './keys.ts';
 import type { PurchaseCall } from './purchase.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
 import type { ReferenceSlot } from './references.ts';
@@ -28,7 +28,7 @@ afterAll(async () => {
 
 function award(kind: AwardItem['kind'], amount: number, more: Partial<AwardItem> = {}): AwardItem {
   const json = JSON.stringify({ offer_id: `off_${kind}`, kind: kind === 'd' ? 'instant_discount' : 'cashback', amount });
-  return { kind, amount, lot: kind === 'c' ? lot : '9999999999999|', guard: '', since: 0, cap: '', limit: 0, json, group: 0, place: 0, ...more };
+  return { kind, amount, lot: kind === 'c' ? lot : '9999999999999|', guard: '', since: 0, before: 0, cap: '', limit: 0, json, group: 0, place: 0, ...more };
 }
 
 interface Purchase {
@@ -42,6 +42,8 @@ interface Purchase {
   readonly at?: { reference: string; slot: ReferenceSlot };
   readonly journal_length_max?: number;
   readonly referral?: string;
+  readonly birth_days?: string;
+  readonly at_ms?: number;
 }
 
 function call(p: Purchase): PurchaseCall {
@@ -53,7 +55,7 @@ function call(p: Purchase): PurchaseCall {
   const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id: p.contact_id, currency: 'EUR', now_ms, at_ms: now_ms, amount, pay });
   return {
     business_id: business.id, slot, contact_id: p.contact_id, shard, id, now_ms, journal_length_max: p.journal_length_max ?? 1_000_000, reply, entry,
-    pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms, fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,
+    pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms: p.at_ms ?? at_ms, birth_days: p.birth_days ?? '', fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,
     accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10', next: '2026-12' }], referral: p.referral ?? '', awards: p.awards ?? [],
   };
 }
@@ -100,13 +102,35 @@ describe('purchase.lua', () => {
 
   it('checks guards and caps against the shard: the accepted indexes say which awards stood', async () => {
     const contact_id = await specContact(redis, shard, business);
+    await redis.hSet(contactKey(shard, contact_id), 'd', '1990-06-15');
     const capped = { cap: 'off_cap|l', limit: 1 };
-    const first = await redis.purchaseScript(call({ contact_id, awards: [award('c', 10, capped), award('c', 20, { guard: 'first_purchase' })] }));
+    // Dated now: a birthday purchase is kept 37 days from the script's clock.
+    const now = Date.now();
+    const first = await redis.purchaseScript(call({ contact_id, at_ms: now, birth_days: '06-15', awards: [award('c', 10, capped), award('c', 20, { guard: 'first_purchase' })] }));
     expect(first).toMatchObject({ outcome: 'ok', accepted: [0, 1] });
-    const later = await redis.purchaseScript(call({ contact_id, awards: [award('c', 10, capped), award('c', 20, { guard: 'first_purchase' }), award('o', 5, { guard: 'first_of_day', since: at_ms - 1_000 })] }));
+    const later = await redis.purchaseScript(call({ contact_id, at_ms: now, birth_days: '06-15', awards: [award('c', 10, capped), award('c', 20, { guard: 'first_purchase' }), award('o', 5, { guard: 'first_of_day', since: now - 1_000, before: now + 86_400_000 })] }));
     // The cap is reached, the first purchase was the one before, and this day saw a purchase already.
     expect(later).toMatchObject({ outcome: 'ok', accepted: [] });
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 30 });
+  });
+
+  it('keeps a purchase by its time only on the contact\'s birthday (for first_of_day), for 37 days', async () => {
+    const contact_id = await specContact(redis, shard, business);
+    await redis.hSet(contactKey(shard, contact_id), 'd', '1992-02-29');
+    const now = Date.now();
+    const other_day = call({ contact_id, at_ms: now, birth_days: '03-01' });
+    const leap_birthday = call({ contact_id, at_ms: now, birth_days: '02-28|02-29' });
+    expect(await redis.purchaseScript(other_day)).toMatchObject({ outcome: 'ok' });
+    expect(await redis.purchaseScript(leap_birthday)).toMatchObject({ outcome: 'ok' });
+    const times = purchaseTimesKey(shard, contact_id);
+    expect(await redis.zRangeWithScores(times, 0, -1)).toEqual([{ value: leap_birthday.id, score: now }]);
+    const ttl_ms = await redis.pTTL(times);
+    expect(ttl_ms).toBeGreaterThan(purchase_times_kept_ms - 60_000);
+    expect(ttl_ms).toBeLessThanOrEqual(purchase_times_kept_ms);
+    // A contact without a birth date: nothing kept.
+    const unknown = await specContact(redis, shard, business);
+    expect(await redis.purchaseScript(call({ contact_id: unknown, birth_days: '02-28|02-29' }))).toMatchObject({ outcome: 'ok' });
+    expect(await redis.exists(purchaseTimesKey(shard, unknown))).toBe(0);
   });
 
   it('makes of each resolution group the best-placed award its cap and guard admit, in the order given; group 0 stands alone', async () => {

@@ -5,7 +5,7 @@ import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
 import { award_items } from './award-items.ts';
 import { intsAt, textAt } from './define.ts';
-import { capsKey, expiryKey, otpKey, referralsKey } from './keys.ts';
+import { capsKey, expiryKey, otpKey, purchaseTimesKey, referralsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
@@ -13,7 +13,7 @@ import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 export type PurchaseHole = 'awards' | 'discount' | 'due' | 'postings';
 
 const purchase_layout = layout(
-  { otp: 1, caps: 1, expiry: 1, referrals: 1 },
+  { otp: 1, caps: 1, expiry: 1, referrals: 1, times: 1 },
   {
     /** Paid from the open balance (0: none), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
     pay: arg.int(),
@@ -22,6 +22,11 @@ const purchase_layout = layout(
     amount: arg.int(),
     /** The purchase's time (occurred_at), for the contact's purchase history. */
     at_ms: arg.int(),
+    /**
+     * The birth dates ('MM-DD', '|' between two; core/offer.ts birthDaysOn) whose birthday the
+     * purchase's local day is: a purchase on the contact's birthday is kept by its time (KEY.times).
+     */
+    birth_days: arg.str(),
     /** The contribution fee: in basis points of the awards (settle_on award), or on the payment. */
     fee_bp: arg.int(),
     pay_fee: arg.int(),
@@ -51,7 +56,7 @@ export interface PurchaseCommitted extends Committed {
 export const purchase_script = shardScript({
   files: ['purchase.lua'],
   layout: purchase_layout,
-  keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard), referrals: referralsKey(call.shard) }),
+  keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard), referrals: referralsKey(call.shard), times: purchaseTimesKey(call.shard, call.contact_id) }),
   committed: (answer): PurchaseCommitted => ({
     outcome: 'ok',
     reply: textAt(answer, 1),

@@ -9,9 +9,10 @@
 --
 -- Keys and arguments: hot/reversal.ts (KEY.originals the original's record hashes, its
 -- reference's three periods; KEY.caps the contact's cap counters; KEY.expiry the shard's index
--- of contacts by earliest lot expiry; ARG.ledger the original as the ledger has it, nil in the
--- hot window; ARG.undo what a purchase counted, read by Node from its
--- journal entry or ledger row; accounts.fees '' at the business's own venues).
+-- of contacts by earliest lot expiry; KEY.times the contact's birthday purchases by time;
+-- ARG.ledger the original as the ledger has it, nil in the hot window; ARG.undo what a purchase
+-- counted, read by Node from its journal entry or ledger row; accounts.fees '' at the business's
+-- own venues).
 
 -- A purchase reversed is one purchase fewer (none left: the next is the contact's first again),
 -- its awards' cap counts given back, and its tier units taken from its period wherever the
@@ -22,6 +23,7 @@ local function undoPurchase(undo)
     local n = tonumber(redis.call('HGET', KEY.caps, field) or '0')
     if n > 1 then redis.call('HINCRBY', KEY.caps, field, -1) elseif n == 1 then redis.call('HDEL', KEY.caps, field) end
   end
+  redis.call('ZREM', KEY.times, undo.original)
   local purchases = tonumber(redis.call('HGET', KEY.contact, 'fp') or '0')
   if purchases > 1 then redis.call('HSET', KEY.contact, 'fp', int(purchases - 1)) else redis.call('HDEL', KEY.contact, 'fp', 'lp') end
   for _, p in ipairs(undo.periods) do

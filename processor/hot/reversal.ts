@@ -2,7 +2,7 @@
 
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
-import { capsKey, expiryKey } from './keys.ts';
+import { capsKey, expiryKey, purchaseTimesKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
@@ -26,7 +26,7 @@ export interface PurchaseUndo {
 }
 
 const reversal_layout = layout(
-  { originals: reference_periods, caps: 1, expiry: 1 },
+  { originals: reference_periods, caps: 1, expiry: 1, times: 1 },
   {
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
     /** The original's reference's record field (in its record hashes, the keys `originals`). */
@@ -43,6 +43,6 @@ export type ReversalCall = ShardCall<ReversalHole> & ValuesOf<typeof reversal_la
 export const reversal_script = shardScript({
   files: ['reversal.lua'],
   layout: reversal_layout,
-  keys: (call: ReversalCall) => ({ originals: call.original_slot.record_keys(call.shard), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard) }),
+  keys: (call: ReversalCall) => ({ originals: call.original_slot.record_keys(call.shard), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard), times: purchaseTimesKey(call.shard, call.contact_id) }),
   committed: committedOf,
 });

@@ -8,7 +8,7 @@ import { currencyByCode } from '../../core/currency.ts';
 import { shardOf } from '../../core/ids.ts';
 import type { PeriodKind } from '../../core/tier.ts';
 import { CimIndex } from '../hot/cim-index.ts';
-import { capsKey, contactKey, expiryKey, lotsKey } from '../hot/keys.ts';
+import { capsKey, contactKey, expiryKey, lotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
 import type { Posting } from '../journal.ts';
 import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
 import { ledgerBalances } from './balances.ts';
@@ -156,10 +156,17 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
         loaded.warnings.push(`${c.id}: lots less debt derived ${derived}, the commerce account holds ${balances.get(c.id)!.commerce}`);
       }
       const shard = shardOf(c.id, config.shard_count);
-      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), capsKey(shard, c.id)]);
+      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), capsKey(shard, c.id), purchaseTimesKey(shard, c.id)]);
       multi.hSet(contactKey(shard, c.id), contactFields(c, hot, balances.get(c.id)!));
       if (hot.lots.length > 0) multi.hSet(lotsKey(shard, c.id), hot.lots.map(([f, a]) => [f, String(a)]));
       if (hot.caps.length > 0) multi.hSet(capsKey(shard, c.id), hot.caps.map(([f, n]) => [f, String(n)]));
+      // The birthday purchases a "first purchase of the day" may still ask about (purchase.lua keeps as many).
+      const recent = hot.purchase_times.filter(([, at]) => at >= Date.now() - purchase_times_kept_ms);
+      const times_expire_ms = hot.purchase_times_kept_from_ms + purchase_times_kept_ms;
+      if (recent.length > 0) {
+        multi.zAdd(purchaseTimesKey(shard, c.id), recent.map(([id, at]) => ({ score: at, value: id })));
+        multi.pExpireAt(purchaseTimesKey(shard, c.id), times_expire_ms);
+      }
       if (hot.earliest_expiry !== null) multi.zAdd(expiryKey(shard), { score: hot.earliest_expiry, value: c.id });
       index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
       loaded.cims += c.tokens?.length ?? 0;
@@ -181,6 +188,7 @@ async function replayContact(c: ContactRow, ledger: Peekable<LedgerRow>, known: 
     currency: c.currency,
     offers: known.offers,
     tiers: tiers === undefined ? null : { kinds: tiers.kinds, since_ms: tiers.since_ms, minor_units: currencyByCode(c.currency)?.minor_units ?? 2 },
+    birth_date: c.birth_date,
   });
   for (let row = await ledger.peek(); row !== undefined && row.contact_id <= c.id; row = await ledger.peek()) {
     if (row.contact_id === c.id) replay.apply(historyRow(row));

@@ -68,7 +68,7 @@ describe('ContactReplay', () => {
   });
 
   it('a reversed purchase gives back its caps, itself and its tier units, as reversal.lua does', () => {
-    const r = new ContactReplay(ctx);
+    const r = new ContactReplay({ ...ctx, birth_date: '1990-06-30' });
     const t0 = Date.UTC(2026, 5, 30, 12);
     const a = row('purchase', t0, { amount: 10_000, awards: [award(100, t0 + 2e9)], postings: [[rewards, commerce, 100]] });
     const b = row('purchase', t0 + 1, { amount: 3_000, awards: [award(100, t0 + 2e9)], postings: [[rewards, commerce, 100]] });
@@ -81,6 +81,9 @@ describe('ContactReplay', () => {
     let out = r.result();
     expect(out.caps).toEqual([['off_c|d2026-06-30', 1]]);
     expect(out.purchases).toBe(2);
+    // The birthday's purchases by time, for "first purchase of the day": the reversed one out
+    // (reversal.lua), July 1st's not kept (purchase.lua).
+    expect(out.purchase_times).toEqual([[b.id, b.at_ms]]);
     expect(out.units).toEqual([['um', '2026-07|5|30']]);
     r.apply(row('reversal', c.created_ms + 2, { original_id: b.id, postings: [[commerce, rewards, 100]] }));
     r.apply(row('reversal', c.created_ms + 3, { original_id: c.id, postings: [] }));

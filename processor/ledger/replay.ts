@@ -18,6 +18,8 @@
 
 import { capFieldAt, lotField } from '../awards.ts';
 import { tierKeysAt, type PeriodKind } from '../../core/tier.ts';
+import { readLocalTime } from '../../core/local-time.ts';
+import { isBirthday } from '../../core/offer.ts';
 import type { Posting } from '../journal.ts';
 
 export interface HistoryAward {
@@ -63,6 +65,8 @@ export interface ReplayContext {
    * purchases it processed before then counted no units of it. A kind not named: every purchase.
    */
   readonly tiers: { readonly kinds: readonly PeriodKind[]; readonly minor_units: number; readonly since_ms?: Readonly<Partial<Record<PeriodKind, number>>> } | null;
+  /** The contact's birth date (YYYY-MM-DD): its purchases on its birthday are kept by time (purchase_times). */
+  readonly birth_date?: string | null;
 }
 
 export interface ContactHot {
@@ -71,6 +75,10 @@ export interface ContactHot {
   /** Purchases not reversed (hot/purchase.lua's `fp`): none, and the next purchase is the contact's first. */
   readonly purchases: number;
   readonly last_purchase_ms: number;
+  /** Its purchases on its birthday (the venue's day), not reversed: [transaction id, occurred_at ms] (hot/keys.ts purchaseTimesKey). */
+  readonly purchase_times: [string, number][];
+  /** When the latest birthday purchase was processed (0: none): the script's PEXPIRE counts from it. */
+  readonly purchase_times_kept_from_ms: number;
   /** Whether it made any purchase, reversed or not: its first one referred (its referrer is dropped, purchase.lua). */
   readonly bought: boolean;
   /** 'um' | 'uq' | 'uy' → '<period key>|<units>|<previous units>'. */
@@ -121,6 +129,9 @@ export class ContactReplay {
   private readonly caps = new Map<string, number>();
   /** Purchases of this contact: their reversals give back what they counted (caps, tier units, the purchase). */
   private readonly purchase_of = new Map<string, HistoryRow>();
+  /** Purchases on the contact's birthday not reversed: id → occurred_at (ms), as purchase.lua keeps them. */
+  private readonly times = new Map<string, number>();
+  private times_kept_from_ms = 0;
   /** Redemptions of this contact: their reversals give these lots back. */
   private readonly redeemed = new Map<string, readonly (readonly [string, number])[]>();
   /** What could not be derived exactly (bounded). */
@@ -208,6 +219,11 @@ export class ContactReplay {
     this.purchases++;
     this.bought = true;
     this.purchase_of.set(t.id, t);
+    const birth = this.ctx.birth_date;
+    if (birth !== undefined && birth !== null && isBirthday(birth, readLocalTime(t.at_ms, t.timezone ?? 'UTC'))) {
+      this.times.set(t.id, t.at_ms);
+      this.times_kept_from_ms = Math.max(this.times_kept_from_ms, t.created_ms);
+    }
     if (t.at_ms > this.last_purchase_ms) this.last_purchase_ms = t.at_ms;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
@@ -240,6 +256,7 @@ export class ContactReplay {
       else if (n === 1) this.caps.delete(field!);
     }
     this.purchases = Math.max(0, this.purchases - 1);
+    this.times.delete(p.id);
     if (this.purchases === 0) this.last_purchase_ms = 0;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
@@ -291,6 +308,8 @@ export class ContactReplay {
       debt: this.debt,
       purchases: this.purchases,
       last_purchase_ms: this.last_purchase_ms,
+      purchase_times: [...this.times],
+      purchase_times_kept_from_ms: this.times_kept_from_ms,
       bought: this.bought,
       units: [...this.units].map(([kind, u]) => [`u${kind}`, `${u.key}|${u.now}|${u.prev}`]),
       caps: [...this.caps],

@@ -1,0 +1,67 @@
+// API.md: "`birthday`: on the contact's birthday, first purchase of that day only", and a reversal
+// "voids an earlier purchase ... entirely, as if it never happened". The guard reads one fact, the
+// contact's latest purchase time (`lp`), which answers neither question right:
+// - a reversed purchase stays the latest (reversal.lua clears `lp` only when no purchase is left),
+//   so the purchase after a reversed birthday purchase is not taken for the day's first;
+// - a purchase of a later day is "at or after the start of the birthday", so a sale of the
+//   birthday that a terminal forwards after midnight (occurred_at, up to a day back; a processor's
+//   up to 35 days) is not taken for the day's first either, though it was.
+// The guard now reads the contact's purchases by time (hot/keys.ts purchaseTimesKey: a sorted set
+// of the last 37 days' purchases, a reversal taking its purchase out) for the purchase's local day.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let seq = 0;
+const real_now = Date.now;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.close();
+});
+afterEach(() => {
+  gw.processor.stores.clock.now = real_now;
+});
+
+const at = (iso: string) => {
+  const ms = Date.parse(iso);
+  gw.processor.stores.clock.now = () => ms;
+};
+
+async function setUp() {
+  const biz = await createBusiness(gw);
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'birthday', goal: 'birthday', award: { fixed: 500 } });
+  expect(o.status).toBe(201);
+  const card = testCard(9_400_000 + ++seq);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }], birth_date: '1990-06-15' });
+  expect(c.status).toBe(201);
+  const buy = (reference: string, occurred_at?: string) =>
+    call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR', ...(occurred_at ? { occurred_at } : {}) });
+  return { biz, offer_id: o.body.id as string, buy };
+}
+
+const offers = (r: { body: { awards: { offer_id: string }[] } }) => r.body.awards.map((a) => a.offer_id);
+
+describe('birthday: the first purchase of that day', () => {
+  it('is the next one when the first is reversed', async () => {
+    at('2026-06-15T10:00:00Z');
+    const { biz, offer_id, buy } = await setUp();
+    expect(offers(await buy('b-0', '2026-06-14T12:00:00Z'))).toEqual([]); // the day before
+    expect(offers(await buy('b-1'))).toEqual([offer_id]);
+    expect((await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: 'v-1', original_reference: 'b-1' })).status).toBe(201);
+    at('2026-06-15T11:00:00Z');
+    expect(offers(await buy('b-2'))).toEqual([offer_id]);
+    expect(offers(await buy('b-3'))).toEqual([]);
+  });
+
+  it('is the birthday’s own first sale, even when it arrives after a purchase of the next day', async () => {
+    at('2026-06-16T00:30:00Z');
+    const { offer_id, buy } = await setUp();
+    expect(offers(await buy('n-1'))).toEqual([]); // June 16th: not the birthday
+    expect(offers(await buy('n-2', '2026-06-15T23:00:00Z'))).toEqual([offer_id]);
+    expect(offers(await buy('n-3', '2026-06-15T23:10:00Z'))).toEqual([]);
+  });
+});
