@@ -378,14 +378,8 @@ function indexOne(ix: OfferIndex, o: CompiledOffer): void {
   ix.always.push(o);
 }
 
-export function compileOffers(offers: readonly Offer[], resolution: Resolution): CompiledOffers {
-  // Oldest first, so awards are listed in the order the offers were made and `best` breaks ties
-  // the same way in every process. created_at has whole seconds only: offers made in the same
-  // second keep the caller's order (a stable sort), and Offers.list gives them in creation
-  // order at full precision. (Breaking those ties by id would order them at random.)
-  const sorted = offers.filter((o) => o.active !== false);
-  sorted.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
-  const ix: OfferIndex = {
+function emptyIndex(): OfferIndex {
+  return {
     always: [],
     by_venue: new Map(),
     by_merchant: new Map(),
@@ -403,6 +397,16 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
     referral: [],
     signup: [],
   };
+}
+
+export function compileOffers(offers: readonly Offer[], resolution: Resolution): CompiledOffers {
+  // Oldest first, so awards are listed in the order the offers were made and `best` breaks ties
+  // the same way in every process. created_at has whole seconds only: offers made in the same
+  // second keep the caller's order (a stable sort), and Offers.list gives them in creation
+  // order at full precision. (Breaking those ties by id would order them at random.)
+  const sorted = offers.filter((o) => o.active !== false);
+  sorted.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
+  const ix = emptyIndex();
   let purchase_offers = 0;
   let needs_profile = false;
   let needs_schemes = false;
