@@ -398,7 +398,12 @@ export type CallbackEventType = (typeof callback_event_types)[number];
 /** An event id: the processor's, replayed by; bounded like any input. */
 export const callbackEventIdSchema = z.string().min(1).max(255);
 const processorTransactionIdSchema = z.string().min(1).max(64);
-const merchantCodeSchema = merchantCreateSchema.shape.code;
+/**
+ * A merchant's `code` as a processor names it. Longer than any code a merchant can have (15): a
+ * code that names no merchant is an unknown merchant (ignored, `not_found`: EVENTS.md), not a
+ * malformed event; bounded like the processor's transaction ids.
+ */
+const merchantCodeSchema = z.string().min(1).max(64);
 
 export const callbackEnvelopeSchema = z.object({
   id: callbackEventIdSchema,

@@ -156,9 +156,12 @@ export function outcomeOf(r: AttemptResult): AttemptOutcome {
   return r.attempt >= delivery_attempts_max ? 'failed' : 'retrying';
 }
 
-/** Record a batch of attempts' results in one statement; `random` draws the jitter. */
-export async function recordAttempts(sql: Sql, results: readonly AttemptResult[], retry_base_ms: number, random: () => number = Math.random): Promise<void> {
-  if (results.length === 0) return;
+/**
+ * Record a batch of attempts' results in one statement; `random` draws the jitter. Returns when
+ * the retries it scheduled fall due (ms): the worker claims each then, not at its next poll.
+ */
+export async function recordAttempts(sql: Sql, results: readonly AttemptResult[], retry_base_ms: number, random: () => number = Math.random): Promise<number[]> {
+  if (results.length === 0) return [];
   const now = Date.now();
   const rows = results.map((r) => {
     const outcome = outcomeOf(r);
@@ -178,6 +181,7 @@ export async function recordAttempts(sql: Sql, results: readonly AttemptResult[]
     update webhook_deliveries d set status = r.status, next_attempt_at = r.next, last_status_code = r.code, last_error = r.error
     from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(seq int8, attempt int4, status text, next timestamptz, code int4, error text)
     where d.seq = r.seq and d.attempts = r.attempt and d.status = 'pending'`;
+  return rows.flatMap((r) => (r.next === null ? [] : [Date.parse(r.next)]));
 }
 
 /**

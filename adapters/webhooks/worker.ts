@@ -38,6 +38,11 @@ export interface WorkerOptions {
 
 /** Results recorded per statement. */
 const results_per_statement_max = 500;
+/**
+ * Due times of this process's retries kept to wake the loop at (the earliest ones): a retry not
+ * kept, or scheduled by another gateway, is claimed at the next poll instead.
+ */
+const due_times_max = 1_024;
 
 export class WebhookWorker {
   private readonly per_endpoint: number;
@@ -54,6 +59,11 @@ export class WebhookWorker {
   private woken = false;
   private wake_up: (() => void) | undefined;
   private readonly abort = new AbortController();
+  /**
+   * When retries this process scheduled fall due (ms), earliest first: the loop sleeps until the
+   * first, so that attempt k waits its backoff (EVENTS.md), not the backoff and part of a poll.
+   */
+  private due: number[] = [];
   private results: AttemptResult[] = [];
   private released: AttemptResult[] = [];
   private flushing: Promise<void> | undefined;
@@ -117,9 +127,12 @@ export class WebhookWorker {
     let failures = 0;
     while (this.running) {
       let claimed = 0;
+      const claim_started_ms = Date.now();
       try {
         claimed = await this.claim();
         failures = 0;
+        // Due when this claim began: claimed by it (or by another gateway).
+        this.forgetDue(claim_started_ms);
       } catch (err) {
         this.report(err, 'webhooks: claiming deliveries failed, retrying');
         // Back off while PostgreSQL is down, bounded so that its return is noticed within 5 s.
@@ -127,8 +140,27 @@ export class WebhookWorker {
         await this.sleep(Math.min(100 * 2 ** failures, 5_000), false);
         continue;
       }
-      if (claimed === 0 || this.in_flight >= this.in_flight_max) await this.sleep(this.poll_ms, true);
+      if (claimed === 0 || this.in_flight >= this.in_flight_max) await this.sleep(Math.min(this.poll_ms, this.untilDue()), true);
     }
+  }
+
+  /** Retries due at `at_ms` (just scheduled): the loop claims again when the first is due. */
+  private noteDue(at_ms: readonly number[]): void {
+    if (at_ms.length === 0) return;
+    this.due = [...this.due, ...at_ms].sort((a, b) => a - b).slice(0, due_times_max);
+    // The loop may be asleep for a whole poll: it works out its sleep again.
+    this.wake();
+  }
+
+  private forgetDue(until_ms: number): void {
+    const first_later = this.due.findIndex((at) => at > until_ms);
+    this.due = first_later < 0 ? [] : this.due.slice(first_later);
+  }
+
+  /** How long until the earliest retry kept falls due (0 if it is due; Infinity if none). */
+  private untilDue(): number {
+    const first = this.due[0];
+    return first === undefined ? Infinity : Math.max(0, first - Date.now());
   }
 
   /** Sleep `ms`; a wake() ends it early when `wakeable` (a back-off after a failure is not). */
@@ -223,7 +255,7 @@ export class WebhookWorker {
         const results = this.results.splice(0, results_per_statement_max);
         const released = this.released.splice(0, results_per_statement_max);
         try {
-          await recordAttempts(this.sql, results, this.options.retry_base_ms);
+          this.noteDue(await recordAttempts(this.sql, results, this.options.retry_base_ms));
           await releaseAttempts(this.sql, released);
         } catch (err) {
           this.report(err, 'webhooks: recording attempts failed; those deliveries are attempted again when their lease ends');
