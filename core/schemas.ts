@@ -404,6 +404,11 @@ const processorTransactionIdSchema = z.string().min(1).max(64);
  * malformed event; bounded like the processor's transaction ids.
  */
 const merchantCodeSchema = z.string().min(1).max(64);
+/**
+ * A processor's currency: three capital letters. One the business does not run, ISO 4217 or not
+ * ('USD' at a EUR business, 'ZZZ'), is ignored (validation_failed: EVENTS.md), not a malformed event.
+ */
+const callbackCurrencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 alphabetic code, e.g. EUR');
 
 export const callbackEnvelopeSchema = z.object({
   id: callbackEventIdSchema,
@@ -419,7 +424,7 @@ export const callbackSaleSchema = z
     card: z.object({ number: z.string().min(1).max(64) }).optional(),
     cim: cimInputSchema.optional(),
     amount: positiveAmountSchema,
-    currency: currencySchema,
+    currency: callbackCurrencySchema,
     merchant_code: merchantCodeSchema,
     terminal_code: z.string().min(1).max(64).optional(),
     occurred_at: timestampSchema.optional(),
@@ -432,7 +437,7 @@ export const callbackRefundSchema = z.object({
   transaction_id: processorTransactionIdSchema,
   original_transaction_id: processorTransactionIdSchema,
   amount: positiveAmountSchema,
-  currency: currencySchema,
+  currency: callbackCurrencySchema,
   merchant_code: merchantCodeSchema,
   terminal_code: z.string().min(1).max(64).optional(),
 });

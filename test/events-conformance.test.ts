@@ -38,6 +38,19 @@ describe('callbacks in', () => {
     }
     expect((await walletOf(gw, s.biz.admin_key, s.contact_id)).commerce).toBe(before);
   });
+
+  // "`validation_failed` for a currency the business does not run" is `ignored`; `rejected` is
+  // for a malformed event. Three capital letters name a currency, ISO 4217's or not ('ZZZ' was
+  // `rejected`); anything else ('usd', 'EURO') is malformed.
+  it('a currency the business does not run, ISO 4217 or not, is ignored (validation_failed); a malformed one rejected', async () => {
+    const s: Shop = await shopOf(gw, testCard(7_310_002), [{ name: '10% back', goal: 'spend', award: { percent: 10 } }]);
+    const p = await createProcessor(gw, s.biz);
+    const before = (await walletOf(gw, s.biz.admin_key, s.contact_id)).commerce;
+    const event = (currency: string) => sale('transaction.cleared', { transaction_id: transactionId(), card: { number: s.card }, amount: 1000, currency, merchant_code: s.biz.merchant_code });
+    for (const currency of ['USD', 'ZZZ']) expect((await postCallback(gw, p, event(currency))).body, currency).toMatchObject({ status: 'ignored', code: 'validation_failed' });
+    for (const currency of ['usd', 'EURO', '']) expect((await postCallback(gw, p, event(currency))).body, currency).toMatchObject({ status: 'rejected', code: 'validation_failed' });
+    expect((await walletOf(gw, s.biz.admin_key, s.contact_id)).commerce).toBe(before);
+  });
 });
 
 describe('webhooks out', () => {
