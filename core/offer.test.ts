@@ -106,6 +106,9 @@ describe('spend offers', () => {
     expect(a).toMatchObject({ amount: 100, pool: 'MER1', instant_redeem: true, expires_at: '2026-08-30T12:00:00.000Z', limits, period_key: 'w2026-23', guard: null, beneficiary: 'contact', referrer_id: null, goal: 'spend' });
     const [b] = evalAll([offer({ award: { fixed: 100 } })]).awards;
     expect(b).toMatchObject({ pool: null, instant_redeem: false, expires_at: null, limits: null, period_key: null });
+    // Whole seconds, rounded up: never shorter than validity_days, the same for a quote a few ms before.
+    const at_ms = Date.parse('2026-06-01T12:00:00.001Z');
+    for (const t of [at_ms, at_ms + 998]) expect(evalAll([offer({ award: { fixed: 100 }, validity_days: 90 })], { at_ms: t }).awards[0]!.expires_at).toBe('2026-08-30T12:00:01.000Z');
   });
 
   it('per-contact period keys are local to the venue', () => {

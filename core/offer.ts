@@ -480,7 +480,9 @@ function expiresAt(at_ms: number, validity_ms: number): string {
   }
   let s = expiries.get(validity_ms);
   if (s === undefined) {
-    s = isoUtc(at_ms + validity_ms);
+    // Whole seconds, rounded up (never shorter than the validity): a quote and the purchase
+    // made at once after it name the same expiry (TERMINAL.md) unless a second ends in between.
+    s = isoUtc(Math.ceil((at_ms + validity_ms) / 1000) * 1000);
     expiries.set(validity_ms, s);
   }
   return s;

@@ -83,6 +83,24 @@ async function quoteThenBuy(biz: BusinessFixture, c: Contact, amount: number, ex
 const offerIds = (q: { awards: { offer_id: string }[] }) => q.awards.map((a) => a.offer_id);
 
 describe('a quote equals the purchase that follows it', () => {
+  // The clock moves on between a quote and the purchase "at once" after it: an award's expiry is
+  // whole seconds (rounded up), so they agree unless a second ended in between. It was the
+  // purchase's millisecond plus validity_days, and a quote 3 ms earlier named another expiry.
+  it('with validity_days, the clock moving on a few ms: the same expires_at', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { goal: 'spend', award: { percent: 5 }, validity_days: 90 });
+    const c = await contact(biz);
+    const body = purchaseBody(c, 6000);
+    const start = Math.floor(real_now() / 1000) * 1000 + 3;
+    gw.processor.stores.clock.now = () => start;
+    const q = await call(gw, 'POST', '/v1/purchases/quote', biz.terminal_key, body);
+    gw.processor.stores.clock.now = () => start + 7;
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body);
+    expect(p.status, p.text).toBe(201);
+    expect(q.body.awards).toEqual(p.body.awards);
+    expect(p.body.awards[0].expires_at).toBe(new Date(start - 3 + 1000 + 90 * 86_400_000).toISOString());
+  });
+
   it('spend, product, happy hour and instant discounts, stacked', async () => {
     const biz = await createBusiness(gw);
     const spend = await offer(biz, { goal: 'spend', award: { percent: 5 }, validity_days: 30 });
