@@ -106,12 +106,11 @@ export async function findOriginal(stores: Pick<Stores, 'redis'>, slot: Referenc
 
 /**
  * Remember that the reference was reversed before it arrived, so that it is refused if it comes:
- * 'remembered' (now or by this same reversal before), 'reversed' (by another reversal already),
+ * 'remembered' (now, or before by this reversal or another: the original is still not there),
  * or 'arrived' (the original came meanwhile: reverse it for real).
  */
-export async function claimForReversal(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reversal_hash: string): Promise<'remembered' | 'reversed' | 'arrived'> {
+export async function claimForReversal(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reversal_hash: string): Promise<'remembered' | 'arrived'> {
   const mark = Buffer.from(`!${claimHash(reversal_hash)}`, 'latin1');
   const prior = await runClaim(stores, slot, mark, 'claim');
-  if (prior === null || prior.equals(mark)) return 'remembered';
-  return prior[0] === reversed_mark ? 'reversed' : 'arrived';
+  return prior === null || prior[0] === reversed_mark ? 'remembered' : 'arrived';
 }

@@ -111,7 +111,8 @@ export class Refunds {
       if (await claimedByAnother(this.stores, slot, hash)) throw new PocketgateError('idempotency_conflict', `reference ${input.reference} was used for a different request`);
       // Not here (yet): remember the reversal so that the original is refused if it comes late.
       const outcome = await claimForReversal(this.stores, original_slot, hash);
-      if (outcome === 'reversed') throw new PocketgateError('already_reversed', `reference ${input.original_reference} was already reversed`);
+      // Remembered by another reversal before: still no transaction to reverse, so not found
+      // again (already_reversed would say one was reversed).
       if (outcome === 'remembered') {
         await claimReference(this.stores, slot, input.reference, hash, '');
         throw new PocketgateError('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`);

@@ -44,3 +44,22 @@ describe('a reference reused with another body, naming an original not there', (
     expect(conflict.body.code, conflict.text).toBe('idempotency_conflict');
   });
 });
+
+// API.md: a reversal "voids an earlier purchase, spend or redemption ... Twice: 409
+// already_reversed". An original that never arrived was never voided: a second reversal naming it
+// (another reference) found the first one's mark and answered 409 already_reversed, as if a
+// transaction had been reversed. Now 404 original_not_found again; the original is still refused
+// if it comes.
+describe('two reversals of an original that is not there', () => {
+  it('both 404 original_not_found; the original refused when it comes', async () => {
+    const biz = await createBusiness(gw);
+    const card = testCard(8_200_003);
+    expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
+    for (const reference of ['w1', 'w2']) {
+      const r = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference, original_reference: 'never' });
+      expect([r.status, r.body.code], r.text).toEqual([404, 'original_not_found']);
+    }
+    const late = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'never', cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' });
+    expect([late.status, late.body.code], late.text).toEqual([409, 'already_reversed']);
+  });
+});
