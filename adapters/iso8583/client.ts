@@ -55,133 +55,43 @@ export function connectIso(port: number, host = '127.0.0.1', options: IsoClientO
   const bitmap = options.bitmap ?? 'hex';
   const codec: CodecOptions = options.spec ? { bitmap, spec: options.spec } : { bitmap };
   const timeoutMs = options.timeout_ms ?? 10_000;
-  const waiters = new Map<string, Waiter>();
-  const decoder = new FrameDecoder({ mode: framing });
 
   return new Promise<IsoClient>((resolveConnect, rejectConnect) => {
     const socket = net.connect({ port, host });
     socket.setNoDelay(true);
     let connected = false;
-    let closedError: Error | null = null;
     const connectTimer = setTimeout(() => socket.destroy(new Error(`connect to ${host}:${port} timed out`)), options.connect_timeout_ms ?? 5_000);
-
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-
-    const failAll = (err: Error): void => {
-      closedError = err;
-      for (const w of waiters.values()) {
-        clearTimeout(w.timer);
-        w.reject(err);
-      }
-      waiters.clear();
-    };
+    const conn = new ClientConnection(socket, framing, codec, timeoutMs, options);
 
     socket.on('error', (err) => {
       if (!connected) {
         clearTimeout(connectTimer);
         rejectConnect(err);
       }
-      failAll(err);
+      conn.failAll(err);
     });
-    socket.on('close', () => failAll(closedError ?? new Error('ISO 8583 connection closed')));
+    socket.on('close', () => conn.failAll(conn.closedError ?? new Error('ISO 8583 connection closed')));
+    socket.on('data', (chunk: Buffer) => conn.onData(chunk));
 
-    socket.on('data', (chunk: Buffer) => {
-      let body: Buffer | null;
-      decoder.write(chunk);
-      for (;;) {
-        try {
-          body = decoder.read();
-        } catch (err) {
-          socket.destroy(err as Error);
-          return;
-        }
-        if (body === null) return;
-        let msg: IsoMessage;
-        try {
-          msg = decode(body, codec);
-        } catch (err) {
-          const head = peekHeader(body, codec);
-          const key = keyOf(head.de11, head.de41);
-          const w = waiters.get(key);
-          if (w) {
-            waiters.delete(key);
-            clearTimeout(w.timer);
-            w.reject(err as Error);
-          } else {
-            options.onUnmatched?.(Buffer.from(body));
-          }
-          continue;
-        }
-        const key = keyOf(msg.fields[11], msg.fields[41]);
-        const w = waiters.get(key);
-        if (w) {
-          waiters.delete(key);
-          clearTimeout(w.timer);
-          w.resolve(msg);
-        } else {
-          options.onUnmatched?.(msg);
-        }
-      }
-    });
-
-    // requests sent in the same tick leave in one writev
-    let corked = false;
-    const write = (bytes: Buffer): void => {
-      if (!corked) {
-        corked = true;
-        socket.cork();
-        process.nextTick(() => {
-          corked = false;
-          socket.uncork();
-        });
-      }
-      socket.write(bytes);
-    };
-
-    const expect = (de11: string | undefined, de41: string | undefined, ms = timeoutMs): Promise<IsoMessage> => {
-      if (closedError) return Promise.reject(closedError);
-      const key = keyOf(de11, de41);
-      if (waiters.has(key)) return Promise.reject(new Error(`a request with DE11 ${de11} DE41 ${de41} is already in flight`));
-      return new Promise<IsoMessage>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(key);
-          reject(new Error(`no reply to DE11 ${de11} DE41 ${de41} within ${ms} ms`));
-        }, ms);
-        waiters.set(key, { resolve, reject, timer });
-      });
-    };
-
+    // a plain object of closures: its methods work unbound
     const client: IsoClient = {
       socket,
-      closed,
+      closed: conn.closed,
       get pending() {
-        return waiters.size;
+        return conn.waiters.size;
       },
       send(msg, ms) {
-        let body: Buffer;
-        try {
-          body = encode(msg, codec);
-        } catch (err) {
-          return Promise.reject(err);
-        }
-        const reply = expect(msg.fields[11], msg.fields[41], ms);
-        if (!closedError) write(frame(body, framing));
-        return reply;
+        return conn.send(msg, ms);
       },
-      expect: (de11, de41, ms) => expect(de11, de41, ms),
+      expect: (de11, de41, ms) => conn.expect(de11, de41, ms),
       sendRaw(bytes) {
-        write(bytes);
+        conn.write(bytes);
       },
       sendFrame(body) {
-        write(frame(body, framing));
+        conn.write(frame(body, framing));
       },
       close() {
-        if (!socket.destroyed) {
-          socket.end();
-          const t = setTimeout(() => socket.destroy(), 2_000);
-          t.unref();
-        }
-        return closed;
+        return conn.close();
       },
     };
 
@@ -191,4 +101,134 @@ export function connectIso(port: number, host = '127.0.0.1', options: IsoClientO
       resolveConnect(client);
     });
   });
+}
+
+/** One client connection: its frame decoder, the sends awaiting their reply, corked writes. */
+class ClientConnection {
+  readonly waiters = new Map<string, Waiter>();
+  /** Set once the connection has failed or closed; sends after that are rejected with it. */
+  closedError: Error | null = null;
+  readonly closed: Promise<void>;
+  private readonly decoder: FrameDecoder;
+  private corked = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly framing: FramingMode,
+    private readonly codec: CodecOptions,
+    private readonly timeoutMs: number,
+    private readonly options: IsoClientOptions,
+  ) {
+    this.decoder = new FrameDecoder({ mode: framing });
+    this.closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  }
+
+  /** Reads every whole frame of `chunk` and hands each reply to the send awaiting it. */
+  onData(chunk: Buffer): void {
+    let body: Buffer | null;
+    this.decoder.write(chunk);
+    for (;;) {
+      try {
+        body = this.decoder.read();
+      } catch (err) {
+        this.socket.destroy(err as Error);
+        return;
+      }
+      if (body === null) return;
+      this.deliver(body);
+    }
+  }
+
+  /** A reply resolves the send with its DE11 + DE41; one that does not decode rejects that
+   *  send when its header can be read. Anything else goes to onUnmatched. */
+  private deliver(body: Buffer): void {
+    let msg: IsoMessage;
+    try {
+      msg = decode(body, this.codec);
+    } catch (err) {
+      const head = peekHeader(body, this.codec);
+      const w = this.take(head.de11, head.de41);
+      if (w) {
+        w.reject(err as Error);
+      } else {
+        this.options.onUnmatched?.(Buffer.from(body));
+      }
+      return;
+    }
+    const w = this.take(msg.fields[11], msg.fields[41]);
+    if (w) {
+      w.resolve(msg);
+    } else {
+      this.options.onUnmatched?.(msg);
+    }
+  }
+
+  /** The send awaiting this DE11 + DE41, taken off the list with its timer stopped. */
+  private take(de11: string | undefined, de41: string | undefined): Waiter | undefined {
+    const key = keyOf(de11, de41);
+    const w = this.waiters.get(key);
+    if (w) {
+      this.waiters.delete(key);
+      clearTimeout(w.timer);
+    }
+    return w;
+  }
+
+  failAll(err: Error): void {
+    this.closedError = err;
+    for (const w of this.waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiters.clear();
+  }
+
+  // requests sent in the same tick leave in one writev
+  write(bytes: Buffer): void {
+    const socket = this.socket;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(bytes);
+  }
+
+  send(msg: IsoMessage, ms?: number): Promise<IsoMessage> {
+    let body: Buffer;
+    try {
+      body = encode(msg, this.codec);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const reply = this.expect(msg.fields[11], msg.fields[41], ms);
+    if (!this.closedError) this.write(frame(body, this.framing));
+    return reply;
+  }
+
+  expect(de11: string | undefined, de41: string | undefined, ms = this.timeoutMs): Promise<IsoMessage> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const key = keyOf(de11, de41);
+    if (this.waiters.has(key)) return Promise.reject(new Error(`a request with DE11 ${de11} DE41 ${de41} is already in flight`));
+    return new Promise<IsoMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new Error(`no reply to DE11 ${de11} DE41 ${de41} within ${ms} ms`));
+      }, ms);
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+  }
+
+  close(): Promise<void> {
+    const socket = this.socket;
+    if (!socket.destroyed) {
+      socket.end();
+      const t = setTimeout(() => socket.destroy(), 2_000);
+      t.unref();
+    }
+    return this.closed;
+  }
 }

@@ -335,13 +335,8 @@ function writeEbcdic(out: Buffer, p: number, f: number, v: string, row: number, 
   return p + v.length;
 }
 
-/**
- * Packs a message (no length header). Validates the MTI and every value against the field
- * table, throwing IsoFormatError with the output offset of the offending element.
- */
-export function encode(msg: IsoMessage, options?: CodecOptions): Buffer {
-  const spec = specOf(options);
-  const binary = options?.bitmap === 'binary';
+/** The message's MTI, checked: 4 digits. */
+function checkedMti(msg: IsoMessage): string {
   if (typeof msg !== 'object' || msg === null) throw new IsoFormatError('mti', 0, 'bad_type', 'not a message');
   const mti = msg.mti;
   if (typeof mti !== 'string') throw new IsoFormatError('mti', 0, 'bad_type', 'the MTI must be a string');
@@ -350,7 +345,16 @@ export function encode(msg: IsoMessage, options?: CodecOptions): Buffer {
     const c = mti.charCodeAt(i);
     if (c < 48 || c > 57) throw new IsoFormatError('mti', i, 'not_numeric', 'MTI must be 4 digits');
   }
-  const fields = msg.fields;
+  return mti;
+}
+
+/** The bitmap words of the message being encoded, left here by measureFields so that encode
+ *  allocates nothing but its output; encode copies them out as soon as it returns. */
+const bitmapWords = new Int32Array(4);
+
+/** Checks every field against the field table and sets its bit in bitmapWords; returns the
+ *  bytes the fields take on the wire. */
+function measureFields(fields: IsoFields, spec: CompiledSpec, binary: boolean): number {
   if (!Array.isArray(fields)) throw new IsoFormatError('bitmap', 4, 'bad_type', 'msg.fields must be an array');
   const count = fields.length;
   if (count > 129) {
@@ -363,7 +367,6 @@ export function encode(msg: IsoMessage, options?: CodecOptions): Buffer {
     throw new IsoFormatError(f, 4, 'not_settable', 'the MTI and bitmaps come from msg.mti and the fields present');
   }
 
-  // pass 1: lengths and bitmap
   let w0 = 0;
   let w1 = 0;
   let w2 = 0;
@@ -401,6 +404,39 @@ export function encode(msg: IsoMessage, options?: CodecOptions): Buffer {
     else if (f <= 96) w2 |= bit;
     else w3 |= bit;
   }
+  bitmapWords[0] = w0;
+  bitmapWords[1] = w1;
+  bitmapWords[2] = w2;
+  bitmapWords[3] = w3;
+  return dataLength;
+}
+
+/** Writes the fields whose bits are set in `w`, the bitmap word of fields base to base + 31. */
+function writeFields(out: Buffer, p: number, w: number, base: number, spec: CompiledSpec, fields: IsoFields, binary: boolean): number {
+  while (w !== 0) {
+    const z = Math.clz32(w);
+    w ^= 0x80000000 >>> z;
+    p = writeField(out, p, z + base, fields[z + base]!, spec, fields, binary);
+  }
+  return p;
+}
+
+/**
+ * Packs a message (no length header). Validates the MTI and every value against the field
+ * table, throwing IsoFormatError with the output offset of the offending element.
+ */
+export function encode(msg: IsoMessage, options?: CodecOptions): Buffer {
+  const spec = specOf(options);
+  const binary = options?.bitmap === 'binary';
+  const mti = checkedMti(msg);
+  const fields = msg.fields;
+
+  // pass 1: lengths and bitmap
+  const dataLength = measureFields(fields, spec, binary);
+  let w0 = bitmapWords[0]!;
+  const w1 = bitmapWords[1]!;
+  const w2 = bitmapWords[2]!;
+  const w3 = bitmapWords[3]!;
   const secondary = (w2 | w3) !== 0;
   if (secondary) w0 |= 0x80000000;
   const total = 4 + (binary ? 8 : 16) * (secondary ? 2 : 1) + dataLength;
@@ -417,30 +453,10 @@ export function encode(msg: IsoMessage, options?: CodecOptions): Buffer {
     p = writeWord(out, p, w2, binary);
     p = writeWord(out, p, w3, binary);
   }
-  let w = w0 & 0x7fffffff;
-  while (w !== 0) {
-    const z = Math.clz32(w);
-    w ^= 0x80000000 >>> z;
-    p = writeField(out, p, z + 1, fields[z + 1]!, spec, fields, binary);
-  }
-  w = w1;
-  while (w !== 0) {
-    const z = Math.clz32(w);
-    w ^= 0x80000000 >>> z;
-    p = writeField(out, p, z + 33, fields[z + 33]!, spec, fields, binary);
-  }
-  w = w2;
-  while (w !== 0) {
-    const z = Math.clz32(w);
-    w ^= 0x80000000 >>> z;
-    p = writeField(out, p, z + 65, fields[z + 65]!, spec, fields, binary);
-  }
-  w = w3;
-  while (w !== 0) {
-    const z = Math.clz32(w);
-    w ^= 0x80000000 >>> z;
-    p = writeField(out, p, z + 97, fields[z + 97]!, spec, fields, binary);
-  }
+  p = writeFields(out, p, w0 & 0x7fffffff, 1, spec, fields, binary);
+  p = writeFields(out, p, w1, 33, spec, fields, binary);
+  p = writeFields(out, p, w2, 65, spec, fields, binary);
+  p = writeFields(out, p, w3, 97, spec, fields, binary);
   if (p !== total) throw new Error(`iso8583 encode: wrote ${p} of ${total} bytes`); // invariant
   return out;
 }

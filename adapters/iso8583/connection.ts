@@ -1,0 +1,251 @@
+// One connection of the ISO 8583 server (server.ts).
+//
+//  - frames are decoded as they arrive and handed to the handler at once, many in flight;
+//    replies are written in completion order (the peer matches them by DE11 + DE41);
+//  - reading stops (socket.pause) while the connection has `in_flight_max_per_connection`
+//    requests in flight or while socket.write() reports its buffer full (the peer is not
+//    reading); it resumes when in-flight drops below the max and the socket has drained.
+//    What one connection may hold is therefore bounded: one TCP chunk of undecoded input
+//    (≤ 64 KiB) + one partial frame (≤ 8 KiB + prefix) + the socket's write buffer, which
+//    stops growing at the high-water mark (16 KiB) plus the replies of the requests already
+//    in flight (≤ in_flight_max × 8 KiB);
+//  - a message that does not decode is answered with DE39 30 when peekHeader finds its MTI,
+//    DE11 and DE41, else the connection is closed; a framing error closes it; a handler that
+//    throws (or returns a reply that does not encode) is answered with DE39 96;
+//  - a connection silent for idle_seconds is closed.
+// "Closed" is graceful: stop taking requests, answer those in flight, then end the socket,
+// destroying it if that has not finished within the close timeout.
+
+import type { Socket } from 'node:net';
+import { decode, encode, peekHeader, createMessage, type CodecOptions, type IsoMessage } from './codec.ts';
+import { FrameDecoder, FramingError, frame, type FramingMode } from './framing.ts';
+import { summarize } from './log-hygiene.ts';
+import { replyTo, responseMti } from './reply.ts';
+import type { IsoConnectionStats, IsoErrorStage, IsoHandler, IsoLogger, IsoRequestContext } from './server.ts';
+
+/** What the connections of one server share: its options, resolved, the connections open, and
+ *  how it reports an error it absorbs. createIsoServer builds it once. */
+export interface ServerState {
+  readonly framing: FramingMode;
+  readonly codec: CodecOptions;
+  readonly maxFrame: number;
+  readonly idleSeconds: number;
+  readonly inFlightMax: number;
+  readonly closeTimeoutMs: number;
+  readonly handler: IsoHandler;
+  readonly logger: IsoLogger;
+  readonly live: Set<Connection>;
+  report(err: unknown, stage: IsoErrorStage, conn: Connection, level: 'debug' | 'info' | 'warn' | 'error', extra?: object): void;
+}
+
+export class Connection {
+  readonly remote: string;
+  readonly ctx: IsoRequestContext;
+  decoder: FrameDecoder | null;
+  inFlight = 0;
+  inFlightPeak = 0;
+  requests = 0;
+  writeBlocked = false;
+  readPaused = false;
+  peerEnded = false;
+  closing = false; // no more requests taken; end once in-flight is answered
+  ended = false;
+  corked = false;
+  private killTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    readonly id: number,
+    private readonly server: ServerState,
+  ) {
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.ctx = { remote: this.remote, connection: this.id };
+    this.decoder = new FrameDecoder({ mode: server.framing, maxFrame: server.maxFrame });
+    socket.setNoDelay(true);
+    if (server.idleSeconds > 0) socket.setTimeout(server.idleSeconds * 1000);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => {
+      this.writeBlocked = false;
+      this.pump();
+    });
+    socket.on('end', () => {
+      this.peerEnded = true;
+      this.pump();
+    });
+    socket.on('timeout', () => {
+      server.logger.info({ remote: this.remote, connection: this.id, idle_seconds: server.idleSeconds }, 'iso8583: idle connection closed');
+      this.shutdown(1_000);
+    });
+    socket.on('error', (err) => server.report(err, 'socket', this, 'debug'));
+    socket.on('close', () => {
+      if (this.killTimer) clearTimeout(this.killTimer);
+      this.decoder = null;
+      server.live.delete(this);
+    });
+  }
+
+  onData(chunk: Buffer): void {
+    const decoder = this.decoder;
+    if (this.closing || decoder === null) return; // read and discarded while closing
+    decoder.write(chunk);
+    this.pump();
+  }
+
+  /** Dispatch whole frames while the connection may take more; then pause/resume reading. */
+  pump(): void {
+    const decoder = this.decoder;
+    while (!this.closing && decoder !== null && this.inFlight < this.server.inFlightMax && !this.writeBlocked) {
+      let body: Buffer | null;
+      try {
+        body = decoder.read();
+      } catch (err) {
+        this.server.report(err, 'framing', this, 'warn');
+        this.shutdown(this.server.closeTimeoutMs);
+        return;
+      }
+      if (body === null) break;
+      this.dispatch(body);
+    }
+    const mustPause = !this.closing && (this.inFlight >= this.server.inFlightMax || this.writeBlocked);
+    if (mustPause && !this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    } else if (!mustPause && this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+    this.maybeEnd();
+  }
+
+  dispatch(body: Buffer): void {
+    this.requests++;
+    let request: IsoMessage;
+    try {
+      request = decode(body, this.server.codec);
+    } catch (err) {
+      const head = peekHeader(body, this.server.codec);
+      if (head.mti !== undefined && head.de11 !== undefined && head.de41 !== undefined) {
+        this.server.report(err, 'decode', this, 'info', { mti: head.mti, de11: head.de11, de41: head.de41 });
+        this.reply(createMessage(responseMti(head.mti), { 11: head.de11, 39: '30', 41: head.de41 }));
+      } else {
+        this.server.report(err, 'decode', this, 'warn', { mti: head.mti, de11: head.de11, de41: head.de41, closing: true });
+        this.shutdown(this.server.closeTimeoutMs);
+      }
+      return;
+    }
+    this.inFlight++;
+    if (this.inFlight > this.inFlightPeak) this.inFlightPeak = this.inFlight;
+    let pending: Promise<IsoMessage | null | undefined>;
+    try {
+      pending = this.server.handler(request, this.ctx);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    Promise.resolve(pending)
+      .then(
+        (reply) => this.complete(request, reply),
+        (err: unknown) => {
+          this.server.report(err, 'handler', this, 'error', { request: summarize(request) });
+          this.complete(request, replyTo(request, '96'));
+        },
+      )
+      .catch((err: unknown) => this.server.report(err, 'socket', this, 'error'));
+  }
+
+  complete(request: IsoMessage, reply: IsoMessage | null | undefined): void {
+    this.inFlight--;
+    if (reply !== null && reply !== undefined) {
+      const { codec, maxFrame } = this.server;
+      let out: Buffer | null = null;
+      try {
+        out = encode(reply, codec);
+        if (out.length > maxFrame) throw new FramingError('too_long', out.length, `reply of ${out.length} bytes, at most ${maxFrame}`);
+      } catch (err) {
+        this.server.report(err, 'encode', this, 'error', { request: summarize(request) });
+        try {
+          out = encode(replyTo(request, '96'), codec);
+        } catch {
+          out = null; // the request decoded, so its echo fields encode; this is belt and braces
+        }
+      }
+      if (out !== null) this.write(out);
+    }
+    this.pump();
+  }
+
+  reply(msg: IsoMessage): void {
+    this.write(encode(msg, this.server.codec));
+  }
+
+  /** Writes one reply; replies finished in the same tick leave in one writev. */
+  write(body: Buffer): void {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    let framed: Buffer;
+    try {
+      framed = frame(body, this.server.framing, this.server.maxFrame);
+    } catch (err) {
+      this.server.report(err, 'encode', this, 'error');
+      return;
+    }
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    if (!socket.write(framed)) this.writeBlocked = true;
+  }
+
+  /** Stop taking requests; end the socket once those in flight are answered; destroy it if
+   *  that has not happened within `timeoutMs`. Input is still read (and discarded) so the
+   *  peer's FIN is seen and closing does not turn into a reset that loses our replies. */
+  shutdown(timeoutMs: number): void {
+    if (!this.closing) {
+      this.closing = true;
+      this.decoder = null;
+    }
+    this.armKill(timeoutMs);
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+    this.maybeEnd();
+  }
+
+  maybeEnd(): void {
+    if (this.ended || this.inFlight > 0) return;
+    // a half-closed peer is answered in full before we end: nothing left to dispatch means
+    // the pump loop stopped on an empty decoder, not on backpressure
+    const drained = this.closing || (this.peerEnded && !this.writeBlocked);
+    if (!drained) return;
+    this.ended = true;
+    if (!this.socket.destroyed) this.socket.end();
+    // the peer has a moment to read our replies and close its side
+    this.armKill(this.peerEnded ? this.server.closeTimeoutMs : Math.min(this.server.closeTimeoutMs, 2_000));
+  }
+
+  armKill(timeoutMs: number): void {
+    if (this.killTimer !== null) return;
+    this.killTimer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    this.killTimer.unref();
+  }
+
+  stats(): IsoConnectionStats {
+    return {
+      id: this.id,
+      remote: this.remote,
+      inFlight: this.inFlight,
+      inFlightPeak: this.inFlightPeak,
+      paused: this.readPaused,
+      bytesRead: this.socket.bytesRead,
+      bytesWritten: this.socket.bytesWritten,
+      writableLength: this.socket.writableLength,
+      pendingInput: this.decoder?.pendingBytes ?? 0,
+      requests: this.requests,
+      closing: this.closing,
+    };
+  }
+}
