@@ -173,8 +173,21 @@ export class Connection {
     this.pump();
   }
 
+  /**
+   * Answers a message that did not decode with what peekHeader found of it. The standard field
+   * table always encodes that echo; a narrower one might not, and a throw here would leave the
+   * socket's data handler and end the process: the connection is closed instead.
+   */
   reply(msg: IsoMessage): void {
-    this.write(encode(msg, this.server.codec));
+    let out: Buffer;
+    try {
+      out = encode(msg, this.server.codec);
+    } catch (err) {
+      this.server.report(err, 'encode', this, 'warn', { closing: true });
+      this.shutdown(this.server.closeTimeoutMs);
+      return;
+    }
+    this.write(out);
   }
 
   /** Writes one reply; replies finished in the same tick leave in one writev. */

@@ -17,6 +17,7 @@ import {
   type IsoServerOptions,
 } from './server.ts';
 import { connectIso, type IsoClient } from './client.ts';
+import { spec87, withFields } from './spec87.ts';
 
 const PAN = '4111111111111111';
 const TERMINAL = 'TERM0001';
@@ -257,6 +258,20 @@ describe('createIsoServer', () => {
       c.sendFrame(body);
       expect((await reply).fields[39]).toBe('30');
       expect(server.connections).toBe(1);
+    });
+
+    it('a field table its 30 reply does not encode under (no DE39): the connection closed, the process alive', async () => {
+      // The reply to a message that does not decode was encoded in the socket's data handler,
+      // outside any try: a throw there ended the process.
+      const { server, port } = await start({ spec: withFields(spec87, [39]) });
+      const r = await raw(port);
+      const m = purchase(7);
+      const wire = encode(m).toString('latin1');
+      const pan = m.fields[2]!;
+      r.socket.write(frame(Buffer.from(wire.replace(`${String(pan.length).padStart(2, '0')}${pan}`, '25' + '4'.repeat(25)), 'latin1'), 'binary2'));
+      await r.waitClosed();
+      expect(r.frames).toEqual([]);
+      await until(() => server.connections === 0, 2_000, 'the server to drop the connection');
     });
 
     it('a frame of exactly 8192 bytes is read (and answered 30 or closed, not a framing error)', async () => {
