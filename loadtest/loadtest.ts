@@ -22,7 +22,7 @@ import { connectRedis, type RedisClient } from '../processor/stores.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
 import { cpuMs, median, postgresCpuMs, postmasterPid, redisCpuMs } from './measure.ts';
 import { LagSampler, type LagSeries } from './ledger-lag.ts';
-import { formatTargets, judgeTargets, limits, tally, type Figures } from './targets.ts';
+import { formatTargets, judgeTargets, limits, tally, type Figures, type TargetRow } from './targets.ts';
 import { api, card, importContacts, offerDefinitions, basket } from './population.ts';
 import { runIsoLoad } from './iso-load.ts';
 import { memoryCensus, perTransaction } from './memory-census.ts';
@@ -394,10 +394,619 @@ async function memoryPerTransaction(o: {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Request bodies
+
+const rand = (n: number) => (Math.random() * n) | 0;
+const urls: Record<string, string> = { purchase: '/v1/purchases', spend: '/v1/spends', redemption: '/v1/redemptions', redeem: '/v1/redemptions', refund: '/v1/refunds' };
+
+/** What the bodies draw from, fed by the replies (arrow properties: passed as callbacks). */
+class Traffic {
+  private seq = 0;
+  /** Contacts with money in their open balance (a purchase approved: the 2% instant award). */
+  private readonly funded: number[] = [];
+  /** Approved purchases not yet refunded or redeemed against: [reference, contact, amount]. */
+  private readonly recent: [string, number, number][] = [];
+  readonly approved_refs: string[] = [];
+  /** Refusals by request kind and body (a mixed run's redeem finding nothing to redeem, …). */
+  readonly refusals: Record<string, number> = {};
+
+  /** `wallet_code`: by contact index. */
+  constructor(private readonly wallet_code: readonly string[]) {}
+
+  readonly purchaseBody = (ctx: Record<string, any>, prefix: string) => {
+    const c = rand(contacts_n);
+    const b = basket();
+    const ref = `${run_id}-${prefix}${++this.seq}`;
+    ctx.kind = 'purchase';
+    ctx.ref = ref;
+    ctx.contact = c;
+    ctx.amount = b.amount;
+    return `{"reference":"${ref}","cim":{"type":"card","value":"${card(c)}"},"amount":${b.amount},"currency":"EUR","items":${b.items}}`;
+  };
+  readonly spendBody = (ctx: Record<string, any>) => {
+    const c = this.funded.length > 0 ? this.funded[rand(this.funded.length)]! : rand(contacts_n);
+    const ref = `${run_id}-s${++this.seq}`;
+    ctx.kind = 'spend';
+    ctx.ref = ref;
+    return `{"reference":"${ref}","amount":1,"currency":"EUR","wallet_code":"${this.wallet_code[c]}"}`;
+  };
+  /** 0.01 of the commerce balance a funded contact's purchase earned (the 5% cashback), into the open balance. */
+  readonly redemptionBody = (ctx: Record<string, any>) => {
+    const c = this.funded.length > 0 ? this.funded[rand(this.funded.length)]! : rand(contacts_n);
+    const ref = `${run_id}-e${++this.seq}`;
+    ctx.kind = 'redemption';
+    ctx.ref = ref;
+    return `{"reference":"${ref}","cim":{"type":"card","value":"${card(c)}"},"amount":1}`;
+  };
+  readonly mixedBody = (ctx: Record<string, any>) => {
+    const r = Math.random();
+    if (r < 0.7 || this.recent.length < 100) return this.purchaseBody(ctx, 'm');
+    if (r < 0.85) {
+      // Redeem the commerce balance of a contact whose purchase just earned cashback.
+      const [, c] = this.recent.splice(rand(this.recent.length), 1)[0]!;
+      const ref = `${run_id}-d${++this.seq}`;
+      ctx.kind = 'redeem';
+      ctx.ref = ref;
+      return `{"reference":"${ref}","cim":{"type":"card","value":"${card(c)}"}}`;
+    }
+    if (r < 0.95) return this.spendBody(ctx);
+    const [original, , amount] = this.recent.splice(rand(this.recent.length), 1)[0]!;
+    const ref = `${run_id}-f${++this.seq}`;
+    ctx.kind = 'refund';
+    ctx.ref = ref;
+    return `{"reference":"${ref}","original_reference":"${original}","amount":${Math.max(1, amount >> 1)}}`;
+  };
+  readonly onReply = (status: number, body: string, ctx: Record<string, any>) => {
+    if (status < 200 || status >= 300) {
+      const code = /"code":"([^"]*)"/.exec(body)?.[1] ?? '';
+      const k = `${ctx.kind} ${status} ${code}`;
+      this.refusals[k] = (this.refusals[k] ?? 0) + 1;
+      return;
+    }
+    this.approved_refs.push(ctx.ref as string);
+    if (ctx.kind === 'purchase') {
+      if (this.funded.length < 200_000) this.funded.push(ctx.contact as number);
+      if (this.recent.length < 50_000) this.recent.push([ctx.ref as string, ctx.contact as number, ctx.amount as number]);
+    }
+  };
+  // The mixed run's bodies choose their path (the body is built first, with the same context).
+  readonly mixedPath = (ctx: Record<string, any>) => urls[ctx.kind as string]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases, in the order main() runs them
+
+interface Servers {
+  readonly gateway: Child;
+  readonly sync: Child;
+  readonly empty: Child;
+}
+
+/** Each pushed onto `children` as soon as it runs, so that main() stops it whatever fails next. */
+async function startServers(children: Child[]): Promise<Servers> {
+  const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'loadtest-hmac-key', LOG_LEVEL: 'warn' };
+  const gateway = await startChild('gateway/main.ts', ports.gateway, { ...env, ISO8583_PORT: String(ports.iso), DURABILITY: 'async' });
+  children.push(gateway);
+  // The sync baseline: its journal entries are drained by the async gateway's writer, which
+  // finds them already recorded.
+  const sync = await startChild('gateway/main.ts', ports.sync, { ...env, ISO8583_PORT: String(ports.iso_sync), DURABILITY: 'sync', LEDGER_WRITER: 'off' });
+  children.push(sync);
+  const empty = await startChild('loadtest/empty-server.ts', ports.empty, {}, { ready_path: '/empty' });
+  children.push(empty);
+  return { gateway, sync, empty };
+}
+
+interface Business {
+  readonly business_id: string;
+  readonly admin: string;
+  /** The HTTP runs' terminal. */
+  readonly terminal_id: string;
+  readonly terminal_headers: Record<string, string>;
+  /** One per ISO connection. */
+  readonly iso_terminals: string[];
+  readonly acquirer_id: string;
+}
+
+async function createBusiness(gateway: Child): Promise<Business> {
+  const business = await api(gateway.url, platform_key, 'POST', '/v1/businesses', { name: `Load test ${run_id}`, currency: 'EUR' });
+  const business_id = business.id as string;
+  const admin = business.admin_key as string;
+  const venue = await api(gateway.url, admin, 'POST', '/v1/venues', { name: 'Load test venue' });
+  const terminal = await api(gateway.url, admin, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'LOAD0001' });
+  const terminal_headers = { authorization: `Bearer ${terminal.api_key as string}` };
+  for (const o of offerDefinitions(offers_n)) await api(gateway.url, admin, 'POST', '/v1/offers', o);
+  const iso_terminals: string[] = [];
+  for (let i = 1; i <= iso_connections; i++) {
+    const code = `ISO${String(i).padStart(5, '0')}`;
+    await api(gateway.url, admin, 'POST', '/v1/terminals', { venue_id: venue.id, code });
+    iso_terminals.push(code);
+  }
+  const acquirer_id = String(100_000 + Math.floor(Math.random() * 899_999));
+  await api(gateway.url, admin, 'POST', '/v1/iso8583/links', { acquirer_id });
+  return { business_id, admin, terminal_id: terminal.id as string, terminal_headers, iso_terminals, acquirer_id };
+}
+
+type KeysMemory = Awaited<ReturnType<typeof memoryOfKeys>>;
+
+interface Seeded {
+  readonly seed_ms: number;
+  readonly memory_before: number;
+  readonly memory_after: number;
+  readonly memory_per_contact: number;
+  readonly memory_after_seed: { contact_hash: KeysMemory; cim_index: KeysMemory };
+  /** By contact index. */
+  readonly wallet_code: string[];
+}
+
+/** Seeding, with Redis memory measured around it. */
+async function seedContacts(redis: RedisClient, sql: postgres.Sql, gateway: Child, business: Business): Promise<Seeded> {
+  await new Promise((r) => setTimeout(r, 500));
+  const memory_before = await usedMemory(redis);
+  const seeding = phase('seeding contacts', contacts_n, 'contacts');
+  const seed_start = performance.now();
+  await importContacts(gateway.url, business.admin, contacts_n, (n) => seeding.update(n));
+  const seed_ms = Math.round(performance.now() - seed_start);
+  seeding.done();
+  const memory_after = await usedMemory(redis);
+  const memory_per_contact = Math.round((memory_after - memory_before) / contacts_n);
+  // What a freshly seeded contact is made of (sampled now, before any purchase adds to it).
+  const memory_after_seed = {
+    contact_hash: await memoryOfKeys(redis, 'c:{s*', 200),
+    cim_index: await memoryOfKeys(redis, 'i:*', 200),
+  };
+  say(`seeded ${contacts_n} contacts through the streaming import in ${(seed_ms / 1000).toFixed(1)} s (goal ≤ 20 s for 100,000); Redis +${((memory_after - memory_before) / 2 ** 20).toFixed(1)} MiB = ${memory_per_contact} bytes per contact (goal ≤ 300)`);
+
+  // Wallet codes by contact index (the profile's phone carries the index).
+  const wallet_code = new Array<string>(contacts_n);
+  for (const r of await sql<{ phone: string; wallet_code: string }[]>`select phone, wallet_code from contacts where business_id = ${business.business_id}`) {
+    wallet_code[Number(r.phone.slice(5))] = r.wallet_code;
+  }
+  return { seed_ms, memory_before, memory_after, memory_per_contact, memory_after_seed, wallet_code };
+}
+
+/**
+ * Funding: a first purchase for some contacts, so spends and redemptions have money to move
+ * (the 2% instant award into the open balance, the 5% cashback into the commerce balance).
+ */
+async function fundContacts(gateway: Child, business: Business, traffic: Traffic): Promise<void> {
+  const fund_n = Math.min(contacts_n, 5_000);
+  const funding = phase('funding purchases', fund_n, 'req');
+  let funded_done = 0;
+  await new Promise<void>((resolve, reject) =>
+    autocannon(
+      {
+        url: `${gateway.url}/v1/purchases`,
+        method: 'POST',
+        connections,
+        amount: fund_n,
+        headers: { 'content-type': 'application/json', ...business.terminal_headers },
+        requests: [
+          {
+            setupRequest: (req: any, ctx: any) => ((req.body = traffic.purchaseBody(ctx, 'F')), req),
+            onResponse: (status: number, body: string, ctx: any) => {
+              traffic.onReply(status, body, ctx);
+              if (++funded_done % 250 === 0) funding.update(funded_done);
+            },
+          },
+        ],
+      } as autocannon.Options,
+      (err: Error | null) => (err ? reject(err) : resolve()),
+    ),
+  );
+  funding.done();
+}
+
+/** What the runs share, from the first round to the memory purchases. */
+interface LoadTest {
+  readonly redis: RedisClient;
+  readonly sql: postgres.Sql;
+  /** PostgreSQL's CPU is read from /proc: undefined when the server runs on another machine. */
+  readonly postmaster: number | undefined;
+  readonly servers: Servers;
+  readonly pids: Record<string, number | undefined>;
+  readonly business: Business;
+  readonly traffic: Traffic;
+  /** The ISO runs' cards, by contact index. */
+  readonly cards: string[];
+  readonly runs: Run[];
+  /** Over every ISO run. */
+  iso_approved: number;
+}
+
+/** Until the ledger holds every journal entry (at most `limit_ms`); the ms waited. */
+async function settle(lt: LoadTest, limit_ms = 60_000): Promise<number> {
+  const t0 = performance.now();
+  while ((await journalBacklog(lt.redis, shard_count)) > 0 && performance.now() - t0 < limit_ms) await sleep(20);
+  return performance.now() - t0;
+}
+
+/** Run `f` (a run on the async gateway) with the ledger's lag sampled every 250 ms (ledger-lag.ts). */
+async function lagged(lt: LoadTest, f: () => Promise<Run>): Promise<Run> {
+  const sampler = new LagSampler(lt.redis, shard_count, 250);
+  let run: Run | undefined;
+  try {
+    run = await f();
+  } finally {
+    const lag = await sampler.stop();
+    if (run !== undefined) run.ledger_behind = lag;
+  }
+  return run;
+}
+
+/** CPU so far, ms: of a server, Redis, PostgreSQL (undefined when not on this machine). */
+async function cpuNow(lt: LoadTest, pid: number | undefined) {
+  const r = await redisCpuMs(lt.redis);
+  return { server: cpuMs(pid), redis: r.sys + r.user, postgres: postgresCpuMs(lt.postmaster) };
+}
+type Cpu = Awaited<ReturnType<typeof cpuNow>>;
+
+function cpuPerRequest(c0: Cpu, c1: Cpu, n: number) {
+  return {
+    server: Math.round(((c1.server - c0.server) * 1000) / n),
+    redis: Math.round(((c1.redis - c0.redis) * 1000) / n),
+    postgres: c0.postgres === undefined || c1.postgres === undefined ? null : Math.round(((c1.postgres - c0.postgres) * 1000) / n),
+  };
+}
+
+/**
+ * Run `f` from a caught-up ledger and note the CPU its server, Redis and PostgreSQL used per
+ * request, until the ledger had recorded all of the run (the writer's work is the run's).
+ */
+async function measured(lt: LoadTest, server: 'empty' | 'sync' | 'gateway', f: () => Promise<Run>): Promise<Run> {
+  await settle(lt);
+  const pid = lt.pids[server]!;
+  const c0 = await cpuNow(lt, pid);
+  // A sync gateway's entries are in PostgreSQL before its reply: its journal is no lag.
+  const run = server === 'gateway' ? await lagged(lt, f) : await f();
+  await settle(lt);
+  run.cpu_us_per_request = cpuPerRequest(c0, await cpuNow(lt, pid), Math.max(1, run.ok + run.non2xx));
+  return run;
+}
+
+function record(lt: LoadTest, r: Run): Run {
+  lt.runs.push(r);
+  return r;
+}
+
+function gatewayRun(lt: LoadTest, target: string, round: number, base: string, scenario: Scenario | 'purchase', seconds = duration, rate?: number): Promise<Run> {
+  const { traffic } = lt;
+  const headers = lt.business.terminal_headers;
+  if (scenario === 'mixed') {
+    return httpRun({ target, round, url: `${base}/v1/purchases`, seconds, rate, headers, onReply: traffic.onReply, body: traffic.mixedBody, path: traffic.mixedPath });
+  }
+  const body = scenario === 'spend' ? traffic.spendBody : scenario === 'redemption' ? traffic.redemptionBody : (ctx: Record<string, any>) => traffic.purchaseBody(ctx, 'p');
+  return httpRun({ target, round, url: `${base}${urls[scenario]}`, seconds, rate, headers, onReply: traffic.onReply, body });
+}
+
+async function isoRun(lt: LoadTest, round: number): Promise<Run> {
+  const p = phase(`iso ${round > 0 ? `#${round}` : ''}`, Math.round(duration), 's');
+  const start = performance.now();
+  const sampler = new Sampler(start);
+  let last = 0;
+  const { acquirer_id, iso_terminals } = lt.business;
+  const r = await runIsoLoad({
+    port: ports.iso, connections: iso_connections, in_flight: 4, seconds: duration, acquirer_id, merchant_code: '', terminal_codes: iso_terminals, cards: lt.cards,
+    onReply: (at, latency) => {
+      sampler.add(at, latency);
+      const s = Math.floor((at - start) / 1000);
+      if (s !== last) p.update((last = s));
+    },
+  });
+  p.done();
+  lt.iso_approved += r.approved;
+  const run: Run = {
+    target: 'iso', round, rate: null, seconds: duration, rps: r.rps, p50_ms: r.p50_ms, p90_ms: NaN, p99_ms: r.p99_ms, max_ms: NaN,
+    ok: r.approved, non2xx: r.declined, errors: r.errors, timeouts: 0, statuses: { approved: r.approved, declined: r.declined }, per_second: sampler.seconds().slice(0, Math.floor(duration)),
+  };
+  if (!tty) say(line(run));
+  return run;
+}
+
+/** A B A B: every target once per round, in the same order. */
+async function maxRateRounds(lt: LoadTest): Promise<void> {
+  const { gateway, sync, empty } = lt.servers;
+  for (let round = 1; round <= rounds; round++) {
+    record(lt, await measured(lt, 'empty', () => httpRun({ target: 'empty', round, url: `${empty.url}/empty`, seconds: duration })));
+    if (scenarios.includes('purchase')) {
+      record(lt, await measured(lt, 'gateway', () => gatewayRun(lt, 'purchase', round, gateway.url, 'purchase')));
+      record(lt, await measured(lt, 'sync', () => gatewayRun(lt, 'purchase sync', round, sync.url, 'purchase')));
+    }
+    if (scenarios.includes('spend')) record(lt, await measured(lt, 'gateway', () => gatewayRun(lt, 'spend', round, gateway.url, 'spend')));
+    if (scenarios.includes('redemption')) record(lt, await measured(lt, 'gateway', () => gatewayRun(lt, 'redemption', round, gateway.url, 'redemption')));
+    if (scenarios.includes('mixed')) record(lt, await measured(lt, 'gateway', () => gatewayRun(lt, 'mixed', round, gateway.url, 'mixed')));
+    if (scenarios.includes('iso')) record(lt, await measured(lt, 'gateway', () => isoRun(lt, round)));
+  }
+}
+
+/** The median over the rounds at maximum rate. */
+function medianOf(runs: readonly Run[], target: string, f: (r: Run) => number): number {
+  return median(runs.filter((r) => r.target === target && r.round > 0).map(f));
+}
+
+interface FixedRuns {
+  readonly fixed_rate: number;
+  readonly fixed_empty: Run;
+  readonly fixed_purchase: Run | undefined;
+  readonly fixed_sync: Run | undefined;
+  readonly own_half: number;
+  readonly fixed_own: Run | undefined;
+  readonly fixed_own_empty: Run | undefined;
+}
+
+/** Latency at a fixed arrival rate, each run from a caught-up ledger. */
+async function fixedRateRuns(lt: LoadTest, empty_rps: number): Promise<FixedRuns> {
+  const { gateway, sync, empty } = lt.servers;
+  const with_purchase = scenarios.includes('purchase');
+  const fixed_rate = fixed_rate_opt ?? Math.max(1, Math.floor(empty_rps / 2));
+  const fixed = async (f: () => Promise<Run>) => (await settle(lt), record(lt, await f()));
+  const fixed_empty = await fixed(() => httpRun({ target: 'empty @rate', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: fixed_rate }));
+  const fixed_purchase = with_purchase ? await fixed(() => lagged(lt, () => gatewayRun(lt, 'purchase @rate', 0, gateway.url, 'purchase', duration, fixed_rate))) : undefined;
+  const fixed_sync = with_purchase ? await fixed(() => gatewayRun(lt, 'purchase sync @rate', 0, sync.url, 'purchase', duration, fixed_rate)) : undefined;
+  // Half the empty route's maximum is past what a purchase sustains here: latency at half the
+  // purchase's own maximum says what a terminal sees under a load the gateway can carry.
+  const own_half = Math.max(1, Math.floor(medianOf(lt.runs, 'purchase', (r) => r.rps) / 2));
+  const fixed_own = with_purchase ? await fixed(() => lagged(lt, () => gatewayRun(lt, 'purchase @half own max', 0, gateway.url, 'purchase', duration, own_half))) : undefined;
+  // The same rate on the empty route: on this kind of machine a lightly loaded process answers
+  // late now and then by itself (idle cores wake slowly), and this is that floor.
+  const fixed_own_empty = with_purchase ? await fixed(() => httpRun({ target: 'empty @half own max', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: own_half })) : undefined;
+  return { fixed_rate, fixed_empty, fixed_purchase, fixed_sync, own_half, fixed_own, fixed_own_empty };
+}
+
+interface Catchup {
+  /** The long max-rate run (none with --catchup-duration 0). */
+  readonly catchup: Run | undefined;
+  readonly catchup_ms: number;
+  readonly backlog_at_stop: number;
+}
+
+/**
+ * The ledger: a long max-rate run with its lag sampled every 250 ms, then the time until
+ * PostgreSQL holds everything (no journal entry pending or undelivered in any shard).
+ */
+async function ledgerCatchup(lt: LoadTest): Promise<Catchup> {
+  const { redis, pids } = lt;
+  let catchup: Run | undefined;
+  let long_cpu0: Cpu | undefined;
+  let load_end: number | undefined;
+  if (catchup_duration > 0) {
+    await settle(lt);
+    long_cpu0 = await cpuNow(lt, pids.gateway);
+    catchup = record(lt, await lagged(lt, () => gatewayRun(lt, 'purchase long', 0, lt.servers.gateway.url, 'purchase', catchup_duration).finally(() => (load_end = performance.now()))));
+  }
+  const load_stopped = load_end ?? performance.now();
+  const backlog_at_stop = await journalBacklog(redis, shard_count);
+  let backlog = backlog_at_stop;
+  const catching = phase('ledger catch-up', Math.max(1, backlog_at_stop), 'entries');
+  while (backlog > 0 && performance.now() - load_stopped < 120_000) {
+    await sleep(20);
+    backlog = await journalBacklog(redis, shard_count);
+    catching.update(backlog_at_stop - backlog);
+  }
+  const catchup_ms = Math.round(performance.now() - load_stopped);
+  catching.done();
+  if (catchup !== undefined && long_cpu0 !== undefined) catchup.cpu_us_per_request = cpuPerRequest(long_cpu0, await cpuNow(lt, pids.gateway), Math.max(1, catchup.ok + catchup.non2xx));
+  if (catchup !== undefined) say(`ledger: at most ${catchup.ledger_behind?.max_behind_s.toFixed(2)} s behind during the ${catchup_duration} s max-rate run (${catchup.ledger_behind?.samples} samples); caught up ${(catchup_ms / 1000).toFixed(2)} s after it (${backlog_at_stop} entries behind at stop)`);
+  return { catchup, catchup_ms, backlog_at_stop };
+}
+
+/** What the ledger holds of the replies the load generator saw. */
+async function checkLedger(lt: LoadTest, c: Catchup) {
+  const { sql } = lt;
+  const { business_id, terminal_id } = lt.business;
+  const { approved_refs, refusals } = lt.traffic;
+  // Every 2xx by terminal + reference exactly once; nothing recorded that was not answered 2xx.
+  const rows = await sql<{ reference: string; n: number }[]>`
+    select reference, count(*)::int as n from ledger_transactions where business_id = ${business_id} and terminal_id = ${terminal_id} group by reference`;
+  const recorded = new Map(rows.map((r) => [r.reference, r.n]));
+  let lost = 0;
+  let doubled = 0;
+  for (const ref of approved_refs) {
+    const n = recorded.get(ref) ?? 0;
+    if (n === 0) lost++;
+    else if (n > 1) doubled++;
+  }
+  const answered = new Set(approved_refs);
+  // Requests in flight when a run stops: autocannon closes their connections, the gateway still
+  // commits them, the load generator never sees the reply (at most `connections` per run).
+  const unanswered_recorded = rows.filter((r) => !answered.has(r.reference)).length;
+  const [iso_row] = await sql<{ n: number; d: number }[]>`
+    select count(*)::int as n, (count(*) - count(distinct (terminal_id, reference)))::int as d from ledger_transactions t
+    where business_id = ${business_id} and terminal_id <> ${terminal_id}`;
+  return {
+    backlog_at_stop: c.backlog_at_stop,
+    catchup_ms: c.catchup_ms,
+    http_2xx: approved_refs.length,
+    http_recorded: rows.reduce((s, r) => s + r.n, 0),
+    lost,
+    doubled,
+    recorded_without_2xx: unanswered_recorded,
+    recorded_without_2xx_note: 'requests in flight when a run stopped: committed by the gateway, reply never read (at most connections × gateway runs)',
+    refusals,
+    iso_approved: lt.iso_approved,
+    iso_recorded: iso_row!.n,
+    iso_doubled: iso_row!.d,
+  };
+}
+type Ledger = Awaited<ReturnType<typeof checkLedger>>;
+
+/** What the Redis memory per contact is made of. */
+async function memoryMakeup(redis: RedisClient, seeded: Seeded) {
+  const sample = 200;
+  return {
+    before_bytes: seeded.memory_before,
+    after_bytes: seeded.memory_after,
+    per_contact_bytes: seeded.memory_per_contact,
+    keys_per_contact: 'a contact hash c:{s<n>}:<id> (business, profile: birthday, tags; balances once it buys) and four CIM index entries (card, phone, wallet code, contact code) in the buckets i:<n>, small hashes of token bits → contact id bytes',
+    sample_after_seed: seeded.memory_after_seed,
+    sample_after_runs: {
+      contact_hash: await memoryOfKeys(redis, 'c:{s*', sample),
+      cim_index: await memoryOfKeys(redis, 'i:*', sample),
+      lots_hash: await memoryOfKeys(redis, 'l:{s*', sample),
+      caps_hash: await memoryOfKeys(redis, 'k:{s*', sample),
+      transaction_record: await memoryOfKeys(redis, 't:{s*', sample),
+      reference_claim: await memoryOfKeys(redis, 'r:*', sample),
+    },
+    redis_info: Object.fromEntries(
+      (await redis.info('memory')).split('\r\n').filter((l) => /^(used_memory|used_memory_dataset|used_memory_overhead|mem_allocator|allocator_frag_ratio):/.test(l)).map((l) => l.split(':') as [string, string]),
+    ),
+  };
+}
+type Memory = Awaited<ReturnType<typeof memoryMakeup>>;
+
+/**
+ * Redis memory per transaction: purchases at maximum rate between two readings of
+ * used_memory, each once the ledger holds everything and the writer has trimmed the streams.
+ */
+async function memoryPurchases(lt: LoadTest): Promise<PerTransaction> {
+  const { sql } = lt;
+  const { business_id } = lt.business;
+  const per_transaction = await memoryPerTransaction({
+    redis: lt.redis,
+    settle: (limit_ms) => settle(lt, limit_ms),
+    url: `${lt.servers.gateway.url}/v1/purchases`,
+    headers: lt.business.terminal_headers,
+    n: memory_purchases,
+    body: (ctx: Record<string, any>) => lt.traffic.purchaseBody(ctx, 'M'),
+    recorded: async () => (await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${business_id}`)[0]!.n,
+  });
+  say(
+    `memory: ${per_transaction.purchases} purchases in ${per_transaction.elapsed_s.toFixed(1)} s (${per_transaction.rps} purchases/s; ledger caught up ${per_transaction.catchup_s.toFixed(1)} s after), ` +
+      `${per_transaction.recorded} recorded; Redis used_memory +${(per_transaction.delta_bytes / 2 ** 20).toFixed(1)} MiB = ${per_transaction.bytes} bytes per transaction (goal ≤ ${limits.redis_bytes_per_transaction})`,
+  );
+  say(`  by family (MEMORY USAGE, bytes per transaction): ${per_transaction.by_family.map((f) => `${f.family} ${f.bytes} (${f.keys >= 0 ? '+' : ''}${f.keys} keys)`).join(', ')}`);
+  return per_transaction;
+}
+
+/** What the phases measured, for the summary, the targets and the report. */
+interface Outcome {
+  readonly seeded: Seeded;
+  readonly empty_rps: number;
+  readonly fixed: FixedRuns;
+  readonly catchup: Catchup;
+  readonly ledger: Ledger;
+  readonly memory: Memory;
+  readonly per_transaction: PerTransaction | undefined;
+}
+
+/** The median CPU per request of a target's measured runs. */
+function cpuOf(runs: readonly Run[], target: string) {
+  const rs = runs.filter((r) => r.target === target && r.cpu_us_per_request !== undefined);
+  if (rs.length === 0) return undefined;
+  const pg = rs.map((r) => r.cpu_us_per_request!.postgres);
+  return { server: median(rs.map((r) => r.cpu_us_per_request!.server)), redis: median(rs.map((r) => r.cpu_us_per_request!.redis)), postgres: pg.includes(null) ? null : median(pg as number[]), runs: rs.length };
+}
+
+function summarise(runs: readonly Run[], o: Outcome) {
+  const { empty_rps } = o;
+  const { fixed_rate, fixed_purchase, fixed_sync, fixed_empty, own_half, fixed_own, fixed_own_empty } = o.fixed;
+  const purchase_rps = medianOf(runs, 'purchase', (r) => r.rps);
+  const sync_rps = medianOf(runs, 'purchase sync', (r) => r.rps);
+  return {
+    empty_rps,
+    purchase_rps,
+    purchase_ratio: r2(purchase_rps / empty_rps),
+    purchase_p99_ms: medianOf(runs, 'purchase', (r) => r.p99_ms),
+    sync_rps,
+    sync_p99_ms: medianOf(runs, 'purchase sync', (r) => r.p99_ms),
+    async_over_sync: sync_rps > 0 ? r2(purchase_rps / sync_rps) : null,
+    spend_rps: medianOf(runs, 'spend', (r) => r.rps),
+    spend_ratio: r2(medianOf(runs, 'spend', (r) => r.rps) / empty_rps),
+    redemption_rps: medianOf(runs, 'redemption', (r) => r.rps),
+    redemption_ratio: r2(medianOf(runs, 'redemption', (r) => r.rps) / empty_rps),
+    mixed_rps: medianOf(runs, 'mixed', (r) => r.rps),
+    iso_rps: medianOf(runs, 'iso', (r) => r.rps),
+    iso_ratio: r2(medianOf(runs, 'iso', (r) => r.rps) / empty_rps),
+    fixed_rate,
+    fixed_purchase_p99_ms: fixed_purchase?.p99_ms ?? null,
+    fixed_sync_p99_ms: fixed_sync?.p99_ms ?? null,
+    fixed_empty_p99_ms: fixed_empty.p99_ms,
+    half_own_max_rate: own_half,
+    half_own_max_p99_ms: fixed_own?.p99_ms ?? null,
+    half_own_max_achieved_rps: fixed_own?.rps ?? null,
+    half_own_max_empty_p99_ms: fixed_own_empty?.p99_ms ?? null,
+    ledger_max_behind_s: o.catchup.catchup?.ledger_behind?.max_behind_s ?? null,
+    ledger_catchup_s: o.catchup.catchup_ms / 1000,
+    cpu_us_per_request: Object.fromEntries([...new Set(runs.filter((r) => r.cpu_us_per_request !== undefined).map((r) => r.target))].map((t) => [t, cpuOf(runs, t)])),
+    memory_per_contact_bytes: o.seeded.memory_per_contact,
+    memory_per_transaction_bytes: o.per_transaction?.bytes ?? null,
+  };
+}
+type Summary = ReturnType<typeof summarise>;
+
+/** The figures the targets judge: only those of the targets this run measured. */
+function figuresOf(runs: readonly Run[], o: Outcome, summary: Summary): Figures {
+  const { empty_rps, ledger, per_transaction } = o;
+  const { catchup, catchup_ms, backlog_at_stop } = o.catchup;
+  const { own_half, fixed_own, fixed_own_empty } = o.fixed;
+  const { purchase_rps, sync_rps } = summary;
+  const has = (target: string) => runs.some((r) => r.target === target && r.round > 0);
+  const purchase_cpu = cpuOf(runs, 'purchase');
+  return {
+    empty_rps,
+    ...(has('purchase') ? { purchase_rps } : {}),
+    ...(has('spend') ? { spend_rps: summary.spend_rps } : {}),
+    ...(has('redemption') ? { redemption_rps: summary.redemption_rps } : {}),
+    ...(has('iso') ? { iso_rps: summary.iso_rps } : {}),
+    ...(catchup?.ledger_behind === undefined
+      ? {}
+      : { ledger_behind: { max_s: catchup.ledger_behind.max_behind_s, samples: catchup.ledger_behind.samples, interval_ms: catchup.ledger_behind.interval_ms, run: `purchase long, ${catchup_duration} s` } }),
+    ...(catchup === undefined
+      ? {}
+      : { ledger_catchup: { seconds: catchup_ms / 1000, entries_at_stop: backlog_at_stop, lost: ledger.lost, doubled: ledger.doubled + ledger.iso_doubled, iso_missing: Math.max(0, ledger.iso_approved - ledger.iso_recorded), after: `the ${catchup_duration} s run` } }),
+    ...(purchase_cpu === undefined ? {} : { cpu_per_purchase_us: { gateway: purchase_cpu.server, redis: purchase_cpu.redis, postgres: purchase_cpu.postgres, runs: purchase_cpu.runs } }),
+    ...(fixed_own === undefined ? {} : { half_own_max: { rate: own_half, achieved_rps: fixed_own.rps, p99_ms: fixed_own.p99_ms, empty_p99_ms: fixed_own_empty?.p99_ms ?? null } }),
+    ...(has('purchase sync') ? { sync: { async_rps: purchase_rps, sync_rps, async_p99_ms: summary.purchase_p99_ms, sync_p99_ms: summary.sync_p99_ms } } : {}),
+    redis_bytes_per_contact: { bytes: o.seeded.memory_per_contact, contacts: contacts_n },
+    ...(per_transaction === undefined ? {} : { redis_bytes_per_transaction: per_transaction }),
+  };
+}
+
+/** loadtest/reports/<timestamp>.json and .html; their paths. */
+function writeReport(runs: readonly Run[], o: Outcome, summary: Summary, targets: TargetRow[], started: number): { json_file: string; html_file: string } {
+  const report = {
+    date: new Date().toISOString(),
+    run_id,
+    command: `npm run loadtest -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), loadavg_at_end: loadavg().map(r2), node: process.version },
+    settings: { contacts: contacts_n, offers: offers_n, connections, duration_s: duration, rounds, scenarios, catchup_duration_s: catchup_duration, iso_connections, fixed_rate: o.fixed.fixed_rate, memory_purchases, shards: shard_count },
+    seed_ms: o.seeded.seed_ms,
+    memory: { ...o.memory, per_transaction: o.per_transaction ?? null },
+    summary,
+    limits,
+    targets,
+    ledger_behind_method:
+      "every 250 ms during each gateway run, over every shard's journal stream j:{s<n>}: the oldest of the consumer group 'ledger''s smallest pending id (XPENDING: delivered, not yet acknowledged, which the writer does after the PostgreSQL commit) and the first entry after its last-delivered-id (XINFO GROUPS, XRANGE); its age = Redis TIME (read after) − the id's ms",
+    ledger: o.ledger,
+    runs,
+    wall_s: Math.round((Date.now() - started) / 1000),
+  };
+  const dir = join(repo_root, 'loadtest', 'reports');
+  mkdirSync(dir, { recursive: true });
+  const stamp = report.date.replace(/[:.]/g, '-');
+  const json_file = join(dir, `${stamp}.json`);
+  const html_file = join(dir, `${stamp}.html`);
+  writeFileSync(json_file, JSON.stringify(report, null, 2));
+  writeFileSync(html_file, renderHtml(report));
+  return { json_file, html_file };
+}
+
+/** The console's end: the runs' table, the targets table, where the report is. */
+function printEnd(runs: readonly Run[], empty_rps: number, targets: TargetRow[], files: { json_file: string; html_file: string }): void {
+  say('');
+  say(table(runs, empty_rps));
+  say('');
+  const count = tally(targets);
+  say(`targets (${count.met} met, ${count['not met']} not met${count['not measured'] > 0 ? `, ${count['not measured']} not measured` : ''}):`);
+  say(formatTargets(targets));
+  say('');
+  say(`report: ${files.json_file}`);
+  say(`        ${files.html_file}`);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   const started = Date.now();
-  const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'loadtest-hmac-key', LOG_LEVEL: 'warn' };
   say(`pocketgate load test ${run_id}: ${contacts_n} contacts, ${offers_n} offers, ${connections} connections, ${duration} s per run, ${rounds} rounds, scenarios ${scenarios.join(',')}`);
   const children: Child[] = [];
   const sql = postgres(database_url!, { max: 2, onnotice: () => {} });
@@ -405,454 +1014,36 @@ async function main() {
   // PostgreSQL's CPU is read from /proc: undefined when the server runs on another machine.
   const postmaster = await postmasterPid(sql);
   try {
-    const gateway = await startChild('gateway/main.ts', ports.gateway, { ...env, ISO8583_PORT: String(ports.iso), DURABILITY: 'async' });
-    children.push(gateway);
-    // The sync baseline: its journal entries are drained by the async gateway's writer, which
-    // finds them already recorded.
-    const sync = await startChild('gateway/main.ts', ports.sync, { ...env, ISO8583_PORT: String(ports.iso_sync), DURABILITY: 'sync', LEDGER_WRITER: 'off' });
-    children.push(sync);
-    const empty = await startChild('loadtest/empty-server.ts', ports.empty, {}, { ready_path: '/empty' });
-    children.push(empty);
-
-    // -- the business
-    const business = await api(gateway.url, platform_key, 'POST', '/v1/businesses', { name: `Load test ${run_id}`, currency: 'EUR' });
-    const business_id = business.id as string;
-    const admin = business.admin_key as string;
-    const venue = await api(gateway.url, admin, 'POST', '/v1/venues', { name: 'Load test venue' });
-    const terminal = await api(gateway.url, admin, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'LOAD0001' });
-    const terminal_headers = { authorization: `Bearer ${terminal.api_key as string}` };
-    for (const o of offerDefinitions(offers_n)) await api(gateway.url, admin, 'POST', '/v1/offers', o);
-    const iso_terminals: string[] = [];
-    for (let i = 1; i <= iso_connections; i++) {
-      const code = `ISO${String(i).padStart(5, '0')}`;
-      await api(gateway.url, admin, 'POST', '/v1/terminals', { venue_id: venue.id, code });
-      iso_terminals.push(code);
-    }
-    const acquirer_id = String(100_000 + Math.floor(Math.random() * 899_999));
-    await api(gateway.url, admin, 'POST', '/v1/iso8583/links', { acquirer_id });
-
-    // -- seeding, with Redis memory measured around it
-    await new Promise((r) => setTimeout(r, 500));
-    const memory_before = await usedMemory(redis);
-    const seeding = phase('seeding contacts', contacts_n, 'contacts');
-    const seed_start = performance.now();
-    await importContacts(gateway.url, admin, contacts_n, (n) => seeding.update(n));
-    const seed_ms = Math.round(performance.now() - seed_start);
-    seeding.done();
-    const memory_after = await usedMemory(redis);
-    const memory_per_contact = Math.round((memory_after - memory_before) / contacts_n);
-    // What a freshly seeded contact is made of (sampled now, before any purchase adds to it).
-    const memory_after_seed = {
-      contact_hash: await memoryOfKeys(redis, 'c:{s*', 200),
-      cim_index: await memoryOfKeys(redis, 'i:*', 200),
+    const servers = await startServers(children);
+    const business = await createBusiness(servers.gateway);
+    const seeded = await seedContacts(redis, sql, servers.gateway, business);
+    const traffic = new Traffic(seeded.wallet_code);
+    await fundContacts(servers.gateway, business, traffic);
+    const { gateway, sync, empty } = servers;
+    const lt: LoadTest = {
+      redis,
+      sql,
+      postmaster,
+      servers,
+      pids: { empty: empty.process.pid, sync: sync.process.pid, gateway: gateway.process.pid },
+      business,
+      traffic,
+      cards: Array.from({ length: contacts_n }, (_, i) => card(i)),
+      runs: [],
+      iso_approved: 0,
     };
-    say(`seeded ${contacts_n} contacts through the streaming import in ${(seed_ms / 1000).toFixed(1)} s (goal ≤ 20 s for 100,000); Redis +${((memory_after - memory_before) / 2 ** 20).toFixed(1)} MiB = ${memory_per_contact} bytes per contact (goal ≤ 300)`);
-
-    // Wallet codes by contact index (the profile's phone carries the index).
-    const wallet_code = new Array<string>(contacts_n);
-    for (const r of await sql<{ phone: string; wallet_code: string }[]>`select phone, wallet_code from contacts where business_id = ${business_id}`) {
-      wallet_code[Number(r.phone.slice(5))] = r.wallet_code;
-    }
-
-    // -- what the bodies draw from
-    let seq = 0;
-    /** Contacts with money in their open balance (a purchase approved: the 2% instant award). */
-    const funded: number[] = [];
-    /** Approved purchases not yet refunded or redeemed against: [reference, contact, amount]. */
-    const recent: [string, number, number][] = [];
-    const approved_refs: string[] = [];
-    const rand = (n: number) => (Math.random() * n) | 0;
-    const purchaseBody = (ctx: Record<string, any>, prefix: string) => {
-      const c = rand(contacts_n);
-      const b = basket();
-      const ref = `${run_id}-${prefix}${++seq}`;
-      ctx.kind = 'purchase';
-      ctx.ref = ref;
-      ctx.contact = c;
-      ctx.amount = b.amount;
-      return `{"reference":"${ref}","cim":{"type":"card","value":"${card(c)}"},"amount":${b.amount},"currency":"EUR","items":${b.items}}`;
-    };
-    const spendBody = (ctx: Record<string, any>) => {
-      const c = funded.length > 0 ? funded[rand(funded.length)]! : rand(contacts_n);
-      const ref = `${run_id}-s${++seq}`;
-      ctx.kind = 'spend';
-      ctx.ref = ref;
-      return `{"reference":"${ref}","amount":1,"currency":"EUR","wallet_code":"${wallet_code[c]}"}`;
-    };
-    /** 0.01 of the commerce balance a funded contact's purchase earned (the 5% cashback), into the open balance. */
-    const redemptionBody = (ctx: Record<string, any>) => {
-      const c = funded.length > 0 ? funded[rand(funded.length)]! : rand(contacts_n);
-      const ref = `${run_id}-e${++seq}`;
-      ctx.kind = 'redemption';
-      ctx.ref = ref;
-      return `{"reference":"${ref}","cim":{"type":"card","value":"${card(c)}"},"amount":1}`;
-    };
-    const mixedBody = (ctx: Record<string, any>) => {
-      const r = Math.random();
-      if (r < 0.7 || recent.length < 100) return purchaseBody(ctx, 'm');
-      if (r < 0.85) {
-        // Redeem the commerce balance of a contact whose purchase just earned cashback.
-        const [, c] = recent.splice(rand(recent.length), 1)[0]!;
-        const ref = `${run_id}-d${++seq}`;
-        ctx.kind = 'redeem';
-        ctx.ref = ref;
-        return `{"reference":"${ref}","cim":{"type":"card","value":"${card(c)}"}}`;
-      }
-      if (r < 0.95) return spendBody(ctx);
-      const [original, , amount] = recent.splice(rand(recent.length), 1)[0]!;
-      const ref = `${run_id}-f${++seq}`;
-      ctx.kind = 'refund';
-      ctx.ref = ref;
-      return `{"reference":"${ref}","original_reference":"${original}","amount":${Math.max(1, amount >> 1)}}`;
-    };
-    const urls: Record<string, string> = { purchase: '/v1/purchases', spend: '/v1/spends', redemption: '/v1/redemptions', redeem: '/v1/redemptions', refund: '/v1/refunds' };
-    /** Refusals by request kind and body (a mixed run's redeem finding nothing to redeem, …). */
-    const refusals: Record<string, number> = {};
-    const onReply = (status: number, body: string, ctx: Record<string, any>) => {
-      if (status < 200 || status >= 300) {
-        const code = /"code":"([^"]*)"/.exec(body)?.[1] ?? '';
-        const k = `${ctx.kind} ${status} ${code}`;
-        refusals[k] = (refusals[k] ?? 0) + 1;
-        return;
-      }
-      approved_refs.push(ctx.ref as string);
-      if (ctx.kind === 'purchase') {
-        if (funded.length < 200_000) funded.push(ctx.contact as number);
-        if (recent.length < 50_000) recent.push([ctx.ref as string, ctx.contact as number, ctx.amount as number]);
-      }
-    };
-    // The mixed run's bodies choose their path (the body is built first, with the same context).
-    const mixedPath = (ctx: Record<string, any>) => urls[ctx.kind as string]!;
-
-    // -- funding: a first purchase for some contacts, so spends and redemptions have money to move
-    // (the 2% instant award into the open balance, the 5% cashback into the commerce balance)
-    const fund_n = Math.min(contacts_n, 5_000);
-    const funding = phase('funding purchases', fund_n, 'req');
-    let funded_done = 0;
-    await new Promise<void>((resolve, reject) =>
-      autocannon(
-        {
-          url: `${gateway.url}/v1/purchases`,
-          method: 'POST',
-          connections,
-          amount: fund_n,
-          headers: { 'content-type': 'application/json', ...terminal_headers },
-          requests: [
-            {
-              setupRequest: (req: any, ctx: any) => ((req.body = purchaseBody(ctx, 'F')), req),
-              onResponse: (status: number, body: string, ctx: any) => {
-                onReply(status, body, ctx);
-                if (++funded_done % 250 === 0) funding.update(funded_done);
-              },
-            },
-          ],
-        } as autocannon.Options,
-        (err: Error | null) => (err ? reject(err) : resolve()),
-      ),
-    );
-    funding.done();
-
-    const runs: Run[] = [];
-    const pids: Record<string, number | undefined> = { empty: empty.process.pid, sync: sync.process.pid, gateway: gateway.process.pid };
-    /** Until the ledger holds every journal entry (at most `limit_ms`); the ms waited. */
-    const settle = async (limit_ms = 60_000): Promise<number> => {
-      const t0 = performance.now();
-      while ((await journalBacklog(redis, shard_count)) > 0 && performance.now() - t0 < limit_ms) await sleep(20);
-      return performance.now() - t0;
-    };
-    /** Run `f` (a run on the async gateway) with the ledger's lag sampled every 250 ms (ledger-lag.ts). */
-    const lagged = async (f: () => Promise<Run>): Promise<Run> => {
-      const sampler = new LagSampler(redis, shard_count, 250);
-      let run: Run | undefined;
-      try {
-        run = await f();
-      } finally {
-        const lag = await sampler.stop();
-        if (run !== undefined) run.ledger_behind = lag;
-      }
-      return run;
-    };
-    /** CPU so far, ms: of a server, Redis, PostgreSQL (undefined when not on this machine). */
-    const cpuNow = async (pid: number | undefined) => {
-      const r = await redisCpuMs(redis);
-      return { server: cpuMs(pid), redis: r.sys + r.user, postgres: postgresCpuMs(postmaster) };
-    };
-    const cpuPerRequest = (c0: Awaited<ReturnType<typeof cpuNow>>, c1: Awaited<ReturnType<typeof cpuNow>>, n: number) => ({
-      server: Math.round(((c1.server - c0.server) * 1000) / n),
-      redis: Math.round(((c1.redis - c0.redis) * 1000) / n),
-      postgres: c0.postgres === undefined || c1.postgres === undefined ? null : Math.round(((c1.postgres - c0.postgres) * 1000) / n),
-    });
-    /**
-     * Run `f` from a caught-up ledger and note the CPU its server, Redis and PostgreSQL used per
-     * request, until the ledger had recorded all of the run (the writer's work is the run's).
-     */
-    const measured = async (server: 'empty' | 'sync' | 'gateway', f: () => Promise<Run>): Promise<Run> => {
-      await settle();
-      const pid = pids[server]!;
-      const c0 = await cpuNow(pid);
-      // A sync gateway's entries are in PostgreSQL before its reply: its journal is no lag.
-      const run = server === 'gateway' ? await lagged(f) : await f();
-      await settle();
-      run.cpu_us_per_request = cpuPerRequest(c0, await cpuNow(pid), Math.max(1, run.ok + run.non2xx));
-      return run;
-    };
-    const record = (r: Run) => {
-      runs.push(r);
-      return r;
-    };
-    const gatewayRun = (target: string, round: number, base: string, scenario: Scenario | 'purchase', seconds = duration, rate?: number) => {
-      if (scenario === 'mixed') {
-        return httpRun({ target, round, url: `${base}/v1/purchases`, seconds, rate, headers: terminal_headers, onReply, body: mixedBody, path: mixedPath });
-      }
-      const body = scenario === 'spend' ? spendBody : scenario === 'redemption' ? redemptionBody : (ctx: Record<string, any>) => purchaseBody(ctx, 'p');
-      return httpRun({ target, round, url: `${base}${urls[scenario]}`, seconds, rate, headers: terminal_headers, onReply, body });
-    };
-
-    const cards = Array.from({ length: contacts_n }, (_, i) => card(i));
-    let iso_approved = 0;
-    const isoRun = async (round: number): Promise<Run> => {
-      const p = phase(`iso ${round > 0 ? `#${round}` : ''}`, Math.round(duration), 's');
-      const start = performance.now();
-      const sampler = new Sampler(start);
-      let last = 0;
-      const r = await runIsoLoad({
-        port: ports.iso, connections: iso_connections, in_flight: 4, seconds: duration, acquirer_id, merchant_code: '', terminal_codes: iso_terminals, cards,
-        onReply: (at, latency) => {
-          sampler.add(at, latency);
-          const s = Math.floor((at - start) / 1000);
-          if (s !== last) p.update((last = s));
-        },
-      });
-      p.done();
-      iso_approved += r.approved;
-      const run: Run = {
-        target: 'iso', round, rate: null, seconds: duration, rps: r.rps, p50_ms: r.p50_ms, p90_ms: NaN, p99_ms: r.p99_ms, max_ms: NaN,
-        ok: r.approved, non2xx: r.declined, errors: r.errors, timeouts: 0, statuses: { approved: r.approved, declined: r.declined }, per_second: sampler.seconds().slice(0, Math.floor(duration)),
-      };
-      if (!tty) say(line(run));
-      return run;
-    };
-
-    // -- A B A B: every target once per round, in the same order
-    for (let round = 1; round <= rounds; round++) {
-      record(await measured('empty', () => httpRun({ target: 'empty', round, url: `${empty.url}/empty`, seconds: duration })));
-      if (scenarios.includes('purchase')) {
-        record(await measured('gateway', () => gatewayRun('purchase', round, gateway.url, 'purchase')));
-        record(await measured('sync', () => gatewayRun('purchase sync', round, sync.url, 'purchase')));
-      }
-      if (scenarios.includes('spend')) record(await measured('gateway', () => gatewayRun('spend', round, gateway.url, 'spend')));
-      if (scenarios.includes('redemption')) record(await measured('gateway', () => gatewayRun('redemption', round, gateway.url, 'redemption')));
-      if (scenarios.includes('mixed')) record(await measured('gateway', () => gatewayRun('mixed', round, gateway.url, 'mixed')));
-      if (scenarios.includes('iso')) record(await measured('gateway', () => isoRun(round)));
-    }
-    const medianOf = (target: string, f: (r: Run) => number) => median(runs.filter((r) => r.target === target && r.round > 0).map(f));
-    const empty_rps = medianOf('empty', (r) => r.rps);
-
-    // -- latency at a fixed arrival rate, each run from a caught-up ledger
-    const fixed_rate = fixed_rate_opt ?? Math.max(1, Math.floor(empty_rps / 2));
-    const fixed = async (f: () => Promise<Run>) => (await settle(), record(await f()));
-    const fixed_empty = await fixed(() => httpRun({ target: 'empty @rate', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: fixed_rate }));
-    const fixed_purchase = scenarios.includes('purchase') ? await fixed(() => lagged(() => gatewayRun('purchase @rate', 0, gateway.url, 'purchase', duration, fixed_rate))) : undefined;
-    const fixed_sync = scenarios.includes('purchase') ? await fixed(() => gatewayRun('purchase sync @rate', 0, sync.url, 'purchase', duration, fixed_rate)) : undefined;
-    // Half the empty route's maximum is past what a purchase sustains here: latency at half the
-    // purchase's own maximum says what a terminal sees under a load the gateway can carry.
-    const own_half = Math.max(1, Math.floor(medianOf('purchase', (r) => r.rps) / 2));
-    const fixed_own = scenarios.includes('purchase') ? await fixed(() => lagged(() => gatewayRun('purchase @half own max', 0, gateway.url, 'purchase', duration, own_half))) : undefined;
-    // The same rate on the empty route: on this kind of machine a lightly loaded process answers
-    // late now and then by itself (idle cores wake slowly), and this is that floor.
-    const fixed_own_empty = scenarios.includes('purchase') ? await fixed(() => httpRun({ target: 'empty @half own max', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: own_half })) : undefined;
-
-    // -- the ledger: a long max-rate run with its lag sampled every 250 ms, then the time until
-    // PostgreSQL holds everything (no journal entry pending or undelivered in any shard)
-    let catchup: Run | undefined;
-    let long_cpu0: Awaited<ReturnType<typeof cpuNow>> | undefined;
-    let load_end: number | undefined;
-    if (catchup_duration > 0) {
-      await settle();
-      long_cpu0 = await cpuNow(pids.gateway);
-      catchup = record(await lagged(() => gatewayRun('purchase long', 0, gateway.url, 'purchase', catchup_duration).finally(() => (load_end = performance.now()))));
-    }
-    const load_stopped = load_end ?? performance.now();
-    const backlog_at_stop = await journalBacklog(redis, shard_count);
-    let backlog = backlog_at_stop;
-    const catching = phase('ledger catch-up', Math.max(1, backlog_at_stop), 'entries');
-    while (backlog > 0 && performance.now() - load_stopped < 120_000) {
-      await sleep(20);
-      backlog = await journalBacklog(redis, shard_count);
-      catching.update(backlog_at_stop - backlog);
-    }
-    const catchup_ms = Math.round(performance.now() - load_stopped);
-    catching.done();
-    if (catchup !== undefined && long_cpu0 !== undefined) catchup.cpu_us_per_request = cpuPerRequest(long_cpu0, await cpuNow(pids.gateway), Math.max(1, catchup.ok + catchup.non2xx));
-    if (catchup !== undefined) say(`ledger: at most ${catchup.ledger_behind?.max_behind_s.toFixed(2)} s behind during the ${catchup_duration} s max-rate run (${catchup.ledger_behind?.samples} samples); caught up ${(catchup_ms / 1000).toFixed(2)} s after it (${backlog_at_stop} entries behind at stop)`);
-    // Every 2xx by terminal + reference exactly once; nothing recorded that was not answered 2xx.
-    const rows = await sql<{ reference: string; n: number }[]>`
-      select reference, count(*)::int as n from ledger_transactions where business_id = ${business_id} and terminal_id = ${terminal.id as string} group by reference`;
-    const recorded = new Map(rows.map((r) => [r.reference, r.n]));
-    let lost = 0;
-    let doubled = 0;
-    for (const ref of approved_refs) {
-      const n = recorded.get(ref) ?? 0;
-      if (n === 0) lost++;
-      else if (n > 1) doubled++;
-    }
-    const answered = new Set(approved_refs);
-    // Requests in flight when a run stops: autocannon closes their connections, the gateway still
-    // commits them, the load generator never sees the reply (at most `connections` per run).
-    const unanswered_recorded = rows.filter((r) => !answered.has(r.reference)).length;
-    const [iso_row] = await sql<{ n: number; d: number }[]>`
-      select count(*)::int as n, (count(*) - count(distinct (terminal_id, reference)))::int as d from ledger_transactions t
-      where business_id = ${business_id} and terminal_id <> ${terminal.id as string}`;
-    const ledger = {
-      backlog_at_stop,
-      catchup_ms,
-      http_2xx: approved_refs.length,
-      http_recorded: rows.reduce((s, r) => s + r.n, 0),
-      lost,
-      doubled,
-      recorded_without_2xx: unanswered_recorded,
-      recorded_without_2xx_note: 'requests in flight when a run stopped: committed by the gateway, reply never read (at most connections × gateway runs)',
-      refusals,
-      iso_approved,
-      iso_recorded: iso_row!.n,
-      iso_doubled: iso_row!.d,
-    };
-
-    // -- what the Redis memory per contact is made of
-    const sample = 200;
-    const memory = {
-      before_bytes: memory_before,
-      after_bytes: memory_after,
-      per_contact_bytes: memory_per_contact,
-      keys_per_contact: 'a contact hash c:{s<n>}:<id> (business, profile: birthday, tags; balances once it buys) and four CIM index entries (card, phone, wallet code, contact code) in the buckets i:<n>, small hashes of token bits → contact id bytes',
-      sample_after_seed: memory_after_seed,
-      sample_after_runs: {
-        contact_hash: await memoryOfKeys(redis, 'c:{s*', sample),
-        cim_index: await memoryOfKeys(redis, 'i:*', sample),
-        lots_hash: await memoryOfKeys(redis, 'l:{s*', sample),
-        caps_hash: await memoryOfKeys(redis, 'k:{s*', sample),
-        transaction_record: await memoryOfKeys(redis, 't:{s*', sample),
-        reference_claim: await memoryOfKeys(redis, 'r:*', sample),
-      },
-      redis_info: Object.fromEntries(
-        (await redis.info('memory')).split('\r\n').filter((l) => /^(used_memory|used_memory_dataset|used_memory_overhead|mem_allocator|allocator_frag_ratio):/.test(l)).map((l) => l.split(':') as [string, string]),
-      ),
-    };
-
-    // -- Redis memory per transaction: purchases at maximum rate between two readings of
-    // used_memory, each once the ledger holds everything and the writer has trimmed the streams.
-    let per_transaction: PerTransaction | undefined;
-    if (memory_purchases > 0) {
-      per_transaction = await memoryPerTransaction({
-        redis,
-        settle,
-        url: `${gateway.url}/v1/purchases`,
-        headers: terminal_headers,
-        n: memory_purchases,
-        body: (ctx: Record<string, any>) => purchaseBody(ctx, 'M'),
-        recorded: async () => (await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${business_id}`)[0]!.n,
-      });
-      say(
-        `memory: ${per_transaction.purchases} purchases in ${per_transaction.elapsed_s.toFixed(1)} s (${per_transaction.rps} purchases/s; ledger caught up ${per_transaction.catchup_s.toFixed(1)} s after), ` +
-          `${per_transaction.recorded} recorded; Redis used_memory +${(per_transaction.delta_bytes / 2 ** 20).toFixed(1)} MiB = ${per_transaction.bytes} bytes per transaction (goal ≤ ${limits.redis_bytes_per_transaction})`,
-      );
-      say(`  by family (MEMORY USAGE, bytes per transaction): ${per_transaction.by_family.map((f) => `${f.family} ${f.bytes} (${f.keys >= 0 ? '+' : ''}${f.keys} keys)`).join(', ')}`);
-    }
-
-    // -- summary
-    const purchase_rps = medianOf('purchase', (r) => r.rps);
-    const sync_rps = medianOf('purchase sync', (r) => r.rps);
-    const has = (target: string) => runs.some((r) => r.target === target && r.round > 0);
-    const cpuOf = (target: string) => {
-      const rs = runs.filter((r) => r.target === target && r.cpu_us_per_request !== undefined);
-      if (rs.length === 0) return undefined;
-      const pg = rs.map((r) => r.cpu_us_per_request!.postgres);
-      return { server: median(rs.map((r) => r.cpu_us_per_request!.server)), redis: median(rs.map((r) => r.cpu_us_per_request!.redis)), postgres: pg.includes(null) ? null : median(pg as number[]), runs: rs.length };
-    };
-    const summary = {
-      empty_rps,
-      purchase_rps,
-      purchase_ratio: r2(purchase_rps / empty_rps),
-      purchase_p99_ms: medianOf('purchase', (r) => r.p99_ms),
-      sync_rps,
-      sync_p99_ms: medianOf('purchase sync', (r) => r.p99_ms),
-      async_over_sync: sync_rps > 0 ? r2(purchase_rps / sync_rps) : null,
-      spend_rps: medianOf('spend', (r) => r.rps),
-      spend_ratio: r2(medianOf('spend', (r) => r.rps) / empty_rps),
-      redemption_rps: medianOf('redemption', (r) => r.rps),
-      redemption_ratio: r2(medianOf('redemption', (r) => r.rps) / empty_rps),
-      mixed_rps: medianOf('mixed', (r) => r.rps),
-      iso_rps: medianOf('iso', (r) => r.rps),
-      iso_ratio: r2(medianOf('iso', (r) => r.rps) / empty_rps),
-      fixed_rate,
-      fixed_purchase_p99_ms: fixed_purchase?.p99_ms ?? null,
-      fixed_sync_p99_ms: fixed_sync?.p99_ms ?? null,
-      fixed_empty_p99_ms: fixed_empty.p99_ms,
-      half_own_max_rate: own_half,
-      half_own_max_p99_ms: fixed_own?.p99_ms ?? null,
-      half_own_max_achieved_rps: fixed_own?.rps ?? null,
-      half_own_max_empty_p99_ms: fixed_own_empty?.p99_ms ?? null,
-      ledger_max_behind_s: catchup?.ledger_behind?.max_behind_s ?? null,
-      ledger_catchup_s: catchup_ms / 1000,
-      cpu_us_per_request: Object.fromEntries([...new Set(runs.filter((r) => r.cpu_us_per_request !== undefined).map((r) => r.target))].map((t) => [t, cpuOf(t)])),
-      memory_per_contact_bytes: memory_per_contact,
-      memory_per_transaction_bytes: per_transaction?.bytes ?? null,
-    };
-    const purchase_cpu = cpuOf('purchase');
-    const figures: Figures = {
-      empty_rps,
-      ...(has('purchase') ? { purchase_rps } : {}),
-      ...(has('spend') ? { spend_rps: summary.spend_rps } : {}),
-      ...(has('redemption') ? { redemption_rps: summary.redemption_rps } : {}),
-      ...(has('iso') ? { iso_rps: summary.iso_rps } : {}),
-      ...(catchup?.ledger_behind === undefined
-        ? {}
-        : { ledger_behind: { max_s: catchup.ledger_behind.max_behind_s, samples: catchup.ledger_behind.samples, interval_ms: catchup.ledger_behind.interval_ms, run: `purchase long, ${catchup_duration} s` } }),
-      ...(catchup === undefined
-        ? {}
-        : { ledger_catchup: { seconds: catchup_ms / 1000, entries_at_stop: backlog_at_stop, lost, doubled: doubled + ledger.iso_doubled, iso_missing: Math.max(0, iso_approved - ledger.iso_recorded), after: `the ${catchup_duration} s run` } }),
-      ...(purchase_cpu === undefined ? {} : { cpu_per_purchase_us: { gateway: purchase_cpu.server, redis: purchase_cpu.redis, postgres: purchase_cpu.postgres, runs: purchase_cpu.runs } }),
-      ...(fixed_own === undefined ? {} : { half_own_max: { rate: own_half, achieved_rps: fixed_own.rps, p99_ms: fixed_own.p99_ms, empty_p99_ms: fixed_own_empty?.p99_ms ?? null } }),
-      ...(has('purchase sync') ? { sync: { async_rps: purchase_rps, sync_rps, async_p99_ms: summary.purchase_p99_ms, sync_p99_ms: summary.sync_p99_ms } } : {}),
-      redis_bytes_per_contact: { bytes: memory_per_contact, contacts: contacts_n },
-      ...(per_transaction === undefined ? {} : { redis_bytes_per_transaction: per_transaction }),
-    };
-    const targets = judgeTargets(figures, 'not measured (left out of this run)');
-
-    const report = {
-      date: new Date().toISOString(),
-      run_id,
-      command: `npm run loadtest -- ${process.argv.slice(2).join(' ')}`.trim(),
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), loadavg_at_end: loadavg().map(r2), node: process.version },
-      settings: { contacts: contacts_n, offers: offers_n, connections, duration_s: duration, rounds, scenarios, catchup_duration_s: catchup_duration, iso_connections, fixed_rate, memory_purchases, shards: shard_count },
-      seed_ms,
-      memory: { ...memory, per_transaction: per_transaction ?? null },
-      summary,
-      limits,
-      targets,
-      ledger_behind_method:
-        "every 250 ms during each gateway run, over every shard's journal stream j:{s<n>}: the oldest of the consumer group 'ledger''s smallest pending id (XPENDING: delivered, not yet acknowledged, which the writer does after the PostgreSQL commit) and the first entry after its last-delivered-id (XINFO GROUPS, XRANGE); its age = Redis TIME (read after) − the id's ms",
-      ledger,
-      runs,
-      wall_s: Math.round((Date.now() - started) / 1000),
-    };
-    const dir = join(repo_root, 'loadtest', 'reports');
-    mkdirSync(dir, { recursive: true });
-    const stamp = report.date.replace(/[:.]/g, '-');
-    const json_file = join(dir, `${stamp}.json`);
-    const html_file = join(dir, `${stamp}.html`);
-    writeFileSync(json_file, JSON.stringify(report, null, 2));
-    writeFileSync(html_file, renderHtml(report));
-
-    say('');
-    say(table(runs, empty_rps));
-    say('');
-    const count = tally(targets);
-    say(`targets (${count.met} met, ${count['not met']} not met${count['not measured'] > 0 ? `, ${count['not measured']} not measured` : ''}):`);
-    say(formatTargets(targets));
-    say('');
-    say(`report: ${json_file}`);
-    say(`        ${html_file}`);
+    await maxRateRounds(lt);
+    const empty_rps = medianOf(lt.runs, 'empty', (r) => r.rps);
+    const fixed = await fixedRateRuns(lt, empty_rps);
+    const catchup = await ledgerCatchup(lt);
+    const ledger = await checkLedger(lt, catchup);
+    const memory = await memoryMakeup(redis, seeded);
+    const per_transaction = memory_purchases > 0 ? await memoryPurchases(lt) : undefined;
+    const outcome: Outcome = { seeded, empty_rps, fixed, catchup, ledger, memory, per_transaction };
+    const summary = summarise(lt.runs, outcome);
+    const targets = judgeTargets(figuresOf(lt.runs, outcome, summary), 'not measured (left out of this run)');
+    const files = writeReport(lt.runs, outcome, summary, targets, started);
+    printEnd(lt.runs, empty_rps, targets, files);
   } finally {
     if (tty) bar.stop();
     await sql.end();

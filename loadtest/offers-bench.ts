@@ -113,6 +113,11 @@ export function buildBusiness(count: number, seed: number): { offers: Offer[]; c
     id: `off_${String(i).padStart(5, '0')}`,
     created_at: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
   }));
+  return { offers, ctx: measuredPurchase(offers, int, pick) };
+}
+
+/** The measured purchase, drawn with the business's PRNG after its offers. */
+function measuredPurchase(offers: readonly Offer[], int: (n: number) => number, pick: <T>(xs: readonly T[]) => T): PurchaseContext {
   // 10 lines; three of them hit product offers (an indexed SKU, family and brand).
   const sku_offer = offers.find((o) => o.goal === 'product' && o.conditions.products?.skus !== undefined && o.conditions.venues === undefined)!;
   const items: PurchaseItem[] = [];
@@ -121,7 +126,7 @@ export function buildBusiness(count: number, seed: number): { offers: Offer[]; c
   }
   items[0] = { ...items[0]!, sku: sku_offer.conditions.products!.skus![0]! };
   const amount = items.reduce((s, it) => s + it.amount, 0);
-  const ctx: PurchaseContext = {
+  return {
     amount,
     items,
     merchant_id: 'mer_1',
@@ -136,7 +141,6 @@ export function buildBusiness(count: number, seed: number): { offers: Offer[]; c
     last_purchase_ms: Date.parse('2026-06-01T10:00:00Z'),
     referrer: null,
   };
-  return { offers, ctx };
 }
 
 function busy(n: number): number {
@@ -147,6 +151,30 @@ function busy(n: number): number {
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/**
+ * Size the reference loop to the evaluation's median, measured over the warm-up's end: its
+ * iterations, and what the work summed (for the caller's sink).
+ */
+function sizeReference(compiled: ReturnType<typeof compileOffers>, purchase: PurchaseContext): { loops: number; sink: number } {
+  let sink = 0;
+  const probe = new Float64Array(2000);
+  for (let i = 0; i < probe.length; i++) {
+    const start = process.hrtime.bigint();
+    sink += evaluatePurchase(compiled, purchase).awards.length;
+    probe[i] = Number(process.hrtime.bigint() - start);
+  }
+  probe.sort();
+  const target_ns = percentile(probe, 0.5);
+  let loops = 1000;
+  for (let round = 0; round < 5; round++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < 200; i++) sink += busy(loops);
+    const per = Number(process.hrtime.bigint() - start) / 200;
+    loops = Math.max(1, Math.round((loops * target_ns) / per));
+  }
+  return { loops, sink };
 }
 
 const GOAL_P50_US = 20;
@@ -171,22 +199,8 @@ export function runOffersBench(options: OffersBenchOptions = {}): OffersBenchFig
     purchase.at_ms = ctx.at_ms - warmup * step_ms + i * step_ms;
     sink += evaluatePurchase(compiled, purchase).awards.length;
   }
-  // Size the reference loop to the evaluation's median, measured over the warm-up's end.
-  const probe = new Float64Array(2000);
-  for (let i = 0; i < probe.length; i++) {
-    const start = process.hrtime.bigint();
-    sink += evaluatePurchase(compiled, purchase).awards.length;
-    probe[i] = Number(process.hrtime.bigint() - start);
-  }
-  probe.sort();
-  const target_ns = percentile(probe, 0.5);
-  let loops = 1000;
-  for (let round = 0; round < 5; round++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < 200; i++) sink += busy(loops);
-    const per = Number(process.hrtime.bigint() - start) / 200;
-    loops = Math.max(1, Math.round((loops * target_ns) / per));
-  }
+  const { loops, sink: sizing_sink } = sizeReference(compiled, purchase);
+  sink += sizing_sink;
 
   const samples = new Float64Array(iterations);
   const reference = new Float64Array(iterations);

@@ -293,79 +293,105 @@ async function heapProfile(me: Variant): Promise<HeapSummary & { bytes_per_reque
   return { ...summary, bytes_per_request };
 }
 
+/** This checkout, and the baseline when --baseline or --baseline-env asks for one. */
+async function variantSpecs(sql: postgres.Sql): Promise<{ name: string; root: string; port: number; env: Record<string, string> }[]> {
+  const baseline_env = Object.fromEntries((opt['baseline-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const with_baseline = opt.baseline !== undefined || Object.keys(baseline_env).length > 0;
+  // Another checkout gets stores of its own (a database and a Redis database): its migrations
+  // and ledger are not this one's (since migration 007 the two ledgers differ in shape).
+  const own_stores = opt.baseline !== undefined ? await ownStores(sql) : {};
+  return [
+    { name: 'this', root: repo_root, port: 18_290, env: {} },
+    ...(with_baseline ? [{ name: 'baseline', root: opt.baseline ?? repo_root, port: 18_291, env: { ...own_stores, ...baseline_env } }] : []),
+  ];
+}
+
+/** Each variant's gateway started and seeded, pushed onto `variants` as soon as it runs (main() stops them). */
+async function startVariants(sql: postgres.Sql, variants: Variant[]): Promise<void> {
+  for (const s of await variantSpecs(sql)) {
+    // One at a time: the first runs the migrations before the next one starts.
+    const gateway = await startChild('gateway/main.ts', s.port, { ...env, ...s.env }, { root: s.root });
+    const v: Variant = { ...s, gateway, terminal_key: '', wallet_codes: [], runs: [] };
+    variants.push(v);
+    // Its contacts are in its own database when it has one.
+    const own_db = s.env.DATABASE_URL;
+    const seed_sql = own_db === undefined ? sql : postgres(own_db, { max: 1, onnotice: () => {} });
+    try {
+      await seed(v, seed_sql);
+    } catch (err) {
+      throw new Error(`seeding ${v.name}: ${(err as Error).message}\n${gateway.output()}`);
+    } finally {
+      if (seed_sql !== sql) await seed_sql.end({ timeout: 5 });
+    }
+    say(`${v.name} (${v.root}${Object.keys(v.env).length > 0 ? ` ${JSON.stringify(v.env)}` : ''}): seeded ${contacts_n} contacts and a purchase each`);
+  }
+}
+
+/** The variants' runs alternate, round after round. */
+async function measureRounds(variants: readonly Variant[], redis: RedisClient, sql: postgres.Sql): Promise<void> {
+  for (const v of variants) await load(v, 2); // warm the JIT and the caches
+  for (let round = 1; round <= rounds; round++) {
+    for (const v of variants) {
+      const m = await measure(v, redis, sql);
+      v.runs.push(m);
+      say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p90 ${m.p90_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs ${JSON.stringify(m.postgres_by_kind)}  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes  event loop late p99 ${m.pauses.loop_delay_p99_ms} ms (max ${m.pauses.loop_delay_max_ms})  GC ${formatGc(m.pauses.gc)}`);
+      say(`  ${formatStalls(m.stalls, duration_s, stall_threshold_ms)}`);
+    }
+  }
+}
+
+/** Each variant's medians over its rounds, printed; with a baseline, the ratios between them. */
+function medians(variants: readonly Variant[]) {
+  const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)), postgres_us: median(v.runs.map((r) => r.postgres_us)), loadgen_us: median(v.runs.map((r) => r.loadgen_us)), machine_us: median(v.runs.map((r) => r.machine_us)) }));
+  say('');
+  for (const t of table) say(`${t.name.padEnd(8)} median ${t.rps} req/s  p99 ${t.p99_ms} ms  CPU/req gateway ${t.gateway_us} µs  Redis ${t.redis_us} µs  PostgreSQL ${t.postgres_us} µs  load generator ${t.loadgen_us} µs  machine ${t.machine_us} µs`);
+  if (table.length === 2) {
+    const [a, b] = table as [(typeof table)[0], (typeof table)[0]];
+    say(`this / baseline: throughput ×${(a.rps / b.rps).toFixed(2)}, p99 ×${(a.p99_ms / b.p99_ms).toFixed(2)}, gateway CPU/req ×${(a.gateway_us / b.gateway_us).toFixed(2)}, Redis CPU/req ×${(a.redis_us / b.redis_us).toFixed(2)}, PostgreSQL CPU/req ×${(a.postgres_us / b.postgres_us).toFixed(2)}, machine CPU/req ×${(a.machine_us / b.machine_us).toFixed(2)}`);
+  }
+  return table;
+}
+
+/** Per variant, its last round's Redis bytes and commands per request. */
+function printRedisPerRequest(variants: readonly Variant[]): void {
+  for (const v of variants) {
+    const b = v.runs.at(-1)!.redis_bytes;
+    say(`\nRedis bytes per request (${v.name}, last round): ${b.in} in, ${b.out} out (every client's, the ledger writer's included), ${b.aof < 0 ? 'the AOF rewritten meanwhile' : `${b.aof} appended to the AOF`}`);
+    say(`Redis commands per request (${v.name}, last round):`);
+    for (const c of v.runs.at(-1)!.commands) say(`  ${c.name.padEnd(14)} ${String(c.calls_per_request).padStart(5)} calls  ${String(c.us_per_request).padStart(6)} µs  (${c.us_per_call} µs/call)`);
+  }
+}
+
+/** The same load on a profiled gateway of this checkout (profiling slows it: its figures are not comparable). */
+async function cpuProfile(me: Variant): Promise<ReturnType<typeof summariseProfile>> {
+  await me.gateway.stop();
+  me.gateway = await startChild('gateway/main.ts', me.port, env, { node_args: ['--cpu-prof', '--cpu-prof-dir', dir] });
+  await load(me, 2);
+  await load(me, duration_s);
+  await me.gateway.stop();
+  // The largest: tsx's loader thread writes a small profile of its own.
+  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];
+  if (file === undefined) throw new Error(`no .cpuprofile in ${dir}: the gateway did not exit cleanly`);
+  const profile = summariseProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, 40);
+  say(`\nprofile: ${profile.busy_ms} ms busy of ${profile.wall_ms} ms (start-up and warm-up included)`);
+  say(formatShares('\nself time by area:', profile.areas.slice(0, 20)));
+  say(formatShares('\ntime including callees, by area:', profile.inclusive.slice(0, 20)));
+  say(formatShares('\nself time by function:', profile.functions));
+  say(`\n${join(dir, file)} (open in Chrome DevTools or speedscope for the flame graph)`);
+  return profile;
+}
+
 async function main() {
   mkdirSync(dir, { recursive: true });
   const redis = await connectRedis(redis_url!);
   const sql = postgres(database_url!, { max: 1, onnotice: () => {} });
   const variants: Variant[] = [];
   try {
-    const baseline_env = Object.fromEntries((opt['baseline-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    const with_baseline = opt.baseline !== undefined || Object.keys(baseline_env).length > 0;
-    // Another checkout gets stores of its own (a database and a Redis database): its migrations
-    // and ledger are not this one's (since migration 007 the two ledgers differ in shape).
-    const own_stores = opt.baseline !== undefined ? await ownStores(sql) : {};
-    const specs = [
-      { name: 'this', root: repo_root, port: 18_290, env: {} },
-      ...(with_baseline ? [{ name: 'baseline', root: opt.baseline ?? repo_root, port: 18_291, env: { ...own_stores, ...baseline_env } }] : []),
-    ];
-    for (const s of specs) {
-      // One at a time: the first runs the migrations before the next one starts.
-      const gateway = await startChild('gateway/main.ts', s.port, { ...env, ...s.env }, { root: s.root });
-      const v: Variant = { ...s, gateway, terminal_key: '', wallet_codes: [], runs: [] };
-      variants.push(v);
-      // Its contacts are in its own database when it has one.
-      const own_db = (s.env as Record<string, string>).DATABASE_URL;
-      const seed_sql = own_db === undefined ? sql : postgres(own_db, { max: 1, onnotice: () => {} });
-      try {
-        await seed(v, seed_sql);
-      } catch (err) {
-        throw new Error(`seeding ${v.name}: ${(err as Error).message}\n${gateway.output()}`);
-      } finally {
-        if (seed_sql !== sql) await seed_sql.end({ timeout: 5 });
-      }
-      say(`${v.name} (${v.root}${Object.keys(v.env).length > 0 ? ` ${JSON.stringify(v.env)}` : ''}): seeded ${contacts_n} contacts and a purchase each`);
-    }
-    for (const v of variants) await load(v, 2); // warm the JIT and the caches
-    for (let round = 1; round <= rounds; round++) {
-      for (const v of variants) {
-        const m = await measure(v, redis, sql);
-        v.runs.push(m);
-        say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p90 ${m.p90_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs ${JSON.stringify(m.postgres_by_kind)}  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes  event loop late p99 ${m.pauses.loop_delay_p99_ms} ms (max ${m.pauses.loop_delay_max_ms})  GC ${formatGc(m.pauses.gc)}`);
-        say(`  ${formatStalls(m.stalls, duration_s, stall_threshold_ms)}`);
-      }
-    }
-    const table = variants.map((v) => ({ name: v.name, rps: median(v.runs.map((r) => r.rps)), p99_ms: median(v.runs.map((r) => r.p99_ms)), gateway_us: median(v.runs.map((r) => r.gateway_us)), redis_us: median(v.runs.map((r) => r.redis_us)), postgres_us: median(v.runs.map((r) => r.postgres_us)), loadgen_us: median(v.runs.map((r) => r.loadgen_us)), machine_us: median(v.runs.map((r) => r.machine_us)) }));
-    say('');
-    for (const t of table) say(`${t.name.padEnd(8)} median ${t.rps} req/s  p99 ${t.p99_ms} ms  CPU/req gateway ${t.gateway_us} µs  Redis ${t.redis_us} µs  PostgreSQL ${t.postgres_us} µs  load generator ${t.loadgen_us} µs  machine ${t.machine_us} µs`);
-    if (table.length === 2) {
-      const [a, b] = table as [(typeof table)[0], (typeof table)[0]];
-      say(`this / baseline: throughput ×${(a.rps / b.rps).toFixed(2)}, p99 ×${(a.p99_ms / b.p99_ms).toFixed(2)}, gateway CPU/req ×${(a.gateway_us / b.gateway_us).toFixed(2)}, Redis CPU/req ×${(a.redis_us / b.redis_us).toFixed(2)}, PostgreSQL CPU/req ×${(a.postgres_us / b.postgres_us).toFixed(2)}, machine CPU/req ×${(a.machine_us / b.machine_us).toFixed(2)}`);
-    }
-    for (const v of variants) {
-      const b = v.runs.at(-1)!.redis_bytes;
-      say(`\nRedis bytes per request (${v.name}, last round): ${b.in} in, ${b.out} out (every client's, the ledger writer's included), ${b.aof < 0 ? 'the AOF rewritten meanwhile' : `${b.aof} appended to the AOF`}`);
-      say(`Redis commands per request (${v.name}, last round):`);
-      for (const c of v.runs.at(-1)!.commands) say(`  ${c.name.padEnd(14)} ${String(c.calls_per_request).padStart(5)} calls  ${String(c.us_per_request).padStart(6)} µs  (${c.us_per_call} µs/call)`);
-    }
-    let profile: ReturnType<typeof summariseProfile> | undefined;
-    if (!opt['no-profile']) {
-      // The same load on a profiled gateway of this checkout (profiling slows it: its figures are not comparable).
-      const me = variants[0]!;
-      await me.gateway.stop();
-      me.gateway = await startChild('gateway/main.ts', me.port, env, { node_args: ['--cpu-prof', '--cpu-prof-dir', dir] });
-      await load(me, 2);
-      await load(me, duration_s);
-      await me.gateway.stop();
-      // The largest: tsx's loader thread writes a small profile of its own.
-      const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];
-      if (file === undefined) throw new Error(`no .cpuprofile in ${dir}: the gateway did not exit cleanly`);
-      profile = summariseProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile, 40);
-      say(`\nprofile: ${profile.busy_ms} ms busy of ${profile.wall_ms} ms (start-up and warm-up included)`);
-      say(formatShares('\nself time by area:', profile.areas.slice(0, 20)));
-      say(formatShares('\ntime including callees, by area:', profile.inclusive.slice(0, 20)));
-      say(formatShares('\nself time by function:', profile.functions));
-      say(`\n${join(dir, file)} (open in Chrome DevTools or speedscope for the flame graph)`);
-    }
+    await startVariants(sql, variants);
+    await measureRounds(variants, redis, sql);
+    const table = medians(variants);
+    printRedisPerRequest(variants);
+    const profile = opt['no-profile'] ? undefined : await cpuProfile(variants[0]!);
     const heap = opt.heap ? await heapProfile(variants[0]!) : undefined;
     writeFileSync(join(dir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), scenario: opt.scenario, contacts: contacts_n, connections, duration_s, rounds, variants: variants.map((v) => ({ name: v.name, root: v.root, runs: v.runs })), table, profile, heap }, null, 2));
     say(join(dir, 'summary.json'));

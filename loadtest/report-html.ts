@@ -120,31 +120,44 @@ function barChart(title: string, bars: readonly { name: string; value: number; c
 }
 
 
+/** A target's charts over time: throughput, latency percentiles, and the ledger's lag when sampled. */
+function overTime(t: string, runs: readonly RunLike[]): string {
+  const label = (r: RunLike) => (r.round > 0 ? `round ${r.round}` : r.rate !== null ? `${r.rate}/s` : 'run');
+  const rps = lineChart(`${t}: throughput`, 'req/s', runs.map((r, i) => ({ name: label(r), color: palette[i % palette.length]!, points: r.per_second.map((s) => [s.t, s.rps] as [number, number]) })));
+  const latency = lineChart(
+    `${t}: latency percentiles per second`,
+    'ms',
+    runs.flatMap((r, i) => [
+      { name: `${label(r)} p50`, color: palette[i % palette.length]!, dash: '4 3', points: r.per_second.map((s) => [s.t, s.p50_ms] as [number, number]) },
+      { name: `${label(r)} p99`, color: palette[i % palette.length]!, points: r.per_second.map((s) => [s.t, s.p99_ms] as [number, number]) },
+    ]),
+  );
+  const lagged = runs.filter((r) => r.ledger_behind !== undefined && r.ledger_behind.series.length > 0);
+  const behind =
+    lagged.length === 0
+      ? ''
+      : lineChart(
+          `${t}: ledger seconds behind (every 250 ms)`,
+          's',
+          lagged.map((r, i) => ({ name: label(r), color: palette[i % palette.length]!, points: r.ledger_behind!.series.map((x) => [x[0], x[1]] as [number, number]) })),
+        );
+  return `<h3>${esc(t)}</h3><div class="charts">${rps}${latency}${behind}</div>`;
+}
+
+/** A target's row of the summary table: medians over its runs (`rs`), `empty` the empty route's req/s. */
+function summaryRow(t: string, rs: readonly RunLike[], empty: number): string {
+  const rps = median(rs.map((r) => r.rps));
+  const f = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 100) / 100) : '-');
+  const cpu = rs.filter((r) => r.cpu_us_per_request !== undefined).map((r) => r.cpu_us_per_request!);
+  const pg = cpu.some((c) => c.postgres === null) ? '-' : f(median(cpu.map((c) => c.postgres!)));
+  const cpu_cell = cpu.length === 0 ? '-' : `${f(median(cpu.map((c) => c.server)))}+${f(median(cpu.map((c) => c.redis)))}+${pg}`;
+  const behind = rs.some((r) => r.ledger_behind !== undefined) ? f(Math.max(...rs.map((r) => r.ledger_behind?.max_behind_s ?? 0))) : '-';
+  return `<tr><td>${esc(t)}${rs[0]!.rate !== null ? ` (${rs[0]!.rate}/s)` : ''}</td><td>${rs.length}</td><td>${Math.round(rps)}</td><td>${empty > 0 ? Math.round((100 * rps) / empty) + '%' : '-'}</td><td>${f(median(rs.map((r) => r.p50_ms)))}</td><td>${f(median(rs.map((r) => r.p90_ms)))}</td><td>${f(median(rs.map((r) => r.p99_ms)))}</td><td>${rs.reduce((s, r) => s + r.ok, 0)}</td><td>${rs.reduce((s, r) => s + r.non2xx + r.errors + r.timeouts, 0)}</td><td>${cpu_cell}</td><td>${behind}</td></tr>`;
+}
+
 export function renderHtml(report: ReportLike): string {
   const targets = [...new Set(report.runs.map((r) => r.target))];
-  const sections = targets.map((t) => {
-    const runs = report.runs.filter((r) => r.target === t);
-    const label = (r: RunLike) => (r.round > 0 ? `round ${r.round}` : r.rate !== null ? `${r.rate}/s` : 'run');
-    const rps = lineChart(`${t}: throughput`, 'req/s', runs.map((r, i) => ({ name: label(r), color: palette[i % palette.length]!, points: r.per_second.map((s) => [s.t, s.rps] as [number, number]) })));
-    const latency = lineChart(
-      `${t}: latency percentiles per second`,
-      'ms',
-      runs.flatMap((r, i) => [
-        { name: `${label(r)} p50`, color: palette[i % palette.length]!, dash: '4 3', points: r.per_second.map((s) => [s.t, s.p50_ms] as [number, number]) },
-        { name: `${label(r)} p99`, color: palette[i % palette.length]!, points: r.per_second.map((s) => [s.t, s.p99_ms] as [number, number]) },
-      ]),
-    );
-    const lagged = runs.filter((r) => r.ledger_behind !== undefined && r.ledger_behind.series.length > 0);
-    const behind =
-      lagged.length === 0
-        ? ''
-        : lineChart(
-            `${t}: ledger seconds behind (every 250 ms)`,
-            's',
-            lagged.map((r, i) => ({ name: label(r), color: palette[i % palette.length]!, points: r.ledger_behind!.series.map((x) => [x[0], x[1]] as [number, number]) })),
-          );
-    return `<h3>${esc(t)}</h3><div class="charts">${rps}${latency}${behind}</div>`;
-  });
+  const sections = targets.map((t) => overTime(t, report.runs.filter((r) => r.target === t)));
   const max_rate = targets.filter((t) => report.runs.some((r) => r.target === t && r.round > 0));
   const bars = barChart(
     'median req/s at max rate',
@@ -155,18 +168,7 @@ export function renderHtml(report: ReportLike): string {
     max_rate.map((t, i) => ({ name: t, value: median(report.runs.filter((r) => r.target === t && r.round > 0).map((r) => r.p99_ms)), color: palette[i % palette.length]! })),
   );
   const empty = median(report.runs.filter((r) => r.target === 'empty' && r.round > 0).map((r) => r.rps));
-  const rows = targets
-    .map((t) => {
-      const rs = report.runs.filter((r) => r.target === t);
-      const rps = median(rs.map((r) => r.rps));
-      const f = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 100) / 100) : '-');
-      const cpu = rs.filter((r) => r.cpu_us_per_request !== undefined).map((r) => r.cpu_us_per_request!);
-      const pg = cpu.some((c) => c.postgres === null) ? '-' : f(median(cpu.map((c) => c.postgres!)));
-      const cpu_cell = cpu.length === 0 ? '-' : `${f(median(cpu.map((c) => c.server)))}+${f(median(cpu.map((c) => c.redis)))}+${pg}`;
-      const behind = rs.some((r) => r.ledger_behind !== undefined) ? f(Math.max(...rs.map((r) => r.ledger_behind?.max_behind_s ?? 0))) : '-';
-      return `<tr><td>${esc(t)}${rs[0]!.rate !== null ? ` (${rs[0]!.rate}/s)` : ''}</td><td>${rs.length}</td><td>${Math.round(rps)}</td><td>${empty > 0 ? Math.round((100 * rps) / empty) + '%' : '-'}</td><td>${f(median(rs.map((r) => r.p50_ms)))}</td><td>${f(median(rs.map((r) => r.p90_ms)))}</td><td>${f(median(rs.map((r) => r.p99_ms)))}</td><td>${rs.reduce((s, r) => s + r.ok, 0)}</td><td>${rs.reduce((s, r) => s + r.non2xx + r.errors + r.timeouts, 0)}</td><td>${cpu_cell}</td><td>${behind}</td></tr>`;
-    })
-    .join('');
+  const rows = targets.map((t) => summaryRow(t, report.runs.filter((r) => r.target === t), empty)).join('');
   const target_rows = report.targets
     .map((t) => `<tr class="${t.met === null ? 'unmeasured' : t.met ? 'met' : 'unmet'}"><td>${esc(t.id)}</td><td>${esc(t.target)}</td><td>${esc(t.figure)}</td><td>${esc(t.limit)}</td><td>${esc(t.result)}</td></tr>`)
     .join('');
