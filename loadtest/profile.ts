@@ -43,8 +43,21 @@ const { values: opt } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
     rate: { type: 'string' },
     heap: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
+if (opt.help) {
+  console.log(`npm run profile -- [options]
+
+  --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
+  --scenario purchase|spend
+  --baseline <dir>          another checkout, run alternately with this one (A B A B): ratios
+  --baseline-env K=V,...    this checkout under other settings, alternately
+  --no-profile              skip the CPU profile run
+  --rate <req/s>            a fixed arrival rate: latency at a given load
+  --heap                    the same load under V8's sampling heap profiler`);
+  process.exit(0);
+}
 const contacts_n = Number(opt.contacts);
 const duration_s = Number(opt.duration);
 const connections = Number(opt.connections);
