@@ -28,6 +28,19 @@ const timestampSchema = z.string().refine((s) => {
   const ms = Date.parse(s.toUpperCase());
   return Number.isFinite(ms) && ms >= timestamp_min_ms && ms <= timestamp_max_ms;
 }, 'must be an RFC 3339 timestamp between years 0001 and 9999 (UTC)');
+/** Already as the contract writes timestamps: UTC, upper-case T and Z (API.md, Conventions). */
+const utc_timestamp = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/**
+ * A timestamp timestampSchema took, as the contract writes timestamps: in UTC (API.md: "RFC 3339
+ * strings in UTC"). One sent so is kept as sent; one with an offset or in lower case is the same
+ * instant in UTC, to the millisecond, without a fraction when it falls on a whole second.
+ */
+export function utcTimestamp(s: string): string {
+  if (utc_timestamp.test(s)) return s;
+  return new Date(Date.parse(s.toUpperCase())).toISOString().replace(/\.000Z$/, 'Z');
+}
+
 const timezoneSchema = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });

@@ -7,7 +7,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
-import { offerSchema, parseWith, type OfferInput } from '../core/schemas.ts';
+import { offerSchema, parseWith, utcTimestamp, type OfferInput } from '../core/schemas.ts';
 import { offers_channel } from './hot/keys.ts';
 import { seedAddedLimits } from './limit-seed.ts';
 import { iso, type Business } from './network.ts';
@@ -52,6 +52,18 @@ export interface Rewards {
   readonly tiers: readonly Tier[];
   /** The limits of each offer that has any, by offer id: what a reversal gives back (purchase-undo.ts). */
   readonly limits: ReadonlyMap<string, OfferLimits>;
+}
+
+/**
+ * The offer with its validity window in UTC, as it is stored and answered: the contract writes
+ * every timestamp so (API.md, Conventions), whatever offset the window was sent with.
+ */
+function inUtc(input: OfferInput): OfferInput {
+  return {
+    ...input,
+    ...(input.valid_from === undefined ? {} : { valid_from: utcTimestamp(input.valid_from) }),
+    ...(input.valid_to === undefined ? {} : { valid_to: utcTimestamp(input.valid_to) }),
+  };
 }
 
 export class Offers {
@@ -215,7 +227,8 @@ export class Offers {
     if (missing !== undefined) throw new PocketgateError('not_found', `${missing[0]} ${missing[1]} not found`);
   }
 
-  async create(business: Business, input: OfferInput): Promise<Offer> {
+  async create(business: Business, sent: OfferInput): Promise<Offer> {
+    const input = inUtc(sent);
     await this.checkReferences(business, input);
     const id = newId('off');
     const [row] = await this.stores.sql<{ created_at: Date }[]>`
@@ -228,7 +241,7 @@ export class Offers {
     const current = await this.get(business, id);
     const { id: _id, created_at: _created, ...body } = current;
     // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
-    const merged = parseWith(offerSchema, { ...body, ...patch });
+    const merged = inUtc(parseWith(offerSchema, { ...body, ...patch }));
     await this.checkReferences(business, merged);
     // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
     // limits are written where any process could load them (limit-seed.ts: the window left).

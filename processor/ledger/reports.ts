@@ -2,6 +2,7 @@
 // Balances are sums of postings; nothing here reads Redis.
 
 import { PocketgateError } from '../../core/errors.ts';
+import { utcTimestamp } from '../../core/schemas.ts';
 import { accountId } from '../journal.ts';
 import { iso, type Business } from '../network.ts';
 import type { Sql } from '../stores.ts';
@@ -61,8 +62,9 @@ export async function statement(sql: Sql, business: Business, contact_id: string
     return {
       contact_id,
       currency: business.currency,
-      from: from ?? null,
-      to: to ?? null,
+      // In UTC, as every timestamp the contract answers, whatever offset they were asked with.
+      from: from === undefined ? null : utcTimestamp(from),
+      to: to === undefined ? null : utcTimestamp(to),
       opening: { open: totals!.opening_open, commerce: totals!.opening_commerce },
       closing: { open: totals!.closing_open, commerce: totals!.closing_commerce },
       lines,

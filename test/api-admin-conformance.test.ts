@@ -1,0 +1,64 @@
+// Conformance of the admin API (spec/API.md: Conventions, Platform, Business network, Contacts,
+// Rewards) where a review found the gateway answering otherwise than the page says. Each test
+// quotes the words it holds the gateway to.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  biz = await createBusiness(gw);
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+// API.md, Conventions: "Timestamps are RFC 3339 strings in UTC (`2026-11-24T10:15:00Z`)."
+const utc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+describe('timestamps the admin API answers are in UTC, however they were sent', () => {
+  it("an offer's valid_from and valid_to sent with an offset or in lower case", async () => {
+    const created = await call(gw, 'POST', '/v1/offers', biz.admin_key, {
+      name: 'window',
+      goal: 'spend',
+      award: { percent: 1 },
+      valid_from: '2026-01-01T10:00:00+02:00',
+      valid_to: '2030-01-01t00:00:00.5z',
+    });
+    expect(created.status, created.text).toBe(201);
+    const read = await call(gw, 'GET', `/v1/offers/${created.body.id}`, biz.admin_key);
+    for (const offer of [created.body, read.body]) {
+      expect(offer.valid_from).toMatch(utc);
+      expect(offer.valid_to).toMatch(utc);
+      expect(Date.parse(offer.valid_from)).toBe(Date.parse('2026-01-01T08:00:00Z'));
+      expect(Date.parse(offer.valid_to)).toBe(Date.parse('2030-01-01T00:00:00.500Z'));
+    }
+    const patched = await call(gw, 'PATCH', `/v1/offers/${created.body.id}`, biz.admin_key, { valid_to: '2031-06-01T00:00:00-05:00' });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.body.valid_to).toBe('2031-06-01T05:00:00Z');
+    const listed = await call(gw, 'GET', '/v1/offers', biz.admin_key);
+    const mine = listed.body.data.find((o: { id: string }) => o.id === created.body.id);
+    expect(mine.valid_from).toMatch(utc);
+    expect(mine.valid_to).toBe('2031-06-01T05:00:00Z');
+  });
+
+  it('an offer sent in UTC keeps its timestamps as sent', async () => {
+    const created = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'z', goal: 'spend', award: { percent: 1 }, valid_from: '2026-01-01T00:00:00Z', valid_to: '2027-01-01T00:00:00.000Z' });
+    expect(created.status, created.text).toBe(201);
+    expect(created.body.valid_from).toBe('2026-01-01T00:00:00Z');
+    expect(created.body.valid_to).toBe('2027-01-01T00:00:00.000Z');
+  });
+
+  it("a statement's from and to sent with an offset or in lower case", async () => {
+    const contact = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: testCard(880001) }] });
+    expect(contact.status, contact.text).toBe(201);
+    const from = encodeURIComponent('2026-01-01T00:00:00+14:00');
+    const res = await call(gw, 'GET', `/v1/contacts/${contact.body.id}/statement?from=${from}&to=2099-01-01t00:00:00z`, biz.admin_key);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.from).toBe('2025-12-31T10:00:00Z');
+    expect(res.body.to).toBe('2099-01-01T00:00:00Z');
+  });
+});
