@@ -1,0 +1,90 @@
+// API.md conformance, sections Conventions, POS transactions, Reading back and Operations: black-box
+// checks of what the page says, word for word, where the gateway did otherwise.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { expectProblem, walletOf } from './contract-util.ts';
+
+let gw: TestGateway;
+let seed = 9_310_000;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+async function customer(biz: BusinessFixture): Promise<{ id: string; card: string }> {
+  const card = testCard(++seed);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+  expect(c.status, c.text).toBe(201);
+  return { id: c.body.id, card };
+}
+
+// API.md, Conventions: "A repeat of the same terminal + reference + body returns the original
+// status and body, with header `Idempotent-Replayed: true`, and changes nothing. Same reference
+// with a different body: 409 `idempotency_conflict`." A refund naming a purchase that is not there
+// was answered 404 original_not_found without taking its reference: its repeat was decided again
+// (no Idempotent-Replayed), and once the purchase arrived the same refund went through (201,
+// awards clawed back) instead of answering 404 again; another body under its reference was run
+// instead of 409. (README: a refund's original_not_found is remembered under its reference.)
+describe('a refund refused as original_not_found, repeated', () => {
+  it('is 404 again with Idempotent-Replayed, even once the purchase arrived, and changes nothing', async () => {
+    const biz = await createBusiness(gw);
+    await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } });
+    const c = await customer(biz);
+    const refund = { reference: 'f-early', original_reference: 'p-late' };
+    const first = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
+    expectProblem(first, 404, 'original_not_found');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+
+    const again = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
+    expectProblem(again, 404, 'original_not_found');
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(first.body);
+
+    const late = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'p-late', cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' });
+    expect(late.status, late.text).toBe(201);
+    expect(late.body.wallet).toEqual({ open: 0, commerce: 100 });
+
+    const after = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
+    expectProblem(after, 404, 'original_not_found');
+    expect(after.headers.get('idempotent-replayed')).toBe('true');
+    expect(after.body).toEqual(first.body);
+    expect(await walletOf(gw, biz.admin_key, c.id)).toMatchObject({ open: 0, commerce: 100 });
+  });
+
+  it('another body under its reference is 409 idempotency_conflict and refunds nothing', async () => {
+    const biz = await createBusiness(gw);
+    await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } });
+    const c = await customer(biz);
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'p1', cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    expectProblem(await call(gw, 'POST', '/v1/refunds', biz.terminal_key, { reference: 'f1', original_reference: 'typo' }), 404, 'original_not_found');
+    const other = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, { reference: 'f1', original_reference: 'p1' });
+    expectProblem(other, 409, 'idempotency_conflict');
+    expect(await walletOf(gw, biz.admin_key, c.id)).toMatchObject({ open: 0, commerce: 100 });
+  });
+});
+
+// API.md, Conventions: "A repeat of the same terminal + reference + body returns the original
+// status and body, with header `Idempotent-Replayed: true`". A reversal naming an original that is
+// not there takes its reference (another body is 409) but its repeat came without the header.
+describe('a reversal refused as original_not_found, repeated', () => {
+  it('is 404 again with Idempotent-Replayed and the same body', async () => {
+    const biz = await createBusiness(gw);
+    const reversal = { reference: 'v-early', original_reference: 'never' };
+    const first = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
+    expectProblem(first, 404, 'original_not_found');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const again = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
+    expectProblem(again, 404, 'original_not_found');
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(first.body);
+    // Another reversal of the same missing original, under a reference of its own: a first answer.
+    const second = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: 'v-other', original_reference: 'never' });
+    expectProblem(second, 404, 'original_not_found');
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
+  });
+});
