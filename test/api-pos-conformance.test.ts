@@ -88,3 +88,25 @@ describe('a reversal refused as original_not_found, repeated', () => {
     expect(second.headers.get('idempotent-replayed')).toBeNull();
   });
 });
+
+// API.md, Conventions: "Timestamps are RFC 3339 strings in UTC (`2026-11-24T10:15:00Z`)." GET
+// /v1/settlements (and a contact's statement) echoed `from` and `to` as sent: an offset
+// ("+02:00") or a lower-case "t"/"z" came back as the reply's timestamps, not in UTC.
+describe('the period a report echoes', () => {
+  it('is in UTC, whatever offset it was asked with', async () => {
+    const biz = await createBusiness(gw);
+    const c = await customer(biz);
+    const from = '2026-11-01T02:00:00+02:00';
+    const to = '2026-12-31t10:00:00z';
+    const query = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+    const s = await call(gw, 'GET', `/v1/settlements?${query}`, biz.admin_key);
+    expect(s.status, s.text).toBe(200);
+    expect([s.body.from, s.body.to]).toEqual(['2026-11-01T00:00:00Z', '2026-12-31T10:00:00Z']);
+    const st = await call(gw, 'GET', `/v1/contacts/${c.id}/statement?${query}`, biz.admin_key);
+    expect(st.status, st.text).toBe(200);
+    expect([st.body.from, st.body.to]).toEqual(['2026-11-01T00:00:00Z', '2026-12-31T10:00:00Z']);
+    // A fraction of a second is kept: it is part of the bound.
+    const frac = await call(gw, 'GET', `/v1/settlements?from=${encodeURIComponent('2026-11-01T00:00:00.5+01:00')}`, biz.admin_key);
+    expect(frac.body.from, frac.text).toBe('2026-10-31T23:00:00.500Z');
+  });
+});
