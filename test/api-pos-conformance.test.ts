@@ -110,3 +110,32 @@ describe('the period a report echoes', () => {
     expect(frac.body.from, frac.text).toBe('2026-10-31T23:00:00.500Z');
   });
 });
+
+// API.md, Conventions: "Timestamps are RFC 3339 strings" and "Bad input never yields a 5xx and
+// never changes state" (400 validation_failed). A timestamp naming no instant of the calendar, hour
+// 24 or a day past its month's end (RFC 3339: time-hour 00-23, date-mday by month), was taken as
+// the instant JavaScript's Date.parse rolls it over to: a purchase dated "<yesterday>T24:00:00Z"
+// was approved, dated today 00:00; a settlement from "2026-02-30" ran from 2 March.
+describe('a timestamp that names no date-time', () => {
+  it('is 400 validation_failed as a purchase occurred_at, and the purchase is not made', async () => {
+    const biz = await createBusiness(gw);
+    const c = await customer(biz);
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const body = { reference: 'p-24h', cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' };
+    const r = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, occurred_at: `${yesterday}T24:00:00Z` });
+    expectProblem(r, 400, 'validation_failed');
+    expect(r.body.errors.map((e: { path: string }) => e.path)).toContain('occurred_at');
+    const fine = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body);
+    expect(fine.status, fine.text).toBe(201);
+    expect(fine.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('is 400 validation_failed as a settlement period bound', async () => {
+    const biz = await createBusiness(gw);
+    for (const q of ['from=2026-02-30T00:00:00Z', 'to=2026-04-31T00:00:00Z', 'from=2026-11-24T24:00:00Z']) {
+      const r = await call(gw, 'GET', `/v1/settlements?${q}`, biz.admin_key);
+      expectProblem(r, 400, 'validation_failed');
+    }
+    expect((await call(gw, 'GET', '/v1/settlements?from=2024-02-29T00:00:00Z&to=2026-11-30T23:59:59Z', biz.admin_key)).status).toBe(200);
+  });
+});
