@@ -12,19 +12,22 @@ export const positiveAmountSchema = z.number().int('must be an integer in minor 
 export const currencySchema = z.string().refine((c) => currencyByCode(c) !== undefined, 'must be an ISO 4217 alphabetic code, e.g. EUR');
 export const referenceSchema = z.string().min(1).max(64);
 const nameSchema = z.string().trim().min(1).max(200);
+/** Whether YYYY-MM-DD names a day of the calendar (Date.parse takes 2026-02-30 for 2 March). */
+function isCalendarDate(d: string): boolean {
+  const t = Date.parse(`${d}T00:00:00Z`);
+  return Number.isFinite(t) && new Date(t).toISOString().startsWith(d);
+}
 // Year 0000 parses in JavaScript but does not exist in PostgreSQL's calendar (1 BC is followed
 // by AD 1): refused here rather than failing the insert.
-const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').refine((d) => {
-  const t = Date.parse(`${d}T00:00:00Z`);
-  return !d.startsWith('0000') && Number.isFinite(t) && new Date(t).toISOString().startsWith(d);
-}, 'must be a real date');
+const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').refine((d) => !d.startsWith('0000') && isCalendarDate(d), 'must be a real date');
 const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 // Years 0001 to 9999 in UTC: what every store and every client library can hold. Year 0000 does
 // not exist in PostgreSQL's calendar, and 9999-12-31T23:59:59-14:00 is already in year 10000.
 const timestamp_min_ms = Date.parse('0001-01-01T00:00:00Z');
 const timestamp_max_ms = Date.parse('9999-12-31T23:59:59.999Z');
 const timestampSchema = z.string().refine((s) => {
-  if (!rfc3339.test(s)) return false;
+  // A day past its month's end and hour 24 name no date-time (RFC 3339), though Date.parse rolls them over.
+  if (!rfc3339.test(s) || !isCalendarDate(s.slice(0, 10)) || s.slice(11, 13) > '23') return false;
   const ms = Date.parse(s.toUpperCase());
   return Number.isFinite(ms) && ms >= timestamp_min_ms && ms <= timestamp_max_ms;
 }, 'must be an RFC 3339 timestamp between years 0001 and 9999 (UTC)');

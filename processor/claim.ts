@@ -65,12 +65,25 @@ const no_value = Buffer.alloc(0);
  * and issued again to another contact).
  */
 export async function claimReference(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<string> {
+  return (await claim(stores, slot, reference, hash, contact_id)).contact_id;
+}
+
+/**
+ * Claim the reference for a request refused before it names a contact (a refund or reversal
+ * whose original is not there), so that its repeat is refused again and another body is 409.
+ * Whether this same request claimed it before: a repeat, to be answered as replayed.
+ */
+export async function claimRefused(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reference: string, hash: string): Promise<boolean> {
+  return (await claim(stores, slot, reference, hash, '')).repeat;
+}
+
+async function claim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<{ contact_id: string; repeat: boolean }> {
   const prior = await runClaim(stores, slot, claimValue(claimHash(hash), contact_id), 'claim');
-  if (prior === null) return contact_id;
+  if (prior === null) return { contact_id, repeat: false };
   // A reversal of this reference arrived first (the late-original race of card networks).
   if (prior[0] === reversed_mark) throw new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
   if (!claimedWith(prior, claimHash(hash))) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
-  return claimContact(prior);
+  return { contact_id: claimContact(prior), repeat: true };
 }
 
 /** The contact a claim binds the reference to, if it is claimed by a request with `hash`. */

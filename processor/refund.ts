@@ -5,7 +5,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RefundInput, ReversalInput } from '../core/schemas.ts';
-import { claimedByAnother, claimForReversal, claimHash, claimReference, findOriginal } from './claim.ts';
+import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRefused, findOriginal } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
@@ -60,12 +60,14 @@ export class Refunds {
     const original_slot = referenceSlot(this.stores.config, terminal.id, input.original_reference, now_ms);
     const original = await this.locate(business, terminal, original_slot, input.original_reference);
     const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
+    const not_found = `no purchase with reference ${input.original_reference} at this terminal`;
     if (original === undefined) {
-      // The refund's own reference taken by another body is 409 (API.md), whatever it names.
-      if (await claimedByAnother(this.stores, slot, hash)) throw new PocketgateError('idempotency_conflict', `reference ${input.reference} was used for a different request`);
-      throw new PocketgateError('original_not_found', `no purchase with reference ${input.original_reference} at this terminal`);
+      // Remembered under the refund's own reference, as a script's refusal is (API.md: its repeat
+      // is answered the same, replayed; another body under it is 409), whatever comes later.
+      throw refused('original_not_found', not_found, await claimRefused(this.stores, slot, input.reference, hash));
     }
-    await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
+    // Bound to no contact: this same refund was refused so before, and its original came since.
+    if ((await claimReference(this.stores, slot, input.reference, hash, original.contact_id)) === '') throw refused('original_not_found', not_found, true);
     const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     return shardReply(this.stores, call.shard, this.stores.redis.refundScript(call));
   }
@@ -114,8 +116,8 @@ export class Refunds {
       // Remembered by another reversal before: still no transaction to reverse, so not found
       // again (already_reversed would say one was reversed).
       if (outcome === 'remembered') {
-        await claimReference(this.stores, slot, input.reference, hash, '');
-        throw new PocketgateError('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`);
+        const repeat = await claimRefused(this.stores, slot, input.reference, hash);
+        throw refused('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
       }
       // The original arrived between our two reads: reverse it for real.
       original = await this.locate(business, terminal, original_slot, input.original_reference);
@@ -198,6 +200,13 @@ export class Refunds {
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
     return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };
   }
+}
+
+/** A refusal remembered under the request's reference: `replayed` for a repeat of the request. */
+function refused(code: 'original_not_found', detail: string, replayed: boolean): PocketgateError {
+  const err = new PocketgateError(code, detail);
+  err.replayed = replayed;
+  return err;
 }
 
 /** The request's reference, claimed: where, and by the request with this hash. */

@@ -12,6 +12,11 @@ const statement_lines_max = 10_000; // a statement is for a person to read: page
 const far_past = '1970-01-01T00:00:00Z';
 const far_future = '9999-12-31T23:59:59Z';
 
+/** A period's bound as a reply gives it back: in UTC, as every timestamp the contract answers. */
+function utcBound(bound: string | undefined): string | null {
+  return bound === undefined ? null : utcTimestamp(bound);
+}
+
 export async function statement(sql: Sql, business: Business, contact_id: string, from?: string, to?: string, lines_max = statement_lines_max) {
   const [contact] = await sql`select 1 from contacts where id = ${contact_id} and business_id = ${business.id}`;
   if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
@@ -62,9 +67,8 @@ export async function statement(sql: Sql, business: Business, contact_id: string
     return {
       contact_id,
       currency: business.currency,
-      // In UTC, as every timestamp the contract answers, whatever offset they were asked with.
-      from: from === undefined ? null : utcTimestamp(from),
-      to: to === undefined ? null : utcTimestamp(to),
+      from: utcBound(from),
+      to: utcBound(to),
       opening: { open: totals!.opening_open, commerce: totals!.opening_commerce },
       closing: { open: totals!.closing_open, commerce: totals!.closing_commerce },
       lines,
@@ -116,5 +120,5 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
       net_amount: Math.abs(net),
     });
   }
-  return { from: from ?? null, to: to ?? null, currency: business.currency, merchants: result };
+  return { from: utcBound(from), to: utcBound(to), currency: business.currency, merchants: result };
 }
