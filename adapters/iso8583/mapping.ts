@@ -184,8 +184,7 @@ async function balanceInquiry(processor: Processor, msg: IsoMessage, business: B
   requireWritable(processor.stores);
   const pan = msg.fields[2];
   if (pan === undefined) throw new IsoRefusal('30');
-  const cim = processor.contacts.normalise(luhnValid(pan) && pan.length === 16 ? 'card' : 'card', pan, 'DE2');
-  const contact_id = await processor.contacts.resolve(business.id, cim);
+  const contact_id = await processor.contacts.resolve(business.id, cardOf(processor, pan));
   if (contact_id === null) throw new IsoRefusal('14');
   const wallet = await processor.contacts.wallet(business, contact_id);
   const currency = numericCurrency(business);
@@ -225,7 +224,7 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   if (pan === undefined) throw new IsoRefusal('30');
   // A contact's card buys; a contact's wallet code in DE2 spends. Cards are looked up first:
   // their index is cached in process, so a purchase costs no extra round trip.
-  const card = processor.contacts.normalise('card', pan, 'DE2');
+  const card = cardOf(processor, pan);
   if ((await processor.contacts.resolve(business.id, card)) === null && pan.length === 16 && luhnValid(pan)) {
     if (await isWalletCode(processor, business, terminal, source, pan)) {
       const input = { ...parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan }), ...contentOf(processor, msg) };
@@ -235,6 +234,19 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   const occurred_at = localTransactionTime(f[12], f[13], processor.stores.clock.now(), terminal.timezone);
   const input = { ...parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency, ...(occurred_at === undefined ? {} : { occurred_at }) }), ...contentOf(processor, msg) };
   return approved(msg, business, await processor.purchases.purchase(business, terminal, input, terminal_window, source), true);
+}
+
+/**
+ * DE2 as a card CIM. DE2 is n..19 (ISO8583.md): one that is no card number (not 12 to 19 digits,
+ * Luhn-valid) is well formed but no contact's card, so 14 (unknown card), not 30 (format error).
+ */
+function cardOf(processor: Processor, pan: string) {
+  try {
+    return processor.contacts.normalise('card', pan, 'DE2');
+  } catch (err) {
+    if (err instanceof PocketgateError && err.code === 'validation_failed') throw new IsoRefusal('14');
+    throw err;
+  }
 }
 
 /**
