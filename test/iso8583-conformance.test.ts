@@ -176,3 +176,21 @@ describe('DE2 and the card it names', () => {
     }
   });
 });
+
+describe('0100 balance inquiry', () => {
+  // ISO8583.md: "0100 | DE3 = 31xxxx | balance inquiry for the CIM in DE2 | 0110; DE54 carries open
+  // (amount type 01) and commerce (amount type 02) balances"; API.md: "wallet_code is 16 digits,
+  // Luhn-valid, unique, and also works as a CIM of type wallet_code", and DE2 = a wallet code is
+  // one of the page's own rows (0200 spend). A wallet code in DE2 of an 0100 was answered 14.
+  it('for a wallet code in DE2: 0110 00, DE54 with the open and commerce balances', async () => {
+    const c = await contact(1);
+    expect((await acq.send(request('0200', { 2: c.card, 3: '000000', 4: amount(2500) }))).fields[39]).toBe('00');
+    const by_card = await acq.send(request('0100', { 2: c.card, 3: '310000' }));
+    expect(by_card.fields[39]).toBe('00');
+    const reply = await acq.send(request('0100', { 2: c.wallet_code, 3: '310000' }));
+    expect(reply.mti).toBe('0110');
+    expect(reply.fields[39]).toBe('00');
+    expect(amounts(reply.fields[54])).toEqual({ '01': { currency: '978', sign: 'C', amount: 0 }, '02': { currency: '978', sign: 'C', amount: 250 } });
+    expect(reply.fields[54]).toBe(by_card.fields[54]);
+  });
+});
