@@ -163,7 +163,7 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
   switch (mti) {
     case '0100':
       if (!processing.startsWith('31')) throw new IsoRefusal('12');
-      return balanceInquiry(processor, msg, business, reference);
+      return balanceInquiry(processor, msg, business, terminal, reference, source);
     case '0200':
     case '0201':
       // 0201: a repeat of a 0200 (ISO 8583:1987), the same request: answered as it was (0210).
@@ -180,12 +180,13 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
   }
 }
 
-async function balanceInquiry(processor: Processor, msg: IsoMessage, business: Business, reference: string): Promise<IsoMessage> {
+async function balanceInquiry(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string, source: string): Promise<IsoMessage> {
   requireWritable(processor.stores);
   const pan = msg.fields[2];
   if (pan === undefined) throw new IsoRefusal('30');
-  const cim = processor.contacts.normalise(luhnValid(pan) && pan.length === 16 ? 'card' : 'card', pan, 'DE2');
-  const contact_id = await processor.contacts.resolve(business.id, cim);
+  // The CIM in DE2: a contact's card, else (as on an 0200) a contact's wallet code.
+  let contact_id = await processor.contacts.resolve(business.id, cardOf(processor, pan));
+  if (contact_id === null && pan.length === 16 && luhnValid(pan)) contact_id = await walletCodeContact(processor, business, terminal, source, pan);
   if (contact_id === null) throw new IsoRefusal('14');
   const wallet = await processor.contacts.wallet(business, contact_id);
   const currency = numericCurrency(business);
@@ -225,9 +226,9 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   if (pan === undefined) throw new IsoRefusal('30');
   // A contact's card buys; a contact's wallet code in DE2 spends. Cards are looked up first:
   // their index is cached in process, so a purchase costs no extra round trip.
-  const card = processor.contacts.normalise('card', pan, 'DE2');
+  const card = cardOf(processor, pan);
   if ((await processor.contacts.resolve(business.id, card)) === null && pan.length === 16 && luhnValid(pan)) {
-    if (await isWalletCode(processor, business, terminal, source, pan)) {
+    if ((await walletCodeContact(processor, business, terminal, source, pan)) !== null) {
       const input = { ...parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan }), ...contentOf(processor, msg) };
       return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
     }
@@ -238,19 +239,33 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
 }
 
 /**
- * Whether DE2, no contact's card, is a contact's wallet code. Looking it up is a guess; a card of
- * someone who is no contact looks the same, so these are counted with limits sized for a till's
- * card traffic (core/guesses.ts card_or_code). Past them DE2 is taken for a card: a non-member's
- * card gets the 14 it would get anyway, and no wallet code is tried there until the day ends.
+ * DE2 as a card CIM. DE2 is n..19 (ISO8583.md): one that is no card number (not 12 to 19 digits,
+ * Luhn-valid) is well formed but no contact's card, so 14 (unknown card), not 30 (format error).
  */
-async function isWalletCode(processor: Processor, business: Business, terminal: Terminal, source: string, pan: string): Promise<boolean> {
+function cardOf(processor: Processor, pan: string) {
+  try {
+    return processor.contacts.normalise('card', pan, 'DE2');
+  } catch (err) {
+    if (err instanceof PocketgateError && err.code === 'validation_failed') throw new IsoRefusal('14');
+    throw err;
+  }
+}
+
+/**
+ * The contact whose wallet code DE2 is, when it is no contact's card; null if none. Looking it up
+ * is a guess; a card of someone who is no contact looks the same, so these are counted with limits
+ * sized for a till's card traffic (core/guesses.ts card_or_code). Past them DE2 is taken for a
+ * card: a non-member's card gets the 14 it would get anyway, and no wallet code is tried there
+ * until the day ends.
+ */
+async function walletCodeContact(processor: Processor, business: Business, terminal: Terminal, source: string, pan: string): Promise<string | null> {
   const wallet = processor.contacts.normalise('wallet_code', pan, 'DE2');
   try {
     const found = await processor.contacts.identify(business.id, wallet, { terminal_id: terminal.id, source }, processor.stores.clock.now(), 'card_or_code');
     await found.given_back;
-    return found.contact_id !== null;
+    return found.contact_id;
   } catch (err) {
-    if (err instanceof PocketgateError && err.code === 'rate_limited') return false;
+    if (err instanceof PocketgateError && err.code === 'rate_limited') return null;
     throw err;
   }
 }
