@@ -66,97 +66,104 @@ export function judgeTargets(f: Figures, not_measured = 'not measured'): TargetR
       : { figure: `${fix(rps / f.empty_rps)} (${int(rps)} / ${int(f.empty_rps)} req/s)`, met: rps / f.empty_rps >= L.throughput_ratio };
   const rows: TargetRow[] = [];
   rows.push(row('1 purchase', 'purchase throughput / empty route', `≥ ${fix(L.throughput_ratio)}`, ratio(f.purchase_rps), not_measured));
-  const b = f.ledger_behind;
-  rows.push(
-    row(
-      '1 ledger behind',
-      `ledger behind (age of the oldest journal entry not in it), max, during max-rate purchases${b === undefined ? '' : ` (${b.run})`}`,
-      `≤ ${L.ledger_behind_s} s`,
-      b === undefined || b.samples === 0 ? undefined : { figure: `${fix(b.max_s)} s (max of ${b.samples} samples, every ${b.interval_ms} ms)`, met: b.max_s <= L.ledger_behind_s },
-      not_measured,
-    ),
-  );
-  const c = f.ledger_catchup;
-  rows.push(
-    row(
-      '1 ledger catch-up',
-      `ledger caught up after the load stopped${c === undefined ? '' : ` (${c.after})`}, none lost or doubled`,
-      `≤ ${L.ledger_catchup_s} s, 0 lost, 0 doubled`,
-      c === undefined
-        ? undefined
-        : {
-            figure: `${fix(c.seconds)} s (${int(c.entries_at_stop)} entries behind at stop); lost ${c.lost}, doubled ${c.doubled}${c.iso_missing === undefined ? '' : `, ISO missing ${c.iso_missing}`}`,
-            met: c.seconds <= L.ledger_catchup_s && c.lost === 0 && c.doubled === 0 && (c.iso_missing ?? 0) <= 0,
-          },
-      not_measured,
-    ),
-  );
+  rows.push(ledgerBehind(f.ledger_behind, not_measured));
+  rows.push(ledgerCatchup(f.ledger_catchup, not_measured));
   rows.push(row('1 spend', 'spend throughput / empty route', `≥ ${fix(L.throughput_ratio)}`, ratio(f.spend_rps), not_measured));
   rows.push(row('1 redemption', 'redemption throughput / empty route', `≥ ${fix(L.throughput_ratio)}`, ratio(f.redemption_rps), not_measured));
   rows.push(row('1 ISO 0200', 'ISO 8583 0200 purchase throughput / empty route', `≥ ${fix(L.throughput_ratio)}`, ratio(f.iso_rps), not_measured));
-  const cpu = f.cpu_per_purchase_us;
-  rows.push(
-    row(
-      '2 CPU',
-      'CPU per purchase: gateway + Redis + PostgreSQL',
-      `≤ ${L.cpu_per_purchase_us} µs`,
-      cpu === undefined || cpu.postgres === null
-        ? undefined
-        : {
-            figure: `${int(cpu.gateway + cpu.redis + cpu.postgres)} µs (gateway ${int(cpu.gateway)} + Redis ${int(cpu.redis)} + PostgreSQL ${int(cpu.postgres)}; median of ${cpu.runs} max-rate run${cpu.runs === 1 ? '' : 's'})`,
-            met: cpu.gateway + cpu.redis + cpu.postgres <= L.cpu_per_purchase_us,
-          },
-      cpu !== undefined && cpu.postgres === null ? `gateway ${int(cpu.gateway)} + Redis ${int(cpu.redis)} µs; PostgreSQL's CPU not readable (not on this machine)` : not_measured,
-    ),
-  );
-  const h = f.half_own_max;
-  rows.push(
-    row(
-      '3 p99',
-      `purchase p99 at half its own max rate${h === undefined ? '' : ` (${int(h.rate)} req/s)`}, the empty route's beside it`,
-      `≤ ${L.p99_ms} ms`,
-      h === undefined ? undefined : { figure: `${ms(h.p99_ms)} ms (achieved ${int(h.achieved_rps)} req/s); empty route at that rate: ${h.empty_p99_ms === null ? '-' : `${ms(h.empty_p99_ms)} ms`}`, met: h.p99_ms <= L.p99_ms },
-      not_measured,
-    ),
-  );
-  const s = f.sync;
-  rows.push(
-    row(
-      '4 sync',
-      'async / DURABILITY=sync throughput, and async p99 lower',
-      'async p99 < sync p99',
-      s === undefined
-        ? undefined
-        : { figure: `×${fix(s.sync_rps > 0 ? s.async_rps / s.sync_rps : NaN)} (${int(s.async_rps)} / ${int(s.sync_rps)} req/s); p99 ${ms(s.async_p99_ms)} vs ${ms(s.sync_p99_ms)} ms`, met: s.async_p99_ms < s.sync_p99_ms },
-      not_measured,
-    ),
-  );
-  const m = f.redis_bytes_per_contact;
-  rows.push(
-    row(
-      '5 per contact',
-      'Redis memory per contact, after seeding',
-      `≤ ${L.redis_bytes_per_contact} bytes`,
-      m === undefined ? undefined : { figure: `${int(m.bytes)} bytes (${int(m.contacts)} contacts)`, met: m.bytes <= L.redis_bytes_per_contact },
-      not_measured,
-    ),
-  );
-  const t = f.redis_bytes_per_transaction;
-  rows.push(
-    row(
-      '5 per transaction',
-      'Redis memory per purchase, once the ledger has recorded it',
-      `≤ ${L.redis_bytes_per_transaction} bytes`,
-      t === undefined
-        ? undefined
-        : {
-            figure: `${int(t.bytes)} bytes (used_memory +${fix(t.delta_bytes / 2 ** 20, 1)} MiB / ${int(t.purchases)} purchases; ${int(t.rps)} purchases/s, ${fix(t.elapsed_s, 0)} s)`,
-            met: t.bytes <= L.redis_bytes_per_transaction,
-          },
-      not_measured,
-    ),
-  );
+  rows.push(cpuPerPurchase(f.cpu_per_purchase_us, not_measured));
+  rows.push(p99AtHalfMax(f.half_own_max, not_measured));
+  rows.push(syncVsAsync(f.sync, not_measured));
+  rows.push(redisPerContact(f.redis_bytes_per_contact, not_measured));
+  rows.push(redisPerTransaction(f.redis_bytes_per_transaction, not_measured));
   return rows;
+}
+
+function ledgerBehind(b: Figures['ledger_behind'], not_measured: string): TargetRow {
+  return row(
+    '1 ledger behind',
+    `ledger behind (age of the oldest journal entry not in it), max, during max-rate purchases${b === undefined ? '' : ` (${b.run})`}`,
+    `≤ ${limits.ledger_behind_s} s`,
+    b === undefined || b.samples === 0 ? undefined : { figure: `${fix(b.max_s)} s (max of ${b.samples} samples, every ${b.interval_ms} ms)`, met: b.max_s <= limits.ledger_behind_s },
+    not_measured,
+  );
+}
+
+function ledgerCatchup(c: Figures['ledger_catchup'], not_measured: string): TargetRow {
+  return row(
+    '1 ledger catch-up',
+    `ledger caught up after the load stopped${c === undefined ? '' : ` (${c.after})`}, none lost or doubled`,
+    `≤ ${limits.ledger_catchup_s} s, 0 lost, 0 doubled`,
+    c === undefined
+      ? undefined
+      : {
+          figure: `${fix(c.seconds)} s (${int(c.entries_at_stop)} entries behind at stop); lost ${c.lost}, doubled ${c.doubled}${c.iso_missing === undefined ? '' : `, ISO missing ${c.iso_missing}`}`,
+          met: c.seconds <= limits.ledger_catchup_s && c.lost === 0 && c.doubled === 0 && (c.iso_missing ?? 0) <= 0,
+        },
+    not_measured,
+  );
+}
+
+function cpuPerPurchase(cpu: Figures['cpu_per_purchase_us'], not_measured: string): TargetRow {
+  return row(
+    '2 CPU',
+    'CPU per purchase: gateway + Redis + PostgreSQL',
+    `≤ ${limits.cpu_per_purchase_us} µs`,
+    cpu === undefined || cpu.postgres === null
+      ? undefined
+      : {
+          figure: `${int(cpu.gateway + cpu.redis + cpu.postgres)} µs (gateway ${int(cpu.gateway)} + Redis ${int(cpu.redis)} + PostgreSQL ${int(cpu.postgres)}; median of ${cpu.runs} max-rate run${cpu.runs === 1 ? '' : 's'})`,
+          met: cpu.gateway + cpu.redis + cpu.postgres <= limits.cpu_per_purchase_us,
+        },
+    cpu !== undefined && cpu.postgres === null ? `gateway ${int(cpu.gateway)} + Redis ${int(cpu.redis)} µs; PostgreSQL's CPU not readable (not on this machine)` : not_measured,
+  );
+}
+
+function p99AtHalfMax(h: Figures['half_own_max'], not_measured: string): TargetRow {
+  return row(
+    '3 p99',
+    `purchase p99 at half its own max rate${h === undefined ? '' : ` (${int(h.rate)} req/s)`}, the empty route's beside it`,
+    `≤ ${limits.p99_ms} ms`,
+    h === undefined ? undefined : { figure: `${ms(h.p99_ms)} ms (achieved ${int(h.achieved_rps)} req/s); empty route at that rate: ${h.empty_p99_ms === null ? '-' : `${ms(h.empty_p99_ms)} ms`}`, met: h.p99_ms <= limits.p99_ms },
+    not_measured,
+  );
+}
+
+function syncVsAsync(s: Figures['sync'], not_measured: string): TargetRow {
+  return row(
+    '4 sync',
+    'async / DURABILITY=sync throughput, and async p99 lower',
+    'async p99 < sync p99',
+    s === undefined
+      ? undefined
+      : { figure: `×${fix(s.sync_rps > 0 ? s.async_rps / s.sync_rps : NaN)} (${int(s.async_rps)} / ${int(s.sync_rps)} req/s); p99 ${ms(s.async_p99_ms)} vs ${ms(s.sync_p99_ms)} ms`, met: s.async_p99_ms < s.sync_p99_ms },
+    not_measured,
+  );
+}
+
+function redisPerContact(m: Figures['redis_bytes_per_contact'], not_measured: string): TargetRow {
+  return row(
+    '5 per contact',
+    'Redis memory per contact, after seeding',
+    `≤ ${limits.redis_bytes_per_contact} bytes`,
+    m === undefined ? undefined : { figure: `${int(m.bytes)} bytes (${int(m.contacts)} contacts)`, met: m.bytes <= limits.redis_bytes_per_contact },
+    not_measured,
+  );
+}
+
+function redisPerTransaction(t: Figures['redis_bytes_per_transaction'], not_measured: string): TargetRow {
+  return row(
+    '5 per transaction',
+    'Redis memory per purchase, once the ledger has recorded it',
+    `≤ ${limits.redis_bytes_per_transaction} bytes`,
+    t === undefined
+      ? undefined
+      : {
+          figure: `${int(t.bytes)} bytes (used_memory +${fix(t.delta_bytes / 2 ** 20, 1)} MiB / ${int(t.purchases)} purchases; ${int(t.rps)} purchases/s, ${fix(t.elapsed_s, 0)} s)`,
+          met: t.bytes <= limits.redis_bytes_per_transaction,
+        },
+    not_measured,
+  );
 }
 
 /** The targets as a Markdown table (console output, pasted into the README as it is). */
