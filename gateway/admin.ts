@@ -45,8 +45,21 @@ const payment_tag = 'Payment processors';
 
 export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
-  const { network, contacts, offers } = processor;
+  serveBusinesses(app, processor);
+  serveNetwork(app, processor);
+  serveContacts(app, processor);
+  serveSettlements(app, processor);
+  serveSchemes(app, processor);
+  serveTiers(app, processor);
+  serveOffers(app, processor);
+  serveAcquirers(app, processor);
+  servePaymentProcessors(app, processor);
+  serveTransactions(app, processor);
+  return app;
+}
 
+/** The platform's: a business and its admin key. */
+function serveBusinesses(app: OpenAPIHono<HttpEnv>, { network, offers }: Processor): void {
   const businesses = { method: 'post', path: '/v1/businesses', summary: 'Create a business (returns its admin key once)', tag: 'Platform', key: 'platform', body: businessCreateSchema } as const;
   serve(app, businesses, async (c) => {
     const input = await readBody(c, businessCreateSchema);
@@ -54,7 +67,11 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
     await offers.changed(business.id); // its rewards snapshot in Redis: the POS path reads it there
     return c.json(business, 201);
   });
+}
 
+/** Merchants, venues and terminals. */
+function serveNetwork(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
+  const { network } = processor;
   serve(app, { method: 'post', path: '/v1/merchants', summary: 'Create a merchant', tag: network_tag, key: 'admin', body: merchantCreateSchema }, async (c, business) =>
     c.json(await network.createMerchant(business, await readBody(c, merchantCreateSchema)), 201),
   );
@@ -86,7 +103,10 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
     await requireNoBody(c);
     return c.json(await network.rotateTerminalKey(business, id), 201);
   });
+}
 
+function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
+  const { contacts } = processor;
   const contacts_import = { method: 'post', path: '/v1/contacts/import', summary: 'Import contacts from NDJSON, streamed', tag: contacts_tag, key: 'admin', body: z.string(), body_type: 'application/x-ndjson', status: 200 } as const;
   serve(app, contacts_import, async (c, business) => c.json(await contacts.import(business, bodyLines(c, import_line_bytes_max))));
 
@@ -143,7 +163,9 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
     const q = parseWith(statementQuerySchema, c.req.query());
     return c.json(await statement(processor.stores.sql, business, idParam(c), q.from, q.to));
   });
+}
 
+function serveSettlements(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const settlements = { method: 'get', path: '/v1/settlements', summary: 'Settlement per merchant from the ledger', tag: 'Reading back', key: 'admin', query: settlementQuerySchema } as const;
   serve(app, settlements, async (c, business) => {
     const q = parseWith(settlementQuerySchema, c.req.query());
@@ -151,7 +173,10 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
     if (q.merchant_id !== undefined && !id_pattern.test(q.merchant_id)) throw new PocketgateError('not_found', `merchant ${q.merchant_id} not found`);
     return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
   });
+}
 
+function serveSchemes(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
+  const { offers } = processor;
   serve(app, { method: 'post', path: '/v1/schemes', summary: 'Create a scheme', tag: rewards_tag, key: 'admin', body: schemeSchema }, async (c, business) => {
     const scheme = await processor.schemes.create(business, await readBody(c, schemeSchema));
     await offers.changed(business.id); // an auto scheme changes whom offers reach
@@ -175,7 +200,9 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
     if (joined) await processor.awards.signup(business, input.contact_id, scheme.id);
     return c.json({ scheme_id: scheme.id, contact_id: input.contact_id, joined }, 201);
   });
+}
 
+function serveTiers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
   serve(app, { method: 'put', path: '/v1/tiers', summary: "Replace the business's tiers", tag: rewards_tag, key: 'admin', body: tiersSchema }, async (c, business) =>
     c.json({ object: 'list', data: await offers.putTiers(business, await readBody(c, tiersSchema)) }),
   );
@@ -183,7 +210,9 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
   serve(app, { method: 'get', path: '/v1/tiers', summary: 'List tiers', tag: rewards_tag, key: 'admin' }, async (c, business) =>
     c.json({ object: 'list', data: await offers.tiers(business) }),
   );
+}
 
+function serveOffers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
   serve(app, { method: 'post', path: '/v1/offers', summary: 'Create an offer', tag: rewards_tag, key: 'admin', body: offerSchema }, async (c, business) =>
     c.json(await offers.create(business, await readBody(c, offerSchema)), 201),
   );
@@ -199,13 +228,18 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
   serve(app, { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: rewards_tag, key: 'admin', body: offerPatchSchema }, async (c, business) =>
     c.json(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema))),
   );
+}
 
+/** ISO 8583 acquirers whose messages are this business's. */
+function serveAcquirers(app: OpenAPIHono<HttpEnv>, { network }: Processor): void {
   const links = { method: 'post', path: '/v1/iso8583/links', summary: 'Bind an acquirer (ISO 8583 DE32) to this business', tag: 'ISO 8583', key: 'admin', body: isoLinkSchema } as const;
   serve(app, links, async (c, business) => {
     const input = await readBody(c, isoLinkSchema);
     return c.json(await network.linkAcquirer(business, input.acquirer_id), 201);
   });
+}
 
+function servePaymentProcessors(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const processors = { method: 'post', path: '/v1/processors', summary: 'Create a payment processor (returns its signing secret once)', tag: payment_tag, key: 'admin', body: processorCreateSchema } as const;
   serve(app, processors, async (c, business) => c.json(await processor.processors.create(business, await readBody(c, processorCreateSchema)), 201));
 
@@ -218,12 +252,12 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
     await requireNoBody(c);
     return c.json(await processor.processors.rotate(business, idParam(c)), 201);
   });
+}
 
+function serveTransactions(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const transaction = { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' } as const;
   serve(app, transaction, async (c, business) => {
     // The same view a transaction.approved event carries (terminal_code included): one function, no drift.
     return c.json(await readTransaction(processor.stores, business, idParam(c)));
   });
-
-  return app;
 }

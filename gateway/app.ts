@@ -8,17 +8,14 @@ import { problemResponse } from '../adapters/http/problem.ts';
 import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
 import { callbackRoutes } from '../adapters/callbacks/routes.ts';
 import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
-import { serve } from '../adapters/http/routes.ts';
 import { hashKey, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
-import { probeWrite, refusalState } from '../processor/redis-health.ts';
 import type { Processor } from '../processor/processor.ts';
-import { journalBacklog } from '../processor/ledger/writer.ts';
 import { adminRoutes } from './admin.ts';
 import { webhookRoutes } from './webhook-routes.ts';
-import { deliveryBacklog } from '../processor/webhook-outbox.ts';
 import type { Metrics } from './metrics.ts';
 import { documentApi } from './openapi.ts';
+import { serveOperations } from './operations.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
 
 export interface AppOptions {
@@ -37,16 +34,6 @@ export interface AppOptions {
 }
 
 const callbacks_prefix = '/v1/callbacks/';
-
-const readiness_timeout_ms = 1_500;
-
-function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeout_ms} ms`)), timeout_ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
 const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/business', '/v1/feed']);
@@ -151,31 +138,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   app.route('/', webhookRoutes(processor, { allow_private: webhooks_allow_private ?? false }));
   app.route('/', consoleRoutes(processor, console_services));
 
-  const operations = 'Operations';
-  serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none' }, (c) => c.json({ status: 'ok' }));
-  // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
-  // them: loading its data, out of memory, a read-only replica). PostgreSQL's state and the
-  // ledger's lag are reported, not required: the POS path goes on without PostgreSQL. Every
-  // check answers within readiness_timeout_ms, so the probe never hangs on a store.
-  const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none' } as const;
-  serve(app, readyz, async (c) => {
-    const { redis, sql, config } = processor.stores;
-    const [redis_state, postgres_state, ledger_lag] = await Promise.all([
-      within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
-      within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
-      within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).catch(() => null),
-    ]);
-    return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
-  });
-  serve(app, { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: operations, key: 'none', produces: 'text/plain' }, async (c) => {
-    const [journal, webhooks] = await Promise.all([
-      journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1),
-      within(deliveryBacklog(processor.stores.sql), readiness_timeout_ms).catch(() => -1),
-    ]);
-    metrics.journal_backlog.set(journal);
-    metrics.webhook_backlog.set(webhooks);
-    return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
-  });
+  serveOperations(app, processor, metrics);
 
   documentApi(app);
   return app;

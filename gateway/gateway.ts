@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import { serve, type ServerType } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
-import { connectPostgres, connectRedis, type Stores } from '../processor/stores.ts';
+import { connectPostgres, connectRedis, type RedisClient, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
 import { PostgresHealth } from '../processor/postgres-health.ts';
 import { RedisHealth } from '../processor/redis-health.ts';
@@ -16,7 +16,7 @@ import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { ConsoleStats } from './console-stats.ts';
 import { TransactionFeed } from './feed.ts';
-import { createIsoServer, type IsoServer } from '../adapters/iso8583/server.ts';
+import { createIsoServer } from '../adapters/iso8583/server.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
 import { TerminalChannel } from '../adapters/ws/channel.ts';
 import type { ChannelLimits } from '../adapters/ws/connection.ts';
@@ -54,19 +54,8 @@ export interface StartOptions {
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? pino({ level: config.log_level });
-  const redis = await connectRedis(config.redis_url);
-  const sql = connectPostgres(config.database_url);
-  const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
-  const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health };
-  const postgres_health = new PostgresHealth(config.database_url);
-  const stop_preparing = await prepareStores(stores, postgres_health, logger).catch(async (err: unknown) => {
-    await postgres_health.stop();
-    await redis.close().catch(() => {});
-    await sql.end({ timeout: 5 });
-    throw err;
-  });
-  postgres_health.start();
-  redis_health.start();
+  const { stores, postgres_health, redis_health, stop_preparing } = await openStores(config, logger);
+  const { redis, sql } = stores;
   const processor = new Processor(stores);
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   await processor.offers.subscribe();
@@ -84,63 +73,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     console: console_services,
   });
 
-  let writer: LedgerWriter | undefined;
-  if (config.ledger_writer) {
-    writer = new LedgerWriter(redis, sql, {
-      shard_count: config.processor.shard_count,
-      ...(config.ledger_commit_delay_ms === undefined ? {} : { commit_delay_ms: config.ledger_commit_delay_ms }),
-      onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
-      onLeaseLost: (given_up, consumer, dropped) => logger.warn({ given_up, consumer, dropped }, 'ledger writer: lease lost (process frozen or cut off from Redis), going on as a new consumer'),
-      onBatch: (entries) => metrics.ledger_written.inc(entries),
-      onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
-    });
-    writer.start();
-  }
-  // The process that writes the ledger also expires awards (every 10 s by default).
-  const stop_expiry = config.ledger_writer
-    ? processor.expiry.start(config.expiry_sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'))
-    : undefined;
-  // And makes the referral awards a crashed process left behind.
-  // And forgets callback answers past their retention (processor/callback-events.ts prune).
-  const stop_callback_retention = config.ledger_writer && config.callback_events_retention_days > 0
-    ? processor.callback_events.startRetention(config.callback_events_retention_days, (err) => logger.warn({ err }, 'callback answers: pruning failed'))
-    : undefined;
-  // And webhook events whose deliveries are over, past theirs (processor/webhook-retention.ts).
-  const stop_webhook_retention = config.ledger_writer && config.webhook_events_retention_days > 0
-    ? startWebhookRetention(sql, config.webhook_events_retention_days, (err) => logger.warn({ err }, 'webhook events: pruning failed'))
-    : undefined;
-  const stop_referrals = config.ledger_writer
-    ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
-    : undefined;
+  const writer = config.ledger_writer ? startLedgerWriter(redis, sql, config, metrics, logger) : undefined;
+  const stop_sweeps = startSweeps(processor, sql, config, logger);
 
   const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
 
-  let server: ServerType | undefined;
-  let terminal: TerminalChannel | undefined;
-  let port = 0;
-  if (options.listen ?? true) {
-    server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-        port = info.port;
-        resolve(s);
-      });
-    });
-    // Keep-alive longer than typical load balancers' idle timeout, so they close first.
-    (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
-    terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, console_services.stats.record);
-    terminal.attach(server as Server);
-  }
-
-  let iso: IsoServer | undefined;
-  let iso_port = 0;
-  if (options.iso8583 ?? options.listen ?? true) {
-    iso = createIsoServer({
-      ...config.iso8583,
-      handler: createIsoHandler(processor, console_services.stats.record),
-      logger,
-    });
-    iso_port = await iso.listen(config.iso8583_port, config.host);
-  }
+  const { server, terminal, port } = (options.listen ?? true)
+    ? await listenHttp(app, processor, config, options, logger, console_services.stats)
+    : { server: undefined, terminal: undefined, port: 0 };
+  const { iso, iso_port } = (options.iso8583 ?? options.listen ?? true)
+    ? await listenIso(processor, config, logger, console_services.stats)
+    : { iso: undefined, iso_port: 0 };
 
   return {
     app,
@@ -162,10 +105,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       if (terminal !== undefined) await terminal.close();
       await console_services.feed.close();
       if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
-      stop_expiry?.();
-      stop_referrals?.();
-      stop_callback_retention?.();
-      stop_webhook_retention?.();
+      stop_sweeps();
       if (writer !== undefined) await writer.stop();
       await webhook_worker?.stop();
       await processor.offers.close();
@@ -177,6 +117,89 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+/** Redis and PostgreSQL connected, migrated and watched; closed again if preparing them fails. */
+async function openStores(config: GatewayConfig, logger: Logger) {
+  const redis = await connectRedis(config.redis_url);
+  const sql = connectPostgres(config.database_url);
+  const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
+  const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health };
+  const postgres_health = new PostgresHealth(config.database_url);
+  const stop_preparing = await prepareStores(stores, postgres_health, logger).catch(async (err: unknown) => {
+    await postgres_health.stop();
+    await redis.close().catch(() => {});
+    await sql.end({ timeout: 5 });
+    throw err;
+  });
+  postgres_health.start();
+  redis_health.start();
+  return { stores, postgres_health, redis_health, stop_preparing };
+}
+
+function startLedgerWriter(redis: RedisClient, sql: Sql, config: GatewayConfig, metrics: Metrics, logger: Logger): LedgerWriter {
+  const writer = new LedgerWriter(redis, sql, {
+    shard_count: config.processor.shard_count,
+    ...(config.ledger_commit_delay_ms === undefined ? {} : { commit_delay_ms: config.ledger_commit_delay_ms }),
+    onError: (err) => logger.warn({ err }, 'ledger writer: batch failed, retrying'),
+    onLeaseLost: (given_up, consumer, dropped) => logger.warn({ given_up, consumer, dropped }, 'ledger writer: lease lost (process frozen or cut off from Redis), going on as a new consumer'),
+    onBatch: (entries) => metrics.ledger_written.inc(entries),
+    onDeadLetter: (id, err) => logger.error({ transaction_id: id, err }, 'ledger writer: journal entry refused by PostgreSQL or unreadable, set aside on the dead-letter stream'),
+  });
+  writer.start();
+  return writer;
+}
+
+/** The sweeps the ledger-writing process runs (none in the others); returns what stops them. */
+function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logger: Logger): () => void {
+  // The process that writes the ledger also expires awards (every 10 s by default).
+  const stop_expiry = config.ledger_writer
+    ? processor.expiry.start(config.expiry_sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'))
+    : undefined;
+  // And forgets callback answers past their retention (processor/callback-events.ts prune).
+  const stop_callback_retention = config.ledger_writer && config.callback_events_retention_days > 0
+    ? processor.callback_events.startRetention(config.callback_events_retention_days, (err) => logger.warn({ err }, 'callback answers: pruning failed'))
+    : undefined;
+  // And webhook events whose deliveries are over, past theirs (processor/webhook-retention.ts).
+  const stop_webhook_retention = config.ledger_writer && config.webhook_events_retention_days > 0
+    ? startWebhookRetention(sql, config.webhook_events_retention_days, (err) => logger.warn({ err }, 'webhook events: pruning failed'))
+    : undefined;
+  // And makes the referral awards a crashed process left behind.
+  const stop_referrals = config.ledger_writer
+    ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
+    : undefined;
+  return () => {
+    stop_expiry?.();
+    stop_referrals?.();
+    stop_callback_retention?.();
+    stop_webhook_retention?.();
+  };
+}
+
+/** The HTTP server, with the terminal channel on its port. */
+async function listenHttp(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, stats: ConsoleStats) {
+  let port = 0;
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+      port = info.port;
+      resolve(s);
+    });
+  });
+  // Keep-alive longer than typical load balancers' idle timeout, so they close first.
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
+  const terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, stats.record);
+  terminal.attach(server as Server);
+  return { server, terminal, port };
+}
+
+async function listenIso(processor: Processor, config: GatewayConfig, logger: Logger, stats: ConsoleStats) {
+  const iso = createIsoServer({
+    ...config.iso8583,
+    handler: createIsoHandler(processor, stats.record),
+    logger,
+  });
+  const iso_port = await iso.listen(config.iso8583_port, config.host);
+  return { iso, iso_port };
 }
 
 /** Webhooks out: a worker of its own in every gateway process (several share the work). */

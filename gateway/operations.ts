@@ -1,0 +1,49 @@
+// The operations endpoints: liveness, readiness and the Prometheus metrics, served without a key
+// (health probes and Prometheus's scraper call them).
+
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { HttpEnv } from '../adapters/http/env.ts';
+import { serve } from '../adapters/http/routes.ts';
+import { probeWrite, refusalState } from '../processor/redis-health.ts';
+import type { Processor } from '../processor/processor.ts';
+import { journalBacklog } from '../processor/ledger/writer.ts';
+import { deliveryBacklog } from '../processor/webhook-outbox.ts';
+import type { Metrics } from './metrics.ts';
+
+const readiness_timeout_ms = 1_500;
+
+function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeout_ms} ms`)), timeout_ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics): void {
+  const operations = 'Operations';
+  serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none' }, (c) => c.json({ status: 'ok' }));
+  // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
+  // them: loading its data, out of memory, a read-only replica). PostgreSQL's state and the
+  // ledger's lag are reported, not required: the POS path goes on without PostgreSQL. Every
+  // check answers within readiness_timeout_ms, so the probe never hangs on a store.
+  const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none' } as const;
+  serve(app, readyz, async (c) => {
+    const { redis, sql, config } = processor.stores;
+    const [redis_state, postgres_state, ledger_lag] = await Promise.all([
+      within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
+      within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
+      within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).catch(() => null),
+    ]);
+    return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
+  });
+  serve(app, { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: operations, key: 'none', produces: 'text/plain' }, async (c) => {
+    const [journal, webhooks] = await Promise.all([
+      journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1),
+      within(deliveryBacklog(processor.stores.sql), readiness_timeout_ms).catch(() => -1),
+    ]);
+    metrics.journal_backlog.set(journal);
+    metrics.webhook_backlog.set(webhooks);
+    return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
+  });
+}
