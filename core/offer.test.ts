@@ -103,12 +103,12 @@ describe('spend offers', () => {
   it('carries pool, instant_redeem, validity (expires_at = purchase time + days) and limits', () => {
     const limits = { per_contact: { count: 2, period: 'week' }, budget: 100_000 };
     const [a] = evalAll([offer({ award: { fixed: 100 }, pool: 'MER1', instant_redeem: true, validity_days: 90, limits })]).awards;
-    expect(a).toMatchObject({ amount: 100, pool: 'MER1', instant_redeem: true, expires_at: '2026-08-30T12:00:00.000Z', limits, period_key: 'w2026-23', guard: null, beneficiary: 'contact', referrer_id: null, goal: 'spend' });
+    expect(a).toMatchObject({ amount: 100, pool: 'MER1', instant_redeem: true, expires_at: '2026-08-30T12:00:00Z', limits, period_key: 'w2026-23', guard: null, beneficiary: 'contact', referrer_id: null, goal: 'spend' });
     const [b] = evalAll([offer({ award: { fixed: 100 } })]).awards;
     expect(b).toMatchObject({ pool: null, instant_redeem: false, expires_at: null, limits: null, period_key: null });
     // Whole seconds, rounded up: never shorter than validity_days, the same for a quote a few ms before.
     const at_ms = Date.parse('2026-06-01T12:00:00.001Z');
-    for (const t of [at_ms, at_ms + 998]) expect(evalAll([offer({ award: { fixed: 100 }, validity_days: 90 })], { at_ms: t }).awards[0]!.expires_at).toBe('2026-08-30T12:00:01.000Z');
+    for (const t of [at_ms, at_ms + 998]) expect(evalAll([offer({ award: { fixed: 100 }, validity_days: 90 })], { at_ms: t }).awards[0]!.expires_at).toBe('2026-08-30T12:00:01Z');
   });
 
   it('per-contact period keys are local to the venue', () => {
@@ -334,7 +334,7 @@ describe('first purchase and referral', () => {
     expect(amounts(r)).toEqual([100]); // the buyer's own award is resolved apart from the referrer's
     expect(r.discount).toBe(0);
     expect(r.referrer_awards).toEqual([
-      expect.objectContaining({ offer_id: o.id, amount: 1000, kind: 'cashback', beneficiary: 'referrer', referrer_id: 'con_ref', guard: 'first_purchase', expires_at: '2026-07-01T12:00:00.000Z' }),
+      expect.objectContaining({ offer_id: o.id, amount: 1000, kind: 'cashback', beneficiary: 'referrer', referrer_id: 'con_ref', guard: 'first_purchase', expires_at: '2026-07-01T12:00:00Z' }),
     ]);
     expect(evaluatePurchase(compiled, { ...ctx, first_purchase: false, referrer }).referrer_awards).toEqual([]);
     expect(evaluatePurchase(compiled, { ...ctx, first_purchase: true, referrer: null }).referrer_awards).toEqual([]);

@@ -482,7 +482,8 @@ function expiresAt(at_ms: number, validity_ms: number): string {
   if (s === undefined) {
     // Whole seconds, rounded up (never shorter than the validity): a quote and the purchase
     // made at once after it name the same expiry (TERMINAL.md) unless a second ends in between.
-    s = isoUtc(Math.ceil((at_ms + validity_ms) / 1000) * 1000);
+    // Written as the contract writes timestamps, and as the wallet lists the same expiry: '…:05Z'.
+    s = isoUtc(Math.ceil((at_ms + validity_ms) / 1000) * 1000).replace('.000Z', 'Z');
     expiries.set(validity_ms, s);
   }
   return s;

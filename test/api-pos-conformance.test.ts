@@ -139,3 +139,20 @@ describe('a timestamp that names no date-time', () => {
     expect((await call(gw, 'GET', '/v1/settlements?from=2024-02-29T00:00:00Z&to=2026-11-30T23:59:59Z', biz.admin_key)).status).toBe(200);
   });
 });
+
+// API.md, Conventions: "Timestamps are RFC 3339 strings in UTC (`2026-11-24T10:15:00Z`)". An
+// award's expires_at was written with milliseconds ('…:05.000Z') while the wallet lists the same
+// expiry as '…:05Z': one instant, two strings.
+describe('an award expiry as the wallet lists it', () => {
+  it('the purchase reply and GET wallet name it by the same string', async () => {
+    const biz = await createBusiness(gw);
+    await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '5%', goal: 'spend', award: { percent: 5 }, validity_days: 90 });
+    const c = await customer(biz);
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'exp-1', cim: { type: 'card', value: c.card }, amount: 2000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    const expires_at = p.body.awards[0].expires_at as string;
+    expect(expires_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    const w = await call(gw, 'GET', `/v1/contacts/${c.id}/wallet`, biz.admin_key);
+    expect(w.body.expiring).toEqual([{ amount: 100, expires_at }]);
+  });
+});
