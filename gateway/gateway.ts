@@ -56,11 +56,32 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const logger = options.logger ?? pino({ level: config.log_level });
   const { stores, postgres_health, redis_health, stop_preparing } = await openStores(config, logger);
   const { redis, sql } = stores;
+  // Everything started is stopped in the reverse order, by close() or by a start that fails
+  // midway (a port taken): a gateway that did not start holds no connection, timer or port.
+  const started = new Started(logger);
+  started.add(() => sql.end({ timeout: 5 }));
+  started.add(() => redis.close().catch(() => {}));
+  started.add(() => redis_health.stop());
+  started.add(() => postgres_health.stop());
+  started.add(stop_preparing);
+  try {
+    return await startServing(config, options, logger, stores, postgres_health, started);
+  } catch (err) {
+    await started.stopAll();
+    throw err;
+  }
+}
+
+/** What startGateway starts once its stores are ready; each part is added to `started` as it starts. */
+async function startServing(config: GatewayConfig, options: StartOptions, logger: Logger, stores: Stores, postgres_health: PostgresHealth, started: Started): Promise<Gateway> {
+  const { redis, sql } = stores;
   const processor = new Processor(stores);
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
+  started.add(() => processor.offers.close());
   await processor.offers.subscribe();
   const metrics = createMetrics(options.collect_default_metrics ?? true);
   const console_services = { stats: new ConsoleStats(redis, logger), feed: new TransactionFeed(redis, config.processor.shard_count, logger) };
+  started.add(() => console_services.stats.stop());
   console_services.stats.start();
   const app = createApp({
     processor,
@@ -72,18 +93,25 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     webhooks_allow_private: config.webhooks.allow_private,
     console: console_services,
   });
-
-  const writer = config.ledger_writer ? startLedgerWriter(redis, sql, config, metrics, logger) : undefined;
-  const stop_sweeps = startSweeps(processor, sql, config, logger);
-
+  // Stopped after the sweeps and the writer, as before: started first.
   const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
+  if (webhook_worker !== undefined) started.add(() => webhook_worker.stop());
+  const writer = config.ledger_writer ? startLedgerWriter(redis, sql, config, metrics, logger) : undefined;
+  if (writer !== undefined) started.add(() => writer.stop());
+  started.add(startSweeps(processor, sql, config, logger));
 
   const { server, terminal, port } = (options.listen ?? true)
     ? await listenHttp(app, processor, config, options, logger, console_services.stats)
     : { server: undefined, terminal: undefined, port: 0 };
+  // The HTTP server closes last of the three: its close waits for the upgraded sockets too, and for
+  // every open response (the live feeds).
+  if (server !== undefined) started.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  started.add(() => console_services.feed.close());
+  if (terminal !== undefined) started.add(() => terminal.close());
   const { iso, iso_port } = (options.iso8583 ?? options.listen ?? true)
     ? await listenIso(processor, config, logger, console_services.stats)
     : { iso: undefined, iso_port: 0 };
+  if (iso !== undefined) started.add(() => iso.close());
 
   return {
     app,
@@ -91,32 +119,32 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     writer,
     webhook_worker,
     logger,
-    get port() {
-      return port;
-    },
-    get iso8583_port() {
-      return iso_port;
-    },
+    port,
+    iso8583_port: iso_port,
     terminal,
-    async close() {
-      if (iso !== undefined) await iso.close();
-      // Before the HTTP server: its close waits for the upgraded sockets too, and for every open
-      // response (the live feeds).
-      if (terminal !== undefined) await terminal.close();
-      await console_services.feed.close();
-      if (server !== undefined) await new Promise<void>((resolve) => server!.close(() => resolve()));
-      stop_sweeps();
-      if (writer !== undefined) await writer.stop();
-      await webhook_worker?.stop();
-      await processor.offers.close();
-      await console_services.stats.stop();
-      stop_preparing();
-      await postgres_health.stop();
-      redis_health.stop();
-      await redis.close().catch(() => {});
-      await sql.end({ timeout: 5 });
-    },
+    close: () => started.stopAll(),
   };
+}
+
+/** What a gateway started, and how to stop each part: stopped last first, each once. */
+class Started {
+  private readonly stops: (() => unknown)[] = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  add(stop: () => unknown): void {
+    this.stops.push(stop);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const stop of this.stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        this.logger.warn({ err }, 'gateway: stopping a part failed; stopping the rest');
+      }
+    }
+  }
 }
 
 /** Redis and PostgreSQL connected, migrated and watched; closed again if preparing them fails. */
@@ -179,11 +207,14 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
 /** The HTTP server, with the terminal channel on its port. */
 async function listenHttp(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, stats: ConsoleStats) {
   let port = 0;
-  const server = await new Promise<ServerType>((resolve) => {
+  // A port taken rejects the start (it was an 'error' event nobody listened to: the process died).
+  const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
       port = info.port;
+      s.off('error', reject);
       resolve(s);
     });
+    s.once('error', reject);
   });
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
   (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
