@@ -38,7 +38,6 @@ const callbacks_prefix = '/v1/callbacks/';
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
 const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/business', '/v1/feed']);
 
-/** The POS transactions: the console's dashboard counts their approvals and declines. */
 /**
  * Who a POS call is from when it names a terminal in `Pocketgate-Terminal`: an admin key acts as
  * one of its business's terminals (the transaction is the terminal's, made_by 'admin'); another
