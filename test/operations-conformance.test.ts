@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../gateway/config.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 import { startPgProxy, type PgProxy } from './pg-proxy.ts';
 
@@ -84,5 +85,39 @@ describe('JOURNAL_LENGTH_MAX', () => {
     await proxy.set('forward');
     await eventually('the ledger caught up', async () => (await lag(gw)) === 0, 30_000);
     expect((await purchase(refused_reference)).status).toBe(201); // seq unchanged: the same body
+  });
+});
+
+// `npm run rebuild`: "Prints a progress bar and what it loaded." Its bar was drawn only on a
+// terminal: run with its output read by another program (a pipe), it printed no bar at all.
+describe('npm run rebuild', () => {
+  let stores: OwnStores;
+
+  beforeAll(async () => {
+    stores = await startOwnStores('opsconf');
+  });
+  afterAll(async () => {
+    await stores?.stop();
+  });
+
+  it('prints a progress bar, also when its output is a pipe, and what it loaded', async () => {
+    const gw = await startTestGateway({ redis_url: stores.redis.url, database_url: stores.database_url });
+    try {
+      const biz = await createBusiness(gw);
+      for (let i = 0; i < 3; i++) {
+        expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: testCard(53_000_000 + i) }] })).status).toBe(201);
+        const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `pb-${i}`, cim: { type: 'card', value: testCard(53_000_000 + i) }, amount: 1_000, currency: 'EUR' });
+        expect(p.status, p.text).toBe(201);
+      }
+      await eventually('the ledger caught up', async () => (await lag(gw)) === 0);
+    } finally {
+      await gw.close();
+    }
+    await stores.redis.client.flushAll();
+    const r = await runCommand('rebuild-main.ts', [], { REDIS_URL: stores.redis.url, DATABASE_URL: stores.database_url, CIM_HMAC_KEY: process.env.CIM_HMAC_KEY ?? 'test-hmac-key' });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('contacts: 3');
+    // A bar run to its end: the contacts' phase, 3 of 3.
+    expect(r.stderr).toMatch(/contacts \[[^\]]+\] 3\/3 \(100%\)/);
   });
 });
