@@ -60,6 +60,32 @@ local function replayOf(record)
   return {'recorded', id}
 end
 
+-- Stream ids compared as numbers ('<ms>-<seq>').
+local function idBelow(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+
+-- Trim the journal below its oldest entry the ledger may not have (as the writer's trim does,
+-- processor/ledger/writer.ts): the oldest pending one of the writers' group ('ledger',
+-- journal_group in keys.ts), or the first it has not delivered. No group: nothing is recorded.
+local function trimRecorded()
+  local last_delivered
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEY.journal)) do
+    local fields = {}
+    for i = 1, #group, 2 do fields[group[i]] = group[i + 1] end
+    if fields['name'] == 'ledger' then last_delivered = fields['last-delivered-id'] end
+  end
+  if not last_delivered then return end
+  local ms, seq = string.match(last_delivered, '^(%d+)-(%d+)$')
+  local min_id = ms .. '-' .. int(tonumber(seq) + 1)
+  local pending = redis.call('XPENDING', KEY.journal, 'ledger')
+  if pending[1] > 0 and pending[2] and idBelow(pending[2], min_id) then min_id = pending[2] end
+  redis.call('XTRIM', KEY.journal, 'MINID', min_id)
+end
+
 -- Idempotency and the checks every command makes before touching money. Returns a reply table to
 -- return at once, or nil to go on. A request that differs from the one that took its reference
 -- never gets here: its claim (claim.lua, before this script) refused it.
@@ -76,8 +102,15 @@ local function prologue()
   if prior then return replayOf(prior) end
   -- A token naming another business's contact would be a collision: never touch that wallet.
   if redis.call('HGET', KEY.contact, 'b') ~= ARG.business_id then return {'contact_not_found'} end
-  -- A journal the ledger writer is not draining must not grow without bound.
-  if redis.call('XLEN', KEY.journal) >= ARG.journal_length_max then return {'unavailable'} end
+  -- A journal the ledger writer is not draining must not grow without bound: refused past
+  -- journal_length_max entries behind the ledger (OPERATIONS.md). The stream also holds entries
+  -- the ledger has (the writer trims them once a second): at the bound, those go first.
+  local length = redis.call('XLEN', KEY.journal)
+  if length >= ARG.journal_length_max and length > 0 then
+    trimRecorded()
+    length = redis.call('XLEN', KEY.journal)
+  end
+  if length >= ARG.journal_length_max then return {'unavailable'} end
   return nil
 end
 

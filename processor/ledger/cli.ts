@@ -57,10 +57,13 @@ export interface Progress {
   stop(): void;
 }
 
-/** A progress bar on stderr (drawn only on a terminal: a redirected stderr gets no bar lines). */
-export function progressBar(): Progress {
+/**
+ * A progress bar on stderr. On a terminal it is redrawn in place; elsewhere (a pipe, a file) only
+ * when `lines_off_terminal`: a line at each phase's start, every 2 s, and at its end.
+ */
+export function progressBar(lines_off_terminal = false): Progress {
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: '{label} [{bar}] {value}/{total} ({percentage}%) eta {eta_formatted}', hideCursor: true, clearOnComplete: false },
+    { stream: process.stderr, format: '{label} [{bar}] {value}/{total} ({percentage}%) eta {eta_formatted}', hideCursor: true, clearOnComplete: false, noTTYOutput: lines_off_terminal },
     cliProgress.Presets.shades_classic,
   );
   let running = false;

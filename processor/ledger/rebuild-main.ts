@@ -18,7 +18,8 @@ async function main(): Promise<number> {
     return exit_could_not_run;
   }
   const stores = await connectStores(config.redis_url, config.database_url);
-  const bar = progressBar();
+  // OPERATIONS.md: rebuild "prints a progress bar", wherever its output goes.
+  const bar = progressBar(true);
   let network_kind: string | undefined;
   try {
     const started = Date.now();
