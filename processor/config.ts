@@ -55,7 +55,7 @@ export function processorConfigFromEnv(cim_hmac_key: string): ProcessorConfig {
     cim_index_buckets: int('CIM_INDEX_BUCKETS', default_config.cim_index_buckets!, 1, cim_index_buckets_max),
     reply_ttl_seconds: int('REPLY_TTL_SECONDS', default_config.reply_ttl_seconds, 60, 90 * 86_400),
     reference_buckets: int('REFERENCE_BUCKETS', default_config.reference_buckets!, 1, 1 << 20),
-    journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1_000, 100_000_000),
+    journal_length_max: int('JOURNAL_LENGTH_MAX', default_config.journal_length_max, 1, 100_000_000),
     durability: durability(),
   };
 }
