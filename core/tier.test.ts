@@ -23,20 +23,29 @@ describe('tiers', () => {
 
   it('a tier is won at once, kept through the next period, and lost after it', () => {
     const none = { q: null, y: null };
-    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2026, 11))).toBe('gold');
-    expect(effectiveTier(tiers, { m: '2026-11|60|0', ...none }, periodKeys(2026, 11))).toBe('silver');
+    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2026, 11), 1)).toBe('gold');
+    expect(effectiveTier(tiers, { m: '2026-11|60|0', ...none }, periodKeys(2026, 11), 1)).toBe('silver');
     // December: November's 210 units are the previous period's: gold is kept.
-    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2026, 12))).toBe('gold');
+    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2026, 12), 1)).toBe('gold');
     // January: nothing earned in December: the tier is lost.
-    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2027, 1))).toBeNull();
-    expect(effectiveTier([], { m: '2026-11|210|0', ...none }, periodKeys(2026, 11))).toBeNull();
+    expect(effectiveTier(tiers, { m: '2026-11|210|0', ...none }, periodKeys(2027, 1), 1)).toBeNull();
+    expect(effectiveTier([], { m: '2026-11|210|0', ...none }, periodKeys(2026, 11), 1)).toBeNull();
   });
 
   it('tierAtUtc reads the periods of the UTC calendar at the given time', () => {
     const stored = { m: '2026-11|210|0', q: null, y: null };
-    expect(tierAtUtc(tiers, stored, Date.parse('2026-11-30T23:59:59Z'))).toBe('gold');
-    expect(tierAtUtc(tiers, stored, Date.parse('2026-12-31T23:59:59Z'))).toBe('gold');
-    expect(tierAtUtc(tiers, stored, Date.parse('2027-01-01T00:00:00Z'))).toBeNull();
-    expect(tierAtUtc([], stored, Date.parse('2026-11-30T12:00:00Z'))).toBeNull();
+    expect(tierAtUtc(tiers, stored, Date.parse('2026-11-30T23:59:59Z'), 1)).toBe('gold');
+    expect(tierAtUtc(tiers, stored, Date.parse('2026-12-31T23:59:59Z'), 1)).toBe('gold');
+    expect(tierAtUtc(tiers, stored, Date.parse('2027-01-01T00:00:00Z'), 1)).toBeNull();
+    expect(tierAtUtc([], stored, Date.parse('2026-11-30T12:00:00Z'), 1)).toBeNull();
+  });
+
+  it('counters in minor units: `unit` of them to a value unit, fractions counted (API.md: units = the amount in major units)', () => {
+    const none = { q: null, y: null };
+    // 2 × 12.50 EUR = 2500 minor units = 25 value units.
+    const silver = [{ name: 'silver', min_period_units: 25, period: 'month' as const }];
+    expect(effectiveTier(silver, { m: '2026-11|2500|0', ...none }, periodKeys(2026, 11), 100)).toBe('silver');
+    expect(effectiveTier(silver, { m: '2026-11|2499|0', ...none }, periodKeys(2026, 11), 100)).toBeNull();
+    expect(effectiveTier(silver, { m: '2026-11|25|0', ...none }, periodKeys(2026, 11), 1)).toBe('silver'); // JPY
   });
 });

@@ -30,13 +30,18 @@ export function unitsAsOf(stored: string | null | undefined, keys: PeriodKeys): 
   return { now: 0, previous: 0 };
 }
 
-/** The best tier the contact holds now, or null. `tiers` in any order. */
-export function effectiveTier(tiers: readonly TierRule[], stored: Readonly<Record<PeriodKind, string | null | undefined>>, keys: Readonly<Record<PeriodKind, PeriodKeys>>): string | null {
+/**
+ * The best tier the contact holds now, or null. `tiers` in any order. The stored counters are in
+ * the currency's minor units (a purchase of 12.50 EUR adds 1250), `unit` of them to a value unit
+ * (100 for EUR): API.md's units are the amount in major units, 12.5 for 12.50, never rounded.
+ */
+export function effectiveTier(tiers: readonly TierRule[], stored: Readonly<Record<PeriodKind, string | null | undefined>>, keys: Readonly<Record<PeriodKind, PeriodKeys>>, unit: number): string | null {
   let best: TierRule | null = null;
   for (const t of tiers) {
     const kind = t.period[0] as PeriodKind;
     const u = unitsAsOf(stored[kind], keys[kind]);
-    if ((u.now >= t.min_period_units || u.previous >= t.min_period_units) && (best === null || t.min_period_units > best.min_period_units)) best = t;
+    const needed = t.min_period_units * unit;
+    if ((u.now >= needed || u.previous >= needed) && (best === null || t.min_period_units > best.min_period_units)) best = t;
   }
   return best?.name ?? null;
 }
@@ -62,8 +67,8 @@ export function tierKeysAt(at_ms: number, timezone: string): Record<PeriodKind, 
  * The tier held at `at_ms` by the UTC calendar, or null: for where a contact has no one venue
  * whose calendar could decide (its profile, sign-up awards). Purchases use the venue's calendar.
  */
-export function tierAtUtc(tiers: readonly TierRule[], stored: Readonly<Record<PeriodKind, string | null | undefined>>, at_ms: number): string | null {
+export function tierAtUtc(tiers: readonly TierRule[], stored: Readonly<Record<PeriodKind, string | null | undefined>>, at_ms: number, unit: number): string | null {
   if (tiers.length === 0) return null;
   const at = new Date(at_ms);
-  return effectiveTier(tiers, stored, periodKeys(at.getUTCFullYear(), at.getUTCMonth() + 1));
+  return effectiveTier(tiers, stored, periodKeys(at.getUTCFullYear(), at.getUTCMonth() + 1), unit);
 }

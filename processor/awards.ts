@@ -156,7 +156,7 @@ export class Awards {
     const [t, s, m, q, y] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'um', 'uq', 'uy']);
     const schemes = new Set([...rewards.auto_schemes, ...(s ? (JSON.parse(s) as string[]) : [])]);
     const now_ms = this.stores.clock.now();
-    const tier = tierAtUtc(rewards.tiers, { m, q, y }, now_ms);
+    const tier = tierAtUtc(rewards.tiers, { m, q, y }, now_ms, rewards.tier_unit);
     const evaluation = evaluateSignup(rewards.compiled, { tier, tags: t ? (JSON.parse(t) as string[]) : [], schemes, at_ms: now_ms, joined_scheme_id });
     if (evaluation.awards.length === 0) return;
     await this.run(business, contact_id, `signup:${joined_scheme_id ?? 'created'}:${contact_id}`, 'signup', evaluation.awards, now_ms);

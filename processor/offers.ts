@@ -4,6 +4,7 @@
 // published: every compiled business is reloaded after a reconnect, and none is used for more
 // than offers_ttl_ms after its load anyway.
 
+import { currencyByCode } from '../core/currency.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
@@ -50,6 +51,8 @@ export interface Rewards {
   /** Every contact is a member of these. */
   readonly auto_schemes: ReadonlySet<string>;
   readonly tiers: readonly Tier[];
+  /** The currency's minor units in a tier value unit (100 for EUR): tier counters are in minor units. */
+  readonly tier_unit: number;
   /** The limits of each offer that has any, by offer id: what a reversal gives back (purchase-undo.ts). */
   readonly limits: ReadonlyMap<string, OfferLimits>;
 }
@@ -159,6 +162,7 @@ export class Offers {
       compiled: compileOffers([...source.offers], business.reward_resolution),
       auto_schemes: new Set(source.auto_schemes),
       tiers: source.tiers,
+      tier_unit: 10 ** (currencyByCode(business.currency)?.minor_units ?? 2),
       limits: new Map(source.offers.flatMap((o) => (o.limits === undefined ? [] : [[o.id, o.limits] as const]))),
     };
   }

@@ -49,7 +49,7 @@ export class Processor {
       const rewards = await this.offers.forBusiness(business);
       if (rewards.tiers.length === 0) return null;
       const [m, q, y] = await stores.redis.hmGet(contactKey(this.contacts.shardOf(contact_id), contact_id), ['um', 'uq', 'uy']);
-      return tierAtUtc(rewards.tiers, { m, q, y }, stores.clock.now());
+      return tierAtUtc(rewards.tiers, { m, q, y }, stores.clock.now(), rewards.tier_unit);
     };
     this.contacts.onCreated = async (business, ids) => {
       for (const id of ids) await this.awards.signup(business, id, null);

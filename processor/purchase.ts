@@ -6,7 +6,6 @@ import type { NormalisedCim } from '../core/cim.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
-import { currencyByCode } from '../core/currency.ts';
 import { newLocalTime, nextLocalDay, readLocalTime, startOfLocalDay } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, tierKeysAt, type PeriodKind } from '../core/tier.ts';
 import { birthDaysOn, discountOf, evaluatePurchase, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
@@ -315,13 +314,13 @@ export class Purchases {
     // On the contact's birthday only (a round trip more, one day a year): its purchases of the day.
     const birthday = c.needs_birthday && d !== null && d !== undefined && isBirthday(d, local);
     const day_purchase = birthday ? await dayPurchase(this.stores, shard, contact_id, at_ms, timezone) : null;
-    const tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: um, q: uq, y: uy }, periodKeys(local.year, local.month));
+    const tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: um, q: uq, y: uy }, periodKeys(local.year, local.month), rewards.tier_unit);
     const schemes = withMemberships(rewards.auto_schemes, s);
     const first_purchase = fp === null || fp === undefined;
     let referrer: ReferrerContext | null = null;
     if (c.needs_referrer && first_purchase && rf !== null && rf !== undefined) {
       const [rt, rs, rm, rq, ry] = await this.stores.redis.hmGet(contactKey(this.contacts.shardOf(rf), rf), ['t', 's', 'um', 'uq', 'uy']);
-      const referrer_tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: rm, q: rq, y: ry }, periodKeys(local.year, local.month));
+      const referrer_tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: rm, q: rq, y: ry }, periodKeys(local.year, local.month), rewards.tier_unit);
       referrer = { contact_id: rf, tier: referrer_tier, tags: parseTags(rt), schemes: withMemberships(rewards.auto_schemes, rs) };
     }
     return {
@@ -469,10 +468,10 @@ function factless(rewards: Rewards) {
 }
 
 /** Value units: the amount in major units (the currency's minor units dropped). */
-export function tierUnits(amount: number, currency: string, rewards: Rewards): number {
-  if (rewards.tiers.length === 0) return 0;
-  const minor = currencyByCode(currency)?.minor_units ?? 2;
-  return Math.floor(amount / 10 ** minor);
+export function tierUnits(amount: number, _currency: string, rewards: Rewards): number {
+  // In minor units, the amount itself: value units are the amount in major units, fractions
+  // included (effectiveTier compares with min_period_units × tier_unit).
+  return rewards.tiers.length === 0 ? 0 : amount;
 }
 
 /** The periods of the business's tiers' kinds at `at_ms`, in the venue's local calendar. */

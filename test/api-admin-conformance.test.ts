@@ -62,3 +62,30 @@ describe('timestamps the admin API answers are in UTC, however they were sent', 
     expect(res.body.to).toBe('2099-01-01T00:00:00Z');
   });
 });
+
+// API.md, Rewards: "a purchase earns value units equal to its amount in major units; a contact
+// advances at once when its period units reach a higher tier". 12.50 EUR is 12.5 units: each
+// purchase's units were rounded down (12), so two purchases of 12.50 never reached 25.
+describe('tier value units are the amount in major units, fractions counted', () => {
+  it('two purchases of 12.50 EUR reach a 25-unit tier; 24.99 does not', async () => {
+    const b = await createBusiness(gw);
+    expect((await call(gw, 'PUT', '/v1/tiers', b.admin_key, [{ name: 'silver', min_period_units: 25, period: 'month' }])).status).toBe(200);
+    const contact = async (n: number) => {
+      const card = testCard(9_520_000 + n);
+      const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+      expect(c.status, c.text).toBe(201);
+      return { id: c.body.id as string, card };
+    };
+    const buy = (card: string, reference: string, amount: number) => call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference, cim: { type: 'card', value: card }, amount, currency: 'EUR' });
+    const tierOf = async (id: string) => (await call(gw, 'GET', `/v1/contacts/${id}`, b.admin_key)).body.tier ?? null;
+    const a = await contact(1);
+    expect((await buy(a.card, 'tu-a1', 1250)).status).toBe(201);
+    expect(await tierOf(a.id)).toBeNull();
+    expect((await buy(a.card, 'tu-a2', 1250)).status).toBe(201);
+    expect(await tierOf(a.id)).toBe('silver');
+    const z = await contact(2);
+    expect((await buy(z.card, 'tu-z1', 1250)).status).toBe(201);
+    expect((await buy(z.card, 'tu-z2', 1249)).status).toBe(201);
+    expect(await tierOf(z.id)).toBeNull();
+  });
+});

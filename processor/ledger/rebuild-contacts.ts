@@ -4,7 +4,6 @@
 // cursors in the same order (contact id, byte-wise) and merged, so memory is a page of contacts
 // and one contact's history whatever the population.
 
-import { currencyByCode } from '../../core/currency.ts';
 import { shardOf } from '../../core/ids.ts';
 import type { PeriodKind } from '../../core/tier.ts';
 import { CimIndex } from '../hot/cim-index.ts';
@@ -187,7 +186,7 @@ async function replayContact(c: ContactRow, ledger: Peekable<LedgerRow>, known: 
     contact_id: c.id,
     currency: c.currency,
     offers: known.offers,
-    tiers: tiers === undefined ? null : { kinds: tiers.kinds, since_ms: tiers.since_ms, minor_units: currencyByCode(c.currency)?.minor_units ?? 2 },
+    tiers: tiers === undefined ? null : { kinds: tiers.kinds, since_ms: tiers.since_ms },
     birth_date: c.birth_date,
   });
   for (let row = await ledger.peek(); row !== undefined && row.contact_id <= c.id; row = await ledger.peek()) {

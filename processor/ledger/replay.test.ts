@@ -13,7 +13,7 @@ const ctx: ReplayContext = {
     ['off_c', { instant_redeem: false, per_contact: { count: 2, period: 'day' } }],
     ['off_o', { instant_redeem: true, per_contact: null }],
   ]),
-  tiers: { kinds: ['m'], minor_units: 2 },
+  tiers: { kinds: ['m'] },
 };
 
 let n = 0;
@@ -38,7 +38,7 @@ describe('ContactReplay', () => {
     expect(out.debt).toBe(0);
     expect(out.purchases).toBe(2);
     expect(out.last_purchase_ms).toBe(t0 + 2);
-    expect(out.units).toEqual([['um', '2026-06|150|0']]);
+    expect(out.units).toEqual([['um', '2026-06|15000|0']]);
     // Two awards of the capped offer today; the open one has no cap.
     expect(out.caps).toEqual([[`off_c|d2026-06-01`, 3]]);
     expect(r.warnings).toEqual([]);
@@ -52,7 +52,7 @@ describe('ContactReplay', () => {
     r.apply({ ...row('purchase', processed, { amount: 10_000, awards: [award(100, processed + 1e9)], postings: [[rewards, commerce, 100]] }), at_ms: occurred });
     const out = r.result();
     expect(out.last_purchase_ms).toBe(occurred);
-    expect(out.units).toEqual([['um', '2026-05|100|0']]);
+    expect(out.units).toEqual([['um', '2026-05|10000|0']]);
     expect(out.caps).toEqual([['off_c|d2026-05-31', 1]]);
   });
 
@@ -61,10 +61,10 @@ describe('ContactReplay', () => {
     const june = Date.UTC(2026, 5, 1, 0, 10);
     r.apply(row('purchase', june, { amount: 15_000 }));
     r.apply({ ...row('purchase', june + 1, { amount: 2_000 }), at_ms: Date.UTC(2026, 4, 31, 23, 50) });
-    expect(r.result().units).toEqual([['um', '2026-06|150|20']]);
+    expect(r.result().units).toEqual([['um', '2026-06|15000|2000']]);
     // Two periods back: no period a tier reads.
     r.apply({ ...row('purchase', june + 2, { amount: 1_000 }), at_ms: Date.UTC(2026, 3, 30, 12) });
-    expect(r.result().units).toEqual([['um', '2026-06|150|20']]);
+    expect(r.result().units).toEqual([['um', '2026-06|15000|2000']]);
   });
 
   it('a reversed purchase gives back its caps, itself and its tier units, as reversal.lua does', () => {
@@ -84,7 +84,7 @@ describe('ContactReplay', () => {
     // The birthday's purchases by time, for "first purchase of the day": the reversed one out
     // (reversal.lua), July 1st's not kept (purchase.lua).
     expect(out.purchase_times).toEqual([[b.id, b.at_ms]]);
-    expect(out.units).toEqual([['um', '2026-07|5|30']]);
+    expect(out.units).toEqual([['um', '2026-07|500|3000']]);
     r.apply(row('reversal', c.created_ms + 2, { original_id: b.id, postings: [[commerce, rewards, 100]] }));
     r.apply(row('reversal', c.created_ms + 3, { original_id: c.id, postings: [] }));
     out = r.result();
@@ -98,10 +98,10 @@ describe('ContactReplay', () => {
 
   it('counts tier units of a kind only for purchases processed since the business had it (tiers.units_since)', () => {
     const since = Date.UTC(2026, 5, 10);
-    const r = new ContactReplay({ ...ctx, tiers: { kinds: ['m', 'y'], minor_units: 2, since_ms: { m: -Infinity, y: since } } });
+    const r = new ContactReplay({ ...ctx, tiers: { kinds: ['m', 'y'], since_ms: { m: -Infinity, y: since } } });
     r.apply(row('purchase', since - 1, { amount: 10_000 }));
     r.apply(row('purchase', since, { amount: 5_000 }));
-    expect(r.result().units).toEqual([['um', '2026-06|150|0'], ['uy', '2026|50|0']]);
+    expect(r.result().units).toEqual([['um', '2026-06|15000|0'], ['uy', '2026|5000|0']]);
   });
 
   it('gives a reversed redemption its very lots back, and expires what is due', () => {

@@ -60,11 +60,11 @@ export interface ReplayContext {
   readonly currency: string;
   readonly offers: ReadonlyMap<string, OfferFacts>;
   /**
-   * The period kinds of the business's tiers and the currency's minor units; null without tiers.
+   * The period kinds of the business's tiers (units counted in minor units); null without tiers.
    * `since_ms`: since when the hot path has counted each kind (tiers.units_since, migration 015):
    * purchases it processed before then counted no units of it. A kind not named: every purchase.
    */
-  readonly tiers: { readonly kinds: readonly PeriodKind[]; readonly minor_units: number; readonly since_ms?: Readonly<Partial<Record<PeriodKind, number>>> } | null;
+  readonly tiers: { readonly kinds: readonly PeriodKind[]; readonly since_ms?: Readonly<Partial<Record<PeriodKind, number>>> } | null;
   /** The contact's birth date (YYYY-MM-DD): its purchases on its birthday are kept by time (purchase_times). */
   readonly birth_date?: string | null;
 }
@@ -227,7 +227,7 @@ export class ContactReplay {
     if (t.at_ms > this.last_purchase_ms) this.last_purchase_ms = t.at_ms;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
-    const units = Math.floor(t.amount / 10 ** tiers.minor_units);
+    const units = t.amount;
     const keys = tierKeysAt(t.at_ms, t.timezone ?? 'UTC');
     for (const kind of tiers.kinds) {
       if (t.created_ms < (tiers.since_ms?.[kind] ?? -Infinity)) continue;
@@ -260,7 +260,7 @@ export class ContactReplay {
     if (this.purchases === 0) this.last_purchase_ms = 0;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
-    const units = Math.floor(p.amount / 10 ** tiers.minor_units);
+    const units = p.amount;
     const keys = tierKeysAt(p.at_ms, p.timezone ?? 'UTC');
     for (const kind of tiers.kinds) {
       const stored = this.units.get(kind);
