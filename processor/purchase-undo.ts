@@ -22,7 +22,6 @@ import { findTransaction, type StoredTransaction } from './transactions.ts';
 export interface CountedPurchase {
   readonly id: string;
   readonly amount: number;
-  readonly currency: string;
   /** Its occurred_at: what its offers, caps and tier period were decided by. */
   readonly at_ms: number;
   readonly awards: readonly { readonly offer_id: string; readonly amount: number }[];
@@ -43,7 +42,6 @@ function countedOf(t: StoredTransaction): CountedPurchase {
   return {
     id: t.id,
     amount: t.amount,
-    currency: t.currency,
     at_ms: Date.parse(t.occurred_at ?? t.created_at),
     awards: awards.flatMap((a) => (typeof a.offer_id === 'string' && typeof a.amount === 'number' ? [{ offer_id: a.offer_id, amount: a.amount }] : [])),
   };
@@ -59,7 +57,7 @@ export function undoOf(original: string, counted: CountedPurchase | undefined, r
   const caps = counted.awards.map((a) => capFieldAt(a.offer_id, rewards.limits.get(a.offer_id)?.per_contact, counted.at_ms, timezone)).filter((f) => f !== '');
   const keys = tierKeysAt(counted.at_ms, timezone);
   const kinds = [...new Set(rewards.tiers.map((t) => t.period[0] as PeriodKind))];
-  return { original, caps, units: tierUnits(counted.amount, counted.currency, rewards), periods: kinds.map((kind) => ({ kind, current: keys[kind].current, next: keys[kind].next })) };
+  return { original, caps, units: tierUnits(counted.amount, rewards), periods: kinds.map((kind) => ({ kind, current: keys[kind].current, next: keys[kind].next })) };
 }
 
 /** Give back the budgets `counted`'s awards used, by the business's budgets as they are now. */

@@ -277,7 +277,7 @@ export class Purchases {
       // A contribution fee on spends is charged where the payment is: here, on `pay`.
       pay_fee: pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0,
       accounts: transactionAccounts(business, terminal, contact_id),
-      tier_units: tierUnits(input.amount, currency, rewards),
+      tier_units: tierUnits(input.amount, rewards),
       periods: tierPeriods(at_ms, terminal.timezone, rewards),
       referral: p.referral ?? '',
       awards: awardItems(awards, rewards.compiled.resolution),
@@ -468,7 +468,7 @@ function factless(rewards: Rewards) {
 }
 
 /** Value units: the amount in major units (the currency's minor units dropped). */
-export function tierUnits(amount: number, _currency: string, rewards: Rewards): number {
+export function tierUnits(amount: number, rewards: Rewards): number {
   // In minor units, the amount itself: value units are the amount in major units, fractions
   // included (effectiveTier compares with min_period_units × tier_unit).
   return rewards.tiers.length === 0 ? 0 : amount;
