@@ -4,7 +4,7 @@
 
 import net from 'node:net';
 import { decode, encode, peekHeader, type BitmapEncoding, type CodecOptions, type IsoMessage } from './codec.ts';
-import { FrameDecoder, frame, isFramingMode, type FramingMode } from './framing.ts';
+import { FrameDecoder, corkForTick, frame, isFramingMode, type FramingMode } from './framing.ts';
 import type { FieldTable } from './spec87.ts';
 
 export interface IsoClientOptions {
@@ -110,7 +110,6 @@ class ClientConnection {
   closedError: Error | null = null;
   readonly closed: Promise<void>;
   private readonly decoder: FrameDecoder;
-  private corked = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -186,14 +185,7 @@ class ClientConnection {
   // requests sent in the same tick leave in one writev
   write(bytes: Buffer): void {
     const socket = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    corkForTick(socket);
     socket.write(bytes);
   }
 

@@ -18,7 +18,7 @@
 
 import type { Socket } from 'node:net';
 import { decode, encode, peekHeader, createMessage, type CodecOptions, type IsoMessage } from './codec.ts';
-import { FrameDecoder, FramingError, frame, type FramingMode } from './framing.ts';
+import { FrameDecoder, FramingError, corkForTick, frame, type FramingMode } from './framing.ts';
 import { summarize } from './log-hygiene.ts';
 import { replyTo, responseMti } from './reply.ts';
 import type { IsoConnectionStats, IsoErrorStage, IsoHandler, IsoLogger, IsoRequestContext } from './server.ts';
@@ -50,7 +50,6 @@ export class Connection {
   peerEnded = false;
   closing = false; // no more requests taken; end once in-flight is answered
   ended = false;
-  corked = false;
   private killTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -201,14 +200,7 @@ export class Connection {
       this.server.report(err, 'encode', this, 'error');
       return;
     }
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    corkForTick(socket);
     if (!socket.write(framed)) this.writeBlocked = true;
   }
 

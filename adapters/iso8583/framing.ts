@@ -11,6 +11,8 @@
 // than one partial message plus a partial prefix beyond the chunks it was handed and has not
 // yet been asked to read; the server stops reading the socket (not the decoder) to bound those.
 
+import type { Socket } from 'node:net';
+
 export type FramingMode = 'binary2' | 'ascii4';
 
 /** Largest message (bytes after the prefix) a frame may carry: 8 KiB. */
@@ -219,4 +221,17 @@ export class FrameDecoder {
     this.prefixHave = 0;
     throw err;
   }
+}
+
+const corked = new WeakSet<Socket>();
+
+/** Corks `socket` until the next tick, once a tick: messages written in the same tick leave in one writev. */
+export function corkForTick(socket: Socket): void {
+  if (corked.has(socket)) return;
+  corked.add(socket);
+  socket.cork();
+  process.nextTick(() => {
+    corked.delete(socket);
+    socket.uncork();
+  });
 }
