@@ -1,13 +1,13 @@
 // API.md: "`birthday`: on the contact's birthday, first purchase of that day only", and a reversal
-// "voids an earlier purchase ... entirely, as if it never happened". The guard reads one fact, the
-// contact's latest purchase time (`lp`), which answers neither question right:
-// - a reversed purchase stays the latest (reversal.lua clears `lp` only when no purchase is left),
-//   so the purchase after a reversed birthday purchase is not taken for the day's first;
+// "voids an earlier purchase ... entirely, as if it never happened". A contact's latest purchase
+// time alone cannot answer that:
+// - a reversed purchase would stay the latest, so the purchase after a reversed birthday purchase
+//   would not be taken for the day's first;
 // - a purchase of a later day is "at or after the start of the birthday", so a sale of the
 //   birthday that a terminal forwards after midnight (occurred_at, up to a day back; a processor's
-//   up to 35 days) is not taken for the day's first either, though it was.
-// The guard now reads the contact's purchases by time (hot/keys.ts purchaseTimesKey: a sorted set
-// of the last 37 days' purchases, a reversal taking its purchase out) for the purchase's local day.
+//   up to 35 days) would not be taken for the day's first either, though it was.
+// The guard reads the contact's birthday purchases by time (hot/keys.ts purchaseTimesKey: a
+// sorted set kept 37 days, a reversal taking its purchase out) for the purchase's local day.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';

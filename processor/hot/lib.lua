@@ -312,19 +312,17 @@ end
 -- (no cap counted; of a resolution group, the next best stands in), so that the discounts listed
 -- add up to the discount (API.md). Returns the accepted awards' JSON, cashback and discount
 -- totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
--- what it read of the contact's history (whether this is its first purchase, its last purchase's
--- time).
+-- the contact's purchases not reversed as it read them (none: this is its first purchase).
 -- times_key: the contact's purchases by time (purchaseTimesKey), for guard first_of_day.
 local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room, times_key)
   -- One read of what the awards depend on and one write per field they change, however many
   -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
-  local h = redis.call('HMGET', KEY.contact, 'fp', 'lp', 'md')
+  local h = redis.call('HMGET', KEY.contact, 'fp', 'md')
   -- fp: the contact's purchases not reversed (absent: none; '1' also for a contact from before
   -- it was counted).
   local purchases = tonumber(h[1] or '0')
   local first_purchase = purchases <= 0
-  local last_purchase = tonumber(h[2] or '0')
-  local debt = tonumber(h[3] or '0')
+  local debt = tonumber(h[2] or '0')
   local debt_before = debt
   local lot_fields, lot_add = {}, {}
   local to_commerce, to_open, earliest = 0, 0, 9999999999999
@@ -394,7 +392,7 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
   if to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', to_open) end
   -- LT: the index keeps each contact's earliest expiry.
   if earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases, last_purchase
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's

@@ -21,7 +21,7 @@ local amount = ARG.amount
 -- pay: the payment was checked against the evaluation's discount, and a fallback award (the next
 -- best of a group whose winner was refused) may be a larger instant discount. applyAwards makes
 -- each discount for what is left of that room.
-local awards, cashback, discount, postings, accepted, made, purchases, last_purchase = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A, amount - pay, KEY.times)
+local awards, cashback, discount, postings, accepted, made, purchases = applyAwards(ARG.awards, KEY.caps, KEY.expiry, A, amount - pay, KEY.times)
 local first = purchases <= 0
 if discount > amount - pay then discount = amount - pay end
 if discount > 0 then postings = joinPostings(posting(A.rewards, A.discounts, discount), postings) end
@@ -33,14 +33,10 @@ if ARG.fee_bp > 0 then
   if fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, fee)) end
 end
 
--- Purchase history for first-purchase, birthday and referral offers; tier units. The purchases
--- are counted so that a reversal can give one back (reversal.lua); one write either way.
-local at = ARG.at_ms
-if at > last_purchase then
-  redis.call('HSET', KEY.contact, 'fp', int(purchases + 1), 'lp', int(at))
-else
-  redis.call('HSET', KEY.contact, 'fp', int(purchases + 1))
-end
+-- Purchase history for first-purchase and referral offers; tier units. The purchases are
+-- counted so that a reversal can give one back (reversal.lua). The birthday offers read their
+-- own history (below): no latest purchase time is kept, nothing would read it.
+redis.call('HSET', KEY.contact, 'fp', int(purchases + 1))
 addTierUnits(ARG.tier_units, ARG.periods)
 -- A purchase on the contact's birthday is kept by its time, for the birthday offers' "first
 -- purchase of that day" (lib.lua applyAwards; a reversal takes it out), as long as a purchase may
@@ -49,7 +45,7 @@ addTierUnits(ARG.tier_units, ARG.periods)
 local birth = redis.call('HGET', KEY.contact, 'd')
 if birth and #birth == 10 and string.find(ARG.birth_days, string.sub(birth, 6, 10), 1, true) then
   local times_kept_ms = 37 * 86400000
-  redis.call('ZADD', KEY.times, at, ARG.id)
+  redis.call('ZADD', KEY.times, ARG.at_ms, ARG.id)
   redis.call('ZREMRANGEBYSCORE', KEY.times, '-inf', '(' .. int(NOW - times_kept_ms))
   redis.call('PEXPIRE', KEY.times, times_kept_ms)
 end

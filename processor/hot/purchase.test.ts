@@ -79,7 +79,8 @@ describe('purchase.lua', () => {
     expect(entry).not.toHaveProperty('awards'); // the reply's alone (templates.ts)
 
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300|11');
-    expect(await redis.hmGet(contactKey(shard, contact_id), ['fp', 'lp', 'um'])).toEqual(['1', String(at_ms), '2026-11|20|0']);
+    // One purchase counted; no latest purchase time ('lp', of earlier versions): nothing reads it.
+    expect(await redis.hmGet(contactKey(shard, contact_id), ['fp', 'lp', 'um'])).toEqual(['1', null, '2026-11|20|0']);
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [lot]: '100' });
     expect(await redis.hGet(capsKey(shard, contact_id), 'off_c|m2026-11')).toBe('1');
     expect(await redis.zScore(expiryKey(shard), contact_id)).toBe(1798675200000);

@@ -20,7 +20,7 @@ const purchase_layout = layout(
     pay_method: arg.str<'otp' | 'wallet' | ''>(),
     otp: arg.str(),
     amount: arg.int(),
-    /** The purchase's time (occurred_at), for the contact's purchase history. */
+    /** The purchase's time (occurred_at): a birthday purchase is kept by it (KEY.times). */
     at_ms: arg.int(),
     /**
      * The birth dates ('MM-DD', '|' between two; core/offer.ts birthDaysOn) whose birthday the

@@ -25,7 +25,10 @@ local function undoPurchase(undo)
   end
   redis.call('ZREM', KEY.times, undo.original)
   local purchases = tonumber(redis.call('HGET', KEY.contact, 'fp') or '0')
-  if purchases > 1 then redis.call('HSET', KEY.contact, 'fp', int(purchases - 1)) else redis.call('HDEL', KEY.contact, 'fp', 'lp') end
+  -- Only 'fp': the latest purchase time ('lp') that contacts written by earlier versions may
+  -- still hold is read by nothing, and deleting it here would clear it only for the few whose
+  -- every purchase is reversed; a rebuild drops it for all (README, The hot window).
+  if purchases > 1 then redis.call('HSET', KEY.contact, 'fp', int(purchases - 1)) else redis.call('HDEL', KEY.contact, 'fp') end
   for _, p in ipairs(undo.periods) do
     local field = 'u' .. p.kind
     local stored = redis.call('HGET', KEY.contact, field)

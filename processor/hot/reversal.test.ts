@@ -111,7 +111,7 @@ describe('reversal.lua', () => {
     const contact = contactKey(shard, contact_id);
     await redis.hSet(capsKey(shard, contact_id), { 'off_a|d2026-11-30': '2', 'off_b|l': '1', 'off_c|l': '1' });
     // Three purchases; the month still this one's, the quarter's counter moved on (its units are the previous period's there), the year's unknown.
-    await redis.hSet(contact, { fp: '3', lp: '1764500000000', um: '2026-11|50|10', uq: '2027-1|70|15', uy: '2025|9|9' });
+    await redis.hSet(contact, { fp: '3', um: '2026-11|50|10', uq: '2027-1|70|15', uy: '2025|9|9' });
     const o = await original('p|2000');
     const undo = counted(o.id, {
       caps: ['off_a|d2026-11-30', 'off_b|l'],
@@ -121,9 +121,10 @@ describe('reversal.lua', () => {
     const out = await redis.reversalScript(call(contact_id, o.slot, null, undo));
     expect(out.outcome).toBe('ok');
     expect(await redis.hGetAll(capsKey(shard, contact_id))).toEqual({ 'off_a|d2026-11-30': '1', 'off_c|l': '1' });
-    expect(await redis.hmGet(contact, ['fp', 'lp', 'um', 'uq', 'uy'])).toEqual(['2', '1764500000000', '2026-11|30|10', '2027-1|70|0', '2025|9|9']);
+    expect(await redis.hmGet(contact, ['fp', 'um', 'uq', 'uy'])).toEqual(['2', '2026-11|30|10', '2027-1|70|0', '2025|9|9']);
 
-    // The contact's only purchase reversed: none left, so the next is its first again.
+    // The contact's only purchase reversed: none left, so the next is its first again; and no
+    // latest purchase time ('lp', of earlier versions) written.
     await redis.hSet(contact, { fp: '1' });
     const only = await original('p|500');
     expect((await redis.reversalScript(call(contact_id, only.slot, null, counted(only.id)))).outcome).toBe('ok');

@@ -211,7 +211,6 @@ function contactFields(c: ContactRow, hot: ContactHot, balances: { open: number;
   if (balances.commerce !== 0) fields.m = String(balances.commerce);
   if (hot.debt !== 0) fields.md = String(hot.debt);
   if (hot.purchases > 0) fields.fp = String(hot.purchases);
-  if (hot.last_purchase_ms > 0) fields.lp = String(hot.last_purchase_ms);
   for (const [field, value] of hot.units) fields[field] = value;
   return fields;
 }

@@ -37,7 +37,8 @@ describe('ContactReplay', () => {
     expect(out.lots).toEqual([[lotOf(t0 + 3e9), 50]]);
     expect(out.debt).toBe(0);
     expect(out.purchases).toBe(2);
-    expect(out.last_purchase_ms).toBe(t0 + 2);
+    // No latest purchase time: rebuild writes none (rebuild-contacts.ts contactFields), as purchases do not.
+    expect(out).not.toHaveProperty('last_purchase_ms');
     expect(out.units).toEqual([['um', '2026-06|15000|0']]);
     // Two awards of the capped offer today; the open one has no cap.
     expect(out.caps).toEqual([[`off_c|d2026-06-01`, 3]]);
@@ -45,13 +46,15 @@ describe('ContactReplay', () => {
   });
 
   it('dates purchase history, tier units and caps by occurred_at, as the scripts did, not by when it was processed', () => {
-    const r = new ContactReplay(ctx);
+    // Born on 31 May: its purchases that day are kept by time.
+    const r = new ContactReplay({ ...ctx, birth_date: '1990-05-31' });
     // Rung up at 23:50 on 31 May, processed (and recorded) at 00:10 on 1 June.
     const occurred = Date.UTC(2026, 4, 31, 23, 50);
     const processed = Date.UTC(2026, 5, 1, 0, 10);
-    r.apply({ ...row('purchase', processed, { amount: 10_000, awards: [award(100, processed + 1e9)], postings: [[rewards, commerce, 100]] }), at_ms: occurred });
+    const p = { ...row('purchase', processed, { amount: 10_000, awards: [award(100, processed + 1e9)], postings: [[rewards, commerce, 100]] }), at_ms: occurred };
+    r.apply(p);
     const out = r.result();
-    expect(out.last_purchase_ms).toBe(occurred);
+    expect(out.purchase_times).toEqual([[p.id, occurred]]);
     expect(out.units).toEqual([['um', '2026-05|10000|0']]);
     expect(out.caps).toEqual([['off_c|d2026-05-31', 1]]);
   });
@@ -88,10 +91,10 @@ describe('ContactReplay', () => {
     r.apply(row('reversal', c.created_ms + 2, { original_id: b.id, postings: [[commerce, rewards, 100]] }));
     r.apply(row('reversal', c.created_ms + 3, { original_id: c.id, postings: [] }));
     out = r.result();
-    // None left: the next purchase is the first again, and no latest purchase is known.
+    // None left: the next purchase is the first again, and none on the birthday.
     expect(out.caps).toEqual([]);
     expect(out.purchases).toBe(0);
-    expect(out.last_purchase_ms).toBe(0);
+    expect(out.purchase_times).toEqual([]);
     expect(out.units).toEqual([['um', '2026-07|0|0']]);
     expect(r.warnings).toEqual([]);
   });

@@ -74,7 +74,6 @@ export interface ContactHot {
   readonly debt: number;
   /** Purchases not reversed (hot/purchase.lua's `fp`): none, and the next purchase is the contact's first. */
   readonly purchases: number;
-  readonly last_purchase_ms: number;
   /** Its purchases on its birthday (the venue's day), not reversed: [transaction id, occurred_at ms] (hot/keys.ts purchaseTimesKey). */
   readonly purchase_times: [string, number][];
   /** When the latest birthday purchase was processed (0: none): the script's PEXPIRE counts from it. */
@@ -124,7 +123,6 @@ export class ContactReplay {
   private debt = 0;
   private purchases = 0;
   private bought = false;
-  private last_purchase_ms = 0;
   private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
   private readonly caps = new Map<string, number>();
   /** Purchases of this contact: their reversals give back what they counted (caps, tier units, the purchase). */
@@ -214,7 +212,7 @@ export class ContactReplay {
     return capField(a.offer_id, this.ctx.offers.get(a.offer_id)?.per_contact ?? null, t);
   }
 
-  /** Purchase history (purchases, latest purchase's time) and tier units (lib.lua addTierUnits). */
+  /** Purchase history (purchases, the birthday's purchases by time) and tier units (lib.lua addTierUnits). */
   private purchased(t: HistoryRow): void {
     this.purchases++;
     this.bought = true;
@@ -224,7 +222,6 @@ export class ContactReplay {
       this.times.set(t.id, t.at_ms);
       this.times_kept_from_ms = Math.max(this.times_kept_from_ms, t.created_ms);
     }
-    if (t.at_ms > this.last_purchase_ms) this.last_purchase_ms = t.at_ms;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
     const units = t.amount;
@@ -245,8 +242,8 @@ export class ContactReplay {
 
   /**
    * A purchase reversed (hot/reversal.lua undoPurchase): its caps counted back, one purchase
-   * fewer (none left: no latest purchase either), its tier units taken from its period wherever
-   * the contact's counters still hold it, never below zero.
+   * fewer, out of the birthday's purchases, its tier units taken from its period wherever the
+   * contact's counters still hold it, never below zero.
    */
   private unpurchased(p: HistoryRow): void {
     for (const a of p.awards ?? []) {
@@ -257,7 +254,6 @@ export class ContactReplay {
     }
     this.purchases = Math.max(0, this.purchases - 1);
     this.times.delete(p.id);
-    if (this.purchases === 0) this.last_purchase_ms = 0;
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
     const units = p.amount;
@@ -307,7 +303,6 @@ export class ContactReplay {
       lots,
       debt: this.debt,
       purchases: this.purchases,
-      last_purchase_ms: this.last_purchase_ms,
       purchase_times: [...this.times],
       purchase_times_kept_from_ms: this.times_kept_from_ms,
       bought: this.bought,
