@@ -40,7 +40,7 @@ const ctx: PurchaseContext = {
   schemes: no_schemes,
   birth_date: null,
   first_purchase: false,
-  last_purchase_ms: null,
+  purchased_on_that_day: false,
   referrer: null,
 };
 const amounts = (r: Evaluation): number[] => r.awards.map((a) => a.amount);
@@ -270,9 +270,9 @@ describe('birthday', () => {
     expect(compiled.needs_birthday).toBe(true);
     const r = on('1990-06-01', '2026-06-01T12:00:00Z');
     expect(amounts(r)).toEqual([500]);
-    expect(r.awards[0]).toMatchObject({ goal: 'birthday', guard: 'first_of_day', guard_since_ms: Date.parse('2026-06-01T00:00:00Z') });
-    expect(amounts(on('1990-06-01', '2026-06-01T12:00:00Z', { last_purchase_ms: Date.parse('2026-06-01T08:00:00Z') }))).toEqual([]);
-    expect(amounts(on('1990-06-01', '2026-06-01T12:00:00Z', { last_purchase_ms: Date.parse('2026-05-31T23:59:59Z') }))).toEqual([500]);
+    // The day's bounds, for the shard script's own check of its purchases (lib.lua applyAwards).
+    expect(r.awards[0]).toMatchObject({ goal: 'birthday', guard: 'first_of_day', guard_since_ms: Date.parse('2026-06-01T00:00:00Z'), guard_before_ms: Date.parse('2026-06-02T00:00:00Z') });
+    expect(amounts(on('1990-06-01', '2026-06-01T12:00:00Z', { purchased_on_that_day: true }))).toEqual([]);
     expect(amounts(on('1990-06-02', '2026-06-01T12:00:00Z'))).toEqual([]);
     expect(amounts(on('1990-06-01', '2026-06-02T00:00:00Z'))).toEqual([]);
     expect(amounts(evaluatePurchase(compiled, { ...ctx, birth_date: null }))).toEqual([]);
@@ -282,9 +282,8 @@ describe('birthday', () => {
     // 2026-05-31 20:00 UTC is June 1st 05:00 in Tokyo; the day began at 2026-05-31 15:00 UTC.
     const r = on('1990-06-01', '2026-05-31T20:00:00Z', { timezone: 'Asia/Tokyo' });
     expect(amounts(r)).toEqual([500]);
-    expect(r.awards[0]!.guard_since_ms).toBe(Date.parse('2026-05-31T15:00:00Z'));
-    expect(amounts(on('1990-06-01', '2026-05-31T20:00:00Z', { timezone: 'Asia/Tokyo', last_purchase_ms: Date.parse('2026-05-31T14:00:00Z') }))).toEqual([500]);
-    expect(amounts(on('1990-06-01', '2026-05-31T20:00:00Z', { timezone: 'Asia/Tokyo', last_purchase_ms: Date.parse('2026-05-31T16:00:00Z') }))).toEqual([]);
+    expect(r.awards[0]).toMatchObject({ guard_since_ms: Date.parse('2026-05-31T15:00:00Z'), guard_before_ms: Date.parse('2026-06-01T15:00:00Z') });
+    expect(amounts(on('1990-06-01', '2026-05-31T20:00:00Z', { timezone: 'Asia/Tokyo', purchased_on_that_day: true }))).toEqual([]);
     expect(amounts(on('1990-06-01', '2026-05-31T20:00:00Z'))).toEqual([]); // still May 31st in UTC
     expect(amounts(on('1990-06-01', '2026-06-02T03:00:00Z', { timezone: 'America/New_York' }))).toEqual([500]); // June 1st, 23:00
   });
@@ -468,8 +467,7 @@ function referenceCandidates(offers: Offer[], c: PurchaseContext): { offer_id: s
       if (c.birth_date === null) continue;
       const [, m, d] = c.birth_date.split('-').map(Number);
       const today = (m === lt.month && d === lt.day) || (m === 2 && d === 29 && lt.month === 2 && lt.day === 28 && !isLeapYear(lt.year));
-      if (!today) continue;
-      if (c.last_purchase_ms !== null && refLocal(c.last_purchase_ms, c.timezone).day === lt.day && c.at_ms - c.last_purchase_ms < 86_400_000 && c.last_purchase_ms <= c.at_ms) continue;
+      if (!today || c.purchased_on_that_day) continue;
     }
     if (o.valid_from !== undefined && c.at_ms < Date.parse(o.valid_from)) continue;
     if (o.valid_to !== undefined && c.at_ms >= Date.parse(o.valid_to)) continue;
@@ -552,12 +550,31 @@ const arbCtx = fc.record({
   tier: fc.constantFrom(null, 'gold', 'silver'),
   tags: fc.subarray(['student', 'staff', 'vip']),
   schemes: fc.subarray(['sch_a', 'sch_b']).map((s) => new Set(s)),
-  birth_date: fc.constantFrom(null, '1990-01-01', '2000-02-29', '1985-06-15'),
+  // 'today': born on the purchase's local date (toCtx), so that birthdays are not one run in 365.
+  birth_date: fc.constantFrom(null, '1990-01-01', '2000-02-29', '1985-06-15', 'today'),
   first_purchase: fc.boolean(),
-  last_purchase_ago: fc.option(fc.integer({ min: 1, max: 3 * 86_400_000 }), { nil: null }),
+  purchased_on_that_day: fc.boolean(),
   referred: fc.boolean(),
 });
 type ArbCtx = typeof arbCtx extends fc.Arbitrary<infer T> ? T : never;
+
+/** A birth date (in a leap year, so that 29 February is one) whose birthday is the local date at `at_ms`. */
+function bornOn(at_ms: number, timezone: string): string {
+  const lt = refLocal(at_ms, timezone);
+  return `2000-${String(lt.month).padStart(2, '0')}-${String(lt.day).padStart(2, '0')}`;
+}
+
+/** A birthday award's guard names the purchase's whole local day, to the millisecond: what the shard script counts purchases in. */
+function expectLocalDay(x: Award, c: PurchaseContext): void {
+  const date = (ms: number) => {
+    const t = refLocal(ms, c.timezone);
+    return `${t.year}-${t.month}-${t.day}`;
+  };
+  const today = date(c.at_ms);
+  expect([date(x.guard_since_ms), date(x.guard_before_ms - 1)]).toEqual([today, today]);
+  expect(date(x.guard_since_ms - 1)).not.toBe(today);
+  expect(date(x.guard_before_ms)).not.toBe(today);
+}
 function toCtx(a: ArbCtx): PurchaseContext {
   const items_total = a.items.reduce((s, i) => s + i.amount, 0);
   const items = a.items.length > 0 ? a.items : [];
@@ -573,9 +590,9 @@ function toCtx(a: ArbCtx): PurchaseContext {
     tier: a.tier,
     tags: a.tags,
     schemes: a.schemes,
-    birth_date: a.birth_date,
+    birth_date: a.birth_date === 'today' ? bornOn(a.at_ms, a.timezone) : a.birth_date,
     first_purchase: a.first_purchase,
-    last_purchase_ms: a.last_purchase_ago === null ? null : a.at_ms - a.last_purchase_ago,
+    purchased_on_that_day: a.purchased_on_that_day,
     referrer: a.referred ? { contact_id: 'con_ref', tier: 'gold', tags: ['vip'], schemes: new Set(['sch_a']) } : null,
   };
 }
@@ -588,9 +605,9 @@ describe('properties', () => {
         const offers = inputs.map((i) => offer(JSON.parse(JSON.stringify(i))));
         const c = toCtx(a);
         const r = evaluatePurchase(compileOffers(offers, 'all'), c);
-        // (refLocal's birthday "same day" test is good enough for gaps under 3 days.)
         expect(r.candidates.map((x) => ({ offer_id: x.offer_id, amount: x.amount }))).toEqual(referenceCandidates(offers, c));
         expect(r.awards).toBe(r.candidates);
+        for (const x of r.candidates) if (x.guard === 'first_of_day') expectLocalDay(x, c);
       }),
       { numRuns: 1500 },
     );

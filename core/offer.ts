@@ -150,10 +150,11 @@ export interface PurchaseContext extends ContactFacts {
   /** True only when it is KNOWN that the contact has never purchased before this purchase. */
   readonly first_purchase: boolean;
   /**
-   * The time of an earlier purchase of the contact (not reversed) on the purchase's local day, or
-   * null if none (birthday: first of the day). A time outside that day counts as none.
+   * Whether the contact has an earlier purchase (not reversed) on the purchase's local day. Only
+   * the birthday offers ask (first purchase of that day), so a caller need know it only on the
+   * contact's birthday; false on any other day changes nothing.
    */
-  readonly last_purchase_ms: number | null;
+  readonly purchased_on_that_day: boolean;
   /** The contact's referrer, or null when the contact was not referred (or it is not loaded). */
   readonly referrer: ReferrerContext | null;
 }
@@ -253,7 +254,7 @@ export interface CompiledOffers {
   readonly needs_profile: boolean;
   /** Some offer belongs to a scheme: ctx.schemes matters. */
   readonly needs_schemes: boolean;
-  /** Some offer has goal birthday: ctx.birth_date and ctx.last_purchase_ms matter. */
+  /** Some offer has goal birthday: ctx.birth_date and ctx.purchased_on_that_day matter. */
   readonly needs_birthday: boolean;
   /** Some offer has goal first_purchase or referral: ctx.first_purchase matters. */
   readonly needs_first_purchase: boolean;
@@ -730,11 +731,12 @@ export function evaluatePurchase(compiled: CompiledOffers, ctx: PurchaseContext)
   }
   if (ix.dow_count > 0) visit(ix.by_dow[localOf(ctx).dow], ctx);
   if (ctx.first_purchase && ix.first_purchase.length > 0) visit(ix.first_purchase, ctx);
-  if (ix.birthday.length > 0 && ctx.birth_date !== null && isBirthday(ctx.birth_date, localOf(ctx))) {
+  if (ix.birthday.length > 0 && !ctx.purchased_on_that_day && ctx.birth_date !== null && isBirthday(ctx.birth_date, localOf(ctx))) {
+    // The day's bounds go with the award: the shard script asks again, atomically, whether the
+    // day has a purchase (tryOffer, guard first_of_day).
     day_start_ms = startOfLocalDay(ctx.at_ms, ctx.timezone);
     day_end_ms = nextLocalDay(day_start_ms, ctx.timezone);
-    const last = ctx.last_purchase_ms;
-    if (last === null || last < day_start_ms || last >= day_end_ms) visit(ix.birthday, ctx);
+    visit(ix.birthday, ctx);
   }
 
   const candidates = scratch.length === 0 ? empty : takeScratch();

@@ -138,7 +138,7 @@ function measuredPurchase(offers: readonly Offer[], int: (n: number) => number, 
     schemes: new Set(['sch_1', 'sch_2']),
     birth_date: '1990-02-14',
     first_purchase: false,
-    last_purchase_ms: Date.parse('2026-06-01T10:00:00Z'),
+    purchased_on_that_day: false,
     referrer: null,
   };
 }

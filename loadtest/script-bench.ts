@@ -15,6 +15,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { newId } from '../core/ids.ts';
+import { readLocalTime } from '../core/local-time.ts';
 import type { Award } from '../core/offer.ts';
 import { connectRedis, type Stores } from '../processor/stores.ts';
 import { contactKey } from '../processor/hot/keys.ts';
@@ -74,6 +75,7 @@ function one(run: Bench): Promise<number> {
     shard: c.shard,
     now_ms,
     at_ms: now_ms,
+    local: readLocalTime(now_ms, terminal.timezone),
     rewards,
     awards: awards(amount),
     pay: 0,

@@ -6,8 +6,8 @@ import type { NormalisedCim } from '../core/cim.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
-import { newLocalTime, nextLocalDay, readLocalTime, startOfLocalDay } from '../core/local-time.ts';
-import { effectiveTier, periodKeys, tierKeysAt, type PeriodKind } from '../core/tier.ts';
+import { nextLocalDay, readLocalTime, startOfLocalDay, type LocalTime } from '../core/local-time.ts';
+import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
 import { birthDaysOn, discountOf, evaluatePurchase, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
@@ -30,9 +30,6 @@ export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
 
 export class Purchases {
-  /** Scratch for the purchase's local date (read and used at once, never across an await). */
-  private readonly local = newLocalTime();
-
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
@@ -85,7 +82,7 @@ export class Purchases {
     const awards = await this.awardsOf(evaluated, payment, { slot: request.slot, reference: input.reference, hash: request.hash, contact_id });
     const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);
     const call = this.purchaseCall(business, terminal, input, {
-      slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
+      slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, local: evaluated.local, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
       request_hash: claimHash(request.hash), referral: referral?.member,
     });
     return this.commit(business, terminal, payer_source, call, awards, referral);
@@ -103,8 +100,10 @@ export class Purchases {
     const rewards = await this.offers.forBusiness(business);
     const compiled = rewards.compiled;
     const shard = this.contacts.shardOf(contact_id);
+    // Its own object, not a scratch: it lives across the waits, while other purchases run.
+    const local = readLocalTime(at_ms, terminal.timezone);
     const claiming = input.pay === undefined ? claimReference(this.stores, request.slot, input.reference, request.hash, contact_id) : undefined;
-    const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone);
+    const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local);
     const context = purchaseContext(terminal, input, at_ms);
     const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, { ...context, ...factless(rewards) }), compiled.resolution));
     let facts: Facts;
@@ -114,7 +113,7 @@ export class Purchases {
       if (early !== undefined) await early.then((e) => this.awards.release(e.granted), () => {});
       throw err;
     }
-    return { rewards, shard, claimed: claiming !== undefined, early, facts, evaluation: evaluatePurchase(compiled, { ...context, ...facts }) };
+    return { rewards, shard, local, claimed: claiming !== undefined, early, facts, evaluation: evaluatePurchase(compiled, { ...context, ...facts }) };
   }
 
   /** The evaluation's awards with their budgets reserved, and the reference claimed if `evaluate` did not. */
@@ -167,7 +166,8 @@ export class Purchases {
     const rewards = await this.offers.forBusiness(business);
     const shard = this.contacts.shardOf(contact_id);
     // A right code's guess given back (Contacts.identify) settles in the same wait.
-    const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone), this.contacts.wallet(business, contact_id), given_back]);
+    const local = readLocalTime(at_ms, terminal.timezone);
+    const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local), this.contacts.wallet(business, contact_id), given_back]);
     const evaluation = evaluatePurchase(rewards.compiled, { ...purchaseContext(terminal, input, at_ms), ...facts });
     const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution, input.amount);
     const discount = discountOf(awards, input.amount);
@@ -253,7 +253,7 @@ export class Purchases {
 
   /** The purchase's shard script call: its reply and journal entry templates, fees, accounts, tier units and awards. */
   purchaseCall(business: Business, terminal: Terminal, input: PurchaseInput, p: PurchaseFacts): PurchaseCall {
-    const { slot, contact_id, shard, now_ms, at_ms, rewards, awards, pay } = p;
+    const { slot, contact_id, shard, now_ms, at_ms, local, rewards, awards, pay } = p;
     const currency = business.currency;
     const id = newId('txn');
     const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference: input.reference, request_hash: p.request_hash, contact_id, currency, now_ms, at_ms, amount: input.amount, pay });
@@ -272,13 +272,13 @@ export class Purchases {
       otp: p.otp,
       amount: input.amount,
       at_ms,
-      birth_days: birthDaysOn(readLocalTime(at_ms, terminal.timezone, this.local)),
+      birth_days: birthDaysOn(local),
       fee_bp: terminal.merchant_id !== null && terminal.settle_on === 'award' ? terminal.fee_bp : 0,
       // A contribution fee on spends is charged where the payment is: here, on `pay`.
       pay_fee: pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0,
       accounts: transactionAccounts(business, terminal, contact_id),
       tier_units: tierUnits(input.amount, rewards),
-      periods: tierPeriods(at_ms, terminal.timezone, rewards),
+      periods: tierPeriods(local, rewards),
       referral: p.referral ?? '',
       awards: awardItems(awards, rewards.compiled.resolution),
     };
@@ -302,18 +302,20 @@ export class Purchases {
     await referring;
   }
 
-  /** What the rewards engine must know of the contact, read only when some offer needs it. */
-  private async facts(contact_id: string, shard: number, rewards: Rewards, at_ms: number, timezone: string): Promise<Facts> {
+  /**
+   * What the rewards engine must know of the contact, read only when some offer needs it.
+   * `local`: `at_ms` at the venue (`timezone`).
+   */
+  private async facts(contact_id: string, shard: number, rewards: Rewards, at_ms: number, timezone: string, local: LocalTime): Promise<Facts> {
     const c = rewards.compiled;
     if (!(c.needs_profile || c.needs_schemes || c.needs_birthday || c.needs_first_purchase || c.needs_referrer)) {
       return factless(rewards);
     }
     const [t, s, d, fp, rf, um, uq, uy] = await this.stores.redis.hmGet(contactKey(shard, contact_id), ['t', 's', 'd', 'fp', 'rf', 'um', 'uq', 'uy']);
-    // The tier held at the purchase's time: the stored tier could be from a period that has ended.
-    const local = readLocalTime(at_ms, timezone);
     // On the contact's birthday only (a round trip more, one day a year): its purchases of the day.
     const birthday = c.needs_birthday && d !== null && d !== undefined && isBirthday(d, local);
-    const day_purchase = birthday ? await dayPurchase(this.stores, shard, contact_id, at_ms, timezone) : null;
+    const purchased_on_that_day = birthday && (await purchasedThatDay(this.stores, shard, contact_id, at_ms, timezone));
+    // The tier held at the purchase's time: the stored tier could be from a period that has ended.
     const tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: um, q: uq, y: uy }, periodKeys(local.year, local.month), rewards.tier_unit);
     const schemes = withMemberships(rewards.auto_schemes, s);
     const first_purchase = fp === null || fp === undefined;
@@ -329,22 +331,20 @@ export class Purchases {
       schemes,
       birth_date: d ?? null,
       first_purchase,
-      last_purchase_ms: day_purchase,
+      purchased_on_that_day,
       referrer,
     };
   }
 }
 
 /**
- * A time on the local day at `timezone` that holds `at_ms` (its start) if the contact has a
- * purchase (not reversed) on that day, or null if none: the birthday guard's fact, as lib.lua
- * applyAwards checks it again.
+ * Whether the contact has a purchase (not reversed) on the local day at `timezone` that holds
+ * `at_ms`: the birthday guard's fact, as lib.lua applyAwards checks it again.
  */
-async function dayPurchase(stores: Stores, shard: number, contact_id: string, at_ms: number, timezone: string): Promise<number | null> {
+async function purchasedThatDay(stores: Stores, shard: number, contact_id: string, at_ms: number, timezone: string): Promise<boolean> {
   const since = startOfLocalDay(at_ms, timezone);
   const before = nextLocalDay(since, timezone);
-  const found = await stores.redis.zCount(purchaseTimesKey(shard, contact_id), since, `(${before}`);
-  return found > 0 ? since : null;
+  return (await stores.redis.zCount(purchaseTimesKey(shard, contact_id), since, `(${before}`)) > 0;
 }
 
 /** A quote: what a purchase of this body would award and take off now (API: POST /v1/purchases/quote). */
@@ -398,6 +398,8 @@ type Facts = Omit<PurchaseContext, 'amount' | 'items' | 'merchant_id' | 'venue_i
 interface Evaluated {
   readonly rewards: Rewards;
   readonly shard: number;
+  /** The purchase's time at the venue. */
+  readonly local: LocalTime;
   /** Whether the reference was claimed with the facts. */
   readonly claimed: boolean;
   /** The budgets reserved before the facts were known (Purchases.reserveEarly). */
@@ -419,6 +421,8 @@ export interface PurchaseFacts {
   readonly shard: number;
   readonly now_ms: number;
   readonly at_ms: number;
+  /** `at_ms` at the terminal's venue (readLocalTime). */
+  readonly local: LocalTime;
   readonly rewards: Rewards;
   readonly awards: readonly Award[];
   readonly pay: number;
@@ -464,7 +468,7 @@ function withMemberships(auto: ReadonlySet<string>, s: string | null | undefined
 
 /** The facts of a contact that nothing is known of: the offers that award anyway. */
 function factless(rewards: Rewards) {
-  return { tier: null, tags: no_tags, schemes: rewards.auto_schemes, birth_date: null, first_purchase: false, last_purchase_ms: null, referrer: null };
+  return { tier: null, tags: no_tags, schemes: rewards.auto_schemes, birth_date: null, first_purchase: false, purchased_on_that_day: false, referrer: null };
 }
 
 /** Value units: the amount in major units (the currency's minor units dropped). */
@@ -474,9 +478,9 @@ export function tierUnits(amount: number, rewards: Rewards): number {
   return rewards.tiers.length === 0 ? 0 : amount;
 }
 
-/** The periods of the business's tiers' kinds at `at_ms`, in the venue's local calendar. */
-export function tierPeriods(at_ms: number, timezone: string, rewards: Rewards): { kind: PeriodKind; current: string; previous: string; next: string }[] {
+/** The periods of the business's tiers' kinds at `local`, a date in the venue's calendar. */
+export function tierPeriods(local: LocalTime, rewards: Rewards): { kind: PeriodKind; current: string; previous: string; next: string }[] {
   if (rewards.tiers.length === 0) return [];
-  const keys = tierKeysAt(at_ms, timezone);
+  const keys = periodKeys(local.year, local.month);
   return [...new Set(rewards.tiers.map((x) => x.period[0] as PeriodKind))].map((kind) => ({ kind, current: keys[kind].current, previous: keys[kind].previous, next: keys[kind].next }));
 }
