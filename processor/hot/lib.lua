@@ -300,6 +300,27 @@ local function applyBasisPoints(amount, bp)
   return math.floor(amount / 10000) * bp + math.floor((amount % 10000) * bp / 10000)
 end
 
+-- What each award's guard and cap admit (admitted[i]), and of each resolution group (group > 0)
+-- the best-placed award admitted (best[group]): the next best stands in for a winner its cap
+-- refuses. Reads only; applyAwards makes them.
+local function admitAwards(awards, first_purchase, caps_key, discount_room, times_key)
+  local admitted, best = {}, {}
+  for i, a in ipairs(awards) do
+    local ok = true
+    if a.guard == 'first_purchase' and not first_purchase then ok = false end
+    -- First of its local day: no purchase (not reversed) in [since, before), whenever it was
+    -- processed (a sale of the day forwarded after a purchase of the next is still its first).
+    if a.guard == 'first_of_day' and (not times_key or redis.call('ZCOUNT', times_key, a.since, '(' .. int(a.before)) > 0) then ok = false end
+    if ok and a.cap ~= '' and tonumber(redis.call('HGET', caps_key, a.cap) or '0') >= a.limit then ok = false end
+    -- A group's discount with nothing to take off (the wallet pays the whole price): the next best.
+    if ok and a.kind == 'd' and a.group > 0 and discount_room <= 0 then ok = false end
+    admitted[i] = ok
+    local g = a.group
+    if ok and g > 0 and (best[g] == nil or a.place < awards[best[g]].place) then best[g] = i end
+  end
+  return admitted, best
+end
+
 -- Awards Node evaluated, each checked here against what only the shard knows, atomically: its
 -- guard (first purchase ever, first purchase of the day, once) and its per-contact cap. `awards`
 -- as the layout names them (hot/awards.ts): kind ('c' commerce lot, 'o' open, 'd' instant
@@ -328,23 +349,9 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
   local to_commerce, to_open, earliest = 0, 0, 9999999999999
   local parts, postings, accepted, made = {}, {}, {}, {}
   local cashback, discount = 0, 0
-  -- First what each award's guard and cap admit, and of each resolution group (group > 0) the
-  -- best-placed award admitted: the next best stands in for a winner its cap refuses. Then the
-  -- awards made, in the order given (the reply's).
-  local admitted, best = {}, {}
-  for i, a in ipairs(awards) do
-    local ok = true
-    if a.guard == 'first_purchase' and not first_purchase then ok = false end
-    -- First of its local day: no purchase (not reversed) in [since, before), whenever it was
-    -- processed (a sale of the day forwarded after a purchase of the next is still its first).
-    if a.guard == 'first_of_day' and (not times_key or redis.call('ZCOUNT', times_key, a.since, '(' .. int(a.before)) > 0) then ok = false end
-    if ok and a.cap ~= '' and tonumber(redis.call('HGET', caps_key, a.cap) or '0') >= a.limit then ok = false end
-    -- A group's discount with nothing to take off (the wallet pays the whole price): the next best.
-    if ok and a.kind == 'd' and a.group > 0 and discount_room <= 0 then ok = false end
-    admitted[i] = ok
-    local g = a.group
-    if ok and g > 0 and (best[g] == nil or a.place < awards[best[g]].place) then best[g] = i end
-  end
+  -- First what each award's guard and cap admit; then the awards made, in the order given (the
+  -- reply's).
+  local admitted, best = admitAwards(awards, first_purchase, caps_key, discount_room, times_key)
   for i, a in ipairs(awards) do
     local kind, amount, field, cap, json = a.kind, a.amount, a.lot, a.cap, a.json
     local make = admitted[i] and (a.group == 0 or best[a.group] == i)
