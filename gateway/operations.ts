@@ -28,12 +28,19 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
   // ledger's lag are reported, not required: the POS path goes on without PostgreSQL. Every
   // check answers within readiness_timeout_ms, so the probe never hangs on a store.
   const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none' } as const;
+  // The journal is in Redis: while it cannot be read, no entry is added to it or acknowledged out
+  // of it, so the last count still stands (at most the entries a writer committed but could not
+  // acknowledge over). null only before this process has counted once.
+  let lag_counted: number | null = null;
   serve(app, readyz, async (c) => {
     const { redis, sql, config } = processor.stores;
     const [redis_state, postgres_state, ledger_lag] = await Promise.all([
       within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
       within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
-      within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).catch(() => null),
+      within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).then(
+        (n) => (lag_counted = n),
+        () => lag_counted,
+      ),
     ]);
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });

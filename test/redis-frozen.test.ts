@@ -68,6 +68,10 @@ function isoPurchase() {
 describe('Redis frozen', () => {
   it('POS calls answer 503 unavailable (ISO 8583: 91) within 2 s, /readyz 503; then approvals again, a retry one transaction', async () => {
     expect((await purchase()).status).toBe(201);
+    // The ledger's lag while Redis cannot be read is the last count: nothing enters or leaves the
+    // journal meanwhile (this gateway runs no writer, so the purchases stay in it).
+    const lag_before = (await call(gw, 'GET', '/readyz', undefined)).body.ledger_lag;
+    expect(lag_before).toBeGreaterThan(0);
     freeze();
     let refused_reference = '';
     try {
@@ -89,6 +93,7 @@ describe('Redis frozen', () => {
       const ready = await timed(call(gw, 'GET', '/readyz', undefined));
       expect(ready.value.status).toBe(503);
       expect(ready.value.body.redis).toBe('down');
+      expect(ready.value.body.ledger_lag).toBe(lag_before);
       expect(ready.ms).toBeLessThan(deadline_ms);
     } finally {
       thaw();
