@@ -108,7 +108,14 @@ export class Network {
     return view === undefined ? undefined : terminalFrom(view);
   }, cache_options);
 
-  constructor(private readonly stores: Stores) {}
+  /**
+   * `merchantMade`: the business's rewards snapshot made again (Offers.changed): a merchant's code
+   * may be the name of a pool, which then redeems only at that merchant.
+   */
+  constructor(
+    private readonly stores: Stores,
+    private readonly merchantMade: (business_id: string) => Promise<void>,
+  ) {}
 
   /** The principal a key names, or undefined. Platform keys are compared by hash too. */
   async authenticate(key: string, platform_key_hash: string | undefined): Promise<Principal | undefined> {
@@ -224,6 +231,9 @@ export class Network {
       const [row] = await sql<{ created_at: Date }[]>`
         insert into merchants (id, business_id, name, code, contribution_fee_bp, settle_on)
         values (${id}, ${business.id}, ${input.name}, ${input.code}, ${bp}, ${input.settle_on}) returning created_at`;
+      // Before the merchant's copy in Redis, which a retry takes for done (below): a snapshot that
+      // failed is made by the retry.
+      await this.merchantMade(business.id);
       await syncMerchant(sql, redis, id);
       return view({ id, created_at: row!.created_at });
     } catch (err) {
@@ -233,6 +243,7 @@ export class Network {
         select id, created_at from merchants where business_id = ${business.id} and code = ${input.code}
           and name = ${input.name} and contribution_fee_bp = ${bp} and settle_on = ${input.settle_on}`;
       if (same === undefined || (await redis.exists(merchantKey(same.id))) > 0) throw uniqueAs(err, 'validation_failed', `merchant code ${input.code} is already used in this business`);
+      await this.merchantMade(business.id);
       await syncMerchant(sql, redis, same.id);
       return view(same);
     }

@@ -10,10 +10,12 @@ import { newId } from '../core/ids.ts';
 import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
 import { offerSchema, parseWith, utcTimestamp, type OfferInput } from '../core/schemas.ts';
 import { offers_channel } from './hot/keys.ts';
+import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
 import { iso, type Business } from './network.ts';
 import { readRewards, selectOffers, selectTiers, snapshotRewards, type Tier } from './rewards-snapshot.ts';
 import type { RedisClient, Stores } from './stores.ts';
+import type postgres from 'postgres';
 
 export type { Tier } from './rewards-snapshot.ts';
 
@@ -55,6 +57,8 @@ export interface Rewards {
   readonly tier_unit: number;
   /** The limits of each offer that has any, by offer id: what a reversal gives back (purchase-undo.ts). */
   readonly limits: ReadonlyMap<string, OfferLimits>;
+  /** The pools that redeem only at the merchant they are named after (RewardsSource.restricted_pools), as redeem.lua takes them. */
+  readonly restricted_pools: readonly { readonly pool: string }[];
 }
 
 /**
@@ -164,6 +168,7 @@ export class Offers {
       tiers: source.tiers,
       tier_unit: 10 ** (currencyByCode(business.currency)?.minor_units ?? 2),
       limits: new Map(source.offers.flatMap((o) => (o.limits === undefined ? [] : [[o.id, o.limits] as const]))),
+      restricted_pools: source.restricted_pools.map((pool) => ({ pool })),
     };
   }
 
@@ -192,7 +197,7 @@ export class Offers {
     return this.tiers(business);
   }
 
-  /** Something a purchase reads changed (offers, schemes, tiers): every process reloads it. */
+  /** Something a purchase or redemption reads changed (offers, schemes, tiers, merchant codes): every process reloads it. */
   /** Called after PostgreSQL committed; should Redis fail here (503), the same call again converges. */
   async changed(business_id: string): Promise<void> {
     await snapshotRewards(this.stores, business_id);
@@ -235,8 +240,11 @@ export class Offers {
     const input = inUtc(sent);
     await this.checkReferences(business, input);
     const id = newId('off');
-    const [row] = await this.stores.sql<{ created_at: Date }[]>`
-      insert into offers (id, business_id, body) values (${id}, ${business.id}, ${this.stores.sql.json(input as never)}) returning created_at`;
+    const [row] = await this.stores.sql.begin(async (tx) => {
+      await keepPool(tx, business.id, input.pool);
+      return tx<{ created_at: Date }[]>`
+        insert into offers (id, business_id, body) values (${id}, ${business.id}, ${tx.json(input as never)}) returning created_at`;
+    });
     await this.changed(business.id);
     return { ...input, id, created_at: iso(row!.created_at) };
   }
@@ -250,9 +258,34 @@ export class Offers {
     // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
     // limits are written where any process could load them (limit-seed.ts: the window left).
     await seedAddedLimits(this.stores, id, current.limits, merged.limits);
-    await this.stores.sql`update offers set body = ${this.stores.sql.json(merged as never)}, updated_at = now()
-      where id = ${id} and business_id = ${business.id}`;
+    await this.stores.sql.begin(async (tx) => {
+      await keepPool(tx, business.id, merged.pool);
+      await tx`update offers set body = ${tx.json(merged as never)}, updated_at = now() where id = ${id} and business_id = ${business.id}`;
+    });
     await this.changed(business.id);
     return { ...merged, id, created_at: current.created_at };
   }
+}
+
+/** Any constant: with the business's hash it names the lock that keeps its pools within their bound. */
+const pools_lock_namespace = 728_342; // int4: pg_advisory_xact_lock(int, int)
+
+/**
+ * Remembers that an offer of the business names `pool`, in the transaction that writes the offer:
+ * its lots keep the name after a PATCH gives the offer another (migration 017). A pool past
+ * restricted_pools_max different ones is refused, so that the list every redemption is given
+ * stays bounded (taken under a lock: two new pools at once cannot both be the last).
+ */
+async function keepPool(tx: postgres.TransactionSql, business_id: string, pool: string | undefined): Promise<void> {
+  if (pool === undefined) return;
+  await tx`select pg_advisory_xact_lock(${pools_lock_namespace}, hashtext(${business_id}))`;
+  const [row] = await tx<{ known: boolean; count: number }[]>`
+    select exists (select 1 from offer_pools where business_id = ${business_id} and pool = ${pool}) as known,
+           (select count(*)::int from offer_pools where business_id = ${business_id}) as count`;
+  if (row!.known) return;
+  if (row!.count >= restricted_pools_max) {
+    const detail = `a business's offers name at most ${restricted_pools_max} different pools`;
+    throw new PocketgateError('validation_failed', detail, [{ path: 'pool', message: detail }]);
+  }
+  await tx`insert into offer_pools (business_id, pool) values (${business_id}, ${pool})`;
 }

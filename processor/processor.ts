@@ -40,9 +40,9 @@ export class Processor {
   onFailure: FailureReport = (err, context, message) => console.error(message, context, err);
 
   constructor(readonly stores: Stores) {
-    this.network = new Network(stores);
-    this.contacts = new Contacts(stores);
     this.offers = new Offers(stores);
+    this.network = new Network(stores, (business_id) => this.offers.changed(business_id));
+    this.contacts = new Contacts(stores);
     this.spends = new Spends(stores, this.contacts);
     this.awards = new Awards(stores, this.contacts, this.offers);
     this.contacts.tierOf = async (business, contact_id) => {
@@ -55,7 +55,7 @@ export class Processor {
       for (const id of ids) await this.awards.signup(business, id, null);
     };
     this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, (err, context, message) => this.onFailure(err, context, message));
-    this.redemptions = new Redemptions(stores, this.contacts);
+    this.redemptions = new Redemptions(stores, this.contacts, this.offers);
     this.refunds = new Refunds(stores, this.contacts, this.offers, (err, context, message) => this.onFailure(err, context, message));
     this.schemes = new Schemes(stores);
     this.expiry = new Expiry(stores, this.network);

@@ -1,5 +1,7 @@
 // Redemption: commerce balance into the open balance, earliest-expiring lots first, honouring
-// pools (a pool named after a merchant code redeems only at that merchant's terminals).
+// pools: a pool named after one of the business's merchant codes redeems only at that merchant's
+// terminals, any other pool anywhere. Which pools those are comes with the business's rewards
+// (rewards-snapshot.ts), from memory or Redis: never a PostgreSQL query on the POS path.
 
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
@@ -10,6 +12,7 @@ import type { RedeemCall } from './hot/redeem.ts';
 import { referenceSlot } from './hot/references.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
+import type { Offers } from './offers.ts';
 import { shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { redemptionTemplates } from './templates.ts';
@@ -19,6 +22,7 @@ export class Redemptions {
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
+    private readonly offers: Offers,
   ) {}
 
   /** A redemption presented at `terminal` from `source` (the client's address: hot/guess.ts). */
@@ -27,7 +31,10 @@ export class Redemptions {
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'redemption', input);
     const now_ms = clock.now();
-    const { contact_id, given_back } = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+    const [{ contact_id, given_back }, rewards] = await Promise.all([
+      this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms),
+      this.offers.forBusiness(business),
+    ]);
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
     await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), given_back]);
@@ -46,6 +53,7 @@ export class Redemptions {
       entry,
       amount: input.amount ?? null,
       merchant_code: terminal.merchant_code,
+      restricted_pools: rewards.restricted_pools,
       accounts: transactionAccounts(business, terminal, contact_id),
     };
     return shardReply(this.stores, shard, this.stores.redis.redeemScript(call));

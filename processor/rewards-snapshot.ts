@@ -1,8 +1,10 @@
 // What a purchase reads of a business's rewards set-up (its offers, the ids of its `auto`
-// schemes, its tiers), kept in Redis as one JSON string per business, `n:r:<business id>`, so that
-// a gateway that starts while PostgreSQL is down can still award offers. PostgreSQL holds the
-// rewards; every change rewrites the snapshot from it after committing (Offers.changed), and a
-// process that finds no snapshot (an upgrade, a new Redis) makes it from PostgreSQL.
+// schemes, its tiers), and a redemption of its pools (those named after a merchant code), kept in
+// Redis as one JSON string per business, `n:r:<business id>`, so that a gateway that starts while
+// PostgreSQL is down can still award offers and redeem. PostgreSQL holds the rewards; every
+// change rewrites the snapshot from it after committing (Offers.changed: an offer, scheme or tier,
+// and a merchant made, whose code may name a pool), and a process that finds no snapshot (an
+// upgrade, a new Redis) makes it from PostgreSQL.
 //
 // Snapshots of one business are written under a PostgreSQL advisory lock taken for the business:
 // two changes racing each read PostgreSQL under the lock and write what they read, so the last
@@ -24,6 +26,12 @@ export interface RewardsSource {
   readonly offers: readonly Offer[];
   readonly auto_schemes: readonly string[];
   readonly tiers: readonly Tier[];
+  /**
+   * The pools the business's offers have ever named (offer_pools, migration 017) that are one of
+   * its merchant codes: each redeems only at that merchant, every other pool anywhere. At most
+   * restricted_pools_max (Offers refuses a pool past it).
+   */
+  readonly restricted_pools: readonly string[];
 }
 
 type Query = Sql | postgres.TransactionSql;
@@ -59,7 +67,9 @@ export async function readRewards(redis: RedisClient, business_id: string): Prom
   if (text === null || text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as RewardsSource;
-    return Array.isArray(parsed.offers) && Array.isArray(parsed.auto_schemes) && Array.isArray(parsed.tiers) ? parsed : undefined;
+    // One written before restricted_pools was kept is made again: read as none, every pool
+    // named after a merchant would redeem anywhere.
+    return Array.isArray(parsed.offers) && Array.isArray(parsed.auto_schemes) && Array.isArray(parsed.tiers) && Array.isArray(parsed.restricted_pools) ? parsed : undefined;
   } catch {
     return undefined;
   }
@@ -79,12 +89,16 @@ export async function snapshotRewardsOf(stores: Pick<Stores, 'sql' | 'redis'>, b
     const schemes = await tx<{ id: string; business_id: string }[]>`
       select id, business_id from schemes where business_id = any(${ids}) and signup = 'auto' order by id`;
     const tiers = await selectTiersOf(tx, ids);
+    const restricted = await tx<{ business_id: string; pool: string }[]>`
+      select p.business_id, p.pool from offer_pools p join merchants m on m.business_id = p.business_id and m.code = p.pool
+      where p.business_id = any(${ids}) order by p.pool`;
     const sources = new Map<string, RewardsSource>();
     for (const id of ids) {
       sources.set(id, {
         offers: offers.filter((o) => o.business_id === id).map(({ business_id: _b, ...offer }) => offer as Offer),
         auto_schemes: schemes.filter((s) => s.business_id === id).map((s) => s.id),
         tiers: tiers.filter((t) => t.business_id === id).map(({ business_id: _b, ...tier }) => tier),
+        restricted_pools: restricted.filter((r) => r.business_id === id).map((r) => r.pool),
       });
     }
     await Promise.all([...sources].map(([id, source]) => stores.redis.set(rewardsKey(id), JSON.stringify(source))));

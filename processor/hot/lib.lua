@@ -130,9 +130,11 @@ local function balances()
 end
 
 -- Lots, earliest expiry first: for a redemption at `merchant_code` ('' for the business's own
--- venues) those usable now that the pool rule allows; for a claw-back (merchant_code nil) every
--- lot, expired ones too while the sweeper has not expired them yet (they still count in m).
-local function eligibleLots(merchant_code)
+-- venues) those usable now that the pool rule allows (no pool; or a pool not in `restricted`, the
+-- set of the business's pools named after one of its merchant codes; or the merchant's own
+-- pool); for a claw-back (merchant_code nil) every lot, expired ones too while the sweeper has not
+-- expired them yet (they still count in m).
+local function eligibleLots(merchant_code, restricted)
   local flat = redis.call('HGETALL', KEY.lots)
   local lots = {}
   for i = 1, #flat, 2 do
@@ -140,7 +142,7 @@ local function eligibleLots(merchant_code)
     local bar = string.find(field, '|', 1, true)
     local expiry = tonumber(string.sub(field, 1, bar - 1))
     local pool = string.sub(field, bar + 1)
-    if merchant_code == nil or (expiry > NOW and (pool == '' or pool == merchant_code)) then
+    if merchant_code == nil or (expiry > NOW and (pool == '' or pool == merchant_code or not restricted[pool])) then
       lots[#lots + 1] = {field, amount}
     end
   end

@@ -2,13 +2,16 @@
 -- the terminal's merchant may redeem.
 --
 -- Keys and arguments: hot/redeem.ts (amount nil: everything eligible; merchant_code '' at the
--- business's own venues; KEY.state: this redemption's state, the lots it took, for its reversal).
+-- business's own venues; restricted_pools: the pools that redeem only at their merchant;
+-- KEY.state: this redemption's state, the lots it took, for its reversal).
 
 local refused = prologue()
 if refused then return refused end
 
 local open, commerce = balances()
-local lots = eligibleLots(ARG.merchant_code)
+local restricted = {}
+for _, r in ipairs(ARG.restricted_pools) do restricted[r.pool] = true end
+local lots = eligibleLots(ARG.merchant_code, restricted)
 local eligible = 0
 for _, lot in ipairs(lots) do eligible = eligible + lot[2] end
 -- Commerce debt (from claw-backs) is owed before anything can be redeemed.

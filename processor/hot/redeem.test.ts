@@ -27,14 +27,17 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function call(terminal: Terminal, contact_id: string, amount: number | null): RedeemCall {
+/** The business's merchant codes that its offers' pools name: those pools redeem only at their merchant. */
+const restricted = ['M1', 'M2'];
+
+function call(terminal: Terminal, contact_id: string, amount: number | null, restricted_pools = restricted): RedeemCall {
   const now_ms = Date.now();
   const { reference, slot } = specSlot(terminal.id, now_ms);
   const id = newId('txn');
   const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    amount, merchant_code: terminal.merchant_code, accounts: transactionAccounts(business, terminal, contact_id),
+    amount, merchant_code: terminal.merchant_code, restricted_pools: restricted_pools.map((pool) => ({ pool })), accounts: transactionAccounts(business, terminal, contact_id),
   };
 }
 
@@ -67,5 +70,34 @@ describe('redeem.lua', () => {
     expect(await redis.redeemScript(call(own, contact_id, null))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
     expect(await journalLength(redis, shard)).toBe(length);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 0 });
+  });
+
+  it('a pool named after none of the business\'s merchant codes redeems anywhere; one named after a merchant code only at its merchant', async () => {
+    const elsewhere: Terminal = { ...specTerminal(business), merchant_code: 'M3' };
+    const lots = { [`${soon}|coffee-club`]: 40, [`${soon}|M1`]: 30, [`${soon}|M2`]: 20, [`${later}|`]: 10, [`${past}|coffee-club`]: 5 };
+    const at = async (terminal: Terminal) => {
+      const contact_id = await specContact(redis, shard, business, 0, lots);
+      const out = await redis.redeemScript(call(terminal, contact_id, null));
+      if (out.outcome !== 'ok') throw new Error(out.outcome);
+      return { redeemed: (await journalOf(redis, shard, out.journal_id)).reply.redeemed, left: await redis.hGetAll(lotsKey(shard, contact_id)) };
+    };
+    // At the business's own venues and at a merchant whose code names no pool: the free pool and
+    // the lots in no pool; the restricted pools stay (the expired lot too).
+    for (const terminal of [own, elsewhere]) {
+      expect(await at(terminal)).toEqual({ redeemed: 50, left: { [`${soon}|M1`]: '30', [`${soon}|M2`]: '20', [`${past}|coffee-club`]: '5' } });
+    }
+    // At M1: its own pool too, never M2's.
+    expect(await at(merchant)).toEqual({ redeemed: 80, left: { [`${soon}|M2`]: '20', [`${past}|coffee-club`]: '5' } });
+
+    // A restricted pool alone: refused elsewhere, nothing taken; redeemed at its merchant.
+    const contact_id = await specContact(redis, shard, business, 0, { [`${soon}|M1`]: 30 });
+    for (const terminal of [own, elsewhere]) expect(await redis.redeemScript(call(terminal, contact_id, null))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 30 });
+    expect(await redis.redeemScript(call(merchant, contact_id, 30))).toMatchObject({ outcome: 'ok' });
+
+    // Restricted or not is the business's list: with none, M1's pool is free at M3 as well.
+    const free = await specContact(redis, shard, business, 0, { [`${soon}|M1`]: 30 });
+    expect(await redis.redeemScript(call(elsewhere, free, null, []))).toMatchObject({ outcome: 'ok' });
+    expect(await balancesOf(redis, shard, free)).toEqual({ open: 30, commerce: 0 });
   });
 });

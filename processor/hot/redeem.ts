@@ -8,6 +8,12 @@ import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 /** The holes redeem.lua fills: the amount it redeemed, the lots it took, the posting. */
 export type RedeemHole = 'redeemed' | 'lots' | 'postings';
 
+/**
+ * Restricted pools one redemption may be given, at most: what a business's offers may name in all
+ * (Offers refuses a pool past it), so every business's list fits.
+ */
+export const restricted_pools_max = 10_000;
+
 const redeem_layout = layout(
   { state: 1 },
   {
@@ -16,6 +22,11 @@ const redeem_layout = layout(
     /** The terminal's merchant code: pools named after it redeem here ('' at the business's own venues). */
     merchant_code: arg.str(),
     accounts: accountsArg('commerce', 'open'),
+    /**
+     * The business's pools named after one of its merchant codes (rewards-snapshot.ts): such a
+     * pool redeems only at that merchant, any other pool anywhere.
+     */
+    restricted_pools: arg.list({ pool: arg.str() }, restricted_pools_max),
   },
 );
 

@@ -45,7 +45,7 @@ describe('hot scripts', () => {
     const calls: [keyof typeof hot_scripts, object][] = [
       ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, birth_days: '', fee_bp: 0, pay_fee: 0, accounts, tier_units: 0, periods: [], referral: '', awards: [] }],
       ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee: 0 }],
-      ['redeemScript', { ...base, amount: null, merchant_code: '', accounts }],
+      ['redeemScript', { ...base, amount: null, merchant_code: '', accounts, restricted_pools: [] }],
       ['refundScript', { ...base, amount: null, ...original }],
       ['reversalScript', { ...base, ...original, undo: null }],
       ['awardScript', { ...base, accounts, awards: [] }],
