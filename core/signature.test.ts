@@ -73,7 +73,7 @@ describe('signatures (spec/EVENTS.md)', () => {
       `t=1700000000,t=1700000001,v1=${hex}`,
       `t=-5,v1=${hex}`,
       `t=17e8,v1=${hex}`,
-      `t=1700000000,v1=${'A'.repeat(64)}`, // upper-case
+      `t=1700000000,v1=${'A'.repeat(64)}`, // upper-case, and no other v1
       `t=1700000000,v1=${hex.slice(1)}`,
       `t=1700000000,v1=${hex}0`,
       `t=1700000000;v1=${hex}`,
@@ -82,5 +82,9 @@ describe('signatures (spec/EVENTS.md)', () => {
     ];
     for (const header of malformed) expect(parseSignature(header), String(header)).toBeUndefined();
     expect(parseSignature(` t=1700000000 , v0=zz, v1=${hex} `)).toEqual({ t: 1_700_000_000, v1: [Buffer.from(hex, 'hex')] });
+    // A v1 of another form beside a well-formed one is skipped: one valid is enough.
+    for (const other of ['deadbeef', 'A'.repeat(64), '', `${hex}0`]) {
+      expect(parseSignature(`t=1700000000,v1=${other},v1=${hex}`), other).toEqual({ t: 1_700_000_000, v1: [Buffer.from(hex, 'hex')] });
+    }
   });
 });

@@ -38,8 +38,10 @@ export function signatureHex(secret: string, t: number, body: Uint8Array | strin
 
 /**
  * The header's `t` and v1 digests, or undefined when it is malformed: no `t` or two, `t` not
- * whole seconds, no v1, a v1 that is not 64 lower-case hex digits, too long, too many v1. Other
- * schemes (`v0=`, a future `v2=`) are skipped, as Stripe's receivers do.
+ * whole seconds, no v1 of 64 lower-case hex digits, too long, too many v1. A v1 of any other
+ * form is skipped: it can verify nothing, and "one valid is enough" (EVENTS.md) holds beside it,
+ * as with a wrong digest; Stripe's receivers compare each v1 alike. Other schemes (`v0=`, a
+ * future `v2=`) are skipped too.
  */
 export function parseSignature(header: string | undefined): ParsedSignature | undefined {
   if (header === undefined || header.length > header_length_max) return undefined;
@@ -53,8 +55,8 @@ export function parseSignature(header: string | undefined): ParsedSignature | un
     if (key === 't') {
       if (t !== undefined || !unix_seconds.test(value)) return undefined;
       t = Number(value);
-    } else if (key === 'v1') {
-      if (!digest_hex.test(value) || v1.length >= v1_count_max) return undefined;
+    } else if (key === 'v1' && digest_hex.test(value)) {
+      if (v1.length >= v1_count_max) return undefined;
       v1.push(Buffer.from(value, 'hex'));
     }
   }

@@ -3,6 +3,7 @@
 // callbacks over HTTP, webhooks to a real receiver on loopback).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signatureHeader } from '../core/signature.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { shop as shopOf, walletOf, type Shop } from './contract-util.ts';
 import { createProcessor, postCallback, refunded, sale, transactionId } from './callback-helpers.ts';
@@ -49,6 +50,35 @@ describe('callbacks in', () => {
     const event = (currency: string) => sale('transaction.cleared', { transaction_id: transactionId(), card: { number: s.card }, amount: 1000, currency, merchant_code: s.biz.merchant_code });
     for (const currency of ['USD', 'ZZZ']) expect((await postCallback(gw, p, event(currency))).body, currency).toMatchObject({ status: 'ignored', code: 'validation_failed' });
     for (const currency of ['usd', 'EURO', '']) expect((await postCallback(gw, p, event(currency))).body, currency).toMatchObject({ status: 'rejected', code: 'validation_failed' });
+    expect((await walletOf(gw, s.biz.admin_key, s.contact_id)).commerce).toBe(before);
+  });
+
+  // "Several `v1=` may appear (during a secret rotation); one valid is enough." A v1 that is not
+  // 64 lower-case hex digits is one that is not valid, as a wrong digest is: the valid one beside
+  // it is enough (Stripe's receivers compare each v1 and skip the rest). The whole header was
+  // refused as malformed, 401 signature_invalid.
+  it('several v1, one valid: enough, whatever the others hold', async () => {
+    const s: Shop = await shopOf(gw, testCard(7_310_003), [{ name: '10% back', goal: 'spend', award: { percent: 10 } }]);
+    const p = await createProcessor(gw, s.biz);
+    for (const other of ['deadbeef', 'not-hex', 'A'.repeat(64), '', 'b'.repeat(65)]) {
+      const text = JSON.stringify(sale('transaction.cleared', { transaction_id: transactionId(), card: { number: s.card }, amount: 1000, currency: 'EUR', merchant_code: s.biz.merchant_code }));
+      const t = Math.floor(gw.processor.stores.clock.now() / 1000);
+      const valid = signatureHeader([p.secret], t, text).split(',')[1]!;
+      for (const signature of [`t=${t},v1=${other},${valid}`, `t=${t},${valid},v1=${other}`]) {
+        const res = await postCallback(gw, p, text, { signature });
+        expect(res.status, `${signature}: ${res.text}`).toBe(200);
+        expect(res.body.status, signature).toBe('processed');
+      }
+    }
+    // No v1 that verifies is still 401, and changes nothing.
+    const before = (await walletOf(gw, s.biz.admin_key, s.contact_id)).commerce;
+    const text = JSON.stringify(sale('transaction.cleared', { transaction_id: transactionId(), card: { number: s.card }, amount: 1000, currency: 'EUR', merchant_code: s.biz.merchant_code }));
+    const t = Math.floor(gw.processor.stores.clock.now() / 1000);
+    for (const signature of [`t=${t},v1=deadbeef`, `t=${t},v1=deadbeef,v1=${'c'.repeat(64)}`]) {
+      const res = await postCallback(gw, p, text, { signature });
+      expect(res.status, signature).toBe(401);
+      expect(res.body.code).toBe('signature_invalid');
+    }
     expect((await walletOf(gw, s.biz.admin_key, s.contact_id)).commerce).toBe(before);
   });
 });
