@@ -173,14 +173,19 @@ export const offerSchema = z
 export type OfferInput = z.infer<typeof offerSchema>;
 export const offerPatchSchema = z.object(offerFields).partial();
 
+// A purchase's item: `quantity` is required, as API.md lists it (no `?`): a basket line without one
+// is bad input (400), not one unit.
 export const itemSchema = z.object({
   sku: z.string().min(1).max(64),
   family: z.string().max(64).optional(),
   brand: z.string().max(64).optional(),
   type: z.string().max(64).optional(),
-  quantity: z.number().positive().max(1_000_000).default(1),
+  quantity: z.number().positive().max(1_000_000),
   amount: amountSchema,
 });
+// A processor's callback sale (EVENTS.md: `items?`, its shape not spelt out) may leave the
+// quantity out: one unit, as it always was.
+const callbackItemSchema = itemSchema.extend({ quantity: itemSchema.shape.quantity.default(1) });
 
 const paySchema = z
   .object({
@@ -444,7 +449,7 @@ export const callbackSaleSchema = z
     merchant_code: merchantCodeSchema,
     terminal_code: z.string().min(1).max(64).optional(),
     occurred_at: timestampSchema.optional(),
-    items: z.array(itemSchema).max(500).optional(),
+    items: z.array(callbackItemSchema).max(500).optional(),
   })
   .refine((s) => (s.card === undefined) !== (s.cim === undefined), { message: 'exactly one of card or cim', path: ['card'] });
 export type CallbackSale = z.infer<typeof callbackSaleSchema>;

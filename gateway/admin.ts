@@ -258,6 +258,6 @@ function serveTransactions(app: OpenAPIHono<HttpEnv>, processor: Processor): voi
   const transaction = { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' } as const;
   serve(app, transaction, async (c, business) => {
     // The same view a transaction.approved event carries (terminal_code included): one function, no drift.
-    return c.json(await readTransaction(processor.stores, business, idParam(c)));
+    return c.json(await readTransaction(processor.stores, business, idParam(c), c.get('ledger_down') !== true));
   });
 }

@@ -37,6 +37,8 @@ const callbacks_prefix = '/v1/callbacks/';
 
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
 const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/business', '/v1/feed']);
+/** GET /v1/transactions/{id}: with PostgreSQL down, still served when the journal holds the transaction. */
+const transaction_path = /^\/v1\/transactions\/[^/]+$/;
 
 /**
  * Who a POS call is from when it names a terminal in `Pocketgate-Terminal`: an admin key acts as
@@ -127,6 +129,11 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   if (postgres_health !== undefined) {
     app.use('/v1/*', async (c, next) => {
       if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
+      // A transaction still pending reads back from the journal alone (processor/transactions.ts).
+      if (!postgres_health.up && c.req.method === 'GET' && transaction_path.test(c.req.path)) {
+        c.set('ledger_down', true);
+        return next();
+      }
       await whilePostgresAnswers(postgres_health, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
     });
   }

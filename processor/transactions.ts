@@ -100,16 +100,26 @@ async function pendingTransaction(stores: Stores, shards: readonly number[], id:
   return { ...e, ledger: 'pending', awards: entryAwards(e, reply), occurred_at: e.occurred_at ?? null };
 }
 
-export async function readTransaction(stores: Stores, business: Business, id: string): Promise<TransactionView> {
+/**
+ * Transaction `id` of `business` as `GET /v1/transactions/{id}` shows it. `ledger_up` false:
+ * PostgreSQL is known down (the gateway's probe), so only the journal is read.
+ */
+export async function readTransaction(stores: Stores, business: Business, id: string, ledger_up = true): Promise<TransactionView> {
+  if (!ledger_up) return pendingWithoutLedger(stores, business, id, new PocketgateError('unavailable', 'PostgreSQL does not answer; try again shortly'));
   // The ledger first (not findTransaction's order): it holds most of what is read back, and once
   // it holds a transaction the answer is 'recorded', postings and all, even before the writer
   // deletes its pending pointer.
-  const recorded = await readRecorded(stores, business, id);
+  let recorded: TransactionView | undefined;
+  try {
+    recorded = await readRecorded(stores, business, id);
+  } catch (err) {
+    // PostgreSQL failed under the call before the probe saw it go: as when it is known down.
+    return pendingWithoutLedger(stores, business, id, err);
+  }
   if (recorded !== undefined) return recorded;
   // Not in the ledger yet, unless the writer recorded it since. The id does not say which shard,
   // so ask all of them (admin path, rare).
-  const shards = Array.from({ length: stores.config.shard_count }, (_, s) => s);
-  const found = await findTransaction(stores, shards, id);
+  const found = await findTransaction(stores, allShards(stores), id);
   if (found === undefined || found.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
   if (found.ledger === 'recorded') {
     // Recorded between our two looks: without reading it again it could answer 404, or a
@@ -119,6 +129,23 @@ export async function readTransaction(stores: Stores, business: Business, id: st
     throw new PocketgateError('not_found', `transaction ${id} not found`);
   }
   return view(id, found, 'pending', null, { terminal_code: found.terminal_code ?? (await calledTerminalCode(stores.sql, id)) });
+}
+
+/**
+ * Transaction `id` while the ledger cannot be read (API.md: `ledger` is "pending" until the ledger
+ * holds it): one the journal still holds is pending and read from there, its whole view in Redis;
+ * any other may be recorded, so `ledger_error` (503) stands rather than a 404.
+ */
+async function pendingWithoutLedger(stores: Stores, business: Business, id: string, ledger_error: unknown): Promise<TransactionView> {
+  const found = await pendingTransaction(stores, allShards(stores), id);
+  if (found === undefined) throw ledger_error;
+  if (found.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
+  // Its terminal code is the entry's: the callback answers that older entries need are in PostgreSQL.
+  return view(id, found, 'pending', null, { terminal_code: found.terminal_code ?? null });
+}
+
+function allShards(stores: Stores): number[] {
+  return Array.from({ length: stores.config.shard_count }, (_, s) => s);
 }
 
 /**

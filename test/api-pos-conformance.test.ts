@@ -156,3 +156,25 @@ describe('an award expiry as the wallet lists it', () => {
     expect(w.body.expiring).toEqual([{ amount: 100, expires_at }]);
   });
 });
+
+// API.md, POS transactions: "POST /v1/purchases {…, items?: [{sku, family?, brand?, type?,
+// quantity, amount}], …}": an item's `quantity` is required (no `?`, as `family?` has). An item
+// without one was taken as one unit and the purchase approved; bad input is 400 and changes nothing.
+describe('a purchase item without its quantity', () => {
+  it('is 400 validation_failed on items.0.quantity, and nothing is bought or claimed', async () => {
+    const biz = await createBusiness(gw);
+    await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } });
+    const c = await customer(biz);
+    const body = { reference: 'q-1', cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' };
+    for (const path of ['/v1/purchases', '/v1/purchases/quote']) {
+      const r = await call(gw, 'POST', path, biz.terminal_key, { ...body, items: [{ sku: 'A', amount: 1000 }] });
+      expectProblem(r, 400, 'validation_failed');
+      expect(r.body.errors.map((e: { path: string }) => e.path)).toContain('items.0.quantity');
+    }
+    expect(await walletOf(gw, biz.admin_key, c.id)).toMatchObject({ open: 0, commerce: 0 });
+    // The reference stays free: the same reference with the quantity is a first answer.
+    const fine = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, items: [{ sku: 'A', quantity: 1, amount: 1000 }] });
+    expect(fine.status, fine.text).toBe(201);
+    expect(fine.headers.get('idempotent-replayed')).toBeNull();
+  });
+});

@@ -5,7 +5,8 @@ import type { Context } from 'hono';
 
 /** What the gateway's auth middleware leaves on every /v1 request. */
 export interface HttpEnv {
-  Variables: { principal: Principal };
+  /** `ledger_down`: PostgreSQL known down, left for a route that can answer without it. */
+  Variables: { principal: Principal; ledger_down?: boolean };
 }
 
 /** The platform key only (it creates businesses): nothing to hand on but the check. */
