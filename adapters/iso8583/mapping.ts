@@ -158,6 +158,9 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
   const transmission = f[7]!;
   if (f[49] !== undefined && currencyByNumeric(f[49])?.code !== business.currency) throw new IsoRefusal('13');
   const reference = isoReference(acquirer, stan, transmission);
+  // 0100 and 0200 are told apart by DE3: without it the message is malformed (30), not a
+  // processing code we do not support (12).
+  if (f[3] === undefined && (mti === '0100' || mti === '0200' || mti === '0201')) throw new IsoRefusal('30');
   const processing = f[3] ?? '';
 
   switch (mti) {
