@@ -209,4 +209,13 @@ describe('a required field absent is a format error', () => {
     expect(balance.fields[39]).toBe('30');
     expect((await call(gw, 'GET', `/v1/contacts/${c.id}/wallet`, biz.admin_key)).body).toMatchObject({ open: 0, commerce: 0 });
   });
+
+  // The same for 0800: the table tells sign-on, sign-off and echo apart by DE70; without it, 12.
+  it('0800 without DE70: 30; an unknown DE70 stays 12', async () => {
+    const missing = await acq.send({ mti: '0800', fields: { 7: transmission, 11: String(++stan).padStart(6, '0'), 41: biz.terminal_code } });
+    expect(missing.mti).toBe('0810');
+    expect(missing.fields[39]).toBe('30');
+    const unknown = await acq.send({ mti: '0800', fields: { 7: transmission, 11: String(++stan).padStart(6, '0'), 41: biz.terminal_code, 70: '999' } });
+    expect(unknown.fields[39]).toBe('12');
+  });
 });

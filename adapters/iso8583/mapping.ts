@@ -132,10 +132,11 @@ export function createIsoHandler(processor: Processor, onTransaction?: Transacti
 /** Financial requests and reversals: what a terminal's traffic counts (not network management or balance inquiries). */
 const transaction_mtis: ReadonlySet<string> = new Set(['0200', '0400', '0401', '0420', '0421']);
 
-/** Sign-on, sign-off, echo: the link is up; nothing else to do. */
+/** Sign-on, sign-off, echo: the link is up; nothing else to do. Without DE70, which says which, 30. */
 function networkManagement(msg: IsoMessage): IsoMessage {
   const code = msg.fields[70];
-  return replyTo(msg, ['001', '002', '301'].includes(code ?? '') ? '00' : '12', code === undefined ? {} : { 70: code });
+  if (code === undefined) return replyTo(msg, '30');
+  return replyTo(msg, ['001', '002', '301'].includes(code) ? '00' : '12', { 70: code });
 }
 
 /** The terminal a message comes from (acquirer DE32, merchant DE42, terminal DE41): 30 without them, 03 unknown. */
