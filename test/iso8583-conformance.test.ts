@@ -194,3 +194,28 @@ describe('0100 balance inquiry', () => {
     expect(reply.fields[54]).toBe(by_card.fields[54]);
   });
 });
+
+describe('a required field absent is a format error', () => {
+  // ISO8583.md: "12 invalid transaction (unsupported MTI or processing code) · 30 format error";
+  // the Messages table routes 0100 and 0200 by DE3. Without it the message is malformed (as
+  // without DE4, DE2 or DE90, already 30), not a transaction of a kind we refuse: it was 12.
+  it('0100 or 0200 without DE3: 30, and nothing changes', async () => {
+    const c = await contact(2);
+    const purchase = await acq.send(request('0200', { 2: c.card, 4: amount(1000) }));
+    expect(purchase.mti).toBe('0210');
+    expect(purchase.fields[39]).toBe('30');
+    const balance = await acq.send(request('0100', { 2: c.card }));
+    expect(balance.mti).toBe('0110');
+    expect(balance.fields[39]).toBe('30');
+    expect((await call(gw, 'GET', `/v1/contacts/${c.id}/wallet`, biz.admin_key)).body).toMatchObject({ open: 0, commerce: 0 });
+  });
+
+  // The same for 0800: the table tells sign-on, sign-off and echo apart by DE70; without it, 12.
+  it('0800 without DE70: 30; an unknown DE70 stays 12', async () => {
+    const missing = await acq.send({ mti: '0800', fields: { 7: transmission, 11: String(++stan).padStart(6, '0'), 41: biz.terminal_code } });
+    expect(missing.mti).toBe('0810');
+    expect(missing.fields[39]).toBe('30');
+    const unknown = await acq.send({ mti: '0800', fields: { 7: transmission, 11: String(++stan).padStart(6, '0'), 41: biz.terminal_code, 70: '999' } });
+    expect(unknown.fields[39]).toBe('12');
+  });
+});

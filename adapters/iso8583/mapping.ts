@@ -132,10 +132,11 @@ export function createIsoHandler(processor: Processor, onTransaction?: Transacti
 /** Financial requests and reversals: what a terminal's traffic counts (not network management or balance inquiries). */
 const transaction_mtis: ReadonlySet<string> = new Set(['0200', '0400', '0401', '0420', '0421']);
 
-/** Sign-on, sign-off, echo: the link is up; nothing else to do. */
+/** Sign-on, sign-off, echo: the link is up; nothing else to do. Without DE70, which says which, 30. */
 function networkManagement(msg: IsoMessage): IsoMessage {
   const code = msg.fields[70];
-  return replyTo(msg, ['001', '002', '301'].includes(code ?? '') ? '00' : '12', code === undefined ? {} : { 70: code });
+  if (code === undefined) return replyTo(msg, '30');
+  return replyTo(msg, ['001', '002', '301'].includes(code) ? '00' : '12', { 70: code });
 }
 
 /** The terminal a message comes from (acquirer DE32, merchant DE42, terminal DE41): 30 without them, 03 unknown. */
@@ -158,6 +159,9 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
   const transmission = f[7]!;
   if (f[49] !== undefined && currencyByNumeric(f[49])?.code !== business.currency) throw new IsoRefusal('13');
   const reference = isoReference(acquirer, stan, transmission);
+  // 0100 and 0200 are told apart by DE3: without it the message is malformed (30), not a
+  // processing code we do not support (12).
+  if (f[3] === undefined && (mti === '0100' || mti === '0200' || mti === '0201')) throw new IsoRefusal('30');
   const processing = f[3] ?? '';
 
   switch (mti) {
