@@ -36,6 +36,11 @@ function span(ms: number): string {
   return `${ms / 1000} seconds`;
 }
 
+/** Whether `at_ms` lies within `window` around `now_ms`, both bounds included. */
+export function withinWindow(at_ms: number, now_ms: number, window: OccurredWindow): boolean {
+  return at_ms >= now_ms - window.past_ms && at_ms <= now_ms + window.future_ms;
+}
+
 /**
  * The time `occurred_at` names (now_ms when absent), in ms; validation_failed naming
  * `occurred_at` when it is outside `window` around now_ms. `occurred_at` is already an RFC 3339
@@ -44,7 +49,7 @@ function span(ms: number): string {
 export function occurredAtMs(occurred_at: string | undefined, now_ms: number, window: OccurredWindow): number {
   if (occurred_at === undefined) return now_ms;
   const at_ms = Date.parse(occurred_at);
-  if (at_ms >= now_ms - window.past_ms && at_ms <= now_ms + window.future_ms) return at_ms;
+  if (withinWindow(at_ms, now_ms, window)) return at_ms;
   const message = `must be at most ${span(window.past_ms)} before now and ${span(window.future_ms)} after`;
   throw new PocketgateError('validation_failed', `occurred_at: ${message}`, [{ path: 'occurred_at', message }]);
 }

@@ -163,29 +163,35 @@ describe('0200 purchase and 0100 balance inquiry', () => {
 });
 
 describe('0200 purchase: DE12 + DE13, the local transaction time', () => {
-  it('at most 24 hours before the gateway’s clock and 5 minutes after, else 30 and nothing changes', async () => {
+  it('dates the purchase within 24 hours before the gateway’s clock and 5 minutes after; outside, when it arrives (approved); a date that does not exist is 30', async () => {
     // The fixture venue's timezone is UTC. DE13 has no year: the nearest one is taken.
     const clock = gw.processor.stores.clock;
     const real = clock.now;
     const noon = Date.parse('2026-11-30T12:00:00Z');
     clock.now = () => noon;
+    // Once a day per contact, by the purchase's date: what a terminal naming any date it liked
+    // could collect once for each day it named.
+    const daily = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'once a day', goal: 'spend', award: { fixed: 500 }, limits: { per_contact: { count: 1, period: 'day' } } });
+    expect(daily.status).toBe(201);
     try {
       const c = await contact(10);
-      const buy = (de13: string, de12: string) => iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(1000), 12: de12, 13: de13 }));
-      // Six days back, a second past each bound, a date and a time that do not exist.
-      for (const [de13, de12] of [['1124', '120000'], ['1129', '115959'], ['1130', '120501'], ['0101', '000000'], ['1131', '120000'], ['1130', '250000']]) {
-        const r = await buy(de13!, de12!);
-        expect(r.mti).toBe('0210');
-        expect(r.fields[39], `${de13} ${de12}`).toBe('30');
-      }
+      const buy = async (de13: string, de12: string) => (await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(1000), 12: de12, 13: de13 }))).fields[39];
+      // A date and a time that do not exist: malformed, nothing changes.
+      for (const [de13, de12] of [['1131', '120000'], ['1130', '250000']]) expect(await buy(de13!, de12!), `${de13} ${de12}`).toBe('30');
       expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 0 });
-      // Both bounds are accepted; without DE12 and DE13 the purchase is dated when it arrives.
-      expect((await buy('1129', '120000')).fields[39]).toBe('00');
-      expect((await buy('1130', '120500')).fields[39]).toBe('00');
+      // Six days back, a second past each bound: approved, dated when they arrive (the same day),
+      // so the daily award is made once: 3 × 100 + 500.
+      for (const [de13, de12] of [['1124', '120000'], ['1129', '115959'], ['1130', '120501']]) expect(await buy(de13!, de12!), `${de13} ${de12}`).toBe('00');
+      expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 800 });
+      // Both bounds are the purchase's date: the day before is a day of its own (100 + 500), the
+      // day itself is not (100); without DE12 and DE13, dated when it arrives (100).
+      expect(await buy('1129', '120000')).toBe('00');
+      expect(await buy('1130', '120500')).toBe('00');
       expect((await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(1000) }))).fields[39]).toBe('00');
-      expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 300 });
+      expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 1600 });
     } finally {
       clock.now = real;
+      expect((await call(gw, 'PATCH', `/v1/offers/${daily.body.id}`, biz.admin_key, { active: false })).status).toBe(200);
     }
   });
 });

@@ -1,8 +1,13 @@
 // DE12 (local time, hhmmss) and DE13 (local date, MMDD): when the transaction happened at the
 // card acceptor, on its own clock, in the terminal's venue timezone. A purchase's occurred_at:
-// it decides the offers' periods, as occurred_at does over HTTP, and the same window bounds it.
+// it decides the offers' periods, as occurred_at does over HTTP, within the same window. Outside
+// it the purchase is dated when it arrives, as without DE12/DE13, rather than refused: these are
+// the terminal's own clock, which in the field is often wrong (a wrong date must not decline a
+// card sale, and 30 says the message is malformed, which it is not), and a date that decides
+// nothing cannot be used to choose an offer's period either.
 
 import { PocketgateError } from '../../core/errors.ts';
+import { terminal_window, withinWindow } from '../../core/occurred.ts';
 import { civilFromDays, daysFromCivil, day_ms, readLocalTime, utcOfLocal } from '../../core/local-time.ts';
 
 function refuse(path: 'DE12' | 'DE13', message: string): PocketgateError {
@@ -42,4 +47,13 @@ export function localTransactionTime(de12: string | undefined, de13: string | un
   }
   if (best === undefined) throw refuse('DE13', 'must be a local date MMDD');
   return new Date(best).toISOString();
+}
+
+/**
+ * The purchase's occurred_at from DE12 + DE13 (localTransactionTime), or undefined (dated when it
+ * arrives) when they are absent or name an instant outside the terminal window around `now_ms`.
+ */
+export function terminalClockTime(de12: string | undefined, de13: string | undefined, now_ms: number, timezone: string): string | undefined {
+  const at = localTransactionTime(de12, de13, now_ms, timezone);
+  return at !== undefined && withinWindow(Date.parse(at), now_ms, terminal_window) ? at : undefined;
 }

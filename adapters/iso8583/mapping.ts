@@ -21,7 +21,7 @@ import { encodeAdditionalAmounts, type AdditionalAmount } from './additional-amo
 import { IsoFormatError } from './format-error.ts';
 import type { IsoMessage } from './codec.ts';
 import { padInstitutionId, parseOriginalData } from './original-data.ts';
-import { localTransactionTime } from './local-transaction-time.ts';
+import { terminalClockTime } from './local-transaction-time.ts';
 import { parseTagData } from './private-data.ts';
 import { replyTo, type IsoHandler } from './server.ts';
 import { secondsSince, type TransactionOutcome } from '../terminal-ops.ts';
@@ -237,7 +237,7 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
       return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
     }
   }
-  const occurred_at = localTransactionTime(f[12], f[13], processor.stores.clock.now(), terminal.timezone);
+  const occurred_at = terminalClockTime(f[12], f[13], processor.stores.clock.now(), terminal.timezone);
   const input = { ...parseWith(purchaseSchema, { reference, cim: { type: 'card', value: pan }, amount, currency: business.currency, ...(occurred_at === undefined ? {} : { occurred_at }) }), ...contentOf(processor, msg) };
   return approved(msg, business, await processor.purchases.purchase(business, terminal, input, terminal_window, source), true);
 }
