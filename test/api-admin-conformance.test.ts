@@ -89,3 +89,25 @@ describe('tier value units are the amount in major units, fractions counted', ()
     expect(await tierOf(z.id)).toBeNull();
   });
 });
+
+// API.md, Contacts: "GET /v1/contacts/{id}/statement → {opening, closing, lines} read from the
+// Postgres ledger". A statement asked for after a transaction was answered 201 holds it: its
+// closing is the wallet, not the wallet of before. The ledger writer records the journal a few
+// milliseconds after the reply, so a statement read at once missed the purchase almost always.
+describe('a statement read right after a transaction holds it', () => {
+  it('ten contacts, each: a purchase, then its statement at once', async () => {
+    const b = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    for (let n = 0; n < 10; n++) {
+      const card = testCard(9_530_000 + n);
+      const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+      expect(c.status, c.text).toBe(201);
+      const p = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: `st-now-${n}`, cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+      const s = await call(gw, 'GET', `/v1/contacts/${c.body.id}/statement`, b.admin_key);
+      expect(s.status, s.text).toBe(200);
+      expect(s.body.lines.map((l: { transaction_id: string }) => l.transaction_id)).toEqual([p.body.id]);
+      expect(s.body.closing).toEqual({ open: 0, commerce: 100 });
+    }
+  });
+});
