@@ -3,6 +3,7 @@
 // quotes the words it holds the gateway to.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectValidation } from './contract-util.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -109,5 +110,27 @@ describe('a statement read right after a transaction holds it', () => {
       expect(s.body.lines.map((l: { transaction_id: string }) => l.transaction_id)).toEqual([p.body.id]);
       expect(s.body.closing).toEqual({ open: 0, commerce: 100 });
     }
+  });
+});
+
+// API.md, Contacts: a statement is "{opening, closing, lines}" over from..to: its closing is its
+// opening plus its lines. A period that ends before it starts has no such statement: it answered
+// 200 with the opening at `from` (after the purchase) and the closing at `to` (before it), no
+// lines in between. Bad input is 400 validation_failed (Conventions).
+describe('a statement whose period ends before it starts', () => {
+  it('is 400 validation_failed on to; from equal to to is an empty period', async () => {
+    const b = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    const card = testCard(9_540_001);
+    const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect((await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: 'st-range', cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' })).status).toBe(201);
+    const read = (q: string) => call(gw, 'GET', `/v1/contacts/${c.body.id}/statement?${q}`, b.admin_key);
+    expectValidation(await read('from=2099-01-01T00:00:00Z&to=2000-01-01T00:00:00Z'), 'to');
+    expectValidation(await read(`from=${encodeURIComponent('2026-01-01T00:00:01+01:00')}&to=2025-12-31T23:00:00Z`), 'to');
+    const empty = await read('from=2099-01-01T00:00:00Z&to=2099-01-01T00:00:00Z');
+    expect(empty.status, empty.text).toBe(200);
+    expect(empty.body.lines).toEqual([]);
+    expect(empty.body.closing).toEqual(empty.body.opening);
+    expect(empty.body.closing).toEqual({ open: 0, commerce: 100 });
   });
 });
