@@ -134,3 +134,24 @@ describe('a statement whose period ends before it starts', () => {
     expect(empty.body.closing).toEqual({ open: 0, commerce: 100 });
   });
 });
+
+// API.md, Contacts: POST /v1/contacts {cims: [{type, value}]} → 201 {..., cims: [{type, masked}]}.
+// The contact's CIMs come back in the order they were given (then those added later), as any
+// list a client sent: they were ordered by their index tokens, a keyed hash, so a contact made
+// with a card and an email listed the email first about half the time.
+describe("a contact's CIMs in the order they were given", () => {
+  it('created with five CIMs, then one added: the same order from POST and GET', async () => {
+    const sent = ['card', 'email', 'phone', 'loyalty_id', 'gift_pass'];
+    for (let n = 0; n < 8; n++) {
+      const values: Record<string, string> = { card: testCard(9_550_000 + n), email: `order${n}@example.com`, phone: `+3460000${String(1000 + n)}`, loyalty_id: `LOY-ORDER-${n}`, gift_pass: `GP-ORDER-${n}` };
+      const order = n % 2 === 0 ? sent : [...sent].reverse();
+      const created = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: order.map((type) => ({ type, value: values[type] })) });
+      expect(created.status, created.text).toBe(201);
+      expect(created.body.cims.map((c: { type: string }) => c.type)).toEqual(order);
+      expect((await call(gw, 'POST', `/v1/contacts/${created.body.id}/cims`, biz.admin_key, { type: 'email', value: `order${n}-later@example.com` })).status).toBe(201);
+      const read = await call(gw, 'GET', `/v1/contacts/${created.body.id}`, biz.admin_key);
+      expect(read.body.cims.map((c: { type: string }) => c.type)).toEqual([...order, 'email']);
+      expect(read.body.cims.slice(0, 5)).toEqual(created.body.cims);
+    }
+  });
+});
