@@ -336,10 +336,17 @@ export const walletQuerySchema = z.object({
   cim_value: z.string({ error: 'required' }),
 });
 
-export const statementQuerySchema = z.object({
-  from: timestampSchema.optional(),
-  to: timestampSchema.optional(),
-});
+export const statementQuerySchema = z
+  .object({
+    from: timestampSchema.optional(),
+    to: timestampSchema.optional(),
+  })
+  // A period that ends before it starts has no statement whose closing is its opening plus its
+  // lines: bad input, not an answer with the opening after the closing. from = to is an empty period.
+  .refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from.toUpperCase()) <= Date.parse(q.to.toUpperCase()), {
+    message: 'must not be before from',
+    path: ['to'],
+  });
 
 export const settlementQuerySchema = z.object({
   merchant_id: z.string().min(1).max(64).optional(),

@@ -34,8 +34,12 @@ import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
 import { listNetwork, type NetworkList } from '../processor/network-list.ts';
 import { settlement, statement } from '../processor/ledger/reports.ts';
+import { waitForShard } from '../processor/ledger/caught-up.ts';
+import { isStoreUnavailable } from '../processor/unavailable.ts';
 
 const import_line_bytes_max = 64 * 1024;
+/** How long a statement waits for the ledger to record what was answered before it (a lagging ledger answers what it holds). */
+const statement_wait_ms = 2_000;
 
 
 const network_tag = 'Business network';
@@ -161,8 +165,33 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const statement_doc = { method: 'get', path: '/v1/contacts/{id}/statement', summary: 'Statement from the ledger: opening, closing, each movement', tag: contacts_tag, key: 'admin', query: statementQuerySchema } as const;
   serve(app, statement_doc, async (c, business) => {
     const q = parseWith(statementQuerySchema, c.req.query());
-    return c.json(await statement(processor.stores.sql, business, idParam(c), q.from, q.to));
+    const id = idParam(c);
+    await contactRecorded(processor, id);
+    return c.json(await statement(processor.stores.sql, business, id, q.from, q.to));
   });
+}
+
+/**
+ * Waits, at most statement_wait_ms, until the ledger holds what the contact's shard journaled so
+ * far: a statement asked for after a 201 holds that transaction (its closing is the wallet), though
+ * the writer records each entry a few ms after the reply. Redis unreachable or not answering:
+ * nothing to wait on can be read, and the statement answers what the ledger holds, as before.
+ */
+async function contactRecorded(processor: Processor, contact_id: string): Promise<void> {
+  const { redis, config } = processor.stores;
+  const recorded = waitForShard(redis, config.shard_count, processor.contacts.shardOf(contact_id), statement_wait_ms).then(
+    () => undefined,
+    (err: unknown) => {
+      if (!isStoreUnavailable(err)) throw err;
+    },
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, statement_wait_ms)));
+  try {
+    await Promise.race([recorded, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function serveSettlements(app: OpenAPIHono<HttpEnv>, processor: Processor): void {

@@ -244,6 +244,8 @@ export class Contacts {
     // parsing it was a good part of the import's time on both sides. One statement inserts both
     // tables (all or nothing without a transaction's round trips; the CIMs' foreign key is
     // checked at its end, when the contacts are there); it never changes, so it is prepared once.
+    // A contact's CIMs are listed by created_at: each a microsecond after the one before it, they
+    // list in the order they were given (the tie-break, their token, is a keyed hash).
     const cims: { token: string; contact_id: string }[] = [];
     const doc = batch.map((c) => {
       const own = [...c.cims, ...this.issuedCims(business.id, c)];
@@ -271,8 +273,9 @@ export class Contacts {
         insert into contacts (id, business_id, code, referral_code, wallet_code, first_name, last_name, email, phone, birth_date, tags, referred_by)
         select id, ${business.id}, c, r, w, fn, ln, e, p, d, t, rb from x
       )
-      insert into contact_cims (token, business_id, contact_id, type, masked)
-      select cim->>0, ${business.id}, x.id, cim->>1, cim->>2 from x, jsonb_array_elements(x.x) as cim`;
+      insert into contact_cims (token, business_id, contact_id, type, masked, created_at)
+      select cim->>0, ${business.id}, x.id, cim->>1, cim->>2, now() + n * interval '1 microsecond'
+      from x, jsonb_array_elements(x.x) with ordinality as own(cim, n)`;
     // PostgreSQL first: if we crash here, `rebuild` restores the index from it; the reverse
     // order could leave Redis naming a contact that does not exist.
     const multi = redis.multi();

@@ -3,6 +3,7 @@
 // quotes the words it holds the gateway to.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectValidation } from './contract-util.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -87,5 +88,70 @@ describe('tier value units are the amount in major units, fractions counted', ()
     expect((await buy(z.card, 'tu-z1', 1250)).status).toBe(201);
     expect((await buy(z.card, 'tu-z2', 1249)).status).toBe(201);
     expect(await tierOf(z.id)).toBeNull();
+  });
+});
+
+// API.md, Contacts: "GET /v1/contacts/{id}/statement → {opening, closing, lines} read from the
+// Postgres ledger". A statement asked for after a transaction was answered 201 holds it: its
+// closing is the wallet, not the wallet of before. The ledger writer records the journal a few
+// milliseconds after the reply, so a statement read at once missed the purchase almost always.
+describe('a statement read right after a transaction holds it', () => {
+  it('ten contacts, each: a purchase, then its statement at once', async () => {
+    const b = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    for (let n = 0; n < 10; n++) {
+      const card = testCard(9_530_000 + n);
+      const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+      expect(c.status, c.text).toBe(201);
+      const p = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: `st-now-${n}`, cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+      const s = await call(gw, 'GET', `/v1/contacts/${c.body.id}/statement`, b.admin_key);
+      expect(s.status, s.text).toBe(200);
+      expect(s.body.lines.map((l: { transaction_id: string }) => l.transaction_id)).toEqual([p.body.id]);
+      expect(s.body.closing).toEqual({ open: 0, commerce: 100 });
+    }
+  });
+});
+
+// API.md, Contacts: a statement is "{opening, closing, lines}" over from..to: its closing is its
+// opening plus its lines. A period that ends before it starts has no such statement: it answered
+// 200 with the opening at `from` (after the purchase) and the closing at `to` (before it), no
+// lines in between. Bad input is 400 validation_failed (Conventions).
+describe('a statement whose period ends before it starts', () => {
+  it('is 400 validation_failed on to; from equal to to is an empty period', async () => {
+    const b = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    const card = testCard(9_540_001);
+    const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect((await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: 'st-range', cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' })).status).toBe(201);
+    const read = (q: string) => call(gw, 'GET', `/v1/contacts/${c.body.id}/statement?${q}`, b.admin_key);
+    expectValidation(await read('from=2099-01-01T00:00:00Z&to=2000-01-01T00:00:00Z'), 'to');
+    expectValidation(await read(`from=${encodeURIComponent('2026-01-01T00:00:01+01:00')}&to=2025-12-31T23:00:00Z`), 'to');
+    const empty = await read('from=2099-01-01T00:00:00Z&to=2099-01-01T00:00:00Z');
+    expect(empty.status, empty.text).toBe(200);
+    expect(empty.body.lines).toEqual([]);
+    expect(empty.body.closing).toEqual(empty.body.opening);
+    expect(empty.body.closing).toEqual({ open: 0, commerce: 100 });
+  });
+});
+
+// API.md, Contacts: POST /v1/contacts {cims: [{type, value}]} → 201 {..., cims: [{type, masked}]}.
+// The contact's CIMs come back in the order they were given (then those added later), as any
+// list a client sent: they were ordered by their index tokens, a keyed hash, so a contact made
+// with a card and an email listed the email first about half the time.
+describe("a contact's CIMs in the order they were given", () => {
+  it('created with five CIMs, then one added: the same order from POST and GET', async () => {
+    const sent = ['card', 'email', 'phone', 'loyalty_id', 'gift_pass'];
+    for (let n = 0; n < 8; n++) {
+      const values: Record<string, string> = { card: testCard(9_550_000 + n), email: `order${n}@example.com`, phone: `+3460000${String(1000 + n)}`, loyalty_id: `LOY-ORDER-${n}`, gift_pass: `GP-ORDER-${n}` };
+      const order = n % 2 === 0 ? sent : [...sent].reverse();
+      const created = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: order.map((type) => ({ type, value: values[type] })) });
+      expect(created.status, created.text).toBe(201);
+      expect(created.body.cims.map((c: { type: string }) => c.type)).toEqual(order);
+      expect((await call(gw, 'POST', `/v1/contacts/${created.body.id}/cims`, biz.admin_key, { type: 'email', value: `order${n}-later@example.com` })).status).toBe(201);
+      const read = await call(gw, 'GET', `/v1/contacts/${created.body.id}`, biz.admin_key);
+      expect(read.body.cims.map((c: { type: string }) => c.type)).toEqual([...order, 'email']);
+      expect(read.body.cims.slice(0, 5)).toEqual(created.body.cims);
+    }
   });
 });

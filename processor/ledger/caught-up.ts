@@ -49,6 +49,20 @@ export async function shardCaughtUp(redis: RedisClient, shard: number, mark: str
   return pending.length === 0;
 }
 
+/** Marks that wait on one shard only. */
+export function shardMarks(shard_count: number, shard: number, mark: string | null): (string | null)[] {
+  return Array.from({ length: shard_count }, (_, s) => (s === shard ? mark : null));
+}
+
+/**
+ * Wait until the ledger holds every entry one shard's journal has now, for at most `timeout_ms`:
+ * a report read after it holds every transaction of the shard's contacts answered before.
+ * Returns whether it does.
+ */
+export async function waitForShard(redis: RedisClient, shard_count: number, shard: number, timeout_ms: number, poll_ms = 10): Promise<boolean> {
+  return waitForLedger(redis, shardMarks(shard_count, shard, await journalMark(redis, shard)), timeout_ms, poll_ms);
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**

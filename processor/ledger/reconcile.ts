@@ -12,7 +12,7 @@
 import { shardOf } from '../../core/ids.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 import { differences, ledgerBalances, redisBalances, sameRedisBalances, type Difference, type LedgerContact } from './balances.ts';
-import { journalMark, journalMarks, shardCaughtUp, waitForLedger } from './caught-up.ts';
+import { journalMark, journalMarks, shardCaughtUp, shardMarks, waitForLedger } from './caught-up.ts';
 
 export interface ReconcileOptions {
   readonly shard_count: number;
@@ -128,9 +128,4 @@ async function confirm(redis: RedisClient, sql: Sql, options: ReconcileOptions, 
     if (sameRedisBalances(before, after)) return differences(after, ledger);
   }
   return 'unsettled';
-}
-
-/** Marks that wait on one shard only. */
-function shardMarks(shard_count: number, shard: number, mark: string | null): (string | null)[] {
-  return Array.from({ length: shard_count }, (_, s) => (s === shard ? mark : null));
 }
