@@ -178,3 +178,36 @@ describe('a purchase item without its quantity', () => {
     expect(fine.headers.get('idempotent-replayed')).toBeNull();
   });
 });
+
+// API.md, POST /v1/refunds: "the balance may go negative only here"; POST /v1/reversals voids a
+// redemption. Reversing a redemption whose money had been spent took it from the open balance
+// anyway: open -100. Now 422 insufficient_funds, nothing changed, remembered under its reference
+// (README: a void of money already used is refused, as a stored-value load whose funds were spent).
+describe('a reversal of a redemption whose money was spent', () => {
+  it('is 422 insufficient_funds, changes nothing, and its repeat is replayed', async () => {
+    const biz = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    const c = await customer(biz);
+    const cim = { type: 'card', value: c.card };
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'rs-p', cim, amount: 1000, currency: 'EUR' })).status).toBe(201);
+    expect((await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: 'rs-r', cim })).body.redeemed).toBe(100);
+    const otp = await call(gw, 'POST', `/v1/contacts/${c.id}/spend-otp`, biz.admin_key, { amount: 60 });
+    expect(otp.status, otp.text).toBe(201);
+    expect((await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: 'rs-s', amount: 60, currency: 'EUR', otp: otp.body.otp })).status).toBe(201);
+    const before = await walletOf(gw, biz.admin_key, c.id);
+    expect(before).toMatchObject({ open: 40, commerce: 0 });
+
+    const reversal = { reference: 'rs-v', original_reference: 'rs-r' };
+    const first = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
+    expectProblem(first, 422, 'insufficient_funds');
+    expect(await walletOf(gw, biz.admin_key, c.id)).toEqual(before);
+    const again = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
+    expectProblem(again, 422, 'insufficient_funds');
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    // The spend reversed first gives the money back: then the redemption can be voided.
+    expect((await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: 'rs-v2', original_reference: 'rs-s' })).status).toBe(201);
+    const voided = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: 'rs-v3', original_reference: 'rs-r' });
+    expect(voided.status, voided.text).toBe(201);
+    expect(await walletOf(gw, biz.admin_key, c.id)).toMatchObject({ open: 0, commerce: 100 });
+  });
+});

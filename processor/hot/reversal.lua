@@ -1,5 +1,6 @@
--- A reversal: void a purchase, spend or redemption as if it never happened. The balance may go
--- negative here (the money was already used); debt in commerce is settled by later awards.
+-- A reversal: void a purchase, spend or redemption as if it never happened. A purchase's awards
+-- are clawed back as a refund's are (commerce, then open, then commerce debt that later awards
+-- settle); a redemption whose money has left the open balance is refused (insufficient_funds).
 --
 -- Everything is decided here from the original's record and state as this script reads them,
 -- atomically: what to give back (what refunds have not given back already) and the original's
@@ -91,6 +92,11 @@ elseif kind == 'spend' then
   redis.call('HINCRBY', KEY.contact, 'o', amount)
   postings = posting(A.spends, A.open, amount)
 else
+  -- The money it moved into the open balance must still be there: spent, it cannot be voided
+  -- (as a stored-value load whose funds were used cannot), and the open balance never goes below
+  -- zero (API.md: only a refund's claw-back may leave a balance negative).
+  local open = balances()
+  if open < amount then return refuse('insufficient_funds') end
   -- Back into the very lots it came from, with their expiry and pool.
   local lots = (st[7] and cjson.decode(st[7])) or (ledger and ledger.lots) or {}
   local earliest = 9999999999999

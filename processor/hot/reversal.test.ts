@@ -80,6 +80,18 @@ describe('reversal.lua', () => {
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '100', [pool]: '50' });
   });
 
+  it('refuses a redemption whose money has left the open balance (insufficient_funds), and changes nothing', async () => {
+    const contact_id = await specContact(redis, shard, business, 149);
+    const redemption = await original('r|150');
+    await redis.hSet(stateKey(shard, redemption.id), 'lots', JSON.stringify([[soon, 100], [pool, 50]]));
+    const length = await journalLength(redis, shard);
+    expect(await redis.reversalScript(call(contact_id, redemption.slot))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 149, commerce: 0 });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({});
+    expect(await redis.hGet(stateKey(shard, redemption.id), 'rv')).toBeNull();
+    expect(await journalLength(redis, shard)).toBe(length);
+  });
+
   it('voids a redemption past the hot window from the ledger’s lots', async () => {
     const contact_id = await specContact(redis, shard, business, 80);
     const id = newId('txn');
