@@ -102,8 +102,14 @@ describe('spend offers', () => {
 
   it('carries pool, instant_redeem, validity (expires_at = purchase time + days) and limits', () => {
     const limits = { per_contact: { count: 2, period: 'week' }, budget: 100_000 };
-    const [a] = evalAll([offer({ award: { fixed: 100 }, pool: 'MER1', instant_redeem: true, validity_days: 90, limits })]).awards;
-    expect(a).toMatchObject({ amount: 100, pool: 'MER1', instant_redeem: true, expires_at: '2026-08-30T12:00:00Z', limits, period_key: 'w2026-23', guard: null, beneficiary: 'contact', referrer_id: null, goal: 'spend' });
+    const [a] = evalAll([offer({ award: { fixed: 100 }, pool: 'MER1', validity_days: 90, limits })]).awards;
+    expect(a).toMatchObject({ amount: 100, pool: 'MER1', instant_redeem: false, expires_at: '2026-08-30T12:00:00Z', limits, period_key: 'w2026-23', guard: null, beneficiary: 'contact', referrer_id: null, goal: 'spend' });
+    // Only commerce money expires: an instant_redeem award is open money, an instant discount is
+    // taken off the price; neither names an expiry, whatever the offer's validity_days.
+    const [open] = evalAll([offer({ award: { fixed: 100 }, instant_redeem: true, validity_days: 90 })]).awards;
+    expect(open).toMatchObject({ instant_redeem: true, expires_at: null });
+    const [discount] = evalAll([offer({ award: { fixed: 100 }, kind: 'instant_discount', validity_days: 90 })]).awards;
+    expect(discount).toMatchObject({ kind: 'instant_discount', expires_at: null });
     const [b] = evalAll([offer({ award: { fixed: 100 } })]).awards;
     expect(b).toMatchObject({ pool: null, instant_redeem: false, expires_at: null, limits: null, period_key: null });
     // Whole seconds, rounded up: never shorter than validity_days, the same for a quote a few ms before.

@@ -601,14 +601,18 @@ function makeAward(
   guard_since_ms: number,
   guard_before_ms = 0,
 ): Award {
+  // Someone not at the till cannot be given a discount: their award is a credit.
+  const kind = beneficiary === 'referrer' || o.goal === 'signup' ? 'cashback' : o.kind;
+  // Only money in the commerce balance expires: an instant discount is taken off at once, and an
+  // instant_redeem award is open money, which never expires.
+  const expires = kind === 'cashback' && !o.instant_redeem && o.validity_ms !== undefined;
   return {
     offer_id: o.offer.id,
     scheme_id: o.scheme_id,
-    // Someone not at the till cannot be given a discount: their award is a credit.
-    kind: beneficiary === 'referrer' || o.goal === 'signup' ? 'cashback' : o.kind,
+    kind,
     amount,
     pool: o.pool,
-    expires_at: o.validity_ms === undefined ? null : expiresAt(at_ms, o.validity_ms),
+    expires_at: expires ? expiresAt(at_ms, o.validity_ms!) : null,
     instant_redeem: o.instant_redeem,
     goal: o.goal,
     beneficiary,
