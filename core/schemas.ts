@@ -354,9 +354,14 @@ export const settlementQuerySchema = z.object({
   to: timestampSchema.optional(),
 });
 
-/** DE32, the acquiring institution id: LLVAR n..11. */
+/**
+ * DE32, the acquiring institution id: LLVAR n..11, as digits; a JSON whole number is taken as its
+ * digits too (the page gives no type, and an id of digits is often sent as a number).
+ */
 export const isoLinkSchema = z.object({
-  acquirer_id: z.string().regex(/^\d{1,11}$/, 'must be 1 to 11 digits (ISO 8583 DE32)'),
+  acquirer_id: z
+    .union([z.string(), z.number().int().nonnegative().max(99_999_999_999).transform(String)])
+    .pipe(z.string().regex(/^\d{1,11}$/, 'must be 1 to 11 digits (ISO 8583 DE32)')),
 });
 
 export const schemeSchema = z.object({

@@ -219,3 +219,18 @@ describe('a required field absent is a format error', () => {
     expect(unknown.fields[39]).toBe('12');
   });
 });
+
+// ISO8583.md: "An acquirer link, created with `POST /v1/iso8583/links` `{acquirer_id}`". The page
+// gives no type: an id of digits sent as a JSON number was 400; it is taken as its digits.
+describe('an acquirer link', () => {
+  it('takes acquirer_id as digits or as a whole number; anything else is 400', async () => {
+    const other = await createBusiness(gw);
+    const id = 1_000_000 + Math.floor(Math.random() * 8_999_999);
+    const made = await call(gw, 'POST', '/v1/iso8583/links', other.admin_key, { acquirer_id: id });
+    expect(made.status, made.text).toBe(201);
+    expect(made.body.acquirer_id).toBe(String(id));
+    for (const bad of [-1, 1.5, 123_456_789_012, '12a', '', null]) {
+      expect((await call(gw, 'POST', '/v1/iso8583/links', other.admin_key, { acquirer_id: bad })).status, String(bad)).toBe(400);
+    }
+  });
+});
