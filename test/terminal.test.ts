@@ -454,5 +454,29 @@ describe('shutdown', () => {
       gateway.kill();
     }
   });
+
+  // What a supervisor or a test harness that started `npm start` does to stop it: SIGTERM to npm.
+  // npm hands it to the shell running the script, which died of it and left the gateway running
+  // (its connections open, its port taken) under an orphaned scripts/start.mjs.
+  it('npm start, SIGTERM to npm: the gateway answers what is in flight, closes with 1001, and no process is left', async () => {
+    const gateway = await startGatewayProcess({ REDIS_URL: own.url, LEDGER_WRITER: 'off' }, 30_000, true);
+    try {
+      await inFlightAtShutdown(gateway.port, () => gateway.child.kill('SIGTERM'));
+      const code = await gateway.exited;
+      expect(code, `exit ${code}\n${gateway.output().slice(-2_000)}`).toBe(0);
+      await eventually('the gateway process gone', async () => !isRunning(gateway.gateway_pid), 5_000);
+    } finally {
+      gateway.kill();
+    }
+  });
 });
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
