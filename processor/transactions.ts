@@ -134,12 +134,14 @@ export async function readTransaction(stores: Stores, business: Business, id: st
 /**
  * Transaction `id` while the ledger cannot be read (API.md: `ledger` is "pending" until the ledger
  * holds it): one the journal still holds is pending and read from there, its whole view in Redis;
- * any other may be recorded, so `ledger_error` (503) stands rather than a 404.
+ * any other may be recorded, so `ledger_error` (503) stands rather than a 404; so it does for
+ * another business's.
  */
 async function pendingWithoutLedger(stores: Stores, business: Business, id: string, ledger_error: unknown): Promise<TransactionView> {
   const found = await pendingTransaction(stores, allShards(stores), id);
-  if (found === undefined) throw ledger_error;
-  if (found.business_id !== business.id) throw new PocketgateError('not_found', `transaction ${id} not found`);
+  // Another business's is answered as one the journal does not hold (API.md: exactly as ids that
+  // do not exist): a 404 would tell that it exists, where an unknown id cannot be told from a recorded one.
+  if (found === undefined || found.business_id !== business.id) throw ledger_error;
   // Its terminal code is the entry's: the callback answers that older entries need are in PostgreSQL.
   return view(id, found, 'pending', null, { terminal_code: found.terminal_code ?? null });
 }

@@ -57,10 +57,15 @@ describe('a transaction the ledger does not hold yet', () => {
     expect(t.status, t.text).toBe(200);
     expect(t.body).toMatchObject({ id, kind: 'purchase', reference: 'down', terminal_id: biz.terminal_id, amount: 2000, currency: 'EUR', status: 'approved', ledger: 'pending' });
     expect(t.body.awards).toEqual([expect.objectContaining({ kind: 'cashback', amount: 200 })]);
-    // Another business's key: 404, as an id that does not exist.
-    expectProblem(await call(gw, 'GET', `/v1/transactions/${id}`, other.admin_key), 404, 'not_found');
     // An id the journal does not hold may be in the ledger: it cannot say, so 503, not 404.
-    expectProblem(await call(gw, 'GET', '/v1/transactions/txn_0000000000000000000000000', biz.admin_key), 503, 'unavailable');
+    const missing = await call(gw, 'GET', '/v1/transactions/txn_0000000000000000000000000', biz.admin_key);
+    expectProblem(missing, 503, 'unavailable');
+    // Another business's key: answered exactly as an id that does not exist (API.md, Conventions),
+    // which is this 503 while the ledger cannot be read: a 404 told it the transaction exists.
+    const foreign = await call(gw, 'GET', `/v1/transactions/${id}`, other.admin_key);
+    expectProblem(foreign, 503, 'unavailable');
+    expect(foreign.body).toEqual(missing.body);
+    expect(foreign.headers.get('retry-after')).toBe(missing.headers.get('retry-after'));
 
     await proxy.set('forward');
     const recorded = await eventually('recorded', async () => {
