@@ -25,6 +25,7 @@ import { webhookSecretKey } from '../processor/webhooks.ts';
 import { startWebhookRetention } from '../processor/webhook-retention.ts';
 import type { Sql } from '../processor/stores.ts';
 import type { Metrics } from './metrics.ts';
+import { answerClientError } from '../adapters/http/problem.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
@@ -218,6 +219,8 @@ async function listenHttp(app: Gateway['app'], processor: Processor, config: Gat
   });
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
   (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
+  // What node's parser refuses is answered problem+json too (its own answer has no body).
+  server.on('clientError', answerClientError);
   const terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, stats.record);
   terminal.attach(server as Server);
   return { server, terminal, port };
