@@ -67,8 +67,29 @@ describe('requests the HTTP parser refuses', () => {
     expect(status).toBe(431);
   });
 
+  // Parsed by node, refused before the app: HTTP/1.1 without Host (node), a target or Host
+  // that makes no URL (@hono/node-server's RequestError). Found by test/fuzz.test.ts (raw HTTP).
+  const unroutable: [string, string][] = [
+    ['HTTP/1.1 without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    ['the target *', 'GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+    ['a backslash in the path', 'GET /v1\\merchants HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+    ['a Host that is no host', 'GET /healthz HTTP/1.1\r\nHost: a/b@c\r\nConnection: close\r\n\r\n'],
+    ['an absolute URL that is no URL', 'GET http://[x/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+  ];
+  for (const [what, bytes] of unroutable) {
+    it(`${what}: 400 problem+json`, async () => {
+      const answer = await rawExchange(bytes);
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+      expect(Number(head.split(' ')[1]), answer.slice(0, 300)).toBe(400);
+      expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+      expect(JSON.parse(body)).toMatchObject({ status: 400, code: 'validation_failed' });
+    });
+  }
+
   it('the server goes on serving', async () => {
     const answer = await rawExchange('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(answer.startsWith('HTTP/1.1 200')).toBe(true);
+    // HTTP/1.0 needs no Host (an old health checker's request), as before.
+    expect((await rawExchange('GET /healthz HTTP/1.0\r\n\r\n')).startsWith('HTTP/1.1 200')).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 // RFC 9457 problem+json: the one shape every HTTP error takes.
 
-import { maxHeaderSize } from 'node:http';
+import { maxHeaderSize, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PocketgateError, type ErrorCode, type FieldError } from '../../core/errors.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
@@ -64,4 +64,17 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   // Written, then the connection destroyed, as node's default answer is.
   socket.write(head_request ? head : head + body);
   socket.destroy();
+}
+
+/** A request that names no URL (@hono/node-server's RequestError: no Host, `*`, a backslash): 400 problem+json, where the library answers an empty 400. */
+export function requestErrorResponse(err: unknown): Response {
+  const detail = `the request names no URL this server can route${err instanceof Error ? ` (${err.message})` : ''}`;
+  return problemResponse(new PocketgateError('validation_failed', detail, [{ path: '', message: detail }]));
+}
+
+/** The same answer written on node's response (a request refused before @hono/node-server sees it). */
+export function writeRequestError(res: ServerResponse, detail: string): void {
+  const body = problemBody('validation_failed', 400, 'Request validation failed', detail, [{ path: '', message: detail }]);
+  res.writeHead(400, { 'content-type': problem_content_type, 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
 }
