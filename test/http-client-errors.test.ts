@@ -5,7 +5,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from './helpers.ts';
+import { createBusiness, startTestGateway, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 
@@ -91,5 +91,36 @@ describe('requests the HTTP parser refuses', () => {
     expect(answer.startsWith('HTTP/1.1 200')).toBe(true);
     // HTTP/1.0 needs no Host (an old health checker's request), as before.
     expect((await rawExchange('GET /healthz HTTP/1.0\r\n\r\n')).startsWith('HTTP/1.1 200')).toBe(true);
+  });
+});
+
+describe('a body that stops arriving', () => {
+  // Found by test/fuzz.test.ts (raw HTTP): the route was reading the body when the client's
+  // bytes stopped being HTTP (or it hung up); the read's 'aborted' reached the error handler as
+  // a 500, logged as an error ('request failed') and counted as one, for what the client did.
+  const chunked = (key: string, path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: ${path.endsWith('/import') ? 'application/x-ndjson' : 'application/json'}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"nam\r\n`;
+
+  it('is the client\'s: no error logged, no 500 counted, on a JSON route, an import and a callback', async () => {
+    const biz = await createBusiness(gw);
+    for (const [path, key] of [['/v1/merchants', biz.admin_key], ['/v1/contacts/import', biz.admin_key], ['/v1/callbacks/prc_x', 'none']] as const) {
+      for (const end of ['zz\r\n', '']) {
+        const logged = gw.logs.length;
+        const closed = await new Promise<boolean>((resolve) => {
+          const socket = connect(gw.port, '127.0.0.1', () => socket.write(chunked(key, path)));
+          // The route is reading the body: then bytes that are not a chunk, or a hang-up.
+          setTimeout(() => (end === '' ? socket.destroy() : socket.write(end)), 100);
+          const deadline = setTimeout(() => (resolve(false), socket.destroy()), 2_000);
+          socket.on('close', () => (clearTimeout(deadline), resolve(true)));
+          socket.resume(); // read what comes (else the close is never seen)
+          socket.on('error', () => {});
+        });
+        expect(closed, `${path} ${JSON.stringify(end)}: closed within 2 s`).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const errors = gw.logs.slice(logged).filter((l) => /"level":(50|60)/.test(l));
+        expect(errors, `${path} ${JSON.stringify(end)}`).toEqual([]);
+      }
+    }
+    const metrics = await (await gw.app.request('/metrics')).text();
+    expect(metrics).not.toMatch(/status="5\d\d"/);
   });
 });
