@@ -401,10 +401,16 @@ export const contactLookupSchema = z.object({
   cim: cimInputSchema,
 });
 
+/**
+ * A list's cursor: the id of the last item of the page before. A query string decodes %00 into
+ * U+0000, which PostgreSQL cannot compare with text (its error was a 500); no id holds one.
+ */
+export const cursorSchema = z.string().min(1).max(64).refine((s) => !s.includes('\u0000'), 'must not contain U+0000');
+
 /** A page of a list: at most `limit` items after the item `starting_after` (Stripe's cursor). */
 export const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1_000).default(100),
-  starting_after: z.string().min(1).max(64).optional(),
+  starting_after: cursorSchema.optional(),
 });
 export type ListQuery = z.infer<typeof listQuerySchema>;
 

@@ -2,6 +2,7 @@
 // listing, and the retry schedule. Pure.
 
 import { z } from 'zod';
+import { cursorSchema } from './schemas.ts';
 
 export const webhook_event_types = ['transaction.approved', 'award.created', 'award.expired'] as const;
 export type WebhookEventType = (typeof webhook_event_types)[number];
@@ -69,7 +70,7 @@ export const deliveriesQuerySchema = z.object({
     .transform(Number)
     .refine((n) => n >= 1 && n <= 1_000, 'must be an integer from 1 to 1000')
     .default(100),
-  starting_after: z.string().min(1).max(64).optional(),
+  starting_after: cursorSchema.optional(),
 });
 
 /**

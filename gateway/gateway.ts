@@ -1,8 +1,9 @@
 // A running gateway: stores connected, migrations applied, the HTTP server listening and the
 // ledger writer draining. main.ts starts one from the environment; tests start them in process.
 
-import type { Server } from 'node:http';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { connectPostgres, connectRedis, type RedisClient, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
@@ -25,6 +26,7 @@ import { webhookSecretKey } from '../processor/webhooks.ts';
 import { startWebhookRetention } from '../processor/webhook-retention.ts';
 import type { Sql } from '../processor/stores.ts';
 import type { Metrics } from './metrics.ts';
+import { answerClientError, requestErrorResponse, writeRequestError } from '../adapters/http/problem.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
@@ -204,22 +206,39 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
   };
 }
 
+/**
+ * @hono/node-server's listener on node's server, as its serve() makes it, but with an
+ * errorHandler (serve() takes none): a request that names no URL is answered problem+json, not
+ * an empty 400. Node's own check of Host (requireHostHeader, an empty 400 too) is made here:
+ * HTTP/1.1 needs Host (RFC 9112); HTTP/1.0 without one is served at config.host, as before.
+ */
+function createHttpServer(app: Gateway['app'], host: string): Server {
+  const listener = getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorResponse });
+  return createServer({ requireHostHeader: false }, (req, res) => {
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) return writeRequestError(res, 'an HTTP/1.1 request needs a Host header');
+    void listener(req, res);
+  });
+}
+
 /** The HTTP server, with the terminal channel on its port. */
 async function listenHttp(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, stats: ConsoleStats) {
   let port = 0;
   // A port taken rejects the start (it was an 'error' event nobody listened to: the process died).
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-      port = info.port;
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = createHttpServer(app, config.host);
+    s.once('error', reject);
+    s.listen(config.port, config.host, () => {
+      port = (s.address() as AddressInfo).port;
       s.off('error', reject);
       resolve(s);
     });
-    s.once('error', reject);
   });
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
-  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
+  server.keepAliveTimeout = 65_000;
+  // What node's parser refuses is answered problem+json too (its own answer has no body).
+  server.on('clientError', answerClientError);
   const terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, stats.record);
-  terminal.attach(server as Server);
+  terminal.attach(server);
   return { server, terminal, port };
 }
 

@@ -34,6 +34,24 @@ export function decodeUtf8(bytes: Uint8Array): string {
  * or a callback's signature header (401, refused before the body is read).
  */
 export async function readBytes(c: Context, bytes_max: number): Promise<Uint8Array> {
+  try {
+    return await readBounded(c, bytes_max);
+  } catch (err) {
+    throw bodyCut(err);
+  }
+}
+
+/**
+ * A read of the body that failed: the client hung up, or its bytes stopped being HTTP, while the
+ * route read them (node's 'aborted'). The client's doing, so a 4xx (nobody is left to read it),
+ * not a 500 logged as the gateway's error and counted as one.
+ */
+function bodyCut(err: unknown): unknown {
+  if (err instanceof PocketgateError) return err;
+  return new PocketgateError('validation_failed', 'the request body ended before it was whole', [{ path: '', message: 'incomplete body' }]);
+}
+
+async function readBounded(c: Context, bytes_max: number): Promise<Uint8Array> {
   const length = c.req.header('content-length');
   if (length !== undefined) {
     if (Number(length) > bytes_max) throw tooLarge(bytes_max);
@@ -128,7 +146,7 @@ export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGener
     too_long = false;
     return out;
   };
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of chunksOf(body)) {
     let start = 0;
     for (let nl = chunk.indexOf(10, start); ; nl = chunk.indexOf(10, start)) {
       const end = nl < 0 ? chunk.length : nl;
@@ -143,6 +161,15 @@ export async function* bodyLines(c: Context, line_bytes_max: number): AsyncGener
     }
   }
   if (pending_bytes > 0 || too_long) yield line();
+}
+
+/** The body's chunks, a failed read as bodyCut's refusal. */
+async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body as unknown as AsyncIterable<Uint8Array>;
+  } catch (err) {
+    throw bodyCut(err);
+  }
 }
 
 function decodeLine(bytes: Uint8Array): string | PocketgateError {

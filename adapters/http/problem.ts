@@ -1,5 +1,7 @@
 // RFC 9457 problem+json: the one shape every HTTP error takes.
 
+import { maxHeaderSize, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { PocketgateError, type ErrorCode, type FieldError } from '../../core/errors.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
 
@@ -32,4 +34,47 @@ export function problemResponse(err: unknown): Response {
   if (err instanceof PocketgateError && err.replayed) headers['idempotent-replayed'] = 'true';
   if (after !== undefined) headers['retry-after'] = after;
   return new Response(body, { status, headers });
+}
+
+/** What node's parser refused, as the status node itself would answer it. */
+function clientErrorStatus(code: string | undefined): { status: number; reason: string; detail: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'Request Header Fields Too Large', detail: `the request's headers are over ${maxHeaderSize} bytes` };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, reason: 'Request Timeout', detail: 'the request did not arrive in time' };
+  return { status: 400, reason: 'Bad Request', detail: 'the request is not HTTP/1.1 that this server can read' };
+}
+
+/**
+ * The HTTP server's 'clientError': a request node's parser refuses never reaches the app, and
+ * node's own answer (431, 408, 400) has no body, where every error is problem+json with a code.
+ * As node does: nothing is written once a response has begun on the socket (it would corrupt
+ * it) or to a peer that reset; the connection is closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const in_flight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || in_flight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const { status, reason, detail } = clientErrorStatus(err.code);
+  // The code stays validation_failed, the contract's code for bad input (as with 413).
+  const body = problemBody('validation_failed', status, reason, detail, [{ path: '', message: detail }]);
+  const head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${problem_content_type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  // A HEAD's answer has no content: a client would read the body as the next response's start.
+  const head_request = (err as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
+  // Written, then the connection destroyed, as node's default answer is.
+  socket.write(head_request ? head : head + body);
+  socket.destroy();
+}
+
+/** A request that names no URL (@hono/node-server's RequestError: no Host, `*`, a backslash): 400 problem+json, where the library answers an empty 400. */
+export function requestErrorResponse(err: unknown): Response {
+  const detail = `the request names no URL this server can route${err instanceof Error ? ` (${err.message})` : ''}`;
+  return problemResponse(new PocketgateError('validation_failed', detail, [{ path: '', message: detail }]));
+}
+
+/** The same answer written on node's response (a request refused before @hono/node-server sees it). */
+export function writeRequestError(res: ServerResponse, detail: string): void {
+  const body = problemBody('validation_failed', 400, 'Request validation failed', detail, [{ path: '', message: detail }]);
+  res.writeHead(400, { 'content-type': problem_content_type, 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
 }
