@@ -216,7 +216,9 @@ function createHttpServer(app: Gateway['app'], host: string): Server {
   const listener = getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorResponse });
   return createServer({ requireHostHeader: false }, (req, res) => {
     if (req.httpVersion === '1.1' && req.headers.host === undefined) return writeRequestError(res, 'an HTTP/1.1 request needs a Host header');
-    void listener(req, res);
+    // The listener answers its own errors (errorHandler); should it still fail, the connection
+    // is closed rather than the promise dropped.
+    listener(req, res).catch((err: unknown) => res.destroy(err instanceof Error ? err : undefined));
   });
 }
 
