@@ -111,12 +111,17 @@ export const contactPatchSchema = z.object({
 });
 export type ContactPatch = z.infer<typeof contactPatchSchema>;
 
+// An optional field of an offer may be sent as null, which is the same as leaving it out: so an
+// offer read back (where unset fields are null, offerView) can be sent again as it is, and a PATCH
+// with null clears the field (the key stays in the parsed patch, undefined, and overrides).
+const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? undefined);
+
 // The fields of an offer without their defaults: the create schema adds them, the patch schema
 // must not (zod applies defaults inside `.partial()` too, so `{active: false}` would reset the
 // offer's kind, conditions and instant_redeem to their defaults).
 const offerFields = {
   name: nameSchema,
-  scheme_id: z.string().min(1).max(64).nullable().optional(),
+  scheme_id: clearable(z.string().min(1).max(64)),
   active: z.boolean(),
   kind: z.enum(['cashback', 'instant_discount']),
   goal: z.enum(['spend', 'product', 'happy_hour', 'birthday', 'signup', 'referral', 'first_purchase']),
@@ -143,18 +148,18 @@ const offerFields = {
       tiers: z.array(z.string().min(1).max(64)).max(100).optional(),
       tags: z.array(z.string().min(1).max(64)).max(100).optional(),
     }),
-  max_award: amountSchema.optional(),
-  limits: z
-    .object({
+  max_award: clearable(amountSchema),
+  limits: clearable(
+    z.object({
       per_contact: z.object({ count: z.number().int().min(1).max(1_000_000), period: z.enum(['day', 'week', 'month', 'lifetime']) }).optional(),
       budget: amountSchema.optional(),
-    })
-    .optional(),
+    }),
+  ),
   instant_redeem: z.boolean(),
-  validity_days: z.number().int().min(1).max(3650).optional(),
-  pool: z.string().min(1).max(64).optional(),
-  valid_from: timestampSchema.optional(),
-  valid_to: timestampSchema.optional(),
+  validity_days: clearable(z.number().int().min(1).max(3650)),
+  pool: clearable(z.string().min(1).max(64)),
+  valid_from: clearable(timestampSchema),
+  valid_to: clearable(timestampSchema),
 };
 
 export const offerSchema = z
@@ -172,6 +177,18 @@ export const offerSchema = z
   });
 export type OfferInput = z.infer<typeof offerSchema>;
 export const offerPatchSchema = z.object(offerFields).partial();
+
+/**
+ * An offer as the API answers it: every field of API.md's example, in its order, an unset one
+ * null (not left out: a client reads `scheme_id: null` as "a promotion open to all").
+ */
+export function offerView<T extends { readonly id: string; readonly created_at: string }>(offer: T): Record<string, unknown> {
+  const fields = offer as unknown as Record<string, unknown>;
+  const view: Record<string, unknown> = { id: offer.id };
+  for (const key of Object.keys(offerFields)) view[key] = fields[key] ?? null;
+  view.created_at = offer.created_at;
+  return view;
+}
 
 // A purchase's item: `quantity` is required, as API.md lists it (no `?`): a basket line without one
 // is bad input (400), not one unit.

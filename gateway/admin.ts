@@ -16,6 +16,7 @@ import {
   processorCreateSchema,
   isoLinkSchema,
   offerSchema,
+  offerView,
   parseWith,
   schemeCodesSchema,
   schemeSchema,
@@ -242,19 +243,19 @@ function serveTiers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
 
 function serveOffers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
   serve(app, { method: 'post', path: '/v1/offers', summary: 'Create an offer', tag: rewards_tag, key: 'admin', body: offerSchema }, async (c, business) =>
-    c.json(await offers.create(business, await readBody(c, offerSchema)), 201),
+    c.json(offerView(await offers.create(business, await readBody(c, offerSchema))), 201),
   );
 
   serve(app, { method: 'get', path: '/v1/offers', summary: 'List offers', tag: rewards_tag, key: 'admin' }, async (c, business) =>
-    c.json({ object: 'list', data: await offers.list(business) }),
+    c.json({ object: 'list', data: (await offers.list(business)).map(offerView) }),
   );
 
   serve(app, { method: 'get', path: '/v1/offers/{id}', summary: 'Read an offer', tag: rewards_tag, key: 'admin' }, async (c, business) =>
-    c.json(await offers.get(business, idParam(c))),
+    c.json(offerView(await offers.get(business, idParam(c)))),
   );
 
   serve(app, { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: rewards_tag, key: 'admin', body: offerPatchSchema }, async (c, business) =>
-    c.json(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema))),
+    c.json(offerView(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema)))),
   );
 }
 
