@@ -49,7 +49,7 @@ function unbase32(text: string): Buffer | undefined {
   return out;
 }
 
-export type IdKind = 'bus' | 'mer' | 'ven' | 'ter' | 'con' | 'off' | 'sch' | 'txn' | 'lnk' | 'key' | 'prc' | 'whk';
+export type IdKind = 'bus' | 'mer' | 'ven' | 'ter' | 'con' | 'off' | 'sch' | 'txn' | 'lnk' | 'key' | 'prc' | 'whk' | 'rfs';
 
 // Ids are made on the hot path: draw random bytes a pool at a time rather than a syscall each.
 const pool_bytes = 4_096;
@@ -67,7 +67,8 @@ function poolBytes(n: number): Buffer {
 }
 
 export function newId(kind: IdKind, now_ms = Date.now()): string {
-  if (kind === 'txn') return `txn_${base32Time(now_ms)}${base32(poolBytes(10))}`;
+  // Ledger rows (transactions, refusals) are inserted in id order: time first, so they append.
+  if (kind === 'txn' || kind === 'rfs') return `${kind}_${base32Time(now_ms)}${base32(poolBytes(10))}`;
   return `${kind}_${base32(poolBytes(12))}`;
 }
 

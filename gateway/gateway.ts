@@ -24,6 +24,7 @@ import type { ChannelLimits } from '../adapters/ws/connection.ts';
 import { WebhookWorker } from '../adapters/webhooks/worker.ts';
 import { webhookSecretKey } from '../processor/webhooks.ts';
 import { startWebhookRetention } from '../processor/webhook-retention.ts';
+import { startRefusalRetention } from '../processor/refusals.ts';
 import type { Sql } from '../processor/stores.ts';
 import type { Metrics } from './metrics.ts';
 import { answerClientError, requestErrorResponse, writeRequestError } from '../adapters/http/problem.ts';
@@ -194,6 +195,10 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
   const stop_webhook_retention = config.ledger_writer && config.webhook_events_retention_days > 0
     ? startWebhookRetention(sql, config.webhook_events_retention_days, (err) => logger.warn({ err }, 'webhook events: pruning failed'))
     : undefined;
+  // And refusals older than the hot windows rebuild reads them for (processor/refusals.ts).
+  const stop_refusal_retention = config.ledger_writer
+    ? startRefusalRetention(sql, processor.stores.config.reply_ttl_seconds, (err) => logger.warn({ err }, 'refusals: pruning failed'))
+    : undefined;
   // And makes the referral awards a crashed process left behind.
   const stop_referrals = config.ledger_writer
     ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
@@ -203,6 +208,7 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
     stop_referrals?.();
     stop_callback_retention?.();
     stop_webhook_retention?.();
+    stop_refusal_retention?.();
   };
 }
 

@@ -11,13 +11,15 @@ export type AccountKind = 'open' | 'commerce' | 'rewards' | 'discounts' | 'spend
 
 /**
  * A journal stream entry's fields as Redis gives them (names and values alternating): `e` the
- * journal entry, `r` the reply sent (JSON each; lib.lua commit writes both).
+ * journal entry, `r` the reply sent (JSON each; lib.lua commit writes both); or `x` alone, a
+ * refusal (processor/refusals.ts), which only the ledger writer reads.
  */
-export function streamEntryFields(fields: readonly string[]): { entry?: string; reply?: string } {
-  const out: { entry?: string; reply?: string } = {};
+export function streamEntryFields(fields: readonly string[]): { entry?: string; reply?: string; refusal?: string } {
+  const out: { entry?: string; reply?: string; refusal?: string } = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === 'e') out.entry = fields[i + 1];
     else if (fields[i] === 'r') out.reply = fields[i + 1];
+    else if (fields[i] === 'x') out.refusal = fields[i + 1];
   }
   return out;
 }

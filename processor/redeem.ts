@@ -56,6 +56,6 @@ export class Redemptions {
       restricted_pools: rewards.restricted_pools,
       accounts: transactionAccounts(business, terminal, contact_id),
     };
-    return shardReply(this.stores, shard, this.stores.redis.redeemScript(call));
+    return shardReply(this.stores, shard, this.stores.redis.redeemScript(call), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id });
   }
 }

@@ -10,6 +10,7 @@ import type { Contacts } from './contacts.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
+import { journalRefusal, refusalEntry } from './refusals.ts';
 import type { RefundCall } from './hot/refund.ts';
 import type { ReversalCall } from './hot/reversal.ts';
 import { transactionAccounts } from './journal.ts';
@@ -64,12 +65,14 @@ export class Refunds {
     if (original === undefined) {
       // Remembered under the refund's own reference, as a script's refusal is (API.md: its repeat
       // is answered the same, replayed; another body under it is 409), whatever comes later.
-      throw refused('original_not_found', not_found, await claimRefused(this.stores, slot, input.reference, hash));
+      const repeat = await claimRefused(this.stores, slot, input.reference, hash);
+      if (!repeat) await this.journalNotFound(business, slot, hash);
+      throw refused('original_not_found', not_found, repeat);
     }
     // Bound to no contact: this same refund was refused so before, and its original came since.
     if ((await claimReference(this.stores, slot, input.reference, hash, original.contact_id)) === '') throw refused('original_not_found', not_found, true);
     const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
-    return shardReply(this.stores, call.shard, this.stores.redis.refundScript(call));
+    return shardReply(this.stores, call.shard, this.stores.redis.refundScript(call), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id });
   }
 
   /**
@@ -117,6 +120,7 @@ export class Refunds {
       // again (already_reversed would say one was reversed).
       if (outcome === 'remembered') {
         const repeat = await claimRefused(this.stores, slot, input.reference, hash);
+        if (!repeat) await this.journalNotFound(business, slot, hash, input.original_reference);
         throw refused('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
       }
       // The original arrived between our two reads: reverse it for real.
@@ -136,7 +140,7 @@ export class Refunds {
         if (reads >= reversal_reads_max) throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} kept changing while it was read; try again`);
         continue;
       }
-      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome));
+      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id });
       if (outcome.outcome === 'ok' && purchase?.counted !== undefined) {
         // Committed: a budget not given back stays used (never over-awarded); reported, the
         // reversal stands.
@@ -195,6 +199,16 @@ export class Refunds {
       original_field: original_slot.field,
       ledger: original.ledger,
     };
+  }
+
+  /**
+   * A refund or reversal refused before it names a contact (its original not found), journaled
+   * for the ledger as a script's refusal is (refusals.ts); a reversal's names the original its mark
+   * refuses if it comes. On the shard its reference's field picks: it has no contact's.
+   */
+  private journalNotFound(business: Business, slot: ReferenceSlot, hash: string, original_reference?: string): Promise<void> {
+    const refusal = refusalEntry({ business_id: business.id, slot, request_hash: claimHash(hash), contact_id: '', original_reference }, 'original_not_found');
+    return journalRefusal(this.stores, slot.field[0]! % this.stores.config.shard_count, refusal);
   }
 
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {

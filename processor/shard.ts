@@ -6,6 +6,7 @@ import { journalKey, transactionKey } from './hot/keys.ts';
 import { parseRecord, refusalOf, type RecordValue, type ReferenceSlot } from './hot/references.ts';
 import type { Committed, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
+import { journalRefusal, refusalEntry, type RefusedRequest } from './refusals.ts';
 import { streamEntryFields } from './journal.ts';
 import type { Stores } from './stores.ts';
 
@@ -109,12 +110,16 @@ export function mayGiveBack(answer: { readonly outcome?: string }): boolean {
   return answer.outcome !== undefined && answer.outcome !== 'ok';
 }
 
-/** The reply of a shard script call on `shard` that answers `outcome`, or its refusal. */
-export function shardReply<C extends Committed>(stores: Stores, shard: number, outcome: Promise<ShardOutcome<C>>): Promise<ShardReply<C>> {
-  return outcome.then((o) => replyOf(stores, shard, o));
+/**
+ * The reply of a shard script call on `shard` that answers `outcome`, or its refusal. A refusal
+ * the script remembered under the request's reference (`request`: a terminal's) is journaled for
+ * the ledger first (refusals.ts), the first time only: a repeat is refused as replayed.
+ */
+export function shardReply<C extends Committed>(stores: Stores, shard: number, outcome: Promise<ShardOutcome<C>>, request?: RefusedRequest): Promise<ShardReply<C>> {
+  return outcome.then((o) => replyOf(stores, shard, o, request));
 }
 
-async function replyOf<C extends Committed>(stores: Stores, shard: number, o: ShardOutcome<C>): Promise<ShardReply<C>> {
+async function replyOf<C extends Committed>(stores: Stores, shard: number, o: ShardOutcome<C>, request: RefusedRequest | undefined): Promise<ShardReply<C>> {
   switch (o.outcome) {
     case 'ok':
       if (stores.config.durability === 'sync') await recordNow(stores, shard, o.journal_id, o.reply);
@@ -131,7 +136,9 @@ async function replyOf<C extends Committed>(stores: Stores, shard: number, o: Sh
     case 'unavailable':
       throw new PocketgateError('unavailable', 'the ledger is behind; try again shortly');
     case 'refused':
-      throw o.replayed === true ? replayedRefusal(o.code) : new PocketgateError(o.code);
+      if (o.replayed === true) throw replayedRefusal(o.code);
+      if (request !== undefined) await journalRefusal(stores, shard, refusalEntry(request, o.code));
+      throw new PocketgateError(o.code);
     case 'no_template':
       // A bug in the caller, refused before the script wrote anything.
       throw new Error('shard script called without its reply or journal entry template');

@@ -181,7 +181,8 @@ export class Spends {
       return this.replayOr(err, slot, hash);
     }
     const call = this.spendCall(business, terminal, input, payer, slot, hash, now_ms);
-    return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call.shard, this.stores.redis.spendScript(call)));
+    const refused_request = { business_id: business.id, slot, request_hash: claimHash(hash), contact_id };
+    return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call.shard, this.stores.redis.spendScript(call), refused_request));
   }
 
   /** The shard script call of a spend by `payer`, its reference claimed. */

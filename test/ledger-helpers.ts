@@ -96,12 +96,13 @@ export interface StreamItem {
   readonly entry: JournalEntry;
 }
 
-/** Every entry still in the shard streams, with its raw fields (to re-add one verbatim). */
+/** Every transaction's entry still in the shard streams, with its raw fields (to re-add one verbatim); refusals (field `x`) left out. */
 export async function journalEntries(redis: RedisClient): Promise<StreamItem[]> {
   const out: StreamItem[] = [];
   for (let shard = 0; shard < shard_count; shard++) {
     const entries = (await redis.sendCommand(['XRANGE', journalKey(shard), '-', '+'])) as [string, string[]][];
     for (const [stream_id, fields] of entries) {
+      if (!fields.includes('e')) continue;
       const e = fields[fields.indexOf('e') + 1]!;
       out.push({ shard, stream_id, fields, entry: JSON.parse(e) as JournalEntry });
     }

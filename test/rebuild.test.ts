@@ -24,6 +24,15 @@ const offers: Record<string, string> = {};
 
 /** Every approved POS request and the reply it got: each must replay unchanged after the rebuild. */
 const sent: { path: string; body: unknown; text: string }[] = [];
+/** Every request refused on its merits and what it was answered: each is refused so again after the rebuild, replayed. */
+const refused: { path: string; body: unknown; status: number; text: string }[] = [];
+
+/** A request refused on its merits (remembered under its reference), kept to be repeated after the rebuild. */
+async function refuse(path: string, body: unknown, status: number, code: string) {
+  const r = await call(gw, 'POST', path, biz.terminal_key, body);
+  expect([r.status, r.body.code], r.text).toEqual([status, code]);
+  refused.push({ path, body, status: r.status, text: r.text });
+}
 
 const env = () => ({ REDIS_URL: stores.redis.url, DATABASE_URL: stores.database_url, SHARDS: String(shard_count), CIM_HMAC_KEY: process.env.CIM_HMAC_KEY ?? 'test-hmac-key' });
 const rebuild = (...args: string[]) => runCommand('rebuild-main.ts', args, env());
@@ -140,6 +149,13 @@ beforeAll(async () => {
   // Contact 0's second purchase reversed, last: its cap count, the small budget's award, its tier
   // units and the purchase itself given back.
   expect((await pos('/v1/reversals', { reference: ref(), original_reference: p0.body.reference })).status).toBe(201);
+  // Refusals remembered under their references: a shard script's (funds, a refund too large), and
+  // two refused before a contact is named (a refund and a reversal of originals not there; the
+  // reversal's mark refuses its original if it comes, after the rebuild too).
+  await refuse('/v1/spends', { reference: ref(), amount: 10_000_000, currency: 'EUR', wallet_code: contacts[1].wallet_code }, 422, 'insufficient_funds');
+  await refuse('/v1/refunds', { reference: ref(), original_reference: p1.body.reference, amount: 999_999 }, 422, 'amount_exceeds_original');
+  await refuse('/v1/refunds', { reference: ref(), original_reference: 'rb-never' }, 404, 'original_not_found');
+  await refuse('/v1/reversals', { reference: ref(), original_reference: 'rb-late' }, 404, 'original_not_found');
   const clean = await reconcile();
   expect(clean.code, clean.stdout + clean.stderr).toBe(0);
 });
@@ -191,6 +207,18 @@ describe('npm run rebuild', () => {
       expect(again.headers.get('idempotent-replayed')).toBe('true');
       expect(again.text).toBe(s.text);
     }
+  });
+
+  it('refuses every request refused before as it was, replayed; and the original a reversal found missing', async () => {
+    for (const r of refused) {
+      const again = await call(gw, 'POST', r.path, biz.terminal_key, r.body);
+      expect([again.status, again.text], r.path).toEqual([r.status, r.text]);
+      expect(again.headers.get('idempotent-replayed'), `${r.path} ${again.text}`).toBe('true');
+      const other = await call(gw, 'POST', r.path, biz.terminal_key, { ...(r.body as object), ...('amount' in (r.body as object) ? { amount: (r.body as { amount: number }).amount + 1 } : { original_reference: 'rb-other' }) });
+      expect([other.status, other.body.code], r.path).toEqual([409, 'idempotency_conflict']);
+    }
+    const late = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'rb-late', cim: { type: 'card', value: card(1) }, amount: 1_000, currency: 'EUR' });
+    expect([late.status, late.body.code], late.text).toEqual([409, 'already_reversed']);
   });
 
   it('refuses another body under a reference of the window, naming the same contact or another (409)', async () => {

@@ -28,6 +28,10 @@ export const reference_periods = 3;
 const field_bytes = 12;
 
 export interface ReferenceSlot {
+  /** Whose reference, which, and when it was looked up: what the slot was made from (the ledger keeps them for `rebuild`). */
+  readonly terminal_id: string;
+  readonly reference: string;
+  readonly at_ms: number;
   /** The entry's field in every hash (raw bytes). */
   readonly field: Buffer;
   /** The claim hashes: this period's first, then the two before. */
@@ -54,6 +58,9 @@ export function referenceSlot(config: SlotConfig, terminal_id: string, reference
   const record_bucket = digest.readUInt32BE(0) % Math.max(1, Math.ceil(buckets / config.shard_count));
   const periods = [period, period - 1, period - 2];
   return {
+    terminal_id,
+    reference,
+    at_ms: now_ms,
     field: digest.subarray(4, 4 + field_bytes),
     claim_keys: periods.map((p) => claimBucketKey(claim_bucket, p)),
     record_keys: (shard) => periods.map((p) => recordBucketKey(shard, record_bucket, p)),

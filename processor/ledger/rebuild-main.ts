@@ -47,9 +47,9 @@ async function main(): Promise<number> {
     const n = result.network;
     console.log(`  network: ${n.businesses} businesses, ${n.merchants} merchants, ${n.venues} venues, ${n.terminals} terminals, ${n.links} acquirer links, ${n.rewards} rewards snapshots`);
     console.log(`  contacts: ${result.contacts} (CIM index entries: ${result.cims}, commerce lots: ${result.lots}, cap counters: ${result.caps})`);
-    console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states`);
+    console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states, ${result.refusals} refusals`);
     console.log(`  budgets: ${result.budgets} offers`);
-    console.log('  not in the ledger, so not rebuilt: claims of refused requests and of transactions recorded before migration 008, live OTPs');
+    console.log('  not in the ledger, so not rebuilt: claims of transactions recorded before migration 008, refusals made before migration 018, live OTPs');
     for (const w of result.warnings) console.log(`  warning: ${w}`);
     return 0;
   } finally {

@@ -182,3 +182,52 @@ export async function rebuildStates(redis: RedisClient, sql: Sql, config: Proces
   }
   return states;
 }
+
+interface RefusalRow {
+  readonly code: string;
+  readonly terminal_id: string;
+  readonly reference: string;
+  readonly request_hash: string;
+  readonly contact_id: string;
+  readonly original_reference: string | null;
+  readonly created_ms: number;
+}
+
+/**
+ * The refusals of the window (processor/refusals.ts), remembered again as the hot path left them:
+ * the claim of the request's reference (its hash, and its contact, or none when its original was
+ * not found), a script's refusal in the contact's record ('-<code>'), and a reversal's mark on the
+ * original it found missing ('!<hash>': refused if it arrives). Written after the transactions and
+ * only where nothing is (HSETNX), oldest first: never over a transaction's claim or record, and a
+ * mark is the first reversal's, as claim.lua keeps it. Returns how many.
+ */
+export async function rebuildRefusals(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number): Promise<number> {
+  const start = new Date(windowStart(config, now_ms));
+  let refusals = 0;
+  const cursor = sql<RefusalRow[]>`
+    select code, terminal_id, reference, request_hash, contact_id, original_reference, (extract(epoch from created_at) * 1000)::int8 as created_ms
+    from ledger_refusals where created_at >= ${start} order by created_at, id`.cursor(batch_rows);
+  for await (const rows of cursor) {
+    const pipeline = redis.multi();
+    const expiries = new Map<string, number>();
+    const keep = (key: string, field: Buffer, value: Buffer | string, expire_at: number) => {
+      pipeline.hSetNX(key, field, value);
+      expiries.set(key, expire_at);
+    };
+    for (const r of rows) {
+      const expire_at = windowExpiry(config, r.created_ms);
+      if (expire_at <= now_ms) continue;
+      const slot = referenceSlot(config, r.terminal_id, r.reference, r.created_ms);
+      keep(slot.claim_keys[0]!, slot.field, claimValue(r.request_hash, r.contact_id), expire_at);
+      if (r.contact_id !== '') keep(slot.record_keys(shardOf(r.contact_id, config.shard_count))[0]!, slot.field, `-${r.code}`, expire_at);
+      if (r.original_reference !== null) {
+        const original = referenceSlot(config, r.terminal_id, r.original_reference, r.created_ms);
+        keep(original.claim_keys[0]!, original.field, Buffer.from(`!${r.request_hash}`, 'latin1'), expire_at);
+      }
+      refusals++;
+    }
+    for (const [key, at] of expiries) pipeline.pExpireAt(key, at);
+    await pipeline.execAsPipeline();
+  }
+  return refusals;
+}

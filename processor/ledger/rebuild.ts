@@ -18,7 +18,7 @@ import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
 import { probe_key } from '../redis-health.ts';
 import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
-import { rebuildRecords, rebuildStates } from './rebuild-references.ts';
+import { rebuildRecords, rebuildRefusals, rebuildStates } from './rebuild-references.ts';
 
 export interface RebuildOptions {
   readonly force: boolean;
@@ -32,7 +32,7 @@ export interface RebuildOptions {
 }
 
 export type RebuildResult =
-  | ({ readonly outcome: 'rebuilt'; readonly network: NetworkCounts; readonly records: number; readonly states: number; readonly budgets: number } & ContactsLoaded)
+  | ({ readonly outcome: 'rebuilt'; readonly network: NetworkCounts; readonly records: number; readonly states: number; readonly refusals: number; readonly budgets: number } & ContactsLoaded)
   | { readonly outcome: 'refused'; readonly key: string }
   | { readonly outcome: 'wait_timeout' };
 
@@ -51,9 +51,10 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   let read = 0;
   const records = await rebuildRecords(redis, sql, config, options.now_ms, (n) => options.onProgress?.((read += n)));
   const states = await rebuildStates(redis, sql, config, options.now_ms);
+  const refusals = await rebuildRefusals(redis, sql, config, options.now_ms);
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
-  return { outcome: 'rebuilt', network, ...loaded, records, states, budgets };
+  return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets };
 }
 
 /**

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { installLastResort } from '../last-resort.ts';
 import { CallbackEvents } from '../callback-events.ts';
 import { startWebhookRetention } from '../webhook-retention.ts';
+import { startRefusalRetention } from '../refusals.ts';
 import { Processor } from '../processor.ts';
 import { writerConfigFromEnv } from './config.ts';
 import { connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
@@ -39,6 +40,7 @@ logger.info({ consumer: writer.consumer }, 'ledger writer started');
 // through the hot path like any other, with the gateway's settings.
 let stop_expiry: (() => void) | undefined;
 let stop_referrals: (() => void) | undefined;
+let stop_refusal_retention: (() => void) | undefined;
 if (config.processor === undefined) {
   logger.warn('CIM_HMAC_KEY is not set: this writer neither expires awards nor makes referral awards left behind (give it the gateways\' settings)');
 } else {
@@ -50,6 +52,8 @@ if (config.processor === undefined) {
   // The referral awards a crashed gateway left behind (processor/referrals.ts).
   stop_referrals = processor.referrals.start(config.referral_sweep_ms, (err) => logger.warn({ err }, 'referral sweep failed'));
   logger.info({ referral_sweep_ms: config.referral_sweep_ms }, 'referral sweeper started');
+  // Refusals older than the hot windows rebuild reads them for (processor/refusals.ts).
+  stop_refusal_retention = startRefusalRetention(sql, config.processor.reply_ttl_seconds, (err) => logger.warn({ err }, 'refusals: pruning failed'));
 }
 // Callback answers and webhook events past their retention are forgotten by whichever process writes the ledger.
 const stop_callback_retention = config.callback_events_retention_days > 0
@@ -69,6 +73,7 @@ async function stop() {
   stop_referrals?.();
   stop_callback_retention?.();
   stop_webhook_retention?.();
+  stop_refusal_retention?.();
   await writer.stop();
   await redis.close().catch(() => {});
   await sql.end({ timeout: 5 });

@@ -361,10 +361,11 @@ export class LedgerWriter {
     for (const [stream_id, fields] of entries) {
       // XAUTOCLAIM returns deleted entries with nil fields; they have nothing left to write.
       if (fields === null || fields === undefined) continue;
-      const { entry, reply = '' } = streamEntryFields(fields);
-      const id = entry === undefined ? undefined : entryId(entry);
-      if (entry === undefined || id === undefined) unreadable.push({ shard, stream_id, fields });
-      else items.push({ shard, stream_id, id, entry, reply });
+      const { entry, reply = '', refusal } = streamEntryFields(fields);
+      const text = entry ?? refusal;
+      const id = text === undefined ? undefined : entryId(text);
+      if (text === undefined || id === undefined) unreadable.push({ shard, stream_id, fields });
+      else items.push(entry === undefined ? { shard, stream_id, id, entry: text, reply: '', refused: true } : { shard, stream_id, id, entry, reply });
     }
   }
 
@@ -426,6 +427,8 @@ export interface JournalRecord {
   /** The journal entry and the reply, as the shard script wrote them (JSON text). */
   readonly entry: string;
   readonly reply: string;
+  /** A refusal (processor/refusals.ts) in `entry`, and no reply: no transaction, a row of ledger_refusals. */
+  readonly refused?: true;
 }
 
 /**
@@ -583,14 +586,32 @@ function webhookOutbox(sql: Sql | TransactionSql): Fragment {
     )`;
 }
 
-/** The batch in one transaction: one statement, or several past `statement_entries_max` entries. */
+/**
+ * The batch in one transaction: one statement, or several past `statement_entries_max` entries
+ * or with refusals (rare: their own statement). Returns how many transactions it was first to record.
+ */
 export async function recordBatch(sql: Sql, items: readonly JournalRecord[]): Promise<number> {
-  if (items.length <= statement_entries_max) return recordEntries(sql, items);
+  const refusals = items.filter((i) => i.refused === true);
+  const entries = refusals.length === 0 ? items : items.filter((i) => i.refused !== true);
+  if (refusals.length === 0 && items.length <= statement_entries_max) return recordEntries(sql, items);
   return sql.begin(async (tx) => {
+    for (let i = 0; i < refusals.length; i += statement_entries_max) await recordRefusals(tx, refusals.slice(i, i + statement_entries_max));
     let inserted = 0;
-    for (let i = 0; i < items.length; i += statement_entries_max) inserted += await recordEntries(tx, items.slice(i, i + statement_entries_max));
+    for (let i = 0; i < entries.length; i += statement_entries_max) inserted += await recordEntries(tx, entries.slice(i, i + statement_entries_max));
     return inserted;
   });
+}
+
+/** Refusals into ledger_refusals, idempotent by id (a redelivered one is skipped). */
+async function recordRefusals(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<void> {
+  const document = `[${items.map((i) => i.entry).join(',')}]`;
+  await sql`
+    insert into ledger_refusals (id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at)
+    select id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at
+    from json_to_recordset(${document}::text::json) as r(id text, business_id text, terminal_id text, reference text, request_hash text,
+      contact_id text, code text, original_reference text, created_at timestamptz)
+    order by id
+    on conflict (id) do nothing`;
 }
 
 function compareIds(a: string, b: string): number {

@@ -1,0 +1,96 @@
+// Refusals a request earned on its merits (a shard script's: lib.lua refuse; a refund's or a
+// reversal's original not found), which the hot window remembers under the request's reference so
+// that its repeat is refused the same way (API.md, Idempotency). Redis alone forgets them with its
+// data; the ledger keeps them too (`ledger_refusals`, migration 018) so that `npm run rebuild`
+// remembers them again (OPERATIONS.md: every reply of the window replays unchanged).
+//
+// They travel as transactions do: appended to the shard's journal before the refusal is answered,
+// recorded by the ledger writer. In an entry of their own, field `x` and no `e`: the live feed and
+// the offers' counts, which read `e`, never see them.
+
+import type { ErrorCode } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { journalKey } from './hot/keys.ts';
+import type { ReferenceSlot } from './hot/references.ts';
+import { repeatEvery } from './repeat.ts';
+import type { Sql, Stores } from './stores.ts';
+
+/** The stream entry field a refusal is written in (a transaction's are `e` and `r`). */
+export const refusal_field = 'x';
+
+/** A refusal as the journal carries it and the ledger keeps it. */
+export interface Refusal {
+  readonly id: string;
+  readonly code: ErrorCode;
+  readonly business_id: string;
+  readonly terminal_id: string;
+  readonly reference: string;
+  /** The reference's claim hash (claim.ts claimHash). */
+  readonly request_hash: string;
+  /** '' when the request named no contact (its original was not found). */
+  readonly contact_id: string;
+  /** When its reference was claimed (its slot's time, to the millisecond: it decides the period). */
+  readonly created_at: string;
+  /** A reversal's whose original had not arrived: the original's reference, refused if it comes. */
+  readonly original_reference?: string;
+}
+
+/** Who was refused: the request's business, reference slot, claim hash and contact. */
+export interface RefusedRequest {
+  readonly business_id: string;
+  readonly slot: ReferenceSlot;
+  readonly request_hash: string;
+  readonly contact_id: string;
+  readonly original_reference?: string;
+}
+
+/** The refusal of `request` with `code`, as the ledger is to keep it. */
+export function refusalEntry(request: RefusedRequest, code: ErrorCode): Refusal {
+  const { slot } = request;
+  return {
+    id: newId('rfs'),
+    code,
+    business_id: request.business_id,
+    terminal_id: slot.terminal_id,
+    reference: slot.reference,
+    request_hash: request.request_hash,
+    contact_id: request.contact_id,
+    created_at: new Date(slot.at_ms).toISOString(),
+    ...(request.original_reference === undefined ? {} : { original_reference: request.original_reference }),
+  };
+}
+
+/**
+ * Append the refusal to `shard`'s journal; awaited before the refusal is answered, so that every
+ * refusal a client was told reaches the ledger. Should Redis fail here, the request gets 503 (the
+ * refusal stands in the hot window: its repeat gets it, replayed).
+ */
+export async function journalRefusal(stores: Pick<Stores, 'redis'>, shard: number, refusal: Refusal): Promise<void> {
+  await stores.redis.sendCommand(['XADD', journalKey(shard), '*', refusal_field, JSON.stringify(refusal)]);
+}
+
+/** Refusals one pruning statement forgets, statements one sweep runs, and how often it runs. */
+export const prune_refusals_max = 10_000;
+const prune_statements_max = 100;
+const prune_interval_ms = 3_600_000;
+
+/**
+ * Forgets up to `rows_max` refusals older than two hot windows (rebuild reads at most one and a
+ * half back: the window's first period); returns how many.
+ */
+export async function pruneRefusals(sql: Sql, reply_ttl_seconds: number, rows_max = prune_refusals_max): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    with gone as (
+      delete from ledger_refusals where id = any(array(
+        select id from ledger_refusals where created_at < now() - make_interval(secs => ${2 * reply_ttl_seconds}) limit ${rows_max}))
+      returning 1)
+    select count(*)::int4 as n from gone`;
+  return row!.n;
+}
+
+/** Prunes every hour, as long as there is more to forget, until stopped (run by the ledger-writing process). */
+export function startRefusalRetention(sql: Sql, reply_ttl_seconds: number, onError: (err: unknown) => void): () => void {
+  return repeatEvery(prune_interval_ms, async () => {
+    for (let i = 0; i < prune_statements_max; i++) if ((await pruneRefusals(sql, reply_ttl_seconds)) < prune_refusals_max) return;
+  }, onError);
+}
