@@ -1,0 +1,170 @@
+// ISO8583.md, sentence by sentence: what no other test checked, over a real socket. Each block
+// quotes its sentence.
+
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
+import { createMessage, decode, type IsoMessage } from '../adapters/iso8583/codec.ts';
+import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
+import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
+import { vectorRoot } from '../adapters/iso8583/testdata/vectors.ts';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let iso: IsoClient;
+let stan = 0;
+let seed = 9_520_000;
+// One acquirer id per run: this business is the only one linked to it.
+const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
+const transmission = '1124101500';
+
+beforeAll(async () => {
+  gw = await startTestGateway({}, false, true);
+  biz = await createBusiness(gw);
+  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+  expect((await call(gw, 'POST', '/v1/iso8583/links', biz.admin_key, { acquirer_id: acquirer })).status).toBe(201);
+  iso = await connectIso(gw.iso8583_port);
+});
+afterAll(async () => {
+  await iso?.close();
+  await gw?.close();
+});
+
+const nextStan = (): string => String(++stan).padStart(6, '0');
+const amount = (minor: number): string => String(minor).padStart(12, '0');
+
+function request(mti: string, values: Record<number, string>): IsoMessage {
+  return createMessage(mti, { 7: transmission, 11: nextStan(), 32: acquirer, 41: biz.terminal_code, 42: biz.merchant_code.padEnd(15, ' '), 49: '978', ...values });
+}
+
+const original = (msg: IsoMessage): string => formatOriginalData({ mti: msg.mti, stan: msg.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+
+async function contact(): Promise<{ id: string; card: string; wallet_code: string }> {
+  const card = testCard(++seed);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+  expect(c.status, c.text).toBe(201);
+  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
+}
+
+async function wallet(id: string): Promise<{ open: number; commerce: number }> {
+  return (await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key)).body;
+}
+
+/** A contact holding `open` in its open balance (a 10% purchase by card, then a redemption of it all). */
+async function funded(open: number): Promise<{ id: string; card: string; wallet_code: string; purchase: IsoMessage }> {
+  const c = await contact();
+  const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(open * 10) });
+  expect((await iso.send(purchase)).fields[39]).toBe('00');
+  expect((await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: `fund-${stan}`, cim: { type: 'card', value: c.card } })).status).toBe(201);
+  return { ...c, purchase };
+}
+
+// "0800 | DE70 = 001 / 002 / 301 | sign-on / sign-off / echo | 0810, DE39 00"
+describe('network management', () => {
+  it('a peer that names no acquirer or terminal yet signs on, echoes and signs off', async () => {
+    for (const code of ['001', '301', '002']) {
+      const reply = await iso.send(createMessage('0800', { 7: transmission, 11: nextStan(), 70: code }));
+      expect(reply.mti).toBe('0810');
+      expect(reply.fields[39]).toBe('00');
+      expect(reply.fields[70]).toBe(code);
+    }
+  });
+
+  // "`../iso8583-vectors/` holds real messages from another project": its 0800, sent as it is.
+  it("moov-io's network_management_message.dat, framed: 0810 00 with its DE11", async () => {
+    const body = readFileSync(path.join(vectorRoot, 'test/testdata/network_management_message.dat'));
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const socket = net.connect(gw.iso8583_port, '127.0.0.1');
+      let got = Buffer.alloc(0);
+      socket.on('error', reject);
+      socket.on('data', (chunk) => {
+        got = Buffer.concat([got, chunk]);
+        if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
+          socket.end();
+          resolve(got.subarray(2, 2 + got.readUInt16BE(0)));
+        }
+      });
+      const prefix = Buffer.alloc(2);
+      prefix.writeUInt16BE(body.length);
+      socket.write(Buffer.concat([prefix, body]));
+    });
+    const msg = decode(reply);
+    expect(msg.mti).toBe('0810');
+    expect(msg.fields[39]).toBe('00');
+    expect(msg.fields[11]).toBe('900001');
+    expect(msg.fields[70]).toBe('001');
+  });
+});
+
+// "DE38 approval code (an6, set on approval)"
+describe('DE38', () => {
+  it('is absent from a decline', async () => {
+    const c = await contact();
+    const declined = await iso.send(request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(100) }));
+    expect(declined.fields[39]).toBe('51');
+    expect(declined.fields[38]).toBeUndefined();
+    const unknown = await iso.send(request('0200', { 2: testCard(++seed), 3: '000000', 4: amount(100) }));
+    expect(unknown.fields[39]).toBe('14');
+    expect(unknown.fields[38]).toBeUndefined();
+  });
+});
+
+// "DE54 additional amounts (LLLVAR, 20-char blocks: account type n2, amount type n2, currency n3,
+// sign C/D, amount n12)"; a refund's claw-back may leave a balance negative (API.md).
+describe('DE54 of a balance inquiry', () => {
+  it('a commerce balance in debt is signed D', async () => {
+    const c = await funded(100);
+    expect((await iso.send(request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(100) }))).fields[39]).toBe('00');
+    const refund = await iso.send(request('0200', { 3: '200000', 4: amount(1000), 90: original(c.purchase) }));
+    expect(refund.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toEqual(expect.objectContaining({ open: 0, commerce: -100 }));
+    const balance = await iso.send(request('0100', { 2: c.card, 3: '310000' }));
+    expect(balance.fields[39]).toBe('00');
+    expect(balance.fields[54]).toHaveLength(40);
+    const amounts = decodeAdditionalAmounts(balance.fields[54]!);
+    expect(amounts.find((a) => a.amountType === '01')).toMatchObject({ currency: '978', sign: 'C', amount: 0 });
+    expect(amounts.find((a) => a.amountType === '02')).toMatchObject({ currency: '978', sign: 'D', amount: 100 });
+  });
+});
+
+// "0200 | DE3 = 20xxxx | refund of the purchase named in DE90 (amount in DE4)"; "13 invalid amount";
+// API.md: "The sum of refunds never exceeds the original".
+describe('an ISO refund', () => {
+  it('past what is left of the original is 13, and changes nothing', async () => {
+    const c = await contact();
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(2000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    expect((await iso.send(request('0200', { 3: '200000', 4: amount(1500), 90: original(purchase) }))).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 50 });
+    const over = await iso.send(request('0200', { 3: '200000', 4: amount(501), 90: original(purchase) }));
+    expect(over.mti).toBe('0210');
+    expect(over.fields[39]).toBe('13');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 50 });
+  });
+});
+
+// "0400 / 0420 | DE90 names an earlier 0200 | reversal (full void)"; "25 original not found"
+describe('ISO reversals', () => {
+  it('of a wallet-code spend: 0410 00, the open balance back', async () => {
+    const c = await funded(300);
+    const spend = request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(200) });
+    expect((await iso.send(spend)).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ open: 100 });
+    const r = await iso.send(request('0400', { 4: amount(200), 90: original(spend) }));
+    expect(r.mti).toBe('0410');
+    expect(r.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ open: 300 });
+  });
+
+  it('a 0400 naming no earlier 0200: 0410 25, nothing changes', async () => {
+    const c = await funded(100);
+    const missing = formatOriginalData({ mti: '0200', stan: '777777', transmissionDateTime: transmission, acquirerId: acquirer });
+    const r = await iso.send(request('0400', { 4: amount(100), 90: missing }));
+    expect(r.mti).toBe('0410');
+    expect(r.fields[39]).toBe('25');
+    expect(await wallet(c.id)).toMatchObject({ open: 100, commerce: 0 });
+  });
+});
