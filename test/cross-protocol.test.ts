@@ -476,3 +476,30 @@ describe('the console’s live feed and latest transactions', () => {
     }
   });
 });
+
+describe('balances, whichever channel asks', () => {
+  // ISO8583.md: 0110 "DE54 carries open (amount type 01) and commerce (amount type 02) balances";
+  // API.md GET /v1/wallets; TERMINAL.md op `wallet` "as GET /v1/wallets".
+  it('an 0100’s DE54, GET /v1/wallets, the wallet frame and the contact’s wallet agree, a claw-back debt included', async () => {
+    const c = await contact();
+    const p = isoRequest('0200', { 2: c.card, 3: '000000', 4: amount(10000) });
+    expect((await iso.send(p)).fields[39]).toBe('00');
+    expect((await http('/v1/redemptions', { reference: `rd-${++seq}`, cim: { type: 'card', value: c.card } })).status).toBe(201);
+    expect((await iso.send(isoRequest('0200', { 2: c.wallet_code, 3: '000000', 4: amount(200) }))).fields[39]).toBe('00');
+    const agree = async (expected: { open: number; commerce: number }) => {
+      expect(await wallet(c)).toEqual(expected);
+      const byCard = await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${c.card}`, biz.terminal_key);
+      expect(byCard.body).toEqual({ contact_id: c.id, currency: 'EUR', ...expected });
+      expect((await frame('wallet', { cim: { type: 'card', value: c.card } })).body).toEqual(byCard.body);
+      for (const de2 of [c.card, c.wallet_code]) {
+        const inquiry = await iso.send(isoRequest('0100', { 2: de2, 3: '310000' }));
+        expect([inquiry.mti, inquiry.fields[39]]).toEqual(['0110', '00']);
+        expect(de54(inquiry)).toEqual({ '01': expected.open, '02': expected.commerce });
+      }
+    };
+    await agree({ open: 300, commerce: 0 });
+    // A full refund claws back 500: the 300 in the open balance, the rest a commerce debt (DE54 sign D).
+    expect((await iso.send(isoRequest('0200', { 3: '200000', 4: amount(10000), 90: originalOf(p) }))).fields[39]).toBe('00');
+    await agree({ open: 0, commerce: -200 });
+  });
+});
