@@ -158,12 +158,13 @@ describe('the same purchase over HTTP, WebSocket, ISO 8583 and a processor callb
     const quoteHttp = await http('/v1/purchases/quote', purchaseBody(a, total));
     const quoteWs = await frame('purchase.quote', purchaseBody(b, total));
     expect(quoteHttp.status).toBe(200);
-    expect({ ...quoteWs.body, contact_id: a.id }).toEqual(quoteHttp.body);
 
     const byHttp = await http('/v1/purchases', purchaseBody(a, total));
     const byWs = await frame('purchase', purchaseBody(b, total));
     expect([byHttp.status, byWs.status]).toEqual([201, 201]);
     const strip = (p: any) => ({ ...p, id: undefined, contact_id: undefined, reference: undefined, created_at: undefined, awards: p.awards.map(({ expires_at: _e, ...x }: any) => x) });
+    // expires_at is left out: two requests may straddle a second (known, README).
+    expect(strip(quoteWs.body)).toEqual(strip(quoteHttp.body));
     expect(strip(byWs.body)).toEqual(strip(byHttp.body));
     expect(byHttp.body).toMatchObject({ discount: 100, amount_due: 5900, paid_from_wallet: 0, wallet: { open: 0, commerce: 300 } });
     // TERMINAL.md: a quote followed at once by the same purchase gives the same awards, discount and amount due.
