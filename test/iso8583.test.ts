@@ -263,6 +263,29 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect(again.fields[38]).toMatch(/^[0-9A-Z]{6}$/);
   });
 
+  it('a 0400 that carries its original’s DE11 and DE7 (as many networks send it) voids it; its 0420 and 0401 are the same reversal', async () => {
+    const c = await contact(901);
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(2000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 200 });
+    const de90 = formatOriginalData({ mti: '0200', stan: purchase.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    // The original's key (DE32 + DE41 + DE11 + DE7): a reversal of it, not a retransmission of it.
+    const reversal = request('0400', { 2: c.card, 3: '000000', 4: amount(2000), 11: purchase.fields[11]!, 90: de90 });
+    const r = await iso.send(reversal);
+    expect([r.mti, r.fields[39]]).toEqual(['0410', '00']);
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+    const fields = Object.fromEntries(reversal.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined));
+    for (const mti of ['0401', '0420', '0421']) {
+      const again = await iso.send(createMessage(mti, fields));
+      expect([again.fields[39], again.fields[38]], mti).toEqual(['00', r.fields[38]]);
+    }
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+    // The purchase itself, sent again, is still its own retransmission: its reply, nothing more.
+    const repeat = await iso.send(purchase);
+    expect(repeat.fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+  });
+
   it('a reversal advice before its original: acknowledged, and the late original is refused', async () => {
     const c = await contact(8);
     const late_stan = '888888';

@@ -56,6 +56,16 @@ export function isoReference(acquirer_id: string, stan: string, transmission: st
   return `iso:${padInstitutionId(acquirer_id)}:${stan}:${transmission}`;
 }
 
+/**
+ * A reversal's (0400/0401/0420/0421) reference: its key apart from the financial messages'. Many
+ * networks send a reversal with its original's DE11 and DE7 (DE90 naming the original): that is
+ * a reversal of the 0200, not a retransmission of it with other content (94). An 0400 and the
+ * 0420 that follows it share the key, as the same reversal.
+ */
+export function reversalReference(reference: string): string {
+  return `${reference}:reversal`;
+}
+
 function trimRight(value: string | undefined): string {
   return value === undefined ? '' : value.replace(/ +$/, '');
 }
@@ -178,7 +188,7 @@ async function handle(processor: Processor, msg: IsoMessage, { business, termina
     case '0401':
     case '0420':
     case '0421':
-      return reversal(processor, msg, business, terminal, reference);
+      return reversal(processor, msg, business, terminal, reversalReference(reference));
     default:
       throw new IsoRefusal('12');
   }
