@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import { createMessage, decode, encode, peekHeader, type IsoMessage } from '../adapters/iso8583/codec.ts';
 import { frame } from '../adapters/iso8583/framing.ts';
-import { isoReference } from '../adapters/iso8583/mapping.ts';
+import { isoReference, reversalReference } from '../adapters/iso8583/mapping.ts';
 import { luhnValid } from '../core/luhn.ts';
 import { signatureHeader } from '../core/signature.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
@@ -895,7 +895,8 @@ export async function fuzzIso(target: FuzzTarget, w: World, seed: number, runs: 
     tally.statuses[`${r.mti} ${code}`] = (tally.statuses[`${r.mti} ${code}`] ?? 0) + 1;
     if (code === '96' || code === '91') findings.push({ surface: 'iso', what: `DE39 ${code} to ${decoded?.mti ?? head.mti}`, input });
     if (code === '00' && decoded !== undefined && decoded.fields[32] !== undefined && decoded.fields[11] !== undefined && decoded.fields[7] !== undefined) {
-      w.approved_refs.add(isoReference(decoded.fields[32], decoded.fields[11], decoded.fields[7]));
+      const reference = isoReference(decoded.fields[32], decoded.fields[11], decoded.fields[7]);
+      w.approved_refs.add(decoded.mti.startsWith('04') ? reversalReference(reference) : reference);
     }
     if (n % 100 === 99) await checkAlive(target, findings);
   }
