@@ -8,6 +8,7 @@ import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
 import { claimedBy, claimHash, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
+import type { NormalisedCim } from '../core/cim.ts';
 import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
 import { guessCountersOf } from './hot/guess.ts';
 import type { OtpMode } from './hot/otp.ts';
@@ -98,7 +99,7 @@ export class Spends {
   async payer(business: Business, terminal: Terminal, source: string, pay: { otp?: string | undefined; wallet_code?: string | undefined }, now_ms: number, named = ''): Promise<Payer> {
     const presenter = { terminal_id: terminal.id, source };
     if (pay.wallet_code !== undefined) {
-      const cim = this.contacts.normalise('wallet_code', pay.wallet_code, 'wallet_code');
+      const cim = this.walletCode(pay.wallet_code);
       const { contact_id, given_back } = await this.contacts.identify(business.id, cim, presenter, now_ms);
       if (contact_id === null) throw new PocketgateError('wallet_code_invalid', 'no wallet has this code');
       return { contact_id, method: 'wallet', otp: '', given_back };
@@ -108,6 +109,21 @@ export class Spends {
     if (found.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal or address; try again later');
     if (found.outcome !== 'ok') throw new PocketgateError('otp_invalid', 'no such one-time code');
     return { contact_id: found.contact_id, method: 'otp', otp, given_back: nothing_to_give_back };
+  }
+
+  /**
+   * The wallet code as the CIM index keys it. One no wallet could have (not 16 digits, or Luhn
+   * fails: a digit mistyped) names no wallet, as an unknown one does: 422 wallet_code_invalid
+   * (API.md, spends), not 400; refused before any lookup, so it is not counted as a guess (it
+   * tells nothing about any wallet).
+   */
+  private walletCode(code: string): NormalisedCim {
+    try {
+      return this.contacts.normalise('wallet_code', code, 'wallet_code');
+    } catch (err) {
+      if (err instanceof PocketgateError && err.code === 'validation_failed') throw new PocketgateError('wallet_code_invalid', 'no wallet has this code (a wallet code is 16 digits, Luhn-valid)');
+      throw err;
+    }
   }
 
   /** otp.lua; when the contact's OTPs have run out of tries, they are deleted (they die). */

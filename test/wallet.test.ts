@@ -73,6 +73,22 @@ describe('spend', () => {
     expect(unknown.body.code).toBe('wallet_code_invalid');
   });
 
+  it('a wallet code no wallet could have (a digit changed, so Luhn fails; too short; not digits) is 422 wallet_code_invalid, not 400, and spends nothing', async () => {
+    const c = await newContact();
+    await purchase(c.card, 10_000);
+    await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card } });
+    const open = (await wallet(c.id)).open;
+    const last = Number(c.wallet_code.slice(-1));
+    const typo = c.wallet_code.slice(0, -1) + String((last + 1) % 10);
+    for (const code of [typo, '1234', 'abcdefghijklmnop']) {
+      const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: ref(), amount: 1, currency: 'EUR', wallet_code: code });
+      expect([spend.status, spend.body.code], code).toEqual([422, 'wallet_code_invalid']);
+      const paying = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card }, amount: 500, currency: 'EUR', pay: { amount: 100, wallet_code: code } });
+      expect([paying.status, paying.body.code], code).toEqual([422, 'wallet_code_invalid']);
+    }
+    expect((await wallet(c.id)).open).toBe(open);
+  });
+
   it('a refused request repeated is refused the same, as a replay (the original status and body), even once it would fit', async () => {
     const c = await newContact();
     await purchase(c.card, 10_000);
