@@ -353,23 +353,29 @@ export const walletQuerySchema = z.object({
   cim_value: z.string({ error: 'required' }),
 });
 
+/**
+ * A period that ends before it starts is bad input (400 on `to`), for a statement (no closing
+ * would be its opening plus its lines) and a settlement alike; from = to is an empty period.
+ */
+const period_in_order: [(q: { from?: string | undefined; to?: string | undefined }) => boolean, { message: string; path: string[] }] = [
+  (q) => q.from === undefined || q.to === undefined || Date.parse(q.from.toUpperCase()) <= Date.parse(q.to.toUpperCase()),
+  { message: 'must not be before from', path: ['to'] },
+];
+
 export const statementQuerySchema = z
   .object({
     from: timestampSchema.optional(),
     to: timestampSchema.optional(),
   })
-  // A period that ends before it starts has no statement whose closing is its opening plus its
-  // lines: bad input, not an answer with the opening after the closing. from = to is an empty period.
-  .refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from.toUpperCase()) <= Date.parse(q.to.toUpperCase()), {
-    message: 'must not be before from',
-    path: ['to'],
-  });
+  .refine(...period_in_order);
 
-export const settlementQuerySchema = z.object({
-  merchant_id: z.string().min(1).max(64).optional(),
-  from: timestampSchema.optional(),
-  to: timestampSchema.optional(),
-});
+export const settlementQuerySchema = z
+  .object({
+    merchant_id: z.string().min(1).max(64).optional(),
+    from: timestampSchema.optional(),
+    to: timestampSchema.optional(),
+  })
+  .refine(...period_in_order);
 
 /**
  * DE32, the acquiring institution id: LLVAR n..11, as digits; a JSON whole number is taken as its

@@ -117,6 +117,16 @@ describe('a statement read right after a transaction holds it', () => {
 // opening plus its lines. A period that ends before it starts has no such statement: it answered
 // 200 with the opening at `from` (after the purchase) and the closing at `to` (before it), no
 // lines in between. Bad input is 400 validation_failed (Conventions).
+describe('a settlement whose period ends before it starts', () => {
+  it('is 400 validation_failed on to, as a statement’s is; from equal to to is an empty period', async () => {
+    const b = await createBusiness(gw);
+    const read = (q: string) => call(gw, 'GET', `/v1/settlements?merchant_id=${b.merchant_id}&${q}`, b.admin_key);
+    expectValidation(await read('from=2099-01-01T00:00:00Z&to=2000-01-01T00:00:00Z'), 'to');
+    const empty = await read('from=2099-01-01T00:00:00Z&to=2099-01-01T00:00:00Z');
+    expect(empty.status, empty.text).toBe(200);
+  });
+});
+
 describe('a statement whose period ends before it starts', () => {
   it('is 400 validation_failed on to; from equal to to is an empty period', async () => {
     const b = await createBusiness(gw);
