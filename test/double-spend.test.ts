@@ -64,6 +64,8 @@ async function journalOf(contact_id: string): Promise<JournalRecord[]> {
   const entries = (await redis.sendCommand(['XRANGE', journalKey(shard), '-', '+'])) as [string, string[]][];
   const out: JournalRecord[] = [];
   for (const [, fields] of entries) {
+    // Refusals (processor/refusals.ts: field x, no e) are journaled too: not transactions.
+    if (!fields.includes('e')) continue;
     const field = (name: string) => fields[fields.indexOf(name) + 1]!;
     const entry = JSON.parse(field('e')) as { id: string; kind: string; contact_id: string };
     if (entry.contact_id !== contact_id) continue;
