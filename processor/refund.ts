@@ -121,7 +121,7 @@ export class Refunds {
       if (outcome === 'remembered') {
         const repeat = await claimRefused(this.stores, slot, input.reference, hash);
         if (!repeat) await this.journalNotFound(business, slot, hash, input.original_reference);
-        throw refused('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
+        throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
       }
       // The original arrived between our two reads: reverse it for real.
       original = await this.locate(business, terminal, original_slot, input.original_reference);
@@ -214,6 +214,25 @@ export class Refunds {
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
     return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };
   }
+}
+
+/**
+ * Reversals refused because their original is not there at all (it is marked, and refused if it
+ * comes), as opposed to an original that is there but is no purchase, spend or redemption (a
+ * refund, say): HTTP answers both 404 original_not_found; ISO 8583 acknowledges an advice of the
+ * first (0430 00) and answers the second 12, never 00 for a void that did not happen.
+ */
+const missing_originals = new WeakSet<object>();
+
+/** Whether `err` refused a reversal whose original is not there (see missing_originals). */
+export function originalMissing(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && missing_originals.has(err);
+}
+
+function missingOriginal(code: 'original_not_found', detail: string, replayed: boolean): PocketgateError {
+  const err = refused(code, detail, replayed);
+  missing_originals.add(err);
+  return err;
 }
 
 /** A refusal remembered under the request's reference: `replayed` for a repeat of the request. */

@@ -286,6 +286,22 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
   });
 
+  it('a reversal of a refund (which voids only purchases, spends and redemptions) is 12, advice or not, and changes nothing', async () => {
+    const c = await contact(902);
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(2000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    const refund = request('0200', { 2: c.card, 3: '200000', 4: amount(500), 90: formatOriginalData({ mti: '0200', stan: purchase.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer }) });
+    expect((await iso.send(refund)).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 150 });
+    const de90 = formatOriginalData({ mti: '0200', stan: refund.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    for (const mti of ['0400', '0420']) {
+      // Not 00: an acquirer told its advice was applied would book a void that never happened.
+      const r = await iso.send(request(mti, { 2: c.card, 3: '200000', 4: amount(500), 90: de90 }));
+      expect([r.mti, r.fields[39]], mti).toEqual([mti === '0400' ? '0410' : '0430', '12']);
+    }
+    expect(await wallet(c.id)).toMatchObject({ commerce: 150 });
+  });
+
   it('a reversal advice before its original: acknowledged, and the late original is refused', async () => {
     const c = await contact(8);
     const late_stan = '888888';

@@ -11,6 +11,7 @@ import { luhnValid } from '../../core/luhn.ts';
 import { peerAddress } from '../../core/guesses.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
 import { requireWritable } from '../../processor/redis-health.ts';
+import { originalMissing } from '../../processor/refund.ts';
 import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
@@ -305,8 +306,13 @@ async function reversal(processor: Processor, msg: IsoMessage, business: Busines
     if (!(err instanceof PocketgateError)) throw err;
     // Already void: what the acquirer asked for holds, so say so.
     if (err.code === 'already_reversed') return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
-    // An advice is always acknowledged; the original is remembered and refused if it comes.
-    if (err.code === 'original_not_found' && advice) return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
+    if (err.code === 'original_not_found') {
+      // There, but not a purchase, spend or redemption (a refund): nothing is voided, and an
+      // advice must not be told otherwise.
+      if (!originalMissing(err)) throw new IsoRefusal('12');
+      // An advice is always acknowledged; the original is remembered and refused if it comes.
+      if (advice) return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
+    }
     throw err;
   }
 }
