@@ -140,7 +140,12 @@ export class Refunds {
         if (reads >= reversal_reads_max) throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} kept changing while it was read; try again`);
         continue;
       }
-      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id });
+      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id }).catch((err: unknown) => {
+        // Its reference claimed but no transaction there (on its way, or refused): as missing as
+        // one never arrived (ISO 8583 acknowledges an advice of it), not a refund's 12.
+        if (outcome.outcome === 'refused' && outcome.missing === true && typeof err === 'object' && err !== null) missing_originals.add(err);
+        throw err;
+      });
       if (outcome.outcome === 'ok' && purchase?.counted !== undefined) {
         // Committed: a budget not given back stays used (never over-awarded); reported, the
         // reversal stands.
@@ -217,9 +222,9 @@ export class Refunds {
 }
 
 /**
- * Reversals refused because their original is not there at all (it is marked, and refused if it
- * comes), as opposed to an original that is there but is no purchase, spend or redemption (a
- * refund, say): HTTP answers both 404 original_not_found; ISO 8583 acknowledges an advice of the
+ * Reversals refused because their original is no transaction (not there at all: it is marked, and
+ * refused if it comes; on its way; or itself refused, a declined 0200), as opposed to an original
+ * that is there but is no purchase, spend or redemption (a refund, say): HTTP answers both 404 original_not_found; ISO 8583 acknowledges an advice of the
  * first (0430 00) and answers the second 12, never 00 for a void that did not happen.
  */
 const missing_originals = new WeakSet<object>();

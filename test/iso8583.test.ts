@@ -302,6 +302,20 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect(await wallet(c.id)).toMatchObject({ commerce: 150 });
   });
 
+  it('a reversal of a declined 0200 (no transaction: 51 here) is the original not found, not 12: an 0420 acknowledged 00, an 0400 25', async () => {
+    const c = await contact(903);
+    await fund(c, 100);
+    const declined = request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(500) });
+    expect((await iso.send(declined)).fields[39]).toBe('51');
+    const de90 = formatOriginalData({ mti: '0200', stan: declined.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    // An acquirer that timed out on the 0200 sends its advice: nothing was done, so the void holds.
+    const advice = await iso.send(request('0420', { 2: c.wallet_code, 3: '000000', 4: amount(500), 90: de90 }));
+    expect([advice.mti, advice.fields[39]]).toEqual(['0430', '00']);
+    const reversal = await iso.send(request('0400', { 2: c.wallet_code, 3: '000000', 4: amount(500), 90: de90 }));
+    expect([reversal.mti, reversal.fields[39]]).toEqual(['0410', '25']);
+    expect(await wallet(c.id)).toMatchObject({ open: 100 });
+  });
+
   it('a reversal advice before its original: acknowledged, and the late original is refused', async () => {
     const c = await contact(8);
     const late_stan = '888888';
