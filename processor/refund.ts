@@ -9,7 +9,7 @@ import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRef
 import type { Contacts } from './contacts.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
-import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
+import { parseRecord, referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { journalRefusal, refusalEntry } from './refusals.ts';
 import type { RefundCall } from './hot/refund.ts';
 import type { ReversalCall } from './hot/reversal.ts';
@@ -140,10 +140,8 @@ export class Refunds {
         if (reads >= reversal_reads_max) throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} kept changing while it was read; try again`);
         continue;
       }
-      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id }).catch((err: unknown) => {
-        // Its reference claimed but no transaction there (on its way, or refused): as missing as
-        // one never arrived (ISO 8583 acknowledges an advice of it), not a refund's 12.
-        if (outcome.outcome === 'refused' && outcome.missing === true && typeof err === 'object' && err !== null) missing_originals.add(err);
+      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id }).catch(async (err: unknown) => {
+        if (outcome.outcome === 'refused' && outcome.code === 'original_not_found' && (await this.noTransaction(call.shard, original_slot, original))) missing_originals.add(err as object);
         throw err;
       });
       if (outcome.outcome === 'ok' && purchase?.counted !== undefined) {
@@ -153,6 +151,16 @@ export class Refunds {
       }
       return reply;
     }
+  }
+
+  /**
+   * Whether the original a reversal's script refused (original_not_found, first or replayed) is
+   * no transaction: its reference claimed, its record not one (on its way and marked, or itself
+   * refused, a declined 0200). As missing as one never arrived (ISO 8583 acknowledges an advice of
+   * it), not one of a kind no reversal voids (a refund: 12). Records never become transactions.
+   */
+  private async noTransaction(shard: number, original_slot: ReferenceSlot, original: Located): Promise<boolean> {
+    return original.ledger === null && parseRecord(await readRecord(this.stores, shard, original_slot)) === undefined;
   }
 
   /**

@@ -89,6 +89,27 @@ describe('a reversal refused as original_not_found, repeated', () => {
   });
 });
 
+// The same sentence, for a reversal whose original reference names a request that was refused
+// (no transaction to void): the reversal script refused it without remembering it, so its repeat
+// was decided again and came without the header (and `npm run rebuild`, which remembers it from
+// the ledger, then answered it replayed: Redis after a rebuild differed from Redis before).
+describe('a reversal of a refused request, repeated', () => {
+  it('is 404 again with Idempotent-Replayed and the same body', async () => {
+    const biz = await createBusiness(gw);
+    const c = await customer(biz);
+    const declined = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'p-short', cim: { type: 'card', value: c.card }, amount: 1_000, currency: 'EUR', pay: { amount: 500, wallet_code: (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.wallet_code } });
+    expectProblem(declined, 422, 'insufficient_funds');
+    const reversal = { reference: 'v-of-declined', original_reference: 'p-short' };
+    const first = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
+    expectProblem(first, 404, 'original_not_found');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const again = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
+    expectProblem(again, 404, 'original_not_found');
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(first.body);
+  });
+});
+
 // API.md, Conventions: "Timestamps are RFC 3339 strings in UTC (`2026-11-24T10:15:00Z`)." GET
 // /v1/settlements (and a contact's statement) echoed `from` and `to` as sent: an offset
 // ("+02:00") or a lower-case "t"/"z" came back as the reply's timestamps, not in UTC.

@@ -309,8 +309,12 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect((await iso.send(declined)).fields[39]).toBe('51');
     const de90 = formatOriginalData({ mti: '0200', stan: declined.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
     // An acquirer that timed out on the 0200 sends its advice: nothing was done, so the void holds.
-    const advice = await iso.send(request('0420', { 2: c.wallet_code, 3: '000000', 4: amount(500), 90: de90 }));
+    const advice_message = request('0420', { 2: c.wallet_code, 3: '000000', 4: amount(500), 90: de90 });
+    const advice = await iso.send(advice_message);
     expect([advice.mti, advice.fields[39]]).toEqual(['0430', '00']);
+    // Its repeat (remembered since, replayed) is acknowledged the same.
+    const repeat = await iso.send(createMessage('0421', Object.fromEntries(advice_message.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined))));
+    expect([repeat.mti, repeat.fields[39], repeat.fields[38]]).toEqual(['0430', '00', advice.fields[38]]);
     const reversal = await iso.send(request('0400', { 2: c.wallet_code, 3: '000000', 4: amount(500), 90: de90 }));
     expect([reversal.mti, reversal.fields[39]]).toEqual(['0410', '25']);
     expect(await wallet(c.id)).toMatchObject({ open: 100 });

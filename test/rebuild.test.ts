@@ -152,7 +152,13 @@ beforeAll(async () => {
   // Refusals remembered under their references: a shard script's (funds, a refund too large), and
   // two refused before a contact is named (a refund and a reversal of originals not there; the
   // reversal's mark refuses its original if it comes, after the rebuild too).
-  await refuse('/v1/spends', { reference: ref(), amount: 10_000_000, currency: 'EUR', wallet_code: contacts[1].wallet_code }, 422, 'insufficient_funds');
+  const short = ref();
+  await refuse('/v1/spends', { reference: short, amount: 10_000_000, currency: 'EUR', wallet_code: contacts[1].wallet_code }, 422, 'insufficient_funds');
+  // A reversal of that refused spend: no transaction to void, decided again at each repeat (the
+  // script remembers nothing under its reference, only the claim holds it): rebuild must not
+  // remember more (a record '-original_not_found' the hot path never wrote).
+  const void_of_refused = await pos('/v1/reversals', { reference: ref(), original_reference: short });
+  expect([void_of_refused.status, void_of_refused.body.code]).toEqual([404, 'original_not_found']);
   await refuse('/v1/refunds', { reference: ref(), original_reference: p1.body.reference, amount: 999_999 }, 422, 'amount_exceeds_original');
   await refuse('/v1/refunds', { reference: ref(), original_reference: 'rb-never' }, 404, 'original_not_found');
   await refuse('/v1/reversals', { reference: ref(), original_reference: 'rb-late' }, 404, 'original_not_found');

@@ -60,9 +60,9 @@ if not o then
     redis.call('HSET', KEY.originals[1], ARG.original_field, '!')
     redis.call('PEXPIRE', KEY.originals[1], ARG.record_ttl_ms, 'NX')
   end
-  -- No transaction there (on its way, or refused): 'missing', as one not arrived at all is, which
-  -- an ISO 8583 advice acknowledges; not a transaction of a kind no reversal voids.
-  return {'refused', 'original_not_found', 'missing'}
+  -- Remembered, as every refusal on its merits (API.md: a repeat is answered the same, replayed):
+  -- no original that is no transaction now (marked, or itself refused) ever becomes one.
+  return refuse('original_not_found')
 end
 local kind = o.kind
 if kind ~= 'purchase' and kind ~= 'spend' and kind ~= 'redemption' then return refuse('original_not_found') end

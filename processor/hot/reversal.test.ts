@@ -110,9 +110,9 @@ describe('reversal.lua', () => {
     const contact_id = await specContact(redis, shard, business, 100);
     const { slot } = specSlot(terminal.id);
     const length = await journalLength(redis, shard);
-    expect(await redis.reversalScript(call(contact_id, slot))).toEqual({ outcome: 'refused', code: 'original_not_found', missing: true });
+    expect(await redis.reversalScript(call(contact_id, slot))).toEqual({ outcome: 'refused', code: 'original_not_found' });
     expect(await redis.sendCommand(['HGET', slot.record_keys(shard)[0]!, slot.field])).toBe('!');
-    expect(await redis.reversalScript(call(contact_id, slot))).toEqual({ outcome: 'refused', code: 'original_not_found', missing: true });
+    expect(await redis.reversalScript(call(contact_id, slot))).toEqual({ outcome: 'refused', code: 'original_not_found' });
     expect(await redis.reversalScript(call(contact_id, (await original('f|100')).slot))).toEqual({ outcome: 'refused', code: 'original_not_found' });
     expect(await journalLength(redis, shard)).toBe(length);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });

@@ -57,11 +57,8 @@ export type Uncommitted =
   | { readonly outcome: 'replay'; readonly reply: string }
   /** A repeated request the ledger has recorded: the transaction whose reply the ledger keeps. */
   | { readonly outcome: 'recorded'; readonly id: string }
-  /**
-   * `replayed`: the same request was refused so before (lib.lua refuse), and is again. `missing`:
-   * a reversal whose original is no transaction (on its way, or refused), hot/reversal.lua.
-   */
-  | { readonly outcome: 'refused'; readonly code: ErrorCode; readonly replayed?: true; readonly missing?: true }
+  /** `replayed`: the same request was refused so before (lib.lua refuse), and is again. */
+  | { readonly outcome: 'refused'; readonly code: ErrorCode; readonly replayed?: true }
   /** The contact is not the business's; the journal is full; a call without its templates (a bug). */
   | { readonly outcome: 'contact_not_found' | 'unavailable' | 'no_template' }
   /** Nothing to do (award and expire only: every award refused, no lot expired). */
@@ -84,8 +81,7 @@ export function shardOutcome<C extends Committed>(raw: unknown, committed: (answ
     case 'refused': {
       const code = textAt(answer, 1);
       if (!Object.hasOwn(error_status, code)) throw unexpected(raw);
-      if (answer[2] === 'replayed') return { outcome: 'refused', code: code as ErrorCode, replayed: true };
-      return answer[2] === 'missing' ? { outcome: 'refused', code: code as ErrorCode, missing: true } : { outcome: 'refused', code: code as ErrorCode };
+      return answer[2] === 'replayed' ? { outcome: 'refused', code: code as ErrorCode, replayed: true } : { outcome: 'refused', code: code as ErrorCode };
     }
     case 'contact_not_found':
     case 'unavailable':
