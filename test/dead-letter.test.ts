@@ -56,3 +56,28 @@ it('sets aside an entry PostgreSQL refuses and records the rest', async () => {
   const pending = await Promise.all(Array.from({ length: shard_count }, async (_, s) => Number(((await redis.sendCommand(['XPENDING', journalKey(s), 'ledger'])) as [number])[0])));
   expect(pending.every((n) => n === 0)).toBe(true);
 });
+
+it('sets aside a refusal PostgreSQL refuses, as it came (field x), and records the good refusal beside it', async () => {
+  const biz = await createBusiness(gw);
+  const contact = (await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: testCard(31_000_003) }] })).body as { id: string; wallet_code: string };
+  const refused = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: 'dl-refused', amount: 1_000, currency: 'EUR', wallet_code: contact.wallet_code });
+  expect([refused.status, refused.body.code]).toEqual([422, 'insufficient_funds']);
+  // A refusal no database would take: no terminal (ledger_refusals.terminal_id is not null).
+  const bad_id = 'rfs_deadletter0000000000';
+  const bad = JSON.stringify({ id: bad_id, code: 'insufficient_funds', business_id: biz.business_id, reference: 'dl-bad', request_hash: 'h', contact_id: contact.id, created_at: new Date().toISOString() });
+  await redis.sendCommand(['XADD', journalKey(1), '*', 'x', bad]);
+  const dead_before = ((await redis.sendCommand(['XRANGE', deadLetterKey(1), '-', '+'])) as unknown[]).length;
+
+  const set_aside: string[] = [];
+  const writer = new LedgerWriter(redis, sql, { shard_count, onDeadLetter: (id) => set_aside.push(id) });
+  for (let i = 0; i < 5 && (await writer.drainOnce()) > 0; i++);
+
+  expect(set_aside).toEqual([bad_id]);
+  const kept = await sql<{ reference: string; code: string }[]>`select reference, code from ledger_refusals where business_id = ${biz.business_id}`;
+  expect(kept).toEqual([{ reference: 'dl-refused', code: 'insufficient_funds' }]);
+  const dead = (await redis.sendCommand(['XRANGE', deadLetterKey(1), '-', '+'])) as [string, string[]][];
+  expect(dead).toHaveLength(dead_before + 1);
+  const fields = dead.at(-1)![1];
+  expect(fields[fields.indexOf('x') + 1]).toBe(bad);
+  expect(fields).not.toContain('e');
+});

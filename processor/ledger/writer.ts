@@ -350,7 +350,9 @@ export class LedgerWriter {
         inserted += await recordBatch(this.sql, [item]);
       } catch (err) {
         if (!isDataError(err)) throw err;
-        await this.redis.sendCommand(['XADD', deadLetterKey(item.shard), '*', 'e', item.entry, 'r', item.reply, 'journal_id', item.stream_id, 'error', String((err as Error).message)]);
+        // Under the field it came in (a refusal's is x): set aside as it was written.
+        const fields = item.refused === true ? ['x', item.entry] : ['e', item.entry, 'r', item.reply];
+        await this.redis.sendCommand(['XADD', deadLetterKey(item.shard), '*', ...fields, 'journal_id', item.stream_id, 'error', String((err as Error).message)]);
         this.options.onDeadLetter?.(item.id, err);
       }
     }
