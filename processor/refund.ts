@@ -11,6 +11,7 @@ import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
 import { parseRecord, referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { journalRefusal, refusalEntry } from './refusals.ts';
+import { journalKey } from './hot/keys.ts';
 import type { RefundCall } from './hot/refund.ts';
 import type { ReversalCall } from './hot/reversal.ts';
 import { transactionAccounts } from './journal.ts';
@@ -219,9 +220,13 @@ export class Refunds {
    * for the ledger as a script's refusal is (refusals.ts); a reversal's names the original its mark
    * refuses if it comes. On the shard its reference's field picks: it has no contact's.
    */
-  private journalNotFound(business: Business, slot: ReferenceSlot, hash: string, original_reference?: string): Promise<void> {
+  private async journalNotFound(business: Business, slot: ReferenceSlot, hash: string, original_reference?: string): Promise<void> {
     const refusal = refusalEntry({ business_id: business.id, slot, request_hash: claimHash(hash), contact_id: '', original_reference }, 'original_not_found');
-    return journalRefusal(this.stores, slot.field[0]! % this.stores.config.shard_count, refusal);
+    const shard = slot.field[0]! % this.stores.config.shard_count;
+    // A shard script journals nothing past the journal's bound (lib.lua prologue); neither does
+    // this, which no script guards: past it the refusal is remembered in the hot window only.
+    if ((await this.stores.redis.xLen(journalKey(shard))) >= this.stores.config.journal_length_max) return;
+    await journalRefusal(this.stores, shard, refusal);
   }
 
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
