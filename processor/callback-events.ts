@@ -3,7 +3,7 @@
 // PostgreSQL, not in the hot window: a processor retries for days, and a clearing or a reversal
 // may come weeks after the authorization whose purchase it acts on.
 
-import { repeatEvery } from './repeat.ts';
+import { pruneHourly } from './repeat.ts';
 import type { Sql } from './stores.ts';
 
 export type EventStatus = 'processed' | 'ignored' | 'rejected';
@@ -52,7 +52,6 @@ const history_rows_max = 16;
 /** Rows one pruning statement deletes, and statements one sweep runs: bounded work per hour. */
 export const prune_rows_max = 10_000;
 const prune_statements_max = 100;
-const prune_interval_ms = 3_600_000;
 
 export class CallbackEvents {
   constructor(private readonly sql: Sql) {}
@@ -92,9 +91,7 @@ export class CallbackEvents {
 
   /** Prunes every hour, as long as there is more to forget (at most 10^6 rows an hour), until stopped. */
   startRetention(retention_days: number, onError: (err: unknown) => void): () => void {
-    return repeatEvery(prune_interval_ms, async () => {
-      for (let i = 0; i < prune_statements_max; i++) if ((await this.prune(retention_days)) < prune_rows_max) return;
-    }, onError);
+    return pruneHourly(() => this.prune(retention_days), prune_rows_max, prune_statements_max, onError);
   }
 
   /**

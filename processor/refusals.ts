@@ -12,7 +12,7 @@ import type { ErrorCode } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { journalKey } from './hot/keys.ts';
 import type { ReferenceSlot } from './hot/references.ts';
-import { repeatEvery } from './repeat.ts';
+import { pruneHourly } from './repeat.ts';
 import type { Sql, Stores } from './stores.ts';
 
 /** The stream entry field a refusal is written in (a transaction's are `e` and `r`). */
@@ -69,10 +69,9 @@ export async function journalRefusal(stores: Pick<Stores, 'redis'>, shard: numbe
   await stores.redis.sendCommand(['XADD', journalKey(shard), '*', refusal_field, JSON.stringify(refusal)]);
 }
 
-/** Refusals one pruning statement forgets, statements one sweep runs, and how often it runs. */
+/** Refusals one pruning statement forgets, and statements one hourly run makes. */
 export const prune_refusals_max = 10_000;
 const prune_statements_max = 100;
-const prune_interval_ms = 3_600_000;
 
 /**
  * Forgets up to `rows_max` refusals older than two hot windows (rebuild reads at most one and a
@@ -90,7 +89,5 @@ export async function pruneRefusals(sql: Sql, reply_ttl_seconds: number, rows_ma
 
 /** Prunes every hour, as long as there is more to forget, until stopped (run by the ledger-writing process). */
 export function startRefusalRetention(sql: Sql, reply_ttl_seconds: number, onError: (err: unknown) => void): () => void {
-  return repeatEvery(prune_interval_ms, async () => {
-    for (let i = 0; i < prune_statements_max; i++) if ((await pruneRefusals(sql, reply_ttl_seconds)) < prune_refusals_max) return;
-  }, onError);
+  return pruneHourly(() => pruneRefusals(sql, reply_ttl_seconds), prune_refusals_max, prune_statements_max, onError);
 }

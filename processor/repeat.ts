@@ -20,3 +20,17 @@ export function repeatEvery(interval_ms: number, work: () => Promise<unknown>, o
     if (timer !== undefined) clearTimeout(timer);
   };
 }
+
+/** How often retentions run (callback answers, webhook events, refusals). */
+export const prune_interval_ms = 3_600_000;
+
+/**
+ * A retention: every hour, `prune` (one short statement forgetting at most `rows_max` rows,
+ * answering how many) again while it finds a full batch, at most `statements_max` times a run,
+ * so that a backlog is forgotten in bounded steps without one long statement.
+ */
+export function pruneHourly(prune: () => Promise<number>, rows_max: number, statements_max: number, onError: (err: unknown) => void): () => void {
+  return repeatEvery(prune_interval_ms, async () => {
+    for (let i = 0; i < statements_max; i++) if ((await prune()) < rows_max) return;
+  }, onError);
+}

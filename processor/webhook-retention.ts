@@ -4,7 +4,7 @@
 // nothing is forgotten: a disabled endpoint's pending deliveries wait for it however old they are.
 // Run hourly by the process that writes the ledger, as callback answers are (callback-events.ts).
 
-import { repeatEvery } from './repeat.ts';
+import { pruneHourly } from './repeat.ts';
 import type { Sql } from './stores.ts';
 import { endpoints_per_business_max } from './webhooks.ts';
 
@@ -14,7 +14,6 @@ import { endpoints_per_business_max } from './webhooks.ts';
  */
 export const prune_events_max = 5_000;
 const prune_statements_max = 200;
-const prune_interval_ms = 3_600_000;
 
 /**
  * Forgets up to `events_max` events recorded more than `retention_days` ago whose deliveries are
@@ -56,7 +55,5 @@ export async function pruneWebhookEvents(sql: Sql, retention_days: number, event
 
 /** Prunes every hour, as long as there is more to forget (at most 10^6 events an hour), until stopped. */
 export function startWebhookRetention(sql: Sql, retention_days: number, onError: (err: unknown) => void): () => void {
-  return repeatEvery(prune_interval_ms, async () => {
-    for (let i = 0; i < prune_statements_max; i++) if ((await pruneWebhookEvents(sql, retention_days)) < prune_events_max) return;
-  }, onError);
+  return pruneHourly(() => pruneWebhookEvents(sql, retention_days), prune_events_max, prune_statements_max, onError);
 }

@@ -83,35 +83,48 @@ const batch_rows = 1_000;
 /** Every record of the window, written into its period's hash with that hash's expiry. */
 export async function rebuildRecords(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number, onRows: (n: number) => void): Promise<number> {
   const start = new Date(windowStart(config, now_ms));
-  let records = 0;
   const cursor = sql<WindowRow[]>`
     select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, t.request_hash, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
       case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body,
       coalesce((select sum(p.amount) from ledger_postings p where p.transaction_id = t.id and strpos(p.debit_account, ':fees:') > 0), 0)::int8 as fees
     from ledger_transactions t
     where t.created_at >= ${start} and t.contact_id is not null and t.reference is not null`.cursor(batch_rows);
+  return writeWindow(redis, cursor, config, now_ms, (t, write) => {
+    const slot = referenceSlot(config, t.terminal_id ?? rewards_terminal, t.reference, t.created_ms);
+    write('hSet', slot.record_keys(shardOf(t.contact_id, config.shard_count))[0]!, slot.field, recordValue(t.id, t.kind, recordAmounts(t)));
+    if (t.request_hash !== null) write('hSet', slot.claim_keys[0]!, slot.field, claimValue(t.request_hash, t.contact_id));
+  }, onRows);
+}
+
+/** Writes a hash field (HSET, or HSETNX: only where nothing is), the hash to expire as its row's period says. */
+type WindowWrite = (command: 'hSet' | 'hSetNX', key: string, field: Buffer, value: Buffer | string) => void;
+
+/**
+ * Rows of the hot window into Redis, a pipeline per batch: `each` writes a row's fields, and every
+ * hash it wrote expires when the row's period would have made it (windowExpiry; rows already past
+ * it are skipped). Returns how many rows were written.
+ */
+async function writeWindow<R extends { readonly created_ms: number }>(
+  redis: RedisClient, cursor: AsyncIterable<readonly R[]>, config: ProcessorConfig, now_ms: number, each: (row: R, write: WindowWrite) => void, onRows?: (n: number) => void,
+): Promise<number> {
+  let written = 0;
   for await (const rows of cursor) {
     const pipeline = redis.multi();
     const expiries = new Map<string, number>();
-    for (const t of rows) {
-      const expire_at = windowExpiry(config, t.created_ms);
+    for (const row of rows) {
+      const expire_at = windowExpiry(config, row.created_ms);
       if (expire_at <= now_ms) continue;
-      const slot = referenceSlot(config, t.terminal_id ?? rewards_terminal, t.reference, t.created_ms);
-      const key = slot.record_keys(shardOf(t.contact_id, config.shard_count))[0]!;
-      pipeline.hSet(key, slot.field, recordValue(t.id, t.kind, recordAmounts(t)));
-      expiries.set(key, expire_at);
-      if (t.request_hash !== null) {
-        const claims = slot.claim_keys[0]!;
-        pipeline.hSet(claims, slot.field, claimValue(t.request_hash, t.contact_id));
-        expiries.set(claims, expire_at);
-      }
-      records++;
+      each(row, (command, key, field, value) => {
+        pipeline[command](key, field, value);
+        expiries.set(key, expire_at);
+      });
+      written++;
     }
     for (const [key, at] of expiries) pipeline.pExpireAt(key, at);
     await pipeline.execAsPipeline();
-    onRows(rows.length);
+    onRows?.(rows.length);
   }
-  return records;
+  return written;
 }
 
 interface StateRow {
@@ -203,31 +216,16 @@ interface RefusalRow {
  */
 export async function rebuildRefusals(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number): Promise<number> {
   const start = new Date(windowStart(config, now_ms));
-  let refusals = 0;
   const cursor = sql<RefusalRow[]>`
     select code, terminal_id, reference, request_hash, contact_id, original_reference, (extract(epoch from created_at) * 1000)::int8 as created_ms
     from ledger_refusals where created_at >= ${start} order by created_at, id`.cursor(batch_rows);
-  for await (const rows of cursor) {
-    const pipeline = redis.multi();
-    const expiries = new Map<string, number>();
-    const keep = (key: string, field: Buffer, value: Buffer | string, expire_at: number) => {
-      pipeline.hSetNX(key, field, value);
-      expiries.set(key, expire_at);
-    };
-    for (const r of rows) {
-      const expire_at = windowExpiry(config, r.created_ms);
-      if (expire_at <= now_ms) continue;
-      const slot = referenceSlot(config, r.terminal_id, r.reference, r.created_ms);
-      keep(slot.claim_keys[0]!, slot.field, claimValue(r.request_hash, r.contact_id), expire_at);
-      if (r.contact_id !== '') keep(slot.record_keys(shardOf(r.contact_id, config.shard_count))[0]!, slot.field, `-${r.code}`, expire_at);
-      if (r.original_reference !== null) {
-        const original = referenceSlot(config, r.terminal_id, r.original_reference, r.created_ms);
-        keep(original.claim_keys[0]!, original.field, Buffer.from(`!${r.request_hash}`, 'latin1'), expire_at);
-      }
-      refusals++;
+  return writeWindow(redis, cursor, config, now_ms, (r, write) => {
+    const slot = referenceSlot(config, r.terminal_id, r.reference, r.created_ms);
+    write('hSetNX', slot.claim_keys[0]!, slot.field, claimValue(r.request_hash, r.contact_id));
+    if (r.contact_id !== '') write('hSetNX', slot.record_keys(shardOf(r.contact_id, config.shard_count))[0]!, slot.field, `-${r.code}`);
+    if (r.original_reference !== null) {
+      const original = referenceSlot(config, r.terminal_id, r.original_reference, r.created_ms);
+      write('hSetNX', original.claim_keys[0]!, original.field, Buffer.from(`!${r.request_hash}`, 'latin1'));
     }
-    for (const [key, at] of expiries) pipeline.pExpireAt(key, at);
-    await pipeline.execAsPipeline();
-  }
-  return refusals;
+  });
 }
