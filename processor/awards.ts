@@ -173,7 +173,7 @@ export class Awards {
     const answer: { outcome?: string } = {};
     try {
       const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards, resolution) };
-      out = await shardReply(this.stores, shard, answered(this.stores.redis.awardScript(call), answer));
+      out = await shardReply(this.stores, call, answered(this.stores.redis.awardScript(call), answer));
     } catch (err) {
       // Given back only if the script committed nothing (shard.ts mayGiveBack).
       if (mayGiveBack(answer)) await this.release(awards);

@@ -45,7 +45,7 @@ export class Expiry {
     const reference = `expiry:${contact_id}:${now_ms}`;
     const templates = expiryTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reference });
     const call: ExpireCall = rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates);
-    const out = await shardReply(this.stores, shard, this.stores.redis.expireScript(call));
+    const out = await shardReply(this.stores, call, this.stores.redis.expireScript(call));
     return out.status === 201;
   }
 

@@ -85,7 +85,7 @@ export class Purchases {
       slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, local: evaluated.local, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
       request_hash: claimHash(request.hash), referral: referral?.member,
     });
-    return this.commit(business, terminal, payer_source, call, awards, referral, claimHash(request.hash));
+    return this.commit(business, terminal, payer_source, call, awards, referral);
   }
 
   /**
@@ -127,12 +127,11 @@ export class Purchases {
   }
 
   /** The shard script, then what follows its commit; the awards' budgets go back if it refuses. */
-  private async commit(business: Business, terminal: Terminal, source: string, call: PurchaseCall, awards: readonly Award[], referral: Referral | undefined, request_hash: string): Promise<Reply> {
+  private async commit(business: Business, terminal: Terminal, source: string, call: PurchaseCall, awards: readonly Award[], referral: Referral | undefined): Promise<Reply> {
     let reply: ShardReply<PurchaseCommitted>;
     const answer: { outcome?: string } = {};
     try {
-      const refused_request = { business_id: call.business_id, slot: call.slot, request_hash, contact_id: call.contact_id };
-      const script = shardReply(this.stores, call.shard, answered(this.stores.redis.purchaseScript(call), answer), refused_request);
+      const script = shardReply(this.stores, call, answered(this.stores.redis.purchaseScript(call), answer));
       reply = await this.spends.afterOtp(business, terminal, source, { contact_id: call.contact_id, otp: call.otp }, call.now_ms, script);
     } catch (err) {
       // The script committed nothing (a refusal, a replay): the budgets go back. Not once it has
@@ -266,6 +265,7 @@ export class Purchases {
       id,
       now_ms,
       journal_length_max: this.stores.config.journal_length_max,
+      request_hash: p.request_hash,
       reply,
       entry,
       pay,

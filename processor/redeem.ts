@@ -40,7 +40,8 @@ export class Redemptions {
     await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), given_back]);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
-    const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms });
+    const request_hash = claimHash(hash);
+    const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash, contact_id, currency: business.currency, now_ms });
     const call: RedeemCall = {
       business_id: business.id,
       slot,
@@ -49,6 +50,7 @@ export class Redemptions {
       id,
       now_ms,
       journal_length_max: config.journal_length_max,
+      request_hash,
       reply,
       entry,
       amount: input.amount ?? null,
@@ -56,6 +58,6 @@ export class Redemptions {
       restricted_pools: rewards.restricted_pools,
       accounts: transactionAccounts(business, terminal, contact_id),
     };
-    return shardReply(this.stores, shard, this.stores.redis.redeemScript(call), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id });
+    return shardReply(this.stores, call, this.stores.redis.redeemScript(call));
   }
 }

@@ -73,7 +73,7 @@ export class Refunds {
     // Bound to no contact: this same refund was refused so before, and its original came since.
     if ((await claimReference(this.stores, slot, input.reference, hash, original.contact_id)) === '') throw refused('original_not_found', not_found, true);
     const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
-    return shardReply(this.stores, call.shard, this.stores.redis.refundScript(call), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id });
+    return shardReply(this.stores, call, this.stores.redis.refundScript(call));
   }
 
   /**
@@ -141,7 +141,7 @@ export class Refunds {
         if (reads >= reversal_reads_max) throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} kept changing while it was read; try again`);
         continue;
       }
-      const reply = await shardReply(this.stores, call.shard, Promise.resolve(outcome), { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: original.contact_id }).catch(async (err: unknown) => {
+      const reply = await shardReply(this.stores, call, Promise.resolve(outcome)).catch(async (err: unknown) => {
         if (outcome.outcome === 'refused' && outcome.code === 'original_not_found' && (await this.noTransaction(call.shard, original_slot, original))) missing_originals.add(err as object);
         throw err;
       });
@@ -206,6 +206,7 @@ export class Refunds {
       id: facts.id,
       now_ms: facts.now_ms,
       journal_length_max: this.stores.config.journal_length_max,
+      request_hash: facts.request_hash,
       reply: templates.reply,
       entry: templates.entry,
       accounts: transactionAccounts(business, terminal, contact_id),

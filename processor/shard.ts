@@ -4,7 +4,7 @@
 import { PocketgateError, type ErrorCode } from '../core/errors.ts';
 import { journalKey, transactionKey } from './hot/keys.ts';
 import { parseRecord, refusalOf, type RecordValue, type ReferenceSlot } from './hot/references.ts';
-import type { Committed, ShardOutcome } from './hot/shard-script.ts';
+import type { Committed, ShardCall, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
 import { journalRefusal, refusalEntry, type RefusedRequest } from './refusals.ts';
 import { streamEntryFields } from './journal.ts';
@@ -112,11 +112,13 @@ export function mayGiveBack(answer: { readonly outcome?: string }): boolean {
 
 /**
  * The reply of a shard script call on `shard` that answers `outcome`, or its refusal. A refusal
- * the script remembered under the request's reference (`request`: a terminal's) is journaled for
+ * the script remembered under the request's reference (a terminal's: `call.request_hash`) is journaled for
  * the ledger first (refusals.ts), the first time only: a repeat is refused as replayed.
  */
-export function shardReply<C extends Committed>(stores: Stores, shard: number, outcome: Promise<ShardOutcome<C>>, request?: RefusedRequest): Promise<ShardReply<C>> {
-  return outcome.then((o) => replyOf(stores, shard, o, request));
+export function shardReply<C extends Committed>(stores: Stores, call: ShardCall<string>, outcome: Promise<ShardOutcome<C>>): Promise<ShardReply<C>> {
+  const { request_hash } = call;
+  const request: RefusedRequest | undefined = request_hash === undefined ? undefined : { business_id: call.business_id, slot: call.slot, request_hash, contact_id: call.contact_id };
+  return outcome.then((o) => replyOf(stores, call.shard, o, request));
 }
 
 async function replyOf<C extends Committed>(stores: Stores, shard: number, o: ShardOutcome<C>, request: RefusedRequest | undefined): Promise<ShardReply<C>> {

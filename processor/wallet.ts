@@ -197,8 +197,7 @@ export class Spends {
       return this.replayOr(err, slot, hash);
     }
     const call = this.spendCall(business, terminal, input, payer, slot, hash, now_ms);
-    const refused_request = { business_id: business.id, slot, request_hash: claimHash(hash), contact_id };
-    return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call.shard, this.stores.redis.spendScript(call), refused_request));
+    return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call, this.stores.redis.spendScript(call)));
   }
 
   /** The shard script call of a spend by `payer`, its reference claimed. */
@@ -209,7 +208,8 @@ export class Spends {
     const fee = terminal.settle_on === 'spend' ? feeOf(terminal, input.amount) : 0;
     if (fee > 0) postings.push([accounts.fees, accounts.fee_income, fee]);
     const id = newId('txn');
-    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
+    const request_hash = claimHash(hash);
+    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash, contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
     return {
       business_id: business.id,
       slot,
@@ -218,6 +218,7 @@ export class Spends {
       id,
       now_ms,
       journal_length_max: this.stores.config.journal_length_max,
+      request_hash,
       reply,
       entry,
       amount: input.amount,

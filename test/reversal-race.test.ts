@@ -104,7 +104,7 @@ describe('a reversal racing its spend', () => {
     const real = clock.now;
     let original: Promise<Reply> | undefined;
     clock.now = () => {
-      original ??= shardReply(gw.processor.stores, original_call.shard, gw.processor.stores.redis.spendScript(original_call));
+      original ??= shardReply(gw.processor.stores, original_call, gw.processor.stores.redis.spendScript(original_call));
       return real();
     };
     let reversal;
