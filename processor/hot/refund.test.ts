@@ -11,7 +11,7 @@ import { contactKey, stateKey } from './keys.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { RefundCall } from './refund.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedis, specSlot, specTerminal } from './script-spec.ts';
 
 const shard = 206;
 const business = specBusiness();
@@ -26,13 +26,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-/** An original in the hot window: its record under a reference of the terminal. */
-async function original(record: string): Promise<{ id: string; slot: ReferenceSlot }> {
-  const id = newId('txn');
-  const { slot } = specSlot(terminal.id);
-  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
-  return { id, slot };
-}
+const original = (record: string) => specOriginal(redis, shard, terminal.id, record);
 
 function call(contact_id: string, original_slot: ReferenceSlot, amount: number | null, ledger: LedgerOriginalArg | null = null, at?: { reference: string; slot: ReferenceSlot }): RefundCall {
   const now_ms = Date.now();

@@ -11,7 +11,7 @@ import { capsKey, contactKey, lotsKey, stateKey } from './keys.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedis, specSlot, specTerminal } from './script-spec.ts';
 
 const shard = 207;
 const business = specBusiness();
@@ -27,12 +27,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-async function original(record: string): Promise<{ id: string; slot: ReferenceSlot }> {
-  const id = newId('txn');
-  const { slot } = specSlot(terminal.id);
-  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
-  return { id, slot };
-}
+const original = (record: string) => specOriginal(redis, shard, terminal.id, record);
 
 /** What a purchase `original` counted, as Node gives it (processor/purchase-undo.ts): nothing by default. */
 const counted = (original: string, more: Partial<PurchaseUndo> = {}): PurchaseUndo => ({ original, caps: [], units: 0, periods: [], ...more });

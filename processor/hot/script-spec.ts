@@ -63,6 +63,14 @@ export function specSlot(terminal_id: string, now_ms = Date.now()): { reference:
   return { reference, slot: referenceSlot(spec_config, terminal_id, reference, now_ms) };
 }
 
+/** An original in the hot window: its record (as the scripts write one) under a fresh reference of the terminal. */
+export async function specOriginal(redis: RedisClient, shard: number, terminal_id: string, record: string): Promise<{ id: string; slot: ReferenceSlot }> {
+  const id = newId('txn');
+  const { slot } = specSlot(terminal_id);
+  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
+  return { id, slot };
+}
+
 /** A journal entry a committed call appended: its entry and reply, parsed (both must be JSON). */
 export async function journalOf(redis: RedisClient, shard: number, journal_id: string): Promise<{ entry: JournalEntry; reply: Record<string, unknown> }> {
   const found = (await redis.sendCommand(['XRANGE', journalKey(shard), journal_id, journal_id])) as [string, string[]][];
