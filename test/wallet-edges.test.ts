@@ -11,7 +11,8 @@ import { otpIndexKey, otpKey } from '../processor/hot/keys.ts';
 import { statement } from '../processor/ledger/reports.ts';
 import type { Business } from '../processor/network.ts';
 import { requestHash } from '../processor/wallet.ts';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { createCardContact, type CardContact as Contact } from './card-contact.ts';
+import { call, createBusiness, eventually, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -27,18 +28,7 @@ afterAll(async () => {
   await gw.close();
 });
 
-interface Contact {
-  readonly id: string;
-  readonly card: string;
-  readonly wallet_code: string;
-}
-
-async function newContact(b: BusinessFixture = biz): Promise<Contact> {
-  const card = testCard(950_000 + ++seq);
-  const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const newContact = (b: BusinessFixture = biz): Promise<Contact> => createCardContact(gw, b, 950_000 + ++seq);
 
 const ref = () => `e-${Date.now()}-${++seq}`;
 

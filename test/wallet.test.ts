@@ -2,7 +2,8 @@
 // the HTTP contract, against real Redis and PostgreSQL.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, createBusiness, eventually, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -19,12 +20,7 @@ afterAll(async () => {
   await gw.close();
 });
 
-async function newContact(): Promise<{ id: string; card: string; wallet_code: string }> {
-  const card = testCard(900_000 + ++seq);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const newContact = (): Promise<CardContact> => createCardContact(gw, biz, 900_000 + ++seq);
 
 const ref = () => `w-${Date.now()}-${++seq}`;
 
