@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { encodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
 import { createMessage, decode, encode, fieldsRecord, type BitmapEncoding, type IsoMessage } from '../adapters/iso8583/codec.ts';
+import { purchase_fields } from '../adapters/iso8583/testdata/purchase.ts';
 import { median } from './measure.ts';
 
 // iso_8583 is CommonJS without types; this is the slice of its API the bench uses.
@@ -17,21 +18,7 @@ interface Iso8583Instance {
 type Iso8583Ctor = new (message?: Record<string, string>) => Iso8583Instance;
 const Iso8583 = createRequire(import.meta.url)('iso_8583') as Iso8583Ctor;
 
-const request: Record<number, string> = {
-  2: '4761739001010119',
-  3: '000000',
-  4: '000000005000',
-  7: '0911131411',
-  11: '000123',
-  12: '131411',
-  13: '0911',
-  32: '423935',
-  37: '123456789012',
-  41: 'TERM0001',
-  42: 'MERCHANT0000001',
-  48: 'OTP=123456;',
-  49: '978',
-};
+const request = purchase_fields;
 const response: Record<number, string> = {
   ...request,
   38: 'A1B2C3',

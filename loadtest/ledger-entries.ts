@@ -7,6 +7,7 @@
 import { newId, shardOf } from '../core/ids.ts';
 import type { JournalRecord } from '../processor/ledger/writer.ts';
 import type { Sql } from '../processor/stores.ts';
+import { prng } from './prng.ts';
 
 export interface LedgerMerchant {
   readonly id: string;
@@ -58,18 +59,6 @@ export async function seedLedgerWorld(sql: Sql, w: LedgerWorld): Promise<void> {
   await sql`
     insert into contacts (id, business_id, code, referral_code, wallet_code)
     select id, ${b}, 'C' || n, 'R' || n, lpad(n::text, 16, '0') from unnest(${w.contacts as string[]}::text[]) with ordinality c(id, n)`;
-}
-
-/** mulberry32: a small seeded PRNG, the same sequence on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 const iso_ms = (ms: number) => new Date(ms).toISOString();

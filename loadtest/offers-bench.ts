@@ -10,6 +10,7 @@
 import { pathToFileURL } from 'node:url';
 import { compileOffers, evaluatePurchase, type Offer, type PurchaseContext, type PurchaseItem, type Resolution } from '../core/offer.ts';
 import { offerSchema } from '../core/schemas.ts';
+import { prng } from './prng.ts';
 
 export interface OffersBenchOptions {
   iterations?: number;
@@ -43,18 +44,6 @@ export interface OffersBenchFigures {
   candidates: number;
   goal_p50_us: number;
   met: boolean;
-}
-
-/** mulberry32: a small deterministic PRNG, so every run measures the same business. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 const venues = 200;

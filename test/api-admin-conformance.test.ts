@@ -2,20 +2,14 @@
 // Rewards) where a review found the gateway answering otherwise than the page says. Each test
 // quotes the words it holds the gateway to.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { businessGatewayForFile } from './business-gateway.ts';
 import { expectValidation } from './contract-util.ts';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  biz = await createBusiness(gw);
-});
-afterAll(async () => {
-  await gw.close();
-});
+businessGatewayForFile((made) => ({ gw, biz } = made));
 
 // API.md, Conventions: "Timestamps are RFC 3339 strings in UTC (`2026-11-24T10:15:00Z`)."
 const utc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;

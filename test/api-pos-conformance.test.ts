@@ -2,7 +2,7 @@
 // checks of what the page says, word for word, where the gateway did otherwise.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { expectProblem, walletOf } from './contract-util.ts';
 
 let gw: TestGateway;
@@ -22,6 +22,21 @@ async function customer(biz: BusinessFixture): Promise<{ id: string; card: strin
   return { id: c.body.id, card };
 }
 
+/**
+ * `body` sent twice to `path` by the business's terminal: 404 original_not_found both times, the
+ * repeat replaying the first answer (API.md, Conventions). The first answer, for later repeats.
+ */
+async function notFoundThenReplayed(biz: BusinessFixture, path: string, body: unknown): Promise<ApiResponse> {
+  const first = await call(gw, 'POST', path, biz.terminal_key, body);
+  expectProblem(first, 404, 'original_not_found');
+  expect(first.headers.get('idempotent-replayed')).toBeNull();
+  const again = await call(gw, 'POST', path, biz.terminal_key, body);
+  expectProblem(again, 404, 'original_not_found');
+  expect(again.headers.get('idempotent-replayed')).toBe('true');
+  expect(again.body).toEqual(first.body);
+  return first;
+}
+
 // API.md, Conventions: "A repeat of the same terminal + reference + body returns the original
 // status and body, with header `Idempotent-Replayed: true`, and changes nothing. Same reference
 // with a different body: 409 `idempotency_conflict`." A refund naming a purchase that is not there
@@ -35,14 +50,7 @@ describe('a refund refused as original_not_found, repeated', () => {
     await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } });
     const c = await customer(biz);
     const refund = { reference: 'f-early', original_reference: 'p-late' };
-    const first = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
-    expectProblem(first, 404, 'original_not_found');
-    expect(first.headers.get('idempotent-replayed')).toBeNull();
-
-    const again = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
-    expectProblem(again, 404, 'original_not_found');
-    expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(again.body).toEqual(first.body);
+    const first = await notFoundThenReplayed(biz, '/v1/refunds', refund);
 
     const late = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'p-late', cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' });
     expect(late.status, late.text).toBe(201);
@@ -75,13 +83,7 @@ describe('a reversal refused as original_not_found, repeated', () => {
   it('is 404 again with Idempotent-Replayed and the same body', async () => {
     const biz = await createBusiness(gw);
     const reversal = { reference: 'v-early', original_reference: 'never' };
-    const first = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
-    expectProblem(first, 404, 'original_not_found');
-    expect(first.headers.get('idempotent-replayed')).toBeNull();
-    const again = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
-    expectProblem(again, 404, 'original_not_found');
-    expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(again.body).toEqual(first.body);
+    await notFoundThenReplayed(biz, '/v1/reversals', reversal);
     // Another reversal of the same missing original, under a reference of its own: a first answer.
     const second = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: 'v-other', original_reference: 'never' });
     expectProblem(second, 404, 'original_not_found');
@@ -100,13 +102,7 @@ describe('a reversal of a refused request, repeated', () => {
     const declined = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'p-short', cim: { type: 'card', value: c.card }, amount: 1_000, currency: 'EUR', pay: { amount: 500, wallet_code: (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.wallet_code } });
     expectProblem(declined, 422, 'insufficient_funds');
     const reversal = { reference: 'v-of-declined', original_reference: 'p-short' };
-    const first = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
-    expectProblem(first, 404, 'original_not_found');
-    expect(first.headers.get('idempotent-replayed')).toBeNull();
-    const again = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, reversal);
-    expectProblem(again, 404, 'original_not_found');
-    expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(again.body).toEqual(first.body);
+    await notFoundThenReplayed(biz, '/v1/reversals', reversal);
   });
 });
 

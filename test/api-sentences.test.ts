@@ -3,7 +3,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../gateway/config.ts';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { expectProblem, expectValidation, unique, walletOf } from './contract-util.ts';
 
 let gw: TestGateway;
@@ -19,12 +20,7 @@ afterAll(async () => {
   await gw?.close();
 });
 
-async function customer(): Promise<{ id: string; card: string; wallet_code: string }> {
-  const card = testCard(++seed);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status, c.text).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const customer = (): Promise<CardContact> => createCardContact(gw, biz, ++seed);
 
 /** A customer with `open` in the open balance: a purchase awarding 10%, then a redemption of it all. */
 async function funded(open: number): Promise<{ id: string; card: string; wallet_code: string }> {

@@ -2,20 +2,14 @@
 // hold, and bytes that are not UTF-8. Each is a 400 that changes nothing, on every JSON route;
 // never a 500, never a replacement character stored as if the client had sent it.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { businessGatewayForFile } from './business-gateway.ts';
+import { call, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { countRows, expectValidation } from './contract-util.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  biz = await createBusiness(gw);
-});
-afterAll(async () => {
-  await gw?.close();
-});
+businessGatewayForFile((made) => ({ gw, biz } = made));
 
 /** JSON nested `depth` arrays deep around one string, as text (no recursion to build it). */
 function nested(depth: number, inner: string): string {

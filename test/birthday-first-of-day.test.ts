@@ -9,27 +9,15 @@
 // The guard reads the contact's birthday purchases by time (hot/keys.ts purchaseTimesKey: a
 // sorted set kept 37 days, a reversal taking its purchase out) for the purchase's local day.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { heldClockGatewayForFile, holdClock } from './held-clock.ts';
+import { call, createBusiness, testCard, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let seq = 0;
-const real_now = Date.now;
+heldClockGatewayForFile((started) => (gw = started));
 
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-afterAll(async () => {
-  await gw?.close();
-});
-afterEach(() => {
-  gw.processor.stores.clock.now = real_now;
-});
-
-const at = (iso: string) => {
-  const ms = Date.parse(iso);
-  gw.processor.stores.clock.now = () => ms;
-};
+const at = (iso: string) => holdClock(gw, iso);
 
 async function setUp() {
   const biz = await createBusiness(gw);

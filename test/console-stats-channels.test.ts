@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
+import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { unique } from './contract-util.ts';
 import { TerminalClient } from './ws-client.ts';
@@ -14,14 +15,14 @@ let biz: BusinessFixture;
 let iso: IsoClient;
 let ws: TerminalClient;
 let card: string;
-const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
+const acquirer = randomAcquirerId();
 
 beforeAll(async () => {
   gw = await startTestGateway({}, true, true);
   biz = await createBusiness(gw);
   card = testCard(915_001);
   expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
-  expect((await call(gw, 'POST', '/v1/iso8583/links', biz.admin_key, { acquirer_id: acquirer })).status).toBe(201);
+  await linkAcquirer(gw, biz, acquirer);
   iso = await connectIso(gw.iso8583_port);
   ws = await TerminalClient.open(gw.port, biz.terminal_key);
 });

@@ -1,20 +1,14 @@
 // Contract: authentication and key kinds, the platform and business-network endpoints, and the
 // operations endpoints, request by request through the HTTP API.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, platform_key, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { businessGatewayForFile } from './business-gateway.ts';
+import { call, createBusiness, platform_key, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { countRows, expectProblem, expectValidation, unique } from './contract-util.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  biz = await createBusiness(gw);
-});
-afterAll(async () => {
-  await gw.close();
-});
+businessGatewayForFile((made) => ({ gw, biz } = made));
 
 describe('authentication', () => {
   const routes: [string, string, unknown?][] = [

@@ -11,6 +11,8 @@ import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage, type IsoMessage } from '../adapters/iso8583/codec.ts';
 import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
+import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
+import { createCardContact, type CardContact as Contact } from './card-contact.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { startReceiver, ofType, type Receiver } from './webhook-helpers.ts';
@@ -27,7 +29,7 @@ let processor: ProcessorFixture;
 let offers: { cashback: string; discount: string };
 let seq = 0;
 let stan = 0;
-const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
+const acquirer = randomAcquirerId();
 const transmission = '1124101500';
 
 beforeAll(async () => {
@@ -38,7 +40,7 @@ beforeAll(async () => {
   const discount = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'discount', goal: 'spend', kind: 'instant_discount', award: { fixed: 100 }, conditions: { min_amount: 5000 } });
   expect([cashback.status, discount.status]).toEqual([201, 201]);
   offers = { cashback: cashback.body.id, discount: discount.body.id };
-  expect((await call(gw, 'POST', '/v1/iso8583/links', biz.admin_key, { acquirer_id: acquirer })).status).toBe(201);
+  await linkAcquirer(gw, biz, acquirer);
   hooks = await startReceiver();
   expect((await call(gw, 'POST', '/v1/webhooks', biz.admin_key, { url: hooks.url, events: ['*'] })).status).toBe(201);
   processor = await createProcessor(gw, biz);
@@ -55,18 +57,7 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------- the three channels
 
-interface Contact {
-  readonly id: string;
-  readonly card: string;
-  readonly wallet_code: string;
-}
-
-async function contact(): Promise<Contact> {
-  const card = testCard(6_100_000 + ++seq);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status, c.text).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const contact = (): Promise<Contact> => createCardContact(gw, biz, 6_100_000 + ++seq);
 
 /** A POS call over HTTP: status, body and whether it was replayed. */
 async function http(path: string, body: unknown): Promise<{ status: number; body: any; replayed: boolean }> {

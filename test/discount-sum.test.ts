@@ -8,7 +8,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { budgetKey } from '../processor/hot/keys.ts';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let seq = 0;
@@ -34,12 +35,7 @@ async function offer(biz: BusinessFixture, body: Record<string, unknown>): Promi
   return o.body.id;
 }
 
-async function contact(biz: BusinessFixture) {
-  const card = testCard(9_300_000 + ++seq);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status, c.text).toBe(201);
-  return { id: c.body.id as string, card, wallet_code: c.body.wallet_code as string };
-}
+const contact = (biz: BusinessFixture): Promise<CardContact> => createCardContact(gw, biz, 9_300_000 + ++seq);
 
 describe('stacked instant discounts', () => {
   it('are listed for what they take off: their sum is the discount, in the quote too', async () => {

@@ -8,6 +8,7 @@ import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
 import { guess_limits, otp_tries_max } from '../core/guesses.ts';
 import { guessCountersOf } from '../processor/hot/guess.ts';
+import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { TerminalClient } from './ws-client.ts';
 
@@ -342,11 +343,11 @@ describe('ISO 8583', () => {
   let iso: IsoClient;
   let biz: BusinessFixture;
   let stan = 0;
-  const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
+  const acquirer = randomAcquirerId();
 
   beforeAll(async () => {
     biz = await business();
-    expect((await call(gw, 'POST', '/v1/iso8583/links', biz.admin_key, { acquirer_id: acquirer })).status).toBe(201);
+    await linkAcquirer(gw, biz, acquirer);
     iso = await connectIso(gw.iso8583_port);
   });
   afterAll(async () => {

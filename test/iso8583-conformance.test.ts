@@ -4,7 +4,9 @@
 
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { acquiredBusiness, randomAcquirerId } from './acquirer.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 // ---------------------------------------------------------------- a minimal acquirer
 
@@ -118,14 +120,12 @@ let gw: TestGateway;
 let biz: BusinessFixture;
 let acq: Acquirer;
 let stan = 0;
-const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
+const acquirer = randomAcquirerId();
 const transmission = '1124101500';
 
 beforeAll(async () => {
   gw = await startTestGateway({}, false, true);
-  biz = await createBusiness(gw);
-  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
-  expect((await call(gw, 'POST', '/v1/iso8583/links', biz.admin_key, { acquirer_id: acquirer })).status).toBe(201);
+  biz = await acquiredBusiness(gw, acquirer);
   acq = await connect(gw.iso8583_port);
 });
 afterAll(async () => {
@@ -142,12 +142,7 @@ function request(mti: string, fields: Fields): Message {
 
 const amount = (minor: number) => String(minor).padStart(12, '0');
 
-async function contact(seed: number) {
-  const card = testCard(930_000 + seed);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status).toBe(201);
-  return { id: c.body.id as string, card, wallet_code: c.body.wallet_code as string };
-}
+const contact = (seed: number): Promise<CardContact> => createCardContact(gw, biz, 930_000 + seed);
 
 /** DE54's 20-character blocks: account type n2, amount type n2, currency n3, sign C/D, amount n12. */
 function amounts(de54: string | undefined): Record<string, { currency: string; sign: string; amount: number }> {

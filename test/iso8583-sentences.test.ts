@@ -10,7 +10,9 @@ import { createMessage, decode, type IsoMessage } from '../adapters/iso8583/code
 import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
 import { vectorRoot } from '../adapters/iso8583/testdata/vectors.ts';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { acquiredBusiness, randomAcquirerId } from './acquirer.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -18,14 +20,12 @@ let iso: IsoClient;
 let stan = 0;
 let seed = 9_520_000;
 // One acquirer id per run: this business is the only one linked to it.
-const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
+const acquirer = randomAcquirerId();
 const transmission = '1124101500';
 
 beforeAll(async () => {
   gw = await startTestGateway({}, false, true);
-  biz = await createBusiness(gw);
-  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
-  expect((await call(gw, 'POST', '/v1/iso8583/links', biz.admin_key, { acquirer_id: acquirer })).status).toBe(201);
+  biz = await acquiredBusiness(gw, acquirer);
   iso = await connectIso(gw.iso8583_port);
 });
 afterAll(async () => {
@@ -42,12 +42,7 @@ function request(mti: string, values: Record<number, string>): IsoMessage {
 
 const original = (msg: IsoMessage): string => formatOriginalData({ mti: msg.mti, stan: msg.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
 
-async function contact(): Promise<{ id: string; card: string; wallet_code: string }> {
-  const card = testCard(++seed);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status, c.text).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const contact = (): Promise<CardContact> => createCardContact(gw, biz, ++seed);
 
 async function wallet(id: string): Promise<{ open: number; commerce: number }> {
   return (await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key)).body;

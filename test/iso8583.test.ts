@@ -6,6 +6,8 @@ import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage, type IsoMessage } from '../adapters/iso8583/codec.ts';
 import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
+import { randomAcquirerId } from './acquirer.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -14,7 +16,7 @@ let iso: IsoClient;
 let stan = 0;
 // One acquirer id per run, so this business is the only one linked to it even on a database
 // kept from before (several businesses may link one DE32; the earliest link routes first).
-const acquirer = String(1_000_000 + Math.floor(Math.random() * 8_999_999));
+const acquirer = randomAcquirerId();
 
 beforeAll(async () => {
   gw = await startTestGateway({}, false, true);
@@ -49,12 +51,7 @@ function request(mti: string, values: Record<number, string>): IsoMessage {
 
 const amount = (minor: number) => String(minor).padStart(12, '0');
 
-async function contact(seed: number): Promise<{ id: string; card: string; wallet_code: string }> {
-  const card = testCard(700_000 + seed);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const contact = (seed: number): Promise<CardContact> => createCardContact(gw, biz, 700_000 + seed);
 
 async function wallet(id: string) {
   return (await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key)).body as { open: number; commerce: number };

@@ -20,6 +20,7 @@ import { proportion } from '../core/money.ts';
 import type { JournalEntry } from '../processor/journal.ts';
 import { journalBacklog, LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
+import { prng } from '../loadtest/prng.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { byPair, connectTestRedis, connectTestSql, redisUrl, shard_count } from './ledger-helpers.ts';
 
@@ -55,18 +56,6 @@ afterAll(async () => {
   await sql?.end({ timeout: 5 });
   await gw?.close();
 });
-
-/** mulberry32: small, fast and the same everywhere. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Terminal {
   readonly name: string;

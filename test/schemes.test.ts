@@ -1,18 +1,12 @@
 // Schemes and their four sign-up modes, through the HTTP contract.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { businessGatewayForFile } from './business-gateway.ts';
+import { call, createBusiness, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  biz = await createBusiness(gw);
-});
-afterAll(async () => {
-  await gw.close();
-});
+businessGatewayForFile((made) => ({ gw, biz } = made));
 
 async function contact(email?: string): Promise<string> {
   const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, email === undefined ? {} : { email });

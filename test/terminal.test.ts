@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { guessCountersOf } from '../processor/hot/guess.ts';
+import { createCardContact, type CardContact as Contact } from './card-contact.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startGatewayProcess } from './gateway-process.ts';
 import { snapshotRedis, startOwnRedis, type OwnRedis } from './own-redis.ts';
@@ -27,18 +28,7 @@ afterAll(async () => {
   await own?.stop();
 });
 
-interface Contact {
-  readonly id: string;
-  readonly card: string;
-  readonly wallet_code: string;
-}
-
-async function contact(): Promise<Contact> {
-  const card = testCard(8_000_000 + ++seq);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status, c.text).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const contact = (): Promise<Contact> => createCardContact(gw, biz, 8_000_000 + ++seq);
 
 const purchase = (c: Contact, amount = 2000, reference = `ws-${++seq}`) => ({ reference, cim: { type: 'card', value: c.card }, amount, currency: 'EUR' });
 const open = (key = biz.terminal_key) => TerminalClient.open(gw.port, key);

@@ -5,21 +5,12 @@
 // month's sale). Before, such a purchase reset the counters to its own period, and the units the
 // contact had earned in the current period were lost: a gold contact fell back to no tier.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { heldClockGatewayForFile } from './held-clock.ts';
+import { call, createBusiness, testCard, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
-const real_now = Date.now;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-afterAll(async () => {
-  await gw?.close();
-});
-afterEach(() => {
-  gw.processor.stores.clock.now = real_now;
-});
+heldClockGatewayForFile((started) => (gw = started));
 
 describe('a purchase dated in the previous tier period', () => {
   it('keeps the units of the current period (and counts in its own)', async () => {

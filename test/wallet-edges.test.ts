@@ -3,7 +3,7 @@
 // stacked instant discounts in the ledger, and statements whose running balances follow the
 // order the wallet changed in.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseWith, purchaseSchema } from '../core/schemas.ts';
 import { claimReference } from '../processor/claim.ts';
 import { referenceSlot } from '../processor/hot/references.ts';
@@ -11,34 +11,17 @@ import { otpIndexKey, otpKey } from '../processor/hot/keys.ts';
 import { statement } from '../processor/ledger/reports.ts';
 import type { Business } from '../processor/network.ts';
 import { requestHash } from '../processor/wallet.ts';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { businessGatewayForFile } from './business-gateway.ts';
+import { createCardContact, type CardContact as Contact } from './card-contact.ts';
+import { call, createBusiness, eventually, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
 let seq = 0;
 
-beforeAll(async () => {
-  gw = await startTestGateway();
-  biz = await createBusiness(gw);
-  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } });
-  expect(o.status).toBe(201);
-});
-afterAll(async () => {
-  await gw.close();
-});
+businessGatewayForFile((made) => ({ gw, biz } = made), { name: '10% back', goal: 'spend', award: { percent: 10 } });
 
-interface Contact {
-  readonly id: string;
-  readonly card: string;
-  readonly wallet_code: string;
-}
-
-async function newContact(b: BusinessFixture = biz): Promise<Contact> {
-  const card = testCard(950_000 + ++seq);
-  const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const newContact = (b: BusinessFixture = biz): Promise<Contact> => createCardContact(gw, b, 950_000 + ++seq);
 
 const ref = () => `e-${Date.now()}-${++seq}`;
 

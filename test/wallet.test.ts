@@ -1,30 +1,19 @@
 // Redeem, spend (OTP and wallet code), refunds, reversals, statements and settlement, through
 // the HTTP contract, against real Redis and PostgreSQL.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { businessGatewayForFile } from './business-gateway.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, createBusiness, eventually, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
 let seq = 0;
 
-beforeAll(async () => {
-  gw = await startTestGateway();
-  biz = await createBusiness(gw);
-  // 10% cashback on everything: easy numbers.
-  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } });
-  expect(o.status).toBe(201);
-});
-afterAll(async () => {
-  await gw.close();
-});
+// 10% cashback on everything: easy numbers.
+businessGatewayForFile((made) => ({ gw, biz } = made), { name: '10% back', goal: 'spend', award: { percent: 10 } });
 
-async function newContact(): Promise<{ id: string; card: string; wallet_code: string }> {
-  const card = testCard(900_000 + ++seq);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
-  expect(c.status).toBe(201);
-  return { id: c.body.id, card, wallet_code: c.body.wallet_code };
-}
+const newContact = (): Promise<CardContact> => createCardContact(gw, biz, 900_000 + ++seq);
 
 const ref = () => `w-${Date.now()}-${++seq}`;
 

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeAdditionalAmounts, encodeAdditionalAmounts, type AdditionalAmount } from './additional-amounts.ts';
-import { IsoFormatError, createMessage, decode, encode } from './codec.ts';
+import { createMessage, decode, encode } from './codec.ts';
+import { refusal } from './testdata/refusal.ts';
 
 const digits = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: n, maxLength: n });
 const amountArb: fc.Arbitrary<AdditionalAmount> = fc.record({
@@ -11,17 +12,6 @@ const amountArb: fc.Arbitrary<AdditionalAmount> = fc.record({
   sign: fc.constantFrom('C' as const, 'D' as const),
   amount: fc.integer({ min: 0, max: 999_999_999_999 }),
 });
-
-function refusal(fn: () => unknown): Pick<IsoFormatError, 'field' | 'position' | 'reason'> {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IsoFormatError);
-    const { field, position, reason } = e as IsoFormatError;
-    return { field, position, reason };
-  }
-  throw new Error('expected an IsoFormatError');
-}
 
 describe('DE54 additional amounts', () => {
   it('formats 20-character blocks: account, amount type, currency, sign, n12 minor units', () => {

@@ -1,26 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createMessage, decode, encode, fieldsRecord, type IsoMessage } from './codec.ts';
 import { spec87, spec87Track2Ebcdic } from './spec87.ts';
+import { purchase_fields } from './testdata/purchase.ts';
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-// A Pocketgate 0200 purchase: fields 2,3,4,7,11,12,13,32,37,41,42,48,49.
-const purchase = (): IsoMessage =>
-  createMessage('0200', {
-    2: '4761739001010119',
-    3: '000000',
-    4: '000000005000',
-    7: '0911131411',
-    11: '000123',
-    12: '131411',
-    13: '0911',
-    32: '423935',
-    37: '123456789012',
-    41: 'TERM0001',
-    42: 'MERCHANT0000001',
-    48: 'OTP=123456;',
-    49: '978',
-  });
+const purchase = (): IsoMessage => createMessage('0200', purchase_fields);
 
 const PURCHASE_WIRE =
   '0200' +

@@ -1,18 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IsoFormatError } from './format-error.ts';
 import { formatTagData, parseTagData } from './private-data.ts';
-
-function refusal(fn: () => unknown): Pick<IsoFormatError, 'field' | 'position' | 'reason'> {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IsoFormatError);
-    const { field, position, reason } = e as IsoFormatError;
-    return { field, position, reason };
-  }
-  throw new Error('expected an IsoFormatError');
-}
+import { refusal } from './testdata/refusal.ts';
 
 describe('DE48 TAG=value; pairs', () => {
   it('parses and formats the contract example', () => {

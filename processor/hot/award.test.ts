@@ -1,7 +1,7 @@
 // award.lua against the test Redis (database 13, shard 204), called through its definition
 // (award.ts) without the gateway.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
@@ -10,19 +10,14 @@ import type { AwardCall } from './award.ts';
 import type { AwardItem } from './award-items.ts';
 import { expiryKey } from './keys.ts';
 import { referenceSlot } from './references.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedis } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedisForFile } from './script-spec.ts';
 
 const shard = 204;
 const business = specBusiness();
 const expiry = Date.now() + 86_400_000;
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(13);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(13, (r) => (redis = r));
 
 const signup = (amount: number): AwardItem => ({
   kind: 'c', amount, lot: `${expiry}|`, guard: 'once', since: 0, before: 0, cap: 'off_signup|once', limit: 1, json: JSON.stringify({ offer_id: 'off_signup', amount }), group: 0, place: 0,

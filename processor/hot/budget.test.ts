@@ -1,19 +1,14 @@
 // budget.lua against the test Redis (database 15), called through its definition (budget.ts).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import type { RedisClient } from '../stores.ts';
 import { budgetKey } from './keys.ts';
-import { specRedis } from './script-spec.ts';
+import { specRedisForFile } from './script-spec.ts';
 
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(15);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(15, (r) => (redis = r));
 
 describe('budget.lua', () => {
   it('grants the whole amount, then what is left, then nothing; concurrent reservations never exceed the budget', async () => {

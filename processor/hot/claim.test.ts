@@ -1,18 +1,13 @@
 // claim.lua against the test Redis (database 15), called through its definition (claim.ts).
 // What claims mean to requests (conflicts, reversal marks) is references.test.ts's.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RedisClient } from '../stores.ts';
-import { specRedis, specSlot } from './script-spec.ts';
+import { specRedisForFile, specSlot } from './script-spec.ts';
 
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(15);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(15, (r) => (redis = r));
 
 describe('claim.lua', () => {
   it('claims a free reference in this period, with the hash’s expiry, and answers the claim it finds after', async () => {

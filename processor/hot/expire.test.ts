@@ -1,7 +1,7 @@
 // expire.lua against the test Redis (database 13, shard 205), called through its definition
 // (expire.ts) without the gateway.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
@@ -9,7 +9,7 @@ import { expiryTemplates } from '../templates.ts';
 import type { ExpireCall } from './expire.ts';
 import { expiryKey, lotsKey } from './keys.ts';
 import { referenceSlot } from './references.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedis } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedisForFile } from './script-spec.ts';
 
 const shard = 205;
 const business = specBusiness();
@@ -19,12 +19,7 @@ const older = `${String(now - 2_000).padStart(13, '0')}|M1`;
 const next = now + 86_400_000;
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(13);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(13, (r) => (redis = r));
 
 function call(contact_id: string): ExpireCall {
   const id = newId('txn');

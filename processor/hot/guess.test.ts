@@ -1,20 +1,15 @@
 // guess.lua against the test Redis (database 15), called through its definition (guess.ts).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { guess_limits } from '../../core/guesses.ts';
 import { newId } from '../../core/ids.ts';
 import type { RedisClient } from '../stores.ts';
 import { guessCountersOf } from './guess.ts';
-import { specRedis } from './script-spec.ts';
+import { specRedisForFile } from './script-spec.ts';
 
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(15);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(15, (r) => (redis = r));
 
 const now_ms = Date.UTC(2026, 10, 24, 10, 15);
 

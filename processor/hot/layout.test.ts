@@ -2,19 +2,14 @@
 // same values by name (against the test Redis, database 15), every kind of argument.
 
 import type { CommandParser } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RedisClient } from '../stores.ts';
 import { arg, layout, luaHeader, type Args, type Keys, type KeyValues, type Layout, type ValuesOf } from './layout.ts';
-import { specRedis } from './script-spec.ts';
+import { specRedisForFile } from './script-spec.ts';
 
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(15);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(15, (r) => (redis = r));
 
 /** What a layout pushes: the keys, then the arguments (a parser as node-redis's collects them). */
 function pushed<K extends Keys, A extends Args>(l: Layout<K, A>, keys: KeyValues<K>, args: ValuesOf<A>): { keys: string[]; args: (string | Buffer)[] } {

@@ -1,22 +1,17 @@
 // otp.lua against the test Redis (database 15), called through its definition (otp.ts).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { guess_limits, otp_tries_max } from '../../core/guesses.ts';
 import { newId } from '../../core/ids.ts';
 import type { RedisClient } from '../stores.ts';
 import { guessCountersOf, type Presenter } from './guess.ts';
 import { otpIndexKey, otpTriesKey } from './keys.ts';
 import type { OtpCall, OtpMode } from './otp.ts';
-import { specRedis } from './script-spec.ts';
+import { specRedisForFile } from './script-spec.ts';
 
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(15);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(15, (r) => (redis = r));
 
 const now_ms = Date.UTC(2026, 10, 24, 10, 15);
 const limits = guess_limits.otp;

@@ -1,7 +1,7 @@
 // purchase.lua against the test Redis (database 13, shard 201), called through its definition
 // (purchase.ts) without the gateway: what it commits, replays and refuses, and what it writes.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
@@ -9,7 +9,7 @@ import { purchaseTemplates } from '../templates.ts';
 import type { AwardItem } from './award-items.ts';
 import { capsKey, contactKey, expiryKey, lotsKey, otpKey, purchase_times_kept_ms, purchaseTimesKey, referralsKey, transactionKey } from './keys.ts';
 import type { PurchaseCall } from './purchase.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 import type { ReferenceSlot } from './references.ts';
 
 const shard = 201;
@@ -19,12 +19,7 @@ const at_ms = Date.UTC(2026, 10, 15, 12);
 const lot = '1798675200000|';
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(13);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(13, (r) => (redis = r));
 
 function award(kind: AwardItem['kind'], amount: number, more: Partial<AwardItem> = {}): AwardItem {
   const json = JSON.stringify({ offer_id: `off_${kind}`, kind: kind === 'd' ? 'instant_discount' : 'cashback', amount });

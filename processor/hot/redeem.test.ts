@@ -1,7 +1,7 @@
 // redeem.lua against the test Redis (database 13, shard 203), called through its definition
 // (redeem.ts) without the gateway.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { Terminal } from '../network.ts';
@@ -9,7 +9,7 @@ import type { RedisClient } from '../stores.ts';
 import { redemptionTemplates } from '../templates.ts';
 import { contactKey, lotsKey, stateKey } from './keys.ts';
 import type { RedeemCall } from './redeem.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
 const shard = 203;
 const business = specBusiness();
@@ -20,12 +20,7 @@ const later = String(Date.now() + 2 * 86_400_000).padStart(13, '0');
 const past = String(Date.now() - 1_000).padStart(13, '0');
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(13);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(13, (r) => (redis = r));
 
 /** The business's merchant codes that its offers' pools name: those pools redeem only at their merchant. */
 const restricted = ['M1', 'M2'];

@@ -2,7 +2,7 @@
 // through its definition (refund.ts) without the gateway. Originals are written as the scripts
 // record them (a record, lots, balances) or given as the ledger has them.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
@@ -11,7 +11,7 @@ import { contactKey, stateKey } from './keys.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { RefundCall } from './refund.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
 const shard = 206;
 const business = specBusiness();
@@ -19,20 +19,9 @@ const terminal = specTerminal(business);
 const soon = String(Date.now() + 86_400_000).padStart(13, '0');
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(14);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(14, (r) => (redis = r));
 
-/** An original in the hot window: its record under a reference of the terminal. */
-async function original(record: string): Promise<{ id: string; slot: ReferenceSlot }> {
-  const id = newId('txn');
-  const { slot } = specSlot(terminal.id);
-  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
-  return { id, slot };
-}
+const original = (record: string) => specOriginal(redis, shard, terminal.id, record);
 
 function call(contact_id: string, original_slot: ReferenceSlot, amount: number | null, ledger: LedgerOriginalArg | null = null, at?: { reference: string; slot: ReferenceSlot }): RefundCall {
   const now_ms = Date.now();

@@ -2,7 +2,7 @@
 // (reversal.ts) without the gateway. Originals are written as the scripts record them (a record,
 // state, lots, balances) or given as the ledger has them.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
@@ -11,7 +11,7 @@ import { capsKey, contactKey, lotsKey, stateKey } from './keys.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
 const shard = 207;
 const business = specBusiness();
@@ -20,19 +20,9 @@ const soon = `${String(Date.now() + 86_400_000).padStart(13, '0')}|`;
 const pool = `${String(Date.now() + 2 * 86_400_000).padStart(13, '0')}|caf\u00e9 "M"`;
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(14);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(14, (r) => (redis = r));
 
-async function original(record: string): Promise<{ id: string; slot: ReferenceSlot }> {
-  const id = newId('txn');
-  const { slot } = specSlot(terminal.id);
-  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
-  return { id, slot };
-}
+const original = (record: string) => specOriginal(redis, shard, terminal.id, record);
 
 /** What a purchase `original` counted, as Node gives it (processor/purchase-undo.ts): nothing by default. */
 const counted = (original: string, more: Partial<PurchaseUndo> = {}): PurchaseUndo => ({ original, caps: [], units: 0, periods: [], ...more });

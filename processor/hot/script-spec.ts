@@ -2,7 +2,7 @@
 // contacts written straight into the test Redis, the fields every shard script call names, and
 // what a committed call left in the journal. No gateway, no PostgreSQL.
 
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { connectTestRedis } from '../../test/ledger-helpers.ts';
 import type { JournalEntry } from '../journal.ts';
@@ -20,6 +20,18 @@ export const spec_config = { cim_hmac_key: 'script-spec', reply_ttl_seconds: 48 
  */
 export function specRedis(db: 13 | 14 | 15): Promise<RedisClient> {
   return connectTestRedis(db);
+}
+
+/** `specRedis` for a whole spec file: connected before its tests (handed to `use`), closed after them. */
+export function specRedisForFile(db: 13 | 14 | 15, use: (redis: RedisClient) => void): void {
+  let redis: RedisClient | undefined;
+  beforeAll(async () => {
+    redis = await specRedis(db);
+    use(redis);
+  });
+  afterAll(async () => {
+    await redis?.quit();
+  });
 }
 
 export function specBusiness(): Business {
@@ -61,6 +73,14 @@ let seq = 0;
 export function specSlot(terminal_id: string, now_ms = Date.now()): { reference: string; slot: ReferenceSlot } {
   const reference = `spec-${process.pid}-${++seq}`;
   return { reference, slot: referenceSlot(spec_config, terminal_id, reference, now_ms) };
+}
+
+/** An original in the hot window: its record (as the scripts write one) under a fresh reference of the terminal. */
+export async function specOriginal(redis: RedisClient, shard: number, terminal_id: string, record: string): Promise<{ id: string; slot: ReferenceSlot }> {
+  const id = newId('txn');
+  const { slot } = specSlot(terminal_id);
+  await redis.hSet(slot.record_keys(shard)[0]!, slot.field, `${id.slice(4)}|${record}`);
+  return { id, slot };
 }
 
 /** A journal entry a committed call appended: its entry and reply, parsed (both must be JSON). */

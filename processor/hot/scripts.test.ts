@@ -3,23 +3,18 @@
 
 import { randomUUID } from 'node:crypto';
 import { createClient, defineScript, type CommandParser } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { redisUrl } from '../../test/ledger-helpers.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { guessCountersOf } from './guess.ts';
 import { hot_scripts } from './scripts.ts';
-import { specBusiness, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { specBusiness, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(15);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(15, (r) => (redis = r));
 
 /** The keys a script's call names (what node-redis routes a Redis Cluster command by). */
 function keysOf(script: { parseCommand: (parser: CommandParser, call: never) => void }, call: object): string[] {

@@ -1,13 +1,13 @@
 // spend.lua against the test Redis (database 13, shard 202), called through its definition
 // (spend.ts) without the gateway.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import type { Posting } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { spendTemplates } from '../templates.ts';
 import { contactKey, otpKey } from './keys.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedis, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { SpendCall } from './spend.ts';
 
@@ -16,12 +16,7 @@ const business = specBusiness();
 const terminal = specTerminal(business);
 let redis: RedisClient;
 
-beforeAll(async () => {
-  redis = await specRedis(13);
-});
-afterAll(async () => {
-  await redis.quit();
-});
+specRedisForFile(13, (r) => (redis = r));
 
 function call(contact_id: string, amount: number, otp = '', at?: { reference: string; slot: ReferenceSlot }): SpendCall {
   const now_ms = Date.now();

@@ -1,9 +1,11 @@
 // The original of a refund or reversal older than the hot window: the ledger has it, with every
 // refund and reversal made of it, and from those what the hot path would have remembered.
 
+import type { OriginalState } from '../hot/original.ts';
 import type { Sql } from '../stores.ts';
 
-export interface LedgerOriginal {
+/** The original's facts, and what refunds and reversals did to it as hot/lib.lua's originalState holds it. */
+export interface LedgerOriginal extends OriginalState {
   readonly id: string;
   readonly kind: string;
   readonly contact_id: string;
@@ -12,13 +14,6 @@ export interface LedgerOriginal {
   readonly paid: number;
   readonly discount: number;
   readonly fee: number;
-  /** What refunds and reversals did to it, as the state hash of hot/lib.lua's originalState holds it. */
-  readonly refunded: number;
-  readonly clawed: number;
-  readonly returned: number;
-  readonly fee_returned: number;
-  readonly discount_returned: number;
-  readonly reversed: boolean;
   /** A redemption's lots (JSON: [[lot field, amount]…]), '' for the others. */
   readonly lots: string;
 }

@@ -25,17 +25,11 @@ interface ContactRow {
   readonly tokens: string[] | null;
 }
 
-interface LedgerRow {
+/** A contact's ledger transaction as the query returns it: a HistoryRow before its JSON is read. */
+interface LedgerRow extends Pick<HistoryRow, 'id' | 'kind' | 'amount' | 'created_ms' | 'at_ms' | 'original_id' | 'timezone'> {
   readonly contact_id: string;
-  readonly id: string;
-  readonly kind: string;
-  readonly amount: number;
-  readonly created_ms: number;
-  readonly at_ms: number;
-  readonly original_id: string | null;
   readonly reply: string | null;
   readonly body: string | null;
-  readonly timezone: string | null;
   readonly postings: string | null;
 }
 

@@ -12,6 +12,7 @@ import { shardOf } from '../../core/ids.ts';
 import { rewards_terminal } from '../awards.ts';
 import { claimValue } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
+import type { OriginalState } from '../hot/original.ts';
 import { referenceSlot } from '../hot/references.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 
@@ -127,18 +128,12 @@ async function writeWindow<R extends { readonly created_ms: number }>(
   return written;
 }
 
-interface StateRow {
+interface StateRow extends OriginalState {
   readonly id: string;
   readonly contact_id: string;
   readonly kind: string;
   readonly last_ms: number;
   readonly lots: string | null;
-  readonly refunded: number;
-  readonly clawed: number;
-  readonly returned: number;
-  readonly fee_returned: number;
-  readonly discount_returned: number;
-  readonly reversed: boolean;
 }
 
 /**
