@@ -9,6 +9,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import { openapi_answer } from '../adapters/http/answers.ts';
 
 const about = {
   openapi: '3.1.0',
@@ -24,7 +25,7 @@ export function documentApi(app: OpenAPIHono<HttpEnv>): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer' });
   let document: unknown;
   const tag = 'Documentation';
-  serve(app, { method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', tag, key: 'none' }, (c) => {
+  serve(app, { method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', tag, key: 'none', answer: openapi_answer }, (c) => {
     // Made once, at the first request: every route is declared by then.
     document ??= app.getOpenAPI31Document(about);
     return c.json(document);
