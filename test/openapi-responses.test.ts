@@ -431,6 +431,17 @@ describe.sequential('one business through every documented operation', () => {
     const event_id = listed.body.data[0].event_id as string;
     await api('POST /v1/webhooks/{id}/deliveries/{event_id}/retry', 202, { key: s.admin, params: { id: s.webhook, event_id } });
     await api('POST /v1/webhooks/{id}/deliveries/{event_id}/retry', 404, { key: s.admin, params: { id: s.webhook, event_id: 'evt_doesnotexist000000' } });
+    // What the endpoint received: each event as the document's `webhooks` describes it (EVENTS.md's payloads).
+    expect(receiver.received.length).toBeGreaterThan(0);
+    const described = Object.keys((doc as { webhooks?: object }).webhooks ?? {}).sort();
+    expect(described).toEqual(['award.created', 'award.expired', 'transaction.approved']);
+    for (const { json, headers } of receiver.received) {
+      const type = (json as { type: string }).type;
+      expect(headers['pocketgate-event-id']).toBe((json as { id: string }).id);
+      const validate = ajv.getSchema(`openapi.json#/webhooks/${pointer(type, 'post', 'requestBody', 'content', 'application/json', 'schema')}`);
+      expect(validate, type).toBeDefined();
+      if (!validate!(json)) disagreements.push(`webhook ${type}: ${ajv.errorsText(validate!.errors)}; ${JSON.stringify(json).slice(0, 300)}`);
+    }
     await api('DELETE /v1/webhooks/{id}', 204, { key: s.admin, params: { id: s.webhook } });
     await api('DELETE /v1/webhooks/{id}', 404, { key: s.admin, params: { id: s.webhook } });
   });

@@ -226,16 +226,15 @@ export const openapi_answer = z
 
 // POS transactions (API.md, processor/templates.ts: the replies as written once).
 
-export const award_answer = z
-  .object({
-    offer_id: id,
-    scheme_id: id.nullable().openapi({ description: 'null: a promotion open to all' }),
-    kind: z.enum(['cashback', 'instant_discount']),
-    amount: money,
-    pool: z.string().nullable(),
-    expires_at: timestamp.nullable().openapi({ description: 'Only an award into the commerce balance has one' }),
-  })
-  .openapi('Award');
+const award_fields = {
+  offer_id: id,
+  scheme_id: id.nullable().openapi({ description: 'null: a promotion open to all' }),
+  kind: z.enum(['cashback', 'instant_discount']),
+  amount: money,
+  pool: z.string().nullable(),
+  expires_at: timestamp.nullable().openapi({ description: 'Only an award into the commerce balance has one' }),
+};
+export const award_answer = z.object(award_fields).openapi('Award');
 const approved = { id, status: z.literal('approved'), reference: z.string() };
 export const purchase_answer = z
   .object({
@@ -304,3 +303,23 @@ export const transaction_summaries = list(
     })
     .openapi('TransactionSummary'),
 ).openapi('TransactionSummaryList');
+
+// Webhooks out (EVENTS.md): what a business's endpoint receives, POSTed with Pocketgate-Signature
+// and Pocketgate-Event-Id; the document's `webhooks`, so that a receiver is generated as a client is.
+
+const event_of = <T extends z.ZodType>(type: string, data: T) =>
+  z.object({ id: z.string().openapi({ example: 'evt_01m8rmf60fbgq6xa6f904zh6es' }), type: z.literal(type), created_at: timestamp, business_id: id, data });
+export const webhook_events = {
+  'transaction.approved': {
+    summary: 'Every approved transaction of any kind (data.kind says which): data is the transaction as GET /v1/transactions/{id} answers it',
+    body: event_of('transaction.approved', transaction_answer).openapi('TransactionApprovedEvent'),
+  },
+  'award.created': {
+    summary: 'One per award (sign-up and referral awards included): data is the award as a purchase reply shows it, with contact_id and transaction_id',
+    body: event_of('award.created', z.object({ ...award_fields, contact_id: id, transaction_id: id }).openapi('AwardCreated')).openapi('AwardCreatedEvent'),
+  },
+  'award.expired': {
+    summary: 'One per contact per expiry sweep',
+    body: event_of('award.expired', z.object({ contact_id: id, transaction_id: id, amount: money, currency }).openapi('AwardExpired')).openapi('AwardExpiredEvent'),
+  },
+} as const;
