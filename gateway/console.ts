@@ -78,7 +78,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
   serve(app, { method: 'get', path: '/console', summary: 'The operations console (sign in with the admin key)', tag, key: 'none', produces: 'text/html' }, () => page('index.html')!);
   // The address with a slash, as people type it and proxies rewrite it: the same page.
   serve(app, { method: 'get', path: '/console/', summary: 'The console with a trailing slash: 301 to /console', tag, key: 'none', status: 301 }, (c) => c.redirect('/console', 301));
-  const files = { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag, key: 'none', produces: 'text/javascript' } as const;
+  const files = { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag, key: 'none', produces: [...new Set(Object.values(content_types))] } as const;
   serve(app, files, (c) => page(c.req.param('file') ?? '') ?? c.notFound());
 
   const business_doc = { method: 'get', path: '/v1/business', summary: 'The business the key belongs to, with its currency’s minor units', tag, key: 'admin', answer: answers.console_business } as const;

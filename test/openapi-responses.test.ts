@@ -457,7 +457,8 @@ describe.sequential('one business through every documented operation', () => {
     await feed.body?.cancel();
     await api('GET /console', 200);
     await api('GET /console/', 301);
-    await api('GET /console/{file}', 200, { params: { file: 'app.js' } });
+    // Its scripts, its style and its icon.
+    for (const file of ['app.js', 'style.css', 'icon.svg']) await api('GET /console/{file}', 200, { params: { file } });
     await api('GET /console/{file}', 404, { params: { file: 'nothing.js' } });
     await api('GET /healthz', 200);
     await api('GET /readyz', 200);

@@ -62,8 +62,8 @@ export interface RouteDoc<K extends KeyKind = KeyKind> {
   readonly headers?: z.ZodObject;
   /** The success status: 201 for a POST, 200 otherwise, unless given. */
   readonly status?: number;
-  /** The success's media type, when not JSON. */
-  readonly produces?: string;
+  /** The success's media type, when not JSON (several: a route serving files of several kinds). */
+  readonly produces?: string | readonly string[];
   /** The success's JSON body (answers.ts): required of every route that answers JSON. */
   readonly answer?: z.ZodType;
   /** Other answers than the success and the refusals, by status (readyz's 503 has its own body). */
@@ -93,6 +93,7 @@ function successOf(doc: RouteDoc): RouteConfig['responses'] {
   if (status === 204) return { [status]: { description: 'Done; no body' } };
   if (status >= 300) return { [status]: { description: 'Moved: see Location' } };
   const produces = doc.produces ?? 'application/json';
+  if (typeof produces !== 'string') return { [status]: { description: 'Success', content: Object.fromEntries(produces.map((type) => [type, { schema: z.string() }])) } };
   if (produces !== 'application/json') return { [status]: { description: 'Success', content: { [produces]: { schema: z.string() } } } };
   // A client generated from the document types what it reads by this schema: a JSON answer without one would be typed as anything.
   if (doc.answer === undefined) throw new Error(`${doc.method.toUpperCase()} ${doc.path}: its answer's schema is missing`);
