@@ -119,7 +119,7 @@ const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional
 // The fields of an offer without their defaults: the create schema adds them, the patch schema
 // must not (zod applies defaults inside `.partial()` too, so `{active: false}` would reset the
 // offer's kind, conditions and instant_redeem to their defaults).
-const offerFields = {
+export const offerFields = {
   name: nameSchema,
   scheme_id: clearable(z.string().min(1).max(64)),
   active: z.boolean(),

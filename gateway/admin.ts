@@ -31,6 +31,7 @@ import {
 import { bodyLines, readBody, requireNoBody } from '../adapters/http/body.ts';
 import { id_pattern, idParam, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import * as answers from '../adapters/http/answers.ts';
 import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
 import { listNetwork, type NetworkList } from '../processor/network-list.ts';
@@ -64,7 +65,7 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
 
 /** The platform's: a business and its admin key. */
 function serveBusinesses(app: OpenAPIHono<HttpEnv>, { network, offers }: Processor): void {
-  const businesses = { method: 'post', path: '/v1/businesses', summary: 'Create a business (returns its admin key once)', tag: 'Platform', key: 'platform', body: businessCreateSchema } as const;
+  const businesses = { method: 'post', path: '/v1/businesses', summary: 'Create a business (returns its admin key once)', tag: 'Platform', key: 'platform', body: businessCreateSchema, answer: answers.business_created } as const;
   serve(app, businesses, async (c) => {
     const input = await readBody(c, businessCreateSchema);
     const business = await network.createBusiness(input);
@@ -76,32 +77,32 @@ function serveBusinesses(app: OpenAPIHono<HttpEnv>, { network, offers }: Process
 /** Merchants, venues and terminals. */
 function serveNetwork(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const { network } = processor;
-  serve(app, { method: 'post', path: '/v1/merchants', summary: 'Create a merchant', tag: network_tag, key: 'admin', body: merchantCreateSchema }, async (c, business) =>
+  serve(app, { method: 'post', path: '/v1/merchants', summary: 'Create a merchant', tag: network_tag, key: 'admin', body: merchantCreateSchema, answer: answers.merchant_answer }, async (c, business) =>
     c.json(await network.createMerchant(business, await readBody(c, merchantCreateSchema)), 201),
   );
 
-  serve(app, { method: 'post', path: '/v1/venues', summary: 'Create a venue', tag: network_tag, key: 'admin', body: venueCreateSchema }, async (c, business) =>
+  serve(app, { method: 'post', path: '/v1/venues', summary: 'Create a venue', tag: network_tag, key: 'admin', body: venueCreateSchema, answer: answers.venue_answer }, async (c, business) =>
     c.json(await network.createVenue(business, await readBody(c, venueCreateSchema)), 201),
   );
 
-  serve(app, { method: 'post', path: '/v1/terminals', summary: 'Create a terminal (returns its key once)', tag: network_tag, key: 'admin', body: terminalCreateSchema }, async (c, business) =>
+  serve(app, { method: 'post', path: '/v1/terminals', summary: 'Create a terminal (returns its key once)', tag: network_tag, key: 'admin', body: terminalCreateSchema, answer: answers.terminal_created }, async (c, business) =>
     c.json(await network.createTerminal(business, await readBody(c, terminalCreateSchema)), 201),
   );
 
   // Lists of the network, a page at a time; a terminal's key is never shown after its creation.
   const lists = {
-    merchants: 'List merchants (query limit 1..1000, starting_after)',
-    venues: 'List venues (query limit 1..1000, starting_after)',
-    terminals: 'List terminals, never a key (query limit 1..1000, starting_after)',
-  } as const satisfies Record<NetworkList, string>;
-  for (const [list, summary] of Object.entries(lists) as [NetworkList, string][]) {
-    serve(app, { method: 'get', path: `/v1/${list}`, summary, tag: network_tag, key: 'admin', query: listQuerySchema }, async (c, business) =>
+    merchants: { summary: 'List merchants (query limit 1..1000, starting_after)', answer: answers.merchant_page },
+    venues: { summary: 'List venues (query limit 1..1000, starting_after)', answer: answers.venue_page },
+    terminals: { summary: 'List terminals, never a key (query limit 1..1000, starting_after)', answer: answers.terminal_page },
+  } as const satisfies Record<NetworkList, { summary: string; answer: z.ZodType }>;
+  for (const [list, { summary, answer }] of Object.entries(lists) as [NetworkList, (typeof lists)[NetworkList]][]) {
+    serve(app, { method: 'get', path: `/v1/${list}`, summary, tag: network_tag, key: 'admin', query: listQuerySchema, answer }, async (c, business) =>
       c.json(await listNetwork(processor.stores.sql, business, list, parseWith(listQuerySchema, c.req.query()))),
     );
   }
 
   // A new key for the terminal (shown once); the old one stops working within seconds everywhere.
-  const rotate_key = { method: 'post', path: '/v1/terminals/{id}/rotate-key', summary: 'Give a terminal a new key (returned once); the old one stops working within seconds', tag: network_tag, key: 'admin' } as const;
+  const rotate_key = { method: 'post', path: '/v1/terminals/{id}/rotate-key', summary: 'Give a terminal a new key (returned once); the old one stops working within seconds', tag: network_tag, key: 'admin', answer: answers.terminal_key } as const;
   serve(app, rotate_key, async (c, business) => {
     const id = idParam(c);
     await requireNoBody(c);
@@ -111,11 +112,11 @@ function serveNetwork(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
 
 function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const { contacts } = processor;
-  const contacts_import = { method: 'post', path: '/v1/contacts/import', summary: 'Import contacts from NDJSON, streamed', tag: contacts_tag, key: 'admin', body: z.string(), body_type: 'application/x-ndjson', status: 200 } as const;
+  const contacts_import = { method: 'post', path: '/v1/contacts/import', summary: 'Import contacts from NDJSON, streamed', tag: contacts_tag, key: 'admin', body: z.string(), body_type: 'application/x-ndjson', status: 200, answer: answers.import_answer } as const;
   serve(app, contacts_import, async (c, business) => c.json(await contacts.import(business, bodyLines(c, import_line_bytes_max))));
 
   // The contact a CIM names. A POST, so that a card number never goes in a URL (nor in an access log).
-  const lookup = { method: 'post', path: '/v1/contacts/lookup', summary: 'The contact a CIM names ({cim: {type, value}}), or 404 contact_not_found: a card number never in a URL', tag: contacts_tag, key: 'admin', body: contactLookupSchema, status: 200 } as const;
+  const lookup = { method: 'post', path: '/v1/contacts/lookup', summary: 'The contact a CIM names ({cim: {type, value}}), or 404 contact_not_found: a card number never in a URL', tag: contacts_tag, key: 'admin', body: contactLookupSchema, status: 200, answer: answers.contact_answer } as const;
   serve(app, lookup, async (c, business) => {
     const { cim } = await readBody(c, contactLookupSchema);
     const contact_id = await contacts.resolve(business.id, contacts.normalise(cim.type, cim.value, 'cim.value'));
@@ -124,45 +125,45 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
     return c.json(contact);
   });
 
-  serve(app, { method: 'post', path: '/v1/contacts', summary: 'Create a contact', tag: contacts_tag, key: 'admin', body: contactCreateSchema }, async (c, business) =>
+  serve(app, { method: 'post', path: '/v1/contacts', summary: 'Create a contact', tag: contacts_tag, key: 'admin', body: contactCreateSchema, answer: answers.contact_answer }, async (c, business) =>
     c.json(await contacts.create(business, await readBody(c, contactCreateSchema)), 201),
   );
 
-  serve(app, { method: 'get', path: '/v1/contacts/{id}', summary: 'Read a contact', tag: contacts_tag, key: 'admin' }, async (c, business) => {
+  serve(app, { method: 'get', path: '/v1/contacts/{id}', summary: 'Read a contact', tag: contacts_tag, key: 'admin', answer: answers.contact_answer }, async (c, business) => {
     const contact = await contacts.view(business, idParam(c));
     if (contact === undefined) throw new PocketgateError('not_found', `contact ${idParam(c)} not found`);
     return c.json(contact);
   });
 
-  serve(app, { method: 'patch', path: '/v1/contacts/{id}', summary: 'Update a contact', tag: contacts_tag, key: 'admin', body: contactPatchSchema }, async (c, business) =>
+  serve(app, { method: 'patch', path: '/v1/contacts/{id}', summary: 'Update a contact', tag: contacts_tag, key: 'admin', body: contactPatchSchema, answer: answers.contact_answer }, async (c, business) =>
     c.json(await contacts.patch(business, idParam(c), await readBody(c, contactPatchSchema))),
   );
 
-  serve(app, { method: 'post', path: '/v1/contacts/{id}/cims', summary: 'Add a CIM to a contact', tag: contacts_tag, key: 'admin', body: assignableCimSchema }, async (c, business) => {
+  serve(app, { method: 'post', path: '/v1/contacts/{id}/cims', summary: 'Add a CIM to a contact', tag: contacts_tag, key: 'admin', body: assignableCimSchema, answer: answers.cim_answer }, async (c, business) => {
     const id = idParam(c);
     const cim = await readBody(c, assignableCimSchema);
     return c.json(await contacts.addCim(business, id, cim.type, cim.value), 201);
   });
 
-  const wallet = { method: 'get', path: '/v1/contacts/{id}/wallet', summary: "A contact's wallet: balances, pools, what expires when", tag: contacts_tag, key: 'admin' } as const;
+  const wallet = { method: 'get', path: '/v1/contacts/{id}/wallet', summary: "A contact's wallet: balances, pools, what expires when", tag: contacts_tag, key: 'admin', answer: answers.contact_wallet } as const;
   serve(app, wallet, async (c, business) => {
     const { contact_id: _id, ...rest } = await contacts.wallet(business, idParam(c), true);
     return c.json(rest);
   });
 
-  const spend_otp = { method: 'post', path: '/v1/contacts/{id}/spend-otp', summary: 'Issue a 6-digit one-time code for a spend of at most `amount`', tag: contacts_tag, key: 'admin', body: spendOtpSchema } as const;
+  const spend_otp = { method: 'post', path: '/v1/contacts/{id}/spend-otp', summary: 'Issue a 6-digit one-time code for a spend of at most `amount`', tag: contacts_tag, key: 'admin', body: spendOtpSchema, answer: answers.spend_otp } as const;
   serve(app, spend_otp, async (c, business) => {
     const input = await readBody(c, spendOtpSchema);
     return c.json(await processor.spends.issueOtp(business, idParam(c), input.amount, input.ttl_seconds), 201);
   });
 
-  const wallet_code = { method: 'post', path: '/v1/contacts/{id}/wallet-code', summary: 'Rotate the wallet code (the old one stops working at once)', tag: contacts_tag, key: 'admin' } as const;
+  const wallet_code = { method: 'post', path: '/v1/contacts/{id}/wallet-code', summary: 'Rotate the wallet code (the old one stops working at once)', tag: contacts_tag, key: 'admin', answer: answers.wallet_code } as const;
   serve(app, wallet_code, async (c, business) => {
     await requireNoBody(c);
     return c.json(await contacts.rotateWalletCode(business, idParam(c)), 201);
   });
 
-  const statement_doc = { method: 'get', path: '/v1/contacts/{id}/statement', summary: 'Statement from the ledger: opening, closing, each movement', tag: contacts_tag, key: 'admin', query: statementQuerySchema } as const;
+  const statement_doc = { method: 'get', path: '/v1/contacts/{id}/statement', summary: 'Statement from the ledger: opening, closing, each movement', tag: contacts_tag, key: 'admin', query: statementQuerySchema, answer: answers.statement_answer } as const;
   serve(app, statement_doc, async (c, business) => {
     const q = parseWith(statementQuerySchema, c.req.query());
     const id = idParam(c);
@@ -195,7 +196,7 @@ async function contactRecorded(processor: Processor, contact_id: string): Promis
 }
 
 function serveSettlements(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
-  const settlements = { method: 'get', path: '/v1/settlements', summary: 'Settlement per merchant from the ledger', tag: 'Reading back', key: 'admin', query: settlementQuerySchema } as const;
+  const settlements = { method: 'get', path: '/v1/settlements', summary: 'Settlement per merchant from the ledger', tag: 'Reading back', key: 'admin', query: settlementQuerySchema, answer: answers.settlement_answer } as const;
   serve(app, settlements, async (c, business) => {
     const q = parseWith(settlementQuerySchema, c.req.query());
     // Not an id we make (a NUL, say, which PostgreSQL cannot even compare): no such merchant.
@@ -206,24 +207,24 @@ function serveSettlements(app: OpenAPIHono<HttpEnv>, processor: Processor): void
 
 function serveSchemes(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const { offers } = processor;
-  serve(app, { method: 'post', path: '/v1/schemes', summary: 'Create a scheme', tag: rewards_tag, key: 'admin', body: schemeSchema }, async (c, business) => {
+  serve(app, { method: 'post', path: '/v1/schemes', summary: 'Create a scheme', tag: rewards_tag, key: 'admin', body: schemeSchema, answer: answers.scheme_answer }, async (c, business) => {
     const scheme = await processor.schemes.create(business, await readBody(c, schemeSchema));
     await offers.changed(business.id); // an auto scheme changes whom offers reach
     return c.json(scheme, 201);
   });
 
-  serve(app, { method: 'get', path: '/v1/schemes', summary: 'List schemes', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/schemes', summary: 'List schemes', tag: rewards_tag, key: 'admin', answer: answers.scheme_list }, async (c, business) =>
     c.json({ object: 'list', data: await processor.schemes.list(business) }),
   );
 
-  serve(app, { method: 'get', path: '/v1/schemes/{id}', summary: 'Read a scheme', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/schemes/{id}', summary: 'Read a scheme', tag: rewards_tag, key: 'admin', answer: answers.scheme_answer }, async (c, business) =>
     c.json(await processor.schemes.get(business, idParam(c))),
   );
 
-  const codes = { method: 'post', path: '/v1/schemes/{id}/codes', summary: 'Issue (count) or import (codes) one-time sign-up codes', tag: rewards_tag, key: 'admin', body: schemeCodesSchema } as const;
+  const codes = { method: 'post', path: '/v1/schemes/{id}/codes', summary: 'Issue (count) or import (codes) one-time sign-up codes', tag: rewards_tag, key: 'admin', body: schemeCodesSchema, answer: answers.scheme_codes } as const;
   serve(app, codes, async (c, business) => c.json(await processor.schemes.addCodes(business, idParam(c), await readBody(c, schemeCodesSchema)), 201));
 
-  serve(app, { method: 'post', path: '/v1/schemes/{id}/signups', summary: 'Join a contact to a scheme', tag: rewards_tag, key: 'admin', body: signupSchema }, async (c, business) => {
+  serve(app, { method: 'post', path: '/v1/schemes/{id}/signups', summary: 'Join a contact to a scheme', tag: rewards_tag, key: 'admin', body: signupSchema, answer: answers.signup_answer }, async (c, business) => {
     const input = await readBody(c, signupSchema);
     const { joined, scheme } = await processor.schemes.signup(business, idParam(c), input.contact_id, input.code);
     if (joined) await processor.awards.signup(business, input.contact_id, scheme.id);
@@ -232,36 +233,36 @@ function serveSchemes(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
 }
 
 function serveTiers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
-  serve(app, { method: 'put', path: '/v1/tiers', summary: "Replace the business's tiers", tag: rewards_tag, key: 'admin', body: tiersSchema }, async (c, business) =>
+  serve(app, { method: 'put', path: '/v1/tiers', summary: "Replace the business's tiers", tag: rewards_tag, key: 'admin', body: tiersSchema, answer: answers.tier_list }, async (c, business) =>
     c.json({ object: 'list', data: await offers.putTiers(business, await readBody(c, tiersSchema)) }),
   );
 
-  serve(app, { method: 'get', path: '/v1/tiers', summary: 'List tiers', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/tiers', summary: 'List tiers', tag: rewards_tag, key: 'admin', answer: answers.tier_list }, async (c, business) =>
     c.json({ object: 'list', data: await offers.tiers(business) }),
   );
 }
 
 function serveOffers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
-  serve(app, { method: 'post', path: '/v1/offers', summary: 'Create an offer', tag: rewards_tag, key: 'admin', body: offerSchema }, async (c, business) =>
+  serve(app, { method: 'post', path: '/v1/offers', summary: 'Create an offer', tag: rewards_tag, key: 'admin', body: offerSchema, answer: answers.offer_answer }, async (c, business) =>
     c.json(offerView(await offers.create(business, await readBody(c, offerSchema))), 201),
   );
 
-  serve(app, { method: 'get', path: '/v1/offers', summary: 'List offers', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/offers', summary: 'List offers', tag: rewards_tag, key: 'admin', answer: answers.offer_list }, async (c, business) =>
     c.json({ object: 'list', data: (await offers.list(business)).map(offerView) }),
   );
 
-  serve(app, { method: 'get', path: '/v1/offers/{id}', summary: 'Read an offer', tag: rewards_tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/offers/{id}', summary: 'Read an offer', tag: rewards_tag, key: 'admin', answer: answers.offer_answer }, async (c, business) =>
     c.json(offerView(await offers.get(business, idParam(c)))),
   );
 
-  serve(app, { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: rewards_tag, key: 'admin', body: offerPatchSchema }, async (c, business) =>
+  serve(app, { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: rewards_tag, key: 'admin', body: offerPatchSchema, answer: answers.offer_answer }, async (c, business) =>
     c.json(offerView(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema)))),
   );
 }
 
 /** ISO 8583 acquirers whose messages are this business's. */
 function serveAcquirers(app: OpenAPIHono<HttpEnv>, { network }: Processor): void {
-  const links = { method: 'post', path: '/v1/iso8583/links', summary: 'Bind an acquirer (ISO 8583 DE32) to this business', tag: 'ISO 8583', key: 'admin', body: isoLinkSchema } as const;
+  const links = { method: 'post', path: '/v1/iso8583/links', summary: 'Bind an acquirer (ISO 8583 DE32) to this business', tag: 'ISO 8583', key: 'admin', body: isoLinkSchema, answer: answers.acquirer_link } as const;
   serve(app, links, async (c, business) => {
     const input = await readBody(c, isoLinkSchema);
     return c.json(await network.linkAcquirer(business, input.acquirer_id), 201);
@@ -269,14 +270,14 @@ function serveAcquirers(app: OpenAPIHono<HttpEnv>, { network }: Processor): void
 }
 
 function servePaymentProcessors(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
-  const processors = { method: 'post', path: '/v1/processors', summary: 'Create a payment processor (returns its signing secret once)', tag: payment_tag, key: 'admin', body: processorCreateSchema } as const;
+  const processors = { method: 'post', path: '/v1/processors', summary: 'Create a payment processor (returns its signing secret once)', tag: payment_tag, key: 'admin', body: processorCreateSchema, answer: answers.processor_created } as const;
   serve(app, processors, async (c, business) => c.json(await processor.processors.create(business, await readBody(c, processorCreateSchema)), 201));
 
-  serve(app, { method: 'get', path: '/v1/processors', summary: "List the business's payment processors (never a secret)", tag: payment_tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/processors', summary: "List the business's payment processors (never a secret)", tag: payment_tag, key: 'admin', answer: answers.processor_list }, async (c, business) =>
     c.json({ object: 'list', data: await processor.processors.list(business) }),
   );
 
-  const rotate_secret = { method: 'post', path: '/v1/processors/{id}/rotate-secret', summary: 'A new signing secret (returned once); the old one verifies 24 hours more', tag: payment_tag, key: 'admin' } as const;
+  const rotate_secret = { method: 'post', path: '/v1/processors/{id}/rotate-secret', summary: 'A new signing secret (returned once); the old one verifies 24 hours more', tag: payment_tag, key: 'admin', answer: answers.signing_secret } as const;
   serve(app, rotate_secret, async (c, business) => {
     await requireNoBody(c);
     return c.json(await processor.processors.rotate(business, idParam(c)), 201);
@@ -284,7 +285,7 @@ function servePaymentProcessors(app: OpenAPIHono<HttpEnv>, processor: Processor)
 }
 
 function serveTransactions(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
-  const transaction = { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin' } as const;
+  const transaction = { method: 'get', path: '/v1/transactions/{id}', summary: 'Read a transaction back, with its ledger state', tag: 'Reading back', key: 'admin', answer: answers.transaction_answer } as const;
   serve(app, transaction, async (c, business) => {
     // The same view a transaction.approved event carries (terminal_code included): one function, no drift.
     return c.json(await readTransaction(processor.stores, business, idParam(c), c.get('ledger_down') !== true));

@@ -13,6 +13,7 @@ import { currencyByCode } from '../core/currency.ts';
 import { parseWith, statsQuerySchema, transactionsQuerySchema } from '../core/schemas.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import * as answers from '../adapters/http/answers.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { CachedLookup } from '../processor/ttl-cache.ts';
 import type { Processor } from '../processor/processor.ts';
@@ -76,11 +77,11 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
   };
   serve(app, { method: 'get', path: '/console', summary: 'The operations console (sign in with the admin key)', tag, key: 'none', produces: 'text/html' }, () => page('index.html')!);
   // The address with a slash, as people type it and proxies rewrite it: the same page.
-  serve(app, { method: 'get', path: '/console/', summary: 'The console with a trailing slash: 301 to /console', tag, key: 'none', produces: 'text/html' }, (c) => c.redirect('/console', 301));
-  const files = { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag, key: 'none', produces: 'text/javascript' } as const;
+  serve(app, { method: 'get', path: '/console/', summary: 'The console with a trailing slash: 301 to /console', tag, key: 'none', status: 301 }, (c) => c.redirect('/console', 301));
+  const files = { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag, key: 'none', produces: [...new Set(Object.values(content_types))] } as const;
   serve(app, files, (c) => page(c.req.param('file') ?? '') ?? c.notFound());
 
-  const business_doc = { method: 'get', path: '/v1/business', summary: 'The business the key belongs to, with its currency’s minor units', tag, key: 'admin' } as const;
+  const business_doc = { method: 'get', path: '/v1/business', summary: 'The business the key belongs to, with its currency’s minor units', tag, key: 'admin', answer: answers.console_business } as const;
   serve(app, business_doc, (c, business) => c.json({ ...business, minor_units: currencyByCode(business.currency)?.minor_units ?? 2 }));
 
   const stats_doc = {
@@ -90,6 +91,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     tag,
     key: 'admin',
     query: statsQuerySchema,
+    answer: answers.stats_answer,
   } as const;
   serve(app, stats_doc, async (c, business) => {
     const { since } = parseWith(statsQuerySchema, c.req.query());
@@ -111,7 +113,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals.awards, spends_today: totals.spends });
   });
 
-  const latest = { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger (query limit 1..100)', tag, key: 'admin', query: transactionsQuerySchema } as const;
+  const latest = { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger (query limit 1..100)', tag, key: 'admin', query: transactionsQuerySchema, answer: answers.transaction_summaries } as const;
   serve(app, latest, async (c, business) => {
     const { limit } = parseWith(transactionsQuerySchema, c.req.query());
     return c.json({ object: 'list', data: await latestTransactions(processor.stores, business, limit) });

@@ -9,6 +9,8 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import { openapi_answer, webhook_events } from '../adapters/http/answers.ts';
+import { z } from 'zod';
 
 const about = {
   openapi: '3.1.0',
@@ -22,9 +24,10 @@ const about = {
 /** Serves the document and its viewer; call it once every other route is served. */
 export function documentApi(app: OpenAPIHono<HttpEnv>): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', { type: 'http', scheme: 'bearer' });
+  describeWebhooks(app);
   let document: unknown;
   const tag = 'Documentation';
-  serve(app, { method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', tag, key: 'none' }, (c) => {
+  serve(app, { method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', tag, key: 'none', answer: openapi_answer }, (c) => {
     // Made once, at the first request: every route is declared by then.
     document ??= app.getOpenAPI31Document(about);
     return c.json(document);
@@ -38,6 +41,24 @@ export function documentApi(app: OpenAPIHono<HttpEnv>): void {
     serve(app, { method: 'get', path: `/docs/swagger-ui-dist/${file}`, summary: `Swagger UI's ${file}`, tag, key: 'none', produces: type }, (c) => {
       body ??= new Uint8Array(readFileSync(join(swagger_ui_dist, file))); // read at the first request, then kept
       return c.body(body, 200, { 'content-type': type, 'cache-control': 'public, max-age=86400' });
+    });
+  }
+}
+
+/** The events a business's webhook endpoints receive (EVENTS.md), in the document's `webhooks`. */
+function describeWebhooks(app: OpenAPIHono<HttpEnv>): void {
+  const headers = z.object({
+    'pocketgate-signature': z.string().openapi({ description: 't=<unix seconds>,v1=<hex>: HMAC-SHA256 with the endpoint’s signing secret over `<t>.` + the raw body' }),
+    'pocketgate-event-id': z.string().openapi({ description: 'The event’s id, as in the body' }),
+  });
+  for (const [type, { summary, body }] of Object.entries(webhook_events)) {
+    app.openAPIRegistry.registerWebhook({
+      method: 'post',
+      path: type,
+      summary,
+      tags: ['Webhooks'],
+      request: { headers, body: { content: { 'application/json': { schema: body } }, required: true } },
+      responses: { '2XX': { description: 'Received (within 10 s); anything else is retried, 8 attempts in all' } },
     });
   }
 }

@@ -4,6 +4,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import * as answers from '../adapters/http/answers.ts';
 import { probeWrite, refusalState } from '../processor/redis-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
@@ -22,12 +23,12 @@ function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
 
 export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics): void {
   const operations = 'Operations';
-  serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none' }, (c) => c.json({ status: 'ok' }));
+  serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none', answer: answers.health_answer }, (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
   // them: loading its data, out of memory, a read-only replica). PostgreSQL's state and the
   // ledger's lag are reported, not required: the POS path goes on without PostgreSQL. Every
   // check answers within readiness_timeout_ms, so the probe never hangs on a store.
-  const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none' } as const;
+  const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none', answer: answers.ready_answer, also: { 503: { description: 'Not ready: Redis takes no write', answer: answers.ready_answer } } } as const;
   // The journal is in Redis: while it cannot be read, no entry is added to it or acknowledged out
   // of it, so the last count still stands (at most the entries a writer committed but could not
   // acknowledge over). null only before this process has counted once.

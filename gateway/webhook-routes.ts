@@ -7,6 +7,7 @@ import { deliveriesQuerySchema, webhookCreateSchema, webhookPatchSchema } from '
 import { readBody } from '../adapters/http/body.ts';
 import { idParam, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import * as answers from '../adapters/http/answers.ts';
 import { checkWebhookUrl } from '../adapters/webhooks/address.ts';
 import type { Processor } from '../processor/processor.ts';
 import { Webhooks } from '../processor/webhooks.ts';
@@ -17,22 +18,22 @@ export function webhookRoutes(processor: Processor, options: { readonly allow_pr
   const app = new OpenAPIHono<HttpEnv>();
   const webhooks = new Webhooks(processor.stores);
 
-  const create = { method: 'post', path: '/v1/webhooks', summary: 'Create a webhook endpoint (returns its signing secret once)', tag, key: 'admin', body: webhookCreateSchema } as const;
+  const create = { method: 'post', path: '/v1/webhooks', summary: 'Create a webhook endpoint (returns its signing secret once)', tag, key: 'admin', body: webhookCreateSchema, answer: answers.webhook_created } as const;
   serve(app, create, async (c, business) => {
     const input = await readBody(c, webhookCreateSchema);
     await checkWebhookUrl(input.url, options.allow_private);
     return c.json(await webhooks.create(business, input), 201);
   });
 
-  serve(app, { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints', tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints', tag, key: 'admin', answer: answers.webhook_list }, async (c, business) =>
     c.json({ object: 'list', data: await webhooks.list(business) }),
   );
 
-  serve(app, { method: 'get', path: '/v1/webhooks/{id}', summary: 'Read a webhook endpoint', tag, key: 'admin' }, async (c, business) =>
+  serve(app, { method: 'get', path: '/v1/webhooks/{id}', summary: 'Read a webhook endpoint', tag, key: 'admin', answer: answers.webhook_answer }, async (c, business) =>
     c.json(await webhooks.get(business, idParam(c, 'id'))),
   );
 
-  const patch = { method: 'patch', path: '/v1/webhooks/{id}', summary: 'Change a webhook endpoint (url, events, status)', tag, key: 'admin', body: webhookPatchSchema } as const;
+  const patch = { method: 'patch', path: '/v1/webhooks/{id}', summary: 'Change a webhook endpoint (url, events, status)', tag, key: 'admin', body: webhookPatchSchema, answer: answers.webhook_answer } as const;
   serve(app, patch, async (c, business) => {
     const id = idParam(c, 'id');
     const input = await readBody(c, webhookPatchSchema);
@@ -48,13 +49,13 @@ export function webhookRoutes(processor: Processor, options: { readonly allow_pr
     return c.body(null, 204);
   });
 
-  const deliveries = { method: 'get', path: '/v1/webhooks/{id}/deliveries', summary: 'Deliveries, newest first', tag, key: 'admin', query: deliveriesQuerySchema } as const;
+  const deliveries = { method: 'get', path: '/v1/webhooks/{id}/deliveries', summary: 'Deliveries, newest first', tag, key: 'admin', query: deliveriesQuerySchema, answer: answers.delivery_page } as const;
   serve(app, deliveries, async (c, business) => {
     const q = parseWith(deliveriesQuerySchema, c.req.query());
     return c.json(await webhooks.deliveries(business, idParam(c, 'id'), q));
   });
 
-  const retry = { method: 'post', path: '/v1/webhooks/{id}/deliveries/{event_id}/retry', summary: 'One more attempt of a delivery now, whatever its status', tag, key: 'admin', status: 202 } as const;
+  const retry = { method: 'post', path: '/v1/webhooks/{id}/deliveries/{event_id}/retry', summary: 'One more attempt of a delivery now, whatever its status', tag, key: 'admin', status: 202, answer: answers.delivery_answer } as const;
   serve(app, retry, async (c, business) =>
     // No body is read: the retry takes no options.
     c.json(await webhooks.retry(business, idParam(c, 'id'), idParam(c, 'event_id')), 202),

@@ -13,6 +13,7 @@ import { Processors, type ProcessorRecord } from '../../processor/processors.ts'
 import { decodeUtf8, readBytes } from '../http/body.ts';
 import { id_pattern, type HttpEnv } from '../http/env.ts';
 import { serve } from '../http/routes.ts';
+import { callback_answer } from '../http/answers.ts';
 import { CallbackEvents, type EventReply } from './events.ts';
 
 export const callback_body_bytes_max = 1024 * 1024;
@@ -83,6 +84,7 @@ const callback_doc = {
   key: 'none',
   body: z.union([callbackEnvelopeSchema, z.object({ events: z.array(callbackEnvelopeSchema).max(callback_batch_max) })]),
   status: 200,
+  answer: callback_answer,
 } as const;
 
 /** `onReply` sees every event's reply (the gateway counts them). */

@@ -16,6 +16,7 @@ import { terminal_path } from '../ws/channel.ts';
 import { readBody } from './body.ts';
 import type { HttpEnv } from './env.ts';
 import { serve } from './routes.ts';
+import * as answers from './answers.ts';
 
 const json_headers = { 'content-type': 'application/json' } as const;
 const replayed_headers = { 'content-type': 'application/json', 'idempotent-replayed': 'true' } as const;
@@ -40,13 +41,13 @@ type PosOp = Exclude<TerminalOpName, 'wallet'>;
  * are the calls a business admin key may make for one of its terminals with `Pocketgate-Terminal`
  * (gateway/app.ts).
  */
-const pos_routes: readonly { readonly path: string; readonly op: PosOp; readonly summary: string; readonly status?: number }[] = [
-  { path: '/v1/purchases', op: 'purchase', summary: 'A purchase: identify the contact, award offers' },
-  { path: '/v1/purchases/quote', op: 'purchase.quote', summary: 'What the same purchase would award and take off now, changing nothing (reference and pay ignored)', status: 200 },
-  { path: '/v1/redemptions', op: 'redemption', summary: 'Redeem commerce balance into the open balance (earliest expiry first)' },
-  { path: '/v1/spends', op: 'spend', summary: 'Spend from the open balance by OTP or wallet code' },
-  { path: '/v1/refunds', op: 'refund', summary: 'Refund all or part of a purchase of this terminal' },
-  { path: '/v1/reversals', op: 'reversal', summary: 'Void a purchase, spend or redemption of this terminal' },
+const pos_routes: readonly { readonly path: string; readonly op: PosOp; readonly summary: string; readonly answer: z.ZodType; readonly status?: number }[] = [
+  { path: '/v1/purchases', op: 'purchase', summary: 'A purchase: identify the contact, award offers', answer: answers.purchase_answer },
+  { path: '/v1/purchases/quote', op: 'purchase.quote', summary: 'What the same purchase would award and take off now, changing nothing (reference and pay ignored)', answer: answers.quote_answer, status: 200 },
+  { path: '/v1/redemptions', op: 'redemption', summary: 'Redeem commerce balance into the open balance (earliest expiry first)', answer: answers.redemption_answer },
+  { path: '/v1/spends', op: 'spend', summary: 'Spend from the open balance by OTP or wallet code', answer: answers.spend_answer },
+  { path: '/v1/refunds', op: 'refund', summary: 'Refund all or part of a purchase of this terminal', answer: answers.refund_answer },
+  { path: '/v1/reversals', op: 'reversal', summary: 'Void a purchase, spend or redemption of this terminal', answer: answers.reversal_answer },
 ];
 
 const pos_paths: ReadonlySet<string> = new Set(pos_routes.map((r) => r.path));
@@ -70,9 +71,9 @@ const tag = 'POS transactions';
 export function posRoutes(processor: Processor, trusted_hops = 0, onTransaction?: TransactionOutcome): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
 
-  for (const { path, op: name, summary, status } of pos_routes) {
+  for (const { path, op: name, summary, answer, status } of pos_routes) {
     const op: TerminalOp = terminal_ops[name];
-    serve(app, { method: 'post', path, summary, tag, key: 'terminal', ...acting, body: op.schema, status }, async (c, terminal) => {
+    serve(app, { method: 'post', path, summary, tag, key: 'terminal', ...acting, body: op.schema, answer, status }, async (c, terminal) => {
       const start = process.hrtime.bigint();
       let approved = false;
       try {
@@ -93,7 +94,7 @@ export function posRoutes(processor: Processor, trusted_hops = 0, onTransaction?
   });
 
   const wallets = 'Wallet balances by CIM (query cim_type, cim_value)';
-  serve(app, { method: 'get', path: '/v1/wallets', summary: wallets, tag, key: 'business', query: walletQuerySchema }, async (c, business) => {
+  serve(app, { method: 'get', path: '/v1/wallets', summary: wallets, tag, key: 'business', query: walletQuerySchema, answer: answers.wallet_answer }, async (c, business) => {
     const q = parseWith(walletQuerySchema, c.req.query());
     // A terminal's lookup by wallet or contact code is a guess (core/guesses.ts); an admin key
     // reads every contact of its business anyway.

@@ -62,8 +62,12 @@ export interface RouteDoc<K extends KeyKind = KeyKind> {
   readonly headers?: z.ZodObject;
   /** The success status: 201 for a POST, 200 otherwise, unless given. */
   readonly status?: number;
-  /** The success's media type, when not JSON. */
-  readonly produces?: string;
+  /** The success's media type, when not JSON (several: a route serving files of several kinds). */
+  readonly produces?: string | readonly string[];
+  /** The success's JSON body (answers.ts): required of every route that answers JSON. */
+  readonly answer?: z.ZodType;
+  /** Other answers than the success and the refusals, by status (readyz's 503 has its own body). */
+  readonly also?: Readonly<Record<number, { readonly description: string; readonly answer?: z.ZodType }>>;
   /**
    * The WebSocket upgrade: node hands the upgrade itself to the channel (adapters/ws), which
    * checks the key; what reaches the router asked for no upgrade and is told to, whatever its key.
@@ -82,20 +86,32 @@ export const problem_schema = z
   })
   .openapi('Problem');
 
-const any_object = z.object({}).passthrough();
-
 const problem = (description: string) => ({ description, content: { [problem_content_type]: { schema: problem_schema } } });
 
 function successOf(doc: RouteDoc): RouteConfig['responses'] {
   const status = doc.status ?? (doc.method === 'post' ? 201 : 200);
   if (status === 204) return { [status]: { description: 'Done; no body' } };
+  if (status >= 300) return { [status]: { description: 'Moved: see Location' } };
   const produces = doc.produces ?? 'application/json';
-  return { [status]: { description: 'Success', content: { [produces]: { schema: produces === 'application/json' ? any_object : z.string() } } } };
+  if (typeof produces !== 'string') return { [status]: { description: 'Success', content: Object.fromEntries(produces.map((type) => [type, { schema: z.string() }])) } };
+  if (produces !== 'application/json') return { [status]: { description: 'Success', content: { [produces]: { schema: z.string() } } } };
+  // A client generated from the document types what it reads by this schema: a JSON answer without one would be typed as anything.
+  if (doc.answer === undefined) throw new Error(`${doc.method.toUpperCase()} ${doc.path}: its answer's schema is missing`);
+  return { [status]: { description: 'Success', content: { [produces]: { schema: doc.answer } } } };
+}
+
+/** Answers besides the success: the refusals (problem+json), a store that cannot serve (every /v1 route), and the route's own. */
+function othersOf(doc: RouteDoc): RouteConfig['responses'] {
+  const unavailable: RouteConfig['responses'] = doc.path.startsWith('/v1/') ? { 503: problem('Unavailable: a store cannot serve now (code `unavailable`); retry') } : {};
+  const own = Object.fromEntries(
+    Object.entries(doc.also ?? {}).map(([status, { description, answer }]) => [status, answer === undefined ? { description } : { description, content: { 'application/json': { schema: answer } } }]),
+  );
+  return { '4XX': problem('Refused: problem+json with a `code`'), ...unavailable, ...own };
 }
 
 function responsesOf(doc: RouteDoc): RouteConfig['responses'] {
-  if (doc.upgrade) return { 101: { description: 'Switching Protocols: the WebSocket is open' }, 426: problem('Upgrade Required: the request asked for no upgrade'), '4XX': problem('Refused: problem+json with a `code`') };
-  return { ...successOf(doc), '4XX': problem('Refused: problem+json with a `code`') };
+  if (doc.upgrade) return { 101: { description: 'Switching Protocols: the WebSocket is open' }, 426: problem('Upgrade Required: the request asked for no upgrade'), ...othersOf(doc) };
+  return { ...successOf(doc), ...othersOf(doc) };
 }
 
 function requestOf(doc: RouteDoc) {
