@@ -15,7 +15,7 @@ import { adminRoutes } from './admin.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import type { Metrics } from './metrics.ts';
 import { documentApi } from './openapi.ts';
-import { serveOperations } from './operations.ts';
+import { LedgerLag, serveOperations } from './operations.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
 
 export interface AppOptions {
@@ -31,6 +31,8 @@ export interface AppOptions {
   readonly webhooks_allow_private?: boolean;
   /** The console's dashboard counts and live feed (gateway.ts starts and stops them). */
   readonly console: ConsoleServices;
+  /** /readyz's ledger lag, counted once already by gateway.ts as it starts. */
+  readonly ledger_lag?: LedgerLag;
 }
 
 const callbacks_prefix = '/v1/callbacks/';
@@ -89,7 +91,7 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0, webhooks_allow_private, console: console_services }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0, webhooks_allow_private, console: console_services, ledger_lag }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -144,7 +146,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   app.route('/', webhookRoutes(processor, { allow_private: webhooks_allow_private ?? false }));
   app.route('/', consoleRoutes(processor, console_services));
 
-  serveOperations(app, processor, metrics);
+  serveOperations(app, processor, metrics, ledger_lag);
 
   documentApi(app);
   return app;

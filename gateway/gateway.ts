@@ -12,6 +12,7 @@ import { RedisHealth } from '../processor/redis-health.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
+import { LedgerLag } from './operations.ts';
 import { prepareStores } from './prepare.ts';
 import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
@@ -86,8 +87,11 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   const console_services = { stats: new ConsoleStats(redis, logger), feed: new TransactionFeed(redis, config.processor.shard_count, logger) };
   started.add(() => console_services.stats.stop());
   console_services.stats.start();
+  const ledger_lag = new LedgerLag(processor);
+  await ledger_lag.count();
   const app = createApp({
     processor,
+    ledger_lag,
     platform_api_key: config.platform_api_key,
     metrics,
     logger,

@@ -21,7 +21,30 @@ function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics): void {
+/**
+ * The ledger's backlog for /readyz, as last counted. The journal is in Redis: while it cannot be
+ * read, no entry is added to it or acknowledged out of it, so the last count still stands (at most
+ * the entries a writer committed but could not acknowledge over). The gateway counts once as it
+ * starts, so a Redis gone before the first /readyz still leaves a count (OPERATIONS.md:
+ * `"ledger_lag": N`); null only when Redis never answered this process.
+ */
+export class LedgerLag {
+  private last: number | null = null;
+
+  constructor(private readonly processor: Processor) {}
+
+  async count(): Promise<number | null> {
+    const { redis, config } = this.processor.stores;
+    try {
+      this.last = await within(journalBacklog(redis, config.shard_count), readiness_timeout_ms);
+    } catch {
+      // Unreadable now: the last count stands.
+    }
+    return this.last;
+  }
+}
+
+export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics, lag: LedgerLag = new LedgerLag(processor)): void {
   const operations = 'Operations';
   serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none', answer: answers.health_answer }, (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
@@ -29,19 +52,12 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
   // ledger's lag are reported, not required: the POS path goes on without PostgreSQL. Every
   // check answers within readiness_timeout_ms, so the probe never hangs on a store.
   const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none', answer: answers.ready_answer, also: { 503: { description: 'Not ready: Redis takes no write', answer: answers.ready_answer } } } as const;
-  // The journal is in Redis: while it cannot be read, no entry is added to it or acknowledged out
-  // of it, so the last count still stands (at most the entries a writer committed but could not
-  // acknowledge over). null only before this process has counted once.
-  let lag_counted: number | null = null;
   serve(app, readyz, async (c) => {
-    const { redis, sql, config } = processor.stores;
+    const { redis, sql } = processor.stores;
     const [redis_state, postgres_state, ledger_lag] = await Promise.all([
       within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
       within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
-      within(journalBacklog(redis, config.shard_count), readiness_timeout_ms).then(
-        (n) => (lag_counted = n),
-        () => lag_counted,
-      ),
+      lag.count(),
     ]);
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });

@@ -205,7 +205,7 @@ export const ready_answer = z
   .object({
     redis: z.enum(['ok', 'down', 'loading', 'refusing_writes']),
     postgres: z.enum(['ok', 'down']),
-    ledger_lag: z.number().int().nullable().openapi({ description: 'Journal entries not yet in the ledger (null before this process has counted once)' }),
+    ledger_lag: z.number().int().nullable().openapi({ description: 'Journal entries not yet in the ledger, as last counted (the gateway counts once as it starts; null only if Redis never answered it)' }),
   })
   .openapi('Readiness');
 export const stats_answer = z
