@@ -513,6 +513,21 @@ describe('settlements against a model', () => {
     ]);
   });
 
+  it('a settlement asked for after a 201 holds that transaction, as a statement does', async () => {
+    hold(clock_ms);
+    const world = await makeWorld();
+    const runner = new Runner(world);
+    let awarded = 0;
+    for (let i = 0; i < 5; i++) {
+      runner.tick();
+      const r = await call(gw, 'POST', '/v1/purchases', world.terminals[0]!.key, { reference: `now-${i}`, cim: { type: 'card', value: world.contacts[0]!.card }, amount: 2000, currency: 'EUR' });
+      expect(r.status, r.text).toBe(201);
+      awarded += r.body.awards.reduce((s: number, x: any) => s + x.amount, 0);
+      const s = await runner.settlement(null, null, world.merchants[0]!.id);
+      expect(s.merchants[0].awards_funded, `after purchase ${i}`).toBe(awarded);
+    }
+  });
+
   it('random sequences at three merchants and the own venue settle as their replies say', async () => {
     await fc.assert(fc.asyncProperty(fc.array(actionArb, { minLength: 10, maxLength: 30 }), cutArb, runSequence), {
       seed: Number(process.env.SETTLE_SEED ?? 20261202), numRuns: Number(process.env.SETTLE_RUNS ?? 20), endOnFailure: true,
