@@ -36,7 +36,7 @@ import type { Processor } from '../processor/processor.ts';
 import { readTransaction } from '../processor/transactions.ts';
 import { listNetwork, type NetworkList } from '../processor/network-list.ts';
 import { settlement, statement } from '../processor/ledger/reports.ts';
-import { waitForShard } from '../processor/ledger/caught-up.ts';
+import { journalMarks, waitForLedger, waitForShard } from '../processor/ledger/caught-up.ts';
 
 const import_line_bytes_max = 64 * 1024;
 /** How long a statement waits for the ledger to record what was answered before it (a lagging ledger answers what it holds). */
@@ -180,9 +180,23 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
  */
 async function contactRecorded(processor: Processor, contact_id: string): Promise<void> {
   const { redis, config } = processor.stores;
-  // Best effort, whatever fails: the statement answers what the ledger holds either way. (A
+  await recordedWithin(waitForShard(redis, config.shard_count, processor.contacts.shardOf(contact_id), statement_wait_ms));
+}
+
+/**
+ * The same for a settlement: a merchant's customers are on every shard, so it waits for what
+ * every shard journaled so far, so that a settlement asked for after a 201 holds that transaction.
+ */
+async function allRecorded(processor: Processor): Promise<void> {
+  const { redis, config } = processor.stores;
+  await recordedWithin(journalMarks(redis, config.shard_count).then((marks) => waitForLedger(redis, marks, statement_wait_ms)));
+}
+
+/** Waits for `recording`, at most statement_wait_ms, whatever it does. */
+async function recordedWithin(recording: Promise<unknown>): Promise<void> {
+  // Best effort, whatever fails: the report answers what the ledger holds either way. (A
   // rethrown error would reject after the deadline below won the race, with nobody awaiting it.)
-  const recorded = waitForShard(redis, config.shard_count, processor.contacts.shardOf(contact_id), statement_wait_ms).then(
+  const recorded = recording.then(
     () => undefined,
     () => undefined,
   );
@@ -201,6 +215,7 @@ function serveSettlements(app: OpenAPIHono<HttpEnv>, processor: Processor): void
     const q = parseWith(settlementQuerySchema, c.req.query());
     // Not an id we make (a NUL, say, which PostgreSQL cannot even compare): no such merchant.
     if (q.merchant_id !== undefined && !id_pattern.test(q.merchant_id)) throw new PocketgateError('not_found', `merchant ${q.merchant_id} not found`);
+    await allRecorded(processor);
     return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
   });
 }

@@ -12,6 +12,20 @@ const statement_lines_max = 10_000; // a statement is for a person to read: page
 const far_past = '1970-01-01T00:00:00Z';
 const far_future = '9999-12-31T23:59:59Z';
 
+const latest_bound_ms = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * A period's bound as the ledger compares it: on the next whole second when it falls inside one.
+ * The API gives every transaction's time in whole seconds (API.md: `2026-11-24T10:15:00Z`), and
+ * one answered as made at 10:15:00Z is before 10:15:00.5Z, whatever its millisecond in the
+ * ledger: so a period holds exactly the transactions whose given time is in it.
+ */
+function wholeSecondBound(bound: string): string {
+  const fraction = /\.(\d+)/.exec(bound)?.[1] ?? '';
+  const second_ms = Date.parse(bound.toUpperCase().replace(/\.\d+/, ''));
+  return new Date(Math.min(second_ms + (/[1-9]/.test(fraction) ? 1000 : 0), latest_bound_ms)).toISOString();
+}
+
 /** A period's bound as a reply gives it back: in UTC, as every timestamp the contract answers. */
 function utcBound(bound: string | undefined): string | null {
   return bound === undefined ? null : utcTimestamp(bound);
@@ -88,8 +102,8 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
     select id, code, name, contribution_fee_bp, settle_on from merchants
     where business_id = ${business.id} ${merchant_id === undefined ? sql`` : sql`and id = ${merchant_id}`} order by created_at, id`;
   if (merchant_id !== undefined && merchants.length === 0) throw new PocketgateError('not_found', `merchant ${merchant_id} not found`);
-  const start = from ?? far_past;
-  const end = to ?? far_future;
+  const start = from === undefined ? far_past : wholeSecondBound(from);
+  const end = to === undefined ? far_future : wholeSecondBound(to);
   const rewards = accountId(business.id, 'rewards', business.currency);
   const result = [];
   for (const m of merchants) {
