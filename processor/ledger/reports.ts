@@ -36,8 +36,8 @@ export async function statement(sql: Sql, business: Business, contact_id: string
   if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
   const open = accountId(contact_id, 'open', business.currency);
   const commerce = accountId(contact_id, 'commerce', business.currency);
-  const start = from ?? far_past;
-  const end = to ?? far_future;
+  const start = from === undefined ? far_past : wholeSecondBound(from);
+  const end = to === undefined ? far_future : wholeSecondBound(to);
   // Every posting touching the contact's two accounts, as signed deltas per transaction, with
   // the transaction's place in its shard's journal: the order the shard script ran them in. A
   // contact's transactions all run on its shard, one at a time; created_at is when the gateway
