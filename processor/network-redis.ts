@@ -29,8 +29,13 @@ import {
 } from './network-layout.ts';
 import type { RedisClient } from './stores.ts';
 
-/** Businesses an ISO 8583 routing considers per acquirer, earliest link first: a bounded read. */
-export const acquirer_businesses_max = 32;
+/**
+ * Businesses one acquirer may be linked to, and so the most an ISO 8583 routing considers, earliest
+ * link first: a bounded read (its terminal look-ups, one per business, go out in one pipeline, and
+ * only when a route is not cached). A bank acquires for many businesses: a link past the bound is
+ * refused (Network.linkAcquirer), never made to route nothing.
+ */
+export const acquirer_businesses_max = 1_000;
 
 /** A terminal as the POS path uses it: its own record with its venue's and merchant's. */
 export interface TerminalView {

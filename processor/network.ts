@@ -10,7 +10,7 @@ import { percentToBasisPoints } from '../core/money.ts';
 import type { Resolution } from '../core/offer.ts';
 import type { BusinessRecord } from './network-layout.ts';
 import { keyEntryKey, merchantKey, paddedAcquirer, terminalKey } from './network-layout.ts';
-import { readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
+import { acquirer_businesses_max, readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
 import { syncBusiness, syncLink, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
 import type { Sql, Stores } from './stores.ts';
 import { CachedLookup } from './ttl-cache.ts';
@@ -189,15 +189,27 @@ export class Network {
 
   /**
    * Links DE32 to this business. Idempotent: linking it again answers the same link. Whether
-   * another business linked it too is never told (see readIsoTerminal for who gets its traffic).
+   * another business linked it too is never told (see readIsoTerminal for who gets its traffic),
+   * but for a link past the bound of businesses per acquirer (acquirer_businesses_max), refused.
    */
   async linkAcquirer(business: Business, acquirer_id: string) {
     const { sql, redis } = this.stores;
     const padded = paddedAcquirer(acquirer_id);
-    await sql`insert into iso8583_links (id, acquirer_id, business_id) values (${newId('lnk')}, ${padded}, ${business.id})
-      on conflict (business_id, acquirer_id) do nothing`;
-    const [link] = await sql<{ id: string; created_at: Date }[]>`
-      select id, created_at from iso8583_links where business_id = ${business.id} and acquirer_id = ${padded}`;
+    const link = await sql.begin(async (tx) => {
+      // One link at a time per acquirer, so that its count never passes the bound.
+      await tx`select pg_advisory_xact_lock(hashtext('iso8583_links:' || ${padded}))`;
+      const [linked] = await tx<{ id: string; created_at: Date }[]>`
+        select id, created_at from iso8583_links where business_id = ${business.id} and acquirer_id = ${padded}`;
+      if (linked !== undefined) return linked;
+      const [counted] = await tx<{ n: number }[]>`select count(*)::int4 as n from iso8583_links where acquirer_id = ${padded}`;
+      if (counted!.n >= acquirer_businesses_max) {
+        const message = `this acquirer is linked to ${acquirer_businesses_max} businesses, the most its messages are routed among`;
+        throw new PocketgateError('validation_failed', `acquirer_id: ${message}`, [{ path: 'acquirer_id', message }]);
+      }
+      const [made] = await tx<{ id: string; created_at: Date }[]>`
+        insert into iso8583_links (id, acquirer_id, business_id) values (${newId('lnk')}, ${padded}, ${business.id}) returning id, created_at`;
+      return made!;
+    });
     await syncLink(sql, redis, business.id, padded);
     this.iso_terminals.clear();
     return { id: link!.id, acquirer_id, business_id: business.id, created_at: iso(link!.created_at) };
