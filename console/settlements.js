@@ -28,7 +28,7 @@ async function show(ctx, from, to, merchant_id, result) {
   const s = await apiJson('GET', `/v1/settlements?${query}`);
   const m = ctx.money;
   replace(result, h('section', { class: 'card' }, table(`${from} to ${to}`,
-    ['Merchant', 'Code', { text: 'Fee', num: true }, { text: 'Awards funded', num: true }, { text: 'Contribution fees', num: true }, { text: 'Spends accepted', num: true }, { text: 'Net', num: true }, 'Owed by'],
+    ['Merchant', 'Code', { text: 'Fee', num: true }, { text: 'Awards funded', num: true }, { text: 'Contribution fees', num: true }, { text: 'Spends accepted', num: true }, { text: 'Discounts given', num: true }, { text: 'Net', num: true }, 'Owed by'],
     s.merchants.map((x) => [x.name, x.code, { text: `${x.contribution_fee_percent}% on ${x.settle_on}`, num: true }, { text: m(x.awards_funded), num: true }, { text: m(x.contribution_fees), num: true },
-      { text: m(x.spends_accepted), num: true }, { text: m(x.net_amount), num: true }, x.owed_by ?? 'nobody']))));
+      { text: m(x.spends_accepted), num: true }, { text: m(x.discounts_given), num: true }, { text: m(x.net_amount), num: true }, x.owed_by ?? 'nobody']))));
 }

@@ -437,6 +437,7 @@ describe(`ledger invariant (seed ${seed})`, () => {
     let awards_funded = 0;
     let fees = 0;
     let spends = 0;
+    let discounts = 0;
     for (const op of approved.filter(at_merchant)) {
       const r = op.reply!.body;
       if (reversed_ids.has(r.id)) continue;
@@ -446,6 +447,7 @@ describe(`ledger invariant (seed ${seed})`, () => {
         const fee = Math.floor(((awarded + r.discount) * 1000) / 10_000);
         const refunded = refunds.reduce((s, x) => s + x.amount, 0);
         awards_funded += awarded + r.discount - refunds.reduce((s, x) => s + x.clawed_back, 0) - proportion(r.discount, refunded, r.amount);
+        discounts += r.discount - proportion(r.discount, refunded, r.amount);
         fees += fee - proportion(fee, refunded, r.amount);
         spends += r.paid_from_wallet - refunds.reduce((s, x) => s + x.returned_to_wallet, 0);
       } else if (kindOf(op).startsWith('spend')) {
@@ -454,7 +456,7 @@ describe(`ledger invariant (seed ${seed})`, () => {
     }
     const settlement = await call(gw, 'GET', `/v1/settlements?merchant_id=${a.biz.merchant_id}`, a.biz.admin_key);
     expect(settlement.status).toBe(200);
-    expect(settlement.body.merchants[0]).toMatchObject({ awards_funded, contribution_fees: fees, spends_accepted: spends, net_owed_to_merchant: spends - fees });
+    expect(settlement.body.merchants[0]).toMatchObject({ awards_funded, contribution_fees: fees, spends_accepted: spends, discounts_given: discounts, net_owed_to_merchant: spends + discounts - fees });
 
     const timings = { setup_ms: planned_ms - started, fire_ms: fired_ms - planned_ms, drain_ms: drained_ms - fired_ms, check_ms: Date.now() - drained_ms };
     console.log(`ledger invariant, seed ${seed}: ${ops.length} operations, ${approved.length} approved, ${replayed.length} replayed, ${refused.length} refused`, timings, Object.fromEntries(codes));

@@ -125,6 +125,7 @@ interface Amounts {
   awards_funded: number;
   contribution_fees: number;
   spends_accepted: number;
+  discounts_given: number;
 }
 
 interface Line extends Amounts {
@@ -309,7 +310,7 @@ class Runner {
     // The fee on what the customer was awarded (settle_on award) or on the wallet payment (spend).
     const fee = m === undefined ? 0 : m.settle_on === 'award' ? feeOf(awarded + discount, m.fee_bp) : feeOf(paid, m.fee_bp);
     this.originals.push({ kind: 'purchase', terminal: t, reference, iso: iso_msg, amount, awarded, discount, paid, fee, refunded: 0, clawed: 0, discount_returned: 0, returned: 0, fee_returned: 0, reversed: false });
-    this.book(t, at_ms, 'purchase', { awards_funded: awarded + discount, contribution_fees: fee, spends_accepted: paid });
+    this.book(t, at_ms, 'purchase', { awards_funded: awarded + discount, contribution_fees: fee, spends_accepted: paid, discounts_given: discount });
   }
 
   private async redeem(a: Extract<Action, { type: 'redeem' }>, now: number): Promise<void> {
@@ -333,7 +334,7 @@ class Runner {
     const m = this.merchantOf(a.t);
     const fee = m?.settle_on === 'spend' ? feeOf(amount, m.fee_bp) : 0;
     this.originals.push({ kind: 'spend', terminal: a.t, reference: body.reference, amount, fee, reversed: false });
-    this.book(a.t, this.at(res.body, now), 'spend', { awards_funded: 0, contribution_fees: fee, spends_accepted: amount });
+    this.book(a.t, this.at(res.body, now), 'spend', { awards_funded: 0, contribution_fees: fee, spends_accepted: amount, discounts_given: 0 });
   }
 
   private pick<T>(list: T[], sel: number): T | undefined {
@@ -369,7 +370,7 @@ class Runner {
     o.discount_returned += discount_back;
     o.returned += give;
     o.fee_returned += fee_back;
-    this.book(o.terminal, at_ms, 'refund', { awards_funded: -(claw + discount_back), contribution_fees: -fee_back, spends_accepted: -give });
+    this.book(o.terminal, at_ms, 'refund', { awards_funded: -(claw + discount_back), contribution_fees: -fee_back, spends_accepted: -give, discounts_given: -discount_back });
   }
 
   private originalOf(m: IsoMessage): string {
@@ -396,10 +397,10 @@ class Runner {
     // API.md: "voids ... entirely, as if it never happened": what refunds have not given back.
     if (o.kind === 'purchase') {
       this.book(o.terminal, at_ms, 'reversal', {
-        awards_funded: -(o.awarded - o.clawed + o.discount - o.discount_returned), contribution_fees: -(o.fee - o.fee_returned), spends_accepted: -(o.paid - o.returned),
+        awards_funded: -(o.awarded - o.clawed + o.discount - o.discount_returned), contribution_fees: -(o.fee - o.fee_returned), spends_accepted: -(o.paid - o.returned), discounts_given: -(o.discount - o.discount_returned),
       }, true);
     } else if (o.kind === 'spend') {
-      this.book(o.terminal, at_ms, 'reversal', { awards_funded: 0, contribution_fees: -o.fee, spends_accepted: -o.amount }, true);
+      this.book(o.terminal, at_ms, 'reversal', { awards_funded: 0, contribution_fees: -o.fee, spends_accepted: -o.amount, discounts_given: 0 }, true);
     }
   }
 
@@ -418,12 +419,13 @@ class Runner {
   // ---- Checks.
 
   expected(merchant: number, from: number | null, to: number | null): Amounts {
-    const sum: Amounts = { awards_funded: 0, contribution_fees: 0, spends_accepted: 0 };
+    const sum: Amounts = { awards_funded: 0, contribution_fees: 0, spends_accepted: 0, discounts_given: 0 };
     for (const l of this.lines) {
       if (l.merchant !== merchant || (from !== null && l.at_ms < from) || (to !== null && l.at_ms >= to)) continue;
       sum.awards_funded += l.awards_funded;
       sum.contribution_fees += l.contribution_fees;
       sum.spends_accepted += l.spends_accepted;
+      sum.discounts_given += l.discounts_given;
     }
     return sum;
   }
@@ -448,14 +450,14 @@ class Runner {
       const want = this.expected(i, from, to);
       const where = `merchant ${i} (${m.settle_on} ${m.fee_bp} bp) in [${from === null ? '-' : new Date(from).toISOString()}, ${to === null ? '-' : new Date(to).toISOString()})`;
       expect(got, where).toMatchObject({ merchant_id: m.id, code: m.code, name: m.name, currency: 'EUR', contribution_fee_percent: m.fee_bp / 100, settle_on: m.settle_on, ...want });
-      for (const k of ['awards_funded', 'contribution_fees', 'spends_accepted', 'net_amount']) expect(Number.isSafeInteger(got[k]), `${where}: ${k} an integer`).toBe(true);
-      const net = want.spends_accepted - want.contribution_fees;
+      for (const k of ['awards_funded', 'contribution_fees', 'spends_accepted', 'discounts_given', 'net_amount']) expect(Number.isSafeInteger(got[k]), `${where}: ${k} an integer`).toBe(true);
+      const net = want.spends_accepted + want.discounts_given - want.contribution_fees;
       expect(got, `${where}: net`).toMatchObject({ net_amount: Math.abs(net), owed_by: net > 0 ? 'business' : net < 0 ? 'merchant' : null });
       const undone = this.lines.some((l) => l.merchant === i && (l.kind === 'refund' || l.reversal) && (from === null || l.at_ms >= from) && (to === null || l.at_ms < to));
       if (!undone || (from === null && to === null)) {
-        for (const k of ['awards_funded', 'contribution_fees', 'spends_accepted'] as const) expect(got[k], `${where}: ${k} never negative`).toBeGreaterThanOrEqual(0);
+        for (const k of ['awards_funded', 'contribution_fees', 'spends_accepted', 'discounts_given'] as const) expect(got[k], `${where}: ${k} never negative`).toBeGreaterThanOrEqual(0);
       }
-      return { awards_funded: got.awards_funded, contribution_fees: got.contribution_fees, spends_accepted: got.spends_accepted };
+      return { awards_funded: got.awards_funded, contribution_fees: got.contribution_fees, spends_accepted: got.spends_accepted, discounts_given: got.discounts_given };
     });
   }
 
@@ -472,6 +474,7 @@ class Runner {
       const [ab, bc, ac] = [await this.checkWindow(a, b), await this.checkWindow(b, c), await this.checkWindow(a, c)];
       ac.forEach((x, m) => expect(x, `windows add up at merchant ${m}`).toEqual({
         awards_funded: ab[m]!.awards_funded + bc[m]!.awards_funded, contribution_fees: ab[m]!.contribution_fees + bc[m]!.contribution_fees, spends_accepted: ab[m]!.spends_accepted + bc[m]!.spends_accepted,
+        discounts_given: ab[m]!.discounts_given + bc[m]!.discounts_given,
       }));
     }
     await this.checkWindow(bounds[0] ?? null, null);

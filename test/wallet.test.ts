@@ -308,6 +308,6 @@ describe('statement and settlement', () => {
     const m = s.body.merchants[0];
     expect(m.merchant_id).toBe(biz.merchant_id);
     expect(m.contribution_fees).toBe(m.awards_funded / 10);
-    expect(m.net_owed_to_merchant).toBe(m.spends_accepted - m.contribution_fees);
+    expect(m.net_owed_to_merchant).toBe(m.spends_accepted + m.discounts_given - m.contribution_fees);
   });
 });

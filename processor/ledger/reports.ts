@@ -95,7 +95,7 @@ export async function statement(sql: Sql, business: Business, contact_id: string
 /**
  * What the business and each merchant owe each other over a period, from the ledger: awards the
  * business funded at the merchant's terminals (net of claw-backs), the contribution fees the
- * merchant owes, and the wallet spends it accepted (money the business owes it).
+ * merchant owes, and the wallet spends and instant discounts it accepted (money the business owes it).
  */
 export async function settlement(sql: Sql, business: Business, merchant_id?: string, from?: string, to?: string) {
   const merchants = await sql<{ id: string; code: string; name: string; contribution_fee_bp: number; settle_on: string }[]>`
@@ -105,19 +105,24 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
   const start = from === undefined ? far_past : wholeSecondBound(from);
   const end = to === undefined ? far_future : wholeSecondBound(to);
   const rewards = accountId(business.id, 'rewards', business.currency);
+  const discounts = accountId(business.id, 'discounts', business.currency);
   const result = [];
   for (const m of merchants) {
     const fees = accountId(m.id, 'fees', business.currency);
     const spends = accountId(m.id, 'spends', business.currency);
-    const [row] = await sql<{ awards_funded: number; fees: number; spends: number }[]>`
+    const [row] = await sql<{ awards_funded: number; discounts: number; fees: number; spends: number }[]>`
       select
         coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards_funded,
+        coalesce(sum(case when p.credit_account = ${discounts} then p.amount when p.debit_account = ${discounts} then -p.amount else 0 end), 0)::int8 as discounts,
         coalesce(sum(case when p.debit_account = ${fees} then p.amount when p.credit_account = ${fees} then -p.amount else 0 end), 0)::int8 as fees,
         coalesce(sum(case when p.credit_account = ${spends} then p.amount when p.debit_account = ${spends} then -p.amount else 0 end), 0)::int8 as spends
       from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
       join terminals term on term.id = t.terminal_id
       where term.merchant_id = ${m.id} and t.created_at >= ${start} and t.created_at < ${end}`;
-    const net = row!.spends - row!.fees;
+    // An instant discount is an award the business funds and the customer takes at the merchant's
+    // till at once: the merchant collected that much less, so the business owes it, as it owes
+    // the wallet money the merchant accepted.
+    const net = row!.spends + row!.discounts - row!.fees;
     result.push({
       merchant_id: m.id,
       code: m.code,
@@ -128,6 +133,7 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
       awards_funded: row!.awards_funded,
       contribution_fees: row!.fees,
       spends_accepted: row!.spends,
+      discounts_given: row!.discounts,
       // Positive: the business pays the merchant; negative: the merchant pays the business.
       net_owed_to_merchant: net,
       owed_by: net > 0 ? 'business' : net < 0 ? 'merchant' : null,
