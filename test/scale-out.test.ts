@@ -107,6 +107,20 @@ describe('a change made through one gateway, seen by the other', () => {
     expect(awarded(await buy())).toBe(0);
   });
 
+  it('two PATCHes of one offer at once, on A and on B, each of its own field: both applied', async () => {
+    const biz = await createBusiness(a);
+    for (let round = 0; round < 5; round++) {
+      const id = await offer(a, biz, { award: { percent: 5 } });
+      const [p1, p2] = await Promise.all([
+        call(a, 'PATCH', `/v1/offers/${id}`, biz.admin_key, { name: 'renamed' }),
+        call(b, 'PATCH', `/v1/offers/${id}`, biz.admin_key, { max_award: 50 }),
+      ]);
+      expect([p1.status, p2.status]).toEqual([200, 200]);
+      const got = await call(b, 'GET', `/v1/offers/${id}`, biz.admin_key);
+      expect([got.body.name, got.body.max_award]).toEqual(['renamed', 50]);
+    }
+  });
+
   it('tiers put on A: a contact advances on B; a tier-only offer applies there', async () => {
     const biz = await createBusiness(a);
     const c = await contactOf(a, biz);
