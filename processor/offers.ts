@@ -250,20 +250,30 @@ export class Offers {
   }
 
   async patch(business: Business, id: string, patch: Partial<OfferInput>): Promise<Offer> {
-    const current = await this.get(business, id);
-    const { id: _id, created_at: _created, ...body } = current;
-    // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
-    const merged = inUtc(parseWith(offerSchema, { ...body, ...patch }));
-    await this.checkReferences(business, merged);
-    // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
-    // limits are written where any process could load them (limit-seed.ts: the window left).
-    await seedAddedLimits(this.stores, id, current.limits, merged.limits);
-    await this.stores.sql.begin(async (tx) => {
-      await keepPool(tx, business.id, merged.pool);
-      await tx`update offers set body = ${tx.json(merged as never)}, updated_at = now() where id = ${id} and business_id = ${business.id}`;
-    });
-    await this.changed(business.id);
-    return { ...merged, id, created_at: current.created_at };
+    // Written only over the body it was merged into: two PATCHes at once (a load balancer sends
+    // them to two gateways) never lose each other's fields; the later merges again into what the
+    // earlier wrote, and seeds only the limits that one did not add. Not under the row's lock: a
+    // seed reads the ledger on connections of its own, for seconds on a large offer.
+    for (;;) {
+      const [row] = await this.stores.sql<{ body: OfferInput; created_at: Date }[]>`
+        select body, created_at from offers where id = ${id} and business_id = ${business.id}`;
+      if (row === undefined) throw new PocketgateError('not_found', `offer ${id} not found`);
+      // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
+      const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
+      await this.checkReferences(business, merged);
+      // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
+      // limits are written where any process could load them (limit-seed.ts: the window left).
+      await seedAddedLimits(this.stores, id, row.body.limits, merged.limits);
+      const written = await this.stores.sql.begin(async (tx) => {
+        const updated = await tx`update offers set body = ${tx.json(merged as never)}, updated_at = now()
+          where id = ${id} and business_id = ${business.id} and body = ${tx.json(row.body as never)}`;
+        if (updated.count === 1) await keepPool(tx, business.id, merged.pool);
+        return updated.count === 1;
+      });
+      if (!written) continue; // another PATCH wrote it since: merge into that
+      await this.changed(business.id);
+      return { ...merged, id, created_at: iso(row.created_at) };
+    }
   }
 }
 
