@@ -73,6 +73,9 @@ function inUtc(input: OfferInput): OfferInput {
   };
 }
 
+/** Merges of one PATCH into an offer other PATCHes keep changing before it is answered 503. */
+const offer_patch_attempts_max = 16;
+
 export class Offers {
   private readonly compiled = new Map<string, Entry>();
   private subscriber: RedisClient | undefined;
@@ -254,7 +257,7 @@ export class Offers {
     // them to two gateways) never lose each other's fields; the later merges again into what the
     // earlier wrote, and seeds only the limits that one did not add. Not under the row's lock: a
     // seed reads the ledger on connections of its own, for seconds on a large offer.
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       const [row] = await this.stores.sql<{ body: OfferInput; created_at: Date }[]>`
         select body, created_at from offers where id = ${id} and business_id = ${business.id}`;
       if (row === undefined) throw new PocketgateError('not_found', `offer ${id} not found`);
@@ -270,7 +273,12 @@ export class Offers {
         if (updated.count === 1) await keepPool(tx, business.id, merged.pool);
         return updated.count === 1;
       });
-      if (!written) continue; // another PATCH wrote it since: merge into that
+      if (!written) {
+        // Another PATCH wrote it since: merge into that. Bounded: a storm of PATCHes of one offer
+        // answers 503 (retry) rather than holding a request for ever.
+        if (attempt >= offer_patch_attempts_max) throw new PocketgateError('unavailable', `offer ${id} changed ${attempt} times while this patch was merged; retry`);
+        continue;
+      }
       await this.changed(business.id);
       return { ...merged, id, created_at: iso(row.created_at) };
     }
