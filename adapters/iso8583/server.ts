@@ -48,6 +48,8 @@ export interface IsoServerOptions {
   idle_seconds?: number;
   /** Requests in flight on one connection before reading pauses. Default 64. */
   in_flight_max_per_connection?: number;
+  /** Connections held at once; one more is closed as it opens. Default iso_connections_max_default. */
+  connections_max?: number;
   /** Bound on a graceful close (server.close() or a connection closed for bad input), after
    *  which sockets are destroyed. Default 10 000 ms. */
   close_timeout_ms?: number;
@@ -92,6 +94,9 @@ export interface IsoServer {
   readonly server: net.Server;
 }
 
+/** As the terminal channel's connections_max: each connection holds a socket, a decoder and buffers. */
+export const iso_connections_max_default = 10_000;
+
 const noop = (): void => {};
 const silent: IsoLogger = { debug: noop, info: noop, warn: noop, error: noop };
 
@@ -107,6 +112,8 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
   if (!(idleSeconds >= 0)) throw new RangeError('idle_seconds must be ≥ 0');
   const inFlightMax = options.in_flight_max_per_connection ?? 64;
   if (!Number.isInteger(inFlightMax) || inFlightMax < 1) throw new RangeError('in_flight_max_per_connection must be an integer ≥ 1');
+  const connectionsMax = options.connections_max ?? iso_connections_max_default;
+  if (!Number.isInteger(connectionsMax) || connectionsMax < 1) throw new RangeError('connections_max must be an integer ≥ 1');
   const closeTimeoutMs = options.close_timeout_ms ?? 10_000;
   const maxFrame = Math.min(options.max_frame ?? MAX_FRAME, MAX_FRAME);
   const codec: CodecOptions = options.spec ? { bitmap, spec: options.spec } : { bitmap };
@@ -116,10 +123,20 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
   const state: ServerState = { framing, codec, maxFrame, idleSeconds, inFlightMax, closeTimeoutMs, handler: options.handler, logger, live, report };
   let nextId = 1;
   let closing: Promise<void> | null = null;
+  // Whoever opens connections must not decide how much the gateway writes to its log either.
+  const refused_lines = new LogLimit({ lines_max: 1, window_ms: 10_000 });
+  let refused = 0;
 
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     if (closing) {
       socket.destroy();
+      return;
+    }
+    if (live.size >= connectionsMax) {
+      socket.on('error', noop);
+      socket.destroy();
+      refused++;
+      if (refused_lines.take().write) logger.warn({ connections_max: connectionsMax, refused }, 'iso8583: connection refused, connections_max reached');
       return;
     }
     const conn = new Connection(socket, nextId++, state);
