@@ -159,6 +159,7 @@ export class TerminalConnection {
     if (this.state === 'auth') {
       clearTimeout(this.auth_timer);
       this.authenticating = true;
+      this.readOrNot();
       this.authenticate(text).catch((err: unknown) => this.failed(err, 'auth'));
       return;
     }
@@ -226,6 +227,7 @@ export class TerminalConnection {
     this.state = 'open';
     this.authenticating = false;
     this.write(auth_accepted);
+    this.readOrNot();
     this.release();
   }
 
@@ -283,9 +285,13 @@ export class TerminalConnection {
     this.release();
   };
 
-  /** Read the socket, unless the client has not read what it was sent (paused) or this turn has had its frames (yielding). */
+  /**
+   * Read the socket, unless the client has not read what it was sent (paused), this turn has had
+   * its frames (yielding) or its auth frame's key is being checked (authenticating: what it sends
+   * meanwhile would all be held, an empty frame counting nothing towards held_max).
+   */
   private readOrNot(): void {
-    const stop = this.paused || this.yielding;
+    const stop = this.paused || this.yielding || this.authenticating;
     if (stop === this.ws.isPaused) return;
     if (stop) this.ws.pause();
     else this.ws.resume();
@@ -317,6 +323,9 @@ export class TerminalConnection {
   private close(code: number, reason: string): void {
     clearTimeout(this.auth_timer);
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+    // Read again, whatever stopped it: the client's close frame ends the close at once (else ws
+    // waits 30 s for it), and what comes before it is dropped (message: no longer OPEN).
+    if (this.ws.isPaused) this.ws.resume();
   }
 
   private closed(): void {
