@@ -106,6 +106,9 @@ export class Purchases {
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local);
     const context = purchaseContext(terminal, input, at_ms);
     const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, { ...context, ...factless(rewards) }), compiled.resolution));
+    // Awaited below or in awardsOf; marked handled now, so that failing while the facts still take
+    // their round trips (a birthday's, a referrer's) it is not an unhandled rejection meanwhile.
+    early?.catch(() => {});
     let facts: Facts;
     try {
       facts = claiming === undefined ? await reading : (await Promise.all([reading, claiming]))[0];
@@ -205,6 +208,7 @@ export class Purchases {
       }
     }
     const releasing = this.awards.release([...left.values()]);
+    releasing.catch(() => {}); // awaited below, after the reservation's round trip: handled meanwhile
     const reserved = rest.length === 0 ? [] : await this.awards.reserve(rest).catch(async (err: unknown) => {
       await releasing.catch(() => {});
       await this.awards.release(out).catch(() => {});
