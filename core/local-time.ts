@@ -24,11 +24,23 @@ interface Zone {
   readonly hours: Map<number, number>;
 }
 
+/**
+ * Timezone names kept at once (the IANA database has some 600, and a name may be spelt in any
+ * case: each spelling is a name here): past it, all are forgotten and made again as they come.
+ */
+export const zones_cached_max = 1024;
+
 const zones = new Map<string, Zone>();
+
+/** Timezone names kept now (tests). */
+export function zonesCached(): number {
+  return zones.size;
+}
 
 function zoneOf(timezone: string): Zone {
   let zone = zones.get(timezone);
   if (zone === undefined) {
+    if (zones.size >= zones_cached_max) zones.clear();
     // Throws RangeError for an unknown timezone: venue timezones are validated when stored.
     const format = new Intl.DateTimeFormat('en-US', {
       timeZone: timezone,
