@@ -9,6 +9,8 @@ COPY core ./core
 COPY processor ./processor
 COPY adapters ./adapters
 COPY gateway ./gateway
+# The console's page, scripts and styles, read when the gateway starts (GET /console).
+COPY console ./console
 ENV NODE_ENV=production PORT=8080 ISO8583_PORT=8583
 EXPOSE 8080 8583
 USER node

@@ -22,12 +22,13 @@ export interface GatewayProcess {
 /**
  * Starts it with `env` over the test's environment (PORT 0 and ISO8583_PORT 0 unless given); killed
  * after `watchdog_ms` whatever happens. `npm`: through `npm start`, as an operator (or a harness)
- * runs it, npm and scripts/start.mjs between the test and the gateway.
+ * runs it, npm and scripts/start.mjs between the test and the gateway. `cwd`: another tree to run it
+ * from (the files a Docker image holds), the checkout by default.
  */
-export async function startGatewayProcess(env: Record<string, string>, watchdog_ms = 50_000, npm = false): Promise<GatewayProcess> {
+export async function startGatewayProcess(env: Record<string, string>, watchdog_ms = 50_000, npm = false, cwd = join(import.meta.dirname, '..')): Promise<GatewayProcess> {
   const [command, args] = npm ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'gateway/main.ts']];
   const child = spawn(command, args, {
-    cwd: join(import.meta.dirname, '..'),
+    cwd,
     env: { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
