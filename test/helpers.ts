@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { configFromEnv, type GatewayConfig } from '../gateway/config.ts';
 import { startGateway, type Gateway, type StartOptions } from '../gateway/gateway.ts';
+import { luhnCheckDigit } from '../core/luhn.ts';
 
 export const platform_key = process.env.PLATFORM_API_KEY ?? 'pk_test_platform_key';
 
@@ -103,16 +104,5 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 /** A Luhn-valid test card number built from a seed. */
 export function testCard(seed: number): string {
   const partial = `5${String(seed).padStart(14, '0')}`;
-  let sum = 0;
-  let double = true;
-  for (let i = partial.length - 1; i >= 0; i--) {
-    let d = partial.charCodeAt(i) - 48;
-    if (double) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    double = !double;
-  }
-  return partial + String((10 - (sum % 10)) % 10);
+  return partial + luhnCheckDigit(partial);
 }
