@@ -42,6 +42,8 @@ function claimedWith(claim: Buffer, claim_hash: string): boolean {
 }
 
 const reversed_mark = 0x21; // '!': a reversal that came before its original (claimForReversal)
+/** A reversal's mark: '!' and the reversal's claim hash (claim.lua writes the late original's hash after it). */
+const mark_length = 1 + claim_hash_length;
 
 /** The client that reads claims as bytes, one per Redis client. */
 const binary_clients = new WeakMap<RedisClient, ReturnType<typeof binaryClient>>();
@@ -81,9 +83,22 @@ async function claim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, referen
   const prior = await runClaim(stores, slot, claimValue(claimHash(hash), contact_id), 'claim');
   if (prior === null) return { contact_id, repeat: false };
   // A reversal of this reference arrived first (the late-original race of card networks).
-  if (prior[0] === reversed_mark) throw new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
+  if (prior[0] === reversed_mark) throw lateOriginal(prior, claimHash(hash), reference);
   if (!claimedWith(prior, claimHash(hash))) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
   return { contact_id: claimContact(prior), repeat: true };
+}
+
+/**
+ * The refusal of a request that finds a reversal's mark on its reference: the mark alone (11
+ * bytes) when it is the first to come, which claim.lua then follows with its claim hash; with a
+ * claim hash after it, this request's repeat (answered as replayed) or another body (409).
+ */
+function lateOriginal(mark: Buffer, claim_hash: string, reference: string): PocketgateError {
+  const late = mark.toString('latin1', mark_length, mark_length + claim_hash_length);
+  if (late !== '' && late !== claim_hash) return new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
+  const err = new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
+  err.replayed = late !== '';
+  return err;
 }
 
 /** The contact a claim binds the reference to, if it is claimed by a request with `hash`. */

@@ -28,4 +28,16 @@ describe('claim.lua', () => {
     expect(await redis.claimScript({ slot, value: 'new', mode: 'claim' })).toBe('older');
     expect(await redis.sendCommand(['HEXISTS', slot.claim_keys[0]!, slot.field])).toBe(0);
   });
+
+  it('keeps the claim hash of the request a reversal mark names, once, where the mark is; a mark or a read adds nothing', async () => {
+    const { slot } = specSlot('ter_claim_spec');
+    const mark = '!REVERSAL01'; // '!' and a reversal's 10-character claim hash (processor/claim.ts)
+    await redis.sendCommand(['HSET', slot.claim_keys[1]!, slot.field, mark]);
+    expect(await redis.claimScript({ slot, value: '!ANOTHERREV', mode: 'claim' })).toBe(mark);
+    expect(await redis.claimScript({ slot, value: 'LATEHASH01', mode: 'read' })).toBe(mark);
+    expect(await redis.claimScript({ slot, value: 'LATEHASH01contact12byt', mode: 'claim' })).toBe(mark);
+    expect(await redis.claimScript({ slot, value: 'OTHERHASH1contact12byt', mode: 'claim' })).toBe(`${mark}LATEHASH01`);
+    expect(await redis.sendCommand(['HGET', slot.claim_keys[1]!, slot.field])).toBe(`${mark}LATEHASH01`);
+    expect(await redis.sendCommand(['HEXISTS', slot.claim_keys[0]!, slot.field])).toBe(0);
+  });
 });
