@@ -51,9 +51,11 @@ describe('callbacks in', () => {
       { name: 'once a day', goal: 'spend', award: { fixed: 7 }, limits: { per_contact: { count: 1, period: 'day' } } },
     ]);
     const p = await createProcessor(gw, s.biz);
+    // Yesterday (UTC, the processor's venue's zone): a day of its own whatever the time now (from
+    // 12:00 UTC on, today's hour:30 was already past and on today, and the day's cap took it).
     const in_hour = new Date();
     in_hour.setUTCHours(hour, 30, 0, 0);
-    if (in_hour.getTime() > Date.now()) in_hour.setUTCDate(in_hour.getUTCDate() - 1);
+    in_hour.setUTCDate(in_hour.getUTCDate() - 1);
     const two_days_before = new Date(in_hour.getTime() - 2 * 86_400_000);
     const booked: string[] = [];
     for (const occurred_at of [in_hour.toISOString(), undefined, two_days_before.toISOString(), undefined]) {
