@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveTier, periodKeys, tierAtUtc, unitsAsOf, type TierRule } from './tier.ts';
+import { effectiveTier, periodKeys, tierAtUtc, tierAtVenues, unitsAsOf, type TierRule } from './tier.ts';
 
 const tiers: TierRule[] = [
   { name: 'silver', min_period_units: 50, period: 'month' },
@@ -47,5 +47,25 @@ describe('tiers', () => {
     expect(effectiveTier(silver, { m: '2026-11|2500|0', ...none }, periodKeys(2026, 11), 100)).toBe('silver');
     expect(effectiveTier(silver, { m: '2026-11|2499|0', ...none }, periodKeys(2026, 11), 100)).toBeNull();
     expect(effectiveTier(silver, { m: '2026-11|25|0', ...none }, periodKeys(2026, 11), 1)).toBe('silver'); // JPY
+  });
+});
+
+describe('tiers at venues far from UTC', () => {
+  it('counters a venue east of the reader moved into the next period are the current ones', () => {
+    // Kiritimati's December 1st while UTC is still in November 30th: November's 150 units are the stored previous.
+    expect(unitsAsOf('2026-12|5|150', periodKeys(2026, 11).m)).toEqual({ now: 5, previous: 150 });
+  });
+
+  it('tierAtVenues reads the periods of the venues’ calendars', () => {
+    const stored = { m: '2026-12|210|0', q: null, y: null };
+    // 2026-11-30T10:30Z is December 1st 00:30 at Kiritimati (UTC+14).
+    expect(tierAtVenues(tiers, stored, Date.parse('2026-11-30T10:30:00Z'), ['Pacific/Kiritimati'], 1)).toBe('gold');
+    expect(tierAtVenues(tiers, stored, Date.parse('2027-01-31T09:59:00Z'), ['Pacific/Kiritimati'], 1)).toBe('gold');
+    expect(tierAtVenues(tiers, stored, Date.parse('2027-01-31T10:00:00Z'), ['Pacific/Kiritimati'], 1)).toBeNull();
+    // Pago Pago (UTC-11) is still in January then, as is the best of both venues.
+    expect(tierAtVenues(tiers, stored, Date.parse('2027-01-31T10:00:00Z'), ['Pacific/Kiritimati', 'Pacific/Pago_Pago'], 1)).toBe('gold');
+    expect(tierAtVenues(tiers, stored, Date.parse('2027-02-01T10:59:00Z'), ['Pacific/Pago_Pago'], 1)).toBe('gold');
+    expect(tierAtVenues(tiers, stored, Date.parse('2027-02-01T11:00:00Z'), ['Pacific/Pago_Pago'], 1)).toBeNull();
+    expect(tierAtVenues(tiers, stored, Date.parse('2027-01-31T23:59:59Z'), [], 1)).toBe('gold');
   });
 });

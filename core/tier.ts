@@ -24,7 +24,9 @@ export interface PeriodKeys {
 export function unitsAsOf(stored: string | null | undefined, keys: PeriodKeys): { now: number; previous: number } {
   if (stored === null || stored === undefined) return { now: 0, previous: 0 };
   const [key, now, prev] = stored.split('|');
-  if (key === keys.current) return { now: Number(now ?? 0), previous: Number(prev ?? 0) };
+  // A venue whose calendar is ahead (east of this reader's) has moved the counters on: its
+  // period is the contact's current one, and holds what this reader's period earned as its previous.
+  if (key === keys.current || key === keys.next) return { now: Number(now ?? 0), previous: Number(prev ?? 0) };
   // The stored period has ended: what it earned is now the previous period's.
   if (key === keys.previous) return { now: 0, previous: Number(now ?? 0) };
   return { now: 0, previous: 0 };
@@ -61,6 +63,19 @@ export function periodKeys(year: number, month: number): Record<PeriodKind, Peri
 export function tierKeysAt(at_ms: number, timezone: string): Record<PeriodKind, PeriodKeys> {
   const t = readLocalTime(at_ms, timezone);
   return periodKeys(t.year, t.month);
+}
+
+/**
+ * The tier a contact holds at `at_ms` at the business's venues (their `timezones`; the UTC calendar
+ * when it has none): the best a purchase at one of them would be evaluated with now, so that a
+ * venue far from UTC shows the tier won on its local first day of a period, and keeps it to its
+ * local last day.
+ */
+export function tierAtVenues(tiers: readonly TierRule[], stored: Readonly<Record<PeriodKind, string | null | undefined>>, at_ms: number, timezones: readonly string[], unit: number): string | null {
+  if (timezones.length === 0) return tierAtUtc(tiers, stored, at_ms, unit);
+  const held = new Set(timezones.map((tz) => effectiveTier(tiers, stored, tierKeysAt(at_ms, tz), unit)));
+  const best = [...tiers].sort((a, b) => b.min_period_units - a.min_period_units).find((t) => held.has(t.name));
+  return best?.name ?? null;
 }
 
 /**

@@ -14,7 +14,7 @@ import { ReferralSweeper } from './referrals.ts';
 import { Processors } from './processors.ts';
 import { CallbackEvents } from './callback-events.ts';
 import { contactKey } from './hot/keys.ts';
-import { tierAtUtc } from '../core/tier.ts';
+import { tierAtVenues } from '../core/tier.ts';
 import type { Stores } from './stores.ts';
 
 export class Processor {
@@ -49,7 +49,9 @@ export class Processor {
       const rewards = await this.offers.forBusiness(business);
       if (rewards.tiers.length === 0) return null;
       const [m, q, y] = await stores.redis.hmGet(contactKey(this.contacts.shardOf(contact_id), contact_id), ['um', 'uq', 'uy']);
-      return tierAtUtc(rewards.tiers, { m, q, y }, stores.clock.now(), rewards.tier_unit);
+      // Purchases count units in their venue's calendar: the profile reads them in the same ones.
+      const venues = await stores.sql<{ timezone: string }[]>`select distinct timezone from venues where business_id = ${business.id}`;
+      return tierAtVenues(rewards.tiers, { m, q, y }, stores.clock.now(), venues.map((v) => v.timezone), rewards.tier_unit);
     };
     this.contacts.onCreated = async (business, ids) => {
       for (const id of ids) await this.awards.signup(business, id, null);
