@@ -114,6 +114,7 @@ interface PurchaseSpec {
   ms: number;
   items: Item[] | null;
   amount: number;
+  pay: number; // asked of the wallet; the test sends at most the open balance and the amount
 }
 
 interface Venue {
@@ -263,11 +264,13 @@ function credit(person: PersonModel, awards: readonly ModelAward[]): void {
 }
 
 /** The purchase's awards as the page says; the referrer's referral awards credited on the side. */
-function modelPurchase(m: BusinessModel, people: PersonModel[], p: PurchaseSpec, at_ms: number, now_ms: number, venues: readonly Venue[]) {
+function modelPurchase(m: BusinessModel, people: PersonModel[], p: PurchaseSpec, paid: number, at_ms: number, now_ms: number, venues: readonly Venue[]) {
   const who = people[p.who]!;
+  who.wallet.open -= paid;
   const tz = venues[p.venue]!.tz;
   const mine = m.offers.map((o, i) => (o.goal === 'referral' ? null : candidate(o, i, p, at_ms, now_ms, who, venues))).filter((a): a is ModelAward => a !== null);
-  const awards = resolve(m, mine, p.who, (period) => periodKey(period, at_ms, tz), p.amount);
+  // amount_due = amount − discount − paid_from_wallet is never negative: discounts fit into what the wallet leaves.
+  const awards = resolve(m, mine, p.who, (period) => periodKey(period, at_ms, tz), p.amount - paid);
   // `referral` awards the referrer once, on the referred contact's first purchase: the referrer's
   // facts for the contact conditions, the purchase's for the rest; a credit (cashback), its caps' periods in UTC.
   if (who.referrer !== null && who.purchases_ms.length === 0) {
@@ -282,7 +285,7 @@ function modelPurchase(m: BusinessModel, people: PersonModel[], p: PurchaseSpec,
   who.purchases_ms.push(at_ms);
   if (localOf(at_ms, tz).date.slice(5) === who.birth) who.birthday_purchases_ms.push(at_ms);
   const discount = awards.filter((a) => a.kind === 'instant_discount').reduce((s, a) => s + a.amount, 0);
-  return { awards, discount, amount_due: p.amount - discount };
+  return { awards, discount, paid, amount_due: p.amount - discount - paid };
 }
 
 /** `signup` awards once when a contact is created (promotions and `auto` schemes) or joins a scheme (that scheme's). */
@@ -363,6 +366,7 @@ const purchaseArb: fc.Arbitrary<PurchaseSpec> = fc
     ms: fc.integer({ min: 0, max: 999 }),
     items: fc.option(fc.array(itemArb, { minLength: 1, maxLength: 3 }), { nil: null }),
     bare: fc.integer({ min: 1, max: 6000 }),
+    pay: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 1, max: 6000 }), weight: 1 }),
   })
   .map(({ bare, ...p }) => ({ ...p, amount: p.items === null ? bare : p.items.reduce((s, it) => s + it.amount, 0) }));
 
@@ -382,6 +386,7 @@ interface World {
   readonly schemes: Record<'auto' | 'self', string>;
   readonly cards: string[];
   readonly contact_ids: string[];
+  readonly wallet_codes: string[];
   readonly offer_ids: string[];
 }
 
@@ -439,6 +444,7 @@ async function world(resolution: string, model: BusinessModel, people: PersonMod
   const cards: string[] = [];
   const contact_ids: string[] = [];
   const referral_codes: string[] = [];
+  const wallet_codes: string[] = [];
   for (const [i, person] of people.entries()) {
     const card = testCard(9_100_000 + ++seq);
     const referred_by = person.referrer === null ? {} : { referred_by: referral_codes[person.referrer] };
@@ -451,11 +457,29 @@ async function world(resolution: string, model: BusinessModel, people: PersonMod
     cards.push(card);
     contact_ids.push(c.id);
     referral_codes.push(c.referral_code);
+    wallet_codes.push(c.wallet_code);
   }
-  return { biz, venues, schemes, cards, contact_ids, offer_ids };
+  return { biz, venues, schemes, cards, contact_ids, wallet_codes, offer_ids };
 }
 
 describe('offer rules: the gateway against a model written from API.md', () => {
+  it('pay: a wallet payment up to the amount due as the quote shows it, when a discount\'s cap already refused it', async () => {
+    const biz = await createBusiness(gw);
+    await ok(call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'once off', goal: 'spend', kind: 'instant_discount', award: { fixed: 1000 }, limits: { per_contact: { count: 1, period: 'lifetime' } } }));
+    await ok(call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'back', goal: 'spend', instant_redeem: true, award: { percent: 100 } }));
+    const card = testCard(9_950_000 + ++seq);
+    const c = await ok(call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] }));
+    const sale = (amount: number) => ({ reference: `pay-${++seq}`, cim: { type: 'card', value: card }, amount, currency: 'EUR' });
+    const first = await ok(call(gw, 'POST', '/v1/purchases', biz.terminal_key, sale(2000)));
+    expect([first.discount, first.wallet.open]).toEqual([1000, 2000]);
+    // The discount's cap is reached: the quote shows no discount and 2000 due, which the wallet holds.
+    const q = await ok(call(gw, 'POST', '/v1/purchases/quote', biz.terminal_key, sale(2000)), 200);
+    expect([q.discount, q.amount_due]).toEqual([0, 2000]);
+    const paid = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...sale(2000), pay: { amount: 2000, wallet_code: c.wallet_code } });
+    expect(paid.status, paid.text).toBe(201);
+    expect([paid.body.discount, paid.body.paid_from_wallet, paid.body.amount_due]).toEqual([0, 2000, 0]);
+  });
+
   it('signup under best: when the winner\'s budget is spent, the next best sign-up offer is awarded, as on a purchase', async () => {
     const biz = await createBusiness(gw, { reward_resolution: 'best' });
     const big = { name: 'big welcome', goal: 'signup', award: { fixed: 2000 }, limits: { budget: 2500 } };
@@ -500,7 +524,7 @@ describe('offer rules: the gateway against a model written from API.md', () => {
             }
             const p = op.purchase;
             const at_ms = Math.floor(now_ms / 1000) * 1000 + p.offset_s * 1000 + p.ms;
-            const body = {
+            const sale = {
               reference: `m-${++seq}`,
               cim: { type: 'card', value: w.cards[p.who] },
               amount: p.amount,
@@ -509,10 +533,13 @@ describe('offer rules: the gateway against a model written from API.md', () => {
               ...(p.items === null ? {} : { items: p.items }),
             };
             const key = w.venues[p.venue]!.key;
-            const q = await call(gw, 'POST', '/v1/purchases/quote', key, body);
+            const q = await call(gw, 'POST', '/v1/purchases/quote', key, sale);
+            // The gateway refuses a `pay` above amount − discount (400): pay at most what the quote leaves due.
+            const paid = Math.min(p.pay, people[p.who]!.wallet.open, p.amount - (q.body.discount ?? 0));
+            const body = { ...sale, ...(paid === 0 ? {} : { pay: { amount: paid, wallet_code: w.wallet_codes[p.who] } }) };
             const r = await call(gw, 'POST', '/v1/purchases', key, body);
             expect(r.status, r.text).toBe(201);
-            const want = modelPurchase(model, people, p, at_ms, now_ms, w.venues);
+            const want = modelPurchase(model, people, p, paid, at_ms, now_ms, w.venues);
             seen.purchases++;
             seen.awards += want.awards.length;
             seen.discounts += want.discount > 0 ? 1 : 0;
@@ -520,9 +547,10 @@ describe('offer rules: the gateway against a model written from API.md', () => {
               awards: [...r.body.awards].sort((a: { offer_id: string }, b: { offer_id: string }) => w.offer_ids.indexOf(a.offer_id) - w.offer_ids.indexOf(b.offer_id)),
               discount: r.body.discount,
               amount_due: r.body.amount_due,
+              paid_from_wallet: r.body.paid_from_wallet,
               wallet: r.body.wallet,
             };
-            expect(got, `${ctx} at ${body.occurred_at}: ${JSON.stringify(p)}`).toEqual({
+            expect(got, `${ctx} at ${sale.occurred_at}: ${JSON.stringify(p)}`).toEqual({
               awards: want.awards.map((a) => ({
                 offer_id: w.offer_ids[a.index],
                 scheme_id: a.scheme === 'none' ? null : w.schemes[a.scheme],
@@ -533,10 +561,14 @@ describe('offer rules: the gateway against a model written from API.md', () => {
               })),
               discount: want.discount,
               amount_due: want.amount_due,
+              paid_from_wallet: want.paid,
               wallet: { ...people[p.who]!.wallet },
             });
             expect(q.status, q.text).toBe(200);
-            expect({ awards: q.body.awards, discount: q.body.discount, amount_due: q.body.amount_due }, `quote ${ctx}`).toEqual({
+            // TERMINAL.md: a quote applies no wallet payment; it equals the same purchase without `pay`.
+            expect(q.body.amount_due, `quote ${ctx}`).toBe(p.amount - q.body.discount);
+            if (paid === 0)
+              expect({ awards: q.body.awards, discount: q.body.discount, amount_due: q.body.amount_due }, `quote ${ctx}`).toEqual({
               awards: r.body.awards,
               discount: r.body.discount,
               amount_due: r.body.amount_due,
