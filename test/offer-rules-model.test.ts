@@ -3,6 +3,9 @@
 // purchase's `awards`, `discount`, `amount_due` and wallet compared with what the page's rules
 // (and the README's decisions where the page is silent) give, computed here from the page, not
 // from core/offer.ts. The quote of each purchase, made just before it, must answer the same.
+// Also: sign-up credits (on creation and on joining a scheme), the referrer's credit on a referred
+// contact's first purchase, wallet payments (`pay`), and PATCHes of `active` and `limits` between
+// purchases; every contact's wallet is checked at the end of each run.
 // Seed: OFFER_MODEL_SEED (default 4242); runs: OFFER_MODEL_RUNS (default 30).
 
 import fc from 'fast-check';
@@ -214,7 +217,8 @@ interface BusinessModel {
   readonly resolution: 'all' | 'best' | 'best_per_scheme';
   readonly offers: OfferSpec[];
   readonly awarded: number[]; // per offer, toward its budget
-  readonly counts: Map<string, number>; // offer|person|period → awards
+  /** Every award made, for the per-contact caps: a cap set later counts the awards before it (README). */
+  readonly history: { index: number; who: number; ms: number; tz: string }[];
 }
 
 /**
@@ -222,9 +226,12 @@ interface BusinessModel {
  * standing in when a per-contact cap or a spent budget refuses its winner, then budgets' remainders,
  * then instant discounts fitted into `room`. Counts what it awards.
  */
-function resolve(m: BusinessModel, cands: ModelAward[], who: number, periodOf: (period: string) => string, room: number): ModelAward[] {
+function resolve(m: BusinessModel, cands: ModelAward[], who: number, at: { ms: number; tz: string }, room: number): ModelAward[] {
   const budgetLeft = (i: number) => (m.offers[i]!.budget === undefined ? Infinity : m.offers[i]!.budget! - m.awarded[i]!);
-  const capKey = (i: number) => `${i}|${who}|${periodOf(m.offers[i]!.per_contact!.period)}`;
+  const counted = (i: number, period: string) => {
+    const key = periodKey(period, at.ms, at.tz);
+    return m.history.filter((h) => h.index === i && h.who === who && periodKey(period, h.ms, h.tz) === key).length;
+  };
   const groupOf = (a: ModelAward) => (m.resolution === 'all' ? `o${a.index}` : m.resolution === 'best' ? 'all' : a.scheme);
   const groups = new Map<string, ModelAward[]>();
   for (const a of cands) groups.set(groupOf(a), [...(groups.get(groupOf(a)) ?? []), a]);
@@ -235,7 +242,7 @@ function resolve(m: BusinessModel, cands: ModelAward[], who: number, periodOf: (
     list.sort((a, b) => worth(b) - worth(a) || a.index - b.index);
     const admitted = list.find((a) => {
       const cap = m.offers[a.index]!.per_contact;
-      return (cap === undefined || (m.counts.get(capKey(a.index)) ?? 0) < cap.count) && budgetLeft(a.index) > 0;
+      return (cap === undefined || counted(a.index, cap.period) < cap.count) && budgetLeft(a.index) > 0;
     });
     if (admitted) won.push(admitted);
   }
@@ -248,7 +255,7 @@ function resolve(m: BusinessModel, cands: ModelAward[], who: number, periodOf: (
       room -= amount;
     }
     if (amount <= 0) continue;
-    if (m.offers[a.index]!.per_contact) m.counts.set(capKey(a.index), (m.counts.get(capKey(a.index)) ?? 0) + 1);
+    m.history.push({ index: a.index, who, ...at });
     m.awarded[a.index]! += amount;
     awards.push({ ...a, amount });
   }
@@ -270,7 +277,7 @@ function modelPurchase(m: BusinessModel, people: PersonModel[], p: PurchaseSpec,
   const tz = venues[p.venue]!.tz;
   const mine = m.offers.map((o, i) => (o.goal === 'referral' ? null : candidate(o, i, p, at_ms, now_ms, who, venues))).filter((a): a is ModelAward => a !== null);
   // amount_due = amount − discount − paid_from_wallet is never negative: discounts fit into what the wallet leaves.
-  const awards = resolve(m, mine, p.who, (period) => periodKey(period, at_ms, tz), p.amount - paid);
+  const awards = resolve(m, mine, p.who, { ms: at_ms, tz }, p.amount - paid);
   // `referral` awards the referrer once, on the referred contact's first purchase: the referrer's
   // facts for the contact conditions, the purchase's for the rest; a credit (cashback), its caps' periods in UTC.
   if (who.referrer !== null && who.purchases_ms.length === 0) {
@@ -278,7 +285,7 @@ function modelPurchase(m: BusinessModel, people: PersonModel[], p: PurchaseSpec,
     const theirs = m.offers
       .map((o, i) => (o.goal === 'referral' && o.kind === 'cashback' ? candidate(o, i, p, at_ms, now_ms, referrer, venues) : null))
       .filter((a): a is ModelAward => a !== null);
-    credit(referrer, resolve(m, theirs, who.referrer, (period) => periodKey(period, at_ms, 'UTC'), Infinity));
+    credit(referrer, resolve(m, theirs, who.referrer, { ms: at_ms, tz: 'UTC' }, Infinity));
   }
   credit(who, awards);
   who.units += p.amount;
@@ -299,7 +306,7 @@ function modelSignup(m: BusinessModel, people: PersonModel[], who: number, schem
     const amount = Math.min(o.award.fixed, o.max_award ?? Infinity);
     cands.push({ index: i, scheme: o.scheme, kind: 'cashback', amount, instant_redeem: o.instant_redeem, pool: o.pool ?? null, expires_at: null });
   });
-  credit(people[who]!, resolve(m, cands, who, (period) => periodKey(period, now_ms, 'UTC'), Infinity));
+  credit(people[who]!, resolve(m, cands, who, { ms: now_ms, tz: 'UTC' }, Infinity));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,10 +377,19 @@ const purchaseArb: fc.Arbitrary<PurchaseSpec> = fc
   })
   .map(({ bare, ...p }) => ({ ...p, amount: p.items === null ? bare : p.items.reduce((s, it) => s + it.amount, 0) }));
 
-type Op = { purchase: PurchaseSpec } | { patch: number; active: boolean };
+type Limits = { per_contact?: OfferSpec['per_contact']; budget?: number } | null;
+type Op = { purchase: PurchaseSpec } | { patch: number; active: boolean } | { patch: number; limits: Limits };
+const limitsArb: fc.Arbitrary<Limits> = fc.option(
+  fc.record(
+    { per_contact: fc.record({ count: fc.integer({ min: 1, max: 2 }), period: fc.constantFrom('day' as const, 'week' as const, 'month' as const, 'lifetime' as const) }), budget: fc.integer({ min: 1, max: 4000 }) },
+    { requiredKeys: [] },
+  ),
+  { nil: null },
+);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: purchaseArb.map((purchase) => ({ purchase })), weight: 6 },
   { arbitrary: fc.record({ patch: fc.integer({ min: 0, max: 5 }), active: fc.boolean() }), weight: 1 },
+  { arbitrary: fc.record({ patch: fc.integer({ min: 0, max: 5 }), limits: limitsArb }), weight: 1 },
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -462,6 +478,60 @@ async function world(resolution: string, model: BusinessModel, people: PersonMod
   return { biz, venues, schemes, cards, contact_ids, wallet_codes, offer_ids };
 }
 
+/** A PATCH of an offer's `active` or `limits`, in the gateway and the model alike. */
+async function patchOffer(w: World, offers: OfferSpec[], op: Exclude<Op, { purchase: PurchaseSpec }>): Promise<void> {
+  const o = offers[op.patch];
+  if (o === undefined) return;
+  const path = `/v1/offers/${w.offer_ids[op.patch]}`;
+  if ('active' in op) {
+    await ok(call(gw, 'PATCH', path, w.biz.admin_key, { active: op.active }), 200);
+    o.active = op.active;
+    return;
+  }
+  await ok(call(gw, 'PATCH', path, w.biz.admin_key, { limits: op.limits }), 200);
+  if (op.limits?.per_contact) o.per_contact = op.limits.per_contact;
+  else delete o.per_contact;
+  if (op.limits?.budget !== undefined) o.budget = op.limits.budget;
+  else delete o.budget;
+}
+
+/** Quote, then the purchase (paying from the wallet when `p.pay`): both as the model says. */
+async function buyAndCompare(w: World, model: BusinessModel, people: PersonModel[], p: PurchaseSpec, now_ms: number, ctx: string): Promise<void> {
+  const at_ms = Math.floor(now_ms / 1000) * 1000 + p.offset_s * 1000 + p.ms;
+  const sale = {
+    reference: `m-${++seq}`,
+    cim: { type: 'card', value: w.cards[p.who] },
+    amount: p.amount,
+    currency: 'EUR',
+    occurred_at: new Date(at_ms).toISOString(),
+    ...(p.items === null ? {} : { items: p.items }),
+  };
+  const key = w.venues[p.venue]!.key;
+  const q = await call(gw, 'POST', '/v1/purchases/quote', key, sale);
+  expect(q.status, q.text).toBe(200);
+  // The gateway refuses a `pay` above amount − discount (400): pay at most what the quote leaves due.
+  const paid = Math.min(p.pay, people[p.who]!.wallet.open, p.amount - q.body.discount);
+  const r = await call(gw, 'POST', '/v1/purchases', key, { ...sale, ...(paid === 0 ? {} : { pay: { amount: paid, wallet_code: w.wallet_codes[p.who] } }) });
+  expect(r.status, r.text).toBe(201);
+  const want = modelPurchase(model, people, p, paid, at_ms, now_ms, w.venues);
+  seen.purchases++;
+  seen.awards += want.awards.length;
+  seen.discounts += want.discount > 0 ? 1 : 0;
+  const order = (a: { offer_id: string }) => w.offer_ids.indexOf(a.offer_id);
+  const got = { awards: [...r.body.awards].sort((a, b) => order(a) - order(b)), discount: r.body.discount, amount_due: r.body.amount_due, paid_from_wallet: r.body.paid_from_wallet, wallet: r.body.wallet };
+  expect(got, `${ctx} at ${sale.occurred_at}: ${JSON.stringify(p)}`).toEqual({
+    awards: want.awards.map((a) => ({ offer_id: w.offer_ids[a.index], scheme_id: a.scheme === 'none' ? null : w.schemes[a.scheme], kind: a.kind, amount: a.amount, pool: a.pool, expires_at: a.expires_at })),
+    discount: want.discount,
+    amount_due: want.amount_due,
+    paid_from_wallet: want.paid,
+    wallet: { ...people[p.who]!.wallet },
+  });
+  // TERMINAL.md: a quote applies no wallet payment; it equals the same purchase without `pay`.
+  expect(q.body.amount_due, `quote ${ctx}`).toBe(p.amount - q.body.discount);
+  if (paid === 0) expect({ awards: q.body.awards, discount: q.body.discount, amount_due: q.body.amount_due }, `quote ${ctx}`).toEqual({ awards: r.body.awards, discount: r.body.discount, amount_due: r.body.amount_due });
+}
+
+
 describe('offer rules: the gateway against a model written from API.md', () => {
   it('pay: a wallet payment up to the amount due as the quote shows it, when a discount\'s cap already refused it', async () => {
     const biz = await createBusiness(gw);
@@ -512,67 +582,12 @@ describe('offer rules: the gateway against a model written from API.md', () => {
           });
           const people = [person(['student'], true, today, null), person([], false, yesterday, 0), person(['vip', 'student'], false, today, 1)];
           const offers = generated.map((o) => ({ ...o }));
-          const model: BusinessModel = { created_ms: now_ms, resolution, offers, awarded: offers.map(() => 0), counts: new Map() };
+          const model: BusinessModel = { created_ms: now_ms, resolution, offers, awarded: offers.map(() => 0), history: [] };
           const w = await world(resolution, model, people, now_ms);
           const ctx = JSON.stringify({ resolution, generated, ops });
           for (const op of ops) {
-            if ('patch' in op) {
-              if (op.patch >= offers.length) continue;
-              await ok(call(gw, 'PATCH', `/v1/offers/${w.offer_ids[op.patch]}`, w.biz.admin_key, { active: op.active }), 200);
-              offers[op.patch]!.active = op.active;
-              continue;
-            }
-            const p = op.purchase;
-            const at_ms = Math.floor(now_ms / 1000) * 1000 + p.offset_s * 1000 + p.ms;
-            const sale = {
-              reference: `m-${++seq}`,
-              cim: { type: 'card', value: w.cards[p.who] },
-              amount: p.amount,
-              currency: 'EUR',
-              occurred_at: new Date(at_ms).toISOString(),
-              ...(p.items === null ? {} : { items: p.items }),
-            };
-            const key = w.venues[p.venue]!.key;
-            const q = await call(gw, 'POST', '/v1/purchases/quote', key, sale);
-            // The gateway refuses a `pay` above amount − discount (400): pay at most what the quote leaves due.
-            const paid = Math.min(p.pay, people[p.who]!.wallet.open, p.amount - (q.body.discount ?? 0));
-            const body = { ...sale, ...(paid === 0 ? {} : { pay: { amount: paid, wallet_code: w.wallet_codes[p.who] } }) };
-            const r = await call(gw, 'POST', '/v1/purchases', key, body);
-            expect(r.status, r.text).toBe(201);
-            const want = modelPurchase(model, people, p, paid, at_ms, now_ms, w.venues);
-            seen.purchases++;
-            seen.awards += want.awards.length;
-            seen.discounts += want.discount > 0 ? 1 : 0;
-            const got = {
-              awards: [...r.body.awards].sort((a: { offer_id: string }, b: { offer_id: string }) => w.offer_ids.indexOf(a.offer_id) - w.offer_ids.indexOf(b.offer_id)),
-              discount: r.body.discount,
-              amount_due: r.body.amount_due,
-              paid_from_wallet: r.body.paid_from_wallet,
-              wallet: r.body.wallet,
-            };
-            expect(got, `${ctx} at ${sale.occurred_at}: ${JSON.stringify(p)}`).toEqual({
-              awards: want.awards.map((a) => ({
-                offer_id: w.offer_ids[a.index],
-                scheme_id: a.scheme === 'none' ? null : w.schemes[a.scheme],
-                kind: a.kind,
-                amount: a.amount,
-                pool: a.pool,
-                expires_at: a.expires_at,
-              })),
-              discount: want.discount,
-              amount_due: want.amount_due,
-              paid_from_wallet: want.paid,
-              wallet: { ...people[p.who]!.wallet },
-            });
-            expect(q.status, q.text).toBe(200);
-            // TERMINAL.md: a quote applies no wallet payment; it equals the same purchase without `pay`.
-            expect(q.body.amount_due, `quote ${ctx}`).toBe(p.amount - q.body.discount);
-            if (paid === 0)
-              expect({ awards: q.body.awards, discount: q.body.discount, amount_due: q.body.amount_due }, `quote ${ctx}`).toEqual({
-              awards: r.body.awards,
-              discount: r.body.discount,
-              amount_due: r.body.amount_due,
-            });
+            if ('patch' in op) await patchOffer(w, offers, op);
+            else await buyAndCompare(w, model, people, op.purchase, now_ms, ctx);
           }
           // Sign-up and referral credits included: every contact's wallet as the model has it.
           for (const [i, id] of w.contact_ids.entries()) {
