@@ -159,7 +159,11 @@ export class Awards {
     const tier = tierAtUtc(rewards.tiers, { m, q, y }, now_ms, rewards.tier_unit);
     const evaluation = evaluateSignup(rewards.compiled, { tier, tags: t ? (JSON.parse(t) as string[]) : [], schemes, at_ms: now_ms, joined_scheme_id });
     if (evaluation.awards.length === 0) return;
-    await this.run(business, contact_id, `signup:${joined_scheme_id ?? 'created'}:${contact_id}`, 'signup', evaluation.awards, now_ms);
+    // Every candidate with the resolution, as a purchase and a referral give them: the script makes
+    // the best award each group's budgets and caps admit, not the winner alone or nothing.
+    const resolution = rewards.compiled.resolution;
+    const awards = resolution === 'all' ? evaluation.awards : evaluation.candidates;
+    await this.run(business, contact_id, `signup:${joined_scheme_id ?? 'created'}:${contact_id}`, 'signup', awards, now_ms, resolution);
   }
 
   /** `resolution`: the business's when `candidates` are every candidate (the script makes the best admitted of each group); without it each stands alone. */

@@ -73,7 +73,7 @@ export class Purchases {
     const payer_source = source ?? 'processor';
     let payment: Payment;
     try {
-      payment = await this.payment(business, terminal, payer_source, input, contact_id, evaluated.evaluation.discount, now_ms);
+      payment = await this.payment(business, terminal, payer_source, input, contact_id, () => this.discountDue(evaluated, input, contact_id), now_ms);
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
       // locked out of OTPs since, or whose discount grew since, gets its reply.
@@ -222,10 +222,24 @@ export class Purchases {
     return awards.flatMap((a) => by_offer.get(a.offer_id) ?? []);
   }
 
+  /**
+   * The discount a wallet payment must leave room for: the evaluation's, unless a payment would not
+   * fit it; then what caps and budgets leave of it now, as a quote shows it (Awards.preview, one
+   * round trip on that path only): a discount a cap or a spent budget already refuses is not due,
+   * and a POS paying the amount due that the quote showed must not be refused for it.
+   */
+  private async discountDue(evaluated: Evaluated, input: PurchaseInput, contact_id: string): Promise<number> {
+    const { evaluation, rewards, shard } = evaluated;
+    if (input.pay === undefined || input.pay.amount <= input.amount - evaluation.discount) return evaluation.discount;
+    const resolution = rewards.compiled.resolution;
+    return discountOf(await this.awards.preview(offered(evaluation, resolution), shard, contact_id, resolution, input.amount), input.amount);
+  }
+
   /** Paying from the wallet (`pay`): the OTP or wallet code must be this contact's. */
-  private async payment(business: Business, terminal: Terminal, source: string, input: PurchaseInput, contact_id: string, discount: number, now_ms: number): Promise<Payment> {
+  private async payment(business: Business, terminal: Terminal, source: string, input: PurchaseInput, contact_id: string, discountDue: () => Promise<number>, now_ms: number): Promise<Payment> {
     if (input.pay === undefined) return no_payment;
     const pay = input.pay.amount;
+    const discount = pay > input.amount ? 0 : await discountDue();
     if (pay > input.amount - discount) {
       throw new PocketgateError('validation_failed', 'pay.amount: more than the amount due', [{ path: 'pay.amount', message: `at most ${input.amount - discount}` }]);
     }
