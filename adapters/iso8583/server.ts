@@ -123,22 +123,14 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
   const state: ServerState = { framing, codec, maxFrame, idleSeconds, inFlightMax, closeTimeoutMs, handler: options.handler, logger, live, report };
   let nextId = 1;
   let closing: Promise<void> | null = null;
-  // Whoever opens connections must not decide how much the gateway writes to its log either.
-  const refused_lines = new LogLimit({ lines_max: 1, window_ms: 10_000 });
-  let refused = 0;
+  const admitted = admission(live, connectionsMax, logger);
 
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     if (closing) {
       socket.destroy();
       return;
     }
-    if (live.size >= connectionsMax) {
-      socket.on('error', noop);
-      socket.destroy();
-      refused++;
-      if (refused_lines.take().write) logger.warn({ connections_max: connectionsMax, refused }, 'iso8583: connection refused, connections_max reached');
-      return;
-    }
+    if (!admitted(socket)) return;
     const conn = new Connection(socket, nextId++, state);
     live.add(conn);
   });
@@ -173,6 +165,24 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
       closing = closeGracefully(server, live, timeoutMs);
       return closing;
     },
+  };
+}
+
+/**
+ * Whether a new connection may be held: fewer than `connections_max` are. One more is closed as it
+ * opens, and said so at most once in 10 s: whoever opens connections must not decide how much the
+ * gateway writes to its log either.
+ */
+function admission(live: ReadonlySet<Connection>, connections_max: number, logger: IsoLogger): (socket: net.Socket) => boolean {
+  const refused_lines = new LogLimit({ lines_max: 1, window_ms: 10_000 });
+  let refused = 0;
+  return (socket) => {
+    if (live.size < connections_max) return true;
+    socket.on('error', noop);
+    socket.destroy();
+    refused++;
+    if (refused_lines.take().write) logger.warn({ connections_max, refused }, 'iso8583: connection refused, connections_max reached');
+    return false;
   };
 }
 
