@@ -15,7 +15,7 @@ import { adminRoutes } from './admin.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import type { Metrics } from './metrics.ts';
 import { documentApi } from './openapi.ts';
-import { LedgerLag, serveOperations } from './operations.ts';
+import { serveOperations, type LedgerLag } from './operations.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
 
 export interface AppOptions {
@@ -32,7 +32,7 @@ export interface AppOptions {
   /** The console's dashboard counts and live feed (gateway.ts starts and stops them). */
   readonly console: ConsoleServices;
   /** /readyz's ledger lag, counted once already by gateway.ts as it starts. */
-  readonly ledger_lag?: LedgerLag;
+  readonly ledger_lag: LedgerLag;
 }
 
 const callbacks_prefix = '/v1/callbacks/';

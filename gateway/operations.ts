@@ -44,7 +44,7 @@ export class LedgerLag {
   }
 }
 
-export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics, lag: LedgerLag = new LedgerLag(processor)): void {
+export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics, lag: LedgerLag): void {
   const operations = 'Operations';
   serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none', answer: answers.health_answer }, (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
