@@ -163,6 +163,27 @@ describe('recordEntries', () => {
     expect(row).toEqual({ reply: null, body: { awards: purchase.awards, discount: purchase.discount, paid_from_wallet: purchase.paid_from_wallet, lots: null } });
   });
 
+  it('stores each reply with its own entry, an entry without one among them included, and refuses a reply holding a raw control character', async () => {
+    expect(journal).toBeDefined();
+    const j = journal.find((x) => x.entry.kind === 'purchase' && awardsOf(x).length > 0)!;
+    // The replies travel beside the entries (writer.ts batchDocument): each must land on its own row.
+    const items = [0, 1, 2, 3].map((i) => {
+      const entry: JournalEntry = { ...j.entry, id: newId('txn'), ...(i === 1 ? { awards: awardsOf(j) } : {}) };
+      return { shard: 0, stream_id: `4-${i}`, entry: JSON.stringify(entry), reply: i === 1 ? '' : JSON.stringify({ id: entry.id, n: i, awards: [], discount: entry.discount, paid_from_wallet: entry.paid_from_wallet }) };
+    });
+    expect(await recordEntries(sql, items)).toBe(4);
+    const ids = items.map((i) => JSON.parse(i.entry).id as string);
+    const rows = await sql<{ id: string; reply: { id: string; n: number } | null; body: { awards?: unknown } | null }[]>`select id, reply, body from ledger_transactions where id = any(${ids})`;
+    const by_id = new Map(rows.map((r) => [r.id, r]));
+    expect(ids.map((id) => by_id.get(id)?.reply?.id ?? null)).toEqual([ids[0], null, ids[2], ids[3]]);
+    expect(ids.map((id) => by_id.get(id)?.body?.awards ?? null)).toEqual([null, awardsOf(j), null, null]);
+
+    const bad = { ...items[0]!, entry: JSON.stringify({ ...j.entry, id: newId('txn') }), reply: `{"id":"x","pool":"a\u001eb"}` };
+    await expect(recordEntries(sql, [items[2]!, bad])).rejects.toThrow(/raw control character/);
+    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = ${JSON.parse(bad.entry).id as string}`;
+    expect(row!.n).toBe(0);
+  });
+
   it('commits a batch whole: one entry PostgreSQL refuses, and none of the batch is recorded', async () => {
     expect(journal).toBeDefined();
     const purchase = journal.find((j) => j.entry.kind === 'purchase')!;
