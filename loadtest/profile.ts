@@ -7,10 +7,11 @@
 // --baseline <dir> compares with another checkout (`git worktree add /tmp/before <commit>`),
 // --baseline-env K=V,K=V with this checkout under other settings (GATEWAY_PROCESSES=2, say), or
 // both: each seeds its own business on the same Redis and PostgreSQL, and their runs alternate
-// A B A B, so the ratios hold on a noisy machine.
+// A B A B, so the ratios hold on a noisy machine. --baseline-offers <n> gives the baseline's
+// business n offers instead of --offers (0: what a purchase costs without any).
 //
 // Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-// --scenario purchase|spend --baseline <dir> --baseline-env K=V,... --no-profile
+// --scenario purchase|spend --baseline <dir> --baseline-env K=V,... --baseline-offers <n> --no-profile
 // --rate <req/s> (a fixed arrival rate: latency at a given load instead of maximum throughput)
 // --heap (then the same load on a gateway under V8's sampling heap profiler: bytes allocated per
 // request by function and by our own code on the stack, freed objects included)
@@ -40,6 +41,7 @@ const { values: opt } = parseArgs({
     scenario: { type: 'string', default: 'purchase' },
     baseline: { type: 'string' },
     'baseline-env': { type: 'string' },
+    'baseline-offers': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
     rate: { type: 'string' },
     heap: { type: 'boolean', default: false },
@@ -53,6 +55,7 @@ if (opt.help) {
   --scenario purchase|spend
   --baseline <dir>          another checkout, run alternately with this one (A B A B): ratios
   --baseline-env K=V,...    this checkout under other settings, alternately
+  --baseline-offers <n>     the baseline's business with n offers instead of --offers
   --no-profile              skip the CPU profile run
   --rate <req/s>            a fixed arrival rate: latency at a given load
   --heap                    the same load under V8's sampling heap profiler`);
@@ -64,6 +67,7 @@ const connections = Number(opt.connections);
 const rounds = Number(opt.rounds);
 if (!(contacts_n >= 1 && duration_s >= 1 && connections >= 1)) throw new Error('--contacts, --duration and --connections must be positive numbers');
 if (opt.scenario !== 'purchase' && opt.scenario !== 'spend') throw new Error('--scenario is purchase or spend');
+for (const n of [opt.offers, opt['baseline-offers'] ?? '0']) if (!/^\d+$/.test(n)) throw new Error('--offers and --baseline-offers are whole numbers');
 const redis_url = process.env.REDIS_URL;
 const database_url = process.env.DATABASE_URL;
 if (redis_url === undefined || database_url === undefined) throw new Error('run through `npm run profile`, which starts Redis and PostgreSQL');
@@ -128,6 +132,8 @@ interface Variant {
   readonly root: string;
   readonly port: number;
   readonly env: Record<string, string>;
+  /** How many of the loadtest's offers (population.ts offerDefinitions) its business has. */
+  readonly offers: number;
   gateway: Child;
   terminal_key: string;
   wallet_codes: string[];
@@ -199,7 +205,7 @@ async function seed(v: Variant, sql: postgres.Sql): Promise<void> {
   const venue = await api(url, admin, 'POST', '/v1/venues', { name: 'Profile venue' });
   const terminal = await api(url, admin, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'PROF0001' });
   v.terminal_key = terminal.api_key as string;
-  for (const o of offerDefinitions(Number(opt.offers))) await api(url, admin, 'POST', '/v1/offers', o);
+  for (const o of offerDefinitions(v.offers)) await api(url, admin, 'POST', '/v1/offers', o);
   await importContacts(url, admin, contacts_n, () => {});
   v.wallet_codes = (await sql<{ wallet_code: string }[]>`select wallet_code from contacts where business_id = ${business.id as string}`).map((r) => r.wallet_code);
   // A purchase for every contact first: money to spend, and the contact's first purchase is
@@ -307,15 +313,15 @@ async function heapProfile(me: Variant): Promise<HeapSummary & { bytes_per_reque
 }
 
 /** This checkout, and the baseline when --baseline or --baseline-env asks for one. */
-async function variantSpecs(sql: postgres.Sql): Promise<{ name: string; root: string; port: number; env: Record<string, string> }[]> {
+async function variantSpecs(sql: postgres.Sql): Promise<{ name: string; root: string; port: number; env: Record<string, string>; offers: number }[]> {
   const baseline_env = Object.fromEntries((opt['baseline-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  const with_baseline = opt.baseline !== undefined || Object.keys(baseline_env).length > 0;
+  const with_baseline = opt.baseline !== undefined || Object.keys(baseline_env).length > 0 || opt['baseline-offers'] !== undefined;
   // Another checkout gets stores of its own (a database and a Redis database): its migrations
   // and ledger are not this one's (since migration 007 the two ledgers differ in shape).
   const own_stores = opt.baseline !== undefined ? await ownStores(sql) : {};
   return [
-    { name: 'this', root: repo_root, port: 18_290, env: {} },
-    ...(with_baseline ? [{ name: 'baseline', root: opt.baseline ?? repo_root, port: 18_291, env: { ...own_stores, ...baseline_env } }] : []),
+    { name: 'this', root: repo_root, port: 18_290, env: {}, offers: Number(opt.offers) },
+    ...(with_baseline ? [{ name: 'baseline', root: opt.baseline ?? repo_root, port: 18_291, env: { ...own_stores, ...baseline_env }, offers: Number(opt['baseline-offers'] ?? opt.offers) }] : []),
   ];
 }
 
@@ -336,7 +342,7 @@ async function startVariants(sql: postgres.Sql, variants: Variant[]): Promise<vo
     } finally {
       if (seed_sql !== sql) await seed_sql.end({ timeout: 5 });
     }
-    say(`${v.name} (${v.root}${Object.keys(v.env).length > 0 ? ` ${JSON.stringify(v.env)}` : ''}): seeded ${contacts_n} contacts and a purchase each`);
+    say(`${v.name} (${v.root}${Object.keys(v.env).length > 0 ? ` ${JSON.stringify(v.env)}` : ''}): seeded ${v.offers} offers, ${contacts_n} contacts and a purchase each`);
   }
 }
 
