@@ -49,6 +49,31 @@ describe('refund arithmetic', () => {
     );
   });
 
+  it('refunds in several parts take, in sum, what one refund of their total takes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 999_999_999_999 }),
+        fc.integer({ min: 0, max: 999_999_999_999 }),
+        fc.integer({ min: 0, max: 999_999_999_999 }),
+        fc.array(fc.integer({ min: 1, max: 999_999_999_999 }), { minLength: 1, maxLength: 12 }),
+        (amount, awarded, fee, raw_parts) => {
+          const start: RefundState = { amount, awarded, discount: Math.floor(awarded / 3), paid: Math.floor(amount / 2), fee, refunded: 0, clawed: 0, discount_returned: 0, returned: 0, fee_returned: 0 };
+          let s = start;
+          const sum = { claw: 0, discount_back: 0, give: 0, fee_back: 0 };
+          for (const raw of raw_parts) {
+            const left = amount - s.refunded;
+            if (left === 0) break;
+            const part = 1 + (raw % left);
+            const shares = refundShares(s, part)!;
+            for (const k of ['claw', 'discount_back', 'give', 'fee_back'] as const) sum[k] += shares[k];
+            s = { ...s, refunded: s.refunded + part, clawed: s.clawed + shares.claw, discount_returned: s.discount_returned + shares.discount_back, returned: s.returned + shares.give, fee_returned: s.fee_returned + shares.fee_back };
+          }
+          expect(sum).toEqual(refundShares(start, s.refunded));
+        },
+      ),
+    );
+  });
+
   it('refuses refunds beyond the original', () => {
     const s: RefundState = { amount: 1000, awarded: 100, discount: 50, paid: 0, fee: 0, refunded: 600, clawed: 60, discount_returned: 30, returned: 0, fee_returned: 0 };
     expect(refundShares(s, 401)).toBeUndefined();

@@ -34,6 +34,16 @@ export class Expiry {
     return done;
   }
 
+  /**
+   * Expire the contact's lots now if its earliest is due: a reversal that gave back lots which
+   * expired while they were redeemed (hot/reversal.lua) leaves no expired money in the wallet it
+   * answers before, as if the redemption never happened, rather than until the next sweep.
+   */
+  async expireDue(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
+    const due = await this.stores.redis.zScore(expiryKey(shard), contact_id);
+    return due !== null && due <= now_ms && this.expire(shard, contact_id, now_ms);
+  }
+
   private async expire(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
     const business_id = await this.stores.redis.hGet(contactKey(shard, contact_id), 'b');
     const business = business_id === null || business_id === undefined ? undefined : await this.network.business(business_id);

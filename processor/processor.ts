@@ -58,9 +58,9 @@ export class Processor {
     };
     this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, (err, context, message) => this.onFailure(err, context, message));
     this.redemptions = new Redemptions(stores, this.contacts, this.offers);
-    this.refunds = new Refunds(stores, this.contacts, this.offers, (err, context, message) => this.onFailure(err, context, message));
-    this.schemes = new Schemes(stores);
     this.expiry = new Expiry(stores, this.network);
+    this.refunds = new Refunds(stores, this.contacts, this.offers, this.expiry, (err, context, message) => this.onFailure(err, context, message));
+    this.schemes = new Schemes(stores);
     this.referrals = new ReferralSweeper(stores, this.network, this.awards, (err, context, message) => this.onFailure(err, context, message));
     this.processors = new Processors(stores, this.network);
     this.callback_events = new CallbackEvents(stores.sql);

@@ -7,6 +7,7 @@ import { newId } from '../core/ids.ts';
 import type { RefundInput, ReversalInput } from '../core/schemas.ts';
 import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRefused, findOriginal } from './claim.ts';
 import type { Contacts } from './contacts.ts';
+import type { Expiry } from './expiry.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
 import { parseRecord, referenceSlot, type ReferenceSlot } from './hot/references.ts';
@@ -53,6 +54,7 @@ export class Refunds {
     private readonly stores: Stores,
     private readonly contacts: Contacts,
     private readonly offers: Offers,
+    private readonly expiry: Expiry,
     private readonly report: FailureReport,
   ) {}
 
@@ -149,6 +151,11 @@ export class Refunds {
         // Committed: a budget not given back stays used (never over-awarded); reported, the
         // reversal stands.
         await giveBackBudgets(this.stores, purchase.counted, rewards).catch((err: unknown) => this.report(err, { transaction_id: purchase.id, offers: purchase.counted?.awards.map((a) => a.offer_id) }, 'reversal committed: could not give back its purchase’s budgets'));
+      }
+      // A redemption's lots came back with their expiry: those past it expire now, as they would
+      // have had it never happened (API.md), not at the next sweep; failing, the sweep does it.
+      if (outcome.outcome === 'ok' && purchase === undefined) {
+        await this.expiry.expireDue(call.shard, original.contact_id, now_ms).catch((err: unknown) => this.report(err, { contact_id: original.contact_id }, 'reversal committed: could not expire the lots it gave back'));
       }
       return reply;
     }
