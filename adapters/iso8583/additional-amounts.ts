@@ -19,6 +19,18 @@ export interface AdditionalAmount {
   amount: number;
 }
 
+/** The largest amount a block carries (n12). */
+export const additional_amount_max = 999_999_999_999;
+
+/**
+ * The amounts a block can carry. One past n12 (a wallet or an award total of a currency with
+ * three decimals, say) is left out rather than failing the whole reply: the transaction it
+ * describes stands, and a 30 would tell the terminal otherwise. The HTTP API shows its figure.
+ */
+export function carried(list: readonly AdditionalAmount[]): AdditionalAmount[] {
+  return list.filter((a) => a.amount <= additional_amount_max);
+}
+
 export const ADDITIONAL_AMOUNT_BLOCK = 20;
 export const MAX_ADDITIONAL_AMOUNTS = 6; // DE54 is an...120
 

@@ -18,7 +18,7 @@ import type { Business, Terminal } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { Reply } from '../../processor/shard.ts';
 import { createHash, createHmac } from 'node:crypto';
-import { encodeAdditionalAmounts, type AdditionalAmount } from './additional-amounts.ts';
+import { carried, encodeAdditionalAmounts, type AdditionalAmount } from './additional-amounts.ts';
 import { IsoFormatError } from './format-error.ts';
 import type { IsoMessage } from './codec.ts';
 import { padInstitutionId, parseOriginalData } from './original-data.ts';
@@ -210,7 +210,13 @@ async function balanceInquiry(processor: Processor, msg: IsoMessage, business: B
     { accountType: '00', amountType: '02', currency, sign: wallet.commerce < 0 ? 'D' : 'C', amount: Math.abs(wallet.commerce) },
   ];
   // An approval, so DE38 is set (ISO8583.md), derived from the message's key: the same for a repeat.
-  return replyTo(msg, '00', { 38: acknowledgementCode(reference), 54: encodeAdditionalAmounts(amounts) });
+  return replyTo(msg, '00', { 38: acknowledgementCode(reference), ...de54(amounts) });
+}
+
+/** DE54 with the amounts it can carry (additional-amounts.ts carried), or no DE54 when none fits. */
+function de54(amounts: readonly AdditionalAmount[]): Record<number, string> {
+  const kept = carried(amounts);
+  return kept.length === 0 ? {} : { 54: encodeAdditionalAmounts(kept) };
 }
 
 /** The processor's JSON reply; purchases add their award totals in DE54. */
@@ -221,10 +227,10 @@ function approved(msg: IsoMessage, business: Business, reply: Reply, with_awards
     let awarded = 0;
     for (const a of body.awards ?? []) if (a.kind !== 'instant_discount') awarded += a.amount;
     const currency = numericCurrency(business);
-    extra[54] = encodeAdditionalAmounts([
+    Object.assign(extra, de54([
       { accountType: '00', amountType: '90', currency, sign: 'C', amount: awarded },
       { accountType: '00', amountType: '91', currency, sign: 'C', amount: body.discount ?? 0 },
-    ]);
+    ]));
   }
   return replyTo(msg, '00', extra);
 }
