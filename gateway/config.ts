@@ -18,6 +18,11 @@ export interface GatewayConfig {
    * closes, upgraded or not.
    */
   readonly http_connections_max: number;
+  /**
+   * POSTGRES_CALLS_IN_FLIGHT_MAX: HTTP calls waiting on PostgreSQL at once (admin, console and
+   * callbacks: gateway/app.ts); one more is 503 `unavailable` at once, as with PostgreSQL down.
+   */
+  readonly postgres_calls_in_flight_max: number;
   /** ISO 8583 framing, bitmap encoding and idle timeout (ISO8583_FRAMING, ISO8583_BITMAP, ISO8583_IDLE_SECONDS). */
   readonly iso8583: IsoSettings;
   /** How often the process that writes the ledger expires awards (EXPIRY_SWEEP_MS). */
@@ -71,6 +76,9 @@ export interface IsoSettings {
  */
 export const http_connections_max_default = 20_000;
 
+/** A burst past the pool's 10 connections waits in postgres.js's queue: this many at most. */
+export const postgres_calls_in_flight_max_default = 256;
+
 function isoSettings(): IsoSettings {
   const framing = process.env.ISO8583_FRAMING || 'binary2';
   if (!isFramingMode(framing)) throw new Error(`ISO8583_FRAMING must be binary2 or ascii4, not ${framing}`);
@@ -84,6 +92,7 @@ export function configFromEnv(): GatewayConfig {
     host: process.env.HOST || '0.0.0.0',
     port: int('PORT', 8080, 0, 65_535),
     iso8583_port: int('ISO8583_PORT', 8583, 0, 65_535),
+    postgres_calls_in_flight_max: int('POSTGRES_CALLS_IN_FLIGHT_MAX', postgres_calls_in_flight_max_default, 1, 100_000),
     http_connections_max: int('HTTP_CONNECTIONS_MAX', http_connections_max_default, 1, 1_000_000),
     iso8583: isoSettings(),
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),

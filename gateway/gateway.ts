@@ -97,6 +97,7 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
     metrics,
     logger,
     postgres_health,
+    postgres_calls_in_flight_max: config.postgres_calls_in_flight_max,
     trust_proxy_hops: config.trust_proxy_hops,
     webhooks_allow_private: config.webhooks.allow_private,
     console: console_services,
@@ -104,7 +105,7 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   // Stopped after the sweeps and the writer, as before: started first.
   const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
   if (webhook_worker !== undefined) started.add(() => webhook_worker.stop());
-  const writer = config.ledger_writer ? startLedgerWriter(redis, sql, config, metrics, logger) : undefined;
+  const writer = config.ledger_writer ? startLedgerWriter(redis, writerSql(config, started), config, metrics, logger) : undefined;
   if (writer !== undefined) started.add(() => writer.stop());
   started.add(startSweeps(processor, sql, config, logger));
 
@@ -171,6 +172,17 @@ async function openStores(config: GatewayConfig, logger: Logger) {
   postgres_health.start();
   redis_health.start();
   return { stores, postgres_health, redis_health, stop_preparing };
+}
+
+/**
+ * The ledger writer's connections, its own: postgres.js pipelines a query onto a busy connection,
+ * so on the shared pool a batch waited behind calls PostgreSQL was slow to answer (a lock held),
+ * and the journal grew while PostgreSQL served. Ended after the writer stops.
+ */
+function writerSql(config: GatewayConfig, started: Started): Sql {
+  const sql = connectPostgres(config.database_url, 2);
+  started.add(() => sql.end({ timeout: 5 }));
+  return sql;
 }
 
 function startLedgerWriter(redis: RedisClient, sql: Sql, config: GatewayConfig, metrics: Metrics, logger: Logger): LedgerWriter {
