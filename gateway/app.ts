@@ -17,6 +17,7 @@ import type { Metrics } from './metrics.ts';
 import { documentApi } from './openapi.ts';
 import { serveOperations, type LedgerLag } from './operations.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
+import { postgres_calls_in_flight_max_default } from './config.ts';
 
 export interface AppOptions {
   readonly processor: Processor;
@@ -27,6 +28,8 @@ export interface AppOptions {
   readonly trust_proxy_hops?: number;
   /** When given, calls that need PostgreSQL answer 503 at once while it does not answer. */
   readonly postgres_health?: PostgresHealth;
+  /** Calls waiting on PostgreSQL at once (with postgres_health); one more is 503 at once. Default postgres_calls_in_flight_max_default. */
+  readonly postgres_calls_in_flight_max?: number;
   /** WEBHOOKS_ALLOW_PRIVATE (default false). */
   readonly webhooks_allow_private?: boolean;
   /** The console's dashboard counts and live feed (gateway.ts starts and stops them). */
@@ -70,12 +73,36 @@ function postgresUnavailable(): PocketgateError {
 }
 
 /**
- * The call, unless PostgreSQL is known down (503 at once) or is found down while the call waits
- * (503 then; the call goes on in the background and `onLateError` hears how it ended, if badly).
+ * Calls waiting on PostgreSQL at once, bounded: one more is 503 at once, as when PostgreSQL is
+ * known down. PostgreSQL slow but answering the probe (a lock held, a long query) is not known
+ * down, and postgres.js queues without bound: a burst would hold every request in memory, each
+ * caller waiting behind all before it. A call given up on still waits in postgres.js: it counts
+ * until it ends.
  */
-async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<void>, onLateError: (err: unknown) => void): Promise<void> {
+class PostgresCalls {
+  private in_flight = 0;
+
+  constructor(private readonly max: number) {}
+
+  async run(call: () => Promise<void>): Promise<void> {
+    if (this.in_flight >= this.max) throw new PocketgateError('unavailable', 'PostgreSQL is slow to answer; try again shortly');
+    this.in_flight++;
+    try {
+      await call();
+    } finally {
+      this.in_flight--;
+    }
+  }
+}
+
+/**
+ * The call, unless PostgreSQL is known down or `calls` are at their bound (503 at once) or it is
+ * found down while the call waits (503 then; the call goes on in the background and `onLateError`
+ * hears how it ended, if badly).
+ */
+async function whilePostgresAnswers(health: PostgresHealth, calls: PostgresCalls, call: () => Promise<void>, onLateError: (err: unknown) => void): Promise<void> {
   if (!health.up) throw postgresUnavailable();
-  const work = call();
+  const work = calls.run(call);
   let cancel = () => {};
   const down = new Promise<never>((_, reject) => {
     cancel = health.onceDown(() => {
@@ -91,7 +118,7 @@ async function whilePostgresAnswers(health: PostgresHealth, call: () => Promise<
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, trust_proxy_hops = 0, webhooks_allow_private, console: console_services, ledger_lag }: AppOptions): OpenAPIHono<HttpEnv> {
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, postgres_calls_in_flight_max = postgres_calls_in_flight_max_default, trust_proxy_hops = 0, webhooks_allow_private, console: console_services, ledger_lag }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
@@ -129,6 +156,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   });
 
   if (postgres_health !== undefined) {
+    const postgres_calls = new PostgresCalls(postgres_calls_in_flight_max);
     app.use('/v1/*', async (c, next) => {
       if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
       // A transaction still pending reads back from the journal alone (processor/transactions.ts).
@@ -136,7 +164,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
         c.set('ledger_down', true);
         return next();
       }
-      await whilePostgresAnswers(postgres_health, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
+      await whilePostgresAnswers(postgres_health, postgres_calls, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
     });
   }
 

@@ -12,6 +12,17 @@ export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
   readonly iso8583_port: number;
+  /**
+   * HTTP_CONNECTIONS_MAX: sockets the HTTP server holds at once; one more is closed as it opens
+   * (node's maxConnections). WebSocket terminals count in it: node counts a socket until it
+   * closes, upgraded or not.
+   */
+  readonly http_connections_max: number;
+  /**
+   * POSTGRES_CALLS_IN_FLIGHT_MAX: HTTP calls waiting on PostgreSQL at once (admin, console and
+   * callbacks: gateway/app.ts); one more is 503 `unavailable` at once, as with PostgreSQL down.
+   */
+  readonly postgres_calls_in_flight_max: number;
   /** ISO 8583 framing, bitmap encoding and idle timeout (ISO8583_FRAMING, ISO8583_BITMAP, ISO8583_IDLE_SECONDS). */
   readonly iso8583: IsoSettings;
   /** How often the process that writes the ledger expires awards (EXPIRY_SWEEP_MS). */
@@ -59,6 +70,15 @@ export interface IsoSettings {
   readonly idle_seconds: number;
 }
 
+/**
+ * The terminal channel's 10,000 WebSocket connections (adapters/ws/channel.ts) and as many for
+ * plain HTTP: the channel's own bound (503 on the upgrade) is still the one a terminal meets.
+ */
+export const http_connections_max_default = 20_000;
+
+/** A burst past the pool's 10 connections waits in postgres.js's queue: this many at most. */
+export const postgres_calls_in_flight_max_default = 256;
+
 function isoSettings(): IsoSettings {
   const framing = process.env.ISO8583_FRAMING || 'binary2';
   if (!isFramingMode(framing)) throw new Error(`ISO8583_FRAMING must be binary2 or ascii4, not ${framing}`);
@@ -72,6 +92,8 @@ export function configFromEnv(): GatewayConfig {
     host: process.env.HOST || '0.0.0.0',
     port: int('PORT', 8080, 0, 65_535),
     iso8583_port: int('ISO8583_PORT', 8583, 0, 65_535),
+    postgres_calls_in_flight_max: int('POSTGRES_CALLS_IN_FLIGHT_MAX', postgres_calls_in_flight_max_default, 1, 100_000),
+    http_connections_max: int('HTTP_CONNECTIONS_MAX', http_connections_max_default, 1, 1_000_000),
     iso8583: isoSettings(),
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
     callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),

@@ -19,6 +19,7 @@ import { createMetrics } from './metrics.ts';
 import { ConsoleStats } from './console-stats.ts';
 import { TransactionFeed } from './feed.ts';
 import { createIsoServer } from '../adapters/iso8583/server.ts';
+import { LogLimit } from '../adapters/iso8583/log-limit.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
 import { TerminalChannel } from '../adapters/ws/channel.ts';
 import type { ChannelLimits } from '../adapters/ws/connection.ts';
@@ -96,6 +97,7 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
     metrics,
     logger,
     postgres_health,
+    postgres_calls_in_flight_max: config.postgres_calls_in_flight_max,
     trust_proxy_hops: config.trust_proxy_hops,
     webhooks_allow_private: config.webhooks.allow_private,
     console: console_services,
@@ -103,7 +105,7 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   // Stopped after the sweeps and the writer, as before: started first.
   const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
   if (webhook_worker !== undefined) started.add(() => webhook_worker.stop());
-  const writer = config.ledger_writer ? startLedgerWriter(redis, sql, config, metrics, logger) : undefined;
+  const writer = config.ledger_writer ? startLedgerWriter(redis, writerSql(config, started), config, metrics, logger) : undefined;
   if (writer !== undefined) started.add(() => writer.stop());
   started.add(startSweeps(processor, sql, config, logger));
 
@@ -170,6 +172,17 @@ async function openStores(config: GatewayConfig, logger: Logger) {
   postgres_health.start();
   redis_health.start();
   return { stores, postgres_health, redis_health, stop_preparing };
+}
+
+/**
+ * The ledger writer's connections, its own: postgres.js pipelines a query onto a busy connection,
+ * so on the shared pool a batch waited behind calls PostgreSQL was slow to answer (a lock held),
+ * and the journal grew while PostgreSQL served. Ended after the writer stops.
+ */
+function writerSql(config: GatewayConfig, started: Started): Sql {
+  const sql = connectPostgres(config.database_url, 2);
+  started.add(() => sql.end({ timeout: 5 }));
+  return sql;
 }
 
 function startLedgerWriter(redis: RedisClient, sql: Sql, config: GatewayConfig, metrics: Metrics, logger: Logger): LedgerWriter {
@@ -247,11 +260,24 @@ async function listenHttp(app: Gateway['app'], processor: Processor, config: Gat
   });
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
   server.keepAliveTimeout = 65_000;
+  // Bounded as the ISO 8583 server's connections_max: node closes one more socket as it opens.
+  server.maxConnections = config.http_connections_max;
+  server.on('drop', dropReporter(config.http_connections_max, logger));
   // What node's parser refuses is answered problem+json too (its own answer has no body).
   server.on('clientError', answerClientError);
   const terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, stats.record);
   terminal.attach(server);
   return { server, terminal, port };
+}
+
+/** Says that connections were closed at the bound, at most once in 10 s (whoever opens them must not decide how much is logged). */
+function dropReporter(connections_max: number, logger: Logger): () => void {
+  const lines = new LogLimit({ lines_max: 1, window_ms: 10_000 });
+  let refused = 0;
+  return () => {
+    refused++;
+    if (lines.take().write) logger.warn({ connections_max, refused }, 'http: connection refused, http_connections_max reached');
+  };
 }
 
 async function listenIso(processor: Processor, config: GatewayConfig, logger: Logger, stats: ConsoleStats) {
