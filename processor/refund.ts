@@ -49,7 +49,15 @@ function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
   };
 }
 
+/** How long a refund or reversal waits for its original from the ledger before 503 `unavailable`. */
+export const ledger_read_timeout_ms = 2_000;
+
+/** Ledger reads of originals waiting at once; one more is 503 `unavailable` at once. */
+export const ledger_reads_in_flight_max = 64;
+
 export class Refunds {
+  private ledger_reads = 0;
+
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
@@ -87,11 +95,33 @@ export class Refunds {
     if (claimed !== undefined) return { contact_id: claimed.contact_id, ledger: null };
     let o: LedgerOriginal | undefined;
     try {
-      o = await ledgerOriginal(this.stores.sql, business.id, terminal.id, reference);
+      o = await this.ledgerOriginal(business.id, terminal.id, reference);
     } catch {
       throw new PocketgateError('unavailable', 'the original is older than the hot window and the ledger cannot be read now; try again');
     }
     return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o) };
+  }
+
+  /**
+   * The original from the ledger, for a terminal that waits: given up on past
+   * `ledger_read_timeout_ms` (PostgreSQL slow but up, a lock held: postgres.js has no query
+   * timeout, and the POS must be answered), and refused at once past `ledger_reads_in_flight_max`
+   * reads still waiting (one given up on waits in postgres.js until it ends, and counts so long).
+   */
+  private async ledgerOriginal(business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
+    if (this.ledger_reads >= ledger_reads_in_flight_max) throw new Error('too many ledger reads waiting');
+    this.ledger_reads++;
+    const reading = ledgerOriginal(this.stores.sql, business_id, terminal_id, reference).finally(() => this.ledger_reads--);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the ledger within ${ledger_read_timeout_ms} ms`)), ledger_read_timeout_ms);
+    });
+    try {
+      return await Promise.race([reading, late]);
+    } finally {
+      clearTimeout(timer);
+      reading.catch(() => {}); // given up on: its end is no one's to hear
+    }
   }
 
   /**
