@@ -8,10 +8,11 @@ import { journalRecord } from './shard.ts';
 import { iso, type Business } from './network.ts';
 import { entryAwards, type JournalEntry } from './journal.ts';
 import type { Sql, Stores } from './stores.ts';
+import type { PublicAward } from './templates.ts';
 
 export interface TransactionView {
   readonly id: string;
-  readonly kind: string;
+  readonly kind: JournalEntry['kind'];
   readonly reference: string | null;
   readonly terminal_id: string | null;
   /** Who sent it: the terminal itself, the business's admin key for the terminal, or the processor (awards, expiry). */
@@ -19,8 +20,8 @@ export interface TransactionView {
   readonly contact_id: string | null;
   readonly amount: number;
   readonly currency: string;
-  readonly status: string;
-  readonly awards: readonly unknown[];
+  readonly status: 'approved';
+  readonly awards: readonly PublicAward[];
   readonly discount: number;
   readonly original_id: string | null;
   readonly created_at: string;
@@ -36,7 +37,7 @@ export interface TransactionView {
 }
 
 interface Body {
-  readonly kind: string;
+  readonly kind: JournalEntry['kind'];
   readonly business_id: string;
   readonly reference: string | null;
   readonly terminal_id: string | null;
@@ -253,7 +254,8 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
     amount: b.amount,
     currency: b.currency,
     status: 'approved',
-    awards: b.awards ?? [],
+    // As the reply wrote them (templates.ts publicAward), read back from JSON.
+    awards: (b.awards ?? []) as readonly PublicAward[],
     discount: b.discount ?? 0,
     original_id: b.original_id ?? null,
     created_at: iso(b.created_at),
@@ -267,7 +269,7 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
 /** A transaction as the feed and the latest-transactions list show it. */
 export interface TransactionSummary {
   readonly id: string;
-  readonly kind: string;
+  readonly kind: JournalEntry['kind'];
   readonly made_by: 'terminal' | 'admin' | 'processor';
   readonly reference: string | null;
   readonly terminal_id: string | null;

@@ -3,7 +3,7 @@
 // terminals (Pocketgate-Terminal, made_by), the dashboard's figures and the live feed.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, openFeed, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { expectProblem, expectValidation, unique } from './contract-util.ts';
 import { TransactionFeed } from '../gateway/feed.ts';
 
@@ -174,27 +174,18 @@ describe('dashboard', () => {
 
 describe('GET /v1/feed', () => {
   it('streams the business’s own transactions as they happen, not another business’s', async () => {
-    const res = await gw.app.request('/v1/feed', { headers: { authorization: `Bearer ${biz.admin_key}` } });
-    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = '';
+    const feed = await openFeed(gw, biz.admin_key);
+    expect(feed.response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     try {
-      expect(decoder.decode((await reader.read()).value)).toContain('event: ready');
-      await new Promise((r) => setTimeout(r, 300)); // the reader has taken the journal's end
       const theirs = await call(gw, 'POST', '/v1/purchases', other.terminal_key, { reference: unique('o-'), cim: { type: 'card', value: testCard(914_002) }, amount: 1, currency: 'EUR' });
       expect(theirs.status).toBe(404); // no such contact there: nothing journaled either way
       const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, purchase(1_234));
-      while (!text.includes(p.body.id)) {
-        const chunk = await reader.read();
-        if (chunk.done) throw new Error(`the feed ended before the purchase came: ${text}`);
-        text += decoder.decode(chunk.value);
-      }
+      const text = await feed.until((t) => t.includes(p.body.id));
       const event = text.split('\n\n').find((e) => e.includes(p.body.id))!;
       expect(event).toMatch(/^event: transaction\ndata: /);
       expect(JSON.parse(event.slice(event.indexOf('data: ') + 6))).toMatchObject({ id: p.body.id, kind: 'purchase', amount: 1_234, awarded: 123, made_by: 'terminal', contact_id });
     } finally {
-      await reader.cancel();
+      await feed.close();
     }
   });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, closeAll, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { unique } from './contract-util.ts';
 import { TerminalClient } from './ws-client.ts';
 
@@ -26,11 +26,7 @@ beforeAll(async () => {
   iso = await connectIso(gw.iso8583_port);
   ws = await TerminalClient.open(gw.port, biz.terminal_key);
 });
-afterAll(async () => {
-  await ws?.close();
-  await iso?.close();
-  await gw?.close();
-});
+afterAll(() => closeAll(ws, iso, gw));
 
 let stan = 0;
 const iso0200 = (pan: string, processing = '000000') =>

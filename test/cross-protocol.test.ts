@@ -13,7 +13,7 @@ import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { createCardContact, type CardContact as Contact } from './card-contact.ts';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, closeAll, createBusiness, eventually, openFeed, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { startReceiver, ofType, type Receiver } from './webhook-helpers.ts';
 import { TerminalClient } from './ws-client.ts';
@@ -48,10 +48,7 @@ beforeAll(async () => {
   ws = await TerminalClient.open(gw.port, biz.terminal_key);
 });
 afterAll(async () => {
-  await ws?.close();
-  await iso?.close();
-  await gw?.close();
-  await hooks?.close();
+  await closeAll(ws, iso, gw, hooks);
   await own?.stop();
 });
 
@@ -439,14 +436,8 @@ describe('idempotency across channels', () => {
 
 describe('the console’s live feed and latest transactions', () => {
   it('show transactions from every channel', async () => {
-    const res = await gw.app.request('/v1/feed', { headers: { authorization: `Bearer ${biz.admin_key}` } });
-    expect(res.status).toBe(200);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = '';
+    const feed = await openFeed(gw, biz.admin_key);
     try {
-      expect(decoder.decode((await reader.read()).value)).toContain('event: ready');
-      await new Promise((r) => setTimeout(r, 300)); // the reader has taken the journal's end
       const c = await contact();
       const h = await http('/v1/purchases', purchaseBody(c, 1000));
       const w = await frame('purchase', purchaseBody(c, 1000));
@@ -454,17 +445,12 @@ describe('the console’s live feed and latest transactions', () => {
       expect((await iso.send(m)).fields[39]).toBe('00');
       const cb = await postCallback(gw, processor, sale('transaction.cleared', { transaction_id: transactionId(), card: { number: c.card }, amount: 1000, currency: 'EUR', merchant_code: biz.merchant_code }));
       const ids = [h.body.id, w.body.id, (await idsOfKind(c, 'purchase')).find((id) => ![h.body.id, w.body.id, cb.body.transaction_id].includes(id)), cb.body.transaction_id];
-      while (!ids.every((id) => text.includes(id))) {
-        const chunk = await Promise.race([reader.read(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`feed so far: ${text}`)), 5_000))]);
-        if (chunk.done) break;
-        text += decoder.decode(chunk.value);
-      }
-      for (const id of ids) expect(text).toContain(id);
+      await feed.until((text) => ids.every((id) => text.includes(id)));
       const latest = await call(gw, 'GET', '/v1/transactions?limit=20', biz.admin_key);
       const listed = latest.body.data.map((t: any) => t.id);
       for (const id of ids) expect(listed).toContain(id);
     } finally {
-      await reader.cancel();
+      await feed.close();
     }
   });
 });

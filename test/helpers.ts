@@ -106,3 +106,49 @@ export function testCard(seed: number): string {
   const partial = `5${String(seed).padStart(14, '0')}`;
   return partial + luhnCheckDigit(partial);
 }
+
+/** The console's live feed (`GET /v1/feed`) as a test reads it. */
+export interface Feed {
+  readonly response: Response;
+  /** Reads on until `seen` holds of all read since the ready event; fails if the feed ends, or `timeout_ms` passes, first. */
+  until(seen: (text: string) => boolean, timeout_ms?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * `GET /v1/feed` with `admin_key`, once its `ready` event has come and its reader has had time to
+ * take the journal's end (what is journaled after it returns is in the feed).
+ */
+export async function openFeed(gw: Gateway, admin_key: string): Promise<Feed> {
+  const response = await gw.app.request('/v1/feed', { headers: { authorization: `Bearer ${admin_key}` } });
+  if (response.status !== 200) throw new Error(`GET /v1/feed: ${response.status} ${await response.text()}`);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const ready = decoder.decode((await reader.read()).value);
+  if (!ready.includes('event: ready')) throw new Error(`GET /v1/feed began without its ready event: ${ready}`);
+  await new Promise((r) => setTimeout(r, 300));
+  let text = '';
+  const until = async (seen: (text: string) => boolean, timeout_ms = 5_000) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not seen in the feed in ${timeout_ms} ms: ${text}`)), timeout_ms)));
+    try {
+      while (!seen(text)) {
+        const chunk = await Promise.race([reader.read(), late]);
+        if (chunk.done) throw new Error(`the feed ended: ${text}`);
+        text += decoder.decode(chunk.value);
+      }
+      return text;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return { response, until, close: () => reader.cancel() };
+}
+
+/**
+ * Closes each of `open` in turn, at a test file's end: connections before the gateway they reach.
+ * One never opened (undefined: its beforeAll failed first) is passed over.
+ */
+export async function closeAll(...open: readonly ({ close(): unknown } | undefined)[]): Promise<void> {
+  for (const o of open) await o?.close();
+}

@@ -4,17 +4,12 @@
 
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBusiness, startTestGateway, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { createBusiness, type TestGateway } from './helpers.ts';
+import { gatewayForFile } from './business-gateway.ts';
 
 let gw: TestGateway;
-
-beforeAll(async () => {
-  gw = await startTestGateway({}, true, false);
-});
-afterAll(async () => {
-  await gw?.close();
-});
+gatewayForFile((made) => (gw = made), {}, true, false);
 
 /** What the server writes back to `bytes` before it closes the connection. */
 function rawExchange(bytes: string): Promise<string> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, closeAll, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, connectTestSql, createContacts, type Contact } from './ledger-helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 import { startPgProxy, type PgProxy } from './pg-proxy.ts';
@@ -68,10 +68,7 @@ beforeAll(async () => {
   iso = await connectIso(gw.iso8583_port);
 });
 afterAll(async () => {
-  await iso?.close();
-  await gw?.close();
-  await late?.close();
-  await proxy?.close();
+  await closeAll(iso, gw, late, proxy);
   await sql?.end({ timeout: 5 });
   await own?.stop();
 });

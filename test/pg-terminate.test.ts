@@ -126,26 +126,8 @@ describe('postgres.js when its backends are terminated', () => {
     // Our own socket to the real server, so that the test can close it at the one moment that
     // matters: from inside a setImmediate callback, a query's write is scheduled for the next
     // turn of the event loop, and the close is handled in this one, before that write runs.
-    const url = new URL(process.env.DATABASE_URL!);
     let current: net.Socket | undefined;
-    const sockets: net.Socket[] = [];
-    // `socket` is documented ("Custom socket" in postgres.js's README) but missing from its types.
-    const one = postgres(process.env.DATABASE_URL!, {
-      max: 1,
-      // Short, so that the unpatched failure (CONNECT_TIMEOUT on every attempt) shows fast.
-      connect_timeout: 2,
-      onnotice: () => {},
-      socket: () =>
-        new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect(Number(url.port), url.hostname);
-          sockets.push(s);
-          s.once('connect', () => {
-            current = s;
-            resolve(s);
-          });
-          s.once('error', reject);
-        }),
-    } as postgres.Options<{}>);
+    const { one, sockets, close } = overOwnSockets((s) => s.once('connect', () => (current = s)));
     try {
       expect((await one<{ x: number }[]>`select 1 as x`)[0]!.x).toBe(1);
       const pending = await new Promise<Promise<unknown>>((resolve) =>
@@ -169,8 +151,7 @@ describe('postgres.js when its backends are terminated', () => {
       }
       expect(sockets.length).toBe(2);
     } finally {
-      await one.end({ timeout: 1 });
-      for (const s of sockets) s.destroy();
+      await close();
     }
   });
 
@@ -182,32 +163,20 @@ describe('postgres.js when its backends are terminated', () => {
     // nothing when the socket had an error, so the rollback outlives the socket; in the next
     // session it takes the place of a query in flight, and the next transaction's first statement
     // waits behind it for ever (one query after the reset works, the next hangs).
-    const url = new URL(process.env.DATABASE_URL!);
-    const sockets: net.Socket[] = [];
     /** The next write containing this text is followed by a reset of its socket. */
     let reset_after: string | undefined;
-    const one = postgres(process.env.DATABASE_URL!, {
-      max: 1,
-      connect_timeout: 2,
-      onnotice: () => {},
-      socket: () =>
-        new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect(Number(url.port), url.hostname);
-          sockets.push(s);
-          const write = s.write.bind(s) as (chunk: Buffer, cb?: () => void) => boolean;
-          s.write = ((chunk: Buffer, cb?: () => void) => {
-            const written = write(chunk, cb);
-            if (reset_after !== undefined && chunk.includes(reset_after)) {
-              reset_after = undefined;
-              // What a read error does to a net.Socket (ECONNRESET from a dead peer or a failover).
-              setImmediate(() => s.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })));
-            }
-            return written;
-          }) as typeof s.write;
-          s.once('connect', () => resolve(s));
-          s.once('error', reject);
-        }),
-    } as postgres.Options<{}>);
+    const { one, sockets, close } = overOwnSockets((s) => {
+      const write = s.write.bind(s) as (chunk: Buffer, cb?: () => void) => boolean;
+      s.write = ((chunk: Buffer, cb?: () => void) => {
+        const written = write(chunk, cb);
+        if (reset_after !== undefined && chunk.includes(reset_after)) {
+          reset_after = undefined;
+          // What a read error does to a net.Socket (ECONNRESET from a dead peer or a failover).
+          setImmediate(() => s.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })));
+        }
+        return written;
+      }) as typeof s.write;
+    });
     /** The query's value, its error code, or 'hung' when it has not settled within 5 s. */
     const settled = async <T>(p: Promise<T>): Promise<T | string> => {
       let timer: NodeJS.Timeout | undefined;
@@ -240,8 +209,36 @@ describe('postgres.js when its backends are terminated', () => {
       }
       expect(sockets.length).toBe(2);
     } finally {
-      await one.end({ timeout: 1 });
-      for (const s of sockets) s.destroy();
+      await close();
     }
   });
 });
+
+/**
+ * One connection to the test PostgreSQL over sockets the test makes, so that it can close or
+ * reset one at the moment that matters; `made` sees each before it connects. `socket` is
+ * documented ("Custom socket" in postgres.js's README) but missing from its types.
+ */
+function overOwnSockets(made: (s: net.Socket) => void): { one: postgres.Sql; sockets: net.Socket[]; close: () => Promise<void> } {
+  const url = new URL(process.env.DATABASE_URL!);
+  const sockets: net.Socket[] = [];
+  const one = postgres(process.env.DATABASE_URL!, {
+    max: 1,
+    // Short, so that the unpatched failure (CONNECT_TIMEOUT on every attempt) shows fast.
+    connect_timeout: 2,
+    onnotice: () => {},
+    socket: () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(Number(url.port), url.hostname);
+        sockets.push(s);
+        made(s);
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      }),
+  } as postgres.Options<{}>);
+  const close = async () => {
+    await one.end({ timeout: 1 });
+    for (const s of sockets) s.destroy();
+  };
+  return { one, sockets, close };
+}

@@ -5,17 +5,12 @@
 // referrer's cap refused it, a later referral awarded nothing, though another referral offer
 // admitted it.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { call, createBusiness, eventually, testCard, type TestGateway } from './helpers.ts';
+import { gatewayForFile } from './business-gateway.ts';
 
 let gw: TestGateway;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-afterAll(async () => {
-  await gw?.close();
-});
+gatewayForFile((made) => (gw = made));
 
 describe('a referrer under resolution best', () => {
   it('gets the next best referral award once its cap refuses the best', async () => {

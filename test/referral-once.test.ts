@@ -3,17 +3,12 @@
 // undo the referral award: before, that next purchase referred again, and once the hot window
 // had forgotten the award's reference (`referral:<referred id>`) the referrer was awarded twice.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { call, createBusiness, eventually, testCard, type TestGateway } from './helpers.ts';
+import { gatewayForFile } from './business-gateway.ts';
 
 let gw: TestGateway;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-afterAll(async () => {
-  await gw?.close();
-});
+gatewayForFile((made) => (gw = made));
 
 describe('a referred contact whose first purchase is reversed', () => {
   it('does not refer again with its next purchase, after the hot window too', async () => {

@@ -3,17 +3,12 @@
 // first_purchase guard of the referred contact's purchase, and the award script (on the
 // referrer's shard) checked it against the referrer, refusing every referrer with a purchase.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { call, createBusiness, eventually, testCard, type TestGateway } from './helpers.ts';
+import { gatewayForFile } from './business-gateway.ts';
 
 let gw: TestGateway;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-afterAll(async () => {
-  await gw?.close();
-});
+gatewayForFile((made) => (gw = made));
 
 describe('a referrer who has bought', () => {
   it('is awarded on the referred contact’s first purchase, once', async () => {

@@ -3,17 +3,12 @@
 // marked that original reversed (claimForReversal) and then answered 409, so the original,
 // arriving later, was refused already_reversed.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { call, createBusiness, testCard, type TestGateway } from './helpers.ts';
+import { gatewayForFile } from './business-gateway.ts';
 
 let gw: TestGateway;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-afterAll(async () => {
-  await gw?.close();
-});
+gatewayForFile((made) => (gw = made));
 
 describe('a reference reused with another body, naming an original not there', () => {
   it('reversal: 409, and the original it named is approved when it comes', async () => {

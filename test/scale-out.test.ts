@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { luhnCheckDigit } from '../core/luhn.ts';
-import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, openFeed, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { createCardContact } from './card-contact.ts';
 import { expectProblem } from './contract-util.ts';
 
@@ -377,24 +377,13 @@ describe('the console live feed', () => {
   it('a feed open on A shows a transaction made on B', async () => {
     const biz = await createBusiness(a);
     const c = await contactOf(a, biz);
-    const res = await a.app.request('/v1/feed', { headers: { authorization: `Bearer ${biz.admin_key}` } });
-    expect(res.status).toBe(200);
-    const reader = res.body!.getReader();
+    const feed = await openFeed(a, biz.admin_key);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the reader's XREAD in place
       const p = await purchase(b, biz, { reference: 'f-1', cim: { type: 'card', value: c.card }, amount: 100 });
       expect(p.status).toBe(201);
-      let text = '';
-      const decoder = new TextDecoder();
-      const deadline = Date.now() + 5_000;
-      while (!text.includes(p.body.id as string)) {
-        if (Date.now() > deadline) throw new Error(`not in the feed: ${text}`);
-        const chunk = await reader.read();
-        if (chunk.done) throw new Error(`feed ended: ${text}`);
-        text += decoder.decode(chunk.value);
-      }
+      await feed.until((text) => text.includes(p.body.id as string));
     } finally {
-      await reader.cancel();
+      await feed.close();
     }
   });
 });

@@ -4,7 +4,7 @@
 // allowed (or a name that now resolves to one) is never connected to.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { call, closeAll, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
 import { createContacts } from './ledger-helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { startReceiver, type Receiver } from './webhook-helpers.ts';
@@ -23,9 +23,7 @@ beforeAll(async () => {
   r = await startReceiver();
 });
 afterAll(async () => {
-  await strict?.close();
-  await lax?.close();
-  await r?.close();
+  await closeAll(strict, lax, r);
   await own?.stop();
 });
 

@@ -6,6 +6,15 @@
 
 import { z } from 'zod';
 import { offerFields } from '../../core/schemas.ts';
+import type { EventReply } from '../callbacks/events.ts';
+import type { ContactView, ImportResult } from '../../processor/contacts.ts';
+import type { Business } from '../../processor/network.ts';
+import type { ProcessorView } from '../../processor/processors.ts';
+import type { Quote } from '../../processor/purchase.ts';
+import type { Scheme } from '../../processor/schemes.ts';
+import type { PublicAward, PurchaseReply, RedemptionReply, RefundReply, ReversalReply, SpendReply, Wallet } from '../../processor/templates.ts';
+import type { TransactionSummary, TransactionView } from '../../processor/transactions.ts';
+import type { DeliveryPage, DeliveryView, WebhookView } from '../../processor/webhooks.ts';
 
 const id = z.string();
 const money = z.number().int();
@@ -324,3 +333,32 @@ export const webhook_events = {
     body: event_of('award.expired', z.object({ contact_id: id, transaction_id: id, amount: money, currency }).openapi('AwardExpired')).openapi('AwardExpiredEvent'),
   },
 } as const;
+
+// The types the code writes these answers from are the schemas' own, field for field: a field
+// added to one and not the other, or typed otherwise, fails `tsc --noEmit` on its line below.
+// (The schemas' inferred types are mutable, the code's readonly: readonly is not compared.)
+
+type Frozen<T> = T extends readonly (infer E)[] ? readonly Frozen<E>[] : T extends object ? { readonly [K in keyof T]: Frozen<T[K]> } : T;
+/** true when A and B are the same type but for readonly; an optional field in one alone makes it false. */
+type Same<A, B> = (<X>() => X extends Frozen<A> ? 1 : 2) extends <X>() => X extends Frozen<B> ? 1 : 2 ? true : false;
+type Answer<S extends z.ZodType> = z.infer<S>;
+
+true satisfies Same<Business, Answer<typeof business_answer>>;
+true satisfies Same<ContactView, Answer<typeof contact_answer>>;
+true satisfies Same<ImportResult, Answer<typeof import_answer>>;
+true satisfies Same<Scheme, Answer<typeof scheme_answer>>;
+true satisfies Same<ProcessorView, Answer<typeof processor_answer>>;
+true satisfies Same<EventReply, Answer<typeof event_reply>>;
+true satisfies Same<WebhookView, Answer<typeof webhook_answer>>;
+true satisfies Same<DeliveryView, Answer<typeof delivery_answer>>;
+true satisfies Same<DeliveryPage, Answer<typeof delivery_page>>;
+true satisfies Same<Wallet, Answer<typeof balances>>;
+true satisfies Same<PublicAward, Answer<typeof award_answer>>;
+true satisfies Same<PurchaseReply, Answer<typeof purchase_answer>>;
+true satisfies Same<Quote, Answer<typeof quote_answer>>;
+true satisfies Same<RedemptionReply, Answer<typeof redemption_answer>>;
+true satisfies Same<SpendReply, Answer<typeof spend_answer>>;
+true satisfies Same<RefundReply, Answer<typeof refund_answer>>;
+true satisfies Same<ReversalReply, Answer<typeof reversal_answer>>;
+true satisfies Same<TransactionView, Answer<typeof transaction_answer>>;
+true satisfies Same<TransactionSummary, Answer<typeof transaction_summaries>['data'][number]>;
