@@ -174,7 +174,7 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   app.route('/', webhookRoutes(processor, { allow_private: webhooks_allow_private ?? false }));
   app.route('/', consoleRoutes(processor, console_services));
 
-  serveOperations(app, processor, metrics, ledger_lag);
+  serveOperations(app, processor, metrics, ledger_lag, postgres_health);
 
   documentApi(app);
   return app;

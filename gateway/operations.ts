@@ -9,6 +9,7 @@ import { probeWrite, refusalState } from '../processor/redis-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { deliveryBacklog } from '../processor/webhook-outbox.ts';
+import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Metrics } from './metrics.ts';
 
 const readiness_timeout_ms = 1_500;
@@ -44,7 +45,18 @@ export class LedgerLag {
   }
 }
 
-export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics, lag: LedgerLag): void {
+/**
+ * PostgreSQL's state for /readyz: the health probe's (its own connection, one probe at a time) when
+ * the gateway runs one. A `select 1` on the shared pool would wait behind calls PostgreSQL is slow
+ * to answer (a lock held), read `down` while PostgreSQL answers, and leave one more query queued
+ * there at every poll of a stall.
+ */
+function postgresState(sql: Processor['stores']['sql'], health: PostgresHealth | undefined): Promise<'ok' | 'down'> {
+  const answered = health === undefined ? sql`select 1`.then(() => true) : health.check();
+  return within(answered, readiness_timeout_ms).then((ok) => (ok ? 'ok' as const : 'down' as const), () => 'down' as const);
+}
+
+export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor, metrics: Metrics, lag: LedgerLag, postgres_health?: PostgresHealth): void {
   const operations = 'Operations';
   serve(app, { method: 'get', path: '/healthz', summary: 'Process is up', tag: operations, key: 'none', answer: answers.health_answer }, (c) => c.json({ status: 'ok' }));
   // Ready exactly when the POS path can approve: Redis takes a write (it may be up and refusing
@@ -56,7 +68,7 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
     const { redis, sql } = processor.stores;
     const [redis_state, postgres_state, ledger_lag] = await Promise.all([
       within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
-      within(sql`select 1`.then(() => 'ok' as const), readiness_timeout_ms).catch(() => 'down' as const),
+      postgresState(sql, postgres_health),
       lag.count(),
     ]);
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);

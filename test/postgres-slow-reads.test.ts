@@ -100,4 +100,23 @@ describe('PostgreSQL slow: calls waiting on it are bounded', () => {
       await lock.done.catch(() => {});
     }
   }, 60_000);
+
+  it('reads PostgreSQL ok on /readyz while calls wait on a lock: it answers, and its probe has its own connection', async () => {
+    const lock = await lockOffers();
+    try {
+      // Every connection of the shared pool busy with a call that waits on the lock.
+      const stuck = Array.from({ length: calls_max }, () => call(gw, 'GET', `/v1/offers/${offer_id}`, biz.admin_key));
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      const ready = await call(gw, 'GET', '/readyz');
+      expect([ready.status, ready.body.postgres]).toEqual([200, 'ok']); // was 'down', after 1.5 s
+      expect(Date.now() - started).toBeLessThan(1_000);
+      lock.release();
+      await lock.done;
+      expect((await Promise.all(stuck)).map((r) => r.status)).toEqual(stuck.map(() => 200));
+    } finally {
+      lock.release();
+      await lock.done.catch(() => {});
+    }
+  }, 60_000);
 });
