@@ -73,10 +73,14 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
     ]);
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
+  // One count of the webhook backlog at a time: a scrape while PostgreSQL is slow joins the count
+  // still waiting rather than queue one more query on the shared pool at every scrape.
+  let counting: Promise<number> | undefined;
+  const webhookBacklog = () => (counting ??= deliveryBacklog(processor.stores.sql).finally(() => (counting = undefined)));
   serve(app, { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: operations, key: 'none', produces: 'text/plain' }, async (c) => {
     const [journal, webhooks] = await Promise.all([
       journalBacklog(processor.stores.redis, processor.stores.config.shard_count).catch(() => -1),
-      within(deliveryBacklog(processor.stores.sql), readiness_timeout_ms).catch(() => -1),
+      within(webhookBacklog(), readiness_timeout_ms).catch(() => -1),
     ]);
     metrics.journal_backlog.set(journal);
     metrics.webhook_backlog.set(webhooks);

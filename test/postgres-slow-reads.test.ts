@@ -43,14 +43,14 @@ function heapInUse(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** Holds an exclusive lock on `offers` (what GET /v1/offers/{id} reads) until release() is called. */
-async function lockOffers(): Promise<{ release: () => void; done: Promise<unknown> }> {
+/** Holds an exclusive lock on `table` (offers: what GET /v1/offers/{id} reads) until release() is called. */
+async function lockOffers(table = 'offers'): Promise<{ release: () => void; done: Promise<unknown> }> {
   let release = () => {};
   const released = new Promise<void>((resolve) => (release = resolve));
   let locked = () => {};
   const is_locked = new Promise<void>((resolve) => (locked = resolve));
   const done = stores.sql.begin(async (tx) => {
-    await tx`lock table offers in access exclusive mode`;
+    await tx`lock table ${tx(table)} in access exclusive mode`;
     locked();
     await released;
   });
@@ -108,12 +108,25 @@ describe('PostgreSQL slow: calls waiting on it are bounded', () => {
       const stuck = Array.from({ length: calls_max }, () => call(gw, 'GET', `/v1/offers/${offer_id}`, biz.admin_key));
       await new Promise((r) => setTimeout(r, 300));
       const started = Date.now();
-      const ready = await call(gw, 'GET', '/readyz');
+      const ready = await call(gw, 'GET', '/readyz', undefined);
       expect([ready.status, ready.body.postgres]).toEqual([200, 'ok']); // was 'down', after 1.5 s
       expect(Date.now() - started).toBeLessThan(1_000);
       lock.release();
       await lock.done;
       expect((await Promise.all(stuck)).map((r) => r.status)).toEqual(stuck.map(() => 200));
+    } finally {
+      lock.release();
+      await lock.done.catch(() => {});
+    }
+  }, 60_000);
+
+  it('counts the webhook backlog for /metrics once at a time while PostgreSQL is slow: scrapes do not pile queries up', async () => {
+    const lock = await lockOffers('webhook_deliveries');
+    try {
+      for (let i = 0; i < 5; i++) expect((await call(gw, 'GET', '/metrics', undefined)).status).toBe(200);
+      const [row] = await stores.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where query like '%from webhook_deliveries d join webhook_endpoints%' and state = 'active' and pid <> pg_backend_pid()`;
+      expect(row!.n).toBe(1); // was 5: one more waiting at every scrape
     } finally {
       lock.release();
       await lock.done.catch(() => {});
