@@ -36,6 +36,27 @@ export async function startOwnStores(name: string): Promise<OwnStores> {
   };
 }
 
+/** A lock held on a table of `sql`'s database (PostgreSQL up but slow to whoever needs it) until release(). */
+export interface HeldLock {
+  release(): void;
+  /** The locking transaction's end, once released. */
+  readonly done: Promise<unknown>;
+}
+
+export async function holdLock(sql: Sql, table: string): Promise<HeldLock> {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked = () => {};
+  const is_locked = new Promise<void>((resolve) => (locked = resolve));
+  const done = sql.begin(async (tx) => {
+    await tx`lock table ${tx(table)} in access exclusive mode`;
+    locked();
+    await released;
+  });
+  await Promise.race([is_locked, done]);
+  return { release, done };
+}
+
 export interface CommandRun {
   readonly code: number | null;
   readonly stdout: string;

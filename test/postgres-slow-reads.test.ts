@@ -10,7 +10,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { createContacts, type Contact } from './ledger-helpers.ts';
-import { startOwnStores, type OwnStores } from './own-stores.ts';
+import { holdLock, startOwnStores, type OwnStores } from './own-stores.ts';
 
 const calls_max = 16;
 let stores: OwnStores;
@@ -44,19 +44,7 @@ function heapInUse(): number {
 }
 
 /** Holds an exclusive lock on `table` (offers: what GET /v1/offers/{id} reads) until release() is called. */
-async function lockOffers(table = 'offers'): Promise<{ release: () => void; done: Promise<unknown> }> {
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let locked = () => {};
-  const is_locked = new Promise<void>((resolve) => (locked = resolve));
-  const done = stores.sql.begin(async (tx) => {
-    await tx`lock table ${tx(table)} in access exclusive mode`;
-    locked();
-    await released;
-  });
-  await Promise.race([is_locked, done]);
-  return { release, done };
-}
+const lockOffers = (table = 'offers') => holdLock(stores.sql, table);
 
 describe('PostgreSQL slow: calls waiting on it are bounded', () => {
   it('answers the excess 503 unavailable at once, keeps memory flat, leaves POS and the writer going, then serves again', async () => {

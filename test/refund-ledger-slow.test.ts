@@ -12,7 +12,7 @@ import { referenceSlot } from '../processor/hot/references.ts';
 import { ledger_read_timeout_ms } from '../processor/refund.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, createContacts } from './ledger-helpers.ts';
-import { startOwnStores, type OwnStores } from './own-stores.ts';
+import { holdLock, startOwnStores, type OwnStores } from './own-stores.ts';
 
 let stores: OwnStores;
 let gw: TestGateway;
@@ -29,21 +29,6 @@ afterAll(async () => {
   await stores?.stop();
 });
 
-/** Holds an exclusive lock on the ledger's transactions until release() is called. */
-async function lockLedger(): Promise<{ release: () => void; done: Promise<unknown> }> {
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let locked = () => {};
-  const is_locked = new Promise<void>((resolve) => (locked = resolve));
-  const done = stores.sql.begin(async (tx) => {
-    await tx`lock table ledger_transactions in access exclusive mode`;
-    locked();
-    await released;
-  });
-  await Promise.race([is_locked, done]);
-  return { release, done };
-}
-
 describe('a refund of an original older than the hot window, the ledger slow', () => {
   it('is answered 503 unavailable within the read timeout, and goes through once the ledger answers', async () => {
     const [c] = await createContacts(gw, biz, [testCard(19_200_001)]);
@@ -56,7 +41,7 @@ describe('a refund of an original older than the hot window, the ledger slow', (
     }, 15_000);
 
     const refund = { reference: 'refund-old-sale', original_reference: 'old-sale', amount: 4_000 };
-    const lock = await lockLedger();
+    const lock = await holdLock(stores.sql, 'ledger_transactions');
     try {
       const started = Date.now();
       const refused = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
