@@ -17,7 +17,7 @@ describe('configFromEnv', () => {
     withEnv({ CALLBACK_EVENTS_RETENTION_DAYS: undefined, HTTP_CONNECTIONS_MAX: undefined, POSTGRES_CALLS_IN_FLIGHT_MAX: undefined });
     expect(configFromEnv().callback_events_retention_days).toBe(540);
     expect(configFromEnv().http_connections_max).toBe(20_000);
-    expect(configFromEnv().postgres_calls_in_flight_max).toBe(256);
+    expect(configFromEnv().postgres_calls_in_flight_max).toBe(4_096);
     withEnv({ CALLBACK_EVENTS_RETENTION_DAYS: '0' });
     expect(configFromEnv().callback_events_retention_days).toBe(0);
     // The standalone writer reads it as the gateways do (processor/ledger/config.ts).

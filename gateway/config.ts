@@ -76,8 +76,13 @@ export interface IsoSettings {
  */
 export const http_connections_max_default = 20_000;
 
-/** A burst past the pool's 10 connections waits in postgres.js's queue: this many at most. */
-export const postgres_calls_in_flight_max_default = 256;
+/**
+ * A burst past the pool's 10 connections waits in postgres.js's queue: this many at most. High
+ * enough for the bursts a back office sends while PostgreSQL is well (a check reading a thousand
+ * transactions at once: test/ledger.test.ts), low enough to bound what a stall holds (about 14 KB
+ * a waiting call: some 60 MB).
+ */
+export const postgres_calls_in_flight_max_default = 4_096;
 
 function isoSettings(): IsoSettings {
   const framing = process.env.ISO8583_FRAMING || 'binary2';
