@@ -42,6 +42,8 @@ describe('a redemption reversed after its lots expired', () => {
       await gw.processor.expiry.sweep(); // nothing to expire now: the contact leaves the index
       const v = await pos(biz, '/v1/reversals', { reference: ref(), original_reference: r.body.reference });
       expect(v.status, v.text).toBe(201);
+      // The reversal's own answer too: a terminal prints it (it read commerce 100).
+      expect(v.body.wallet).toEqual({ open: 0, commerce: 0 });
       const w = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
       expect({ open: w.body.open, commerce: w.body.commerce, expiring: w.body.expiring }).toEqual({ open: 0, commerce: 0, expiring: [] });
       const l = await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${card}`, biz.terminal_key);

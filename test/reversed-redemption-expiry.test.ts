@@ -45,7 +45,8 @@ describe('a redemption reversed after its lots expired', () => {
       await gw.processor.expiry.sweep();
       const v = await pos('/v1/reversals', { reference: ref(), original_reference: r.body.reference });
       expect(v.status, v.text).toBe(201);
-      expect(v.body.wallet).toEqual({ open: 0, commerce: 100 });
+      // The lot it gave back is expired at once (Expiry.expireDue): the answer leaves it out.
+      expect(v.body.wallet).toEqual({ open: 0, commerce: 0 });
       await gw.processor.expiry.sweep();
       const w = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
       expect({ open: w.body.open, commerce: w.body.commerce }).toEqual({ open: 0, commerce: 0 });

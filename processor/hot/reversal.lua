@@ -73,6 +73,8 @@ if st[6] == '1' then return refuse('already_reversed') end
 local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
 local amount = o.amount
 local postings = ''
+-- A redemption's lots that come back already past their expiry (see below).
+local expired_back = 0
 if kind == 'purchase' then
   -- Node read what this purchase counted before the script: a call made for another original
   -- (none: its record arrived since Node looked) is refused as stale, and Node reads again.
@@ -106,6 +108,10 @@ else
     redis.call('HINCRBY', KEY.lots, lot[1], lot[2])
     local expiry = tonumber(string.sub(lot[1], 1, 13))
     if expiry < earliest then earliest = expiry end
+    -- Expired while redeemed: Node expires it as soon as this commits (Expiry.expireDue), an
+    -- expiry transaction of its own, so the wallet this answers leaves it out, as it would be
+    -- had the redemption never happened.
+    if expiry <= NOW then expired_back = expired_back + lot[2] end
   end
   -- The sweeper finds a contact's lots through the shard's expiry index (LT: its earliest), which
   -- may have dropped the contact while the lots were redeemed: they expire as they would have.
@@ -118,4 +124,4 @@ local fee_back = o.fee - field(4)
 if fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-return commit({original = o.id, kind = kind, amount = int(amount), postings = postings}, recordOf('v', amount))
+return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back}, recordOf('v', amount))
