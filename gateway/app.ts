@@ -18,6 +18,7 @@ import { documentApi } from './openapi.ts';
 import { serveOperations, type LedgerLag } from './operations.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
 import { postgres_calls_in_flight_max_default } from './config.ts';
+import { InFlight } from '../processor/in-flight.ts';
 
 export interface AppOptions {
   readonly processor: Processor;
@@ -73,34 +74,11 @@ function postgresUnavailable(): PocketgateError {
 }
 
 /**
- * Calls waiting on PostgreSQL at once, bounded: one more is 503 at once, as when PostgreSQL is
- * known down. PostgreSQL slow but answering the probe (a lock held, a long query) is not known
- * down, and postgres.js queues without bound: a burst would hold every request in memory, each
- * caller waiting behind all before it. A call given up on still waits in postgres.js: it counts
- * until it ends.
- */
-class PostgresCalls {
-  private in_flight = 0;
-
-  constructor(private readonly max: number) {}
-
-  async run(call: () => Promise<void>): Promise<void> {
-    if (this.in_flight >= this.max) throw new PocketgateError('unavailable', 'PostgreSQL is slow to answer; try again shortly');
-    this.in_flight++;
-    try {
-      await call();
-    } finally {
-      this.in_flight--;
-    }
-  }
-}
-
-/**
  * The call, unless PostgreSQL is known down or `calls` are at their bound (503 at once) or it is
  * found down while the call waits (503 then; the call goes on in the background and `onLateError`
  * hears how it ended, if badly).
  */
-async function whilePostgresAnswers(health: PostgresHealth, calls: PostgresCalls, call: () => Promise<void>, onLateError: (err: unknown) => void): Promise<void> {
+async function whilePostgresAnswers(health: PostgresHealth, calls: InFlight, call: () => Promise<void>, onLateError: (err: unknown) => void): Promise<void> {
   if (!health.up) throw postgresUnavailable();
   const work = calls.run(call);
   let cancel = () => {};
@@ -156,7 +134,10 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   });
 
   if (postgres_health !== undefined) {
-    const postgres_calls = new PostgresCalls(postgres_calls_in_flight_max);
+    // Calls waiting on PostgreSQL at once, bounded: PostgreSQL slow but answering the probe (a lock
+    // held, a long query) is not known down, and postgres.js queues without bound: a burst would
+    // hold every request in memory, each caller waiting behind all before it.
+    const postgres_calls = new InFlight(postgres_calls_in_flight_max, () => new PocketgateError('unavailable', 'PostgreSQL is slow to answer; try again shortly'));
     app.use('/v1/*', async (c, next) => {
       if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
       // A transaction still pending reads back from the journal alone (processor/transactions.ts).

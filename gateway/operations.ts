@@ -11,16 +11,9 @@ import { journalBacklog } from '../processor/ledger/writer.ts';
 import { deliveryBacklog } from '../processor/webhook-outbox.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Metrics } from './metrics.ts';
+import { within } from '../processor/in-flight.ts';
 
 const readiness_timeout_ms = 1_500;
-
-function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeout_ms} ms`)), timeout_ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The ledger's backlog for /readyz, as last counted. The journal is in Redis: while it cannot be

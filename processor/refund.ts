@@ -8,6 +8,7 @@ import type { RefundInput, ReversalInput } from '../core/schemas.ts';
 import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRefused, findOriginal } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { Expiry } from './expiry.ts';
+import { InFlight, within } from './in-flight.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
 import { parseRecord, referenceSlot, type ReferenceSlot } from './hot/references.ts';
@@ -56,7 +57,7 @@ export const ledger_read_timeout_ms = 2_000;
 export const ledger_reads_in_flight_max = 64;
 
 export class Refunds {
-  private ledger_reads = 0;
+  private readonly ledger_reads = new InFlight(ledger_reads_in_flight_max, () => new PocketgateError('unavailable', 'too many reads of the ledger waiting'));
 
   constructor(
     private readonly stores: Stores,
@@ -108,20 +109,8 @@ export class Refunds {
    * timeout, and the POS must be answered), and refused at once past `ledger_reads_in_flight_max`
    * reads still waiting (one given up on waits in postgres.js until it ends, and counts so long).
    */
-  private async ledgerOriginal(business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
-    if (this.ledger_reads >= ledger_reads_in_flight_max) throw new Error('too many ledger reads waiting');
-    this.ledger_reads++;
-    const reading = ledgerOriginal(this.stores.sql, business_id, terminal_id, reference).finally(() => this.ledger_reads--);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from the ledger within ${ledger_read_timeout_ms} ms`)), ledger_read_timeout_ms);
-    });
-    try {
-      return await Promise.race([reading, late]);
-    } finally {
-      clearTimeout(timer);
-      reading.catch(() => {}); // given up on: its end is no one's to hear
-    }
+  private ledgerOriginal(business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
+    return within(this.ledger_reads.run(() => ledgerOriginal(this.stores.sql, business_id, terminal_id, reference)), ledger_read_timeout_ms);
   }
 
   /**

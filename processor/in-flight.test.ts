@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { PocketgateError } from '../core/errors.ts';
+import { InFlight, within } from './in-flight.ts';
+
+const refused = () => new PocketgateError('unavailable', 'too many');
+
+describe('InFlight', () => {
+  it('refuses work past its bound at once, counts work until it ends, and frees its place on failure', async () => {
+    const bound = new InFlight(2, refused);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const a = bound.run(() => held);
+    const b = bound.run(() => Promise.reject(new Error('failed')));
+    await expect(bound.run(() => Promise.resolve(1))).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(b).rejects.toThrow('failed');
+    expect(bound.size).toBe(1);
+    expect(await bound.run(() => Promise.resolve(2))).toBe(2);
+    release();
+    await a;
+    expect(bound.size).toBe(0);
+  });
+
+  it('frees the place of work that throws before it returns a promise', async () => {
+    const bound = new InFlight(1, refused);
+    await expect(bound.run(() => { throw new Error('at once'); })).rejects.toThrow('at once');
+    expect(bound.size).toBe(0);
+  });
+});
+
+describe('within', () => {
+  it('answers what the work answers in time, else rejects, and handles the late work’s rejection', async () => {
+    expect(await within(Promise.resolve(7), 1_000)).toBe(7);
+    let fail = (_: Error) => {};
+    const late = new Promise<never>((_, reject) => (fail = reject));
+    await expect(within(late, 10)).rejects.toThrow('no answer within 10 ms');
+    fail(new Error('later')); // no unhandled rejection: vitest would fail the run
+    await new Promise((r) => setTimeout(r, 10));
+  });
+});
