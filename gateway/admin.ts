@@ -33,6 +33,7 @@ import { id_pattern, idParam, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import * as answers from '../adapters/http/answers.ts';
 import type { Processor } from '../processor/processor.ts';
+import { withinOr } from '../processor/in-flight.ts';
 import { readTransaction } from '../processor/transactions.ts';
 import { listNetwork, type NetworkList } from '../processor/network-list.ts';
 import { settlement, statement } from '../processor/ledger/reports.ts';
@@ -200,13 +201,7 @@ async function recordedWithin(recording: Promise<unknown>): Promise<void> {
     () => undefined,
     () => undefined,
   );
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, statement_wait_ms)));
-  try {
-    await Promise.race([recorded, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withinOr(recorded, statement_wait_ms, () => undefined);
 }
 
 function serveSettlements(app: OpenAPIHono<HttpEnv>, processor: Processor): void {

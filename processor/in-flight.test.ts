@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PocketgateError } from '../core/errors.ts';
-import { InFlight, within } from './in-flight.ts';
+import { InFlight, within, withinOr } from './in-flight.ts';
 
 const refused = () => new PocketgateError('unavailable', 'too many');
 
@@ -35,5 +35,28 @@ describe('within', () => {
     await expect(within(late, 10)).rejects.toThrow('no answer within 10 ms');
     fail(new Error('later')); // no unhandled rejection: vitest would fail the run
     await new Promise((r) => setTimeout(r, 10));
+  });
+
+  it('rejects with the caller’s own error when given one', async () => {
+    await expect(within(new Promise(() => {}), 5, () => new Error('Redis did not answer'))).rejects.toThrow('Redis did not answer');
+  });
+});
+
+describe('withinOr', () => {
+  it('answers the work’s answer in time, else what `otherwise` gives', async () => {
+    expect(await withinOr(Promise.resolve('ok'), 1_000, () => 'late')).toBe('ok');
+    expect(await withinOr(new Promise<string>(() => {}), 5, () => 'late')).toBe('late');
+  });
+
+  it('lets an answer that came while the event loop was busy past the deadline win', async () => {
+    // Both timers are due once the loop is free; the deadline's (10 ms) runs first, and decides
+    // only after one more turn, by when the work's (15 ms) has answered.
+    const work = new Promise<string>((resolve) => setTimeout(() => resolve('answered'), 15));
+    const racing = withinOr(work, 10, () => 'late');
+    const busy_until_ms = Date.now() + 40;
+    while (Date.now() < busy_until_ms) {
+      // the event loop held past both timers
+    }
+    expect(await racing).toBe('answered');
   });
 });

@@ -35,14 +35,29 @@ export class InFlight {
 }
 
 /**
- * `work`, or a rejection once `timeout_ms` have passed without its answer. The work goes on: a
- * rejection it meets later is handled here, as no one is left to hear it.
+ * `work`'s answer, or `otherwise()`'s once `timeout_ms` have passed without it. The work goes on:
+ * a rejection it meets later is handled here, as no one is left to hear it. Decided after one
+ * more turn of the event loop: when the loop was busy past the deadline, an answer already on the
+ * socket is read first and wins (a health probe must not call a store that answered down).
  */
-export function within<T>(work: Promise<T>, timeout_ms: number): Promise<T> {
+export function withinOr<T, O>(work: Promise<T>, timeout_ms: number, otherwise: () => O): Promise<T | O> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeout_ms} ms`)), timeout_ms);
+  const late = new Promise<O>((resolve, reject) => {
+    timer = setTimeout(() => setImmediate(() => {
+      try {
+        resolve(otherwise());
+      } catch (err) {
+        reject(err);
+      }
+    }), timeout_ms);
   });
   work.catch(() => {});
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** `work`, or a rejection with `late()` once `timeout_ms` have passed without its answer (withinOr). */
+export function within<T>(work: Promise<T>, timeout_ms: number, late: () => Error = () => new Error(`no answer within ${timeout_ms} ms`)): Promise<T> {
+  return withinOr(work, timeout_ms, (): never => {
+    throw late();
+  });
 }

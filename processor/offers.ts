@@ -10,6 +10,7 @@ import { newId } from '../core/ids.ts';
 import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
 import { offerSchema, parseWith, utcTimestamp, type OfferInput } from '../core/schemas.ts';
 import { offers_channel } from './hot/keys.ts';
+import { withinOr } from './in-flight.ts';
 import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
 import { iso, type Business } from './network.ts';
@@ -155,11 +156,7 @@ export class Offers {
   private async within(reload: NonNullable<Entry['reload']>, entry: Entry): Promise<Rewards> {
     const left = reload.started_ms + reload_wait_ms - performance.now();
     if (left <= 0) return entry.rewards;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), left)));
-    const fresh = await Promise.race([reload.rewards, timeout]);
-    clearTimeout(timer);
-    return fresh ?? entry.rewards;
+    return (await withinOr(reload.rewards, left, () => undefined)) ?? entry.rewards;
   }
 
   /** From Redis, where the POS path reads; made from PostgreSQL when Redis has none yet. */

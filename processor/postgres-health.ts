@@ -5,6 +5,7 @@
 // has no query timeout, and a query on a connection to a frozen server waits on TCP for minutes.
 
 import { connectPostgres, type Sql } from './stores.ts';
+import { withinOr } from './in-flight.ts';
 
 export interface PostgresHealthOptions {
   readonly interval_ms: number;
@@ -66,19 +67,7 @@ export class PostgresHealth {
   private async probe(): Promise<boolean> {
     if (this.stopped) return this.up;
     const sql = (this.sql ??= connectPostgres(this.url, 1));
-    let timer: NodeJS.Timeout | undefined;
-    const answered = await Promise.race([
-      sql`select 1`.then(
-        () => true,
-        () => false,
-      ),
-      new Promise<boolean>((resolve) => {
-        // Decided after one more turn of the event loop: when the loop was busy past the
-        // deadline, an answer already on the socket is read first and wins the race.
-        timer = setTimeout(() => setImmediate(() => resolve(false)), this.options.timeout_ms);
-      }),
-    ]);
-    clearTimeout(timer);
+    const answered = await withinOr(sql`select 1`.then(() => true, () => false), this.options.timeout_ms, () => false);
     if (!answered && this.sql === sql) {
       // A connection that did not answer may never answer (a frozen server): the next probe
       // starts on a new one. Ending it rejects the query still waiting on it.

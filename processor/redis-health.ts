@@ -14,6 +14,7 @@
 
 import { ErrorReply } from 'redis';
 import { PocketgateError } from '../core/errors.ts';
+import { withinOr } from './in-flight.ts';
 import { redisErrorCode } from './unavailable.ts';
 import type { RedisClient, Stores } from './stores.ts';
 
@@ -75,16 +76,7 @@ export class RedisHealth {
     // Closed on purpose (shutting down): nothing to watch. Not ready: node-redis is connecting
     // and fails commands fast meanwhile (disableOfflineQueue), so nothing can hang.
     if (!this.client.isOpen || !this.client.isReady) return (this.current = this.client.isOpen ? 'down' : this.current);
-    let timer: NodeJS.Timeout | undefined;
-    const state = await Promise.race([
-      probeWrite(this.client).then(() => 'ok' as const, refusalState),
-      new Promise<'stalled'>((resolve) => {
-        // Decided after one more turn of the event loop: when the loop was busy past the
-        // deadline, an answer already on the socket is read first and wins the race.
-        timer = setTimeout(() => setImmediate(() => resolve('stalled')), this.options.timeout_ms);
-      }),
-    ]);
-    clearTimeout(timer);
+    const state = await withinOr(probeWrite(this.client).then(() => 'ok' as const, refusalState), this.options.timeout_ms, () => 'stalled' as const);
     this.current = state;
     if (state === 'stalled') this.dropConnection();
     return state;

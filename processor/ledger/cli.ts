@@ -3,6 +3,7 @@
 
 import cliProgress from 'cli-progress';
 import { connectPostgres, connectRedis, type RedisClient, type Sql } from '../stores.ts';
+import { within } from '../in-flight.ts';
 
 /** 2: the command could not run (a store unreachable, bad arguments, the wait ran out). */
 export const exit_could_not_run = 2;
@@ -12,15 +13,9 @@ const connect_timeout_ms = 5_000;
 /** Redis and PostgreSQL, each answering within connect_timeout_ms, or an error saying which did not. */
 export async function connectStores(redis_url: string, database_url: string): Promise<{ redis: RedisClient; sql: Sql }> {
   const sql = connectPostgres(database_url, 4);
-  let timer: NodeJS.Timeout | undefined;
   const connecting = connectRedis(redis_url);
   try {
-    const redis = await Promise.race([
-      connecting,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis at ${redactUrl(redis_url)} did not answer within ${connect_timeout_ms / 1000} s`)), connect_timeout_ms);
-      }),
-    ]);
+    const redis = await within(connecting, connect_timeout_ms, () => new Error(`Redis at ${redactUrl(redis_url)} did not answer within ${connect_timeout_ms / 1000} s`));
     await sql`select 1`.catch((err: unknown) => {
       throw new Error(`PostgreSQL at ${redactUrl(database_url)} cannot be read: ${(err as Error).message}`);
     });
@@ -30,8 +25,6 @@ export async function connectStores(redis_url: string, database_url: string): Pr
     connecting.then((r) => r.destroy(), () => {});
     await sql.end({ timeout: 1 }).catch(() => {});
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
