@@ -19,7 +19,7 @@ import { createMetrics } from './metrics.ts';
 import { ConsoleStats } from './console-stats.ts';
 import { TransactionFeed } from './feed.ts';
 import { createIsoServer } from '../adapters/iso8583/server.ts';
-import { LogLimit } from '../adapters/iso8583/log-limit.ts';
+import { refusalCounter } from '../adapters/iso8583/log-limit.ts';
 import { createIsoHandler } from '../adapters/iso8583/mapping.ts';
 import { TerminalChannel } from '../adapters/ws/channel.ts';
 import type { ChannelLimits } from '../adapters/ws/connection.ts';
@@ -262,22 +262,13 @@ async function listenHttp(app: Gateway['app'], processor: Processor, config: Gat
   server.keepAliveTimeout = 65_000;
   // Bounded as the ISO 8583 server's connections_max: node closes one more socket as it opens.
   server.maxConnections = config.http_connections_max;
-  server.on('drop', dropReporter(config.http_connections_max, logger));
+  // Says that connections were closed at the bound (node's maxConnections).
+  server.on('drop', refusalCounter((refused) => logger.warn({ connections_max: config.http_connections_max, refused }, 'http: connection refused, http_connections_max reached')));
   // What node's parser refuses is answered problem+json too (its own answer has no body).
   server.on('clientError', answerClientError);
   const terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, stats.record);
   terminal.attach(server);
   return { server, terminal, port };
-}
-
-/** Says that connections were closed at the bound, at most once in 10 s (whoever opens them must not decide how much is logged). */
-function dropReporter(connections_max: number, logger: Logger): () => void {
-  const lines = new LogLimit({ lines_max: 1, window_ms: 10_000 });
-  let refused = 0;
-  return () => {
-    refused++;
-    if (lines.take().write) logger.warn({ connections_max, refused }, 'http: connection refused, http_connections_max reached');
-  };
 }
 
 async function listenIso(processor: Processor, config: GatewayConfig, logger: Logger, stats: ConsoleStats) {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LogLimit } from './log-limit.ts';
+import { LogLimit, refusalCounter } from './log-limit.ts';
 
 describe('LogLimit', () => {
   it('lets lines_max through per window, counts the rest, and says how many on the next window’s first line', () => {
@@ -34,5 +34,17 @@ describe('LogLimit', () => {
         expect(reported).toBeLessThanOrEqual(suppressed);
       }),
     );
+  });
+});
+
+describe('refusalCounter', () => {
+  it('says the count so far once per window, whatever the refusals', async () => {
+    const said: number[] = [];
+    const refusedOne = refusalCounter((refused) => said.push(refused), 30);
+    for (let i = 0; i < 5; i++) refusedOne();
+    expect(said).toEqual([1]);
+    await new Promise((r) => setTimeout(r, 40));
+    refusedOne();
+    expect(said).toEqual([1, 6]);
   });
 });

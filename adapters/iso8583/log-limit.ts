@@ -40,3 +40,16 @@ export class LogLimit {
     return { write: false, suppressed_before };
   }
 }
+
+/**
+ * What to call on each refusal (a connection closed at a bound): says the count so far at most
+ * once in `window_ms`, so that whoever is refused does not decide how much the gateway logs.
+ */
+export function refusalCounter(say: (refused: number) => void, window_ms = 10_000): () => void {
+  const lines = new LogLimit({ lines_max: 1, window_ms });
+  let refused = 0;
+  return () => {
+    refused++;
+    if (lines.take().write) say(refused);
+  };
+}

@@ -3,7 +3,7 @@
 // What each connection does (pipelining, backpressure, bad input, idle, graceful close) is in
 // connection.ts.
 
-import { LogLimit } from './log-limit.ts';
+import { LogLimit, refusalCounter } from './log-limit.ts';
 import net from 'node:net';
 import type { BitmapEncoding, CodecOptions, IsoMessage } from './codec.ts';
 import { Connection, type ServerState } from './connection.ts';
@@ -174,14 +174,12 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
  * gateway writes to its log either.
  */
 function admission(live: ReadonlySet<Connection>, connections_max: number, logger: IsoLogger): (socket: net.Socket) => boolean {
-  const refused_lines = new LogLimit({ lines_max: 1, window_ms: 10_000 });
-  let refused = 0;
+  const refusedOne = refusalCounter((refused) => logger.warn({ connections_max, refused }, 'iso8583: connection refused, connections_max reached'));
   return (socket) => {
     if (live.size < connections_max) return true;
     socket.on('error', noop);
     socket.destroy();
-    refused++;
-    if (refused_lines.take().write) logger.warn({ connections_max, refused }, 'iso8583: connection refused, connections_max reached');
+    refusedOne();
     return false;
   };
 }
