@@ -26,6 +26,9 @@ export const error_status = {
 
 export type ErrorCode = keyof typeof error_status;
 
+/** Every code, in the order above (an enum in the OpenAPI document's answers). */
+export const error_codes = Object.keys(error_status) as [ErrorCode, ...ErrorCode[]];
+
 export interface FieldError {
   readonly path: string;
   readonly message: string;

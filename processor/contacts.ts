@@ -52,7 +52,7 @@ interface PreparedContact {
 export interface ImportResult {
   imported: number;
   failed: number;
-  errors: { line: number; code: string; message: string }[]; // an ErrorCode (import's `fail` takes one); the document says string
+  errors: { line: number; code: ErrorCode; message: string }[];
 }
 
 const import_batch_size = 1_000;

@@ -5,6 +5,7 @@
 // here, a null not declared nullable, fails it.
 
 import { z } from 'zod';
+import { error_codes } from '../../core/errors.ts';
 import { offerFields } from '../../core/schemas.ts';
 import type { EventReply } from '../callbacks/events.ts';
 import type { ContactView, ImportResult } from '../../processor/contacts.ts';
@@ -73,7 +74,7 @@ export const contact_answer = z
   })
   .openapi('Contact');
 export const import_answer = z
-  .object({ imported: z.number().int(), failed: z.number().int(), errors: z.array(z.object({ line: z.number().int(), code: z.string(), message: z.string() })) })
+  .object({ imported: z.number().int(), failed: z.number().int(), errors: z.array(z.object({ line: z.number().int(), code: z.enum(error_codes), message: z.string() })) })
   .openapi('ContactImport');
 export const contact_wallet = z
   .object({
