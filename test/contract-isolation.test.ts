@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { expectProblem, walletOf } from './contract-util.ts';
+import { createProcessor, postCallback, refunded, reversed, sale, transactionId } from './callback-helpers.ts';
 
 let gw: TestGateway;
 let a: BusinessFixture;
@@ -86,6 +87,58 @@ describe('ids of another business answer 404 like ids that do not exist', () => 
       expectProblem(await call(gw, 'GET', `/v1/contacts/${id}`, b.admin_key), 404, 'not_found');
       expectProblem(await call(gw, 'GET', `/v1/transactions/${id}`, b.admin_key), 404, 'not_found');
     }
+  });
+});
+
+describe("the rest of the admin surface: another business's ids answer 404 and change nothing", () => {
+  it('contacts: spend-otp, wallet-code, statement; A\'s wallet code still names A\'s contact', async () => {
+    await expectSameAsMissing('POST', (id) => `/v1/contacts/${id}/spend-otp`, a_ids.contact, 'con_doesnotexist00000000', { amount: 100 });
+    await expectSameAsMissing('POST', (id) => `/v1/contacts/${id}/wallet-code`, a_ids.contact, 'con_doesnotexist00000000');
+    await expectSameAsMissing('GET', (id) => `/v1/contacts/${id}/statement`, a_ids.contact, 'con_doesnotexist00000000');
+    const w = await call(gw, 'GET', `/v1/wallets?cim_type=wallet_code&cim_value=${a_ids.wallet_code}`, a.admin_key);
+    expect(w.status, w.text).toBe(200);
+    expect(w.body.contact_id).toBe(a_ids.contact);
+  });
+
+  it("settlements of A's merchant, A's terminal's rotate-key (A's key keeps working), A's processor's rotate-secret", async () => {
+    await expectSameAsMissing('GET', (id) => `/v1/settlements?merchant_id=${id}`, a.merchant_id, 'mer_doesnotexist00000000');
+    await expectSameAsMissing('POST', (id) => `/v1/terminals/${id}/rotate-key`, a.terminal_id, 'ter_doesnotexist00000000');
+    const p = await call(gw, 'POST', '/v1/purchases', a.terminal_key, { reference: 'iso-after-rotate', cim: { type: 'card', value: card }, amount: 100, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    const processor = await createProcessor(gw, a);
+    await expectSameAsMissing('POST', (id) => `/v1/processors/${id}/rotate-secret`, processor.id, 'prc_doesnotexist00000000');
+  });
+
+  it("schemes: codes of A's scheme, and a signup of A's contact to B's own scheme", async () => {
+    const scheme = await call(gw, 'POST', '/v1/schemes', a.admin_key, { name: 'Club', signup: 'codes' });
+    expect(scheme.status, scheme.text).toBe(201);
+    await expectSameAsMissing('POST', (id) => `/v1/schemes/${id}/codes`, scheme.body.id, 'sch_doesnotexist00000000', { count: 1 });
+    const own = await call(gw, 'POST', '/v1/schemes', b.admin_key, { name: 'Open', signup: 'self' });
+    const foreign = await call(gw, 'POST', `/v1/schemes/${own.body.id}/signups`, b.admin_key, { contact_id: a_ids.contact });
+    const missing = await call(gw, 'POST', `/v1/schemes/${own.body.id}/signups`, b.admin_key, { contact_id: 'con_doesnotexist00000000' });
+    expectProblem(foreign, 404, 'not_found');
+    expect(foreign.body.detail.replace(a_ids.contact, 'ID')).toBe(missing.body.detail.replace('con_doesnotexist00000000', 'ID'));
+  });
+});
+
+describe("a processor of one business never reaches another's transactions", () => {
+  it("B's processor naming A's merchant code, or reversing and refunding A's processor's transaction, is ignored and changes nothing", async () => {
+    const pa = await createProcessor(gw, a, 'authorization');
+    const pb = await createProcessor(gw, b, 'authorization');
+    const booked = transactionId();
+    const made = await postCallback(gw, pa, sale('transaction.authorized', { transaction_id: booked, card: { number: card }, amount: 2000, currency: 'EUR', merchant_code: a.merchant_code }));
+    expect(made.body.status, made.text).toBe('processed');
+    // B has no merchant with A's code (the fixtures' codes differ).
+    const at_a = await postCallback(gw, pb, sale('transaction.authorized', { transaction_id: transactionId(), card: { number: card }, amount: 2000, currency: 'EUR', merchant_code: a.merchant_code }));
+    expect(at_a.body).toMatchObject({ status: 'ignored', code: 'not_found' });
+    const before = await walletOf(gw, a.admin_key, a_ids.contact);
+    const rev = await postCallback(gw, pb, reversed(booked));
+    expect(rev.body).toMatchObject({ status: 'ignored', code: 'original_not_found' });
+    const ref = await postCallback(gw, pb, refunded({ transaction_id: transactionId(), original_transaction_id: booked, amount: 100, currency: 'EUR', merchant_code: b.merchant_code }));
+    expect(ref.body).toMatchObject({ status: 'ignored', code: 'original_not_found' });
+    expect(await walletOf(gw, a.admin_key, a_ids.contact)).toEqual(before);
+    const txn = await call(gw, 'GET', `/v1/transactions/${made.body.transaction_id}`, a.admin_key);
+    expect(txn.status, txn.text).toBe(200);
   });
 });
 
