@@ -1,5 +1,6 @@
 // The business network read back as lists (GET /v1/merchants, /v1/venues, /v1/terminals): from
-// PostgreSQL, a page at a time in id order (ids are time-ordered), never a key.
+// PostgreSQL, a page at a time in id order (random ids: a stable order, not the order of creation;
+// starting_after never skips or repeats one), never a key.
 
 import type { ListQuery } from '../core/schemas.ts';
 import type { Business } from './network.ts';
