@@ -1,0 +1,98 @@
+// Admin writes of one thing at once (the same CIM, code, merchant, terminal, link, sign-up): one
+// of them is made, the others answer as they would after it, no 5xx, and whatever a 201 returns
+// (a terminal's key above all) works.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomAcquirerId } from './acquirer.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, closeAll, createBusiness, startTestGateway, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { walletOf } from './contract-util.ts';
+
+let gw: TestGateway;
+let seed = 93_200_000;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await closeAll(gw);
+});
+
+const contactOf = (biz: BusinessFixture): Promise<CardContact> => createCardContact(gw, biz, ++seed);
+
+async function offer(biz: BusinessFixture, body: Record<string, unknown>): Promise<string> {
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'offer', goal: 'spend', kind: 'cashback', ...body });
+  expect(o.status, o.text).toBe(201);
+  return o.body.id;
+}
+
+describe('admin writes of one thing at once', () => {
+  const admin = (biz: BusinessFixture, method: string, path: string, body?: unknown) => call(gw, method, path, biz.admin_key, body);
+  const statuses = (rs: ApiResponse[]) => rs.map((r) => `${r.status} ${r.body?.code ?? ''}`.trim()).sort();
+
+  it('10 contacts with one CIM at once: one 201, the rest 409 cim_taken', async () => {
+    const biz = await createBusiness(gw);
+    const rs = await Promise.all(Array.from({ length: 10 }, () => admin(biz, 'POST', '/v1/contacts', { cims: [{ type: 'email', value: 'same@example.com' }] })));
+    expect(statuses(rs).map((s) => (s.startsWith('201') ? '201' : s))).toEqual(['201', ...Array(9).fill('409 cim_taken')]);
+  });
+
+  it('one CIM added to 10 contacts at once: one 201, the rest 409 cim_taken', async () => {
+    const biz = await createBusiness(gw);
+    const cs = await Promise.all(Array.from({ length: 10 }, () => contactOf(biz)));
+    const rs = await Promise.all(cs.map((c) => admin(biz, 'POST', `/v1/contacts/${c.id}/cims`, { type: 'phone', value: '+33612345678' })));
+    expect(statuses(rs)).toEqual(['201', ...Array(9).fill('409 cim_taken')]);
+  });
+
+  it('10 merchants with one code at once: one merchant made (the same call finishing it is answered it), no 5xx', async () => {
+    const biz = await createBusiness(gw);
+    const rs = await Promise.all(Array.from({ length: 10 }, () => admin(biz, 'POST', '/v1/merchants', { name: 'M', code: 'SAMECODE' })));
+    for (const r of rs) expect(r.status, r.text).toBeLessThan(500);
+    expect(new Set(rs.filter((r) => r.status === 201).map((r) => r.body.id)).size).toBe(1);
+  });
+
+  it('one acquirer linked 10 times at once: the same link each time', async () => {
+    const biz = await createBusiness(gw);
+    const acquirer = randomAcquirerId();
+    const rs = await Promise.all(Array.from({ length: 10 }, () => admin(biz, 'POST', '/v1/iso8583/links', { acquirer_id: acquirer })));
+    for (const r of rs) expect(r.status, r.text).toBe(201);
+    expect(new Set(rs.map((r) => r.text)).size).toBe(1);
+  });
+
+  it('one scheme code used by 10 contacts at once: one joins, the rest 422 signup_not_allowed', async () => {
+    const biz = await createBusiness(gw);
+    const s = await admin(biz, 'POST', '/v1/schemes', { name: 'club', signup: 'codes' });
+    expect(s.status, s.text).toBe(201);
+    const codes = await admin(biz, 'POST', `/v1/schemes/${s.body.id}/codes`, { count: 1 });
+    expect(codes.status, codes.text).toBeLessThan(300);
+    const code = codes.body.codes[0];
+    const cs = await Promise.all(Array.from({ length: 10 }, () => contactOf(biz)));
+    const rs = await Promise.all(cs.map((c) => admin(biz, 'POST', `/v1/schemes/${s.body.id}/signups`, { contact_id: c.id, code })));
+    expect(statuses(rs)).toEqual(['201', ...Array(9).fill('422 signup_not_allowed')]);
+  });
+
+  it('one contact signing up to a scheme with a sign-up award 10 times at once: awarded once', async () => {
+    const biz = await createBusiness(gw);
+    const s = await admin(biz, 'POST', '/v1/schemes', { name: 'club', signup: 'self' });
+    await offer(biz, { goal: 'signup', scheme_id: s.body.id, award: { fixed: 500 } });
+    const c = await contactOf(biz);
+    const rs = await Promise.all(Array.from({ length: 10 }, () => admin(biz, 'POST', `/v1/schemes/${s.body.id}/signups`, { contact_id: c.id })));
+    // "Joining twice is not an error (201 again)": once joined, the others find it a member.
+    expect(rs.map((r) => `${r.status} ${r.body.joined}`).sort()).toEqual([...Array(9).fill('201 false'), '201 true']);
+    expect(await walletOf(gw, biz.admin_key, c.id)).toMatchObject({ open: 0, commerce: 500 });
+  });
+
+  it('one contact joining a codes scheme with its code 5 times at once: joined once, the others 201 as a member', async () => {
+    const biz = await createBusiness(gw);
+    const s = await admin(biz, 'POST', '/v1/schemes', { name: 'club', signup: 'codes' });
+    const code = (await admin(biz, 'POST', `/v1/schemes/${s.body.id}/codes`, { count: 1 })).body.codes[0];
+    const c = await contactOf(biz);
+    const rs = await Promise.all(Array.from({ length: 5 }, () => admin(biz, 'POST', `/v1/schemes/${s.body.id}/signups`, { contact_id: c.id, code })));
+    expect(rs.map((r) => `${r.status} ${r.body.joined ?? r.body.code}`).sort()).toEqual([...Array(4).fill('201 false'), '201 true']);
+  });
+
+  it('tiers put 5 times at once with different lists: one of them stands, no 5xx', async () => {
+    const biz = await createBusiness(gw);
+    const rs = await Promise.all(Array.from({ length: 5 }, (_, i) => call(gw, 'PUT', '/v1/tiers', biz.admin_key, [{ name: `t${i}`, min_period_units: 10 + i, period: 'month' }])));
+    for (const r of rs) expect(r.status, r.text).toBeLessThan(500);
+  });
+});
