@@ -50,6 +50,24 @@ describe('admin writes of one thing at once', () => {
     expect(new Set(rs.filter((r) => r.status === 201).map((r) => r.body.id)).size).toBe(1);
   });
 
+  it('10 terminals with one code at once, 10 times: no 5xx, one terminal, and every key a 201 returned works', async () => {
+    const biz = await createBusiness(gw);
+    const c = await contactOf(biz);
+    for (let round = 0; round < 10; round++) {
+      const code = `R${String(round).padStart(7, '0')}`;
+      const rs = await Promise.all(Array.from({ length: 10 }, () => admin(biz, 'POST', '/v1/terminals', { venue_id: biz.venue_id, code })));
+      for (const r of rs) expect(r.status, r.text).toBeLessThan(500);
+      const made = rs.filter((r) => r.status === 201);
+      expect(made, `round ${round}: ${rs.map((r) => r.status)}`).toHaveLength(1);
+      for (const r of rs.filter((r) => r.status !== 201)) expect(r.body.code, r.text).toBe('validation_failed');
+      // API.md: "Keys are returned once, at creation": a key answered 201 is the terminal's key.
+      for (const r of made) {
+        const w = await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${c.card}`, r.body.api_key);
+        expect(w.status, `round ${round}, ${made.length} made, key of ${r.body.id}: ${w.text}`).toBe(200);
+      }
+    }
+  });
+
   it('one acquirer linked 10 times at once: the same link each time', async () => {
     const biz = await createBusiness(gw);
     const acquirer = randomAcquirerId();
