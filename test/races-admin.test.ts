@@ -114,3 +114,58 @@ describe('admin writes of one thing at once', () => {
     for (const r of rs) expect(r.status, r.text).toBeLessThan(500);
   });
 });
+
+describe('a contact changed from two calls at once', () => {
+  it('its wallet code rotated 5 times at once, 10 times: exactly the code the contact shows spends, every other is wallet_code_invalid', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { award: { percent: 10 }, instant_redeem: true });
+    const c = await contactOf(biz);
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+    let ref = 0;
+    for (let round = 0; round < 10; round++) {
+      const rs = await Promise.all(Array.from({ length: 5 }, () => call(gw, 'POST', `/v1/contacts/${c.id}/wallet-code`, biz.admin_key)));
+      for (const r of rs) expect(r.status, r.text).toBe(201);
+      const shown = (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.wallet_code;
+      const spends = await Promise.all([c.wallet_code, ...rs.map((r) => r.body.wallet_code)].map((code) => call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: `s-${++ref}`, amount: 1, currency: 'EUR', wallet_code: code })));
+      const working = [c.wallet_code, ...rs.map((r) => r.body.wallet_code)].filter((_, i) => spends[i]!.status === 201);
+      expect(working, `round ${round}, shown ${shown}`).toEqual([shown]);
+    }
+  });
+
+  it('spend_blocked set true and false at once, 20 times: the hot path applies what the contact shows', async () => {
+    const biz = await createBusiness(gw);
+    await offer(biz, { award: { percent: 10 }, instant_redeem: true });
+    const c = await contactOf(biz);
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+    for (let round = 0; round < 20; round++) {
+      const rs = await Promise.all([true, false, true, false].map((spend_blocked) => call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { spend_blocked })));
+      for (const r of rs) expect(r.status, r.text).toBe(200);
+      const shown = (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.spend_blocked;
+      const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: `s-${round}`, amount: 1, currency: 'EUR', wallet_code: c.wallet_code });
+      expect(spend.status === 422 && spend.body.code === 'spend_blocked', `round ${round}: shown ${shown}, spend ${spend.status}`).toBe(shown);
+    }
+  });
+});
+
+describe('a contact changed at once through two gateways', () => {
+  it('spend_blocked set true on one and false on the other, 50 times: the hot path applies what the contact shows', async () => {
+    const other = await startTestGateway();
+    try {
+      const biz = await createBusiness(gw);
+      await offer(biz, { award: { percent: 10 }, instant_redeem: true });
+      const c = await contactOf(biz);
+      expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+      const wrong: string[] = [];
+      for (let round = 0; round < 50; round++) {
+        const rs = await Promise.all([gw, other, gw, other].map((g, i) => call(g, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { spend_blocked: i % 2 === round % 2 })));
+        for (const r of rs) expect(r.status, r.text).toBe(200);
+        const shown = (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.spend_blocked;
+        const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: `s-${round}`, amount: 1, currency: 'EUR', wallet_code: c.wallet_code });
+        if ((spend.status === 422 && spend.body.code === 'spend_blocked') !== shown) wrong.push(`round ${round}: shown ${shown}, spend ${spend.status}`);
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});
