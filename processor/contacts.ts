@@ -400,7 +400,7 @@ export class Contacts {
       const wallet_code = newWalletCode();
       const token = cimToken(config.cim_hmac_key, business.id, 'wallet_code', wallet_code);
       try {
-        const old = await sql.begin(async (tx) => {
+        await sql.begin(async (tx) => {
           const [row] = await tx<{ wallet_code: string }[]>`
             select wallet_code from contacts where id = ${contact_id} and business_id = ${business.id} for update`;
           if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
@@ -408,14 +408,16 @@ export class Contacts {
           await tx`delete from contact_cims where contact_id = ${contact_id} and type = 'wallet_code'`;
           await tx`insert into contact_cims (token, business_id, contact_id, type, masked)
             values (${token}, ${business.id}, ${contact_id}, 'wallet_code', ${`************${wallet_code.slice(-4)}`})`;
-          return row.wallet_code;
+          // One MULTI: no moment when both codes, or neither, name the contact. Under the row's
+          // lock, so that rotations at once (on two gateways) reach Redis in the order they
+          // commit: after it, a later rotation's MULTI could run first and this one then set a
+          // code already replaced. Before the commit, as a terminal key's rotation: should the
+          // commit fail, the old code is refused and the new one never shown (fail closed).
+          const multi = redis.multi();
+          this.index.delete(multi, cimToken(config.cim_hmac_key, business.id, 'wallet_code', row.wallet_code));
+          this.index.set(multi, token, contact_id);
+          await multi.exec();
         });
-        const old_token = cimToken(config.cim_hmac_key, business.id, 'wallet_code', old);
-        // One MULTI: no moment when both codes, or neither, name the contact.
-        const multi = redis.multi();
-        this.index.delete(multi, old_token);
-        this.index.set(multi, token, contact_id);
-        await multi.exec();
         return { wallet_code };
       } catch (err) {
         if (!isUniqueViolation(err) || attempt >= 3) throw err;

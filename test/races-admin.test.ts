@@ -7,6 +7,8 @@ import { randomAcquirerId } from './acquirer.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { call, closeAll, createBusiness, startTestGateway, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { walletOf } from './contract-util.ts';
+import { CimIndex } from '../processor/hot/cim-index.ts';
+import { cimToken } from '../core/cim.ts';
 
 let gw: TestGateway;
 let seed = 93_200_000;
@@ -162,6 +164,60 @@ describe('a contact changed at once through two gateways', () => {
         const shown = (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.spend_blocked;
         const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: `s-${round}`, amount: 1, currency: 'EUR', wallet_code: c.wallet_code });
         if ((spend.status === 422 && spend.body.code === 'spend_blocked') !== shown) wrong.push(`round ${round}: shown ${shown}, spend ${spend.status}`);
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('a contact rotated or joined at once through two gateways', () => {
+  it('its wallet code rotated on both at once, 100 times: only the code the contact shows names it (and spends)', async () => {
+    const other = await startTestGateway();
+    try {
+      const biz = await createBusiness(gw);
+      await offer(biz, { award: { percent: 10 }, instant_redeem: true });
+      const c = await contactOf(biz);
+      expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+      const wrong: string[] = [];
+      let ref = 0;
+      for (let round = 0; round < 100; round++) {
+        const rs = await Promise.all([gw, other, gw, other].map((g) => call(g, 'POST', `/v1/contacts/${c.id}/wallet-code`, biz.admin_key)));
+        for (const r of rs) expect(r.status, r.text).toBe(201);
+        const shown = (await call(gw, 'GET', `/v1/contacts/${c.id}`, biz.admin_key)).body.wallet_code;
+        const codes = rs.map((r) => r.body.wallet_code as string);
+        // Read in the CIM index itself: spending with the replaced codes would count as guesses.
+        const index = new CimIndex(gw.processor.stores.redis, gw.processor.stores.config.cim_index_buckets!);
+        const named = await Promise.all(codes.map((code) => index.get(cimToken(gw.processor.stores.config.cim_hmac_key, biz.business_id, 'wallet_code', code))));
+        const working = codes.filter((_, i) => named[i] === c.id);
+        const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: `s-${++ref}`, amount: 1, currency: 'EUR', wallet_code: shown });
+        expect(spend.status, spend.text).toBe(201);
+        if (JSON.stringify(working) !== JSON.stringify([shown])) wrong.push(`round ${round}: shown ${shown}, working ${working}`);
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('one contact joining 6 self schemes at once on both gateways, 10 times: every scheme’s offer applies', async () => {
+    const other = await startTestGateway();
+    try {
+      const biz = await createBusiness(gw);
+      const wrong: string[] = [];
+      const schemes: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: `s${i}`, signup: 'self' });
+        schemes.push(s.body.id);
+        await offer(biz, { scheme_id: s.body.id, award: { fixed: 1 } });
+      }
+      for (let round = 0; round < 10; round++) {
+        const c = await contactOf(biz);
+        const rs = await Promise.all(schemes.map((s, i) => call(i % 2 ? other : gw, 'POST', `/v1/schemes/${s}/signups`, biz.admin_key, { contact_id: c.id })));
+        for (const r of rs) expect(r.status, r.text).toBe(201);
+        const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `j-${round}`, cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR' });
+        if (p.body.awards.length !== 6) wrong.push(`round ${round}: ${p.body.awards.length} awards of 6`);
       }
       expect(wrong).toEqual([]);
     } finally {
