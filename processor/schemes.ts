@@ -108,9 +108,14 @@ export class Schemes {
       }
       return true;
     });
-    // The hot path reads memberships from the contact's hash.
-    const rows = await sql<{ scheme_id: string }[]>`select scheme_id from scheme_members where contact_id = ${contact_id} order by scheme_id`;
-    await redis.hSet(contactKey(shardOf(contact_id, config.shard_count), contact_id), 's', JSON.stringify(rows.map((r) => r.scheme_id)));
+    // The hot path reads memberships from the contact's hash. Read and written under the
+    // contact's lock: sign-ups to two schemes at once (on two gateways) would otherwise each read
+    // before the other's commit, and the later write drop the other's scheme.
+    await sql.begin(async (tx) => {
+      await tx`select 1 from contacts where id = ${contact_id} for update`;
+      const rows = await tx<{ scheme_id: string }[]>`select scheme_id from scheme_members where contact_id = ${contact_id} order by scheme_id`;
+      await redis.hSet(contactKey(shardOf(contact_id, config.shard_count), contact_id), 's', JSON.stringify(rows.map((r) => r.scheme_id)));
+    });
     return { joined, scheme };
   }
 }

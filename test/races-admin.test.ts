@@ -201,7 +201,7 @@ describe('a contact rotated or joined at once through two gateways', () => {
     }
   });
 
-  it('one contact joining 6 self schemes at once on both gateways, 10 times: every scheme’s offer applies', async () => {
+  it('one contact joining 6 self schemes at once on both gateways, 40 times: every scheme’s offer applies', async () => {
     const other = await startTestGateway();
     try {
       const biz = await createBusiness(gw);
@@ -212,7 +212,7 @@ describe('a contact rotated or joined at once through two gateways', () => {
         schemes.push(s.body.id);
         await offer(biz, { scheme_id: s.body.id, award: { fixed: 1 } });
       }
-      for (let round = 0; round < 10; round++) {
+      for (let round = 0; round < 40; round++) {
         const c = await contactOf(biz);
         const rs = await Promise.all(schemes.map((s, i) => call(i % 2 ? other : gw, 'POST', `/v1/schemes/${s}/signups`, biz.admin_key, { contact_id: c.id })));
         for (const r of rs) expect(r.status, r.text).toBe(201);
