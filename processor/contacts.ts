@@ -338,13 +338,29 @@ export class Contacts {
     const [row] = await sql`update contacts set ${Object.keys(columns).length > 0 ? sql(columns) : sql`id = id`}, updated_at = now()
       where id = ${contact_id} and business_id = ${business.id} returning id`;
     if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
-    const key = contactKey(this.shardOf(contact_id), contact_id);
-    const multi = redis.multi();
-    if (patch.tags !== undefined) patch.tags.length > 0 ? multi.hSet(key, 't', JSON.stringify(patch.tags)) : multi.hDel(key, 't');
-    if (patch.birth_date !== undefined) patch.birth_date === null ? multi.hDel(key, 'd') : multi.hSet(key, 'd', patch.birth_date);
-    if (patch.spend_blocked !== undefined) patch.spend_blocked ? multi.hSet(key, 'x', '1') : multi.hDel(key, 'x');
-    await multi.exec();
+    if (patch.tags !== undefined || patch.birth_date !== undefined || patch.spend_blocked !== undefined) await this.syncHotFields(contact_id);
     return (await this.view(business, contact_id))!;
+  }
+
+  /**
+   * The fields the hot path reads, copied to the contact's hash as PostgreSQL holds them, under the
+   * row's lock: two PATCHes at once (on one gateway or two) may reach Redis in the other order
+   * than they committed, and a copy of each call's own values would leave Redis with the one
+   * PostgreSQL replaced (a contact shown spend_blocked that spends).
+   */
+  private async syncHotFields(contact_id: string): Promise<void> {
+    const { sql, redis } = this.stores;
+    await sql.begin(async (tx) => {
+      const [c] = await tx<{ tags: string[]; birth_date: string | null; spend_blocked: boolean }[]>`
+        select tags, to_char(birth_date, 'YYYY-MM-DD') as birth_date, spend_blocked from contacts where id = ${contact_id} for update`;
+      if (c === undefined) return;
+      const key = contactKey(this.shardOf(contact_id), contact_id);
+      const multi = redis.multi();
+      c.tags.length > 0 ? multi.hSet(key, 't', JSON.stringify(c.tags)) : multi.hDel(key, 't');
+      c.birth_date === null ? multi.hDel(key, 'd') : multi.hSet(key, 'd', c.birth_date);
+      c.spend_blocked ? multi.hSet(key, 'x', '1') : multi.hDel(key, 'x');
+      await multi.exec();
+    });
   }
 
   /** Balances; with `detail`, the commerce lots summed by pool and by expiry too. */
@@ -384,7 +400,7 @@ export class Contacts {
       const wallet_code = newWalletCode();
       const token = cimToken(config.cim_hmac_key, business.id, 'wallet_code', wallet_code);
       try {
-        const old = await sql.begin(async (tx) => {
+        await sql.begin(async (tx) => {
           const [row] = await tx<{ wallet_code: string }[]>`
             select wallet_code from contacts where id = ${contact_id} and business_id = ${business.id} for update`;
           if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
@@ -392,14 +408,16 @@ export class Contacts {
           await tx`delete from contact_cims where contact_id = ${contact_id} and type = 'wallet_code'`;
           await tx`insert into contact_cims (token, business_id, contact_id, type, masked)
             values (${token}, ${business.id}, ${contact_id}, 'wallet_code', ${`************${wallet_code.slice(-4)}`})`;
-          return row.wallet_code;
+          // One MULTI: no moment when both codes, or neither, name the contact. Under the row's
+          // lock, so that rotations at once (on two gateways) reach Redis in the order they
+          // commit: after it, a later rotation's MULTI could run first and this one then set a
+          // code already replaced. Before the commit, as a terminal key's rotation: should the
+          // commit fail, the old code is refused and the new one never shown (fail closed).
+          const multi = redis.multi();
+          this.index.delete(multi, cimToken(config.cim_hmac_key, business.id, 'wallet_code', row.wallet_code));
+          this.index.set(multi, token, contact_id);
+          await multi.exec();
         });
-        const old_token = cimToken(config.cim_hmac_key, business.id, 'wallet_code', old);
-        // One MULTI: no moment when both codes, or neither, name the contact.
-        const multi = redis.multi();
-        this.index.delete(multi, old_token);
-        this.index.set(multi, token, contact_id);
-        await multi.exec();
         return { wallet_code };
       } catch (err) {
         if (!isUniqueViolation(err) || attempt >= 3) throw err;

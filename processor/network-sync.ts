@@ -68,7 +68,11 @@ export async function syncVenue(sql: Sql, redis: RedisClient, id: string): Promi
  */
 export async function syncTerminal(sql: Sql, redis: RedisClient, id: string, old_key_hash?: string): Promise<string | undefined> {
   return sql.begin(async (tx) => {
-    const [t] = await selectTerminals(tx, tx`where t.id = ${id}`, tx`for update of t`);
+    // The lock in a statement of its own: a statement that waits for the lock reads the key (a
+    // join, not the locked row) as it was when the statement began, so a sync waiting on a
+    // concurrent key change would write the replaced key and tell its caller that key stands.
+    await tx`select 1 from terminals where id = ${id} for update`;
+    const [t] = await selectTerminals(tx, tx`where t.id = ${id}`, tx``);
     if (t === undefined) return undefined;
     await writeTerminal(redis, t, t.merchant_code, old_key_hash);
     return t.key_hash;

@@ -90,6 +90,16 @@ export function terminalFrom({ terminal, venue, merchant }: TerminalView): Termi
   };
 }
 
+/**
+ * A terminal this call made (or finished) whose key another call with the same code replaced
+ * before it reached Redis: that call answers the terminal and its key; for this one the code is
+ * taken, as for a call that came after.
+ */
+function codeTaken(code: string): PocketgateError {
+  const detail = `terminal code ${code} is already used at this merchant`;
+  return new PocketgateError('validation_failed', detail, [{ path: 'code', message: detail }]);
+}
+
 function unfinished(): PocketgateError {
   return new PocketgateError('unavailable', 'another call changed this terminal\'s key at the same time; try again');
 }
@@ -296,7 +306,7 @@ export class Network {
       if (!isUniqueViolation(err)) throw err;
       return this.finishTerminal(business, input, venue.merchant_id, err);
     }
-    if ((await syncTerminal(sql, redis, id)) !== hashKey(api_key)) throw unfinished();
+    if ((await syncTerminal(sql, redis, id)) !== hashKey(api_key)) throw codeTaken(input.code);
     this.iso_terminals.clear();
     this.terminals.delete(id);
     return { id, code: input.code, venue_id: input.venue_id, merchant_id: venue.merchant_id, created_at: iso(created_at), api_key };
@@ -320,7 +330,7 @@ export class Network {
       return t;
     });
     if (found === undefined) throw taken();
-    if ((await syncTerminal(sql, redis, found.id)) !== hashKey(api_key)) throw unfinished();
+    if ((await syncTerminal(sql, redis, found.id)) !== hashKey(api_key)) throw codeTaken(input.code);
     this.iso_terminals.clear();
     this.terminals.delete(found.id);
     return { id: found.id, code: input.code, venue_id: input.venue_id, merchant_id, created_at: iso(found.created_at), api_key };
@@ -335,6 +345,8 @@ export class Network {
     const { sql, redis } = this.stores;
     const api_key = newApiKey('terminal');
     const old_hash = await sql.begin(async (tx) => {
+      // Locked first, read after (as syncTerminal): a rotation that waited reads the key the other replaced it with.
+      await tx`select 1 from terminals where id = ${terminal_id} and business_id = ${business.id} for update`;
       const [t] = await tx<{ key_hash: string }[]>`
         select coalesce((select hash from api_keys where terminal_id = t.id limit 1), '') as key_hash
         from terminals t where t.id = ${terminal_id} and t.business_id = ${business.id} for update of t`;

@@ -6,7 +6,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId, shardOf } from '../core/ids.ts';
 import type { SchemeInput } from '../core/schemas.ts';
 import { contactKey } from './hot/keys.ts';
-import { iso, isUniqueViolation, type Business } from './network.ts';
+import { iso, type Business } from './network.ts';
 import type { Stores } from './stores.ts';
 
 export interface Scheme {
@@ -94,25 +94,28 @@ export class Schemes {
       }
     }
     const joined = await sql.begin(async (tx) => {
-      const [member] = await tx`select 1 from scheme_members where scheme_id = ${scheme_id} and contact_id = ${contact_id}`;
-      if (member !== undefined) return false;
+      // The membership first, without raising on a conflict: a unique violation aborts the
+      // transaction (postgres.js then rejects it whatever is caught), and the same contact joining
+      // at once from two requests waits here for the other's commit, then finds itself a member.
+      const [inserted] = await tx`insert into scheme_members (scheme_id, contact_id) values (${scheme_id}, ${contact_id})
+        on conflict do nothing returning 1`;
+      if (inserted === undefined) return false;
       if (scheme.signup === 'codes') {
         if (code === undefined) throw new PocketgateError('signup_not_allowed', 'this scheme needs a sign-up code');
         const [used] = await tx`update scheme_codes set used_by = ${contact_id}, used_at = now()
           where scheme_id = ${scheme_id} and code_hash = ${codeHash(code)} and used_by is null returning 1`;
         if (used === undefined) throw new PocketgateError('signup_not_allowed', 'unknown or already used sign-up code');
       }
-      try {
-        await tx`insert into scheme_members (scheme_id, contact_id) values (${scheme_id}, ${contact_id})`;
-      } catch (err) {
-        if (!isUniqueViolation(err)) throw err;
-        return false;
-      }
       return true;
     });
-    // The hot path reads memberships from the contact's hash.
-    const rows = await sql<{ scheme_id: string }[]>`select scheme_id from scheme_members where contact_id = ${contact_id} order by scheme_id`;
-    await redis.hSet(contactKey(shardOf(contact_id, config.shard_count), contact_id), 's', JSON.stringify(rows.map((r) => r.scheme_id)));
+    // The hot path reads memberships from the contact's hash. Read and written under the
+    // contact's lock: sign-ups to two schemes at once (on two gateways) would otherwise each read
+    // before the other's commit, and the later write drop the other's scheme.
+    await sql.begin(async (tx) => {
+      await tx`select 1 from contacts where id = ${contact_id} for update`;
+      const rows = await tx<{ scheme_id: string }[]>`select scheme_id from scheme_members where contact_id = ${contact_id} order by scheme_id`;
+      await redis.hSet(contactKey(shardOf(contact_id, config.shard_count), contact_id), 's', JSON.stringify(rows.map((r) => r.scheme_id)));
+    });
     return { joined, scheme };
   }
 }
