@@ -50,7 +50,16 @@ function clientErrorStatus(code: string | undefined): { status: number; reason: 
  * it) or to a peer that reset; the connection is closed.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const in_flight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  // node sets it null once the answer has finished.
+  const in_flight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+  // A request read whole before the bytes that are not HTTP runs (it may have moved money): its
+  // answer goes first, else the client reads this 400 for a request that changed state.
+  if (in_flight !== undefined && in_flight.req?.complete === true && !in_flight.writableFinished && err.code !== 'ECONNRESET') {
+    const after = () => answerClientError(err, socket);
+    in_flight.once('finish', after);
+    in_flight.once('close', () => (in_flight.off('finish', after), socket.destroy()));
+    return;
+  }
   if (err.code === 'ECONNRESET' || !socket.writable || in_flight?.headersSent === true) {
     socket.destroy();
     return;
