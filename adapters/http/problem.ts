@@ -55,9 +55,18 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   // A request read whole before the bytes that are not HTTP runs (it may have moved money): its
   // answer goes first, else the client reads this 400 for a request that changed state.
   if (in_flight !== undefined && in_flight.req?.complete === true && !in_flight.writableFinished && err.code !== 'ECONNRESET') {
-    const after = () => answerClientError(err, socket);
+    // 'close' follows 'finish' too (a tick later): only a close before the answer finished (the
+    // client gone) destroys the socket, else it would cut the 400 being written.
+    const after = () => {
+      in_flight.off('close', gone);
+      answerClientError(err, socket);
+    };
+    const gone = () => {
+      in_flight.off('finish', after);
+      socket.destroy();
+    };
     in_flight.once('finish', after);
-    in_flight.once('close', () => (in_flight.off('finish', after), socket.destroy()));
+    in_flight.once('close', gone);
     return;
   }
   if (err.code === 'ECONNRESET' || !socket.writable || in_flight?.headersSent === true) {
