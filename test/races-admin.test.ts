@@ -28,6 +28,14 @@ async function offer(biz: BusinessFixture, body: Record<string, unknown>): Promi
   return o.body.id;
 }
 
+/** A contact of `biz` with 100.00 in its open balance (a 10% instant-redeem award on a purchase of 1,000.00). */
+async function fundedContact(biz: BusinessFixture): Promise<CardContact> {
+  await offer(biz, { award: { percent: 10 }, instant_redeem: true });
+  const c = await contactOf(biz);
+  expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+  return c;
+}
+
 describe('admin writes of one thing at once', () => {
   const admin = (biz: BusinessFixture, method: string, path: string, body?: unknown) => call(gw, method, path, biz.admin_key, body);
   const statuses = (rs: ApiResponse[]) => rs.map((r) => `${r.status} ${r.body?.code ?? ''}`.trim()).sort();
@@ -120,9 +128,7 @@ describe('admin writes of one thing at once', () => {
 describe('a contact changed from two calls at once', () => {
   it('its wallet code rotated 5 times at once, 10 times: exactly the code the contact shows spends, every other is wallet_code_invalid', async () => {
     const biz = await createBusiness(gw);
-    await offer(biz, { award: { percent: 10 }, instant_redeem: true });
-    const c = await contactOf(biz);
-    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+    const c = await fundedContact(biz);
     let ref = 0;
     for (let round = 0; round < 10; round++) {
       const rs = await Promise.all(Array.from({ length: 5 }, () => call(gw, 'POST', `/v1/contacts/${c.id}/wallet-code`, biz.admin_key)));
@@ -136,9 +142,7 @@ describe('a contact changed from two calls at once', () => {
 
   it('spend_blocked set true and false at once, 20 times: the hot path applies what the contact shows', async () => {
     const biz = await createBusiness(gw);
-    await offer(biz, { award: { percent: 10 }, instant_redeem: true });
-    const c = await contactOf(biz);
-    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+    const c = await fundedContact(biz);
     for (let round = 0; round < 20; round++) {
       const rs = await Promise.all([true, false, true, false].map((spend_blocked) => call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { spend_blocked })));
       for (const r of rs) expect(r.status, r.text).toBe(200);
@@ -154,9 +158,7 @@ describe('a contact changed at once through two gateways', () => {
     const other = await startTestGateway();
     try {
       const biz = await createBusiness(gw);
-      await offer(biz, { award: { percent: 10 }, instant_redeem: true });
-      const c = await contactOf(biz);
-      expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+      const c = await fundedContact(biz);
       const wrong: string[] = [];
       for (let round = 0; round < 50; round++) {
         const rs = await Promise.all([gw, other, gw, other].map((g, i) => call(g, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { spend_blocked: i % 2 === round % 2 })));
@@ -177,9 +179,7 @@ describe('a contact rotated or joined at once through two gateways', () => {
     const other = await startTestGateway();
     try {
       const biz = await createBusiness(gw);
-      await offer(biz, { award: { percent: 10 }, instant_redeem: true });
-      const c = await contactOf(biz);
-      expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'fund', cim: { type: 'card', value: c.card }, amount: 100_000, currency: 'EUR' })).status).toBe(201);
+      const c = await fundedContact(biz);
       const wrong: string[] = [];
       let ref = 0;
       for (let round = 0; round < 100; round++) {
