@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcile, type Mismatch } from '../processor/ledger/reconcile.ts';
 import { budgetKey } from '../processor/hot/keys.ts';
+import { cimToken } from '../core/cim.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { call, closeAll, createBusiness, eventually, startTestGateway, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 
@@ -154,5 +155,49 @@ describe('tiers put while purchases count tier units', () => {
       await expectReconciled(biz);
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe('contact import racing contacts and CIMs added one by one with the same CIMs', () => {
+  it('an import of 1,500 lines, POST /v1/contacts and POST /v1/contacts/{id}/cims on the other gateway naming the same emails, and purchases by them: each email one contact, on both gateways, no 5xx', async () => {
+    const biz = await createBusiness(gw);
+    const n = 1_500;
+    const email = (i: number) => `race${i}@example.com`;
+    const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ first_name: `i${i}`, cims: [{ type: 'email', value: email(i) }] }));
+    const holders = await Promise.all(Array.from({ length: 20 }, () => contactOf(biz)));
+    const imported = call(gw, 'POST', '/v1/contacts/import', biz.admin_key, lines.join('\n'), { 'content-type': 'application/x-ndjson' });
+    const singles: Promise<{ i: number; r: ApiResponse }>[] = [];
+    for (let i = 0; i < n; i += 7) {
+      singles.push(call(other, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'email', value: email(i) }] }).then((r) => ({ i, r })));
+      const h = holders[(i / 7) % 20 | 0]!;
+      singles.push(call(other, 'POST', `/v1/contacts/${h.id}/cims`, biz.admin_key, { type: 'email', value: email(i + 3) }).then((r) => ({ i: i + 3, r })));
+    }
+    const buys = Array.from({ length: 100 }, (_, k) => call(other, 'POST', '/v1/purchases', biz.terminal_key, { reference: `im-${++seq}`, cim: { type: 'email', value: email(k * 13) }, amount: 1000, currency: 'EUR' }));
+    const rs = await Promise.all(singles);
+    const imp = await imported;
+    for (const { r } of rs) expectContractual(r, 'contacts');
+    for (const r of await Promise.all(buys)) expectContractual(r, 'purchase');
+    expect(imp.status, imp.text).toBe(200);
+    for (const e of imp.body.errors) expect(e.code).toBe('cim_taken');
+    const won = new Map<number, number>();
+    for (const { i, r } of rs) if (r.status === 201) won.set(i, (won.get(i) ?? 0) + 1);
+    const failed_lines = new Set<number>(imp.body.errors.map((e: { line: number }) => e.line - 1));
+    const wrong: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const made = (won.get(i) ?? 0) + (failed_lines.has(i) ? 0 : 1);
+      if (made !== 1) wrong.push(`${email(i)}: ${made} contacts made with it`);
+    }
+    // Each email names one contact, the same through both gateways.
+    for (let i = 0; i < n; i += 7) {
+      for (const j of [i, i + 3]) {
+        const a = await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'email', value: email(j) } });
+        const b = await call(other, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'email', value: email(j) } });
+        const token = cimToken(gw.processor.stores.config.cim_hmac_key, biz.business_id, 'email', email(j));
+        const [row] = await gw.processor.stores.sql<{ contact_id: string }[]>`select contact_id from contact_cims where token = ${token}`;
+        if (a.body.id !== b.body.id || a.body.id !== row?.contact_id) wrong.push(`${email(j)}: ${a.body.id} / ${b.body.id} / ${row?.contact_id}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(imp.body.imported + imp.body.failed).toBe(n);
   });
 });
