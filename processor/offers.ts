@@ -179,6 +179,11 @@ export class Offers {
   /** Replace the business's tiers. */
   async putTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
     await this.stores.sql.begin(async (tx) => {
+      // One PUT of a business at a time: two at once both deleted the rows (the second found none
+      // left to delete) and both inserted, and the second's insert of a name the first had just
+      // written again was a unique violation, a 500. Under the lock the second reads and replaces
+      // what the first committed.
+      await tx`select pg_advisory_xact_lock(${tiers_lock_namespace}, hashtext(${business.id}))`;
       // A kind the business already had keeps counting from when it started (rebuild counts the
       // same purchases again); a new kind counts from now (migration 015).
       // As text: '-infinity' (rows from before migration 015) has no Date.
@@ -281,6 +286,9 @@ export class Offers {
     }
   }
 }
+
+/** Any constant: with the business's hash it names the lock that makes its PUT /v1/tiers one at a time. */
+const tiers_lock_namespace = 728_343; // int4: pg_advisory_xact_lock(int, int)
 
 /** Any constant: with the business's hash it names the lock that keeps its pools within their bound. */
 const pools_lock_namespace = 728_342; // int4: pg_advisory_xact_lock(int, int)
