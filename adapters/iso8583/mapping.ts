@@ -71,10 +71,18 @@ function trimRight(value: string | undefined): string {
   return value === undefined ? '' : value.replace(/ +$/, '');
 }
 
-/** Six characters, the same for a replayed transaction as for the original. */
 /** DE7, MMDDhhmmss: a month, a day of at most 31, an hour, minutes and seconds. */
 const transmission_date_time = /^(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$/;
 
+/** Days of each month in some year: DE7 has none, so 29 February may be one (a leap year's). */
+const month_days = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Whether DE7 names a date-time: 30 February or 31 April name none, as month 13 does not. */
+function isTransmissionDateTime(de7: string): boolean {
+  return transmission_date_time.test(de7) && Number(de7.slice(2, 4)) <= month_days[Number(de7.slice(0, 2)) - 1]!;
+}
+
+/** Six characters, the same for a replayed transaction as for the original. */
 function approvalCode(transaction_id: string): string {
   return transaction_id.slice(-6).toUpperCase();
 }
@@ -156,7 +164,7 @@ async function terminalOf(processor: Processor, msg: IsoMessage): Promise<{ busi
   if (f[32] === undefined || f[11] === undefined || f[7] === undefined || f[41] === undefined) throw new IsoRefusal('30');
   // DE7 is a third of the idempotency key: one that names no date-time (month 13, 25 o'clock) is
   // a format error, not a key.
-  if (!transmission_date_time.test(f[7])) throw new IsoRefusal('30');
+  if (!isTransmissionDateTime(f[7])) throw new IsoRefusal('30');
   const found = await processor.network.isoTerminal(f[32], trimRight(f[42]), trimRight(f[41]));
   if (found === undefined) throw new IsoRefusal('03');
   return found;
