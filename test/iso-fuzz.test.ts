@@ -370,6 +370,44 @@ describe('messages of every shape, each with its DE39', () => {
   });
 });
 
+// ---------------------------------------------------------------- the same key, one byte changed
+
+describe('a repeat of an approved 0200 with one byte changed in any field is 94', () => {
+  /** Another character of the same class for position i of field f's value. */
+  function changed(v: string, i: number): string {
+    const c = v[i]!;
+    const alt = /\d/.test(c) ? String((Number(c) + 1) % 10) : c === 'A' ? 'B' : 'A';
+    return v.slice(0, i) + alt + v.slice(i + 1);
+  }
+
+  it('every byte of DE2, DE3, DE4, DE12, DE13, DE37, DE48 and DE49 (DE7, DE11, DE32, DE41 are the key, DE42 the route)', async () => {
+    const contact = await createCardContact(gw, biz, 8_840_002);
+    sent_pans.add(contact.card);
+    const original = saleFields({ 2: contact.card, 4: '000000000700', 12: '120000', 13: de7().slice(0, 4), 37: 'RRN000000042', 48: 'X=1;' });
+    const p = await Peer.open(ports.binary2, 'binary2');
+    p.send(pack('0200', original));
+    expect((await p.next())?.fields[39]).toBe('00');
+    p.send(pack('0200', original));
+    expect((await p.next())?.fields[39]).toBe('00');
+    const wallet = await walletOf(gw, biz.admin_key, contact.id);
+    await eventually('the ledger to hold the sale', async () => (await countRows(gw, 'ledger_transactions', biz.business_id)) > 0);
+    const wrong: string[] = [];
+    for (const f of [2, 3, 4, 12, 13, 37, 48, 49]) {
+      const v = original[f]!;
+      for (let i = 0; i < v.length; i++) {
+        const value = changed(v, i);
+        if (f === 2) sent_pans.add(value);
+        p.send(pack('0200', { ...original, [f]: value }));
+        const code = (await p.next())?.fields[39];
+        if (code !== '94') wrong.push(`DE${f} ${JSON.stringify(value)}: ${code}`);
+      }
+    }
+    p.close();
+    expect(wrong).toEqual([]);
+    expect(await walletOf(gw, biz.admin_key, contact.id)).toEqual(wallet);
+  }, 30_000);
+});
+
 // ---------------------------------------------------------------- seeded damage
 
 /** mulberry32: a small seeded generator, so that every run sends the same damage. */

@@ -12,6 +12,8 @@ import { peerAddress } from '../../core/guesses.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
 import { requireWritable } from '../../processor/redis-health.ts';
 import { originalMissing } from '../../processor/refund.ts';
+import { findOriginal } from '../../processor/claim.ts';
+import { referenceSlot } from '../../processor/hot/references.ts';
 import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
@@ -170,7 +172,38 @@ async function terminalOf(processor: Processor, msg: IsoMessage): Promise<{ busi
   return found;
 }
 
-async function handle(processor: Processor, msg: IsoMessage, { business, terminal }: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
+/**
+ * A 0200 (or 0201) refused before its reference is claimed (its content malformed, unsupported or
+ * naming no contact) whose key an earlier request already holds is "different content under the
+ * same key" (ISO8583.md): 94, not the refusal a new key would get. Identical content would have
+ * gone the earlier request's way and been answered as it was.
+ */
+async function handle(processor: Processor, msg: IsoMessage, found: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
+  try {
+    return await answer(processor, msg, found, source);
+  } catch (err) {
+    if (keyed_mtis.has(msg.mti) && refusedBeforeClaim(err) && (await keyTaken(processor, msg, found.terminal))) throw new IsoRefusal('94');
+    throw err;
+  }
+}
+
+/** The financial messages whose key DE32 + DE41 + DE11 + DE7 is their reference (reversals have keys of their own). */
+const keyed_mtis: ReadonlySet<string> = new Set(['0200', '0201']);
+
+/** Refusals given before the processor claims the reference (README: "decided again"). */
+function refusedBeforeClaim(err: unknown): boolean {
+  if (err instanceof IsoRefusal || err instanceof IsoFormatError) return true;
+  return err instanceof PocketgateError && (err.code === 'validation_failed' || err.code === 'contact_not_found');
+}
+
+/** Whether an earlier request holds the message's reference in the hot window; a store that cannot say leaves the refusal as it was. */
+async function keyTaken(processor: Processor, msg: IsoMessage, terminal: Terminal): Promise<boolean> {
+  const f = msg.fields;
+  const slot = referenceSlot(processor.stores.config, terminal.id, isoReference(f[32]!, f[11]!, f[7]!), processor.stores.clock.now());
+  return (await findOriginal(processor.stores, slot).catch(() => undefined)) !== undefined;
+}
+
+async function answer(processor: Processor, msg: IsoMessage, { business, terminal }: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
   const f = msg.fields;
   const mti = msg.mti;
   const acquirer = f[32]!;
