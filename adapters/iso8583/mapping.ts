@@ -12,6 +12,8 @@ import { peerAddress } from '../../core/guesses.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
 import { requireWritable } from '../../processor/redis-health.ts';
 import { originalMissing } from '../../processor/refund.ts';
+import { findOriginal } from '../../processor/claim.ts';
+import { referenceSlot } from '../../processor/hot/references.ts';
 import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema } from '../../core/schemas.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
@@ -71,10 +73,18 @@ function trimRight(value: string | undefined): string {
   return value === undefined ? '' : value.replace(/ +$/, '');
 }
 
-/** Six characters, the same for a replayed transaction as for the original. */
 /** DE7, MMDDhhmmss: a month, a day of at most 31, an hour, minutes and seconds. */
 const transmission_date_time = /^(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$/;
 
+/** Days of each month in some year: DE7 has none, so 29 February may be one (a leap year's). */
+const month_days = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Whether DE7 names a date-time: 30 February or 31 April name none, as month 13 does not. */
+function isTransmissionDateTime(de7: string): boolean {
+  return transmission_date_time.test(de7) && Number(de7.slice(2, 4)) <= month_days[Number(de7.slice(0, 2)) - 1]!;
+}
+
+/** Six characters, the same for a replayed transaction as for the original. */
 function approvalCode(transaction_id: string): string {
   return transaction_id.slice(-6).toUpperCase();
 }
@@ -156,13 +166,44 @@ async function terminalOf(processor: Processor, msg: IsoMessage): Promise<{ busi
   if (f[32] === undefined || f[11] === undefined || f[7] === undefined || f[41] === undefined) throw new IsoRefusal('30');
   // DE7 is a third of the idempotency key: one that names no date-time (month 13, 25 o'clock) is
   // a format error, not a key.
-  if (!transmission_date_time.test(f[7])) throw new IsoRefusal('30');
+  if (!isTransmissionDateTime(f[7])) throw new IsoRefusal('30');
   const found = await processor.network.isoTerminal(f[32], trimRight(f[42]), trimRight(f[41]));
   if (found === undefined) throw new IsoRefusal('03');
   return found;
 }
 
-async function handle(processor: Processor, msg: IsoMessage, { business, terminal }: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
+/**
+ * A 0200 (or 0201) refused before its reference is claimed (its content malformed, unsupported or
+ * naming no contact) whose key an earlier request already holds is "different content under the
+ * same key" (ISO8583.md): 94, not the refusal a new key would get. Identical content would have
+ * gone the earlier request's way and been answered as it was.
+ */
+async function handle(processor: Processor, msg: IsoMessage, found: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
+  try {
+    return await answer(processor, msg, found, source);
+  } catch (err) {
+    if (keyed_mtis.has(msg.mti) && refusedBeforeClaim(err) && (await keyTaken(processor, msg, found.terminal))) throw new IsoRefusal('94');
+    throw err;
+  }
+}
+
+/** The financial messages whose key DE32 + DE41 + DE11 + DE7 is their reference (reversals have keys of their own). */
+const keyed_mtis: ReadonlySet<string> = new Set(['0200', '0201']);
+
+/** Refusals given before the processor claims the reference (README: "decided again"). */
+function refusedBeforeClaim(err: unknown): boolean {
+  if (err instanceof IsoRefusal || err instanceof IsoFormatError) return true;
+  return err instanceof PocketgateError && (err.code === 'validation_failed' || err.code === 'contact_not_found');
+}
+
+/** Whether an earlier request holds the message's reference in the hot window; a store that cannot say leaves the refusal as it was. */
+async function keyTaken(processor: Processor, msg: IsoMessage, terminal: Terminal): Promise<boolean> {
+  const f = msg.fields;
+  const slot = referenceSlot(processor.stores.config, terminal.id, isoReference(f[32]!, f[11]!, f[7]!), processor.stores.clock.now());
+  return (await findOriginal(processor.stores, slot).catch(() => undefined)) !== undefined;
+}
+
+async function answer(processor: Processor, msg: IsoMessage, { business, terminal }: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
   const f = msg.fields;
   const mti = msg.mti;
   const acquirer = f[32]!;
