@@ -22,9 +22,9 @@ describe('DE12 + DE13: the local transaction time', () => {
     expect(localTransactionTime('120000', undefined, 0, 'UTC')).toBeUndefined();
   });
 
-  it('refuses a time or date that does not exist (DE39 30)', () => {
+  it('refuses a time or date that does not exist (DE39 30), sent with the other or alone', () => {
     const now = at('2026-11-30T12:00:00Z');
-    for (const [de12, de13, path] of [['240000', '1130', 'DE12'], ['126000', '1130', 'DE12'], ['120060', '1130', 'DE12'], ['12000', '1130', 'DE12'], ['120000', '1330', 'DE13'], ['120000', '0000', 'DE13'], ['120000', '0431', 'DE13'], ['120000', '0229', 'DE13'], ['120000', '11a0', 'DE13']] as const) {
+    for (const [de12, de13, path] of [['999999', undefined, 'DE12'], ['12', undefined, 'DE12'], [undefined, '1131', 'DE13'], [undefined, '0230', 'DE13'], [undefined, '1300', 'DE13'], ['240000', '1130', 'DE12'], ['126000', '1130', 'DE12'], ['120060', '1130', 'DE12'], ['12000', '1130', 'DE12'], ['120000', '1330', 'DE13'], ['120000', '0000', 'DE13'], ['120000', '0431', 'DE13'], ['120000', '0229', 'DE13'], ['120000', '11a0', 'DE13']] as const) {
       let err: unknown;
       try {
         localTransactionTime(de12, de13, now, 'UTC');

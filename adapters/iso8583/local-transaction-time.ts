@@ -16,6 +16,9 @@ function refuse(path: 'DE12' | 'DE13', message: string): PocketgateError {
 
 const civil = { year: 0, month: 0, day: 0 };
 
+/** Days of each month in some year (DE13 has none: 29 February may be a leap year's). */
+const month_days = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** Whether year-month-day is a date of the calendar (29 February only in leap years). */
 function isDate(year: number, month: number, day: number): boolean {
   civilFromDays(daysFromCivil(year, month, day), civil);
@@ -27,16 +30,17 @@ function isDate(year: number, month: number, day: number): boolean {
  * both are sent (then the transaction is dated when it arrives, as over HTTP without
  * occurred_at). DE13 has no year: it is the year, of the one before, the current one and the one
  * after, that puts the instant nearest to `now_ms` (so 31 December sent on 1 January is the
- * day before). validation_failed (DE39 30) for a time or date that does not exist.
+ * day before). validation_failed (DE39 30) for a time or date that does not exist, sent with
+ * the other or alone (a malformed field is malformed whether or not it decides anything).
  */
 export function localTransactionTime(de12: string | undefined, de13: string | undefined, now_ms: number, timezone: string): string | undefined {
-  if (de12 === undefined || de13 === undefined) return undefined;
-  const time = /^(\d\d)(\d\d)(\d\d)$/.exec(de12);
-  if (time === null || Number(time[1]) > 23 || Number(time[2]) > 59 || Number(time[3]) > 59) throw refuse('DE12', 'must be a local time hhmmss');
-  const date = /^(\d\d)(\d\d)$/.exec(de13);
+  const time = de12 === undefined ? undefined : /^(\d\d)(\d\d)(\d\d)$/.exec(de12);
+  if (time === null || (time !== undefined && (Number(time[1]) > 23 || Number(time[2]) > 59 || Number(time[3]) > 59))) throw refuse('DE12', 'must be a local time hhmmss');
+  const date = de13 === undefined ? undefined : /^(\d\d)(\d\d)$/.exec(de13);
   const month = Number(date?.[1]);
   const day = Number(date?.[2]);
-  if (date === null || month < 1 || month > 12 || day < 1 || day > 31) throw refuse('DE13', 'must be a local date MMDD');
+  if (date === null || (date !== undefined && (month < 1 || month > 12 || day < 1 || day > month_days[month - 1]!))) throw refuse('DE13', 'must be a local date MMDD');
+  if (time === undefined || date === undefined) return undefined;
   const of_day = ((Number(time[1]) * 60 + Number(time[2])) * 60 + Number(time[3])) * 1000;
   const year_now = readLocalTime(now_ms, timezone).year;
   let best: number | undefined;
