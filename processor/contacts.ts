@@ -49,6 +49,15 @@ interface PreparedContact {
   referred_by: string | null;
 }
 
+/** What the hot path reads of a contact, in its hash. */
+interface HotContact {
+  readonly id: string;
+  readonly tags: readonly string[];
+  readonly birth_date: string | null;
+  readonly referred_by: string | null;
+  readonly spend_blocked: boolean;
+}
+
 export interface ImportResult {
   imported: number;
   failed: number;
@@ -195,8 +204,8 @@ export class Contacts {
       if (referrer === undefined) throw new PocketgateError('validation_failed', 'referred_by: unknown referral code', [{ path: 'referred_by', message: 'unknown referral code' }]);
       prepared.referred_by = referrer;
     }
-    await this.insertOne(business, prepared);
-    return this.view(business, prepared.id) as Promise<ContactView>;
+    const id = await this.insertOne(business, prepared);
+    return this.view(business, id) as Promise<ContactView>;
   }
 
   private async referrers(business_id: string, codes: string[]): Promise<Map<string, string>> {
@@ -205,17 +214,26 @@ export class Contacts {
     return new Map(rows.map((r) => [r.referral_code, r.id]));
   }
 
-  /** Insert one contact, regenerating issued codes on the (rare) collision; cim_taken otherwise. */
-  private async insertOne(business: Business, c: PreparedContact): Promise<void> {
+  /**
+   * Insert one contact, regenerating issued codes on the (rare) collision; cim_taken otherwise,
+   * unless the CIMs are those of a contact an earlier call left out of Redis: that one is finished
+   * and its id answered. Answers the contact's id.
+   */
+  private async insertOne(business: Business, c: PreparedContact): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.insertBatch(business, [c]);
-        return;
+        return c.id;
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
         const constraint = (err as { constraint_name?: string }).constraint_name ?? '';
         if (constraint === 'contact_cims_pkey') {
           const taken = await this.takenTokens(c.cims.map((x) => x.token));
+          const [unindexed] = taken.size > 0 ? await this.unindexedOwners(business.id, [c.cims]) : [];
+          if (unindexed !== undefined) {
+            await this.finishUnindexed(business, [unindexed]);
+            return unindexed;
+          }
           if (taken.size > 0 || attempt >= 3) throw new PocketgateError('cim_taken', 'a CIM of this contact already identifies another contact');
         } else if (attempt >= 3) {
           throw err;
@@ -236,7 +254,7 @@ export class Contacts {
 
   /** All or nothing: one PostgreSQL statement, then the Redis index in one pipeline. */
   private async insertBatch(business: Business, batch: PreparedContact[]): Promise<void> {
-    const { sql, redis } = this.stores;
+    const { sql } = this.stores;
     // The batch as one JSON document that PostgreSQL takes apart: a batch is thousands of
     // values, which postgres.js would otherwise serialise one by one. Short names, no nulls
     // (an absent key reads as null), the business once and each contact's CIMs inside it: the
@@ -276,19 +294,62 @@ export class Contacts {
       insert into contact_cims (token, business_id, contact_id, type, masked, created_at)
       select cim->>0, ${business.id}, x.id, cim->>1, cim->>2, now() + n * interval '1 microsecond'
       from x, jsonb_array_elements(x.x) with ordinality as own(cim, n)`;
-    // PostgreSQL first: if we crash here, `rebuild` restores the index from it; the reverse
-    // order could leave Redis naming a contact that does not exist.
-    const multi = redis.multi();
-    for (const c of batch) {
-      const fields: Record<string, string> = { b: business.id };
-      if (c.input.tags.length > 0) fields.t = JSON.stringify(c.input.tags);
-      if (c.input.birth_date !== undefined) fields.d = c.input.birth_date;
+    // PostgreSQL first: if we crash here (or Redis refuses), the same call again finishes the
+    // contact (finishUnindexed); the reverse order could leave Redis naming a contact that does not exist.
+    const hot = batch.map((c) => ({ id: c.id, tags: c.input.tags, birth_date: c.input.birth_date ?? null, referred_by: c.referred_by, spend_blocked: false }));
+    await this.indexContacts(business.id, hot, cims);
+    await this.onCreated(business, batch.map((c) => c.id));
+  }
+
+  /** The contacts' hashes (their business first of all: a contact without it does not exist for the hot path) and CIMs, in one pipeline. */
+  private async indexContacts(business_id: string, contacts: readonly HotContact[], cims: readonly { token: string; contact_id: string }[]): Promise<void> {
+    const multi = this.stores.redis.multi();
+    for (const c of contacts) {
+      const fields: Record<string, string> = { b: business_id };
+      if (c.tags.length > 0) fields.t = JSON.stringify(c.tags);
+      if (c.birth_date !== null) fields.d = c.birth_date;
       if (c.referred_by !== null) fields.rf = c.referred_by;
+      if (c.spend_blocked) fields.x = '1';
       multi.hSet(contactKey(this.shardOf(c.id), c.id), fields);
     }
-    this.index.setAll(multi, cims);
+    this.index.setAll(multi, [...cims]);
     await multi.execAsPipeline();
-    await this.onCreated(business, batch.map((c) => c.id));
+  }
+
+  /**
+   * For each list of a request's own CIMs: the contact of this business that has exactly those
+   * CIMs and that Redis never indexed (its hash names no business: a create or import whose
+   * PostgreSQL insert committed and whose Redis pipeline never ran, answered 503 or cut by a
+   * crash), or undefined. A list without CIMs names nobody.
+   */
+  private async unindexedOwners(business_id: string, lists: readonly (readonly PreparedCim[])[]): Promise<(string | undefined)[]> {
+    const tokens = lists.flatMap((l) => l.map((c) => c.token));
+    if (tokens.length === 0) return lists.map(() => undefined);
+    const rows = await this.stores.sql<{ contact_id: string; token: string }[]>`
+      select contact_id, token from contact_cims
+      where business_id = ${business_id} and type not in ('wallet_code', 'contact_code')
+        and contact_id in (select contact_id from contact_cims where business_id = ${business_id} and token = any(${tokens}))`;
+    const owner = new Map(rows.map((r) => [r.token, r.contact_id]));
+    const held = new Map<string, number>();
+    for (const r of rows) held.set(r.contact_id, (held.get(r.contact_id) ?? 0) + 1);
+    const candidates = lists.map((l) => {
+      const id = l.length === 0 ? undefined : owner.get(l[0]!.token);
+      return id !== undefined && held.get(id) === l.length && l.every((c) => owner.get(c.token) === id) ? id : undefined;
+    });
+    const indexed = await Promise.all(candidates.map((id) => (id === undefined ? null : this.stores.redis.hGet(contactKey(this.shardOf(id), id), 'b'))));
+    return candidates.map((id, i) => (indexed[i] === null || indexed[i] === undefined ? id : undefined));
+  }
+
+  /** Contacts PostgreSQL holds and Redis never had, indexed as their create would have, and their sign-up awards made (a reference of its own: made once). */
+  private async finishUnindexed(business: Business, contact_ids: readonly string[]): Promise<void> {
+    const { sql } = this.stores;
+    const contacts = await sql<HotContact[]>`
+      select id, tags, to_char(birth_date, 'YYYY-MM-DD') as birth_date, referred_by, spend_blocked
+      from contacts where business_id = ${business.id} and id = any(${contact_ids})`;
+    const cims = await sql<{ token: string; contact_id: string }[]>`
+      select token, contact_id from contact_cims where business_id = ${business.id} and contact_id = any(${contact_ids})`;
+    await this.indexContacts(business.id, contacts, cims);
+    await this.onCreated(business, contacts.map((c) => c.id));
   }
 
   async addCim(business: Business, contact_id: string, type: string, value: string): Promise<{ type: string; masked: string }> {
@@ -302,7 +363,8 @@ export class Contacts {
       if (!isUniqueViolation(err)) throw err;
       const [row] = await this.stores.sql<{ contact_id: string }[]>`select contact_id from contact_cims where token = ${token}`;
       if (row?.contact_id !== contact_id) throw new PocketgateError('cim_taken', 'this CIM already identifies another contact');
-      return { type: n.type, masked: n.masked }; // adding a contact's own CIM again changes nothing
+      // Adding a contact's own CIM again changes nothing, but for the index: the call that
+      // inserted it may have been cut before Redis had it (503, a crash), and this is its retry.
     }
     await this.index.put(token, contact_id);
     return { type: n.type, masked: n.masked };
@@ -486,9 +548,11 @@ export class Contacts {
     const codes = [...new Set(batch.flatMap((b) => (b.contact.input.referred_by === undefined ? [] : [b.contact.input.referred_by])))];
     const referrers = codes.length > 0 ? await this.referrers(business.id, codes) : new Map<string, string>();
     const taken = await this.takenTokens(batch.flatMap((b) => b.contact.cims.map((c) => c.token)));
+    const unfinished = await this.finishLinesCut(business, batch, taken, result);
     const seen = new Set<string>();
     const ok: { line: number; contact: PreparedContact }[] = [];
     for (const b of batch) {
+      if (unfinished.has(b)) continue;
       const code = b.contact.input.referred_by;
       if (code !== undefined) {
         const referrer = referrers.get(code);
@@ -521,6 +585,26 @@ export class Contacts {
         }
       }
     }
+  }
+
+  /**
+   * The lines of a batch whose CIMs are taken by a contact an earlier import of the same file left
+   * out of Redis (cut between PostgreSQL and Redis: 503, a crash): that contact is finished and the
+   * line counted imported, once per contact. Answers those lines.
+   */
+  private async finishLinesCut(business: Business, batch: readonly { line: number; contact: PreparedContact }[], taken: ReadonlySet<string>, result: ImportResult): Promise<Set<unknown>> {
+    const clashing = batch.filter((b) => b.contact.cims.some((c) => taken.has(c.token)));
+    if (clashing.length === 0) return new Set();
+    const owners = await this.unindexedOwners(business.id, clashing.map((b) => b.contact.cims));
+    const finished = new Map<string, unknown>();
+    clashing.forEach((b, i) => {
+      const owner = owners[i];
+      if (owner !== undefined && !finished.has(owner)) finished.set(owner, b);
+    });
+    if (finished.size === 0) return new Set();
+    await this.finishUnindexed(business, [...finished.keys()]);
+    result.imported += finished.size;
+    return new Set(finished.values());
   }
 }
 
