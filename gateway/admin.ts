@@ -236,8 +236,10 @@ function serveSchemes(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
 
   serve(app, { method: 'post', path: '/v1/schemes/{id}/signups', summary: 'Join a contact to a scheme', tag: rewards_tag, key: 'admin', body: signupSchema, answer: answers.signup_answer }, async (c, business) => {
     const input = await readBody(c, signupSchema);
-    const { joined, scheme } = await processor.schemes.signup(business, idParam(c), input.contact_id, input.code);
-    if (joined) await processor.awards.signup(business, input.contact_id, scheme.id);
+    const { joined, scheme, award } = await processor.schemes.signup(business, idParam(c), input.contact_id, input.code);
+    // The award before the memberships' copy, which tells a retry whether it may be missing.
+    if (award) await processor.awards.signup(business, input.contact_id, scheme.id);
+    if (scheme.signup !== 'auto') await processor.schemes.copyMemberships(input.contact_id);
     return c.json({ scheme_id: scheme.id, contact_id: input.contact_id, joined }, 201);
   });
 }

@@ -78,14 +78,18 @@ export class Schemes {
 
   /**
    * Join a contact to a scheme, by the scheme's rule. Joining twice is not an error (201 again).
-   * Returns whether the contact is new to the scheme (sign-up offers award only then).
+   * Returns whether the contact is new to the scheme, and whether its sign-up award is yet to be
+   * made: when it joined now, or when the call that joined it was cut (503, a crash) before it
+   * reached Redis. The caller makes the award (the offers' `once` cap makes it once however often
+   * it is asked), then copies the memberships to the hot path (copyMemberships): a hash that does
+   * not list the scheme says the award may never have been made.
    */
-  async signup(business: Business, scheme_id: string, contact_id: string, code: string | undefined): Promise<{ joined: boolean; scheme: Scheme }> {
+  async signup(business: Business, scheme_id: string, contact_id: string, code: string | undefined): Promise<{ joined: boolean; scheme: Scheme; award: boolean }> {
     const scheme = await this.get(business, scheme_id);
     const { sql, redis, config } = this.stores;
     const [contact] = await sql<{ email: string | null }[]>`select email from contacts where id = ${contact_id} and business_id = ${business.id}`;
     if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
-    if (scheme.signup === 'auto') return { joined: false, scheme };
+    if (scheme.signup === 'auto') return { joined: false, scheme, award: false };
     if (scheme.signup === 'email_domain') {
       const email = contact.email?.toLowerCase() ?? '';
       const domain = email.slice(email.lastIndexOf('@') + 1);
@@ -108,14 +112,22 @@ export class Schemes {
       }
       return true;
     });
-    // The hot path reads memberships from the contact's hash. Read and written under the
-    // contact's lock: sign-ups to two schemes at once (on two gateways) would otherwise each read
-    // before the other's commit, and the later write drop the other's scheme.
+    if (joined) return { joined, scheme, award: true };
+    const listed = await redis.hGet(contactKey(shardOf(contact_id, config.shard_count), contact_id), 's');
+    return { joined, scheme, award: !(listed ? (JSON.parse(listed) as string[]) : []).includes(scheme_id) };
+  }
+
+  /**
+   * The hot path reads memberships from the contact's hash. Read and written under the
+   * contact's lock: sign-ups to two schemes at once (on two gateways) would otherwise each read
+   * before the other's commit, and the later write drop the other's scheme.
+   */
+  async copyMemberships(contact_id: string): Promise<void> {
+    const { sql, redis, config } = this.stores;
     await sql.begin(async (tx) => {
       await tx`select 1 from contacts where id = ${contact_id} for update`;
       const rows = await tx<{ scheme_id: string }[]>`select scheme_id from scheme_members where contact_id = ${contact_id} order by scheme_id`;
       await redis.hSet(contactKey(shardOf(contact_id, config.shard_count), contact_id), 's', JSON.stringify(rows.map((r) => r.scheme_id)));
     });
-    return { joined, scheme };
   }
 }

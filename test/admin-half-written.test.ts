@@ -85,4 +85,23 @@ describe('an admin write cut between PostgreSQL and Redis, sent again', () => {
     expect(bought.status, bought.text).toBe(201);
     expect(bought.body.contact_id).toBe(c.body.id);
   });
+
+  it('POST /v1/schemes/{id}/signups: the retry makes the sign-up award the cut call never made, once', async () => {
+    const scheme = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Club', signup: 'self' });
+    expect(scheme.status, scheme.text).toBe(201);
+    const offer = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'Welcome', scheme_id: scheme.body.id, goal: 'signup', kind: 'cashback', award: { fixed: 300 } });
+    expect(offer.status, offer.text).toBe(201);
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: testCard(31_000_301) }] });
+    expect(c.status, c.text).toBe(201);
+    const signup = () => call(gw, 'POST', `/v1/schemes/${scheme.body.id}/signups`, biz.admin_key, { contact_id: c.body.id });
+    const first = await withRedisRefusing(signup);
+    expect(first.status, first.text).toBe(503);
+    for (let i = 0; i < 2; i++) {
+      const again = await signup();
+      expect(again.status, again.text).toBe(201);
+    }
+    const wallet = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
+    expect(wallet.status, wallet.text).toBe(200);
+    expect(wallet.body.open + wallet.body.commerce).toBe(300);
+  });
 });
