@@ -93,12 +93,17 @@ function refusal(err: unknown): Outcome {
   throw err;
 }
 
+/** What the events under one event id wait behind: each other (the first is the answer, the others replay it). */
+function eventKey(record: ProcessorRecord, event_id: string): string {
+  return `e\u0000${record.id}\u0000${event_id}`;
+}
+
 /**
  * What an event waits behind: the earlier events of the processor transaction it acts on (a
  * refund's original, a clearing's or reversal's authorization), or of its own id if malformed.
  */
 function serialKey(record: ProcessorRecord, event_id: string, event: CallbackEvent | EventOutcome): string {
-  if (!('type' in event)) return `e\u0000${record.id}\u0000${event_id}`;
+  if (!('type' in event)) return eventKey(record, event_id);
   const transaction_id = event.type === 'transaction.refunded' ? event.refund.original_transaction_id : event.transaction_id;
   return `t\u0000${record.id}\u0000${transaction_id}`;
 }
@@ -124,7 +129,14 @@ export class CallbackEvents {
       if (!(err instanceof PocketgateError) || err.code !== 'validation_failed') throw err;
       event = rejected(err);
     }
-    return this.serial.run(serialKey(record, id.data, event), () => this.once(scope, id.data, event));
+    // In line behind its transaction's events (their order), then behind the events sent under
+    // its id: one id sent twice at once for two transactions (a batch, two requests) would
+    // otherwise book both, the second answered as a replay of the first. Event keys are taken
+    // last and held by nobody waiting for another key, so the two never wait on each other.
+    const key = serialKey(record, id.data, event);
+    const own = eventKey(record, id.data);
+    const once = () => this.once(scope, id.data, event);
+    return this.serial.run(key, key === own ? once : () => this.serial.run(own, once));
   }
 
   /** The event, its card number (if any) hashed at once; validation_failed if malformed. */
