@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, testCard, type TestGateway } from './helpers.ts';
 import { shop as shopOf, walletOf, type Shop } from './contract-util.ts';
-import { createProcessor, eventId, postCallback, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
+import { createProcessor, eventId, postCallback, refunded, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
 
 let gw: TestGateway;
 let seed = 640_000;
@@ -65,5 +65,22 @@ describe('event ids', () => {
     expect(first).toMatchObject({ event_id: id, status: 'rejected', code: 'validation_failed' });
     expect(second).toEqual({ ...first, replayed: true });
     expect(await commerce(s)).toBe(0);
+  });
+});
+
+describe('refunds', () => {
+  it('a refund under the transaction_id of its original (idempotency is by transaction_id and type) is booked', async () => {
+    for (const award_on of ['clearing', 'authorization'] as const) {
+      const { s, p } = await shopWithProcessor(award_on);
+      const txn = transactionId();
+      const type = award_on === 'clearing' ? 'transaction.cleared' : 'transaction.authorized';
+      expect((await postCallback(gw, p, sale(type, saleData(s, txn, 1000)))).body.status).toBe('processed');
+      const r = await postCallback(gw, p, refunded({ transaction_id: txn, original_transaction_id: txn, amount: 400, currency: 'EUR', merchant_code: s.biz.merchant_code }));
+      expect(r.body, award_on).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
+      expect(await commerce(s)).toBe(60);
+      const again = await postCallback(gw, p, refunded({ transaction_id: txn, original_transaction_id: txn, amount: 400, currency: 'EUR', merchant_code: s.biz.merchant_code }));
+      expect(again.body).toMatchObject({ status: 'processed', transaction_id: r.body.transaction_id, replayed: true });
+      expect(await commerce(s)).toBe(60);
+    }
   });
 });

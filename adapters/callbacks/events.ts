@@ -225,7 +225,7 @@ export class CallbackEvents {
     if (refund.currency !== business.currency) return ignored('validation_failed');
     const terminal = await this.processor.processors.terminalAt(business, record.id, refund.merchant_code);
     if (terminal === undefined) return ignored('not_found');
-    const input = { reference: refund.transaction_id, original_reference: refund.original_transaction_id, amount: refund.amount };
+    const input = { reference: refundReference(refund), original_reference: refund.original_transaction_id, amount: refund.amount };
     return processed(await this.processor.refunds.refund(business, reported(terminal, terminal_code), input));
   }
 
@@ -242,6 +242,15 @@ export class CallbackEvents {
     if (terminal === undefined) throw new Error(`terminal ${booked.terminal_id} of a booked callback purchase is gone`);
     return terminal;
   }
+}
+
+/**
+ * A refund's reference on the processor's terminal: its transaction id, or `<transaction_id>/refund`
+ * when that is its original's (idempotency is by transaction id and type, so a processor may name
+ * a refund as its sale), which the purchase's reference holds already.
+ */
+function refundReference(refund: CallbackRefund): string {
+  return refund.transaction_id === refund.original_transaction_id ? `${refund.transaction_id}/refund` : refund.transaction_id;
 }
 
 /**
