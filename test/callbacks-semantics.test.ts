@@ -84,3 +84,17 @@ describe('refunds', () => {
     }
   });
 });
+
+describe('out of order', () => {
+  it('award_on authorization: an authorization after the clearing that made the purchase is ignored (already_processed), whatever its amount', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    for (const authorized of [1000, 1200, 800]) {
+      const txn = transactionId();
+      const c = await postCallback(gw, p, sale('transaction.cleared', saleData(s, txn, 1000)));
+      expect(c.body.status).toBe('processed');
+      const a = await postCallback(gw, p, sale('transaction.authorized', saleData(s, txn, authorized)));
+      expect(a.body, String(authorized)).toEqual({ event_id: expect.any(String), status: 'ignored', code: 'already_processed' });
+    }
+    expect(await commerce(s)).toBe(300);
+  });
+});

@@ -180,6 +180,9 @@ export class CallbackEvents {
     switch (event.type) {
       case 'transaction.authorized':
         if (scope.record.award_on === 'clearing') return Promise.resolve(ignored('awaiting_clearing'));
+        // Its clearing came first and made the purchase: nothing more to make, as for a clearing
+        // after it (its amount's purchase would be the reference's conflict, a code EVENTS.md has not).
+        if (history.some((h) => h.type === cleared && h.purchase !== null)) return Promise.resolve(ignored('already_processed'));
         return this.purchase(scope, event.sale, event.terminal_code, history);
       case 'transaction.cleared': {
         const booked = scope.record.award_on === 'authorization' ? history.find((h) => h.type === authorized && h.purchase !== null)?.purchase : undefined;
