@@ -93,12 +93,17 @@ function refusal(err: unknown): Outcome {
   throw err;
 }
 
+/** What the events under one event id wait behind: each other (the first is the answer, the others replay it). */
+function eventKey(record: ProcessorRecord, event_id: string): string {
+  return `e\u0000${record.id}\u0000${event_id}`;
+}
+
 /**
  * What an event waits behind: the earlier events of the processor transaction it acts on (a
  * refund's original, a clearing's or reversal's authorization), or of its own id if malformed.
  */
 function serialKey(record: ProcessorRecord, event_id: string, event: CallbackEvent | EventOutcome): string {
-  if (!('type' in event)) return `e\u0000${record.id}\u0000${event_id}`;
+  if (!('type' in event)) return eventKey(record, event_id);
   const transaction_id = event.type === 'transaction.refunded' ? event.refund.original_transaction_id : event.transaction_id;
   return `t\u0000${record.id}\u0000${transaction_id}`;
 }
@@ -124,7 +129,14 @@ export class CallbackEvents {
       if (!(err instanceof PocketgateError) || err.code !== 'validation_failed') throw err;
       event = rejected(err);
     }
-    return this.serial.run(serialKey(record, id.data, event), () => this.once(scope, id.data, event));
+    // In line behind its transaction's events (their order), then behind the events sent under
+    // its id: one id sent twice at once for two transactions (a batch, two requests) would
+    // otherwise book both, the second answered as a replay of the first. Event keys are taken
+    // last and held by nobody waiting for another key, so the two never wait on each other.
+    const key = serialKey(record, id.data, event);
+    const own = eventKey(record, id.data);
+    const once = () => this.once(scope, id.data, event);
+    return this.serial.run(key, key === own ? once : () => this.serial.run(own, once));
   }
 
   /** The event, its card number (if any) hashed at once; validation_failed if malformed. */
@@ -168,6 +180,9 @@ export class CallbackEvents {
     switch (event.type) {
       case 'transaction.authorized':
         if (scope.record.award_on === 'clearing') return Promise.resolve(ignored('awaiting_clearing'));
+        // Its clearing came first and made the purchase: nothing more to make, as for a clearing
+        // after it (its amount's purchase would be the reference's conflict, a code EVENTS.md has not).
+        if (history.some((h) => h.type === cleared && h.purchase !== null)) return Promise.resolve(ignored('already_processed'));
         return this.purchase(scope, event.sale, event.terminal_code, history);
       case 'transaction.cleared': {
         const booked = scope.record.award_on === 'authorization' ? history.find((h) => h.type === authorized && h.purchase !== null)?.purchase : undefined;
@@ -213,7 +228,7 @@ export class CallbackEvents {
     if (refund.currency !== business.currency) return ignored('validation_failed');
     const terminal = await this.processor.processors.terminalAt(business, record.id, refund.merchant_code);
     if (terminal === undefined) return ignored('not_found');
-    const input = { reference: refund.transaction_id, original_reference: refund.original_transaction_id, amount: refund.amount };
+    const input = { reference: refundReference(refund), original_reference: refund.original_transaction_id, amount: refund.amount };
     return processed(await this.processor.refunds.refund(business, reported(terminal, terminal_code), input));
   }
 
@@ -230,6 +245,15 @@ export class CallbackEvents {
     if (terminal === undefined) throw new Error(`terminal ${booked.terminal_id} of a booked callback purchase is gone`);
     return terminal;
   }
+}
+
+/**
+ * A refund's reference on the processor's terminal: its transaction id, or `<transaction_id>/refund`
+ * when that is its original's (idempotency is by transaction id and type, so a processor may name
+ * a refund as its sale), which the purchase's reference holds already.
+ */
+function refundReference(refund: CallbackRefund): string {
+  return refund.transaction_id === refund.original_transaction_id ? `${refund.transaction_id}/refund` : refund.transaction_id;
 }
 
 /**

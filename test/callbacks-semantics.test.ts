@@ -1,0 +1,100 @@
+// Processor callbacks end to end (spec/EVENTS.md, "Callbacks in"): sequences of one processor
+// transaction's events, out of order, under new and reused event ids, against the same sale's
+// HTTP semantics (callbacks review 2).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { shop as shopOf, walletOf, type Shop } from './contract-util.ts';
+import { createProcessor, eventId, postCallback, refunded, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
+
+let gw: TestGateway;
+let seed = 640_000;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+async function shopWithProcessor(award_on?: 'clearing' | 'authorization'): Promise<{ s: Shop; p: ProcessorFixture }> {
+  const s = await shopOf(gw, testCard(++seed), [{ name: '10% back', goal: 'spend', award: { percent: 10 } }]);
+  return { s, p: await createProcessor(gw, s.biz, award_on) };
+}
+
+function saleData(s: Shop, transaction_id: string, amount: number) {
+  return { transaction_id, card: { number: s.card }, amount, currency: 'EUR', merchant_code: s.biz.merchant_code };
+}
+
+async function commerce(s: Shop): Promise<number> {
+  return (await walletOf(gw, s.biz.admin_key, s.contact_id)).commerce;
+}
+
+describe('event ids', () => {
+  it('the same event id twice in a batch, for two transactions: the second is the first result replayed and changes nothing', async () => {
+    const { s, p } = await shopWithProcessor();
+    const id = eventId();
+    const res = await postCallback(gw, p, { events: [sale('transaction.cleared', saleData(s, transactionId(), 1000), id), sale('transaction.cleared', saleData(s, transactionId(), 2000), id)] });
+    expect(res.status, res.text).toBe(200);
+    const [first, second] = res.body.results;
+    expect(first).toMatchObject({ event_id: id, status: 'processed' });
+    expect(second).toEqual({ ...first, replayed: true });
+    expect(await commerce(s)).toBe(100);
+    const t = await postCallback(gw, p, sale('transaction.cleared', saleData(s, transactionId(), 3000), id));
+    expect(t.body).toEqual({ ...first, replayed: true });
+    expect(await commerce(s)).toBe(100);
+  });
+
+  it('the same event id in requests at once, for different transactions: one transaction, the others replay it', async () => {
+    const { s, p } = await shopWithProcessor();
+    const id = eventId();
+    const answers = await Promise.all([1000, 2000, 3000, 4000].map((amount) => postCallback(gw, p, sale('transaction.cleared', saleData(s, transactionId(), amount), id))));
+    const first = answers.find((a) => a.body.replayed === undefined)!.body;
+    expect(answers.filter((a) => a.body.replayed === true)).toHaveLength(3);
+    for (const a of answers) expect(a.body.transaction_id).toBe(first.transaction_id);
+    const view = await gw.app.request(`/v1/transactions/${first.transaction_id}`, { headers: { authorization: `Bearer ${s.biz.admin_key}` } });
+    const amount = ((await view.json()) as { amount: number }).amount;
+    expect(await commerce(s)).toBe(amount / 10);
+  });
+
+  it('a malformed event and a valid one under the same id in one batch: the valid one changes nothing', async () => {
+    const { s, p } = await shopWithProcessor();
+    const id = eventId();
+    const res = await postCallback(gw, p, { events: [{ id, type: 'transaction.cleared', data: { amount: 'x' } }, sale('transaction.cleared', saleData(s, transactionId(), 1000), id)] });
+    const [first, second] = res.body.results;
+    expect(first).toMatchObject({ event_id: id, status: 'rejected', code: 'validation_failed' });
+    expect(second).toEqual({ ...first, replayed: true });
+    expect(await commerce(s)).toBe(0);
+  });
+});
+
+describe('refunds', () => {
+  it('a refund under the transaction_id of its original (idempotency is by transaction_id and type) is booked', async () => {
+    for (const award_on of ['clearing', 'authorization'] as const) {
+      const { s, p } = await shopWithProcessor(award_on);
+      const txn = transactionId();
+      const type = award_on === 'clearing' ? 'transaction.cleared' : 'transaction.authorized';
+      expect((await postCallback(gw, p, sale(type, saleData(s, txn, 1000)))).body.status).toBe('processed');
+      const r = await postCallback(gw, p, refunded({ transaction_id: txn, original_transaction_id: txn, amount: 400, currency: 'EUR', merchant_code: s.biz.merchant_code }));
+      expect(r.body, award_on).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
+      expect(await commerce(s)).toBe(60);
+      const again = await postCallback(gw, p, refunded({ transaction_id: txn, original_transaction_id: txn, amount: 400, currency: 'EUR', merchant_code: s.biz.merchant_code }));
+      expect(again.body).toMatchObject({ status: 'processed', transaction_id: r.body.transaction_id, replayed: true });
+      expect(await commerce(s)).toBe(60);
+    }
+  });
+});
+
+describe('out of order', () => {
+  it('award_on authorization: an authorization after the clearing that made the purchase is ignored (already_processed), whatever its amount', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    for (const authorized of [1000, 1200, 800]) {
+      const txn = transactionId();
+      const c = await postCallback(gw, p, sale('transaction.cleared', saleData(s, txn, 1000)));
+      expect(c.body.status).toBe('processed');
+      const a = await postCallback(gw, p, sale('transaction.authorized', saleData(s, txn, authorized)));
+      expect(a.body, String(authorized)).toEqual({ event_id: expect.any(String), status: 'ignored', code: 'already_processed' });
+    }
+    expect(await commerce(s)).toBe(300);
+  });
+});
