@@ -30,7 +30,8 @@ export interface CountedPurchase {
 /**
  * The purchase `id` of the contact on `shard`: from the journal while it is pending there, else
  * from the ledger. Undefined when neither can be read now (PostgreSQL down after the ledger
- * recorded it): the reversal then gives back the purchase alone (`undoOf` without it).
+ * recorded it): the reversal then gives back the purchase alone (`undoOf` without it), which
+ * is the whole of it only for a business whose rewards count nothing (`undoNeedsCounted`).
  */
 export async function readCountedPurchase(stores: Stores, shard: number, id: string): Promise<CountedPurchase | undefined> {
   const purchase = await findTransaction(stores, [shard], id, 'absent');
@@ -58,6 +59,15 @@ export function undoOf(original: string, counted: CountedPurchase | undefined, r
   const keys = tierKeysAt(counted.at_ms, timezone);
   const kinds = [...new Set(rewards.tiers.map((t) => t.period[0] as PeriodKind))];
   return { original, caps, units: tierUnits(counted.amount, rewards), periods: kinds.map((kind) => ({ kind, current: keys[kind].current, next: keys[kind].next })) };
+}
+
+/**
+ * Whether undoing a purchase of a business with these rewards needs what it counted: caps,
+ * budgets (limits) or tier units. Without it, a reversal would leave them counted, the purchase
+ * not voided "as if it never happened" (API.md), and Redis apart from what rebuild derives.
+ */
+export function undoNeedsCounted(rewards: Rewards): boolean {
+  return rewards.limits.size > 0 || rewards.tiers.length > 0;
 }
 
 /** Give back the budgets `counted`'s awards used, by the business's budgets as they are now. */

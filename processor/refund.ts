@@ -21,7 +21,7 @@ import { ledgerOriginal, type LedgerOriginal } from './ledger/originals.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers } from './offers.ts';
 import type { FailureReport } from './purchase.ts';
-import { giveBackBudgets, readCountedPurchase, undoOf, type CountedPurchase } from './purchase-undo.ts';
+import { giveBackBudgets, readCountedPurchase, undoNeedsCounted, undoOf, type CountedPurchase } from './purchase-undo.ts';
 import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
@@ -154,6 +154,11 @@ export class Refunds {
     const rewards = await this.offers.forBusiness(business);
     for (let reads = 1; ; reads++) {
       const purchase = await this.purchaseOf(call.shard, original_slot, original);
+      // What it counted is only in the ledger now, which cannot be read: as a refund of an
+      // original past the hot window, 503 and the retry voids it whole (its claim replays).
+      if (purchase !== undefined && purchase.counted === undefined && undoNeedsCounted(rewards)) {
+        throw new PocketgateError('unavailable', `what the purchase of reference ${input.original_reference} counted is in the ledger, which cannot be read now; try again`);
+      }
       const undo = purchase === undefined ? null : undoOf(purchase.id, purchase.counted, rewards, terminal.timezone);
       const outcome = await this.stores.redis.reversalScript({ ...call, undo });
       if (outcome.outcome === 'stale') {
