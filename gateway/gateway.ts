@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
-import { connectPostgres, connectRedis, type RedisClient, type Stores } from '../processor/stores.ts';
+import { connectPostgres, connectRedis, redactUrl, type RedisClient, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
 import { PostgresHealth } from '../processor/postgres-health.ts';
 import { RedisHealth } from '../processor/redis-health.ts';
@@ -158,7 +158,9 @@ class Started {
 
 /** Redis and PostgreSQL connected, migrated and watched; closed again if preparing them fails. */
 async function openStores(config: GatewayConfig, logger: Logger) {
-  const redis = await connectRedis(config.redis_url);
+  // Nothing listens before Redis answers (the network and offers are read from it first): an
+  // operator must see why, not a silent process and refused connections.
+  const redis = await sayingWhileWaiting(connectRedis(config.redis_url), () => logger.warn({ redis_url: redactUrl(config.redis_url) }, 'Redis does not answer: the gateway opens its ports once it does'));
   const sql = connectPostgres(config.database_url);
   const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health };
@@ -172,6 +174,19 @@ async function openStores(config: GatewayConfig, logger: Logger) {
   postgres_health.start();
   redis_health.start();
   return { stores, postgres_health, redis_health, stop_preparing };
+}
+
+/** `work`, with `say()` called 1 s after it began and every 10 s after while it has not settled. */
+async function sayingWhileWaiting<T>(work: Promise<T>, say: () => void): Promise<T> {
+  let timer = setTimeout(function again() {
+    say();
+    timer = setTimeout(again, 10_000);
+  }, 1_000);
+  try {
+    return await work;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -67,6 +67,17 @@ export const default_config: Omit<ProcessorConfig, 'cim_hmac_key'> = {
   durability: 'async',
 };
 
+/** A URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 export async function connectRedis(url: string): Promise<RedisClient> {
   const client = createClient({
     url,

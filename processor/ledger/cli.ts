@@ -2,7 +2,7 @@
 // bar on stderr (stdout stays what scripts parse), and exit codes.
 
 import cliProgress from 'cli-progress';
-import { connectPostgres, connectRedis, type RedisClient, type Sql } from '../stores.ts';
+import { connectPostgres, connectRedis, redactUrl, type RedisClient, type Sql } from '../stores.ts';
 import { within } from '../in-flight.ts';
 
 /** 2: the command could not run (a store unreachable, bad arguments, the wait ran out). */
@@ -33,16 +33,6 @@ export async function closeStores(stores: { redis: RedisClient; sql: Sql }): Pro
   await stores.sql.end({ timeout: 5 }).catch(() => {});
 }
 
-/** A URL without its password, for messages. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
 
 export interface Progress {
   start(total: number, label: string): void;
