@@ -203,9 +203,12 @@ export class Offers {
   }
 
   /** Something a purchase or redemption reads changed (offers, schemes, tiers, merchant codes): every process reloads it. */
-  /** Called after PostgreSQL committed; should Redis fail here (503), the same call again converges. */
-  async changed(business_id: string): Promise<void> {
-    await snapshotRewards(this.stores, business_id);
+  /**
+   * Called after PostgreSQL committed; should Redis fail here (503), the same call again converges.
+   * `shown`: an offer just created hidden, shown only if Redis takes it (rewards-snapshot.ts).
+   */
+  async changed(business_id: string, shown?: string): Promise<void> {
+    await snapshotRewards(this.stores, business_id, shown);
     this.compiled.delete(business_id);
     await this.stores.redis.publish(offers_channel, business_id);
   }
@@ -216,7 +219,7 @@ export class Offers {
 
   async get(business: Business, id: string): Promise<Offer> {
     const [row] = await this.stores.sql<{ id: string; body: OfferInput; created_at: Date }[]>`
-      select id, body, created_at from offers where id = ${id} and business_id = ${business.id}`;
+      select id, body, created_at from offers where id = ${id} and business_id = ${business.id} and not hidden`;
     if (row === undefined) throw new PocketgateError('not_found', `offer ${id} not found`);
     return { ...row.body, id: row.id, created_at: iso(row.created_at) };
   }
@@ -245,12 +248,16 @@ export class Offers {
     const input = inUtc(sent);
     await this.checkReferences(business, input);
     const id = newId('off');
+    // Hidden until Redis holds it: a create answered 503 (Redis refusing, the process killed before
+    // the copy) leaves an offer nothing ever shows, not one the next change of the business's
+    // rewards makes live beside the one the client sent again (offers have no key to tell a retry
+    // by: every purchase would award both).
     const [row] = await this.stores.sql.begin(async (tx) => {
       await keepPool(tx, business.id, input.pool);
       return tx<{ created_at: Date }[]>`
-        insert into offers (id, business_id, body) values (${id}, ${business.id}, ${tx.json(input as never)}) returning created_at`;
+        insert into offers (id, business_id, body, hidden) values (${id}, ${business.id}, ${tx.json(input as never)}, true) returning created_at`;
     });
-    await this.changed(business.id);
+    await this.changed(business.id, id);
     return { ...input, id, created_at: iso(row!.created_at) };
   }
 
@@ -261,7 +268,7 @@ export class Offers {
     // seed reads the ledger on connections of its own, for seconds on a large offer.
     for (let attempt = 1; ; attempt++) {
       const [row] = await this.stores.sql<{ body: OfferInput; created_at: Date }[]>`
-        select body, created_at from offers where id = ${id} and business_id = ${business.id}`;
+        select body, created_at from offers where id = ${id} and business_id = ${business.id} and not hidden`;
       if (row === undefined) throw new PocketgateError('not_found', `offer ${id} not found`);
       // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
       const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
@@ -271,7 +278,7 @@ export class Offers {
       await seedAddedLimits(this.stores, id, row.body.limits, merged.limits);
       const written = await this.stores.sql.begin(async (tx) => {
         const updated = await tx`update offers set body = ${tx.json(merged as never)}, updated_at = now()
-          where id = ${id} and business_id = ${business.id} and body = ${tx.json(row.body as never)}`;
+          where id = ${id} and business_id = ${business.id} and not hidden and body = ${tx.json(row.body as never)}`;
         if (updated.count === 1) await keepPool(tx, business.id, merged.pool);
         return updated.count === 1;
       });

@@ -9,6 +9,11 @@
 // Snapshots of one business are written under a PostgreSQL advisory lock taken for the business:
 // two changes racing each read PostgreSQL under the lock and write what they read, so the last
 // write is of the latest state.
+//
+// An offer is created hidden (migration 019) and shown in the transaction that writes the snapshot,
+// before Redis is written and committed after it: a snapshot that fails leaves it hidden, and a
+// commit that fails after Redis took it leaves Redis an offer PostgreSQL holds (hidden), which the
+// next snapshot drops. Hidden offers are in no snapshot and answered by no read.
 
 import type { Offer } from '../core/offer.ts';
 import type { OfferInput } from '../core/schemas.ts';
@@ -47,7 +52,7 @@ export async function selectOffers(sql: Query, business_id: string): Promise<Off
 
 async function selectOffersOf(sql: Query, business_ids: readonly string[]): Promise<(Offer & { business_id: string })[]> {
   const rows = await sql<{ id: string; business_id: string; body: OfferInput; created_at: Date }[]>`
-    select id, business_id, body, created_at from offers where business_id = any(${business_ids}) order by created_at, id`;
+    select id, business_id, body, created_at from offers where business_id = any(${business_ids}) and not hidden order by created_at, id`;
   return rows.map((r) => ({ ...r.body, id: r.id, business_id: r.business_id, created_at: iso(r.created_at) }) as Offer & { business_id: string });
 }
 
@@ -75,16 +80,21 @@ export async function readRewards(redis: RedisClient, business_id: string): Prom
   }
 }
 
-/** Reads the business's rewards from PostgreSQL and writes them to Redis; answers what it wrote. */
-export async function snapshotRewards(stores: Pick<Stores, 'sql' | 'redis'>, business_id: string): Promise<RewardsSource> {
-  return (await snapshotRewardsOf(stores, [business_id])).get(business_id)!;
+/**
+ * Reads the business's rewards from PostgreSQL and writes them to Redis; answers what it wrote.
+ * `shown`: a hidden offer of the business, shown in the same transaction (committed only once
+ * Redis took the snapshot that holds it).
+ */
+export async function snapshotRewards(stores: Pick<Stores, 'sql' | 'redis'>, business_id: string, shown?: string): Promise<RewardsSource> {
+  return (await snapshotRewardsOf(stores, [business_id], shown)).get(business_id)!;
 }
 
 /** snapshotRewards for several businesses in one transaction (network-load.ts: a page of them). */
-export async function snapshotRewardsOf(stores: Pick<Stores, 'sql' | 'redis'>, business_ids: readonly string[]): Promise<Map<string, RewardsSource>> {
+export async function snapshotRewardsOf(stores: Pick<Stores, 'sql' | 'redis'>, business_ids: readonly string[], shown?: string): Promise<Map<string, RewardsSource>> {
   const ids = [...new Set(business_ids)].sort(); // locks taken in one order
   return stores.sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${lock_namespace}, hashtext(id)) from unnest(${ids}::text[]) as id order by id`;
+    if (shown !== undefined) await tx`update offers set hidden = false where id = ${shown} and business_id = any(${ids})`;
     const offers = await selectOffersOf(tx, ids);
     const schemes = await tx<{ id: string; business_id: string }[]>`
       select id, business_id from schemes where business_id = any(${ids}) and signup = 'auto' order by id`;

@@ -105,3 +105,59 @@ describe('an admin write cut between PostgreSQL and Redis, sent again', () => {
     expect(wallet.body.open + wallet.body.commerce).toBe(300);
   });
 });
+
+describe('an offer create cut between PostgreSQL and Redis is never live', () => {
+  it('POST /v1/offers: sent again after the 503, the purchase awards the offer once, not twice', async () => {
+    const b = await createBusiness(gw);
+    const body = { name: '2% back', goal: 'spend', kind: 'cashback', award: { percent: 2 } };
+    const first = await withRedisRefusing(() => call(gw, 'POST', '/v1/offers', b.admin_key, body));
+    expect(first.status, first.text).toBe(503);
+    const again = await call(gw, 'POST', '/v1/offers', b.admin_key, body);
+    expect(again.status, again.text).toBe(201);
+    // Any later change of the business's rewards (here a tier table) copies what PostgreSQL holds.
+    const tiers = await call(gw, 'PUT', '/v1/tiers', b.admin_key, [{ name: 'silver', min_period_units: 1000, period: 'year' }]);
+    expect(tiers.status, tiers.text).toBe(200);
+    const card = testCard(31_000_401);
+    const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status, c.text).toBe(201);
+    const bought = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: `hw-${++seq}`, cim: { type: 'card', value: card }, amount: 10_000, currency: 'EUR' });
+    expect(bought.status, bought.text).toBe(201);
+    expect(bought.body.awards.reduce((s: number, a: { amount: number }) => s + a.amount, 0)).toBe(200);
+    // The cut one is nowhere to be read or changed.
+    const [cut] = await gw.processor.stores.sql<{ id: string }[]>`select id from offers where business_id = ${b.business_id} and id <> ${again.body.id}`;
+    expect(cut).toBeDefined();
+    const list = await call(gw, 'GET', '/v1/offers', b.admin_key);
+    expect(list.body.data.map((o: { id: string }) => o.id)).toEqual([again.body.id]);
+    expect((await call(gw, 'GET', `/v1/offers/${cut!.id}`, b.admin_key)).status).toBe(404);
+    expect((await call(gw, 'PATCH', `/v1/offers/${cut!.id}`, b.admin_key, { name: 'back' })).status).toBe(404);
+  });
+
+  it('POST /v1/offers: a commit that fails after Redis took the copy leaves no offer, dropped from Redis by the next copy', async () => {
+    const b = await createBusiness(gw);
+    const kept = await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '1% back', goal: 'spend', kind: 'cashback', award: { percent: 1 } });
+    expect(kept.status, kept.text).toBe(201);
+    const { sql } = gw.processor.stores;
+    // Refused at commit (a deferred trigger), after the statement that shows the offer and after Redis's write.
+    await sql`create function test_commit_fails() returns trigger language plpgsql as $$ begin raise exception 'commit refused'; end $$`;
+    await sql`create constraint trigger test_commit_fails after update on offers deferrable initially deferred
+      for each row when (new.body->>'name' = 'Commit fails') execute function test_commit_fails()`;
+    let cut;
+    try {
+      cut = await call(gw, 'POST', '/v1/offers', b.admin_key, { name: 'Commit fails', goal: 'spend', kind: 'cashback', award: { percent: 2 } });
+    } finally {
+      await sql`drop trigger test_commit_fails on offers`;
+      await sql`drop function test_commit_fails()`;
+    }
+    expect(cut.status, cut.text).not.toBe(201);
+    const list = await call(gw, 'GET', '/v1/offers', b.admin_key);
+    expect(list.body.data.map((o: { id: string }) => o.id)).toEqual([kept.body.id]);
+    const tiers = await call(gw, 'PUT', '/v1/tiers', b.admin_key, [{ name: 'silver', min_period_units: 1000, period: 'year' }]);
+    expect(tiers.status, tiers.text).toBe(200);
+    const card = testCard(31_000_501);
+    const c = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status, c.text).toBe(201);
+    const bought = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: `hw-${++seq}`, cim: { type: 'card', value: card }, amount: 10_000, currency: 'EUR' });
+    expect(bought.status, bought.text).toBe(201);
+    expect(bought.body.awards.map((a: { offer_id: string }) => a.offer_id)).toEqual([kept.body.id]);
+  });
+});

@@ -52,6 +52,8 @@ interface Businesses {
 }
 
 async function businesses(sql: Sql): Promise<Businesses> {
+  // Hidden offers too (migration 019): one whose create's commit failed after Redis took its copy
+  // may have awarded meanwhile, and its awards are replayed as those of any other offer.
   const offers = await sql<{ id: string; body: { instant_redeem?: boolean; limits?: { per_contact?: OfferFacts['per_contact'] } } }[]>`select id, body from offers`;
   const tiers = await sql<{ business_id: string; period: string; since_ms: number }[]>`
     select business_id, period, (extract(epoch from min(units_since)) * 1000)::float8 as since_ms from tiers group by business_id, period`;

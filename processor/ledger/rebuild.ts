@@ -85,7 +85,7 @@ export async function pocketgateKey(redis: RedisClient, shard_count: number): Pr
  * of what was lost. Written a pipeline of 1,000 at a time; an offer that awarded nothing has none.
  */
 async function rebuildBudgets(redis: RedisClient, sql: Sql, shard_count: number): Promise<number> {
-  const budgeted = await sql<{ id: string }[]>`select id from offers where jsonb_typeof(body->'limits'->'budget') = 'number' order by id`;
+  const budgeted = await sql<{ id: string }[]>`select id from offers where jsonb_typeof(body->'limits'->'budget') = 'number' and not hidden order by id`;
   const awarded = [...(await offersAwarded({ redis, sql, shard_count }, budgeted.map((o) => o.id)))];
   for (let i = 0; i < awarded.length; i += 1_000) {
     const multi = redis.multi();
