@@ -84,9 +84,13 @@ export class TerminalChannel implements ConnectionHost {
     this.pinger.unref();
   }
 
-  /** Take `server`'s upgrade requests (every path: one that is not ours is answered 404). */
+  /**
+   * Take `server`'s WebSocket upgrade requests (every path: one that is not ours is answered
+   * 404). Any other upgrade offered (h2c: curl --http2, Java's HttpClient) is a plain request.
+   */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!isWebSocketUpgrade(req)) return serveAsHttp(server, req, socket, head);
       socket.on('error', (err) => this.logger.debug({ err }, 'terminal channel: socket error during the upgrade'));
       this.upgrade(req, socket, head).catch((err: unknown) => {
         if (problemOf(err).status >= 500) this.logger.error({ err }, 'terminal channel: upgrade failed');
@@ -180,6 +184,33 @@ export class TerminalChannel implements ConnectionHost {
 export function sourceOf(req: IncomingMessage, trusted_hops: number): string {
   const forwarded = req.headers['x-forwarded-for'];
   return clientAddress(req.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(',') : forwarded, trusted_hops);
+}
+
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').split(',').some((p) => p.trim().toLowerCase() === 'websocket');
+}
+
+/**
+ * A request that offered an upgrade we do not speak, served as HTTP (RFC 9110 §7.8: a server may
+ * ignore Upgrade). Node 20 hands every request with an Upgrade header to 'upgrade' once anyone
+ * listens (it has no shouldUpgradeCallback) and has taken its parser off the socket: the request
+ * is written again without the offer, ahead of its body's bytes already read, and the socket
+ * given back to the server as a new connection, whose parser reads it and what follows.
+ */
+function serveAsHttp(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!, value = req.rawHeaders[i + 1]!;
+    const lower = name.toLowerCase();
+    if (lower === 'upgrade') continue;
+    if (lower !== 'connection') lines.push(`${name}: ${value}`);
+    else {
+      const options = value.split(',').map((o) => o.trim()).filter((o) => o !== '' && o.toLowerCase() !== 'upgrade');
+      if (options.length > 0) lines.push(`${name}: ${options.join(', ')}`);
+    }
+  }
+  socket.unshift(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), head]));
+  server.emit('connection', socket);
 }
 
 /** An upgrade refused: the problem as an HTTP response, and the socket closed. */
