@@ -45,6 +45,19 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([]);
   });
 
+  it('a redemption recorded without its lots (before 2026-11-30) takes the earliest-expiring lots, and its reversal gives them back', () => {
+    const r = new ContactReplay(ctx);
+    const t0 = Date.UTC(2026, 10, 24, 10);
+    // A lot already expired (not yet swept) is not redeemable: redeem.lua skipped it.
+    r.apply(row('purchase', t0, { amount: 10_000, awards: [award(300, t0 + 2e9), award(200, t0 + 1e9), award(10, t0)], postings: [[rewards, commerce, 510]] }));
+    // The release of 2026-11-24 journaled a redemption without the lots it took.
+    const redemption = row('redemption', t0 + 1, { amount: 350, lots: null, postings: [[commerce, open, 350]] });
+    r.apply(redemption);
+    expect(r.result().lots.sort()).toEqual([[lotOf(t0), 10], [lotOf(t0 + 2e9), 150]]);
+    r.apply(row('reversal', t0 + 2, { original_id: redemption.id, postings: [[open, commerce, 350]] }));
+    expect(r.result().lots.sort()).toEqual([[lotOf(t0), 10], [lotOf(t0 + 1e9), 200], [lotOf(t0 + 2e9), 300]]);
+  });
+
   it('dates purchase history, tier units and caps by occurred_at, as the scripts did, not by when it was processed', () => {
     // Born on 31 May: its purchases that day are kept by time.
     const r = new ContactReplay({ ...ctx, birth_date: '1990-05-31' });

@@ -149,11 +149,18 @@ export class ContactReplay {
         this.awards(t, into);
         if (t.kind === 'purchase') this.purchased(t);
         break;
-      case 'redemption':
-        for (const [field, amount] of t.lots ?? []) this.addLot(field, -amount);
-        this.redeemed.set(t.id, t.lots ?? []);
-        if ((t.lots ?? []).reduce((s, l) => s + l[1], 0) !== out_of) this.warn(`redemption ${t.id}: its lots do not add up to what left the commerce account`);
+      case 'redemption': {
+        // Releases before 2026-11-30 journaled a redemption without its lots: redeem.lua took the
+        // unexpired ones, earliest-expiring first, so take those (pool-free before pooled: which
+        // pool its merchant could redeem is not here), or the lots would keep what the ledger says
+        // left the commerce account.
+        const lots = t.lots ?? this.takeEarliest(out_of, this.redeemableAt(t.created_ms));
+        if (t.lots === null && out_of > 0) this.warn(`redemption ${t.id}: its lots are not in the ledger; the earliest-expiring taken`);
+        else for (const [field, amount] of lots) this.addLot(field, -amount);
+        this.redeemed.set(t.id, lots);
+        if (lots.reduce((s, l) => s + l[1], 0) !== out_of) this.warn(`redemption ${t.id}: its lots do not add up to what left the commerce account`);
         break;
+      }
       case 'reversal': {
         const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
         if (purchase !== undefined) this.unpurchased(purchase);
@@ -269,14 +276,29 @@ export class ContactReplay {
   private clawBack(out_of_commerce: number): void {
     if (out_of_commerce <= 0) return;
     const commerce = this.lotsTotal() - this.debt;
-    let from_lots = Math.min(out_of_commerce, Math.max(commerce, 0));
+    const from_lots = Math.min(out_of_commerce, Math.max(commerce, 0));
     this.debt += out_of_commerce - from_lots;
-    for (const field of [...this.lots.keys()].sort()) {
-      if (from_lots <= 0) break;
-      const take = Math.min(this.lots.get(field)!, from_lots);
+    this.takeEarliest(from_lots);
+  }
+
+  /** The lot fields a redemption at `at_ms` could take, in the order it would: unexpired, pool-free first, earliest expiry first. */
+  private redeemableAt(at_ms: number): string[] {
+    const unexpired = [...this.lots.keys()].filter((field) => Number(field.slice(0, 13)) > at_ms).sort();
+    const pooled = (field: string) => !field.endsWith('|');
+    return [...unexpired.filter((f) => !pooled(f)), ...unexpired.filter(pooled)];
+  }
+
+  /** Takes `amount` from the lots (`fields`, in that order; else earliest expiry first), as far as they go; returns what it took from each. */
+  private takeEarliest(amount: number, fields = [...this.lots.keys()].sort()): [string, number][] {
+    const taken: [string, number][] = [];
+    for (const field of fields) {
+      if (amount <= 0) break;
+      const take = Math.min(this.lots.get(field)!, amount);
       this.addLot(field, -take);
-      from_lots -= take;
+      taken.push([field, take]);
+      amount -= take;
     }
+    return taken;
   }
 
   private expire(t: HistoryRow, out_of_commerce: number): void {
