@@ -154,9 +154,13 @@ export class ContactReplay {
         // unexpired ones, earliest-expiring first, so take those (pool-free before pooled: which
         // pool its merchant could redeem is not here), or the lots would keep what the ledger says
         // left the commerce account.
-        const lots = t.lots ?? this.takeEarliest(out_of, this.redeemableAt(t.created_ms));
-        if (t.lots === null && out_of > 0) this.warn(`redemption ${t.id}: its lots are not in the ledger; the earliest-expiring taken`);
-        else for (const [field, amount] of lots) this.addLot(field, -amount);
+        let lots = t.lots;
+        if (lots === null) {
+          lots = this.takeEarliest(out_of, this.redeemableAt(t.created_ms)); // taken from the lots here
+          if (out_of > 0) this.warn(`redemption ${t.id}: its lots are not in the ledger; the earliest-expiring taken`);
+        } else {
+          for (const [field, amount] of lots) this.addLot(field, -amount);
+        }
         this.redeemed.set(t.id, lots);
         if (lots.reduce((s, l) => s + l[1], 0) !== out_of) this.warn(`redemption ${t.id}: its lots do not add up to what left the commerce account`);
         break;
