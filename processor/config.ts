@@ -28,7 +28,8 @@ export const webhook_events_retention_days_default = 90;
 export function int(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
+  // Decimal digits only: Number() reads "0x1F90" as 8080 and " " as 0 (PORT=" " took a random port).
+  const n = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, not ${raw}`);
   return n;
 }
