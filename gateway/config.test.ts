@@ -31,7 +31,7 @@ describe('configFromEnv', () => {
   });
 
   it('refuses a bad value, naming it', () => {
-    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '3651'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '7.5'], ['HTTP_CONNECTIONS_MAX', '0'], ['POSTGRES_CALLS_IN_FLIGHT_MAX', '0']] as const) {
+    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '3651'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '7.5'], ['HTTP_CONNECTIONS_MAX', '0'], ['POSTGRES_CALLS_IN_FLIGHT_MAX', '0'], ['PORT', ' '], ['PORT', '0x1F90'], ['ISO8583_PORT', '1e3'], ['SHARDS', '16.0']] as const) {
       withEnv({ [name]: value });
       expect(() => configFromEnv(), name).toThrow(new RegExp(name));
     }

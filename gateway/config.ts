@@ -4,7 +4,7 @@
 
 import { isFramingMode, type FramingMode } from '../adapters/iso8583/framing.ts';
 import type { BitmapEncoding } from '../adapters/iso8583/codec.ts';
-import { callback_events_retention_days_default, int, processorConfigFromEnv, referral_sweep_ms_default, required, webhook_events_retention_days_default } from '../processor/config.ts';
+import { callback_events_retention_days_default, database_url_schemes, int, logLevel, processorConfigFromEnv, redis_url_schemes, referral_sweep_ms_default, required, storeUrl, webhook_events_retention_days_default } from '../processor/config.ts';
 import type { ProcessorConfig } from '../processor/stores.ts';
 
 export interface GatewayConfig {
@@ -103,10 +103,10 @@ export function configFromEnv(): GatewayConfig {
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
     callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),
     webhook_events_retention_days: int('WEBHOOK_EVENTS_RETENTION_DAYS', webhook_events_retention_days_default, 0, 3_650),
-    redis_url: required('REDIS_URL'),
-    database_url: required('DATABASE_URL'),
+    redis_url: storeUrl('REDIS_URL', redis_url_schemes),
+    database_url: storeUrl('DATABASE_URL', database_url_schemes),
     platform_api_key: process.env.PLATFORM_API_KEY || undefined,
-    log_level: process.env.LOG_LEVEL ?? 'info',
+    log_level: logLevel(),
     ledger_writer: process.env.LEDGER_WRITER !== 'off',
     trust_proxy_hops: int('TRUST_PROXY_HOPS', 0, 0, 10),
     referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),

@@ -6,57 +6,81 @@
 
 import cluster from 'node:cluster';
 import { installLastResort } from '../processor/last-resort.ts';
-import { configFromEnv, processesConfigFromEnv } from './config.ts';
-import { startGateway } from './gateway.ts';
+import { configFromEnv, processesConfigFromEnv, type ProcessesConfig } from './config.ts';
+import { startGateway, type Gateway } from './gateway.ts';
 import { seedDemo } from './seed.ts';
 
-const { processes, first, seed_demo, data_dir } = processesConfigFromEnv();
+/**
+ * A start that cannot succeed (a bad setting, a port taken) says why in one line and exits 1: the
+ * error's stack (a rejected top-level await) told an operator nothing more, at ten lines each.
+ */
+function notStarted(err: unknown): never {
+  const why = err instanceof Error ? (process.env.DEBUG ? err.stack : err.message) : String(err);
+  process.stderr.write(`[pocketgate] gateway not started: ${why}\n`);
+  process.exit(1);
+}
+
+function processesConfig(): ProcessesConfig {
+  try {
+    return processesConfigFromEnv();
+  } catch (err) {
+    notStarted(err);
+  }
+}
+
+const { processes, first, seed_demo, data_dir } = processesConfig();
+/** Told by a worker to the primary once it serves (a worker that dies before is a failed start). */
+const started_message = 'pocketgate:started';
 
 if (processes > 1 && cluster.isPrimary) {
+  // The settings are the workers' too: a bad one stops the start here, once, not in every worker.
+  try {
+    configFromEnv();
+  } catch (err) {
+    notStarted(err);
+  }
   const index_of = new Map<number, number>();
+  const serving = new Set<number>();
   const fork = (index: number) => index_of.set(cluster.fork({ GATEWAY_WORKER: String(index) }).id, index);
   for (let i = 0; i < processes; i++) fork(i);
   let stopping = false;
+  cluster.on('message', (worker, message) => {
+    if (message === started_message) serving.add(worker.id);
+  });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
+    // One that never served failed to start (a port taken: it said why): another would too, and
+    // so on in a loop. The whole start fails instead.
+    if (!serving.has(worker.id)) {
+      process.stderr.write(`[pocketgate] gateway worker ${worker.process.pid} failed to start (${signal ?? code}); stopping\n`);
+      process.exitCode = 1;
+      return stop();
+    }
     // A gateway keeps no state of its own: replace a dead one at once, in the same role (the
     // first one runs the ledger writer).
     process.stderr.write(`gateway worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
     fork(index_of.get(worker.id) ?? 1);
   });
-  const stop = () => {
+  function stop() {
+    if (stopping) return;
     stopping = true;
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(0), 16_000).unref();
+    setTimeout(() => process.exit(), 16_000).unref();
     cluster.on('exit', () => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit();
     });
-  };
+  }
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 } else {
-  const base = configFromEnv();
-  const config = { ...base, ledger_writer: base.ledger_writer && first };
-  const gateway = await startGateway(config);
-  const base_url = `http://localhost:${gateway.port}`;
-  gateway.logger.info({ port: gateway.port, ledger_writer: config.ledger_writer }, 'gateway listening');
-
-  if (first && seed_demo) {
-    // The demo needs PostgreSQL; terminals do not (OPERATIONS.md: a gateway started during an
-    // outage serves them). A start that cannot seed serves anyway; the next start seeds.
-    await seedDemo(gateway, base_url, config.platform_api_key, data_dir).catch((err: unknown) => {
-      gateway.logger.warn({ err }, 'demo not seeded (PostgreSQL unavailable?): serving without it; the next start seeds it');
-    });
-  }
-  // Errors nothing caught: logged, bounded, and survived when they cannot have touched the POS
-  // path; the process exits on the others (processor/last-resort.ts says which and why). Only
-  // now: a failure to start, above, must still stop the process.
-  installLastResort(gateway.logger);
-
+  // Stopped as it is stopped once it serves, from the very start: a signal while it waits for
+  // Redis or seeds the demo was node's default (killed, exit 143, requests in flight cut).
+  let gateway: Gateway | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return; // Ctrl-C reaches us twice: from the terminal and forwarded by npm start
     stopping = true;
+    if (gateway === undefined) process.exit(0); // nothing serves yet
     gateway.logger.info({ signal }, 'stopping: finishing requests in flight');
     setTimeout(() => process.exit(1), 15_000).unref();
     await gateway.close();
@@ -64,4 +88,28 @@ if (processes > 1 && cluster.isPrimary) {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  let platform_api_key: string | undefined;
+  ({ gateway, platform_api_key } = await serve().catch(notStarted));
+  process.send?.(started_message);
+  if (first && seed_demo) {
+    const seeding = gateway;
+    // The demo needs PostgreSQL; terminals do not (OPERATIONS.md: a gateway started during an
+    // outage serves them). A start that cannot seed serves anyway; the next start seeds.
+    await seedDemo(seeding, `http://localhost:${seeding.port}`, platform_api_key, data_dir).catch((err: unknown) => {
+      if (!stopping) seeding.logger.warn({ err }, 'demo not seeded (PostgreSQL unavailable?): serving without it; the next start seeds it');
+    });
+  }
+  // Errors nothing caught: logged, bounded, and survived when they cannot have touched the POS
+  // path; the process exits on the others (processor/last-resort.ts says which and why). Only
+  // now: a failure to start, above, must still stop the process.
+  installLastResort(gateway.logger);
+}
+
+/** This process's gateway, from the environment, listening; and the key that seeds the demo. */
+async function serve(): Promise<{ gateway: Gateway; platform_api_key: string | undefined }> {
+  const base = configFromEnv();
+  const config = { ...base, ledger_writer: base.ledger_writer && first };
+  const gateway = await startGateway(config);
+  gateway.logger.info({ port: gateway.port, ledger_writer: config.ledger_writer }, 'gateway listening');
+  return { gateway, platform_api_key: config.platform_api_key };
 }

@@ -28,7 +28,8 @@ export const webhook_events_retention_days_default = 90;
 export function int(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
+  // Decimal digits only: Number() reads "0x1F90" as 8080 and " " as 0 (PORT=" " took a random port).
+  const n = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, not ${raw}`);
   return n;
 }
@@ -38,6 +39,38 @@ export function required(name: string): string {
   const v = process.env[name];
   if (v === undefined || v === '') throw new Error(`${name} is not set`);
   return v;
+}
+
+/**
+ * The store URL `name` (REDIS_URL, DATABASE_URL): set, a URL, of one of `schemes`. A bad one is
+ * named and never echoed: it may hold a password. Checked here because the clients' own errors
+ * ("Invalid URL") name no variable and came as a stack trace.
+ */
+export function storeUrl(name: string, schemes: readonly string[]): string {
+  const raw = required(name);
+  let scheme: string;
+  try {
+    // postgres.js reads several hosts (`h1,h2`) where a URL has one: checked with the first.
+    scheme = new URL(raw.replace(/^([^:/]+:\/\/[^/?,]*)(,[^/?]*)/, '$1')).protocol;
+  } catch {
+    throw new Error(`${name} is not a URL`);
+  }
+  if (!schemes.includes(scheme)) throw new Error(`${name} must start with ${schemes.map((s) => `${s}//`).join(' or ')}, not ${scheme}//`);
+  return raw;
+}
+
+export const redis_url_schemes = ['redis:', 'rediss:'] as const;
+export const database_url_schemes = ['postgres:', 'postgresql:'] as const;
+
+/** pino's levels, and `silent`. */
+const log_levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** LOG_LEVEL: one of pino's levels; `info` when unset or empty, as an empty number is its default. */
+export function logLevel(): string {
+  const raw = process.env.LOG_LEVEL;
+  if (raw === undefined || raw === '') return 'info';
+  if (!log_levels.includes(raw)) throw new Error(`LOG_LEVEL must be one of ${log_levels.join(', ')}, not ${raw}`);
+  return raw;
 }
 
 function durability(): Durability {

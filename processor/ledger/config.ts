@@ -2,7 +2,7 @@
 // and the operations commands (rebuild-main.ts, reconcile-main.ts). The settings they share with
 // the gateways are read as the gateways read them (processor/config.ts).
 
-import { callback_events_retention_days_default, int, processorConfigFromEnv, referral_sweep_ms_default, required, webhook_events_retention_days_default } from '../config.ts';
+import { callback_events_retention_days_default, database_url_schemes, int, logLevel, processorConfigFromEnv, redis_url_schemes, referral_sweep_ms_default, required, storeUrl, webhook_events_retention_days_default } from '../config.ts';
 import { default_config, type ProcessorConfig } from '../stores.ts';
 
 /** A standalone ledger writer (`npm run ledger-writer`, writer-main.ts). */
@@ -36,9 +36,9 @@ export function writerConfigFromEnv(): WriterConfig {
   const optional = (name: string, max: number) => (process.env[name] ? int(name, 0, 0, max) : undefined);
   const cim_hmac_key = process.env.CIM_HMAC_KEY;
   return {
-    redis_url: required('REDIS_URL'),
-    database_url: required('DATABASE_URL'),
-    log_level: process.env.LOG_LEVEL ?? 'info',
+    redis_url: storeUrl('REDIS_URL', redis_url_schemes),
+    database_url: storeUrl('DATABASE_URL', database_url_schemes),
+    log_level: logLevel(),
     shard_count: int('SHARDS', default_config.shard_count, 1, 16_384),
     read_count_max: int('LEDGER_READ_COUNT', 256, 1, 10_000),
     claim_idle_ms: int('LEDGER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),
