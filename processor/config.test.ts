@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { envForEachTest } from '../test/with-env.ts';
-import { int, processorConfigFromEnv, required } from './config.ts';
+import { int, processorConfigFromEnv, redis_url_schemes, database_url_schemes, required, storeUrl } from './config.ts';
 import { default_config } from './stores.ts';
 
 const withEnv = envForEachTest();
@@ -34,5 +34,20 @@ describe('int and required', () => {
     expect(() => required('POCKETGATE_TEST_S')).toThrow('POCKETGATE_TEST_S is not set');
     withEnv({ POCKETGATE_TEST_S: 'x' });
     expect(required('POCKETGATE_TEST_S')).toBe('x');
+  });
+});
+
+describe('storeUrl', () => {
+  it('takes the schemes its client reads, a local Redis’s socket and several PostgreSQL hosts among them, and names a bad one without echoing it', () => {
+    for (const url of ['redis://127.0.0.1:6379', 'rediss://u:p@h:6380/1', 'unix:///var/run/redis/redis.sock']) {
+      withEnv({ POCKETGATE_TEST_URL: url });
+      expect(storeUrl('POCKETGATE_TEST_URL', redis_url_schemes)).toBe(url);
+    }
+    withEnv({ POCKETGATE_TEST_URL: 'postgres://u:p@h1:5432,h2:5433/db' });
+    expect(storeUrl('POCKETGATE_TEST_URL', database_url_schemes)).toBe('postgres://u:p@h1:5432,h2:5433/db');
+    withEnv({ POCKETGATE_TEST_URL: 'http://u:secret@h' });
+    expect(() => storeUrl('POCKETGATE_TEST_URL', redis_url_schemes)).toThrow(/^POCKETGATE_TEST_URL must start with redis:\/\/ or rediss:\/\/ or unix:\/\/, not http:\/\/$/);
+    withEnv({ POCKETGATE_TEST_URL: 'not a url secret' });
+    expect(() => storeUrl('POCKETGATE_TEST_URL', redis_url_schemes)).toThrow(/^POCKETGATE_TEST_URL is not a URL$/);
   });
 });

@@ -59,7 +59,7 @@ export function storeUrl(name: string, schemes: readonly string[]): string {
   return raw;
 }
 
-export const redis_url_schemes = ['redis:', 'rediss:'] as const;
+export const redis_url_schemes = ['redis:', 'rediss:', 'unix:'] as const; // unix: a local Redis's socket (node-redis reads it)
 export const database_url_schemes = ['postgres:', 'postgresql:'] as const;
 
 /** pino's levels, and `silent`. */
