@@ -163,7 +163,11 @@ describe('the referral sweeper, killed while it makes many intents left behind',
     await eventually('every intent made', async () => (await intents()) === 0, 20_000);
     const commerce = await Promise.all(referrers.map(async (r) => (await wallet(biz, r.id)).commerce));
     expect(commerce.filter((m) => m !== 700), `killed with ${left} intents left`).toEqual([]);
-    expect(Number(await own.redis.client.get(budgetKey(o.body.id)))).toBe(700 * n);
+    // README: a kill between a budget's reservation and the award script leaves that one
+    // reservation unspent (never over-awarded); the sweeper makes one intent at a time.
+    const budget = Number(await own.redis.client.get(budgetKey(o.body.id)));
+    expect(budget).toBeGreaterThanOrEqual(700 * n);
+    expect(budget).toBeLessThanOrEqual(700 * (n + 1));
     await eventually('every award in the ledger', async () => {
       const [row] = await own.sql<{ n: number }[]>`select count(*)::int4 as n from ledger_transactions where business_id = ${biz.business_id} and kind = 'award' and reference like 'referral:%'`;
       return row!.n >= n;
@@ -174,4 +178,168 @@ describe('the referral sweeper, killed while it makes many intents left behind',
     await reconciled(biz.business_id);
     await killGateway(second, 'SIGTERM');
   }, 90_000);
+});
+
+interface Delivery {
+  readonly event_id: string;
+  readonly status: string;
+  readonly attempts: number;
+  readonly last_error: string | null;
+  readonly next_attempt_at: string | null;
+}
+
+/** A business with one endpoint on `r` (transaction.approved only) and its one delivery, made by a purchase. */
+async function oneDelivery(r: Receiver, seed: number): Promise<{ biz: BusinessFixture; webhook_id: string; delivery: () => Promise<Delivery> }> {
+  const biz = await createBusiness(api);
+  const [c] = await createContacts(api, biz, [testCard(seed)]);
+  const w = await call(api, 'POST', '/v1/webhooks', biz.admin_key, { url: r.url, events: ['transaction.approved'] });
+  expect(w.status, w.text).toBe(201);
+  const p = await call(api, 'POST', '/v1/purchases', biz.terminal_key, { reference: `wh-${seed}`, cim: { type: 'card', value: c!.card }, amount: 1000, currency: 'EUR' });
+  expect(p.status, p.text).toBe(201);
+  const delivery = async () => {
+    const list = (await call(api, 'GET', `/v1/webhooks/${w.body.id}/deliveries`, biz.admin_key)).body.data as Delivery[];
+    expect(list.length).toBeLessThanOrEqual(1);
+    return list[0]!;
+  };
+  return { biz, webhook_id: w.body.id, delivery };
+}
+
+/** The 30 s lease of a killed gateway's attempt, run out (rather than waited for). */
+async function leaseRunsOut(webhook_id: string): Promise<void> {
+  await own.sql`update webhook_deliveries set next_attempt_at = now() where endpoint_id = ${webhook_id} and status = 'pending'`;
+}
+
+describe('the webhook worker, killed with an attempt in flight', () => {
+  let r: Receiver;
+  beforeAll(async () => {
+    r = await startReceiver(() => 'hang');
+  });
+  afterAll(async () => {
+    await r?.close();
+  });
+
+  it('a first attempt to a receiver that hangs: after a restart the event arrives again, the delivery succeeds, nothing stays pending', async () => {
+    r.behaviour = () => 'hang';
+    const first = gatewayProcess();
+    await first.port;
+    const { biz, webhook_id, delivery } = await oneDelivery(r, 43_000_001);
+    const before = r.received.length;
+    await eventually('the attempt in flight', async () => r.received.length > before, 15_000);
+    const event_id = r.received.at(-1)!.json.id as string;
+    await killGateway(first, 'SIGKILL');
+    // The attempt counted, the delivery leased to the dead gateway: pending, due when the lease ends.
+    expect(await delivery()).toMatchObject({ event_id, status: 'pending', attempts: 1 });
+    await leaseRunsOut(webhook_id);
+
+    r.behaviour = () => 200;
+    const second = gatewayProcess();
+    await second.port;
+    await eventually('the delivery to succeed', async () => (await delivery()).status === 'succeeded', 15_000);
+    expect(await delivery()).toMatchObject({ event_id, status: 'succeeded', attempts: 2, next_attempt_at: null });
+    expect(r.received.slice(before).filter((e) => e.json.id === event_id).length).toBeGreaterThanOrEqual(2);
+    expect((await call(api, 'GET', `/v1/webhooks/${webhook_id}/deliveries?status=pending`, biz.admin_key)).body.data).toEqual([]);
+    await killGateway(second, 'SIGTERM');
+  }, 45_000);
+
+  it('a manual retry of a succeeded delivery, killed mid-attempt: after a restart it is made again and succeeds', async () => {
+    r.behaviour = () => 200;
+    const first = gatewayProcess();
+    await first.port;
+    const { biz, webhook_id, delivery } = await oneDelivery(r, 43_000_002);
+    await eventually('the delivery to succeed', async () => (await delivery())?.status === 'succeeded', 15_000);
+    const { event_id } = await delivery();
+    r.behaviour = () => 'hang';
+    const before = r.received.length;
+    const retry = await call(api, 'POST', `/v1/webhooks/${webhook_id}/deliveries/${event_id}/retry`, biz.admin_key);
+    expect(retry.status, retry.text).toBe(202);
+    await eventually('the retry in flight', async () => r.received.length > before, 15_000);
+    await killGateway(first, 'SIGKILL');
+    expect(await delivery()).toMatchObject({ status: 'pending', attempts: 2 });
+    await leaseRunsOut(webhook_id);
+
+    r.behaviour = () => 200;
+    const second = gatewayProcess();
+    await second.port;
+    await eventually('the delivery to succeed again', async () => (await delivery()).status === 'succeeded', 15_000);
+    expect(await delivery()).toMatchObject({ status: 'succeeded', attempts: 3 });
+    expect(r.received.slice(before).filter((e) => e.json.id === event_id).length).toBeGreaterThanOrEqual(2);
+    await killGateway(second, 'SIGTERM');
+  }, 45_000);
+
+  it('a manual retry of a failed delivery (8 attempts), killed mid-attempt: after a restart it ends failed (README), not pending', async () => {
+    r.behaviour = () => 503;
+    const first = gatewayProcess();
+    await first.port;
+    const { biz, webhook_id, delivery } = await oneDelivery(r, 43_000_003);
+    await eventually('the first attempt refused', async () => (await delivery())?.attempts === 1 && (await delivery()).status === 'pending' && (await delivery()).next_attempt_at !== null, 15_000);
+    // Its history: 8 attempts refused (not waited for).
+    await own.sql`update webhook_deliveries set status = 'failed', attempts = 8, next_attempt_at = null where endpoint_id = ${webhook_id}`;
+    const { event_id } = await delivery();
+    r.behaviour = () => 'hang';
+    const before = r.received.length;
+    const retry = await call(api, 'POST', `/v1/webhooks/${webhook_id}/deliveries/${event_id}/retry`, biz.admin_key);
+    expect(retry.status, retry.text).toBe(202);
+    await eventually('the retry in flight', async () => r.received.length > before, 15_000);
+    await killGateway(first, 'SIGKILL');
+    expect(await delivery()).toMatchObject({ status: 'pending', attempts: 9 });
+    await leaseRunsOut(webhook_id);
+
+    r.behaviour = () => 200;
+    const second = gatewayProcess();
+    await second.port;
+    // README: a claim that finds it due with its attempts at its limit fails it there and then.
+    await eventually('the delivery to end', async () => (await delivery()).status !== 'pending', 15_000);
+    const d = await delivery();
+    expect(d).toMatchObject({ status: 'failed', attempts: 9, next_attempt_at: null });
+    expect(d.last_error).toMatch(/^attempt 9 did not finish/);
+    await killGateway(second, 'SIGTERM');
+  }, 45_000);
+});
+
+describe('the ledger writer, killed while PostgreSQL holds a lock on the table it writes', () => {
+  it('after a restart and the lock released, each journal entry is recorded once', async () => {
+    const biz = await createBusiness(api);
+    const contacts = await createContacts(api, biz, Array.from({ length: 20 }, (_, i) => testCard(44_000_000 + i)));
+    const lock = await holdLock(own.sql, 'ledger_transactions');
+    let released = false;
+    try {
+      const first = gatewayProcess();
+      await first.port;
+      const n = 100;
+      const approved = await inBatches(Array.from({ length: n }, (_, i) => async () => {
+        const p = await call(api, 'POST', '/v1/purchases', biz.terminal_key, { reference: `lock-${i}`, cim: { type: 'card', value: contacts[i % contacts.length]!.card }, amount: 1000 + i, currency: 'EUR' });
+        expect(p.status, p.text).toBe(201);
+        return p.body.id as string;
+      }), 10);
+      // Its writer holds the batch, its statement waiting on the lock.
+      await eventually('the writer waiting on the lock', async () => {
+        const [row] = await own.sql<{ n: number }[]>`select count(*)::int4 as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`;
+        return row!.n > 0;
+      }, 15_000);
+      await killGateway(first, 'SIGKILL');
+      // The dead gateway's backend still waits on the lock, its batch's statement in hand.
+      const [waiting] = await own.sql<{ n: number }[]>`select count(*)::int4 as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`;
+      console.log(`lock: ${waiting!.n} backends waiting after the kill`);
+      const second = gatewayProcess();
+      await second.port;
+      await sleep(4_000); // the dead writer's lease (3 s) ends: the second claims its entries
+      lock.release();
+      released = true;
+      await lock.done;
+      await eventually('every purchase recorded, nothing pending', async () => {
+        const [row] = await own.sql<{ n: number }[]>`select count(*)::int4 as n from ledger_transactions where business_id = ${biz.business_id}`;
+        return row!.n === n && (await pendingTotal(own.redis.client)) === 0;
+      }, 20_000);
+      const rows = await own.sql<{ id: string; n: number }[]>`select id, count(*)::int4 as n from ledger_transactions where business_id = ${biz.business_id} group by id`;
+      expect(new Set(rows.map((x) => x.id))).toEqual(new Set(approved));
+      expect(rows.filter((x) => x.n !== 1)).toEqual([]);
+      const [postings] = await own.sql<{ n: number }[]>`select count(*)::int4 as n from ledger_postings p join ledger_transactions t on t.id = p.transaction_id where t.business_id = ${biz.business_id}`;
+      const [once] = await own.sql<{ n: number }[]>`select count(*)::int4 as n from (select distinct p.transaction_id, p.n from ledger_postings p join ledger_transactions t on t.id = p.transaction_id where t.business_id = ${biz.business_id}) x`;
+      expect(postings!.n).toBe(once!.n);
+      await reconciled(biz.business_id);
+      await killGateway(second, 'SIGTERM');
+    } finally {
+      if (!released) lock.release();
+    }
+  }, 60_000);
 });
