@@ -4,9 +4,9 @@
 // past its expiry left in a wallet, no 5xx, every refusal a code the pages list.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reconcile, type Mismatch } from '../processor/ledger/reconcile.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { call, closeAll, createBusiness, startTestGateway, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { expectContractualAnswer, expectReconciledWith } from './ledger-checks.ts';
 
 let gw: TestGateway;
 let other: TestGateway;
@@ -22,21 +22,7 @@ afterAll(async () => {
   await closeAll(other, gw);
 });
 
-const api_codes = new Set(['validation_failed', 'unauthorized', 'forbidden', 'not_found', 'contact_not_found', 'idempotency_conflict', 'insufficient_funds', 'spend_blocked', 'otp_invalid', 'otp_expired', 'wallet_code_invalid', 'original_not_found', 'already_reversed', 'amount_exceeds_original', 'cim_taken', 'signup_not_allowed', 'rate_limited', 'unavailable', 'signature_invalid']);
 
-function expectContractual(r: ApiResponse, via: string): void {
-  const context = `${via} ${r.status} ${r.text.slice(0, 300)}`;
-  expect(r.status, context).toBeLessThan(500);
-  if (r.status >= 400) expect(api_codes.has(r.body?.code), context).toBe(true);
-}
-
-async function expectReconciled(biz: BusinessFixture): Promise<void> {
-  const { redis, sql, config } = gw.processor.stores;
-  const mismatches: Mismatch[] = [];
-  const result = await reconcile(redis, sql, { shard_count: config.shard_count, business_id: biz.business_id, wait_ms: 20_000, onMismatch: (x) => mismatches.push(x) });
-  expect(result.outcome).toBe('compared');
-  expect(mismatches).toEqual([]);
-}
 
 /** Both gateways' clocks at `ms` (plus the time passed since) until released. */
 function holdClocks(ms: number): () => void {
@@ -47,6 +33,9 @@ function holdClocks(ms: number): () => void {
     for (const g of [gw, other]) g.processor.stores.clock.now = real;
   };
 }
+
+const expectContractual = (r: ApiResponse, via: string): void => expectContractualAnswer(r.status, r.body, `${via} ${r.status} ${r.text.slice(0, 300)}`);
+const expectReconciled = (biz: BusinessFixture): Promise<void> => expectReconciledWith(gw, biz);
 
 describe('the expiry sweeper racing a contact’s own transactions as its lots expire', () => {
   it('sweeps on both gateways, redemptions, a refund, reversals and spends at once, 20 contacts at the lots’ expiry ± 2 ms: wallets = ledger, nothing expired left', async () => {

@@ -3,11 +3,11 @@
 // invariants (wallets = ledger, budgets held, every approved reply recorded once, no 5xx).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reconcile, type Mismatch } from '../processor/ledger/reconcile.ts';
 import { budgetKey } from '../processor/hot/keys.ts';
 import { cimToken } from '../core/cim.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { call, closeAll, createBusiness, eventually, startTestGateway, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { expectContractualAnswer, expectReconciledWith, expectRecordedWith } from './ledger-checks.ts';
 
 let gw: TestGateway;
 let other: TestGateway;
@@ -22,36 +22,19 @@ afterAll(async () => {
   await closeAll(other, gw);
 });
 
-const api_codes = new Set(['validation_failed', 'unauthorized', 'forbidden', 'not_found', 'contact_not_found', 'idempotency_conflict', 'insufficient_funds', 'spend_blocked', 'otp_invalid', 'otp_expired', 'wallet_code_invalid', 'original_not_found', 'already_reversed', 'amount_exceeds_original', 'cim_taken', 'signup_not_allowed', 'rate_limited', 'unavailable', 'signature_invalid']);
-
-function expectContractual(r: ApiResponse, via: string): void {
-  const context = `${via} ${r.status} ${r.text.slice(0, 300)}`;
-  expect(r.status, context).toBeLessThan(500);
-  if (r.status >= 400) expect(api_codes.has(r.body?.code), context).toBe(true);
-}
 
 const contactOf = (biz: BusinessFixture): Promise<CardContact> => createCardContact(gw, biz, ++seed);
 
-async function expectReconciled(biz: BusinessFixture): Promise<void> {
-  const { redis, sql, config } = gw.processor.stores;
-  const mismatches: Mismatch[] = [];
-  const result = await reconcile(redis, sql, { shard_count: config.shard_count, business_id: biz.business_id, wait_ms: 20_000, onMismatch: (x) => mismatches.push(x) });
-  expect(result.outcome).toBe('compared');
-  expect(mismatches).toEqual([]);
-}
 
-async function expectRecorded(biz: BusinessFixture, ids: readonly string[]): Promise<void> {
-  const sql = gw.processor.stores.sql;
-  await eventually('ledger caught up', async () => {
-    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${ids as string[]}) and business_id = ${biz.business_id}`;
-    return row!.n === new Set(ids).size;
-  });
-}
 
 const purchase = (g: TestGateway, biz: BusinessFixture, c: CardContact, amount = 1000) =>
   call(g, 'POST', '/v1/purchases', biz.terminal_key, { reference: `p-${++seq}`, cim: { type: 'card', value: c.card }, amount, currency: 'EUR' });
 const quote = (g: TestGateway, biz: BusinessFixture, c: CardContact, amount = 1000) =>
   call(g, 'POST', '/v1/purchases/quote', biz.terminal_key, { reference: `q-${++seq}`, cim: { type: 'card', value: c.card }, amount, currency: 'EUR' });
+
+const expectContractual = (r: ApiResponse, via: string): void => expectContractualAnswer(r.status, r.body, `${via} ${r.status} ${r.text.slice(0, 300)}`);
+const expectReconciled = (biz: BusinessFixture): Promise<void> => expectReconciledWith(gw, biz);
+const expectRecorded = (biz: BusinessFixture, ids: readonly string[]): Promise<void> => expectRecordedWith(gw, biz, ids);
 
 describe('an offer PATCHed on one gateway while the other takes purchases and quotes', () => {
   it('amount, budget lowered below what is used, deactivated, reactivated, 10 rounds: budget counter = awards, wallets = replies = ledger', async () => {

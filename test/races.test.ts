@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage, type IsoMessage } from '../adapters/iso8583/codec.ts';
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
-import { reconcile, type Mismatch } from '../processor/ledger/reconcile.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { createProcessor, postCallback, refunded, reversed, sale, transactionId } from './callback-helpers.ts';
 import { call, closeAll, createBusiness, eventually, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { TerminalClient } from './ws-client.ts';
+import { expectContractualAnswer, expectReconciledWith, expectRecordedWith } from './ledger-checks.ts';
 
 let gw: TestGateway;
 let seed = 93_100_000;
@@ -24,8 +24,6 @@ afterAll(async () => {
   await closeAll(gw);
 });
 
-const api_codes = new Set(['validation_failed', 'unauthorized', 'forbidden', 'not_found', 'contact_not_found', 'idempotency_conflict', 'insufficient_funds', 'spend_blocked', 'otp_invalid', 'otp_expired', 'wallet_code_invalid', 'original_not_found', 'already_reversed', 'amount_exceeds_original', 'cim_taken', 'signup_not_allowed', 'rate_limited', 'unavailable', 'signature_invalid']);
-
 interface Reply {
   readonly status: number;
   readonly body: any;
@@ -33,12 +31,6 @@ interface Reply {
   readonly via: string;
 }
 
-/** No 5xx, and a refusal's code is one API.md lists with its status. */
-function expectContractual(r: Reply): void {
-  const context = `${r.via} ${r.status} ${JSON.stringify(r.body)}`;
-  expect(r.status, context).toBeLessThan(500);
-  if (r.status >= 400) expect(api_codes.has(r.body?.code), context).toBe(true);
-}
 
 async function http(biz: BusinessFixture, path: string, body: unknown): Promise<Reply> {
   const r = await call(gw, 'POST', path, biz.terminal_key, body);
@@ -56,23 +48,7 @@ async function wallet(biz: BusinessFixture, c: { id: string }): Promise<{ open: 
   return { open: w.body.open, commerce: w.body.commerce };
 }
 
-/** OPERATIONS.md reconcile for this business: every wallet equal to its ledger. */
-async function expectReconciled(biz: BusinessFixture): Promise<void> {
-  const { redis, sql, config } = gw.processor.stores;
-  const mismatches: Mismatch[] = [];
-  const result = await reconcile(redis, sql, { shard_count: config.shard_count, business_id: biz.business_id, wait_ms: 20_000, onMismatch: (x) => mismatches.push(x) });
-  expect(result.outcome).toBe('compared');
-  expect(mismatches).toEqual([]);
-}
 
-/** Every approved reply's transaction is in the ledger, once, of the kind it said. */
-async function expectRecorded(biz: BusinessFixture, ids: readonly string[]): Promise<void> {
-  const sql = gw.processor.stores.sql;
-  await eventually('ledger caught up', async () => {
-    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${ids as string[]}) and business_id = ${biz.business_id}`;
-    return row!.n === new Set(ids).size;
-  });
-}
 
 const contactOf = (biz: BusinessFixture): Promise<CardContact> => createCardContact(gw, biz, ++seed);
 
@@ -100,6 +76,10 @@ function isoRequest(biz: BusinessFixture, acquirer: string, mti: string, values:
 }
 const isoReference = (m: IsoMessage) => `iso:${m.fields[32]!.padStart(11, '0')}:${m.fields[11]}:${m.fields[7]}`;
 const originalOf = (m: IsoMessage) => formatOriginalData({ mti: m.mti, stan: m.fields[11]!, transmissionDateTime: m.fields[7]!, acquirerId: m.fields[32]! });
+
+const expectContractual = (r: Reply): void => expectContractualAnswer(r.status, r.body, `${r.via} ${r.status} ${JSON.stringify(r.body)}`);
+const expectReconciled = (biz: BusinessFixture): Promise<void> => expectReconciledWith(gw, biz);
+const expectRecorded = (biz: BusinessFixture, ids: readonly string[]): Promise<void> => expectRecordedWith(gw, biz, ids);
 
 describe('one reference from three channels at once', () => {
   it('HTTP, WebSocket and ISO 8583 with one reference and two bodies: one transaction, the rest replay or 409/94', async () => {
