@@ -1,7 +1,11 @@
 // The business network read back as lists (GET /v1/merchants, /v1/venues, /v1/terminals): from
 // PostgreSQL, a page at a time in id order (random ids: a stable order, not the order of creation;
-// starting_after never skips or repeats one), never a key.
+// starting_after never skips or repeats one), never a key. A starting_after that names none of the
+// business's is 400, as Stripe answers one naming no object (and as a webhook's deliveries do): a
+// page after a typo would be a page of something else, and another business's id answers as any
+// unknown one.
 
+import { PocketgateError } from '../core/errors.ts';
 import type { ListQuery } from '../core/schemas.ts';
 import type { Business } from './network.ts';
 import { iso } from './network.ts';
@@ -34,6 +38,10 @@ function shown(row: Row): Record<string, unknown> {
 }
 
 export async function listNetwork(sql: Sql, business: Business, list: NetworkList, page: ListQuery): Promise<Page<Record<string, unknown>>> {
+  if (page.starting_after !== undefined) {
+    const [found] = await sql`select 1 from ${sql(list)} where id = ${page.starting_after} and business_id = ${business.id}`;
+    if (found === undefined) throw new PocketgateError('validation_failed', `starting_after: no ${list.slice(0, -1)} ${page.starting_after} in this business`, [{ path: 'starting_after', message: `must be the id of one of the business's ${list}` }]);
+  }
   // The table and columns are ours (the keys of `columns`), never the caller's.
   const rows = await sql<Row[]>`
     select ${sql.unsafe(columns[list])} from ${sql(list)}

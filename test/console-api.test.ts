@@ -61,6 +61,9 @@ describe('network lists', () => {
     expect(first.body).toMatchObject({ has_more: true, data: [{ id: all[0] }] });
     const next = await call(gw, 'GET', `/v1/terminals?limit=1&starting_after=${all[0]}`, biz.admin_key);
     expect(next.body).toMatchObject({ has_more: false, data: [{ id: all[1] }] });
+    // One that names none of the business's terminals (a typo, another business's) is 400, as Stripe answers it.
+    const other = await createBusiness(gw);
+    for (const unknown of ['ter_nope', other.terminal_id, biz.venue_id]) expectValidation(await call(gw, 'GET', `/v1/terminals?limit=1&starting_after=${unknown}`, biz.admin_key), 'starting_after');
     expectProblem(await call(gw, 'GET', '/v1/terminals', biz.terminal_key), 403, 'forbidden');
     expectProblem(await call(gw, 'GET', '/v1/terminals', undefined), 401, 'unauthorized');
     expectValidation(await call(gw, 'GET', '/v1/venues?limit=0', biz.admin_key), 'limit');
