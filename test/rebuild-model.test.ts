@@ -10,14 +10,11 @@
 // on A as on B. Fixed seed (REBUILD_MODEL_SEED to explore).
 
 import fc from 'fast-check';
-import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import type { RedisClient } from '../processor/stores.ts';
-import { network_loaded_key } from '../processor/network-layout.ts';
-import { console_stats_prefix } from '../processor/hot/keys.ts';
-import { probe_key } from '../processor/redis-health.ts';
+import { comparableRedis } from './redis-state.ts';
 import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
 import { rebuild } from '../processor/ledger/rebuild.ts';
 
@@ -264,30 +261,8 @@ function remember(s: Step, refs: string[], wallet_codes: string[]) {
 // ---- Redis, comparable (as test/rebuild.test.ts): claims (r:), journals (j:), the expiry index
 // (e:), leases, the console's counts and the probe aside; hashes as sorted hex pairs without zeros.
 
-async function snapshot(client: RedisClient): Promise<Record<string, unknown>> {
-  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Array });
-  const out: Record<string, unknown> = {};
-  for await (const keys of client.scanIterator({ COUNT: 1000 })) {
-    for (const key of keys) {
-      // Guess counters (g:) and live OTPs (o:, p:, ot:): not in the ledger, not rebuilt (README).
-      if (/^(r|j|e|writer|g|o|p|ot):/.test(key) || key.startsWith(console_stats_prefix) || key === probe_key) continue;
-      if (key === network_loaded_key) continue;
-      const type = await client.type(key);
-      const expires = Math.floor(Number(await client.sendCommand(['PEXPIRETIME', key])) / 1000);
-      if (type === 'hash') {
-        const flat = (await binary.sendCommand(['HGETALL', key])) as unknown as Buffer[];
-        const pairs: string[] = [];
-        for (let i = 0; i < flat.length; i += 2) if (flat[i + 1]!.toString() !== '0') pairs.push(`${flat[i]!.toString('hex')}=${flat[i + 1]!.toString()}`);
-        out[key] = { pairs: pairs.sort(), expires };
-      } else if (type === 'string') {
-        const v = await client.get(key);
-        if (v !== '0') out[key] = { v, expires };
-      } else if (type === 'zset') out[key] = { members: await client.zRangeWithScores(key, 0, -1), expires };
-      else out[key] = { type };
-    }
-  }
-  return out;
-}
+// Guess counters (g:) and live OTPs (o:, p:, ot:) too: not in the ledger, not rebuilt (README).
+const snapshot = (client: RedisClient) => comparableRedis(client, ['r', 'j', 'e', 'g', 'o', 'p', 'ot'], 'left out');
 
 /** Keys whose value or expiry (beyond 2 s) differ; hash fields shown by name. */
 function differences(before: Record<string, unknown>, after: Record<string, unknown>): string[] {

@@ -5,13 +5,11 @@
 // every reply replays byte for byte, another body under a reference of the window is refused, refunds and reversals of earlier transactions work, guards, caps and budgets hold, and
 // reconcile finds nothing. It refuses a Redis with data unless --force.
 
-import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 import type { RedisClient } from '../processor/stores.ts';
-import { network_loaded_key } from '../processor/network-layout.ts';
-import { console_stats_prefix } from '../processor/hot/keys.ts';
+import { comparableRedis } from './redis-state.ts';
 import { probe_key } from '../processor/redis-health.ts';
 
 const shard_count = 16;
@@ -47,43 +45,8 @@ async function pos(path: string, body: unknown, keep = true) {
 const card = (i: number) => testCard(41_000_000 + i);
 const purchase = (i: number, amount: number) => pos('/v1/purchases', { reference: ref(), cim: { type: 'card', value: card(i) }, amount, currency: 'EUR' });
 
-/**
- * What Redis holds, comparable: every key but the claims (r:), the journals (j:), the expiry
- * index (e:, which keeps contacts whose lots are gone until the sweeper passes) and zeros the
- * scripts leave ('0' fields and strings); hashes as sorted hex pairs, with their expiry time.
- */
-async function snapshot(client: RedisClient): Promise<Record<string, unknown>> {
-  // Maps as flat arrays: field names are raw bytes (the CIM index, records), not text.
-  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Array });
-  const out: Record<string, unknown> = {};
-  for await (const keys of client.scanIterator({ COUNT: 1000 })) {
-    for (const key of keys) {
-      // Writers' liveness leases (writer:<consumer>) are not data: rebuild makes none.
-      if (/^(r|j|e|writer):/.test(key)) continue;
-      if (key.startsWith(console_stats_prefix)) continue; // the console's traffic counts: not data, not rebuilt
-      if (key === probe_key) continue; // the gateways' readiness probe: not data, not rebuilt
-      // When the network was copied, and how much: there either way, its time differs.
-      if (key === network_loaded_key) {
-        out[key] = 'present';
-        continue;
-      }
-      const type = await client.type(key);
-      // To the second: a script's PEXPIRE counts from when Redis ran it, a few ms after its now_ms.
-      const expires = Math.floor(Number(await client.sendCommand(['PEXPIRETIME', key])) / 1000);
-      if (type === 'hash') {
-        const flat = (await binary.sendCommand(['HGETALL', key])) as unknown as Buffer[];
-        const pairs: string[] = [];
-        for (let i = 0; i < flat.length; i += 2) if (flat[i + 1]!.toString() !== '0') pairs.push(`${flat[i]!.toString('hex')}=${flat[i + 1]!.toString()}`);
-        out[key] = { pairs: pairs.sort(), expires };
-      } else if (type === 'string') {
-        const v = await client.get(key);
-        if (v !== '0') out[key] = { v, expires };
-      } else if (type === 'zset') out[key] = { members: await client.zRangeWithScores(key, 0, -1), expires };
-      else out[key] = { type };
-    }
-  }
-  return out;
-}
+/** What Redis holds, comparable: claims (r:), journals (j:) and the expiry index (e:, which keeps contacts whose lots are gone until the sweeper passes) aside. */
+const snapshot = (client: RedisClient) => comparableRedis(client, ['r', 'j', 'e'], 'present');
 
 /**
  * `after` with each key's expiry taken from `before` where the two are within a second: a script's
