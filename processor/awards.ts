@@ -140,7 +140,15 @@ export class Awards {
     // Their guard (first_purchase) was the referred contact's, and its purchase script decided it
     // (it keeps an intent only on that contact's first purchase); the award script, on the
     // referrer's shard, would read it of the referrer and refuse every referrer who has bought.
-    const awards = intent.awards.map((a) => (a.guard === 'first_purchase' ? { ...a, guard: null } : a));
+    // Their per-contact cap counts in the UTC period of when the award is made, as rebuild and a
+    // cap added later count it (the ledger's award transaction names no venue, processor/ledger/
+    // replay.ts capTimezone); the evaluation gave it the referred purchase's venue-local period.
+    const utc = readLocalTime(now_ms, 'UTC');
+    const awards = intent.awards.map((a) => ({
+      ...a,
+      guard: a.guard === 'first_purchase' ? null : a.guard,
+      period_key: a.period_key === null || a.limits?.per_contact === undefined ? a.period_key : periodKey(a.limits.per_contact.period, utc),
+    }));
     await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', awards, now_ms, intent.resolution);
     this.onReferralStep?.('awarded');
     await this.stores.redis.zRem(referralsKey(this.contacts.shardOf(intent.referred_id)), member);
