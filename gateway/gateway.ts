@@ -2,13 +2,14 @@
 // ledger writer draining. main.ts starts one from the environment; tests start them in process.
 
 import { createServer, type Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
-import { connectPostgres, connectRedis, redactUrl, type RedisClient, type Stores } from '../processor/stores.ts';
+import { connectPostgres, createRedis, redactUrl, type RedisClient, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
 import { PostgresHealth } from '../processor/postgres-health.ts';
-import { RedisHealth } from '../processor/redis-health.ts';
+import { probeWrite, RedisHealth, refusalState } from '../processor/redis-health.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
@@ -59,7 +60,7 @@ export interface StartOptions {
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? pino({ level: config.log_level });
-  const { stores, postgres_health, redis_health, stop_preparing } = await openStores(config, logger);
+  const { stores, connected, postgres_health, redis_health } = openStores(config, logger);
   const { redis, sql } = stores;
   // Everything started is stopped in the reverse order, by close() or by a start that fails
   // midway (a port taken): a gateway that did not start holds no connection, timer or port.
@@ -68,28 +69,29 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   started.add(() => redis.close().catch(() => {}));
   started.add(() => redis_health.stop());
   started.add(() => postgres_health.stop());
-  started.add(stop_preparing);
   try {
-    return await startServing(config, options, logger, stores, postgres_health, started);
+    return await startServing(config, options, logger, stores, connected, postgres_health, started);
   } catch (err) {
     await started.stopAll();
     throw err;
   }
 }
 
-/** What startGateway starts once its stores are ready; each part is added to `started` as it starts. */
-async function startServing(config: GatewayConfig, options: StartOptions, logger: Logger, stores: Stores, postgres_health: PostgresHealth, started: Started): Promise<Gateway> {
+/**
+ * What startGateway starts once its stores are made; each part is added to `started` as it starts.
+ * The ports open first: while Redis does not answer (or loads its data), and until the start has
+ * read it, every POS and admin call answers 503 `unavailable`, ISO 8583 DE39 91 and /readyz 503
+ * (OPERATIONS.md), where nothing listening answered a terminal only with refused connections.
+ */
+async function startServing(config: GatewayConfig, options: StartOptions, logger: Logger, stores: Stores, connected: Promise<unknown>, postgres_health: PostgresHealth, started: Started): Promise<Gateway> {
   const { redis, sql } = stores;
   const processor = new Processor(stores);
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
-  started.add(() => processor.offers.close());
-  await processor.offers.subscribe();
+  // No look-up before the network copy is read (or made): an empty one answers 401 and 404.
+  const serve = processor.network.refuseUntilReady('the gateway is starting: it has not read Redis yet (Redis down or loading its data); try again shortly');
   const metrics = createMetrics(options.collect_default_metrics ?? true);
   const console_services = { stats: new ConsoleStats(redis, logger), feed: new TransactionFeed(redis, config.processor.shard_count, logger) };
-  started.add(() => console_services.stats.stop());
-  console_services.stats.start();
   const ledger_lag = new LedgerLag(processor);
-  await ledger_lag.count();
   const app = createApp({
     processor,
     ledger_lag,
@@ -102,25 +104,20 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
     webhooks_allow_private: config.webhooks.allow_private,
     console: console_services,
   });
-  // Stopped after the sweeps and the writer, as before: started first.
+  // What starts once Redis answers is stopped after the listeners (added before them), as when
+  // it started before them.
+  const parts = new Started(logger);
+  started.add(() => parts.stopAll());
+  const { port, iso_port, terminal } = await listen(app, processor, config, options, logger, console_services, started);
+  if (port !== 0 || iso_port !== 0) logger.info({ port, iso8583_port: iso_port }, 'ports open: calls answer 503 until the gateway has read Redis');
+  await startOnRedis(config, logger, processor, stores, connected, postgres_health, console_services.stats, ledger_lag, parts);
+  serve();
+  // Started after the network is served: the sweeps read it.
   const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
-  if (webhook_worker !== undefined) started.add(() => webhook_worker.stop());
-  const writer = config.ledger_writer ? startLedgerWriter(redis, writerSql(config, started), config, metrics, logger) : undefined;
-  if (writer !== undefined) started.add(() => writer.stop());
-  started.add(startSweeps(processor, sql, config, logger));
-
-  const { server, terminal, port } = (options.listen ?? true)
-    ? await listenHttp(app, processor, config, options, logger, console_services.stats)
-    : { server: undefined, terminal: undefined, port: 0 };
-  // The HTTP server closes last of the three: its close waits for the upgraded sockets too, and for
-  // every open response (the live feeds).
-  if (server !== undefined) started.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  started.add(() => console_services.feed.close());
-  if (terminal !== undefined) started.add(() => terminal.close());
-  const { iso, iso_port } = (options.iso8583 ?? options.listen ?? true)
-    ? await listenIso(processor, config, logger, console_services.stats)
-    : { iso: undefined, iso_port: 0 };
-  if (iso !== undefined) started.add(() => iso.close());
+  if (webhook_worker !== undefined) parts.add(() => webhook_worker.stop());
+  const writer = config.ledger_writer ? startLedgerWriter(redis, writerSql(config, parts), config, metrics, logger) : undefined;
+  if (writer !== undefined) parts.add(() => writer.stop());
+  parts.add(startSweeps(processor, sql, config, logger));
 
   return {
     app,
@@ -134,6 +131,56 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
     close: () => started.stopAll(),
   };
 }
+
+/** The HTTP server (with the terminal channel) and the ISO 8583 server, as options say; their stops added to `started`. */
+async function listen(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, console_services: { stats: ConsoleStats; feed: TransactionFeed }, started: Started) {
+  const { server, terminal, port } = (options.listen ?? true)
+    ? await listenHttp(app, processor, config, options, logger, console_services.stats)
+    : { server: undefined, terminal: undefined, port: 0 };
+  // The HTTP server closes last of the three: its close waits for the upgraded sockets too, and for
+  // every open response (the live feeds).
+  if (server !== undefined) started.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  started.add(() => console_services.feed.close());
+  if (terminal !== undefined) started.add(() => terminal.close());
+  const { iso, iso_port } = (options.iso8583 ?? options.listen ?? true)
+    ? await listenIso(processor, config, logger, console_services.stats)
+    : { iso: undefined, iso_port: 0 };
+  if (iso !== undefined) started.add(() => iso.close());
+  return { port, iso_port, terminal };
+}
+
+/**
+ * The start's reads of Redis, once it answers: the network copy (made from PostgreSQL if Redis has
+ * none), the offers subscription, the console's counts and the ledger lag's first count.
+ */
+async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Processor, stores: Stores, connected: Promise<unknown>, postgres_health: PostgresHealth, stats: ConsoleStats, ledger_lag: LedgerLag, parts: Started): Promise<void> {
+  // An operator must see why the gateway answers 503, not a silent process.
+  await sayingWhileWaiting(redisAnswers(stores.redis, connected), () => logger.warn({ redis_url: redactUrl(config.redis_url) }, 'Redis does not answer (or loads its data): calls answer 503 until it does'));
+  parts.add(await prepareStores(stores, postgres_health, logger));
+  postgres_health.start();
+  parts.add(() => processor.offers.close());
+  await processor.offers.subscribe();
+  parts.add(() => stats.stop());
+  stats.start();
+  await ledger_lag.count();
+}
+
+/**
+ * Once Redis is connected and past loading its data. A write it refuses otherwise (out of memory,
+ * a read-only replica) starts the gateway all the same: the POS path answers 503 for it, as when
+ * Redis refuses while the gateway serves.
+ */
+async function redisAnswers(redis: RedisClient, connected: Promise<unknown>): Promise<void> {
+  await connected;
+  for (;;) {
+    const state = await probeWrite(redis).then(() => 'ok' as const, refusalState);
+    if (state !== 'down' && state !== 'loading') return;
+    if (!redis.isOpen) throw new Error('the Redis client was closed while the gateway waited for Redis');
+    await sleep(redis_wait_ms);
+  }
+}
+
+const redis_wait_ms = 250;
 
 /** What a gateway started, and how to stop each part: stopped last first, each once. */
 class Started {
@@ -156,24 +203,20 @@ class Started {
   }
 }
 
-/** Redis and PostgreSQL connected, migrated and watched; closed again if preparing them fails. */
-async function openStores(config: GatewayConfig, logger: Logger) {
-  // Nothing listens before Redis answers (the network and offers are read from it first): an
-  // operator must see why, not a silent process and refused connections.
-  const redis = await sayingWhileWaiting(connectRedis(config.redis_url), () => logger.warn({ redis_url: redactUrl(config.redis_url) }, 'Redis does not answer: the gateway opens its ports once it does'));
+/**
+ * Redis and PostgreSQL clients, Redis connecting (`connected`: rejected only when closed first)
+ * and watched from now: /readyz and the POS path see it down until it answers.
+ */
+function openStores(config: GatewayConfig, logger: Logger) {
+  const redis = createRedis(config.redis_url);
+  const connected = redis.connect();
+  connected.catch(() => {}); // closed before it answered: the start that waited is stopped
   const sql = connectPostgres(config.database_url);
   const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health };
   const postgres_health = new PostgresHealth(config.database_url);
-  const stop_preparing = await prepareStores(stores, postgres_health, logger).catch(async (err: unknown) => {
-    await postgres_health.stop();
-    await redis.close().catch(() => {});
-    await sql.end({ timeout: 5 });
-    throw err;
-  });
-  postgres_health.start();
   redis_health.start();
-  return { stores, postgres_health, redis_health, stop_preparing };
+  return { stores, connected, postgres_health, redis_health };
 }
 
 /** `work`, with `say()` called 1 s after it began and every 10 s after while it has not settled. */

@@ -59,11 +59,14 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
   const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none', answer: answers.ready_answer, also: { 503: { description: 'Not ready: Redis takes no write', answer: answers.ready_answer } } } as const;
   serve(app, readyz, async (c) => {
     const { redis, sql } = processor.stores;
-    const [redis_state, postgres_state, ledger_lag] = await Promise.all([
+    const [probed, postgres_state, ledger_lag] = await Promise.all([
       within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
       postgresState(sql, postgres_health),
       lag.count(),
     ]);
+    // A gateway still starting approves nothing though Redis answers: it is loading the network
+    // copy from Redis (or into it, from PostgreSQL).
+    const redis_state = probed === 'ok' && !processor.network.ready ? 'loading' : probed;
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
   // One count of the webhook backlog at a time: a scrape while PostgreSQL is slow joins the count

@@ -122,13 +122,36 @@ export class Network {
    * `merchantMade`: the business's rewards snapshot made again (Offers.changed): a merchant's code
    * may be the name of a pool, which then redeems only at that merchant.
    */
+  /**
+   * Why look-ups are refused for now (503 `unavailable`), while a gateway starts: until it has
+   * read Redis and copied the network into it, an empty copy would answer a 401 or 404 (and cache
+   * the miss) to a key or terminal that exists. Undefined once the gateway serves.
+   */
+  private not_ready: string | undefined;
+
   constructor(
     private readonly stores: Stores,
     private readonly merchantMade: (business_id: string) => Promise<void>,
   ) {}
 
+  /** Refuses every look-up with 503 `unavailable` (`why`) until the function answered is called. */
+  refuseUntilReady(why: string): () => void {
+    this.not_ready = why;
+    return () => (this.not_ready = undefined);
+  }
+
+  get ready(): boolean {
+    return this.not_ready === undefined;
+  }
+
+  private requireReady(): void {
+    if (this.not_ready !== undefined) throw new PocketgateError('unavailable', this.not_ready);
+  }
+
   /** The principal a key names, or undefined. Platform keys are compared by hash too. */
   async authenticate(key: string, platform_key_hash: string | undefined): Promise<Principal | undefined> {
+    // The platform key too: what it creates is written to Redis, which the start has not read yet.
+    this.requireReady();
     const hash = hashKey(key);
     if (platform_key_hash !== undefined && hash === platform_key_hash) return { kind: 'platform' };
     return this.principals.get(hash);
@@ -152,12 +175,14 @@ export class Network {
    * business's terminal is not told apart from one that does not exist.
    */
   async terminal(business: Business, terminal_id: string): Promise<Terminal | undefined> {
+    this.requireReady();
     const terminal = await this.terminals.get(terminal_id);
     return terminal === undefined || terminal.business_id !== business.id ? undefined : terminal;
   }
 
   /** A terminal by id, of any business: only for what has already found whose it is (a processor's booking). */
-  terminalById(terminal_id: string): Promise<Terminal | undefined> {
+  async terminalById(terminal_id: string): Promise<Terminal | undefined> {
+    this.requireReady();
     return this.terminals.get(terminal_id);
   }
 
@@ -166,7 +191,8 @@ export class Network {
     this.terminals.delete(terminal_id);
   }
 
-  business(id: string): Promise<Business | undefined> {
+  async business(id: string): Promise<Business | undefined> {
+    this.requireReady();
     return this.businesses.get(id);
   }
 
@@ -174,7 +200,8 @@ export class Network {
    * The business and terminal an ISO 8583 message names: DE32 (acquirer link), DE42 (merchant
    * code; blank for the business's own venues) and DE41 (terminal code).
    */
-  isoTerminal(acquirer_id: string, merchant_code: string, terminal_code: string): Promise<IsoTerminal | undefined> {
+  async isoTerminal(acquirer_id: string, merchant_code: string, terminal_code: string): Promise<IsoTerminal | undefined> {
+    this.requireReady();
     return this.iso_terminals.get(JSON.stringify([paddedAcquirer(acquirer_id), merchant_code, terminal_code]));
   }
 

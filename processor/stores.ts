@@ -79,6 +79,13 @@ export function redactUrl(url: string): string {
 }
 
 export async function connectRedis(url: string): Promise<RedisClient> {
+  const client = createRedis(url);
+  await client.connect();
+  return client;
+}
+
+/** A client not connected yet: connect() waits (retrying) until Redis answers; commands fail fast meanwhile. */
+export function createRedis(url: string): RedisClient {
   const client = createClient({
     url,
     // Bounded reconnect backoff; commands issued while disconnected fail fast rather than queue
@@ -96,7 +103,6 @@ export async function connectRedis(url: string): Promise<RedisClient> {
   client.on('error', () => {
     // node-redis reconnects by itself; failed commands surface as errors to their callers.
   });
-  await client.connect();
   return client;
 }
 
