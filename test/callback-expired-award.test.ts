@@ -10,6 +10,10 @@ import { call, eventually, startTestGateway, testCard, type TestGateway } from '
 import { shop, walletOf } from './contract-util.ts';
 import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 import { expectReconciledWith } from './ledger-checks.ts';
+import { lotsKey } from '../processor/hot/keys.ts';
+import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
+import { rebuild } from '../processor/ledger/rebuild.ts';
+import { connectPostgres, connectRedis } from '../processor/stores.ts';
 
 let gw: TestGateway;
 const day_ms = 86_400_000;
@@ -45,6 +49,7 @@ describe('a callback whose award expired before it came', () => {
     // The sweep finds nothing left to expire.
     await gw.processor.expiry.sweep();
     expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ open: 0, commerce: 0 });
+    expect(await rebuilt(async () => [await walletOf(gw, s.biz.admin_key, s.contact_id), await lotsOf(s.contact_id)])).toEqual([{ currency: 'EUR', open: 0, commerce: 0, pools: [], expiring: [] }, {}]);
   });
 
   it('an award still valid stays in the commerce balance, with no expiry', async () => {
@@ -56,5 +61,37 @@ describe('a callback whose award expired before it came', () => {
     expect(res.body.status, res.text).toBe('processed');
     expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ commerce: 100 });
     await expectReconciledWith(gw, s.biz);
+    const lots = await lotsOf(s.contact_id);
+    expect(Object.values(lots)).toEqual(['100']);
+    expect(await rebuilt(() => lotsOf(s.contact_id))).toEqual(lots);
   });
 });
+
+function lotsOf(contact_id: string): Promise<Record<string, string>> {
+  return gw.processor.stores.redis.hGetAll(lotsKey(gw.processor.contacts.shardOf(contact_id), contact_id));
+}
+
+/**
+ * `read` before and after `npm run rebuild` of the test Redis (npm test empties it and the test
+ * database before the file): answers what it read after, and checks it read the same before.
+ */
+async function rebuilt<T>(read: () => Promise<T>): Promise<T> {
+  const before = await read();
+  const { redis, config } = gw.processor.stores;
+  expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
+  await gw.close();
+  const client = await connectRedis(process.env.REDIS_URL!);
+  const db = connectPostgres(process.env.DATABASE_URL!, 2);
+  try {
+    await client.flushAll();
+    const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
+    expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
+  } finally {
+    await client.quit();
+    await db.end({ timeout: 5 });
+  }
+  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  const after = await read();
+  expect(after).toEqual(before);
+  return after;
+}
