@@ -12,7 +12,7 @@ import { Spends } from '../processor/wallet.ts';
 let purchases: Purchases | undefined;
 
 export async function benchPurchase(stores: Stores, business: Business, terminal: Terminal, _rewards: Rewards, facts: PurchaseFacts & { input: PurchaseInput }): Promise<number> {
-  purchases ??= new Purchases(stores, undefined as never, undefined as never, new Spends(stores, undefined as never), undefined as never, () => {});
+  purchases ??= new Purchases(stores, undefined as never, undefined as never, new Spends(stores, undefined as never), undefined as never, undefined as never, () => {});
   const call = purchases.purchaseCall(business, terminal, facts.input, facts);
   const reply = await shardReply(stores, call, stores.redis.purchaseScript(call));
   return reply.status;

@@ -8,6 +8,7 @@ import { tierAtUtc } from '../core/tier.ts';
 import type { Contacts } from './contacts.ts';
 import type { AwardCall, AwardCommitted } from './hot/award.ts';
 import type { AwardItem } from './hot/award-items.ts';
+import type { Expiry } from './expiry.ts';
 import type { Template, WalletHole } from './hot/template.ts';
 import { budgetKey, capsKey, contactKey, referralsKey } from './hot/keys.ts';
 import { referenceSlot } from './hot/references.ts';
@@ -47,6 +48,7 @@ export class Awards {
     private readonly stores: Stores,
     private readonly contacts: Contacts,
     private readonly offers: Offers,
+    private readonly expiry: Expiry,
   ) {}
 
   /**
@@ -183,8 +185,10 @@ export class Awards {
     const templates = awardTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reason, reference });
     let out: ShardReply<AwardCommitted>;
     const answer: { outcome?: string } = {};
+    let items: readonly AwardItem[] = [];
     try {
       const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards, resolution) };
+      items = call.awards;
       out = await shardReply(this.stores, call, answered(this.stores.redis.awardScript(call), answer));
     } catch (err) {
       // Given back only if the script committed nothing (shard.ts mayGiveBack).
@@ -193,6 +197,9 @@ export class Awards {
     }
     // Committed: a failure from here on must not give back the budget of the awards it made.
     await this.settle(awards, out.committed?.accepted);
+    // A referrer's award of a purchase dated back past its validity expires now (Purchases.commit);
+    // failing, the sweeper expires it (the award stands: nothing to report to its caller).
+    await this.expiry.expireMade(shard, contact_id, items, out.committed?.accepted, now_ms).catch(() => false);
     return out;
   }
 }

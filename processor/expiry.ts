@@ -4,6 +4,7 @@
 import { newId } from '../core/ids.ts';
 import { rewardsCall } from './awards.ts';
 import type { ExpireCall } from './hot/expire.ts';
+import type { AwardItem } from './hot/award-items.ts';
 import { contactKey, expiryKey } from './hot/keys.ts';
 import type { Network } from './network.ts';
 import { shardReply } from './shard.ts';
@@ -44,6 +45,15 @@ export class Expiry {
     return due !== null && due <= now_ms && this.expire(shard, contact_id, now_ms);
   }
 
+  /**
+   * After awards committed: expire now the lots of those made already past their expiry
+   * (madeExpired), as they would have expired had their sale been booked when it was made; their
+   * script's wallet left them out. Whether it did; failing, the sweep does it.
+   */
+  async expireMade(shard: number, contact_id: string, items: readonly AwardItem[], accepted: readonly number[] | undefined, now_ms: number): Promise<boolean> {
+    return madeExpired(items, accepted, now_ms) && this.expireDue(shard, contact_id, now_ms);
+  }
+
   private async expire(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
     const business_id = await this.stores.redis.hGet(contactKey(shard, contact_id), 'b');
     const business = business_id === null || business_id === undefined ? undefined : await this.network.business(business_id);
@@ -63,4 +73,13 @@ export class Expiry {
   start(interval_ms: number, onError: (err: unknown) => void): () => void {
     return repeatEvery(interval_ms, () => this.sweep(), onError);
   }
+}
+
+/**
+ * Whether an accepted award (indexes into `items`) went into a commerce lot already past its
+ * expiry: a purchase dated back further than the award's validity (a processor's clearing may be
+ * dated 35 days back, EVENTS.md), or a referrer's award made of it.
+ */
+export function madeExpired(items: readonly AwardItem[], accepted: readonly number[] | undefined, now_ms: number): boolean {
+  return (accepted ?? []).some((i) => items[i]?.kind === 'c' && Number(items[i]!.lot.slice(0, 13)) <= now_ms);
 }

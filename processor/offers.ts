@@ -6,10 +6,11 @@
 
 import { currencyByCode } from '../core/currency.ts';
 import { PocketgateError } from '../core/errors.ts';
-import { newId } from '../core/ids.ts';
+import { newId, shardOf } from '../core/ids.ts';
+import type { PeriodKind } from '../core/tier.ts';
 import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
 import { offerSchema, parseWith, utcTimestamp, type OfferInput } from '../core/schemas.ts';
-import { offers_channel } from './hot/keys.ts';
+import { contactKey, offers_channel } from './hot/keys.ts';
 import { withinOr } from './in-flight.ts';
 import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
@@ -176,8 +177,27 @@ export class Offers {
     return selectTiers(this.stores.sql, business.id);
   }
 
-  /** Replace the business's tiers. */
+  /**
+   * Replace the business's tiers. A period kind counts from when it was last (re)introduced
+   * (tiers.units_since, which rebuild counts from): the contacts' units of a kind added back are
+   * forgotten before the purchases see it, and those of a kind removed once they no longer count
+   * into it, so that neither path counts the units of before a removal.
+   */
   async putTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
+    // The kinds the purchases count now (Redis's snapshot) as well as PostgreSQL's: a retry after a
+    // failure below (503) finds PostgreSQL changed already, and the snapshot not yet.
+    const had = kindsOf(await this.tiers(business));
+    const snapshot = await readRewards(this.stores.redis, business.id);
+    const counted = snapshot === undefined ? had : kindsOf(snapshot.tiers);
+    const kinds = kindsOf(tiers);
+    await this.writeTiers(business, tiers);
+    await forgetTierUnits(this.stores, business.id, [...kinds].filter((k) => !counted.has(k) || !had.has(k)));
+    await this.changed(business.id);
+    await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
+    return this.tiers(business);
+  }
+
+  private async writeTiers(business: Business, tiers: readonly Tier[]): Promise<void> {
     await this.stores.sql.begin(async (tx) => {
       // One PUT of a business at a time: two at once both deleted the rows (the second found none
       // left to delete) and both inserted, and the second's insert of a name the first had just
@@ -198,8 +218,6 @@ export class Offers {
           from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(business_id text, name text, min_period_units int8, period text, units_since text)`;
       }
     });
-    await this.changed(business.id);
-    return this.tiers(business);
   }
 
   /** Something a purchase or redemption reads changed (offers, schemes, tiers, merchant codes): every process reloads it. */
@@ -318,4 +336,26 @@ async function keepPool(tx: postgres.TransactionSql, business_id: string, pool: 
     throw new PocketgateError('validation_failed', detail, [{ path: 'pool', message: detail }]);
   }
   await tx`insert into offer_pools (business_id, pool) values (${business_id}, ${pool})`;
+}
+
+/** The period kinds of tiers ('m', 'q', 'y'). */
+function kindsOf(tiers: readonly Tier[]): Set<PeriodKind> {
+  return new Set(tiers.map((t) => t.period[0] as PeriodKind));
+}
+
+/** Contacts whose units fields are dropped per round of commands. */
+const forget_batch = 1_000;
+
+/**
+ * Drop the `u<kind>` units fields (hot/lib.lua addTierUnits) of `kinds` from every contact of the
+ * business: a kind removed or added back counts afresh. Rare (a PUT /v1/tiers that changes its
+ * kinds) and a command per contact, in rounds.
+ */
+async function forgetTierUnits(stores: Stores, business_id: string, kinds: readonly PeriodKind[]): Promise<void> {
+  if (kinds.length === 0) return;
+  const fields = kinds.map((k) => `u${k}`);
+  const cursor = stores.sql<{ id: string }[]>`select id from contacts where business_id = ${business_id}`.cursor(forget_batch);
+  for await (const rows of cursor) {
+    await Promise.all(rows.map((r) => stores.redis.hDel(contactKey(shardOf(r.id, stores.config.shard_count), r.id), fields)));
+  }
 }

@@ -44,7 +44,8 @@ export class Processor {
     this.network = new Network(stores, (business_id) => this.offers.changed(business_id));
     this.contacts = new Contacts(stores);
     this.spends = new Spends(stores, this.contacts);
-    this.awards = new Awards(stores, this.contacts, this.offers);
+    this.expiry = new Expiry(stores, this.network);
+    this.awards = new Awards(stores, this.contacts, this.offers, this.expiry);
     this.contacts.tierOf = async (business, contact_id) => {
       const rewards = await this.offers.forBusiness(business);
       if (rewards.tiers.length === 0) return null;
@@ -56,9 +57,8 @@ export class Processor {
     this.contacts.onCreated = async (business, ids) => {
       for (const id of ids) await this.awards.signup(business, id, null);
     };
-    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, (err, context, message) => this.onFailure(err, context, message));
+    this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, this.expiry, (err, context, message) => this.onFailure(err, context, message));
     this.redemptions = new Redemptions(stores, this.contacts, this.offers);
-    this.expiry = new Expiry(stores, this.network);
     this.refunds = new Refunds(stores, this.contacts, this.offers, this.expiry, (err, context, message) => this.onFailure(err, context, message));
     this.schemes = new Schemes(stores);
     this.referrals = new ReferralSweeper(stores, this.network, this.awards, (err, context, message) => this.onFailure(err, context, message));

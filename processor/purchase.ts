@@ -17,6 +17,7 @@ import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { requireWritable } from './redis-health.ts';
 import { awardItems, type Awards } from './awards.ts';
+import type { Expiry } from './expiry.ts';
 import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
@@ -36,6 +37,7 @@ export class Purchases {
     private readonly offers: Offers,
     private readonly spends: Spends,
     private readonly awards: Awards,
+    private readonly expiry: Expiry,
     /** Where failures that must not change a committed reply go (the gateway logs them). */
     private readonly report: FailureReport,
   ) {}
@@ -147,6 +149,9 @@ export class Purchases {
     }
     const committed = reply.committed;
     await this.afterCommit(business, call.contact_id, committed, awards, committed?.first_purchase === true ? referral : undefined, call.now_ms);
+    // Dated back past an award's validity (a processor's clearing): its lot expires now, an
+    // expiry transaction right after the purchase's, not at the next sweep.
+    await this.expiry.expireMade(call.shard, call.contact_id, call.awards, committed?.accepted, call.now_ms).catch((err: unknown) => this.report(err, { contact_id: call.contact_id }, 'purchase approved; could not expire the awards it made already expired; the sweeper does'));
     return reply;
   }
 

@@ -215,8 +215,8 @@ end
 local function commit(values, record)
   local open, commerce = balances()
   values.open = int(open)
-  -- expired_back: commerce money this commit gave back already expired, which Node expires at
-  -- once after it (reversal.lua): the wallet answered leaves it out.
+  -- expired_back: commerce money this commit gave back (reversal.lua) or awarded (applyAwards)
+  -- already expired, which Node expires at once after it: the wallet answered leaves it out.
   values.commerce = int(commerce - (values.expired_back or 0))
   local reply = fill(ARG.reply, values)
   local entry = fill(ARG.entry, values)
@@ -337,7 +337,8 @@ end
 -- (no cap counted; of a resolution group, the next best stands in), so that the discounts listed
 -- add up to the discount (API.md). Returns the accepted awards' JSON, cashback and discount
 -- totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
--- the contact's purchases not reversed as it read them (none: this is its first purchase).
+-- the contact's purchases not reversed as it read them (none: this is its first purchase), and
+-- what went into lots already expired.
 -- times_key: the contact's purchases by time (purchaseTimesKey), for guard first_of_day.
 local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room, times_key)
   -- One read of what the awards depend on and one write per field they change, however many
@@ -395,7 +396,14 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
       made[#made + 1] = amount
     end
   end
-  for _, field in ipairs(lot_fields) do redis.call('HINCRBY', KEY.lots, field, lot_add[field]) end
+  -- expired: what went into lots already past their expiry (a purchase dated back further than
+  -- its award's validity: a processor's clearing), which Node expires at once after the commit
+  -- (Expiry.expireDue): the wallet answered leaves it out.
+  local expired = 0
+  for _, field in ipairs(lot_fields) do
+    redis.call('HINCRBY', KEY.lots, field, lot_add[field])
+    if tonumber(string.sub(field, 1, 13)) <= NOW then expired = expired + lot_add[field] end
+  end
   if to_commerce > 0 then redis.call('HINCRBY', KEY.contact, 'm', to_commerce) end
   if debt ~= debt_before then
     if debt == 0 then redis.call('HDEL', KEY.contact, 'md') else redis.call('HSET', KEY.contact, 'md', int(debt)) end
@@ -403,7 +411,7 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
   if to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', to_open) end
   -- LT: the index keeps each contact's earliest expiry.
   if earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases, expired
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's

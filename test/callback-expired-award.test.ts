@@ -1,0 +1,97 @@
+// A processor's callback may be dated 35 days back (EVENTS.md), and an award's validity counts
+// from the sale's occurred_at (API.md): a clearing that comes after the award's validity makes a
+// lot that has already expired. It used to count in the wallet's commerce balance until the next
+// expiry sweep. Decided (as for a redemption reversed after its lots expired): the award is made
+// and recorded (the statement shows it earned), and its lot expires at once, an expiry
+// transaction of its own right after the purchase, before the callback is answered.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { shop, walletOf } from './contract-util.ts';
+import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
+import { expectReconciledWith } from './ledger-checks.ts';
+import { lotsKey } from '../processor/hot/keys.ts';
+import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
+import { rebuild } from '../processor/ledger/rebuild.ts';
+import { connectPostgres, connectRedis } from '../processor/stores.ts';
+
+let gw: TestGateway;
+const day_ms = 86_400_000;
+
+beforeAll(async () => {
+  // The sweeper runs when the test says, not on its timer: what the answer leaves is what is seen.
+  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+describe('a callback whose award expired before it came', () => {
+  it('records the award and expires it at once: the commerce balance never shows it', async () => {
+    const s = await shop(gw, testCard(881_000_001), [{ name: '10% back, a week', goal: 'spend', award: { percent: 10 }, validity_days: 7 }]);
+    const p = await createProcessor(gw, s.biz);
+    const occurred_at = new Date(Date.now() - 10 * day_ms).toISOString();
+    const data = { transaction_id: transactionId(), card: { number: s.card }, amount: 1000, currency: 'EUR', merchant_code: s.biz.merchant_code, occurred_at };
+    const res = await postCallback(gw, p, sale('transaction.cleared', data));
+    expect(res.body.status, res.text).toBe('processed');
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ open: 0, commerce: 0 });
+
+    // Earned, then expired: the purchase with its award, and an expiry of it, in the ledger.
+    const kinds = await eventually('purchase and expiry in the ledger', async () => {
+      const rows = await gw.processor.stores.sql<{ kind: string; amount: number }[]>`
+        select kind, amount::int as amount from ledger_transactions where contact_id = ${s.contact_id} order by created_at, id`;
+      return rows.length >= 2 && rows;
+    });
+    expect(kinds.map((r) => [r.kind, r.amount])).toEqual([['purchase', 1000], ['expiry', 100]]);
+    const t = await call(gw, 'GET', `/v1/transactions/${res.body.transaction_id}`, s.biz.admin_key);
+    expect(t.body.awards, t.text).toEqual([expect.objectContaining({ amount: 100 })]);
+    await expectReconciledWith(gw, s.biz);
+    // The sweep finds nothing left to expire.
+    await gw.processor.expiry.sweep();
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ open: 0, commerce: 0 });
+    expect(await rebuilt(async () => [await walletOf(gw, s.biz.admin_key, s.contact_id), await lotsOf(s.contact_id)])).toEqual([{ currency: 'EUR', open: 0, commerce: 0, pools: [], expiring: [] }, {}]);
+  });
+
+  it('an award still valid stays in the commerce balance, with no expiry', async () => {
+    const s = await shop(gw, testCard(881_000_002), [{ name: '10% back, a fortnight', goal: 'spend', award: { percent: 10 }, validity_days: 14 }]);
+    const p = await createProcessor(gw, s.biz);
+    const occurred_at = new Date(Date.now() - 10 * day_ms).toISOString();
+    const data = { transaction_id: transactionId(), card: { number: s.card }, amount: 1000, currency: 'EUR', merchant_code: s.biz.merchant_code, occurred_at };
+    const res = await postCallback(gw, p, sale('transaction.cleared', data));
+    expect(res.body.status, res.text).toBe('processed');
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ commerce: 100 });
+    await expectReconciledWith(gw, s.biz);
+    const lots = await lotsOf(s.contact_id);
+    expect(Object.values(lots)).toEqual(['100']);
+    expect(await rebuilt(() => lotsOf(s.contact_id))).toEqual(lots);
+  });
+});
+
+function lotsOf(contact_id: string): Promise<Record<string, string>> {
+  return gw.processor.stores.redis.hGetAll(lotsKey(gw.processor.contacts.shardOf(contact_id), contact_id));
+}
+
+/**
+ * `read` before and after `npm run rebuild` of the test Redis (npm test empties it and the test
+ * database before the file): answers what it read after, and checks it read the same before.
+ */
+async function rebuilt<T>(read: () => Promise<T>): Promise<T> {
+  const before = await read();
+  const { redis, config } = gw.processor.stores;
+  expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
+  await gw.close();
+  const client = await connectRedis(process.env.REDIS_URL!);
+  const db = connectPostgres(process.env.DATABASE_URL!, 2);
+  try {
+    await client.flushAll();
+    const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
+    expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
+  } finally {
+    await client.quit();
+    await db.end({ timeout: 5 });
+  }
+  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  const after = await read();
+  expect(after).toEqual(before);
+  return after;
+}

@@ -1,0 +1,82 @@
+// A tier period kind removed (PUT /v1/tiers without it) and added back: Redis kept the contact's
+// old `u<kind>` counter and counted on top of it, while `npm run rebuild` counts from the kind's
+// new tiers.units_since, so the tier a contact held changed with a rebuild. Decided: a kind counts
+// from when it was last (re)introduced; removing it forgets its units, on both paths.
+//
+// On the test Redis and database themselves (npm test empties both before the file): rebuild
+// needs an empty Redis, so the gateway is closed, Redis flushed and rebuilt, and a gateway
+// started again on it, as test/rebuild-model.test.ts does on stores of its own.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { contactKey } from '../processor/hot/keys.ts';
+import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
+import { rebuild } from '../processor/ledger/rebuild.ts';
+import { connectPostgres, connectRedis } from '../processor/stores.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let seq = 0;
+const card = testCard(882_000_001);
+const monthly = [{ name: 'gold', min_period_units: 100, period: 'month' }];
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  biz = await createBusiness(gw);
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+async function purchase(amount: number): Promise<void> {
+  const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `tkr-${process.pid}-${++seq}`, cim: { type: 'card', value: card }, amount, currency: 'EUR' });
+  expect(p.status, p.text).toBe(201);
+}
+
+async function putTiers(tiers: readonly object[]): Promise<void> {
+  const r = await call(gw, 'PUT', '/v1/tiers', biz.admin_key, tiers);
+  expect(r.status, r.text).toBe(200);
+}
+
+/** The contact's tier (GET) and its monthly units field as Redis holds it. */
+async function tierAndUnits(contact_id: string): Promise<{ tier: unknown; um: string | null | undefined }> {
+  const c = await call(gw, 'GET', `/v1/contacts/${contact_id}`, biz.admin_key);
+  expect(c.status, c.text).toBe(200);
+  const um = await gw.processor.stores.redis.hGet(contactKey(gw.processor.contacts.shardOf(contact_id), contact_id), 'um');
+  return { tier: c.body.tier, um };
+}
+
+describe('a tier period kind removed, then added back', () => {
+  it('counts from when it was added back, before and after a rebuild alike', async () => {
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status, c.text).toBe(201);
+    const contact_id = c.body.id as string;
+    await putTiers(monthly);
+    await purchase(8_000); // 80 units this month
+    expect((await tierAndUnits(contact_id)).tier).toBeNull();
+    await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }]); // no monthly tier
+    await purchase(3_000); // counts no monthly units
+    await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }, ...monthly]);
+    await purchase(3_000); // 30 units since the monthly kind came back
+    const before = await tierAndUnits(contact_id);
+    // 80 + 30 would be gold; the 80 were counted before the kind was removed.
+    expect(before.tier).toBeNull();
+    expect(before.um).toMatch(/^\d{4}-\d{2}\|3000\|0$/);
+
+    const { redis, config } = gw.processor.stores;
+    expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
+    await gw.close();
+    const client = await connectRedis(process.env.REDIS_URL!);
+    const db = connectPostgres(process.env.DATABASE_URL!, 2);
+    try {
+      await client.flushAll();
+      const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
+      expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
+    } finally {
+      await client.quit();
+      await db.end({ timeout: 5 });
+    }
+    gw = await startTestGateway();
+    expect(await tierAndUnits(contact_id)).toEqual(before);
+  }, 60_000);
+});
