@@ -6,7 +6,8 @@
 // is stored (processor/callback-events.ts) and answered again with `replayed: true`. Within a
 // process the events of one processor transaction run one at a time (a batch's, and concurrent
 // requests'); across processes the commands' own idempotency by terminal and reference holds,
-// and the stored answer is the first one saved.
+// and the stored answer is the first one saved. An event id is applied by one request at a time
+// across processes too (processor/event-claims.ts): the next reads the first one's answer.
 
 import type { NormalisedCim } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
@@ -23,6 +24,7 @@ import {
   type CallbackRefund,
 } from '../../core/schemas.ts';
 import type { BookedPurchase, EventOutcome, StoredEvent } from '../../processor/callback-events.ts';
+import { EventClaims } from '../../processor/event-claims.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { ProcessorRecord } from '../../processor/processors.ts';
@@ -110,8 +112,11 @@ function serialKey(record: ProcessorRecord, event_id: string, event: CallbackEve
 
 export class CallbackEvents {
   private readonly serial = new KeyedSerial();
+  private readonly claims: EventClaims;
 
-  constructor(private readonly processor: Processor) {}
+  constructor(private readonly processor: Processor) {
+    this.claims = new EventClaims(processor.stores);
+  }
 
   /**
    * One event's reply. Events handed over in order are applied in that order per processor
@@ -157,8 +162,16 @@ export class CallbackEvents {
     }
   }
 
+  /**
+   * The event under its id's claim, which every gateway process shares: one id sent to two
+   * processes at once for two transactions is applied by one, the other replays its answer.
+   */
+  private once(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
+    return this.claims.holding(scope.business.id, scope.record.id, event_id, () => this.answer(scope, event_id, event));
+  }
+
   /** The stored answer, or the event applied and its answer stored. */
-  private async once(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
+  private async answer(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
     const store = this.processor.callback_events;
     const typed = 'type' in event ? event : undefined;
     const history = await store.history(scope.record.id, event_id, typed?.transaction_id);

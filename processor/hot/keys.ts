@@ -125,3 +125,14 @@ export const console_stats_prefix = 'cs:';
 export function consoleStatsKey(business_id: string, second: number): string {
   return `${console_stats_prefix}{${business_id}}:${second}`;
 }
+
+/**
+ * A processor callback's event id claimed while one request applies it (processor/event-claims.ts),
+ * a lease of seconds: not data, so `rebuild` neither restores them nor counts them as data already
+ * there. Tagged by business; event ids are the processor's own, so its id is in the key too.
+ */
+export const event_claim_prefix = 'ce:';
+
+export function eventClaimKey(business_id: string, processor_id: string, event_id: string): string {
+  return `${event_claim_prefix}{${business_id}}:${processor_id}:${event_id}`;
+}
