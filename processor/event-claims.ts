@@ -1,9 +1,11 @@
-// A processor callback's event id, claimed in Redis by the one request that applies it, whichever
-// gateway process it reached (spec/EVENTS.md: "the same event id from the same processor gets the
-// first result again, with "replayed": true, and changes nothing"). Within a process the events
-// under one id already wait for each other (adapters/callbacks/events.ts); the claim is for the
-// same id sent to two processes at once naming two transactions, each of which its own reference
-// would let through: both would be booked, the second answered as a replay of the first.
+// A processor callback's event id, and the processor transaction it acts on, claimed in Redis by
+// the one request that applies the event, whichever gateway process it reached (spec/EVENTS.md:
+// "the same event id from the same processor gets the first result again, with "replayed": true,
+// and changes nothing"). Within a process such events already wait for each other
+// (adapters/callbacks/events.ts); the claims are for events sent to two processes at once: one id
+// naming two transactions, each of which its own reference would let through (both would be
+// booked, the second answered as a replay of the first), or an authorization and its clearing
+// (each would book its own amount under the one reference: the second an idempotency conflict).
 //
 // The claim is a lease (SET NX PX), renewed while its holder works and given back once the event's
 // answer is stored in PostgreSQL, so the next holder reads that answer and replays it. A process
@@ -15,7 +17,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PocketgateError } from '../core/errors.ts';
-import { eventClaimKey } from './hot/keys.ts';
 import { requireWritable } from './redis-health.ts';
 import type { Stores } from './stores.ts';
 
@@ -41,9 +42,8 @@ export class EventClaims {
     private readonly timing: EventClaimTiming = event_claim_timing,
   ) {}
 
-  /** `work` run holding the claim of the processor's event id (waiting for another request's first). */
-  async holding<T>(business_id: string, processor_id: string, event_id: string, work: () => Promise<T>): Promise<T> {
-    const key = eventClaimKey(business_id, processor_id, event_id);
+  /** `work` run holding the claim of `key` (hot/keys.ts eventClaimKey, transactionClaimKey), waiting for another request's first. */
+  async holding<T>(key: string, work: () => Promise<T>): Promise<T> {
     const holder = randomBytes(12).toString('base64url');
     await this.take(key, holder);
     const { lease_ms } = this.timing;

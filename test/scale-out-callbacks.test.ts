@@ -60,4 +60,24 @@ describe('one event id on two gateways at once', () => {
     expect((await postCallback(b, p, event)).body).toEqual({ ...retried.body, replayed: true });
     expect((await walletOf(b, s.biz.admin_key, s.contact_id)).commerce).toBe(100);
   }, 20_000);
+
+  it('award_on authorization, an authorization on one gateway and its lower clearing on the other at once: either order as EVENTS.md says, never another code', async () => {
+    const s = await shopOf(a, testCard(91_000_003), [{ name: '10% back', goal: 'spend', award: { percent: 10 } }]);
+    const p = await createProcessor(a, s.biz, 'authorization');
+    const data = (transaction_id: string, amount: number) => ({ transaction_id, card: { number: s.card }, amount, currency: 'EUR', merchant_code: s.biz.merchant_code });
+    const rounds = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const t = transactionId();
+        return Promise.all([postCallback(a, p, sale('transaction.authorized', data(t, 1000))), postCallback(b, p, sale('transaction.cleared', data(t, 800)))]);
+      }),
+    );
+    for (const [authorized, cleared] of rounds) {
+      // Authorization first: its purchase of 1000, the clearing refunds 200. Clearing first: its
+      // purchase of 800, the authorization after it is ignored (already_processed, README).
+      expect(cleared.body, cleared.text).toMatchObject({ status: 'processed' });
+      if (authorized.body.status !== 'processed') expect(authorized.body, authorized.text).toMatchObject({ status: 'ignored', code: 'already_processed' });
+    }
+    // 800 bought a round, 10% back, in either order.
+    expect((await walletOf(b, s.biz.admin_key, s.contact_id)).commerce).toBe(20 * 80);
+  });
 });

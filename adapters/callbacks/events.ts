@@ -25,6 +25,7 @@ import {
 } from '../../core/schemas.ts';
 import type { BookedPurchase, EventOutcome, StoredEvent } from '../../processor/callback-events.ts';
 import { EventClaims } from '../../processor/event-claims.ts';
+import { eventClaimKey, transactionClaimKey } from '../../processor/hot/keys.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { ProcessorRecord } from '../../processor/processors.ts';
@@ -100,14 +101,18 @@ function eventKey(record: ProcessorRecord, event_id: string): string {
   return `e\u0000${record.id}\u0000${event_id}`;
 }
 
+/** The processor transaction an event acts on: a refund's original, or its own (a clearing's or reversal's authorization). */
+function actedOn(event: CallbackEvent): string {
+  return event.type === 'transaction.refunded' ? event.refund.original_transaction_id : event.transaction_id;
+}
+
 /**
- * What an event waits behind: the earlier events of the processor transaction it acts on (a
- * refund's original, a clearing's or reversal's authorization), or of its own id if malformed.
+ * What an event waits behind: the earlier events of the processor transaction it acts on, or of
+ * its own id if malformed.
  */
 function serialKey(record: ProcessorRecord, event_id: string, event: CallbackEvent | EventOutcome): string {
   if (!('type' in event)) return eventKey(record, event_id);
-  const transaction_id = event.type === 'transaction.refunded' ? event.refund.original_transaction_id : event.transaction_id;
-  return `t\u0000${record.id}\u0000${transaction_id}`;
+  return `t\u0000${record.id}\u0000${actedOn(event)}`;
 }
 
 export class CallbackEvents {
@@ -163,11 +168,15 @@ export class CallbackEvents {
   }
 
   /**
-   * The event under its id's claim, which every gateway process shares: one id sent to two
-   * processes at once for two transactions is applied by one, the other replays its answer.
+   * The event under the claims of its transaction and its id, which every gateway process shares,
+   * taken in that order as the keys above are: one id sent to two processes at once for two
+   * transactions is applied by one, the other replays its answer; an authorization and its
+   * clearing sent to two at once are applied one after the other, as within one process.
    */
   private once(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
-    return this.claims.holding(scope.business.id, scope.record.id, event_id, () => this.answer(scope, event_id, event));
+    const { business, record } = scope;
+    const answer = () => this.claims.holding(eventClaimKey(business.id, record.id, event_id), () => this.answer(scope, event_id, event));
+    return 'type' in event ? this.claims.holding(transactionClaimKey(business.id, record.id, actedOn(event)), answer) : answer();
   }
 
   /** The stored answer, or the event applied and its answer stored. */
