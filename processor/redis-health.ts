@@ -105,9 +105,10 @@ export function refusalState(err: unknown): 'loading' | 'refusing_writes' | 'dow
 
 /**
  * A POS read (a quote, a wallet look-up, an ISO 8583 balance inquiry) refused as every POS
- * transaction is while Redis refuses writes or hangs (OPERATIONS.md: every POS request 503).
+ * transaction is while Redis refuses writes or hangs (OPERATIONS.md: every POS request 503); so is
+ * a processor callback's claim of its event id (event-claims.ts).
  */
-export function requireWritable(stores: Stores): void {
+export function requireWritable(stores: Pick<Stores, 'redis_health'>): void {
   if (stores.redis_health !== undefined && !stores.redis_health.writable) {
     throw new PocketgateError('unavailable', 'Redis cannot take a transaction now; try again shortly');
   }

@@ -9,6 +9,7 @@ import type { RedisClient } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, createContacts, type Contact } from './ledger-helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
+import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 
 let own: OwnRedis;
 let admin: RedisClient;
@@ -85,6 +86,26 @@ describe('Redis refusing writes', () => {
     }
     expect((await purchase()).status).toBe(201);
     expect((await ready()).status).toBe(200);
+  });
+
+  it('a processor callback, valid or malformed, is 503 unavailable (EVENTS.md: only a 5xx is retried), then processed once Redis takes writes', async () => {
+    const p = await createProcessor(gw, biz);
+    const event = sale('transaction.cleared', { transaction_id: transactionId(), card: { number: contact.card }, amount: 1000, currency: 'EUR', merchant_code: biz.merchant_code });
+    const malformed = { id: `${event.id}-bad`, type: 'transaction.cleared', created_at: event.created_at, data: { amount: 'x' } };
+    await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
+    try {
+      for (const body of [event, malformed]) {
+        const refused = await postCallback(gw, p, body);
+        expect(refused.status, refused.text).toBe(503);
+        expect(refused.body.code).toBe('unavailable');
+      }
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0']);
+    }
+    await eventually('callbacks again', async () => (await postCallback(gw, p, event)).status === 200, 2_000);
+    const again = await postCallback(gw, p, event);
+    expect(again.body).toMatchObject({ event_id: event.id, status: 'processed', replayed: true });
+    expect((await postCallback(gw, p, malformed)).body).toMatchObject({ status: 'rejected', code: 'validation_failed' });
   });
 
   it('ISO 8583 answers such a refusal with DE39 91, a fault of ours with 96', () => {

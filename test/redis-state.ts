@@ -1,11 +1,12 @@
 // What a Redis holds, comparable across a rebuild (test/rebuild.test.ts, test/rebuild-model.test.ts):
 // every key but those `left_out` names and what is no data (writers' leases, the console's traffic
-// counts, the readiness probe), zeros the scripts leave ('0' fields and strings) dropped, hashes as
-// sorted hex pairs (field names are raw bytes: the CIM index, records), each with its expiry time
-// to the second (a script's PEXPIRE counts from when Redis ran it, a few ms after its now_ms).
+// counts, callback event claims, the readiness probe), zeros the scripts leave ('0' fields and
+// strings) dropped, hashes as sorted hex pairs (field names are raw bytes: the CIM index, records),
+// each with its expiry time to the second (a script's PEXPIRE counts from when Redis ran it, a few
+// ms after its now_ms).
 
 import { RESP_TYPES } from 'redis';
-import { console_stats_prefix } from '../processor/hot/keys.ts';
+import { console_stats_prefix, event_claim_prefix } from '../processor/hot/keys.ts';
 import { network_loaded_key } from '../processor/network-layout.ts';
 import { probe_key } from '../processor/redis-health.ts';
 import type { RedisClient } from '../processor/stores.ts';
@@ -16,7 +17,7 @@ export async function comparableRedis(client: RedisClient, left_out: readonly st
   const out: Record<string, unknown> = {};
   for await (const keys of client.scanIterator({ COUNT: 1000 })) {
     for (const key of keys) {
-      if ([...left_out, 'writer'].includes(key.slice(0, key.indexOf(':'))) || key.startsWith(console_stats_prefix) || key === probe_key) continue;
+      if ([...left_out, 'writer'].includes(key.slice(0, key.indexOf(':'))) || key.startsWith(console_stats_prefix) || key.startsWith(event_claim_prefix) || key === probe_key) continue;
       if (key === network_loaded_key) {
         if (network_loaded === 'present') out[key] = 'present';
         continue;

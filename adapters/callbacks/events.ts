@@ -6,7 +6,8 @@
 // is stored (processor/callback-events.ts) and answered again with `replayed: true`. Within a
 // process the events of one processor transaction run one at a time (a batch's, and concurrent
 // requests'); across processes the commands' own idempotency by terminal and reference holds,
-// and the stored answer is the first one saved.
+// and the stored answer is the first one saved. An event id is applied by one request at a time
+// across processes too (processor/event-claims.ts): the next reads the first one's answer.
 
 import type { NormalisedCim } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
@@ -23,6 +24,8 @@ import {
   type CallbackRefund,
 } from '../../core/schemas.ts';
 import type { BookedPurchase, EventOutcome, StoredEvent } from '../../processor/callback-events.ts';
+import { EventClaims } from '../../processor/event-claims.ts';
+import { eventClaimKey, transactionClaimKey } from '../../processor/hot/keys.ts';
 import type { Business, Terminal } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
 import type { ProcessorRecord } from '../../processor/processors.ts';
@@ -98,20 +101,27 @@ function eventKey(record: ProcessorRecord, event_id: string): string {
   return `e\u0000${record.id}\u0000${event_id}`;
 }
 
+/** The processor transaction an event acts on: a refund's original, or its own (a clearing's or reversal's authorization). */
+function actedOn(event: CallbackEvent): string {
+  return event.type === 'transaction.refunded' ? event.refund.original_transaction_id : event.transaction_id;
+}
+
 /**
- * What an event waits behind: the earlier events of the processor transaction it acts on (a
- * refund's original, a clearing's or reversal's authorization), or of its own id if malformed.
+ * What an event waits behind: the earlier events of the processor transaction it acts on, or of
+ * its own id if malformed.
  */
 function serialKey(record: ProcessorRecord, event_id: string, event: CallbackEvent | EventOutcome): string {
   if (!('type' in event)) return eventKey(record, event_id);
-  const transaction_id = event.type === 'transaction.refunded' ? event.refund.original_transaction_id : event.transaction_id;
-  return `t\u0000${record.id}\u0000${transaction_id}`;
+  return `t\u0000${record.id}\u0000${actedOn(event)}`;
 }
 
 export class CallbackEvents {
   private readonly serial = new KeyedSerial();
+  private readonly claims: EventClaims;
 
-  constructor(private readonly processor: Processor) {}
+  constructor(private readonly processor: Processor) {
+    this.claims = new EventClaims(processor.stores);
+  }
 
   /**
    * One event's reply. Events handed over in order are applied in that order per processor
@@ -157,8 +167,20 @@ export class CallbackEvents {
     }
   }
 
+  /**
+   * The event under the claims of its transaction and its id, which every gateway process shares,
+   * taken in that order as the keys above are: one id sent to two processes at once for two
+   * transactions is applied by one, the other replays its answer; an authorization and its
+   * clearing sent to two at once are applied one after the other, as within one process.
+   */
+  private once(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
+    const { business, record } = scope;
+    const answer = () => this.claims.holding(eventClaimKey(business.id, record.id, event_id), () => this.answer(scope, event_id, event));
+    return 'type' in event ? this.claims.holding(transactionClaimKey(business.id, record.id, actedOn(event)), answer) : answer();
+  }
+
   /** The stored answer, or the event applied and its answer stored. */
-  private async once(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
+  private async answer(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
     const store = this.processor.callback_events;
     const typed = 'type' in event ? event : undefined;
     const history = await store.history(scope.record.id, event_id, typed?.transaction_id);

@@ -125,3 +125,19 @@ export const console_stats_prefix = 'cs:';
 export function consoleStatsKey(business_id: string, second: number): string {
   return `${console_stats_prefix}{${business_id}}:${second}`;
 }
+
+/**
+ * A processor callback's event id, or the processor transaction an event acts on, claimed while
+ * one request applies the event (processor/event-claims.ts), a lease of seconds: not data, so
+ * `rebuild` neither restores them nor counts them as data already there. Tagged by business; both
+ * ids are the processor's own, so its id is in the key too.
+ */
+export const event_claim_prefix = 'ce:';
+
+export function eventClaimKey(business_id: string, processor_id: string, event_id: string): string {
+  return `${event_claim_prefix}{${business_id}}:${processor_id}:e:${event_id}`;
+}
+
+export function transactionClaimKey(business_id: string, processor_id: string, transaction_id: string): string {
+  return `${event_claim_prefix}{${business_id}}:${processor_id}:t:${transaction_id}`;
+}

@@ -9,7 +9,7 @@
 // hot window's references, claims and refund/reversal states (rebuild-references.ts), budgets
 // spent, and the journal streams with their writers' group.
 
-import { budgetKey, console_stats_prefix, journal_group, journalKey } from '../hot/keys.ts';
+import { budgetKey, console_stats_prefix, event_claim_prefix, journal_group, journalKey } from '../hot/keys.ts';
 import { network_prefix } from '../network-layout.ts';
 import { offersAwarded } from '../offer-awarded.ts';
 import { loadNetworkIntoRedis, type NetworkCounts, type NetworkKind } from '../network-load.ts';
@@ -61,7 +61,8 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
  * A key of Pocketgate's in Redis, or null: anything but an empty journal or a writer's lease (a
  * writer makes those as soon as it runs), the business network (a gateway started on the empty
  * Redis copies it from PostgreSQL at once, as rebuild does), the console's traffic counts (a
- * gateway's, any second) and the readiness probe's timestamp (redis-health.ts).
+ * gateway's, any second), callback event claims (leases of seconds) and the readiness probe's
+ * timestamp (redis-health.ts).
  */
 export async function pocketgateKey(redis: RedisClient, shard_count: number): Promise<string | null> {
   const journals = new Set(Array.from({ length: shard_count }, (_, s) => journalKey(s)));
@@ -70,7 +71,7 @@ export async function pocketgateKey(redis: RedisClient, shard_count: number): Pr
     const reply = await redis.scan(cursor, { COUNT: 1_000 });
     cursor = String(reply.cursor);
     for (const key of reply.keys) {
-      if (key === probe_key || key.startsWith(network_prefix) || key.startsWith(lease_prefix) || key.startsWith(console_stats_prefix)) continue;
+      if (key === probe_key || key.startsWith(network_prefix) || key.startsWith(lease_prefix) || key.startsWith(console_stats_prefix) || key.startsWith(event_claim_prefix)) continue;
       if (!journals.has(key) || (await redis.xLen(key)) > 0) return key;
     }
   } while (cursor !== '0');
