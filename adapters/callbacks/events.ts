@@ -169,14 +169,15 @@ export class CallbackEvents {
 
   /**
    * The event under the claims of its transaction and its id, which every gateway process shares,
-   * taken in that order as the keys above are: one id sent to two processes at once for two
+   * taken together (a malformed event's id alone): one id sent to two processes at once for two
    * transactions is applied by one, the other replays its answer; an authorization and its
    * clearing sent to two at once are applied one after the other, as within one process.
    */
   private once(scope: Scope, event_id: string, event: CallbackEvent | EventOutcome): Promise<EventReply> {
     const { business, record } = scope;
-    const answer = () => this.claims.holding(eventClaimKey(business.id, record.id, event_id), () => this.answer(scope, event_id, event));
-    return 'type' in event ? this.claims.holding(transactionClaimKey(business.id, record.id, actedOn(event)), answer) : answer();
+    const event_key = eventClaimKey(business.id, record.id, event_id);
+    const transaction_key = 'type' in event ? transactionClaimKey(business.id, record.id, actedOn(event)) : event_key;
+    return this.claims.holding([transaction_key, event_key], () => this.answer(scope, event_id, event));
   }
 
   /** The stored answer, or the event applied and its answer stored. */

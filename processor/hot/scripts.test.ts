@@ -9,6 +9,7 @@ import { redisUrl } from '../../test/ledger-helpers.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { guessCountersOf } from './guess.ts';
+import { eventClaimKey, transactionClaimKey } from './keys.ts';
 import { hot_scripts } from './scripts.ts';
 import { specBusiness, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
@@ -49,6 +50,7 @@ describe('hot scripts', () => {
       ['otpScript', { business_id: business.id, code: '123456', mode: 'for', contact_id, tries_max: 3, tries_ttl_s: 900, counters }],
       ['guessScript', { mode: 'reserve', counters }],
       ['budgetScript', { offer_id: newId('off'), amount: 1, budget: 1 }],
+      ['leaseScript', { keys: [transactionClaimKey(business.id, 'prc_1', 'tx-1'), eventClaimKey(business.id, 'prc_1', 'ev-1')], holder: 'h', op: 'take', lease_ms: 1 }],
     ];
     expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());
     for (const [name, call] of calls) {

@@ -7,6 +7,7 @@ import { budget_script } from './budget.ts';
 import { claim_script } from './claim.ts';
 import { expire_script } from './expire.ts';
 import { guess_script } from './guess.ts';
+import { lease_script } from './lease.ts';
 import { otp_script } from './otp.ts';
 import { purchase_script } from './purchase.ts';
 import { redeem_script } from './redeem.ts';
@@ -26,4 +27,5 @@ export const hot_scripts = {
   budgetScript: budget_script,
   otpScript: otp_script,
   guessScript: guess_script,
+  leaseScript: lease_script,
 };
