@@ -190,8 +190,11 @@ export class Offers {
     const snapshot = await readRewards(this.stores.redis, business.id);
     const counted = snapshot === undefined ? had : kindsOf(snapshot.tiers);
     const kinds = kindsOf(tiers);
-    await this.writeTiers(business, tiers);
+    // Before the write: a kind (re)introduced counts from it (units_since, as rebuild counts it),
+    // and no purchase counts it before the snapshot changes, however long the clear of a business
+    // of many contacts takes; cleared after the write, the purchases meanwhile counted in rebuild only.
     await forgetTierUnits(this.stores, business.id, [...kinds].filter((k) => !counted.has(k) || !had.has(k)));
+    await this.writeTiers(business, tiers);
     await this.changed(business.id);
     await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
     return this.tiers(business);

@@ -79,4 +79,54 @@ describe('a tier period kind removed, then added back', () => {
     gw = await startTestGateway();
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
+
+  it('a purchase while the units of a kind added back are cleared counts in neither path (Redis, rebuild)', async () => {
+    const card2 = testCard(882_000_002);
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card2 }] });
+    expect(c.status, c.text).toBe(201);
+    const contact_id = c.body.id as string;
+    const buy = async (amount: number) => {
+      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `tkr-${process.pid}-${++seq}`, cim: { type: 'card', value: card2 }, amount, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+    };
+    await putTiers(monthly);
+    await buy(8_000);
+    await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }]);
+    // The clear of the contacts' units takes a while for a business of many contacts: a purchase
+    // is made while it runs (its first command).
+    const redis = gw.processor.stores.redis;
+    const hDel = redis.hDel.bind(redis);
+    let hooked = false;
+    (redis as { hDel: unknown }).hDel = async (...args: Parameters<typeof hDel>) => {
+      if (!hooked) {
+        hooked = true;
+        await buy(3_000);
+      }
+      return hDel(...args);
+    };
+    try {
+      await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }, ...monthly]);
+    } finally {
+      delete (redis as { hDel?: unknown }).hDel;
+    }
+    expect(hooked).toBe(true);
+    await buy(3_000);
+    const before = await tierAndUnits(contact_id);
+
+    const { config } = gw.processor.stores;
+    expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
+    await gw.close();
+    const client = await connectRedis(process.env.REDIS_URL!);
+    const db = connectPostgres(process.env.DATABASE_URL!, 2);
+    try {
+      await client.flushAll();
+      const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
+      expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
+    } finally {
+      await client.quit();
+      await db.end({ timeout: 5 });
+    }
+    gw = await startTestGateway();
+    expect(await tierAndUnits(contact_id)).toEqual(before);
+  }, 60_000);
 });
