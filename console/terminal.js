@@ -48,7 +48,10 @@ async function send(state, path, body, ref) {
   state.reply.textContent = `POST ${path}…`;
   const r = await api('POST', path, body, { 'pocketgate-terminal': state.terminal.value });
   state.reply.textContent = `${r.status}${r.replayed ? ' (replayed)' : ''}\n${typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2)}`;
-  if (r.ok && path !== '/v1/purchases/quote') ref?.renew();
+  // A refusal is kept under its reference as an approval is (idempotent, refusals included): the
+  // corrected call needs a new one, or it is 409. A 5xx, a 429 or no answer keeps the reference,
+  // so that sending again is the same transaction, never a second one.
+  if (path !== '/v1/purchases/quote' && r.status < 500 && r.status !== 429) ref?.renew();
   const contact_id = r.body?.contact_id;
   if (typeof contact_id === 'string') await showWallet(state, contact_id);
 }

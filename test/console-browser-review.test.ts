@@ -1,0 +1,123 @@
+// The operations console in Chromium as a back-office user drives it when things go wrong: a
+// refused call in the virtual terminal followed by the corrected one, signing out, and
+// PostgreSQL stopped (a TCP proxy between the gateway and the test PostgreSQL is closed, as in
+// test/postgres-down.test.ts) while the dashboard and the virtual terminal are open.
+
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { unique } from './contract-util.ts';
+
+let proxy: Server | undefined;
+let proxy_port = 0;
+const sockets = new Set<Socket>();
+let gw: TestGateway;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let origin: string;
+let biz: BusinessFixture;
+let card: string;
+let contact_id: string;
+const posts: { url: string; terminal: string | undefined }[] = [];
+const page_errors: string[] = [];
+
+async function openProxy(): Promise<void> {
+  const target = new URL(process.env.DATABASE_URL!);
+  proxy = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => proxy!.listen(proxy_port, '127.0.0.1', () => resolve()));
+  proxy_port = (proxy.address() as { port: number }).port;
+}
+
+async function closeProxy(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    proxy!.close(() => resolve());
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  });
+}
+
+beforeAll(async () => {
+  await openProxy();
+  const url = new URL(process.env.DATABASE_URL!);
+  url.port = String(proxy_port);
+  gw = await startTestGateway({ database_url: url.toString() }, true);
+  origin = `http://127.0.0.1:${gw.port}`;
+  biz = await createBusiness(gw);
+  card = testCard(917_101);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Rui', last_name: 'Sá', cims: [{ type: 'card', value: card }] });
+  expect(c.status, c.text).toBe(201);
+  contact_id = c.body.id;
+  // Awards into the open balance, so that the contact has something to spend.
+  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% to spend', goal: 'spend', award: { percent: 10 }, instant_redeem: true })).status).toBe(201);
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US', timezoneId: 'Europe/Lisbon' });
+  context.setDefaultTimeout(10_000);
+  page = await context.newPage();
+  page.on('request', (r) => {
+    if (r.method() === 'POST') posts.push({ url: r.url(), terminal: r.headers()['pocketgate-terminal'] });
+  });
+  page.on('pageerror', (err) => page_errors.push(err.message));
+}, 300_000);
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await gw?.close();
+  proxy?.close();
+});
+
+async function signIn(key: string): Promise<void> {
+  await page.goto(`${origin}/console`);
+  await page.getByLabel('Admin key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+}
+
+const reply = () => page.locator('#vt-reply').textContent();
+/** The reply to the call the button sends (the console shows "POST …" while it is under way). */
+async function replyTo(button: ReturnType<Page['getByRole']>): Promise<string> {
+  await button.click();
+  await expect.poll(reply).toMatch(/^\d{3}[ \n]/);
+  return (await reply())!;
+}
+
+describe('the console in Chromium, after a refusal, a sign-out and with PostgreSQL stopped', () => {
+  it('a spend refused for want of funds, then made for less, is the smaller spend’s reply', async () => {
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: unique('fund-'), cim: { type: 'card', value: card }, amount: 10_000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    const { wallet_code } = (await call(gw, 'GET', `/v1/contacts/${contact_id}`, biz.admin_key)).body;
+    await signIn(biz.admin_key);
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    await expect.poll(() => page.getByLabel('Terminal').inputValue()).toBe(biz.terminal_id);
+    const spend = page.getByRole('form', { name: 'Spend' });
+    await spend.getByLabel('Authorised by').selectOption({ label: 'Wallet code' });
+    await spend.getByLabel('Code').fill(wallet_code);
+    await spend.getByLabel('Amount').fill('500.00');
+    expect(await replyTo(spend.getByRole('button', { name: 'Spend' }))).toContain('insufficient_funds');
+    await spend.getByLabel('Amount').fill('1.00');
+    expect(await replyTo(spend.getByRole('button', { name: 'Spend' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ spent: 100, contact_id });
+  });
+
+  it('a refund refused for its amount, then made for less, is the smaller refund’s reply', async () => {
+    const reference = unique('orig-');
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 2_000, currency: 'EUR' })).status).toBe(201);
+    const refund = page.getByRole('form', { name: 'Refund' });
+    await refund.getByLabel('Original reference').fill(reference);
+    await refund.getByLabel(/^Amount/).fill('30.00');
+    expect(await replyTo(refund.getByRole('button', { name: 'Refund' }))).toContain('amount_exceeds_original');
+    await refund.getByLabel(/^Amount/).fill('5.00');
+    expect(await replyTo(refund.getByRole('button', { name: 'Refund' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ amount: 500, contact_id });
+  });
+});
