@@ -120,4 +120,15 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     expect(await replyTo(refund.getByRole('button', { name: 'Refund' }))).toMatch(/^201\n/);
     expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ amount: 500, contact_id });
   });
+
+  it('signing out leaves nothing of the session on the page', async () => {
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    await page.getByLabel('Value').fill(card);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await expect.poll(() => page.locator('#lookup-result').textContent()).toContain('Rui Sá');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin key').waitFor();
+    expect(await page.locator('#page').innerHTML()).toBe('');
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+  });
 });
