@@ -131,4 +131,17 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     expect(await page.locator('#page').innerHTML()).toBe('');
     expect(await page.evaluate('sessionStorage.length')).toBe(0);
   });
+
+  it('with PostgreSQL stopped, the dashboard shows no stale figures as current', async () => {
+    await signIn(biz.admin_key);
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: unique('live-'), cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    await expect.poll(() => page.locator('#approvals-rate').textContent()).not.toBe('0.0');
+    await closeProxy();
+    // The POS path goes on approving; the dashboard's figures come in one answer, now 503.
+    await expect.poll(() => page.locator('#ledger-lag').textContent(), { timeout: 15_000 }).toContain('unavailable');
+    for (const id of ['approvals-rate', 'declines-rate', 'latency-p50', 'latency-p99', 'awards-today', 'spends-today']) {
+      expect(await page.locator(`#${id}`).textContent(), id).toBe('—');
+    }
+  });
 });
