@@ -78,6 +78,12 @@ function form(state, legend, id, controls, buttons, build) {
   f.addEventListener('submit', (event) => {
     event.preventDefault();
     const path = event.submitter?.dataset.path ?? buttons[0].dataset.path;
+    // The terminal list is outside this form, so its `required` does not stop the submit: without
+    // a terminal the call would go with an empty Pocketgate-Terminal and come back 404.
+    if (state.terminal.value === '') {
+      state.reply.textContent = 'Choose a terminal first: the business’s terminals could not be listed, or it has none.';
+      return;
+    }
     let call;
     try {
       call = build(path);

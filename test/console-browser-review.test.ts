@@ -144,4 +144,17 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
       expect(await page.locator(`#${id}`).textContent(), id).toBe('—');
     }
   });
+
+  it('with PostgreSQL stopped, the virtual terminal sends no call for a terminal it could not list', async () => {
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    await expect.poll(reply).toContain('Could not list the terminals');
+    const purchase = page.getByRole('form', { name: 'Purchase' });
+    await purchase.getByLabel('Value').fill(card);
+    await purchase.getByLabel(/^Amount/).fill('1.00');
+    const before = posts.length;
+    await purchase.getByRole('button', { name: 'Purchase' }).click();
+    await expect.poll(reply).toContain('Choose a terminal');
+    expect(posts.slice(before)).toEqual([]);
+    expect(page_errors).toEqual([]);
+  });
 });
