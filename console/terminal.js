@@ -53,7 +53,11 @@ async function send(state, path, body, ref) {
   // so that sending again is the same transaction, never a second one.
   if (path !== '/v1/purchases/quote' && r.status < 500 && r.status !== 429) ref?.renew();
   const contact_id = r.body?.contact_id;
-  if (typeof contact_id === 'string') await showWallet(state, contact_id);
+  // The wallet is read after the reply, by an admin call of its own (PostgreSQL's): its failure is
+  // told beside the reply, never over it: an approval shown as a failure would be made again.
+  if (typeof contact_id === 'string') {
+    await showWallet(state, contact_id).catch((err) => replace(state.wallet, h('p', { class: 'error', role: 'alert' }, `The wallet could not be read: ${err.message}`)));
+  }
 }
 
 async function showWallet(state, contact_id) {

@@ -7,7 +7,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { unique } from './contract-util.ts';
 
 let proxy: Server | undefined;
@@ -156,5 +156,22 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     await expect.poll(reply).toContain('Choose a terminal');
     expect(posts.slice(before)).toEqual([]);
     expect(page_errors).toEqual([]);
+  });
+  it('with PostgreSQL stopped, a purchase the virtual terminal makes shows its 201 reply, not a failure', async () => {
+    await openProxy();
+    await eventually('PostgreSQL answers again', async () => (await call(gw, 'GET', '/v1/terminals', biz.admin_key)).status === 200, 30_000);
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    await expect.poll(() => page.getByLabel('Terminal').inputValue(), { timeout: 15_000 }).toBe(biz.terminal_id);
+    await closeProxy();
+    const purchase = page.getByRole('form', { name: 'Purchase' });
+    await purchase.getByLabel('Value').fill(card);
+    await purchase.getByLabel(/^Amount/).fill('7.00');
+    expect(await replyTo(purchase.getByRole('button', { name: 'Purchase' }))).toMatch(/^201\n/);
+    const { id } = JSON.parse((await reply())!.slice(4));
+    // The wallet read after it (an admin call, PostgreSQL's) fails: the approval stays shown.
+    await expect.poll(() => page.locator('#vt-wallet').textContent()).toContain('unavailable');
+    expect(await reply()).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ id, status: 'approved', amount: 700 });
   });
 });
