@@ -54,7 +54,7 @@ beforeAll(async () => {
   origin = `http://127.0.0.1:${gw.port}`;
   biz = await createBusiness(gw);
   card = testCard(917_101);
-  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Rui', last_name: 'Sá', cims: [{ type: 'card', value: card }] });
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Rui', last_name: 'Sá', cims: [{ type: 'card', value: card }, { type: 'email', value: 'Rui.Sa@Example.com' }, { type: 'loyalty_id', value: 'LOY-917101' }, { type: 'gift_pass', value: 'GP-917101' }] });
   expect(c.status, c.text).toBe(201);
   contact_id = c.body.id;
   // Awards into the open balance, so that the contact has something to spend.
@@ -121,8 +121,56 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ amount: 500, contact_id });
   });
 
+  it('redeems, spends by OTP and reverses by reference through the virtual terminal, each reply shown', async () => {
+    const redemption = page.getByRole('form', { name: 'Redemption' });
+    await redemption.getByLabel('Identify by').selectOption({ label: 'Loyalty id' });
+    await redemption.getByLabel('Value').fill('LOY-917101');
+    await redemption.getByLabel(/^Amount/).fill('');
+    // Nothing in the commerce balance (the offer awards into the open one): refused, then shown.
+    expect(await replyTo(redemption.getByRole('button', { name: 'Redeem' }))).toMatch(/^(201|422)\n/);
+
+    const otp = await call(gw, 'POST', `/v1/contacts/${contact_id}/spend-otp`, biz.admin_key, { amount: 300 });
+    expect(otp.status, otp.text).toBe(201);
+    const spend = page.getByRole('form', { name: 'Spend' });
+    const reference = await spend.getByLabel('Reference').inputValue();
+    await spend.getByLabel('Authorised by').selectOption({ label: 'One-time code' });
+    await spend.getByLabel('Code').fill(otp.body.otp);
+    await spend.getByLabel('Amount').fill('2.50');
+    expect(await replyTo(spend.getByRole('button', { name: 'Spend' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ spent: 250, contact_id });
+    const open_after_spend = await page.locator('#vt-wallet-open').textContent();
+
+    const reversal = page.getByRole('form', { name: 'Reversal' });
+    await reversal.getByLabel('Original reference').fill(reference);
+    expect(await replyTo(reversal.getByRole('button', { name: 'Reverse' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ original_kind: 'spend', contact_id });
+    await expect.poll(() => page.locator('#vt-wallet-open').textContent()).not.toBe(open_after_spend);
+    await reversal.getByLabel('Original reference').fill(reference);
+    expect(await replyTo(reversal.getByRole('button', { name: 'Reverse' }))).toContain('already_reversed');
+    await reversal.getByLabel('Original reference').fill('no-such-reference');
+    expect(await replyTo(reversal.getByRole('button', { name: 'Reverse' }))).toContain('original_not_found');
+  });
+
+  it('looks the contact up by email, loyalty id, gift pass and contact code', async () => {
+    const { code } = (await call(gw, 'GET', `/v1/contacts/${contact_id}`, biz.admin_key)).body;
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    for (const [type, value] of [['Email', 'rui.sa@example.com'], ['Loyalty id', 'LOY-917101'], ['Gift pass', 'GP-917101'], ['Contact code', code]] as const) {
+      await page.getByLabel('Identify by').selectOption({ label: type });
+      await page.getByLabel('Value').fill(value);
+      await page.getByRole('button', { name: 'Look up' }).click();
+      await expect.poll(() => page.locator('#lookup-result').textContent(), { message: type }).toContain('Rui Sá');
+      expect(await page.locator('dd').filter({ hasText: contact_id }).count(), type).toBe(1);
+      await page.locator('#lookup-result').evaluate((el) => el.replaceChildren());
+    }
+    await page.getByLabel('Identify by').selectOption({ label: 'Email' });
+    await page.getByLabel('Value').fill('nobody@example.com');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'No contact' }).count()).toBe(1);
+  });
+
   it('signing out leaves nothing of the session on the page', async () => {
     await page.getByRole('link', { name: 'Contacts' }).click();
+    await page.getByLabel('Identify by').selectOption({ label: 'Card number' });
     await page.getByLabel('Value').fill(card);
     await page.getByRole('button', { name: 'Look up' }).click();
     await expect.poll(() => page.locator('#lookup-result').textContent()).toContain('Rui Sá');
@@ -164,6 +212,8 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     await page.getByRole('link', { name: 'Virtual terminal' }).click();
     await expect.poll(() => page.getByLabel('Terminal').inputValue(), { timeout: 15_000 }).toBe(biz.terminal_id);
     await closeProxy();
+    // Known down (its probe failed), not only failing the call in hand: every admin call is 503 now.
+    await eventually('the gateway finds PostgreSQL down', async () => (await call(gw, 'GET', '/readyz', undefined)).body.postgres === 'down', 30_000);
     const purchase = page.getByRole('form', { name: 'Purchase' });
     await purchase.getByLabel('Value').fill(card);
     await purchase.getByLabel(/^Amount/).fill('7.00');
