@@ -33,7 +33,10 @@ function signOut(message = '') {
   session.clear();
   context = undefined;
   $('top').hidden = true;
+  // Hidden is not gone: the contact, the replies and what was typed (a card number) would stay in
+  // the page for whoever uses the tab next.
   $('page').hidden = true;
+  $('page').replaceChildren();
   $('sign-in').hidden = false;
   $('sign-in-error').textContent = message;
   $('admin-key').value = '';

@@ -82,7 +82,11 @@ async function poll(ctx, svg, signal) {
       set('awards-today', ctx.money(s.awards_today));
       set('spends-today', ctx.money(s.spends_today));
       trafficChart(svg, s.per_second);
-    } else set('ledger-lag', `unavailable (${r.body?.detail ?? r.status})`);
+    } else {
+      // The figures come in one answer: none is current now, and an old one must not pass for it.
+      for (const id of ['approvals-rate', 'declines-rate', 'latency-p50', 'latency-p99', 'awards-today', 'spends-today']) set(id, '—');
+      set('ledger-lag', `unavailable (${r.body?.detail ?? r.status})`);
+    }
     await new Promise((resolve) => setTimeout(resolve, poll_ms));
   }
 }

@@ -48,9 +48,16 @@ async function send(state, path, body, ref) {
   state.reply.textContent = `POST ${path}…`;
   const r = await api('POST', path, body, { 'pocketgate-terminal': state.terminal.value });
   state.reply.textContent = `${r.status}${r.replayed ? ' (replayed)' : ''}\n${typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2)}`;
-  if (r.ok && path !== '/v1/purchases/quote') ref?.renew();
+  // A refusal is kept under its reference as an approval is (idempotent, refusals included): the
+  // corrected call needs a new one, or it is 409. A 5xx, a 429 or no answer keeps the reference,
+  // so that sending again is the same transaction, never a second one.
+  if (path !== '/v1/purchases/quote' && r.status < 500 && r.status !== 429) ref?.renew();
   const contact_id = r.body?.contact_id;
-  if (typeof contact_id === 'string') await showWallet(state, contact_id);
+  // The wallet is read after the reply, by an admin call of its own (PostgreSQL's): its failure is
+  // told beside the reply, never over it: an approval shown as a failure would be made again.
+  if (typeof contact_id === 'string') {
+    await showWallet(state, contact_id).catch((err) => replace(state.wallet, h('p', { class: 'error', role: 'alert' }, `The wallet could not be read: ${err.message}`)));
+  }
 }
 
 async function showWallet(state, contact_id) {
@@ -75,6 +82,12 @@ function form(state, legend, id, controls, buttons, build) {
   f.addEventListener('submit', (event) => {
     event.preventDefault();
     const path = event.submitter?.dataset.path ?? buttons[0].dataset.path;
+    // The terminal list is outside this form, so its `required` does not stop the submit: without
+    // a terminal the call would go with an empty Pocketgate-Terminal and come back 404.
+    if (state.terminal.value === '') {
+      state.reply.textContent = 'Choose a terminal first: the business’s terminals could not be listed, or it has none.';
+      return;
+    }
     let call;
     try {
       call = build(path);

@@ -1,0 +1,227 @@
+// The operations console in Chromium as a back-office user drives it when things go wrong: a
+// refused call in the virtual terminal followed by the corrected one, signing out, and
+// PostgreSQL stopped (a TCP proxy between the gateway and the test PostgreSQL is closed, as in
+// test/postgres-down.test.ts) while the dashboard and the virtual terminal are open.
+
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { unique } from './contract-util.ts';
+
+let proxy: Server | undefined;
+let proxy_port = 0;
+const sockets = new Set<Socket>();
+let gw: TestGateway;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let origin: string;
+let biz: BusinessFixture;
+let card: string;
+let contact_id: string;
+const posts: { url: string; terminal: string | undefined }[] = [];
+const page_errors: string[] = [];
+
+async function openProxy(): Promise<void> {
+  const target = new URL(process.env.DATABASE_URL!);
+  proxy = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => proxy!.listen(proxy_port, '127.0.0.1', () => resolve()));
+  proxy_port = (proxy.address() as { port: number }).port;
+}
+
+async function closeProxy(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    proxy!.close(() => resolve());
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  });
+}
+
+beforeAll(async () => {
+  await openProxy();
+  const url = new URL(process.env.DATABASE_URL!);
+  url.port = String(proxy_port);
+  gw = await startTestGateway({ database_url: url.toString() }, true);
+  origin = `http://127.0.0.1:${gw.port}`;
+  biz = await createBusiness(gw);
+  card = testCard(917_101);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Rui', last_name: 'Sá', cims: [{ type: 'card', value: card }, { type: 'email', value: 'Rui.Sa@Example.com' }, { type: 'loyalty_id', value: 'LOY-917101' }, { type: 'gift_pass', value: 'GP-917101' }] });
+  expect(c.status, c.text).toBe(201);
+  contact_id = c.body.id;
+  // Awards into the open balance, so that the contact has something to spend.
+  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% to spend', goal: 'spend', award: { percent: 10 }, instant_redeem: true })).status).toBe(201);
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US', timezoneId: 'Europe/Lisbon' });
+  context.setDefaultTimeout(10_000);
+  page = await context.newPage();
+  page.on('request', (r) => {
+    if (r.method() === 'POST') posts.push({ url: r.url(), terminal: r.headers()['pocketgate-terminal'] });
+  });
+  page.on('pageerror', (err) => page_errors.push(err.message));
+}, 300_000);
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await gw?.close();
+  proxy?.close();
+});
+
+async function signIn(key: string): Promise<void> {
+  await page.goto(`${origin}/console`);
+  await page.getByLabel('Admin key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+}
+
+const reply = () => page.locator('#vt-reply').textContent();
+/** The reply to the call the button sends (the console shows "POST …" while it is under way). */
+async function replyTo(button: ReturnType<Page['getByRole']>): Promise<string> {
+  await button.click();
+  await expect.poll(reply).toMatch(/^\d{3}[ \n]/);
+  return (await reply())!;
+}
+
+describe('the console in Chromium, after a refusal, a sign-out and with PostgreSQL stopped', () => {
+  it('a spend refused for want of funds, then made for less, is the smaller spend’s reply', async () => {
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: unique('fund-'), cim: { type: 'card', value: card }, amount: 10_000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    const { wallet_code } = (await call(gw, 'GET', `/v1/contacts/${contact_id}`, biz.admin_key)).body;
+    await signIn(biz.admin_key);
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    await expect.poll(() => page.getByLabel('Terminal').inputValue()).toBe(biz.terminal_id);
+    const spend = page.getByRole('form', { name: 'Spend' });
+    await spend.getByLabel('Authorised by').selectOption({ label: 'Wallet code' });
+    await spend.getByLabel('Code').fill(wallet_code);
+    await spend.getByLabel('Amount').fill('500.00');
+    expect(await replyTo(spend.getByRole('button', { name: 'Spend' }))).toContain('insufficient_funds');
+    await spend.getByLabel('Amount').fill('1.00');
+    expect(await replyTo(spend.getByRole('button', { name: 'Spend' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ spent: 100, contact_id });
+  });
+
+  it('a refund refused for its amount, then made for less, is the smaller refund’s reply', async () => {
+    const reference = unique('orig-');
+    expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 2_000, currency: 'EUR' })).status).toBe(201);
+    const refund = page.getByRole('form', { name: 'Refund' });
+    await refund.getByLabel('Original reference').fill(reference);
+    await refund.getByLabel(/^Amount/).fill('30.00');
+    expect(await replyTo(refund.getByRole('button', { name: 'Refund' }))).toContain('amount_exceeds_original');
+    await refund.getByLabel(/^Amount/).fill('5.00');
+    expect(await replyTo(refund.getByRole('button', { name: 'Refund' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ amount: 500, contact_id });
+  });
+
+  it('redeems, spends by OTP and reverses by reference through the virtual terminal, each reply shown', async () => {
+    const redemption = page.getByRole('form', { name: 'Redemption' });
+    await redemption.getByLabel('Identify by').selectOption({ label: 'Loyalty id' });
+    await redemption.getByLabel('Value').fill('LOY-917101');
+    await redemption.getByLabel(/^Amount/).fill('');
+    // Nothing in the commerce balance (the offer awards into the open one): refused, then shown.
+    expect(await replyTo(redemption.getByRole('button', { name: 'Redeem' }))).toMatch(/^(201|422)\n/);
+
+    const otp = await call(gw, 'POST', `/v1/contacts/${contact_id}/spend-otp`, biz.admin_key, { amount: 300 });
+    expect(otp.status, otp.text).toBe(201);
+    const spend = page.getByRole('form', { name: 'Spend' });
+    const reference = await spend.getByLabel('Reference').inputValue();
+    await spend.getByLabel('Authorised by').selectOption({ label: 'One-time code' });
+    await spend.getByLabel('Code').fill(otp.body.otp);
+    await spend.getByLabel('Amount').fill('2.50');
+    expect(await replyTo(spend.getByRole('button', { name: 'Spend' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ spent: 250, contact_id });
+    const open_after_spend = await page.locator('#vt-wallet-open').textContent();
+
+    const reversal = page.getByRole('form', { name: 'Reversal' });
+    await reversal.getByLabel('Original reference').fill(reference);
+    expect(await replyTo(reversal.getByRole('button', { name: 'Reverse' }))).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ original_kind: 'spend', contact_id });
+    await expect.poll(() => page.locator('#vt-wallet-open').textContent()).not.toBe(open_after_spend);
+    await reversal.getByLabel('Original reference').fill(reference);
+    expect(await replyTo(reversal.getByRole('button', { name: 'Reverse' }))).toContain('already_reversed');
+    await reversal.getByLabel('Original reference').fill('no-such-reference');
+    expect(await replyTo(reversal.getByRole('button', { name: 'Reverse' }))).toContain('original_not_found');
+  });
+
+  it('looks the contact up by email, loyalty id, gift pass and contact code', async () => {
+    const { code } = (await call(gw, 'GET', `/v1/contacts/${contact_id}`, biz.admin_key)).body;
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    for (const [type, value] of [['Email', 'rui.sa@example.com'], ['Loyalty id', 'LOY-917101'], ['Gift pass', 'GP-917101'], ['Contact code', code]] as const) {
+      await page.getByLabel('Identify by').selectOption({ label: type });
+      await page.getByLabel('Value').fill(value);
+      await page.getByRole('button', { name: 'Look up' }).click();
+      await expect.poll(() => page.locator('#lookup-result').textContent(), { message: type }).toContain('Rui Sá');
+      expect(await page.locator('dd').filter({ hasText: contact_id }).count(), type).toBe(1);
+      await page.locator('#lookup-result').evaluate((el) => el.replaceChildren());
+    }
+    await page.getByLabel('Identify by').selectOption({ label: 'Email' });
+    await page.getByLabel('Value').fill('nobody@example.com');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'No contact' }).count()).toBe(1);
+  });
+
+  it('signing out leaves nothing of the session on the page', async () => {
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    await page.getByLabel('Identify by').selectOption({ label: 'Card number' });
+    await page.getByLabel('Value').fill(card);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await expect.poll(() => page.locator('#lookup-result').textContent()).toContain('Rui Sá');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin key').waitFor();
+    expect(await page.locator('#page').innerHTML()).toBe('');
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+  });
+
+  it('with PostgreSQL stopped, the dashboard shows no stale figures as current', async () => {
+    await signIn(biz.admin_key);
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: unique('live-'), cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    await expect.poll(() => page.locator('#approvals-rate').textContent()).not.toBe('0.0');
+    await closeProxy();
+    // The POS path goes on approving; the dashboard's figures come in one answer, now 503.
+    await expect.poll(() => page.locator('#ledger-lag').textContent(), { timeout: 15_000 }).toContain('unavailable');
+    for (const id of ['approvals-rate', 'declines-rate', 'latency-p50', 'latency-p99', 'awards-today', 'spends-today']) {
+      expect(await page.locator(`#${id}`).textContent(), id).toBe('—');
+    }
+  });
+
+  it('with PostgreSQL stopped, the virtual terminal sends no call for a terminal it could not list', async () => {
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    await expect.poll(reply).toContain('Could not list the terminals');
+    const purchase = page.getByRole('form', { name: 'Purchase' });
+    await purchase.getByLabel('Value').fill(card);
+    await purchase.getByLabel(/^Amount/).fill('1.00');
+    const before = posts.length;
+    await purchase.getByRole('button', { name: 'Purchase' }).click();
+    await expect.poll(reply).toContain('Choose a terminal');
+    expect(posts.slice(before)).toEqual([]);
+    expect(page_errors).toEqual([]);
+  });
+  it('with PostgreSQL stopped, a purchase the virtual terminal makes shows its 201 reply, not a failure', async () => {
+    await openProxy();
+    await eventually('PostgreSQL answers again', async () => (await call(gw, 'GET', '/v1/terminals', biz.admin_key)).status === 200, 30_000);
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    await expect.poll(() => page.getByLabel('Terminal').inputValue(), { timeout: 15_000 }).toBe(biz.terminal_id);
+    await closeProxy();
+    // Known down (its probe failed), not only failing the call in hand: every admin call is 503 now.
+    await eventually('the gateway finds PostgreSQL down', async () => (await call(gw, 'GET', '/readyz', undefined)).body.postgres === 'down', 30_000);
+    const purchase = page.getByRole('form', { name: 'Purchase' });
+    await purchase.getByLabel('Value').fill(card);
+    await purchase.getByLabel(/^Amount/).fill('7.00');
+    expect(await replyTo(purchase.getByRole('button', { name: 'Purchase' }))).toMatch(/^201\n/);
+    const { id } = JSON.parse((await reply())!.slice(4));
+    // The wallet read after it (an admin call, PostgreSQL's) fails: the approval stays shown.
+    await expect.poll(() => page.locator('#vt-wallet').textContent()).toContain('unavailable');
+    expect(await reply()).toMatch(/^201\n/);
+    expect(JSON.parse((await reply())!.slice(4))).toMatchObject({ id, status: 'approved', amount: 700 });
+  });
+});
