@@ -79,8 +79,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 
 /**
  * What startGateway starts once its stores are made; each part is added to `started` as it starts.
- * The ports open first: while Redis does not answer (or loads its data), and until the start has
- * read it, every POS and admin call answers 503 `unavailable`, ISO 8583 DE39 91 and /readyz 503
+ * The ports open once the gateway serves, so that an open port means ready to whoever waits for
+ * it (a harness, an orchestrator's TCP probe); but if Redis does not answer within
+ * listen_early_ms (down, or loading its data), they open then: until the start has read Redis,
+ * every POS and admin call answers 503 `unavailable`, ISO 8583 DE39 91 and /readyz 503
  * (OPERATIONS.md), where nothing listening answered a terminal only with refused connections.
  */
 async function startServing(config: GatewayConfig, options: StartOptions, logger: Logger, stores: Stores, connected: Promise<unknown>, postgres_health: PostgresHealth, started: Started): Promise<Gateway> {
@@ -108,10 +110,13 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   // it started before them.
   const parts = new Started(logger);
   started.add(() => parts.stopAll());
-  const { port, iso_port, terminal } = await listen(app, processor, config, options, logger, console_services, started);
-  if (port !== 0 || iso_port !== 0) logger.info({ port, iso8583_port: iso_port }, 'ports open: calls answer 503 until the gateway has read Redis');
-  await startOnRedis(config, logger, processor, stores, connected, postgres_health, console_services.stats, ledger_lag, parts);
+  const listening = () => listen(app, processor, config, options, logger, console_services, started);
+  const redis_answers = redisAnswers(redis, connected);
+  const early = await listeningIfRedisWaits(redis_answers, listening);
+  if (early !== undefined && (early.port !== 0 || early.iso_port !== 0)) logger.info({ port: early.port, iso8583_port: early.iso_port }, 'ports open: calls answer 503 until the gateway has read Redis');
+  await startOnRedis(config, logger, processor, stores, redis_answers, postgres_health, console_services.stats, ledger_lag, parts);
   serve();
+  const { port, iso_port, terminal } = early ?? (await listening());
   // Started after the network is served: the sweeps read it.
   const webhook_worker = config.webhooks.worker ? startWebhookWorker(sql, config, metrics, logger) : undefined;
   if (webhook_worker !== undefined) parts.add(() => webhook_worker.stop());
@@ -153,9 +158,9 @@ async function listen(app: Gateway['app'], processor: Processor, config: Gateway
  * The start's reads of Redis, once it answers: the network copy (made from PostgreSQL if Redis has
  * none), the offers subscription, the console's counts and the ledger lag's first count.
  */
-async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Processor, stores: Stores, connected: Promise<unknown>, postgres_health: PostgresHealth, stats: ConsoleStats, ledger_lag: LedgerLag, parts: Started): Promise<void> {
+async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Processor, stores: Stores, redis_answers: Promise<void>, postgres_health: PostgresHealth, stats: ConsoleStats, ledger_lag: LedgerLag, parts: Started): Promise<void> {
   // An operator must see why the gateway answers 503, not a silent process.
-  await sayingWhileWaiting(redisAnswers(stores.redis, connected), () => logger.warn({ redis_url: redactUrl(config.redis_url) }, 'Redis does not answer (or loads its data): calls answer 503 until it does'));
+  await sayingWhileWaiting(redis_answers, () => logger.warn({ redis_url: redactUrl(config.redis_url) }, 'Redis does not answer (or loads its data): calls answer 503 until it does'));
   parts.add(await prepareStores(stores, postgres_health, logger));
   postgres_health.start();
   parts.add(() => processor.offers.close());
@@ -163,6 +168,32 @@ async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Pr
   parts.add(() => stats.stop());
   stats.start();
   await ledger_lag.count();
+}
+
+/**
+ * `listen()`'s ports if Redis has not answered within listen_early_ms (opened then), or undefined
+ * once it answers first (the caller opens them once it serves). Never both: once the ports begin
+ * to open, their opening is what this waits for.
+ */
+function listeningIfRedisWaits<T>(redis_answers: Promise<void>, listen: () => Promise<T>): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    let opening = false;
+    const timer = setTimeout(() => {
+      opening = true;
+      listen().then(resolve, reject);
+    }, listen_early_ms);
+    // Rejected (the client closed while waiting): the start fails now, or, the ports opening, once
+    // it awaits Redis after them.
+    const settle = (then: () => void) => {
+      if (opening) return;
+      clearTimeout(timer);
+      then();
+    };
+    redis_answers.then(
+      () => settle(() => resolve(undefined)),
+      (err: unknown) => settle(() => reject(err)),
+    );
+  });
 }
 
 /**
@@ -181,6 +212,8 @@ async function redisAnswers(redis: RedisClient, connected: Promise<unknown>): Pr
 }
 
 const redis_wait_ms = 250;
+/** How long a start waits for Redis before it opens its ports to answer 503 meanwhile: as long as before it says so in its log. */
+const listen_early_ms = 1_000;
 
 /** What a gateway started, and how to stop each part: stopped last first, each once. */
 class Started {

@@ -1,9 +1,10 @@
-// A gateway started while Redis does not answer: it says so in its log, opens its ports at once
+// A gateway started while Redis does not answer: it says so in its log, opens its ports after 1 s
 // and answers every call 503 `unavailable` (ISO 8583 DE39 91, /readyz 503) until Redis answers and
 // the start has read it (the network copy, the offers), then serves without a restart.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +44,47 @@ function redisCli(port: string, ...args: string[]): Promise<string> {
 function startRedisOn(port: string, args: readonly string[] = []): ChildProcess {
   return spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
 }
+
+/** A port free now (the kernel's pick, given back). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('a gateway started with Redis answering', () => {
+  it('opens its port only once it serves: the first call on the open port is answered, not 503', async () => {
+    // A harness or an orchestrator's TCP probe takes an open port for ready; the start migrates
+    // a fresh database and reads Redis first.
+    const port = await freePort();
+    const { child, output } = spawnGateway({ PORT: String(port), PLATFORM_API_KEY: process.env.PLATFORM_API_KEY!, CIM_HMAC_KEY: process.env.CIM_HMAC_KEY! });
+    try {
+      await eventually('the port open', () => connects(port), 30_000);
+      const [ready, made] = await Promise.all([
+        fetch(`http://127.0.0.1:${port}/readyz`),
+        fetch(`http://127.0.0.1:${port}/v1/businesses`, { method: 'POST', headers: { authorization: `Bearer ${process.env.PLATFORM_API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'First on the port', currency: 'EUR' }) }),
+      ]);
+      expect(ready.status, output().slice(-2_000)).toBe(200);
+      expect(made.status, await made.text()).toBe(201);
+      expect(output()).not.toContain('ports open: calls answer 503');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
 
 describe('a gateway started while Redis does not answer', () => {
   it('answers 503 at once while Redis is down (ISO 8583 91, /readyz 503), then serves once Redis answers, without a restart', async () => {
