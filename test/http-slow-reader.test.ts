@@ -87,4 +87,20 @@ describe('a client that pipelines requests and never reads the answers', () => {
       return opened.every((o) => o.status === 'fulfilled');
     });
   });
+
+  it('answers a client that reads every pipelined request, bodies and all, in order, past answers_unsent_max', async () => {
+    const body = JSON.stringify({ cim: { type: 'email', value: 'nobody@example.com' }, amount: 100, currency: 'EUR' });
+    const quote = `POST /v1/purchases/quote HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${biz.terminal_key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const healthz = 'GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n';
+    const pairs = answers_unsent_max * 3;
+    const socket = connect(gw.port, '127.0.0.1');
+    sockets.push(socket);
+    let read = '';
+    socket.on('data', (d: Buffer) => (read += d.toString('latin1')));
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write((healthz + quote).repeat(pairs));
+    await eventually('every answer read', async () => (read.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === pairs * 2);
+    const statuses = (read.match(/HTTP\/1\.1 \d{3} /g) ?? []).map((l) => l.slice(9, 12));
+    expect(statuses).toEqual(Array.from({ length: pairs }, () => ['200', '404']).flat());
+  });
 });
