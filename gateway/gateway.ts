@@ -31,6 +31,7 @@ import { startRefusalRetention } from '../processor/refusals.ts';
 import type { Sql } from '../processor/stores.ts';
 import type { Metrics } from './metrics.ts';
 import { answerClientError, requestErrorResponse, writeRequestError } from '../adapters/http/problem.ts';
+import { answerInTurn, requests_waiting_max } from '../adapters/http/pipelining.ts';
 
 export interface Gateway {
   readonly app: ReturnType<typeof createApp>;
@@ -326,13 +327,14 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
  * an empty 400. Node's own check of Host (requireHostHeader, an empty 400 too) is made here:
  * HTTP/1.1 needs Host (RFC 9112); HTTP/1.0 without one is served at config.host, as before.
  */
-function createHttpServer(app: Gateway['app'], host: string): Server {
+function createHttpServer(app: Gateway['app'], host: string, onTooManyWaiting: () => void): Server {
   const listener = getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorResponse });
   return createServer({ requireHostHeader: false }, (req, res) => {
     if (req.httpVersion === '1.1' && req.headers.host === undefined) return writeRequestError(res, 'an HTTP/1.1 request needs a Host header');
+    // Pipelined requests run as their connection's earlier answers are sent (adapters/http/pipelining.ts).
     // The listener answers its own errors (errorHandler); should it still fail, the connection
     // is closed rather than the promise dropped.
-    listener(req, res).catch((err: unknown) => res.destroy(err instanceof Error ? err : undefined));
+    answerInTurn(req, res, () => void listener(req, res).catch((err: unknown) => res.destroy(err instanceof Error ? err : undefined)), onTooManyWaiting);
   });
 }
 
@@ -341,7 +343,8 @@ async function listenHttp(app: Gateway['app'], processor: Processor, config: Gat
   let port = 0;
   // A port taken rejects the start (it was an 'error' event nobody listened to: the process died).
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createHttpServer(app, config.host);
+    const tooManyWaiting = refusalCounter((refused) => logger.warn({ requests_waiting_max, refused }, 'http: connection closed, requests_waiting_max pipelined requests waiting for their answers to be read'));
+    const s = createHttpServer(app, config.host, tooManyWaiting);
     s.once('error', reject);
     s.listen(config.port, config.host, () => {
       port = (s.address() as AddressInfo).port;

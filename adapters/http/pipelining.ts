@@ -1,0 +1,72 @@
+// HTTP/1.1 requests pipelined on one keep-alive connection, with bounds. Node's server runs every
+// request of what it has read at once and keeps each answer in memory until those before it on
+// the connection are sent; it stops reading only once answers wait to be sent. So a client that
+// writes requests and never reads its answers had one read's worth of them made and held for as
+// long as it kept the connection: 1,000 `GET /openapi.json` (40 KiB sent, no key) held some 340 MB
+// (test/http-slow-reader.test.ts). Here a request runs only once fewer than answers_unsent_max
+// answers on its connection are unsent; the rest wait their turn, at most requests_waiting_max.
+//
+// And node forgets the answers queued behind the first when the connection closes: no 'close'
+// on them, so a stream answer (the live feed, gateway/feed.ts) was never cancelled and kept its
+// place among the business's feeds for the life of the process. They are closed here.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** Answers one connection may have made (or be making) and not yet handed to its socket. */
+export const answers_unsent_max = 16;
+/** Requests one connection may have waiting for their turn; one more closes the connection. */
+export const requests_waiting_max = 1024;
+
+interface Connection {
+  readonly unsent: Set<ServerResponse>;
+  readonly waiting: (() => void)[];
+  closed: boolean;
+}
+
+const connections = new WeakMap<Socket, Connection>();
+
+/**
+ * Runs `answer` (which answers `res`) now, or once an earlier answer on the request's connection
+ * is sent. Past requests_waiting_max waiting, the connection is closed and `onTooMany` told.
+ */
+export function answerInTurn(req: IncomingMessage, res: ServerResponse, answer: () => void, onTooMany: () => void): void {
+  const socket = req.socket;
+  let c = connections.get(socket);
+  if (c === undefined) {
+    const created: Connection = { unsent: new Set(), waiting: [], closed: false };
+    socket.once('close', () => closeAll(created));
+    connections.set(socket, created);
+    c = created;
+  }
+  const connection = c;
+  const start = (): void => {
+    if (connection.closed) return;
+    connection.unsent.add(res);
+    // 'close' follows 'finish' (the answer handed to the socket) or the connection's end.
+    res.once('close', () => {
+      connection.unsent.delete(res);
+      connection.waiting.shift()?.();
+    });
+    answer();
+  };
+  if (connection.unsent.size < answers_unsent_max) return start();
+  if (connection.waiting.length >= requests_waiting_max) {
+    onTooMany();
+    socket.destroy();
+    return;
+  }
+  connection.waiting.push(start);
+}
+
+/** The connection closed: what waits never runs, and every answer node left queued is closed. */
+function closeAll(connection: Connection): void {
+  connection.closed = true;
+  connection.waiting.length = 0;
+  for (const res of [...connection.unsent]) {
+    // The answer on the socket gets its 'close' from node; the ones queued behind it do not.
+    if (res.socket !== null) continue;
+    res.destroy();
+    res.emit('close');
+  }
+}
