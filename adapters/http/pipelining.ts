@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-/** Answers one connection may have made (or be making) and not yet handed to its socket. */
+/** Answers one connection may have made (or be making) queued behind the one on its socket. */
 export const answers_unsent_max = 16;
 /** Requests one connection may have waiting for their turn; one more closes the connection. */
 export const requests_waiting_max = 1024;
@@ -31,6 +31,10 @@ const connections = new WeakMap<Socket, Connection>();
  * is sent. Past requests_waiting_max waiting, the connection is closed and `onTooMany` told.
  */
 export function answerInTurn(req: IncomingMessage, res: ServerResponse, answer: () => void, onTooMany: () => void): void {
+  // The answer at the head of its connection (every request not pipelined) is handed to the
+  // socket as it is made: nothing is held for it, and nothing is counted on the hot path. Node
+  // gives a socket only to that one (_http_server.js: the others wait in its `outgoing` queue).
+  if (res.socket !== null) return answer();
   const socket = req.socket;
   let c = connections.get(socket);
   if (c === undefined) {
@@ -64,7 +68,7 @@ function closeAll(connection: Connection): void {
   connection.closed = true;
   connection.waiting.length = 0;
   for (const res of [...connection.unsent]) {
-    // The answer on the socket gets its 'close' from node; the ones queued behind it do not.
+    // One that reached the socket gets its 'close' from node; the ones still queued do not.
     if (res.socket !== null) continue;
     res.destroy();
     res.emit('close');
