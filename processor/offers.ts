@@ -184,6 +184,17 @@ export class Offers {
    * into it, so that neither path counts the units of before a removal.
    */
   async putTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
+    // One PUT of a business at a time, from its first read to its last clear (a lock of its own,
+    // held on a connection while the others below take theirs): a kind one PUT added back while
+    // another that removed it still cleared its units lost the purchases counted in between, which
+    // rebuild counts. Rare, and bounded by the business's contacts.
+    return this.stores.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(${tiers_put_lock_namespace}, hashtext(${business.id}))`;
+      return this.replaceTiers(business, tiers);
+    });
+  }
+
+  private async replaceTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
     // The kinds the purchases count now (Redis's snapshot) as well as PostgreSQL's: a retry after a
     // failure below (503) finds PostgreSQL changed already, and the snapshot not yet.
     const had = kindsOf(await this.tiers(business));
@@ -317,6 +328,8 @@ export class Offers {
 
 /** Any constant: with the business's hash it names the lock that makes its PUT /v1/tiers one at a time. */
 const tiers_lock_namespace = 728_343; // int4: pg_advisory_xact_lock(int, int)
+/** The whole of a PUT /v1/tiers (Offers.putTiers), around tiers_lock_namespace's write. */
+const tiers_put_lock_namespace = 728_344; // int4: pg_advisory_xact_lock(int, int)
 
 /** Any constant: with the business's hash it names the lock that keeps its pools within their bound. */
 const pools_lock_namespace = 728_342; // int4: pg_advisory_xact_lock(int, int)

@@ -129,4 +129,65 @@ describe('a tier period kind removed, then added back', () => {
     gw = await startTestGateway();
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
+  it('a kind added back by one PUT while another PUT that removed it still clears its units: one PUT at a time, counted alike in Redis and rebuild', async () => {
+    const card3 = testCard(882_000_003);
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card3 }] });
+    expect(c.status, c.text).toBe(201);
+    const contact_id = c.body.id as string;
+    const buy = async (amount: number) => {
+      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `tkr-${process.pid}-${++seq}`, cim: { type: 'card', value: card3 }, amount, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+    };
+    await putTiers(monthly);
+    await buy(8_000);
+    // PUT A removes the monthly kind; while it clears the contacts' units of it (its first HDEL),
+    // PUT B adds it back and a purchase is made.
+    const redis = gw.processor.stores.redis;
+    const hDel = redis.hDel.bind(redis);
+    let hooked = false;
+    let b: Promise<unknown> | undefined;
+    let gate: Promise<void> | undefined;
+    let gating = false;
+    (redis as { hDel: unknown }).hDel = async (...args: Parameters<typeof hDel>) => {
+      if (gate === undefined) {
+        hooked = true;
+        // A's HDELs of this round of contacts are all sent in this tick: each waits; B's, later, do not.
+        gating = true;
+        setImmediate(() => (gating = false));
+        gate = (async () => {
+          b = call(gw, 'PUT', '/v1/tiers', biz.admin_key, monthly);
+          // B may wait for A (then the purchase is made under A's tiers), or not.
+          await Promise.race([b, new Promise((r) => setTimeout(r, 1_000))]);
+          await buy(3_000);
+        })();
+      }
+      if (gating) await gate;
+      return hDel(...args);
+    };
+    try {
+      await putTiers([]);
+    } finally {
+      delete (redis as { hDel?: unknown }).hDel;
+    }
+    expect(hooked).toBe(true);
+    expect(((await b) as { status: number }).status).toBe(200);
+    await buy(3_000);
+    const before = await tierAndUnits(contact_id);
+
+    const { config } = gw.processor.stores;
+    expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
+    await gw.close();
+    const client = await connectRedis(process.env.REDIS_URL!);
+    const db = connectPostgres(process.env.DATABASE_URL!, 2);
+    try {
+      await client.flushAll();
+      const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
+      expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
+    } finally {
+      await client.quit();
+      await db.end({ timeout: 5 });
+    }
+    gw = await startTestGateway();
+    expect(await tierAndUnits(contact_id)).toEqual(before);
+  }, 60_000);
 });
