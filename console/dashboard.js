@@ -79,8 +79,9 @@ async function poll(ctx, svg, signal) {
       set('latency-p50', s.latency_ms.p50 === null ? '—' : `≤ ${s.latency_ms.p50} ms`);
       set('latency-p99', s.latency_ms.p99 === null ? '—' : `≤ ${s.latency_ms.p99} ms`);
       set('ledger-lag', String(s.ledger_lag));
-      set('awards-today', ctx.money(s.awards_today));
-      set('spends-today', ctx.money(s.spends_today));
+      // Null while PostgreSQL is down: the ledger's totals cannot be read, the rest is live.
+      set('awards-today', s.awards_today === null ? '— (ledger unavailable)' : ctx.money(s.awards_today));
+      set('spends-today', s.spends_today === null ? '— (ledger unavailable)' : ctx.money(s.spends_today));
       trafficChart(svg, s.per_second);
     } else {
       // The figures come in one answer: none is current now, and an old one must not pass for it.

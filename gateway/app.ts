@@ -140,8 +140,9 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     const postgres_calls = new InFlight(postgres_calls_in_flight_max, () => new PocketgateError('unavailable', 'PostgreSQL is slow to answer; try again shortly'));
     app.use('/v1/*', async (c, next) => {
       if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
-      // A transaction still pending reads back from the journal alone (processor/transactions.ts).
-      if (!postgres_health.up && c.req.method === 'GET' && transaction_path.test(c.req.path)) {
+      // A transaction still pending reads back from the journal alone (processor/transactions.ts);
+      // the dashboard's traffic and ledger lag are Redis's: an outage is when the lag matters most.
+      if (!postgres_health.up && c.req.method === 'GET' && (transaction_path.test(c.req.path) || c.req.path === '/v1/stats')) {
         c.set('ledger_down', true);
         return next();
       }

@@ -18,6 +18,7 @@ import { journalBacklog } from '../processor/ledger/writer.ts';
 import { CachedLookup } from '../processor/ttl-cache.ts';
 import type { Processor } from '../processor/processor.ts';
 import { latestTransactions } from '../processor/transactions.ts';
+import type { Business } from '../processor/network.ts';
 import { ledgerToday, type ConsoleStats } from './console-stats.ts';
 import type { TransactionFeed } from './feed.ts';
 
@@ -93,10 +94,8 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     query: statsQuerySchema,
     answer: answers.stats_answer,
   } as const;
-  serve(app, stats_doc, async (c, business) => {
-    const { since } = parseWith(statsQuerySchema, c.req.query());
-    // The default rounded to the minute: the cache below is keyed by it.
-    const from = since ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000).toISOString();
+  /** The ledger's totals since `from`, counted at most every today_ttl_ms per business and `from`. */
+  const ledgerTotals = (business: Business, from: string) => {
     const key = `${business.id} ${from}`;
     let cached = today.get(key);
     if (cached === undefined || Date.now() - cached.at > today_ttl_ms) {
@@ -105,12 +104,19 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
       today.set(key, cached);
       cached.value.catch(() => today.delete(key)); // a failure is not kept: the next poll asks again
     }
+    return cached.value;
+  };
+  serve(app, stats_doc, async (c, business) => {
+    const { since } = parseWith(statsQuerySchema, c.req.query());
+    // The default rounded to the minute: the totals' cache is keyed by it.
+    const from = since ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000).toISOString();
+    // PostgreSQL known down (gateway/app.ts): the totals are null, the rest is Redis's.
     const [traffic, ledger_lag, totals] = await Promise.all([
       stats.read(business.id),
       backlog.get('').then((n) => n ?? 0),
-      cached.value,
+      c.get('ledger_down') === true ? undefined : ledgerTotals(business, from),
     ]);
-    return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals.awards, spends_today: totals.spends });
+    return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals?.awards ?? null, spends_today: totals?.spends ?? null });
   });
 
   const latest = { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger (query limit 1..100)', tag, key: 'admin', query: transactionsQuerySchema, answer: answers.transaction_summaries } as const;

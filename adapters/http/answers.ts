@@ -226,8 +226,8 @@ export const stats_answer = z
     per_second: z.array(z.object({ at: timestamp, approved: z.number().int(), declined: z.number().int() })),
     latency_ms: z.object({ p50: z.number().nullable(), p99: z.number().nullable() }),
     ledger_lag: z.number().int(),
-    awards_today: money,
-    spends_today: money,
+    awards_today: money.nullable().openapi({ description: 'From the ledger: null while PostgreSQL is down (the traffic and the ledger lag, from Redis, are answered all the same)' }),
+    spends_today: money.nullable().openapi({ description: 'As awards_today' }),
   })
   .openapi('ConsoleStats');
 const map = z.record(z.string(), z.unknown());
