@@ -11,9 +11,7 @@ import { shop, walletOf } from './contract-util.ts';
 import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 import { expectReconciledWith } from './ledger-checks.ts';
 import { lotsKey } from '../processor/hot/keys.ts';
-import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
-import { rebuild } from '../processor/ledger/rebuild.ts';
-import { connectPostgres, connectRedis } from '../processor/stores.ts';
+import { rebuildTestRedis } from './rebuilt.ts';
 
 let gw: TestGateway;
 const day_ms = 86_400_000;
@@ -77,19 +75,7 @@ function lotsOf(contact_id: string): Promise<Record<string, string>> {
  */
 async function rebuilt<T>(read: () => Promise<T>): Promise<T> {
   const before = await read();
-  const { redis, config } = gw.processor.stores;
-  expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
-  await gw.close();
-  const client = await connectRedis(process.env.REDIS_URL!);
-  const db = connectPostgres(process.env.DATABASE_URL!, 2);
-  try {
-    await client.flushAll();
-    const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
-    expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
-  } finally {
-    await client.quit();
-    await db.end({ timeout: 5 });
-  }
+  await rebuildTestRedis(gw);
   gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
   const after = await read();
   expect(after).toEqual(before);

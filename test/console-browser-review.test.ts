@@ -3,16 +3,14 @@
 // PostgreSQL stopped (a TCP proxy between the gateway and the test PostgreSQL is closed, as in
 // test/postgres-down.test.ts) while the dashboard and the virtual terminal are open.
 
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
+import { StoreCut } from './store-cut.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { unique } from './contract-util.ts';
 
-let proxy: Server | undefined;
-let proxy_port = 0;
-const sockets = new Set<Socket>();
+const postgres = new StoreCut(new URL(process.env.DATABASE_URL!));
 let gw: TestGateway;
 let browser: Browser;
 let context: BrowserContext;
@@ -24,33 +22,9 @@ let contact_id: string;
 const posts: { url: string; terminal: string | undefined }[] = [];
 const page_errors: string[] = [];
 
-async function openProxy(): Promise<void> {
-  const target = new URL(process.env.DATABASE_URL!);
-  proxy = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    sockets.add(client);
-    sockets.add(upstream);
-    client.on('error', () => {});
-    upstream.on('error', () => {});
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => proxy!.listen(proxy_port, '127.0.0.1', () => resolve()));
-  proxy_port = (proxy.address() as { port: number }).port;
-}
-
-async function closeProxy(): Promise<void> {
-  await new Promise<void>((resolve) => {
-    proxy!.close(() => resolve());
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-  });
-}
-
 beforeAll(async () => {
-  await openProxy();
-  const url = new URL(process.env.DATABASE_URL!);
-  url.port = String(proxy_port);
-  gw = await startTestGateway({ database_url: url.toString() }, true);
+  await postgres.open();
+  gw = await startTestGateway({ database_url: postgres.url() }, true);
   origin = `http://127.0.0.1:${gw.port}`;
   biz = await createBusiness(gw);
   card = testCard(917_101);
@@ -73,7 +47,7 @@ afterAll(async () => {
   await context?.close();
   await browser?.close();
   await gw?.close();
-  proxy?.close();
+  await postgres.cut();
 });
 
 async function signIn(key: string): Promise<void> {
@@ -185,7 +159,7 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: unique('live-'), cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' });
     expect(p.status, p.text).toBe(201);
     await expect.poll(() => page.locator('#approvals-rate').textContent()).not.toBe('0.0');
-    await closeProxy();
+    await postgres.cut();
     await eventually('the gateway finds PostgreSQL down', async () => (await call(gw, 'GET', '/readyz', undefined)).body.postgres === 'down', 30_000);
     // The POS path goes on approving; its entries wait in the journal: the lag the operator watches.
     for (let i = 0; i < 3; i++) {
@@ -212,12 +186,12 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     expect(page_errors).toEqual([]);
   });
   it('with PostgreSQL stopped, a purchase the virtual terminal makes shows its 201 reply, not a failure', async () => {
-    await openProxy();
+    await postgres.open();
     await eventually('PostgreSQL answers again', async () => (await call(gw, 'GET', '/v1/terminals', biz.admin_key)).status === 200, 30_000);
     await page.getByRole('link', { name: 'Dashboard' }).click();
     await page.getByRole('link', { name: 'Virtual terminal' }).click();
     await expect.poll(() => page.getByLabel('Terminal').inputValue(), { timeout: 15_000 }).toBe(biz.terminal_id);
-    await closeProxy();
+    await postgres.cut();
     // Known down (its probe failed), not only failing the call in hand: every admin call is 503 now.
     await eventually('the gateway finds PostgreSQL down', async () => (await call(gw, 'GET', '/readyz', undefined)).body.postgres === 'down', 30_000);
     const purchase = page.getByRole('form', { name: 'Purchase' });

@@ -2,44 +2,12 @@
 // tests leave a gap: Redis unreachable (behind a TCP proxy the test cuts) for every POS path and the
 // WebSocket channel, and an admin key making every POS call for a terminal (Pocketgate-Terminal).
 
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from './contract-util.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
+import { StoreCut } from './store-cut.ts';
 import { TerminalClient } from './ws-client.ts';
-
-/** A TCP proxy to `target` that the test can cut (store unreachable) and open again on the same port. */
-class Cut {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(private readonly target: URL) {}
-  async open(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = connect(Number(this.target.port), this.target.hostname);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('error', () => {});
-        s.on('close', () => this.sockets.delete(s));
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', () => resolve()));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-  async cut(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await closed;
-  }
-  url(): string {
-    const u = new URL(this.target.toString());
-    u.port = String(this.port);
-    return u.toString();
-  }
-}
 
 let seq = 0;
 const card = () => testCard(41_000_000 + ++seq);
@@ -59,14 +27,14 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 
 describe('Redis unreachable', () => {
   let own: OwnRedis;
-  let proxy: Cut;
+  let proxy: StoreCut;
   let gw: TestGateway;
   let biz: BusinessFixture;
   let c: string;
 
   beforeAll(async () => {
     own = await startOwnRedis();
-    proxy = new Cut(new URL(own.url));
+    proxy = new StoreCut(new URL(own.url));
     await proxy.open();
     gw = await startTestGateway({ redis_url: proxy.url() }, true);
     biz = await createBusiness(gw);

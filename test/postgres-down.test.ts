@@ -3,53 +3,25 @@
 // 503 `unavailable` at once, /readyz stays 200 and says PostgreSQL is down, and once PostgreSQL is
 // back the ledger catches up by itself.
 
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../processor/stores.ts';
+import { StoreCut } from './store-cut.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, connectTestSql, createContacts, type Contact } from './ledger-helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
 let own: OwnRedis;
-let proxy: Server | undefined;
-let proxy_port = 0;
-const sockets = new Set<Socket>();
+const postgres = new StoreCut(new URL(process.env.DATABASE_URL!));
 let gw: TestGateway;
 let sql: Sql;
 let biz: BusinessFixture;
 let contact: Contact;
 
-/** Opens the proxy (on the same port as before, when there was one). */
-async function openProxy(): Promise<void> {
-  const target = new URL(process.env.DATABASE_URL!);
-  proxy = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    sockets.add(client);
-    sockets.add(upstream);
-    client.on('error', () => {});
-    upstream.on('error', () => {});
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => proxy!.listen(proxy_port, '127.0.0.1', () => resolve()));
-  proxy_port = (proxy.address() as { port: number }).port;
-}
-
-/** PostgreSQL gone: the proxy stops listening and every connection through it is cut. */
-async function closeProxy(): Promise<void> {
-  await new Promise<void>((resolve) => {
-    proxy!.close(() => resolve());
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-  });
-}
-
 beforeAll(async () => {
-  await openProxy();
-  const url = new URL(process.env.DATABASE_URL!);
-  url.port = String(proxy_port);
+  await postgres.open();
   // A Redis of its own: the ledger lag it reads is this gateway's alone.
   own = await startOwnRedis();
-  gw = await startTestGateway({ database_url: url.toString(), redis_url: own.url });
+  gw = await startTestGateway({ database_url: postgres.url(), redis_url: own.url });
   sql = connectTestSql();
   biz = await createBusiness(gw);
   await addCashbackOffer(gw, biz, 5);
@@ -60,13 +32,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.close();
   await sql?.end({ timeout: 5 });
-  proxy?.close();
+  await postgres.cut();
   await own?.stop();
 });
 
 describe('PostgreSQL unreachable', () => {
   it('POS approves, admin is 503 at once, /readyz 200 with postgres down; then the ledger catches up', async () => {
-    await closeProxy();
+    await postgres.cut();
     const approved: string[] = [];
     for (let i = 0; i < 5; i++) {
       const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `down-${i}`, cim: { type: 'card', value: contact.card }, amount: 2000, currency: 'EUR' });
@@ -83,7 +55,7 @@ describe('PostgreSQL unreachable', () => {
     expect(ready.body).toMatchObject({ redis: 'ok', postgres: 'down' });
     expect(ready.body.ledger_lag).toBeGreaterThanOrEqual(5);
 
-    await openProxy();
+    await postgres.open();
     await eventually('the ledger caught up', async () => {
       const rows = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${approved})`;
       return rows[0]!.n === approved.length;

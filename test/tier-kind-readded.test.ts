@@ -10,9 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { contactKey } from '../processor/hot/keys.ts';
-import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
-import { rebuild } from '../processor/ledger/rebuild.ts';
-import { connectPostgres, connectRedis } from '../processor/stores.ts';
+import { rebuildTestRedis } from './rebuilt.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -63,19 +61,7 @@ describe('a tier period kind removed, then added back', () => {
     expect(before.tier).toBeNull();
     expect(before.um).toMatch(/^\d{4}-\d{2}\|3000\|0$/);
 
-    const { redis, config } = gw.processor.stores;
-    expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
-    await gw.close();
-    const client = await connectRedis(process.env.REDIS_URL!);
-    const db = connectPostgres(process.env.DATABASE_URL!, 2);
-    try {
-      await client.flushAll();
-      const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
-      expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
-    } finally {
-      await client.quit();
-      await db.end({ timeout: 5 });
-    }
+    await rebuildTestRedis(gw);
     gw = await startTestGateway();
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
@@ -113,19 +99,7 @@ describe('a tier period kind removed, then added back', () => {
     await buy(3_000);
     const before = await tierAndUnits(contact_id);
 
-    const { config } = gw.processor.stores;
-    expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
-    await gw.close();
-    const client = await connectRedis(process.env.REDIS_URL!);
-    const db = connectPostgres(process.env.DATABASE_URL!, 2);
-    try {
-      await client.flushAll();
-      const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
-      expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
-    } finally {
-      await client.quit();
-      await db.end({ timeout: 5 });
-    }
+    await rebuildTestRedis(gw);
     gw = await startTestGateway();
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
@@ -174,19 +148,7 @@ describe('a tier period kind removed, then added back', () => {
     await buy(3_000);
     const before = await tierAndUnits(contact_id);
 
-    const { config } = gw.processor.stores;
-    expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 30_000)).toBe(true);
-    await gw.close();
-    const client = await connectRedis(process.env.REDIS_URL!);
-    const db = connectPostgres(process.env.DATABASE_URL!, 2);
-    try {
-      await client.flushAll();
-      const r = await rebuild(client, db, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
-      expect(r).toMatchObject({ outcome: 'rebuilt', warnings: [] });
-    } finally {
-      await client.quit();
-      await db.end({ timeout: 5 });
-    }
+    await rebuildTestRedis(gw);
     gw = await startTestGateway();
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
