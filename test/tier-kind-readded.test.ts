@@ -44,6 +44,17 @@ async function tierAndUnits(contact_id: string): Promise<{ tier: unknown; um: st
   return { tier: c.body.tier, um };
 }
 
+/** A new contact of the business with its card, and its purchases (201 each). */
+async function buyingContact(card_number: string): Promise<{ contact_id: string; buy: (amount: number) => Promise<void> }> {
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card_number }] });
+  expect(c.status, c.text).toBe(201);
+  const buy = async (amount: number) => {
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `tkr-${process.pid}-${++seq}`, cim: { type: 'card', value: card_number }, amount, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+  };
+  return { contact_id: c.body.id as string, buy };
+}
+
 describe('a tier period kind removed, then added back', () => {
   it('counts from when it was added back, before and after a rebuild alike', async () => {
     const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
@@ -67,14 +78,7 @@ describe('a tier period kind removed, then added back', () => {
   }, 60_000);
 
   it('a purchase while the units of a kind added back are cleared counts in neither path (Redis, rebuild)', async () => {
-    const card2 = testCard(882_000_002);
-    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card2 }] });
-    expect(c.status, c.text).toBe(201);
-    const contact_id = c.body.id as string;
-    const buy = async (amount: number) => {
-      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `tkr-${process.pid}-${++seq}`, cim: { type: 'card', value: card2 }, amount, currency: 'EUR' });
-      expect(p.status, p.text).toBe(201);
-    };
+    const { contact_id, buy } = await buyingContact(testCard(882_000_002));
     await putTiers(monthly);
     await buy(8_000);
     await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }]);
@@ -104,14 +108,7 @@ describe('a tier period kind removed, then added back', () => {
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
   it('a kind added back by one PUT while another PUT that removed it still clears its units: one PUT at a time, counted alike in Redis and rebuild', async () => {
-    const card3 = testCard(882_000_003);
-    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card3 }] });
-    expect(c.status, c.text).toBe(201);
-    const contact_id = c.body.id as string;
-    const buy = async (amount: number) => {
-      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `tkr-${process.pid}-${++seq}`, cim: { type: 'card', value: card3 }, amount, currency: 'EUR' });
-      expect(p.status, p.text).toBe(201);
-    };
+    const { contact_id, buy } = await buyingContact(testCard(882_000_003));
     await putTiers(monthly);
     await buy(8_000);
     // PUT A removes the monthly kind; while it clears the contacts' units of it (its first HDEL),
