@@ -6,22 +6,26 @@
 // transaction of its own right after the purchase, before the callback is answered.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { call, eventually, testCard, type TestGateway } from './helpers.ts';
 import { shop, walletOf } from './contract-util.ts';
 import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 import { expectReconciledWith } from './ledger-checks.ts';
 import { lotsKey } from '../processor/hot/keys.ts';
-import { rebuildTestRedis } from './rebuilt.ts';
+import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
+import { startOwnStores, type OwnStores } from './own-stores.ts';
 
+let stores: OwnStores;
 let gw: TestGateway;
 const day_ms = 86_400_000;
 
 beforeAll(async () => {
   // The sweeper runs when the test says, not on its timer: what the answer leaves is what is seen.
-  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  stores = await startOwnStores('callback_expired_award');
+  gw = await startOnOwnStores(stores, { expiry_sweep_ms: 3_600_000 });
 });
 afterAll(async () => {
-  await gw.close();
+  await gw?.close();
+  await stores?.stop();
 });
 
 describe('a callback whose award expired before it came', () => {
@@ -70,13 +74,12 @@ function lotsOf(contact_id: string): Promise<Record<string, string>> {
 }
 
 /**
- * `read` before and after `npm run rebuild` of the test Redis (npm test empties it and the test
- * database before the file): answers what it read after, and checks it read the same before.
+ * `read` before and after `npm run rebuild` of the test's own Redis (test/rebuilt.ts): answers
+ * what it read after, and checks it read the same before.
  */
 async function rebuilt<T>(read: () => Promise<T>): Promise<T> {
   const before = await read();
-  await rebuildTestRedis(gw);
-  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
   const after = await read();
   expect(after).toEqual(before);
   return after;

@@ -3,15 +3,16 @@
 // new tiers.units_since, so the tier a contact held changed with a rebuild. Decided: a kind counts
 // from when it was last (re)introduced; removing it forgets its units, on both paths.
 //
-// On the test Redis and database themselves (npm test empties both before the file): rebuild
-// needs an empty Redis, so the gateway is closed, Redis flushed and rebuilt, and a gateway
-// started again on it, as test/rebuild-model.test.ts does on stores of its own.
+// On stores of the test's own (test/rebuilt.ts): rebuild needs an empty Redis, so the gateway is
+// closed, Redis flushed and rebuilt, and a gateway started again on it.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { contactKey } from '../processor/hot/keys.ts';
-import { rebuildTestRedis } from './rebuilt.ts';
+import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
+import { startOwnStores, type OwnStores } from './own-stores.ts';
 
+let stores: OwnStores;
 let gw: TestGateway;
 let biz: BusinessFixture;
 let seq = 0;
@@ -19,11 +20,13 @@ const card = testCard(882_000_001);
 const monthly = [{ name: 'gold', min_period_units: 100, period: 'month' }];
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  stores = await startOwnStores('tier_kind_readded');
+  gw = await startOnOwnStores(stores);
   biz = await createBusiness(gw);
 });
 afterAll(async () => {
-  await gw.close();
+  await gw?.close();
+  await stores?.stop();
 });
 
 async function purchase(amount: number): Promise<void> {
@@ -72,8 +75,7 @@ describe('a tier period kind removed, then added back', () => {
     expect(before.tier).toBeNull();
     expect(before.um).toMatch(/^\d{4}-\d{2}\|3000\|0$/);
 
-    await rebuildTestRedis(gw);
-    gw = await startTestGateway();
+    gw = await rebuiltGateway(gw, stores);
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
 
@@ -103,8 +105,7 @@ describe('a tier period kind removed, then added back', () => {
     await buy(3_000);
     const before = await tierAndUnits(contact_id);
 
-    await rebuildTestRedis(gw);
-    gw = await startTestGateway();
+    gw = await rebuiltGateway(gw, stores);
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
   it('a kind added back by one PUT while another PUT that removed it still clears its units: one PUT at a time, counted alike in Redis and rebuild', async () => {
@@ -145,8 +146,7 @@ describe('a tier period kind removed, then added back', () => {
     await buy(3_000);
     const before = await tierAndUnits(contact_id);
 
-    await rebuildTestRedis(gw);
-    gw = await startTestGateway();
+    gw = await rebuiltGateway(gw, stores);
     expect(await tierAndUnits(contact_id)).toEqual(before);
   }, 60_000);
 });
