@@ -67,6 +67,6 @@ export function ipLiteral(hostname: string): string | undefined {
  * without the dot), and a name that does not resolve would be taken.
  */
 export function isLocalhostName(hostname: string): boolean {
-  const name = hostname.toLowerCase().replace(/\.$/, '');
+  const name = hostname.toLowerCase().replace(/\.+$/, '');
   return name === 'localhost' || name.endsWith('.localhost');
 }

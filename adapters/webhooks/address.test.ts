@@ -8,7 +8,7 @@ import { checkWebhookUrl } from './address.ts';
 
 describe('webhook URL check without WEBHOOKS_ALLOW_PRIVATE', () => {
   it('refuses localhost in every spelling, trailing dot and sub-names included', async () => {
-    for (const url of ['http://localhost/', 'http://LOCALHOST./', 'http://localhost.:8080/hook', 'https://api.localhost/', 'http://a.b.LocalHost./']) {
+    for (const url of ['http://localhost/', 'http://LOCALHOST./', 'http://localhost.:8080/hook', 'https://api.localhost/', 'http://a.b.LocalHost./', 'http://localhost../']) {
       await expect(checkWebhookUrl(url, false), url).rejects.toMatchObject({ code: 'validation_failed' });
     }
   });
