@@ -60,3 +60,13 @@ export function ipLiteral(hostname: string): string | undefined {
   const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   return isIP(bare) === 0 ? undefined : bare;
 }
+
+/**
+ * Whether a URL's hostname is `localhost` or a name under it, trailing dot or not: loopback by
+ * definition (RFC 6761), though a resolver may not answer for `localhost.` (no DNS, an /etc/hosts
+ * without the dot), and a name that does not resolve would be taken.
+ */
+export function isLocalhostName(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/\.+$/, '');
+  return name === 'localhost' || name.endsWith('.localhost');
+}

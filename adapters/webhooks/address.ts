@@ -6,7 +6,7 @@
 
 import { lookup, type LookupAddress, type LookupAllOptions, type LookupOptions } from 'node:dns';
 import { PocketgateError } from '../../core/errors.ts';
-import { ipLiteral, isPublicAddress } from '../../core/public-address.ts';
+import { ipLiteral, isLocalhostName, isPublicAddress } from '../../core/public-address.ts';
 
 /** How long creation waits for DNS: an answer later than this is checked at delivery instead. */
 const creation_lookup_timeout_ms = 2_000;
@@ -56,6 +56,7 @@ export async function checkWebhookUrl(url: string, allow_private: boolean): Prom
     if (!isPublicAddress(literal)) throw refusal(`${literal} is not a public address (loopback, private, link-local and reserved ranges are refused)`);
     return;
   }
+  if (isLocalhostName(host)) throw refusal(`${host} is loopback (loopback, private, link-local and reserved ranges are refused)`);
   const addresses = await resolveWithin(host, creation_lookup_timeout_ms);
   const bad = addresses.find((a) => !isPublicAddress(a.address));
   if (bad !== undefined) throw refusal(`${host} resolves to ${bad.address}, not a public address (loopback, private, link-local and reserved ranges are refused)`);
