@@ -81,6 +81,8 @@ const offer_patch_attempts_max = 16;
 export class Offers {
   private readonly compiled = new Map<string, Entry>();
   private subscriber: RedisClient | undefined;
+  /** This process's PUT /v1/tiers, one after another (putTiers). */
+  private tiers_puts: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly stores: Stores,
@@ -188,10 +190,17 @@ export class Offers {
     // held on a connection while the others below take theirs): a kind one PUT added back while
     // another that removed it still cleared its units lost the purchases counted in between, which
     // rebuild counts. Rare, and bounded by the business's contacts.
-    return this.stores.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${tiers_put_lock_namespace}, hashtext(${business.id}))`;
-      return this.replaceTiers(business, tiers);
-    });
+    // And one at a time in this process: each holds its lock's connection while it needs others
+    // of the pool, so as many at once as the pool has connections held them all, each waiting for
+    // one more, and no PostgreSQL call of the process was ever answered again.
+    const put = this.tiers_puts.then(() =>
+      this.stores.sql.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(${tiers_put_lock_namespace}, hashtext(${business.id}))`;
+        return this.replaceTiers(business, tiers);
+      }),
+    );
+    this.tiers_puts = put.catch(() => {});
+    return put;
   }
 
   private async replaceTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
