@@ -87,6 +87,26 @@ describe('an upgrade offered that is not a WebSocket to /v1/terminal', () => {
     expect(quote!.status, quote!.body).toBe(200);
   });
 
+  it('pipelined behind an answer still in flight, is answered after it, as are the requests after it', async () => {
+    const socket = connect(gw.port, '127.0.0.1');
+    let read = '';
+    socket.on('data', (d: Buffer) => (read += d.toString('latin1')));
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    // One write: the first request's answer (an admin read: it awaits its stores) is still being
+    // made when node's parser meets the offer and hands the socket to 'upgrade'.
+    socket.write(
+      `GET /v1/tiers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${biz.admin_key}\r\n\r\n` +
+        `GET /healthz HTTP/1.1\r\nHost: x\r\n${h2c}\r\n` +
+        'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    const statuses = () => [...read.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    const deadline = Date.now() + 5_000;
+    while (statuses().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    expect(statuses(), read).toEqual([200, 200, 200]);
+  });
+
   it('a WebSocket upgrade to /v1/terminal still opens the channel', async () => {
     const t = await TerminalClient.open(gw.port, biz.terminal_key);
     const r = await t.request('q', 'purchase.quote', { cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' });
