@@ -137,4 +137,17 @@ describe('bytes that are not HTTP after a whole request on the same connection',
     expect(second.slice(0, 300)).toMatch(/^HTTP\/1\.1 400 /);
     expect(second.toLowerCase()).toContain('content-type: application/problem+json');
   });
+
+  it('every whole request pipelined before them is answered, in order, then the 400', async () => {
+    const biz = await createBusiness(gw);
+    const card = testCard(61_000_002);
+    expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
+    const purchase = (n: number) => {
+      const body = JSON.stringify({ reference: `pipelined-many-${n}`, cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' });
+      return `POST /v1/purchases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${biz.terminal_key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    const answer = await rawExchange(`${[1, 2, 3, 4].map(purchase).join('')}"]}\n`);
+    const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    expect(statuses, answer.slice(-300)).toEqual([201, 201, 201, 201, 400]);
+  });
 });

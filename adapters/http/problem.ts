@@ -53,8 +53,10 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   // node sets it null once the answer has finished.
   const in_flight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
   // A request read whole before the bytes that are not HTTP runs (it may have moved money): its
-  // answer goes first, else the client reads this 400 for a request that changed state.
-  if (in_flight !== undefined && in_flight.req?.complete === true && !in_flight.writableFinished && err.code !== 'ECONNRESET') {
+  // answer goes first, else the client reads this 400 for a request that changed state. Until its
+  // 'finish' (node then hands the socket to the next answer pipelined): written whole to the kernel
+  // before (writableFinished), the answers after it were cut by the socket destroyed below.
+  if (in_flight !== undefined && in_flight.req?.complete === true && err.code !== 'ECONNRESET') {
     // 'close' follows 'finish' too (a tick later): only a close before the answer finished (the
     // client gone) destroys the socket, else it would cut the 400 being written.
     const after = () => {
