@@ -107,6 +107,23 @@ describe('an upgrade offered that is not a WebSocket to /v1/terminal', () => {
     expect(statuses(), read).toEqual([200, 200, 200]);
   });
 
+  it('a WebSocket upgrade pipelined behind an answer still in flight: that answer first, then 101', async () => {
+    const socket = connect(gw.port, '127.0.0.1');
+    let read = '';
+    socket.on('data', (d: Buffer) => (read += d.toString('latin1')));
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `GET /v1/tiers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${biz.admin_key}\r\n\r\n` +
+        `GET /v1/terminal HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${biz.terminal_key}\r\n\r\n`,
+    );
+    const statuses = () => [...read.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    const deadline = Date.now() + 5_000;
+    while (statuses().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    expect(statuses(), read).toEqual([200, 101]);
+  });
+
   it('a WebSocket upgrade to /v1/terminal still opens the channel', async () => {
     const t = await TerminalClient.open(gw.port, biz.terminal_key);
     const r = await t.request('q', 'purchase.quote', { cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' });

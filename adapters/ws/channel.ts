@@ -92,10 +92,13 @@ export class TerminalChannel implements ConnectionHost {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (!isWebSocketUpgrade(req)) return serveAsHttp(server, req, socket, head);
       socket.on('error', (err) => this.logger.debug({ err }, 'terminal channel: socket error during the upgrade'));
-      this.upgrade(req, socket, head).catch((err: unknown) => {
-        if (problemOf(err).status >= 500) this.logger.error({ err }, 'terminal channel: upgrade failed');
-        refuse(socket, err);
-      });
+      // Pipelined behind answers still being made: its 101 (or refusal) was written before them.
+      afterEarlierAnswers(socket, () =>
+        this.upgrade(req, socket, head).catch((err: unknown) => {
+          if (problemOf(err).status >= 500) this.logger.error({ err }, 'terminal channel: upgrade failed');
+          refuse(socket, err);
+        }),
+      );
     });
   }
 
