@@ -6,7 +6,13 @@
 // claimed and waiting for a slot (so that a claim round feeds a busy endpoint for a while), and
 // `in_flight_max` claimed in all. A claimed delivery waits at most one attempt's deadline (10 s)
 // for its slot, well within its lease (30 s); a receiver that hangs holds its own endpoint's
-// slots only. Nothing else waits in memory: the backlog stays in PostgreSQL. Several gateways share the work: claims skip rows another
+// slots only. An endpoint that fails fast (refused, a 500 at once) would instead take an equal
+// share of every claim round, and of PostgreSQL's and this process's work, from the endpoints
+// that answer: once its last `failures_before_probing` attempts have all failed, and while another
+// endpoint has a backlog (took its whole share in the last round), it gets one delivery claimed
+// at a time (a probe), its other due deliveries left due and uncounted, until one succeeds. With
+// no backlog elsewhere its deliveries go out on their schedule.
+// Nothing else waits in memory: the backlog stays in PostgreSQL. Several gateways share the work: claims skip rows another
 // holds (FOR UPDATE SKIP LOCKED) and each attempt is leased; a gateway that dies mid-attempt
 // leaves its deliveries due again when their lease ends, that attempt counted as failed (the 8th:
 // the delivery is failed). The ledger writer's NOTIFY wakes the
@@ -43,6 +49,15 @@ const results_per_statement_max = 500;
  * kept, or scheduled by another gateway, is claimed at the next poll instead.
  */
 const due_times_max = 1_024;
+/**
+ * Attempts in a row, all failed, after which an endpoint is probed while others have a backlog:
+ * one delivery claimed at a time until one succeeds (EVENTS.md: "a slow or dead endpoint never
+ * slows ... other endpoints' deliveries"). As many as an endpoint has in flight, so that a few
+ * failures among successes never cut its concurrency.
+ */
+const failures_before_probing = 8;
+/** Endpoints whose failures in a row are counted; past this, others keep their full share. */
+const failing_endpoints_max = 10_000;
 
 export class WebhookWorker {
   private readonly per_endpoint: number;
@@ -53,6 +68,10 @@ export class WebhookWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly queues = new Map<string, PQueue>();
+  /** Failed attempts in a row, by endpoint (none since its last success). */
+  private readonly failures_in_a_row = new Map<string, number>();
+  /** The last claim round took an endpoint's whole share (not a failing one's), or all it could. */
+  private backlog_elsewhere = false;
   private readonly tasks = new Set<Promise<void>>();
   private in_flight = 0;
   /** Set by wake(): the next sleep returns at once (a notice came while a claim was running). */
@@ -187,14 +206,44 @@ export class WebhookWorker {
 
   private async claim(): Promise<number> {
     this.woken = false;
-    const free: Record<string, number> = {};
     const claimable = 2 * this.per_endpoint;
+    const free: Record<string, number> = {};
     for (const [id, q] of this.queues) free[id] = Math.max(0, claimable - q.pending - q.size);
-    const claim = await claimDeliveries(this.sql, this.key, { free, per_endpoint: claimable, total: this.in_flight_max - this.in_flight, lease_ms: this.lease_ms });
+    const shares = { ...free };
+    // While others have a backlog, a failing endpoint is probed: one delivery claimed at a time
+    // (in flight or waiting for its slot), the rest left due and not counted as attempts.
+    if (this.backlog_elsewhere) {
+      for (const id of this.probed()) {
+        const q = this.queues.get(id);
+        free[id] = q === undefined ? 1 : Math.max(0, 1 - q.pending - q.size);
+      }
+    }
+    const total = this.in_flight_max - this.in_flight;
+    const claim = await claimDeliveries(this.sql, this.key, { free, per_endpoint: claimable, total, lease_ms: this.lease_ms });
+    this.backlog_elsewhere = claim.deliveries.length >= total || this.anyFullShare(claim.deliveries, shares, claimable);
     // Given up: their last attempt (some gateway's) never finished. Counted as that attempt's outcome.
     for (let i = 0; i < claim.given_up; i++) this.options.onOutcome?.('failed');
     for (const d of claim.deliveries) this.dispatch(d);
     return claim.deliveries.length + claim.given_up;
+  }
+
+  /** Endpoints whose last `failures_before_probing` attempts all failed. */
+  private *probed(): Iterable<string> {
+    for (const [id, failures] of this.failures_in_a_row) if (failures >= failures_before_probing) yield id;
+  }
+
+  /**
+   * Whether an endpoint not failing took its whole share (`shares`, else `claimable`) this round:
+   * it may have more due, a backlog that a failing endpoint's attempts would slow.
+   */
+  private anyFullShare(claimed: readonly ClaimedDelivery[], shares: Readonly<Record<string, number>>, claimable: number): boolean {
+    const taken = new Map<string, number>(Object.keys(shares).map((id) => [id, 0]));
+    for (const d of claimed) taken.set(d.endpoint_id, (taken.get(d.endpoint_id) ?? 0) + 1);
+    for (const [id, n] of taken) {
+      if ((this.failures_in_a_row.get(id) ?? 0) >= failures_before_probing) continue;
+      if (n >= (shares[id] ?? claimable)) return true;
+    }
+    return false;
   }
 
   private dispatch(d: ClaimedDelivery): void {
@@ -239,8 +288,17 @@ export class WebhookWorker {
       }
     }
     this.options.onOutcome?.(outcomeOf(result));
+    this.noteOutcome(d.endpoint_id, result.ok);
     this.results.push(result);
     this.flush();
+  }
+
+  /** Count the endpoint's failures in a row: enough of them and it is probed (claim()). */
+  private noteOutcome(endpoint_id: string, ok: boolean): void {
+    const failures = this.failures_in_a_row.get(endpoint_id);
+    if (ok) this.failures_in_a_row.delete(endpoint_id);
+    else if (failures !== undefined) this.failures_in_a_row.set(endpoint_id, failures + 1);
+    else if (this.failures_in_a_row.size < failing_endpoints_max) this.failures_in_a_row.set(endpoint_id, 1);
   }
 
   /**
