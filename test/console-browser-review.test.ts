@@ -128,6 +128,9 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
   it('looks the contact up by email, loyalty id, gift pass and contact code', async () => {
     const { code } = (await call(gw, 'GET', `/v1/contacts/${contact_id}`, biz.admin_key)).body;
     await page.getByRole('link', { name: 'Contacts' }).click();
+    // The page is drawn after the click: the virtual terminal's forms (with fields of the same
+    // labels) may still be there for a moment.
+    await page.getByRole('button', { name: 'Look up' }).waitFor();
     for (const [type, value] of [['Email', 'rui.sa@example.com'], ['Loyalty id', 'LOY-917101'], ['Gift pass', 'GP-917101'], ['Contact code', code]] as const) {
       await page.getByLabel('Identify by').selectOption({ label: type });
       await page.getByLabel('Value').fill(value);
