@@ -144,11 +144,7 @@ export class Network {
     return this.not_ready === undefined;
   }
 
-  private requireReady(): void {
-    if (this.not_ready !== undefined) throw new PocketgateError('unavailable', this.not_ready);
-  }
-
-  /** requireReady's refusal as a rejected promise: the look-ups below stay plain functions (no async frame per request). */
+  /** While refused, the refusal (a rejected promise: the look-ups below stay plain functions, no async frame per request). */
   private notReady(): Promise<never> | undefined {
     return this.not_ready === undefined ? undefined : Promise.reject(new PocketgateError('unavailable', this.not_ready));
   }
@@ -156,7 +152,8 @@ export class Network {
   /** The principal a key names, or undefined. Platform keys are compared by hash too. */
   async authenticate(key: string, platform_key_hash: string | undefined): Promise<Principal | undefined> {
     // The platform key too: what it creates is written to Redis, which the start has not read yet.
-    this.requireReady();
+    const refused = this.notReady();
+    if (refused !== undefined) return refused;
     const hash = hashKey(key);
     if (platform_key_hash !== undefined && hash === platform_key_hash) return { kind: 'platform' };
     return this.principals.get(hash);
@@ -180,8 +177,7 @@ export class Network {
    * business's terminal is not told apart from one that does not exist.
    */
   async terminal(business: Business, terminal_id: string): Promise<Terminal | undefined> {
-    this.requireReady();
-    const terminal = await this.terminals.get(terminal_id);
+    const terminal = await this.terminalById(terminal_id);
     return terminal === undefined || terminal.business_id !== business.id ? undefined : terminal;
   }
 

@@ -12,6 +12,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** Answers one connection may have made (or be making) queued behind the one on its socket. */
 export const answers_unsent_max = 16;
@@ -73,4 +74,24 @@ function closeAll(connection: Connection): void {
     res.destroy();
     res.emit('close');
   }
+}
+
+/** The answer node is writing on `socket` (its `_httpMessage`; null once it has finished). */
+export function answerInFlight(socket: Duplex): ServerResponse | undefined {
+  return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+}
+
+/**
+ * `then` once the answers on `socket` to the requests before are sent: what is written on the
+ * socket meanwhile (a 101, a 400) would land inside them, and a socket given to a new parser while
+ * one was still being made left that request and all after it where nothing hands them the socket.
+ * Not called if the connection closes first.
+ */
+export function afterEarlierAnswers(socket: Duplex, then: () => void): void {
+  const in_flight = answerInFlight(socket);
+  if (in_flight === undefined) return then();
+  // 'close' comes a tick after node handed the socket to the next answer queued, if any.
+  in_flight.once('close', () => {
+    if (!socket.destroyed) afterEarlierAnswers(socket, then);
+  });
 }

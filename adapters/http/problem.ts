@@ -4,6 +4,7 @@ import { maxHeaderSize, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PocketgateError, type ErrorCode, type FieldError } from '../../core/errors.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
+import { answerInFlight } from './pipelining.ts';
 
 export const problem_content_type = 'application/problem+json';
 
@@ -50,25 +51,15 @@ function clientErrorStatus(code: string | undefined): { status: number; reason: 
  * it) or to a peer that reset; the connection is closed.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  // node sets it null once the answer has finished.
-  const in_flight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+  const in_flight = answerInFlight(socket);
   // A request read whole before the bytes that are not HTTP runs (it may have moved money): its
-  // answer goes first, else the client reads this 400 for a request that changed state. Until its
-  // 'finish' (node then hands the socket to the next answer pipelined): written whole to the kernel
-  // before (writableFinished), the answers after it were cut by the socket destroyed below.
-  if (in_flight !== undefined && in_flight.req?.complete === true && err.code !== 'ECONNRESET') {
-    // 'close' follows 'finish' too (a tick later): only a close before the answer finished (the
-    // client gone) destroys the socket, else it would cut the 400 being written.
-    const after = () => {
-      in_flight.off('close', gone);
-      answerClientError(err, socket);
-    };
-    const gone = () => {
-      in_flight.off('finish', after);
-      socket.destroy();
-    };
-    in_flight.once('finish', after);
-    in_flight.once('close', gone);
+  // answer, and those pipelined after it, go first, else the client reads this 400 for a request
+  // that changed state. Not for an answer whose request never ended: it would wait for ever.
+  // 'close' comes a tick after node handed the socket to the next answer pipelined, if any.
+  if (in_flight?.req?.complete === true && err.code !== 'ECONNRESET') {
+    in_flight.once('close', () => {
+      if (!socket.destroyed) answerClientError(err, socket);
+    });
     return;
   }
   if (err.code === 'ECONNRESET' || !socket.writable || in_flight?.headersSent === true) {

@@ -4,7 +4,7 @@
 // from node's http server ('upgrade') before Hono sees them; a refused upgrade gets an HTTP
 // problem+json response and no socket.
 
-import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -13,6 +13,7 @@ import { clientAddress } from '../../core/guesses.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { body_bytes_max } from '../http/body.ts';
 import { bearerKey } from '../http/env.ts';
+import { afterEarlierAnswers } from '../http/pipelining.ts';
 import { problem_content_type, problemOf } from '../http/problem.ts';
 import type { TerminalPrincipal, TransactionOutcome } from '../terminal-ops.ts';
 import { TerminalConnection, type ChannelLimits, type ConnectionHost } from './connection.ts';
@@ -216,21 +217,6 @@ function serveAsHttp(server: Server, req: IncomingMessage, socket: Duplex, head:
   afterEarlierAnswers(socket, () => {
     socket.unshift(bytes);
     server.emit('connection', socket);
-  });
-}
-
-/**
- * `then` once the answers to the requests before the offer on its connection are sent. Node hands
- * the socket to the next answer only from the parser that read its request: given to a new parser
- * while one was still being made, the request and all after it were queued where nothing would
- * ever hand them the socket, and never answered.
- */
-function afterEarlierAnswers(socket: Duplex, then: () => void): void {
-  const in_flight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
-  if (in_flight === undefined) return then();
-  // 'close' comes a tick after node handed the socket to the next answer queued, if any.
-  in_flight.once('close', () => {
-    if (!socket.destroyed) afterEarlierAnswers(socket, then);
   });
 }
 
