@@ -133,3 +133,21 @@ describe('GET /v1/webhooks/{id}/deliveries (EVENTS.md: newest first, limit 1–1
     expect(empty.body).toEqual({ object: 'list', data: [], has_more: false });
   });
 });
+
+describe('GET /v1/transactions (the console\'s latest, from the ledger)', () => {
+  it('is the first `limit` of its own order, ties at one terminal included', async () => {
+    const b = await createBusiness(gw);
+    const { sql } = gw.processor.stores;
+    // Two transactions of one terminal in one millisecond, the later id recorded first.
+    const at = new Date(Date.now() - 1_000);
+    const [low, high] = [newId('txn', at.getTime()), newId('txn', at.getTime())].sort() as [string, string];
+    for (const [id, n] of [[high, 1], [low, 2]] as const) {
+      await sql`insert into ledger_transactions (id, business_id, kind, terminal_id, reference, amount, currency, created_at, shard, journal_id)
+        values (${id}, ${b.business_id}, 'purchase', ${b.terminal_id}, ${`tie-${n}`}, 100, 'EUR', ${at}, 0, ${`${at.getTime()}-${n}`})`;
+    }
+    const two = await call(gw, 'GET', '/v1/transactions?limit=2', b.admin_key);
+    expect(two.body.data.map((t: { id: string }) => t.id)).toEqual([high, low]);
+    const one = await call(gw, 'GET', '/v1/transactions?limit=1', b.admin_key);
+    expect(one.body.data.map((t: { id: string }) => t.id)).toEqual([high]);
+  });
+});
