@@ -151,3 +151,28 @@ describe('GET /v1/transactions (the console\'s latest, from the ledger)', () => 
     expect(one.body.data.map((t: { id: string }) => t.id)).toEqual([high]);
   });
 });
+
+describe('the console\'s network lists (OPERATIONS.md: "choose one of the business\'s terminals, listed by GET /v1/terminals")', () => {
+  it('reads every page, not the first thousand only', async () => {
+    const b = await createBusiness(gw);
+    const { sql } = gw.processor.stores;
+    const ids = Array.from({ length: 1_500 }, () => newId('ter'));
+    await sql`insert into terminals ${sql(ids.map((id, i) => ({ id, business_id: b.business_id, venue_id: b.venue_id, merchant_id: b.merchant_id, code: `L${String(i).padStart(7, '0')}` })))}`;
+    const one = await call(gw, 'GET', '/v1/terminals?limit=1000', b.admin_key);
+    expect(one.body).toMatchObject({ has_more: true }); // one page is not all of them
+    // The console's own module, its fetch answered by this gateway and its key in a session store.
+    const saved = { fetch: globalThis.fetch, sessionStorage: (globalThis as any).sessionStorage };
+    (globalThis as any).sessionStorage = { getItem: () => b.admin_key, setItem() {}, removeItem() {} };
+    globalThis.fetch = ((path: string, init: RequestInit) => gw.app.request(path, init)) as typeof fetch;
+    try {
+      // @ts-expect-error: the console's own browser module, plain JavaScript served as written
+      const { apiListAll } = await import('../console/api.js');
+      const listed = (await apiListAll('/v1/terminals')).map((t: { id: string }) => t.id);
+      expect(listed).toHaveLength(ids.length + 1);
+      expect(new Set(listed)).toEqual(new Set([...ids, b.terminal_id]));
+    } finally {
+      globalThis.fetch = saved.fetch;
+      (globalThis as any).sessionStorage = saved.sessionStorage;
+    }
+  });
+});
