@@ -51,6 +51,21 @@ export async function apiJson(method, path, body) {
 }
 
 /**
+ * Every item of one of the paged lists (`GET /v1/terminals`, `/v1/venues`, `/v1/merchants`), a
+ * page of 1000 at a time while `has_more`: one page is not all of a large business's network,
+ * and a terminal or merchant past it could not be chosen.
+ */
+export async function apiListAll(path) {
+  const items = [];
+  for (let after; ; ) {
+    const page = await apiJson('GET', `${path}?limit=1000${after === undefined ? '' : `&starting_after=${encodeURIComponent(after)}`}`);
+    items.push(...page.data);
+    if (!page.has_more || page.data.length === 0) return items;
+    after = page.data.at(-1).id;
+  }
+}
+
+/**
  * Reads a text/event-stream with fetch (an EventSource cannot send the Authorization header) and
  * calls onEvent(type, data) per event until the signal aborts or the stream ends.
  */

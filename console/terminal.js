@@ -2,7 +2,7 @@
 // (header Pocketgate-Terminal), so the transactions are that terminal's, made_by "admin". Each
 // reply is shown as the API gave it; the wallet of the contact it names is read again after.
 
-import { api, apiJson } from './api.js';
+import { api, apiJson, apiListAll } from './api.js';
 import { cimTypeSelect } from './contacts.js';
 import { field, h, replace } from './dom.js';
 import { parseAmount } from './format.js';
@@ -33,10 +33,10 @@ export function render(container, ctx) {
 }
 
 async function loadTerminals(select) {
-  const [terminals, venues, merchants] = await Promise.all(['terminals', 'venues', 'merchants'].map((l) => apiJson('GET', `/v1/${l}?limit=1000`)));
-  const venue = new Map(venues.data.map((v) => [v.id, v]));
-  const merchant = new Map(merchants.data.map((m) => [m.id, m]));
-  replace(select, terminals.data.map((t) => {
+  const [terminals, venues, merchants] = await Promise.all(['terminals', 'venues', 'merchants'].map((l) => apiListAll(`/v1/${l}`)));
+  const venue = new Map(venues.map((v) => [v.id, v]));
+  const merchant = new Map(merchants.map((m) => [m.id, m]));
+  replace(select, terminals.map((t) => {
     const v = venue.get(t.venue_id);
     const m = t.merchant_id === null ? undefined : merchant.get(t.merchant_id);
     return h('option', { value: t.id }, `${t.code} · ${v?.name ?? t.venue_id}${m ? ` · ${m.name}` : ' · own venue'}`);

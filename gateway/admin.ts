@@ -285,9 +285,8 @@ function servePaymentProcessors(app: OpenAPIHono<HttpEnv>, processor: Processor)
   const processors = { method: 'post', path: '/v1/processors', summary: 'Create a payment processor (returns its signing secret once)', tag: payment_tag, key: 'admin', body: processorCreateSchema, answer: answers.processor_created } as const;
   serve(app, processors, async (c, business) => c.json(await processor.processors.create(business, await readBody(c, processorCreateSchema)), 201));
 
-  serve(app, { method: 'get', path: '/v1/processors', summary: "List the business's payment processors (never a secret)", tag: payment_tag, key: 'admin', answer: answers.processor_list }, async (c, business) =>
-    c.json({ object: 'list', data: await processor.processors.list(business) }),
-  );
+  const processor_list = { method: 'get', path: '/v1/processors', summary: "List the business's payment processors, oldest first, never a secret (query limit 1..1000, starting_after)", tag: payment_tag, key: 'admin', query: listQuerySchema, answer: answers.processor_list } as const;
+  serve(app, processor_list, async (c, business) => c.json(await processor.processors.list(business, parseWith(listQuerySchema, c.req.query()))));
 
   const rotate_secret = { method: 'post', path: '/v1/processors/{id}/rotate-secret', summary: 'A new signing secret (returned once); the old one verifies 24 hours more', tag: payment_tag, key: 'admin', answer: answers.signing_secret } as const;
   serve(app, rotate_secret, async (c, business) => {

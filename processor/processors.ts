@@ -5,9 +5,10 @@
 import { decryptSecret, encryptSecret, secretBoxKey } from '../core/secret-box.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import type { ProcessorCreate } from '../core/schemas.ts';
+import type { ListQuery, ProcessorCreate } from '../core/schemas.ts';
 import { newSigningSecret } from '../core/signature.ts';
 import { iso, network_cache_ttl_ms, type Business, type Network, type Terminal } from './network.ts';
+import type { Page } from './network-list.ts';
 import { syncTerminal, syncVenue } from './network-sync.ts';
 import { CachedLookup, TtlCache } from './ttl-cache.ts';
 import type { Stores } from './stores.ts';
@@ -82,11 +83,25 @@ export class Processors {
     return { id, name: input.name, award_on: input.award_on, created_at: iso(row!.created_at), signing_secret };
   }
 
-  /** The business's processors, oldest first; never a secret. */
-  async list(business: Business): Promise<ProcessorView[]> {
-    const rows = await this.stores.sql<(Omit<ProcessorView, 'created_at'> & { created_at: Date })[]>`
-      select id, name, award_on, created_at from processors where business_id = ${business.id} order by created_at, id limit 1000`;
-    return rows.map((r) => ({ id: r.id, name: r.name, award_on: r.award_on, created_at: iso(r.created_at) }));
+  /**
+   * The business's processors, oldest first, a page at a time after `starting_after` (as the
+   * network's lists: processor/network-list.ts); never a secret. Paged, not cut: a business may
+   * make any number, and a list that stopped at a bound without saying so would hide the rest.
+   */
+  async list(business: Business, page: ListQuery): Promise<Page<ProcessorView>> {
+    const { sql } = this.stores;
+    const after = page.starting_after;
+    if (after !== undefined) {
+      const [found] = await sql`select 1 from processors where id = ${after} and business_id = ${business.id}`;
+      if (found === undefined) throw new PocketgateError('validation_failed', `starting_after: no processor ${after} in this business`, [{ path: 'starting_after', message: "must be the id of one of the business's processors" }]);
+    }
+    // The cursor's time compared in PostgreSQL: microseconds, which a JavaScript Date would cut to milliseconds.
+    const rows = await sql<(Omit<ProcessorView, 'created_at'> & { created_at: Date })[]>`
+      select id, name, award_on, created_at from processors
+      where business_id = ${business.id} ${after === undefined ? sql`` : sql`and (created_at, id) > (select created_at, id from processors where id = ${after})`}
+      order by created_at, id limit ${page.limit + 1}`;
+    const data = rows.slice(0, page.limit).map((r) => ({ id: r.id, name: r.name, award_on: r.award_on, created_at: iso(r.created_at) }));
+    return { object: 'list', data, has_more: rows.length > page.limit };
   }
 
   /** A new current secret; the one it replaces verifies for rotation_grace_ms more. */

@@ -312,7 +312,8 @@ export async function latestTransactions(stores: Stores, business: Business, lim
       (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded
     from terminals term
     cross join lateral (
-      select * from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc limit ${limit}
+      -- The outer order, ties included: else a terminal's tie at its limit keeps one the list would not.
+      select * from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc, lt.id desc limit ${limit}
     ) t
     cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w
     where term.business_id = ${business.id}

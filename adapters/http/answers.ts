@@ -169,7 +169,7 @@ export const settlement_answer = z
 const processor_fields = { id, name: z.string(), award_on: z.enum(['clearing', 'authorization']), created_at: timestamp };
 export const processor_answer = z.object(processor_fields).openapi('PaymentProcessor');
 export const processor_created = z.object({ ...processor_fields, signing_secret: z.string().openapi({ description: 'Returned once' }) }).openapi('PaymentProcessorCreated');
-export const processor_list = list(processor_answer).openapi('PaymentProcessorList');
+export const processor_list = page(processor_answer).openapi('PaymentProcessorList');
 export const signing_secret = z.object({ signing_secret: z.string().openapi({ description: 'Returned once' }) }).openapi('SigningSecret');
 
 const event_reply = z

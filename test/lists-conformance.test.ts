@@ -1,0 +1,178 @@
+// Every list and page of the pages, to the letter: limits and their bounds, the order and its
+// ties, cursors (another business's, another list's, a garbled one), pages walked while items are
+// being added, and the lists that read the ledger. What other files already cover (the deliveries'
+// basic paging, the network lists' bounds) is not repeated here.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../core/ids.ts';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { expectValidation } from './contract-util.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let other: BusinessFixture;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  [biz, other] = await Promise.all([createBusiness(gw), createBusiness(gw)]);
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+type Page = { object: string; data: { id?: string; event_id?: string }[]; has_more: boolean };
+
+/** Every item of a list, a page of `limit` at a time, checking each page's shape. */
+async function walk(path: string, key: string, limit: number, idOf: (x: any) => string, between: () => Promise<unknown> = async () => {}): Promise<string[]> {
+  const seen: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const sep = path.includes('?') ? '&' : '?';
+    const r = await call<Page>(gw, 'GET', `${path}${sep}limit=${limit}${after === undefined ? '' : `&starting_after=${after}`}`, key);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.object).toBe('list');
+    expect(typeof r.body.has_more).toBe('boolean');
+    expect(r.body.data.length).toBeLessThanOrEqual(limit);
+    seen.push(...r.body.data.map(idOf));
+    if (!r.body.has_more) return seen;
+    expect(r.body.data.length).toBe(limit);
+    after = idOf(r.body.data.at(-1));
+    await between();
+  }
+}
+
+describe('GET /v1/processors (EVENTS.md: "GET /v1/processors lists them (never the secret)")', () => {
+  it('lists every processor of the business, past a thousand, a page at a time', async () => {
+    const b = await createBusiness(gw);
+    const { sql } = gw.processor.stores;
+    // Rows as POST /v1/processors makes them (without secrets: the list never reads them), in one second.
+    const ids = Array.from({ length: 1_005 }, () => newId('prc'));
+    await sql`insert into processors ${sql(ids.map((id, i) => ({ id, business_id: b.business_id, name: `p${i}`, award_on: 'clearing' })))}`;
+    const listed = await walk('/v1/processors', b.admin_key, 1_000, (p) => p.id);
+    expect(listed.length).toBe(ids.length);
+    expect(new Set(listed)).toEqual(new Set(ids));
+    for (const p of (await call(gw, 'GET', '/v1/processors?limit=3', b.admin_key)).body.data) expect(Object.keys(p).sort()).toEqual(['award_on', 'created_at', 'id', 'name']);
+  });
+
+  it('keeps its order across pages, oldest first, and refuses cursors not its own', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = await call(gw, 'POST', '/v1/processors', biz.admin_key, { name: `acq ${i}` });
+      expect(p.status, p.text).toBe(201);
+      made.push(p.body.id);
+    }
+    const all = await call(gw, 'GET', '/v1/processors', biz.admin_key);
+    expect(all.body).toMatchObject({ object: 'list', has_more: false });
+    expect(all.body.data.map((p: { id: string }) => p.id)).toEqual(made);
+    expect(await walk('/v1/processors', biz.admin_key, 2, (p) => p.id)).toEqual(made);
+    const theirs = await call(gw, 'POST', '/v1/processors', other.admin_key, { name: 'theirs' });
+    for (const cursor of [theirs.body.id, 'prc_nope', biz.terminal_id]) expectValidation(await call(gw, 'GET', `/v1/processors?starting_after=${cursor}`, biz.admin_key), 'starting_after');
+    for (const q of ['limit=0', 'limit=1001', 'limit=abc']) expectValidation(await call(gw, 'GET', `/v1/processors?${q}`, biz.admin_key), 'limit');
+  });
+});
+
+describe('the network lists, walked while items are added', () => {
+  it('show every terminal that existed when the walk began, once', async () => {
+    const b = await createBusiness(gw);
+    const made = [b.terminal_id];
+    for (let i = 2; i <= 12; i++) {
+      const t = await call(gw, 'POST', '/v1/terminals', b.admin_key, { venue_id: b.venue_id, code: `T${String(i).padStart(7, '0')}` });
+      expect(t.status, t.text).toBe(201);
+      made.push(t.body.id);
+    }
+    let n = 100;
+    const seen = await walk('/v1/terminals', b.admin_key, 3, (t) => t.id, () => call(gw, 'POST', '/v1/terminals', b.admin_key, { venue_id: b.venue_id, code: `T${String(n++).padStart(7, '0')}` }));
+    expect(new Set(seen).size).toBe(seen.length);
+    for (const id of made) expect(seen).toContain(id);
+    expect([...seen].sort()).toEqual(seen); // id order, as the README says
+  });
+});
+
+describe('GET /v1/webhooks/{id}/deliveries (EVENTS.md: newest first, limit 1–1000 (default 100), starting_after)', () => {
+  /** Deliveries as the ledger writer makes them, `n` events of one second (a writer batch). */
+  async function deliveries(endpoint_id: string, business_id: string, n: number, status: (i: number) => string): Promise<string[]> {
+    const { sql } = gw.processor.stores;
+    const ids = Array.from({ length: n }, () => `evt_${newId('txn').slice(4)}`).sort();
+    await sql`insert into webhook_events ${sql(ids.map((id) => ({ id, business_id, type: 'transaction.approved', transaction_id: `txn_${id.slice(4)}` })))}`;
+    for (let i = 0; i < ids.length; i++) {
+      await sql`insert into webhook_deliveries (endpoint_id, event_id, status, attempts, next_attempt_at)
+        values (${endpoint_id}, ${ids[i]!}, ${status(i)}, 1, ${status(i) === 'pending' ? sql`now() + interval '1 day'` : null})`;
+    }
+    return ids;
+  }
+
+  it('pages 100 by default, walks every delivery once, filters and cursors combined', async () => {
+    const b = await createBusiness(gw);
+    const w = await call(gw, 'POST', '/v1/webhooks', b.admin_key, { url: 'https://example.com/hooks', events: ['*'] });
+    expect(w.status, w.text).toBe(201);
+    const base = `/v1/webhooks/${w.body.id}/deliveries`;
+    const statuses = ['pending', 'succeeded', 'failed'];
+    const made = await deliveries(w.body.id, b.business_id, 150, (i) => statuses[i % 3]!);
+    const first = await call(gw, 'GET', base, b.admin_key);
+    expect(first.body.data).toHaveLength(100);
+    expect(first.body.has_more).toBe(true);
+    expect(first.body.data.map((d: { event_id: string }) => d.event_id)).toEqual([...made].reverse().slice(0, 100));
+    // Walked while more are recorded: the newer ones come first, so nothing is skipped or repeated.
+    const seen = await walk(base, b.admin_key, 7, (d) => d.event_id, () => deliveries(w.body.id, b.business_id, 2, () => 'succeeded'));
+    expect(seen).toEqual([...made].reverse());
+    // A status filter with a cursor of another status: the page after it, in that status.
+    const after = made[100]!; // succeeded (100 % 3 = 1)
+    const failed = await call(gw, 'GET', `${base}?status=failed&limit=1000&starting_after=${after}`, b.admin_key);
+    expect(failed.body.data.map((d: { event_id: string }) => d.event_id)).toEqual(made.slice(0, 100).filter((_, i) => i % 3 === 2).reverse());
+    expect(failed.body.has_more).toBe(false);
+    // Exactly `limit` left: no next page.
+    const last = await call(gw, 'GET', `${base}?limit=3&starting_after=${made[3]!}`, b.admin_key);
+    expect(last.body.data.map((d: { event_id: string }) => d.event_id)).toEqual([made[2], made[1], made[0]]);
+    expect(last.body.has_more).toBe(false);
+    // Another endpoint's delivery, of this business or another, is no cursor here.
+    const w2 = await call(gw, 'POST', '/v1/webhooks', b.admin_key, { url: 'https://example.com/other', events: ['*'] });
+    const [theirs] = await deliveries(w2.body.id, b.business_id, 1, () => 'failed');
+    for (const cursor of [theirs!, 'evt_x', `${made[0]!}x`]) expectValidation(await call(gw, 'GET', `${base}?starting_after=${cursor}`, b.admin_key), 'starting_after');
+    expect((await call(gw, 'GET', base, other.admin_key)).status).toBe(404);
+    const empty = await call(gw, 'GET', `/v1/webhooks/${w2.body.id}/deliveries?status=pending`, b.admin_key);
+    expect(empty.body).toEqual({ object: 'list', data: [], has_more: false });
+  });
+});
+
+describe('GET /v1/transactions (the console\'s latest, from the ledger)', () => {
+  it('is the first `limit` of its own order, ties at one terminal included', async () => {
+    const b = await createBusiness(gw);
+    const { sql } = gw.processor.stores;
+    // Two transactions of one terminal in one millisecond, the later id recorded first.
+    const at = new Date(Date.now() - 1_000);
+    const [low, high] = [newId('txn', at.getTime()), newId('txn', at.getTime())].sort() as [string, string];
+    for (const [id, n] of [[high, 1], [low, 2]] as const) {
+      await sql`insert into ledger_transactions (id, business_id, kind, terminal_id, reference, amount, currency, created_at, shard, journal_id)
+        values (${id}, ${b.business_id}, 'purchase', ${b.terminal_id}, ${`tie-${n}`}, 100, 'EUR', ${at}, 0, ${`${at.getTime()}-${n}`})`;
+    }
+    const two = await call(gw, 'GET', '/v1/transactions?limit=2', b.admin_key);
+    expect(two.body.data.map((t: { id: string }) => t.id)).toEqual([high, low]);
+    const one = await call(gw, 'GET', '/v1/transactions?limit=1', b.admin_key);
+    expect(one.body.data.map((t: { id: string }) => t.id)).toEqual([high]);
+  });
+});
+
+describe('the console\'s network lists (OPERATIONS.md: "choose one of the business\'s terminals, listed by GET /v1/terminals")', () => {
+  it('reads every page, not the first thousand only', async () => {
+    const b = await createBusiness(gw);
+    const { sql } = gw.processor.stores;
+    const ids = Array.from({ length: 1_500 }, () => newId('ter'));
+    await sql`insert into terminals ${sql(ids.map((id, i) => ({ id, business_id: b.business_id, venue_id: b.venue_id, merchant_id: b.merchant_id, code: `L${String(i).padStart(7, '0')}` })))}`;
+    const one = await call(gw, 'GET', '/v1/terminals?limit=1000', b.admin_key);
+    expect(one.body).toMatchObject({ has_more: true }); // one page is not all of them
+    // The console's own module, its fetch answered by this gateway and its key in a session store.
+    const saved = { fetch: globalThis.fetch, sessionStorage: (globalThis as any).sessionStorage };
+    (globalThis as any).sessionStorage = { getItem: () => b.admin_key, setItem() {}, removeItem() {} };
+    globalThis.fetch = ((path: string, init: RequestInit) => gw.app.request(path, init)) as typeof fetch;
+    try {
+      // @ts-expect-error: the console's own browser module, plain JavaScript served as written
+      const { apiListAll } = await import('../console/api.js');
+      const listed = (await apiListAll('/v1/terminals')).map((t: { id: string }) => t.id);
+      expect(listed).toHaveLength(ids.length + 1);
+      expect(new Set(listed)).toEqual(new Set([...ids, b.terminal_id]));
+    } finally {
+      globalThis.fetch = saved.fetch;
+      (globalThis as any).sessionStorage = saved.sessionStorage;
+    }
+  });
+});
