@@ -10,6 +10,7 @@ import { createMessage, type IsoMessage } from '../adapters/iso8583/codec.ts';
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
 import { findOriginal } from '../processor/claim.ts';
 import { referenceSlot } from '../processor/hot/references.ts';
+import { windowExpiry } from '../processor/ledger/rebuild-references.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { createProcessor, postCallback, refunded, reversed, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
@@ -402,5 +403,50 @@ describe('processor callbacks, inside the window and after it', () => {
 
   it('the business reconciles', async () => {
     await expectReconciledWith(gw, biz);
+  });
+});
+
+// A refund or reversal reads its clock, finds the original's claim, and runs its script a few
+// round trips later (a reversal: the offers, the record, what the purchase counted). Each hash
+// expires when the window after its period ends, plus however long its first writer took from
+// its clock reading to its script. A request that read its clock just before that end, and
+// found the claim (its hash's first writer slower than the record's: 300 ms here, as a pause of
+// its process would), runs its script after the record's hash is gone: the original, which the
+// ledger has, is refused, and a reversal leaves its mark as for an original never seen (an ISO
+// 8583 advice of it is acknowledged 00 and nothing is voided). The gateway's clock is held at
+// the instant the request read it.
+describe('at the window’s end', () => {
+  it('a refund and a reversal that find the claim find the record', async () => {
+    const stores = gw.processor.stores;
+    const real_now = stores.clock.now;
+    const made = await Promise.all(['refund', 'reversal'].map(async (op) => {
+      const c = await createCardContact(gw, biz, ++seed);
+      const p = await purchase(c, 10_000);
+      const t = await eventually(`${p.body.id} recorded`, async () => {
+        const r = await call(gw, 'GET', `/v1/transactions/${p.body.id}`, biz.admin_key);
+        return r.body.ledger === 'recorded' && r;
+      });
+      const end = windowExpiry(stores.config, Date.parse(t.body.created_at));
+      const slot = referenceSlot(stores.config, biz.terminal_id, p.body.reference, end - 1);
+      const claim_key = (await Promise.all(slot.claim_keys.map(async (k) => ((await stores.redis.exists(k)) ? k : undefined)))).find((k) => k !== undefined);
+      const record_key = (await Promise.all(slot.record_keys(gw.processor.contacts.shardOf(c.id)).map(async (k) => ((await stores.redis.exists(k)) ? k : undefined)))).find((k) => k !== undefined);
+      expect([claim_key, record_key]).not.toContain(undefined);
+      await stores.redis.pExpireAt(claim_key!, end + 1_000);
+      return { op, p, end, record_key: record_key! };
+    }));
+    try {
+      const answers = [];
+      for (const { op, p, end, record_key } of made) {
+        await eventually('the window’s end', async () => Date.now() > end + 100, 10_000);
+        stores.clock.now = () => end - 1;
+        expect(await findOriginal(stores, referenceSlot(stores.config, biz.terminal_id, p.body.reference, end - 1))).toBeDefined();
+        const record_there = (await stores.redis.exists(record_key)) === 1;
+        answers.push([record_there, op === 'refund' ? await refund(p, 1_000) : await reverse(p)] as const);
+        stores.clock.now = real_now;
+      }
+      expect(answers.map(([, a]) => [a.status, a.body.code]), answers.map(([r, a]) => `record there: ${r}: ${a.text}`).join('\n')).toEqual([[201, undefined], [201, undefined]]);
+    } finally {
+      stores.clock.now = real_now;
+    }
   });
 });
