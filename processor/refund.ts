@@ -41,7 +41,7 @@ const originals: ReadonlySet<string> = new Set<RecordKind>(['purchase', 'spend',
 
 /** The ledger's original as the scripts are given it (hot/original.ts). */
 function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
-  // Another kind (the ledger's query returns none) is no original: the scripts refuse it.
+  // Another kind (a refund or reversal under the reference) is no original: the scripts refuse it.
   const kind = (originals.has(o.kind) ? o.kind : 'award') as RecordKind;
   return {
     original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount, fee: o.fee },

@@ -14,7 +14,8 @@
 //
 // Entries are grouped by period (half the window) so that whole hashes expire: an entry is
 // written in the current period's hash, looked up in the current one and the two before, and a
-// hash expires one window after its period ends. A reference is so remembered for at least the
+// hash expires one window after its period ends (a record hash a little later: record_grace_ms_max).
+// A reference is so remembered for at least the
 // window and at most one and a half. The field is 12 bytes of an HMAC of terminal and reference
 // (the reference may be anything a terminal sends; its length must not decide memory): among the
 // 10^8 references of a busy window, the chance that two share a field is about 10^16 / 2^97.
@@ -40,7 +41,20 @@ export interface ReferenceSlot {
   record_keys(shard: number): string[];
   /** How long a hash written now lives (ms): until one window after this period ends. */
   readonly ttl_ms: number;
+  /** How long a record hash written now lives (ms): `ttl_ms` and `record_grace_ms` after it. */
+  readonly record_ttl_ms: number;
 }
+
+/**
+ * How long a record hash outlives its claims at most. A refund or reversal finds its original's
+ * claim, then its script reads the record a few round trips later (a reversal: the offers, the
+ * record, what the purchase counted), with the keys of the periods its clock read: were the
+ * record's hash to expire with the claim's, one that found the claim just before the window's
+ * end would find no record and refuse an original the ledger has (a reversal would even mark it
+ * as never seen). Lookups go by period, so a hash past its periods is never read otherwise: the
+ * grace costs memory only, a minute of records in 48 hours.
+ */
+export const record_grace_ms_max = 60_000;
 
 type SlotConfig = Pick<ProcessorConfig, 'cim_hmac_key' | 'reply_ttl_seconds' | 'shard_count' | 'reference_buckets'>;
 
@@ -65,6 +79,7 @@ export function referenceSlot(config: SlotConfig, terminal_id: string, reference
     claim_keys: periods.map((p) => claimBucketKey(claim_bucket, p)),
     record_keys: (shard) => periods.map((p) => recordBucketKey(shard, record_bucket, p)),
     ttl_ms: (period + 1) * period_ms + window_ms - now_ms,
+    record_ttl_ms: (period + 1) * period_ms + window_ms + Math.min(window_ms, record_grace_ms_max) - now_ms,
   };
 }
 

@@ -137,7 +137,7 @@ export function shardScript<Call extends ShardCall<string> & ValuesOf<A>, K exte
         business_id: call.business_id,
         id: call.id,
         now_ms: call.now_ms,
-        record_ttl_ms: call.slot.ttl_ms,
+        record_ttl_ms: call.slot.record_ttl_ms,
         journal_length_max: call.journal_length_max,
         pending_ttl_s: pending_entry_ttl_seconds,
         reply: call.reply,

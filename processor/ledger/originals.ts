@@ -49,14 +49,19 @@ const stored = (sql: Sql) => sql`
   coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':fee_income:') > 0), 0)::int8 as fee_income,
   coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts`;
 
-/** The latest purchase, spend or redemption a terminal made under `reference`, from the ledger. */
+/**
+ * The latest transaction a terminal made under `reference`, from the ledger: a purchase, spend or
+ * redemption, or a refund or reversal, which the scripts then refuse as no original, as they do
+ * its record within the hot window (not as a missing one: an ISO 8583 advice of it is 12, never
+ * acknowledged 00 for a void that did not happen).
+ */
 export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
   const [row] = await sql<Stored[]>`
     select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
     where t.id = (
       select id from ledger_transactions
       where terminal_id = ${terminal_id} and reference = ${reference} and business_id = ${business_id}
-        and kind in ('purchase', 'spend', 'redemption')
+        and kind in ('purchase', 'spend', 'redemption', 'refund', 'reversal')
       order by created_at desc, id desc limit 1)
     group by t.id`;
   if (row === undefined) return undefined;
