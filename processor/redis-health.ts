@@ -95,6 +95,15 @@ export class RedisHealth {
     return state;
   }
 
+  /**
+   * What another probe of the same client found (/readyz's): the POS path follows it at once. A
+   * /readyz that answered 503 `refusing_writes` was followed by a quote approved for up to an
+   * interval more (OPERATIONS.md: 200 "exactly when the POS path can approve").
+   */
+  heard(state: 'ok' | 'loading' | 'refusing_writes' | 'down'): void {
+    if (!this.stopped && this.client.isOpen) this.current = state;
+  }
+
   private dropConnection(): void {
     if (this.stopped || !this.client.isOpen) return;
     this.stalls++;
