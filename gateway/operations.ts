@@ -64,6 +64,7 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
       postgresState(sql, postgres_health),
       lag.count(),
     ]);
+    processor.stores.redis_health?.heard(probed);
     // A gateway still starting approves nothing though Redis answers: it is loading the network
     // copy from Redis (or into it, from PostgreSQL).
     const redis_state = probed === 'ok' && !processor.network.ready ? 'loading' : probed;

@@ -36,6 +36,8 @@ export class RedisHealth {
   private current: RedisState = 'unknown';
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When the connection being made reached Redis (TCP), while its handshake is unanswered. */
+  private connected_at: number | undefined;
   /** Connections dropped because a probe missed its deadline (tests, logs). */
   stalls = 0;
 
@@ -46,6 +48,9 @@ export class RedisHealth {
     private readonly onStall: () => void = () => {},
   ) {
     if (!(options.interval_ms > 0 && options.timeout_ms > 0)) throw new RangeError('RedisHealth: interval_ms and timeout_ms must be positive');
+    client.on('connect', () => (this.connected_at = performance.now()));
+    client.on('ready', () => (this.connected_at = undefined));
+    client.on('reconnecting', () => (this.connected_at = undefined));
   }
 
   get state(): RedisState {
@@ -73,18 +78,36 @@ export class RedisHealth {
 
   /** One probe: the state it found (never rejects). */
   async probe(): Promise<RedisState> {
-    // Closed on purpose (shutting down): nothing to watch. Not ready: node-redis is connecting
-    // and fails commands fast meanwhile (disableOfflineQueue), so nothing can hang.
-    if (!this.client.isOpen || !this.client.isReady) return (this.current = this.client.isOpen ? 'down' : this.current);
+    // Closed on purpose (shutting down): nothing to watch.
+    if (!this.client.isOpen) return this.current;
+    if (!this.client.isReady) {
+      // Connecting: single commands fail fast meanwhile (disableOfflineQueue), but node-redis
+      // queues MULTIs and pipelines (a contact's index, an import) until the connection is ready,
+      // and against a hung Redis its handshake is never answered: they waited for the whole
+      // stall (a minute, test/store-failure-matrix.test.ts). A handshake unanswered past the
+      // deadline is a hung Redis, and its connection is dropped as one.
+      if (this.connected_at !== undefined && performance.now() - this.connected_at >= this.options.timeout_ms) this.dropConnection();
+      return (this.current = 'down');
+    }
     const state = await withinOr(probeWrite(this.client).then(() => 'ok' as const, refusalState), this.options.timeout_ms, () => 'stalled' as const);
     this.current = state;
     if (state === 'stalled') this.dropConnection();
     return state;
   }
 
+  /**
+   * What another probe of the same client found (/readyz's): the POS path follows it at once. A
+   * /readyz that answered 503 `refusing_writes` was followed by a quote approved for up to an
+   * interval more (OPERATIONS.md: 200 "exactly when the POS path can approve").
+   */
+  heard(state: 'ok' | 'loading' | 'refusing_writes' | 'down'): void {
+    if (!this.stopped && this.client.isOpen) this.current = state;
+  }
+
   private dropConnection(): void {
     if (this.stopped || !this.client.isOpen) return;
     this.stalls++;
+    this.connected_at = undefined;
     this.client.destroy();
     // A new connection, retried by the client's own strategy until Redis answers again.
     this.client.connect().catch(() => {});

@@ -50,8 +50,8 @@ export interface Stores {
   readonly sql: Sql;
   readonly config: ProcessorConfig;
   readonly clock: Clock;
-  /** Whether Redis takes writes now (a gateway's probe, redis-health.ts); POS reads ask it. */
-  readonly redis_health?: { readonly writable: boolean };
+  /** Whether Redis takes writes now (a gateway's probe, redis-health.ts); POS reads ask it; /readyz tells it what it found. */
+  readonly redis_health?: { readonly writable: boolean; heard(state: 'ok' | 'loading' | 'refusing_writes' | 'down'): void };
 }
 
 export const system_clock: Clock = { now: () => Date.now() };

@@ -143,4 +143,29 @@ describe('RedisHealth', () => {
     expect(health.writable).toBe(true);
     expect(await client.set('after', '1')).toBe('OK');
   });
+
+  it('drops a new connection whose handshake the hung Redis never answers: a MULTI queued on it fails within the deadline, never waits for the stall', async () => {
+    const health = new RedisHealth(client, { interval_ms: 50, timeout_ms: 300 });
+    expect(await health.probe()).toBe('ok');
+    freeze();
+    const ticking = setInterval(() => void health.probe(), 50); // as start() probes
+    try {
+      // The first miss drops the connection; the new one reaches the kernel and waits on its handshake.
+      await eventually('the hung connection dropped', async () => health.stalls >= 1, 3_000);
+      await new Promise((r) => setTimeout(r, 50));
+      const t = performance.now();
+      // node-redis fails single commands fast while it connects, but queues a MULTI (as a contact's index is written).
+      const outcome = await Promise.race([
+        client.multi().set('queued', '1').exec().then(() => 'answered', () => 'failed'),
+        new Promise((r) => setTimeout(() => r('still waiting'), 3_000)),
+      ]);
+      expect(outcome).toBe('failed');
+      expect(performance.now() - t).toBeLessThan(1_000);
+    } finally {
+      clearInterval(ticking);
+      thaw();
+    }
+    await eventually('a probe answered once Redis runs again', async () => (await health.probe()) === 'ok', 10_000);
+    expect(await client.set('after', '1')).toBe('OK');
+  });
 });

@@ -74,6 +74,24 @@ describe('Redis refusing writes', () => {
     await eventually('quotes again', async () => (await quote()).status === 200, 2_000);
   });
 
+  it('a quote and a wallet look-up sent as soon as /readyz said refusing_writes are 503 too (OPERATIONS.md: 200 exactly when the POS path can approve)', async () => {
+    for (let i = 0; i < 3; i++) {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
+      try {
+        expect((await ready()).body.redis).toBe('refusing_writes');
+        const refused_quote = await quote();
+        expect(refused_quote.status, refused_quote.text).toBe(503);
+        expect(refused_quote.body.code).toBe('unavailable');
+        expect((await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${contact.card}`, biz.terminal_key)).status).toBe(503);
+      } finally {
+        await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0']);
+      }
+      expect((await ready()).status).toBe(200);
+      const served = await quote();
+      expect(served.status, served.text).toBe(200);
+    }
+  });
+
   it('a read-only replica: 503 unavailable, then approvals again once it is a master', async () => {
     await admin.sendCommand(['REPLICAOF', '127.0.0.1', '1']);
     try {
