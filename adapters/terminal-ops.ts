@@ -18,7 +18,7 @@ import {
 import type { Presenter } from '../processor/hot/guess.ts';
 import type { Business, Principal } from '../processor/network.ts';
 import type { Processor } from '../processor/processor.ts';
-import { requireWritable } from '../processor/redis-health.ts';
+import { requireWritable, requireWritableNow } from '../processor/redis-health.ts';
 import type { Reply } from '../processor/shard.ts';
 
 export type TerminalPrincipal = Extract<Principal, { kind: 'terminal' }>;
@@ -65,7 +65,7 @@ export async function walletByCim(processor: Processor, business: Business, type
   if (presenter !== undefined) requireWritable(processor.stores);
   const cim = processor.contacts.normalise(type, value, value_path);
   const { contact_id, given_back } = presenter !== undefined
-    ? await processor.contacts.identify(business.id, cim, presenter, processor.stores.clock.now())
+    ? (await Promise.all([processor.contacts.identify(business.id, cim, presenter, processor.stores.clock.now()), requireWritableNow(processor.stores)]))[0]
     : { contact_id: await processor.contacts.resolve(business.id, cim), given_back: undefined };
   if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
   const [{ pools: _p, expiring: _e, ...wallet }] = await Promise.all([processor.contacts.wallet(business, contact_id), given_back]);

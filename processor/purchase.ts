@@ -15,7 +15,7 @@ import type { Contacts, Identified } from './contacts.ts';
 import { contactKey, purchaseTimesKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
-import { requireWritable } from './redis-health.ts';
+import { requireWritable, requireWritableNow } from './redis-health.ts';
 import { awardItems, type Awards } from './awards.ts';
 import type { Expiry } from './expiry.ts';
 import { encodeIntent, type ReferralIntent } from './referrals.ts';
@@ -169,7 +169,7 @@ export class Purchases {
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = this.stores.clock.now();
     const at_ms = occurredAtMs(input.occurred_at, now_ms, window);
-    const { contact_id, given_back } = await this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms);
+    const [{ contact_id, given_back }] = await Promise.all([this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms), requireWritableNow(this.stores)]);
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const rewards = await this.offers.forBusiness(business);
     const shard = this.contacts.shardOf(contact_id);

@@ -136,3 +136,20 @@ export function requireWritable(stores: Pick<Stores, 'redis_health'>): void {
     throw new PocketgateError('unavailable', 'Redis cannot take a transaction now; try again shortly');
   }
 }
+
+/**
+ * A POS read's own proof that Redis takes writes, sent beside its first read so that both wait for
+ * one answer: the probe's state may be an interval old (250 ms), and a quote or a wallet look-up
+ * that came first after Redis began refusing writes was answered 200 though a purchase would have
+ * been 503 (OPERATIONS.md: every POS request). A refusal found here is told to the probe at once.
+ */
+export async function requireWritableNow(stores: Pick<Stores, 'redis' | 'redis_health'>): Promise<void> {
+  requireWritable(stores);
+  if (stores.redis_health === undefined) return;
+  try {
+    await probeWrite(stores.redis);
+  } catch (err) {
+    stores.redis_health.heard(refusalState(err));
+    throw err instanceof ErrorReply ? new PocketgateError('unavailable', 'Redis cannot take a transaction now; try again shortly') : err;
+  }
+}

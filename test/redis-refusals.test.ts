@@ -92,6 +92,25 @@ describe('Redis refusing writes', () => {
     }
   });
 
+  it('a quote and a wallet look-up sent first, the moment Redis refuses writes, are 503 (no probe has run yet)', async () => {
+    for (let i = 0; i < 3; i++) {
+      // Each read in a round of its own: the first POS call after the refusal began, before the
+      // gateway's probe (every 250 ms) or a /readyz could have seen it.
+      for (const read of [quote, () => call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${contact.card}`, biz.terminal_key)]) {
+        expect((await read()).status).toBe(200);
+        await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
+        try {
+          const refused = await read();
+          expect(refused.status, refused.text).toBe(503);
+          expect(refused.body.code).toBe('unavailable');
+        } finally {
+          await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0']);
+        }
+        await eventually('Redis takes writes again', async () => (await ready()).status === 200);
+      }
+    }
+  });
+
   it('a read-only replica: 503 unavailable, then approvals again once it is a master', async () => {
     await admin.sendCommand(['REPLICAOF', '127.0.0.1', '1']);
     try {

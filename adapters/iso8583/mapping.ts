@@ -10,7 +10,7 @@ import { PocketgateError, type ErrorCode } from '../../core/errors.ts';
 import { luhnValid } from '../../core/luhn.ts';
 import { peerAddress } from '../../core/guesses.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
-import { requireWritable } from '../../processor/redis-health.ts';
+import { requireWritable, requireWritableNow } from '../../processor/redis-health.ts';
 import { originalMissing } from '../../processor/refund.ts';
 import { findOriginal } from '../../processor/claim.ts';
 import { referenceSlot } from '../../processor/hot/references.ts';
@@ -241,7 +241,7 @@ async function balanceInquiry(processor: Processor, msg: IsoMessage, business: B
   const pan = msg.fields[2];
   if (pan === undefined) throw new IsoRefusal('30');
   // The CIM in DE2: a contact's card, else (as on an 0200) a contact's wallet code.
-  let contact_id = await processor.contacts.resolve(business.id, cardOf(processor, pan));
+  let [contact_id] = await Promise.all([processor.contacts.resolve(business.id, cardOf(processor, pan)), requireWritableNow(processor.stores)]);
   if (contact_id === null && pan.length === 16 && luhnValid(pan)) contact_id = await walletCodeContact(processor, business, terminal, source, pan);
   if (contact_id === null) throw new IsoRefusal('14');
   const wallet = await processor.contacts.wallet(business, contact_id);
