@@ -8,7 +8,7 @@ import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
 import { claimedBy, claimHash, claimReference } from './claim.ts';
 import type { Contacts } from './contacts.ts';
-import type { NormalisedCim } from '../core/cim.ts';
+import { hmacKey, type NormalisedCim } from '../core/cim.ts';
 import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
 import { guessCountersOf } from './hot/guess.ts';
 import type { OtpMode } from './hot/otp.ts';
@@ -37,7 +37,7 @@ const otp_issue_attempts_max = 20;
  * gives the PAN back to anyone who tries the ~10^5 numbers its masked first-6/last-4 leave open.
  */
 export function requestHash(hmac_key: string, kind: string, input: unknown): string {
-  return createHmac('sha256', hmac_key).update(kind).update('\u0000').update(JSON.stringify(input)).digest('base64url').slice(0, 22);
+  return createHmac('sha256', hmacKey(hmac_key)).update(kind).update('\u0000').update(JSON.stringify(input)).digest('base64url').slice(0, 22);
 }
 
 /** A purchase or spend runs in its business's currency; anything else is bad input. */

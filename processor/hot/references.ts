@@ -21,6 +21,7 @@
 // 10^8 references of a busy window, the chance that two share a field is about 10^16 / 2^97.
 
 import { createHmac } from 'node:crypto';
+import { hmacKey } from '../../core/cim.ts';
 import { error_status, type ErrorCode } from '../../core/errors.ts';
 import type { ProcessorConfig } from '../stores.ts';
 
@@ -62,7 +63,7 @@ export const reference_buckets_default = 4_096;
 
 /** Where `reference` of `terminal_id` lives at `now_ms`. */
 export function referenceSlot(config: SlotConfig, terminal_id: string, reference: string, now_ms: number): ReferenceSlot {
-  const digest = createHmac('sha256', config.cim_hmac_key).update('reference\u0000').update(terminal_id).update('\u0000').update(reference).digest();
+  const digest = createHmac('sha256', hmacKey(config.cim_hmac_key)).update('reference\u0000').update(terminal_id).update('\u0000').update(reference).digest();
   const window_ms = config.reply_ttl_seconds * 1000;
   const period_ms = Math.ceil(window_ms / 2);
   const period = Math.floor(now_ms / period_ms);
