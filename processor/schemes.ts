@@ -31,6 +31,12 @@ function newCode(): string {
   return code;
 }
 
+/** Whether `email`'s domain is one of `domains` or a subdomain of one (both compared in lower case). */
+function inDomains(email: string, domains: readonly string[]): boolean {
+  const domain = email.toLowerCase().slice(email.lastIndexOf('@') + 1);
+  return domain !== '' && domains.some((d) => domain === d || domain.endsWith(`.${d}`));
+}
+
 export class Schemes {
   constructor(private readonly stores: Stores) {}
 
@@ -87,15 +93,15 @@ export class Schemes {
   async signup(business: Business, scheme_id: string, contact_id: string, code: string | undefined): Promise<{ joined: boolean; scheme: Scheme; award: boolean }> {
     const scheme = await this.get(business, scheme_id);
     const { sql, redis, config } = this.stores;
-    const [contact] = await sql<{ email: string | null }[]>`select email from contacts where id = ${contact_id} and business_id = ${business.id}`;
+    // The contact's emails: its `email` field and its email CIMs (their masked form keeps the
+    // domain), for a contact identified by an email CIM has that email as much as one given in `email`.
+    const [contact] = await sql<{ emails: string[] }[]>`
+      select array_remove(array[c.email], null) || array(select m.masked from contact_cims m where m.contact_id = c.id and m.type = 'email') as emails
+      from contacts c where c.id = ${contact_id} and c.business_id = ${business.id}`;
     if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
     if (scheme.signup === 'auto') return { joined: false, scheme, award: false };
-    if (scheme.signup === 'email_domain') {
-      const email = contact.email?.toLowerCase() ?? '';
-      const domain = email.slice(email.lastIndexOf('@') + 1);
-      if (email === '' || !scheme.email_domains.some((d) => domain === d || domain.endsWith(`.${d}`))) {
-        throw new PocketgateError('signup_not_allowed', 'the contact’s email is not in one of the scheme’s domains');
-      }
+    if (scheme.signup === 'email_domain' && !contact.emails.some((email) => inDomains(email, scheme.email_domains))) {
+      throw new PocketgateError('signup_not_allowed', 'the contact’s email is not in one of the scheme’s domains');
     }
     const joined = await sql.begin(async (tx) => {
       // The membership first, without raising on a conflict: a unique violation aborts the
