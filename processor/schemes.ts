@@ -46,6 +46,9 @@ export class Schemes {
     if (input.signup === 'email_domain' && domains.length === 0) {
       throw new PocketgateError('validation_failed', 'email_domains: required for email_domain sign-up', [{ path: 'email_domains', message: 'at least one domain' }]);
     }
+    // "@" alone leaves no domain: stored, it would admit any email whose domain ends with a dot.
+    const empty = domains.indexOf('');
+    if (empty >= 0) throw new PocketgateError('validation_failed', `email_domains.${empty}: empty domain`, [{ path: `email_domains.${empty}`, message: 'must name a domain' }]);
     const [row] = await this.stores.sql<{ created_at: Date }[]>`
       insert into schemes (id, business_id, name, signup, email_domains)
       values (${id}, ${business.id}, ${input.name}, ${input.signup}, ${domains}) returning created_at`;

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { businessGatewayForFile } from './business-gateway.ts';
-import { expectProblem, unique, walletOf } from './contract-util.ts';
+import { expectProblem, expectValidation, unique, walletOf } from './contract-util.ts';
 import { call, createBusiness, eventually, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -54,6 +54,10 @@ describe('email_domain sign-up', () => {
     expectProblem(await join(biz, s.id, { contact_id: c.id }), 422, 'signup_not_allowed');
     await ok(call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { email: 'gil@corp.example' }), 200);
     expect((await join(biz, s.id, { contact_id: c.id })).status).toBe(201);
+  });
+
+  it('a domain that is empty once its "@" is taken off is refused, not stored', async () => {
+    expectValidation(await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'x', signup: 'email_domain', email_domains: ['@'] }), /^email_domains/);
   });
 });
 
