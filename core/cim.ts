@@ -53,9 +53,15 @@ export function maskPan(pan: string): string {
   return `${pan.slice(0, 6)}${'*'.repeat(pan.length - 10)}${pan.slice(-4)}`;
 }
 
+/**
+ * Two characters shown at each end, counted in code points: cut in UTF-16 units, an emoji at an
+ * end left half a surrogate pair, which PostgreSQL's JSON refused (a 500 that failed a whole
+ * import) or stored as U+FFFD.
+ */
 function maskText(value: string): string {
-  if (value.length <= 4) return '*'.repeat(value.length);
-  return `${value.slice(0, 2)}${'*'.repeat(value.length - 4)}${value.slice(-2)}`;
+  const chars = Array.from(value);
+  if (chars.length <= 4) return '*'.repeat(chars.length);
+  return `${chars.slice(0, 2).join('')}${'*'.repeat(chars.length - 4)}${chars.slice(-2).join('')}`;
 }
 
 export function normaliseCim(type: string, raw: unknown): CimResult {
