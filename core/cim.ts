@@ -75,7 +75,9 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
       return { type, value: pan, masked: maskPan(pan) };
     }
     case 'phone': {
-      const trimmed = raw.trim();
+      // "(0)" is the trunk prefix dialled only from inside the country (+44 (0)20 7946 0958): it
+      // is not part of the E.164 number, and kept it made the same phone a second contact.
+      const trimmed = raw.trim().replaceAll('(0)', '');
       const international = trimmed.startsWith('+') ? trimmed.slice(1) : trimmed.startsWith('00') ? trimmed.slice(2) : undefined;
       if (international === undefined) return { error: 'phone must be in international form (E.164, +<country><number>)' };
       const digits = digitsOnly(international, ' -().');

@@ -147,6 +147,19 @@ describe('text outside ASCII', () => {
   });
 });
 
+describe('phones', () => {
+  it('every international spelling of one number names one contact', async () => {
+    const national = String(600_000_000 + (seed % 99_999_999)).padStart(9, '6');
+    const spellings = [`+33${national}`, `+33 ${national.slice(0, 1)} ${national.slice(1, 3)} ${national.slice(3, 5)} ${national.slice(5, 7)} ${national.slice(7)}`, `0033${national}`, `+33-${national}`, `+33 (0)${national}`, `+33 (0) ${national}`, `+33(0)${national}`];
+    const first = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'phone', value: spellings[0] }] });
+    expect(first.status, first.text).toBe(201);
+    for (const s of spellings) {
+      const found = await lookup({ type: 'phone', value: s });
+      expect([found.status, found.body.id], s).toEqual([200, first.body.id]);
+    }
+  });
+});
+
 describe('one imported contact on every channel', () => {
   let iso: IsoClient | undefined;
   let ws: TerminalClient | undefined;
