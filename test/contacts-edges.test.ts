@@ -13,7 +13,7 @@ import { createMessage } from '../adapters/iso8583/codec.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 import { countRows, unique } from './contract-util.ts';
-import { call, closeAll, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, closeAll, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { TerminalClient } from './ws-client.ts';
 
 let gw: TestGateway;
@@ -199,5 +199,129 @@ describe('one imported contact on every channel', () => {
     const booked = await call(gw, 'GET', `/v1/transactions/${callback.body.transaction_id}`, biz.admin_key);
     expect(booked.body.contact_id).toBe(id);
     expect((await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key)).body.commerce).toBe(100);
+  });
+});
+
+describe('Redis refusing writes in the middle of a file', () => {
+  it('answers 503; the same file again leaves every line one contact, found by its card', async () => {
+    const other = await createBusiness(gw);
+    const total = 5_000;
+    const cards = Array.from({ length: total }, (_, i) => testCard(78_000_000 + i));
+    const text = (from: number, to: number) => cards.slice(from, to).map((card, i) => `${line({ first_name: `Mid ${from + i + 1}`, cims: [{ type: 'card', value: card }] })}\n`).join('');
+    const redis = gw.processor.stores.redis;
+    const enc = new TextEncoder();
+    let part = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        part++;
+        if (part === 1) return controller.enqueue(enc.encode(text(0, 2_500)));
+        if (part === 2) {
+          // The first batches are in; then Redis refuses writes and the rest of the file comes.
+          for (let i = 0; i < 200 && (await countRows(gw, 'contacts', other.business_id)) < 1_000; i++) await new Promise((r) => setTimeout(r, 25));
+          await redis.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
+          return controller.enqueue(enc.encode(text(2_500, total)));
+        }
+        controller.close();
+      },
+    });
+    let cut;
+    try {
+      const res = await gw.app.request('/v1/contacts/import', { method: 'POST', headers: { authorization: `Bearer ${other.admin_key}`, 'content-type': 'application/x-ndjson' }, body: stream, duplex: 'half' } as RequestInit);
+      cut = { status: res.status, text: await res.text() };
+    } finally {
+      await redis.sendCommand(['CONFIG', 'SET', 'maxmemory', '0']);
+    }
+    expect(cut.status, cut.text).toBe(503);
+    const again = await importBody(text(0, total), other.admin_key);
+    expect(again.body.imported + again.body.failed).toBe(total);
+    // Lines the cut call had indexed are reported cim_taken when sent again (their contact is there)
+    expect(new Set(again.body.errors.map((e: { code: string }) => e.code))).toEqual(new Set(again.body.failed > 0 ? ['cim_taken'] : []));
+    expect(again.status, again.text).toBe(200);
+    expect(await countRows(gw, 'contacts', other.business_id)).toBe(total);
+    for (const n of [1, 1_000, 1_001, 2_500, 3_000, total]) {
+      const w = await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${cards[n - 1]}`, other.terminal_key);
+      expect(w.status, `line ${n}`).toBe(200);
+    }
+  });
+});
+
+describe('a contact still being written is not one an earlier call left half-written', () => {
+  /** Runs `run` with the first Redis indexing of contacts held `ms` longer, as a slow Redis or a busy process holds it. */
+  async function withSlowIndexing<T>(ms: number, run: () => Promise<T>): Promise<T> {
+    const contacts = gw.processor.contacts as unknown as { indexContacts: (...args: unknown[]) => Promise<void> };
+    const original = contacts.indexContacts;
+    let calls = 0;
+    contacts.indexContacts = async function (this: unknown, ...args: unknown[]) {
+      if (++calls === 1) await new Promise((r) => setTimeout(r, ms));
+      return original.apply(this, args);
+    };
+    try {
+      return await run();
+    } finally {
+      contacts.indexContacts = original;
+    }
+  }
+
+  it('a second create of the same CIM while the first is indexed is 409 cim_taken, not the first contact', async () => {
+    const card = nextCard();
+    const [a, b] = await withSlowIndexing(300, () =>
+      Promise.all([
+        call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'First', cims: [{ type: 'card', value: card }] }),
+        new Promise((r) => setTimeout(r, 100)).then(() => call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Second', cims: [{ type: 'card', value: card }] })),
+      ]),
+    );
+    expect(a.status, a.text).toBe(201);
+    expect([b.status, b.body.code, b.body.first_name], b.text).toEqual([409, 'cim_taken', undefined]);
+  });
+
+  it('an import line with the CIM of a contact another import is indexing is cim_taken, not counted imported', async () => {
+    const card = nextCard();
+    const [a, b] = await withSlowIndexing(300, () =>
+      Promise.all([
+        importBody(line({ first_name: 'First', cims: [{ type: 'card', value: card }] })),
+        new Promise((r) => setTimeout(r, 100)).then(() => importBody(line({ first_name: 'Second', cims: [{ type: 'card', value: card }] }))),
+      ]),
+    );
+    expect(a.body, a.text).toMatchObject({ imported: 1, failed: 0 });
+    expect(b.body, b.text).toMatchObject({ imported: 0, failed: 1, errors: [{ line: 1, code: 'cim_taken' }] });
+    expect((await lookup({ type: 'card', value: card })).body.first_name).toBe('First');
+  });
+});
+
+describe('PostgreSQL connections cut in the middle of a file', () => {
+  it('answers 503 (never 500); the same file again leaves every line one contact, found by its card', async () => {
+    const other = await createBusiness(gw);
+    const total = 5_000;
+    const cards = Array.from({ length: total }, (_, i) => testCard(79_000_000 + i));
+    const text = (from: number, to: number) => cards.slice(from, to).map((card, i) => `${line({ first_name: `Pg ${from + i + 1}`, cims: [{ type: 'card', value: card }] })}\n`).join('');
+    const { sql } = gw.processor.stores;
+    const enc = new TextEncoder();
+    let part = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        part++;
+        if (part === 1) return controller.enqueue(enc.encode(text(0, 2_500)));
+        if (part === 2) {
+          for (let i = 0; i < 200 && (await countRows(gw, 'contacts', other.business_id)) < 1_000; i++) await new Promise((r) => setTimeout(r, 25));
+          controller.enqueue(enc.encode(text(2_500, 3_000)));
+          // Every other backend of this test's PostgreSQL ended, as a restart or failover does.
+          await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+          return controller.enqueue(enc.encode(text(3_000, total)));
+        }
+        controller.close();
+      },
+    });
+    const res = await gw.app.request('/v1/contacts/import', { method: 'POST', headers: { authorization: `Bearer ${other.admin_key}`, 'content-type': 'application/x-ndjson' }, body: stream, duplex: 'half' } as RequestInit);
+    const cut = { status: res.status, text: await res.text() };
+    expect(cut.status, cut.text).toBe(503);
+    await eventually('PostgreSQL serving again', async () => (await call(gw, 'GET', '/readyz', undefined)).status === 200, 10_000);
+    const again = await importBody(text(0, total), other.admin_key);
+    expect(again.body.imported + again.body.failed).toBe(total);
+    expect(again.status, again.text).toBe(200);
+    expect(await countRows(gw, 'contacts', other.business_id)).toBe(total);
+    for (const n of [1, 1_000, 2_500, 3_000, total]) {
+      const w = await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${cards[n - 1]}`, other.terminal_key);
+      expect(w.status, `line ${n}`).toBe(200);
+    }
   });
 });
