@@ -53,9 +53,15 @@ export function maskPan(pan: string): string {
   return `${pan.slice(0, 6)}${'*'.repeat(pan.length - 10)}${pan.slice(-4)}`;
 }
 
+/**
+ * Two characters shown at each end, counted in code points: cut in UTF-16 units, an emoji at an
+ * end left half a surrogate pair, which PostgreSQL's JSON refused (a 500 that failed a whole
+ * import) or stored as U+FFFD.
+ */
 function maskText(value: string): string {
-  if (value.length <= 4) return '*'.repeat(value.length);
-  return `${value.slice(0, 2)}${'*'.repeat(value.length - 4)}${value.slice(-2)}`;
+  const chars = Array.from(value);
+  if (chars.length <= 4) return '*'.repeat(chars.length);
+  return `${chars.slice(0, 2).join('')}${'*'.repeat(chars.length - 4)}${chars.slice(-2).join('')}`;
 }
 
 export function normaliseCim(type: string, raw: unknown): CimResult {
@@ -69,7 +75,9 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
       return { type, value: pan, masked: maskPan(pan) };
     }
     case 'phone': {
-      const trimmed = raw.trim();
+      // "(0)" is the trunk prefix dialled only from inside the country (+44 (0)20 7946 0958): it
+      // is not part of the E.164 number, and kept it made the same phone a second contact.
+      const trimmed = raw.trim().replaceAll('(0)', '');
       const international = trimmed.startsWith('+') ? trimmed.slice(1) : trimmed.startsWith('00') ? trimmed.slice(2) : undefined;
       if (international === undefined) return { error: 'phone must be in international form (E.164, +<country><number>)' };
       const digits = digitsOnly(international, ' -().');

@@ -84,6 +84,14 @@ export class Contacts {
   /** CIM token → contact id, for the CIM types whose mapping never changes (oldest evicted first). */
   private readonly resolved = new Map<string, string>();
 
+  /**
+   * Contacts this process has inserted into PostgreSQL and is indexing in Redis now. Unindexed,
+   * they look like contacts a cut call left half-written: a second create or import line with
+   * their CIMs meanwhile was answered as their retry (201 with the other contact, a line counted
+   * imported) instead of cim_taken.
+   */
+  private readonly indexing = new Set<string>();
+
   /** The tier a contact holds now (set by the processor, which knows the business's tiers). */
   tierOf: (business: Business, contact_id: string) => Promise<string | null> = async () => null;
 
@@ -283,6 +291,17 @@ export class Contacts {
         x: own.map((x) => [x.token, x.type, x.masked]),
       };
     });
+    for (const c of batch) this.indexing.add(c.id);
+    try {
+      await this.insertAndIndex(business, batch, doc, cims);
+    } finally {
+      for (const c of batch) this.indexing.delete(c.id);
+    }
+    await this.onCreated(business, batch.map((c) => c.id));
+  }
+
+  private async insertAndIndex(business: Business, batch: PreparedContact[], doc: unknown[], cims: { token: string; contact_id: string }[]): Promise<void> {
+    const { sql } = this.stores;
     await sql`
       with x as materialized (
         select * from jsonb_to_recordset(${JSON.stringify(doc)}::text::jsonb)
@@ -298,7 +317,6 @@ export class Contacts {
     // contact (finishUnindexed); the reverse order could leave Redis naming a contact that does not exist.
     const hot = batch.map((c) => ({ id: c.id, tags: c.input.tags, birth_date: c.input.birth_date ?? null, referred_by: c.referred_by, spend_blocked: false }));
     await this.indexContacts(business.id, hot, cims);
-    await this.onCreated(business, batch.map((c) => c.id));
   }
 
   /** The contacts' hashes (their business first of all: a contact without it does not exist for the hot path) and CIMs, in one pipeline. */
@@ -334,7 +352,8 @@ export class Contacts {
     for (const r of rows) held.set(r.contact_id, (held.get(r.contact_id) ?? 0) + 1);
     const candidates = lists.map((l) => {
       const id = l.length === 0 ? undefined : owner.get(l[0]!.token);
-      return id !== undefined && held.get(id) === l.length && l.every((c) => owner.get(c.token) === id) ? id : undefined;
+      if (id === undefined || this.indexing.has(id)) return undefined; // being indexed: taken, not cut
+      return held.get(id) === l.length && l.every((c) => owner.get(c.token) === id) ? id : undefined;
     });
     const indexed = await Promise.all(candidates.map((id) => (id === undefined ? null : this.stores.redis.hGet(contactKey(this.shardOf(id), id), 'b'))));
     return candidates.map((id, i) => (indexed[i] === null || indexed[i] === undefined ? id : undefined));
