@@ -59,12 +59,11 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
   const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none', answer: answers.ready_answer, also: { 503: { description: 'Not ready: Redis takes no write', answer: answers.ready_answer } } } as const;
   serve(app, readyz, async (c) => {
     const { redis, sql } = processor.stores;
-    const [probed, postgres_state, ledger_lag] = await Promise.all([
-      within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState),
-      postgresState(sql, postgres_health),
-      lag.count(),
-    ]);
-    processor.stores.redis_health?.heard(probed);
+    // Told to the POS path the moment Redis answers: told after PostgreSQL's check (up to 1.5 s
+    // later), a refusal Redis had since ended undid the newer probe's `ok` (every POS request 503).
+    const probing = within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState);
+    const heard = probing.then((state) => (processor.stores.redis_health?.heard(state), state));
+    const [probed, postgres_state, ledger_lag] = await Promise.all([heard, postgresState(sql, postgres_health), lag.count()]);
     // A gateway still starting approves nothing though Redis answers: it is loading the network
     // copy from Redis (or into it, from PostgreSQL).
     const redis_state = probed === 'ok' && !processor.network.ready ? 'loading' : probed;
