@@ -57,6 +57,11 @@ export interface ReferenceSlot {
  */
 export const record_grace_ms_max = 60_000;
 
+/** How much longer than its claims a record hash (and an original's state) lives, for a window of `window_ms`. */
+export function recordGraceMs(window_ms: number): number {
+  return Math.min(window_ms, record_grace_ms_max);
+}
+
 type SlotConfig = Pick<ProcessorConfig, 'cim_hmac_key' | 'reply_ttl_seconds' | 'shard_count' | 'reference_buckets'>;
 
 export const reference_buckets_default = 4_096;
@@ -80,7 +85,7 @@ export function referenceSlot(config: SlotConfig, terminal_id: string, reference
     claim_keys: periods.map((p) => claimBucketKey(claim_bucket, p)),
     record_keys: (shard) => periods.map((p) => recordBucketKey(shard, record_bucket, p)),
     ttl_ms: (period + 1) * period_ms + window_ms - now_ms,
-    record_ttl_ms: (period + 1) * period_ms + window_ms + Math.min(window_ms, record_grace_ms_max) - now_ms,
+    record_ttl_ms: (period + 1) * period_ms + window_ms + recordGraceMs(window_ms) - now_ms,
   };
 }
 

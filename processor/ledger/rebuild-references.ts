@@ -13,7 +13,7 @@ import { rewards_terminal } from '../awards.ts';
 import { claimValue } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import type { OriginalState } from '../hot/original.ts';
-import { referenceSlot } from '../hot/references.ts';
+import { recordGraceMs, referenceSlot } from '../hot/references.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 
 const kind_letters: Record<string, string> = { purchase: 'p', spend: 's', redemption: 'r', refund: 'f', reversal: 'v', award: 'a', expiry: 'x' };
@@ -92,13 +92,14 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
     where t.created_at >= ${start} and t.contact_id is not null and t.reference is not null`.cursor(batch_rows);
   return writeWindow(redis, cursor, config, now_ms, (t, write) => {
     const slot = referenceSlot(config, t.terminal_id ?? rewards_terminal, t.reference, t.created_ms);
-    write('hSet', slot.record_keys(shardOf(t.contact_id, config.shard_count))[0]!, slot.field, recordValue(t.id, t.kind, recordAmounts(t)));
+    // A record outlives its claim, as the scripts write it (references.ts recordGraceMs).
+    write('hSet', slot.record_keys(shardOf(t.contact_id, config.shard_count))[0]!, slot.field, recordValue(t.id, t.kind, recordAmounts(t)), recordGraceMs(config.reply_ttl_seconds * 1000));
     if (t.request_hash !== null) write('hSet', slot.claim_keys[0]!, slot.field, claimValue(t.request_hash, t.contact_id));
   }, onRows);
 }
 
-/** Writes a hash field (HSET, or HSETNX: only where nothing is), the hash to expire as its row's period says. */
-type WindowWrite = (command: 'hSet' | 'hSetNX', key: string, field: Buffer, value: Buffer | string) => void;
+/** Writes a hash field (HSET, or HSETNX: only where nothing is), the hash to expire as its row's period says, `grace_ms` later. */
+type WindowWrite = (command: 'hSet' | 'hSetNX', key: string, field: Buffer, value: Buffer | string, grace_ms?: number) => void;
 
 /**
  * Rows of the hot window into Redis, a pipeline per batch: `each` writes a row's fields, and every
@@ -115,9 +116,9 @@ async function writeWindow<R extends { readonly created_ms: number }>(
     for (const row of rows) {
       const expire_at = windowExpiry(config, row.created_ms);
       if (expire_at <= now_ms) continue;
-      each(row, (command, key, field, value) => {
+      each(row, (command, key, field, value, grace_ms = 0) => {
         pipeline[command](key, field, value);
-        expiries.set(key, expire_at);
+        expiries.set(key, Math.max(expiries.get(key) ?? 0, expire_at + grace_ms));
       });
       written++;
     }
@@ -173,7 +174,8 @@ export async function rebuildStates(redis: RedisClient, sql: Sql, config: Proces
   for await (const rows of cursor) {
     const pipeline = redis.multi();
     for (const s of rows) {
-      const expire_at = windowExpiry(config, s.last_ms);
+      // An original's state lives as long as its record (the scripts give both record_ttl_ms).
+      const expire_at = windowExpiry(config, s.last_ms) + recordGraceMs(config.reply_ttl_seconds * 1000);
       if (expire_at <= now_ms) continue;
       const key = stateKey(shardOf(s.contact_id, config.shard_count), s.id);
       const fields: Record<string, string> = {};
@@ -217,7 +219,7 @@ export async function rebuildRefusals(redis: RedisClient, sql: Sql, config: Proc
   return writeWindow(redis, cursor, config, now_ms, (r, write) => {
     const slot = referenceSlot(config, r.terminal_id, r.reference, r.created_ms);
     write('hSetNX', slot.claim_keys[0]!, slot.field, claimValue(r.request_hash, r.contact_id));
-    if (r.contact_id !== '') write('hSetNX', slot.record_keys(shardOf(r.contact_id, config.shard_count))[0]!, slot.field, `-${r.code}`);
+    if (r.contact_id !== '') write('hSetNX', slot.record_keys(shardOf(r.contact_id, config.shard_count))[0]!, slot.field, `-${r.code}`, recordGraceMs(config.reply_ttl_seconds * 1000));
     if (r.original_reference !== null) {
       const original = referenceSlot(config, r.terminal_id, r.original_reference, r.created_ms);
       write('hSetNX', original.claim_keys[0]!, original.field, Buffer.from(`!${r.request_hash}`, 'latin1'));
