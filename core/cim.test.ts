@@ -43,6 +43,17 @@ describe('cim', () => {
     expect('error' in normaliseCim('phone', '+12')).toBe(true);
   });
 
+  it('phones: "(0)" after the country code is the trunk prefix, dropped, except where the 0 is part of the number', () => {
+    expect(ok('phone', '+44 (0)20 7946 0958').value).toBe('+442079460958');
+    expect(ok('phone', '0049(0)30 1234567').value).toBe('+49301234567');
+    expect(ok('phone', '+33 - (0)6 12 34 56 78').value).toBe('+33612345678');
+    // Italy (and the Vatican), San Marino, Côte d'Ivoire: the 0 is dialled from abroad too.
+    expect(ok('phone', '+39 (0)6 6982 1234').value).toBe(ok('phone', '+39 06 6982 1234').value);
+    expect(ok('phone', '+225 (0)7 01 02 03 04').value).toBe('+2250701020304');
+    // Anywhere else it is a 0 of the number, as before.
+    expect(ok('phone', '+44 20 (0)7946 0958').value).toBe('+4420079460958');
+  });
+
   it('emails compare case-insensitively', () => {
     expect(ok('email', ' Ana.Silva@Example.COM ').value).toBe('ana.silva@example.com');
     expect('error' in normaliseCim('email', 'no-at-sign')).toBe(true);

@@ -64,6 +64,21 @@ function maskText(value: string): string {
   return `${chars.slice(0, 2).join('')}${'*'.repeat(chars.length - 4)}${chars.slice(-2).join('')}`;
 }
 
+/**
+ * "+44 (0)20 7946 0958": the "(0)" after the country code is the trunk prefix, dialled only from
+ * inside the country and not part of the E.164 number; kept, it made the same phone a second
+ * contact. Only right after the country code, and not where the 0 is part of the number itself
+ * (Italy and the Vatican +39, San Marino +378, Côte d'Ivoire +225): there "(0)" is read as 0.
+ */
+const trunk_zero = /^(\+|00)\s*(\d{1,3})[\s-]*\(0\)/;
+const zero_kept_countries: ReadonlySet<string> = new Set(['39', '378', '225']);
+
+function withoutTrunkZero(phone: string): string {
+  const m = trunk_zero.exec(phone);
+  if (m === null || zero_kept_countries.has(m[2]!)) return phone;
+  return `${m[1]}${m[2]}${phone.slice(m[0].length)}`;
+}
+
 export function normaliseCim(type: string, raw: unknown): CimResult {
   if (typeof raw !== 'string') return { error: 'must be a string' };
   if (raw.length === 0 || raw.length > value_length_max) return { error: `must be 1 to ${value_length_max} characters` };
@@ -75,9 +90,7 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
       return { type, value: pan, masked: maskPan(pan) };
     }
     case 'phone': {
-      // "(0)" is the trunk prefix dialled only from inside the country (+44 (0)20 7946 0958): it
-      // is not part of the E.164 number, and kept it made the same phone a second contact.
-      const trimmed = raw.trim().replaceAll('(0)', '');
+      const trimmed = withoutTrunkZero(raw.trim());
       const international = trimmed.startsWith('+') ? trimmed.slice(1) : trimmed.startsWith('00') ? trimmed.slice(2) : undefined;
       if (international === undefined) return { error: 'phone must be in international form (E.164, +<country><number>)' };
       const digits = digitsOnly(international, ' -().');
