@@ -27,9 +27,13 @@ const redis_connection_errors = [ClientClosedError, ClientOfflineError, Connecti
 /** postgres.js's own codes for a connection that is gone or could not be made. */
 const postgres_connection_codes: ReadonlySet<string> = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
 
-/** SQLSTATE classes and codes of a server that cannot serve now (08 connection, 57P0x shutdown, 53 resources). */
+/**
+ * SQLSTATE classes and codes of a server that cannot serve now (08 connection, 57P0x shutdown, 53
+ * resources, 57014 a statement cancelled: its timeout ran out, as the console's totals' does over
+ * a large or busy ledger; asked again later it may answer).
+ */
 function postgresCannotServe(code: string): boolean {
-  return code.startsWith('08') || code.startsWith('53') || code === '57P01' || code === '57P02' || code === '57P03';
+  return code.startsWith('08') || code.startsWith('53') || code === '57P01' || code === '57P02' || code === '57P03' || code === '57014';
 }
 
 /** The RESP error code of a Redis error reply ('OOM', 'LOADING', …). */

@@ -14,6 +14,7 @@ import { claimValue } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import type { OriginalState } from '../hot/original.ts';
 import { recordGraceMs, referenceSlot } from '../hot/references.ts';
+import type { TransactionSql } from 'postgres';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 
 const kind_letters: Record<string, string> = { purchase: 'p', spend: 's', redemption: 'r', refund: 'f', reversal: 'v', award: 'a', expiry: 'x' };
@@ -138,19 +139,19 @@ interface StateRow extends OriginalState {
 }
 
 /**
- * The `v:` state of every original a refund, reversal or redemption of the window touched (what
- * refunds took of it, whether it is reversed, a redemption's lots), from all its refunds and
- * reversals in the ledger, expiring a window after the period of the last of them.
+ * The originals the window's refunds, reversals and redemptions touched, with what they did to
+ * each. `o.id` takes the "C" collation of `id` (the union with redemptions' ids), while
+ * original_id and its index are in the database's: the lookups by original_id compare in the
+ * latter, else each is a scan of the whole index (rebuild of 1,000,000 transactions: 194,000
+ * originals, hours instead of seconds).
  */
-export async function rebuildStates(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number): Promise<number> {
-  const start = new Date(windowStart(config, now_ms));
-  let states = 0;
-  const cursor = sql<StateRow[]>`
+export function statesQuery(sql: Sql | TransactionSql, start_ms: number) {
+  return sql<StateRow[]>`
     with touched as (
       select original_id as id, max(created_at) as last_at from ledger_transactions
-      where created_at >= ${start} and kind in ('refund', 'reversal') and original_id is not null group by original_id
+      where created_at >= ${new Date(start_ms)} and kind in ('refund', 'reversal') and original_id is not null group by original_id
       union all
-      select id, created_at from ledger_transactions where created_at >= ${start} and kind = 'redemption'
+      select id, created_at from ledger_transactions where created_at >= ${new Date(start_ms)} and kind = 'redemption'
     ), originals as (select id, max(last_at) as last_at from touched group by id)
     select o.id, t.contact_id, t.kind, (extract(epoch from o.last_at) * 1000)::int8 as last_ms,
       case when t.kind = 'redemption' then (t.body->'lots')::text end as lots,
@@ -162,15 +163,25 @@ export async function rebuildStates(redis: RedisClient, sql: Sql, config: Proces
         sum((x.reply->>'clawed_back')::int8) filter (where x.kind = 'refund') as clawed,
         sum((x.reply->>'returned_to_wallet')::int8) filter (where x.kind = 'refund') as returned,
         bool_or(x.kind = 'reversal') as reversed
-      from ledger_transactions x where x.original_id = o.id and x.kind in ('refund', 'reversal')
+      from ledger_transactions x where x.original_id = (o.id collate "default") and x.kind in ('refund', 'reversal')
     ) r on true
     left join lateral (
       select sum(p.amount) filter (where strpos(p.debit_account, ':fee_income:') > 0) as fee_returned,
         sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0) as discount_returned
       from ledger_transactions x join ledger_postings p on p.transaction_id = x.id
-      where x.original_id = o.id and x.kind = 'refund'
+      where x.original_id = (o.id collate "default") and x.kind = 'refund'
     ) f on true
-    where t.contact_id is not null`.cursor(batch_rows);
+    where t.contact_id is not null`;
+}
+
+/**
+ * The `v:` state of every original a refund, reversal or redemption of the window touched (what
+ * refunds took of it, whether it is reversed, a redemption's lots), from all its refunds and
+ * reversals in the ledger, expiring a window after the period of the last of them.
+ */
+export async function rebuildStates(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number): Promise<number> {
+  let states = 0;
+  const cursor = statesQuery(sql, windowStart(config, now_ms)).cursor(batch_rows);
   for await (const rows of cursor) {
     const pipeline = redis.multi();
     for (const s of rows) {
