@@ -1,11 +1,16 @@
 // `npm run rebuild [--force]` (spec/OPERATIONS.md): reloads an empty Redis from PostgreSQL, with
 // a progress bar on stderr and what it loaded on stdout. Exit 0 when rebuilt, 1 when it refused
-// (Redis holds Pocketgate data and no --force), 2 when it could not run.
+// (Redis holds Pocketgate data and no --force), 2 when it could not run, 3 when forced over a
+// Redis the hot path wrote to meanwhile (its contacts may lack what was made: run it again with
+// POS traffic held off).
 
 import { parseArgs } from 'node:util';
 import { operationsConfigFromEnv } from './config.ts';
 import { closeStores, connectStores, exit_could_not_run, progressBar } from './cli.ts';
 import { rebuild } from './rebuild.ts';
+
+/** Forced while the hot path wrote: what was loaded may lack what was made meanwhile. */
+const exit_rebuilt_under_traffic = 3;
 
 async function main(): Promise<number> {
   let force: boolean;
@@ -51,6 +56,10 @@ async function main(): Promise<number> {
     console.log(`  budgets: ${result.budgets} offers`);
     console.log('  not in the ledger, so not rebuilt: claims of transactions recorded before migration 008, refusals made before migration 018, live OTPs');
     for (const w of result.warnings) console.log(`  warning: ${w}`);
+    if (result.appended_meanwhile > 0) {
+      console.error(`rebuild: ${result.appended_meanwhile} journal entries were appended while it ran (POS traffic, expiries): contacts rebuilt before their own may lack them in Redis (npm run reconcile shows which); hold POS traffic and run npm run rebuild --force again`);
+      return exit_rebuilt_under_traffic;
+    }
     return 0;
   } finally {
     bar.stop();

@@ -32,7 +32,20 @@ export interface RebuildOptions {
 }
 
 export type RebuildResult =
-  | ({ readonly outcome: 'rebuilt'; readonly network: NetworkCounts; readonly records: number; readonly states: number; readonly refusals: number; readonly budgets: number } & ContactsLoaded)
+  | ({
+      readonly outcome: 'rebuilt';
+      readonly network: NetworkCounts;
+      readonly records: number;
+      readonly states: number;
+      readonly refusals: number;
+      readonly budgets: number;
+      /**
+       * Forced: journal entries the hot path appended while rebuild ran (transactions, refusals,
+       * expiries). Not 0: a contact whose page was written from the ledger as it was before such a
+       * transaction of its own lacks it in Redis (its lots replayed without it).
+       */
+      readonly appended_meanwhile: number;
+    } & ContactsLoaded)
   | { readonly outcome: 'refused'; readonly key: string }
   | { readonly outcome: 'wait_timeout' };
 
@@ -40,6 +53,7 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   const found = await pocketgateKey(redis, config.shard_count);
   if (found !== null && !options.force) return { outcome: 'refused', key: found };
   if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) return { outcome: 'wait_timeout' };
+  const appended_before = await journalAppends(redis, config.shard_count);
 
   const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork);
 
@@ -54,7 +68,22 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   const refusals = await rebuildRefusals(redis, sql, config, options.now_ms);
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
-  return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets };
+  // Over an empty Redis nothing is lost: a contact is unknown to the hot path until its page is written.
+  const appended_meanwhile = found === null ? 0 : (await journalAppends(redis, config.shard_count)) - appended_before;
+  return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets, appended_meanwhile };
+}
+
+/** Entries ever appended to the shards' journals (XINFO STREAM `entries-added`, which trimming leaves). */
+async function journalAppends(redis: RedisClient, shard_count: number): Promise<number> {
+  let appended = 0;
+  for (let s = 0; s < shard_count; s++) {
+    const info = await redis.xInfoStream(journalKey(s)).catch((err: Error) => {
+      if (String(err.message).includes('no such key')) return undefined;
+      throw err;
+    });
+    appended += Number(info?.['entries-added'] ?? 0);
+  }
+  return appended;
 }
 
 /**
