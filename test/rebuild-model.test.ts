@@ -103,6 +103,21 @@ function comparable(side: Side, r: ApiResponse): unknown {
   return { status: r.status, replayed: r.headers.get('idempotent-replayed'), body: walk(r.body) };
 }
 
+/**
+ * Two sides' answers alike: equal, but for an `expires_at` (to the minute) one minute apart: the
+ * sides play a step one after the other on the real clock, so an expiry near a half minute
+ * rounded differently on each (the full suite under load found 29937520 against 29937521).
+ */
+function alike(a: unknown, b: unknown, key?: string): boolean {
+  if (key === 'expires_at' && typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1;
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => alike(x, b[i]));
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const [ka, kb] = [Object.keys(a), Object.keys(b)];
+    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && alike((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], k));
+  }
+  return a === b;
+}
+
 // ---- The history: steps drawn once from a fixed seed, played on both sides.
 
 type Step =
@@ -361,7 +376,7 @@ describe('rebuild against a twin that was not rebuilt', () => {
       if (s.k === 'tiers' && offset_ms > 0) continue;
       const wallet_codes = sides.map((side) => side.contacts[('c' in s ? s.c : 0) % side.contacts.length]!.wallet_code);
       const [a, b] = [await play(sides[0]!, s, refs), await play(sides[1]!, s, refs)];
-      if (JSON.stringify(a) !== JSON.stringify(b)) mismatches.push(`step ${i} ${JSON.stringify(s)}\n A ${JSON.stringify(a)}\n B ${JSON.stringify(b)}`);
+      if (!alike(a, b)) mismatches.push(`step ${i} ${JSON.stringify(s)}\n A ${JSON.stringify(a)}\n B ${JSON.stringify(b)}`);
       remember(s, refs, wallet_codes);
     }
     expect(mismatches, mismatches.join('\n')).toEqual([]);
@@ -394,7 +409,7 @@ describe('rebuild against a twin that was not rebuilt', () => {
       const [a, b] = [await play(sides[0]!, s, refs), await play(sides[1]!, s, refs)];
       // Guess counters are not rebuilt (README): a 429 on one side only is theirs.
       const limited = JSON.stringify([a, b]).includes('"status":429');
-      if (!limited && JSON.stringify(a) !== JSON.stringify(b)) next.push(`${what} ${JSON.stringify(s)}\n A ${JSON.stringify(a)}\n B ${JSON.stringify(b)}`);
+      if (!limited && !alike(a, b)) next.push(`${what} ${JSON.stringify(s)}\n A ${JSON.stringify(a)}\n B ${JSON.stringify(b)}`);
     };
     // README: a late original's refusal is not journaled; "after `npm run rebuild` the mark comes
     // back alone, and the first repeat is answered as the first arrival was": its repeats left out.
