@@ -5,6 +5,7 @@
 // run under traffic, rebuild says so (appended_meanwhile; the command exits 3), never silently.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { journalKey } from '../processor/hot/keys.ts';
 import { rebuild } from '../processor/ledger/rebuild.ts';
 import { reconcile } from '../processor/ledger/reconcile.ts';
 import { default_config } from '../processor/stores.ts';
@@ -92,5 +93,44 @@ describe('rebuild --force', () => {
     expect(rebuilt.outcome === 'rebuilt' && rebuilt.appended_meanwhile).toBe(bought);
     // What it warns of: the contacts rebuilt before their purchase lack its award.
     expect((await reconciled(config)).length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('counts a purchase made meanwhile on a journal that was deleted and made anew (entries-added starting again from 0)', async () => {
+    const config = { ...default_config, ...gw.processor.stores.config };
+    const buy = async (reference: string, i: number) => {
+      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: testCard(42_000_000 + i) }, amount: 10_000, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+    };
+    for (let i = 1; i < n; i += 25) await buy(`fa-${i}`, i);
+    await caughtUp();
+    const client = stores.redis.client;
+    let remade = false;
+    const redis = new Proxy(client, {
+      get(target, prop) {
+        if (prop === 'multi' && !remade) {
+          return () => {
+            const multi = target.multi();
+            const exec = multi.execAsPipeline.bind(multi);
+            multi.execAsPipeline = (async () => {
+              if (!remade) {
+                remade = true;
+                // Every journal gone (its writer's group with it); the next purchase's XADD makes its shard's anew.
+                for (let s = 0; s < config.shard_count; s++) await target.del(journalKey(s));
+                await buy('fa-anew', 3);
+              }
+              return exec();
+            }) as typeof multi.execAsPipeline;
+            return multi;
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const rebuilt = await rebuild(redis, stores.sql, config, { force: true, wait_ms: 10_000, now_ms: Date.now() });
+    expect(remade).toBe(true);
+    expect(rebuilt.outcome).toBe('rebuilt');
+    expect(rebuilt.outcome === 'rebuilt' && rebuilt.appended_meanwhile).toBe(1);
+    await caughtUp();
   }, 60_000);
 });

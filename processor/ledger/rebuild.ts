@@ -69,21 +69,30 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
   // Over an empty Redis nothing is lost: a contact is unknown to the hot path until its page is written.
-  const appended_meanwhile = found === null ? 0 : (await journalAppends(redis, config.shard_count)) - appended_before;
+  const appended_meanwhile = found === null ? 0 : appendedSince(appended_before, await journalAppends(redis, config.shard_count));
   return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets, appended_meanwhile };
 }
 
-/** Entries ever appended to the shards' journals (XINFO STREAM `entries-added`, which trimming leaves). */
-async function journalAppends(redis: RedisClient, shard_count: number): Promise<number> {
-  let appended = 0;
+/** Per shard, entries ever appended to its journal (XINFO STREAM `entries-added`, which trimming leaves). */
+async function journalAppends(redis: RedisClient, shard_count: number): Promise<number[]> {
+  const appended: number[] = [];
   for (let s = 0; s < shard_count; s++) {
     const info = await redis.xInfoStream(journalKey(s)).catch((err: Error) => {
       if (String(err.message).includes('no such key')) return undefined;
       throw err;
     });
-    appended += Number(info?.['entries-added'] ?? 0);
+    appended.push(Number(info?.['entries-added'] ?? 0));
   }
   return appended;
+}
+
+/**
+ * Entries appended between two counts, shard by shard. A journal deleted and made anew meanwhile
+ * counts again from 0: all it has added was appended meanwhile (a total would subtract the old
+ * stream's count from the new one's, and come out 0 or below).
+ */
+function appendedSince(before: readonly number[], after: readonly number[]): number {
+  return after.reduce((sum, n, s) => sum + (n >= before[s]! ? n - before[s]! : n), 0);
 }
 
 /**
