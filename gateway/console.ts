@@ -16,6 +16,7 @@ import { serve } from '../adapters/http/routes.ts';
 import * as answers from '../adapters/http/answers.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { CachedLookup } from '../processor/ttl-cache.ts';
+import { isStoreUnavailable } from '../processor/unavailable.ts';
 import type { Processor } from '../processor/processor.ts';
 import { latestTransactions } from '../processor/transactions.ts';
 import type { Business } from '../processor/network.ts';
@@ -110,11 +111,16 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     const { since } = parseWith(statsQuerySchema, c.req.query());
     // The default rounded to the minute: the totals' cache is keyed by it.
     const from = since ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000).toISOString();
-    // PostgreSQL known down (gateway/app.ts): the totals are null, the rest is Redis's.
+    // PostgreSQL known down (gateway/app.ts), or the totals cancelled by their statement timeout
+    // (a ledger too large or busy): the totals are null, the rest is Redis's, as the dashboard
+    // must go on showing the traffic and the lag exactly when the ledger struggles.
     const [traffic, ledger_lag, totals] = await Promise.all([
       stats.read(business.id),
       backlog.get('').then((n) => n ?? 0),
-      c.get('ledger_down') === true ? undefined : ledgerTotals(business, from),
+      c.get('ledger_down') === true ? undefined : ledgerTotals(business, from).catch((err: unknown) => {
+        if (isStoreUnavailable(err)) return undefined;
+        throw err;
+      }),
     ]);
     return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals?.awards ?? null, spends_today: totals?.spends ?? null });
   });
