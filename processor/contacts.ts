@@ -2,6 +2,7 @@
 // unique token); Redis holds what the hot path reads: the CIM index and the contact hash
 // (business, balances, profile fields).
 
+import { isDeepStrictEqual } from 'node:util';
 import { cimToken, normaliseCim, type CimType, type NormalisedCim } from '../core/cim.ts';
 import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors.ts';
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
@@ -237,7 +238,7 @@ export class Contacts {
         const constraint = (err as { constraint_name?: string }).constraint_name ?? '';
         if (constraint === 'contact_cims_pkey') {
           const taken = await this.takenTokens(c.cims.map((x) => x.token));
-          const [unindexed] = taken.size > 0 ? await this.unindexedOwners(business.id, [c.cims]) : [];
+          const [unindexed] = taken.size > 0 ? await this.unindexedOwners(business.id, [c]) : [];
           if (unindexed !== undefined) {
             await this.finishUnindexed(business, [unindexed]);
             return unindexed;
@@ -340,7 +341,8 @@ export class Contacts {
    * PostgreSQL insert committed and whose Redis pipeline never ran, answered 503 or cut by a
    * crash), or undefined. A list without CIMs names nobody.
    */
-  private async unindexedOwners(business_id: string, lists: readonly (readonly PreparedCim[])[]): Promise<(string | undefined)[]> {
+  private async unindexedOwners(business_id: string, contacts: readonly PreparedContact[]): Promise<(string | undefined)[]> {
+    const lists = contacts.map((c) => c.cims);
     const tokens = lists.flatMap((l) => l.map((c) => c.token));
     if (tokens.length === 0) return lists.map(() => undefined);
     const rows = await this.stores.sql<{ contact_id: string; token: string }[]>`
@@ -355,8 +357,34 @@ export class Contacts {
       if (id === undefined || this.indexing.has(id)) return undefined; // being indexed: taken, not cut
       return held.get(id) === l.length && l.every((c) => owner.get(c.token) === id) ? id : undefined;
     });
-    const indexed = await Promise.all(candidates.map((id) => (id === undefined ? null : this.stores.redis.hGet(contactKey(this.shardOf(id), id), 'b'))));
-    return candidates.map((id, i) => (indexed[i] === null || indexed[i] === undefined ? id : undefined));
+    const [indexed, sent_again] = await Promise.all([
+      Promise.all(candidates.map((id) => (id === undefined ? null : this.stores.redis.hGet(contactKey(this.shardOf(id), id), 'b')))),
+      this.sameContacts(business_id, contacts, candidates),
+    ]);
+    return candidates.map((id, i) => (id !== undefined && (indexed[i] === null || indexed[i] === undefined) && sent_again[i] ? id : undefined));
+  }
+
+  /**
+   * Whether each candidate holds what its contact's request sent (names, email, phone, birth
+   * date, tags, referrer): a call sent again finishes its own contact; another caller's, which
+   * another gateway may be indexing at this moment (nothing there tells it from one a cut call
+   * left), is cim_taken. Two gateways' answers were 201 with one contact for two callers (an
+   * import's line and a create with the same email: test/races-pos-admin.test.ts).
+   */
+  private async sameContacts(business_id: string, contacts: readonly PreparedContact[], candidates: readonly (string | undefined)[]): Promise<boolean[]> {
+    const ids = candidates.filter((id): id is string => id !== undefined);
+    if (ids.length === 0) return candidates.map(() => false);
+    const rows = await this.stores.sql<{ id: string; fields: string }[]>`
+      select id, json_build_array(first_name, last_name, email, phone, to_char(birth_date, 'YYYY-MM-DD'), coalesce(tags, '{}'), referred_by)::text as fields
+      from contacts where business_id = ${business_id} and id = any(${ids})`;
+    const stored = new Map(rows.map((r) => [r.id, r.fields]));
+    return contacts.map((c, i) => {
+      const id = candidates[i];
+      if (id === undefined) return false;
+      const sent = [c.input.first_name ?? null, c.input.last_name ?? null, c.email, c.phone, c.input.birth_date ?? null, c.input.tags ?? [], c.referred_by];
+      const fields = stored.get(id);
+      return fields !== undefined && isDeepStrictEqual(JSON.parse(fields), sent);
+    });
   }
 
   /** Contacts PostgreSQL holds and Redis never had, indexed as their create would have, and their sign-up awards made (a reference of its own: made once). */
@@ -614,7 +642,7 @@ export class Contacts {
   private async finishLinesCut(business: Business, batch: readonly { line: number; contact: PreparedContact }[], taken: ReadonlySet<string>, result: ImportResult): Promise<Set<unknown>> {
     const clashing = batch.filter((b) => b.contact.cims.some((c) => taken.has(c.token)));
     if (clashing.length === 0) return new Set();
-    const owners = await this.unindexedOwners(business.id, clashing.map((b) => b.contact.cims));
+    const owners = await this.unindexedOwners(business.id, clashing.map((b) => b.contact));
     const finished = new Map<string, unknown>();
     clashing.forEach((b, i) => {
       const owner = owners[i];
