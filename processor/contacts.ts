@@ -85,14 +85,6 @@ export class Contacts {
   /** CIM token → contact id, for the CIM types whose mapping never changes (oldest evicted first). */
   private readonly resolved = new Map<string, string>();
 
-  /**
-   * Contacts this process has inserted into PostgreSQL and is indexing in Redis now. Unindexed,
-   * they look like contacts a cut call left half-written: a second create or import line with
-   * their CIMs meanwhile was answered as their retry (201 with the other contact, a line counted
-   * imported) instead of cim_taken.
-   */
-  private readonly indexing = new Set<string>();
-
   /** The tier a contact holds now (set by the processor, which knows the business's tiers). */
   tierOf: (business: Business, contact_id: string) => Promise<string | null> = async () => null;
 
@@ -292,12 +284,7 @@ export class Contacts {
         x: own.map((x) => [x.token, x.type, x.masked]),
       };
     });
-    for (const c of batch) this.indexing.add(c.id);
-    try {
-      await this.insertAndIndex(business, batch, doc, cims);
-    } finally {
-      for (const c of batch) this.indexing.delete(c.id);
-    }
+    await this.insertAndIndex(business, batch, doc, cims);
     await this.onCreated(business, batch.map((c) => c.id));
   }
 
@@ -354,7 +341,7 @@ export class Contacts {
     for (const r of rows) held.set(r.contact_id, (held.get(r.contact_id) ?? 0) + 1);
     const candidates = lists.map((l) => {
       const id = l.length === 0 ? undefined : owner.get(l[0]!.token);
-      if (id === undefined || this.indexing.has(id)) return undefined; // being indexed: taken, not cut
+      if (id === undefined) return undefined;
       return held.get(id) === l.length && l.every((c) => owner.get(c.token) === id) ? id : undefined;
     });
     const [indexed, sent_again] = await Promise.all([
