@@ -43,6 +43,15 @@ describe('cim', () => {
     expect('error' in normaliseCim('phone', '+12')).toBe(true);
   });
 
+  it('phones of seven digits in all, as the smallest numbering plans have them, are E.164 too', () => {
+    // Niue (+683) and Tokelau (+690) give four-digit subscriber numbers, Saint Helena (+290) too.
+    expect(ok('phone', '+683 4002').value).toBe('+6834002');
+    expect(ok('phone', '+690 3101').masked).toBe('+***3101');
+    expect(ok('phone', '+290 22011').value).toBe('+29022011');
+    expect('error' in normaliseCim('phone', '+683 400')).toBe(true);
+    expect('error' in normaliseCim('phone', '+1234567890123456')).toBe(true);
+  });
+
   it('phones: "(0)" after the country code is the trunk prefix, dropped, except where the 0 is part of the number', () => {
     expect(ok('phone', '+44 (0)20 7946 0958').value).toBe('+442079460958');
     expect(ok('phone', '0049(0)30 1234567').value).toBe('+49301234567');
