@@ -15,6 +15,7 @@ import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import { LedgerLag } from './operations.ts';
 import { prepareStores } from './prepare.ts';
+import { checkRedisSettings } from '../processor/settings.ts';
 import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { ConsoleStats } from './console-stats.ts';
@@ -162,6 +163,10 @@ async function listen(app: Gateway['app'], processor: Processor, config: Gateway
 async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Processor, stores: Stores, redis_answers: Promise<void>, postgres_health: PostgresHealth, stats: ConsoleStats, ledger_lag: LedgerLag, parts: Started): Promise<void> {
   // An operator must see why the gateway answers 503, not a silent process.
   await sayingWhileWaiting(redis_answers, () => logger.warn({ redis_url: redactUrl(config.redis_url) }, 'Redis does not answer (or loads its data): calls answer 503 until it does'));
+  // Before anything reads a wallet or a CIM: laid out or tokenised with other settings, every one
+  // would be looked for where it is not. Read only: a new Redis takes its settings once PostgreSQL's
+  // have been checked (prepare.ts), so that a start refused by PostgreSQL leaves it none of its own.
+  await checkRedisSettings(stores.redis, config.processor, 'check');
   parts.add(await prepareStores(stores, postgres_health, logger));
   postgres_health.start();
   parts.add(() => processor.offers.close());

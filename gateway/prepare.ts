@@ -10,6 +10,7 @@ import { loadNetworkIfMissing } from '../processor/network-load.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Stores } from '../processor/stores.ts';
 import { isStoreUnavailable } from '../processor/unavailable.ts';
+import { checkLedgerSettings, checkRedisSettings } from '../processor/settings.ts';
 
 const retry_first_ms = 1_000;
 const retry_max_ms = 60_000;
@@ -17,6 +18,8 @@ const retry_max_ms = 60_000;
 async function prepare(stores: Stores, logger: Logger): Promise<void> {
   const applied = await migrate(stores.sql);
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+  await checkLedgerSettings(stores.sql, stores.config);
+  await checkRedisSettings(stores.redis, stores.config);
   const loaded = await loadNetworkIfMissing(stores);
   if (loaded !== undefined) logger.info({ loaded }, 'business network copied from PostgreSQL into Redis');
 }

@@ -17,6 +17,7 @@ import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
 import { probe_key } from '../redis-health.ts';
+import { checkLedgerSettings, checkRedisSettings, settings_key } from '../settings.ts';
 import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
 import { rebuildRecords, rebuildRefusals, rebuildStates } from './rebuild-references.ts';
 
@@ -52,6 +53,11 @@ export type RebuildResult =
 export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorConfig, options: RebuildOptions): Promise<RebuildResult> {
   const found = await pocketgateKey(redis, config.shard_count);
   if (found !== null && !options.force) return { outcome: 'refused', key: found };
+  // The ledger's tokens were made with one CIM key: loaded with another, no CIM finds its contact.
+  await checkLedgerSettings(sql, config);
+  // A Redis rebuild fills anew takes this SHARDS (the way to change it); forced over data laid out
+  // with another, it would write contacts beside their old shards'.
+  await checkRedisSettings(redis, config, found === null ? 'lay_out' : 'check');
   if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) return { outcome: 'wait_timeout' };
   const appended_before = await journalAppends(redis, config.shard_count);
 
@@ -99,8 +105,8 @@ function appendedSince(before: readonly number[], after: readonly number[]): num
  * A key of Pocketgate's in Redis, or null: anything but an empty journal or a writer's lease (a
  * writer makes those as soon as it runs), the business network (a gateway started on the empty
  * Redis copies it from PostgreSQL at once, as rebuild does), the console's traffic counts (a
- * gateway's, any second), callback event claims (leases of seconds) and the readiness probe's
- * timestamp (redis-health.ts).
+ * gateway's, any second), callback event claims (leases of seconds), the readiness probe's
+ * timestamp (redis-health.ts) and the settings a gateway started on it wrote (settings.ts).
  */
 export async function pocketgateKey(redis: RedisClient, shard_count: number): Promise<string | null> {
   const journals = new Set(Array.from({ length: shard_count }, (_, s) => journalKey(s)));
@@ -109,7 +115,7 @@ export async function pocketgateKey(redis: RedisClient, shard_count: number): Pr
     const reply = await redis.scan(cursor, { COUNT: 1_000 });
     cursor = String(reply.cursor);
     for (const key of reply.keys) {
-      if (key === probe_key || key.startsWith(network_prefix) || key.startsWith(lease_prefix) || key.startsWith(console_stats_prefix) || key.startsWith(event_claim_prefix)) continue;
+      if (key === probe_key || key === settings_key || key.startsWith(network_prefix) || key.startsWith(lease_prefix) || key.startsWith(console_stats_prefix) || key.startsWith(event_claim_prefix)) continue;
       if (!journals.has(key) || (await redis.xLen(key)) > 0) return key;
     }
   } while (cursor !== '0');

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { operationsConfigFromEnv } from './config.ts';
 import { closeStores, connectStores, exit_could_not_run, progressBar } from './cli.ts';
 import { reconcile, type Mismatch } from './reconcile.ts';
+import { checkRedisSettings } from '../settings.ts';
 
 function options(): { wait_ms: number; business_id: string | undefined } {
   const { values } = parseArgs({ options: { 'wait-seconds': { type: 'string' }, business: { type: 'string' } }, strict: true });
@@ -33,6 +34,9 @@ async function main(): Promise<number> {
   const moving: string[] = [];
   let unprinted = 0;
   try {
+    // Read only: reconcile changes nothing. Another SHARDS than the data's would compare every
+    // contact on a shard it is not on.
+    await checkRedisSettings(stores.redis, { shard_count: config.processor.shard_count }, 'check');
     const result = await reconcile(stores.redis, stores.sql, {
       shard_count: config.processor.shard_count,
       business_id: args.business_id,

@@ -10,6 +10,7 @@ import { Processor } from '../processor.ts';
 import { writerConfigFromEnv } from './config.ts';
 import { connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
 import { migrate } from './migrate.ts';
+import { checkLedgerSettings, checkRedisSettings } from '../settings.ts';
 import { LedgerWriter } from './writer.ts';
 
 const config = writerConfigFromEnv();
@@ -18,6 +19,10 @@ const logger = pino({ level: config.log_level });
 const redis = await connectRedis(config.redis_url);
 const sql = connectPostgres(config.database_url, 4);
 await migrate(sql);
+// A writer reads the journals of SHARDS shards: with another count than the data's, some are never read.
+const settings = { ...config.processor, shard_count: config.shard_count };
+await checkLedgerSettings(sql, settings);
+await checkRedisSettings(redis, settings);
 const writer = new LedgerWriter(redis, sql, {
   shard_count: config.shard_count,
   read_count_max: config.read_count_max,

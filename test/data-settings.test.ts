@@ -1,0 +1,106 @@
+// A process started with SHARDS, REFERENCE_BUCKETS, CIM_INDEX_BUCKETS or CIM_HMAC_KEY other than what the stored data was made with
+// refuses to run and says which (processor/settings.ts), where before it ran and looked for every
+// wallet on the wrong shard, or for every CIM under the wrong token: a gateway, the ledger writer,
+// reconcile, and rebuild forced over data. SHARDS changes the one way that lays Redis out anew: a
+// new Redis filled by rebuild.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGatewayProcess } from './gateway-process.ts';
+import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
+
+const root = join(import.meta.dirname, '..');
+let stores: OwnStores;
+const key = 'settings-test-key';
+
+beforeAll(async () => {
+  stores = await startOwnStores('settings');
+});
+afterAll(async () => {
+  await stores?.stop();
+});
+
+function env(over: Record<string, string> = {}): Record<string, string> {
+  return { REDIS_URL: stores.redis.url, DATABASE_URL: stores.database_url, CIM_HMAC_KEY: key, SHARDS: '8', PLATFORM_API_KEY: 'pk_settings', ...over };
+}
+
+/** A node entry point of ours with `env`: its exit code and everything it wrote. */
+function run(file: string, over: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env(over) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += String(d)));
+  child.stderr.on('data', (d: Buffer) => (output += String(d)));
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return new Promise((resolve) => {
+    child.on('exit', (code) => {
+      clearTimeout(watchdog);
+      resolve({ code, output });
+    });
+  });
+}
+
+async function startsAndStops(over: Record<string, string> = {}): Promise<void> {
+  const gateway = await startGatewayProcess(env(over));
+  try {
+    gateway.child.kill('SIGTERM');
+    expect(await gateway.exited, gateway.output()).toBe(0);
+  } finally {
+    gateway.kill();
+  }
+}
+
+describe('the settings the data was made with', () => {
+  it('a gateway starts with them again; with another SHARDS or CIM_HMAC_KEY it says which in one line and exits 1', async () => {
+    await startsAndStops();
+    await startsAndStops();
+    const shards = await run('gateway/main.ts', { SHARDS: '16' });
+    expect(shards.code, shards.output).toBe(1);
+    expect(shards.output.trim().split('\n'), shards.output).toHaveLength(1);
+    expect(shards.output).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
+    const buckets = await run('gateway/main.ts', { REFERENCE_BUCKETS: '7' });
+    expect(buckets.code, buckets.output).toBe(1);
+    expect(buckets.output).toMatch(/REFERENCE_BUCKETS=7, but Redis holds data laid out for REFERENCE_BUCKETS=\d+/);
+    const cim = await run('gateway/main.ts', { CIM_HMAC_KEY: 'another-key' });
+    expect(cim.code, cim.output).toBe(1);
+    expect(cim.output.trim().split('\n'), cim.output).toHaveLength(1);
+    expect(cim.output).toMatch(/CIM_HMAC_KEY is not the key Redis's CIM tokens were made with/);
+    expect(cim.output).not.toContain('another-key');
+  });
+
+  it('a new, empty Redis with another CIM_HMAC_KEY: PostgreSQL’s tokens refuse it', async () => {
+    await stores.redis.client.flushAll();
+    const cim = await run('gateway/main.ts', { CIM_HMAC_KEY: 'another-key' });
+    expect(cim.code, cim.output).toBe(1);
+    expect(cim.output).toMatch(/CIM_HMAC_KEY is not the key PostgreSQL's CIM tokens were made with/);
+  });
+
+  it('the ledger writer and reconcile refuse another SHARDS; rebuild into a new Redis lays it out with a new one', async () => {
+    await startsAndStops(); // the Redis emptied above holds SHARDS=8 again
+    const writer = await run('processor/ledger/writer-main.ts', { SHARDS: '16' });
+    expect(writer.code, writer.output).not.toBe(0);
+    expect(writer.output).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
+    const reconcile = await runCommand('reconcile-main.ts', ['--wait-seconds', '5'], env({ SHARDS: '16' }));
+    expect(reconcile.code, reconcile.stderr).toBe(2);
+    expect(reconcile.stderr).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
+    // A Redis holding data (a contact's hash; a Redis without any is laid out anew, as below).
+    await stores.redis.client.hSet('c:{s0}:con_settings', 'b', 'bus_settings');
+    const forced = await runCommand('rebuild-main.ts', ['--force'], env({ SHARDS: '16' }));
+    expect(forced.code, forced.stderr).toBe(2);
+    expect(forced.stderr).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
+
+    await stores.redis.client.flushAll();
+    const rebuilt = await runCommand('rebuild-main.ts', [], env({ SHARDS: '16' }));
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    await startsAndStops({ SHARDS: '16' });
+    const old = await run('gateway/main.ts', {});
+    expect(old.code, old.output).toBe(1);
+    expect(old.output).toMatch(/SHARDS=8, but Redis holds data laid out for SHARDS=16/);
+    const clean = await runCommand('reconcile-main.ts', ['--wait-seconds', '5'], env({ SHARDS: '16' }));
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+  });
+});
