@@ -35,10 +35,22 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, maxFreeSockets: 32, scheduling: 'lifo' }),
 };
 
+/** What PostgreSQL text refuses (as core/schemas.ts refuses it in input): U+0000 and unpaired surrogates. */
+const unstorable_chars = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The first error_text_max characters of `text` as PostgreSQL can hold them (last_error): an
+ * endpoint answers any bytes, and a NUL among them, or a cut through a surrogate pair, failed the
+ * statement that records a whole batch of attempts, other endpoints' successes with it.
+ */
+function storable(text: string): string {
+  return text.slice(0, error_text_max).replace(unstorable_chars, '\ufffd');
+}
+
 function describe(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   const text = typeof e.code === 'string' && !String(e.message).includes(e.code) ? `${e.code}: ${String(e.message)}` : String(e.message ?? err);
-  return text.slice(0, error_text_max);
+  return storable(text);
 }
 
 function failure(error: string, aborted = false): SendResult {
@@ -68,7 +80,7 @@ export function sendWebhook(url: string, body: string, headers: Readonly<Record<
       o.signal?.removeEventListener('abort', onAbort);
       if (status_code === undefined) return resolve(failure(error ?? 'no answer', aborted));
       const ok = status_code >= 200 && status_code < 300;
-      const text = Buffer.concat(chunks).toString('utf8').slice(0, error_text_max).trim();
+      const text = storable(Buffer.concat(chunks).toString('utf8')).trim();
       resolve({ ok, status_code, error: ok ? null : `HTTP ${status_code}${text === '' ? '' : `: ${text}`}`, aborted });
     };
     const request = (agent === agents['https:'] ? https : http).request(target, {
