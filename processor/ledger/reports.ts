@@ -106,23 +106,33 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
   const end = to === undefined ? far_future : wholeSecondBound(to);
   const rewards = accountId(business.id, 'rewards', business.currency);
   const discounts = accountId(business.id, 'discounts', business.currency);
+  const fees_suffix = `:fees:${business.currency}`;
+  const spends_suffix = `:spends:${business.currency}`;
+  // Every merchant's sums in one pass over the business's transactions of the period, grouped by
+  // merchant: a query per merchant read the period's ledger (or every terminal) once per merchant,
+  // 1.9 s at 2,000 merchants (test/big-business.test.ts). A merchant's own accounts are its id
+  // and the kind, as accountId names them.
+  const sums = await sql<{ merchant_id: string; awards_funded: number; discounts: number; fees: number; spends: number }[]>`
+    select term.merchant_id,
+      coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards_funded,
+      coalesce(sum(case when p.credit_account = ${discounts} then p.amount when p.debit_account = ${discounts} then -p.amount else 0 end), 0)::int8 as discounts,
+      coalesce(sum(case when p.debit_account = term.merchant_id || ${fees_suffix} then p.amount when p.credit_account = term.merchant_id || ${fees_suffix} then -p.amount else 0 end), 0)::int8 as fees,
+      coalesce(sum(case when p.credit_account = term.merchant_id || ${spends_suffix} then p.amount when p.debit_account = term.merchant_id || ${spends_suffix} then -p.amount else 0 end), 0)::int8 as spends
+    from ledger_transactions t
+    join terminals term on term.id = t.terminal_id
+    join ledger_postings p on p.transaction_id = t.id
+    where t.business_id = ${business.id} and t.created_at >= ${start} and t.created_at < ${end}
+      and term.merchant_id is not null ${merchant_id === undefined ? sql`` : sql`and term.merchant_id = ${merchant_id}`}
+    group by term.merchant_id`;
+  const by_merchant = new Map(sums.map((r) => [r.merchant_id, r]));
+  const none = { awards_funded: 0, discounts: 0, fees: 0, spends: 0 };
   const result = [];
   for (const m of merchants) {
-    const fees = accountId(m.id, 'fees', business.currency);
-    const spends = accountId(m.id, 'spends', business.currency);
-    const [row] = await sql<{ awards_funded: number; discounts: number; fees: number; spends: number }[]>`
-      select
-        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards_funded,
-        coalesce(sum(case when p.credit_account = ${discounts} then p.amount when p.debit_account = ${discounts} then -p.amount else 0 end), 0)::int8 as discounts,
-        coalesce(sum(case when p.debit_account = ${fees} then p.amount when p.credit_account = ${fees} then -p.amount else 0 end), 0)::int8 as fees,
-        coalesce(sum(case when p.credit_account = ${spends} then p.amount when p.debit_account = ${spends} then -p.amount else 0 end), 0)::int8 as spends
-      from ledger_postings p join ledger_transactions t on t.id = p.transaction_id
-      join terminals term on term.id = t.terminal_id
-      where term.merchant_id = ${m.id} and t.created_at >= ${start} and t.created_at < ${end}`;
+    const row = by_merchant.get(m.id) ?? none;
     // An instant discount is an award the business funds and the customer takes at the merchant's
     // till at once: the merchant collected that much less, so the business owes it, as it owes
     // the wallet money the merchant accepted.
-    const net = row!.spends + row!.discounts - row!.fees;
+    const net = row.spends + row.discounts - row.fees;
     result.push({
       merchant_id: m.id,
       code: m.code,
@@ -130,10 +140,10 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
       currency: business.currency,
       contribution_fee_percent: m.contribution_fee_bp / 100,
       settle_on: m.settle_on,
-      awards_funded: row!.awards_funded,
-      contribution_fees: row!.fees,
-      spends_accepted: row!.spends,
-      discounts_given: row!.discounts,
+      awards_funded: row.awards_funded,
+      contribution_fees: row.fees,
+      spends_accepted: row.spends,
+      discounts_given: row.discounts,
       // Positive: the business pays the merchant; negative: the merchant pays the business.
       net_owed_to_merchant: net,
       owed_by: net > 0 ? 'business' : net < 0 ? 'merchant' : null,
