@@ -303,17 +303,38 @@ export function summaryOf(e: JournalEntry, reply?: string): TransactionSummary {
 }
 
 /**
+ * How far back latestTransactions looks, in turn, until it has `limit` transactions: a busy
+ * business has them within the first, a quiet one within a later one, and the last has no bound.
+ */
+const latest_windows_ms = [60_000, 3_600_000, 86_400_000, 32 * 86_400_000, 366 * 86_400_000, Number.POSITIVE_INFINITY];
+
+/**
  * The business's latest transactions at its terminals, newest first, from the ledger: through
- * the (terminal_id, created_at) index, the latest few of each terminal, merged.
+ * the (terminal_id, created_at) index, the latest few of each terminal, merged. Each terminal's
+ * are read only within a window back from now, widened until the list is full: without one, a
+ * business of 20,000 terminals read up to `limit` transactions of every terminal (two million
+ * rows at the limit of 100) to show 100. A list filled within a window is the list without one:
+ * every transaction it left out is older than the window, so older than every one it holds.
  */
 export async function latestTransactions(stores: Stores, business: Business, limit: number): Promise<TransactionSummary[]> {
-  const rows = await stores.sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | null })[]>`
+  const now_ms = stores.clock.now();
+  for (const window_ms of latest_windows_ms) {
+    const since = window_ms === Number.POSITIVE_INFINITY ? undefined : new Date(now_ms - window_ms);
+    const rows = await latestSince(stores.sql, business, limit, since);
+    if (rows.length === limit || since === undefined) return rows;
+  }
+  throw new Error('unreachable: the last window has no bound');
+}
+
+async function latestSince(sql: Sql, business: Business, limit: number, since: Date | undefined): Promise<TransactionSummary[]> {
+  const rows = await sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | null })[]>`
     select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
       (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded
     from terminals term
     cross join lateral (
       -- The outer order, ties included: else a terminal's tie at its limit keeps one the list would not.
-      select * from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc, lt.id desc limit ${limit}
+      select * from ledger_transactions lt where lt.terminal_id = term.id ${since === undefined ? sql`` : sql`and lt.created_at >= ${since}`}
+      order by lt.created_at desc, lt.id desc limit ${limit}
     ) t
     cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w
     where term.business_id = ${business.id}

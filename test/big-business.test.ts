@@ -85,3 +85,50 @@ describe('the network copied into Redis (npm run rebuild, a gateway on a new Red
     expect(q.status, q.text).toBe(200);
   }, 120_000);
 });
+
+describe('the latest transactions (GET /v1/transactions), at 2,000 terminals with a history', () => {
+  it('lists what reading every terminal’s transactions would, whatever their age and ties, each terminal read only within a window', async () => {
+    const b = await createBusiness(gw);
+    const { sql } = gw.processor.stores;
+    const terminal_ids = Array.from({ length: 2_000 }, () => newId('ter'));
+    await sql`insert into terminals ${sql(terminal_ids.map((id, i) => ({ id, business_id: b.business_id, venue_id: b.venue_id, merchant_id: b.merchant_id, code: `H${String(i).padStart(7, '0')}` })))}`;
+    const now_ms = Date.now();
+    let n = 0;
+    const rows = (at_ms: (i: number) => number, count: number, terminals = terminal_ids) => Array.from({ length: count }, (_, i) => ({
+      id: newId('txn'), business_id: b.business_id, kind: 'purchase', currency: 'EUR', amount: 100 + (n++ % 900), shard: 0, journal_id: `${now_ms}-${n}`,
+      terminal_id: terminals[i % terminals.length]!, reference: `h-${n}`, contact_id: null, created_at: new Date(at_ms(i)),
+      reply: sql.json({ awards: [{ amount: 7 }] }),
+    }));
+    const insert = async (all: ReturnType<typeof rows>) => {
+      for (let i = 0; i < all.length; i += 5_000) await sql`insert into ledger_transactions ${sql(all.slice(i, i + 5_000))}`;
+    };
+    const expected = async (limit: number) => (await sql<{ id: string }[]>`
+      select t.id from ledger_transactions t join terminals term on term.id = t.terminal_id
+      where term.business_id = ${b.business_id} order by t.created_at desc, t.id desc limit ${limit}`).map((r) => r.id);
+    const listed = async (limit: number) => {
+      const r = await call(gw, 'GET', `/v1/transactions?limit=${limit}`, b.admin_key);
+      expect(r.status, r.text).toBe(200);
+      return r.body.data as { id: string; awarded: number; amount: number }[];
+    };
+    const same = async (limit: number) => {
+      const data = await listed(limit);
+      expect(data.map((t) => t.id)).toEqual(await expected(limit));
+      return data;
+    };
+
+    // Two years of history, 20 a terminal, none of it in any window but the last (no bound).
+    await insert(rows((i) => now_ms - 2 * 366 * 86_400_000 - i * 60_000, 40_000));
+    await sql`analyze ledger_transactions`;
+    expect((await same(100))[0]).toMatchObject({ awarded: 7 });
+    await same(1);
+    // Thirty in the last hour: the hour's window holds them but not 100; the day's then, and so on.
+    await insert(rows((i) => now_ms - 120_000 - i * 60_000, 30));
+    await same(100);
+    await same(20);
+    // Ties at a window's edge and across terminals: the same instant, ordered by id as the list is.
+    const tie_ms = now_ms - 30_000;
+    await insert(rows(() => tie_ms, 150));
+    await same(100);
+    await same(37);
+  }, 120_000);
+});
