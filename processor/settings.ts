@@ -53,27 +53,22 @@ function mismatch(store: string, field: string, held: string, given: string): Er
 
 /**
  * How a process treats Redis's settings: `adopt` writes those it does not hold yet (the first
- * process on a new Redis, or on one from before this check) and checks the rest; `check` only
- * reads (reconcile changes nothing); `lay_out` makes them these whatever they were (rebuild filling
- * a Redis anew).
+ * process on a new Redis, rebuild filling one, or one from before this check) and checks the rest;
+ * `check` only reads (reconcile changes nothing). None overwrites them: settings Redis holds were
+ * written by a process that may still run with them (a gateway started on the Redis rebuild fills).
  */
-export type SettingsMode = 'adopt' | 'check' | 'lay_out';
+export type SettingsMode = 'adopt' | 'check';
 
 /** Redis's settings checked against these (see SettingsMode); a mismatch throws the operator's line. */
 export async function checkRedisSettings(redis: RedisClient, settings: DataSettings, mode: SettingsMode = 'adopt'): Promise<void> {
   const fields = expected(settings);
   if (fields.size === 0) return;
-  if (mode !== 'check') {
+  if (mode === 'adopt') {
     const multi = redis.multi();
-    for (const [field, value] of fields) {
-      if (mode === 'lay_out') multi.hSet(settings_key, field, value);
-      else multi.hSetNX(settings_key, field, value);
-    }
+    for (const [field, value] of fields) multi.hSetNX(settings_key, field, value);
     // A Redis refusing writes (out of memory, a read-only replica) still has its settings read: a
     // gateway starts on it all the same and answers 503 until it takes writes (OPERATIONS.md).
-    await multi.exec().catch((err: unknown) => {
-      if (mode === 'lay_out') throw err;
-    });
+    await multi.exec().catch(() => {});
   }
   const held = await redis.hmGet(settings_key, [...fields.keys()]);
   [...fields].forEach(([field, value], i) => {
