@@ -43,12 +43,15 @@ function expected(settings: DataSettings): Map<string, string> {
 /** The setting each field of Redis's hash is. */
 const layout_settings: Readonly<Record<string, string>> = { shards: 'SHARDS', cim_index_buckets: 'CIM_INDEX_BUCKETS', reference_buckets: 'REFERENCE_BUCKETS' };
 
+/** A setting other than the data's: the process must not run (a gateway found it only once PostgreSQL was back, too). */
+export class SettingsMismatch extends Error {}
+
 /** The one line an operator reads: which setting differs from the data's, and what to do. */
-function mismatch(store: string, field: string, held: string, given: string): Error {
+function mismatch(store: string, field: string, held: string, given: string): SettingsMismatch {
   const name = layout_settings[field];
   return name !== undefined
-    ? new Error(`${name}=${given}, but ${store} holds data laid out for ${name}=${held}: start with ${name}=${held} (to change it, fill a new Redis with npm run rebuild)`)
-    : new Error(`CIM_HMAC_KEY is not the key ${store}'s CIM tokens were made with (no card, phone or email would find its contact): start with the key it was made with`);
+    ? new SettingsMismatch(`${name}=${given}, but ${store} holds data laid out for ${name}=${held}: start with ${name}=${held} (to change it, fill a new Redis with npm run rebuild)`)
+    : new SettingsMismatch(`CIM_HMAC_KEY is not the key ${store}'s CIM tokens were made with (no card, phone or email would find its contact): start with the key it was made with`);
 }
 
 /**

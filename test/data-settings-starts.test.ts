@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess } from './gateway-process.ts';
 import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
+import { startPgProxy } from './pg-proxy.ts';
 
 let stores: OwnStores;
 
@@ -33,6 +34,25 @@ async function startsAndStops(over: Record<string, string> = {}): Promise<void> 
 }
 
 describe('the settings the data was made with, at every start', () => {
+  it('a gateway started during a PostgreSQL outage on a new Redis with another CIM_HMAC_KEY exits 1 once PostgreSQL is back and refuses it', async () => {
+    await startsAndStops(); // PostgreSQL's tokens are made with starts-key
+    await stores.redis.client.flushAll(); // a new Redis: nothing in it tells the key
+    const proxy = await startPgProxy('refuse');
+    const url = new URL(proxy.url);
+    url.pathname = new URL(stores.database_url).pathname;
+    const gateway = await startGatewayProcess(env({ DATABASE_URL: url.toString(), CIM_HMAC_KEY: 'another-key', LEDGER_WRITER: 'off' }), 30_000);
+    try {
+      await proxy.set('forward');
+      const exited = await Promise.race([gateway.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 12_000))]);
+      expect(exited, gateway.output()).toBe(1);
+      expect(gateway.output()).toMatch(/CIM_HMAC_KEY is not the key PostgreSQL's CIM tokens were made with/);
+      expect(gateway.output()).not.toContain('another-key');
+    } finally {
+      gateway.kill();
+      await proxy.close();
+    }
+  });
+
   it('rebuild on an empty Redis a gateway already started on with SHARDS=8 refuses SHARDS=16 (exit 2), and lays out none of its own', async () => {
     await stores.redis.client.flushAll();
     const gateway = await startGatewayProcess(env({ LEDGER_WRITER: 'off' }));
