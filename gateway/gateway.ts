@@ -47,6 +47,11 @@ export interface Gateway {
   readonly iso8583_port: number;
   /** The WebSocket terminal channel on the HTTP port (undefined when started without a server). */
   readonly terminal: TerminalChannel | undefined;
+  /**
+   * Settles if PostgreSQL, back after an outage the gateway started in, holds data made with other
+   * settings (processor/settings.ts): the gateway must stop, as a start with PostgreSQL up would.
+   */
+  readonly refused: Promise<Error>;
   close(): Promise<void>;
 }
 
@@ -116,7 +121,9 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   const redis_answers = redisAnswers(redis, connected);
   const early = await listeningIfRedisWaits(redis_answers, listening);
   if (early !== undefined && (early.port !== 0 || early.iso_port !== 0)) logger.info({ port: early.port, iso8583_port: early.iso_port }, 'ports open: calls answer 503 until the gateway has read Redis');
-  await startOnRedis(config, logger, processor, stores, redis_answers, postgres_health, console_services.stats, ledger_lag, parts);
+  let refuse: (err: Error) => void = () => {};
+  const refused = new Promise<Error>((resolve) => (refuse = resolve));
+  await startOnRedis(config, logger, processor, stores, redis_answers, postgres_health, console_services.stats, ledger_lag, parts, refuse);
   serve();
   const { port, iso_port, terminal } = early ?? (await listening());
   // Started after the network is served: the sweeps read it.
@@ -135,6 +142,7 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
     port,
     iso8583_port: iso_port,
     terminal,
+    refused,
     close: () => started.stopAll(),
   };
 }
@@ -160,14 +168,14 @@ async function listen(app: Gateway['app'], processor: Processor, config: Gateway
  * The start's reads of Redis, once it answers: the network copy (made from PostgreSQL if Redis has
  * none), the offers subscription, the console's counts and the ledger lag's first count.
  */
-async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Processor, stores: Stores, redis_answers: Promise<void>, postgres_health: PostgresHealth, stats: ConsoleStats, ledger_lag: LedgerLag, parts: Started): Promise<void> {
+async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Processor, stores: Stores, redis_answers: Promise<void>, postgres_health: PostgresHealth, stats: ConsoleStats, ledger_lag: LedgerLag, parts: Started, refuse: (err: Error) => void): Promise<void> {
   // An operator must see why the gateway answers 503, not a silent process.
   await sayingWhileWaiting(redis_answers, () => logger.warn({ redis_url: redactUrl(config.redis_url) }, 'Redis does not answer (or loads its data): calls answer 503 until it does'));
   // Before anything reads a wallet or a CIM: laid out or tokenised with other settings, every one
   // would be looked for where it is not. Read only: a new Redis takes its settings once PostgreSQL's
   // have been checked (prepare.ts), so that a start refused by PostgreSQL leaves it none of its own.
   await checkRedisSettings(stores.redis, config.processor, 'check');
-  parts.add(await prepareStores(stores, postgres_health, logger));
+  parts.add(await prepareStores(stores, postgres_health, logger, refuse));
   postgres_health.start();
   parts.add(() => processor.offers.close());
   await processor.offers.subscribe();

@@ -91,6 +91,14 @@ if (processes > 1 && cluster.isPrimary) {
   let platform_api_key: string | undefined;
   ({ gateway, platform_api_key } = await serve().catch(notStarted));
   process.send?.(started_message);
+  // Started during a PostgreSQL outage, it learns the data's settings only once PostgreSQL is back.
+  void gateway.refused.then(async (err) => {
+    process.stderr.write(`[pocketgate] gateway stopped: ${err.message}\n`);
+    stopping = true;
+    setTimeout(() => process.exit(1), 15_000).unref();
+    await gateway!.close();
+    process.exit(1);
+  });
   if (first && seed_demo) {
     const seeding = gateway;
     // The demo needs PostgreSQL; terminals do not (OPERATIONS.md: a gateway started during an

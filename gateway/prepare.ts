@@ -10,7 +10,7 @@ import { loadNetworkIfMissing } from '../processor/network-load.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Stores } from '../processor/stores.ts';
 import { isStoreUnavailable } from '../processor/unavailable.ts';
-import { checkLedgerSettings, checkRedisSettings } from '../processor/settings.ts';
+import { checkLedgerSettings, checkRedisSettings, SettingsMismatch } from '../processor/settings.ts';
 
 const retry_first_ms = 1_000;
 const retry_max_ms = 60_000;
@@ -26,10 +26,11 @@ async function prepare(stores: Stores, logger: Logger): Promise<void> {
 
 /**
  * Prepares now if PostgreSQL answers; otherwise (or if it stops answering meanwhile) keeps trying
- * in the background, backing off to a minute. Any other failure stops the start, as before.
- * Answers the function that stops the background retries.
+ * in the background, backing off to a minute. Any other failure stops the start, as before; in
+ * the background, data made with other settings (settings.ts) is told to `refuse` and not tried
+ * again. Answers the function that stops the background retries.
  */
-export async function prepareStores(stores: Stores, health: PostgresHealth, logger: Logger): Promise<() => void> {
+export async function prepareStores(stores: Stores, health: PostgresHealth, logger: Logger, refuse: (err: SettingsMismatch) => void): Promise<() => void> {
   if (await health.check()) {
     try {
       await prepare(stores, logger);
@@ -41,10 +42,10 @@ export async function prepareStores(stores: Stores, health: PostgresHealth, logg
   } else {
     logger.warn('PostgreSQL does not answer; serving the POS path from Redis and preparing once it is back');
   }
-  return retryInBackground(stores, health, logger);
+  return retryInBackground(stores, health, logger, refuse);
 }
 
-function retryInBackground(stores: Stores, health: PostgresHealth, logger: Logger): () => void {
+function retryInBackground(stores: Stores, health: PostgresHealth, logger: Logger, refuse: (err: SettingsMismatch) => void): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const attempt = async (delay_ms: number) => {
@@ -55,6 +56,9 @@ function retryInBackground(stores: Stores, health: PostgresHealth, logger: Logge
       await prepare(stores, logger);
       logger.info('PostgreSQL is back: prepared');
     } catch (err) {
+      // What a start with PostgreSQL up refuses: serving on would tokenise CIMs (or place wallets)
+      // apart from the data's, so the gateway stops as that start would have.
+      if (err instanceof SettingsMismatch) return refuse(err);
       logger.warn({ err }, 'preparing failed; trying again');
       schedule(next);
     }

@@ -43,37 +43,35 @@ function expected(settings: DataSettings): Map<string, string> {
 /** The setting each field of Redis's hash is. */
 const layout_settings: Readonly<Record<string, string>> = { shards: 'SHARDS', cim_index_buckets: 'CIM_INDEX_BUCKETS', reference_buckets: 'REFERENCE_BUCKETS' };
 
+/** A setting other than the data's: the process must not run (a gateway found it only once PostgreSQL was back, too). */
+export class SettingsMismatch extends Error {}
+
 /** The one line an operator reads: which setting differs from the data's, and what to do. */
-function mismatch(store: string, field: string, held: string, given: string): Error {
+function mismatch(store: string, field: string, held: string, given: string): SettingsMismatch {
   const name = layout_settings[field];
   return name !== undefined
-    ? new Error(`${name}=${given}, but ${store} holds data laid out for ${name}=${held}: start with ${name}=${held} (to change it, fill a new Redis with npm run rebuild)`)
-    : new Error(`CIM_HMAC_KEY is not the key ${store}'s CIM tokens were made with (no card, phone or email would find its contact): start with the key it was made with`);
+    ? new SettingsMismatch(`${name}=${given}, but ${store} holds data laid out for ${name}=${held}: start with ${name}=${held} (to change it, fill a new Redis with npm run rebuild)`)
+    : new SettingsMismatch(`CIM_HMAC_KEY is not the key ${store}'s CIM tokens were made with (no card, phone or email would find its contact): start with the key it was made with`);
 }
 
 /**
  * How a process treats Redis's settings: `adopt` writes those it does not hold yet (the first
- * process on a new Redis, or on one from before this check) and checks the rest; `check` only
- * reads (reconcile changes nothing); `lay_out` makes them these whatever they were (rebuild filling
- * a Redis anew).
+ * process on a new Redis, rebuild filling one, or one from before this check) and checks the rest;
+ * `check` only reads (reconcile changes nothing). None overwrites them: settings Redis holds were
+ * written by a process that may still run with them (a gateway started on the Redis rebuild fills).
  */
-export type SettingsMode = 'adopt' | 'check' | 'lay_out';
+export type SettingsMode = 'adopt' | 'check';
 
 /** Redis's settings checked against these (see SettingsMode); a mismatch throws the operator's line. */
 export async function checkRedisSettings(redis: RedisClient, settings: DataSettings, mode: SettingsMode = 'adopt'): Promise<void> {
   const fields = expected(settings);
   if (fields.size === 0) return;
-  if (mode !== 'check') {
+  if (mode === 'adopt') {
     const multi = redis.multi();
-    for (const [field, value] of fields) {
-      if (mode === 'lay_out') multi.hSet(settings_key, field, value);
-      else multi.hSetNX(settings_key, field, value);
-    }
+    for (const [field, value] of fields) multi.hSetNX(settings_key, field, value);
     // A Redis refusing writes (out of memory, a read-only replica) still has its settings read: a
     // gateway starts on it all the same and answers 503 until it takes writes (OPERATIONS.md).
-    await multi.exec().catch((err: unknown) => {
-      if (mode === 'lay_out') throw err;
-    });
+    await multi.exec().catch(() => {});
   }
   const held = await redis.hmGet(settings_key, [...fields.keys()]);
   [...fields].forEach(([field, value], i) => {

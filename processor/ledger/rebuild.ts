@@ -55,9 +55,10 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   if (found !== null && !options.force) return { outcome: 'refused', key: found };
   // The ledger's tokens were made with one CIM key: loaded with another, no CIM finds its contact.
   await checkLedgerSettings(sql, config);
-  // A Redis rebuild fills anew takes this SHARDS (the way to change it); forced over data laid out
+  // A Redis rebuild fills anew takes this SHARDS (the way to change it), unless a gateway started
+  // on it already wrote its own: that gateway serves with them still. Forced over data laid out
   // with another, it would write contacts beside their old shards'.
-  await checkRedisSettings(redis, config, found === null ? 'lay_out' : 'check');
+  await checkRedisSettings(redis, config, found === null ? 'adopt' : 'check');
   if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) return { outcome: 'wait_timeout' };
   const appended_before = await journalAppends(redis, config.shard_count);
 
