@@ -147,7 +147,8 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     const real = clock.now;
     clock.now = () => real() + 400 * day_ms;
     try {
-      const cost = await scriptUs(async () => expect(await gw.processor.expiry.sweep()).toBe(1));
+      // This contact in one expiry (and any other contact of the file whose lots are past too).
+      const cost = await scriptUs(async () => expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1));
       console.log(`expiry of ${held} lots: ${cost.usec} us in ${cost.calls} scripts`);
       expect(await lotsHeld()).toBe(0);
       const w = await wallet();
