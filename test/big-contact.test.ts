@@ -1,0 +1,182 @@
+// One contact with a long, busy life: a regular customer who buys several times a day for a year,
+// each purchase awarding commerce money into lots that expire to the second (a year, or 90 days,
+// after it), in several pools; who redeems now and then, gets refunds and reversals. Built through
+// the API with the processor's clock walked forward a year (the review "bigcontact").
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lotsKey } from '../processor/hot/keys.ts';
+import { default_config } from '../processor/stores.ts';
+import { rebuild } from '../processor/ledger/rebuild.ts';
+import { reconcile } from '../processor/ledger/reconcile.ts';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let contact_id: string;
+let shard: number;
+const card = testCard(771_000_001);
+const cim = { type: 'card', value: card };
+const day_ms = 86_400_000;
+const hour_ms = 3_600_000;
+let seq = 0;
+let other_card = 0;
+const ref = () => `bc-${++seq}`;
+const pos = (path: string, body: object) => call(gw, 'POST', path, biz.terminal_key, body);
+
+/** Redis microseconds per call of the scripts run by `f` (INFO commandstats, evalsha). */
+async function scriptUs(f: () => Promise<unknown>): Promise<{ calls: number; usec: number }> {
+  const { redis } = gw.processor.stores;
+  await redis.sendCommand(['CONFIG', 'RESETSTAT']);
+  await f();
+  const info = (await redis.sendCommand(['INFO', 'commandstats'])) as string;
+  const line = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(info);
+  return { calls: Number(line?.[1] ?? 0), usec: Number(line?.[2] ?? 0) };
+}
+
+beforeAll(async () => {
+  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  biz = await createBusiness(gw);
+  for (const offer of [
+    { name: '2% a year', goal: 'spend', award: { percent: 2 }, validity_days: 365 },
+    { name: '1 at the merchant, 90 days', goal: 'spend', award: { fixed: 1 }, validity_days: 90, pool: biz.merchant_code },
+    { name: '1 in pool X, 90 days', goal: 'spend', award: { fixed: 1 }, validity_days: 90, pool: 'X' },
+  ]) {
+    const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { kind: 'cashback', ...offer });
+    expect(o.status, o.text).toBe(201);
+  }
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [cim] });
+  expect(c.status, c.text).toBe(201);
+  contact_id = c.body.id;
+  shard = gw.processor.contacts.shardOf(contact_id);
+}, 60_000);
+afterAll(async () => {
+  await gw?.close();
+});
+
+const lotsHeld = () => gw.processor.stores.redis.hLen(lotsKey(shard, contact_id));
+const wallet = async () => (await call(gw, 'GET', `/v1/contacts/${contact_id}/wallet`, biz.admin_key)).body;
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** Reconcile of the business: clean. */
+async function reconciled(): Promise<void> {
+  const mismatches: unknown[] = [];
+  const r = await reconcile(gw.processor.stores.redis, gw.processor.stores.sql, { shard_count: gw.processor.stores.config.shard_count, business_id: biz.business_id, wait_ms: 30_000, onMismatch: (m) => mismatches.push(m) });
+  expect(r.outcome).toBe('compared');
+  expect(mismatches).toEqual([]);
+}
+
+/**
+ * A year of the contact's life, the clock walked a day at a time: eight purchases a day (each a
+ * lot a year and two 90-day lots in pools), a redemption a week, a refund and a reversal a month,
+ * the sweeper at each day's end.
+ */
+async function liveAYear(days: number, per_day: number): Promise<void> {
+  const clock = gw.processor.stores.clock;
+  const real = clock.now;
+  const start = real() - days * day_ms;
+  try {
+    for (let d = 0; d < days; d++) {
+      const day_end = start + (d + 1) * day_ms;
+      clock.now = () => day_end;
+      const refs = Array.from({ length: per_day }, () => ref());
+      const made = await Promise.all(refs.map((reference, i) =>
+        pos('/v1/purchases', { reference, cim, amount: 1_000 + i, currency: 'EUR', occurred_at: iso(day_end - i * (day_ms / per_day) - ((7_000 * d) % hour_ms) - 1_000) })));
+      for (const p of made) expect(p.status, p.text).toBe(201);
+      if (d % 7 === 6) expect((await pos('/v1/redemptions', { reference: ref(), cim, amount: 100 })).status).toBe(201);
+      if (d % 30 === 29) {
+        expect((await pos('/v1/refunds', { reference: ref(), original_reference: refs[0], amount: 500 })).status).toBe(201);
+        expect((await pos('/v1/reversals', { reference: ref(), original_reference: refs[1] })).status).toBe(201);
+      }
+      await gw.processor.expiry.sweep();
+    }
+  } finally {
+    clock.now = real;
+  }
+}
+
+describe('one contact, a year of purchases (8 a day, lots to the second in three pools)', () => {
+  beforeAll(async () => {
+    const t = performance.now();
+    await liveAYear(365, 8);
+    console.log(`a year: ${seq} requests in ${Math.round(performance.now() - t)} ms, ${await lotsHeld()} lots held`);
+  }, 120_000);
+
+  it('the wallet lists every unexpired lot by expiry and pool, adding up to the commerce balance', async () => {
+    const w = await wallet();
+    const lots = await gw.processor.stores.redis.hGetAll(lotsKey(shard, contact_id));
+    const now = Date.now();
+    const live = Object.entries(lots).filter(([f]) => Number(f.slice(0, 13)) > now);
+    expect(w.expiring.reduce((s: number, e: { amount: number }) => s + e.amount, 0)).toBe(w.commerce);
+    expect(w.expiring).toHaveLength(new Set(live.map(([f]) => f.slice(0, 13))).size);
+    expect(w.expiring.map((e: { expires_at: string }) => e.expires_at)).toEqual([...w.expiring.map((e: { expires_at: string }) => e.expires_at)].sort());
+    const pooled = (pool: string) => live.filter(([f]) => f.endsWith(`|${pool}`)).reduce((s, [, a]) => s + Number(a), 0);
+    expect(w.pools).toEqual([{ pool: biz.merchant_code, amount: pooled(biz.merchant_code) }, { pool: 'X', amount: pooled('X') }].sort((a, b) => (a.pool < b.pool ? -1 : 1)));
+    await reconciled();
+  });
+
+  it('a redemption of everything, then its reversal, gives back the very lots (thousands), and the ledger agrees', async () => {
+    const before = await gw.processor.stores.redis.hGetAll(lotsKey(shard, contact_id));
+    const w0 = await wallet();
+    const reference = ref();
+    const r = await pos('/v1/redemptions', { reference, cim });
+    expect(r.status, r.text).toBe(201);
+    // At the terminal's merchant every pool but X (restricted to no one: X is no merchant's code) redeems.
+    expect(r.body.redeemed).toBe(w0.commerce);
+    expect(r.body.wallet).toEqual({ open: w0.open + w0.commerce, commerce: 0 });
+    const v = await pos('/v1/reversals', { reference: ref(), original_reference: reference });
+    expect(v.status, v.text).toBe(201);
+    expect(v.body.wallet).toEqual({ open: w0.open, commerce: w0.commerce });
+    expect(await gw.processor.stores.redis.hGetAll(lotsKey(shard, contact_id))).toEqual(before);
+    await reconciled();
+  });
+
+  it('the statement of the year holds every transaction, its running balances ending at the wallet', async () => {
+    const t = performance.now();
+    const s = await call(gw, 'GET', `/v1/contacts/${contact_id}/statement`, biz.admin_key);
+    const took = performance.now() - t;
+    expect(s.status, s.text).toBe(200);
+    console.log(`statement: ${s.body.lines.length} lines, ${s.text.length} bytes, ${Math.round(took)} ms`);
+    const w = await wallet();
+    expect(s.body.closing).toEqual({ open: w.open, commerce: w.commerce });
+    const last = s.body.lines.at(-1);
+    expect({ open: last.open_balance, commerce: last.commerce_balance }).toEqual(s.body.closing);
+  });
+
+  it('npm run rebuild (forced) gives the contact back its very lots from the ledger, in seconds, and reconcile is clean', async () => {
+    const { redis, sql } = gw.processor.stores;
+    const before = await redis.hGetAll(lotsKey(shard, contact_id));
+    const w0 = await wallet();
+    const config = { ...default_config, ...gw.processor.stores.config };
+    const t = performance.now();
+    const rebuilt = await rebuild(redis, sql, config, { force: true, wait_ms: 30_000, now_ms: Date.now() });
+    const took = performance.now() - t;
+    console.log(`rebuild: ${Math.round(took)} ms`);
+    expect(rebuilt.outcome).toBe('rebuilt');
+    expect(rebuilt.outcome === 'rebuilt' && rebuilt.warnings).toEqual([]);
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual(before);
+    const w = await wallet();
+    expect({ open: w.open, commerce: w.commerce }).toEqual({ open: w0.open, commerce: w0.commerce });
+    expect(took).toBeLessThan(20_000);
+    await reconciled();
+  }, 60_000);
+
+  it('every lot expired at once (the clock past them all, no sweep meanwhile): one expiry of exactly the commerce balance', async () => {
+    const w0 = await wallet();
+    const held = await lotsHeld();
+    const clock = gw.processor.stores.clock;
+    const real = clock.now;
+    clock.now = () => real() + 400 * day_ms;
+    try {
+      // This contact in one expiry (and any other contact of the file whose lots are past too).
+      const cost = await scriptUs(async () => expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1));
+      console.log(`expiry of ${held} lots: ${cost.usec} us in ${cost.calls} scripts`);
+      expect(await lotsHeld()).toBe(0);
+      const w = await wallet();
+      expect({ open: w.open, commerce: w.commerce, expiring: w.expiring, pools: w.pools }).toEqual({ open: w0.open, commerce: 0, expiring: [], pools: [] });
+      expect(await gw.processor.expiry.sweep()).toBe(0);
+    } finally {
+      clock.now = real;
+    }
+    await reconciled();
+  });
+});
