@@ -12,6 +12,13 @@ const cim_types = [
 ];
 const statement_days = 90;
 const latest_max = 10;
+/**
+ * When the 90 days hold more lines than a statement answers (has_more: it stops at its first
+ * 10,000), the latest are read from shorter periods back from now, widened until they hold
+ * latest_max lines, each read page after page to its end, at most pages_max pages.
+ */
+const latest_windows_ms = [3_600_000, 86_400_000, 7 * 86_400_000, statement_days * 86_400_000];
+const pages_max = 20;
 
 export function cimTypeSelect(id) {
   return h('select', { id, name: 'cim-type' }, cim_types.map(([value, text]) => h('option', { value }, text)));
@@ -43,10 +50,41 @@ async function lookup(type, value, result, money) {
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/wallet`),
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/statement?from=${encodeURIComponent(from)}`),
   ]);
-  replace(result, contactView(contact, wallet, statement, money));
+  const latest = statement.has_more ? await latestLines(contact.id) : statement.lines.slice(-latest_max);
+  replace(result, contactView(contact, wallet, statement, latest.reverse(), money));
 }
 
-function contactView(contact, wallet, statement, money) {
+function statementFrom(contact_id, from_ms) {
+  return apiJson('GET', `/v1/contacts/${encodeURIComponent(contact_id)}/statement?from=${encodeURIComponent(new Date(from_ms).toISOString())}`);
+}
+
+/** The contact's latest latest_max statement lines, oldest first, when the 90 days' statement stopped short of them. */
+async function latestLines(contact_id) {
+  const now_ms = Date.now();
+  let tail = [];
+  for (const window_ms of latest_windows_ms) {
+    tail = await lastLinesFrom(contact_id, now_ms - window_ms);
+    if (tail.length >= latest_max) break;
+  }
+  return tail;
+}
+
+/** The last latest_max lines from `from_ms` on: its statement's pages, each from the second of the page before's last line. */
+async function lastLinesFrom(contact_id, from_ms) {
+  let tail = [];
+  let from = from_ms;
+  for (let page = 0; page < pages_max; page++) {
+    const s = await statementFrom(contact_id, from);
+    // A page starts again at its first line's second (statements take whole seconds): lines of that second come twice.
+    const seen = new Set(tail.map((l) => l.transaction_id));
+    tail = [...tail, ...s.lines.filter((l) => !seen.has(l.transaction_id))].slice(-latest_max);
+    if (!s.has_more || s.lines.length === 0) break;
+    from = Date.parse(s.lines[s.lines.length - 1].at);
+  }
+  return tail;
+}
+
+function contactView(contact, wallet, statement, latest, money) {
   const name = [contact.first_name, contact.last_name].filter(Boolean).join(' ') || '(no name)';
   const facts = [
     ['Contact id', contact.id], ['Contact code', contact.code], ['Wallet code', contact.wallet_code], ['Email', contact.email ?? '—'],
@@ -54,7 +92,6 @@ function contactView(contact, wallet, statement, money) {
     ['Identifiers', contact.cims.map((c) => `${c.type} ${c.masked}`).join(', ') || '—'], ['Spends blocked', contact.spend_blocked ? 'yes' : 'no'],
     ['Created', formatTime(contact.created_at)],
   ];
-  const latest = statement.lines.slice(-latest_max).reverse();
   return h('div', {},
     h('div', { class: 'grid' },
       h('section', { class: 'card', 'aria-labelledby': 'contact-title' }, h('h2', { id: 'contact-title' }, name),
@@ -70,6 +107,7 @@ function contactView(contact, wallet, statement, money) {
         latest.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, l.transaction_id]))),
     h('section', { class: 'card', 'aria-labelledby': 'statement-title' }, h('h2', { id: 'statement-title' }, `Statement, last ${statement_days} days`),
       h('p', {}, `Opening: open ${money(statement.opening.open)}, commerce ${money(statement.opening.commerce)}. Closing: open ${money(statement.closing.open)}, commerce ${money(statement.closing.commerce)}.`),
+      statement.has_more ? h('p', { class: 'muted', id: 'statement-more', role: 'note' }, `The period's first ${statement.lines.length} lines: it holds more than one statement answers (the API pages them by from and to). The closing counts them all.`) : null,
       table('From the ledger, oldest first', ['Time', 'Kind', { text: 'Open Δ', num: true }, { text: 'Commerce Δ', num: true }, { text: 'Open', num: true }, { text: 'Commerce', num: true }],
         statement.lines.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, { text: money(l.open_balance), num: true }, { text: money(l.commerce_balance), num: true }]))));
 }
