@@ -28,7 +28,7 @@ import {
   terminalCreateSchema,
   venueCreateSchema,
 } from '../core/schemas.ts';
-import { bodyLines, readBody, requireNoBody } from '../adapters/http/body.ts';
+import { bodyLines, list_body_bytes_max, readBody, requireNoBody } from '../adapters/http/body.ts';
 import { id_pattern, idParam, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import * as answers from '../adapters/http/answers.ts';
@@ -232,7 +232,7 @@ function serveSchemes(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   );
 
   const codes = { method: 'post', path: '/v1/schemes/{id}/codes', summary: 'Issue (count) or import (codes) one-time sign-up codes', tag: rewards_tag, key: 'admin', body: schemeCodesSchema, answer: answers.scheme_codes } as const;
-  serve(app, codes, async (c, business) => c.json(await processor.schemes.addCodes(business, idParam(c), await readBody(c, schemeCodesSchema)), 201));
+  serve(app, codes, async (c, business) => c.json(await processor.schemes.addCodes(business, idParam(c), await readBody(c, schemeCodesSchema, list_body_bytes_max)), 201));
 
   serve(app, { method: 'post', path: '/v1/schemes/{id}/signups', summary: 'Join a contact to a scheme', tag: rewards_tag, key: 'admin', body: signupSchema, answer: answers.signup_answer }, async (c, business) => {
     const input = await readBody(c, signupSchema);
@@ -256,7 +256,7 @@ function serveTiers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
 
 function serveOffers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
   serve(app, { method: 'post', path: '/v1/offers', summary: 'Create an offer', tag: rewards_tag, key: 'admin', body: offerSchema, answer: answers.offer_answer }, async (c, business) =>
-    c.json(offerView(await offers.create(business, await readBody(c, offerSchema))), 201),
+    c.json(offerView(await offers.create(business, await readBody(c, offerSchema, list_body_bytes_max))), 201),
   );
 
   serve(app, { method: 'get', path: '/v1/offers', summary: 'List offers', tag: rewards_tag, key: 'admin', answer: answers.offer_list }, async (c, business) =>
@@ -268,7 +268,7 @@ function serveOffers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
   );
 
   serve(app, { method: 'patch', path: '/v1/offers/{id}', summary: 'Update an offer', tag: rewards_tag, key: 'admin', body: offerPatchSchema, answer: answers.offer_answer }, async (c, business) =>
-    c.json(offerView(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema)))),
+    c.json(offerView(await offers.patch(business, idParam(c), await readBody(c, offerPatchSchema, list_body_bytes_max)))),
   );
 }
 

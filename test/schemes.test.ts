@@ -66,6 +66,21 @@ describe('schemes', () => {
     expect(c.status).toBe(201);
   });
 
+  it('an import of the 10,000 codes the schema allows, and an offer naming 10,000 SKUs, are taken (not 413: their bodies are over 64 KiB)', async () => {
+    const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Big import', signup: 'codes' });
+    const codes = Array.from({ length: 10_000 }, (_, i) => `IMPORT-${String(i).padStart(8, '0')}`);
+    const imported = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { codes });
+    expect(imported.status, imported.text.slice(0, 300)).toBe(201);
+    const joined = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code: codes[9_999] });
+    expect(joined.status, joined.text).toBe(201);
+    const skus = Array.from({ length: 10_000 }, (_, i) => `SKU-${String(i).padStart(10, '0')}`);
+    const offer = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'Many SKUs', goal: 'product', award: { percent: 5 }, conditions: { products: { skus } } });
+    expect(offer.status, offer.text.slice(0, 300)).toBe(201);
+    // Past the larger bound: still 413, nothing stored.
+    const too_many = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { codes: codes.map((c) => c.padEnd(64, 'x')).concat(codes.map((c) => c.padEnd(64, 'y'))) });
+    expect(too_many.status).toBe(413);
+  });
+
   it('another business’s scheme is 404', async () => {
     const other = await createBusiness(gw);
     const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Mine', signup: 'self' });

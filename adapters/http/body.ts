@@ -6,6 +6,12 @@ import { PocketgateError } from '../../core/errors.ts';
 import { parseJsonText, parseWith } from '../../core/schemas.ts';
 
 export const body_bytes_max = 64 * 1024;
+/**
+ * The admin bodies whose schemas allow lists of 10,000 (an offer's SKUs, families and brands, a
+ * scheme's imported codes): at 64 KiB an import of the 10,000 codes the schema allows was 413.
+ * As a processor's batch of callbacks may be (EVENTS.md).
+ */
+export const list_body_bytes_max = 1024 * 1024;
 
 function tooLarge(bytes_max: number): PocketgateError {
   // 413 says what happened; the code stays validation_failed, the contract's code for bad input.
@@ -76,8 +82,8 @@ async function readBounded(c: Context, bytes_max: number): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-async function readText(c: Context): Promise<string> {
-  return decodeUtf8(await readBytes(c, body_bytes_max));
+async function readText(c: Context, bytes_max = body_bytes_max): Promise<string> {
+  return decodeUtf8(await readBytes(c, bytes_max));
 }
 
 function unsupported(detail: string): PocketgateError {
@@ -112,15 +118,15 @@ export async function requireNoBody(c: Context): Promise<void> {
   throw new PocketgateError('validation_failed', 'this route takes no body', [{ path: '', message: 'must be empty' }]);
 }
 
-export async function readJson(c: Context): Promise<unknown> {
+export async function readJson(c: Context, bytes_max = body_bytes_max): Promise<unknown> {
   requireMediaType(c, json_types);
-  const text = await readText(c);
+  const text = await readText(c, bytes_max);
   if (text.length === 0) throw new PocketgateError('validation_failed', 'request body must be a JSON object', [{ path: '', message: 'empty body' }]);
   return parseJsonText(text);
 }
 
-export async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  return parseWith(schema, await readJson(c));
+export async function readBody<S extends z.ZodType>(c: Context, schema: S, bytes_max = body_bytes_max): Promise<z.infer<S>> {
+  return parseWith(schema, await readJson(c, bytes_max));
 }
 
 const ndjson_types: readonly string[] = ['application/x-ndjson', 'application/jsonl', 'application/json-lines'];
