@@ -9,20 +9,24 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess } from './gateway-process.ts';
 import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
+import { startPgProxy } from './pg-proxy.ts';
 
 const root = join(import.meta.dirname, '..');
 let stores: OwnStores;
+let starts: OwnStores;
 const key = 'settings-test-key';
 
 beforeAll(async () => {
-  stores = await startOwnStores('settings');
+  [stores, starts] = await Promise.all([startOwnStores('settings'), startOwnStores('settings_starts')]);
 });
 afterAll(async () => {
   await stores?.stop();
+  await starts?.stop();
 });
 
-function env(over: Record<string, string> = {}): Record<string, string> {
-  return { REDIS_URL: stores.redis.url, DATABASE_URL: stores.database_url, CIM_HMAC_KEY: key, SHARDS: '8', PLATFORM_API_KEY: 'pk_settings', ...over };
+/** A process's environment on `on` (the first describe's stores unless given), SHARDS=8 and `key` unless `over` says otherwise. */
+function env(over: Record<string, string> = {}, on = stores): Record<string, string> {
+  return { REDIS_URL: on.redis.url, DATABASE_URL: on.database_url, CIM_HMAC_KEY: key, SHARDS: '8', PLATFORM_API_KEY: 'pk_settings', ...over };
 }
 
 /** A node entry point of ours with `env`: its exit code and everything it wrote. */
@@ -44,8 +48,8 @@ function run(file: string, over: Record<string, string>): Promise<{ code: number
   });
 }
 
-async function startsAndStops(over: Record<string, string> = {}): Promise<void> {
-  const gateway = await startGatewayProcess(env(over));
+async function startsAndStops(over: Record<string, string> = {}, on = stores): Promise<void> {
+  const gateway = await startGatewayProcess(env(over, on));
   try {
     gateway.child.kill('SIGTERM');
     expect(await gateway.exited, gateway.output()).toBe(0);
@@ -102,5 +106,47 @@ describe('the settings the data was made with', () => {
     expect(old.output).toMatch(/SHARDS=8, but Redis holds data laid out for SHARDS=16/);
     const clean = await runCommand('reconcile-main.ts', ['--wait-seconds', '5'], env({ SHARDS: '16' }));
     expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+  });
+});
+
+// The starts the tests above do not take: a gateway started during a PostgreSQL outage that finds,
+// once PostgreSQL is back, that the ledger's CIM tokens were made with another key; and `npm run
+// rebuild` on a Redis a gateway already started on.
+describe('the settings the data was made with, at every start', () => {
+  it('a gateway started during a PostgreSQL outage on a new Redis with another CIM_HMAC_KEY exits 1 once PostgreSQL is back and refuses it', async () => {
+    await startsAndStops({}, starts); // PostgreSQL's tokens are made with the key
+    await starts.redis.client.flushAll(); // a new Redis: nothing in it tells the key
+    const proxy = await startPgProxy('refuse');
+    const url = new URL(proxy.url);
+    url.pathname = new URL(starts.database_url).pathname;
+    const gateway = await startGatewayProcess(env({ DATABASE_URL: url.toString(), CIM_HMAC_KEY: 'another-key', LEDGER_WRITER: 'off' }, starts), 30_000);
+    try {
+      await proxy.set('forward');
+      const exited = await Promise.race([gateway.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 12_000))]);
+      expect(exited, gateway.output()).toBe(1);
+      expect(gateway.output()).toMatch(/CIM_HMAC_KEY is not the key PostgreSQL's CIM tokens were made with/);
+      expect(gateway.output()).not.toContain('another-key');
+    } finally {
+      gateway.kill();
+      await proxy.close();
+    }
+  });
+
+  it('rebuild on an empty Redis a gateway already started on with SHARDS=8 refuses SHARDS=16 (exit 2), and lays out none of its own', async () => {
+    await starts.redis.client.flushAll();
+    const gateway = await startGatewayProcess(env({ LEDGER_WRITER: 'off' }, starts));
+    try {
+      const rebuilt = await runCommand('rebuild-main.ts', [], env({ SHARDS: '16' }, starts));
+      expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(2);
+      expect(rebuilt.stderr).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
+      expect(await starts.redis.client.hGet('settings', 'shards')).toBe('8');
+    } finally {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+      gateway.kill();
+    }
+    // The same SHARDS as the gateway's rebuilds.
+    const same = await runCommand('rebuild-main.ts', [], env({}, starts));
+    expect(same.code, same.stdout + same.stderr).toBe(0);
   });
 });
