@@ -73,13 +73,18 @@ async function latestLines(contact_id) {
 async function lastLinesFrom(contact_id, from_ms) {
   let tail = [];
   let from = from_ms;
+  // A page starts again at the second of the page before's last line (statements take whole
+  // seconds): every line of that page's in that second comes twice, not only those the tail kept.
+  let again = new Set();
   for (let page = 0; page < pages_max; page++) {
     const s = await statementFrom(contact_id, from);
-    // A page starts again at its first line's second (statements take whole seconds): lines of that second come twice.
-    const seen = new Set(tail.map((l) => l.transaction_id));
-    tail = [...tail, ...s.lines.filter((l) => !seen.has(l.transaction_id))].slice(-latest_max);
+    tail = [...tail, ...s.lines.filter((l) => !again.has(l.transaction_id))].slice(-latest_max);
     if (!s.has_more || s.lines.length === 0) break;
-    from = Date.parse(s.lines[s.lines.length - 1].at);
+    const last_at = s.lines[s.lines.length - 1].at;
+    // A whole page in one second: from cannot page past it, the next page would be this one.
+    if (Date.parse(last_at) === from) break;
+    again = new Set(s.lines.filter((l) => l.at === last_at).map((l) => l.transaction_id));
+    from = Date.parse(last_at);
   }
   return tail;
 }
