@@ -9,8 +9,10 @@ import { default_config } from '../processor/stores.ts';
 import { rebuild } from '../processor/ledger/rebuild.ts';
 import { reconcile } from '../processor/ledger/reconcile.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { startOwnStores, type OwnStores } from './own-stores.ts';
 
 let gw: TestGateway;
+let stores: OwnStores;
 let biz: BusinessFixture;
 let contact_id: string;
 let shard: number;
@@ -34,7 +36,10 @@ async function scriptUs(f: () => Promise<unknown>): Promise<{ calls: number; use
 }
 
 beforeAll(async () => {
-  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  // Stores of its own: its forced rebuild reloads every business of the stores it runs on, and its
+  // Redis time is read from INFO commandstats, which it resets.
+  stores = await startOwnStores('big_contact');
+  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000, redis_url: stores.redis.url, database_url: stores.database_url });
   biz = await createBusiness(gw);
   for (const offer of [
     { name: '2% a year', goal: 'spend', award: { percent: 2 }, validity_days: 365 },
@@ -51,6 +56,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await gw?.close();
+  await stores?.stop();
 });
 
 const lotsHeld = () => gw.processor.stores.redis.hLen(lotsKey(shard, contact_id));
