@@ -24,29 +24,37 @@ export interface PersistentRedis extends OwnRedis {
   restart(): Promise<RedisClient>;
 }
 
+// Below Linux's ephemeral range (32768–60999), where every listen(0) and outgoing connection takes
+// its port: a port picked here can then only meet another pick of this function, not a gateway's
+// listener or a client's socket, and a restart on the same port is not raced by them either.
+const own_port_min = 20_000;
+const own_port_max = 31_999;
+
+/** A random port in [own_port_min, own_port_max] that nothing listens on now. */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+  for (let attempt = 1; attempt <= 100; attempt++) {
+    const port = own_port_min + Math.floor(Math.random() * (own_port_max - own_port_min + 1));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-    s.on('error', reject);
-  });
+    if (free) return port;
+  }
+  throw new Error(`no free port in ${own_port_min}–${own_port_max} after 100 tries`);
 }
 
 /** Starts `redis-server` without persistence and connects to it (up to 5 s). */
 export async function startOwnRedis(): Promise<OwnRedis> {
-  const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  return connectTo(server, port);
+  return startOnFreePort((port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
 }
 
 /** Starts `redis-server` with an AOF (appendfsync always) in a folder of its own. */
 export async function startPersistentRedis(): Promise<PersistentRedis> {
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'pocketgate-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir];
-  let own = await connectTo(spawn('redis-server', args, { stdio: 'ignore' }), port);
+  const argsOn = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir];
+  let own = await startOnFreePort(argsOn);
+  const port = Number(new URL(own.url).port);
   return {
     get url() {
       return own.url;
@@ -60,7 +68,9 @@ export async function startPersistentRedis(): Promise<PersistentRedis> {
     restart: async () => {
       await own.client.sendCommand(['SHUTDOWN']).catch(() => {});
       await own.client.close().catch(() => {});
-      own = await connectTo(spawn('redis-server', args, { stdio: 'ignore' }), port);
+      // The same port, as the gateway under test knows only that URL; if another test's server
+      // took it meanwhile, connectTo says so rather than handing back someone else's data.
+      own = await connectTo(spawn('redis-server', argsOn(port), { stdio: 'ignore' }), port);
       return own.client;
     },
     stop: async () => {
@@ -70,28 +80,73 @@ export async function startPersistentRedis(): Promise<PersistentRedis> {
   };
 }
 
-async function connectTo(server: ChildProcess, port: number): Promise<OwnRedis> {
-  const url = `redis://127.0.0.1:${port}`;
-  for (let attempt = 0; ; attempt++) {
+/** Thrown when the port a server was started on answers with another server (or none): pick another. */
+export class PortTaken extends Error {}
+
+const start_attempts_max = 5;
+
+/**
+ * A port free a moment ago may be taken by another test file's server (or a gateway's listener)
+ * before ours binds it: ours then exits, and a client on that port would talk to the other one.
+ * So the server that answers must be the process we started, else another port.
+ */
+async function startOnFreePort(argsOn: (port: number) => string[]): Promise<OwnRedis> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
     try {
-      const client = await connectRedis(url);
-      return {
-        url,
-        client,
-        pid: server.pid!,
-        stop: async () => {
-          await client.close().catch(() => {});
-          server.kill('SIGKILL');
-        },
-      };
+      return await connectTo(spawn('redis-server', argsOn(port), { stdio: 'ignore' }), port);
     } catch (err) {
-      if (attempt >= 50) {
+      if (!(err instanceof PortTaken) || attempt >= start_attempts_max) throw err;
+    }
+  }
+}
+
+const connect_attempts_max = 50;
+
+export async function connectTo(server: ChildProcess, port: number): Promise<OwnRedis> {
+  const url = `redis://127.0.0.1:${port}`;
+  const exited = () => server.exitCode !== null || server.signalCode !== null;
+  for (let attempt = 1; ; attempt++) {
+    if (exited()) throw new PortTaken(`redis-server on port ${port} exited (code ${server.exitCode}): port taken?`);
+    let client: RedisClient | undefined;
+    try {
+      client = await connectRedis(url);
+      const pid = serverPid(String(await client.sendCommand(['INFO', 'server'])));
+      if (pid === server.pid) return ownServer(url, client, server);
+      await client.close().catch(() => {});
+      // Another server on our port: ours has not bound it, and will exit when it tries.
+      if (attempt >= connect_attempts_max) throw new PortTaken(`port ${port} is served by process ${pid}, not our redis-server ${server.pid}`);
+    } catch (err) {
+      if (err instanceof PortTaken) {
         server.kill('SIGKILL');
         throw err;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await client?.close().catch(() => {});
+      if (attempt >= connect_attempts_max) {
+        server.kill('SIGKILL');
+        throw err;
+      }
     }
+    await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+function serverPid(info: string): number {
+  const m = /^process_id:(\d+)/m.exec(info);
+  if (!m) throw new Error('INFO server without process_id');
+  return Number(m[1]);
+}
+
+function ownServer(url: string, client: RedisClient, server: ChildProcess): OwnRedis {
+  return {
+    url,
+    client,
+    pid: server.pid!,
+    stop: async () => {
+      await client.close().catch(() => {});
+      server.kill('SIGKILL');
+    },
+  };
 }
 
 /**

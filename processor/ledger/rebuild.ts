@@ -18,6 +18,7 @@ import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
 import { probe_key } from '../redis-health.ts';
 import { checkLedgerSettings, checkRedisSettings, settings_key } from '../settings.ts';
+import { appendedSinceMarks, markJournals } from './rebuild-meanwhile.ts';
 import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
 import { rebuildRecords, rebuildRefusals, rebuildStates } from './rebuild-references.ts';
 
@@ -60,7 +61,8 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   // with another, it would write contacts beside their old shards'.
   await checkRedisSettings(redis, config, found === null ? 'adopt' : 'check');
   if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) return { outcome: 'wait_timeout' };
-  const appended_before = await journalAppends(redis, config.shard_count);
+  const journals = Array.from({ length: config.shard_count }, (_, s) => journalKey(s));
+  const marks = found === null ? [] : await markJournals(redis, journals);
 
   const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork);
 
@@ -76,30 +78,8 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
   // Over an empty Redis nothing is lost: a contact is unknown to the hot path until its page is written.
-  const appended_meanwhile = found === null ? 0 : appendedSince(appended_before, await journalAppends(redis, config.shard_count));
+  const appended_meanwhile = found === null ? 0 : await appendedSinceMarks(redis, journals, marks);
   return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets, appended_meanwhile };
-}
-
-/** Per shard, entries ever appended to its journal (XINFO STREAM `entries-added`, which trimming leaves). */
-async function journalAppends(redis: RedisClient, shard_count: number): Promise<number[]> {
-  const appended: number[] = [];
-  for (let s = 0; s < shard_count; s++) {
-    const info = await redis.xInfoStream(journalKey(s)).catch((err: Error) => {
-      if (String(err.message).includes('no such key')) return undefined;
-      throw err;
-    });
-    appended.push(Number(info?.['entries-added'] ?? 0));
-  }
-  return appended;
-}
-
-/**
- * Entries appended between two counts, shard by shard. A journal deleted and made anew meanwhile
- * counts again from 0: all it has added was appended meanwhile (a total would subtract the old
- * stream's count from the new one's, and come out 0 or below).
- */
-function appendedSince(before: readonly number[], after: readonly number[]): number {
-  return after.reduce((sum, n, s) => sum + (n >= before[s]! ? n - before[s]! : n), 0);
 }
 
 /**
