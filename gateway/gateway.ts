@@ -15,7 +15,7 @@ import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import { LedgerLag } from './operations.ts';
 import { prepareStores } from './prepare.ts';
-import { checkRedisSettings } from '../processor/settings.ts';
+import { checkRedisSettings, settings_watch_interval_ms, watchRedisSettings } from '../processor/settings.ts';
 import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { ConsoleStats } from './console-stats.ts';
@@ -175,7 +175,10 @@ async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Pr
   // would be looked for where it is not. Read only: a new Redis takes its settings once PostgreSQL's
   // have been checked (prepare.ts), so that a start refused by PostgreSQL leaves it none of its own.
   await checkRedisSettings(stores.redis, config.processor, 'check');
-  parts.add(await prepareStores(stores, postgres_health, logger, refuse));
+  let prepared = false;
+  parts.add(await prepareStores(stores, postgres_health, logger, refuse, () => (prepared = true)));
+  // Kept after the start too: a Redis that restarts empty while this gateway serves.
+  parts.add(watchRedisSettings(stores.redis, config.processor, { interval_ms: settings_watch_interval_ms, mode: () => (prepared ? 'adopt' : 'check'), onMismatch: refuse }));
   postgres_health.start();
   parts.add(() => processor.offers.close());
   await processor.offers.subscribe();

@@ -28,12 +28,13 @@ async function prepare(stores: Stores, logger: Logger): Promise<void> {
  * Prepares now if PostgreSQL answers; otherwise (or if it stops answering meanwhile) keeps trying
  * in the background, backing off to a minute. Any other failure stops the start, as before; in
  * the background, data made with other settings (settings.ts) is told to `refuse` and not tried
- * again. Answers the function that stops the background retries.
+ * again. `prepared` is told once it has succeeded. Answers the function that stops the background retries.
  */
-export async function prepareStores(stores: Stores, health: PostgresHealth, logger: Logger, refuse: (err: SettingsMismatch) => void): Promise<() => void> {
+export async function prepareStores(stores: Stores, health: PostgresHealth, logger: Logger, refuse: (err: SettingsMismatch) => void, prepared: () => void): Promise<() => void> {
   if (await health.check()) {
     try {
       await prepare(stores, logger);
+      prepared();
       return () => {};
     } catch (err) {
       if (!isStoreUnavailable(err)) throw err;
@@ -42,10 +43,10 @@ export async function prepareStores(stores: Stores, health: PostgresHealth, logg
   } else {
     logger.warn('PostgreSQL does not answer; serving the POS path from Redis and preparing once it is back');
   }
-  return retryInBackground(stores, health, logger, refuse);
+  return retryInBackground(stores, health, logger, refuse, prepared);
 }
 
-function retryInBackground(stores: Stores, health: PostgresHealth, logger: Logger, refuse: (err: SettingsMismatch) => void): () => void {
+function retryInBackground(stores: Stores, health: PostgresHealth, logger: Logger, refuse: (err: SettingsMismatch) => void, prepared: () => void): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const attempt = async (delay_ms: number) => {
@@ -54,6 +55,7 @@ function retryInBackground(stores: Stores, health: PostgresHealth, logger: Logge
     if (!health.up) return void schedule(retry_first_ms); // waits quietly while PostgreSQL is down
     try {
       await prepare(stores, logger);
+      prepared();
       logger.info('PostgreSQL is back: prepared');
     } catch (err) {
       // What a start with PostgreSQL up refuses: serving on would tokenise CIMs (or place wallets)

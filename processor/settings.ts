@@ -88,3 +88,47 @@ export async function checkLedgerSettings(sql: Sql, settings: DataSettings): Pro
   const [row] = await sql<{ value: string }[]>`select value from pocketgate_settings where name = 'cim_key_check'`;
   if (row !== undefined && row.value !== value) throw mismatch('PostgreSQL', 'cim_key_check', row.value, value);
 }
+
+export interface SettingsWatchOptions {
+  readonly interval_ms: number;
+  /** `adopt` once the process may write its settings (a gateway: once PostgreSQL's were checked), `check` before. */
+  readonly mode: () => SettingsMode;
+  /** Told once, then the watch stops: the process must stop serving. */
+  readonly onMismatch: (err: SettingsMismatch) => void;
+}
+
+export const settings_watch_interval_ms = 1_000;
+
+/**
+ * A running process's settings kept beside Redis's data after its start, every interval: a Redis
+ * that restarted empty gets them again (adopt), so that `npm run rebuild` run with another SHARDS
+ * refuses to lay it out for that while this process serves with its own; and settings written
+ * meanwhile by another (rebuild adopting first) are found, and this process stops. A Redis down,
+ * loading or refusing writes is the readiness probe's to tell: the next interval tries again.
+ */
+export function watchRedisSettings(redis: RedisClient, settings: DataSettings, options: SettingsWatchOptions): () => void {
+  if (!(options.interval_ms > 0)) throw new RangeError('watchRedisSettings: interval_ms must be positive');
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    try {
+      await checkRedisSettings(redis, settings, options.mode());
+    } catch (err) {
+      if (err instanceof SettingsMismatch && !stopped) {
+        stopped = true;
+        return options.onMismatch(err);
+      }
+    }
+    schedule();
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => void tick(), options.interval_ms);
+    timer.unref();
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './helpers.ts';
 import { startGatewayProcess } from './gateway-process.ts';
 import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 import { startPgProxy } from './pg-proxy.ts';
@@ -86,7 +87,8 @@ describe('the settings the data was made with', () => {
   it('the ledger writer and reconcile refuse another SHARDS; rebuild into a new Redis lays it out with a new one', async () => {
     await startsAndStops(); // the Redis emptied above holds SHARDS=8 again
     const writer = await run('processor/ledger/writer-main.ts', { SHARDS: '16' });
-    expect(writer.code, writer.output).not.toBe(0);
+    expect(writer.code, writer.output).toBe(1);
+    expect(writer.output.trim().split('\n'), writer.output).toHaveLength(1);
     expect(writer.output).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
     const reconcile = await runCommand('reconcile-main.ts', ['--wait-seconds', '5'], env({ SHARDS: '16' }));
     expect(reconcile.code, reconcile.stderr).toBe(2);
@@ -149,4 +151,36 @@ describe('the settings the data was made with, at every start', () => {
     const same = await runCommand('rebuild-main.ts', [], env({}, starts));
     expect(same.code, same.stdout + same.stderr).toBe(0);
   });
+
+  it('Redis restarting empty while a gateway and a writer serve: they write their settings again, rebuild with another SHARDS is refused, and settings another wrote meanwhile stop them (exit 1, one line)', async () => {
+    await starts.redis.client.flushAll();
+    const gateway = await startGatewayProcess(env({ LEDGER_WRITER: 'off' }, starts));
+    const writer = spawn(process.execPath, ['--import', 'tsx', 'processor/ledger/writer-main.ts'], { cwd: root, env: { ...process.env, LOG_LEVEL: 'silent', ...env({}, starts) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let writer_output = '';
+    writer.stdout.on('data', (d: Buffer) => (writer_output += String(d)));
+    writer.stderr.on('data', (d: Buffer) => (writer_output += String(d)));
+    const writer_exited = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    try {
+      await eventually('the writer started', async () => writer.exitCode === null && (await starts.redis.client.exists('settings')) === 1);
+      await starts.redis.client.flushAll(); // Redis restarted with nothing
+      await eventually('the settings written again', async () => (await starts.redis.client.hGet('settings', 'shards')) === '8', 5_000);
+      const rebuilt = await runCommand('rebuild-main.ts', [], env({ SHARDS: '16' }, starts));
+      expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(2);
+      expect(rebuilt.stderr).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
+
+      // Another process's settings in the moment before theirs (a rebuild with SHARDS=16 first).
+      await starts.redis.client.flushAll();
+      await starts.redis.client.hSet('settings', 'shards', '16');
+      const gateway_exit = await Promise.race([gateway.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+      expect(gateway_exit, gateway.output()).toBe(1);
+      expect(gateway.output()).toMatch(/gateway stopped: SHARDS=8, but Redis holds data laid out for SHARDS=16/);
+      const writer_exit = await Promise.race([writer_exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+      expect(writer_exit, writer_output).toBe(1);
+      expect(writer_output.trim().split('\n'), writer_output).toHaveLength(1); // LOG_LEVEL=silent: its logs aside, what it says to stop
+      expect(writer_output).toMatch(/ledger writer stopped: SHARDS=8, but Redis holds data laid out for SHARDS=16/);
+    } finally {
+      gateway.kill();
+      writer.kill('SIGKILL');
+    }
+  }, 60_000);
 });

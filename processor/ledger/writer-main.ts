@@ -10,7 +10,7 @@ import { Processor } from '../processor.ts';
 import { writerConfigFromEnv } from './config.ts';
 import { connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
 import { migrate } from './migrate.ts';
-import { checkLedgerSettings, checkRedisSettings } from '../settings.ts';
+import { checkLedgerSettings, checkRedisSettings, SettingsMismatch, settings_watch_interval_ms, watchRedisSettings } from '../settings.ts';
 import { LedgerWriter } from './writer.ts';
 
 const config = writerConfigFromEnv();
@@ -21,8 +21,14 @@ const sql = connectPostgres(config.database_url, 4);
 await migrate(sql);
 // A writer reads the journals of SHARDS shards: with another count than the data's, some are never read.
 const settings = { ...config.processor, shard_count: config.shard_count };
-await checkLedgerSettings(sql, settings);
-await checkRedisSettings(redis, settings);
+/** The one line an operator reads when the data was made with other settings (settings.ts), then exit 1. */
+function refused(err: unknown): never {
+  if (!(err instanceof SettingsMismatch)) throw err;
+  process.stderr.write(`[pocketgate] ledger writer not started: ${err.message}\n`);
+  process.exit(1);
+}
+await checkLedgerSettings(sql, settings).catch(refused);
+await checkRedisSettings(redis, settings).catch(refused);
 const writer = new LedgerWriter(redis, sql, {
   shard_count: config.shard_count,
   read_count_max: config.read_count_max,
@@ -39,6 +45,15 @@ const writer = new LedgerWriter(redis, sql, {
 });
 writer.start();
 logger.info({ consumer: writer.consumer }, 'ledger writer started');
+// Kept after the start too: a Redis that restarts empty, then filled by rebuild with another SHARDS.
+const stop_settings_watch = watchRedisSettings(redis, settings, {
+  interval_ms: settings_watch_interval_ms,
+  mode: () => 'adopt',
+  onMismatch: (err) => {
+    process.stderr.write(`[pocketgate] ledger writer stopped: ${err.message}\n`);
+    void stop(1);
+  },
+});
 
 // With LEDGER_WRITER=off the gateways neither write the ledger nor expire awards nor make the
 // referral awards a crash left behind: the writers do. Expiry and referral award transactions go
@@ -73,7 +88,8 @@ const stop_webhook_retention = config.webhook_events_retention_days > 0
 // still stop the process.
 installLastResort(logger);
 
-async function stop() {
+async function stop(code = 0) {
+  stop_settings_watch();
   stop_expiry?.();
   stop_referrals?.();
   stop_callback_retention?.();
@@ -82,7 +98,7 @@ async function stop() {
   await writer.stop();
   await redis.close().catch(() => {});
   await sql.end({ timeout: 5 });
-  process.exit(0);
+  process.exit(code);
 }
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
