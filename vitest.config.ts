@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // expect.poll waits for what a browser or a process shows once it has done its work: 1 s (the
+    // default) is too little in a full run, where some 230 files share two cores.
+    expect: { poll: { timeout: 15_000 } },
   },
 });

@@ -2,15 +2,20 @@
 // "bigbiz" drove 2,000 merchants, 5,000 venues, 20,000 terminals and 1,000 offers through the
 // public API). The rows are written straight into PostgreSQL, as lists-conformance does, so the
 // file stays fast; what is read back goes through the API or the code rebuild and a gateway's
-// start run. Sizes are the smallest that still show each defect.
+// start run. Sizes are the smallest that still show each defect. On stores of its own: its 22,000
+// rows would otherwise be copied by every gateway that other files start on a Redis of their own.
+// What each defect cost is checked by the work done (queries made, the plan), not by a clock.
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../core/ids.ts';
 import { hashKey } from '../processor/network.ts';
 import { loadNetworkIntoRedis } from '../processor/network-load.ts';
+import type { Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { startOwnStores, type OwnStores } from './own-stores.ts';
 
+let stores: OwnStores;
 let gw: TestGateway;
 let biz: BusinessFixture;
 const merchants_n = 2_000;
@@ -18,7 +23,8 @@ const terminals_n = 20_000;
 let merchant_ids: string[] = [];
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  stores = await startOwnStores('big_business');
+  gw = await startTestGateway({ redis_url: stores.redis.url, database_url: stores.database_url });
   biz = await createBusiness(gw);
   const { sql } = gw.processor.stores;
   merchant_ids = Array.from({ length: merchants_n }, () => newId('mer'));
@@ -35,10 +41,23 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await gw?.close();
+  await stores?.stop();
 });
 
+/** The text and parameters of every query `sql` sends while `run` runs (postgres.js's debug hook, read at each query). */
+async function queriesOf<T>(sql: Sql, run: () => Promise<T>): Promise<{ result: T; queries: { text: string; parameters: unknown[] }[] }> {
+  const queries: { text: string; parameters: unknown[] }[] = [];
+  const options = sql.options as { debug: unknown };
+  options.debug = (_connection: number, text: string, parameters: unknown[]) => queries.push({ text, parameters });
+  try {
+    return { result: await run(), queries };
+  } finally {
+    options.debug = false;
+  }
+}
+
 describe('settlements per merchant, at 2,000 merchants and 20,000 terminals', () => {
-  it('GET /v1/settlements for every merchant answers within a second, each merchant once, the right sums', async () => {
+  it('GET /v1/settlements for every merchant reads the ledger once, each merchant once, the right sums', async () => {
     // A purchase at the fixture's merchant, so one row has figures.
     const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: testCard(91_000_001) }] });
     expect(c.status, c.text).toBe(201);
@@ -56,9 +75,7 @@ describe('settlements per merchant, at 2,000 merchants and 20,000 terminals', ()
     expect(one.body.merchants).toHaveLength(1);
     expect(one.body.merchants[0]).toMatchObject({ merchant_id: biz.merchant_id, awards_funded: 500 + 1_000 * 5 });
 
-    const started = performance.now();
-    const all = await call(gw, 'GET', '/v1/settlements', biz.admin_key);
-    const took_ms = performance.now() - started;
+    const { result: all, queries } = await queriesOf(gw.processor.stores.sql, () => call(gw, 'GET', '/v1/settlements', biz.admin_key));
     expect(all.status, all.text).toBe(200);
     const ids = all.body.merchants.map((m: { merchant_id: string }) => m.merchant_id);
     expect(ids.length).toBe(merchants_n + 1);
@@ -67,19 +84,23 @@ describe('settlements per merchant, at 2,000 merchants and 20,000 terminals', ()
     expect(all.body.merchants.filter((m: { awards_funded: number }) => m.awards_funded !== 0)).toHaveLength(1);
     // A back office's report of one period: one query per merchant took 1.9 s in the review's business
     // (2,000 merchants, 40,000 terminals, 240 transactions) and grows with merchants × ledger.
-    expect(took_ms).toBeLessThan(1_000);
+    expect(queries.filter((q) => q.text.includes('ledger_transactions'))).toHaveLength(1);
   }, 60_000);
 });
 
 describe('the network copied into Redis (npm run rebuild, a gateway on a new Redis), at 20,000 terminals', () => {
-  it('reads each terminal key by index, not by scanning every key: the copy takes seconds, not minutes', async () => {
+  it('reads each terminal key by index, not by scanning every key', async () => {
     const { sql, redis } = gw.processor.stores;
-    const started = performance.now();
-    const counts = await loadNetworkIntoRedis({ sql, redis });
-    const took_ms = performance.now() - started;
-    expect(counts.terminals).toBeGreaterThanOrEqual(terminals_n);
-    // 40,021 terminals took 125 s in npm run rebuild (each page of 500 scanned api_keys once per terminal).
-    expect(took_ms).toBeLessThan(10_000);
+    const { result: counts, queries } = await queriesOf(sql, () => loadNetworkIntoRedis({ sql, redis }));
+    expect(counts.terminals).toBe(terminals_n + 1);
+    // 40,021 terminals took 125 s in npm run rebuild: each page of 500 scanned api_keys once per terminal.
+    const reading_keys = queries.filter((q) => q.text.includes('api_keys') && q.text.includes('terminal'));
+    expect(reading_keys.length).toBeGreaterThan(0);
+    for (const q of reading_keys) {
+      const plan = (await sql.unsafe(`explain ${q.text}`, q.parameters as never[])).map((r) => String(r['QUERY PLAN'])).join('\n');
+      expect(plan).not.toMatch(/Seq Scan on api_keys/);
+      expect(plan).toMatch(/Index (Only )?Scan (Backward )?using \S+ on api_keys/);
+    }
     // What it copied serves: the fixture's terminal still quotes.
     const q = await call(gw, 'POST', '/v1/purchases/quote', biz.terminal_key, { cim: { type: 'card', value: testCard(91_000_001) }, amount: 1_000, currency: 'EUR' });
     expect(q.status, q.text).toBe(200);

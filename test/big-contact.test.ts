@@ -148,7 +148,7 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     expect({ open: last.open_balance, commerce: last.commerce_balance }).toEqual(s.body.closing);
   });
 
-  it('npm run rebuild (forced) gives the contact back its very lots from the ledger, in seconds, and reconcile is clean', async () => {
+  it('npm run rebuild (forced) gives the contact back its very lots from the ledger, and reconcile is clean (its replay’s work on the lots: replay-big.test.ts)', async () => {
     const { redis, sql } = gw.processor.stores;
     const before = await redis.hGetAll(lotsKey(shard, contact_id));
     const w0 = await wallet();
@@ -162,7 +162,6 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual(before);
     const w = await wallet();
     expect({ open: w.open, commerce: w.commerce }).toEqual({ open: w0.open, commerce: w0.commerce });
-    expect(took).toBeLessThan(20_000);
     await reconciled();
   }, 60_000);
 

@@ -128,6 +128,8 @@ const warnings_max = 20;
  */
 class LotOrder {
   private readonly heap: string[] = [];
+  /** Lots looked at, one per peek: the replay's work on its lots, bounded by a test (replay-big.test.ts). */
+  peeks = 0;
 
   push(field: string): void {
     const heap = this.heap;
@@ -142,6 +144,7 @@ class LotOrder {
   }
 
   peek(): string | undefined {
+    this.peeks++;
     return this.heap[0];
   }
 
@@ -376,6 +379,11 @@ export class ContactReplay {
       this.lots.delete(field);
     }
     if (expired !== out_of_commerce) this.warn(`expiry ${t.id}: ${out_of_commerce} expired in the ledger, ${expired} derived`);
+  }
+
+  /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */
+  get lots_visited(): number {
+    return this.lot_order.peeks;
   }
 
   private lotsTotal(): number {
