@@ -50,46 +50,54 @@ async function lookup(type, value, result, money) {
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/wallet`),
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/statement?from=${encodeURIComponent(from)}`),
   ]);
-  const latest = statement.has_more ? await latestLines(contact.id) : statement.lines.slice(-latest_max);
-  replace(result, contactView(contact, wallet, statement, latest.reverse(), money));
+  const latest = statement.has_more ? await latestLines(contact.id) : { lines: statement.lines.slice(-latest_max), complete: true };
+  replace(result, contactView(contact, wallet, statement, latest, money));
 }
 
 function statementFrom(contact_id, from_ms) {
   return apiJson('GET', `/v1/contacts/${encodeURIComponent(contact_id)}/statement?from=${encodeURIComponent(new Date(from_ms).toISOString())}`);
 }
 
-/** The contact's latest latest_max statement lines, oldest first, when the 90 days' statement stopped short of them. */
+/**
+ * The contact's latest latest_max statement lines, oldest first, when the 90 days' statement
+ * stopped short of them: `{ lines, complete }`, complete false when the pages ran out first.
+ */
 async function latestLines(contact_id) {
   const now_ms = Date.now();
-  let tail = [];
+  let latest = { lines: [], complete: true };
   for (const window_ms of latest_windows_ms) {
-    tail = await lastLinesFrom(contact_id, now_ms - window_ms);
-    if (tail.length >= latest_max) break;
+    latest = await lastLinesFrom(contact_id, now_ms - window_ms);
+    if (latest.lines.length >= latest_max || !latest.complete) break;
   }
-  return tail;
+  return latest;
 }
 
-/** The last latest_max lines from `from_ms` on: its statement's pages, each from the second of the page before's last line. */
+/**
+ * The last latest_max lines from `from_ms` on: its statement's pages, each from the second of the
+ * page before's last line (statements take whole seconds). Complete only if it read to the end:
+ * not after pages_max pages, nor when a whole page fell in one second (from cannot page past it).
+ */
 async function lastLinesFrom(contact_id, from_ms) {
   let tail = [];
   let from = from_ms;
-  // A page starts again at the second of the page before's last line (statements take whole
-  // seconds): every line of that page's in that second comes twice, not only those the tail kept.
-  let again = new Set();
+  // A page starts again at the second of the page before's last line, so its first lines came
+  // before: every line seen is left out (bounded by pages_max pages).
+  const seen = new Set();
   for (let page = 0; page < pages_max; page++) {
     const s = await statementFrom(contact_id, from);
-    tail = [...tail, ...s.lines.filter((l) => !again.has(l.transaction_id))].slice(-latest_max);
-    if (!s.has_more || s.lines.length === 0) break;
-    const last_at = s.lines[s.lines.length - 1].at;
-    // A whole page in one second: from cannot page past it, the next page would be this one.
-    if (Date.parse(last_at) === from) break;
-    again = new Set(s.lines.filter((l) => l.at === last_at).map((l) => l.transaction_id));
-    from = Date.parse(last_at);
+    const fresh = s.lines.filter((l) => !seen.has(l.transaction_id));
+    for (const l of fresh) seen.add(l.transaction_id);
+    tail = [...tail, ...fresh].slice(-latest_max);
+    if (!s.has_more || s.lines.length === 0) return { lines: tail, complete: true };
+    const last_ms = Date.parse(s.lines[s.lines.length - 1].at);
+    if (last_ms === from) break;
+    from = last_ms;
   }
-  return tail;
+  return { lines: tail, complete: false };
 }
 
 function contactView(contact, wallet, statement, latest, money) {
+  const newest_first = [...latest.lines].reverse();
   const name = [contact.first_name, contact.last_name].filter(Boolean).join(' ') || '(no name)';
   const facts = [
     ['Contact id', contact.id], ['Contact code', contact.code], ['Wallet code', contact.wallet_code], ['Email', contact.email ?? '—'],
@@ -109,7 +117,8 @@ function contactView(contact, wallet, statement, latest, money) {
         table('Commerce lots by expiry', ['Expires', { text: 'Amount', num: true }], wallet.expiring.map((e) => [formatTime(e.expires_at), { text: money(e.amount), num: true }])))),
     h('section', { class: 'card', 'aria-labelledby': 'latest-contact-title' }, h('h2', { id: 'latest-contact-title' }, 'Latest transactions'),
       table(`The last ${latest_max} of the last ${statement_days} days, newest first`, ['Time', 'Kind', { text: 'Open', num: true }, { text: 'Commerce', num: true }, 'Transaction'],
-        latest.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, l.transaction_id]))),
+        newest_first.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, l.transaction_id])),
+      latest.complete ? null : h('p', { class: 'muted', id: 'latest-more', role: 'note' }, `Perhaps not the latest: the ledger holds more lines in this period than the console reads (${pages_max} statements, or more than one statement in a single second). The API's statement pages through them by from and to.`)),
     h('section', { class: 'card', 'aria-labelledby': 'statement-title' }, h('h2', { id: 'statement-title' }, `Statement, last ${statement_days} days`),
       h('p', {}, `Opening: open ${money(statement.opening.open)}, commerce ${money(statement.opening.commerce)}. Closing: open ${money(statement.closing.open)}, commerce ${money(statement.closing.commerce)}.`),
       statement.has_more ? h('p', { class: 'muted', id: 'statement-more', role: 'note' }, `The period's first ${statement.lines.length} lines: it holds more than one statement answers (the API pages them by from and to). The closing counts them all.`) : null,

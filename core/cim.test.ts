@@ -44,7 +44,7 @@ describe('cim', () => {
   });
 
   it('phones of seven digits in all, as the smallest numbering plans have them, are E.164 too', () => {
-    // Niue (+683) and Tokelau (+690) give four-digit subscriber numbers, Saint Helena (+290) too.
+    // Niue (+683) and Tokelau (+690) give four-digit subscriber numbers; Saint Helena (+290), five since 2013.
     expect(ok('phone', '+683 4002').value).toBe('+6834002');
     expect(ok('phone', '+690 3101').masked).toBe('+***3101');
     expect(ok('phone', '+290 22011').value).toBe('+29022011');

@@ -94,7 +94,7 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
       const international = trimmed.startsWith('+') ? trimmed.slice(1) : trimmed.startsWith('00') ? trimmed.slice(2) : undefined;
       if (international === undefined) return { error: 'phone must be in international form (E.164, +<country><number>)' };
       const digits = digitsOnly(international, ' -().');
-      // Seven digits in all: Niue, Tokelau and Saint Helena number their lines in four.
+      // Seven digits in all: Niue (+683) and Tokelau (+690) number their lines in four.
       if (digits === undefined || digits.length < 7 || digits.length > 15 || digits[0] === '0') {
         return { error: 'phone must be E.164: + then 7 to 15 digits' };
       }

@@ -65,11 +65,12 @@ async function latestShown(contact: Contact): Promise<string[]> {
 
 let month: Contact;
 let busy: Contact;
+let stuck: Contact;
 
 beforeAll(async () => {
   gw = await startTestGateway({}, true);
   biz = await createBusiness(gw);
-  [month, busy] = [await newContact(1), await newContact(2)];
+  [month, busy, stuck] = [await newContact(1), await newContact(2), await newContact(3)];
   const now_ms = Date.now();
   // 10,050 lines a month ago, a second apart, then 12 in the last quarter of an hour.
   await ledgerRows(month, [...Array.from({ length: 10_050 }, (_, i) => now_ms - 30 * 86_400_000 + i * 1_000), ...Array.from({ length: 12 }, (_, i) => now_ms - 15 * 60_000 + i * 1_000)]);
@@ -81,6 +82,8 @@ beforeAll(async () => {
     ...Array.from({ length: 17 }, (_, i) => second_ms + i),
     second_ms + 1_000,
   ]);
+  // 10,005 lines in one second (more than a statement answers: no page starts past it), then 3.
+  await ledgerRows(stuck, [...Array.from({ length: 10_005 }, () => second_ms - 10 * 60_000), ...Array.from({ length: 3 }, (_, i) => second_ms + i * 1_000)]);
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US', timezoneId: 'UTC' });
   context.setDefaultTimeout(20_000);
@@ -105,6 +108,7 @@ describe('the console’s contact page, more lines in 90 days than a statement a
     // The ten latest, newest first: the last ten of the twelve recent ones.
     expect(await latestShown(month)).toEqual(month.ids.slice(-10).reverse());
     expect(await page.locator('#statement-more').textContent()).toContain('first 10000 lines');
+    expect(await page.locator('#latest-more').count()).toBe(0);
     expect(page_errors).toEqual([]);
   }, 120_000);
 
@@ -112,6 +116,15 @@ describe('the console’s contact page, more lines in 90 days than a statement a
     const s = await call(gw, 'GET', `/v1/contacts/${busy.id}/statement?from=${new Date(Date.now() - 3_600_000).toISOString()}`, biz.admin_key);
     expect(s.body.has_more).toBe(true);
     expect(await latestShown(busy)).toEqual(busy.ids.slice(-10).reverse());
+    expect(await page.locator('#latest-more').count()).toBe(0);
+    expect(page_errors).toEqual([]);
+  }, 120_000);
+
+  it('more lines in one second than a statement answers: the list says it may not be the latest (it listed them as the latest, silently)', async () => {
+    const shown = await latestShown(stuck);
+    expect(shown).toHaveLength(10);
+    expect(shown).not.toContain(stuck.ids.at(-1));
+    expect(await page.locator('#latest-more').textContent()).toContain('Perhaps not the latest');
     expect(page_errors).toEqual([]);
   }, 120_000);
 });

@@ -79,6 +79,8 @@ describe('schemes', () => {
     // Past the larger bound: still 413, nothing stored.
     const too_many = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { codes: codes.map((c) => c.padEnd(64, 'x')).concat(codes.map((c) => c.padEnd(64, 'y'))) });
     expect(too_many.status).toBe(413);
+    const refused_code = await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code: codes[0]!.padEnd(64, 'y') });
+    expect(refused_code.status, refused_code.text).not.toBe(201);
   });
 
   it('another business’s scheme is 404', async () => {
