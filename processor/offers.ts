@@ -294,6 +294,7 @@ export class Offers {
     // rewards makes live beside the one the client sent again (offers have no key to tell a retry
     // by: every purchase would award both).
     const [row] = await this.stores.sql.begin(async (tx) => {
+      await checkOffersFit(tx, business.id, input);
       await keepPool(tx, business.id, input.pool);
       return tx<{ created_at: Date }[]>`
         insert into offers (id, business_id, body, hidden) values (${id}, ${business.id}, ${tx.json(input as never)}, true) returning created_at`;
@@ -318,6 +319,7 @@ export class Offers {
       // limits are written where any process could load them (limit-seed.ts: the window left).
       await seedAddedLimits(this.stores, id, row.body.limits, merged.limits);
       const written = await this.stores.sql.begin(async (tx) => {
+        await checkOffersFit(tx, business.id, merged, id);
         const updated = await tx`update offers set body = ${tx.json(merged as never)}, updated_at = now()
           where id = ${id} and business_id = ${business.id} and not hidden and body = ${tx.json(row.body as never)}`;
         if (updated.count === 1) await keepPool(tx, business.id, merged.pool);
@@ -361,6 +363,36 @@ async function keepPool(tx: postgres.TransactionSql, business_id: string, pool: 
     throw new PocketgateError('validation_failed', detail, [{ path: 'pool', message: detail }]);
   }
   await tx`insert into offer_pools (business_id, pool) values (${business_id}, ${pool})`;
+}
+
+/** Any constant: with the business's hash it names the lock that keeps its offers within offers_bytes_max. */
+const offers_size_lock_namespace = 728_345; // int4: pg_advisory_xact_lock(int, int)
+
+/**
+ * A business's offers in all, as stored: its rewards snapshot (rewards-snapshot.ts) is one Redis
+ * string that every change rewrites whole and every gateway parses again, and with an offer body of
+ * up to 1 MiB nothing else bounded it (a few hundred such offers would pass V8's largest string,
+ * and every change would then fail). 8 MiB holds some 3,000 offers of a usual size.
+ */
+export const offers_bytes_max = 8 * 1024 * 1024;
+
+/**
+ * Refuses an offer body that would take the business's offers past offers_bytes_max, in the
+ * transaction that writes it (before its commit, under a lock: two at once cannot both be the
+ * last to fit). `except_id`: the offer a PATCH replaces.
+ */
+async function checkOffersFit(tx: postgres.TransactionSql, business_id: string, body: OfferInput, except_id = ''): Promise<void> {
+  await tx`select pg_advisory_xact_lock(${offers_size_lock_namespace}, hashtext(${business_id}))`;
+  // Both measured as PostgreSQL writes jsonb out: one offer counts the same whichever side it is on.
+  const [row] = await tx<{ others: string; body: number }[]>`
+    select (select coalesce(sum(octet_length(body::text)), 0)::int8::text from offers
+            where business_id = ${business_id} and not hidden and id <> ${except_id}) as others,
+           octet_length(${tx.json(body as never)}::jsonb::text) as body`;
+  const others_bytes = Number(row!.others);
+  const body_bytes = row!.body;
+  if (others_bytes + body_bytes <= offers_bytes_max) return;
+  const detail = `a business's offers take at most ${offers_bytes_max} bytes in all: the others take ${others_bytes}, this one ${body_bytes} (shorten an offer's lists)`;
+  throw new PocketgateError('validation_failed', detail, [{ path: '', message: detail }]);
 }
 
 /** The period kinds of tiers ('m', 'q', 'y'). */
