@@ -274,6 +274,18 @@ describe('bad frames', () => {
     await client.close();
   });
 
+  it('a frame starting with a byte order mark is read as HTTP reads such a body (it was 400)', async () => {
+    const client = await open();
+    const c = await contact();
+    const body = purchase(c, 2500, 'bom-1');
+    client.ws.send(`\uFEFF${JSON.stringify({ id: 'bom', op: 'purchase', body })}`);
+    const [r] = (await client.until(1)).slice(-1);
+    expect([r!.id, r!.status], JSON.stringify(r!.body)).toEqual(['bom', 201]);
+    const http = await gw.app.request('/v1/purchases', { method: 'POST', headers: { authorization: `Bearer ${biz.terminal_key}`, 'content-type': 'application/json' }, body: `\uFEFF${JSON.stringify(body)}` });
+    expect([http.status, http.headers.get('idempotent-replayed'), await http.json()]).toEqual([201, 'true', r!.body]);
+    await client.close();
+  });
+
   it('a binary frame closes with 1003, a frame over 64 KiB with 1009', async () => {
     const binary = await open();
     binary.ws.send(Buffer.from('{"id":"b","op":"wallet","body":{}}'), { binary: true });

@@ -148,8 +148,11 @@ export class TerminalConnection {
       this.close(close_codes.unsupported_data, 'binary frames are not accepted');
       return;
     }
-    // Text frames: ws has checked they are UTF-8 (binaryType nodebuffer: a Buffer).
-    const text = (data as Buffer).toString('utf8');
+    // Text frames: ws has checked they are UTF-8 (binaryType nodebuffer: a Buffer). A leading
+    // byte order mark is dropped, as HTTP's body decoding drops it (TextDecoder): the same bytes
+    // get the same answer on both.
+    const decoded = (data as Buffer).toString('utf8');
+    const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
     if (this.paused || this.authenticating || this.yielding) this.hold(text);
     else this.frame(text);
   }
