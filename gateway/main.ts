@@ -42,17 +42,25 @@ if (processes > 1 && cluster.isPrimary) {
   const index_of = new Map<number, number>();
   const serving = new Set<number>();
   const fork = (index: number) => index_of.set(cluster.fork({ GATEWAY_WORKER: String(index) }).id, index);
-  for (let i = 0; i < processes; i++) fork(i);
+  // The first alone, the others once it serves: what stops a start (a port taken, data made with
+  // other settings) is then said once, by one process, not once by each of them.
+  fork(0);
+  let others_forked = false;
   let stopping = false;
   cluster.on('message', (worker, message) => {
-    if (message === started_message) serving.add(worker.id);
+    if (message !== started_message) return;
+    serving.add(worker.id);
+    if (others_forked || stopping) return;
+    others_forked = true;
+    for (let i = 1; i < processes; i++) fork(i);
   });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
     // One that never served failed to start (a port taken: it said why): another would too, and
     // so on in a loop. The whole start fails instead.
     if (!serving.has(worker.id)) {
-      process.stderr.write(`[pocketgate] gateway worker ${worker.process.pid} failed to start (${signal ?? code}); stopping\n`);
+      // Exit 1 is a start refused, said in its own line; anything else it could not say.
+      if (code !== 1) process.stderr.write(`[pocketgate] gateway worker ${worker.process.pid} failed to start (${signal ?? code}); stopping\n`);
       process.exitCode = 1;
       return stop();
     }

@@ -67,6 +67,9 @@ describe('the settings the data was made with', () => {
     expect(shards.code, shards.output).toBe(1);
     expect(shards.output.trim().split('\n'), shards.output).toHaveLength(1);
     expect(shards.output).toMatch(/SHARDS=16, but Redis holds data laid out for SHARDS=8/);
+    const processes = await run('gateway/main.ts', { SHARDS: '16', GATEWAY_PROCESSES: '3' });
+    expect(processes.code, processes.output).toBe(1);
+    expect(processes.output.trim().split('\n'), processes.output).toHaveLength(1);
     const buckets = await run('gateway/main.ts', { REFERENCE_BUCKETS: '7' });
     expect(buckets.code, buckets.output).toBe(1);
     expect(buckets.output).toMatch(/REFERENCE_BUCKETS=7, but Redis holds data laid out for REFERENCE_BUCKETS=\d+/);
