@@ -33,3 +33,19 @@ export function luhnCheckDigit(partial: string): string {
   }
   return String((10 - (sum % 10)) % 10);
 }
+
+/** Digits grouped by single spaces or hyphens, as a card number is printed or typed by hand. */
+const digit_run = /\d(?:[ -]?\d)*/g;
+
+/**
+ * Whether free text holds what reads as a card number: a run of 13 to 19 digits, grouped or not,
+ * that passes Luhn and that no further digit continues. Card numbers are never stored (a card CIM
+ * keeps a keyed hash and a masked form), so a name or a tag holding one is refused, not kept.
+ */
+export function holdsCardNumber(text: string): boolean {
+  for (const [run] of text.matchAll(digit_run)) {
+    const digits = run.replace(/[ -]/g, '');
+    if (digits.length >= 13 && digits.length <= 19 && luhnValid(digits)) return true;
+  }
+  return false;
+}

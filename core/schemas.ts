@@ -6,12 +6,16 @@ import { amount_max, percentToBasisPoints } from './money.ts';
 import { currencyByCode } from './currency.ts';
 import { assignable_cim_types, cim_types } from './cim.ts';
 import { PocketgateError, type FieldError } from './errors.ts';
+import { holdsCardNumber } from './luhn.ts';
 
 export const amountSchema = z.number().int('must be an integer in minor units').min(0, 'must not be negative').max(amount_max);
 export const positiveAmountSchema = z.number().int('must be an integer in minor units').min(1, 'must be positive').max(amount_max);
 export const currencySchema = z.string().refine((c) => currencyByCode(c) !== undefined, 'must be an ISO 4217 alphabetic code, e.g. EUR');
 export const referenceSchema = z.string().min(1).max(64);
-const nameSchema = z.string().trim().min(1).max(200);
+/** Free text a person writes holds no card number (luhn.ts): refused, never stored; a card is a CIM. */
+const no_card_number = [(text: string) => !holdsCardNumber(text), 'holds what reads as a card number: card numbers are never stored (a card is given as a CIM)'] as const;
+const nameSchema = z.string().trim().min(1).max(200).refine(...no_card_number);
+const personNameSchema = z.string().max(100).refine(...no_card_number);
 /** Whether YYYY-MM-DD names a day of the calendar (Date.parse takes 2026-02-30 for 2 March). */
 function isCalendarDate(d: string): boolean {
   const t = Date.parse(`${d}T00:00:00Z`);
@@ -52,7 +56,7 @@ const timezoneSchema = z.string().refine((tz) => {
     return false;
   }
 }, 'must be an IANA time zone, e.g. Europe/Lisbon');
-const tagsSchema = z.array(z.string().trim().min(1).max(64)).max(64);
+const tagsSchema = z.array(z.string().trim().min(1).max(64).refine(...no_card_number)).max(64);
 
 export const businessCreateSchema = z.object({
   name: nameSchema,
@@ -89,8 +93,8 @@ export const assignableCimSchema = z.object({
 });
 
 export const contactCreateSchema = z.object({
-  first_name: z.string().max(100).optional(),
-  last_name: z.string().max(100).optional(),
+  first_name: personNameSchema.optional(),
+  last_name: personNameSchema.optional(),
   email: z.string().max(254).optional(),
   phone: z.string().max(32).optional(),
   birth_date: dateSchema.optional(),
@@ -101,8 +105,8 @@ export const contactCreateSchema = z.object({
 export type ContactCreate = z.infer<typeof contactCreateSchema>;
 
 export const contactPatchSchema = z.object({
-  first_name: z.string().max(100).optional(),
-  last_name: z.string().max(100).optional(),
+  first_name: personNameSchema.optional(),
+  last_name: personNameSchema.optional(),
   email: z.string().max(254).optional(),
   phone: z.string().max(32).optional(),
   birth_date: dateSchema.nullable().optional(),
