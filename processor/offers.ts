@@ -317,6 +317,7 @@ export class Offers {
       await this.checkReferences(business, merged);
       // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
       // limits are written where any process could load them (limit-seed.ts: the window left).
+      await refuseOffersPastBound(this.stores.sql, business.id, merged, id);
       await seedAddedLimits(this.stores, id, row.body.limits, merged.limits);
       const written = await this.stores.sql.begin(async (tx) => {
         await checkOffersFit(tx, business.id, merged, id);
@@ -378,16 +379,23 @@ export const offers_bytes_max = 8 * 1024 * 1024;
 
 /**
  * Refuses an offer body that would take the business's offers past offers_bytes_max, in the
- * transaction that writes it (before its commit, under a lock: two at once cannot both be the
- * last to fit). `except_id`: the offer a PATCH replaces.
+ * transaction that writes it, under a lock: two at once cannot both be the last to fit. Hidden
+ * offers count too: a create commits its offer hidden and shows it after (snapshotRewards), so
+ * leaving them out let two creates each see the room only one had. `except_id`: the offer a PATCH
+ * replaces.
  */
 async function checkOffersFit(tx: postgres.TransactionSql, business_id: string, body: OfferInput, except_id = ''): Promise<void> {
   await tx`select pg_advisory_xact_lock(${offers_size_lock_namespace}, hashtext(${business_id}))`;
+  await refuseOffersPastBound(tx, business_id, body, except_id);
+}
+
+/** The bound's check itself: also run before a PATCH's limits are seeded, so that one refused does no work. */
+async function refuseOffersPastBound(sql: postgres.Sql | postgres.TransactionSql, business_id: string, body: OfferInput, except_id = ''): Promise<void> {
   // Both measured as PostgreSQL writes jsonb out: one offer counts the same whichever side it is on.
-  const [row] = await tx<{ others: string; body: number }[]>`
+  const [row] = await sql<{ others: string; body: number }[]>`
     select (select coalesce(sum(octet_length(body::text)), 0)::int8::text from offers
-            where business_id = ${business_id} and not hidden and id <> ${except_id}) as others,
-           octet_length(${tx.json(body as never)}::jsonb::text) as body`;
+            where business_id = ${business_id} and id <> ${except_id}) as others,
+           octet_length(${sql.json(body as never)}::jsonb::text) as body`;
   const others_bytes = Number(row!.others);
   const body_bytes = row!.body;
   if (others_bytes + body_bytes <= offers_bytes_max) return;
