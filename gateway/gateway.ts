@@ -48,8 +48,9 @@ export interface Gateway {
   /** The WebSocket terminal channel on the HTTP port (undefined when started without a server). */
   readonly terminal: TerminalChannel | undefined;
   /**
-   * Settles if PostgreSQL, back after an outage the gateway started in, holds data made with other
-   * settings (processor/settings.ts): the gateway must stop, as a start with PostgreSQL up would.
+   * Settles if the data turns out to be made with other settings (processor/settings.ts): found
+   * in PostgreSQL once back after an outage the gateway started in, or in Redis while it serves
+   * (emptied, then laid out by another process). The gateway must stop, as such a start would.
    */
   readonly refused: Promise<Error>;
   close(): Promise<void>;

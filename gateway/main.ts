@@ -29,6 +29,8 @@ function processesConfig(): ProcessesConfig {
 }
 
 const { processes, first, seed_demo, data_dir } = processesConfig();
+/** A worker's exit once it found, serving, data made with other settings (EX_CONFIG): the primary stops, exit 1. */
+const settings_refused_exit_code = 78;
 /** Told by a worker to the primary once it serves (a worker that dies before is a failed start). */
 const started_message = 'pocketgate:started';
 
@@ -56,6 +58,11 @@ if (processes > 1 && cluster.isPrimary) {
   });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
+    // A worker that served stopped on data made with other settings (it said which): so would any.
+    if (code === settings_refused_exit_code) {
+      process.exitCode = 1;
+      return stop();
+    }
     // One that never served failed to start (a port taken: it said why): another would too, and
     // so on in a loop. The whole start fails instead.
     if (!serving.has(worker.id)) {
@@ -99,13 +106,16 @@ if (processes > 1 && cluster.isPrimary) {
   let platform_api_key: string | undefined;
   ({ gateway, platform_api_key } = await serve().catch(notStarted));
   process.send?.(started_message);
-  // Started during a PostgreSQL outage, it learns the data's settings only once PostgreSQL is back.
+  // Data made with other settings, found after the start (PostgreSQL back from an outage, Redis
+  // laid out anew by another process). A worker tells its primary so by its exit code: replaced,
+  // another would be refused too.
   void gateway.refused.then(async (err) => {
     process.stderr.write(`[pocketgate] gateway stopped: ${err.message}\n`);
     stopping = true;
-    setTimeout(() => process.exit(1), 15_000).unref();
+    const code = cluster.isWorker ? settings_refused_exit_code : 1;
+    setTimeout(() => process.exit(code), 15_000).unref();
     await gateway!.close();
-    process.exit(1);
+    process.exit(code);
   });
   if (first && seed_demo) {
     const seeding = gateway;

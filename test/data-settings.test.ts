@@ -186,4 +186,20 @@ describe('the settings the data was made with, at every start', () => {
       writer.kill('SIGKILL');
     }
   }, 60_000);
+
+  it('GATEWAY_PROCESSES=2 serving when Redis is laid out by another: the workers stop, none is started again, exit 1', async () => {
+    await starts.redis.client.flushAll();
+    const gateway = await startGatewayProcess(env({ LEDGER_WRITER: 'off', GATEWAY_PROCESSES: '2' }, starts));
+    try {
+      await eventually('both workers serving', async () => (gateway.output().match(/gateway listening/g) ?? []).length === 2);
+      await starts.redis.client.flushAll();
+      await starts.redis.client.hSet('settings', 'shards', '16');
+      const exit = await Promise.race([gateway.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 15_000))]);
+      expect(exit, gateway.output()).toBe(1);
+      expect(gateway.output()).toMatch(/gateway stopped: SHARDS=8, but Redis holds data laid out for SHARDS=16/);
+      expect(gateway.output()).not.toMatch(/starting another|not started/);
+    } finally {
+      gateway.kill();
+    }
+  }, 60_000);
 });
