@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { specRedisForFile } from '../hot/script-spec.ts';
 import type { RedisClient } from '../stores.ts';
-import { appendedSinceMarks, markJournals, meanwhile_group } from './rebuild-meanwhile.ts';
+import { appendedSinceMarks, dropMarks, markJournals, meanwhile_group } from './rebuild-meanwhile.ts';
 
 let redis: RedisClient;
 specRedisForFile(15, (r) => (redis = r));
@@ -58,5 +58,13 @@ it('a group a crashed rebuild left is moved to the new mark', async () => {
   const marks = await markJournals(redis, journals);
   await append(journals[0]!, 1);
   expect(await appendedSinceMarks(redis, journals, marks)).toBe(1);
+  expect(await groups(journals[0]!)).toBe(0);
+});
+
+it('a rebuild that stops before counting takes its groups away', async () => {
+  await append(journals[0]!, 1);
+  await markJournals(redis, journals);
+  expect(await groups(journals[0]!)).toBe(1);
+  await dropMarks(redis, journals);
   expect(await groups(journals[0]!)).toBe(0);
 });

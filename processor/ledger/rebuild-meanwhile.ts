@@ -43,6 +43,13 @@ export async function appendedSinceMarks(redis: RedisClient, journal_keys: reado
   return appended;
 }
 
+/** The groups markJournals placed, removed (a rebuild that stops before appendedSinceMarks). */
+export async function dropMarks(redis: RedisClient, journal_keys: readonly string[]): Promise<void> {
+  for (const key of journal_keys) {
+    if (await hasGroup(redis, key)) await redis.sendCommand(['XGROUP', 'DESTROY', key, meanwhile_group]);
+  }
+}
+
 async function entriesAdded(redis: RedisClient, key: string): Promise<number> {
   const info = await redis.xInfoStream(key).catch((err: Error) => {
     if (String(err.message).includes('no such key')) return undefined;

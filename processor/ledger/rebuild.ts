@@ -18,7 +18,7 @@ import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
 import { probe_key } from '../redis-health.ts';
 import { checkLedgerSettings, checkRedisSettings, settings_key } from '../settings.ts';
-import { appendedSinceMarks, markJournals } from './rebuild-meanwhile.ts';
+import { appendedSinceMarks, dropMarks, markJournals } from './rebuild-meanwhile.ts';
 import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
 import { rebuildRecords, rebuildRefusals, rebuildStates } from './rebuild-references.ts';
 
@@ -60,9 +60,14 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
   // on it already wrote its own: that gateway serves with them still. Forced over data laid out
   // with another, it would write contacts beside their old shards'.
   await checkRedisSettings(redis, config, found === null ? 'adopt' : 'check');
-  if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) return { outcome: 'wait_timeout' };
+  // Marked before the wait: an entry appended during it may reach the ledger after its contact is
+  // read, so it counts as appended meanwhile (more than were missed, rather than fewer).
   const journals = Array.from({ length: config.shard_count }, (_, s) => journalKey(s));
   const marks = found === null ? [] : await markJournals(redis, journals);
+  if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) {
+    await dropMarks(redis, journals);
+    return { outcome: 'wait_timeout' };
+  }
 
   const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork);
 
