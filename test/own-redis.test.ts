@@ -27,3 +27,8 @@ it('refuses a port another server holds, rather than handing back that server', 
   await expect(connectTo(second, port)).rejects.toBeInstanceOf(PortTaken);
   expect(await first.client.get('whose')).toBe('first');
 });
+
+it('says so when its server exits with nothing on the port (it waited for ever before)', async () => {
+  const server = spawn('redis-server', ['--port', 'not-a-port'], { stdio: 'ignore' });
+  await expect(connectTo(server, 1)).rejects.toBeInstanceOf(PortTaken);
+});

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectRedis, type RedisClient } from '../processor/stores.ts';
+import { createRedis, type RedisClient } from '../processor/stores.ts';
 import { console_stats_prefix } from '../processor/hot/keys.ts';
 import { probe_key } from '../processor/redis-health.ts';
 
@@ -80,7 +80,7 @@ export async function startPersistentRedis(): Promise<PersistentRedis> {
   };
 }
 
-/** Thrown when the port a server was started on answers with another server (or none): pick another. */
+/** Thrown when the port a server was started on answers with another server, or ours exited: pick another. */
 export class PortTaken extends Error {}
 
 const start_attempts_max = 5;
@@ -105,29 +105,32 @@ const connect_attempts_max = 50;
 
 export async function connectTo(server: ChildProcess, port: number): Promise<OwnRedis> {
   const url = `redis://127.0.0.1:${port}`;
-  const exited = () => server.exitCode !== null || server.signalCode !== null;
-  for (let attempt = 1; ; attempt++) {
-    if (exited()) throw new PortTaken(`redis-server on port ${port} exited (code ${server.exitCode}): port taken?`);
-    let client: RedisClient | undefined;
-    try {
-      client = await connectRedis(url);
-      const pid = serverPid(String(await client.sendCommand(['INFO', 'server'])));
-      if (pid === server.pid) return ownServer(url, client, server);
-      await client.close().catch(() => {});
-      // Another server on our port: ours has not bound it, and will exit when it tries.
-      if (attempt >= connect_attempts_max) throw new PortTaken(`port ${port} is served by process ${pid}, not our redis-server ${server.pid}`);
-    } catch (err) {
-      if (err instanceof PortTaken) {
-        server.kill('SIGKILL');
-        throw err;
-      }
-      await client?.close().catch(() => {});
-      if (attempt >= connect_attempts_max) {
-        server.kill('SIGKILL');
-        throw err;
-      }
+  // A client retries a refused connection for ever: raced against our server's exit, which is
+  // what a port taken before it bound looks like when nothing answers there either.
+  const exited = server.exitCode !== null || server.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  for (let attempt = 1; attempt <= connect_attempts_max; attempt++) {
+    const client = createRedis(url);
+    const connected = await Promise.race([client.connect().then(() => true, () => false), exited.then(() => 'exited' as const)]);
+    if (connected === 'exited') {
+      discard(client);
+      throw new PortTaken(`redis-server on port ${port} exited (code ${server.exitCode}): port taken?`);
     }
+    const pid = connected ? await client.sendCommand(['INFO', 'server']).then((info) => serverPid(String(info)), () => undefined) : undefined;
+    if (pid === server.pid) return ownServer(url, client, server);
+    // Another server on our port (ours has not bound it, and will exit when it tries), or ours not ready.
+    discard(client);
     await new Promise((r) => setTimeout(r, 100));
+  }
+  server.kill('SIGKILL');
+  throw new PortTaken(`port ${port}: no answer from our redis-server ${server.pid} after ${connect_attempts_max} tries`);
+}
+
+/** A client closed whatever its state (destroy throws on one that is not open). */
+function discard(client: RedisClient): void {
+  try {
+    client.destroy();
+  } catch {
+    // not open: nothing to close
   }
 }
 
