@@ -66,8 +66,12 @@ async function latestLines(contact_id) {
   const now_ms = Date.now();
   let latest = { lines: [], complete: true };
   for (const window_ms of latest_windows_ms) {
-    latest = await lastLinesFrom(contact_id, now_ms - window_ms);
-    if (latest.lines.length >= latest_max || !latest.complete) break;
+    const wider = await lastLinesFrom(contact_id, now_ms - window_ms);
+    // A wider window that ran out of pages may have stopped short of the narrower one's lines,
+    // which are the latest for sure: those are kept, with the note that more may lie between.
+    if (!wider.complete) return latest.lines.length > 0 ? { lines: latest.lines, complete: false } : wider;
+    latest = wider;
+    if (latest.lines.length >= latest_max) break;
   }
   return latest;
 }

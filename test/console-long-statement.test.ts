@@ -66,11 +66,12 @@ async function latestShown(contact: Contact): Promise<string[]> {
 let month: Contact;
 let busy: Contact;
 let stuck: Contact;
+let stuck_earlier: Contact;
 
 beforeAll(async () => {
   gw = await startTestGateway({}, true);
   biz = await createBusiness(gw);
-  [month, busy, stuck] = [await newContact(1), await newContact(2), await newContact(3)];
+  [month, busy, stuck, stuck_earlier] = [await newContact(1), await newContact(2), await newContact(3), await newContact(4)];
   const now_ms = Date.now();
   // 10,050 lines a month ago, a second apart, then 12 in the last quarter of an hour.
   await ledgerRows(month, [...Array.from({ length: 10_050 }, (_, i) => now_ms - 30 * 86_400_000 + i * 1_000), ...Array.from({ length: 12 }, (_, i) => now_ms - 15 * 60_000 + i * 1_000)]);
@@ -84,6 +85,9 @@ beforeAll(async () => {
   ]);
   // 10,005 lines in one second (more than a statement answers: no page starts past it), then 3.
   await ledgerRows(stuck, [...Array.from({ length: 10_005 }, () => second_ms - 10 * 60_000), ...Array.from({ length: 3 }, (_, i) => second_ms + i * 1_000)]);
+  // The same three hours ago, then 4 in the last quarter of an hour: the hour's window holds those 4
+  // (fewer than 10), the day's stops at the busy second.
+  await ledgerRows(stuck_earlier, [...Array.from({ length: 10_005 }, () => second_ms - 3 * 3_600_000), ...Array.from({ length: 4 }, (_, i) => second_ms + i * 1_000)]);
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US', timezoneId: 'UTC' });
   context.setDefaultTimeout(20_000);
@@ -124,6 +128,12 @@ describe('the console’s contact page, more lines in 90 days than a statement a
     const shown = await latestShown(stuck);
     expect(shown).toHaveLength(10);
     expect(shown).not.toContain(stuck.ids.at(-1));
+    expect(await page.locator('#latest-more').textContent()).toContain('Perhaps not the latest');
+    expect(page_errors).toEqual([]);
+  }, 120_000);
+
+  it('a wider period that stops short: the narrower one’s lines, the latest for sure, are kept (they were replaced by older ones)', async () => {
+    expect(await latestShown(stuck_earlier)).toEqual(stuck_earlier.ids.slice(-4).reverse());
     expect(await page.locator('#latest-more').textContent()).toContain('Perhaps not the latest');
     expect(page_errors).toEqual([]);
   }, 120_000);
