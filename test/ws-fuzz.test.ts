@@ -154,7 +154,8 @@ function frameOf(c: Case, n: number): { text: string; id: string | null } {
         duplicate_id: `{"id":{},"op":"${op}","body":${JSON.stringify(body)},"id":"${id}"}`,
         bom: `\ufeff${whole}`,
       }[s.what];
-      const answered_as = s.what === 'deep' || s.what === 'proto' || s.what === 'duplicate_id' ? id : null;
+      // A byte order mark before the frame is dropped, as HTTP drops it: the frame is read whole.
+      const answered_as = s.what === 'deep' || s.what === 'proto' || s.what === 'duplicate_id' || s.what === 'bom' ? id : null;
       return { text, id: answered_as };
     }
   }
@@ -164,7 +165,7 @@ function frameOf(c: Case, n: number): { text: string; id: string | null } {
 function unreadable(c: Case): boolean {
   const s = c.shape;
   if (s.kind === 'odd_id') return frameOf(c, 0).id === null;
-  if (s.kind === 'text') return !['deep', 'proto', 'duplicate_id'].includes(s.what);
+  if (s.kind === 'text') return !['deep', 'proto', 'duplicate_id', 'bom'].includes(s.what);
   return s.kind === 'no_id' || s.kind === 'odd_op' || s.kind === 'no_op';
 }
 
