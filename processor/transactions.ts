@@ -318,12 +318,29 @@ const latest_windows_ms = [60_000, 3_600_000, 86_400_000, 32 * 86_400_000, 366 *
  */
 export async function latestTransactions(stores: Stores, business: Business, limit: number): Promise<TransactionSummary[]> {
   const now_ms = stores.clock.now();
+  // Read once a window came back empty: the windows that do not reach back to the business's
+  // newest transaction hold none, and are not read (each reads every terminal's index: a quiet
+  // business of 20,000 terminals whose history was all two years old read five empty ones, 66–69
+  // ms each, before the read without a bound).
+  let newest_ms: number | undefined;
   for (const window_ms of latest_windows_ms) {
-    const since = window_ms === Number.POSITIVE_INFINITY ? undefined : new Date(now_ms - window_ms);
-    const rows = await latestSince(stores.sql, business, limit, since);
-    if (rows.length === limit || since === undefined) return rows;
+    const since_ms = window_ms === Number.POSITIVE_INFINITY ? undefined : now_ms - window_ms;
+    if (since_ms !== undefined && newest_ms !== undefined && since_ms > newest_ms) continue;
+    if (since_ms === undefined && newest_ms === Number.NEGATIVE_INFINITY) return [];
+    const rows = await latestSince(stores.sql, business, limit, since_ms === undefined ? undefined : new Date(since_ms));
+    if (rows.length === limit || since_ms === undefined) return rows;
+    if (rows.length === 0 && newest_ms === undefined) newest_ms = await newestAt(stores.sql, business);
   }
   throw new Error('unreachable: the last window has no bound');
+}
+
+/** When the business's newest transaction at its terminals was made (ms; -Infinity: none): each terminal's newest, by its index. */
+async function newestAt(sql: Sql, business: Business): Promise<number> {
+  const [row] = await sql<{ newest: Date | null }[]>`
+    select max(t.created_at) as newest from terminals term
+    cross join lateral (select lt.created_at from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc limit 1) t
+    where term.business_id = ${business.id}`;
+  return row?.newest == null ? Number.NEGATIVE_INFINITY : row.newest.getTime();
 }
 
 async function latestSince(sql: Sql, business: Business, limit: number, since: Date | undefined): Promise<TransactionSummary[]> {

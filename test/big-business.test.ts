@@ -137,10 +137,17 @@ describe('the latest transactions (GET /v1/transactions), at 2,000 terminals wit
       return data;
     };
 
+    const ledgerReads = async (limit: number) => (await queriesOf(sql, () => listed(limit))).queries.filter((q) => q.text.includes('ledger_transactions')).length;
+    // No transaction yet: the minute's window, then the newest (none), and no more.
+    expect(await listed(100)).toEqual([]);
+    expect(await ledgerReads(100)).toBe(2);
     // Two years of history, 20 a terminal, none of it in any window but the last (no bound).
     await insert(rows((i) => now_ms - 2 * 366 * 86_400_000 - i * 60_000, 40_000));
     await sql`analyze ledger_transactions`;
     expect((await same(100))[0]).toMatchObject({ awarded: 7 });
+    // The minute's window, the newest transaction (two years old), then the read without a bound:
+    // not the four windows between, which hold none.
+    expect(await ledgerReads(100)).toBe(3);
     await same(1);
     // Thirty in the last hour: the hour's window holds them but not 100; the day's then, and so on.
     await insert(rows((i) => now_ms - 120_000 - i * 60_000, 30));
