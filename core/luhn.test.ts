@@ -26,7 +26,7 @@ describe('luhn', () => {
 describe('holdsCardNumber', () => {
   /** A Luhn-valid number of 13 to 19 digits with a card network's leading digits. */
   const pan = fc
-    .tuple(fc.constantFrom('4', '51', '55', '2221', '2720', '34', '37', '36', '3528', '3589', '6011', '62'), fc.integer({ min: 13, max: 19 }), fc.stringMatching(/^[0-9]{18}$/))
+    .tuple(fc.constantFrom('4', '51', '55', '2200', '2221', '2720', '34', '37', '36', '3528', '3589', '6011', '62', '81', '9792'), fc.integer({ min: 13, max: 19 }), fc.stringMatching(/^[0-9]{18}$/))
     .map(([prefix, length, digits]) => {
       const partial = (prefix + digits).slice(0, length - 1);
       return partial + luhnCheckDigit(partial);
@@ -45,6 +45,8 @@ describe('holdsCardNumber', () => {
     }));
     expect(holdsCardNumber('Card 4111 1111 1111 1111, Bob')).toBe(true);
     expect(holdsCardNumber('5500-0055-5555-5559')).toBe(true);
+    expect(holdsCardNumber('amex 3782 822463 10005')).toBe(true);
+    expect(holdsCardNumber('4111 1111 1111 1111 1234')).toBe(true); // 20 digits, but grouped: its first 16 are a card
   });
 
   it('leaves short runs, runs of 20 digits and more, dates, timestamps and numbers that fail Luhn', () => {
@@ -55,14 +57,25 @@ describe('holdsCardNumber', () => {
     fc.assert(fc.property(pan, fc.stringMatching(/^[0-9]{1,10}$/), (digits, more) => {
       expect(holdsCardNumber(`${digits}${more}`.padStart(20, '7'))).toBe(false);
     }));
-    // Batch tags and timestamps: dates, and milliseconds since 1970 until 2039 (from 2040 to 2056
-    // they start 2221–2720, as Mastercard's numbers do, and one in ten passes Luhn).
-    fc.assert(fc.property(fc.date({ min: new Date('1990-01-01'), max: new Date('2039-12-31'), noInvalidDate: true }), (at) => {
+    // Batch tags and timestamps: dates written year first or day first, with times, and
+    // milliseconds since 1970 until 2035 (from 2036 they start 21, and one in ten passes Luhn).
+    fc.assert(fc.property(fc.date({ min: new Date('1990-01-01'), max: new Date('2035-12-31'), noInvalidDate: true }), (at) => {
       const stamp = at.toISOString();
-      const compact = stamp.slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
-      expect(holdsCardNumber(`import-${compact}`)).toBe(false);
+      const [y, mo, d, h, mi, se] = [stamp.slice(0, 4), stamp.slice(5, 7), stamp.slice(8, 10), stamp.slice(11, 13), stamp.slice(14, 16), stamp.slice(17, 19)];
+      expect(holdsCardNumber(`import-${y}${mo}${d}-${h}${mi}${se}`)).toBe(false);
+      expect(holdsCardNumber(`import ${d}.${mo}.${y} ${h}.${mi}.${se}`)).toBe(false);
+      expect(holdsCardNumber(`${d}-${mo}-${y} ${h}${mi}`)).toBe(false);
       expect(holdsCardNumber(`batch-${at.getTime()}`)).toBe(false);
       expect(holdsCardNumber(stamp)).toBe(false);
+    }));
+    // Phone numbers: two North American ones side by side, and international ones led by +.
+    const digits_of = (n: number) => fc.stringMatching(new RegExp(`^[0-9]{${n}}$`));
+    fc.assert(fc.property(digits_of(3), digits_of(3), digits_of(4), digits_of(3), digits_of(3), digits_of(4), (a, b, c, d, e, f) => {
+      expect(holdsCardNumber(`Bob ${a}-${b}-${c} ${d}-${e}-${f}`)).toBe(false);
+    }));
+    fc.assert(fc.property(fc.stringMatching(/^[1-9][0-9]{0,2}$/), digits_of(4), digits_of(7), digits_of(4), (country, a, b, c) => {
+      expect(holdsCardNumber(`+${country} ${a} ${b}${c}`)).toBe(false);
+      expect(holdsCardNumber(`call +${country}${a}${b}`)).toBe(false);
     }));
     expect(holdsCardNumber('4111111111111112')).toBe(false);
     expect(holdsCardNumber('41111111111111110000')).toBe(false);

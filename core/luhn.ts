@@ -39,34 +39,44 @@ const digit_run = /\d+(?:[ \u00a0.-]\d+)*/g;
 const digit_group = /\d+/g;
 
 /**
- * The card networks' leading digits (ISO/IEC 7812 issuer numbers in use): Visa 4, Mastercard
- * 51–55 and 2221–2720, Maestro 50 and 56–58, American Express 34 and 37, Diners 300–305, 36,
- * 38 and 39, JCB 3528–3589, Discover, UnionPay and Maestro 6. A digit run starting otherwise (a
- * date 2025…, a timestamp 17…) reads as no card number.
+ * Leading digits no card is issued under, and that dates and timestamps have: 0 and 1 (ISO/IEC
+ * 7812's reserved and airline ranges; milliseconds since 1970 until 2033), and 20 (a year 20xx).
+ * Every other leading digit is some network's (Mir 2200–2204, Mastercard 2221–2720, Amex, Diners
+ * and JCB 3, Visa 4, Mastercard and Maestro 5, Discover, UnionPay and RuPay 6 and 8, Troy 9792).
  */
-const network_prefix = /^(?:4|5|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720|3[4789]|30[0-5]|36|35(?:2[89]|[3-8]\d)|6)/;
+const no_network_prefix = /^(?:0|1|20)/;
 
 function readsAsCardNumber(digits: string): boolean {
-  return digits.length >= 13 && digits.length <= 19 && network_prefix.test(digits) && luhnValid(digits);
+  return digits.length >= 13 && digits.length <= 19 && !no_network_prefix.test(digits) && luhnValid(digits);
 }
 
 /**
- * Whether free text holds what reads as a card number: 13 to 19 digits with a card network's
- * leading digits that pass Luhn, written whole or in groups, alone or followed or led by other
- * groups (an expiry date, a security code: the groups that make it are looked for within the
- * run). A run of digits with no separator is read whole: 20 and more of them are an id, not a
- * card. Card numbers are never stored (a card CIM keeps a keyed hash and a masked form), so a
- * name or a tag holding one is refused, not kept. Bounded: at most 19 digits a window, over a
- * text the schemas bound.
+ * The ways a card number is written in groups: fours with a shorter last group (Visa, Mastercard
+ * and most: 4-4-4-4, 4-4-4-4-3, 4-4-4-1…), and American Express's and Diners' 4-6-5 and 4-6-4.
+ * Groups of other sizes (a phone number's 3-3-4, a date's 2-2-4) make no card number together.
+ */
+function cardGrouping(lengths: readonly number[]): boolean {
+  if (lengths.length === 3 && lengths[0] === 4 && lengths[1] === 6 && (lengths[2] === 5 || lengths[2] === 4)) return true;
+  return lengths.slice(0, -1).every((n) => n === 4) && lengths.at(-1)! >= 1 && lengths.at(-1)! <= 4;
+}
+
+/**
+ * Whether free text holds what reads as a card number: 13 to 19 digits, under a leading digit
+ * some network issues cards with, that pass Luhn; written whole, or grouped as cards are printed
+ * (cardGrouping), alone or beside other groups (an expiry date, a security code). A run of 20
+ * digits and more with no separator is an id, and a run led by `+` a phone number. Card numbers
+ * are never stored (a card CIM keeps a keyed hash and a masked form), so a name or a tag holding
+ * one is refused, not kept. Bounded by the caller: the schemas check text within their length.
  */
 export function holdsCardNumber(text: string): boolean {
-  for (const [run] of text.matchAll(digit_run)) {
-    const groups = [...run.matchAll(digit_group)].map(([g]) => g);
+  for (const match of text.matchAll(digit_run)) {
+    if (text[match.index - 1] === '+') continue;
+    const groups = [...match[0].matchAll(digit_group)].map(([g]) => g);
     for (let first = 0; first < groups.length; first++) {
-      let digits = '';
-      for (let last = first; last < groups.length && digits.length + groups[last]!.length <= 19; last++) {
+      if (readsAsCardNumber(groups[first]!)) return true;
+      for (let last = first + 1, digits = groups[first]!; last < groups.length && digits.length + groups[last]!.length <= 19; last++) {
         digits += groups[last]!;
-        if (readsAsCardNumber(digits)) return true;
+        if (cardGrouping(groups.slice(first, last + 1).map((g) => g.length)) && readsAsCardNumber(digits)) return true;
       }
     }
   }

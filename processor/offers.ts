@@ -378,11 +378,17 @@ const offers_size_lock_namespace = 728_345; // int4: pg_advisory_xact_lock(int, 
 export const offers_bytes_max = 8 * 1024 * 1024;
 
 /**
+ * How long a hidden offer counts against the bound: a create commits its offer hidden and shows it
+ * after (snapshotRewards), within a request's time; one still hidden later was left by a create
+ * answered 503, which nothing ever shows, and must not take the business's room for good.
+ */
+const hidden_in_flight_s = 300;
+
+/**
  * Refuses an offer body that would take the business's offers past offers_bytes_max, in the
- * transaction that writes it, under a lock: two at once cannot both be the last to fit. Hidden
- * offers count too: a create commits its offer hidden and shows it after (snapshotRewards), so
- * leaving them out let two creates each see the room only one had. `except_id`: the offer a PATCH
- * replaces.
+ * transaction that writes it, under a lock: two at once cannot both be the last to fit. Offers
+ * being created count too (hidden_in_flight_s): left out, two creates each saw the room only one
+ * had. `except_id`: the offer a PATCH replaces.
  */
 async function checkOffersFit(tx: postgres.TransactionSql, business_id: string, body: OfferInput, except_id = ''): Promise<void> {
   await tx`select pg_advisory_xact_lock(${offers_size_lock_namespace}, hashtext(${business_id}))`;
@@ -394,7 +400,8 @@ async function refuseOffersPastBound(sql: postgres.Sql | postgres.TransactionSql
   // Both measured as PostgreSQL writes jsonb out: one offer counts the same whichever side it is on.
   const [row] = await sql<{ others: string; body: number }[]>`
     select (select coalesce(sum(octet_length(body::text)), 0)::int8::text from offers
-            where business_id = ${business_id} and id <> ${except_id}) as others,
+            where business_id = ${business_id} and id <> ${except_id}
+              and (not hidden or created_at > now() - ${hidden_in_flight_s} * interval '1 second')) as others,
            octet_length(${sql.json(body as never)}::jsonb::text) as body`;
   const others_bytes = Number(row!.others);
   const body_bytes = row!.body;

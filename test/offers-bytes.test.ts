@@ -73,4 +73,19 @@ describe('a business’s offers in all', () => {
     const both = await Promise.all([1, 2].map(() => call(gw, 'POST', '/v1/offers', biz.admin_key, body(`big${created - 1}`, 10_000))));
     expect(both.map((r) => r.status).sort()).toEqual([201, 400]);
   }, 120_000);
+
+  it('an offer a create answered 503 left hidden counts only while that create may still show it', async () => {
+    const other = await createBusiness(gw);
+    const { sql } = gw.processor.stores;
+    // A create cut after its commit: its offer hidden for good (nothing ever shows it), 8 MiB of it.
+    const left = { name: 'cut', goal: 'spend', award: { percent: 1 }, pad: 'x'.repeat(offers_bytes_max) };
+    const [row] = await sql<{ id: string }[]>`
+      insert into offers (id, business_id, body, hidden, created_at) values (${`off_left${Date.now()}`}, ${other.business_id}, ${sql.json(left)}, true, now() - interval '10 minutes') returning id`;
+    const fits = await call(gw, 'POST', '/v1/offers', other.admin_key, body('after', 10));
+    expect(fits.status, fits.text.slice(0, 300)).toBe(201);
+    // The same hidden offer as a create in flight would hold it: counted.
+    await sql`update offers set created_at = now() where id = ${row!.id}`;
+    const refused = await call(gw, 'POST', '/v1/offers', other.admin_key, body('during', 10));
+    expect(refused.status, refused.text.slice(0, 300)).toBe(400);
+  }, 60_000);
 });

