@@ -4,6 +4,7 @@
 
 import { journal_group, journalKey } from '../hot/keys.ts';
 import type { RedisClient } from '../stores.ts';
+import { streamGroup } from './stream-group.ts';
 
 /** Per shard, the id of its journal's last entry now (null: no entry). */
 export type JournalMarks = readonly (string | null)[];
@@ -33,10 +34,7 @@ export async function shardCaughtUp(redis: RedisClient, shard: number, mark: str
   if (mark === null) return true;
   const key = journalKey(shard);
   if ((await redis.exists(key)) === 0) return true;
-  const groups = (await redis.sendCommand(['XINFO', 'GROUPS', key])) as (Record<string, unknown> | unknown[])[];
-  const group = groups
-    .map((g) => (Array.isArray(g) ? Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [String(g[2 * i]), g[2 * i + 1]])) : g))
-    .find((g) => g.name === journal_group);
+  const group = await streamGroup(redis, key, journal_group);
   if (group === undefined) return false;
   const delivered = String(group['last-delivered-id']);
   // Not delivered up to the mark: something is left to wait for only if an entry up to the mark

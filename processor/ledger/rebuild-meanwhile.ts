@@ -9,6 +9,7 @@
 // journal is the same stream and the difference counts; gone, every entry it added is new.
 
 import type { RedisClient } from '../stores.ts';
+import { streamGroup } from './stream-group.ts';
 
 /** Rebuild's group on each journal ('ledger' is the writers', keys.ts): named, found and removed by name only. */
 export const meanwhile_group = 'rebuild-meanwhile';
@@ -60,6 +61,5 @@ async function entriesAdded(redis: RedisClient, key: string): Promise<number> {
 
 async function hasGroup(redis: RedisClient, key: string): Promise<boolean> {
   if ((await redis.exists(key)) === 0) return false;
-  const groups = (await redis.sendCommand(['XINFO', 'GROUPS', key])) as (Record<string, unknown> | unknown[])[];
-  return groups.some((g) => (Array.isArray(g) ? g[g.indexOf('name') + 1] : g.name) === meanwhile_group);
+  return (await streamGroup(redis, key, meanwhile_group)) !== undefined;
 }

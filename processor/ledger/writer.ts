@@ -44,6 +44,7 @@ import type { Fragment, TransactionSql } from 'postgres';
 import { webhooks_channel } from '../webhooks.ts';
 import { WriterLease } from './lease.ts';
 import { takeOverDead, type StreamEntries } from './takeover.ts';
+import { streamGroup } from './stream-group.ts';
 
 export interface WriterOptions {
   readonly shard_count: number;
@@ -413,7 +414,7 @@ export class LedgerWriter {
         const key = journalKey(shard);
         // Read last-delivered first, pending second: an entry delivered in between has a larger
         // id than last-delivered, so it is never below the trim point.
-        const group = await groupInfo(this.redis, key);
+        const group = await streamGroup(this.redis, key, journal_group);
         if (group === undefined) return;
         const [ms, seq] = String(group['last-delivered-id']).split('-');
         let min_id = `${ms}-${Number(seq) + 1}`;
@@ -653,18 +654,6 @@ function compareIds(a: string, b: string): number {
   return am < bm ? -1 : am > bm ? 1 : as < bs ? -1 : as > bs ? 1 : 0;
 }
 
-type GroupInfo = Record<string, unknown>;
-
-/** XINFO GROUPS for our group, as an object whichever shape the client returns. */
-async function groupInfo(redis: RedisClient, key: string): Promise<GroupInfo | undefined> {
-  const groups = (await redis.sendCommand(['XINFO', 'GROUPS', key])) as (GroupInfo | unknown[])[];
-  for (const g of groups) {
-    const info: GroupInfo = Array.isArray(g) ? Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [String(g[2 * i]), g[2 * i + 1]])) : g;
-    if (info.name === journal_group) return info;
-  }
-  return undefined;
-}
-
 /** Undelivered entries counted one by one up to this many per shard (see journalBacklog). */
 const undelivered_counted_max = 10_000;
 
@@ -681,7 +670,7 @@ export async function journalBacklog(redis: RedisClient, shard_count: number): P
   const counts = await Promise.all(
     Array.from({ length: shard_count }, async (_, s) => {
       const key = journalKey(s);
-      const group = await groupInfo(redis, key).catch(() => undefined);
+      const group = await streamGroup(redis, key, journal_group).catch(() => undefined);
       if (group === undefined) return Number(await redis.sendCommand(['XLEN', key]));
       const pending = Number(group.pending);
       const after = (await redis.sendCommand(['XRANGE', key, `(${String(group['last-delivered-id'])}`, '+', 'COUNT', String(undelivered_counted_max)])) as unknown[];
