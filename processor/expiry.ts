@@ -3,10 +3,10 @@
 
 import { newId } from '../core/ids.ts';
 import { rewardsCall } from './awards.ts';
-import type { ExpireCall } from './hot/expire.ts';
+import { expire_lots_max, type ExpireCall } from './hot/expire.ts';
 import type { AwardItem } from './hot/award-items.ts';
 import { contactKey, expiryKey } from './hot/keys.ts';
-import type { Network } from './network.ts';
+import type { Business, Network } from './network.ts';
 import { shardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { expiryTemplates } from './templates.ts';
@@ -14,6 +14,12 @@ import { repeatEvery } from './repeat.ts';
 
 /** Contacts expired per shard per sweep: a sweep is bounded, the next one goes on. */
 const contacts_per_shard_max = 200;
+
+/**
+ * Expiry calls per contact per sweep at most (each of up to expire_lots_max lots): the rest of a
+ * contact's due lots wait for the next sweep.
+ */
+const expire_calls_max = 20;
 
 export class Expiry {
   constructor(
@@ -28,9 +34,7 @@ export class Expiry {
     let done = 0;
     for (let shard = 0; shard < config.shard_count; shard++) {
       const due = (await redis.sendCommand(['ZRANGE', expiryKey(shard), '-inf', String(now_ms), 'BYSCORE', 'LIMIT', '0', String(contacts_per_shard_max)])) as string[];
-      for (const contact_id of due) {
-        if (await this.expire(shard, contact_id, now_ms)) done++;
-      }
+      for (const contact_id of due) done += await this.expire(shard, contact_id, now_ms);
     }
     return done;
   }
@@ -41,8 +45,7 @@ export class Expiry {
    * answers before, as if the redemption never happened, rather than until the next sweep.
    */
   async expireDue(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
-    const due = await this.stores.redis.zScore(expiryKey(shard), contact_id);
-    return due !== null && due <= now_ms && this.expire(shard, contact_id, now_ms);
+    return (await this.isDue(shard, contact_id, now_ms)) && (await this.expire(shard, contact_id, now_ms)) > 0;
   }
 
   /**
@@ -54,17 +57,37 @@ export class Expiry {
     return madeExpired(items, accepted, now_ms) && this.expireDue(shard, contact_id, now_ms);
   }
 
-  private async expire(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
+  private async isDue(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
+    const due = await this.stores.redis.zScore(expiryKey(shard), contact_id);
+    return due !== null && due <= now_ms;
+  }
+
+  /**
+   * The contact's lots due at `now_ms`, expired: one expiry transaction per script call, each of
+   * at most expire_lots_max lots, until none is due (at most expire_calls_max). Returns how many.
+   */
+  private async expire(shard: number, contact_id: string, now_ms: number): Promise<number> {
     const business_id = await this.stores.redis.hGet(contactKey(shard, contact_id), 'b');
     const business = business_id === null || business_id === undefined ? undefined : await this.network.business(business_id);
     if (business === undefined) {
       await this.stores.redis.zRem(expiryKey(shard), contact_id);
-      return false;
+      return 0;
     }
+    let done = 0;
+    for (let call_n = 0; call_n < expire_calls_max; call_n++) {
+      // Each call a reference of its own: the first as it always was.
+      const reference = call_n === 0 ? `expiry:${contact_id}:${now_ms}` : `expiry:${contact_id}:${now_ms}:${call_n}`;
+      if (!(await this.expireOnce(business, shard, contact_id, reference, now_ms))) break;
+      done++;
+      if (!(await this.isDue(shard, contact_id, now_ms))) break;
+    }
+    return done;
+  }
+
+  private async expireOnce(business: Business, shard: number, contact_id: string, reference: string, now_ms: number): Promise<boolean> {
     const id = newId('txn');
-    const reference = `expiry:${contact_id}:${now_ms}`;
     const templates = expiryTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reference });
-    const call: ExpireCall = rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates);
+    const call: ExpireCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), lots_max: expire_lots_max };
     const out = await shardReply(this.stores, call, this.stores.redis.expireScript(call));
     return out.status === 201;
   }

@@ -4,7 +4,8 @@
 // the API with the processor's clock walked forward a year (the review "bigcontact").
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lotsKey } from '../processor/hot/keys.ts';
+import { expire_lots_max } from '../processor/hot/expire.ts';
+import { lotOrderKey, lotsKey } from '../processor/hot/keys.ts';
 import { default_config } from '../processor/stores.ts';
 import { rebuild } from '../processor/ledger/rebuild.ts';
 import { reconcile } from '../processor/ledger/reconcile.ts';
@@ -25,14 +26,18 @@ let other_card = 0;
 const ref = () => `bc-${++seq}`;
 const pos = (path: string, body: object) => call(gw, 'POST', path, biz.terminal_key, body);
 
-/** Redis microseconds per call of the scripts run by `f` (INFO commandstats, evalsha). */
-async function scriptUs(f: () => Promise<unknown>): Promise<{ calls: number; usec: number }> {
+/**
+ * Redis microseconds per call of the scripts run by `f` (INFO commandstats, evalsha), and the
+ * calls of each command, the scripts' own commands among them.
+ */
+async function scriptUs<T>(f: () => Promise<T>): Promise<{ result: T; calls: number; usec: number; commands: Record<string, number> }> {
   const { redis } = gw.processor.stores;
   await redis.sendCommand(['CONFIG', 'RESETSTAT']);
-  await f();
+  const result = await f();
   const info = (await redis.sendCommand(['INFO', 'commandstats'])) as string;
   const line = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(info);
-  return { calls: Number(line?.[1] ?? 0), usec: Number(line?.[2] ?? 0) };
+  const commands = Object.fromEntries([...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  return { result, calls: Number(line?.[1] ?? 0), usec: Number(line?.[2] ?? 0), commands };
 }
 
 beforeAll(async () => {
@@ -120,16 +125,37 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     await reconciled();
   });
 
+  it('a redemption of a little reads only the earliest lots, in one batch of the lot order (lib.lua), not every lot', async () => {
+    const held = await lotsHeld();
+    const cost = await scriptUs(async () => expect((await pos('/v1/redemptions', { reference: ref(), cim, amount: 100 })).status).toBe(201));
+    console.log(`redemption of 1.00 among ${held} lots: ${cost.usec} us in ${cost.calls} scripts; ${JSON.stringify(cost.commands)}`);
+    expect(held).toBeGreaterThan(1_000);
+    expect(cost.commands).toMatchObject({ zrange: 1, hmget: expect.any(Number) });
+    expect(cost.commands.hgetall ?? 0).toBe(0);
+    expect(cost.commands.hkeys ?? 0).toBe(0);
+    // A refund's claw-back takes the earliest lots the same way.
+    const purchase = ref();
+    expect((await pos('/v1/purchases', { reference: purchase, cim, amount: 5_000, currency: 'EUR' })).status).toBe(201);
+    const refund = await scriptUs(async () => expect((await pos('/v1/refunds', { reference: ref(), original_reference: purchase, amount: 2_500 })).status).toBe(201));
+    console.log(`refund of half a purchase among ${await lotsHeld()} lots: ${refund.usec} us in ${refund.calls} scripts; ${JSON.stringify(refund.commands)}`);
+    expect(refund.commands.hgetall ?? 0).toBe(0);
+    expect(refund.commands.hkeys ?? 0).toBe(0);
+  });
+
   it('a redemption of everything, then its reversal, gives back the very lots (thousands), and the ledger agrees', async () => {
     const before = await gw.processor.stores.redis.hGetAll(lotsKey(shard, contact_id));
     const w0 = await wallet();
     const reference = ref();
-    const r = await pos('/v1/redemptions', { reference, cim });
+    const cost = await scriptUs(() => pos('/v1/redemptions', { reference, cim }));
+    const r = cost.result;
+    console.log(`redemption of everything, ${Object.keys(before).length} lots: ${cost.usec} us in ${cost.calls} scripts`);
     expect(r.status, r.text).toBe(201);
     // At the terminal's merchant every pool but X (restricted to no one: X is no merchant's code) redeems.
     expect(r.body.redeemed).toBe(w0.commerce);
     expect(r.body.wallet).toEqual({ open: w0.open + w0.commerce, commerce: 0 });
-    const v = await pos('/v1/reversals', { reference: ref(), original_reference: reference });
+    const back = await scriptUs(() => pos('/v1/reversals', { reference: ref(), original_reference: reference }));
+    const v = back.result;
+    console.log(`its reversal: ${back.usec} us in ${back.calls} scripts`);
     expect(v.status, v.text).toBe(201);
     expect(v.body.wallet).toEqual({ open: w0.open, commerce: w0.commerce });
     expect(await gw.processor.stores.redis.hGetAll(lotsKey(shard, contact_id))).toEqual(before);
@@ -156,16 +182,19 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     const t = performance.now();
     const rebuilt = await rebuild(redis, sql, config, { force: true, wait_ms: 30_000, now_ms: Date.now() });
     const took = performance.now() - t;
-    console.log(`rebuild: ${Math.round(took)} ms`);
+    const bytes = async (key: string) => Number(await redis.sendCommand(['MEMORY', 'USAGE', key]));
+    console.log(`rebuild: ${Math.round(took)} ms; lots ${await bytes(lotsKey(shard, contact_id))} bytes, their order ${await bytes(lotOrderKey(shard, contact_id))} bytes`);
     expect(rebuilt.outcome).toBe('rebuilt');
     expect(rebuilt.outcome === 'rebuilt' && rebuilt.warnings).toEqual([]);
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual(before);
+    // Their order written whole beside them (lib.lua): no script builds it from thousands of lots.
+    expect(await redis.zRange(lotOrderKey(shard, contact_id), 0, -1)).toEqual(Object.keys(before).sort());
     const w = await wallet();
     expect({ open: w.open, commerce: w.commerce }).toEqual({ open: w0.open, commerce: w0.commerce });
     await reconciled();
   }, 60_000);
 
-  it('every lot expired at once (the clock past them all, no sweep meanwhile): one expiry of exactly the commerce balance', async () => {
+  it('every lot expired at once (the clock past them all, no sweep meanwhile): one sweep, expiries of at most 1,000 lots each, of exactly the commerce balance', async () => {
     const w0 = await wallet();
     const held = await lotsHeld();
     const clock = gw.processor.stores.clock;
@@ -173,7 +202,7 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     clock.now = () => real() + 400 * day_ms;
     try {
       // This contact in one expiry (and any other contact of the file whose lots are past too).
-      const cost = await scriptUs(async () => expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1));
+      const cost = await scriptUs(async () => expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(Math.ceil(held / expire_lots_max)));
       console.log(`expiry of ${held} lots: ${cost.usec} us in ${cost.calls} scripts`);
       expect(await lotsHeld()).toBe(0);
       const w = await wallet();

@@ -6,7 +6,7 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { expiryTemplates } from '../templates.ts';
-import type { ExpireCall } from './expire.ts';
+import { expire_lots_max, type ExpireCall } from './expire.ts';
 import { expiryKey, lotsKey } from './keys.ts';
 import { referenceSlot } from './references.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedisForFile } from './script-spec.ts';
@@ -21,13 +21,14 @@ let redis: RedisClient;
 
 specRedisForFile(13, (r) => (redis = r));
 
-function call(contact_id: string): ExpireCall {
+function call(contact_id: string, lots_max = expire_lots_max): ExpireCall {
   const id = newId('txn');
   const reference = `expiry:${contact_id}:${now}`;
   const { reply, entry } = expiryTemplates({ id, business_id: business.id, contact_id, currency: 'EUR', now_ms: now, reference });
   return {
     business_id: business.id, slot: referenceSlot(spec_config, '_rewards', reference, now), contact_id, shard, id, now_ms: now, journal_length_max: 1_000_000, reply, entry,
     accounts: transactionAccounts(business, null, contact_id),
+    lots_max,
   };
 }
 

@@ -14,8 +14,17 @@ const expire_layout = layout(
     /** The contact, as the shard's expiry index names it. */
     contact_id: arg.str(),
     accounts: accountsArg('commerce', 'rewards'),
+    /** Lots expired per call at most, of a contact that keeps its lots in order (lib.lua indexLots). */
+    lots_max: arg.int(),
   },
 );
+
+/**
+ * Lots one expiry takes out at most: Redis runs one script at a time, so one call must not hold it
+ * for all of a contact's thousands of lots; the sweeper calls again for the rest. Within what
+ * Lua's unpack spreads (lib.lua LOTS_WRITE_BATCH).
+ */
+export const expire_lots_max = 1_000;
 
 export type ExpireCall = ShardCall<ExpireHole> & ValuesOf<typeof expire_layout.args>;
 

@@ -31,6 +31,17 @@ export function lotsKey(shard: number, contact_id: string): string {
 }
 
 /**
+ * The contact's lots in expiry order, kept once it holds many (lib.lua indexLots): a sorted set,
+ * score the lot's expiry ms, member its lots field.
+ */
+export function lotOrderKey(shard: number, contact_id: string): string {
+  return `lx:{s${shard}}:${contact_id}`;
+}
+
+/** Lots a contact holds at most without their order kept (lib.lua LOTS_UNINDEXED_MAX, the same). */
+export const lots_unordered_max = 64;
+
+/**
  * The contact's purchases on its birthday of the last purchase_times_kept_ms, not reversed: a
  * sorted set of transaction ids by occurred_at (ms), for the birthday offers' "first purchase of
  * that day" (lib.lua applyAwards). Written by purchase.lua, a reversal takes its purchase out.

@@ -9,14 +9,16 @@ local refused = prologue()
 if refused then return refused end
 
 local open, commerce = balances()
+-- Commerce debt (from claw-backs) is owed before anything can be redeemed.
+local redeemable = math.max(commerce, 0)
+local want = ARG.amount
+if want ~= nil and (want <= 0 or want > redeemable) then return refuse('insufficient_funds') end
 local restricted = {}
 for _, r in ipairs(ARG.restricted_pools) do restricted[r.pool] = true end
-local lots = eligibleLots(ARG.merchant_code, restricted)
-local eligible = 0
-for _, lot in ipairs(lots) do eligible = eligible + lot[2] end
--- Commerce debt (from claw-backs) is owed before anything can be redeemed.
-if eligible > commerce then eligible = math.max(commerce, 0) end
-local want = ARG.amount or eligible
+-- The earliest eligible lots that make up `want` (nil: every eligible lot).
+local lots, eligible = eligibleLots(ARG.merchant_code, restricted, want)
+if eligible > redeemable then eligible = redeemable end
+want = want or eligible
 if want <= 0 or want > eligible then return refuse('insufficient_funds') end
 
 local taken, from = takeLots(lots, want)

@@ -104,9 +104,9 @@ else
   -- Back into the very lots it came from, with their expiry and pool.
   local lots = (st[7] and cjson.decode(st[7])) or (ledger and ledger.lots) or {}
   local earliest = 9999999999999
+  addLots(lots)
   for _, lot in ipairs(lots) do
-    redis.call('HINCRBY', KEY.lots, lot[1], lot[2])
-    local expiry = tonumber(string.sub(lot[1], 1, 13))
+    local expiry = expiryOf(lot[1])
     if expiry < earliest then earliest = expiry end
     -- Expired while redeemed: Node expires it as soon as this commits (Expiry.expireDue), an
     -- expiry transaction of its own, so the wallet this answers leaves it out, as it would be

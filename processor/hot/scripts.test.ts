@@ -45,7 +45,7 @@ describe('hot scripts', () => {
       ['refundScript', { ...base, amount: null, ...original }],
       ['reversalScript', { ...base, ...original, undo: null }],
       ['awardScript', { ...base, accounts, awards: [] }],
-      ['expireScript', { ...base, accounts }],
+      ['expireScript', { ...base, accounts, lots_max: 10 }],
       ['claimScript', { slot, value: '', mode: 'read' }],
       ['otpScript', { business_id: business.id, code: '123456', mode: 'for', contact_id, tries_max: 3, tries_ttl_s: 900, counters }],
       ['guessScript', { mode: 'reserve', counters }],

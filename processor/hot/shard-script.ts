@@ -6,7 +6,7 @@
 
 import { error_status, type ErrorCode } from '../../core/errors.ts';
 import { answerOf, hotScript, textAt, unexpected } from './define.ts';
-import { contactKey, journalKey, lotsKey, transactionKey } from './keys.ts';
+import { contactKey, journalKey, lotOrderKey, lotsKey, transactionKey } from './keys.ts';
 import { arg, layout, type Args, type Keys, type KeyValues, type Layout, type ValuesOf } from './layout.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
 import type { Template, WalletHole } from './template.ts';
@@ -15,7 +15,7 @@ import type { Template, WalletHole } from './template.ts';
 export const pending_entry_ttl_seconds = 86_400;
 
 export const shard_layout = layout(
-  { contact: 1, lots: 1, records: reference_periods, pending: 1, journal: 1 },
+  { contact: 1, lots: 1, lot_order: 1, records: reference_periods, pending: 1, journal: 1 },
   {
     record_field: arg.bytes(),
     business_id: arg.str(),
@@ -127,6 +127,7 @@ export function shardScript<Call extends ShardCall<string> & ValuesOf<A>, K exte
       shard_layout.pushKeys(parser, {
         contact: contactKey(shard, call.contact_id),
         lots: lotsKey(shard, call.contact_id),
+        lot_order: lotOrderKey(shard, call.contact_id),
         records: call.slot.record_keys(shard),
         pending: transactionKey(shard, call.id),
         journal: journalKey(shard),

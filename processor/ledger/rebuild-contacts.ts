@@ -7,7 +7,7 @@
 import { shardOf } from '../../core/ids.ts';
 import type { PeriodKind } from '../../core/tier.ts';
 import { CimIndex } from '../hot/cim-index.ts';
-import { capsKey, contactKey, expiryKey, lotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
+import { capsKey, contactKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
 import type { Posting } from '../journal.ts';
 import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
 import { ledgerBalances } from './balances.ts';
@@ -151,9 +151,11 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
         loaded.warnings.push(`${c.id}: lots less debt derived ${derived}, the commerce account holds ${balances.get(c.id)!.commerce}`);
       }
       const shard = shardOf(c.id, config.shard_count);
-      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), capsKey(shard, c.id), purchaseTimesKey(shard, c.id)]);
+      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), lotOrderKey(shard, c.id), capsKey(shard, c.id), purchaseTimesKey(shard, c.id)]);
       multi.hSet(contactKey(shard, c.id), contactFields(c, hot, balances.get(c.id)!));
       if (hot.lots.length > 0) multi.hSet(lotsKey(shard, c.id), hot.lots.map(([f, a]) => [f, String(a)]));
+      // Written whole here, not built by the first script to read them, which would hold Redis for all of them.
+      if (hot.lots.length > lots_unordered_max) multi.zAdd(lotOrderKey(shard, c.id), hot.lots.map(([f]) => ({ score: Number(f.slice(0, 13)), value: f })));
       if (hot.caps.length > 0) multi.hSet(capsKey(shard, c.id), hot.caps.map(([f, n]) => [f, String(n)]));
       // The birthday purchases a "first purchase of the day" may still ask about (purchase.lua keeps as many).
       const recent = hot.purchase_times.filter(([, at]) => at >= Date.now() - purchase_times_kept_ms);
