@@ -11,6 +11,7 @@ import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 import type { RedisClient } from '../processor/stores.ts';
 import { comparableRedis } from './redis-state.ts';
 import { probe_key } from '../processor/redis-health.ts';
+import { rebuild_lock_namespace } from '../processor/ledger/rebuild.ts';
 
 const shard_count = 16;
 let stores: OwnStores;
@@ -247,6 +248,27 @@ describe('npm run rebuild', () => {
     expect(awarded).not.toContain(offers['small budget']);
     const clean = await reconcile();
     expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+  });
+
+  it('does not run beside another rebuild of the database (exit 2, Redis untouched); a rebuild killed frees it with its session', async () => {
+    // Another rebuild's session: the lock it holds while it runs (processor/ledger/rebuild.ts).
+    const other = await stores.sql.reserve();
+    let other_pid = 0;
+    try {
+      const [row] = await other<{ pid: number; locked: boolean }[]>`select pg_backend_pid() as pid, pg_try_advisory_lock(${rebuild_lock_namespace}, 0) as locked`;
+      expect(row?.locked).toBe(true);
+      other_pid = row!.pid;
+      const held = await snapshot(stores.redis.client);
+      const r = await rebuild('--force');
+      expect([r.code, r.stderr.trim()]).toEqual([2, 'rebuild: another rebuild is running on this database; nothing loaded']);
+      expect(await snapshot(stores.redis.client)).toEqual(held);
+      // That rebuild killed: its connection ends, its lock goes with it.
+      await stores.sql`select pg_terminate_backend(${other_pid})`;
+    } finally {
+      other.release();
+    }
+    const r = await rebuild('--force');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
   it('with --force, overwrites a Redis with data and leaves it consistent', async () => {

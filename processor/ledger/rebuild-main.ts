@@ -1,6 +1,7 @@
 // `npm run rebuild [--force]` (spec/OPERATIONS.md): reloads an empty Redis from PostgreSQL, with
 // a progress bar on stderr and what it loaded on stdout. Exit 0 when rebuilt, 1 when it refused
-// (Redis holds Pocketgate data and no --force), 2 when it could not run, 3 when forced over a
+// (Redis holds Pocketgate data and no --force), 2 when it could not run (another rebuild running
+// on the database among the reasons), 3 when forced over a
 // Redis the hot path wrote to meanwhile (its contacts may lack what was made: run it again with
 // POS traffic held off).
 
@@ -43,6 +44,10 @@ async function main(): Promise<number> {
     if (result.outcome === 'refused') {
       console.error(`rebuild: refused: Redis already holds Pocketgate data (${result.key}); --force overwrites what rebuild loads`);
       return 1;
+    }
+    if (result.outcome === 'busy') {
+      console.error('rebuild: another rebuild is running on this database; nothing loaded');
+      return exit_could_not_run;
     }
     if (result.outcome === 'wait_timeout') {
       console.error('rebuild: the ledger has not caught up with the journal within 60 s; nothing loaded');

@@ -49,9 +49,34 @@ export type RebuildResult =
       readonly appended_meanwhile: number;
     } & ContactsLoaded)
   | { readonly outcome: 'refused'; readonly key: string }
-  | { readonly outcome: 'wait_timeout' };
+  | { readonly outcome: 'wait_timeout' }
+  /** Another rebuild runs on this database: two would overwrite each other's Redis writes. */
+  | { readonly outcome: 'busy' };
 
+/** Any constant: rebuild's advisory lock among the database's, pg_try_advisory_lock(int, int). */
+export const rebuild_lock_namespace = 728_350;
+
+/**
+ * One rebuild at a time on a database: the lock is its session's, held on a connection of its
+ * own, so a rebuild killed at any moment frees it with its connection.
+ */
 export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorConfig, options: RebuildOptions): Promise<RebuildResult> {
+  const session = await sql.reserve();
+  try {
+    const [held] = await session<{ locked: boolean }[]>`select pg_try_advisory_lock(${rebuild_lock_namespace}, 0) as locked`;
+    if (held?.locked !== true) return { outcome: 'busy' };
+    try {
+      return await rebuildLocked(redis, sql, config, options);
+    } finally {
+      // Failing, the session is gone, and its lock with it.
+      await session`select pg_advisory_unlock(${rebuild_lock_namespace}, 0)`.catch(() => undefined);
+    }
+  } finally {
+    session.release();
+  }
+}
+
+async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConfig, options: RebuildOptions): Promise<RebuildResult> {
   const found = await pocketgateKey(redis, config.shard_count);
   if (found !== null && !options.force) return { outcome: 'refused', key: found };
   // The ledger's tokens were made with one CIM key: loaded with another, no CIM finds its contact.
