@@ -61,6 +61,8 @@ export const rebuild_lock_namespace = 728_350;
  * own, so a rebuild killed at any moment frees it with its connection.
  */
 export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorConfig, options: RebuildOptions): Promise<RebuildResult> {
+  // The lock's session is taken out of the pool for the whole rebuild: alone, the rest would wait for ever.
+  if (!(sql.options.max >= 2)) throw new Error(`rebuild needs a PostgreSQL pool of 2 connections or more (one holds its lock); this one has ${sql.options.max}`);
   const session = await sql.reserve();
   try {
     const [held] = await session<{ locked: boolean }[]>`select pg_try_advisory_lock(${rebuild_lock_namespace}, 0) as locked`;
