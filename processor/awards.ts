@@ -19,6 +19,7 @@ import type { ReferralIntent } from './referrals.ts';
 import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { awardTemplates, publicAward } from './templates.ts';
+import { capPeriodsKeptFrom, type CapPeriodsKept } from '../core/cap-periods.ts';
 
 /** Award transactions are made by the processor itself, under this pseudo-terminal. */
 export const rewards_terminal = '_rewards';
@@ -187,7 +188,7 @@ export class Awards {
     const answer: { outcome?: string } = {};
     let items: readonly AwardItem[] = [];
     try {
-      const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards, resolution) };
+      const call: AwardCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), awards: awardItems(awards, resolution), caps_kept: capsKeptAt(now_ms) };
       items = call.awards;
       out = await shardReply(this.stores, call, answered(this.stores.redis.awardScript(call), answer));
     } catch (err) {
@@ -202,6 +203,15 @@ export class Awards {
     await this.expiry.expireMade(shard, contact_id, items, out.committed?.accepted, now_ms).catch(() => false);
     return out;
   }
+}
+
+let caps_kept_hour: { readonly hour: number; readonly kept: CapPeriodsKept } | undefined;
+
+/** capPeriodsKeptFrom(now_ms), computed once an hour: every purchase names it, it moves once a day. */
+export function capsKeptAt(now_ms: number): CapPeriodsKept {
+  const hour = Math.floor(now_ms / 3_600_000);
+  if (caps_kept_hour?.hour !== hour) caps_kept_hour = { hour, kept: capPeriodsKeptFrom(now_ms) };
+  return caps_kept_hour.kept;
 }
 
 /** Lot field of an award: sorting fields sorts lots by expiry (never-expiring last). */

@@ -16,7 +16,7 @@ import { contactKey, purchaseTimesKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { requireWritable, requireWritableNow } from './redis-health.ts';
-import { awardItems, type Awards } from './awards.ts';
+import { awardItems, capsKeptAt, type Awards } from './awards.ts';
 import type { Expiry } from './expiry.ts';
 import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
@@ -305,6 +305,7 @@ export class Purchases {
       periods: tierPeriods(local, rewards),
       referral: p.referral ?? '',
       awards: awardItems(awards, rewards.compiled.resolution),
+      caps_kept: capsKeptAt(now_ms),
     };
   }
 

@@ -5,7 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expire_lots_max } from '../processor/hot/expire.ts';
-import { lotOrderKey, lotsKey } from '../processor/hot/keys.ts';
+import { capsKey, lotOrderKey, lotsKey } from '../processor/hot/keys.ts';
+import { cap_periods_kept_days, capCounterKept, capPeriodsKeptFrom } from '../core/cap-periods.ts';
 import { default_config } from '../processor/stores.ts';
 import { rebuild } from '../processor/ledger/rebuild.ts';
 import { reconcile } from '../processor/ledger/reconcile.ts';
@@ -50,6 +51,8 @@ beforeAll(async () => {
     { name: '2% a year', goal: 'spend', award: { percent: 2 }, validity_days: 365 },
     { name: '1 at the merchant, 90 days', goal: 'spend', award: { fixed: 1 }, validity_days: 90, pool: biz.merchant_code },
     { name: '1 in pool X, 90 days', goal: 'spend', award: { fixed: 1 }, validity_days: 90, pool: 'X' },
+    // Into the open balance, once a day: a cap counter a day (lib.lua pruneCaps keeps them bounded).
+    { name: '1 a day', goal: 'spend', award: { fixed: 1 }, instant_redeem: true, limits: { per_contact: { count: 1, period: 'day' } } },
   ]) {
     const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { kind: 'cashback', ...offer });
     expect(o.status, o.text).toBe(201);
@@ -65,6 +68,7 @@ afterAll(async () => {
 });
 
 const lotsHeld = () => gw.processor.stores.redis.hLen(lotsKey(shard, contact_id));
+const capCounters = () => gw.processor.stores.redis.hGetAll(capsKey(shard, contact_id));
 const wallet = async () => (await call(gw, 'GET', `/v1/contacts/${contact_id}/wallet`, biz.admin_key)).body;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
@@ -125,6 +129,13 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     await reconciled();
   });
 
+  it('holds the cap counters of the periods a purchase may still count in, not one a day for the year', async () => {
+    const days = Object.keys(await capCounters()).filter((f) => /\|d\d{4}-\d\d-\d\d$/.test(f));
+    console.log(`cap counters after a year of a daily-capped offer: ${days.length}`);
+    expect(days.length).toBeGreaterThanOrEqual(36);
+    expect(days.length).toBeLessThanOrEqual(cap_periods_kept_days + 2);
+  });
+
   it('a redemption of a little reads only the earliest lots, in one batch of the lot order (lib.lua), not every lot', async () => {
     const held = await lotsHeld();
     const cost = await scriptUs(async () => expect((await pos('/v1/redemptions', { reference: ref(), cim, amount: 100 })).status).toBe(201));
@@ -177,6 +188,7 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
   it('npm run rebuild (forced) gives the contact back its very lots from the ledger, and reconcile is clean (its replay’s work on the lots: replay-big.test.ts)', async () => {
     const { redis, sql } = gw.processor.stores;
     const before = await redis.hGetAll(lotsKey(shard, contact_id));
+    const caps_before = await capCounters();
     const w0 = await wallet();
     const config = { ...default_config, ...gw.processor.stores.config };
     const t = performance.now();
@@ -187,6 +199,9 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     expect(rebuilt.outcome).toBe('rebuilt');
     expect(rebuilt.outcome === 'rebuilt' && rebuilt.warnings).toEqual([]);
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual(before);
+    // The cap counters a purchase may still count in, and only them.
+    const kept = capPeriodsKeptFrom(Date.now());
+    expect(await capCounters()).toEqual(Object.fromEntries(Object.entries(caps_before).filter(([f]) => capCounterKept(f, kept))));
     // Their order written whole beside them (lib.lua): no script builds it from thousands of lots.
     expect(await redis.zRange(lotOrderKey(shard, contact_id), 0, -1)).toEqual(Object.keys(before).sort());
     const w = await wallet();

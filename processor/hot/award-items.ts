@@ -33,3 +33,9 @@ export const award_item = {
 export type AwardItem = ValuesOf<typeof award_item>;
 
 export const award_items = arg.list(award_item, awards_max);
+
+/**
+ * By a period key's kind letter, the first period a cap counter may still be counted in
+ * (core/cap-periods.ts): counters of older periods are dropped (lib.lua pruneCaps).
+ */
+export const caps_kept = arg.struct({ d: arg.str(), w: arg.str(), m: arg.str() });

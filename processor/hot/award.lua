@@ -9,7 +9,7 @@ local refused = prologue()
 if refused then return refused end
 
 -- No price to take anything off: these awards are credits (core/offer.ts makeAward).
-local awards, cashback, discount, postings, accepted, _, _, expired = applyAwards(ARG.awards, KEY.caps, KEY.expiry, ARG.accounts, 0)
+local awards, cashback, discount, postings, accepted, _, _, expired = applyAwards(ARG.awards, KEY.caps, ARG.caps_kept, KEY.expiry, ARG.accounts, 0)
 -- Every award refused by its guard or cap: nothing to record.
 if #accepted == 0 then return {'empty'} end
 local answer = commit({awards = awards, amount = int(cashback), postings = postings, expired_back = expired}, recordOf('a', cashback, cashback))

@@ -1,6 +1,7 @@
 // award.lua against the test Redis (database 13, shard 204), called through its definition
 // (award.ts) without the gateway.
 
+import { capPeriodsKeptFrom } from '../../core/cap-periods.ts';
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
@@ -29,7 +30,7 @@ function call(contact_id: string, reference: string, awards: AwardItem[]): Award
   const { reply, entry } = awardTemplates({ id, business_id: business.id, contact_id, currency: 'EUR', now_ms, reason: 'signup', reference });
   return {
     business_id: business.id, slot: referenceSlot(spec_config, '_rewards', reference, now_ms), contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, null, contact_id), awards,
+    accounts: transactionAccounts(business, null, contact_id), awards, caps_kept: capPeriodsKeptFrom(now_ms),
   };
 }
 

@@ -1,7 +1,7 @@
 // The award script (award.lua): its own keys and arguments, and what it answers when it commits.
 
 import { accountsArg } from './accounts.ts';
-import { award_items } from './award-items.ts';
+import { award_items, caps_kept } from './award-items.ts';
 import { intsAt, textAt } from './define.ts';
 import { capsKey, expiryKey } from './keys.ts';
 import { layout, type ValuesOf } from './layout.ts';
@@ -10,7 +10,7 @@ import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 /** The holes award.lua fills: the awards it accepted, their total, their postings. */
 export type AwardHole = 'awards' | 'amount' | 'postings';
 
-const award_layout = layout({ caps: 1, expiry: 1 }, { accounts: accountsArg('rewards', 'commerce', 'open'), awards: award_items });
+const award_layout = layout({ caps: 1, expiry: 1 }, { accounts: accountsArg('rewards', 'commerce', 'open'), awards: award_items, caps_kept });
 
 export type AwardCall = ShardCall<AwardHole> & ValuesOf<typeof award_layout.args>;
 

@@ -405,6 +405,25 @@ local function applyBasisPoints(amount, bp)
   return math.floor(amount / 10000) * bp + math.floor((amount % 10000) * bp / 10000)
 end
 
+-- A contact's cap counters are kept per offer and period: without this, buying every day at a
+-- daily-capped offer would add a counter a day for ever. When a counter of a new period is made
+-- and the contact holds more than CAPS_UNPRUNED_MAX, those of periods no purchase can be counted
+-- in any more (before `kept`, by kind letter: core/cap-periods.ts, where the rule is tested) go.
+-- Lifetime and once counters stay.
+local CAPS_UNPRUNED_MAX = 16
+local function pruneCaps(caps_key, kept)
+  if redis.call('HLEN', caps_key) <= CAPS_UNPRUNED_MAX then return end
+  local old = {}
+  for _, field in ipairs(redis.call('HKEYS', caps_key)) do
+    local period = string.sub(field, (string.find(field, '|', 1, true) or 0) + 1)
+    local from = kept[string.sub(period, 1, 1)]
+    if from and #period == #from and period < from then old[#old + 1] = field end
+  end
+  for first = 1, #old, LOTS_WRITE_BATCH do
+    redis.call('HDEL', caps_key, unpack(old, first, math.min(first + LOTS_WRITE_BATCH - 1, #old)))
+  end
+end
+
 -- What each award's guard and cap admit (admitted[i]), and of each resolution group (group > 0)
 -- the best-placed award admitted (best[group]): the next best stands in for a winner its cap
 -- refuses. Reads only; applyAwards makes them.
@@ -441,7 +460,7 @@ end
 -- the contact's purchases not reversed as it read them (none: this is its first purchase), and
 -- what went into lots already expired.
 -- times_key: the contact's purchases by time (purchaseTimesKey), for guard first_of_day.
-local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room, times_key)
+local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, discount_room, times_key)
   -- One read of what the awards depend on and one write per field they change, however many
   -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
   local h = redis.call('HMGET', KEY.contact, 'fp', 'md')
@@ -455,6 +474,7 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
   local to_commerce, to_open, earliest = 0, 0, 9999999999999
   local parts, postings, accepted, made = {}, {}, {}, {}
   local cashback, discount = 0, 0
+  local new_counter = false
   -- First what each award's guard and cap admit; then the awards made, in the order given (the
   -- reply's).
   local admitted, best = admitAwards(awards, first_purchase, caps_key, discount_room, times_key)
@@ -466,7 +486,7 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
       if amount <= 0 then make = false else json = string.gsub(json, '"amount":%d+', '"amount":' .. int(amount), 1) end
     end
     if make then
-      if cap ~= '' then redis.call('HINCRBY', caps_key, cap, 1) end
+      if cap ~= '' and redis.call('HINCRBY', caps_key, cap, 1) == 1 then new_counter = true end
       if kind == 'd' then
         discount = discount + amount
       else
@@ -506,6 +526,7 @@ local function applyAwards(awards, caps_key, expiry_key, accounts, discount_room
     if expiryOf(field) <= NOW then expired = expired + lot_add[field] end
   end
   addLots(adds)
+  if new_counter then pruneCaps(caps_key, caps_kept) end
   if to_commerce > 0 then redis.call('HINCRBY', KEY.contact, 'm', to_commerce) end
   if debt ~= debt_before then
     if debt == 0 then redis.call('HDEL', KEY.contact, 'md') else redis.call('HSET', KEY.contact, 'md', int(debt)) end

@@ -1,6 +1,7 @@
 // purchase.lua against the test Redis (database 13, shard 201), called through its definition
 // (purchase.ts) without the gateway: what it commits, replays and refuses, and what it writes.
 
+import { capPeriodsKeptFrom, type CapPeriodsKept } from '../../core/cap-periods.ts';
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
@@ -39,6 +40,7 @@ interface Purchase {
   readonly referral?: string;
   readonly birth_days?: string;
   readonly at_ms?: number;
+  readonly caps_kept?: CapPeriodsKept;
 }
 
 function call(p: Purchase): PurchaseCall {
@@ -51,7 +53,7 @@ function call(p: Purchase): PurchaseCall {
   return {
     business_id: business.id, slot, contact_id: p.contact_id, shard, id, now_ms, journal_length_max: p.journal_length_max ?? 1_000_000, reply, entry,
     pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms: p.at_ms ?? at_ms, birth_days: p.birth_days ?? '', fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,
-    accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10', next: '2026-12' }], referral: p.referral ?? '', awards: p.awards ?? [],
+    accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10', next: '2026-12' }], referral: p.referral ?? '', awards: p.awards ?? [], caps_kept: p.caps_kept ?? capPeriodsKeptFrom(now_ms),
   };
 }
 
@@ -217,5 +219,30 @@ describe('purchase.lua', () => {
     expect(await journalLength(redis, shard)).toBe(length);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });
     expect(await redis.hGet(contactKey(shard, contact_id), 'fp')).toBeNull();
+  });
+
+  it('drops the cap counters of periods no purchase can count in any more, when it makes a new one past 16 counters', async () => {
+    const kept = { d: 'd2026-10-25', w: 'w2026-43', m: 'm2026-10' };
+    const gone = ['off_a|d2026-10-24', 'off_a|d2025-12-31', 'off_b|w2026-42', 'off_c|m2026-09', 'off_c|m2019-12'];
+    const stay = ['off_a|d2026-10-25', 'off_a|d2026-12-01', 'off_b|w2026-43', 'off_c|m2026-10', 'off_d|l', 'off_e|once'];
+    const fill = Array.from({ length: 6 }, (_, i) => `off_f|d2026-11-${String(10 + i)}`);
+    const counters = () => redis.hGetAll(capsKey(shard, contact_id));
+    const contact_id = await specContact(redis, shard, business);
+    await redis.hSet(capsKey(shard, contact_id), Object.fromEntries([...gone, ...stay, ...fill].map((f) => [f, '1'])));
+    const capped = (cap: string) => [award('o', 1, { cap, limit: 5 })];
+    // A counter already there: nothing dropped (17 counters).
+    expect((await redis.purchaseScript(call({ contact_id, awards: capped('off_a|d2026-12-01'), caps_kept: kept }))).outcome).toBe('ok');
+    expect(Object.keys(await counters())).toHaveLength(17);
+    // A new one (18 counters): the 5 of periods before the ones kept go.
+    expect((await redis.purchaseScript(call({ contact_id, awards: capped('off_a|d2026-12-02'), caps_kept: kept }))).outcome).toBe('ok');
+    expect(Object.keys(await counters()).sort()).toEqual([...stay, ...fill, 'off_a|d2026-12-02'].sort());
+    expect((await counters())['off_a|d2026-12-01']).toBe('2');
+  });
+
+  it('keeps every cap counter of a contact of 16 counters or fewer, whatever its period', async () => {
+    const contact_id = await specContact(redis, shard, business);
+    await redis.hSet(capsKey(shard, contact_id), { 'off_a|d2020-01-01': '1', 'off_b|m2020-01': '1' });
+    expect((await redis.purchaseScript(call({ contact_id, awards: [award('o', 1, { cap: 'off_a|d2026-12-02', limit: 5 })], caps_kept: { d: 'd2026-10-25', w: 'w2026-43', m: 'm2026-10' } }))).outcome).toBe('ok');
+    expect(Object.keys(await redis.hGetAll(capsKey(shard, contact_id))).sort()).toEqual(['off_a|d2020-01-01', 'off_a|d2026-12-02', 'off_b|m2020-01']);
   });
 });

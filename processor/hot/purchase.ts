@@ -3,7 +3,7 @@
 
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
-import { award_items } from './award-items.ts';
+import { award_items, caps_kept } from './award-items.ts';
 import { intsAt, textAt } from './define.ts';
 import { capsKey, expiryKey, otpKey, purchaseTimesKey, referralsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
@@ -40,6 +40,7 @@ const purchase_layout = layout(
      */
     referral: arg.str(),
     awards: award_items,
+    caps_kept,
   },
 );
 

@@ -12,6 +12,7 @@ import type { Posting } from '../journal.ts';
 import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
 import { ledgerBalances } from './balances.ts';
 import { ContactReplay, type ContactHot, type HistoryAward, type HistoryRow, type OfferFacts } from './replay.ts';
+import { capCounterKept, capPeriodsKeptFrom } from '../../core/cap-periods.ts';
 
 interface ContactRow {
   readonly id: string;
@@ -130,7 +131,9 @@ class Peekable<T> {
   }
 }
 
-export async function rebuildContacts(redis: RedisClient, sql: Sql, config: ProcessorConfig, force: boolean, onContacts: (n: number) => void): Promise<ContactsLoaded> {
+export async function rebuildContacts(redis: RedisClient, sql: Sql, config: ProcessorConfig, force: boolean, now_ms: number, onContacts: (n: number) => void): Promise<ContactsLoaded> {
+  // Counters of periods no purchase can count in any more are not written (lib.lua pruneCaps drops them too).
+  const caps_kept = capPeriodsKeptFrom(now_ms);
   const known = await businesses(sql);
   const index = new CimIndex(redis, config.cim_index_buckets ?? default_config.cim_index_buckets!);
   const loaded: ContactsLoaded = { contacts: 0, cims: 0, lots: 0, caps: 0, warnings: [] };
@@ -156,7 +159,8 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
       if (hot.lots.length > 0) multi.hSet(lotsKey(shard, c.id), hot.lots.map(([f, a]) => [f, String(a)]));
       // Written whole here, not built by the first script to read them, which would hold Redis for all of them.
       if (hot.lots.length > lots_unordered_max) multi.zAdd(lotOrderKey(shard, c.id), hot.lots.map(([f]) => ({ score: Number(f.slice(0, 13)), value: f })));
-      if (hot.caps.length > 0) multi.hSet(capsKey(shard, c.id), hot.caps.map(([f, n]) => [f, String(n)]));
+      const caps = hot.caps.filter(([f]) => capCounterKept(f, caps_kept));
+      if (caps.length > 0) multi.hSet(capsKey(shard, c.id), caps.map(([f, n]) => [f, String(n)]));
       // The birthday purchases a "first purchase of the day" may still ask about (purchase.lua keeps as many).
       const recent = hot.purchase_times.filter(([, at]) => at >= Date.now() - purchase_times_kept_ms);
       const times_expire_ms = hot.purchase_times_kept_from_ms + purchase_times_kept_ms;
@@ -168,7 +172,7 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
       index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
       loaded.cims += c.tokens?.length ?? 0;
       loaded.lots += hot.lots.length;
-      loaded.caps += hot.caps.length;
+      loaded.caps += caps.length;
     }
     await multi.execAsPipeline();
     loaded.contacts += page.length;

@@ -100,7 +100,7 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
 
   const [{ n: contacts } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int4 as n from contacts`;
   options.onPhase?.('contacts', contacts);
-  const loaded = await rebuildContacts(redis, sql, config, options.force, (n) => options.onProgress?.(n));
+  const loaded = await rebuildContacts(redis, sql, config, options.force, options.now_ms, (n) => options.onProgress?.(n));
   const [{ n: window } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int4 as n from ledger_transactions where created_at >= ${new Date(options.now_ms - config.reply_ttl_seconds * 1500)}`;
   options.onPhase?.('references', window);
   let read = 0;
