@@ -141,7 +141,7 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     const cost = await scriptUs(async () => expect((await pos('/v1/redemptions', { reference: ref(), cim, amount: 100 })).status).toBe(201));
     console.log(`redemption of 1.00 among ${held} lots: ${cost.usec} us in ${cost.calls} scripts; ${JSON.stringify(cost.commands)}`);
     expect(held).toBeGreaterThan(1_000);
-    expect(cost.commands).toMatchObject({ zrange: 1, hmget: expect.any(Number) });
+    expect(cost.commands.zrange).toBe(1);
     expect(cost.commands.hgetall ?? 0).toBe(0);
     expect(cost.commands.hkeys ?? 0).toBe(0);
     // A refund's claw-back takes the earliest lots the same way.

@@ -14,9 +14,10 @@ local function dueLots()
   local n = redis.call('HLEN', KEY.lots)
   if n > LOTS_UNINDEXED_MAX then
     -- At most ARG.lots_max: the sweeper comes back for the rest (the expiry index keeps the
-    -- contact due), so that one call never holds Redis for all of a contact's lots.
+    -- contact due), so that one call never holds Redis for all of a contact's lots. Within what
+    -- unpack spreads (LOTS_WRITE_BATCH).
     indexLots(n)
-    local due = redis.call('ZRANGE', KEY.lot_order, '-inf', int(NOW), 'BYSCORE', 'LIMIT', 0, ARG.lots_max)
+    local due = redis.call('ZRANGE', KEY.lot_order, '-inf', int(NOW), 'BYSCORE', 'LIMIT', 0, math.min(ARG.lots_max, LOTS_WRITE_BATCH))
     local amounts = #due > 0 and redis.call('HMGET', KEY.lots, unpack(due)) or {}
     local expired = 0
     for i = 1, #due do expired = expired + tonumber(amounts[i] or '0') end

@@ -190,13 +190,13 @@ local function dropLots(fields)
   end
 end
 
--- The lots from the order, earliest first, from expiry `min` ('-inf', or '(<ms>' for after it),
--- that `admit` lets through, until they add up to `want` (nil: all). Returns them as {field,
--- amount} and their sum.
-local function orderedLots(min, admit, want)
-  local lots, sum, offset = {}, 0, 0
+-- The lots from the order, earliest first, from rank `rank` (0-based), that `admit` lets through,
+-- until they add up to `want` (nil: all). Returns them as {field, amount} and their sum. Read by
+-- rank, a batch at a time: each read costs the batch, not the lots before it (an offset would).
+local function orderedLots(rank, admit, want)
+  local lots, sum = {}, 0
   while true do
-    local fields = redis.call('ZRANGE', KEY.lot_order, min, '+inf', 'BYSCORE', 'LIMIT', offset, LOTS_READ_BATCH)
+    local fields = redis.call('ZRANGE', KEY.lot_order, rank, rank + LOTS_READ_BATCH - 1)
     if #fields == 0 then return lots, sum end
     local amounts = redis.call('HMGET', KEY.lots, unpack(fields))
     for i, field in ipairs(fields) do
@@ -208,7 +208,7 @@ local function orderedLots(min, admit, want)
       end
     end
     if #fields < LOTS_READ_BATCH then return lots, sum end
-    offset = offset + #fields
+    rank = rank + #fields
   end
 end
 
@@ -244,7 +244,9 @@ local function eligibleLots(merchant_code, restricted, want)
   local n = redis.call('HLEN', KEY.lots)
   if n <= LOTS_UNINDEXED_MAX then return sortedLots(admit) end
   indexLots(n)
-  return orderedLots(merchant_code == nil and '-inf' or '(' .. int(NOW), admit, want)
+  -- A redemption starts after the lots expired already (not swept yet), a claw-back at the first.
+  local rank = merchant_code == nil and 0 or redis.call('ZCOUNT', KEY.lot_order, '-inf', int(NOW))
+  return orderedLots(rank, admit, want)
 end
 
 -- Take up to `want` from the given lots in order; returns the amount taken and what came from

@@ -64,25 +64,22 @@ function expireCall(contact_id: string, now_ms: number, lots_max: number, n: num
 const lotsOf = (contact_id: string) => redis.hGetAll(lotsKey(shard, contact_id));
 const orderOf = (contact_id: string) => redis.zRange(lotOrderKey(shard, contact_id), 0, -1);
 
-/** The lot order, where it is kept, holds every lot and only them, by expiry then pool. */
-async function expectOrderWhole(contact_id: string): Promise<void> {
+/**
+ * The lot order, where it is kept, holds every lot and only them, by expiry then pool. `read`:
+ * whether the script read the lots (a refusal before reading them builds no order: the next does).
+ */
+async function expectOrderWhole(contact_id: string, read = true): Promise<void> {
   const fields = Object.keys(await lotsOf(contact_id)).sort();
   const order = await orderOf(contact_id);
-  if (fields.length > lots_unordered_max) expect(order).toEqual(fields);
+  if (fields.length > lots_unordered_max && (read || order.length > 0)) expect(order).toEqual(fields);
   else expect(order.every((f) => fields.includes(f))).toBe(true);
 }
 
-/** What a redemption takes when every lot is read and sorted: the model the ordered read must equal. */
-function modelRedemption(lots: Record<string, number>, merchant_code: string, amount: number | null, now_ms: number) {
-  const eligible = Object.entries(lots)
-    .filter(([f]) => Number(f.slice(0, 13)) > now_ms && (f.slice(14) === '' || f.slice(14) === merchant_code || !restricted.includes(f.slice(14))))
-    .sort(([a], [b]) => (a < b ? -1 : 1));
-  const redeemable = Math.min(eligible.reduce((s, [, a]) => s + a, 0), Object.values(lots).reduce((s, a) => s + a, 0));
-  const want = amount ?? redeemable;
-  if (want <= 0 || want > redeemable) return null;
+/** The earliest of `lots` (sorted by field, so by expiry) up to `want`: what is taken from each. */
+function takeEarliest(lots: [string, number][], want: number): [string, number][] {
   const taken: [string, number][] = [];
   let left = want;
-  for (const [f, a] of eligible) {
+  for (const [f, a] of [...lots].sort(([x], [y]) => (x < y ? -1 : 1))) {
     if (left === 0) break;
     taken.push([f, Math.min(a, left)]);
     left -= Math.min(a, left);
@@ -90,38 +87,81 @@ function modelRedemption(lots: Record<string, number>, merchant_code: string, am
   return taken;
 }
 
+/** What a redemption takes when every lot is read and sorted: the model the ordered read must equal. */
+function modelRedemption(lots: Record<string, number>, debt: number, merchant_code: string, amount: number | null, now_ms: number) {
+  const eligible = Object.entries(lots).filter(([f]) => Number(f.slice(0, 13)) > now_ms && (f.slice(14) === '' || f.slice(14) === merchant_code || !restricted.includes(f.slice(14))));
+  const commerce = Object.values(lots).reduce((s, a) => s + a, 0) - debt;
+  const redeemable = Math.min(eligible.reduce((s, [, a]) => s + a, 0), Math.max(commerce, 0));
+  const want = amount ?? redeemable;
+  if (want <= 0 || want > redeemable) return null;
+  return takeEarliest(eligible, want);
+}
+
+/** The lots left once `taken` is taken from them, as Redis holds them. */
+function lotsLeft(lots: Record<string, number>, taken: [string, number][]): Record<string, string> {
+  const left = { ...lots };
+  for (const [f, a] of taken) left[f]! -= a;
+  return Object.fromEntries(Object.entries(left).filter(([, a]) => a > 0).map(([f, a]) => [f, String(a)]));
+}
+
+/** A contact with these lots and commerce debt (claw-backs beyond its lots: m is the lots less it). */
+async function contactWith(lots: Record<string, number>, debt: number): Promise<string> {
+  const contact_id = await specContact(redis, shard, business, 0, lots);
+  if (debt > 0) await redis.hSet(contactKey(shard, contact_id), { m: String(Object.values(lots).reduce((s, a) => s + a, 0) - debt), md: String(debt) });
+  return contact_id;
+}
+
+const drawnLot = (now_ms: number) => fc.tuple(fc.integer({ min: -3, max: 40 }), fc.constantFrom('', 'M1', 'M2', 'X', 'caf\u00e9 "M"'), fc.integer({ min: 1, max: 500 })).map(([hour, pool, a]) => [field(now_ms + hour * 3_600_000, pool), a] as const);
+const drawnLots = (now_ms: number) => fc.array(drawnLot(now_ms), { minLength: 1, maxLength: 200, size: 'max' }).map((l) => Object.fromEntries(l));
+/** Some contacts come with their order already kept, as the scripts keep it. */
+const keepOrder = (contact_id: string, lots: Record<string, number>) => redis.zAdd(lotOrderKey(shard, contact_id), Object.keys(lots).map((f) => ({ score: Number(f.slice(0, 13)), value: f })));
+
 describe('lots kept in expiry order (lib.lua)', () => {
   it('keeps them past the count rebuild writes them past (keys.ts lots_unordered_max)', () => {
     const lib = readFileSync(new URL('./lib.lua', import.meta.url), 'utf8');
     expect(/\nlocal LOTS_UNINDEXED_MAX = (\d+)\n/.exec(lib)?.[1]).toBe(String(lots_unordered_max));
   });
 
-  it('a redemption takes the very lots that reading and sorting every lot took, small contacts and large, whoever wrote the hash', async () => {
+  it('a redemption takes the very lots that reading and sorting every lot took, small contacts and large, with debt, whoever wrote the hash', async () => {
     const now_ms = Date.now();
-    const lot = fc.tuple(fc.integer({ min: -3, max: 40 }), fc.constantFrom('', 'M1', 'M2', 'X', 'caf\u00e9 "M"'), fc.integer({ min: 1, max: 500 }));
     await fc.assert(
-      fc.asyncProperty(fc.array(lot, { minLength: 1, maxLength: 220 }), fc.option(fc.integer({ min: 1, max: 60_000 })), fc.boolean(), fc.boolean(), async (drawn, amount, at_own, ordered_first) => {
-        const lots: Record<string, number> = {};
-        for (const [hour, pool, a] of drawn) lots[field(now_ms + hour * 3_600_000, pool)] = a;
-        const contact_id = await specContact(redis, shard, business, 0, lots);
-        // Some contacts come with their order already kept, as the scripts keep it.
-        if (ordered_first) await redis.zAdd(lotOrderKey(shard, contact_id), Object.keys(lots).map((f) => ({ score: Number(f.slice(0, 13)), value: f })));
+      fc.asyncProperty(drawnLots(now_ms), fc.option(fc.integer({ min: 1, max: 5_000 })), fc.option(fc.integer({ min: 1, max: 60_000 })), fc.boolean(), fc.boolean(), async (lots, debt_or_none, amount, at_own, ordered_first) => {
+        const debt = debt_or_none ?? 0;
+        const contact_id = await contactWith(lots, debt);
+        if (ordered_first) await keepOrder(contact_id, lots);
         const terminal = at_own ? own : merchant;
-        const expected = modelRedemption(lots, terminal.merchant_code, amount, now_ms);
+        const expected = modelRedemption(lots, debt, terminal.merchant_code, amount, now_ms);
         const out = await redis.redeemScript(redeemCall(terminal, contact_id, amount, now_ms));
         if (expected === null) {
           expect(out).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
-          expect(await lotsOf(contact_id)).toEqual(Object.fromEntries(Object.entries(lots).map(([f, a]) => [f, String(a)])));
-        } else {
-          if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
-          expect((await journalOf(redis, shard, out.journal_id)).entry.lots).toEqual(expected);
-          const left = { ...lots };
-          for (const [f, a] of expected) left[f]! -= a;
-          expect(await lotsOf(contact_id)).toEqual(Object.fromEntries(Object.entries(left).filter(([, a]) => a > 0).map(([f, a]) => [f, String(a)])));
+          expect(await lotsOf(contact_id)).toEqual(lotsLeft(lots, []));
+          await expectOrderWhole(contact_id, false);
+          return;
         }
+        if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+        expect((await journalOf(redis, shard, out.journal_id)).entry.lots).toEqual(expected);
+        expect(await lotsOf(contact_id)).toEqual(lotsLeft(lots, expected));
         await expectOrderWhole(contact_id);
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it('a claw-back takes the very lots that reading and sorting every lot took, expired ones too, up to the commerce balance', async () => {
+    const now_ms = Date.now();
+    await fc.assert(
+      fc.asyncProperty(drawnLots(now_ms), fc.integer({ min: 0, max: 3_000 }), fc.integer({ min: 1, max: 30_000 }), fc.boolean(), async (lots, debt, awarded, ordered_first) => {
+        const contact_id = await contactWith(lots, debt);
+        if (ordered_first) await keepOrder(contact_id, lots);
+        const purchase = await specOriginal(redis, shard, merchant.id, `p|2000|${awarded}`);
+        const out = await redis.reversalScript(reversalCall(contact_id, purchase.slot, { original: purchase.id, caps: [], units: 0, periods: [] }));
+        if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+        const commerce = Object.values(lots).reduce((s, a) => s + a, 0) - debt;
+        expect(await lotsOf(contact_id)).toEqual(lotsLeft(lots, takeEarliest(Object.entries(lots), Math.min(awarded, Math.max(commerce, 0)))));
+        expect((await balancesOf(redis, shard, contact_id)).commerce).toBe(commerce - awarded);
+        await expectOrderWhole(contact_id);
+      }),
+      { numRuns: 40 },
     );
   });
 

@@ -120,6 +120,22 @@ describe('ContactReplay', () => {
     expect(r.result().units).toEqual([['um', '2026-06|15000|0'], ['uy', '2026|5000|0']]);
   });
 
+  it('replays the expiries of one sweep that took the due lots a bounded number at a time (expire.lua), and a claw-back between two of them', () => {
+    const r = new ContactReplay(ctx);
+    const t0 = Date.UTC(2026, 5, 1);
+    // Five lots due at t0 + 100, one later.
+    r.apply(row('purchase', t0, { amount: 1_000, awards: [1, 2, 3, 4, 5].map((i) => award(10 * i, t0 + i)).concat([award(7, t0 + 1e9)]), postings: [[rewards, commerce, 157]] }));
+    // The sweep's first call took the two earliest (10 + 20), a refund clawed 5 back from the earliest left (a lot due, not swept yet).
+    r.apply(row('expiry', t0 + 100, { postings: [[commerce, rewards, 30]] }));
+    r.apply(row('refund', t0 + 100, { postings: [[commerce, rewards, 5]] }));
+    expect(r.result().lots.sort()).toEqual([[lotOf(t0 + 3), 25], [lotOf(t0 + 4), 40], [lotOf(t0 + 5), 50], [lotOf(t0 + 1e9), 7]]);
+    // The next calls, at the same time: the rest of what was due.
+    r.apply(row('expiry', t0 + 100, { postings: [[commerce, rewards, 65]] }));
+    r.apply(row('expiry', t0 + 100, { postings: [[commerce, rewards, 50]] }));
+    expect(r.result().lots).toEqual([[lotOf(t0 + 1e9), 7]]);
+    expect(r.warnings).toEqual([]);
+  });
+
   it('gives a reversed redemption its very lots back, and expires what is due', () => {
     const r = new ContactReplay(ctx);
     const t0 = Date.UTC(2026, 5, 1);

@@ -368,9 +368,14 @@ export class ContactReplay {
     }
   }
 
+  /**
+   * An expiry: the earliest lots due at its time, whole, up to what the ledger says it expired. The
+   * script takes at most hot/expire.ts expire_lots_max lots of a contact per call, so one sweep may
+   * write several expiries at the same time, each of the earliest lots left (expire.lua).
+   */
   private expire(t: HistoryRow, out_of_commerce: number): void {
     let expired = 0;
-    for (let field = this.lot_order.peek(); field !== undefined && Number(field.slice(0, 13)) <= t.created_ms; field = this.lot_order.peek()) {
+    for (let field = this.lot_order.peek(); field !== undefined && expired < out_of_commerce && Number(field.slice(0, 13)) <= t.created_ms; field = this.lot_order.peek()) {
       this.lot_order.pop();
       const amount = this.lots.get(field);
       if (amount === undefined) continue;
