@@ -37,15 +37,19 @@ if (url === undefined) throw new Error('REDIS_URL: a Redis database this benchma
 const redis = await connectRedis(url);
 await redis.flushDb();
 
+const config = { cim_hmac_key: 'script-bench', shard_count, reply_ttl_seconds: 48 * 3_600, reference_buckets: 4_096, journal_length_max: 10_000_000, durability: 'async' as const };
+const stores: Stores = { redis, sql: undefined as never, config, clock: { now: () => Date.now() } };
+
 type Bench = typeof benchPurchase;
 const variants: { name: string; run: Bench }[] = [{ name: 'this', run: benchPurchase }];
 if (opts.baseline !== undefined) {
   const baseline = (await import(resolve(opts.baseline, 'loadtest/script-bench-call.ts'))) as { benchPurchase: Bench };
-  variants.push({ name: 'baseline', run: baseline.benchPurchase });
+  // The baseline's scripts, not this checkout's: a client defined by the baseline's own code (the
+  // scripts are the client's; through this checkout's client both variants ran this one's Lua).
+  const { connectRedis: connectBaselineRedis } = (await import(resolve(opts.baseline, 'processor/stores.ts'))) as { connectRedis: typeof connectRedis };
+  const baseline_stores: Stores = { ...stores, redis: await connectBaselineRedis(url) };
+  variants.push({ name: 'baseline', run: (_stores, ...rest) => baseline.benchPurchase(baseline_stores, ...rest) });
 }
-
-const config = { cim_hmac_key: 'script-bench', shard_count, reply_ttl_seconds: 48 * 3_600, reference_buckets: 4_096, journal_length_max: 10_000_000, durability: 'async' as const };
-const stores: Stores = { redis, sql: undefined as never, config, clock: { now: () => Date.now() } };
 const business: Business = { id: newId('bus'), name: 'bench', currency: 'EUR', reward_resolution: 'all', created_at: new Date().toISOString() };
 const terminal: Terminal = { id: newId('ter'), code: 'T1', business_id: business.id, venue_id: newId('ven'), merchant_id: newId('mer'), merchant_code: 'M1', fee_bp: 250, settle_on: 'award', timezone: 'Europe/Paris' };
 const rewards = { compiled: { resolution: 'all' } as never, auto_schemes: new Set<string>(), tiers: [{ name: 'gold', min_period_units: 1_000, period: 'month' }, { name: 'vip', min_period_units: 10_000, period: 'year' }], tier_unit: 100, limits: new Map(), restricted_pools: [] } as Rewards;
