@@ -5,8 +5,9 @@
 -- Keys and arguments by name (KEY, ARG: the header generated from the layouts in
 -- processor/hot/shard-script.ts, every shard script's, and <script>.ts, the script's own):
 -- KEY.contact hash   KEY.lots hash   KEY.lot_order the lots by expiry (see indexLots)
--- KEY.records the record hashes of the request's reference, this period first (see references.ts)   KEY.pending this transaction id -> its journal entry's
--- id, until the ledger has it   KEY.journal stream
+-- KEY.records the record hashes of the request's reference, this period first (see references.ts)
+-- KEY.pending this transaction id -> its journal entry's id, until the ledger has it
+-- KEY.journal stream
 -- ARG.record_field the reference's record field   ARG.business_id   ARG.id transaction id
 -- ARG.now_ms   ARG.record_ttl_ms ttl of this period's record hash   ARG.journal_length_max
 -- ARG.pending_ttl_s   ARG.reply reply template   ARG.entry journal entry template
