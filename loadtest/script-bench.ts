@@ -2,7 +2,7 @@
 // gateway has after evaluating offers (two awards, one with a per-contact cap, tier periods),
 // turned into the script call, run, and their answers turned into replies, `width` in flight
 // (node-redis pipelines them, as it does a gateway's concurrent requests). Reports, per call,
-// Redis's time in EVALSHA (INFO commandstats usec_per_call), the Redis process's CPU (INFO cpu:
+// Redis's time in the script (FCALL, INFO commandstats usec_per_call), the Redis process's CPU (INFO cpu:
 // sockets and AOF fsyncs too) and this process's CPU; the median of the rounds.
 //
 // With --baseline <checkout> (one that has loadtest/script-bench-call.ts), the same against that
@@ -42,12 +42,15 @@ const stores: Stores = { redis, sql: undefined as never, config, clock: { now: (
 
 type Bench = typeof benchPurchase;
 const variants: { name: string; run: Bench }[] = [{ name: 'this', run: benchPurchase }];
+/** Every client this run opened: each quit at the end, or its ping timer keeps the process running. */
+const clients = [redis];
 if (opts.baseline !== undefined) {
   const baseline = (await import(resolve(opts.baseline, 'loadtest/script-bench-call.ts'))) as { benchPurchase: Bench };
   // The baseline's scripts, not this checkout's: a client defined by the baseline's own code (the
   // scripts are the client's; through this checkout's client both variants ran this one's Lua).
   const { connectRedis: connectBaselineRedis } = (await import(resolve(opts.baseline, 'processor/stores.ts'))) as { connectRedis: typeof connectRedis };
   const baseline_stores: Stores = { ...stores, redis: await connectBaselineRedis(url) };
+  clients.push(baseline_stores.redis);
   variants.push({ name: 'baseline', run: (_stores, ...rest) => baseline.benchPurchase(baseline_stores, ...rest) });
 }
 const business: Business = { id: newId('bus'), name: 'bench', currency: 'EUR', reward_resolution: 'all', created_at: new Date().toISOString() };
@@ -101,13 +104,20 @@ async function redisCpuUs(): Promise<number> {
   return (Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1])) * 1e6;
 }
 
-async function evalshaUsecPerCall(): Promise<number> {
-  const line = (await redis.info('commandstats')).split('\r\n').find((l) => l.startsWith('cmdstat_evalsha:'));
-  return Number(/usec_per_call=([\d.]+)/.exec(line ?? '')?.[1] ?? NaN);
+/** Redis's time in the script per call: FCALL (a library's function), or EVALSHA (a baseline from before 2026-12-02). */
+async function scriptUsecPerCall(): Promise<number> {
+  const info = await redis.info('commandstats');
+  let calls = 0;
+  let usec = 0;
+  for (const m of info.matchAll(/cmdstat_(?:evalsha|fcall):calls=(\d+),usec=(\d+)/g)) {
+    calls += Number(m[1]);
+    usec += Number(m[2]);
+  }
+  return calls === 0 ? NaN : usec / calls;
 }
 
 interface Round {
-  readonly redis_evalsha_usec_per_call: number;
+  readonly redis_script_usec_per_call: number;
   readonly redis_process_cpu_usec_per_call: number;
   readonly node_cpu_usec_per_call: number;
 }
@@ -119,7 +129,7 @@ async function round(run: Bench): Promise<Round> {
   await batch(run, calls);
   const used = process.cpuUsage(cpu);
   return {
-    redis_evalsha_usec_per_call: await evalshaUsecPerCall(),
+    redis_script_usec_per_call: await scriptUsecPerCall(),
     redis_process_cpu_usec_per_call: ((await redisCpuUs()) - redis_cpu) / calls,
     node_cpu_usec_per_call: (used.user + used.system) / calls,
   };
@@ -132,11 +142,11 @@ for (let r = 0; r < rounds; r++) {
   for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
     const m = await round(v.run);
     measured.get(v.name)!.push(m);
-    console.log(`round ${r + 1} ${v.name}: redis evalsha ${m.redis_evalsha_usec_per_call.toFixed(2)} µs/call (redis process ${m.redis_process_cpu_usec_per_call.toFixed(2)}), node ${m.node_cpu_usec_per_call.toFixed(2)} µs/call`);
+    console.log(`round ${r + 1} ${v.name}: redis script ${m.redis_script_usec_per_call.toFixed(2)} µs/call (redis process ${m.redis_process_cpu_usec_per_call.toFixed(2)}), node ${m.node_cpu_usec_per_call.toFixed(2)} µs/call`);
   }
 }
-const keys = ['redis_evalsha_usec_per_call', 'redis_process_cpu_usec_per_call', 'node_cpu_usec_per_call'] as const;
+const keys = ['redis_script_usec_per_call', 'redis_process_cpu_usec_per_call', 'node_cpu_usec_per_call'] as const;
 const medians = Object.fromEntries([...measured].map(([name, ms]) => [name, Object.fromEntries(keys.map((k) => [k, +median(ms.map((m) => m[k])).toFixed(2)]))]));
 const ratios = opts.baseline === undefined ? undefined : Object.fromEntries(keys.map((k) => [k, +(medians.this![k]! / medians.baseline![k]!).toFixed(3)]));
 console.log(JSON.stringify({ calls, rounds, width, medians, this_over_baseline: ratios }));
-await redis.quit();
+for (const client of clients) await client.quit();

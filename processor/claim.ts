@@ -2,11 +2,10 @@
 // that request touches. Taken before the shard script; the script's own record then decides
 // between a replay and a first run. Where they live: hot/references.ts.
 
-import { RESP_TYPES } from 'redis';
 import { PocketgateError } from '../core/errors.ts';
 import { contactIdBytes, contactIdFromBytes } from '../core/ids.ts';
 import type { ReferenceSlot } from './hot/references.ts';
-import type { RedisClient, Stores } from './stores.ts';
+import type { Stores } from './stores.ts';
 
 /**
  * Characters of the request hash a claim keeps: 60 bits, to tell another body under one
@@ -45,17 +44,8 @@ const reversed_mark = 0x21; // '!': a reversal that came before its original (cl
 /** A reversal's mark: '!' and the reversal's claim hash (claim.lua writes the late original's hash after it). */
 const mark_length = 1 + claim_hash_length;
 
-/** The client that reads claims as bytes, one per Redis client. */
-const binary_clients = new WeakMap<RedisClient, ReturnType<typeof binaryClient>>();
-
-function binaryClient(redis: RedisClient) {
-  return redis.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
-}
-
 function runClaim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, value: Buffer, mode: 'claim' | 'read'): Promise<Buffer | null> {
-  let binary = binary_clients.get(stores.redis);
-  if (binary === undefined) binary_clients.set(stores.redis, (binary = binaryClient(stores.redis)));
-  return binary.claimScript({ slot, value, mode }) as Promise<Buffer | null>;
+  return stores.redis.claimScript({ slot, value, mode });
 }
 
 const no_value = Buffer.alloc(0);

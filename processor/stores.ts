@@ -2,10 +2,11 @@
 
 import { createClient, type RedisClientType } from 'redis';
 import postgres from 'postgres';
-import { hot_scripts } from './hot/scripts.ts';
+import { hotCalls, type HotCalls } from './hot/library.ts';
+import { hot_library, type hot_scripts } from './hot/scripts.ts';
 
 /** A client with the processor's scripts as methods (hot/scripts.ts): every client is made here. */
-export type RedisClient = RedisClientType<{}, {}, typeof hot_scripts>;
+export type RedisClient = RedisClientType<{}, {}, {}> & HotCalls<typeof hot_scripts>;
 export type Sql = postgres.Sql;
 
 export interface ProcessorConfig {
@@ -98,12 +99,11 @@ export function createRedis(url: string): RedisClient {
     // (redis-health.ts), which drops the connection (node-redis's own PING has no deadline).
     commandOptions: { timeout: 0 },
     pingInterval: 1_000,
-    scripts: hot_scripts,
   });
   client.on('error', () => {
     // node-redis reconnects by itself; failed commands surface as errors to their callers.
   });
-  return client;
+  return Object.assign(client, hotCalls(client, hot_library));
 }
 
 export function connectPostgres(url: string, max = 10): Sql {

@@ -28,7 +28,7 @@ const ref = () => `bc-${++seq}`;
 const pos = (path: string, body: object) => call(gw, 'POST', path, biz.terminal_key, body);
 
 /**
- * Redis microseconds per call of the scripts run by `f` (INFO commandstats, evalsha), and the
+ * Redis microseconds per call of the scripts run by `f` (INFO commandstats, fcall), and the
  * calls of each command, the scripts' own commands among them.
  */
 async function scriptUs<T>(f: () => Promise<T>): Promise<{ result: T; calls: number; usec: number; commands: Record<string, number> }> {
@@ -36,7 +36,7 @@ async function scriptUs<T>(f: () => Promise<T>): Promise<{ result: T; calls: num
   await redis.sendCommand(['CONFIG', 'RESETSTAT']);
   const result = await f();
   const info = (await redis.sendCommand(['INFO', 'commandstats'])) as string;
-  const line = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(info);
+  const line = /cmdstat_fcall:calls=(\d+),usec=(\d+)/.exec(info);
   const commands = Object.fromEntries([...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
   return { result, calls: Number(line?.[1] ?? 0), usec: Number(line?.[2] ?? 0), commands };
 }

@@ -83,7 +83,7 @@ async function deadLetters(): Promise<number> {
 describe('a reversal racing its spend', () => {
   it('whose record is written between the reversal’s look and its script: reversed for real, the journal clean', async () => {
     const c = await funded(1000);
-    // Load the spend script (EVALSHA), so that the original below is one command.
+    // Load the scripts' library, so that the original below is one command.
     expect((await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: ref(), amount: 1, currency: 'EUR', wallet_code: c.wallet_code })).status).toBe(201);
     await drain();
     const dead_before = await deadLetters();

@@ -30,9 +30,10 @@ export const claim_script = hotScript({
     claim_layout.pushKeys(parser, { claims: call.slot.claim_keys });
     claim_layout.pushArgs(parser, { field: call.slot.field, value: typeof call.value === 'string' ? Buffer.from(call.value) : call.value, ttl_ms: call.slot.ttl_ms, mode: call.mode });
   },
-  /** A string, or a Buffer through a client that maps blob strings to Buffers (processor/claim.ts). */
-  transformReply(raw): string | Buffer | null {
-    if (raw === null || typeof raw === 'string' || Buffer.isBuffer(raw)) return raw;
+  /** The claim's bytes (a hash is not text), or null. */
+  transformReply(raw): Buffer | null {
+    if (raw === null || Buffer.isBuffer(raw)) return raw;
     throw unexpected(raw);
   },
+  reply_bytes: true,
 });

@@ -1,34 +1,58 @@
-// A Redis script defined the way node-redis defines its own commands (defineScript): its Lua
-// source behind the header its layout generates, its keys and arguments pushed from one typed
-// object, its answer parsed into a typed result. Registered on the client (hot/scripts.ts), it is
-// called as `redis.<name>Script(call)`: EVALSHA, and EVAL once after NOSCRIPT (a Redis restart, a
-// failover), which node-redis does for every script it is given.
+// A Redis script defined the way node-redis defines its own commands: its Lua behind the header
+// its layout generates, its keys and arguments pushed from one typed object, its answer parsed
+// into a typed result. Every script is one function of the processor's Redis Functions library
+// (hot/library.ts), called as `redis.<name>Script(call)` (hot/scripts.ts, stores.ts).
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineScript, type CommandParser } from 'redis';
-import { luaHeader, type Args, type Keys, type Layout } from './layout.ts';
+import { luaHeader, type Args, type ArgsParser, type Keys, type Layout } from './layout.ts';
 
 export interface HotScript<Call, Result> {
-  /** The script's files in processor/hot, concatenated: shard scripts start with lib.lua. */
+  /**
+   * The script's files in processor/hot: the last is its body, those before it Lua it shares with
+   * other scripts (lib.lua: every shard script), loaded once into the library beside them.
+   */
   readonly files: readonly string[];
   /** Its keys and arguments, in turn (a shard script: what every one takes, then its own). */
   readonly layouts: readonly Layout<Keys, Args>[];
   /** The call as KEYS and ARGV: every layout's keys, then every layout's arguments. */
-  readonly parseCommand: (parser: CommandParser, call: Call) => void;
+  readonly parseCommand: (parser: ArgsParser, call: Call) => void;
   /** The script's answer, checked and named. */
   readonly transformReply: (raw: unknown) => Result;
+  /** Its answer's strings arrive as Buffers (bytes that are not text: a claim's hash). */
+  readonly reply_bytes?: true;
 }
 
-export function hotScript<Call, Result>(s: HotScript<Call, Result>) {
-  const lua = s.files.map((f) => readFileSync(join(import.meta.dirname, f), 'utf8')).join('\n');
-  checkNames(s.files, lua, s.layouts);
-  return defineScript({
-    SCRIPT: `${luaHeader(...s.layouts)}\n${lua}`,
+/** A script as the library holds it: its shared files by name, its function's Lua. */
+export interface HotFunction<Call, Result> {
+  readonly shared: readonly string[];
+  /** Lua naming the call's keys and arguments (layout.ts luaHeader), then the script's own. */
+  readonly header: string;
+  readonly body: string;
+  readonly NUMBER_OF_KEYS: number;
+  readonly parseCommand: (parser: ArgsParser, call: Call) => void;
+  readonly transformReply: (raw: unknown) => Result;
+  readonly reply_bytes: boolean;
+}
+
+export function luaFile(file: string): string {
+  return readFileSync(join(import.meta.dirname, file), 'utf8');
+}
+
+export function hotScript<Call, Result>(s: HotScript<Call, Result>): HotFunction<Call, Result> {
+  if (s.files.length === 0) throw new Error('a hot script has at least its body');
+  const shared = s.files.slice(0, -1);
+  const own = luaFile(s.files.at(-1)!);
+  checkNames(s.files, [...shared.map(luaFile), own].join('\n'), s.layouts);
+  return {
+    shared,
+    header: luaHeader(...s.layouts),
+    body: own,
     NUMBER_OF_KEYS: s.layouts.reduce((n, l) => n + l.number_of_keys, 0),
     parseCommand: s.parseCommand,
     transformReply: s.transformReply,
-  });
+    reply_bytes: s.reply_bytes === true,
+  };
 }
 
 /**

@@ -1,10 +1,9 @@
 // Layouts: what Node pushes for a typed call, and that the generated Lua header reads back the
 // same values by name (against the test Redis, database 15), every kind of argument.
 
-import type { CommandParser } from 'redis';
 import { describe, expect, it } from 'vitest';
 import type { RedisClient } from '../stores.ts';
-import { arg, layout, luaHeader, type Args, type Keys, type KeyValues, type Layout, type ValuesOf } from './layout.ts';
+import { arg, layout, luaHeader, type Args, type ArgsParser, type Keys, type KeyValues, type Layout, type ValuesOf } from './layout.ts';
 import { specRedisForFile } from './script-spec.ts';
 
 let redis: RedisClient;
@@ -17,7 +16,7 @@ function pushed<K extends Keys, A extends Args>(l: Layout<K, A>, keys: KeyValues
   const parser = {
     pushKey: (k: string) => out.keys.push(k),
     push: (...a: (string | Buffer)[]) => out.args.push(...a),
-  } as unknown as CommandParser;
+  } as unknown as ArgsParser;
   l.pushKeys(parser, keys);
   l.pushArgs(parser, args);
   return out;
@@ -78,13 +77,14 @@ describe('layout', () => {
     const a = pushed(head, { first: 'k0' }, { lead: 'lead' });
     const b = pushed(sample, { one: 'k1', run: ['r1', 'r2', 'r3'] }, values);
     // Every part's keys, then every part's arguments: what shardScript's parseCommand pushes.
-    const reply = await redis.sendCommand(['EVAL', header + body, String(a.keys.length + b.keys.length), ...a.keys, ...b.keys, ...a.args, ...b.args]);
+    // The library declares KEY and ARG for every function (library.ts); a script of its own here.
+    const reply = await redis.sendCommand(['EVAL', `local KEY, ARG\n${header}${body}`, String(a.keys.length + b.keys.length), ...a.keys, ...b.keys, ...a.args, ...b.args]);
     expect(JSON.parse(String(reply))).toEqual(['k0', 'k1', 'r1', 'r3', 'a', 0, 255, 10, 42, true, 2, 'l', -7, 2, 'q', 2, 'z', 'lead']);
   });
 
   it('refuses a call whose arguments are not the layout’s, before the script runs', async () => {
     const l = layout({}, { a: arg.int(), items: arg.list({ b: arg.str() }, 5) });
-    const run = (args: string[]) => redis.sendCommand(['EVAL', `${luaHeader(l)} return 'ran'`, '0', ...args]);
+    const run = (args: string[]) => redis.sendCommand(['EVAL', `local KEY, ARG\n${luaHeader(l)} return 'ran'`, '0', ...args]);
     expect(await run(['1', '1', 'x'])).toBe('ran');
     await expect(run(['1', '2', 'x'])).rejects.toThrow(/script arguments: 3, layout: 4/);
     await expect(run(['1', '0', 'x'])).rejects.toThrow(/script arguments: 3, layout: 2/);

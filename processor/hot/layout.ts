@@ -15,7 +15,11 @@
 // Positions are cheap for Redis (ARGV is an array of strings already); what JSON would decode,
 // the header builds from positions instead.
 
-import type { CommandParser } from 'redis';
+/** Where a call's keys and arguments go: node-redis's CommandParser has these two, and so does hot/library.ts's. */
+export interface ArgsParser {
+  pushKey(key: string): void;
+  push(...args: (string | Buffer)[]): void;
+}
 
 type ScalarKind = 'str' | 'bytes' | 'int' | 'json';
 
@@ -67,9 +71,9 @@ export interface Layout<K extends Keys, A extends Args> {
   readonly keys: K;
   readonly args: A;
   readonly number_of_keys: number;
-  pushKeys(parser: CommandParser, values: KeyValues<K>): void;
+  pushKeys(parser: ArgsParser, values: KeyValues<K>): void;
   /** The fixed arguments, then every list's items. */
-  pushArgs(parser: CommandParser, values: ValuesOf<A>): void;
+  pushArgs(parser: ArgsParser, values: ValuesOf<A>): void;
 }
 
 const lua_name = /^[a-z_][a-z0-9_]*$/;
@@ -181,9 +185,10 @@ function luaValue(s: Scalar<unknown>, at: string): string {
 
 /**
  * The Lua that names the keys and arguments of `parts` (their keys and fixed arguments in turn,
- * then the lists of the last part), as KEY and ARG. It ends with a check that the call brought
- * exactly as many arguments as declared: before the script writes anything, so a mismatch is an
- * error with nothing half done.
+ * then the lists of the last part), as KEY and ARG: assignments at the start of a function of
+ * the library (hot/library.ts), which declares KEY and ARG once for every function and the
+ * shared Lua beside them. It ends with a check that the call brought exactly as many arguments
+ * as declared: before the script writes anything, so a mismatch is an error with nothing half done.
  */
 export function luaHeader(...parts: readonly Layout<Keys, Args>[]): string {
   parts.slice(0, -1).forEach((p) => {
@@ -207,11 +212,8 @@ export function luaHeader(...parts: readonly Layout<Keys, Args>[]): string {
   }
   const lines = [
     '-- Generated from the layout in processor/hot/<script>.ts: the keys and arguments by name.',
-    // A local is a register; a global is a table lookup at every use, and the scripts make
-    // hundreds of them a call (redis.call, tonumber, string.*).
-    'local KEYS, ARGV, redis, tonumber, ipairs, string, table, math, cjson = KEYS, ARGV, redis, tonumber, ipairs, string, table, math, cjson',
-    `local KEY = {${keys.join(', ')}}`,
-    `local ARG = {${fields.join(', ')}}`,
+    `KEY = {${keys.join(', ')}}`,
+    `ARG = {${fields.join(', ')}}`,
     'do',
     `  local at = ${i + 1}`,
   ];

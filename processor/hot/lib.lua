@@ -1,6 +1,6 @@
--- Shared by every shard script (prepended to each when it is loaded). A shard script moves one
--- contact's money atomically: idempotency, balances, the journal entry and its record, in one
--- round trip. All keys carry the contact's shard hash tag.
+-- Shared by every shard script (loaded once into the library beside them: hot/library.ts). A
+-- shard script moves one contact's money atomically: idempotency, balances, the journal entry
+-- and its record, in one round trip. All keys carry the contact's shard hash tag.
 --
 -- Keys and arguments by name (KEY, ARG: the header generated from the layouts in
 -- processor/hot/shard-script.ts, every shard script's, and <script>.ts, the script's own):
@@ -23,7 +23,7 @@
 -- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount|fee', zeros
 -- left empty and trailing ones left out, or '!' for an original reversed before it arrived (references.ts parses it).
 
-local NOW = ARG.now_ms
+-- NOW is the call's ARG.now_ms (hot/library.ts sets it before the script runs).
 
 -- Integers as text without Lua's %.14g exponent form.
 local function int(n) return string.format('%d', n) end

@@ -1,16 +1,16 @@
 // The registry of scripts (scripts.ts): one Cluster slot per call, names that shadow no command,
-// sources Redis compiles, the NOSCRIPT fallback.
+// one library Redis loads (the library's own spec: library.test.ts).
 
-import { randomUUID } from 'node:crypto';
-import { createClient, defineScript, type CommandParser } from 'redis';
+import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
-import { redisUrl } from '../../test/ledger-helpers.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { guessCountersOf } from './guess.ts';
 import { eventClaimKey, transactionClaimKey } from './keys.ts';
-import { hot_scripts } from './scripts.ts';
+import { loadLibrary } from './library.ts';
+import type { ArgsParser } from './layout.ts';
+import { hot_library, hot_scripts } from './scripts.ts';
 import { specBusiness, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
 let redis: RedisClient;
@@ -18,9 +18,9 @@ let redis: RedisClient;
 specRedisForFile(15, (r) => (redis = r));
 
 /** The keys a script's call names (what node-redis routes a Redis Cluster command by). */
-function keysOf(script: { parseCommand: (parser: CommandParser, call: never) => void }, call: object): string[] {
+function keysOf(script: { parseCommand: (parser: ArgsParser, call: never) => void }, call: object): string[] {
   const keys: string[] = [];
-  script.parseCommand({ pushKey: (k: string) => keys.push(k), push: () => {} } as unknown as CommandParser, call as never);
+  script.parseCommand({ pushKey: (k: string) => keys.push(k), push: () => {} }, call as never);
   return keys;
 }
 
@@ -66,26 +66,11 @@ describe('hot scripts', () => {
     for (const name of Object.keys(hot_scripts)) expect(plain[name], name).toBeUndefined();
   });
 
-  it('compile in Redis, each under the SHA1 node-redis sends with EVALSHA', async () => {
-    for (const script of Object.values(hot_scripts)) expect(await redis.scriptLoad(script.SCRIPT)).toBe(script.SHA1);
-  });
-
-  it('run on a Redis that has not cached them (a restart, a failover): NOSCRIPT, then EVAL', async () => {
-    // A script no Redis has seen (SCRIPT FLUSH would also drop other files' scripts mid-test).
-    const probe = defineScript({
-      SCRIPT: `return ARGV[1] -- ${randomUUID()}`,
-      NUMBER_OF_KEYS: 0,
-      parseCommand: (parser: CommandParser, value: string) => parser.push(value),
-      transformReply: (raw: unknown) => raw as string,
-    });
-    const client = createClient({ url: redisUrl(15), scripts: { probe } });
-    await client.connect();
-    try {
-      expect(await client.scriptExists(probe.SHA1)).toEqual([0]);
-      expect(await client.probe('ran')).toBe('ran');
-      expect(await client.scriptExists(probe.SHA1)).toEqual([1]);
-    } finally {
-      await client.quit();
-    }
+  it('are the functions of one library that Redis loads, each under the name its call sends', async () => {
+    await loadLibrary(redis, hot_library);
+    const [library] = (await redis.sendCommand(['FUNCTION', 'LIST', 'LIBRARYNAME', hot_library.name])) as [{ functions: { name: string }[] }];
+    const functions = library.functions.map((f) => f.name);
+    expect(functions.sort()).toEqual(Object.values(hot_library.functions).sort());
+    expect(Object.keys(hot_library.functions).sort()).toEqual(Object.keys(hot_scripts).sort());
   });
 });

@@ -1,12 +1,14 @@
-// Every script the processor runs in Redis, registered on its clients (stores.ts connectRedis):
-// `redis.purchaseScript(call)` and so on. The names end in Script so that none takes the place
-// of a Redis command's method (an `expire` script would replace EXPIRE).
+// Every script the processor runs in Redis, the functions of its library (library.ts), called on
+// its clients (stores.ts createRedis): `redis.purchaseScript(call)` and so on. The names end in
+// Script so that none takes the place of a Redis command's method (an `expire` script would
+// replace EXPIRE).
 
 import { award_script } from './award.ts';
 import { budget_script } from './budget.ts';
 import { claim_script } from './claim.ts';
 import { expire_script } from './expire.ts';
 import { guess_script } from './guess.ts';
+import { hotLibrary } from './library.ts';
 import { lease_script } from './lease.ts';
 import { otp_script } from './otp.ts';
 import { purchase_script } from './purchase.ts';
@@ -29,3 +31,5 @@ export const hot_scripts = {
   guessScript: guess_script,
   leaseScript: lease_script,
 };
+
+export const hot_library = hotLibrary(hot_scripts);
