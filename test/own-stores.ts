@@ -2,8 +2,9 @@
 // contact (reconcile, rebuild) or wipe Redis: other test files' data must not be in their way,
 // nor theirs in others'. And the operations commands run as `npm run` runs them: a child process.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { connectPostgres, type Sql } from '../processor/stores.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
@@ -66,11 +67,15 @@ export interface CommandRun {
 /** `node --import tsx processor/ledger/<file> args` with the stores' URLs, as `npm run` starts it. */
 export function runCommand(file: string, args: readonly string[], env: Record<string, string>): Promise<CommandRun> {
   const root = join(import.meta.dirname, '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'processor', 'ledger', file), ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return ran(spawn(process.execPath, ['--import', 'tsx', join(root, 'processor', 'ledger', file), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** `npm <args>` in the checkout, as an operator types it (`npm run --silent reconcile …`). */
+export function npmRun(args: readonly string[], env: Record<string, string>): Promise<CommandRun> {
+  return ran(spawn('npm', args, { cwd: join(import.meta.dirname, '..'), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+function ran(child: ChildProcessByStdio<null, Readable, Readable>): Promise<CommandRun> {
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += String(d)));

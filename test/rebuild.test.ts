@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
+import { npmRun, runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 import type { RedisClient } from '../processor/stores.ts';
 import { comparableRedis } from './redis-state.ts';
 import { probe_key } from '../processor/redis-health.ts';
@@ -271,8 +271,8 @@ describe('npm run rebuild', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
-  it('with --force, overwrites a Redis with data and leaves it consistent', async () => {
-    const r = await rebuild('--force');
+  it('with --force, overwrites a Redis with data and leaves it consistent (`npm run rebuild --force`: npm takes the flag for itself, and it is read back)', async () => {
+    const r = await npmRun(['run', '--silent', 'rebuild', '--force'], env());
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const clean = await reconcile();
     expect(clean.code, clean.stdout + clean.stderr).toBe(0);

@@ -8,7 +8,7 @@ import { shardOf } from '../core/ids.ts';
 import { contactKey, lotsKey } from '../processor/hot/keys.ts';
 import { reconcile as reconcileContacts } from '../processor/ledger/reconcile.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
+import { npmRun, runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 
 const shard_count = 16;
 let stores: OwnStores;
@@ -97,6 +97,18 @@ describe('npm run reconcile', () => {
       await stores.redis.client.hIncrBy(lots, field!, 1);
     }
     expect((await reconcile()).code).toBe(0);
+  });
+
+  it('through npm run, with its options written without `--` too (npm takes --business for itself, leaving the id alone)', async () => {
+    const env = { REDIS_URL: stores.redis.url, DATABASE_URL: stores.database_url, SHARDS: String(shard_count) };
+    for (const args of [['--', '--business', a.business_id], ['--business', a.business_id], [`--business=${a.business_id}`, '--wait-seconds', '5']]) {
+      const r = await npmRun(['run', '--silent', 'reconcile', ...args], env);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.trim()).toBe('contacts checked: 6, mismatches: 0');
+    }
+    const unclear = await npmRun(['run', '--silent', 'reconcile', '--business', a.business_id, '--wait-seconds', '5'], env);
+    expect(unclear.code).toBe(2);
+    expect(unclear.stderr).toContain('write `npm run reconcile -- --wait-seconds <value> --business <value>`');
   });
 
   it('exits 2 for a business that does not exist, and when a store cannot be reached', async () => {

@@ -28,6 +28,41 @@ export async function connectStores(redis_url: string, database_url: string): Pr
   }
 }
 
+type CommandOptions = Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>;
+
+/**
+ * The command's arguments with those npm took for itself put back. Without `--`, `npm run
+ * rebuild --force` gives the script no argument but npm_config_force=true, and `npm run
+ * reconcile --business bus_1` gives it npm_config_business=true and a lone `bus_1`: both
+ * spellings mean the same here. With more than one option's value left lone, which is which
+ * cannot be told: an error that says to write `--` instead.
+ */
+export function commandArgs(options: CommandOptions, argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.npm_lifecycle_event === undefined) return [...argv];
+  const args = [...argv];
+  const lone: string[] = [];
+  for (const [name, option] of Object.entries(options)) {
+    const taken = env[`npm_config_${name.replaceAll('-', '_')}`];
+    if (taken === undefined || args.some((a) => a === `--${name}` || a.startsWith(`--${name}=`))) continue;
+    if (option.type === 'boolean') {
+      if (taken === 'true') args.push(`--${name}`);
+    } else if (taken === 'true') lone.push(name);
+    else args.push(`--${name}=${taken}`);
+  }
+  if (lone.length === 0) return args;
+  // The arguments that are no option's value: `--business bus_1` keeps its bus_1.
+  const written: string[] = [];
+  const values: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith('--')) values.push(a);
+    else if (options[a.slice(2)]?.type === 'string' && i + 1 < args.length) written.push(a, args[++i]!);
+    else written.push(a);
+  }
+  if (lone.length > 1 || values.length !== 1) throw new Error(`npm took ${lone.map((n) => `--${n}`).join(' and ')} for itself: write \`npm run ${env.npm_lifecycle_event} -- ${lone.map((n) => `--${n} <value>`).join(' ')}\``);
+  return [...written, `--${lone[0]}=${values[0]}`];
+}
+
 export async function closeStores(stores: { redis: RedisClient; sql: Sql }): Promise<void> {
   await stores.redis.close().catch(() => {});
   await stores.sql.end({ timeout: 5 }).catch(() => {});

@@ -7,7 +7,7 @@
 
 import { parseArgs } from 'node:util';
 import { operationsConfigFromEnv } from './config.ts';
-import { closeStores, connectStores, exit_could_not_run, progressBar } from './cli.ts';
+import { closeStores, commandArgs, connectStores, exit_could_not_run, progressBar } from './cli.ts';
 import { rebuild } from './rebuild.ts';
 
 /** Forced while the hot path wrote: what was loaded may lack what was made meanwhile. */
@@ -17,7 +17,8 @@ async function main(): Promise<number> {
   let force: boolean;
   let config: ReturnType<typeof operationsConfigFromEnv>;
   try {
-    force = parseArgs({ options: { force: { type: 'boolean', default: false } }, strict: true }).values.force === true;
+    const rebuild_options = { force: { type: 'boolean', default: false } } as const;
+    force = parseArgs({ args: commandArgs(rebuild_options), options: rebuild_options, strict: true }).values.force === true;
     config = operationsConfigFromEnv(true);
   } catch (err) {
     console.error(`rebuild: ${(err as Error).message}`);

@@ -5,12 +5,14 @@
 
 import { parseArgs } from 'node:util';
 import { operationsConfigFromEnv } from './config.ts';
-import { closeStores, connectStores, exit_could_not_run, progressBar } from './cli.ts';
+import { closeStores, commandArgs, connectStores, exit_could_not_run, progressBar } from './cli.ts';
 import { reconcile, type Mismatch } from './reconcile.ts';
 import { checkRedisSettings } from '../settings.ts';
 
+const reconcile_options = { 'wait-seconds': { type: 'string' }, business: { type: 'string' } } as const;
+
 function options(): { wait_ms: number; business_id: string | undefined } {
-  const { values } = parseArgs({ options: { 'wait-seconds': { type: 'string' }, business: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args: commandArgs(reconcile_options), options: reconcile_options, strict: true });
   const raw = values['wait-seconds'] ?? '60';
   const seconds = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(seconds) || seconds > 86_400) throw new Error(`--wait-seconds must be a number of seconds from 0 to 86400, not ${raw}`);
