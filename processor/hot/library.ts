@@ -90,10 +90,11 @@ export function hotCalls<S extends HotFunctions>(client: CommandSender, library:
   const load = () => (loading ??= loadLibrary(client, library).finally(() => (loading = undefined)));
   const calls: Record<string, (call: unknown) => Promise<unknown>> = {};
   for (const [name, fn] of Object.entries(library.scripts)) {
-    const head = ['FCALL', library.functions[name]!, String(fn.NUMBER_OF_KEYS)];
+    const function_name = library.functions[name]!;
+    const number_of_keys = String(fn.NUMBER_OF_KEYS);
     const options = fn.reply_bytes ? bytes_reply : undefined;
     calls[name] = async (call) => {
-      const args = new CallArgs([...head]);
+      const args = new CallArgs(['FCALL', function_name, number_of_keys]);
       fn.parseCommand(args, call);
       let raw: unknown;
       try {
@@ -115,7 +116,7 @@ class CallArgs implements ArgsParser {
     this.list.push(key);
   }
   push(...args: (string | Buffer)[]): void {
-    for (const a of args) this.list.push(a);
+    this.list.push(...args);
   }
 }
 
