@@ -10,6 +10,7 @@
 // for a script on NOSCRIPT.
 
 import { createHash } from 'node:crypto';
+import { RESP_TYPES } from 'redis';
 import { luaFile, type HotFunction } from './define.ts';
 import type { ArgsParser } from './layout.ts';
 
@@ -36,8 +37,8 @@ export interface CommandSender {
   sendCommand(args: (string | Buffer)[], options?: { readonly typeMapping?: Record<number, unknown> }): Promise<unknown>;
 }
 
-/** node-redis's option for strings answered as Buffers (RESP_TYPES.BLOB_STRING is 36, '$'). */
-const bytes_reply = { typeMapping: { 36: Buffer } };
+/** node-redis's option for strings answered as Buffers. */
+const bytes_reply = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
 
 // Globals the scripts read hundreds of times a call (redis.call, tonumber, string.*): a local is a
 // register, a global a table lookup at every use. Redis 7.0 offers a library only `redis` while it
@@ -50,6 +51,7 @@ export function hotLibrary<S extends HotFunctions>(scripts: S, prefix = 'pocketg
   const code = (version: string) => libraryCode(scripts, prefix, version);
   const version = createHash('sha256').update(code('')).digest('hex').slice(0, 16);
   const functions = Object.fromEntries(names.map((n) => [n, functionName(n, version)])) as { [K in keyof S]: string };
+  if (new Set(Object.values(functions)).size !== names.length) throw new Error(`hot library: two scripts of one function name (${names.join(', ')})`);
   return { name: `${prefix}_${version}`, code: code(version), scripts, functions };
 }
 
