@@ -14,7 +14,7 @@ import { RESP_TYPES } from 'redis';
 import { luaFile, type HotFunction } from './define.ts';
 import type { ArgsParser } from './layout.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry of scripts of any call and result
+// A registry holds scripts of every call and result type: `any` here only, each call typed by HotCalls.
 type AnyHotFunction = HotFunction<any, any>;
 export type HotFunctions = Readonly<Record<string, AnyHotFunction>>;
 
