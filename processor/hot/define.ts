@@ -35,8 +35,13 @@ export interface HotFunction<Call, Result> {
   readonly reply_bytes: boolean;
 }
 
+const lua_files = new Map<string, string>();
+
+/** A Lua file of processor/hot, read once (lib.lua is every shard script's, and the library's). */
 export function luaFile(file: string): string {
-  return readFileSync(join(import.meta.dirname, file), 'utf8');
+  let lua = lua_files.get(file);
+  if (lua === undefined) lua_files.set(file, (lua = readFileSync(join(import.meta.dirname, file), 'utf8')));
+  return lua;
 }
 
 export function hotScript<Call, Result>(s: HotScript<Call, Result>): HotFunction<Call, Result> {

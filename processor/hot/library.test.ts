@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../stores.ts';
 import type { HotFunction } from './define.ts';
 import { arg, layout, luaHeader } from './layout.ts';
-import { hotCalls, hotLibrary, isFunctionNotFound, loadLibrary, type CommandSender } from './library.ts';
+import { checkSharedNames, hotCalls, hotLibrary, isFunctionNotFound, loadLibrary, type CommandSender } from './library.ts';
 import { specRedisForFile } from './script-spec.ts';
 
 let redis: RedisClient;
@@ -119,5 +119,12 @@ describe('the hot library', () => {
     const answer = (await hotCalls(redis, bytes).probeScript({ key: 'k', now_ms: 1, text: 'x' })) as unknown;
     expect(Buffer.isBuffer(answer)).toBe(true);
     expect([...(answer as Buffer)]).toEqual([255, 0, 120]);
+  });
+
+  it('refuses shared Lua files that define one name twice at their top level (one scope in the library)', () => {
+    const lib = { file: 'lib.lua', lua: 'local NOW\nlocal function int(n) return n end\nlocal LIMIT = 64\n' };
+    expect(() => checkSharedNames([lib, { file: 'other.lua', lua: 'local function other() end\n  local int = 1\n' }])).not.toThrow();
+    expect(() => checkSharedNames([lib, { file: 'other.lua', lua: 'local function int(n) return n + 1 end\n' }])).toThrow('hot library: int is defined by lib.lua and other.lua');
+    expect(() => checkSharedNames([lib, { file: 'other.lua', lua: 'local LIMIT = 128\n' }])).toThrow(/LIMIT is defined by lib.lua and other.lua/);
   });
 });
