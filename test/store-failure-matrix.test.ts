@@ -19,6 +19,7 @@ import { runCommand } from './own-stores.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 import { startPgProxy, type PgProxy } from './pg-proxy.ts';
 import { StoreCut } from './store-cut.ts';
+import { journal_group } from '../processor/hot/keys.ts';
 import { TerminalClient } from './ws-client.ts';
 
 const app_name = `pg-matrix-${process.pid}`;
@@ -417,6 +418,17 @@ afterAll(async () => {
   await own?.stop();
 });
 
+/** Each journal stream with a backlog: its group's state and its first entries pending (a failure's diagnosis). */
+async function journalState(): Promise<unknown[]> {
+  const keys = (await own.client.sendCommand(['KEYS', 'j:{s*}'])) as string[];
+  const states = await Promise.all(keys.map(async (key) => {
+    const groups = await own.client.sendCommand(['XINFO', 'GROUPS', key]);
+    const pending = await own.client.sendCommand(['XPENDING', key, journal_group, '-', '+', '3']);
+    return { key, length: await own.client.sendCommand(['XLEN', key]), groups, pending };
+  }));
+  return states.filter((s) => Number(s.length) > 0);
+}
+
 describe('every route under every store failure (OPERATIONS.md, "When a store fails")', () => {
   it('the table is every route of the OpenAPI document', async () => {
     const doc = (await raw('/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
@@ -470,7 +482,11 @@ describe('every route under every store failure (OPERATIONS.md, "When a store fa
   });
 
   it('afterwards: every approved transaction is in the ledger once, and reconcile finds no mismatch', async () => {
-    await eventually('the ledger caught up', async () => (await raw('/readyz')).body?.ledger_lag === 0, 20_000);
+    let ready: unknown;
+    await eventually('the ledger caught up', async () => (ready = (await raw('/readyz')).body) && (ready as { ledger_lag?: number }).ledger_lag === 0, 20_000)
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}; /readyz: ${JSON.stringify(ready)}; writer's journal: ${JSON.stringify(await journalState())}`);
+      });
     const ids = [...approved];
     const rows = await sql<{ id: string }[]>`select id from ledger_transactions where id in ${sql(ids)}`;
     expect(ids.filter((id) => !rows.some((r) => r.id === id))).toEqual([]);
