@@ -16,7 +16,7 @@ import type { PurchaseUndo } from './hot/reversal.ts';
 import type { Rewards } from './offers.ts';
 import { tierUnits } from './purchase.ts';
 import type { Stores } from './stores.ts';
-import { findTransaction, type StoredTransaction } from './transactions.ts';
+import { findTransaction, type LedgerRead, type StoredTransaction } from './transactions.ts';
 
 /** What a purchase counted, as its journal entry or ledger row holds it. */
 export interface CountedPurchase {
@@ -33,8 +33,8 @@ export interface CountedPurchase {
  * recorded it): the reversal then gives back the purchase alone (`undoOf` without it), which
  * is the whole of it only for a business whose rewards count nothing (`undoNeedsCounted`).
  */
-export async function readCountedPurchase(stores: Stores, shard: number, id: string): Promise<CountedPurchase | undefined> {
-  const purchase = await findTransaction(stores, [shard], id, 'absent');
+export async function readCountedPurchase(stores: Stores, shard: number, id: string, ledger_read: LedgerRead): Promise<CountedPurchase | undefined> {
+  const purchase = await findTransaction(stores, [shard], id, 'absent', ledger_read);
   return purchase === undefined ? undefined : countedOf(purchase);
 }
 

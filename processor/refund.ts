@@ -25,6 +25,7 @@ import { giveBackBudgets, readCountedPurchase, undoNeedsCounted, undoOf, type Co
 import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
+import type { LedgerRead } from './transactions.ts';
 import { requestHash } from './wallet.ts';
 
 /** Where an original is: its contact, and what the ledger has of it when the hot window does not. */
@@ -110,8 +111,11 @@ export class Refunds {
    * reads still waiting (one given up on waits in postgres.js until it ends, and counts so long).
    */
   private ledgerOriginal(business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
-    return within(this.ledger_reads.run(() => ledgerOriginal(this.stores.sql, business_id, terminal_id, reference)), ledger_read_timeout_ms);
+    return this.ledgerRead(() => ledgerOriginal(this.stores.sql, business_id, terminal_id, reference));
   }
+
+  /** A read of the ledger on the POS path: given up on as `ledgerOriginal` says. */
+  private readonly ledgerRead: LedgerRead = (read) => within(this.ledger_reads.run(read), ledger_read_timeout_ms);
 
   /**
    * The refund's shard script call. The script reads the original's record and computes the
@@ -153,7 +157,7 @@ export class Refunds {
     const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     const rewards = await this.offers.forBusiness(business);
     for (let reads = 1; ; reads++) {
-      const purchase = await this.purchaseOf(call.shard, original_slot, original);
+      const purchase = await this.purchaseOf(call.shard, original_slot, original, undoNeedsCounted(rewards));
       // What it counted is only in the ledger now, which cannot be read: as a refund of an
       // original past the hot window, 503 and the retry voids it whole (its claim replays).
       if (purchase !== undefined && purchase.counted === undefined && undoNeedsCounted(rewards)) {
@@ -197,10 +201,11 @@ export class Refunds {
 
   /**
    * The original, when it is a purchase, with what it counted (undefined when that cannot be read
-   * now); undefined for another kind, or when its record is not there yet (in flight: the script
-   * says stale if it finds it).
+   * now, or is not `needed`: a business whose rewards count nothing reverses without it, and
+   * without reading the ledger); undefined for another kind, or when its record is not there yet
+   * (in flight: the script says stale if it finds it).
    */
-  private async purchaseOf(shard: number, original_slot: ReferenceSlot, original: Located): Promise<{ id: string; counted: CountedPurchase | undefined } | undefined> {
+  private async purchaseOf(shard: number, original_slot: ReferenceSlot, original: Located, needed: boolean): Promise<{ id: string; counted: CountedPurchase | undefined } | undefined> {
     let id: string;
     if (original.ledger !== null) {
       if (original.ledger.original.kind !== 'purchase') return undefined;
@@ -211,7 +216,7 @@ export class Refunds {
       if (kind !== 'p') return undefined;
       id = `txn_${short_id}`;
     }
-    return { id, counted: await readCountedPurchase(this.stores, shard, id) };
+    return { id, counted: needed ? await readCountedPurchase(this.stores, shard, id, this.ledgerRead) : undefined };
   }
 
   /**

@@ -68,17 +68,20 @@ export interface StoredTransaction extends Omit<Body, 'awards'> {
 /** What a reader makes of a ledger it cannot read now: its error (the caller's 503), or no transaction. */
 export type LedgerUnreadable = 'throws' | 'absent';
 
+/** How a caller that must answer in time reads the ledger: bounded in time and in reads waiting (refund.ts). */
+export type LedgerRead = <T>(read: () => Promise<T>) => Promise<T>;
+
 /**
  * Transaction `id`: pending in the journal of one of `shards`, else recorded in the ledger;
  * undefined when neither holds it. Pending first, the writer's order reversed (it records, then
  * deletes the pending pointer): a pointer gone means the ledger has it, so one look at each
  * suffices, and a pending transaction is read with PostgreSQL down.
  */
-export async function findTransaction(stores: Stores, shards: readonly number[], id: string, ledger_unreadable: LedgerUnreadable = 'throws'): Promise<StoredTransaction | undefined> {
+export async function findTransaction(stores: Stores, shards: readonly number[], id: string, ledger_unreadable: LedgerUnreadable = 'throws', ledger_read: LedgerRead = (read) => read()): Promise<StoredTransaction | undefined> {
   const pending = await pendingTransaction(stores, shards, id);
   if (pending !== undefined) return pending;
   try {
-    const [row] = await recordedRows(stores.sql, [id]);
+    const [row] = await ledger_read(() => recordedRows(stores.sql, [id]));
     return row === undefined ? undefined : recordedEntry(row);
   } catch (err) {
     if (ledger_unreadable === 'absent') return undefined;

@@ -2,8 +2,10 @@
 // PostgreSQL up but slow (a lock held on the ledger: its probe still answers, so the gateway does
 // not know it down), the terminal is answered 503 `unavailable` within the read's timeout
 // (processor/refund.ts ledger_read_timeout_ms) instead of waiting as long as the lock is held,
-// and the same refund goes through once the ledger answers again. Stores of its own: the lock
-// would stall every other test's ledger.
+// and the same refund goes through once the ledger answers again. So is a reversal of a purchase
+// still in the hot window whose entry the ledger has recorded, at a business whose offers have
+// limits: what the purchase counted (its caps, its budget) is read back from the ledger. Stores of
+// its own: the lock would stall every other test's ledger.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../gateway/config.ts';
@@ -55,5 +57,51 @@ describe('a refund of an original older than the hot window, the ledger slow', (
     }
     const done = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
     expect([done.status, done.body.clawed_back], done.text).toEqual([201, 200]);
+  }, 60_000);
+});
+
+describe('a reversal of a purchase in the hot window that the ledger has recorded, the ledger slow', () => {
+  // Its own gateway, with the default hot window (this file's other holds originals 2 s).
+  let hot: TestGateway;
+  beforeAll(async () => {
+    hot = await startTestGateway({ database_url: stores.database_url, redis_url: stores.redis.url });
+  });
+  afterAll(async () => {
+    await hot?.close();
+  });
+
+  it('is answered 503 unavailable within the read timeout (what the purchase counted is in the ledger), and goes through once the ledger answers', async () => {
+    const gw = hot;
+    const capped = await createBusiness(gw);
+    const o = await call(gw, 'POST', '/v1/offers', capped.admin_key, { name: 'once a day', goal: 'spend', kind: 'cashback', award: { percent: 5 }, limits: { per_contact: { count: 1, period: 'day' }, budget: 1_000_000 } });
+    expect(o.status, o.text).toBe(201);
+    const [c] = await createContacts(gw, capped, [testCard(19_200_002)]);
+    const purchase = await call(gw, 'POST', '/v1/purchases', capped.terminal_key, { reference: 'capped-sale', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' });
+    expect(purchase.status, purchase.text).toBe(201);
+    await eventually('the sale recorded', async () => (await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, capped.admin_key)).body.ledger === 'recorded', 15_000);
+    const s = gw.processor.stores;
+    expect(await findOriginal(s, referenceSlot(s.config, capped.terminal_id, 'capped-sale', s.clock.now()))).toBeDefined();
+
+    const reversal = { reference: 'void-capped-sale', original_reference: 'capped-sale' };
+    const lock = await holdLock(stores.sql, 'ledger_transactions');
+    try {
+      const started = Date.now();
+      // Unbounded, the read waits as long as the lock is held: the lock goes after 10 s, the test fails.
+      const unlocking = setTimeout(() => lock.release(), 10_000);
+      const refused = await call(gw, 'POST', '/v1/reversals', capped.terminal_key, reversal);
+      clearTimeout(unlocking);
+      const waited_ms = Date.now() - started;
+      expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
+      expect(waited_ms).toBeLessThan(ledger_read_timeout_ms + 3_000);
+    } finally {
+      lock.release();
+      await lock.done.catch(() => {});
+    }
+    const done = await call(gw, 'POST', '/v1/reversals', capped.terminal_key, reversal);
+    expect(done.status, done.text).toBe(201);
+    // Its cap given back: the contact is awarded again today.
+    const again = await call(gw, 'POST', '/v1/purchases', capped.terminal_key, { reference: 'capped-sale-2', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' });
+    expect(again.status, again.text).toBe(201);
+    expect(again.body.awards.length, again.text).toBe(1);
   }, 60_000);
 });
