@@ -49,6 +49,19 @@ interface Summary {
   recovered: boolean;
 }
 
+/** The query's value, its error code, or 'hung' when it has not settled within 5 s. */
+async function settled<T>(p: Promise<T>): Promise<T | string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p.catch((err: { code?: string }) => err.code ?? String(err)),
+      new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), 5_000))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Terminate every backend whose application_name is `app`; how many were. */
 async function terminate(app: string): Promise<number> {
   const [row] = await sql<{ n: number }[]>`select count(pg_terminate_backend(pid))::int4 as n from pg_stat_activity where application_name = ${app}`;
@@ -177,18 +190,6 @@ describe('postgres.js when its backends are terminated', () => {
         return written;
       }) as typeof s.write;
     });
-    /** The query's value, its error code, or 'hung' when it has not settled within 5 s. */
-    const settled = async <T>(p: Promise<T>): Promise<T | string> => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          p.catch((err: { code?: string }) => err.code ?? String(err)),
-          new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), 5_000))),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
     try {
       expect((await one<{ x: number }[]>`select 1 as x`)[0]!.x).toBe(1);
       const lost = await settled(
@@ -212,7 +213,114 @@ describe('postgres.js when its backends are terminated', () => {
       await close();
     }
   });
+
+  it('the query that reconnects a connection whose backend was terminated under a statement is answered, not failed with the old backend’s error', async () => {
+    // A terminated backend sends its FATAL 57P01 and closes. postgres.js rejected the statement
+    // with CONNECTION_CLOSED but kept the 57P01 (and the statement) as the connection's state;
+    // unpatched, the next session's first ReadyForQuery took them for its own and failed the query
+    // that reconnected it with 57P01: every backend terminated mid-statement cost one more failure.
+    const app = `pocketgate-pg-stale-${process.pid}`;
+    const one = onePool(app);
+    try {
+      await one`select 1`;
+      const slow = settled(one`select pg_sleep(3)`);
+      await eventuallyTerminated(app, 'active', 'select pg_sleep%');
+      expect(connection_lost).toContain(await slow);
+      for (let i = 0; i < 3; i++) expect(await settled(one<{ x: number }[]>`select ${i} :: int4 as x`.then((r) => r[0]!.x))).toBe(i);
+    } finally {
+      await one.end({ timeout: 1 });
+    }
+  });
+
+  it('a transaction whose backend was terminated while its callback awaited other work: what the callback sends after fails, and none of it runs on the connection’s next session', async () => {
+    // porsager/postgres#1216: begin() rejects when its connection closes, but the callback goes
+    // on. Unpatched, its later statements (and the commit at its end) went to the same connection,
+    // by then reconnected for other work: they ran outside any transaction, or inside another
+    // caller's, where a stray rollback undoes work whose commit then reports success.
+    const app = `pocketgate-pg-late-${process.pid}`;
+    const late_table = 'test_pg_terminate_late';
+    await sql`create table if not exists ${sql(late_table)} (app text not null, v text not null)`;
+    const one = onePool(app);
+    let resume = () => {};
+    const gate = new Promise<void>((resolve) => (resume = resolve));
+    let late: Promise<string> | undefined;
+    let waiting = false;
+    try {
+      const tx = settled(one.begin(async (tx) => {
+        await tx`select 1`;
+        waiting = true;
+        await gate;
+        late = tx`insert into ${tx(late_table)} (app, v) values (${app}, 'late')`.then(() => 'inserted', (err: { code?: string }) => err.code ?? String(err));
+        await late;
+        return 'committed';
+      }));
+      await eventuallyDefined(() => waiting || undefined);
+      await eventuallyTerminated(app, 'idle in transaction');
+      expect(connection_lost).toContain(await tx);
+      // The pool's next query reconnects the connection the transaction had.
+      expect(await settled(one<{ x: number }[]>`select 1 as x`.then((r) => r[0]!.x))).toBe(1);
+      resume();
+      await eventuallyDefined(() => late);
+      expect(connection_lost).toContain(await settled(late!));
+      const [row] = await sql<{ n: number }[]>`select count(*)::int4 as n from ${sql(late_table)} where app = ${app}`;
+      expect(row!.n).toBe(0);
+    } finally {
+      resume();
+      await one.end({ timeout: 1 });
+    }
+  });
+
+  it('statements a transaction queued behind its full connection all settle when the connection closes', async () => {
+    // porsager/postgres#1186: past max_pipeline statements in flight, a transaction keeps the rest
+    // in a queue of its own; unpatched, those never settled once the connection closed.
+    const app = `pocketgate-pg-queued-${process.pid}`;
+    const one = onePool(app);
+    const statements: Promise<unknown>[] = [];
+    try {
+      const tx = settled(one.begin((tx) => {
+        for (let i = 0; i < 300; i++) statements.push(tx`select pg_sleep(0.01), ${i} :: int4 as i`);
+        return Promise.all(statements);
+      }));
+      await eventuallyTerminated(app, 'active', 'select pg_sleep%');
+      expect(statements.length).toBe(300);
+      expect(connection_lost).toContain(await tx);
+      const outcomes = await Promise.all(statements.map((p) => settled(p)));
+      expect(outcomes.filter((o) => o === 'hung').length).toBe(0);
+      expect(await settled(one<{ x: number }[]>`select 1 as x`.then((r) => r[0]!.x))).toBe(1);
+    } finally {
+      await one.end({ timeout: 1 });
+    }
+  });
 });
+
+/** A pool of one connection to the test PostgreSQL, its backends named `app` (to terminate them). */
+function onePool(app: string): postgres.Sql {
+  return postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {}, connection: { application_name: app } });
+}
+
+/** Terminate `app`'s backends once it has one in `state`, running a statement like `running` (within 5 s). */
+async function eventuallyTerminated(app: string, state: 'active' | 'idle in transaction', running = '%'): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  const once = async () => {
+    const [row] = await sql<{ n: number }[]>`
+      select count(pg_terminate_backend(pid))::int4 as n from pg_stat_activity where application_name = ${app} and state = ${state} and query like ${running}`;
+    return row!.n;
+  };
+  while ((await once()) === 0) {
+    if (Date.now() > deadline) throw new Error(`no backend of ${app} to terminate`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** `get()` once it is defined (within 5 s). */
+async function eventuallyDefined<T>(get: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + 5_000;
+  for (let v = get(); ; v = get()) {
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('never defined');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 /**
  * One connection to the test PostgreSQL over sockets the test makes, so that it can close or

@@ -8,6 +8,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class StoreCut {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /** Answers from the store are dropped (mute()) until the next cut. */
+  private muted = false;
+  /** Muted from the first request that contains this text on. */
+  private mute_from: string | undefined;
   port = 0;
   constructor(private readonly target: URL) {}
   async open(): Promise<void> {
@@ -18,12 +22,26 @@ export class StoreCut {
         s.on('error', () => {});
         s.on('close', () => this.sockets.delete(s));
       }
-      client.pipe(upstream).pipe(client);
+      client.on('data', (d: Buffer) => void (this.mute_from !== undefined && d.includes(this.mute_from) && (this.muted = true)));
+      client.pipe(upstream);
+      upstream.on('data', (d: Buffer) => void (this.muted || client.write(d)));
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', () => resolve()));
     this.port = (this.server.address() as { port: number }).port;
   }
+  /**
+   * Until the next cut, what the store answers never reaches the gateway, from the first request
+   * that contains `from` on (from now, without it): the commands sent meanwhile run, their
+   * answers are lost (as when the connection dies under a reply).
+   */
+  mute(from?: string): void {
+    if (from === undefined) this.muted = true;
+    else this.mute_from = from;
+  }
   async cut(): Promise<void> {
+    this.muted = false;
+    this.mute_from = undefined;
     const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();

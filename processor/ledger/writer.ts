@@ -123,6 +123,12 @@ function entryId(entry: string): string | undefined {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** XREADGROUP's entries, stream by stream: node-redis answers a map of stream → entries (RESP3 style), older servers an array of pairs. */
+function streamEntries(reply: Record<string, StreamEntries> | [string, StreamEntries][] | null): StreamEntries[] {
+  if (reply === null) return [];
+  return Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply);
+}
+
 /** What must hold, or the writer's own code is wrong: the round fails, loudly, rather than go on. */
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`ledger writer: broken invariant: ${message}`);
@@ -152,6 +158,14 @@ export class LedgerWriter {
    * dropped if the lease is lost (whoever claims the old consumer's entries writes them).
    */
   private unwritten: Item[] = [];
+  /**
+   * Set when a round failed. A read Redis ran but whose answer never came back (the connection
+   * cut under it, Redis frozen past the client's patience) delivered entries to this consumer
+   * that the writer never saw. Pending on a consumer that is alive, no takeover returns them, and
+   * the idle claim only after claim_idle_ms (30 s), all that time out of the ledger: so the next
+   * round that reads starts with this consumer's own pending entries (XREADGROUP … 0).
+   */
+  private own_pending_unknown = false;
   /** Entries written since start: the tests and /metrics read it. */
   written = 0;
 
@@ -244,6 +258,7 @@ export class LedgerWriter {
       }
     } catch (err) {
       this.unwritten = items;
+      this.own_pending_unknown = true;
       // The group went with its stream (Redis lost its data, or the key was deleted) and the hot
       // path's next XADD made a stream without one: without creating the groups again (from 0,
       // so nothing appended since is skipped) this writer would fail every round from now on.
@@ -303,6 +318,12 @@ export class LedgerWriter {
       taken[shard]! += entries.length;
       assert(taken[shard]! <= this.read_count_max, `shard ${shard}: ${taken[shard]} entries taken in a round of at most ${this.read_count_max}`);
     };
+    if (this.own_pending_unknown) {
+      this.own_pending_unknown = false;
+      // Once every shard's own pending entries fit in the room this round had, there are no more.
+      const all = await Promise.all(this.shards().map((shard) => this.readOwnPending(shard, room(shard), collect)));
+      if (all.includes(false)) this.own_pending_unknown = true;
+    }
     if (now - this.last_takeover_ms >= this.lease.lease_ms / 6) {
       this.last_takeover_ms = now;
       const claimed = await takeOverDead(this.redis, this.options.shard_count, this.consumer, room, collect);
@@ -327,14 +348,25 @@ export class LedgerWriter {
     collect(shard, reply[1]);
   }
 
+  /** Entries of `shard` delivered to this consumer and not acknowledged, up to `count`; whether that was all of them. */
+  private async readOwnPending(shard: number, count: number, collect: (shard: number, entries: StreamEntries) => void): Promise<boolean> {
+    const reply = (await this.redis.sendCommand([
+      'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(count), 'STREAMS', journalKey(shard), '0',
+    ])) as Record<string, StreamEntries> | [string, StreamEntries][] | null;
+    let read = 0;
+    for (const entries of streamEntries(reply)) {
+      collect(shard, entries);
+      read += entries.length;
+    }
+    return read < count;
+  }
+
   /** Entries of `shard` never delivered to the group, up to `count`. */
   private async readNew(shard: number, count: number, collect: (shard: number, entries: StreamEntries) => void): Promise<void> {
     const reply = (await this.redis.sendCommand([
       'XREADGROUP', 'GROUP', journal_group, this.consumer, 'COUNT', String(count), 'STREAMS', journalKey(shard), '>',
     ])) as Record<string, StreamEntries> | [string, StreamEntries][] | null;
-    if (reply === null) return;
-    // node-redis answers a map of stream → entries (RESP3 style); older servers an array of pairs.
-    for (const entries of Array.isArray(reply) ? reply.map((r) => r[1]) : Object.values(reply)) collect(shard, entries);
+    for (const entries of streamEntries(reply)) collect(shard, entries);
   }
 
   /**

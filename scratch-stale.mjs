@@ -1,0 +1,15 @@
+import postgres from 'postgres';
+const url = process.env.DATABASE_URL;
+const app = 'stale-' + process.pid;
+const sql = postgres(url, { max: 1, connection: { application_name: app }, onnotice: () => {} });
+const admin = postgres(url, { max: 1 });
+await sql`select 1`;
+const slow = sql`select pg_sleep(5)`.then(() => 'ok', (e) => 'rejected ' + (e.code ?? e.message));
+await new Promise((r) => setTimeout(r, 300));
+await admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`;
+console.log('slow:', await slow);
+const next = await sql`select 1 as x`.then((r) => 'ok ' + r[0].x, (e) => 'rejected ' + (e.code ?? e.message));
+console.log('next:', next);
+const after = await sql`select 1 as x`.then((r) => 'ok ' + r[0].x, (e) => 'rejected ' + (e.code ?? e.message));
+console.log('after:', after);
+await sql.end(); await admin.end();
