@@ -321,8 +321,12 @@ export class LedgerWriter {
     if (this.own_pending_unknown) {
       this.own_pending_unknown = false;
       // Once every shard's own pending entries fit in the room this round had, there are no more.
-      const all = await Promise.all(this.shards().map((shard) => this.readOwnPending(shard, room(shard), collect)));
-      if (all.includes(false)) this.own_pending_unknown = true;
+      await settle(this.shards().map(async (shard) => {
+        if (!(await this.readOwnPending(shard, room(shard), collect))) this.own_pending_unknown = true;
+      }));
+      // The idle claim would take these same entries again once they are idle long enough: not
+      // in this round (the next runs it).
+      this.last_claim_ms = now;
     }
     if (now - this.last_takeover_ms >= this.lease.lease_ms / 6) {
       this.last_takeover_ms = now;
