@@ -232,6 +232,66 @@ describe('postgres.js when its backends are terminated', () => {
     }
   });
 
+  it('a statement that fails after some of its rows leaves no count behind: the next query’s rows start at the first', async () => {
+    // porsager/postgres#1119/#1181 (PR #1190): only CommandComplete reset the count of rows a
+    // statement had stored; one that failed after sending rows (here a division by zero at row
+    // 500) left it, and the next query's rows were stored after it: an array starting with holes.
+    const one = onePool(`pocketgate-pg-rows-${process.pid}`);
+    try {
+      expect(await settled(one`select 1 / (x - 500) as y, repeat('x', 100) as pad from generate_series(1, 1000) x`)).toBe('22012');
+      const r = await one<{ x: number }[]>`select 1 as x`;
+      expect([r.length, r[0]?.x]).toEqual([1, 1]);
+    } finally {
+      await one.end({ timeout: 1 });
+    }
+  });
+
+  it('a connection whose backend was terminated in the middle of a statement’s rows: the next session’s rows start at the first', async () => {
+    // The same count, left by a statement cut off by the backend's end (its rows arriving, 10 ms
+    // apart). Without fetch_types the next session's first statement is the caller's (with it, the
+    // array types query takes the stale count, and resets it at its CommandComplete).
+    const app = `pocketgate-pg-rows-cut-${process.pid}`;
+    const one = postgres(process.env.DATABASE_URL!, { max: 1, fetch_types: false, onnotice: () => {}, connection: { application_name: app } });
+    try {
+      const slow = settled(one`select repeat('x', 4000) as pad, pg_sleep(0.01) from generate_series(1, 1000)`);
+      await eventuallyTerminated(app, 'active', 'select repeat%', 1_000);
+      expect(connection_lost).toContain(await slow);
+      const r = await one<{ x: number }[]>`select 1 as x`;
+      expect([r.length, r[0]?.x]).toEqual([1, 1]);
+    } finally {
+      await one.end({ timeout: 1 });
+    }
+  });
+
+  it('a connection whose backend went away while it fetched its array types: the query that opened it is answered', async () => {
+    // A backend terminated under the array types query every new connection runs first: its
+    // 57P01 arrives and the socket closes while the caller's query still waits for the
+    // connection. Unpatched, the query and the error stayed, and the next session's first
+    // ReadyForQuery failed the caller's query with them. Provoked at that one moment: the FATAL
+    // a terminated backend sends is handed to the connection, then its socket is closed.
+    let inject = true;
+    const { one, close } = overOwnSockets((s) => {
+      const write = s.write.bind(s) as (chunk: Buffer, cb?: () => void) => boolean;
+      s.write = ((chunk: Buffer, cb?: () => void) => {
+        const written = write(chunk, cb);
+        if (inject && chunk.includes('typarray')) {
+          inject = false;
+          setImmediate(() => {
+            s.emit('data', fatal('57P01', 'terminating connection due to administrator command'));
+            s.destroy();
+          });
+        }
+        return written;
+      }) as typeof s.write;
+    });
+    try {
+      expect(await settled(one<{ x: number }[]>`select 1 as x`.then((r) => r[0]!.x))).toBe(1);
+      expect(inject).toBe(false);
+    } finally {
+      await close();
+    }
+  });
+
   it('a transaction whose backend was terminated while its callback awaited other work: what the callback sends after fails, and none of it runs on the connection’s next session', async () => {
     // porsager/postgres#1216: begin() rejects when its connection closes, but the callback goes
     // on. Unpatched, its later statements (and the commit at its end) went to the same connection,
@@ -298,12 +358,13 @@ function onePool(app: string): postgres.Sql {
   return postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {}, connection: { application_name: app } });
 }
 
-/** Terminate `app`'s backends once it has one in `state`, running a statement like `running` (within 5 s). */
-async function eventuallyTerminated(app: string, state: 'active' | 'idle in transaction', running = '%'): Promise<void> {
+/** Terminate `app`'s backends once it has one in `state`, running a statement like `running` for `after_ms` (within 5 s). */
+async function eventuallyTerminated(app: string, state: 'active' | 'idle in transaction', running = '%', after_ms = 0): Promise<void> {
   const deadline = Date.now() + 5_000;
   const once = async () => {
     const [row] = await sql<{ n: number }[]>`
-      select count(pg_terminate_backend(pid))::int4 as n from pg_stat_activity where application_name = ${app} and state = ${state} and query like ${running}`;
+      select count(pg_terminate_backend(pid))::int4 as n from pg_stat_activity
+      where application_name = ${app} and state = ${state} and query like ${running} and query_start < now() - make_interval(secs => ${after_ms / 1000})`;
     return row!.n;
   };
   while ((await once()) === 0) {
@@ -320,6 +381,18 @@ async function eventuallyDefined<T>(get: () => T | undefined): Promise<T> {
     if (Date.now() > deadline) throw new Error('never defined');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A FATAL ErrorResponse message, as a backend sends before it closes. */
+function fatal(code: string, message: string): Buffer {
+  const fields = Buffer.concat([
+    ...[['S', 'FATAL'], ['V', 'FATAL'], ['C', code], ['M', message]].map(([k, v]) => Buffer.from(`${k}${v}\0`)),
+    Buffer.from([0]),
+  ]);
+  const head = Buffer.alloc(5);
+  head.write('E', 0);
+  head.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([head, fields]);
 }
 
 /**

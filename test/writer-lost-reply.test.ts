@@ -60,7 +60,8 @@ describe('the ledger writer, the answer to its read lost with its connection', (
   it('writes the entries Redis delivered to it as soon as Redis answers again, not claim_idle_ms later', async () => {
     const biz = await createBusiness(gw);
     const contacts = await createContacts(gw, biz, Array.from({ length: 5 }, (_, i) => testCard(45_000_000 + i)));
-    writer = new LedgerWriter(writer_redis, sql, { shard_count, consumer: 'lost-reply', claim_idle_ms: 600_000 });
+    // A lease that cannot run out meanwhile: a takeover of the entries would hide what is tested.
+    writer = new LedgerWriter(writer_redis, sql, { shard_count, consumer: 'lost-reply', claim_idle_ms: 600_000, lease_ms: 120_000 });
     // Rounds run one at a time here, so that the read whose answer is lost is one that finds entries.
     const first = await cardPurchases(gw, biz, contacts, 3, 'before');
     while ((await recorded(first.map((p) => p.id))) < first.length) await writer.drainOnce();

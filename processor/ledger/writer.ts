@@ -324,9 +324,8 @@ export class LedgerWriter {
       await settle(this.shards().map(async (shard) => {
         if (!(await this.readOwnPending(shard, room(shard), collect))) this.own_pending_unknown = true;
       }));
-      // The idle claim would take these same entries again once they are idle long enough: not
-      // in this round (the next runs it).
-      this.last_claim_ms = now;
+      // (Read so, they are delivered again: their idle time starts over, so the idle claim below
+      // does not take them a second time.)
     }
     if (now - this.last_takeover_ms >= this.lease.lease_ms / 6) {
       this.last_takeover_ms = now;
