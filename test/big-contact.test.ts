@@ -41,6 +41,18 @@ async function scriptUs<T>(f: () => Promise<T>): Promise<{ result: T; calls: num
   return { result, calls: Number(line?.[1] ?? 0), usec: Number(line?.[2] ?? 0), commands };
 }
 
+/**
+ * `scriptUs` of `f` run twice back to back, the run whose window holds fewer HGETALL and HKEYS:
+ * the gateway reloads a business's offers in the background (at most once per 15 s, five HGETALL
+ * here: CI, 2026-12-02), which may fall in one window, never in both. A script that read whole
+ * hashes would show it in both.
+ */
+async function quietest<T>(f: () => Promise<T>): Promise<{ result: T; calls: number; usec: number; commands: Record<string, number> }> {
+  const runs = [await scriptUs(f), await scriptUs(f)];
+  const whole = (r: (typeof runs)[number]) => (r.commands.hgetall ?? 0) + (r.commands.hkeys ?? 0);
+  return whole(runs[1]!) < whole(runs[0]!) ? runs[1]! : runs[0]!;
+}
+
 beforeAll(async () => {
   // Stores of its own: its forced rebuild reloads every business of the stores it runs on, and its
   // Redis time is read from INFO commandstats, which it resets.
@@ -138,7 +150,7 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
 
   it('a redemption of a little reads only the earliest lots, in one batch of the lot order (lib.lua), not every lot', async () => {
     const held = await lotsHeld();
-    const cost = await scriptUs(async () => expect((await pos('/v1/redemptions', { reference: ref(), cim, amount: 100 })).status).toBe(201));
+    const cost = await quietest(async () => expect((await pos('/v1/redemptions', { reference: ref(), cim, amount: 100 })).status).toBe(201));
     console.log(`redemption of 1.00 among ${held} lots: ${cost.usec} us in ${cost.calls} scripts; ${JSON.stringify(cost.commands)}`);
     expect(held).toBeGreaterThan(1_000);
     expect(cost.commands.zrange).toBe(1);
@@ -147,7 +159,7 @@ describe('one contact, a year of purchases (8 a day, lots to the second in three
     // A refund's claw-back takes the earliest lots the same way.
     const purchase = ref();
     expect((await pos('/v1/purchases', { reference: purchase, cim, amount: 5_000, currency: 'EUR' })).status).toBe(201);
-    const refund = await scriptUs(async () => expect((await pos('/v1/refunds', { reference: ref(), original_reference: purchase, amount: 2_500 })).status).toBe(201));
+    const refund = await quietest(async () => expect((await pos('/v1/refunds', { reference: ref(), original_reference: purchase, amount: 2_500 })).status).toBe(201));
     console.log(`refund of half a purchase among ${await lotsHeld()} lots: ${refund.usec} us in ${refund.calls} scripts; ${JSON.stringify(refund.commands)}`);
     expect(refund.commands.hgetall ?? 0).toBe(0);
     expect(refund.commands.hkeys ?? 0).toBe(0);
