@@ -20,6 +20,7 @@ import net from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../processor/stores.ts';
+import { eventually } from './helpers.ts';
 import { connectTestSql, root } from './ledger-helpers.ts';
 
 const table = 'test_pg_terminate_batches';
@@ -314,13 +315,13 @@ describe('postgres.js when its backends are terminated', () => {
         await late;
         return 'committed';
       }));
-      await eventuallyDefined(() => waiting || undefined);
+      await eventually('the callback waiting', async () => waiting);
       await eventuallyTerminated(app, 'idle in transaction');
       expect(connection_lost).toContain(await tx);
       // The pool's next query reconnects the connection the transaction had.
       expect(await settled(one<{ x: number }[]>`select 1 as x`.then((r) => r[0]!.x))).toBe(1);
       resume();
-      await eventuallyDefined(() => late);
+      await eventually('the late statement sent', async () => late !== undefined, 5_000);
       expect(connection_lost).toContain(await settled(late!));
       const [row] = await sql<{ n: number }[]>`select count(*)::int4 as n from ${sql(late_table)} where app = ${app}`;
       expect(row!.n).toBe(0);
@@ -360,27 +361,12 @@ function onePool(app: string): postgres.Sql {
 
 /** Terminate `app`'s backends once it has one in `state`, running a statement like `running` for `after_ms` (within 5 s). */
 async function eventuallyTerminated(app: string, state: 'active' | 'idle in transaction', running = '%', after_ms = 0): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  const once = async () => {
+  await eventually(`a backend of ${app} to terminate`, async () => {
     const [row] = await sql<{ n: number }[]>`
       select count(pg_terminate_backend(pid))::int4 as n from pg_stat_activity
       where application_name = ${app} and state = ${state} and query like ${running} and query_start < now() - make_interval(secs => ${after_ms / 1000})`;
-    return row!.n;
-  };
-  while ((await once()) === 0) {
-    if (Date.now() > deadline) throw new Error(`no backend of ${app} to terminate`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** `get()` once it is defined (within 5 s). */
-async function eventuallyDefined<T>(get: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + 5_000;
-  for (let v = get(); ; v = get()) {
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('never defined');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return row!.n > 0;
+  }, 5_000);
 }
 
 /** A FATAL ErrorResponse message, as a backend sends before it closes. */

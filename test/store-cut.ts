@@ -10,7 +10,7 @@ export class StoreCut {
   private readonly sockets = new Set<Socket>();
   /** Answers from the store are dropped (mute()) until the next cut. */
   private muted = false;
-  /** Muted from the first request that contains this text on. */
+  /** Muted from the first request that contains this text on (mute()). */
   private mute_from: string | undefined;
   port = 0;
   constructor(private readonly target: URL) {}
@@ -32,12 +32,11 @@ export class StoreCut {
   }
   /**
    * Until the next cut, what the store answers never reaches the gateway, from the first request
-   * that contains `from` on (from now, without it): the commands sent meanwhile run, their
-   * answers are lost (as when the connection dies under a reply).
+   * that contains `from` on: the commands sent meanwhile run, their answers are lost (as when the
+   * connection dies under a reply).
    */
-  mute(from?: string): void {
-    if (from === undefined) this.muted = true;
-    else this.mute_from = from;
+  mute(from: string): void {
+    this.mute_from = from;
   }
   async cut(): Promise<void> {
     this.muted = false;

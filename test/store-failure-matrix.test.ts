@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage, type IsoMessage } from '../adapters/iso8583/codec.ts';
+import { journalKey, journal_group } from '../processor/hot/keys.ts';
 import type { Sql } from '../processor/stores.ts';
 import { createProcessor, postCallback, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
 import { call, closeAll, createBusiness, eventually, platform_key, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -19,7 +20,6 @@ import { runCommand } from './own-stores.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 import { startPgProxy, type PgProxy } from './pg-proxy.ts';
 import { StoreCut } from './store-cut.ts';
-import { journal_group } from '../processor/hot/keys.ts';
 import { TerminalClient } from './ws-client.ts';
 
 const app_name = `pg-matrix-${process.pid}`;
@@ -420,13 +420,15 @@ afterAll(async () => {
 
 /** Each journal stream with a backlog: its group's state and its first entries pending (a failure's diagnosis). */
 async function journalState(): Promise<unknown[]> {
-  const keys = (await own.client.sendCommand(['KEYS', 'j:{s*}'])) as string[];
+  const keys = Array.from({ length: gw.processor.stores.config.shard_count }, (_, s) => journalKey(s));
   const states = await Promise.all(keys.map(async (key) => {
+    const length = Number(await own.client.sendCommand(['XLEN', key]));
+    if (length === 0) return undefined;
     const groups = await own.client.sendCommand(['XINFO', 'GROUPS', key]);
     const pending = await own.client.sendCommand(['XPENDING', key, journal_group, '-', '+', '3']);
-    return { key, length: await own.client.sendCommand(['XLEN', key]), groups, pending };
+    return { key, length, groups, pending };
   }));
-  return states.filter((s) => Number(s.length) > 0);
+  return states.filter((s) => s !== undefined);
 }
 
 describe('every route under every store failure (OPERATIONS.md, "When a store fails")', () => {
