@@ -269,16 +269,23 @@ describe('postgres.js when its backends are terminated', () => {
     // 57P01 arrives and the socket closes while the caller's query still waits for the
     // connection. Unpatched, the query and the error stayed, and the next session's first
     // ReadyForQuery failed the caller's query with them. Provoked at that one moment: the FATAL
-    // a terminated backend sends is handed to the connection, then its socket is closed.
+    // a terminated backend sends is handed to the connection, then its socket is closed. The
+    // backend's own answer to the types query is kept from the connection from the moment it is
+    // written: on a busy machine it could otherwise arrive first, and the FATAL would then hit the
+    // caller's query in flight (rightly CONNECTION_CLOSED: it may have run).
     let inject = true;
     const { one, close } = overOwnSockets((s) => {
       const write = s.write.bind(s) as (chunk: Buffer, cb?: () => void) => boolean;
+      const emit = s.emit.bind(s) as (event: string | symbol, ...args: unknown[]) => boolean;
+      let muted = false;
+      s.emit = ((event: string | symbol, ...args: unknown[]) => (muted && event === 'data' ? false : emit(event, ...args))) as typeof s.emit;
       s.write = ((chunk: Buffer, cb?: () => void) => {
         const written = write(chunk, cb);
         if (inject && chunk.includes('typarray')) {
           inject = false;
+          muted = true;
           setImmediate(() => {
-            s.emit('data', fatal('57P01', 'terminating connection due to administrator command'));
+            emit('data', fatal('57P01', 'terminating connection due to administrator command'));
             s.destroy();
           });
         }
