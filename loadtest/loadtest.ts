@@ -23,7 +23,7 @@ import { repo_root, startChild, type Child } from './processes.ts';
 import { cpuMs, median, postgresCpuMs, postmasterPid, redisCpuMs } from './measure.ts';
 import { LagSampler, type LagSeries } from './ledger-lag.ts';
 import { formatTargets, judgeTargets, limits, tally, type Figures, type TargetRow } from './targets.ts';
-import { api, card, importContacts, offerDefinitions, basket } from './population.ts';
+import { api, basketOfAtLeast, card, importContacts, offerDefinitions, basket } from './population.ts';
 import { runIsoLoad } from './iso-load.ts';
 import { memoryCensus, perTransaction } from './memory-census.ts';
 import { renderHtml } from './report-html.ts';
@@ -301,6 +301,8 @@ export interface PerTransaction {
   /** The bytes above by family of key (MEMORY USAGE of every key, before and after). */
   readonly by_family: { family: string; keys: number; bytes: number }[];
   readonly pipelining: number;
+  /** What one purchase by each contact left before the first reading (undefined: none made). */
+  readonly warmup: Warmup | undefined;
 }
 
 /** Waits for the ledger and the writer's stream trimming, then reads used_memory. */
@@ -318,29 +320,20 @@ async function quietUsedMemory(redis: RedisClient, settle: (limit_ms?: number) =
   return { bytes: await usedMemory(redis), settled_ms };
 }
 
+/** What `purchasesAtMaxRate` measured: its answers, and from the first request to the last reply. */
+interface MaxRateLoad {
+  readonly result: autocannon.Result;
+  readonly elapsed_s: number;
+}
+
 /**
- * `n` purchases as fast as the gateway takes them (one dedicated load, nothing measured per
- * request), between two readings of Redis used_memory taken once the ledger had recorded
- * everything: what a transaction leaves in Redis (its reference claim, its record, lots, caps…).
+ * `n` purchases as fast as the gateway takes them, one request in flight on each of the load
+ * test's connections (with 64 or 128 connections, or HTTP pipelining, no faster here within the
+ * noise, measured alternately on 2026-11-30; with pipelining autocannon's 2xx count missed replies
+ * still in flight at the end), nothing measured per request.
  */
-async function memoryPerTransaction(o: {
-  redis: RedisClient;
-  settle: (limit_ms?: number) => Promise<number>;
-  url: string;
-  headers: Record<string, string>;
-  n: number;
-  body: (ctx: Record<string, any>) => string;
-  recorded: () => Promise<number>;
-}): Promise<PerTransaction> {
-  // The load test's connections, one request in flight on each: with 64 or 128 connections, or
-  // HTTP pipelining, no faster here within the noise (measured alternately, 2026-11-30); with
-  // pipelining autocannon's 2xx count missed replies still in flight at the end.
-  const mem_connections = connections;
-  const pipelining = 1;
-  const before = await quietUsedMemory(o.redis, o.settle);
-  const census_before = await memoryCensus(o.redis);
-  const recorded_before = await o.recorded();
-  const p = phase('memory purchases', o.n, 'req');
+async function purchasesAtMaxRate(o: { label: string; url: string; headers: Record<string, string>; n: number; body: (ctx: Record<string, any>) => string }): Promise<MaxRateLoad> {
+  const p = phase(o.label, o.n, 'req');
   const start = performance.now();
   let done = 0;
   let last_line = start;
@@ -351,8 +344,8 @@ async function memoryPerTransaction(o: {
       {
         url: o.url,
         method: 'POST',
-        connections: mem_connections,
-        pipelining,
+        connections,
+        pipelining: 1,
         amount: o.n,
         timeout: 60,
         headers: { 'content-type': 'application/json', ...o.headers },
@@ -366,12 +359,48 @@ async function memoryPerTransaction(o: {
       p.update(done, `${Math.round(done / ((performance.now() - start) / 1000))}/s`);
       if (!tty && performance.now() - last_line >= 30_000) {
         last_line = performance.now();
-        say(`  ${done} purchases, ${Math.round(done / ((last_line - start) / 1000))}/s`);
+        say(`  ${o.label}: ${done}, ${Math.round(done / ((last_line - start) / 1000))}/s`);
       }
     });
   });
-  const elapsed_s = (last_reply - start) / 1000;
   p.done();
+  return { result, elapsed_s: (last_reply - start) / 1000 };
+}
+
+/** What one purchase by each contact left in Redis, before the memory purchases (see memoryPerTransaction). */
+export interface Warmup {
+  readonly purchases: number;
+  readonly contacts: number;
+  readonly non2xx: number;
+  readonly bytes_per_contact: number;
+  readonly by_family: { family: string; keys: number; bytes: number }[];
+}
+
+/**
+ * `n` purchases between two readings of Redis used_memory taken once the ledger had recorded
+ * everything: what a transaction leaves in Redis (its reference claim, its record, …). First,
+ * unless `warmup` is undefined, one purchase by each contact, each with a basket above every
+ * offer's minimum: what a contact's first purchases make once (its caps counters' hash, its lots'
+ * hash) is the contact's memory, not each transaction's, and without it the figure depended on
+ * how many contacts the runs before had reached, so on the machine's speed (caps 6 bytes per
+ * transaction on a fast morning, 10.6 at a third of that speed). What the warm-up left is
+ * measured and reported beside it.
+ */
+async function memoryPerTransaction(o: {
+  redis: RedisClient;
+  settle: (limit_ms?: number) => Promise<number>;
+  url: string;
+  headers: Record<string, string>;
+  n: number;
+  body: (ctx: Record<string, any>) => string;
+  warmup: { contacts: number; body: (ctx: Record<string, any>) => string } | undefined;
+  recorded: () => Promise<number>;
+}): Promise<PerTransaction> {
+  const warmup = o.warmup === undefined ? undefined : await warmUp(o, o.warmup);
+  const before = await quietUsedMemory(o.redis, o.settle);
+  const census_before = await memoryCensus(o.redis);
+  const recorded_before = await o.recorded();
+  const { result, elapsed_s } = await purchasesAtMaxRate({ label: 'memory purchases', url: o.url, headers: o.headers, n: o.n, body: o.body });
   const after = await quietUsedMemory(o.redis, o.settle);
   const purchases = result['2xx'];
   const by_family = perTransaction(census_before, await memoryCensus(o.redis), purchases);
@@ -387,9 +416,25 @@ async function memoryPerTransaction(o: {
     elapsed_s: Math.round(elapsed_s * 10) / 10,
     catchup_s: Math.round(after.settled_ms / 100) / 10,
     recorded: (await o.recorded()) - recorded_before,
-    connections: mem_connections,
-    pipelining,
+    connections,
+    pipelining: 1,
     by_family,
+    warmup,
+  };
+}
+
+/** One purchase by each of `contacts`, between two quiet readings of used_memory. */
+async function warmUp(o: { redis: RedisClient; settle: (limit_ms?: number) => Promise<number>; url: string; headers: Record<string, string> }, w: { contacts: number; body: (ctx: Record<string, any>) => string }): Promise<Warmup> {
+  const before = await quietUsedMemory(o.redis, o.settle);
+  const census_before = await memoryCensus(o.redis);
+  const { result } = await purchasesAtMaxRate({ label: 'memory warm-up (a purchase per contact)', url: o.url, headers: o.headers, n: w.contacts, body: w.body });
+  const after = await quietUsedMemory(o.redis, o.settle);
+  return {
+    purchases: result['2xx'],
+    contacts: w.contacts,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+    bytes_per_contact: Math.round((after.bytes - before.bytes) / w.contacts),
+    by_family: perTransaction(census_before, await memoryCensus(o.redis), w.contacts),
   };
 }
 
@@ -867,14 +912,37 @@ async function memoryPurchases(lt: LoadTest): Promise<PerTransaction> {
     headers: lt.business.terminal_headers,
     n: memory_purchases,
     body: (ctx: Record<string, any>) => lt.traffic.purchaseBody(ctx, 'M'),
+    warmup: { contacts: contacts_n, body: warmupBody() },
     recorded: async () => (await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where business_id = ${business_id}`)[0]!.n,
   });
   say(
     `memory: ${per_transaction.purchases} purchases in ${per_transaction.elapsed_s.toFixed(1)} s (${per_transaction.rps} purchases/s; ledger caught up ${per_transaction.catchup_s.toFixed(1)} s after), ` +
       `${per_transaction.recorded} recorded; Redis used_memory +${(per_transaction.delta_bytes / 2 ** 20).toFixed(1)} MiB = ${per_transaction.bytes} bytes per transaction (goal ≤ ${limits.redis_bytes_per_transaction})`,
   );
-  say(`  by family (MEMORY USAGE, bytes per transaction): ${per_transaction.by_family.map((f) => `${f.family} ${f.bytes} (${f.keys >= 0 ? '+' : ''}${f.keys} keys)`).join(', ')}`);
+  say(`  by family (MEMORY USAGE, bytes per transaction): ${byFamily(per_transaction.by_family)}`);
+  const w = per_transaction.warmup;
+  if (w !== undefined) {
+    say(`  before it, the warm-up: ${w.purchases} purchases (${w.non2xx} not 2xx), one by each of ${w.contacts} contacts, left ${w.bytes_per_contact} bytes per contact; by family (bytes per contact): ${byFamily(w.by_family)}`);
+  }
   return per_transaction;
+}
+
+function byFamily(rows: readonly { family: string; keys: number; bytes: number }[]): string {
+  return rows.map((f) => `${f.family} ${f.bytes} (${f.keys >= 0 ? '+' : ''}${f.keys} keys)`).join(', ');
+}
+
+/**
+ * The warm-up's purchases: contact 0, 1, 2, … in turn, each with a basket of at least 100.00,
+ * above every seeded offer's minimum (population.ts: the big baskets' 50.00 to 90.00), so that
+ * each makes what a contact's purchases make once (its capped awards' counters, its lots).
+ */
+function warmupBody(): (ctx: Record<string, any>) => string {
+  let next = 0;
+  return () => {
+    const c = next++ % contacts_n;
+    const b = basketOfAtLeast(10_000);
+    return `{"reference":"${run_id}-W${c}","cim":{"type":"card","value":"${card(c)}"},"amount":${b.amount},"currency":"EUR","items":${b.items}}`;
+  };
 }
 
 /** What the phases measured, for the summary, the targets and the report. */

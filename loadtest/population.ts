@@ -36,6 +36,18 @@ export function basket(): { items: string; amount: number } {
   return { items: `[${parts.join(',')}]`, amount };
 }
 
+/** Lines drawn as `basket` draws them, until the amount is at least `min_amount`. */
+export function basketOfAtLeast(min_amount: number): { items: string; amount: number } {
+  let amount = 0;
+  const parts: string[] = [];
+  while (amount < min_amount) {
+    const b = basket();
+    amount += b.amount;
+    parts.push(b.items.slice(1, -1));
+  }
+  return { items: `[${parts.join(',')}]`, amount };
+}
+
 /**
  * A purchase as the load test sends it: a random one of the first `contacts` seeded contacts by
  * card, a basket from the catalogue. `clearedEvent` is the same sale as a processor reports it.

@@ -37,7 +37,7 @@ interface ReportLike {
     per_contact_bytes: number;
     sample_after_runs: Record<string, { keys: number; mean_bytes: number }>;
     keys_per_contact: string;
-    per_transaction: { bytes: number; purchases: number; delta_bytes: number; rps: number; elapsed_s: number; catchup_s: number; recorded: number; by_family?: { family: string; keys: number; bytes: number }[] } | null;
+    per_transaction: { bytes: number; purchases: number; delta_bytes: number; rps: number; elapsed_s: number; catchup_s: number; recorded: number; by_family?: { family: string; keys: number; bytes: number }[]; warmup?: { purchases: number; contacts: number; bytes_per_contact: number; by_family: { family: string; bytes: number }[] } } | null;
   };
   readonly summary: Record<string, unknown>;
   readonly targets: readonly TargetRow[];
@@ -193,7 +193,7 @@ ${report.ledger_behind_method === undefined ? '' : `<p>Ledger behind: ${esc(repo
 <div class="charts">${bars}${p99s}</div>
 <h2>Ledger</h2><table class="targets">${Object.entries(report.ledger).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`).join('')}</table>
 <h2>Redis memory</h2><p>${report.memory.per_contact_bytes} bytes per contact after seeding (${esc(report.memory.keys_per_contact)}); seeding took ${(report.seed_ms / 1000).toFixed(1)} s.</p>
-${pt === null ? '' : `<p>${pt.bytes} bytes per transaction still in Redis once the ledger recorded it: used_memory +${(pt.delta_bytes / 2 ** 20).toFixed(1)} MiB over ${pt.purchases} purchases (${pt.rps} purchases/s for ${pt.elapsed_s} s; the ledger caught up ${pt.catchup_s} s after and gained ${pt.recorded} transactions).${pt.by_family === undefined ? '' : ` By family of key (MEMORY USAGE of every key, bytes per transaction): ${pt.by_family.map((f) => `${esc(f.family)} ${f.bytes}`).join(', ')}.`}</p>`}
+${pt === null ? '' : `<p>${pt.bytes} bytes per transaction still in Redis once the ledger recorded it: used_memory +${(pt.delta_bytes / 2 ** 20).toFixed(1)} MiB over ${pt.purchases} purchases (${pt.rps} purchases/s for ${pt.elapsed_s} s; the ledger caught up ${pt.catchup_s} s after and gained ${pt.recorded} transactions).${pt.by_family === undefined ? '' : ` By family of key (MEMORY USAGE of every key, bytes per transaction): ${pt.by_family.map((f) => `${esc(f.family)} ${f.bytes}`).join(', ')}.`}${pt.warmup === undefined ? '' : ` Before them, a warm-up purchase by each of the ${pt.warmup.contacts} contacts (${pt.warmup.purchases} approved) left ${pt.warmup.bytes_per_contact} bytes per contact: ${pt.warmup.by_family.map((f) => `${esc(f.family)} ${f.bytes}`).join(', ')}.`}</p>`}
 <table><tr><th>keys (sampled after the runs)</th><th>sampled</th><th>mean MEMORY USAGE, bytes</th></tr>${memory_rows}</table>
 <h2>Over time</h2>
 ${sections.join('\n')}

@@ -41,6 +41,12 @@ describe('judgeTargets', () => {
     expect(r['5 per transaction']).toMatchObject({ met: false, limit: `≤ ${limits.redis_bytes_per_transaction} bytes` });
   });
 
+  it('says what the warm-up before the memory purchases left per contact', () => {
+    const warm = { ...all, redis_bytes_per_transaction: { ...all.redis_bytes_per_transaction!, bytes: 104, warmup: { contacts: 100_000, bytes_per_contact: 231 } } };
+    expect(byId(warm)['5 per transaction']).toMatchObject({ met: true, figure: expect.stringContaining('after a purchase by each of the 100,000 contacts, which left 231 bytes per contact') });
+    expect(byId(all)['5 per transaction']!.figure).not.toContain('after a purchase');
+  });
+
   it('fails the catch-up on anything lost or doubled, however fast', () => {
     expect(byId({ ...all, ledger_catchup: { ...all.ledger_catchup!, lost: 1 } })['1 ledger catch-up']!.met).toBe(false);
     expect(byId({ ...all, ledger_catchup: { ...all.ledger_catchup!, doubled: 1 } })['1 ledger catch-up']!.met).toBe(false);

@@ -32,7 +32,15 @@ export interface Figures {
   readonly half_own_max?: { readonly rate: number; readonly achieved_rps: number; readonly p99_ms: number; readonly empty_p99_ms: number | null };
   readonly sync?: { readonly async_rps: number; readonly sync_rps: number; readonly async_p99_ms: number; readonly sync_p99_ms: number };
   readonly redis_bytes_per_contact?: { readonly bytes: number; readonly contacts: number };
-  readonly redis_bytes_per_transaction?: { readonly bytes: number; readonly purchases: number; readonly delta_bytes: number; readonly rps: number; readonly elapsed_s: number };
+  readonly redis_bytes_per_transaction?: {
+    readonly bytes: number;
+    readonly purchases: number;
+    readonly delta_bytes: number;
+    readonly rps: number;
+    readonly elapsed_s: number;
+    /** One purchase by each contact before the first reading: what it left per contact. */
+    readonly warmup?: { readonly contacts: number; readonly bytes_per_contact: number };
+  };
 }
 
 export type Result = 'met' | 'not met' | 'not measured';
@@ -167,13 +175,17 @@ function memoryRows(f: Figures, not_measured: string): TargetRow[] {
       t === undefined
         ? undefined
         : {
-            figure: `${int(t.bytes)} bytes (used_memory +${fix(t.delta_bytes / 2 ** 20, 1)} MiB / ${int(t.purchases)} purchases; ${int(t.rps)} purchases/s, ${fix(t.elapsed_s, 0)} s)`,
+            figure: `${int(t.bytes)} bytes (used_memory +${fix(t.delta_bytes / 2 ** 20, 1)} MiB / ${int(t.purchases)} purchases; ${int(t.rps)} purchases/s, ${fix(t.elapsed_s, 0)} s${warmupText(t.warmup)})`,
             met: t.bytes <= L.redis_bytes_per_transaction,
           },
       not_measured,
     ),
   );
   return rows;
+}
+
+function warmupText(w: { readonly contacts: number; readonly bytes_per_contact: number } | undefined): string {
+  return w === undefined ? '' : `; after a purchase by each of the ${int(w.contacts)} contacts, which left ${int(w.bytes_per_contact)} bytes per contact`;
 }
 
 /** Every target, in the issue's order. `not_measured` is the figure of the ones this run did not measure. */
