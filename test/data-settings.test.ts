@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTs } from './child-run.ts';
 import { eventually } from './helpers.ts';
 import { startGatewayProcess } from './gateway-process.ts';
 import { runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
@@ -31,22 +32,10 @@ function env(over: Record<string, string> = {}, on = stores): Record<string, str
 }
 
 /** A node entry point of ours with `env`: its exit code and everything it wrote. */
-function run(file: string, over: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env(over) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += String(d)));
-  child.stderr.on('data', (d: Buffer) => (output += String(d)));
-  const watchdog = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  return new Promise((resolve) => {
-    child.on('exit', (code) => {
-      clearTimeout(watchdog);
-      resolve({ code, output });
-    });
-  });
+async function run(file: string, over: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const whole = { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env(over) };
+  const { code, stdout, stderr } = await runTs(file, [], { env: whole, kill_after_ms: 30_000 });
+  return { code, output: stdout + stderr };
 }
 
 async function startsAndStops(over: Record<string, string> = {}, on = stores): Promise<void> {

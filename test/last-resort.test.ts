@@ -3,10 +3,9 @@
 // log is bounded, and that it still exits on an error that leaves its state unknown. The process
 // behaviour runs in a child process (last-resort-child.ts): exiting is part of what is tested.
 
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { thrownByPostgresJs } from '../processor/last-resort.ts';
-import { root } from './ledger-helpers.ts';
+import { runTs } from './child-run.ts';
 
 function withStack(message: string, frames: string[]): Error {
   const err = new Error(message);
@@ -44,14 +43,7 @@ interface LogLine {
 
 describe('a process with the last line of defence', () => {
   it('survives an exception from postgres.js and unhandled rejections with a bounded log, and exits on an exception of its own', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/last-resort-child.ts'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += String(d)));
-    child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    clearTimeout(watchdog);
+    const { code, stdout, stderr } = await runTs('test/last-resort-child.ts', [], { kill_after_ms: 30_000 });
     const output = `exit ${code}\nstdout:\n${stdout.slice(-4_000)}\nstderr:\n${stderr.slice(-2_000)}`;
     const lines = stdout
       .split('\n')

@@ -2,10 +2,9 @@
 // contact (reconcile, rebuild) or wipe Redis: other test files' data must not be in their way,
 // nor theirs in others'. And the operations commands run as `npm run` runs them: a child process.
 
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { connectPostgres, type Sql } from '../processor/stores.ts';
+import { runChild, runTs, type ChildRun } from './child-run.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
 export interface OwnStores {
@@ -58,30 +57,14 @@ export async function holdLock(sql: Sql, table: string): Promise<HeldLock> {
   return { release, done };
 }
 
-export interface CommandRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CommandRun = ChildRun;
 
 /** `node --import tsx processor/ledger/<file> args` with the stores' URLs, as `npm run` starts it. */
 export function runCommand(file: string, args: readonly string[], env: Record<string, string>): Promise<CommandRun> {
-  const root = join(import.meta.dirname, '..');
-  return ran(spawn(process.execPath, ['--import', 'tsx', join(root, 'processor', 'ledger', file), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return runTs(join('processor', 'ledger', file), args, { env: { ...process.env, ...env } });
 }
 
 /** `npm <args>` in the checkout, as an operator types it (`npm run --silent reconcile …`). */
 export function npmRun(args: readonly string[], env: Record<string, string>): Promise<CommandRun> {
-  return ran(spawn('npm', args, { cwd: join(import.meta.dirname, '..'), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
-}
-
-function ran(child: ChildProcessByStdio<null, Readable, Readable>): Promise<CommandRun> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += String(d)));
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runChild('npm', args, { env: { ...process.env, ...env } });
 }

@@ -5,12 +5,11 @@
 // referrer is awarded exactly once, its offer's budget holds exactly what was awarded, and
 // replays award nothing more. On its own Redis (test/own-redis.ts): the child is another process.
 
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { budgetKey, referralsKey } from '../processor/hot/keys.ts';
 import { intent_age_ms } from '../processor/referrals.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { root } from './ledger-helpers.ts';
+import { runTs } from './child-run.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
 let redis: OwnRedis;
@@ -53,14 +52,8 @@ const buy = (c: Contact, reference: string) => call(gw, 'POST', '/v1/purchases',
 /** A gateway process that buys as `referred` and is killed at `crash_at`; resolves to how it ended. */
 async function buyAndCrash(referred: Contact, reference: string, crash_at: 'committed' | 'awarded'): Promise<{ signal: NodeJS.Signals | null; output: string }> {
   const env = { ...process.env, REDIS_URL: redis.url, CRASH_AT: crash_at, TERMINAL_KEY: biz.terminal_key, CARD: referred.card, REFERENCE: reference };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/referral-crash-child.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += String(d)));
-  child.stderr.on('data', (d: Buffer) => (output += String(d)));
-  const watchdog = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, s) => resolve(s)));
-  clearTimeout(watchdog);
-  return { signal, output };
+  const { signal, stdout, stderr } = await runTs('test/referral-crash-child.ts', [], { env, kill_after_ms: 30_000 });
+  return { signal, output: stdout + stderr };
 }
 
 describe('a referral award', () => {
