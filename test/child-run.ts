@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-export const checkout_root = join(import.meta.dirname, '..');
+const checkout_root = join(import.meta.dirname, '..');
 
 export interface ChildRun {
   readonly code: number | null;
