@@ -25,7 +25,7 @@ import { LagSampler, type LagSeries } from './ledger-lag.ts';
 import { formatTargets, judgeTargets, limits, tally, type Figures, type TargetRow } from './targets.ts';
 import { api, basketOfAtLeast, card, importContacts, offerDefinitions, basket } from './population.ts';
 import { runIsoLoad } from './iso-load.ts';
-import { memoryCensus, perTransaction } from './memory-census.ts';
+import { memoryCensus, perTransaction, type Census } from './memory-census.ts';
 import { renderHtml } from './report-html.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -320,6 +320,18 @@ async function quietUsedMemory(redis: RedisClient, settle: (limit_ms?: number) =
   return { bytes: await usedMemory(redis), settled_ms };
 }
 
+/** used_memory and every key's MEMORY USAGE by family, once the ledger and the trimming are done. */
+interface MemoryReading {
+  readonly bytes: number;
+  readonly settled_ms: number;
+  readonly census: Census;
+}
+
+async function quietReading(redis: RedisClient, settle: (limit_ms?: number) => Promise<number>): Promise<MemoryReading> {
+  const quiet = await quietUsedMemory(redis, settle);
+  return { ...quiet, census: await memoryCensus(redis) };
+}
+
 /** What `purchasesAtMaxRate` measured: its answers, and from the first request to the last reply. */
 interface MaxRateLoad {
   readonly result: autocannon.Result;
@@ -396,14 +408,15 @@ async function memoryPerTransaction(o: {
   warmup: { contacts: number; body: (ctx: Record<string, any>) => string } | undefined;
   recorded: () => Promise<number>;
 }): Promise<PerTransaction> {
-  const warmup = o.warmup === undefined ? undefined : await warmUp(o, o.warmup);
-  const before = await quietUsedMemory(o.redis, o.settle);
-  const census_before = await memoryCensus(o.redis);
+  let before = await quietReading(o.redis, o.settle);
+  let warmup: Warmup | undefined;
+  // The warm-up's last reading is the step's first.
+  if (o.warmup !== undefined) ({ warmup, after: before } = await warmUp(o, o.warmup, before));
   const recorded_before = await o.recorded();
   const { result, elapsed_s } = await purchasesAtMaxRate({ label: 'memory purchases', url: o.url, headers: o.headers, n: o.n, body: o.body });
-  const after = await quietUsedMemory(o.redis, o.settle);
+  const after = await quietReading(o.redis, o.settle);
   const purchases = result['2xx'];
-  const by_family = perTransaction(census_before, await memoryCensus(o.redis), purchases);
+  const by_family = perTransaction(before.census, after.census, purchases);
   const delta = after.bytes - before.bytes;
   return {
     bytes: Math.round(delta / Math.max(1, purchases)),
@@ -423,19 +436,18 @@ async function memoryPerTransaction(o: {
   };
 }
 
-/** One purchase by each of `contacts`, between two quiet readings of used_memory. */
-async function warmUp(o: { redis: RedisClient; settle: (limit_ms?: number) => Promise<number>; url: string; headers: Record<string, string> }, w: { contacts: number; body: (ctx: Record<string, any>) => string }): Promise<Warmup> {
-  const before = await quietUsedMemory(o.redis, o.settle);
-  const census_before = await memoryCensus(o.redis);
+/** One purchase by each of `contacts`, from the reading `before` to the one it returns. */
+async function warmUp(o: { redis: RedisClient; settle: (limit_ms?: number) => Promise<number>; url: string; headers: Record<string, string> }, w: { contacts: number; body: (ctx: Record<string, any>) => string }, before: MemoryReading): Promise<{ warmup: Warmup; after: MemoryReading }> {
   const { result } = await purchasesAtMaxRate({ label: 'memory warm-up (a purchase per contact)', url: o.url, headers: o.headers, n: w.contacts, body: w.body });
-  const after = await quietUsedMemory(o.redis, o.settle);
-  return {
+  const after = await quietReading(o.redis, o.settle);
+  const warmup = {
     purchases: result['2xx'],
     contacts: w.contacts,
     non2xx: result.non2xx + result.errors + result.timeouts,
     bytes_per_contact: Math.round((after.bytes - before.bytes) / w.contacts),
-    by_family: perTransaction(census_before, await memoryCensus(o.redis), w.contacts),
+    by_family: perTransaction(before.census, after.census, w.contacts),
   };
+  return { warmup, after };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,15 +15,15 @@ export interface ChildRun {
 }
 
 export interface ChildOptions {
-  /** The child's whole environment (default: this process's). */
-  readonly env?: NodeJS.ProcessEnv;
+  /** Set in the child's environment over this process's. */
+  readonly env?: Readonly<Record<string, string>>;
   /** SIGKILL after this long (default: no watchdog; the test's own timeout then ends it). */
   readonly kill_after_ms?: number;
 }
 
 /** `command args` in the checkout, to its end ('close': its output read to the last byte). */
 export function runChild(command: string, args: readonly string[], options: ChildOptions = {}): Promise<ChildRun> {
-  const child = spawn(command, args, { cwd: checkout_root, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: checkout_root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += String(d)));

@@ -33,8 +33,7 @@ function env(over: Record<string, string> = {}, on = stores): Record<string, str
 
 /** A node entry point of ours with `env`: its exit code and everything it wrote. */
 async function run(file: string, over: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const whole = { ...process.env, PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env(over) };
-  const { code, stdout, stderr } = await runTs(file, [], { env: whole, kill_after_ms: 30_000 });
+  const { code, stdout, stderr } = await runTs(file, [], { env: { PORT: '0', ISO8583_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env(over) }, kill_after_ms: 30_000 });
   return { code, output: stdout + stderr };
 }
 

@@ -61,10 +61,10 @@ export type CommandRun = ChildRun;
 
 /** `node --import tsx processor/ledger/<file> args` with the stores' URLs, as `npm run` starts it. */
 export function runCommand(file: string, args: readonly string[], env: Record<string, string>): Promise<CommandRun> {
-  return runTs(join('processor', 'ledger', file), args, { env: { ...process.env, ...env } });
+  return runTs(join('processor', 'ledger', file), args, { env });
 }
 
 /** `npm <args>` in the checkout, as an operator types it (`npm run --silent reconcile …`). */
 export function npmRun(args: readonly string[], env: Record<string, string>): Promise<CommandRun> {
-  return runChild('npm', args, { env: { ...process.env, ...env } });
+  return runChild('npm', args, { env });
 }

@@ -51,7 +51,7 @@ const buy = (c: Contact, reference: string) => call(gw, 'POST', '/v1/purchases',
 
 /** A gateway process that buys as `referred` and is killed at `crash_at`; resolves to how it ended. */
 async function buyAndCrash(referred: Contact, reference: string, crash_at: 'committed' | 'awarded'): Promise<{ signal: NodeJS.Signals | null; output: string }> {
-  const env = { ...process.env, REDIS_URL: redis.url, CRASH_AT: crash_at, TERMINAL_KEY: biz.terminal_key, CARD: referred.card, REFERENCE: reference };
+  const env = { REDIS_URL: redis.url, CRASH_AT: crash_at, TERMINAL_KEY: biz.terminal_key, CARD: referred.card, REFERENCE: reference };
   const { signal, stdout, stderr } = await runTs('test/referral-crash-child.ts', [], { env, kill_after_ms: 30_000 });
   return { signal, output: stdout + stderr };
 }
