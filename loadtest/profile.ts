@@ -11,7 +11,7 @@
 // business n offers instead of --offers (0: what a purchase costs without any).
 //
 // Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-// --scenario purchase|spend --baseline <dir> --baseline-env K=V,... --baseline-offers <n> --no-profile
+// --scenario purchase|spend|iso --baseline <dir> --baseline-env K=V,... --baseline-offers <n> --no-profile
 // --rate <req/s> (a fixed arrival rate: latency at a given load instead of maximum throughput)
 // --heap (then the same load on a gateway under V8's sampling heap profiler: bytes allocated per
 // request by function and by our own code on the stack, freed objects included)
@@ -30,6 +30,7 @@ import { formatStalls, readStalls, startStallWatch, type StallSummary } from './
 import { formatHeapShares, inspectFlag, startHeapSampling, summariseHeapProfile, type HeapSummary } from './heap-profile.ts';
 import { api, basket, card, importContacts, offerDefinitions } from './population.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
+import { runIsoLoad } from './iso-load.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -52,7 +53,7 @@ if (opt.help) {
   console.log(`npm run profile -- [options]
 
   --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-  --scenario purchase|spend
+  --scenario purchase|spend|iso  iso: ISO 8583 0200 purchases over 8 TCP links, 4 in flight each
   --baseline <dir>          another checkout, run alternately with this one (A B A B): ratios
   --baseline-env K=V,...    this checkout under other settings, alternately
   --baseline-offers <n>     the baseline's business with n offers instead of --offers
@@ -66,7 +67,7 @@ const duration_s = Number(opt.duration);
 const connections = Number(opt.connections);
 const rounds = Number(opt.rounds);
 if (!(contacts_n >= 1 && duration_s >= 1 && connections >= 1)) throw new Error('--contacts, --duration and --connections must be positive numbers');
-if (opt.scenario !== 'purchase' && opt.scenario !== 'spend') throw new Error('--scenario is purchase or spend');
+if (!['purchase', 'spend', 'iso'].includes(opt.scenario!)) throw new Error('--scenario is purchase, spend or iso');
 for (const n of [opt.offers, opt['baseline-offers'] ?? '0']) if (!/^\d+$/.test(n)) throw new Error('--offers and --baseline-offers are whole numbers');
 const redis_url = process.env.REDIS_URL;
 const database_url = process.env.DATABASE_URL;
@@ -137,6 +138,9 @@ interface Variant {
   gateway: Child;
   terminal_key: string;
   wallet_codes: string[];
+  /** The ISO scenario's terminal codes (DE41) and acquirer (DE32). */
+  iso_terminals: string[];
+  acquirer_id: string;
   readonly runs: Measured[];
 }
 
@@ -174,7 +178,11 @@ const run_id = randomBytes(3).toString('hex');
 const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'profile-hmac-key', LOG_LEVEL: 'warn', ISO8583_PORT: '0' };
 let seq = 0;
 
-function load(v: Variant, seconds: number): Promise<autocannon.Result> {
+/** What `measure` reads of a run: autocannon's result, or the ISO load's in its shape. */
+type LoadResult = Pick<autocannon.Result, '2xx' | 'non2xx'> & { requests: { average: number; total: number }; latency: { p50: number; p90: number; p99: number } };
+
+function load(v: Variant, seconds: number): Promise<LoadResult> {
+  if (opt.scenario === 'iso') return isoLoad(v, seconds);
   const body =
     opt.scenario === 'purchase'
       ? () => {
@@ -198,6 +206,39 @@ function load(v: Variant, seconds: number): Promise<autocannon.Result> {
   );
 }
 
+/** ISO 8583 links: 8 connections, 4 messages in flight each, as the loadtest's ISO run. */
+const iso_links = 8;
+
+async function isoLoad(v: Variant, seconds: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const r = await runIsoLoad({
+    port: v.port + iso_port_offset, connections: iso_links, in_flight: 4, seconds, acquirer_id: v.acquirer_id, merchant_code: '', terminal_codes: v.iso_terminals, cards: iso_cards,
+    onReply: (_at, latency_ms) => latencies.push(latency_ms),
+  });
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN) * 100) / 100;
+  return { '2xx': r.approved, non2xx: r.declined + r.errors, requests: { average: r.rps, total: r.approved + r.declined + r.errors }, latency: { p50: at(0.5), p90: at(0.9), p99: at(0.99) } };
+}
+
+/** Each variant's ISO 8583 port: its HTTP port plus this. */
+const iso_port_offset = 300;
+const iso_cards = Array.from({ length: contacts_n }, (_, i) => card(i));
+
+/** The gateway's ISO 8583 listener, for the iso scenario only (otherwise off, as in `env`). */
+function isoPort(http_port: number): Record<string, string> {
+  return opt.scenario === 'iso' ? { ISO8583_PORT: String(http_port + iso_port_offset) } : {};
+}
+
+async function seedIso(v: Variant, url: string, admin: string, venue_id: string): Promise<void> {
+  for (let i = 1; i <= iso_links; i++) {
+    const code = `ISO${String(i).padStart(5, '0')}`;
+    await api(url, admin, 'POST', '/v1/terminals', { venue_id, code });
+    v.iso_terminals.push(code);
+  }
+  v.acquirer_id = String(100_000 + Math.floor(Math.random() * 899_999));
+  await api(url, admin, 'POST', '/v1/iso8583/links', { acquirer_id: v.acquirer_id });
+}
+
 async function seed(v: Variant, sql: postgres.Sql): Promise<void> {
   const url = v.gateway.url;
   const business = await api(url, platform_key, 'POST', '/v1/businesses', { name: `Profile ${v.name}`, currency: 'EUR' });
@@ -205,6 +246,7 @@ async function seed(v: Variant, sql: postgres.Sql): Promise<void> {
   const venue = await api(url, admin, 'POST', '/v1/venues', { name: 'Profile venue' });
   const terminal = await api(url, admin, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'PROF0001' });
   v.terminal_key = terminal.api_key as string;
+  if (opt.scenario === 'iso') await seedIso(v, url, admin, venue.id as string);
   for (const o of offerDefinitions(v.offers)) await api(url, admin, 'POST', '/v1/offers', o);
   await importContacts(url, admin, contacts_n, () => {});
   v.wallet_codes = (await sql<{ wallet_code: string }[]>`select wallet_code from contacts where business_id = ${business.id as string}`).map((r) => r.wallet_code);
@@ -291,10 +333,10 @@ async function ownStores(sql: postgres.Sql): Promise<Record<string, string>> {
 async function heapProfile(me: Variant): Promise<HeapSummary & { bytes_per_request: number }> {
   await me.gateway.stop();
   const inspect_port = me.port + 1_000;
-  me.gateway = await startChild('gateway/main.ts', me.port, env, { node_args: [inspectFlag(inspect_port)] });
+  me.gateway = await startChild('gateway/main.ts', me.port, { ...env, ...isoPort(me.port) }, { node_args: [inspectFlag(inspect_port)] });
   await load(me, 2);
   const sampling = await startHeapSampling(inspect_port);
-  let result: autocannon.Result;
+  let result: LoadResult;
   try {
     result = await load(me, duration_s);
   } catch (err) {
@@ -329,8 +371,8 @@ async function variantSpecs(sql: postgres.Sql): Promise<{ name: string; root: st
 async function startVariants(sql: postgres.Sql, variants: Variant[]): Promise<void> {
   for (const s of await variantSpecs(sql)) {
     // One at a time: the first runs the migrations before the next one starts.
-    const gateway = await startChild('gateway/main.ts', s.port, { ...env, ...s.env }, { root: s.root });
-    const v: Variant = { ...s, gateway, terminal_key: '', wallet_codes: [], runs: [] };
+    const gateway = await startChild('gateway/main.ts', s.port, { ...env, ...s.env, ...isoPort(s.port) }, { root: s.root });
+    const v: Variant = { ...s, gateway, terminal_key: '', wallet_codes: [], iso_terminals: [], acquirer_id: '', runs: [] };
     variants.push(v);
     // Its contacts are in its own database when it has one.
     const own_db = s.env.DATABASE_URL;
@@ -384,7 +426,7 @@ function printRedisPerRequest(variants: readonly Variant[]): void {
 /** The same load on a profiled gateway of this checkout (profiling slows it: its figures are not comparable). */
 async function cpuProfile(me: Variant): Promise<ReturnType<typeof summariseProfile>> {
   await me.gateway.stop();
-  me.gateway = await startChild('gateway/main.ts', me.port, env, { node_args: ['--cpu-prof', '--cpu-prof-dir', dir] });
+  me.gateway = await startChild('gateway/main.ts', me.port, { ...env, ...isoPort(me.port) }, { node_args: ['--cpu-prof', '--cpu-prof-dir', dir] });
   await load(me, 2);
   await load(me, duration_s);
   await me.gateway.stop();
