@@ -151,6 +151,58 @@ export function redisCommand(url, ...args) {
 
 const redisAlive = (url) => redisCommand(url, 'PING').then((r) => r === '+PONG', () => false);
 
+/** The command line of a live process, or null when there is none with that pid. */
+function cmdlineOf(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The port of the Redis this checkout started from `dir` and that still runs (its pidfile names a
+ * live redis-server), or null. A pidfile left by a Redis that is gone, or whose pid another
+ * process has since taken, names none.
+ */
+export function runningRedisPort(dir, cmdline = cmdlineOf) {
+  let pid;
+  try {
+    pid = Number(fs.readFileSync(path.join(dir, 'redis.pid'), 'utf8').trim());
+  } catch {
+    return null;
+  }
+  // redis-server sets its title to `redis-server <host>:<port>`.
+  const m = Number.isSafeInteger(pid) && pid > 0 ? /redis-server \S*:(\d+)/.exec(cmdline(pid) ?? '') : null;
+  return m === null ? null : Number(m[1]);
+}
+
+/** The port of the PostgreSQL running from `dataDir` (its postmaster.pid names a live postgres), or null. */
+export function runningPostgresPort(dataDir, cmdline = cmdlineOf) {
+  let lines;
+  try {
+    lines = fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return null;
+  }
+  // postmaster.pid: the pid on line 1, the port on line 4.
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !Number.isSafeInteger(port)) return null;
+  return /postgres/.test(cmdline(pid) ?? '') ? port : null;
+}
+
+/**
+ * Refuses to start a second server on a data folder one already runs from, on another port: two
+ * Redis appending to one AOF would corrupt it (PostgreSQL refuses by itself, with its lock file,
+ * but says nothing of the port). Happens when `npm start` runs with POCKETGATE_*_PORT and another
+ * command of the same checkout (`npm run reconcile`, say) runs without it.
+ */
+function refuseSecondServer(what, running_port, port, variable) {
+  if (running_port === null || running_port === port) return;
+  throw new Error(`this checkout's ${what} already runs from the same data folder on port ${running_port}, not ${port}: run this command with ${variable}=${running_port} (as the command that started it), or stop that one first`);
+}
+
 async function ensureRedis(profile, port) {
   const url = `redis://127.0.0.1:${port}`;
   if (await portOpen(port)) {
@@ -163,6 +215,7 @@ async function ensureRedis(profile, port) {
     }
   }
   const dir = path.join(ROOT, '.data', profile, 'redis');
+  refuseSecondServer('Redis', runningRedisPort(dir), port, 'POCKETGATE_REDIS_PORT');
   fs.mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, 'redis.log');
   // AOF with fsync=always and no RDB snapshots: ledger data must survive a crash.
@@ -254,6 +307,7 @@ async function ensurePostgres(profile, port) {
   const withLog = (err) => new Error(`${err.message}\n--- ${logFile} ---\n${tail(logFile)}`);
 
   if (!(await portOpen(port))) {
+    refuseSecondServer('PostgreSQL', runningPostgresPort(dataDir), port, 'POCKETGATE_PG_PORT');
     // Unix socket paths are capped at 107 bytes; deep checkouts fall back to /tmp.
     let sockDir = path.join(base, 'pg-run');
     if (sockDir.length > 90) sockDir = '/tmp';

@@ -1,9 +1,17 @@
 // Where `npm start` and `npm test` keep PostgreSQL's files: never by opening folders outside the
 // project to other users (run as root, the scripts once added o+x to every folder above).
 
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript (the scripts run before npm ci, with node: builtins only)
-import { pgBaseDir } from '../scripts/services.mjs';
+import { pgBaseDir, runningPostgresPort, runningRedisPort } from '../scripts/services.mjs';
+
+const repo_root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const modes = (m: Record<string, number>) => (dir: string) => ({ mode: m[dir] ?? 0o755 });
 
@@ -22,3 +30,88 @@ describe('pgBaseDir', () => {
     expect(pgBaseDir('/root/projects/main', 'test', true, modes({ '/root/projects/main': 0o750 }))).toMatch(/\/test$/);
   });
 });
+
+// A second Redis on the same data folder (another port, same AOF) corrupts the first one's file:
+// `npm start` run with POCKETGATE_REDIS_PORT, then `npm run reconcile` of the same checkout
+// without it, once started one (2026-12-02).
+describe('a checkout’s server already running from its data folder', () => {
+  it('is found by its pidfile only while that pid is a live redis-server, and its port read back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-redis-pid-'));
+    const port = await freePort();
+    execFileSync('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(dir, 'redis.pid')]);
+    try {
+      await until(() => runningRedisPort(dir) === port);
+      expect(runningRedisPort(dir)).toBe(port);
+    } finally {
+      execFileSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
+    }
+    writeFileSync(join(dir, 'redis.pid'), `${process.pid}\n`); // a pid taken by another process since
+    expect(runningRedisPort(dir)).toBeNull();
+    expect(runningRedisPort(join(dir, 'none'))).toBeNull();
+  });
+
+  it('reads PostgreSQL’s port from postmaster.pid while its pid is a live postgres', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-postmaster-pid-'));
+    writeFileSync(join(dir, 'postmaster.pid'), `${process.pid}\n${dir}\n1764700000\n15448\n/tmp\n127.0.0.1\n`);
+    expect(runningPostgresPort(dir, () => '/usr/lib/postgresql/15/bin/postgres -D x')).toBe(15448);
+    expect(runningPostgresPort(dir, () => 'node something')).toBeNull();
+    expect(runningPostgresPort(dir, () => null)).toBeNull();
+    expect(runningPostgresPort(join(dir, 'none'))).toBeNull();
+  });
+
+  it('refuses to start a second Redis on the same folder on another port, and reuses the one on its own port', async () => {
+    // A checkout of its own: services.mjs finds its root above its own folder.
+    const root = mkdtempSync(join(tmpdir(), 'pg-second-server-'));
+    mkdirSync(join(root, 'scripts'));
+    copyFileSync(join(repo_root, 'scripts', 'services.mjs'), join(root, 'scripts', 'services.mjs'));
+    const [first, second] = [await freePort(), await freePort()];
+    // PostgreSQL given (left alone), Redis this checkout's own.
+    const ensure = (port: number) => runNode(root, `const s = await import('./scripts/services.mjs'); const r = await s.ensureServices({ profile: 'test' }); console.log(r.REDIS_URL);`, { POCKETGATE_REDIS_PORT: String(port) });
+    try {
+      expect(ensure(first)).toMatchObject({ status: 0, stdout: `redis://127.0.0.1:${first}\n` });
+      const refused = ensure(second);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain(`already runs from the same data folder on port ${first}, not ${second}: run this command with POCKETGATE_REDIS_PORT=${first}`);
+      expect(await portOpen(second)).toBe(false);
+      expect(ensure(first)).toMatchObject({ status: 0, stdout: `redis://127.0.0.1:${first}\n` });
+    } finally {
+      runNode(root, `const s = await import('./scripts/services.mjs'); await s.stopServices({ profile: 'test' });`, { POCKETGATE_REDIS_PORT: String(first) });
+      // Without the refusal a second one runs too, and the pidfile names only one of them.
+      for (const port of [first, second]) spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
+    }
+    expect(await portOpen(first)).toBe(false);
+    rmSync(root, { recursive: true, force: true });
+  });
+});
+
+function runNode(cwd: string, code: string, env: Record<string, string>) {
+  const { REDIS_URL: _r, ...rest } = process.env;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, encoding: 'utf8', timeout: 30_000, env: { ...rest, DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused', ...env } });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function until(check: () => boolean, timeout_ms = 5_000): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
