@@ -3,13 +3,13 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript (the scripts run before npm ci, with node: builtins only)
 import { pgBaseDir, runningPostgresPort, runningRedisPort } from '../scripts/services.mjs';
+import { connects, freePort } from './ports.ts';
 
 const repo_root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -72,14 +72,14 @@ describe('a checkout’s server already running from its data folder', () => {
       const refused = ensure(second);
       expect(refused.status).not.toBe(0);
       expect(refused.stderr).toContain(`already runs from the same data folder on port ${first}, not ${second}: run this command with POCKETGATE_REDIS_PORT=${first}`);
-      expect(await portOpen(second)).toBe(false);
+      expect(await connects(second)).toBe(false);
       expect(ensure(first)).toMatchObject({ status: 0, stdout: `redis://127.0.0.1:${first}\n` });
     } finally {
       runNode(root, `const s = await import('./scripts/services.mjs'); await s.stopServices({ profile: 'test' });`, { POCKETGATE_REDIS_PORT: String(first) });
       // Without the refusal a second one runs too, and the pidfile names only one of them.
       for (const port of [first, second]) spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
     }
-    expect(await portOpen(first)).toBe(false);
+    expect(await connects(first)).toBe(false);
     rmSync(root, { recursive: true, force: true });
   });
 });
@@ -89,24 +89,7 @@ function runNode(cwd: string, code: string, env: Record<string, string>) {
   return spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, encoding: 'utf8', timeout: 30_000, env: { ...rest, DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused', ...env } });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function until(check: () => boolean, timeout_ms = 5_000): Promise<void> {
   const deadline = Date.now() + timeout_ms;

@@ -4,7 +4,6 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { createMessage } from '../adapters/iso8583/codec.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { call, eventually, startTestGateway, testCard, type BusinessFixture } from './helpers.ts';
 import { acquiredBusiness, randomAcquirerId } from './acquirer.ts';
+import { connects, freePort } from './ports.ts';
 
 let stores: OwnStores;
 
@@ -45,25 +45,7 @@ function startRedisOn(port: string, args: readonly string[] = []): ChildProcess 
   return spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
 }
 
-/** A port free now (the kernel's pick, given back). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-}
 
 describe('a gateway started with Redis answering', () => {
   it('opens its port only once it serves: the first call on the open port is answered, not 503', async () => {
