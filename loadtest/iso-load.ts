@@ -21,6 +21,7 @@ export interface IsoLoadOptions {
 export interface IsoLoadResult {
   readonly rps: number;
   readonly p50_ms: number;
+  readonly p90_ms: number;
   readonly p99_ms: number;
   readonly approved: number;
   readonly declined: number;
@@ -81,5 +82,5 @@ export async function runIsoLoad(o: IsoLoadOptions): Promise<IsoLoadResult> {
   const elapsed_s = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
   const at = (q: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0).toFixed(2));
-  return { rps: Math.round(latencies.length / elapsed_s), p50_ms: at(0.5), p99_ms: at(0.99), approved, declined, errors };
+  return { rps: Math.round(latencies.length / elapsed_s), p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), approved, declined, errors };
 }

@@ -752,7 +752,7 @@ async function isoRun(lt: LoadTest, round: number): Promise<Run> {
   p.done();
   lt.iso_approved += r.approved;
   const run: Run = {
-    target: 'iso', round, rate: null, seconds: duration, rps: r.rps, p50_ms: r.p50_ms, p90_ms: NaN, p99_ms: r.p99_ms, max_ms: NaN,
+    target: 'iso', round, rate: null, seconds: duration, rps: r.rps, p50_ms: r.p50_ms, p90_ms: r.p90_ms, p99_ms: r.p99_ms, max_ms: NaN,
     ok: r.approved, non2xx: r.declined, errors: r.errors, timeouts: 0, statuses: { approved: r.approved, declined: r.declined }, per_second: sampler.seconds().slice(0, Math.floor(duration)),
   };
   if (!tty) say(line(run));

@@ -210,14 +210,8 @@ function load(v: Variant, seconds: number): Promise<LoadResult> {
 const iso_links = 8;
 
 async function isoLoad(v: Variant, seconds: number): Promise<LoadResult> {
-  const latencies: number[] = [];
-  const r = await runIsoLoad({
-    port: v.port + iso_port_offset, connections: iso_links, in_flight: 4, seconds, acquirer_id: v.acquirer_id, merchant_code: '', terminal_codes: v.iso_terminals, cards: iso_cards,
-    onReply: (_at, latency_ms) => latencies.push(latency_ms),
-  });
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN) * 100) / 100;
-  return { '2xx': r.approved, non2xx: r.declined + r.errors, requests: { average: r.rps, total: r.approved + r.declined + r.errors }, latency: { p50: at(0.5), p90: at(0.9), p99: at(0.99) } };
+  const r = await runIsoLoad({ port: v.port + iso_port_offset, connections: iso_links, in_flight: 4, seconds, acquirer_id: v.acquirer_id, merchant_code: '', terminal_codes: v.iso_terminals, cards: iso_cards });
+  return { '2xx': r.approved, non2xx: r.declined + r.errors, requests: { average: r.rps, total: r.approved + r.declined + r.errors }, latency: { p50: r.p50_ms, p90: r.p90_ms, p99: r.p99_ms } };
 }
 
 /** Each variant's ISO 8583 port: its HTTP port plus this. */

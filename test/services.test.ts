@@ -4,14 +4,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript (the scripts run before npm ci, with node: builtins only)
 import { pgBaseDir, runningPostgresPort, runningRedisPort } from '../scripts/services.mjs';
+import { runChild } from './child-run.ts';
 import { connects, freePort } from './ports.ts';
 
-const repo_root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const repo_root = join(import.meta.dirname, '..');
 
 const modes = (m: Record<string, number>) => (dir: string) => ({ mode: m[dir] ?? 0o755 });
 
@@ -65,17 +65,17 @@ describe('a checkout’s server already running from its data folder', () => {
     mkdirSync(join(root, 'scripts'));
     copyFileSync(join(repo_root, 'scripts', 'services.mjs'), join(root, 'scripts', 'services.mjs'));
     const [first, second] = [await freePort(), await freePort()];
-    // PostgreSQL given (left alone), Redis this checkout's own.
-    const ensure = (port: number) => runNode(root, `const s = await import('./scripts/services.mjs'); const r = await s.ensureServices({ profile: 'test' }); console.log(r.REDIS_URL);`, { POCKETGATE_REDIS_PORT: String(port) });
+    const services = JSON.stringify(join(root, 'scripts', 'services.mjs'));
+    const ensure = (port: number) => runNode(`const s = await import(${services}); const r = await s.ensureServices({ profile: 'test' }); console.log(r.REDIS_URL);`, port);
     try {
-      expect(ensure(first)).toMatchObject({ status: 0, stdout: `redis://127.0.0.1:${first}\n` });
-      const refused = ensure(second);
-      expect(refused.status).not.toBe(0);
+      expect(await ensure(first)).toMatchObject({ code: 0, stdout: `redis://127.0.0.1:${first}\n` });
+      const refused = await ensure(second);
+      expect(refused.code).not.toBe(0);
       expect(refused.stderr).toContain(`already runs from the same data folder on port ${first}, not ${second}: run this command with POCKETGATE_REDIS_PORT=${first}`);
       expect(await connects(second)).toBe(false);
-      expect(ensure(first)).toMatchObject({ status: 0, stdout: `redis://127.0.0.1:${first}\n` });
+      expect(await ensure(first)).toMatchObject({ code: 0, stdout: `redis://127.0.0.1:${first}\n` });
     } finally {
-      runNode(root, `const s = await import('./scripts/services.mjs'); await s.stopServices({ profile: 'test' });`, { POCKETGATE_REDIS_PORT: String(first) });
+      await runNode(`const s = await import(${services}); await s.stopServices({ profile: 'test' });`, first);
       // Without the refusal a second one runs too, and the pidfile names only one of them.
       for (const port of [first, second]) spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
     }
@@ -84,9 +84,10 @@ describe('a checkout’s server already running from its data folder', () => {
   });
 });
 
-function runNode(cwd: string, code: string, env: Record<string, string>) {
-  const { REDIS_URL: _r, ...rest } = process.env;
-  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, encoding: 'utf8', timeout: 30_000, env: { ...rest, DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused', ...env } });
+/** `code` as a module, with Redis this checkout's own on `redis_port` (REDIS_URL empty) and PostgreSQL given (left alone). */
+function runNode(code: string, redis_port: number) {
+  const env = { REDIS_URL: '', POCKETGATE_REDIS_PORT: String(redis_port), DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused' };
+  return runChild(process.execPath, ['--input-type=module', '-e', code], { env, kill_after_ms: 30_000 });
 }
 
 
