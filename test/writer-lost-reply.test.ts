@@ -8,7 +8,7 @@
 // cuts; the gateway's own connection is direct, so purchases go on meanwhile.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { journalKey, journal_group } from '../processor/hot/keys.ts';
+import { deadLetterKey, journalKey, journal_group } from '../processor/hot/keys.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createRedis, type RedisClient, type Sql } from '../processor/stores.ts';
 import { createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
@@ -80,4 +80,46 @@ describe('the ledger writer, the answer to its read lost with its connection', (
     const [row] = await sql<{ n: number; ids: number }[]>`select count(*)::int4 as n, count(distinct id)::int4 as ids from ledger_transactions where business_id = ${biz.business_id}`;
     expect(row).toEqual({ n: first.length + lost.length, ids: first.length + lost.length });
   }, 45_000);
+
+  it('sets aside an entry deleted from the journal while pending on it, and leaves nothing pending', async () => {
+    await writer?.stop();
+    writer = new LedgerWriter(writer_redis, sql, { shard_count, consumer: 'lost-deleted', claim_idle_ms: 600_000, lease_ms: 120_000 });
+    while ((await writer.drainOnce()) > 0);
+    const biz = await createBusiness(gw);
+    const contacts = await createContacts(gw, biz, Array.from({ length: 3 }, (_, i) => testCard(45_100_000 + i)));
+    const lost = await cardPurchases(gw, biz, contacts, 6, 'deleted');
+    cut.mute('XREADGROUP');
+    const round = writer.drainOnce().then(() => 'answered', (err: Error) => err.message);
+    await eventually('the entries delivered to the writer', async () => (await pendingOn(writer!.consumer)) === lost.length, 10_000);
+    await cut.cut();
+    expect(await round).not.toBe('answered');
+    // One of them deleted by hand meanwhile (an operator's XDEL): its purchase can no longer reach the ledger.
+    const [shard, deleted] = await firstPending(writer.consumer);
+    expect(Number(await own.client.sendCommand(['XDEL', journalKey(shard), deleted]))).toBe(1);
+    const dead_before = await deadLetters(shard);
+    await cut.open();
+    writer.start();
+
+    await eventually('the other entries recorded', async () => (await recorded(lost.map((p) => p.id))) === lost.length - 1, 10_000);
+    console.log('DBG', writer.consumer, await pendingOn(writer.consumer), await own.client.sendCommand(['XPENDING', journalKey(shard), journal_group]));
+    await eventually('nothing left pending on the writer', async () => (await pendingOn(writer!.consumer)) === 0, 10_000);
+    const dead = (await own.client.sendCommand(['XRANGE', deadLetterKey(shard), '-', '+'])) as [string, string[]][];
+    expect(dead).toHaveLength(dead_before + 1);
+    const fields = dead.at(-1)![1];
+    expect(fields[fields.indexOf('journal_id') + 1]).toBe(deleted);
+    expect(fields[fields.indexOf('error') + 1]).toMatch(/deleted from the journal before the ledger recorded it/);
+  }, 45_000);
 });
+
+/** The first entry pending on `consumer`: its shard and stream id. */
+async function firstPending(consumer: string): Promise<[number, string]> {
+  for (let s = 0; s < shard_count; s++) {
+    const reply = (await own.client.sendCommand(['XPENDING', journalKey(s), journal_group, '-', '+', '1', consumer])) as [string, ...unknown[]][];
+    if (reply.length > 0) return [s, reply[0]![0]];
+  }
+  throw new Error(`nothing pending on ${consumer}`);
+}
+
+async function deadLetters(shard: number): Promise<number> {
+  return Number(await own.client.sendCommand(['XLEN', deadLetterKey(shard)]));
+}

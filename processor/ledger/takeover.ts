@@ -29,7 +29,16 @@ if #pending == 0 then
 end
 local ids = {}
 for i, p in ipairs(pending) do ids[i] = p[1] end
-return redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, unpack(ids))
+local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, unpack(ids))
+if #claimed == #ids then return claimed end
+-- Redis 7 drops from the group, and leaves out, entries deleted from the stream while pending:
+-- named with nil fields (as XREADGROUP's re-read names them), so the writer puts them on record.
+local got = {}
+for _, e in ipairs(claimed) do got[e[1]] = true end
+for _, id in ipairs(ids) do
+  if not got[id] then claimed[#claimed + 1] = { id, false } end
+end
+return claimed
 `;
 
 /** XINFO CONSUMERS of the journal group: each consumer's name and how many entries it has pending. */

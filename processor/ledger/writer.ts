@@ -242,8 +242,8 @@ export class LedgerWriter {
     try {
       if (items.length === 0) {
         const unreadable: Unreadable[] = [];
-        await this.read(now, items, unreadable);
-        await this.setAsideUnreadable(unreadable);
+        // Set aside even when a pass failed: entries XAUTOCLAIM dropped as deleted are named once.
+        await this.read(now, items, unreadable).finally(() => this.setAsideUnreadable(unreadable));
       }
       if (items.length > 0) {
         if (this.options.commit_delay_ms !== undefined) await sleep(this.options.commit_delay_ms);
@@ -337,18 +337,24 @@ export class LedgerWriter {
       this.last_claim_ms = now;
       // A shard the takeover filled is claimed from in the next round, not a claim interval later.
       if (this.shards().some((s) => room(s) === 0)) this.last_claim_ms = 0;
-      await settle(this.shards().filter((s) => room(s) > 0).map((shard) => this.claimIdle(shard, room(shard), collect)));
+      const deleted = (shard: number, stream_id: string) => void unreadable.push({ shard, stream_id, fields: [] });
+      await settle(this.shards().filter((s) => room(s) > 0).map((shard) => this.claimIdle(shard, room(shard), collect, deleted)));
     }
     // COUNT 0 would read without a limit: a full shard is not read at all.
     await settle(this.shards().filter((s) => room(s) > 0).map((shard) => this.readNew(shard, room(shard), collect)));
   }
 
-  /** Entries of `shard` any consumer left pending past claim_idle_ms, up to `count`. */
-  private async claimIdle(shard: number, count: number, collect: (shard: number, entries: StreamEntries) => void): Promise<void> {
+  /**
+   * Entries of `shard` any consumer left pending past claim_idle_ms, up to `count`; and those
+   * deleted from the stream while pending, which XAUTOCLAIM (Redis 7) drops from the group
+   * whatever their idle time and names in its third element: handed to `deleted`, to be on record.
+   */
+  private async claimIdle(shard: number, count: number, collect: (shard: number, entries: StreamEntries) => void, deleted: (shard: number, stream_id: string) => void): Promise<void> {
     const reply = (await this.redis.sendCommand([
       'XAUTOCLAIM', journalKey(shard), journal_group, this.consumer, String(this.claim_idle_ms), '0-0', 'COUNT', String(count),
     ])) as [string, StreamEntries, string[]?];
     collect(shard, reply[1]);
+    for (const stream_id of reply[2] ?? []) deleted(shard, stream_id);
   }
 
   /** Entries of `shard` delivered to this consumer and not acknowledged, up to `count`; whether that was all of them. */
@@ -401,8 +407,14 @@ export class LedgerWriter {
 
   private collect(shard: number, entries: StreamEntries, items: Item[], unreadable: Unreadable[]): void {
     for (const [stream_id, fields] of entries) {
-      // XAUTOCLAIM returns deleted entries with nil fields; they have nothing left to write.
-      if (fields === null || fields === undefined) continue;
+      // An entry deleted from the stream while pending (XDEL or XTRIM by hand: the writer trims
+      // only below what it acknowledged) comes back with nil fields from a re-read of this
+      // consumer's pending entries. Skipped, it would stay pending and hold the trim point for
+      // ever; set aside, the loss is on record and the journal goes on.
+      if (fields === null || fields === undefined) {
+        unreadable.push({ shard, stream_id, fields: [] });
+        continue;
+      }
       const { entry, reply = '', refusal } = streamEntryFields(fields);
       const text = entry ?? refusal;
       const id = text === undefined ? undefined : entryId(text);
@@ -412,14 +424,15 @@ export class LedgerWriter {
   }
 
   /**
-   * Entries no shard script could have written (a bug, never expected) go to the dead-letter
+   * Entries no shard script could have written (a bug, never expected) and entries deleted while
+   * pending (their nil fields: nothing left to write) go to the dead-letter
    * stream like entries PostgreSQL refuses, and are acknowledged: left pending, one would hold
    * the stream's trim point for ever, and the shard would refuse every transaction once its
    * journal reached its maximum length. Acknowledged only once set aside.
    */
   private async setAsideUnreadable(unreadable: readonly Unreadable[]): Promise<void> {
     for (const u of unreadable) {
-      const err = new Error(`journal entry ${u.stream_id} of shard ${u.shard} has no entry the ledger can read`);
+      const err = new Error(u.fields.length === 0 ? `journal entry ${u.stream_id} of shard ${u.shard} was deleted from the journal before the ledger recorded it` : `journal entry ${u.stream_id} of shard ${u.shard} has no entry the ledger can read`);
       await this.redis.sendCommand(['XADD', deadLetterKey(u.shard), '*', ...u.fields, 'journal_id', u.stream_id, 'error', err.message]);
       await this.redis.sendCommand(['XACK', journalKey(u.shard), journal_group, u.stream_id]);
       this.options.onDeadLetter?.('', err);
