@@ -74,7 +74,7 @@ async function claim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, referen
   if (prior === null) return { contact_id, repeat: false };
   // A reversal of this reference arrived first (the late-original race of card networks).
   if (prior[0] === reversed_mark) throw lateOriginal(prior, claimHash(hash), reference);
-  if (!claimedWith(prior, claimHash(hash))) throw new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
+  if (!claimedWith(prior, claimHash(hash))) throw referenceConflict(reference);
   return { contact_id: claimContact(prior), repeat: true };
 }
 
@@ -85,7 +85,7 @@ async function claim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, referen
  */
 function lateOriginal(mark: Buffer, claim_hash: string, reference: string): PocketgateError {
   const late = mark.toString('latin1', mark_length, mark_length + claim_hash_length);
-  if (late !== '' && late !== claim_hash) return new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
+  if (late !== '' && late !== claim_hash) return referenceConflict(reference);
   const err = new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
   err.replayed = late !== '';
   return err;
@@ -93,9 +93,23 @@ function lateOriginal(mark: Buffer, claim_hash: string, reference: string): Pock
 
 /** The contact a claim binds the reference to, if it is claimed by a request with `hash`. */
 export async function claimedBy(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, hash: string): Promise<string | undefined> {
+  const holder = await referenceHolder(stores, slot, hash);
+  return holder?.by === 'this' ? holder.contact_id : undefined;
+}
+
+/**
+ * Who holds the reference, seen by a request of `hash`: this same request earlier (bound to the
+ * contact it named, '' if none), another request, or nobody in the hot window (a reversal's mark
+ * counts as nobody here: claimReference answers it).
+ */
+export async function referenceHolder(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, hash: string): Promise<{ readonly by: 'this'; readonly contact_id: string } | { readonly by: 'another' } | undefined> {
   const claim = await runClaim(stores, slot, no_value, 'read');
-  if (claim === null || !claimedWith(claim, claimHash(hash))) return undefined;
-  return claimContact(claim);
+  if (claim === null || claim[0] === reversed_mark) return undefined;
+  return claimedWith(claim, claimHash(hash)) ? { by: 'this', contact_id: claimContact(claim) } : { by: 'another' };
+}
+
+export function referenceConflict(reference: string): PocketgateError {
+  return new PocketgateError('idempotency_conflict', `reference ${reference} was used for a different request`);
 }
 
 /**

@@ -61,14 +61,15 @@ export class Purchases {
     try {
       at_ms = occurredAtMs(input.occurred_at, now_ms, window);
       identified = await this.contacts.identify(business.id, cim, source === null ? null : { terminal_id: terminal.id, source }, now_ms);
+      if (identified.contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     } catch (err) {
       // A retry of an approved purchase gets its reply, as any retry does, even when its
-      // occurred_at has left the window since or its terminal has been locked out of wallet or
-      // contact codes since; a new one is refused and leaves its reference free.
-      return this.spends.replayOr(err, request.slot, request.hash);
+      // occurred_at has left the window since, its CIM was removed or its terminal has been
+      // locked out of wallet or contact codes since; another body under a held reference is 409;
+      // a new one is refused and leaves its reference free.
+      return this.spends.replayOr(err, request.slot, request.hash, input.reference);
     }
     const contact_id = identified.contact_id;
-    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const evaluated = await this.evaluate(business, terminal, input, request, contact_id, at_ms);
     await identified.given_back; // went out before the facts' round trip: settled by now
     // A payment from the wallet (none on the callback channel) counts its codes as a terminal's.
@@ -79,7 +80,7 @@ export class Purchases {
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
       // locked out of OTPs since, or whose discount grew since, gets its reply.
-      return this.spends.replayOr(err, request.slot, request.hash);
+      return this.spends.replayOr(err, request.slot, request.hash, input.reference);
     }
     const awards = await this.awardsOf(evaluated, payment, { slot: request.slot, reference: input.reference, hash: request.hash, contact_id });
     const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);

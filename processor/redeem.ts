@@ -7,16 +7,16 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RedemptionInput } from '../core/schemas.ts';
 import { claimHash, claimReference } from './claim.ts';
-import type { Contacts } from './contacts.ts';
+import type { Contacts, Identified } from './contacts.ts';
 import type { RedeemCall } from './hot/redeem.ts';
 import { referenceSlot } from './hot/references.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
-import type { Offers } from './offers.ts';
+import type { Offers, Rewards } from './offers.ts';
 import { shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { redemptionTemplates } from './templates.ts';
-import { requestHash } from './wallet.ts';
+import { replayOr, requestHash } from './wallet.ts';
 
 export class Redemptions {
   constructor(
@@ -31,12 +31,18 @@ export class Redemptions {
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'redemption', input);
     const now_ms = clock.now();
-    const [{ contact_id, given_back }, rewards] = await Promise.all([
-      this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms),
-      this.offers.forBusiness(business),
-    ]);
-    if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
+    let identified: Identified;
+    let rewards: Rewards;
+    try {
+      [identified, rewards] = await Promise.all([this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms), this.offers.forBusiness(business)]);
+      if (identified.contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+    } catch (err) {
+      // A retry of an approved redemption whose CIM was removed since gets its reply; another
+      // body under a held reference is 409 (wallet.ts replayOr).
+      return replayOr(this.stores, this.contacts, err, slot, hash, input.reference);
+    }
+    const { contact_id, given_back } = identified;
     await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), given_back]);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);

@@ -6,7 +6,7 @@ import { createHmac, randomInt } from 'node:crypto';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
-import { claimedBy, claimHash, claimReference } from './claim.ts';
+import { claimHash, claimReference, referenceConflict, referenceHolder } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import { hmacKey, type NormalisedCim } from '../core/cim.ts';
 import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
@@ -26,7 +26,8 @@ import { rfc3339, spendTemplates } from './templates.ts';
 export { rfc3339 } from './templates.ts';
 
 /** Refusals before the shard script that a retry of an approved request must not get instead of its reply. */
-const payer_refusals: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited', 'validation_failed']);
+/** Refusals a request can get before it claims its reference (replayOr). */
+const refusals_before_claim: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited', 'validation_failed', 'contact_not_found']);
 /** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
 const otp_index_grace_seconds = 3_600;
 const otp_issue_attempts_max = 20;
@@ -161,18 +162,13 @@ export class Spends {
    * `err` refused a request before its shard script, which is where replays are found otherwise:
    * if the request is a retry of one that was approved, its reply instead. Since the approval its
    * wallet code may have been rotated, its OTP expired and issued again to another contact, the
-   * terminal locked out of OTPs: a retry must still get what the first attempt got, not a
-   * refusal of a spend that happened.
+   * terminal locked out of OTPs, its CIM removed: a retry must still get what the first attempt
+   * got, not a refusal of a spend that happened. And a request whose reference another request
+   * holds is 409 (API.md: "Same reference with a different body"), as it would be had it got as far
+   * as its claim: its body names no contact, or a wrong code, but it is still another body.
    */
-  async replayOr(err: unknown, slot: ReferenceSlot, hash: string): Promise<Reply> {
-    if (!(err instanceof PocketgateError) || !payer_refusals.has(err.code)) throw err;
-    const contact_id = await claimedBy(this.stores, slot, hash);
-    if (contact_id === undefined || contact_id === '') throw err;
-    // An approved request's reply, or the refusal its script gave it (thrown, replayed); one
-    // refused before its script is decided again, code and all.
-    const reply = await replayOf(this.stores, this.contacts.shardOf(contact_id), slot);
-    if (reply === undefined) throw err;
-    return reply;
+  async replayOr(err: unknown, slot: ReferenceSlot, hash: string, reference: string): Promise<Reply> {
+    return replayOr(this.stores, this.contacts, err, slot, hash, reference);
   }
 
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
@@ -186,7 +182,7 @@ export class Spends {
     try {
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
-      return this.replayOr(err, slot, hash);
+      return this.replayOr(err, slot, hash, input.reference);
     }
     const contact_id = payer.contact_id;
     const [claimed] = await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), payer.given_back]);
@@ -194,7 +190,7 @@ export class Spends {
       // This very request came first when its code named another contact (the OTP expired and
       // was issued again since): that contact's reply, never a spend from the wallet it names now.
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
-      return this.replayOr(err, slot, hash);
+      return this.replayOr(err, slot, hash, input.reference);
     }
     const call = this.spendCall(business, terminal, input, payer, slot, hash, now_ms);
     return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call, this.stores.redis.spendScript(call)));
@@ -227,4 +223,17 @@ export class Spends {
       fee,
     };
   }
+}
+
+/** Spends.replayOr, for any command that identifies its contact before it claims its reference. */
+export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, slot: ReferenceSlot, hash: string, reference: string): Promise<Reply> {
+  if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;
+  const holder = await referenceHolder(stores, slot, hash);
+  if (holder?.by === 'another') throw referenceConflict(reference);
+  if (holder === undefined || holder.contact_id === '') throw err;
+  // An approved request's reply, or the refusal its script gave it (thrown, replayed); one
+  // refused before its script is decided again, code and all.
+  const reply = await replayOf(stores, contacts.shardOf(holder.contact_id), slot);
+  if (reply === undefined) throw err;
+  return reply;
 }

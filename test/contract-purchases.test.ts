@@ -344,6 +344,25 @@ describe('idempotency', () => {
     expect(replay.text).toBe(first.text);
   });
 
+  it('a body that names no contact, or a wrong wallet code, under a held reference is 409 too, not the refusal a new reference gets', async () => {
+    const reference = unique('idem-');
+    const first = await buy(s, 1000, { reference });
+    expect(first.status, first.text).toBe(201);
+    const wallet = await walletOf(gw, s.biz.admin_key, s.contact_id);
+    const nobody = { type: 'card', value: testCard(999_002) };
+    expectProblem(await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference, cim: nobody, amount: 1000, currency: 'EUR' }), 409, 'idempotency_conflict');
+    expectProblem(await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference, cim: nobody }), 409, 'idempotency_conflict');
+    expectProblem(await call(gw, 'POST', '/v1/spends', s.biz.terminal_key, { reference, amount: 1, currency: 'EUR', wallet_code: '4111111111111111' }), 409, 'idempotency_conflict');
+    // Under new references they are what they were: the reference was never theirs.
+    expectProblem(await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference: unique('idem-'), cim: nobody, amount: 1000, currency: 'EUR' }), 404, 'contact_not_found');
+    expectProblem(await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference: unique('idem-'), cim: nobody }), 404, 'contact_not_found');
+    expectProblem(await call(gw, 'POST', '/v1/spends', s.biz.terminal_key, { reference: unique('idem-'), amount: 1, currency: 'EUR', wallet_code: '4111111111111111' }), 422, 'wallet_code_invalid');
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toEqual(wallet);
+    const replay = await buy(s, 1000, { reference });
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.text).toBe(first.text);
+  });
+
   it('a refused request does not use up its reference', async () => {
     const reference = unique('idem-');
     expectValidation(await buy(s, 1000, { reference, currency: 'USD' }), 'currency');

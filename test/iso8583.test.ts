@@ -216,6 +216,21 @@ describe('0200 spends', () => {
     expect(await wallet(c.id)).toMatchObject({ open: 100 });
     expect((await iso.send(request('0200', { 3: '000000', 4: amount(10), 48: `OTP=${otp.body.otp};` }))).fields[39]).toBe('55');
   });
+
+  it('a wrong OTP or wallet code under the key of an approved spend is 94 (other content under the same key), not 55', async () => {
+    const c = await contact(23);
+    await fund(c, 500);
+    const otp = (await call(gw, 'POST', `/v1/contacts/${c.id}/spend-otp`, biz.admin_key, { amount: 100 })).body.otp as string;
+    const wrong_otp = String((Number(otp) + 1) % 1_000_000).padStart(6, '0');
+    const first = request('0200', { 3: '000000', 4: amount(100), 48: `OTP=${otp};` });
+    expect((await iso.send(first)).fields[39]).toBe('00');
+    const same_key = (values: Record<number, string>) => createMessage('0200', { ...Object.fromEntries(first.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined)), ...values });
+    expect((await iso.send(same_key({ 48: `OTP=${wrong_otp};` }))).fields[39]).toBe('94');
+    expect((await iso.send(same_key({ 2: '4111111111111111', 48: 'X=1;' }))).fields[39]).toBe('94');
+    // Under a key of their own, the refusals they are.
+    expect((await iso.send(request('0200', { 3: '000000', 4: amount(100), 48: `OTP=${wrong_otp};` }))).fields[39]).toBe('55');
+    expect(await wallet(c.id)).toMatchObject({ open: 400 });
+  });
 });
 
 describe('0200 refund and 0400/0420 reversal', () => {
