@@ -43,6 +43,11 @@ const callbacks_prefix = '/v1/callbacks/';
 
 /** Calls that read only Redis: terminal keys' calls, and these (a business key's wallet look-up). */
 const redis_only_paths: ReadonlySet<string> = new Set(['/v1/wallets', '/v1/business', '/v1/feed']);
+/**
+ * And a contact's wallet and its spend OTPs: Redis's alone (Contacts.wallet, Spends.issueOtp), so a
+ * customer can still be given a code to pay with while PostgreSQL is down, as the POS path goes on.
+ */
+const redis_only_contact_paths = /^\/v1\/contacts\/[^/]+\/(wallet|spend-otp)$/;
 /** GET /v1/transactions/{id}: with PostgreSQL down, still served when the journal holds the transaction. */
 const transaction_path = /^\/v1\/transactions\/[^/]+$/;
 
@@ -66,7 +71,7 @@ async function actingFor(network: Network, principal: Principal, terminal_id: st
 
 /** `principal` is undefined on callbacks (no key), which need PostgreSQL: their processors and answers are there. */
 function needsPostgres(principal: Principal | undefined, path: string): boolean {
-  return principal?.kind !== 'terminal' && !redis_only_paths.has(path);
+  return principal?.kind !== 'terminal' && !redis_only_paths.has(path) && !redis_only_contact_paths.test(path);
 }
 
 function postgresUnavailable(): PocketgateError {

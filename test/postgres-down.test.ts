@@ -54,6 +54,20 @@ describe('PostgreSQL unreachable', () => {
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({ redis: 'ok', postgres: 'down' });
     expect(ready.body.ledger_lag).toBeGreaterThanOrEqual(5);
+    // PostgreSQL known down now. A contact's wallet and its spend OTPs are Redis's alone: served,
+    // and the OTP pays, while a call that needs PostgreSQL is still 503.
+    expect((await call(gw, 'GET', '/v1/offers', biz.admin_key)).status).toBe(503);
+    const wallet = await call(gw, 'GET', `/v1/contacts/${contact.id}/wallet`, biz.admin_key);
+    expect(wallet.status, wallet.text).toBe(200);
+    expect(wallet.body.commerce).toBeGreaterThanOrEqual(500);
+    const redeemed = await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: 'down-redeem', cim: { type: 'card', value: contact.card }, amount: 100 });
+    expect(redeemed.status, redeemed.text).toBe(201);
+    approved.push(redeemed.body.id);
+    const otp = await call(gw, 'POST', `/v1/contacts/${contact.id}/spend-otp`, biz.admin_key, { amount: 100 });
+    expect(otp.status, otp.text).toBe(201);
+    const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: 'down-otp', amount: 100, currency: 'EUR', otp: otp.body.otp });
+    expect([spend.status, spend.body.code], spend.text).toEqual([201, undefined]);
+    approved.push(spend.body.id);
 
     await postgres.open();
     await eventually('the ledger caught up', async () => {
