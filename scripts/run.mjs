@@ -37,6 +37,13 @@ export function devSecrets(profile, data_dir = path.join(ROOT, '.data', 'dev')) 
   return fs.existsSync(file) ? { CIM_HMAC_KEY: fs.readFileSync(file, 'utf8').trim() } : {};
 }
 
+/**
+ * The exit code of a command this wrapper could not run (dependencies, services, the child not
+ * started): 1 by default; `--fail-exit <code>` for a command whose 1 means something else
+ * (`npm run reconcile`: 1 is "mismatches found", 2 "could not run", OPERATIONS.md).
+ */
+let fail_exit = 1;
+
 /** Spawn with inherited stdio, forward termination signals, and exit with the child's code. */
 export function runChild(cmd, args, env) {
   const child = spawn(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
@@ -46,7 +53,7 @@ export function runChild(cmd, args, env) {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, forward);
   child.on('error', (err) => {
     console.error(`[pocketgate] could not start ${cmd}: ${err.message}`);
-    process.exit(1);
+    process.exit(fail_exit);
   });
   return new Promise(() => {
     child.on('exit', (code, signal) => process.exit(signal ? 128 + (constants.signals[signal] ?? 0) : code ?? 1));
@@ -56,7 +63,7 @@ export function runChild(cmd, args, env) {
 /** Shared by the CLI wrappers: our errors carry their own context (log tails), so skip the stack unless DEBUG is set. */
 export function fail(err) {
   console.error(`[pocketgate] ${(process.env.DEBUG ? err?.stack : err?.message) ?? err}`);
-  process.exit(1);
+  process.exit(fail_exit);
 }
 
 // Only act as a CLI when invoked directly, not when start.mjs imports runTs.
@@ -68,11 +75,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const flag = argv.shift();
     if (flag === '--profile') profile = argv.shift() ?? profile;
     else if (flag === '--fresh') fresh = true;
+    else if (flag === '--fail-exit') fail_exit = Number(argv.shift());
     else break;
   }
   const [file, ...args] = argv;
   if (!file) {
-    console.error('usage: node scripts/run.mjs [--profile dev|bench] [--fresh] <file.ts> [args...]');
+    console.error('usage: node scripts/run.mjs [--profile dev|bench] [--fresh] [--fail-exit <code>] <file.ts> [args...]');
     process.exit(2);
   }
   runTs(path.resolve(file), args, {}, { profile, fresh }).catch(fail);

@@ -2,7 +2,7 @@
 // project to other users (run as root, the scripts once added o+x to every folder above).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +73,20 @@ describe('a checkout’s server already running from its data folder', () => {
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toContain(`already runs from the same data folder on port ${first}, not ${second}: run this command with POCKETGATE_REDIS_PORT=${first}`);
       expect(await connects(second)).toBe(false);
+      // Through the commands' wrapper: a command it could not set up exits 1, or --fail-exit's
+      // code (npm run reconcile's 2, "could not run": its 1 says mismatches were found).
+      copyFileSync(join(repo_root, 'scripts', 'run.mjs'), join(root, 'scripts', 'run.mjs'));
+      writeFileSync(join(root, 'package-lock.json'), '{}');
+      mkdirSync(join(root, 'node_modules'));
+      writeFileSync(join(root, 'node_modules', '.package-lock.json'), '{}'); // installed after the lockfile: nothing to install
+      const wrapped = (...flags: string[]) => runChild(process.execPath, [join(root, 'scripts', 'run.mjs'), '--profile', 'test', ...flags, 'none.ts'], { env: { REDIS_URL: '', POCKETGATE_REDIS_PORT: String(second), DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused' }, kill_after_ms: 30_000 });
+      for (const [flags, code] of [[[], 1], [['--fail-exit', '2'], 2]] as const) {
+        const r = await wrapped(...flags);
+        expect(r.stderr).toContain(`already runs from the same data folder on port ${first}`);
+        expect(r.code, r.stderr).toBe(code);
+      }
+      const scripts = JSON.parse(readFileSync(join(repo_root, 'package.json'), 'utf8')).scripts as Record<string, string>;
+      expect(scripts.reconcile).toMatch(/^node scripts\/run\.mjs (.* )?--fail-exit 2 /);
       expect(await ensure(first)).toMatchObject({ code: 0, stdout: `redis://127.0.0.1:${first}\n` });
     } finally {
       await runNode(`const s = await import(${services}); await s.stopServices({ profile: 'test' });`, first);
