@@ -64,9 +64,9 @@ export class Purchases {
       if (identified.contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     } catch (err) {
       // A retry of an approved purchase gets its reply, as any retry does, even when its
-      // occurred_at has left the window since, its CIM was removed or its terminal has been
-      // locked out of wallet or contact codes since; another body under a held reference is 409;
-      // a new one is refused and leaves its reference free.
+      // occurred_at has left the window since or its terminal has been locked out of wallet or
+      // contact codes since; another body under a held reference is 409; a new one is refused and
+      // leaves its reference free.
       return this.spends.replayOr(err, request.slot, request.hash, input.reference);
     }
     const contact_id = identified.contact_id;

@@ -38,8 +38,9 @@ export class Redemptions {
       [identified, rewards] = await Promise.all([this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms), this.offers.forBusiness(business)]);
       if (identified.contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     } catch (err) {
-      // A retry of an approved redemption whose CIM was removed since gets its reply; another
-      // body under a held reference is 409 (wallet.ts replayOr).
+      // A retry of an approved redemption gets its reply, even when its terminal has been locked
+      // out of wallet or contact codes since; another body under a held reference is 409
+      // (wallet.ts replayOr).
       return replayOr(this.stores, this.contacts, err, slot, hash, input.reference);
     }
     const { contact_id, given_back } = identified;

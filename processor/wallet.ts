@@ -25,8 +25,10 @@ import { rfc3339, spendTemplates } from './templates.ts';
 
 export { rfc3339 } from './templates.ts';
 
-/** Refusals before the shard script that a retry of an approved request must not get instead of its reply. */
-/** Refusals a request can get before it claims its reference (replayOr). */
+/**
+ * Refusals a request can get before it claims its reference: a retry of an approved request must
+ * not get one instead of its reply, and another body under a held reference is 409 (replayOr).
+ */
 const refusals_before_claim: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid', 'rate_limited', 'validation_failed', 'contact_not_found']);
 /** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
 const otp_index_grace_seconds = 3_600;
@@ -162,8 +164,8 @@ export class Spends {
    * `err` refused a request before its shard script, which is where replays are found otherwise:
    * if the request is a retry of one that was approved, its reply instead. Since the approval its
    * wallet code may have been rotated, its OTP expired and issued again to another contact, the
-   * terminal locked out of OTPs, its CIM removed: a retry must still get what the first attempt
-   * got, not a refusal of a spend that happened. And a request whose reference another request
+   * terminal locked out of OTPs: a retry must still get what the first attempt got, not a
+   * refusal of a spend that happened. And a request whose reference another request
    * holds is 409 (API.md: "Same reference with a different body"), as it would be had it got as far
    * as its claim: its body names no contact, or a wrong code, but it is still another body.
    */
