@@ -18,6 +18,8 @@ export interface ClaimedDelivery {
   readonly event_id: string;
   /** This attempt's number (1 is the first). */
   readonly attempt: number;
+  /** The one more attempt a retry of a succeeded or failed delivery asked for: failed, it is the last. */
+  readonly manual: boolean;
   /** The event as sent: JSON text, or undefined when its transaction cannot be read (never expected). */
   readonly body: string | undefined;
 }
@@ -46,6 +48,7 @@ interface ClaimedRow {
   secret: string;
   event_id: string;
   attempts: number;
+  manual_retry: boolean;
   type: string;
   business_id: string;
   transaction_id: string;
@@ -84,14 +87,14 @@ export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): P
     claimed as (
       update webhook_deliveries d set attempts = d.attempts + 1, next_attempt_at = now() + ${o.lease_ms} * interval '1 millisecond'
       where d.seq = any(array(select seq from due where not spent))
-      returning d.seq, d.endpoint_id, d.event_id, d.attempts, false as given_up
+      returning d.seq, d.endpoint_id, d.event_id, d.attempts, d.manual_retry, false as given_up
     ),
     given_up as (
-      update webhook_deliveries d set status = 'failed', next_attempt_at = null, last_status_code = null, last_error = 'attempt ' || d.attempts || ${lease_ran_out}
+      update webhook_deliveries d set status = 'failed', next_attempt_at = null, manual_retry = false, last_status_code = null, last_error = 'attempt ' || d.attempts || ${lease_ran_out}
       where d.seq = any(array(select seq from due where spent))
-      returning d.seq, d.endpoint_id, d.event_id, d.attempts, true as given_up
+      returning d.seq, d.endpoint_id, d.event_id, d.attempts, d.manual_retry, true as given_up
     )
-    select c.seq::text, c.given_up, c.endpoint_id, e.url, e.secret, c.event_id, c.attempts, ev.type, ev.business_id, ev.transaction_id, ev.n,
+    select c.seq::text, c.given_up, c.endpoint_id, e.url, e.secret, c.event_id, c.attempts, c.manual_retry, ev.type, ev.business_id, ev.transaction_id, ev.n,
       ev.created_at as event_created_at
     from (select * from claimed union all select * from given_up) c
     join webhook_endpoints e on e.id = c.endpoint_id join webhook_events ev on ev.id = c.event_id`;
@@ -119,6 +122,7 @@ async function claimedDeliveries(sql: Sql, key: Buffer, rows: readonly ClaimedRo
       secret: decryptSecret(key, r.secret),
       event_id: r.event_id,
       attempt: r.attempts,
+      manual: r.manual_retry,
       body: view === undefined ? undefined : JSON.stringify(eventPayload(r, view)),
     };
   });
@@ -146,6 +150,8 @@ export interface AttemptResult {
   readonly ok: boolean;
   readonly status_code: number | null;
   readonly error: string | null;
+  /** ClaimedDelivery.manual: failed, this attempt is the last. */
+  readonly manual?: boolean;
 }
 
 export type AttemptOutcome = 'succeeded' | 'retrying' | 'failed';
@@ -153,7 +159,7 @@ export type AttemptOutcome = 'succeeded' | 'retrying' | 'failed';
 /** What becomes of a delivery after an attempt: done, due again after the backoff, or given up. */
 export function outcomeOf(r: AttemptResult): AttemptOutcome {
   if (r.ok) return 'succeeded';
-  return r.attempt >= delivery_attempts_max ? 'failed' : 'retrying';
+  return r.attempt >= delivery_attempts_max || r.manual === true ? 'failed' : 'retrying';
 }
 
 /**
@@ -178,7 +184,7 @@ export async function recordAttempts(sql: Sql, results: readonly AttemptResult[]
   // Guarded by the attempt number: if the lease ran out and another worker claimed the delivery
   // again, its attempt is the one that counts.
   await sql`
-    update webhook_deliveries d set status = r.status, next_attempt_at = r.next, last_status_code = r.code, last_error = r.error
+    update webhook_deliveries d set status = r.status, next_attempt_at = r.next, last_status_code = r.code, last_error = r.error, manual_retry = false
     from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(seq int8, attempt int4, status text, next timestamptz, code int4, error text)
     where d.seq = r.seq and d.attempts = r.attempt and d.status = 'pending'`;
   return rows.flatMap((r) => (r.next === null ? [] : [Date.parse(r.next)]));

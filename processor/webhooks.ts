@@ -176,14 +176,16 @@ export class Webhooks {
   /**
    * One more attempt now, whatever the delivery's status: its attempts go on counting, and its
    * limit rises to let that one be made, past 8 if need be (a claim fails a delivery due again at
-   * its limit, taking it for an attempt that never finished: processor/webhook-outbox.ts).
+   * its limit, taking it for an attempt that never finished: processor/webhook-outbox.ts). Of a
+   * succeeded or failed delivery that one attempt is all (manual_retry, migration 022): failed,
+   * the delivery is failed; a pending one keeps its schedule, its next attempt brought forward.
    */
   async retry(business: Business, id: string, event_id: string): Promise<DeliveryView> {
     const { sql } = this.stores;
     await this.get(business, id);
     const [row] = await sql<DeliveryRow[]>`
       with d as (
-        update webhook_deliveries set status = 'pending', next_attempt_at = now(), attempts_max = greatest(attempts_max, attempts + 1)
+        update webhook_deliveries set status = 'pending', next_attempt_at = now(), attempts_max = greatest(attempts_max, attempts + 1), manual_retry = status <> 'pending'
         where endpoint_id = ${id} and event_id = ${event_id}
         returning event_id, status, attempts, last_status_code, last_error, next_attempt_at, created_at
       )

@@ -147,6 +147,37 @@ describe('webhooks out', () => {
     await eventually('succeeded again', async () => (await deliveries(s, w.id)).data[0]?.attempts === 2 && (await deliveries(s, w.id)).data[0]?.status === 'succeeded', 5_000);
   });
 
+  it('retry of a succeeded delivery whose one more attempt fails: that attempt alone, then failed, no backoff after it', async () => {
+    const s = await shop(gw, testCard(++seed), []);
+    let failing = false;
+    const r = await receiver(() => (failing ? 500 : 200));
+    const w = await endpoint(s, r.url, ['transaction.approved']);
+    await purchase(s, 'ev-retry-fails');
+    await eventually('succeeded', async () => (await deliveries(s, w.id)).data[0]?.status === 'succeeded', 10_000);
+    failing = true;
+    const event_id = (await deliveries(s, w.id)).data[0].event_id;
+    expect((await call(gw, 'POST', `/v1/webhooks/${w.id}/deliveries/${event_id}/retry`, s.biz.admin_key)).status).toBe(202);
+    await eventually('attempted again, and failed', async () => (await deliveries(s, w.id)).data[0]?.status === 'failed', 5_000);
+    // Attempts 3 and 4 would have come 240 and 960 ms after (base 60 ms × 4^(k−2), ±20%).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(r.received).toHaveLength(2);
+    expect((await deliveries(s, w.id)).data[0]).toMatchObject({ attempts: 2, status: 'failed', last_status_code: 500, next_attempt_at: null });
+  });
+
+  it('retry of a pending delivery: its next attempt now, and its schedule goes on after a failure', async () => {
+    const s = await shop(gw, testCard(++seed), []);
+    const r = await receiver((n) => (n < 3 ? 500 : 200));
+    const w = await endpoint(s, r.url, ['transaction.approved']);
+    await purchase(s, 'ev-retry-pending');
+    await eventually('failed once, pending', async () => r.received.length === 1, 5_000);
+    const event_id = (await deliveries(s, w.id)).data[0].event_id;
+    expect((await call(gw, 'POST', `/v1/webhooks/${w.id}/deliveries/${event_id}/retry`, s.biz.admin_key)).status).toBe(202);
+    // The retried attempt fails too (the receiver's second answer), and the backoff carries on to
+    // the fourth attempt, which succeeds.
+    await eventually('succeeded on the fourth attempt', async () => (await deliveries(s, w.id)).data[0]?.status === 'succeeded', 10_000);
+    expect((await deliveries(s, w.id)).data[0]).toMatchObject({ attempts: 4, status: 'succeeded' });
+  });
+
   it('deliveries: limit defaults to 100, and 1000 is taken', async () => {
     const s = await shop(gw, testCard(++seed), []);
     const r = await receiver();

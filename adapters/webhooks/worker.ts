@@ -270,7 +270,7 @@ export class WebhookWorker {
     let result: AttemptResult;
     if (d.body === undefined || d.secret === undefined) {
       const error = d.body === undefined ? "the event's transaction cannot be read from the ledger" : 'the signing secret cannot be decrypted (was CIM_HMAC_KEY changed?)';
-      result = { seq: d.seq, attempt: d.attempt, ok: false, status_code: null, error };
+      result = { seq: d.seq, attempt: d.attempt, ok: false, status_code: null, error, manual: d.manual };
     } else {
       const headers = {
         'content-type': 'application/json',
@@ -279,7 +279,7 @@ export class WebhookWorker {
         'Pocketgate-Signature': signatureHeader([d.secret], Math.floor(Date.now() / 1_000), d.body),
       };
       const sent = await sendWebhook(d.url, d.body, headers, { timeout_ms: this.timeout_ms, allow_private: this.options.allow_private, signal: this.abort.signal });
-      result = { seq: d.seq, attempt: d.attempt, ok: sent.ok, status_code: sent.status_code, error: sent.error };
+      result = { seq: d.seq, attempt: d.attempt, ok: sent.ok, status_code: sent.status_code, error: sent.error, manual: d.manual };
       // Cut short by our own stop: not the receiver's failure, so not counted against it.
       if (sent.aborted) {
         this.released.push(result);
