@@ -118,8 +118,7 @@ export function referenceConflict(reference: string): PocketgateError {
  * changes anything elsewhere.
  */
 export async function claimedByAnother(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, hash: string): Promise<boolean> {
-  const claim = await runClaim(stores, slot, no_value, 'read');
-  return claim !== null && claim[0] !== reversed_mark && !claimedWith(claim, claimHash(hash));
+  return (await referenceHolder(stores, slot, hash))?.by === 'another';
 }
 
 export interface Original {

@@ -5,7 +5,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RefundInput, ReversalInput } from '../core/schemas.ts';
-import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRefused, findOriginal } from './claim.ts';
+import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRefused, findOriginal, referenceConflict } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { Expiry } from './expiry.ts';
 import { InFlight, within } from './in-flight.ts';
@@ -139,7 +139,7 @@ export class Refunds {
     if (original === undefined) {
       // The reversal's own reference taken by another body is 409 and changes nothing (API.md):
       // checked before the mark below, which would refuse an original that may still come.
-      if (await claimedByAnother(this.stores, slot, hash)) throw new PocketgateError('idempotency_conflict', `reference ${input.reference} was used for a different request`);
+      if (await claimedByAnother(this.stores, slot, hash)) throw referenceConflict(input.reference);
       // Not here (yet): remember the reversal so that the original is refused if it comes late.
       const outcome = await claimForReversal(this.stores, original_slot, hash);
       // Remembered by another reversal before: still no transaction to reverse, so not found
