@@ -51,7 +51,6 @@ export class Purchases {
    * is its token).
    */
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
-    checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = clock.now();
@@ -59,6 +58,7 @@ export class Purchases {
     let at_ms: number;
     let identified: Identified;
     try {
+      checkCurrency(business, input.currency);
       at_ms = occurredAtMs(input.occurred_at, now_ms, window);
       identified = await this.contacts.identify(business.id, cim, source === null ? null : { terminal_id: terminal.id, source }, now_ms);
       if (identified.contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');

@@ -175,13 +175,14 @@ export class Spends {
 
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
   async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
-    checkCurrency(business, input.currency);
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
     let payer: Payer;
     try {
+      // Inside: another currency under a held reference is another body, 409 (API.md).
+      checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
       return this.replayOr(err, slot, hash, input.reference);

@@ -353,6 +353,9 @@ describe('idempotency', () => {
     expectProblem(await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference, cim: nobody, amount: 1000, currency: 'EUR' }), 409, 'idempotency_conflict');
     expectProblem(await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference, cim: nobody }), 409, 'idempotency_conflict');
     expectProblem(await call(gw, 'POST', '/v1/spends', s.biz.terminal_key, { reference, amount: 1, currency: 'EUR', wallet_code: '4111111111111111' }), 409, 'idempotency_conflict');
+    // Another currency is another body too (a new reference gets 400 for it: below).
+    expectProblem(await buy(s, 1000, { reference, currency: 'USD' }), 409, 'idempotency_conflict');
+    expectProblem(await call(gw, 'POST', '/v1/spends', s.biz.terminal_key, { reference, amount: 1, currency: 'USD', wallet_code: '4111111111111111' }), 409, 'idempotency_conflict');
     // Under new references they are what they were: the reference was never theirs.
     expectProblem(await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference: unique('idem-'), cim: nobody, amount: 1000, currency: 'EUR' }), 404, 'contact_not_found');
     expectProblem(await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference: unique('idem-'), cim: nobody }), 404, 'contact_not_found');
