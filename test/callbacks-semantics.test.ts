@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, testCard, type TestGateway } from './helpers.ts';
 import { shop as shopOf, walletOf, type Shop } from './contract-util.ts';
-import { createProcessor, eventId, postCallback, refunded, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
+import { createProcessor, eventId, postCallback, refunded, reversed, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
 
 let gw: TestGateway;
 let seed = 640_000;
@@ -96,5 +96,17 @@ describe('out of order', () => {
       expect(a.body, String(authorized)).toEqual({ event_id: expect.any(String), status: 'ignored', code: 'already_processed' });
     }
     expect(await commerce(s)).toBe(300);
+  });
+
+  it('award_on authorization: a clearing after the authorization was reversed is ignored (already_reversed), whatever its amount, and books nothing', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    for (const cleared of [1000, 1200, 800]) {
+      const txn = transactionId();
+      expect((await postCallback(gw, p, sale('transaction.authorized', saleData(s, txn, 1000)))).body.status).toBe('processed');
+      expect((await postCallback(gw, p, reversed(txn))).body.status).toBe('processed');
+      const c = await postCallback(gw, p, sale('transaction.cleared', saleData(s, txn, cleared)));
+      expect(c.body, String(cleared)).toEqual({ event_id: expect.any(String), status: 'ignored', code: 'already_reversed' });
+    }
+    expect(await commerce(s)).toBe(0);
   });
 });

@@ -209,7 +209,10 @@ export class CallbackEvents {
         return this.purchase(scope, event.sale, event.terminal_code, history);
       case 'transaction.cleared': {
         const booked = scope.record.award_on === 'authorization' ? history.find((h) => h.type === authorized && h.purchase !== null)?.purchase : undefined;
-        return booked === undefined || booked === null ? this.purchase(scope, event.sale, event.terminal_code, history) : this.clearing(scope, event.sale, event.terminal_code, booked);
+        if (booked === undefined || booked === null) return this.purchase(scope, event.sale, event.terminal_code, history);
+        // Its authorization's purchase was voided since: nothing to clear, at any amount.
+        if (history.some((h) => h.type === reversed)) return Promise.resolve(ignored('already_reversed'));
+        return this.clearing(scope, event.sale, event.terminal_code, booked);
       }
       case 'transaction.refunded':
         return this.refund(scope, event.refund, event.terminal_code);
