@@ -47,10 +47,15 @@ const refresh_interval_ms = 1_000;
 /** The prefix of the codes of processors' terminals: longer than any code the API takes (8), so never one of those. */
 const terminal_code_prefix = 'processor:';
 
+/** Resolves after `ms` (at once for 0), keeping no process alive for it. */
+function delay(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 export class Processors {
   private readonly records = new CachedLookup<ProcessorRecord>((id) => this.load(id), cache_options);
-  /** Processors read again lately (refreshed): at most once a second each. */
-  private readonly refreshed_lately = new TtlCache<true>(cache_options.missing_max, refresh_interval_ms);
+  /** Processors read again lately (refreshed), each its read and when it reads PostgreSQL: at most once a second each. */
+  private readonly reads_afresh = new TtlCache<{ readonly at_ms: number; readonly read: Promise<ProcessorRecord | undefined> }>(cache_options.missing_max, 2 * refresh_interval_ms);
   /**
    * By `<business>\u0000<processor>\u0000<merchant code>` (NUL is in no id, and no JSON string we
    * take). An unknown merchant is not kept: the business may make it the next moment, on any
@@ -129,16 +134,23 @@ export class Processors {
   }
 
   /**
-   * The processor read again, unless it was within the second: a signature no cached secret
-   * verifies may be by a secret rotated on another gateway. Undefined when there is nothing new
-   * to try.
+   * The processor read again: a signature no cached secret verifies may be by a secret rotated on
+   * another gateway. At most once a second: a miss within the second after a read waits for the
+   * next one, which every miss until it shares. Refused at once instead, a secret rotated just
+   * after that read (a bad signature came first) answered its first callbacks 401 for up to a
+   * second, which a processor does not retry (EVENTS.md).
    */
-  async refreshed(id: string): Promise<ProcessorRecord | undefined> {
+  refreshed(id: string): Promise<ProcessorRecord | undefined> {
     const now_ms = Date.now();
-    if (this.refreshed_lately.has(id, now_ms)) return undefined;
-    this.refreshed_lately.set(id, true, now_ms);
-    this.records.delete(id);
-    return this.records.get(id);
+    const last = this.reads_afresh.get(id, now_ms);
+    if (last !== undefined && last.at_ms >= now_ms) return last.read; // due, not made yet: shared
+    const at_ms = last === undefined || last.at_ms <= now_ms - refresh_interval_ms ? now_ms : last.at_ms + refresh_interval_ms;
+    const read = delay(at_ms - now_ms).then(() => {
+      this.records.delete(id);
+      return this.records.get(id);
+    });
+    this.reads_afresh.set(id, { at_ms, read }, now_ms);
+    return read;
   }
 
   private async load(id: string): Promise<ProcessorRecord | undefined> {

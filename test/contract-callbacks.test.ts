@@ -219,6 +219,27 @@ describe('secrets across gateways', () => {
   });
 });
 
+describe('secrets across gateways, a rotation right after a bad signature', () => {
+  it('the new secret verifies on the other gateway at once: the miss waits for the next read (up to a second), never 401', async () => {
+    const s = await shop();
+    const p = await createProcessor(gw, s.biz);
+    const other = await startTestGateway({ ledger_writer: false });
+    try {
+      expect((await postCallback(other, p, reversed(transactionId()))).status).toBe(200);
+      // A bad signature makes `other` read the processor again: its secrets as they were.
+      expectProblem(await postCallback(other, { id: p.id, secret: 'whsec_never' }, reversed(transactionId())), 401, 'signature_invalid');
+      const r = await call(gw, 'POST', `/v1/processors/${p.id}/rotate-secret`, s.biz.admin_key);
+      expect(r.status, r.text).toBe(201);
+      const fresh = { id: p.id, secret: r.body.signing_secret as string };
+      const answers = await Promise.all([1, 2, 3].map(() => postCallback(other, fresh, reversed(transactionId()))));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expectProblem(await postCallback(other, { id: p.id, secret: 'whsec_never' }, reversed(transactionId())), 401, 'signature_invalid');
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('bodies', () => {
   let s: Shop;
   let p: ProcessorFixture;
