@@ -204,6 +204,20 @@ describe('many requests, many connections', () => {
     await client.close();
   });
 
+  it('replies in completion order: a frame answered at once overtakes purchases sent before it', async () => {
+    const client = await open();
+    const people = await Promise.all(Array.from({ length: 5 }, () => contact()));
+    for (let i = 0; i < 20; i++) client.send(`p${i}`, 'purchase', purchase(people[i % 5]!, 1000 + i, `order-${seq}-${i}`));
+    client.send('bad', 'no.such.op', {});
+    const replies = await client.until(21);
+    const bad = replies.findIndex((r) => r.id === 'bad');
+    expect(replies[bad]!.status).toBe(400);
+    // In arrival order it would be the 21st; it comes before the purchases still waiting for Redis.
+    expect(bad).toBeLessThan(20);
+    expect(replies.filter((r) => r.status === 201)).toHaveLength(20);
+    await client.close();
+  });
+
   it('at most 256 in flight: beyond, 429 rate_limited and not processed', async () => {
     const client = await open();
     const people = await Promise.all(Array.from({ length: 20 }, () => contact()));

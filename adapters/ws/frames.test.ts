@@ -10,10 +10,19 @@ describe('readFrame', () => {
         if (f.kind === 'request') expect(f.id.length).toBeGreaterThanOrEqual(1);
         else {
           expect(f.error.code).toBe('validation_failed');
-          if (f.id !== null) expect(f.id.length).toBeLessThanOrEqual(64);
+          if (f.id !== null) expect([...f.id].length).toBeLessThanOrEqual(64);
         }
       }),
     );
+  });
+
+  it('an id is counted in characters, not UTF-16 units: 64 emoji are an id, 65 are not', () => {
+    const frame = (id: string) => readFrame(JSON.stringify({ id, op: 'wallet', body: {} }));
+    expect(frame('😀'.repeat(64))).toMatchObject({ kind: 'request', id: '😀'.repeat(64) });
+    expect(frame(`${'😀'.repeat(63)}ab`)).toMatchObject({ kind: 'bad', id: null });
+    expect(frame('😀'.repeat(65))).toMatchObject({ kind: 'bad', id: null });
+    expect(frame('a'.repeat(64))).toMatchObject({ kind: 'request' });
+    expect(frame('a'.repeat(65))).toMatchObject({ kind: 'bad', id: null });
   });
 
   it('a request keeps its body as sent; a body no store can hold is refused under its id, with the body’s path', () => {

@@ -21,8 +21,15 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** 1 to id_length_max characters, counted as code points: an emoji is one character, two UTF-16 units. */
 function readableId(id: unknown): string | null {
-  return typeof id === 'string' && id.length >= 1 && id.length <= id_length_max ? id : null;
+  if (typeof id !== 'string' || id.length === 0) return null;
+  if (id.length <= id_length_max) return id;
+  // Only astral characters make the units outnumber the characters, at most two to one.
+  if (id.length > 2 * id_length_max) return null;
+  let chars = 0;
+  for (const _ of id) if (++chars > id_length_max) return null;
+  return id;
 }
 
 /** A text frame as a request, or as the bad frame it is (not JSON, no readable id, no known op, a body no store can hold). */
