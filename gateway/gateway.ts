@@ -16,6 +16,7 @@ import { createApp } from './app.ts';
 import { LedgerLag } from './operations.ts';
 import { prepareStores } from './prepare.ts';
 import { checkRedisSettings, settings_watch_interval_ms, watchRedisSettings } from '../processor/settings.ts';
+import { durabilityWarning, readRedisDurability } from '../processor/redis-durability.ts';
 import type { GatewayConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { ConsoleStats } from './console-stats.ts';
@@ -176,6 +177,7 @@ async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Pr
   // would be looked for where it is not. Read only: a new Redis takes its settings once PostgreSQL's
   // have been checked (prepare.ts), so that a start refused by PostgreSQL leaves it none of its own.
   await checkRedisSettings(stores.redis, config.processor, 'check');
+  await warnIfRedisForgets(stores.redis, logger);
   let prepared = false;
   parts.add(await prepareStores(stores, postgres_health, logger, refuse, () => (prepared = true)));
   // Kept after the start too: a Redis that restarts empty while this gateway serves.
@@ -186,6 +188,15 @@ async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Pr
   parts.add(() => stats.stop());
   stats.start();
   await ledger_lag.count();
+}
+
+/** A Redis given by REDIS_URL without AOF `always` loses acknowledged transactions in a crash: said at start, not refused. */
+async function warnIfRedisForgets(redis: Stores['redis'], logger: Logger): Promise<void> {
+  const warning = await readRedisDurability(redis).then(durabilityWarning, (err: unknown) => {
+    logger.warn({ err }, 'could not read Redis\'s persistence settings');
+    return undefined;
+  });
+  if (warning !== undefined) logger.warn(warning);
 }
 
 /**
