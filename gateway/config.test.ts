@@ -9,6 +9,17 @@ import { configFromEnv, processesConfigFromEnv } from './config.ts';
 const withEnv = envForEachTest(store_env);
 
 describe('configFromEnv', () => {
+  it('reads EVENTS.md\'s webhook settings: WEBHOOK_RETRY_BASE_MS (default 30000) and WEBHOOKS_ALLOW_PRIVATE=1', () => {
+    withEnv({ WEBHOOK_RETRY_BASE_MS: undefined, WEBHOOKS_ALLOW_PRIVATE: undefined });
+    expect(configFromEnv().webhooks).toMatchObject({ retry_base_ms: 30_000, allow_private: false });
+    withEnv({ WEBHOOK_RETRY_BASE_MS: '200', WEBHOOKS_ALLOW_PRIVATE: '1' });
+    expect(configFromEnv().webhooks).toMatchObject({ retry_base_ms: 200, allow_private: true });
+    withEnv({ WEBHOOKS_ALLOW_PRIVATE: '0' });
+    expect(configFromEnv().webhooks.allow_private).toBe(false);
+    withEnv({ WEBHOOK_RETRY_BASE_MS: 'soon' });
+    expect(() => configFromEnv()).toThrow(/WEBHOOK_RETRY_BASE_MS/);
+  });
+
   it('reads ISO 8583 framing, bitmap and idle timeout, with their defaults', () => {
     withEnv({ ISO8583_FRAMING: undefined, ISO8583_BITMAP: undefined, ISO8583_IDLE_SECONDS: undefined, HOST: undefined, EXPIRY_SWEEP_MS: undefined });
     expect(configFromEnv()).toMatchObject({ host: '0.0.0.0', expiry_sweep_ms: 10_000, iso8583: { framing: 'binary2', bitmap: 'hex', idle_seconds: 300 } });
