@@ -1,7 +1,7 @@
 // Every script of the processor as one Redis Functions library, and the calls into it. Loaded
 // once, a library keeps its compiled Lua and the functions its top level makes: the shared Lua
 // (lib.lua, some forty functions) is made once, where EVALSHA ran a script's whole text again at
-// every call (about 7 µs of Redis per shard script, README *Performance*). The library's name and
+// every call (about 7 µs of Redis per shard script, docs/performance.md). The library's name and
 // each function's carry a hash of its code, so that two releases on one Redis each call their
 // own, as EVALSHA by content did; a library stays until FUNCTION DELETE.
 //
