@@ -10,7 +10,8 @@ import { LedgerWriter, journalBacklog } from '../processor/ledger/writer.ts';
 import type { Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, connectTestSql, createContacts, shard_count } from './ledger-helpers.ts';
-import { startPersistentRedis, type PersistentRedis } from './own-redis.ts';
+import { startOwnRedis, startPersistentRedis, type PersistentRedis } from './own-redis.ts';
+import { journal_group, journalKey } from '../processor/hot/keys.ts';
 
 let own: PersistentRedis;
 let sql: Sql;
@@ -56,5 +57,27 @@ describe('the ledger backlog', () => {
     expect(await journalBacklog(redis, shard_count)).toBe(3);
     const ready = await call(gw, 'GET', '/readyz', undefined);
     expect(ready.body).toMatchObject({ redis: 'ok', ledger_lag: 3 });
+  });
+
+  it('is counted in Redis: a long outage\'s backlog is counted exactly without its entries sent back (they were, 10,000 a shard at every /readyz)', async () => {
+    const volatile = await startOwnRedis();
+    try {
+      const redis = volatile.client;
+      const shards = 2;
+      const entry = 'x'.repeat(1_000);
+      for (let s = 0; s < shards; s++) {
+        await redis.sendCommand(['XGROUP', 'CREATE', journalKey(s), journal_group, '0', 'MKSTREAM']);
+        for (let i = 0; i < 12_000; i += 1_000) await Promise.all(Array.from({ length: 1_000 }, () => redis.sendCommand(['XADD', journalKey(s), '*', 'e', entry])));
+      }
+      // A writer took a batch before PostgreSQL went away: pending, never acknowledged.
+      await redis.sendCommand(['XREADGROUP', 'GROUP', journal_group, 'w', 'COUNT', '32', 'STREAMS', journalKey(0), '>']);
+      const sent = async () => Number(/^total_net_output_bytes:(\d+)\r?$/m.exec(await redis.info('stats'))![1]);
+      const before = await sent();
+      expect(await journalBacklog(redis, shards)).toBe(24_000);
+      // The INFO replies and the counts, not 24 MB of entries (10 MB from each shard's XRANGE before).
+      expect((await sent()) - before).toBeLessThan(20_000);
+    } finally {
+      await volatile.stop();
+    }
   });
 });

@@ -21,6 +21,11 @@ export interface HotScript<Call, Result> {
   readonly transformReply: (raw: unknown) => Result;
   /** Its answer's strings arrive as Buffers (bytes that are not text: a claim's hash). */
   readonly reply_bytes?: true;
+  /**
+   * It writes nothing: registered `no-writes`, so that Redis runs it where it refuses writes
+   * (out of memory, a read-only replica), as it would the commands it makes.
+   */
+  readonly read_only?: true;
 }
 
 /** A script as the library holds it: its shared files by name, its function's Lua. */
@@ -33,6 +38,7 @@ export interface HotFunction<Call, Result> {
   readonly parseCommand: (parser: ArgsParser, call: Call) => void;
   readonly transformReply: (raw: unknown) => Result;
   readonly reply_bytes: boolean;
+  readonly read_only: boolean;
 }
 
 const lua_files = new Map<string, string>();
@@ -57,6 +63,7 @@ export function hotScript<Call, Result>(s: HotScript<Call, Result>): HotFunction
     parseCommand: s.parseCommand,
     transformReply: s.transformReply,
     reply_bytes: s.reply_bytes === true,
+    read_only: s.read_only === true,
   };
 }
 

@@ -29,6 +29,7 @@ function probe(tag: string): HotFunction<{ key: string; now_ms: number; text: st
     },
     transformReply: (raw) => String(raw),
     reply_bytes: false,
+    read_only: false,
   };
 }
 

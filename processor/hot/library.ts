@@ -90,13 +90,14 @@ function libraryCode(scripts: HotFunctions, prefix: string, version: string): st
   ];
   for (const file of shared) lines.push(`-- ${file}`, luaFile(file));
   for (const [name, s] of Object.entries(scripts)) {
+    const fn = functionName(name, version);
     lines.push(
-      `register('${functionName(name, version)}', function(KEYS, ARGV)`,
+      s.read_only ? `register{function_name = '${fn}', flags = {'no-writes'}, callback = function(KEYS, ARGV)` : `register('${fn}', function(KEYS, ARGV)`,
       `${fast_globals} = fastGlobals()`,
       s.header,
       'NOW = ARG.now_ms',
       s.body,
-      'end)',
+      s.read_only ? 'end}' : 'end)',
     );
   }
   return lines.join('\n');

@@ -4,6 +4,7 @@
 // replace EXPIRE).
 
 import { award_script } from './award.ts';
+import { backlog_script } from './backlog.ts';
 import { budget_script } from './budget.ts';
 import { claim_script } from './claim.ts';
 import { expire_script } from './expire.ts';
@@ -30,6 +31,7 @@ export const hot_scripts = {
   otpScript: otp_script,
   guessScript: guess_script,
   leaseScript: lease_script,
+  backlogScript: backlog_script,
 };
 
 export const hot_library = hotLibrary(hot_scripts);
