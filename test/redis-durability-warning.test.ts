@@ -1,17 +1,19 @@
 // A gateway given a Redis that does not keep what it acknowledges says so as it starts
-// (processor/redis-durability.ts); the Redis `npm test` and `npm start` run (AOF, fsync always) draws no warning.
+// (processor/redis-durability.ts); one run as `npm start` runs its own (AOF, fsync always) draws no warning.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway } from './helpers.ts';
-import { startOwnRedis, type OwnRedis } from './own-redis.ts';
+import { startOwnRedis, startPersistentRedis, type OwnRedis } from './own-redis.ts';
 
 let own: OwnRedis;
+let durable: OwnRedis;
 
 beforeAll(async () => {
-  own = await startOwnRedis();
+  [own, durable] = await Promise.all([startOwnRedis(), startPersistentRedis()]);
 });
 afterAll(async () => {
   await own?.stop();
+  await durable?.stop();
 });
 
 const warned = (logs: readonly string[]) => logs.filter((l) => l.includes('without AOF') || l.includes('not \\"always\\"'));
@@ -27,8 +29,8 @@ describe('the start, on Redis persistence', () => {
     }
   });
 
-  it('the test services’ Redis (AOF, appendfsync always): none', async () => {
-    const gw = await startTestGateway({ ledger_writer: false });
+  it('a Redis run as npm start runs its own (AOF, appendfsync always): none', async () => {
+    const gw = await startTestGateway({ redis_url: durable.url, ledger_writer: false });
     try {
       expect(warned(gw.logs)).toEqual([]);
     } finally {
