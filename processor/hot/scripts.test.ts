@@ -51,6 +51,7 @@ describe('hot scripts', () => {
       ['guessScript', { mode: 'reserve', counters }],
       ['budgetScript', { offer_id: newId('off'), amount: 1, budget: 1 }],
       ['leaseScript', { keys: [transactionClaimKey(business.id, 'prc_1', 'tx-1'), eventClaimKey(business.id, 'prc_1', 'ev-1')], holder: 'h', op: 'take', lease_ms: 1 }],
+      ['backlogScript', { shard: 7 }],
     ];
     expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());
     for (const [name, call] of calls) {
