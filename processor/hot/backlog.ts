@@ -21,7 +21,7 @@ export interface BacklogCall {
 
 export interface ShardBacklog {
   readonly entries: number;
-  /** False only when both runs passed the bound: then the stream's length less nothing acknowledged. */
+  /** False only when both runs passed the bound: the stream's length stood in, acknowledged entries not yet trimmed included. */
   readonly exact: boolean;
 }
 

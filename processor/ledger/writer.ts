@@ -706,8 +706,8 @@ function compareIds(a: string, b: string): number {
  * Entries not yet in the ledger, over all shards: 0 means the ledger has caught up. Counted in
  * Redis, one shard at one instant each (hot/backlog.lua), not taken from XINFO GROUPS' `lag`,
  * which Redis 7.0 does not restore from a rewritten AOF (it read 80,686 over empty streams). No
- * entry comes back: counted here with XRANGE, a long outage's backlog sent /readyz and /metrics
- * 10,000 entries of each shard at every call (about 10 MB a shard).
+ * entry comes back: counted here with XRANGE before 2026-12-03, a long outage's backlog cost
+ * /readyz and /metrics 10,000 entries of each shard at every call (about 10 MB a shard).
  */
 export async function journalBacklog(redis: RedisClient, shard_count: number): Promise<number> {
   const counts = await Promise.all(Array.from({ length: shard_count }, (_, shard) => redis.backlogScript({ shard })));
