@@ -2,6 +2,7 @@
 // secrets and the terminal each books on at a merchant. PostgreSQL holds them; each process
 // caches what every callback reads (the processor with its live secrets, its terminals).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decryptSecret, encryptSecret, secretBoxKey } from '../core/secret-box.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
@@ -46,11 +47,6 @@ const refresh_interval_ms = 1_000;
 
 /** The prefix of the codes of processors' terminals: longer than any code the API takes (8), so never one of those. */
 const terminal_code_prefix = 'processor:';
-
-/** Resolves after `ms` (at once for 0), keeping no process alive for it. */
-function delay(ms: number): Promise<void> {
-  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 export class Processors {
   private readonly records = new CachedLookup<ProcessorRecord>((id) => this.load(id), cache_options);
@@ -145,7 +141,8 @@ export class Processors {
     const last = this.reads_afresh.get(id, now_ms);
     if (last !== undefined && last.at_ms >= now_ms) return last.read; // due, not made yet: shared
     const at_ms = last === undefined || last.at_ms <= now_ms - refresh_interval_ms ? now_ms : last.at_ms + refresh_interval_ms;
-    const read = delay(at_ms - now_ms).then(() => {
+    // Unref'd: a wait for the next read keeps no process alive.
+    const read = sleep(at_ms - now_ms, undefined, { ref: false }).then(() => {
       this.records.delete(id);
       return this.records.get(id);
     });

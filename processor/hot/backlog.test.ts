@@ -32,6 +32,20 @@ async function counted(key: string): Promise<number> {
   return Number(g['pending']) + after.length;
 }
 
+/**
+ * A journal with the writers' group: `added` entries, the first `delivered` of them read, the
+ * first `acked` of those acknowledged. Returns the shard, its key and the delivered ids.
+ */
+async function journal(added: number, delivered: number, acked: number) {
+  const shard = freshShard();
+  const key = journalKey(shard);
+  await redis.sendCommand(['XGROUP', 'CREATE', key, journal_group, '0', 'MKSTREAM']);
+  await add(key, added);
+  const ids = await read(key, delivered);
+  if (acked > 0) await redis.sendCommand(['XACK', key, journal_group, ...ids.slice(0, acked)]);
+  return { shard, key, ids };
+}
+
 describe('backlog.lua', () => {
   it('no stream: 0; a stream no writer has read (no group): every entry', async () => {
     const shard = freshShard();
@@ -41,12 +55,7 @@ describe('backlog.lua', () => {
   });
 
   it('pending and undelivered entries count, acknowledged ones not, trimmed or not', async () => {
-    const shard = freshShard();
-    const key = journalKey(shard);
-    await redis.sendCommand(['XGROUP', 'CREATE', key, journal_group, '0', 'MKSTREAM']);
-    await add(key, 10);
-    const delivered = await read(key, 6);
-    await redis.sendCommand(['XACK', key, journal_group, ...delivered.slice(0, 2)]);
+    const { shard, key, ids: delivered } = await journal(10, 6, 2);
     // 4 pending, 4 never delivered; 2 acknowledged still in the stream.
     expect(await redis.backlogScript({ shard })).toEqual({ entries: 8, exact: true });
     await redis.sendCommand(['XTRIM', key, 'MINID', delivered[2]!]);
@@ -54,24 +63,15 @@ describe('backlog.lua', () => {
   });
 
   it('past the bound: the length less the run up to the last delivered, then the length standing for both', async () => {
-    const shard = freshShard();
-    const key = journalKey(shard);
-    await redis.sendCommand(['XGROUP', 'CREATE', key, journal_group, '0', 'MKSTREAM']);
-    await add(key, 10);
-    const delivered = await read(key, 6);
-    await redis.sendCommand(['XACK', key, journal_group, ...delivered.slice(0, 2)]);
+    const { shard } = await journal(10, 6, 2);
     // After the last delivered 4 entries, within a bound of 5: counted.
     expect(await redis.backlogScript({ shard, counted_max: 5 })).toEqual({ entries: 8, exact: true });
     // Both runs (4 after, 6 up to it) past a bound of 3: the length (10) stands for them, 2
     // acknowledged entries over.
     expect(await redis.backlogScript({ shard, counted_max: 3 })).toEqual({ entries: 10, exact: false });
     // An outage's shape: many undelivered, a short run up to the last delivered.
-    const outage = freshShard();
-    const okey = journalKey(outage);
-    await redis.sendCommand(['XGROUP', 'CREATE', okey, journal_group, '0', 'MKSTREAM']);
-    await add(okey, 10);
-    await read(okey, 2);
-    expect(await redis.backlogScript({ shard: outage, counted_max: 5 })).toEqual({ entries: 10, exact: true });
+    const outage = await journal(10, 2, 0);
+    expect(await redis.backlogScript({ shard: outage.shard, counted_max: 5 })).toEqual({ entries: 10, exact: true });
   });
 
   it('equals the count read entry by entry, whatever was added, read, acknowledged and trimmed (fast-check)', async () => {
