@@ -68,6 +68,27 @@ describe('event ids', () => {
   });
 });
 
+describe('rejected events', () => {
+  it('rejected when booked (occurred_at out of the window, items not adding up): its id replays the rejection; the corrected event under a new id is applied', async () => {
+    const days_36_ms = 36 * 86_400_000;
+    for (const [award_on, type, fault] of [
+      ['clearing', 'transaction.cleared', { occurred_at: new Date(Date.now() - days_36_ms).toISOString() }],
+      ['authorization', 'transaction.authorized', { items: [{ sku: 'a', quantity: 1, amount: 999 }] }],
+    ] as const) {
+      const { s, p } = await shopWithProcessor(award_on);
+      const txn = transactionId();
+      const bad = sale(type, { ...saleData(s, txn, 1000), ...fault });
+      const first = await postCallback(gw, p, bad);
+      expect(first.body, award_on).toMatchObject({ status: 'rejected', code: 'validation_failed' });
+      expect((await postCallback(gw, p, bad)).body).toEqual({ ...first.body, replayed: true });
+      const corrected = await postCallback(gw, p, sale(type, saleData(s, txn, 1000)));
+      expect(corrected.body, award_on).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
+      expect(corrected.body.replayed).toBeUndefined();
+      expect(await commerce(s)).toBe(100);
+    }
+  });
+});
+
 describe('refunds', () => {
   it('a refund under the transaction_id of its original (idempotency is by transaction_id and type) is booked', async () => {
     for (const award_on of ['clearing', 'authorization'] as const) {

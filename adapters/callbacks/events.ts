@@ -188,13 +188,16 @@ export class CallbackEvents {
     const prior = history.find((h) => h.event_id === event_id) ?? (typed === undefined ? undefined : history.find((h) => h.type === typed.type && h.transaction_id === typed.transaction_id));
     if (prior !== undefined) return { event_id, ...prior.result, replayed: true };
     const { outcome, purchase } = typed === undefined ? { outcome: event as EventOutcome, purchase: null } : await this.apply(scope, typed, history).catch(refusal);
+    // A rejected event, malformed when parsed or when booked, changed nothing: it is found by its
+    // id only, so the processor's corrected event under a new id is applied, not a replay of it.
+    const kept = outcome.status === 'rejected' ? undefined : typed;
     const saved = await store.save(scope.record.id, {
       event_id,
-      type: typed?.type ?? 'rejected', // a rejected event is found by its id only (no transaction id)
-      transaction_id: typed?.transaction_id ?? null,
+      type: kept?.type ?? 'rejected',
+      transaction_id: kept?.transaction_id ?? null,
       result: outcome,
       purchase,
-      terminal_code: typed?.terminal_code ?? null,
+      terminal_code: kept?.terminal_code ?? null,
     });
     return saved.first ? { event_id, ...saved.event.result } : { event_id, ...saved.event.result, replayed: true };
   }
