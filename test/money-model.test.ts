@@ -196,12 +196,19 @@ class Model {
     if (amount - from_commerce - from_open > 0) note('claw into debt');
   }
 
-  /** A commerce award: settles debt first, the rest into its lot. */
-  award(c: number, lot: string, amount: number): void {
+  /** What of an award settles the contact's debt first: taken off the debt and returned. */
+  settle(c: number, amount: number): number {
     const w = this.wallets[c]!;
     const settle = Math.min(w.debt, amount);
     if (settle > 0) note('award settles debt');
     w.debt -= settle;
+    return settle;
+  }
+
+  /** A commerce award: settles debt first, the rest into its lot. */
+  award(c: number, lot: string, amount: number): void {
+    const w = this.wallets[c]!;
+    const settle = this.settle(c, amount);
     if (amount > settle) w.lots.set(lot, (w.lots.get(lot) ?? 0) + amount - settle);
   }
 
@@ -461,7 +468,7 @@ class Runner {
     want.awards.forEach((x, i) => {
       if (x.kind === 'instant_discount') return;
       awarded += x.amount;
-      if (x.offer === 4) w.open += x.amount;
+      if (x.offer === 4) w.open += x.amount - m.settle(c, x.amount);
       else {
         const exp = got[i].expires_at;
         m.award(c, `${exp === null ? never : String(Date.parse(exp)).padStart(13, '0')}|${x.pool ?? ''}`, x.amount);

@@ -235,6 +235,34 @@ describe('stacked instant discounts', () => {
   });
 });
 
+describe('claw-back debt', () => {
+  it('is settled by every later award first, an instant_redeem award’s too, in Redis and in the ledger', async () => {
+    // API.md: "the balance may go negative only here, and that debt is settled by later awards".
+    // An instant_redeem award went into the open balance beside the debt, to be spent while owed.
+    const b = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: '1.00 now', goal: 'spend', award: { fixed: 100 }, instant_redeem: true })).status).toBe(201);
+    const c = await newContact(b);
+    const purchase = (amount: number) => call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card }, amount, currency: 'EUR' });
+    const p = await purchase(10_000);
+    expect(p.body.wallet).toEqual({ open: 100, commerce: 1000 });
+    expect((await call(gw, 'POST', '/v1/redemptions', b.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card } })).status).toBe(201);
+    expect((await call(gw, 'POST', '/v1/spends', b.terminal_key, { reference: ref(), amount: 1100, currency: 'EUR', wallet_code: c.wallet_code })).status).toBe(201);
+    const r = await call(gw, 'POST', '/v1/refunds', b.terminal_key, { reference: ref(), original_reference: p.body.reference });
+    expect(r.body.wallet).toEqual({ open: 0, commerce: -1100 });
+    // 500 cashback and 100 instant: both settle debt, 500 stays owed, nothing to spend.
+    const later = await purchase(5000);
+    expect(later.body.awards.map((a: { amount: number }) => a.amount).sort()).toEqual([100, 500]);
+    expect(later.body.wallet).toEqual({ open: 0, commerce: -500 });
+    expect(await wallet(c, b)).toMatchObject({ open: 0, commerce: -500 });
+    const closing = await eventually('the ledger to record all five', async () => {
+      const st = await call(gw, 'GET', `/v1/contacts/${c.id}/statement`, b.admin_key);
+      return st.body.lines?.length === 5 ? st.body.closing : undefined;
+    });
+    expect(closing).toEqual({ open: 0, commerce: -500 });
+  });
+});
+
 describe('refunds of a discounted purchase', () => {
   it('give the discount’s funding back in proportion, as the award and the fee on both', async () => {
     // The fee is charged on awards and discounts and given back in proportion on a refund; the

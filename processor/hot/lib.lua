@@ -511,8 +511,18 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
           if expiry < earliest then earliest = expiry end
           postings[#postings + 1] = posting(accounts.rewards, accounts.commerce, amount)
         else
-          to_open = to_open + amount
-          postings[#postings + 1] = posting(accounts.rewards, accounts.open, amount)
+          -- Into the open balance (instant_redeem), likewise after settling commerce debt: the
+          -- debt is the award's first call, whichever balance the award lands in.
+          local settle = math.min(debt, amount)
+          debt = debt - settle
+          if settle > 0 then
+            to_commerce = to_commerce + settle
+            postings[#postings + 1] = posting(accounts.rewards, accounts.commerce, settle)
+          end
+          if amount > settle then
+            to_open = to_open + amount - settle
+            postings[#postings + 1] = posting(accounts.rewards, accounts.open, amount - settle)
+          end
         end
       end
       parts[#parts + 1] = json

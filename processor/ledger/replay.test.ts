@@ -45,6 +45,27 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([]);
   });
 
+  it('an instant_redeem award settles debt first too (since 2026-12-03), and one recorded before that settled none', () => {
+    const t0 = Date.UTC(2026, 11, 3, 10);
+    const indebted = () => {
+      const r = new ContactReplay(ctx);
+      r.apply(row('purchase', t0, { amount: 10_000, awards: [award(100, t0 + 2e9)], postings: [[rewards, commerce, 100]] }));
+      r.apply(row('refund', t0 + 1, { postings: [[commerce, rewards, 400]] }));
+      expect(r.result().debt).toBe(300);
+      return r;
+    };
+    // Now: the 200 into commerce settles 200 of the debt, 100 of the instant award the rest.
+    const now = indebted();
+    now.apply(row('purchase', t0 + 2, { amount: 5_000, awards: [award(200, t0 + 3e9), award(150, 0, 'off_o')], postings: [[rewards, commerce, 300], [rewards, open, 50]] }));
+    expect(now.result()).toMatchObject({ lots: [], debt: 0 });
+    expect(now.warnings).toEqual([]);
+    // Before: the instant award went into the open balance whole, the debt left at 100.
+    const before = indebted();
+    before.apply(row('purchase', t0 + 2, { amount: 5_000, awards: [award(200, t0 + 3e9), award(150, 0, 'off_o')], postings: [[rewards, commerce, 200], [rewards, open, 150]] }));
+    expect(before.result()).toMatchObject({ lots: [], debt: 100 });
+    expect(before.warnings).toEqual([]);
+  });
+
   it('a redemption recorded without its lots (before 2026-11-30) takes the earliest-expiring lots, and its reversal gives them back', () => {
     const r = new ContactReplay(ctx);
     const t0 = Date.UTC(2026, 10, 24, 10);

@@ -165,6 +165,31 @@ class LotOrder {
   }
 }
 
+/** Where a transaction's awards went: which were instant_redeem, and whether those settled debt. */
+interface Placement {
+  readonly instant: (a: HistoryAward) => boolean;
+  /** Since 2026-12-03 an instant_redeem award settles claw-back debt first, as a commerce one does. */
+  readonly instant_settles: boolean;
+}
+
+/**
+ * The placements to try, in order: the offers as they are now (an offer made instant or not
+ * since), every award into the commerce balance, every one into the open balance; each under the
+ * rule since 2026-12-03, then under the rule before it.
+ */
+function placements(ctx: ReplayContext): readonly Placement[] {
+  const now = (a: HistoryAward) => ctx.offers.get(a.offer_id)?.instant_redeem ?? false;
+  const all: readonly Placement['instant'][] = [now, () => false, () => true];
+  return [true, false].flatMap((instant_settles) => all.map((instant) => ({ instant, instant_settles })));
+}
+
+/** One award under a placement: whether it went to the open balance, and what of it settled debt. */
+function place(a: HistoryAward, debt: number, placement: Placement): { instant: boolean; settle: number } {
+  const instant = placement.instant(a);
+  const settles = !instant || placement.instant_settles;
+  return { instant, settle: settles ? Math.min(debt, a.amount) : 0 };
+}
+
 export class ContactReplay {
   private readonly lots = new Map<string, number>();
   private readonly lot_order = new LotOrder();
@@ -247,24 +272,35 @@ export class ContactReplay {
     }
   }
 
-  /** Accepted awards: into the commerce balance (debt first, then the award's lot) or the open one; caps counted. */
+  /**
+   * Accepted awards, in the reply's order (lib.lua applyAwards): each settles debt first, the rest
+   * goes into its lot, or into the open balance for an instant_redeem offer's; caps counted. Which
+   * offers were instant is not in the reply: the offers as they are now say, checked against what
+   * the postings put into the commerce account, else another placement that matches them.
+   */
   private awards(t: HistoryRow, into_commerce: number): void {
     const cashbacks = (t.awards ?? []).filter((a) => a.kind !== 'instant_discount');
-    const by_offer = cashbacks.filter((a) => !(this.ctx.offers.get(a.offer_id)?.instant_redeem ?? false));
-    const sum = (list: readonly HistoryAward[]) => list.reduce((s, a) => s + a.amount, 0);
-    // The offer as it is now says where its award went; the postings say how much went there.
-    let to_commerce = by_offer;
-    if (sum(by_offer) !== into_commerce) {
-      if (sum(cashbacks) === into_commerce) to_commerce = cashbacks;
-      else if (into_commerce === 0) to_commerce = [];
-      else this.warn(`${t.kind} ${t.id}: which awards went to the commerce balance is not derivable`);
-    }
-    for (const a of to_commerce) {
-      const settle = Math.min(this.debt, a.amount);
+    const found = placements(this.ctx).find((p) => this.intoCommerce(cashbacks, p) === into_commerce);
+    if (found === undefined) this.warn(`${t.kind} ${t.id}: which awards went to the commerce balance is not derivable`);
+    const placement = found ?? placements(this.ctx)[0]!;
+    for (const a of cashbacks) {
+      const { instant, settle } = place(a, this.debt, placement);
       this.debt -= settle;
-      if (a.amount > settle) this.addLot(lotField(a.expires_at, a.pool), a.amount - settle);
+      if (!instant && a.amount > settle) this.addLot(lotField(a.expires_at, a.pool), a.amount - settle);
     }
     for (const a of t.awards ?? []) this.countCap(t, a);
+  }
+
+  /** What the awards put into the commerce account under a placement, from the debt as it stands. */
+  private intoCommerce(cashbacks: readonly HistoryAward[], placement: Placement): number {
+    let debt = this.debt;
+    let into = 0;
+    for (const a of cashbacks) {
+      const { instant, settle } = place(a, debt, placement);
+      debt -= settle;
+      into += instant ? settle : a.amount;
+    }
+    return into;
   }
 
   private countCap(t: HistoryRow, a: HistoryAward): void {
