@@ -44,12 +44,13 @@ function digitsOnly(value: string, allowed_separators: string): string | undefin
 }
 
 /**
- * First 6 and last 4 digits of a card number, the most PCI DSS allows to show. Below 16 digits
- * that leaves too few hidden (a 12-digit PAN would keep 2, ten candidates after the Luhn check),
- * so shorter numbers show their last 4 only.
+ * First 6 and last 4 digits of a card number (API.md), the most PCI DSS allows to show, from 15
+ * digits (an American Express card keeps 5 hidden). Below 15 that leaves too few hidden (a
+ * 12-digit PAN would keep 2, ten candidates after the Luhn check), so shorter numbers show their
+ * last 4 only.
  */
 export function maskPan(pan: string): string {
-  if (pan.length < 16) return `${'*'.repeat(pan.length - 4)}${pan.slice(-4)}`;
+  if (pan.length < 15) return `${'*'.repeat(pan.length - 4)}${pan.slice(-4)}`;
   return `${pan.slice(0, 6)}${'*'.repeat(pan.length - 10)}${pan.slice(-4)}`;
 }
 
