@@ -6,11 +6,12 @@
 // partly from the wallet, redemptions (a pool named after a merchant code), spends by wallet code,
 // partial refunds, reversals of each kind and awards expiring. Each merchant's settlement, once
 // the ledger has caught up, is compared for the whole span and for windows cutting the sequence
-// with one computed here from what the API answered: each reply's awards, discount, payment,
-// claw-back and `created_at` (an ISO 8583 purchase's awards from DE54; its time the held clock's),
+// with one computed here from what the API answered: each reply's awards, discount, payment and
+// claw-back (an ISO 8583 purchase's awards from DE54), at the held clock's instant,
 // fees floored per transaction (core/money.ts applyBasisPoints) and given back in proportion of
 // the amount refunded, never from the ledger's SQL. Windows are [from, to) (README, Statements)
-// by the times the API gives (whole seconds); [a, c) = [a, b) + [b, c).
+// by each transaction's instant to the millisecond, though the API shows whole seconds;
+// [a, c) = [a, b) + [b, c).
 // Fixed seed (SETTLE_SEED, SETTLE_RUNS explore further); each run a fresh business.
 
 import fc from 'fast-check';
@@ -130,7 +131,7 @@ interface Amounts {
 
 interface Line extends Amounts {
   readonly merchant: number;
-  /** created_at as the API gave it (whole seconds), in ms. */
+  /** When the gateway took the request (the held clock), in ms: what a period's bounds are compared with. */
   readonly at_ms: number;
   readonly kind: string;
   readonly reversal: boolean;
@@ -251,10 +252,10 @@ class Runner {
     this.lines.push({ merchant, at_ms, kind, reversal, ...a });
   }
 
-  /** The reply's created_at: the held instant, in whole seconds. */
+  /** The reply's created_at is the held instant in whole seconds; the transaction's, to the millisecond. */
   private at(reply: any, now: number): number {
     expect(reply.created_at, 'created_at').toBe(new Date(whole_second(now)).toISOString().replace('.000Z', 'Z'));
-    return Date.parse(reply.created_at);
+    return now;
   }
 
   async run(a: Action): Promise<void> {
@@ -286,7 +287,7 @@ class Runner {
       // ISO8583.md: "DE54 amount type 90 = total awarded, 91 = total instant discount".
       const awarded = de54['90'] ?? 0;
       const discount = de54['91'] ?? 0;
-      this.addPurchase(a.t, `iso-${msg.fields[11]}`, msg, a.amount, awarded, discount, 0, whole_second(now));
+      this.addPurchase(a.t, `iso-${msg.fields[11]}`, msg, a.amount, awarded, discount, 0, now);
       return;
     }
     const body: any = { reference: this.ref(), cim: { type: 'card', value: contact.card }, amount: a.amount, currency: 'EUR' };
@@ -351,7 +352,7 @@ class Runner {
     const discount_back = floorShare(o.discount, after, o.amount) - o.discount_returned;
     const give = floorShare(o.paid, after, o.amount) - o.returned;
     const fee_back = floorShare(o.fee, after, o.amount) - o.fee_returned;
-    let at_ms = whole_second(now);
+    let at_ms = now;
     if (o.iso !== null) {
       const [, reply] = await this.isoSend(o.terminal, '0200', { 3: '200000', 4: String(amount).padStart(12, '0'), 90: this.originalOf(o.iso) });
       expect(reply.fields[39], 'ISO refund').toBe('00');
@@ -380,7 +381,7 @@ class Runner {
   private async reversal(a: Extract<Action, { type: 'reversal' }>, now: number): Promise<void> {
     const o = this.pick(this.originals.filter((x) => !x.reversed), a.sel);
     if (o === undefined) return;
-    let at_ms = whole_second(now);
+    let at_ms = now;
     if (o.kind === 'purchase' && o.iso !== null) {
       const [, reply] = await this.isoSend(o.terminal, '0400', { 2: o.iso.fields[2]!, 3: '000000', 4: o.iso.fields[4]!, 90: this.originalOf(o.iso) });
       expect(reply.fields[39], 'ISO reversal').toBe('00');
@@ -508,9 +509,9 @@ async function runSequence(actions: Action[], picks: { step: number; at: string 
 }
 
 describe('settlements against a model', () => {
-  it('a window bound inside a second counts a transaction by the time the API gives it', async () => {
-    // API.md: "Timestamps are RFC 3339 strings in UTC (`2026-11-24T10:15:00Z`)": a transaction
-    // answered with created_at 10:15:00Z is before 10:15:00.5Z, whatever its millisecond.
+  it('a window bound inside a second counts a transaction by its instant, to the millisecond', async () => {
+    // A back office that reads its clock, then makes a purchase, finds it in a period from then,
+    // though the purchase's created_at (whole seconds) shows the second that began before.
     await runSequence([{ type: 'purchase', c: 0, t: 0, amount: 4000, pay: null, by_iso: false }, { type: 'purchase', c: 1, t: 2, amount: 6000, pay: null, by_iso: false }], [
       { step: 0, at: 'second' }, { step: 1, at: 'second' }, { step: 1, at: 'after' }, { step: 1, at: 'instant' },
     ]);

@@ -1,7 +1,7 @@
-// API.md: "Timestamps are RFC 3339 strings in UTC (`2026-11-24T10:15:00Z`)": a statement line's
-// `at` is in whole seconds, so a transaction shown at 10:15:00Z is before 10:15:00.5Z whatever
-// its millisecond in the ledger. A period bound inside a second counts from the next whole
-// second, for statements as for settlements (processor/ledger/reports.ts wholeSecondBound).
+// A statement's period [from, to) holds a transaction by its instant to the millisecond, though
+// its line's `at` shows whole seconds (API.md: `2026-11-24T10:15:00Z`): a back office that reads
+// its clock and then makes a purchase finds it in a period from then, as a settlement does
+// (processor/ledger/reports.ts ledgerBound).
 
 import { describe, expect, it } from 'vitest';
 import { businessGatewayForFile } from './business-gateway.ts';
@@ -13,7 +13,7 @@ let biz: BusinessFixture;
 businessGatewayForFile((made) => ({ gw, biz } = made), { name: '10% back', goal: 'spend', award: { percent: 10 } });
 
 describe('a statement period bound inside a second', () => {
-  it('holds a line exactly when its given time is in the period', async () => {
+  it('holds a line exactly when its instant is in the period, to the millisecond', async () => {
     const { id, card } = await createCardContact(gw, biz, 870_000_001);
     const second_ms = Date.UTC(2026, 10, 30, 9, 41, 7);
     const clock = gw.processor.stores.clock;
@@ -29,10 +29,17 @@ describe('a statement period bound inside a second', () => {
     const lines = async (from: string, to: string) => {
       const s = await call(gw, 'GET', `/v1/contacts/${id}/statement?from=${from}&to=${to}`, biz.admin_key);
       expect(s.status, s.text).toBe(200);
-      return s.body.lines as { at: string }[];
+      return (s.body.lines as { at: string }[]).map((l) => l.at);
     };
-    const half = new Date(second_ms + 500).toISOString();
-    expect((await lines(shown, half)).map((l) => l.at)).toEqual([shown]);
-    expect(await lines(half, '2099-01-01T00:00:00Z')).toEqual([]);
+    const at = (ms: number, fraction = '') => new Date(second_ms + ms).toISOString().replace('Z', `${fraction}Z`);
+    const later = '2099-01-01T00:00:00Z';
+    // Its clock read before the purchase, inside the same second: the purchase is in the period.
+    expect(await lines(at(500), later)).toEqual([shown]);
+    expect(await lines(at(700), later)).toEqual([shown]);
+    expect(await lines(at(701), later)).toEqual([]);
+    expect(await lines(at(700, '1'), later)).toEqual([]);
+    expect(await lines(shown, at(700))).toEqual([]);
+    expect(await lines(shown, at(700, '1'))).toEqual([shown]);
+    expect(await lines(shown, at(701))).toEqual([shown]);
   });
 });

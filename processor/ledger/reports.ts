@@ -15,15 +15,16 @@ const far_future = '9999-12-31T23:59:59Z';
 const latest_bound_ms = Date.parse('9999-12-31T23:59:59.999Z');
 
 /**
- * A period's bound as the ledger compares it: on the next whole second when it falls inside one.
- * The API gives every transaction's time in whole seconds (API.md: `2026-11-24T10:15:00Z`), and
- * one answered as made at 10:15:00Z is before 10:15:00.5Z, whatever its millisecond in the
- * ledger: so a period holds exactly the transactions whose given time is in it.
+ * A period's bound as the ledger compares it: the instant given, to the millisecond the ledger
+ * holds each transaction's time in (a finer fraction rounded up, so that [from, to) holds exactly
+ * the transactions in it). The API shows times in whole seconds, but a back office that reads
+ * its clock and then makes a purchase finds it in a period from then: before 2026-12-03 a bound
+ * inside a second counted from the next one, which left that purchase out.
  */
-function wholeSecondBound(bound: string): string {
-  const fraction = /\.(\d+)/.exec(bound)?.[1] ?? '';
-  const second_ms = Date.parse(bound.toUpperCase().replace(/\.\d+/, ''));
-  return new Date(Math.min(second_ms + (/[1-9]/.test(fraction) ? 1000 : 0), latest_bound_ms)).toISOString();
+function ledgerBound(bound: string): string {
+  const sub_ms = /\.\d{3}(\d*)/.exec(bound)?.[1] ?? '';
+  const ms = Date.parse(bound.toUpperCase()) + (/[1-9]/.test(sub_ms) ? 1 : 0);
+  return new Date(Math.min(ms, latest_bound_ms)).toISOString();
 }
 
 /** A period's bound as a reply gives it back: in UTC, as every timestamp the contract answers. */
@@ -36,8 +37,8 @@ export async function statement(sql: Sql, business: Business, contact_id: string
   if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
   const open = accountId(contact_id, 'open', business.currency);
   const commerce = accountId(contact_id, 'commerce', business.currency);
-  const start = from === undefined ? far_past : wholeSecondBound(from);
-  const end = to === undefined ? far_future : wholeSecondBound(to);
+  const start = from === undefined ? far_past : ledgerBound(from);
+  const end = to === undefined ? far_future : ledgerBound(to);
   // Every posting touching the contact's two accounts, as signed deltas per transaction, with
   // the transaction's place in its shard's journal: the order the shard script ran them in. A
   // contact's transactions all run on its shard, one at a time; created_at is when the gateway
@@ -102,8 +103,8 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
     select id, code, name, contribution_fee_bp, settle_on from merchants
     where business_id = ${business.id} ${merchant_id === undefined ? sql`` : sql`and id = ${merchant_id}`} order by created_at, id`;
   if (merchant_id !== undefined && merchants.length === 0) throw new PocketgateError('not_found', `merchant ${merchant_id} not found`);
-  const start = from === undefined ? far_past : wholeSecondBound(from);
-  const end = to === undefined ? far_future : wholeSecondBound(to);
+  const start = from === undefined ? far_past : ledgerBound(from);
+  const end = to === undefined ? far_future : ledgerBound(to);
   const rewards = accountId(business.id, 'rewards', business.currency);
   const discounts = accountId(business.id, 'discounts', business.currency);
   const fees_suffix = `:fees:${business.currency}`;
