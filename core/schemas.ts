@@ -67,9 +67,17 @@ export const businessCreateSchema = z.object({
   reward_resolution: z.enum(['all', 'best', 'best_per_scheme']).default('all'),
 });
 
+/**
+ * An ISO 8583 code (DE42 a merchant's, DE41 a terminal's; class ans, space-padded on the right):
+ * printable ASCII, no space at either end, or no message could name it.
+ */
+function isoCodeSchema(length_max: number, field: string) {
+  return z.string().min(1).max(length_max).regex(/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/, `must be printable ASCII with no space at either end (ISO 8583 ${field})`);
+}
+
 export const merchantCreateSchema = z.object({
   name: nameSchema,
-  code: z.string().min(1).max(15),
+  code: isoCodeSchema(15, 'DE42'),
   contribution_fee_percent: z.number().min(0).max(100).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').default(0),
   settle_on: z.enum(['award', 'spend']).default('award'),
 });
@@ -82,7 +90,7 @@ export const venueCreateSchema = z.object({
 
 export const terminalCreateSchema = z.object({
   venue_id: z.string().min(1).max(64),
-  code: z.string().min(1).max(8),
+  code: isoCodeSchema(8, 'DE41'),
 });
 
 export const cimInputSchema = z.object({

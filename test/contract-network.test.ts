@@ -185,6 +185,9 @@ describe('POST /v1/merchants', () => {
   it('refuses bad merchant bodies', async () => {
     expectValidation(await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'x', code: '1234567890123456' }), 'code'); // 16 > 15
     expectValidation(await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'x', code: '' }), 'code');
+    // DE42 is ans15, padded with spaces: a code no ISO 8583 message could name.
+    for (const code of ['   ', 'SHOP1 ', ' SHOP1', 'CAFÉ', 'A\tB']) expectValidation(await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'x', code }), 'code');
+    expect((await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'x', code: 'SHOP 1/A' })).status).toBe(201);
     expectValidation(await call(gw, 'POST', '/v1/merchants', biz.admin_key, { code: 'NONAME' }), 'name');
     expectValidation(await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'x', code: 'F1', contribution_fee_percent: 101 }), 'contribution_fee_percent');
     expectValidation(await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'x', code: 'F2', contribution_fee_percent: -1 }), 'contribution_fee_percent');
@@ -262,6 +265,7 @@ describe('POST /v1/terminals', () => {
     expect(dup.status).toBeLessThan(500);
     expect(dup.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expectValidation(await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code: 'T12345678' }), 'code'); // 9 > 8
+    for (const code of ['        ', 'T1 ', 'ÄÖÜÄÖÜÄÖ']) expectValidation(await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code }), 'code');
     expectValidation(await call(gw, 'POST', '/v1/terminals', biz.admin_key, { code: 'T1' }), 'venue_id');
   });
 });
