@@ -315,7 +315,16 @@ export function parseJsonSyntax(text: string): unknown {
 
 /** Refuses `value` (parsed from `text`, or a part of what was) when it holds a string no store can hold. */
 export function checkStorable(text: string, value: unknown): void {
-  if (!unstorable_escape.test(text)) return;
+  if (mayHoldUnstorable(text)) checkStorableValue(value);
+}
+
+/** Whether JSON text may hold a string no store can hold: only a \u escape can write one. */
+export function mayHoldUnstorable(text: string): boolean {
+  return unstorable_escape.test(text);
+}
+
+/** checkStorable without the text's quick test: for the parts of a body checked one by one. */
+export function checkStorableValue(value: unknown): void {
   const path = unstorablePath(value);
   if (path !== undefined) {
     const message = 'must not contain U+0000 or unpaired surrogates';
@@ -473,7 +482,7 @@ export const callback_event_types = ['transaction.authorized', 'transaction.clea
 export type CallbackEventType = (typeof callback_event_types)[number];
 
 /** An event id: the processor's, replayed by; bounded like any input. */
-export const callbackEventIdSchema = z.string().min(1).max(255);
+export const callbackEventIdSchema = z.string().min(1).max(255).refine((id) => !unstorable_char.test(id), 'must not contain U+0000 or unpaired surrogates');
 const processorTransactionIdSchema = z.string().min(1).max(64);
 /**
  * A merchant's `code` as a processor names it. Longer than any code a merchant can have (15): a

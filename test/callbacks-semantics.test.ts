@@ -89,6 +89,33 @@ describe('rejected events', () => {
   });
 });
 
+describe('strings no store can hold', () => {
+  it('U+0000 or an unpaired surrogate in an event (valid JSON) rejects that event, not the request: the batch’s others are applied', async () => {
+    const { s, p } = await shopWithProcessor();
+    const nul_id = sale('transaction.cleared', saleData(s, transactionId(), 1000), 'id-\u0000');
+    const events = [
+      sale('transaction.cleared', saleData(s, transactionId(), 1000)),
+      sale('transaction.cleared', saleData(s, `t-\u0000-${transactionId()}`, 1000)),
+      sale('transaction.cleared', { ...saleData(s, transactionId(), 1000), terminal_code: 'T\ud800' }),
+      nul_id,
+      sale('transaction.cleared', saleData(s, transactionId(), 2000)),
+    ];
+    const res = await postCallback(gw, p, { events });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.results.map((r: { event_id: string | null; status: string; code?: string }) => [r.event_id, r.status, r.code])).toEqual([
+      [events[0]!.id, 'processed', undefined],
+      [events[1]!.id, 'rejected', 'validation_failed'],
+      [events[2]!.id, 'rejected', 'validation_failed'],
+      [null, 'rejected', 'validation_failed'],
+      [events[4]!.id, 'processed', undefined],
+    ]);
+    expect(res.body.results[1].message).toMatch(/^data\.transaction_id: /);
+    expect(await commerce(s)).toBe(300);
+    const one = await postCallback(gw, p, events[1]);
+    expect([one.status, one.body.status], one.text).toEqual([200, 'rejected']);
+  });
+});
+
 describe('refunds', () => {
   it('a refund under the transaction_id of its original (idempotency is by transaction_id and type) is booked', async () => {
     for (const award_on of ['clearing', 'authorization'] as const) {

@@ -18,6 +18,7 @@ import {
   callbackRefundSchema,
   callbackReversalSchema,
   callbackSaleSchema,
+  checkStorableValue,
   parseWith,
   purchaseSchema,
   type CallbackEventType,
@@ -128,13 +129,13 @@ export class CallbackEvents {
    * transaction (the event's place in line is taken before this returns its promise), so a batch
    * may run many at once and still authorize, then clear or refund, one transaction.
    */
-  handle(record: ProcessorRecord, business: Business, raw: unknown): Promise<EventReply> {
+  handle(record: ProcessorRecord, business: Business, raw: unknown, may_be_unstorable = true): Promise<EventReply> {
     const id = callbackEventIdSchema.safeParse((raw as { id?: unknown } | null)?.id);
     if (!id.success) return Promise.resolve({ event_id: null, status: 'rejected', code: 'validation_failed', message: 'id: the event needs an id, a string of 1 to 255 characters' });
     const scope = { record, business };
     let event: CallbackEvent | EventOutcome;
     try {
-      event = this.parse(business, raw);
+      event = this.parse(business, raw, may_be_unstorable);
     } catch (err) {
       if (!(err instanceof PocketgateError) || err.code !== 'validation_failed') throw err;
       event = rejected(err);
@@ -150,7 +151,8 @@ export class CallbackEvents {
   }
 
   /** The event, its card number (if any) hashed at once; validation_failed if malformed. */
-  private parse(business: Business, raw: unknown): CallbackEvent {
+  private parse(business: Business, raw: unknown, may_be_unstorable: boolean): CallbackEvent {
+    if (may_be_unstorable) checkStorableValue(raw);
     const envelope = parseWith(callbackEnvelopeSchema, raw);
     try {
       if (envelope.type === 'transaction.reversed') return { type: envelope.type, transaction_id: parseWith(callbackReversalSchema, envelope.data).transaction_id, terminal_code: null };

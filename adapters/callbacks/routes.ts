@@ -6,7 +6,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { PocketgateError } from '../../core/errors.ts';
-import { callbackEnvelopeSchema, parseJsonText } from '../../core/schemas.ts';
+import { callbackEnvelopeSchema, mayHoldUnstorable, parseJsonSyntax } from '../../core/schemas.ts';
 import { parseSignature, signature_header, signatureValid } from '../../core/signature.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { Processors, type ProcessorRecord } from '../../processor/processors.ts';
@@ -96,10 +96,14 @@ export function callbackRoutes(processor: Processor, onReply: (reply: EventReply
     const { record, body } = await verified(c, processor);
     const business = await processor.network.business(record.business_id);
     if (business === undefined) throw signatureInvalid();
-    const value = parseJsonText(decodeUtf8(body));
+    const text = decodeUtf8(body);
+    const value = parseJsonSyntax(text);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw notAnEventBody('the body must be an event or {"events": [...]}');
+    // A string no store can hold (U+0000, an unpaired surrogate) is valid JSON: the event holding
+    // it is rejected, not the request (its batch's other events are applied).
+    const walk = mayHoldUnstorable(text);
     const handle = async (raw: unknown) => {
-      const reply = await events.handle(record, business, raw);
+      const reply = await events.handle(record, business, raw, walk);
       onReply(reply);
       return reply;
     };
