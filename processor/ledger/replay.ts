@@ -209,9 +209,11 @@ export class ContactReplay {
   /** What could not be derived exactly (bounded). */
   readonly warnings: string[] = [];
   private readonly commerce: string;
+  private readonly placements: readonly Placement[];
 
   constructor(private readonly ctx: ReplayContext) {
     this.commerce = `${ctx.contact_id}:commerce:${ctx.currency}`;
+    this.placements = placements(ctx);
   }
 
   apply(t: HistoryRow): void {
@@ -280,9 +282,9 @@ export class ContactReplay {
    */
   private awards(t: HistoryRow, into_commerce: number): void {
     const cashbacks = (t.awards ?? []).filter((a) => a.kind !== 'instant_discount');
-    const found = placements(this.ctx).find((p) => this.intoCommerce(cashbacks, p) === into_commerce);
+    const found = this.placements.find((p) => this.intoCommerce(cashbacks, p) === into_commerce);
     if (found === undefined) this.warn(`${t.kind} ${t.id}: which awards went to the commerce balance is not derivable`);
-    const placement = found ?? placements(this.ctx)[0]!;
+    const placement = found ?? this.placements[0]!;
     for (const a of cashbacks) {
       const { instant, settle } = place(a, this.debt, placement);
       this.debt -= settle;
