@@ -275,8 +275,8 @@ function openStores(config: GatewayConfig, logger: Logger) {
   connected.catch(() => {}); // closed before it answered: the start that waited is stopped
   const sql = connectPostgres(config.database_url);
   const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
-  const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health };
   const postgres_health = new PostgresHealth(config.database_url);
+  const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health, postgres_health };
   redis_health.start();
   return { stores, connected, postgres_health, redis_health };
 }

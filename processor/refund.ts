@@ -8,7 +8,7 @@ import type { RefundInput, ReversalInput } from '../core/schemas.ts';
 import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRefused, findOriginal, referenceConflict } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { Expiry } from './expiry.ts';
-import { InFlight, within } from './in-flight.ts';
+import { posLedgerRead } from './ledger-reads.ts';
 import type { LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
 import { parseRecord, referenceSlot, type ReferenceSlot } from './hot/references.ts';
@@ -51,15 +51,7 @@ function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
   };
 }
 
-/** How long a refund or reversal waits for its original from the ledger before 503 `unavailable`. */
-export const ledger_read_timeout_ms = 2_000;
-
-/** Ledger reads of originals waiting at once; one more is 503 `unavailable` at once. */
-export const ledger_reads_in_flight_max = 64;
-
 export class Refunds {
-  private readonly ledger_reads = new InFlight(ledger_reads_in_flight_max, () => new PocketgateError('unavailable', 'too many reads of the ledger waiting'));
-
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
@@ -104,18 +96,14 @@ export class Refunds {
     return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o) };
   }
 
-  /**
-   * The original from the ledger, for a terminal that waits: given up on past
-   * `ledger_read_timeout_ms` (PostgreSQL slow but up, a lock held: postgres.js has no query
-   * timeout, and the POS must be answered), and refused at once past `ledger_reads_in_flight_max`
-   * reads still waiting (one given up on waits in postgres.js until it ends, and counts so long).
-   */
+  /** The original from the ledger, for a terminal that waits: bounded as every POS read of it (ledger-reads.ts). */
   private ledgerOriginal(business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
     return this.ledgerRead(() => ledgerOriginal(this.stores.sql, business_id, terminal_id, reference));
   }
 
-  /** A read of the ledger on the POS path: given up on as `ledgerOriginal` says. */
-  private readonly ledgerRead: LedgerRead = (read) => within(this.ledger_reads.run(read), ledger_read_timeout_ms);
+  private get ledgerRead(): LedgerRead {
+    return posLedgerRead(this.stores);
+  }
 
   /**
    * The refund's shard script call. The script reads the original's record and computes the

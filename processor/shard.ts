@@ -7,6 +7,7 @@ import { parseRecord, refusalOf, type RecordValue, type ReferenceSlot } from './
 import type { Committed, ShardCall, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
 import { journalRefusal, refusalEntry, type RefusedRequest } from './refusals.ts';
+import { posLedgerRead } from './ledger-reads.ts';
 import { streamEntryFields } from './journal.ts';
 import type { Stores } from './stores.ts';
 
@@ -55,7 +56,9 @@ export async function journalRecord(stores: Stores, shard: number, journal_id: s
 async function recordedReply(stores: Stores, id: string): Promise<string> {
   let rows: { reply: string | null }[];
   try {
-    rows = await stores.sql<{ reply: string | null }[]>`select reply::text as reply from ledger_transactions where id = ${id}`;
+    // Bounded as every POS read of the ledger: a repeat waited as long as PostgreSQL did not
+    // answer (up to 10 s seen with it stopped; a lock held, for as long as it was held).
+    rows = await posLedgerRead(stores)(() => stores.sql<{ reply: string | null }[]>`select reply::text as reply from ledger_transactions where id = ${id}`);
   } catch {
     throw new PocketgateError('unavailable', 'the ledger holds this reference’s reply and cannot be read now; try again');
   }

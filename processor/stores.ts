@@ -53,6 +53,8 @@ export interface Stores {
   readonly clock: Clock;
   /** Whether Redis takes writes now (a gateway's probe, redis-health.ts); POS reads ask it; /readyz tells it what it found. */
   readonly redis_health?: { readonly writable: boolean; heard(state: 'ok' | 'loading' | 'refusing_writes' | 'down'): void };
+  /** Whether PostgreSQL answers now (a gateway's probe, postgres-health.ts): the POS path's ledger reads ask it (ledger-reads.ts). */
+  readonly postgres_health?: { readonly up: boolean };
 }
 
 export const system_clock: Clock = { now: () => Date.now() };

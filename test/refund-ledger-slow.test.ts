@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../gateway/config.ts';
 import { findOriginal } from '../processor/claim.ts';
 import { referenceSlot } from '../processor/hot/references.ts';
-import { ledger_read_timeout_ms } from '../processor/refund.ts';
+import { ledger_read_timeout_ms } from '../processor/ledger-reads.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, createContacts } from './ledger-helpers.ts';
 import { holdLock, startOwnStores, type OwnStores } from './own-stores.ts';
@@ -103,5 +103,33 @@ describe('a reversal of a purchase in the hot window that the ledger has recorde
     const again = await call(gw, 'POST', '/v1/purchases', capped.terminal_key, { reference: 'capped-sale-2', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' });
     expect(again.status, again.text).toBe(201);
     expect(again.body.awards.length, again.text).toBe(1);
+  }, 60_000);
+
+  it('a repeat of a purchase whose reply only the ledger holds now is answered 503 within the read timeout, and replays once the ledger answers', async () => {
+    const gw = hot;
+    const b = await createBusiness(gw);
+    await addCashbackOffer(gw, b, 5);
+    const [c] = await createContacts(gw, b, [testCard(19_200_003)]);
+    const body = { reference: 'repeated-sale', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' };
+    const purchase = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
+    expect(purchase.status, purchase.text).toBe(201);
+    await eventually('the sale recorded', async () => (await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, b.admin_key)).body.ledger === 'recorded', 15_000);
+    const lock = await holdLock(stores.sql, 'ledger_transactions');
+    try {
+      const started = Date.now();
+      // Unbounded, the read waited as long as the lock was held: released after 10 s, the test fails.
+      const unlocking = setTimeout(() => lock.release(), 10_000);
+      const refused = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
+      clearTimeout(unlocking);
+      const waited_ms = Date.now() - started;
+      expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
+      expect(waited_ms).toBeLessThan(ledger_read_timeout_ms + 3_000);
+    } finally {
+      lock.release();
+      await lock.done.catch(() => {});
+    }
+    const replayed = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
+    expect([replayed.status, replayed.headers.get('idempotent-replayed')], replayed.text).toEqual([201, 'true']);
+    expect(replayed.body).toEqual(purchase.body);
   }, 60_000);
 });

@@ -1,0 +1,34 @@
+// Reads of the PostgreSQL ledger on the POS path: a refund's or reversal's original older than
+// the hot window, what a reversed purchase counted once the ledger recorded it, a repeat's reply
+// the ledger holds. A terminal waits for each, so each is answered in time whatever PostgreSQL
+// does: refused at once while the gateway's probe finds PostgreSQL down, given up on past
+// `ledger_read_timeout_ms` (PostgreSQL slow but up, a lock held: postgres.js has no query timeout),
+// and refused at once past `ledger_reads_in_flight_max` reads still waiting (one given up on
+// waits in postgres.js until it ends, and counts so long). One bound per process, over all of them.
+
+import { PocketgateError } from '../core/errors.ts';
+import { InFlight, within } from './in-flight.ts';
+import type { Stores } from './stores.ts';
+import type { LedgerRead } from './transactions.ts';
+
+/** How long a POS request waits for a read of the ledger before it is refused. */
+export const ledger_read_timeout_ms = 2_000;
+
+/** Ledger reads of the POS path waiting at once; one more is refused at once. */
+export const ledger_reads_in_flight_max = 64;
+
+const per_stores = new WeakMap<Pick<Stores, 'postgres_health'>, LedgerRead>();
+
+/** The POS path's ledger read for these stores: one per stores, so one bound per process. */
+export function posLedgerRead(stores: Pick<Stores, 'postgres_health'>): LedgerRead {
+  let read = per_stores.get(stores);
+  if (read === undefined) {
+    const in_flight = new InFlight(ledger_reads_in_flight_max, () => new PocketgateError('unavailable', 'too many reads of the ledger waiting'));
+    read = (work) => {
+      if (stores.postgres_health?.up === false) return Promise.reject(new PocketgateError('unavailable', 'the ledger (PostgreSQL) does not answer now'));
+      return within(in_flight.run(work), ledger_read_timeout_ms);
+    };
+    per_stores.set(stores, read);
+  }
+  return read;
+}
