@@ -11,6 +11,7 @@ import { Processor } from '../processor/processor.ts';
 import { PostgresHealth } from '../processor/postgres-health.ts';
 import { probeWrite, RedisHealth, refusalState } from '../processor/redis-health.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
+import { deferred_undo_sweep_ms } from '../processor/deferred-undos.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import { createApp } from './app.ts';
 import { LedgerLag } from './operations.ts';
@@ -340,9 +341,14 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
   const stop_referrals = config.ledger_writer
     ? processor.referrals.start(config.referral_sweep_ms ?? referral_sweep_ms_default, (err) => logger.warn({ err }, 'referral sweep failed'))
     : undefined;
+  // And gives back what purchases reversed while the ledger was down had counted.
+  const stop_deferred_undos = config.ledger_writer
+    ? processor.deferred_undos.start(deferred_undo_sweep_ms, (err) => logger.warn({ err }, 'deferred undo sweep failed'))
+    : undefined;
   return () => {
     stop_expiry?.();
     stop_referrals?.();
+    stop_deferred_undos?.();
     stop_callback_retention?.();
     stop_webhook_retention?.();
     stop_refusal_retention?.();

@@ -11,6 +11,7 @@ import { Schemes } from './schemes.ts';
 import { Awards } from './awards.ts';
 import { Expiry } from './expiry.ts';
 import { ReferralSweeper } from './referrals.ts';
+import { DeferredUndos } from './deferred-undos.ts';
 import { Processors } from './processors.ts';
 import { CallbackEvents } from './callback-events.ts';
 import { contactKey } from './hot/keys.ts';
@@ -30,6 +31,7 @@ export class Processor {
   readonly expiry: Expiry;
   /** Makes the referral awards a crashed process left in the outboxes. */
   readonly referrals: ReferralSweeper;
+  readonly deferred_undos: DeferredUndos;
   /** Payment processors and what their callbacks were answered (spec/EVENTS.md). */
   readonly processors: Processors;
   readonly callback_events: CallbackEvents;
@@ -62,6 +64,7 @@ export class Processor {
     this.refunds = new Refunds(stores, this.contacts, this.offers, this.expiry, (err, context, message) => this.onFailure(err, context, message));
     this.schemes = new Schemes(stores);
     this.referrals = new ReferralSweeper(stores, this.network, this.awards, (err, context, message) => this.onFailure(err, context, message));
+    this.deferred_undos = new DeferredUndos(stores, this.network, this.offers, (err, context, message) => this.onFailure(err, context, message));
     this.processors = new Processors(stores, this.network);
     this.callback_events = new CallbackEvents(stores.sql);
   }

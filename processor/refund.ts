@@ -21,6 +21,7 @@ import { ledgerOriginal, type LedgerOriginal } from './ledger/originals.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers } from './offers.ts';
 import type { FailureReport } from './purchase.ts';
+import { deferredUndo } from './deferred-undos.ts';
 import { giveBackBudgets, readCountedPurchase, undoNeedsCounted, undoOf, type CountedPurchase } from './purchase-undo.ts';
 import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
@@ -145,13 +146,16 @@ export class Refunds {
     const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     const rewards = await this.offers.forBusiness(business);
     for (let reads = 1; ; reads++) {
-      const purchase = await this.purchaseOf(call.shard, original_slot, original, undoNeedsCounted(rewards));
-      // What it counted is only in the ledger now, which cannot be read: as a refund of an
-      // original past the hot window, 503 and the retry voids it whole (its claim replays).
-      if (purchase !== undefined && purchase.counted === undefined && undoNeedsCounted(rewards)) {
-        throw new PocketgateError('unavailable', `what the purchase of reference ${input.original_reference} counted is in the ledger, which cannot be read now; try again`);
-      }
-      const undo = purchase === undefined ? null : undoOf(purchase.id, purchase.counted, rewards, terminal.timezone);
+      const needed = undoNeedsCounted(rewards);
+      const purchase = await this.purchaseOf(call.shard, original_slot, original, needed);
+      // What it counted is only in the ledger now, which cannot be read: the reversal is approved
+      // (the POS path needs only Redis), and what it counted given back once the ledger answers.
+      const deferred = purchase !== undefined && purchase.counted === undefined && needed;
+      const undo = purchase === undefined
+        ? null
+        : deferred
+          ? deferredUndo({ business_id: business.id, contact_id: original.contact_id, purchase_id: purchase.id, timezone: terminal.timezone })
+          : undoOf(purchase.id, purchase.counted, rewards, terminal.timezone);
       const outcome = await this.stores.redis.reversalScript({ ...call, undo });
       if (outcome.outcome === 'stale') {
         // Its original's record arrived between our read and the script: read it again (once

@@ -122,6 +122,14 @@ export function referralsKey(shard: number): string {
   return `q:{s${shard}}`;
 }
 
+/**
+ * The shard's deferred undos: reversal id → what a purchase reversed while the ledger could not be
+ * read had counted is still to be given back (processor/deferred-undos.ts), as JSON naming it.
+ */
+export function deferredUndosKey(shard: number): string {
+  return `ud:{s${shard}}`;
+}
+
 /** An offer's budget: the total it has awarded (one key per offer, reserved before the shard script). */
 export function budgetKey(offer_id: string): string {
   return `b:{${offer_id}}`;

@@ -11,37 +11,23 @@
 -- Keys and arguments: hot/reversal.ts (KEY.originals the original's record hashes, its
 -- reference's three periods; KEY.caps the contact's cap counters; KEY.expiry the shard's index
 -- of contacts by earliest lot expiry; KEY.times the contact's birthday purchases by time;
--- ARG.ledger the original as the ledger has it, nil in the hot window; ARG.undo what a purchase
--- counted, read by Node from its journal entry or ledger row; accounts.fees '' at the business's
--- own venues).
+-- KEY.deferred the shard's deferred undos; ARG.ledger the original as the ledger has it, nil in
+-- the hot window; ARG.undo what a purchase counted, read by Node from its journal entry or ledger
+-- row; accounts.fees '' at the business's own venues).
 
 -- A purchase reversed is one purchase fewer (none left: the next is the contact's first again),
--- its awards' cap counts given back, and its tier units taken from its period wherever the
--- contact's counters still hold it, never below zero (processor/ledger/replay.ts unpurchased
--- derives the same from the ledger).
+-- and what it counted given back (counted.lua undoCounted); what it counted read by Node from the
+-- ledger, or, the ledger down, deferred: ARG.undo.deferred names it for the deferred undos of the
+-- shard (KEY.deferred), given back once the ledger answers (undo.lua, processor/deferred-undos.ts).
 local function undoPurchase(undo)
-  for _, field in ipairs(undo.caps) do
-    local n = tonumber(redis.call('HGET', KEY.caps, field) or '0')
-    if n > 1 then redis.call('HINCRBY', KEY.caps, field, -1) elseif n == 1 then redis.call('HDEL', KEY.caps, field) end
-  end
+  undoCounted(undo)
   redis.call('ZREM', KEY.times, undo.original)
   local purchases = tonumber(redis.call('HGET', KEY.contact, 'fp') or '0')
   -- Only 'fp': the latest purchase time ('lp') that contacts written by earlier versions may
   -- still hold is read by nothing, and deleting it here would clear it only for the few whose
   -- every purchase is reversed; a rebuild drops it for all (README, The hot window).
   if purchases > 1 then redis.call('HSET', KEY.contact, 'fp', int(purchases - 1)) else redis.call('HDEL', KEY.contact, 'fp') end
-  for _, p in ipairs(undo.periods) do
-    local field = 'u' .. p.kind
-    local stored = redis.call('HGET', KEY.contact, field)
-    if stored then
-      local key, now, prev = string.match(stored, '^([^|]*)|([^|]*)|(.*)$')
-      now, prev = tonumber(now), tonumber(prev)
-      if key == p.current or key == p.next then
-        if key == p.current then now = math.max(0, now - undo.units) else prev = math.max(0, prev - undo.units) end
-        redis.call('HSET', KEY.contact, field, key .. '|' .. int(now) .. '|' .. int(prev))
-      end
-    end
-  end
+  if undo.deferred then redis.call('HSET', KEY.deferred, ARG.id, undo.deferred) end
 end
 
 local refused = prologue()

@@ -7,7 +7,7 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { reversalTemplates } from '../templates.ts';
-import { capsKey, contactKey, lotsKey, stateKey } from './keys.ts';
+import { capsKey, contactKey, deferredUndosKey, lotsKey, stateKey } from './keys.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
@@ -131,6 +131,30 @@ describe('reversal.lua', () => {
     const only = await original('p|500');
     expect((await redis.reversalScript(call(contact_id, only.slot, null, counted(only.id)))).outcome).toBe('ok');
     expect(await redis.hmGet(contact, ['fp', 'lp'])).toEqual([null, null]);
+  });
+
+  it('deferred (the ledger down): gives back the purchase alone and keeps the deferral; undo.lua gives back its caps and units once', async () => {
+    const contact_id = await specContact(redis, shard, business, 0);
+    const contact = contactKey(shard, contact_id);
+    await redis.hSet(capsKey(shard, contact_id), { 'off_a|l': '1', 'off_b|l': '2' });
+    await redis.hSet(contact, { fp: '2', um: '2026-11|50|0' });
+    const o = await original('p|2000');
+    const c = call(contact_id, o.slot, null, counted(o.id, { deferred: `{"p":"${o.id}"}` }));
+    expect((await redis.reversalScript(c)).outcome).toBe('ok');
+    expect(await redis.hGetAll(capsKey(shard, contact_id))).toEqual({ 'off_a|l': '1', 'off_b|l': '2' });
+    expect(await redis.hmGet(contact, ['fp', 'um'])).toEqual(['1', '2026-11|50|0']);
+    expect(await redis.hGetAll(deferredUndosKey(shard))).toMatchObject({ [c.id]: `{"p":"${o.id}"}` });
+
+    const undo = counted(o.id, { caps: ['off_a|l', 'off_b|l'], units: 20, periods: [{ kind: 'm', current: '2026-11', next: '2026-12' }] });
+    const given = { shard, contact_id, reversal: c.id, undo };
+    expect(await redis.undoScript(given)).toBe(true);
+    expect(await redis.hGetAll(capsKey(shard, contact_id))).toEqual({ 'off_b|l': '1' });
+    expect(await redis.hmGet(contact, ['fp', 'um'])).toEqual(['1', '2026-11|30|0']);
+    expect(await redis.hGet(deferredUndosKey(shard), c.id)).toBeNull();
+    // Once: a second sweep (another gateway's) finds it given back.
+    expect(await redis.undoScript(given)).toBe(false);
+    expect(await redis.hGetAll(capsKey(shard, contact_id))).toEqual({ 'off_b|l': '1' });
+    expect(await redis.hmGet(contact, ['fp', 'um'])).toEqual(['1', '2026-11|30|0']);
   });
 
   it('answers stale, and writes nothing, when called for another purchase than its record names (or none)', async () => {

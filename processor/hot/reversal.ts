@@ -2,7 +2,7 @@
 
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
-import { capsKey, expiryKey, purchaseTimesKey } from './keys.ts';
+import { capsKey, deferredUndosKey, expiryKey, purchaseTimesKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
@@ -23,10 +23,16 @@ export interface PurchaseUndo {
   /** Its tier units, taken from each period kind's counter where that still holds its period. */
   readonly units: number;
   readonly periods: readonly { readonly kind: PeriodKind; readonly current: string; readonly next: string }[];
+  /**
+   * What it counted could not be read now (the ledger down): the deferral the script keeps, so
+   * that it is given back once the ledger answers (processor/deferred-undos.ts); caps and units
+   * are then empty.
+   */
+  readonly deferred?: string;
 }
 
 const reversal_layout = layout(
-  { originals: reference_periods, caps: 1, expiry: 1, times: 1 },
+  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1 },
   {
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
     /** The original's reference's record field (in its record hashes, the keys `originals`). */
@@ -41,8 +47,14 @@ const reversal_layout = layout(
 export type ReversalCall = ShardCall<ReversalHole> & ValuesOf<typeof reversal_layout.args> & { readonly original_slot: ReferenceSlot };
 
 export const reversal_script = shardScript({
-  files: ['reversal.lua'],
+  files: ['counted.lua', 'reversal.lua'],
   layout: reversal_layout,
-  keys: (call: ReversalCall) => ({ originals: call.original_slot.record_keys(call.shard), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard), times: purchaseTimesKey(call.shard, call.contact_id) }),
+  keys: (call: ReversalCall) => ({
+    originals: call.original_slot.record_keys(call.shard),
+    caps: capsKey(call.shard, call.contact_id),
+    expiry: expiryKey(call.shard),
+    times: purchaseTimesKey(call.shard, call.contact_id),
+    deferred: deferredUndosKey(call.shard),
+  }),
   committed: committedOf,
 });

@@ -52,6 +52,7 @@ describe('hot scripts', () => {
       ['budgetScript', { offer_id: newId('off'), amount: 1, budget: 1 }],
       ['leaseScript', { keys: [transactionClaimKey(business.id, 'prc_1', 'tx-1'), eventClaimKey(business.id, 'prc_1', 'ev-1')], holder: 'h', op: 'take', lease_ms: 1 }],
       ['backlogScript', { shard: 7 }],
+      ['undoScript', { shard: 7, contact_id: newId('con'), reversal: newId('txn'), undo: { original: newId('txn'), caps: [], units: 0, periods: [] } }],
     ];
     expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());
     for (const [name, call] of calls) {

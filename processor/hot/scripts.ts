@@ -17,6 +17,7 @@ import { redeem_script } from './redeem.ts';
 import { refund_script } from './refund.ts';
 import { reversal_script } from './reversal.ts';
 import { spend_script } from './spend.ts';
+import { undo_script } from './undo.ts';
 
 export const hot_scripts = {
   purchaseScript: purchase_script,
@@ -32,6 +33,7 @@ export const hot_scripts = {
   guessScript: guess_script,
   leaseScript: lease_script,
   backlogScript: backlog_script,
+  undoScript: undo_script,
 };
 
 export const hot_library = hotLibrary(hot_scripts);
