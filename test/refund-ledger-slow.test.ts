@@ -14,7 +14,7 @@ import { findOriginal } from '../processor/claim.ts';
 import { deferredUndosKey } from '../processor/hot/keys.ts';
 import { referenceSlot } from '../processor/hot/references.ts';
 import { ledger_read_timeout_ms } from '../processor/ledger-reads.ts';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, createContacts } from './ledger-helpers.ts';
 import { holdLock, startOwnStores, type OwnStores } from './own-stores.ts';
 
@@ -32,6 +32,25 @@ afterAll(async () => {
   await gw?.close();
   await stores?.stop();
 });
+
+/**
+ * `request`'s answer, sent while the ledger's table is locked, checked to come within the read
+ * timeout: unbounded, its read would wait as long as the lock is held (released after 10 s).
+ */
+async function whileLedgerLocked(request: () => Promise<ApiResponse>): Promise<ApiResponse> {
+  const lock = await holdLock(stores.sql, 'ledger_transactions');
+  const unlocking = setTimeout(() => lock.release(), 10_000);
+  try {
+    const started = Date.now();
+    const answer = await request();
+    expect(Date.now() - started).toBeLessThan(ledger_read_timeout_ms + 3_000);
+    return answer;
+  } finally {
+    clearTimeout(unlocking);
+    lock.release();
+    await lock.done.catch(() => {});
+  }
+}
 
 describe('a refund of an original older than the hot window, the ledger slow', () => {
   it('is answered 503 unavailable within the read timeout, and goes through once the ledger answers', async () => {
@@ -85,20 +104,8 @@ describe('a reversal of a purchase in the hot window that the ledger has recorde
     expect(await findOriginal(s, referenceSlot(s.config, capped.terminal_id, 'capped-sale', s.clock.now()))).toBeDefined();
 
     const reversal = { reference: 'void-capped-sale', original_reference: 'capped-sale' };
-    const lock = await holdLock(stores.sql, 'ledger_transactions');
-    try {
-      const started = Date.now();
-      // Unbounded, the read waits as long as the lock is held: the lock goes after 10 s, the test fails.
-      const unlocking = setTimeout(() => lock.release(), 10_000);
-      const voided = await call(gw, 'POST', '/v1/reversals', capped.terminal_key, reversal);
-      clearTimeout(unlocking);
-      const waited_ms = Date.now() - started;
-      expect(voided.status, voided.text).toBe(201);
-      expect(waited_ms).toBeLessThan(ledger_read_timeout_ms + 3_000);
-    } finally {
-      lock.release();
-      await lock.done.catch(() => {});
-    }
+    const voided = await whileLedgerLocked(() => call(gw, 'POST', '/v1/reversals', capped.terminal_key, reversal));
+    expect(voided.status, voided.text).toBe(201);
     // Its cap given back once the ledger answers: the contact is awarded again today.
     const shard = gw.processor.contacts.shardOf(c!.id);
     await eventually('the deferred undo given back', async () => (await s.redis.hLen(deferredUndosKey(shard))) === 0, 15_000);
@@ -116,20 +123,8 @@ describe('a reversal of a purchase in the hot window that the ledger has recorde
     const purchase = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
     expect(purchase.status, purchase.text).toBe(201);
     await eventually('the sale recorded', async () => (await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, b.admin_key)).body.ledger === 'recorded', 15_000);
-    const lock = await holdLock(stores.sql, 'ledger_transactions');
-    try {
-      const started = Date.now();
-      // Unbounded, the read waited as long as the lock was held: released after 10 s, the test fails.
-      const unlocking = setTimeout(() => lock.release(), 10_000);
-      const refused = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
-      clearTimeout(unlocking);
-      const waited_ms = Date.now() - started;
-      expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
-      expect(waited_ms).toBeLessThan(ledger_read_timeout_ms + 3_000);
-    } finally {
-      lock.release();
-      await lock.done.catch(() => {});
-    }
+    const refused = await whileLedgerLocked(() => call(gw, 'POST', '/v1/purchases', b.terminal_key, body));
+    expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
     const replayed = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
     expect([replayed.status, replayed.headers.get('idempotent-replayed')], replayed.text).toEqual([201, 'true']);
     expect(replayed.body).toEqual(purchase.body);
