@@ -31,6 +31,7 @@ export class Processor {
   readonly expiry: Expiry;
   /** Makes the referral awards a crashed process left in the outboxes. */
   readonly referrals: ReferralSweeper;
+  /** Gives back what purchases reversed while the ledger could not be read had counted. */
   readonly deferred_undos: DeferredUndos;
   /** Payment processors and what their callbacks were answered (spec/EVENTS.md). */
   readonly processors: Processors;

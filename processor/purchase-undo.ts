@@ -30,8 +30,8 @@ export interface CountedPurchase {
 /**
  * The purchase `id` of the contact on `shard`: from the journal while it is pending there, else
  * from the ledger. Undefined when neither can be read now (PostgreSQL down after the ledger
- * recorded it): the reversal then gives back the purchase alone (`undoOf` without it), which
- * is the whole of it only for a business whose rewards count nothing (`undoNeedsCounted`).
+ * recorded it): the reversal then gives back the purchase alone, and, for a business whose
+ * rewards count (`undoNeedsCounted`), defers the rest until the ledger answers (deferred-undos.ts).
  */
 export async function readCountedPurchase(stores: Stores, shard: number, id: string, ledger_read: LedgerRead): Promise<CountedPurchase | undefined> {
   const purchase = await findTransaction(stores, [shard], id, 'absent', ledger_read);

@@ -102,6 +102,7 @@ export class Refunds {
     return this.ledgerRead(() => ledgerOriginal(this.stores.sql, business_id, terminal_id, reference));
   }
 
+  /** This process's bounded read of the ledger (one bound per stores, shared with repeats). */
   private get ledgerRead(): LedgerRead {
     return posLedgerRead(this.stores);
   }
