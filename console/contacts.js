@@ -100,6 +100,17 @@ async function lastLinesFrom(contact_id, from_ms) {
   return { lines: tail, complete: false };
 }
 
+/**
+ * The commerce lots as rows [expires, amount]: the wallet's `expiring` ones, then those that never
+ * expire, which it does not list. Lots and claw-back debt never stand together (awards settle the
+ * debt before they fill a lot), so a commerce balance not below zero is the lots' whole.
+ */
+export function lotsByExpiry(wallet) {
+  const rows = wallet.expiring.map((e) => [formatTime(e.expires_at), e.amount]);
+  const never = wallet.commerce - wallet.expiring.reduce((sum, e) => sum + e.amount, 0);
+  return never > 0 ? [...rows, ['Never', never]] : rows;
+}
+
 function contactView(contact, wallet, statement, latest, money) {
   const newest_first = [...latest.lines].reverse();
   const name = [contact.first_name, contact.last_name].filter(Boolean).join(' ') || '(no name)';
@@ -118,7 +129,7 @@ function contactView(contact, wallet, statement, latest, money) {
           h('dt', {}, 'Open balance'), h('dd', { id: 'wallet-open' }, money(wallet.open)),
           h('dt', {}, 'Commerce balance'), h('dd', { id: 'wallet-commerce' }, money(wallet.commerce))),
         table('Commerce by pool', ['Pool', { text: 'Amount', num: true }], wallet.pools.map((p) => [p.pool, { text: money(p.amount), num: true }])),
-        table('Commerce lots by expiry', ['Expires', { text: 'Amount', num: true }], wallet.expiring.map((e) => [formatTime(e.expires_at), { text: money(e.amount), num: true }])))),
+        table('Commerce lots by expiry', ['Expires', { text: 'Amount', num: true }], lotsByExpiry(wallet).map(([at, amount]) => [at, { text: money(amount), num: true }])))),
     h('section', { class: 'card', 'aria-labelledby': 'latest-contact-title' }, h('h2', { id: 'latest-contact-title' }, 'Latest transactions'),
       table(`The last ${latest_max} of the last ${statement_days} days, newest first`, ['Time', 'Kind', { text: 'Open', num: true }, { text: 'Commerce', num: true }, 'Transaction'],
         newest_first.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, l.transaction_id])),

@@ -63,12 +63,13 @@ export function render(container, ctx) {
 }
 
 async function poll(ctx, svg, signal) {
-  const since = startOfToday();
   const set = (id, text) => {
     const el = document.getElementById(id);
     if (el) el.textContent = text;
   };
   while (!signal.aborted) {
+    // Today as of each poll: a dashboard left open overnight starts again at midnight.
+    const since = startOfToday();
     const r = await api('GET', `/v1/stats?since=${encodeURIComponent(since)}`).catch((err) => ({ ok: false, body: { detail: err.message } }));
     if (signal.aborted) return;
     if (r.ok) {

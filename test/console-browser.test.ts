@@ -96,6 +96,11 @@ describe('the console in Chromium', () => {
     await page.getByLabel('Value').fill(card);
     await page.getByRole('button', { name: 'Look up' }).click();
     await expect.poll(() => page.locator('#wallet-commerce').textContent()).toBe('1.31 EUR');
+    // The offer's awards never expire: its lots are listed all the same (the wallet's `expiring`
+    // holds only lots that expire; the table added up to less than the balance).
+    const lots = await page.locator('table', { hasText: 'Commerce lots by expiry' }).textContent();
+    expect(lots).toContain('Never');
+    expect(lots).toContain('1.31 EUR');
     expect(requests.filter((u) => u.includes(card))).toEqual([]);
   });
 
@@ -150,6 +155,30 @@ describe('the console in Chromium', () => {
     const row = page.getByRole('row').filter({ hasText: biz.merchant_code });
     await row.waitFor();
     expect(await row.textContent()).toContain('EUR');
+  });
+
+  it('counts awards and spends today from the midnight just passed, on a dashboard left open overnight', async () => {
+    // Its own page, on a clock of its own: 20 s before midnight at the viewer's (Lisbon).
+    const night = await browser.newContext({ locale: 'en-US', timezoneId: 'Europe/Lisbon' });
+    try {
+      const p = await night.newPage();
+      const since: string[] = [];
+      p.on('request', (r) => {
+        const m = /\/v1\/stats\?since=([^&]+)/.exec(r.url());
+        if (m) since.push(decodeURIComponent(m[1]!));
+      });
+      await p.clock.install({ time: new Date('2026-12-03T23:59:40Z') });
+      await p.goto(`${origin}/console`);
+      await p.getByLabel('Admin key').fill(biz.admin_key);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      await expect.poll(() => since.length).toBeGreaterThan(0);
+      expect(since[0]).toBe('2026-12-03T00:00:00.000Z');
+      await p.clock.runFor(30_000);
+      await expect.poll(() => since.at(-1)).toBe('2026-12-04T00:00:00.000Z');
+    } finally {
+      await night.close();
+    }
   });
 
   it('signs out when the key stops working, and made no request off its origin nor threw an error', async () => {
