@@ -105,7 +105,7 @@ async function lastLinesFrom(contact_id, from_ms) {
  * expire, which it does not list. Lots and claw-back debt never stand together (awards settle the
  * debt before they fill a lot), so a commerce balance not below zero is the lots' whole.
  */
-export function lotsByExpiry(wallet) {
+function lotsByExpiry(wallet) {
   const rows = wallet.expiring.map((e) => [formatTime(e.expires_at), e.amount]);
   const never = wallet.commerce - wallet.expiring.reduce((sum, e) => sum + e.amount, 0);
   return never > 0 ? [...rows, ['Never', never]] : rows;

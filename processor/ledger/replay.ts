@@ -174,13 +174,21 @@ interface Placement {
 
 /**
  * The placements to try, in order: the offers as they are now (an offer made instant or not
- * since), every award into the commerce balance, every one into the open balance; each under the
- * rule since 2026-12-03, then under the rule before it.
+ * since), every award into the commerce balance, every one into the open balance; those with an
+ * instant award under the rule since 2026-12-03, then under the rule before it (every award into
+ * commerce is the same under both).
  */
 function placements(ctx: ReplayContext): readonly Placement[] {
   const now = (a: HistoryAward) => ctx.offers.get(a.offer_id)?.instant_redeem ?? false;
-  const all: readonly Placement['instant'][] = [now, () => false, () => true];
-  return [true, false].flatMap((instant_settles) => all.map((instant) => ({ instant, instant_settles })));
+  const commerce = () => false;
+  const open = () => true;
+  return [
+    { instant: now, instant_settles: true },
+    { instant: commerce, instant_settles: true },
+    { instant: open, instant_settles: true },
+    { instant: now, instant_settles: false },
+    { instant: open, instant_settles: false },
+  ];
 }
 
 /** One award under a placement: whether it went to the open balance, and what of it settled debt. */
