@@ -221,6 +221,22 @@ export function lotField(expires_at: string | null, pool: string | null): string
 }
 
 /**
+ * The commerce lots a transaction's awards (its reply's, as stored) went into, [lot field, amount]
+ * each, fields once: those that expire (an instant_redeem award names no expiry, a discount is no
+ * credit). What a claw-back of it may find expired (lib.lua expiredOfClaw). Debt an award settled
+ * never reached its lot: counted all the same, it only bounds what expired of that lot.
+ */
+export function awardLots(awards: readonly unknown[]): [string, number][] {
+  const lots = new Map<string, number>();
+  for (const a of awards as { kind?: unknown; amount?: unknown; pool?: unknown; expires_at?: unknown }[]) {
+    if (a.kind === 'instant_discount' || typeof a.expires_at !== 'string' || typeof a.amount !== 'number') continue;
+    const field = lotField(a.expires_at, typeof a.pool === 'string' ? a.pool : null);
+    lots.set(field, (lots.get(field) ?? 0) + a.amount);
+  }
+  return [...lots];
+}
+
+/**
  * Awards as the shard scripts check and apply them (hot/award-items.ts). `resolution`: the
  * business's, when `awards` are a purchase's candidates (every award its offers gave, not only the
  * winners): the script then makes, per group, the best-placed one it admits. Without it each

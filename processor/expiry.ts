@@ -3,7 +3,7 @@
 
 import { newId } from '../core/ids.ts';
 import { rewardsCall } from './awards.ts';
-import { expire_lots_max, type ExpireCall } from './hot/expire.ts';
+import { expire_lots_max, expired_lots_kept_ms, type ExpireCall } from './hot/expire.ts';
 import type { AwardItem } from './hot/award-items.ts';
 import { contactKey, expiryKey } from './hot/keys.ts';
 import type { Business, Network } from './network.ts';
@@ -87,7 +87,7 @@ export class Expiry {
   private async expireOnce(business: Business, shard: number, contact_id: string, reference: string, now_ms: number): Promise<boolean> {
     const id = newId('txn');
     const templates = expiryTemplates({ id, business_id: business.id, contact_id, currency: business.currency, now_ms, reference });
-    const call: ExpireCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), lots_max: expire_lots_max };
+    const call: ExpireCall = { ...rewardsCall(this.stores, business, contact_id, shard, reference, id, now_ms, templates), lots_max: expire_lots_max, expired_kept_ms: expired_lots_kept_ms };
     const out = await shardReply(this.stores, call, this.stores.redis.expireScript(call));
     return out.status === 201;
   }

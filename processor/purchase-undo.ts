@@ -10,7 +10,7 @@
 // (processor/ledger/replay.ts unpurchased derives the same from the ledger).
 
 import { tierKeysAt, type PeriodKind } from '../core/tier.ts';
-import { capFieldAt } from './awards.ts';
+import { awardLots, capFieldAt } from './awards.ts';
 import { budgetKey } from './hot/keys.ts';
 import type { PurchaseUndo } from './hot/reversal.ts';
 import type { Rewards } from './offers.ts';
@@ -25,6 +25,8 @@ export interface CountedPurchase {
   /** Its occurred_at: what its offers, caps and tier period were decided by. */
   readonly at_ms: number;
   readonly awards: readonly { readonly offer_id: string; readonly amount: number }[];
+  /** The commerce lots its awards went into (awards.ts awardLots): what of a claw-back may have expired. */
+  readonly lots: [string, number][];
 }
 
 /**
@@ -45,6 +47,7 @@ function countedOf(t: StoredTransaction): CountedPurchase {
     amount: t.amount,
     at_ms: Date.parse(t.occurred_at ?? t.created_at),
     awards: awards.flatMap((a) => (typeof a.offer_id === 'string' && typeof a.amount === 'number' ? [{ offer_id: a.offer_id, amount: a.amount }] : [])),
+    lots: awardLots(t.awards),
   };
 }
 

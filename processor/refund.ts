@@ -9,7 +9,7 @@ import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRef
 import type { Contacts } from './contacts.ts';
 import type { Expiry } from './expiry.ts';
 import { posLedgerRead } from './ledger-reads.ts';
-import type { LedgerOriginalArg } from './hot/original.ts';
+import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
 import { parseRecord, referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import { journalRefusal, refusalEntry } from './refusals.ts';
@@ -34,6 +34,8 @@ interface Located {
   readonly contact_id: string;
   /** The original as the ledger has it; null in the hot window (the script reads its record). */
   readonly ledger: LedgerOriginalArg | null;
+  /** A purchase's lots from the ledger (null in the hot window: read when the script asks). */
+  readonly award_lots: AwardLots | null;
 }
 
 /** Reads of a reversal's original before its script runs on one that did not change meanwhile. */
@@ -47,7 +49,7 @@ function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
   const kind = (originals.has(o.kind) ? o.kind : 'award') as RecordKind;
   return {
     original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount, fee: o.fee },
-    state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, fee_returned: o.fee_returned, discount_returned: o.discount_returned, reversed: o.reversed },
+    state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, fee_returned: o.fee_returned, discount_returned: o.discount_returned, reversed: o.reversed, award_expired: o.award_expired },
     lots: o.lots === '' ? [] : (JSON.parse(o.lots) as [string, number][]),
   };
 }
@@ -78,7 +80,24 @@ export class Refunds {
     // Bound to no contact: this same refund was refused so before, and its original came since.
     if ((await claimReference(this.stores, slot, input.reference, hash, original.contact_id)) === '') throw refused('original_not_found', not_found, true);
     const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
-    return shardReply(this.stores, call, this.stores.redis.refundScript(call));
+    const outcome = await this.stores.redis.refundScript(call);
+    if (outcome.outcome !== 'stale') return shardReply(this.stores, call, Promise.resolve(outcome));
+    // The contact has expired lots remembered, and the script needs the original's to tell what of
+    // its claw-back expired: read once (the record it found never changes), and call again.
+    const award_lots = await this.awardLotsOf(call.shard, original_slot, now_ms);
+    return shardReply(this.stores, call, this.stores.redis.refundScript({ ...call, award_lots }));
+  }
+
+  /**
+   * The lots of the purchase a hot-window record names (its journal entry or ledger row); none
+   * when it cannot be read now (the ledger down): the claw-back then writes nothing off, and
+   * takes the award back whole, as before an expiry was remembered.
+   */
+  private async awardLotsOf(shard: number, original_slot: ReferenceSlot, now_ms: number): Promise<AwardLots | null> {
+    const record = parseRecord(await readRecord(this.stores, shard, original_slot));
+    if (record === undefined) return null;
+    const purchase = await readCountedPurchase(this.stores, shard, record.id, this.ledgerRead);
+    return awardLotsArg(record.id, purchase?.lots ?? [], now_ms);
   }
 
   /**
@@ -87,14 +106,14 @@ export class Refunds {
    */
   private async locate(business: Business, terminal: Terminal, slot: ReferenceSlot, reference: string): Promise<Located | undefined> {
     const claimed = await findOriginal(this.stores, slot);
-    if (claimed !== undefined) return { contact_id: claimed.contact_id, ledger: null };
+    if (claimed !== undefined) return { contact_id: claimed.contact_id, ledger: null, award_lots: null };
     let o: LedgerOriginal | undefined;
     try {
       o = await this.ledgerOriginal(business.id, terminal.id, reference);
     } catch {
       throw new PocketgateError('unavailable', 'the original is older than the hot window and the ledger cannot be read now; try again');
     }
-    return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o) };
+    return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o), award_lots: awardLotsArg(o.id, o.award_lots, this.stores.clock.now()) };
   }
 
   /** The original from the ledger, for a terminal that waits: bounded as every POS read of it (ledger-reads.ts). */
@@ -116,7 +135,7 @@ export class Refunds {
   private refundCall(business: Business, terminal: Terminal, input: RefundInput, claimed: Claimed, original_slot: ReferenceSlot, original: Located, now_ms: number): RefundCall {
     const { slot } = claimed;
     const facts = this.facts(business, terminal, input.reference, claimed.hash, original.contact_id, now_ms);
-    return { ...this.onOriginal(business, terminal, slot, original_slot, original, facts, refundTemplates(facts)), amount: input.amount ?? null };
+    return { ...this.onOriginal(business, terminal, slot, original_slot, original, facts, refundTemplates(facts)), amount: input.amount ?? null, award_lots: original.award_lots };
   }
 
   async reverse(business: Business, terminal: Terminal, input: ReversalInput): Promise<Reply> {
@@ -146,9 +165,11 @@ export class Refunds {
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
     const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     const rewards = await this.offers.forBusiness(business);
+    // Whether the script needs the purchase's lots (it answered stale for want of them once).
+    let lots_wanted = false;
     for (let reads = 1; ; reads++) {
       const needed = undoNeedsCounted(rewards);
-      const purchase = await this.purchaseOf(call.shard, original_slot, original, needed);
+      const purchase = await this.purchaseOf(call.shard, original_slot, original, needed || lots_wanted);
       // What it counted is only in the ledger now, which cannot be read: the reversal is approved
       // (the POS path needs only Redis), and what it counted given back once the ledger answers.
       const deferred = purchase !== undefined && purchase.counted === undefined && needed;
@@ -157,11 +178,13 @@ export class Refunds {
         : deferred
           ? deferredUndo({ business_id: business.id, contact_id: original.contact_id, purchase_id: purchase.id, timezone: terminal.timezone })
           : undoOf(purchase.id, purchase.counted, rewards, terminal.timezone);
-      const outcome = await this.stores.redis.reversalScript({ ...call, undo });
+      const outcome = await this.stores.redis.reversalScript({ ...call, undo, award_lots: original.award_lots ?? awardLotsRead(purchase, now_ms) });
       if (outcome.outcome === 'stale') {
-        // Its original's record arrived between our read and the script: read it again (once
-        // suffices, records never change; bounded all the same).
+        // Its original's record arrived between our read and the script, or the script needs the
+        // purchase's lots (what of its claw-back expired): read it again (once suffices, records
+        // never change; bounded all the same).
         if (reads >= reversal_reads_max) throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} kept changing while it was read; try again`);
+        lots_wanted = true;
         continue;
       }
       const reply = await shardReply(this.stores, call, Promise.resolve(outcome)).catch(async (err: unknown) => {
@@ -198,7 +221,7 @@ export class Refunds {
    * without reading the ledger); undefined for another kind, or when its record is not there yet
    * (in flight: the script says stale if it finds it).
    */
-  private async purchaseOf(shard: number, original_slot: ReferenceSlot, original: Located, needed: boolean): Promise<{ id: string; counted: CountedPurchase | undefined } | undefined> {
+  private async purchaseOf(shard: number, original_slot: ReferenceSlot, original: Located, needed: boolean): Promise<{ id: string; counted: CountedPurchase | undefined; read: boolean } | undefined> {
     let id: string;
     if (original.ledger !== null) {
       if (original.ledger.original.kind !== 'purchase') return undefined;
@@ -209,7 +232,7 @@ export class Refunds {
       if (kind !== 'p') return undefined;
       id = `txn_${short_id}`;
     }
-    return { id, counted: needed ? await readCountedPurchase(this.stores, shard, id, this.ledgerRead) : undefined };
+    return { id, counted: needed ? await readCountedPurchase(this.stores, shard, id, this.ledgerRead) : undefined, read: needed };
   }
 
   /**
@@ -217,7 +240,7 @@ export class Refunds {
    * everything from it atomically (hot/reversal.lua), so the templates leave holes for the
    * original's id, kind and amount: nothing read before the script can be stale when it runs.
    */
-  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, claimed: Claimed, original_slot: ReferenceSlot, original: Located, now_ms: number): Omit<ReversalCall, 'undo'> {
+  private reversalCall(business: Business, terminal: Terminal, input: ReversalInput, claimed: Claimed, original_slot: ReferenceSlot, original: Located, now_ms: number): Omit<ReversalCall, 'undo' | 'award_lots'> {
     const { slot } = claimed;
     const facts = this.facts(business, terminal, input.reference, claimed.hash, original.contact_id, now_ms);
     return this.onOriginal(business, terminal, slot, original_slot, original, facts, reversalTemplates(facts));
@@ -262,6 +285,15 @@ export class Refunds {
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
     return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };
   }
+}
+
+/**
+ * A purchase's lots as read with what it counted; null when it was not read (the script answers
+ * stale if it needs them), none when it could not be read (the ledger down: nothing written off).
+ */
+function awardLotsRead(purchase: { readonly id: string; readonly counted: CountedPurchase | undefined; readonly read: boolean } | undefined, now_ms: number): AwardLots | null {
+  if (purchase === undefined || !purchase.read) return null;
+  return awardLotsArg(purchase.id, purchase.counted?.lots ?? [], now_ms);
 }
 
 /**

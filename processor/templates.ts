@@ -67,7 +67,10 @@ export interface RefundReply extends Approved {
   readonly contact_id: string;
   readonly amount: number;
   readonly currency: string;
+  /** What of the awards' share left the wallet; award_expired the rest of it, which had expired already. */
   readonly clawed_back: number;
+  /** Absent from replies made before 2026-12-03. */
+  readonly award_expired?: number;
   readonly returned_to_wallet: number;
   readonly created_at: string;
   readonly wallet: Wallet;
@@ -78,6 +81,8 @@ export interface ReversalReply extends Approved {
   readonly original_kind: 'purchase' | 'spend' | 'redemption';
   readonly contact_id: string;
   readonly currency: string;
+  /** A purchase's: what of its awards had expired already, not clawed back again (0 for the others; absent before 2026-12-03). */
+  readonly award_expired?: number;
   readonly created_at: string;
   readonly wallet: Wallet;
 }
@@ -207,12 +212,13 @@ export function redemptionTemplates(t: TerminalFacts): Templates<RedeemHole> {
 const original_id = Hole.str('original');
 const amount = Hole.json('amount');
 const refund = { clawed: Hole.json('clawed'), returned: Hole.json('returned') };
+const award_expired = Hole.json('expired');
 
 export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, original_id, contact_id: t.contact_id, amount, currency: t.currency,
-    clawed_back: refund.clawed, returned_to_wallet: refund.returned, created_at: rfc3339(t.now_ms), wallet,
-  } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
+    clawed_back: refund.clawed, award_expired, returned_to_wallet: refund.returned, created_at: rfc3339(t.now_ms), wallet,
+  } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'award_expired' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
@@ -226,8 +232,8 @@ const original_kind = Hole.str('kind');
 export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, original_id, original_kind, contact_id: t.contact_id,
-    currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
-  } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'wallet', ReversalHole | WalletHole>;
+    currency: t.currency, award_expired, created_at: rfc3339(t.now_ms), wallet,
+  } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,

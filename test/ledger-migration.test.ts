@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { newId } from '../core/ids.ts';
+import { awardLots } from '../processor/awards.ts';
 import { iso, type Business } from '../processor/network.ts';
 import { migrate, migrationFiles } from '../processor/ledger/migrate.ts';
 import { ledgerOriginal, type LedgerOriginal } from '../processor/ledger/originals.ts';
@@ -153,6 +154,9 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     discount_returned,
     reversed,
     lots: body.lots === undefined ? '' : JSON.stringify(body.lots),
+    // Read since 2026-12-03, from the same body: no refund before 007 had any expired share.
+    award_expired: 0,
+    award_lots: row.kind === 'purchase' ? awardLots(body.awards ?? []) : [],
   };
 }
 

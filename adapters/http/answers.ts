@@ -266,11 +266,13 @@ export const quote_answer = z
   .openapi('PurchaseQuote');
 export const redemption_answer = z.object({ ...approved, contact_id: id, redeemed: money, currency, created_at: timestamp, wallet: balances }).openapi('Redemption');
 export const spend_answer = z.object({ ...approved, contact_id: id, spent: money, currency, created_at: timestamp, wallet: balances }).openapi('Spend');
+/** Of a purchase's awards clawed back, what had expired already (not taken again); absent from replies made before 2026-12-03. */
+const award_expired = money.optional().openapi({ description: 'Of the awards clawed back, what had expired already: it left the wallet at its expiry and is not taken again.' });
 export const refund_answer = z
-  .object({ ...approved, original_id: id, contact_id: id, amount: money, currency, clawed_back: money, returned_to_wallet: money, created_at: timestamp, wallet: balances })
+  .object({ ...approved, original_id: id, contact_id: id, amount: money, currency, clawed_back: money, award_expired, returned_to_wallet: money, created_at: timestamp, wallet: balances })
   .openapi('Refund');
 export const reversal_answer = z
-  .object({ ...approved, original_id: id, original_kind: z.enum(['purchase', 'spend', 'redemption']), contact_id: id, currency, created_at: timestamp, wallet: balances })
+  .object({ ...approved, original_id: id, original_kind: z.enum(['purchase', 'spend', 'redemption']), contact_id: id, currency, award_expired, created_at: timestamp, wallet: balances })
   .openapi('Reversal');
 export const wallet_answer = z.object({ contact_id: id, currency, open: money, commerce: money }).openapi('Wallet');
 

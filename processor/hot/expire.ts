@@ -1,7 +1,9 @@
 // The expiry script (expire.lua): its own keys and arguments.
 
 import { accountsArg } from './accounts.ts';
-import { expiryKey } from './keys.ts';
+import { expiredLotsKey, expiryKey } from './keys.ts';
+
+export { expired_lots_kept_ms } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 
@@ -9,13 +11,15 @@ import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 export type ExpireHole = 'amount' | 'postings';
 
 const expire_layout = layout(
-  { expiry: 1 },
+  { expiry: 1, expired_lots: 1 },
   {
     /** The contact, as the shard's expiry index names it. */
     contact_id: arg.str(),
     accounts: accountsArg('commerce', 'rewards'),
     /** Lots expired per call at most, of a contact that keeps its lots in order (lib.lua indexLots). */
     lots_max: arg.int(),
+    /** How long what expired of a lot is remembered (keys.ts expiredLotsKey): expired_lots_kept_ms. */
+    expired_kept_ms: arg.int(),
   },
 );
 
@@ -31,7 +35,7 @@ export type ExpireCall = ShardCall<ExpireHole> & ValuesOf<typeof expire_layout.a
 export const expire_script = shardScript({
   files: ['expire.lua'],
   layout: expire_layout,
-  keys: (call: ExpireCall) => ({ expiry: expiryKey(call.shard) }),
+  keys: (call: ExpireCall) => ({ expiry: expiryKey(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id) }),
   committed: committedOf,
   // No lot had expired (the index was ahead of the lots).
   may_be_empty: true,

@@ -38,6 +38,25 @@ export function lotOrderKey(shard: number, contact_id: string): string {
   return `lx:{s${shard}}:${contact_id}`;
 }
 
+/**
+ * What expired of the contact's lots and no claw-back has written off yet: lot field → amount.
+ * expire.lua writes it; refund.lua and reversal.lua take from it (expired-lots.lua), so that a
+ * refund or reversal does not take an award back a second time after its expiry took it. Kept
+ * expired_lots_kept_ms after the contact's latest expiry.
+ */
+export function expiredLotsKey(shard: number, contact_id: string): string {
+  return `xl:{s${shard}}:${contact_id}`;
+}
+
+/**
+ * How long after a lot expired a refund or reversal of the purchase that awarded it still finds
+ * what expired, and leaves it out of what it claws back: 90 days, the returns window of most
+ * retailers. A refund later than that claws the award back as if it had not expired (into
+ * commerce debt if the wallet lacks it): past it, what expired cannot be told from what was
+ * redeemed, and a refunded purchase's award is never left in the wallet.
+ */
+export const expired_lots_kept_ms = 90 * 86_400_000;
+
 /** Lots a contact holds at most without their order kept (lib.lua LOTS_UNINDEXED_MAX, the same). */
 export const lots_unordered_max = 64;
 

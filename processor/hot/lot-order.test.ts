@@ -12,7 +12,7 @@ import { transactionAccounts } from '../journal.ts';
 import type { Terminal } from '../network.ts';
 import type { RedisClient } from '../stores.ts';
 import { expiryTemplates, redemptionTemplates, reversalTemplates } from '../templates.ts';
-import type { ExpireCall } from './expire.ts';
+import { expired_lots_kept_ms, type ExpireCall } from './expire.ts';
 import { contactKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey } from './keys.ts';
 import type { RedeemCall } from './redeem.ts';
 import { referenceSlot, type ReferenceSlot } from './references.ts';
@@ -47,7 +47,7 @@ function reversalCall(contact_id: string, original_slot: ReferenceSlot, undo: Pu
   const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: merchant.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, merchant, contact_id), original_slot, original_field: original_slot.field, ledger: null, undo,
+    accounts: transactionAccounts(business, merchant, contact_id), original_slot, original_field: original_slot.field, ledger: null, undo, award_lots: null,
   };
 }
 
@@ -57,7 +57,7 @@ function expireCall(contact_id: string, now_ms: number, lots_max: number, n: num
   const { reply, entry } = expiryTemplates({ id, business_id: business.id, contact_id, currency: 'EUR', now_ms, reference });
   return {
     business_id: business.id, slot: referenceSlot(spec_config, '_rewards', reference, now_ms), contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, null, contact_id), lots_max,
+    accounts: transactionAccounts(business, null, contact_id), lots_max, expired_kept_ms: expired_lots_kept_ms,
   };
 }
 

@@ -2,6 +2,7 @@
 // holds of it (processor/ledger/originals.ts), in the shapes the scripts read a record
 // (lib.lua's parseRecord) and a state (originalState) in.
 
+import { expired_lots_kept_ms } from './keys.ts';
 import type { RecordValue } from './references.ts';
 
 /**
@@ -16,6 +17,27 @@ export interface OriginalState {
   readonly fee_returned: number;
   readonly discount_returned: number;
   readonly reversed: boolean;
+  /** Of `clawed`, what had expired already and was not taken again (lib.lua expiredOfClaw). */
+  readonly award_expired: number;
+}
+
+/**
+ * A purchase's commerce lots (awards.ts awardLots), as refund.lua and reversal.lua are given them
+ * once they answer stale for want of them (lib.lua expiredOfClaw): `original` names the purchase
+ * they were read for. Empty when it could not be read now: nothing is then written off.
+ */
+export interface AwardLots {
+  readonly original: string;
+  readonly lots: readonly (readonly [string, number])[];
+}
+
+/**
+ * The script's award_lots for purchase `original` at `now_ms`: its lots that expired within
+ * expired_lots_kept_ms, the only ones whose expiry is still remembered. So what is written off
+ * never depends on when expire.lua last dropped older ones (rebuild's replay filters alike).
+ */
+export function awardLotsArg(original: string, lots: readonly (readonly [string, number])[], now_ms: number): AwardLots {
+  return { original, lots: lots.filter(([field]) => Number(field.slice(0, 13)) >= now_ms - expired_lots_kept_ms) };
 }
 
 export interface LedgerOriginalArg {

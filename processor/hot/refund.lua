@@ -5,9 +5,14 @@
 -- each see what the ones before took, so all that fit are approved, none retries, and their sum
 -- never exceeds the original.
 --
+-- What of the award's share had expired already is not taken again (lib.lua expiredOfClaw): the
+-- reply's clawed_back is what left the wallet, award_expired the rest of the share.
+--
 -- Keys and arguments: hot/refund.ts (amount nil: what is left of the original; KEY.originals
--- the original's record hashes, its reference's three periods; ARG.ledger the original as the
--- ledger has it, nil in the hot window; accounts.fees '' at the business's own venues).
+-- the original's record hashes, its reference's three periods; KEY.expired_lots the contact's
+-- expired lots; ARG.ledger the original as the ledger has it, nil in the hot window;
+-- ARG.award_lots the original's lots, nil until the script answers stale for want of them;
+-- accounts.fees '' at the business's own venues).
 
 local refused = prologue()
 if refused then return refused end
@@ -28,7 +33,9 @@ local amount = ARG.amount or s.amount - s.refunded
 local shares = refundShares(s, amount)
 if not shares then return refuse('amount_exceeds_original') end
 
-local from_commerce, from_open = clawBack(shares.claw)
+local expired = expiredOfClaw(o, shares.claw, field(8))
+if expired == nil then return {'stale'} end
+local from_commerce, from_open = clawBack(shares.claw - expired)
 local postings = ''
 if shares.give > 0 then
   redis.call('HINCRBY', KEY.contact, 'o', int(shares.give))
@@ -40,11 +47,12 @@ if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, 
 if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 redis.call('HINCRBY', state_key, 'rf', int(amount))
 redis.call('HINCRBY', state_key, 'cw', int(shares.claw))
+if expired > 0 then redis.call('HINCRBY', state_key, 'xw', int(expired)) end
 redis.call('HINCRBY', state_key, 'cp', int(shares.give))
 redis.call('HINCRBY', state_key, 'fr', int(shares.fee_back))
 redis.call('HINCRBY', state_key, 'dr', int(shares.discount_back))
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 
 return commit({
-  original = o.id, amount = int(amount), clawed = int(shares.claw), returned = int(shares.give), postings = postings,
+  original = o.id, amount = int(amount), clawed = int(shares.claw - expired), expired = int(expired), returned = int(shares.give), postings = postings,
 }, recordOf('f', amount))

@@ -7,8 +7,8 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { refundTemplates } from '../templates.ts';
-import { contactKey, stateKey } from './keys.ts';
-import type { LedgerOriginalArg } from './original.ts';
+import { contactKey, expiredLotsKey, stateKey } from './keys.ts';
+import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { RefundCall } from './refund.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
@@ -17,20 +17,21 @@ const shard = 206;
 const business = specBusiness();
 const terminal = specTerminal(business);
 const soon = String(Date.now() + 86_400_000).padStart(13, '0');
+const gone = `${String(Date.now() - 3_600_000).padStart(13, '0')}|`;
 let redis: RedisClient;
 
 specRedisForFile(14, (r) => (redis = r));
 
 const original = (record: string) => specOriginal(redis, shard, terminal.id, record);
 
-function call(contact_id: string, original_slot: ReferenceSlot, amount: number | null, ledger: LedgerOriginalArg | null = null, at?: { reference: string; slot: ReferenceSlot }): RefundCall {
+function call(contact_id: string, original_slot: ReferenceSlot, amount: number | null, ledger: LedgerOriginalArg | null = null, at?: { reference: string; slot: ReferenceSlot }, award_lots: AwardLots | null = null): RefundCall {
   const now_ms = Date.now();
   const { reference, slot } = at ?? specSlot(terminal.id, now_ms);
   const id = newId('txn');
   const { reply, entry } = refundTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    amount, accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger,
+    amount, accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger, award_lots,
   };
 }
 
@@ -67,13 +68,52 @@ describe('refund.lua', () => {
     expect(await redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md'])).toEqual(['0', '-70', '70']);
   });
 
+  it('does not claw back again what of the award expired: asks for the purchase\'s lots, then writes the expired part off', async () => {
+    // An award of 100 into a lot that expired an hour ago, swept: the wallet is empty again.
+    const contact_id = await specContact(redis, shard, business, 0);
+    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '100');
+    const o = await original('p|1000|100||||');
+    const length = await journalLength(redis, shard);
+    // Without the purchase's lots the script cannot tell: stale, and nothing changed.
+    expect(await redis.refundScript(call(contact_id, o.slot, 500))).toEqual({ outcome: 'stale' });
+    expect(await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, { original: 'txn_another', lots: [[gone, 100]] }))).toEqual({ outcome: 'stale' });
+    expect(await journalLength(redis, shard)).toBe(length);
+
+    const lots: AwardLots = { original: o.id, lots: [[gone, 100]] };
+    const half = await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, lots));
+    if (half.outcome !== 'ok') throw new Error(JSON.stringify(half));
+    expect(JSON.parse(half.reply)).toMatchObject({ amount: 500, clawed_back: 0, award_expired: 50, wallet: { open: 0, commerce: 0 } });
+    expect((await journalOf(redis, shard, half.journal_id)).entry.postings).toEqual([]);
+    expect(await redis.hGetAll(expiredLotsKey(shard, contact_id))).toEqual({ [gone]: '50' });
+    expect(await redis.hmGet(stateKey(shard, o.id), ['cw', 'xw'])).toEqual(['50', '50']);
+
+    const rest = await redis.refundScript(call(contact_id, o.slot, null, null, undefined, lots));
+    if (rest.outcome !== 'ok') throw new Error(rest.outcome);
+    expect(JSON.parse(rest.reply)).toMatchObject({ amount: 500, clawed_back: 0, award_expired: 50, wallet: { open: 0, commerce: 0 } });
+    expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
+    expect(await redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md'])).toEqual(['0', '0', null]);
+  });
+
+  it('claws back what was redeemed before the rest expired, and no more of a lot than the purchase put in it', async () => {
+    // 100 awarded: 30 redeemed into the open balance, then 70 expired; another purchase's 50 expired in the same lot.
+    const contact_id = await specContact(redis, shard, business, 30);
+    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '120');
+    const o = await original('p|1000|100||||');
+    const c = call(contact_id, o.slot, null, null, undefined, { original: o.id, lots: [[gone, 70]] });
+    const out = await redis.refundScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(JSON.parse(out.reply)).toMatchObject({ clawed_back: 30, award_expired: 70, wallet: { open: 0, commerce: 0 } });
+    expect((await journalOf(redis, shard, out.journal_id)).entry.postings).toEqual([[c.accounts.open, c.accounts.rewards, 30]]);
+    expect(await redis.hGetAll(expiredLotsKey(shard, contact_id))).toEqual({ [gone]: '50' });
+  });
+
   it('refunds an original past the hot window as the ledger has it, from what its refunds left', async () => {
     const contact_id = await specContact(redis, shard, business, 0, { [`${soon}|`]: 60 });
     const id = newId('txn');
     const { slot } = specSlot(terminal.id);
     const ledger: LedgerOriginalArg = {
       original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0, fee: 0 },
-      state: { refunded: 400, clawed: 40, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false },
+      state: { refunded: 400, clawed: 40, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false, award_expired: 0 },
       lots: [],
     };
     const out = await redis.refundScript(call(contact_id, slot, null, ledger));

@@ -1,16 +1,17 @@
 // The refund script (refund-shares.lua, refund.lua): its own keys and arguments.
 
 import { accountsArg } from './accounts.ts';
+import { expiredLotsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
-import type { LedgerOriginalArg } from './original.ts';
+import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 
 /** The holes refund.lua fills: the original's id, the amount, the shares, the postings. */
-export type RefundHole = 'original' | 'amount' | 'clawed' | 'returned' | 'postings';
+export type RefundHole = 'original' | 'amount' | 'clawed' | 'expired' | 'returned' | 'postings';
 
 const refund_layout = layout(
-  { originals: reference_periods },
+  { originals: reference_periods, expired_lots: 1 },
   {
     /** null: what is left of the original. */
     amount: arg.optInt(),
@@ -19,14 +20,16 @@ const refund_layout = layout(
     original_field: arg.bytes(),
     /** The original as the ledger has it; null in the hot window, where the script reads its record. */
     ledger: arg.json<LedgerOriginalArg>(),
+    /** A purchase's lots, for what of its claw-back expired; null until the script answers stale for want of them. */
+    award_lots: arg.json<AwardLots>(),
   },
 );
 
 export type RefundCall = ShardCall<RefundHole> & ValuesOf<typeof refund_layout.args> & { readonly original_slot: ReferenceSlot };
 
 export const refund_script = shardScript({
-  files: ['refund-shares.lua', 'refund.lua'],
+  files: ['expired-lots.lua', 'refund-shares.lua', 'refund.lua'],
   layout: refund_layout,
-  keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard) }),
+  keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id) }),
   committed: committedOf,
 });

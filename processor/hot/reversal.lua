@@ -11,9 +11,10 @@
 -- Keys and arguments: hot/reversal.ts (KEY.originals the original's record hashes, its
 -- reference's three periods; KEY.caps the contact's cap counters; KEY.expiry the shard's index
 -- of contacts by earliest lot expiry; KEY.times the contact's birthday purchases by time;
--- KEY.deferred the shard's deferred undos; ARG.ledger the original as the ledger has it, nil in
--- the hot window; ARG.undo what a purchase counted, read by Node from its journal entry or ledger
--- row; accounts.fees '' at the business's own venues).
+-- KEY.deferred the shard's deferred undos; KEY.expired_lots the contact's expired lots;
+-- ARG.ledger the original as the ledger has it, nil in the hot window; ARG.undo what a purchase
+-- counted, read by Node from its journal entry or ledger row; ARG.award_lots a purchase's lots,
+-- read with it, nil when Node did not read it; accounts.fees '' at the business's own venues).
 
 -- A purchase reversed is one purchase fewer (none left: the next is the contact's first again),
 -- and what it counted given back (counted.lua undoCounted); what it counted read by Node from the
@@ -61,14 +62,19 @@ local amount = o.amount
 local postings = ''
 -- A redemption's lots that come back already past their expiry (see below).
 local expired_back = 0
+-- What of a purchase's awards had expired already: not clawed back again (lib.lua expiredOfClaw).
+local award_expired = 0
 if kind == 'purchase' then
   -- Node read what this purchase counted before the script: a call made for another original
   -- (none: its record arrived since Node looked) is refused as stale, and Node reads again.
   local undo = ARG.undo
   if undo == nil or undo.original ~= o.id then return {'stale'} end
+  -- What partial refunds have not clawed back or given back yet, less what of it expired.
+  local claw = o.awarded - field(2)
+  award_expired = expiredOfClaw(o, claw, field(8))
+  if award_expired == nil then return {'stale'} end
   undoPurchase(undo)
-  -- What partial refunds have not clawed back or given back yet.
-  local from_commerce, from_open = clawBack(o.awarded - field(2))
+  local from_commerce, from_open = clawBack(claw - award_expired)
   local give = o.paid - field(3)
   if give > 0 then
     redis.call('HINCRBY', KEY.contact, 'o', give)
@@ -110,4 +116,4 @@ local fee_back = o.fee - field(4)
 if fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back}, recordOf('v', amount))
+return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, expired = int(award_expired)}, recordOf('v', amount))

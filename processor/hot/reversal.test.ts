@@ -7,8 +7,8 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { reversalTemplates } from '../templates.ts';
-import { capsKey, contactKey, deferredUndosKey, lotsKey, stateKey } from './keys.ts';
-import type { LedgerOriginalArg } from './original.ts';
+import { capsKey, contactKey, deferredUndosKey, expiredLotsKey, lotsKey, stateKey } from './keys.ts';
+import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
@@ -27,14 +27,14 @@ const original = (record: string) => specOriginal(redis, shard, terminal.id, rec
 /** What a purchase `original` counted, as Node gives it (processor/purchase-undo.ts): nothing by default. */
 const counted = (original: string, more: Partial<PurchaseUndo> = {}): PurchaseUndo => ({ original, caps: [], units: 0, periods: [], ...more });
 
-function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null, undo: PurchaseUndo | null = null): ReversalCall {
+function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null, undo: PurchaseUndo | null = null, award_lots: AwardLots | null = null): ReversalCall {
   const now_ms = Date.now();
   const { reference, slot } = specSlot(terminal.id, now_ms);
   const id = newId('txn');
   const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger, undo,
+    accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger, undo, award_lots,
   };
 }
 
@@ -53,6 +53,27 @@ describe('reversal.lua', () => {
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'v|2000');
     expect(await redis.hGet(stateKey(shard, o.id), 'rv')).toBe('1');
     expect(await redis.reversalScript(call(contact_id, o.slot))).toEqual({ outcome: 'refused', code: 'already_reversed' });
+  });
+
+  it('voids a purchase whose award expired: nothing clawed back again (the lots asked for first), the rest of a partial refund\'s share', async () => {
+    // 100 awarded into a lot gone an hour ago; a refund took its share of 40 back (written off, it had expired).
+    const gone = `${String(Date.now() - 3_600_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 0);
+    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '60');
+    const o = await original('p|1000|100||||');
+    await redis.hSet(stateKey(shard, o.id), { rf: '400', cw: '40', xw: '40' });
+    const length = await journalLength(redis, shard);
+    expect(await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id)))).toEqual({ outcome: 'stale' });
+    expect(await redis.hGet(stateKey(shard, o.id), 'rv')).toBeNull();
+    expect(await journalLength(redis, shard)).toBe(length);
+
+    const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), { original: o.id, lots: [[gone, 100]] }));
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ original_kind: 'purchase', award_expired: 60, wallet: { open: 0, commerce: 0 } });
+    expect(entry.postings).toEqual([]);
+    expect(await redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md'])).toEqual(['0', '0', null]);
+    expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
   });
 
   it('voids a spend and a redemption: the money back, the lots back as they were', async () => {
@@ -87,7 +108,7 @@ describe('reversal.lua', () => {
     const id = newId('txn');
     const ledger: LedgerOriginalArg = {
       original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0, fee: 0 },
-      state: { refunded: 0, clawed: 0, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false },
+      state: { refunded: 0, clawed: 0, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false, award_expired: 0 },
       lots: [[pool, 80]],
     };
     const out = await redis.reversalScript(call(contact_id, specSlot(terminal.id).slot, ledger));

@@ -2,14 +2,14 @@
 
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
-import { capsKey, deferredUndosKey, expiryKey, purchaseTimesKey } from './keys.ts';
+import { capsKey, deferredUndosKey, expiredLotsKey, expiryKey, purchaseTimesKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
-import type { LedgerOriginalArg } from './original.ts';
+import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 
 /** The holes reversal.lua fills: the original's id, kind and amount, the postings. */
-export type ReversalHole = 'original' | 'kind' | 'amount' | 'postings';
+export type ReversalHole = 'original' | 'kind' | 'amount' | 'expired' | 'postings';
 
 /**
  * What a purchase counted that its reversal gives back (reversal.lua undoPurchase), as Node read
@@ -32,13 +32,15 @@ export interface PurchaseUndo {
 }
 
 const reversal_layout = layout(
-  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1 },
+  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1, expired_lots: 1 },
   {
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
     /** The original's reference's record field (in its record hashes, the keys `originals`). */
     original_field: arg.bytes(),
     /** The original as the ledger has it; null in the hot window, where the script reads its record. */
     ledger: arg.json<LedgerOriginalArg>(),
+    /** A purchase's lots, for what of its claw-back expired; null until the script answers stale for want of them. */
+    award_lots: arg.json<AwardLots>(),
     /** A purchase's: what it counted; null when Node found no purchase (the script then answers stale if it finds one). */
     undo: arg.json<PurchaseUndo>(),
   },
@@ -47,7 +49,7 @@ const reversal_layout = layout(
 export type ReversalCall = ShardCall<ReversalHole> & ValuesOf<typeof reversal_layout.args> & { readonly original_slot: ReferenceSlot };
 
 export const reversal_script = shardScript({
-  files: ['counted.lua', 'reversal.lua'],
+  files: ['counted.lua', 'expired-lots.lua', 'reversal.lua'],
   layout: reversal_layout,
   keys: (call: ReversalCall) => ({
     originals: call.original_slot.record_keys(call.shard),
@@ -55,6 +57,7 @@ export const reversal_script = shardScript({
     expiry: expiryKey(call.shard),
     times: purchaseTimesKey(call.shard, call.contact_id),
     deferred: deferredUndosKey(call.shard),
+    expired_lots: expiredLotsKey(call.shard, call.contact_id),
   }),
   committed: committedOf,
 });

@@ -1,6 +1,7 @@
 // The original of a refund or reversal older than the hot window: the ledger has it, with every
 // refund and reversal made of it, and from those what the hot path would have remembered.
 
+import { awardLots } from '../awards.ts';
 import type { OriginalState } from '../hot/original.ts';
 import type { Sql } from '../stores.ts';
 
@@ -16,6 +17,8 @@ export interface LedgerOriginal extends OriginalState {
   readonly fee: number;
   /** A redemption's lots (JSON: [[lot field, amount]…]), '' for the others. */
   readonly lots: string;
+  /** A purchase's commerce lots (awards.ts awardLots), for what of its claw-back expired. */
+  readonly award_lots: [string, number][];
 }
 
 interface Stored {
@@ -69,15 +72,17 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
     where t.original_id = ${row.id} and t.business_id = ${business_id} and t.kind in ('refund', 'reversal')
     group by t.id`;
-  let refunded = 0, clawed = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
+  let refunded = 0, clawed = 0, award_expired = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
   for (const t of later) {
     if (t.kind === 'reversal') {
       reversed = true;
       continue;
     }
-    const reply = JSON.parse(t.reply ?? '{}') as { clawed_back?: number; returned_to_wallet?: number };
+    const reply = JSON.parse(t.reply ?? '{}') as { clawed_back?: number; award_expired?: number; returned_to_wallet?: number };
     refunded += t.amount;
-    clawed += reply.clawed_back ?? 0;
+    // The state's clawed back counts the share that had expired too (refund.lua's cw).
+    clawed += (reply.clawed_back ?? 0) + (reply.award_expired ?? 0);
+    award_expired += reply.award_expired ?? 0;
     returned += reply.returned_to_wallet ?? 0;
     fee_returned += t.fee_income;
     discount_returned += t.discounts;
@@ -99,6 +104,8 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     fee_returned,
     discount_returned,
     reversed,
+    award_expired,
     lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
+    award_lots: row.kind === 'purchase' ? awardLots(entry.awards ?? []) : [],
   };
 }

@@ -7,7 +7,7 @@
 import { shardOf } from '../../core/ids.ts';
 import type { PeriodKind } from '../../core/tier.ts';
 import { CimIndex } from '../hot/cim-index.ts';
-import { capsKey, contactKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
+import { capsKey, contactKey, expired_lots_kept_ms, expiredLotsKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
 import type { Posting } from '../journal.ts';
 import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
 import { ledgerBalances } from './balances.ts';
@@ -27,7 +27,7 @@ interface ContactRow {
 }
 
 /** A contact's ledger transaction as the query returns it: a HistoryRow before its JSON is read. */
-interface LedgerRow extends Pick<HistoryRow, 'id' | 'kind' | 'amount' | 'created_ms' | 'at_ms' | 'original_id' | 'timezone'> {
+interface LedgerRow extends Pick<HistoryRow, 'id' | 'kind' | 'amount' | 'created_ms' | 'at_ms' | 'original_id' | 'timezone' | 'award_expired'> {
   readonly contact_id: string;
   readonly reply: string | null;
   readonly body: string | null;
@@ -78,6 +78,7 @@ function histories(sql: Sql) {
     select t.contact_id, t.id, t.kind, t.amount, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
       (extract(epoch from coalesce(t.occurred_at, t.created_at)) * 1000)::int8 as at_ms, t.original_id,
       case when t.kind in ('purchase', 'award') then t.reply::text end as reply,
+      case when t.kind in ('refund', 'reversal') then coalesce((t.reply->>'award_expired')::int8, 0) else 0 end as award_expired,
       case when t.kind in ('purchase', 'award', 'redemption') then t.body::text end as body,
       v.timezone,
       (select json_agg(json_build_array(p.debit_account, p.credit_account, p.amount) order by p.n) from ledger_postings p where p.transaction_id = t.id)::text as postings
@@ -102,6 +103,7 @@ function historyRow(r: LedgerRow): HistoryRow {
     awards: awards ?? null,
     reason: typeof reply.reason === 'string' ? reply.reason : null,
     lots: Array.isArray(body.lots) ? (body.lots as [string, number][]) : null,
+    award_expired: Number(r.award_expired),
     postings: r.postings === null ? [] : (JSON.parse(r.postings) as Posting[]),
     timezone: r.timezone,
   };
@@ -154,7 +156,7 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
         loaded.warnings.push(`${c.id}: lots less debt derived ${derived}, the commerce account holds ${balances.get(c.id)!.commerce}`);
       }
       const shard = shardOf(c.id, config.shard_count);
-      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), lotOrderKey(shard, c.id), capsKey(shard, c.id), purchaseTimesKey(shard, c.id)]);
+      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), lotOrderKey(shard, c.id), capsKey(shard, c.id), purchaseTimesKey(shard, c.id), expiredLotsKey(shard, c.id)]);
       multi.hSet(contactKey(shard, c.id), contactFields(c, hot, balances.get(c.id)!));
       if (hot.lots.length > 0) multi.hSet(lotsKey(shard, c.id), hot.lots.map(([f, a]) => [f, String(a)]));
       // Written whole here, not built by the first script to read them, which would hold Redis for all of them.
@@ -169,6 +171,13 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
         multi.pExpireAt(purchaseTimesKey(shard, c.id), times_expire_ms);
       }
       if (hot.earliest_expiry !== null) multi.zAdd(expiryKey(shard), { score: hot.earliest_expiry, value: c.id });
+      // Kept as long as expire.lua keeps it: expired_lots_kept_ms from the contact's last expiry;
+      // only lots a claw-back may still name (hot/original.ts awardLotsArg).
+      const expired = hot.expired_lots.filter(([f]) => Number(f.slice(0, 13)) >= now_ms - expired_lots_kept_ms);
+      if (expired.length > 0 && hot.expired_lots_kept_until_ms > now_ms) {
+        multi.hSet(expiredLotsKey(shard, c.id), expired.map(([f, a]) => [f, String(a)]));
+        multi.pExpireAt(expiredLotsKey(shard, c.id), hot.expired_lots_kept_until_ms);
+      }
       index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
       loaded.cims += c.tokens?.length ?? 0;
       loaded.lots += hot.lots.length;

@@ -17,7 +17,7 @@ const t0 = Date.UTC(2026, 0, 1);
 
 let n = 0;
 function row(kind: string, created_ms: number, extra: Partial<HistoryRow>): HistoryRow {
-  return { id: `txn_${++n}`, kind, amount: 0, created_ms, at_ms: created_ms, original_id: null, awards: null, reason: null, lots: null, postings: [], timezone: 'UTC', ...extra };
+  return { id: `txn_${++n}`, kind, amount: 0, created_ms, at_ms: created_ms, original_id: null, awards: null, reason: null, lots: null, award_expired: 0, postings: [], timezone: 'UTC', ...extra };
 }
 const purchase = (at_ms: number, amount: number, expires_ms: number, pool: string | null = null) =>
   row('purchase', at_ms, { amount: 1_000, awards: [{ offer_id: 'off_c', kind: 'cashback', amount, pool, expires_at: new Date(expires_ms).toISOString() }], postings: [[rewards, commerce, amount]] });

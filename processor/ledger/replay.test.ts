@@ -18,7 +18,7 @@ const ctx: ReplayContext = {
 
 let n = 0;
 function row(kind: string, created_ms: number, extra: Partial<HistoryRow>): HistoryRow {
-  return { id: `txn_${++n}`, kind, amount: 0, created_ms, at_ms: created_ms, original_id: null, awards: null, reason: null, lots: null, postings: [], timezone: 'UTC', ...extra };
+  return { id: `txn_${++n}`, kind, amount: 0, created_ms, at_ms: created_ms, original_id: null, awards: null, reason: null, lots: null, award_expired: 0, postings: [], timezone: 'UTC', ...extra };
 }
 const expiry = (ms: number) => new Date(ms).toISOString();
 const award = (amount: number, expires_ms: number, offer_id = 'off_c') => ({ offer_id, kind: 'cashback', amount, pool: null, expires_at: expiry(expires_ms) });
@@ -155,6 +155,28 @@ describe('ContactReplay', () => {
     r.apply(row('expiry', t0 + 100, { postings: [[commerce, rewards, 50]] }));
     expect(r.result().lots).toEqual([[lotOf(t0 + 1e9), 7]]);
     expect(r.warnings).toEqual([]);
+  });
+
+  it('remembers what expired of each lot, and writes off what a refund or reversal found expired, as expire.lua and expired-lots.lua do', () => {
+    const r = new ContactReplay(ctx);
+    const t0 = Date.UTC(2026, 5, 1);
+    // Two purchases: 100 into a lot due at t0 + 10, 60 into one due at t0 + 20; 30 of the first redeemed.
+    const first = row('purchase', t0, { amount: 1_000, awards: [award(100, t0 + 10)], postings: [[rewards, commerce, 100]] });
+    const second = row('purchase', t0 + 1, { amount: 600, awards: [award(60, t0 + 20)], postings: [[rewards, commerce, 60]] });
+    r.apply(first);
+    r.apply(second);
+    r.apply(row('redemption', t0 + 2, { lots: [[lotOf(t0 + 10), 30]], postings: [[commerce, open, 30]] }));
+    r.apply(row('expiry', t0 + 30, { postings: [[commerce, rewards, 130]] }));
+    expect(r.result()).toMatchObject({ lots: [], expired_lots: [[lotOf(t0 + 10), 70], [lotOf(t0 + 20), 60]], expired_lots_kept_until_ms: t0 + 30 + 90 * 86_400_000 });
+    // The first refunded by half: its share of 50 all expired. Then reversed: 20 more expired, 30 clawed from open.
+    r.apply(row('refund', t0 + 40, { original_id: first.id, award_expired: 50, postings: [] }));
+    r.apply(row('reversal', t0 + 41, { original_id: first.id, award_expired: 20, postings: [[open, rewards, 30]] }));
+    r.apply(row('reversal', t0 + 42, { original_id: second.id, award_expired: 60, postings: [] }));
+    expect(r.result()).toMatchObject({ lots: [], debt: 0, expired_lots: [], expired_lots_kept_until_ms: 0, purchases: 0 });
+    expect(r.warnings).toEqual([]);
+    // A write-off the lots cannot account for is a warning.
+    r.apply(row('refund', t0 + 43, { original_id: second.id, award_expired: 5, postings: [] }));
+    expect(r.warnings).toEqual([`refund txn_${n}: 5 of its claw-back had expired, 0 derived`]);
   });
 
   it('gives a reversed redemption its very lots back, and expires what is due', () => {

@@ -16,7 +16,8 @@
 // - cap counters: each accepted award of an offer with a per-contact limit (as the offer is now)
 //   counts in its period at the venue; sign-up awards once; referral awards in UTC.
 
-import { capFieldAt, lotField } from '../awards.ts';
+import { awardLots, capFieldAt, lotField } from '../awards.ts';
+import { expired_lots_kept_ms } from '../hot/keys.ts';
 import { tierKeysAt, type PeriodKind } from '../../core/tier.ts';
 import { readLocalTime } from '../../core/local-time.ts';
 import { isBirthday } from '../../core/offer.ts';
@@ -45,6 +46,8 @@ export interface HistoryRow {
   readonly reason: string | null;
   /** A redemption's lots: [lot field, amount] each. */
   readonly lots: readonly (readonly [string, number])[] | null;
+  /** A refund's or reversal's: what of its claw-back had expired already (its reply's award_expired; 0 before 2026-12-03). */
+  readonly award_expired: number;
   readonly postings: readonly Posting[];
   /** The venue's timezone (terminal transactions). */
   readonly timezone: string | null;
@@ -85,6 +88,9 @@ export interface ContactHot {
   readonly caps: [string, number][];
   /** The earliest lot expiry that is not "never", for the expiry index; null if none. */
   readonly earliest_expiry: number | null;
+  /** What expired of each lot and no claw-back wrote off (hot/keys.ts expiredLotsKey), and until when the script keeps it (0: nothing). */
+  readonly expired_lots: [string, number][];
+  readonly expired_lots_kept_until_ms: number;
 }
 
 /** What decides the cap counter an accepted award counts in. */
@@ -214,6 +220,9 @@ export class ContactReplay {
   private times_kept_from_ms = 0;
   /** Redemptions of this contact: their reversals give these lots back. */
   private readonly redeemed = new Map<string, readonly (readonly [string, number])[]>();
+  /** What expired of each lot and no claw-back wrote off yet (expire.lua, expired-lots.lua), and when the last expiry was. */
+  private readonly expired = new Map<string, number>();
+  private expired_at_ms = 0;
   /** What could not be derived exactly (bounded). */
   readonly warnings: string[] = [];
   private readonly commerce: string;
@@ -255,10 +264,12 @@ export class ContactReplay {
         const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
         if (lots !== undefined) for (const [field, amount] of lots) this.addLot(field, amount);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
+        this.writeOffExpired(t);
         this.clawBack(out_of);
         break;
       }
       case 'refund':
+        this.writeOffExpired(t);
         this.clawBack(out_of);
         break;
       case 'expiry':
@@ -428,8 +439,39 @@ export class ContactReplay {
       expired += amount;
       this.lots_total -= amount;
       this.lots.delete(field);
+      this.rememberExpired(field, amount, t.created_ms);
     }
     if (expired !== out_of_commerce) this.warn(`expiry ${t.id}: ${out_of_commerce} expired in the ledger, ${expired} derived`);
+  }
+
+  /** What an expiry took of `field`, remembered as expire.lua does (rebuild writes those within expired_lots_kept_ms). */
+  private rememberExpired(field: string, amount: number, at_ms: number): void {
+    this.expired.set(field, (this.expired.get(field) ?? 0) + amount);
+    this.expired_at_ms = at_ms;
+  }
+
+  /**
+   * A claw-back's share that had expired already (its award_expired): taken from what its
+   * purchase's lots remember, in the order expired-lots.lua writeOffExpired takes it, which stops
+   * where it wrote off this much.
+   */
+  private writeOffExpired(t: HistoryRow): void {
+    let want = t.award_expired;
+    if (want <= 0) return;
+    const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
+    // The lots Node named (hot/original.ts awardLotsArg): those expired within expired_lots_kept_ms.
+    for (const [field, amount] of awardLots(purchase?.awards ?? [])) {
+      if (want <= 0) break;
+      const expiry_ms = Number(field.slice(0, 13));
+      if (expiry_ms > t.created_ms || expiry_ms < t.created_ms - expired_lots_kept_ms) continue;
+      const left = this.expired.get(field) ?? 0;
+      const take = Math.min(amount, left, want);
+      if (take <= 0) continue;
+      if (take === left) this.expired.delete(field);
+      else this.expired.set(field, left - take);
+      want -= take;
+    }
+    if (want > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${t.award_expired - want} derived`);
   }
 
   /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */
@@ -455,6 +497,8 @@ export class ContactReplay {
       caps: [...this.caps],
       // A loop, not Math.min(...expiries): past some 125,000 lots a spread overflows the stack.
       earliest_expiry: expiries.reduce<number | null>((min, ms) => (min === null || ms < min ? ms : min), null),
+      expired_lots: [...this.expired],
+      expired_lots_kept_until_ms: this.expired.size === 0 ? 0 : this.expired_at_ms + expired_lots_kept_ms,
     };
   }
 }
