@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, eventually, testCard, type TestGateway } from './helpers.ts';
 import { shop, walletOf } from './contract-util.ts';
-import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
+import { createProcessor, postCallback, refunded, reversed, sale, transactionId } from './callback-helpers.ts';
 import { expectReconciledWith } from './ledger-checks.ts';
 import { lotsKey } from '../processor/hot/keys.ts';
 import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
@@ -54,6 +54,37 @@ describe('a callback whose award expired before it came', () => {
     expect(await rebuilt(async () => [await walletOf(gw, s.biz.admin_key, s.contact_id), await lotsOf(s.contact_id)])).toEqual([{ currency: 'EUR', open: 0, commerce: 0, pools: [], expiring: [] }, {}]);
   });
 
+  it('its refund and reversal do not claw back again what expired: the wallet is as if the sale never happened', async () => {
+    const s = await shop(gw, testCard(881_000_003), [{ name: '10% back, a week', goal: 'spend', award: { percent: 10 }, validity_days: 7 }]);
+    const p = await createProcessor(gw, s.biz);
+    const occurred_at = new Date(Date.now() - 10 * day_ms).toISOString();
+    const transaction_id = transactionId();
+    const data = { transaction_id, card: { number: s.card }, amount: 1000, currency: 'EUR', merchant_code: s.biz.merchant_code, occurred_at };
+    expect((await postCallback(gw, p, sale('transaction.cleared', data))).body.status).toBe('processed');
+    await eventually('the expiry in the ledger', async () => (await kindsOf(s.contact_id)).includes('expiry'));
+
+    // Half refunded: its share of the award (50) had expired; then the rest voided (50 more).
+    const refund = { transaction_id: transactionId(), original_transaction_id: transaction_id, amount: 500, currency: 'EUR', merchant_code: s.biz.merchant_code };
+    const r = await postCallback(gw, p, refunded(refund));
+    expect(r.body.status, r.text).toBe('processed');
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ open: 0, commerce: 0 });
+    const v = await postCallback(gw, p, reversed(transaction_id));
+    expect(v.body.status, v.text).toBe('processed');
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ open: 0, commerce: 0 });
+
+    const replies = await eventually('the refund and reversal in the ledger', async () => {
+      const rows = await gw.processor.stores.sql<{ kind: string; reply: { clawed_back?: number; award_expired?: number } }[]>`
+        select kind, reply from ledger_transactions where contact_id = ${s.contact_id} and kind in ('refund', 'reversal') order by created_at, id`;
+      return rows.length === 2 && rows;
+    });
+    expect(replies.map((t) => [t.kind, t.reply.clawed_back, t.reply.award_expired])).toEqual([['refund', 0, 50], ['reversal', undefined, 50]]);
+    await expectReconciledWith(gw, s.biz);
+    // The next award is not taken by a debt: there is none.
+    const later = { ...data, transaction_id: transactionId(), occurred_at: new Date().toISOString() };
+    expect((await postCallback(gw, p, sale('transaction.cleared', later))).body.status).toBe('processed');
+    expect(await rebuilt(() => walletOf(gw, s.biz.admin_key, s.contact_id))).toMatchObject({ open: 0, commerce: 100 });
+  });
+
   it('an award still valid stays in the commerce balance, with no expiry', async () => {
     const s = await shop(gw, testCard(881_000_002), [{ name: '10% back, a fortnight', goal: 'spend', award: { percent: 10 }, validity_days: 14 }]);
     const p = await createProcessor(gw, s.biz);
@@ -68,6 +99,11 @@ describe('a callback whose award expired before it came', () => {
     expect(await rebuilt(() => lotsOf(s.contact_id))).toEqual(lots);
   });
 });
+
+async function kindsOf(contact_id: string): Promise<string[]> {
+  const rows = await gw.processor.stores.sql<{ kind: string }[]>`select kind from ledger_transactions where contact_id = ${contact_id} order by created_at, id`;
+  return rows.map((r) => r.kind);
+}
 
 function lotsOf(contact_id: string): Promise<Record<string, string>> {
   return gw.processor.stores.redis.hGetAll(lotsKey(gw.processor.contacts.shardOf(contact_id), contact_id));
