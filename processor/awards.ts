@@ -222,7 +222,7 @@ export function lotField(expires_at: string | null, pool: string | null): string
 
 /**
  * The commerce lots a transaction's awards (its reply's, as stored) went into, [lot field, amount]
- * each, fields once: those that expire (an instant_redeem award names no expiry, a discount is no
+ * each, fields once, earliest expiry first: those that expire (an instant_redeem award names no expiry, a discount is no
  * credit). What a claw-back of it may find expired (lib.lua expiredOfClaw). Debt an award settled
  * never reached its lot: counted all the same, it only bounds what expired of that lot.
  */
@@ -233,7 +233,8 @@ export function awardLots(awards: readonly unknown[]): [string, number][] {
     const field = lotField(a.expires_at, typeof a.pool === 'string' ? a.pool : null);
     lots.set(field, (lots.get(field) ?? 0) + a.amount);
   }
-  return [...lots];
+  // Earliest expiry first: the order a claw-back writes them off in, whatever the reply's order.
+  return [...lots].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
 /**

@@ -103,6 +103,8 @@ interface Wallet {
   open: number;
   /** '<expiry ms, 13 digits>|<pool>' -> amount > 0 */
   lots: Map<string, number>;
+  /** What expired of each lot and no claw-back wrote off (README: not clawed back a second time). */
+  expired: Map<string, number>;
   debt: number;
   purchases: number;
   cap_c: number;
@@ -130,6 +132,9 @@ interface Txn {
   reversed?: boolean;
   // A redemption's lots.
   taken?: [string, number][];
+  // A purchase's commerce lots (each award's whole amount, in the reply's order) and what of its claw-backs had expired.
+  lots?: [string, number][];
+  written_off?: number;
 }
 
 interface Sent {
@@ -149,7 +154,7 @@ class Model {
   budget_f_used = 0;
 
   constructor(readonly world: World) {
-    this.wallets = world.contacts.map(() => ({ open: 0, lots: new Map(), debt: 0, purchases: 0, cap_c: 0 }));
+    this.wallets = world.contacts.map(() => ({ open: 0, lots: new Map(), expired: new Map(), debt: 0, purchases: 0, cap_c: 0 }));
     this.lines = world.contacts.map(() => []);
   }
 
@@ -194,6 +199,31 @@ class Model {
     w.debt += amount - from_commerce - from_open;
     note(from_open > 0 ? 'claw from open' : 'claw from commerce only');
     if (amount - from_commerce - from_open > 0) note('claw into debt');
+  }
+
+  /**
+   * README: what of a purchase's award had expired is not clawed back a second time: of `claw`,
+   * what its lots (expired within 90 days of `at_ms`) lost to expiries and no claw-back wrote
+   * off yet, up to what its lots held less what its claw-backs wrote off before. Returns it.
+   */
+  writeOff(o: Txn, claw: number, at_ms: number): number {
+    const w = this.wallets[o.contact]!;
+    const lots = o.lots ?? [];
+    let want = Math.min(claw, lots.reduce((sum, l) => sum + l[1], 0) - (o.written_off ?? 0));
+    let written = 0;
+    for (const [field, amount] of lots) {
+      if (want <= 0) break;
+      const expiry_ms = Number(field.slice(0, 13));
+      if (expiry_ms > at_ms || expiry_ms < at_ms - 90 * day_ms) continue;
+      const take = Math.min(amount, w.expired.get(field) ?? 0, want);
+      if (take <= 0) continue;
+      w.expired.set(field, w.expired.get(field)! - take);
+      written += take;
+      want -= take;
+    }
+    if (written > 0) note('claw-back of an expired award written off');
+    o.written_off = (o.written_off ?? 0) + written;
+    return written;
   }
 
   /** What of an award settles the contact's debt first: taken off the debt and returned. */
@@ -465,13 +495,16 @@ class Runner {
     w.open -= pay;
     let awarded = 0;
     let budget_f = 0;
+    const lots = new Map<string, number>();
     want.awards.forEach((x, i) => {
       if (x.kind === 'instant_discount') return;
       awarded += x.amount;
       if (x.offer === 4) w.open += x.amount - m.settle(c, x.amount);
       else {
         const exp = got[i].expires_at;
-        m.award(c, `${exp === null ? never : String(Date.parse(exp)).padStart(13, '0')}|${x.pool ?? ''}`, x.amount);
+        const lot = `${exp === null ? never : String(Date.parse(exp)).padStart(13, '0')}|${x.pool ?? ''}`;
+        m.award(c, lot, x.amount);
+        if (exp !== null) lots.set(lot, (lots.get(lot) ?? 0) + x.amount);
       }
       if (x.offer === 5) budget_f = x.amount;
     });
@@ -483,7 +516,7 @@ class Runner {
     m.budget_f_used += budget_f;
     w.purchases++;
     return m.record({ id, kind: 'purchase', reference, terminal: t, contact: c, amount, reply, open_delta: 0, commerce_delta: 0,
-      awarded, paid: pay, refunded: 0, clawed: 0, returned: 0, counted_c, budget_f, reversed: false }, before);
+      awarded, paid: pay, refunded: 0, clawed: 0, returned: 0, counted_c, budget_f, reversed: false, lots: [...lots].sort((a, b) => (a[0] < b[0] ? -1 : 1)), written_off: 0 }, before);
   }
 
   private async redeem(a: Extract<Action, { type: 'redeem' }>): Promise<number[]> {
@@ -532,7 +565,7 @@ class Runner {
   }
 
   /** What a refund of `amount` (null: the rest) of `o` at terminal `t` gives, or its refusal. */
-  private refundOf(o: Txn, t: number, amount: number | null): { refused: [number, string] } | { r: number; claw: number; give: number } {
+  private refundOf(o: Txn, t: number, amount: number | null): { refused: [number, string] } | { r: number; claw: number; give: number; expired?: number } {
     if (t !== o.terminal) return { refused: [404, 'original_not_found'] };
     if (o.reversed) return { refused: [409, 'already_reversed'] };
     const r = amount ?? o.amount - o.refunded!;
@@ -542,11 +575,12 @@ class Runner {
     return { r, claw: Math.floor((o.awarded! * after) / o.amount) - o.clawed!, give: Math.floor((o.paid! * after) / o.amount) - o.returned! };
   }
 
-  private applyRefund(o: Txn, t: number, d: { r: number; claw: number; give: number }, id: string, reference: string, reply: any): void {
+  private applyRefund(o: Txn, t: number, d: { r: number; claw: number; give: number; expired?: number }, id: string, reference: string, reply: any): void {
     const m = this.model;
     note(`refund ${o.refunded! + d.r === o.amount ? 'to full' : 'partial'}${d.give > 0 ? ' with payment back' : ''}`);
     const before = m.balances(o.contact);
-    m.clawBack(o.contact, d.claw);
+    d.expired = m.writeOff(o, d.claw, now());
+    m.clawBack(o.contact, d.claw - d.expired);
     m.wallets[o.contact]!.open += d.give;
     o.refunded! += d.r;
     o.clawed! += d.claw;
@@ -567,7 +601,7 @@ class Runner {
     if ('refused' in d) return this.refused(res, ...d.refused), [];
     expect(res.status, res.text).toBe(201);
     this.applyRefund(o, t, d, res.body.id, body.reference, res.body);
-    expect(res.body, 'refund reply').toMatchObject({ status: 'approved', reference: body.reference, original_id: o.id, amount: d.r, clawed_back: d.claw, returned_to_wallet: d.give, wallet: m.balances(o.contact) });
+    expect(res.body, 'refund reply').toMatchObject({ status: 'approved', reference: body.reference, original_id: o.id, amount: d.r, clawed_back: d.claw - d.expired!, award_expired: d.expired, returned_to_wallet: d.give, wallet: m.balances(o.contact) });
     return [o.contact];
   }
 
@@ -596,7 +630,8 @@ class Runner {
       note(`reverse purchase refunded=${o.refunded! > 0} paid=${o.paid! > 0}`);
       if (o.counted_c) w.cap_c--;
       m.budget_f_used -= o.budget_f!;
-      m.clawBack(o.contact, o.awarded! - o.clawed!);
+      const claw = o.awarded! - o.clawed!;
+      m.clawBack(o.contact, claw - m.writeOff(o, claw, now()));
       w.open += o.paid! - o.returned!;
     }
     o.reversed = true;
@@ -796,6 +831,7 @@ class Runner {
         if (Number(field.slice(0, 13)) <= at) {
           expired += amount;
           w.lots.delete(field);
+          w.expired.set(field, (w.expired.get(field) ?? 0) + amount);
         }
       }
       if (expired === 0) return;
@@ -893,6 +929,13 @@ async function runSequence(actions: Action[]): Promise<void> {
 // is there, and refused once spent.
 const P = (c: number, amount: number, extra: Partial<Extract<Action, { type: 'purchase' }>> = {}): Action => ({ type: 'purchase', c, t: 0, amount, basket: 'none', split: 50, pay: null, quote: false, ...extra });
 const scenarios: Record<string, Action[]> = {
+  'a processor sale whose award expired, refunded in part and then reversed past the hot window: what expired is not clawed back again': [
+    { type: 'cb_sale', c: 0, p: 0, amount: 56, basket: 'both', split: 72, clear_pct: null },
+    { type: 'advance', days: 95.5 },
+    { type: 'cb_refund', sel: 0, pct: 1 },
+    { type: 'advance', days: 45.5 },
+    { type: 'cb_reverse', sel: 0 },
+  ],
   'debt from a reversal after the money was redeemed and spent, settled by the next award': [
     P(0, 10_000, { basket: 'both', split: 30 }),
     { type: 'redeem', c: 0, t: 0, pct: null },

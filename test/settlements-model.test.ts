@@ -361,7 +361,10 @@ class Runner {
       const body: any = { reference: this.ref(), original_reference: o.reference, ...(a.pct === null ? {} : { amount }) };
       const res = await this.post(o.terminal, '/v1/refunds', body);
       expect(res.status, res.text).toBe(201);
-      expect(res.body, 'refund reply').toMatchObject({ amount, clawed_back: claw, returned_to_wallet: give });
+      expect(res.body, 'refund reply').toMatchObject({ amount, returned_to_wallet: give });
+      // What of the share had expired is not taken from the wallet again (README), and is unfunded all the same.
+      expect(res.body.clawed_back + res.body.award_expired, 'refund reply: clawed_back + award_expired').toBe(claw);
+      if (res.body.award_expired > 0) note('refund of an expired award');
       at_ms = this.at(res.body, now);
     }
     if (this.advanced) note('refund after the clock moved on');

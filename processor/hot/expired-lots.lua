@@ -3,14 +3,16 @@
 -- (ARG.award_lots, Node's reading of its journal entry or ledger row).
 
 -- Write off up to `want` of the original's lots (`lots`: {field, amount} of its commerce awards)
--- past their expiry: what the expiry took out of each and no claw-back wrote off yet
+-- past their expiry, since `remembered_from_ms` (older ones are forgotten, hot/original.ts
+-- AwardLots): what the expiry took out of each and no claw-back wrote off yet
 -- (KEY.expired_lots, expire.lua). A claw-back does not take that again: it left the wallet at its
 -- expiry, as it would have had the purchase never happened. Returns the amount written off.
-local function writeOffExpired(lots, want)
+local function writeOffExpired(lots, want, remembered_from_ms)
   local written = 0
   for _, lot in ipairs(lots) do
     if written >= want then break end
-    if expiryOf(lot[1]) <= NOW then
+    local expiry = expiryOf(lot[1])
+    if expiry <= NOW and expiry >= remembered_from_ms then
       local left = tonumber(redis.call('HGET', KEY.expired_lots, lot[1]) or '0')
       local take = math.min(lot[2], left, want - written)
       if take > 0 then
@@ -34,5 +36,5 @@ local function expiredOfClaw(o, claw, written)
   local room = -written
   for _, lot in ipairs(given.lots) do room = room + lot[2] end
   if room <= 0 then return 0 end
-  return writeOffExpired(given.lots, math.min(claw, room))
+  return writeOffExpired(given.lots, math.min(claw, room), given.remembered_from_ms)
 end

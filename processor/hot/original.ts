@@ -23,21 +23,23 @@ export interface OriginalState {
 
 /**
  * A purchase's commerce lots (awards.ts awardLots), as refund.lua and reversal.lua are given them
- * once they answer stale for want of them (lib.lua expiredOfClaw): `original` names the purchase
- * they were read for. Empty when it could not be read now: nothing is then written off.
+ * once they answer stale for want of them (expired-lots.lua): `original` names the purchase they
+ * were read for. Empty when it could not be read now: nothing is then written off.
  */
 export interface AwardLots {
   readonly original: string;
   readonly lots: readonly (readonly [string, number])[];
+  /**
+   * Only lots that expired since are looked up (what expired of older ones is forgotten,
+   * expired_lots_kept_ms), so that what is written off never depends on when expire.lua last
+   * dropped older fields; every lot counts in what the purchase may write off in all.
+   */
+  readonly remembered_from_ms: number;
 }
 
-/**
- * The script's award_lots for purchase `original` at `now_ms`: its lots that expired within
- * expired_lots_kept_ms, the only ones whose expiry is still remembered. So what is written off
- * never depends on when expire.lua last dropped older ones (rebuild's replay filters alike).
- */
+/** The script's award_lots for purchase `original` at `now_ms`. */
 export function awardLotsArg(original: string, lots: readonly (readonly [string, number])[], now_ms: number): AwardLots {
-  return { original, lots: lots.filter(([field]) => Number(field.slice(0, 13)) >= now_ms - expired_lots_kept_ms) };
+  return { original, lots, remembered_from_ms: now_ms - expired_lots_kept_ms };
 }
 
 export interface LedgerOriginalArg {

@@ -8,7 +8,7 @@ import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { refundTemplates } from '../templates.ts';
 import { contactKey, expiredLotsKey, stateKey } from './keys.ts';
-import type { AwardLots, LedgerOriginalArg } from './original.ts';
+import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { RefundCall } from './refund.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
@@ -76,10 +76,10 @@ describe('refund.lua', () => {
     const length = await journalLength(redis, shard);
     // Without the purchase's lots the script cannot tell: stale, and nothing changed.
     expect(await redis.refundScript(call(contact_id, o.slot, 500))).toEqual({ outcome: 'stale' });
-    expect(await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, { original: 'txn_another', lots: [[gone, 100]] }))).toEqual({ outcome: 'stale' });
+    expect(await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, awardLotsArg('txn_another', [[gone, 100]], Date.now())))).toEqual({ outcome: 'stale' });
     expect(await journalLength(redis, shard)).toBe(length);
 
-    const lots: AwardLots = { original: o.id, lots: [[gone, 100]] };
+    const lots = awardLotsArg(o.id, [[gone, 100]], Date.now());
     const half = await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, lots));
     if (half.outcome !== 'ok') throw new Error(JSON.stringify(half));
     expect(JSON.parse(half.reply)).toMatchObject({ amount: 500, clawed_back: 0, award_expired: 50, wallet: { open: 0, commerce: 0 } });
@@ -99,12 +99,23 @@ describe('refund.lua', () => {
     const contact_id = await specContact(redis, shard, business, 30);
     await redis.hSet(expiredLotsKey(shard, contact_id), gone, '120');
     const o = await original('p|1000|100||||');
-    const c = call(contact_id, o.slot, null, null, undefined, { original: o.id, lots: [[gone, 70]] });
+    const c = call(contact_id, o.slot, null, null, undefined, awardLotsArg(o.id, [[gone, 70]], Date.now()));
     const out = await redis.refundScript(c);
     if (out.outcome !== 'ok') throw new Error(out.outcome);
     expect(JSON.parse(out.reply)).toMatchObject({ clawed_back: 30, award_expired: 70, wallet: { open: 0, commerce: 0 } });
     expect((await journalOf(redis, shard, out.journal_id)).entry.postings).toEqual([[c.accounts.open, c.accounts.rewards, 30]]);
     expect(await redis.hGetAll(expiredLotsKey(shard, contact_id))).toEqual({ [gone]: '50' });
+  });
+
+  it('looks up only lots expired since remembered_from_ms; older ones count in what the purchase may write off in all', async () => {
+    const forgotten = `${String(Date.now() - 100 * 86_400_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 0);
+    await redis.hSet(expiredLotsKey(shard, contact_id), { [forgotten]: '40', [gone]: '60' });
+    const o = await original('p|1000|100||||');
+    const out = await redis.refundScript(call(contact_id, o.slot, null, null, undefined, awardLotsArg(o.id, [[forgotten, 40], [gone, 60]], Date.now())));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(JSON.parse(out.reply)).toMatchObject({ clawed_back: 40, award_expired: 60, wallet: { open: 0, commerce: -40 } });
+    expect(await redis.hGetAll(expiredLotsKey(shard, contact_id))).toEqual({ [forgotten]: '40' });
   });
 
   it('refunds an original past the hot window as the ledger has it, from what its refunds left', async () => {

@@ -8,7 +8,7 @@ import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { reversalTemplates } from '../templates.ts';
 import { capsKey, contactKey, deferredUndosKey, expiredLotsKey, lotsKey, stateKey } from './keys.ts';
-import type { AwardLots, LedgerOriginalArg } from './original.ts';
+import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
@@ -67,7 +67,7 @@ describe('reversal.lua', () => {
     expect(await redis.hGet(stateKey(shard, o.id), 'rv')).toBeNull();
     expect(await journalLength(redis, shard)).toBe(length);
 
-    const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), { original: o.id, lots: [[gone, 100]] }));
+    const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[gone, 100]], Date.now())));
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
     expect(reply).toMatchObject({ original_kind: 'purchase', award_expired: 60, wallet: { open: 0, commerce: 0 } });

@@ -7,7 +7,7 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { guessCountersOf } from './guess.ts';
-import { eventClaimKey, transactionClaimKey } from './keys.ts';
+import { eventClaimKey, expired_lots_kept_ms, transactionClaimKey } from './keys.ts';
 import { loadLibrary } from './library.ts';
 import type { ArgsParser } from './layout.ts';
 import { hot_library, hot_scripts } from './scripts.ts';
@@ -42,10 +42,10 @@ describe('hot scripts', () => {
       ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, birth_days: '', fee_bp: 0, pay_fee: 0, accounts, tier_units: 0, periods: [], referral: '', awards: [], caps_kept: { d: '', w: '', m: '' } }],
       ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee: 0 }],
       ['redeemScript', { ...base, amount: null, merchant_code: '', accounts, restricted_pools: [] }],
-      ['refundScript', { ...base, amount: null, ...original }],
-      ['reversalScript', { ...base, ...original, undo: null }],
+      ['refundScript', { ...base, amount: null, ...original, award_lots: null }],
+      ['reversalScript', { ...base, ...original, undo: null, award_lots: null }],
       ['awardScript', { ...base, accounts, awards: [], caps_kept: { d: '', w: '', m: '' } }],
-      ['expireScript', { ...base, accounts, lots_max: 10 }],
+      ['expireScript', { ...base, accounts, lots_max: 10, expired_kept_ms: expired_lots_kept_ms }],
       ['claimScript', { slot, value: '', mode: 'read' }],
       ['otpScript', { business_id: business.id, code: '123456', mode: 'for', contact_id, tries_max: 3, tries_ttl_s: 900, counters }],
       ['guessScript', { mode: 'reserve', counters }],

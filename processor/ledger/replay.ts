@@ -459,7 +459,7 @@ export class ContactReplay {
     let want = t.award_expired;
     if (want <= 0) return;
     const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
-    // The lots Node named (hot/original.ts awardLotsArg): those expired within expired_lots_kept_ms.
+    // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
     for (const [field, amount] of awardLots(purchase?.awards ?? [])) {
       if (want <= 0) break;
       const expiry_ms = Number(field.slice(0, 13));

@@ -129,6 +129,18 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
     where term.business_id = ${business.id} and term.merchant_id is not null ${merchant_id === undefined ? sql`` : sql`and term.merchant_id = ${merchant_id}`}
       and t.created_at >= ${start} and t.created_at < ${end}
     group by term.merchant_id`;
+  // A refund's or reversal's share of an award that had expired (its reply's award_expired, README)
+  // left no posting: the expiry had taken it back into the rewards account already. The merchant
+  // funds no award of a sale voided or refunded, expired or not: that share is unfunded here.
+  const written_off = await sql<{ merchant_id: string; amount: number }[]>`
+    select term.merchant_id, sum((t.reply->>'award_expired')::int8)::int8 as amount
+    from ledger_transactions t
+    join terminals term on term.id = t.terminal_id
+    where term.business_id = ${business.id} and term.merchant_id is not null ${merchant_id === undefined ? sql`` : sql`and term.merchant_id = ${merchant_id}`}
+      and t.kind in ('refund', 'reversal') and t.created_at >= ${start} and t.created_at < ${end}
+      and (t.reply->>'award_expired')::int8 > 0
+    group by term.merchant_id`;
+  const unfunded = new Map(written_off.map((r) => [r.merchant_id, Number(r.amount)]));
   const by_merchant = new Map(sums.map((r) => [r.merchant_id, r]));
   const none = { awards_funded: 0, discounts: 0, fees: 0, spends: 0 };
   const result = [];
@@ -145,7 +157,7 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
       currency: business.currency,
       contribution_fee_percent: m.contribution_fee_bp / 100,
       settle_on: m.settle_on,
-      awards_funded: row.awards_funded,
+      awards_funded: row.awards_funded - (unfunded.get(m.id) ?? 0),
       contribution_fees: row.fees,
       spends_accepted: row.spends,
       discounts_given: row.discounts,
