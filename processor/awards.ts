@@ -221,10 +221,11 @@ export function lotField(expires_at: string | null, pool: string | null): string
 }
 
 /**
- * The commerce lots a transaction's awards (its reply's, as stored) went into, [lot field, amount]
- * each, fields once, earliest expiry first: those that expire (an instant_redeem award names no expiry, a discount is no
- * credit). What a claw-back of it may find expired (lib.lua expiredOfClaw). Debt an award settled
- * never reached its lot: counted all the same, it only bounds what expired of that lot.
+ * The commerce lots a transaction's awards (its reply's, as stored) went into, [lot field,
+ * amount] each, fields once, earliest expiry first: those that expire (an instant_redeem award
+ * names no expiry, a discount is no credit). What a claw-back of it may find expired
+ * (expired-lots.lua expiredOfClaw). Debt an award settled never reached its lot: counted all the
+ * same, it only bounds what expired of that lot.
  */
 export function awardLots(awards: readonly unknown[]): [string, number][] {
   const lots = new Map<string, number>();

@@ -85,7 +85,10 @@ export class Refunds {
     // The contact has expired lots remembered, and the script needs the original's to tell what of
     // its claw-back expired: read once (the record it found never changes), and call again.
     const award_lots = await this.awardLotsOf(call.shard, original_slot, now_ms);
-    return shardReply(this.stores, call, this.stores.redis.refundScript({ ...call, award_lots }));
+    const again = await this.stores.redis.refundScript({ ...call, award_lots });
+    // Only if its record went (its window ended) between the two calls: nothing was refunded.
+    if (again.outcome === 'stale') throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} changed while it was read; try again`);
+    return shardReply(this.stores, call, Promise.resolve(again));
   }
 
   /**

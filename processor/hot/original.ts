@@ -17,7 +17,7 @@ export interface OriginalState {
   readonly fee_returned: number;
   readonly discount_returned: number;
   readonly reversed: boolean;
-  /** Of `clawed`, what had expired already and was not taken again (lib.lua expiredOfClaw). */
+  /** Of `clawed`, what had expired already and was not taken again (expired-lots.lua expiredOfClaw). */
   readonly award_expired: number;
 }
 

@@ -5,7 +5,7 @@
 -- each see what the ones before took, so all that fit are approved, none retries, and their sum
 -- never exceeds the original.
 --
--- What of the award's share had expired already is not taken again (lib.lua expiredOfClaw): the
+-- What of the award's share had expired already is not taken again (expired-lots.lua expiredOfClaw): the
 -- reply's clawed_back is what left the wallet, award_expired the rest of the share.
 --
 -- Keys and arguments: hot/refund.ts (amount nil: what is left of the original; KEY.originals

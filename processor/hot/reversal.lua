@@ -62,7 +62,7 @@ local amount = o.amount
 local postings = ''
 -- A redemption's lots that come back already past their expiry (see below).
 local expired_back = 0
--- What of a purchase's awards had expired already: not clawed back again (lib.lua expiredOfClaw).
+-- What of a purchase's awards had expired already: not clawed back again (expired-lots.lua expiredOfClaw).
 local award_expired = 0
 if kind == 'purchase' then
   -- Node read what this purchase counted before the script: a call made for another original
