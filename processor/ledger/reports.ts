@@ -117,23 +117,34 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
   // created_at) index (1–9 ms over 403,000 transactions); for a business with a fifth of the
   // ledger it scans the ledger instead (78 ms for a month, 464 ms for all time; the review of
   // 2026-12-02). A merchant's own accounts are its id and the kind, as accountId names them.
-  // A refund's or reversal's share of an award that had expired (its reply's award_expired,
-  // README) has no posting: the expiry took it back into the rewards account already. A sale
-  // voided or refunded funds no award, expired or not: that share is unfunded as a claw-back is.
-  // Counted once per transaction (its first posting, or none: a left join).
+  //
+  // A refund's or reversal's share of an award that had expired (its reply's award_expired, README)
+  // moved no posting: the expiry had taken it back into the rewards account already. A sale voided
+  // or refunded funds no award, expired or not, so that share is unfunded as a claw-back is: the
+  // second part of the union, the same statement over the same rows (refunds and reversals only).
+  const at_merchants = sql`term.business_id = ${business.id} and term.merchant_id is not null ${merchant_id === undefined ? sql`` : sql`and term.merchant_id = ${merchant_id}`}
+      and t.created_at >= ${start} and t.created_at < ${end}`;
   const sums = await sql<{ merchant_id: string; awards_funded: number; discounts: number; fees: number; spends: number }[]>`
-    select term.merchant_id,
-      (coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)
-        - coalesce(sum((t.reply->>'award_expired')::int8) filter (where t.kind in ('refund', 'reversal') and (p.n is null or p.n = 0)), 0))::int8 as awards_funded,
-      coalesce(sum(case when p.credit_account = ${discounts} then p.amount when p.debit_account = ${discounts} then -p.amount else 0 end), 0)::int8 as discounts,
-      coalesce(sum(case when p.debit_account = term.merchant_id || ${fees_suffix} then p.amount when p.credit_account = term.merchant_id || ${fees_suffix} then -p.amount else 0 end), 0)::int8 as fees,
-      coalesce(sum(case when p.credit_account = term.merchant_id || ${spends_suffix} then p.amount when p.debit_account = term.merchant_id || ${spends_suffix} then -p.amount else 0 end), 0)::int8 as spends
-    from ledger_transactions t
-    join terminals term on term.id = t.terminal_id
-    left join ledger_postings p on p.transaction_id = t.id
-    where term.business_id = ${business.id} and term.merchant_id is not null ${merchant_id === undefined ? sql`` : sql`and term.merchant_id = ${merchant_id}`}
-      and t.created_at >= ${start} and t.created_at < ${end}
-    group by term.merchant_id`;
+    select merchant_id, sum(awards_funded)::int8 as awards_funded, sum(discounts)::int8 as discounts, sum(fees)::int8 as fees, sum(spends)::int8 as spends
+    from (
+      select term.merchant_id,
+        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards_funded,
+        coalesce(sum(case when p.credit_account = ${discounts} then p.amount when p.debit_account = ${discounts} then -p.amount else 0 end), 0)::int8 as discounts,
+        coalesce(sum(case when p.debit_account = term.merchant_id || ${fees_suffix} then p.amount when p.credit_account = term.merchant_id || ${fees_suffix} then -p.amount else 0 end), 0)::int8 as fees,
+        coalesce(sum(case when p.credit_account = term.merchant_id || ${spends_suffix} then p.amount when p.debit_account = term.merchant_id || ${spends_suffix} then -p.amount else 0 end), 0)::int8 as spends
+      from ledger_transactions t
+      join terminals term on term.id = t.terminal_id
+      join ledger_postings p on p.transaction_id = t.id
+      where ${at_merchants}
+      group by term.merchant_id
+      union all
+      select term.merchant_id, -sum((t.reply->>'award_expired')::int8)::int8, 0, 0, 0
+      from ledger_transactions t
+      join terminals term on term.id = t.terminal_id
+      where ${at_merchants} and t.kind in ('refund', 'reversal') and (t.reply->>'award_expired')::int8 > 0
+      group by term.merchant_id
+    ) s
+    group by merchant_id`;
   const by_merchant = new Map(sums.map((r) => [r.merchant_id, r]));
   const none = { awards_funded: 0, discounts: 0, fees: 0, spends: 0 };
   const result = [];
