@@ -202,19 +202,26 @@ class Model {
   }
 
   /**
-   * README: what of a purchase's award had expired is not clawed back a second time: of `claw`,
-   * what its lots (expired within 90 days of `at_ms`) lost to expiries and no claw-back wrote
-   * off yet, up to what its lots held less what its claw-backs wrote off before. Returns it.
+   * README: what of a purchase's award had expired is not clawed back a second time, in
+   * proportion: of what expired of it (written off before, and what its lots expired within 90
+   * days of `at_ms` still find remembered, each up to its amount), the share `after` of its
+   * amount, less what was written off before; at most `claw`. Returns it.
    */
-  writeOff(o: Txn, claw: number, at_ms: number): number {
+  writeOff(o: Txn, claw: number, at_ms: number, after: number): number {
     const w = this.wallets[o.contact]!;
     const lots = o.lots ?? [];
-    let want = Math.min(claw, lots.reduce((sum, l) => sum + l[1], 0) - (o.written_off ?? 0));
+    const remembered = (field: string) => {
+      const expiry_ms = Number(field.slice(0, 13));
+      return expiry_ms <= at_ms && expiry_ms >= at_ms - 90 * day_ms;
+    };
+    const held = lots.reduce((sum, l) => sum + l[1], 0);
+    const found = lots.reduce((sum, [field, amount]) => sum + (remembered(field) ? Math.min(amount, w.expired.get(field) ?? 0) : 0), 0);
+    const before = o.written_off ?? 0;
+    let want = Math.min(claw, Math.floor((Math.min(before + found, held) * after) / o.amount) - before);
     let written = 0;
     for (const [field, amount] of lots) {
       if (want <= 0) break;
-      const expiry_ms = Number(field.slice(0, 13));
-      if (expiry_ms > at_ms || expiry_ms < at_ms - 90 * day_ms) continue;
+      if (!remembered(field)) continue;
       const take = Math.min(amount, w.expired.get(field) ?? 0, want);
       if (take <= 0) continue;
       w.expired.set(field, w.expired.get(field)! - take);
@@ -222,7 +229,7 @@ class Model {
       want -= take;
     }
     if (written > 0) note('claw-back of an expired award written off');
-    o.written_off = (o.written_off ?? 0) + written;
+    o.written_off = before + written;
     return written;
   }
 
@@ -579,7 +586,7 @@ class Runner {
     const m = this.model;
     note(`refund ${o.refunded! + d.r === o.amount ? 'to full' : 'partial'}${d.give > 0 ? ' with payment back' : ''}`);
     const before = m.balances(o.contact);
-    d.expired = m.writeOff(o, d.claw, now());
+    d.expired = m.writeOff(o, d.claw, now(), o.refunded! + d.r);
     m.clawBack(o.contact, d.claw - d.expired);
     m.wallets[o.contact]!.open += d.give;
     o.refunded! += d.r;
@@ -631,7 +638,7 @@ class Runner {
       if (o.counted_c) w.cap_c--;
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
-      m.clawBack(o.contact, claw - m.writeOff(o, claw, now()));
+      m.clawBack(o.contact, claw - m.writeOff(o, claw, now(), o.amount));
       w.open += o.paid! - o.returned!;
     }
     o.reversed = true;

@@ -27,14 +27,24 @@ end
 -- What of the claw-back `claw` of purchase `o` had expired already, written off; nil when Node
 -- must name the purchase's lots first (ARG.award_lots, read from its journal entry or ledger
 -- row: the record keeps amounts only), which only a contact with expired lots remembered needs.
--- `written`: what claw-backs of `o` wrote off before (its state's xw), so that one purchase
--- never writes off more than its lots held.
-local function expiredOfClaw(o, claw, written)
+-- In proportion, as the claw-back is (API.md): of what expired of the purchase's award (what its
+-- claw-backs wrote off before, `written`, its state's xw, and what its lots still find
+-- remembered), the share of the purchase refunded once this claw-back is made, `after` of
+-- o.amount (a reversal: all of it), less what was written off before.
+local function expiredOfClaw(o, claw, written, after)
   if claw <= 0 or redis.call('EXISTS', KEY.expired_lots) == 0 then return 0 end
   local given = ARG.award_lots
   if given == nil or given.original ~= o.id then return nil end
-  local room = -written
-  for _, lot in ipairs(given.lots) do room = room + lot[2] end
-  if room <= 0 then return 0 end
-  return writeOffExpired(given.lots, math.min(claw, room), given.remembered_from_ms)
+  local held, remembered = 0, 0
+  for _, lot in ipairs(given.lots) do
+    held = held + lot[2]
+    local expiry = expiryOf(lot[1])
+    if expiry <= NOW and expiry >= given.remembered_from_ms then
+      remembered = remembered + math.min(lot[2], tonumber(redis.call('HGET', KEY.expired_lots, lot[1]) or '0'))
+    end
+  end
+  local expired = math.min(written + remembered, held)
+  local want = math.min(claw, math.floor(expired * after / o.amount) - written)
+  if want <= 0 then return 0 end
+  return writeOffExpired(given.lots, want, given.remembered_from_ms)
 end

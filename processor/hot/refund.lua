@@ -33,7 +33,7 @@ local amount = ARG.amount or s.amount - s.refunded
 local shares = refundShares(s, amount)
 if not shares then return refuse('amount_exceeds_original') end
 
-local expired = expiredOfClaw(o, shares.claw, field(8))
+local expired = expiredOfClaw(o, shares.claw, field(8), s.refunded + amount)
 if expired == nil then return {'stale'} end
 local from_commerce, from_open = clawBack(shares.claw - expired)
 local postings = ''

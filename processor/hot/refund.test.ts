@@ -107,6 +107,22 @@ describe('refund.lua', () => {
     expect(await redis.hGetAll(expiredLotsKey(shard, contact_id))).toEqual({ [gone]: '50' });
   });
 
+  it('writes off in proportion, as it claws back: a half refund of an award half expired, half not, writes off half of what expired', async () => {
+    // 100 awarded: 50 into a lot that expired, 50 into one that never does.
+    const contact_id = await specContact(redis, shard, business, 0, { '9999999999999|': 50 });
+    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '50');
+    const o = await original('p|1000|100||||');
+    const lots = awardLotsArg(o.id, [[gone, 50], ['9999999999999|', 50]], Date.now());
+    const half = await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, lots));
+    if (half.outcome !== 'ok') throw new Error(half.outcome);
+    // As a sale of 500 would have left: 25 expired, 25 in the wallet.
+    expect(JSON.parse(half.reply)).toMatchObject({ clawed_back: 25, award_expired: 25, wallet: { open: 0, commerce: 25 } });
+    const rest = await redis.refundScript(call(contact_id, o.slot, null, null, undefined, lots));
+    if (rest.outcome !== 'ok') throw new Error(rest.outcome);
+    expect(JSON.parse(rest.reply)).toMatchObject({ clawed_back: 25, award_expired: 25, wallet: { open: 0, commerce: 0 } });
+    expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
+  });
+
   it('looks up only lots expired since remembered_from_ms; older ones count in what the purchase may write off in all', async () => {
     const forgotten = `${String(Date.now() - 100 * 86_400_000).padStart(13, '0')}|`;
     const contact_id = await specContact(redis, shard, business, 0);

@@ -71,7 +71,7 @@ if kind == 'purchase' then
   if undo == nil or undo.original ~= o.id then return {'stale'} end
   -- What partial refunds have not clawed back or given back yet, less what of it expired.
   local claw = o.awarded - field(2)
-  award_expired = expiredOfClaw(o, claw, field(8))
+  award_expired = expiredOfClaw(o, claw, field(8), o.amount)
   if award_expired == nil then return {'stale'} end
   undoPurchase(undo)
   local from_commerce, from_open = clawBack(claw - award_expired)
