@@ -3,7 +3,8 @@
 
 import { newId } from '../core/ids.ts';
 import { rewardsCall } from './awards.ts';
-import { expire_lots_max, expired_lots_kept_ms, type ExpireCall } from './hot/expire.ts';
+import { expire_lots_max, type ExpireCall } from './hot/expire.ts';
+import { expired_lots_kept_ms } from './hot/keys.ts';
 import type { AwardItem } from './hot/award-items.ts';
 import { contactKey, expiryKey } from './hot/keys.ts';
 import type { Business, Network } from './network.ts';

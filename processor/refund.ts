@@ -67,7 +67,7 @@ export class Refunds {
     const hash = requestHash(this.stores.config.cim_hmac_key, 'refund', input);
     const now_ms = this.stores.clock.now();
     const original_slot = referenceSlot(this.stores.config, terminal.id, input.original_reference, now_ms);
-    const original = await this.locate(business, terminal, original_slot, input.original_reference);
+    const original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
     const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
     const not_found = `no purchase with reference ${input.original_reference} at this terminal`;
     if (original === undefined) {
@@ -107,7 +107,7 @@ export class Refunds {
    * The original a terminal made under a reference: its contact from the hot window's claim (the
    * script reads its record), else from the ledger, which the script is then given.
    */
-  private async locate(business: Business, terminal: Terminal, slot: ReferenceSlot, reference: string): Promise<Located | undefined> {
+  private async locate(business: Business, terminal: Terminal, slot: ReferenceSlot, reference: string, now_ms: number): Promise<Located | undefined> {
     const claimed = await findOriginal(this.stores, slot);
     if (claimed !== undefined) return { contact_id: claimed.contact_id, ledger: null, award_lots: null };
     let o: LedgerOriginal | undefined;
@@ -116,7 +116,7 @@ export class Refunds {
     } catch {
       throw new PocketgateError('unavailable', 'the original is older than the hot window and the ledger cannot be read now; try again');
     }
-    return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o), award_lots: awardLotsArg(o.id, o.award_lots, this.stores.clock.now()) };
+    return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o), award_lots: awardLotsArg(o.id, o.award_lots, now_ms) };
   }
 
   /** The original from the ledger, for a terminal that waits: bounded as every POS read of it (ledger-reads.ts). */
@@ -147,7 +147,7 @@ export class Refunds {
     const now_ms = this.stores.clock.now();
     const original_slot = referenceSlot(config, terminal.id, input.original_reference, now_ms);
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
-    let original = await this.locate(business, terminal, original_slot, input.original_reference);
+    let original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
     if (original === undefined) {
       // The reversal's own reference taken by another body is 409 and changes nothing (API.md):
       // checked before the mark below, which would refuse an original that may still come.
@@ -162,7 +162,7 @@ export class Refunds {
         throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
       }
       // The original arrived between our two reads: reverse it for real.
-      original = await this.locate(business, terminal, original_slot, input.original_reference);
+      original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
       if (original === undefined) throw new PocketgateError('original_not_found', `no transaction with reference ${input.original_reference} at this terminal`);
     }
     await claimReference(this.stores, slot, input.reference, hash, original.contact_id);

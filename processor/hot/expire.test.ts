@@ -6,8 +6,8 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { expiryTemplates } from '../templates.ts';
-import { expire_lots_max, expired_lots_kept_ms, type ExpireCall } from './expire.ts';
-import { contactKey, expiredLotsKey, expiryKey, lotsKey } from './keys.ts';
+import { expire_lots_max, type ExpireCall } from './expire.ts';
+import { contactKey, expired_lots_kept_ms, expiredLotsKey, expiryKey, lotsKey } from './keys.ts';
 import { referenceSlot } from './references.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedisForFile } from './script-spec.ts';
 

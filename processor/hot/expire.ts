@@ -2,8 +2,6 @@
 
 import { accountsArg } from './accounts.ts';
 import { expiredLotsKey, expiryKey } from './keys.ts';
-
-export { expired_lots_kept_ms } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 

@@ -50,8 +50,8 @@ export function expiredLotsKey(shard: number, contact_id: string): string {
 
 /**
  * How long after a lot expired a refund or reversal of the purchase that awarded it still finds
- * what expired, and leaves it out of what it claws back: 90 days, the returns window of most
- * retailers. A refund later than that claws the award back as if it had not expired (into
+ * what expired, and leaves it out of what it claws back: 90 days, a common retail returns
+ * window (a decision, README). A refund later than that claws the award back as if it had not expired (into
  * commerce debt if the wallet lacks it): past it, what expired cannot be told from what was
  * redeemed, and a refunded purchase's award is never left in the wallet.
  */
