@@ -223,9 +223,10 @@ export function lotField(expires_at: string | null, pool: string | null): string
 /**
  * The commerce lots a transaction's awards (its reply's, as stored) went into, [lot field,
  * amount] each, fields once, earliest expiry first: those that expire (an instant_redeem award
- * names no expiry, a discount is no credit). What a claw-back of it may find expired
- * (expired-lots.lua expiredOfClaw). Debt an award settled never reached its lot: counted all the
- * same, it only bounds what expired of that lot.
+ * names no expiry, a discount is no credit, and a lot that never expires is not told from the
+ * open balance here). A claw-back of it takes them first and writes off what of them expired
+ * (claw-back.lua). Debt an award settled never reached its lot: counted all the same, it only
+ * bounds what is taken of that lot.
  */
 export function awardLots(awards: readonly unknown[]): [string, number][] {
   const lots = new Map<string, number>();
@@ -234,7 +235,7 @@ export function awardLots(awards: readonly unknown[]): [string, number][] {
     const field = lotField(a.expires_at, typeof a.pool === 'string' ? a.pool : null);
     lots.set(field, (lots.get(field) ?? 0) + a.amount);
   }
-  // Earliest expiry first: the order a claw-back writes them off in, whatever the reply's order.
+  // Earliest expiry first: the order a claw-back takes and writes them off in, whatever the reply's order.
   return [...lots].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 

@@ -54,8 +54,12 @@ export interface JournalEntry {
   readonly awards?: readonly unknown[];
   readonly discount?: number;
   readonly paid_from_wallet?: number;
-  /** A redemption's: the lots it took, [lot field, amount] each (its reversal gives them back). */
-  readonly lots?: readonly (readonly [string, number])[];
+  /**
+   * The commerce lots it took from, [lot field, amount] each: a redemption's (its reversal gives
+   * them back); a refund's or reversal's claw-back's (null when it took none), which rebuild's
+   * replay takes again (claw-back.lua clawBack).
+   */
+  readonly lots?: readonly (readonly [string, number])[] | null;
   readonly postings: readonly Posting[];
 }
 

@@ -82,8 +82,8 @@ export class Refunds {
     const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     const outcome = await this.stores.redis.refundScript(call);
     if (outcome.outcome !== 'stale') return shardReply(this.stores, call, Promise.resolve(outcome));
-    // The contact has expired lots remembered, and the script needs the original's to tell what of
-    // its claw-back expired: read once (the record it found never changes), and call again.
+    // The script needs the original's lots (claw-back.lua ownLots: the contact holds others, or
+    // expired ones remembered): read once (the record it found never changes), and call again.
     const award_lots = await this.awardLotsOf(call.shard, original_slot, now_ms);
     const again = await this.stores.redis.refundScript({ ...call, award_lots });
     // Only if its record went (its window ended) between the two calls: nothing was refunded.
@@ -94,7 +94,7 @@ export class Refunds {
   /**
    * The lots of the purchase a hot-window record names (its journal entry or ledger row); none
    * when it cannot be read now (the ledger down): the claw-back then writes nothing off, and
-   * takes the award back whole, as before an expiry was remembered.
+   * takes the award back whole from the earliest lots, as before 2026-12-03.
    */
   private async awardLotsOf(shard: number, original_slot: ReferenceSlot, now_ms: number): Promise<AwardLots | null> {
     const record = parseRecord(await readRecord(this.stores, shard, original_slot));
@@ -184,8 +184,8 @@ export class Refunds {
       const outcome = await this.stores.redis.reversalScript({ ...call, undo, award_lots: original.award_lots ?? awardLotsRead(purchase, now_ms) });
       if (outcome.outcome === 'stale') {
         // Its original's record arrived between our read and the script, or the script needs the
-        // purchase's lots (what of its claw-back expired): read it again (once suffices, records
-        // never change; bounded all the same).
+        // purchase's lots (claw-back.lua ownLots): read it again (once suffices, records never
+        // change; bounded all the same).
         if (reads >= reversal_reads_max) throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} kept changing while it was read; try again`);
         lots_wanted = true;
         continue;

@@ -221,8 +221,8 @@ export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
   } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'award_expired' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', RefundHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'postings', RefundHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
@@ -236,8 +236,8 @@ export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
   } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'postings', ReversalHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

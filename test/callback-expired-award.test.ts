@@ -85,6 +85,46 @@ describe('a callback whose award expired before it came', () => {
     expect(await rebuilt(() => walletOf(gw, s.biz.admin_key, s.contact_id))).toMatchObject({ open: 0, commerce: 100 });
   });
 
+  it('a refund takes its own sale’s lot, not an earlier sale’s: refunding the later of two, then the earlier once its award expired, leaves nothing owed', async () => {
+    // Two sales a few seconds apart, each awarding 100 for a week, dated so that their lots expire
+    // 3 s and 6 s from now. The later is refunded at once; both expiries pass; the earlier is
+    // refunded. Its award expired unspent: as if neither sale happened, the wallet is 0 and 0.
+    // A claw-back used to take the earliest lot (the earlier sale's): the later's then expired in
+    // its place, and the earlier's refund, finding none of its own expired, took its award back
+    // a second time, into debt (commerce −100).
+    const s = await shop(gw, testCard(881_000_004), [{ name: '100 for a week', goal: 'spend', award: { fixed: 100 }, validity_days: 7 }]);
+    const p = await createProcessor(gw, s.biz);
+    const expiring_at_ms = Date.now() + 3_000;
+    const sale_at = (expiry_ms: number) => new Date(expiry_ms - 7 * day_ms).toISOString();
+    const data = (occurred_at: string) => ({ transaction_id: transactionId(), card: { number: s.card }, amount: 1000, currency: 'EUR', merchant_code: s.biz.merchant_code, occurred_at });
+    const earlier = data(sale_at(expiring_at_ms));
+    const later = data(sale_at(expiring_at_ms + 3_000));
+    for (const d of [earlier, later]) expect((await postCallback(gw, p, sale('transaction.cleared', d))).body.status).toBe('processed');
+    const refund = (original: Record<string, unknown>) => refunded({ transaction_id: transactionId(), original_transaction_id: original.transaction_id, amount: 1000, currency: 'EUR', merchant_code: s.biz.merchant_code });
+    expect((await postCallback(gw, p, refund(later))).body.status).toBe('processed');
+    // What is left is the earlier sale's award, with its expiry.
+    const left = await walletOf(gw, s.biz.admin_key, s.contact_id);
+    expect(left).toMatchObject({ commerce: 100, expiring: [{ amount: 100, expires_at: new Date(Math.ceil(expiring_at_ms / 1000) * 1000).toISOString().replace('.000Z', 'Z') }] });
+
+    await new Promise((r) => setTimeout(r, expiring_at_ms + 3_500 - Date.now()));
+    await gw.processor.expiry.sweep();
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ open: 0, commerce: 0 });
+    const r = await postCallback(gw, p, refund(earlier));
+    expect(r.body.status, r.text).toBe('processed');
+    expect(await walletOf(gw, s.biz.admin_key, s.contact_id)).toMatchObject({ open: 0, commerce: 0 });
+    const replies = await eventually('the refunds in the ledger', async () => {
+      const rows = await gw.processor.stores.sql<{ reply: { clawed_back: number; award_expired: number }; lots: unknown }[]>`
+        select reply, body->'lots' as lots from ledger_transactions where contact_id = ${s.contact_id} and kind = 'refund' order by created_at, id`;
+      return rows.length === 2 && rows;
+    });
+    // The later's took its own lot (the entry names it); the earlier's found its own expired.
+    expect(replies.map((t) => [t.reply.clawed_back, t.reply.award_expired])).toEqual([[100, 0], [0, 100]]);
+    expect(replies[0]!.lots).toEqual([[expect.stringMatching(/^\d{13}\|$/), 100]]);
+    expect(replies[1]!.lots).toBeNull();
+    await expectReconciledWith(gw, s.biz);
+    expect(await rebuilt(async () => [await walletOf(gw, s.biz.admin_key, s.contact_id), await lotsOf(s.contact_id)])).toEqual([{ currency: 'EUR', open: 0, commerce: 0, pools: [], expiring: [] }, {}]);
+  });
+
   it('an award still valid stays in the commerce balance, with no expiry', async () => {
     const s = await shop(gw, testCard(881_000_002), [{ name: '10% back, a fortnight', goal: 'spend', award: { percent: 10 }, validity_days: 14 }]);
     const p = await createProcessor(gw, s.biz);

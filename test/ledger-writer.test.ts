@@ -123,12 +123,12 @@ describe('recordEntries', () => {
       );
     }
     // Every reply carries its entry's awards and discount: nothing of an entry is stored twice,
-    // and `body` holds only a redemption's lots (its reply has none).
+    // and `body` holds only the lots a redemption or a claw-back took (its reply has none).
     const rows = await sql<{ id: string; body: unknown; reply: string }[]>`
       select id, body, json_typeof(reply) as reply from ledger_transactions where business_id = ${biz.business_id}`;
     expect(rows.map((r) => r.reply)).toEqual(journal.map(() => 'object'));
-    const lots = new Map(journal.filter((j) => j.entry.kind === 'redemption').map((j) => [j.entry.id, { lots: (j.entry as unknown as { lots: unknown }).lots }]));
-    expect(lots.size).toBeGreaterThan(0);
+    const lots = new Map(journal.filter((j) => j.entry.lots).map((j) => [j.entry.id, { lots: j.entry.lots }]));
+    expect(new Set(journal.filter((j) => j.entry.lots).map((j) => j.entry.kind))).toEqual(new Set(['redemption', 'refund', 'reversal']));
     expect(new Map(rows.filter((r) => r.body !== null).map((r) => [r.id, r.body]))).toEqual(lots);
     // What `rebuild` needs: a terminal's transactions keep their claim hash, a purchase its occurred_at.
     const kept = await sql<{ kind: string; request_hash: string | null; occurred: boolean }[]>`

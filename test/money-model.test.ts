@@ -188,12 +188,27 @@ class Model {
     return from;
   }
 
-  /** API.md: "Awards are clawed back ... (commerce first, then open; the balance may go negative only here, and that debt is settled by later awards)." */
-  clawBack(c: number, amount: number): void {
+  /**
+   * API.md: "Awards are clawed back ... (commerce first, then open; the balance may go negative
+   * only here, and that debt is settled by later awards)." README: from the purchase's own lots
+   * first (`own`: each up to what it put in), then the earliest others.
+   */
+  clawBack(c: number, amount: number, own: readonly [string, number][]): void {
     if (amount <= 0) return;
     const w = this.wallets[c]!;
     const from_commerce = Math.min(amount, Math.max(this.commerce(c), 0));
-    this.take(c, this.sortedLots(c), from_commerce);
+    const earliest = this.sortedLots(c)[0]?.[0];
+    let taken = 0;
+    for (const [field, put] of own) {
+      const held = w.lots.get(field) ?? 0;
+      const t = Math.min(held, put, from_commerce - taken);
+      if (t <= 0) continue;
+      if (taken === 0 && field !== earliest) note('claw-back took its own lot, not the earliest');
+      if (t === held) w.lots.delete(field);
+      else w.lots.set(field, held - t);
+      taken += t;
+    }
+    this.take(c, this.sortedLots(c), from_commerce - taken);
     const from_open = Math.min(amount - from_commerce, Math.max(w.open, 0));
     w.open -= from_open;
     w.debt += amount - from_commerce - from_open;
@@ -587,7 +602,7 @@ class Runner {
     note(`refund ${o.refunded! + d.r === o.amount ? 'to full' : 'partial'}${d.give > 0 ? ' with payment back' : ''}`);
     const before = m.balances(o.contact);
     d.expired = m.writeOff(o, d.claw, now(), o.refunded! + d.r);
-    m.clawBack(o.contact, d.claw - d.expired);
+    m.clawBack(o.contact, d.claw - d.expired, o.lots!);
     m.wallets[o.contact]!.open += d.give;
     o.refunded! += d.r;
     o.clawed! += d.claw;
@@ -638,7 +653,7 @@ class Runner {
       if (o.counted_c) w.cap_c--;
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
-      m.clawBack(o.contact, claw - m.writeOff(o, claw, now(), o.amount));
+      m.clawBack(o.contact, claw - m.writeOff(o, claw, now(), o.amount), o.lots!);
       w.open += o.paid! - o.returned!;
     }
     o.reversed = true;

@@ -48,7 +48,7 @@ local function dueLots()
 end
 
 -- Remember what expired of each lot (KEY.expired_lots): a refund or reversal of the purchase that
--- awarded it then does not take it back a second time (expired-lots.lua). Node names only lots
+-- awarded it then does not take it back a second time (claw-back.lua). Node names only lots
 -- that expired within ARG.expired_kept_ms (hot/original.ts awardLotsArg), so older fields are
 -- dead weight: dropped each time the hash grows past another 64 fields (one read of it per 64
 -- lots remembered, not per expiry), and all of them with the key, ARG.expired_kept_ms after the

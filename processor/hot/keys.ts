@@ -40,7 +40,7 @@ export function lotOrderKey(shard: number, contact_id: string): string {
 
 /**
  * What expired of the contact's lots and no claw-back has written off yet: lot field → amount.
- * expire.lua writes it; refund.lua and reversal.lua take from it (expired-lots.lua), so that a
+ * expire.lua writes it; refund.lua and reversal.lua take from it (claw-back.lua), so that a
  * refund or reversal does not take an award back a second time after its expiry took it. Kept
  * expired_lots_kept_ms after the contact's latest expiry.
  */

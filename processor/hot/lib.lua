@@ -273,24 +273,6 @@ local function lotsJson(from)
   return '[' .. table.concat(parts, ',') .. ']'
 end
 
--- Claw `amount` back: commerce first (what is there), then open (what is there), and the rest as
--- commerce debt that later awards settle. Returns the amounts taken from commerce and open.
-local function clawBack(amount)
-  if amount <= 0 then return 0, 0 end
-  local open, commerce = balances()
-  local from_commerce = math.min(amount, math.max(commerce, 0))
-  if from_commerce > 0 then
-    local lots = eligibleLots(nil, nil, from_commerce)
-    takeLots(lots, from_commerce)
-  end
-  local from_open = math.min(amount - from_commerce, math.max(open, 0))
-  local debt = amount - from_commerce - from_open
-  if from_commerce + debt > 0 then redis.call('HINCRBY', KEY.contact, 'm', -(from_commerce + debt)) end
-  if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
-  if from_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', -from_open) end
-  return from_commerce + debt, from_open
-end
-
 local function posting(debit, credit, amount)
   return '["' .. debit .. '","' .. credit .. '",' .. int(amount) .. ']'
 end
@@ -364,7 +346,7 @@ end
 
 -- What refunds and reversals have done to an original so far: {rf refunded, cw clawed back (what
 -- expired of it included), cp payment returned, fr fee returned, dr discount returned, rv
--- reversed, lots (a redemption's), xw what of the claw-backs had expired (expired-lots.lua expiredOfClaw)}.
+-- reversed, lots (a redemption's), xw what of the claw-backs had expired (claw-back.lua expiredOfClaw)}.
 -- `init` is what the ledger holds of it (hot/original.ts), given by Node when the hot path no
 -- longer remembers the original; it is used only if the state is not here.
 local function originalState(key, init)

@@ -15,6 +15,7 @@ import { expiryTemplates, redemptionTemplates, reversalTemplates } from '../temp
 import type { ExpireCall } from './expire.ts';
 import { contactKey, expired_lots_kept_ms, expiryKey, lotOrderKey, lots_unordered_max, lotsKey } from './keys.ts';
 import type { RedeemCall } from './redeem.ts';
+import { awardLotsArg } from './original.ts';
 import { referenceSlot, type ReferenceSlot } from './references.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
 import { balancesOf, journalOf, spec_config, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
@@ -40,6 +41,10 @@ function redeemCall(terminal: Terminal, contact_id: string, amount: number | nul
   };
 }
 
+/**
+ * A reversal; of a purchase (`undo`), one whose own lots are all gone (claw-back.lua ownLots: its
+ * lots named, none), so that its claw-back takes the earliest of the contact's.
+ */
 function reversalCall(contact_id: string, original_slot: ReferenceSlot, undo: PurchaseUndo | null = null): ReversalCall {
   const now_ms = Date.now();
   const { reference, slot } = specSlot(merchant.id, now_ms);
@@ -47,7 +52,7 @@ function reversalCall(contact_id: string, original_slot: ReferenceSlot, undo: Pu
   const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: merchant.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, merchant, contact_id), original_slot, original_field: original_slot.field, ledger: null, undo, award_lots: null,
+    accounts: transactionAccounts(business, merchant, contact_id), original_slot, original_field: original_slot.field, ledger: null, undo, award_lots: undo === null ? null : awardLotsArg(undo.original, [], now_ms),
   };
 }
 

@@ -17,14 +17,15 @@ export interface OriginalState {
   readonly fee_returned: number;
   readonly discount_returned: number;
   readonly reversed: boolean;
-  /** Of `clawed`, what had expired already and was not taken again (expired-lots.lua expiredOfClaw). */
+  /** Of `clawed`, what had expired already and was not taken again (claw-back.lua expiredOfClaw). */
   readonly award_expired: number;
 }
 
 /**
  * A purchase's commerce lots (awards.ts awardLots), as refund.lua and reversal.lua are given them
- * once they answer stale for want of them (expired-lots.lua): `original` names the purchase they
- * were read for. Empty when it could not be read now: nothing is then written off.
+ * once they answer stale for want of them (claw-back.lua ownLots): `original` names the purchase
+ * they were read for. A claw-back takes them first and writes off what of them expired. Empty
+ * when it could not be read now: nothing is then written off, and the earliest lots are taken.
  */
 export interface AwardLots {
   readonly original: string;

@@ -5,13 +5,15 @@
 -- each see what the ones before took, so all that fit are approved, none retries, and their sum
 -- never exceeds the original.
 --
--- What of the award's share had expired already is not taken again (expired-lots.lua expiredOfClaw): the
--- reply's clawed_back is what left the wallet, award_expired the rest of the share.
+-- The claw-back takes the purchase's own lots first, and what of the award's share had expired
+-- already is not taken again (claw-back.lua): the reply's clawed_back is what left the wallet,
+-- award_expired the rest of the share; the entry's lots what it took from which lot.
 --
 -- Keys and arguments: hot/refund.ts (amount nil: what is left of the original; KEY.originals
 -- the original's record hashes, its reference's three periods; KEY.expired_lots the contact's
 -- expired lots; ARG.ledger the original as the ledger has it, nil in the hot window;
--- ARG.award_lots the original's lots, nil until the script answers stale for want of them;
+-- ARG.award_lots the original's lots, nil until the script answers stale for want of them
+-- (claw-back.lua ownLots);
 -- accounts.fees '' at the business's own venues).
 
 local refused = prologue()
@@ -33,9 +35,10 @@ local amount = ARG.amount or s.amount - s.refunded
 local shares = refundShares(s, amount)
 if not shares then return refuse('amount_exceeds_original') end
 
-local expired = expiredOfClaw(o, shares.claw, field(8), s.refunded + amount)
-if expired == nil then return {'stale'} end
-local from_commerce, from_open = clawBack(shares.claw - expired)
+local own = ownLots(o, shares.claw)
+if own == nil then return {'stale'} end
+local expired = expiredOfClaw(o, own, shares.claw, field(8), s.refunded + amount)
+local from_commerce, from_open, lots = clawBack(shares.claw - expired, own)
 local postings = ''
 if shares.give > 0 then
   redis.call('HINCRBY', KEY.contact, 'o', int(shares.give))
@@ -54,5 +57,5 @@ redis.call('HINCRBY', state_key, 'dr', int(shares.discount_back))
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 
 return commit({
-  original = o.id, amount = int(amount), clawed = int(shares.claw - expired), expired = int(expired), returned = int(shares.give), postings = postings,
+  original = o.id, amount = int(amount), clawed = int(shares.claw - expired), expired = int(expired), returned = int(shares.give), postings = postings, lots = lots,
 }, recordOf('f', amount))

@@ -7,7 +7,7 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { refundTemplates } from '../templates.ts';
-import { contactKey, expiredLotsKey, stateKey } from './keys.ts';
+import { contactKey, expiredLotsKey, lotsKey, stateKey } from './keys.ts';
 import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { RefundCall } from './refund.ts';
@@ -56,6 +56,33 @@ describe('refund.lua', () => {
     if (rest.outcome !== 'ok') throw new Error(rest.outcome);
     expect(JSON.parse(rest.reply)).toMatchObject({ amount: 1_000, clawed_back: 50, returned_to_wallet: 250, wallet: { open: 700, commerce: 0 } });
     expect(await redis.refundScript(call(contact_id, o.slot, 1))).toEqual({ outcome: 'refused', code: 'amount_exceeds_original' });
+  });
+
+  it('takes the purchase\'s own lots first, asking for them when the contact holds others; its entry names what it took', async () => {
+    // Another sale's 100 expires first; this purchase's 100 in a later lot, 30 of it redeemed.
+    const other = `${String(Date.now() + 3_600_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 0, { [other]: 100, [`${soon}|`]: 70 });
+    const o = await original('p|1000|100||||');
+    const length = await journalLength(redis, shard);
+    expect(await redis.refundScript(call(contact_id, o.slot, 500))).toEqual({ outcome: 'stale' });
+    expect(await journalLength(redis, shard)).toBe(length);
+
+    const lots = awardLotsArg(o.id, [[`${soon}|`, 100]], Date.now());
+    const half = await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, lots));
+    if (half.outcome !== 'ok') throw new Error(JSON.stringify(half));
+    expect(JSON.parse(half.reply)).toMatchObject({ clawed_back: 50, award_expired: 0, wallet: { open: 0, commerce: 120 } });
+    expect((await journalOf(redis, shard, half.journal_id)).entry.lots).toEqual([[`${soon}|`, 50]]);
+    // The rest: what is left of its own lot (20), then the earliest other (30).
+    const rest = await redis.refundScript(call(contact_id, o.slot, null, null, undefined, lots));
+    if (rest.outcome !== 'ok') throw new Error(JSON.stringify(rest));
+    expect((await journalOf(redis, shard, rest.journal_id)).entry.lots).toEqual([[`${soon}|`, 20], [other, 30]]);
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [other]: '70' });
+    // Nothing taken from a lot: null.
+    const spent = await specContact(redis, shard, business, 100);
+    const p = await original('p|1000|100||||');
+    const out = await redis.refundScript(call(spent, p.slot, null));
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    expect((await journalOf(redis, shard, out.journal_id)).entry.lots).toBeNull();
   });
 
   it('claws back from the open balance when commerce is spent, and the rest as commerce debt', async () => {

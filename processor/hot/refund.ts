@@ -7,8 +7,8 @@ import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 
-/** The holes refund.lua fills: the original's id, the amount, the shares, the postings. */
-export type RefundHole = 'original' | 'amount' | 'clawed' | 'expired' | 'returned' | 'postings';
+/** The holes refund.lua fills: the original's id, the amount, the shares, the lots its claw-back took, the postings. */
+export type RefundHole = 'original' | 'amount' | 'clawed' | 'expired' | 'returned' | 'lots' | 'postings';
 
 const refund_layout = layout(
   { originals: reference_periods, expired_lots: 1 },
@@ -20,7 +20,7 @@ const refund_layout = layout(
     original_field: arg.bytes(),
     /** The original as the ledger has it; null in the hot window, where the script reads its record. */
     ledger: arg.json<LedgerOriginalArg>(),
-    /** A purchase's lots, for what of its claw-back expired; null until the script answers stale for want of them. */
+    /** A purchase's lots: its claw-back takes them first and writes off what of them expired; null until the script answers stale for want of them. */
     award_lots: arg.json<AwardLots>(),
   },
 );
@@ -28,7 +28,7 @@ const refund_layout = layout(
 export type RefundCall = ShardCall<RefundHole> & ValuesOf<typeof refund_layout.args> & { readonly original_slot: ReferenceSlot };
 
 export const refund_script = shardScript({
-  files: ['expired-lots.lua', 'refund-shares.lua', 'refund.lua'],
+  files: ['claw-back.lua', 'refund-shares.lua', 'refund.lua'],
   layout: refund_layout,
   keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id) }),
   committed: committedOf,

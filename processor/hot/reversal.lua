@@ -62,8 +62,10 @@ local amount = o.amount
 local postings = ''
 -- A redemption's lots that come back already past their expiry (see below).
 local expired_back = 0
--- What of a purchase's awards had expired already: not clawed back again (expired-lots.lua expiredOfClaw).
+-- What of a purchase's awards had expired already: not clawed back again (claw-back.lua expiredOfClaw).
 local award_expired = 0
+-- The lots its claw-back took (claw-back.lua clawBack), as JSON: 'null' for none.
+local clawed_lots = 'null'
 if kind == 'purchase' then
   -- Node read what this purchase counted before the script: a call made for another original
   -- (none: its record arrived since Node looked) is refused as stale, and Node reads again.
@@ -71,10 +73,12 @@ if kind == 'purchase' then
   if undo == nil or undo.original ~= o.id then return {'stale'} end
   -- What partial refunds have not clawed back or given back yet, less what of it expired.
   local claw = o.awarded - field(2)
-  award_expired = expiredOfClaw(o, claw, field(8), o.amount)
-  if award_expired == nil then return {'stale'} end
+  local own = ownLots(o, claw)
+  if own == nil then return {'stale'} end
+  award_expired = expiredOfClaw(o, own, claw, field(8), o.amount)
   undoPurchase(undo)
-  local from_commerce, from_open = clawBack(claw - award_expired)
+  local from_commerce, from_open
+  from_commerce, from_open, clawed_lots = clawBack(claw - award_expired, own)
   local give = o.paid - field(3)
   if give > 0 then
     redis.call('HINCRBY', KEY.contact, 'o', give)
@@ -116,4 +120,4 @@ local fee_back = o.fee - field(4)
 if fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, expired = int(award_expired)}, recordOf('v', amount))
+return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, expired = int(award_expired), lots = clawed_lots}, recordOf('v', amount))

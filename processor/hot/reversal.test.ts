@@ -76,6 +76,17 @@ describe('reversal.lua', () => {
     expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
   });
 
+  it('claws a purchase\'s award back from its own lots first, asking for them when the contact holds others', async () => {
+    const other = `${String(Date.now() + 3_600_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 0, { [other]: 100, [pool]: 100 });
+    const o = await original('p|1000|100||||');
+    expect(await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id)))).toEqual({ outcome: 'stale' });
+    const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[pool, 100]], Date.now())));
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    expect((await journalOf(redis, shard, out.journal_id)).entry.lots).toEqual([[pool, 100]]);
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [other]: '100' });
+  });
+
   it('voids a spend and a redemption: the money back, the lots back as they were', async () => {
     const contact_id = await specContact(redis, shard, business, 100);
     const spend = await original('s|300||||7');

@@ -8,8 +8,8 @@ import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 
-/** The holes reversal.lua fills: the original's id, kind and amount, the postings. */
-export type ReversalHole = 'original' | 'kind' | 'amount' | 'expired' | 'postings';
+/** The holes reversal.lua fills: the original's id, kind and amount, the lots its claw-back took, the postings. */
+export type ReversalHole = 'original' | 'kind' | 'amount' | 'expired' | 'lots' | 'postings';
 
 /**
  * What a purchase counted that its reversal gives back (reversal.lua undoPurchase), as Node read
@@ -39,7 +39,7 @@ const reversal_layout = layout(
     original_field: arg.bytes(),
     /** The original as the ledger has it; null in the hot window, where the script reads its record. */
     ledger: arg.json<LedgerOriginalArg>(),
-    /** A purchase's lots, for what of its claw-back expired; null until the script answers stale for want of them. */
+    /** A purchase's lots: its claw-back takes them first and writes off what of them expired; null until the script answers stale for want of them. */
     award_lots: arg.json<AwardLots>(),
     /** A purchase's: what it counted; null when Node found no purchase (the script then answers stale if it finds one). */
     undo: arg.json<PurchaseUndo>(),
@@ -49,7 +49,7 @@ const reversal_layout = layout(
 export type ReversalCall = ShardCall<ReversalHole> & ValuesOf<typeof reversal_layout.args> & { readonly original_slot: ReferenceSlot };
 
 export const reversal_script = shardScript({
-  files: ['counted.lua', 'expired-lots.lua', 'reversal.lua'],
+  files: ['counted.lua', 'claw-back.lua', 'reversal.lua'],
   layout: reversal_layout,
   keys: (call: ReversalCall) => ({
     originals: call.original_slot.record_keys(call.shard),

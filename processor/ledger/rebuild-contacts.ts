@@ -79,7 +79,7 @@ function histories(sql: Sql) {
       (extract(epoch from coalesce(t.occurred_at, t.created_at)) * 1000)::int8 as at_ms, t.original_id,
       case when t.kind in ('purchase', 'award') then t.reply::text end as reply,
       case when t.kind in ('refund', 'reversal') then coalesce((t.reply->>'award_expired')::int8, 0) else 0 end as award_expired,
-      case when t.kind in ('purchase', 'award', 'redemption') then t.body::text end as body,
+      case when t.kind in ('purchase', 'award', 'redemption', 'refund', 'reversal') then t.body::text end as body,
       v.timezone,
       (select json_agg(json_build_array(p.debit_account, p.credit_account, p.amount) order by p.n) from ledger_postings p where p.transaction_id = t.id)::text as postings
     from ledger_transactions t

@@ -157,7 +157,7 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([]);
   });
 
-  it('remembers what expired of each lot, and writes off what a refund or reversal found expired, as expire.lua and expired-lots.lua do', () => {
+  it('remembers what expired of each lot, and writes off what a refund or reversal found expired, as expire.lua and claw-back.lua do', () => {
     const r = new ContactReplay(ctx);
     const t0 = Date.UTC(2026, 5, 1);
     // Two purchases: 100 into a lot due at t0 + 10, 60 into one due at t0 + 20; 30 of the first redeemed.
@@ -177,6 +177,29 @@ describe('ContactReplay', () => {
     // A write-off the lots cannot account for is a warning.
     r.apply(row('refund', t0 + 43, { original_id: second.id, award_expired: 5, postings: [] }));
     expect(r.warnings).toEqual([`refund txn_${n}: 5 of its claw-back had expired, 0 derived`]);
+  });
+
+  it('takes the lots a claw-back\'s entry names (the purchase\'s own first), else the earliest (entries before 2026-12-03)', () => {
+    const r = new ContactReplay(ctx);
+    const t0 = Date.UTC(2026, 5, 1);
+    const first = row('purchase', t0, { amount: 1_000, awards: [award(100, t0 + 10)], postings: [[rewards, commerce, 100]] });
+    const second = row('purchase', t0 + 1, { amount: 1_000, awards: [award(100, t0 + 20)], postings: [[rewards, commerce, 100]] });
+    r.apply(first);
+    r.apply(second);
+    // The second refunded: its own lot, though the first's expires earlier.
+    r.apply(row('refund', t0 + 2, { original_id: second.id, lots: [[lotOf(t0 + 20), 100]], postings: [[commerce, rewards, 100]] }));
+    expect(r.result().lots).toEqual([[lotOf(t0 + 10), 100]]);
+    // The first's expires; its reversal finds it expired.
+    r.apply(row('expiry', t0 + 30, { postings: [[commerce, rewards, 100]] }));
+    r.apply(row('reversal', t0 + 31, { original_id: first.id, award_expired: 100, postings: [] }));
+    expect(r.result()).toMatchObject({ lots: [], debt: 0, expired_lots: [] });
+    // Without lots named, the earliest; named lots the replay does not hold are a warning.
+    r.apply(row('purchase', t0 + 40, { amount: 1_000, awards: [award(50, t0 + 60), award(50, t0 + 50)], postings: [[rewards, commerce, 100]] }));
+    r.apply(row('refund', t0 + 41, { postings: [[commerce, rewards, 30]] }));
+    expect(r.result().lots.sort()).toEqual([[lotOf(t0 + 50), 20], [lotOf(t0 + 60), 50]]);
+    expect(r.warnings).toEqual([]);
+    r.apply(row('refund', t0 + 42, { lots: [[lotOf(t0 + 70), 10]], postings: [[commerce, rewards, 10]] }));
+    expect(r.warnings).toEqual([`refund txn_${n}: its claw-back took 10 of lot ${lotOf(t0 + 70)}, which held 0`]);
   });
 
   it('gives a reversed redemption its very lots back, and expires what is due', () => {

@@ -7,8 +7,8 @@
 // - lots: an award into the commerce balance settles debt first and puts the rest into its lot
 //   (expires_at and pool of the award, in its reply); a redemption takes the lots its entry names;
 //   its reversal gives them back; a claw-back (refund, reversal of a purchase) takes from the lots
-//   earliest first what its posting took from the commerce account, the rest being debt; an
-//   expiry takes every lot expired at its time.
+//   its entry names (before 2026-12-03: earliest first) what its posting took from the commerce
+//   account, the rest being debt; an expiry takes every lot expired at its time.
 // - which cashback went to the commerce balance and which to the open one (instant_redeem) is
 //   not in the reply: the offer says (as it is now), checked against the transaction's postings.
 // - purchase history, tier units and cap periods: a purchase's time is its occurred_at, as the
@@ -44,7 +44,7 @@ export interface HistoryRow {
   readonly awards: readonly HistoryAward[] | null;
   /** An award transaction's reason: 'signup' or 'referral'. */
   readonly reason: string | null;
-  /** A redemption's lots: [lot field, amount] each. */
+  /** The lots a redemption took, or a refund's or reversal's claw-back (null: none, or not recorded, before 2026-12-03): [lot field, amount] each. */
   readonly lots: readonly (readonly [string, number])[] | null;
   /** A refund's or reversal's: what of its claw-back had expired already (its reply's award_expired; 0 before 2026-12-03). */
   readonly award_expired: number;
@@ -220,7 +220,7 @@ export class ContactReplay {
   private times_kept_from_ms = 0;
   /** Redemptions of this contact: their reversals give these lots back. */
   private readonly redeemed = new Map<string, readonly (readonly [string, number])[]>();
-  /** What expired of each lot and no claw-back wrote off yet (expire.lua, expired-lots.lua), and when the last expiry was. */
+  /** What expired of each lot and no claw-back wrote off yet (expire.lua, claw-back.lua), and when the last expiry was. */
   private readonly expired = new Map<string, number>();
   private expired_at_ms = 0;
   /** What could not be derived exactly (bounded). */
@@ -265,12 +265,12 @@ export class ContactReplay {
         if (lots !== undefined) for (const [field, amount] of lots) this.addLot(field, amount);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
         this.writeOffExpired(t);
-        this.clawBack(out_of);
+        this.clawBack(t, out_of);
         break;
       }
       case 'refund':
         this.writeOffExpired(t);
-        this.clawBack(out_of);
+        this.clawBack(t, out_of);
         break;
       case 'expiry':
         this.expire(t, out_of);
@@ -387,13 +387,28 @@ export class ContactReplay {
     }
   }
 
-  /** What a claw-back took from the commerce account: from the lots, earliest first, as far as they go; the rest is debt. */
-  private clawBack(out_of_commerce: number): void {
+  /**
+   * What a claw-back took from the commerce account: from the lots its entry names (since
+   * 2026-12-03: the purchase's own first, claw-back.lua), else (before) the earliest, as far as
+   * they go; the rest is debt.
+   */
+  private clawBack(t: HistoryRow, out_of_commerce: number): void {
     if (out_of_commerce <= 0) return;
     const commerce = this.lotsTotal() - this.debt;
     const from_lots = Math.min(out_of_commerce, Math.max(commerce, 0));
     this.debt += out_of_commerce - from_lots;
-    this.takeEarliest(from_lots);
+    if (t.lots === null) {
+      this.takeEarliest(from_lots);
+      return;
+    }
+    let named = 0;
+    for (const [field, amount] of t.lots) {
+      const take = Math.min(this.lots.get(field) ?? 0, amount);
+      if (take > 0) this.addLot(field, -take);
+      named += amount;
+      if (take !== amount) this.warn(`${t.kind} ${t.id}: its claw-back took ${amount} of lot ${field}, which held ${take}`);
+    }
+    if (named !== from_lots) this.warn(`${t.kind} ${t.id}: its claw-back's lots add up to ${named}, ${from_lots} left the lots`);
   }
 
   /** The lot fields a redemption at `at_ms` could take, in the order it would: unexpired, pool-free first, earliest expiry first. */
@@ -452,7 +467,7 @@ export class ContactReplay {
 
   /**
    * A claw-back's share that had expired already (its award_expired): taken from what its
-   * purchase's lots remember, in the order expired-lots.lua writeOffExpired takes it, which stops
+   * purchase's lots remember, in the order claw-back.lua expiredOfClaw takes it, which stops
    * where it wrote off this much.
    */
   private writeOffExpired(t: HistoryRow): void {
