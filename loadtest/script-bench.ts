@@ -55,7 +55,7 @@ if (opts.baseline !== undefined) {
 }
 const business: Business = { id: newId('bus'), name: 'bench', currency: 'EUR', reward_resolution: 'all', created_at: new Date().toISOString() };
 const terminal: Terminal = { id: newId('ter'), code: 'T1', business_id: business.id, venue_id: newId('ven'), merchant_id: newId('mer'), merchant_code: 'M1', fee_bp: 250, settle_on: 'award', timezone: 'Europe/Paris' };
-const rewards = { compiled: { resolution: 'all' } as never, auto_schemes: new Set<string>(), tiers: [{ name: 'gold', min_period_units: 1_000, period: 'month' }, { name: 'vip', min_period_units: 10_000, period: 'year' }], tier_unit: 100, limits: new Map(), restricted_pools: [] } as Rewards;
+const rewards = { compiled: { resolution: 'all' } as never, auto_schemes: new Set<string>(), tiers: [{ name: 'gold', min_period_units: 1_000, period: 'month' }, { name: 'vip', min_period_units: 10_000, period: 'year' }], tier_unit: 100, limits: new Map(), restricted_pools: [], commerce_offers: new Set<string>() } as Rewards;
 
 const contacts = Array.from({ length: contacts_n }, (_, i) => ({ id: newId('con'), shard: i % shard_count }));
 for (const c of contacts) await redis.hSet(contactKey(c.shard, c.id), { b: business.id });

@@ -214,6 +214,8 @@ export function capsKeptAt(now_ms: number): CapPeriodsKept {
   return caps_kept_hour.kept;
 }
 
+const no_offers: ReadonlySet<string> = new Set();
+
 /** Lot field of an award: sorting fields sorts lots by expiry (never-expiring last). */
 export function lotField(expires_at: string | null, pool: string | null): string {
   const expiry = expires_at === null ? '9999999999999' : String(Date.parse(expires_at)).padStart(13, '0');
@@ -222,17 +224,20 @@ export function lotField(expires_at: string | null, pool: string | null): string
 
 /**
  * The commerce lots a transaction's awards (its reply's, as stored) went into, [lot field,
- * amount] each, fields once, earliest expiry first: those that expire (an instant_redeem award
- * names no expiry, a discount is no credit, and a lot that never expires is not told from the
- * open balance here). A claw-back of it takes them first and writes off what of them expired
+ * amount] each, fields once, earliest expiry first: those that expire, and those that never do of
+ * the offers `commerce_offers` (a discount is no credit; an instant_redeem award names no expiry
+ * either, and went into the open balance: the reply does not tell the two apart, the offer as it
+ * is now does). A claw-back of it takes them first and writes off what of them expired
  * (claw-back.lua). Debt an award settled never reached its lot: counted all the same, it only
  * bounds what is taken of that lot.
  */
-export function awardLots(awards: readonly unknown[]): [string, number][] {
+export function awardLots(awards: readonly unknown[], commerce_offers: ReadonlySet<string> = no_offers): [string, number][] {
   const lots = new Map<string, number>();
-  for (const a of awards as { kind?: unknown; amount?: unknown; pool?: unknown; expires_at?: unknown }[]) {
-    if (a.kind === 'instant_discount' || typeof a.expires_at !== 'string' || typeof a.amount !== 'number') continue;
-    const field = lotField(a.expires_at, typeof a.pool === 'string' ? a.pool : null);
+  for (const a of awards as { offer_id?: unknown; kind?: unknown; amount?: unknown; pool?: unknown; expires_at?: unknown }[]) {
+    if (a.kind === 'instant_discount' || typeof a.amount !== 'number') continue;
+    const never = a.expires_at === null && typeof a.offer_id === 'string' && commerce_offers.has(a.offer_id);
+    if (typeof a.expires_at !== 'string' && !never) continue;
+    const field = lotField(typeof a.expires_at === 'string' ? a.expires_at : null, typeof a.pool === 'string' ? a.pool : null);
     lots.set(field, (lots.get(field) ?? 0) + a.amount);
   }
   // Earliest expiry first: the order a claw-back takes and writes them off in, whatever the reply's order.

@@ -61,6 +61,11 @@ export interface Rewards {
   readonly limits: ReadonlyMap<string, OfferLimits>;
   /** The pools that redeem only at the merchant they are named after (RewardsSource.restricted_pools), as redeem.lua takes them. */
   readonly restricted_pools: readonly { readonly pool: string }[];
+  /**
+   * The offers whose cashback lands in the commerce balance (not instant_redeem): what of a
+   * purchase's awards that name no expiry went into a lot of its own (awards.ts awardLots).
+   */
+  readonly commerce_offers: ReadonlySet<string>;
 }
 
 /**
@@ -172,6 +177,7 @@ export class Offers {
       tier_unit: 10 ** (currencyByCode(business.currency)?.minor_units ?? 2),
       limits: new Map(source.offers.flatMap((o) => (o.limits === undefined ? [] : [[o.id, o.limits] as const]))),
       restricted_pools: source.restricted_pools.map((pool) => ({ pool })),
+      commerce_offers: new Set(source.offers.filter((o) => !o.instant_redeem).map((o) => o.id)),
     };
   }
 

@@ -24,9 +24,21 @@ export interface CountedPurchase {
   readonly amount: number;
   /** Its occurred_at: what its offers, caps and tier period were decided by. */
   readonly at_ms: number;
-  readonly awards: readonly { readonly offer_id: string; readonly amount: number }[];
-  /** The commerce lots its awards went into (awards.ts awardLots): what of a claw-back may have expired. */
-  readonly lots: [string, number][];
+  /** Its awards, as its reply has them: what they counted, and the lots they went into (purchaseLots). */
+  readonly awards: readonly CountedAward[];
+}
+
+export interface CountedAward {
+  readonly offer_id: string;
+  readonly kind: string;
+  readonly amount: number;
+  readonly pool: string | null;
+  readonly expires_at: string | null;
+}
+
+/** The commerce lots `counted`'s awards went into (awards.ts awardLots): its claw-back takes them first. */
+export function purchaseLots(counted: CountedPurchase, rewards: Rewards): [string, number][] {
+  return awardLots(counted.awards, rewards.commerce_offers);
 }
 
 /**
@@ -41,13 +53,15 @@ export async function readCountedPurchase(stores: Stores, shard: number, id: str
 }
 
 function countedOf(t: StoredTransaction): CountedPurchase {
-  const awards = t.awards as { offer_id?: unknown; amount?: unknown }[];
+  const awards = t.awards as { offer_id?: unknown; kind?: unknown; amount?: unknown; pool?: unknown; expires_at?: unknown }[];
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
   return {
     id: t.id,
     amount: t.amount,
     at_ms: Date.parse(t.occurred_at ?? t.created_at),
-    awards: awards.flatMap((a) => (typeof a.offer_id === 'string' && typeof a.amount === 'number' ? [{ offer_id: a.offer_id, amount: a.amount }] : [])),
-    lots: awardLots(t.awards),
+    awards: awards.flatMap((a) =>
+      typeof a.offer_id === 'string' && typeof a.amount === 'number' ? [{ offer_id: a.offer_id, kind: text(a.kind) ?? '', amount: a.amount, pool: text(a.pool), expires_at: text(a.expires_at) }] : [],
+    ),
   };
 }
 

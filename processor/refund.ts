@@ -19,10 +19,11 @@ import type { ReversalCall } from './hot/reversal.ts';
 import { transactionAccounts } from './journal.ts';
 import { ledgerOriginal, type LedgerOriginal } from './ledger/originals.ts';
 import type { Business, Terminal } from './network.ts';
-import type { Offers } from './offers.ts';
+import type { Offers, Rewards } from './offers.ts';
 import type { FailureReport } from './purchase.ts';
 import { deferredUndo } from './deferred-undos.ts';
-import { giveBackBudgets, readCountedPurchase, undoNeedsCounted, undoOf, type CountedPurchase } from './purchase-undo.ts';
+import { giveBackBudgets, purchaseLots, readCountedPurchase, undoNeedsCounted, undoOf, type CountedPurchase } from './purchase-undo.ts';
+import { awardLots } from './awards.ts';
 import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
@@ -84,7 +85,7 @@ export class Refunds {
     if (outcome.outcome !== 'stale') return shardReply(this.stores, call, Promise.resolve(outcome));
     // The script needs the original's lots (claw-back.lua ownLots: the contact holds others, or
     // expired ones remembered): read once (the record it found never changes), and call again.
-    const award_lots = await this.awardLotsOf(call.shard, original_slot, now_ms);
+    const award_lots = await this.awardLotsOf(business, call.shard, original_slot, now_ms);
     const again = await this.stores.redis.refundScript({ ...call, award_lots });
     // Only if its record went (its window ended) between the two calls: nothing was refunded.
     if (again.outcome === 'stale') throw new PocketgateError('unavailable', `the original of reference ${input.original_reference} changed while it was read; try again`);
@@ -96,11 +97,11 @@ export class Refunds {
    * when it cannot be read now (the ledger down): the claw-back then writes nothing off, and
    * takes the award back whole from the earliest lots, as before 2026-12-03.
    */
-  private async awardLotsOf(shard: number, original_slot: ReferenceSlot, now_ms: number): Promise<AwardLots | null> {
+  private async awardLotsOf(business: Business, shard: number, original_slot: ReferenceSlot, now_ms: number): Promise<AwardLots | null> {
     const record = parseRecord(await readRecord(this.stores, shard, original_slot));
     if (record === undefined) return null;
     const purchase = await readCountedPurchase(this.stores, shard, record.id, this.ledgerRead);
-    return awardLotsArg(record.id, purchase?.lots ?? [], now_ms);
+    return awardLotsArg(record.id, purchase === undefined ? [] : purchaseLots(purchase, await this.offers.forBusiness(business)), now_ms);
   }
 
   /**
@@ -116,7 +117,9 @@ export class Refunds {
     } catch {
       throw new PocketgateError('unavailable', 'the original is older than the hot window and the ledger cannot be read now; try again');
     }
-    return o === undefined ? undefined : { contact_id: o.contact_id, ledger: ledgerArg(o), award_lots: awardLotsArg(o.id, o.award_lots, now_ms) };
+    if (o === undefined) return undefined;
+    const lots = o.awards.length === 0 ? [] : awardLots(o.awards, (await this.offers.forBusiness(business)).commerce_offers);
+    return { contact_id: o.contact_id, ledger: ledgerArg(o), award_lots: awardLotsArg(o.id, lots, now_ms) };
   }
 
   /** The original from the ledger, for a terminal that waits: bounded as every POS read of it (ledger-reads.ts). */
@@ -181,7 +184,7 @@ export class Refunds {
         : deferred
           ? deferredUndo({ business_id: business.id, contact_id: original.contact_id, purchase_id: purchase.id, timezone: terminal.timezone })
           : undoOf(purchase.id, purchase.counted, rewards, terminal.timezone);
-      const outcome = await this.stores.redis.reversalScript({ ...call, undo, award_lots: original.award_lots ?? awardLotsRead(purchase, now_ms) });
+      const outcome = await this.stores.redis.reversalScript({ ...call, undo, award_lots: original.award_lots ?? awardLotsRead(purchase, rewards, now_ms) });
       if (outcome.outcome === 'stale') {
         // Its original's record arrived between our read and the script, or the script needs the
         // purchase's lots (claw-back.lua ownLots): read it again (once suffices, records never
@@ -294,9 +297,9 @@ export class Refunds {
  * A purchase's lots as read with what it counted; null when it was not read (the script answers
  * stale if it needs them), none when it could not be read (the ledger down: nothing written off).
  */
-function awardLotsRead(purchase: { readonly id: string; readonly counted: CountedPurchase | undefined; readonly read: boolean } | undefined, now_ms: number): AwardLots | null {
+function awardLotsRead(purchase: { readonly id: string; readonly counted: CountedPurchase | undefined; readonly read: boolean } | undefined, rewards: Rewards, now_ms: number): AwardLots | null {
   if (purchase === undefined || !purchase.read) return null;
-  return awardLotsArg(purchase.id, purchase.counted?.lots ?? [], now_ms);
+  return awardLotsArg(purchase.id, purchase.counted === undefined ? [] : purchaseLots(purchase.counted, rewards), now_ms);
 }
 
 /**

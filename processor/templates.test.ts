@@ -88,7 +88,7 @@ describe('templates', () => {
           entry: `${entry_head('refund')},"amount":${hole('amount')},"currency":"${currency}","original_id":"${hole('original')}",${created},"lots":${hole('lots')},"postings":[${hole('postings')}]}`,
         });
         expect(reversalTemplates(t)).toEqual({
-          reply: `${head},"original_id":"${hole('original')}","original_kind":"${hole('kind')}","contact_id":"${contact_id}","currency":"${currency}","award_expired":${hole('expired')},"created_at":"${rfc3339(now_ms)}",${wallet_tail}`,
+          reply: `${head},"original_id":"${hole('original')}","original_kind":"${hole('kind')}","contact_id":"${contact_id}","currency":"${currency}","clawed_back":${hole('clawed')},"award_expired":${hole('expired')},"created_at":"${rfc3339(now_ms)}",${wallet_tail}`,
           entry: `${entry_head('reversal')},"amount":${hole('amount')},"currency":"${currency}","original_id":"${hole('original')}",${created},"lots":${hole('lots')},"postings":[${hole('postings')}]}`,
         });
       }),

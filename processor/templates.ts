@@ -81,6 +81,8 @@ export interface ReversalReply extends Approved {
   readonly original_kind: 'purchase' | 'spend' | 'redemption';
   readonly contact_id: string;
   readonly currency: string;
+  /** A purchase's: what of its awards left the wallet (0 for the others; absent before 2026-12-03, second release). */
+  readonly clawed_back?: number;
   /** A purchase's: what of its awards had expired already, not clawed back again (0 for the others; absent before 2026-12-03). */
   readonly award_expired?: number;
   readonly created_at: string;
@@ -232,8 +234,8 @@ const original_kind = Hole.str('kind');
 export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, original_id, original_kind, contact_id: t.contact_id,
-    currency: t.currency, award_expired, created_at: rfc3339(t.now_ms), wallet,
-  } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
+    currency: t.currency, clawed_back: refund.clawed, award_expired, created_at: rfc3339(t.now_ms), wallet,
+  } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,

@@ -77,7 +77,7 @@ describe('a callback whose award expired before it came', () => {
         select kind, reply from ledger_transactions where contact_id = ${s.contact_id} and kind in ('refund', 'reversal') order by created_at, id`;
       return rows.length === 2 && rows;
     });
-    expect(replies.map((t) => [t.kind, t.reply.clawed_back, t.reply.award_expired])).toEqual([['refund', 0, 50], ['reversal', undefined, 50]]);
+    expect(replies.map((t) => [t.kind, t.reply.clawed_back, t.reply.award_expired])).toEqual([['refund', 0, 50], ['reversal', 0, 50]]);
     await expectReconciledWith(gw, s.biz);
     // The next award is not taken by a debt: there is none.
     const later = { ...data, transaction_id: transactionId(), occurred_at: new Date().toISOString() };

@@ -10,7 +10,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { newId } from '../core/ids.ts';
-import { awardLots } from '../processor/awards.ts';
 import { iso, type Business } from '../processor/network.ts';
 import { migrate, migrationFiles } from '../processor/ledger/migrate.ts';
 import { ledgerOriginal, type LedgerOriginal } from '../processor/ledger/originals.ts';
@@ -156,7 +155,7 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     lots: body.lots === undefined ? '' : JSON.stringify(body.lots),
     // Read since 2026-12-03, from the same body: no refund before 007 had any expired share.
     award_expired: 0,
-    award_lots: row.kind === 'purchase' ? awardLots(body.awards ?? []) : [],
+    awards: row.kind === 'purchase' ? (body.awards ?? []) : [],
   };
 }
 

@@ -190,24 +190,39 @@ class Model {
 
   /**
    * API.md: "Awards are clawed back ... (commerce first, then open; the balance may go negative
-   * only here, and that debt is settled by later awards)." README: from the purchase's own lots
-   * first (`own`: each up to what it put in), then the earliest others.
+   * only here, and that debt is settled by later awards)." README: `amount` of the claw-back
+   * `claw` of purchase `o` from its own lots first (each its share of `claw` in proportion to
+   * what it put in, of all it awarded, as far as the lot holds; then what is still wanted from
+   * what they hold beyond, up to what it put in), then the earliest others.
    */
-  clawBack(c: number, amount: number, own: readonly [string, number][]): void {
+  clawBack(c: number, amount: number, o: Txn, claw: number): void {
     if (amount <= 0) return;
     const w = this.wallets[c]!;
     const from_commerce = Math.min(amount, Math.max(this.commerce(c), 0));
+    const own = o.lots!;
     const earliest = this.sortedLots(c)[0]?.[0];
+    const there = own.map(([field]) => w.lots.get(field) ?? 0);
+    const took = own.map(() => 0);
     let taken = 0;
-    for (const [field, put] of own) {
-      const held = w.lots.get(field) ?? 0;
-      const t = Math.min(held, put, from_commerce - taken);
-      if (t <= 0) continue;
-      if (taken === 0 && field !== earliest) note('claw-back took its own lot, not the earliest');
-      if (t === held) w.lots.delete(field);
-      else w.lots.set(field, held - t);
-      taken += t;
-    }
+    let put = 0;
+    own.forEach(([, amount_in], i) => {
+      const share = Math.floor((claw * (put + amount_in)) / o.awarded!) - Math.floor((claw * put) / o.awarded!);
+      put += amount_in;
+      took[i] = Math.max(0, Math.min(share, there[i]!, from_commerce - taken));
+      taken += took[i]!;
+    });
+    own.forEach(([, amount_in], i) => {
+      const more = Math.max(0, Math.min(Math.min(there[i]!, amount_in) - took[i]!, from_commerce - taken));
+      took[i]! += more;
+      taken += more;
+    });
+    own.forEach(([field], i) => {
+      if (took[i] === 0) return;
+      if (field !== earliest) note('claw-back took its own lot, not the earliest');
+      if (own.filter(([, a]) => a > 0).length > 1 && took[i]! < there[i]!) note('claw-back took a share of an own lot');
+      if (took[i] === there[i]) w.lots.delete(field);
+      else w.lots.set(field, there[i]! - took[i]!);
+    });
     this.take(c, this.sortedLots(c), from_commerce - taken);
     const from_open = Math.min(amount - from_commerce, Math.max(w.open, 0));
     w.open -= from_open;
@@ -229,7 +244,7 @@ class Model {
       const expiry_ms = Number(field.slice(0, 13));
       return expiry_ms <= at_ms && expiry_ms >= at_ms - 90 * day_ms;
     };
-    const held = lots.reduce((sum, l) => sum + l[1], 0);
+    const held = lots.reduce((sum, l) => (l[0].startsWith(never) ? sum : sum + l[1]), 0);
     const found = lots.reduce((sum, [field, amount]) => sum + (remembered(field) ? Math.min(amount, w.expired.get(field) ?? 0) : 0), 0);
     const before = o.written_off ?? 0;
     let want = Math.min(claw, Math.floor((Math.min(before + found, held) * after) / o.amount) - before);
@@ -526,7 +541,7 @@ class Runner {
         const exp = got[i].expires_at;
         const lot = `${exp === null ? never : String(Date.parse(exp)).padStart(13, '0')}|${x.pool ?? ''}`;
         m.award(c, lot, x.amount);
-        if (exp !== null) lots.set(lot, (lots.get(lot) ?? 0) + x.amount);
+        lots.set(lot, (lots.get(lot) ?? 0) + x.amount);
       }
       if (x.offer === 5) budget_f = x.amount;
     });
@@ -602,7 +617,7 @@ class Runner {
     note(`refund ${o.refunded! + d.r === o.amount ? 'to full' : 'partial'}${d.give > 0 ? ' with payment back' : ''}`);
     const before = m.balances(o.contact);
     d.expired = m.writeOff(o, d.claw, now(), o.refunded! + d.r);
-    m.clawBack(o.contact, d.claw - d.expired, o.lots!);
+    m.clawBack(o.contact, d.claw - d.expired, o, d.claw);
     m.wallets[o.contact]!.open += d.give;
     o.refunded! += d.r;
     o.clawed! += d.claw;
@@ -636,7 +651,10 @@ class Runner {
     return undefined;
   }
 
-  private applyReversal(o: Txn, t: number, id: string, reference: string, reply: any): void {
+  /** Returns what its claw-back took from the wallet and what of it had expired (0 and 0 but for a purchase). */
+  private applyReversal(o: Txn, t: number, id: string, reference: string, reply: any): { clawed_back: number; award_expired: number } {
+    let clawed_back = 0;
+    let award_expired = 0;
     const m = this.model;
     const w = m.wallets[o.contact]!;
     const before = m.balances(o.contact);
@@ -653,11 +671,14 @@ class Runner {
       if (o.counted_c) w.cap_c--;
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
-      m.clawBack(o.contact, claw - m.writeOff(o, claw, now(), o.amount), o.lots!);
+      award_expired = m.writeOff(o, claw, now(), o.amount);
+      clawed_back = claw - award_expired;
+      m.clawBack(o.contact, clawed_back, o, claw);
       w.open += o.paid! - o.returned!;
     }
     o.reversed = true;
     m.record({ id, kind: 'reversal', reference, terminal: t, contact: o.contact, amount: o.amount, reply, open_delta: 0, commerce_delta: 0 }, before);
+    return { clawed_back, award_expired };
   }
 
   private async reversal(a: Extract<Action, { type: 'reversal' }>): Promise<number[]> {
@@ -671,14 +692,14 @@ class Runner {
     const refusal = this.reversalRefusal(o, t);
     if (refusal) return this.refused(res, ...refusal), [];
     expect(res.status, res.text).toBe(201);
-    this.applyReversal(o, t, res.body.id, body.reference, res.body);
+    const clawed = this.applyReversal(o, t, res.body.id, body.reference, res.body);
     // README: a redemption's lots go back with their expiry, and those past it are expired before
     // the reversal is answered (its wallet leaves them out): the sweep then finds nothing more.
     if (o.kind === 'redemption' && o.taken!.some(([field]) => Number(field.slice(0, 13)) <= now())) {
       note('reversed redemption of expired lots');
       await this.expireDue();
     }
-    expect(res.body, 'reversal reply').toMatchObject({ status: 'approved', reference: body.reference, original_id: o.id, original_kind: o.kind, wallet: m.balances(o.contact) });
+    expect(res.body, 'reversal reply').toMatchObject({ status: 'approved', reference: body.reference, original_id: o.id, original_kind: o.kind, ...clawed, wallet: m.balances(o.contact) });
     return [o.contact];
   }
 

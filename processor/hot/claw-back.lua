@@ -33,8 +33,8 @@ local function expiredOfClaw(o, own, claw, written, after)
   local from_ms = ARG.award_lots.remembered_from_ms
   local held, remembered, found = 0, 0, {}
   for _, lot in ipairs(own) do
-    held = held + lot[2]
     local expiry = expiryOf(lot[1])
+    if expiry < 9999999999999 then held = held + lot[2] end
     if expiry <= NOW and expiry >= from_ms then
       local left = tonumber(redis.call('HGET', KEY.expired_lots, lot[1]) or '0')
       if left > 0 then
@@ -43,7 +43,7 @@ local function expiredOfClaw(o, own, claw, written, after)
       end
     end
   end
-  local want = math.min(claw, math.floor(math.min(written + remembered, held) * after / o.amount) - written)
+  local want = math.min(claw, proportion(math.min(written + remembered, held), after, o.amount) - written)
   -- Taken in the lots' order (earliest expiry first), each up to what it found.
   local taken = 0
   for _, f in ipairs(found) do
@@ -55,38 +55,62 @@ local function expiredOfClaw(o, own, claw, written, after)
   return taken
 end
 
--- Take up to `want` from the purchase's own lots (ownLots), in their order, each up to what it
--- holds and what the purchase put in it (a lot of two sales dated the same second is one).
--- Returns what it took from which lot ({field, amount}).
-local function takeOwnLots(own, want)
-  local from, whole, taken = {}, {}, 0
+-- How much of `want` to take from each of the purchase's own lots (ownLots), each lot holding
+-- `there`: first each lot's share of the whole claw-back `claw` of the `awarded` (in proportion to
+-- what the purchase put in it, cumulative and floored as refund shares are: what a smaller sale
+-- would have put in it less), as far as it holds; then what is still wanted (a lot that expired,
+-- whose share was written off, or was redeemed) from what they hold beyond, in their order, up to
+-- what the purchase put in each (a lot of two sales dated the same second is one).
+local function ownShares(own, there, want, claw, awarded)
+  local took, taken, put = {}, 0, 0
+  for i, lot in ipairs(own) do
+    local before = proportion(claw, math.min(put, awarded), awarded)
+    put = put + lot[2]
+    local share = proportion(claw, math.min(put, awarded), awarded) - before
+    took[i] = math.max(0, math.min(share, there[i], want - taken))
+    taken = taken + took[i]
+  end
+  for i, lot in ipairs(own) do
+    if taken >= want then break end
+    local more = math.max(0, math.min(there[i], lot[2]) - took[i])
+    more = math.min(more, want - taken)
+    took[i] = took[i] + more
+    taken = taken + more
+  end
+  return took
+end
+
+-- Take up to `want` of the claw-back `claw` from the purchase's own lots (ownShares); returns what
+-- it took from which lot ({field, amount}).
+local function takeOwnLots(own, want, claw, awarded)
+  local from, whole = {}, {}
   if #own == 0 or want <= 0 then return from end
   local fields = {}
   for i, lot in ipairs(own) do fields[i] = lot[1] end
   local held = redis.call('HMGET', KEY.lots, unpack(fields))
+  local there = {}
+  for i in ipairs(own) do there[i] = tonumber(held[i] or '0') end
+  local took = ownShares(own, there, want, claw, awarded)
   for i, lot in ipairs(own) do
-    if taken >= want then break end
-    local there = tonumber(held[i] or '0')
-    local take = math.min(there, lot[2], want - taken)
-    if take > 0 then
-      if take == there then whole[#whole + 1] = lot[1] else redis.call('HINCRBY', KEY.lots, lot[1], -take) end
-      taken = taken + take
-      from[#from + 1] = {lot[1], take}
+    if took[i] > 0 then
+      if took[i] == there[i] then whole[#whole + 1] = lot[1] else redis.call('HINCRBY', KEY.lots, lot[1], -took[i]) end
+      from[#from + 1] = {lot[1], took[i]}
     end
   end
   dropLots(whole)
   return from
 end
 
--- Claw `amount` back: commerce first (what is there: the purchase's own lots `own`, then the
--- earliest others), then open (what is there), and the rest as commerce debt that later awards
--- settle. Returns the amounts taken from commerce and open, and the lots it took, as JSON (the
--- entry's lots, which rebuild's replay takes again), 'null' for none.
-local function clawBack(amount, own)
+-- Claw `amount` of the claw-back `claw` of purchase `o` back (what of it had expired written off
+-- already): commerce first (what is there: the purchase's own lots `own`, then the earliest
+-- others), then open (what is there), and the rest as commerce debt that later awards settle.
+-- Returns the amounts taken from commerce and open, and the lots it took, as JSON (the entry's
+-- lots, which rebuild's replay takes again), 'null' for none.
+local function clawBack(o, claw, amount, own)
   if amount <= 0 then return 0, 0, 'null' end
   local open, commerce = balances()
   local from_commerce = math.min(amount, math.max(commerce, 0))
-  local from = takeOwnLots(own, from_commerce)
+  local from = takeOwnLots(own, from_commerce, claw, o.awarded)
   local taken = 0
   for _, f in ipairs(from) do taken = taken + f[2] end
   if from_commerce > taken then

@@ -85,6 +85,24 @@ describe('refund.lua', () => {
     expect((await journalOf(redis, shard, out.journal_id)).entry.lots).toBeNull();
   });
 
+  it('takes of each own lot its share, in proportion to what the purchase put in it; what a lot lacks, from its others beyond their share, then the contact’s earliest', async () => {
+    // This purchase: 100 into a lot of an hour, 100 into one that never expires (30 of it redeemed); another's 100 expires first.
+    const early = `${String(Date.now() + 60_000).padStart(13, '0')}|`;
+    const hour = `${String(Date.now() + 3_600_000).padStart(13, '0')}|`;
+    const never = '9999999999999|M1';
+    const contact_id = await specContact(redis, shard, business, 30, { [early]: 100, [hour]: 100, [never]: 70 });
+    const o = await original('p|1000|200||||');
+    const lots = awardLotsArg(o.id, [[hour, 100], [never, 100]], Date.now());
+    const half = await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, lots));
+    if (half.outcome !== 'ok') throw new Error(JSON.stringify(half));
+    expect((await journalOf(redis, shard, half.journal_id)).entry.lots).toEqual([[hour, 50], [never, 50]]);
+    // The rest: 50 of each share; the never-expiring lot holds 20, so 30 more of the other.
+    const rest = await redis.refundScript(call(contact_id, o.slot, null, null, undefined, lots));
+    if (rest.outcome !== 'ok') throw new Error(JSON.stringify(rest));
+    expect((await journalOf(redis, shard, rest.journal_id)).entry.lots).toEqual([[hour, 50], [never, 20], [early, 30]]);
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [early]: '70' });
+  });
+
   it('claws back from the open balance when commerce is spent, and the rest as commerce debt', async () => {
     const contact_id = await specContact(redis, shard, business, 30);
     const o = await original('p|1000|100||||');

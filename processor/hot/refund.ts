@@ -28,7 +28,7 @@ const refund_layout = layout(
 export type RefundCall = ShardCall<RefundHole> & ValuesOf<typeof refund_layout.args> & { readonly original_slot: ReferenceSlot };
 
 export const refund_script = shardScript({
-  files: ['claw-back.lua', 'refund-shares.lua', 'refund.lua'],
+  files: ['refund-shares.lua', 'claw-back.lua', 'refund.lua'],
   layout: refund_layout,
   keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id) }),
   committed: committedOf,

@@ -64,7 +64,8 @@ local postings = ''
 local expired_back = 0
 -- What of a purchase's awards had expired already: not clawed back again (claw-back.lua expiredOfClaw).
 local award_expired = 0
--- The lots its claw-back took (claw-back.lua clawBack), as JSON: 'null' for none.
+-- What its claw-back took from the wallet, and from which lots (claw-back.lua clawBack), as JSON: 'null' for none.
+local clawed = 0
 local clawed_lots = 'null'
 if kind == 'purchase' then
   -- Node read what this purchase counted before the script: a call made for another original
@@ -78,7 +79,8 @@ if kind == 'purchase' then
   award_expired = expiredOfClaw(o, own, claw, field(8), o.amount)
   undoPurchase(undo)
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots = clawBack(claw - award_expired, own)
+  from_commerce, from_open, clawed_lots = clawBack(o, claw, claw - award_expired, own)
+  clawed = claw - award_expired
   local give = o.paid - field(3)
   if give > 0 then
     redis.call('HINCRBY', KEY.contact, 'o', give)
@@ -120,4 +122,4 @@ local fee_back = o.fee - field(4)
 if fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, expired = int(award_expired), lots = clawed_lots}, recordOf('v', amount))
+return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), lots = clawed_lots}, recordOf('v', amount))

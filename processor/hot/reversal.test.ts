@@ -46,7 +46,7 @@ describe('reversal.lua', () => {
     const out = await redis.reversalScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
-    expect(reply).toMatchObject({ original_id: o.id, original_kind: 'purchase', wallet: { open: 500, commerce: 0 } });
+    expect(reply).toMatchObject({ original_id: o.id, original_kind: 'purchase', clawed_back: 100, award_expired: 0, wallet: { open: 500, commerce: 0 } });
     const a = c.accounts;
     expect(entry).toMatchObject({ kind: 'reversal', original_id: o.id, amount: 2_000 });
     expect(entry.postings).toEqual([[a.spends, a.open, 500], [a.discounts, a.rewards, 300], [a.commerce, a.rewards, 100], [a.fee_income, a.fees, 10]]);
@@ -70,7 +70,7 @@ describe('reversal.lua', () => {
     const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[gone, 100]], Date.now())));
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
-    expect(reply).toMatchObject({ original_kind: 'purchase', award_expired: 60, wallet: { open: 0, commerce: 0 } });
+    expect(reply).toMatchObject({ original_kind: 'purchase', clawed_back: 0, award_expired: 60, wallet: { open: 0, commerce: 0 } });
     expect(entry.postings).toEqual([]);
     expect(await redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md'])).toEqual(['0', '0', null]);
     expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);

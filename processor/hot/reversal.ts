@@ -8,8 +8,8 @@ import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 
-/** The holes reversal.lua fills: the original's id, kind and amount, the lots its claw-back took, the postings. */
-export type ReversalHole = 'original' | 'kind' | 'amount' | 'expired' | 'lots' | 'postings';
+/** The holes reversal.lua fills: the original's id, kind and amount, what its claw-back took and had expired, the lots it took, the postings. */
+export type ReversalHole = 'original' | 'kind' | 'amount' | 'clawed' | 'expired' | 'lots' | 'postings';
 
 /**
  * What a purchase counted that its reversal gives back (reversal.lua undoPurchase), as Node read
@@ -49,7 +49,7 @@ const reversal_layout = layout(
 export type ReversalCall = ShardCall<ReversalHole> & ValuesOf<typeof reversal_layout.args> & { readonly original_slot: ReferenceSlot };
 
 export const reversal_script = shardScript({
-  files: ['counted.lua', 'claw-back.lua', 'reversal.lua'],
+  files: ['counted.lua', 'refund-shares.lua', 'claw-back.lua', 'reversal.lua'],
   layout: reversal_layout,
   keys: (call: ReversalCall) => ({
     originals: call.original_slot.record_keys(call.shard),

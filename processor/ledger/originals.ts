@@ -1,7 +1,6 @@
 // The original of a refund or reversal older than the hot window: the ledger has it, with every
 // refund and reversal made of it, and from those what the hot path would have remembered.
 
-import { awardLots } from '../awards.ts';
 import type { OriginalState } from '../hot/original.ts';
 import type { Sql } from '../stores.ts';
 
@@ -17,8 +16,8 @@ export interface LedgerOriginal extends OriginalState {
   readonly fee: number;
   /** A redemption's lots (JSON: [[lot field, amount]…]), '' for the others. */
   readonly lots: string;
-  /** A purchase's commerce lots (awards.ts awardLots), for what of its claw-back expired. */
-  readonly award_lots: [string, number][];
+  /** A purchase's awards, as its reply has them: its claw-back takes their lots first (awards.ts awardLots). */
+  readonly awards: readonly unknown[];
 }
 
 interface Stored {
@@ -106,6 +105,6 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     reversed,
     award_expired,
     lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
-    award_lots: row.kind === 'purchase' ? awardLots(entry.awards ?? []) : [],
+    awards: row.kind === 'purchase' ? (entry.awards ?? []) : [],
   };
 }

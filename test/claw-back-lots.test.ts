@@ -1,0 +1,93 @@
+// Which lots a claw-back takes (README, under reversals): the purchase's own first, each its
+// share in proportion to what the purchase put in it, then the earliest others. What the wallet
+// keeps then expires when it would have had the refunded part of the sale never happened. Found
+// by the black-box audit of 2026-12-03 (second): a refund of half a sale with two awards emptied
+// the earlier-expiring one and left the later whole; a refund of a sale whose award never
+// expires took another sale's expiring lot instead, so that award no longer expired.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, testCard, type TestGateway } from './helpers.ts';
+import { shop, type Shop } from './contract-util.ts';
+import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
+import { startOwnStores, type OwnStores } from './own-stores.ts';
+import { expectReconciledWith } from './ledger-checks.ts';
+
+let stores: OwnStores;
+let gw: TestGateway;
+let seq = 0;
+const day_ms = 86_400_000;
+
+beforeAll(async () => {
+  // The sweeper runs when the test says.
+  stores = await startOwnStores('claw_back_lots');
+  gw = await startOnOwnStores(stores, { expiry_sweep_ms: 3_600_000 });
+});
+afterAll(async () => {
+  await gw?.close();
+  await stores?.stop();
+});
+
+const ref = () => `cb-${Date.now()}-${++seq}`;
+/** An expiry as the wallet writes it: to the second. */
+const second = (ms: number) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+
+async function purchase(s: Shop, amount: number, occurred_at?: string): Promise<string> {
+  const reference = ref();
+  const p = await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference, cim: { type: 'card', value: s.card }, amount, currency: 'EUR', occurred_at });
+  expect(p.status, p.text).toBe(201);
+  return reference;
+}
+
+async function refund(s: Shop, original_reference: string, amount?: number): Promise<Record<string, unknown>> {
+  const r = await call(gw, 'POST', '/v1/refunds', s.biz.terminal_key, { reference: ref(), original_reference, amount });
+  expect(r.status, r.text).toBe(201);
+  return r.body;
+}
+
+async function wallet(s: Shop): Promise<Record<string, unknown>> {
+  return (await call(gw, 'GET', `/v1/contacts/${s.contact_id}/wallet`, s.biz.admin_key)).body;
+}
+
+describe('a claw-back takes the purchase’s own lots', () => {
+  it('a half refund of a sale of two awards takes half of each: what is left of each expires when it would have', async () => {
+    // Awards of 100 a day and 100 two days, the sale dated so that the first expires in 3 s.
+    const s = await shop(gw, testCard(882_000_001), [
+      { name: '100 a day', goal: 'spend', award: { fixed: 100 }, validity_days: 1 },
+      { name: '100 two days', goal: 'spend', award: { fixed: 100 }, validity_days: 2 },
+    ]);
+    const expiring_at_ms = Date.now() + 3_000;
+    const sale = await purchase(s, 1000, new Date(expiring_at_ms - day_ms).toISOString());
+    expect(await refund(s, sale, 500)).toMatchObject({ clawed_back: 100, award_expired: 0 });
+    expect(await wallet(s)).toMatchObject({ commerce: 100, expiring: [{ amount: 50, expires_at: second(expiring_at_ms) }, { amount: 50, expires_at: second(expiring_at_ms + day_ms) }] });
+
+    await new Promise((r) => setTimeout(r, expiring_at_ms + 1_500 - Date.now()));
+    await gw.processor.expiry.sweep();
+    expect(await wallet(s)).toMatchObject({ commerce: 50 });
+    // The rest: half of what expired of it is its share, the other half of the later lot is clawed back.
+    expect(await refund(s, sale)).toMatchObject({ clawed_back: 50, award_expired: 50, wallet: { open: 0, commerce: 0 } });
+    await expectReconciledWith(gw, s.biz);
+  });
+
+  it('a sale whose award never expires gives back its own, not another sale’s expiring lot', async () => {
+    const s = await shop(gw, testCard(882_000_002), [{ name: '100 a week', goal: 'spend', award: { fixed: 100 }, validity_days: 7 }]);
+    const expiring = await purchase(s, 1000);
+    // The week-long offer is replaced by one that never expires.
+    const off = await call(gw, 'PATCH', `/v1/offers/${s.offers[0]}`, s.biz.admin_key, { active: false });
+    expect(off.status, off.text).toBe(200);
+    const never = await call(gw, 'POST', '/v1/offers', s.biz.admin_key, { name: '100, kept', goal: 'spend', award: { fixed: 100 } });
+    expect(never.status, never.text).toBe(201);
+    const kept = await purchase(s, 1000);
+    const before = await wallet(s);
+    expect(before).toMatchObject({ commerce: 200, expiring: [{ amount: 100 }] });
+
+    expect(await refund(s, kept)).toMatchObject({ clawed_back: 100 });
+    // As if the second sale never happened: the first's award, with its expiry.
+    expect(await wallet(s)).toMatchObject({ commerce: 100, expiring: (before as { expiring: unknown[] }).expiring });
+    expect(await refund(s, expiring)).toMatchObject({ clawed_back: 100, wallet: { open: 0, commerce: 0 } });
+    await expectReconciledWith(gw, s.biz);
+    // Rebuild takes the lots the refunds' entries name: the same wallet.
+    const after = await wallet(s);
+    gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
+    expect(await wallet(s)).toEqual(after);
+  });
+});
