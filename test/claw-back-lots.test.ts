@@ -68,6 +68,28 @@ describe('a claw-back takes the purchase’s own lots', () => {
     await expectReconciledWith(gw, s.biz);
   });
 
+  it('a refund after one award expired writes off that award’s share and takes the other’s, though a refund came before the expiry', async () => {
+    const s = await shop(gw, testCard(882_000_003), [
+      { name: '100 a day', goal: 'spend', award: { fixed: 100 }, validity_days: 1 },
+      { name: '100 two days', goal: 'spend', award: { fixed: 100 }, validity_days: 2 },
+    ]);
+    const expiring_at_ms = Date.now() + 3_000;
+    const sale = await purchase(s, 1000, new Date(expiring_at_ms - day_ms).toISOString());
+    expect(await refund(s, sale, 200)).toMatchObject({ clawed_back: 40, award_expired: 0, wallet: { commerce: 160 } });
+    await new Promise((r) => setTimeout(r, expiring_at_ms + 1_500 - Date.now()));
+    await gw.processor.expiry.sweep();
+    expect(await wallet(s)).toMatchObject({ commerce: 80 });
+    // Half the sale: 50 of each award; the first's had expired (written off), the second's is taken.
+    expect(await refund(s, sale, 500)).toMatchObject({ clawed_back: 50, award_expired: 50, wallet: { commerce: 30 } });
+    const v = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference: sale });
+    expect(v.status, v.text).toBe(201);
+    expect(v.body).toMatchObject({ clawed_back: 30, award_expired: 30, wallet: { open: 0, commerce: 0 } });
+    await expectReconciledWith(gw, s.biz);
+    // Rebuild derives the same write-offs from the ledger (it warns on any other).
+    gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
+    expect(await wallet(s)).toMatchObject({ open: 0, commerce: 0, expiring: [] });
+  });
+
   it('a sale whose award never expires gives back its own, not another sale’s expiring lot', async () => {
     const s = await shop(gw, testCard(882_000_002), [{ name: '100 a week', goal: 'spend', award: { fixed: 100 }, validity_days: 7 }]);
     const expiring = await purchase(s, 1000);

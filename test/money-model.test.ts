@@ -132,9 +132,8 @@ interface Txn {
   reversed?: boolean;
   // A redemption's lots.
   taken?: [string, number][];
-  // A purchase's commerce lots (each award's whole amount, in the reply's order) and what of its claw-backs had expired.
+  // A purchase's commerce lots (each award's whole amount, earliest expiry first).
   lots?: [string, number][];
-  written_off?: number;
 }
 
 interface Sent {
@@ -190,36 +189,53 @@ class Model {
 
   /**
    * API.md: "Awards are clawed back ... (commerce first, then open; the balance may go negative
-   * only here, and that debt is settled by later awards)." README: `amount` of the claw-back
-   * `claw` of purchase `o` from its own lots first (each its share of `claw` in proportion to
-   * what it put in, of all it awarded, as far as the lot holds; then what is still wanted from
-   * what they hold beyond, up to what it put in), then the earliest others.
+   * only here, and that debt is settled by later awards)." README: `claw` of purchase `o`, which
+   * takes it from `before` to `after` of its amount refunded, at `at_ms`: of each of its own lots
+   * its share (what it put in, from before to after, floored cumulatively; all together at most
+   * `claw`), taken from the lot as far as it holds, and what the lot lacks written off as far as
+   * the lot's expiry (within 90 days) is remembered; the rest from its own lots beyond their
+   * shares (up to what it put in each), then the earliest others, then open, then debt. Returns
+   * what was written off.
    */
-  clawBack(c: number, amount: number, o: Txn, claw: number): void {
-    if (amount <= 0) return;
+  clawBack(o: Txn, claw: number, before: number, after: number, at_ms: number): number {
+    if (claw <= 0) return 0;
+    const c = o.contact;
     const w = this.wallets[c]!;
-    const from_commerce = Math.min(amount, Math.max(this.commerce(c), 0));
     const own = o.lots!;
-    const earliest = this.sortedLots(c)[0]?.[0];
+    const remembered = (field: string) => {
+      const expiry_ms = Number(field.slice(0, 13));
+      return expiry_ms <= at_ms && expiry_ms >= at_ms - 90 * day_ms;
+    };
     const there = own.map(([field]) => w.lots.get(field) ?? 0);
+    let shared = 0;
+    let expired = 0;
+    const share = own.map(([field, put], i) => {
+      const s = Math.min(Math.floor((put * after) / o.amount) - Math.floor((put * before) / o.amount), claw - shared);
+      shared += s;
+      if (s > there[i]! && remembered(field)) {
+        const written = Math.min(s - there[i]!, w.expired.get(field) ?? 0);
+        if (written > 0) w.expired.set(field, w.expired.get(field)! - written);
+        expired += written;
+      }
+      return s;
+    });
+    if (expired > 0) note('claw-back of an expired award written off');
+    const amount = claw - expired;
+    const from_commerce = Math.min(amount, Math.max(this.commerce(c), 0));
+    const earliest = this.sortedLots(c)[0]?.[0];
     const took = own.map(() => 0);
     let taken = 0;
-    let put = 0;
-    own.forEach(([, amount_in], i) => {
-      const share = Math.floor((claw * (put + amount_in)) / o.awarded!) - Math.floor((claw * put) / o.awarded!);
-      put += amount_in;
-      took[i] = Math.max(0, Math.min(share, there[i]!, from_commerce - taken));
+    own.forEach((_, i) => {
+      took[i] = Math.max(0, Math.min(share[i]!, there[i]!, from_commerce - taken));
       taken += took[i]!;
     });
-    own.forEach(([, amount_in], i) => {
-      const more = Math.max(0, Math.min(Math.min(there[i]!, amount_in) - took[i]!, from_commerce - taken));
+    own.forEach(([field, put], i) => {
+      const more = Math.max(0, Math.min(Math.min(there[i]!, put) - took[i]!, from_commerce - taken));
       took[i]! += more;
       taken += more;
-    });
-    own.forEach(([field], i) => {
       if (took[i] === 0) return;
       if (field !== earliest) note('claw-back took its own lot, not the earliest');
-      if (own.filter(([, a]) => a > 0).length > 1 && took[i]! < there[i]!) note('claw-back took a share of an own lot');
+      if (more > 0) note('claw-back took an own lot beyond its share');
       if (took[i] === there[i]) w.lots.delete(field);
       else w.lots.set(field, there[i]! - took[i]!);
     });
@@ -229,39 +245,9 @@ class Model {
     w.debt += amount - from_commerce - from_open;
     note(from_open > 0 ? 'claw from open' : 'claw from commerce only');
     if (amount - from_commerce - from_open > 0) note('claw into debt');
+    return expired;
   }
 
-  /**
-   * README: what of a purchase's award had expired is not clawed back a second time, in
-   * proportion: of what expired of it (written off before, and what its lots expired within 90
-   * days of `at_ms` still find remembered, each up to its amount), the share `after` of its
-   * amount, less what was written off before; at most `claw`. Returns it.
-   */
-  writeOff(o: Txn, claw: number, at_ms: number, after: number): number {
-    const w = this.wallets[o.contact]!;
-    const lots = o.lots ?? [];
-    const remembered = (field: string) => {
-      const expiry_ms = Number(field.slice(0, 13));
-      return expiry_ms <= at_ms && expiry_ms >= at_ms - 90 * day_ms;
-    };
-    const held = lots.reduce((sum, l) => (l[0].startsWith(never) ? sum : sum + l[1]), 0);
-    const found = lots.reduce((sum, [field, amount]) => sum + (remembered(field) ? Math.min(amount, w.expired.get(field) ?? 0) : 0), 0);
-    const before = o.written_off ?? 0;
-    let want = Math.min(claw, Math.floor((Math.min(before + found, held) * after) / o.amount) - before);
-    let written = 0;
-    for (const [field, amount] of lots) {
-      if (want <= 0) break;
-      if (!remembered(field)) continue;
-      const take = Math.min(amount, w.expired.get(field) ?? 0, want);
-      if (take <= 0) continue;
-      w.expired.set(field, w.expired.get(field)! - take);
-      written += take;
-      want -= take;
-    }
-    if (written > 0) note('claw-back of an expired award written off');
-    o.written_off = before + written;
-    return written;
-  }
 
   /** What of an award settles the contact's debt first: taken off the debt and returned. */
   settle(c: number, amount: number): number {
@@ -553,7 +539,7 @@ class Runner {
     m.budget_f_used += budget_f;
     w.purchases++;
     return m.record({ id, kind: 'purchase', reference, terminal: t, contact: c, amount, reply, open_delta: 0, commerce_delta: 0,
-      awarded, paid: pay, refunded: 0, clawed: 0, returned: 0, counted_c, budget_f, reversed: false, lots: [...lots].sort((a, b) => (a[0] < b[0] ? -1 : 1)), written_off: 0 }, before);
+      awarded, paid: pay, refunded: 0, clawed: 0, returned: 0, counted_c, budget_f, reversed: false, lots: [...lots].sort((a, b) => (a[0] < b[0] ? -1 : 1)) }, before);
   }
 
   private async redeem(a: Extract<Action, { type: 'redeem' }>): Promise<number[]> {
@@ -616,8 +602,7 @@ class Runner {
     const m = this.model;
     note(`refund ${o.refunded! + d.r === o.amount ? 'to full' : 'partial'}${d.give > 0 ? ' with payment back' : ''}`);
     const before = m.balances(o.contact);
-    d.expired = m.writeOff(o, d.claw, now(), o.refunded! + d.r);
-    m.clawBack(o.contact, d.claw - d.expired, o, d.claw);
+    d.expired = m.clawBack(o, d.claw, o.refunded!, o.refunded! + d.r, now());
     m.wallets[o.contact]!.open += d.give;
     o.refunded! += d.r;
     o.clawed! += d.claw;
@@ -671,9 +656,8 @@ class Runner {
       if (o.counted_c) w.cap_c--;
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
-      award_expired = m.writeOff(o, claw, now(), o.amount);
+      award_expired = m.clawBack(o, claw, o.refunded!, o.amount, now());
       clawed_back = claw - award_expired;
-      m.clawBack(o.contact, clawed_back, o, claw);
       w.open += o.paid! - o.returned!;
     }
     o.reversed = true;

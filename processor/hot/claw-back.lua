@@ -7,7 +7,7 @@
 -- `claw`: ARG.award_lots when they name it; nil when Node must read them first (the script
 -- answers stale). Taken first, they leave the contact's other lots as they would be had the
 -- purchase never happened: what is left expires when it would have, and what expired of the
--- purchase's is told from the rest (expiredOfClaw). Taken from the earliest lots instead, a
+-- purchase's is told from the rest (ownShares). Taken from the earliest lots instead, a
 -- refund of the later of two sales took the earlier's lot, whose expiry then found it gone and
 -- expired the later's: a refund of the earlier then found nothing of its own expired and clawed
 -- its award back a second time (commerce −100 for an award of 100). Needless (none) when
@@ -21,77 +21,54 @@ local function ownLots(o, claw)
   return nil
 end
 
--- What of the claw-back `claw` of purchase `o` had expired already, written off: it left the
--- wallet at its expiry, as it would have had the purchase never happened. In proportion, as the
--- claw-back is (API.md): of what expired of the purchase's award (what its claw-backs wrote off
--- before, `written`, its state's xw, and what its lots `own` (ownLots), expired since
--- ARG.award_lots.remembered_from_ms, still find remembered, each up to its amount in the lot),
--- the share of the purchase refunded once this claw-back is made, `after` of o.amount (a
--- reversal: all of it), less what was written off before.
-local function expiredOfClaw(o, own, claw, written, after)
-  if claw <= 0 or #own == 0 or redis.call('EXISTS', KEY.expired_lots) == 0 then return 0 end
-  local from_ms = ARG.award_lots.remembered_from_ms
-  local held, remembered, found = 0, 0, {}
-  for _, lot in ipairs(own) do
-    local expiry = expiryOf(lot[1])
-    if expiry < 9999999999999 then held = held + lot[2] end
-    if expiry <= NOW and expiry >= from_ms then
-      local left = tonumber(redis.call('HGET', KEY.expired_lots, lot[1]) or '0')
-      if left > 0 then
-        found[#found + 1] = {lot[1], math.min(lot[2], left), left}
-        remembered = remembered + found[#found][2]
-      end
-    end
-  end
-  local want = math.min(claw, proportion(math.min(written + remembered, held), after, o.amount) - written)
-  -- Taken in the lots' order (earliest expiry first), each up to what it found.
-  local taken = 0
-  for _, f in ipairs(found) do
-    if taken >= want then break end
-    local take = math.min(f[2], want - taken)
-    if take == f[3] then redis.call('HDEL', KEY.expired_lots, f[1]) else redis.call('HINCRBY', KEY.expired_lots, f[1], -take) end
-    taken = taken + take
-  end
-  return taken
-end
-
--- How much of `want` to take from each of the purchase's own lots (ownLots), each lot holding
--- `there`: first each lot's share of the whole claw-back `claw` of the `awarded` (in proportion to
--- what the purchase put in it, cumulative and floored as refund shares are: what a smaller sale
--- would have put in it less), as far as it holds; then what is still wanted (a lot that expired,
--- whose share was written off, or was redeemed) from what they hold beyond, in their order, up to
--- what the purchase put in each (a lot of two sales dated the same second is one).
-local function ownShares(own, there, want, claw, awarded)
-  local took, taken, put = {}, 0, 0
-  for i, lot in ipairs(own) do
-    local before = proportion(claw, math.min(put, awarded), awarded)
-    put = put + lot[2]
-    local share = proportion(claw, math.min(put, awarded), awarded) - before
-    took[i] = math.max(0, math.min(share, there[i], want - taken))
-    taken = taken + took[i]
-  end
-  for i, lot in ipairs(own) do
-    if taken >= want then break end
-    local more = math.max(0, math.min(there[i], lot[2]) - took[i])
-    more = math.min(more, want - taken)
-    took[i] = took[i] + more
-    taken = taken + more
-  end
-  return took
-end
-
--- Take up to `want` of the claw-back `claw` from the purchase's own lots (ownShares); returns what
--- it took from which lot ({field, amount}).
-local function takeOwnLots(own, want, claw, awarded)
-  local from, whole = {}, {}
-  if #own == 0 or want <= 0 then return from end
+-- Each own lot's share of a claw-back that takes the purchase from `before` to `after` of its
+-- amount refunded (a reversal: to all of it): of what the purchase put in the lot, that part,
+-- cumulative and floored as refund shares are, so that its shares over any sequence of refunds
+-- add up to what it put in. All together at most the claw-back `claw` (floors of each lot can
+-- add up to one more than the floor of their sum). What a lot's share finds in it is taken from
+-- it; what it does not (the lot expired, or was redeemed) is written off from what the lot's
+-- expiry took, as far as the contact's expired lots still remember it (expired since
+-- ARG.award_lots.remembered_from_ms): it left the wallet at its expiry, as it would have had the
+-- purchase never happened, and is not taken again. Returns what each lot holds (`there`), its
+-- share and what of the share was written off; the write-off is made.
+local function ownShares(o, own, claw, before, after)
+  local there, share, written = {}, {}, {}
+  if #own == 0 then return there, share, written end
   local fields = {}
   for i, lot in ipairs(own) do fields[i] = lot[1] end
   local held = redis.call('HMGET', KEY.lots, unpack(fields))
-  local there = {}
-  for i in ipairs(own) do there[i] = tonumber(held[i] or '0') end
-  local took = ownShares(own, there, want, claw, awarded)
+  local remembered = redis.call('EXISTS', KEY.expired_lots) == 1
+  local shared = 0
   for i, lot in ipairs(own) do
+    there[i] = tonumber(held[i] or '0')
+    share[i] = math.min(proportion(lot[2], after, o.amount) - proportion(lot[2], before, o.amount), claw - shared)
+    shared = shared + share[i]
+    written[i] = 0
+    local expiry = expiryOf(lot[1])
+    if remembered and share[i] > there[i] and expiry <= NOW and expiry >= ARG.award_lots.remembered_from_ms then
+      local left = tonumber(redis.call('HGET', KEY.expired_lots, lot[1]) or '0')
+      written[i] = math.min(share[i] - there[i], left)
+      if written[i] == left and left > 0 then redis.call('HDEL', KEY.expired_lots, lot[1])
+      elseif written[i] > 0 then redis.call('HINCRBY', KEY.expired_lots, lot[1], -written[i]) end
+    end
+  end
+  return there, share, written
+end
+
+-- Take `want` from the purchase's own lots: each its share as far as it holds, then what is
+-- still wanted (a share a lot lacked and no expiry wrote off: redeemed) from what they hold
+-- beyond, in their order, up to what the purchase put in each (a lot of two sales dated the same
+-- second is one). Returns what it took from which lot ({field, amount}).
+local function takeOwnLots(own, there, share, want)
+  local took, taken, from, whole = {}, 0, {}, {}
+  for i in ipairs(own) do
+    took[i] = math.max(0, math.min(share[i], there[i], want - taken))
+    taken = taken + took[i]
+  end
+  for i, lot in ipairs(own) do
+    local more = math.max(0, math.min(math.min(there[i], lot[2]) - took[i], want - taken))
+    took[i] = took[i] + more
+    taken = taken + more
     if took[i] > 0 then
       if took[i] == there[i] then whole[#whole + 1] = lot[1] else redis.call('HINCRBY', KEY.lots, lot[1], -took[i]) end
       from[#from + 1] = {lot[1], took[i]}
@@ -101,16 +78,21 @@ local function takeOwnLots(own, want, claw, awarded)
   return from
 end
 
--- Claw `amount` of the claw-back `claw` of purchase `o` back (what of it had expired written off
--- already): commerce first (what is there: the purchase's own lots `own`, then the earliest
--- others), then open (what is there), and the rest as commerce debt that later awards settle.
--- Returns the amounts taken from commerce and open, and the lots it took, as JSON (the entry's
--- lots, which rebuild's replay takes again), 'null' for none.
-local function clawBack(o, claw, amount, own)
-  if amount <= 0 then return 0, 0, 'null' end
+-- Claw back `claw` of purchase `o`, which takes it from `before` to `after` of its amount
+-- refunded: what of it had expired written off (ownShares), the rest from commerce first (what is
+-- there: the purchase's own lots `own`, then the earliest others), then open (what is there),
+-- and the rest as commerce debt that later awards settle. Returns the amounts taken from
+-- commerce and open, the lots it took as JSON (the entry's lots, which rebuild's replay takes
+-- again; 'null' for none), and what was written off.
+local function clawBack(o, claw, before, after, own)
+  if claw <= 0 then return 0, 0, 'null', 0 end
+  local there, share, written = ownShares(o, own, claw, before, after)
+  local expired = 0
+  for i in ipairs(own) do expired = expired + written[i] end
+  local amount = claw - expired
   local open, commerce = balances()
   local from_commerce = math.min(amount, math.max(commerce, 0))
-  local from = takeOwnLots(own, from_commerce, claw, o.awarded)
+  local from = takeOwnLots(own, there, share, from_commerce)
   local taken = 0
   for _, f in ipairs(from) do taken = taken + f[2] end
   if from_commerce > taken then
@@ -122,5 +104,5 @@ local function clawBack(o, claw, amount, own)
   if from_commerce + debt > 0 then redis.call('HINCRBY', KEY.contact, 'm', -(from_commerce + debt)) end
   if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
   if from_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', -from_open) end
-  return from_commerce + debt, from_open, #from > 0 and lotsJson(from) or 'null'
+  return from_commerce + debt, from_open, #from > 0 and lotsJson(from) or 'null', expired
 end

@@ -346,7 +346,7 @@ end
 
 -- What refunds and reversals have done to an original so far: {rf refunded, cw clawed back (what
 -- expired of it included), cp payment returned, fr fee returned, dr discount returned, rv
--- reversed, lots (a redemption's), xw what of the claw-backs had expired (claw-back.lua expiredOfClaw)}.
+-- reversed, lots (a redemption's), xw what of the claw-backs had expired (claw-back.lua ownShares)}.
 -- `init` is what the ledger holds of it (hot/original.ts), given by Node when the hot path no
 -- longer remembers the original; it is used only if the state is not here.
 local function originalState(key, init)

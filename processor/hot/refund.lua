@@ -37,8 +37,7 @@ if not shares then return refuse('amount_exceeds_original') end
 
 local own = ownLots(o, shares.claw)
 if own == nil then return {'stale'} end
-local expired = expiredOfClaw(o, own, shares.claw, field(8), s.refunded + amount)
-local from_commerce, from_open, lots = clawBack(o, shares.claw, shares.claw - expired, own)
+local from_commerce, from_open, lots, expired = clawBack(o, shares.claw, s.refunded, s.refunded + amount, own)
 local postings = ''
 if shares.give > 0 then
   redis.call('HINCRBY', KEY.contact, 'o', int(shares.give))

@@ -168,6 +168,27 @@ describe('refund.lua', () => {
     expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
   });
 
+  it('writes off of each lot its share that the lot lacks because it expired: a refund before the expiry and one after it', async () => {
+    // 100 into a lot that expired an hour ago and 100 into one of a day; a refund of 200 of the
+    // 1000 before the expiry took 20 of each; the expiry took the first lot's other 80.
+    const contact_id = await specContact(redis, shard, business, 0, { [`${soon}|`]: 80 });
+    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '80');
+    const o = await original('p|1000|200||||');
+    await redis.hSet(stateKey(shard, o.id), { rf: '200', cw: '40' });
+    const lots = awardLotsArg(o.id, [[gone, 100], [`${soon}|`, 100]], Date.now());
+    // Half of the sale: 50 of each lot, the first's written off.
+    const half = await redis.refundScript(call(contact_id, o.slot, 500, null, undefined, lots));
+    if (half.outcome !== 'ok') throw new Error(JSON.stringify(half));
+    expect(JSON.parse(half.reply)).toMatchObject({ clawed_back: 50, award_expired: 50, wallet: { open: 0, commerce: 30 } });
+    expect((await journalOf(redis, shard, half.journal_id)).entry.lots).toEqual([[`${soon}|`, 50]]);
+    expect(await redis.hGetAll(expiredLotsKey(shard, contact_id))).toEqual({ [gone]: '30' });
+    const rest = await redis.refundScript(call(contact_id, o.slot, null, null, undefined, lots));
+    if (rest.outcome !== 'ok') throw new Error(JSON.stringify(rest));
+    expect(JSON.parse(rest.reply)).toMatchObject({ clawed_back: 30, award_expired: 30, wallet: { open: 0, commerce: 0 } });
+    expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
+    expect(await redis.hmGet(stateKey(shard, o.id), ['cw', 'xw'])).toEqual(['200', '80']);
+  });
+
   it('looks up only lots expired since remembered_from_ms; older ones count in what the purchase may write off in all', async () => {
     const forgotten = `${String(Date.now() - 100 * 86_400_000).padStart(13, '0')}|`;
     const contact_id = await specContact(redis, shard, business, 0);

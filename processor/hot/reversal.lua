@@ -62,7 +62,7 @@ local amount = o.amount
 local postings = ''
 -- A redemption's lots that come back already past their expiry (see below).
 local expired_back = 0
--- What of a purchase's awards had expired already: not clawed back again (claw-back.lua expiredOfClaw).
+-- What of a purchase's awards had expired already: not clawed back again (claw-back.lua ownShares).
 local award_expired = 0
 -- What its claw-back took from the wallet, and from which lots (claw-back.lua clawBack), as JSON: 'null' for none.
 local clawed = 0
@@ -76,10 +76,9 @@ if kind == 'purchase' then
   local claw = o.awarded - field(2)
   local own = ownLots(o, claw)
   if own == nil then return {'stale'} end
-  award_expired = expiredOfClaw(o, own, claw, field(8), o.amount)
   undoPurchase(undo)
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots = clawBack(o, claw, claw - award_expired, own)
+  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, field(1), o.amount, own)
   clawed = claw - award_expired
   local give = o.paid - field(3)
   if give > 0 then

@@ -169,7 +169,7 @@ describe('ContactReplay', () => {
     r.apply(row('expiry', t0 + 30, { postings: [[commerce, rewards, 130]] }));
     expect(r.result()).toMatchObject({ lots: [], expired_lots: [[lotOf(t0 + 10), 70], [lotOf(t0 + 20), 60]], expired_lots_kept_until_ms: t0 + 30 + 90 * 86_400_000 });
     // The first refunded by half: its share of 50 all expired. Then reversed: 20 more expired, 30 clawed from open.
-    r.apply(row('refund', t0 + 40, { original_id: first.id, award_expired: 50, postings: [] }));
+    r.apply(row('refund', t0 + 40, { original_id: first.id, amount: 500, award_expired: 50, postings: [] }));
     r.apply(row('reversal', t0 + 41, { original_id: first.id, award_expired: 20, postings: [[open, rewards, 30]] }));
     r.apply(row('reversal', t0 + 42, { original_id: second.id, award_expired: 60, postings: [] }));
     expect(r.result()).toMatchObject({ lots: [], debt: 0, expired_lots: [], expired_lots_kept_until_ms: 0, purchases: 0 });

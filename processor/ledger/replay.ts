@@ -215,6 +215,8 @@ export class ContactReplay {
   private readonly caps = new Map<string, number>();
   /** Purchases of this contact: their reversals give back what they counted (caps, tier units, the purchase). */
   private readonly purchase_of = new Map<string, HistoryRow>();
+  /** What refunds took of each purchase's amount so far (a claw-back's share is from it to the next). */
+  private readonly refunded = new Map<string, number>();
   /** Purchases on the contact's birthday not reversed: id → occurred_at (ms), as purchase.lua keeps them. */
   private readonly times = new Map<string, number>();
   private times_kept_from_ms = 0;
@@ -466,28 +468,43 @@ export class ContactReplay {
   }
 
   /**
-   * A claw-back's share that had expired already (its award_expired): taken from what its
-   * purchase's lots remember, in the order claw-back.lua expiredOfClaw takes it, which stops
-   * where it wrote off this much.
+   * A claw-back's share that had expired already (its award_expired): written off its purchase's
+   * lots as claw-back.lua ownShares does, each lot's share (what the purchase put in it, from
+   * `before` to the refund's `after` of its amount refunded, floored cumulatively, all together
+   * at most the claw-back) that the lot lacks, as far as the lot's expiry is remembered, before
+   * the claw-back takes from the lots. What the ledger says and this derives differ: a warning.
    */
   private writeOffExpired(t: HistoryRow): void {
-    let want = t.award_expired;
-    if (want <= 0) return;
     const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
+    if (purchase === undefined) {
+      if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
+      return;
+    }
+    const before = this.refunded.get(purchase.id) ?? 0;
+    const after = t.kind === 'refund' ? Math.min(before + t.amount, purchase.amount) : purchase.amount;
+    this.refunded.set(purchase.id, after);
+    const awarded = (purchase.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
+    const floored = (x: number, part: number) => (purchase.amount === 0 ? 0 : Number((BigInt(x) * BigInt(part)) / BigInt(purchase.amount)));
+    const claw = floored(awarded, after) - floored(awarded, before);
+    let shared = 0;
+    let written = 0;
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
-    for (const [field, amount] of awardLots(purchase?.awards ?? [])) {
-      if (want <= 0) break;
+    for (const [field, put] of awardLots(purchase.awards ?? [])) {
+      const share = Math.min(floored(put, after) - floored(put, before), claw - shared);
+      shared += share;
+      const there = this.lots.get(field) ?? 0;
       const expiry_ms = Number(field.slice(0, 13));
-      if (expiry_ms > t.created_ms || expiry_ms < t.created_ms - expired_lots_kept_ms) continue;
+      if (share <= there || expiry_ms > t.created_ms || expiry_ms < t.created_ms - expired_lots_kept_ms) continue;
       const left = this.expired.get(field) ?? 0;
-      const take = Math.min(amount, left, want);
+      const take = Math.min(share - there, left);
       if (take <= 0) continue;
       if (take === left) this.expired.delete(field);
       else this.expired.set(field, left - take);
-      want -= take;
+      written += take;
     }
-    if (want > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${t.award_expired - want} derived`);
+    if (written !== t.award_expired) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${written} derived`);
   }
+
 
   /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */
   get lots_visited(): number {
