@@ -50,7 +50,7 @@ function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
   const kind = (originals.has(o.kind) ? o.kind : 'award') as RecordKind;
   return {
     original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount, fee: o.fee },
-    state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, fee_returned: o.fee_returned, discount_returned: o.discount_returned, reversed: o.reversed, award_expired: o.award_expired },
+    state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, fee_returned: o.fee_returned, discount_returned: o.discount_returned, reversed: o.reversed },
     lots: o.lots === '' ? [] : (JSON.parse(o.lots) as [string, number][]),
   };
 }

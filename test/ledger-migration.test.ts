@@ -153,8 +153,6 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     discount_returned,
     reversed,
     lots: body.lots === undefined ? '' : JSON.stringify(body.lots),
-    // Read since 2026-12-03, from the same body: no refund before 007 had any expired share.
-    award_expired: 0,
     awards: row.kind === 'purchase' ? (body.awards ?? []) : [],
   };
 }

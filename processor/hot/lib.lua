@@ -346,16 +346,15 @@ end
 
 -- What refunds and reversals have done to an original so far: {rf refunded, cw clawed back (what
 -- expired of it included), cp payment returned, fr fee returned, dr discount returned, rv
--- reversed, lots (a redemption's), xw what of the claw-backs had expired (claw-back.lua ownShares)}.
+-- reversed, lots (a redemption's)}.
 -- `init` is what the ledger holds of it (hot/original.ts), given by Node when the hot path no
 -- longer remembers the original; it is used only if the state is not here.
 local function originalState(key, init)
   if init and redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'rf', int(init.refunded), 'cw', int(init.clawed), 'cp', int(init.returned),
-      'fr', int(init.fee_returned), 'dr', int(init.discount_returned), 'rv', init.reversed and '1' or '',
-      'xw', int(init.award_expired))
+      'fr', int(init.fee_returned), 'dr', int(init.discount_returned), 'rv', init.reversed and '1' or '')
   end
-  return redis.call('HMGET', key, 'rf', 'cw', 'cp', 'fr', 'dr', 'rv', 'lots', 'xw')
+  return redis.call('HMGET', key, 'rf', 'cw', 'cp', 'fr', 'dr', 'rv', 'lots')
 end
 
 -- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,

@@ -17,8 +17,6 @@ export interface OriginalState {
   readonly fee_returned: number;
   readonly discount_returned: number;
   readonly reversed: boolean;
-  /** Of `clawed`, what had expired already and was not taken again (claw-back.lua ownShares). */
-  readonly award_expired: number;
 }
 
 /**

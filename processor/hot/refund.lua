@@ -49,7 +49,6 @@ if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, 
 if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 redis.call('HINCRBY', state_key, 'rf', int(amount))
 redis.call('HINCRBY', state_key, 'cw', int(shares.claw))
-if expired > 0 then redis.call('HINCRBY', state_key, 'xw', int(expired)) end
 redis.call('HINCRBY', state_key, 'cp', int(shares.give))
 redis.call('HINCRBY', state_key, 'fr', int(shares.fee_back))
 redis.call('HINCRBY', state_key, 'dr', int(shares.discount_back))

@@ -61,7 +61,7 @@ describe('reversal.lua', () => {
     const contact_id = await specContact(redis, shard, business, 0);
     await redis.hSet(expiredLotsKey(shard, contact_id), gone, '60');
     const o = await original('p|1000|100||||');
-    await redis.hSet(stateKey(shard, o.id), { rf: '400', cw: '40', xw: '40' });
+    await redis.hSet(stateKey(shard, o.id), { rf: '400', cw: '40' });
     const length = await journalLength(redis, shard);
     expect(await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id)))).toEqual({ outcome: 'stale' });
     expect(await redis.hGet(stateKey(shard, o.id), 'rv')).toBeNull();
@@ -119,7 +119,7 @@ describe('reversal.lua', () => {
     const id = newId('txn');
     const ledger: LedgerOriginalArg = {
       original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0, fee: 0 },
-      state: { refunded: 0, clawed: 0, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false, award_expired: 0 },
+      state: { refunded: 0, clawed: 0, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false },
       lots: [[pool, 80]],
     };
     const out = await redis.reversalScript(call(contact_id, specSlot(terminal.id).slot, ledger));

@@ -71,7 +71,7 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
     where t.original_id = ${row.id} and t.business_id = ${business_id} and t.kind in ('refund', 'reversal')
     group by t.id`;
-  let refunded = 0, clawed = 0, award_expired = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
+  let refunded = 0, clawed = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
   for (const t of later) {
     if (t.kind === 'reversal') {
       reversed = true;
@@ -81,7 +81,6 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     refunded += t.amount;
     // The state's clawed back counts the share that had expired too (refund.lua's cw).
     clawed += (reply.clawed_back ?? 0) + (reply.award_expired ?? 0);
-    award_expired += reply.award_expired ?? 0;
     returned += reply.returned_to_wallet ?? 0;
     fee_returned += t.fee_income;
     discount_returned += t.discounts;
@@ -103,7 +102,6 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     fee_returned,
     discount_returned,
     reversed,
-    award_expired,
     lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
     awards: row.kind === 'purchase' ? (entry.awards ?? []) : [],
   };

@@ -155,13 +155,12 @@ export function statesQuery(sql: Sql | TransactionSql, start_ms: number) {
     ), originals as (select id, max(last_at) as last_at from touched group by id)
     select o.id, t.contact_id, t.kind, (extract(epoch from o.last_at) * 1000)::int8 as last_ms,
       case when t.kind = 'redemption' then (t.body->'lots')::text end as lots,
-      coalesce(r.refunded, 0)::int8 as refunded, coalesce(r.clawed, 0)::int8 as clawed, coalesce(r.award_expired, 0)::int8 as award_expired, coalesce(r.returned, 0)::int8 as returned,
+      coalesce(r.refunded, 0)::int8 as refunded, coalesce(r.clawed, 0)::int8 as clawed, coalesce(r.returned, 0)::int8 as returned,
       coalesce(r.reversed, false) as reversed, coalesce(f.fee_returned, 0)::int8 as fee_returned, coalesce(f.discount_returned, 0)::int8 as discount_returned
     from originals o join ledger_transactions t on t.id = o.id
     left join lateral (
       select sum(x.amount) filter (where x.kind = 'refund') as refunded,
         sum((x.reply->>'clawed_back')::int8 + coalesce((x.reply->>'award_expired')::int8, 0)) filter (where x.kind = 'refund') as clawed,
-        sum((x.reply->>'award_expired')::int8) filter (where x.kind = 'refund') as award_expired,
         sum((x.reply->>'returned_to_wallet')::int8) filter (where x.kind = 'refund') as returned,
         bool_or(x.kind = 'reversal') as reversed
       from ledger_transactions x where x.original_id = (o.id collate "default") and x.kind in ('refund', 'reversal')
@@ -193,8 +192,6 @@ export async function rebuildStates(redis: RedisClient, sql: Sql, config: Proces
       const fields: Record<string, string> = {};
       // As refund.lua leaves them (HINCRBY: every field once any refund was made), reversal.lua ('rv') and redeem.lua ('lots').
       if (s.refunded > 0) Object.assign(fields, { rf: String(s.refunded), cw: String(s.clawed), cp: String(s.returned), fr: String(s.fee_returned), dr: String(s.discount_returned) });
-      // refund.lua writes xw only once some of a claw-back had expired.
-      if (s.award_expired > 0) fields.xw = String(s.award_expired);
       if (s.reversed) fields.rv = '1';
       if (s.lots !== null) fields.lots = s.lots;
       if (Object.keys(fields).length === 0) continue;
