@@ -10,7 +10,7 @@
 // (processor/ledger/replay.ts unpurchased derives the same from the ledger).
 
 import { tierKeysAt, type PeriodKind } from '../core/tier.ts';
-import { awardLots, capFieldAt } from './awards.ts';
+import { capFieldAt } from './awards.ts';
 import { budgetKey } from './hot/keys.ts';
 import type { PurchaseUndo } from './hot/reversal.ts';
 import type { Rewards } from './offers.ts';
@@ -24,7 +24,7 @@ export interface CountedPurchase {
   readonly amount: number;
   /** Its occurred_at: what its offers, caps and tier period were decided by. */
   readonly at_ms: number;
-  /** Its awards, as its reply has them: what they counted, and the lots they went into (purchaseLots). */
+  /** Its awards, as its reply has them: what they counted, and the lots they went into (awards.ts awardLots). */
   readonly awards: readonly CountedAward[];
 }
 
@@ -34,11 +34,6 @@ export interface CountedAward {
   readonly amount: number;
   readonly pool: string | null;
   readonly expires_at: string | null;
-}
-
-/** The commerce lots `counted`'s awards went into (awards.ts awardLots): its claw-back takes them first. */
-export function purchaseLots(counted: CountedPurchase, rewards: Rewards): [string, number][] {
-  return awardLots(counted.awards, rewards.commerce_offers);
 }
 
 /**

@@ -22,7 +22,7 @@ import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
 import type { FailureReport } from './purchase.ts';
 import { deferredUndo } from './deferred-undos.ts';
-import { giveBackBudgets, purchaseLots, readCountedPurchase, undoNeedsCounted, undoOf, type CountedPurchase } from './purchase-undo.ts';
+import { giveBackBudgets, readCountedPurchase, undoNeedsCounted, undoOf, type CountedPurchase } from './purchase-undo.ts';
 import { awardLots } from './awards.ts';
 import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
@@ -101,7 +101,7 @@ export class Refunds {
     const record = parseRecord(await readRecord(this.stores, shard, original_slot));
     if (record === undefined) return null;
     const purchase = await readCountedPurchase(this.stores, shard, record.id, this.ledgerRead);
-    return awardLotsArg(record.id, purchase === undefined ? [] : purchaseLots(purchase, await this.offers.forBusiness(business)), now_ms);
+    return awardLotsArg(record.id, purchase === undefined ? [] : awardLots(purchase.awards, (await this.offers.forBusiness(business)).commerce_offers), now_ms);
   }
 
   /**
@@ -299,7 +299,7 @@ export class Refunds {
  */
 function awardLotsRead(purchase: { readonly id: string; readonly counted: CountedPurchase | undefined; readonly read: boolean } | undefined, rewards: Rewards, now_ms: number): AwardLots | null {
   if (purchase === undefined || !purchase.read) return null;
-  return awardLotsArg(purchase.id, purchase.counted === undefined ? [] : purchaseLots(purchase.counted, rewards), now_ms);
+  return awardLotsArg(purchase.id, purchase.counted === undefined ? [] : awardLots(purchase.counted.awards, rewards.commerce_offers), now_ms);
 }
 
 /**

@@ -18,6 +18,7 @@
 
 import { awardLots, capFieldAt, lotField } from '../awards.ts';
 import { expired_lots_kept_ms } from '../hot/keys.ts';
+import { proportion } from '../../core/money.ts';
 import { tierKeysAt, type PeriodKind } from '../../core/tier.ts';
 import { readLocalTime } from '../../core/local-time.ts';
 import { isBirthday } from '../../core/offer.ts';
@@ -476,7 +477,7 @@ export class ContactReplay {
    */
   private writeOffExpired(t: HistoryRow): void {
     const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
-    if (purchase === undefined) {
+    if (purchase === undefined || purchase.amount <= 0) {
       if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
       return;
     }
@@ -484,13 +485,12 @@ export class ContactReplay {
     const after = t.kind === 'refund' ? Math.min(before + t.amount, purchase.amount) : purchase.amount;
     this.refunded.set(purchase.id, after);
     const awarded = (purchase.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
-    const floored = (x: number, part: number) => (purchase.amount === 0 ? 0 : Number((BigInt(x) * BigInt(part)) / BigInt(purchase.amount)));
-    const claw = floored(awarded, after) - floored(awarded, before);
+    const claw = proportion(awarded, after, purchase.amount) - proportion(awarded, before, purchase.amount);
     let shared = 0;
     let written = 0;
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
     for (const [field, put] of awardLots(purchase.awards ?? [])) {
-      const share = Math.min(floored(put, after) - floored(put, before), claw - shared);
+      const share = Math.min(proportion(put, after, purchase.amount) - proportion(put, before, purchase.amount), claw - shared);
       shared += share;
       const there = this.lots.get(field) ?? 0;
       const expiry_ms = Number(field.slice(0, 13));
