@@ -309,6 +309,12 @@ describe('EVENTS.md: callback events', () => {
     // the same event id inside a batch is replayed too
     const batch = await send(clearing, { events: [ev] });
     expect(batch.body.results[0]).toMatchObject({ ...first.body, replayed: true });
+    // The event id answered as a replay of its transaction is that answer for good: sent again
+    // naming another sale, it replays and changes nothing (the black-box audit of 2026-12-03 saw
+    // a second purchase made).
+    const reused = await send(clearing, { ...ev, id: `${ev.id}-bis`, data: { ...ev.data, transaction_id: `id-${seq}-other` } });
+    expect(reused.body).toEqual({ ...renamed.body, replayed: true });
+    expect((await wallet(c.id)).commerce).toBe(100);
   });
 });
 

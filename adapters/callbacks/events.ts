@@ -188,7 +188,13 @@ export class CallbackEvents {
     const typed = 'type' in event ? event : undefined;
     const history = await store.history(scope.record.id, event_id, typed?.transaction_id);
     const prior = history.find((h) => h.event_id === event_id) ?? (typed === undefined ? undefined : history.find((h) => h.type === typed.type && h.transaction_id === typed.transaction_id));
-    if (prior !== undefined) return { event_id, ...prior.result, replayed: true };
+    if (prior !== undefined) {
+      // Found by its transaction under a new event id: that id keeps this answer too, so that it
+      // replays it whatever it names later (EVENTS.md: the same event id gets the first result
+      // again). Kept under no transaction id, so it is found by its event id alone.
+      if (prior.event_id !== event_id) await store.save(scope.record.id, { event_id, type: prior.type, transaction_id: null, result: prior.result, purchase: null, terminal_code: null });
+      return { event_id, ...prior.result, replayed: true };
+    }
     const { outcome, purchase } = typed === undefined ? { outcome: event as EventOutcome, purchase: null } : await this.apply(scope, typed, history).catch(refusal);
     // A rejected event, malformed when parsed or when booked, changed nothing: it is found by its
     // id only, so the processor's corrected event under a new id is applied, not a replay of it.
