@@ -288,7 +288,6 @@ export class Purchases {
       id,
       now_ms,
       journal_length_max: this.stores.config.journal_length_max,
-      request_hash: p.request_hash,
       reply,
       entry,
       pay,

@@ -57,7 +57,6 @@ export class Redemptions {
       id,
       now_ms,
       journal_length_max: config.journal_length_max,
-      request_hash,
       reply,
       entry,
       amount: input.amount ?? null,

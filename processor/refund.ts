@@ -75,7 +75,7 @@ export class Refunds {
       // Remembered under the refund's own reference, as a script's refusal is (API.md: its repeat
       // is answered the same, replayed; another body under it is 409), whatever comes later.
       const repeat = await claimRefused(this.stores, slot, input.reference, hash);
-      if (!repeat) await this.journalNotFound(business, slot, hash);
+      await this.journalNotFound(business, slot, hash, repeat);
       throw refused('original_not_found', not_found, repeat);
     }
     // Bound to no contact: this same refund was refused so before, and its original came since.
@@ -161,7 +161,7 @@ export class Refunds {
       // again (already_reversed would say one was reversed).
       if (outcome === 'remembered') {
         const repeat = await claimRefused(this.stores, slot, input.reference, hash);
-        if (!repeat) await this.journalNotFound(business, slot, hash, input.original_reference);
+        await this.journalNotFound(business, slot, hash, repeat, input.original_reference);
         throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
       }
       // The original arrived between our two reads: reverse it for real.
@@ -264,7 +264,6 @@ export class Refunds {
       id: facts.id,
       now_ms: facts.now_ms,
       journal_length_max: this.stores.config.journal_length_max,
-      request_hash: facts.request_hash,
       reply: templates.reply,
       entry: templates.entry,
       accounts: transactionAccounts(business, terminal, contact_id),
@@ -277,10 +276,12 @@ export class Refunds {
   /**
    * A refund or reversal refused before it names a contact (its original not found), journaled
    * for the ledger as a script's refusal is (refusals.ts); a reversal's names the original its mark
-   * refuses if it comes. On the shard its reference's field picks: it has no contact's.
+   * refuses if it comes. On the shard its reference's field picks: it has no contact's. Its claim
+   * and this are two calls (two slots): a repeat is journaled again, since a kill between the
+   * first's two left its refusal claimed and never journaled; the ledger keeps one row a request.
    */
-  private async journalNotFound(business: Business, slot: ReferenceSlot, hash: string, original_reference?: string): Promise<void> {
-    const refusal = refusalEntry({ business_id: business.id, slot, request_hash: claimHash(hash), contact_id: '', original_reference }, 'original_not_found');
+  private async journalNotFound(business: Business, slot: ReferenceSlot, hash: string, repeat: boolean, original_reference?: string): Promise<void> {
+    const refusal = refusalEntry({ business_id: business.id, slot, request_hash: claimHash(hash), contact_id: '', original_reference, repeat }, 'original_not_found');
     const shard = slot.field[0]! % this.stores.config.shard_count;
     // A shard script journals nothing past the journal's bound (lib.lua prologue); neither does
     // this, which no script guards: past it the refusal is remembered in the hot window only.

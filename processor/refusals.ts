@@ -4,9 +4,11 @@
 // data; the ledger keeps them too (`ledger_refusals`, migration 018) so that `npm run rebuild`
 // remembers them again (OPERATIONS.md: every reply of the window replays unchanged).
 //
-// They travel as transactions do: appended to the shard's journal before the refusal is answered,
-// recorded by the ledger writer. In an entry of their own, field `x` and no `e`: the live feed and
-// the offers' counts, which read `e`, never see them.
+// They travel as transactions do: appended to the shard's journal before the refusal is answered
+// (a script's in the call that refuses, as a transaction is committed with its entry), recorded by
+// the ledger writer. In an entry of their own, field `x` and no `e`: the live feed and the offers'
+// counts, which read `e`, never see them. The ledger keeps one row a request (terminal, reference,
+// claim hash): a repeat journals its refusal again where the first may never have been journaled.
 
 import type { ErrorCode } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
@@ -33,6 +35,8 @@ export interface Refusal {
   readonly created_at: string;
   /** A reversal's whose original had not arrived: the original's reference, refused if it comes. */
   readonly original_reference?: string;
+  /** Journaled by a repeat of the request (see RefusedRequest): recorded only if the ledger has none for its request. */
+  readonly repeat?: true;
 }
 
 /** Who was refused: the request's business, reference slot, claim hash and contact. */
@@ -42,6 +46,11 @@ export interface RefusedRequest {
   readonly request_hash: string;
   readonly contact_id: string;
   readonly original_reference?: string;
+  /**
+   * Whether it is a repeat of a refusal remembered before: journaled again, in case the first was
+   * claimed and never journaled (a kill between the two), which the ledger tells apart by request.
+   */
+  readonly repeat?: boolean;
 }
 
 /** The refusal of `request` with `code`, as the ledger is to keep it. */
@@ -57,6 +66,7 @@ export function refusalEntry(request: RefusedRequest, code: ErrorCode): Refusal 
     contact_id: request.contact_id,
     created_at: new Date(slot.at_ms).toISOString(),
     ...(request.original_reference === undefined ? {} : { original_reference: request.original_reference }),
+    ...(request.repeat === true ? { repeat: true as const } : {}),
   };
 }
 

@@ -6,7 +6,6 @@ import { journalKey, transactionKey } from './hot/keys.ts';
 import { parseRecord, refusalOf, type RecordValue, type ReferenceSlot } from './hot/references.ts';
 import type { Committed, ShardCall, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
-import { journalRefusal, refusalEntry, type RefusedRequest } from './refusals.ts';
 import { posLedgerRead } from './ledger-reads.ts';
 import { streamEntryFields } from './journal.ts';
 import type { Stores } from './stores.ts';
@@ -115,16 +114,14 @@ export function mayGiveBack(answer: { readonly outcome?: string }): boolean {
 
 /**
  * The reply of a shard script call on `shard` that answers `outcome`, or its refusal. A refusal
- * the script remembered under the request's reference (a terminal's: `call.request_hash`) is journaled for
- * the ledger first (refusals.ts), the first time only: a repeat is refused as replayed.
+ * the script remembered under the request's reference it journaled for the ledger itself (lib.lua
+ * refuse), the first time only: a repeat is refused as replayed.
  */
-export function shardReply<C extends Committed>(stores: Stores, call: ShardCall<string>, outcome: Promise<ShardOutcome<C>>): Promise<ShardReply<C>> {
-  const { request_hash } = call;
-  const request: RefusedRequest | undefined = request_hash === undefined ? undefined : { business_id: call.business_id, slot: call.slot, request_hash, contact_id: call.contact_id };
-  return outcome.then((o) => replyOf(stores, call.shard, o, request));
+export function shardReply<C extends Committed>(stores: Stores, call: Pick<ShardCall<string>, 'shard'>, outcome: Promise<ShardOutcome<C>>): Promise<ShardReply<C>> {
+  return outcome.then((o) => replyOf(stores, call.shard, o));
 }
 
-async function replyOf<C extends Committed>(stores: Stores, shard: number, o: ShardOutcome<C>, request: RefusedRequest | undefined): Promise<ShardReply<C>> {
+async function replyOf<C extends Committed>(stores: Stores, shard: number, o: ShardOutcome<C>): Promise<ShardReply<C>> {
   switch (o.outcome) {
     case 'ok':
       if (stores.config.durability === 'sync') await recordNow(stores, shard, o.journal_id, o.reply);
@@ -142,7 +139,6 @@ async function replyOf<C extends Committed>(stores: Stores, shard: number, o: Sh
       throw new PocketgateError('unavailable', 'the ledger is behind; try again shortly');
     case 'refused':
       if (o.replayed === true) throw replayedRefusal(o.code);
-      if (request !== undefined) await journalRefusal(stores, shard, refusalEntry(request, o.code));
       throw new PocketgateError(o.code);
     case 'no_template':
       // A bug in the caller, refused before the script wrote anything.

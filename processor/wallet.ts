@@ -217,7 +217,6 @@ export class Spends {
       id,
       now_ms,
       journal_length_max: this.stores.config.journal_length_max,
-      request_hash,
       reply,
       entry,
       amount: input.amount,

@@ -6,7 +6,7 @@
 // reconcile finds nothing. It refuses a Redis with data unless --force.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { npmRun, runCommand, startOwnStores, type OwnStores } from './own-stores.ts';
 import type { RedisClient } from '../processor/stores.ts';
 import { comparableRedis } from './redis-state.ts';
@@ -141,8 +141,23 @@ beforeAll(async () => {
   await refuse('/v1/refunds', { reference: ref(), original_reference: p1.body.reference, amount: 999_999 }, 422, 'amount_exceeds_original');
   await refuse('/v1/refunds', { reference: ref(), original_reference: 'rb-never' }, 404, 'original_not_found');
   await refuse('/v1/reversals', { reference: ref(), original_reference: 'rb-late' }, 404, 'original_not_found');
+  // A refusal claimed and never journaled (a gateway killed between its two calls, the claim and
+  // the journal: processor/refund.ts journalNotFound), as the ledger sees it: its row gone. Its
+  // repeat journals it again, so that rebuild remembers it; the ledger keeps one row a request.
+  const lost = { reference: ref(), original_reference: 'rb-lost' };
+  await refuse('/v1/refunds', lost, 404, 'original_not_found');
+  const rows = () => stores.sql<{ id: string }[]>`select id from ledger_refusals where reference = ${lost.reference}`;
+  await eventually('the refusal recorded', async () => (await rows()).length === 1);
+  await stores.sql`delete from ledger_refusals where reference = ${lost.reference}`;
+  for (let i = 0; i < 2; i++) {
+    const repeat = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, lost);
+    expect([repeat.status, repeat.headers.get('idempotent-replayed')]).toEqual([404, 'true']);
+  }
+  await eventually('the repeat’s refusal recorded', async () => (await rows()).length === 1);
   const clean = await reconcile();
   expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+  // Reconcile waited for the ledger: both repeats recorded, one row.
+  expect(await rows()).toHaveLength(1);
 });
 
 afterAll(async () => {

@@ -89,6 +89,15 @@ local function trimRecorded()
   redis.call('XTRIM', KEY.journal, 'MINID', min_id)
 end
 
+-- The refusal as the ledger keeps it (processor/refusals.ts Refusal): the request's own journal
+-- entry, which names its business, terminal, reference, claim hash, contact and time, with its
+-- holes null, a refusal's id and the code. Only what a template holds, so no JSON is parsed here.
+local function refusalJson(code)
+  local entry = string.gsub(ARG.entry, '\1%w+\1', 'null')
+  assert(string.sub(entry, 1, 11) == '{"id":"txn_', 'a journal entry starts with its transaction id')
+  return '{"id":"rfs_' .. string.sub(entry, 12, -2) .. ',"code":"' .. code .. '"}'
+end
+
 -- Idempotency and the checks every command makes before touching money. Returns a reply table to
 -- return at once, or nil to go on. A request that differs from the one that took its reference
 -- never gets here: its claim (claim.lua, before this script) refused it.
@@ -98,8 +107,12 @@ local function prologue()
   -- (a Lua error after a write would leave the write).
   if ARG.reply == '' or ARG.entry == '' then return {'no_template'} end
   local prior = findRecord(KEY.records, ARG.record_field)
-  -- Reversed while on its way here, its reference already claimed (see reversal.lua).
-  if prior == '!' then return {'refused', 'already_reversed'} end
+  -- Reversed while on its way here, its reference already claimed (see reversal.lua): refused,
+  -- and journaled for the ledger as every refusal is (the mark stays: no record is written).
+  if prior == '!' then
+    redis.call('XADD', KEY.journal, '*', 'x', refusalJson('already_reversed'))
+    return {'refused', 'already_reversed'}
+  end
   -- Refused before (see refuse): the same refusal again, as a replay.
   if prior and string.sub(prior, 1, 1) == '-' then return {'refused', string.sub(prior, 2), 'replayed'} end
   if prior then return replayOf(prior) end
@@ -120,10 +133,15 @@ end
 -- A refusal the request earned on its merits (the wallet's funds, its OTP, its original's state),
 -- remembered under its reference as a transaction is ('-' and the code), so that a repeat gets the
 -- same answer (API.md: the original status and body) while the hot window remembers it; the
--- request's claim already holds its body's hash, so only the same body gets here again.
+-- request's claim already holds its body's hash, so only the same body gets here again. Journaled
+-- for the ledger in the same call, as a transaction is: Node appending it after the answer lost it
+-- to a kill in between, and its repeat, answered from the record, was forgotten by a rebuild
+-- (the black-box audit of 2026-12-03).
 local function refuse(code)
+  local refusal = refusalJson(code)
   redis.call('HSET', KEY.records[1], ARG.record_field, '-' .. code)
   redis.call('PEXPIRE', KEY.records[1], ARG.record_ttl_ms, 'NX')
+  redis.call('XADD', KEY.journal, '*', 'x', refusal)
   return {'refused', code}
 end
 

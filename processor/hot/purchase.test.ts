@@ -10,7 +10,7 @@ import { purchaseTemplates } from '../templates.ts';
 import type { AwardItem } from './award-items.ts';
 import { capsKey, contactKey, expiryKey, lotsKey, otpKey, purchase_times_kept_ms, purchaseTimesKey, referralsKey, transactionKey } from './keys.ts';
 import type { PurchaseCall } from './purchase.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, refusalCodesSince, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 import type { ReferenceSlot } from './references.ts';
 
 const shard = 201;
@@ -194,7 +194,7 @@ describe('purchase.lua', () => {
     await redis.del(referralsKey(shard));
   });
 
-  it('refuses before it writes anything', async () => {
+  it('refuses before it moves anything; journals each refusal on its merits for the ledger, in the same call', async () => {
     const contact_id = await specContact(redis, shard, business, 100);
     const length = await journalLength(redis, shard);
     const refusals: [Purchase | (() => Promise<PurchaseCall>), unknown][] = [
@@ -216,7 +216,7 @@ describe('purchase.lua', () => {
     for (const [p, expected] of refusals) expect(await redis.purchaseScript(typeof p === 'function' ? await p() : call(p))).toEqual(expected);
     await redis.hSet(contactKey(shard, contact_id), 'x', '1');
     expect(await redis.purchaseScript(call({ contact_id, pay: 50 }))).toEqual({ outcome: 'refused', code: 'spend_blocked' });
-    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await refusalCodesSince(redis, shard, length)).toEqual(['insufficient_funds', 'otp_invalid', 'already_reversed', 'spend_blocked']);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 100, commerce: 0 });
     expect(await redis.hGet(contactKey(shard, contact_id), 'fp')).toBeNull();
   });

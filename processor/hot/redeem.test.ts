@@ -9,7 +9,7 @@ import type { RedisClient } from '../stores.ts';
 import { redemptionTemplates } from '../templates.ts';
 import { contactKey, lotsKey, stateKey } from './keys.ts';
 import type { RedeemCall } from './redeem.ts';
-import { balancesOf, expectRecorded, journalLength, journalOf, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
+import { balancesOf, expectRecorded, journalLength, journalOf, refusalCodesSince, refusalsSince, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
 const shard = 203;
 const business = specBusiness();
@@ -59,11 +59,20 @@ describe('redeem.lua', () => {
   it('refuses more than is eligible, nothing eligible, and anything while commerce debt is owed', async () => {
     const contact_id = await specContact(redis, shard, business, 0, { [`${soon}|`]: 100 });
     const length = await journalLength(redis, shard);
-    expect(await redis.redeemScript(call(own, contact_id, 101))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    const first = call(own, contact_id, 101);
+    expect(await redis.redeemScript(first)).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
+    // Journaled in the same call, with what rebuild needs to remember it (processor/refusals.ts).
+    const [refusal] = await refusalsSince(redis, shard, length);
+    expect(refusal).toMatchObject({
+      id: `rfs_${first.id.slice(4)}`, code: 'insufficient_funds', business_id: business.id, terminal_id: own.id, reference: first.slot.reference,
+      request_hash: 'testhash00', contact_id, created_at: new Date(first.now_ms).toISOString(),
+    });
+    // Its repeat is answered from the record, journaled no more.
+    expect(await redis.redeemScript(first)).toEqual({ outcome: 'refused', code: 'insufficient_funds', replayed: true });
     expect(await redis.redeemScript(call(merchant, await specContact(redis, shard, business, 0, { [`${soon}|M2`]: 10 }), null))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
     await redis.hSet(contactKey(shard, contact_id), { m: '0', md: '100' });
     expect(await redis.redeemScript(call(own, contact_id, null))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
-    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await refusalCodesSince(redis, shard, length)).toEqual(['insufficient_funds', 'insufficient_funds', 'insufficient_funds']);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 0 });
   });
 

@@ -7,6 +7,7 @@ import { newId } from '../../core/ids.ts';
 import { connectTestRedis } from '../../test/ledger-helpers.ts';
 import type { JournalEntry } from '../journal.ts';
 import type { Business, Terminal } from '../network.ts';
+import type { Refusal } from '../refusals.ts';
 import type { RedisClient } from '../stores.ts';
 import { contactKey, journalKey, lotsKey, transactionKey } from './keys.ts';
 import { referenceSlot, type ReferenceSlot } from './references.ts';
@@ -93,6 +94,26 @@ export async function journalOf(redis: RedisClient, shard: number, journal_id: s
 
 export async function journalLength(redis: RedisClient, shard: number): Promise<number> {
   return Number(await redis.sendCommand(['XLEN', journalKey(shard)]));
+}
+
+/**
+ * The refusals the journal gained since it was `length` long (field x alone: lib.lua refuse), in
+ * order; an entry of a transaction among them fails the test.
+ */
+export async function refusalsSince(redis: RedisClient, shard: number, length: number): Promise<Refusal[]> {
+  const count = (await journalLength(redis, shard)) - length;
+  if (count === 0) return [];
+  const entries = (await redis.sendCommand(['XREVRANGE', journalKey(shard), '+', '-', 'COUNT', String(count)])) as [string, string[]][];
+  return entries.reverse().map(([, fields]) => {
+    expect(fields[0]).toBe('x');
+    expect(fields).toHaveLength(2);
+    return JSON.parse(fields[1]!) as Refusal;
+  });
+}
+
+/** The codes of `refusalsSince`. */
+export async function refusalCodesSince(redis: RedisClient, shard: number, length: number): Promise<string[]> {
+  return (await refusalsSince(redis, shard, length)).map((r) => r.code);
 }
 
 /** The record a committed call wrote under its reference, and its pending pointer to the journal. */

@@ -40,12 +40,6 @@ export interface ShardCall<H extends string> {
   readonly now_ms: number;
   /** Refuse (unavailable) when the shard's journal holds this many undrained entries. */
   readonly journal_length_max: number;
-  /**
-   * A terminal's request: its reference's claim hash (claim.ts claimHash). A refusal the script
-   * remembers under the reference is then journaled for the ledger (processor/refusals.ts); the
-   * processor's own calls (awards, expiries) have none. Not a script argument.
-   */
-  readonly request_hash?: string;
   readonly reply: Template<H | WalletHole>;
   readonly entry: Template<H | WalletHole>;
 }

@@ -684,16 +684,34 @@ export async function recordBatch(sql: Sql, items: readonly JournalRecord[]): Pr
   });
 }
 
-/** Refusals into ledger_refusals, idempotent by id (a redelivered one is skipped). */
+/**
+ * Refusals into ledger_refusals, one row a request (terminal, reference, claim hash; migration
+ * 023): a refusal replaces the row of an earlier window's (its reference free again) or is itself
+ * again (delivered again); a repeat's (processor/refusals.ts) goes in only where there is none.
+ * Two statements, the repeats' last: one command cannot insert a row and meet it as a conflict.
+ */
 async function recordRefusals(sql: Sql | TransactionSql, items: readonly JournalRecord[]): Promise<void> {
   const document = `[${items.map((i) => i.entry).join(',')}]`;
   await sql`
     insert into ledger_refusals (id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at)
-    select id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at
-    from json_to_recordset(${document}::text::json) as r(id text, business_id text, terminal_id text, reference text, request_hash text,
-      contact_id text, code text, original_reference text, created_at timestamptz)
+    select distinct on (terminal_id, reference, request_hash) ${refusalColumns(sql, document)} where repeat is not true
+    order by terminal_id, reference, request_hash, created_at desc, id
+    on conflict (terminal_id, reference, request_hash) do update set
+      id = excluded.id, business_id = excluded.business_id, contact_id = excluded.contact_id, code = excluded.code,
+      original_reference = excluded.original_reference, created_at = excluded.created_at`;
+  if (!items.some((i) => i.entry.includes('"repeat":true'))) return;
+  await sql`
+    insert into ledger_refusals (id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at)
+    select ${refusalColumns(sql, document)} where repeat
     order by id
-    on conflict (id) do nothing`;
+    on conflict do nothing`;
+}
+
+/** A refusal's columns from `document`, a JSON array of refusals (processor/refusals.ts Refusal). */
+function refusalColumns(sql: Sql | TransactionSql, document: string) {
+  return sql`id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at
+    from json_to_recordset(${document}::text::json) as r(id text, business_id text, terminal_id text, reference text, request_hash text,
+      contact_id text, code text, original_reference text, created_at timestamptz, repeat boolean)`;
 }
 
 function compareIds(a: string, b: string): number {
