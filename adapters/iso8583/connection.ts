@@ -10,8 +10,9 @@
 //    stops growing at the high-water mark (16 KiB) plus the replies of the requests already
 //    in flight (≤ in_flight_max × 8 KiB);
 //  - a message that does not decode is answered with DE39 30 when peekHeader finds its MTI,
-//    DE11 and DE41, else the connection is closed; a framing error closes it; a handler that
-//    throws (or returns a reply that does not encode) is answered with DE39 96;
+//    DE11 and DE41 (or a bitmap without DE41), else the connection is closed; a framing error
+//    closes it; a handler that throws (or returns a reply that does not encode) is answered with
+//    DE39 96;
 //  - a connection silent for idle_seconds is closed.
 // "Closed" is graceful: stop taking requests, answer those in flight, then end the socket,
 // destroying it if that has not finished within the close timeout.
@@ -125,7 +126,9 @@ export class Connection {
       const head = peekHeader(body, this.server.codec);
       if (head.mti !== undefined && head.de11 !== undefined && head.de41 !== undefined) {
         this.server.report(err, 'decode', this, 'info', { mti: head.mti, de11: head.de11, de41: head.de41 });
-        this.reply(createMessage(responseMti(head.mti), { 11: head.de11, 39: '30', 41: head.de41 }));
+        const fields: Record<number, string> = { 11: head.de11, 39: '30' };
+        if (head.de41 !== '') fields[41] = head.de41;
+        this.reply(createMessage(responseMti(head.mti), fields));
       } else {
         this.server.report(err, 'decode', this, 'warn', { mti: head.mti, de11: head.de11, de41: head.de41, closing: true });
         this.shutdown(this.server.closeTimeoutMs);

@@ -46,6 +46,11 @@ describe('peekHeader', () => {
     expect(peekHeader(encode(m, { bitmap: 'binary' }), { bitmap: 'binary' })).toEqual({ mti: '0420', de11: '000123', de41: 'TERM0001' });
   });
 
+  it('reads DE41 as absent (\'\') when the bitmap has none: a network management message, matched by DE11', () => {
+    const echo = encode(createMessage('0800', { 7: '0911131411', 11: '000321', 70: '301' })).toString('latin1');
+    expect(peekHeader(ascii(echo))).toEqual({ mti: '0800', de11: '000321', de41: '' });
+  });
+
   it('reports a non-digit MTI as unknown but keeps going', () => {
     const bad = 'X200' + wire().slice(4);
     expect(peekHeader(ascii(bad))).toEqual({ mti: undefined, de11: '000123', de41: 'TERM0001' });

@@ -10,7 +10,10 @@ export interface PeekedHeader {
   mti: string | undefined;
   /** STAN, when 6 digits could be found where the bitmap puts it. */
   de11: string | undefined;
-  /** Terminal id, when 8 printable characters could be found where the bitmap puts it. */
+  /**
+   * Terminal id, when 8 printable characters could be found where the bitmap puts it; '' when the
+   * bitmap says the message has none (a network management message: the peer matches by DE11).
+   */
   de41: string | undefined;
 }
 
@@ -59,6 +62,7 @@ function walk(buf: Buffer, options: CodecOptions | undefined, out: PeekedHeader)
     for (let b = 0; b < width; b++) if ((v >> (width - 1 - b)) & 1) bits[i * width + b + 1] = 1;
   }
   let pos = 4 + mapBytes * (bits[1] === 1 ? 2 : 1);
+  if (bits[41] !== 1) out.de41 = '';
 
   for (let f = 2; f <= 41; f++) {
     if (bits[f] !== 1) continue;

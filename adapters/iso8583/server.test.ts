@@ -18,6 +18,7 @@ import {
 } from './server.ts';
 import { connectIso, type IsoClient } from './client.ts';
 import { spec87, withFields } from './spec87.ts';
+import { loadManifest } from './testdata/vectors.ts';
 
 const PAN = '4111111111111111';
 const TERMINAL = 'TERM0001';
@@ -257,6 +258,24 @@ describe('createIsoServer', () => {
       const reply = c.expect('000006', TERMINAL);
       c.sendFrame(body);
       expect((await reply).fields[39]).toBe('30');
+      expect(server.connections).toBe(1);
+    });
+
+    it('a network management message with a field it cannot read (no DE41): answered 30 by its DE11, the connection kept', async () => {
+      // moov-io's network_management_message_with_track.dat: its DE35 in EBCDIC, which the
+      // default ASCII encoding does not read (ISO8583.md). It was a closed connection.
+      const vector = loadManifest().find((v) => v.name === 'network_management_message_with_track')!;
+      const de11 = vector.decoded_by_pyiso8583_default_ascii!['11']!;
+      const { server, port } = await start();
+      const c = await client(port);
+      const reply = c.expect(de11, undefined);
+      c.sendFrame(vector.data);
+      expect((await reply).mti).toBe('0810');
+      expect((await reply).fields).toMatchObject({ 11: de11, 39: '30' });
+      expect((await reply).fields[41]).toBeUndefined();
+      const echoed = c.expect('000009', TERMINAL);
+      c.sendFrame(encode(echoTest(9)));
+      expect((await echoed).fields[39]).toBe('00');
       expect(server.connections).toBe(1);
     });
 
