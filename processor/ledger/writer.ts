@@ -699,7 +699,6 @@ async function recordRefusals(sql: Sql | TransactionSql, items: readonly Journal
     on conflict (terminal_id, reference, request_hash) do update set
       id = excluded.id, business_id = excluded.business_id, contact_id = excluded.contact_id, code = excluded.code,
       original_reference = excluded.original_reference, created_at = excluded.created_at`;
-  if (!items.some((i) => i.entry.includes('"repeat":true'))) return;
   await sql`
     insert into ledger_refusals (id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at)
     select ${refusalColumns(sql, document)} where repeat
