@@ -4,7 +4,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import { PocketgateError } from '../core/errors.ts';
-import { problemResponse } from '../adapters/http/problem.ts';
+import { loggedAsError, problemOf, problemResponse } from '../adapters/http/problem.ts';
 import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
 import { callbackRoutes } from '../adapters/callbacks/routes.ts';
 import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
@@ -106,9 +106,10 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
 
   app.onError((err, c) => {
-    const response = problemResponse(err);
-    if (response.status >= 500) logger.error({ err, method: c.req.method, path: c.req.path }, 'request failed');
-    return response;
+    const { status, code } = problemOf(err);
+    if (loggedAsError(code, status)) logger.error({ err, method: c.req.method, path: c.req.path }, 'request failed');
+    else if (status >= 500) logger.debug({ err, method: c.req.method, path: c.req.path }, 'request failed');
+    return problemResponse(err);
   });
   app.notFound(() => problemResponse(new PocketgateError('not_found', 'no such endpoint')));
 

@@ -27,6 +27,18 @@ export function problemOf(err: unknown): { status: number; body: string; code: s
   return { status: 500, body: problemBody('internal_error', 500, 'Internal error', 'the gateway could not process this request'), code: 'internal_error' };
 }
 
+/**
+ * Whether a failed request is logged as an error: a 5xx of ours is, but not `unavailable` (a store
+ * down or hung, the ledger behind, the gateway stopping), the stores' state, which their health
+ * monitors log once and /metrics counts per request. Logged per request with its stack, it was a
+ * flood (a terminal channel refusing thousands of frames a second while the gateway stopped) that
+ * held the event loop past Redis's probe deadline, which then dropped the connection and answered
+ * the requests in flight 503 (the black-box audit of 2026-12-03).
+ */
+export function loggedAsError(code: string, status: number): boolean {
+  return status >= 500 && code !== 'unavailable';
+}
+
 /** The response for any thrown value: PocketgateErrors as themselves, anything else a 500 that says nothing. */
 export function problemResponse(err: unknown): Response {
   const { status, body, code } = problemOf(err);

@@ -14,7 +14,7 @@ import type { Processor } from '../../processor/processor.ts';
 import { body_bytes_max } from '../http/body.ts';
 import { bearerKey } from '../http/env.ts';
 import { afterEarlierAnswers } from '../http/pipelining.ts';
-import { problem_content_type, problemOf } from '../http/problem.ts';
+import { loggedAsError, problem_content_type, problemOf } from '../http/problem.ts';
 import type { TerminalPrincipal, TransactionOutcome } from '../terminal-ops.ts';
 import { TerminalConnection, type ChannelLimits, type ConnectionHost } from './connection.ts';
 
@@ -96,7 +96,8 @@ export class TerminalChannel implements ConnectionHost {
       // Pipelined behind answers still being made: its 101 (or refusal) was written before them.
       afterEarlierAnswers(socket, () =>
         this.upgrade(req, socket, head).catch((err: unknown) => {
-          if (problemOf(err).status >= 500) this.logger.error({ err }, 'terminal channel: upgrade failed');
+          const { status, code } = problemOf(err);
+          if (loggedAsError(code, status)) this.logger.error({ err }, 'terminal channel: upgrade failed');
           refuse(socket, err);
         }),
       );

@@ -22,7 +22,7 @@ import { WebSocket, type RawData } from 'ws';
 import { PocketgateError } from '../../core/errors.ts';
 import { parseWith } from '../../core/schemas.ts';
 import type { Processor } from '../../processor/processor.ts';
-import { problemOf } from '../http/problem.ts';
+import { loggedAsError, problemOf } from '../http/problem.ts';
 import { secondsSince, terminal_ops, type TerminalOp, type TerminalPrincipal, type TransactionOutcome } from '../terminal-ops.ts';
 import { auth_accepted, readAuthFrame, readFrame, replyFrame, type Frame, type FrameReply } from './frames.ts';
 
@@ -235,8 +235,9 @@ export class TerminalConnection {
   }
 
   private problem(err: unknown, op?: string): FrameReply {
-    const { status, body } = problemOf(err);
-    if (status >= 500) this.host.logger.error({ err, op }, 'terminal channel: request failed');
+    const { status, body, code } = problemOf(err);
+    if (loggedAsError(code, status)) this.host.logger.error({ err, op }, 'terminal channel: request failed');
+    else if (status >= 500) this.host.logger.debug({ err, op }, 'terminal channel: request failed');
     return { status, body, replayed: err instanceof PocketgateError && err.replayed };
   }
 
