@@ -48,6 +48,9 @@ const refresh_interval_ms = 1_000;
 /** The prefix of the codes of processors' terminals: longer than any code the API takes (8), so never one of those. */
 const terminal_code_prefix = 'processor:';
 
+/** A processor's terminals looked through for a purchase whose answer was lost: one a merchant, bounded. */
+const processor_terminals_max = 1_000;
+
 export class Processors {
   private readonly records = new CachedLookup<ProcessorRecord>((id) => this.load(id), cache_options);
   /** Processors read again lately (refreshed), each its read and when it reads PostgreSQL: at most once a second each. */
@@ -175,6 +178,14 @@ export class Processors {
    */
   terminalAt(business: Business, processor_id: string, merchant_code: string): Promise<Terminal | undefined> {
     return this.terminals_at.get(`${business.id}\u0000${processor_id}\u0000${merchant_code}`);
+  }
+
+  /** The processor's own terminals (one a merchant it has booked at), from PostgreSQL. */
+  async terminalsOf(business: Business, processor_id: string): Promise<Terminal[]> {
+    const rows = await this.stores.sql<{ id: string }[]>`
+      select id from terminals where business_id = ${business.id} and code = ${terminal_code_prefix + processor_id} order by id limit ${processor_terminals_max}`;
+    const terminals = await Promise.all(rows.map((r) => this.terminal(r.id)));
+    return terminals.filter((t): t is Terminal => t !== undefined);
   }
 
   /** A terminal by id (one a processor's purchase was booked on), from the network in Redis. */

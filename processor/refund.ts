@@ -105,6 +105,31 @@ export class Refunds {
   }
 
   /**
+   * The purchase `terminal` made under `reference`, if any, and its amount: from the hot window's
+   * record, else the ledger. For a processor's event whose transaction's earlier event booked a
+   * purchase and was killed before its answer was stored (adapters/callbacks/events.ts). A claim
+   * without its record yet (a purchase being made now) cannot be told: 503, retried.
+   */
+  async purchaseUnder(business: Business, terminal: Terminal, reference: string): Promise<{ readonly amount: number } | undefined> {
+    const slot = referenceSlot(this.stores.config, terminal.id, reference, this.stores.clock.now());
+    const claimed = await findOriginal(this.stores, slot);
+    if (claimed !== undefined && claimed.contact_id !== '') {
+      const raw = await readRecord(this.stores, this.contacts.shardOf(claimed.contact_id), slot);
+      if (raw === undefined) throw new PocketgateError('unavailable', `reference ${reference} is being booked now; try again`);
+      const record = parseRecord(raw);
+      return record?.kind === 'purchase' ? { amount: record.amount } : undefined;
+    }
+    if (claimed !== undefined) return undefined;
+    let o: LedgerOriginal | undefined;
+    try {
+      o = await this.ledgerOriginal(business.id, terminal.id, reference);
+    } catch {
+      throw new PocketgateError('unavailable', 'the ledger cannot be read now; try again');
+    }
+    return o?.kind === 'purchase' ? { amount: o.amount } : undefined;
+  }
+
+  /**
    * The original a terminal made under a reference: its contact from the hot window's claim (the
    * script reads its record), else from the ledger, which the script is then given.
    */

@@ -158,3 +158,49 @@ describe('out of order', () => {
     expect(await commerce(s)).toBe(0);
   });
 });
+
+describe('an event whose purchase was booked and whose answer a kill lost (stored after the purchase, in PostgreSQL)', () => {
+  /** What a gateway killed between the purchase and the answer's save leaves: the purchase, no answer. */
+  async function answerLost(p: ProcessorFixture, event_id: string): Promise<void> {
+    const gone = await gw.processor.stores.sql`delete from callback_events where processor_id = ${p.id} and event_id = ${event_id} returning 1`;
+    expect(gone).toHaveLength(1);
+  }
+
+  it('award_on authorization: a lower clearing refunds the difference of the authorization’s purchase; the authorization again replays it', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    const txn = transactionId();
+    const auth = sale('transaction.authorized', saleData(s, txn, 5000));
+    const first = await postCallback(gw, p, auth);
+    expect(first.body.status).toBe('processed');
+    await answerLost(p, auth.id);
+    const c = await postCallback(gw, p, sale('transaction.cleared', saleData(s, txn, 4000)));
+    expect(c.body).toMatchObject({ status: 'processed' });
+    expect(await commerce(s)).toBe(400);
+    const again = await postCallback(gw, p, auth);
+    expect(again.body).toMatchObject({ status: 'processed', transaction_id: first.body.transaction_id });
+    expect(await commerce(s)).toBe(400);
+  });
+
+  it('award_on authorization: a reversal voids the authorization’s purchase', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    const txn = transactionId();
+    const auth = sale('transaction.authorized', saleData(s, txn, 5000));
+    expect((await postCallback(gw, p, auth)).body.status).toBe('processed');
+    await answerLost(p, auth.id);
+    expect((await postCallback(gw, p, reversed(txn))).body).toMatchObject({ status: 'processed' });
+    expect(await commerce(s)).toBe(0);
+    expect((await postCallback(gw, p, auth)).body).toEqual({ event_id: auth.id, status: 'ignored', code: 'already_reversed' });
+    expect(await commerce(s)).toBe(0);
+  });
+
+  it('award_on authorization: an authorization after the clearing that made the purchase is already_processed', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    const txn = transactionId();
+    const clearing = sale('transaction.cleared', saleData(s, txn, 1000));
+    expect((await postCallback(gw, p, clearing)).body.status).toBe('processed');
+    await answerLost(p, clearing.id);
+    const a = await postCallback(gw, p, sale('transaction.authorized', saleData(s, txn, 1200)));
+    expect(a.body).toEqual({ event_id: expect.any(String), status: 'ignored', code: 'already_processed' });
+    expect(await commerce(s)).toBe(100);
+  });
+});

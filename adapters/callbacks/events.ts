@@ -217,10 +217,10 @@ export class CallbackEvents {
         // Its clearing came first and made the purchase: nothing more to make, as for a clearing
         // after it (its amount's purchase would be the reference's conflict, a code EVENTS.md has not).
         if (history.some((h) => h.type === cleared && h.purchase !== null)) return Promise.resolve(ignored('already_processed'));
-        return this.purchase(scope, event.sale, event.terminal_code, history);
+        return this.purchaseOrBooked(scope, event, history);
       case 'transaction.cleared': {
         const booked = scope.record.award_on === 'authorization' ? history.find((h) => h.type === authorized && h.purchase !== null)?.purchase : undefined;
-        if (booked === undefined || booked === null) return this.purchase(scope, event.sale, event.terminal_code, history);
+        if (booked === undefined || booked === null) return this.purchaseOrBooked(scope, event, history);
         // Its authorization's purchase was voided since: nothing to clear, at any amount.
         if (history.some((h) => h.type === reversed)) return Promise.resolve(ignored('already_reversed'));
         return this.clearing(scope, event.sale, event.terminal_code, booked);
@@ -248,6 +248,39 @@ export class CallbackEvents {
   }
 
   /**
+   * The sale's purchase made; or, where its reference holds another body's purchase already, that
+   * one, booked by an earlier event of the transaction whose answer a kill lost (the answer is
+   * stored after the purchase, in PostgreSQL): an authorization then has nothing to make (its
+   * clearing made it), a clearing clears it. Answered `ignored idempotency_conflict` until
+   * 2026-12-03, for good, so a lower clearing refunded nothing (a black-box audit under kills).
+   */
+  private async purchaseOrBooked(scope: Scope, event: CallbackEvent & { readonly sale: Sale }, history: readonly StoredEvent[]): Promise<Outcome> {
+    try {
+      return await this.purchase(scope, event.sale, event.terminal_code, history);
+    } catch (err) {
+      if (!(err instanceof PocketgateError) || err.code !== 'idempotency_conflict') throw err;
+    }
+    if (event.type === authorized) return ignored('already_processed');
+    const terminal = await this.processor.processors.terminalAt(scope.business, scope.record.id, event.sale.merchant_code);
+    const booked = terminal === undefined ? undefined : await this.processor.refunds.purchaseUnder(scope.business, terminal, event.transaction_id);
+    // Another body under the reference, yet no purchase there: nothing this event can settle now.
+    if (terminal === undefined || booked === undefined) throw new PocketgateError('unavailable', `transaction ${event.transaction_id} holds another request's reference; try again`);
+    return this.clearing(scope, event.sale, event.terminal_code, { terminal_id: terminal.id, amount: booked.amount });
+  }
+
+  /**
+   * The purchase an earlier event of the transaction booked on one of the processor's terminals
+   * and whose answer a kill lost (none stored), if any.
+   */
+  private async bookedUnanswered(scope: Scope, transaction_id: string): Promise<BookedPurchase | undefined> {
+    for (const terminal of await this.processor.processors.terminalsOf(scope.business, scope.record.id)) {
+      const booked = await this.processor.refunds.purchaseUnder(scope.business, terminal, transaction_id);
+      if (booked !== undefined) return { terminal_id: terminal.id, amount: booked.amount };
+    }
+    return undefined;
+  }
+
+  /**
    * A clearing after the authorization made the purchase (award_on authorization): a lower amount
    * refunds the difference; the same or higher changes nothing (the awards stay the authorized
    * amount's), acknowledged as `ignored`, code `already_processed`.
@@ -270,7 +303,7 @@ export class CallbackEvents {
   }
 
   private async reverse(scope: Scope, transaction_id: string, history: readonly StoredEvent[]): Promise<Outcome> {
-    const booked = history.find((h) => h.purchase !== null && (h.type === authorized || h.type === cleared))?.purchase;
+    const booked = history.find((h) => h.purchase !== null && (h.type === authorized || h.type === cleared))?.purchase ?? (await this.bookedUnanswered(scope, transaction_id));
     if (booked === undefined || booked === null) return ignored('original_not_found');
     const terminal = await this.bookedTerminal(booked);
     const input = { reference: `${transaction_id}/reversal`, original_reference: transaction_id };
