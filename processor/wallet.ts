@@ -173,6 +173,20 @@ export class Spends {
     return replayOr(this.stores, this.contacts, err, slot, hash, reference);
   }
 
+  /**
+   * A retry of a spend that was approved, whose code is gone since (an OTP expired or used up, a
+   * wallet code rotated, Redis rebuilt without its OTPs): its reply, and the wrong guess its code
+   * was counted as given back. Counted, a terminal retrying replies locked real customers out of
+   * OTPs (429) after a rebuild (a black-box audit, 2026-12-03). Only what was counted: a code
+   * refused as malformed or past a hard limit was not.
+   */
+  private async noGuess(business: Business, presenter: Presenter, err: unknown, now_ms: number): Promise<void> {
+    const code = err instanceof PocketgateError ? err.code : undefined;
+    const kind = code === 'otp_invalid' ? 'otp' : code === 'wallet_code_invalid' ? 'code' : undefined;
+    if (kind === undefined) return;
+    await this.stores.redis.guessScript({ mode: 'give_back', counters: guessCountersOf(business.id, kind, presenter, now_ms) });
+  }
+
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
   async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
     const { config, clock } = this.stores;
@@ -185,7 +199,9 @@ export class Spends {
       checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
-      return this.replayOr(err, slot, hash, input.reference);
+      const reply = await this.replayOr(err, slot, hash, input.reference);
+      await this.noGuess(business, { terminal_id: terminal.id, source }, err, now_ms);
+      return reply;
     }
     const contact_id = payer.contact_id;
     const [claimed] = await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), payer.given_back]);

@@ -8,6 +8,7 @@ import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
 import { guess_limits, otp_tries_max } from '../core/guesses.ts';
 import { guessCountersOf } from '../processor/hot/guess.ts';
+import { otpIndexKey } from '../processor/hot/keys.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { TerminalClient } from './ws-client.ts';
@@ -107,6 +108,29 @@ async function later<T>(ms: number, body: () => Promise<T>): Promise<T> {
 }
 
 describe('OTP guesses', () => {
+  it('retries of an approved spend whose code is gone since (an OTP expired or lost with Redis, a wallet code rotated) replay it and count no guess', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const otp = await otpOf(biz, c, 300);
+    const by_otp = { reference: ref(), amount: 300, currency: 'EUR', otp };
+    expect((await pos(biz.terminal_key, 'POST', '/v1/spends', by_otp)).status).toBe(201);
+    // What an expiry or a rebuild (OTPs are not rebuilt) leaves: the code names no one.
+    await gw.processor.stores.redis.del(otpIndexKey(biz.business_id, otp));
+    const by_code = { reference: ref(), amount: 100, currency: 'EUR', wallet_code: c.wallet_code };
+    expect((await pos(biz.terminal_key, 'POST', '/v1/spends', by_code)).status).toBe(201);
+    expect((await call(gw, 'POST', `/v1/contacts/${c.id}/wallet-code`, biz.admin_key)).status).toBe(201);
+    for (let i = 0; i <= guess_limits.otp.pair_per_day; i++) {
+      for (const body of [by_otp, by_code]) {
+        const again = await pos(biz.terminal_key, 'POST', '/v1/spends', body);
+        expect([again.status, again.headers.get('idempotent-replayed')], again.text).toEqual([201, 'true']);
+      }
+    }
+    // Nothing counted: a customer's fresh OTP at that terminal and source is served.
+    const fresh = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', otp: await otpOf(biz, c, 100) });
+    expect(fresh.status, fresh.text).toBe(201);
+    expect(await openBalance(biz, c)).toBe(500);
+  });
+
   it('wrong OTPs at a terminal do not stop a right one there: past the soft limit wrong ones are answered 429, the right one is approved', async () => {
     const biz = await business();
     const c = await contact(biz, 1000);
