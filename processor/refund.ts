@@ -105,28 +105,39 @@ export class Refunds {
   }
 
   /**
-   * The purchase `terminal` made under `reference`, if any, and its amount: from the hot window's
-   * record, else the ledger. For a processor's event whose transaction's earlier event booked a
-   * purchase and was killed before its answer was stored (adapters/callbacks/events.ts). A claim
-   * without its record yet (a purchase being made now) cannot be told: 503, retried.
+   * The purchase one of `terminals` made under `reference`, if any: where, and its amount; from
+   * the hot window's records, else one read of the ledger. For a processor's event whose
+   * transaction's earlier event booked a purchase and was killed before its answer was stored
+   * (adapters/callbacks/events.ts). A claim without its record yet (a purchase being made now)
+   * cannot be told: 503, retried.
    */
-  async purchaseUnder(business: Business, terminal: Terminal, reference: string): Promise<{ readonly amount: number } | undefined> {
-    const slot = referenceSlot(this.stores.config, terminal.id, reference, this.stores.clock.now());
-    const claimed = await findOriginal(this.stores, slot);
-    if (claimed !== undefined && claimed.contact_id !== '') {
-      const raw = await readRecord(this.stores, this.contacts.shardOf(claimed.contact_id), slot);
-      if (raw === undefined) throw new PocketgateError('unavailable', `reference ${reference} is being booked now; try again`);
-      const record = parseRecord(raw);
-      return record?.kind === 'purchase' ? { amount: record.amount } : undefined;
-    }
-    if (claimed !== undefined) return undefined;
-    let o: LedgerOriginal | undefined;
+  async purchaseAmong(business: Business, terminals: readonly Terminal[], reference: string): Promise<{ readonly terminal_id: string; readonly amount: number } | undefined> {
+    const now_ms = this.stores.clock.now();
+    const hot = await Promise.all(terminals.map((t) => this.hotPurchase(t, reference, now_ms)));
+    const i = hot.findIndex((h) => h !== undefined);
+    if (i >= 0) return hot[i] === null ? undefined : { terminal_id: terminals[i]!.id, amount: hot[i]!.amount };
+    if (terminals.length === 0) return undefined;
     try {
-      o = await this.ledgerOriginal(business.id, terminal.id, reference);
+      const [row] = await this.ledgerRead(() => this.stores.sql<{ terminal_id: string; amount: string }[]>`
+        select terminal_id, amount from ledger_transactions
+        where business_id = ${business.id} and reference = ${reference} and kind = 'purchase' and terminal_id = any(${terminals.map((t) => t.id)})
+        order by created_at desc limit 1`);
+      return row === undefined ? undefined : { terminal_id: row.terminal_id, amount: Number(row.amount) };
     } catch {
       throw new PocketgateError('unavailable', 'the ledger cannot be read now; try again');
     }
-    return o?.kind === 'purchase' ? { amount: o.amount } : undefined;
+  }
+
+  /** The hot window's purchase of `terminal` under `reference`: undefined if the reference is not claimed there, null if claimed by no purchase. */
+  private async hotPurchase(terminal: Terminal, reference: string, now_ms: number): Promise<{ readonly amount: number } | null | undefined> {
+    const slot = referenceSlot(this.stores.config, terminal.id, reference, now_ms);
+    const claimed = await findOriginal(this.stores, slot);
+    if (claimed === undefined) return undefined;
+    if (claimed.contact_id === '') return null;
+    const raw = await readRecord(this.stores, this.contacts.shardOf(claimed.contact_id), slot);
+    if (raw === undefined) throw new PocketgateError('unavailable', `reference ${reference} is being booked now; try again`);
+    const record = parseRecord(raw);
+    return record?.kind === 'purchase' ? { amount: record.amount } : null;
   }
 
   /**

@@ -262,10 +262,10 @@ export class CallbackEvents {
     }
     if (event.type === authorized) return ignored('already_processed');
     const terminal = await this.processor.processors.terminalAt(scope.business, scope.record.id, event.sale.merchant_code);
-    const booked = terminal === undefined ? undefined : await this.processor.refunds.purchaseUnder(scope.business, terminal, event.transaction_id);
+    const booked = terminal === undefined ? undefined : await this.processor.refunds.purchaseAmong(scope.business, [terminal], event.transaction_id);
     // Another body under the reference, yet no purchase there: nothing this event can settle now.
-    if (terminal === undefined || booked === undefined) throw new PocketgateError('unavailable', `transaction ${event.transaction_id} holds another request's reference; try again`);
-    return this.clearing(scope, event.sale, event.terminal_code, { terminal_id: terminal.id, amount: booked.amount });
+    if (booked === undefined) throw new PocketgateError('unavailable', `transaction ${event.transaction_id} holds another request's reference; try again`);
+    return this.clearing(scope, event.sale, event.terminal_code, booked);
   }
 
   /**
@@ -273,11 +273,8 @@ export class CallbackEvents {
    * and whose answer a kill lost (none stored), if any.
    */
   private async bookedUnanswered(scope: Scope, transaction_id: string): Promise<BookedPurchase | undefined> {
-    for (const terminal of await this.processor.processors.terminalsOf(scope.business, scope.record.id)) {
-      const booked = await this.processor.refunds.purchaseUnder(scope.business, terminal, transaction_id);
-      if (booked !== undefined) return { terminal_id: terminal.id, amount: booked.amount };
-    }
-    return undefined;
+    const terminals = await this.processor.processors.terminalsOf(scope.business, scope.record.id);
+    return this.processor.refunds.purchaseAmong(scope.business, terminals, transaction_id);
   }
 
   /**
