@@ -184,7 +184,8 @@ export class Spends {
     const code = err instanceof PocketgateError ? err.code : undefined;
     const kind = code === 'otp_invalid' ? 'otp' : code === 'wallet_code_invalid' ? 'code' : undefined;
     if (kind === undefined) return;
-    await this.stores.redis.guessScript({ mode: 'give_back', counters: guessCountersOf(business.id, kind, presenter, now_ms) });
+    // As Contacts' give-back: should it fail, the guess stays counted and the reply still goes out.
+    await this.stores.redis.guessScript({ mode: 'give_back', counters: guessCountersOf(business.id, kind, presenter, now_ms) }).catch(() => undefined);
   }
 
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
