@@ -5,6 +5,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { contactIdBytes, contactIdFromBytes } from '../core/ids.ts';
 import type { ReferenceSlot } from './hot/references.ts';
+import { journalClaimRefusal } from './refusals.ts';
 import type { Stores } from './stores.ts';
 
 /**
@@ -50,14 +51,21 @@ function runClaim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, value: Buf
 
 const no_value = Buffer.alloc(0);
 
+/** A request taking its reference: its business, the reference's slot and the request's hash. */
+export interface Claimant {
+  readonly business_id: string;
+  readonly slot: ReferenceSlot;
+  readonly hash: string;
+}
+
 /**
  * Claim the reference for this request (or find it claimed by this same request). Returns the
  * contact the reference is bound to: `contact_id`, or the one this same request named when it
  * came first, which differs only if what names the contact moved meanwhile (an OTP code used up
  * and issued again to another contact).
  */
-export async function claimReference(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<string> {
-  return (await claim(stores, slot, reference, hash, contact_id)).contact_id;
+export async function claimReference(stores: Pick<Stores, 'redis' | 'config'>, claimant: Claimant, contact_id: string): Promise<string> {
+  return (await claim(stores, claimant, contact_id)).contact_id;
 }
 
 /**
@@ -65,16 +73,18 @@ export async function claimReference(stores: Pick<Stores, 'redis'>, slot: Refere
  * whose original is not there), so that its repeat is refused again and another body is 409.
  * Whether this same request claimed it before: a repeat, to be answered as replayed.
  */
-export async function claimRefused(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reference: string, hash: string): Promise<boolean> {
-  return (await claim(stores, slot, reference, hash, '')).repeat;
+export async function claimRefused(stores: Pick<Stores, 'redis' | 'config'>, claimant: Claimant): Promise<boolean> {
+  return (await claim(stores, claimant, '')).repeat;
 }
 
-async function claim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, reference: string, hash: string, contact_id: string): Promise<{ contact_id: string; repeat: boolean }> {
-  const prior = await runClaim(stores, slot, claimValue(claimHash(hash), contact_id), 'claim');
+async function claim(stores: Pick<Stores, 'redis' | 'config'>, claimant: Claimant, contact_id: string): Promise<{ contact_id: string; repeat: boolean }> {
+  const { slot } = claimant;
+  const claim_hash = claimHash(claimant.hash);
+  const prior = await runClaim(stores, slot, claimValue(claim_hash, contact_id), 'claim');
   if (prior === null) return { contact_id, repeat: false };
   // A reversal of this reference arrived first (the late-original race of card networks).
-  if (prior[0] === reversed_mark) throw lateOriginal(prior, claimHash(hash), reference);
-  if (!claimedWith(prior, claimHash(hash))) throw referenceConflict(reference);
+  if (prior[0] === reversed_mark) throw await lateOriginal(stores, claimant, prior);
+  if (!claimedWith(prior, claim_hash)) throw referenceConflict(slot.reference);
   return { contact_id: claimContact(prior), repeat: true };
 }
 
@@ -82,13 +92,32 @@ async function claim(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, referen
  * The refusal of a request that finds a reversal's mark on its reference: the mark alone (11
  * bytes) when it is the first to come, which claim.lua then follows with its claim hash; with a
  * claim hash after it, this request's repeat (answered as replayed) or another body (409).
+ * Journaled, as every refusal on the merits is, so that `npm run rebuild` writes its claim hash
+ * after the mark again (rebuild-references.ts) and its repeat is still answered as replayed; a
+ * repeat journals it again (refusals.ts journalClaimRefusal).
  */
-function lateOriginal(mark: Buffer, claim_hash: string, reference: string): PocketgateError {
+async function lateOriginal(stores: Pick<Stores, 'redis' | 'config'>, claimant: Claimant, mark: Buffer): Promise<PocketgateError> {
+  const { slot } = claimant;
+  const claim_hash = claimHash(claimant.hash);
   const late = mark.toString('latin1', mark_length, mark_length + claim_hash_length);
-  if (late !== '' && late !== claim_hash) return referenceConflict(reference);
-  const err = new PocketgateError('already_reversed', `reference ${reference} was reversed before it arrived`);
-  err.replayed = late !== '';
+  if (late !== '' && late !== claim_hash) return referenceConflict(slot.reference);
+  const repeat = late !== '';
+  await journalClaimRefusal(stores, { business_id: claimant.business_id, slot, request_hash: claim_hash, contact_id: '', repeat }, 'already_reversed');
+  const err = new PocketgateError('already_reversed', `reference ${slot.reference} was reversed before it arrived`);
+  err.replayed = repeat;
   return err;
+}
+
+/**
+ * Write an original's claim hash after its reversal's mark, as claim.lua does when the original
+ * comes, where the mark is and has none after it yet (`npm run rebuild`: the mark is rebuilt
+ * first). Whether it was written.
+ */
+export async function rememberLateOriginal(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, claim_hash: string): Promise<boolean> {
+  const mark = await runClaim(stores, slot, no_value, 'read');
+  if (mark === null || mark[0] !== reversed_mark || mark.length !== mark_length) return false;
+  await runClaim(stores, slot, claimValue(claim_hash, ''), 'claim');
+  return true;
 }
 
 /** The contact a claim binds the reference to, if it is claimed by a request with `hash`. */

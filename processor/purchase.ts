@@ -10,7 +10,7 @@ import { nextLocalDay, readLocalTime, startOfLocalDay, type LocalTime } from '..
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
 import { birthDaysOn, discountOf, evaluatePurchase, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
-import { claimHash, claimReference } from './claim.ts';
+import { claimHash, claimReference, type Claimant } from './claim.ts';
 import type { Contacts, Identified } from './contacts.ts';
 import { contactKey, purchaseTimesKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
@@ -54,7 +54,7 @@ export class Purchases {
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = clock.now();
-    const request: Request = { hash: requestHash(config.cim_hmac_key, 'purchase', input), now_ms, slot: referenceSlot(config, terminal.id, input.reference, now_ms) };
+    const request: Request = { business_id: business.id, hash: requestHash(config.cim_hmac_key, 'purchase', input), now_ms, slot: referenceSlot(config, terminal.id, input.reference, now_ms) };
     let at_ms: number;
     let identified: Identified;
     try {
@@ -82,7 +82,7 @@ export class Purchases {
       // locked out of OTPs since, or whose discount grew since, gets its reply.
       return this.spends.replayOr(err, request.slot, request.hash, input.reference);
     }
-    const awards = await this.awardsOf(evaluated, payment, { slot: request.slot, reference: input.reference, hash: request.hash, contact_id });
+    const awards = await this.awardsOf(evaluated, payment, { ...request, contact_id });
     const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);
     const call = this.purchaseCall(business, terminal, input, {
       slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, local: evaluated.local, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
@@ -105,7 +105,7 @@ export class Purchases {
     const shard = this.contacts.shardOf(contact_id);
     // Its own object, not a scratch: it lives across the waits, while other purchases run.
     const local = readLocalTime(at_ms, terminal.timezone);
-    const claiming = input.pay === undefined ? claimReference(this.stores, request.slot, input.reference, request.hash, contact_id) : undefined;
+    const claiming = input.pay === undefined ? claimReference(this.stores, request, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local);
     const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, factless(rewards))), compiled.resolution));
     // Awaited below or in awardsOf; marked handled now, so that failing while the facts still take
@@ -265,7 +265,7 @@ export class Purchases {
     const reserving = this.awards.reserve(candidates);
     if (claim !== undefined) {
       try {
-        await claimReference(this.stores, claim.slot, claim.reference, claim.hash, claim.contact_id);
+        await claimReference(this.stores, claim, claim.contact_id);
       } catch (err) {
         await reserving.then((reserved) => this.awards.release(reserved), () => {});
         throw err;
@@ -419,17 +419,12 @@ interface Payment {
 const no_payment: Payment = { pay: 0, pay_method: '', otp: '', given_back: Promise.resolve() };
 
 /** A purchase request's idempotency: its hash, its reference's place in the hot window, when it came. */
-interface Request {
-  readonly hash: string;
+interface Request extends Claimant {
   readonly now_ms: number;
-  readonly slot: ReferenceSlot;
 }
 
 /** A reference to claim for a contact (claim.ts claimReference). */
-interface Claim {
-  readonly slot: ReferenceSlot;
-  readonly reference: string;
-  readonly hash: string;
+interface Claim extends Claimant {
   readonly contact_id: string;
 }
 

@@ -44,7 +44,7 @@ export class Redemptions {
       return replayOr(this.stores, this.contacts, err, slot, hash, input.reference);
     }
     const { contact_id, given_back } = identified;
-    await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), given_back]);
+    await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), given_back]);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
     const request_hash = claimHash(hash);

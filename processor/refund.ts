@@ -12,8 +12,7 @@ import { posLedgerRead } from './ledger-reads.ts';
 import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
 import { parseRecord, referenceSlot, type ReferenceSlot } from './hot/references.ts';
-import { journalRefusal, refusalEntry } from './refusals.ts';
-import { journalKey } from './hot/keys.ts';
+import { journalClaimRefusal } from './refusals.ts';
 import type { RefundCall } from './hot/refund.ts';
 import type { ReversalCall } from './hot/reversal.ts';
 import { transactionAccounts } from './journal.ts';
@@ -74,12 +73,12 @@ export class Refunds {
     if (original === undefined) {
       // Remembered under the refund's own reference, as a script's refusal is (API.md: its repeat
       // is answered the same, replayed; another body under it is 409), whatever comes later.
-      const repeat = await claimRefused(this.stores, slot, input.reference, hash);
+      const repeat = await claimRefused(this.stores, { business_id: business.id, slot, hash });
       await this.journalNotFound(business, slot, hash, repeat);
       throw refused('original_not_found', not_found, repeat);
     }
     // Bound to no contact: this same refund was refused so before, and its original came since.
-    if ((await claimReference(this.stores, slot, input.reference, hash, original.contact_id)) === '') throw refused('original_not_found', not_found, true);
+    if ((await claimReference(this.stores, { business_id: business.id, slot, hash }, original.contact_id)) === '') throw refused('original_not_found', not_found, true);
     const call = this.refundCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     const outcome = await this.stores.redis.refundScript(call);
     if (outcome.outcome !== 'stale') return shardReply(this.stores, call, Promise.resolve(outcome));
@@ -196,7 +195,7 @@ export class Refunds {
       // Remembered by another reversal before: still no transaction to reverse, so not found
       // again (already_reversed would say one was reversed).
       if (outcome === 'remembered') {
-        const repeat = await claimRefused(this.stores, slot, input.reference, hash);
+        const repeat = await claimRefused(this.stores, { business_id: business.id, slot, hash });
         await this.journalNotFound(business, slot, hash, repeat, input.original_reference);
         throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
       }
@@ -204,7 +203,7 @@ export class Refunds {
       original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
       if (original === undefined) throw new PocketgateError('original_not_found', `no transaction with reference ${input.original_reference} at this terminal`);
     }
-    await claimReference(this.stores, slot, input.reference, hash, original.contact_id);
+    await claimReference(this.stores, { business_id: business.id, slot, hash }, original.contact_id);
     const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     const rewards = await this.offers.forBusiness(business);
     // Whether the script needs the purchase's lots (it answered stale for want of them once).
@@ -309,21 +308,11 @@ export class Refunds {
     };
   }
 
-  /**
-   * A refund or reversal refused before it names a contact (its original not found), journaled
-   * for the ledger as a script's refusal is (refusals.ts); a reversal's names the original its mark
-   * refuses if it comes. On the shard its reference's field picks: it has no contact's. Its claim
-   * and this are two calls (two slots): a repeat is journaled again, since a kill between the
-   * first's two left its refusal claimed and never journaled; the ledger keeps one row a request.
-   */
-  private async journalNotFound(business: Business, slot: ReferenceSlot, hash: string, repeat: boolean, original_reference?: string): Promise<void> {
-    const refusal = refusalEntry({ business_id: business.id, slot, request_hash: claimHash(hash), contact_id: '', original_reference, repeat }, 'original_not_found');
-    const shard = slot.field[0]! % this.stores.config.shard_count;
-    // A shard script journals nothing past the journal's bound (lib.lua prologue); neither does
-    // this, which no script guards: past it the refusal is remembered in the hot window only.
-    if ((await this.stores.redis.xLen(journalKey(shard))) >= this.stores.config.journal_length_max) return;
-    await journalRefusal(this.stores, shard, refusal);
+  /** A refund's or reversal's original not found, journaled (a reversal's names the original it marks). */
+  private journalNotFound(business: Business, slot: ReferenceSlot, hash: string, repeat: boolean, original_reference?: string): Promise<void> {
+    return journalClaimRefusal(this.stores, { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: '', original_reference, repeat }, 'original_not_found');
   }
+
 
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
     return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };

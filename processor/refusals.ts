@@ -79,6 +79,21 @@ export async function journalRefusal(stores: Pick<Stores, 'redis'>, shard: numbe
   await stores.redis.sendCommand(['XADD', journalKey(shard), '*', refusal_field, JSON.stringify(refusal)]);
 }
 
+/**
+ * Journal a refusal decided at its reference's claim, not by a shard script (a refund's or a
+ * reversal's original not found; an original its reversal came before): on the shard its
+ * reference's field picks, since it has no contact's. Its claim and this are two calls: a repeat
+ * is journaled again (`repeat`), since a kill between the first's two left it claimed and never
+ * journaled; the ledger keeps one row a request. A shard script journals nothing past the
+ * journal's bound (lib.lua prologue); neither does this, which no script guards: past it the
+ * refusal is remembered in the hot window only.
+ */
+export async function journalClaimRefusal(stores: Pick<Stores, 'redis' | 'config'>, request: RefusedRequest, code: ErrorCode): Promise<void> {
+  const shard = request.slot.field[0]! % stores.config.shard_count;
+  if ((await stores.redis.xLen(journalKey(shard))) >= stores.config.journal_length_max) return;
+  await journalRefusal(stores, shard, refusalEntry(request, code));
+}
+
 /** Refusals one pruning statement forgets, and statements one hourly run makes. */
 export const prune_refusals_max = 10_000;
 const prune_statements_max = 100;

@@ -205,7 +205,7 @@ export class Spends {
       return reply;
     }
     const contact_id = payer.contact_id;
-    const [claimed] = await Promise.all([claimReference(this.stores, slot, input.reference, hash, contact_id), payer.given_back]);
+    const [claimed] = await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), payer.given_back]);
     if (claimed !== contact_id) {
       // This very request came first when its code named another contact (the OTP expired and
       // was issued again since): that contact's reply, never a spend from the wallet it names now.

@@ -141,6 +141,10 @@ beforeAll(async () => {
   await refuse('/v1/refunds', { reference: ref(), original_reference: p1.body.reference, amount: 999_999 }, 422, 'amount_exceeds_original');
   await refuse('/v1/refunds', { reference: ref(), original_reference: 'rb-never' }, 404, 'original_not_found');
   await refuse('/v1/reversals', { reference: ref(), original_reference: 'rb-late' }, 404, 'original_not_found');
+  // An original that came after its reversal, refused at its claim (the mark keeps its claim hash
+  // after it): its repeat replays after the rebuild too, another body under it is 409.
+  await refuse('/v1/reversals', { reference: ref(), original_reference: 'rb-late-came' }, 404, 'original_not_found');
+  await refuse('/v1/purchases', { reference: 'rb-late-came', cim: { type: 'card', value: card(2) }, amount: 1_000, currency: 'EUR' }, 409, 'already_reversed');
   // A refusal claimed and never journaled (a gateway killed between its two calls, the claim and
   // the journal: processor/refund.ts journalNotFound), as the ledger sees it: its row gone. Its
   // repeat journals it again, so that rebuild remembers it; the ledger keeps one row a request.

@@ -94,7 +94,7 @@ describe('a reversal racing its spend', () => {
     const payer = await gw.processor.spends.payer(business, terminal, 'unknown', body, Date.now());
     const stores = gw.processor.stores;
     const slot = referenceSlot(stores.config, terminal.id, body.reference, stores.clock.now());
-    await claimReference(stores, slot, body.reference, hash, payer.contact_id);
+    await claimReference(stores, { business_id: business.id, slot, hash }, payer.contact_id);
     const original_call = gw.processor.spends.spendCall(business, terminal, body, payer, slot, hash, Date.now());
 
     // The reversal reads the processor's clock after it has looked for the original and before

@@ -187,7 +187,7 @@ describe('a reversal that overtakes its original', () => {
     const body = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 5000, currency: 'EUR' };
     const hash = requestHash(gw.processor.stores.config.cim_hmac_key, 'purchase', parseWith(purchaseSchema, body));
     const stores = gw.processor.stores;
-    await claimReference(stores, referenceSlot(stores.config, biz.terminal_id, body.reference, stores.clock.now()), body.reference, hash, c.id);
+    await claimReference(stores, { business_id: biz.business_id, slot: referenceSlot(stores.config, biz.terminal_id, body.reference, stores.clock.now()), hash }, c.id);
     const reversal = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: ref(), original_reference: body.reference });
     expect(reversal.status).toBe(404);
     expect(reversal.body.code).toBe('original_not_found');

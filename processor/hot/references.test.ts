@@ -8,6 +8,8 @@ import { claimForReversal, claimedBy, claimReference, findOriginal } from '../cl
 import { newId } from '../../core/ids.ts';
 import { connectTestRedis } from '../../test/ledger-helpers.ts';
 import type { RedisClient, Stores } from '../stores.ts';
+import type { Refusal } from '../refusals.ts';
+import { journalKey } from './keys.ts';
 import { parseRecord, referenceSlot } from './references.ts';
 
 let redis: RedisClient;
@@ -24,6 +26,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
+const business_id = 'biz_references';
 const terminal = () => `ter_references_${++run}_${Date.now()}`;
 const [con_A, con_B, con_C, con_D, con_E, con_F] = ['A', 'B', 'C', 'D', 'E', 'F'].map(() => newId('con')) as [string, string, string, string, string, string];
 
@@ -64,10 +67,10 @@ describe('claim.lua', () => {
   it('claims once: the same request finds its own claim, another body is a conflict, a reversal mark refuses', async () => {
     const t = terminal();
     const slot = referenceSlot(config, t, 'ref', Date.now());
-    expect(await claimReference(stores, slot, 'ref', 'hash-aaaaaaaaaaaa', con_A)).toBe(con_A);
+    expect(await claimReference(stores, { business_id, slot, hash: 'hash-aaaaaaaaaaaa' }, con_A)).toBe(con_A);
     // The same request again (a retry): bound to the contact it named first.
-    expect(await claimReference(stores, slot, 'ref', 'hash-aaaaaaaaaaaa', con_B)).toBe(con_A);
-    await expect(claimReference(stores, slot, 'ref', 'hash-bbbbbbbbbbbb', con_A)).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    expect(await claimReference(stores, { business_id, slot, hash: 'hash-aaaaaaaaaaaa' }, con_B)).toBe(con_A);
+    await expect(claimReference(stores, { business_id, slot, hash: 'hash-bbbbbbbbbbbb' }, con_A)).rejects.toMatchObject({ code: 'idempotency_conflict' });
     expect(await claimedBy(stores, slot, 'hash-aaaaaaaaaaaa')).toBe(con_A);
     expect(await claimedBy(stores, slot, 'hash-bbbbbbbbbbbb')).toBeUndefined();
     expect(await findOriginal(stores, slot)).toEqual({ contact_id: con_A });
@@ -77,14 +80,25 @@ describe('claim.lua', () => {
     expect(await claimForReversal(stores, late, 'rev-hash-111111')).toBe('remembered');
     expect(await claimForReversal(stores, late, 'rev-hash-222222')).toBe('remembered');
     expect(await findOriginal(stores, late)).toBeUndefined();
-    await expect(claimReference(stores, late, 'late', 'hash-cccccccccccc', con_A)).rejects.toMatchObject({ code: 'already_reversed' });
+    await expect(claimReference(stores, { business_id, slot: late, hash: 'hash-cccccccccccc' }, con_A)).rejects.toMatchObject({ code: 'already_reversed', replayed: false });
+    // Its repeat is told apart (claim.lua keeps its claim hash after the mark), another body is 409.
+    await expect(claimReference(stores, { business_id, slot: late, hash: 'hash-cccccccccccc' }, con_A)).rejects.toMatchObject({ code: 'already_reversed', replayed: true });
+    await expect(claimReference(stores, { business_id, slot: late, hash: 'hash-dddddddddddd' }, con_A)).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    // Both refusals journaled for the ledger (so that rebuild remembers the late one), the repeat's as such; no contact named.
+    const journaled = (await redis.xRange(journalKey(late.field[0]! % config.shard_count), '-', '+')) ?? [];
+    const refusals = journaled.map((e) => JSON.parse(e.message.x!) as Refusal).filter((r) => r.terminal_id === t && r.reference === 'late');
+    expect(refusals).toMatchObject([
+      { code: 'already_reversed', business_id, request_hash: 'hash-ccccc', contact_id: '' },
+      { code: 'already_reversed', business_id, request_hash: 'hash-ccccc', contact_id: '', repeat: true },
+    ]);
+    expect(refusals[0]!.repeat).toBeUndefined();
     expect(await claimForReversal(stores, slot, 'rev-hash-333333')).toBe('arrived');
   });
 
   it('keeps the contact as its 12 bytes (22 bytes a claim), and still reads a claim written with its 20 characters', async () => {
     const t = terminal();
     const slot = referenceSlot(config, t, 'packed', Date.now());
-    expect(await claimReference(stores, slot, 'packed', 'hash-gggggggggggg', con_A)).toBe(con_A);
+    expect(await claimReference(stores, { business_id, slot, hash: 'hash-gggggggggggg' }, con_A)).toBe(con_A);
     const stored = (await redis.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).hGet(slot.claim_keys[0]!, slot.field)) as unknown as Buffer;
     expect(stored.length).toBe(22);
     expect(stored.subarray(0, 10).toString()).toBe('hash-ggggg');
@@ -93,8 +107,8 @@ describe('claim.lua', () => {
     await redis.hSet(old.claim_keys[1]!, old.field, `hash-hhhhh${con_B.slice(4)}`);
     expect(await findOriginal(stores, old)).toEqual({ contact_id: con_B });
     expect(await claimedBy(stores, old, 'hash-hhhhhhhhhhhh')).toBe(con_B);
-    expect(await claimReference(stores, old, 'text', 'hash-hhhhhhhhhhhh', con_C)).toBe(con_B);
-    await expect(claimReference(stores, old, 'text', 'hash-iiiiiiiiiiii', con_B)).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    expect(await claimReference(stores, { business_id, slot: old, hash: 'hash-hhhhhhhhhhhh' }, con_C)).toBe(con_B);
+    await expect(claimReference(stores, { business_id, slot: old, hash: 'hash-iiiiiiiiiiii' }, con_B)).rejects.toMatchObject({ code: 'idempotency_conflict' });
   });
 
   it('finds a claim made one and two periods ago, not three', async () => {
@@ -104,7 +118,7 @@ describe('claim.lua', () => {
     const t = terminal();
     const start = Date.now();
     const period_ms = 30_000;
-    await claimReference(s, referenceSlot(c, t, 'old', start), 'old', 'hash-dddddddddddd', con_D);
+    await claimReference(s, { business_id, slot: referenceSlot(c, t, 'old', start), hash: 'hash-dddddddddddd' }, con_D);
     expect(await findOriginal(s, referenceSlot(c, t, 'old', start + period_ms))).toBeDefined();
     expect(await findOriginal(s, referenceSlot(c, t, 'old', start + 2 * period_ms))).toBeDefined();
     expect(await findOriginal(s, referenceSlot(c, t, 'old', start + 3 * period_ms))).toBeUndefined();
@@ -112,7 +126,7 @@ describe('claim.lua', () => {
 
   it('a hash expires one window after its period, set once by its first entry', async () => {
     const slot = referenceSlot(config, terminal(), 'ttl', Date.now());
-    await claimReference(stores, slot, 'ttl', 'hash-eeeeeeeeeeee', con_E);
+    await claimReference(stores, { business_id, slot, hash: 'hash-eeeeeeeeeeee' }, con_E);
     const ttl = Number(await redis.sendCommand(['PTTL', slot.claim_keys[0]!]));
     expect(ttl).toBeGreaterThan(config.reply_ttl_seconds * 1000 - 5_000);
     expect(ttl).toBeLessThanOrEqual(config.reply_ttl_seconds * 1500);
@@ -127,7 +141,7 @@ describe('claim.lua', () => {
     const slots = Array.from({ length: 20_000 }, (_, i) => referenceSlot(c, t, `mem-${i}`, now));
     const keys = new Set(slots.map((x) => x.claim_keys[0]!));
     for (let i = 0; i < slots.length; i += 500) {
-      await Promise.all(slots.slice(i, i + 500).map((x, j) => claimReference(s, x, `mem-${i + j}`, 'hash-ffffffffffff', con_F)));
+      await Promise.all(slots.slice(i, i + 500).map((x, j) => claimReference(s, { business_id, slot: x, hash: 'hash-ffffffffffff' }, con_F)));
     }
     let bytes = 0;
     for (const key of keys) {

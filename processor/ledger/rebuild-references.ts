@@ -10,7 +10,7 @@
 
 import { shardOf } from '../../core/ids.ts';
 import { rewards_terminal } from '../awards.ts';
-import { claimValue } from '../claim.ts';
+import { claimValue, rememberLateOriginal } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import type { OriginalState } from '../hot/original.ts';
 import { recordGraceMs, referenceSlot } from '../hot/references.ts';
@@ -220,14 +220,16 @@ interface RefusalRow {
  * not found), a script's refusal in the contact's record ('-<code>'), and a reversal's mark on the
  * original it found missing ('!<hash>': refused if it arrives). Written after the transactions and
  * only where nothing is (HSETNX), oldest first: never over a transaction's claim or record, and a
- * mark is the first reversal's, as claim.lua keeps it. Returns how many.
+ * mark is the first reversal's, as claim.lua keeps it. Then the originals that came after their
+ * reversal (lateOriginals). Returns how many.
  */
 export async function rebuildRefusals(redis: RedisClient, sql: Sql, config: ProcessorConfig, now_ms: number): Promise<number> {
   const start = new Date(windowStart(config, now_ms));
   const cursor = sql<RefusalRow[]>`
     select code, terminal_id, reference, request_hash, contact_id, original_reference, (extract(epoch from created_at) * 1000)::int8 as created_ms
     from ledger_refusals where created_at >= ${start} order by created_at, id`.cursor(batch_rows);
-  return writeWindow(redis, cursor, config, now_ms, (r, write) => {
+  const written = await writeWindow(redis, cursor, config, now_ms, (r, write) => {
+    if (isLateOriginal(r)) return;
     const slot = referenceSlot(config, r.terminal_id, r.reference, r.created_ms);
     write('hSetNX', slot.claim_keys[0]!, slot.field, claimValue(r.request_hash, r.contact_id));
     if (r.contact_id !== '') write('hSetNX', slot.record_keys(shardOf(r.contact_id, config.shard_count))[0]!, slot.field, `-${r.code}`, recordGraceMs(config.reply_ttl_seconds * 1000));
@@ -236,4 +238,31 @@ export async function rebuildRefusals(redis: RedisClient, sql: Sql, config: Proc
       write('hSetNX', original.claim_keys[0]!, original.field, Buffer.from(`!${r.request_hash}`, 'latin1'));
     }
   });
+  return written + (await rebuildLateOriginals(redis, sql, config, start));
+}
+
+/** An original refused at its claim, its reversal having come first (processor/claim.ts lateOriginal). */
+function isLateOriginal(r: RefusalRow): boolean {
+  return r.code === 'already_reversed' && r.contact_id === '';
+}
+
+/**
+ * Each original refused for its reversal's mark: its claim hash written after the mark again, as
+ * claim.lua wrote it (so its repeat is answered as replayed, another body 409), by claim.lua
+ * itself, where the mark is and has no hash after it yet; oldest first, so the first to come
+ * keeps it. The mark is the reversal's refusal's, rebuilt before; one gone (its reversal before
+ * the window's start, its period ending) is not made again: the reference is free, as it would
+ * have been. Returns how many were written.
+ */
+async function rebuildLateOriginals(redis: RedisClient, sql: Sql, config: ProcessorConfig, start: Date): Promise<number> {
+  const cursor = sql<RefusalRow[]>`
+    select code, terminal_id, reference, request_hash, contact_id, original_reference, (extract(epoch from created_at) * 1000)::int8 as created_ms
+    from ledger_refusals where created_at >= ${start} and code = 'already_reversed' and contact_id = '' order by created_at, id`.cursor(batch_rows);
+  let written = 0;
+  for await (const rows of cursor) {
+    for (const r of rows) {
+      if (await rememberLateOriginal({ redis }, referenceSlot(config, r.terminal_id, r.reference, r.created_ms), r.request_hash)) written++;
+    }
+  }
+  return written;
 }
