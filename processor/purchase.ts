@@ -25,7 +25,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
-import { checkCurrency, feeOf, requestHash, type Spends } from './wallet.ts';
+import { checkCurrency, earlierReply, feeOf, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
@@ -55,6 +55,13 @@ export class Purchases {
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = clock.now();
     const request: Request = { business_id: business.id, hash: requestHash(config.cim_hmac_key, 'purchase', input), now_ms, slot: referenceSlot(config, terminal.id, input.reference, now_ms) };
+    // A retry of a purchase paying from the wallet is answered before its code is tried: the code
+    // is gone once used, and each retry would count a wrong try against the contact's OTPs (the
+    // third voids them all, a code the customer just asked for included) or a wrong wallet-code
+    // guess at the terminal (a black-box audit's find for spends, 2026-12-03). Read beside the
+    // contact's identification; handled now, awaited before the payment.
+    const earlier = input.pay === undefined ? undefined : earlierReply(this.stores, this.contacts, request.slot, request.hash);
+    earlier?.catch(() => undefined);
     let at_ms: number;
     let identified: Identified;
     try {
@@ -74,6 +81,8 @@ export class Purchases {
     await identified.given_back; // went out before the facts' round trip: settled by now
     // A payment from the wallet (none on the callback channel) counts its codes as a terminal's.
     const payer_source = source ?? 'processor';
+    const reply = await earlier;
+    if (reply !== undefined) return reply;
     let payment: Payment;
     try {
       payment = await this.payment(business, terminal, payer_source, input, contact_id, () => this.discountDue(evaluated, input, contact_id), now_ms);

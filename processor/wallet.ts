@@ -244,6 +244,17 @@ export class Spends {
   }
 }
 
+/**
+ * The reply this same request was given before (its reference held by its hash, its record
+ * there; a refusal on its merits thrown, replayed), or undefined: read before anything is counted
+ * against what it presents.
+ */
+export async function earlierReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, hash: string): Promise<Reply | undefined> {
+  const holder = await referenceHolder(stores, slot, hash);
+  if (holder?.by !== 'this' || holder.contact_id === '') return undefined;
+  return replayOf(stores, contacts.shardOf(holder.contact_id), slot);
+}
+
 /** Spends.replayOr, for any command that identifies its contact before it claims its reference. */
 export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, slot: ReferenceSlot, hash: string, reference: string): Promise<Reply> {
   if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;

@@ -131,6 +131,34 @@ describe('OTP guesses', () => {
     expect(await openBalance(biz, c)).toBe(500);
   });
 
+  it('retries of an approved purchase paying with a code gone since (an OTP expired or lost with Redis, a wallet code rotated) replay it and count no guess', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const by_otp = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR', pay: { amount: 300, otp: await otpOf(biz, c, 300) } };
+    expect((await pos(biz.terminal_key, 'POST', '/v1/purchases', by_otp)).status).toBe(201);
+    await gw.processor.stores.redis.del(otpIndexKey(biz.business_id, by_otp.pay.otp));
+    const by_code = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR', pay: { amount: 100, wallet_code: c.wallet_code } };
+    expect((await pos(biz.terminal_key, 'POST', '/v1/purchases', by_code)).status).toBe(201);
+    expect((await call(gw, 'POST', `/v1/contacts/${c.id}/wallet-code`, biz.admin_key)).status).toBe(201);
+    // The customer's next OTP, asked for while the terminal retries.
+    const next = await otpOf(biz, c, 100);
+    for (let i = 0; i <= guess_limits.otp.pair_per_day; i++) {
+      for (const body of [by_otp, by_code]) {
+        const again = await pos(biz.terminal_key, 'POST', '/v1/purchases', body);
+        expect([again.status, again.headers.get('idempotent-replayed')], again.text).toEqual([201, 'true']);
+      }
+    }
+    // Nothing counted: the customer's OTP still pays a purchase there (a wrong try against the
+    // contact's OTPs would have voided it at the third), and a fresh one a spend.
+    const fresh = await pos(biz.terminal_key, 'POST', '/v1/purchases', { reference: ref(), cim: { type: 'card', value: c.card }, amount: 1000, currency: 'EUR', pay: { amount: 100, otp: next } });
+    expect(fresh.status, fresh.text).toBe(201);
+    const spend = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', otp: await otpOf(biz, c, 100) });
+    expect(spend.status, spend.text).toBe(201);
+    // Nor wallet-code guesses: past the minute's soft limit a wrong one would be 429.
+    const rotated = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: c.wallet_code });
+    expect([rotated.status, rotated.body.code], rotated.text).toEqual([422, 'wallet_code_invalid']);
+  });
+
   it('wrong OTPs at a terminal do not stop a right one there: past the soft limit wrong ones are answered 429, the right one is approved', async () => {
     const biz = await business();
     const c = await contact(biz, 1000);
