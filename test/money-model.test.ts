@@ -602,8 +602,9 @@ class Runner {
     const m = this.model;
     note(`refund ${o.refunded! + d.r === o.amount ? 'to full' : 'partial'}${d.give > 0 ? ' with payment back' : ''}`);
     const before = m.balances(o.contact);
-    d.expired = m.clawBack(o, d.claw, o.refunded!, o.refunded! + d.r, now());
+    // The payment back first: the claw-back then finds it in open (no debt beside open money).
     m.wallets[o.contact]!.open += d.give;
+    d.expired = m.clawBack(o, d.claw, o.refunded!, o.refunded! + d.r, now());
     o.refunded! += d.r;
     o.clawed! += d.claw;
     o.returned! += d.give;
@@ -656,9 +657,9 @@ class Runner {
       if (o.counted_c) w.cap_c--;
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
+      w.open += o.paid! - o.returned!;
       award_expired = m.clawBack(o, claw, o.refunded!, o.amount, now());
       clawed_back = claw - award_expired;
-      w.open += o.paid! - o.returned!;
     }
     o.reversed = true;
     m.record({ id, kind: 'reversal', reference, terminal: t, contact: o.contact, amount: o.amount, reply, open_delta: 0, commerce_delta: 0 }, before);

@@ -1,6 +1,6 @@
--- A refund of part or all of a purchase: claw back its award in proportion (commerce first,
--- then open, then as commerce debt), return its wallet payment, contribution fee and discount
--- funding in proportion. The shares are computed here (refund-shares.lua) from the original's
+-- A refund of part or all of a purchase: return its wallet payment in proportion, then claw back
+-- its award in proportion (commerce first, then open, then as commerce debt), and return its
+-- contribution fee and discount funding in proportion. The shares are computed here (refund-shares.lua) from the original's
 -- record and state as this script reads them, atomically: concurrent refunds of one purchase
 -- each see what the ones before took, so all that fit are approved, none retries, and their sum
 -- never exceeds the original.
@@ -37,12 +37,13 @@ if not shares then return refuse('amount_exceeds_original') end
 
 local own = ownLots(o, shares.claw)
 if own == nil then return {'stale'} end
-local from_commerce, from_open, lots, expired = clawBack(o, shares.claw, s.refunded, s.refunded + amount, own)
+-- Its wallet payment's share back before the claw-back, which then finds it there (see reversal.lua).
 local postings = ''
 if shares.give > 0 then
   redis.call('HINCRBY', KEY.contact, 'o', int(shares.give))
   postings = posting(A.spends, A.open, shares.give)
 end
+local from_commerce, from_open, lots, expired = clawBack(o, shares.claw, s.refunded, s.refunded + amount, own)
 if shares.discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, shares.discount_back)) end
 if shares.fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, shares.fee_back)) end
 if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end

@@ -77,14 +77,17 @@ if kind == 'purchase' then
   local own = ownLots(o, claw)
   if own == nil then return {'stale'} end
   undoPurchase(undo)
-  local from_commerce, from_open
-  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, field(1), o.amount, own)
-  clawed = claw - award_expired
+  -- Its wallet payment back before the claw-back, which then finds it there: taken first, a
+  -- claw-back of a wallet short of the award booked commerce debt beside the open money the
+  -- return then made, to be spent while the debt stood (a black-box audit, 2026-12-03).
   local give = o.paid - field(3)
   if give > 0 then
     redis.call('HINCRBY', KEY.contact, 'o', give)
     postings = joinPostings(postings, posting(A.spends, A.open, give))
   end
+  local from_commerce, from_open
+  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, field(1), o.amount, own)
+  clawed = claw - award_expired
   local discount_back = o.discount - field(5)
   if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end
   if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end

@@ -1,0 +1,54 @@
+// API.md: a refund claws awards back in proportion (commerce first, then open; the balance may go
+// negative only here) and returns a wallet payment in proportion; a reversal voids a transaction
+// as if it never happened. The claw-back ran before the return: a wallet short of the award
+// booked commerce debt, and the return then put open money beside it, spendable while the debt
+// stood (a black-box audit, 2026-12-03). The payment comes back first, and the claw-back finds it.
+
+import { describe, expect, it } from 'vitest';
+import { businessGatewayForFile } from './business-gateway.ts';
+import { createCardContact } from './card-contact.ts';
+import { call, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+businessGatewayForFile((made) => ({ gw, biz } = made), { name: '10% back', goal: 'spend', award: { percent: 10 } });
+
+let n = 0;
+const ref = () => `rrf-${process.pid}-${Date.now()}-${++n}`;
+const pos = (path: string, body: object) => call(gw, 'POST', path, biz.terminal_key, body);
+
+/** A contact whose 5,000 purchase paid 100 from the wallet and awarded 500, all of it redeemed and spent since: a wallet of 0 and 0. */
+async function spentAfterPaidPurchase(seed: number) {
+  const c = await createCardContact(gw, biz, seed);
+  const cim = { type: 'card', value: c.card };
+  expect((await pos('/v1/purchases', { reference: ref(), cim, amount: 1_000, currency: 'EUR' })).status).toBe(201);
+  expect((await pos('/v1/redemptions', { reference: ref(), cim })).status).toBe(201);
+  const purchase = { reference: ref(), cim, amount: 5_000, currency: 'EUR', pay: { amount: 100, wallet_code: c.wallet_code } };
+  const paid = await pos('/v1/purchases', purchase);
+  expect([paid.status, paid.body.paid_from_wallet], paid.text).toEqual([201, 100]);
+  expect((await pos('/v1/redemptions', { reference: ref(), cim })).status).toBe(201);
+  const spent = await pos('/v1/spends', { reference: ref(), amount: 500, currency: 'EUR', wallet_code: c.wallet_code });
+  expect([spent.status, spent.body.wallet?.open], spent.text).toEqual([201, 0]);
+  return { c, purchase };
+}
+
+async function wallet(contact_id: string) {
+  const w = await call(gw, 'GET', `/v1/contacts/${contact_id}/wallet`, biz.admin_key);
+  return { open: w.body.open, commerce: w.body.commerce };
+}
+
+describe('a refund or reversal of a purchase paid partly from the wallet', () => {
+  for (const kind of ['refund', 'reversal'] as const) {
+    it(`${kind}: returns the payment before it claws the award back, so no open money stands beside the debt`, async () => {
+      const { c, purchase } = await spentAfterPaidPurchase(kind === 'refund' ? 870_000_001 : 870_000_002);
+      const path = kind === 'refund' ? '/v1/refunds' : '/v1/reversals';
+      const undone = await pos(path, { reference: ref(), original_reference: purchase.reference });
+      expect(undone.status, undone.text).toBe(201);
+      if (kind === 'refund') expect([undone.body.clawed_back, undone.body.returned_to_wallet]).toEqual([500, 100]);
+      // The 100 returned to open, then taken by the claw-back of 500 with nothing in commerce: 400 of debt.
+      expect(await wallet(c.id)).toEqual({ open: 0, commerce: -400 });
+      const spend = await pos('/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: c.wallet_code });
+      expect([spend.status, spend.body.code], spend.text).toEqual([422, 'insufficient_funds']);
+    });
+  }
+});
