@@ -185,6 +185,7 @@ export class Refunds {
     const now_ms = this.stores.clock.now();
     const original_slot = referenceSlot(config, terminal.id, input.original_reference, now_ms);
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
+    if (input.original_reference === input.reference) return this.selfReversal(business, slot, hash);
     let original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
     if (original === undefined) {
       // The reversal's own reference taken by another body is 409 and changes nothing (API.md):
@@ -306,6 +307,18 @@ export class Refunds {
       original_field: original_slot.field,
       ledger: original.ledger,
     };
+  }
+
+  /**
+   * A reversal naming its own reference: the transaction under it is another body's (409), or
+   * none could still come (the reversal takes the reference itself), so not found (404, replayed
+   * on repeat) and no mark, which would refuse the reversal at its own claim.
+   */
+  private async selfReversal(business: Business, slot: ReferenceSlot, hash: string): Promise<never> {
+    if (await claimedByAnother(this.stores, slot, hash)) throw referenceConflict(slot.reference);
+    const repeat = await claimRefused(this.stores, { business_id: business.id, slot, hash });
+    await this.journalNotFound(business, slot, hash, repeat);
+    throw missingOriginal('original_not_found', `no transaction with reference ${slot.reference} at this terminal to reverse (it is the reversal's own reference)`, repeat);
   }
 
   /** A refund's or reversal's original not found, journaled (a reversal's names the original it marks). */

@@ -34,4 +34,17 @@ describe('an original that arrives after its reversal', () => {
     const again = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: `${late}-v`, original_reference: late });
     expect([again.status, again.headers.get('idempotent-replayed')]).toEqual([404, 'true']);
   });
+
+  it('a reversal naming its own reference finds no original (404, replayed on repeat), and marks nothing', async () => {
+    const self = `self-${process.pid}-${Date.now()}`;
+    const body = { reference: self, original_reference: self };
+    const first = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, body);
+    expect([first.status, first.body.code], first.text).toEqual([404, 'original_not_found']);
+    const repeat = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, body);
+    expect([repeat.status, repeat.body.code, repeat.headers.get('idempotent-replayed')], repeat.text).toEqual([404, 'original_not_found', 'true']);
+    // Its reference is held by it, as any refused reversal's is.
+    const { card } = await createCardContact(gw, biz, 850_000_002);
+    const purchase = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: self, cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' });
+    expect([purchase.status, purchase.body.code], purchase.text).toEqual([409, 'idempotency_conflict']);
+  });
 });
