@@ -22,7 +22,7 @@ describe('webhooks (spec/EVENTS.md)', () => {
     for (const url of ['http://127.0.0.1:18777', 'http://LOCALHOST:18777/Hook', 'http://127.0.0.1:80/x']) {
       expect(parseWith(webhookCreateSchema, { url, events: ['*'] }).url).toBe(url);
     }
-    for (const bad of [{ url: 'file:///etc/passwd', events: ['*'] }, { url: 'https://x.test/', events: ['*', 'award.expired'] }, { url: 'https://x.test/', events: ['award.updated'] }]) {
+    for (const bad of [{ url: 'https://example.com/\r\nX-Injected: 1', events: ['*'] }, { url: 'https://exa\nmple.com/', events: ['*'] }, { url: 'https://example.com/\ta', events: ['*'] }, { url: 'https://example.com/a b', events: ['*'] }, { url: 'http://127.0.0\n.1/', events: ['*'] }, { url: 'file:///etc/passwd', events: ['*'] }, { url: 'https://x.test/', events: ['*', 'award.expired'] }, { url: 'https://x.test/', events: ['award.updated'] }]) {
       expect(() => parseWith(webhookCreateSchema, bad)).toThrow(expect.objectContaining({ code: 'validation_failed' }));
     }
   });

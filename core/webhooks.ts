@@ -11,6 +11,7 @@ export type WebhookEventType = (typeof webhook_event_types)[number];
 export const delivery_attempts_max = 8;
 
 const url_length_max = 2_048;
+const url_forbidden_characters = /[\u0000-\u001f\u007f\s]/u;
 
 /**
  * An http(s) URL, kept and shown as it was given (EVENTS.md answers the `url` sent): parsed only
@@ -20,6 +21,12 @@ export const webhookUrlSchema = z
   .string()
   .max(url_length_max)
   .transform((s, ctx) => {
+    // The URL parser drops tabs and line breaks inside a URL: kept, the URL shown
+    // ('https://exa\nmple.com/') would not be the one delivered to ('https://example.com/').
+    if (url_forbidden_characters.test(s.trim())) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain spaces or control characters (percent-encode them)' });
+      return z.NEVER;
+    }
     let url: URL;
     try {
       url = new URL(s);
