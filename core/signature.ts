@@ -63,13 +63,18 @@ export function parseSignature(header: string | undefined): ParsedSignature | un
   return t === undefined || v1.length === 0 ? undefined : { t, v1 };
 }
 
+/** Whether the signature's `t` is outside the tolerance of `now_s`: no secret can make it valid. */
+export function signatureStale(signature: ParsedSignature, now_s: number, tolerance_s = signature_tolerance_s): boolean {
+  return Math.abs(now_s - signature.t) > tolerance_s;
+}
+
 /**
  * Whether some v1 of `signature` is the HMAC of `body` at its `t` under one of `secrets`, with `t`
  * within the tolerance of `now_s`. Every comparison is constant-time (a mismatch takes as long
  * wherever it is), so the answer's timing says nothing of the expected digest.
  */
 export function signatureValid(signature: ParsedSignature, body: Uint8Array, secrets: readonly string[], now_s: number, tolerance_s = signature_tolerance_s): boolean {
-  if (Math.abs(now_s - signature.t) > tolerance_s) return false;
+  if (signatureStale(signature, now_s, tolerance_s)) return false;
   let valid = false;
   for (const secret of secrets) {
     const expected = createHmac('sha256', Buffer.from(secret, 'utf8')).update(`${signature.t}.`).update(body).digest();

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { PocketgateError } from '../core/errors.ts';
 import { loggedAsError, problemOf, problemResponse } from '../adapters/http/problem.ts';
 import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
-import { callbackRoutes } from '../adapters/callbacks/routes.ts';
+import { callbackRoutes, formedSignature } from '../adapters/callbacks/routes.ts';
+import { signature_header } from '../core/signature.ts';
 import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
 import { hashKey, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
@@ -129,8 +130,13 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
   // Hono, must read the header as HTTP does: bearerKey serves both. Each route's declaration
   // (routes.ts) then checks the key's kind.
   app.use('/v1/*', async (c, next) => {
-    // Callbacks carry no key: their signature authenticates them (adapters/callbacks).
-    if (c.req.path.startsWith(callbacks_prefix)) return next();
+    // Callbacks carry no key: their signature authenticates them (adapters/callbacks); its
+    // header's form and age are checked here, before the PostgreSQL gate below: 401, not 503,
+    // with PostgreSQL down.
+    if (c.req.path.startsWith(callbacks_prefix)) {
+      formedSignature(c.req.header(signature_header), processor.stores.clock.now());
+      return next();
+    }
     const key = bearerKey(c.req.header('authorization'));
     if (key === undefined) throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
     const principal = await processor.network.authenticate(key, platform_key_hash);

@@ -4,6 +4,7 @@
 // back the ledger catches up by itself.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../core/ids.ts';
 import type { Sql } from '../processor/stores.ts';
 import { StoreCut } from './store-cut.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -68,6 +69,13 @@ describe('PostgreSQL unreachable', () => {
     const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: 'down-otp', amount: 100, currency: 'EUR', otp: otp.body.otp });
     expect([spend.status, spend.body.code], spend.text).toEqual([201, undefined]);
     approved.push(spend.body.id);
+    // A callback's signature header, missing, malformed or stale, is judged without PostgreSQL:
+    // 401 signature_invalid (EVENTS.md), not 503 (a black-box audit, 2026-12-03).
+    const stale = `t=${Math.floor(Date.now() / 1000) - 1_000},v1=${'0'.repeat(64)}`;
+    for (const header of [undefined, 'xyz', stale]) {
+      const refused = await call(gw, 'POST', `/v1/callbacks/${newId('prc')}`, undefined, {}, header === undefined ? {} : { 'pocketgate-signature': header });
+      expect([refused.status, refused.body.code], `${header} ${refused.text}`).toEqual([401, 'signature_invalid']);
+    }
 
     await postgres.open();
     await eventually('the ledger caught up', async () => {

@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { PocketgateError } from '../../core/errors.ts';
 import { callbackEnvelopeSchema, mayHoldUnstorable, parseJsonSyntax } from '../../core/schemas.ts';
-import { parseSignature, signature_header, signatureValid } from '../../core/signature.ts';
+import { parseSignature, signature_header, signatureStale, signatureValid, type ParsedSignature } from '../../core/signature.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { Processors, type ProcessorRecord } from '../../processor/processors.ts';
 import { decodeUtf8, readBytes } from '../http/body.ts';
@@ -28,19 +28,31 @@ function notAnEventBody(detail: string, path = ''): PocketgateError {
 }
 
 /**
- * The processor the path names and the body it signed. Unknown processor, missing or malformed
- * header: refused before the body is read. A signature no cached secret verifies is tried again
- * with the processor read afresh (a secret rotated through another gateway), at most once a second.
+ * The Pocketgate-Signature header parsed, else signature_invalid (missing, malformed, stale): what
+ * needs no processor, and so no PostgreSQL (the gateway checks it before its PostgreSQL gate too).
+ */
+export function formedSignature(header: string | undefined, now_ms: number): ParsedSignature {
+  const signature = parseSignature(header);
+  if (signature === undefined || signatureStale(signature, Math.floor(now_ms / 1000))) throw signatureInvalid();
+  return signature;
+}
+
+/**
+ * The processor the path names and the body it signed. Unknown processor, missing, malformed or
+ * stale header: refused before the body is read; the header's form and age before the processor
+ * is looked up, so that they are 401 with PostgreSQL down too (an unknown or uncached processor
+ * is 503 then: it cannot be told). A signature no cached secret verifies is tried again with the
+ * processor read afresh (a secret rotated through another gateway), at most once a second.
  */
 async function verified(c: Context, processor: Processor): Promise<{ record: ProcessorRecord; body: Uint8Array }> {
   const id = c.req.param('processor_id');
   // Not an id we make: it names no processor, and is not looked up.
   if (id === undefined || !id_pattern.test(id)) throw signatureInvalid();
-  const signature = parseSignature(c.req.header(signature_header));
-  const cached = await processor.processors.get(id);
-  if (cached === undefined || signature === undefined) throw signatureInvalid();
-  const body = await readBytes(c, callback_body_bytes_max);
   const now_ms = processor.stores.clock.now();
+  const signature = formedSignature(c.req.header(signature_header), now_ms);
+  const cached = await processor.processors.get(id);
+  if (cached === undefined) throw signatureInvalid();
+  const body = await readBytes(c, callback_body_bytes_max);
   const valid = (r: ProcessorRecord) => signatureValid(signature, body, Processors.liveSecrets(r, now_ms), Math.floor(now_ms / 1000));
   if (valid(cached)) return { record: cached, body };
   const fresh = await processor.processors.refreshed(id);
