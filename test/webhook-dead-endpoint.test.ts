@@ -143,6 +143,32 @@ describe('a dead endpoint beside a healthy one (EVENTS.md: "never slows ... othe
     }
   }, 300_000);
 
+  // EVENTS.md: "A slow or dead endpoint never slows the POS path". A dead endpoint's backlog took
+  // an attempt per delivery as fast as it refused (a black-box audit: some 1,100 a second, a
+  // quarter of a core the purchases beside it lost, their p99 doubled). The failing endpoints
+  // together now get at most 256 a second (worker.ts failing_attempts_per_second_max).
+  it('alone, a dead endpoint\'s backlog is attempted at most 256 times a second', async () => {
+    const dead = await receiver(500);
+    const { endpoints } = await backlog([dead.url]);
+    const sql = gw.processor.stores.sql;
+    const worker = new WebhookWorker(sql, key, { retry_base_ms, allow_private: true });
+    const started = performance.now();
+    worker.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const seconds = (performance.now() - started) / 1_000;
+      const attempts = dead.received.length;
+      console.log(`webfair: a dead endpoint alone with ${events_count} due: ${attempts} attempts in ${seconds.toFixed(2)} s`);
+      expect(attempts).toBeGreaterThan(0);
+      // The attempts before it counted as failing (up to two claim rounds' 16: the first's failures
+      // may come after the second's claim), the bucket's 256, then 256 a second. Before: 1,417 here.
+      expect(attempts).toBeLessThanOrEqual(2 * 16 + 256 + Math.ceil(256 * seconds));
+    } finally {
+      await worker.stop();
+      await sql`update webhook_endpoints set status = 'deleted' where id = any(${endpoints})`;
+    }
+  }, 120_000);
+
   // No backlog elsewhere: a failing endpoint's deliveries are not probed one at a time, and each
   // retry keeps its schedule (EVENTS.md: attempt k waits base × 4^(k−2) ±20%). Probed always, 50
   // retries due together went out one a claim round, the last up to 220 ms after attempt 1 (base
