@@ -111,13 +111,12 @@ async function lateOriginal(stores: Pick<Stores, 'redis' | 'config'>, claimant: 
 /**
  * Write an original's claim hash after its reversal's mark, as claim.lua does when the original
  * comes, where the mark is and has none after it yet (`npm run rebuild`: the mark is rebuilt
- * first). Whether it was written.
+ * first).
  */
-export async function rememberLateOriginal(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, claim_hash: string): Promise<boolean> {
+export async function rememberLateOriginal(stores: Pick<Stores, 'redis'>, slot: ReferenceSlot, claim_hash: string): Promise<void> {
   const mark = await runClaim(stores, slot, no_value, 'read');
-  if (mark === null || mark[0] !== reversed_mark || mark.length !== mark_length) return false;
+  if (mark === null || mark[0] !== reversed_mark || mark.length !== mark_length) return;
   await runClaim(stores, slot, claimValue(claim_hash, ''), 'claim');
-  return true;
 }
 
 /** The contact a claim binds the reference to, if it is claimed by a request with `hash`. */

@@ -238,7 +238,9 @@ export async function rebuildRefusals(redis: RedisClient, sql: Sql, config: Proc
       write('hSetNX', original.claim_keys[0]!, original.field, Buffer.from(`!${r.request_hash}`, 'latin1'));
     }
   });
-  return written + (await rebuildLateOriginals(redis, sql, config, start));
+  // Counted above, with the refusals of the window (as their rows).
+  await rebuildLateOriginals(redis, sql, config, start);
+  return written;
 }
 
 /** An original refused at its claim, its reversal having come first (processor/claim.ts lateOriginal). */
@@ -252,17 +254,13 @@ function isLateOriginal(r: RefusalRow): boolean {
  * itself, where the mark is and has no hash after it yet; oldest first, so the first to come
  * keeps it. The mark is the reversal's refusal's, rebuilt before; one gone (its reversal before
  * the window's start, its period ending) is not made again: the reference is free, as it would
- * have been. Returns how many were written.
+ * have been.
  */
-async function rebuildLateOriginals(redis: RedisClient, sql: Sql, config: ProcessorConfig, start: Date): Promise<number> {
+async function rebuildLateOriginals(redis: RedisClient, sql: Sql, config: ProcessorConfig, start: Date): Promise<void> {
   const cursor = sql<RefusalRow[]>`
     select code, terminal_id, reference, request_hash, contact_id, original_reference, (extract(epoch from created_at) * 1000)::int8 as created_ms
     from ledger_refusals where created_at >= ${start} and code = 'already_reversed' and contact_id = '' order by created_at, id`.cursor(batch_rows);
-  let written = 0;
   for await (const rows of cursor) {
-    for (const r of rows) {
-      if (await rememberLateOriginal({ redis }, referenceSlot(config, r.terminal_id, r.reference, r.created_ms), r.request_hash)) written++;
-    }
+    for (const r of rows) await rememberLateOriginal({ redis }, referenceSlot(config, r.terminal_id, r.reference, r.created_ms), r.request_hash);
   }
-  return written;
 }
