@@ -326,7 +326,6 @@ export class Refunds {
     return journalClaimRefusal(this.stores, { business_id: business.id, slot, request_hash: claimHash(hash), contact_id: '', original_reference, repeat }, 'original_not_found');
   }
 
-
   private facts(business: Business, terminal: Terminal, reference: string, hash: string, contact_id: string, now_ms: number): TerminalFacts {
     return { id: newId('txn'), business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, terminal_code: terminal.reported_code, reference, request_hash: claimHash(hash), contact_id, currency: business.currency, now_ms };
   }

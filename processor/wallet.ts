@@ -250,9 +250,7 @@ export class Spends {
  * against what it presents.
  */
 export async function earlierReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, hash: string): Promise<Reply | undefined> {
-  const holder = await referenceHolder(stores, slot, hash);
-  if (holder?.by !== 'this' || holder.contact_id === '') return undefined;
-  return replayOf(stores, contacts.shardOf(holder.contact_id), slot);
+  return holderReply(stores, contacts, slot, await referenceHolder(stores, slot, hash));
 }
 
 /** Spends.replayOr, for any command that identifies its contact before it claims its reference. */
@@ -260,10 +258,17 @@ export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf
   if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;
   const holder = await referenceHolder(stores, slot, hash);
   if (holder?.by === 'another') throw referenceConflict(reference);
-  if (holder === undefined || holder.contact_id === '') throw err;
-  // An approved request's reply, or the refusal its script gave it (thrown, replayed); one
-  // refused before its script is decided again, code and all.
-  const reply = await replayOf(stores, contacts.shardOf(holder.contact_id), slot);
+  // One refused before its script is decided again, code and all.
+  const reply = await holderReply(stores, contacts, slot, holder);
   if (reply === undefined) throw err;
   return reply;
+}
+
+/**
+ * An approved request's reply, or the refusal its script gave it (thrown, replayed), where this
+ * same request holds the reference bound to a contact; else undefined.
+ */
+async function holderReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, holder: Awaited<ReturnType<typeof referenceHolder>>): Promise<Reply | undefined> {
+  if (holder?.by !== 'this' || holder.contact_id === '') return undefined;
+  return replayOf(stores, contacts.shardOf(holder.contact_id), slot);
 }
