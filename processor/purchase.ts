@@ -25,7 +25,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
-import { checkCurrency, earlierReply, feeOf, requestHash, type Spends } from './wallet.ts';
+import { checkCurrency, earlierReply, feeRate, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
@@ -305,9 +305,9 @@ export class Purchases {
       amount: input.amount,
       at_ms,
       birth_days: birthDaysOn(local),
-      fee_bp: terminal.merchant_id !== null && terminal.settle_on === 'award' ? terminal.fee_bp : 0,
+      fee_bp: feeRate(terminal, 'award'),
       // A contribution fee on spends is charged where the payment is: here, on `pay`.
-      pay_fee: pay > 0 && terminal.settle_on === 'spend' ? feeOf(terminal, pay) : 0,
+      pay_fee_bp: feeRate(terminal, 'spend'),
       accounts: transactionAccounts(business, terminal, contact_id),
       tier_units: tierUnits(input.amount, rewards),
       periods: tierPeriods(local, rewards),

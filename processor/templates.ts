@@ -10,8 +10,9 @@ import type { PurchaseHole } from './hot/purchase.ts';
 import type { RedeemHole } from './hot/redeem.ts';
 import type { RefundHole } from './hot/refund.ts';
 import type { ReversalHole } from './hot/reversal.ts';
+import type { SpendHole } from './hot/spend.ts';
 import { Hole, template, type Holed, type Template, type WalletHole } from './hot/template.ts';
-import type { JournalEntry, Posting } from './journal.ts';
+import type { JournalEntry } from './journal.ts';
 
 export interface Wallet {
   readonly open: number;
@@ -183,15 +184,15 @@ export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; 
   return { reply: template(reply), entry: template(entry) };
 }
 
-/** A spend's entry is whole when Node writes it: Node decides every amount of a spend. */
-export function spendTemplates(t: TerminalFacts & { readonly amount: number; readonly postings: readonly Posting[] }): Templates<never> {
+/** Node decides a spend's amount; its postings are the script's, which charges the fee (lib.lua chargeFee). */
+export function spendTemplates(t: TerminalFacts & { readonly amount: number }): Templates<SpendHole> {
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, spent: t.amount, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<SpendReply, 'wallet', WalletHole>;
   const entry = {
     id: t.id, kind: 'spend', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), postings: t.postings,
-  } satisfies JournalEntry;
+    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), postings,
+  } satisfies Holed<JournalEntry, 'postings', SpendHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

@@ -16,9 +16,8 @@ import { otp_tries_max, otp_tries_ttl_seconds } from '../core/guesses.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import type { Presenter } from './hot/guess.ts';
 import type { SpendCall } from './hot/spend.ts';
-import { transactionAccounts, type Posting } from './journal.ts';
+import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
-import { applyBasisPoints } from '../core/money.ts';
 import { replayOf, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { rfc3339, spendTemplates } from './templates.ts';
@@ -50,10 +49,9 @@ export function checkCurrency(business: Business, currency: string): void {
   }
 }
 
-/** The merchant's contribution fee on `base` (awards or spends at its terminals). */
-export function feeOf(terminal: Terminal, base: number): number {
-  if (terminal.merchant_id === null || terminal.fee_bp === 0 || base <= 0) return 0;
-  return applyBasisPoints(base, terminal.fee_bp);
+/** The merchant's contribution fee rate (basis points) on awards or on spends at its terminals: 0 but on its settle_on, and at the business's own venues. */
+export function feeRate(terminal: Terminal, on: Terminal['settle_on']): number {
+  return terminal.merchant_id !== null && terminal.settle_on === on ? terminal.fee_bp : 0;
 }
 
 export interface Payer {
@@ -219,13 +217,9 @@ export class Spends {
   /** The shard script call of a spend by `payer`, its reference claimed. */
   spendCall(business: Business, terminal: Terminal, input: SpendInput, payer: Payer, slot: ReferenceSlot, hash: string, now_ms: number): SpendCall {
     const contact_id = payer.contact_id;
-    const accounts = transactionAccounts(business, terminal, contact_id);
-    const postings: Posting[] = [[accounts.open, accounts.spends, input.amount]];
-    const fee = terminal.settle_on === 'spend' ? feeOf(terminal, input.amount) : 0;
-    if (fee > 0) postings.push([accounts.fees, accounts.fee_income, fee]);
     const id = newId('txn');
     const request_hash = claimHash(hash);
-    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash, contact_id, currency: business.currency, now_ms, amount: input.amount, postings });
+    const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, made_by: terminal.made_by, reference: input.reference, request_hash, contact_id, currency: business.currency, now_ms, amount: input.amount });
     return {
       business_id: business.id,
       slot,
@@ -239,7 +233,8 @@ export class Spends {
       amount: input.amount,
       method: payer.method,
       otp: payer.otp,
-      fee,
+      fee_bp: feeRate(terminal, 'spend'),
+      accounts: transactionAccounts(business, terminal, contact_id),
     };
   }
 }

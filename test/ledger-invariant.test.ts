@@ -18,6 +18,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proportion } from '../core/money.ts';
 import type { JournalEntry } from '../processor/journal.ts';
+import { feeCarriesKey } from '../processor/hot/keys.ts';
 import { journalBacklog, LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { prng } from '../loadtest/prng.ts';
@@ -432,8 +433,30 @@ describe(`ledger invariant (seed ${seed})`, () => {
     }
 
     // Settlement: what the merchant's replies add up to (A's merchant charges 10% of awards).
+    // Each purchase's fee is floored with what the floors before it on its contact's shard left
+    // (lib.lua chargeFee), in the order the purchases committed, which 32 in flight leave open:
+    // what each was charged is read from its journal entry, and the shard's sum checked against
+    // the floor of the exact sum, what is left of it carried in Redis.
     const at_merchant = (op: Op) => op.world === a && op.terminal.merchant_id === a.biz.merchant_id;
     const reversed_ids = new Set(approved.filter((op) => kindOf(op) === 'reversal').map((op) => op.reply!.body.original_id as string));
+    const is_purchase = (op: Op) => kindOf(op).startsWith('purchase') || kindOf(op) === 'late_original';
+    const fees_account = `${a.biz.merchant_id}:fees:EUR`;
+    const feeCharged = (id: string) => (written.get(id)?.postings ?? []).filter(([debit]) => debit === fees_account).reduce((s, [, , amount]) => s + amount, 0);
+    const awardedOf = (r: any) => (r.awards as { kind: string; amount: number }[]).filter((x) => x.kind === 'cashback').reduce((s, x) => s + x.amount, 0);
+    const by_shard = new Map<number, { exact: number; charged: number }>();
+    for (const op of approved.filter((op) => at_merchant(op) && is_purchase(op))) {
+      const r = op.reply!.body;
+      const shard = gw.processor.contacts.shardOf(r.contact_id);
+      const s = by_shard.get(shard) ?? { exact: 0, charged: 0 };
+      s.exact += (awardedOf(r) + r.discount) * 1000;
+      s.charged += feeCharged(r.id);
+      by_shard.set(shard, s);
+    }
+    expect(by_shard.size, 'purchases at the merchant on several shards').toBeGreaterThan(4);
+    for (const [shard, s] of by_shard) {
+      expect(s.charged, `shard ${shard}: the merchant's fees, the floor of their exact sum`).toBe(Math.floor(s.exact / 10_000));
+      expect(await redis.hGet(feeCarriesKey(shard), fees_account), `shard ${shard}: what the floors left, carried`).toBe(s.exact % 10_000 === 0 ? null : String(s.exact % 10_000));
+    }
     let awards_funded = 0;
     let fees = 0;
     let spends = 0;
@@ -441,10 +464,10 @@ describe(`ledger invariant (seed ${seed})`, () => {
     for (const op of approved.filter(at_merchant)) {
       const r = op.reply!.body;
       if (reversed_ids.has(r.id)) continue;
-      if (kindOf(op).startsWith('purchase') || kindOf(op) === 'late_original') {
+      if (is_purchase(op)) {
         const refunds = approved.filter((x) => kindOf(x) === 'refund' && x.reply!.body.original_id === r.id).map((x) => x.reply!.body);
-        const awarded = (r.awards as { kind: string; amount: number }[]).filter((x) => x.kind === 'cashback').reduce((s, x) => s + x.amount, 0);
-        const fee = Math.floor(((awarded + r.discount) * 1000) / 10_000);
+        const awarded = awardedOf(r);
+        const fee = feeCharged(r.id);
         const refunded = refunds.reduce((s, x) => s + x.amount, 0);
         awards_funded += awarded + r.discount - refunds.reduce((s, x) => s + x.clawed_back, 0) - proportion(r.discount, refunded, r.amount);
         discounts += r.discount - proportion(r.discount, refunded, r.amount);

@@ -8,8 +8,9 @@
 // the ledger has caught up, is compared for the whole span and for windows cutting the sequence
 // with one computed here from what the API answered: each reply's awards, discount, payment and
 // claw-back (an ISO 8583 purchase's awards from DE54), at the held clock's instant,
-// fees floored per transaction (core/money.ts applyBasisPoints) and given back in proportion of
-// the amount refunded, never from the ledger's SQL. Windows are [from, to) (README, Statements)
+// each fee floored with what the floors before it left carried, per merchant and contact shard
+// (lib.lua chargeFee: a merchant's fees on a shard are the floor of their exact sum), and given
+// back in proportion of the amount refunded, never from the ledger's SQL. Windows are [from, to) (README, Statements)
 // by each transaction's instant to the millisecond, though the API shows whole seconds;
 // [a, c) = [a, b) + [b, c).
 // Fixed seed (SETTLE_SEED, SETTLE_RUNS explore further); each run a fresh business.
@@ -165,7 +166,13 @@ interface Other {
 }
 
 const floorShare = (x: number, part: number, whole: number) => Number((BigInt(x) * BigInt(part)) / BigInt(whole));
-const feeOf = (base: number, bp: number) => Math.floor((base * bp) / 10_000);
+const fee_carries = new Map<string, number>();
+/** A merchant's fee on `base` charged by a transaction on `shard`: floored, with what earlier floors there left. */
+function feeOf(merchant: string, shard: number, base: number, bp: number): number {
+  const exact = base * bp + (fee_carries.get(`${merchant}|${shard}`) ?? 0);
+  fee_carries.set(`${merchant}|${shard}`, exact % 10_000);
+  return Math.floor(exact / 10_000);
+}
 async function caughtUp(): Promise<void> {
   const { redis, config } = gw.processor.stores;
   expect(await waitForLedger(redis, await journalMarks(redis, config.shard_count), 20_000), 'the ledger caught up').toBe(true);
@@ -287,7 +294,7 @@ class Runner {
       // ISO8583.md: "DE54 amount type 90 = total awarded, 91 = total instant discount".
       const awarded = de54['90'] ?? 0;
       const discount = de54['91'] ?? 0;
-      this.addPurchase(a.t, `iso-${msg.fields[11]}`, msg, a.amount, awarded, discount, 0, now);
+      this.addPurchase(a.t, a.c, `iso-${msg.fields[11]}`, msg, a.amount, awarded, discount, 0, now);
       return;
     }
     const body: any = { reference: this.ref(), cim: { type: 'card', value: contact.card }, amount: a.amount, currency: 'EUR' };
@@ -303,13 +310,17 @@ class Runner {
     const r = res.body;
     const awarded = r.awards.filter((x: any) => x.kind !== 'instant_discount').reduce((s: number, x: any) => s + x.amount, 0);
     expect(r.paid_from_wallet).toBe(body.pay?.amount ?? 0);
-    this.addPurchase(a.t, body.reference, null, a.amount, awarded, r.discount, r.paid_from_wallet, this.at(r, now));
+    this.addPurchase(a.t, a.c, body.reference, null, a.amount, awarded, r.discount, r.paid_from_wallet, this.at(r, now));
   }
 
-  private addPurchase(t: number, reference: string, iso_msg: IsoMessage | null, amount: number, awarded: number, discount: number, paid: number, at_ms: number): void {
+  private shardOf(c: number): number {
+    return gw.processor.contacts.shardOf(this.world.contacts[c]!.id);
+  }
+
+  private addPurchase(t: number, c: number, reference: string, iso_msg: IsoMessage | null, amount: number, awarded: number, discount: number, paid: number, at_ms: number): void {
     const m = this.merchantOf(t);
     // The fee on what the customer was awarded (settle_on award) or on the wallet payment (spend).
-    const fee = m === undefined ? 0 : m.settle_on === 'award' ? feeOf(awarded + discount, m.fee_bp) : feeOf(paid, m.fee_bp);
+    const fee = m === undefined ? 0 : feeOf(m.id, this.shardOf(c), m.settle_on === 'award' ? awarded + discount : paid, m.fee_bp);
     this.originals.push({ kind: 'purchase', terminal: t, reference, iso: iso_msg, amount, awarded, discount, paid, fee, refunded: 0, clawed: 0, discount_returned: 0, returned: 0, fee_returned: 0, reversed: false });
     this.book(t, at_ms, 'purchase', { awards_funded: awarded + discount, contribution_fees: fee, spends_accepted: paid, discounts_given: discount });
   }
@@ -333,7 +344,7 @@ class Runner {
     expect(res.status, res.text).toBe(201);
     expect(res.body.spent).toBe(amount);
     const m = this.merchantOf(a.t);
-    const fee = m?.settle_on === 'spend' ? feeOf(amount, m.fee_bp) : 0;
+    const fee = m?.settle_on === 'spend' ? feeOf(m.id, this.shardOf(a.c), amount, m.fee_bp) : 0;
     this.originals.push({ kind: 'spend', terminal: a.t, reference: body.reference, amount, fee, reversed: false });
     this.book(a.t, this.at(res.body, now), 'spend', { awards_funded: 0, contribution_fees: fee, spends_accepted: amount, discounts_given: 0 });
   }

@@ -127,6 +127,14 @@ export function capsKey(shard: number, contact_id: string): string {
   return `k:{s${shard}}:${contact_id}`;
 }
 
+/**
+ * The shard's contribution fee carries: a merchant's fees account → what the floors of its fees
+ * on this shard left, in 1/10000 of a minor unit (lib.lua chargeFee). One field per merchant.
+ */
+export function feeCarriesKey(shard: number): string {
+  return `fc:{s${shard}}`;
+}
+
 /** The shard's contacts by the earliest expiry of their commerce lots (sorted set, score ms). */
 export function expiryKey(shard: number): string {
   return `e:{s${shard}}`;

@@ -409,6 +409,24 @@ local function applyBasisPoints(amount, bp)
   return math.floor(amount / 10000) * bp + math.floor((amount % 10000) * bp / 10000)
 end
 
+-- A merchant's contribution fee of bp basis points on `base`. Floored on each transaction alone,
+-- a merchant whose customers earn small awards paid none (10% of an award of 9 is 0, every
+-- time). What each floor leaves is carried instead, per merchant on the shard (`carries`: the
+-- shard's hash of fees account → carry in 1/10000 of a minor unit), and charged once it makes a
+-- whole unit: a merchant's fees on a shard are the floor of their exact sum. Refunds and
+-- reversals give back what the transaction was charged, in proportion, as they did; the carry
+-- keeps what a reversed one left, less than a unit, for the next.
+local function chargeFee(carries, account, base, bp)
+  if account == '' or base <= 0 or bp <= 0 then return 0 end
+  local fee = applyBasisPoints(base, bp)
+  local rem = ((base % 10000) * bp) % 10000
+  if rem == 0 then return fee end
+  local carry = tonumber(redis.call('HGET', carries, account) or '0') + rem
+  if carry >= 10000 then carry, fee = carry - 10000, fee + 1 end
+  if carry == 0 then redis.call('HDEL', carries, account) else redis.call('HSET', carries, account, int(carry)) end
+  return fee
+end
+
 -- A contact's cap counters are kept per offer and period: without this, buying every day at a
 -- daily-capped offer would add a counter a day for ever. When a counter of a new period is made
 -- and the contact holds more than CAPS_UNPRUNED_MAX, those of periods no purchase can be counted

@@ -26,12 +26,10 @@ local first = purchases <= 0
 if discount > amount - pay then discount = amount - pay end
 if discount > 0 then postings = joinPostings(posting(A.rewards, A.discounts, discount), postings) end
 if pay > 0 then postings = joinPostings(postings, posting(A.open, A.spends, pay)) end
-if ARG.pay_fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, ARG.pay_fee)) end
-local fee = 0
-if ARG.fee_bp > 0 then
-  fee = applyBasisPoints(cashback + discount, ARG.fee_bp)
-  if fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, fee)) end
-end
+-- The fee: on the awards (settle_on award) or on the payment (settle_on spend), never both
+-- (Node gives one of the two rates 0).
+local fee = chargeFee(KEY.fee_carries, A.fees, cashback + discount, ARG.fee_bp) + chargeFee(KEY.fee_carries, A.fees, pay, ARG.pay_fee_bp)
+if fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, fee)) end
 
 -- Purchase history for first-purchase and referral offers; tier units. The purchases are
 -- counted so that a reversal can give one back (reversal.lua). The birthday offers read their
@@ -58,8 +56,6 @@ if first and ARG.referral ~= '' then
   redis.call('HDEL', KEY.contact, 'rf')
 end
 
--- The fee: on the awards (settle_on award) or on the payment (settle_on spend), never both.
-fee = fee + ARG.pay_fee
 local record = recordOf('p', amount, cashback, pay, discount, fee)
 local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings, expired_back = expired}, record)
 answer[4] = first and 1 or 0

@@ -8,7 +8,7 @@ import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { purchaseTemplates } from '../templates.ts';
 import type { AwardItem } from './award-items.ts';
-import { capsKey, contactKey, expiryKey, lotsKey, otpKey, purchase_times_kept_ms, purchaseTimesKey, referralsKey, transactionKey } from './keys.ts';
+import { capsKey, contactKey, expiryKey, feeCarriesKey, lotsKey, otpKey, purchase_times_kept_ms, purchaseTimesKey, referralsKey, transactionKey } from './keys.ts';
 import type { PurchaseCall } from './purchase.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, refusalCodesSince, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 import type { ReferenceSlot } from './references.ts';
@@ -34,7 +34,7 @@ interface Purchase {
   readonly otp?: string;
   readonly awards?: readonly AwardItem[];
   readonly fee_bp?: number;
-  readonly pay_fee?: number;
+  readonly pay_fee_bp?: number;
   readonly at?: { reference: string; slot: ReferenceSlot };
   readonly journal_length_max?: number;
   readonly referral?: string;
@@ -52,13 +52,14 @@ function call(p: Purchase): PurchaseCall {
   const { reply, entry } = purchaseTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id: p.contact_id, currency: 'EUR', now_ms, at_ms: now_ms, amount, pay });
   return {
     business_id: business.id, slot, contact_id: p.contact_id, shard, id, now_ms, journal_length_max: p.journal_length_max ?? 1_000_000, reply, entry,
-    pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms: p.at_ms ?? at_ms, birth_days: p.birth_days ?? '', fee_bp: p.fee_bp ?? 0, pay_fee: p.pay_fee ?? 0,
+    pay, pay_method: pay > 0 ? (p.otp === undefined ? 'wallet' : 'otp') : '', otp: p.otp ?? '', amount, at_ms: p.at_ms ?? at_ms, birth_days: p.birth_days ?? '', fee_bp: p.fee_bp ?? 0, pay_fee_bp: p.pay_fee_bp ?? 0,
     accounts: transactionAccounts(business, terminal, p.contact_id), tier_units: 20, periods: [{ kind: 'm', current: '2026-11', previous: '2026-10', next: '2026-12' }], referral: p.referral ?? '', awards: p.awards ?? [], caps_kept: p.caps_kept ?? capPeriodsKeptFrom(now_ms),
   };
 }
 
 describe('purchase.lua', () => {
   it('commits awards into a lot, the open balance and off the price, with the fee on them; the reply, entry, record and history', async () => {
+    await redis.del(feeCarriesKey(shard));
     const contact_id = await specContact(redis, shard, business, 1_000);
     const c = call({ contact_id, fee_bp: 250, awards: [award('c', 100, { cap: 'off_c|m2026-11', limit: 5 }), award('o', 50), award('d', 300)] });
     const out = await redis.purchaseScript(c);
@@ -75,7 +76,9 @@ describe('purchase.lua', () => {
     expect(entry).toMatchObject({ id: c.id, kind: 'purchase', discount: 300, paid_from_wallet: 0 });
     expect(entry).not.toHaveProperty('awards'); // the reply's alone (templates.ts)
 
+    // 11.25 charged 11, the quarter carried for the merchant on the shard (lib.lua chargeFee).
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300|11');
+    expect(await redis.hGet(feeCarriesKey(shard), a.fees)).toBe('2500');
     // One purchase counted; no latest purchase time ('lp', of earlier versions): nothing reads it.
     expect(await redis.hmGet(contactKey(shard, contact_id), ['fp', 'lp', 'um'])).toEqual(['1', null, '2026-11|20|0']);
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [lot]: '100' });
@@ -151,9 +154,10 @@ describe('purchase.lua', () => {
   });
 
   it('pays from the wallet by OTP once, with its fee; the OTP used up', async () => {
+    await redis.del(feeCarriesKey(shard));
     const contact_id = await specContact(redis, shard, business, 1_000);
     await redis.hSet(otpKey(shard, contact_id), '123456', `500|${Date.now() + 60_000}`);
-    const c = call({ contact_id, amount: 800, pay: 500, otp: '123456', pay_fee: 12 });
+    const c = call({ contact_id, amount: 800, pay: 500, otp: '123456', pay_fee_bp: 250 });
     const out = await redis.purchaseScript(c);
     if (out.outcome !== 'ok') throw new Error(out.outcome);
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
@@ -162,6 +166,22 @@ describe('purchase.lua', () => {
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|800||500||12');
     expect(await redis.hGet(otpKey(shard, contact_id), '123456')).toBeNull();
     expect(await redis.purchaseScript(call({ contact_id, pay: 100, otp: '123456' }))).toEqual({ outcome: 'refused', code: 'otp_invalid' });
+  });
+
+  it('carries what each fee\'s floor leaves, per merchant on the shard: ten awards of 9 at 10% charge 9, not ten times 0', async () => {
+    await redis.del(feeCarriesKey(shard));
+    const other = transactionAccounts(business, specTerminal(business), 'x').fees;
+    await redis.hSet(feeCarriesKey(shard), other, '9999'); // another merchant's carry is its own
+    const contact_id = await specContact(redis, shard, business, 0);
+    const fees: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const out = await redis.purchaseScript(call({ contact_id, amount: 90, fee_bp: 1_000, awards: [award('o', 9)] }));
+      if (out.outcome !== 'ok') throw new Error(out.outcome);
+      const { entry } = await journalOf(redis, shard, out.journal_id);
+      fees.push(entry.postings.filter((p) => p[0].includes(':fees:')).reduce((sum, p) => sum + p[2], 0));
+    }
+    expect(fees).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(await redis.hGetAll(feeCarriesKey(shard))).toEqual({ [other]: '9999' });
   });
 
   it('replays a repeated reference with the very bytes it answered, from the journal and then the ledger', async () => {

@@ -5,7 +5,7 @@ import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
 import { award_items, caps_kept } from './award-items.ts';
 import { intsAt, textAt } from './define.ts';
-import { capsKey, expiryKey, otpKey, purchaseTimesKey, referralsKey } from './keys.ts';
+import { capsKey, expiryKey, feeCarriesKey, otpKey, purchaseTimesKey, referralsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
@@ -13,7 +13,7 @@ import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 export type PurchaseHole = 'awards' | 'discount' | 'due' | 'postings';
 
 const purchase_layout = layout(
-  { otp: 1, caps: 1, expiry: 1, referrals: 1, times: 1 },
+  { otp: 1, caps: 1, expiry: 1, referrals: 1, times: 1, fee_carries: 1 },
   {
     /** Paid from the open balance (0: none), by 'otp' or 'wallet' ('' without), with this OTP ('' without). */
     pay: arg.int(),
@@ -27,9 +27,9 @@ const purchase_layout = layout(
      * purchase's local day is: a purchase on the contact's birthday is kept by its time (KEY.times).
      */
     birth_days: arg.str(),
-    /** The contribution fee: in basis points of the awards (settle_on award), or on the payment. */
+    /** The contribution fee in basis points: of the awards (settle_on award), or of the payment (settle_on spend); 0 for the other. */
     fee_bp: arg.int(),
-    pay_fee: arg.int(),
+    pay_fee_bp: arg.int(),
     accounts: accountsArg('open', 'commerce', 'rewards', 'discounts', 'spends', 'fees', 'fee_income'),
     /** Tier value units, added to the current period of each kind the business's tiers use. */
     tier_units: arg.int(),
@@ -57,7 +57,7 @@ export interface PurchaseCommitted extends Committed {
 export const purchase_script = shardScript({
   files: ['purchase.lua'],
   layout: purchase_layout,
-  keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard), referrals: referralsKey(call.shard), times: purchaseTimesKey(call.shard, call.contact_id) }),
+  keys: (call: PurchaseCall) => ({ otp: otpKey(call.shard, call.contact_id), caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard), referrals: referralsKey(call.shard), times: purchaseTimesKey(call.shard, call.contact_id), fee_carries: feeCarriesKey(call.shard) }),
   committed: (answer): PurchaseCommitted => ({
     outcome: 'ok',
     reply: textAt(answer, 1),

@@ -39,8 +39,8 @@ describe('hot scripts', () => {
     const counters = guessCountersOf(business.id, 'code', { terminal_id: 'ter_slots', source: '2001:db8::1' }, 0);
     const original = { original_slot: specSlot('ter_slots').slot, original_field: Buffer.alloc(12), ledger: null, accounts };
     const calls: [keyof typeof hot_scripts, object][] = [
-      ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, birth_days: '', fee_bp: 0, pay_fee: 0, accounts, tier_units: 0, periods: [], referral: '', awards: [], caps_kept: { d: '', w: '', m: '' } }],
-      ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee: 0 }],
+      ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, birth_days: '', fee_bp: 0, pay_fee_bp: 0, accounts, tier_units: 0, periods: [], referral: '', awards: [], caps_kept: { d: '', w: '', m: '' } }],
+      ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee_bp: 0, accounts }],
       ['redeemScript', { ...base, amount: null, merchant_code: '', accounts, restricted_pools: [] }],
       ['refundScript', { ...base, amount: null, ...original, award_lots: null }],
       ['reversalScript', { ...base, ...original, undo: null, award_lots: null }],

@@ -10,4 +10,8 @@ local why = spendRefusal(amount, ARG.method, ARG.otp, KEY.otp)
 if why then return refuse(why) end
 spendApply(amount, ARG.method, ARG.otp, KEY.otp)
 
-return commit({}, recordOf('s', amount, 0, 0, 0, ARG.fee))
+local A = ARG.accounts
+local postings = posting(A.open, A.spends, amount)
+local fee = chargeFee(KEY.fee_carries, A.fees, amount, ARG.fee_bp)
+if fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, fee)) end
+return commit({postings = postings}, recordOf('s', amount, 0, 0, 0, fee))

@@ -3,10 +3,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
-import type { Posting } from '../journal.ts';
+import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { spendTemplates } from '../templates.ts';
-import { contactKey, otpKey } from './keys.ts';
+import { contactKey, feeCarriesKey, otpKey } from './keys.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, refusalCodesSince, specBusiness, specContact, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { SpendCall } from './spend.ts';
@@ -22,24 +22,36 @@ function call(contact_id: string, amount: number, otp = '', at?: { reference: st
   const now_ms = Date.now();
   const { reference, slot } = at ?? specSlot(terminal.id, now_ms);
   const id = newId('txn');
-  const postings: Posting[] = [[`${contact_id}:open:EUR`, `${terminal.merchant_id}:spends:EUR`, amount]];
-  const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms, amount, postings });
-  return { business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry, amount, method: otp === '' ? 'wallet' : 'otp', otp, fee: 7 };
+  const { reply, entry } = spendTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms, amount });
+  return {
+    business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry, amount, method: otp === '' ? 'wallet' : 'otp', otp,
+    fee_bp: 250, accounts: transactionAccounts(business, terminal, contact_id),
+  };
 }
 
 describe('spend.lua', () => {
-  it('debits the open balance; the entry as Node wrote it, the reply with the wallet after, the record with its fee', async () => {
+  it('debits the open balance; the entry with its postings and fee, the reply with the wallet after, the record with its fee', async () => {
+    await redis.del(feeCarriesKey(shard));
     const contact_id = await specContact(redis, shard, business, 1_000);
     const c = call(contact_id, 300);
     const out = await redis.spendScript(c);
     if (out.outcome !== 'ok') throw new Error(out.outcome);
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
-    expect(JSON.stringify(entry)).toBe(c.entry);
+    const a = c.accounts;
+    // 2.5% of 300 is 7.5: 7 charged, the half carried (lib.lua chargeFee).
+    expect(entry).toMatchObject({ id: c.id, kind: 'spend', amount: 300, contact_id, terminal_id: terminal.id });
+    expect(entry.postings).toEqual([[a.open, a.spends, 300], [a.fees, a.fee_income, 7]]);
     expect(reply).toMatchObject({ id: c.id, spent: 300, wallet: { open: 700, commerce: 0 } });
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 's|300||||7');
+    expect(await redis.hGet(feeCarriesKey(shard), a.fees)).toBe('5000');
+    // The next spend's half makes a unit: 8 charged, nothing carried.
+    const next = await redis.spendScript(call(contact_id, 300));
+    if (next.outcome !== 'ok') throw new Error(next.outcome);
+    expect((await journalOf(redis, shard, next.journal_id)).entry.postings).toEqual([[a.open, a.spends, 300], [a.fees, a.fee_income, 8]]);
+    expect(await redis.hGet(feeCarriesKey(shard), a.fees)).toBeNull();
     const at = { reference: 'x', slot: c.slot };
     expect(await redis.spendScript(call(contact_id, 300, '', at))).toEqual({ outcome: 'replay', reply: out.reply });
-    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 700, commerce: 0 });
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 400, commerce: 0 });
   });
 
   it('by OTP: at most its amount, before it expires, once', async () => {
