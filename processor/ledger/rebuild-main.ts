@@ -60,6 +60,7 @@ async function main(): Promise<number> {
     console.log(`  contacts: ${result.contacts} (CIM index entries: ${result.cims}, commerce lots: ${result.lots}, cap counters: ${result.caps})`);
     console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states, ${result.refusals} refusals`);
     console.log(`  budgets: ${result.budgets} offers`);
+    console.log(`  contribution fee carries: ${result.fee_carries} (merchant and shard)`);
     console.log('  not in the ledger, so not rebuilt: claims of transactions recorded before migration 008, refusals made before migration 018, live OTPs');
     for (const w of result.warnings) console.log(`  warning: ${w}`);
     if (result.appended_meanwhile > 0) {

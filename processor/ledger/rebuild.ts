@@ -7,7 +7,8 @@
 // schemes, tiers: network-load.ts, as a gateway loads them at its start), contacts (hash, lots,
 // cap counters, expiry index, CIM index with wallet and contact codes: rebuild-contacts.ts), the
 // hot window's references, claims and refund/reversal states (rebuild-references.ts), budgets
-// spent, and the journal streams with their writers' group.
+// spent, the merchants' contribution fee carries (rebuild-fee-carries.ts), and the journal
+// streams with their writers' group.
 
 import { budgetKey, console_stats_prefix, event_claim_prefix, journal_group, journalKey } from '../hot/keys.ts';
 import { network_prefix } from '../network-layout.ts';
@@ -20,6 +21,7 @@ import { probe_key } from '../redis-health.ts';
 import { checkLedgerSettings, checkRedisSettings, settings_key } from '../settings.ts';
 import { appendedSinceMarks, dropMarks, markJournals } from './rebuild-meanwhile.ts';
 import { rebuildContacts, type ContactsLoaded } from './rebuild-contacts.ts';
+import { rebuildFeeCarries } from './rebuild-fee-carries.ts';
 import { rebuildRecords, rebuildRefusals, rebuildStates } from './rebuild-references.ts';
 
 export interface RebuildOptions {
@@ -41,6 +43,8 @@ export type RebuildResult =
       readonly states: number;
       readonly refusals: number;
       readonly budgets: number;
+      /** Merchants' fee carries written, one per merchant and shard whose fees' floors left something. */
+      readonly fee_carries: number;
       /**
        * Forced: journal entries the hot path appended while rebuild ran (transactions, refusals,
        * expiries). Not 0: a contact whose page was written from the ledger as it was before such a
@@ -108,10 +112,11 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   const states = await rebuildStates(redis, sql, config, options.now_ms);
   const refusals = await rebuildRefusals(redis, sql, config, options.now_ms);
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
+  const fee_carries = await rebuildFeeCarries(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
   // Over an empty Redis nothing is lost: a contact is unknown to the hot path until its page is written.
   const appended_meanwhile = found === null ? 0 : await appendedSinceMarks(redis, journals, marks);
-  return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets, appended_meanwhile };
+  return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets, fee_carries, appended_meanwhile };
 }
 
 /**
