@@ -73,7 +73,12 @@ export async function checkRedisSettings(redis: RedisClient, settings: DataSetti
     // gateway starts on it all the same and answers 503 until it takes writes (OPERATIONS.md).
     await multi.exec().catch(() => {});
   }
-  const held = await redis.hmGet(settings_key, [...fields.keys()]);
+  const held: unknown = await redis.hmGet(settings_key, [...fields.keys()]);
+  // Read as anything but HMGET's answer (once, under a burst of Redis faults, a running gateway
+  // read 'OK' and stopped, "laid out for SHARDS=O"): not a reading, and no mismatch.
+  if (!Array.isArray(held) || held.length !== fields.size || held.some((v) => v !== null && typeof v !== 'string')) {
+    throw new Error(`Redis answered the settings' HMGET with ${JSON.stringify(held)?.slice(0, 80)}: not read`);
+  }
   [...fields].forEach(([field, value], i) => {
     const found = held[i];
     if (found !== null && found !== undefined && found !== value) throw mismatch('Redis', field, found, value);
@@ -103,21 +108,27 @@ export const settings_watch_interval_ms = 1_000;
  * A running process's settings kept beside Redis's data after its start, every interval: a Redis
  * that restarted empty gets them again (adopt), so that `npm run rebuild` run with another SHARDS
  * refuses to lay it out for that while this process serves with its own; and settings written
- * meanwhile by another (rebuild adopting first) are found, and this process stops. A Redis down,
- * loading or refusing writes is the readiness probe's to tell: the next interval tries again.
+ * meanwhile by another (rebuild adopting first) are found, and this process stops: once the next
+ * interval reads the same mismatch again (settings another wrote stay; a reading garbled by a
+ * connection dropped under it does not stop a gateway). A Redis down, loading or refusing writes
+ * is the readiness probe's to tell: the next interval tries again.
  */
 export function watchRedisSettings(redis: RedisClient, settings: DataSettings, options: SettingsWatchOptions): () => void {
   if (!(options.interval_ms > 0)) throw new RangeError('watchRedisSettings: interval_ms must be positive');
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let seen: string | undefined;
   const tick = async () => {
     try {
       await checkRedisSettings(redis, settings, options.mode());
+      seen = undefined;
     } catch (err) {
-      if (err instanceof SettingsMismatch && !stopped) {
+      const mismatch = err instanceof SettingsMismatch ? err.message : undefined;
+      if (mismatch !== undefined && mismatch === seen && !stopped) {
         stopped = true;
-        return options.onMismatch(err);
+        return options.onMismatch(err as SettingsMismatch);
       }
+      seen = mismatch;
     }
     schedule();
   };
