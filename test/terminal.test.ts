@@ -400,6 +400,26 @@ describe('a client that never reads', () => {
   });
 });
 
+describe('a client that reads late', () => {
+  it('is read again once it has read its replies: every frame answered, the socket usable after', async () => {
+    const c = await contact();
+    const client = await open();
+    const socket = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.pause(); // reads nothing for a while
+    // Enough that the server stops reading it several times over (the OPERATIONS audit of
+    // TERMINAL.md: 20,000 and 30,000 left the connection deaf for good, 16,000 did not).
+    const frames = 30_000;
+    for (let i = 0; i < frames; i++) client.send(`late-${i}`, 'wallet', { cim: { type: 'card', value: c.card } });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(gw.terminal!.stats().paused).toBe(1);
+    socket.resume();
+    const replies = await client.until(frames, 60_000);
+    expect(replies.every((r) => r.status === 200 || r.status === 429)).toBe(true);
+    expect((await client.request('after', 'wallet', { cim: { type: 'card', value: c.card } })).status).toBe(200);
+    await client.close();
+  }, 90_000);
+});
+
 describe('pings', () => {
   it('a connection that does not answer two pings is closed; one that answers stays', async () => {
     const fast = await startTestGateway({ redis_url: own.url, ledger_writer: false }, true, false, { terminal: { ping_interval_ms: 150 } });

@@ -264,9 +264,14 @@ export class TerminalConnection {
     }
   }
 
-  /** After each frame is handed to the socket: read again once the client has caught up. */
-  private readonly written = (err?: Error): void => {
-    if (err !== undefined || !this.paused || this.ws.bufferedAmount > this.host.limits.buffered_low) return;
+  /**
+   * After each frame is handed to the socket: read again once the client has caught up. Node
+   * calls a write's callback with null when it succeeded (ws hands it ours as is): until
+   * 2026-12-04 only undefined was taken as success, so a connection paused once was never read
+   * again (the black-box audit of TERMINAL.md; test/terminal.test.ts, "a client that reads late").
+   */
+  private readonly written = (err?: Error | null): void => {
+    if ((err !== undefined && err !== null) || !this.paused || this.ws.bufferedAmount > this.host.limits.buffered_low) return;
     this.paused = false;
     this.readOrNot();
     this.release();
