@@ -288,7 +288,6 @@ export class Refunds {
     return this.onOriginal(business, terminal, slot, original_slot, original, facts, reversalTemplates(facts));
   }
 
-  /** A new transaction of `contact_id` at the terminal, under `reference`. */
   /** What a refund's and a reversal's calls share: the shard call and the original it acts on. */
   private onOriginal<T>(business: Business, terminal: Terminal, slot: ReferenceSlot, original_slot: ReferenceSlot, original: Located, facts: TerminalFacts, templates: { reply: T; entry: T }) {
     const { contact_id } = original;
@@ -303,6 +302,9 @@ export class Refunds {
       reply: templates.reply,
       entry: templates.entry,
       accounts: transactionAccounts(business, terminal, contact_id),
+      // The original's fee is given back from its amounts at its terminal's merchant's rate, which never changes.
+      fee_bp: terminal.merchant_id === null ? 0 : terminal.fee_bp,
+      fee_on: terminal.merchant_id === null ? ('' as const) : terminal.settle_on,
       original_slot,
       original_field: original_slot.field,
       ledger: original.ledger,

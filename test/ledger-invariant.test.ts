@@ -433,32 +433,41 @@ describe(`ledger invariant (seed ${seed})`, () => {
     }
 
     // Settlement: what the merchant's replies add up to (A's merchant charges 10% of awards).
-    // Each purchase's fee is floored with what the floors before it on its contact's shard left
-    // (lib.lua chargeFee), in the order the purchases committed, which 32 in flight leave open:
-    // what each was charged is read from its journal entry, and the shard's sum checked against
-    // the floor of the exact sum, what is left of it carried in Redis.
+    // Each purchase's fee is floored with what the floors before it on its contact's shard left,
+    // and refunds and reversals give its parts back through the same carry (lib.lua chargeFee,
+    // returnFee), in the order they committed, which 32 in flight leave open: what each charged
+    // or gave back is read from its journal entry, and each shard checked whole: its net fees,
+    // times 10,000, plus what Redis carries, are the exact fees of what stands (a sale's fee
+    // parts less the proportion of its refunded total; none of one reversed).
     const at_merchant = (op: Op) => op.world === a && op.terminal.merchant_id === a.biz.merchant_id;
     const reversed_ids = new Set(approved.filter((op) => kindOf(op) === 'reversal').map((op) => op.reply!.body.original_id as string));
     const is_purchase = (op: Op) => kindOf(op).startsWith('purchase') || kindOf(op) === 'late_original';
     const fees_account = `${a.biz.merchant_id}:fees:EUR`;
-    const feeCharged = (id: string) => (written.get(id)?.postings ?? []).filter(([debit]) => debit === fees_account).reduce((s, [, , amount]) => s + amount, 0);
+    const feeMoved = (id: string) => (written.get(id)?.postings ?? []).reduce((s, [debit, credit, amount]) => s + (debit === fees_account ? amount : credit === fees_account ? -amount : 0), 0);
     const awardedOf = (r: any) => (r.awards as { kind: string; amount: number }[]).filter((x) => x.kind === 'cashback').reduce((s, x) => s + x.amount, 0);
-    const by_shard = new Map<number, { exact: number; charged: number }>();
+    const undoing = approved.filter((op) => op.world === a && (kindOf(op) === 'refund' || kindOf(op) === 'reversal'));
+    const by_shard = new Map<number, { exact: number; net: number }>();
+    let fees = 0;
     for (const op of approved.filter((op) => at_merchant(op) && is_purchase(op))) {
       const r = op.reply!.body;
       const shard = gw.processor.contacts.shardOf(r.contact_id);
-      const s = by_shard.get(shard) ?? { exact: 0, charged: 0 };
-      s.exact += (awardedOf(r) + r.discount) * 1000;
-      s.charged += feeCharged(r.id);
+      const s = by_shard.get(shard) ?? { exact: 0, net: 0 };
+      const undone = undoing.filter((x) => x.reply!.body.original_id === r.id);
+      const refunded = undone.filter((x) => kindOf(x) === 'refund').reduce((sum, x) => sum + x.reply!.body.amount, 0);
+      const exact = (awardedOf(r) + r.discount) * 1000;
+      const [whole, rem] = [Math.floor(exact / 10_000), exact % 10_000];
+      if (!reversed_ids.has(r.id)) s.exact += (whole - proportion(whole, refunded, r.amount)) * 10_000 + rem - proportion(rem, refunded, r.amount);
+      const net = feeMoved(r.id) + undone.reduce((sum, x) => sum + feeMoved(x.reply!.body.id), 0);
+      s.net += net;
+      fees += net;
       by_shard.set(shard, s);
     }
     expect(by_shard.size, 'purchases at the merchant on several shards').toBeGreaterThan(4);
     for (const [shard, s] of by_shard) {
-      expect(s.charged, `shard ${shard}: the merchant's fees, the floor of their exact sum`).toBe(Math.floor(s.exact / 10_000));
-      expect(await redis.hGet(feeCarriesKey(shard), fees_account), `shard ${shard}: what the floors left, carried`).toBe(s.exact % 10_000 === 0 ? null : String(s.exact % 10_000));
+      const carried = Number((await redis.hGet(feeCarriesKey(shard), fees_account)) ?? 0);
+      expect(s.net * 10_000 + carried, `shard ${shard}: the merchant's net fees and carry, the exact fees of what stands`).toBe(s.exact);
     }
     let awards_funded = 0;
-    let fees = 0;
     let spends = 0;
     let discounts = 0;
     for (const op of approved.filter(at_merchant)) {
@@ -467,11 +476,9 @@ describe(`ledger invariant (seed ${seed})`, () => {
       if (is_purchase(op)) {
         const refunds = approved.filter((x) => kindOf(x) === 'refund' && x.reply!.body.original_id === r.id).map((x) => x.reply!.body);
         const awarded = awardedOf(r);
-        const fee = feeCharged(r.id);
         const refunded = refunds.reduce((s, x) => s + x.amount, 0);
         awards_funded += awarded + r.discount - refunds.reduce((s, x) => s + x.clawed_back, 0) - proportion(r.discount, refunded, r.amount);
         discounts += r.discount - proportion(r.discount, refunded, r.amount);
-        fees += fee - proportion(fee, refunded, r.amount);
         spends += r.paid_from_wallet - refunds.reduce((s, x) => s + x.returned_to_wallet, 0);
       } else if (kindOf(op).startsWith('spend')) {
         spends += r.spent;

@@ -9,8 +9,9 @@
 // with one computed here from what the API answered: each reply's awards, discount, payment and
 // claw-back (an ISO 8583 purchase's awards from DE54), at the held clock's instant,
 // each fee floored with what the floors before it left carried, per merchant and contact shard
-// (lib.lua chargeFee: a merchant's fees on a shard are the floor of their exact sum), and given
-// back in proportion of the amount refunded, never from the ledger's SQL. Windows are [from, to) (README, Statements)
+// (lib.lua chargeFee: a merchant's fees on a shard are the floor of their exact sum), and its two
+// parts (whole units, remainder) given back in proportion of the amount refunded through the same
+// carry (lib.lua returnFee), never from the ledger's SQL. Windows are [from, to) (README, Statements)
 // by each transaction's instant to the millisecond, though the API shows whole seconds;
 // [a, c) = [a, b) + [b, c).
 // Fixed seed (SETTLE_SEED, SETTLE_RUNS explore further); each run a fresh business.
@@ -147,12 +148,11 @@ interface Purchase {
   readonly awarded: number;
   readonly discount: number;
   readonly paid: number;
-  readonly fee: number;
+  readonly fee: Fee;
   refunded: number;
   clawed: number;
   discount_returned: number;
   returned: number;
-  fee_returned: number;
   reversed: boolean;
 }
 
@@ -161,17 +161,39 @@ interface Other {
   readonly terminal: number;
   readonly reference: string;
   readonly amount: number;
-  readonly fee: number;
+  readonly fee: Fee;
   reversed: boolean;
 }
 
 const floorShare = (x: number, part: number, whole: number) => Number((BigInt(x) * BigInt(part)) / BigInt(whole));
+/** A sale's fee: its merchant's carry (merchant and shard; '' for none), its whole units and remainder (1/10000), and what it charged. */
+interface Fee {
+  readonly carry: string;
+  readonly whole: number;
+  readonly rem: number;
+  readonly charged: number;
+}
 const fee_carries = new Map<string, number>();
+/** What moving the carry by `rem` makes or takes of whole units. */
+function moveCarry(carry: string, rem: number): number {
+  const c = (fee_carries.get(carry) ?? 0) + rem;
+  fee_carries.set(carry, ((c % 10_000) + 10_000) % 10_000);
+  return Math.floor(c / 10_000);
+}
 /** A merchant's fee on `base` charged by a transaction on `shard`: floored, with what earlier floors there left. */
-function feeOf(merchant: string, shard: number, base: number, bp: number): number {
-  const exact = base * bp + (fee_carries.get(`${merchant}|${shard}`) ?? 0);
-  fee_carries.set(`${merchant}|${shard}`, exact % 10_000);
-  return Math.floor(exact / 10_000);
+function feeOf(merchant: string | undefined, shard: number, base: number, bp: number): Fee {
+  if (merchant === undefined || base <= 0 || bp <= 0) return { carry: '', whole: 0, rem: 0, charged: 0 };
+  const carry = `${merchant}|${shard}`;
+  const whole = Math.floor((base * bp) / 10_000);
+  const rem = (base * bp) % 10_000;
+  return { carry, whole, rem, charged: whole + moveCarry(carry, rem) };
+}
+/** What a refund or reversal gives back of fee `f`: of its parts, what the proportion of `after` adds to that of `before`, through the carry. */
+function feeBack(f: Fee, before: number, after: number, amount: number): number {
+  if (f.carry === '') return 0;
+  const whole = floorShare(f.whole, after, amount) - floorShare(f.whole, before, amount);
+  const rem = floorShare(f.rem, after, amount) - floorShare(f.rem, before, amount);
+  return whole - moveCarry(f.carry, -rem);
 }
 async function caughtUp(): Promise<void> {
   const { redis, config } = gw.processor.stores;
@@ -320,9 +342,9 @@ class Runner {
   private addPurchase(t: number, c: number, reference: string, iso_msg: IsoMessage | null, amount: number, awarded: number, discount: number, paid: number, at_ms: number): void {
     const m = this.merchantOf(t);
     // The fee on what the customer was awarded (settle_on award) or on the wallet payment (spend).
-    const fee = m === undefined ? 0 : feeOf(m.id, this.shardOf(c), m.settle_on === 'award' ? awarded + discount : paid, m.fee_bp);
-    this.originals.push({ kind: 'purchase', terminal: t, reference, iso: iso_msg, amount, awarded, discount, paid, fee, refunded: 0, clawed: 0, discount_returned: 0, returned: 0, fee_returned: 0, reversed: false });
-    this.book(t, at_ms, 'purchase', { awards_funded: awarded + discount, contribution_fees: fee, spends_accepted: paid, discounts_given: discount });
+    const fee = feeOf(m?.id, this.shardOf(c), m?.settle_on === 'award' ? awarded + discount : paid, m?.fee_bp ?? 0);
+    this.originals.push({ kind: 'purchase', terminal: t, reference, iso: iso_msg, amount, awarded, discount, paid, fee, refunded: 0, clawed: 0, discount_returned: 0, returned: 0, reversed: false });
+    this.book(t, at_ms, 'purchase', { awards_funded: awarded + discount, contribution_fees: fee.charged, spends_accepted: paid, discounts_given: discount });
   }
 
   private async redeem(a: Extract<Action, { type: 'redeem' }>, now: number): Promise<void> {
@@ -332,7 +354,7 @@ class Runner {
     if (res.status === 422) return expect(res.body.code, res.text).toBe('insufficient_funds');
     expect(res.status, res.text).toBe(201);
     this.at(res.body, now);
-    this.originals.push({ kind: 'redemption', terminal: a.t, reference: body.reference, amount: res.body.redeemed, fee: 0, reversed: false });
+    this.originals.push({ kind: 'redemption', terminal: a.t, reference: body.reference, amount: res.body.redeemed, fee: feeOf(undefined, 0, 0, 0), reversed: false });
   }
 
   private async spend(a: Extract<Action, { type: 'spend' }>, now: number): Promise<void> {
@@ -344,9 +366,9 @@ class Runner {
     expect(res.status, res.text).toBe(201);
     expect(res.body.spent).toBe(amount);
     const m = this.merchantOf(a.t);
-    const fee = m?.settle_on === 'spend' ? feeOf(m.id, this.shardOf(a.c), amount, m.fee_bp) : 0;
+    const fee = feeOf(m?.settle_on === 'spend' ? m.id : undefined, this.shardOf(a.c), amount, m?.fee_bp ?? 0);
     this.originals.push({ kind: 'spend', terminal: a.t, reference: body.reference, amount, fee, reversed: false });
-    this.book(a.t, this.at(res.body, now), 'spend', { awards_funded: 0, contribution_fees: fee, spends_accepted: amount, discounts_given: 0 });
+    this.book(a.t, this.at(res.body, now), 'spend', { awards_funded: 0, contribution_fees: fee.charged, spends_accepted: amount, discounts_given: 0 });
   }
 
   private pick<T>(list: T[], sel: number): T | undefined {
@@ -362,7 +384,7 @@ class Runner {
     const claw = floorShare(o.awarded, after, o.amount) - o.clawed;
     const discount_back = floorShare(o.discount, after, o.amount) - o.discount_returned;
     const give = floorShare(o.paid, after, o.amount) - o.returned;
-    const fee_back = floorShare(o.fee, after, o.amount) - o.fee_returned;
+    const fee_back = feeBack(o.fee, o.refunded, after, o.amount);
     let at_ms = now;
     if (o.iso !== null) {
       const [, reply] = await this.isoSend(o.terminal, '0200', { 3: '200000', 4: String(amount).padStart(12, '0'), 90: this.originalOf(o.iso) });
@@ -384,7 +406,6 @@ class Runner {
     o.clawed += claw;
     o.discount_returned += discount_back;
     o.returned += give;
-    o.fee_returned += fee_back;
     this.book(o.terminal, at_ms, 'refund', { awards_funded: -(claw + discount_back), contribution_fees: -fee_back, spends_accepted: -give, discounts_given: -discount_back });
   }
 
@@ -412,10 +433,10 @@ class Runner {
     // API.md: "voids ... entirely, as if it never happened": what refunds have not given back.
     if (o.kind === 'purchase') {
       this.book(o.terminal, at_ms, 'reversal', {
-        awards_funded: -(o.awarded - o.clawed + o.discount - o.discount_returned), contribution_fees: -(o.fee - o.fee_returned), spends_accepted: -(o.paid - o.returned), discounts_given: -(o.discount - o.discount_returned),
+        awards_funded: -(o.awarded - o.clawed + o.discount - o.discount_returned), contribution_fees: -feeBack(o.fee, o.refunded, o.amount, o.amount), spends_accepted: -(o.paid - o.returned), discounts_given: -(o.discount - o.discount_returned),
       }, true);
     } else if (o.kind === 'spend') {
-      this.book(o.terminal, at_ms, 'reversal', { awards_funded: 0, contribution_fees: -o.fee, spends_accepted: -o.amount, discounts_given: 0 }, true);
+      this.book(o.terminal, at_ms, 'reversal', { awards_funded: 0, contribution_fees: -feeBack(o.fee, 0, o.amount, o.amount), spends_accepted: -o.amount, discounts_given: 0 }, true);
     }
   }
 

@@ -409,22 +409,49 @@ local function applyBasisPoints(amount, bp)
   return math.floor(amount / 10000) * bp + math.floor((amount % 10000) * bp / 10000)
 end
 
--- A merchant's contribution fee of bp basis points on `base`. Floored on each transaction alone,
--- a merchant whose customers earn small awards paid none (10% of an award of 9 is 0, every
--- time). What each floor leaves is carried instead, per merchant on the shard (`carries`: the
--- shard's hash of fees account → carry in 1/10000 of a minor unit), and charged once it makes a
--- whole unit: a merchant's fees on a shard are the floor of their exact sum. Refunds and
--- reversals give back what the transaction was charged, in proportion, as they did; the carry
--- keeps what a reversed one left, less than a unit, for the next.
-local function chargeFee(carries, account, base, bp)
-  if account == '' or base <= 0 or bp <= 0 then return 0 end
-  local fee = applyBasisPoints(base, bp)
-  local rem = ((base % 10000) * bp) % 10000
-  if rem == 0 then return fee end
+-- A merchant's contribution fee of bp basis points on `base`, in two parts: its whole minor units
+-- and what the floor leaves, in 1/10000 of a unit ((base × bp) div and mod 10000, exact as above).
+local function feeParts(base, bp)
+  if base <= 0 or bp <= 0 then return 0, 0 end
+  return applyBasisPoints(base, bp), ((base % 10000) * bp) % 10000
+end
+
+-- The base of the fee a transaction (a record, parseRecord) was charged at a merchant that
+-- settles on `on` ('award', 'spend', '' at the business's own venues): what the business awarded
+-- (cashback and discount), or the wallet money paid in.
+local function feeBaseOf(o, on)
+  if on == 'award' and o.kind == 'purchase' then return o.awarded + o.discount end
+  if on == 'spend' then return o.kind == 'spend' and o.amount or o.paid end
+  return 0
+end
+
+-- Floored on each transaction alone, a merchant whose customers earn small awards paid no fee at
+-- all (10% of an award of 9 is 0, every time). What each floor leaves is carried instead, per
+-- merchant on the shard (`carries`: the shard's hash of fees account → carry in 1/10000 of a
+-- unit): chargeFee charges the whole part (whole, rem: feeParts) and a unit more when the carry
+-- makes one; returnFee gives back a refund's or reversal's share of it (whole, rem) and a unit
+-- more when the carry lacks rem. So on every shard a merchant's fees, net of what was given
+-- back, times 10000, plus its carry, are the exact sum: a reversal leaves the carry as if the
+-- sale never happened (the money audit of 2026-12-04 reversed every sale charged a unit and
+-- rang it again, and paid no fee at all while returns left the carry alone).
+local function moveCarry(carries, account, rem)
   local carry = tonumber(redis.call('HGET', carries, account) or '0') + rem
-  if carry >= 10000 then carry, fee = carry - 10000, fee + 1 end
+  local units = math.floor(carry / 10000)
+  carry = carry - units * 10000
   if carry == 0 then redis.call('HDEL', carries, account) else redis.call('HSET', carries, account, int(carry)) end
-  return fee
+  return units
+end
+
+local function chargeFee(carries, account, whole, rem)
+  if account == '' then return 0 end
+  if rem == 0 then return whole end
+  return whole + moveCarry(carries, account, rem)
+end
+
+local function returnFee(carries, account, whole, rem)
+  if account == '' then return 0 end
+  if rem == 0 then return whole end
+  return whole - moveCarry(carries, account, -rem)
 end
 
 -- A contact's cap counters are kept per offer and period: without this, buying every day at a

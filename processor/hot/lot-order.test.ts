@@ -52,7 +52,7 @@ function reversalCall(contact_id: string, original_slot: ReferenceSlot, undo: Pu
   const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: merchant.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, merchant, contact_id), original_slot, original_field: original_slot.field, ledger: null, undo, award_lots: undo === null ? null : awardLotsArg(undo.original, [], now_ms),
+    accounts: transactionAccounts(business, merchant, contact_id), fee_bp: merchant.fee_bp, fee_on: merchant.settle_on, original_slot, original_field: original_slot.field, ledger: null, undo, award_lots: undo === null ? null : awardLotsArg(undo.original, [], now_ms),
   };
 }
 

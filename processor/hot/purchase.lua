@@ -27,8 +27,11 @@ if discount > amount - pay then discount = amount - pay end
 if discount > 0 then postings = joinPostings(posting(A.rewards, A.discounts, discount), postings) end
 if pay > 0 then postings = joinPostings(postings, posting(A.open, A.spends, pay)) end
 -- The fee: on the awards (settle_on award) or on the payment (settle_on spend), never both
--- (Node gives one of the two rates 0).
-local fee = chargeFee(KEY.fee_carries, A.fees, cashback + discount, ARG.fee_bp) + chargeFee(KEY.fee_carries, A.fees, pay, ARG.pay_fee_bp)
+-- (Node gives one of the two rates 0); refunds and reversals give it back from the record's
+-- amounts (feeBaseOf).
+local fee_whole, fee_rem = feeParts(cashback + discount, ARG.fee_bp)
+if ARG.pay_fee_bp > 0 then fee_whole, fee_rem = feeParts(pay, ARG.pay_fee_bp) end
+local fee = chargeFee(KEY.fee_carries, A.fees, fee_whole, fee_rem)
 if fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, fee)) end
 
 -- Purchase history for first-purchase and referral offers; tier units. The purchases are

@@ -42,8 +42,9 @@ local function proportion(x, part, whole)
 end
 
 -- The shares of a refund of `amount` given the original's state s (amount, awarded, discount,
--- paid, fee, refunded, clawed, discount_returned, returned, fee_returned), or nil if it would
--- exceed the original.
+-- paid, fee_whole and fee_rem: the parts of its fee, lib.lua feeParts; refunded, clawed,
+-- discount_returned, returned), or nil if it would exceed the original. The fee's parts go back
+-- in proportion, each refund what the proportion of the refunded total adds (lib.lua returnFee).
 local function refundShares(s, amount)
   if amount <= 0 or amount ~= math.floor(amount) or s.refunded + amount > s.amount then return nil end
   local after = s.refunded + amount
@@ -51,6 +52,7 @@ local function refundShares(s, amount)
     claw = proportion(s.awarded, after, s.amount) - s.clawed,
     discount_back = proportion(s.discount, after, s.amount) - s.discount_returned,
     give = proportion(s.paid, after, s.amount) - s.returned,
-    fee_back = proportion(s.fee, after, s.amount) - s.fee_returned,
+    fee_back = proportion(s.fee_whole, after, s.amount) - proportion(s.fee_whole, s.refunded, s.amount),
+    fee_rem_back = proportion(s.fee_rem, after, s.amount) - proportion(s.fee_rem, s.refunded, s.amount),
   }
 end

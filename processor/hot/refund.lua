@@ -27,9 +27,10 @@ local state_key = stateKeyOf(o.id)
 local st = originalState(state_key, ledger and ledger.state)
 if st[6] == '1' then return refuse('already_reversed') end
 local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
+local fee_whole, fee_rem = feeParts(feeBaseOf(o, ARG.fee_on), ARG.fee_bp)
 local s = {
-  amount = o.amount, awarded = o.awarded, discount = o.discount, paid = o.paid, fee = o.fee,
-  refunded = field(1), clawed = field(2), returned = field(3), fee_returned = field(4), discount_returned = field(5),
+  amount = o.amount, awarded = o.awarded, discount = o.discount, paid = o.paid, fee_whole = fee_whole, fee_rem = fee_rem,
+  refunded = field(1), clawed = field(2), returned = field(3), discount_returned = field(5),
 }
 local amount = ARG.amount or s.amount - s.refunded
 local shares = refundShares(s, amount)
@@ -45,13 +46,14 @@ if shares.give > 0 then
 end
 local from_commerce, from_open, lots, expired = clawBack(o, shares.claw, s.refunded, s.refunded + amount, own)
 if shares.discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, shares.discount_back)) end
-if shares.fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, shares.fee_back)) end
+local fee_back = returnFee(KEY.fee_carries, A.fees, shares.fee_back, shares.fee_rem_back)
+if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end
 if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 redis.call('HINCRBY', state_key, 'rf', int(amount))
 redis.call('HINCRBY', state_key, 'cw', int(shares.claw))
 redis.call('HINCRBY', state_key, 'cp', int(shares.give))
-redis.call('HINCRBY', state_key, 'fr', int(shares.fee_back))
+redis.call('HINCRBY', state_key, 'fr', int(fee_back))
 redis.call('HINCRBY', state_key, 'dr', int(shares.discount_back))
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 

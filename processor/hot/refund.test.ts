@@ -24,6 +24,9 @@ specRedisForFile(14, (r) => (redis = r));
 
 const original = (record: string) => specOriginal(redis, shard, terminal.id, record);
 
+/** The spec terminal's fee, for an original charged it (the others are records of sales without one). */
+const charged = { fee_bp: terminal.fee_bp, fee_on: terminal.settle_on };
+
 function call(contact_id: string, original_slot: ReferenceSlot, amount: number | null, ledger: LedgerOriginalArg | null = null, at?: { reference: string; slot: ReferenceSlot }, award_lots: AwardLots | null = null): RefundCall {
   const now_ms = Date.now();
   const { reference, slot } = at ?? specSlot(terminal.id, now_ms);
@@ -31,7 +34,7 @@ function call(contact_id: string, original_slot: ReferenceSlot, amount: number |
   const { reply, entry } = refundTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    amount, accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger, award_lots,
+    amount, accounts: transactionAccounts(business, terminal, contact_id), fee_bp: 0, fee_on: '', original_slot, original_field: original_slot.field, ledger, award_lots,
   };
 }
 
@@ -40,7 +43,7 @@ describe('refund.lua', () => {
     const contact_id = await specContact(redis, shard, business, 200, { [`${soon}|`]: 100 });
     // 2000 paid 500 from the wallet, 100 awarded, 300 off, a fee of 10.
     const o = await original('p|2000|100|500|300|10');
-    const c = call(contact_id, o.slot, 1_000);
+    const c = { ...call(contact_id, o.slot, 1_000), ...charged };
     const out = await redis.refundScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
@@ -52,10 +55,10 @@ describe('refund.lua', () => {
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'f|1000');
 
     // The rest (no amount: what is left), then nothing is left.
-    const rest = await redis.refundScript(call(contact_id, o.slot, null));
+    const rest = await redis.refundScript({ ...call(contact_id, o.slot, null), ...charged });
     if (rest.outcome !== 'ok') throw new Error(rest.outcome);
     expect(JSON.parse(rest.reply)).toMatchObject({ amount: 1_000, clawed_back: 50, returned_to_wallet: 250, wallet: { open: 700, commerce: 0 } });
-    expect(await redis.refundScript(call(contact_id, o.slot, 1))).toEqual({ outcome: 'refused', code: 'amount_exceeds_original' });
+    expect(await redis.refundScript({ ...call(contact_id, o.slot, 1), ...charged })).toEqual({ outcome: 'refused', code: 'amount_exceeds_original' });
   });
 
   it('takes the purchase\'s own lots first, asking for them when the contact holds others; its entry names what it took', async () => {

@@ -1,7 +1,7 @@
 // The refund script (refund-shares.lua, refund.lua): its own keys and arguments.
 
 import { accountsArg } from './accounts.ts';
-import { expiredLotsKey } from './keys.ts';
+import { expiredLotsKey, feeCarriesKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
@@ -11,11 +11,14 @@ import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 export type RefundHole = 'original' | 'amount' | 'clawed' | 'expired' | 'returned' | 'lots' | 'postings';
 
 const refund_layout = layout(
-  { originals: reference_periods, expired_lots: 1 },
+  { originals: reference_periods, expired_lots: 1, fee_carries: 1 },
   {
     /** null: what is left of the original. */
     amount: arg.optInt(),
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
+    /** The terminal's merchant's fee rate (basis points) and what it settles on ('' at the business's own venues): the original's fee is given back from its amounts (lib.lua feeBaseOf). */
+    fee_bp: arg.int(),
+    fee_on: arg.str<'award' | 'spend' | ''>(),
     /** The original's reference's record field (in its record hashes, the keys `originals`). */
     original_field: arg.bytes(),
     /** The original as the ledger has it; null in the hot window, where the script reads its record. */
@@ -30,6 +33,6 @@ export type RefundCall = ShardCall<RefundHole> & ValuesOf<typeof refund_layout.a
 export const refund_script = shardScript({
   files: ['refund-shares.lua', 'claw-back.lua', 'refund.lua'],
   layout: refund_layout,
-  keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id) }),
+  keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id), fee_carries: feeCarriesKey(call.shard) }),
   committed: committedOf,
 });

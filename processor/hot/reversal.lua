@@ -120,8 +120,15 @@ else
   redis.call('HINCRBY', KEY.contact, 'o', -amount)
   postings = posting(A.open, A.commerce, amount)
 end
-local fee_back = o.fee - field(4)
-if fee_back > 0 and A.fees ~= '' then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
+-- What of its fee's parts refunds have not given back (refund-shares.lua), through the carry.
+local fee_whole, fee_rem = feeParts(feeBaseOf(o, ARG.fee_on), ARG.fee_bp)
+local refunded = field(1)
+if refunded > 0 then
+  fee_whole = fee_whole - proportion(fee_whole, refunded, o.amount)
+  fee_rem = fee_rem - proportion(fee_rem, refunded, o.amount)
+end
+local fee_back = returnFee(KEY.fee_carries, A.fees, fee_whole, fee_rem)
+if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), lots = clawed_lots}, recordOf('v', amount))

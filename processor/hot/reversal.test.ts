@@ -34,7 +34,7 @@ function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOr
   const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
-    accounts: transactionAccounts(business, terminal, contact_id), original_slot, original_field: original_slot.field, ledger, undo, award_lots,
+    accounts: transactionAccounts(business, terminal, contact_id), fee_bp: 0, fee_on: '', original_slot, original_field: original_slot.field, ledger, undo, award_lots,
   };
 }
 
@@ -42,7 +42,8 @@ describe('reversal.lua', () => {
   it('voids a purchase: the award clawed back, payment, discount funding and fee given back; once', async () => {
     const contact_id = await specContact(redis, shard, business, 0, { [soon]: 100 });
     const o = await original('p|2000|100|500|300|10');
-    const c = call(contact_id, o.slot, null, counted(o.id));
+    // Charged the spec terminal's 2.5% on its awards and discount: 10.
+    const c = { ...call(contact_id, o.slot, null, counted(o.id)), fee_bp: terminal.fee_bp, fee_on: terminal.settle_on };
     const out = await redis.reversalScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);

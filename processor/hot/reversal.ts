@@ -2,7 +2,7 @@
 
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
-import { capsKey, deferredUndosKey, expiredLotsKey, expiryKey, purchaseTimesKey } from './keys.ts';
+import { capsKey, deferredUndosKey, expiredLotsKey, expiryKey, feeCarriesKey, purchaseTimesKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
@@ -32,9 +32,12 @@ export interface PurchaseUndo {
 }
 
 const reversal_layout = layout(
-  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1, expired_lots: 1 },
+  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1, expired_lots: 1, fee_carries: 1 },
   {
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
+    /** The terminal's merchant's fee rate (basis points) and what it settles on ('' at the business's own venues): the original's fee is given back from its amounts (lib.lua feeBaseOf). */
+    fee_bp: arg.int(),
+    fee_on: arg.str<'award' | 'spend' | ''>(),
     /** The original's reference's record field (in its record hashes, the keys `originals`). */
     original_field: arg.bytes(),
     /** The original as the ledger has it; null in the hot window, where the script reads its record. */
@@ -58,6 +61,7 @@ export const reversal_script = shardScript({
     times: purchaseTimesKey(call.shard, call.contact_id),
     deferred: deferredUndosKey(call.shard),
     expired_lots: expiredLotsKey(call.shard, call.contact_id),
+    fee_carries: feeCarriesKey(call.shard),
   }),
   committed: committedOf,
 });

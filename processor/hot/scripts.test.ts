@@ -37,7 +37,7 @@ describe('hot scripts', () => {
     const accounts = transactionAccounts(business, specTerminal(business), contact_id);
     const base = { business_id: business.id, slot, contact_id, shard: 7, id: newId('txn'), now_ms: 0, journal_length_max: 1, reply: '', entry: '' };
     const counters = guessCountersOf(business.id, 'code', { terminal_id: 'ter_slots', source: '2001:db8::1' }, 0);
-    const original = { original_slot: specSlot('ter_slots').slot, original_field: Buffer.alloc(12), ledger: null, accounts };
+    const original = { original_slot: specSlot('ter_slots').slot, original_field: Buffer.alloc(12), ledger: null, accounts, fee_bp: 0, fee_on: '' };
     const calls: [keyof typeof hot_scripts, object][] = [
       ['purchaseScript', { ...base, pay: 0, pay_method: '', otp: '', amount: 1, at_ms: 0, birth_days: '', fee_bp: 0, pay_fee_bp: 0, accounts, tier_units: 0, periods: [], referral: '', awards: [], caps_kept: { d: '', w: '', m: '' } }],
       ['spendScript', { ...base, amount: 1, method: 'wallet', otp: '', fee_bp: 0, accounts }],

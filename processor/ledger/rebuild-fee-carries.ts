@@ -1,11 +1,14 @@
-// The contribution fee carries (lib.lua chargeFee, hot/keys.ts feeCarriesKey) from the ledger: for
-// each merchant on each shard, what the floors of its fees left. chargeFee adds (base × rate) mod
-// 10,000 of each purchase and spend to the carry and charges a unit whenever it makes one, and
-// refunds and reversals leave it alone: so the carry is the sum of those remainders, mod 10,000,
-// over the merchant's purchases and spends on the shard. Their base is what chargeFee was given,
-// read back from their postings: what the business's rewards funded (cashback and discount,
-// settle_on award) or the wallet money paid into the merchant's spends (settle_on spend).
-// A merchant's rate is set once, at its creation (API.md has no way to change it).
+// The contribution fee carries (lib.lua chargeFee, returnFee; hot/keys.ts feeCarriesKey) from the
+// ledger: for each merchant on each shard, what the floors of its fees left. chargeFee adds each
+// purchase's and spend's remainder, (base × rate) mod 10,000, to the carry; a refund takes back
+// its share of it, returnFee (what the proportion of the refunded total adds, so all of a sale's
+// refunds take the proportion of their total), and a reversal the rest. So the carry is, mod
+// 10,000, the sum over the merchant's purchases and spends on the shard of what of their
+// remainders stands: none of one reversed, R - floor(R × refunded / amount) of one refunded. The
+// base is what chargeFee was given, read back from the sale's postings: what the business's
+// rewards funded (cashback and discount, settle_on award) or the wallet money paid into the
+// merchant's spends (settle_on spend). A merchant's rate and settle_on are set once, at its
+// creation (API.md has no way to change them).
 
 import { feeCarriesKey } from '../hot/keys.ts';
 import { accountId } from '../journal.ts';
@@ -16,7 +19,8 @@ const carry_units = 10_000;
 /** Writes every shard's carries anew (any the Redis held go first); answers how many it wrote. */
 export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_count: number): Promise<number> {
   const rows = await sql<{ shard: number; merchant_id: string; currency: string; remainders: string }[]>`
-    select t.shard, m.id as merchant_id, t.currency, sum(((b.base % ${carry_units}) * m.contribution_fee_bp) % ${carry_units})::text as remainders
+    select t.shard, m.id as merchant_id, t.currency,
+      sum(case when u.reversed then 0 else r.rem - (r.rem * u.refunded) / t.amount end)::text as remainders
     from ledger_transactions t
     join terminals ter on ter.id = t.terminal_id
     join merchants m on m.id = ter.merchant_id
@@ -25,7 +29,12 @@ export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_coun
       where p.transaction_id = t.id
         and case when m.settle_on = 'award' then strpos(p.debit_account, ':rewards:') > 0 else strpos(p.credit_account, ':spends:') > 0 end
     ) b
-    where t.kind in ('purchase', 'spend') and m.contribution_fee_bp > 0
+    cross join lateral (select ((b.base % ${carry_units}) * m.contribution_fee_bp) % ${carry_units} as rem) r
+    cross join lateral (
+      select coalesce(sum(x.amount) filter (where x.kind = 'refund'), 0)::int8 as refunded, bool_or(x.kind = 'reversal') is true as reversed
+      from ledger_transactions x where x.original_id = t.id and x.kind in ('refund', 'reversal')
+    ) u
+    where t.kind in ('purchase', 'spend') and m.contribution_fee_bp > 0 and t.amount > 0 and r.rem > 0
     group by t.shard, m.id, t.currency`;
   const multi = redis.multi();
   for (let shard = 0; shard < shard_count; shard++) multi.del(feeCarriesKey(shard));

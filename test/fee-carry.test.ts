@@ -1,0 +1,103 @@
+// Contribution fees carried per merchant and shard (lib.lua chargeFee, returnFee), as a merchant's
+// back office sees them in its settlement. A merchant at 10% whose customers earn 1% cashback on
+// sales of 900 (awards of 9, a fee of 0.9 each): floored alone, each paid 0. Carried, with the
+// carry left alone by refunds and reversals (2026-12-04, briefly), a reversed sale's 0.9 stayed
+// and the next sale paid for it, and a terminal reversing every sale charged a unit and ringing it
+// again paid nothing at all (the money audit of that day). Here, one contact (one shard): the
+// fees of what stands are the floor of 10% of its awards, whatever was reversed or refunded.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prng } from '../loadtest/prng.ts';
+import { createCardContact, type CardContact } from './card-contact.ts';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let seed = 61_000_000;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+interface Shop {
+  readonly biz: BusinessFixture;
+  readonly contact: CardContact;
+  seq: number;
+}
+
+async function shop(): Promise<Shop> {
+  const biz = await createBusiness(gw); // its merchant charges 10% of awards
+  const offer = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '1% back', kind: 'cashback', goal: 'spend', award: { percent: 1 } });
+  expect(offer.status, offer.text).toBe(201);
+  return { biz, contact: await createCardContact(gw, biz, ++seed), seq: 0 };
+}
+
+async function buy(s: Shop, amount = 900): Promise<{ reference: string; awarded: number }> {
+  const reference = `fc-${++s.seq}`;
+  const r = await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference, cim: { type: 'card', value: s.contact.card }, amount, currency: 'EUR' });
+  expect(r.status, r.text).toBe(201);
+  return { reference, awarded: r.body.awards.reduce((sum: number, a: { amount: number }) => sum + a.amount, 0) };
+}
+
+async function undo(s: Shop, original_reference: string, how: 'reversal' | 'refund'): Promise<void> {
+  const r = await call(gw, 'POST', how === 'reversal' ? '/v1/reversals' : '/v1/refunds', s.biz.terminal_key, { reference: `fc-${++s.seq}`, original_reference });
+  expect(r.status, r.text).toBe(201);
+}
+
+async function settled(s: Shop): Promise<{ awards_funded: number; contribution_fees: number }> {
+  const r = await call(gw, 'GET', `/v1/settlements?merchant_id=${s.biz.merchant_id}`, s.biz.admin_key);
+  expect(r.status, r.text).toBe(200);
+  return { awards_funded: r.body.merchants[0].awards_funded, contribution_fees: r.body.merchants[0].contribution_fees };
+}
+
+describe('contribution fees carried', () => {
+  it('ten awards of 9 at 10% pay 9, not ten times 0', async () => {
+    const s = await shop();
+    for (let i = 0; i < 10; i++) expect((await buy(s)).awarded).toBe(9);
+    expect(await settled(s)).toEqual({ awards_funded: 90, contribution_fees: 9 });
+  });
+
+  for (const how of ['reversal', 'refund'] as const) {
+    it(`a ${how} of the whole sale leaves the carry as if it never happened`, async () => {
+      const s = await shop();
+      const first = await buy(s); // 0.9: 0 charged, 0.9 carried
+      await undo(s, first.reference, how);
+      await buy(s); // 0.9 again: 0 charged, not 1
+      expect(await settled(s)).toEqual({ awards_funded: 9, contribution_fees: 0 });
+    });
+  }
+
+  it('a terminal reversing every sale charged a unit and ringing it again still pays 10% of what stands, floored', async () => {
+    const s = await shop();
+    let fees = 0;
+    for (let sale = 0; sale < 12; sale++) {
+      const { reference } = await buy(s);
+      const now = (await settled(s)).contribution_fees;
+      if (now > fees) {
+        await undo(s, reference, 'reversal');
+        await buy(s);
+      }
+      fees = (await settled(s)).contribution_fees;
+    }
+    const { awards_funded, contribution_fees } = await settled(s);
+    expect(awards_funded).toBe(12 * 9);
+    expect(contribution_fees).toBe(Math.floor((awards_funded * 10) / 100));
+  });
+
+  it('random sales, whole refunds and reversals on one contact: 10% of what stands, floored', async () => {
+    const s = await shop();
+    const rnd = prng(20261204);
+    const standing: { reference: string; awarded: number }[] = [];
+    for (let op = 0; op < 40; op++) {
+      const pick = rnd();
+      if (pick < 0.6 || standing.length === 0) standing.push(await buy(s, 100 + Math.floor(rnd() * 4_900)));
+      else {
+        const [gone] = standing.splice(Math.floor(rnd() * standing.length), 1);
+        await undo(s, gone!.reference, pick < 0.8 ? 'reversal' : 'refund');
+      }
+    }
+    const awarded = standing.reduce((sum, p) => sum + p.awarded, 0);
+    expect(await settled(s)).toEqual({ awards_funded: awarded, contribution_fees: Math.floor((awarded * 10) / 100) });
+  });
+});
