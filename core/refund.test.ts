@@ -13,7 +13,11 @@ describe('refund arithmetic', () => {
         (amount, awarded, paid_raw, weights) => {
           const paid = paid_raw % (amount + 1);
           const discount = Math.floor(amount / 7);
-          let s: RefundState = { amount, awarded, discount, paid, fee: Math.floor(awarded / 10), refunded: 0, clawed: 0, discount_returned: 0, returned: 0, fee_returned: 0 };
+          const fee_whole = Math.floor(awarded / 10);
+          const fee_rem = (awarded % 10) * 1000;
+          let s: RefundState = { amount, awarded, discount, paid, fee_whole, fee_rem, refunded: 0, clawed: 0, discount_returned: 0, returned: 0 };
+          let fee_given = 0;
+          let rem_given = 0;
           // Split the amount into parts by the weights; the last refund takes what is left.
           const total_weight = weights.reduce((a, b) => a + b, 0);
           const parts = weights.map((w) => Math.floor((amount * w) / Math.max(total_weight, 1)));
@@ -25,13 +29,16 @@ describe('refund arithmetic', () => {
             expect(shares.claw).toBeGreaterThanOrEqual(0);
             expect(shares.give).toBeGreaterThanOrEqual(0);
             expect(shares.discount_back).toBeGreaterThanOrEqual(0);
+            expect(shares.fee_back).toBeGreaterThanOrEqual(0);
+            expect(shares.fee_rem_back).toBeGreaterThanOrEqual(0);
+            fee_given += shares.fee_back;
+            rem_given += shares.fee_rem_back;
             s = {
               ...s,
               refunded: s.refunded + take,
               clawed: s.clawed + shares.claw,
               discount_returned: s.discount_returned + shares.discount_back,
               returned: s.returned + shares.give,
-              fee_returned: s.fee_returned + shares.fee_back,
             };
             // In proportion: never ahead of the exact share, never a unit behind.
             expect(BigInt(s.clawed) * BigInt(amount)).toBeLessThanOrEqual(BigInt(awarded) * BigInt(s.refunded));
@@ -43,7 +50,7 @@ describe('refund arithmetic', () => {
           expect(s.clawed).toBe(awarded);
           expect(s.returned).toBe(paid);
           expect(s.discount_returned).toBe(discount);
-          expect(s.fee_returned).toBe(s.fee);
+          expect([fee_given, rem_given]).toEqual([fee_whole, fee_rem]);
         },
       ),
     );
@@ -57,16 +64,16 @@ describe('refund arithmetic', () => {
         fc.integer({ min: 0, max: 999_999_999_999 }),
         fc.array(fc.integer({ min: 1, max: 999_999_999_999 }), { minLength: 1, maxLength: 12 }),
         (amount, awarded, fee, raw_parts) => {
-          const start: RefundState = { amount, awarded, discount: Math.floor(awarded / 3), paid: Math.floor(amount / 2), fee, refunded: 0, clawed: 0, discount_returned: 0, returned: 0, fee_returned: 0 };
+          const start: RefundState = { amount, awarded, discount: Math.floor(awarded / 3), paid: Math.floor(amount / 2), fee_whole: fee, fee_rem: fee % 10_000, refunded: 0, clawed: 0, discount_returned: 0, returned: 0 };
           let s = start;
-          const sum = { claw: 0, discount_back: 0, give: 0, fee_back: 0 };
+          const sum = { claw: 0, discount_back: 0, give: 0, fee_back: 0, fee_rem_back: 0 };
           for (const raw of raw_parts) {
             const left = amount - s.refunded;
             if (left === 0) break;
             const part = 1 + (raw % left);
             const shares = refundShares(s, part)!;
-            for (const k of ['claw', 'discount_back', 'give', 'fee_back'] as const) sum[k] += shares[k];
-            s = { ...s, refunded: s.refunded + part, clawed: s.clawed + shares.claw, discount_returned: s.discount_returned + shares.discount_back, returned: s.returned + shares.give, fee_returned: s.fee_returned + shares.fee_back };
+            for (const k of ['claw', 'discount_back', 'give', 'fee_back', 'fee_rem_back'] as const) sum[k] += shares[k];
+            s = { ...s, refunded: s.refunded + part, clawed: s.clawed + shares.claw, discount_returned: s.discount_returned + shares.discount_back, returned: s.returned + shares.give };
           }
           expect(sum).toEqual(refundShares(start, s.refunded));
         },
@@ -75,9 +82,10 @@ describe('refund arithmetic', () => {
   });
 
   it('refuses refunds beyond the original', () => {
-    const s: RefundState = { amount: 1000, awarded: 100, discount: 50, paid: 0, fee: 0, refunded: 600, clawed: 60, discount_returned: 30, returned: 0, fee_returned: 0 };
+    const s: RefundState = { amount: 1000, awarded: 100, discount: 50, paid: 0, fee_whole: 15, fee_rem: 5000, refunded: 600, clawed: 60, discount_returned: 30, returned: 0 };
     expect(refundShares(s, 401)).toBeUndefined();
     expect(refundShares(s, 0)).toBeUndefined();
-    expect(refundShares(s, 400)).toEqual({ claw: 40, discount_back: 20, give: 0, fee_back: 0 });
+    // The fee's parts: 15 - floor(15 × 0.6) = 6, and 5,000 - 3,000.
+    expect(refundShares(s, 400)).toEqual({ claw: 40, discount_back: 20, give: 0, fee_back: 6, fee_rem_back: 2000 });
   });
 });

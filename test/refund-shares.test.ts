@@ -12,7 +12,7 @@ import { refundShares, type RefundState } from '../core/refund.ts';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 
 // Eleven numbers per case: the state's ten fields in this order, then the refund amount.
-const fields = ['amount', 'awarded', 'discount', 'paid', 'fee', 'refunded', 'clawed', 'discount_returned', 'returned', 'fee_returned'] as const;
+const fields = ['amount', 'awarded', 'discount', 'paid', 'fee_whole', 'fee_rem', 'refunded', 'clawed', 'discount_returned', 'returned'] as const;
 const harness = `
 local out = {}
 for i = 1, #ARGV, 11 do
@@ -20,7 +20,7 @@ for i = 1, #ARGV, 11 do
   for j, name in ipairs({${fields.map((f) => `'${f}'`).join(', ')}}) do s[name] = tonumber(ARGV[i + j - 1]) end
   local r = refundShares(s, tonumber(ARGV[i + 10]))
   if r then
-    out[#out + 1] = string.format('%d,%d,%d,%d', r.claw, r.discount_back, r.give, r.fee_back)
+    out[#out + 1] = string.format('%d,%d,%d,%d,%d', r.claw, r.discount_back, r.give, r.fee_back, r.fee_rem_back)
   else
     out[#out + 1] = '-'
   end
@@ -48,7 +48,7 @@ async function inLua(cases: readonly Case[]): Promise<string[]> {
 
 function inTs(c: Case): string {
   const r = refundShares(c.state, c.refund);
-  return r === undefined ? '-' : `${r.claw},${r.discount_back},${r.give},${r.fee_back}`;
+  return r === undefined ? '-' : `${r.claw},${r.discount_back},${r.give},${r.fee_back},${r.fee_rem_back}`;
 }
 
 /** A purchase's state after earlier refunds totalling `refunded`, as the script records it. */
@@ -59,12 +59,13 @@ const caseArb: fc.Arbitrary<Case> = fc
     awarded: fc.oneof(fc.integer({ min: 0, max: amount_max }), fc.integer({ min: 0, max: 5 * amount_max })),
     discount_raw: fc.integer({ min: 0, max: amount_max }),
     paid_raw: fc.integer({ min: 0, max: amount_max }),
-    fee: fc.integer({ min: 0, max: amount_max }),
+    fee_whole: fc.integer({ min: 0, max: amount_max }),
+    fee_rem: fc.integer({ min: 0, max: 9_999 }),
     refunded_raw: fc.integer({ min: 0, max: amount_max }),
     refund_raw: fc.integer({ min: -2, max: amount_max }),
     exact: fc.boolean(),
   })
-  .map(({ amount, awarded, discount_raw, paid_raw, fee, refunded_raw, refund_raw, exact }) => {
+  .map(({ amount, awarded, discount_raw, paid_raw, fee_whole, fee_rem, refunded_raw, refund_raw, exact }) => {
     const discount = discount_raw % (amount + 1);
     const paid = paid_raw % (amount + 1);
     const refunded = refunded_raw % (amount + 1);
@@ -73,8 +74,8 @@ const caseArb: fc.Arbitrary<Case> = fc
     const refund = exact ? left : refund_raw < 1 ? refund_raw : left === 0 ? refund_raw : refund_raw % (left + 2);
     const taken = (x: number) => proportion(x, refunded, amount);
     const state: RefundState = {
-      amount, awarded, discount, paid, fee, refunded,
-      clawed: taken(awarded), discount_returned: taken(discount), returned: taken(paid), fee_returned: taken(fee),
+      amount, awarded, discount, paid, fee_whole, fee_rem, refunded,
+      clawed: taken(awarded), discount_returned: taken(discount), returned: taken(paid),
     };
     return { state, refund };
   });
@@ -91,9 +92,9 @@ it('the shard script computes the same refund shares as core/refund.ts', async (
 it('agrees at the edges: the largest amounts, one unit, nothing left, more than is left', async () => {
   const max = amount_max;
   const state = (amount: number, awarded: number, refunded: number): RefundState => ({
-    amount, awarded, discount: amount, paid: amount - 1, fee: awarded, refunded,
+    amount, awarded, discount: amount, paid: amount - 1, fee_whole: awarded, fee_rem: 9_999, refunded,
     clawed: proportion(awarded, refunded, amount), discount_returned: proportion(amount, refunded, amount),
-    returned: proportion(amount - 1, refunded, amount), fee_returned: proportion(awarded, refunded, amount),
+    returned: proportion(amount - 1, refunded, amount),
   });
   const cases: Case[] = [
     { state: state(max, max, 0), refund: max },
@@ -109,6 +110,6 @@ it('agrees at the edges: the largest amounts, one unit, nothing left, more than 
   ];
   const lua = await inLua(cases);
   expect(lua).toEqual(cases.map(inTs));
-  expect(lua[0]).toBe(`${max},${max},${max - 1},${max}`);
+  expect(lua[0]).toBe(`${max},${max},${max - 1},${max},9999`);
   expect(lua[5]).toBe('-');
 });
