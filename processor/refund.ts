@@ -27,7 +27,7 @@ import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
 import type { LedgerRead } from './transactions.ts';
-import { requestHash } from './wallet.ts';
+import { feeRate, requestHash } from './wallet.ts';
 
 /** Where an original is: its contact, and what the ledger has of it when the hot window does not. */
 interface Located {
@@ -303,7 +303,7 @@ export class Refunds {
       entry: templates.entry,
       accounts: transactionAccounts(business, terminal, contact_id),
       // The original's fee is given back from its amounts at its terminal's merchant's rate, which never changes.
-      fee_bp: terminal.merchant_id === null ? 0 : terminal.fee_bp,
+      fee_bp: feeRate(terminal, terminal.settle_on),
       fee_on: terminal.merchant_id === null ? ('' as const) : terminal.settle_on,
       original_slot,
       original_field: original_slot.field,
