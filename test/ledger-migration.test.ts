@@ -122,7 +122,7 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
   const later = await sql<{ kind: string; body: string; reply: string | null }[]>`
     select kind, body::text as body, reply::text as reply from ledger_transactions
     where original_id = ${row.id} and business_id = ${business_id} and kind in ('refund', 'reversal')`;
-  let refunded = 0, clawed = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
+  let refunded = 0, clawed = 0, returned = 0, discount_returned = 0, reversed = false;
   for (const t of later) {
     if (t.kind === 'reversal') {
       reversed = true;
@@ -133,7 +133,6 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     refunded += refund.amount;
     clawed += reply.clawed_back ?? 0;
     returned += reply.returned_to_wallet ?? 0;
-    fee_returned += debited(refund.postings, 'fee_income');
     discount_returned += debited(refund.postings, 'discounts');
   }
   const awarded = (body.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
@@ -145,11 +144,9 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     awarded,
     paid: body.paid_from_wallet ?? 0,
     discount: body.discount ?? 0,
-    fee: debited(body.postings, 'fees'),
     refunded,
     clawed,
     returned,
-    fee_returned,
     discount_returned,
     reversed,
     lots: body.lots === undefined ? '' : JSON.stringify(body.lots),

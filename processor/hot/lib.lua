@@ -335,12 +335,13 @@ end
 local kind_names = {p = 'purchase', s = 'spend', r = 'redemption', f = 'refund', v = 'reversal', a = 'award', x = 'expiry'}
 
 -- A record's value (see commit) as a table: id, kind (its name), amount, awarded, paid,
--- discount, fee.
+-- discount. (Records written before 2026-12-04 hold a seventh field, the fee, read by nothing
+-- since refunds and reversals give a fee back from these amounts: feeBaseOf.)
 local function parseRecord(value)
   local f = {}
   for part in string.gmatch(value .. '|', '([^|]*)|') do f[#f + 1] = part end
   local function n(i) return tonumber(f[i] ~= nil and f[i] ~= '' and f[i] or '0') end
-  return {id = 'txn_' .. f[1], kind = kind_names[f[2]], amount = n(3), awarded = n(4), paid = n(5), discount = n(6), fee = n(7)}
+  return {id = 'txn_' .. f[1], kind = kind_names[f[2]], amount = n(3), awarded = n(4), paid = n(5), discount = n(6)}
 end
 
 -- The original of a refund or reversal: its record under `field` in `keys` (the hot window),
@@ -362,17 +363,21 @@ local function stateKeyOf(id)
   return 'v:' .. string.match(KEY.contact, '^c:({[^}]*})') .. ':' .. id
 end
 
--- What refunds and reversals have done to an original so far: {rf refunded, cw clawed back (what
--- expired of it included), cp payment returned, fr fee returned, dr discount returned, rv
--- reversed, lots (a redemption's)}.
+-- What refunds and reversals have done to an original so far, from its state hash (fields rf, cw,
+-- cp, dr, rv, lots): {refunded, clawed (what expired of it included), returned (of its wallet
+-- payment), discount_returned, reversed, lots (a redemption's, JSON; nil if none)}. The fee given
+-- back is not kept: it follows from these (refund-shares.lua). States written before 2026-12-04
+-- may hold an `fr`, read by nothing.
 -- `init` is what the ledger holds of it (hot/original.ts), given by Node when the hot path no
 -- longer remembers the original; it is used only if the state is not here.
 local function originalState(key, init)
   if init and redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'rf', int(init.refunded), 'cw', int(init.clawed), 'cp', int(init.returned),
-      'fr', int(init.fee_returned), 'dr', int(init.discount_returned), 'rv', init.reversed and '1' or '')
+      'dr', int(init.discount_returned), 'rv', init.reversed and '1' or '')
   end
-  return redis.call('HMGET', key, 'rf', 'cw', 'cp', 'fr', 'dr', 'rv', 'lots')
+  local v = redis.call('HMGET', key, 'rf', 'cw', 'cp', 'dr', 'rv', 'lots')
+  local function n(i) return tonumber(v[i] ~= false and v[i] ~= '' and v[i] or '0') end
+  return {refunded = n(1), clawed = n(2), returned = n(3), discount_returned = n(4), reversed = v[5] == '1', lots = v[6] or nil}
 end
 
 -- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,

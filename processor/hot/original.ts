@@ -14,7 +14,6 @@ export interface OriginalState {
   readonly refunded: number;
   readonly clawed: number;
   readonly returned: number;
-  readonly fee_returned: number;
   readonly discount_returned: number;
   readonly reversed: boolean;
 }

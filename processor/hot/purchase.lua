@@ -59,7 +59,7 @@ if first and ARG.referral ~= '' then
   redis.call('HDEL', KEY.contact, 'rf')
 end
 
-local record = recordOf('p', amount, cashback, pay, discount, fee)
+local record = recordOf('p', amount, cashback, pay, discount)
 local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings, expired_back = expired}, record)
 answer[4] = first and 1 or 0
 answer[5] = accepted

@@ -77,7 +77,7 @@ describe('purchase.lua', () => {
     expect(entry).not.toHaveProperty('awards'); // the reply's alone (templates.ts)
 
     // 11.25 charged 11, the quarter carried for the merchant on the shard (lib.lua chargeFee).
-    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300|11');
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300');
     expect(await redis.hGet(feeCarriesKey(shard), a.fees)).toBe('2500');
     // One purchase counted; no latest purchase time ('lp', of earlier versions): nothing reads it.
     expect(await redis.hmGet(contactKey(shard, contact_id), ['fp', 'lp', 'um'])).toEqual(['1', null, '2026-11|20|0']);
@@ -163,7 +163,7 @@ describe('purchase.lua', () => {
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
     expect(reply).toMatchObject({ amount_due: 300, paid_from_wallet: 500, wallet: { open: 500, commerce: 0 } });
     expect(entry.postings).toEqual([[c.accounts.open, c.accounts.spends, 500], [c.accounts.fees, c.accounts.fee_income, 12]]);
-    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|800||500||12');
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|800||500');
     expect(await redis.hGet(otpKey(shard, contact_id), '123456')).toBeNull();
     expect(await redis.purchaseScript(call({ contact_id, pay: 100, otp: '123456' }))).toEqual({ outcome: 'refused', code: 'otp_invalid' });
   });

@@ -103,12 +103,11 @@ export function recordBucketKey(shard: number, bucket: number, period: number): 
 export interface RecordValue {
   readonly id: string;
   readonly kind: RecordKind;
-  /** amount, awarded (cashback), paid from the wallet, discount, contribution fee */
+  /** amount, awarded (cashback), paid from the wallet, discount */
   readonly amount: number;
   readonly awarded: number;
   readonly paid: number;
   readonly discount: number;
-  readonly fee: number;
 }
 
 export type RecordKind = 'purchase' | 'spend' | 'redemption' | 'refund' | 'reversal' | 'award' | 'expiry';
@@ -117,7 +116,8 @@ const kind_letters: Record<string, RecordKind> = { p: 'purchase', s: 'spend', r:
 
 /**
  * A record as the scripts write it (lib.lua's commit): '<id without txn_>|<kind letter>|amount|
- * awarded|paid|discount|fee'; undefined for '!' (reversed before it arrived) or nothing.
+ * awarded|paid|discount' (and a fee, read by nothing, in records written before 2026-12-04);
+ * undefined for '!' (reversed before it arrived) or nothing.
  */
 /** The code a record of a refused request holds ('-' and the code: lib.lua refuse); undefined for any other record. */
 export function refusalOf(value: string | null | undefined): ErrorCode | undefined {
@@ -129,9 +129,9 @@ export function refusalOf(value: string | null | undefined): ErrorCode | undefin
 
 export function parseRecord(value: string | null | undefined): RecordValue | undefined {
   if (value === null || value === undefined || value === '!' || refusalOf(value) !== undefined) return undefined;
-  const [id, k, a, w, p, ds, fee] = value.split('|');
+  const [id, k, a, w, p, ds] = value.split('|');
   const kind = kind_letters[k ?? ''];
   if (id === undefined || kind === undefined) throw new Error(`not a transaction record: ${JSON.stringify(value)}`);
   const n = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
-  return { id: `txn_${id}`, kind, amount: n(a), awarded: n(w), paid: n(p), discount: n(ds), fee: n(fee) };
+  return { id: `txn_${id}`, kind, amount: n(a), awarded: n(w), paid: n(p), discount: n(ds) };
 }

@@ -56,3 +56,10 @@ local function refundShares(s, amount)
     fee_rem_back = proportion(s.fee_rem, after, s.amount) - proportion(s.fee_rem, s.refunded, s.amount),
   }
 end
+
+-- What of a fee's parts (whole, rem: lib.lua feeParts) refunds of `refunded` of the original's
+-- `amount` have not given back: what a reversal gives back (refundShares' fee shares of what is
+-- left, summed).
+local function feeLeft(whole, rem, refunded, amount)
+  return whole - proportion(whole, refunded, amount), rem - proportion(rem, refunded, amount)
+end

@@ -25,12 +25,11 @@ local o = originalOf(KEY.originals, ARG.original_field, ledger and ledger.origin
 if not o or o.kind ~= 'purchase' then return refuse('original_not_found') end
 local state_key = stateKeyOf(o.id)
 local st = originalState(state_key, ledger and ledger.state)
-if st[6] == '1' then return refuse('already_reversed') end
-local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
+if st.reversed then return refuse('already_reversed') end
 local fee_whole, fee_rem = feeParts(feeBaseOf(o, ARG.fee_on), ARG.fee_bp)
 local s = {
   amount = o.amount, awarded = o.awarded, discount = o.discount, paid = o.paid, fee_whole = fee_whole, fee_rem = fee_rem,
-  refunded = field(1), clawed = field(2), returned = field(3), discount_returned = field(5),
+  refunded = st.refunded, clawed = st.clawed, returned = st.returned, discount_returned = st.discount_returned,
 }
 local amount = ARG.amount or s.amount - s.refunded
 local shares = refundShares(s, amount)
@@ -53,7 +52,6 @@ if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.reward
 redis.call('HINCRBY', state_key, 'rf', int(amount))
 redis.call('HINCRBY', state_key, 'cw', int(shares.claw))
 redis.call('HINCRBY', state_key, 'cp', int(shares.give))
-redis.call('HINCRBY', state_key, 'fr', int(fee_back))
 redis.call('HINCRBY', state_key, 'dr', int(shares.discount_back))
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 

@@ -51,7 +51,7 @@ describe('refund.lua', () => {
     const a = c.accounts;
     expect(entry).toMatchObject({ kind: 'refund', original_id: o.id, amount: 1_000 });
     expect(entry.postings).toEqual([[a.spends, a.open, 250], [a.discounts, a.rewards, 150], [a.fee_income, a.fees, 5], [a.commerce, a.rewards, 50]]);
-    expect(await redis.hGetAll(stateKey(shard, o.id))).toEqual({ rf: '1000', cw: '50', cp: '250', fr: '5', dr: '150' });
+    expect(await redis.hGetAll(stateKey(shard, o.id))).toEqual({ rf: '1000', cw: '50', cp: '250', dr: '150' });
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'f|1000');
 
     // The rest (no amount: what is left), then nothing is left.
@@ -208,8 +208,8 @@ describe('refund.lua', () => {
     const id = newId('txn');
     const { slot } = specSlot(terminal.id);
     const ledger: LedgerOriginalArg = {
-      original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0, fee: 0 },
-      state: { refunded: 400, clawed: 40, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false },
+      original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0 },
+      state: { refunded: 400, clawed: 40, returned: 0, discount_returned: 0, reversed: false },
       lots: [],
     };
     const out = await redis.refundScript(call(contact_id, slot, null, ledger));

@@ -55,9 +55,8 @@ local kind = o.kind
 if kind ~= 'purchase' and kind ~= 'spend' and kind ~= 'redemption' then return refuse('original_not_found') end
 local state_key = stateKeyOf(o.id)
 local st = originalState(state_key, ledger and ledger.state)
-if st[6] == '1' then return refuse('already_reversed') end
+if st.reversed then return refuse('already_reversed') end
 
-local function field(i) return tonumber(st[i] ~= false and st[i] ~= '' and st[i] or '0') end
 local amount = o.amount
 local postings = ''
 -- A redemption's lots that come back already past their expiry (see below).
@@ -73,22 +72,22 @@ if kind == 'purchase' then
   local undo = ARG.undo
   if undo == nil or undo.original ~= o.id then return {'stale'} end
   -- What partial refunds have not clawed back or given back yet, less what of it expired.
-  local claw = o.awarded - field(2)
+  local claw = o.awarded - st.clawed
   local own = ownLots(o, claw)
   if own == nil then return {'stale'} end
   undoPurchase(undo)
   -- Its wallet payment back before the claw-back, which then finds it there: taken first, a
   -- claw-back of a wallet short of the award booked commerce debt beside the open money the
   -- return then made, to be spent while the debt stood (a black-box audit, 2026-12-03).
-  local give = o.paid - field(3)
+  local give = o.paid - st.returned
   if give > 0 then
     redis.call('HINCRBY', KEY.contact, 'o', give)
     postings = joinPostings(postings, posting(A.spends, A.open, give))
   end
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, field(1), o.amount, own)
+  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, st.refunded, o.amount, own)
   clawed = claw - award_expired
-  local discount_back = o.discount - field(5)
+  local discount_back = o.discount - st.discount_returned
   if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end
   if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end
   if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
@@ -102,7 +101,7 @@ else
   local open = balances()
   if open < amount then return refuse('insufficient_funds') end
   -- Back into the very lots it came from, with their expiry and pool.
-  local lots = (st[7] and cjson.decode(st[7])) or (ledger and ledger.lots) or {}
+  local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
   local earliest = 9999999999999
   addLots(lots)
   for _, lot in ipairs(lots) do
@@ -120,13 +119,9 @@ else
   redis.call('HINCRBY', KEY.contact, 'o', -amount)
   postings = posting(A.open, A.commerce, amount)
 end
--- What of its fee's parts refunds have not given back (refund-shares.lua), through the carry.
+-- What of its fee's parts refunds have not given back, through the carry.
 local fee_whole, fee_rem = feeParts(feeBaseOf(o, ARG.fee_on), ARG.fee_bp)
-local refunded = field(1)
-if refunded > 0 then
-  fee_whole = fee_whole - proportion(fee_whole, refunded, o.amount)
-  fee_rem = fee_rem - proportion(fee_rem, refunded, o.amount)
-end
+fee_whole, fee_rem = feeLeft(fee_whole, fee_rem, st.refunded, o.amount)
 local fee_back = returnFee(KEY.fee_carries, A.fees, fee_whole, fee_rem)
 if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')

@@ -119,8 +119,8 @@ describe('reversal.lua', () => {
     const contact_id = await specContact(redis, shard, business, 80);
     const id = newId('txn');
     const ledger: LedgerOriginalArg = {
-      original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0, fee: 0 },
-      state: { refunded: 0, clawed: 0, returned: 0, fee_returned: 0, discount_returned: 0, reversed: false },
+      original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0 },
+      state: { refunded: 0, clawed: 0, returned: 0, discount_returned: 0, reversed: false },
       lots: [[pool, 80]],
     };
     const out = await redis.reversalScript(call(contact_id, specSlot(terminal.id).slot, ledger));

@@ -14,4 +14,4 @@ local A = ARG.accounts
 local postings = posting(A.open, A.spends, amount)
 local fee = chargeFee(KEY.fee_carries, A.fees, feeParts(amount, ARG.fee_bp))
 if fee > 0 then postings = joinPostings(postings, posting(A.fees, A.fee_income, fee)) end
-return commit({postings = postings}, recordOf('s', amount, 0, 0, 0, fee))
+return commit({postings = postings}, recordOf('s', amount))

@@ -13,7 +13,6 @@ export interface LedgerOriginal extends OriginalState {
   readonly awarded: number;
   readonly paid: number;
   readonly discount: number;
-  readonly fee: number;
   /** A redemption's lots (JSON: [[lot field, amount]…]), '' for the others. */
   readonly lots: string;
   /** A purchase's awards, as its reply has them: its claw-back takes their lots first (awards.ts awardLots). */
@@ -27,9 +26,7 @@ interface Stored {
   readonly amount: number;
   readonly reply: string | null;
   readonly body: string | null;
-  /** Of its postings (one per account pair), the sums debited from fee and discount accounts. */
-  readonly fees: number;
-  readonly fee_income: number;
+  /** Of its postings (one per account pair), the sum debited from discount accounts. */
   readonly discounts: number;
 }
 
@@ -47,8 +44,6 @@ function entryFields(t: Stored): { awards?: readonly { kind: string; amount: num
 /** A transaction's columns, reply, body and the debits of its postings the original's state needs. */
 const stored = (sql: Sql) => sql`
   t.id, t.kind, t.contact_id, t.amount, t.reply::text as reply, t.body::text as body,
-  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':fees:') > 0), 0)::int8 as fees,
-  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':fee_income:') > 0), 0)::int8 as fee_income,
   coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts`;
 
 /**
@@ -71,7 +66,7 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
     where t.original_id = ${row.id} and t.business_id = ${business_id} and t.kind in ('refund', 'reversal')
     group by t.id`;
-  let refunded = 0, clawed = 0, returned = 0, fee_returned = 0, discount_returned = 0, reversed = false;
+  let refunded = 0, clawed = 0, returned = 0, discount_returned = 0, reversed = false;
   for (const t of later) {
     if (t.kind === 'reversal') {
       reversed = true;
@@ -82,7 +77,6 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     // The state's clawed back counts the share that had expired too (refund.lua's cw).
     clawed += (reply.clawed_back ?? 0) + (reply.award_expired ?? 0);
     returned += reply.returned_to_wallet ?? 0;
-    fee_returned += t.fee_income;
     discount_returned += t.discounts;
   }
   const entry = entryFields(row);
@@ -95,11 +89,9 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     awarded,
     paid: entry.paid_from_wallet ?? 0,
     discount: entry.discount ?? 0,
-    fee: row.fees,
     refunded,
     clawed,
     returned,
-    fee_returned,
     discount_returned,
     reversed,
     lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),

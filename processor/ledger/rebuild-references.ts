@@ -38,7 +38,6 @@ interface WindowRow {
   readonly created_ms: number;
   readonly reply: string | null;
   readonly body: string | null;
-  readonly fees: number;
 }
 
 /** The amounts a record keeps after its kind (lib.lua's recordOf calls). */
@@ -51,10 +50,8 @@ function recordAmounts(t: WindowRow): number[] {
       const field = <T>(k: string): T | undefined => ((k in body ? body[k] : reply[k]) ?? undefined) as T | undefined;
       const awards = field<{ kind: string; amount: number }[]>('awards') ?? [];
       const awarded = awards.reduce((s, a) => (a.kind === 'instant_discount' ? s : s + a.amount), 0);
-      return [t.amount, awarded, field<number>('paid_from_wallet') ?? 0, field<number>('discount') ?? 0, t.fees];
+      return [t.amount, awarded, field<number>('paid_from_wallet') ?? 0, field<number>('discount') ?? 0];
     }
-    case 'spend':
-      return [t.amount, 0, 0, 0, t.fees];
     case 'award':
       return [t.amount, t.amount];
     default:
@@ -87,8 +84,7 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
   const start = new Date(windowStart(config, now_ms));
   const cursor = sql<WindowRow[]>`
     select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, t.request_hash, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
-      case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body,
-      coalesce((select sum(p.amount) from ledger_postings p where p.transaction_id = t.id and strpos(p.debit_account, ':fees:') > 0), 0)::int8 as fees
+      case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body
     from ledger_transactions t
     where t.created_at >= ${start} and t.contact_id is not null and t.reference is not null`.cursor(batch_rows);
   return writeWindow(redis, cursor, config, now_ms, (t, write) => {
@@ -156,7 +152,7 @@ export function statesQuery(sql: Sql | TransactionSql, start_ms: number) {
     select o.id, t.contact_id, t.kind, (extract(epoch from o.last_at) * 1000)::int8 as last_ms,
       case when t.kind = 'redemption' then (t.body->'lots')::text end as lots,
       coalesce(r.refunded, 0)::int8 as refunded, coalesce(r.clawed, 0)::int8 as clawed, coalesce(r.returned, 0)::int8 as returned,
-      coalesce(r.reversed, false) as reversed, coalesce(f.fee_returned, 0)::int8 as fee_returned, coalesce(f.discount_returned, 0)::int8 as discount_returned
+      coalesce(r.reversed, false) as reversed, coalesce(f.discount_returned, 0)::int8 as discount_returned
     from originals o join ledger_transactions t on t.id = o.id
     left join lateral (
       select sum(x.amount) filter (where x.kind = 'refund') as refunded,
@@ -166,8 +162,7 @@ export function statesQuery(sql: Sql | TransactionSql, start_ms: number) {
       from ledger_transactions x where x.original_id = (o.id collate "default") and x.kind in ('refund', 'reversal')
     ) r on true
     left join lateral (
-      select sum(p.amount) filter (where strpos(p.debit_account, ':fee_income:') > 0) as fee_returned,
-        sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0) as discount_returned
+      select sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0) as discount_returned
       from ledger_transactions x join ledger_postings p on p.transaction_id = x.id
       where x.original_id = (o.id collate "default") and x.kind = 'refund'
     ) f on true
@@ -191,7 +186,7 @@ export async function rebuildStates(redis: RedisClient, sql: Sql, config: Proces
       const key = stateKey(shardOf(s.contact_id, config.shard_count), s.id);
       const fields: Record<string, string> = {};
       // As refund.lua leaves them (HINCRBY: every field once any refund was made), reversal.lua ('rv') and redeem.lua ('lots').
-      if (s.refunded > 0) Object.assign(fields, { rf: String(s.refunded), cw: String(s.clawed), cp: String(s.returned), fr: String(s.fee_returned), dr: String(s.discount_returned) });
+      if (s.refunded > 0) Object.assign(fields, { rf: String(s.refunded), cw: String(s.clawed), cp: String(s.returned), dr: String(s.discount_returned) });
       if (s.reversed) fields.rv = '1';
       if (s.lots !== null) fields.lots = s.lots;
       if (Object.keys(fields).length === 0) continue;
