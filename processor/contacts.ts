@@ -13,6 +13,8 @@ import type { GuessKind } from '../core/guesses.ts';
 import { contactKey, lotsKey } from './hot/keys.ts';
 import { iso, isUniqueViolation, type Business } from './network.ts';
 import { default_config, type Stores } from './stores.ts';
+import { birthdayPurchases, type BirthdayPurchases } from './ledger/birthday-purchases.ts';
+import { waitForShard } from './ledger/caught-up.ts';
 
 export interface ContactView {
   readonly id: string;
@@ -80,6 +82,10 @@ const nothing_to_give_back: Promise<void> = Promise.resolve();
 
 const never_expires_ms = 9_999_999_999_999;
 const resolved_entries_max = 200_000; // about 30 MB of V8 heap at most
+/** Reads of a contact's purchases for a new birth date, at most, while it keeps buying (setBirthDate). */
+const birth_date_reads_max = 5;
+/** How long a new birth date waits for the ledger to hold the contact's purchases (the writer's lag is milliseconds). */
+const birth_date_ledger_wait_ms = 2_000;
 
 export class Contacts {
   /** CIM token → contact id, for the CIM types whose mapping never changes (oldest evicted first). */
@@ -450,13 +456,36 @@ export class Contacts {
       const [c] = await tx<{ tags: string[]; birth_date: string | null; spend_blocked: boolean }[]>`
         select tags, to_char(birth_date, 'YYYY-MM-DD') as birth_date, spend_blocked from contacts where id = ${contact_id} for update`;
       if (c === undefined) return;
-      const key = contactKey(this.shardOf(contact_id), contact_id);
+      const shard = this.shardOf(contact_id);
+      const key = contactKey(shard, contact_id);
       const multi = redis.multi();
       c.tags.length > 0 ? multi.hSet(key, 't', JSON.stringify(c.tags)) : multi.hDel(key, 't');
-      c.birth_date === null ? multi.hDel(key, 'd') : multi.hSet(key, 'd', c.birth_date);
       c.spend_blocked ? multi.hSet(key, 'x', '1') : multi.hDel(key, 'x');
       await multi.exec();
+      if (((await redis.hGet(key, 'd')) ?? null) !== c.birth_date) await this.setBirthDate(shard, contact_id, c.birth_date);
     });
+  }
+
+  /**
+   * A new birth date, with the contact's purchases on that birthday (hot/birth-date.lua): read from
+   * the ledger once it holds every purchase the shard journaled, and written only if none came
+   * since; a contact buying all the while is read again, a few times at most (then 503: the retry
+   * of the PATCH sets it, as PostgreSQL already holds it). A contact with no purchase (or all
+   * reversed) has none to read.
+   */
+  private async setBirthDate(shard: number, contact_id: string, birth_date: string | null): Promise<void> {
+    const { sql, redis, config, clock } = this.stores;
+    for (let read = 1; read <= birth_date_reads_max; read++) {
+      const purchases = (await redis.hGet(contactKey(shard, contact_id), 'fp')) ?? '';
+      let times: BirthdayPurchases = { times: [], expire_at_ms: 0 };
+      if (birth_date !== null && purchases !== '') {
+        if (!(await waitForShard(redis, config.shard_count, shard, birth_date_ledger_wait_ms))) break;
+        times = await birthdayPurchases(sql, contact_id, birth_date, clock.now());
+      }
+      const set = await redis.birthDateScript({ shard, contact_id, birth_date, purchases, times: times.times, times_kept_ms: Math.max(1, times.expire_at_ms - clock.now()) });
+      if (set === 'ok') return;
+    }
+    throw new PocketgateError('unavailable', 'the birth date could not be set with the purchases made on it: try again');
   }
 
   /** Balances; with `detail`, the commerce lots summed by pool and by expiry too. */

@@ -5,6 +5,7 @@
 
 import { award_script } from './award.ts';
 import { backlog_script } from './backlog.ts';
+import { birth_date_script } from './birth-date.ts';
 import { budget_script } from './budget.ts';
 import { claim_script } from './claim.ts';
 import { expire_script } from './expire.ts';
@@ -34,6 +35,7 @@ export const hot_scripts = {
   leaseScript: lease_script,
   backlogScript: backlog_script,
   undoScript: undo_script,
+  birthDateScript: birth_date_script,
 };
 
 export const hot_library = hotLibrary(hot_scripts);
