@@ -15,6 +15,7 @@ import { iso, isUniqueViolation, type Business } from './network.ts';
 import { default_config, type Stores } from './stores.ts';
 import { birthdayPurchases, type BirthdayPurchases } from './ledger/birthday-purchases.ts';
 import { waitForShard } from './ledger/caught-up.ts';
+import type { TransactionSql } from 'postgres';
 
 export interface ContactView {
   readonly id: string;
@@ -462,7 +463,7 @@ export class Contacts {
       c.tags.length > 0 ? multi.hSet(key, 't', JSON.stringify(c.tags)) : multi.hDel(key, 't');
       c.spend_blocked ? multi.hSet(key, 'x', '1') : multi.hDel(key, 'x');
       await multi.exec();
-      if (((await redis.hGet(key, 'd')) ?? null) !== c.birth_date) await this.setBirthDate(shard, contact_id, c.birth_date);
+      if (((await redis.hGet(key, 'd')) ?? null) !== c.birth_date) await this.setBirthDate(tx, shard, contact_id, c.birth_date);
     });
   }
 
@@ -473,14 +474,16 @@ export class Contacts {
    * of the PATCH sets it, as PostgreSQL already holds it). A contact with no purchase (or all
    * reversed) has none to read.
    */
-  private async setBirthDate(shard: number, contact_id: string, birth_date: string | null): Promise<void> {
-    const { sql, redis, config, clock } = this.stores;
+  private async setBirthDate(tx: TransactionSql, shard: number, contact_id: string, birth_date: string | null): Promise<void> {
+    const { redis, config, clock } = this.stores;
     for (let read = 1; read <= birth_date_reads_max; read++) {
       const purchases = (await redis.hGet(contactKey(shard, contact_id), 'fp')) ?? '';
       let times: BirthdayPurchases = { times: [], expire_at_ms: 0 };
       if (birth_date !== null && purchases !== '') {
         if (!(await waitForShard(redis, config.shard_count, shard, birth_date_ledger_wait_ms))) break;
-        times = await birthdayPurchases(sql, contact_id, birth_date, clock.now());
+        // On the row lock's own connection: a PATCH waiting for a second one of the pool could wait on
+        // every other PATCH doing the same.
+        times = await birthdayPurchases(tx, contact_id, birth_date, clock.now());
       }
       const set = await redis.birthDateScript({ shard, contact_id, birth_date, purchases, times: times.times, times_kept_ms: Math.max(1, times.expire_at_ms - clock.now()) });
       if (set === 'ok') return;

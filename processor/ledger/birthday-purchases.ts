@@ -6,6 +6,7 @@ import { readLocalTime } from '../../core/local-time.ts';
 import { isBirthday } from '../../core/offer.ts';
 import { birthday_purchases_max } from '../hot/birth-date.ts';
 import { purchase_times_kept_ms } from '../hot/keys.ts';
+import type { TransactionSql } from 'postgres';
 import type { Sql } from '../stores.ts';
 
 export interface BirthdayPurchases {
@@ -18,7 +19,7 @@ export interface BirthdayPurchases {
 /** A purchase dated ahead of when it was processed, at most (core/occurred.ts: 5 minutes from a terminal). */
 const dated_ahead_ms_max = 10 * 60_000;
 
-export async function birthdayPurchases(sql: Sql, contact_id: string, birth_date: string, now_ms: number): Promise<BirthdayPurchases> {
+export async function birthdayPurchases(sql: Sql | TransactionSql, contact_id: string, birth_date: string, now_ms: number): Promise<BirthdayPurchases> {
   const since_ms = now_ms - purchase_times_kept_ms;
   const rows = await sql<{ id: string; at_ms: string; created_ms: string; timezone: string | null }[]>`
     select t.id, (extract(epoch from coalesce(t.occurred_at, t.created_at)) * 1000)::int8 as at_ms,
