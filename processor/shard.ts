@@ -35,7 +35,10 @@ async function recordNow(stores: Stores, shard: number, journal_id: string, repl
   const entry = (await journalRecord(stores, shard, journal_id))?.entry;
   if (entry === undefined) return;
   try {
-    await recordEntries(stores.sql, [{ shard, stream_id: journal_id, entry, reply }]);
+    // Bounded as the POS path's reads of the ledger (2 s, none while the probe finds PostgreSQL
+    // down, 64 waiting at most): a PostgreSQL that does not commit held the terminal as long as it
+    // did not (40 s seen, a lock held). The insert given up on goes on, and the retry waits for it.
+    await posLedgerRead(stores)(() => recordEntries(stores.sql, [{ shard, stream_id: journal_id, entry, reply }]));
   } catch {
     throw new PocketgateError('unavailable', 'the ledger could not record this transaction now; it will, and a retry gets its reply');
   }
@@ -91,7 +94,10 @@ export async function replayOf(stores: Stores, shard: number, slot: ReferenceSlo
   if (record === undefined) return undefined;
   const journal_id = await stores.redis.get(transactionKey(shard, record.id));
   const pending = journal_id === null ? undefined : (await journalRecord(stores, shard, journal_id))?.reply;
-  return { status: 201, body: pending ?? (await recordedReply(stores, record.id)), replayed: true };
+  if (pending === undefined) return { status: 201, body: await recordedReply(stores, record.id), replayed: true };
+  // As the script's replay: in DURABILITY=sync, answered once PostgreSQL has it.
+  if (stores.config.durability === 'sync') await recordNow(stores, shard, journal_id!, pending);
+  return { status: 201, body: pending, replayed: true };
 }
 
 /** `outcome`, noting in `answer` what the shard script answered once it does. */
@@ -130,6 +136,8 @@ async function replyOf<C extends Committed>(stores: Stores, shard: number, o: Sh
       // The script found nothing to do (an award transaction whose every award was refused).
       return { status: 204, body: '', replayed: false };
     case 'replay':
+      // Its first answer may still be waiting for PostgreSQL: a repeat is no earlier an approval.
+      if (stores.config.durability === 'sync') await recordNow(stores, shard, o.journal_id, o.reply);
       return { status: 201, body: o.reply, replayed: true };
     case 'recorded':
       return { status: 201, body: await recordedReply(stores, o.id), replayed: true };

@@ -87,3 +87,40 @@ describe('DURABILITY=sync', () => {
     expect(postings.filter((p) => p.transaction_id !== r.body.id)).toHaveLength(postings_before);
   });
 });
+
+describe('DURABILITY=sync, a repeat', () => {
+  // Its first answer may still be waiting for PostgreSQL (on this gateway or an async one): the
+  // repeat is no approval before PostgreSQL has it either (a black-box audit, 2026-12-04: a sync
+  // gateway answered repeats 201 from the journal, the ledger still pending).
+  it('of a purchase the ledger does not hold yet is answered once PostgreSQL has it', async () => {
+    const biz = await createBusiness(async_gw);
+    const [c] = await createContacts(async_gw, biz, [testCard(17_000_011)]);
+    const body = { reference: 'R-1', cim: { type: 'card', value: c!.card }, amount: 2500, currency: 'EUR' };
+    const first = await call(async_gw, 'POST', '/v1/purchases', biz.terminal_key, body);
+    expect(first.status).toBe(201);
+    expect(await ledgerRows(sql, biz.business_id)).toEqual([]);
+    const again = await call(sync_gw, 'POST', '/v1/purchases', biz.terminal_key, body);
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.text).toBe(first.text);
+    expect((await ledgerRows(sql, biz.business_id)).map((x) => [x.id, x.reference])).toEqual([[first.body.id, 'R-1']]);
+  });
+
+  it('of a spend paid by wallet code, replayed before its script runs, likewise', async () => {
+    const biz = await createBusiness(async_gw);
+    // Into the open balance, which spends take from.
+    const o = await call(async_gw, 'POST', '/v1/offers', biz.admin_key, { name: 'half back', goal: 'spend', kind: 'cashback', award: { percent: 50 }, instant_redeem: true });
+    expect(o.status, o.text).toBe(201);
+    const [c] = await createContacts(async_gw, biz, [testCard(17_000_012)]);
+    const p = await call(async_gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'S-0', cim: { type: 'card', value: c!.card }, amount: 4000, currency: 'EUR' });
+    expect(p.status).toBe(201);
+    const contact = (await call(async_gw, 'GET', `/v1/contacts/${c!.id}`, biz.admin_key)).body as { wallet_code: string };
+    const body = { reference: 'S-1', wallet_code: contact.wallet_code, amount: 100, currency: 'EUR' };
+    const first = await call(async_gw, 'POST', '/v1/spends', biz.terminal_key, body);
+    expect(first.status, first.text).toBe(201);
+    const again = await call(sync_gw, 'POST', '/v1/spends', biz.terminal_key, body);
+    expect(again.text).toBe(first.text);
+    const recorded = (await ledgerRows(sql, biz.business_id)).map((x) => x.reference);
+    expect(recorded).toContain('S-1');
+  });
+});

@@ -130,3 +130,23 @@ describe('a reversal of a purchase in the hot window that the ledger has recorde
     expect(replayed.body).toEqual(purchase.body);
   }, 60_000);
 });
+
+describe('DURABILITY=sync, the ledger slow', () => {
+  it('a purchase and its repeat are answered 503 within the timeout, not as long as the lock is held; the retry after replays it, recorded once', async () => {
+    const sync_gw = await startTestGateway({ database_url: stores.database_url, redis_url: stores.redis.url, ledger_writer: false, processor: { ...configFromEnv().processor, durability: 'sync' } });
+    try {
+      const [c] = await createContacts(gw, biz, [testCard(19_200_011)]);
+      const body = { reference: 'sync-slow', cim: { type: 'card', value: c!.card }, amount: 1_000, currency: 'EUR' };
+      const first = await whileLedgerLocked(() => call(sync_gw, 'POST', '/v1/purchases', biz.terminal_key, body));
+      expect([first.status, first.body.code], first.text).toEqual([503, 'unavailable']);
+      const repeat = await whileLedgerLocked(() => call(sync_gw, 'POST', '/v1/purchases', biz.terminal_key, body));
+      expect([repeat.status, repeat.body.code], repeat.text).toEqual([503, 'unavailable']);
+      const after = await call(sync_gw, 'POST', '/v1/purchases', biz.terminal_key, body);
+      expect([after.status, after.headers.get('idempotent-replayed')], after.text).toEqual([201, 'true']);
+      const rows = await stores.sql`select id from ledger_transactions where reference = 'sync-slow'`;
+      expect(rows.map((r) => r.id)).toEqual([after.body.id]);
+    } finally {
+      await sync_gw.close();
+    }
+  }, 60_000);
+});

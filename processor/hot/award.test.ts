@@ -59,7 +59,7 @@ describe('award.lua', () => {
     const length = await journalLength(redis, shard);
     // The 'once' cap is used: a sign-up under another reference awards nothing.
     expect(await redis.awardScript(call(contact_id, `signup:b:${contact_id}`, [signup(100)]))).toEqual({ outcome: 'empty' });
-    expect(await redis.awardScript(call(contact_id, `signup:a:${contact_id}`, [signup(100)]))).toEqual({ outcome: 'replay', reply: first.reply });
+    expect(await redis.awardScript(call(contact_id, `signup:a:${contact_id}`, [signup(100)]))).toEqual({ outcome: 'replay', reply: first.reply, journal_id: first.journal_id });
     expect(await journalLength(redis, shard)).toBe(length);
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 0, commerce: 100 });
   });

@@ -46,8 +46,9 @@ local function pendingKey(id)
   return string.match(KEY.pending, '^(.-}:)') .. id
 end
 
--- A repeated request: its reply from the journal while the ledger has not recorded it, else
--- {'recorded', id} (Node reads the reply from the ledger).
+-- A repeated request: its reply from the journal while the ledger has not recorded it, with the
+-- entry's id (DURABILITY=sync records it before answering), else {'recorded', id} (Node reads the
+-- reply from the ledger).
 local function replayOf(record)
   local id = 'txn_' .. string.sub(record, 1, string.find(record, '|', 1, true) - 1)
   local journal_id = redis.call('GET', pendingKey(id))
@@ -56,7 +57,7 @@ local function replayOf(record)
     if found[1] then
       local fields = found[1][2]
       for i = 1, #fields, 2 do
-        if fields[i] == 'r' then return {'replay', fields[i + 1]} end
+        if fields[i] == 'r' then return {'replay', fields[i + 1], journal_id} end
       end
     end
   end

@@ -191,7 +191,7 @@ describe('purchase.lua', () => {
     if (first.outcome !== 'ok') throw new Error(first.outcome);
     const length = await journalLength(redis, shard);
     const again = call({ contact_id, at, awards: [award('c', 100)] });
-    expect(await redis.purchaseScript(again)).toEqual({ outcome: 'replay', reply: first.reply });
+    expect(await redis.purchaseScript(again)).toEqual({ outcome: 'replay', reply: first.reply, journal_id: first.journal_id });
     // Once the ledger has it (the writer deleted the pending pointer), the ledger has its reply.
     const id = (JSON.parse(first.reply) as { id: string }).id;
     await redis.del(transactionKey(shard, id));

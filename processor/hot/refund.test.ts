@@ -232,7 +232,7 @@ describe('refund.lua', () => {
     const at = specSlot(terminal.id);
     const first = await redis.refundScript(call(contact_id, o.slot, 100, null, at));
     if (first.outcome !== 'ok') throw new Error(first.outcome);
-    expect(await redis.refundScript(call(contact_id, o.slot, 100, null, at))).toEqual({ outcome: 'replay', reply: first.reply });
+    expect(await redis.refundScript(call(contact_id, o.slot, 100, null, at))).toEqual({ outcome: 'replay', reply: first.reply, journal_id: first.journal_id });
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 1_000, commerce: 0 });
   });
 });

@@ -53,8 +53,8 @@ export interface Committed {
 
 /** Nothing committed by this call. */
 export type Uncommitted =
-  /** A repeated request: its reply, from the journal. */
-  | { readonly outcome: 'replay'; readonly reply: string }
+  /** A repeated request: its reply and its entry's id, from the journal. */
+  | { readonly outcome: 'replay'; readonly reply: string; readonly journal_id: string }
   /** A repeated request the ledger has recorded: the transaction whose reply the ledger keeps. */
   | { readonly outcome: 'recorded'; readonly id: string }
   /** `replayed`: the same request was refused so before (lib.lua refuse), and is again. */
@@ -75,7 +75,7 @@ export function shardOutcome<C extends Committed>(raw: unknown, committed: (answ
     case 'ok':
       return committed(answer);
     case 'replay':
-      return { outcome: 'replay', reply: textAt(answer, 1) };
+      return { outcome: 'replay', reply: textAt(answer, 1), journal_id: textAt(answer, 2) };
     case 'recorded':
       return { outcome: 'recorded', id: textAt(answer, 1) };
     case 'refused': {

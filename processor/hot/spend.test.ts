@@ -50,7 +50,7 @@ describe('spend.lua', () => {
     expect((await journalOf(redis, shard, next.journal_id)).entry.postings).toEqual([[a.open, a.spends, 300], [a.fees, a.fee_income, 8]]);
     expect(await redis.hGet(feeCarriesKey(shard), a.fees)).toBeNull();
     const at = { reference: 'x', slot: c.slot };
-    expect(await redis.spendScript(call(contact_id, 300, '', at))).toEqual({ outcome: 'replay', reply: out.reply });
+    expect(await redis.spendScript(call(contact_id, 300, '', at))).toEqual({ outcome: 'replay', reply: out.reply, journal_id: out.journal_id });
     expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: 400, commerce: 0 });
   });
 
