@@ -72,11 +72,16 @@ export async function syncTerminal(sql: Sql, redis: RedisClient, id: string, old
     // join, not the locked row) as it was when the statement began, so a sync waiting on a
     // concurrent key change would write the replaced key and tell its caller that key stands.
     await tx`select 1 from terminals where id = ${id} for update`;
-    const [t] = await selectTerminals(tx, tx`where t.id = ${id}`, tx``);
-    if (t === undefined) return undefined;
-    await writeTerminal(redis, t, t.merchant_code, old_key_hash);
-    return t.key_hash;
+    return syncLockedTerminal(tx, redis, id, old_key_hash);
   });
+}
+
+/** syncTerminal within a transaction that holds the terminal's row lock (and may have changed its key). */
+export async function syncLockedTerminal(tx: Query, redis: RedisClient, id: string, old_key_hash?: string): Promise<string | undefined> {
+  const [t] = await selectTerminals(tx, tx`where t.id = ${id}`, tx``);
+  if (t === undefined) return undefined;
+  await writeTerminal(redis, t, t.merchant_code, old_key_hash);
+  return t.key_hash;
 }
 
 export async function syncLink(sql: Sql, redis: RedisClient, business_id: string, acquirer_id: string): Promise<void> {

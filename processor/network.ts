@@ -11,7 +11,7 @@ import type { Resolution } from '../core/offer.ts';
 import type { BusinessRecord } from './network-layout.ts';
 import { keyEntryKey, merchantKey, paddedAcquirer, terminalKey } from './network-layout.ts';
 import { acquirer_businesses_max, readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
-import { syncBusiness, syncLink, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
+import { syncBusiness, syncLink, syncLockedTerminal, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
 import type { Sql, Stores } from './stores.ts';
 import { CachedLookup } from './ttl-cache.ts';
 import type postgres from 'postgres';
@@ -98,10 +98,6 @@ export function terminalFrom({ terminal, venue, merchant }: TerminalView): Termi
 function codeTaken(code: string): PocketgateError {
   const detail = `terminal code ${code} is already used at this merchant`;
   return new PocketgateError('validation_failed', detail, [{ path: 'code', message: detail }]);
-}
-
-function unfinished(): PocketgateError {
-  return new PocketgateError('unavailable', 'another call changed this terminal\'s key at the same time; try again');
 }
 
 export class Network {
@@ -363,8 +359,12 @@ export class Network {
 
   /**
    * A new key for the terminal; the old one stops working at once on this gateway and within
-   * network_cache_ttl_ms on the others. The old key is revoked in Redis before PostgreSQL commits
-   * (should the commit fail it stays refused: fail closed), the new one granted after.
+   * network_cache_ttl_ms on the others. Under the terminal's row lock: the old key revoked in
+   * Redis, the new one written to PostgreSQL, then granted in Redis, then the commit. Rotations at
+   * once so end as one after the other, each answered its key in turn, the last one's standing
+   * (each granted its key after its commit, and the one that found another's there answered 503:
+   * a scale-out audit, 2026-12-04). A commit that fails leaves a key granted that was never
+   * shown, and the old one refused (fail closed), until the retry rotates it again.
    */
   async rotateTerminalKey(business: Business, terminal_id: string): Promise<{ id: string; api_key: string }> {
     const { sql, redis } = this.stores;
@@ -378,11 +378,11 @@ export class Network {
       if (t === undefined) return undefined;
       if (t.key_hash !== '') await redis.del(keyEntryKey(t.key_hash));
       await replaceTerminalKey(tx, business.id, terminal_id, hashKey(api_key));
+      if ((await syncLockedTerminal(tx, redis, terminal_id, t.key_hash)) !== hashKey(api_key)) throw new Error(`terminal ${terminal_id}: its new key is not the one its own transaction wrote`);
       return t.key_hash;
     });
     if (old_hash === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id} not found`);
     this.principals.delete(old_hash);
-    if ((await syncTerminal(sql, redis, terminal_id, old_hash)) !== hashKey(api_key)) throw unfinished();
     return { id: terminal_id, api_key };
   }
 }

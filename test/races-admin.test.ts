@@ -9,6 +9,8 @@ import { call, closeAll, createBusiness, startTestGateway, type ApiResponse, typ
 import { walletOf } from './contract-util.ts';
 import { CimIndex } from '../processor/hot/cim-index.ts';
 import { cimToken } from '../core/cim.ts';
+import { hashKey } from '../processor/network.ts';
+import { keyEntryKey } from '../processor/network-layout.ts';
 
 let gw: TestGateway;
 let seed = 93_200_000;
@@ -168,6 +170,44 @@ describe('a contact changed at once through two gateways', () => {
         if ((spend.status === 422 && spend.body.code === 'spend_blocked') !== shown) wrong.push(`round ${round}: shown ${shown}, spend ${spend.status}`);
       }
       expect(wrong).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('a terminal key rotated at once', () => {
+  // As one after the other: each rotation 201 with its key, the last one's standing, every other
+  // refused (the calls that found another's key granted after theirs answered 503: a scale-out
+  // audit, 2026-12-04).
+  async function rotations(gateways: TestGateway[], rounds: number): Promise<string[]> {
+    const biz = await createBusiness(gw);
+    const wrong: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const rs = await Promise.all(gateways.map((g) => call(g, 'POST', `/v1/terminals/${biz.terminal_id}/rotate-key`, biz.admin_key)));
+      const statuses = rs.map((r) => r.status);
+      if (statuses.some((s) => s !== 201)) wrong.push(`round ${round}: ${rs.map((r) => `${r.status} ${r.body?.code ?? ''}`).join(', ')}`);
+      const keys = rs.filter((r) => r.status === 201).map((r) => r.body.api_key as string);
+      // Read in Redis (another gateway may take up to its cache's 5 s to refuse a replaced key).
+      const redis = gw.processor.stores.redis;
+      const granted = await Promise.all(keys.map((key) => redis.exists(keyEntryKey(hashKey(key)))));
+      const working = keys.filter((_, i) => granted[i] === 1);
+      if (working.length !== 1) wrong.push(`round ${round}: ${working.length} keys granted`);
+      // The one granted is the one PostgreSQL holds, and the rotating gateway takes it.
+      const pos = await call(gw, 'GET', '/v1/wallets?cim_type=loyalty_id&cim_value=nobody', working[0] ?? keys[0]!);
+      if (pos.status !== 404) wrong.push(`round ${round}: the standing key answered ${pos.status}`);
+    }
+    return wrong;
+  }
+
+  it('4 rotations at once on one gateway, 10 times: each 201, exactly one key works', async () => {
+    expect(await rotations([gw, gw, gw, gw], 10)).toEqual([]);
+  });
+
+  it('4 rotations at once through two gateways, 10 times: each 201, exactly one key works', async () => {
+    const other = await startTestGateway();
+    try {
+      expect(await rotations([gw, other, gw, other], 10)).toEqual([]);
     } finally {
       await other.close();
     }
