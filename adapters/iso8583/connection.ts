@@ -15,7 +15,10 @@
 //    DE39 96;
 //  - a connection silent for idle_seconds is closed.
 // "Closed" is graceful: stop taking requests, answer those in flight, then end the socket,
-// destroying it if that has not finished within the close timeout.
+// destroying it if that has not finished within the close timeout. When the server stops
+// (server.close()), a whole message read before the socket ends is answered DE39 91 (issuer or
+// switch inoperative: sent elsewhere or again) without being processed, as the WebSocket channel
+// answers 503; until 2026-12-04 it was read and dropped, and its acquirer waited for its timeout.
 
 import type { Socket } from 'node:net';
 import { decode, encode, peekHeader, createMessage, type CodecOptions, type IsoMessage } from './codec.ts';
@@ -50,6 +53,7 @@ export class Connection {
   readPaused = false;
   peerEnded = false;
   closing = false; // no more requests taken; end once in-flight is answered
+  declining = false; // closing as the server stops: whole frames read before the end are answered 91
   ended = false;
   private killTimer: NodeJS.Timeout | null = null;
 
@@ -86,7 +90,8 @@ export class Connection {
 
   onData(chunk: Buffer): void {
     const decoder = this.decoder;
-    if (this.closing || decoder === null) return; // read and discarded while closing
+    // Read and discarded while closing (unless declining, until the end): the peer's FIN is seen.
+    if (decoder === null || this.ended || (this.closing && !this.declining)) return;
     decoder.write(chunk);
     this.pump();
   }
@@ -94,6 +99,7 @@ export class Connection {
   /** Dispatch whole frames while the connection may take more; then pause/resume reading. */
   pump(): void {
     const decoder = this.decoder;
+    if (this.declining && decoder !== null && !this.ended) this.declineRead(decoder);
     while (!this.closing && decoder !== null && this.inFlight < this.server.inFlightMax && !this.writeBlocked) {
       let body: Buffer | null;
       try {
@@ -176,6 +182,33 @@ export class Connection {
   }
 
   /**
+   * Every whole frame read while the server stops, answered 91 and not processed; the rest of the
+   * stream dropped at a framing error. Not bounded by in-flight: each is answered at once, and
+   * what is read is bounded by the socket's chunks until the end.
+   */
+  declineRead(decoder: FrameDecoder): void {
+    for (;;) {
+      let body: Buffer | null;
+      try {
+        body = decoder.read();
+      } catch {
+        this.decoder = null;
+        this.declining = false;
+        return;
+      }
+      if (body === null) return;
+      this.requests++;
+      let request: IsoMessage;
+      try {
+        request = decode(body, this.server.codec);
+      } catch {
+        continue; // one that does not decode, read as the server stops: not answered
+      }
+      this.reply(replyTo(request, '91'));
+    }
+  }
+
+  /**
    * Answers a message that did not decode with what peekHeader found of it. The standard field
    * table always encodes that echo; a narrower one might not, and a throw here would leave the
    * socket's data handler and end the process: the connection is closed instead.
@@ -210,17 +243,19 @@ export class Connection {
   /** Stop taking requests; end the socket once those in flight are answered; destroy it if
    *  that has not happened within `timeoutMs`. Input is still read (and discarded) so the
    *  peer's FIN is seen and closing does not turn into a reset that loses our replies. */
-  shutdown(timeoutMs: number): void {
+  shutdown(timeoutMs: number, decline = false): void {
     if (!this.closing) {
       this.closing = true;
-      this.decoder = null;
+      this.declining = decline;
+      if (!decline) this.decoder = null;
     }
     this.armKill(timeoutMs);
     if (this.readPaused) {
       this.readPaused = false;
       this.socket.resume();
     }
-    this.maybeEnd();
+    // Frames already read but not yet taken (in-flight was at its max) are declined before the end.
+    this.pump();
   }
 
   maybeEnd(): void {

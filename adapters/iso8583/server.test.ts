@@ -479,6 +479,31 @@ describe('createIsoServer', () => {
     expect(server.connections).toBe(0);
   });
 
+  it('close() answers a message read while it waits for those in flight DE39 91, unprocessed (it was dropped unanswered)', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const handled: string[] = [];
+    const { server, port } = await start({
+      handler: async (msg) => {
+        handled.push(msg.fields[11]!);
+        await held;
+        return replyTo(msg, '00');
+      },
+    });
+    const c = await client(port);
+    const first = c.send(purchase(1));
+    await until(() => server.inFlight === 1);
+    const closing = server.close();
+    const late = await c.send(purchase(2));
+    expect([late.mti, late.fields[11], late.fields[39]]).toEqual(['0210', '000002', '91']);
+    release();
+    expect((await first).fields[39]).toBe('00');
+    expect(handled).toEqual(['000001']);
+    await c.closed;
+    await closing;
+    expect(server.connections).toBe(0);
+  });
+
   it('close(timeout) destroys connections whose requests never finish', async () => {
     const { server, port } = await start({ handler: () => new Promise<IsoMessage>(() => {}) });
     const c = await client(port);

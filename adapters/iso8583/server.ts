@@ -234,7 +234,7 @@ function closeGracefully(server: net.Server, live: Set<Connection>, timeoutMs: n
         });
       }
     };
-    for (const c of [...live]) c.shutdown(timeoutMs);
+    for (const c of [...live]) c.shutdown(timeoutMs, true);
     waitConnections();
   });
 }
