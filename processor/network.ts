@@ -363,13 +363,13 @@ export class Network {
    * Redis, the new one written to PostgreSQL, then granted in Redis, then the commit. Rotations at
    * once so end as one after the other, each answered its key in turn, the last one's standing
    * (each granted its key after its commit, and the one that found another's there answered 503:
-   * a scale-out audit, 2026-12-04). A commit that fails leaves a key granted that was never
-   * shown, and the old one refused (fail closed), until the retry rotates it again.
+   * a scale-out audit, 2026-12-04). A call that fails takes its key back out of Redis (it was
+   * never shown) and leaves the old one refused (fail closed) until the retry rotates it again.
    */
   async rotateTerminalKey(business: Business, terminal_id: string): Promise<{ id: string; api_key: string }> {
     const { sql, redis } = this.stores;
     const api_key = newApiKey('terminal');
-    const old_hash = await sql.begin(async (tx) => {
+    const rotating = sql.begin(async (tx) => {
       // Locked first, read after (as syncTerminal): a rotation that waited reads the key the other replaced it with.
       await tx`select 1 from terminals where id = ${terminal_id} and business_id = ${business.id} for update`;
       const [t] = await tx<{ key_hash: string }[]>`
@@ -380,6 +380,10 @@ export class Network {
       await replaceTerminalKey(tx, business.id, terminal_id, hashKey(api_key));
       if ((await syncLockedTerminal(tx, redis, terminal_id, t.key_hash)) !== hashKey(api_key)) throw new Error(`terminal ${terminal_id}: its new key is not the one its own transaction wrote`);
       return t.key_hash;
+    });
+    const old_hash = await rotating.catch(async (err: unknown) => {
+      await redis.del(keyEntryKey(hashKey(api_key))).catch(() => {});
+      throw err;
     });
     if (old_hash === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id} not found`);
     this.principals.delete(old_hash);
