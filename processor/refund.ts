@@ -107,14 +107,16 @@ export class Refunds {
    * The purchase one of `terminals` made under `reference`, if any: where, and its amount; from
    * the hot window's records, else one read of the ledger. For a processor's event whose
    * transaction's earlier event booked a purchase and was killed before its answer was stored
-   * (adapters/callbacks/events.ts). A claim without its record yet (a purchase being made now)
-   * cannot be told: 503, retried.
+   * (adapters/callbacks/events.ts); `held` where the hot window holds the reference for another
+   * kind of transaction only (a refund or reversal the processor named alike). A claim without its
+   * record yet (a purchase being made now) cannot be told: 503, retried.
    */
-  async purchaseAmong(business: Business, terminals: readonly Terminal[], reference: string): Promise<{ readonly terminal_id: string; readonly amount: number } | undefined> {
+  async purchaseAmong(business: Business, terminals: readonly Terminal[], reference: string): Promise<{ readonly terminal_id: string; readonly amount: number } | 'held' | undefined> {
     const now_ms = this.stores.clock.now();
     const hot = await Promise.all(terminals.map((t) => this.hotPurchase(t, reference, now_ms)));
-    const i = hot.findIndex((h) => h !== undefined);
-    if (i >= 0) return hot[i] === null ? undefined : { terminal_id: terminals[i]!.id, amount: hot[i]!.amount };
+    const i = hot.findIndex((h) => h !== undefined && h !== null);
+    if (i >= 0) return { terminal_id: terminals[i]!.id, amount: hot[i]!.amount };
+    if (hot.includes(null)) return 'held';
     if (terminals.length === 0) return undefined;
     try {
       const [row] = await this.ledgerRead(() => this.stores.sql<{ terminal_id: string; amount: string }[]>`

@@ -204,3 +204,64 @@ describe('an event whose purchase was booked and whose answer a kill lost (store
     expect(await commerce(s)).toBe(100);
   });
 });
+
+describe('transaction ids that name two transactions (black-box audit of EVENTS.md, 2026-12-04)', () => {
+  const refundOf = (s: Shop, transaction_id: string, original_transaction_id: string, amount: number) =>
+    refunded({ transaction_id, original_transaction_id, amount, currency: 'EUR', merchant_code: s.biz.merchant_code });
+
+  it('a sale under the id of an earlier refund is rejected at once, never a 5xx, and in a batch the others are booked', async () => {
+    const { s, p } = await shopWithProcessor();
+    const x = transactionId();
+    const r1 = transactionId('refund');
+    expect((await postCallback(gw, p, sale('transaction.cleared', saleData(s, x, 10_000)))).body.status).toBe('processed');
+    expect((await postCallback(gw, p, refundOf(s, r1, x, 1000))).body.status).toBe('processed');
+    expect(await commerce(s)).toBe(900);
+    const events = [sale('transaction.cleared', saleData(s, transactionId(), 1000)), sale('transaction.cleared', saleData(s, r1, 3000)), sale('transaction.cleared', saleData(s, transactionId(), 2000))];
+    const res = await postCallback(gw, p, { events });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.results.map((r: { status: string; code?: string }) => [r.status, r.code])).toEqual([
+      ['processed', undefined],
+      ['rejected', 'validation_failed'],
+      ['processed', undefined],
+    ]);
+    expect(res.body.results[1].message).toMatch(/^data\.transaction_id: /);
+    expect(await commerce(s)).toBe(1200);
+    const again = await postCallback(gw, p, events[1]);
+    expect([again.status, again.body.status], again.text).toEqual([200, 'rejected']);
+  });
+
+  it('a refund under the id of another sale is rejected and claws nothing back', async () => {
+    const { s, p } = await shopWithProcessor();
+    const x = transactionId();
+    const y = transactionId();
+    for (const txn of [x, y]) expect((await postCallback(gw, p, sale('transaction.cleared', saleData(s, txn, 5000)))).body.status).toBe('processed');
+    const r = await postCallback(gw, p, refundOf(s, y, x, 1000));
+    expect(r.body).toMatchObject({ status: 'rejected', code: 'validation_failed', message: expect.stringMatching(/^data\.transaction_id: /) });
+    expect(await commerce(s)).toBe(1000);
+  });
+
+  it('a reversal, a lower clearing and a refund named as its sale are booked where a sale of the processor holds the reference they would have (<id>/reversal, /clearing, /refund)', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    const [q, t, o] = [transactionId(), transactionId(), transactionId()];
+    for (const txn of [q, `${q}/reversal`, t, `${t}/clearing`, o, `${o}/refund`]) {
+      expect((await postCallback(gw, p, sale('transaction.authorized', saleData(s, txn, 1000)))).body.status, txn).toBe('processed');
+    }
+    expect(await commerce(s)).toBe(600);
+    const reversal = await postCallback(gw, p, reversed(q));
+    expect(reversal.body).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
+    expect(await commerce(s)).toBe(500);
+    const clearing = await postCallback(gw, p, sale('transaction.cleared', saleData(s, t, 700)));
+    expect(clearing.body).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
+    expect(await commerce(s)).toBe(470);
+    const refund = await postCallback(gw, p, refundOf(s, o, o, 400));
+    expect(refund.body).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
+    expect(await commerce(s)).toBe(430);
+    // Each again, under a new event id: the first result, nothing more.
+    expect((await postCallback(gw, p, reversed(q))).body).toMatchObject({ transaction_id: reversal.body.transaction_id, replayed: true });
+    expect((await postCallback(gw, p, refundOf(s, o, o, 400))).body).toMatchObject({ transaction_id: refund.body.transaction_id, replayed: true });
+    expect(await commerce(s)).toBe(430);
+    const view = await gw.app.request(`/v1/transactions/${reversal.body.transaction_id}`, { headers: { authorization: `Bearer ${s.biz.admin_key}` } });
+    const reference = ((await view.json()) as { reference: string }).reference;
+    expect(reference.startsWith(`${q}/reversal/`) && reference.length > 64, reference).toBe(true);
+  });
+});

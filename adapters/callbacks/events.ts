@@ -9,6 +9,7 @@
 // and the stored answer is the first one saved. An event id is applied by one request at a time
 // across processes too (processor/event-claims.ts): the next reads the first one's answer.
 
+import { createHash } from 'node:crypto';
 import type { NormalisedCim } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import { callback_window } from '../../core/occurred.ts';
@@ -69,7 +70,7 @@ const cleared: CallbackEventType = 'transaction.cleared';
 const reversed: CallbackEventType = 'transaction.reversed';
 
 /** Refusals that retrying will not change: acknowledged as `ignored` with their code. */
-const ignored_codes: ReadonlySet<string> = new Set(['contact_not_found', 'not_found', 'original_not_found', 'already_reversed', 'amount_exceeds_original', 'idempotency_conflict']);
+const ignored_codes: ReadonlySet<string> = new Set(['contact_not_found', 'not_found', 'original_not_found', 'already_reversed', 'amount_exceeds_original']);
 
 function ignored(code: string): Outcome {
   return { outcome: { status: 'ignored', code }, purchase: null };
@@ -89,12 +90,34 @@ function inData(err: unknown): unknown {
   return new PocketgateError('validation_failed', `data.${err.message}`, err.errors?.map((e) => ({ path: `data.${e.path}`, message: e.message })));
 }
 
-/** A command's refusal as the event's answer; anything else (a store down) is the request's 5xx, which the processor retries. */
-function refusal(err: unknown): Outcome {
+/**
+ * A command's refusal as the event's answer; anything else (a store down) is the request's 5xx,
+ * which the processor retries. A reference another transaction holds (idempotency_conflict) means
+ * the processor named two transactions alike: final, so `rejected` (a 5xx would be retried for
+ * ever; `ignored` has no code for it), found by its event id only, so that the event corrected
+ * under a new id is applied.
+ */
+function refusal(err: unknown, event: CallbackEvent): Outcome {
   if (!(err instanceof PocketgateError)) throw err;
   if (err.code === 'validation_failed') return { outcome: rejected(err), purchase: null };
   if (ignored_codes.has(err.code)) return ignored(err.code);
-  throw err;
+  if (err.code !== 'idempotency_conflict') throw err;
+  const message = `transaction_id: ${event.transaction_id} names another transaction of this processor at this merchant (${err.message}); each needs an id of its own`;
+  return { outcome: rejected(new PocketgateError('validation_failed', `data.${message}`)), purchase: null };
+}
+
+function isConflict(err: unknown): err is PocketgateError {
+  return err instanceof PocketgateError && err.code === 'idempotency_conflict';
+}
+
+/**
+ * Where a sale the processor named so holds a reference the gateway makes (`<id>/reversal`,
+ * `/clearing`, `/refund`), the same with a suffix that no processor transaction id can have: past
+ * 64 characters, and ending in no suffix the gateway makes. The same for the same reference, so a
+ * retry finds what the first attempt booked.
+ */
+function spareReference(reference: string): string {
+  return `${reference}/${createHash('sha256').update(reference).digest('hex')}`;
 }
 
 /** What the events under one event id wait behind: each other (the first is the answer, the others replay it). */
@@ -195,7 +218,7 @@ export class CallbackEvents {
       if (prior.event_id !== event_id) await store.save(scope.record.id, { event_id, type: prior.type, transaction_id: null, result: prior.result, purchase: null, terminal_code: null });
       return { event_id, ...prior.result, replayed: true };
     }
-    const { outcome, purchase } = typed === undefined ? { outcome: event as EventOutcome, purchase: null } : await this.apply(scope, typed, history).catch(refusal);
+    const { outcome, purchase } = typed === undefined ? { outcome: event as EventOutcome, purchase: null } : await this.apply(scope, typed, history).catch((err: unknown) => refusal(err, typed));
     // A rejected event, malformed when parsed or when booked, changed nothing: it is found by its
     // id only, so the processor's corrected event under a new id is applied, not a replay of it.
     const kept = outcome.status === 'rejected' ? undefined : typed;
@@ -253,19 +276,44 @@ export class CallbackEvents {
    * stored after the purchase, in PostgreSQL): an authorization then has nothing to make (its
    * clearing made it), a clearing clears it. Answered `ignored idempotency_conflict` until
    * 2026-12-03, for good, so a lower clearing refunded nothing (a black-box audit under kills).
+   * Where a refund or reversal holds the reference (the processor named the sale as one of them),
+   * the conflict is final (refusal); it was a 503 for ever until 2026-12-04 (events audit).
    */
   private async purchaseOrBooked(scope: Scope, event: CallbackEvent & { readonly sale: Sale }, history: readonly StoredEvent[]): Promise<Outcome> {
+    let conflict: PocketgateError;
     try {
       return await this.purchase(scope, event.sale, event.terminal_code, history);
     } catch (err) {
-      if (!(err instanceof PocketgateError) || err.code !== 'idempotency_conflict') throw err;
+      if (!isConflict(err)) throw err;
+      conflict = err;
     }
-    if (event.type === authorized) return ignored('already_processed');
     const terminal = await this.processor.processors.terminalAt(scope.business, scope.record.id, event.sale.merchant_code);
     const booked = terminal === undefined ? undefined : await this.processor.refunds.purchaseAmong(scope.business, [terminal], event.transaction_id);
-    // Another body under the reference, yet no purchase there: nothing this event can settle now.
+    if (booked === 'held') throw conflict;
+    // Another body under the reference, yet nothing there now: its claim ran out meanwhile; retried.
     if (booked === undefined) throw new PocketgateError('unavailable', `transaction ${event.transaction_id} holds another request's reference; try again`);
+    if (event.type === authorized) return ignored('already_processed');
     return this.clearing(scope, event.sale, event.terminal_code, booked);
+  }
+
+  /**
+   * `book(reference)`, a reference the gateway makes for a processor transaction's refund or
+   * reversal; where a sale the processor named so holds it, `book` under its spareReference. Any
+   * other holder is final (refusal), unless `body_never_differs` (a reversal's): a clearing or a
+   * refund named as its sale may come again under a new event id with another amount after a kill
+   * lost its first answer, its own earlier refund holding the reference, and is not booked twice.
+   */
+  private async ownReference(scope: Scope, terminal: Terminal, reference: string, body_never_differs: boolean, book: (reference: string) => Promise<Reply>): Promise<Reply> {
+    try {
+      return await book(reference);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      if (!body_never_differs) {
+        const held = await this.processor.refunds.purchaseAmong(scope.business, [terminal], reference);
+        if (held === 'held' || held === undefined) throw err;
+      }
+    }
+    return book(spareReference(reference));
   }
 
   /**
@@ -274,7 +322,8 @@ export class CallbackEvents {
    */
   private async bookedUnanswered(scope: Scope, transaction_id: string): Promise<BookedPurchase | undefined> {
     const terminals = await this.processor.processors.terminalsOf(scope.business, scope.record.id);
-    return this.processor.refunds.purchaseAmong(scope.business, terminals, transaction_id);
+    const booked = await this.processor.refunds.purchaseAmong(scope.business, terminals, transaction_id);
+    return booked === 'held' ? undefined : booked;
   }
 
   /**
@@ -285,9 +334,9 @@ export class CallbackEvents {
   private async clearing(scope: Scope, sale: Sale, terminal_code: string | null, booked: BookedPurchase): Promise<Outcome> {
     if (sale.currency !== scope.business.currency) return ignored('validation_failed');
     if (sale.amount >= booked.amount) return ignored('already_processed');
-    const terminal = await this.bookedTerminal(booked);
-    const input = { reference: `${sale.transaction_id}/clearing`, original_reference: sale.transaction_id, amount: booked.amount - sale.amount };
-    return processed(await this.processor.refunds.refund(scope.business, reported(terminal, terminal_code), input));
+    const terminal = reported(await this.bookedTerminal(booked), terminal_code);
+    const book = (reference: string) => this.processor.refunds.refund(scope.business, terminal, { reference, original_reference: sale.transaction_id, amount: booked.amount - sale.amount });
+    return processed(await this.ownReference(scope, terminal, `${sale.transaction_id}/clearing`, false, book));
   }
 
   private async refund(scope: Scope, refund: CallbackRefund, terminal_code: string | null): Promise<Outcome> {
@@ -295,16 +344,19 @@ export class CallbackEvents {
     if (refund.currency !== business.currency) return ignored('validation_failed');
     const terminal = await this.processor.processors.terminalAt(business, record.id, refund.merchant_code);
     if (terminal === undefined) return ignored('not_found');
-    const input = { reference: refundReference(refund), original_reference: refund.original_transaction_id, amount: refund.amount };
-    return processed(await this.processor.refunds.refund(business, reported(terminal, terminal_code), input));
+    const book = (reference: string) => this.processor.refunds.refund(business, reported(terminal, terminal_code), { reference, original_reference: refund.original_transaction_id, amount: refund.amount });
+    // A refund named as its sale: the gateway makes its reference. Otherwise the processor's id
+    // is the reference, and another transaction holding it is final (refusal).
+    if (refund.transaction_id !== refund.original_transaction_id) return processed(await book(refund.transaction_id));
+    return processed(await this.ownReference(scope, terminal, `${refund.transaction_id}/refund`, false, book));
   }
 
   private async reverse(scope: Scope, transaction_id: string, history: readonly StoredEvent[]): Promise<Outcome> {
     const booked = history.find((h) => h.purchase !== null && (h.type === authorized || h.type === cleared))?.purchase ?? (await this.bookedUnanswered(scope, transaction_id));
     if (booked === undefined || booked === null) return ignored('original_not_found');
     const terminal = await this.bookedTerminal(booked);
-    const input = { reference: `${transaction_id}/reversal`, original_reference: transaction_id };
-    return processed(await this.processor.refunds.reverse(scope.business, terminal, input));
+    const book = (reference: string) => this.processor.refunds.reverse(scope.business, terminal, { reference, original_reference: transaction_id });
+    return processed(await this.ownReference(scope, terminal, `${transaction_id}/reversal`, true, book));
   }
 
   private async bookedTerminal(booked: BookedPurchase) {
@@ -312,15 +364,6 @@ export class CallbackEvents {
     if (terminal === undefined) throw new Error(`terminal ${booked.terminal_id} of a booked callback purchase is gone`);
     return terminal;
   }
-}
-
-/**
- * A refund's reference on the processor's terminal: its transaction id, or `<transaction_id>/refund`
- * when that is its original's (idempotency is by transaction id and type, so a processor may name
- * a refund as its sale), which the purchase's reference holds already.
- */
-function refundReference(refund: CallbackRefund): string {
-  return refund.transaction_id === refund.original_transaction_id ? `${refund.transaction_id}/refund` : refund.transaction_id;
 }
 
 /**
