@@ -411,10 +411,22 @@ export const isoLinkSchema = z.object({
     .pipe(z.string().regex(/^\d{1,11}$/, 'must be 1 to 11 digits (ISO 8583 DE32)')),
 });
 
+/**
+ * A domain name an email may end in: dot-separated labels of letters (any script), digits and
+ * inner hyphens, 63 characters each at most; one "@" before it is taken off where the scheme is
+ * made. An entry that is none could never match an email, so it is the business's mistake (rewards
+ * audit, 2026-12-04: `"not a domain"` was stored).
+ */
+const domain_label = /^[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]{0,61}[\p{L}\p{N}\p{M}])?$/u;
+function isDomainName(entry: string): boolean {
+  const domain = entry.startsWith('@') ? entry.slice(1) : entry;
+  return domain === '' || domain.split('.').every((label) => domain_label.test(label));
+}
+
 export const schemeSchema = z.object({
   name: nameSchema,
   signup: z.enum(['auto', 'self', 'email_domain', 'codes']),
-  email_domains: z.array(z.string().trim().min(1).max(253)).max(100).optional(),
+  email_domains: z.array(z.string().trim().min(1).max(253).refine(isDomainName, 'must be a domain name, e.g. example.com')).max(100).optional(),
 });
 export type SchemeInput = z.infer<typeof schemeSchema>;
 

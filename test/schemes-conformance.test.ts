@@ -59,6 +59,14 @@ describe('email_domain sign-up', () => {
   it('a domain that is empty once its "@" is taken off is refused, not stored', async () => {
     expectValidation(await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'x', signup: 'email_domain', email_domains: ['@'] }), /^email_domains/);
   });
+
+  it('an entry that is no domain name is refused (it could never match an email); names in any script, "@" first, are taken (rewards audit, 2026-12-04)', async () => {
+    for (const bad of ['not a domain', 'uni..edu', '-uni.edu', 'uni-.edu', 'uni.edu.', 'a@uni.edu', 'uni.edu/x', `${'a'.repeat(64)}.edu`]) {
+      expectValidation(await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'x', signup: 'email_domain', email_domains: ['ok.example', bad] }), /^email_domains\.1$/);
+    }
+    const s = await scheme(biz, { name: 'Any', signup: 'email_domain', email_domains: ['@Uni.EDU', 'bücher.example', 'xn--bcher-kva.example', 'localhost', '1.example'] });
+    expect(s.email_domains).toEqual(['uni.edu', 'bücher.example', 'xn--bcher-kva.example', 'localhost', '1.example']);
+  });
 });
 
 // "`codes`: joining needs a one-time code from `POST /v1/schemes/{id}/codes`"
