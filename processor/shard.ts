@@ -6,7 +6,8 @@ import { journalKey, transactionKey } from './hot/keys.ts';
 import { parseRecord, refusalOf, type RecordValue, type ReferenceSlot } from './hot/references.ts';
 import type { Committed, ShardCall, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
-import { posLedgerRead } from './ledger-reads.ts';
+import { InFlight, within } from './in-flight.ts';
+import { ledger_read_timeout_ms, posLedgerRead } from './ledger-reads.ts';
 import { streamEntryFields } from './journal.ts';
 import type { Stores } from './stores.ts';
 
@@ -23,25 +24,61 @@ export interface ShardReply<C extends Committed> extends Reply {
 }
 
 /**
+ * DURABILITY=sync's records of one process: bounded apart from the POS path's ledger reads, whose
+ * 64 places they took until 2026-12-04 (a burst of sync purchases, or 100 copies of one, answered
+ * 503 past the 64th though approved: a review). A transaction being recorded is recorded once: its
+ * repeats wait for that insert, not one of their own on its row.
+ */
+const sync_records_in_flight_max = 4096;
+
+interface SyncRecords {
+  readonly in_flight: InFlight;
+  readonly by_journal_id: Map<string, Promise<void>>;
+}
+
+const sync_records = new WeakMap<Stores, SyncRecords>();
+
+function syncRecordsOf(stores: Stores): SyncRecords {
+  let records = sync_records.get(stores);
+  if (records === undefined) {
+    const refused = () => new PocketgateError('unavailable', 'too many transactions waiting for the ledger');
+    records = { in_flight: new InFlight(sync_records_in_flight_max, refused), by_journal_id: new Map() };
+    sync_records.set(stores, records);
+  }
+  return records;
+}
+
+/**
  * DURABILITY=sync: record a transaction the script has just committed in PostgreSQL before the
  * reply goes out, through the ledger writer's own idempotent insert (the writer finds it there
  * later and skips it). The entry is read back from the journal by the id the script answered:
  * only this mode pays that round trip, and the script's answer stays as small as in async mode.
  * An entry already gone means the writer recorded it first and trimmed it. If PostgreSQL fails,
  * the caller gets an error although the transaction stands in Redis: the writer records it
- * later, and a retry of the request gets its reply as a replay.
+ * later, and a retry of the request gets its reply as a replay. Waited for as the POS path's
+ * reads of the ledger are (2 s, none while the probe finds PostgreSQL down): a PostgreSQL that
+ * does not commit held the terminal as long as it did not (40 s seen, a lock held). The insert
+ * given up on goes on, and a retry meanwhile waits for it.
  */
 async function recordNow(stores: Stores, shard: number, journal_id: string, reply: string): Promise<void> {
-  const entry = (await journalRecord(stores, shard, journal_id))?.entry;
-  if (entry === undefined) return;
+  if (stores.postgres_health?.up === false) throw new PocketgateError('unavailable', 'the ledger (PostgreSQL) does not answer now; a retry gets this transaction’s reply');
+  const records = syncRecordsOf(stores);
+  const key = `${shard}\u0000${journal_id}`;
+  let record = records.by_journal_id.get(key);
+  if (record === undefined) {
+    record = records.in_flight.run(() => insertNow(stores, shard, journal_id, reply)).finally(() => records.by_journal_id.delete(key));
+    records.by_journal_id.set(key, record);
+  }
   try {
-    // Bounded as the POS path's reads of the ledger (2 s, none while the probe finds PostgreSQL
-    // down, 64 waiting at most): a PostgreSQL that does not commit held the terminal as long as it
-    // did not (40 s seen, a lock held). The insert given up on goes on, and the retry waits for it.
-    await posLedgerRead(stores)(() => recordEntries(stores.sql, [{ shard, stream_id: journal_id, entry, reply }]));
+    await within(record, ledger_read_timeout_ms);
   } catch {
     throw new PocketgateError('unavailable', 'the ledger could not record this transaction now; it will, and a retry gets its reply');
   }
+}
+
+async function insertNow(stores: Stores, shard: number, journal_id: string, reply: string): Promise<void> {
+  const entry = (await journalRecord(stores, shard, journal_id))?.entry;
+  if (entry !== undefined) await recordEntries(stores.sql, [{ shard, stream_id: journal_id, entry, reply }]);
 }
 
 /** The journal entry and reply (JSON each) under `journal_id` in the shard's journal, in one read; null once trimmed. */

@@ -124,3 +124,25 @@ describe('DURABILITY=sync, a repeat', () => {
     expect(recorded).toContain('S-1');
   });
 });
+
+describe('DURABILITY=sync, many at once (review, 2026-12-04: the records took the 64 places of the POS path’s ledger reads, the rest answered 503 though approved)', () => {
+  it('100 copies of one purchase at once: one transaction, every copy 201 with its reply', async () => {
+    const biz = await createBusiness(sync_gw);
+    const [c] = await createContacts(sync_gw, biz, [testCard(17_000_021)]);
+    const body = { reference: 'M-1', cim: { type: 'card', value: c!.card }, amount: 1500, currency: 'EUR' };
+    const answers = await Promise.all(Array.from({ length: 100 }, () => call(sync_gw, 'POST', '/v1/purchases', biz.terminal_key, body)));
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 201));
+    expect(new Set(answers.map((a) => a.text)).size).toBe(1);
+    expect((await ledgerRows(sql, biz.business_id)).map((x) => x.reference)).toEqual(['M-1']);
+  });
+
+  it('200 purchases at once: each 201, each in the ledger by its reply', async () => {
+    const biz = await createBusiness(sync_gw);
+    const [c] = await createContacts(sync_gw, biz, [testCard(17_000_022)]);
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => call(sync_gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `B-${i}`, cim: { type: 'card', value: c!.card }, amount: 100 + i, currency: 'EUR' })),
+    );
+    expect(answers.filter((a) => a.status !== 201).map((a) => a.text)).toEqual([]);
+    expect((await ledgerRows(sql, biz.business_id)).length).toBe(200);
+  });
+});
