@@ -129,6 +129,11 @@ export class Refunds {
     }
   }
 
+  /** Whether the hot window holds `reference` of `terminal` for a transaction that is no purchase (a refund, a reversal, a refusal). */
+  async heldByOther(terminal: Terminal, reference: string): Promise<boolean> {
+    return (await this.hotPurchase(terminal, reference, this.stores.clock.now())) === null;
+  }
+
   /** The hot window's purchase of `terminal` under `reference`: undefined if the reference is not claimed there, null if claimed by no purchase. */
   private async hotPurchase(terminal: Terminal, reference: string, now_ms: number): Promise<{ readonly amount: number } | null | undefined> {
     const slot = referenceSlot(this.stores.config, terminal.id, reference, now_ms);

@@ -791,7 +791,8 @@ class Runner {
       return [];
     }
     const r = await this.event(p, 'transaction.refunded', data, { status: 'processed' });
-    this.applyRefund(o, o.terminal, d, r.transaction_id, tx, await this.read(r.transaction_id));
+    // Booked under a made reference: a processor's bare ids are its sales' (README, *Booking*).
+    this.applyRefund(o, o.terminal, d, r.transaction_id, `${tx}/refund`, await this.read(r.transaction_id));
     return [o.contact];
   }
 

@@ -102,7 +102,7 @@ function refusal(err: unknown, event: CallbackEvent): Outcome {
   if (err.code === 'validation_failed') return { outcome: rejected(err), purchase: null };
   if (ignored_codes.has(err.code)) return ignored(err.code);
   if (err.code !== 'idempotency_conflict') throw err;
-  const message = `transaction_id: ${event.transaction_id} names another transaction of this processor at this merchant (${err.message}); each needs an id of its own`;
+  const message = `transaction_id: ${event.transaction_id} cannot be booked: ${err.message}, another transaction of this processor at this merchant`;
   return { outcome: rejected(new PocketgateError('validation_failed', `data.${message}`)), purchase: null };
 }
 
@@ -339,16 +339,37 @@ export class CallbackEvents {
     return processed(await this.ownReference(scope, terminal, `${sale.transaction_id}/clearing`, false, book));
   }
 
+  /**
+   * A refund, booked under a made reference, `<transaction_id>/refund`: the processor's bare ids
+   * are its sales' alone, since a processor may number refunds and sales apart (refund 1001 of
+   * sale 999 beside sale 1001). Until 2026-12-04 a refund took its bare id, and the one of two so
+   * named that came second was refused for good (a review).
+   */
   private async refund(scope: Scope, refund: CallbackRefund, terminal_code: string | null): Promise<Outcome> {
     const { business, record } = scope;
     if (refund.currency !== business.currency) return ignored('validation_failed');
     const terminal = await this.processor.processors.terminalAt(business, record.id, refund.merchant_code);
     if (terminal === undefined) return ignored('not_found');
     const book = (reference: string) => this.processor.refunds.refund(business, reported(terminal, terminal_code), { reference, original_reference: refund.original_transaction_id, amount: refund.amount });
-    // A refund named as its sale: the gateway makes its reference. Otherwise the processor's id
-    // is the reference, and another transaction holding it is final (refusal).
-    if (refund.transaction_id !== refund.original_transaction_id) return processed(await book(refund.transaction_id));
-    return processed(await this.ownReference(scope, terminal, `${refund.transaction_id}/refund`, false, book));
+    const booked = await this.bookedUnderBareId(terminal, refund, book);
+    return processed(booked ?? (await this.ownReference(scope, terminal, `${refund.transaction_id}/refund`, false, book)));
+  }
+
+  /**
+   * A refund booked under its bare transaction id, as until 2026-12-04, whose answer a kill lost:
+   * its repeat replays it rather than book it again under the made reference. Looked for while
+   * the hot window holds the id for another transaction than a sale; one that is not this refund
+   * answers the conflict, and the made reference is booked.
+   */
+  private async bookedUnderBareId(terminal: Terminal, refund: CallbackRefund, book: (reference: string) => Promise<Reply>): Promise<Reply | undefined> {
+    if (refund.transaction_id === refund.original_transaction_id) return undefined;
+    if (!(await this.processor.refunds.heldByOther(terminal, refund.transaction_id))) return undefined;
+    try {
+      return await book(refund.transaction_id);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      return undefined;
+    }
   }
 
   private async reverse(scope: Scope, transaction_id: string, history: readonly StoredEvent[]): Promise<Outcome> {
