@@ -477,7 +477,7 @@ export class Contacts {
   private async setBirthDate(tx: TransactionSql, shard: number, contact_id: string, birth_date: string | null): Promise<void> {
     const { redis, config, clock } = this.stores;
     for (let read = 1; read <= birth_date_reads_max; read++) {
-      const purchases = (await redis.hGet(contactKey(shard, contact_id), 'fp')) ?? '';
+      const [purchases, reversals] = (await redis.hmGet(contactKey(shard, contact_id), ['fp', 'rv'])).map((v) => v ?? '') as [string, string];
       let times: BirthdayPurchases = { times: [], expire_at_ms: 0 };
       if (birth_date !== null && purchases !== '') {
         if (!(await waitForShard(redis, config.shard_count, shard, birth_date_ledger_wait_ms))) break;
@@ -485,7 +485,7 @@ export class Contacts {
         // every other PATCH doing the same.
         times = await birthdayPurchases(tx, contact_id, birth_date, clock.now());
       }
-      const set = await redis.birthDateScript({ shard, contact_id, birth_date, purchases, times: times.times, times_kept_ms: Math.max(1, times.expire_at_ms - clock.now()) });
+      const set = await redis.birthDateScript({ shard, contact_id, birth_date, purchases, reversals, times: times.times, times_kept_ms: Math.max(1, times.expire_at_ms - clock.now()) });
       if (set === 'ok') return;
     }
     throw new PocketgateError('unavailable', 'the birth date could not be set with the purchases made on it: try again');

@@ -6,10 +6,13 @@
 --
 -- ARG.times: the contact's purchases the ledger holds on the new birthday, not reversed, as Node
 -- read them once the ledger had every purchase the journal held before. Written only if no
--- purchase or reversal of the contact came since (its purchase count, fp, as Node read it before):
--- else 'stale', and Node reads again. Replaces KEY.times, so that it holds what a rebuild from
--- the ledger writes (replay.ts). Keys and arguments: hot/birth-date.ts.
-if (redis.call('HGET', KEY.contact, 'fp') or '') ~= ARG.purchases then return {'stale'} end
+-- purchase or reversal of the contact came since (its purchase count fp and its count of
+-- reversed purchases rv, as Node read them before; fp alone stays as it was after a purchase and
+-- a reversal: a review, 2026-12-04): else 'stale', and Node reads again. Replaces KEY.times, so
+-- that it holds what a rebuild from the ledger writes (replay.ts). Keys and arguments:
+-- hot/birth-date.ts.
+local seen = redis.call('HMGET', KEY.contact, 'fp', 'rv')
+if (seen[1] or '') ~= ARG.purchases or (seen[2] or '') ~= ARG.reversals then return {'stale'} end
 if ARG.birth_date == '' then
   redis.call('HDEL', KEY.contact, 'd')
 else

@@ -10,7 +10,7 @@ export const birthday_purchases_max = 1_000;
 
 const birth_date_layout = layout(
   { contact: 1, times: 1 },
-  { birth_date: arg.str(), purchases: arg.str(), times_kept_ms: arg.int(), times: arg.list({ id: arg.str(), at_ms: arg.int() }, birthday_purchases_max) },
+  { birth_date: arg.str(), purchases: arg.str(), reversals: arg.str(), times_kept_ms: arg.int(), times: arg.list({ id: arg.str(), at_ms: arg.int() }, birthday_purchases_max) },
 );
 
 export interface BirthDateCall {
@@ -20,6 +20,8 @@ export interface BirthDateCall {
   readonly birth_date: string | null;
   /** The contact's purchase count (fp) as read before `times`: '' for none. */
   readonly purchases: string;
+  /** Its count of purchases reversed (rv, only ever counted up) read with `purchases`: '' for none. */
+  readonly reversals: string;
   /** Its purchases on the birthday, not reversed: transaction id and occurred_at (ms). */
   readonly times: readonly { readonly id: string; readonly at_ms: number }[];
   /**

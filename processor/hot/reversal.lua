@@ -28,6 +28,9 @@ local function undoPurchase(undo)
   -- still hold is read by nothing, and deleting it here would clear it only for the few whose
   -- every purchase is reversed; a rebuild drops it for all (README, The hot window).
   if purchases > 1 then redis.call('HSET', KEY.contact, 'fp', int(purchases - 1)) else redis.call('HDEL', KEY.contact, 'fp') end
+  -- Purchases reversed, only ever counted up: with 'fp' it tells birth-date.lua that a purchase
+  -- and a reversal came since Node read them, which leave 'fp' as it was.
+  redis.call('HINCRBY', KEY.contact, 'rv', 1)
   if undo.deferred then redis.call('HSET', KEY.deferred, ARG.id, undo.deferred) end
 end
 

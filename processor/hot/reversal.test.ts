@@ -157,6 +157,7 @@ describe('reversal.lua', () => {
     expect(out.outcome).toBe('ok');
     expect(await redis.hGetAll(capsKey(shard, contact_id))).toEqual({ 'off_a|d2026-11-30': '1', 'off_c|l': '1' });
     expect(await redis.hmGet(contact, ['fp', 'um', 'uq', 'uy'])).toEqual(['2', '2026-11|30|10', '2027-1|70|0', '2025|9|9']);
+    const reversed_before = Number((await redis.hGet(contact, 'rv')) ?? '0');
 
     // The contact's only purchase reversed: none left, so the next is its first again; and no
     // latest purchase time ('lp', of earlier versions) written.
@@ -164,6 +165,8 @@ describe('reversal.lua', () => {
     const only = await original('p|500');
     expect((await redis.reversalScript(call(contact_id, only.slot, null, counted(only.id)))).outcome).toBe('ok');
     expect(await redis.hmGet(contact, ['fp', 'lp'])).toEqual([null, null]);
+    // Purchases reversed only ever count up (birth-date.lua reads them beside 'fp').
+    expect(Number(await redis.hGet(contact, 'rv'))).toBe(reversed_before + 1);
   });
 
   it('deferred (the ledger down): gives back the purchase alone and keeps the deferral; undo.lua gives back its caps and units once', async () => {

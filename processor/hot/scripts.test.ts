@@ -53,7 +53,7 @@ describe('hot scripts', () => {
       ['leaseScript', { keys: [transactionClaimKey(business.id, 'prc_1', 'tx-1'), eventClaimKey(business.id, 'prc_1', 'ev-1')], holder: 'h', op: 'take', lease_ms: 1 }],
       ['backlogScript', { shard: 7 }],
       ['undoScript', { shard: 7, contact_id: newId('con'), reversal: newId('txn'), undo: { original: newId('txn'), caps: [], units: 0, periods: [] } }],
-      ['birthDateScript', { shard: 7, contact_id: newId('con'), birth_date: '1990-06-15', purchases: '', times: [], times_kept_ms: 1 }],
+      ['birthDateScript', { shard: 7, contact_id: newId('con'), birth_date: '1990-06-15', purchases: '', reversals: '', times: [], times_kept_ms: 1 }],
     ];
     expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());
     for (const [name, call] of calls) {

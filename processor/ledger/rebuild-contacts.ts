@@ -222,6 +222,7 @@ function contactFields(c: ContactRow, hot: ContactHot, balances: { open: number;
   if (balances.commerce !== 0) fields.m = String(balances.commerce);
   if (hot.debt !== 0) fields.md = String(hot.debt);
   if (hot.purchases > 0) fields.fp = String(hot.purchases);
+  if (hot.reversed_purchases > 0) fields.rv = String(hot.reversed_purchases);
   for (const [field, value] of hot.units) fields[field] = value;
   return fields;
 }

@@ -78,6 +78,8 @@ export interface ContactHot {
   readonly debt: number;
   /** Purchases not reversed (hot/purchase.lua's `fp`): none, and the next purchase is the contact's first. */
   readonly purchases: number;
+  /** Its purchases reversed (hot/reversal.lua's `rv`, only ever counted up; birth-date.lua reads it beside `fp`). */
+  readonly reversed_purchases: number;
   /** Its purchases on its birthday (the venue's day), not reversed: [transaction id, occurred_at ms] (hot/keys.ts purchaseTimesKey). */
   readonly purchase_times: [string, number][];
   /** When the latest birthday purchase was processed (0: none): the script's PEXPIRE counts from it. */
@@ -211,6 +213,7 @@ export class ContactReplay {
   private lots_total = 0;
   private debt = 0;
   private purchases = 0;
+  private reversed_purchases = 0;
   private bought = false;
   private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
   private readonly caps = new Map<string, number>();
@@ -378,6 +381,7 @@ export class ContactReplay {
       else if (n === 1) this.caps.delete(field!);
     }
     this.purchases = Math.max(0, this.purchases - 1);
+    this.reversed_purchases++;
     this.times.delete(p.id);
     const tiers = this.ctx.tiers;
     if (tiers === null) return;
@@ -522,6 +526,7 @@ export class ContactReplay {
       lots,
       debt: this.debt,
       purchases: this.purchases,
+      reversed_purchases: this.reversed_purchases,
       purchase_times: [...this.times],
       purchase_times_kept_from_ms: this.times_kept_from_ms,
       bought: this.bought,
