@@ -112,7 +112,9 @@ export class Connection {
       if (body === null) break;
       this.dispatch(body);
     }
-    const mustPause = !this.closing && (this.inFlight >= this.server.inFlightMax || this.writeBlocked);
+    // Declining, the 91s wait for the peer to read as replies do (a peer that sends and never
+    // reads grew the socket's buffer until the kill: a review, 2026-12-04).
+    const mustPause = this.declining && !this.ended ? this.writeBlocked : !this.closing && (this.inFlight >= this.server.inFlightMax || this.writeBlocked);
     if (mustPause && !this.readPaused) {
       this.readPaused = true;
       this.socket.pause();
@@ -183,11 +185,11 @@ export class Connection {
 
   /**
    * Every whole frame read while the server stops, answered 91 and not processed; the rest of the
-   * stream dropped at a framing error. Not bounded by in-flight: each is answered at once, and
-   * what is read is bounded by the socket's chunks until the end.
+   * stream dropped at a framing error. Not bounded by in-flight: each is answered at once; while
+   * the peer does not read them, reading pauses (pump).
    */
   declineRead(decoder: FrameDecoder): void {
-    for (;;) {
+    while (this.declining && !this.writeBlocked) {
       let body: Buffer | null;
       try {
         body = decoder.read();
@@ -219,6 +221,8 @@ export class Connection {
       out = encode(msg, this.server.codec);
     } catch (err) {
       this.server.report(err, 'encode', this, 'warn', { closing: true });
+      // Declining, the next frame's 91 would fail the same way, through shutdown's pump, again.
+      this.declining = false;
       this.shutdown(this.server.closeTimeoutMs);
       return;
     }
@@ -265,6 +269,11 @@ export class Connection {
     const drained = this.closing || (this.peerEnded && !this.writeBlocked);
     if (!drained) return;
     this.ended = true;
+    // Read again (and discard) whatever paused it: the peer's FIN is seen, not reset.
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
     if (!this.socket.destroyed) this.socket.end();
     // the peer has a moment to read our replies and close its side
     this.armKill(this.peerEnded ? this.server.closeTimeoutMs : Math.min(this.server.closeTimeoutMs, 2_000));

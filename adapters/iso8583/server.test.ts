@@ -504,6 +504,45 @@ describe('createIsoServer', () => {
     expect(server.connections).toBe(0);
   });
 
+  it('close() declining a peer that sends and never reads: reading pauses while its 91s wait, as replies do (a review, 2026-12-04)', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { server, port } = await start({
+      handler: async (msg) => {
+        await held;
+        return replyTo(msg, '00');
+      },
+    });
+    const c = await client(port);
+    const first = c.send(purchase(1));
+    await until(() => server.inFlight === 1);
+    const closing = server.close(20_000);
+    c.socket.pause(); // never reads from now on
+    // Small messages: each 91 is about as long as the message, so the replies outgrow the
+    // kernel's buffers.
+    const block = Buffer.concat(Array.from({ length: 4096 }, () => frame(encode(purchase(2)))));
+    const blocks = 100;
+    for (let i = 0; i < blocks; i++) c.socket.write(block);
+    await until(() => server.stats()[0]?.paused === true, 5_000, 'the server to pause');
+    let last = -1;
+    for (let waited = 0; ; waited += 100) {
+      const a = server.stats()[0]!.bytesRead;
+      if (a > 0 && a === last) break;
+      if (waited > 3_000) throw new Error('the server kept reading');
+      last = a;
+      await sleep(100);
+    }
+    const after = server.stats()[0]!;
+    expect(after.bytesRead).toBeLessThan(blocks * block.length);
+    // The high-water mark, plus the 91s of one read's frames.
+    expect(after.writableLength).toBeLessThanOrEqual(16 * 1024 + 64 * 1024);
+    release();
+    c.socket.resume();
+    expect((await first).fields[39]).toBe('00');
+    await closing;
+    expect(server.connections).toBe(0);
+  });
+
   it('close(timeout) destroys connections whose requests never finish', async () => {
     const { server, port } = await start({ handler: () => new Promise<IsoMessage>(() => {}) });
     const c = await client(port);
