@@ -5,11 +5,12 @@
 // are read under a share lock of their rows, so a key rotated meanwhile is written after, never
 // overwritten by the older key (network-sync.ts).
 
+import type postgres from 'postgres';
 import { network_loaded_key } from './network-layout.ts';
 import { writeBusiness, writeLink, writeMerchant, writeTerminal, writeVenue } from './network-redis.ts';
-import { selectBusinesses, selectLinks, selectMerchants, selectTerminals, selectVenues } from './network-sync.ts';
+import { selectBusinesses, selectLinks, selectMerchants, selectTerminals, selectVenues, type TerminalRow } from './network-sync.ts';
 import { snapshotRewardsOf } from './rewards-snapshot.ts';
-import type { Stores } from './stores.ts';
+import type { RedisClient, Stores } from './stores.ts';
 
 export interface NetworkCounts {
   businesses: number;
@@ -58,6 +59,20 @@ async function totals(stores: NetworkStores): Promise<Record<NetworkKind, number
   return { ...row!, rewards: row!.businesses };
 }
 
+/**
+ * A page of terminals after `after`, each with its key, under their rows' share lock until the
+ * copy is written. The lock in a statement of its own (as syncTerminal): a statement that waited
+ * for a rotation's lock read the key as the statement began, and granted the revoked key again
+ * (a review, 2026-12-04).
+ */
+async function copyTerminals(tx: postgres.TransactionSql, redis: RedisClient, after: string): Promise<TerminalRow[]> {
+  const locked = await tx<{ id: string }[]>`select id from terminals where id > ${after} order by id limit ${batch_rows} for share`;
+  if (locked.length === 0) return [];
+  const rows = await selectTerminals(tx, tx`where t.id = any(${locked.map((r) => r.id)}) order by t.id`, tx``);
+  await Promise.all(rows.map((t) => writeTerminal(redis, t, t.merchant_code)));
+  return rows;
+}
+
 export async function loadNetworkIntoRedis(stores: NetworkStores, onProgress?: NetworkProgress): Promise<NetworkCounts> {
   const { sql, redis } = stores;
   const total = await totals(stores);
@@ -70,11 +85,7 @@ export async function loadNetworkIntoRedis(stores: NetworkStores, onProgress?: N
     businesses: await copyPages(async (after) => each(await selectBusinesses(sql, sql`where b.id > ${after} order by b.id limit ${batch_rows}`), (b) => writeBusiness(redis, b)), report('businesses')),
     merchants: await copyPages(async (after) => each(await selectMerchants(sql, sql`where m.id > ${after} order by m.id limit ${batch_rows}`), (m) => writeMerchant(redis, m)), report('merchants')),
     venues: await copyPages(async (after) => each(await selectVenues(sql, sql`where v.id > ${after} order by v.id limit ${batch_rows}`), (v) => writeVenue(redis, v)), report('venues')),
-    terminals: await copyPages(
-      (after) =>
-        sql.begin(async (tx) => each(await selectTerminals(tx, tx`where t.id > ${after} order by t.id limit ${batch_rows}`, tx`for share of t`), (t) => writeTerminal(redis, t, t.merchant_code))),
-      report('terminals'),
-    ),
+    terminals: await copyPages((after) => sql.begin((tx) => copyTerminals(tx, redis, after)), report('terminals')),
     links: await copyPages(async (after) => each(await selectLinks(sql, sql`where l.id > ${after} order by l.id limit ${batch_rows}`), (l) => writeLink(redis, l.acquirer_id, l.business_id, l.linked_ms)), report('links')),
     rewards: await copyPages(async (after) => {
       const page = await sql<{ id: string }[]>`select id from businesses where id > ${after} order by id limit ${rewards_batch_rows}`;

@@ -364,7 +364,8 @@ export class Network {
    * once so end as one after the other, each answered its key in turn, the last one's standing
    * (each granted its key after its commit, and the one that found another's there answered 503:
    * a scale-out audit, 2026-12-04). A call that fails takes its key back out of Redis (it was
-   * never shown) and leaves the old one refused (fail closed) until the retry rotates it again.
+   * never shown) and copies the terminal again as PostgreSQL holds it: the old key, rolled back,
+   * works again (it was left refused, Redis no longer PostgreSQL's copy: a review, 2026-12-04).
    */
   async rotateTerminalKey(business: Business, terminal_id: string): Promise<{ id: string; api_key: string }> {
     const { sql, redis } = this.stores;
@@ -383,6 +384,7 @@ export class Network {
     });
     const old_hash = await rotating.catch(async (err: unknown) => {
       await redis.del(keyEntryKey(hashKey(api_key))).catch(() => {});
+      await syncTerminal(sql, redis, terminal_id).catch(() => {});
       throw err;
     });
     if (old_hash === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id} not found`);

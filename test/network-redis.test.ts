@@ -74,6 +74,26 @@ describe('keys made by the admin API', () => {
     for (const g of [gw, other]) expectProblem(await probe(g, rotated.body.api_key), 404, 'contact_not_found');
   });
 
+  it('a rotation that fails after revoking the old key in Redis puts it back: PostgreSQL rolled back and still holds it (a review, 2026-12-04)', async () => {
+    const t = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code: 'NR000098' });
+    expect(t.status, t.text).toBe(201);
+    const { sql } = gw.processor.stores;
+    const fn = `refuse_key_${t.body.id as string}`;
+    // A real PostgreSQL failure on the new key's insert, after the old key's Redis entry is gone.
+    await sql.unsafe(`create function ${fn}() returns trigger language plpgsql as $$ begin
+      if new.terminal_id = '${t.body.id as string}' then raise exception 'refused for the test'; end if; return new; end $$`);
+    await sql.unsafe(`create trigger ${fn} before insert on api_keys for each row execute function ${fn}()`);
+    try {
+      const r = await call(gw, 'POST', `/v1/terminals/${t.body.id as string}/rotate-key`, biz.admin_key);
+      expect(r.status, r.text).toBeGreaterThanOrEqual(500);
+    } finally {
+      await sql.unsafe(`drop trigger ${fn} on api_keys`);
+      await sql.unsafe(`drop function ${fn}()`);
+    }
+    expect(await own.client.hGetAll(`n:k:${sha256(t.body.api_key)}`)).toEqual({ b: biz.business_id, k: 'terminal', t: t.body.id });
+    expectProblem(await probe(gw, t.body.api_key), 404, 'contact_not_found');
+  });
+
   it("another business's terminal, or an unknown one, is 404 to rotate, and its key keeps working", async () => {
     const stranger = await createBusiness(gw);
     expectProblem(await call(gw, 'POST', `/v1/terminals/${biz.terminal_id}/rotate-key`, stranger.admin_key), 404, 'not_found');
@@ -182,6 +202,30 @@ describe('the whole network copied from PostgreSQL', () => {
     expect(counts.terminals).toBeGreaterThanOrEqual(counts.businesses);
     expect(counts.links).toBeGreaterThanOrEqual(3);
     expect(progress.some((p) => p.startsWith('terminals:'))).toBe(true);
+  });
+
+  it('waits for a rotation holding a terminal and copies its new key, never the one it replaced (a review, 2026-12-04)', async () => {
+    const t = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code: 'NR000099' });
+    expect(t.status, t.text).toBe(201);
+    const { sql } = gw.processor.stores;
+    const old_hash = sha256(t.body.api_key);
+    const new_hash = sha256(`tk_test_rotated_${Date.now()}`);
+    let loading: Promise<unknown> = Promise.resolve();
+    // What a rotation does under the terminal's row lock (processor/network.ts rotateTerminalKey).
+    await sql.begin(async (tx) => {
+      await tx`select 1 from terminals where id = ${t.body.id as string} for update`;
+      await tx`delete from api_keys where terminal_id = ${t.body.id as string}`;
+      await tx`insert into api_keys (hash, business_id, kind, terminal_id) values (${new_hash}, ${biz.business_id}, 'terminal', ${t.body.id as string})`;
+      await own.client.del(`n:k:${old_hash}`);
+      loading = loadNetworkIntoRedis(gw.processor.stores);
+      await eventually('the copy to wait on the terminal', async () => {
+        const [w] = await sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%from terminals%'`;
+        return w!.n > 0;
+      }, 20_000);
+    });
+    await loading;
+    expect(await own.client.exists(`n:k:${old_hash}`)).toBe(0);
+    expect(await own.client.hGet(`n:t:${t.body.id as string}`, 'kh')).toBe(new_hash);
   });
 
   it('a gateway finding no network in Redis copies it at start: every key works again', async () => {

@@ -194,6 +194,8 @@ describe('a terminal key rotated at once', () => {
       const working = keys.filter((_, i) => granted[i] === 1);
       if (working.length !== 1) wrong.push(`round ${round}: ${working.length} keys granted`);
       // The one granted is the one PostgreSQL holds, and the rotating gateway takes it.
+      const held = await gw.processor.stores.sql<{ hash: string }[]>`select hash from api_keys where terminal_id = ${biz.terminal_id}`;
+      if (held.length !== 1 || held[0]!.hash !== hashKey(working[0] ?? '')) wrong.push(`round ${round}: PostgreSQL holds another key than the one granted`);
       const pos = await call(gw, 'GET', '/v1/wallets?cim_type=loyalty_id&cim_value=nobody', working[0] ?? keys[0]!);
       if (pos.status !== 404) wrong.push(`round ${round}: the standing key answered ${pos.status}`);
     }
