@@ -375,6 +375,9 @@ local function originalState(key, init)
   if init and redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'rf', int(init.refunded), 'cw', int(init.clawed), 'cp', int(init.returned),
       'dr', int(init.discount_returned), 'rv', init.reversed and '1' or '')
+    -- Kept as long as the hot window, whether the call then changes it or refuses: a refused one
+    -- left it for ever (a review, 2026-12-04).
+    redis.call('PEXPIRE', key, ARG.record_ttl_ms)
   end
   local v = redis.call('HMGET', key, 'rf', 'cw', 'cp', 'dr', 'rv', 'lots')
   local function n(i) return tonumber(v[i] ~= false and v[i] ~= '' and v[i] or '0') end

@@ -219,6 +219,9 @@ describe('refund.lua', () => {
     // Reversed, as the ledger says: refused.
     const reversed = { ...ledger, original: { ...ledger.original, id: newId('txn') }, state: { ...ledger.state, reversed: true } };
     expect(await redis.refundScript(call(contact_id, slot, null, reversed))).toEqual({ outcome: 'refused', code: 'already_reversed' });
+    // The state it made from the ledger goes with the hot window, refused or not (it was kept for
+    // ever: a review, 2026-12-04).
+    expect(await redis.pTTL(stateKey(shard, reversed.original.id))).toBeGreaterThan(0); // -1: none
   });
 
   it('refuses an original that is not a purchase, or not there; replays a repeated reference', async () => {
