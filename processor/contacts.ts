@@ -438,11 +438,28 @@ export class Contacts {
     }
     if (patch.email !== undefined) columns.email = this.normalise('email', patch.email, 'email').value;
     if (patch.phone !== undefined) columns.phone = this.normalise('phone', patch.phone, 'phone').value;
+    if (patch.birth_date !== undefined && patch.birth_date !== null) await this.ledgerHasPurchasesOf(business, contact_id);
     const [row] = await sql`update contacts set ${Object.keys(columns).length > 0 ? sql(columns) : sql`id = id`}, updated_at = now()
       where id = ${contact_id} and business_id = ${business.id} returning id`;
     if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
     if (patch.tags !== undefined || patch.birth_date !== undefined || patch.spend_blocked !== undefined) await this.syncHotFields(contact_id);
     return (await this.view(business, contact_id))!;
+  }
+
+  /**
+   * Waits until the ledger holds every purchase the contact's shard journaled, as a new birth
+   * date's purchases are read from it (setBirthDate), before the PATCH changes anything and
+   * without the row's lock: one refused for the wait (503) changes nothing, and one that waits
+   * holds no connection (until a review of 2026-12-04, the 503 came after PostgreSQL had the new
+   * date, which the hot path never got). A contact with no purchase has none to wait for.
+   */
+  private async ledgerHasPurchasesOf(business: Business, contact_id: string): Promise<void> {
+    const { redis, config } = this.stores;
+    await this.mustExist(business, contact_id);
+    const shard = this.shardOf(contact_id);
+    if ((await redis.hGet(contactKey(shard, contact_id), 'fp')) === null) return;
+    if (await waitForShard(redis, config.shard_count, shard, birth_date_ledger_wait_ms)) return;
+    throw new PocketgateError('unavailable', 'the ledger is behind on this contact’s purchases, which a birth date is set with: try again shortly');
   }
 
   /**

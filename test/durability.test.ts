@@ -146,3 +146,24 @@ describe('DURABILITY=sync, many at once (review, 2026-12-04: the records took th
     expect((await ledgerRows(sql, biz.business_id)).length).toBe(200);
   });
 });
+
+describe('a birth date set while the ledger is behind on the contact’s purchases (no writer runs on this database)', () => {
+  // Its purchases on the new birthday are read from the ledger (hot/birth-date.lua): until a review
+  // of 2026-12-04 the 503 came after PostgreSQL had the new date, which the hot path never got.
+  it('is refused 503 before anything changes, and set once the ledger has them', async () => {
+    const biz = await createBusiness(async_gw);
+    const [c] = await createContacts(async_gw, biz, [testCard(17_000_031)]);
+    const bought = await call(async_gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'BD-1', cim: { type: 'card', value: c!.card }, amount: 1000, currency: 'EUR' });
+    expect(bought.status).toBe(201);
+    const before = (await call(async_gw, 'GET', `/v1/contacts/${c!.id}`, biz.admin_key)).body;
+    const patch = { birth_date: '1990-06-15', first_name: 'Ada' };
+    const refused = await call(async_gw, 'PATCH', `/v1/contacts/${c!.id}`, biz.admin_key, patch);
+    expect(refused.status, refused.text).toBe(503);
+    expect((await call(async_gw, 'GET', `/v1/contacts/${c!.id}`, biz.admin_key)).body).toEqual(before);
+    const writer = new LedgerWriter(redis, sql, { shard_count });
+    for (let round = 0; round < 3; round++) await writer.drainOnce();
+    const set = await call(async_gw, 'PATCH', `/v1/contacts/${c!.id}`, biz.admin_key, patch);
+    expect(set.status, set.text).toBe(200);
+    expect(set.body).toMatchObject(patch);
+  });
+});
