@@ -268,6 +268,9 @@ export class Connection {
     // the pump loop stopped on an empty decoder, not on backpressure
     const drained = this.closing || (this.peerEnded && !this.writeBlocked);
     if (!drained) return;
+    // Whole frames read and not yet declined wait for the peer to read the 91s before them: the
+    // drain declines them, then ends (the kill timer bounds the wait).
+    if (this.declining && this.writeBlocked && (this.decoder?.pendingBytes ?? 0) > 0) return;
     this.ended = true;
     // Read again (and discard) whatever paused it: the peer's FIN is seen, not reset.
     if (this.readPaused) {

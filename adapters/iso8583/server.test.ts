@@ -504,7 +504,7 @@ describe('createIsoServer', () => {
     expect(server.connections).toBe(0);
   });
 
-  it('close() declining a peer that sends and never reads: reading pauses while its 91s wait, as replies do (a review, 2026-12-04)', async () => {
+  it('close() declining a peer that sends and never reads: reading pauses while its 91s wait, and every message read gets one (a review, 2026-12-04)', async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const { server, port } = await start({
@@ -513,34 +513,42 @@ describe('createIsoServer', () => {
         return replyTo(msg, '00');
       },
     });
-    const c = await client(port);
-    const first = c.send(purchase(1));
+    const s = await raw(port);
+    s.socket.write(frame(encode(purchase(1))));
     await until(() => server.inFlight === 1);
-    const closing = server.close(20_000);
-    c.socket.pause(); // never reads from now on
+    const closing = server.close(30_000);
+    s.socket.pause(); // reads nothing from now on
     // Small messages: each 91 is about as long as the message, so the replies outgrow the
     // kernel's buffers.
-    const block = Buffer.concat(Array.from({ length: 4096 }, () => frame(encode(purchase(2)))));
+    const one = frame(encode(purchase(2)));
+    const block = Buffer.concat(Array.from({ length: 4096 }, () => one));
     const blocks = 100;
-    for (let i = 0; i < blocks; i++) c.socket.write(block);
-    await until(() => server.stats()[0]?.paused === true, 5_000, 'the server to pause');
+    for (let i = 0; i < blocks; i++) s.socket.write(block);
+    await until(() => server.stats()[0]?.paused === true, 30_000, 'the server to pause');
     let last = -1;
     for (let waited = 0; ; waited += 100) {
       const a = server.stats()[0]!.bytesRead;
       if (a > 0 && a === last) break;
-      if (waited > 3_000) throw new Error('the server kept reading');
+      if (waited > 20_000) throw new Error('the server kept reading');
       last = a;
       await sleep(100);
     }
-    const after = server.stats()[0]!;
-    expect(after.bytesRead).toBeLessThan(blocks * block.length);
+    const paused = server.stats()[0]!;
+    expect(paused.bytesRead).toBeLessThan(blocks * block.length);
     // The high-water mark, plus the 91s of one read's frames.
-    expect(after.writableLength).toBeLessThanOrEqual(16 * 1024 + 64 * 1024);
+    expect(paused.writableLength).toBeLessThanOrEqual(16 * 1024 + 64 * 1024);
+    // Read whole and not yet answered: these too get their 91 before the end, though the last
+    // one in flight finishes while the peer still reads nothing.
+    const waiting = Math.floor(paused.pendingInput / one.length);
+    expect(waiting).toBeGreaterThan(0);
     release();
-    c.socket.resume();
-    expect((await first).fields[39]).toBe('00');
+    await sleep(100);
+    s.socket.resume();
+    await s.closed;
     await closing;
-    expect(server.connections).toBe(0);
+    expect(s.frames.length).toBeGreaterThanOrEqual(paused.requests + waiting);
+    expect(decode(s.frames[0]!).fields[39]).toBe('91');
+    expect(s.frames.map((f) => decode(f).fields[39]).filter((c) => c === '00')).toEqual(['00']);
   });
 
   it('close(timeout) destroys connections whose requests never finish', async () => {
