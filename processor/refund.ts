@@ -129,9 +129,35 @@ export class Refunds {
     }
   }
 
-  /** Whether the hot window holds `reference` of `terminal` for a transaction that is no purchase (a refund, a reversal, a refusal). */
+  /**
+   * Whether the hot window holds `reference` of `terminal` for a transaction that is no purchase
+   * (a refund, a reversal, a refusal). A claim with no record yet is one being made now: not held
+   * (a refund's look for its bare id answered it 503 beside a sale of that id: a review).
+   */
   async heldByOther(terminal: Terminal, reference: string): Promise<boolean> {
-    return (await this.hotPurchase(terminal, reference, this.stores.clock.now())) === null;
+    const slot = referenceSlot(this.stores.config, terminal.id, reference, this.stores.clock.now());
+    const claimed = await findOriginal(this.stores, slot);
+    if (claimed === undefined) return false;
+    if (claimed.contact_id === '') return true;
+    const record = parseRecord(await readRecord(this.stores, this.contacts.shardOf(claimed.contact_id), slot));
+    return record !== undefined && record.kind !== 'purchase';
+  }
+
+  /**
+   * The refund `terminal` made under `reference` that the ledger holds (its id, as a replay), if
+   * any: one read of the ledger, bounded as every POS read of it.
+   */
+  async recordedRefund(business: Business, terminal: Terminal, reference: string): Promise<Reply | undefined> {
+    let rows: { id: string }[];
+    try {
+      rows = await this.ledgerRead(() => this.stores.sql<{ id: string }[]>`
+        select id from ledger_transactions
+        where business_id = ${business.id} and terminal_id = ${terminal.id} and reference = ${reference} and kind = 'refund'
+        order by created_at limit 1`);
+    } catch {
+      throw new PocketgateError('unavailable', 'the ledger cannot be read now; try again');
+    }
+    return rows[0] === undefined ? undefined : { status: 201, body: JSON.stringify({ id: rows[0].id }), replayed: true };
   }
 
   /** The hot window's purchase of `terminal` under `reference`: undefined if the reference is not claimed there, null if claimed by no purchase. */

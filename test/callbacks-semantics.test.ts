@@ -227,6 +227,19 @@ describe('transaction ids that name two transactions (black-box audit of EVENTS.
     expect(((await view.json()) as { reference: string }).reference).toBe(`${r1}/refund`);
   });
 
+  it('a sale and a refund of another sale under one id in one batch, 20 times: both processed, never a 503 (a review, 2026-12-04)', async () => {
+    const { s, p } = await shopWithProcessor();
+    const x = transactionId();
+    expect((await postCallback(gw, p, sale('transaction.cleared', saleData(s, x, 100_000)))).body.status).toBe('processed');
+    for (let round = 0; round < 20; round++) {
+      const id = transactionId('both');
+      const res = await postCallback(gw, p, { events: [sale('transaction.cleared', saleData(s, id, 1000)), refundOf(s, id, x, 100)] });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.results.map((r: { status: string }) => r.status), String(round)).toEqual(['processed', 'processed']);
+    }
+    expect(await commerce(s)).toBe(10_000 + 20 * 100 - 20 * 10);
+  });
+
   it('a sale under a reference a reversal took (<id>/reversal) is rejected at once, never a 5xx, and in a batch the others are booked', async () => {
     const { s, p } = await shopWithProcessor();
     const q = transactionId();

@@ -401,6 +401,22 @@ describe('processor callbacks, inside the window and after it', () => {
     });
   });
 
+  it('a refund booked under its bare id (as until 2026-12-04) whose answer a kill lost, sent again past the window: replayed from the ledger, clawed back once', async () => {
+    const c = await createCardContact(gw, biz, ++seed);
+    const x = transactionId('hwl');
+    const y = transactionId('hwl');
+    expect((await postCallback(gw, processor, sale('transaction.cleared', { transaction_id: x, card: { number: c.card }, amount: 10_000, currency: 'EUR', merchant_code: biz.merchant_code }))).body.status).toBe('processed');
+    const business = (await gw.processor.network.business(biz.business_id))!;
+    const terminal = (await gw.processor.processors.terminalAt(business, processor.id, biz.merchant_code))!;
+    const old = await gw.processor.refunds.refund(business, terminal, { reference: y, original_reference: x, amount: 4_000 });
+    const wallet = async () => (await call(gw, 'GET', `/v1/contacts/${c.id}/wallet`, biz.admin_key)).body as { commerce: number };
+    const after_old = await wallet();
+    await forgotten(c.id, 2);
+    const again = (await postCallback(gw, processor, refunded({ transaction_id: y, original_transaction_id: x, amount: 4_000, currency: 'EUR', merchant_code: biz.merchant_code }))).body;
+    expect(again).toMatchObject({ status: 'processed', transaction_id: (JSON.parse(old.body) as { id: string }).id });
+    expect(await wallet()).toEqual(after_old);
+  });
+
   it('the business reconciles', async () => {
     await expectReconciledWith(gw, biz);
   });

@@ -351,19 +351,21 @@ export class CallbackEvents {
     const terminal = await this.processor.processors.terminalAt(business, record.id, refund.merchant_code);
     if (terminal === undefined) return ignored('not_found');
     const book = (reference: string) => this.processor.refunds.refund(business, reported(terminal, terminal_code), { reference, original_reference: refund.original_transaction_id, amount: refund.amount });
-    const booked = await this.bookedUnderBareId(terminal, refund, book);
+    const booked = await this.bookedUnderBareId(scope, terminal, refund, book);
     return processed(booked ?? (await this.ownReference(scope, terminal, `${refund.transaction_id}/refund`, false, book)));
   }
 
   /**
    * A refund booked under its bare transaction id, as until 2026-12-04, whose answer a kill lost:
-   * its repeat replays it rather than book it again under the made reference. Looked for while
-   * the hot window holds the id for another transaction than a sale; one that is not this refund
-   * answers the conflict, and the made reference is booked.
+   * its repeat replays it rather than book it again under the made reference. In the hot window
+   * where it holds the id for another transaction than a sale (one that is not this refund
+   * answers the conflict, and the made reference is booked); past it, in the ledger (a processor
+   * retries for days). Not across versions: a gateway of before books a refund's retry under its
+   * bare id whatever a gateway of after booked (README, *Booking*).
    */
-  private async bookedUnderBareId(terminal: Terminal, refund: CallbackRefund, book: (reference: string) => Promise<Reply>): Promise<Reply | undefined> {
+  private async bookedUnderBareId(scope: Scope, terminal: Terminal, refund: CallbackRefund, book: (reference: string) => Promise<Reply>): Promise<Reply | undefined> {
     if (refund.transaction_id === refund.original_transaction_id) return undefined;
-    if (!(await this.processor.refunds.heldByOther(terminal, refund.transaction_id))) return undefined;
+    if (!(await this.processor.refunds.heldByOther(terminal, refund.transaction_id))) return this.processor.refunds.recordedRefund(scope.business, terminal, refund.transaction_id);
     try {
       return await book(refund.transaction_id);
     } catch (err) {
