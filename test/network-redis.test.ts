@@ -218,10 +218,12 @@ describe('the whole network copied from PostgreSQL', () => {
       await tx`insert into api_keys (hash, business_id, kind, terminal_id) values (${new_hash}, ${biz.business_id}, 'terminal', ${t.body.id as string})`;
       await own.client.del(`n:k:${old_hash}`);
       loading = loadNetworkIntoRedis(gw.processor.stores);
+      loading.catch(() => {}); // awaited below; not an unhandled rejection if the wait fails first
+      // The copy's own statement, waiting (rotations elsewhere lock terminals for update).
       await eventually('the copy to wait on the terminal', async () => {
-        const [w] = await sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%from terminals%'`;
+        const [w] = await sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%from terminals%for share%'`;
         return w!.n > 0;
-      }, 20_000);
+      }, 60_000);
     });
     await loading;
     expect(await own.client.exists(`n:k:${old_hash}`)).toBe(0);

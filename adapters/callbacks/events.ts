@@ -310,7 +310,9 @@ export class CallbackEvents {
       if (!isConflict(err)) throw err;
       if (!body_never_differs) {
         const held = await this.processor.refunds.purchaseAmong(scope.business, [terminal], reference);
-        if (held === 'held' || held === undefined) throw err;
+        if (held === 'held') throw err;
+        // Its holder's claim ran out meanwhile: booked under the reference itself on the retry.
+        if (held === undefined) throw new PocketgateError('unavailable', `reference ${reference} was freed meanwhile; try again`);
       }
     }
     return book(spareReference(reference));
