@@ -76,6 +76,22 @@ async function client(port: number, options: Parameters<typeof connectIso>[2] = 
   return c;
 }
 
+/**
+ * Until the server's first connection has paused its reading and reading has stopped: a read
+ * libuv had already started when the server paused may still land (one 64 KiB chunk).
+ */
+async function untilReadingStops(server: IsoServer, pause_ms: number, settle_ms: number): Promise<void> {
+  await until(() => server.stats()[0]?.paused === true, pause_ms, 'the server to pause');
+  let last = -1;
+  for (let waited = 0; ; waited += 100) {
+    const read = server.stats()[0]!.bytesRead;
+    if (read > 0 && read === last) return;
+    if (waited > settle_ms) throw new Error('the server kept reading');
+    last = read;
+    await sleep(100);
+  }
+}
+
 /** A bare socket that collects whole frames; for what IsoClient will not send. */
 async function raw(port: number, mode: FramingMode = 'binary2') {
   const socket = net.connect({ port, host: '127.0.0.1' });
@@ -411,17 +427,7 @@ describe('createIsoServer', () => {
     for (let i = 0; i < blocks; i++) s.socket.write(block);
     const total = blocks * block.length;
 
-    await until(() => server.stats()[0]?.paused === true, 5_000, 'the server to pause');
-    // A read libuv had already started when the server paused may still land (one 64 KiB
-    // chunk): wait until reading has stopped, then check that it stays stopped.
-    let last = -1;
-    for (let waited = 0; ; waited += 100) {
-      const a = server.stats()[0]!.bytesRead;
-      if (a > 0 && a === last) break;
-      if (waited > 3_000) throw new Error('the server kept reading');
-      last = a;
-      await sleep(100);
-    }
+    await untilReadingStops(server, 5_000, 3_000);
     const before = server.stats()[0]!;
     await sleep(300);
     const after = server.stats()[0]!;
@@ -524,15 +530,7 @@ describe('createIsoServer', () => {
     const block = Buffer.concat(Array.from({ length: 4096 }, () => one));
     const blocks = 100;
     for (let i = 0; i < blocks; i++) s.socket.write(block);
-    await until(() => server.stats()[0]?.paused === true, 30_000, 'the server to pause');
-    let last = -1;
-    for (let waited = 0; ; waited += 100) {
-      const a = server.stats()[0]!.bytesRead;
-      if (a > 0 && a === last) break;
-      if (waited > 20_000) throw new Error('the server kept reading');
-      last = a;
-      await sleep(100);
-    }
+    await untilReadingStops(server, 30_000, 20_000);
     const paused = server.stats()[0]!;
     expect(paused.bytesRead).toBeLessThan(blocks * block.length);
     // The high-water mark, plus the 91s of one read's frames.
