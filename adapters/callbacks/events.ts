@@ -276,8 +276,9 @@ export class CallbackEvents {
    * stored after the purchase, in PostgreSQL): an authorization then has nothing to make (its
    * clearing made it), a clearing clears it. Answered `ignored idempotency_conflict` until
    * 2026-12-03, for good, so a lower clearing refunded nothing (a black-box audit under kills).
-   * Where a refund or reversal holds the reference (the processor named the sale as one of them),
-   * the conflict is final (refusal); it was a 503 for ever until 2026-12-04 (events audit).
+   * Where another kind holds the reference (a made one, `<id>/reversal` say, that the processor
+   * named a sale as; a refund booked under its bare id before 2026-12-04), the conflict is final
+   * (refusal); it was a 503 for ever until then (events audit).
    */
   private async purchaseOrBooked(scope: Scope, event: CallbackEvent & { readonly sale: Sale }, history: readonly StoredEvent[]): Promise<Outcome> {
     let conflict: PocketgateError;
