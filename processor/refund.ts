@@ -135,11 +135,10 @@ export class Refunds {
    * (a refund's look for its bare id answered it 503 beside a sale of that id: a review).
    */
   async heldByOther(terminal: Terminal, reference: string): Promise<boolean> {
-    const slot = referenceSlot(this.stores.config, terminal.id, reference, this.stores.clock.now());
-    const claimed = await findOriginal(this.stores, slot);
-    if (claimed === undefined) return false;
-    if (claimed.contact_id === '') return true;
-    const record = parseRecord(await readRecord(this.stores, this.contacts.shardOf(claimed.contact_id), slot));
+    const held = await this.hotClaim(terminal, reference, this.stores.clock.now());
+    if (held === undefined) return false;
+    if (held === 'refusal') return true;
+    const record = parseRecord(held.raw);
     return record !== undefined && record.kind !== 'purchase';
   }
 
@@ -162,14 +161,24 @@ export class Refunds {
 
   /** The hot window's purchase of `terminal` under `reference`: undefined if the reference is not claimed there, null if claimed by no purchase. */
   private async hotPurchase(terminal: Terminal, reference: string, now_ms: number): Promise<{ readonly amount: number } | null | undefined> {
+    const held = await this.hotClaim(terminal, reference, now_ms);
+    if (held === undefined) return undefined;
+    if (held === 'refusal') return null;
+    if (held.raw === undefined) throw new PocketgateError('unavailable', `reference ${reference} is being booked now; try again`);
+    const record = parseRecord(held.raw);
+    return record?.kind === 'purchase' ? { amount: record.amount } : null;
+  }
+
+  /**
+   * The hot window's claim of `reference` by `terminal`: undefined if none, 'refusal' for a
+   * refused request's, else its record as stored (raw undefined: being written now).
+   */
+  private async hotClaim(terminal: Terminal, reference: string, now_ms: number): Promise<{ readonly raw: string | undefined } | 'refusal' | undefined> {
     const slot = referenceSlot(this.stores.config, terminal.id, reference, now_ms);
     const claimed = await findOriginal(this.stores, slot);
     if (claimed === undefined) return undefined;
-    if (claimed.contact_id === '') return null;
-    const raw = await readRecord(this.stores, this.contacts.shardOf(claimed.contact_id), slot);
-    if (raw === undefined) throw new PocketgateError('unavailable', `reference ${reference} is being booked now; try again`);
-    const record = parseRecord(raw);
-    return record?.kind === 'purchase' ? { amount: record.amount } : null;
+    if (claimed.contact_id === '') return 'refusal';
+    return { raw: await readRecord(this.stores, this.contacts.shardOf(claimed.contact_id), slot) };
   }
 
   /**
