@@ -25,7 +25,11 @@ describe('configFromEnv', () => {
     expect(configFromEnv()).toMatchObject({ host: '0.0.0.0', expiry_sweep_ms: 10_000, iso8583: { framing: 'binary2', bitmap: 'hex', idle_seconds: 300 } });
     withEnv({ ISO8583_FRAMING: 'ascii4', ISO8583_BITMAP: 'binary', ISO8583_IDLE_SECONDS: '0', HOST: '127.0.0.1', EXPIRY_SWEEP_MS: '500' });
     expect(configFromEnv()).toMatchObject({ host: '127.0.0.1', expiry_sweep_ms: 500, iso8583: { framing: 'ascii4', bitmap: 'binary', idle_seconds: 0 } });
-    withEnv({ CALLBACK_EVENTS_RETENTION_DAYS: undefined, HTTP_CONNECTIONS_MAX: undefined, POSTGRES_CALLS_IN_FLIGHT_MAX: undefined });
+    withEnv({ CALLBACK_EVENTS_RETENTION_DAYS: undefined, HTTP_CONNECTIONS_MAX: undefined, POSTGRES_CALLS_IN_FLIGHT_MAX: undefined, POSTGRES_PROBE_TIMEOUT_MS: undefined });
+    expect(configFromEnv().postgres_probe_timeout_ms).toBe(1_000);
+    withEnv({ POSTGRES_PROBE_TIMEOUT_MS: '5000' });
+    expect(configFromEnv().postgres_probe_timeout_ms).toBe(5_000);
+    withEnv({ POSTGRES_PROBE_TIMEOUT_MS: undefined });
     expect(configFromEnv().callback_events_retention_days).toBe(540);
     expect(configFromEnv().http_connections_max).toBe(20_000);
     expect(configFromEnv().postgres_calls_in_flight_max).toBe(4_096);
@@ -42,7 +46,7 @@ describe('configFromEnv', () => {
   });
 
   it('refuses a bad value, naming it', () => {
-    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '3651'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '7.5'], ['HTTP_CONNECTIONS_MAX', '0'], ['POSTGRES_CALLS_IN_FLIGHT_MAX', '0'], ['PORT', ' '], ['PORT', '0x1F90'], ['ISO8583_PORT', '1e3'], ['SHARDS', '16.0']] as const) {
+    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '3651'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '7.5'], ['HTTP_CONNECTIONS_MAX', '0'], ['POSTGRES_CALLS_IN_FLIGHT_MAX', '0'], ['POSTGRES_PROBE_TIMEOUT_MS', '99'], ['PORT', ' '], ['PORT', '0x1F90'], ['ISO8583_PORT', '1e3'], ['SHARDS', '16.0']] as const) {
       withEnv({ [name]: value });
       expect(() => configFromEnv(), name).toThrow(new RegExp(name));
     }

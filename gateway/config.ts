@@ -5,6 +5,7 @@
 import { isFramingMode, type FramingMode } from '../adapters/iso8583/framing.ts';
 import type { BitmapEncoding } from '../adapters/iso8583/codec.ts';
 import { callback_events_retention_days_default, database_url_schemes, int, logLevel, processorConfigFromEnv, redis_url_schemes, referral_sweep_ms_default, required, storeUrl, webhook_events_retention_days_default } from '../processor/config.ts';
+import { default_health_options } from '../processor/postgres-health.ts';
 import type { ProcessorConfig } from '../processor/stores.ts';
 
 export interface GatewayConfig {
@@ -23,6 +24,13 @@ export interface GatewayConfig {
    * callbacks: gateway/app.ts); one more is 503 `unavailable` at once, as with PostgreSQL down.
    */
   readonly postgres_calls_in_flight_max: number;
+  /**
+   * POSTGRES_PROBE_TIMEOUT_MS: how long the gateway's PostgreSQL probe (`select 1`, every 500 ms:
+   * processor/postgres-health.ts) waits before it takes PostgreSQL for down, and admin calls
+   * answer 503 until a probe answers again. Longer rides out a stalled machine; shorter answers a
+   * frozen server sooner.
+   */
+  readonly postgres_probe_timeout_ms: number;
   /** ISO 8583 framing, bitmap encoding and idle timeout (ISO8583_FRAMING, ISO8583_BITMAP, ISO8583_IDLE_SECONDS). */
   readonly iso8583: IsoSettings;
   /** How often the process that writes the ledger expires awards (EXPIRY_SWEEP_MS). */
@@ -98,6 +106,7 @@ export function configFromEnv(): GatewayConfig {
     port: int('PORT', 8080, 0, 65_535),
     iso8583_port: int('ISO8583_PORT', 8583, 0, 65_535),
     postgres_calls_in_flight_max: int('POSTGRES_CALLS_IN_FLIGHT_MAX', postgres_calls_in_flight_max_default, 1, 100_000),
+    postgres_probe_timeout_ms: int('POSTGRES_PROBE_TIMEOUT_MS', default_health_options.timeout_ms, 100, 60_000),
     http_connections_max: int('HTTP_CONNECTIONS_MAX', http_connections_max_default, 1, 1_000_000),
     iso8583: isoSettings(),
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),

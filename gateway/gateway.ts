@@ -8,7 +8,7 @@ import { getRequestListener } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { connectPostgres, createRedis, redactUrl, type RedisClient, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
-import { PostgresHealth } from '../processor/postgres-health.ts';
+import { default_health_options, PostgresHealth } from '../processor/postgres-health.ts';
 import { probeWrite, RedisHealth, refusalState } from '../processor/redis-health.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { deferred_undo_sweep_ms } from '../processor/deferred-undos.ts';
@@ -276,7 +276,7 @@ function openStores(config: GatewayConfig, logger: Logger) {
   connected.catch(() => {}); // closed before it answered: the start that waited is stopped
   const sql = connectPostgres(config.database_url);
   const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
-  const postgres_health = new PostgresHealth(config.database_url);
+  const postgres_health = new PostgresHealth(config.database_url, { ...default_health_options, timeout_ms: config.postgres_probe_timeout_ms });
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health, postgres_health };
   redis_health.start();
   return { stores, connected, postgres_health, redis_health };

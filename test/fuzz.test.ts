@@ -42,7 +42,9 @@ async function outsideTarget(): Promise<FuzzTarget> {
 beforeAll(async () => {
   if (process.env.FUZZ_URL !== undefined) target = await outsideTarget();
   else {
-    gw = await startTestGateway({ log_level: 'debug' }, true, true);
+    // This test is about bad input, not outages: a probe that misses 1 s on a machine the full
+    // suite stalls would make admin calls 503 by design (CI at 5648b7b), so it waits longer.
+    gw = await startTestGateway({ log_level: 'debug', postgres_probe_timeout_ms: 10_000 }, true, true);
     redis = await connectTestRedis(0);
     sql = connectTestSql();
     target = { base: `http://127.0.0.1:${gw.port}`, iso_port: gw.iso8583_port, platform_key: process.env.PLATFORM_API_KEY!, sql, redis, logs: () => gw.logs.join('') };
