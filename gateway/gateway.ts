@@ -9,6 +9,7 @@ import pino, { type Logger } from 'pino';
 import { connectPostgres, createRedis, redactUrl, type RedisClient, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
 import { default_health_options, PostgresHealth } from '../processor/postgres-health.ts';
+import { copies_owed_sweep_ms } from '../processor/copies-owed.ts';
 import { probeWrite, RedisHealth, refusalState } from '../processor/redis-health.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { deferred_undo_sweep_ms } from '../processor/deferred-undos.ts';
@@ -345,8 +346,13 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
   const stop_deferred_undos = config.ledger_writer
     ? processor.deferred_undos.start(deferred_undo_sweep_ms, (err) => logger.warn({ err }, 'deferred undo sweep failed'))
     : undefined;
+  // And the Redis copies admin changes owe (processor/copies-owed.ts).
+  const stop_copies_owed = config.ledger_writer
+    ? processor.copies_owed.start(copies_owed_sweep_ms, (err) => logger.warn({ err }, 'Redis copies owed: sweep failed'))
+    : undefined;
   return () => {
     stop_expiry?.();
+    stop_copies_owed?.();
     stop_referrals?.();
     stop_deferred_undos?.();
     stop_callback_retention?.();

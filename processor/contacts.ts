@@ -15,6 +15,8 @@ import { iso, isUniqueViolation, type Business } from './network.ts';
 import { default_config, type Stores } from './stores.ts';
 import { birthdayPurchases, type BirthdayPurchases } from './ledger/birthday-purchases.ts';
 import { waitForShard } from './ledger/caught-up.ts';
+import { oweCopy, payCopy } from './copies-owed.ts';
+import { requireWritableNow } from './redis-health.ts';
 import type { TransactionSql } from 'postgres';
 
 export interface ContactView {
@@ -438,11 +440,21 @@ export class Contacts {
     }
     if (patch.email !== undefined) columns.email = this.normalise('email', patch.email, 'email').value;
     if (patch.phone !== undefined) columns.phone = this.normalise('phone', patch.phone, 'phone').value;
+    const hot = patch.tags !== undefined || patch.birth_date !== undefined || patch.spend_blocked !== undefined;
+    // What the POS path reads is refused at once while Redis takes no write (503, nothing changed),
+    // rather than committed where only GET shows it; a copy that fails all the same is owed.
+    if (hot) await requireWritableNow(this.stores);
     if (patch.birth_date !== undefined && patch.birth_date !== null) await this.ledgerHasPurchasesOf(business, contact_id);
-    const [row] = await sql`update contacts set ${Object.keys(columns).length > 0 ? sql(columns) : sql`id = id`}, updated_at = now()
-      where id = ${contact_id} and business_id = ${business.id} returning id`;
-    if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
-    if (patch.tags !== undefined || patch.birth_date !== undefined || patch.spend_blocked !== undefined) await this.syncHotFields(contact_id);
+    const owed = await sql.begin(async (tx) => {
+      const [row] = await tx`update contacts set ${Object.keys(columns).length > 0 ? tx(columns) : tx`id = id`}, updated_at = now()
+        where id = ${contact_id} and business_id = ${business.id} returning id`;
+      if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+      return hot ? oweCopy(tx, 'contact', contact_id) : undefined;
+    });
+    if (owed !== undefined) {
+      await this.syncHotFields(contact_id);
+      await payCopy(sql, 'contact', contact_id, owed);
+    }
     return (await this.view(business, contact_id))!;
   }
 
@@ -468,7 +480,7 @@ export class Contacts {
    * than they committed, and a copy of each call's own values would leave Redis with the one
    * PostgreSQL replaced (a contact shown spend_blocked that spends).
    */
-  private async syncHotFields(contact_id: string): Promise<void> {
+  async syncHotFields(contact_id: string): Promise<void> {
     const { sql, redis } = this.stores;
     await sql.begin(async (tx) => {
       const [c] = await tx<{ tags: string[]; birth_date: string | null; spend_blocked: boolean }[]>`

@@ -12,6 +12,8 @@ import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from
 import { offerSchema, parseWith, utcTimestamp, type OfferInput } from '../core/schemas.ts';
 import { contactKey, offers_channel } from './hot/keys.ts';
 import { withinOr } from './in-flight.ts';
+import { oweCopy, payCopy } from './copies-owed.ts';
+import { requireWritableNow } from './redis-health.ts';
 import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
 import { iso, type Business } from './network.ts';
@@ -192,6 +194,8 @@ export class Offers {
    * into it, so that neither path counts the units of before a removal.
    */
   async putTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
+    // Refused at once while Redis takes no write (503, nothing changed); a copy that fails all the same is owed (copies-owed.ts).
+    await requireWritableNow(this.stores);
     // One PUT of a business at a time, from its first read to its last clear (a lock of its own,
     // held on a connection while the others below take theirs): a kind one PUT added back while
     // another that removed it still cleared its units lost the purchases counted in between, which
@@ -220,14 +224,16 @@ export class Offers {
     // and no purchase counts it before the snapshot changes, however long the clear of a business
     // of many contacts takes; cleared after the write, the purchases meanwhile counted in rebuild only.
     await forgetTierUnits(this.stores, business.id, [...kinds].filter((k) => !counted.has(k) || !had.has(k)));
-    await this.writeTiers(business, tiers);
+    const owed = await this.writeTiers(business, tiers);
     await this.changed(business.id);
+    await payCopy(this.stores.sql, 'rewards', business.id, owed);
     await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
     return this.tiers(business);
   }
 
-  private async writeTiers(business: Business, tiers: readonly Tier[]): Promise<void> {
-    await this.stores.sql.begin(async (tx) => {
+  /** Answers the token of the rewards' copy it owes (copies-owed.ts). */
+  private async writeTiers(business: Business, tiers: readonly Tier[]): Promise<string> {
+    return this.stores.sql.begin(async (tx) => {
       // One PUT of a business at a time: two at once both deleted the rows (the second found none
       // left to delete) and both inserted, and the second's insert of a name the first had just
       // written again was a unique violation, a 500. Under the lock the second reads and replaces
@@ -246,12 +252,14 @@ export class Offers {
           select business_id, name, min_period_units, period, coalesce(units_since::timestamptz, now())
           from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(business_id text, name text, min_period_units int8, period text, units_since text)`;
       }
+      return oweCopy(tx, 'rewards', business.id);
     });
   }
 
   /** Something a purchase or redemption reads changed (offers, schemes, tiers, merchant codes): every process reloads it. */
   /**
-   * Called after PostgreSQL committed; should Redis fail here (503), the same call again converges.
+   * Called after PostgreSQL committed; should Redis fail here (503), the same call again converges,
+   * and a PATCH's or a PUT's copy owed is made by the sweep (copies-owed.ts).
    * `shown`: an offer just created hidden, shown only if Redis takes it (rewards-snapshot.ts).
    */
   async changed(business_id: string, shown?: string): Promise<void> {
@@ -314,6 +322,9 @@ export class Offers {
     // them to two gateways) never lose each other's fields; the later merges again into what the
     // earlier wrote, and seeds only the limits that one did not add. Not under the row's lock: a
     // seed reads the ledger on connections of its own, for seconds on a large offer.
+    // Refused at once while Redis takes no write (503, nothing changed), rather than committed
+    // where only GET shows it; a copy that fails all the same is owed (copies-owed.ts).
+    await requireWritableNow(this.stores);
     for (let attempt = 1; ; attempt++) {
       const [row] = await this.stores.sql<{ body: OfferInput; created_at: Date }[]>`
         select body, created_at from offers where id = ${id} and business_id = ${business.id} and not hidden`;
@@ -325,20 +336,22 @@ export class Offers {
       // limits are written where any process could load them (limit-seed.ts: the window left).
       await refuseOffersPastBound(this.stores.sql, business.id, merged, id);
       await seedAddedLimits(this.stores, id, row.body.limits, merged.limits);
-      const written = await this.stores.sql.begin(async (tx) => {
+      const owed = await this.stores.sql.begin(async (tx) => {
         await checkOffersFit(tx, business.id, merged, id);
         const updated = await tx`update offers set body = ${tx.json(merged as never)}, updated_at = now()
           where id = ${id} and business_id = ${business.id} and not hidden and body = ${tx.json(row.body as never)}`;
-        if (updated.count === 1) await keepPool(tx, business.id, merged.pool);
-        return updated.count === 1;
+        if (updated.count !== 1) return undefined;
+        await keepPool(tx, business.id, merged.pool);
+        return oweCopy(tx, 'rewards', business.id);
       });
-      if (!written) {
+      if (owed === undefined) {
         // Another PATCH wrote it since: merge into that. Bounded: a storm of PATCHes of one offer
         // answers 503 (retry) rather than holding a request for ever.
         if (attempt >= offer_patch_attempts_max) throw new PocketgateError('unavailable', `offer ${id} changed ${attempt} times while this patch was merged; retry`);
         continue;
       }
       await this.changed(business.id);
+      await payCopy(this.stores.sql, 'rewards', business.id, owed);
       return { ...merged, id, created_at: iso(row.created_at) };
     }
   }

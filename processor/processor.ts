@@ -14,6 +14,7 @@ import { ReferralSweeper } from './referrals.ts';
 import { DeferredUndos } from './deferred-undos.ts';
 import { Processors } from './processors.ts';
 import { CallbackEvents } from './callback-events.ts';
+import { CopiesOwed } from './copies-owed.ts';
 import { contactKey } from './hot/keys.ts';
 import { tierAtVenues } from '../core/tier.ts';
 import type { Stores } from './stores.ts';
@@ -36,6 +37,8 @@ export class Processor {
   /** Payment processors and what their callbacks were answered (spec/EVENTS.md). */
   readonly processors: Processors;
   readonly callback_events: CallbackEvents;
+  /** Makes the Redis copies admin changes owe (copies-owed.ts). */
+  readonly copies_owed: CopiesOwed;
   /**
    * Failures after a transaction was committed (its reply stands): the gateway logs them at
    * error level. Until it is set, they go to stderr rather than nowhere.
@@ -68,5 +71,6 @@ export class Processor {
     this.deferred_undos = new DeferredUndos(stores, this.network, this.offers, (err, context, message) => this.onFailure(err, context, message));
     this.processors = new Processors(stores, this.network);
     this.callback_events = new CallbackEvents(stores.sql);
+    this.copies_owed = new CopiesOwed(stores.sql, { contact: (id) => this.contacts.syncHotFields(id), rewards: (id) => this.offers.changed(id) });
   }
 }

@@ -44,7 +44,7 @@ type Query = Sql | postgres.TransactionSql;
 export const rewardsKey = (business_id: string) => `n:r:${business_id}`;
 
 /** Any constant: with the business's hash it names the snapshot's lock among the database's advisory locks. */
-const lock_namespace = 728_341; // int4: pg_advisory_xact_lock(int, int)
+export const rewards_lock_namespace = 728_341; // int4: pg_advisory_xact_lock(int, int)
 
 export async function selectOffers(sql: Query, business_id: string): Promise<Offer[]> {
   return (await selectOffersOf(sql, [business_id])).map(({ business_id: _b, ...offer }) => offer as Offer);
@@ -93,7 +93,7 @@ export async function snapshotRewards(stores: Pick<Stores, 'sql' | 'redis'>, bus
 export async function snapshotRewardsOf(stores: Pick<Stores, 'sql' | 'redis'>, business_ids: readonly string[], shown?: string): Promise<Map<string, RewardsSource>> {
   const ids = [...new Set(business_ids)].sort(); // locks taken in one order
   return stores.sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(${lock_namespace}, hashtext(id)) from unnest(${ids}::text[]) as id order by id`;
+    await tx`select pg_advisory_xact_lock(${rewards_lock_namespace}, hashtext(id)) from unnest(${ids}::text[]) as id order by id`;
     if (shown !== undefined) await tx`update offers set hidden = false where id = ${shown} and business_id = any(${ids})`;
     const offers = await selectOffersOf(tx, ids);
     const schemes = await tx<{ id: string; business_id: string }[]>`

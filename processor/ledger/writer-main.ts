@@ -12,6 +12,7 @@ import { connectPostgres, connectRedis, system_clock, type Stores } from '../sto
 import { migrate } from './migrate.ts';
 import { checkLedgerSettings, checkRedisSettings, SettingsMismatch, settings_watch_interval_ms, watchRedisSettings } from '../settings.ts';
 import { LedgerWriter } from './writer.ts';
+import { copies_owed_sweep_ms } from '../copies-owed.ts';
 
 const config = writerConfigFromEnv();
 const logger = pino({ level: config.log_level });
@@ -61,6 +62,7 @@ const stop_settings_watch = watchRedisSettings(redis, settings, {
 let stop_expiry: (() => void) | undefined;
 let stop_referrals: (() => void) | undefined;
 let stop_refusal_retention: (() => void) | undefined;
+let stop_copies_owed: (() => void) | undefined;
 if (config.processor === undefined) {
   logger.warn('CIM_HMAC_KEY is not set: this writer neither expires awards nor makes referral awards left behind (give it the gateways\' settings)');
 } else {
@@ -72,6 +74,8 @@ if (config.processor === undefined) {
   // The referral awards a crashed gateway left behind (processor/referrals.ts).
   stop_referrals = processor.referrals.start(config.referral_sweep_ms, (err) => logger.warn({ err }, 'referral sweep failed'));
   logger.info({ referral_sweep_ms: config.referral_sweep_ms }, 'referral sweeper started');
+  // The Redis copies admin changes owe (processor/copies-owed.ts).
+  stop_copies_owed = processor.copies_owed.start(copies_owed_sweep_ms, (err) => logger.warn({ err }, 'Redis copies owed: sweep failed'));
   // Refusals older than the hot windows rebuild reads them for (processor/refusals.ts).
   stop_refusal_retention = startRefusalRetention(sql, config.processor.reply_ttl_seconds, (err) => logger.warn({ err }, 'refusals: pruning failed'));
 }
@@ -92,6 +96,7 @@ async function stop(code = 0) {
   stop_settings_watch();
   stop_expiry?.();
   stop_referrals?.();
+  stop_copies_owed?.();
   stop_callback_retention?.();
   stop_webhook_retention?.();
   stop_refusal_retention?.();

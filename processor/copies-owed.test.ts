@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectTestSql } from '../test/ledger-helpers.ts';
+import { CopiesOwed, payCopy, type CopyKind } from './copies-owed.ts';
+
+// Kinds of this test's own: the gateways' sweeps of other test files (on the same database) take
+// only theirs, 'contact' and 'rewards'.
+const kind = `test-${randomBytes(4).toString('hex')}` as CopyKind;
+const sql = connectTestSql();
+afterAll(async () => {
+  await sql`delete from redis_copies_owed where kind = ${kind}`;
+  await sql.end();
+});
+
+const owe = (id: string, seconds_ago: number, token = `t-${id}`) =>
+  sql`insert into redis_copies_owed (kind, id, token, owed_at) values (${kind}, ${id}, ${token}, now() - ${seconds_ago} * interval '1 second')`;
+const left = async () => (await sql<{ id: string }[]>`select id from redis_copies_owed where kind = ${kind} order by id`).map((r) => r.id);
+
+describe('CopiesOwed.sweep (on PostgreSQL)', () => {
+  it('makes the oldest first; one that fails ends the sweep and goes to the back; one owed just now is left to its call', async () => {
+    await owe('a', 10);
+    await owe('b', 9);
+    await owe('c', 0);
+    const made: string[] = [];
+    const copies = new CopiesOwed(sql, { [kind]: async (id: string) => {
+      if (id === 'a') throw new Error('Redis refuses writes');
+      made.push(id);
+    } } as Record<CopyKind, (id: string) => Promise<void>>);
+    await expect(copies.sweep()).rejects.toThrow('Redis refuses writes');
+    expect(made).toEqual([]);
+    expect(await copies.sweep()).toBe(1); // b; a is owed as of now, as c
+    expect(made).toEqual(['b']);
+    expect(await left()).toEqual(['a', 'c']);
+  });
+
+  it('a payment pays only the copy it made: one owed again since (another token) stays', async () => {
+    await owe('d', 5, 'first');
+    await sql`update redis_copies_owed set token = 'second' where kind = ${kind} and id = 'd'`;
+    await payCopy(sql, kind, 'd', 'first');
+    expect(await left()).toContain('d');
+    await payCopy(sql, kind, 'd', 'second');
+    expect(await left()).not.toContain('d');
+  });
+});
