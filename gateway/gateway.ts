@@ -190,6 +190,7 @@ async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Pr
   parts.add(() => stats.stop());
   stats.start();
   await ledger_lag.count();
+  parts.add(ledger_lag.start());
 }
 
 /** A Redis given by REDIS_URL without AOF `always` loses acknowledged transactions in a crash: said at start, not refused. */

@@ -12,20 +12,28 @@ import { deliveryBacklog } from '../processor/webhook-outbox.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Metrics } from './metrics.ts';
 import { within } from '../processor/in-flight.ts';
+import { repeatEvery } from '../processor/repeat.ts';
 
 const readiness_timeout_ms = 1_500;
+export const ledger_lag_count_interval_ms = 1_000;
 
 /**
  * The ledger's backlog for /readyz, as last counted. The journal is in Redis: while it cannot be
  * read, no entry is added to it or acknowledged out of it, so the last count still stands (at most
- * the entries a writer committed but could not acknowledge over). The gateway counts once as it
- * starts, so a Redis gone before the first /readyz still leaves a count (OPERATIONS.md:
- * `"ledger_lag": N`); null only when Redis never answered this process.
+ * the entries a writer committed but could not acknowledge over). The gateway counts as it starts
+ * and then every second (start), so a Redis gone between two /readyz leaves the count of at most
+ * a second before it went, not of the last /readyz (an operations audit found 0 there with 5
+ * entries waiting, 2026-12-04); null only when Redis never answered this process.
  */
 export class LedgerLag {
   private last: number | null = null;
 
   constructor(private readonly processor: Processor) {}
+
+  /** Counts every `interval_ms` (16 short script calls, one a shard); answers what stops it. */
+  start(interval_ms = ledger_lag_count_interval_ms): () => void {
+    return repeatEvery(interval_ms, () => this.count(), () => {});
+  }
 
   async count(): Promise<number | null> {
     const { redis, config } = this.processor.stores;
