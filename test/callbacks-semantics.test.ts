@@ -181,6 +181,16 @@ describe('an event whose purchase was booked and whose answer a kill lost (store
     expect(await commerce(s)).toBe(400);
   });
 
+  it('award_on authorization: a clearing naming a merchant the business does not have is ignored not_found, and refunds nothing', async () => {
+    const { s, p } = await shopWithProcessor('authorization');
+    const txn = transactionId();
+    expect((await postCallback(gw, p, sale('transaction.authorized', saleData(s, txn, 5000)))).body.status).toBe('processed');
+    expect(await commerce(s)).toBe(500);
+    const c = await postCallback(gw, p, sale('transaction.cleared', { ...saleData(s, txn, 4000), merchant_code: 'NO-SUCH-MERCH' }));
+    expect(c.body).toMatchObject({ status: 'ignored', code: 'not_found' });
+    expect(await commerce(s)).toBe(500);
+  });
+
   it('award_on authorization: a reversal voids the authorization’s purchase', async () => {
     const { s, p } = await shopWithProcessor('authorization');
     const txn = transactionId();

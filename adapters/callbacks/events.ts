@@ -336,6 +336,9 @@ export class CallbackEvents {
    */
   private async clearing(scope: Scope, sale: Sale, terminal_code: string | null, booked: BookedPurchase): Promise<Outcome> {
     if (sale.currency !== scope.business.currency) return ignored('validation_failed');
+    // Its merchant is looked up as every event's is: one the business does not have is
+    // `not_found` (a lower clearing refunded against the authorization whatever it named: events audit, 2026-12-04).
+    if ((await this.processor.processors.terminalAt(scope.business, scope.record.id, sale.merchant_code)) === undefined) return ignored('not_found');
     if (sale.amount >= booked.amount) return ignored('already_processed');
     const terminal = reported(await this.bookedTerminal(booked), terminal_code);
     const book = (reference: string) => this.processor.refunds.refund(scope.business, terminal, { reference, original_reference: sale.transaction_id, amount: booked.amount - sale.amount });
