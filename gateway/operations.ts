@@ -12,6 +12,7 @@ import { deliveryBacklog } from '../processor/webhook-outbox.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Metrics } from './metrics.ts';
 import { within } from '../processor/in-flight.ts';
+import { network_loaded_key } from '../processor/network-layout.ts';
 import { repeatEvery } from '../processor/repeat.ts';
 
 const readiness_timeout_ms = 1_500;
@@ -71,10 +72,14 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
     // later), a refusal Redis had since ended undid the newer probe's `ok` (every POS request 503).
     const probing = within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState);
     const heard = probing.then((state) => (processor.stores.redis_health?.heard(state), state));
-    const [probed, postgres_state, ledger_lag] = await Promise.all([heard, postgresState(sql, postgres_health), lag.count()]);
+    // A Redis that lost its data (emptied, a new instance) while this gateway served takes writes,
+    // but holds no network (every key 401) and no balances until `npm run rebuild` loads them.
+    const network_held = within(redis.exists(network_loaded_key), readiness_timeout_ms).then((n) => n > 0, () => true);
+    const [probed, postgres_state, ledger_lag, held] = await Promise.all([heard, postgresState(sql, postgres_health), lag.count(), network_held]);
     // A gateway still starting approves nothing though Redis answers: it is loading the network
-    // copy from Redis (or into it, from PostgreSQL).
-    const redis_state = probed === 'ok' && !processor.network.ready ? 'loading' : probed;
+    // copy from Redis (or into it, from PostgreSQL); nor does one on a Redis emptied since, which
+    // answered 200 until 2026-12-04 (an operations audit).
+    const redis_state = probed === 'ok' && (!processor.network.ready || !held) ? 'loading' : probed;
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
   // One count of the webhook backlog at a time: a scrape while PostgreSQL is slow joins the count
