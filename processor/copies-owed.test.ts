@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectTestSql } from '../test/ledger-helpers.ts';
+import { migrate } from './ledger/migrate.ts';
 import { CopiesOwed, payCopy, type CopyKind } from './copies-owed.ts';
+import type { PostgresHealth } from './postgres-health.ts';
+import type { RedisHealth } from './redis-health.ts';
 
 // Kinds of this test's own: the gateways' sweeps of other test files (on the same database) take
 // only theirs, 'contact' and 'rewards'.
 const kind = `test-${randomBytes(4).toString('hex')}` as CopyKind;
 const sql = connectTestSql();
+// Its table, whichever test file runs first on the wiped database (a gateway migrates as it starts).
+beforeAll(() => migrate(sql));
 afterAll(async () => {
   await sql`delete from redis_copies_owed where kind = ${kind}`;
   await sql.end();
@@ -22,7 +27,7 @@ describe('CopiesOwed.sweep (on PostgreSQL)', () => {
     await owe('b', 9);
     await owe('c', 0);
     const made: string[] = [];
-    const copies = new CopiesOwed(sql, { [kind]: async (id: string) => {
+    const copies = new CopiesOwed({ sql }, { [kind]: async (id: string) => {
       if (id === 'a') throw new Error('Redis refuses writes');
       made.push(id);
     } } as Record<CopyKind, (id: string) => Promise<void>>);
@@ -31,6 +36,18 @@ describe('CopiesOwed.sweep (on PostgreSQL)', () => {
     expect(await copies.sweep()).toBe(1); // b; a is owed as of now, as c
     expect(made).toEqual(['b']);
     expect(await left()).toEqual(['a', 'c']);
+  });
+
+  it('makes nothing, and queries nothing, while a store is known down', async () => {
+    await owe('e', 10);
+    const made: string[] = [];
+    const copier = { [kind]: async (id: string) => void made.push(id) } as Record<CopyKind, (id: string) => Promise<void>>;
+    const redis_down = new CopiesOwed({ sql, redis_health: { writable: false } as RedisHealth }, copier);
+    const postgres_down = new CopiesOwed({ sql, postgres_health: { up: false } as PostgresHealth }, copier);
+    expect([await redis_down.sweep(), await postgres_down.sweep()]).toEqual([0, 0]);
+    expect(made).toEqual([]);
+    expect(await new CopiesOwed({ sql }, copier).sweep()).toBe(1);
+    expect(made).toEqual(['e']);
   });
 
   it('a payment pays only the copy it made: one owed again since (another token) stays', async () => {

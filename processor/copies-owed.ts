@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type postgres from 'postgres';
 import { repeatEvery } from './repeat.ts';
-import type { Sql } from './stores.ts';
+import type { Sql, Stores } from './stores.ts';
 
 export type CopyKind = 'contact' | 'rewards';
 
@@ -46,10 +46,14 @@ export async function payCopy(sql: Sql, kind: CopyKind, id: string, token: strin
 }
 
 export class CopiesOwed {
+  private readonly sql: Sql;
+
   constructor(
-    private readonly sql: Sql,
+    private readonly stores: Pick<Stores, 'sql' | 'redis_health' | 'postgres_health'>,
     private readonly copiers: Readonly<Record<CopyKind, Copier>>,
-  ) {}
+  ) {
+    this.sql = stores.sql;
+  }
 
   /**
    * Makes the copies owed for longer than owed_for_ms_min, oldest first; answers how many. The
@@ -57,6 +61,8 @@ export class CopiesOwed {
    * so that one that keeps failing (a birth date whose contact keeps buying) holds up no other.
    */
   async sweep(): Promise<number> {
+    // Nothing to make while a store is known down: not a failed query, or copy, logged every second.
+    if (this.stores.postgres_health?.up === false || this.stores.redis_health?.writable === false) return 0;
     // Only the kinds this process makes: one a newer version owes is left to its processes.
     const kinds = Object.keys(this.copiers);
     const owed = await this.sql<{ kind: CopyKind; id: string; token: string }[]>`

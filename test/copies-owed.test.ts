@@ -55,6 +55,8 @@ async function refusingWrites<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } finally {
     await own.client.configSet('maxmemory', '0');
+    // The gateway's probe (every 250 ms) has heard Redis take writes again: until then admin calls are refused at once.
+    await eventually('Redis heard writable', async () => gw.processor.stores.redis_health?.writable === true);
   }
 }
 
