@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { refundShares, type RefundState } from './refund.ts';
+import { feeGivenBack, feeLeft, refundShares, type RefundState } from './refund.ts';
 
 describe('refund arithmetic', () => {
   it('any sequence of partial refunds takes at most the award, in proportion, and exactly it at the end', () => {
@@ -29,8 +29,8 @@ describe('refund arithmetic', () => {
             expect(shares.claw).toBeGreaterThanOrEqual(0);
             expect(shares.give).toBeGreaterThanOrEqual(0);
             expect(shares.discount_back).toBeGreaterThanOrEqual(0);
-            expect(shares.fee_back).toBeGreaterThanOrEqual(0);
-            expect(shares.fee_rem_back).toBeGreaterThanOrEqual(0);
+            // The fee back, in 1/10,000ths: never below 0 (a part may be, the carry taking it).
+            expect(shares.fee_back * 10_000 + shares.fee_rem_back).toBeGreaterThanOrEqual(0);
             fee_given += shares.fee_back;
             rem_given += shares.fee_rem_back;
             s = {
@@ -45,6 +45,9 @@ describe('refund arithmetic', () => {
             expect(BigInt(s.clawed + 1) * BigInt(amount)).toBeGreaterThan(BigInt(awarded) * BigInt(s.refunded));
             expect(s.clawed).toBeLessThanOrEqual(awarded);
             expect(s.returned).toBeLessThanOrEqual(paid);
+            // The fee given back so far, in 1/10,000ths, is the refunded share of the whole fee, floored.
+            const fee = BigInt(fee_whole) * 10_000n + BigInt(fee_rem);
+            expect(BigInt(fee_given) * 10_000n + BigInt(rem_given)).toBe((fee * BigInt(s.refunded)) / BigInt(amount));
           }
           expect(s.refunded).toBe(amount);
           expect(s.clawed).toBe(awarded);
@@ -79,6 +82,15 @@ describe('refund arithmetic', () => {
         },
       ),
     );
+  });
+
+  it('a partial refund gives back its share of the whole fee, the fraction of a unit through the carry (API audit)', () => {
+    // A fee of 10 on a sale of 1,000; 150 refunded: 1.5 back, 1 unit and 5,000 1/10,000ths.
+    const s: RefundState = { amount: 1000, awarded: 100, discount: 0, paid: 0, fee_whole: 10, fee_rem: 0, refunded: 0, clawed: 0, discount_returned: 0, returned: 0 };
+    expect(refundShares(s, 150)).toMatchObject({ fee_back: 1, fee_rem_back: 5000 });
+    // And a reversal after it gives back the rest: 8.5.
+    expect(feeLeft(10, 0, 150, 1000)).toEqual([9, -5000]);
+    expect(feeGivenBack(10, 0, 0, 0)).toEqual([0, 0]); // a sale of 0 (a fixed award), nothing refunded
   });
 
   it('refuses refunds beyond the original', () => {

@@ -32,7 +32,7 @@ export interface RefundShares {
   /** Discount funding back to the rewards account: the discount is an award, refunded in proportion like the fee on it. */
   readonly discount_back: number;
   readonly give: number;
-  /** Of the fee's two parts: given back through the merchant's carry (lib.lua returnFee), which may add a unit. */
+  /** Of the fee's two parts (feeGivenBack): given back through the merchant's carry (lib.lua returnFee), which may add or take a unit. */
   readonly fee_back: number;
   readonly fee_rem_back: number;
 }
@@ -45,7 +45,34 @@ export function refundShares(s: RefundState, refund_amount: number): RefundShare
     claw: proportion(s.awarded, after, s.amount) - s.clawed,
     discount_back: proportion(s.discount, after, s.amount) - s.discount_returned,
     give: proportion(s.paid, after, s.amount) - s.returned,
-    fee_back: proportion(s.fee_whole, after, s.amount) - proportion(s.fee_whole, s.refunded, s.amount),
-    fee_rem_back: proportion(s.fee_rem, after, s.amount) - proportion(s.fee_rem, s.refunded, s.amount),
+    ...feeBack(s, after),
   };
+}
+
+function feeBack(s: RefundState, after: number): Pick<RefundShares, 'fee_back' | 'fee_rem_back'> {
+  const [w_after, r_after] = feeGivenBack(s.fee_whole, s.fee_rem, after, s.amount);
+  const [w_before, r_before] = feeGivenBack(s.fee_whole, s.fee_rem, s.refunded, s.amount);
+  return { fee_back: w_after - w_before, fee_rem_back: r_after - r_before };
+}
+
+/**
+ * What refunds totalling `refunded` of an original's `amount` give back of its fee (whole minor
+ * units and rem 1/10000ths: lib.lua feeParts): the refunded proportion of the whole fee in
+ * 1/10000ths, 10000 × whole + rem, floored, as [w, r] = [the proportion of whole alone, the rest
+ * in 1/10000ths]. r may pass 10000, or a refund's difference of it go below 0: the merchant's carry
+ * (lib.lua returnFee) takes any. Each part proportioned alone (until 2026-12-04) dropped the
+ * fraction of the whole units' share, so that a refund of 15% of a sale whose fee was 10 gave back
+ * 1, not 1.5, and the merchant paid 9 on what stood, 85 at 10% (an API audit).
+ */
+export function feeGivenBack(whole: number, rem: number, refunded: number, amount: number): [number, number] {
+  if (refunded === 0) return [0, 0];
+  const w = proportion(whole, refunded, amount);
+  const share = ((BigInt(whole) * 10_000n + BigInt(rem)) * BigInt(refunded)) / BigInt(amount);
+  return [w, Number(share - BigInt(w) * 10_000n)];
+}
+
+/** What refunds totalling `refunded` left of the fee's parts: what a reversal gives back. */
+export function feeLeft(whole: number, rem: number, refunded: number, amount: number): [number, number] {
+  const [w, r] = feeGivenBack(whole, rem, refunded, amount);
+  return [whole - w, rem - r];
 }

@@ -40,8 +40,8 @@ async function buy(s: Shop, amount = 900): Promise<{ reference: string; awarded:
   return { reference, awarded: r.body.awards.reduce((sum: number, a: { amount: number }) => sum + a.amount, 0) };
 }
 
-async function undo(s: Shop, original_reference: string, how: 'reversal' | 'refund'): Promise<void> {
-  const r = await call(gw, 'POST', how === 'reversal' ? '/v1/reversals' : '/v1/refunds', s.biz.terminal_key, { reference: `fc-${++s.seq}`, original_reference });
+async function undo(s: Shop, original_reference: string, how: 'reversal' | 'refund', amount?: number): Promise<void> {
+  const r = await call(gw, 'POST', how === 'reversal' ? '/v1/reversals' : '/v1/refunds', s.biz.terminal_key, { reference: `fc-${++s.seq}`, original_reference, ...(amount === undefined ? {} : { amount }) });
   expect(r.status, r.text).toBe(201);
 }
 
@@ -82,6 +82,43 @@ describe('contribution fees carried', () => {
     }
     const { awards_funded, contribution_fees } = await settled(s);
     expect(awards_funded).toBe(12 * 9);
+    expect(contribution_fees).toBe(Math.floor((awards_funded * 10) / 100));
+  });
+
+  it('a partial refund gives back its share of the fee, the fraction through the carry: 10% of what stands, floored (API audit)', async () => {
+    const s = await shop();
+    const sale = await buy(s, 1_000); // an award of 10, a fee of 1
+    expect(sale.awarded).toBe(10);
+    await undo(s, sale.reference, 'refund', 150); // 1 clawed back: 9 stands, a fee of 0.9
+    // Each part of the fee proportioned alone gave back floor(1 × 0.15) = 0, and the merchant paid 1 on 9.
+    expect(await settled(s)).toEqual({ awards_funded: 9, contribution_fees: 0 });
+    await undo(s, sale.reference, 'reversal');
+    expect(await settled(s)).toEqual({ awards_funded: 0, contribution_fees: 0 });
+  });
+
+  it('random sales, partial and whole refunds and reversals on one contact: 10% of what stands, floored', async () => {
+    const s = await shop();
+    const rnd = prng(20261205);
+    const sales: { reference: string; amount: number; refunded: number; gone: boolean }[] = [];
+    for (let op = 0; op < 40; op++) {
+      const pick = rnd();
+      const open = sales.filter((x) => !x.gone && x.refunded < x.amount);
+      if (pick < 0.5 || open.length === 0) {
+        const amount = 100 + Math.floor(rnd() * 4_900);
+        sales.push({ reference: (await buy(s, amount)).reference, amount, refunded: 0, gone: false });
+        continue;
+      }
+      const x = open[Math.floor(rnd() * open.length)]!;
+      if (pick < 0.7) {
+        await undo(s, x.reference, 'reversal');
+        x.gone = true;
+      } else {
+        const part = 1 + Math.floor(rnd() * (x.amount - x.refunded));
+        await undo(s, x.reference, 'refund', part);
+        x.refunded += part;
+      }
+    }
+    const { awards_funded, contribution_fees } = await settled(s);
     expect(contribution_fees).toBe(Math.floor((awards_funded * 10) / 100));
   });
 

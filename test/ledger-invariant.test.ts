@@ -438,7 +438,7 @@ describe(`ledger invariant (seed ${seed})`, () => {
     // returnFee), in the order they committed, which 32 in flight leave open: what each charged
     // or gave back is read from its journal entry, and each shard checked whole: its net fees,
     // times 10,000, plus what Redis carries, are the exact fees of what stands (a sale's fee
-    // parts less the proportion of its refunded total; none of one reversed).
+    // in 1/10,000ths less the refunded total's share of it, floored; none of one reversed).
     const at_merchant = (op: Op) => op.world === a && op.terminal.merchant_id === a.biz.merchant_id;
     const reversed_ids = new Set(approved.filter((op) => kindOf(op) === 'reversal').map((op) => op.reply!.body.original_id as string));
     const is_purchase = (op: Op) => kindOf(op).startsWith('purchase') || kindOf(op) === 'late_original';
@@ -455,8 +455,7 @@ describe(`ledger invariant (seed ${seed})`, () => {
       const undone = undoing.filter((x) => x.reply!.body.original_id === r.id);
       const refunded = undone.filter((x) => kindOf(x) === 'refund').reduce((sum, x) => sum + x.reply!.body.amount, 0);
       const exact = (awardedOf(r) + r.discount) * 1000;
-      const [whole, rem] = [Math.floor(exact / 10_000), exact % 10_000];
-      if (!reversed_ids.has(r.id)) s.exact += (whole - proportion(whole, refunded, r.amount)) * 10_000 + rem - proportion(rem, refunded, r.amount);
+      if (!reversed_ids.has(r.id)) s.exact += exact - proportion(exact, refunded, r.amount);
       const net = feeMoved(r.id) + undone.reduce((sum, x) => sum + feeMoved(x.reply!.body.id), 0);
       s.net += net;
       fees += net;

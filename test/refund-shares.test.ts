@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { amount_max, proportion } from '../core/money.ts';
-import { refundShares, type RefundState } from '../core/refund.ts';
+import { feeLeft, refundShares, type RefundState } from '../core/refund.ts';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 
 // Eleven numbers per case: the state's ten fields in this order, then the refund amount.
@@ -19,10 +19,11 @@ for i = 1, #ARGV, 11 do
   local s = {}
   for j, name in ipairs({${fields.map((f) => `'${f}'`).join(', ')}}) do s[name] = tonumber(ARGV[i + j - 1]) end
   local r = refundShares(s, tonumber(ARGV[i + 10]))
+  local lw, lr = feeLeft(s.fee_whole, s.fee_rem, s.refunded, s.amount)
   if r then
-    out[#out + 1] = string.format('%d,%d,%d,%d,%d', r.claw, r.discount_back, r.give, r.fee_back, r.fee_rem_back)
+    out[#out + 1] = string.format('%d,%d,%d,%d,%d|%d,%d', r.claw, r.discount_back, r.give, r.fee_back, r.fee_rem_back, lw, lr)
   else
-    out[#out + 1] = '-'
+    out[#out + 1] = string.format('-|%d,%d', lw, lr)
   end
 end
 return out`;
@@ -48,7 +49,8 @@ async function inLua(cases: readonly Case[]): Promise<string[]> {
 
 function inTs(c: Case): string {
   const r = refundShares(c.state, c.refund);
-  return r === undefined ? '-' : `${r.claw},${r.discount_back},${r.give},${r.fee_back},${r.fee_rem_back}`;
+  const left = feeLeft(c.state.fee_whole, c.state.fee_rem, c.state.refunded, c.state.amount).join(',');
+  return `${r === undefined ? '-' : `${r.claw},${r.discount_back},${r.give},${r.fee_back},${r.fee_rem_back}`}|${left}`;
 }
 
 /** A purchase's state after earlier refunds totalling `refunded`, as the script records it. */
@@ -80,7 +82,7 @@ const caseArb: fc.Arbitrary<Case> = fc
     return { state, refund };
   });
 
-it('the shard script computes the same refund shares as core/refund.ts', async () => {
+it('the shard script computes the same refund shares, and fee left for a reversal, as core/refund.ts', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(caseArb, { minLength: 1, maxLength: 100 }), async (cases) => {
       expect(await inLua(cases)).toEqual(cases.map(inTs));
@@ -110,6 +112,6 @@ it('agrees at the edges: the largest amounts, one unit, nothing left, more than 
   ];
   const lua = await inLua(cases);
   expect(lua).toEqual(cases.map(inTs));
-  expect(lua[0]).toBe(`${max},${max},${max - 1},${max},9999`);
-  expect(lua[5]).toBe('-');
+  expect(lua[0]).toBe(`${max},${max},${max - 1},${max},9999|${max},9999`);
+  expect(lua[5]).toBe('-|0,0'); // all refunded already: nothing left of the fee for a reversal
 });

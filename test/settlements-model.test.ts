@@ -10,7 +10,7 @@
 // claw-back (an ISO 8583 purchase's awards from DE54), at the held clock's instant,
 // each fee floored with what the floors before it left carried, per merchant and contact shard
 // (lib.lua chargeFee: a merchant's fees on a shard are the floor of their exact sum), and its two
-// parts (whole units, remainder) given back in proportion of the amount refunded through the same
+// parts (whole units, remainder) given back in proportion of the amount refunded (the share of the whole fee in 1/10,000ths) through the same
 // carry (lib.lua returnFee), never from the ledger's SQL. Windows are [from, to) (README, Statements)
 // by each transaction's instant to the millisecond, though the API shows whole seconds;
 // [a, c) = [a, b) + [b, c).
@@ -188,11 +188,16 @@ function feeOf(merchant: string | undefined, shard: number, base: number, bp: nu
   const rem = (base * bp) % 10_000;
   return { carry, whole, rem, charged: whole + moveCarry(carry, rem) };
 }
-/** What a refund or reversal gives back of fee `f`: of its parts, what the proportion of `after` adds to that of `before`, through the carry. */
+/**
+ * What a refund or reversal gives back of fee `f`, through the carry: what the refunded share of
+ * the whole fee in 1/10,000ths (10,000 × whole + rem), floored, adds from `before` to `after`; of
+ * it the whole units' own share is given back as units, the rest moves the carry.
+ */
 function feeBack(f: Fee, before: number, after: number, amount: number): number {
   if (f.carry === '') return 0;
+  const given = (refunded: number) => ((BigInt(f.whole) * 10_000n + BigInt(f.rem)) * BigInt(refunded)) / BigInt(amount);
   const whole = floorShare(f.whole, after, amount) - floorShare(f.whole, before, amount);
-  const rem = floorShare(f.rem, after, amount) - floorShare(f.rem, before, amount);
+  const rem = Number(given(after) - given(before) - BigInt(whole) * 10_000n);
   return whole - moveCarry(f.carry, -rem);
 }
 async function caughtUp(): Promise<void> {

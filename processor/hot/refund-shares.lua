@@ -38,7 +38,23 @@ local function proportion(x, part, whole)
     qq, r = divmod(r * B + rx * digits[i], whole)
     q = q * B + qq
   end
-  return qx * part + q
+  return qx * part + q, r
+end
+
+-- What refunds of `refunded` of `amount` give back of a fee of `whole` units and `rem`
+-- 1/10000ths: floor((10000 × whole + rem) × refunded / amount) 1/10000ths, as w (the proportion
+-- of whole alone) and r (the rest, in 1/10000ths; it may pass 10000). core/refund.ts feeGivenBack
+-- is the spec. With whole × refunded = w × amount + rw, the rest is
+-- floor((10000 × rw + rem × refunded) / amount), each product taken apart by proportion so that
+-- nothing passes 2^53.
+local function feeGivenBack(whole, rem, refunded, amount)
+  if refunded == 0 then return 0, 0 end
+  local w, rw = proportion(whole, refunded, amount)
+  local a1, b1 = proportion(10000, rw, amount)
+  local a2, b2 = proportion(rem, refunded, amount)
+  local r = a1 + a2
+  if b1 + b2 >= amount then r = r + 1 end
+  return w, r
 end
 
 -- The shares of a refund of `amount` given the original's state s (amount, awarded, discount,
@@ -48,12 +64,14 @@ end
 local function refundShares(s, amount)
   if amount <= 0 or amount ~= math.floor(amount) or s.refunded + amount > s.amount then return nil end
   local after = s.refunded + amount
+  local w_after, r_after = feeGivenBack(s.fee_whole, s.fee_rem, after, s.amount)
+  local w_before, r_before = feeGivenBack(s.fee_whole, s.fee_rem, s.refunded, s.amount)
   return {
     claw = proportion(s.awarded, after, s.amount) - s.clawed,
     discount_back = proportion(s.discount, after, s.amount) - s.discount_returned,
     give = proportion(s.paid, after, s.amount) - s.returned,
-    fee_back = proportion(s.fee_whole, after, s.amount) - proportion(s.fee_whole, s.refunded, s.amount),
-    fee_rem_back = proportion(s.fee_rem, after, s.amount) - proportion(s.fee_rem, s.refunded, s.amount),
+    fee_back = w_after - w_before,
+    fee_rem_back = r_after - r_before,
   }
 end
 
@@ -61,5 +79,6 @@ end
 -- `amount` have not given back: what a reversal gives back (refundShares' fee shares of what is
 -- left, summed).
 local function feeLeft(whole, rem, refunded, amount)
-  return whole - proportion(whole, refunded, amount), rem - proportion(rem, refunded, amount)
+  local w, r = feeGivenBack(whole, rem, refunded, amount)
+  return whole - w, rem - r
 end

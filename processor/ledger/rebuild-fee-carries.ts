@@ -4,7 +4,9 @@
 // its share of it, returnFee (what the proportion of the refunded total adds, so all of a sale's
 // refunds take the proportion of their total), and a reversal the rest. So the carry is, mod
 // 10,000, the sum over the merchant's purchases and spends on the shard of what of their
-// remainders stands: none of one reversed, R - floor(R × refunded / amount) of one refunded. The
+// remainders stands: none of one reversed, R less what its refunds gave back in 1/10,000ths beyond
+// whole units of one refunded (core/refund.ts feeGivenBack: the refunded share of the fee, 10,000 ×
+// whole + R, floored, less 10,000 × the refunded share of whole, floored). The
 // base is what chargeFee was given, read back from the sale's postings: what the business's
 // rewards funded (cashback and discount, settle_on award) or the wallet money paid into the
 // merchant's spends (settle_on spend). A merchant's rate and settle_on are set once, at its
@@ -20,7 +22,7 @@ const carry_units = 10_000;
 export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_count: number): Promise<number> {
   const rows = await sql<{ shard: number; merchant_id: string; currency: string; remainders: string }[]>`
     select t.shard, m.id as merchant_id, t.currency,
-      sum(case when u.reversed then 0 else r.rem - (r.rem * u.refunded) / t.amount end)::text as remainders
+      sum(case when u.reversed then 0 else r.rem - (div(r.fee * u.refunded, t.amount) - ${carry_units} * div(div(r.fee, ${carry_units}) * u.refunded, t.amount)) end)::text as remainders
     from ledger_transactions t
     join terminals ter on ter.id = t.terminal_id
     join merchants m on m.id = ter.merchant_id
@@ -29,7 +31,7 @@ export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_coun
       where p.transaction_id = t.id
         and case when m.settle_on = 'award' then strpos(p.debit_account, ':rewards:') > 0 else strpos(p.credit_account, ':spends:') > 0 end
     ) b
-    cross join lateral (select ((b.base % ${carry_units}) * m.contribution_fee_bp) % ${carry_units} as rem) r
+    cross join lateral (select b.base::numeric * m.contribution_fee_bp as fee, ((b.base % ${carry_units}) * m.contribution_fee_bp) % ${carry_units} as rem) r
     cross join lateral (
       select coalesce(sum(x.amount) filter (where x.kind = 'refund'), 0)::int8 as refunded, bool_or(x.kind = 'reversal') is true as reversed
       from ledger_transactions x where x.original_id = t.id and x.kind in ('refund', 'reversal')
@@ -40,7 +42,8 @@ export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_coun
   for (let shard = 0; shard < shard_count; shard++) multi.del(feeCarriesKey(shard));
   let written = 0;
   for (const row of rows) {
-    const carry = Number(BigInt(row.remainders) % BigInt(carry_units));
+    // A refund may give back more than its sale's remainder (what its share of the whole units left, feeGivenBack): a sum below 0 is taken mod 10,000 upwards.
+    const carry = Number(((BigInt(row.remainders) % BigInt(carry_units)) + BigInt(carry_units)) % BigInt(carry_units));
     if (carry === 0) continue;
     multi.hSet(feeCarriesKey(row.shard), accountId(row.merchant_id, 'fees', row.currency), String(carry));
     written++;
