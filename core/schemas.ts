@@ -26,7 +26,9 @@ function isCalendarDate(d: string): boolean {
 }
 // Year 0000 parses in JavaScript but does not exist in PostgreSQL's calendar (1 BC is followed
 // by AD 1): refused here rather than failing the insert.
-const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').refine((d) => !d.startsWith('0000') && isCalendarDate(d), 'must be a real date');
+// Each check that fails ends the field's checks (abort): a date not even YYYY-MM-DD was also told
+// it "must be a real date", a fee of 101 that it has "at most 2 decimals" (an API audit, 2026-12-04).
+const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be YYYY-MM-DD', abort: true }).refine((d) => !d.startsWith('0000') && isCalendarDate(d), 'must be a real date');
 const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 // Years 0001 to 9999 in UTC: what every store and every client library can hold. Year 0000 does
 // not exist in PostgreSQL's calendar, and 9999-12-31T23:59:59-14:00 is already in year 10000.
@@ -78,7 +80,7 @@ function isoCodeSchema(length_max: number, field: string) {
 export const merchantCreateSchema = z.object({
   name: nameSchema,
   code: isoCodeSchema(15, 'DE42'),
-  contribution_fee_percent: z.number().min(0).max(100).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').default(0),
+  contribution_fee_percent: z.number().min(0, { abort: true }).max(100, { abort: true }).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').describe('0 to 100, at most 2 decimals').default(0),
   settle_on: z.enum(['award', 'spend']).default('award'),
 });
 
@@ -141,7 +143,7 @@ export const offerFields = {
   kind: z.enum(['cashback', 'instant_discount']),
   goal: z.enum(['spend', 'product', 'happy_hour', 'birthday', 'signup', 'referral', 'first_purchase']),
   award: z.union([
-    z.object({ percent: z.number().refine((p) => percentToBasisPoints(p) !== undefined, 'must be 0..100 with at most 2 decimals') }).strict(),
+    z.object({ percent: z.number().min(0, { abort: true }).max(100, { abort: true }).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').describe('0 to 100, at most 2 decimals') }).strict(),
     z.object({ fixed: amountSchema }).strict(),
   ]),
   conditions: z

@@ -82,3 +82,14 @@ it('names the query parameters of the routes that read one, as their handlers ch
   ]);
   expect(parameters('/v1/contacts/{id}/statement').map((p) => p.name)).toEqual(['from', 'to']);
 });
+
+it("states the percents' rules the server enforces: 0 to 100, at most 2 decimals (API audit, 2026-12-04)", () => {
+  const text = JSON.stringify(doc);
+  // Each percent's schema, wherever the generator put it (inline or under components).
+  const percents = [...text.matchAll(/"(contribution_fee_percent|percent)":\{[^{}]*\}/g)].map((m) => JSON.parse(`{${m[0]}}`)[m[1]!]);
+  expect(percents.length).toBeGreaterThan(1);
+  for (const p of percents.filter((x) => x.type === 'number' && x.readOnly !== true && x.description !== undefined)) {
+    expect(p).toMatchObject({ minimum: 0, maximum: 100, description: '0 to 100, at most 2 decimals' });
+  }
+  expect(percents.filter((x) => x.description === '0 to 100, at most 2 decimals').length).toBeGreaterThanOrEqual(2);
+});

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import type { PocketgateError } from './errors.ts';
+import { contactPatchSchema, merchantCreateSchema, offerPatchSchema, parseWith } from './schemas.ts';
+
+/** The messages a refused value gets, as `errors[]` carries them. */
+function messages(schema: Parameters<typeof parseWith>[0], value: unknown): string[] {
+  try {
+    parseWith(schema, value);
+  } catch (err) {
+    return ((err as PocketgateError).errors ?? []).map((e) => `${e.path}: ${e.message}`);
+  }
+  throw new Error('accepted');
+}
+
+describe('a refused field says what is wrong with it, and nothing else (API audit, 2026-12-04)', () => {
+  it('a fee out of range is not also told it has too many decimals; one with too many is', () => {
+    expect(messages(merchantCreateSchema, { name: 'M', code: 'M1', contribution_fee_percent: 101 })).toHaveLength(1);
+    expect(messages(merchantCreateSchema, { name: 'M', code: 'M1', contribution_fee_percent: -1 })).toHaveLength(1);
+    expect(messages(merchantCreateSchema, { name: 'M', code: 'M1', contribution_fee_percent: 1.234 })).toEqual(['contribution_fee_percent: at most 2 decimals']);
+  });
+
+  it('a date not YYYY-MM-DD is not also told it must be a real date; 1990-02-30 is', () => {
+    expect(messages(contactPatchSchema, { birth_date: '1990-5-17' })).toEqual(['birth_date: must be YYYY-MM-DD']);
+    expect(messages(contactPatchSchema, { birth_date: '1990-02-30' })).toEqual(['birth_date: must be a real date']);
+  });
+
+  it("an offer's percent is 0..100, one message each", () => {
+    expect(messages(offerPatchSchema, { award: { percent: 150 } })).toHaveLength(1);
+    expect(messages(offerPatchSchema, { award: { percent: 1.005 } })).toEqual(['award.percent: at most 2 decimals']);
+  });
+});
