@@ -119,6 +119,13 @@ describe('what a route does not take', () => {
     expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before);
   });
 
+  it('an import is NDJSON by each of its names: application/x-ndjson, application/ndjson, application/jsonl, application/json-lines', async () => {
+    for (const type of ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines']) {
+      const res = await send('/v1/contacts/import', biz.admin_key, '{"first_name":"a"}\n', { 'content-type': type });
+      expect([res.status, JSON.parse(res.text).imported], type).toEqual([200, 1]);
+    }
+  });
+
   it('a wallet-code rotation with a body: 400, the code unchanged', async () => {
     const contact = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'W' });
     const res = await call(gw, 'POST', `/v1/contacts/${contact.body.id}/wallet-code`, biz.admin_key, { wallet_code: '1234567812345670' });

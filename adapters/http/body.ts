@@ -129,7 +129,8 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S, bytes
   return parseWith(schema, await readJson(c, bytes_max));
 }
 
-const ndjson_types: readonly string[] = ['application/x-ndjson', 'application/jsonl', 'application/json-lines'];
+/** NDJSON by each name tools send it under (`application/ndjson` refused until 2026-12-04: an API audit). */
+const ndjson_types: readonly string[] = ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines'];
 
 /**
  * Lines of a streamed body (NDJSON), never the whole body in memory, split on bytes and decoded
