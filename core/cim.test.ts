@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { luhnCheckDigit } from './luhn.ts';
-import { cimToken, normaliseCim, type NormalisedCim } from './cim.ts';
+import { cimToken, maskCardNumbers, normaliseCim, type NormalisedCim } from './cim.ts';
 
 function ok(type: string, value: unknown): NormalisedCim {
   const r = normaliseCim(type, value);
@@ -99,5 +99,26 @@ describe('cim', () => {
       const plain = createHmac('sha256', key).update('bus_1\u0000phone\u0000+442079460958').digest('base64url').slice(0, 22);
       expect(cimToken(key, 'bus_1', 'phone', '+442079460958')).toBe(plain);
     }
+  });
+});
+
+describe('maskCardNumbers', () => {
+  it('masks every run of 12 to 19 digits that passes Luhn, and nothing else', () => {
+    expect(maskCardNumbers('contact 4012888888881881 not found')).toBe('contact 401288******1881 not found');
+    expect(maskCardNumbers('a 4012888888881882 b')).toBe('a 4012888888881882 b'); // fails Luhn
+    expect(maskCardNumbers('at most 999999999999')).toBe('at most 999999999999');
+    expect(maskCardNumbers('id 40128888888818810000')).toBe('id 40128888888818810000'); // 22 digits: no card
+    expect(maskCardNumbers('merchant ter_0123 not found')).toBe('merchant ter_0123 not found');
+  });
+
+  it('leaves no card number whole, wherever it stands in the text (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.integer({ min: 11, max: 18 }), fc.nat(), fc.string(), (before, length, seed, after) => {
+        const partial = `4${String(seed).padStart(length - 1, '7').slice(0, length - 1)}`;
+        const pan = partial + luhnCheckDigit(partial);
+        const text = `${before.replace(/\d$/, '')} ${pan} ${after.replace(/^\d/, '')}`;
+        expect(maskCardNumbers(text)).not.toContain(pan);
+      }),
+    );
   });
 });

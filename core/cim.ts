@@ -55,6 +55,16 @@ export function maskPan(pan: string): string {
 }
 
 /**
+ * `text` with every run of 12 to 19 digits that passes Luhn masked (maskPan): what a problem's
+ * detail echoes of a request (an id in a path, a query's value) never holds a card number an
+ * integrator put where an id goes (`GET /v1/contacts/<PAN>` answered it whole in its 404: an API
+ * audit, 2026-12-04). A longer run is left alone: no card number is longer.
+ */
+export function maskCardNumbers(text: string): string {
+  return text.replace(/(?<!\d)\d{12,19}(?!\d)/g, (run) => (luhnValid(run) ? maskPan(run) : run));
+}
+
+/**
  * Two characters shown at each end, counted in code points: cut in UTF-16 units, an emoji at an
  * end left half a surrogate pair, which PostgreSQL's JSON refused (a 500 that failed a whole
  * import) or stored as U+FFFD.

@@ -119,6 +119,15 @@ describe('what a route does not take', () => {
     expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before);
   });
 
+  it('a card number sent where an id goes is not answered whole in the problem (API audit)', async () => {
+    const pan = '4012888888881881';
+    for (const path of [`/v1/contacts/${pan}`, `/v1/settlements?merchant_id=${pan}`, `/v1/transactions/${pan}`]) {
+      const res = await call(gw, 'GET', path, biz.admin_key);
+      expect(res.status, path).toBe(404);
+      expect(res.text, path).not.toContain(pan);
+    }
+  });
+
   it('an import is NDJSON by each of its names: application/x-ndjson, application/ndjson, application/jsonl, application/json-lines', async () => {
     for (const type of ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines']) {
       const res = await send('/v1/contacts/import', biz.admin_key, '{"first_name":"a"}\n', { 'content-type': type });

@@ -2,6 +2,7 @@
 
 import { maxHeaderSize, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { maskCardNumbers } from '../../core/cim.ts';
 import { PocketgateError, type ErrorCode, type FieldError } from '../../core/errors.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
 import { answerInFlight } from './pipelining.ts';
@@ -13,9 +14,10 @@ export function problemBody(code: ErrorCode | string, status: number, title: str
     type: `https://pocketgate.dev/problems/${code}`,
     title,
     status,
-    detail,
+    // What a detail echoes of the request (an id, a query's value) never shows a card number whole.
+    detail: maskCardNumbers(detail),
     code,
-    ...(errors === undefined ? {} : { errors }),
+    ...(errors === undefined ? {} : { errors: errors.map((e) => ({ ...e, message: maskCardNumbers(e.message) })) }),
   });
 }
 
