@@ -56,7 +56,7 @@ function syncRecordsOf(stores: Stores): SyncRecords {
  * An entry already gone means the writer recorded it first and trimmed it. If PostgreSQL fails,
  * the caller gets an error although the transaction stands in Redis: the writer records it
  * later, and a retry of the request gets its reply as a replay. Waited for as the POS path's
- * reads of the ledger are (2 s, none while the probe finds PostgreSQL down): a PostgreSQL that
+ * reads of the ledger are (1.5 s, none while the probe finds PostgreSQL down): a PostgreSQL that
  * does not commit held the terminal as long as it did not (40 s seen, a lock held). The insert
  * given up on goes on, and a retry meanwhile waits for it.
  */

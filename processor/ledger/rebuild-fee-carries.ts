@@ -20,6 +20,16 @@ const carry_units = 10_000;
 
 /** Writes every shard's carries anew (any the Redis held go first); answers how many it wrote. */
 export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_count: number): Promise<number> {
+  const carries = await ledgerFeeCarries(sql);
+  const multi = redis.multi();
+  for (let shard = 0; shard < shard_count; shard++) multi.del(feeCarriesKey(shard));
+  for (const c of carries) multi.hSet(feeCarriesKey(c.shard), c.account, String(c.carry));
+  await multi.execAsPipeline();
+  return carries.length;
+}
+
+/** Every merchant's carry on every shard, as the ledger says it stands (none of 0); changes nothing. */
+export async function ledgerFeeCarries(sql: Sql): Promise<{ shard: number; account: string; carry: number }[]> {
   const rows = await sql<{ shard: number; merchant_id: string; currency: string; remainders: string }[]>`
     select t.shard, m.id as merchant_id, t.currency,
       sum(case when u.reversed then 0 else r.rem - (div(r.fee * u.refunded, t.amount) - ${carry_units} * div(div(r.fee, ${carry_units}) * u.refunded, t.amount)) end)::text as remainders
@@ -36,18 +46,13 @@ export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_coun
       select coalesce(sum(x.amount) filter (where x.kind = 'refund'), 0)::int8 as refunded, bool_or(x.kind = 'reversal') is true as reversed
       from ledger_transactions x where x.original_id = t.id and x.kind in ('refund', 'reversal')
     ) u
-    where t.kind in ('purchase', 'spend') and m.contribution_fee_bp > 0 and t.amount > 0 and r.rem > 0
+    where t.kind in ('purchase', 'spend') and m.contribution_fee_bp > 0 and t.amount > 0 and (r.rem > 0 or u.refunded > 0)
     group by t.shard, m.id, t.currency`;
-  const multi = redis.multi();
-  for (let shard = 0; shard < shard_count; shard++) multi.del(feeCarriesKey(shard));
-  let written = 0;
+  const carries: { shard: number; account: string; carry: number }[] = [];
   for (const row of rows) {
     // A refund may give back more than its sale's remainder (what its share of the whole units left, feeGivenBack): a sum below 0 is taken mod 10,000 upwards.
     const carry = Number(((BigInt(row.remainders) % BigInt(carry_units)) + BigInt(carry_units)) % BigInt(carry_units));
-    if (carry === 0) continue;
-    multi.hSet(feeCarriesKey(row.shard), accountId(row.merchant_id, 'fees', row.currency), String(carry));
-    written++;
+    if (carry !== 0) carries.push({ shard: row.shard, account: accountId(row.merchant_id, 'fees', row.currency), carry });
   }
-  await multi.execAsPipeline();
-  return written;
+  return carries;
 }

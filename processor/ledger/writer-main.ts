@@ -13,6 +13,8 @@ import { migrate } from './migrate.ts';
 import { checkLedgerSettings, checkRedisSettings, SettingsMismatch, settings_watch_interval_ms, watchRedisSettings } from '../settings.ts';
 import { LedgerWriter } from './writer.ts';
 import { copies_owed_sweep_ms } from '../copies-owed.ts';
+import { PostgresHealth } from '../postgres-health.ts';
+import { RedisHealth } from '../redis-health.ts';
 
 const config = writerConfigFromEnv();
 const logger = pino({ level: config.log_level });
@@ -63,10 +65,22 @@ let stop_expiry: (() => void) | undefined;
 let stop_referrals: (() => void) | undefined;
 let stop_refusal_retention: (() => void) | undefined;
 let stop_copies_owed: (() => void) | undefined;
+let stop_health: (() => Promise<void>) | undefined;
 if (config.processor === undefined) {
   logger.warn('CIM_HMAC_KEY is not set: this writer neither expires awards nor makes referral awards left behind (give it the gateways\' settings)');
 } else {
-  const stores: Stores = { redis, sql, clock: system_clock, config: config.processor };
+  // Watched as a gateway's are: the sweeps skip a store known down (no warning a second through an
+  // outage), and a Redis that hangs has its connection dropped, so that a copy owed waiting on it
+  // (under a contact's row lock or a business's rewards lock) is given up on, not held for minutes.
+  const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped; reconnecting'));
+  const postgres_health = new PostgresHealth(config.database_url);
+  redis_health.start();
+  postgres_health.start();
+  stop_health = async () => {
+    redis_health.stop();
+    await postgres_health.stop();
+  };
+  const stores: Stores = { redis, sql, clock: system_clock, config: config.processor, redis_health, postgres_health };
   const processor = new Processor(stores);
   processor.onFailure = (err, context, message) => logger.error({ err, ...context }, message);
   stop_expiry = processor.expiry.start(config.expiry_sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'));
@@ -97,6 +111,7 @@ async function stop(code = 0) {
   stop_expiry?.();
   stop_referrals?.();
   stop_copies_owed?.();
+  await stop_health?.();
   stop_callback_retention?.();
   stop_webhook_retention?.();
   stop_refusal_retention?.();
