@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
-import { connectPostgres, createRedis, redactUrl, type RedisClient, type Stores } from '../processor/stores.ts';
+import { closeRedis, connectPostgres, createRedis, redactUrl, type RedisClient, type Stores } from '../processor/stores.ts';
 import { Processor } from '../processor/processor.ts';
 import { default_health_options, PostgresHealth } from '../processor/postgres-health.ts';
 import { copies_owed_sweep_ms } from '../processor/copies-owed.ts';
@@ -77,7 +77,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // midway (a port taken): a gateway that did not start holds no connection, timer or port.
   const started = new Started(logger);
   started.add(() => sql.end({ timeout: 5 }));
-  started.add(() => redis.close().catch(() => {}));
+  started.add(() => closeRedis(redis));
   started.add(() => redis_health.stop());
   started.add(() => postgres_health.stop());
   try {

@@ -18,7 +18,7 @@ import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
 import { iso, type Business } from './network.ts';
 import { readRewards, selectOffers, selectTiers, snapshotRewards, type Tier } from './rewards-snapshot.ts';
-import type { RedisClient, Stores } from './stores.ts';
+import { closeRedis, type RedisClient, type Stores } from './stores.ts';
 import type postgres from 'postgres';
 
 export type { Tier } from './rewards-snapshot.ts';
@@ -112,7 +112,7 @@ export class Offers {
   }
 
   async close(): Promise<void> {
-    if (this.subscriber !== undefined) await this.subscriber.close().catch(() => {});
+    if (this.subscriber !== undefined) await closeRedis(this.subscriber);
   }
 
   /**

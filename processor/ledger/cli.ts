@@ -2,7 +2,7 @@
 // bar on stderr (stdout stays what scripts parse), and exit codes.
 
 import cliProgress from 'cli-progress';
-import { connectPostgres, connectRedis, redactUrl, type RedisClient, type Sql } from '../stores.ts';
+import { closeRedis, connectPostgres, connectRedis, redactUrl, type RedisClient, type Sql } from '../stores.ts';
 import { within } from '../in-flight.ts';
 
 /** 2: the command could not run (a store unreachable, bad arguments, the wait ran out). */
@@ -64,7 +64,7 @@ export function commandArgs(options: CommandOptions, argv: readonly string[] = p
 }
 
 export async function closeStores(stores: { redis: RedisClient; sql: Sql }): Promise<void> {
-  await stores.redis.close().catch(() => {});
+  await closeRedis(stores.redis);
   await stores.sql.end({ timeout: 5 }).catch(() => {});
 }
 

@@ -8,7 +8,7 @@ import { startWebhookRetention } from '../webhook-retention.ts';
 import { startRefusalRetention } from '../refusals.ts';
 import { Processor } from '../processor.ts';
 import { writerConfigFromEnv } from './config.ts';
-import { connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
+import { closeRedis, connectPostgres, connectRedis, system_clock, type Stores } from '../stores.ts';
 import { migrate } from './migrate.ts';
 import { checkLedgerSettings, checkRedisSettings, SettingsMismatch, settings_watch_interval_ms, watchRedisSettings } from '../settings.ts';
 import { LedgerWriter } from './writer.ts';
@@ -116,7 +116,7 @@ async function stop(code = 0) {
   stop_webhook_retention?.();
   stop_refusal_retention?.();
   await writer.stop();
-  await redis.close().catch(() => {});
+  await closeRedis(redis);
   await sql.end({ timeout: 5 });
   process.exit(code);
 }
