@@ -46,13 +46,13 @@ export async function payCopy(sql: Sql, kind: CopyKind, id: string, token: strin
 }
 
 export class CopiesOwed {
-  private readonly sql: Sql;
-
   constructor(
     private readonly stores: Pick<Stores, 'sql' | 'redis_health' | 'postgres_health'>,
     private readonly copiers: Readonly<Record<CopyKind, Copier>>,
-  ) {
-    this.sql = stores.sql;
+  ) {}
+
+  private get sql(): Sql {
+    return this.stores.sql;
   }
 
   /**

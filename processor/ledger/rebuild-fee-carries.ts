@@ -41,7 +41,7 @@ export async function ledgerFeeCarries(sql: Sql): Promise<{ shard: number; accou
       where p.transaction_id = t.id
         and case when m.settle_on = 'award' then strpos(p.debit_account, ':rewards:') > 0 else strpos(p.credit_account, ':spends:') > 0 end
     ) b
-    cross join lateral (select b.base::numeric * m.contribution_fee_bp as fee, ((b.base % ${carry_units}) * m.contribution_fee_bp) % ${carry_units} as rem) r
+    cross join lateral (select b.base::numeric * m.contribution_fee_bp as fee, mod(b.base::numeric * m.contribution_fee_bp, ${carry_units}) as rem) r
     cross join lateral (
       select coalesce(sum(x.amount) filter (where x.kind = 'refund'), 0)::int8 as refunded, bool_or(x.kind = 'reversal') is true as reversed
       from ledger_transactions x where x.original_id = t.id and x.kind in ('refund', 'reversal')
