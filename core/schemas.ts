@@ -114,6 +114,9 @@ export const contactCreateSchema = z.object({
   tags: tagsSchema.default([]),
   cims: z.array(assignableCimSchema).max(20).default([]),
   referred_by: z.string().min(1).max(32).optional(),
+  // As PATCH sets it: a back office importing its customers brings their blocks with them (a black-box
+  // audit saw `spend_blocked: true` on a create answered 201 with the contact free to spend).
+  spend_blocked: z.boolean().optional(),
 });
 export type ContactCreate = z.infer<typeof contactCreateSchema>;
 
@@ -365,6 +368,13 @@ export type RefundInput = z.infer<typeof refundSchema>;
 export const reversalSchema = z.object({
   reference: referenceSchema,
   original_reference: referenceSchema,
+  // Refused rather than ignored, as Stripe and Adyen refuse a field they do not know: a POS that
+  // sends an amount means part of the original, and a reversal would void all of it (audit).
+  amount: z
+    .unknown()
+    .refine(() => false, 'a reversal voids the whole original and takes no amount; to return part of it, send a refund')
+    .optional()
+    .describe('not taken: a reversal voids the whole original; to return part of it, send a refund'),
 });
 export type ReversalInput = z.infer<typeof reversalSchema>;
 

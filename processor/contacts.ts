@@ -290,6 +290,7 @@ export class Contacts {
         d: c.input.birth_date,
         t: c.input.tags,
         rb: c.referred_by ?? undefined,
+        sb: c.input.spend_blocked,
         x: own.map((x) => [x.token, x.type, x.masked]),
       };
     });
@@ -302,17 +303,17 @@ export class Contacts {
     await sql`
       with x as materialized (
         select * from jsonb_to_recordset(${JSON.stringify(doc)}::text::jsonb)
-          as x(id text, c text, r text, w text, fn text, ln text, e text, p text, d date, t text[], rb text, x jsonb)
+          as x(id text, c text, r text, w text, fn text, ln text, e text, p text, d date, t text[], rb text, sb boolean, x jsonb)
       ), contact as (
-        insert into contacts (id, business_id, code, referral_code, wallet_code, first_name, last_name, email, phone, birth_date, tags, referred_by)
-        select id, ${business.id}, c, r, w, fn, ln, e, p, d, t, rb from x
+        insert into contacts (id, business_id, code, referral_code, wallet_code, first_name, last_name, email, phone, birth_date, tags, referred_by, spend_blocked)
+        select id, ${business.id}, c, r, w, fn, ln, e, p, d, t, rb, coalesce(sb, false) from x
       )
       insert into contact_cims (token, business_id, contact_id, type, masked, created_at)
       select cim->>0, ${business.id}, x.id, cim->>1, cim->>2, now() + n * interval '1 microsecond'
       from x, jsonb_array_elements(x.x) with ordinality as own(cim, n)`;
     // PostgreSQL first: if we crash here (or Redis refuses), the same call again finishes the
     // contact (finishUnindexed); the reverse order could leave Redis naming a contact that does not exist.
-    const hot = batch.map((c) => ({ id: c.id, tags: c.input.tags, birth_date: c.input.birth_date ?? null, referred_by: c.referred_by, spend_blocked: false }));
+    const hot = batch.map((c) => ({ id: c.id, tags: c.input.tags, birth_date: c.input.birth_date ?? null, referred_by: c.referred_by, spend_blocked: c.input.spend_blocked === true }));
     await this.indexContacts(business.id, hot, cims);
   }
 
@@ -371,13 +372,13 @@ export class Contacts {
     const ids = candidates.filter((id): id is string => id !== undefined);
     if (ids.length === 0) return candidates.map(() => false);
     const rows = await this.stores.sql<{ id: string; fields: string }[]>`
-      select id, json_build_array(first_name, last_name, email, phone, to_char(birth_date, 'YYYY-MM-DD'), coalesce(tags, '{}'), referred_by)::text as fields
+      select id, json_build_array(first_name, last_name, email, phone, to_char(birth_date, 'YYYY-MM-DD'), coalesce(tags, '{}'), referred_by, spend_blocked)::text as fields
       from contacts where business_id = ${business_id} and id = any(${ids})`;
     const stored = new Map(rows.map((r) => [r.id, r.fields]));
     return contacts.map((c, i) => {
       const id = candidates[i];
       if (id === undefined) return false;
-      const sent = [c.input.first_name ?? null, c.input.last_name ?? null, c.email, c.phone, c.input.birth_date ?? null, c.input.tags ?? [], c.referred_by];
+      const sent = [c.input.first_name ?? null, c.input.last_name ?? null, c.email, c.phone, c.input.birth_date ?? null, c.input.tags ?? [], c.referred_by, c.input.spend_blocked === true];
       const fields = stored.get(id);
       return fields !== undefined && isDeepStrictEqual(JSON.parse(fields), sent);
     });

@@ -169,6 +169,26 @@ describe('GET and PATCH /v1/contacts/{id}', () => {
     for (const field of ['code', 'referral_code', 'wallet_code']) expect(again.body[field]).toBe(c[field]);
   });
 
+  // A black-box audit (2026-12-04) created a contact with spend_blocked: true and got 201 with the
+  // contact free to spend: the field was dropped. A back office importing its customers brings their blocks.
+  it('POST and import take spend_blocked: the contact is blocked from its first spend', async () => {
+    const created = await createContact({ spend_blocked: true });
+    expect(created.spend_blocked).toBe(true);
+    expect((await call(gw, 'GET', `/v1/contacts/${created.id}`, biz.admin_key)).body.spend_blocked).toBe(true);
+    expect((await createContact({})).spend_blocked).toBe(false);
+    const card = nextCard();
+    const imported = await importNdjson(`${JSON.stringify({ cims: [{ type: 'card', value: card }], spend_blocked: true })}\n`);
+    expect(imported.body).toMatchObject({ imported: 1, failed: 0 });
+    const found = await call(gw, 'GET', `/v1/wallets?cim_type=card&cim_value=${card}`, biz.admin_key);
+    const line = (await call(gw, 'GET', `/v1/contacts/${found.body.contact_id}`, biz.admin_key)).body;
+    expect(line.spend_blocked).toBe(true);
+    for (const c of [created, line]) {
+      const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: unique('sb-'), amount: 1, currency: 'EUR', wallet_code: c.wallet_code });
+      expectProblem(spend, 422, 'spend_blocked');
+    }
+    expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { spend_blocked: 'yes' }), 'spend_blocked');
+  });
+
   it('PATCH refuses bad values and changes nothing', async () => {
     const c = await createContact({ tags: ['keep'] });
     expectValidation(await call(gw, 'PATCH', `/v1/contacts/${c.id}`, biz.admin_key, { spend_blocked: 'yes' }), 'spend_blocked');
