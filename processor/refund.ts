@@ -48,7 +48,7 @@ function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
   // Another kind (a refund or reversal under the reference) is no original: the scripts refuse it.
   const kind = (originals.has(o.kind) ? o.kind : 'award') as RecordKind;
   return {
-    original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount },
+    original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount, to_open: o.to_open },
     state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, discount_returned: o.discount_returned, reversed: o.reversed },
     lots: o.lots === '' ? [] : (JSON.parse(o.lots) as [string, number][]),
   };

@@ -144,6 +144,8 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     awarded,
     paid: body.paid_from_wallet ?? 0,
     discount: body.discount ?? 0,
+    // Not read before 007 (added 2026-12-04): a purchase's postings from rewards into open.
+    to_open: row.kind === 'purchase' ? body.postings.reduce((sum, p) => (p[0].includes(':rewards:') && p[1].includes(':open:') ? sum + p[2] : sum), 0) : 0,
     refunded,
     clawed,
     returned,

@@ -123,6 +123,8 @@ interface Txn {
   readonly commerce_delta: number;
   // A purchase's: what refunds and a reversal work from.
   awarded?: number;
+  /** What of `awarded` went into the open balance (instant_redeem, after settling debt). */
+  to_open?: number;
   paid?: number;
   refunded?: number;
   clawed?: number;
@@ -517,13 +519,17 @@ class Runner {
     const before = m.balances(c);
     w.open -= pay;
     let awarded = 0;
+    let to_open = 0;
     let budget_f = 0;
     const lots = new Map<string, number>();
     want.awards.forEach((x, i) => {
       if (x.kind === 'instant_discount') return;
       awarded += x.amount;
-      if (x.offer === 4) w.open += x.amount - m.settle(c, x.amount);
-      else {
+      if (x.offer === 4) {
+        const into_open = x.amount - m.settle(c, x.amount);
+        w.open += into_open;
+        to_open += into_open;
+      } else {
         const exp = got[i].expires_at;
         const lot = `${exp === null ? never : String(Date.parse(exp)).padStart(13, '0')}|${x.pool ?? ''}`;
         m.award(c, lot, x.amount);
@@ -539,7 +545,7 @@ class Runner {
     m.budget_f_used += budget_f;
     w.purchases++;
     return m.record({ id, kind: 'purchase', reference, terminal: t, contact: c, amount, reply, open_delta: 0, commerce_delta: 0,
-      awarded, paid: pay, refunded: 0, clawed: 0, returned: 0, counted_c, budget_f, reversed: false, lots: [...lots].sort((a, b) => (a[0] < b[0] ? -1 : 1)) }, before);
+      awarded, to_open, paid: pay, refunded: 0, clawed: 0, returned: 0, counted_c, budget_f, reversed: false, lots: [...lots].sort((a, b) => (a[0] < b[0] ? -1 : 1)) }, before);
   }
 
   private async redeem(a: Extract<Action, { type: 'redeem' }>): Promise<number[]> {
@@ -658,7 +664,13 @@ class Runner {
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
       w.open += o.paid! - o.returned!;
-      award_expired = m.clawBack(o, claw, o.refunded!, o.amount, now());
+      // What its instant award put in open (less refunds' share of it) comes out of open first:
+      // as if it never happened, not from commerce earned elsewhere.
+      const open_left = o.to_open! - Math.floor((o.to_open! * o.refunded!) / o.amount);
+      const open_back = Math.max(0, Math.min(open_left, claw, w.open));
+      if (open_back > 0) note('reversal took its instant award from open');
+      w.open -= open_back;
+      award_expired = m.clawBack(o, claw - open_back, o.refunded!, o.amount, now());
       clawed_back = claw - award_expired;
     }
     o.reversed = true;

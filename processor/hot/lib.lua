@@ -336,13 +336,15 @@ end
 local kind_names = {p = 'purchase', s = 'spend', r = 'redemption', f = 'refund', v = 'reversal', a = 'award', x = 'expiry'}
 
 -- A record's value (see commit) as a table: id, kind (its name), amount, awarded, paid,
--- discount. (Records written before 2026-12-04 hold a seventh field, the fee, read by nothing
--- since refunds and reversals give a fee back from these amounts: feeBaseOf.)
+-- discount, to_open (of a purchase's awards, what went into the open balance: instant_redeem;
+-- recorded since 2026-12-04, 0 before). The seventh field is left empty: records written before
+-- 2026-12-04 hold the fee there, read by nothing since refunds and reversals give a fee back from
+-- these amounts (feeBaseOf).
 local function parseRecord(value)
   local f = {}
   for part in string.gmatch(value .. '|', '([^|]*)|') do f[#f + 1] = part end
   local function n(i) return tonumber(f[i] ~= nil and f[i] ~= '' and f[i] or '0') end
-  return {id = 'txn_' .. f[1], kind = kind_names[f[2]], amount = n(3), awarded = n(4), paid = n(5), discount = n(6)}
+  return {id = 'txn_' .. f[1], kind = kind_names[f[2]], amount = n(3), awarded = n(4), paid = n(5), discount = n(6), to_open = n(8)}
 end
 
 -- The original of a refund or reversal: its record under `field` in `keys` (the hot window),
@@ -515,8 +517,8 @@ end
 -- (no cap counted; of a resolution group, the next best stands in), so that the discounts listed
 -- add up to the discount (API.md). Returns the accepted awards' JSON, cashback and discount
 -- totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
--- the contact's purchases not reversed as it read them (none: this is its first purchase), and
--- what went into lots already expired.
+-- the contact's purchases not reversed as it read them (none: this is its first purchase),
+-- what went into lots already expired, and what went into the open balance (instant_redeem).
 -- times_key: the contact's purchases by time (purchaseTimesKey), for guard first_of_day.
 local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, discount_room, times_key)
   -- One read of what the awards depend on and one write per field they change, however many
@@ -602,7 +604,7 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
   if to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', to_open) end
   -- LT: the index keeps each contact's earliest expiry.
   if earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases, expired
+  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases, expired, to_open
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's

@@ -77,7 +77,8 @@ describe('purchase.lua', () => {
     expect(entry).not.toHaveProperty('awards'); // the reply's alone (templates.ts)
 
     // 11.25 charged 11, the quarter carried for the merchant on the shard (lib.lua chargeFee).
-    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300');
+    // What went into open (50) last, after the empty field older records held a fee in (lib.lua recordOf).
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|150||300||50');
     expect(await redis.hGet(feeCarriesKey(shard), a.fees)).toBe('2500');
     // One purchase counted; no latest purchase time ('lp', of earlier versions): nothing reads it.
     expect(await redis.hmGet(contactKey(shard, contact_id), ['fp', 'lp', 'um'])).toEqual(['1', null, '2026-11|20|0']);

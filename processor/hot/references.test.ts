@@ -155,7 +155,9 @@ describe('claim.lua', () => {
 describe('records', () => {
   it('parse what commit writes, and nothing else', () => {
     // A record written before 2026-12-04 holds its fee after the discount: read by nothing now.
-    expect(parseRecord('abc|p|2000|100|||5')).toEqual({ id: 'txn_abc', kind: 'purchase', amount: 2000, awarded: 100, paid: 0, discount: 0 });
+    expect(parseRecord('abc|p|2000|100|||5')).toEqual({ id: 'txn_abc', kind: 'purchase', amount: 2000, awarded: 100, paid: 0, discount: 0, to_open: 0 });
+    // Since: what the awards put into open last, after that field (left empty).
+    expect(parseRecord('abc|p|2000|150||300||50')).toEqual({ id: 'txn_abc', kind: 'purchase', amount: 2000, awarded: 150, paid: 0, discount: 300, to_open: 50 });
     expect(parseRecord('abc|s|250||||')).toMatchObject({ kind: 'spend', amount: 250 });
     expect(parseRecord('abc|r|100')).toMatchObject({ kind: 'redemption', amount: 100, awarded: 0 });
     expect(parseRecord('!')).toBeUndefined();

@@ -108,6 +108,8 @@ export interface RecordValue {
   readonly awarded: number;
   readonly paid: number;
   readonly discount: number;
+  /** Of a purchase's awards, what went into the open balance (instant_redeem): a reversal takes it from there first. */
+  readonly to_open: number;
 }
 
 export type RecordKind = 'purchase' | 'spend' | 'redemption' | 'refund' | 'reversal' | 'award' | 'expiry';
@@ -116,7 +118,8 @@ const kind_letters: Record<string, RecordKind> = { p: 'purchase', s: 'spend', r:
 
 /**
  * A record as the scripts write it (lib.lua's commit): '<id without txn_>|<kind letter>|amount|
- * awarded|paid|discount' (and a fee, read by nothing, in records written before 2026-12-04);
+ * awarded|paid|discount||to_open' (the field before to_open held a fee, read by nothing, in records
+ * written before 2026-12-04, which hold no to_open);
  * undefined for '!' (reversed before it arrived) or nothing.
  */
 /** The code a record of a refused request holds ('-' and the code: lib.lua refuse); undefined for any other record. */
@@ -129,9 +132,9 @@ export function refusalOf(value: string | null | undefined): ErrorCode | undefin
 
 export function parseRecord(value: string | null | undefined): RecordValue | undefined {
   if (value === null || value === undefined || value === '!' || refusalOf(value) !== undefined) return undefined;
-  const [id, k, a, w, p, ds] = value.split('|');
+  const [id, k, a, w, p, ds, , to_open] = value.split('|');
   const kind = kind_letters[k ?? ''];
   if (id === undefined || kind === undefined) throw new Error(`not a transaction record: ${JSON.stringify(value)}`);
   const n = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
-  return { id: `txn_${id}`, kind, amount: n(a), awarded: n(w), paid: n(p), discount: n(ds) };
+  return { id: `txn_${id}`, kind, amount: n(a), awarded: n(w), paid: n(p), discount: n(ds), to_open: n(to_open) };
 }

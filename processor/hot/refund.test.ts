@@ -208,7 +208,7 @@ describe('refund.lua', () => {
     const id = newId('txn');
     const { slot } = specSlot(terminal.id);
     const ledger: LedgerOriginalArg = {
-      original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0 },
+      original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0, to_open: 0 },
       state: { refunded: 400, clawed: 40, returned: 0, discount_returned: 0, reversed: false },
       lots: [],
     };

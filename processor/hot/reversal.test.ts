@@ -119,7 +119,7 @@ describe('reversal.lua', () => {
     const contact_id = await specContact(redis, shard, business, 80);
     const id = newId('txn');
     const ledger: LedgerOriginalArg = {
-      original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0 },
+      original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0, to_open: 0 },
       state: { refunded: 0, clawed: 0, returned: 0, discount_returned: 0, reversed: false },
       lots: [[pool, 80]],
     };

@@ -13,6 +13,8 @@ export interface LedgerOriginal extends OriginalState {
   readonly awarded: number;
   readonly paid: number;
   readonly discount: number;
+  /** Of a purchase's awards, what went into the open balance (instant_redeem): its postings from rewards to open. */
+  readonly to_open: number;
   /** A redemption's lots (JSON: [[lot field, amount]…]), '' for the others. */
   readonly lots: string;
   /** A purchase's awards, as its reply has them: its claw-back takes their lots first (awards.ts awardLots). */
@@ -28,6 +30,8 @@ interface Stored {
   readonly body: string | null;
   /** Of its postings (one per account pair), the sum debited from discount accounts. */
   readonly discounts: number;
+  /** Of its postings, the sum from rewards into the contact's open balance. */
+  readonly to_open: number;
 }
 
 /**
@@ -44,7 +48,8 @@ function entryFields(t: Stored): { awards?: readonly { kind: string; amount: num
 /** A transaction's columns, reply, body and the debits of its postings the original's state needs. */
 const stored = (sql: Sql) => sql`
   t.id, t.kind, t.contact_id, t.amount, t.reply::text as reply, t.body::text as body,
-  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts`;
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts,
+  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':rewards:') > 0 and strpos(p.credit_account, ':open:') > 0), 0)::int8 as to_open`;
 
 /**
  * The latest transaction a terminal made under `reference`, from the ledger: a purchase, spend or
@@ -89,6 +94,7 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     awarded,
     paid: entry.paid_from_wallet ?? 0,
     discount: entry.discount ?? 0,
+    to_open: row.kind === 'purchase' ? row.to_open : 0,
     refunded,
     clawed,
     returned,

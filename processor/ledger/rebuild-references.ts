@@ -38,6 +38,8 @@ interface WindowRow {
   readonly created_ms: number;
   readonly reply: string | null;
   readonly body: string | null;
+  /** A purchase's postings from rewards into open (its instant_redeem awards); null for other kinds. */
+  readonly to_open: number | null;
 }
 
 /** The amounts a record keeps after its kind (lib.lua's recordOf calls). */
@@ -50,7 +52,8 @@ function recordAmounts(t: WindowRow): number[] {
       const field = <T>(k: string): T | undefined => ((k in body ? body[k] : reply[k]) ?? undefined) as T | undefined;
       const awards = field<{ kind: string; amount: number }[]>('awards') ?? [];
       const awarded = awards.reduce((s, a) => (a.kind === 'instant_discount' ? s : s + a.amount), 0);
-      return [t.amount, awarded, field<number>('paid_from_wallet') ?? 0, field<number>('discount') ?? 0];
+      // The sixth is left 0: where records written before 2026-12-04 held a fee.
+      return [t.amount, awarded, field<number>('paid_from_wallet') ?? 0, field<number>('discount') ?? 0, 0, t.to_open ?? 0];
     }
     case 'award':
       return [t.amount, t.amount];
@@ -84,7 +87,9 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
   const start = new Date(windowStart(config, now_ms));
   const cursor = sql<WindowRow[]>`
     select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, t.request_hash, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
-      case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body
+      case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body,
+      case when t.kind = 'purchase' then (select coalesce(sum(p.amount), 0)::int8 from ledger_postings p
+        where p.transaction_id = t.id and strpos(p.debit_account, ':rewards:') > 0 and strpos(p.credit_account, ':open:') > 0) end as to_open
     from ledger_transactions t
     where t.created_at >= ${start} and t.contact_id is not null and t.reference is not null`.cursor(batch_rows);
   return writeWindow(redis, cursor, config, now_ms, (t, write) => {
