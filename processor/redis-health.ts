@@ -81,11 +81,11 @@ export class RedisHealth {
     // Closed on purpose (shutting down): nothing to watch.
     if (!this.client.isOpen) return this.current;
     if (!this.client.isReady) {
-      // Connecting: single commands fail fast meanwhile (disableOfflineQueue), but node-redis
-      // queues MULTIs and pipelines (a contact's index, an import) until the connection is ready,
-      // and against a hung Redis its handshake is never answered: they waited for the whole
-      // stall (a minute, test/store-failure-matrix.test.ts). A handshake unanswered past the
-      // deadline is a hung Redis, and its connection is dropped as one.
+      // Connecting: commands fail fast meanwhile (disableOfflineQueue; MULTIs and pipelines too
+      // since patches/@redis+client+6.3.1.patch, which node-redis queued until the connection was
+      // ready). Against a hung Redis the handshake is never answered, and the connection would
+      // stay not ready for the whole stall (a minute, test/store-failure-matrix.test.ts): a
+      // handshake unanswered past the deadline is a hung Redis, and its connection is dropped as one.
       if (this.connected_at !== undefined && performance.now() - this.connected_at >= this.options.timeout_ms) this.dropConnection();
       return (this.current = 'down');
     }

@@ -199,7 +199,8 @@ class Model {
    * shares (up to what it put in each), then the earliest others, then open, then debt. Returns
    * what was written off.
    */
-  clawBack(o: Txn, claw: number, before: number, after: number, at_ms: number): number {
+  /** `open_first`: up to that from open before anything else (a reversal's instant awards: claw-back.lua). */
+  clawBack(o: Txn, claw: number, before: number, after: number, at_ms: number, open_first = 0): number {
     if (claw <= 0) return 0;
     const c = o.contact;
     const w = this.wallets[c]!;
@@ -222,7 +223,10 @@ class Model {
       return s;
     });
     if (expired > 0) note('claw-back of an expired award written off');
-    const amount = claw - expired;
+    const open_back = Math.max(0, Math.min(open_first, claw - expired, w.open));
+    if (open_back > 0) note('reversal took its instant award from open');
+    w.open -= open_back;
+    const amount = claw - expired - open_back;
     const from_commerce = Math.min(amount, Math.max(this.commerce(c), 0));
     const earliest = this.sortedLots(c)[0]?.[0];
     const took = own.map(() => 0);
@@ -667,10 +671,7 @@ class Runner {
       // What its instant award put in open (less refunds' share of it) comes out of open first:
       // as if it never happened, not from commerce earned elsewhere.
       const open_left = o.to_open! - Math.floor((o.to_open! * o.refunded!) / o.amount);
-      const open_back = Math.max(0, Math.min(open_left, claw, w.open));
-      if (open_back > 0) note('reversal took its instant award from open');
-      w.open -= open_back;
-      award_expired = m.clawBack(o, claw - open_back, o.refunded!, o.amount, now());
+      award_expired = m.clawBack(o, claw, o.refunded!, o.amount, now(), open_left);
       clawed_back = claw - award_expired;
     }
     o.reversed = true;

@@ -79,18 +79,24 @@ local function takeOwnLots(own, there, share, want)
 end
 
 -- Claw back `claw` of purchase `o`, which takes it from `before` to `after` of its amount
--- refunded: what of it had expired written off (ownShares), the rest from commerce first (what is
--- there: the purchase's own lots `own`, then the earliest others), then open (what is there),
--- and the rest as commerce debt that later awards settle. Returns the amounts taken from
+-- refunded: what of it had expired written off (ownShares), then up to `open_first` from open
+-- (a reversal: what the purchase's instant_redeem awards put there), the rest from commerce first
+-- (what is there: the purchase's own lots `own`, then the earliest others), then open (what is
+-- there), and the rest as commerce debt that later awards settle. Returns the amounts taken from
 -- commerce and open, the lots it took as JSON (the entry's lots, which rebuild's replay takes
--- again; 'null' for none), and what was written off.
-local function clawBack(o, claw, before, after, own)
+-- again; 'null' for none), and what was written off. `open_first` changes only where the money
+-- comes from, never how much: the write-off is of the whole claw's shares (rebuild's replay
+-- computes it so, processor/ledger/replay.ts).
+local function clawBack(o, claw, before, after, own, open_first)
   if claw <= 0 then return 0, 0, 'null', 0 end
   local there, share, written = ownShares(o, own, claw, before, after)
   local expired = 0
   for i in ipairs(own) do expired = expired + written[i] end
   local amount = claw - expired
   local open, commerce = balances()
+  local open_back = math.max(0, math.min(open_first or 0, amount, open))
+  open = open - open_back
+  amount = amount - open_back
   local from_commerce = math.min(amount, math.max(commerce, 0))
   local from = takeOwnLots(own, there, share, from_commerce)
   local taken = 0
@@ -103,6 +109,7 @@ local function clawBack(o, claw, before, after, own)
   local debt = amount - from_commerce - from_open
   if from_commerce + debt > 0 then redis.call('HINCRBY', KEY.contact, 'm', -(from_commerce + debt)) end
   if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
+  from_open = from_open + open_back
   if from_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', -from_open) end
   return from_commerce + debt, from_open, #from > 0 and lotsJson(from) or 'null', expired
 end

@@ -20,8 +20,9 @@
 -- Lots hash: '<expiry ms, 13 digits>|<pool>' -> amount > 0; sorting the fields sorts by expiry.
 -- Lot order (a contact's lots past LOTS_UNINDEXED_MAX): sorted set, score the expiry ms, member the
 -- lot's field; equal scores sort by member, so it orders lots exactly as sorting their fields does.
--- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount|fee', zeros
--- left empty and trailing ones left out, or '!' for an original reversed before it arrived (references.ts parses it).
+-- A record: '<transaction id without txn_>|<kind letter>|amount|awarded|paid|discount||to_open'
+-- (the empty field held a fee in records written before 2026-12-04), zeros left empty and
+-- trailing ones left out, or '!' for an original reversed before it arrived (references.ts parses it).
 
 -- NOW is the call's ARG.now_ms (hot/library.ts sets it before the script runs).
 
@@ -296,7 +297,7 @@ local function posting(debit, credit, amount)
   return '["' .. debit .. '","' .. credit .. '",' .. int(amount) .. ']'
 end
 
--- A record's tail: the kind letter and its amounts (amount, awarded, paid, discount, fee), zeros
+-- A record's tail: the kind letter and its amounts (amount, awarded, paid, discount, 0, to_open), zeros
 -- left empty and trailing ones left out (readers take a missing amount as 0): a byte or two a
 -- transaction, for as long as the window remembers it.
 local function recordOf(kind, ...)

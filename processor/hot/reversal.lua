@@ -93,12 +93,8 @@ if kind == 'purchase' then
   -- held to a pool, and left the award in open, to be spent anywhere (a black-box audit, 2026-12-04).
   -- What open no longer holds (spent) is clawed back with the rest.
   local to_open = o.to_open or 0
-  local open = balances()
-  local open_back = math.min(to_open - proportion(to_open, st.refunded, o.amount), claw, math.max(open, 0))
-  if open_back > 0 then redis.call('HINCRBY', KEY.contact, 'o', -open_back) else open_back = 0 end
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw - open_back, st.refunded, o.amount, own)
-  from_open = from_open + open_back
+  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, st.refunded, o.amount, own, to_open - proportion(to_open, st.refunded, o.amount))
   clawed = claw - award_expired
   local discount_back = o.discount - st.discount_returned
   if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end

@@ -77,6 +77,26 @@ describe('reversal.lua', () => {
     expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
   });
 
+  // A purchase of 1,000 awarded 80: 50 into a lot (gone an hour ago) and 30 into open (an
+  // instant_redeem award). A refund of 333 clawed back 26 (the lot's 16 written off, 10 from open).
+  // The reversal's 54: the lot's remaining share, 34, written off; the rest, 20, out of open, where
+  // the instant award went (API.md: as if it never happened); the contact's other open money stays.
+  // Taken from open before the claw-back (a first version), the lot's share was capped at 54 − 21:
+  // 33 written off, 21 from open, 1 left remembered as expired (a review, 2026-12-04).
+  it('takes what an instant_redeem award put into open back from there, after the write-off of its expired lots', async () => {
+    const gone = `${String(Date.now() - 3_600_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 100);
+    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '34');
+    const o = await original('p|1000|80||||30');
+    await redis.hSet(stateKey(shard, o.id), { rf: '333', cw: '26' });
+    const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[gone, 50]], Date.now())));
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ clawed_back: 20, award_expired: 34, wallet: { open: 80, commerce: 0 } });
+    expect(entry.postings).toEqual([[call(contact_id, o.slot).accounts.open, call(contact_id, o.slot).accounts.rewards, 20]]);
+    expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
+  });
+
   it('claws a purchase\'s award back from its own lots first, asking for them when the contact holds others', async () => {
     const other = `${String(Date.now() + 3_600_000).padStart(13, '0')}|`;
     const contact_id = await specContact(redis, shard, business, 0, { [other]: 100, [pool]: 100 });
