@@ -88,20 +88,21 @@ export async function connectRedis(url: string): Promise<RedisClient> {
   return client;
 }
 
-/** A client not connected yet: connect() waits (retrying) until Redis answers; commands fail fast meanwhile. */
 /** How long a close waits for Redis to answer the commands in flight before it drops the connection. */
 export const redis_close_timeout_ms = 2_000;
 
 /**
  * Closes the client: the commands in flight answered first, for redis_close_timeout_ms at most,
  * then the connection destroyed. node-redis's close() waits for the reply to every command in its
- * queue; with Redis gone for some seconds it waited for ever, and so did a gateway's close (and
- * its SIGTERM) and a test's afterAll (CI at fc12b47; reproduced with Redis stopped 12 s before).
+ * queue: with Redis gone it waited for ever on a MULTI queued while offline (a gateway's close, its
+ * SIGTERM, a test's afterAll: CI at fc12b47), which patches/@redis+client+6.3.1.patch now refuses;
+ * a Redis that hangs with its connection open still owes replies, hence the bound.
  */
 export async function closeRedis(client: Pick<RedisClient, 'close' | 'destroy'>, timeout_ms = redis_close_timeout_ms): Promise<void> {
   await withinOr(client.close().catch(() => {}), timeout_ms, () => client.destroy());
 }
 
+/** A client not connected yet: connect() waits (retrying) until Redis answers; commands fail fast meanwhile. */
 export function createRedis(url: string): RedisClient {
   const client = createClient({
     url,

@@ -45,11 +45,14 @@ function entryFields(t: Stored): { awards?: readonly { kind: string; amount: num
   return { awards: field('awards'), discount: field('discount'), paid_from_wallet: field('paid_from_wallet'), lots: body.lots ?? undefined };
 }
 
+/** Of postings `p`, those from the business's rewards into a contact's open balance: a purchase's instant_redeem awards. */
+export const rewardsIntoOpen = (sql: Sql) => sql`strpos(p.debit_account, ':rewards:') > 0 and strpos(p.credit_account, ':open:') > 0`;
+
 /** A transaction's columns, reply, body and the debits of its postings the original's state needs. */
 const stored = (sql: Sql) => sql`
   t.id, t.kind, t.contact_id, t.amount, t.reply::text as reply, t.body::text as body,
   coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts,
-  coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':rewards:') > 0 and strpos(p.credit_account, ':open:') > 0), 0)::int8 as to_open`;
+  coalesce(sum(p.amount) filter (where ${rewardsIntoOpen(sql)}), 0)::int8 as to_open`;
 
 /**
  * The latest transaction a terminal made under `reference`, from the ledger: a purchase, spend or

@@ -14,6 +14,7 @@ import { claimValue, rememberLateOriginal } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import type { OriginalState } from '../hot/original.ts';
 import { recordGraceMs, referenceSlot } from '../hot/references.ts';
+import { rewardsIntoOpen } from './originals.ts';
 import type { TransactionSql } from 'postgres';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 
@@ -89,7 +90,7 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
     select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, t.request_hash, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
       case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body,
       case when t.kind = 'purchase' then (select coalesce(sum(p.amount), 0)::int8 from ledger_postings p
-        where p.transaction_id = t.id and strpos(p.debit_account, ':rewards:') > 0 and strpos(p.credit_account, ':open:') > 0) end as to_open
+        where p.transaction_id = t.id and ${rewardsIntoOpen(sql)}) end as to_open
     from ledger_transactions t
     where t.created_at >= ${start} and t.contact_id is not null and t.reference is not null`.cursor(batch_rows);
   return writeWindow(redis, cursor, config, now_ms, (t, write) => {
