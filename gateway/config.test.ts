@@ -29,7 +29,11 @@ describe('configFromEnv', () => {
     expect(configFromEnv().postgres_probe_timeout_ms).toBe(1_000);
     withEnv({ POSTGRES_PROBE_TIMEOUT_MS: '5000' });
     expect(configFromEnv().postgres_probe_timeout_ms).toBe(5_000);
-    withEnv({ POSTGRES_PROBE_TIMEOUT_MS: undefined });
+    withEnv({ POSTGRES_PROBE_TIMEOUT_MS: undefined, REDIS_PROBE_TIMEOUT_MS: undefined });
+    expect(configFromEnv().redis_probe_timeout_ms).toBe(1_000);
+    withEnv({ REDIS_PROBE_TIMEOUT_MS: '8000' });
+    expect(configFromEnv().redis_probe_timeout_ms).toBe(8_000);
+    withEnv({ REDIS_PROBE_TIMEOUT_MS: undefined });
     expect(configFromEnv().callback_events_retention_days).toBe(540);
     expect(configFromEnv().http_connections_max).toBe(20_000);
     expect(configFromEnv().postgres_calls_in_flight_max).toBe(4_096);
@@ -46,7 +50,7 @@ describe('configFromEnv', () => {
   });
 
   it('refuses a bad value, naming it', () => {
-    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '3651'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '7.5'], ['HTTP_CONNECTIONS_MAX', '0'], ['POSTGRES_CALLS_IN_FLIGHT_MAX', '0'], ['POSTGRES_PROBE_TIMEOUT_MS', '99'], ['PORT', ' '], ['PORT', '0x1F90'], ['ISO8583_PORT', '1e3'], ['SHARDS', '16.0']] as const) {
+    for (const [name, value] of [['ISO8583_FRAMING', 'nac'], ['ISO8583_BITMAP', 'ebcdic'], ['ISO8583_IDLE_SECONDS', 'soon'], ['EXPIRY_SWEEP_MS', '-1'], ['PORT', '70000'], ['CALLBACK_EVENTS_RETENTION_DAYS', '-1'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '3651'], ['WEBHOOK_EVENTS_RETENTION_DAYS', '7.5'], ['HTTP_CONNECTIONS_MAX', '0'], ['POSTGRES_CALLS_IN_FLIGHT_MAX', '0'], ['POSTGRES_PROBE_TIMEOUT_MS', '99'], ['REDIS_PROBE_TIMEOUT_MS', '60001'], ['PORT', ' '], ['PORT', '0x1F90'], ['ISO8583_PORT', '1e3'], ['SHARDS', '16.0']] as const) {
       withEnv({ [name]: value });
       expect(() => configFromEnv(), name).toThrow(new RegExp(name));
     }

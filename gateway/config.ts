@@ -6,6 +6,7 @@ import { isFramingMode, type FramingMode } from '../adapters/iso8583/framing.ts'
 import type { BitmapEncoding } from '../adapters/iso8583/codec.ts';
 import { callback_events_retention_days_default, database_url_schemes, int, logLevel, processorConfigFromEnv, redis_url_schemes, referral_sweep_ms_default, required, storeUrl, webhook_events_retention_days_default } from '../processor/config.ts';
 import { default_health_options } from '../processor/postgres-health.ts';
+import { redis_health_defaults } from '../processor/redis-health.ts';
 import type { ProcessorConfig } from '../processor/stores.ts';
 
 export interface GatewayConfig {
@@ -31,6 +32,14 @@ export interface GatewayConfig {
    * frozen server sooner.
    */
   readonly postgres_probe_timeout_ms: number;
+  /**
+   * REDIS_PROBE_TIMEOUT_MS: how long the gateway's Redis probe (a `SET ready … PX`, every 250 ms:
+   * processor/redis-health.ts) waits before it takes Redis for hung, drops the connection and
+   * answers POS calls 503 until a new connection is ready. Longer rides out a stalled machine;
+   * shorter answers a frozen server sooner (OPERATIONS.md's 503 within 2 s of a freeze needs the
+   * interval plus this under 2,000).
+   */
+  readonly redis_probe_timeout_ms: number;
   /** ISO 8583 framing, bitmap encoding and idle timeout (ISO8583_FRAMING, ISO8583_BITMAP, ISO8583_IDLE_SECONDS). */
   readonly iso8583: IsoSettings;
   /** How often the process that writes the ledger expires awards (EXPIRY_SWEEP_MS). */
@@ -107,6 +116,7 @@ export function configFromEnv(): GatewayConfig {
     iso8583_port: int('ISO8583_PORT', 8583, 0, 65_535),
     postgres_calls_in_flight_max: int('POSTGRES_CALLS_IN_FLIGHT_MAX', postgres_calls_in_flight_max_default, 1, 100_000),
     postgres_probe_timeout_ms: int('POSTGRES_PROBE_TIMEOUT_MS', default_health_options.timeout_ms, 100, 60_000),
+    redis_probe_timeout_ms: int('REDIS_PROBE_TIMEOUT_MS', redis_health_defaults.timeout_ms, 100, 60_000),
     http_connections_max: int('HTTP_CONNECTIONS_MAX', http_connections_max_default, 1, 1_000_000),
     iso8583: isoSettings(),
     expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),

@@ -10,7 +10,7 @@ import { closeRedis, connectPostgres, createRedis, redactUrl, type RedisClient, 
 import { Processor } from '../processor/processor.ts';
 import { default_health_options, PostgresHealth } from '../processor/postgres-health.ts';
 import { copies_owed_sweep_ms } from '../processor/copies-owed.ts';
-import { probeWrite, RedisHealth, refusalState } from '../processor/redis-health.ts';
+import { probeWrite, RedisHealth, redis_health_defaults, refusalState } from '../processor/redis-health.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { deferred_undo_sweep_ms } from '../processor/deferred-undos.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
@@ -277,7 +277,7 @@ function openStores(config: GatewayConfig, logger: Logger) {
   const connected = redis.connect();
   connected.catch(() => {}); // closed before it answered: the start that waited is stopped
   const sql = connectPostgres(config.database_url);
-  const redis_health = new RedisHealth(redis, undefined, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
+  const redis_health = new RedisHealth(redis, { ...redis_health_defaults, timeout_ms: config.redis_probe_timeout_ms }, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
   const postgres_health = new PostgresHealth(config.database_url, { ...default_health_options, timeout_ms: config.postgres_probe_timeout_ms });
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health, postgres_health };
   redis_health.start();

@@ -70,8 +70,11 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
     const { redis, sql } = processor.stores;
     // Told to the POS path the moment Redis answers: told after PostgreSQL's check (up to 1.5 s
     // later), a refusal Redis had since ended undid the newer probe's `ok` (every POS request 503).
-    const probing = within(probeWrite(redis).then(() => 'ok' as const), readiness_timeout_ms).catch(refusalState);
-    const heard = probing.then((state) => (processor.stores.redis_health?.heard(state), state));
+    // Only what Redis answered is told: this deadline is /readyz's own, and a gateway given a
+    // longer one (REDIS_PROBE_TIMEOUT_MS) leaves a slow Redis to its own probe.
+    const answered = probeWrite(redis).then(() => 'ok' as const, refusalState);
+    const told = answered.then((state) => (processor.stores.redis_health?.heard(state), state));
+    const heard = within(told, readiness_timeout_ms).catch(() => 'down' as const);
     // A Redis that lost its data (emptied, a new instance) while this gateway served takes writes,
     // but holds no network (every key 401) and no balances until `npm run rebuild` loads them.
     const network_held = within(redis.exists(network_loaded_key), readiness_timeout_ms).then((n) => n > 0, () => true);

@@ -43,8 +43,9 @@ beforeAll(async () => {
   if (process.env.FUZZ_URL !== undefined) target = await outsideTarget();
   else {
     // This test is about bad input, not outages: a probe that misses 1 s on a machine the full
-    // suite stalls would make admin calls 503 by design (CI at 5648b7b), so it waits longer.
-    gw = await startTestGateway({ log_level: 'debug', postgres_probe_timeout_ms: 10_000 }, true, true);
+    // suite stalls would make admin calls 503 by design (CI at 5648b7b: PostgreSQL's; at 273156a:
+    // Redis's, a PUT /v1/tiers), so both wait longer.
+    gw = await startTestGateway({ log_level: 'debug', postgres_probe_timeout_ms: 10_000, redis_probe_timeout_ms: 10_000 }, true, true);
     redis = await connectTestRedis(0);
     sql = connectTestSql();
     target = { base: `http://127.0.0.1:${gw.port}`, iso_port: gw.iso8583_port, platform_key: process.env.PLATFORM_API_KEY!, sql, redis, logs: () => gw.logs.join('') };

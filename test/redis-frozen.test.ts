@@ -169,3 +169,36 @@ describe('RedisHealth', () => {
     expect(await client.set('after', '1')).toBe('OK');
   });
 });
+
+describe('REDIS_PROBE_TIMEOUT_MS', () => {
+  it('a gateway given a longer deadline rides out a freeze shorter than it: the purchase waits and is approved, a quote after /readyz answered 503 too', async () => {
+    const patient = await startTestGateway({ redis_url: own.url, ledger_writer: false, redis_probe_timeout_ms: 6_000 });
+    try {
+      const body = purchaseBody(`fz-${++seq}`);
+      expect((await call(patient, 'POST', '/v1/purchases', biz.terminal_key, { ...body, reference: `fz-${++seq}` })).status).toBe(201);
+      freeze();
+      let answered: Promise<Awaited<ReturnType<typeof call>>>;
+      let quoted: Promise<Awaited<ReturnType<typeof call>>>;
+      const t = performance.now();
+      try {
+        answered = call(patient, 'POST', '/v1/purchases', biz.terminal_key, body);
+        // /readyz keeps its own deadline (1.5 s), and what it did not hear is not told to the POS
+        // path: a quote after it waits for Redis as the purchase does.
+        const ready = await call(patient, 'GET', '/readyz', undefined);
+        expect(ready.status).toBe(503);
+        expect(ready.body.redis).toBe('down');
+        quoted = call(patient, 'POST', '/v1/purchases/quote', biz.terminal_key, { cim: { type: 'card', value: contact.card }, amount: 1000, currency: 'EUR' });
+        // Past the default deadline (1 s) and the 2 s a default gateway answers 503 within.
+        await new Promise((r) => setTimeout(r, 2_500 - (performance.now() - t)));
+      } finally {
+        thaw();
+      }
+      const r = await answered;
+      expect(r.status, r.text).toBe(201);
+      const q = await quoted;
+      expect(q.status, q.text).toBe(200);
+    } finally {
+      await patient.close();
+    }
+  });
+});
