@@ -24,6 +24,14 @@ describe('a refused field says what is wrong with it, and nothing else (API audi
     expect(messages(contactPatchSchema, { birth_date: '1990-02-30' })).toEqual(['birth_date: must be a real date']);
   });
 
+  it('a birth date after the day that has begun somewhere on Earth (UTC+14) is refused; that day is not', () => {
+    const day = (offset_ms: number) => new Date(Date.now() + offset_ms).toISOString().slice(0, 10);
+    expect(messages(contactPatchSchema, { birth_date: '2999-01-01' })).toEqual(['birth_date: must not be in the future']);
+    expect(messages(contactPatchSchema, { birth_date: day(14 * 3_600_000 + 86_400_000) })).toEqual(['birth_date: must not be in the future']);
+    expect(parseWith(contactPatchSchema, { birth_date: day(14 * 3_600_000) })).toBeDefined();
+    expect(parseWith(contactPatchSchema, { birth_date: day(0) })).toBeDefined();
+  });
+
   it("an offer's percent is 0..100, one message each", () => {
     expect(messages(offerPatchSchema, { award: { percent: 150 } })).toHaveLength(1);
     expect(messages(offerPatchSchema, { award: { percent: 1.005 } })).toEqual(['award.percent: at most 2 decimals']);

@@ -28,7 +28,15 @@ function isCalendarDate(d: string): boolean {
 // by AD 1): refused here rather than failing the insert.
 // Each check that fails ends the field's checks (abort): a date not even YYYY-MM-DD was also told
 // it "must be a real date", a fee of 101 that it has "at most 2 decimals" (an API audit, 2026-12-04).
-const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be YYYY-MM-DD', abort: true }).refine((d) => !d.startsWith('0000') && isCalendarDate(d), 'must be a real date');
+// A birth date is a day that has begun somewhere (UTC+14 is the first zone into a date): one later
+// was accepted (2999-01-01, a black-box audit) and made a contact no birthday offer could match.
+const birthDateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be YYYY-MM-DD', abort: true })
+  .refine((d) => !d.startsWith('0000') && isCalendarDate(d), { error: 'must be a real date', abort: true })
+  .refine((d) => d <= latestDateNow(), 'must not be in the future');
+const latest_zone_offset_ms = 14 * 3_600_000;
+function latestDateNow(): string {
+  return new Date(Date.now() + latest_zone_offset_ms).toISOString().slice(0, 10);
+}
 const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 // Years 0001 to 9999 in UTC: what every store and every client library can hold. Year 0000 does
 // not exist in PostgreSQL's calendar, and 9999-12-31T23:59:59-14:00 is already in year 10000.
@@ -110,7 +118,7 @@ export const contactCreateSchema = z.object({
   last_name: personNameSchema.optional(),
   email: z.string().max(254).optional(),
   phone: z.string().max(32).optional(),
-  birth_date: dateSchema.optional(),
+  birth_date: birthDateSchema.optional(),
   tags: tagsSchema.default([]),
   cims: z.array(assignableCimSchema).max(20).default([]),
   referred_by: z.string().min(1).max(32).optional(),
@@ -125,7 +133,7 @@ export const contactPatchSchema = z.object({
   last_name: personNameSchema.optional(),
   email: z.string().max(254).optional(),
   phone: z.string().max(32).optional(),
-  birth_date: dateSchema.nullable().optional(),
+  birth_date: birthDateSchema.nullable().optional(),
   tags: tagsSchema.optional(),
   spend_blocked: z.boolean().optional(),
 });

@@ -133,6 +133,7 @@ describe('POST /v1/contacts', () => {
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { birth_date: '17/05/1990' }), 'birth_date');
     // Year 0000 parses in JavaScript but PostgreSQL's calendar has no year 0: 400, not 500.
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { birth_date: '0000-01-01' }), 'birth_date');
+    expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { birth_date: '2999-01-01' }), 'birth_date');
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { tags: 'vip' }), 'tags');
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { tags: [1] }), 'tags.0');
     expectValidation(await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 42 }), 'first_name');
