@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, platform_key, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, platform_key, startTestGateway, testCard, type BusinessFixture, patient_probes, type TestGateway } from './helpers.ts';
 import { countRows, expectProblem, expectRefused, expectValidation, unique, walletOf } from './contract-util.ts';
 import { body_bytes_max, list_body_bytes_max } from '../adapters/http/body.ts';
 
@@ -26,7 +26,7 @@ async function counts(): Promise<Record<string, number>> {
 }
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  gw = await startTestGateway(patient_probes);
   biz = await createBusiness(gw);
   card = testCard(30_001);
   const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { tags: ['t'], cims: [{ type: 'card', value: card }] });

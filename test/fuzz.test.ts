@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, connectRedis, type RedisClient, type Sql } from '../processor/stores.ts';
 import { checkAlive, findPans, fuzzCallbacks, fuzzHttp, fuzzRawHttp, fuzzIso, fuzzWs, makeWorld, unexplainedTransactions, type Finding, type FuzzTarget, type Tally, type World } from './fuzz.ts';
-import { eventually, startTestGateway, type TestGateway } from './helpers.ts';
+import { eventually, patient_probes, startTestGateway, type TestGateway } from './helpers.ts';
 import { connectTestRedis, connectTestSql } from './ledger-helpers.ts';
 
 const seed = Number(process.env.FUZZ_SEED ?? 20261124);
@@ -42,10 +42,8 @@ async function outsideTarget(): Promise<FuzzTarget> {
 beforeAll(async () => {
   if (process.env.FUZZ_URL !== undefined) target = await outsideTarget();
   else {
-    // This test is about bad input, not outages: a probe that misses 1 s on a machine the full
-    // suite stalls would make admin calls 503 by design (CI at 5648b7b: PostgreSQL's; at 273156a:
-    // Redis's, a PUT /v1/tiers), so both wait longer.
-    gw = await startTestGateway({ log_level: 'debug', postgres_probe_timeout_ms: 10_000, redis_probe_timeout_ms: 10_000 }, true, true);
+    // About bad input, not outages: probes that ride out a stalled machine (patient_probes).
+    gw = await startTestGateway({ log_level: 'debug', ...patient_probes }, true, true);
     redis = await connectTestRedis(0);
     sql = connectTestSql();
     target = { base: `http://127.0.0.1:${gw.port}`, iso_port: gw.iso8583_port, platform_key: process.env.PLATFORM_API_KEY!, sql, redis, logs: () => gw.logs.join('') };

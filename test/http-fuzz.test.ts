@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../core/signature.ts';
 import { send } from './fuzz.ts';
-import { call, createBusiness, eventually, platform_key, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, platform_key, startTestGateway, testCard, type BusinessFixture, patient_probes, type TestGateway } from './helpers.ts';
 
 const seed = Number(process.env.HTTP_FUZZ_SEED ?? 20261201);
 const runs = Number(process.env.HTTP_FUZZ_RUNS ?? 1_200);
@@ -43,7 +43,7 @@ let processor: { id: string; secret: string };
 let world: { contacts: string[]; cards: string[]; wallet_codes: string[]; scheme_id: string; codes_scheme_id: string; offer_id: string; webhook_id: string };
 
 beforeAll(async () => {
-  gw = await startTestGateway({}, true);
+  gw = await startTestGateway(patient_probes, true);
   base = `http://127.0.0.1:${gw.port}`;
   biz = await createBusiness(gw);
   const ok = async (method: string, path: string, body?: unknown, key = biz.admin_key) => {

@@ -16,7 +16,7 @@
 
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, startTestGateway, testCard, type ApiResponse, type BusinessFixture, patient_probes, type TestGateway } from './helpers.ts';
 import { reconcile, type Mismatch } from '../processor/ledger/reconcile.ts';
 import { createProcessor, postCallback, type ProcessorFixture } from './callback-helpers.ts';
 
@@ -33,7 +33,7 @@ let real_now: (() => number) | undefined;
 const now = () => Date.now() + offset_ms;
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  gw = await startTestGateway(patient_probes);
   const clock = gw.processor.stores.clock;
   real_now = clock.now;
   clock.now = () => real_now!() + offset_ms;

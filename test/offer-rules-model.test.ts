@@ -10,14 +10,14 @@
 
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, patient_probes, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let seq = 0;
 const seen = { purchases: 0, awards: 0, discounts: 0 };
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  gw = await startTestGateway(patient_probes);
 });
 afterAll(async () => {
   await gw?.close();

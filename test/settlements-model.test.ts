@@ -24,7 +24,7 @@ import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
 import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
-import { call, createBusiness, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, startTestGateway, testCard, type ApiResponse, type BusinessFixture, patient_probes, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let iso: IsoClient;
@@ -44,7 +44,7 @@ let real_now: (() => number) | undefined;
 const hold = (ms: number) => (gw.processor.stores.clock.now = () => ms);
 
 beforeAll(async () => {
-  gw = await startTestGateway({}, false, true);
+  gw = await startTestGateway(patient_probes, false, true);
   real_now = gw.processor.stores.clock.now;
   iso = await connectIso(gw.iso8583_port);
 });

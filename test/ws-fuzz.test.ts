@@ -9,7 +9,7 @@
 
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, patient_probes, type TestGateway } from './helpers.ts';
 import { TerminalClient } from './ws-client.ts';
 
 const seed = Number(process.env.WS_FUZZ_SEED ?? 20261201);
@@ -31,7 +31,7 @@ const cards: string[] = [];
 const wallet_codes: string[] = [];
 
 beforeAll(async () => {
-  gw = await startTestGateway({}, true);
+  gw = await startTestGateway(patient_probes, true);
   biz = await createBusiness(gw);
   expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '5%', goal: 'spend', award: { percent: 5 } })).status).toBe(201);
   for (let i = 0; i < 2; i++) {
