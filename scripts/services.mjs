@@ -203,25 +203,36 @@ function refuseSecondServer(what, running_port, port, variable) {
   throw new Error(`this checkout's ${what} already runs from the same data folder on port ${running_port}, not ${port}: run this command with ${variable}=${running_port} (as the command that started it), or stop that one first`);
 }
 
+/**
+ * The databases our Redis servers have (Redis's default is 16): the test files that need one of
+ * their own number up to 22 (test/ledger-helpers.ts redis_dbs).
+ */
+export const redis_databases = 32;
+
+const hasDatabases = (url) => redisCommand(url, 'SELECT', String(redis_databases - 1)).then((r) => r === '+OK', () => false);
+
 async function ensureRedis(profile, port) {
   const url = `redis://127.0.0.1:${port}`;
+  const dir = path.join(ROOT, '.data', profile, 'redis');
   if (await portOpen(port)) {
     // Reuse whatever Redis is there (ours from an earlier run); it may still be loading its AOF.
     try {
       await waitFor(() => redisAlive(url), 10_000, `Redis on port ${port}`);
-      return url;
     } catch {
       throw new Error(`port ${port} is taken by something that is not a password-less Redis; set POCKETGATE_REDIS_PORT or REDIS_URL`);
     }
+    // The tests' own, started before it had redis_databases (a setting Redis takes only at its
+    // start): started again. Another profile's is left running (a gateway may be using it).
+    if (profile !== 'test' || runningRedisPort(dir) !== port || (await hasDatabases(url))) return url;
+    await stopRedis(profile, port);
   }
-  const dir = path.join(ROOT, '.data', profile, 'redis');
   refuseSecondServer('Redis', runningRedisPort(dir), port, 'POCKETGATE_REDIS_PORT');
   fs.mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, 'redis.log');
   // AOF with fsync=always and no RDB snapshots: ledger data must survive a crash.
   run('redis-server', [
     '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
-    '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+    '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--databases', String(redis_databases),
     '--daemonize', 'yes', '--pidfile', path.join(dir, 'redis.pid'), '--logfile', logFile,
   ], { timeoutMs: 10_000 });
   try {

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { budgetKey } from '../processor/hot/keys.ts';
 import type { RedisClient } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
-import { connectTestRedis, redisUrl } from './ledger-helpers.ts';
+import { connectTestRedis, redis_dbs, redisUrl } from './ledger-helpers.ts';
 
-const redis_db = 11;
+const redis_db = redis_dbs.after_commit;
 const user = `pg_no_decrby_${process.pid}`;
 let gw: TestGateway;
 let admin: RedisClient;

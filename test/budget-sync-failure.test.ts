@@ -6,21 +6,21 @@
 // also gave the budget back, so the offer's counter forgot awards that were made, and later
 // purchases could take the budget again. Only a refusal (the script's own answer) gives it back.
 //
-// A gateway of its own on Redis database 15, which no other test file uses.
+// A gateway of its own on a Redis database of its own (redis_dbs), which no other test file uses.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../gateway/config.ts';
 import { budgetKey } from '../processor/hot/keys.ts';
 import type { Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
-import { redisUrl } from './ledger-helpers.ts';
+import { redis_dbs, redisUrl } from './ledger-helpers.ts';
 
 let gw: TestGateway;
 
 beforeAll(async () => {
   process.env.PLATFORM_API_KEY ??= 'pk_test_platform_key';
   process.env.CIM_HMAC_KEY ??= 'test-hmac-key';
-  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(15), processor: { ...configFromEnv().processor, durability: 'sync' } });
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_dbs.budget_sync_failure), processor: { ...configFromEnv().processor, durability: 'sync' } });
 });
 afterAll(async () => {
   await gw?.close();

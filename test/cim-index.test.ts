@@ -6,14 +6,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { configFromEnv } from '../gateway/config.ts';
 import { cimBucketKey } from '../processor/hot/keys.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { redisUrl } from './ledger-helpers.ts';
+import { redis_dbs, redisUrl } from './ledger-helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
 let other: BusinessFixture;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(10), processor: { ...configFromEnv().processor, cim_index_buckets: 1 } });
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_dbs.cim_index), processor: { ...configFromEnv().processor, cim_index_buckets: 1 } });
   biz = await createBusiness(gw);
   other = await createBusiness(gw);
 });

@@ -1,7 +1,7 @@
 // Double spend: 50 concurrent spends of 1.00 against an open balance of 10.00 approve exactly 10
 // and refuse 40 as insufficient_funds, and the balance is never negative at any moment, which is
 // checked from the journal itself: each shard stream entry carries the reply (with the wallet
-// after it) in the order the shard script ran. The gateway runs on Redis database 6 with no
+// after it) in the order the shard script ran. The gateway runs on a Redis database of its own with no
 // ledger writer, so the entries are all still there to read; a writer then drains them, and the
 // ledger says the same.
 
@@ -10,7 +10,7 @@ import { journalKey } from '../processor/hot/keys.ts';
 import { journalBacklog, LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { connectTestRedis, connectTestSql, redisUrl, shard_count } from './ledger-helpers.ts';
+import { connectTestRedis, connectTestSql, redis_dbs, redisUrl, shard_count } from './ledger-helpers.ts';
 
 let gw: TestGateway;
 let redis: RedisClient;
@@ -19,8 +19,8 @@ let biz: BusinessFixture;
 let seq = 0;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(6) });
-  redis = await connectTestRedis(6);
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_dbs.double_spend) });
+  redis = await connectTestRedis(redis_dbs.double_spend);
   sql = connectTestSql();
   biz = await createBusiness(gw);
   const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } });

@@ -2,7 +2,7 @@
 // no ledger writer running; the writer later finds it there and records nothing twice. In async
 // mode (the default) the reply does not wait for PostgreSQL.
 //
-// The gateways run on Redis database 7, which no other test file uses, so that this file's
+// The gateways run on a Redis database of their own (redis_dbs), which no other test file uses, so that this file's
 // writer is the only consumer of these journal streams.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +10,9 @@ import { configFromEnv } from '../gateway/config.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, journalEntries, ledgerPostings, ledgerRows, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
+import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, journalEntries, ledgerPostings, ledgerRows, redis_dbs, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
 
-const redis_db = 7;
+const redis_db = redis_dbs.durability;
 
 let sync_gw: TestGateway;
 let async_gw: TestGateway;

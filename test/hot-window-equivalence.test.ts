@@ -16,7 +16,7 @@ import { createProcessor, postCallback, refunded, reversed, sale, transactionId,
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { call, createBusiness, eventually, startTestGateway, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { expectReconciledWith } from './ledger-checks.ts';
-import { redisUrl } from './ledger-helpers.ts';
+import { redis_dbs, redisUrl } from './ledger-helpers.ts';
 import { TerminalClient } from './ws-client.ts';
 
 const window_s = 3;
@@ -36,7 +36,7 @@ let stan = 0;
 
 beforeAll(async () => {
   const { configFromEnv } = await import('../gateway/config.ts');
-  gw = await startTestGateway({ redis_url: redisUrl(14), expiry_sweep_ms: 3_600_000, processor: { ...configFromEnv().processor, reply_ttl_seconds: window_s } }, true, true);
+  gw = await startTestGateway({ redis_url: redisUrl(redis_dbs.hot_window_equivalence), expiry_sweep_ms: 3_600_000, processor: { ...configFromEnv().processor, reply_ttl_seconds: window_s } }, true, true);
   biz = await createBusiness(gw);
   other = await createBusiness(gw);
   for (const offer of [

@@ -10,7 +10,7 @@ import { stateKey, transactionKey } from '../processor/hot/keys.ts';
 import { referenceSlot } from '../processor/hot/references.ts';
 import type { RedisClient } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, connectTestRedis, createContacts, redisUrl, shard_count } from './ledger-helpers.ts';
+import { addCashbackOffer, connectTestRedis, createContacts, redis_dbs, redisUrl, shard_count } from './ledger-helpers.ts';
 
 const window_s = 2;
 let gw: TestGateway;
@@ -19,8 +19,8 @@ let biz: BusinessFixture;
 let seq = 0;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ redis_url: redisUrl(12), processor: { ...(await import('../gateway/config.ts')).configFromEnv().processor, reply_ttl_seconds: window_s } });
-  redis = await connectTestRedis(12);
+  gw = await startTestGateway({ redis_url: redisUrl(redis_dbs.hot_window), processor: { ...(await import('../gateway/config.ts')).configFromEnv().processor, reply_ttl_seconds: window_s } });
+  redis = await connectTestRedis(redis_dbs.hot_window);
   biz = await createBusiness(gw);
   await addCashbackOffer(gw, biz, 5);
 });

@@ -1,7 +1,7 @@
 // Idempotency under concurrency: 100 simultaneous copies of one purchase make one transaction;
 // the same reference with two bodies makes one transaction and 409s for the other body.
 //
-// The gateway runs on Redis database 1 without its in-process writer, so the journal still holds
+// The gateway runs on a Redis database of its own (redis_dbs) without its in-process writer, so the journal still holds
 // what the hot path appended when the test looks; a writer is then drained by hand.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { readRecord } from '../processor/shard.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, journalEntries, ledgerPostings, ledgerRows, redisUrl, shard_count } from './ledger-helpers.ts';
+import { addCashbackOffer, connectTestRedis, connectTestSql, createContacts, journalEntries, ledgerPostings, ledgerRows, redis_dbs, redisUrl, shard_count } from './ledger-helpers.ts';
 
 let gw: TestGateway;
 let redis: RedisClient;
@@ -19,8 +19,8 @@ let sql: Sql;
 let writer: LedgerWriter;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(1) });
-  redis = await connectTestRedis(1);
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_dbs.idempotency) });
+  redis = await connectTestRedis(redis_dbs.idempotency);
   sql = connectTestSql();
   writer = new LedgerWriter(redis, sql, { shard_count });
 });
@@ -101,7 +101,7 @@ describe('idempotency under concurrency', () => {
   // 8583 STANs wrap) gets a new, approved transaction, which the ledger must then hold too, or
   // the wallet holds money the ledger never saw.
   it('a reference used again after its idempotency window is a new transaction, in the ledger too', async () => {
-    const short = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(1), processor: { ...gw.processor.stores.config, reply_ttl_seconds: 1 } });
+    const short = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_dbs.idempotency), processor: { ...gw.processor.stores.config, reply_ttl_seconds: 1 } });
     try {
       const biz = await createBusiness(short);
       await addCashbackOffer(short, biz, 5);

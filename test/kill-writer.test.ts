@@ -11,7 +11,7 @@
 //    pending for the dead consumer), then a writer process claims and re-delivers the entries:
 //    no duplicate rows or postings.
 //
-// Gateway and writers use Redis database 3, which no other test file's writer drains.
+// Gateway and writers use a Redis database of their own (redis_dbs), which no other test file's writer drains.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { journal_group, journalKey } from '../processor/hot/keys.ts';
@@ -29,6 +29,7 @@ import {
   killWriter,
   pendingByConsumer,
   pendingTotal,
+  redis_dbs,
   redisUrl,
   shard_count,
   spawnWriter,
@@ -36,7 +37,7 @@ import {
   type WriterProcess,
 } from './ledger-helpers.ts';
 
-const redis_db = 3;
+const redis_db = redis_dbs.kill_writer;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;

@@ -14,6 +14,40 @@ export const root = join(import.meta.dirname, '..');
 export const shard_count = Number(process.env.SHARDS || 16);
 
 /**
+ * The Redis databases test files hold for themselves, one file each (test/redis-dbs.test.ts checks
+ * it): one whose writer must be the only consumer of its journal streams, or that counts, scans or
+ * flushes its database. Database 0 is every other gateway's; 13 to 15 are the script specs'
+ * (processor/hot/script-spec.ts: shards 201 and up, which no writer reads). Until 2026-12-04 files
+ * added later took numbers already held: references.test.ts flushed after-commit's database under
+ * its gateway, cim-index.test.ts deleted a CIM bucket of reversal-undo's, and hot-window-equivalence's
+ * writer drained ledger-writer's journal.
+ */
+export const redis_dbs = {
+  idempotency: 1,
+  ledger: 2,
+  kill_writer: 3,
+  no_pan: 4,
+  ledger_invariant: 5,
+  double_spend: 6,
+  durability: 7,
+  reversal_race: 8,
+  reversal_undo: 9,
+  cim_index: 10,
+  after_commit: 11,
+  hot_window: 12,
+  hot_cim_index: 16,
+  hot_references: 17,
+  races_cold: 18,
+  hot_window_equivalence: 19,
+  writer_terminate: 20,
+  ledger_writer: 21,
+  budget_sync_failure: 22,
+} as const;
+
+/** The script specs' databases (processor/hot/script-spec.ts). */
+export const spec_redis_dbs = [13, 14, 15] as const;
+
+/**
  * The test Redis URL on database `db`. Streams and scripts are per database, so a test that must
  * be the only consumer of its journal streams (no in-process writer of another test file reading
  * them) runs its gateway and writers on a database no other file uses. `npm test` FLUSHALLs every

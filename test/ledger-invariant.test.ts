@@ -11,7 +11,7 @@
 //   statement closes at it with each line's running balance equal to the wallet its reply showed;
 // - the merchant's settlement is what the replies add up to.
 //
-// Runs on Redis database 5, so that this file's in-process writer is the only one draining its
+// Runs on a Redis database of its own (redis_dbs), so that this file's in-process writer is the only one draining its
 // journal; the writer keeps every entry it is given, to compare each transaction's postings with.
 // LEDGER_INVARIANT_SEED picks another workload; a failure prints the seed.
 
@@ -23,7 +23,7 @@ import { journalBacklog, LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { prng } from '../loadtest/prng.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { byPair, connectTestRedis, connectTestSql, redisUrl, shard_count } from './ledger-helpers.ts';
+import { byPair, connectTestRedis, connectTestSql, redis_dbs, redisUrl, shard_count } from './ledger-helpers.ts';
 
 const seed = Number(process.env.LEDGER_INVARIANT_SEED || 20_261_124);
 const ops_total = 10_000;
@@ -42,8 +42,8 @@ const written = new Map<string, JournalEntry>();
 
 beforeAll(async () => {
   // The gateway's own writer, but one whose batches this file sees.
-  gw = await startTestGateway({ redis_url: redisUrl(5), ledger_writer: false });
-  redis = await connectTestRedis(5);
+  gw = await startTestGateway({ redis_url: redisUrl(redis_dbs.ledger_invariant), ledger_writer: false });
+  redis = await connectTestRedis(redis_dbs.ledger_invariant);
   sql = connectTestSql();
   writer = new LedgerWriter(redis, sql, {
     shard_count,

@@ -4,7 +4,7 @@
 // pending. Entries delivered twice in one batch, a reply that does not carry the entry's awards,
 // and a batch that commits whole.
 //
-// Runs on Redis database 14 (the refund and reversal script specs use shards of their own there),
+// Runs on a Redis database of its own (redis_dbs),
 // with no writer: the entries stay in the journal for the test to read. No webhook worker either:
 // the outbox rows the statement writes stay as written.
 
@@ -16,9 +16,9 @@ import { webhooks_channel } from '../processor/webhooks.ts';
 import { recordBatch, recordEntries, statement_entries_max, type JournalRecord } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { byPair, connectTestRedis, connectTestSql, createContacts, journalEntries, redisUrl, type Contact } from './ledger-helpers.ts';
+import { byPair, connectTestRedis, connectTestSql, createContacts, journalEntries, redis_dbs, redisUrl, type Contact } from './ledger-helpers.ts';
 
-const redis_db = 14;
+const redis_db = redis_dbs.ledger_writer;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;

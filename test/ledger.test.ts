@@ -3,7 +3,7 @@
 // `recorded`, the streams are trimmed once acknowledged, and journal entries delivered again are
 // not written twice.
 //
-// The gateway runs on Redis database 2 so that this file's writer is the only consumer of its
+// The gateway runs on a Redis database of its own (redis_dbs) so that this file's writer is the only consumer of its
 // journal streams (other files' in-process writers drain database 0) and stream lengths are ours.
 
 import postgres from 'postgres';
@@ -24,6 +24,7 @@ import {
   ledgerPostings,
   ledgerRows,
   pendingTotal,
+  redis_dbs,
   redisUrl,
   shard_count,
   streamLengths,
@@ -45,8 +46,8 @@ const writer_errors: unknown[] = [];
 const written = new Map<string, JournalEntry>();
 
 beforeAll(async () => {
-  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(2) });
-  redis = await connectTestRedis(2);
+  gw = await startTestGateway({ ledger_writer: false, redis_url: redisUrl(redis_dbs.ledger) });
+  redis = await connectTestRedis(redis_dbs.ledger);
   sql = connectTestSql();
   writer_sql = postgres(process.env.DATABASE_URL!, { max: 2, onnotice: () => {}, connection: { statement_timeout: 1_500 } });
 });

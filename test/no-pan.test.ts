@@ -2,7 +2,7 @@
 // values), not in the gateway's logs (at debug), not echoed in error replies; neither the PANs of
 // contacts nor invalid ones sent in failed requests.
 //
-// The gateway runs on Redis database 4 (so the Redis scan covers exactly what this gateway wrote,
+// The gateway runs on a Redis database of its own (so the Redis scan covers exactly what this gateway wrote,
 // journal included: its writer is started only after the scan) and the shared PostgreSQL, where
 // every row of every table is scanned. The scanner is first shown to find a canary planted in
 // each place, so a stored PAN would fail the test.
@@ -14,9 +14,9 @@ import { referenceSlot } from '../processor/hot/references.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, connectTestRedis, connectTestSql, redisUrl, shard_count } from './ledger-helpers.ts';
+import { addCashbackOffer, connectTestRedis, connectTestSql, redis_dbs, redisUrl, shard_count } from './ledger-helpers.ts';
 
-const redis_db = 4;
+const redis_db = redis_dbs.no_pan;
 let gw: TestGateway;
 let redis: RedisClient;
 let sql: Sql;

@@ -7,7 +7,7 @@ import { findOriginal } from '../processor/claim.ts';
 import { referenceSlot } from '../processor/hot/references.ts';
 import { reconcile, type Mismatch } from '../processor/ledger/reconcile.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, createContacts, redisUrl } from './ledger-helpers.ts';
+import { addCashbackOffer, createContacts, redis_dbs, redisUrl } from './ledger-helpers.ts';
 
 const window_s = 2;
 let gw: TestGateway;
@@ -15,7 +15,7 @@ let biz: BusinessFixture;
 let seq = 0;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ redis_url: redisUrl(12), processor: { ...(await import('../gateway/config.ts')).configFromEnv().processor, reply_ttl_seconds: window_s } });
+  gw = await startTestGateway({ redis_url: redisUrl(redis_dbs.races_cold), processor: { ...(await import('../gateway/config.ts')).configFromEnv().processor, reply_ttl_seconds: window_s } });
   biz = await createBusiness(gw);
   await addCashbackOffer(gw, biz, 5);
 });

@@ -17,9 +17,9 @@ import { shardReply, type Reply } from '../processor/shard.ts';
 import type { RedisClient, Sql } from '../processor/stores.ts';
 import { requestHash } from '../processor/wallet.ts';
 import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { connectTestRedis, connectTestSql, journalEntries, pendingTotal, redisUrl, shard_count } from './ledger-helpers.ts';
+import { connectTestRedis, connectTestSql, journalEntries, pendingTotal, redis_dbs, redisUrl, shard_count } from './ledger-helpers.ts';
 
-const redis_db = 8;
+const redis_db = redis_dbs.reversal_race;
 /** Small, so that a shard whose journal stops being trimmed refuses within a few purchases. */
 const journal_length_max = 6;
 let gw: TestGateway;

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { redisUrl } from './ledger-helpers.ts';
+import { redis_dbs, redisUrl } from './ledger-helpers.ts';
 
 let recording: TestGateway;
 let pending: TestGateway;
@@ -15,7 +15,7 @@ let seq = 0;
 beforeAll(async () => {
   recording = await startTestGateway();
   // Its own Redis database and no writer: every journal entry stays pending.
-  pending = await startTestGateway({ redis_url: redisUrl(9), ledger_writer: false });
+  pending = await startTestGateway({ redis_url: redisUrl(redis_dbs.reversal_undo), ledger_writer: false });
   await pending.processor.stores.redis.flushDb();
 });
 afterAll(async () => {

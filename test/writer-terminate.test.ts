@@ -6,15 +6,15 @@
 // and once the terminations stop it must catch up by itself, every purchase in the ledger exactly
 // once, with its postings, and every balance as Redis has it.
 //
-// The gateway and the writer use Redis database 13, which no other test file uses.
+// The gateway and the writer use a Redis database of their own (redis_dbs), which no other test file uses.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerWriter, statement_entries_max } from '../processor/ledger/writer.ts';
 import { connectPostgres, type RedisClient, type Sql } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { addCashbackOffer, cardPurchases, connectTestRedis, connectTestSql, createContacts, expectLedgerMatches, journalOf, pendingTotal, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
+import { addCashbackOffer, cardPurchases, connectTestRedis, connectTestSql, createContacts, expectLedgerMatches, journalOf, pendingTotal, redis_dbs, redisUrl, shard_count, type Contact } from './ledger-helpers.ts';
 
-const redis_db = 13;
+const redis_db = redis_dbs.writer_terminate;
 /** The writer's connections carry this name, so that the test terminates theirs and no others. */
 const app = `pocketgate-writer-terminate-${process.pid}`;
 /** What a batch may fail with when its backend is terminated: the connection is gone, nothing else. */

@@ -1,9 +1,9 @@
-// The bucketed CIM index against the test Redis (database 9, used by no other file).
+// The bucketed CIM index against the test Redis (a database of its own: redis_dbs).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cimToken } from '../../core/cim.ts';
 import { newId } from '../../core/ids.ts';
-import { connectTestRedis } from '../../test/ledger-helpers.ts';
+import { connectTestRedis, redis_dbs } from '../../test/ledger-helpers.ts';
 import type { RedisClient } from '../stores.ts';
 import { CimIndex } from './cim-index.ts';
 
@@ -11,7 +11,7 @@ let redis: RedisClient;
 let run = 0;
 
 beforeAll(async () => {
-  redis = await connectTestRedis(9);
+  redis = await connectTestRedis(redis_dbs.hot_cim_index);
 });
 afterAll(async () => {
   await redis.quit();

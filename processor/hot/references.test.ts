@@ -1,4 +1,4 @@
-// The hot window's reference layout against the test Redis (database 11, used by no other file):
+// The hot window's reference layout against the test Redis (a database of its own: redis_dbs):
 // the claim script, the period arithmetic, the record format and what a transaction costs.
 
 import { RESP_TYPES } from 'redis';
@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { claimForReversal, claimedBy, claimReference, findOriginal } from '../claim.ts';
 import { newId } from '../../core/ids.ts';
-import { connectTestRedis } from '../../test/ledger-helpers.ts';
+import { connectTestRedis, redis_dbs } from '../../test/ledger-helpers.ts';
 import type { RedisClient, Stores } from '../stores.ts';
 import type { Refusal } from '../refusals.ts';
 import { journalKey } from './keys.ts';
@@ -18,7 +18,7 @@ const config = { cim_hmac_key: 'references-test', reply_ttl_seconds: 48 * 3_600,
 let run = 0;
 
 beforeAll(async () => {
-  redis = await connectTestRedis(11);
+  redis = await connectTestRedis(redis_dbs.hot_references);
   await redis.flushDb();
   stores = { redis, sql: undefined as never, config, clock: { now: () => Date.now() } };
 });
