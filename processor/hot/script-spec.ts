@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, expect } from 'vitest';
 import { newId } from '../../core/ids.ts';
-import { connectTestRedis } from '../../test/ledger-helpers.ts';
+import { connectTestRedis, type spec_redis_dbs } from '../../test/ledger-helpers.ts';
 import type { JournalEntry } from '../journal.ts';
 import type { Business, Terminal } from '../network.ts';
 import type { Refusal } from '../refusals.ts';
@@ -14,17 +14,19 @@ import { referenceSlot, type ReferenceSlot } from './references.ts';
 
 export const spec_config = { cim_hmac_key: 'script-spec', reply_ttl_seconds: 48 * 3_600, shard_count: 16, reference_buckets: 64 };
 
+type SpecDb = (typeof spec_redis_dbs)[number];
+
 /**
- * The specs' databases: 13 to 15, used by no file of test/. Each spec of a shard script runs on a
- * shard number of its own (so its own journal stream) and makes its own contacts, so specs that
- * share a database never see each other's data.
+ * The specs' databases (spec_redis_dbs: 13 to 15), used by no file of test/. Each spec of a shard
+ * script runs on a shard number of its own (so its own journal stream) and makes its own contacts,
+ * so specs that share a database never see each other's data.
  */
-export function specRedis(db: 13 | 14 | 15): Promise<RedisClient> {
+export function specRedis(db: SpecDb): Promise<RedisClient> {
   return connectTestRedis(db);
 }
 
 /** `specRedis` for a whole spec file: connected before its tests (handed to `use`), closed after them. */
-export function specRedisForFile(db: 13 | 14 | 15, use: (redis: RedisClient) => void): void {
+export function specRedisForFile(db: SpecDb, use: (redis: RedisClient) => void): void {
   let redis: RedisClient | undefined;
   beforeAll(async () => {
     redis = await specRedis(db);
