@@ -67,7 +67,7 @@ export class PocketgateError extends Error {
    */
   replayed = false;
 
-  /** `status` overrides the code's usual status where HTTP has a better word (413 for a body too large). */
+  /** `status` overrides the code's usual status where HTTP has its own word (426 for a WebSocket route asked no upgrade). */
   constructor(code: ErrorCode, detail?: string, errors?: readonly FieldError[], status?: number) {
     super(detail ?? titles[code]);
     this.name = 'PocketgateError';

@@ -88,7 +88,7 @@ describe('what a route does not take', () => {
     return { status: res.status, text: await res.text() };
   };
 
-  it('a Content-Type other than JSON, another charset, or a Content-Encoding: 415, nothing stored', async () => {
+  it('a Content-Type other than JSON, another charset, or a Content-Encoding: 400 validation_failed (the status API.md gives it), nothing stored', async () => {
     const before = await countRows(gw, 'contacts', biz.business_id);
     const body = JSON.stringify({ first_name: 'Typed' });
     const refused: Record<string, string>[] = [
@@ -99,7 +99,8 @@ describe('what a route does not take', () => {
     ];
     for (const headers of refused) {
       const res = await send('/v1/contacts', biz.admin_key, body, headers);
-      expect(res.status, `${JSON.stringify(headers)}: ${res.text}`).toBe(415);
+      expect(res.status, `${JSON.stringify(headers)}: ${res.text}`).toBe(400);
+      expect(JSON.parse(res.text).code).toBe('validation_failed');
     }
     expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before);
     // text/plain: what fetch types a string body with; it still has to be JSON (400 otherwise).
@@ -112,10 +113,10 @@ describe('what a route does not take', () => {
     expect(not_json.status, not_json.text).toBe(400);
   });
 
-  it('an import that is not NDJSON: 415, nothing imported', async () => {
+  it('an import that is not NDJSON: 400, nothing imported', async () => {
     const before = await countRows(gw, 'contacts', biz.business_id);
     const res = await send('/v1/contacts/import', biz.admin_key, '{"first_name":"a"}\n{"first_name":"b"}\n', { 'content-type': 'text/csv' });
-    expect(res.status, res.text).toBe(415);
+    expect(res.status, res.text).toBe(400);
     expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before);
   });
 

@@ -90,12 +90,12 @@ describe('malformed bodies on every endpoint', () => {
       expectValidation(empty);
     });
 
-    it(`${e.method} ${name}: a body over ${(e.bytes_max ?? body_bytes_max) / 1024} KiB → 413 problem+json validation_failed`, async () => {
+    it(`${e.method} ${name}: a body over ${(e.bytes_max ?? body_bytes_max) / 1024} KiB → 400 problem+json validation_failed`, async () => {
       const big = { ...e.valid(), padding: 'x'.repeat((e.bytes_max ?? body_bytes_max) + 1024) };
-      expectProblem(await send(e, big), 413, 'validation_failed');
+      expectProblem(await send(e, big), 400, 'validation_failed');
       // Announced by Content-Length too.
       const text = JSON.stringify(big);
-      expectProblem(await send(e, text, { 'content-length': String(Buffer.byteLength(text)) }), 413, 'validation_failed');
+      expectProblem(await send(e, text, { 'content-length': String(Buffer.byteLength(text)) }), 400, 'validation_failed');
     });
 
     it(`${e.method} ${name}: strings PostgreSQL cannot hold (NUL, lone surrogate) → 400`, async () => {

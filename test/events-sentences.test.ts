@@ -91,14 +91,15 @@ describe('callbacks in', () => {
     expect(second.body.transaction_id).not.toBe(first.body.transaction_id);
   });
 
-  it('a body of exactly 1 MiB is taken; one byte more is 413', async () => {
+  it('a body of exactly 1 MiB is taken; one byte more is 400 validation_failed', async () => {
     const s = await shop(gw, testCard(++seed), [cashback]);
     const p = await createProcessor(gw, s.biz);
     const event = JSON.stringify(sale('transaction.cleared', saleData(s, transactionId())));
     const body = event + ' '.repeat(1024 * 1024 - event.length);
     expect(Buffer.byteLength(body)).toBe(1024 * 1024);
     const over = await postCallback(gw, p, `${body} `);
-    expect(over.status).toBe(413);
+    expect(over.status).toBe(400);
+    expect(JSON.parse(over.text).code).toBe('validation_failed');
     const taken = await postCallback(gw, p, body);
     expect(taken.status, taken.text.slice(0, 200)).toBe(200);
     expect(taken.body.status).toBe('processed');

@@ -21,15 +21,13 @@ const seed = Number(process.env.HTTP_FUZZ_SEED ?? 20261201);
 const runs = Number(process.env.HTTP_FUZZ_RUNS ?? 1_200);
 const batch = 100;
 
-/** The codes the pages give each status (API.md's list; 413/415/431 answer validation_failed, per the README). */
+/** The codes the pages give each status (API.md's list; 431 and 408, node's answers before any route, say validation_failed, per the README). */
 const codes_of: Record<number, readonly string[]> = {
   400: ['validation_failed'],
   401: ['unauthorized', 'signature_invalid'],
   403: ['forbidden'],
   404: ['not_found', 'contact_not_found', 'original_not_found'],
   409: ['idempotency_conflict', 'already_reversed', 'cim_taken'],
-  413: ['validation_failed'],
-  415: ['validation_failed'],
   422: ['insufficient_funds', 'spend_blocked', 'otp_invalid', 'otp_expired', 'wallet_code_invalid', 'amount_exceeds_original', 'signup_not_allowed'],
   429: ['rate_limited'],
   431: ['validation_failed'],

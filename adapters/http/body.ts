@@ -8,14 +8,15 @@ import { parseJsonText, parseWith } from '../../core/schemas.ts';
 export const body_bytes_max = 64 * 1024;
 /**
  * The admin bodies whose schemas allow lists of 10,000 (an offer's SKUs, families and brands, a
- * scheme's imported codes): at 64 KiB an import of the 10,000 codes the schema allows was 413.
+ * scheme's imported codes): at 64 KiB an import of the 10,000 codes the schema allows was refused.
  * As a processor's batch of callbacks may be (EVENTS.md).
  */
 export const list_body_bytes_max = 1024 * 1024;
 
 function tooLarge(bytes_max: number): PocketgateError {
-  // 413 says what happened; the code stays validation_failed, the contract's code for bad input.
-  return new PocketgateError('validation_failed', `request body over ${bytes_max} bytes`, [{ path: '', message: `at most ${bytes_max} bytes` }], 413);
+  // 400, not 413: API.md gives validation_failed, the contract's one code for bad input, the
+  // status 400, and names no other; the detail says what happened.
+  return new PocketgateError('validation_failed', `request body over ${bytes_max} bytes`, [{ path: '', message: `at most ${bytes_max} bytes` }]);
 }
 
 /** Strict: bytes that are not UTF-8 are refused, not replaced by U+FFFD and stored as if sent. */
@@ -30,9 +31,9 @@ export function decodeUtf8(bytes: Uint8Array): string {
 }
 
 /**
- * The body's bytes as sent, refused (413) past `bytes_max` without reading further.
+ * The body's bytes as sent, refused (400) past `bytes_max` without reading further.
  *
- * Not hono's bodyLimit, though it answers the same 413 given an onError: under @hono/node-server
+ * Not hono's bodyLimit, though it answers the same refusal given an onError: under @hono/node-server
  * its first step, `c.req.raw.body`, builds a whole web Request and stream over the socket for
  * every request, and the body is then read through them instead of node-server's direct read:
  * work on every POS call that this check, a header and a count, does not do. And as a route's
@@ -87,7 +88,8 @@ async function readText(c: Context, bytes_max = body_bytes_max): Promise<string>
 }
 
 function unsupported(detail: string): PocketgateError {
-  return new PocketgateError('validation_failed', detail, [{ path: '', message: detail }], 415);
+  // 400, not 415, as a body too large (tooLarge).
+  return new PocketgateError('validation_failed', detail, [{ path: '', message: detail }]);
 }
 
 /**

@@ -81,7 +81,8 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     return;
   }
   const { status, reason, detail } = clientErrorStatus(err.code);
-  // The code stays validation_failed, the contract's code for bad input (as with 413).
+  // The code stays validation_failed, the contract's code for bad input; the status is HTTP's
+  // (431, 408), since node answers before any route.
   const body = problemBody('validation_failed', status, reason, detail, [{ path: '', message: detail }]);
   const head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${problem_content_type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
   // A HEAD's answer has no content: a client would read the body as the next response's start.

@@ -6,8 +6,8 @@
 //
 // What serve() does not take from @hono/zod-openapi are its request validators (those
 // OpenAPIHono.openapi adds from the same declaration). Ours run in the handlers, once, as the
-// contract wants them: the body bounded (413), of the route's media type, unencoded, in UTF-8
-// (415), strictly decoded, parsed once and checked by the command's schema (body.ts); path ids
+// contract wants them: the body bounded, of the route's media type, unencoded, in UTF-8 (400
+// validation_failed each), strictly decoded, parsed once and checked by the command's schema (body.ts); path ids
 // and queries after the key's kind (404/400 after 403); every refusal a PocketgateError, answered
 // problem+json by the app's one error handler. The library's would answer 415 to a body sent
 // without Content-Type, take any charset, decode bytes that are not UTF-8 into U+FFFD, throw
