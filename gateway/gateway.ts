@@ -11,6 +11,7 @@ import { Processor } from '../processor/processor.ts';
 import { default_health_options, PostgresHealth } from '../processor/postgres-health.ts';
 import { copies_owed_sweep_ms } from '../processor/copies-owed.ts';
 import { probeWrite, RedisHealth, redis_health_defaults, refusalState } from '../processor/redis-health.ts';
+import { network_loaded_key } from '../processor/network-layout.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { deferred_undo_sweep_ms } from '../processor/deferred-undos.ts';
 import { LedgerWriter } from '../processor/ledger/writer.ts';
@@ -128,6 +129,9 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   let refuse: (err: Error) => void = () => {};
   const refused = new Promise<Error>((resolve) => (refuse = resolve));
   await startOnRedis(config, logger, processor, stores, redis_answers, postgres_health, console_services.stats, ledger_lag, parts, refuse);
+  // Redis took a write and holds the network now (read, or just copied): a probe made before
+  // the copy said 'loading' (no n:loaded), and the POS path would answer 503 until the next.
+  stores.redis_health?.heard('ok');
   serve();
   const { port, iso_port, terminal } = early ?? (await listening());
   // Started after the network is served: the sweeps read it.
@@ -277,7 +281,7 @@ function openStores(config: GatewayConfig, logger: Logger) {
   const connected = redis.connect();
   connected.catch(() => {}); // closed before it answered: the start that waited is stopped
   const sql = connectPostgres(config.database_url);
-  const redis_health = new RedisHealth(redis, { ...redis_health_defaults, timeout_ms: config.redis_probe_timeout_ms }, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
+  const redis_health = new RedisHealth(redis, { ...redis_health_defaults, timeout_ms: config.redis_probe_timeout_ms, held_key: network_loaded_key }, () => logger.warn('Redis did not answer in time: connection dropped, POS requests in flight answered 503; reconnecting'));
   const postgres_health = new PostgresHealth(config.database_url, { ...default_health_options, timeout_ms: config.postgres_probe_timeout_ms });
   const stores: Stores = { redis, sql, config: config.processor, clock: { now: () => Date.now() }, redis_health, postgres_health };
   redis_health.start();

@@ -9,7 +9,7 @@ export type Census = Map<string, { keys: number; bytes: number }>;
 
 const scan_count = 1_000;
 const names: Record<string, string> = {
-  c: 'contact', i: 'CIM index', l: 'lots', k: 'caps', p: 'OTPs', o: 'OTP index', g: 'guesses', ot: 'OTP tries', v: 'transaction state',
+  c: 'contact', i: 'CIM index', l: 'lots', k: 'caps', p: 'OTPs', o: 'OTP index', g: 'guesses', gp: 'guesses being looked up', ot: 'OTP tries', v: 'transaction state',
   r: 'reference claim', t: 'transaction record', x: 'transaction → entry', j: 'journal', dl: 'dead letters', e: 'expiry index',
   q: 'referral outbox', b: 'budget', n: 'network', cs: 'console stats',
 };

@@ -2,6 +2,7 @@
 // unique token); Redis holds what the hot path reads: the CIM index and the contact hash
 // (business, balances, profile fields).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { cimToken, normaliseCim, type CimType, type NormalisedCim } from '../core/cim.ts';
 import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors.ts';
@@ -82,6 +83,9 @@ export interface Identified {
 }
 
 const nothing_to_give_back: Promise<void> = Promise.resolve();
+/** A guess's reservation asked again while 'busy' (1, 2, 4 … ms apart, at most the max): about 1.5 s in all. */
+const guess_busy_attempts_max = 30;
+const guess_busy_wait_ms_max = 64;
 
 const never_expires_ms = 9_999_999_999_999;
 const resolved_entries_max = 200_000; // about 30 MB of V8 heap at most
@@ -156,27 +160,45 @@ export class Contacts {
    * The contact a CIM presented at a terminal names. Wallet and contact codes are secrets that
    * act for the contact (a wallet code pays), so presenting one is a guess, counted against the
    * terminal and source (core/guesses.ts): throws rate_limited past a limit, or when the code
-   * is wrong past the soft one. The count goes out with the lookup (one wait for Redis) and is
-   * given back when the code was right: `given_back` settles then; await it with the request's
-   * next round trip. It never rejects. Other CIMs identify and authorise nothing: as resolve().
+   * is wrong past the soft one. The guess is reserved with the lookup (one wait for Redis), then
+   * counted if the code was wrong (one more), or released if right: `given_back` settles then;
+   * await it with the request's next round trip. It never rejects. Other CIMs identify and
+   * authorise nothing: as resolve().
    * `presenter` null: a caller authenticated by its signature (a payment processor's callback),
    * whose codes are not guesses, nor refused as such (EVENTS.md: it is answered 200, never 429).
    */
   async identify(business_id: string, cim: NormalisedCim, presenter: Presenter | null, now_ms: number, kind: GuessKind = 'code'): Promise<Identified> {
     if ((cim.type !== 'wallet_code' && cim.type !== 'contact_code') || presenter === null) return { contact_id: await this.resolve(business_id, cim), given_back: nothing_to_give_back };
     const counters = guessCountersOf(business_id, kind, presenter, now_ms);
-    const [reserved, contact_id] = await Promise.all([this.stores.redis.guessScript({ mode: 'reserve', counters }), this.resolve(business_id, cim)]);
-    if (reserved.outcome !== 'reserved') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');
+    const [reserved, contact_id] = await Promise.all([this.reserveGuess(counters), this.resolve(business_id, cim)]);
+    if (reserved === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');
+    if (reserved === 'busy') throw new PocketgateError('rate_limited', 'too many codes are being checked at once at this terminal or address; try again');
     if (contact_id === null) {
-      if (reserved.soft) throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
+      const counted = await this.stores.redis.guessScript({ mode: 'wrong', counters });
+      if (counted.outcome === 'counted' && counted.limited) throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
       return { contact_id: null, given_back: nothing_to_give_back };
     }
-    return { contact_id, given_back: this.giveBack(counters) };
+    return { contact_id, given_back: this.release(counters) };
   }
 
-  /** A right code's count given back. If that fails the guess stays counted: never fewer than the wrong ones. */
-  private giveBack(counters: GuessCounters): Promise<void> {
-    return this.stores.redis.guessScript({ mode: 'give_back', counters }).then(
+  /**
+   * The guess reserved (guess.lua). 'busy' says only guesses being looked up fill a limit now;
+   * they settle within a round trip or two, so it asks again, backing off, a bounded number of
+   * times: a till's burst of right codes is served, not refused, and never counted.
+   */
+  private async reserveGuess(counters: GuessCounters): Promise<'reserved' | 'busy' | 'rate_limited'> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.stores.redis.guessScript({ mode: 'reserve', counters });
+      if (r.outcome === 'reserved' || r.outcome === 'rate_limited') return r.outcome;
+      if (r.outcome !== 'busy') throw new Error(`guess.lua reserve answered ${r.outcome}`);
+      if (attempt + 1 >= guess_busy_attempts_max) return 'busy';
+      await sleep(Math.min(guess_busy_wait_ms_max, 2 ** attempt));
+    }
+  }
+
+  /** A right code's reservation released. If that fails it stays held until its window ends: never fewer than the wrong ones. */
+  private release(counters: GuessCounters): Promise<void> {
+    return this.stores.redis.guessScript({ mode: 'right', counters }).then(
       () => undefined,
       () => undefined,
     );

@@ -9,7 +9,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { percentToBasisPoints } from '../core/money.ts';
 import type { Resolution } from '../core/offer.ts';
 import type { BusinessRecord } from './network-layout.ts';
-import { keyEntryKey, merchantKey, paddedAcquirer, terminalKey } from './network-layout.ts';
+import { keyEntryKey, merchantKey, network_loaded_key, paddedAcquirer, terminalKey } from './network-layout.ts';
 import { acquirer_businesses_max, readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
 import { syncBusiness, syncLink, syncLockedTerminal, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
 import type { Sql, Stores } from './stores.ts';
@@ -155,10 +155,21 @@ export class Network {
     return this.principals.get(hash);
   }
 
+  /**
+   * What Redis does not hold, when it holds no network at all (emptied, or a new instance, until
+   * `npm run rebuild` loads it): 503 `unavailable`, as /readyz says `loading`, not a 401 or an
+   * ISO 8583 03 that a till takes for its key or link revoked. Until 2026-12-04 such a Redis
+   * answered every key 401 (a black-box probe). Otherwise undefined: truly unknown.
+   */
+  private async absent(): Promise<undefined> {
+    if ((await this.stores.redis.exists(network_loaded_key)) > 0) return undefined;
+    throw new PocketgateError('unavailable', 'Redis holds no business network (emptied, or a new instance): npm run rebuild loads it');
+  }
+
   /** A key works while its entry names a business or terminal that names the key back (network-layout.ts). */
   private async readPrincipal(hash: string): Promise<Principal | undefined> {
     const entry = await readKeyEntry(this.stores.redis, hash);
-    if (entry === undefined) return undefined;
+    if (entry === undefined) return this.absent();
     if (entry.kind === 'admin') {
       const r = await readBusiness(this.stores.redis, entry.business_id);
       return r === undefined || r.admin_key_hash !== hash ? undefined : { kind: 'admin', business: businessFrom(r) };
@@ -208,10 +219,10 @@ export class Network {
     const [acquirer_id, merchant_code, terminal_code] = JSON.parse(route) as [string, string, string];
     const { redis } = this.stores;
     const business_ids = await readAcquirerBusinesses(redis, acquirer_id);
-    if (business_ids.length === 0) return undefined;
+    if (business_ids.length === 0) return this.absent();
     const terminal_ids = await readTerminalIdsByCode(redis, business_ids, merchant_code, terminal_code);
     const i = terminal_ids.findIndex((id) => id !== null);
-    if (i < 0) return undefined;
+    if (i < 0) return this.absent();
     const [view, business] = await Promise.all([readTerminal(redis, terminal_ids[i]!), this.business(business_ids[i]!)]);
     if (view === undefined || business === undefined || view.terminal.business_id !== business.id) return undefined;
     if ((view.merchant?.code ?? '') !== merchant_code || view.terminal.code !== terminal_code) return undefined;

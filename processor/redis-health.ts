@@ -24,6 +24,12 @@ export interface RedisHealthOptions {
   readonly interval_ms: number;
   /** The probe's deadline: past it Redis is taken as hung and the connection dropped. */
   readonly timeout_ms: number;
+  /**
+   * A key whose absence says Redis lost its data (the gateway's: `n:loaded`), read with each
+   * probe: absent, the state is 'loading' until it is back (`npm run rebuild`), as /readyz says.
+   * Until 2026-12-04 the POS path went on meanwhile, answering a till's contacts 404.
+   */
+  readonly held_key?: string;
 }
 
 export const redis_health_defaults: RedisHealthOptions = { interval_ms: 250, timeout_ms: 1_000 };
@@ -89,10 +95,18 @@ export class RedisHealth {
       if (this.connected_at !== undefined && performance.now() - this.connected_at >= this.options.timeout_ms) this.dropConnection();
       return (this.current = 'down');
     }
-    const state = await withinOr(probeWrite(this.client).then(() => 'ok' as const, refusalState), this.options.timeout_ms, () => 'stalled' as const);
+    const state = await withinOr(this.probeOnce(), this.options.timeout_ms, () => 'stalled' as const);
     this.current = state;
     if (state === 'stalled') this.dropConnection();
     return state;
+  }
+
+  private probeOnce(): Promise<'ok' | 'loading' | 'refusing_writes' | 'down'> {
+    const written = probeWrite(this.client).then(() => 'ok' as const, refusalState);
+    const { held_key } = this.options;
+    if (held_key === undefined) return written;
+    const held = this.client.exists(held_key).then((n) => n > 0, () => true);
+    return Promise.all([written, held]).then(([state, is_held]) => (state === 'ok' && !is_held ? 'loading' : state));
   }
 
   /**

@@ -285,6 +285,43 @@ describe('wallet-code guesses', () => {
   });
 });
 
+describe('codes sent at once', () => {
+  // Until 2026-12-04 each code was counted before its lookup and given back if right, so more
+  // right codes in flight at one terminal than its day's limit were refused 429 (a black-box
+  // probe: 256 on one WebSocket, 133 approved).
+  it('right codes, more at once than the day’s limit for the terminal and source: every one approved, none counted', async () => {
+    const biz = await business();
+    const c = await contact(biz);
+    const l = guess_limits.code;
+    const n = l.pair_per_day * 2 + 56;
+    const answers = await Promise.all(
+      Array.from({ length: n }, (_, i) => pos(biz.terminal_key, 'POST', '/v1/purchases', { reference: ref(), cim: { type: i % 2 === 0 ? 'wallet_code' : 'contact_code', value: i % 2 === 0 ? c.wallet_code : c.code }, amount: 100, currency: 'EUR' }, '192.0.2.40')),
+    );
+    expect(answers.filter((a) => a.status !== 201).map((a) => a.text)).toEqual([]);
+    const counters = guessCountersOf(biz.business_id, 'code', { terminal_id: biz.terminal_id, source: '192.0.2.40' }, gw.processor.stores.clock.now());
+    // Nothing counted, nothing left reserved (a key is deleted at zero).
+    expect(await gw.processor.stores.redis.exists([...counters.keys, ...counters.pending_keys])).toBe(0);
+  });
+
+  it('wrong codes, more at once than the day’s limit: exactly the limit are tried, the rest refused 429 untried, and a right code after them is refused', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const l = guess_limits.code;
+    const answers = await Promise.all(
+      Array.from({ length: l.pair_per_day * 3 }, () => pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: wrongWalletCode() }, '192.0.2.41')),
+    );
+    expect(answers.every((a) => a.status === 429 || a.body.code === 'wallet_code_invalid')).toBe(true);
+    // Past the soft limit a wrong code tried is answered 429 too: the counter says how many were tried.
+    const counters = guessCountersOf(biz.business_id, 'code', { terminal_id: biz.terminal_id, source: '192.0.2.41' }, gw.processor.stores.clock.now());
+    expect(await gw.processor.stores.redis.get(counters.keys[1]!)).toBe(String(l.pair_per_day));
+    expect(answers.filter((a) => a.body.code === 'wallet_code_invalid')).toHaveLength(l.soft_per_minute);
+    expect(await gw.processor.stores.redis.exists([...counters.pending_keys])).toBe(0);
+    const right = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: c.wallet_code }, '192.0.2.41');
+    expect(right.status).toBe(429);
+    expect(await openBalance(biz, c)).toBe(1000);
+  });
+});
+
 describe('contact-code guesses', () => {
   it('lookups, purchases and redemptions by contact code: counted per terminal and source, refused past the limit without a change; an admin key is never limited', async () => {
     const biz = await business();

@@ -1,7 +1,9 @@
 // OPERATIONS.md: `/readyz` answers 200 exactly when the POS path can approve. A Redis that lost
 // its data while the gateway served (emptied, a new instance on the same address) takes writes,
-// but holds no network (every key 401) and no balance until `npm run rebuild`: 503, `loading`.
-// It answered 200 until 2026-12-04 (an operations audit).
+// but holds no network and no balance until `npm run rebuild`: 503, `loading`. It answered 200
+// until 2026-12-04 (an operations audit). And the POS path answers as /readyz does, 503
+// `unavailable` (OPERATIONS.md: "loading its data"): until 2026-12-04 it answered a till's
+// valid key 401, which a till takes for its key revoked (a black-box probe).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNetworkIntoRedis } from '../processor/network-load.ts';
@@ -23,12 +25,25 @@ afterAll(async () => {
 describe('/readyz on a Redis emptied under the gateway', () => {
   it('503 loading while the network is gone, 200 again once it is loaded back', async () => {
     const biz = await createBusiness(gw);
+    // A terminal not used before the loss: no look-up of its key is cached in the gateway.
+    const terminal = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code: 'T0000002' });
+    expect(terminal.status).toBe(201);
     expect((await call(gw, 'GET', '/readyz', undefined)).status).toBe(200);
+    const lookup = '/v1/wallets?cim_type=email&cim_value=nobody@example.com';
+    expect((await call(gw, 'GET', lookup, biz.terminal_key)).status).toBe(404); // its key now known to the gateway
     await own.client.flushAll();
     const emptied = await call(gw, 'GET', '/readyz', undefined);
     expect([emptied.status, emptied.body.redis]).toEqual([503, 'loading']);
+    // A key the gateway knew: its calls reach the POS path, which the probe (every 250 ms) stops.
+    await eventually('a known key answered 503', async () => (await call(gw, 'GET', lookup, biz.terminal_key)).status === 503, 2_000);
+    for (const key of [terminal.body.api_key as string, 'tk_no_such_key_anywhere']) {
+      const refused = await call(gw, 'GET', lookup, key);
+      expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
+    }
     await loadNetworkIntoRedis(gw.processor.stores);
     await eventually('ready again', async () => (await call(gw, 'GET', '/readyz', undefined)).status === 200);
-    expect((await call(gw, 'GET', '/v1/wallets?cim_type=email&cim_value=nobody@example.com', biz.terminal_key)).status).toBe(404);
+    expect((await call(gw, 'GET', lookup, biz.terminal_key)).status).toBe(404);
+    expect((await call(gw, 'GET', lookup, terminal.body.api_key)).status).toBe(404);
+    expect((await call(gw, 'GET', lookup, 'tk_no_such_key_anywhere')).status).toBe(401);
   });
 });

@@ -1,20 +1,62 @@
--- A wallet or contact code's guess, counted before the code is looked up and given back if it
--- was right. The code lives in the CIM index, in another Cluster slot than the counters, so the
--- check and the lookup cannot be one script: counting first keeps the limit exact when many
--- guesses arrive at once (a check, then a count after the lookup, let every concurrent guess
--- pass the check). The gateway sends this and the lookup together: one wait for Redis.
+-- A wallet or contact code's guess. The code lives in the CIM index, in another Cluster slot
+-- than the counters, so the check and the lookup cannot be one script. The gateway sends the
+-- reservation with the lookup (one wait for Redis), then settles it: 'right' releases it,
+-- 'wrong' counts it.
+--
+-- Exact under concurrency without counting right codes: a guess is admitted only while the
+-- wrong guesses counted (KEY.counters) plus those being looked up now (KEY.pending, per hard
+-- counter) stay under each hard limit, so guesses sent at once can never be answered past it.
+-- A guess that would overfill the limit only with pending ones is answered 'busy', not refused:
+-- those may all be right (a till's burst of genuine codes), and the gateway asks again once
+-- they settle. Until 2026-12-04 every guess was counted before its lookup and given back if
+-- right, so a burst of over 100 right codes at one terminal was refused 429 (a black-box probe).
+--
+-- Modes: 'reserve' → {'reserved'} | {'busy'} | {'rate_limited'} (a hard limit reached by wrong
+-- guesses: every guess refused); 'right' → {'released'}; 'wrong' → {'counted', limited}
+-- (limited 1: a limit, in practice the terminal's soft one, was reached before it);
+-- 'give_back' (a wrong guess counted, given back: a spend's retry whose code is gone since)
+-- → {'given_back'}.
 --
 -- Keys and arguments: hot/guess.ts.
 
-if ARG.mode == 'give_back' then
-  -- Never below zero; a counter back at zero is deleted: only wrong guesses keep a key.
-  for i = 1, #KEY.counters do
-    local n = tonumber(redis.call('GET', KEY.counters[i]) or '0')
-    if n == 1 then redis.call('DEL', KEY.counters[i]) elseif n > 1 then redis.call('DECR', KEY.counters[i]) end
+-- One less in `key`, never below zero; a key back at zero is deleted: only live counts keep one.
+local function decrement(key)
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n == 1 then redis.call('DEL', key) elseif n > 1 then redis.call('DECR', key) end
+end
+
+local function release()
+  for i, limit in ipairs(ARG.limits) do
+    if limit.hard == 1 then decrement(KEY.pending[i]) end
   end
+end
+
+if ARG.mode == 'give_back' then
+  for i = 1, #KEY.counters do decrement(KEY.counters[i]) end
   return {'given_back'}
 end
-local limited = guessLimits()
-if limited == 'hard' then return {'rate_limited'} end
-countGuess()
-return {'reserved', limited == 'soft' and 1 or 0}
+if ARG.mode == 'right' then
+  release()
+  return {'released'}
+end
+if ARG.mode == 'wrong' then
+  release()
+  -- A hard limit reached here too (a leaked reservation's TTL, a give-back racing) answers as
+  -- the soft one does: 429, never the code's own refusal past a limit.
+  local limited = guessLimits()
+  countGuess()
+  return {'counted', limited and 1 or 0}
+end
+
+if guessLimits() == 'hard' then return {'rate_limited'} end
+for i, limit in ipairs(ARG.limits) do
+  if limit.hard == 1 then
+    local wrong = tonumber(redis.call('GET', KEY.counters[i]) or '0')
+    local pending = tonumber(redis.call('GET', KEY.pending[i]) or '0')
+    if wrong + pending >= limit.max then return {'busy'} end
+  end
+end
+for i, limit in ipairs(ARG.limits) do
+  if limit.hard == 1 and redis.call('INCR', KEY.pending[i]) == 1 then redis.call('EXPIRE', KEY.pending[i], limit.ttl_s) end
+end
+return {'reserved'}

@@ -1,9 +1,10 @@
 // The counters of wrong guesses (core/guesses.ts) as Redis keys, and the guess script
-// (guess.lua): a wallet or contact code's guess counted before its lookup, given back if right.
+// (guess.lua): a wallet or contact code's guess reserved with its lookup, then released if
+// right or counted if wrong.
 
 import { guessCounters, guessSubject, type GuessKind, type GuessScope } from '../../core/guesses.ts';
 import { answerOf, hotScript, unexpected } from './define.ts';
-import { guessKey } from './keys.ts';
+import { guessKey, guessPendingKey } from './keys.ts';
 import { arg, layout } from './layout.ts';
 
 /** Who presents a code: the terminal, and the source it came from (client or peer address). */
@@ -22,6 +23,8 @@ export interface GuessLimit {
 /** The counters a guess is checked against and counted in, with their limits. */
 export interface GuessCounters {
   readonly keys: readonly string[];
+  /** Beside each counter: its guesses being looked up now (guess.lua; otp.lua has none). */
+  readonly pending_keys: readonly string[];
   readonly limits: readonly GuessLimit[];
 }
 
@@ -36,27 +39,36 @@ const scope_tag: Readonly<Record<GuessScope, string>> = { terminal_minute: 'tm',
 export function guessCountersOf(business_id: string, kind: GuessKind, presenter: Presenter, now_ms: number): GuessCounters {
   const counters = guessCounters(kind, now_ms);
   if (counters.length !== counter_count) throw new Error(`guess counters: ${counter_count} expected, not ${counters.length}`);
+  const subjects = counters.map((c) => guessSubject(c.scope, presenter.terminal_id, presenter.source));
   return {
-    keys: counters.map((c) => guessKey(business_id, kind_tag[kind], scope_tag[c.scope], c.window, guessSubject(c.scope, presenter.terminal_id, presenter.source))),
+    keys: counters.map((c, i) => guessKey(business_id, kind_tag[kind], scope_tag[c.scope], c.window, subjects[i]!)),
+    pending_keys: counters.map((c, i) => guessPendingKey(business_id, kind_tag[kind], scope_tag[c.scope], c.window, subjects[i]!)),
     limits: counters.map((c) => ({ max: c.max, ttl_s: c.ttl_s, hard: c.hard ? 1 : 0 })),
   };
 }
 
-const guess_layout = layout({}, { mode: arg.str<'reserve' | 'give_back'>() });
+/** reserve before the lookup; right or wrong after it; give_back a wrong guess counted (guess.lua). */
+export type GuessMode = 'reserve' | 'right' | 'wrong' | 'give_back';
+
+const guess_layout = layout({ pending: counter_count }, { mode: arg.str<GuessMode>() });
 
 export interface GuessCall {
-  readonly mode: 'reserve' | 'give_back';
+  readonly mode: GuessMode;
   readonly counters: GuessCounters;
 }
 
-/** rate_limited: a hard limit is reached; reserved (soft: the soft one too); given_back. */
-export type GuessOutcome = { readonly outcome: 'rate_limited' | 'given_back' } | { readonly outcome: 'reserved'; readonly soft: boolean };
+/**
+ * reserve: reserved, busy (only guesses being looked up fill a limit now: ask again), or
+ * rate_limited (a hard limit is reached); right: released; wrong: counted (limited: a limit,
+ * the soft one in practice, was reached before it, so the answer is 429); give_back: given_back.
+ */
+export type GuessOutcome = { readonly outcome: 'reserved' | 'busy' | 'rate_limited' | 'released' | 'given_back' } | { readonly outcome: 'counted'; readonly limited: boolean };
 
 export const guess_script = hotScript({
   files: ['guess-lib.lua', 'guess.lua'],
   layouts: [guess_layout, counters_layout],
   parseCommand(parser, call: GuessCall) {
-    guess_layout.pushKeys(parser, {});
+    guess_layout.pushKeys(parser, { pending: call.counters.pending_keys });
     counters_layout.pushKeys(parser, { counters: call.counters.keys });
     guess_layout.pushArgs(parser, { mode: call.mode });
     counters_layout.pushArgs(parser, { limits: call.counters.limits });
@@ -64,11 +76,14 @@ export const guess_script = hotScript({
   transformReply(raw): GuessOutcome {
     const answer = answerOf(raw);
     switch (answer[0]) {
+      case 'reserved':
+      case 'busy':
       case 'rate_limited':
+      case 'released':
       case 'given_back':
         return { outcome: answer[0] };
-      case 'reserved':
-        return { outcome: 'reserved', soft: answer[1] === 1 };
+      case 'counted':
+        return { outcome: 'counted', limited: answer[1] === 1 };
     }
     throw unexpected(raw);
   },

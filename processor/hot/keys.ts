@@ -97,6 +97,11 @@ export function guessKey(business_id: string, kind: string, scope: string, windo
   return `g:{${business_id}}:${kind}:${scope}:${window}:${subject}`;
 }
 
+/** The guesses of a guessKey's counter being looked up now (hot/guess.lua), in its slot. */
+export function guessPendingKey(business_id: string, kind: string, scope: string, window: number, subject: string): string {
+  return `gp:{${business_id}}:${kind}:${scope}:${window}:${subject}`;
+}
+
 /** Wrong tries against one contact's live OTPs (hot/otp.lua), tagged by business with the index. */
 export function otpTriesKey(business_id: string, contact_id: string): string {
   return `ot:{${business_id}}:${contact_id}`;
