@@ -9,7 +9,7 @@ import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
 import { contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
 import { CimIndex } from './hot/cim-index.ts';
-import { guessCountersOf, type GuessCounters, type Presenter } from './hot/guess.ts';
+import { guessCountersOf, type GuessCounters, type GuessOutcome, type Presenter } from './hot/guess.ts';
 import type { GuessKind } from '../core/guesses.ts';
 import { contactKey, lotsKey } from './hot/keys.ts';
 import { iso, isUniqueViolation, type Business } from './network.ts';
@@ -161,9 +161,9 @@ export class Contacts {
    * act for the contact (a wallet code pays), so presenting one is a guess, counted against the
    * terminal and source (core/guesses.ts): throws rate_limited past a limit, or when the code
    * is wrong past the soft one. The guess is reserved with the lookup (one wait for Redis), then
-   * counted if the code was wrong (one more), or released if right: `given_back` settles then;
-   * await it with the request's next round trip. It never rejects. Other CIMs identify and
-   * authorise nothing: as resolve().
+   * counted if the code was wrong or released if right, not waited for: `given_back` settles
+   * then; await it with the request's next round trip, if any. It never rejects. Other CIMs
+   * identify and authorise nothing: as resolve().
    * `presenter` null: a caller authenticated by its signature (a payment processor's callback),
    * whose codes are not guesses, nor refused as such (EVENTS.md: it is answered 200, never 429).
    */
@@ -171,14 +171,11 @@ export class Contacts {
     if ((cim.type !== 'wallet_code' && cim.type !== 'contact_code') || presenter === null) return { contact_id: await this.resolve(business_id, cim), given_back: nothing_to_give_back };
     const counters = guessCountersOf(business_id, kind, presenter, now_ms);
     const [reserved, contact_id] = await Promise.all([this.reserveGuess(counters), this.resolve(business_id, cim)]);
-    if (reserved === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');
-    if (reserved === 'busy') throw new PocketgateError('rate_limited', 'too many codes are being checked at once at this terminal or address; try again');
-    if (contact_id === null) {
-      const counted = await this.stores.redis.guessScript({ mode: 'wrong', counters });
-      if (counted.outcome === 'counted' && counted.limited) throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
-      return { contact_id: null, given_back: nothing_to_give_back };
-    }
-    return { contact_id, given_back: this.release(counters) };
+    if (reserved.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');
+    if (reserved.outcome === 'busy') throw new PocketgateError('rate_limited', 'too many codes are being checked at once at this terminal or address; try again');
+    const given_back = this.settle(counters, contact_id === null ? 'wrong' : 'right');
+    if (contact_id === null && reserved.outcome === 'reserved' && reserved.soft) throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
+    return { contact_id, given_back };
   }
 
   /**
@@ -186,19 +183,17 @@ export class Contacts {
    * they settle within a round trip or two, so it asks again, backing off, a bounded number of
    * times: a till's burst of right codes is served, not refused, and never counted.
    */
-  private async reserveGuess(counters: GuessCounters): Promise<'reserved' | 'busy' | 'rate_limited'> {
+  private async reserveGuess(counters: GuessCounters): Promise<GuessOutcome> {
     for (let attempt = 0; ; attempt++) {
       const r = await this.stores.redis.guessScript({ mode: 'reserve', counters });
-      if (r.outcome === 'reserved' || r.outcome === 'rate_limited') return r.outcome;
-      if (r.outcome !== 'busy') throw new Error(`guess.lua reserve answered ${r.outcome}`);
-      if (attempt + 1 >= guess_busy_attempts_max) return 'busy';
+      if (r.outcome !== 'busy' || attempt + 1 >= guess_busy_attempts_max) return r;
       await sleep(Math.min(guess_busy_wait_ms_max, 2 ** attempt));
     }
   }
 
-  /** A right code's reservation released. If that fails it stays held until its window ends: never fewer than the wrong ones. */
-  private release(counters: GuessCounters): Promise<void> {
-    return this.stores.redis.guessScript({ mode: 'right', counters }).then(
+  /** A guess's reservation settled: released if right, counted if wrong. If that fails it stays held until its window ends: never fewer than the wrong ones. */
+  private settle(counters: GuessCounters, mode: 'right' | 'wrong'): Promise<void> {
+    return this.stores.redis.guessScript({ mode, counters }).then(
       () => undefined,
       () => undefined,
     );

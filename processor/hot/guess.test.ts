@@ -14,14 +14,11 @@ specRedisForFile(15, (r) => (redis = r));
 const now_ms = Date.UTC(2026, 10, 24, 10, 15);
 
 describe('guess.lua', () => {
-  /** Reservations are kept beside the hard counters only (the soft one, per minute, has none). */
-  const beside_hard = (n: number) => [null, String(n), String(n), String(n)];
-
-  it('reserves a guess beside each hard counter, counting nothing; right releases it, leaving no key', async () => {
+  it('reserves a guess beside each counter, counting nothing; right releases it, leaving no key', async () => {
     const counters = guessCountersOf(newId('bus'), 'code', { terminal_id: newId('ter'), source: '198.51.100.1' }, now_ms);
-    expect(await redis.guessScript({ mode: 'reserve', counters })).toEqual({ outcome: 'reserved' });
+    expect(await redis.guessScript({ mode: 'reserve', counters })).toEqual({ outcome: 'reserved', soft: false });
     expect(await redis.mGet([...counters.keys])).toEqual([null, null, null, null]);
-    expect(await redis.mGet([...counters.pending_keys])).toEqual(beside_hard(1));
+    expect(await redis.mGet([...counters.pending_keys])).toEqual(['1', '1', '1', '1']);
     expect(await redis.guessScript({ mode: 'right', counters })).toEqual({ outcome: 'released' });
     expect(await redis.guessScript({ mode: 'right', counters })).toEqual({ outcome: 'released' });
     expect(await redis.exists([...counters.keys, ...counters.pending_keys])).toBe(0); // never below zero, no key at zero
@@ -30,7 +27,7 @@ describe('guess.lua', () => {
   it('wrong counts the guess in every counter and releases its reservation; give_back takes a wrong one back', async () => {
     const counters = guessCountersOf(newId('bus'), 'code', { terminal_id: newId('ter'), source: '198.51.100.4' }, now_ms);
     await redis.guessScript({ mode: 'reserve', counters });
-    expect(await redis.guessScript({ mode: 'wrong', counters })).toEqual({ outcome: 'counted', limited: false });
+    expect(await redis.guessScript({ mode: 'wrong', counters })).toEqual({ outcome: 'counted' });
     expect(await redis.mGet([...counters.keys])).toEqual(['1', '1', '1', '1']);
     expect(await redis.exists([...counters.pending_keys])).toBe(0);
     expect(await redis.ttl(counters.keys[1]!)).toBeGreaterThan(86_400);
@@ -41,11 +38,16 @@ describe('guess.lua', () => {
     expect(await redis.get(counters.keys[2]!)).toBe('4');
   });
 
-  it('a wrong guess past the soft limit says so; past a hard one every guess is refused without a reservation', async () => {
+  it('says when the soft limit is reached, by wrong guesses or guesses being looked up; past a hard one every guess is refused without a reservation', async () => {
+    const soft_max = guess_limits.code.soft_per_minute;
     const counters = guessCountersOf(newId('bus'), 'code', { terminal_id: newId('ter'), source: '198.51.100.2' }, now_ms);
-    await redis.set(counters.keys[0]!, String(guess_limits.code.soft_per_minute));
-    expect(await redis.guessScript({ mode: 'reserve', counters })).toEqual({ outcome: 'reserved' });
-    expect(await redis.guessScript({ mode: 'wrong', counters })).toEqual({ outcome: 'counted', limited: true });
+    const reserved = await Promise.all(Array.from({ length: soft_max + 1 }, () => redis.guessScript({ mode: 'reserve', counters })));
+    expect(reserved.filter((r) => r.outcome === 'reserved' && !r.soft)).toHaveLength(soft_max);
+    expect(reserved.at(-1)).toEqual({ outcome: 'reserved', soft: true });
+    await Promise.all(reserved.map(() => redis.guessScript({ mode: 'right', counters })));
+    await redis.set(counters.keys[0]!, String(soft_max));
+    expect(await redis.guessScript({ mode: 'reserve', counters })).toEqual({ outcome: 'reserved', soft: true });
+    await redis.guessScript({ mode: 'right', counters });
     await redis.set(counters.keys[3]!, String(guess_limits.code.source_per_day));
     expect(await redis.guessScript({ mode: 'reserve', counters })).toEqual({ outcome: 'rate_limited' });
     expect(await redis.exists([...counters.pending_keys])).toBe(0);
@@ -59,7 +61,7 @@ describe('guess.lua', () => {
     expect(outcomes.filter((o) => o.outcome === 'busy')).toHaveLength(300 - limit);
     // Released (right codes): room again.
     await Promise.all(Array.from({ length: limit }, () => redis.guessScript({ mode: 'right', counters })));
-    expect(await redis.guessScript({ mode: 'reserve', counters })).toEqual({ outcome: 'reserved' });
+    expect((await redis.guessScript({ mode: 'reserve', counters })).outcome).toBe('reserved');
     // Counted (wrong codes): the limit is reached, every guess refused.
     await Promise.all(Array.from({ length: limit - 1 }, () => redis.guessScript({ mode: 'reserve', counters })));
     await Promise.all(Array.from({ length: limit }, () => redis.guessScript({ mode: 'wrong', counters })));

@@ -23,7 +23,7 @@ export interface GuessLimit {
 /** The counters a guess is checked against and counted in, with their limits. */
 export interface GuessCounters {
   readonly keys: readonly string[];
-  /** Beside each counter: its guesses being looked up now (guess.lua; otp.lua has none). */
+  /** Beside each counter: its guesses being looked up now (guess.lua; otp.lua counts in one script, with none). */
   readonly pending_keys: readonly string[];
   readonly limits: readonly GuessLimit[];
 }
@@ -58,11 +58,11 @@ export interface GuessCall {
 }
 
 /**
- * reserve: reserved, busy (only guesses being looked up fill a limit now: ask again), or
- * rate_limited (a hard limit is reached); right: released; wrong: counted (limited: a limit,
- * the soft one in practice, was reached before it, so the answer is 429); give_back: given_back.
+ * reserve: reserved (soft: past the soft limit, so a wrong code is answered 429), busy (only
+ * guesses being looked up fill a hard limit now: ask again), or rate_limited (a hard limit is
+ * reached); right: released; wrong: counted; give_back: given_back.
  */
-export type GuessOutcome = { readonly outcome: 'reserved' | 'busy' | 'rate_limited' | 'released' | 'given_back' } | { readonly outcome: 'counted'; readonly limited: boolean };
+export type GuessOutcome = { readonly outcome: 'busy' | 'rate_limited' | 'released' | 'counted' | 'given_back' } | { readonly outcome: 'reserved'; readonly soft: boolean };
 
 export const guess_script = hotScript({
   files: ['guess-lib.lua', 'guess.lua'],
@@ -76,14 +76,14 @@ export const guess_script = hotScript({
   transformReply(raw): GuessOutcome {
     const answer = answerOf(raw);
     switch (answer[0]) {
-      case 'reserved':
       case 'busy':
       case 'rate_limited':
       case 'released':
+      case 'counted':
       case 'given_back':
         return { outcome: answer[0] };
-      case 'counted':
-        return { outcome: 'counted', limited: answer[1] === 1 };
+      case 'reserved':
+        return { outcome: 'reserved', soft: answer[1] === 1 };
     }
     throw unexpected(raw);
   },
