@@ -112,9 +112,10 @@ describe('spend offers', () => {
     expect(discount).toMatchObject({ kind: 'instant_discount', expires_at: null });
     const [b] = evalAll([offer({ award: { fixed: 100 } })]).awards;
     expect(b).toMatchObject({ pool: null, instant_redeem: false, expires_at: null, limits: null, period_key: null });
-    // Whole seconds, rounded up: never shorter than validity_days, the same for a quote a few ms before.
+    // Whole seconds, the milliseconds dropped as created_at drops them: validity_days after the
+    // purchase's created_at, the same for a quote a few ms before.
     const at_ms = Date.parse('2026-06-01T12:00:00.001Z');
-    for (const t of [at_ms, at_ms + 998]) expect(evalAll([offer({ award: { fixed: 100 }, validity_days: 90 })], { at_ms: t }).awards[0]!.expires_at).toBe('2026-08-30T12:00:01Z');
+    for (const t of [at_ms, at_ms + 998]) expect(evalAll([offer({ award: { fixed: 100 }, validity_days: 90 })], { at_ms: t }).awards[0]!.expires_at).toBe('2026-08-30T12:00:00Z');
   });
 
   it('per-contact period keys are local to the venue', () => {

@@ -481,10 +481,13 @@ function expiresAt(at_ms: number, validity_ms: number): string {
   }
   let s = expiries.get(validity_ms);
   if (s === undefined) {
-    // Whole seconds, rounded up (never shorter than the validity): a quote and the purchase
-    // made at once after it name the same expiry (TERMINAL.md) unless a second ends in between.
-    // Written as the contract writes timestamps, and as the wallet lists the same expiry: '…:05Z'.
-    s = isoUtc(Math.ceil((at_ms + validity_ms) / 1000) * 1000).replace('.000Z', 'Z');
+    // Whole seconds, as the transaction's created_at is written (its second, the milliseconds
+    // dropped): an award of 90 days expires 90 days after the created_at its reply shows. Until
+    // 2026-12-04 it was rounded up, one second later than that but on a whole second (a
+    // black-box probe). A quote and the purchase made at once after it name the same expiry
+    // (TERMINAL.md) unless a second ends in between. Written as the contract writes timestamps,
+    // and as the wallet lists the same expiry: '…:05Z'.
+    s = isoUtc(Math.floor((at_ms + validity_ms) / 1000) * 1000).replace('.000Z', 'Z');
     expiries.set(validity_ms, s);
   }
   return s;

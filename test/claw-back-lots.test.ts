@@ -29,7 +29,7 @@ afterAll(async () => {
 
 const ref = () => `cb-${Date.now()}-${++seq}`;
 /** An expiry as the wallet writes it: to the second. */
-const second = (ms: number) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+const second = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
 async function purchase(s: Shop, amount: number, occurred_at?: string): Promise<string> {
   const reference = ref();

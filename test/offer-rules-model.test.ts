@@ -167,7 +167,7 @@ function itemMatches(p: NonNullable<OfferSpec['conditions']['products']>, it: It
 
 function expiresAt(at_ms: number, days: number | undefined, kind: string, instant_redeem: boolean): string | null {
   if (days === undefined || kind === 'instant_discount' || instant_redeem) return null;
-  return new Date(Math.ceil((at_ms + days * 86_400_000) / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  return new Date(Math.floor((at_ms + days * 86_400_000) / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 /** The offer's candidate award for this purchase (before resolution, caps and budgets), or null. */

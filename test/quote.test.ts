@@ -84,7 +84,7 @@ const offerIds = (q: { awards: { offer_id: string }[] }) => q.awards.map((a) => 
 
 describe('a quote equals the purchase that follows it', () => {
   // The clock moves on between a quote and the purchase "at once" after it: an award's expiry is
-  // whole seconds (rounded up), so they agree unless a second ended in between. It was the
+  // whole seconds (the milliseconds dropped, as created_at drops them), so they agree unless a second ended in between. It was the
   // purchase's millisecond plus validity_days, and a quote 3 ms earlier named another expiry.
   it('with validity_days, the clock moving on a few ms: the same expires_at', async () => {
     const biz = await createBusiness(gw);
@@ -98,7 +98,9 @@ describe('a quote equals the purchase that follows it', () => {
     const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, body);
     expect(p.status, p.text).toBe(201);
     expect(q.body.awards).toEqual(p.body.awards);
-    expect(p.body.awards[0].expires_at).toBe(new Date(start - 3 + 1000 + 90 * 86_400_000).toISOString().replace('.000Z', 'Z'));
+    expect(p.body.awards[0].expires_at).toBe(new Date(start - 3 + 90 * 86_400_000).toISOString().replace('.000Z', 'Z'));
+    // validity_days after the created_at the purchase's reply shows, to the second.
+    expect(Date.parse(p.body.awards[0].expires_at) - Date.parse(p.body.created_at)).toBe(90 * 86_400_000);
   });
 
   it('spend, product, happy hour and instant discounts, stacked', async () => {
