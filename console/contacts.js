@@ -29,7 +29,7 @@ export function render(container, ctx) {
   const value = h('input', { id: 'lookup-value', name: 'cim-value', required: true, autocomplete: 'off', spellcheck: 'false' });
   const result = h('div', { id: 'lookup-result', 'aria-live': 'polite' });
   const form = h('form', { class: 'card', 'aria-label': 'Find a contact' },
-    h('div', { class: 'row' }, field('Identify by', type), field('Value', value), h('button', { type: 'submit' }, 'Look up')));
+    h('div', { class: 'row' }, field('CIM type', type), field('CIM value', value), h('button', { type: 'submit' }, 'Look up')));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     replace(result, h('p', { class: 'muted' }, 'Looking up…'));
@@ -41,7 +41,7 @@ export function render(container, ctx) {
 async function lookup(type, value, result, money) {
   const r = await api('POST', '/v1/contacts/lookup', { cim: { type, value } });
   if (!r.ok) {
-    replace(result, h('p', { class: 'error', role: 'alert' }, r.body?.code === 'contact_not_found' ? 'No contact has this identifier.' : `${r.body?.detail ?? r.text} (${r.status})`));
+    replace(result, h('p', { class: 'error', role: 'alert' }, r.body?.code === 'contact_not_found' ? 'Contact not found (404 contact_not_found): no contact of this business has this CIM.' : `${r.body?.detail ?? r.text} (${r.status})`));
     return;
   }
   const contact = r.body;

@@ -33,7 +33,7 @@ export function render(container, ctx) {
       tile('Latency p50', 'latency-p50'), tile('Latency p99', 'latency-p99'), tile('Ledger lag (entries)', 'ledger-lag'),
       tile('Awards today', 'awards-today'), tile('Spends today', 'spends-today')),
     h('section', { class: 'card chart', 'aria-labelledby': 'traffic-title' },
-      h('h2', { id: 'traffic-title' }, 'POS approvals and declines per second, last minute'),
+      h('h2', { id: 'traffic-title' }, 'POS traffic, last minute: approvals and declines each second'),
       svg,
       h('div', { class: 'legend' }, h('span', {}, h('span', { class: 'swatch approved' }), 'Approved'), h('span', {}, h('span', { class: 'swatch declined' }), 'Declined'))),
     h('section', { class: 'card', 'aria-labelledby': 'latest-title' }, h('h2', { id: 'latest-title' }, 'Latest transactions'), status, list));

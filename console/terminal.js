@@ -119,13 +119,13 @@ function purchaseForm(state) {
   const amount = amountInput('vt-purchase-amount', false);
   const rows = h('div', { class: 'basket' });
   const pay = amountInput('vt-purchase-pay', false);
-  const method = h('select', { id: 'vt-purchase-pay-method' }, h('option', { value: 'otp' }, 'One-time code'), h('option', { value: 'wallet_code' }, 'Wallet code'));
+  const method = h('select', { id: 'vt-purchase-pay-method' }, h('option', { value: 'otp' }, 'One-time code (OTP)'), h('option', { value: 'wallet_code' }, 'Wallet code'));
   const code = h('input', { id: 'vt-purchase-pay-code', autocomplete: 'off' });
   const controls = [
-    h('div', { class: 'row' }, field('Reference', ref), field('Identify by', type), field('Value', value)),
+    h('div', { class: 'row' }, field('Reference', ref), field('CIM type', type), field('CIM value', value)),
     h('div', { class: 'row' }, field('Amount (blank: the basket’s total)', amount), h('button', { type: 'button', class: 'secondary', onclick: () => basketRow(rows) }, 'Add basket item')),
     rows,
-    h('div', { class: 'row' }, field('Pay from wallet (optional)', pay), field('Paid by', method), field('Code', code)),
+    h('div', { class: 'row' }, field('Pay from wallet (optional)', pay), field('Paid by', method), field('OTP or wallet code', code)),
   ];
   return form(state, 'Purchase', 'vt-purchase', controls, [submit('Purchase', '/v1/purchases'), submit('Quote', '/v1/purchases/quote', 'secondary')], () => {
     const items = [...rows.children].map((r) => ({ sku: r.item.sku.value, quantity: Number(r.item.quantity.value), amount: amountOf(state, r.item.amount, 'Item amount') }));
@@ -141,9 +141,9 @@ function purchaseForm(state) {
 function spendForm(state) {
   const ref = reference('vt-s', 'vt-spend-reference');
   const amount = amountInput('vt-spend-amount');
-  const method = h('select', { id: 'vt-spend-method' }, h('option', { value: 'otp' }, 'One-time code'), h('option', { value: 'wallet_code' }, 'Wallet code'));
+  const method = h('select', { id: 'vt-spend-method' }, h('option', { value: 'otp' }, 'One-time code (OTP)'), h('option', { value: 'wallet_code' }, 'Wallet code'));
   const code = h('input', { id: 'vt-spend-code', required: true, autocomplete: 'off' });
-  const controls = h('div', { class: 'row' }, field('Reference', ref), field('Amount', amount), field('Authorised by', method), field('Code', code));
+  const controls = h('div', { class: 'row' }, field('Reference', ref), field('Amount', amount), field('Authorised by', method), field('OTP or wallet code', code));
   return form(state, 'Spend', 'vt-spend', controls, [submit('Spend', '/v1/spends')], () => ({
     body: { reference: ref.value, amount: amountOf(state, amount, 'Amount'), currency: state.ctx.business.currency, [method.value]: code.value.trim() },
     ref,
@@ -155,7 +155,7 @@ function redemptionForm(state) {
   const type = cimTypeSelect('vt-redemption-cim-type');
   const value = h('input', { id: 'vt-redemption-cim-value', required: true, autocomplete: 'off' });
   const amount = amountInput('vt-redemption-amount', false);
-  const controls = h('div', { class: 'row' }, field('Reference', ref), field('Identify by', type), field('Value', value), field('Amount (blank: all eligible)', amount));
+  const controls = h('div', { class: 'row' }, field('Reference', ref), field('CIM type', type), field('CIM value', value), field('Amount (blank: all eligible)', amount));
   return form(state, 'Redemption', 'vt-redemption', controls, [submit('Redeem', '/v1/redemptions')], () => {
     const body = { reference: ref.value, cim: { type: type.value, value: value.value.trim() } };
     const minor = amountOf(state, amount, 'Amount', true);

@@ -97,7 +97,7 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
 
   it('redeems, spends by OTP and reverses by reference through the virtual terminal, each reply shown', async () => {
     const redemption = page.getByRole('form', { name: 'Redemption' });
-    await redemption.getByLabel('Identify by').selectOption({ label: 'Loyalty id' });
+    await redemption.getByLabel('CIM type').selectOption({ label: 'Loyalty id' });
     await redemption.getByLabel('Value').fill('LOY-917101');
     await redemption.getByLabel(/^Amount/).fill('');
     // Nothing in the commerce balance (the offer awards into the open one): refused, then shown.
@@ -107,7 +107,7 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     expect(otp.status, otp.text).toBe(201);
     const spend = page.getByRole('form', { name: 'Spend' });
     const reference = await spend.getByLabel('Reference').inputValue();
-    await spend.getByLabel('Authorised by').selectOption({ label: 'One-time code' });
+    await spend.getByLabel('Authorised by').selectOption({ label: 'One-time code (OTP)' });
     await spend.getByLabel('Code').fill(otp.body.otp);
     await spend.getByLabel('Amount').fill('2.50');
     const open_before_spend = await page.locator('#vt-wallet-open').textContent();
@@ -137,22 +137,23 @@ describe('the console in Chromium, after a refusal, a sign-out and with PostgreS
     // labels) may still be there for a moment.
     await page.getByRole('button', { name: 'Look up' }).waitFor();
     for (const [type, value] of [['Email', 'rui.sa@example.com'], ['Loyalty id', 'LOY-917101'], ['Gift pass', 'GP-917101'], ['Contact code', code]] as const) {
-      await page.getByLabel('Identify by').selectOption({ label: type });
+      await page.getByLabel('CIM type').selectOption({ label: type });
       await page.getByLabel('Value').fill(value);
       await page.getByRole('button', { name: 'Look up' }).click();
       await expect.poll(() => page.locator('#lookup-result').textContent(), { message: type }).toContain('Rui Sá');
       expect(await page.locator('dd').filter({ hasText: contact_id }).count(), type).toBe(1);
       await page.locator('#lookup-result').evaluate((el) => el.replaceChildren());
     }
-    await page.getByLabel('Identify by').selectOption({ label: 'Email' });
+    await page.getByLabel('CIM type').selectOption({ label: 'Email' });
     await page.getByLabel('Value').fill('nobody@example.com');
     await page.getByRole('button', { name: 'Look up' }).click();
-    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'No contact' }).count()).toBe(1);
+    // The spec's words for it: 404 contact_not_found.
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'Contact not found (404 contact_not_found)' }).count()).toBe(1);
   });
 
   it('signing out leaves nothing of the session on the page', async () => {
     await page.getByRole('link', { name: 'Contacts' }).click();
-    await page.getByLabel('Identify by').selectOption({ label: 'Card number' });
+    await page.getByLabel('CIM type').selectOption({ label: 'Card number' });
     await page.getByLabel('Value').fill(card);
     await page.getByRole('button', { name: 'Look up' }).click();
     await expect.poll(() => page.locator('#lookup-result').textContent()).toContain('Rui Sá');

@@ -84,7 +84,7 @@ describe('the console in Chromium', () => {
   it('looks a contact up by card, phone and wallet code, the card never in a URL', async () => {
     await page.getByRole('link', { name: 'Contacts' }).click();
     for (const [type, value] of [['Card number', card], ['Phone', '+351 913 000 111'], ['Wallet code', contact.wallet_code]] as const) {
-      await page.getByLabel('Identify by').selectOption({ label: type });
+      await page.getByLabel('CIM type').selectOption({ label: type });
       await page.getByLabel('Value').fill(value);
       await page.getByRole('button', { name: 'Look up' }).click();
       await expect.poll(() => page.locator('#lookup-result').textContent(), { timeout: 10_000 }).toContain('Ana Lima');
@@ -92,7 +92,7 @@ describe('the console in Chromium', () => {
       await page.locator('#lookup-result').evaluate((el) => el.replaceChildren());
     }
     expect(await page.locator('#wallet-commerce').count()).toBe(0);
-    await page.getByLabel('Identify by').selectOption({ label: 'Card number' });
+    await page.getByLabel('CIM type').selectOption({ label: 'Card number' });
     await page.getByLabel('Value').fill(card);
     await page.getByRole('button', { name: 'Look up' }).click();
     await expect.poll(() => page.locator('#wallet-commerce').textContent()).toBe('1.31 EUR');
@@ -147,6 +147,29 @@ describe('the console in Chromium', () => {
     await page.getByRole('button', { name: 'Activate 10% back', exact: true }).waitFor();
     const offers = await call(gw, 'GET', '/v1/offers', biz.admin_key);
     expect(offers.body.data.map((o: { active: boolean }) => o.active)).toEqual([false]);
+  });
+
+  // A test written from OPERATIONS.md finds controls by the spec's words; each names one thing.
+  // Until 2026-12-04 the signed-out sign-in section, still labelled "Sign in to the Pocketgate
+  // console", was a second match for "To" (Playwright's strict mode refuses two), and the traffic
+  // chart's heading a second "Declines per second" (a black-box probe of the console).
+  it('the spec’s words each find one control or figure', async () => {
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByText('Spends today').waitFor();
+    for (const words of ['Approvals per second', 'Declines per second', 'Ledger lag', 'Awards today', 'Spends today']) {
+      expect(await page.getByText(words).count(), words).toBe(1);
+    }
+    await page.getByRole('link', { name: 'Settlements' }).click();
+    await page.getByRole('button', { name: 'Show settlements' }).waitFor();
+    for (const label of ['From', 'To', 'Merchant']) expect(await page.getByLabel(label).count(), label).toBe(1);
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    await page.getByRole('button', { name: 'Look up' }).waitFor();
+    for (const label of ['CIM type', 'CIM value']) expect(await page.getByLabel(label).count(), label).toBe(1);
+    await page.getByRole('link', { name: 'Virtual terminal' }).click();
+    const spend = page.getByRole('form', { name: 'Spend' });
+    await spend.waitFor();
+    expect(await spend.getByLabel('OTP').count()).toBe(1);
+    await spend.getByLabel('Authorised by').selectOption({ label: 'One-time code (OTP)' });
   });
 
   it('shows settlements per merchant for a period', async () => {

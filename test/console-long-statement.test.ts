@@ -55,7 +55,7 @@ async function ledgerRows(contact: Contact, times_ms: readonly number[]): Promis
 /** The contact looked up in the console: the transaction ids its "Latest transactions" list. */
 async function latestShown(contact: Contact): Promise<string[]> {
   await page.getByRole('link', { name: 'Contacts' }).click();
-  await page.getByLabel('Identify by').selectOption({ label: 'Card number' });
+  await page.getByLabel('CIM type').selectOption({ label: 'Card number' });
   await page.getByLabel('Value').fill(contact.card);
   await page.getByRole('button', { name: 'Look up' }).click();
   await page.getByRole('heading', { name: contact.name }).waitFor();

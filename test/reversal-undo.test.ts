@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { redis_dbs, redisUrl } from './ledger-helpers.ts';
+import { connectRedis } from '../processor/stores.ts';
 
 let recording: TestGateway;
 let pending: TestGateway;
@@ -14,9 +15,12 @@ let seq = 0;
 
 beforeAll(async () => {
   recording = await startTestGateway();
-  // Its own Redis database and no writer: every journal entry stays pending.
+  // Its own Redis database, emptied first, and no writer: every journal entry stays pending.
+  // Emptied before the gateway starts: under a running one, an emptied Redis is one that lost
+  // its data, and the POS path answers 503 until it is rebuilt (OPERATIONS.md).
+  const redis = await connectRedis(redisUrl(redis_dbs.reversal_undo));
+  await redis.flushDb().finally(() => redis.close());
   pending = await startTestGateway({ redis_url: redisUrl(redis_dbs.reversal_undo), ledger_writer: false });
-  await pending.processor.stores.redis.flushDb();
 });
 afterAll(async () => {
   await pending?.close();

@@ -47,14 +47,14 @@ async function pages(page: Page, origin: string, biz: BusinessFixture, email: st
   await page.waitForTimeout(2_500); // a poll of the figures
   await shoot(page, 'dashboard');
   await page.getByRole('link', { name: 'Contacts' }).click();
-  await page.getByLabel('Identify by').selectOption('email');
+  await page.getByLabel('CIM type').selectOption('email');
   await page.getByLabel('Value').fill(email);
   await page.getByRole('button', { name: 'Look up' }).click();
   await page.locator('#wallet-commerce').waitFor();
   await shoot(page, 'contacts');
   await page.getByRole('link', { name: 'Virtual terminal' }).click();
   const purchase = page.getByRole('form', { name: 'Purchase' });
-  await purchase.getByLabel('Identify by').selectOption('email');
+  await purchase.getByLabel('CIM type').selectOption('email');
   await purchase.getByLabel('Value').fill(email);
   await purchase.getByRole('button', { name: 'Add basket item' }).click();
   await purchase.getByLabel('SKU').fill('flat-white');
