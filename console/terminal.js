@@ -36,11 +36,18 @@ async function loadTerminals(select) {
   const [terminals, venues, merchants] = await Promise.all(['terminals', 'venues', 'merchants'].map((l) => apiListAll(`/v1/${l}`)));
   const venue = new Map(venues.map((v) => [v.id, v]));
   const merchant = new Map(merchants.map((m) => [m.id, m]));
-  replace(select, terminals.map((t) => {
+  // Each option reads its terminal's code alone (DE41, as API.md names it), so a terminal is
+  // chosen by its code or its id; its venue and merchant label the group it is in. Until
+  // 2026-12-04 an option read "CODE · venue · merchant", which no code matched (a black-box probe).
+  const groups = new Map();
+  for (const t of terminals) {
     const v = venue.get(t.venue_id);
     const m = t.merchant_id === null ? undefined : merchant.get(t.merchant_id);
-    return h('option', { value: t.id }, `${t.code} · ${v?.name ?? t.venue_id}${m ? ` · ${m.name}` : ' · own venue'}`);
-  }));
+    const label = `${v?.name ?? t.venue_id}${m ? ` · ${m.name}` : ' · own venue'}`;
+    if (!groups.has(t.venue_id)) groups.set(t.venue_id, h('optgroup', { label }));
+    groups.get(t.venue_id).append(h('option', { value: t.id }, t.code));
+  }
+  replace(select, [...groups.values()]);
 }
 
 /** A POS call for the chosen terminal; shows the reply as given, then the contact's wallet. */

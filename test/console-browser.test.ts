@@ -168,6 +168,9 @@ describe('the console in Chromium', () => {
     await page.getByRole('link', { name: 'Virtual terminal' }).click();
     const spend = page.getByRole('form', { name: 'Spend' });
     await spend.waitFor();
+    // A terminal is chosen by its code (API.md: the terminal id, DE41), as by its id.
+    await expect.poll(() => page.getByLabel('Terminal').inputValue()).toBe(biz.terminal_id);
+    expect(await page.getByLabel('Terminal').selectOption(biz.terminal_code)).toEqual([biz.terminal_id]);
     expect(await spend.getByLabel('OTP').count()).toBe(1);
     await spend.getByLabel('Authorised by').selectOption({ label: 'One-time code (OTP)' });
   });
