@@ -10,7 +10,7 @@ import { closeRedis, connectPostgres, createRedis, redactUrl, type RedisClient, 
 import { Processor } from '../processor/processor.ts';
 import { default_health_options, PostgresHealth } from '../processor/postgres-health.ts';
 import { copies_owed_sweep_ms } from '../processor/copies-owed.ts';
-import { probeWrite, RedisHealth, redis_health_defaults, refusalState } from '../processor/redis-health.ts';
+import { RedisHealth, redis_health_defaults, writeState } from '../processor/redis-health.ts';
 import { network_loaded_key } from '../processor/network-layout.ts';
 import { referral_sweep_ms_default } from '../processor/config.ts';
 import { deferred_undo_sweep_ms } from '../processor/deferred-undos.ts';
@@ -132,7 +132,7 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   // Redis holds the network now (read, or just copied): a probe made before the copy said
   // 'loading' (no n:loaded), and the POS path would answer 503 until the next one. Told what a
   // write gets now instead (a Redis refusing writes starts the gateway all the same).
-  stores.redis_health?.heard(await probeWrite(redis).then(() => 'ok' as const, refusalState));
+  stores.redis_health?.heard(await writeState(redis));
   serve();
   const { port, iso_port, terminal } = early ?? (await listening());
   // Started after the network is served: the sweeps read it.
@@ -241,7 +241,7 @@ function listeningIfRedisWaits<T>(redis_answers: Promise<void>, listen: () => Pr
 async function redisAnswers(redis: RedisClient, connected: Promise<unknown>): Promise<void> {
   await connected;
   for (;;) {
-    const state = await probeWrite(redis).then(() => 'ok' as const, refusalState);
+    const state = await writeState(redis);
     if (state !== 'down' && state !== 'loading') return;
     if (!redis.isOpen) throw new Error('the Redis client was closed while the gateway waited for Redis');
     await sleep(redis_wait_ms);

@@ -5,7 +5,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import * as answers from '../adapters/http/answers.ts';
-import { probeWrite, refusalState } from '../processor/redis-health.ts';
+import { probeState } from '../processor/redis-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { deliveryBacklog } from '../processor/webhook-outbox.ts';
@@ -72,17 +72,18 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
     // later), a refusal Redis had since ended undid the newer probe's `ok` (every POS request 503).
     // Only what Redis answered is told: this deadline is /readyz's own, and a gateway given a
     // longer one (REDIS_PROBE_TIMEOUT_MS) leaves a slow Redis to its own probe.
-    const answered = probeWrite(redis).then(() => 'ok' as const, refusalState);
+    // A Redis that lost its data (emptied, a new instance) while this gateway served takes writes,
+    // but holds no network and no balances until `npm run rebuild` loads them: 'loading', as the
+    // gateway's own probe finds it (probeState). Told as a plain write's answer, an `ok` here
+    // undid that probe's 'loading' and let a purchase through to the emptied Redis (2026-12-04).
+    const answered = probeState(redis, network_loaded_key);
     const told = answered.then((state) => (processor.stores.redis_health?.heard(state), state));
     const heard = within(told, readiness_timeout_ms).catch(() => 'down' as const);
-    // A Redis that lost its data (emptied, a new instance) while this gateway served takes writes,
-    // but holds no network (every key 401) and no balances until `npm run rebuild` loads them.
-    const network_held = within(redis.exists(network_loaded_key), readiness_timeout_ms).then((n) => n > 0, () => true);
-    const [probed, postgres_state, ledger_lag, held] = await Promise.all([heard, postgresState(sql, postgres_health), lag.count(), network_held]);
+    const [probed, postgres_state, ledger_lag] = await Promise.all([heard, postgresState(sql, postgres_health), lag.count()]);
     // A gateway still starting approves nothing though Redis answers: it is loading the network
     // copy from Redis (or into it, from PostgreSQL); nor does one on a Redis emptied since, which
     // answered 200 until 2026-12-04 (an operations audit).
-    const redis_state = probed === 'ok' && (!processor.network.ready || !held) ? 'loading' : probed;
+    const redis_state = probed === 'ok' && !processor.network.ready ? 'loading' : probed;
     return c.json({ redis: redis_state, postgres: postgres_state, ledger_lag }, redis_state === 'ok' ? 200 : 503);
   });
   // One count of the webhook backlog at a time: a scrape while PostgreSQL is slow joins the count

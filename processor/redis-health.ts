@@ -102,11 +102,7 @@ export class RedisHealth {
   }
 
   private probeOnce(): Promise<'ok' | 'loading' | 'refusing_writes' | 'down'> {
-    const written = probeWrite(this.client).then(() => 'ok' as const, refusalState);
-    const { held_key } = this.options;
-    if (held_key === undefined) return written;
-    const held = this.client.exists(held_key).then((n) => n > 0, () => true);
-    return Promise.all([written, held]).then(([state, is_held]) => (state === 'ok' && !is_held ? 'loading' : state));
+    return probeState(this.client, this.options.held_key);
   }
 
   /**
@@ -132,6 +128,22 @@ export class RedisHealth {
 /** The write a probe makes (the gateway's own, and /readyz's): an expiring timestamp. */
 export function probeWrite(client: RedisClient): Promise<unknown> {
   return client.set(probe_key, String(Date.now()), { expiration: { type: 'PX', value: probe_ttl_ms } });
+}
+
+/** What a probe write gets: 'ok', or what its refusal says of Redis (refusalState). Never rejects. */
+export function writeState(client: RedisClient): Promise<'ok' | 'loading' | 'refusing_writes' | 'down'> {
+  return probeWrite(client).then(() => 'ok' as const, refusalState);
+}
+
+/**
+ * A probe's finding (the gateway's own, and /readyz's, so that each tells the POS path the
+ * same): what a write gets, and 'loading' when `held_key` is given and Redis has lost it.
+ */
+export function probeState(client: RedisClient, held_key?: string): Promise<'ok' | 'loading' | 'refusing_writes' | 'down'> {
+  const written = writeState(client);
+  if (held_key === undefined) return written;
+  const held = client.exists(held_key).then((n) => n > 0, () => true);
+  return Promise.all([written, held]).then(([state, is_held]) => (state === 'ok' && !is_held ? 'loading' : state));
 }
 
 /** What a failed probe write says of Redis: loading its data, refusing writes, or gone. */
