@@ -51,6 +51,9 @@ export class Purchases {
    * is its token).
    */
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
+    // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
+    // no transaction: 503 before anything is read or written (OPERATIONS.md).
+    requireWritable(this.stores);
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = clock.now();

@@ -17,6 +17,7 @@ import { shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { redemptionTemplates } from './templates.ts';
 import { replayOr, requestHash } from './wallet.ts';
+import { requireWritable } from './redis-health.ts';
 
 export class Redemptions {
   constructor(
@@ -27,6 +28,9 @@ export class Redemptions {
 
   /** A redemption presented at `terminal` from `source` (the client's address: hot/guess.ts). */
   async redeem(business: Business, terminal: Terminal, input: RedemptionInput, source: string): Promise<Reply> {
+    // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
+    // no transaction: 503 before anything is read or written (OPERATIONS.md).
+    requireWritable(this.stores);
     const { config, clock } = this.stores;
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'redemption', input);

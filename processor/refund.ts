@@ -28,6 +28,7 @@ import type { Stores } from './stores.ts';
 import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
 import type { LedgerRead } from './transactions.ts';
 import { feeRate, requestHash } from './wallet.ts';
+import { requireWritable } from './redis-health.ts';
 
 /** Where an original is: its contact, and what the ledger has of it when the hot window does not. */
 interface Located {
@@ -64,6 +65,9 @@ export class Refunds {
   ) {}
 
   async refund(business: Business, terminal: Terminal, input: RefundInput): Promise<Reply> {
+    // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
+    // no transaction: 503 before anything is read or written (OPERATIONS.md).
+    requireWritable(this.stores);
     const hash = requestHash(this.stores.config.cim_hmac_key, 'refund', input);
     const now_ms = this.stores.clock.now();
     const original_slot = referenceSlot(this.stores.config, terminal.id, input.original_reference, now_ms);
@@ -222,6 +226,9 @@ export class Refunds {
   }
 
   async reverse(business: Business, terminal: Terminal, input: ReversalInput): Promise<Reply> {
+    // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
+    // no transaction: 503 before anything is read or written (OPERATIONS.md).
+    requireWritable(this.stores);
     const { config } = this.stores;
     const hash = requestHash(config.cim_hmac_key, 'reversal', input);
     const now_ms = this.stores.clock.now();

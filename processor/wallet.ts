@@ -21,6 +21,7 @@ import type { Business, Terminal } from './network.ts';
 import { replayOf, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { rfc3339, spendTemplates } from './templates.ts';
+import { requireWritable } from './redis-health.ts';
 
 export { rfc3339 } from './templates.ts';
 
@@ -188,6 +189,9 @@ export class Spends {
 
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
   async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
+    // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
+    // no transaction: 503 before anything is read or written (OPERATIONS.md).
+    requireWritable(this.stores);
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);

@@ -7,6 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNetworkIntoRedis } from '../processor/network-load.ts';
+import { probe_key } from '../processor/redis-health.ts';
 import { call, createBusiness, eventually, startTestGateway, type TestGateway } from './helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
@@ -39,6 +40,10 @@ describe('/readyz on a Redis emptied under the gateway', () => {
     // /readyz told it 'ok' and a purchase reached the emptied Redis.
     const known = await call(gw, 'GET', lookup, biz.terminal_key);
     expect([known.status, known.body.code], known.text).toEqual([503, 'unavailable']);
+    // A purchase too, and it writes nothing into the emptied Redis (rebuild would refuse it).
+    const purchase = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'after-loss', cim: { type: 'email', value: 'nobody@example.com' }, amount: 100, currency: 'EUR' });
+    expect([purchase.status, purchase.body.code], purchase.text).toEqual([503, 'unavailable']);
+    expect((await own.client.keys('*')).filter((k) => k !== probe_key)).toEqual([]); // the probes' own key only
     for (const key of [terminal.body.api_key as string, 'tk_no_such_key_anywhere']) {
       const refused = await call(gw, 'GET', lookup, key);
       expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
