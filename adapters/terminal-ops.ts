@@ -62,7 +62,7 @@ export function jsonReply(status: number, value: unknown): Reply {
  */
 export async function walletByCim(processor: Processor, business: Business, type: string, value: string, value_path: string, presenter: Presenter | undefined): Promise<Reply> {
   // A terminal's look-up is a POS request: refused as a purchase would be while Redis refuses writes.
-  if (presenter !== undefined) requireWritable(processor.stores);
+  if (presenter !== undefined) await requireWritable(processor.stores);
   const cim = processor.contacts.normalise(type, value, value_path);
   const { contact_id, given_back } = presenter !== undefined
     ? (await Promise.all([processor.contacts.identify(business.id, cim, presenter, processor.stores.clock.now()), requireWritableNow(processor.stores)]))[0]

@@ -130,9 +130,9 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   const refused = new Promise<Error>((resolve) => (refuse = resolve));
   await startOnRedis(config, logger, processor, stores, redis_answers, postgres_health, console_services.stats, ledger_lag, parts, refuse);
   // Redis holds the network now (read, or just copied): a probe made before the copy said
-  // 'loading' (no n:loaded), and the POS path would answer 503 until the next one. Told what a
-  // write gets now instead (a Redis refusing writes starts the gateway all the same).
-  stores.redis_health?.heard(await writeState(redis));
+  // 'loading' (no n:loaded), and the POS path would answer 503 until the next one. Probed again
+  // now instead (a Redis refusing writes starts the gateway all the same).
+  await stores.redis_health?.check();
   serve();
   const { port, iso_port, terminal } = early ?? (await listening());
   // Started after the network is served: the sweeps read it.

@@ -67,18 +67,17 @@ export function serveOperations(app: OpenAPIHono<HttpEnv>, processor: Processor,
   // check answers within readiness_timeout_ms, so the probe never hangs on a store.
   const readyz = { method: 'get', path: '/readyz', summary: 'Ready when Redis takes a write (503 otherwise); PostgreSQL and the ledger lag reported', tag: operations, key: 'none', answer: answers.ready_answer, also: { 503: { description: 'Not ready: Redis takes no write', answer: answers.ready_answer } } } as const;
   serve(app, readyz, async (c) => {
-    const { redis, sql } = processor.stores;
-    // Told to the POS path the moment Redis answers: told after PostgreSQL's check (up to 1.5 s
-    // later), a refusal Redis had since ended undid the newer probe's `ok` (every POS request 503).
-    // Only what Redis answered is told: this deadline is /readyz's own, and a gateway given a
-    // longer one (REDIS_PROBE_TIMEOUT_MS) leaves a slow Redis to its own probe.
+    const { redis, sql, redis_health } = processor.stores;
+    // Told to the POS path the moment Redis answers (RedisHealth.check): told after PostgreSQL's
+    // check (up to 1.5 s later), a refusal Redis had since ended undid the newer probe's `ok`
+    // (every POS request 503). Only what Redis answered is told: this deadline is /readyz's own,
+    // and a gateway given a longer one (REDIS_PROBE_TIMEOUT_MS) leaves a slow Redis to its own probe.
     // A Redis that lost its data (emptied, a new instance) while this gateway served takes writes,
     // but holds no network and no balances until `npm run rebuild` loads them: 'loading', as the
-    // gateway's own probe finds it (probeState). Told as a plain write's answer, an `ok` here
-    // undid that probe's 'loading' and let a purchase through to the emptied Redis (2026-12-04).
-    const answered = probeState(redis, network_loaded_key);
-    const told = answered.then((state) => (processor.stores.redis_health?.heard(state), state));
-    const heard = within(told, readiness_timeout_ms).catch(() => 'down' as const);
+    // gateway's own probe finds it. Told as a plain write's answer, an `ok` here undid that
+    // probe's 'loading' and let a purchase through to the emptied Redis (2026-12-04).
+    const answered = redis_health?.check() ?? probeState(redis, network_loaded_key);
+    const heard = within(answered, readiness_timeout_ms).catch(() => 'down' as const);
     const [probed, postgres_state, ledger_lag] = await Promise.all([heard, postgresState(sql, postgres_health), lag.count()]);
     // A gateway still starting approves nothing though Redis answers: it is loading the network
     // copy from Redis (or into it, from PostgreSQL); nor does one on a Redis emptied since, which

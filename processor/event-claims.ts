@@ -66,7 +66,7 @@ export class EventClaims {
   private async take(lease: (op: LeaseOp) => Promise<number>): Promise<void> {
     const deadline = performance.now() + this.timing.wait_ms;
     for (;;) {
-      requireWritable(this.stores);
+      await requireWritable(this.stores);
       if ((await lease('take')) === 1) return;
       if (performance.now() >= deadline) throw new PocketgateError('unavailable', 'another request is applying an event of this id or transaction; try again shortly');
       await sleep(this.timing.poll_ms);

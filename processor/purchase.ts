@@ -53,7 +53,7 @@ export class Purchases {
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
-    requireWritable(this.stores);
+    await requireWritable(this.stores);
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = clock.now();
@@ -176,7 +176,7 @@ export class Purchases {
    * contact and shows its wallet, so it must not be a way round the purchase's limit on guesses.
    */
   async quote(business: Business, terminal: Terminal, input: PurchaseQuoteInput, window: OccurredWindow, source: string): Promise<Quote> {
-    requireWritable(this.stores);
+    await requireWritable(this.stores);
     checkCurrency(business, input.currency);
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = this.stores.clock.now();

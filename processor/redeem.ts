@@ -30,7 +30,7 @@ export class Redemptions {
   async redeem(business: Business, terminal: Terminal, input: RedemptionInput, source: string): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
-    requireWritable(this.stores);
+    await requireWritable(this.stores);
     const { config, clock } = this.stores;
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const hash = requestHash(config.cim_hmac_key, 'redemption', input);

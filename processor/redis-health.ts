@@ -46,6 +46,9 @@ export class RedisHealth {
   private connected_at: number | undefined;
   /** Connections dropped because a probe missed its deadline (tests, logs). */
   stalls = 0;
+  /** Probes begun (each its ticket), and the latest begun whose finding is `current`. */
+  private tickets = 0;
+  private newest_found = 0;
 
   constructor(
     private readonly client: RedisClient,
@@ -95,23 +98,39 @@ export class RedisHealth {
       if (this.connected_at !== undefined && performance.now() - this.connected_at >= this.options.timeout_ms) this.dropConnection();
       return (this.current = 'down');
     }
-    const state = await withinOr(this.probeOnce(), this.options.timeout_ms, () => 'stalled' as const);
-    this.current = state;
+    const ticket = ++this.tickets;
+    const state = await withinOr(probeState(this.client, this.options.held_key), this.options.timeout_ms, () => 'stalled' as const);
+    this.found(ticket, state);
     if (state === 'stalled') this.dropConnection();
     return state;
   }
 
-  private probeOnce(): Promise<'ok' | 'loading' | 'refusing_writes' | 'down'> {
-    return probeState(this.client, this.options.held_key);
-  }
-
   /**
-   * What another probe of the same client found (/readyz's): the POS path follows it at once. A
+   * Another probe of the same client (/readyz's): the POS path follows what it finds at once. A
    * /readyz that answered 503 `refusing_writes` was followed by a quote approved for up to an
    * interval more (OPERATIONS.md: 200 "exactly when the POS path can approve").
    */
-  heard(state: 'ok' | 'loading' | 'refusing_writes' | 'down'): void {
-    if (!this.stopped && this.client.isOpen) this.current = state;
+  async check(): Promise<'ok' | 'loading' | 'refusing_writes' | 'down'> {
+    const ticket = ++this.tickets;
+    const state = await probeState(this.client, this.options.held_key);
+    if (!this.stopped && this.client.isOpen) this.found(ticket, state);
+    return state;
+  }
+
+  /** A refusal a POS read's own write just met (requireWritableNow): newer than any probe in flight. */
+  heard(state: 'loading' | 'refusing_writes' | 'down'): void {
+    if (!this.stopped && this.client.isOpen) this.found(++this.tickets, state);
+  }
+
+  /**
+   * Kept only if no probe begun later has been found first: replies on the one connection come in
+   * order, but a probe's answer reaches here some promise steps after it (the deadline's wrapper).
+   * A probe begun before Redis was emptied, told after /readyz's 'loading', undid it.
+   */
+  private found(ticket: number, state: RedisState): void {
+    if (ticket < this.newest_found) return;
+    this.newest_found = ticket;
+    this.current = state;
   }
 
   private dropConnection(): void {
@@ -153,14 +172,17 @@ export function refusalState(err: unknown): 'loading' | 'refusing_writes' | 'dow
 }
 
 /**
- * A POS read (a quote, a wallet look-up, an ISO 8583 balance inquiry) refused as every POS
- * transaction is while Redis refuses writes or hangs (OPERATIONS.md: every POS request 503); so is
- * a processor callback's claim of its event id (event-claims.ts).
+ * Every POS request (a transaction, a quote, a wallet look-up, an ISO 8583 balance inquiry) and a
+ * processor callback's claim of its event id (event-claims.ts) is refused while the last probe
+ * found Redis refusing writes, hung, or holding no network (emptied): OPERATIONS.md, every POS
+ * request 503. A refusing state is asked again first (one round trip, only while it refuses): it
+ * may be an interval old (250 ms), and a purchase sent as Redis came back, or just after `npm run
+ * rebuild`, was refused though /readyz would have said 200.
  */
-export function requireWritable(stores: Pick<Stores, 'redis_health'>): void {
-  if (stores.redis_health !== undefined && !stores.redis_health.writable) {
-    throw new PocketgateError('unavailable', 'Redis cannot take a transaction now; try again shortly');
-  }
+export async function requireWritable(stores: Pick<Stores, 'redis_health'>): Promise<void> {
+  const health = stores.redis_health;
+  if (health === undefined || health.writable) return;
+  if ((await health.check()) !== 'ok') throw new PocketgateError('unavailable', 'Redis cannot take a transaction now; try again shortly');
 }
 
 /**
@@ -170,7 +192,7 @@ export function requireWritable(stores: Pick<Stores, 'redis_health'>): void {
  * been 503 (OPERATIONS.md: every POS request). A refusal found here is told to the probe at once.
  */
 export async function requireWritableNow(stores: Pick<Stores, 'redis' | 'redis_health'>): Promise<void> {
-  requireWritable(stores);
+  await requireWritable(stores);
   if (stores.redis_health === undefined) return;
   try {
     await probeWrite(stores.redis);

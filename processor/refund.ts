@@ -67,7 +67,7 @@ export class Refunds {
   async refund(business: Business, terminal: Terminal, input: RefundInput): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
-    requireWritable(this.stores);
+    await requireWritable(this.stores);
     const hash = requestHash(this.stores.config.cim_hmac_key, 'refund', input);
     const now_ms = this.stores.clock.now();
     const original_slot = referenceSlot(this.stores.config, terminal.id, input.original_reference, now_ms);
@@ -228,7 +228,7 @@ export class Refunds {
   async reverse(business: Business, terminal: Terminal, input: ReversalInput): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
-    requireWritable(this.stores);
+    await requireWritable(this.stores);
     const { config } = this.stores;
     const hash = requestHash(config.cim_hmac_key, 'reversal', input);
     const now_ms = this.stores.clock.now();

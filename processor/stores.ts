@@ -5,6 +5,7 @@ import postgres from 'postgres';
 import { hotCalls, type HotCalls } from './hot/library.ts';
 import { withinOr } from './in-flight.ts';
 import { hot_library, type hot_scripts } from './hot/scripts.ts';
+import type { RedisHealth } from './redis-health.ts';
 
 /** A client with the processor's scripts as methods (hot/scripts.ts): every client is made here. */
 export type RedisClient = RedisClientType<{}, {}, {}> & HotCalls<typeof hot_scripts>;
@@ -52,8 +53,8 @@ export interface Stores {
   readonly sql: Sql;
   readonly config: ProcessorConfig;
   readonly clock: Clock;
-  /** Whether Redis takes writes now (a gateway's probe, redis-health.ts); POS reads ask it; /readyz tells it what it found. */
-  readonly redis_health?: { readonly writable: boolean; heard(state: 'ok' | 'loading' | 'refusing_writes' | 'down'): void };
+  /** Whether Redis takes writes now (a gateway's probe, redis-health.ts); POS reads ask it; /readyz probes through it (check). */
+  readonly redis_health?: Pick<RedisHealth, 'writable' | 'check' | 'heard'>;
   /** Whether PostgreSQL answers now (a gateway's probe, postgres-health.ts): the POS path's ledger reads ask it (ledger-reads.ts). */
   readonly postgres_health?: { readonly up: boolean };
 }

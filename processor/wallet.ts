@@ -191,7 +191,7 @@ export class Spends {
   async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
-    requireWritable(this.stores);
+    await requireWritable(this.stores);
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);

@@ -239,7 +239,7 @@ async function answer(processor: Processor, msg: IsoMessage, { business, termina
 }
 
 async function balanceInquiry(processor: Processor, msg: IsoMessage, business: Business, terminal: Terminal, reference: string, source: string): Promise<IsoMessage> {
-  requireWritable(processor.stores);
+  await requireWritable(processor.stores);
   const pan = msg.fields[2];
   if (pan === undefined) throw new IsoRefusal('30');
   // The CIM in DE2: a contact's card, else (as on an 0200) a contact's wallet code.
