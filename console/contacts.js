@@ -11,14 +11,8 @@ const cim_types = [
   ['gift_pass', 'Gift pass'], ['wallet_code', 'Wallet code'], ['contact_code', 'Contact code'],
 ];
 const statement_days = 90;
+/** The latest transactions shown: every one naming the contact, not only those that moved its balances. */
 const latest_max = 10;
-/**
- * When the 90 days hold more lines than a statement answers (has_more: it stops at its first
- * 10,000), the latest are read from shorter periods back from now, widened until they hold
- * latest_max lines, each read page after page to its end, at most pages_max pages.
- */
-const latest_windows_ms = [3_600_000, 86_400_000, 7 * 86_400_000, statement_days * 86_400_000];
-const pages_max = 20;
 
 export function cimTypeSelect(id) {
   return h('select', { id, name: 'cim-type' }, cim_types.map(([value, text]) => h('option', { value }, text)));
@@ -46,58 +40,12 @@ async function lookup(type, value, result, money) {
   }
   const contact = r.body;
   const from = new Date(Date.now() - statement_days * 86_400_000).toISOString();
-  const [wallet, statement] = await Promise.all([
+  const [wallet, statement, latest] = await Promise.all([
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/wallet`),
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/statement?from=${encodeURIComponent(from)}`),
+    apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/transactions?limit=${latest_max}`),
   ]);
-  const latest = statement.has_more ? await latestLines(contact.id) : { lines: statement.lines.slice(-latest_max), complete: true };
-  replace(result, contactView(contact, wallet, statement, latest, money));
-}
-
-function statementFrom(contact_id, from_ms) {
-  return apiJson('GET', `/v1/contacts/${encodeURIComponent(contact_id)}/statement?from=${encodeURIComponent(new Date(from_ms).toISOString())}`);
-}
-
-/**
- * The contact's latest latest_max statement lines, oldest first, when the 90 days' statement
- * stopped short of them: `{ lines, complete }`, complete false when the pages ran out first.
- */
-async function latestLines(contact_id) {
-  const now_ms = Date.now();
-  let latest = { lines: [], complete: true };
-  for (const window_ms of latest_windows_ms) {
-    const wider = await lastLinesFrom(contact_id, now_ms - window_ms);
-    // A wider window that ran out of pages may have stopped short of the narrower one's lines,
-    // which are the latest for sure: those are kept, with the note that more may lie between.
-    if (!wider.complete) return latest.lines.length > 0 ? { lines: latest.lines, complete: false } : wider;
-    latest = wider;
-    if (latest.lines.length >= latest_max) break;
-  }
-  return latest;
-}
-
-/**
- * The last latest_max lines from `from_ms` on: its statement's pages, each from the second of the
- * page before's last line (statements take whole seconds). Complete only if it read to the end:
- * not after pages_max pages, nor when a whole page fell in one second (from cannot page past it).
- */
-async function lastLinesFrom(contact_id, from_ms) {
-  let tail = [];
-  let from = from_ms;
-  // A page starts again at the second of the page before's last line, so its first lines came
-  // before: every line seen is left out (bounded by pages_max pages).
-  const seen = new Set();
-  for (let page = 0; page < pages_max; page++) {
-    const s = await statementFrom(contact_id, from);
-    const fresh = s.lines.filter((l) => !seen.has(l.transaction_id));
-    for (const l of fresh) seen.add(l.transaction_id);
-    tail = [...tail, ...fresh].slice(-latest_max);
-    if (!s.has_more || s.lines.length === 0) return { lines: tail, complete: true };
-    const last_ms = Date.parse(s.lines[s.lines.length - 1].at);
-    if (last_ms === from) break;
-    from = last_ms;
-  }
-  return { lines: tail, complete: false };
+  replace(result, contactView(contact, wallet, statement, latest.data, money));
 }
 
 /**
@@ -112,7 +60,6 @@ function lotsByExpiry(wallet) {
 }
 
 function contactView(contact, wallet, statement, latest, money) {
-  const newest_first = [...latest.lines].reverse();
   const name = [contact.first_name, contact.last_name].filter(Boolean).join(' ') || '(no name)';
   const facts = [
     ['Contact id', contact.id], ['Contact code', contact.code], ['Wallet code', contact.wallet_code], ['Email', contact.email ?? '—'],
@@ -131,9 +78,8 @@ function contactView(contact, wallet, statement, latest, money) {
         table('Commerce by pool', ['Pool', { text: 'Amount', num: true }], wallet.pools.map((p) => [p.pool, { text: money(p.amount), num: true }])),
         table('Commerce lots by expiry', ['Expires', { text: 'Amount', num: true }], lotsByExpiry(wallet).map(([at, amount]) => [at, { text: money(amount), num: true }])))),
     h('section', { class: 'card', 'aria-labelledby': 'latest-contact-title' }, h('h2', { id: 'latest-contact-title' }, 'Latest transactions'),
-      table(`The last ${latest_max} of the last ${statement_days} days, newest first`, ['Time', 'Kind', { text: 'Open', num: true }, { text: 'Commerce', num: true }, 'Transaction'],
-        newest_first.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, l.transaction_id])),
-      latest.complete ? null : h('p', { class: 'muted', id: 'latest-more', role: 'note' }, `Perhaps not the latest: the ledger holds more lines in this period than the console reads (${pages_max} statements, or more than one statement in a single second). The API's statement pages through them by from and to.`)),
+      table(`The last ${latest_max}, newest first`, ['Time', 'Kind', 'Reference', { text: 'Amount', num: true }, { text: 'Awarded', num: true }, { text: 'Open Δ', num: true }, { text: 'Commerce Δ', num: true }, 'Transaction'],
+        latest.map((t) => [formatTime(t.created_at), t.kind, t.reference ?? '—', { text: money(t.amount), num: true }, { text: money(t.awarded), num: true }, { text: money(t.open_delta), num: true }, { text: money(t.commerce_delta), num: true }, t.id]))),
     h('section', { class: 'card', 'aria-labelledby': 'statement-title' }, h('h2', { id: 'statement-title' }, `Statement, last ${statement_days} days`),
       h('p', {}, `Opening: open ${money(statement.opening.open)}, commerce ${money(statement.opening.commerce)}. Closing: open ${money(statement.closing.open)}, commerce ${money(statement.closing.commerce)}.`),
       statement.has_more ? h('p', { class: 'muted', id: 'statement-more', role: 'note' }, `The period's first ${statement.lines.length} lines: it holds more than one statement answers (the API pages them by from and to). The closing counts them all.`) : null,

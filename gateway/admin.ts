@@ -25,6 +25,7 @@ import {
   settlementQuerySchema,
   spendOtpSchema,
   statementQuerySchema,
+  transactionsQuerySchema,
   terminalCreateSchema,
   venueCreateSchema,
 } from '../core/schemas.ts';
@@ -36,7 +37,7 @@ import type { Processor } from '../processor/processor.ts';
 import { withinOr } from '../processor/in-flight.ts';
 import { readTransaction } from '../processor/transactions.ts';
 import { listNetwork, type NetworkList } from '../processor/network-list.ts';
-import { settlement, statement } from '../processor/ledger/reports.ts';
+import { contactTransactions, settlement, statement } from '../processor/ledger/reports.ts';
 import { journalMarks, waitForLedger, waitForShard } from '../processor/ledger/caught-up.ts';
 
 const import_line_bytes_max = 64 * 1024;
@@ -170,6 +171,16 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
     const id = idParam(c);
     await contactRecorded(processor, id);
     return c.json(await statement(processor.stores.sql, business, id, q.from, q.to));
+  });
+
+  // Its statement lists what moved its balances; this, every transaction that names it (a
+  // purchase that awarded nothing too): the console's "Latest transactions".
+  const transactions_doc = { method: 'get', path: '/v1/contacts/{id}/transactions', summary: 'The contact’s latest transactions, newest first, from the ledger, each with what it moved on its balances (query limit 1..100)', tag: contacts_tag, key: 'admin', query: transactionsQuerySchema, answer: answers.contact_transactions } as const;
+  serve(app, transactions_doc, async (c, business) => {
+    const { limit } = parseWith(transactionsQuerySchema, c.req.query());
+    const id = idParam(c);
+    await contactRecorded(processor, id);
+    return c.json({ object: 'list' as const, data: await contactTransactions(processor.stores.sql, business, id, limit) });
   });
 }
 

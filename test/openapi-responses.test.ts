@@ -365,6 +365,11 @@ describe.sequential('one business through every documented operation', () => {
     await api('GET /v1/contacts/{id}/statement', 200, { key: s.admin, params: { id: s.contact }, query: { from: '2020-01-01T00:00:00Z', to: '2099-01-01T00:00:00Z' } });
     await api('GET /v1/contacts/{id}/statement', 400, { key: s.admin, params: { id: s.contact }, query: { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' } });
     await api('GET /v1/contacts/{id}/statement', 404, { key: s.admin, params: { id: 'con_doesnotexist000000' } });
+    // Every transaction naming the contact, each read back too.
+    const latest = await api('GET /v1/contacts/{id}/transactions', 200, { key: s.admin, params: { id: s.contact }, query: { limit: '100' } });
+    for (const t of latest.body.data as { id: string }[]) await api('GET /v1/transactions/{id}', 200, { key: s.admin, params: { id: t.id } });
+    await api('GET /v1/contacts/{id}/transactions', 400, { key: s.admin, params: { id: s.contact }, query: { limit: '0' } });
+    await api('GET /v1/contacts/{id}/transactions', 404, { key: s.admin, params: { id: 'con_doesnotexist000000' } });
     await api('GET /v1/settlements', 200, { key: s.admin });
     await api('GET /v1/settlements', 200, { key: s.admin, query: { merchant_id: s.merchant, from: '2020-01-01T00:00:00Z' } });
     await api('GET /v1/settlements', 400, { key: s.admin, query: { from: 'yesterday' } });

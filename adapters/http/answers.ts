@@ -15,6 +15,7 @@ import type { Quote } from '../../processor/purchase.ts';
 import type { Scheme } from '../../processor/schemes.ts';
 import type { PublicAward, PurchaseReply, RedemptionReply, RefundReply, ReversalReply, SpendReply, Wallet } from '../../processor/templates.ts';
 import type { TransactionSummary, TransactionView } from '../../processor/transactions.ts';
+import type { ContactTransaction } from '../../processor/ledger/reports.ts';
 import type { DeliveryPage, DeliveryView, WebhookView } from '../../processor/webhooks.ts';
 
 const id = z.string();
@@ -299,23 +300,28 @@ export const transaction_answer = z
     terminal_code: z.string().optional().openapi({ description: "The terminal code a processor's callback named (display only)" }),
   })
   .openapi('Transaction');
-export const transaction_summaries = list(
-  z
-    .object({
-      id,
-      kind: transaction_kind,
-      made_by,
-      reference: z.string().nullable(),
-      terminal_id: id.nullable(),
-      contact_id: id.nullable(),
-      amount: money,
-      currency,
-      original_id: id.nullable(),
-      created_at: timestamp,
-      awarded: money,
+const transaction_summary = z.object({
+  id,
+  kind: transaction_kind,
+  made_by,
+  reference: z.string().nullable(),
+  terminal_id: id.nullable(),
+  contact_id: id.nullable(),
+  amount: money,
+  currency,
+  original_id: id.nullable(),
+  created_at: timestamp,
+  awarded: money,
+});
+export const transaction_summaries = list(transaction_summary.openapi('TransactionSummary')).openapi('TransactionSummaryList');
+export const contact_transactions = list(
+  transaction_summary
+    .extend({
+      open_delta: money.openapi({ description: "What it moved on the contact's open balance (minor units, signed)" }),
+      commerce_delta: money.openapi({ description: "What it moved on the contact's commerce balance (minor units, signed)" }),
     })
-    .openapi('TransactionSummary'),
-).openapi('TransactionSummaryList');
+    .openapi('ContactTransaction'),
+).openapi('ContactTransactionList');
 
 // Webhooks out (EVENTS.md): what a business's endpoint receives, POSTed with Pocketgate-Signature
 // and Pocketgate-Event-Id; the document's `webhooks`, so that a receiver is generated as a client is.
@@ -365,3 +371,4 @@ true satisfies Same<RefundReply, Answer<typeof refund_answer>>;
 true satisfies Same<ReversalReply, Answer<typeof reversal_answer>>;
 true satisfies Same<TransactionView, Answer<typeof transaction_answer>>;
 true satisfies Same<TransactionSummary, Answer<typeof transaction_summaries>['data'][number]>;
+true satisfies Same<ContactTransaction, Answer<typeof contact_transactions>['data'][number]>;

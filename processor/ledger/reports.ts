@@ -6,6 +6,7 @@ import { utcTimestamp } from '../../core/schemas.ts';
 import { accountId } from '../journal.ts';
 import { iso, type Business } from '../network.ts';
 import type { Sql } from '../stores.ts';
+import type { TransactionSummary } from '../transactions.ts';
 
 const statement_lines_max = 10_000; // a statement is for a person to read: page by `from`/`to` beyond this
 
@@ -91,6 +92,41 @@ export async function statement(sql: Sql, business: Business, contact_id: string
       has_more,
     };
   });
+}
+
+/** A transaction of a contact's latest: its summary, and what it moved on the contact's two balances. */
+export interface ContactTransaction extends TransactionSummary {
+  readonly open_delta: number;
+  readonly commerce_delta: number;
+}
+
+/**
+ * The contact's latest `limit` transactions, newest first, from the ledger: every one that names
+ * it (a purchase that awarded nothing too, which its statement has no line for), through the
+ * (contact_id, created_at) index (migration 025). Ties in created_at (two requests in one ms) go
+ * by the shard's journal, the order its script ran them in, as the statement's lines do.
+ */
+export async function contactTransactions(sql: Sql, business: Business, contact_id: string, limit: number): Promise<ContactTransaction[]> {
+  const [contact] = await sql`select 1 from contacts where id = ${contact_id} and business_id = ${business.id}`;
+  if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+  const open = accountId(contact_id, 'open', business.currency);
+  const commerce = accountId(contact_id, 'commerce', business.currency);
+  const rows = await sql<(Omit<ContactTransaction, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | null })[]>`
+    select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
+      (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded,
+      d.open_delta, d.commerce_delta
+    from (
+      select * from ledger_transactions lt where lt.contact_id = ${contact_id}
+      order by lt.created_at desc, split_part(lt.journal_id, '-', 1)::int8 desc, split_part(lt.journal_id, '-', 2)::int8 desc, lt.id desc limit ${limit}
+    ) t
+    cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w
+    cross join lateral (
+      select coalesce(sum(case when p.credit_account = ${open} then p.amount when p.debit_account = ${open} then -p.amount else 0 end), 0)::int8 as open_delta,
+        coalesce(sum(case when p.credit_account = ${commerce} then p.amount when p.debit_account = ${commerce} then -p.amount else 0 end), 0)::int8 as commerce_delta
+      from ledger_postings p where p.transaction_id = t.id
+    ) d
+    order by t.created_at desc, split_part(t.journal_id, '-', 1)::int8 desc, split_part(t.journal_id, '-', 2)::int8 desc, t.id desc`;
+  return rows.map((r) => ({ ...r, made_by: r.made_by ?? 'terminal', created_at: iso(r.created_at) }));
 }
 
 /**
