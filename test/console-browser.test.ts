@@ -104,6 +104,23 @@ describe('the console in Chromium', () => {
     expect(requests.filter((u) => u.includes(card))).toEqual([]);
   });
 
+  it('lists a purchase that awarded nothing among the contact’s latest transactions (its statement has no line for it)', async () => {
+    const quiet_card = testCard(917_002);
+    const quiet = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Rui', last_name: 'Paz', cims: [{ type: 'card', value: quiet_card }] });
+    expect(quiet.status, quiet.text).toBe(201);
+    // 10% of 5 cents rounds down to nothing: no award, no posting on the contact's accounts.
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `quiet-${Date.now()}`, cim: { type: 'card', value: quiet_card }, amount: 5, currency: 'EUR' });
+    expect([p.status, p.body.awards], p.text).toEqual([201, []]);
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    await page.getByLabel('CIM type').selectOption({ label: 'Card number' });
+    await page.getByLabel('Value').fill(quiet_card);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.getByRole('heading', { name: 'Rui Paz' }).waitFor();
+    const rows = page.getByRole('table', { name: /newest first/ }).locator('tbody tr');
+    expect(await rows.evaluateAll((trs) => trs.map((r) => r.lastElementChild?.textContent ?? ''))).toEqual([p.body.id]);
+    expect(await rows.first().textContent()).toContain('0.05 EUR');
+  });
+
   it('makes a purchase and a refund through the virtual terminal, and the wallet shown follows', async () => {
     await page.getByRole('link', { name: 'Virtual terminal' }).click();
     await expect.poll(() => page.getByLabel('Terminal').inputValue()).toBe(biz.terminal_id);
