@@ -64,11 +64,11 @@ export async function walletByCim(processor: Processor, business: Business, type
   // A terminal's look-up is a POS request: refused as a purchase would be while Redis refuses writes.
   if (presenter !== undefined) await requireWritable(processor.stores);
   const cim = processor.contacts.normalise(type, value, value_path);
-  const { contact_id, given_back } = presenter !== undefined
+  const { contact_id, guess_settled } = presenter !== undefined
     ? (await Promise.all([processor.contacts.identify(business.id, cim, presenter, processor.stores.clock.now()), requireWritableNow(processor.stores)]))[0]
-    : { contact_id: await processor.contacts.resolve(business.id, cim), given_back: undefined };
+    : { contact_id: await processor.contacts.resolve(business.id, cim), guess_settled: undefined };
   if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
-  const [{ pools: _p, expiring: _e, ...wallet }] = await Promise.all([processor.contacts.wallet(business, contact_id), given_back]);
+  const [{ pools: _p, expiring: _e, ...wallet }] = await Promise.all([processor.contacts.wallet(business, contact_id), guess_settled]);
   return jsonReply(200, wallet);
 }
 

@@ -76,13 +76,13 @@ const import_batches_in_flight_max = 3;
 const import_errors_max = 10_000; // the report stays bounded however bad the file is
 const import_line_bytes_max = 64 * 1024;
 
-/** What identify() found, and when a right code's guess has been given back. */
+/** What identify() found, and when the code's guess is settled (counted if wrong, released if right). */
 export interface Identified {
   readonly contact_id: string | null;
-  readonly given_back: Promise<void>;
+  readonly guess_settled: Promise<void>;
 }
 
-const nothing_to_give_back: Promise<void> = Promise.resolve();
+const no_guess_to_settle: Promise<void> = Promise.resolve();
 /** A guess's reservation asked again while 'busy' (1, 2, 4 … ms apart, at most the max): about 1.5 s in all. */
 const guess_busy_attempts_max = 30;
 const guess_busy_wait_ms_max = 64;
@@ -161,21 +161,21 @@ export class Contacts {
    * act for the contact (a wallet code pays), so presenting one is a guess, counted against the
    * terminal and source (core/guesses.ts): throws rate_limited past a limit, or when the code
    * is wrong past the soft one. The guess is reserved with the lookup (one wait for Redis), then
-   * counted if the code was wrong or released if right, not waited for: `given_back` settles
+   * counted if the code was wrong or released if right, not waited for: `guess_settled` resolves
    * then; await it with the request's next round trip, if any. It never rejects. Other CIMs
    * identify and authorise nothing: as resolve().
    * `presenter` null: a caller authenticated by its signature (a payment processor's callback),
    * whose codes are not guesses, nor refused as such (EVENTS.md: it is answered 200, never 429).
    */
   async identify(business_id: string, cim: NormalisedCim, presenter: Presenter | null, now_ms: number, kind: GuessKind = 'code'): Promise<Identified> {
-    if ((cim.type !== 'wallet_code' && cim.type !== 'contact_code') || presenter === null) return { contact_id: await this.resolve(business_id, cim), given_back: nothing_to_give_back };
+    if ((cim.type !== 'wallet_code' && cim.type !== 'contact_code') || presenter === null) return { contact_id: await this.resolve(business_id, cim), guess_settled: no_guess_to_settle };
     const counters = guessCountersOf(business_id, kind, presenter, now_ms);
     const [reserved, contact_id] = await Promise.all([this.reserveGuess(counters), this.resolve(business_id, cim)]);
     if (reserved.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');
     if (reserved.outcome === 'busy') throw new PocketgateError('rate_limited', 'too many codes are being checked at once at this terminal or address; try again');
-    const given_back = this.settle(counters, contact_id === null ? 'wrong' : 'right');
+    const guess_settled = this.settle(counters, contact_id === null ? 'wrong' : 'right');
     if (contact_id === null && reserved.outcome === 'reserved' && reserved.soft) throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
-    return { contact_id, given_back };
+    return { contact_id, guess_settled };
   }
 
   /**

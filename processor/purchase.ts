@@ -81,7 +81,7 @@ export class Purchases {
     }
     const contact_id = identified.contact_id;
     const evaluated = await this.evaluate(business, terminal, input, request, contact_id, at_ms);
-    await identified.given_back; // went out before the facts' round trip: settled by now
+    await identified.guess_settled; // went out before the facts' round trip: settled by now
     // A payment from the wallet (none on the callback channel) counts its codes as a terminal's.
     const payer_source = source ?? 'processor';
     const reply = await earlier;
@@ -139,8 +139,8 @@ export class Purchases {
     const candidates = offered(evaluation, evaluated.rewards.compiled.resolution);
     if (early !== undefined) return this.reserveRest(candidates, await early);
     const reserving = this.reserve(candidates, evaluated.claimed ? undefined : claim);
-    // A right wallet code's guess given back (Contacts.identify) settles in the same wait.
-    return payment === no_payment ? reserving : (await Promise.all([reserving, payment.given_back]))[0];
+    // The wallet code's guess settled (Contacts.identify) in the same wait.
+    return payment === no_payment ? reserving : (await Promise.all([reserving, payment.guess_settled]))[0];
   }
 
   /** The shard script, then what follows its commit; the awards' budgets go back if it refuses. */
@@ -181,13 +181,13 @@ export class Purchases {
     const cim = this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = this.stores.clock.now();
     const at_ms = occurredAtMs(input.occurred_at, now_ms, window);
-    const [{ contact_id, given_back }] = await Promise.all([this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms), requireWritableNow(this.stores)]);
+    const [{ contact_id, guess_settled }] = await Promise.all([this.contacts.identify(business.id, cim, { terminal_id: terminal.id, source }, now_ms), requireWritableNow(this.stores)]);
     if (contact_id === null) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     const rewards = await this.offers.forBusiness(business);
     const shard = this.contacts.shardOf(contact_id);
-    // A right code's guess given back (Contacts.identify) settles in the same wait.
+    // The code's guess settled (Contacts.identify) in the same wait.
     const local = readLocalTime(at_ms, terminal.timezone);
-    const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local), this.contacts.wallet(business, contact_id), given_back]);
+    const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local), this.contacts.wallet(business, contact_id), guess_settled]);
     const evaluation = evaluatePurchase(rewards.compiled, purchaseContext(terminal, input, at_ms, facts));
     const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution, input.amount);
     const discount = discountOf(awards, input.amount);
@@ -263,7 +263,7 @@ export class Purchases {
     // The OTP is tried against this contact's own OTPs (hot/otp.lua 'for').
     const payer = await this.spends.payer(business, terminal, source, input.pay, now_ms, contact_id);
     if (payer.contact_id !== contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the wallet paying is not the purchasing contact’s');
-    return { pay, pay_method: payer.method, otp: payer.otp, given_back: payer.given_back };
+    return { pay, pay_method: payer.method, otp: payer.otp, guess_settled: payer.guess_settled };
   }
 
   /**
@@ -424,11 +424,11 @@ interface Payment {
   readonly pay: number;
   readonly pay_method: 'otp' | 'wallet' | '';
   readonly otp: string;
-  /** When a right wallet code's guess has been given back (Contacts.identify). */
-  readonly given_back: Promise<void>;
+  /** When the wallet code's guess is settled (Contacts.identify). */
+  readonly guess_settled: Promise<void>;
 }
 
-const no_payment: Payment = { pay: 0, pay_method: '', otp: '', given_back: Promise.resolve() };
+const no_payment: Payment = { pay: 0, pay_method: '', otp: '', guess_settled: Promise.resolve() };
 
 /** A purchase request's idempotency: its hash, its reference's place in the hot window, when it came. */
 interface Request extends Claimant {

@@ -47,8 +47,8 @@ export class Redemptions {
       // (wallet.ts replayOr).
       return replayOr(this.stores, this.contacts, err, slot, hash, input.reference);
     }
-    const { contact_id, given_back } = identified;
-    await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), given_back]);
+    const { contact_id, guess_settled } = identified;
+    await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), guess_settled]);
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
     const request_hash = claimHash(hash);

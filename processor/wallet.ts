@@ -59,11 +59,11 @@ export interface Payer {
   readonly contact_id: string;
   readonly method: 'otp' | 'wallet';
   readonly otp: string;
-  /** When a right wallet code's guess has been given back (Contacts.identify): await it with the next round trip. */
-  readonly given_back: Promise<void>;
+  /** When the wallet code's guess is settled (Contacts.identify): await it with the next round trip. */
+  readonly guess_settled: Promise<void>;
 }
 
-const nothing_to_give_back: Promise<void> = Promise.resolve();
+const no_guess_to_settle: Promise<void> = Promise.resolve();
 
 export class Spends {
   constructor(
@@ -102,15 +102,15 @@ export class Spends {
     const presenter = { terminal_id: terminal.id, source };
     if (pay.wallet_code !== undefined) {
       const cim = this.walletCode(pay.wallet_code);
-      const { contact_id, given_back } = await this.contacts.identify(business.id, cim, presenter, now_ms);
+      const { contact_id, guess_settled } = await this.contacts.identify(business.id, cim, presenter, now_ms);
       if (contact_id === null) throw new PocketgateError('wallet_code_invalid', 'no wallet has this code');
-      return { contact_id, method: 'wallet', otp: '', given_back };
+      return { contact_id, method: 'wallet', otp: '', guess_settled };
     }
     const otp = pay.otp!;
     const found = await this.otpCheck(business, presenter, otp, named === '' ? 'alone' : 'for', named, now_ms);
     if (found.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal or address; try again later');
     if (found.outcome !== 'ok') throw new PocketgateError('otp_invalid', 'no such one-time code');
-    return { contact_id: found.contact_id, method: 'otp', otp, given_back: nothing_to_give_back };
+    return { contact_id: found.contact_id, method: 'otp', otp, guess_settled: no_guess_to_settle };
   }
 
   /**
@@ -207,7 +207,7 @@ export class Spends {
       return reply;
     }
     const contact_id = payer.contact_id;
-    const [claimed] = await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), payer.given_back]);
+    const [claimed] = await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), payer.guess_settled]);
     if (claimed !== contact_id) {
       // This very request came first when its code named another contact (the OTP expired and
       // was issued again since): that contact's reply, never a spend from the wallet it names now.

@@ -326,7 +326,7 @@ async function walletCodeContact(processor: Processor, business: Business, termi
   const wallet = processor.contacts.normalise('wallet_code', pan, 'DE2');
   try {
     const found = await processor.contacts.identify(business.id, wallet, { terminal_id: terminal.id, source }, processor.stores.clock.now(), 'card_or_code');
-    await found.given_back;
+    await found.guess_settled;
     return found.contact_id;
   } catch (err) {
     if (err instanceof PocketgateError && err.code === 'rate_limited') return null;
