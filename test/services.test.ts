@@ -98,6 +98,43 @@ describe('a checkout’s server already running from its data folder', () => {
   });
 });
 
+// OPERATIONS.md: "even a gateway started during the outage serves terminals". A PostgreSQL that
+// runs but does not answer (frozen) made `npm start` wait 15 s and exit (a black-box probe,
+// 2026-12-05); the gateway itself serves without it and migrates once it answers.
+describe('a checkout’s PostgreSQL running but not answering', () => {
+  it('is waited on a few seconds, then gone on without, with a warning; one not running is started', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pg-frozen-'));
+    mkdirSync(join(root, 'scripts'));
+    copyFileSync(join(repo_root, 'scripts', 'services.mjs'), join(root, 'scripts', 'services.mjs'));
+    const port = await freePort();
+    const services = JSON.stringify(join(root, 'scripts', 'services.mjs'));
+    const env = { REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: '', POCKETGATE_PG_PORT: String(port) };
+    const ensure = () => runChild(process.execPath, ['--input-type=module', '-e', `const s = await import(${services}); const r = await s.ensureServices({ profile: 'test' }); console.log(r.DATABASE_URL);`], { env, kill_after_ms: 120_000 });
+    const url = `postgres://pocketgate@127.0.0.1:${port}/pocketgate\n`;
+    let postmaster: number | undefined;
+    try {
+      expect(await ensure()).toMatchObject({ code: 0, stdout: url });
+      const data_dir = execFileSync(process.execPath, ['--input-type=module', '-e', `const s = await import(${services}); console.log(s.pgBaseDir(${JSON.stringify(root)}, 'test'))`]).toString().trim();
+      postmaster = Number(readFileSync(join(data_dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      spawnSync('pkill', ['-STOP', '-P', String(postmaster)]);
+      process.kill(postmaster, 'SIGSTOP');
+      const started_ms = Date.now();
+      const frozen = await ensure();
+      expect(frozen, frozen.stderr).toMatchObject({ code: 0, stdout: url });
+      expect(frozen.stderr).toContain(`PostgreSQL on port ${port} is running but does not answer: going on without it`);
+      expect(Date.now() - started_ms).toBeLessThan(14_000);
+    } finally {
+      if (postmaster !== undefined) {
+        process.kill(postmaster, 'SIGCONT');
+        spawnSync('pkill', ['-CONT', '-P', String(postmaster)]);
+      }
+      await runChild(process.execPath, ['--input-type=module', '-e', `const s = await import(${services}); await s.stopServices({ profile: 'test' });`], { env, kill_after_ms: 60_000 });
+    }
+    expect(await connects(port)).toBe(false);
+    rmSync(root, { recursive: true, force: true });
+  }, 180_000);
+});
+
 /** `code` as a module, with Redis this checkout's own on `redis_port` (REDIS_URL empty) and PostgreSQL given (left alone). */
 function runNode(code: string, redis_port: number) {
   const env = { REDIS_URL: '', POCKETGATE_REDIS_PORT: String(redis_port), DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused' };
