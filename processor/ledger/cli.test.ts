@@ -1,7 +1,8 @@
 // cli.ts commandArgs: the options `npm run` takes for itself when written without `--`, put back.
 
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { commandArgs } from './cli.ts';
+import { commandArgs, progressBar } from './cli.ts';
 
 const reconcile = { 'wait-seconds': { type: 'string' }, business: { type: 'string' } } as const;
 const rebuild = { force: { type: 'boolean' } } as const;
@@ -28,5 +29,22 @@ describe('commandArgs', () => {
   it('refuses to guess which lone value is which option’s, saying how to write it', () => {
     expect(() => commandArgs(reconcile, ['5', 'bus_1'], npm('reconcile', { business: 'true', wait_seconds: 'true' }))).toThrow('npm took --wait-seconds and --business for itself: write `npm run reconcile -- --wait-seconds <value> --business <value>`');
     expect(() => commandArgs(reconcile, [], npm('reconcile', { business: 'true' }))).toThrow(/npm took --business/);
+  });
+});
+
+describe('progressBar (lines off a terminal, as npm run rebuild prints them)', () => {
+  it('an empty phase, and one with no progress yet, show no eta rather than cli-progress\'s "LLs"', () => {
+    let text = '';
+    const stream = new Writable({ write: (chunk, _enc, done) => ((text += String(chunk)), done()) });
+    const bar = progressBar(true, stream);
+    bar.start(0, 'network: links');
+    bar.stop();
+    bar.start(10, 'contacts');
+    bar.update(0);
+    bar.stop();
+    expect(text).toContain('network: links');
+    expect(text).toContain('0/0 (100%) eta -');
+    expect(text).toContain('0/10 (0%) eta -');
+    expect(text).not.toMatch(/LLs|NULL|INF/);
   });
 });

@@ -76,12 +76,18 @@ export interface Progress {
 }
 
 /**
+ * cli-progress's time, but '-' for an eta it could not estimate ('NULL': no progress yet, an
+ * empty phase), which its padding printed as "LLs" (a black-box probe of `npm run rebuild`).
+ */
+const etaText: cliProgress.TimeFormatter = (t, options, round) => (typeof t === 'number' && Number.isFinite(t) ? cliProgress.Format.TimeFormat(t, options, round) : '-');
+
+/**
  * A progress bar on stderr. On a terminal it is redrawn in place; elsewhere (a pipe, a file) only
  * when `lines_off_terminal`: a line at each phase's start, every 2 s, and at its end.
  */
-export function progressBar(lines_off_terminal = false): Progress {
+export function progressBar(lines_off_terminal = false, stream: NodeJS.WritableStream = process.stderr): Progress {
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: '{label} [{bar}] {value}/{total} ({percentage}%) eta {eta_formatted}', hideCursor: true, clearOnComplete: false, noTTYOutput: lines_off_terminal },
+    { stream, format: '{label} [{bar}] {value}/{total} ({percentage}%) eta {eta_formatted}', hideCursor: true, clearOnComplete: false, noTTYOutput: lines_off_terminal, formatTime: etaText },
     cliProgress.Presets.shades_classic,
   );
   let running = false;
