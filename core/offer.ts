@@ -111,6 +111,8 @@ export interface Award {
   readonly guard_before_ms: number;
   /** Position of the offer in creation order: breaks ties (the older offer wins). */
   readonly rank: number;
+  /** Set by the processor once the budget is reserved: the second it was reserved in, which settles it (processor/hot/budget.ts). */
+  readonly budget_reserved_s?: number;
 }
 
 export interface PurchaseItem {

@@ -220,7 +220,8 @@ export class Purchases {
         left.delete(a.offer_id);
         if (granted === undefined) continue; // its budget was spent
         const amount = Math.min(granted.amount, a.amount);
-        out.push(amount === a.amount ? a : { ...a, amount });
+        // As the facts decided it, settled by the early reservation's second (budget.lua).
+        out.push({ ...a, amount, budget_reserved_s: granted.budget_reserved_s });
         if (granted.amount > amount) left.set(a.offer_id, { ...granted, amount: granted.amount - amount });
       }
     }

@@ -131,6 +131,7 @@ const routes: RouteCase[] = [
   { name: 'POST /v1/contacts/{id}/spend-otp', kind: 'admin', ok: 201, send: admin('POST', () => `/v1/contacts/${contact.id}/spend-otp`, () => ({ amount: 5 })) },
   { name: 'POST /v1/contacts/{id}/wallet-code', kind: 'admin', ok: 201, send: admin('POST', () => `/v1/contacts/${spare.id}/wallet-code`) },
   { name: 'GET /v1/contacts/{id}/statement', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/contacts/${contact.id}/statement`) },
+  { name: 'GET /v1/contacts/{id}/transactions', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/contacts/${contact.id}/transactions`) },
   // Rewards
   { name: 'POST /v1/schemes', kind: 'admin', ok: 201, send: admin('POST', () => '/v1/schemes', (r) => ({ name: `s ${r.tag}`, signup: 'self' }), () => other.admin_key) },
   { name: 'GET /v1/schemes', kind: 'admin', ok: 200, send: admin('GET', () => '/v1/schemes') },

@@ -167,6 +167,11 @@ export function budgetKey(offer_id: string): string {
   return `b:{${offer_id}}`;
 }
 
+/** Beside an offer's budget: what purchases hold reserved of it now, by the second reserved in (budget.lua). */
+export function budgetPendingKey(offer_id: string): string {
+  return `bp:{${offer_id}}`;
+}
+
 /**
  * The console's traffic counts of a business for one second (gateway/console-stats.ts), kept two
  * minutes: not data, so `rebuild` neither restores them nor counts them as data already there.
