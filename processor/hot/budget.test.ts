@@ -47,6 +47,14 @@ describe('budget.lua', () => {
     expect(await reserve(offer_id, 80, 100, false)).toBe(50);
   });
 
+  it('a reservation pending in a later second counts too (a purchase asks again with the second it began in)', async () => {
+    const offer_id = newId('off');
+    expect(await reserve(offer_id, 100, 100, false, at_s + 1)).toBe(100);
+    expect(await reserve(offer_id, 100, 100, false, at_s)).toBe(-1);
+    expect(await settle(offer_id, 100, 100, at_s + 1)).toBe(0);
+    expect(await reserve(offer_id, 100, 100, false, at_s)).toBe(100);
+  });
+
   it('a final ask takes what is left whatever is pending; a partial give-back leaves the rest pending', async () => {
     const offer_id = newId('off');
     expect(await reserve(offer_id, 90, 100, false)).toBe(90);
