@@ -26,9 +26,9 @@ import { capPeriodsKeptFrom, type CapPeriodsKept } from '../core/cap-periods.ts'
 /**
  * Asks of a budget answered 'busy', at most, 1, 2, 4 … 64 ms apart (about 2 s in all), the last
  * final: waited only at a budget's end, while purchases in flight hold what is left, which they
- * settle as soon as their shard scripts answer. Shorter waits ran out on a loaded machine first:
- * 60 ms left 200 of 4,200 unspent, 0.5 s 300 in a full CI run (test/budget-exact.test.ts). Past
- * 2 s what is still pending is taken as kept (a gateway that died holding it: budget.lua's window).
+ * settle as soon as their shard scripts answer (within a round of 200 purchases at once, under 1
+ * s on a loaded machine: test/budget-exact.test.ts). Past 2 s what is still pending is taken as
+ * kept (a gateway that died holding it: budget.lua's window).
  */
 const budget_busy_attempts_max = 37;
 const budget_busy_wait_ms_max = 64;
