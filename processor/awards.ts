@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { evaluateSignup, fitDiscounts, resolutionPlaces, resolveAwards, type Award, type Resolution } from '../core/offer.ts';
 import { periodKey, readLocalTime } from '../core/local-time.ts';
@@ -13,11 +14,11 @@ import type { AwardItem } from './hot/award-items.ts';
 import type { Expiry } from './expiry.ts';
 import type { Template, WalletHole } from './hot/template.ts';
 import { budgetKey, capsKey, contactKey, referralsKey } from './hot/keys.ts';
-import { referenceSlot } from './hot/references.ts';
+import { referenceSlot, rewards_terminal } from './hot/references.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business } from './network.ts';
 import type { Offers } from './offers.ts';
-import type { ReferralIntent } from './referrals.ts';
+import { referralReference, type ReferralIntent } from './referrals.ts';
 import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { awardTemplates, publicAward } from './templates.ts';
@@ -33,8 +34,6 @@ import { capPeriodsKeptFrom, type CapPeriodsKept } from '../core/cap-periods.ts'
 const budget_busy_attempts_max = 37;
 const budget_busy_wait_ms_max = 64;
 
-/** Award transactions are made by the processor itself, under this pseudo-terminal. */
-export const rewards_terminal = '_rewards';
 
 /**
  * What the shard call of a transaction the processor makes itself (an award, an expiry) names
@@ -219,7 +218,10 @@ export class Awards {
       guard: a.guard === 'first_purchase' ? null : a.guard,
       period_key: a.period_key === null || a.limits?.per_contact === undefined ? a.period_key : periodKey(a.limits.per_contact.period, utc),
     }));
-    await this.run(business, intent.referrer_id, `referral:${intent.referred_id}`, 'referral', awards, now_ms, intent.resolution);
+    await this.run(business, intent.referrer_id, referralReference(intent.referred_id, intent.purchase_id), 'referral', awards, now_ms, intent.resolution).catch((err: unknown) => {
+      // Its referral undone before it was made (referral-undo.ts marked its reference): never made.
+      if (!(err instanceof PocketgateError && err.code === 'already_reversed')) throw err;
+    });
     this.onReferralStep?.('awarded');
     await this.stores.redis.zRem(referralsKey(this.contacts.shardOf(intent.referred_id)), member);
   }

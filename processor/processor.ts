@@ -11,6 +11,7 @@ import { Schemes } from './schemes.ts';
 import { Awards } from './awards.ts';
 import { Expiry } from './expiry.ts';
 import { ReferralSweeper } from './referrals.ts';
+import { ReferralUndos } from './referral-undo.ts';
 import { DeferredUndos } from './deferred-undos.ts';
 import { Processors } from './processors.ts';
 import { CallbackEvents } from './callback-events.ts';
@@ -30,7 +31,9 @@ export class Processor {
   readonly schemes: Schemes;
   readonly awards: Awards;
   readonly expiry: Expiry;
-  /** Makes the referral awards a crashed process left in the outboxes. */
+  /** Reverses a referrer's award when its referral is undone (a reversal left the referred contact no purchase). */
+  readonly referral_undos: ReferralUndos;
+  /** Makes the referral awards (and undos) a crashed process left in the outboxes. */
   readonly referrals: ReferralSweeper;
   /** Gives back what purchases reversed while the ledger could not be read had counted. */
   readonly deferred_undos: DeferredUndos;
@@ -65,9 +68,10 @@ export class Processor {
     };
     this.purchases = new Purchases(stores, this.contacts, this.offers, this.spends, this.awards, this.expiry, (err, context, message) => this.onFailure(err, context, message));
     this.redemptions = new Redemptions(stores, this.contacts, this.offers);
-    this.refunds = new Refunds(stores, this.contacts, this.offers, this.expiry, (err, context, message) => this.onFailure(err, context, message));
+    this.referral_undos = new ReferralUndos(stores, this.contacts, this.offers);
+    this.refunds = new Refunds(stores, this.contacts, this.offers, this.expiry, this.referral_undos, (err, context, message) => this.onFailure(err, context, message));
     this.schemes = new Schemes(stores);
-    this.referrals = new ReferralSweeper(stores, this.network, this.awards, (err, context, message) => this.onFailure(err, context, message));
+    this.referrals = new ReferralSweeper(stores, this.network, this.awards, this.referral_undos, (err, context, message) => this.onFailure(err, context, message));
     this.deferred_undos = new DeferredUndos(stores, this.network, this.offers, (err, context, message) => this.onFailure(err, context, message));
     this.processors = new Processors(stores, this.network);
     this.callback_events = new CallbackEvents(stores.sql);

@@ -95,12 +95,13 @@ export class Purchases {
       return this.spends.replayOr(err, request.slot, request.hash, input.reference);
     }
     const awards = await this.awardsOf(evaluated, payment, { ...request, contact_id });
-    const referral = referralOf(business, contact_id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);
     const call = this.purchaseCall(business, terminal, input, {
       slot: request.slot, contact_id, shard: evaluated.shard, now_ms, at_ms, local: evaluated.local, rewards: evaluated.rewards, awards, pay: payment.pay, pay_method: payment.pay_method, otp: payment.otp,
-      request_hash: claimHash(request.hash), referral: referral?.member,
+      request_hash: claimHash(request.hash),
     });
-    return this.commit(business, terminal, payer_source, call, awards, referral);
+    // The intent names the purchase (its award's reference does): made once the call has its id.
+    const referral = referralOf(business, contact_id, call.id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);
+    return this.commit(business, terminal, payer_source, referral === undefined ? call : { ...call, referral: referral.member }, awards, referral);
   }
 
   /**
@@ -490,10 +491,10 @@ export interface PurchaseFacts {
  * `best` resolution, with every candidate, so that the award script falls back to the next best
  * of a group whose winner the referrer's cap refuses, as a purchase's script does.
  */
-function referralOf(business: Business, contact_id: string, referrer: ReferrerContext | null, evaluation: Evaluation, resolution: Resolution): Referral | undefined {
+function referralOf(business: Business, contact_id: string, purchase_id: string, referrer: ReferrerContext | null, evaluation: Evaluation, resolution: Resolution): Referral | undefined {
   const awards = resolution === 'all' ? evaluation.referrer_awards : evaluation.referrer_candidates;
   if (referrer === null || awards.length === 0) return undefined;
-  const intent: ReferralIntent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, awards, ...(resolution === 'all' ? {} : { resolution }) };
+  const intent: ReferralIntent = { business_id: business.id, referrer_id: referrer.contact_id, referred_id: contact_id, purchase_id, awards, ...(resolution === 'all' ? {} : { resolution }) };
   return { intent, member: encodeIntent(intent) };
 }
 

@@ -1,15 +1,19 @@
-// Referral awards, exactly once. The referrer usually lives on another shard (another Redis
-// Cluster slot) than the referred contact, so its award cannot be in the purchase's script. The
-// purchase's script instead keeps a referral intent in its shard's outbox (hot/keys.ts
-// referralsKey), atomically with the first purchase; the gateway then makes the award (a
-// transaction of its own on the referrer's shard, once per reference `referral:<referred id>`)
-// and takes the intent out. An intent a crashed process left behind is made by the sweeper here.
-// Making one twice is harmless: the award script finds the reference's record and replays, and
-// the budget it reserved again goes back (Awards.run).
+// Referral awards, exactly once, and their undoing. The referrer usually lives on another shard
+// (another Redis Cluster slot) than the referred contact, so its award cannot be in the purchase's
+// script. The purchase's script instead keeps a referral intent in its shard's outbox
+// (hot/keys.ts referralsKey), atomically with the first purchase; the gateway then makes the award
+// (a transaction of its own on the referrer's shard, once per reference
+// `referral:<referred id>:<purchase id>`) and takes the intent out. A reversal that leaves the
+// referred contact no purchase keeps an undo intent the same way (hot/reversal.lua undoReferral),
+// which reverses that award (processor/referral-undo.ts). An intent a crashed process left behind
+// is made by the sweeper here. Making one twice is harmless: the award script finds the
+// reference's record and replays, and the budget it reserved again goes back (Awards.run); an
+// undo finds its own reversal's record and replays.
 
 import { PocketgateError } from '../core/errors.ts';
 import type { Award, Resolution } from '../core/offer.ts';
 import type { Awards } from './awards.ts';
+import type { ReferralUndos } from './referral-undo.ts';
 import { referralsKey } from './hot/keys.ts';
 import type { Network } from './network.ts';
 import type { FailureReport } from './purchase.ts';
@@ -20,6 +24,8 @@ export interface ReferralIntent {
   readonly business_id: string;
   readonly referrer_id: string;
   readonly referred_id: string;
+  /** The referred contact's purchase that referred; absent in intents kept before 2026-12-05. */
+  readonly purchase_id?: string;
   /** The referrer's awards as the purchase evaluated them. */
   readonly awards: readonly Award[];
   /**
@@ -30,21 +36,47 @@ export interface ReferralIntent {
   readonly resolution?: Resolution;
 }
 
-/**
- * An intent as the outbox keeps it: JSON, its member (unique: a contact has one first purchase).
- * The same bytes take it out again.
- */
-export function encodeIntent(i: ReferralIntent): string {
-  return JSON.stringify({ b: i.business_id, r: i.referrer_id, c: i.referred_id, a: i.awards, ...(i.resolution === undefined || i.resolution === 'all' ? {} : { s: i.resolution }) });
+/** The undoing of a referral: its award reversed (processor/referral-undo.ts). */
+export interface ReferralUndo {
+  readonly business_id: string;
+  readonly referrer_id: string;
+  readonly referred_id: string;
+  /** The purchase that referred (its award's reference names it). */
+  readonly purchase_id: string;
 }
 
-/** An outbox member read back; undefined for one that is not an intent (never written so). */
-export function decodeIntent(member: string): ReferralIntent | undefined {
+/** The reference of the referrer's award of `referred_id`'s purchase `purchase_id` (unnamed in intents kept before 2026-12-05). */
+export function referralReference(referred_id: string, purchase_id: string | undefined): string {
+  return purchase_id === undefined ? `referral:${referred_id}` : `referral:${referred_id}:${purchase_id}`;
+}
+
+/** The reference of the reversal of that award. */
+export function referralUndoReference(undo: ReferralUndo): string {
+  return `referral-undo:${undo.referred_id}:${undo.purchase_id}`;
+}
+
+/**
+ * An intent as the outbox keeps it: JSON, its member (unique: a purchase refers once). The same
+ * bytes take it out again.
+ */
+export function encodeIntent(i: ReferralIntent): string {
+  return JSON.stringify({ b: i.business_id, r: i.referrer_id, c: i.referred_id, ...(i.purchase_id === undefined ? {} : { p: i.purchase_id }), a: i.awards, ...(i.resolution === undefined || i.resolution === 'all' ? {} : { s: i.resolution }) });
+}
+
+/** An undo as the outbox keeps it: the bytes hot/reversal.lua undoReferral writes. */
+export function encodeUndo(u: ReferralUndo): string {
+  return JSON.stringify({ u: 1, b: u.business_id, r: u.referrer_id, c: u.referred_id, p: u.purchase_id });
+}
+
+/** An outbox member read back; undefined for one that is neither (never written so). */
+export function decodeIntent(member: string): { readonly award: ReferralIntent } | { readonly undo: ReferralUndo } | undefined {
   try {
-    const v = JSON.parse(member) as { b?: unknown; r?: unknown; c?: unknown; a?: unknown; s?: unknown };
-    if (typeof v.b !== 'string' || typeof v.r !== 'string' || typeof v.c !== 'string' || !Array.isArray(v.a)) return undefined;
+    const v = JSON.parse(member) as { u?: unknown; b?: unknown; r?: unknown; c?: unknown; p?: unknown; a?: unknown; s?: unknown };
+    if (typeof v.b !== 'string' || typeof v.r !== 'string' || typeof v.c !== 'string') return undefined;
+    if (v.u === 1) return typeof v.p === 'string' ? { undo: { business_id: v.b, referrer_id: v.r, referred_id: v.c, purchase_id: v.p } } : undefined;
+    if (!Array.isArray(v.a) || (v.p !== undefined && typeof v.p !== 'string')) return undefined;
     const resolution = v.s === 'best' || v.s === 'best_per_scheme' ? v.s : undefined;
-    return { business_id: v.b, referrer_id: v.r, referred_id: v.c, awards: v.a as Award[], ...(resolution === undefined ? {} : { resolution }) };
+    return { award: { business_id: v.b, referrer_id: v.r, referred_id: v.c, ...(v.p === undefined ? {} : { purchase_id: v.p }), awards: v.a as Award[], ...(resolution === undefined ? {} : { resolution }) } };
   } catch {
     return undefined;
   }
@@ -62,6 +94,7 @@ export class ReferralSweeper {
     private readonly stores: Stores,
     private readonly network: Network,
     private readonly awards: Awards,
+    private readonly undos: ReferralUndos,
     /** Where an intent given up on goes (the gateway logs it at error level). */
     private readonly report: FailureReport,
   ) {}
@@ -90,23 +123,26 @@ export class ReferralSweeper {
    * Anything else (Redis, PostgreSQL, a full journal) leaves it for the next sweep.
    */
   private async make(shard: number, member: string, at_ms: number, now_ms: number): Promise<boolean> {
-    const intent = decodeIntent(member);
+    const decoded = decodeIntent(member);
+    const intent = decoded === undefined ? undefined : 'award' in decoded ? decoded.award : decoded.undo;
+    const what = decoded !== undefined && 'undo' in decoded ? 'referral undo' : 'referral award';
     const context = { referred_id: intent?.referred_id, referrer_id: intent?.referrer_id, business_id: intent?.business_id, intent_at: new Date(at_ms).toISOString() };
     const give_up = async (message: string, err?: unknown) => {
-      this.report(err ?? new Error(message), context, `referral award given up on: ${message}`);
+      this.report(err ?? new Error(message), context, `${what} given up on: ${message}`);
       await this.stores.redis.zRem(referralsKey(shard), member);
       return false;
     };
-    if (intent === undefined) return give_up('not a referral intent');
+    if (decoded === undefined || intent === undefined) return give_up('not a referral intent');
     if (now_ms - at_ms > (this.stores.config.reply_ttl_seconds * 1000) / 2) return give_up('not made within half the hot window');
     try {
       const business = await this.network.business(intent.business_id);
       if (business === undefined) return give_up('its business is gone');
-      await this.awards.referral(business, intent, member, now_ms);
+      if ('award' in decoded) await this.awards.referral(business, decoded.award, member, now_ms);
+      else await this.undos.undo(business, decoded.undo, member, now_ms);
       return true;
     } catch (err) {
       if (err instanceof PocketgateError && err.code === 'contact_not_found') return give_up('the referrer is not a contact of the business', err);
-      this.report(err, context, 'referral award left behind by a crash not made now; the next sweep tries again');
+      this.report(err, context, `${what} left behind by a crash not made now; the next sweep tries again`);
       return false;
     }
   }

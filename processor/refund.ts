@@ -2,6 +2,7 @@
 // reference, on that transaction's contact's shard: in the hot window by the reference's claim
 // and record, after it in the ledger.
 
+import assert from 'node:assert/strict';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RefundInput, ReversalInput } from '../core/schemas.ts';
@@ -29,6 +30,8 @@ import { refundTemplates, reversalTemplates, type TerminalFacts } from './templa
 import type { LedgerRead } from './transactions.ts';
 import { feeRate, requestHash } from './wallet.ts';
 import { requireWritable } from './redis-health.ts';
+import type { ReferralUndos } from './referral-undo.ts';
+import { decodeIntent } from './referrals.ts';
 
 /** Where an original is: its contact, and what the ledger has of it when the hot window does not. */
 interface Located {
@@ -45,7 +48,7 @@ const reversal_reads_max = 3;
 const originals: ReadonlySet<string> = new Set<RecordKind>(['purchase', 'spend', 'redemption']);
 
 /** The ledger's original as the scripts are given it (hot/original.ts). */
-function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
+export function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
   // Another kind (a refund or reversal under the reference) is no original: the scripts refuse it.
   const kind = (originals.has(o.kind) ? o.kind : 'award') as RecordKind;
   return {
@@ -61,6 +64,7 @@ export class Refunds {
     private readonly contacts: Contacts,
     private readonly offers: Offers,
     private readonly expiry: Expiry,
+    private readonly referral_undos: ReferralUndos,
     private readonly report: FailureReport,
   ) {}
 
@@ -287,6 +291,9 @@ export class Refunds {
         // reversal stands.
         await giveBackBudgets(this.stores, purchase.counted, rewards).catch((err: unknown) => this.report(err, { transaction_id: purchase.id, offers: purchase.counted?.awards.map((a) => a.offer_id) }, 'reversal committed: could not give back its purchase’s budgets'));
       }
+      // The purchase was the referred contact's last: its referral undone now (reversal.lua
+      // undoReferral kept the intent); failing, the sweeper undoes it. Reported, the reversal stands.
+      if (outcome.outcome === 'ok' && outcome.referral_undo !== undefined) await this.undoReferral(business, outcome.referral_undo, now_ms);
       // A redemption's lots came back with their expiry: those past it expire now, as they would
       // have had it never happened (API.md), not at the next sweep; failing, the sweep does it.
       if (outcome.outcome === 'ok' && purchase === undefined) {
@@ -294,6 +301,14 @@ export class Refunds {
       }
       return reply;
     }
+  }
+
+  private async undoReferral(business: Business, member: string, now_ms: number): Promise<void> {
+    const decoded = decodeIntent(member);
+    assert(decoded !== undefined && 'undo' in decoded, 'reversal.lua keeps an undo intent');
+    const { undo } = decoded;
+    await this.referral_undos.undo(business, undo, member, now_ms).catch((err: unknown) =>
+      this.report(err, { referred_id: undo.referred_id, referrer_id: undo.referrer_id, purchase_id: undo.purchase_id }, 'reversal committed; the referrer’s award was not reversed now; the referral sweeper reverses it'));
   }
 
   /**

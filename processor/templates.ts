@@ -91,6 +91,11 @@ export interface ReversalReply extends Approved {
 }
 
 /** Award and expiry transactions are the processor's own: their replies go to no terminal. */
+export interface AwardReversalReply extends Omit<ReversalReply, 'original_kind'> {
+  /** A referrer's award, reversed as its referral was undone. */
+  readonly original_kind: 'award';
+}
+
 export interface AwardReply {
   readonly id: string;
   readonly kind: 'award';
@@ -239,6 +244,22 @@ export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
   } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'postings', ReversalHole>;
+  return { reply: template(reply), entry: template(entry) };
+}
+
+/**
+ * The reversal of a referrer's award as its referral is undone (processor/referral-undo.ts): the
+ * processor's own, as the award was, so no terminal and no claim (its record alone makes it once).
+ */
+export function awardReversalTemplates(t: TransactionFacts & { readonly reference: string }): Templates<ReversalHole> {
+  const reply = {
+    id: t.id, status: 'approved', reference: t.reference, original_id, original_kind, contact_id: t.contact_id,
+    currency: t.currency, clawed_back: refund.clawed, award_expired, created_at: rfc3339(t.now_ms), wallet,
+  } satisfies Holed<AwardReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
+  const entry = {
+    id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: null, reference: t.reference, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,
   } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };

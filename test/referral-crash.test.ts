@@ -49,9 +49,9 @@ const intents = (c: Contact) => redis.client.zRange(referralsKey(gw.processor.co
 const budget = async () => Number(await redis.client.get(budgetKey(offer_id)));
 const buy = (c: Contact, reference: string) => call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: c.card }, amount: 1_000, currency: 'EUR' });
 
-/** A gateway process that buys as `referred` and is killed at `crash_at`; resolves to how it ended. */
-async function buyAndCrash(referred: Contact, reference: string, crash_at: 'committed' | 'awarded'): Promise<{ signal: NodeJS.Signals | null; output: string }> {
-  const env = { REDIS_URL: redis.url, CRASH_AT: crash_at, TERMINAL_KEY: biz.terminal_key, CARD: referred.card, REFERENCE: reference };
+/** A gateway process that buys as `referred` (or reverses `original_reference`) and is killed at `crash_at`; resolves to how it ended. */
+async function buyAndCrash(referred: Contact, reference: string, crash_at: 'committed' | 'awarded' | 'kept' | 'reversed', original_reference?: string): Promise<{ signal: NodeJS.Signals | null; output: string }> {
+  const env = { REDIS_URL: redis.url, CRASH_AT: crash_at, TERMINAL_KEY: biz.terminal_key, CARD: referred.card, REFERENCE: reference, ...(original_reference === undefined ? {} : { ORIGINAL_REFERENCE: original_reference }) };
   const { signal, stdout, stderr } = await runTs('test/referral-crash-child.ts', [], { env, kill_after_ms: 30_000 });
   return { signal, output: stdout + stderr };
 }
@@ -104,6 +104,43 @@ describe('a referral award', () => {
     await eventually('the sweeper to take the intent out', async () => (await intents(referred)).length === 0, intent_age_ms + 10_000);
     expect(await commerce(referrer)).toBe(700);
     // The sweeper reserved the budget again and gave it back when the award script replayed.
+    expect(await budget()).toBe(before + 700);
+  });
+
+  it('is reversed once when a gateway is killed between the reversal of its purchase and the undo: the sweeper undoes it, budget back', async () => {
+    const referrer = await contact();
+    const referred = await contact(referrer.referral_code);
+    const before = await budget();
+    expect((await buy(referred, `undo-${seq}`)).status).toBe(201);
+    expect(await commerce(referrer)).toBe(700);
+    const { signal, output } = await buyAndCrash(referred, `undo-${seq}-v`, 'kept', `undo-${seq}`);
+    expect(signal, output).toBe('SIGKILL');
+    // The reversal stands, the award is not reversed yet, and the undo waits in the outbox.
+    expect(await commerce(referrer)).toBe(700);
+    expect(await intents(referred)).toHaveLength(1);
+    await eventually('the sweeper to reverse the award', async () => (await commerce(referrer)) === 0, intent_age_ms + 10_000);
+    await eventually('the undo to leave the outbox', async () => (await intents(referred)).length === 0);
+    await new Promise((resolve) => setTimeout(resolve, 600)); // a few sweeps more
+    expect(await commerce(referrer)).toBe(0);
+    expect(await budget()).toBe(before);
+  });
+
+  it('is reversed once when a gateway is killed after the undo, before its intent left the outbox: the sweeper replays it', async () => {
+    const referrer = await contact();
+    const referred = await contact(referrer.referral_code);
+    const before = await budget();
+    expect((await buy(referred, `undo-${seq}`)).status).toBe(201);
+    const { signal, output } = await buyAndCrash(referred, `undo-${seq}-v`, 'reversed', `undo-${seq}`);
+    expect(signal, output).toBe('SIGKILL');
+    expect(await commerce(referrer)).toBe(0);
+    expect(await intents(referred)).toHaveLength(1);
+    await eventually('the sweeper to take the undo out', async () => (await intents(referred)).length === 0, intent_age_ms + 10_000);
+    expect(await commerce(referrer)).toBe(0);
+    // Given back once: the replayed reversal gives back nothing more.
+    expect(await budget()).toBe(before);
+    // The referred contact's next purchase is its first again, and refers anew.
+    expect((await buy(referred, `undo-${seq}-again`)).status).toBe(201);
+    expect(await commerce(referrer)).toBe(700);
     expect(await budget()).toBe(before + 700);
   });
 

@@ -1,7 +1,10 @@
-// The referrer is awarded once (API.md: on the referred contact's first purchase). A reversal
-// leaving the referred contact no purchase makes its next purchase the first again, but does not
-// undo the referral award: before, that next purchase referred again, and once the hot window
-// had forgotten the award's reference (`referral:<referred id>`) the referrer was awarded twice.
+// The referrer is awarded once per standing first purchase (API.md: on the referred contact's
+// first purchase). A reversal leaving the referred contact no purchase undoes the referral (the
+// award reversed: test/referral-reversal.test.ts), and its next purchase, the first again, refers
+// anew under a reference of its own (`referral:<referred id>:<purchase id>`): after the hot window
+// too, never twice for one purchase. Before 2026-12-05 the award stood and the next purchase did
+// not refer; before that, it referred again under the same reference, and once the hot window had
+// forgotten it the referrer was awarded twice.
 
 import { describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, testCard, type TestGateway } from './helpers.ts';
@@ -11,7 +14,7 @@ let gw: TestGateway;
 gatewayForFile((made) => (gw = made));
 
 describe('a referred contact whose first purchase is reversed', () => {
-  it('does not refer again with its next purchase, after the hot window too', async () => {
+  it('refers anew with its next purchase, once, after the hot window too', async () => {
     const biz = await createBusiness(gw);
     expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'ref', goal: 'referral', award: { fixed: 100 } })).status).toBe(201);
     expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'first', goal: 'first_purchase', award: { fixed: 30 } })).status).toBe(201);
@@ -23,6 +26,7 @@ describe('a referred contact whose first purchase is reversed', () => {
     expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'pb1', cim: { type: 'card', value: card_b }, amount: 1000, currency: 'EUR' })).status).toBe(201);
     await eventually('the referral award', async () => (await commerce()) === 100, 3_000);
     expect((await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: 'vb1', original_reference: 'pb1' })).status).toBe(201);
+    expect(await commerce()).toBe(0);
     const clock = gw.processor.stores.clock;
     const real = clock.now;
     try {
@@ -33,6 +37,10 @@ describe('a referred contact whose first purchase is reversed', () => {
       expect(p2.status, p2.text).toBe(201);
       // Still the first purchase again (its own first-purchase offer: the reversal voided the first).
       expect(p2.body.awards.map((x: { amount: number }) => x.amount)).toEqual([30]);
+      expect(await commerce()).toBe(100);
+      // Its replay and its next purchase refer no more.
+      expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'pb2', cim: { type: 'card', value: card_b }, amount: 1000, currency: 'EUR' })).headers.get('idempotent-replayed')).toBe('true');
+      expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'pb3', cim: { type: 'card', value: card_b }, amount: 1000, currency: 'EUR' })).status).toBe(201);
       await new Promise((r) => setTimeout(r, 300));
       expect(await commerce()).toBe(100);
     } finally {

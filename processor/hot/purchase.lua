@@ -51,11 +51,17 @@ if birth and #birth == 10 and string.find(ARG.birth_days, string.sub(birth, 6, 1
   redis.call('PEXPIRE', KEY.times, times_kept_ms)
 end
 -- The referrer's award lives on another shard: its intent is kept here, with the purchase, and
--- leaves once the award is made (processor/referrals.ts). Only the first purchase refers.
--- Once: the contact's referrer goes with it (HDEL rf), so that a next first purchase (after a
--- reversal left it none, reversal.lua) does not refer again; the referral award is not undone.
+-- leaves once the award is made (processor/referrals.ts). Only the first purchase refers, once:
+-- the contact's referrer goes with it (HDEL rf), and `rd` says which purchase referred whom. A
+-- reversal that leaves the contact no purchase undoes the referral (reversal.lua undoReferral):
+-- the referrer's award is reversed and the referrer is the contact's again, for its next first
+-- purchase, whose award has a reference of its own (`referral:<contact>:<purchase>`).
 if first and ARG.referral ~= '' then
   redis.call('ZADD', KEY.referrals, NOW, ARG.referral)
+  -- The intent's referrer (processor/referrals.ts encodeIntent: ids need no escaping), matched
+  -- rather than decoded: nothing in it can fail the script after its writes.
+  local referrer = string.match(ARG.referral, '"r":"([^"]+)"')
+  if referrer then redis.call('HSET', KEY.contact, 'rd', ARG.id .. '|' .. referrer) end
   redis.call('HDEL', KEY.contact, 'rf')
 end
 

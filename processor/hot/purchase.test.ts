@@ -203,7 +203,7 @@ describe('purchase.lua', () => {
 
   it('keeps the referral intent in the shard’s outbox with the first purchase only: not a later one, a replay or a refusal', async () => {
     const contact_id = await specContact(redis, shard, business, 100);
-    const intent = (n: number) => `{"c":"${contact_id}","n":${n}}`;
+    const intent = (n: number) => `{"r":"con_referrer${n}","c":"${contact_id}","n":${n}}`;
     expect(await redis.purchaseScript(call({ contact_id, pay: 200, referral: intent(0) }))).toEqual({ outcome: 'refused', code: 'insufficient_funds' });
     const at = specSlot(terminal.id);
     const first = call({ contact_id, at, referral: intent(1) });
@@ -212,6 +212,8 @@ describe('purchase.lua', () => {
     expect(await redis.purchaseScript(call({ contact_id, referral: intent(3) }))).toMatchObject({ outcome: 'ok', first_purchase: false });
     // Scored by the purchase's time: the sweeper makes what a crash left older than a few seconds.
     expect(await redis.zRangeWithScores(referralsKey(shard), 0, -1)).toEqual([{ value: intent(1), score: first.now_ms }]);
+    // Which purchase referred whom (a reversal leaving the contact no purchase undoes it: reversal.lua).
+    expect(await redis.hGet(contactKey(shard, contact_id), 'rd')).toBe(`${first.id}|con_referrer1`);
     await redis.del(referralsKey(shard));
   });
 

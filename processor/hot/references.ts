@@ -26,6 +26,9 @@ import { error_status, type ErrorCode } from '../../core/errors.ts';
 import type { ProcessorConfig } from '../stores.ts';
 
 /** Periods looked up: the current one and the two before (see above). */
+/** The processor's own transactions (awards, their reversals) are made under this pseudo-terminal's references. */
+export const rewards_terminal = '_rewards';
+
 export const reference_periods = 3;
 const field_bytes = 12;
 

@@ -20,6 +20,24 @@
 -- and what it counted given back (counted.lua undoCounted); what it counted read by Node from the
 -- ledger, or, the ledger down, deferred: ARG.undo.deferred names it for the deferred undos of the
 -- shard (KEY.deferred), given back once the ledger answers (undo.lua, processor/deferred-undos.ts).
+-- The contact left with no purchase, as before its first: the referral its first purchase made
+-- (purchase.lua `rd`) is undone as if it never happened. The referrer's award, on the referrer's
+-- shard, is reversed from an intent kept here in the outbox, as the award was made from one
+-- (processor/referral-undo.ts); the referrer is the contact's again. Answers the intent, or nil.
+local function undoReferral()
+  local rd = redis.call('HGET', KEY.contact, 'rd')
+  if not rd then return nil end
+  local bar = string.find(rd, '|', 1, true)
+  local purchase, referrer = string.sub(rd, 1, bar - 1), string.sub(rd, bar + 1)
+  local contact = string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)
+  -- The bytes processor/referrals.ts encodeUndo writes (ids need no escaping).
+  local intent = '{"u":1,"b":"' .. ARG.business_id .. '","r":"' .. referrer .. '","c":"' .. contact .. '","p":"' .. purchase .. '"}'
+  redis.call('ZADD', KEY.referrals, NOW, intent)
+  redis.call('HSET', KEY.contact, 'rf', referrer)
+  redis.call('HDEL', KEY.contact, 'rd')
+  return intent
+end
+
 local function undoPurchase(undo)
   undoCounted(undo)
   redis.call('ZREM', KEY.times, undo.original)
@@ -32,6 +50,8 @@ local function undoPurchase(undo)
   -- and a reversal came since Node read them, which leave 'fp' as it was.
   redis.call('HINCRBY', KEY.contact, 'rv', 1)
   if undo.deferred then redis.call('HSET', KEY.deferred, ARG.id, undo.deferred) end
+  if purchases <= 1 then return undoReferral() end
+  return nil
 end
 
 local refused = prologue()
@@ -55,7 +75,11 @@ if not o then
   return refuse('original_not_found')
 end
 local kind = o.kind
-if kind ~= 'purchase' and kind ~= 'spend' and kind ~= 'redemption' then return refuse('original_not_found') end
+-- An award is reversed only as a referral's undoing (processor/referral-undo.ts), never by a
+-- terminal: a terminal's reversal names no award's reference, and the ledger's other kinds come
+-- here as 'award' (refund.ts ledgerArg), no original.
+local award = kind == 'award' and ARG.undo ~= nil and ARG.undo.award == true
+if kind ~= 'purchase' and kind ~= 'spend' and kind ~= 'redemption' and not award then return refuse('original_not_found') end
 local state_key = stateKeyOf(o.id)
 local st = originalState(state_key, ledger and ledger.state)
 if st.reversed then return refuse('already_reversed') end
@@ -69,16 +93,18 @@ local award_expired = 0
 -- What its claw-back took from the wallet, and from which lots (claw-back.lua clawBack), as JSON: 'null' for none.
 local clawed = 0
 local clawed_lots = 'null'
-if kind == 'purchase' then
-  -- Node read what this purchase counted before the script: a call made for another original
-  -- (none: its record arrived since Node looked) is refused as stale, and Node reads again.
+-- The referral undone with the purchase: its intent, answered to Node, which makes it at once.
+local referral_undo = nil
+if kind == 'purchase' or award then
+  -- Node read what this purchase (or award) counted before the script: a call made for another
+  -- original (none: its record arrived since Node looked) is refused as stale, and Node reads again.
   local undo = ARG.undo
   if undo == nil or undo.original ~= o.id then return {'stale'} end
   -- What partial refunds have not clawed back or given back yet, less what of it expired.
   local claw = o.awarded - st.clawed
   local own = ownLots(o, claw)
   if own == nil then return {'stale'} end
-  undoPurchase(undo)
+  if award then undoCounted(undo) else referral_undo = undoPurchase(undo) end
   -- Its wallet payment back before the claw-back, which then finds it there: taken first, a
   -- claw-back of a wallet short of the award booked commerce debt beside the open money the
   -- return then made, to be spent while the debt stood (a black-box audit, 2026-12-03).
@@ -135,4 +161,6 @@ local fee_back = returnFee(KEY.fee_carries, A.fees, fee_whole, fee_rem)
 if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-return commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), lots = clawed_lots}, recordOf('v', amount))
+local answer = commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), lots = clawed_lots}, recordOf('v', amount))
+answer[4] = referral_undo or ''
+return answer

@@ -7,7 +7,8 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { reversalTemplates } from '../templates.ts';
-import { capsKey, contactKey, deferredUndosKey, expiredLotsKey, lotsKey, stateKey } from './keys.ts';
+import { capsKey, contactKey, deferredUndosKey, expiredLotsKey, lotsKey, referralsKey, stateKey } from './keys.ts';
+import { encodeUndo } from '../referrals.ts';
 import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
@@ -187,6 +188,49 @@ describe('reversal.lua', () => {
     expect(await redis.hmGet(contact, ['fp', 'lp'])).toEqual([null, null]);
     // Purchases reversed only ever count up (birth-date.lua reads them beside 'fp').
     expect(Number(await redis.hGet(contact, 'rv'))).toBe(reversed_before + 1);
+  });
+
+  it('undoes the referral of the purchase that leaves the contact no purchase: the undo intent kept, the referrer the contact\'s again', async () => {
+    const contact_id = await specContact(redis, shard, business, 0);
+    const contact = contactKey(shard, contact_id);
+    const first = await original('p|500');
+    const second = await original('p|700');
+    await redis.hSet(contact, { fp: '2', rd: `${first.id}|con_referrer` });
+    await redis.del(referralsKey(shard));
+    // One purchase still stands: the referral stands.
+    const kept = await redis.reversalScript(call(contact_id, second.slot, null, counted(second.id)));
+    expect(kept).toMatchObject({ outcome: 'ok', referral_undo: undefined });
+    expect(await redis.hmGet(contact, ['fp', 'rd', 'rf'])).toEqual(['1', `${first.id}|con_referrer`, null]);
+    // None left: undone, whichever purchase goes last.
+    const c = call(contact_id, first.slot, null, counted(first.id));
+    const undone = await redis.reversalScript(c);
+    const intent = encodeUndo({ business_id: business.id, referrer_id: 'con_referrer', referred_id: contact_id, purchase_id: first.id });
+    expect(undone).toMatchObject({ outcome: 'ok', referral_undo: intent });
+    expect(await redis.hmGet(contact, ['fp', 'rd', 'rf'])).toEqual([null, null, 'con_referrer']);
+    expect(await redis.zRangeWithScores(referralsKey(shard), 0, -1)).toEqual([{ value: intent, score: c.now_ms }]);
+    await redis.del(referralsKey(shard));
+  });
+
+  it('reverses an award only as a referral undone (undo.award): its lots and caps back; else no original', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { [soon]: 300 });
+    await redis.hSet(capsKey(shard, contact_id), { 'off_r|d2026-12-05': '1' });
+    const award = await original('a|300|300');
+    expect(await redis.reversalScript(call(contact_id, award.slot, null, counted(award.id)))).toEqual({ outcome: 'refused', code: 'original_not_found' });
+    const undo = counted(award.id, { caps: ['off_r|d2026-12-05'], award: true });
+    const c = call(contact_id, award.slot, null, undo, awardLotsArg(award.id, [[soon, 300]], Date.now()));
+    const out = await redis.reversalScript(c);
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    const { reply, entry } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ original_id: award.id, original_kind: 'award', clawed_back: 300, wallet: { open: 0, commerce: 0 } });
+    expect(entry.postings).toEqual([[c.accounts.commerce, c.accounts.rewards, 300]]);
+    expect(await redis.hGetAll(capsKey(shard, contact_id))).toEqual({});
+    // An award not made yet: its reference marked (award.lua's prologue refuses it when it comes);
+    // made since Node looked (undo names none): stale, nothing written.
+    const { slot } = specSlot(terminal.id);
+    expect(await redis.reversalScript(call(contact_id, slot, null, counted('', { award: true })))).toEqual({ outcome: 'refused', code: 'original_not_found' });
+    expect(await redis.sendCommand(['HGET', slot.record_keys(shard)[0]!, slot.field])).toBe('!');
+    const later = await original('a|100|100');
+    expect(await redis.reversalScript(call(contact_id, later.slot, null, counted('', { award: true })))).toEqual({ outcome: 'stale' });
   });
 
   it('deferred (the ledger down): gives back the purchase alone and keeps the deferral; undo.lua gives back its caps and units once', async () => {

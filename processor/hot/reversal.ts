@@ -2,11 +2,12 @@
 
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
-import { capsKey, deferredUndosKey, expiredLotsKey, expiryKey, feeCarriesKey, purchaseTimesKey } from './keys.ts';
+import { capsKey, deferredUndosKey, expiredLotsKey, expiryKey, feeCarriesKey, purchaseTimesKey, referralsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
-import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
+import { textAt } from './define.ts';
+import { committedOf, shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
 /** The holes reversal.lua fills: the original's id, kind and amount, what its claw-back took and had expired, the lots it took, the postings. */
 export type ReversalHole = 'original' | 'kind' | 'amount' | 'clawed' | 'expired' | 'lots' | 'postings';
@@ -29,10 +30,20 @@ export interface PurchaseUndo {
    * are then empty.
    */
   readonly deferred?: string;
+  /**
+   * `original` is a referrer's award, reversed as its referral is undone (processor/referral-undo.ts):
+   * only then does the script reverse an award. `caps` its cap counters; no units.
+   */
+  readonly award?: true;
+}
+
+/** Committed; `referral_undo`: the intent the reversal kept in the outbox, its purchase having been the contact's referring first (reversal.lua undoReferral). */
+export interface ReversalCommitted extends Committed {
+  readonly referral_undo: string | undefined;
 }
 
 const reversal_layout = layout(
-  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1, expired_lots: 1, fee_carries: 1 },
+  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1, expired_lots: 1, fee_carries: 1, referrals: 1 },
   {
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
     /** The terminal's merchant's fee rate (basis points) and what it settles on ('' at the business's own venues): the original's fee is given back from its amounts (lib.lua feeBaseOf). */
@@ -62,6 +73,10 @@ export const reversal_script = shardScript({
     deferred: deferredUndosKey(call.shard),
     expired_lots: expiredLotsKey(call.shard, call.contact_id),
     fee_carries: feeCarriesKey(call.shard),
+    referrals: referralsKey(call.shard),
   }),
-  committed: committedOf,
+  committed: (answer): ReversalCommitted => {
+    const referral_undo = textAt(answer, 3);
+    return { ...committedOf(answer), referral_undo: referral_undo === '' ? undefined : referral_undo };
+  },
 });

@@ -69,7 +69,23 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
         and kind in ('purchase', 'spend', 'redemption', 'refund', 'reversal')
       order by created_at desc, id desc limit 1)
     group by t.id`;
-  if (row === undefined) return undefined;
+  return row === undefined ? undefined : originalOf(sql, business_id, row);
+}
+
+/** A referrer's award made under `reference` (processor/referral-undo.ts), from the ledger, as ledgerOriginal reads a terminal's transaction. */
+export async function ledgerAward(sql: Sql, business_id: string, contact_id: string, reference: string): Promise<LedgerOriginal | undefined> {
+  const [row] = await sql<Stored[]>`
+    select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
+    where t.id = (
+      select id from ledger_transactions
+      where contact_id = ${contact_id} and reference = ${reference} and business_id = ${business_id} and terminal_id is null and kind = 'award'
+      order by created_at desc, id desc limit 1)
+    group by t.id`;
+  return row === undefined ? undefined : originalOf(sql, business_id, row);
+}
+
+/** The original `row` with what refunds and reversals did to it. */
+async function originalOf(sql: Sql, business_id: string, row: Stored): Promise<LedgerOriginal> {
   const later = await sql<Stored[]>`
     select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
     where t.original_id = ${row.id} and t.business_id = ${business_id} and t.kind in ('refund', 'reversal')
@@ -104,6 +120,6 @@ export async function ledgerOriginal(sql: Sql, business_id: string, terminal_id:
     discount_returned,
     reversed,
     lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
-    awards: row.kind === 'purchase' ? (entry.awards ?? []) : [],
+    awards: row.kind === 'purchase' || row.kind === 'award' ? (entry.awards ?? []) : [],
   };
 }

@@ -213,9 +213,10 @@ function contactFields(c: ContactRow, hot: ContactHot, balances: { open: number;
   const fields: Record<string, string> = { b: c.business_id };
   if (c.tags.length > 0) fields.t = JSON.stringify(c.tags);
   if (c.birth_date !== null) fields.d = c.birth_date;
-  // A contact that bought had its first purchase, which referred if it could (purchase.lua drops
-  // the referrer then): after a reversal of it, none again (a referral is made once).
-  if (c.referred_by !== null && !hot.bought) fields.rf = c.referred_by;
+  // Its referrer refers with its next first purchase (`rf`), or its standing first purchase did
+  // (`rd`, which a reversal leaving it no purchase undoes: purchase.lua, reversal.lua).
+  if (c.referred_by !== null && hot.referring === null) fields.rf = c.referred_by;
+  if (c.referred_by !== null && hot.referring !== null) fields.rd = `${hot.referring}|${c.referred_by}`;
   if (c.spend_blocked) fields.x = '1';
   if (c.schemes !== null && c.schemes.length > 0) fields.s = JSON.stringify(c.schemes);
   if (balances.open !== 0) fields.o = String(balances.open);

@@ -9,11 +9,10 @@
 // have none: a repeated request then takes the claim again and its shard script finds the record.
 
 import { shardOf } from '../../core/ids.ts';
-import { rewards_terminal } from '../awards.ts';
 import { claimValue, rememberLateOriginal } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import type { OriginalState } from '../hot/original.ts';
-import { recordGraceMs, referenceSlot } from '../hot/references.ts';
+import { recordGraceMs, referenceSlot, rewards_terminal } from '../hot/references.ts';
 import { rewardsIntoOpen } from './originals.ts';
 import type { TransactionSql } from 'postgres';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';

@@ -84,8 +84,15 @@ export interface ContactHot {
   readonly purchase_times: [string, number][];
   /** When the latest birthday purchase was processed (0: none): the script's PEXPIRE counts from it. */
   readonly purchase_times_kept_from_ms: number;
-  /** Whether it made any purchase, reversed or not: its first one referred (its referrer is dropped, purchase.lua). */
-  readonly bought: boolean;
+  /**
+   * The purchase that referred (purchase.lua's `rd`): the first made with no purchase standing,
+   * until a reversal leaves none standing again (reversal.lua undoReferral); null: none, and the
+   * contact's referrer (`rf`) refers with its next first purchase. Which first purchases referred
+   * is the hot path's to know (a referrer the offers awarded nothing made no intent): this takes
+   * every one as referring, so a reversal after a rebuild may undo a referral that made no award,
+   * which finds none to reverse.
+   */
+  readonly referring: string | null;
   /** 'um' | 'uq' | 'uy' → '<period key>|<units>|<previous units>'. */
   readonly units: [string, string][];
   readonly caps: [string, number][];
@@ -214,7 +221,9 @@ export class ContactReplay {
   private debt = 0;
   private purchases = 0;
   private reversed_purchases = 0;
-  private bought = false;
+  private referring: string | null = null;
+  /** Awards of this contact (sign-up, referral): a reversal of one (a referral undone) gives back its cap counts. */
+  private readonly award_of = new Map<string, HistoryRow>();
   private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
   private readonly caps = new Map<string, number>();
   /** Purchases of this contact: their reversals give back what they counted (caps, tier units, the purchase). */
@@ -247,6 +256,7 @@ export class ContactReplay {
       case 'award':
         this.awards(t, into);
         if (t.kind === 'purchase') this.purchased(t);
+        else this.award_of.set(t.id, t);
         break;
       case 'redemption': {
         // Releases before 2026-11-30 journaled a redemption without its lots: redeem.lua took the
@@ -267,6 +277,8 @@ export class ContactReplay {
       case 'reversal': {
         const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
         if (purchase !== undefined) this.unpurchased(purchase);
+        const award = t.original_id === null ? undefined : this.award_of.get(t.original_id);
+        if (award !== undefined) this.uncountCaps(award);
         const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
         if (lots !== undefined) for (const [field, amount] of lots) this.addLot(field, amount);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
@@ -342,8 +354,8 @@ export class ContactReplay {
 
   /** Purchase history (purchases, the birthday's purchases by time) and tier units (lib.lua addTierUnits). */
   private purchased(t: HistoryRow): void {
+    if (this.purchases === 0 && this.referring === null) this.referring = t.id;
     this.purchases++;
-    this.bought = true;
     this.purchase_of.set(t.id, t);
     const birth = this.ctx.birth_date;
     if (birth !== undefined && birth !== null && isBirthday(birth, readLocalTime(t.at_ms, t.timezone ?? 'UTC'))) {
@@ -374,13 +386,9 @@ export class ContactReplay {
    * contact's counters still hold it, never below zero.
    */
   private unpurchased(p: HistoryRow): void {
-    for (const a of p.awards ?? []) {
-      const field = this.capField(p, a);
-      const n = field === undefined ? 0 : (this.caps.get(field) ?? 0);
-      if (n > 1) this.caps.set(field!, n - 1);
-      else if (n === 1) this.caps.delete(field!);
-    }
+    this.uncountCaps(p);
     this.purchases = Math.max(0, this.purchases - 1);
+    if (this.purchases === 0) this.referring = null;
     this.reversed_purchases++;
     this.times.delete(p.id);
     const tiers = this.ctx.tiers;
@@ -391,6 +399,16 @@ export class ContactReplay {
       const stored = this.units.get(kind);
       if (stored?.key === keys[kind].current) stored.now = Math.max(0, stored.now - units);
       else if (stored?.key === keys[kind].next) stored.prev = Math.max(0, stored.prev - units);
+    }
+  }
+
+  /** The cap counts of `t`'s awards given back (hot/counted.lua undoCounted). */
+  private uncountCaps(t: HistoryRow): void {
+    for (const a of t.awards ?? []) {
+      const field = this.capField(t, a);
+      const n = field === undefined ? 0 : (this.caps.get(field) ?? 0);
+      if (n > 1) this.caps.set(field!, n - 1);
+      else if (n === 1) this.caps.delete(field!);
     }
   }
 
@@ -529,7 +547,7 @@ export class ContactReplay {
       reversed_purchases: this.reversed_purchases,
       purchase_times: [...this.times],
       purchase_times_kept_from_ms: this.times_kept_from_ms,
-      bought: this.bought,
+      referring: this.referring,
       units: [...this.units].map(([kind, u]) => [`u${kind}`, `${u.key}|${u.now}|${u.prev}`]),
       caps: [...this.caps],
       // A loop, not Math.min(...expiries): past some 125,000 lots a spread overflows the stack.

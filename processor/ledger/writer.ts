@@ -38,6 +38,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { deadLetterKey, journal_group, journalKey, transactionKey } from '../hot/keys.ts';
+import { rewards_terminal } from '../hot/references.ts';
 import { streamEntryFields } from '../journal.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 import type { Fragment, TransactionSql } from 'postgres';
@@ -706,9 +707,14 @@ async function recordRefusals(sql: Sql | TransactionSql, items: readonly Journal
     on conflict do nothing`;
 }
 
-/** A refusal's columns from `document`, a JSON array of refusals (processor/refusals.ts Refusal). */
+/**
+ * A refusal's columns from `document`, a JSON array of refusals (processor/refusals.ts Refusal).
+ * The processor's own transactions (a referral award refused as its referral was undone first, an
+ * undo that found no award) name no terminal and no claim: theirs is the rewards terminal's
+ * reference slot (awards.ts rewards_terminal), as rebuild-references.ts places their records.
+ */
 function refusalColumns(sql: Sql | TransactionSql, document: string) {
-  return sql`id, business_id, terminal_id, reference, request_hash, contact_id, code, original_reference, created_at
+  return sql`id, business_id, coalesce(terminal_id, ${rewards_terminal}) as terminal_id, reference, coalesce(request_hash, '') as request_hash, contact_id, code, original_reference, created_at
     from json_to_recordset(${document}::text::json) as r(id text, business_id text, terminal_id text, reference text, request_hash text,
       contact_id text, code text, original_reference text, created_at timestamptz, repeat boolean)`;
 }
