@@ -121,6 +121,31 @@ describe('a referred contact whose purchases are all reversed', () => {
     expect(await mismatches()).toEqual([]);
   }, 60_000);
 
+  it('an instant_redeem referral award undone comes back out of the open balance, not the referrer’s own commerce lots', async () => {
+    const other = await createBusiness(gw);
+    for (const offer of [
+      { name: 'ref now', goal: 'referral', award: { fixed: 100 }, instant_redeem: true },
+      { name: 'first', goal: 'first_purchase', award: { fixed: 30 }, validity_days: 30 },
+    ]) expect((await call(gw, 'POST', '/v1/offers', other.admin_key, offer)).status).toBe(201);
+    const made = async (referred_by?: string) => {
+      const card = testCard(61_000_000 + ++seq);
+      const c = await call(gw, 'POST', '/v1/contacts', other.admin_key, { cims: [{ type: 'card', value: card }], ...(referred_by === undefined ? {} : { referred_by }) });
+      expect(c.status, c.text).toBe(201);
+      return { id: c.body.id as string, card, referral_code: c.body.referral_code as string };
+    };
+    const wallet = async (id: string) => (await call(gw, 'GET', `/v1/contacts/${id}/wallet`, other.admin_key)).body as { open: number; commerce: number };
+    const a = await made();
+    const b = await made(a.referral_code);
+    const buyAs = async (c: { card: string }, reference: string) =>
+      expect((await call(gw, 'POST', '/v1/purchases', other.terminal_key, { reference, cim: { type: 'card', value: c.card }, amount: 1_000, currency: 'EUR' })).status).toBe(201);
+    await buyAs(a, `ri-${seq}-a`);
+    await buyAs(b, `ri-${seq}-b`);
+    expect(await wallet(a.id)).toMatchObject({ open: 100, commerce: 30 });
+    expect((await call(gw, 'POST', '/v1/reversals', other.terminal_key, { reference: `ri-${seq}-v`, original_reference: `ri-${seq}-b` })).status).toBe(201);
+    expect(await wallet(a.id)).toMatchObject({ open: 0, commerce: 30 });
+    expect(await mismatches()).toEqual([]);
+  }, 60_000);
+
   it('reversed before the referrer’s award is made: the award is never made, and the next purchase refers anew', async () => {
     const a = await contact();
     const b = await contact(a.referral_code);

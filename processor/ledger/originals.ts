@@ -113,7 +113,7 @@ async function originalOf(sql: Sql, business_id: string, row: Stored): Promise<L
     awarded,
     paid: entry.paid_from_wallet ?? 0,
     discount: entry.discount ?? 0,
-    to_open: row.kind === 'purchase' ? row.to_open : 0,
+    to_open: row.kind === 'purchase' || row.kind === 'award' ? row.to_open : 0,
     refunded,
     clawed,
     returned,

@@ -38,7 +38,7 @@ interface WindowRow {
   readonly created_ms: number;
   readonly reply: string | null;
   readonly body: string | null;
-  /** A purchase's postings from rewards into open (its instant_redeem awards); null for other kinds. */
+  /** A purchase's or award's postings from rewards into open (its instant_redeem awards); null for other kinds. */
   readonly to_open: number | null;
 }
 
@@ -56,7 +56,7 @@ function recordAmounts(t: WindowRow): number[] {
       return [t.amount, awarded, field<number>('paid_from_wallet') ?? 0, field<number>('discount') ?? 0, 0, t.to_open ?? 0];
     }
     case 'award':
-      return [t.amount, t.amount];
+      return [t.amount, t.amount, 0, 0, 0, t.to_open ?? 0];
     default:
       return [t.amount];
   }
@@ -88,7 +88,7 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
   const cursor = sql<WindowRow[]>`
     select t.id, t.kind, t.amount, t.contact_id, t.terminal_id, t.reference, t.request_hash, (extract(epoch from t.created_at) * 1000)::int8 as created_ms,
       case when t.kind = 'purchase' then t.reply::text end as reply, case when t.kind = 'purchase' then t.body::text end as body,
-      case when t.kind = 'purchase' then (select coalesce(sum(p.amount), 0)::int8 from ledger_postings p
+      case when t.kind in ('purchase', 'award') then (select coalesce(sum(p.amount), 0)::int8 from ledger_postings p
         where p.transaction_id = t.id and ${rewardsIntoOpen(sql)}) end as to_open
     from ledger_transactions t
     where t.created_at >= ${start} and t.contact_id is not null and t.reference is not null`.cursor(batch_rows);
