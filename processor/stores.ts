@@ -54,7 +54,7 @@ export interface Stores {
   readonly config: ProcessorConfig;
   readonly clock: Clock;
   /** Whether Redis takes writes now (a gateway's probe, redis-health.ts); POS reads ask it; /readyz probes through it (check). */
-  readonly redis_health?: Pick<RedisHealth, 'writable' | 'check' | 'heard'>;
+  readonly redis_health?: Pick<RedisHealth, 'writable' | 'check' | 'recheck' | 'heard'>;
   /** Whether PostgreSQL answers now (a gateway's probe, postgres-health.ts): the POS path's ledger reads ask it (ledger-reads.ts). */
   readonly postgres_health?: { readonly up: boolean };
 }

@@ -111,6 +111,25 @@ describe('Redis refusing writes', () => {
     }
   });
 
+  it('50 purchases at once while Redis refuses: all 503, and Redis is probed a few times, not once more for each', async () => {
+    await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
+    try {
+      expect((await ready()).body.redis).toBe('refusing_writes');
+      await admin.sendCommand(['CONFIG', 'RESETSTAT']);
+      const refused = await Promise.all(Array.from({ length: 50 }, () => purchase()));
+      expect(refused.map((r) => r.status)).toEqual(Array(50).fill(503));
+      // SETs Redis was sent (calls, and rejected_calls: refused for want of memory): the probe's
+      // writes alone. Before, one re-probe per purchase refused: 50 and more.
+      const stats = String(await admin.sendCommand(['INFO', 'commandstats']));
+      const set = /cmdstat_set:calls=(\d+),[^\r\n]*?rejected_calls=(\d+)/.exec(stats);
+      const sets = set === null ? 0 : Number(set[1]) + Number(set[2]);
+      expect(sets).toBeLessThanOrEqual(5);
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0']);
+    }
+    expect((await purchase()).status).toBe(201);
+  });
+
   it('a read-only replica: 503 unavailable, then approvals again once it is a master', async () => {
     await admin.sendCommand(['REPLICAOF', '127.0.0.1', '1']);
     try {
