@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { budgetKey, capsKey, contactKey, referralsKey } from '../processor/hot/keys.ts';
 import { rebuild } from '../processor/ledger/rebuild.ts';
 import { reconcile } from '../processor/ledger/reconcile.ts';
-import { intent_age_ms } from '../processor/referrals.ts';
+import { decodeIntent, encodeIntent, intent_age_ms } from '../processor/referrals.ts';
 import { default_config } from '../processor/stores.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
@@ -144,6 +144,39 @@ describe('a referred contact whose purchases are all reversed', () => {
     expect((await call(gw, 'POST', '/v1/reversals', other.terminal_key, { reference: `ri-${seq}-v`, original_reference: `ri-${seq}-b` })).status).toBe(201);
     expect(await wallet(a.id)).toMatchObject({ open: 0, commerce: 30 });
     expect(await mismatches()).toEqual([]);
+  }, 60_000);
+
+  it('a referral made before 2026-12-05 (its award under referral:<referred>) is undone too, once', async () => {
+    const a = await contact();
+    const b = await contact(a.referral_code);
+    const outbox = referralsKey(gw.processor.contacts.shardOf(b.id));
+    gw.processor.awards.onReferralStep = (step) => {
+      if (step === 'committed') throw new Error('the award is not made now');
+    };
+    try {
+      await buy(b, `rl-${seq}-1`, [30]);
+    } finally {
+      gw.processor.awards.onReferralStep = undefined;
+    }
+    // Made as an earlier release made it: the intent named no purchase, the award's reference none.
+    const [member] = await stores.redis.client.zRange(outbox, 0, -1);
+    const decoded = decodeIntent(member!);
+    if (decoded === undefined || !('award' in decoded)) throw new Error(`not an award intent: ${member}`);
+    const { purchase_id: _, ...legacy } = decoded.award;
+    await stores.redis.client.zRem(outbox, member!);
+    const business = (await gw.processor.network.business(biz.business_id))!;
+    await gw.processor.awards.referral(business, legacy, encodeIntent(legacy), Date.now());
+    expect(await commerce(a)).toBe(100);
+    await reverse(`rl-${seq}-1`);
+    expect(await commerce(a)).toBe(0);
+    // Its next first purchase refers anew; reversed again, that award goes, not the old one twice.
+    await buy(b, `rl-${seq}-2`, [30]);
+    expect(await commerce(a)).toBe(100);
+    await reverse(`rl-${seq}-2`);
+    expect(await commerce(a)).toBe(0);
+    expect(await mismatches()).toEqual([]);
+    const rows = await stores.sql<{ kind: string; reference: string }[]>`select kind, reference from ledger_transactions where contact_id = ${a.id} order by created_at, id`;
+    expect(rows.map((r) => `${r.kind} ${r.reference.split(':').length}`)).toEqual(['award 2', 'reversal 3', 'award 3', 'reversal 3']);
   }, 60_000);
 
   it('reversed before the referrer’s award is made: the award is never made, and the next purchase refers anew', async () => {

@@ -25,10 +25,10 @@ import { hmacKey } from '../../core/cim.ts';
 import { error_status, type ErrorCode } from '../../core/errors.ts';
 import type { ProcessorConfig } from '../stores.ts';
 
-/** Periods looked up: the current one and the two before (see above). */
 /** The processor's own transactions (awards, their reversals) are made under this pseudo-terminal's references. */
 export const rewards_terminal = '_rewards';
 
+/** Periods looked up: the current one and the two before (see above). */
 export const reference_periods = 3;
 const field_bytes = 12;
 

@@ -26,8 +26,9 @@
 -- (processor/referral-undo.ts); the referrer is the contact's again. Answers the intent, or nil.
 local function undoReferral()
   local rd = redis.call('HGET', KEY.contact, 'rd')
-  if not rd then return nil end
-  local bar = string.find(rd, '|', 1, true)
+  local bar = rd and string.find(rd, '|', 1, true)
+  -- Written only as '<purchase>|<referrer>' (purchase.lua, rebuild): anything else is no referral.
+  if not bar then return nil end
   local purchase, referrer = string.sub(rd, 1, bar - 1), string.sub(rd, bar + 1)
   local contact = string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)
   -- The bytes processor/referrals.ts encodeUndo writes (ids need no escaping).
@@ -69,6 +70,12 @@ if not o then
     -- there.
     redis.call('HSET', KEY.originals[1], ARG.original_field, '!')
     redis.call('PEXPIRE', KEY.originals[1], ARG.record_ttl_ms, 'NX')
+    -- A referral award looks in the periods of when it is made and the two before: made a moment
+    -- before a period began that this undo marks, it would not see the mark in this one.
+    if ARG.undo and ARG.undo.award == true then
+      redis.call('HSET', KEY.originals[2], ARG.original_field, '!')
+      redis.call('PEXPIRE', KEY.originals[2], ARG.record_ttl_ms, 'NX')
+    end
   end
   -- Remembered, as every refusal on its merits (API.md: a repeat is answered the same, replayed):
   -- no original that is no transaction now (marked, or itself refused) ever becomes one.

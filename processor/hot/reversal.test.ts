@@ -228,7 +228,8 @@ describe('reversal.lua', () => {
     // made since Node looked (undo names none): stale, nothing written.
     const { slot } = specSlot(terminal.id);
     expect(await redis.reversalScript(call(contact_id, slot, null, counted('', { award: true })))).toEqual({ outcome: 'refused', code: 'original_not_found' });
-    expect(await redis.sendCommand(['HGET', slot.record_keys(shard)[0]!, slot.field])).toBe('!');
+    // In the period before too: an award made a moment before this period began looks there.
+    for (const key of slot.record_keys(shard).slice(0, 2)) expect(await redis.sendCommand(['HGET', key, slot.field])).toBe('!');
     const later = await original('a|100|100');
     expect(await redis.reversalScript(call(contact_id, later.slot, null, counted('', { award: true })))).toEqual({ outcome: 'stale' });
   });
