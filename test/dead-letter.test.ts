@@ -62,9 +62,11 @@ it('sets aside a refusal PostgreSQL refuses, as it came (field x), and records t
   const contact = (await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: testCard(31_000_003) }] })).body as { id: string; wallet_code: string };
   const refused = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: 'dl-refused', amount: 1_000, currency: 'EUR', wallet_code: contact.wallet_code });
   expect([refused.status, refused.body.code]).toEqual([422, 'insufficient_funds']);
-  // A refusal no database would take: no terminal (ledger_refusals.terminal_id is not null).
+  // A refusal no database would take: no contact (ledger_refusals.contact_id is not null). No
+  // terminal no longer does: the processor's own refusals name none, the writer places them
+  // under the rewards terminal (processor/ledger/writer.ts refusalColumns).
   const bad_id = 'rfs_deadletter0000000000';
-  const bad = JSON.stringify({ id: bad_id, code: 'insufficient_funds', business_id: biz.business_id, reference: 'dl-bad', request_hash: 'h', contact_id: contact.id, created_at: new Date().toISOString() });
+  const bad = JSON.stringify({ id: bad_id, code: 'insufficient_funds', business_id: biz.business_id, terminal_id: 'ter_deadletter', reference: 'dl-bad', request_hash: 'h', created_at: new Date().toISOString() });
   await redis.sendCommand(['XADD', journalKey(1), '*', 'x', bad]);
   const dead_before = ((await redis.sendCommand(['XRANGE', deadLetterKey(1), '-', '+'])) as unknown[]).length;
 
