@@ -11,6 +11,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, peekHeader, type IsoMessage } from '../adapters/iso8583/codec.ts';
+import { answerable } from '../adapters/iso8583/peek-header.ts';
 import { isoReference, reversalReference } from '../adapters/iso8583/mapping.ts';
 import { acquiredBusiness, randomAcquirerId } from './acquirer.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
@@ -469,7 +470,7 @@ describe(`seeded damage (seed ${seed}): ${runs} messages, every rule after each`
         tally.closed = (tally.closed ?? 0) + 1;
         if (!(await p.closedWithin(500))) findings.push(`no reply within 2 s, still open: ${input}`);
         else if (parsed !== undefined) findings.push(`closed on a message that parses (${parsed.mti}): ${input}`);
-        else if (head.mti !== undefined && head.de11 !== undefined && head.de41 !== undefined) findings.push(`closed, MTI/DE11/DE41 readable: ${input}`);
+        else if (answerable(head)) findings.push(`closed, MTI/DE11/DE41 readable: ${input}`);
         p.close();
         p = await Peer.open(ports.binary2, 'binary2');
         continue;

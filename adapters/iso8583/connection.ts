@@ -10,7 +10,8 @@
 //    stops growing at the high-water mark (16 KiB) plus the replies of the requests already
 //    in flight (≤ in_flight_max × 8 KiB);
 //  - a message that does not decode is answered with DE39 30 when peekHeader finds its MTI,
-//    DE11 and DE41 (or a bitmap without DE41), else the connection is closed; a framing error
+//    DE11 and DE41 (or, for network management, a bitmap without DE41), else the connection is
+//    closed; a framing error
 //    closes it; a handler that throws (or returns a reply that does not encode) is answered with
 //    DE39 96;
 //  - a connection silent for idle_seconds is closed.
@@ -22,6 +23,7 @@
 
 import type { Socket } from 'node:net';
 import { decode, encode, peekHeader, createMessage, type CodecOptions, type IsoMessage } from './codec.ts';
+import { answerable } from './peek-header.ts';
 import { FrameDecoder, FramingError, corkForTick, frame, type FramingMode } from './framing.ts';
 import { summarize } from './log-hygiene.ts';
 import { replyTo, responseMti } from './reply.ts';
@@ -132,7 +134,7 @@ export class Connection {
       request = decode(body, this.server.codec);
     } catch (err) {
       const head = peekHeader(body, this.server.codec);
-      if (head.mti !== undefined && head.de11 !== undefined && head.de41 !== undefined) {
+      if (answerable(head)) {
         this.server.report(err, 'decode', this, 'info', { mti: head.mti, de11: head.de11, de41: head.de41 });
         const fields: Record<number, string> = { 11: head.de11, 39: '30' };
         if (head.de41 !== '') fields[41] = head.de41;

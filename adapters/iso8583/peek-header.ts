@@ -17,6 +17,17 @@ export interface PeekedHeader {
   de41: string | undefined;
 }
 
+/**
+ * Whether a message that does not decode is answered DE39 30 (ISO8583.md: "when its MTI, DE11 and
+ * DE41 can be read"), else its connection closed. A bitmap without DE41 counts as read only for
+ * network management (08xx), which carries none, its reply matched by DE11 alone: a financial
+ * message without it (moov-io's error_message.dat, an 0400) has a reply the peer cannot match.
+ */
+export function answerable(head: PeekedHeader): head is { mti: string; de11: string; de41: string } {
+  if (head.mti === undefined || head.de11 === undefined || head.de41 === undefined) return false;
+  return head.de41 !== '' || head.mti.startsWith('08');
+}
+
 const ANS_ROW = 3 * 256;
 
 function allIn(buf: Buffer, start: number, end: number, low: number, high: number): boolean {

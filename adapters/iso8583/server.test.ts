@@ -599,6 +599,11 @@ describe('createIsoServer', () => {
       for (const body of [
         Buffer.from('garbage!'),
         encode(createMessage('0200', { 3: '000000', 11: '000001' })).subarray(0, 30), // no DE41
+        // DE11 readable, DE4 not numeric, and no DE41: a financial message whose reply the peer
+        // could not match (network management alone carries no DE41). It was answered 30.
+        Buffer.from(`0200${'3220000100008000'}000000${'0000000001AA'}1205063151${'273561'}074739432978`),
+        // moov-io's error_message.dat: an 0400 without DE41 that does not decode (DE55 truncated).
+        loadManifest().find((v) => v.name === 'error_message')!.data,
         Buffer.concat([Buffer.from('0200'), Buffer.from('zz'.repeat(8))]), // bad bitmap
       ]) {
         const s = await raw(port);
