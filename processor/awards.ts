@@ -34,7 +34,6 @@ import { capPeriodsKeptFrom, type CapPeriodsKept } from '../core/cap-periods.ts'
 const budget_busy_attempts_max = 37;
 const budget_busy_wait_ms_max = 64;
 
-
 /**
  * What the shard call of a transaction the processor makes itself (an award, an expiry) names
  * besides its own arguments: the business, the contact, `reference` on the rewards terminal, the

@@ -58,6 +58,17 @@ const reverse = async (reference: string) => {
   const v = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: `${reference}-v`, original_reference: reference });
   expect(v.status, v.text).toBe(201);
 };
+/** A first purchase whose referral award is not made with it (a crash there, as referral-crash.test.ts kills): its intent waits in the outbox. */
+const buyWithoutAward = async (c: Contact, reference: string) => {
+  gw.processor.awards.onReferralStep = (step) => {
+    if (step === 'committed') throw new Error('the award is not made now');
+  };
+  try {
+    await buy(c, reference, [30]);
+  } finally {
+    gw.processor.awards.onReferralStep = undefined;
+  }
+};
 const budget = async () => Number((await stores.redis.client.get(budgetKey(referral_offer))) ?? '0');
 const caughtUp = () => eventually('ledger caught up', async () => (await call(gw, 'GET', '/readyz', undefined)).body.ledger_lag === 0);
 
@@ -150,14 +161,7 @@ describe('a referred contact whose purchases are all reversed', () => {
     const a = await contact();
     const b = await contact(a.referral_code);
     const outbox = referralsKey(gw.processor.contacts.shardOf(b.id));
-    gw.processor.awards.onReferralStep = (step) => {
-      if (step === 'committed') throw new Error('the award is not made now');
-    };
-    try {
-      await buy(b, `rl-${seq}-1`, [30]);
-    } finally {
-      gw.processor.awards.onReferralStep = undefined;
-    }
+    await buyWithoutAward(b, `rl-${seq}-1`);
     // Made as an earlier release made it: the intent named no purchase, the award's reference none.
     const [member] = await stores.redis.client.zRange(outbox, 0, -1);
     const decoded = decodeIntent(member!);
@@ -182,15 +186,7 @@ describe('a referred contact whose purchases are all reversed', () => {
   it('reversed before the referrer’s award is made: the award is never made, and the next purchase refers anew', async () => {
     const a = await contact();
     const b = await contact(a.referral_code);
-    // The award not made with the purchase (a crash there, as referral-crash.test.ts kills): its intent waits.
-    gw.processor.awards.onReferralStep = (step) => {
-      if (step === 'committed') throw new Error('the award is not made now');
-    };
-    try {
-      await buy(b, `rb-${seq}-1`, [30]);
-    } finally {
-      gw.processor.awards.onReferralStep = undefined;
-    }
+    await buyWithoutAward(b, `rb-${seq}-1`);
     const outbox = referralsKey(gw.processor.contacts.shardOf(b.id));
     expect(await stores.redis.client.zCard(outbox)).toBe(1);
     const spent = await budget();
