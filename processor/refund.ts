@@ -53,7 +53,7 @@ export function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
   const kind = (originals.has(o.kind) ? o.kind : 'award') as RecordKind;
   return {
     original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount, to_open: o.to_open },
-    state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, discount_returned: o.discount_returned, reversed: o.reversed },
+    state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, discount_returned: o.discount_returned, clawed_open: o.clawed_open, reversed: o.reversed },
     lots: o.lots === '' ? [] : (JSON.parse(o.lots) as [string, number][]),
   };
 }

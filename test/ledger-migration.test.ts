@@ -150,6 +150,8 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     clawed,
     returned,
     discount_returned,
+    // Not read before 2026-12-05: its refunds' postings from open back to rewards.
+    clawed_open: later.reduce((sum, t) => (t.kind === 'refund' ? sum + (JSON.parse(t.body) as Body).postings.reduce((n, p) => (p[0].includes(':open:') && p[1].includes(':rewards:') ? n + p[2] : n), 0) : sum), 0),
     reversed,
     lots: body.lots === undefined ? '' : JSON.stringify(body.lots),
     awards: row.kind === 'purchase' ? (body.awards ?? []) : [],

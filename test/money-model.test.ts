@@ -128,6 +128,8 @@ interface Txn {
   paid?: number;
   refunded?: number;
   clawed?: number;
+  /** What refunds' claw-backs took from open (commerce first: what commerce lacked). */
+  clawed_open?: number;
   returned?: number;
   counted_c?: boolean;
   budget_f?: number;
@@ -200,8 +202,8 @@ class Model {
    * what was written off.
    */
   /** `open_first`: up to that from open before anything else (a reversal's instant awards: claw-back.lua). */
-  clawBack(o: Txn, claw: number, before: number, after: number, at_ms: number, open_first = 0): number {
-    if (claw <= 0) return 0;
+  clawBack(o: Txn, claw: number, before: number, after: number, at_ms: number, open_first = 0): { expired: number; from_open: number } {
+    if (claw <= 0) return { expired: 0, from_open: 0 };
     const c = o.contact;
     const w = this.wallets[c]!;
     const own = o.lots!;
@@ -251,7 +253,7 @@ class Model {
     w.debt += amount - from_commerce - from_open;
     note(from_open > 0 ? 'claw from open' : 'claw from commerce only');
     if (amount - from_commerce - from_open > 0) note('claw into debt');
-    return expired;
+    return { expired, from_open };
   }
 
 
@@ -549,7 +551,7 @@ class Runner {
     m.budget_f_used += budget_f;
     w.purchases++;
     return m.record({ id, kind: 'purchase', reference, terminal: t, contact: c, amount, reply, open_delta: 0, commerce_delta: 0,
-      awarded, to_open, paid: pay, refunded: 0, clawed: 0, returned: 0, counted_c, budget_f, reversed: false, lots: [...lots].sort((a, b) => (a[0] < b[0] ? -1 : 1)) }, before);
+      awarded, to_open, paid: pay, refunded: 0, clawed: 0, clawed_open: 0, returned: 0, counted_c, budget_f, reversed: false, lots: [...lots].sort((a, b) => (a[0] < b[0] ? -1 : 1)) }, before);
   }
 
   private async redeem(a: Extract<Action, { type: 'redeem' }>): Promise<number[]> {
@@ -614,7 +616,9 @@ class Runner {
     const before = m.balances(o.contact);
     // The payment back first: the claw-back then finds it in open (no debt beside open money).
     m.wallets[o.contact]!.open += d.give;
-    d.expired = m.clawBack(o, d.claw, o.refunded!, o.refunded! + d.r, now());
+    const clawed = m.clawBack(o, d.claw, o.refunded!, o.refunded! + d.r, now());
+    d.expired = clawed.expired;
+    o.clawed_open! += clawed.from_open;
     o.refunded! += d.r;
     o.clawed! += d.claw;
     o.returned! += d.give;
@@ -668,10 +672,11 @@ class Runner {
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
       w.open += o.paid! - o.returned!;
-      // What its instant award put in open (less refunds' share of it) comes out of open first:
-      // as if it never happened, not from commerce earned elsewhere.
-      const open_left = o.to_open! - Math.floor((o.to_open! * o.refunded!) / o.amount);
-      award_expired = m.clawBack(o, claw, o.refunded!, o.amount, now(), open_left);
+      // What its instant award put in open (less what refunds took of it from open: their share of
+      // it as far as they took open at all, commerce first) comes out of open first: as if it
+      // never happened, not from commerce earned elsewhere.
+      const open_left = o.to_open! - Math.min(o.clawed_open!, Math.floor((o.to_open! * o.refunded!) / o.amount));
+      award_expired = m.clawBack(o, claw, o.refunded!, o.amount, now(), open_left).expired;
       clawed_back = claw - award_expired;
     }
     o.reversed = true;

@@ -378,13 +378,16 @@ local function originalState(key, init)
   if init and redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'rf', int(init.refunded), 'cw', int(init.clawed), 'cp', int(init.returned),
       'dr', int(init.discount_returned), 'rv', init.reversed and '1' or '')
+    if (init.clawed_open or 0) > 0 then redis.call('HSET', key, 'co', int(init.clawed_open)) end
     -- Kept as long as the hot window, whether the call then changes it or refuses: a refused one
     -- left it for ever (a review, 2026-12-04).
     redis.call('PEXPIRE', key, ARG.record_ttl_ms)
   end
-  local v = redis.call('HMGET', key, 'rf', 'cw', 'cp', 'dr', 'rv', 'lots')
+  local v = redis.call('HMGET', key, 'rf', 'cw', 'cp', 'dr', 'rv', 'lots', 'co')
   local function n(i) return tonumber(v[i] ~= false and v[i] ~= '' and v[i] or '0') end
-  return {refunded = n(1), clawed = n(2), returned = n(3), discount_returned = n(4), reversed = v[5] == '1', lots = v[6] or nil}
+  -- 'co': what refunds' claw-backs took from the open balance (commerce first: only what commerce
+  -- lacked), so that a reversal knows what of the instant awards is still there to take back.
+  return {refunded = n(1), clawed = n(2), returned = n(3), discount_returned = n(4), reversed = v[5] == '1', lots = v[6] or nil, clawed_open = n(7)}
 end
 
 -- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,

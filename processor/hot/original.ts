@@ -15,6 +15,11 @@ export interface OriginalState {
   readonly clawed: number;
   readonly returned: number;
   readonly discount_returned: number;
+  /**
+   * What refunds' claw-backs took from the open balance (commerce first: only what commerce
+   * lacked); a reversal takes back from open what of the instant awards is left there.
+   */
+  readonly clawed_open: number;
   readonly reversed: boolean;
 }
 

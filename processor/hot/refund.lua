@@ -53,6 +53,9 @@ redis.call('HINCRBY', state_key, 'rf', int(amount))
 redis.call('HINCRBY', state_key, 'cw', int(shares.claw))
 redis.call('HINCRBY', state_key, 'cp', int(shares.give))
 redis.call('HINCRBY', state_key, 'dr', int(shares.discount_back))
+-- Only when it did (most claw-backs find commerce enough): a reversal takes back what of the
+-- purchase's instant awards refunds left in open (reversal.lua).
+if from_open > 0 then redis.call('HINCRBY', state_key, 'co', int(from_open)) end
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 
 return commit({

@@ -114,6 +114,8 @@ describe('refund.lua', () => {
     if (out.outcome !== 'ok') throw new Error(out.outcome);
     expect((await journalOf(redis, shard, out.journal_id)).entry.postings).toEqual([[c.accounts.commerce, c.accounts.rewards, 70], [c.accounts.open, c.accounts.rewards, 30]]);
     expect(await redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md'])).toEqual(['0', '-70', '70']);
+    // What it took from open, kept for a reversal (reversal.lua: the instant awards left there).
+    expect(await redis.hGet(stateKey(shard, o.id), 'co')).toBe('30');
   });
 
   it('does not claw back again what of the award expired: asks for the purchase\'s lots, then writes the expired part off', async () => {
@@ -209,7 +211,7 @@ describe('refund.lua', () => {
     const { slot } = specSlot(terminal.id);
     const ledger: LedgerOriginalArg = {
       original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0, to_open: 0 },
-      state: { refunded: 400, clawed: 40, returned: 0, discount_returned: 0, reversed: false },
+      state: { refunded: 400, clawed: 40, returned: 0, discount_returned: 0, clawed_open: 0, reversed: false },
       lots: [],
     };
     const out = await redis.refundScript(call(contact_id, slot, null, ledger));

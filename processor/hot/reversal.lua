@@ -120,14 +120,19 @@ if kind == 'purchase' or award then
     redis.call('HINCRBY', KEY.contact, 'o', give)
     postings = joinPostings(postings, posting(A.spends, A.open, give))
   end
-  -- What its instant_redeem awards put into the open balance, less their share of what refunds
-  -- clawed back, comes back out of the open balance first: as if it never happened. Clawed back as
-  -- a refund's (commerce first), it took commerce the contact had earned elsewhere, expiring and
+  -- What its instant_redeem awards put into the open balance, less what refunds took of it from
+  -- open, comes back out of the open balance first: as if it never happened. Clawed back as a
+  -- refund's (commerce first), it took commerce the contact had earned elsewhere, expiring and
   -- held to a pool, and left the award in open, to be spent anywhere (a black-box audit, 2026-12-04).
+  -- What refunds took of it from open is their share of it as far as their claw-backs took open
+  -- at all ('co'): commerce first, they took open only for what commerce lacked. Less their whole
+  -- share (a first version), a reversal after a refund of half, commerce having covered it, left
+  -- half the instant award in open and took as much commerce (a black-box audit, 2026-12-05).
   -- What open no longer holds (spent) is clawed back with the rest.
   local to_open = o.to_open or 0
+  local taken_from_open = math.min(st.clawed_open, proportion(to_open, st.refunded, o.amount))
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, st.refunded, o.amount, own, to_open - proportion(to_open, st.refunded, o.amount))
+  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, st.refunded, o.amount, own, to_open - taken_from_open)
   clawed = claw - award_expired
   local discount_back = o.discount - st.discount_returned
   if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end

@@ -89,13 +89,34 @@ describe('reversal.lua', () => {
     const contact_id = await specContact(redis, shard, business, 100);
     await redis.hSet(expiredLotsKey(shard, contact_id), gone, '34');
     const o = await original('p|1000|80||||30');
-    await redis.hSet(stateKey(shard, o.id), { rf: '333', cw: '26' });
+    await redis.hSet(stateKey(shard, o.id), { rf: '333', cw: '26', co: '10' });
     const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[gone, 50]], Date.now())));
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
     expect(reply).toMatchObject({ clawed_back: 20, award_expired: 34, wallet: { open: 80, commerce: 0 } });
     expect(entry.postings).toEqual([[call(contact_id, o.slot).accounts.open, call(contact_id, o.slot).accounts.rewards, 20]]);
     expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
+  });
+
+  // A black-box audit, 2026-12-05. The contact held 50 in open and 100 in another sale's lot. A
+  // purchase of 2,000 awarded 300: 200 into its own lot, 100 into open (instant_redeem). A refund of
+  // 1,000 clawed back 150, commerce first: all of it from the purchase's lot, none from open. The
+  // reversal takes back what is left, 150: the instant award's 100 out of open, where refunds left
+  // it whole, and 50 from the purchase's lot, leaving the wallet as before the purchase (open 50,
+  // commerce 100). Less the refunds' proportion of it (a first version), it took 50 from open and
+  // 100 from commerce: 50 of expiring commerce money turned into open money.
+  it('takes back from open what refunds left there of the instant award, not less their proportion of it', async () => {
+    const other = `${String(Date.now() + 3_600_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 150, { [other]: 100, [soon]: 50 });
+    const o = await original('p|2000|300||||100');
+    await redis.hSet(stateKey(shard, o.id), { rf: '1000', cw: '150' });
+    const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[soon, 200]], Date.now())));
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ clawed_back: 150, award_expired: 0, wallet: { open: 50, commerce: 100 } });
+    const a = call(contact_id, o.slot).accounts;
+    expect(entry.postings).toEqual([[a.commerce, a.rewards, 50], [a.open, a.rewards, 100]]);
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [other]: '100' });
   });
 
   it('claws a purchase\'s award back from its own lots first, asking for them when the contact holds others', async () => {
@@ -141,7 +162,7 @@ describe('reversal.lua', () => {
     const id = newId('txn');
     const ledger: LedgerOriginalArg = {
       original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0, to_open: 0 },
-      state: { refunded: 0, clawed: 0, returned: 0, discount_returned: 0, reversed: false },
+      state: { refunded: 0, clawed: 0, returned: 0, discount_returned: 0, clawed_open: 0, reversed: false },
       lots: [[pool, 80]],
     };
     const out = await redis.reversalScript(call(contact_id, specSlot(terminal.id).slot, ledger));

@@ -2,6 +2,7 @@
 // refund and reversal made of it, and from those what the hot path would have remembered.
 
 import type { OriginalState } from '../hot/original.ts';
+import type { TransactionSql } from 'postgres';
 import type { Sql } from '../stores.ts';
 
 /** The original's facts, and what refunds and reversals did to it as hot/lib.lua's originalState holds it. */
@@ -32,6 +33,8 @@ interface Stored {
   readonly discounts: number;
   /** Of its postings, the sum from rewards into the contact's open balance. */
   readonly to_open: number;
+  /** Of its postings, the sum from the contact's open balance back to rewards: a claw-back's from open. */
+  readonly from_open: number;
 }
 
 /**
@@ -48,11 +51,15 @@ function entryFields(t: Stored): { awards?: readonly { kind: string; amount: num
 /** Of postings `p`, those from the business's rewards into a contact's open balance: a purchase's instant_redeem awards. */
 export const rewardsIntoOpen = (sql: Sql) => sql`strpos(p.debit_account, ':rewards:') > 0 and strpos(p.credit_account, ':open:') > 0`;
 
+/** Of postings `p`, those from a contact's open balance back to the business's rewards: a refund's claw-back from open. */
+export const openIntoRewards = (sql: Sql | TransactionSql) => sql`strpos(p.debit_account, ':open:') > 0 and strpos(p.credit_account, ':rewards:') > 0`;
+
 /** A transaction's columns, reply, body and the debits of its postings the original's state needs. */
 const stored = (sql: Sql) => sql`
   t.id, t.kind, t.contact_id, t.amount, t.reply::text as reply, t.body::text as body,
   coalesce(sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0), 0)::int8 as discounts,
-  coalesce(sum(p.amount) filter (where ${rewardsIntoOpen(sql)}), 0)::int8 as to_open`;
+  coalesce(sum(p.amount) filter (where ${rewardsIntoOpen(sql)}), 0)::int8 as to_open,
+  coalesce(sum(p.amount) filter (where ${openIntoRewards(sql)}), 0)::int8 as from_open`;
 
 /**
  * The latest transaction a terminal made under `reference`, from the ledger: a purchase, spend or
@@ -90,7 +97,7 @@ async function originalOf(sql: Sql, business_id: string, row: Stored): Promise<L
     select ${stored(sql)} from ledger_transactions t left join ledger_postings p on p.transaction_id = t.id
     where t.original_id = ${row.id} and t.business_id = ${business_id} and t.kind in ('refund', 'reversal')
     group by t.id`;
-  let refunded = 0, clawed = 0, returned = 0, discount_returned = 0, reversed = false;
+  let refunded = 0, clawed = 0, returned = 0, discount_returned = 0, clawed_open = 0, reversed = false;
   for (const t of later) {
     if (t.kind === 'reversal') {
       reversed = true;
@@ -102,6 +109,7 @@ async function originalOf(sql: Sql, business_id: string, row: Stored): Promise<L
     clawed += (reply.clawed_back ?? 0) + (reply.award_expired ?? 0);
     returned += reply.returned_to_wallet ?? 0;
     discount_returned += t.discounts;
+    clawed_open += t.from_open;
   }
   const entry = entryFields(row);
   const awarded = (entry.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
@@ -118,6 +126,7 @@ async function originalOf(sql: Sql, business_id: string, row: Stored): Promise<L
     clawed,
     returned,
     discount_returned,
+    clawed_open,
     reversed,
     lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
     awards: row.kind === 'purchase' || row.kind === 'award' ? (entry.awards ?? []) : [],

@@ -13,7 +13,7 @@ import { claimValue, rememberLateOriginal } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import type { OriginalState } from '../hot/original.ts';
 import { recordGraceMs, referenceSlot, rewards_terminal } from '../hot/references.ts';
-import { rewardsIntoOpen } from './originals.ts';
+import { openIntoRewards, rewardsIntoOpen } from './originals.ts';
 import type { TransactionSql } from 'postgres';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 
@@ -157,7 +157,8 @@ export function statesQuery(sql: Sql | TransactionSql, start_ms: number) {
     select o.id, t.contact_id, t.kind, (extract(epoch from o.last_at) * 1000)::int8 as last_ms,
       case when t.kind = 'redemption' then (t.body->'lots')::text end as lots,
       coalesce(r.refunded, 0)::int8 as refunded, coalesce(r.clawed, 0)::int8 as clawed, coalesce(r.returned, 0)::int8 as returned,
-      coalesce(r.reversed, false) as reversed, coalesce(f.discount_returned, 0)::int8 as discount_returned
+      coalesce(r.reversed, false) as reversed, coalesce(f.discount_returned, 0)::int8 as discount_returned,
+      coalesce(f.clawed_open, 0)::int8 as clawed_open
     from originals o join ledger_transactions t on t.id = o.id
     left join lateral (
       select sum(x.amount) filter (where x.kind = 'refund') as refunded,
@@ -167,7 +168,8 @@ export function statesQuery(sql: Sql | TransactionSql, start_ms: number) {
       from ledger_transactions x where x.original_id = (o.id collate "default") and x.kind in ('refund', 'reversal')
     ) r on true
     left join lateral (
-      select sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0) as discount_returned
+      select sum(p.amount) filter (where strpos(p.debit_account, ':discounts:') > 0) as discount_returned,
+        sum(p.amount) filter (where ${openIntoRewards(sql)}) as clawed_open
       from ledger_transactions x join ledger_postings p on p.transaction_id = x.id
       where x.original_id = (o.id collate "default") and x.kind = 'refund'
     ) f on true
@@ -192,6 +194,7 @@ export async function rebuildStates(redis: RedisClient, sql: Sql, config: Proces
       const fields: Record<string, string> = {};
       // As refund.lua leaves them (HINCRBY: every field once any refund was made), reversal.lua ('rv') and redeem.lua ('lots').
       if (s.refunded > 0) Object.assign(fields, { rf: String(s.refunded), cw: String(s.clawed), cp: String(s.returned), dr: String(s.discount_returned) });
+      if (s.clawed_open > 0) fields.co = String(s.clawed_open);
       if (s.reversed) fields.rv = '1';
       if (s.lots !== null) fields.lots = s.lots;
       if (Object.keys(fields).length === 0) continue;
