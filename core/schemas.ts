@@ -250,8 +250,10 @@ const purchaseFields = {
   occurred_at: timestampSchema.optional(),
 };
 
+// API.md: "`items` amounts, when given, must add up to `amount`": an empty list, given, adds up to
+// 0, which no amount is (it was taken as no basket until a black-box audit, 2026-12-05).
 function itemsAddUp(p: { amount: number; items?: readonly { amount: number }[] | undefined }, ctx: z.RefinementCtx): void {
-  if (p.items !== undefined && p.items.length > 0) {
+  if (p.items !== undefined) {
     let sum = 0;
     for (const item of p.items) sum += item.amount;
     if (sum !== p.amount) ctx.addIssue({ code: 'custom', path: ['items'], message: `item amounts add up to ${sum}, not ${p.amount}` });

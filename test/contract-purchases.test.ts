@@ -274,6 +274,8 @@ describe('purchase refusals', () => {
       { sku: 'B', quantity: 2, amount: 300 },
     ];
     expectValidation(await buy(s, 1000, { items }), 'items');
+    // Given, an empty list adds up to 0 (a black-box audit, 2026-12-05: it was taken as no basket).
+    expectValidation(await buy(s, 1000, { items: [] }), 'items');
     const ok = await buy(s, 900, { items });
     expect(ok.status, ok.text).toBe(201);
     expect(ok.body.awards[0].amount).toBe(45);

@@ -262,8 +262,11 @@ export class CallbackEvents {
     if (sale.currency !== business.currency) return ignored('validation_failed');
     const terminal = await this.processor.processors.terminalAt(business, record.id, sale.merchant_code);
     if (terminal === undefined) return ignored('not_found');
-    const { cim, transaction_id, ...rest } = sale;
-    const input = parseWith(purchaseSchema, { ...rest, reference: transaction_id, cim: { type: cim.type, value: cim.value } });
+    const { cim, transaction_id, items, ...rest } = sale;
+    // A processor's sale without line items may send an empty list (EVENTS.md does not spell the
+    // shape out): no basket, not a terminal's basket that adds up to 0 (API.md, core/schemas.ts).
+    const basket = Array.isArray(items) && items.length > 0 ? { items } : {};
+    const input = parseWith(purchaseSchema, { ...rest, ...basket, reference: transaction_id, cim: { type: cim.type, value: cim.value } });
     // No source: a processor's request is signed, and a code it sends is not a guess (an unknown
     // one is `ignored`, contact_not_found, never 429: EVENTS.md).
     const reply = await this.processor.purchases.purchase(business, reported(terminal, terminal_code), input, callback_window, null, cim);
