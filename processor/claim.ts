@@ -68,6 +68,11 @@ export async function claimReference(stores: Pick<Stores, 'redis' | 'config'>, c
   return (await claim(stores, claimant, contact_id)).contact_id;
 }
 
+/** claimReference, telling too whether this same request had claimed it before (a repeat: a replay, or a copy in flight). */
+export function claimReferenceAgain(stores: Pick<Stores, 'redis' | 'config'>, claimant: Claimant, contact_id: string): Promise<{ contact_id: string; repeat: boolean }> {
+  return claim(stores, claimant, contact_id);
+}
+
 /**
  * Claim the reference for a request refused before it names a contact (a refund or reversal
  * whose original is not there), so that its repeat is refused again and another body is 409.

@@ -10,7 +10,7 @@ import { nextLocalDay, readLocalTime, startOfLocalDay, type LocalTime } from '..
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
 import { birthDaysOn, discountOf, evaluatePurchase, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
-import { claimHash, claimReference, type Claimant } from './claim.ts';
+import { claimHash, claimReferenceAgain, type Claimant } from './claim.ts';
 import type { Contacts, Identified } from './contacts.ts';
 import { contactKey, purchaseTimesKey } from './hot/keys.ts';
 import type { PurchaseCall, PurchaseCommitted } from './hot/purchase.ts';
@@ -22,7 +22,7 @@ import { encodeIntent, type ReferralIntent } from './referrals.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
 import type { Offers, Rewards } from './offers.ts';
-import { answered, mayGiveBack, shardReply, type Reply, type ShardReply } from './shard.ts';
+import { answered, mayGiveBack, readRecord, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
 import { checkCurrency, earlierReply, feeRate, requestHash, type Spends } from './wallet.ts';
@@ -118,9 +118,9 @@ export class Purchases {
     const shard = this.contacts.shardOf(contact_id);
     // Its own object, not a scratch: it lives across the waits, while other purchases run.
     const local = readLocalTime(at_ms, terminal.timezone);
-    const claiming = input.pay === undefined ? claimReference(this.stores, request, contact_id) : undefined;
+    const claiming = input.pay === undefined ? claimReferenceAgain(this.stores, request, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local);
-    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, factless(rewards))), compiled.resolution));
+    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, factless(rewards))), compiled.resolution), this.abandonedBy(claiming, shard, request.slot));
     // Awaited below or in awardsOf; marked handled now, so that failing while the facts still take
     // their round trips (a birthday's, a referrer's) it is not an unhandled rejection meanwhile.
     early?.catch(() => {});
@@ -195,11 +195,32 @@ export class Purchases {
     return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
   }
 
+  /**
+   * Whether this request will not make the purchase whose reference claim is `claiming`: another
+   * body or a reversal holds the reference (the claim throws), or this same request made it already
+   * (a repeat whose record is there: its script will replay it). Asked only when a budget answers
+   * 'busy' (Awards.reserve): a replay's reservation goes out with its claim, before it is known to
+   * be one, and replays asking a busy budget on held its end in turn and took it from new
+   * purchases (a black-box probe, 2026-12-05: 40 replays beside a new purchase left it no award
+   * in 17 rounds of 30). A copy still in flight (no record yet) asks on: it may be the one that
+   * commits.
+   */
+  private abandonedBy(claiming: Promise<{ repeat: boolean }>, shard: number, slot: ReferenceSlot): () => Promise<boolean> {
+    let abandoned = false;
+    return async () => {
+      if (abandoned) return true;
+      const claimed = await claiming.then((c) => (c.repeat ? 'repeat' : 'new'), () => 'refused' as const);
+      if (claimed === 'new') return false;
+      abandoned = claimed === 'refused' || (await readRecord(this.stores, shard, slot).catch(() => undefined)) !== undefined;
+      return abandoned;
+    };
+  }
+
   /** Budgeted awards reserved before the contact's facts are known: what was tried, what was granted. */
-  private reserveEarly(candidates: readonly Award[]): Promise<{ tried: ReadonlySet<string>; granted: Award[] }> | undefined {
+  private reserveEarly(candidates: readonly Award[], abandoned: () => Promise<boolean>): Promise<{ tried: ReadonlySet<string>; granted: Award[] }> | undefined {
     const budgeted = candidates.filter((a) => a.limits?.budget !== undefined);
     if (budgeted.length === 0) return undefined;
-    return this.awards.reserve(budgeted).then((granted) => ({ tried: new Set(budgeted.map((a) => a.offer_id)), granted }));
+    return this.awards.reserve(budgeted, abandoned).then((granted) => ({ tried: new Set(budgeted.map((a) => a.offer_id)), granted }));
   }
 
   /**
@@ -276,10 +297,12 @@ export class Purchases {
    * turns out taken.
    */
   private async reserve(candidates: readonly Award[], claim: Claim | undefined): Promise<Award[]> {
-    const reserving = this.awards.reserve(candidates);
-    if (claim !== undefined) {
+    const claiming = claim === undefined ? undefined : claimReferenceAgain(this.stores, claim, claim.contact_id);
+    claiming?.catch(() => {}); // awaited below, after the reservation went out with it: handled meanwhile
+    const reserving = this.awards.reserve(candidates, claiming === undefined ? undefined : this.abandonedBy(claiming, this.contacts.shardOf(claim!.contact_id), claim!.slot));
+    if (claiming !== undefined) {
       try {
-        await claimReference(this.stores, claim, claim.contact_id);
+        await claiming;
       } catch (err) {
         await reserving.then((reserved) => this.awards.release(reserved), () => {});
         throw err;

@@ -53,3 +53,32 @@ describe('a budget and a per-contact cap, 200 purchases at once over two termina
     }
   }, 120_000);
 });
+
+// Replays reserve too: a purchase's budget goes out with its reference's claim (one wait for
+// Redis), before it is known to be a replay, and is given back once it is. A black-box probe
+// (2026-12-05): with 50 of a budget left, a new purchase sent among 40 replays of an earlier one
+// was awarded nothing in 17 rounds of 30. The replays asked a busy budget on for as long as a new
+// purchase would, held its end in turn, and one held it when the new purchase's final ask came.
+describe('a budget’s end under a storm of replays', () => {
+  it('a new purchase among 60 replays of another gets what is left (ten rounds)', async () => {
+    const biz = await createBusiness(gw);
+    const offer = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 }, limits: { budget: 150 } });
+    expect(offer.status, offer.text).toBe(201);
+    const cards = [testCard(927_001), testCard(927_002)];
+    for (const card of cards) expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
+    const buy = (reference: string, card: string) => call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' });
+    const p = await buy('storm-p', cards[0]!);
+    expect(p.body.awards.map((a: { amount: number }) => a.amount)).toEqual([100]);
+    const got: number[][] = [];
+    for (let round = 0; round < 10; round++) {
+      const replays = Array.from({ length: 60 }, () => buy('storm-p', cards[0]!));
+      const q = await buy(`storm-q-${round}`, cards[1]!);
+      for (const r of await Promise.all(replays)) expect([r.status, r.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+      expect(q.status, q.text).toBe(201);
+      got.push(q.body.awards.map((a: { amount: number }) => a.amount));
+      const v = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: `storm-v-${round}`, original_reference: `storm-q-${round}` });
+      expect(v.status, v.text).toBe(201);
+    }
+    expect(got).toEqual(Array.from({ length: 10 }, () => [50]));
+  }, 120_000);
+});
