@@ -195,7 +195,8 @@ export class TerminalConnection {
     try {
       // Asked again for every request (cached by Network): a key revoked stops working here as over HTTP.
       principal = await this.host.terminalOf(this.key!);
-      if (principal === undefined) throw new PocketgateError('unauthorized', 'this terminal key is no longer valid');
+      // The same problem as HTTP's for the key (gateway/app.ts): TERMINAL.md wants the same body.
+      if (principal === undefined) throw new PocketgateError('unauthorized', 'unknown API key');
       reply = await op.run(this.host.processor, principal, parseWith(op.schema, f.body), this.source);
     } catch (err) {
       reply = this.problem(err, f.op);
