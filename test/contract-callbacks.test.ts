@@ -387,6 +387,9 @@ describe('events', () => {
       expect(res.status, res.text).toBe(200);
       expect(res.body, code).toMatchObject({ status: 'ignored', code });
     }
+    // An authorization the clearing would book in another currency: the clearing's code, not awaiting_clearing.
+    const usd = await postCallback(gw, p, sale('transaction.authorized', saleData(s, transactionId(), 1000, { currency: 'USD' })));
+    expect(usd.body).toMatchObject({ status: 'ignored', code: 'validation_failed' });
     expect(await commerce(s)).toBe(before);
   });
 
@@ -455,7 +458,12 @@ describe('events', () => {
     for (const ms of [now - 36 * 86_400_000, now + 6 * 60_000]) {
       const res = await postCallback(gw, p, sale('transaction.cleared', saleData(s, transactionId(), 1000, { occurred_at: at(ms) })));
       expect(res.body).toMatchObject({ status: 'rejected', code: 'validation_failed' });
+      // An authorization the clearing will book is malformed alike: not acknowledged awaiting_clearing (a black-box probe).
+      const authorized = await postCallback(gw, p, sale('transaction.authorized', saleData(s, transactionId(), 1000, { occurred_at: at(ms) })));
+      expect(authorized.body).toMatchObject({ status: 'rejected', code: 'validation_failed' });
     }
+    const in_window = await postCallback(gw, p, sale('transaction.authorized', saleData(s, transactionId(), 1000, { occurred_at: at(now - 34 * 86_400_000) })));
+    expect(in_window.body).toMatchObject({ status: 'ignored', code: 'awaiting_clearing' });
     expect(await commerce(s)).toBe(before + 100);
   });
 

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { NormalisedCim } from '../../core/cim.ts';
 import { PocketgateError } from '../../core/errors.ts';
-import { callback_window } from '../../core/occurred.ts';
+import { callback_window, occurredAtMs } from '../../core/occurred.ts';
 import {
   callbackEnvelopeSchema,
   callbackEventIdSchema,
@@ -104,6 +104,18 @@ function refusal(err: unknown, event: CallbackEvent): Outcome {
   if (err.code !== 'idempotency_conflict') throw err;
   const message = `transaction_id: ${event.transaction_id} cannot be booked: ${err.message}, another transaction of this processor at this merchant`;
   return { outcome: rejected(new PocketgateError('validation_failed', `data.${message}`)), purchase: null };
+}
+
+/**
+ * An authorization a clearing will book: acknowledged as awaiting it, once it passes what the
+ * clearing's purchase would check of it alone: its time within the window (else rejected, as
+ * the clearing would be) and the business's currency (else ignored validation_failed). Both
+ * were acknowledged awaiting_clearing (a black-box probe of EVENTS.md, 2026-12-05).
+ */
+function awaitingClearing(business: Business, sale: Sale, now_ms: number): Outcome {
+  occurredAtMs(sale.occurred_at, now_ms, callback_window);
+  if (sale.currency !== business.currency) return ignored('validation_failed');
+  return ignored('awaiting_clearing');
 }
 
 function isConflict(err: unknown): err is PocketgateError {
@@ -233,10 +245,10 @@ export class CallbackEvents {
     return saved.first ? { event_id, ...saved.event.result } : { event_id, ...saved.event.result, replayed: true };
   }
 
-  private apply(scope: Scope, event: CallbackEvent, history: readonly StoredEvent[]): Promise<Outcome> {
+  private async apply(scope: Scope, event: CallbackEvent, history: readonly StoredEvent[]): Promise<Outcome> {
     switch (event.type) {
       case 'transaction.authorized':
-        if (scope.record.award_on === 'clearing') return Promise.resolve(ignored('awaiting_clearing'));
+        if (scope.record.award_on === 'clearing') return awaitingClearing(scope.business, event.sale, this.processor.stores.clock.now());
         // Its clearing came first and made the purchase: nothing more to make, as for a clearing
         // after it (its amount's purchase would be the reference's conflict, a code EVENTS.md has not).
         if (history.some((h) => h.type === cleared && h.purchase !== null)) return Promise.resolve(ignored('already_processed'));
