@@ -173,8 +173,11 @@ export const offerFields = {
       days_of_week: z.array(z.number().int().min(1).max(7)).max(7).optional(),
       time_from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM').optional(),
       time_to: z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be HH:MM').optional(),
-      tiers: z.array(z.string().min(1).max(64)).max(100).optional(),
-      tags: z.array(z.string().min(1).max(64)).max(100).optional(),
+      // Names of tiers and contacts' tags, which hold no card number (a black-box probe found
+      // both stored and echoed whole, 2026-12-05). Not an offer's skus, brands or pool: a
+      // barcode or a merchant's code may well read as one.
+      tiers: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
+      tags: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
     }),
   max_award: clearable(amountSchema),
   limits: clearable(
@@ -468,7 +471,7 @@ export const signupSchema = z.object({
 export const tiersSchema = z
   .array(
     z.object({
-      name: z.string().trim().min(1).max(64),
+      name: z.string().trim().min(1).max(64).refine(...no_card_number),
       min_period_units: z.number().int().min(0).max(1_000_000_000_000),
       period: z.enum(['month', 'quarter', 'year']),
     }),

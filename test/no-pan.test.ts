@@ -194,15 +194,19 @@ describe('no PAN is stored or logged', () => {
     expect((await send('POST', '/v1/purchases', biz.terminal_key, { reference: 'wrong-type', cim: { type: 'card', value: 12345 }, amount: 1, currency: 'EUR', extra: cards[5] })).status).toBe(400);
 
     // A card number typed into free text (a name, a tag, an offer's name): refused, never stored.
-    const typed = Array.from({ length: 4 }, (_, i) => testCard(94_731_910 + i));
+    // A tier's name and an offer's tag and tier conditions too (a black-box probe, 2026-12-05).
+    const typed = Array.from({ length: 7 }, (_, i) => testCard(94_731_910 + i));
     const typed_refusals = [
       await send('POST', '/v1/contacts', biz.admin_key, { first_name: typed[0] }),
       await send('PATCH', `/v1/contacts/${contacts[0]}`, biz.admin_key, { last_name: `Card ${typed[1]!.replace(/(\d{4})(?=\d)/g, '$1 ')}` }),
       await send('POST', '/v1/contacts', biz.admin_key, { first_name: 'Vip', tags: ['vip', typed[2]] }),
       await send('POST', '/v1/offers', biz.admin_key, { name: `Offer ${typed[3]}`, goal: 'spend', award: { percent: 1 } }),
+      await send('PUT', '/v1/tiers', biz.admin_key, [{ name: 'Silver', min_period_units: 0, period: 'month' }, { name: typed[4], min_period_units: 100, period: 'month' }]),
+      await send('POST', '/v1/offers', biz.admin_key, { name: 'Tagged', goal: 'spend', award: { percent: 1 }, conditions: { tags: [typed[5]] } }),
+      await send('POST', '/v1/offers', biz.admin_key, { name: 'Tiered', goal: 'spend', award: { percent: 1 }, conditions: { tiers: [typed[6]] } }),
     ];
     for (const r of typed_refusals) expect([r.status, r.body.code], r.text).toEqual([400, 'validation_failed']);
-    expect(typed_refusals.map((r) => r.body.errors[0].path)).toEqual(['first_name', 'last_name', 'tags.1', 'name']);
+    expect(typed_refusals.map((r) => r.body.errors[0].path)).toEqual(['first_name', 'last_name', 'tags.1', 'name', '1.name', 'conditions.tags.0', 'conditions.tiers.0']);
 
     const pans = [...new Set([...cards, spaced, dashed, unknown, ...bad, ...typed].flatMap(forms))];
 
