@@ -252,7 +252,7 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
     kind: b.kind,
     reference: b.reference,
     terminal_id: b.terminal_id,
-    made_by: b.made_by ?? (b.terminal_id === null ? 'processor' : 'terminal'),
+    made_by: madeBy(b.made_by, b.terminal_id),
     contact_id: b.contact_id,
     amount: b.amount,
     currency: b.currency,
@@ -267,6 +267,16 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
     ...(extras.postings === undefined ? {} : { postings: extras.postings }),
     ...(extras.terminal_code === null ? {} : { terminal_code: extras.terminal_code }),
   };
+}
+
+/**
+ * Who sent a transaction, as every view of it shows it: the business's admin key for a terminal
+ * (`made_by` kept), the terminal itself, or the processor (awards, expiry: no terminal). The
+ * contact's transactions list said 'terminal' for a sign-up award that `GET /v1/transactions/{id}`
+ * said was the processor's (a black-box probe, 2026-12-05).
+ */
+export function madeBy(made_by: 'admin' | null | undefined, terminal_id: string | null): TransactionView['made_by'] {
+  return made_by ?? (terminal_id === null ? 'processor' : 'terminal');
 }
 
 /** A transaction as the feed and the latest-transactions list show it. */
@@ -293,7 +303,7 @@ export function summaryOf(e: JournalEntry, reply?: string): TransactionSummary {
   return {
     id: e.id,
     kind: e.kind,
-    made_by: e.made_by ?? (e.terminal_id === null ? 'processor' : 'terminal'),
+    made_by: madeBy(e.made_by, e.terminal_id),
     reference: e.reference,
     terminal_id: e.terminal_id,
     contact_id: e.contact_id,
@@ -359,5 +369,5 @@ async function latestSince(sql: Sql, business: Business, limit: number, since: D
     cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w
     where term.business_id = ${business.id}
     order by t.created_at desc, t.id desc limit ${limit}`;
-  return rows.map((r) => ({ ...r, made_by: r.made_by ?? 'terminal', created_at: iso(r.created_at) }));
+  return rows.map((r) => ({ ...r, made_by: madeBy(r.made_by, r.terminal_id), created_at: iso(r.created_at) }));
 }

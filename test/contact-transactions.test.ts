@@ -52,6 +52,24 @@ describe('GET /v1/contacts/{id}/transactions', () => {
     expect(newest.body.data.map((r: { id: string }) => r.id)).toEqual([reversed.body.id]);
   });
 
+  // A black-box probe (2026-12-05): this list said 'terminal' for a sign-up award, which
+  // GET /v1/transactions/{id} says the processor made (no terminal).
+  it('a sign-up award is the processor’s here as in GET /v1/transactions/{id}', async () => {
+    const b = await createBusiness(gw);
+    const signup = await call(gw, 'POST', '/v1/offers', b.admin_key, { name: 'welcome', goal: 'signup', award: { fixed: 100 } });
+    expect(signup.status, signup.text).toBe(201);
+    const contact = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: testCard(925_101) }] });
+    expect(contact.status, contact.text).toBe(201);
+    let rows: { id: string; kind: string; terminal_id: string | null; made_by: string }[] = [];
+    for (let tries = 0; rows.length === 0 && tries < 50; tries++) {
+      if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      rows = (await call(gw, 'GET', `/v1/contacts/${contact.body.id}/transactions`, b.admin_key)).body.data;
+    }
+    expect(rows.map((r) => [r.kind, r.terminal_id, r.made_by])).toEqual([['award', null, 'processor']]);
+    const one = await call(gw, 'GET', `/v1/transactions/${rows[0]!.id}`, b.admin_key);
+    expect(one.body.made_by).toBe('processor');
+  });
+
   it('another business’s contact is not found, a bad limit is 400, a terminal key is refused; nothing is leaked', async () => {
     const card = testCard(925_002);
     const contact = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });

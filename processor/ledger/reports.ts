@@ -6,7 +6,7 @@ import { utcTimestamp } from '../../core/schemas.ts';
 import { accountId } from '../journal.ts';
 import { iso, type Business } from '../network.ts';
 import type { Sql } from '../stores.ts';
-import type { TransactionSummary } from '../transactions.ts';
+import { madeBy, type TransactionSummary } from '../transactions.ts';
 
 const statement_lines_max = 10_000; // a statement is for a person to read: page by `from`/`to` beyond this
 
@@ -126,7 +126,7 @@ export async function contactTransactions(sql: Sql, business: Business, contact_
       from ledger_postings p where p.transaction_id = t.id
     ) d
     order by t.created_at desc, split_part(t.journal_id, '-', 1)::int8 desc, split_part(t.journal_id, '-', 2)::int8 desc, t.id desc`;
-  return rows.map((r) => ({ ...r, made_by: r.made_by ?? 'terminal', created_at: iso(r.created_at) }));
+  return rows.map((r) => ({ ...r, made_by: madeBy(r.made_by, r.terminal_id), created_at: iso(r.created_at) }));
 }
 
 /**
