@@ -172,7 +172,8 @@ export const offerFields = {
         .optional(),
       days_of_week: z.array(z.number().int().min(1).max(7)).max(7).optional(),
       time_from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM').optional(),
-      time_to: z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be HH:MM').optional(),
+      // 24:00 is the end of the day; 24:01 to 24:59 no time at all (they were taken: a black-box probe, 2026-12-05).
+      time_to: z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'must be HH:MM (24:00 the end of the day)').optional(),
       // Names of tiers and contacts' tags, which hold no card number (a black-box probe found
       // both stored and echoed whole, 2026-12-05). Not an offer's skus, brands or pool: a
       // barcode or a merchant's code may well read as one.

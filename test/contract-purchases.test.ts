@@ -72,6 +72,7 @@ describe('offers', () => {
       [{ name: 'x', goal: 'spend', award: { percent: 5 }, conditions: { min_amount: 'lots' } }, 'conditions.min_amount'],
       [{ name: 'x', goal: 'spend', award: { percent: 5 }, conditions: { days_of_week: [0] } }, 'conditions.days_of_week.0'],
       [{ name: 'x', goal: 'spend', award: { percent: 5 }, conditions: { time_from: '25:00' } }, 'conditions.time_from'],
+      [{ name: 'x', goal: 'spend', award: { percent: 5 }, conditions: { time_to: '24:30' } }, 'conditions.time_to'],
       [{ name: 'x', goal: 'spend', award: { percent: 5 }, active: 'yes' }, 'active'],
       [{ name: 'x', goal: 'spend', award: { percent: 5 }, valid_from: 'tomorrow' }, 'valid_from'],
     ];
