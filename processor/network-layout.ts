@@ -14,6 +14,9 @@
 //   n:tc:<business id>    hash  '["<merchant code>","<terminal code>"]' → terminal id (ISO 8583)
 //   n:a:<DE32, 11 digits> zset  business ids linked to the acquirer, scored by link time (ms)
 //   n:loaded              string  set when the whole network was last copied from PostgreSQL
+//                                 (by rebuild: once everything it loads is in Redis)
+//   n:rebuilding          string  set while a rebuild loads a Redis that lost its data, left by
+//                                 one killed: no gateway marks the network loaded meanwhile
 //
 // A key entry names what it opens, and that thing names its current key (ak, kh): a key works
 // only while both agree, so changing a terminal's kh revokes its old key in one single-key write,
@@ -26,6 +29,7 @@ import type { Resolution } from '../core/offer.ts';
 /** Every key of the business network starts with this (rebuild tells them from a contact's data by it). */
 export const network_prefix = 'n:';
 export const network_loaded_key = 'n:loaded';
+export const network_rebuilding_key = 'n:rebuilding';
 
 export const keyEntryKey = (key_hash: string) => `n:k:${key_hash}`;
 export const businessKey = (id: string) => `n:b:${id}`;

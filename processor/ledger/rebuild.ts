@@ -11,9 +11,9 @@
 // streams with their writers' group.
 
 import { budgetKey, console_stats_prefix, event_claim_prefix, journal_group, journalKey } from '../hot/keys.ts';
-import { network_prefix } from '../network-layout.ts';
+import { network_loaded_key, network_prefix, network_rebuilding_key } from '../network-layout.ts';
 import { offersAwarded } from '../offer-awarded.ts';
-import { loadNetworkIntoRedis, type NetworkCounts, type NetworkKind } from '../network-load.ts';
+import { loadNetworkIntoRedis, markNetworkLoaded, type NetworkCounts, type NetworkKind } from '../network-load.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
@@ -84,7 +84,12 @@ export async function rebuild(redis: RedisClient, sql: Sql, config: ProcessorCon
 
 async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConfig, options: RebuildOptions): Promise<RebuildResult> {
   const found = await pocketgateKey(redis, config.shard_count);
-  if (found !== null && !options.force) return { outcome: 'refused', key: found };
+  // What a rebuild killed before its end left (its mark still there) is loaded again from the
+  // start, without --force: no gateway served it meanwhile (loadNetworkIfMissing, the probes).
+  const unfinished = found !== null && (await redis.exists(network_rebuilding_key)) > 0;
+  if (found !== null && !unfinished && !options.force) return { outcome: 'refused', key: found };
+  // Forced over a Redis the POS path serves from, which it goes on doing meanwhile.
+  const serving = found !== null && !unfinished;
   // The ledger's tokens were made with one CIM key: loaded with another, no CIM finds its contact.
   await checkLedgerSettings(sql, config);
   // A Redis rebuild fills anew takes this SHARDS (the way to change it), unless a gateway started
@@ -94,17 +99,26 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   // Marked before the wait: an entry appended during it may reach the ledger after its contact is
   // read, so it counts as appended meanwhile (more than were missed, rather than fewer).
   const journals = Array.from({ length: config.shard_count }, (_, s) => journalKey(s));
-  const marks = found === null ? [] : await markJournals(redis, journals);
-  if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) {
+  const marks = serving ? await markJournals(redis, journals) : [];
+  if (serving && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) {
     await dropMarks(redis, journals);
     return { outcome: 'wait_timeout' };
   }
+  // Over a Redis that lost its data the POS path waits ('loading': no network_loaded_key) until
+  // everything is loaded, not only the network: marked loaded with the network, the gateways
+  // answered the contacts not loaded yet 404 contact_not_found, for good, during every rebuild
+  // and after one killed (a black-box probe, 2026-12-05). A gateway started on the empty Redis
+  // had marked it loaded already.
+  if (!serving) {
+    await redis.set(network_rebuilding_key, new Date(options.now_ms).toISOString());
+    await redis.del(network_loaded_key);
+  }
 
-  const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork);
+  const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork, false);
 
   const [{ n: contacts } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int4 as n from contacts`;
   options.onPhase?.('contacts', contacts);
-  const loaded = await rebuildContacts(redis, sql, config, options.force, options.now_ms, (n) => options.onProgress?.(n));
+  const loaded = await rebuildContacts(redis, sql, config, options.force || unfinished, options.now_ms, (n) => options.onProgress?.(n));
   const [{ n: window } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int4 as n from ledger_transactions where created_at >= ${new Date(options.now_ms - config.reply_ttl_seconds * 1500)}`;
   options.onPhase?.('references', window);
   let read = 0;
@@ -114,8 +128,10 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   const fee_carries = await rebuildFeeCarries(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
-  // Over an empty Redis nothing is lost: a contact is unknown to the hot path until its page is written.
-  const appended_meanwhile = found === null ? 0 : await appendedSinceMarks(redis, journals, marks);
+  await markNetworkLoaded(redis, network);
+  await redis.del(network_rebuilding_key);
+  // Over an empty Redis nothing is lost: the POS path takes nothing until it is all loaded.
+  const appended_meanwhile = serving ? await appendedSinceMarks(redis, journals, marks) : 0;
   return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets, fee_carries, appended_meanwhile };
 }
 
