@@ -24,10 +24,12 @@ export const ledger_lag_count_interval_ms = 1_000;
  * the entries a writer committed but could not acknowledge over). The gateway counts as it starts
  * and then every second (start), so a Redis gone between two /readyz leaves the count of at most
  * a second before it went, not of the last /readyz (an operations audit found 0 there with 5
- * entries waiting, 2026-12-04); null only when Redis never answered this process.
+ * entries waiting, 2026-12-04). A process Redis never answered has seen no entry: 0, a count of
+ * none, as OPERATIONS.md's body has it (`"ledger_lag": N`); it answered null until 2026-12-05 (a
+ * black-box probe: a gateway started with Redis down).
  */
 export class LedgerLag {
-  private last: number | null = null;
+  private last = 0;
 
   constructor(private readonly processor: Processor) {}
 
@@ -36,7 +38,7 @@ export class LedgerLag {
     return repeatEvery(interval_ms, () => this.count(), () => {});
   }
 
-  async count(): Promise<number | null> {
+  async count(): Promise<number> {
     const { redis, config } = this.processor.stores;
     try {
       this.last = await within(journalBacklog(redis, config.shard_count), readiness_timeout_ms);

@@ -217,7 +217,7 @@ export const ready_answer = z
   .object({
     redis: z.enum(['ok', 'down', 'loading', 'refusing_writes']),
     postgres: z.enum(['ok', 'down']),
-    ledger_lag: z.number().int().nullable().openapi({ description: 'Journal entries not yet in the ledger, as last counted (the gateway counts once as it starts; null only if Redis never answered it)' }),
+    ledger_lag: z.number().int().openapi({ description: 'Journal entries not yet in the ledger, as last counted (the gateway counts as it starts and every second; 0 while Redis has never answered it)' }),
   })
   .openapi('Readiness');
 export const stats_answer = z
