@@ -7,6 +7,7 @@ import { transactionKey } from './hot/keys.ts';
 import { journalRecord } from './shard.ts';
 import { iso, type Business } from './network.ts';
 import { entryAwards, type JournalEntry } from './journal.ts';
+import type { TransactionSql } from 'postgres';
 import type { Sql, Stores } from './stores.ts';
 import type { PublicAward } from './templates.ts';
 
@@ -176,8 +177,19 @@ interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
   readonly body: { awards?: unknown[] | null; discount?: number | null } | null;
 }
 
+/**
+ * How long PostgreSQL may take over a transaction read back: a point read, bounded by the server
+ * itself, so that a lock held on the ledger (a migration, a VACUUM FULL) answers 503 in time
+ * rather than when the lock ends, and leaves no query waiting in the pool (a black-box probe,
+ * 2026-12-05: 23.7 s under a 25 s ACCESS EXCLUSIVE lock).
+ */
+const transaction_read_timeout_ms = 2_000;
+
 async function readRecorded(stores: Stores, business: Business, id: string): Promise<TransactionView | undefined> {
-  return (await recordedViews(stores.sql, [id], business.id)).get(id);
+  return stores.sql.begin('read only', async (tx) => {
+    await tx.unsafe(`set local statement_timeout = ${transaction_read_timeout_ms}`);
+    return (await recordedViews(tx, [id], business.id)).get(id);
+  });
 }
 
 type Posting = NonNullable<TransactionView['postings']>[number];
@@ -188,7 +200,7 @@ type Posting = NonNullable<TransactionView['postings']>[number];
  * count: webhooks out (processor/webhook-outbox.ts) read a claimed batch's at once, and send
  * exactly this view as a transaction.approved event's data.
  */
-export async function recordedViews(sql: Sql, ids: readonly string[], business_id?: string): Promise<Map<string, TransactionView>> {
+export async function recordedViews(sql: Sql | TransactionSql, ids: readonly string[], business_id?: string): Promise<Map<string, TransactionView>> {
   const out = new Map<string, TransactionView>();
   if (ids.length === 0) return out;
   const rows = await recordedRows(sql, ids, business_id);
@@ -210,7 +222,7 @@ export async function recordedViews(sql: Sql, ids: readonly string[], business_i
 }
 
 /** The ledger's rows of `ids` (of `business_id` only, when given), in one statement. */
-async function recordedRows(sql: Sql, ids: readonly string[], business_id?: string): Promise<RecordedRow[]> {
+async function recordedRows(sql: Sql | TransactionSql, ids: readonly string[], business_id?: string): Promise<RecordedRow[]> {
   // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
   // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
   // same view, key for key, whether the ledger recorded the transaction before or after. The
