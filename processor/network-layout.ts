@@ -13,10 +13,10 @@
 //   n:t:<terminal id>     hash  b, v venue id, m merchant id (''), code (DE41), kh its key's hash
 //   n:tc:<business id>    hash  '["<merchant code>","<terminal code>"]' → terminal id (ISO 8583)
 //   n:a:<DE32, 11 digits> zset  business ids linked to the acquirer, scored by link time (ms)
-//   n:loaded              string  set when the whole network was last copied from PostgreSQL
-//                                 (by rebuild: once everything it loads is in Redis)
-//   n:rebuilding          string  set while a rebuild loads a Redis that lost its data, left by
-//                                 one killed: no gateway marks the network loaded meanwhile
+//   n:loaded              string  the counts of the network's last copy from PostgreSQL (by
+//                                 rebuild: once everything it loads is in Redis), or
+//                                 `rebuilding:<time>` while a rebuild loads a Redis that lost its
+//                                 data (left by one killed): the POS path waits meanwhile
 //
 // A key entry names what it opens, and that thing names its current key (ak, kh): a key works
 // only while both agree, so changing a terminal's kh revokes its old key in one single-key write,
@@ -29,7 +29,13 @@ import type { Resolution } from '../core/offer.ts';
 /** Every key of the business network starts with this (rebuild tells them from a contact's data by it). */
 export const network_prefix = 'n:';
 export const network_loaded_key = 'n:loaded';
-export const network_rebuilding_key = 'n:rebuilding';
+/** network_loaded_key's value while a rebuild loads Redis (then `rebuilding:<ISO time>`). */
+export const rebuilding_prefix = 'rebuilding:';
+
+/** Whether network_loaded_key's value `v` says the POS path may serve: a copy's counts, not absent nor a rebuild's mark. */
+export function networkLoaded(v: string | null): boolean {
+  return v !== null && !v.startsWith(rebuilding_prefix);
+}
 
 export const keyEntryKey = (key_hash: string) => `n:k:${key_hash}`;
 export const businessKey = (id: string) => `n:b:${id}`;

@@ -6,7 +6,7 @@
 // overwritten by the older key (network-sync.ts).
 
 import type postgres from 'postgres';
-import { network_loaded_key, network_rebuilding_key } from './network-layout.ts';
+import { network_loaded_key } from './network-layout.ts';
 import { writeBusiness, writeLink, writeMerchant, writeTerminal, writeVenue } from './network-redis.ts';
 import { selectBusinesses, selectLinks, selectMerchants, selectTerminals, selectVenues, type TerminalRow } from './network-sync.ts';
 import { snapshotRewardsOf } from './rewards-snapshot.ts';
@@ -75,7 +75,7 @@ async function copyTerminals(tx: postgres.TransactionSql, redis: RedisClient, af
 
 /**
  * Copies the network; `mark` false leaves network_loaded_key unwritten, for a caller that loads
- * more before the POS path may serve (rebuild: contacts and the rest, markNetworkLoaded at its end).
+ * more before the POS path may serve (rebuild: contacts and the rest, marked at its end).
  */
 export async function loadNetworkIntoRedis(stores: NetworkStores, onProgress?: NetworkProgress, mark = true): Promise<NetworkCounts> {
   const { sql, redis } = stores;
@@ -97,22 +97,24 @@ export async function loadNetworkIntoRedis(stores: NetworkStores, onProgress?: N
       return page;
     }, report('rewards'), rewards_batch_rows),
   };
-  if (mark) await markNetworkLoaded(redis, counts);
+  // Only where nothing is marked: a rebuild that began meanwhile has marked its own work, which
+  // this copy must not take for done (a review, 2026-12-05).
+  if (mark) await redis.set(network_loaded_key, loadedValue(counts), { condition: 'NX' });
   return counts;
 }
 
-/** Tells the gateways' probes that Redis holds what the POS path reads (redis-health.ts held_key). */
-export async function markNetworkLoaded(redis: RedisClient, counts: NetworkCounts): Promise<void> {
-  await redis.set(network_loaded_key, JSON.stringify({ at: new Date().toISOString(), ...counts }));
+/** network_loaded_key's value once the network (and for rebuild everything else) is in Redis. */
+export function loadedValue(counts: NetworkCounts): string {
+  return JSON.stringify({ at: new Date().toISOString(), ...counts });
 }
 
 /**
  * At a gateway's start: copies the network unless Redis says it has it (network_loaded_key), or
- * a rebuild is loading it or was killed loading it (network_rebuilding_key): marked loaded then,
- * the gateway would serve a Redis without its contacts, answering tills 404 (a black-box probe,
- * 2026-12-05). Answers the counts, or undefined when there was nothing to do.
+ * that a rebuild is loading it or was killed loading it (the same key, rebuilding_prefix): marked
+ * loaded then, the gateway would serve a Redis without its contacts, answering tills 404 (a
+ * black-box probe, 2026-12-05). Answers the counts, or undefined when there was nothing to do.
  */
 export async function loadNetworkIfMissing(stores: Stores, onProgress?: NetworkProgress): Promise<NetworkCounts | undefined> {
-  if ((await stores.redis.exists([network_loaded_key, network_rebuilding_key])) > 0) return undefined;
+  if ((await stores.redis.get(network_loaded_key)) !== null) return undefined;
   return loadNetworkIntoRedis(stores, onProgress);
 }

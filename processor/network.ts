@@ -9,7 +9,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { percentToBasisPoints } from '../core/money.ts';
 import type { Resolution } from '../core/offer.ts';
 import type { BusinessRecord } from './network-layout.ts';
-import { keyEntryKey, merchantKey, network_loaded_key, paddedAcquirer, terminalKey } from './network-layout.ts';
+import { keyEntryKey, merchantKey, network_loaded_key, networkLoaded, paddedAcquirer, terminalKey } from './network-layout.ts';
 import { acquirer_businesses_max, readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
 import { syncBusiness, syncLink, syncLockedTerminal, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
 import type { Sql, Stores } from './stores.ts';
@@ -162,7 +162,7 @@ export class Network {
    * answered every key 401 (a black-box probe). Otherwise undefined: truly unknown.
    */
   private async absent(): Promise<undefined> {
-    if ((await this.stores.redis.exists(network_loaded_key)) > 0) return undefined;
+    if (networkLoaded(await this.stores.redis.get(network_loaded_key))) return undefined;
     throw new PocketgateError('unavailable', 'Redis holds no business network (emptied, or a new instance): npm run rebuild loads it');
   }
 

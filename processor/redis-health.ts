@@ -15,6 +15,7 @@
 import { ErrorReply } from 'redis';
 import { PocketgateError } from '../core/errors.ts';
 import { withinOr } from './in-flight.ts';
+import { networkLoaded } from './network-layout.ts';
 import { redisErrorCode } from './unavailable.ts';
 import type { RedisClient, Stores } from './stores.ts';
 
@@ -174,7 +175,8 @@ export function writeState(client: RedisClient): Promise<'ok' | 'loading' | 'ref
 export function probeState(client: RedisClient, held_key?: string): Promise<'ok' | 'loading' | 'refusing_writes' | 'down'> {
   const written = writeState(client);
   if (held_key === undefined) return written;
-  const held = client.exists(held_key).then((n) => n > 0, () => true);
+  // Held: the network's copy marked, not absent nor a rebuild's mark (network-layout.ts).
+  const held = client.get(held_key).then(networkLoaded, () => true);
   return Promise.all([written, held]).then(([state, is_held]) => (state === 'ok' && !is_held ? 'loading' : state));
 }
 

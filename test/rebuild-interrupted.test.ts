@@ -4,12 +4,16 @@
 // contact_not_found (final, where a till would retry a 503), during every rebuild and, after one
 // killed there, until someone ran `rebuild --force` (a black-box probe, 2026-12-05). Now the POS
 // path waits ('loading') until all is loaded, and a rebuild killed is finished by the next, unforced.
-// The kill is a failure thrown at the contacts' phase, after the network's copy: what a SIGKILL
-// there leaves in Redis (the rebuild's lock goes with its session either way: rebuild.test.ts).
+// The kills are failures thrown at a phase (the contacts', after the network's copy; the
+// references', after the contacts'): what a SIGKILL there leaves in Redis (the rebuild's lock goes
+// with its session either way: rebuild.test.ts). One key marks both states (network_loaded_key),
+// so that no pair of writes can be cut in between (a review).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
 import { rebuild } from '../processor/ledger/rebuild.ts';
+import { network_loaded_key } from '../processor/network-layout.ts';
+import { loadNetworkIntoRedis } from '../processor/network-load.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 
@@ -37,19 +41,23 @@ afterAll(async () => {
 });
 
 describe('a rebuild killed after the network’s copy', () => {
-  it('leaves the POS path waiting (503 loading, not 404), even for a gateway started then; the next rebuild, unforced, finishes it', async () => {
+  it('leaves the POS path waiting (503 loading, not 404), even for a gateway started then; the next rebuild, unforced, finishes it, contacts written or not', async () => {
     const config = gw.processor.stores.config;
     await stores.redis.client.flushAll();
     await eventually('the gateway sees Redis emptied', async () => (await call(gw, 'GET', '/readyz', undefined)).body.redis === 'loading');
-    const killed = await rebuild(stores.redis.client, stores.sql, config, {
-      force: false,
-      wait_ms: 10_000,
-      now_ms: Date.now(),
-      onPhase: (label) => {
-        if (label === 'contacts') throw new Error('killed at the contacts');
-      },
-    }).catch((err: unknown) => err);
-    expect((killed as Error).message).toBe('killed at the contacts');
+    const killedAt = (phase: string) =>
+      rebuild(stores.redis.client, stores.sql, config, {
+        force: false,
+        wait_ms: 10_000,
+        now_ms: Date.now(),
+        onPhase: (label) => {
+          if (label === phase) throw new Error(`killed at the ${phase}`);
+        },
+      }).then(
+        () => 'not killed',
+        (err: unknown) => (err as Error).message,
+      );
+    expect(await killedAt('contacts')).toBe('killed at the contacts');
 
     const waiting = async (g: TestGateway) => {
       const ready = await call(g, 'GET', '/readyz', undefined);
@@ -67,6 +75,15 @@ describe('a rebuild killed after the network’s copy', () => {
       await late.close();
     }
 
+    // A network copy finished after a rebuild's mark (a gateway that began copying before the
+    // rebuild did) leaves the mark: it marks only where nothing is marked.
+    await loadNetworkIntoRedis({ redis: stores.redis.client, sql: stores.sql });
+    expect(await stores.redis.client.get(network_loaded_key)).toMatch(/^rebuilding:/);
+
+    // Killed again, with the contacts written: Pocketgate data, yet its mark says unfinished, so
+    // the next rebuild loads it all again without --force.
+    expect(await killedAt('references')).toBe('killed at the references');
+    await waiting(gw);
     const again = await rebuild(stores.redis.client, stores.sql, config, { force: false, wait_ms: 10_000, now_ms: Date.now() });
     expect(again.outcome).toBe('rebuilt');
     await eventually('the gateway serves again', async () => (await call(gw, 'GET', '/readyz', undefined)).status === 200);

@@ -11,9 +11,9 @@
 // streams with their writers' group.
 
 import { budgetKey, console_stats_prefix, event_claim_prefix, journal_group, journalKey } from '../hot/keys.ts';
-import { network_loaded_key, network_prefix, network_rebuilding_key } from '../network-layout.ts';
+import { network_loaded_key, network_prefix, rebuilding_prefix } from '../network-layout.ts';
 import { offersAwarded } from '../offer-awarded.ts';
-import { loadNetworkIntoRedis, markNetworkLoaded, type NetworkCounts, type NetworkKind } from '../network-load.ts';
+import { loadedValue, loadNetworkIntoRedis, type NetworkCounts, type NetworkKind } from '../network-load.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
@@ -86,7 +86,7 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   const found = await pocketgateKey(redis, config.shard_count);
   // What a rebuild killed before its end left (its mark still there) is loaded again from the
   // start, without --force: no gateway served it meanwhile (loadNetworkIfMissing, the probes).
-  const unfinished = found !== null && (await redis.exists(network_rebuilding_key)) > 0;
+  const unfinished = found !== null && ((await redis.get(network_loaded_key)) ?? '').startsWith(rebuilding_prefix);
   if (found !== null && !unfinished && !options.force) return { outcome: 'refused', key: found };
   // Forced over a Redis the POS path serves from, which it goes on doing meanwhile.
   const serving = found !== null && !unfinished;
@@ -99,8 +99,9 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   // Marked before the wait: an entry appended during it may reach the ledger after its contact is
   // read, so it counts as appended meanwhile (more than were missed, rather than fewer).
   const journals = Array.from({ length: config.shard_count }, (_, s) => journalKey(s));
-  const marks = serving ? await markJournals(redis, journals) : [];
-  if (serving && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) {
+  // Unfinished too: the processes' sweeps (expiries, referral awards) may have journaled on it.
+  const marks = found === null ? [] : await markJournals(redis, journals);
+  if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) {
     await dropMarks(redis, journals);
     return { outcome: 'wait_timeout' };
   }
@@ -109,10 +110,9 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   // answered the contacts not loaded yet 404 contact_not_found, for good, during every rebuild
   // and after one killed (a black-box probe, 2026-12-05). A gateway started on the empty Redis
   // had marked it loaded already.
-  if (!serving) {
-    await redis.set(network_rebuilding_key, new Date(options.now_ms).toISOString());
-    await redis.del(network_loaded_key);
-  }
+  // One key, so that one write ends the wait: marked with two, a rebuild killed between them left
+  // both, and the next took a Redis that served for its own unfinished work (a review).
+  if (!serving) await redis.set(network_loaded_key, `${rebuilding_prefix}${new Date(options.now_ms).toISOString()}`);
 
   const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork, false);
 
@@ -128,10 +128,9 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   const fee_carries = await rebuildFeeCarries(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
-  await markNetworkLoaded(redis, network);
-  await redis.del(network_rebuilding_key);
+  await redis.set(network_loaded_key, loadedValue(network));
   // Over an empty Redis nothing is lost: the POS path takes nothing until it is all loaded.
-  const appended_meanwhile = serving ? await appendedSinceMarks(redis, journals, marks) : 0;
+  const appended_meanwhile = found === null ? 0 : await appendedSinceMarks(redis, journals, marks);
   return { outcome: 'rebuilt', network, ...loaded, records, states, refusals, budgets, fee_carries, appended_meanwhile };
 }
 
