@@ -120,7 +120,8 @@ export class Purchases {
     const local = readLocalTime(at_ms, terminal.timezone);
     const claiming = input.pay === undefined ? claimReferenceAgain(this.stores, request, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local);
-    const early = claiming === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, factless(rewards))), compiled.resolution), this.abandonedBy(claiming, shard, request.slot));
+    const abandoned = claiming === undefined ? undefined : this.abandonedBy(claiming, shard, request.slot);
+    const early = abandoned === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, factless(rewards))), compiled.resolution), abandoned);
     // Awaited below or in awardsOf; marked handled now, so that failing while the facts still take
     // their round trips (a birthday's, a referrer's) it is not an unhandled rejection meanwhile.
     early?.catch(() => {});
@@ -131,14 +132,14 @@ export class Purchases {
       if (early !== undefined) await early.then((e) => this.awards.release(e.granted), () => {});
       throw err;
     }
-    return { rewards, shard, local, claimed: claiming !== undefined, early, facts, evaluation: evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, facts)) };
+    return { rewards, shard, local, claimed: claiming !== undefined, early, abandoned, facts, evaluation: evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, facts)) };
   }
 
   /** The evaluation's awards with their budgets reserved, and the reference claimed if `evaluate` did not. */
   private async awardsOf(evaluated: Evaluated, payment: Payment, claim: Claim): Promise<Award[]> {
     const { evaluation, early } = evaluated;
     const candidates = offered(evaluation, evaluated.rewards.compiled.resolution);
-    if (early !== undefined) return this.reserveRest(candidates, await early);
+    if (early !== undefined) return this.reserveRest(candidates, await early, evaluated.abandoned);
     const reserving = this.reserve(candidates, evaluated.claimed ? undefined : claim);
     // The wallet code's guess settled (Contacts.identify) in the same wait.
     return payment === no_payment ? reserving : (await Promise.all([reserving, payment.guess_settled]))[0];
@@ -230,7 +231,7 @@ export class Purchases {
    * early for an award the facts took away goes back at once. Never more than a budget holds: every
    * award's amount was reserved before the shard script sees it.
    */
-  private async reserveRest(awards: readonly Award[], early: { tried: ReadonlySet<string>; granted: readonly Award[] }): Promise<Award[]> {
+  private async reserveRest(awards: readonly Award[], early: { tried: ReadonlySet<string>; granted: readonly Award[] }, abandoned?: () => Promise<boolean>): Promise<Award[]> {
     const left = new Map(early.granted.map((a) => [a.offer_id, a]));
     const out: Award[] = [];
     const rest: Award[] = [];
@@ -249,7 +250,7 @@ export class Purchases {
     }
     const releasing = this.awards.release([...left.values()]);
     releasing.catch(() => {}); // awaited below, after the reservation's round trip: handled meanwhile
-    const reserved = rest.length === 0 ? [] : await this.awards.reserve(rest).catch(async (err: unknown) => {
+    const reserved = rest.length === 0 ? [] : await this.awards.reserve(rest, abandoned).catch(async (err: unknown) => {
       await releasing.catch(() => {});
       await this.awards.release(out).catch(() => {});
       throw err;
@@ -478,6 +479,8 @@ interface Evaluated {
   readonly claimed: boolean;
   /** The budgets reserved before the facts were known (Purchases.reserveEarly). */
   readonly early: Promise<{ tried: ReadonlySet<string>; granted: Award[] }> | undefined;
+  /** Whether this request will not make the purchase (Purchases.abandonedBy), when its reference was claimed with the facts. */
+  readonly abandoned: (() => Promise<boolean>) | undefined;
   readonly facts: Facts;
   readonly evaluation: Evaluation;
 }

@@ -113,8 +113,9 @@ function refusal(err: unknown, event: CallbackEvent): Outcome {
  * were acknowledged awaiting_clearing (a black-box probe of EVENTS.md, 2026-12-05).
  */
 function awaitingClearing(business: Business, sale: Sale, now_ms: number): Outcome {
-  occurredAtMs(sale.occurred_at, now_ms, callback_window);
+  // In the clearing's order (purchase, then Purchases.purchase): the currency first.
   if (sale.currency !== business.currency) return ignored('validation_failed');
+  occurredAtMs(sale.occurred_at, now_ms, callback_window);
   return ignored('awaiting_clearing');
 }
 
