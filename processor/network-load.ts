@@ -115,6 +115,6 @@ export function loadedValue(counts: NetworkCounts): string {
  * black-box probe, 2026-12-05). Answers the counts, or undefined when there was nothing to do.
  */
 export async function loadNetworkIfMissing(stores: Stores, onProgress?: NetworkProgress): Promise<NetworkCounts | undefined> {
-  if ((await stores.redis.get(network_loaded_key)) !== null) return undefined;
+  if ((await stores.redis.exists(network_loaded_key)) > 0) return undefined;
   return loadNetworkIntoRedis(stores, onProgress);
 }

@@ -132,7 +132,7 @@ export class Purchases {
       if (early !== undefined) await early.then((e) => this.awards.release(e.granted), () => {});
       throw err;
     }
-    return { rewards, shard, local, claimed: claiming !== undefined, early, abandoned, facts, evaluation: evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, facts)) };
+    return { rewards, shard, local, early, abandoned, facts, evaluation: evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, facts)) };
   }
 
   /** The evaluation's awards with their budgets reserved, and the reference claimed if `evaluate` did not. */
@@ -140,7 +140,8 @@ export class Purchases {
     const { evaluation, early } = evaluated;
     const candidates = offered(evaluation, evaluated.rewards.compiled.resolution);
     if (early !== undefined) return this.reserveRest(candidates, await early, evaluated.abandoned);
-    const reserving = this.reserve(candidates, evaluated.claimed ? undefined : claim);
+    // Claimed with the facts exactly when `evaluate` made the question of its abandonment.
+    const reserving = this.reserve(candidates, evaluated.abandoned !== undefined ? undefined : claim);
     // The wallet code's guess settled (Contacts.identify) in the same wait.
     return payment === no_payment ? reserving : (await Promise.all([reserving, payment.guess_settled]))[0];
   }
@@ -298,16 +299,15 @@ export class Purchases {
    * turns out taken.
    */
   private async reserve(candidates: readonly Award[], claim: Claim | undefined): Promise<Award[]> {
-    const claiming = claim === undefined ? undefined : claimReferenceAgain(this.stores, claim, claim.contact_id);
-    claiming?.catch(() => {}); // awaited below, after the reservation went out with it: handled meanwhile
-    const reserving = this.awards.reserve(candidates, claiming === undefined ? undefined : this.abandonedBy(claiming, this.contacts.shardOf(claim!.contact_id), claim!.slot));
-    if (claiming !== undefined) {
-      try {
-        await claiming;
-      } catch (err) {
-        await reserving.then((reserved) => this.awards.release(reserved), () => {});
-        throw err;
-      }
+    if (claim === undefined) return this.awards.reserve(candidates);
+    const claiming = claimReferenceAgain(this.stores, claim, claim.contact_id);
+    claiming.catch(() => {}); // awaited below, after the reservation went out with it: handled meanwhile
+    const reserving = this.awards.reserve(candidates, this.abandonedBy(claiming, this.contacts.shardOf(claim.contact_id), claim.slot));
+    try {
+      await claiming;
+    } catch (err) {
+      await reserving.then((reserved) => this.awards.release(reserved), () => {});
+      throw err;
     }
     return reserving;
   }
@@ -475,8 +475,6 @@ interface Evaluated {
   readonly shard: number;
   /** The purchase's time at the venue. */
   readonly local: LocalTime;
-  /** Whether the reference was claimed with the facts. */
-  readonly claimed: boolean;
   /** The budgets reserved before the facts were known (Purchases.reserveEarly). */
   readonly early: Promise<{ tried: ReadonlySet<string>; granted: Award[] }> | undefined;
   /** Whether this request will not make the purchase (Purchases.abandonedBy), when its reference was claimed with the facts. */

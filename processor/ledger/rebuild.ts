@@ -105,13 +105,12 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
     await dropMarks(redis, journals);
     return { outcome: 'wait_timeout' };
   }
-  // Over a Redis that lost its data the POS path waits ('loading': no network_loaded_key) until
-  // everything is loaded, not only the network: marked loaded with the network, the gateways
-  // answered the contacts not loaded yet 404 contact_not_found, for good, during every rebuild
-  // and after one killed (a black-box probe, 2026-12-05). A gateway started on the empty Redis
-  // had marked it loaded already.
-  // One key, so that one write ends the wait: marked with two, a rebuild killed between them left
-  // both, and the next took a Redis that served for its own unfinished work (a review).
+  // Over a Redis that lost its data the POS path waits ('loading': network_loaded_key holds this
+  // rebuild's mark, written over a gateway's copy) until everything is loaded, not only the
+  // network: marked loaded with the network, the gateways answered the contacts not loaded yet 404
+  // contact_not_found, for good, during every rebuild and after one killed (a black-box probe,
+  // 2026-12-05). One key, so that one write ends the wait (two, cut in between, left a serving
+  // Redis looking unfinished: a review).
   if (!serving) await redis.set(network_loaded_key, `${rebuilding_prefix}${new Date(options.now_ms).toISOString()}`);
 
   const network = await loadNetworkIntoRedis({ redis, sql }, options.onNetwork, false);
