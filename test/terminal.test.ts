@@ -9,7 +9,7 @@ import { createCardContact, type CardContact as Contact } from './card-contact.t
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startGatewayProcess } from './gateway-process.ts';
 import { snapshotRedis, startOwnRedis, type OwnRedis } from './own-redis.ts';
-import { clientFrame, rawTerminal, refusedUpgrade, TerminalClient } from './ws-client.ts';
+import { clientFrame, rawHandshake, rawTerminal, refusedUpgrade, TerminalClient } from './ws-client.ts';
 
 let own: OwnRedis;
 let gw: TestGateway;
@@ -52,7 +52,23 @@ describe('the upgrade', () => {
 
   it('a GET without an upgrade is told to upgrade', async () => {
     const r = await call(gw, 'GET', '/v1/terminal', biz.terminal_key);
-    expect([r.status, r.body.code]).toEqual([426, 'validation_failed']);
+    expect([r.status, r.body.code, r.headers.get('upgrade')]).toEqual([426, 'validation_failed', 'websocket']);
+  });
+
+  it('a handshake RFC 6455 refuses, with a good key: problem+json 400, no socket', async () => {
+    const good = { Upgrade: 'websocket', Connection: 'Upgrade', Authorization: `Bearer ${biz.terminal_key}`, 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' };
+    const { 'Sec-WebSocket-Key': _key, ...keyless } = good;
+    for (const [method, headers, expected] of [
+      ['POST', good, 'Invalid HTTP method'],
+      ['GET', keyless, 'Missing or invalid Sec-WebSocket-Key header'],
+      ['GET', { ...good, 'Sec-WebSocket-Version': '7' }, 'Missing or invalid Sec-WebSocket-Version header'],
+    ] as const) {
+      const answer = await rawHandshake(gw.port, method, headers);
+      expect(answer.head, answer.head).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer.head.toLowerCase()).toContain('content-type: application/problem+json');
+      expect([answer.body.code, answer.body.errors[0].message]).toEqual(['validation_failed', expected]);
+    }
+    expect(gw.terminal!.stats().connections).toBe(0);
   });
 });
 

@@ -105,6 +105,19 @@ export async function refusedUpgrade(port: number, headers: Record<string, strin
   });
 }
 
+/** An upgrade request written by hand (any method and headers), and the answer read to its end: its head and JSON body. */
+export async function rawHandshake(port: number, method: string, headers: Readonly<Record<string, string>>): Promise<{ head: string; body: any }> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  const lines = [`${method} /v1/terminal HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const end = text.indexOf('\r\n\r\n');
+  return { head: text.slice(0, end), body: JSON.parse(text.slice(end + 4)) };
+}
+
 /** A client frame (masked, as RFC 6455 wants of clients): opcode 1 text, 2 binary. */
 export function clientFrame(payload: Buffer | string, opcode = 1): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload) : payload;

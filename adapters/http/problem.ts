@@ -48,6 +48,8 @@ export function problemResponse(err: unknown): Response {
   const headers: Record<string, string> = { 'content-type': problem_content_type };
   if (err instanceof PocketgateError && err.replayed) headers['idempotent-replayed'] = 'true';
   if (after !== undefined) headers['retry-after'] = after;
+  // 426 (GET /v1/terminal without an upgrade) must name the protocol to upgrade to (RFC 9110 §15.5.22).
+  if (status === 426) headers.upgrade = 'websocket';
   return new Response(body, { status, headers });
 }
 

@@ -79,6 +79,11 @@ export class TerminalChannel implements ConnectionHost {
       perMessageDeflate: false,
       handleProtocols: (protocols) => (protocols.has(auth_frame_protocol) ? auth_frame_protocol : false),
     });
+    // A handshake RFC 6455 refuses (a method other than GET, a missing key, another version)
+    // after the key was checked: problem+json as every refusal, not ws's text/html.
+    this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
+      refuse(socket, new PocketgateError('validation_failed', `WebSocket handshake: ${err.message}`, [{ path: '', message: err.message }]), ['Sec-WebSocket-Version: 13, 8']);
+    });
     this.pinger = setInterval(() => {
       for (const c of this.connections) c.ping();
     }, this.limits.ping_interval_ms);
@@ -221,11 +226,11 @@ function serveAsHttp(server: Server, req: IncomingMessage, socket: Duplex, head:
   });
 }
 
-/** An upgrade refused: the problem as an HTTP response, and the socket closed. */
-function refuse(socket: Duplex, err: unknown): void {
+/** An upgrade refused: the problem as an HTTP response (with `headers` besides), and the socket closed. */
+function refuse(socket: Duplex, err: unknown, headers: readonly string[] = []): void {
   if (socket.destroyed) return;
   const { status, body } = problemOf(err);
-  const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'Connection: close', `Content-Type: ${problem_content_type}`, `Content-Length: ${Buffer.byteLength(body)}`];
+  const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'Connection: close', `Content-Type: ${problem_content_type}`, `Content-Length: ${Buffer.byteLength(body)}`, ...headers];
   if (status === 401) head.push('WWW-Authenticate: Bearer');
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   // A client that never closes its side must not keep the socket.
