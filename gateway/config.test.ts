@@ -22,7 +22,7 @@ describe('configFromEnv', () => {
 
   it('reads ISO 8583 framing, bitmap and idle timeout, with their defaults', () => {
     withEnv({ ISO8583_FRAMING: undefined, ISO8583_BITMAP: undefined, ISO8583_IDLE_SECONDS: undefined, HOST: undefined, EXPIRY_SWEEP_MS: undefined });
-    expect(configFromEnv()).toMatchObject({ host: '0.0.0.0', expiry_sweep_ms: 10_000, iso8583: { framing: 'binary2', bitmap: 'hex', idle_seconds: 300 } });
+    expect(configFromEnv()).toMatchObject({ host: '0.0.0.0', expiry_sweep_ms: 1_000, iso8583: { framing: 'binary2', bitmap: 'hex', idle_seconds: 300 } });
     withEnv({ ISO8583_FRAMING: 'ascii4', ISO8583_BITMAP: 'binary', ISO8583_IDLE_SECONDS: '0', HOST: '127.0.0.1', EXPIRY_SWEEP_MS: '500' });
     expect(configFromEnv()).toMatchObject({ host: '127.0.0.1', expiry_sweep_ms: 500, iso8583: { framing: 'ascii4', bitmap: 'binary', idle_seconds: 0 } });
     withEnv({ CALLBACK_EVENTS_RETENTION_DAYS: undefined, HTTP_CONNECTIONS_MAX: undefined, POSTGRES_CALLS_IN_FLIGHT_MAX: undefined, POSTGRES_PROBE_TIMEOUT_MS: undefined });

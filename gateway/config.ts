@@ -119,7 +119,7 @@ export function configFromEnv(): GatewayConfig {
     redis_probe_timeout_ms: int('REDIS_PROBE_TIMEOUT_MS', redis_health_defaults.timeout_ms, 100, 60_000),
     http_connections_max: int('HTTP_CONNECTIONS_MAX', http_connections_max_default, 1, 1_000_000),
     iso8583: isoSettings(),
-    expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
+    expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 1_000, 100, 3_600_000),
     callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),
     webhook_events_retention_days: int('WEBHOOK_EVENTS_RETENTION_DAYS', webhook_events_retention_days_default, 0, 3_650),
     redis_url: storeUrl('REDIS_URL', redis_url_schemes),

@@ -328,7 +328,7 @@ function startLedgerWriter(redis: RedisClient, sql: Sql, config: GatewayConfig, 
 
 /** The sweeps the ledger-writing process runs (none in the others); returns what stops them. */
 function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logger: Logger): () => void {
-  // The process that writes the ledger also expires awards (every 10 s by default).
+  // The process that writes the ledger also expires awards (as they fall due, every 1 s at least by default).
   const stop_expiry = config.ledger_writer
     ? processor.expiry.start(config.expiry_sweep_ms, (err) => logger.warn({ err }, 'expiry sweep failed'))
     : undefined;

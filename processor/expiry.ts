@@ -11,10 +11,16 @@ import type { Business, Network } from './network.ts';
 import { shardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { expiryTemplates } from './templates.ts';
-import { repeatEvery } from './repeat.ts';
+import { repeatWhenDue } from './repeat.ts';
 
 /** Contacts expired per shard per sweep: a sweep is bounded, the next one goes on. */
 const contacts_per_shard_max = 200;
+
+/**
+ * The least wait between two sweeps: lots expiring one after another, or a backlog being
+ * expired, make at most 1,000 / this sweeps a second.
+ */
+export const sweep_wait_ms_min = 25;
 
 /**
  * Expiry calls per contact per sweep at most (each of up to expire_lots_max lots): the rest of a
@@ -93,9 +99,33 @@ export class Expiry {
     return out.status === 201;
   }
 
-  /** Sweep every `interval_ms` until stopped; errors are reported and the next sweep goes on. */
+  /**
+   * Sweep until stopped: when the earliest lot known is due, and at least every `interval_ms`
+   * (lots made since, by purchases dated back, may expire sooner than any known). Swept only
+   * every interval, a lot stayed in the commerce balance up to 10 s past its expiry: a wallet read
+   * then, or a refund's claw-back, counted it as money the contact still held (a black-box probe,
+   * 2026-12-05). Errors are reported and the next sweep goes on.
+   */
   start(interval_ms: number, onError: (err: unknown) => void): () => void {
-    return repeatEvery(interval_ms, () => this.sweep(), onError);
+    return repeatWhenDue(interval_ms, async () => this.waitAfter(await this.sweep(), interval_ms), interval_ms, onError);
+  }
+
+  /**
+   * How long to wait after a sweep that expired `done`: until the earliest lot not yet due is, within
+   * [sweep_wait_ms_min, interval_ms]; the least while a backlog is being expired (lots still due
+   * after a sweep that expired some). Lots still due after a sweep that expired none are stuck (a
+   * script refusing), not a backlog: they wait the interval, lest the sweeper spin on them.
+   */
+  private async waitAfter(done: number, interval_ms: number): Promise<number> {
+    const { redis, config, clock } = this.stores;
+    const now_ms = clock.now();
+    const shards = Array.from({ length: config.shard_count }, (_, shard) => shard);
+    const [next, due] = await Promise.all([
+      Promise.all(shards.map(async (shard) => (await redis.zRangeWithScores(expiryKey(shard), `(${now_ms}`, '+inf', { BY: 'SCORE', LIMIT: { offset: 0, count: 1 } }))[0]?.score ?? Infinity)),
+      done > 0 ? Promise.all(shards.map((shard) => redis.zCount(expiryKey(shard), '-inf', now_ms))) : [],
+    ]);
+    if (due.some((n) => n > 0)) return sweep_wait_ms_min;
+    return Math.max(sweep_wait_ms_min, Math.min(interval_ms, Math.min(...next) - now_ms));
   }
 }
 

@@ -21,6 +21,31 @@ export function repeatEvery(interval_ms: number, work: () => Promise<unknown>, o
   };
 }
 
+/**
+ * Runs `work` until the returned function is called, each run when the one before asked: `work`
+ * answers the milliseconds until it is due again. A run that fails is followed by another
+ * `retry_ms` later. One run at a time.
+ */
+export function repeatWhenDue(first_ms: number, work: () => Promise<number>, retry_ms: number, onError: (err: unknown) => void): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    if (stopped) return;
+    let next_ms = retry_ms;
+    try {
+      next_ms = await work();
+    } catch (err) {
+      onError(err);
+    }
+    if (!stopped) timer = setTimeout(tick, next_ms);
+  };
+  timer = setTimeout(tick, first_ms);
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+  };
+}
+
 /** How often retentions run (callback answers, webhook events, refusals). */
 export const prune_interval_ms = 3_600_000;
 

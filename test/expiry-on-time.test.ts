@@ -1,0 +1,48 @@
+// An award expires when its expires_at says, not at the sweep after (README, Configuration:
+// EXPIRY_SWEEP_MS). Swept every 10 s, a lot stayed in the commerce balance up to 10 s past its
+// expiry: a wallet read then showed it, and a refund's claw-back took it as money the contact
+// still held (a black-box probe, 2026-12-05). The sweeper now also wakes when the earliest lot it
+// knows of is due.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let seq = 0;
+const ref = () => `eot-${process.pid}-${Date.now()}-${++seq}`;
+const day_ms = 86_400_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+beforeAll(async () => {
+  // A sweep interval far longer than the lot's life: only the wake at its expiry can be on time.
+  gw = await startTestGateway({ expiry_sweep_ms: 2_000 });
+  biz = await createBusiness(gw);
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back, a day', goal: 'spend', award: { percent: 10 }, validity_days: 1 });
+  expect(o.status).toBe(201);
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+describe('a lot due between two sweeps', () => {
+  it('is expired within a moment of its expires_at', async () => {
+    const card = testCard(881_000_001);
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status).toBe(201);
+    for (let round = 0; round < 3; round++) {
+      // Dated back so that its award (a day's validity) expires 4.5–6 s from now: a sweep (every
+      // 2 s) sees it before then, and the sweeper is to wake at its expiry, not at the sweep after
+      // (each round at another phase of the sweeps).
+      const occurred_at = new Date(Math.floor((Date.now() - day_ms + 4_500 + round * 700) / 1000) * 1000).toISOString();
+      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: ref(), cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR', occurred_at });
+      expect(p.status, p.text).toBe(201);
+      expect(p.body.wallet).toEqual({ open: 0, commerce: 100 });
+      const expires_ms = Date.parse(p.body.awards[0].expires_at);
+      expect(expires_ms).toBeGreaterThan(Date.now() + 2_500);
+      await sleep(expires_ms + 300 - Date.now());
+      const w = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
+      expect({ open: w.body.open, commerce: w.body.commerce }, `round ${round}`).toEqual({ open: 0, commerce: 0 });
+    }
+  }, 40_000);
+});
