@@ -25,7 +25,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { answered, mayGiveBack, readRecord, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
-import { checkCurrency, earlierReply, feeRate, requestHash, type Spends } from './wallet.ts';
+import { checkCurrency, claimedNoContact, earlierReply, feeRate, requestHash, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
@@ -75,9 +75,11 @@ export class Purchases {
     } catch (err) {
       // A retry of an approved purchase gets its reply, as any retry does, even when its
       // occurred_at has left the window since or its terminal has been locked out of wallet or
-      // contact codes since; another body under a held reference is 409; a new one is refused and
-      // leaves its reference free.
-      return this.spends.replayOr(err, request.slot, request.hash, input.reference);
+      // contact codes since; another body under a held reference is 409; a new one is refused
+      // and leaves its reference free, but for a CIM no contact has: a terminal's is remembered
+      // (wallet.ts rememberNoContact). A processor's sale is not: its transaction's later events
+      // (a clearing of another amount) name the same reference with another body.
+      return this.spends.replayOr(err, request, input.reference, source !== null);
     }
     const contact_id = identified.contact_id;
     const evaluated = await this.evaluate(business, terminal, input, request, contact_id, at_ms);
@@ -92,7 +94,7 @@ export class Purchases {
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
       // locked out of OTPs since, or whose discount grew since, gets its reply.
-      return this.spends.replayOr(err, request.slot, request.hash, input.reference);
+      return this.spends.replayOr(err, request, input.reference);
     }
     const awards = await this.awardsOf(evaluated, payment, { ...request, contact_id });
     const call = this.purchaseCall(business, terminal, input, {
@@ -118,7 +120,7 @@ export class Purchases {
     const shard = this.contacts.shardOf(contact_id);
     // Its own object, not a scratch: it lives across the waits, while other purchases run.
     const local = readLocalTime(at_ms, terminal.timezone);
-    const claiming = input.pay === undefined ? claimReferenceAgain(this.stores, request, contact_id) : undefined;
+    const claiming = input.pay === undefined ? this.claim(request, contact_id) : undefined;
     const reading = this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local);
     const abandoned = claiming === undefined ? undefined : this.abandonedBy(claiming, shard, request.slot);
     const early = abandoned === undefined || !compiled.has_budgets ? undefined : this.reserveEarly(offered(evaluatePurchase(compiled, purchaseContext(terminal, input, at_ms, factless(rewards))), compiled.resolution), abandoned);
@@ -207,6 +209,17 @@ export class Purchases {
    * in 17 rounds of 30). A copy still in flight (no record yet) asks on: it may be the one that
    * commits.
    */
+  /**
+   * The reference claimed for this purchase of `contact_id` (claim.ts claimReferenceAgain). This
+   * same request's claim made when no contact had its CIM is its refusal, replayed
+   * (wallet.ts rememberNoContact), whoever has the CIM now.
+   */
+  private async claim(claimant: Claimant, contact_id: string): Promise<{ contact_id: string; repeat: boolean }> {
+    const claimed = await claimReferenceAgain(this.stores, claimant, contact_id);
+    if (claimed.contact_id === '') throw claimedNoContact();
+    return claimed;
+  }
+
   private abandonedBy(claiming: Promise<{ repeat: boolean }>, shard: number, slot: ReferenceSlot): () => Promise<boolean> {
     let abandoned = false;
     return async () => {
@@ -300,7 +313,7 @@ export class Purchases {
    */
   private async reserve(candidates: readonly Award[], claim: Claim | undefined): Promise<Award[]> {
     if (claim === undefined) return this.awards.reserve(candidates);
-    const claiming = claimReferenceAgain(this.stores, claim, claim.contact_id);
+    const claiming = this.claim(claim, claim.contact_id);
     claiming.catch(() => {}); // awaited below, after the reservation went out with it: handled meanwhile
     const reserving = this.awards.reserve(candidates, this.abandonedBy(claiming, this.contacts.shardOf(claim.contact_id), claim.slot));
     try {

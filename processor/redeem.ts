@@ -16,7 +16,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { redemptionTemplates } from './templates.ts';
-import { replayOr, requestHash } from './wallet.ts';
+import { claimedNoContact, replayOr, requestHash } from './wallet.ts';
 import { requireWritable } from './redis-health.ts';
 
 export class Redemptions {
@@ -45,10 +45,12 @@ export class Redemptions {
       // A retry of an approved redemption gets its reply, even when its terminal has been locked
       // out of wallet or contact codes since; another body under a held reference is 409
       // (wallet.ts replayOr).
-      return replayOr(this.stores, this.contacts, err, slot, hash, input.reference);
+      return replayOr(this.stores, this.contacts, err, { business_id: business.id, slot, hash }, input.reference);
     }
     const { contact_id, guess_settled } = identified;
-    await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), guess_settled]);
+    const [claimed] = await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), guess_settled]);
+    // This same request came first when no contact had its CIM: refused so again (wallet.ts rememberNoContact).
+    if (claimed === '') throw claimedNoContact();
     const id = newId('txn');
     const shard = this.contacts.shardOf(contact_id);
     const request_hash = claimHash(hash);

@@ -6,7 +6,8 @@ import { createHmac, randomInt } from 'node:crypto';
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
-import { claimHash, claimReference, referenceConflict, referenceHolder } from './claim.ts';
+import { claimHash, claimReference, claimRefused, referenceConflict, referenceHolder, type Claimant } from './claim.ts';
+import { journalClaimRefusal } from './refusals.ts';
 import type { Contacts } from './contacts.ts';
 import { hmacKey, type NormalisedCim } from '../core/cim.ts';
 import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
@@ -168,8 +169,9 @@ export class Spends {
    * holds is 409 (API.md: "Same reference with a different body"), as it would be had it got as far
    * as its claim: its body names no contact, or a wrong code, but it is still another body.
    */
-  async replayOr(err: unknown, slot: ReferenceSlot, hash: string, reference: string): Promise<Reply> {
-    return replayOr(this.stores, this.contacts, err, slot, hash, reference);
+  /** replayOr below; `remember_no_contact` false for a processor's sale (EVENTS.md), whose later events of the transaction may differ. */
+  async replayOr(err: unknown, claimant: Claimant, reference: string, remember_no_contact = true): Promise<Reply> {
+    return replayOr(this.stores, this.contacts, err, claimant, reference, remember_no_contact);
   }
 
   /**
@@ -202,7 +204,7 @@ export class Spends {
       checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
-      const reply = await this.replayOr(err, slot, hash, input.reference);
+      const reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference);
       await this.noGuess(business, { terminal_id: terminal.id, source }, err, now_ms);
       return reply;
     }
@@ -212,7 +214,7 @@ export class Spends {
       // This very request came first when its code named another contact (the OTP expired and
       // was issued again since): that contact's reply, never a spend from the wallet it names now.
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
-      return this.replayOr(err, slot, hash, input.reference);
+      return this.replayOr(err, { business_id: business.id, slot, hash }, input.reference);
     }
     const call = this.spendCall(business, terminal, input, payer, slot, hash, now_ms);
     return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call, this.stores.redis.spendScript(call)));
@@ -252,22 +254,56 @@ export async function earlierReply(stores: Stores, contacts: Pick<Contacts, 'sha
   return holderReply(stores, contacts, slot, await referenceHolder(stores, slot, hash));
 }
 
-/** Spends.replayOr, for any command that identifies its contact before it claims its reference. */
-export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, slot: ReferenceSlot, hash: string, reference: string): Promise<Reply> {
+/**
+ * Spends.replayOr, for any command that identifies its contact before it claims its reference.
+ * A refusal for a CIM no contact has is remembered under the reference, as a script's refusal on
+ * the merits is (rememberNoContact); the others refused before their script (bad input, a wrong
+ * code, a limit, a store down) are decided again, code and all.
+ */
+export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, remember_no_contact = true): Promise<Reply> {
   if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;
-  const holder = await referenceHolder(stores, slot, hash);
+  const holder = await referenceHolder(stores, claimant.slot, claimant.hash);
   if (holder?.by === 'another') throw referenceConflict(reference);
-  // One refused before its script is decided again, code and all.
-  const reply = await holderReply(stores, contacts, slot, holder);
-  if (reply === undefined) throw err;
-  return reply;
+  const unclaimed = holder === undefined || (holder.by === 'this' && holder.contact_id === '');
+  if (err.code === 'contact_not_found' && remember_no_contact && unclaimed) throw await rememberNoContact(stores, claimant, err);
+  const reply = await holderReply(stores, contacts, claimant.slot, holder);
+  if (reply !== undefined) return reply;
+  throw err;
+}
+
+/**
+ * A request refused for a CIM no contact has (14 in ISO 8583), remembered under its reference
+ * and journaled as a refusal at its claim is (claim.ts claimRefused, refusals.ts): its repeat is
+ * answered the same and as replayed, even once a contact has the CIM (claimedNoContact), and
+ * another body under the reference is 409 (ISO 8583: 94), as API.md and ISO8583.md want of every
+ * repeat. Decided again before 2026-12-05: the repeat of a purchase refused 14 was approved once
+ * the card was enrolled, and another body under its reference was processed (two black-box
+ * probes). `err` is returned marked replayed for a repeat.
+ */
+async function rememberNoContact(stores: Stores, claimant: Claimant, err: PocketgateError): Promise<PocketgateError> {
+  const repeat = await claimRefused(stores, claimant);
+  await journalClaimRefusal(stores, { business_id: claimant.business_id, slot: claimant.slot, request_hash: claimHash(claimant.hash), contact_id: '', repeat }, 'contact_not_found');
+  err.replayed = repeat;
+  return err;
+}
+
+/**
+ * The refusal of a request whose reference it claimed before naming a contact (rememberNoContact),
+ * found when its repeat does name one (a contact has its CIM since): contact_not_found, replayed.
+ */
+export function claimedNoContact(): PocketgateError {
+  const err = new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
+  err.replayed = true;
+  return err;
 }
 
 /**
  * An approved request's reply, or the refusal its script gave it (thrown, replayed), where this
- * same request holds the reference bound to a contact; else undefined.
+ * same request holds the reference bound to a contact; its refusal for naming none (thrown,
+ * replayed: rememberNoContact) where it holds it bound to none; else undefined.
  */
 async function holderReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, holder: Awaited<ReturnType<typeof referenceHolder>>): Promise<Reply | undefined> {
-  if (holder?.by !== 'this' || holder.contact_id === '') return undefined;
+  if (holder?.by !== 'this') return undefined;
+  if (holder.contact_id === '') throw claimedNoContact();
   return replayOf(stores, contacts.shardOf(holder.contact_id), slot);
 }

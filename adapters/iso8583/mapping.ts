@@ -192,10 +192,14 @@ async function handle(processor: Processor, msg: IsoMessage, found: { business: 
 /** The financial messages whose key DE32 + DE41 + DE11 + DE7 is their reference (reversals have keys of their own). */
 const keyed_mtis: ReadonlySet<string> = new Set(['0200', '0201']);
 
-/** Refusals given before the processor claims the reference (README: "decided again"). */
+/**
+ * Refusals given before the processor claims the reference (README: "decided again"). Not a card
+ * no contact has (contact_not_found): the processor remembers that under the reference itself,
+ * and answers another body under a held key 409 (wallet.ts rememberNoContact).
+ */
 function refusedBeforeClaim(err: unknown): boolean {
   if (err instanceof IsoRefusal || err instanceof IsoFormatError) return true;
-  return err instanceof PocketgateError && (err.code === 'validation_failed' || err.code === 'contact_not_found');
+  return err instanceof PocketgateError && err.code === 'validation_failed';
 }
 
 /** Whether an earlier request holds the message's reference in the hot window; a store that cannot say leaves the refusal as it was. */

@@ -1,0 +1,95 @@
+// A request refused for a CIM no contact has is remembered under its reference (API.md: "A
+// repeat of the same terminal + reference + body returns the original status and body";
+// ISO8583.md: "A retransmission with identical content gets the original reply; different
+// content under the same key gets 94"). It was decided again: once the card was enrolled, the
+// repeat of a purchase refused 404 (ISO 8583: 14) was approved and awarded, and another body
+// under its reference was processed (two black-box probes, 2026-12-05).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
+import { createMessage } from '../adapters/iso8583/codec.ts';
+import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
+import { call, closeAll, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let iso: IsoClient;
+const acquirer = randomAcquirerId();
+let seq = 0;
+const ref = () => `ncr-${process.pid}-${Date.now()}-${++seq}`;
+
+beforeAll(async () => {
+  gw = await startTestGateway({}, true, true);
+  biz = await createBusiness(gw);
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back', goal: 'spend', award: { percent: 10 } });
+  expect(o.status).toBe(201);
+  await linkAcquirer(gw, biz, acquirer);
+  iso = await connectIso(gw.iso8583_port);
+});
+afterAll(async () => {
+  await closeAll(iso, gw);
+});
+
+const pos = (path: string, body: object) => call(gw, 'POST', path, biz.terminal_key, body);
+
+describe('a request refused for a CIM no contact has', () => {
+  it('a purchase: its repeat is refused the same and replayed, before and after the card is enrolled; another body is 409', async () => {
+    const card = testCard(882_000_001);
+    const body = { reference: ref(), cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR' };
+    const first = await pos('/v1/purchases', body);
+    expect([first.status, first.body.code, first.headers.get('idempotent-replayed')]).toEqual([404, 'contact_not_found', null]);
+    const again = await pos('/v1/purchases', body);
+    expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([404, first.text, 'true']);
+    const other = await pos('/v1/purchases', { ...body, amount: 2000 });
+    expect([other.status, other.body.code]).toEqual([409, 'idempotency_conflict']);
+
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status).toBe(201);
+    const enrolled = await pos('/v1/purchases', body);
+    expect([enrolled.status, enrolled.text, enrolled.headers.get('idempotent-replayed')]).toEqual([404, first.text, 'true']);
+    const w = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
+    expect([w.body.open, w.body.commerce]).toEqual([0, 0]);
+    // A new reference is a new request: approved.
+    const fresh = await pos('/v1/purchases', { ...body, reference: ref() });
+    expect(fresh.status, fresh.text).toBe(201);
+  });
+
+  it('a purchase paying from the wallet, and a redemption: the same', async () => {
+    const card = testCard(882_000_002);
+    const redemption = { reference: ref(), cim: { type: 'card', value: card } };
+    const paying = { reference: ref(), cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR', pay: { amount: 100, otp: '123456' } };
+    for (const [path, body] of [['/v1/redemptions', redemption], ['/v1/purchases', paying]] as const) {
+      const first = await pos(path, body);
+      expect([first.status, first.body.code], path).toEqual([404, 'contact_not_found']);
+    }
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status).toBe(201);
+    for (const [path, body] of [['/v1/redemptions', redemption], ['/v1/purchases', paying]] as const) {
+      const again = await pos(path, body);
+      expect([again.status, again.body.code, again.headers.get('idempotent-replayed')], path).toEqual([404, 'contact_not_found', 'true']);
+    }
+  });
+
+  it('is journaled, so that the ledger (and a rebuild) remembers it', async () => {
+    const body = { reference: ref(), cim: { type: 'card', value: testCard(882_000_003) }, amount: 1000, currency: 'EUR' };
+    expect((await pos('/v1/purchases', body)).status).toBe(404);
+    const sql = gw.processor.stores.sql;
+    const rows = await eventually('the refusal in the ledger', async () => {
+      const found = await sql<{ code: string; contact_id: string }[]>`select code, contact_id from ledger_refusals where terminal_id = ${biz.terminal_id} and reference = ${body.reference}`;
+      return found.length > 0 && found;
+    });
+    expect(rows.map((r) => ({ ...r }))).toEqual([{ code: 'contact_not_found', contact_id: '' }]);
+  });
+
+  it('ISO 8583: a 0200 answered 14 is answered 14 again once the card is enrolled; other content under its key is 94', async () => {
+    const card = testCard(882_000_004);
+    const sale = (amount: string) => createMessage('0200', { 2: card, 3: '000000', 4: amount, 7: '1205120000', 11: '000417', 32: acquirer, 41: biz.terminal_code, 42: biz.merchant_code.padEnd(15, ' '), 49: '978' });
+    expect((await iso.send(sale('000000001000'))).fields[39]).toBe('14');
+    expect((await iso.send(sale('000000002000'))).fields[39]).toBe('94');
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status).toBe(201);
+    expect((await iso.send(sale('000000001000'))).fields[39]).toBe('14');
+    const w = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
+    expect([w.body.open, w.body.commerce]).toEqual([0, 0]);
+  });
+});
