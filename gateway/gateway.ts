@@ -239,7 +239,13 @@ function listeningIfRedisWaits<T>(redis_answers: Promise<void>, listen: () => Pr
  * Redis refuses while the gateway serves.
  */
 async function redisAnswers(redis: RedisClient, connected: Promise<unknown>): Promise<void> {
-  await connected;
+  // The first connection's end while the client is open is the Redis probe dropping a handshake a
+  // hung Redis never answered (it connects again at once), not a closed client: the start waits
+  // on. It ended the start until 2026-12-05 ('Disconnects client', exit 1: a gateway started
+  // beside a frozen Redis never served; a black-box probe of OPERATIONS.md).
+  await connected.catch((err: unknown) => {
+    if (!redis.isOpen) throw err;
+  });
   for (;;) {
     const state = await writeState(redis);
     if (state !== 'down' && state !== 'loading') return;

@@ -139,6 +139,34 @@ describe('a gateway started while Redis does not answer', () => {
     }
   });
 
+  it('started beside a frozen Redis (SIGSTOP): 503 meanwhile, never exits, serves once Redis thaws', async () => {
+    // The probe drops a connection whose handshake is not answered within its deadline, which
+    // rejected the start's first connect: the gateway exited 1 ('Disconnects client').
+    const redis_port = String(await freePort());
+    const redis = startRedisOn(redis_port);
+    try {
+      await eventually('Redis up', async () => (await redisCli(redis_port, 'PING')) === 'PONG');
+      redis.kill('SIGSTOP');
+      const { child, output } = spawnGateway({ REDIS_URL: `redis://127.0.0.1:${redis_port}`, PLATFORM_API_KEY: process.env.PLATFORM_API_KEY!, CIM_HMAC_KEY: process.env.CIM_HMAC_KEY! });
+      try {
+        const open = await eventually('the ports open', async () => /"port":(\d+),"iso8583_port":(\d+)[^\n]*ports open/.exec(output()) ?? undefined, 20_000);
+        const base = `http://127.0.0.1:${open[1]}`;
+        await eventually('the probe dropped the hung handshake', async () => output().includes('Redis did not answer in time'), 20_000);
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        expect(child.exitCode, output().slice(-2_000)).toBeNull();
+        expect((await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5_000) })).status).toBe(503);
+        redis.kill('SIGCONT');
+        await eventually('/readyz 200 once Redis thaws', async () => (await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5_000) })).status === 200, 30_000);
+        expect(child.exitCode).toBeNull();
+      } finally {
+        child.kill('SIGKILL');
+      }
+    } finally {
+      redis.kill('SIGCONT');
+      redis.kill('SIGKILL');
+    }
+  });
+
   it('exits 0 on SIGTERM while it waits for Redis', async () => {
     const { child, output } = spawnGateway({ REDIS_URL: 'redis://127.0.0.1:1' });
     try {
