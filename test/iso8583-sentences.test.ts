@@ -70,29 +70,43 @@ describe('network management', () => {
 
   // "`../iso8583-vectors/` holds real messages from another project": its 0800, sent as it is.
   it("moov-io's network_management_message.dat, framed: 0810 00 with its DE11", async () => {
-    const body = readFileSync(path.join(vectorRoot, 'test/testdata/network_management_message.dat'));
-    const reply = await new Promise<Buffer>((resolve, reject) => {
-      const socket = net.connect(gw.iso8583_port, '127.0.0.1');
-      let got = Buffer.alloc(0);
-      socket.on('error', reject);
-      socket.on('data', (chunk) => {
-        got = Buffer.concat([got, chunk]);
-        if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
-          socket.end();
-          resolve(got.subarray(2, 2 + got.readUInt16BE(0)));
-        }
-      });
-      const prefix = Buffer.alloc(2);
-      prefix.writeUInt16BE(body.length);
-      socket.write(Buffer.concat([prefix, body]));
-    });
-    const msg = decode(reply);
+    const msg = await sendVector('network_management_message.dat');
     expect(msg.mti).toBe('0810');
     expect(msg.fields[39]).toBe('00');
     expect(msg.fields[11]).toBe('900001');
     expect(msg.fields[70]).toBe('001');
   });
+
+  // "...that the codec must read": its DE35 is EBCDIC, read as such (it was 30, unread: a black-box probe).
+  it("moov-io's network_management_message_with_track.dat (DE35 in EBCDIC), framed: 0810 00 with what an 0810 echoes, no DE35", async () => {
+    const msg = await sendVector('network_management_message_with_track.dat');
+    expect(msg.mti).toBe('0810');
+    expect(msg.fields).toMatchObject({ 7: '0420090613', 11: '900001', 12: '090613', 13: '0420', 39: '00', 70: '001' });
+    expect(msg.fields[35]).toBeUndefined();
+  });
 });
+
+/** One of moov-io's vectors sent as it is, 2-byte framed, on a connection of its own: its reply. */
+async function sendVector(file: string): Promise<IsoMessage> {
+  const body = readFileSync(path.join(vectorRoot, 'test/testdata', file));
+  const reply = await new Promise<Buffer>((resolve, reject) => {
+    const socket = net.connect(gw.iso8583_port, '127.0.0.1');
+    let got = Buffer.alloc(0);
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error(`${file}: the connection closed with no reply`)));
+    socket.on('data', (chunk) => {
+      got = Buffer.concat([got, chunk]);
+      if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
+        socket.end();
+        resolve(got.subarray(2, 2 + got.readUInt16BE(0)));
+      }
+    });
+    const prefix = Buffer.alloc(2);
+    prefix.writeUInt16BE(body.length);
+    socket.write(Buffer.concat([prefix, body]));
+  });
+  return decode(reply);
+}
 
 // "DE38 approval code (an6, set on approval)"
 describe('DE38', () => {

@@ -9,6 +9,7 @@
 //    (≤ 64 KiB) + one partial frame (≤ 8 KiB + prefix) + the socket's write buffer, which
 //    stops growing at the high-water mark (16 KiB) plus the replies of the requests already
 //    in flight (≤ in_flight_max × 8 KiB);
+//  - DE35 (track 2) is read in ASCII or EBCDIC, whichever the message carries (decodeRequest);
 //  - a message that does not decode is answered with DE39 30 when peekHeader finds its MTI,
 //    DE11 and DE41 (or, for network management, a bitmap without DE41), else the connection is
 //    closed; a framing error
@@ -22,7 +23,7 @@
 // answers 503; until 2026-12-04 it was read and dropped, and its acquirer waited for its timeout.
 
 import type { Socket } from 'node:net';
-import { decode, encode, peekHeader, createMessage, type CodecOptions, type IsoMessage } from './codec.ts';
+import { IsoFormatError, decode, encode, peekHeader, createMessage, type CodecOptions, type IsoMessage } from './codec.ts';
 import { answerable } from './peek-header.ts';
 import { FrameDecoder, FramingError, corkForTick, frame, type FramingMode } from './framing.ts';
 import { summarize } from './log-hygiene.ts';
@@ -34,6 +35,8 @@ import type { IsoConnectionStats, IsoErrorStage, IsoHandler, IsoLogger, IsoReque
 export interface ServerState {
   readonly framing: FramingMode;
   readonly codec: CodecOptions;
+  /** `codec` with DE35 in EBCDIC (decodeRequest); undefined when the table cannot have it so. */
+  readonly track2Ebcdic: CodecOptions | undefined;
   readonly maxFrame: number;
   readonly idleSeconds: number;
   readonly inFlightMax: number;
@@ -131,7 +134,7 @@ export class Connection {
     this.requests++;
     let request: IsoMessage;
     try {
-      request = decode(body, this.server.codec);
+      request = decodeRequest(body, this.server);
     } catch (err) {
       const head = peekHeader(body, this.server.codec);
       if (answerable(head)) {
@@ -204,7 +207,7 @@ export class Connection {
       this.requests++;
       let request: IsoMessage;
       try {
-        request = decode(body, this.server.codec);
+        request = decodeRequest(body, this.server);
       } catch {
         continue; // one that does not decode, read as the server stops: not answered
       }
@@ -304,5 +307,26 @@ export class Connection {
       requests: this.requests,
       closing: this.closing,
     };
+  }
+}
+
+/**
+ * The request, its DE35 (track 2) read in the encoding it came in, decided per message: ASCII
+ * track 2 lies below 0x80 (digits, ';', '=', …), EBCDIC's digits and hex letters above it (F0-F9,
+ * C1-C6), so a DE35 refused at such a byte is read again, once, with DE35 in EBCDIC (moov-io's
+ * network_management_message_with_track.dat was answered 30, unread: a black-box probe). Replies
+ * never echo DE35 (ECHO_FIELDS), so they are written as the server writes every message.
+ */
+function decodeRequest(body: Buffer, server: ServerState): IsoMessage {
+  try {
+    return decode(body, server.codec);
+  } catch (err) {
+    const ebcdic = server.track2Ebcdic;
+    if (ebcdic === undefined || !(err instanceof IsoFormatError) || err.field !== 35 || err.reason !== 'bad_charset' || body[err.position]! < 0x80) throw err;
+    try {
+      return decode(body, ebcdic);
+    } catch {
+      throw err; // no track 2 either way: the first error is the one logged
+    }
   }
 }

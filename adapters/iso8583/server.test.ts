@@ -277,10 +277,37 @@ describe('createIsoServer', () => {
       expect(server.connections).toBe(1);
     });
 
-    it('a network management message with a field it cannot read (no DE41): answered 30 by its DE11, the connection kept', async () => {
-      // moov-io's network_management_message_with_track.dat: its DE35 in EBCDIC, which the
-      // default ASCII encoding does not read (ISO8583.md). It was a closed connection.
+    it("DE35 in EBCDIC is read, decided per message: moov-io's network_management_message_with_track.dat is answered as read, an ASCII DE35 still read as ASCII", async () => {
+      // The vectors' README: "valid, must round-trip byte-identically". Its DE35 (track 2) is
+      // EBCDIC (c6c6c6, "FFF"), which the default ASCII table refuses: it was answered 30 by its
+      // DE11, unread (a black-box probe of ISO8583.md). ASCII track 2 lies below 0x80; EBCDIC's
+      // digits and hex letters lie above it.
       const vector = loadManifest().find((v) => v.name === 'network_management_message_with_track')!;
+      const want = vector.decoded_by_pyiso8583_default_ascii!;
+      const seen: (string | undefined)[] = [];
+      const { server, port } = await start({
+        handler: async (msg) => {
+          seen.push(msg.fields[35]);
+          return replyTo(msg, '00', { 70: msg.fields[70]! });
+        },
+      });
+      const c = await client(port);
+      const reply = c.expect(want['11']!, undefined);
+      c.sendFrame(vector.data);
+      const r = await reply;
+      expect(r.mti).toBe('0810');
+      expect(r.fields).toMatchObject({ 7: want['7'], 11: want['11'], 12: want['12'], 13: want['13'], 39: '00', 70: '001' });
+      expect(r.fields[35]).toBeUndefined();
+      const ascii = purchase(9);
+      ascii.fields[35] = '4111111111111111=2512';
+      expect((await c.send(ascii)).fields[39]).toBe('00');
+      expect(seen).toEqual([want['35'], '4111111111111111=2512']);
+      expect(server.connections).toBe(1);
+    });
+
+    it('a network management message with a DE35 neither ASCII nor EBCDIC reads as track 2 (no DE41): answered 30 by its DE11, the connection kept', async () => {
+      // moov-io's network_management_message_with_error_track.dat: "III" in EBCDIC.
+      const vector = loadManifest().find((v) => v.name === 'network_management_message_with_error_track')!;
       const de11 = vector.decoded_by_pyiso8583_default_ascii!['11']!;
       const { server, port } = await start();
       const c = await client(port);

@@ -9,7 +9,7 @@ import type { BitmapEncoding, CodecOptions, IsoMessage } from './codec.ts';
 import { Connection, type ServerState } from './connection.ts';
 import { isFramingMode, MAX_FRAME, type FramingMode } from './framing.ts';
 import { errorForLog } from './log-hygiene.ts';
-import type { FieldTable } from './spec87.ts';
+import { spec87, spec87Track2Ebcdic, withTrack2Ebcdic, type FieldTable } from './spec87.ts';
 
 export { responseMti, isRequestMti, ECHO_FIELDS, replyTo } from './reply.ts';
 export { maskPan, scrubPans, summarize } from './log-hygiene.ts';
@@ -117,10 +117,11 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
   const closeTimeoutMs = options.close_timeout_ms ?? 10_000;
   const maxFrame = Math.min(options.max_frame ?? MAX_FRAME, MAX_FRAME);
   const codec: CodecOptions = options.spec ? { bitmap, spec: options.spec } : { bitmap };
+  const track2Ebcdic = track2EbcdicOf(codec);
   const logger = options.logger ?? silent;
   const live = new Set<Connection>();
   const report = errorReporter(logger, options.onError);
-  const state: ServerState = { framing, codec, maxFrame, idleSeconds, inFlightMax, closeTimeoutMs, handler: options.handler, logger, live, report };
+  const state: ServerState = { framing, codec, track2Ebcdic, maxFrame, idleSeconds, inFlightMax, closeTimeoutMs, handler: options.handler, logger, live, report };
   let nextId = 1;
   let closing: Promise<void> | null = null;
   const admitted = admission(live, connectionsMax, logger);
@@ -182,6 +183,14 @@ function admission(live: ReadonlySet<Connection>, connections_max: number, logge
     refusedOne();
     return false;
   };
+}
+
+/** The codec options with DE35 in EBCDIC, for a message that carries it so; undefined when the
+ *  field table has no DE35 or reads it as EBCDIC already. */
+function track2EbcdicOf(codec: CodecOptions): CodecOptions | undefined {
+  const table = codec.spec ?? spec87;
+  const ebcdic = table === spec87 ? spec87Track2Ebcdic : withTrack2Ebcdic(table);
+  return ebcdic === undefined ? undefined : { ...codec, spec: ebcdic };
 }
 
 /** Logs an error a connection absorbed, then tells onError. */

@@ -173,6 +173,15 @@ export function withFields(table: FieldTable, changes: readonly (FieldDef | numb
 
 export const spec87: FieldTable = fieldTable(defs);
 
+/**
+ * `table` with DE35 (track 2) in EBCDIC; undefined when it has no DE35 or carries it so already.
+ * The server reads a message with it when its DE35 is EBCDIC (connection.ts decodeRequest).
+ */
+export function withTrack2Ebcdic(table: FieldTable): FieldTable | undefined {
+  const de35 = table[35];
+  return de35 === undefined || de35.dataEncoding === 'ebcdic' ? undefined : withFields(table, [{ ...de35, dataEncoding: 'ebcdic' }]);
+}
+
 /** spec87 with DE35 (track 2) in EBCDIC, as moov's v0 default and its *_track vectors have it. */
 export const spec87Track2Ebcdic: FieldTable = withFields(spec87, [
   { ...spec87[35]!, dataEncoding: 'ebcdic' },
