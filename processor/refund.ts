@@ -315,7 +315,7 @@ export class Refunds {
    * Whether the original a reversal's script refused (original_not_found, first or replayed) is
    * no transaction: its reference claimed, its record not one (on its way and marked, or itself
    * refused, a declined 0200). As missing as one never arrived (ISO 8583 acknowledges an advice of
-   * it), not one of a kind no reversal voids (a refund: 12). Records never become transactions.
+   * it), not one of a kind no reversal voids (a refund: 25, an advice too). Records never become transactions.
    */
   private async noTransaction(shard: number, original_slot: ReferenceSlot, original: Located): Promise<boolean> {
     return original.ledger === null && parseRecord(await readRecord(this.stores, shard, original_slot)) === undefined;
@@ -410,7 +410,7 @@ function awardLotsRead(purchase: { readonly id: string; readonly counted: Counte
  * Reversals refused because their original is no transaction (not there at all: it is marked, and
  * refused if it comes; on its way; or itself refused, a declined 0200), as opposed to an original
  * that is there but is no purchase, spend or redemption (a refund, say): HTTP answers both 404 original_not_found; ISO 8583 acknowledges an advice of the
- * first (0430 00) and answers the second 12, never 00 for a void that did not happen.
+ * first (0430 00) and answers the second 25, never 00 for a void that did not happen.
  */
 const missing_originals = new WeakSet<object>();
 

@@ -6,6 +6,7 @@ import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage, type IsoMessage } from '../adapters/iso8583/codec.ts';
 import { decodeAdditionalAmounts } from '../adapters/iso8583/additional-amounts.ts';
 import { formatOriginalData } from '../adapters/iso8583/original-data.ts';
+import { isoReference } from '../adapters/iso8583/mapping.ts';
 import { randomAcquirerId } from './acquirer.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -298,7 +299,7 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
   });
 
-  it('a reversal of a refund (which voids only purchases, spends and redemptions) is 12, advice or not, and changes nothing', async () => {
+  it("a reversal of a refund (which voids only purchases, spends and redemptions) is 25 (original not found, as HTTP's 404), advice or not, and changes nothing", async () => {
     const c = await contact(902);
     const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(2000) });
     expect((await iso.send(purchase)).fields[39]).toBe('00');
@@ -308,9 +309,12 @@ describe('0200 refund and 0400/0420 reversal', () => {
     const de90 = formatOriginalData({ mti: '0200', stan: refund.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
     for (const mti of ['0400', '0420']) {
       // Not 00: an acquirer told its advice was applied would book a void that never happened.
+      // Not 12 either (it was: a black-box probe): POST /v1/reversals naming it is 404 original_not_found.
       const r = await iso.send(request(mti, { 2: c.card, 3: '200000', 4: amount(500), 90: de90 }));
-      expect([r.mti, r.fields[39]], mti).toEqual([mti === '0400' ? '0410' : '0430', '12']);
+      expect([r.mti, r.fields[39]], mti).toEqual([mti === '0400' ? '0410' : '0430', '25']);
     }
+    const http = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: `rv-refund-${stan}`, original_reference: isoReference(acquirer, refund.fields[11]!, transmission) });
+    expect([http.status, http.body.code]).toEqual([404, 'original_not_found']);
     expect(await wallet(c.id)).toMatchObject({ commerce: 150 });
   });
 

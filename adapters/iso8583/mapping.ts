@@ -359,13 +359,11 @@ async function reversal(processor: Processor, msg: IsoMessage, business: Busines
     if (!(err instanceof PocketgateError)) throw err;
     // Already void: what the acquirer asked for holds, so say so.
     if (err.code === 'already_reversed') return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
-    if (err.code === 'original_not_found') {
-      // There, but not a purchase, spend or redemption (a refund): nothing is voided, and an
-      // advice must not be told otherwise.
-      if (!originalMissing(err)) throw new IsoRefusal('12');
-      // An advice is always acknowledged; the original is remembered and refused if it comes.
-      if (advice) return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
-    }
+    // An advice whose original is not there is always acknowledged; the original is remembered
+    // and refused if it comes. One that is there but is no purchase, spend or redemption (a
+    // refund) voids nothing, and no advice is told otherwise: 25, as HTTP's 404
+    // original_not_found (it was 12: a black-box probe).
+    if (err.code === 'original_not_found' && advice && originalMissing(err)) return replyTo(msg, '00', { 38: acknowledgementCode(reference) });
     throw err;
   }
 }
