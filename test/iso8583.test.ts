@@ -299,6 +299,28 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
   });
 
+  it('a reversal repeated under its key with another DE49 is 94 (different content under the same key), as a 0200 is, not 13', async () => {
+    const c = await contact(904);
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(2000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    const de90 = formatOriginalData({ mti: '0200', stan: purchase.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    const reversal = request('0400', { 2: c.card, 3: '000000', 4: amount(2000), 90: de90 });
+    const r = await iso.send(reversal);
+    expect(r.fields[39]).toBe('00');
+    const fields = Object.fromEntries(reversal.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined));
+    for (const mti of ['0400', '0401', '0420', '0421']) {
+      for (const de49 of ['840', '999']) {
+        const again = await iso.send(createMessage(mti, { ...fields, 49: de49 }));
+        expect(again.fields[39], `${mti} DE49 ${de49}`).toBe('94');
+      }
+    }
+    // The same content again: the original reply; another DE49 under a new key: 13, as before.
+    const same = await iso.send(reversal);
+    expect([same.fields[39], same.fields[38]]).toEqual(['00', r.fields[38]]);
+    expect((await iso.send(request('0400', { 2: c.card, 3: '000000', 4: amount(2000), 49: '840', 90: de90 }))).fields[39]).toBe('13');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 0 });
+  });
+
   it("a reversal of a refund (which voids only purchases, spends and redemptions) is 25 (original not found, as HTTP's 404), advice or not, and changes nothing", async () => {
     const c = await contact(902);
     const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(2000) });

@@ -175,22 +175,30 @@ async function terminalOf(processor: Processor, msg: IsoMessage): Promise<{ busi
 }
 
 /**
- * A 0200 (or 0201) refused before its reference is claimed (its content malformed, unsupported or
- * naming no contact) whose key an earlier request already holds is "different content under the
- * same key" (ISO8583.md): 94, not the refusal a new key would get. Identical content would have
- * gone the earlier request's way and been answered as it was.
+ * A 0200 (or 0201) or a reversal refused before its reference is claimed (its content malformed,
+ * unsupported or naming no contact: another DE49, say) whose key an earlier request already holds
+ * is "different content under the same key" (ISO8583.md): 94, not the refusal a new key would get.
+ * Identical content would have gone the earlier request's way and been answered as it was.
  */
 async function handle(processor: Processor, msg: IsoMessage, found: { business: Business; terminal: Terminal }, source: string): Promise<IsoMessage> {
   try {
     return await answer(processor, msg, found, source);
   } catch (err) {
-    if (keyed_mtis.has(msg.mti) && refusedBeforeClaim(err) && (await keyTaken(processor, msg, found.terminal))) throw new IsoRefusal('94');
+    const reference = keyReference(msg);
+    if (reference !== undefined && refusedBeforeClaim(err) && (await keyTaken(processor, reference, found.terminal))) throw new IsoRefusal('94');
     throw err;
   }
 }
 
-/** The financial messages whose key DE32 + DE41 + DE11 + DE7 is their reference (reversals have keys of their own). */
-const keyed_mtis: ReadonlySet<string> = new Set(['0200', '0201']);
+const reversal_mtis: ReadonlySet<string> = new Set(['0400', '0401', '0420', '0421']);
+
+/** The reference the message's key DE32 + DE41 + DE11 + DE7 claims: a 0200's, or a reversal's own (reversalReference); undefined for others. */
+function keyReference(msg: IsoMessage): string | undefined {
+  const f = msg.fields;
+  const reference = isoReference(f[32]!, f[11]!, f[7]!);
+  if (msg.mti === '0200' || msg.mti === '0201') return reference;
+  return reversal_mtis.has(msg.mti) ? reversalReference(reference) : undefined;
+}
 
 /**
  * Refusals given before the processor claims the reference (README: "decided again"). Not a card
@@ -202,10 +210,9 @@ function refusedBeforeClaim(err: unknown): boolean {
   return err instanceof PocketgateError && err.code === 'validation_failed';
 }
 
-/** Whether an earlier request holds the message's reference in the hot window; a store that cannot say leaves the refusal as it was. */
-async function keyTaken(processor: Processor, msg: IsoMessage, terminal: Terminal): Promise<boolean> {
-  const f = msg.fields;
-  const slot = referenceSlot(processor.stores.config, terminal.id, isoReference(f[32]!, f[11]!, f[7]!), processor.stores.clock.now());
+/** Whether an earlier request holds `reference` in the hot window; a store that cannot say leaves the refusal as it was. */
+async function keyTaken(processor: Processor, reference: string, terminal: Terminal): Promise<boolean> {
+  const slot = referenceSlot(processor.stores.config, terminal.id, reference, processor.stores.clock.now());
   return (await findOriginal(processor.stores, slot).catch(() => undefined)) !== undefined;
 }
 
