@@ -355,6 +355,7 @@ describe('messages of every shape, each with its DE39', () => {
     ['a refund without DE90', '30', () => pack('0200', saleFields({ 3: '200000' }))],
     ['0800 without DE70', '30', () => pack('0800', { 7: de7(), 11: nextStan() })],
     ['0800 DE70 999', '12', () => pack('0800', { 7: de7(), 11: nextStan(), 70: '999' })],
+    ['0800 DE7 month 13', '30', () => pack('0800', { 7: '1305120000', 11: nextStan(), 70: '301' })],
   ];
 
   it.each(cases)('%s → %s', async (_name, want, build) => {

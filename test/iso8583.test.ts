@@ -74,6 +74,16 @@ describe('network management', () => {
       expect(reply.fields[39]).toBe('00');
     }
   });
+
+  it('an 0800 whose DE7 names no date-time (month 13, hour 24, 30 February) is a format error: 30, as a 0200 is; without DE7 it is 00', async () => {
+    // It was 00 (a black-box probe): DE7 is checked as the 0200's is, when present.
+    for (const de7 of ['1305120000', '0001120000', '1130240000', '0230120000', '1130236000']) {
+      const reply = await iso.send(createMessage('0800', { 7: de7, 11: nextStan(), 70: '301' }));
+      expect([reply.mti, reply.fields[39]], de7).toEqual(['0810', '30']);
+    }
+    expect((await iso.send(createMessage('0800', { 11: nextStan(), 70: '301' }))).fields[39]).toBe('00');
+    expect((await iso.send(createMessage('0800', { 7: '0229235959', 11: nextStan(), 70: '301' }))).fields[39]).toBe('00');
+  });
 });
 
 describe('0200 purchase and 0100 balance inquiry', () => {

@@ -155,10 +155,14 @@ export function createIsoHandler(processor: Processor, onTransaction?: Transacti
 /** Financial requests and reversals: what a terminal's traffic counts (not network management or balance inquiries). */
 const transaction_mtis: ReadonlySet<string> = new Set(['0200', '0400', '0401', '0420', '0421']);
 
-/** Sign-on, sign-off, echo: the link is up; nothing else to do. Without DE70, which says which, 30. */
+/**
+ * Sign-on, sign-off, echo: the link is up; nothing else to do. Without DE70, which says which, 30;
+ * with a DE7 that names no date-time, 30 too, as a 0200's (it was 00: a black-box probe).
+ */
 function networkManagement(msg: IsoMessage): IsoMessage {
   const code = msg.fields[70];
-  if (code === undefined) return replyTo(msg, '30');
+  const de7 = msg.fields[7];
+  if (code === undefined || (de7 !== undefined && !isTransmissionDateTime(de7))) return replyTo(msg, '30');
   return replyTo(msg, ['001', '002', '301'].includes(code) ? '00' : '12', { 70: code });
 }
 
