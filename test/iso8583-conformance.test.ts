@@ -215,6 +215,25 @@ describe('a required field absent is a format error', () => {
   });
 });
 
+// ISO8583.md: "12 invalid transaction (unsupported MTI or processing code)". A network-class
+// message we do not support, without DE41 as the link sends it, parses: 12 by its DE11, as an 0800
+// without DE41 is answered. It was 30 (a black-box probe); with DE41 it was 12 already.
+describe('an unsupported network-class MTI', () => {
+  it.each([['0820', '0830'], ['0801', '0810'], ['1804', '1814'], ['0900', '0910']])('%s without DE41: %s 12 by its DE11, the connection kept', async (mti, answer) => {
+    const de11 = String(++stan).padStart(6, '0');
+    const reply = await acq.send({ mti, fields: { 7: '1205120000', 11: de11, 70: '301' } });
+    expect(reply.mti).toBe(answer);
+    expect(reply.fields[39]).toBe('12');
+    expect(reply.fields[11]).toBe(de11);
+    expect(reply.fields[41]).toBeUndefined();
+    expect((await acq.send(request('0800', { 70: '301' }))).fields[39]).toBe('00');
+  });
+
+  it.each(['0820', '1804'])('%s with DE41: 12, as before', async (mti) => {
+    expect((await acq.send(request(mti, { 70: '301' }))).fields[39]).toBe('12');
+  });
+});
+
 // ISO8583.md: "An acquirer link, created with `POST /v1/iso8583/links` `{acquirer_id}`". The page
 // gives no type: an id of digits sent as a JSON number was 400; it is taken as its digits.
 describe('an acquirer link', () => {

@@ -11,7 +11,7 @@
 //    in flight (≤ in_flight_max × 8 KiB);
 //  - DE35 (track 2) is read in ASCII or EBCDIC, whichever the message carries (decodeRequest);
 //  - a message that does not decode is answered with DE39 30 when peekHeader finds its MTI,
-//    DE11 and DE41 (or, for network management, a bitmap without DE41), else the connection is
+//    DE11 and DE41 (or, for a network class, a bitmap without DE41: answerable), else the connection is
 //    closed; a framing error
 //    closes it; a handler that throws (or returns a reply that does not encode) is answered with
 //    DE39 96;

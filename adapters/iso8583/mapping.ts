@@ -24,6 +24,7 @@ import { carried, encodeAdditionalAmounts, type AdditionalAmount } from './addit
 import { IsoFormatError } from './format-error.ts';
 import type { IsoMessage } from './codec.ts';
 import { padInstitutionId, parseOriginalData } from './original-data.ts';
+import { networkClass } from './peek-header.ts';
 import { terminalClockTime } from './local-transaction-time.ts';
 import { parseTagData } from './private-data.ts';
 import { replyTo, type IsoHandler } from './server.ts';
@@ -138,6 +139,10 @@ export function createIsoHandler(processor: Processor, onTransaction?: Transacti
     try {
       if (msg.mti === '0800') {
         reply = networkManagement(msg);
+      } else if (msg.fields[41] === undefined && networkClass(msg.mti)) {
+        // The link's, as an 0800 is (0820, 0801, 1804, 0900), answered before routing by its DE11:
+        // parsed and unsupported, so 12, not 30 for the DE41 it needs none of (a black-box probe).
+        reply = replyTo(msg, '12');
       } else {
         const found = await terminalOf(processor, msg);
         business_id = found.business.id;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMessage, decode, encode, peekHeader } from './codec.ts';
+import { answerable } from './peek-header.ts';
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
 const base = { 2: '4761739001010119', 3: '000000', 4: '000000005000', 7: '0911131411', 11: '000123', 32: '423935', 41: 'TERM0001', 48: 'OTP=1;' };
@@ -54,5 +55,15 @@ describe('peekHeader', () => {
   it('reports a non-digit MTI as unknown but keeps going', () => {
     const bad = 'X200' + wire().slice(4);
     expect(peekHeader(ascii(bad))).toEqual({ mti: undefined, de11: '000123', de41: 'TERM0001' });
+  });
+});
+
+describe('answerable', () => {
+  it('needs MTI and DE11, and DE41 but on the network classes (x8xx, x9xx), whose replies are matched by DE11 alone', () => {
+    for (const mti of ['0800', '0820', '0801', '0810', '1804', '0900']) expect(answerable({ mti, de11: '000001', de41: '' }), mti).toBe(true);
+    for (const mti of ['0100', '0200', '0400', '0420', '0300']) expect(answerable({ mti, de11: '000001', de41: '' }), mti).toBe(false);
+    expect(answerable({ mti: '0200', de11: '000001', de41: 'TERM0001' })).toBe(true);
+    expect(answerable({ mti: '0800', de11: undefined, de41: '' })).toBe(false);
+    expect(answerable({ mti: undefined, de11: '000001', de41: 'TERM0001' })).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ export interface PeekedHeader {
   de11: string | undefined;
   /**
    * Terminal id, when 8 printable characters could be found where the bitmap puts it; '' when the
-   * bitmap says the message has none (a network management message: the peer matches by DE11).
+   * bitmap says the message has none (the network classes' messages: the peer matches by DE11).
    */
   de41: string | undefined;
 }
@@ -20,12 +20,22 @@ export interface PeekedHeader {
 /**
  * Whether a message that does not decode is answered DE39 30 (ISO8583.md: "when its MTI, DE11 and
  * DE41 can be read"), else its connection closed. A bitmap without DE41 counts as read only for
- * network management (08xx), which carries none, its reply matched by DE11 alone: a financial
- * message without it (moov-io's error_message.dat, an 0400) has a reply the peer cannot match.
+ * the network classes (networkClass), which carry none, their replies matched by DE11 alone: a
+ * financial message without it (moov-io's error_message.dat, an 0400) has a reply the peer cannot
+ * match.
  */
 export function answerable(head: PeekedHeader): head is { mti: string; de11: string; de41: string } {
   if (head.mti === undefined || head.de11 === undefined || head.de41 === undefined) return false;
-  return head.de41 !== '' || head.mti.startsWith('08');
+  return head.de41 !== '' || networkClass(head.mti);
+}
+
+/**
+ * Network management (x8xx of any version: 0800, 0820, 1804) and the class ISO reserves (x9xx):
+ * the link's messages, not a terminal's, sent without DE41 and answered by DE11 alone (an 0800
+ * signs on; the others are 12, unsupported).
+ */
+export function networkClass(mti: string): boolean {
+  return mti[1] === '8' || mti[1] === '9';
 }
 
 const ANS_ROW = 3 * 256;
