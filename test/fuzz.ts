@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import { createMessage, decode, encode, peekHeader, type IsoMessage } from '../adapters/iso8583/codec.ts';
+import { answerable, headerOf } from '../adapters/iso8583/peek-header.ts';
 import { frame } from '../adapters/iso8583/framing.ts';
 import { isoReference, reversalReference } from '../adapters/iso8583/mapping.ts';
 import { luhnValid } from '../core/luhn.ts';
@@ -876,9 +877,11 @@ export async function fuzzIso(target: FuzzTarget, w: World, seed: number, runs: 
     const reply = await probe.next();
     tally.cases++;
     if (reply === undefined) {
-      const readable = head.mti !== undefined && head.de11 !== undefined && head.de41 !== undefined && decoded !== undefined;
+      // ISO8583.md "Bad input", one rule (answerable) for the gateway and this oracle: a message
+      // that decodes is answered when its reply can be matched (DE11, and DE41 but on the network classes).
+      const readable = decoded !== undefined && answerable(headerOf(decoded));
       if (!probe.closed) findings.push({ surface: 'iso', what: `no reply within ${answer_ms_max} ms, connection open`, input });
-      else if (readable) findings.push({ surface: 'iso', what: `closed on a message that decodes (mti ${head.mti})`, input });
+      else if (readable) findings.push({ surface: 'iso', what: `closed on a message that decodes and can be answered (mti ${head.mti})`, input });
       tally.statuses.closed = (tally.statuses.closed ?? 0) + 1;
       probe.socket.destroy();
       probe = await IsoProbe.open(target.iso_port);

@@ -11,8 +11,9 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, peekHeader, type IsoMessage } from '../adapters/iso8583/codec.ts';
-import { answerable } from '../adapters/iso8583/peek-header.ts';
+import { answerable, headerOf } from '../adapters/iso8583/peek-header.ts';
 import { isoReference, reversalReference } from '../adapters/iso8583/mapping.ts';
+import { loadManifest } from '../adapters/iso8583/testdata/vectors.ts';
 import { acquiredBusiness, randomAcquirerId } from './acquirer.ts';
 import { createCardContact, type CardContact } from './card-contact.ts';
 import { countRows, walletOf } from './contract-util.ts';
@@ -356,6 +357,16 @@ describe('messages of every shape, each with its DE39', () => {
     ['0800 without DE70', '30', () => pack('0800', { 7: de7(), 11: nextStan() })],
     ['0800 DE70 999', '12', () => pack('0800', { 7: de7(), 11: nextStan(), 70: '999' })],
     ['0800 DE7 month 13', '30', () => pack('0800', { 7: '1305120000', 11: nextStan(), 70: '301' })],
+    // Parsed, but a reply could not be matched (ISO8583.md: 30 "when its MTI, DE11 and DE41 can be
+    // read; otherwise the connection is closed"); each was answered (a black-box probe).
+    ['0200 without DE11', 'closed', () => Buffer.from('02007200000100C0800016400000000000001000000000000000100012051157050242TERM0001BAKERY001      978', 'latin1')],
+    ['0800 with a zero bitmap', 'closed', () => Buffer.from('08000000000000000000', 'latin1')],
+    ['0800 without DE11', 'closed', () => pack('0800', { 7: de7(), 70: '301' })],
+    ['0200 without DE41', 'closed', () => pack('0200', saleFields({ 41: undefined }))],
+    ['0420 without DE41 (moov-io iso_reversal_message_advice_missing_field.dat)', 'closed', () => loadManifest().find((v) => v.name === 'iso_reversal_message_advice_missing_field')!.data],
+    ['0820 without DE41', '12', () => pack('0820', { 7: de7(), 11: nextStan(), 70: '301' })],
+    ['1804 without DE41', '12', () => pack('1804', { 7: de7(), 11: nextStan(), 70: '301' })],
+    ['0900 without DE41', '12', () => pack('0900', { 7: de7(), 11: nextStan(), 70: '301' })],
   ];
 
   it.each(cases)('%s → %s', async (_name, want, build) => {
@@ -470,14 +481,15 @@ describe(`seeded damage (seed ${seed}): ${runs} messages, every rule after each`
       if (reply === undefined) {
         tally.closed = (tally.closed ?? 0) + 1;
         if (!(await p.closedWithin(500))) findings.push(`no reply within 2 s, still open: ${input}`);
-        else if (parsed !== undefined) findings.push(`closed on a message that parses (${parsed.mti}): ${input}`);
-        else if (answerable(head)) findings.push(`closed, MTI/DE11/DE41 readable: ${input}`);
+        else if (answerable(parsed === undefined ? head : headerOf(parsed))) findings.push(`closed, MTI/DE11/DE41 readable${parsed === undefined ? '' : ` (${parsed.mti} parses)`}: ${input}`);
         p.close();
         p = await Peer.open(ports.binary2, 'binary2');
         continue;
       }
       const code = reply.fields[39] ?? '(none)';
       tally[code] = (tally[code] ?? 0) + 1;
+      // One rule both ways: what is answered has what its reply is matched by.
+      if (!answerable(parsed === undefined ? head : headerOf(parsed))) findings.push(`answered ${code}, no DE11 or DE41 to match the reply by: ${input}`);
       if (code === '91' || code === '96') findings.push(`DE39 ${code}: ${input}`);
       if (parsed === undefined && code !== '30') findings.push(`does not parse, answered ${code}: ${input}`);
       if (head.de11 !== undefined && reply.fields[11] !== head.de11) findings.push(`DE11 ${reply.fields[11]} for ${head.de11}: ${input}`);

@@ -11,8 +11,8 @@
 //    in flight (≤ in_flight_max × 8 KiB);
 //  - DE35 (track 2) is read in ASCII or EBCDIC, whichever the message carries (decodeRequest);
 //  - a message that does not decode is answered with DE39 30 when peekHeader finds its MTI,
-//    DE11 and DE41 (or, for a network class, a bitmap without DE41: answerable), else the connection is
-//    closed; a framing error
+//    DE11 and DE41 (or, for a network class, a bitmap without DE41: answerable), else the
+//    connection is closed, as it is for one that decodes without them; a framing error
 //    closes it; a handler that throws (or returns a reply that does not encode) is answered with
 //    DE39 96;
 //  - a connection silent for idle_seconds is closed.
@@ -24,7 +24,7 @@
 
 import type { Socket } from 'node:net';
 import { IsoFormatError, decode, encode, peekHeader, createMessage, type CodecOptions, type IsoMessage } from './codec.ts';
-import { answerable } from './peek-header.ts';
+import { answerable, headerOf, type PeekedHeader } from './peek-header.ts';
 import { FrameDecoder, FramingError, corkForTick, frame, type FramingMode } from './framing.ts';
 import { summarize } from './log-hygiene.ts';
 import { replyTo, responseMti } from './reply.ts';
@@ -136,16 +136,15 @@ export class Connection {
     try {
       request = decodeRequest(body, this.server);
     } catch (err) {
-      const head = peekHeader(body, this.server.codec);
-      if (answerable(head)) {
-        this.server.report(err, 'decode', this, 'info', { mti: head.mti, de11: head.de11, de41: head.de41 });
-        const fields: Record<number, string> = { 11: head.de11, 39: '30' };
-        if (head.de41 !== '') fields[41] = head.de41;
-        this.reply(createMessage(responseMti(head.mti), fields));
-      } else {
-        this.server.report(err, 'decode', this, 'warn', { mti: head.mti, de11: head.de11, de41: head.de41, closing: true });
-        this.shutdown(this.server.closeTimeoutMs);
-      }
+      this.badInput(err, peekHeader(body, this.server.codec));
+      return;
+    }
+    // One that parses but whose reply the peer could never match (no DE11; no DE41 outside the
+    // network classes) closes the connection as one that does not parse (ISO8583.md "Bad input");
+    // it was answered, a 0210 without DE11 or a 30 without DE41 (a black-box probe).
+    const head = headerOf(request);
+    if (!answerable(head)) {
+      this.badInput(new IsoFormatError(head.de11 === undefined ? 11 : 41, 4, 'absent', 'no reply to it could be matched'), head);
       return;
     }
     this.inFlight++;
@@ -165,6 +164,20 @@ export class Connection {
         },
       )
       .catch((err: unknown) => this.server.report(err, 'socket', this, 'error'));
+  }
+
+  /** A message that does not decode, or whose reply could not be matched: answered 30 with what
+   *  was read of it when answerable, else the connection closed. */
+  badInput(err: unknown, head: PeekedHeader): void {
+    if (answerable(head)) {
+      this.server.report(err, 'decode', this, 'info', { mti: head.mti, de11: head.de11, de41: head.de41 });
+      const fields: Record<number, string> = { 11: head.de11, 39: '30' };
+      if (head.de41 !== '') fields[41] = head.de41;
+      this.reply(createMessage(responseMti(head.mti), fields));
+    } else {
+      this.server.report(err, 'decode', this, 'warn', { mti: head.mti, de11: head.de11, de41: head.de41, closing: true });
+      this.shutdown(this.server.closeTimeoutMs);
+    }
   }
 
   complete(request: IsoMessage, reply: IsoMessage | null | undefined): void {
@@ -211,6 +224,7 @@ export class Connection {
       } catch {
         continue; // one that does not decode, read as the server stops: not answered
       }
+      if (!answerable(headerOf(request))) continue; // nor one whose reply could not be matched
       this.reply(replyTo(request, '91'));
     }
   }

@@ -14,7 +14,8 @@ export type IsoErrorReason =
   | 'trailing_bytes' // bytes left over after the last field the bitmap names
   | 'bad_type' // encode was handed something that is not a string
   | 'not_settable' // encode was handed a value for a bitmap field, which the codec derives
-  | 'bad_format'; // a structured sub-field (DE48, DE54, DE90) does not follow its layout
+  | 'bad_format' // a structured sub-field (DE48, DE54, DE90) does not follow its layout
+  | 'absent'; // the server: DE11, or DE41 outside the network classes, without which no reply can be matched
 
 export class IsoFormatError extends Error {
   override readonly name = 'IsoFormatError';

@@ -2,7 +2,7 @@
 // can still answer it with DE39 = 30 (the peer matches replies by DE11 + DE41). It walks the
 // fields before DE41 by their lengths alone and ignores their content; it never throws.
 
-import type { CodecOptions } from './codec.ts';
+import type { CodecOptions, IsoMessage } from './codec.ts';
 import { ALLOWED, KIND_ABSENT, KIND_FIXED, compileSpec } from './compile-spec.ts';
 import { spec87 } from './spec87.ts';
 
@@ -18,9 +18,10 @@ export interface PeekedHeader {
 }
 
 /**
- * Whether a message that does not decode is answered DE39 30 (ISO8583.md: "when its MTI, DE11 and
- * DE41 can be read"), else its connection closed. A bitmap without DE41 counts as read only for
- * the network classes (networkClass), which carry none, their replies matched by DE11 alone: a
+ * Whether a message is answered (one that does not decode with DE39 30; ISO8583.md: "when its MTI,
+ * DE11 and DE41 can be read"), else its connection closed; one that decodes is held to the same
+ * rule (headerOf), as its reply is matched the same way. A bitmap without DE41 counts as read only
+ * for the network classes (networkClass), which carry none, their replies matched by DE11 alone: a
  * financial message without it (moov-io's error_message.dat, an 0400) has a reply the peer cannot
  * match.
  */
@@ -36,6 +37,11 @@ export function answerable(head: PeekedHeader): head is { mti: string; de11: str
  */
 export function networkClass(mti: string): boolean {
   return mti[1] === '8' || mti[1] === '9';
+}
+
+/** A decoded message's MTI, DE11 and DE41 as peekHeader gives them: DE41 '' when it has none. */
+export function headerOf(msg: IsoMessage): PeekedHeader {
+  return { mti: msg.mti, de11: msg.fields[11], de41: msg.fields[41] ?? '' };
 }
 
 const ANS_ROW = 3 * 256;

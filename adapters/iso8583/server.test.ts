@@ -640,6 +640,37 @@ describe('createIsoServer', () => {
       await until(() => server.connections === 0);
     });
 
+    it('a message that parses but whose reply could not be matched (no DE11; no DE41 outside the network classes) closes the connection, unanswered and unhandled', async () => {
+      // ISO8583.md: "a reply with DE39 30 when its MTI, DE11 and DE41 can be read; otherwise the
+      // connection is closed". These were answered (a 0210 without DE11, an 0810 with DE39 alone,
+      // a 30 without DE41: a black-box probe), replies the peer could never match.
+      const handled: string[] = [];
+      const { server, port } = await start({ handler: async (msg) => (handled.push(msg.mti), replyTo(msg, '00')) });
+      const advice = loadManifest().find((v) => v.name === 'iso_reversal_message_advice_missing_field')!;
+      const noStan = purchase(1);
+      noStan.fields[11] = undefined;
+      for (const body of [
+        encode(noStan),
+        Buffer.from('08000000000000000000'), // no field at all
+        encode(createMessage('0800', { 7: '0101120000', 70: '301' })), // network management without DE11
+        encode(createMessage('0200', { 3: '000000', 4: '000000000100', 7: '0101120000', 11: '000002' })), // no DE41
+        advice.data, // moov-io's iso_reversal_message_advice_missing_field.dat: an 0420 without DE41
+      ]) {
+        const s = await raw(port);
+        s.socket.write(frame(body));
+        await s.waitClosed();
+        expect(s.frames).toEqual([]);
+      }
+      expect(handled).toEqual([]);
+      await until(() => server.connections === 0);
+      // Network management without DE41 is answered by its DE11, as before.
+      const c = await client(port);
+      const reply = c.expect('000003', undefined);
+      c.sendFrame(encode(createMessage('0800', { 7: '0101120000', 11: '000003', 70: '301' })));
+      expect((await reply).fields[39]).toBe('00');
+      expect(handled).toEqual(['0800']);
+    });
+
     it('200 connections of garbage write a bounded number of log lines, not one each', async () => {
       const lines: string[] = [];
       const push = (o: object, m?: string) => void lines.push(JSON.stringify(o) + (m ?? ''));
