@@ -105,6 +105,8 @@ interface Wallet {
   lots: Map<string, number>;
   /** What expired of each lot and no claw-back wrote off (README: not clawed back a second time). */
   expired: Map<string, number>;
+  /** What claw-backs wanted of each lot and found gone, not expired (redeemed): its redemption's reversal gives that back where they took it instead (claw-back.lua noteOwed). */
+  owed: Map<string, number>;
   debt: number;
   purchases: number;
   cap_c: number;
@@ -157,7 +159,7 @@ class Model {
   budget_f_used = 0;
 
   constructor(readonly world: World) {
-    this.wallets = world.contacts.map(() => ({ open: 0, lots: new Map(), expired: new Map(), debt: 0, purchases: 0, cap_c: 0 }));
+    this.wallets = world.contacts.map(() => ({ open: 0, lots: new Map(), expired: new Map(), owed: new Map(), debt: 0, purchases: 0, cap_c: 0 }));
     this.lines = world.contacts.map(() => []);
   }
 
@@ -217,10 +219,17 @@ class Model {
     const share = own.map(([field, put], i) => {
       const s = Math.min(Math.floor((put * after) / o.amount) - Math.floor((put * before) / o.amount), claw - shared);
       shared += s;
+      let written = 0;
       if (s > there[i]! && remembered(field)) {
-        const written = Math.min(s - there[i]!, w.expired.get(field) ?? 0);
+        written = Math.min(s - there[i]!, w.expired.get(field) ?? 0);
         if (written > 0) w.expired.set(field, w.expired.get(field)! - written);
         expired += written;
+      }
+      // What the lot lacked and no expiry wrote off: redeemed; owed to its redemption's reversal.
+      const lacked = s - written - there[i]!;
+      if (lacked > 0) {
+        w.owed.set(field, (w.owed.get(field) ?? 0) + lacked);
+        note('claw-back found its own lot redeemed');
       }
       return s;
     });
@@ -642,12 +651,21 @@ class Runner {
     return [o.contact];
   }
 
+  /** A redemption's reversal: what of its lots claw-backs found gone (settled), what of that pays debt, and what it takes out of open. */
+  private redemptionBack(o: Txn): { settled: number; debt_paid: number; out_of_open: number } {
+    const w = this.model.wallets[o.contact]!;
+    let settled = 0;
+    for (const [field, amount] of o.taken!) settled += Math.min(w.owed.get(field) ?? 0, amount);
+    const debt_paid = Math.min(settled, w.debt);
+    return { settled, debt_paid, out_of_open: o.amount - settled + debt_paid };
+  }
+
   /** The refusal of a reversal of `o` at terminal `t`, if refused. */
   private reversalRefusal(o: Txn, t: number): [number, string] | undefined {
     if (t !== o.terminal || o.kind === 'refund' || o.kind === 'reversal') return [404, 'original_not_found'];
     if (o.reversed) return [409, 'already_reversed'];
     // README: a redemption is voided only while its money is still in the open balance.
-    if (o.kind === 'redemption' && this.model.wallets[o.contact]!.open < o.amount) return [422, 'insufficient_funds'];
+    if (o.kind === 'redemption' && this.model.wallets[o.contact]!.open < this.redemptionBack(o).out_of_open) return [422, 'insufficient_funds'];
     return undefined;
   }
 
@@ -659,9 +677,20 @@ class Runner {
     const w = m.wallets[o.contact]!;
     const before = m.balances(o.contact);
     if (o.kind === 'redemption') {
-      w.open -= o.amount;
-      note('reverse redemption');
-      for (const [field, amount] of o.taken!) w.lots.set(field, (w.lots.get(field) ?? 0) + amount);
+      // Its lots back, but what claw-backs since found gone of them (owed) where they took it
+      // instead: the debt first, else it stays in open (reversal.lua).
+      const { settled, debt_paid, out_of_open } = this.redemptionBack(o);
+      note(settled > 0 ? `reverse redemption of clawed-back lots debt_paid=${debt_paid > 0}` : 'reverse redemption');
+      for (const [field, amount] of o.taken!) {
+        const owed = Math.min(w.owed.get(field) ?? 0, amount);
+        if (owed > 0) {
+          if ((w.owed.get(field) ?? 0) - owed > 0) w.owed.set(field, w.owed.get(field)! - owed);
+          else w.owed.delete(field);
+        }
+        if (amount > owed) w.lots.set(field, (w.lots.get(field) ?? 0) + amount - owed);
+      }
+      w.debt -= debt_paid;
+      w.open -= out_of_open;
     } else if (o.kind === 'spend') {
       w.open += o.amount;
     } else {
@@ -1007,6 +1036,18 @@ const scenarios: Record<string, Action[]> = {
     { type: 'refund', sel: 0, other_terminal: false, pct: 50 },
     { type: 'reversal', sel: 0, other_terminal: false },
     P(1, 3_000),
+  ],
+  'a redemption reversed after the purchase it redeemed was reversed, or refunded with its money spent: the award stays gone (a black-box probe, 2026-12-05)': [
+    P(2, 11_000, { basket: 'both', split: 60 }),
+    { type: 'redeem', c: 2, t: 0, pct: null },
+    { type: 'reversal', sel: 1, other_terminal: false },
+    { type: 'reversal', sel: 0, other_terminal: false },
+    P(1, 9_000),
+    { type: 'redeem', c: 1, t: 0, pct: null },
+    { type: 'spend', c: 1, t: 0, how: 'wallet', pct: 100, otp_extra: 0 },
+    { type: 'refund', sel: 0, other_terminal: false, pct: null },
+    { type: 'reversal', sel: 1, other_terminal: false },
+    { type: 'reversal', sel: 2, other_terminal: false },
   ],
   'a redemption voided while its money is there, refused once spent': [
     P(2, 11_000, { basket: 'both', split: 60 }),

@@ -11,13 +11,13 @@
 -- refund of the later of two sales took the earlier's lot, whose expiry then found it gone and
 -- expired the later's: a refund of the earlier then found nothing of its own expired and clawed
 -- its award back a second time (commerce −100 for an award of 100). Needless (none) when
--- nothing is clawed back, or the contact holds one lot at most and no expired lots: there is
--- nothing to choose from.
+-- nothing is clawed back. Wanted too where the contact holds one lot or none: what of its own
+-- lots the claw-back finds gone is remembered for their redemption's reversal (noteOwed); until
+-- 2026-12-05 such a claw-back read none.
 local function ownLots(o, claw)
   local given = ARG.award_lots
   if given ~= nil and given.original == o.id then return given.lots end
   if claw <= 0 then return {} end
-  if redis.call('HLEN', KEY.lots) <= 1 and redis.call('EXISTS', KEY.expired_lots) == 0 then return {} end
   return nil
 end
 
@@ -55,6 +55,24 @@ local function ownShares(o, own, claw, before, after)
   return there, share, written
 end
 
+-- What of its share each own lot lacked that no expiry wrote off: redeemed since (or taken by
+-- another purchase's claw-back), so this claw-back takes it from elsewhere (other lots, open,
+-- debt). Remembered per lot (KEY.owed_lots, keys.ts owedLotsKey) for the reversal of the
+-- redemption that took it (reversal.lua), which gives that part back where this took it instead,
+-- not to the lot: the award it came from is clawed back already.
+local OWED_LOTS_KEPT_MS = 7776000000 -- keys.ts owed_lots_kept_ms, the same
+local function noteOwed(own, there, share, written)
+  local any = false
+  for i, lot in ipairs(own) do
+    local lacked = share[i] - written[i] - there[i]
+    if lacked > 0 then
+      redis.call('HINCRBY', KEY.owed_lots, lot[1], lacked)
+      any = true
+    end
+  end
+  if any then redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS) end
+end
+
 -- Take `want` from the purchase's own lots: each its share as far as it holds, then what is
 -- still wanted (a share a lot lacked and no expiry wrote off: redeemed) from what they hold
 -- beyond, in their order, up to what the purchase put in each (a lot of two sales dated the same
@@ -90,6 +108,7 @@ end
 local function clawBack(o, claw, before, after, own, open_first)
   if claw <= 0 then return 0, 0, 'null', 0 end
   local there, share, written = ownShares(o, own, claw, before, after)
+  noteOwed(own, there, share, written)
   local expired = 0
   for i in ipairs(own) do expired = expired + written[i] end
   local amount = claw - expired

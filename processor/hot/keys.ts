@@ -57,6 +57,21 @@ export function expiredLotsKey(shard: number, contact_id: string): string {
  */
 export const expired_lots_kept_ms = 90 * 86_400_000;
 
+/**
+ * What claw-backs wanted of the contact's lots and found gone, not expired (redeemed since): lot
+ * field → amount. claw-back.lua writes it; a redemption's reversal (reversal.lua) settles it from
+ * the lots it gives back, which go where that claw-back took instead (commerce debt, open), not
+ * back into the lot: given back whole, an award clawed back came back to life (a purchase
+ * reversed, then its redemption: a black-box probe, 2026-12-05). Kept owed_lots_kept_ms after
+ * its latest write; rebuild writes it again from the ledger (replay.ts).
+ */
+export function owedLotsKey(shard: number, contact_id: string): string {
+  return `lo:{s${shard}}:${contact_id}`;
+}
+
+/** How long what claw-backs found gone of a contact's lots is kept (claw-back.lua OWED_LOTS_KEPT_MS, the same): as what expired is. */
+export const owed_lots_kept_ms = expired_lots_kept_ms;
+
 /** Lots a contact holds at most without their order kept (lib.lua LOTS_UNINDEXED_MAX, the same). */
 export const lots_unordered_max = 64;
 

@@ -7,7 +7,7 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { refundTemplates } from '../templates.ts';
-import { contactKey, expiredLotsKey, lotsKey, stateKey } from './keys.ts';
+import { contactKey, expiredLotsKey, lotsKey, owedLotsKey, stateKey } from './keys.ts';
 import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
 import type { RefundCall } from './refund.ts';
@@ -43,7 +43,8 @@ describe('refund.lua', () => {
     const contact_id = await specContact(redis, shard, business, 200, { [`${soon}|`]: 100 });
     // 2000 paid 500 from the wallet, 100 awarded, 300 off, a fee of 10.
     const o = await original('p|2000|100|500|300|10');
-    const c = { ...call(contact_id, o.slot, 1_000), ...charged };
+    const own = awardLotsArg(o.id, [[`${soon}|`, 100]], Date.now());
+    const c = { ...call(contact_id, o.slot, 1_000, null, undefined, own), ...charged };
     const out = await redis.refundScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
@@ -55,10 +56,10 @@ describe('refund.lua', () => {
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'f|1000');
 
     // The rest (no amount: what is left), then nothing is left.
-    const rest = await redis.refundScript({ ...call(contact_id, o.slot, null), ...charged });
+    const rest = await redis.refundScript({ ...call(contact_id, o.slot, null, null, undefined, own), ...charged });
     if (rest.outcome !== 'ok') throw new Error(rest.outcome);
     expect(JSON.parse(rest.reply)).toMatchObject({ amount: 1_000, clawed_back: 50, returned_to_wallet: 250, wallet: { open: 700, commerce: 0 } });
-    expect(await redis.refundScript({ ...call(contact_id, o.slot, 1), ...charged })).toEqual({ outcome: 'refused', code: 'amount_exceeds_original' });
+    expect(await redis.refundScript({ ...call(contact_id, o.slot, 1, null, undefined, own), ...charged })).toEqual({ outcome: 'refused', code: 'amount_exceeds_original' });
   });
 
   it('takes the purchase\'s own lots first, asking for them when the contact holds others; its entry names what it took', async () => {
@@ -80,12 +81,13 @@ describe('refund.lua', () => {
     if (rest.outcome !== 'ok') throw new Error(JSON.stringify(rest));
     expect((await journalOf(redis, shard, rest.journal_id)).entry.lots).toEqual([[`${soon}|`, 20], [other, 30]]);
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [other]: '70' });
-    // Nothing taken from a lot: null.
+    // Nothing taken from a lot (its own redeemed, none other): null; what its lot lacked is owed (claw-back.lua noteOwed).
     const spent = await specContact(redis, shard, business, 100);
     const p = await original('p|1000|100||||');
-    const out = await redis.refundScript(call(spent, p.slot, null));
+    const out = await redis.refundScript(call(spent, p.slot, null, null, undefined, awardLotsArg(p.id, [[`${soon}|`, 100]], Date.now())));
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     expect((await journalOf(redis, shard, out.journal_id)).entry.lots).toBeNull();
+    expect(await redis.hGetAll(owedLotsKey(shard, spent))).toEqual({ [`${soon}|`]: '100' });
   });
 
   it('takes of each own lot its share, in proportion to what the purchase put in it; what a lot lacks, from its others beyond their share, then the contact’s earliest', async () => {
@@ -109,7 +111,7 @@ describe('refund.lua', () => {
   it('claws back from the open balance when commerce is spent, and the rest as commerce debt', async () => {
     const contact_id = await specContact(redis, shard, business, 30);
     const o = await original('p|1000|100||||');
-    const c = call(contact_id, o.slot, null);
+    const c = call(contact_id, o.slot, null, null, undefined, awardLotsArg(o.id, [[`${soon}|`, 100]], Date.now()));
     const out = await redis.refundScript(c);
     if (out.outcome !== 'ok') throw new Error(out.outcome);
     expect((await journalOf(redis, shard, out.journal_id)).entry.postings).toEqual([[c.accounts.commerce, c.accounts.rewards, 70], [c.accounts.open, c.accounts.rewards, 30]]);
@@ -214,7 +216,7 @@ describe('refund.lua', () => {
       state: { refunded: 400, clawed: 40, returned: 0, discount_returned: 0, clawed_open: 0, reversed: false },
       lots: [],
     };
-    const out = await redis.refundScript(call(contact_id, slot, null, ledger));
+    const out = await redis.refundScript(call(contact_id, slot, null, ledger, undefined, awardLotsArg(id, [[`${soon}|`, 100]], Date.now())));
     if (out.outcome !== 'ok') throw new Error(out.outcome);
     expect(JSON.parse(out.reply)).toMatchObject({ original_id: id, amount: 600, clawed_back: 60 });
     expect(await redis.hmGet(stateKey(shard, id), ['rf', 'cw', 'rv'])).toEqual(['1000', '100', '']);

@@ -1,7 +1,7 @@
 // The refund script (refund-shares.lua, refund.lua): its own keys and arguments.
 
 import { accountsArg } from './accounts.ts';
-import { expiredLotsKey, feeCarriesKey } from './keys.ts';
+import { expiredLotsKey, feeCarriesKey, owedLotsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
@@ -11,7 +11,7 @@ import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 export type RefundHole = 'original' | 'amount' | 'clawed' | 'expired' | 'returned' | 'lots' | 'postings';
 
 const refund_layout = layout(
-  { originals: reference_periods, expired_lots: 1, fee_carries: 1 },
+  { originals: reference_periods, expired_lots: 1, owed_lots: 1, fee_carries: 1 },
   {
     /** null: what is left of the original. */
     amount: arg.optInt(),
@@ -33,6 +33,6 @@ export type RefundCall = ShardCall<RefundHole> & ValuesOf<typeof refund_layout.a
 export const refund_script = shardScript({
   files: ['refund-shares.lua', 'claw-back.lua', 'refund.lua'],
   layout: refund_layout,
-  keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id), fee_carries: feeCarriesKey(call.shard) }),
+  keys: (call: RefundCall) => ({ originals: call.original_slot.record_keys(call.shard), expired_lots: expiredLotsKey(call.shard, call.contact_id), owed_lots: owedLotsKey(call.shard, call.contact_id), fee_carries: feeCarriesKey(call.shard) }),
   committed: committedOf,
 });

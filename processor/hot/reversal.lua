@@ -142,16 +142,32 @@ elseif kind == 'spend' then
   redis.call('HINCRBY', KEY.contact, 'o', amount)
   postings = posting(A.spends, A.open, amount)
 else
+  -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
+  -- wanted of them and took elsewhere instead (claw-back.lua noteOwed: their award is clawed back
+  -- already) goes back where they took it: commerce debt first, else it stays in the open
+  -- balance. Given back whole, a purchase reversed and then its redemption left the award alive
+  -- in the wallet and took as much open money (a black-box probe, 2026-12-05).
+  local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
+  local back, owed, settled = {}, {}, 0
+  for i, lot in ipairs(lots) do
+    owed[i] = math.min(tonumber(redis.call('HGET', KEY.owed_lots, lot[1]) or '0'), lot[2])
+    settled = settled + owed[i]
+    if lot[2] > owed[i] then back[#back + 1] = {lot[1], lot[2] - owed[i]} end
+  end
+  local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
+  local debt_paid = math.min(settled, debt)
+  local out_of_open = amount - settled + debt_paid
   -- The money it moved into the open balance must still be there: spent, it cannot be voided
   -- (as a stored-value load whose funds were used cannot), and the open balance never goes below
   -- zero (API.md: only a refund's claw-back may leave a balance negative).
   local open = balances()
-  if open < amount then return refuse('insufficient_funds') end
-  -- Back into the very lots it came from, with their expiry and pool.
-  local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
+  if open < out_of_open then return refuse('insufficient_funds') end
+  for i, lot in ipairs(lots) do
+    if owed[i] > 0 and redis.call('HINCRBY', KEY.owed_lots, lot[1], -owed[i]) <= 0 then redis.call('HDEL', KEY.owed_lots, lot[1]) end
+  end
   local earliest = 9999999999999
-  addLots(lots)
-  for _, lot in ipairs(lots) do
+  addLots(back)
+  for _, lot in ipairs(back) do
     local expiry = expiryOf(lot[1])
     if expiry < earliest then earliest = expiry end
     -- Expired while redeemed: Node expires it as soon as this commits (Expiry.expireDue), an
@@ -162,9 +178,14 @@ else
   -- The sweeper finds a contact's lots through the shard's expiry index (LT: its earliest), which
   -- may have dropped the contact while the lots were redeemed: they expire as they would have.
   if earliest < 9999999999999 then redis.call('ZADD', KEY.expiry, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  redis.call('HINCRBY', KEY.contact, 'm', amount)
-  redis.call('HINCRBY', KEY.contact, 'o', -amount)
-  postings = posting(A.open, A.commerce, amount)
+  if debt_paid == debt and debt_paid > 0 then redis.call('HDEL', KEY.contact, 'md') elseif debt_paid > 0 then redis.call('HINCRBY', KEY.contact, 'md', -debt_paid) end
+  if out_of_open > 0 then
+    redis.call('HINCRBY', KEY.contact, 'm', out_of_open)
+    redis.call('HINCRBY', KEY.contact, 'o', -out_of_open)
+    postings = posting(A.open, A.commerce, out_of_open)
+  end
+  -- The entry names the lots given back (rebuild's replay gives back these; '[]' for none).
+  clawed_lots = lotsJson(back)
 end
 -- What of its fee's parts refunds have not given back, through the carry.
 local fee_whole, fee_rem = feeParts(feeBaseOf(o, ARG.fee_on), ARG.fee_bp)

@@ -44,7 +44,7 @@ describe('reversal.lua', () => {
     const contact_id = await specContact(redis, shard, business, 0, { [soon]: 100 });
     const o = await original('p|2000|100|500|300|10');
     // Charged the spec terminal's 2.5% on its awards and discount: 10.
-    const c = { ...call(contact_id, o.slot, null, counted(o.id)), fee_bp: terminal.fee_bp, fee_on: terminal.settle_on };
+    const c = { ...call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[soon, 100]], Date.now())), fee_bp: terminal.fee_bp, fee_on: terminal.settle_on };
     const out = await redis.reversalScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);

@@ -2,7 +2,7 @@
 
 import type { PeriodKind } from '../../core/tier.ts';
 import { accountsArg } from './accounts.ts';
-import { capsKey, deferredUndosKey, expiredLotsKey, expiryKey, feeCarriesKey, purchaseTimesKey, referralsKey } from './keys.ts';
+import { capsKey, deferredUndosKey, expiredLotsKey, expiryKey, feeCarriesKey, owedLotsKey, purchaseTimesKey, referralsKey } from './keys.ts';
 import { arg, layout, type ValuesOf } from './layout.ts';
 import type { AwardLots, LedgerOriginalArg } from './original.ts';
 import { reference_periods, type ReferenceSlot } from './references.ts';
@@ -43,7 +43,7 @@ export interface ReversalCommitted extends Committed {
 }
 
 const reversal_layout = layout(
-  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1, expired_lots: 1, fee_carries: 1, referrals: 1 },
+  { originals: reference_periods, caps: 1, expiry: 1, times: 1, deferred: 1, expired_lots: 1, owed_lots: 1, fee_carries: 1, referrals: 1 },
   {
     accounts: accountsArg('commerce', 'open', 'rewards', 'spends', 'discounts', 'fees', 'fee_income'),
     /** The terminal's merchant's fee rate (basis points) and what it settles on ('' at the business's own venues): the original's fee is given back from its amounts (lib.lua feeBaseOf). */
@@ -72,6 +72,7 @@ export const reversal_script = shardScript({
     times: purchaseTimesKey(call.shard, call.contact_id),
     deferred: deferredUndosKey(call.shard),
     expired_lots: expiredLotsKey(call.shard, call.contact_id),
+    owed_lots: owedLotsKey(call.shard, call.contact_id),
     fee_carries: feeCarriesKey(call.shard),
     referrals: referralsKey(call.shard),
   }),

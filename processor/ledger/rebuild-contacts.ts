@@ -7,7 +7,7 @@
 import { shardOf } from '../../core/ids.ts';
 import type { PeriodKind } from '../../core/tier.ts';
 import { CimIndex } from '../hot/cim-index.ts';
-import { capsKey, contactKey, expired_lots_kept_ms, expiredLotsKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
+import { capsKey, contactKey, expired_lots_kept_ms, expiredLotsKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey, owedLotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
 import type { Posting } from '../journal.ts';
 import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
 import { ledgerBalances } from './balances.ts';
@@ -156,7 +156,7 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
         loaded.warnings.push(`${c.id}: lots less debt derived ${derived}, the commerce account holds ${balances.get(c.id)!.commerce}`);
       }
       const shard = shardOf(c.id, config.shard_count);
-      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), lotOrderKey(shard, c.id), capsKey(shard, c.id), purchaseTimesKey(shard, c.id), expiredLotsKey(shard, c.id)]);
+      if (force) multi.del([contactKey(shard, c.id), lotsKey(shard, c.id), lotOrderKey(shard, c.id), capsKey(shard, c.id), purchaseTimesKey(shard, c.id), expiredLotsKey(shard, c.id), owedLotsKey(shard, c.id)]);
       multi.hSet(contactKey(shard, c.id), contactFields(c, hot, balances.get(c.id)!));
       if (hot.lots.length > 0) multi.hSet(lotsKey(shard, c.id), hot.lots.map(([f, a]) => [f, String(a)]));
       // Written whole here, not built by the first script to read them, which would hold Redis for all of them.
@@ -177,6 +177,11 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
       if (expired.length > 0 && hot.expired_lots_kept_until_ms > now_ms) {
         multi.hSet(expiredLotsKey(shard, c.id), expired.map(([f, a]) => [f, String(a)]));
         multi.pExpireAt(expiredLotsKey(shard, c.id), hot.expired_lots_kept_until_ms);
+      }
+      // Kept as long as claw-back.lua keeps it: owed_lots_kept_ms from the last claw-back that wrote it.
+      if (hot.owed_lots.length > 0 && hot.owed_lots_kept_until_ms > now_ms) {
+        multi.hSet(owedLotsKey(shard, c.id), hot.owed_lots.map(([f, a]) => [f, String(a)]));
+        multi.pExpireAt(owedLotsKey(shard, c.id), hot.owed_lots_kept_until_ms);
       }
       index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
       loaded.cims += c.tokens?.length ?? 0;

@@ -17,7 +17,7 @@
 //   counts in its period at the venue; sign-up awards once; referral awards in UTC.
 
 import { awardLots, capFieldAt, lotField } from '../awards.ts';
-import { expired_lots_kept_ms } from '../hot/keys.ts';
+import { expired_lots_kept_ms, owed_lots_kept_ms } from '../hot/keys.ts';
 import { proportion } from '../../core/money.ts';
 import { tierKeysAt, type PeriodKind } from '../../core/tier.ts';
 import { readLocalTime } from '../../core/local-time.ts';
@@ -101,6 +101,9 @@ export interface ContactHot {
   /** What expired of each lot and no claw-back wrote off (hot/keys.ts expiredLotsKey), and until when the script keeps it (0: nothing). */
   readonly expired_lots: [string, number][];
   readonly expired_lots_kept_until_ms: number;
+  /** What claw-backs wanted of each lot and found gone, not expired (hot/keys.ts owedLotsKey), and until when the script keeps it (0: nothing). */
+  readonly owed_lots: [string, number][];
+  readonly owed_lots_kept_until_ms: number;
 }
 
 /** What decides the cap counter an accepted award counts in. */
@@ -238,14 +241,20 @@ export class ContactReplay {
   /** What expired of each lot and no claw-back wrote off yet (expire.lua, claw-back.lua), and when the last expiry was. */
   private readonly expired = new Map<string, number>();
   private expired_at_ms = 0;
+  /** What claw-backs wanted of each lot and found gone (claw-back.lua noteOwed), and when they last did. */
+  private readonly owed = new Map<string, number>();
+  private owed_at_ms = 0;
   /** What could not be derived exactly (bounded). */
   readonly warnings: string[] = [];
   private readonly commerce: string;
   private readonly placements: readonly Placement[];
+  /** The offers whose awards go into the commerce balance now (offers.ts commerce_offers): a purchase's lots, as Node names them to its claw-back (awards.ts awardLots). */
+  private readonly commerce_offers: ReadonlySet<string>;
 
   constructor(private readonly ctx: ReplayContext) {
     this.commerce = `${ctx.contact_id}:commerce:${ctx.currency}`;
     this.placements = placements(ctx);
+    this.commerce_offers = new Set([...ctx.offers].filter(([, o]) => !o.instant_redeem).map(([id]) => id));
   }
 
   apply(t: HistoryRow): void {
@@ -280,7 +289,7 @@ export class ContactReplay {
         const award = t.original_id === null ? undefined : this.award_of.get(t.original_id);
         if (award !== undefined) this.uncountCaps(award);
         const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
-        if (lots !== undefined) for (const [field, amount] of lots) this.addLot(field, amount);
+        if (lots !== undefined) this.unredeemed(t, lots, into);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
         this.writeOffExpired(t);
         this.clawBack(t, out_of);
@@ -511,22 +520,57 @@ export class ContactReplay {
     let shared = 0;
     let written = 0;
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
-    for (const [field, put] of awardLots(purchase.awards ?? [])) {
+    for (const [field, put] of awardLots(purchase.awards ?? [], this.commerce_offers)) {
       const share = Math.min(proportion(put, after, purchase.amount) - proportion(put, before, purchase.amount), claw - shared);
       shared += share;
       const there = this.lots.get(field) ?? 0;
       const expiry_ms = Number(field.slice(0, 13));
-      if (share <= there || expiry_ms > t.created_ms || expiry_ms < t.created_ms - expired_lots_kept_ms) continue;
-      const left = this.expired.get(field) ?? 0;
+      const remembered = share > there && expiry_ms <= t.created_ms && expiry_ms >= t.created_ms - expired_lots_kept_ms;
+      const left = remembered ? (this.expired.get(field) ?? 0) : 0;
       const take = Math.min(share - there, left);
-      if (take <= 0) continue;
-      if (take === left) this.expired.delete(field);
-      else this.expired.set(field, left - take);
-      written += take;
+      if (take > 0) {
+        if (take === left) this.expired.delete(field);
+        else this.expired.set(field, left - take);
+        written += take;
+      }
+      this.noteOwed(field, share - Math.max(take, 0) - there, t.created_ms);
     }
     if (written !== t.award_expired) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${written} derived`);
   }
 
+
+  /** What a claw-back's share lacked of `field` and no expiry wrote off, remembered as claw-back.lua noteOwed does. */
+  private noteOwed(field: string, lacked: number, at_ms: number): void {
+    if (lacked <= 0) return;
+    this.owed.set(field, (this.owed.get(field) ?? 0) + lacked);
+    this.owed_at_ms = at_ms;
+  }
+
+  /**
+   * A redemption reversed (hot/reversal.lua): the lots its entry names given back (since
+   * 2026-12-05: its lots less what claw-backs found gone of them, `owed`), what of the owed it
+   * settled taken off the owed and, as far as the commerce account took more than those lots
+   * (`into`), off the debt; entries before name none, and gave back all the redemption's lots.
+   */
+  private unredeemed(t: HistoryRow, redeemed: readonly (readonly [string, number])[], into: number): void {
+    const back = t.lots ?? redeemed;
+    let given = 0;
+    for (const [field, amount] of back) {
+      this.addLot(field, amount);
+      given += amount;
+    }
+    if (t.lots === null) return;
+    const by_field = new Map<string, number>();
+    for (const [field, amount] of back) by_field.set(field, (by_field.get(field) ?? 0) + amount);
+    for (const [field, amount] of redeemed) {
+      const settled = amount - Math.min(amount, by_field.get(field) ?? 0);
+      by_field.set(field, Math.max(0, (by_field.get(field) ?? 0) - amount));
+      const left = (this.owed.get(field) ?? 0) - settled;
+      if (left > 0) this.owed.set(field, left);
+      else this.owed.delete(field);
+    }
+    this.debt = Math.max(0, this.debt - Math.max(0, into - given));
+  }
 
   /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */
   get lots_visited(): number {
@@ -554,6 +598,8 @@ export class ContactReplay {
       earliest_expiry: expiries.reduce<number | null>((min, ms) => (min === null || ms < min ? ms : min), null),
       expired_lots: [...this.expired],
       expired_lots_kept_until_ms: this.expired.size === 0 ? 0 : this.expired_at_ms + expired_lots_kept_ms,
+      owed_lots: [...this.owed],
+      owed_lots_kept_until_ms: this.owed.size === 0 ? 0 : this.owed_at_ms + owed_lots_kept_ms,
     };
   }
 }
