@@ -195,7 +195,10 @@ export class Refunds {
    */
   private async locate(business: Business, terminal: Terminal, slot: ReferenceSlot, reference: string, now_ms: number): Promise<Located | undefined> {
     const claimed = await findOriginal(this.stores, slot);
-    if (claimed !== undefined) return { contact_id: claimed.contact_id, ledger: null, award_lots: null };
+    // Held by a request refused before it named a contact (a CIM no contact has, a refund's own
+    // original not found): no transaction there. Taken for one, a refund or reversal of it ran on
+    // no contact's shard and was refused contact_not_found (a black-box check, 2026-12-05).
+    if (claimed !== undefined) return claimed.contact_id === '' ? undefined : { contact_id: claimed.contact_id, ledger: null, award_lots: null };
     let o: LedgerOriginal | undefined;
     try {
       o = await this.ledgerOriginal(business.id, terminal.id, reference);

@@ -49,6 +49,12 @@ describe('a request refused for a CIM no contact has', () => {
     expect([enrolled.status, enrolled.text, enrolled.headers.get('idempotent-replayed')]).toEqual([404, first.text, 'true']);
     const w = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
     expect([w.body.open, w.body.commerce]).toEqual([0, 0]);
+    // Its reference names no transaction: a refund or reversal of it finds no original (it was
+    // run on no contact's shard, and refused contact_not_found).
+    for (const path of ['/v1/refunds', '/v1/reversals']) {
+      const r = await pos(path, { reference: ref(), original_reference: body.reference });
+      expect([r.status, r.body.code], path).toEqual([404, 'original_not_found']);
+    }
     // A new reference is a new request: approved.
     const fresh = await pos('/v1/purchases', { ...body, reference: ref() });
     expect(fresh.status, fresh.text).toBe(201);

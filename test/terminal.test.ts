@@ -329,6 +329,7 @@ describe('bad frames', () => {
   it('random frames never crash the gateway nor change state (fast-check)', async () => {
     const c = await contact();
     const before = await snapshot();
+    const journals_before = await journalEnds();
     const ops = ['purchase', 'purchase.quote', 'redemption', 'spend', 'refund', 'reversal', 'wallet', 'auth', 'nope', ''];
     const frame = fc.oneof(
       fc.string({ maxLength: 200 }),
@@ -357,12 +358,32 @@ describe('bad frames', () => {
       }),
       { numRuns: 60 },
     );
-    expect(await snapshot()).toEqual(before);
-    const after = await open();
-    expect((await after.request('alive', 'wallet', { cim: { type: 'card', value: c.card } })).status).toBe(200);
-    await after.close();
+    // A CIM no contact has is refused on its merits and remembered under its reference
+    // (wallet.ts rememberNoContact): a claim and a journaled refusal. Nothing else changes.
+    const after = await snapshot();
+    const changed = [...new Set([...before.keys(), ...after.keys()])].filter((k) => before.get(k) !== after.get(k));
+    expect(changed.filter((k) => !k.startsWith('r:') && !k.startsWith('j:'))).toEqual([]);
+    for (const key of changed.filter((k) => k.startsWith('j:'))) {
+      const added = ((await own.client.xRange(key, journals_before.get(key) === undefined ? '-' : `(${journals_before.get(key)}`, '+')) ?? []).map((e) => e.message);
+      expect(added.map((m) => (m.x === undefined ? m : (JSON.parse(m.x) as { code: string }).code))).toEqual(added.map(() => 'contact_not_found'));
+    }
+    const alive = await open();
+    expect((await alive.request('alive', 'wallet', { cim: { type: 'card', value: c.card } })).status).toBe(200);
+    await alive.close();
   });
 });
+
+/** The last entry id of each journal stream (j:), as they stand. */
+async function journalEnds(): Promise<Map<string, string>> {
+  const ends = new Map<string, string>();
+  for await (const keys of own.client.scanIterator({ MATCH: 'j:*', COUNT: 1000 })) {
+    for (const key of keys) {
+      const [last] = (await own.client.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
+      if (last !== undefined) ends.set(key, last.id);
+    }
+  }
+  return ends;
+}
 
 describe('a client that never reads', () => {
   it('stops being read: the server buffers a bounded amount, and other connections are served', async () => {
