@@ -11,13 +11,21 @@
 -- refund of the later of two sales took the earlier's lot, whose expiry then found it gone and
 -- expired the later's: a refund of the earlier then found nothing of its own expired and clawed
 -- its award back a second time (commerce −100 for an award of 100). Needless (none) when
--- nothing is clawed back. Wanted too where the contact holds one lot or none: what of its own
--- lots the claw-back finds gone is remembered for their redemption's reversal (noteOwed); until
--- 2026-12-05 such a claw-back read none.
+-- nothing is clawed back, when the purchase put nothing into commerce lots, or when the contact
+-- holds one lot that covers the whole claw-back and no expired lots: nothing to choose from, and
+-- nothing of its own found gone to note (noteOwed), unless that lot is another sale's (its own
+-- redeemed: the claw-back then takes that lot, and the redemption's reversal gives the own lot
+-- back whole; the sum is right, the lot is not). A contact holding none is asked for: what of its
+-- own lots the claw-back finds gone is noted for their redemption's reversal (until 2026-12-05 it
+-- was not asked for, and nothing was noted).
 local function ownLots(o, claw)
   local given = ARG.award_lots
   if given ~= nil and given.original == o.id then return given.lots end
-  if claw <= 0 then return {} end
+  if claw <= 0 or o.awarded - (o.to_open or 0) <= 0 then return {} end
+  if redis.call('EXISTS', KEY.expired_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
+    local held = redis.call('HVALS', KEY.lots)
+    if tonumber(held[1]) >= claw then return {} end
+  end
   return nil
 end
 
