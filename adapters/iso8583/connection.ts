@@ -168,7 +168,7 @@ export class Connection {
 
   /** A message that does not decode, or whose reply could not be matched: answered 30 with what
    *  was read of it when answerable, else the connection closed. */
-  badInput(err: unknown, head: PeekedHeader): void {
+  private badInput(err: unknown, head: PeekedHeader): void {
     if (answerable(head)) {
       this.server.report(err, 'decode', this, 'info', { mti: head.mti, de11: head.de11, de41: head.de41 });
       const fields: Record<number, string> = { 11: head.de11, 39: '30' };

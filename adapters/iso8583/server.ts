@@ -9,7 +9,7 @@ import type { BitmapEncoding, CodecOptions, IsoMessage } from './codec.ts';
 import { Connection, type ServerState } from './connection.ts';
 import { isFramingMode, MAX_FRAME, type FramingMode } from './framing.ts';
 import { errorForLog } from './log-hygiene.ts';
-import { spec87, spec87Track2Ebcdic, withTrack2Ebcdic, type FieldTable } from './spec87.ts';
+import { spec87, withTrack2Ebcdic, type FieldTable } from './spec87.ts';
 
 export { responseMti, isRequestMti, ECHO_FIELDS, replyTo } from './reply.ts';
 export { maskPan, scrubPans, summarize } from './log-hygiene.ts';
@@ -188,8 +188,7 @@ function admission(live: ReadonlySet<Connection>, connections_max: number, logge
 /** The codec options with DE35 in EBCDIC, for a message that carries it so; undefined when the
  *  field table has no DE35 or reads it as EBCDIC already. */
 function track2EbcdicOf(codec: CodecOptions): CodecOptions | undefined {
-  const table = codec.spec ?? spec87;
-  const ebcdic = table === spec87 ? spec87Track2Ebcdic : withTrack2Ebcdic(table);
+  const ebcdic = withTrack2Ebcdic(codec.spec ?? spec87);
   return ebcdic === undefined ? undefined : { ...codec, spec: ebcdic };
 }
 

@@ -183,6 +183,4 @@ export function withTrack2Ebcdic(table: FieldTable): FieldTable | undefined {
 }
 
 /** spec87 with DE35 (track 2) in EBCDIC, as moov's v0 default and its *_track vectors have it. */
-export const spec87Track2Ebcdic: FieldTable = withFields(spec87, [
-  { ...spec87[35]!, dataEncoding: 'ebcdic' },
-]);
+export const spec87Track2Ebcdic: FieldTable = withTrack2Ebcdic(spec87)!;
