@@ -67,6 +67,9 @@ describe('the upgrade', () => {
       expect(answer.head, answer.head).toMatch(/^HTTP\/1\.1 400 /);
       expect(answer.head.toLowerCase()).toContain('content-type: application/problem+json');
       expect([answer.body.code, answer.body.errors[0].message]).toEqual(['validation_failed', expected]);
+      // RFC 6455 4.4: the versions understood, named where the version was refused, only there.
+      const versions = /^sec-websocket-version: (.*)$/im.exec(answer.head)?.[1];
+      expect(versions, answer.head).toBe(expected.includes('Version') ? '13, 8' : undefined);
     }
     expect(gw.terminal!.stats().connections).toBe(0);
   });

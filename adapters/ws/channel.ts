@@ -80,9 +80,12 @@ export class TerminalChannel implements ConnectionHost {
       handleProtocols: (protocols) => (protocols.has(auth_frame_protocol) ? auth_frame_protocol : false),
     });
     // A handshake RFC 6455 refuses (a method other than GET, a missing key, another version)
-    // after the key was checked: problem+json as every refusal, not ws's text/html.
-    this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
-      refuse(socket, new PocketgateError('validation_failed', `WebSocket handshake: ${err.message}`, [{ path: '', message: err.message }]), ['Sec-WebSocket-Version: 13, 8']);
+    // after the key was checked: problem+json as every refusal, not ws's text/html. The versions
+    // understood are named only when the version was what it refused (RFC 6455 4.4).
+    this.wss.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) => {
+      const version = req.headers['sec-websocket-version'];
+      const versions = version === '13' || version === '8' ? [] : ['Sec-WebSocket-Version: 13, 8'];
+      refuse(socket, new PocketgateError('validation_failed', `WebSocket handshake: ${err.message}`, [{ path: '', message: err.message }]), versions);
     });
     this.pinger = setInterval(() => {
       for (const c of this.connections) c.ping();
