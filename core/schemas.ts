@@ -446,7 +446,11 @@ export const isoLinkSchema = z.object({
 const domain_label = /^[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]{0,61}[\p{L}\p{N}\p{M}])?$/u;
 function isDomainName(entry: string): boolean {
   const domain = entry.startsWith('@') ? entry.slice(1) : entry;
-  return domain === '' || domain.split('.').every((label) => domain_label.test(label));
+  if (domain === '') return true;
+  const labels = domain.split('.');
+  // A top-level label is never all digits (RFC 3696 2): "10.0.0.1" is an address, and a lone
+  // number (a card number among them: a black-box probe found one stored) names no domain.
+  return labels.every((label) => domain_label.test(label)) && !/^\d+$/.test(labels.at(-1)!);
 }
 
 export const schemeSchema = z.object({

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseWith } from './schemas.ts';
-import { deliveriesQuerySchema, retryDelayMs, webhookCreateSchema } from './webhooks.ts';
+import { deliveriesQuerySchema, retryDelayMs, webhookCreateSchema, webhookPatchSchema } from './webhooks.ts';
 
 describe('webhooks (spec/EVENTS.md)', () => {
   it('attempt k waits base × 4^(k−2), within ±20%', () => {
@@ -24,6 +24,14 @@ describe('webhooks (spec/EVENTS.md)', () => {
     }
     for (const bad of [{ url: 'https://example.com/\r\nX-Injected: 1', events: ['*'] }, { url: 'https://exa\nmple.com/', events: ['*'] }, { url: 'https://example.com/\ta', events: ['*'] }, { url: 'https://example.com/a b', events: ['*'] }, { url: 'http://127.0.0\n.1/', events: ['*'] }, { url: 'file:///etc/passwd', events: ['*'] }, { url: 'https://x.test/', events: ['*', 'award.expired'] }, { url: 'https://x.test/', events: ['award.updated'] }]) {
       expect(() => parseWith(webhookCreateSchema, bad)).toThrow(expect.objectContaining({ code: 'validation_failed' }));
+    }
+  });
+
+  it('a description holds no card number, as names and tags (a black-box probe found one stored and sent on)', () => {
+    expect(parseWith(webhookCreateSchema, { url: 'https://x.test/', events: ['*'], description: 'orders 4242 and 1234567890' }).description).toBe('orders 4242 and 1234567890');
+    for (const description of ['d 5422020597326948', 'card 5422 0205 9732 6948 here']) {
+      expect(() => parseWith(webhookCreateSchema, { url: 'https://x.test/', events: ['*'], description })).toThrow(expect.objectContaining({ code: 'validation_failed' }));
+      expect(() => parseWith(webhookPatchSchema, { description })).toThrow(expect.objectContaining({ code: 'validation_failed' }));
     }
   });
 

@@ -2,6 +2,7 @@
 // listing, and the retry schedule. Pure.
 
 import { z } from 'zod';
+import { holdsCardNumber } from './luhn.ts';
 import { cursorSchema } from './schemas.ts';
 
 export const webhook_event_types = ['transaction.approved', 'award.created', 'award.expired'] as const;
@@ -49,7 +50,13 @@ const eventsSchema = z
   .refine((e) => !e.includes('*') || e.every((t) => t === '*'), '"*" stands alone: ["*"]')
   .transform((e) => [...new Set(e)]);
 
-const descriptionSchema = z.string().max(500);
+const description_length_max = 500;
+// Free text a person writes: no card number (API.md: never stored), as names and tags are. Checked
+// only within the length allowed: zod runs a refinement even on text max() refused.
+const descriptionSchema = z
+  .string()
+  .max(description_length_max)
+  .refine((text) => text.length > description_length_max || !holdsCardNumber(text), 'holds what reads as a card number: card numbers are never stored');
 
 export const webhookCreateSchema = z.object({
   url: webhookUrlSchema,

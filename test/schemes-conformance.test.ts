@@ -61,7 +61,7 @@ describe('email_domain sign-up', () => {
   });
 
   it('an entry that is no domain name is refused (it could never match an email); names in any script, "@" first, are taken (rewards audit, 2026-12-04)', async () => {
-    for (const bad of ['not a domain', 'uni..edu', '-uni.edu', 'uni-.edu', 'uni.edu.', 'a@uni.edu', 'uni.edu/x', `${'a'.repeat(64)}.edu`]) {
+    for (const bad of ['not a domain', 'uni..edu', '-uni.edu', 'uni-.edu', 'uni.edu.', 'a@uni.edu', 'uni.edu/x', `${'a'.repeat(64)}.edu`, '10.0.0.1', '5776077775933400']) {
       expectValidation(await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'x', signup: 'email_domain', email_domains: ['ok.example', bad] }), /^email_domains\.1$/);
     }
     const s = await scheme(biz, { name: 'Any', signup: 'email_domain', email_domains: ['@Uni.EDU', 'bücher.example', 'xn--bcher-kva.example', 'localhost', '1.example'] });
