@@ -3,7 +3,7 @@
 // hash and timestamps.
 
 import { createHmac, randomInt } from 'node:crypto';
-import { PocketgateError } from '../core/errors.ts';
+import { PocketgateError, type ErrorCode } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
 import { claimHash, claimReference, claimRefused, referenceConflict, referenceHolder, type Claimant } from './claim.ts';
@@ -169,9 +169,9 @@ export class Spends {
    * holds is 409 (API.md: "Same reference with a different body"), as it would be had it got as far
    * as its claim: its body names no contact, or a wrong code, but it is still another body.
    */
-  /** replayOr below; `remember_no_contact` false for a processor's sale (EVENTS.md), whose later events of the transaction may differ. */
-  async replayOr(err: unknown, claimant: Claimant, reference: string, remember_no_contact = true): Promise<Reply> {
-    return replayOr(this.stores, this.contacts, err, claimant, reference, remember_no_contact);
+  /** replayOr below. */
+  async replayOr(err: unknown, claimant: Claimant, reference: string, unknown: Unknown = unknown_cim): Promise<Reply> {
+    return replayOr(this.stores, this.contacts, err, claimant, reference, unknown);
   }
 
   /**
@@ -204,12 +204,14 @@ export class Spends {
       checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
-      const reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference);
+      const reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input));
       await this.noGuess(business, { terminal_id: terminal.id, source }, err, now_ms);
       return reply;
     }
     const contact_id = payer.contact_id;
     const [claimed] = await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), payer.guess_settled]);
+    // This same request came first when its code named no wallet: refused so again (rememberNoContact).
+    if (claimed === '') throw unknownCodeOf(input).replayed();
     if (claimed !== contact_id) {
       // This very request came first when its code named another contact (the OTP expired and
       // was issued again since): that contact's reply, never a spend from the wallet it names now.
@@ -251,22 +253,53 @@ export class Spends {
  * against what it presents.
  */
 export async function earlierReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, hash: string): Promise<Reply | undefined> {
-  return holderReply(stores, contacts, slot, await referenceHolder(stores, slot, hash));
+  return holderReply(stores, contacts, slot, await referenceHolder(stores, slot, hash), unknown_cim);
+}
+
+/**
+ * The refusals a command remembers under its reference bound to no contact (rememberNoContact):
+ * those for what names no contact or wallet, which its repeat is given again, replayed, even once
+ * something has that CIM or code (`replayed`).
+ */
+export interface Unknown {
+  readonly codes: ReadonlySet<ErrorCode>;
+  readonly replayed: () => PocketgateError;
+}
+/** A purchase's or redemption's: a CIM no contact has. */
+export const unknown_cim: Unknown = { codes: new Set(['contact_not_found']), replayed: claimedNoContact };
+/**
+ * A processor's sale's: none (EVENTS.md), its transaction's later events (a clearing of another
+ * amount) name the same reference with another body. Nor a purchase's payment code, refused after
+ * its CIM named a contact: its repeat, the code issued since, could not be told from one whose CIM
+ * no contact had (the claim keeps no code).
+ */
+export const unknown_none: Unknown = { codes: new Set(), replayed: claimedNoContact };
+/** A spend's: an OTP or wallet code that names no wallet (its body has one or the other, so its repeat's refusal follows from it). */
+function unknownCodeOf(input: { readonly otp?: string | undefined }): Unknown {
+  return input.otp !== undefined ? unknown_otp : unknown_wallet_code;
+}
+const unknown_otp: Unknown = { codes: new Set(['otp_invalid', 'wallet_code_invalid']), replayed: () => replayedError('otp_invalid', 'no such one-time code') };
+const unknown_wallet_code: Unknown = { codes: unknown_otp.codes, replayed: () => replayedError('wallet_code_invalid', 'no wallet has this code') };
+
+function replayedError(code: ErrorCode, detail: string): PocketgateError {
+  const err = new PocketgateError(code, detail);
+  err.replayed = true;
+  return err;
 }
 
 /**
  * Spends.replayOr, for any command that identifies its contact before it claims its reference.
- * A refusal for a CIM no contact has is remembered under the reference, as a script's refusal on
- * the merits is (rememberNoContact); the others refused before their script (bad input, a wrong
- * code, a limit, a store down) are decided again, code and all.
+ * A refusal for what names no contact or wallet (`unknown`) is remembered under the reference, as
+ * a script's refusal on the merits is (rememberNoContact); the others refused before their script
+ * (bad input, a limit, a store down) are decided again, code and all.
  */
-export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, remember_no_contact = true): Promise<Reply> {
+export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown = unknown_cim): Promise<Reply> {
   if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;
   const holder = await referenceHolder(stores, claimant.slot, claimant.hash);
   if (holder?.by === 'another') throw referenceConflict(reference);
   const unclaimed = holder === undefined || (holder.by === 'this' && holder.contact_id === '');
-  if (err.code === 'contact_not_found' && remember_no_contact && unclaimed) throw await rememberNoContact(stores, claimant, err);
-  const reply = await holderReply(stores, contacts, claimant.slot, holder);
+  if (unknown.codes.has(err.code) && unclaimed) throw await rememberNoContact(stores, claimant, err);
+  const reply = await holderReply(stores, contacts, claimant.slot, holder, unknown);
   if (reply !== undefined) return reply;
   throw err;
 }
@@ -282,7 +315,7 @@ export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf
  */
 async function rememberNoContact(stores: Stores, claimant: Claimant, err: PocketgateError): Promise<PocketgateError> {
   const repeat = await claimRefused(stores, claimant);
-  await journalClaimRefusal(stores, { business_id: claimant.business_id, slot: claimant.slot, request_hash: claimHash(claimant.hash), contact_id: '', repeat }, 'contact_not_found');
+  await journalClaimRefusal(stores, { business_id: claimant.business_id, slot: claimant.slot, request_hash: claimHash(claimant.hash), contact_id: '', repeat }, err.code);
   err.replayed = repeat;
   return err;
 }
@@ -302,8 +335,8 @@ export function claimedNoContact(): PocketgateError {
  * same request holds the reference bound to a contact; its refusal for naming none (thrown,
  * replayed: rememberNoContact) where it holds it bound to none; else undefined.
  */
-async function holderReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, holder: Awaited<ReturnType<typeof referenceHolder>>): Promise<Reply | undefined> {
+async function holderReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, holder: Awaited<ReturnType<typeof referenceHolder>>, unknown: Unknown): Promise<Reply | undefined> {
   if (holder?.by !== 'this') return undefined;
-  if (holder.contact_id === '') throw claimedNoContact();
+  if (holder.contact_id === '') throw unknown.replayed();
   return replayOf(stores, contacts.shardOf(holder.contact_id), slot);
 }

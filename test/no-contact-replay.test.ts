@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
+import { otpIndexKey } from '../processor/hot/keys.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { call, closeAll, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
@@ -97,5 +98,69 @@ describe('a request refused for a CIM no contact has', () => {
     expect((await iso.send(sale('000000001000'))).fields[39]).toBe('14');
     const w = await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key);
     expect([w.body.open, w.body.commerce]).toEqual([0, 0]);
+  });
+});
+
+// The same for a spend whose OTP or wallet code names no wallet (422 otp_invalid,
+// wallet_code_invalid): decided again until the second session of 2026-12-05, so its repeat was
+// not marked replayed and another body under its reference was processed, where a refusal on the
+// merits (insufficient_funds) was remembered (a black-box probe of bad input).
+describe('a spend whose code names no wallet', () => {
+  const funded = async () => {
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, {});
+    expect(c.status).toBe(201);
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: ref(), cim: { type: 'wallet_code', value: c.body.wallet_code }, amount: 10_000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    const r = await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: ref(), cim: { type: 'wallet_code', value: c.body.wallet_code } });
+    expect([r.status, r.body.redeemed], r.text).toEqual([201, 1000]);
+    return c.body as { id: string; wallet_code: string };
+  };
+  const open = async (id: string) => (await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key)).body.open;
+
+  it('an OTP: its repeat is refused the same and replayed, even once the code names a wallet; another body is 409', async () => {
+    const c = await funded();
+    const issued = await call(gw, 'POST', `/v1/contacts/${c.id}/spend-otp`, biz.admin_key, { amount: 500 });
+    expect(issued.status).toBe(201);
+    // The code unknown for a moment (as a mistyped one is), then known again: the same request's repeat.
+    const redis = gw.processor.stores.redis;
+    const index = otpIndexKey(biz.business_id, issued.body.otp);
+    const holder = await redis.get(index);
+    expect(holder).toBe(c.id);
+    await redis.del(index);
+    const body = { reference: ref(), amount: 100, currency: 'EUR', otp: issued.body.otp };
+    const first = await pos('/v1/spends', body);
+    expect([first.status, first.body.code, first.headers.get('idempotent-replayed')]).toEqual([422, 'otp_invalid', null]);
+    const again = await pos('/v1/spends', body);
+    expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([422, first.text, 'true']);
+    await redis.set(index, holder!, { EX: 600 });
+    const known = await pos('/v1/spends', body);
+    expect([known.status, known.text, known.headers.get('idempotent-replayed')]).toEqual([422, first.text, 'true']);
+    expect(await open(c.id)).toBe(1000);
+    const other = await pos('/v1/spends', { ...body, amount: 200 });
+    expect([other.status, other.body.code]).toEqual([409, 'idempotency_conflict']);
+    // The code itself still works under a new reference.
+    const spent = await pos('/v1/spends', { ...body, reference: ref() });
+    expect([spent.status, spent.body.spent], spent.text).toEqual([201, 100]);
+  });
+
+  it('a wallet code, unknown or not even one (15 digits): the same, and journaled', async () => {
+    const c = await funded();
+    const unknown = `${c.wallet_code.slice(0, 15)}${(Number(c.wallet_code[15]) + 5) % 10}`; // Luhn fails: names no wallet
+    for (const wallet_code of [unknown, c.wallet_code.slice(0, 15)]) {
+      const body = { reference: ref(), amount: 100, currency: 'EUR', wallet_code };
+      const first = await pos('/v1/spends', body);
+      expect([first.status, first.body.code], wallet_code).toEqual([422, 'wallet_code_invalid']);
+      const again = await pos('/v1/spends', body);
+      expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([422, first.text, 'true']);
+      const other = await pos('/v1/spends', { ...body, wallet_code: c.wallet_code });
+      expect([other.status, other.body.code]).toEqual([409, 'idempotency_conflict']);
+      const sql = gw.processor.stores.sql;
+      const rows = await eventually('the refusal in the ledger', async () => {
+        const found = await sql<{ code: string; contact_id: string }[]>`select code, contact_id from ledger_refusals where terminal_id = ${biz.terminal_id} and reference = ${body.reference}`;
+        return found.length > 0 && found;
+      });
+      expect(rows.map((r) => ({ ...r }))).toEqual([{ code: 'wallet_code_invalid', contact_id: '' }]);
+    }
+    expect(await open(c.id)).toBe(1000);
   });
 });
