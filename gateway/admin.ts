@@ -121,7 +121,8 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   const lookup = { method: 'post', path: '/v1/contacts/lookup', summary: 'The contact a CIM names ({cim: {type, value}}), or 404 contact_not_found: a card number never in a URL', tag: contacts_tag, key: 'admin', body: contactLookupSchema, status: 200, answer: answers.contact_answer } as const;
   serve(app, lookup, async (c, business) => {
     const { cim } = await readBody(c, contactLookupSchema);
-    const contact_id = await contacts.resolve(business.id, contacts.normalise(cim.type, cim.value, 'cim.value'));
+    const normalised = contacts.normalise(cim.type, cim.value, 'cim.value');
+    const contact_id = (await contacts.resolve(business.id, normalised)) ?? (await contacts.byDetail(business, normalised));
     const contact = contact_id === null ? undefined : await contacts.view(business, contact_id);
     if (contact === undefined) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     return c.json(contact);

@@ -436,6 +436,19 @@ export class Contacts {
     if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
   }
 
+  /**
+   * The one contact whose email or phone on file (its details, not a CIM) is this one, for the back
+   * office's look-up: a support agent types the email the contact's page shows. Null when none has
+   * it, or several do (a household may share one): a CIM tells them apart. Never the POS path,
+   * which identifies by CIM alone.
+   */
+  async byDetail(business: Business, cim: NormalisedCim): Promise<string | null> {
+    if (cim.type !== 'email' && cim.type !== 'phone') return null;
+    const column = this.stores.sql(cim.type);
+    const rows = await this.stores.sql<{ id: string }[]>`select id from contacts where business_id = ${business.id} and ${column} = ${cim.value} limit 2`;
+    return rows.length === 1 ? rows[0]!.id : null;
+  }
+
   async view(business: Business, contact_id: string): Promise<ContactView | undefined> {
     const { sql, redis } = this.stores;
     const [row] = await sql<(Omit<ContactView, 'cims' | 'tier' | 'created_at' | 'birth_date'> & { created_at: Date; birth_date: string | null })[]>`

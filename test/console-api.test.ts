@@ -82,6 +82,29 @@ describe('POST /v1/contacts/lookup', () => {
     }
   });
 
+  it('finds a contact by the email or phone it has on file (not a CIM) when one contact alone has it; never at the POS (a console probe)', async () => {
+    const unique = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const email = `Ada.${unique}@Example.com`;
+    const phone = `+3361${String(Date.now()).slice(-7)}`;
+    const ada = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Ada', email, phone });
+    expect([ada.status, ada.body.cims], ada.text).toEqual([201, []]);
+    for (const cim of [{ type: 'email', value: email.toLowerCase() }, { type: 'phone', value: phone }]) {
+      const r = await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim });
+      expect([cim.type, r.status, r.body.id]).toEqual([cim.type, 200, ada.body.id]);
+      // Another business's key finds nothing; a terminal identifies by CIM alone.
+      expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', other.admin_key, { cim }), 404, 'contact_not_found');
+      expectProblem(await call(gw, 'GET', `/v1/wallets?cim_type=${cim.type}&cim_value=${encodeURIComponent(cim.value)}`, biz.terminal_key), 404, 'contact_not_found');
+    }
+    // Two contacts with that email on file: neither is the one it names.
+    expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Bob', email })).status).toBe(201);
+    expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'email', value: email } }), 404, 'contact_not_found');
+    // A CIM comes first: the contact that has the email as a CIM.
+    const cimmed = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'email', value: email }] });
+    expect(cimmed.status, cimmed.text).toBe(201);
+    const r = await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'email', value: email } });
+    expect([r.status, r.body.id]).toEqual([200, cimmed.body.id]);
+  });
+
   it('answers 404 contact_not_found for an unknown CIM or another business’s, 400 for bad input', async () => {
     expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'card', value: testCard(914_999) } }), 404, 'contact_not_found');
     expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', other.admin_key, { cim: { type: 'card', value: card } }), 404, 'contact_not_found');
