@@ -36,7 +36,9 @@ export interface ProcessorRecord {
 export const rotation_grace_ms = 24 * 3_600_000;
 /**
  * Replaced secrets still verifying, at most: every callback tries each, so a client rotating in a
- * loop must not make verification cost without bound. The oldest go first.
+ * loop must not make verification cost without bound. A rotation past it is refused (429), not
+ * made by cutting the oldest short: each keeps verifying for 24 hours (EVENTS.md; a black-box
+ * probe saw the first of 11 rotations in a minute refused at once).
  */
 const retired_secrets_max = 10;
 
@@ -116,11 +118,12 @@ export class Processors {
       // The processor's row is locked: two rotations at once retire one secret each, in turn.
       const [found] = await tx`select 1 from processors where id = ${id} and business_id = ${business.id} for update`;
       if (found === undefined) throw new PocketgateError('not_found', `processor ${id} not found`);
+      await tx`delete from processor_secrets where processor_id = ${id} and expires_at <= ${new Date(now_ms)}`;
+      const [counted] = await tx<{ retired: number }[]>`select count(*)::int as retired from processor_secrets where processor_id = ${id} and expires_at is not null`;
+      if (counted!.retired >= retired_secrets_max) {
+        throw new PocketgateError('rate_limited', `at most ${retired_secrets_max} rotations within 24 hours: each secret replaced keeps verifying for 24 hours after its rotation`);
+      }
       await tx`update processor_secrets set expires_at = ${new Date(now_ms + rotation_grace_ms)} where processor_id = ${id} and expires_at is null`;
-      await tx`
-        delete from processor_secrets s where s.processor_id = ${id} and s.expires_at is not null
-          and (s.expires_at <= ${new Date(now_ms)} or s.ctid not in (
-            select ctid from processor_secrets where processor_id = ${id} and expires_at is not null order by expires_at desc limit ${retired_secrets_max}))`;
       await tx`insert into processor_secrets (processor_id, secret) values (${id}, ${encryptSecret(this.secret_key, signing_secret)})`;
     });
     this.records.delete(id);

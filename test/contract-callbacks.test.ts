@@ -90,6 +90,19 @@ describe('processors (admin key)', () => {
     expect(res.status, res.text).toBe(200);
   });
 
+  it('every secret replaced verifies for 24 hours: an 11th rotation within them is refused 429, and changes nothing (a black-box probe)', async () => {
+    const biz = await createBusiness(gw);
+    const p = await createProcessor(gw, biz);
+    const secrets = [p.secret];
+    for (let i = 0; i < 10; i++) {
+      const r = await call(gw, 'POST', `/v1/processors/${p.id}/rotate-secret`, biz.admin_key);
+      expect(r.status, r.text).toBe(201);
+      secrets.push(r.body.signing_secret);
+    }
+    expectProblem(await call(gw, 'POST', `/v1/processors/${p.id}/rotate-secret`, biz.admin_key), 429, 'rate_limited');
+    for (const secret of secrets) expect((await postCallback(gw, { id: p.id, secret }, reversed(transactionId()))).status).toBe(200);
+  });
+
   it("another business's admin key gets 404, and sees none of them", async () => {
     const a = await createBusiness(gw);
     const b = await createBusiness(gw);
