@@ -9,7 +9,7 @@ import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
 import { callbackRoutes, formedSignature } from '../adapters/callbacks/routes.ts';
 import { signature_header } from '../core/signature.ts';
 import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
-import { hashKey, type Network, type Principal } from '../processor/network.ts';
+import { hashKey, refuseProcessorTerminal, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { adminRoutes } from './admin.ts';
@@ -67,6 +67,7 @@ async function actingFor(network: Network, principal: Principal, terminal_id: st
   if (principal.kind !== 'admin') throw new PocketgateError('forbidden', 'Pocketgate-Terminal needs a business admin key');
   const terminal = id_pattern.test(terminal_id) ? await network.terminal(principal.business, terminal_id) : undefined;
   if (terminal === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id.slice(0, 64)} not found`);
+  refuseProcessorTerminal(terminal, 'Pocketgate-Terminal');
   return { kind: 'terminal', business: principal.business, terminal: { ...terminal, made_by: 'admin' } };
 }
 

@@ -76,6 +76,21 @@ function businessFrom(r: BusinessRecord): Business {
   return { id: r.id, name: r.name, currency: r.currency, reward_resolution: r.reward_resolution, created_at: r.created_at };
 }
 
+/** The prefix of the codes of processors' terminals: longer than any code the API takes (8), so never one of those. */
+export const processor_terminal_code_prefix = 'processor:';
+
+/**
+ * A processor's own terminal (EVENTS.md: every callback transaction is booked on it) takes no key
+ * and no call on its behalf: its references are the processor's transaction ids, and a POS call
+ * under one would hold it, refusing the processor's event later (a black-box probe made a POS
+ * key for one with rotate-key).
+ */
+export function refuseProcessorTerminal(terminal: { readonly id: string; readonly code: string }, path: string): void {
+  if (!terminal.code.startsWith(processor_terminal_code_prefix)) return;
+  const message = `terminal ${terminal.id} is processor ${terminal.code.slice(processor_terminal_code_prefix.length)}'s own: its transactions come by callback`;
+  throw new PocketgateError('validation_failed', message, [{ path, message: 'must name a terminal of a venue, not a processor’s' }]);
+}
+
 export function terminalFrom({ terminal, venue, merchant }: TerminalView): Terminal {
   return {
     id: terminal.id,
@@ -384,10 +399,11 @@ export class Network {
     const rotating = sql.begin(async (tx) => {
       // Locked first, read after (as syncTerminal): a rotation that waited reads the key the other replaced it with.
       await tx`select 1 from terminals where id = ${terminal_id} and business_id = ${business.id} for update`;
-      const [t] = await tx<{ key_hash: string }[]>`
-        select coalesce((select hash from api_keys where terminal_id = t.id limit 1), '') as key_hash
+      const [t] = await tx<{ key_hash: string; code: string }[]>`
+        select coalesce((select hash from api_keys where terminal_id = t.id limit 1), '') as key_hash, t.code
         from terminals t where t.id = ${terminal_id} and t.business_id = ${business.id} for update of t`;
       if (t === undefined) return undefined;
+      refuseProcessorTerminal({ id: terminal_id, code: t.code }, 'id');
       if (t.key_hash !== '') await redis.del(keyEntryKey(t.key_hash));
       await replaceTerminalKey(tx, business.id, terminal_id, hashKey(api_key));
       if ((await syncLockedTerminal(tx, redis, terminal_id, t.key_hash)) !== hashKey(api_key)) throw new Error(`terminal ${terminal_id}: its new key is not the one its own transaction wrote`);

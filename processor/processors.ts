@@ -8,7 +8,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { ListQuery, ProcessorCreate } from '../core/schemas.ts';
 import { newSigningSecret } from '../core/signature.ts';
-import { iso, network_cache_ttl_ms, type Business, type Network, type Terminal } from './network.ts';
+import { iso, network_cache_ttl_ms, processor_terminal_code_prefix as terminal_code_prefix, type Business, type Network, type Terminal } from './network.ts';
 import type { Page } from './network-list.ts';
 import { syncTerminal, syncVenue } from './network-sync.ts';
 import { CachedLookup, TtlCache } from './ttl-cache.ts';
@@ -47,8 +47,6 @@ const cache_options = { ttl_ms: network_cache_ttl_ms, found_max: 100_000, missin
 /** A secret rotated on another gateway verifies here after a re-read, at most once a second per processor. */
 const refresh_interval_ms = 1_000;
 
-/** The prefix of the codes of processors' terminals: longer than any code the API takes (8), so never one of those. */
-const terminal_code_prefix = 'processor:';
 
 /** A processor's terminals looked through for a purchase whose answer was lost: one a merchant, bounded. */
 const processor_terminals_max = 1_000;

@@ -577,6 +577,24 @@ describe('terminals', () => {
     expect(await countRows(gw, 'terminals', s.biz.business_id)).toBe(terminals + 2);
   });
 
+  it('a processor’s own terminal takes no key and no call on its behalf: its references are the processor’s (a black-box probe made a POS key for one)', async () => {
+    const s = await shop();
+    const p = await createProcessor(gw, s.biz);
+    const tx = transactionId();
+    const booked = await postCallback(gw, p, sale('transaction.cleared', saleData(s, tx, 1000)));
+    expect(booked.body.status, booked.text).toBe('processed');
+    const terminal_id = (await transaction(s.biz, booked.body.transaction_id)).terminal_id;
+    expectValidation(await call(gw, 'POST', `/v1/terminals/${terminal_id}/rotate-key`, s.biz.admin_key), 'id');
+    const later = transactionId();
+    const pos = await call(gw, 'POST', '/v1/purchases', s.biz.admin_key, { reference: later, cim: { type: 'card', value: s.card }, amount: 1000, currency: 'EUR' }, { 'pocketgate-terminal': terminal_id });
+    expectValidation(pos, 'Pocketgate-Terminal');
+    // Nothing held the processor's next transaction id: its event books it.
+    const next = await postCallback(gw, p, sale('transaction.cleared', saleData(s, later, 1000)));
+    expect(next.body.status, next.text).toBe('processed');
+    // The business's own terminals still rotate.
+    expect((await call(gw, 'POST', `/v1/terminals/${s.biz.terminal_id}/rotate-key`, s.biz.admin_key)).status).toBe(201);
+  });
+
   it('a merchant without a venue gets one made for it, once, under concurrency', async () => {
     const s = await shop();
     const code = unique('NV').slice(0, 15);
