@@ -25,6 +25,9 @@ export function render(container, ctx) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('role', 'img');
   const status = h('p', { class: 'muted', id: 'feed-status', role: 'status' }, 'Connecting to the live feed…');
+  // The list's own failure, apart from the feed's status: a 503 from the ledger is no news of the
+  // feed, which may be live all the while (until 2026-12-05 it took the status line's place).
+  const error = h('p', { class: 'error', id: 'latest-error', role: 'alert', hidden: true });
   const list = h('div', { id: 'latest' });
   replace(container,
     h('h1', {}, 'Dashboard'),
@@ -36,30 +39,65 @@ export function render(container, ctx) {
       h('h2', { id: 'traffic-title' }, 'POS traffic, last minute: approvals and declines each second'),
       svg,
       h('div', { class: 'legend' }, h('span', {}, h('span', { class: 'swatch approved' }), 'Approved'), h('span', {}, h('span', { class: 'swatch declined' }), 'Declined'))),
-    h('section', { class: 'card', 'aria-labelledby': 'latest-title' }, h('h2', { id: 'latest-title' }, 'Latest transactions'), status, list));
+    h('section', { class: 'card', 'aria-labelledby': 'latest-title' }, h('h2', { id: 'latest-title' }, 'Latest transactions'), status, error, list));
 
-  const rows = [];
-  const seen = new Set();
-  const draw = () => replace(list, table('Newest first; new ones appear as they happen', headers, rows.map((t) => transactionRow(t, ctx))));
-  const add = (t, newest) => {
-    if (seen.has(t.id)) return;
-    seen.add(t.id);
-    if (newest) rows.unshift(t);
-    else rows.push(t);
-    while (rows.length > rows_max) seen.delete(rows.pop().id);
-  };
-
+  const rows = latestRows();
+  const draw = () => replace(list, table('Newest first; new ones appear as they happen', headers, rows.all.map((t) => transactionRow(t, ctx))));
   const stop = new AbortController();
   poll(ctx, svg, stop.signal);
-  apiJson('GET', `/v1/transactions?limit=${rows_max}`).then((r) => {
-    for (const t of r.data) add(t, false);
-    draw();
-  }, (err) => (status.textContent = `Could not read the latest transactions: ${err.message}`));
+  readLatest(stop.signal, {
+    rows: (ts) => {
+      rows.merge(ts);
+      draw();
+    },
+    failed: (message) => {
+      error.hidden = message === undefined;
+      // Set only when it changes: a role=alert told the same failure at every retry says it again.
+      if (error.textContent !== (message ?? '')) error.textContent = message ?? '';
+    },
+  });
   follow(stop.signal, status, (t) => {
-    add(t, true);
+    rows.merge([t]);
     draw();
   });
   return () => stop.abort();
+}
+
+/** The rows shown: one per transaction id, newest first by created_at, at most `rows_max`. */
+function latestRows() {
+  let all = [];
+  return {
+    get all() {
+      return all;
+    },
+    /** Adds the transactions not shown yet; one shown already keeps its place. */
+    merge(ts) {
+      const seen = new Set(all.map((t) => t.id));
+      const fresh = ts.filter((t) => !seen.has(t.id) && seen.add(t.id));
+      // A stable sort: within one second (created_at's precision) the order already shown stays.
+      all = [...all, ...fresh].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+      all.length = Math.min(all.length, rows_max);
+    },
+  };
+}
+
+/**
+ * Reads the latest transactions from the ledger, and again every retry_ms while that fails, until
+ * the page is left: after a 503 (PostgreSQL down) the list stayed on its error until a reload.
+ */
+async function readLatest(signal, on) {
+  while (!signal.aborted) {
+    try {
+      const r = await apiJson('GET', `/v1/transactions?limit=${rows_max}`);
+      if (signal.aborted) return;
+      on.failed(undefined);
+      return on.rows(r.data);
+    } catch (err) {
+      if (signal.aborted) return;
+      on.failed(`Could not read the latest transactions: ${err.message}; trying again…`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, retry_ms));
+  }
 }
 
 async function poll(ctx, svg, signal) {

@@ -15,11 +15,15 @@ function reference(prefix, id) {
   return input;
 }
 
+const no_reply = 'Replies appear here.';
+const terminals_failed = 'Could not list the terminals: ';
+const retry_ms = 3_000;
+
 const amountInput = (id, required = true) => h('input', { id, inputmode: 'decimal', autocomplete: 'off', required, placeholder: '0.00' });
 
 export function render(container, ctx) {
   const state = { terminal: h('select', { id: 'vt-terminal', name: 'terminal', required: true }), ctx };
-  state.reply = h('pre', { class: 'reply', id: 'vt-reply', 'aria-live': 'polite', tabindex: '0' }, 'Replies appear here.');
+  state.reply = h('pre', { class: 'reply', id: 'vt-reply', 'aria-live': 'polite', tabindex: '0' }, no_reply);
   state.wallet = h('div', { id: 'vt-wallet', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'The wallet of the contact a reply names appears here.'));
   replace(container,
     h('h1', {}, 'Virtual terminal'),
@@ -29,7 +33,27 @@ export function render(container, ctx) {
       h('div', {},
         h('section', { class: 'card', 'aria-labelledby': 'vt-reply-title' }, h('h2', { id: 'vt-reply-title' }, 'Reply'), state.reply),
         h('section', { class: 'card', 'aria-labelledby': 'vt-wallet-title' }, h('h2', { id: 'vt-wallet-title' }, 'Wallet'), state.wallet))));
-  loadTerminals(state.terminal).catch((err) => (state.reply.textContent = `Could not list the terminals: ${err.message}`));
+  listTerminals(state);
+}
+
+/**
+ * Fills the terminal list, trying again every retry_ms while it fails, until the page is left (the
+ * list no longer in the document): after a 503 (PostgreSQL down) it stayed empty until the page
+ * was opened again (a black-box probe of the console).
+ */
+function listTerminals(state) {
+  loadTerminals(state.terminal).then(() => {
+    // The failure told in the reply is over; anything else there (a reply, a hint) stays.
+    if (state.reply.textContent.startsWith(terminals_failed)) state.reply.textContent = no_reply;
+  }, (err) => {
+    if (!state.terminal.isConnected) return;
+    const text = `${terminals_failed}${err.message}`;
+    // Over the placeholder or an earlier failure only (a hint shown since stays), and only when it
+    // changes: the reply is aria-live, and the same failure need not be said again every retry.
+    const shown = state.reply.textContent;
+    if (shown !== text && (shown === no_reply || shown.startsWith(terminals_failed))) state.reply.textContent = text;
+    setTimeout(() => state.terminal.isConnected && listTerminals(state), retry_ms);
+  });
 }
 
 async function loadTerminals(select) {
