@@ -1,6 +1,7 @@
 // The live dashboard: traffic of the last minute (polled), the ledger's lag, awards and spends
 // since the viewer's midnight, and the latest transactions, which the live feed prepends as they
-// happen. At most `rows_max` rows are kept.
+// happen and the ledger's list fills in where the feed was not there (reconnecting). At most
+// `rows_max` rows are kept.
 
 import { api, apiJson, readEvents } from './api.js';
 import { trafficChart } from './chart.js';
@@ -10,6 +11,8 @@ import { formatTime, startOfToday } from './format.js';
 const poll_ms = 2_000;
 const rows_max = 50;
 const retry_ms = 3_000;
+/** How far the ledger (GET /v1/transactions) may be behind the POS path, and then some. */
+const ledger_behind_ms = 3_000;
 
 function tile(label, id) {
   return h('div', { class: 'tile' }, h('div', { class: 'label', id: `${id}-label` }, label), h('div', { class: 'value', id, 'aria-labelledby': `${id}-label ${id}` }, '…'));
@@ -44,8 +47,7 @@ export function render(container, ctx) {
   const rows = latestRows();
   const draw = () => replace(list, table('Newest first; new ones appear as they happen', headers, rows.all.map((t) => transactionRow(t, ctx))));
   const stop = new AbortController();
-  poll(ctx, svg, stop.signal);
-  readLatest(stop.signal, {
+  const reread = latestReader(stop.signal, {
     rows: (ts) => {
       rows.merge(ts);
       draw();
@@ -56,9 +58,19 @@ export function render(container, ctx) {
       if (error.textContent !== (message ?? '')) error.textContent = message ?? '';
     },
   });
-  follow(stop.signal, status, (t) => {
-    rows.merge([t]);
-    draw();
+  reread.now();
+
+  poll(ctx, svg, stop.signal);
+  let readies = 0;
+  follow(stop.signal, status, {
+    transaction: (t) => {
+      rows.merge([t]);
+      draw();
+    },
+    // What came while the feed was reconnecting, or was dropped for a slow tab, is not in the
+    // feed: only the ledger's list has it.
+    ready: () => readies++ > 0 && reread.soon(),
+    missed: () => reread.soon(),
   });
   return () => stop.abort();
 }
@@ -82,22 +94,49 @@ function latestRows() {
 }
 
 /**
- * Reads the latest transactions from the ledger, and again every retry_ms while that fails, until
- * the page is left: after a 503 (PostgreSQL down) the list stayed on its error until a reload.
+ * Reads the latest transactions from the ledger: now(), and soon() (now and once more a little
+ * later: the ledger is written behind the POS path, a transaction made just before may not be in
+ * it yet). A failed read is tried again every retry_ms until the page is left: after a 503
+ * (PostgreSQL down) the list stayed on its error until a reload.
  */
-async function readLatest(signal, on) {
-  while (!signal.aborted) {
+function latestReader(signal, on) {
+  let reading = false;
+  let again = false;
+  let retry;
+  let later;
+  const now = async () => {
+    if (signal.aborted) return;
+    // One read at a time; one asked for meanwhile is made after it, so it sees what came since.
+    if (reading) return void (again = true);
+    reading = true;
+    clearTimeout(retry);
     try {
       const r = await apiJson('GET', `/v1/transactions?limit=${rows_max}`);
       if (signal.aborted) return;
       on.failed(undefined);
-      return on.rows(r.data);
+      on.rows(r.data);
     } catch (err) {
       if (signal.aborted) return;
       on.failed(`Could not read the latest transactions: ${err.message}; trying again…`);
+      retry = setTimeout(now, retry_ms);
+    } finally {
+      reading = false;
+      if (again && !signal.aborted) {
+        again = false;
+        now();
+      }
     }
-    await new Promise((resolve) => setTimeout(resolve, retry_ms));
-  }
+  };
+  const soon = () => {
+    now();
+    clearTimeout(later);
+    later = setTimeout(now, ledger_behind_ms);
+  };
+  signal.addEventListener('abort', () => {
+    clearTimeout(retry);
+    clearTimeout(later);
+  });
+  return { now, soon };
 }
 
 async function poll(ctx, svg, signal) {
@@ -132,13 +171,17 @@ async function poll(ctx, svg, signal) {
 }
 
 /** The live feed, reconnected after a pause whenever it ends, until the page is left. */
-async function follow(signal, status, onTransaction) {
+async function follow(signal, status, on) {
   while (!signal.aborted) {
     try {
       await readEvents('/v1/feed', signal, (type, data) => {
         status.textContent = 'Live: new transactions appear as they happen.';
-        if (type === 'transaction') onTransaction(JSON.parse(data));
-        if (type === 'missed') status.textContent = `Live (the feed skipped ${JSON.parse(data).count} transactions while this tab was slow).`;
+        if (type === 'ready') on.ready();
+        if (type === 'transaction') on.transaction(JSON.parse(data));
+        if (type === 'missed') {
+          status.textContent = `Live (the feed skipped ${JSON.parse(data).count} transactions while this tab was slow; they are read from the ledger).`;
+          on.missed();
+        }
       });
       if (!signal.aborted) status.textContent = 'The live feed ended; reconnecting…';
     } catch (err) {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
+import { StoreCut } from './store-cut.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { unique } from './contract-util.ts';
 
@@ -198,6 +199,40 @@ describe('the console in Chromium', () => {
     const row = page.getByRole('row').filter({ hasText: biz.merchant_code });
     await row.waitFor();
     expect(await row.textContent()).toContain('EUR');
+  });
+
+  // A TCP proxy between the browser and the gateway, cut and opened again: the dashboard's feed
+  // reconnects, and a purchase made meanwhile was never in it. Until 2026-12-05 the list was read
+  // from the ledger once, at render: the purchase never showed (a black-box probe of the console).
+  it('lists a purchase made while the live feed was reconnecting, once it is back', async () => {
+    const front = new StoreCut(new URL(origin));
+    await front.open();
+    const away = await browser.newContext({ locale: 'en-US', timezoneId: 'Europe/Lisbon' });
+    try {
+      const p = await away.newPage();
+      const errors: string[] = [];
+      p.on('pageerror', (err) => errors.push(err.message));
+      await p.goto(`http://127.0.0.1:${front.port}/console`);
+      await p.getByLabel('Admin key').fill(biz.admin_key);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByText('Live: new transactions').waitFor();
+      await front.cut();
+      await p.getByText(/reconnecting/).waitFor();
+      const reference = unique('gap-');
+      const made = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 2_718, currency: 'EUR' });
+      expect(made.status, made.text).toBe(201);
+      await front.open();
+      await p.getByText('Live: new transactions').waitFor({ timeout: 15_000 });
+      // The feed's retry (3 s), then the ledger's list, read at once and again 3 s on.
+      const row = p.getByRole('row').filter({ hasText: reference });
+      await row.waitFor({ timeout: 15_000 });
+      expect(await row.textContent()).toContain('27.18 EUR');
+      expect(await p.getByRole('row').filter({ hasText: made.body.id }).count()).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await away.close();
+      await front.cut();
+    }
   });
 
   it('counts awards and spends today from the midnight just passed, on a dashboard left open overnight', async () => {
