@@ -1,7 +1,7 @@
 // The live dashboard: traffic of the last minute (polled), the ledger's lag, awards and spends
 // since the viewer's midnight, and the latest transactions, which the live feed prepends as they
-// happen and the ledger's list fills in where the feed was not there (reconnecting). At most
-// `rows_max` rows are kept.
+// happen and the ledger's list fills in where the feed was not there (reconnecting, hidden). At
+// most `rows_max` rows are kept.
 
 import { api, apiJson, readEvents } from './api.js';
 import { trafficChart } from './chart.js';
@@ -60,19 +60,43 @@ export function render(container, ctx) {
   });
   reread.now();
 
-  poll(ctx, svg, stop.signal);
-  let readies = 0;
-  follow(stop.signal, status, {
-    transaction: (t) => {
-      rows.merge([t]);
-      draw();
-    },
-    // What came while the feed was reconnecting, or was dropped for a slow tab, is not in the
-    // feed: only the ledger's list has it.
-    ready: () => readies++ > 0 && reread.soon(),
-    missed: () => reread.soon(),
-  });
-  return () => stop.abort();
+  // A hidden tab lets go of its feed and its polls: a browser holds 6 connections per host, and
+  // each dashboard's feed keeps one; the seventh tab's calls waited for ever, the whole console's
+  // with it (a black-box probe). Shown again, it reads what it missed meanwhile.
+  let shown;
+  const show = () => {
+    shown = new AbortController();
+    poll(ctx, svg, shown.signal);
+    let readies = 0;
+    follow(shown.signal, status, {
+      transaction: (t) => {
+        rows.merge([t]);
+        draw();
+      },
+      // What came while the feed was closed or reconnecting, or was dropped for a slow tab, is not
+      // in the feed: only the ledger's list has it.
+      ready: () => readies++ > 0 && reread.soon(),
+      missed: () => reread.soon(),
+    });
+  };
+  const hide = () => {
+    shown?.abort();
+    shown = undefined;
+    status.textContent = 'Paused while this tab is hidden.';
+  };
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') return hide();
+    if (shown !== undefined) return;
+    show();
+    // Not left to the feed's ready (its first is no cue): the feed may not open (429, down).
+    reread.soon();
+  }, { signal: stop.signal });
+  if (document.visibilityState === 'hidden') hide();
+  else show();
+  return () => {
+    stop.abort();
+    shown?.abort();
+  };
 }
 
 /** The rows shown: one per transaction id, newest first by created_at, at most `rows_max`. */
@@ -96,8 +120,8 @@ function latestRows() {
 /**
  * Reads the latest transactions from the ledger: now(), and soon() (now and once more a little
  * later: the ledger is written behind the POS path, a transaction made just before may not be in
- * it yet). A failed read is tried again every retry_ms until the page is left: after a 503
- * (PostgreSQL down) the list stayed on its error until a reload.
+ * it yet). A failed read is tried again every retry_ms, while the tab is shown, until the page is
+ * left: after a 503 (PostgreSQL down) the list stayed on its error until a reload.
  */
 function latestReader(signal, on) {
   let reading = false;
@@ -118,7 +142,8 @@ function latestReader(signal, on) {
     } catch (err) {
       if (signal.aborted) return;
       on.failed(`Could not read the latest transactions: ${err.message}; trying again…`);
-      retry = setTimeout(now, retry_ms);
+      // A hidden tab reads again when it is shown (soon()), not meanwhile.
+      if (document.visibilityState !== 'hidden') retry = setTimeout(now, retry_ms);
     } finally {
       reading = false;
       if (again && !signal.aborted) {
@@ -170,7 +195,7 @@ async function poll(ctx, svg, signal) {
   }
 }
 
-/** The live feed, reconnected after a pause whenever it ends, until the page is left. */
+/** The live feed, reconnected after a pause whenever it ends, until the page is left or hidden. */
 async function follow(signal, status, on) {
   while (!signal.aborted) {
     try {

@@ -235,6 +235,64 @@ describe('the console in Chromium', () => {
     }
   });
 
+  // A browser holds 6 HTTP/1.1 connections per host, and each dashboard's feed keeps one open:
+  // the seventh tab's every call waited (a black-box probe of the console). A hidden tab lets its
+  // feed and polls go. Headless Chromium reports every page visible, so each is told it is hidden.
+  it('a hidden dashboard lets go of its live feed, and reads what it missed when shown again', async () => {
+    const many = await browser.newContext({ locale: 'en-US', timezoneId: 'Europe/Lisbon' });
+    many.setDefaultTimeout(10_000);
+    const setVisibility = (p: Page, state: 'hidden' | 'visible') => p.evaluate(`
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => '${state}' });
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${state === 'hidden'} });
+      document.dispatchEvent(new Event('visibilitychange'));`);
+    const feeds = new Map<Page, Set<unknown>>();
+    const stats = new Map<Page, number>();
+    try {
+      const pages: Page[] = [];
+      for (let i = 0; i < 7; i++) {
+        const p = await many.newPage();
+        const open = new Set<unknown>();
+        feeds.set(p, open);
+        stats.set(p, 0);
+        p.on('request', (r) => {
+          if (r.url().endsWith('/v1/feed')) open.add(r);
+          if (r.url().includes('/v1/stats')) stats.set(p, stats.get(p)! + 1);
+        });
+        p.on('requestfinished', (r) => open.delete(r));
+        p.on('requestfailed', (r) => open.delete(r));
+        await p.goto(`${origin}/console`);
+        await p.getByLabel('Admin key').fill(biz.admin_key);
+        await p.getByRole('button', { name: 'Sign in' }).click();
+        await p.getByText('Live: new transactions').waitFor();
+        await expect.poll(() => p.locator('#approvals-rate').textContent()).not.toBe('…');
+        expect(open.size, `page ${i}`).toBe(1);
+        pages.push(p);
+        if (i === 6) break;
+        await setVisibility(p, 'hidden');
+        await expect.poll(() => open.size, { message: `page ${i}'s feed` }).toBe(0);
+        await p.getByText('Paused while this tab is hidden').waitFor();
+      }
+      // The hidden ones poll no more.
+      const polled = stats.get(pages[0]!)!;
+      await new Promise((resolve) => setTimeout(resolve, 4_500));
+      expect(stats.get(pages[0]!)).toBe(polled);
+
+      // Shown again, the first reads what came while it was hidden, and follows the feed again.
+      const reference = unique('hidden-');
+      const made = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 1_414, currency: 'EUR' });
+      expect(made.status, made.text).toBe(201);
+      await pages[6]!.getByRole('row').filter({ hasText: reference }).waitFor();
+      await setVisibility(pages[6]!, 'hidden');
+      await setVisibility(pages[0]!, 'visible');
+      await pages[0]!.getByText('Live: new transactions').waitFor();
+      expect(feeds.get(pages[0]!)!.size).toBe(1);
+      await pages[0]!.getByRole('row').filter({ hasText: reference }).waitFor({ timeout: 10_000 });
+      await expect.poll(() => stats.get(pages[0]!)).toBeGreaterThan(polled);
+    } finally {
+      await many.close();
+    }
+  });
+
   it('counts awards and spends today from the midnight just passed, on a dashboard left open overnight', async () => {
     // Its own page, on a clock of its own: 20 s before midnight at the viewer's (Lisbon).
     const night = await browser.newContext({ locale: 'en-US', timezoneId: 'Europe/Lisbon' });
