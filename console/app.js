@@ -43,7 +43,8 @@ function signOut(message = '') {
   $('admin-key').focus();
 }
 
-function show() {
+/** Draws the page the hash names; `focus`: keyboard focus to its heading (after signing in). */
+function show(focus = false) {
   if (context === undefined) return;
   const name = location.hash.replace(/^#\//, '') || 'dashboard';
   const page = pages[name] ?? pages.dashboard;
@@ -59,6 +60,16 @@ function show() {
   container.hidden = false;
   container.replaceChildren();
   cleanup = page.render(container, context) ?? (() => {});
+  // The sign-in form is hidden under the focus: left there, it fell to <body> and a keyboard user
+  // started again at the top of the document, not at the page (a black-box probe of the console).
+  if (focus) focusHeading(container);
+}
+
+function focusHeading(container) {
+  const heading = container.querySelector('h1');
+  if (heading === null) return;
+  heading.tabIndex = -1;
+  heading.focus();
 }
 
 $('sign-in-form').addEventListener('submit', (event) => {
@@ -67,16 +78,16 @@ $('sign-in-form').addEventListener('submit', (event) => {
   $('sign-in-error').textContent = '';
   signIn(key).then((error) => {
     if (error !== null) $('sign-in-error').textContent = error;
-    else show();
+    else show(true);
   }, (err) => {
     $('sign-in-error').textContent = `The gateway could not be reached: ${err.message}`;
   });
 });
 $('sign-out').addEventListener('click', () => signOut());
 onUnauthorized(() => signOut('The gateway refused the key: sign in again.'));
-window.addEventListener('hashchange', show);
+window.addEventListener('hashchange', () => show());
 
 // A tab that signed in before (a reload) signs in again with the key it kept.
 if (session.key !== null) {
-  signIn(session.key).then((error) => (error === null ? show() : signOut(error)), (err) => signOut(`The gateway could not be reached: ${err.message}`));
+  signIn(session.key).then((error) => (error === null ? show(true) : signOut(error)), (err) => signOut(`The gateway could not be reached: ${err.message}`));
 }
