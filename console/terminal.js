@@ -64,7 +64,8 @@ async function loadTerminals(select) {
   // chosen by its code or its id; its venue and merchant label the group it is in. Until
   // 2026-12-04 an option read "CODE · venue · merchant", which no code matched (a black-box probe).
   const groups = new Map();
-  for (const t of terminals) {
+  // A processor's own terminal (code processor:<id>) takes no call on its behalf: its transactions come by callback.
+  for (const t of terminals.filter((t) => !t.code.startsWith('processor:'))) {
     const v = venue.get(t.venue_id);
     const m = t.merchant_id === null ? undefined : merchant.get(t.merchant_id);
     const label = `${v?.name ?? t.venue_id}${m ? ` · ${m.name}` : ' · own venue'}`;
