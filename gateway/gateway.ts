@@ -192,6 +192,8 @@ async function startOnRedis(config: GatewayConfig, logger: Logger, processor: Pr
   postgres_health.start();
   parts.add(() => processor.offers.close());
   await processor.offers.subscribe();
+  parts.add(() => processor.network.close());
+  await processor.network.subscribe();
   parts.add(() => stats.stop());
   stats.start();
   await ledger_lag.count();

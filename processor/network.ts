@@ -12,7 +12,8 @@ import type { BusinessRecord } from './network-layout.ts';
 import { keyEntryKey, merchantKey, network_loaded_key, networkLoaded, paddedAcquirer, terminalKey } from './network-layout.ts';
 import { acquirer_businesses_max, readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
 import { syncBusiness, syncLink, syncLockedTerminal, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
-import type { Sql, Stores } from './stores.ts';
+import { keys_revoked_channel } from './hot/keys.ts';
+import { closeRedis, type RedisClient, type Sql, type Stores } from './stores.ts';
 import { CachedLookup } from './ttl-cache.ts';
 import type postgres from 'postgres';
 
@@ -144,6 +145,27 @@ export class Network {
     private readonly stores: Stores,
     private readonly merchantMade: (business_id: string) => Promise<void>,
   ) {}
+
+  private subscriber: RedisClient | undefined;
+
+  /**
+   * Listen for keys revoked by other processes: each forgets the key at once, where its cache kept
+   * it up to network_cache_ttl_ms (a rotated terminal key took transactions on another gateway
+   * for 5 s: a black-box probe with two gateways). After a reconnect, when a message may have been
+   * missed, every key is read again.
+   */
+  async subscribe(): Promise<void> {
+    const subscriber = this.stores.redis.duplicate();
+    subscriber.on('error', () => {});
+    await subscriber.connect();
+    await subscriber.subscribe(keys_revoked_channel, (hash) => this.principals.delete(hash));
+    subscriber.on('ready', () => this.principals.clear());
+    this.subscriber = subscriber as RedisClient;
+  }
+
+  async close(): Promise<void> {
+    if (this.subscriber !== undefined) await closeRedis(this.subscriber);
+  }
 
   /** Refuses every look-up with 503 `unavailable` (`why`) until the function answered is called. */
   refuseUntilReady(why: string): () => void {
@@ -416,6 +438,8 @@ export class Network {
     });
     if (old_hash === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id} not found`);
     this.principals.delete(old_hash);
+    // Every other process forgets it now; if the message is lost, within its cache time.
+    if (old_hash !== '') await redis.publish(keys_revoked_channel, old_hash).catch(() => {});
     return { id: terminal_id, api_key };
   }
 }

@@ -139,7 +139,7 @@ describe('a change made through one gateway, seen by the other', () => {
     expect(awarded(second)).toBe(7);
   });
 
-  it('a terminal made on A works on B at once; one whose key was rotated on A is refused on B within 5 s', async () => {
+  it('a terminal made on A works on B at once; one whose key was rotated on A is refused on B at once (pub/sub, not the 5 s cache)', async () => {
     const biz = await createBusiness(a);
     const c = await contactOf(a, biz);
     const t = await call(a, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code: 'T0000002' });
@@ -149,12 +149,14 @@ describe('a change made through one gateway, seen by the other', () => {
     const rot = await call(a, 'POST', `/v1/terminals/${t.body.id}/rotate-key`, biz.admin_key);
     expect(rot.status, rot.text).toBe(201);
     expectProblem(await purchase(a, biz, { reference: 'nt-2', cim: { type: 'card', value: c.card }, amount: 100 }, t.body.api_key), 401, 'unauthorized');
-    await eventually('the old key refused on B', async () => (await purchase(b, biz, { reference: 'nt-3', cim: { type: 'card', value: c.card }, amount: 100 }, t.body.api_key)).status === 401, 6_000);
+    // Within the message's way through Redis: far under the cache's 5 s (a black-box
+    // probe with two gateways saw a rotated key approve purchases on the other for 4.9 s).
+    await eventually('the old key refused on B', async () => (await purchase(b, biz, { reference: 'nt-3', cim: { type: 'card', value: c.card }, amount: 100 }, t.body.api_key)).status === 401, 2_000);
     const fresh = await purchase(b, biz, { reference: 'nt-4', cim: { type: 'card', value: c.card }, amount: 100 }, rot.body.api_key);
     expect(fresh.status, fresh.text).toBe(201);
   });
 
-  it('a WebSocket open on B with a key rotated on A: refused within 5 s (401, then closed 4401)', async () => {
+  it('a WebSocket open on B with a key rotated on A: refused at once (401, then closed 4401)', async () => {
     const { TerminalClient } = await import('./ws-client.ts');
     const biz = await createBusiness(a);
     const c = await contactOf(a, biz);
@@ -166,9 +168,9 @@ describe('a change made through one gateway, seen by the other', () => {
       const started = Date.now();
       let n = 0;
       let last: { status: number; body?: unknown } = { status: 201 };
-      while (last.status === 201 && Date.now() - started < 6_000) {
+      while (last.status === 201 && Date.now() - started < 2_000) {
         last = await ws.request(String(++n), 'purchase', body(n));
-        if (last.status === 201) await new Promise((resolve) => setTimeout(resolve, 200));
+        if (last.status === 201) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(last.status).toBe(401);
       // The body HTTP answers the same request with (TERMINAL.md: "the same body"; a black-box

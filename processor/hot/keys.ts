@@ -141,6 +141,8 @@ export function deadLetterKey(shard: number): string {
 
 /** Pub/sub channel announcing that a business's offers changed. */
 export const offers_channel = 'pg:offers';
+/** Pub/sub channel announcing the hash of an API key revoked (a terminal's, rotated). */
+export const keys_revoked_channel = 'pg:keys-revoked';
 
 /** The contact's per-contact cap counters: '<offer id>|<period key>' → awards so far. */
 export function capsKey(shard: number, contact_id: string): string {
