@@ -301,6 +301,7 @@ export class Offers {
 
   async create(business: Business, sent: OfferInput): Promise<Offer> {
     const input = inUtc(sent);
+    refuseAwardOfNothing(input);
     await this.checkReferences(business, input);
     const id = newId('off');
     // Hidden until Redis holds it: a create answered 503 (Redis refusing, the process killed before
@@ -331,6 +332,8 @@ export class Offers {
       if (row === undefined) throw new PocketgateError('not_found', `offer ${id} not found`);
       // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
       const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
+      // Only where the patch sets them: an offer stored before the rule still takes its other changes.
+      if (patch.goal !== undefined || patch.award !== undefined) refuseAwardOfNothing(merged);
       await this.checkReferences(business, merged);
       // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
       // limits are written where any process could load them (limit-seed.ts: the window left).
@@ -449,4 +452,15 @@ async function forgetTierUnits(stores: Stores, business_id: string, kinds: reado
   for await (const rows of cursor) {
     await Promise.all(rows.map((r) => stores.redis.hDel(contactKey(shardOf(r.id, stores.config.shard_count), r.id), fields)));
   }
+}
+
+/**
+ * A sign-up offer's award is fixed: a sign-up has no purchase, so a percent of it is nothing, and
+ * such an offer was stored and never awarded (a black-box probe of the rewards). 400 on
+ * award.percent, as bad input.
+ */
+function refuseAwardOfNothing(offer: Pick<OfferInput, 'goal' | 'award'>): void {
+  if (offer.goal !== 'signup' || !('percent' in offer.award)) return;
+  const message = 'a signup offer has no purchase to take a percent of: give award.fixed';
+  throw new PocketgateError('validation_failed', `award.percent: ${message}`, [{ path: 'award.percent', message }]);
 }

@@ -49,3 +49,23 @@ describe('an offer’s references', () => {
     expect(now.body.conditions.merchants).toEqual([mine.merchant_id]);
   });
 });
+
+// A sign-up has no purchase to take a percent of: such an offer was stored and never awarded
+// (a black-box probe of the rewards, 2026-12-05).
+describe('a sign-up offer’s award', () => {
+  it('is fixed: a percent one is 400 on award.percent, on create and on a patch that sets goal or award, and stores nothing', async () => {
+    const before = await countRows(gw, 'offers', mine.business_id);
+    const res = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer({ goal: 'signup', award: { percent: 10 } }));
+    expect([res.status, res.body.code, res.body.errors?.[0]?.path], res.text).toEqual([400, 'validation_failed', 'award.percent']);
+    expect(await countRows(gw, 'offers', mine.business_id)).toBe(before);
+    const spend = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer({ award: { percent: 10 } }));
+    expect(spend.status, spend.text).toBe(201);
+    const to_signup = await call(gw, 'PATCH', `/v1/offers/${spend.body.id}`, mine.admin_key, { goal: 'signup' });
+    expect([to_signup.status, to_signup.body.errors?.[0]?.path], to_signup.text).toEqual([400, 'award.percent']);
+    const fixed = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer({ goal: 'signup', award: { fixed: 500 } }));
+    expect(fixed.status, fixed.text).toBe(201);
+    const to_percent = await call(gw, 'PATCH', `/v1/offers/${fixed.body.id}`, mine.admin_key, { award: { percent: 5 } });
+    expect([to_percent.status, to_percent.body.errors?.[0]?.path], to_percent.text).toEqual([400, 'award.percent']);
+    expect((await call(gw, 'GET', `/v1/offers/${spend.body.id}`, mine.admin_key)).body.goal).toBe('spend');
+  });
+});
