@@ -34,6 +34,8 @@ const refusals_before_claim: ReadonlySet<string> = new Set(['otp_invalid', 'wall
 /** How long after its expiry an OTP's index stays, to answer otp_expired rather than otp_invalid. */
 const otp_index_grace_seconds = 3_600;
 const otp_issue_attempts_max = 20;
+/** Refusals of a code counted as no wrong guess (Spends.walletCode: one no wallet could have), so none is given back. */
+const uncounted_refusals = new WeakSet<PocketgateError>();
 
 /**
  * Hash of the parsed request: the same command in other whitespace or key order is the same.
@@ -124,8 +126,10 @@ export class Spends {
     try {
       return this.contacts.normalise('wallet_code', code, 'wallet_code');
     } catch (err) {
-      if (err instanceof PocketgateError && err.code === 'validation_failed') throw new PocketgateError('wallet_code_invalid', 'no wallet has this code (a wallet code is 16 digits, Luhn-valid)');
-      throw err;
+      if (!(err instanceof PocketgateError) || err.code !== 'validation_failed') throw err;
+      const refusal = new PocketgateError('wallet_code_invalid', 'no wallet has this code (a wallet code is 16 digits, Luhn-valid)');
+      uncounted_refusals.add(refusal);
+      throw refusal;
     }
   }
 
@@ -204,8 +208,18 @@ export class Spends {
       checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
-      const reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input));
-      await this.noGuess(business, { terminal_id: terminal.id, source }, err, now_ms);
+      const presenter = { terminal_id: terminal.id, source };
+      let reply: Reply;
+      try {
+        reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input));
+      } catch (refusal) {
+        // The repeat of a spend refused for its code is answered as it was and changes nothing: the
+        // wrong guess it counted again is given back. Counted, twenty retries of one refused spend
+        // locked its terminal out of OTP spends for the day (a black-box probe).
+        if (refusal instanceof PocketgateError && refusal.replayed && !(err instanceof PocketgateError && uncounted_refusals.has(err))) await this.noGuess(business, presenter, err, now_ms);
+        throw refusal;
+      }
+      await this.noGuess(business, presenter, err, now_ms);
       return reply;
     }
     const contact_id = payer.contact_id;

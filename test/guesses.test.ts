@@ -131,6 +131,30 @@ describe('OTP guesses', () => {
     expect(await openBalance(biz, c)).toBe(500);
   });
 
+  it('repeats of a spend refused for its code are replayed and count no guess again: past the soft limit a new wrong code is still 422 (a black-box probe)', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const otp = await otpOf(biz, c, 300);
+    const refused = [
+      { reference: ref(), amount: 100, currency: 'EUR', otp: wrongOtp(otp, 0) },
+      { reference: ref(), amount: 100, currency: 'EUR', wallet_code: wrongWalletCode() },
+      { reference: ref(), amount: 100, currency: 'EUR', wallet_code: '480100555357174' }, // 15 digits: counted as no guess
+    ];
+    for (const body of refused) {
+      const first = await pos(biz.terminal_key, 'POST', '/v1/spends', body);
+      expect(first.status, first.text).toBe(422);
+      for (let i = 0; i <= guess_limits.otp.soft_per_minute; i++) {
+        const again = await pos(biz.terminal_key, 'POST', '/v1/spends', body);
+        expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([422, first.text, 'true']);
+      }
+    }
+    // One wrong OTP and one wrong wallet code counted, as sent once each: a new wrong one is a guess below the soft limit.
+    const next = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', otp: wrongOtp(otp, 1) });
+    expect([next.status, next.body.code], next.text).toEqual([422, 'otp_invalid']);
+    const right = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 300, currency: 'EUR', otp });
+    expect(right.status, right.text).toBe(201);
+  });
+
   it('retries of an approved purchase paying with a code gone since (an OTP expired or lost with Redis, a wallet code rotated) replay it and count no guess', async () => {
     const biz = await business();
     const c = await contact(biz, 1000);
