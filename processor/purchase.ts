@@ -25,7 +25,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { answered, mayGiveBack, readRecord, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
-import { checkCurrency, claimedNoContact, earlierReply, feeRate, requestHash, unknown_cim, unknown_none, type Spends } from './wallet.ts';
+import { checkCurrency, cimGuess, claimedNoContact, earlierReply, feeRate, requestHash, unknown_cim, unknown_none, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
@@ -79,7 +79,8 @@ export class Purchases {
       // and leaves its reference free, but for a CIM no contact has: a terminal's is remembered
       // (wallet.ts rememberNoContact). A processor's sale is not: its transaction's later events
       // (a clearing of another amount) name the same reference with another body.
-      return this.spends.replayOr(err, request, input.reference, source !== null ? unknown_cim : unknown_none);
+      const presenter = source === null ? null : { terminal_id: terminal.id, source };
+      return this.spends.replayOr(err, request, input.reference, source !== null ? unknown_cim : unknown_none, cimGuess(business.id, cim, presenter, err, now_ms));
     }
     const contact_id = identified.contact_id;
     const evaluated = await this.evaluate(business, terminal, input, request, contact_id, at_ms);

@@ -16,7 +16,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { redemptionTemplates } from './templates.ts';
-import { claimedNoContact, replayOr, requestHash } from './wallet.ts';
+import { cimGuess, claimedNoContact, replayOr, requestHash, unknown_cim } from './wallet.ts';
 import { requireWritable } from './redis-health.ts';
 
 export class Redemptions {
@@ -45,7 +45,7 @@ export class Redemptions {
       // A retry of an approved redemption gets its reply, even when its terminal has been locked
       // out of wallet or contact codes since; another body under a held reference is 409
       // (wallet.ts replayOr).
-      return replayOr(this.stores, this.contacts, err, { business_id: business.id, slot, hash }, input.reference);
+      return replayOr(this.stores, this.contacts, err, { business_id: business.id, slot, hash }, input.reference, unknown_cim, cimGuess(business.id, cim, { terminal_id: terminal.id, source }, err, now_ms));
     }
     const { contact_id, guess_settled } = identified;
     const [claimed] = await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), guess_settled]);

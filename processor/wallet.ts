@@ -16,6 +16,7 @@ import type { OtpMode } from './hot/otp.ts';
 import { otp_tries_max, otp_tries_ttl_seconds } from '../core/guesses.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import type { Presenter } from './hot/guess.ts';
+import type { GuessKind } from '../core/guesses.ts';
 import type { SpendCall } from './hot/spend.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
@@ -173,9 +174,9 @@ export class Spends {
    * holds is 409 (API.md: "Same reference with a different body"), as it would be had it got as far
    * as its claim: its body names no contact, or a wrong code, but it is still another body.
    */
-  /** replayOr below. */
-  async replayOr(err: unknown, claimant: Claimant, reference: string, unknown: Unknown = unknown_cim): Promise<Reply> {
-    return replayOr(this.stores, this.contacts, err, claimant, reference, unknown);
+  /** replayOr below; `guess`: the wrong guess this request counted, given back if its refusal is a repeat's. */
+  async replayOr(err: unknown, claimant: Claimant, reference: string, unknown: Unknown = unknown_cim, guess?: CountedGuess): Promise<Reply> {
+    return replayOr(this.stores, this.contacts, err, claimant, reference, unknown, guess);
   }
 
   /**
@@ -186,11 +187,8 @@ export class Spends {
    * refused as malformed or past a hard limit was not.
    */
   private async noGuess(business: Business, presenter: Presenter, err: unknown, now_ms: number): Promise<void> {
-    const code = err instanceof PocketgateError ? err.code : undefined;
-    const kind = code === 'otp_invalid' ? 'otp' : code === 'wallet_code_invalid' ? 'code' : undefined;
-    if (kind === undefined) return;
-    // As Contacts' give-back: should it fail, the guess stays counted and the reply still goes out.
-    await this.stores.redis.guessScript({ mode: 'give_back', counters: guessCountersOf(business.id, kind, presenter, now_ms) }).catch(() => undefined);
+    const guess = spendGuess(business, presenter, err, now_ms);
+    if (guess !== undefined) await giveBackGuess(this.stores, guess);
   }
 
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
@@ -209,16 +207,7 @@ export class Spends {
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
       const presenter = { terminal_id: terminal.id, source };
-      let reply: Reply;
-      try {
-        reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input));
-      } catch (refusal) {
-        // The repeat of a spend refused for its code is answered as it was and changes nothing: the
-        // wrong guess it counted again is given back. Counted, twenty retries of one refused spend
-        // locked its terminal out of OTP spends for the day (a black-box probe).
-        if (refusal instanceof PocketgateError && refusal.replayed && !(err instanceof PocketgateError && uncounted_refusals.has(err))) await this.noGuess(business, presenter, err, now_ms);
-        throw refusal;
-      }
+      const reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input), spendGuess(business, presenter, err, now_ms));
       await this.noGuess(business, presenter, err, now_ms);
       return reply;
     }
@@ -301,13 +290,57 @@ function replayedError(code: ErrorCode, detail: string): PocketgateError {
   return err;
 }
 
+/** A wrong code a request counted (otp.lua, Contacts.identify), to give back where the request is a repeat. */
+export interface CountedGuess {
+  readonly business_id: string;
+  readonly kind: GuessKind;
+  readonly presenter: Presenter;
+  readonly now_ms: number;
+}
+
+/** The guess a spend refused with `err` counted: a wrong OTP or wallet code; none for a code no wallet could have, or a limit. */
+function spendGuess(business: Business, presenter: Presenter, err: unknown, now_ms: number): CountedGuess | undefined {
+  if (!(err instanceof PocketgateError) || uncounted_refusals.has(err)) return undefined;
+  const kind = err.code === 'otp_invalid' ? 'otp' : err.code === 'wallet_code_invalid' ? 'code' : undefined;
+  return kind === undefined ? undefined : { business_id: business.id, kind, presenter, now_ms };
+}
+
+/**
+ * The guess a purchase or redemption refused with `err` counted: a wallet or contact code, as its
+ * CIM, presented at a terminal (Contacts.identify) and naming no one; none for a limit (429) or a
+ * processor's callback (`presenter` null).
+ */
+export function cimGuess(business_id: string, cim: NormalisedCim, presenter: Presenter | null, err: unknown, now_ms: number): CountedGuess | undefined {
+  if (presenter === null || (cim.type !== 'wallet_code' && cim.type !== 'contact_code')) return undefined;
+  if (!(err instanceof PocketgateError) || err.code !== 'contact_not_found') return undefined;
+  return { business_id, kind: 'code', presenter, now_ms };
+}
+
+/** As Contacts' give-back: should it fail, the guess stays counted and the reply still goes out. */
+async function giveBackGuess(stores: Pick<Stores, 'redis'>, guess: CountedGuess): Promise<void> {
+  await stores.redis.guessScript({ mode: 'give_back', counters: guessCountersOf(guess.business_id, guess.kind, guess.presenter, guess.now_ms) }).catch(() => undefined);
+}
+
 /**
  * Spends.replayOr, for any command that identifies its contact before it claims its reference.
  * A refusal for what names no contact or wallet (`unknown`) is remembered under the reference, as
  * a script's refusal on the merits is (rememberNoContact); the others refused before their script
  * (bad input, a limit, a store down) are decided again, code and all.
  */
-export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown = unknown_cim): Promise<Reply> {
+export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown = unknown_cim, guess?: CountedGuess): Promise<Reply> {
+  try {
+    return await replayOrRefuse(stores, contacts, err, claimant, reference, unknown);
+  } catch (refusal) {
+    // A repeat of a refusal is answered as it was and changes nothing: the wrong guess it counted
+    // again is given back. Counted, twenty retries of one spend refused for its code locked the
+    // terminal out of OTP spends for the day (a black-box probe). Node sent the count first, on
+    // the same connection: Redis runs them in that order.
+    if (guess !== undefined && refusal instanceof PocketgateError && refusal.replayed) await giveBackGuess(stores, guess);
+    throw refusal;
+  }
+}
+
+async function replayOrRefuse(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown): Promise<Reply> {
   if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;
   const holder = await referenceHolder(stores, claimant.slot, claimant.hash);
   if (holder?.by === 'another') throw referenceConflict(reference);

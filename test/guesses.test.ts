@@ -155,6 +155,25 @@ describe('OTP guesses', () => {
     expect(right.status, right.text).toBe(201);
   });
 
+  it('repeats of a purchase or redemption refused for a wallet or contact code no contact has are replayed and count no guess again', async () => {
+    const biz = await business();
+    const refused: [string, object][] = [
+      ['/v1/purchases', { reference: ref(), cim: { type: 'contact_code', value: wrongContactCode() }, amount: 1000, currency: 'EUR' }],
+      ['/v1/redemptions', { reference: ref(), cim: { type: 'wallet_code', value: wrongWalletCode() } }],
+    ];
+    for (const [path, body] of refused) {
+      const first = await pos(biz.terminal_key, 'POST', path, body);
+      expect([first.status, first.body.code], first.text).toEqual([404, 'contact_not_found']);
+      for (let i = 0; i <= guess_limits.code.soft_per_minute / 2; i++) {
+        const again = await pos(biz.terminal_key, 'POST', path, body);
+        expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([404, first.text, 'true']);
+      }
+    }
+    // Two wrong codes counted, as sent once each: a new wrong one is below the soft limit.
+    const next = await pos(biz.terminal_key, 'POST', '/v1/purchases', { reference: ref(), cim: { type: 'contact_code', value: wrongContactCode() }, amount: 1000, currency: 'EUR' });
+    expect([next.status, next.body.code], next.text).toEqual([404, 'contact_not_found']);
+  });
+
   it('retries of an approved purchase paying with a code gone since (an OTP expired or lost with Redis, a wallet code rotated) replay it and count no guess', async () => {
     const biz = await business();
     const c = await contact(biz, 1000);
