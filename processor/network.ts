@@ -147,6 +147,19 @@ export class Network {
   ) {}
 
   private subscriber: RedisClient | undefined;
+  /** Told the hash of each key revoked, here or elsewhere (the terminal channel closes its sockets). */
+  private readonly revoked_listeners = new Set<(hash: string) => void>();
+
+  /** `listener` is told each key hash revoked; the function answered stops it. */
+  onKeyRevoked(listener: (hash: string) => void): () => void {
+    this.revoked_listeners.add(listener);
+    return () => this.revoked_listeners.delete(listener);
+  }
+
+  private revoked(hash: string): void {
+    this.principals.delete(hash);
+    for (const listener of this.revoked_listeners) listener(hash);
+  }
 
   /**
    * Listen for keys revoked by other processes: each forgets the key at once, where its cache kept
@@ -158,7 +171,7 @@ export class Network {
     const subscriber = this.stores.redis.duplicate();
     subscriber.on('error', () => {});
     await subscriber.connect();
-    await subscriber.subscribe(keys_revoked_channel, (hash) => this.principals.delete(hash));
+    await subscriber.subscribe(keys_revoked_channel, (hash) => this.revoked(hash));
     subscriber.on('ready', () => this.principals.clear());
     this.subscriber = subscriber as RedisClient;
   }
@@ -437,7 +450,7 @@ export class Network {
       throw err;
     });
     if (old_hash === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id} not found`);
-    this.principals.delete(old_hash);
+    if (old_hash !== '') this.revoked(old_hash);
     // Every other process forgets it now; if the message is lost, within its cache time.
     if (old_hash !== '') await redis.publish(keys_revoked_channel, old_hash).catch(() => {});
     return { id: terminal_id, api_key };

@@ -9,6 +9,8 @@ import { luhnCheckDigit } from '../core/luhn.ts';
 import { call, createBusiness, eventually, openFeed, startTestGateway, testCard, type ApiResponse, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { createCardContact } from './card-contact.ts';
 import { expectProblem } from './contract-util.ts';
+import { hashKey } from '../processor/network.ts';
+import { keyEntryKey } from '../processor/network-layout.ts';
 
 let a: TestGateway;
 let b: TestGateway;
@@ -156,7 +158,24 @@ describe('a change made through one gateway, seen by the other', () => {
     expect(fresh.status, fresh.text).toBe(201);
   });
 
-  it('a WebSocket open on B with a key rotated on A: refused at once (401, then closed 4401)', async () => {
+  it('idle WebSockets on A and B whose key is rotated on A are closed 4401 at once, without a request (a black-box probe: they stayed open until their next)', async () => {
+    const { TerminalClient } = await import('./ws-client.ts');
+    const biz = await createBusiness(a);
+    const on_a = await TerminalClient.open(a.port, biz.terminal_key);
+    const on_b = await TerminalClient.open(b.port, biz.terminal_key);
+    const other = await TerminalClient.open(b.port, (await createBusiness(a)).terminal_key);
+    try {
+      expect((await call(a, 'POST', `/v1/terminals/${biz.terminal_id}/rotate-key`, biz.admin_key)).status).toBe(201);
+      const within = (ws: { closed: Promise<{ code: number }> }) => Promise.race([ws.closed.then((c) => c.code), new Promise((resolve) => setTimeout(() => resolve('open'), 2_000))]);
+      expect(await Promise.all([within(on_a), within(on_b)])).toEqual([4401, 4401]);
+      // Another terminal's socket stays.
+      expect(other.ws.readyState).toBe(other.ws.OPEN);
+    } finally {
+      for (const ws of [on_a, on_b, other]) ws.ws.close();
+    }
+  });
+
+  it('a WebSocket on B whose key is revoked and the message lost: refused within the cache’s 5 s, 401 with HTTP’s body, then closed 4401', async () => {
     const { TerminalClient } = await import('./ws-client.ts');
     const biz = await createBusiness(a);
     const c = await contactOf(a, biz);
@@ -164,13 +183,15 @@ describe('a change made through one gateway, seen by the other', () => {
     try {
       const body = (n: number) => ({ reference: `wsr-${n}`, cim: { type: 'card', value: c.card }, amount: 100, currency: 'EUR' });
       expect((await ws.request('0', 'purchase', body(0))).status).toBe(201);
-      expect((await call(a, 'POST', `/v1/terminals/${biz.terminal_id}/rotate-key`, biz.admin_key)).status).toBe(201);
+      // The key's entry gone from Redis with no message on pg:keys-revoked (a subscriber
+      // reconnecting would miss it): B knows it from its cache's time alone.
+      await a.processor.stores.redis.del(keyEntryKey(hashKey(biz.terminal_key)));
       const started = Date.now();
       let n = 0;
       let last: { status: number; body?: unknown } = { status: 201 };
-      while (last.status === 201 && Date.now() - started < 2_000) {
+      while (last.status === 201 && Date.now() - started < 7_000) {
         last = await ws.request(String(++n), 'purchase', body(n));
-        if (last.status === 201) await new Promise((resolve) => setTimeout(resolve, 50));
+        if (last.status === 201) await new Promise((resolve) => setTimeout(resolve, 200));
       }
       expect(last.status).toBe(401);
       // The body HTTP answers the same request with (TERMINAL.md: "the same body"; a black-box

@@ -53,6 +53,7 @@ export interface ChannelStats {
 export class TerminalChannel implements ConnectionHost {
   readonly limits: ChannelLimits;
   private readonly wss: WebSocketServer;
+  private readonly stop_listening: () => void;
   private readonly connections = new Set<TerminalConnection>();
   private upgrading = 0;
   private closing = false;
@@ -91,6 +92,11 @@ export class TerminalChannel implements ConnectionHost {
       for (const c of this.connections) c.ping();
     }, this.limits.ping_interval_ms);
     this.pinger.unref();
+    // A key revoked (rotated, here or on another gateway: Network.subscribe) closes its sockets
+    // with 4401, idle ones too: they stayed open until their next request (a black-box probe).
+    this.stop_listening = processor.network.onKeyRevoked((hash) => {
+      for (const c of this.connections) c.revoked(hash);
+    });
   }
 
   /**
@@ -140,6 +146,7 @@ export class TerminalChannel implements ConnectionHost {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.pinger);
+    this.stop_listening();
     if (this.connections.size > 0) {
       const all_closed = new Promise<void>((resolve) => {
         this.all_closed = resolve;

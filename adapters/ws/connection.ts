@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
 import { PocketgateError } from '../../core/errors.ts';
 import { parseWith } from '../../core/schemas.ts';
+import { hashKey } from '../../processor/network.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { loggedAsError, problemOf } from '../http/problem.ts';
 import { secondsSince, terminal_ops, type TerminalOp, type TerminalPrincipal, type TransactionOutcome } from '../terminal-ops.ts';
@@ -68,6 +69,10 @@ export class TerminalConnection {
   /** 'auth': waiting for the auth frame; 'draining': shutting down, answering what runs. */
   private state: 'auth' | 'open' | 'draining' | 'closed';
   private key: string | undefined;
+  /** The key's hash (Network's), to know its revocation; '' while none. */
+  private key_hash = '';
+  /** Revoked while requests ran: closed 4401 once they are answered. */
+  private key_revoked = false;
   private in_flight = 0;
   private unanswered_pings = 0;
   private paused = false;
@@ -93,6 +98,7 @@ export class TerminalConnection {
     private readonly source: string,
   ) {
     this.key = key;
+    this.key_hash = key === undefined ? '' : hashKey(key);
     this.state = key === undefined ? 'auth' : 'open';
     if (key === undefined) this.auth_timer = setTimeout(() => this.close(close_codes.unauthorized, 'no auth frame in time'), host.limits.auth_timeout_ms);
     ws.on('message', (data, binary) => this.message(data, binary));
@@ -205,10 +211,20 @@ export class TerminalConnection {
     return reply;
   }
 
+  /**
+   * The key whose hash is `hash` was revoked: this connection, if it holds it, closes with 4401,
+   * once what it runs now is answered (those requests were made with a key then valid).
+   */
+  revoked(hash: string): void {
+    if (hash !== this.key_hash || this.state !== 'open') return;
+    this.key_revoked = true;
+    if (this.in_flight === 0) this.close(close_codes.unauthorized, 'terminal key no longer valid');
+  }
+
   private done(id: string, reply: FrameReply): void {
     this.in_flight--;
     this.send(id, reply);
-    if (reply.status === 401) this.close(close_codes.unauthorized, 'terminal key no longer valid');
+    if (reply.status === 401 || (this.key_revoked && this.in_flight === 0)) this.close(close_codes.unauthorized, 'terminal key no longer valid');
     else if (this.state === 'draining' && this.in_flight === 0) this.close(close_codes.going_away, 'server shutting down');
   }
 
@@ -228,6 +244,7 @@ export class TerminalConnection {
       return;
     }
     this.key = key;
+    this.key_hash = hashKey(key!);
     this.state = 'open';
     this.authenticating = false;
     this.write(auth_accepted);
