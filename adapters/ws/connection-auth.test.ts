@@ -45,7 +45,7 @@ async function slowChannel(valid = false): Promise<{ port: number; answer: () =>
   let answer = (): void => {};
   const principal = valid ? { kind: 'terminal' } : undefined;
   const checked = new Promise<unknown>((resolve) => (answer = () => resolve(principal)));
-  const processor = { network: { authenticate: () => checked } } as unknown as Processor;
+  const processor = { network: { authenticate: () => checked, onKeyRevoked: () => () => {} } } as unknown as Processor;
   channel = new TerminalChannel(processor, pino({ level: 'silent' }));
   server = createServer();
   channel.attach(server);
