@@ -13,7 +13,7 @@ import { keyEntryKey, merchantKey, network_loaded_key, networkLoaded, paddedAcqu
 import { acquirer_businesses_max, readAcquirerBusinesses, readBusiness, readKeyEntry, readTerminal, readTerminalIdsByCode, type TerminalView } from './network-redis.ts';
 import { syncBusiness, syncLink, syncLockedTerminal, syncMerchant, syncTerminal, syncVenue } from './network-sync.ts';
 import { keys_revoked_channel } from './hot/keys.ts';
-import { closeRedis, type RedisClient, type Sql, type Stores } from './stores.ts';
+import { closeRedis, listen, type RedisClient, type Sql, type Stores } from './stores.ts';
 import { CachedLookup } from './ttl-cache.ts';
 import type postgres from 'postgres';
 
@@ -168,12 +168,7 @@ export class Network {
    * missed, every key is read again.
    */
   async subscribe(): Promise<void> {
-    const subscriber = this.stores.redis.duplicate();
-    subscriber.on('error', () => {});
-    await subscriber.connect();
-    await subscriber.subscribe(keys_revoked_channel, (hash) => this.revoked(hash));
-    subscriber.on('ready', () => this.principals.clear());
-    this.subscriber = subscriber as RedisClient;
+    this.subscriber = await listen(this.stores.redis, keys_revoked_channel, (hash) => this.revoked(hash), () => this.principals.clear());
   }
 
   async close(): Promise<void> {

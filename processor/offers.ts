@@ -18,7 +18,7 @@ import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
 import { iso, type Business } from './network.ts';
 import { readRewards, selectOffers, selectTiers, snapshotRewards, type Tier } from './rewards-snapshot.ts';
-import { closeRedis, type RedisClient, type Stores } from './stores.ts';
+import { closeRedis, listen, type RedisClient, type Stores } from './stores.ts';
 import type postgres from 'postgres';
 
 export type { Tier } from './rewards-snapshot.ts';
@@ -98,17 +98,11 @@ export class Offers {
 
   /** Listen for changes made by other processes. */
   async subscribe(): Promise<void> {
-    const subscriber = this.stores.redis.duplicate();
-    subscriber.on('error', () => {});
-    await subscriber.connect();
-    await subscriber.subscribe(offers_channel, (business_id) => this.compiled.delete(business_id));
-    // node-redis subscribes again before it says 'ready' after a reconnect: from then on no
-    // message is missed, and what may have been is reloaded. A new entry, so that a reload in
-    // flight, which may have read the rewards before the missed change, is not installed.
-    subscriber.on('ready', () => {
+    // After a reconnect what a missed message may have changed is reloaded. A new entry, so that a
+    // reload in flight, which may have read the rewards before the missed change, is not installed.
+    this.subscriber = await listen(this.stores.redis, offers_channel, (business_id) => this.compiled.delete(business_id), () => {
       for (const [id, e] of this.compiled) this.compiled.set(id, { rewards: e.rewards, loaded_ms: e.loaded_ms, missed: true });
     });
-    this.subscriber = subscriber as RedisClient;
   }
 
   async close(): Promise<void> {

@@ -103,6 +103,22 @@ export async function closeRedis(client: Pick<RedisClient, 'close' | 'destroy'>,
   await withinOr(client.close().catch(() => {}), timeout_ms, () => client.destroy());
 }
 
+/**
+ * A connection of its own listening to a pub/sub `channel`: `onMessage` per message. node-redis
+ * subscribes again before it says 'ready' after a reconnect, so from then on no message is missed;
+ * `onReconnect` is told, to forget what a message missed meanwhile would have changed. Close it
+ * with closeRedis.
+ */
+export async function listen(redis: RedisClient, channel: string, onMessage: (message: string) => void, onReconnect: () => void): Promise<RedisClient> {
+  const subscriber = redis.duplicate();
+  subscriber.on('error', () => {}); // reconnects by itself
+  await subscriber.connect();
+  await subscriber.subscribe(channel, onMessage);
+  // Attached after the first connect's 'ready': told reconnects only.
+  subscriber.on('ready', onReconnect);
+  return subscriber as RedisClient;
+}
+
 /** A client not connected yet: connect() waits (retrying) until Redis answers; commands fail fast meanwhile. */
 export function createRedis(url: string): RedisClient {
   const client = createClient({
