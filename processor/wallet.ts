@@ -13,10 +13,9 @@ import { hmacKey, type NormalisedCim } from '../core/cim.ts';
 import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
 import { guessCountersOf } from './hot/guess.ts';
 import type { OtpMode } from './hot/otp.ts';
-import { otp_tries_max, otp_tries_ttl_seconds } from '../core/guesses.ts';
+import { otp_tries_max, otp_tries_ttl_seconds, type GuessKind } from '../core/guesses.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
 import type { Presenter } from './hot/guess.ts';
-import type { GuessKind } from '../core/guesses.ts';
 import type { SpendCall } from './hot/spend.ts';
 import { transactionAccounts } from './journal.ts';
 import type { Business, Terminal } from './network.ts';
@@ -281,8 +280,8 @@ export const unknown_none: Unknown = { codes: new Set(), replayed: claimedNoCont
 function unknownCodeOf(input: { readonly otp?: string | undefined }): Unknown {
   return input.otp !== undefined ? unknown_otp : unknown_wallet_code;
 }
-const unknown_otp: Unknown = { codes: new Set(['otp_invalid', 'wallet_code_invalid']), replayed: () => replayedError('otp_invalid', 'no such one-time code') };
-const unknown_wallet_code: Unknown = { codes: unknown_otp.codes, replayed: () => replayedError('wallet_code_invalid', 'no wallet has this code') };
+const unknown_otp: Unknown = { codes: new Set(['otp_invalid']), replayed: () => replayedError('otp_invalid', 'no such one-time code') };
+const unknown_wallet_code: Unknown = { codes: new Set(['wallet_code_invalid']), replayed: () => replayedError('wallet_code_invalid', 'no wallet has this code') };
 
 function replayedError(code: ErrorCode, detail: string): PocketgateError {
   const err = new PocketgateError(code, detail);
