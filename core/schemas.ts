@@ -376,6 +376,9 @@ export const refundSchema = z.object({
   reference: referenceSchema,
   original_reference: referenceSchema,
   amount: positiveAmountSchema.optional(),
+  // Not needed (a refund is in its original's currency), but checked when sent: a POS that sends
+  // USD to an EUR business means something this refund would not do (a black-box probe, 2026-12-05).
+  currency: currencySchema.optional().describe('optional; when sent, must be the business’s currency'),
 });
 export type RefundInput = z.infer<typeof refundSchema>;
 

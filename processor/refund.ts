@@ -28,7 +28,7 @@ import { readRecord, shardReply, type Reply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { refundTemplates, reversalTemplates, type TerminalFacts } from './templates.ts';
 import type { LedgerRead } from './transactions.ts';
-import { feeRate, requestHash } from './wallet.ts';
+import { checkCurrency, feeRate, requestHash } from './wallet.ts';
 import { requireWritable } from './redis-health.ts';
 import type { ReferralUndos } from './referral-undo.ts';
 import { decodeIntent } from './referrals.ts';
@@ -72,7 +72,10 @@ export class Refunds {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
     await requireWritable(this.stores);
-    const hash = requestHash(this.stores.config.cim_hmac_key, 'refund', input);
+    if (input.currency !== undefined) checkCurrency(business, input.currency);
+    // The same refund with or without its currency named is one body (hashed as before it was read).
+    const { currency: _named, ...refund } = input;
+    const hash = requestHash(this.stores.config.cim_hmac_key, 'refund', refund);
     const now_ms = this.stores.clock.now();
     const original_slot = referenceSlot(this.stores.config, terminal.id, input.original_reference, now_ms);
     const original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);

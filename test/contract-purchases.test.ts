@@ -288,6 +288,23 @@ describe('purchase refusals', () => {
     expectValidation(await buy(s, 1000, { currency: 'EURO' }), 'currency');
   });
 
+  // A refund takes its original's currency; one that names another is refused and refunds
+  // nothing (a black-box probe, 2026-12-05: USD to an EUR business refunded 10 EUR cents).
+  it("a refund's currency, when sent, must be the business's; with it or without it is one body", async () => {
+    const reference = unique('p-');
+    const p = await buy(s, 1000, { reference });
+    expect(p.status, p.text).toBe(201);
+    const refund = (extra: object) => call(gw, 'POST', '/v1/refunds', s.biz.terminal_key, { reference: `r-${reference}`, original_reference: reference, amount: 10, ...extra });
+    expectValidation(await refund({ currency: 'USD' }), 'currency');
+    expectValidation(await refund({ currency: 'EURO' }), 'currency');
+    const made = await refund({ currency: 'EUR' });
+    expect(made.status, made.text).toBe(201);
+    const again = await refund({});
+    expect(again.status, again.text).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(made.body);
+  });
+
   it('an unknown CIM is 404 contact_not_found', async () => {
     const p = await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference: unique('p-'), cim: { type: 'card', value: testCard(999_001) }, amount: 1000, currency: 'EUR' });
     expectProblem(p, 404, 'contact_not_found');
