@@ -154,6 +154,35 @@ describe('spend', () => {
     expect((await wallet(c.id)).open).toBe(750);
   });
 
+  // The `expires_at` shown is when it expires, to the millisecond: shown rounded down to the
+  // second, an OTP was taken 0.3 s after it (a black-box probe, 2026-12-05). It still lives at
+  // least ttl_seconds.
+  it("an OTP expires at the `expires_at` its issue showed, not a moment later, and lives at least ttl_seconds", async () => {
+    const c = await newContact();
+    await purchase(c.card, 10_000);
+    await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: ref(), cim: { type: 'card', value: c.card } });
+    const clock = gw.processor.stores.clock;
+    const real = clock.now;
+    const issued_ms = Math.ceil(real() / 1000) * 1000 + 400;
+    try {
+      clock.now = () => issued_ms;
+      const otps = [];
+      for (let i = 0; i < 2; i++) otps.push(await call(gw, 'POST', `/v1/contacts/${c.id}/spend-otp`, biz.admin_key, { amount: 100, ttl_seconds: 30 }));
+      const expires_ms = Date.parse(otps[0]!.body.expires_at);
+      expect(expires_ms - issued_ms).toBeGreaterThanOrEqual(30_000);
+      expect(expires_ms - issued_ms).toBeLessThan(31_000);
+      clock.now = () => expires_ms - 1;
+      const before = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: ref(), amount: 10, currency: 'EUR', otp: otps[0]!.body.otp });
+      expect(before.status, before.text).toBe(201);
+      clock.now = () => expires_ms;
+      const at = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: ref(), amount: 10, currency: 'EUR', otp: otps[1]!.body.otp });
+      expect(at.status, at.text).toBe(422);
+      expect(at.body.code).toBe('otp_expired');
+    } finally {
+      clock.now = real;
+    }
+  });
+
   it('locks a terminal out of OTP spends after 5 wrong codes in a minute', async () => {
     const other = await createBusiness(gw);
     for (let i = 0; i < 5; i++) {
