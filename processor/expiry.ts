@@ -104,10 +104,13 @@ export class Expiry {
    * (lots made since, by purchases dated back, may expire sooner than any known). Swept only
    * every interval, a lot stayed in the commerce balance up to 10 s past its expiry: a wallet read
    * then, or a refund's claw-back, counted it as money the contact still held (a black-box probe,
-   * 2026-12-05). Errors are reported and the next sweep goes on.
+   * 2026-12-05). Errors are reported and the next sweep goes on. The first sweep runs at once:
+   * lots that fell due while no sweeper ran (a restart) counted in wallets for the first interval
+   * after the start (a black-box probe, 2026-12-05: 500 shown 19 s past its expiry, swept 0.5 s
+   * after /readyz said ready).
    */
   start(interval_ms: number, onError: (err: unknown) => void): () => void {
-    return repeatWhenDue(interval_ms, async () => this.waitAfter(await this.sweep(), interval_ms), interval_ms, onError);
+    return repeatWhenDue(0, async () => this.waitAfter(await this.sweep(), interval_ms), interval_ms, onError);
   }
 
   /**
