@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { amount_max, applyBasisPoints, isAmount, percentToBasisPoints, proportion } from './money.ts';
+import { amount_max, applyBasisPoints, exactAbs, exactAmount, exactDifference, exactSum, isAmount, percentToBasisPoints, proportion } from './money.ts';
 
 describe('money', () => {
   it('accepts only non-negative safe integers up to 12 digits', () => {
@@ -46,5 +46,16 @@ describe('money', () => {
         },
       ),
     );
+  });
+
+  it('reads and adds integers exactly past 2^53: a number while safe, a bigint beyond', () => {
+    expect(exactAmount('9007199254740991')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(exactAmount('9007199254740993')).toBe(9007199254740993n);
+    expect(exactAmount('-9007199254740993')).toBe(-9007199254740993n);
+    expect(exactSum(Number.MAX_SAFE_INTEGER, 2)).toBe(9007199254740993n);
+    expect(exactSum(9007199254740993n, -2)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(exactDifference(1, 9007199254740993n)).toBe(-9007199254740992n);
+    expect(exactAbs(-9007199254740993n)).toBe(9007199254740993n);
+    expect(exactAbs(-5)).toBe(5);
   });
 });

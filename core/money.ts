@@ -4,6 +4,15 @@
 /** The largest amount any message may carry: 12 digits, as ISO 8583 DE4. */
 export const amount_max = 999_999_999_999;
 
+/**
+ * The most a contact's wallet may hold after an award (open + commerce, as the shard scripts hold
+ * them): 15 digits, far below 2^53, so that every balance the scripts compute (Lua numbers are
+ * doubles) and every sum of one with an amount stays an exact integer. An award is cut to what
+ * fits and not made when nothing does (lib.lua applyAwards, WALLET_BALANCE_MAX there). Refunds
+ * and reversals that give money back may pass it: it was there before (README, Money).
+ */
+export const wallet_balance_max = 999_999_999_999_999;
+
 export function isAmount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= amount_max;
 }
@@ -33,4 +42,33 @@ export function proportion(amount: number, part: number, whole: number): number 
   const product = amount * part;
   if (Number.isSafeInteger(product)) return Math.floor(product / whole);
   return Number((BigInt(amount) * BigInt(part)) / BigInt(whole));
+}
+
+/**
+ * An integer amount read exactly: a number while it is a safe integer (every amount of one
+ * message, every wallet's balance), a bigint past 2^53 − 1 (a report's total across contacts,
+ * a balance a refund took past wallet_balance_max). Always in this form, so `===` compares two.
+ */
+export type ExactAmount = number | bigint;
+
+/** `digits` (an integer as PostgreSQL or Redis writes it) as an ExactAmount. */
+export function exactAmount(digits: string | bigint): ExactAmount {
+  const n = Number(digits);
+  return Number.isSafeInteger(n) ? n : BigInt(digits);
+}
+
+/** a + b, exactly. */
+export function exactSum(a: ExactAmount, b: ExactAmount): ExactAmount {
+  if (typeof a === 'number' && typeof b === 'number' && Number.isSafeInteger(a + b)) return a + b;
+  return exactAmount(BigInt(a) + BigInt(b));
+}
+
+/** a − b, exactly. */
+export function exactDifference(a: ExactAmount, b: ExactAmount): ExactAmount {
+  return exactSum(a, -b);
+}
+
+/** |a|, exactly. */
+export function exactAbs(a: ExactAmount): ExactAmount {
+  return a < 0 ? -a : a;
 }

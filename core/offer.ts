@@ -835,6 +835,24 @@ export function fitDiscounts(awards: readonly Award[], room: number): Award[] {
   return out;
 }
 
+/**
+ * `awards` as a purchase makes them into a wallet with `room` left under wallet_balance_max (core/
+ * money.ts): each credit (cashback, instant_redeem), in order, for what is left of the room, and
+ * none once nothing is (lib.lua applyAwards does the same); instant discounts take nothing from it.
+ */
+export function fitWallet(awards: readonly Award[], room: number): Award[] {
+  const out: Award[] = [];
+  let left = room;
+  for (const a of awards) {
+    if (a.kind === 'instant_discount') out.push(a);
+    else if (left > 0) {
+      out.push(a.amount <= left ? a : { ...a, amount: left });
+      left -= Math.min(a.amount, left);
+    }
+  }
+  return out;
+}
+
 /** a beats b: larger amount, or the same amount and the older offer. */
 function beats(a: Award, b: Award): boolean {
   return a.amount > b.amount || (a.amount === b.amount && a.rank < b.rank);

@@ -151,7 +151,7 @@ export class Awards {
    * After a shard script: give back the budget of the awards it refused (a cap, a guard), or of
    * all of them when it committed none (`accepted` undefined: a replay, nothing to do), and what
    * an accepted award was not made for (`made`, by accepted index: an instant discount trimmed to
-   * what was left of the price). Every reservation is settled, kept or not: while pending it
+   * what was left of the price, a credit to what the wallet may still hold). Every reservation is settled, kept or not: while pending it
    * makes other purchases wait for it (budget.lua 'busy').
    */
   async settle(awards: readonly Award[], accepted: readonly number[] | undefined, made?: readonly number[]): Promise<void> {
@@ -274,7 +274,7 @@ export class Awards {
       throw err;
     }
     // Committed: a failure from here on must not give back the budget of the awards it made.
-    await this.settle(awards, out.committed?.accepted);
+    await this.settle(awards, out.committed?.accepted, out.committed?.made);
     // A referrer's award of a purchase dated back past its validity expires now (Purchases.commit);
     // failing, the sweeper expires it (the award stands: nothing to report to its caller).
     await this.expiry.expireMade(shard, contact_id, items, out.committed?.accepted, now_ms).catch(() => false);

@@ -8,7 +8,8 @@ import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { nextLocalDay, readLocalTime, startOfLocalDay, type LocalTime } from '../core/local-time.ts';
 import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
-import { birthDaysOn, discountOf, evaluatePurchase, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
+import { birthDaysOn, discountOf, evaluatePurchase, fitWallet, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
+import { wallet_balance_max } from '../core/money.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
 import { claimHash, claimReferenceAgain, type Claimant } from './claim.ts';
 import type { Contacts, Identified } from './contacts.ts';
@@ -195,7 +196,8 @@ export class Purchases {
     const local = readLocalTime(at_ms, terminal.timezone);
     const [facts, { open, commerce }] = await Promise.all([this.facts(contact_id, shard, rewards, at_ms, terminal.timezone, local), this.contacts.wallet(business, contact_id), guess_settled]);
     const evaluation = evaluatePurchase(rewards.compiled, purchaseContext(terminal, input, at_ms, facts));
-    const awards = await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution, input.amount);
+    // Credits cut to what the wallet may still hold, as the script cuts them (its read of o and m).
+    const awards = fitWallet(await this.awards.preview(offered(evaluation, rewards.compiled.resolution), shard, contact_id, rewards.compiled.resolution, input.amount), wallet_balance_max - open - commerce);
     const discount = discountOf(awards, input.amount);
     return { contact_id, amount: input.amount, currency: business.currency, awards: awards.map(publicAward), discount, amount_due: input.amount - discount, wallet: { open, commerce } };
   }

@@ -4,12 +4,13 @@
 import { capPeriodsKeptFrom } from '../../core/cap-periods.ts';
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
+import { wallet_balance_max } from '../../core/money.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { awardTemplates } from '../templates.ts';
 import type { AwardCall } from './award.ts';
 import type { AwardItem } from './award-items.ts';
-import { expiryKey } from './keys.ts';
+import { capsKey, expiryKey } from './keys.ts';
 import { referenceSlot } from './references.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, spec_config, specBusiness, specContact, specRedisForFile } from './script-spec.ts';
 
@@ -51,6 +52,26 @@ describe('award.lua', () => {
     // What went into open (25) kept, as a purchase's record keeps it: a referral undone takes it back from there.
     await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'a|125|125||||25');
     expect(await redis.zScore(expiryKey(shard), contact_id)).toBe(expiry);
+  });
+
+  it('cuts an award to what the wallet may still hold (wallet_balance_max), with what each was made for; is empty when none fits', async () => {
+    const contact_id = await specContact(redis, shard, business, wallet_balance_max - 100);
+    const open: AwardItem = { ...signup(25), kind: 'o', cap: 'off_open|l', guard: '', limit: 5 };
+    const c = call(contact_id, `signup:cut:${contact_id}`, [{ ...signup(80), guard: '' }, open]);
+    const out = await redis.awardScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(out).toMatchObject({ accepted: [0, 1], made: [80, 20] });
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply).toMatchObject({ awards: [{ amount: 80 }, { amount: 20 }], wallet: { open: wallet_balance_max - 80, commerce: 80 } });
+    expect(entry).toMatchObject({ amount: 100 });
+    expect(entry.postings).toEqual([[c.accounts.rewards, c.accounts.commerce, 80], [c.accounts.rewards, c.accounts.open, 20]]);
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'a|100|100||||20');
+    // Full: nothing made, nothing written, no cap counted.
+    const length = await journalLength(redis, shard);
+    expect(await redis.awardScript(call(contact_id, `signup:full:${contact_id}`, [open]))).toEqual({ outcome: 'empty' });
+    expect(await journalLength(redis, shard)).toBe(length);
+    expect(await redis.hGet(capsKey(shard, contact_id), 'off_open|l')).toBe('1');
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: wallet_balance_max - 80, commerce: 80 });
   });
 
   it('is empty when every award is refused, writing nothing; replays a repeated reference', async () => {

@@ -17,13 +17,15 @@ export type AwardCall = ShardCall<AwardHole> & ValuesOf<typeof award_layout.args
 export interface AwardCommitted extends Committed {
   /** Indexes of the awards the script accepted. */
   readonly accepted: readonly number[];
+  /** What each accepted award was made for (less than its amount when cut to what the wallet may hold: lib.lua applyAwards). */
+  readonly made: readonly number[];
 }
 
 export const award_script = shardScript({
   files: ['award.lua'],
   layout: award_layout,
   keys: (call: AwardCall) => ({ caps: capsKey(call.shard, call.contact_id), expiry: expiryKey(call.shard) }),
-  committed: (answer): AwardCommitted => ({ outcome: 'ok', reply: textAt(answer, 1), journal_id: textAt(answer, 2), accepted: intsAt(answer, 3) }),
+  committed: (answer): AwardCommitted => ({ outcome: 'ok', reply: textAt(answer, 1), journal_id: textAt(answer, 2), accepted: intsAt(answer, 3), made: intsAt(answer, 4) }),
   // Every award refused by its guard or cap.
   may_be_empty: true,
 });

@@ -491,7 +491,7 @@ end
 -- What each award's guard and cap admit (admitted[i]), and of each resolution group (group > 0)
 -- the best-placed award admitted (best[group]): the next best stands in for a winner its cap
 -- refuses. Reads only; applyAwards makes them.
-local function admitAwards(awards, first_purchase, caps_key, discount_room, times_key)
+local function admitAwards(awards, first_purchase, caps_key, discount_room, wallet_room, times_key)
   local admitted, best = {}, {}
   for i, a in ipairs(awards) do
     local ok = true
@@ -502,11 +502,27 @@ local function admitAwards(awards, first_purchase, caps_key, discount_room, time
     if ok and a.cap ~= '' and tonumber(redis.call('HGET', caps_key, a.cap) or '0') >= a.limit then ok = false end
     -- A group's discount with nothing to take off (the wallet pays the whole price): the next best.
     if ok and a.kind == 'd' and a.group > 0 and discount_room <= 0 then ok = false end
+    -- Likewise a group's credit with no room left in the wallet (a discount may stand in).
+    if ok and a.kind ~= 'd' and a.group > 0 and wallet_room <= 0 then ok = false end
     admitted[i] = ok
     local g = a.group
     if ok and g > 0 and (best[g] == nil or a.place < awards[best[g]].place) then best[g] = i end
   end
   return admitted, best
+end
+
+-- The most a contact's open and commerce balances may hold together after an award: the same as
+-- core/money.ts wallet_balance_max. Lua numbers are doubles: past 2^53 a balance read or summed
+-- here is off (a black-box probe's wallet showed one unit off at 9.2e15), and 15 digits leave any
+-- amount room to be added exactly. Refunds and reversals giving money back may pass it.
+local WALLET_BALANCE_MAX = 999999999999999
+
+-- An award cut to `room`, what is left for it: its amount and reply JSON (the amount trimmed), or
+-- nil when nothing is left (it is not made).
+local function cutTo(room, amount, json)
+  if amount <= room then return amount, json end
+  if room <= 0 then return nil end
+  return room, (string.gsub(json, '"amount":%d+', '"amount":' .. int(room), 1))
 end
 
 -- Awards Node evaluated, each checked here against what only the shard knows, atomically: its
@@ -519,21 +535,25 @@ end
 -- price less what the wallet pays; 0 where there is no price): an instant discount is made for
 -- what is left of it (its amount in the reply trimmed to that), and not at all when nothing is
 -- (no cap counted; of a resolution group, the next best stands in), so that the discounts listed
--- add up to the discount (API.md). Returns the accepted awards' JSON, cashback and discount
--- totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
+-- add up to the discount (API.md). Likewise a credit (cashback, instant_redeem) is made for what
+-- the wallet may still take, so that open + commerce never pass WALLET_BALANCE_MAX (of a group,
+-- the next best stands in for one that finds no room). Returns the accepted awards' JSON, cashback
+-- and discount totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
 -- the contact's purchases not reversed as it read them (none: this is its first purchase),
 -- what went into lots already expired, and what went into the open balance (instant_redeem).
 -- times_key: the contact's purchases by time (purchaseTimesKey), for guard first_of_day.
 local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, discount_room, times_key)
   -- One read of what the awards depend on and one write per field they change, however many
   -- awards there are: each call is Redis CPU and, for writes, a command in the AOF.
-  local h = redis.call('HMGET', KEY.contact, 'fp', 'md')
+  local h = redis.call('HMGET', KEY.contact, 'fp', 'md', 'o', 'm')
   -- fp: the contact's purchases not reversed (absent: none; '1' also for a contact from before
   -- it was counted).
   local purchases = tonumber(h[1] or '0')
   local first_purchase = purchases <= 0
   local debt = tonumber(h[2] or '0')
   local debt_before = debt
+  -- Debt counts (m is lots less md): an award paying it leaves the wallet no fuller than before.
+  local wallet_room = WALLET_BALANCE_MAX - tonumber(h[3] or '0') - tonumber(h[4] or '0')
   local lot_fields, lot_add = {}, {}
   local to_commerce, to_open, earliest = 0, 0, 9999999999999
   local parts, postings, accepted, made = {}, {}, {}, {}
@@ -541,13 +561,14 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
   local new_counter = false
   -- First what each award's guard and cap admit; then the awards made, in the order given (the
   -- reply's).
-  local admitted, best = admitAwards(awards, first_purchase, caps_key, discount_room, times_key)
+  local admitted, best = admitAwards(awards, first_purchase, caps_key, discount_room, wallet_room, times_key)
   for i, a in ipairs(awards) do
     local kind, amount, field, cap, json = a.kind, a.amount, a.lot, a.cap, a.json
     local make = admitted[i] and (a.group == 0 or best[a.group] == i)
-    if make and kind == 'd' and amount > discount_room - discount then
-      amount = discount_room - discount
-      if amount <= 0 then make = false else json = string.gsub(json, '"amount":%d+', '"amount":' .. int(amount), 1) end
+    if make then
+      -- A discount within the price's room, a credit within the wallet's.
+      amount, json = cutTo(kind == 'd' and discount_room - discount or wallet_room - cashback, amount, json)
+      make = amount ~= nil
     end
     if make then
       if cap ~= '' and redis.call('HINCRBY', caps_key, cap, 1) == 1 then new_counter = true end

@@ -1,7 +1,9 @@
 // purchase.lua against the test Redis (database 13, shard 201), called through its definition
 // (purchase.ts) without the gateway: what it commits, replays and refuses, and what it writes.
 
+import { readFileSync } from 'node:fs';
 import { capPeriodsKeptFrom, type CapPeriodsKept } from '../../core/cap-periods.ts';
+import { wallet_balance_max } from '../../core/money.ts';
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
@@ -100,6 +102,42 @@ describe('purchase.lua', () => {
     const out = await redis.purchaseScript(call({ contact_id, amount: 2_000, awards: [award('d', 1_500), award('d', 1_500)] }));
     if (out.outcome !== 'ok') throw new Error(out.outcome);
     expect(JSON.parse(out.reply)).toMatchObject({ discount: 2_000, amount_due: 0 });
+  });
+
+  it('cuts a credit to what the wallet may still hold (wallet_balance_max), as a discount to the price; one that finds no room is not made', async () => {
+    // Open 1,000 short of the bound, commerce debt of 200 (m -200: an award settles it first, so it
+    // is room too), and lots of 300: room 900.
+    await redis.del(feeCarriesKey(shard));
+    const contact_id = await specContact(redis, shard, business, wallet_balance_max - 1_000, { [lot]: 300 });
+    await redis.hSet(contactKey(shard, contact_id), { m: '100', md: '200' });
+    const capped = { cap: 'off_o|l', limit: 1 };
+    const c = call({ contact_id, fee_bp: 9_999, awards: [award('c', 600), award('o', 500, capped), award('c', 400), award('d', 700)] });
+    const out = await redis.purchaseScript(c);
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    // The first whole, the second cut to the 300 left, the third finds none: not made, no cap
+    // counted for it (the second's counted: it was made). The discount is the price's, not the wallet's.
+    expect(out).toMatchObject({ accepted: [0, 1, 3], made: [600, 300, 700] });
+    const { entry, reply } = await journalOf(redis, shard, out.journal_id);
+    expect(reply.awards).toEqual([{ offer_id: 'off_c', kind: 'cashback', amount: 600 }, { offer_id: 'off_o', kind: 'cashback', amount: 300 }, { offer_id: 'off_d', kind: 'instant_discount', amount: 700 }]);
+    expect(reply.wallet).toEqual({ open: wallet_balance_max - 700, commerce: 700 });
+    const a = c.accounts;
+    // The first paid the debt; the fee (99.99%) on what was made, 1,600.
+    expect(entry.postings).toEqual([[a.rewards, a.discounts, 700], [a.rewards, a.commerce, 600], [a.rewards, a.open, 300], [a.fees, a.fee_income, 1_599]]);
+    await expectRecorded(redis, shard, c.slot, c.id, out.journal_id, 'p|2000|900||700||300');
+    expect(await redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md'])).toEqual([String(wallet_balance_max - 700), '700', null]);
+    expect(await redis.hGet(capsKey(shard, contact_id), 'off_o|l')).toBe('1');
+
+    // At the bound: no credit is made; a group's credit gives way to its next best, a discount.
+    const capped_c = { cap: 'off_c|l', limit: 9 };
+    const full = await redis.purchaseScript(call({ contact_id, awards: [award('c', 50, { ...capped_c, group: 1, place: 1 }), award('d', 40, { group: 1, place: 2 }), award('o', 1)] }));
+    if (full.outcome !== 'ok') throw new Error(full.outcome);
+    expect(full).toMatchObject({ accepted: [1], made: [40] });
+    expect(await redis.hGet(capsKey(shard, contact_id), 'off_c|l')).toBeNull();
+    expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: wallet_balance_max - 700, commerce: 700 });
+  });
+
+  it('keeps the bound in lib.lua and core/money.ts alike', () => {
+    expect(readFileSync(new URL('./lib.lua', import.meta.url), 'utf8')).toContain(`local WALLET_BALANCE_MAX = ${wallet_balance_max}\n`);
   });
 
   it('checks guards and caps against the shard: the accepted indexes say which awards stood', async () => {
