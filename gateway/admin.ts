@@ -32,6 +32,7 @@ import {
 import { bodyLines, list_body_bytes_max, readBody, requireNoBody } from '../adapters/http/body.ts';
 import { id_pattern, idParam, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import { answerExact } from '../adapters/http/exact-json.ts';
 import * as answers from '../adapters/http/answers.ts';
 import type { Processor } from '../processor/processor.ts';
 import { withinOr } from '../processor/in-flight.ts';
@@ -171,7 +172,7 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
     const q = parseWith(statementQuerySchema, c.req.query());
     const id = idParam(c);
     await contactRecorded(processor, id);
-    return c.json(await statement(processor.stores.sql, business, id, q.from, q.to));
+    return answerExact(c, await statement(processor.stores.sql, business, id, q.from, q.to));
   });
 
   // Its statement lists what moved its balances; this, every transaction that names it (a
@@ -223,7 +224,7 @@ function serveSettlements(app: OpenAPIHono<HttpEnv>, processor: Processor): void
     // Not an id we make (a NUL, say, which PostgreSQL cannot even compare): no such merchant.
     if (q.merchant_id !== undefined && !id_pattern.test(q.merchant_id)) throw new PocketgateError('not_found', `merchant ${q.merchant_id} not found`);
     await allRecorded(processor);
-    return c.json(await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
+    return answerExact(c, await settlement(processor.stores.sql, business, q.merchant_id, q.from, q.to));
   });
 }
 

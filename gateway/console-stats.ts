@@ -7,6 +7,7 @@
 // per second per active business, nothing on the POS request's own path but a few additions.
 
 import type { Logger } from 'pino';
+import { exactAmount, type ExactAmount } from '../core/money.ts';
 import { consoleStatsKey } from '../processor/hot/keys.ts';
 import { accountId } from '../processor/journal.ts';
 import type { Business } from '../processor/network.ts';
@@ -138,20 +139,21 @@ export interface TrafficView {
  * through the terminals' index; bounded by a statement timeout, as a dashboard must not load the
  * ledger.
  */
-export async function ledgerToday(sql: Sql, business: Business, since: string): Promise<{ awards: number; spends: number }> {
+export async function ledgerToday(sql: Sql, business: Business, since: string): Promise<{ awards: ExactAmount; spends: ExactAmount }> {
   const rewards = accountId(business.id, 'rewards', business.currency);
   const spends_suffix = `:spends:${business.currency}`;
   return sql.begin('read only', async (tx) => {
     await tx`set local statement_timeout = 5000`;
-    const [row] = await tx<{ awards: number; spends: number }[]>`
+    // As text: a busy business's day may pass 2^53 (processor/ledger/reports.ts).
+    const [row] = await tx<{ awards: string; spends: string }[]>`
       select
-        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards,
+        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::text as awards,
         coalesce(sum(case when right(p.credit_account, ${spends_suffix.length}) = ${spends_suffix} then p.amount
-                          when right(p.debit_account, ${spends_suffix.length}) = ${spends_suffix} then -p.amount else 0 end), 0)::int8 as spends
+                          when right(p.debit_account, ${spends_suffix.length}) = ${spends_suffix} then -p.amount else 0 end), 0)::text as spends
       from terminals term
       join ledger_transactions t on t.terminal_id = term.id and t.created_at >= ${since}
       join ledger_postings p on p.transaction_id = t.id
       where term.business_id = ${business.id}`;
-    return row!;
+    return { awards: exactAmount(row!.awards), spends: exactAmount(row!.spends) };
   });
 }

@@ -13,6 +13,8 @@ import { currencyByCode } from '../core/currency.ts';
 import { parseWith, statsQuerySchema, transactionsQuerySchema } from '../core/schemas.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
+import { answerExact } from '../adapters/http/exact-json.ts';
+import type { ExactAmount } from '../core/money.ts';
 import * as answers from '../adapters/http/answers.ts';
 import { journalBacklog } from '../processor/ledger/writer.ts';
 import { CachedLookup } from '../processor/ttl-cache.ts';
@@ -73,7 +75,7 @@ const tag = 'Console';
 export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServices): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const assets = loadAssets();
-  const today = new Map<string, { at: number; value: Promise<{ awards: number; spends: number }> }>();
+  const today = new Map<string, { at: number; value: Promise<{ awards: ExactAmount; spends: ExactAmount }> }>();
   // One entry (the key says nothing); a failed count is not kept: the next poll counts again.
   const backlog = new CachedLookup<number>(() => journalBacklog(processor.stores.redis, processor.stores.config.shard_count), { ttl_ms: backlog_ttl_ms, found_max: 1, missing_max: 1 });
 
@@ -126,7 +128,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
         throw err;
       }),
     ]);
-    return c.json({ currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals?.awards ?? null, spends_today: totals?.spends ?? null });
+    return answerExact(c, { currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals?.awards ?? null, spends_today: totals?.spends ?? null });
   });
 
   const latest = { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger (query limit 1..100)', tag, key: 'admin', query: transactionsQuerySchema, answer: answers.transaction_summaries } as const;

@@ -52,7 +52,7 @@ async function settled(contact_id: string): Promise<{ open: number; commerce: nu
     const l = (await ledgerBalances(stores.sql, [{ id: contact_id, currency: 'EUR' }])).get(contact_id)!;
     return l.open === redis.open && l.commerce === redis.commerce && l;
   });
-  return { open: ledger.open, commerce: ledger.commerce };
+  return { open: Number(ledger.open), commerce: Number(ledger.commerce) };
 }
 
 describe('a redemption reversed after the award it redeemed was clawed back', () => {

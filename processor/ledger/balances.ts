@@ -1,14 +1,16 @@
 // A contact's open and commerce balances as each store holds them: Redis (the hot path's
-// truth) and the ledger (the sums of the contact's accounts' postings).
+// truth) and the ledger (the sums of the contact's accounts' postings). Exactly (ExactAmount,
+// core/money.ts), whatever their size: a balance past 2^53 made reconcile fail to run.
 
 import { shardOf } from '../../core/ids.ts';
+import { exactAmount, type ExactAmount } from '../../core/money.ts';
 import { contactKey, lotsKey } from '../hot/keys.ts';
 import { accountId } from '../journal.ts';
 import type { RedisClient, Sql } from '../stores.ts';
 
 export interface Balances {
-  readonly open: number;
-  readonly commerce: number;
+  readonly open: ExactAmount;
+  readonly commerce: ExactAmount;
 }
 
 /**
@@ -17,14 +19,14 @@ export interface Balances {
  */
 export interface RedisBalances extends Balances {
   /** The contact hash's `m` field. */
-  readonly commerce_field: number;
+  readonly commerce_field: ExactAmount;
 }
 
 export async function redisBalances(redis: RedisClient, shard_count: number, contact_id: string): Promise<RedisBalances> {
   const shard = shardOf(contact_id, shard_count);
   const [[o, m, md], lots] = await Promise.all([redis.hmGet(contactKey(shard, contact_id), ['o', 'm', 'md']), redis.hVals(lotsKey(shard, contact_id))]);
-  const in_lots = lots.reduce((sum, v) => sum + Number(v), 0);
-  return { open: Number(o ?? 0), commerce: in_lots - Number(md ?? 0), commerce_field: Number(m ?? 0) };
+  const in_lots = lots.reduce((sum, v) => sum + BigInt(v), 0n);
+  return { open: exactAmount(o ?? '0'), commerce: exactAmount(in_lots - BigInt(md ?? '0')), commerce_field: exactAmount(m ?? '0') };
 }
 
 export function sameRedisBalances(a: RedisBalances, b: RedisBalances): boolean {
@@ -42,15 +44,15 @@ export interface LedgerContact {
  */
 export async function ledgerBalances(sql: Sql, contacts: readonly LedgerContact[]): Promise<Map<string, Balances>> {
   const accounts = contacts.flatMap((c) => [accountId(c.id, 'open', c.currency), accountId(c.id, 'commerce', c.currency)]);
-  const rows = await sql<{ account: string; balance: number }[]>`
-    select account, sum(amount)::int8 as balance from (
+  const rows = await sql<{ account: string; balance: string }[]>`
+    select account, sum(amount)::text as balance from (
       select credit_account as account, amount from ledger_postings
       where credit_account = any(${accounts}) and credit_account like 'con\\_%'
       union all
       select debit_account, -amount from ledger_postings
       where debit_account = any(${accounts}) and debit_account like 'con\\_%'
     ) p group by account`;
-  const sums = new Map(rows.map((r) => [r.account, r.balance]));
+  const sums = new Map(rows.map((r) => [r.account, exactAmount(r.balance)]));
   return new Map(
     contacts.map((c) => [
       c.id,
@@ -61,11 +63,11 @@ export async function ledgerBalances(sql: Sql, contacts: readonly LedgerContact[
 
 export interface Difference {
   readonly balance: 'open' | 'commerce';
-  readonly redis: number;
-  readonly ledger: number;
+  readonly redis: ExactAmount;
+  readonly ledger: ExactAmount;
 }
 
-/** Where Redis and the ledger differ: the open balance, the commerce balance (lots less debt, or the `m` field). */
+/** Where Redis and the ledger differ: the open balance, the commerce balance (lots less debt, or the `m` field). ExactAmounts: `!==` compares them exactly. */
 export function differences(redis: RedisBalances, ledger: Balances): Difference[] {
   const out: Difference[] = [];
   if (redis.open !== ledger.open) out.push({ balance: 'open', redis: redis.open, ledger: ledger.open });

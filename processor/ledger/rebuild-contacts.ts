@@ -10,7 +10,7 @@ import { CimIndex } from '../hot/cim-index.ts';
 import { capsKey, contactKey, expired_lots_kept_ms, expiredLotsKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey, owedLotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
 import type { Posting } from '../journal.ts';
 import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
-import { ledgerBalances } from './balances.ts';
+import { ledgerBalances, type Balances } from './balances.ts';
 import { ContactReplay, type ContactHot, type HistoryAward, type HistoryRow, type OfferFacts } from './replay.ts';
 import { capCounterKept, capPeriodsKeptFrom } from '../../core/cap-periods.ts';
 
@@ -214,7 +214,7 @@ async function replayContact(c: ContactRow, ledger: Peekable<LedgerRow>, known: 
 }
 
 /** The contact hash as the hot path writes it (contacts.ts, schemes.ts, lib.lua). */
-function contactFields(c: ContactRow, hot: ContactHot, balances: { open: number; commerce: number }): Record<string, string> {
+function contactFields(c: ContactRow, hot: ContactHot, balances: Balances): Record<string, string> {
   const fields: Record<string, string> = { b: c.business_id };
   if (c.tags.length > 0) fields.t = JSON.stringify(c.tags);
   if (c.birth_date !== null) fields.d = c.birth_date;

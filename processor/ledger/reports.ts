@@ -1,7 +1,10 @@
 // Reports read from the PostgreSQL ledger: a contact's statement and merchant settlement.
-// Balances are sums of postings; nothing here reads Redis.
+// Balances are sums of postings; nothing here reads Redis. Sums are read as text and kept as
+// ExactAmount (core/money.ts): a settlement's total across thousands of contacts may pass 2^53,
+// where a bigint read as a number failed the report (500) and a float would be wrong.
 
 import { PocketgateError } from '../../core/errors.ts';
+import { exactAbs, exactAmount, exactDifference, exactSum, type ExactAmount } from '../../core/money.ts';
 import { utcTimestamp } from '../../core/schemas.ts';
 import { accountId } from '../journal.ts';
 import { iso, type Business } from '../network.ts';
@@ -63,30 +66,32 @@ export async function statement(sql: Sql, business: Business, contact_id: string
     // every contact (it judges a plan for any contact dearer than one for a given contact), and
     // planning was half of a statement's CPU. Any contact's postings are few: one plan fits all.
     await sql`set local plan_cache_mode = force_generic_plan`;
-    const [totals] = await sql<{ opening_open: number; opening_commerce: number; closing_open: number; closing_commerce: number }[]>`
-      select coalesce(sum(open_delta) filter (where created_at < ${start}), 0)::int8 as opening_open,
-        coalesce(sum(commerce_delta) filter (where created_at < ${start}), 0)::int8 as opening_commerce,
-        coalesce(sum(open_delta) filter (where created_at < ${end}), 0)::int8 as closing_open,
-        coalesce(sum(commerce_delta) filter (where created_at < ${end}), 0)::int8 as closing_commerce
+    const [totals] = await sql<{ opening_open: string; opening_commerce: string; closing_open: string; closing_commerce: string }[]>`
+      select coalesce(sum(open_delta) filter (where created_at < ${start}), 0)::text as opening_open,
+        coalesce(sum(commerce_delta) filter (where created_at < ${start}), 0)::text as opening_commerce,
+        coalesce(sum(open_delta) filter (where created_at < ${end}), 0)::text as closing_open,
+        coalesce(sum(commerce_delta) filter (where created_at < ${end}), 0)::text as closing_commerce
       from (${movements}) m`;
-    const rows = await sql<{ id: string; kind: string; created_at: Date; open_delta: number; commerce_delta: number }[]>`
-      select * from (${movements}) m where created_at >= ${start} and created_at < ${end}
+    const rows = await sql<{ id: string; kind: string; created_at: Date; open_delta: string; commerce_delta: string }[]>`
+      select id, kind, created_at, open_delta::text, commerce_delta::text from (${movements}) m where created_at >= ${start} and created_at < ${end}
       order by journal_ms, journal_seq limit ${lines_max + 1}`;
     const has_more = rows.length > lines_max;
-    let open_balance = totals!.opening_open;
-    let commerce_balance = totals!.opening_commerce;
+    let open_balance = exactAmount(totals!.opening_open);
+    let commerce_balance = exactAmount(totals!.opening_commerce);
     const lines = rows.slice(0, lines_max).map((r) => {
-      open_balance += r.open_delta;
-      commerce_balance += r.commerce_delta;
-      return { transaction_id: r.id, kind: r.kind, at: iso(r.created_at), open_delta: r.open_delta, commerce_delta: r.commerce_delta, open_balance, commerce_balance };
+      const open_delta = exactAmount(r.open_delta);
+      const commerce_delta = exactAmount(r.commerce_delta);
+      open_balance = exactSum(open_balance, open_delta);
+      commerce_balance = exactSum(commerce_balance, commerce_delta);
+      return { transaction_id: r.id, kind: r.kind, at: iso(r.created_at), open_delta, commerce_delta, open_balance, commerce_balance };
     });
     return {
       contact_id,
       currency: business.currency,
       from: utcBound(from),
       to: utcBound(to),
-      opening: { open: totals!.opening_open, commerce: totals!.opening_commerce },
-      closing: { open: totals!.closing_open, commerce: totals!.closing_commerce },
+      opening: { open: exactAmount(totals!.opening_open), commerce: exactAmount(totals!.opening_commerce) },
+      closing: { open: exactAmount(totals!.closing_open), commerce: exactAmount(totals!.closing_commerce) },
       lines,
       // More lines in the period than one statement holds: ask for shorter periods.
       has_more,
@@ -160,36 +165,36 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
   // second part of the union, the same statement over the same rows (refunds and reversals only).
   const at_merchants = sql`term.business_id = ${business.id} and term.merchant_id is not null ${merchant_id === undefined ? sql`` : sql`and term.merchant_id = ${merchant_id}`}
       and t.created_at >= ${start} and t.created_at < ${end}`;
-  const sums = await sql<{ merchant_id: string; awards_funded: number; discounts: number; fees: number; spends: number }[]>`
-    select merchant_id, sum(awards_funded)::int8 as awards_funded, sum(discounts)::int8 as discounts, sum(fees)::int8 as fees, sum(spends)::int8 as spends
+  const sums = await sql<{ merchant_id: string; awards_funded: string; discounts: string; fees: string; spends: string }[]>`
+    select merchant_id, sum(awards_funded)::text as awards_funded, sum(discounts)::text as discounts, sum(fees)::text as fees, sum(spends)::text as spends
     from (
       select term.merchant_id,
-        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::int8 as awards_funded,
-        coalesce(sum(case when p.credit_account = ${discounts} then p.amount when p.debit_account = ${discounts} then -p.amount else 0 end), 0)::int8 as discounts,
-        coalesce(sum(case when p.debit_account = term.merchant_id || ${fees_suffix} then p.amount when p.credit_account = term.merchant_id || ${fees_suffix} then -p.amount else 0 end), 0)::int8 as fees,
-        coalesce(sum(case when p.credit_account = term.merchant_id || ${spends_suffix} then p.amount when p.debit_account = term.merchant_id || ${spends_suffix} then -p.amount else 0 end), 0)::int8 as spends
+        coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0) as awards_funded,
+        coalesce(sum(case when p.credit_account = ${discounts} then p.amount when p.debit_account = ${discounts} then -p.amount else 0 end), 0) as discounts,
+        coalesce(sum(case when p.debit_account = term.merchant_id || ${fees_suffix} then p.amount when p.credit_account = term.merchant_id || ${fees_suffix} then -p.amount else 0 end), 0) as fees,
+        coalesce(sum(case when p.credit_account = term.merchant_id || ${spends_suffix} then p.amount when p.debit_account = term.merchant_id || ${spends_suffix} then -p.amount else 0 end), 0) as spends
       from ledger_transactions t
       join terminals term on term.id = t.terminal_id
       join ledger_postings p on p.transaction_id = t.id
       where ${at_merchants}
       group by term.merchant_id
       union all
-      select term.merchant_id, -sum((t.reply->>'award_expired')::int8)::int8, 0, 0, 0
+      select term.merchant_id, -sum((t.reply->>'award_expired')::int8), 0, 0, 0
       from ledger_transactions t
       join terminals term on term.id = t.terminal_id
       where ${at_merchants} and t.kind in ('refund', 'reversal') and (t.reply->>'award_expired')::int8 > 0
       group by term.merchant_id
     ) s
     group by merchant_id`;
-  const by_merchant = new Map(sums.map((r) => [r.merchant_id, r]));
-  const none = { awards_funded: 0, discounts: 0, fees: 0, spends: 0 };
+  const by_merchant = new Map(sums.map((r) => [r.merchant_id, { awards_funded: exactAmount(r.awards_funded), discounts: exactAmount(r.discounts), fees: exactAmount(r.fees), spends: exactAmount(r.spends) }]));
+  const none: Record<'awards_funded' | 'discounts' | 'fees' | 'spends', ExactAmount> = { awards_funded: 0, discounts: 0, fees: 0, spends: 0 };
   const result = [];
   for (const m of merchants) {
     const row = by_merchant.get(m.id) ?? none;
     // An instant discount is an award the business funds and the customer takes at the merchant's
     // till at once: the merchant collected that much less, so the business owes it, as it owes
     // the wallet money the merchant accepted.
-    const net = row.spends + row.discounts - row.fees;
+    const net = exactDifference(exactSum(row.spends, row.discounts), row.fees);
     result.push({
       merchant_id: m.id,
       code: m.code,
@@ -204,7 +209,7 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
       // Positive: the business pays the merchant; negative: the merchant pays the business.
       net_owed_to_merchant: net,
       owed_by: net > 0 ? 'business' : net < 0 ? 'merchant' : null,
-      net_amount: Math.abs(net),
+      net_amount: exactAbs(net),
     });
   }
   return { from: utcBound(from), to: utcBound(to), currency: business.currency, merchants: result };
