@@ -1,4 +1,4 @@
-// Money past 2^53 − 1 minor units (a black-box probe, 2026-12-06): 100 offers of the largest fixed
+// Money past 2^53 − 1 minor units (a black-box probe, 2026-12-05): 100 offers of the largest fixed
 // award and a merchant at 99.99% took one contact's wallet to 9.2e15 in 92 purchases of 1. The
 // wallet the Lua scripts answered was then a unit off (doubles), and the statement, the
 // settlements, the stats and `npm run reconcile` failed on the ledger's sums (500, exit 2).
