@@ -203,6 +203,12 @@ export async function releaseAttempts(sql: Sql, released: readonly AttemptResult
     where d.seq = r.seq and d.attempts = r.attempt and d.status = 'pending'`;
 }
 
+/** Whether the endpoint is enabled now (not disabled, not deleted): its deliveries may be sent. */
+export async function endpointEnabled(sql: Sql, endpoint_id: string): Promise<boolean> {
+  const rows = await sql`select 1 from webhook_endpoints where id = ${endpoint_id} and status = 'enabled'`;
+  return rows.length > 0;
+}
+
 /** Deliveries not yet succeeded or given up, of endpoints not deleted, counted up to `max`. */
 export async function deliveryBacklog(sql: Sql, max = 100_000): Promise<number> {
   const [row] = await sql<{ n: number }[]>`

@@ -24,7 +24,7 @@ import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { signatureHeader } from '../../core/signature.ts';
 import type { Sql } from '../../processor/stores.ts';
-import { claimDeliveries, outcomeOf, recordAttempts, releaseAttempts, type AttemptOutcome, type AttemptResult, type ClaimedDelivery } from '../../processor/webhook-outbox.ts';
+import { claimDeliveries, endpointEnabled, outcomeOf, recordAttempts, releaseAttempts, type AttemptOutcome, type AttemptResult, type ClaimedDelivery } from '../../processor/webhook-outbox.ts';
 import { webhooks_channel } from '../../processor/webhooks.ts';
 import { sendWebhook } from './sender.ts';
 
@@ -299,8 +299,10 @@ export class WebhookWorker {
     }
     const queue = q;
     this.in_flight++;
+    // Waiting for a slot (its endpoint busy): the endpoint may be disabled or deleted meanwhile.
+    const waits = queue.pending + queue.size >= this.per_endpoint;
     const task: Promise<void> = queue
-      .add(() => this.attempt(d))
+      .add(() => this.attempt(d, waits))
       .catch((err: unknown) => this.report(err, 'webhooks: an attempt failed unexpectedly; the delivery is attempted again when its lease ends'))
       .finally(() => {
         this.in_flight--;
@@ -311,11 +313,13 @@ export class WebhookWorker {
     this.tasks.add(task);
   }
 
-  private async attempt(d: ClaimedDelivery): Promise<void> {
+  private async attempt(d: ClaimedDelivery, waited: boolean): Promise<void> {
     let result: AttemptResult;
-    if (!this.running) {
-      // Its endpoint's turn came after stop(): not made, left due (stop).
-      this.released.push({ seq: d.seq, attempt: d.attempt, ok: false, status_code: null, error: 'the gateway stopped', manual: d.manual });
+    // Its endpoint's turn came after stop(), or after the endpoint was disabled or deleted while
+    // it waited (a black-box probe, 2026-12-05: a dead endpoint disabled got the 8 deliveries
+    // claimed for it, up to 8.5 s after the PATCH or DELETE had answered): not made, left due.
+    if (!this.running || (waited && !(await endpointEnabled(this.sql, d.endpoint_id)))) {
+      this.released.push({ seq: d.seq, attempt: d.attempt, ok: false, status_code: null, error: this.running ? 'the webhook was disabled' : 'the gateway stopped', manual: d.manual });
       this.flush();
       return;
     }
