@@ -231,6 +231,10 @@ export class Contacts {
       if (referrer === undefined) throw new PocketgateError('validation_failed', 'referred_by: unknown referral code', [{ path: 'referred_by', message: 'unknown referral code' }]);
       prepared.referred_by = referrer;
     }
+    // Refused at once while Redis takes no write (503, nothing changed), as a patch of what the POS
+    // path reads is: committed to PostgreSQL first, it stood without its Redis copy, and the retry
+    // the 503 asks for made a second contact when no CIM tied the two (a black-box probe, 2026-12-05).
+    await requireWritableNow(this.stores);
     const id = await this.insertOne(business, prepared);
     return this.view(business, id) as Promise<ContactView>;
   }
@@ -669,6 +673,8 @@ export class Contacts {
   }
 
   private async importBatch(business: Business, batch: { line: number; contact: PreparedContact }[], result: ImportResult, fail: (line: number, code: ErrorCode, message: string) => void) {
+    // As create: no batch is committed while Redis takes no write (the call answers 503).
+    await requireWritableNow(this.stores);
     // Referral codes and CIM conflicts are settled for the whole batch in two queries, so the
     // batch insert below almost never meets a conflict; when it does (a race), go line by line.
     const codes = [...new Set(batch.flatMap((b) => (b.contact.input.referred_by === undefined ? [] : [b.contact.input.referred_by])))];

@@ -130,6 +130,33 @@ describe('Redis refusing writes', () => {
     expect((await purchase()).status).toBe(201);
   });
 
+  // A contact committed to PostgreSQL while Redis refused its copy stood without it, and the
+  // retry the 503 asks for made a second one when no CIM tied the two (a black-box probe,
+  // 2026-12-05: two contacts with one email, the look-up by it then 404). Refused at once now.
+  it('a contact created or imported while Redis refuses writes: 503 and nothing written; the retry makes one contact', async () => {
+    const sql = gw.processor.stores.sql;
+    const email = `refused-${Date.now()}@example.com`;
+    const count = async () => (await sql<{ n: number }[]>`select count(*)::int4 as n from contacts where business_id = ${biz.business_id} and email = ${email}`)[0]!.n;
+    const lines = [JSON.stringify({ first_name: 'Imported', email }), JSON.stringify({ first_name: 'Imported', email })].join('\n');
+    const importing = () => gw.app.request('/v1/contacts/import', { method: 'POST', headers: { authorization: `Bearer ${biz.admin_key}`, 'content-type': 'application/x-ndjson' }, body: lines });
+    await admin.sendCommand(['REPLICAOF', '127.0.0.1', '1']);
+    try {
+      expect((await ready()).body.redis).toBe('refusing_writes');
+      const refused = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Refused', email });
+      expect(refused.status, refused.text).toBe(503);
+      expect(refused.body.code).toBe('unavailable');
+      const imported = await importing();
+      expect(imported.status, await imported.text()).toBe(503);
+      expect(await count()).toBe(0);
+    } finally {
+      await admin.sendCommand(['REPLICAOF', 'NO', 'ONE']);
+    }
+    await eventually('Redis takes writes again', async () => (await ready()).status === 200);
+    const made = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Refused', email });
+    expect(made.status, made.text).toBe(201);
+    expect(await count()).toBe(1);
+  });
+
   it('a read-only replica: 503 unavailable, then approvals again once it is a master', async () => {
     await admin.sendCommand(['REPLICAOF', '127.0.0.1', '1']);
     try {
