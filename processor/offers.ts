@@ -327,7 +327,7 @@ export class Offers {
       // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
       const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
       // Only where the patch sets them: an offer stored before the rule still takes its other changes.
-      if (patch.goal !== undefined || patch.award !== undefined) refuseAwardOfNothing(merged);
+      if (patch.goal !== undefined || patch.award !== undefined || patch.conditions !== undefined) refuseAwardOfNothing(merged);
       await this.checkReferences(business, merged);
       // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
       // limits are written where any process could load them (limit-seed.ts: the window left).
@@ -453,8 +453,20 @@ async function forgetTierUnits(stores: Stores, business_id: string, kinds: reado
  * such an offer was stored and never awarded (a black-box probe of the rewards). 400 on
  * award.percent, as bad input.
  */
-function refuseAwardOfNothing(offer: Pick<OfferInput, 'goal' | 'award'>): void {
-  if (offer.goal !== 'signup' || !('percent' in offer.award)) return;
-  const message = 'a signup offer has no purchase to take a percent of: give award.fixed';
-  throw new PocketgateError('validation_failed', `award.percent: ${message}`, [{ path: 'award.percent', message }]);
+function refuseAwardOfNothing(offer: Pick<OfferInput, 'goal' | 'award' | 'conditions'>): void {
+  if (offer.goal !== 'signup') return;
+  if ('percent' in offer.award) {
+    const message = 'a signup offer has no purchase to take a percent of: give award.fixed';
+    throw new PocketgateError('validation_failed', `award.percent: ${message}`, [{ path: 'award.percent', message }]);
+  }
+  // Conditions on a purchase (and on its venue's day and time): a sign-up has none to meet them,
+  // and they were ignored, so that a Monday-only sign-up offer awarded on a Saturday (a black-box
+  // probe, 2026-12-05). Refused, as a percent award is, rather than read one way or another.
+  const unmet = signup_unmet_conditions.find((k) => offer.conditions?.[k] !== undefined);
+  if (unmet === undefined) return;
+  const message = 'a signup offer has no purchase, venue or time of day to meet this: leave it out (tiers and tags apply)';
+  throw new PocketgateError('validation_failed', `conditions.${unmet}: ${message}`, [{ path: `conditions.${unmet}`, message }]);
 }
+
+/** Of an offer's conditions, those only a purchase can meet (core/offer.ts evaluateSignup reads the rest). */
+const signup_unmet_conditions = ['min_amount', 'merchants', 'venues', 'products', 'days_of_week', 'time_from', 'time_to'] as const;

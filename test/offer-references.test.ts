@@ -69,3 +69,26 @@ describe('a sign-up offer’s award', () => {
     expect((await call(gw, 'GET', `/v1/offers/${spend.body.id}`, mine.admin_key)).body.goal).toBe('spend');
   });
 });
+
+// Conditions only a purchase can meet were ignored on a sign-up offer: a Monday-only one awarded
+// on a Saturday, one for 02:00–03:00 at 18:42 (a black-box probe, 2026-12-05). Refused now.
+describe('a sign-up offer’s conditions', () => {
+  it('are tiers and tags only: a purchase’s condition is 400 on it, on create and on a patch, and stores nothing', async () => {
+    const before = await countRows(gw, 'offers', mine.business_id);
+    const unmet = { min_amount: 100, merchants: ['m'], venues: ['v'], products: { skus: ['A'] }, days_of_week: [1], time_from: '02:00', time_to: '03:00' };
+    for (const [key, value] of Object.entries(unmet)) {
+      const res = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer({ goal: 'signup', award: { fixed: 10 }, conditions: { [key]: value } }));
+      expect([res.status, res.body.code, res.body.errors?.[0]?.path], res.text).toEqual([400, 'validation_failed', `conditions.${key}`]);
+    }
+    expect(await countRows(gw, 'offers', mine.business_id)).toBe(before);
+    const tagged = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer({ goal: 'signup', award: { fixed: 10 }, conditions: { tags: ['vip'] } }));
+    expect(tagged.status, tagged.text).toBe(201);
+    const timed = await call(gw, 'PATCH', `/v1/offers/${tagged.body.id}`, mine.admin_key, { conditions: { days_of_week: [1] } });
+    expect([timed.status, timed.body.errors?.[0]?.path], timed.text).toEqual([400, 'conditions.days_of_week']);
+    const mondays = await call(gw, 'POST', '/v1/offers', mine.admin_key, offer({ goal: 'spend', award: { fixed: 10 }, conditions: { days_of_week: [1] } }));
+    expect(mondays.status, mondays.text).toBe(201);
+    const to_signup = await call(gw, 'PATCH', `/v1/offers/${mondays.body.id}`, mine.admin_key, { goal: 'signup' });
+    expect([to_signup.status, to_signup.body.errors?.[0]?.path], to_signup.text).toEqual([400, 'conditions.days_of_week']);
+    expect((await call(gw, 'GET', `/v1/offers/${tagged.body.id}`, mine.admin_key)).body.conditions).toEqual({ tags: ['vip'] });
+  });
+});
