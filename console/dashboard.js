@@ -110,8 +110,10 @@ function latestRows() {
     merge(ts) {
       const seen = new Set(all.map((t) => t.id));
       const fresh = ts.filter((t) => !seen.has(t.id) && seen.add(t.id));
-      // A stable sort: within one second (created_at's precision) the order already shown stays.
-      all = [...all, ...fresh].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+      // Within one second (created_at's precision), by id: a transaction's id starts with its
+      // millisecond (core/ids.ts). Kept in the order shown, a reversal made in the second of its
+      // purchase was listed under it (a black-box probe, 2026-12-05).
+      all = [...all, ...fresh].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
       all.length = Math.min(all.length, rows_max);
     },
   };

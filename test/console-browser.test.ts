@@ -89,6 +89,25 @@ describe('the console in Chromium', () => {
     await expect.poll(() => page.locator('#awards-today').textContent(), { timeout: 15_000 }).toBe('1.31 EUR');
   });
 
+  // created_at is to the second: rows of one second were kept in the order they were shown, so
+  // a reversal made in its purchase's second was listed under it (a black-box probe, 2026-12-05).
+  it('lists the newest first within one second too: a purchase, its refund and its reversal made at once', async () => {
+    await page.getByText('Live: new transactions').waitFor();
+    const reference = unique('sec-');
+    const made: string[] = [];
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount: 1_000, currency: 'EUR' });
+    const r = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, { reference: `${reference}-r`, original_reference: reference, amount: 100 });
+    const v = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: `${reference}-v`, original_reference: reference });
+    for (const t of [p, r, v]) {
+      expect(t.status, t.text).toBe(201);
+      made.push(t.body.id);
+    }
+    const rows = page.locator('#latest tbody tr');
+    const ids = async () => (await rows.allTextContents()).map((text) => made.find((id) => text.includes(id))).filter((id) => id !== undefined);
+    await expect.poll(ids, { timeout: 10_000 }).toHaveLength(3);
+    expect(await ids()).toEqual([...made].reverse());
+  });
+
   it('looks a contact up by card, phone and wallet code, the card never in a URL', async () => {
     await page.getByRole('link', { name: 'Contacts' }).click();
     for (const [type, value] of [['Card number', card], ['Phone', '+351 913 000 111'], ['Wallet code', contact.wallet_code]] as const) {
