@@ -17,9 +17,30 @@ export function render(container, ctx) {
     event.preventDefault();
     show(ctx, from.value, to.value, merchant.value, result).catch((err) => replace(result, h('p', { class: 'error', role: 'alert' }, err.message)));
   });
-  replace(container, h('h1', {}, 'Settlements'), form, result);
-  // One option at a time: a spread of every merchant could pass the engine's bound on arguments.
-  apiListAll('/v1/merchants').then((merchants) => merchants.forEach((m) => merchant.append(h('option', { value: m.id }, `${m.name} (${m.code})`))), () => {});
+  const failed = h('p', { class: 'error', role: 'alert', id: 'settle-merchants-error', hidden: true });
+  replace(container, h('h1', {}, 'Settlements'), form, failed, result);
+  listMerchants(merchant, failed);
+}
+
+const retry_ms = 3_000;
+
+/**
+ * The merchant choices, tried again every retry_ms while the read fails, until the page is left.
+ * A failure was swallowed: during a PostgreSQL outage the list held "All merchants" alone, and
+ * said nothing (a black-box probe, 2026-12-05).
+ */
+function listMerchants(merchant, failed) {
+  apiListAll('/v1/merchants').then((merchants) => {
+    failed.hidden = true;
+    // One option at a time: a spread of every merchant could pass the engine's bound on arguments.
+    merchants.forEach((m) => merchant.append(h('option', { value: m.id }, `${m.name} (${m.code})`)));
+  }, (err) => {
+    if (!merchant.isConnected) return;
+    const text = `Merchants could not be listed: ${err.message}`;
+    if (failed.textContent !== text) failed.textContent = text;
+    failed.hidden = false;
+    setTimeout(() => merchant.isConnected && listMerchants(merchant, failed), retry_ms);
+  });
 }
 
 async function show(ctx, from, to, merchant_id, result) {
