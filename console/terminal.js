@@ -134,12 +134,19 @@ function form(state, legend, id, controls, buttons, build) {
 
 const submit = (text, path, cls) => h('button', { type: 'submit', 'data-path': path, class: cls }, text);
 
-function basketRow(rows) {
+function basketRow(rows, add) {
   const sku = h('input', { autocomplete: 'off', required: true });
   const quantity = h('input', { type: 'number', min: 1, value: 1, required: true });
   const amount = amountInput(undefined);
   const row = h('div', { class: 'row basket-item' }, field('SKU', sku), field('Quantity', quantity), field('Item amount', amount));
-  row.append(h('button', { type: 'button', class: 'secondary', 'aria-label': 'Remove this item', onclick: () => row.remove() }, 'Remove'));
+  // The focus goes to the item after it, or before it, else to the add button: it went with the
+  // row, to <body>, a keyboard user sent back to the top of the page (a black-box probe, 2026-12-05).
+  const remove = () => {
+    const near = row.nextElementSibling ?? row.previousElementSibling;
+    row.remove();
+    (near?.querySelector('button') ?? add).focus();
+  };
+  row.append(h('button', { type: 'button', class: 'secondary', 'aria-label': 'Remove this item', onclick: remove }, 'Remove'));
   row.item = { sku, quantity, amount };
   rows.append(row);
 }
@@ -150,12 +157,13 @@ function purchaseForm(state) {
   const value = h('input', { id: 'vt-purchase-cim-value', required: true, autocomplete: 'off' });
   const amount = amountInput('vt-purchase-amount', false);
   const rows = h('div', { class: 'basket' });
+  const add = h('button', { type: 'button', class: 'secondary', onclick: () => basketRow(rows, add) }, 'Add basket item');
   const pay = amountInput('vt-purchase-pay', false);
   const method = h('select', { id: 'vt-purchase-pay-method' }, h('option', { value: 'otp' }, 'One-time code (OTP)'), h('option', { value: 'wallet_code' }, 'Wallet code'));
   const code = h('input', { id: 'vt-purchase-pay-code', autocomplete: 'off' });
   const controls = [
     h('div', { class: 'row' }, field('Reference', ref), field('CIM type', type), field('CIM value', value)),
-    h('div', { class: 'row' }, field('Amount (blank: the basket’s total)', amount), h('button', { type: 'button', class: 'secondary', onclick: () => basketRow(rows) }, 'Add basket item')),
+    h('div', { class: 'row' }, field('Amount (blank: the basket’s total)', amount), add),
     rows,
     h('div', { class: 'row' }, field('Pay from wallet (optional)', pay), field('Paid by', method), field('OTP or wallet code', code)),
   ];

@@ -191,6 +191,23 @@ describe('the console in Chromium', () => {
     expect(JSON.parse((await page.locator('#vt-reply').textContent())!.slice(4))).toMatchObject({ contact_id: contact.id, amount_due: 350, awards: [{ amount: 35 }] });
   });
 
+  // Removed with its row, the focus fell to <body>: a keyboard user was sent back to the top of
+  // the page (a black-box probe, 2026-12-05).
+  it('removing a basket item by keyboard leaves the focus on the item beside it, then on the add button', async () => {
+    const purchase = page.getByRole('form', { name: 'Purchase' });
+    const add = purchase.getByRole('button', { name: 'Add basket item' });
+    await add.click();
+    const removes = purchase.getByRole('button', { name: 'Remove this item' });
+    await expect.poll(() => removes.count()).toBe(2);
+    await removes.nth(1).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => removes.count()).toBe(1);
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Remove this item');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => removes.count()).toBe(0);
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Add basket item');
+  });
+
   it('lists offers and deactivates one, the focus kept on its button', async () => {
     await page.getByRole('link', { name: 'Offers' }).click();
     // From the keyboard: the table is drawn again after the change, the button pressed with it.
