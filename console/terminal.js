@@ -80,6 +80,9 @@ async function send(state, path, body, ref) {
   state.reply.textContent = `POST ${path}…`;
   const r = await api('POST', path, body, { 'pocketgate-terminal': state.terminal.value });
   state.reply.textContent = `${r.status}${r.replayed ? ' (replayed)' : ''}\n${typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2)}`;
+  // Brought into sight when it is not: on a narrow screen the reply comes after every form, some
+  // 3,400 px down, and a purchase seemed to do nothing (a black-box probe, 2026-12-05).
+  state.reply.scrollIntoView({ block: 'nearest' });
   // A refusal is kept under its reference as an approval is (idempotent, refusals included): the
   // corrected call needs a new one, or it is 409. A 5xx, a 429 or no answer keeps the reference,
   // so that sending again is the same transaction, never a second one.

@@ -380,3 +380,34 @@ describe('the console in Chromium', () => {
     expect(page_errors).toEqual([]);
   });
 });
+
+// On a narrow screen the reply comes after every form, some 3,400 px down: a purchase seemed to do
+// nothing (a black-box probe, 2026-12-05). The reply is brought into sight.
+describe('the virtual terminal on a narrow screen', () => {
+  it('brings the reply into sight', async () => {
+    const narrow = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, locale: 'en-US', timezoneId: 'Europe/Lisbon' });
+    narrow.setDefaultTimeout(10_000);
+    try {
+      const small = await narrow.newPage();
+      await small.goto(`${origin}/console`);
+      await small.getByLabel('Admin key').fill(biz.admin_key);
+      await small.getByRole('button', { name: 'Sign in' }).click();
+      await small.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      await small.getByRole('link', { name: 'Virtual terminal' }).click();
+      await expect.poll(() => small.getByLabel('Terminal').inputValue()).toBe(biz.terminal_id);
+      const purchase = small.getByRole('form', { name: 'Purchase' });
+      await purchase.getByLabel('Value').fill(card);
+      await purchase.getByLabel(/^Amount/).fill('1.00');
+      await purchase.getByRole('button', { name: 'Purchase' }).click();
+      await expect.poll(() => small.locator('#vt-reply').textContent()).toMatch(/^201\n/);
+      // The box is the viewport's (Playwright: relative to the main frame's viewport).
+      const inSight = async () => {
+        const box = await small.locator('#vt-reply').boundingBox();
+        return box !== null && box.y < 740 && box.y + box.height > 0;
+      };
+      await expect.poll(inSight).toBe(true);
+    } finally {
+      await narrow.close();
+    }
+  });
+});
