@@ -181,18 +181,6 @@ export class Spends {
     return replayOr(this.stores, this.contacts, err, claimant, reference, unknown, guess);
   }
 
-  /**
-   * A retry of a spend that was approved, whose code is gone since (an OTP expired or used up, a
-   * wallet code rotated, Redis rebuilt without its OTPs): its reply, and the wrong guess its code
-   * was counted as given back. Counted, a terminal retrying replies locked real customers out of
-   * OTPs (429) after a rebuild (a black-box audit, 2026-12-03). Only what was counted: a code
-   * refused as malformed or past a hard limit was not.
-   */
-  private async noGuess(business: Business, presenter: Presenter, err: unknown, now_ms: number): Promise<void> {
-    const guess = spendGuess(business, presenter, err, now_ms);
-    if (guess !== undefined) await giveBackGuess(this.stores, guess);
-  }
-
   /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
   async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
@@ -208,10 +196,8 @@ export class Spends {
       checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
-      const presenter = { terminal_id: terminal.id, source };
-      const reply = await this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input), spendGuess(business, presenter, err, now_ms));
-      await this.noGuess(business, presenter, err, now_ms);
-      return reply;
+      const guess = spendGuess(business, { terminal_id: terminal.id, source }, err, now_ms);
+      return this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input), guess);
     }
     const contact_id = payer.contact_id;
     const [claimed] = await Promise.all([claimReference(this.stores, { business_id: business.id, slot, hash }, contact_id), payer.guess_settled]);
@@ -330,16 +316,22 @@ async function giveBackGuess(stores: Pick<Stores, 'redis'>, guess: CountedGuess)
  * (bad input, a limit, a store down) are decided again, code and all.
  */
 export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown = unknown_cim, guess?: CountedGuess): Promise<Reply> {
+  // A repeat, of an approval or of a refusal, is answered as it was and changes nothing: the wrong
+  // guess its code counted again (gone since: an OTP used up or expired, a wallet code rotated,
+  // Redis rebuilt without its OTPs; or named no one the first time too) is given back. Counted,
+  // twenty retries of one spend refused for its code locked the terminal out of OTP spends for the
+  // day (a black-box probe), and a terminal retrying approved spends after a rebuild locked real
+  // customers out (a black-box audit, 2026-12-03). Node sent the count first, on the same
+  // connection: Redis runs them in that order.
+  let reply: Reply;
   try {
-    return await replayOrRefuse(stores, contacts, err, claimant, reference, unknown);
+    reply = await replayOrRefuse(stores, contacts, err, claimant, reference, unknown);
   } catch (refusal) {
-    // A repeat of a refusal is answered as it was and changes nothing: the wrong guess it counted
-    // again is given back. Counted, twenty retries of one spend refused for its code locked the
-    // terminal out of OTP spends for the day (a black-box probe). Node sent the count first, on
-    // the same connection: Redis runs them in that order.
     if (guess !== undefined && refusal instanceof PocketgateError && refusal.replayed) await giveBackGuess(stores, guess);
     throw refusal;
   }
+  if (guess !== undefined) await giveBackGuess(stores, guess);
+  return reply;
 }
 
 async function replayOrRefuse(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown): Promise<Reply> {

@@ -174,6 +174,27 @@ describe('OTP guesses', () => {
     expect([next.status, next.body.code], next.text).toEqual([404, 'contact_not_found']);
   });
 
+  // The same rule as spends' (wallet.ts replayOr): a repeat changes nothing, its guess included.
+  it('retries of an approved purchase and redemption by a wallet code rotated since replay them and count no guess', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const by_code = [
+      ['/v1/purchases', { reference: ref(), cim: { type: 'wallet_code', value: c.wallet_code }, amount: 1000, currency: 'EUR' }],
+      ['/v1/redemptions', { reference: ref(), cim: { type: 'wallet_code', value: c.wallet_code } }],
+    ] as const;
+    for (const [path, body] of by_code) expect((await pos(biz.terminal_key, 'POST', path, body)).status).toBe(201);
+    expect((await call(gw, 'POST', `/v1/contacts/${c.id}/wallet-code`, biz.admin_key)).status).toBe(201);
+    for (let i = 0; i <= guess_limits.code.soft_per_minute; i++) {
+      for (const [path, body] of by_code) {
+        const again = await pos(biz.terminal_key, 'POST', path, body);
+        expect([again.status, again.headers.get('idempotent-replayed')], again.text).toEqual([201, 'true']);
+      }
+    }
+    // Counted, a wrong code now would be past the minute's soft limit: 429.
+    const next = await pos(biz.terminal_key, 'POST', '/v1/purchases', { reference: ref(), cim: { type: 'wallet_code', value: wrongWalletCode() }, amount: 1000, currency: 'EUR' });
+    expect([next.status, next.body.code], next.text).toEqual([404, 'contact_not_found']);
+  });
+
   it('retries of an approved purchase paying with a code gone since (an OTP expired or lost with Redis, a wallet code rotated) replay it and count no guess', async () => {
     const biz = await business();
     const c = await contact(biz, 1000);
