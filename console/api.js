@@ -92,3 +92,20 @@ export async function readEvents(path, signal, onEvent) {
     }
   }
 }
+
+/** How long a page waits before it reads again what it could not (PostgreSQL down, say). */
+export const retry_ms = 3_000;
+
+/**
+ * `read()` (it shows what it read), tried again every retry_ms while it fails, until the page is
+ * left (`anchor` no longer in the document); `failed(err)` is told each failure. A list that could
+ * not be read stayed on its error, or silently empty, until the page was opened again (black-box
+ * probes of the console, 2026-12-05). Answers when the first try is over.
+ */
+export function readWhileShown(anchor, read, failed) {
+  return read().catch((err) => {
+    if (!anchor.isConnected) return;
+    failed(err);
+    setTimeout(() => anchor.isConnected && readWhileShown(anchor, read, failed), retry_ms);
+  });
+}

@@ -3,14 +3,13 @@
 // happen and the ledger's list fills in where the feed was not there (reconnecting, hidden). At
 // most `rows_max` rows are kept.
 
-import { api, apiJson, readEvents } from './api.js';
+import { api, apiJson, readEvents, retry_ms } from './api.js';
 import { trafficChart } from './chart.js';
 import { h, replace, table } from './dom.js';
 import { formatTime, startOfToday } from './format.js';
 
 const poll_ms = 2_000;
 const rows_max = 50;
-const retry_ms = 3_000;
 /** How far the ledger (GET /v1/transactions) may be behind the POS path, and then some. */
 const ledger_behind_ms = 3_000;
 

@@ -1,9 +1,7 @@
 // Offers: the business's offers, each activated or deactivated with PATCH /v1/offers/{id}.
 
-import { api, apiJson } from './api.js';
+import { api, apiJson, readWhileShown } from './api.js';
 import { h, replace, table } from './dom.js';
-
-const retry_ms = 3_000;
 
 function awardText(offer, money) {
   if (offer.award?.percent !== undefined) return `${offer.award.percent}%${offer.max_award ? ` (at most ${money(offer.max_award)})` : ''}`;
@@ -25,14 +23,11 @@ export function render(container, ctx) {
   const list = h('div', { id: 'offers-list' }, h('p', { class: 'muted' }, 'Loading…'));
   const status = h('p', { role: 'status', id: 'offers-status', class: 'muted' });
   replace(container, h('h1', {}, 'Offers'), h('section', { class: 'card' }, status, list));
-  // A failed read (PostgreSQL down) is tried again every retry_ms until the page is left (the list
-  // no longer in the document): it stayed on its error until the page was opened again (a
-  // black-box probe, 2026-12-05). The same error is not said again at each try.
-  const load = () => apiJson('GET', '/v1/offers').then((r) => draw(r.data), (err) => {
-    if (!list.isConnected) return;
+  // The same error is not said again at each try.
+  const failed = (err) => {
     if (list.textContent !== err.message) replace(list, h('p', { class: 'error', role: 'alert' }, err.message));
-    setTimeout(() => list.isConnected && load(), retry_ms);
-  });
+  };
+  const load = () => readWhileShown(list, () => apiJson('GET', '/v1/offers').then((r) => draw(r.data)), failed);
   const toggle = async (offer) => {
     const r = await api('PATCH', `/v1/offers/${encodeURIComponent(offer.id)}`, { active: !offer.active });
     status.textContent = r.ok ? `${offer.name} is now ${r.body.active ? 'active' : 'inactive'}.` : `Not changed: ${r.body?.detail ?? r.status}`;

@@ -1,7 +1,7 @@
 // Settlements per merchant for a period (GET /v1/settlements): the days are the viewer's own,
 // from the start of the first to the end of the last.
 
-import { apiJson, apiListAll } from './api.js';
+import { apiJson, apiListAll, readWhileShown } from './api.js';
 import { field, h, replace, table } from './dom.js';
 import { dateInputValue, dayStart } from './format.js';
 
@@ -22,24 +22,18 @@ export function render(container, ctx) {
   listMerchants(merchant, failed);
 }
 
-const retry_ms = 3_000;
-
-/**
- * The merchant choices, tried again every retry_ms while the read fails, until the page is left.
- * A failure was swallowed: during a PostgreSQL outage the list held "All merchants" alone, and
- * said nothing (a black-box probe, 2026-12-05).
- */
+/** The merchant choices; a failure to read them is said (it was swallowed: the list held "All merchants" alone). */
 function listMerchants(merchant, failed) {
-  apiListAll('/v1/merchants').then((merchants) => {
+  const read = () => apiListAll('/v1/merchants').then((merchants) => {
     failed.hidden = true;
     // One option at a time: a spread of every merchant could pass the engine's bound on arguments.
     merchants.forEach((m) => merchant.append(h('option', { value: m.id }, `${m.name} (${m.code})`)));
-  }, (err) => {
-    if (!merchant.isConnected) return;
+  });
+  readWhileShown(merchant, read, (err) => {
+    // Set only when it changes: a role=alert told the same failure at every try says it again.
     const text = `Merchants could not be listed: ${err.message}`;
     if (failed.textContent !== text) failed.textContent = text;
     failed.hidden = false;
-    setTimeout(() => merchant.isConnected && listMerchants(merchant, failed), retry_ms);
   });
 }
 

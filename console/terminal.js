@@ -2,7 +2,7 @@
 // (header Pocketgate-Terminal), so the transactions are that terminal's, made_by "admin". Each
 // reply is shown as the API gave it; the wallet of the contact it names is read again after.
 
-import { api, apiJson, apiListAll } from './api.js';
+import { api, apiJson, apiListAll, readWhileShown } from './api.js';
 import { cimTypeSelect } from './contacts.js';
 import { field, h, replace } from './dom.js';
 import { parseAmount } from './format.js';
@@ -17,7 +17,6 @@ function reference(prefix, id) {
 
 const no_reply = 'Replies appear here.';
 const terminals_failed = 'Could not list the terminals: ';
-const retry_ms = 3_000;
 
 const amountInput = (id, required = true) => h('input', { id, inputmode: 'decimal', autocomplete: 'off', required, placeholder: '0.00' });
 
@@ -36,23 +35,18 @@ export function render(container, ctx) {
   listTerminals(state);
 }
 
-/**
- * Fills the terminal list, trying again every retry_ms while it fails, until the page is left (the
- * list no longer in the document): after a 503 (PostgreSQL down) it stayed empty until the page
- * was opened again (a black-box probe of the console).
- */
+/** Fills the terminal list (readWhileShown: read again while it fails); its failure is told in the reply. */
 function listTerminals(state) {
-  loadTerminals(state.terminal).then(() => {
+  const read = () => loadTerminals(state.terminal).then(() => {
     // The failure told in the reply is over; anything else there (a reply, a hint) stays.
     if (state.reply.textContent.startsWith(terminals_failed)) state.reply.textContent = no_reply;
-  }, (err) => {
-    if (!state.terminal.isConnected) return;
+  });
+  readWhileShown(state.terminal, read, (err) => {
     const text = `${terminals_failed}${err.message}`;
     // Over the placeholder or an earlier failure only (a hint shown since stays), and only when it
     // changes: the reply is aria-live, and the same failure need not be said again every retry.
     const shown = state.reply.textContent;
     if (shown !== text && (shown === no_reply || shown.startsWith(terminals_failed))) state.reply.textContent = text;
-    setTimeout(() => state.terminal.isConnected && listTerminals(state), retry_ms);
   });
 }
 

@@ -158,12 +158,12 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
 
 /** The HTTP server (with the terminal channel) and the ISO 8583 server, as options say; their stops added to `started`. */
 async function listen(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, console_services: { stats: ConsoleStats; feed: TransactionFeed }, started: Started) {
-  const { server, closing, terminal, port } = (options.listen ?? true)
+  const { close_http, terminal, port } = (options.listen ?? true)
     ? await listenHttp(app, processor, config, options, logger, console_services.stats)
-    : { server: undefined, closing: undefined, terminal: undefined, port: 0 };
+    : { close_http: undefined, terminal: undefined, port: 0 };
   // The HTTP server closes last of the three: its close waits for the upgraded sockets too, and for
   // every open response (the live feeds).
-  if (server !== undefined) started.add(() => closeHttp(server, closing!));
+  if (close_http !== undefined) started.add(close_http);
   started.add(() => console_services.feed.close());
   if (terminal !== undefined) started.add(() => terminal.close());
   const { iso, iso_port } = (options.iso8583 ?? options.listen ?? true)
@@ -419,7 +419,7 @@ async function listenHttp(app: Gateway['app'], processor: Processor, config: Gat
   server.on('clientError', answerClientError);
   const terminal = new TerminalChannel(processor, logger, options.terminal, config.trust_proxy_hops, stats.record);
   terminal.attach(server);
-  return { server, closing, terminal, port };
+  return { close_http: () => closeHttp(server, closing), terminal, port };
 }
 
 /** Whether the HTTP server is closing: set once, by closeHttp. */

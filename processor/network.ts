@@ -445,9 +445,11 @@ export class Network {
       throw err;
     });
     if (old_hash === undefined) throw new PocketgateError('not_found', `terminal ${terminal_id} not found`);
-    if (old_hash !== '') this.revoked(old_hash);
-    // Every other process forgets it now; if the message is lost, within its cache time.
-    if (old_hash !== '') await redis.publish(keys_revoked_channel, old_hash).catch(() => {});
+    if (old_hash !== '') {
+      this.revoked(old_hash);
+      // Every other process forgets it now; if the message is lost, within its cache time.
+      await redis.publish(keys_revoked_channel, old_hash).catch(() => {});
+    }
     return { id: terminal_id, api_key };
   }
 }

@@ -295,7 +295,7 @@ export class Offers {
 
   async create(business: Business, sent: OfferInput): Promise<Offer> {
     const input = inUtc(sent);
-    refuseAwardOfNothing(input);
+    refuseWhatSignupLacks(input);
     await this.checkReferences(business, input);
     const id = newId('off');
     // Hidden until Redis holds it: a create answered 503 (Redis refusing, the process killed before
@@ -327,7 +327,7 @@ export class Offers {
       // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
       const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
       // Only where the patch sets them: an offer stored before the rule still takes its other changes.
-      if (patch.goal !== undefined || patch.award !== undefined || patch.conditions !== undefined) refuseAwardOfNothing(merged);
+      if (patch.goal !== undefined || patch.award !== undefined || patch.conditions !== undefined) refuseWhatSignupLacks(merged);
       await this.checkReferences(business, merged);
       // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
       // limits are written where any process could load them (limit-seed.ts: the window left).
@@ -449,11 +449,11 @@ async function forgetTierUnits(stores: Stores, business_id: string, kinds: reado
 }
 
 /**
- * A sign-up offer's award is fixed: a sign-up has no purchase, so a percent of it is nothing, and
- * such an offer was stored and never awarded (a black-box probe of the rewards). 400 on
- * award.percent, as bad input.
+ * What a sign-up offer cannot use, refused as bad input (400): a sign-up has no purchase, so a
+ * percent award is a percent of nothing (stored and never awarded: a black-box probe of the
+ * rewards), and a purchase's conditions have nothing to meet.
  */
-function refuseAwardOfNothing(offer: Pick<OfferInput, 'goal' | 'award' | 'conditions'>): void {
+function refuseWhatSignupLacks(offer: Pick<OfferInput, 'goal' | 'award' | 'conditions'>): void {
   if (offer.goal !== 'signup') return;
   if ('percent' in offer.award) {
     const message = 'a signup offer has no purchase to take a percent of: give award.fixed';
