@@ -624,6 +624,10 @@ export class Contacts {
       result.failed++;
       if (result.errors.length < import_errors_max) result.errors.push({ line, code, message });
     };
+    // As create: nothing is committed while Redis takes no write (503). Checked once, before the
+    // first line: a check before each batch slowed a large file by a round trip a batch, and Redis
+    // failing mid-file is what the next call finishes (finishLinesCut).
+    await requireWritableNow(this.stores);
     let batch: { line: number; contact: PreparedContact }[] = [];
     let line_no = 0;
     // A few batches in flight at once: each mostly waits for PostgreSQL's and Redis's fsyncs.
@@ -673,8 +677,6 @@ export class Contacts {
   }
 
   private async importBatch(business: Business, batch: { line: number; contact: PreparedContact }[], result: ImportResult, fail: (line: number, code: ErrorCode, message: string) => void) {
-    // As create: no batch is committed while Redis takes no write (the call answers 503).
-    await requireWritableNow(this.stores);
     // Referral codes and CIM conflicts are settled for the whole batch in two queries, so the
     // batch insert below almost never meets a conflict; when it does (a race), go line by line.
     const codes = [...new Set(batch.flatMap((b) => (b.contact.input.referred_by === undefined ? [] : [b.contact.input.referred_by])))];
