@@ -18,6 +18,7 @@ import { birthdayPurchases, type BirthdayPurchases } from './ledger/birthday-pur
 import { waitForShard } from './ledger/caught-up.ts';
 import { oweCopy, payCopy } from './copies-owed.ts';
 import { requireWritableNow } from './redis-health.ts';
+import { posLedgerRead } from './ledger-reads.ts';
 import type { TransactionSql } from 'postgres';
 
 export interface ContactView {
@@ -149,7 +150,8 @@ export class Contacts {
       if (cached !== undefined) return cached;
     }
     const contact_id = await this.index.get(token);
-    if (contact_id !== null && cacheable) {
+    if (contact_id === null) return this.byDetailAtPos(business_id, cim);
+    if (cacheable) {
       if (this.resolved.size >= resolved_entries_max) this.resolved.delete(this.resolved.keys().next().value!);
       this.resolved.set(token, contact_id);
     }
@@ -441,16 +443,34 @@ export class Contacts {
   }
 
   /**
-   * The one contact whose email or phone on file (its details, not a CIM) is this one, for the back
-   * office's look-up: a support agent types the email the contact's page shows. Null when none has
-   * it, or several do (a household may share one): a CIM tells them apart. Never the POS path,
-   * which identifies by CIM alone.
+   * The one contact whose email or phone on file (its details, not a CIM) is this one: a support
+   * agent types the email the contact's page shows, and a POS integrator that created a contact
+   * with `{email}` or `{phone}` then names it by that CIM type (API.md lists both fields and both
+   * types). Null when none has it, or several do (a household may share one): a CIM tells them apart.
    */
   async byDetail(business: Business, cim: NormalisedCim): Promise<string | null> {
-    if (cim.type !== 'email' && cim.type !== 'phone') return null;
+    return this.contactWithDetail(business.id, cim);
+  }
+
+  private async contactWithDetail(business_id: string, cim: NormalisedCim): Promise<string | null> {
+    if ((cim.type !== 'email' && cim.type !== 'phone') || cim.token !== undefined) return null;
     const column = this.stores.sql(cim.type);
-    const rows = await this.stores.sql<{ id: string }[]>`select id from contacts where business_id = ${business.id} and ${column} = ${cim.value} limit 2`;
+    const rows = await this.stores.sql<{ id: string }[]>`select id from contacts where business_id = ${business_id} and ${column} = ${cim.value} limit 2`;
     return rows.length === 1 ? rows[0]!.id : null;
+  }
+
+  /**
+   * byDetail for a POS call whose email or phone no CIM names: a read of PostgreSQL on that miss
+   * alone (a CIM found never pays it), answered in time whatever PostgreSQL does
+   * (ledger-reads.ts): 503 while it cannot be read, so that the refusal a terminal's reference
+   * would keep (contact_not_found) is never one PostgreSQL's outage made. Not cached: a PATCH
+   * changes the details.
+   */
+  private byDetailAtPos(business_id: string, cim: NormalisedCim): Promise<string | null> {
+    if ((cim.type !== 'email' && cim.type !== 'phone') || cim.token !== undefined) return Promise.resolve(null);
+    return posLedgerRead(this.stores)(() => this.contactWithDetail(business_id, cim)).catch(() => {
+      throw new PocketgateError('unavailable', 'no CIM names this contact, and the details on file cannot be read now; try again');
+    });
   }
 
   async view(business: Business, contact_id: string): Promise<ContactView | undefined> {

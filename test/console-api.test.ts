@@ -82,7 +82,7 @@ describe('POST /v1/contacts/lookup', () => {
     }
   });
 
-  it('finds a contact by the email or phone it has on file (not a CIM) when one contact alone has it; never at the POS (a console probe)', async () => {
+  it('finds a contact by the email or phone it has on file (not a CIM) when one contact alone has it, at the console and the POS (a console probe; a contacts probe)', async () => {
     const unique = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const email = `Ada.${unique}@Example.com`;
     const phone = `+3361${String(Date.now()).slice(-7)}`;
@@ -91,13 +91,18 @@ describe('POST /v1/contacts/lookup', () => {
     for (const cim of [{ type: 'email', value: email.toLowerCase() }, { type: 'phone', value: phone }]) {
       const r = await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim });
       expect([cim.type, r.status, r.body.id]).toEqual([cim.type, 200, ada.body.id]);
-      // Another business's key finds nothing; a terminal identifies by CIM alone.
+      // Another business's key finds nothing; a terminal finds it as the back office does.
       expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', other.admin_key, { cim }), 404, 'contact_not_found');
-      expectProblem(await call(gw, 'GET', `/v1/wallets?cim_type=${cim.type}&cim_value=${encodeURIComponent(cim.value)}`, biz.terminal_key), 404, 'contact_not_found');
+      const wallet = await call(gw, 'GET', `/v1/wallets?cim_type=${cim.type}&cim_value=${encodeURIComponent(cim.value)}`, biz.terminal_key);
+      expect([wallet.status, wallet.body.contact_id], wallet.text).toEqual([200, ada.body.id]);
+      expectProblem(await call(gw, 'GET', `/v1/wallets?cim_type=${cim.type}&cim_value=${encodeURIComponent(cim.value)}`, other.terminal_key), 404, 'contact_not_found');
     }
+    const bought = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `detail-${unique}`, cim: { type: 'phone', value: phone }, amount: 1_000, currency: 'EUR' });
+    expect([bought.status, bought.body.contact_id], bought.text).toEqual([201, ada.body.id]);
     // Two contacts with that email on file: neither is the one it names.
     expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Bob', email })).status).toBe(201);
     expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'email', value: email } }), 404, 'contact_not_found');
+    expectProblem(await call(gw, 'GET', `/v1/wallets?cim_type=email&cim_value=${encodeURIComponent(email)}`, biz.terminal_key), 404, 'contact_not_found');
     // A CIM comes first: the contact that has the email as a CIM.
     const cimmed = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'email', value: email }] });
     expect(cimmed.status, cimmed.text).toBe(201);

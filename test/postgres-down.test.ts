@@ -17,6 +17,8 @@ let gw: TestGateway;
 let sql: Sql;
 let biz: BusinessFixture;
 let contact: Contact;
+const on_file_email = `on-file-${process.pid}@example.com`;
+let on_file_id: string;
 
 beforeAll(async () => {
   await postgres.open();
@@ -27,6 +29,9 @@ beforeAll(async () => {
   biz = await createBusiness(gw);
   await addCashbackOffer(gw, biz, 5);
   contact = (await createContacts(gw, biz, [testCard(18_000_001)]))[0]!;
+  const on_file = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: on_file_email });
+  expect(on_file.status, on_file.text).toBe(201);
+  on_file_id = on_file.body.id;
   // The terminal and the offers are in the gateway's caches once it has served a purchase.
   expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'warm', cim: { type: 'card', value: contact.card }, amount: 1000, currency: 'EUR' })).status).toBe(201);
 });
@@ -77,7 +82,17 @@ describe('PostgreSQL unreachable', () => {
       expect([refused.status, refused.body.code], `${header} ${refused.text}`).toEqual([401, 'signature_invalid']);
     }
 
+    // A contact named by the email it has on file (no CIM): only PostgreSQL knows it, so 503, and
+    // the reference keeps no contact_not_found that the outage made; once back, the same call buys.
+    const by_email = { reference: 'down-email', cim: { type: 'email', value: on_file_email }, amount: 1000, currency: 'EUR' };
+    const refused = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, by_email);
+    expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
+
     await postgres.open();
+    await eventually('a contact found by its email on file', async () => (await call(gw, 'GET', '/v1/offers', biz.admin_key)).status === 200);
+    const bought = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, by_email);
+    expect([bought.status, bought.body.contact_id, bought.headers.get('idempotent-replayed')], bought.text).toEqual([201, on_file_id, null]);
+    approved.push(bought.body.id);
     await eventually('the ledger caught up', async () => {
       const rows = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${approved})`;
       return rows[0]!.n === approved.length;
