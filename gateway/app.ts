@@ -142,7 +142,8 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     if (key === undefined) throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
     const principal = await processor.network.authenticate(key, platform_key_hash);
     if (principal === undefined) throw new PocketgateError('unauthorized', 'unknown API key');
-    c.set('principal', await actingFor(processor.network, principal, c.req.header('pocketgate-terminal'), c.req.path));
+    // An empty Pocketgate-Terminal names no terminal: as none sent (a key matrix probe got 404 "terminal  not found").
+    c.set('principal', await actingFor(processor.network, principal, c.req.header('pocketgate-terminal')?.trim() || undefined, c.req.path));
     await next();
   });
 

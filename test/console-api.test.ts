@@ -166,6 +166,9 @@ describe('Pocketgate-Terminal', () => {
     expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100), asTerminal('x'.repeat(300))), 404, 'not_found');
     expectProblem(await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: unique('s-'), amount: 1, currency: 'EUR', wallet_code: '1' }, asTerminal(other.terminal_id)), 403, 'forbidden');
     expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100)), 403, 'forbidden');
+    // An empty header names no terminal: as none sent.
+    expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100), asTerminal('')), 403, 'forbidden');
+    expectProblem(await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(100), asTerminal('  ')), 403, 'forbidden');
     expectProblem(await call(gw, 'POST', '/v1/purchases', 'pk_test_platform_key', purchase(100), asTerminal(biz.terminal_id)), 403, 'forbidden');
   });
 });

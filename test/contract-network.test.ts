@@ -22,7 +22,10 @@ describe('authentication', () => {
 
   it('answers 401 unauthorized problem+json without an Authorization header', async () => {
     for (const [method, path, body] of routes) {
-      expectProblem(await call(gw, method, path, undefined, body), 401, 'unauthorized');
+      const r = await call(gw, method, path, undefined, body);
+      expectProblem(r, 401, 'unauthorized');
+      // The scheme its credentials take (RFC 9110 §11.6.1, RFC 6750 §3).
+      expect(r.headers.get('www-authenticate'), path).toBe('Bearer');
     }
   });
 
