@@ -499,9 +499,23 @@ export const contactLookupSchema = z.object({
  */
 export const cursorSchema = z.string().min(1).max(64).refine((s) => !s.includes('\u0000'), 'must not contain U+0000');
 
+/**
+ * A page's `limit` from a query string: decimal digits alone, from 1 to `max`, one rule and one
+ * message on every list (Number() took 0x2, 1e0, +5 and " 5" on some lists and not on others).
+ */
+export function limitSchema(max: number, fallback: number) {
+  const message = `must be an integer from 1 to ${max}`;
+  return z
+    .string()
+    .regex(/^\d{1,7}$/, message)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= max, message)
+    .default(fallback);
+}
+
 /** A page of a list: at most `limit` items after the item `starting_after` (Stripe's cursor). */
 export const listQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  limit: limitSchema(1_000, 100),
   starting_after: cursorSchema.optional(),
 });
 export type ListQuery = z.infer<typeof listQuerySchema>;
@@ -512,7 +526,7 @@ export const statsQuerySchema = z.object({
 });
 
 export const transactionsQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: limitSchema(100, 20),
 });
 
 // Payment processors and their callbacks (spec/EVENTS.md).

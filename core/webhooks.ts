@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { holdsCardNumber } from './luhn.ts';
-import { cursorSchema } from './schemas.ts';
+import { cursorSchema, limitSchema } from './schemas.ts';
 
 export const webhook_event_types = ['transaction.approved', 'award.created', 'award.expired'] as const;
 export type WebhookEventType = (typeof webhook_event_types)[number];
@@ -78,12 +78,7 @@ export type DeliveryStatus = (typeof deliveryStatuses)[number];
 
 export const deliveriesQuerySchema = z.object({
   status: z.enum(deliveryStatuses).optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/, 'must be an integer from 1 to 1000')
-    .transform(Number)
-    .refine((n) => n >= 1 && n <= 1_000, 'must be an integer from 1 to 1000')
-    .default(100),
+  limit: limitSchema(1_000, 100),
   starting_after: cursorSchema.optional(),
 });
 

@@ -67,6 +67,15 @@ describe('network lists', () => {
     expectProblem(await call(gw, 'GET', '/v1/terminals', biz.terminal_key), 403, 'forbidden');
     expectProblem(await call(gw, 'GET', '/v1/terminals', undefined), 401, 'unauthorized');
     expectValidation(await call(gw, 'GET', '/v1/venues?limit=0', biz.admin_key), 'limit');
+    // Decimal digits alone, one rule on every list (a key matrix probe: 0x2 and 1e0 passed some lists, not others).
+    for (const path of ['/v1/venues', '/v1/merchants', '/v1/transactions']) {
+      for (const limit of ['0x2', '0b11', '1e0', '%2B5', '%205', '10.0', 'abc', '', '1001']) {
+        const r = await call(gw, 'GET', `${path}?limit=${limit}`, biz.admin_key);
+        expectValidation(r, 'limit');
+        expect(r.body.errors[0].message, `${path} ${limit}`).toMatch(/^must be an integer from 1 to 1?00?0?$/);
+      }
+    }
+    expect((await call(gw, 'GET', '/v1/merchants?limit=1000', biz.admin_key)).status).toBe(200);
   });
 });
 
