@@ -9,7 +9,7 @@ import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
 import { callbackRoutes, formedSignature } from '../adapters/callbacks/routes.ts';
 import { signature_header } from '../core/signature.ts';
 import { bearerKey, id_pattern, type HttpEnv } from '../adapters/http/env.ts';
-import { hashKey, refuseProcessorTerminal, type Network, type Principal } from '../processor/network.ts';
+import { hashKey, refuseProcessorTerminal, requireBuilt, type Network, type Principal } from '../processor/network.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Processor } from '../processor/processor.ts';
 import { adminRoutes } from './admin.ts';
@@ -142,6 +142,10 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     if (key === undefined) throw new PocketgateError('unauthorized', 'send Authorization: Bearer <key>');
     const principal = await processor.network.authenticate(key, platform_key_hash);
     if (principal === undefined) throw new PocketgateError('unauthorized', 'unknown API key');
+    // A terminal's key is refused so already (Network.readPrincipal). Every admin call too: most
+    // read or write the contacts Redis lost, and one written now would stop rebuild (it refuses a
+    // Redis that holds data).
+    if (principal.kind === 'admin') requireBuilt(principal.business);
     // An empty Pocketgate-Terminal names no terminal: as none sent (a key matrix probe got 404 "terminal  not found").
     c.set('principal', await actingFor(processor.network, principal, c.req.header('pocketgate-terminal')?.trim() || undefined, c.req.path));
     await next();

@@ -7,7 +7,9 @@
 //
 //   n:k:<sha256 of key>   hash  b business id, k 'admin'|'terminal', t terminal id (terminal keys)
 //   n:b:<business id>     hash  name, cur currency, res reward resolution, at created (RFC 3339),
-//                               ak the admin key's hash
+//                               ak the admin key's hash, u '1' while Redis holds none of the
+//                               business's contacts (the network copied by a gateway's start onto
+//                               a Redis that lost its data): its POS calls answer 503 until rebuild
 //   n:m:<merchant id>     hash  b, code (DE42), fee contribution fee in basis points, settle
 //   n:v:<venue id>        hash  b, m merchant id ('' at the business's own venues), tz
 //   n:t:<terminal id>     hash  b, v venue id, m merchant id (''), code (DE41), kh its key's hash
@@ -38,6 +40,8 @@ export function networkLoaded(v: string | null): boolean {
 }
 
 export const keyEntryKey = (key_hash: string) => `n:k:${key_hash}`;
+/** businessKey's field whose '1' says Redis holds none of the business's contacts (until rebuild). */
+export const business_unbuilt_field = 'u';
 export const businessKey = (id: string) => `n:b:${id}`;
 export const merchantKey = (id: string) => `n:m:${id}`;
 export const venueKey = (id: string) => `n:v:${id}`;
@@ -68,6 +72,8 @@ export interface BusinessRecord {
   readonly reward_resolution: Resolution;
   readonly created_at: string;
   readonly admin_key_hash: string;
+  /** Its contacts not in this Redis (field u): read, never written with the rest (businessFields). */
+  readonly unbuilt?: boolean;
 }
 
 export interface MerchantRecord {
@@ -116,7 +122,7 @@ export function businessFields(b: BusinessRecord): Fields {
 
 export function businessOf(id: string, f: Fields): BusinessRecord | undefined {
   if (f.name === undefined || !f.cur || !f.res || !resolutions.has(f.res) || !f.at || f.ak === undefined) return undefined;
-  return { id, name: f.name, currency: f.cur, reward_resolution: f.res as Resolution, created_at: f.at, admin_key_hash: f.ak };
+  return { id, name: f.name, currency: f.cur, reward_resolution: f.res as Resolution, created_at: f.at, admin_key_hash: f.ak, unbuilt: f.u === '1' };
 }
 
 export function merchantFields(m: MerchantRecord): Fields {

@@ -6,7 +6,7 @@
 // overwritten by the older key (network-sync.ts).
 
 import type postgres from 'postgres';
-import { network_loaded_key } from './network-layout.ts';
+import { business_unbuilt_field, businessKey, network_loaded_key } from './network-layout.ts';
 import { writeBusiness, writeLink, writeMerchant, writeTerminal, writeVenue } from './network-redis.ts';
 import { selectBusinesses, selectLinks, selectMerchants, selectTerminals, selectVenues, type TerminalRow } from './network-sync.ts';
 import { snapshotRewardsOf } from './rewards-snapshot.ts';
@@ -116,5 +116,27 @@ export function loadedValue(counts: NetworkCounts): string {
  */
 export async function loadNetworkIfMissing(stores: Stores, onProgress?: NetworkProgress): Promise<NetworkCounts | undefined> {
   if ((await stores.redis.exists(network_loaded_key)) > 0) return undefined;
-  return loadNetworkIntoRedis(stores, onProgress);
+  const counts = await loadNetworkIntoRedis(stores, onProgress, false);
+  // Before the mark that lets the POS path serve: a business with contacts in PostgreSQL has none
+  // in a Redis without the network (a new one, or one that lost its data), and serving it would
+  // answer its tills contact_not_found for good (a black-box probe, 2026-12-05). Marked per
+  // business, not the whole Redis: a business made from now on is whole.
+  await markBusinesses(stores, true);
+  await stores.redis.set(network_loaded_key, loadedValue(counts), { condition: 'NX' });
+  return counts;
+}
+
+/**
+ * Marks (`unbuilt` true: each business that has contacts in PostgreSQL) or clears (false: every
+ * business; rebuild, once it has loaded everything) the businesses whose contacts Redis lacks.
+ */
+export async function markBusinesses(stores: NetworkStores, unbuilt: boolean): Promise<number> {
+  const { sql, redis } = stores;
+  return copyPages(async (after) => {
+    const page = unbuilt
+      ? await sql<{ id: string }[]>`select b.id from businesses b where b.id > ${after} and exists (select 1 from contacts c where c.business_id = b.id) order by b.id limit ${batch_rows}`
+      : await sql<{ id: string }[]>`select id from businesses where id > ${after} order by id limit ${batch_rows}`;
+    await Promise.all(page.map((b) => (unbuilt ? redis.hSet(businessKey(b.id), business_unbuilt_field, '1') : redis.hDel(businessKey(b.id), business_unbuilt_field))));
+    return page;
+  }, () => {});
 }

@@ -25,6 +25,22 @@ export interface Business {
   readonly created_at: string;
 }
 
+/**
+ * Businesses read from Redis whose contacts it does not hold (lost with its data, until `npm run
+ * rebuild`): the records' `u`, kept beside the objects, not in them, so that no answer shows it.
+ */
+const unbuilt_businesses = new WeakSet<Business>();
+
+/**
+ * Refuses what needs the business's contacts while Redis holds none of them (a gateway started on
+ * a Redis that lost its data copied the network, not the contacts): 503, which a till retries, not
+ * the contact_not_found its reference would keep for good, and nothing written that would stop
+ * `npm run rebuild` from loading that Redis (a black-box probe, 2026-12-05).
+ */
+export function requireBuilt(business: Business): void {
+  if (unbuilt_businesses.has(business)) throw new PocketgateError('unavailable', 'Redis holds none of this business’s contacts (it lost its data): npm run rebuild loads them; try again then');
+}
+
 export interface Terminal {
   readonly id: string;
   readonly code: string;
@@ -74,7 +90,9 @@ export interface IsoTerminal {
 }
 
 function businessFrom(r: BusinessRecord): Business {
-  return { id: r.id, name: r.name, currency: r.currency, reward_resolution: r.reward_resolution, created_at: r.created_at };
+  const business: Business = { id: r.id, name: r.name, currency: r.currency, reward_resolution: r.reward_resolution, created_at: r.created_at };
+  if (r.unbuilt === true) unbuilt_businesses.add(business);
+  return business;
 }
 
 /** The prefix of the codes of processors' terminals: longer than any code the API takes (8), so never one of those. */
@@ -221,6 +239,7 @@ export class Network {
     }
     const [view, business] = await Promise.all([readTerminal(this.stores.redis, entry.terminal_id!), this.business(entry.business_id)]);
     if (view === undefined || business === undefined || view.terminal.key_hash !== hash || view.terminal.business_id !== business.id) return undefined;
+    requireBuilt(business); // thrown, not kept: the key works again once rebuild has loaded its contacts
     return { kind: 'terminal', business, terminal: terminalFrom(view) };
   }
 
@@ -271,6 +290,7 @@ export class Network {
     const [view, business] = await Promise.all([readTerminal(redis, terminal_ids[i]!), this.business(business_ids[i]!)]);
     if (view === undefined || business === undefined || view.terminal.business_id !== business.id) return undefined;
     if ((view.merchant?.code ?? '') !== merchant_code || view.terminal.code !== terminal_code) return undefined;
+    requireBuilt(business);
     return { business, terminal: terminalFrom(view) };
   }
 

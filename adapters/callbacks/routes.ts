@@ -10,6 +10,7 @@ import { callbackEnvelopeSchema, mayHoldUnstorable, parseJsonSyntax } from '../.
 import { parseSignature, signature_header, signatureStale, signatureValid, type ParsedSignature } from '../../core/signature.ts';
 import type { Processor } from '../../processor/processor.ts';
 import { Processors, type ProcessorRecord } from '../../processor/processors.ts';
+import { requireBuilt } from '../../processor/network.ts';
 import { decodeUtf8, readBytes } from '../http/body.ts';
 import { id_pattern, type HttpEnv } from '../http/env.ts';
 import { serve } from '../http/routes.ts';
@@ -108,6 +109,7 @@ export function callbackRoutes(processor: Processor, onReply: (reply: EventReply
     const { record, body } = await verified(c, processor);
     const business = await processor.network.business(record.business_id);
     if (business === undefined) throw signatureInvalid();
+    requireBuilt(business);
     const text = decodeUtf8(body);
     const value = parseJsonSyntax(text);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw notAnEventBody('the body must be an event or {"events": [...]}');

@@ -13,7 +13,7 @@
 import { budgetKey, console_stats_prefix, event_claim_prefix, journal_group, journalKey } from '../hot/keys.ts';
 import { network_loaded_key, network_prefix, rebuilding_prefix } from '../network-layout.ts';
 import { offersAwarded } from '../offer-awarded.ts';
-import { loadedValue, loadNetworkIntoRedis, type NetworkCounts, type NetworkKind } from '../network-load.ts';
+import { loadedValue, loadNetworkIntoRedis, markBusinesses, type NetworkCounts, type NetworkKind } from '../network-load.ts';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
 import { journalMarks, waitForLedger } from './caught-up.ts';
 import { lease_prefix } from './lease.ts';
@@ -127,6 +127,9 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
   const fee_carries = await rebuildFeeCarries(redis, sql, config.shard_count);
   await createJournals(redis, config.shard_count);
+  // Every business whole again: a gateway started on this Redis before the rebuild marked those
+  // whose contacts it lacked (loadNetworkIfMissing).
+  await markBusinesses({ redis, sql }, false);
   await redis.set(network_loaded_key, loadedValue(network));
   // Over an empty Redis nothing is lost: the POS path takes nothing until it is all loaded.
   const appended_meanwhile = found === null ? 0 : await appendedSinceMarks(redis, journals, marks);
