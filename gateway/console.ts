@@ -21,7 +21,7 @@ import { CachedLookup } from '../processor/ttl-cache.ts';
 import { isStoreUnavailable } from '../processor/unavailable.ts';
 import type { Processor } from '../processor/processor.ts';
 import { latestTransactions } from '../processor/transactions.ts';
-import type { Business } from '../processor/network.ts';
+import { iso, type Business } from '../processor/network.ts';
 import { ledgerToday, type ConsoleStats } from './console-stats.ts';
 import type { TransactionFeed } from './feed.ts';
 
@@ -116,7 +116,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
   serve(app, stats_doc, async (c, business) => {
     const { since } = parseWith(statsQuerySchema, c.req.query());
     // The default rounded to the minute: the totals' cache is keyed by it.
-    const from = since ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000).toISOString();
+    const from = since ?? iso(new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000));
     // PostgreSQL known down (gateway/app.ts), or the totals cancelled by their statement timeout
     // (a ledger too large or busy): the totals are null, the rest is Redis's, as the dashboard
     // must go on showing the traffic and the lag exactly when the ledger struggles.

@@ -201,6 +201,8 @@ describe('dashboard', () => {
     const quiet = await call(gw, 'GET', '/v1/stats', other.admin_key);
     expect(quiet.body.per_second.every((p: { approved: number }) => p.approved === 0)).toBe(true);
     expect(quiet.body.awards_today).toBe(0);
+    // Whole seconds, as every time the API writes (a key matrix probe saw .000Z).
+    expect(quiet.body.since).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00Z$/);
   });
 
   it('lists the latest transactions at the business’s terminals, newest first, only its own', async () => {
