@@ -121,7 +121,15 @@ export const contactCreateSchema = z.object({
   birth_date: birthDateSchema.optional(),
   tags: tagsSchema.default([]),
   cims: z.array(assignableCimSchema).max(20).default([]),
-  referred_by: z.string().min(1).max(32).optional(),
+  // A referral code in any case, as a contact code is taken at the POS: the codes are upper case,
+  // and a customer reads one out or types it as it comes (a contacts probe: lower case was 400).
+  referred_by: z
+    .string()
+    .trim()
+    .min(1)
+    .max(32)
+    .transform((code) => code.toUpperCase())
+    .optional(),
   // As PATCH sets it: a back office importing its customers brings their blocks with them (a black-box
   // audit saw `spend_blocked: true` on a create answered 201 with the contact free to spend).
   spend_blocked: z.boolean().optional(),

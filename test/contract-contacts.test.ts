@@ -324,6 +324,14 @@ describe('referred_by', () => {
     expect(got.body.referred_by).toBe(referrer.referral_code);
   });
 
+  it('takes the referral code in any case, spaces around it trimmed, as a contact code at the POS', async () => {
+    const referrer = await createContact({ first_name: 'Referrer' });
+    const res = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Friend', referred_by: ` ${referrer.referral_code.toLowerCase()} ` });
+    expect(res.status, res.text).toBe(201);
+    const got = await call(gw, 'GET', `/v1/contacts/${res.body.id}`, biz.admin_key);
+    expect(got.body.referred_by).toBe(referrer.referral_code);
+  });
+
   it('refuses an unknown referral code and creates nothing', async () => {
     const before = await countRows(gw, 'contacts', biz.business_id);
     const res = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Friend', referred_by: 'RNOSUCHCODE' });
