@@ -93,3 +93,18 @@ it("states the percents' rules the server enforces: 0 to 100, at most 2 decimals
   }
   expect(percents.filter((x) => x.description === '0 to 100, at most 2 decimals').length).toBeGreaterThanOrEqual(2);
 });
+
+it('documents the headers the contract names: Idempotent-Replayed on the POS calls under a reference, Pocketgate-Signature on callbacks, and the error codes (a key matrix probe)', () => {
+  const raw = doc as unknown as {
+    paths: Record<string, Record<string, { parameters?: { in: string; name: string; required?: boolean }[]; responses: Record<string, { headers?: Record<string, unknown> }> }>>;
+    components: { schemas: Record<string, { properties: Record<string, { enum?: string[] }> }> };
+  };
+  for (const path of ['/v1/purchases', '/v1/redemptions', '/v1/spends', '/v1/refunds', '/v1/reversals']) {
+    expect(Object.keys(raw.paths[path]!.post!.responses['201']!.headers ?? {}), path).toEqual(['Idempotent-Replayed']);
+  }
+  // A quote claims no reference: nothing to replay.
+  expect(raw.paths['/v1/purchases/quote']!.post!.responses['200']!.headers).toBeUndefined();
+  const signature = raw.paths['/v1/callbacks/{processor_id}']!.post!.parameters?.find((p) => p.in === 'header' && p.name.toLowerCase() === 'pocketgate-signature');
+  expect(signature?.required).toBe(true);
+  expect(raw.components.schemas.Problem!.properties.code!.enum).toEqual(expect.arrayContaining(['validation_failed', 'idempotency_conflict', 'amount_exceeds_original', 'signature_invalid', 'unavailable']));
+});

@@ -95,6 +95,11 @@ const callback_doc = {
   summary: 'Card transactions from a payment processor: one event or {"events": [...]} (at most 500, 1 MiB); authenticated by the Pocketgate-Signature header only',
   tag: 'Payment processors',
   key: 'none',
+  headers: z.object({
+    [signature_header]: z.string().openapi({
+      description: '`t=<unix seconds>,v1=<hex>`: HMAC-SHA256 of `"<t>." + the raw body` under the processor’s signing secret, lower-case hex; several `v1=` during a rotation, one valid is enough; `t` within 300 s (EVENTS.md). Missing, malformed, wrong or stale: 401 `signature_invalid`.',
+    }),
+  }),
   body: z.union([callbackEnvelopeSchema, z.object({ events: z.array(callbackEnvelopeSchema).max(callback_batch_max) })]),
   status: 200,
   answer: callback_answer,

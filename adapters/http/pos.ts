@@ -73,7 +73,7 @@ export function posRoutes(processor: Processor, trusted_hops = 0, onTransaction?
 
   for (const { path, op: name, summary, answer, status } of pos_routes) {
     const op: TerminalOp = terminal_ops[name];
-    serve(app, { method: 'post', path, summary, tag, key: 'terminal', ...acting, body: op.schema, answer, status }, async (c, terminal) => {
+    serve(app, { method: 'post', path, summary, tag, key: 'terminal', ...acting, body: op.schema, answer, status, replayable: name !== 'purchase.quote' }, async (c, terminal) => {
       const start = process.hrtime.bigint();
       let approved = false;
       try {

@@ -16,6 +16,7 @@
 import { createRoute, type OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { error_codes } from '../../core/errors.ts';
 import type { Business } from '../../processor/network.ts';
 import type { TerminalPrincipal } from '../terminal-ops.ts';
 import { adminOf, businessOf, platformOf, terminalOf, type HttpEnv } from './env.ts';
@@ -73,7 +74,17 @@ export interface RouteDoc<K extends KeyKind = KeyKind> {
    * checks the key; what reaches the router asked for no upgrade and is told to, whatever its key.
    */
   readonly upgrade?: true;
+  /** A POS call under a reference: its repeat answers the first answer again, with Idempotent-Replayed (API.md). */
+  readonly replayable?: boolean;
 }
+
+/** The header a repeat's answer carries (API.md: "with header `Idempotent-Replayed: true`"). */
+const replayed_header = {
+  'Idempotent-Replayed': {
+    description: '`true` on the answer to a repeat of the same terminal + reference + body: the first answer (its status and body) again, nothing changed. Absent otherwise. A refusal repeated carries it too.',
+    schema: { type: 'string' as const, enum: ['true'] },
+  },
+};
 
 export const problem_schema = z
   .object({
@@ -81,7 +92,7 @@ export const problem_schema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    code: z.string(),
+    code: z.enum(error_codes),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .openapi('Problem');
@@ -97,7 +108,7 @@ function successOf(doc: RouteDoc): RouteConfig['responses'] {
   if (produces !== 'application/json') return { [status]: { description: 'Success', content: { [produces]: { schema: z.string() } } } };
   // A client generated from the document types what it reads by this schema: a JSON answer without one would be typed as anything.
   if (doc.answer === undefined) throw new Error(`${doc.method.toUpperCase()} ${doc.path}: its answer's schema is missing`);
-  return { [status]: { description: 'Success', content: { [produces]: { schema: doc.answer } } } };
+  return { [status]: { description: 'Success', ...(doc.replayable === true ? { headers: replayed_header } : {}), content: { [produces]: { schema: doc.answer } } } };
 }
 
 /** Answers besides the success: the refusals (problem+json), a store that cannot serve (every /v1 route), and the route's own. */
