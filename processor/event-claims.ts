@@ -33,6 +33,10 @@ export interface EventClaimTiming {
 
 export const event_claim_timing: EventClaimTiming = { lease_ms: 15_000, wait_ms: 5_000, poll_ms: 5 };
 
+/** How often a claim whose answer was lost is tried back, and for how long at most (bounds its timers). */
+const give_back_interval_ms = 1_000;
+const give_back_attempts_max = 120;
+
 export class EventClaims {
   constructor(
     private readonly stores: Pick<Stores, 'redis' | 'redis_health'>,
@@ -67,9 +71,37 @@ export class EventClaims {
     const deadline = performance.now() + this.timing.wait_ms;
     for (;;) {
       await requireWritable(this.stores);
-      if ((await lease('take')) === 1) return;
+      let taken: number;
+      try {
+        taken = await lease('take');
+      } catch (err) {
+        this.giveBackOnceServed(lease);
+        throw err;
+      }
+      if (taken === 1) return;
       if (performance.now() >= deadline) throw new PocketgateError('unavailable', 'another request is applying an event of this id or transaction; try again shortly');
       await sleep(this.timing.poll_ms);
     }
+  }
+
+  /**
+   * A take whose answer was lost (the connection dropped under it, Redis frozen) may still be run
+   * when Redis wakes, for a holder that has answered 503 and gone: every retry of the event would
+   * wait for that lease until it ran out (15 s; a black-box probe under SIGSTOP). Given back (the
+   * holder's alone: hot/lease.lua) once Redis answers, and once more a second later, after
+   * anything the old connection left to run: a give-back before the take would leave it.
+   */
+  private giveBackOnceServed(lease: (op: LeaseOp) => Promise<number>): void {
+    let attempt = 0;
+    let given_back = 0;
+    const next = () => {
+      if (++attempt > give_back_attempts_max || given_back >= 2) return;
+      setTimeout(tryBack, give_back_interval_ms).unref();
+    };
+    const tryBack = () => {
+      if (this.stores.redis_health !== undefined && !this.stores.redis_health.writable) return next();
+      lease('release').then(() => given_back++, () => {}).finally(next);
+    };
+    next();
   }
 }
