@@ -160,3 +160,25 @@ describe('contribution fees carried', () => {
     expect(await settled(s)).toEqual({ awards_funded: awarded, contribution_fees: Math.floor((awarded * 10) / 100) });
   });
 });
+
+describe('a period’s contribution fee', () => {
+  it('is the percent of what its customers were awarded, whichever shards they are on: eight customers awarded 100 at 2.5% pay 20 (a settlements probe: 18)', async () => {
+    const biz = await createBusiness(gw);
+    const merchant = await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'Quarter', code: `Q${++seed}`.slice(0, 15), contribution_fee_percent: 2.5 });
+    expect(merchant.status, merchant.text).toBe(201);
+    const venue = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Q', merchant_id: merchant.body.id });
+    const terminal = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: venue.body.id, code: 'Q0000001' });
+    expect(terminal.status, terminal.text).toBe(201);
+    expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+    const shards = new Set<number>();
+    for (let i = 0; i < 8; i++) {
+      const contact = await createCardContact(gw, biz, ++seed);
+      shards.add(gw.processor.contacts.shardOf(contact.id));
+      const r = await call(gw, 'POST', '/v1/purchases', terminal.body.api_key, { reference: `q-${i}`, cim: { type: 'card', value: contact.card }, amount: 1_000, currency: 'EUR' });
+      expect([r.status, r.body.awards[0]?.amount], r.text).toEqual([201, 100]);
+    }
+    expect(shards.size, 'customers on several shards').toBeGreaterThan(2);
+    const r = await call(gw, 'GET', `/v1/settlements?merchant_id=${merchant.body.id}`, biz.admin_key);
+    expect(r.body.merchants[0], r.text).toMatchObject({ awards_funded: 800, contribution_fees: 20, net_owed_to_merchant: -20, owed_by: 'merchant', net_amount: 20 });
+  });
+});
