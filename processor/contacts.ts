@@ -18,7 +18,7 @@ import { birthdayPurchases, type BirthdayPurchases } from './ledger/birthday-pur
 import { waitForShard } from './ledger/caught-up.ts';
 import { oweCopy, payCopy } from './copies-owed.ts';
 import { requireWritableNow } from './redis-health.ts';
-import { posLedgerRead } from './ledger-reads.ts';
+import { posDetailRead } from './ledger-reads.ts';
 import type { TransactionSql } from 'postgres';
 
 export interface ContactView {
@@ -468,7 +468,7 @@ export class Contacts {
    */
   private byDetailAtPos(business_id: string, cim: NormalisedCim): Promise<string | null> {
     if ((cim.type !== 'email' && cim.type !== 'phone') || cim.token !== undefined) return Promise.resolve(null);
-    return posLedgerRead(this.stores)(() => this.contactWithDetail(business_id, cim)).catch(() => {
+    return posDetailRead(this.stores)(() => this.contactWithDetail(business_id, cim)).catch(() => {
       throw new PocketgateError('unavailable', 'no CIM names this contact, and the details on file cannot be read now; try again');
     });
   }
