@@ -197,7 +197,9 @@ export const offerFields = {
   ),
   instant_redeem: z.boolean(),
   validity_days: clearable(z.number().int().min(1).max(3650)),
-  pool: clearable(z.string().min(1).max(64)),
+  // Trimmed: a merchant's code has no spaces at its ends, so " SHOP1 " named no merchant and its
+  // award redeemed anywhere (a redemptions probe).
+  pool: clearable(z.string().trim().min(1).max(64)),
   valid_from: clearable(timestampSchema),
   valid_to: clearable(timestampSchema),
 };

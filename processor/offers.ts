@@ -296,6 +296,7 @@ export class Offers {
   async create(business: Business, sent: OfferInput): Promise<Offer> {
     const input = inUtc(sent);
     refuseWhatSignupLacks(input);
+    refusePoolInOpen(input);
     await this.checkReferences(business, input);
     const id = newId('off');
     // Hidden until Redis holds it: a create answered 503 (Redis refusing, the process killed before
@@ -328,6 +329,7 @@ export class Offers {
       const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
       // Only where the patch sets them: an offer stored before the rule still takes its other changes.
       if (patch.goal !== undefined || patch.award !== undefined || patch.conditions !== undefined) refuseWhatSignupLacks(merged);
+      if (patch.instant_redeem !== undefined || patch.pool !== undefined) refusePoolInOpen(merged);
       await this.checkReferences(business, merged);
       // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
       // limits are written where any process could load them (limit-seed.ts: the window left).
@@ -466,6 +468,17 @@ function refuseWhatSignupLacks(offer: Pick<OfferInput, 'goal' | 'award' | 'condi
   if (unmet === undefined) return;
   const message = 'a signup offer has no purchase, venue or time of day to meet this: leave it out (tiers and tags apply)';
   throw new PocketgateError('validation_failed', `conditions.${unmet}: ${message}`, [{ path: `conditions.${unmet}`, message }]);
+}
+
+/**
+ * A pool is of the commerce balance (API.md): an instant_redeem award lands in the open balance,
+ * where nothing keeps it to the pool's merchant, so a pool named after one was spent at another
+ * (a redemptions probe, 2026-12-05). Refused rather than one of the two dropped.
+ */
+function refusePoolInOpen(offer: Pick<OfferInput, 'instant_redeem' | 'pool'>): void {
+  if (offer.instant_redeem !== true || offer.pool === undefined) return;
+  const message = 'an instant_redeem award lands in the open balance, which has no pools: leave out pool, or instant_redeem';
+  throw new PocketgateError('validation_failed', `pool: ${message}`, [{ path: 'pool', message }]);
 }
 
 /** Of an offer's conditions, those only a purchase can meet (core/offer.ts evaluateSignup reads the rest). */

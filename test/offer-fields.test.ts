@@ -77,4 +77,17 @@ describe('an offer’s fields', () => {
     }
     expect((await call(gw, 'GET', `/v1/offers/${o.body.id}`, biz.admin_key)).body).toEqual(o.body);
   });
+
+  it('trims a pool, and refuses one on an instant_redeem award, which lands in the open balance (a redemptions probe)', async () => {
+    const trimmed = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'pooled', goal: 'spend', award: { fixed: 10 }, pool: ` ${biz.merchant_code} ` });
+    expect([trimmed.status, trimmed.body.pool], trimmed.text).toEqual([201, biz.merchant_code]);
+    const both = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'both', goal: 'spend', award: { fixed: 10 }, pool: biz.merchant_code, instant_redeem: true });
+    expect([both.status, both.body.code, both.body.errors?.[0]?.path], both.text).toEqual([400, 'validation_failed', 'pool']);
+    const patched = await call(gw, 'PATCH', `/v1/offers/${trimmed.body.id}`, biz.admin_key, { instant_redeem: true });
+    expect([patched.status, patched.body.errors?.[0]?.path], patched.text).toEqual([400, 'pool']);
+    // Clearing the pool with it is taken.
+    const cleared = await call(gw, 'PATCH', `/v1/offers/${trimmed.body.id}`, biz.admin_key, { instant_redeem: true, pool: null });
+    expect([cleared.status, cleared.body.pool, cleared.body.instant_redeem], cleared.text).toEqual([200, null, true]);
+    expect((await call(gw, 'PATCH', `/v1/offers/${trimmed.body.id}`, biz.admin_key, { active: false })).status).toBe(200);
+  });
 });

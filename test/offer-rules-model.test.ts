@@ -358,7 +358,13 @@ const offerArb: fc.Arbitrary<OfferSpec> = fc.record(
   .filter((o) => o.valid_from_h === undefined || o.valid_to_h === undefined || o.valid_from_h < o.valid_to_h)
   // A sign-up or a referral credits someone not at the till: cashback (the page has no discount for them); a sign-up has no purchase to meet conditions,
   // nor to take a percent of: its award is fixed (a percent one is refused, 400).
-  .map((o): OfferSpec => (o.goal === 'signup' ? { ...o, kind: 'cashback', conditions: {}, award: 'fixed' in o.award ? o.award : { fixed: Math.max(1, Math.round(o.award.percent * 10)) } } : o.goal === 'referral' ? { ...o, kind: 'cashback' } : o));
+  .map((o): OfferSpec => (o.goal === 'signup' ? { ...o, kind: 'cashback', conditions: {}, award: 'fixed' in o.award ? o.award : { fixed: Math.max(1, Math.round(o.award.percent * 10)) } } : o.goal === 'referral' ? { ...o, kind: 'cashback' } : o))
+  // An award straight into the open balance has no pool (the pair is refused, 400).
+  .map((o): OfferSpec => {
+    if (!o.instant_redeem || o.pool === undefined) return o;
+    const { pool: _pool, ...rest } = o;
+    return rest;
+  });
 
 
 const itemArb = fc.record(
