@@ -15,6 +15,8 @@ import { ROOT, ensureDependencies, ensureServices, redisCommand, runSql } from '
  */
 export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', fresh = false, node_args = [] } = {}) {
   await ensureDependencies();
+  // A command's usage needs no store: none is started for it (`npm run rebuild -- --help`).
+  if (args.includes('--help')) await runChild(process.execPath, [...node_args, '--import', 'tsx', file, ...args], extraEnv);
   const given = Boolean(process.env.REDIS_URL) || Boolean(process.env.DATABASE_URL);
   const urls = await ensureServices({ profile });
   if (fresh && !given) {

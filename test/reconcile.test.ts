@@ -111,6 +111,16 @@ describe('npm run reconcile', () => {
     expect(unclear.stderr).toContain('write `npm run reconcile -- --wait-seconds <value> --business <value>`');
   });
 
+  it('npm run reconcile -- --help and npm run rebuild -- --help print their usage and exit 0, starting no store (a README probe: "Unknown option")', async () => {
+    for (const command of ['reconcile', 'rebuild']) {
+      // Stores that do not answer: a usage that reached for them would fail.
+      const r = await npmRun(['run', '--silent', command, '--', '--help'], { REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://x@127.0.0.1:1/x' });
+      expect([r.code, r.stderr], command).toEqual([0, '']);
+      expect(r.stdout, command).toContain(`npm run ${command} -- [`);
+      expect(r.stdout, command).toMatch(/Exit 0: /);
+    }
+  });
+
   it('exits 2 for a business that does not exist, and when a store cannot be reached', async () => {
     const r = await reconcile('--business', 'bus_nosuchbusiness');
     expect(r.code).toBe(2);

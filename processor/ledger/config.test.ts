@@ -24,7 +24,7 @@ describe('writerConfigFromEnv', () => {
     withEnv({ ...unset, EXPIRY_SWEEP_MS: undefined, REFERRAL_SWEEP_MS: undefined, CALLBACK_EVENTS_RETENTION_DAYS: undefined, SHARDS: undefined });
     expect(writerConfigFromEnv()).toMatchObject({
       shard_count: 16, read_count_max: 256, claim_idle_ms: 30_000, lease_ms: 3_000, trim_interval_ms: 1_000, ack_delay_ms: undefined,
-      expiry_sweep_ms: 10_000, referral_sweep_ms: 5_000, callback_events_retention_days: 540,
+      expiry_sweep_ms: 1_000, referral_sweep_ms: 5_000, callback_events_retention_days: 540,
     });
     for (const [name, value] of [['LEDGER_READ_COUNT', '0'], ['LEDGER_CLAIM_IDLE_MS', '99'], ['LEDGER_ACK_DELAY_MS', '-1'], ['SHARDS', '16385'], ['DURABILITY', 'never']] as const) {
       withEnv({ [name]: value });

@@ -46,7 +46,8 @@ export function writerConfigFromEnv(): WriterConfig {
     trim_interval_ms: int('LEDGER_TRIM_INTERVAL_MS', 1_000, 0, 3_600_000) || Number.POSITIVE_INFINITY,
     commit_delay_ms: optional('LEDGER_COMMIT_DELAY_MS', 600_000),
     ack_delay_ms: optional('LEDGER_ACK_DELAY_MS', 600_000),
-    expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 10_000, 100, 3_600_000),
+    // As the gateway's (gateway/config.ts): a lot leaves the commerce balance within a second of its expires_at, whichever process sweeps.
+    expiry_sweep_ms: int('EXPIRY_SWEEP_MS', 1_000, 100, 3_600_000),
     referral_sweep_ms: int('REFERRAL_SWEEP_MS', referral_sweep_ms_default, 100, 3_600_000),
     callback_events_retention_days: int('CALLBACK_EVENTS_RETENTION_DAYS', callback_events_retention_days_default, 0, 3_650),
     webhook_events_retention_days: int('WEBHOOK_EVENTS_RETENTION_DAYS', webhook_events_retention_days_default, 0, 3_650),

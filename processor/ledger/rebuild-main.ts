@@ -10,6 +10,17 @@ import { operationsConfigFromEnv } from './config.ts';
 import { closeStores, commandArgs, connectStores, exit_could_not_run, progressBar } from './cli.ts';
 import { rebuild } from './rebuild.ts';
 
+const usage = `npm run rebuild -- [--force]
+
+For a Redis that lost its data (a new, empty instance): loads from PostgreSQL everything the hot
+path needs (the business network, contacts, CIMs, wallet codes, balances and lots, memberships,
+offers, tiers, caps, budgets, fee carries, and the references of the last REPLY_TTL_SECONDS),
+with a progress bar on stderr and what it loaded on stdout. Refuses a Redis that holds Pocketgate
+data unless --force (which waits for the ledger first; hold POS traffic off meanwhile).
+Exit 0: rebuilt; 1: refused; 2: could not run (another rebuild running among the reasons);
+3: forced while the hot path wrote (run it again, quiet).
+The stores: REDIS_URL and DATABASE_URL, else the local ones npm start runs (README).`;
+
 /** Forced while the hot path wrote: what was loaded may lack what was made meanwhile. */
 const exit_rebuilt_under_traffic = 3;
 
@@ -17,8 +28,13 @@ async function main(): Promise<number> {
   let force: boolean;
   let config: ReturnType<typeof operationsConfigFromEnv>;
   try {
-    const rebuild_options = { force: { type: 'boolean', default: false } } as const;
-    force = parseArgs({ args: commandArgs(rebuild_options), options: rebuild_options, strict: true }).values.force === true;
+    const rebuild_options = { force: { type: 'boolean', default: false }, help: { type: 'boolean' } } as const;
+    const { values } = parseArgs({ args: commandArgs(rebuild_options), options: rebuild_options, strict: true });
+    if (values.help === true) {
+      console.log(usage);
+      return 0;
+    }
+    force = values.force === true;
     config = operationsConfigFromEnv(true);
   } catch (err) {
     console.error(`rebuild: ${(err as Error).message}`);

@@ -9,10 +9,20 @@ import { closeStores, commandArgs, connectStores, exit_could_not_run, progressBa
 import { reconcile, type Mismatch } from './reconcile.ts';
 import { checkRedisSettings } from '../settings.ts';
 
-const reconcile_options = { 'wait-seconds': { type: 'string' }, business: { type: 'string' } } as const;
+const reconcile_options = { 'wait-seconds': { type: 'string' }, business: { type: 'string' }, help: { type: 'boolean' } } as const;
 
-function options(): { wait_ms: number; business_id: string | undefined } {
+const usage = `npm run reconcile -- [--wait-seconds N] [--business <id>]
+
+Waits until every journal entry that existed when it started is in the ledger (up to
+--wait-seconds, default 60), then compares every contact's open and commerce balances in Redis
+with its accounts in the PostgreSQL ledger (--business: one business's contacts). Changes nothing.
+Prints "contacts checked: N, mismatches: M", then a line per mismatch: contact id, balance, Redis
+value, ledger value. Exit 0: no mismatch; 1: mismatches; 2: could not run, or the wait ran out.
+The stores: REDIS_URL and DATABASE_URL, else the local ones npm start runs (README).`;
+
+function options(): { wait_ms: number; business_id: string | undefined } | 'help' {
   const { values } = parseArgs({ args: commandArgs(reconcile_options), options: reconcile_options, strict: true });
+  if (values.help === true) return 'help';
   const raw = values['wait-seconds'] ?? '60';
   const seconds = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(seconds) || seconds > 86_400) throw new Error(`--wait-seconds must be a number of seconds from 0 to 86400, not ${raw}`);
@@ -20,10 +30,15 @@ function options(): { wait_ms: number; business_id: string | undefined } {
 }
 
 async function main(): Promise<number> {
-  let args: ReturnType<typeof options>;
+  let args: Exclude<ReturnType<typeof options>, 'help'>;
   let config: ReturnType<typeof operationsConfigFromEnv>;
   try {
-    args = options();
+    const parsed = options();
+    if (parsed === 'help') {
+      console.log(usage);
+      return 0;
+    }
+    args = parsed;
     config = operationsConfigFromEnv(false);
   } catch (err) {
     console.error(`reconcile: ${(err as Error).message}`);
