@@ -30,6 +30,8 @@ describe('network layout', () => {
         expect(keyEntryOf(keyEntryFields(terminal_key))).toEqual(terminal_key);
         const business = { id: a, name, currency: 'EUR', reward_resolution: 'best' as const, created_at: '2026-01-01T00:00:00Z', admin_key_hash: h };
         expect(businessOf(a, businessFields(business))).toEqual(business);
+        // Its contacts not loaded (field u, written apart: network-load.ts markBusinesses).
+        expect(businessOf(a, { ...businessFields(business), u: '1' })).toEqual({ ...business, unbuilt: true });
         const merchant = { id: b, business_id: a, code: c, fee_bp: 1250, settle_on: 'spend' as const };
         expect(merchantOf(b, merchantFields(merchant))).toEqual(merchant);
         const venue = { id: b, business_id: a, merchant_id: maybe, timezone: 'Europe/Lisbon' };

@@ -122,7 +122,7 @@ export function businessFields(b: BusinessRecord): Fields {
 
 export function businessOf(id: string, f: Fields): BusinessRecord | undefined {
   if (f.name === undefined || !f.cur || !f.res || !resolutions.has(f.res) || !f.at || f.ak === undefined) return undefined;
-  return { id, name: f.name, currency: f.cur, reward_resolution: f.res as Resolution, created_at: f.at, admin_key_hash: f.ak, unbuilt: f.u === '1' };
+  return { id, name: f.name, currency: f.cur, reward_resolution: f.res as Resolution, created_at: f.at, admin_key_hash: f.ak, ...(f.u === '1' ? { unbuilt: true } : {}) };
 }
 
 export function merchantFields(m: MerchantRecord): Fields {
