@@ -103,6 +103,10 @@ export const terminalCreateSchema = z.object({
   code: isoCodeSchema(8, 'DE41'),
 });
 
+function cimTypeError(issue: { input?: unknown }): string {
+  return issue.input === undefined ? 'required' : `must be one of ${cim_types.join(', ')}`;
+}
+
 export const cimInputSchema = z.object({
   type: z.enum(cim_types),
   value: z.string().min(1).max(254),
@@ -369,7 +373,15 @@ export const redemptionSchema = z.object({
 export type RedemptionInput = z.infer<typeof redemptionSchema>;
 
 /** A wallet read by CIM where the request is a JSON body (the terminal channel's `wallet`). */
-export const walletLookupSchema = z.object({ cim: cimInputSchema });
+/**
+ * The WebSocket's `wallet` op (TERMINAL.md: "as `GET /v1/wallets`"): its CIM checked as the
+ * query's is, with the same messages (a WebSocket probe found zod's own here, and one error on
+ * `cim` where HTTP names both fields), the paths `cim.type` and `cim.value`.
+ */
+export const walletLookupSchema = z.object({
+  // Absent: its two fields are, as the query's two parameters are.
+  cim: z.preprocess((v) => v ?? {}, z.object({ type: z.enum(cim_types, { error: cimTypeError }), value: z.string({ error: 'required' }) })),
+});
 
 export const spendSchema = z
   .object({
@@ -412,7 +424,7 @@ export const spendOtpSchema = z.object({
 
 /** GET /v1/wallets: a CIM by its type and value (the value is checked as its type's, once normalised). */
 export const walletQuerySchema = z.object({
-  cim_type: z.enum(cim_types, { error: (issue) => (issue.input === undefined ? 'required' : `must be one of ${cim_types.join(', ')}`) }),
+  cim_type: z.enum(cim_types, { error: cimTypeError }),
   cim_value: z.string({ error: 'required' }),
 });
 

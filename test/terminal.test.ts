@@ -167,6 +167,22 @@ describe('every op, as HTTP gives it', () => {
     }
     const missing = await client.request('w', 'wallet', { cim: { type: 'card', value: testCard(99_999_998) } });
     expect([missing.status, missing.body.code]).toEqual([404, 'contact_not_found']);
+    // The wallet op refuses as GET /v1/wallets does, message for message, its paths cim.type and
+    // cim.value for the query's cim_type and cim_value (a WebSocket probe found zod's own words).
+    const as_query = (text: string) => text.replaceAll('cim_type', 'cim.type').replaceAll('cim_value', 'cim.value');
+    const wallet_cases: [Record<string, unknown>, string][] = [
+      [{}, ''],
+      [{ cim: { type: 'email' } }, 'cim_type=email'],
+      [{ cim: { value: 'x' } }, 'cim_value=x'],
+      [{ cim: { type: 'nope', value: 'x' } }, 'cim_type=nope&cim_value=x'],
+      [{ cim: { type: 'email', value: '' } }, 'cim_type=email&cim_value='],
+    ];
+    for (const [body, query] of wallet_cases) {
+      const ws = await client.request(`w${++seq}`, 'wallet', body);
+      const http = await call(gw, 'GET', `/v1/wallets?${query}`, biz.terminal_key);
+      expect(http.status, query).toBe(400);
+      expect([ws.status, JSON.stringify(ws.body)], query).toEqual([http.status, as_query(http.text)]);
+    }
     await client.close();
   });
 });
