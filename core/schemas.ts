@@ -526,13 +526,16 @@ export const cursorSchema = z.string().min(1).max(64).refine((s) => !s.includes(
  * message on every list (Number() took 0x2, 1e0, +5 and " 5" on some lists and not on others).
  */
 export function limitSchema(max: number, fallback: number) {
+  return limitDigits(max).default(fallback);
+}
+
+function limitDigits(max: number) {
   const message = `must be an integer from 1 to ${max}`;
   return z
     .string()
     .regex(/^\d{1,7}$/, message)
     .transform(Number)
-    .refine((n) => n >= 1 && n <= max, message)
-    .default(fallback);
+    .refine((n) => n >= 1 && n <= max, message);
 }
 
 /** A page of a list: at most `limit` items after the item `starting_after` (Stripe's cursor). */
@@ -541,6 +544,30 @@ export const listQuerySchema = z.object({
   starting_after: cursorSchema.optional(),
 });
 export type ListQuery = z.infer<typeof listQuerySchema>;
+
+/**
+ * A page of a list read whole (offers, schemes, webhooks: bounded per business): without `limit`
+ * every item, as these lists answered before they took one; with it, Stripe's page.
+ */
+export const wholeListQuerySchema = z.object({
+  limit: limitDigits(1_000).optional(),
+  starting_after: cursorSchema.optional(),
+});
+export type WholeListQuery = z.infer<typeof wholeListQuerySchema>;
+
+/**
+ * The page of `items` (in their list's order) after the one whose id is `starting_after`, at most
+ * `limit` (all without one); a cursor naming none of them is 400, as on every list.
+ */
+export function pageOfList<T extends { readonly id: string }>(items: readonly T[], query: WholeListQuery, what: string): { object: 'list'; data: T[]; has_more: boolean } {
+  let from = 0;
+  if (query.starting_after !== undefined) {
+    from = items.findIndex((item) => item.id === query.starting_after) + 1;
+    if (from === 0) throw new PocketgateError('validation_failed', `starting_after: no ${what} ${query.starting_after} in this business`, [{ path: 'starting_after', message: `must be the id of one of the business's ${what}s` }]);
+  }
+  const end = query.limit === undefined ? items.length : from + query.limit;
+  return { object: 'list', data: items.slice(from, end), has_more: end < items.length };
+}
 
 /** The console's dashboard: `since` is the start of "today" in the viewer's zone. */
 export const statsQuerySchema = z.object({

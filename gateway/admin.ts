@@ -28,6 +28,8 @@ import {
   transactionsQuerySchema,
   terminalCreateSchema,
   venueCreateSchema,
+  pageOfList,
+  wholeListQuerySchema,
 } from '../core/schemas.ts';
 import { bodyLines, list_body_bytes_max, readBody, requireNoBody } from '../adapters/http/body.ts';
 import { id_pattern, idParam, type HttpEnv } from '../adapters/http/env.ts';
@@ -236,9 +238,10 @@ function serveSchemes(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
     return c.json(scheme, 201);
   });
 
-  serve(app, { method: 'get', path: '/v1/schemes', summary: 'List schemes', tag: rewards_tag, key: 'admin', answer: answers.scheme_list }, async (c, business) =>
-    c.json({ object: 'list', data: await processor.schemes.list(business) }),
-  );
+  serve(app, { method: 'get', path: '/v1/schemes', summary: 'List schemes (query limit 1..1000, starting_after; all without limit)', tag: rewards_tag, key: 'admin', query: wholeListQuerySchema, answer: answers.scheme_list }, async (c, business) => {
+    const query = parseWith(wholeListQuerySchema, c.req.query());
+    return c.json(pageOfList(await processor.schemes.list(business), query, 'scheme'));
+  });
 
   serve(app, { method: 'get', path: '/v1/schemes/{id}', summary: 'Read a scheme', tag: rewards_tag, key: 'admin', answer: answers.scheme_answer }, async (c, business) =>
     c.json(await processor.schemes.get(business, idParam(c))),
@@ -272,9 +275,11 @@ function serveOffers(app: OpenAPIHono<HttpEnv>, { offers }: Processor): void {
     c.json(offerView(await offers.create(business, await readBody(c, offerSchema, list_body_bytes_max))), 201),
   );
 
-  serve(app, { method: 'get', path: '/v1/offers', summary: 'List offers', tag: rewards_tag, key: 'admin', answer: answers.offer_list }, async (c, business) =>
-    c.json({ object: 'list', data: (await offers.list(business)).map(offerView) }),
-  );
+  serve(app, { method: 'get', path: '/v1/offers', summary: 'List offers (query limit 1..1000, starting_after; all without limit)', tag: rewards_tag, key: 'admin', query: wholeListQuerySchema, answer: answers.offer_list }, async (c, business) => {
+    const query = parseWith(wholeListQuerySchema, c.req.query());
+    const page = pageOfList(await offers.list(business), query, 'offer');
+    return c.json({ ...page, data: page.data.map(offerView) });
+  });
 
   serve(app, { method: 'get', path: '/v1/offers/{id}', summary: 'Read an offer', tag: rewards_tag, key: 'admin', answer: answers.offer_answer }, async (c, business) =>
     c.json(offerView(await offers.get(business, idParam(c)))),

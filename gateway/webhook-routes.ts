@@ -2,7 +2,7 @@
 // business's admin key only; another business's webhook answers 404 as one that does not exist.
 
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { parseWith } from '../core/schemas.ts';
+import { pageOfList, parseWith, wholeListQuerySchema } from '../core/schemas.ts';
 import { deliveriesQuerySchema, webhookCreateSchema, webhookPatchSchema } from '../core/webhooks.ts';
 import { readBody } from '../adapters/http/body.ts';
 import { idParam, type HttpEnv } from '../adapters/http/env.ts';
@@ -25,9 +25,10 @@ export function webhookRoutes(processor: Processor, options: { readonly allow_pr
     return c.json(await webhooks.create(business, input), 201);
   });
 
-  serve(app, { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints', tag, key: 'admin', answer: answers.webhook_list }, async (c, business) =>
-    c.json({ object: 'list', data: await webhooks.list(business) }),
-  );
+  serve(app, { method: 'get', path: '/v1/webhooks', summary: 'List webhook endpoints (query limit 1..1000, starting_after; all without limit)', tag, key: 'admin', query: wholeListQuerySchema, answer: answers.webhook_list }, async (c, business) => {
+    const query = parseWith(wholeListQuerySchema, c.req.query());
+    return c.json(pageOfList(await webhooks.list(business), query, 'webhook'));
+  });
 
   serve(app, { method: 'get', path: '/v1/webhooks/{id}', summary: 'Read a webhook endpoint', tag, key: 'admin', answer: answers.webhook_answer }, async (c, business) =>
     c.json(await webhooks.get(business, idParam(c, 'id'))),

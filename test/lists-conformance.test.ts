@@ -176,3 +176,26 @@ describe('the console\'s network lists (OPERATIONS.md: "choose one of the busine
     }
   });
 });
+
+describe('GET /v1/offers, /v1/schemes, /v1/webhooks: read whole, or a page at a time (a webhooks probe: no has_more, limit ignored)', () => {
+  it('answers every item with has_more false without limit, and pages with limit and starting_after as every list does', async () => {
+    const mine = await createBusiness(gw);
+    for (let i = 0; i < 5; i++) {
+      expect((await call(gw, 'POST', '/v1/offers', mine.admin_key, { name: `o${i}`, goal: 'spend', award: { percent: 1 } })).status).toBe(201);
+      expect((await call(gw, 'POST', '/v1/schemes', mine.admin_key, { name: `s${i}`, signup: 'self' })).status).toBe(201);
+      expect((await call(gw, 'POST', '/v1/webhooks', mine.admin_key, { url: `https://example.com/hook/${i}`, events: ['*'] })).status).toBe(201);
+    }
+    for (const path of ['/v1/offers', '/v1/schemes', '/v1/webhooks']) {
+      const whole = await call<Page>(gw, 'GET', path, mine.admin_key);
+      expect([whole.status, whole.body.object, whole.body.has_more], path).toEqual([200, 'list', false]);
+      expect(whole.body.data.length, path).toBeGreaterThanOrEqual(5); // a business has a scheme of its own too
+      const ids = whole.body.data.map((x) => x.id!);
+      expect(await walk(path, mine.admin_key, 2, (x) => x.id), path).toEqual(ids);
+      expect(await walk(path, mine.admin_key, 5, (x) => x.id), path).toEqual(ids);
+      // A cursor of another list, another business, or none of them: 400, as on every list.
+      const foreign = (await call<Page>(gw, 'GET', path, other.admin_key)).body.data[0]?.id ?? newId('off');
+      for (const cursor of [foreign, mine.terminal_id, 'nope']) expectValidation(await call(gw, 'GET', `${path}?starting_after=${cursor}`, mine.admin_key), 'starting_after');
+      for (const limit of ['0', '1001', 'x']) expectValidation(await call(gw, 'GET', `${path}?limit=${limit}`, mine.admin_key), 'limit');
+    }
+  });
+});

@@ -108,7 +108,7 @@ export const statement_answer = z
 export const scheme_answer = z
   .object({ id, name: z.string(), signup: z.enum(['auto', 'self', 'email_domain', 'codes']), email_domains: z.array(z.string()), created_at: timestamp })
   .openapi('Scheme');
-export const scheme_list = list(scheme_answer).openapi('SchemeList');
+export const scheme_list = page(scheme_answer).openapi('SchemeList');
 export const scheme_codes = z.object({ codes: z.array(z.string()) }).openapi('SchemeCodes');
 export const signup_answer = z.object({ scheme_id: id, contact_id: id, joined: z.boolean() }).openapi('Signup');
 const tier_answer = z.object({ name: z.string(), min_period_units: z.number(), period: z.enum(['month', 'quarter', 'year']) }).openapi('Tier');
@@ -136,7 +136,7 @@ export const offer_answer = z
     created_at: timestamp,
   })
   .openapi('Offer');
-export const offer_list = list(offer_answer).openapi('OfferList');
+export const offer_list = page(offer_answer).openapi('OfferList');
 
 // Reading back.
 
@@ -195,7 +195,7 @@ const webhook_fields = {
 };
 export const webhook_answer = z.object(webhook_fields).openapi('Webhook');
 export const webhook_created = z.object({ ...webhook_fields, signing_secret: z.string().openapi({ description: 'Returned once' }) }).openapi('WebhookCreated');
-export const webhook_list = list(webhook_answer).openapi('WebhookList');
+export const webhook_list = page(webhook_answer).openapi('WebhookList');
 export const delivery_answer = z
   .object({
     event_id: id,
