@@ -20,7 +20,8 @@ export interface NormalisedCim {
   readonly masked: string;
   /**
    * The index token, when an adapter hashed the CIM as it arrived (a callback's card number):
-   * `value` is then the token too, never the PAN.
+   * `value` is then the token too, never the PAN; an email's or a phone's stays itself
+   * (Contacts.tokenised).
    */
   readonly token?: string;
 }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, openFeed, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { expectProblem, expectValidation, unique } from './contract-util.ts';
 import { TransactionFeed } from '../gateway/feed.ts';
+import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -108,6 +109,13 @@ describe('POST /v1/contacts/lookup', () => {
     }
     const bought = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `detail-${unique}`, cim: { type: 'phone', value: phone }, amount: 1_000, currency: 'EUR' });
     expect([bought.status, bought.body.contact_id], bought.text).toEqual([201, ada.body.id]);
+    // A payment processor's callback names it the same way (EVENTS.md: the same transactions as the HTTP API; a callbacks probe).
+    const processor = await createProcessor(gw, biz);
+    const event = sale('transaction.cleared', { transaction_id: transactionId(), cim: { type: 'email', value: email }, amount: 1_000, currency: 'EUR', merchant_code: biz.merchant_code });
+    const cleared = await postCallback(gw, processor, event);
+    expect([cleared.status, cleared.body.status], cleared.text).toEqual([200, 'processed']);
+    const booked = await call(gw, 'GET', `/v1/transactions/${cleared.body.transaction_id}`, biz.admin_key);
+    expect(booked.body.contact_id, booked.text).toBe(ada.body.id);
     // Two contacts with that email on file: neither is the one it names.
     expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Bob', email })).status).toBe(201);
     expectProblem(await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, { cim: { type: 'email', value: email } }), 404, 'contact_not_found');
