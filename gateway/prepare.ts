@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { migrate } from '../processor/ledger/migrate.ts';
 import { loadNetworkIfMissing } from '../processor/network-load.ts';
+import { pocketgateKey } from '../processor/ledger/rebuild.ts';
 import type { PostgresHealth } from '../processor/postgres-health.ts';
 import type { Stores } from '../processor/stores.ts';
 import { isStoreUnavailable } from '../processor/unavailable.ts';
@@ -20,7 +21,7 @@ async function prepare(stores: Stores, logger: Logger): Promise<void> {
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   await checkLedgerSettings(stores.sql, stores.config);
   await checkRedisSettings(stores.redis, stores.config);
-  const loaded = await loadNetworkIfMissing(stores);
+  const loaded = await loadNetworkIfMissing(stores, async () => (await pocketgateKey(stores.redis, stores.config.shard_count)) !== null);
   if (loaded !== undefined) logger.info({ loaded }, 'business network copied from PostgreSQL into Redis');
 }
 

@@ -101,4 +101,14 @@ describe('a gateway started on a Redis that lost its data, before the rebuild', 
     const again = await call(gw, 'POST', '/v1/purchases', other.terminal_key, { ...first, cim: { type: 'card', value: other_card } });
     expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([201, bought.text, 'true']);
   }, 90_000);
+
+  it('marks nothing when Redis holds contacts’ data without the network’s mark (an upgrade from when the network lived in PostgreSQL alone): it serves', async () => {
+    await gw!.close();
+    gw = undefined;
+    await stores.redis.client.del('n:loaded');
+    gw = await startTestGateway({ redis_url: stores.redis.url, database_url: stores.database_url });
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...first, reference: 'rse-4' });
+    expect([p.status, p.body.wallet], p.text).toEqual([201, { open: 0, commerce: 400 }]);
+    expect((await call(gw, 'GET', '/v1/offers', biz.admin_key)).status).toBe(200);
+  }, 60_000);
 });
