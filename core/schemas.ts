@@ -372,10 +372,9 @@ export const redemptionSchema = z.object({
 });
 export type RedemptionInput = z.infer<typeof redemptionSchema>;
 
-/** A wallet read by CIM where the request is a JSON body (the terminal channel's `wallet`). */
 /**
- * The WebSocket's `wallet` op (TERMINAL.md: "as `GET /v1/wallets`"): its CIM checked as the
- * query's is, with the same messages (a WebSocket probe found zod's own here, and one error on
+ * A wallet read by CIM where the request is a JSON body, the WebSocket's `wallet` op (TERMINAL.md:
+ * "as `GET /v1/wallets`"): its CIM checked as the query's is, with the same messages (a WebSocket probe found zod's own here, and one error on
  * `cim` where HTTP names both fields), the paths `cim.type` and `cim.value`.
  */
 export const walletLookupSchema = z.object({

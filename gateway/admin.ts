@@ -125,7 +125,8 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   serve(app, lookup, async (c, business) => {
     const { cim } = await readBody(c, contactLookupSchema);
     const normalised = contacts.normalise(cim.type, cim.value, 'cim.value');
-    const contact_id = (await contacts.resolve(business.id, normalised)) ?? (await contacts.byDetail(business, normalised));
+    // By CIM, else by the email or phone on file (resolve reads both, as for a POS call).
+    const contact_id = await contacts.resolve(business.id, normalised);
     const contact = contact_id === null ? undefined : await contacts.view(business, contact_id);
     if (contact === undefined) throw new PocketgateError('contact_not_found', 'no contact has this CIM in this business');
     return c.json(contact);

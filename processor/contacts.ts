@@ -451,19 +451,15 @@ export class Contacts {
    * with `{email}` or `{phone}` then names it by that CIM type (API.md lists both fields and both
    * types). Null when none has it, or several do (a household may share one): a CIM tells them apart.
    */
-  async byDetail(business: Business, cim: NormalisedCim): Promise<string | null> {
-    return this.contactWithDetail(business.id, cim);
-  }
-
-  private async contactWithDetail(business_id: string, cim: NormalisedCim): Promise<string | null> {
-    if (cim.type !== 'email' && cim.type !== 'phone') return null;
+  private async contactWithDetail(business_id: string, cim: NormalisedCim & { type: 'email' | 'phone' }): Promise<string | null> {
     const column = this.stores.sql(cim.type);
     const rows = await this.stores.sql<{ id: string }[]>`select id from contacts where business_id = ${business_id} and ${column} = ${cim.value} limit 2`;
     return rows.length === 1 ? rows[0]!.id : null;
   }
 
   /**
-   * byDetail for a POS call whose email or phone no CIM names: a read of PostgreSQL on that miss
+   * contactWithDetail for a call whose email or phone no CIM names (resolve: the POS path's, the
+   * back office's look-up): a read of PostgreSQL on that miss
    * alone (a CIM found never pays it), answered in time whatever PostgreSQL does
    * (ledger-reads.ts): 503 while it cannot be read, so that the refusal a terminal's reference
    * would keep (contact_not_found) is never one PostgreSQL's outage made. Not cached: a PATCH
@@ -471,7 +467,8 @@ export class Contacts {
    */
   private byDetailAtPos(business_id: string, cim: NormalisedCim): Promise<string | null> {
     if (cim.type !== 'email' && cim.type !== 'phone') return Promise.resolve(null);
-    return posDetailRead(this.stores)(() => this.contactWithDetail(business_id, cim)).catch(() => {
+    const detail = { ...cim, type: cim.type };
+    return posDetailRead(this.stores)(() => this.contactWithDetail(business_id, detail)).catch(() => {
       throw new PocketgateError('unavailable', 'no CIM names this contact, and the details on file cannot be read now; try again');
     });
   }

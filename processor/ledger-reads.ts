@@ -23,7 +23,7 @@ export const ledger_read_timeout_ms = 1_500;
 export const ledger_reads_in_flight_max = 64;
 
 /**
- * Look-ups of a contact by the email or phone on file (Contacts.byDetail) waiting at once: apart
+ * Look-ups of a contact by the email or phone on file (Contacts.resolve) waiting at once: apart
  * from the ledger's reads, so that a burst of CIMs no contact has (each one such read) neither
  * takes their places nor is refused at 64 (a race test: 100 purchases by emails an import was
  * still writing got 503).
