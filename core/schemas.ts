@@ -544,6 +544,13 @@ export const listQuerySchema = z.object({
 });
 export type ListQuery = z.infer<typeof listQuerySchema>;
 
+/** A page of any list, as Stripe answers one. */
+export interface Page<T> {
+  readonly object: 'list';
+  readonly data: T[];
+  readonly has_more: boolean;
+}
+
 /**
  * A page of a list read whole (offers, schemes, webhooks: bounded per business): without `limit`
  * every item, as these lists answered before they took one; with it, Stripe's page.
@@ -558,7 +565,7 @@ export type WholeListQuery = z.infer<typeof wholeListQuerySchema>;
  * The page of `items` (in their list's order) after the one whose id is `starting_after`, at most
  * `limit` (all without one); a cursor naming none of them is 400, as on every list.
  */
-export function pageOfList<T extends { readonly id: string }>(items: readonly T[], query: WholeListQuery, what: string): { object: 'list'; data: T[]; has_more: boolean } {
+export function pageOfList<T extends { readonly id: string }>(items: readonly T[], query: WholeListQuery, what: string): Page<T> {
   let from = 0;
   if (query.starting_after !== undefined) {
     from = items.findIndex((item) => item.id === query.starting_after) + 1;

@@ -6,16 +6,10 @@
 // unknown one.
 
 import { PocketgateError } from '../core/errors.ts';
-import type { ListQuery } from '../core/schemas.ts';
+import type { ListQuery, Page } from '../core/schemas.ts';
 import type { Business } from './network.ts';
 import { iso } from './network.ts';
 import type { Sql } from './stores.ts';
-
-export interface Page<T> {
-  readonly object: 'list';
-  readonly data: T[];
-  readonly has_more: boolean;
-}
 
 type Row = Record<string, unknown> & { id: string; created_at: Date };
 
