@@ -20,6 +20,8 @@ function contextFor(business) {
 }
 
 async function signIn(key) {
+  // A header carries Latin-1 alone: fetch would throw, told as "could not be reached". No key is such.
+  if (!/^[\x21-\x7e]+$/.test(key)) return 'That key was refused: use the business’s admin key.';
   const r = await api('GET', '/v1/business', undefined, {}, key);
   if (r.status !== 200) return r.status === 401 || r.status === 403 ? 'That key was refused: use the business’s admin key.' : `The gateway answered ${r.status}: ${r.body?.detail ?? r.text}`;
   session.key = key;
@@ -78,7 +80,11 @@ $('sign-in-form').addEventListener('submit', (event) => {
   $('sign-in-error').textContent = '';
   signIn(key).then((error) => {
     if (error !== null) $('sign-in-error').textContent = error;
-    else show(true);
+    else {
+      // Kept in session storage alone, not in a hidden field for the tab's next reader.
+      $('admin-key').value = '';
+      show(true);
+    }
   }, (err) => {
     $('sign-in-error').textContent = `The gateway could not be reached: ${err.message}`;
   });

@@ -14,6 +14,11 @@ export function formatAmount(minor, currency, minor_units) {
   return `${negative ? '−' : ''}${whole}${fraction} ${currency}`;
 }
 
+/** What an amount field shows before it is filled: "0.00" with 2 minor units, "0" with none. */
+export function amountPlaceholder(minor_units) {
+  return minor_units > 0 ? `0${decimal_separator}${'0'.repeat(minor_units)}` : '0';
+}
+
 /** "13.12" (or "13,12") → 1312 with 2 minor units; null for anything that is not such an amount. */
 export function parseAmount(text, minor_units) {
   const m = /^\s*(\d{1,12})(?:[.,](\d*))?\s*$/.exec(String(text));

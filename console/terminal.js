@@ -5,7 +5,7 @@
 import { api, apiJson, apiListAll, readWhileShown } from './api.js';
 import { cimTypeSelect } from './contacts.js';
 import { field, h, replace } from './dom.js';
-import { parseAmount } from './format.js';
+import { amountPlaceholder, parseAmount } from './format.js';
 
 const newReference = (prefix) => `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
 
@@ -18,7 +18,8 @@ function reference(prefix, id) {
 const no_reply = 'Replies appear here.';
 const terminals_failed = 'Could not list the terminals: ';
 
-const amountInput = (id, required = true) => h('input', { id, inputmode: 'decimal', autocomplete: 'off', required, placeholder: '0.00' });
+// The placeholder in the business's own minor units: "0.00" told a JPY till to type 12.5, then refused it.
+const amountInput = (state, id, required = true) => h('input', { id, inputmode: 'decimal', autocomplete: 'off', required, placeholder: amountPlaceholder(state.ctx.business.minor_units) });
 
 export function render(container, ctx) {
   const state = { terminal: h('select', { id: 'vt-terminal', name: 'terminal', required: true }), ctx };
@@ -131,10 +132,10 @@ function form(state, legend, id, controls, buttons, build) {
 
 const submit = (text, path, cls) => h('button', { type: 'submit', 'data-path': path, class: cls }, text);
 
-function basketRow(rows, add) {
+function basketRow(state, rows, add) {
   const sku = h('input', { autocomplete: 'off', required: true });
   const quantity = h('input', { type: 'number', min: 1, value: 1, required: true });
-  const amount = amountInput(undefined);
+  const amount = amountInput(state, undefined);
   const row = h('div', { class: 'row basket-item' }, field('SKU', sku), field('Quantity', quantity), field('Item amount', amount));
   // The focus goes to the item after it, or before it, else to the add button: it went with the
   // row, to <body>, a keyboard user sent back to the top of the page (a black-box probe, 2026-12-05).
@@ -152,10 +153,10 @@ function purchaseForm(state) {
   const ref = reference('vt-p', 'vt-purchase-reference');
   const type = cimTypeSelect('vt-purchase-cim-type');
   const value = h('input', { id: 'vt-purchase-cim-value', required: true, autocomplete: 'off' });
-  const amount = amountInput('vt-purchase-amount', false);
+  const amount = amountInput(state, 'vt-purchase-amount', false);
   const rows = h('div', { class: 'basket' });
-  const add = h('button', { type: 'button', class: 'secondary', onclick: () => basketRow(rows, add) }, 'Add basket item');
-  const pay = amountInput('vt-purchase-pay', false);
+  const add = h('button', { type: 'button', class: 'secondary', onclick: () => basketRow(state, rows, add) }, 'Add basket item');
+  const pay = amountInput(state, 'vt-purchase-pay', false);
   const method = h('select', { id: 'vt-purchase-pay-method' }, h('option', { value: 'otp' }, 'One-time code (OTP)'), h('option', { value: 'wallet_code' }, 'Wallet code'));
   const code = h('input', { id: 'vt-purchase-pay-code', autocomplete: 'off' });
   const controls = [
@@ -177,7 +178,7 @@ function purchaseForm(state) {
 
 function spendForm(state) {
   const ref = reference('vt-s', 'vt-spend-reference');
-  const amount = amountInput('vt-spend-amount');
+  const amount = amountInput(state, 'vt-spend-amount');
   const method = h('select', { id: 'vt-spend-method' }, h('option', { value: 'otp' }, 'One-time code (OTP)'), h('option', { value: 'wallet_code' }, 'Wallet code'));
   const code = h('input', { id: 'vt-spend-code', required: true, autocomplete: 'off' });
   const controls = h('div', { class: 'row' }, field('Reference', ref), field('Amount', amount), field('Authorised by', method), field('OTP or wallet code', code));
@@ -191,7 +192,7 @@ function redemptionForm(state) {
   const ref = reference('vt-r', 'vt-redemption-reference');
   const type = cimTypeSelect('vt-redemption-cim-type');
   const value = h('input', { id: 'vt-redemption-cim-value', required: true, autocomplete: 'off' });
-  const amount = amountInput('vt-redemption-amount', false);
+  const amount = amountInput(state, 'vt-redemption-amount', false);
   const controls = h('div', { class: 'row' }, field('Reference', ref), field('CIM type', type), field('CIM value', value), field('Amount (blank: all eligible)', amount));
   return form(state, 'Redemption', 'vt-redemption', controls, [submit('Redeem', '/v1/redemptions')], () => {
     const body = { reference: ref.value, cim: { type: type.value, value: value.value.trim() } };
@@ -204,7 +205,7 @@ function redemptionForm(state) {
 function refundForm(state) {
   const ref = reference('vt-f', 'vt-refund-reference');
   const original = h('input', { id: 'vt-refund-original', required: true, autocomplete: 'off' });
-  const amount = amountInput('vt-refund-amount', false);
+  const amount = amountInput(state, 'vt-refund-amount', false);
   const controls = h('div', { class: 'row' }, field('Reference', ref), field('Original reference', original), field('Amount (blank: all)', amount));
   return form(state, 'Refund', 'vt-refund', controls, [submit('Refund', '/v1/refunds')], () => {
     const body = { reference: ref.value, original_reference: original.value.trim() };

@@ -63,6 +63,9 @@ describe('the console in Chromium', () => {
     await signIn('admin_not-a-real-key');
     await expect.poll(() => page.getByRole('alert').first().textContent()).toContain('refused');
     expect(await page.evaluate('sessionStorage.length + localStorage.length')).toBe(0);
+    // A key no header can carry is refused as a wrong one, not told as an unreachable gateway.
+    await signIn('ключ');
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toBe('That key was refused: use the business’s admin key.');
     expect(await page.getByRole('navigation', { name: 'Console pages' }).isVisible()).toBe(false);
   });
 
@@ -73,6 +76,8 @@ describe('the console in Chromium', () => {
     // (the sign-in form went hidden under the focus, which fell to <body>).
     await expect.poll(() => page.evaluate('[document.activeElement?.tagName, document.activeElement?.textContent]')).toEqual(['H1', 'Dashboard']);
     expect(await page.evaluate("sessionStorage.getItem('pocketgate.admin_key')")).toBe(biz.admin_key);
+    // Not also in the hidden sign-in form's field.
+    expect(await page.evaluate("document.getElementById('admin-key').value")).toBe('');
     expect(await page.evaluate('localStorage.length')).toBe(0);
     expect(await context.cookies()).toEqual([]);
     expect(requests.some((u) => u.includes(biz.admin_key))).toBe(false);

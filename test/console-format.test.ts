@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: the console's own browser module, plain JavaScript served as written
-import { formatAmount, parseAmount } from '../console/format.js';
+import { amountPlaceholder, formatAmount, parseAmount } from '../console/format.js';
 
 const sep = (1.5).toLocaleString().charAt(1);
 
@@ -21,5 +21,9 @@ describe('console amounts', () => {
     expect([parseAmount('13.12', 2), parseAmount('13,1', 2), parseAmount('13', 2), parseAmount(' 0.05 ', 2)]).toEqual([1312, 1310, 1300, 5]);
     expect([parseAmount('1312', 0), parseAmount('1.312', 3)]).toEqual([1312, 1312]);
     expect([parseAmount('13.123', 2), parseAmount('1.5', 0), parseAmount('-1', 2), parseAmount('abc', 2), parseAmount('', 2)]).toEqual([null, null, null, null, null]);
+  });
+
+  it('hints an amount with the currency’s own number of decimals', () => {
+    expect([amountPlaceholder(2), amountPlaceholder(0), amountPlaceholder(3)]).toEqual([`0${sep}00`, '0', `0${sep}000`]);
   });
 });
