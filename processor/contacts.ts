@@ -9,7 +9,7 @@ import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
 import { contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
 import { CimIndex } from './hot/cim-index.ts';
-import { guessCountersOf, type GuessCounters, type GuessOutcome, type Presenter } from './hot/guess.ts';
+import { counted_rate_limits, guessCountersOf, type GuessCounters, type GuessOutcome, type Presenter } from './hot/guess.ts';
 import type { GuessKind } from '../core/guesses.ts';
 import { contactKey, lotsKey } from './hot/keys.ts';
 import { iso, isUniqueViolation, type Business } from './network.ts';
@@ -179,7 +179,11 @@ export class Contacts {
     if (reserved.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal or address; try again later');
     if (reserved.outcome === 'busy') throw new PocketgateError('rate_limited', 'too many codes are being checked at once at this terminal or address; try again');
     const guess_settled = this.settle(counters, contact_id === null ? 'wrong' : 'right');
-    if (contact_id === null && reserved.outcome === 'reserved' && reserved.soft) throw new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
+    if (contact_id === null && reserved.outcome === 'reserved' && reserved.soft) {
+      const refusal = new PocketgateError('rate_limited', 'too many wrong codes from this terminal in this minute; try again in a minute');
+      counted_rate_limits.add(refusal); // settled 'wrong' above
+      throw refusal;
+    }
     return { contact_id, guess_settled };
   }
 

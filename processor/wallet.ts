@@ -3,6 +3,7 @@
 // hash and timestamps.
 
 import { createHmac, randomInt } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PocketgateError, type ErrorCode } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
@@ -11,7 +12,7 @@ import { journalClaimRefusal } from './refusals.ts';
 import type { Contacts } from './contacts.ts';
 import { hmacKey, type NormalisedCim } from '../core/cim.ts';
 import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
-import { guessCountersOf } from './hot/guess.ts';
+import { counted_rate_limits, guessCountersOf } from './hot/guess.ts';
 import type { OtpMode } from './hot/otp.ts';
 import { otp_tries_max, otp_tries_ttl_seconds, type GuessKind } from '../core/guesses.ts';
 import { referenceSlot, type ReferenceSlot } from './hot/references.ts';
@@ -114,7 +115,11 @@ export class Spends {
     }
     const otp = pay.otp!;
     const found = await this.otpCheck(business, presenter, otp, named === '' ? 'alone' : 'for', named, now_ms);
-    if (found.outcome === 'rate_limited') throw new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal or address; try again later');
+    if (found.outcome === 'rate_limited') {
+      const refusal = new PocketgateError('rate_limited', 'too many wrong one-time codes from this terminal or address; try again later');
+      if (found.counted) counted_rate_limits.add(refusal);
+      throw refusal;
+    }
     if (found.outcome !== 'ok') throw new PocketgateError('otp_invalid', 'no such one-time code');
     return { contact_id: found.contact_id, method: 'otp', otp, guess_settled: no_guess_to_settle };
   }
@@ -189,14 +194,26 @@ export class Spends {
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);
-    const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
+    const copy = `${terminal.id}|${hash}`;
+    copies_in_flight.set(copy, (copies_in_flight.get(copy) ?? 0) + 1);
+    try {
+      return await this.spendOnce(business, terminal, input, source, hash, now_ms);
+    } finally {
+      const left = copies_in_flight.get(copy)! - 1;
+      if (left === 0) copies_in_flight.delete(copy);
+      else copies_in_flight.set(copy, left);
+    }
+  }
+
+  private async spendOnce(business: Business, terminal: Terminal, input: SpendInput, source: string, hash: string, now_ms: number): Promise<Reply> {
+    const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
     let payer: Payer;
     try {
       // Inside: another currency under a held reference is another body, 409 (API.md).
       checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
     } catch (err) {
-      const guess = spendGuess(business, { terminal_id: terminal.id, source }, err, now_ms);
+      const guess = spendGuess(business, { terminal_id: terminal.id, source }, input, err, now_ms);
       return this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input), guess);
     }
     const contact_id = payer.contact_id;
@@ -286,21 +303,26 @@ export interface CountedGuess {
   readonly now_ms: number;
 }
 
-/** The guess a spend refused with `err` counted: a wrong OTP or wallet code; none for a code no wallet could have, or a limit. */
-function spendGuess(business: Business, presenter: Presenter, err: unknown, now_ms: number): CountedGuess | undefined {
+/**
+ * The guess a spend refused with `err` counted: a wrong OTP or wallet code, answered as such or,
+ * past the soft limit, 429; none for a code no wallet could have, or a limit that counted nothing.
+ */
+function spendGuess(business: Business, presenter: Presenter, input: { readonly otp?: string | undefined }, err: unknown, now_ms: number): CountedGuess | undefined {
   if (!(err instanceof PocketgateError) || uncounted_refusals.has(err)) return undefined;
-  const kind = err.code === 'otp_invalid' ? 'otp' : err.code === 'wallet_code_invalid' ? 'code' : undefined;
-  return kind === undefined ? undefined : { business_id: business.id, kind, presenter, now_ms };
+  if (err.code === 'rate_limited' && !counted_rate_limits.has(err)) return undefined;
+  if (err.code !== 'otp_invalid' && err.code !== 'wallet_code_invalid' && err.code !== 'rate_limited') return undefined;
+  return { business_id: business.id, kind: input.otp !== undefined ? 'otp' : 'code', presenter, now_ms };
 }
 
 /**
  * The guess a purchase or redemption refused with `err` counted: a wallet or contact code, as its
- * CIM, presented at a terminal (Contacts.identify) and naming no one; none for a limit (429) or a
- * processor's callback (`presenter` null).
+ * CIM, presented at a terminal (Contacts.identify) and naming no one (answered 404, or 429 past
+ * the soft limit); none for a limit that counted nothing, or a processor's callback (`presenter` null).
  */
 export function cimGuess(business_id: string, cim: NormalisedCim, presenter: Presenter | null, err: unknown, now_ms: number): CountedGuess | undefined {
   if (presenter === null || (cim.type !== 'wallet_code' && cim.type !== 'contact_code')) return undefined;
-  if (!(err instanceof PocketgateError) || err.code !== 'contact_not_found') return undefined;
+  if (!(err instanceof PocketgateError)) return undefined;
+  if (err.code !== 'contact_not_found' && !(err.code === 'rate_limited' && counted_rate_limits.has(err))) return undefined;
   return { business_id, kind: 'code', presenter, now_ms };
 }
 
@@ -336,13 +358,42 @@ export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf
 
 async function replayOrRefuse(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown): Promise<Reply> {
   if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;
-  const holder = await referenceHolder(stores, claimant.slot, claimant.hash);
+  const holder = await holderOf(stores, claimant, err);
   if (holder?.by === 'another') throw referenceConflict(reference);
   const unclaimed = holder === undefined || (holder.by === 'this' && holder.contact_id === '');
   if (unknown.codes.has(err.code) && unclaimed) throw await rememberNoContact(stores, claimant, err);
   const reply = await holderReply(stores, contacts, claimant.slot, holder, unknown);
   if (reply !== undefined) return reply;
   throw err;
+}
+
+/** How long, at most, a copy refused 429 for a wrong code waits for its first to claim their reference (holderOf), and how often it looks. */
+const copy_wait_ms_max = 250;
+const copy_wait_step_ms = 25;
+
+/**
+ * Spends in flight in this process, by terminal and request hash: how many copies of each
+ * (holderOf). Bounded by the requests in flight; an entry goes with its last copy.
+ */
+const copies_in_flight = new Map<string, number>();
+
+/**
+ * Who holds the reference. Copies of one request sent at once each try its code: past the soft
+ * limit a copy's wrong code is counted and answered 429 before the first copy, refused for the
+ * code on its merits, has claimed the reference, so it would be decided on its own and keep its
+ * guess (100 copies of one wrong OTP spend locked their terminal out for the day: a black-box
+ * probe, 2026-12-06). Such a copy waits a little for the claim and is then answered as a copy,
+ * its guess given back (replayOr). Only while another copy is in flight in this process: a guess
+ * under a reference of its own (a fraudster's next one) is answered 429 at once.
+ */
+async function holderOf(stores: Stores, claimant: Claimant, err: PocketgateError): ReturnType<typeof referenceHolder> {
+  let holder = await referenceHolder(stores, claimant.slot, claimant.hash);
+  if (holder !== undefined || !counted_rate_limits.has(err) || (copies_in_flight.get(`${claimant.slot.terminal_id}|${claimant.hash}`) ?? 0) < 2) return holder;
+  for (let waited_ms = 0; holder === undefined && waited_ms < copy_wait_ms_max; waited_ms += copy_wait_step_ms) {
+    await sleep(copy_wait_step_ms);
+    holder = await referenceHolder(stores, claimant.slot, claimant.hash);
+  }
+  return holder;
 }
 
 /**

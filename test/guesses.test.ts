@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
-import { guess_limits, otp_tries_max } from '../core/guesses.ts';
+import { guess_limits, otp_tries_max, type GuessKind } from '../core/guesses.ts';
 import { guessCountersOf } from '../processor/hot/guess.ts';
 import { otpIndexKey } from '../processor/hot/keys.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
@@ -152,6 +152,28 @@ describe('OTP guesses', () => {
     const next = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', otp: wrongOtp(otp, 1) });
     expect([next.status, next.body.code], next.text).toEqual([422, 'otp_invalid']);
     const right = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 300, currency: 'EUR', otp });
+    expect(right.status, right.text).toBe(201);
+  });
+
+  it('copies of a spend refused for its code sent at once count one guess, past the soft limit too: a right code after them is approved (a black-box probe)', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const otp = await otpOf(biz, c, 300);
+    const copies = 100;
+    const cases: [GuessKind, object][] = [
+      ['otp', { reference: ref(), amount: 100, currency: 'EUR', otp: wrongOtp(otp, 0) }],
+      ['code', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: wrongWalletCode() }],
+    ];
+    for (const [kind, body] of cases) {
+      const answers = await Promise.all(Array.from({ length: copies }, () => pos(biz.terminal_key, 'POST', '/v1/spends', body, '192.0.2.50')));
+      // One refused on its merits; the others its copies, answered with its refusal, replayed (or
+      // 429, should a copy have come before the first was remembered: none here, but not the point).
+      expect(answers.filter((a) => a.status === 422 && a.headers.get('idempotent-replayed') === null)).toHaveLength(1);
+      const counters = guessCountersOf(biz.business_id, kind, { terminal_id: biz.terminal_id, source: '192.0.2.50' }, gw.processor.stores.clock.now());
+      // The copies' guesses given back: the pair's day counter holds the one wrong code sent.
+      expect(await gw.processor.stores.redis.get(counters.keys[1]!)).toBe('1');
+    }
+    const right = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 300, currency: 'EUR', otp }, '192.0.2.50');
     expect(right.status, right.text).toBe(201);
   });
 

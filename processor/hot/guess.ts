@@ -7,6 +7,14 @@ import { answerOf, hotScript, unexpected } from './define.ts';
 import { guessKey, guessPendingKey } from './keys.ts';
 import { arg, layout } from './layout.ts';
 
+/**
+ * The rate_limited refusals whose wrong code was counted all the same (past a soft limit a wrong
+ * code is counted, then answered 429), so that a repeat of the request gives its guess back as it
+ * gives back a refusal's: copies sent at once of one refused spend, each past the soft limit,
+ * counted one guess each and locked their terminal out (a black-box probe, 2026-12-06).
+ */
+export const counted_rate_limits = new WeakSet<object>();
+
 /** Who presents a code: the terminal, and the source it came from (client or peer address). */
 export interface Presenter {
   readonly terminal_id: string;

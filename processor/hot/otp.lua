@@ -7,8 +7,9 @@
 --     refused for what others guessed at the terminal: the tries bound the odds.
 --   'miss': the shard script refused a code that named ARG.contact_id (more than its amount,
 --     used up): a wrong try against that contact, and a wrong guess.
--- Answers {'ok', contact_id}, {'rate_limited'}, {'otp_invalid'}, or {'otp_invalid', 'void'}
--- when the contact's OTPs have just run out of tries (the gateway deletes them).
+-- Answers {'ok', contact_id}, {'rate_limited'} ({'rate_limited', 'counted'} for a wrong code
+-- counted past the soft limit), {'otp_invalid'}, or {'otp_invalid', 'void'} when the contact's
+-- OTPs have just run out of tries (the gateway deletes them).
 --
 -- Keys and arguments: hot/otp.ts.
 
@@ -27,7 +28,7 @@ if ARG.mode == 'alone' then
   local contact_id = redis.call('GET', KEY.code)
   if contact_id then return {'ok', contact_id} end
   countGuess()
-  if limited == 'soft' then return {'rate_limited'} end
+  if limited == 'soft' then return {'rate_limited', 'counted'} end
   return {'otp_invalid'}
 end
 if tonumber(redis.call('GET', KEY.tries) or '0') >= ARG.tries_max then return {'otp_invalid'} end

@@ -56,14 +56,14 @@ describe('otp.lua', () => {
     const call = caller(business_id, presenter);
     await redis.set(otpIndexKey(business_id, '123456'), contact_id);
     for (let i = 0; i < limits.soft_per_minute; i++) expect((await redis.otpScript(call(String(200000 + i)))).outcome).toBe('otp_invalid');
-    expect(await redis.otpScript(call('999999'))).toEqual({ outcome: 'rate_limited' });
+    expect(await redis.otpScript(call('999999'))).toEqual({ outcome: 'rate_limited', counted: true });
     expect(await redis.otpScript(call('123456'))).toEqual({ outcome: 'ok', contact_id });
     // The pair's day limit reached: the right code too is refused, and nothing more is counted.
     const keys = guessCountersOf(business_id, 'otp', presenter, now_ms).keys;
     await redis.set(keys[1]!, String(limits.pair_per_day));
     const before = await counts(business_id, presenter);
-    expect(await redis.otpScript(call('123456'))).toEqual({ outcome: 'rate_limited' });
-    expect(await redis.otpScript(call('999998'))).toEqual({ outcome: 'rate_limited' });
+    expect(await redis.otpScript(call('123456'))).toEqual({ outcome: 'rate_limited', counted: false });
+    expect(await redis.otpScript(call('999998'))).toEqual({ outcome: 'rate_limited', counted: false });
     expect(await counts(business_id, presenter)).toEqual(before);
   });
 

@@ -24,8 +24,8 @@ export interface OtpCall {
   readonly counters: GuessCounters;
 }
 
-/** void: the contact's OTPs have run out of tries and must be deleted. */
-export type OtpOutcome = { readonly outcome: 'ok'; readonly contact_id: string } | { readonly outcome: 'rate_limited' } | { readonly outcome: 'otp_invalid'; readonly void: boolean };
+/** void: the contact's OTPs have run out of tries and must be deleted; counted: a wrong code refused past the soft limit, counted all the same. */
+export type OtpOutcome = { readonly outcome: 'ok'; readonly contact_id: string } | { readonly outcome: 'rate_limited'; readonly counted: boolean } | { readonly outcome: 'otp_invalid'; readonly void: boolean };
 
 export const otp_script = hotScript({
   files: ['guess-lib.lua', 'otp.lua'],
@@ -43,7 +43,7 @@ export const otp_script = hotScript({
       case 'ok':
         return { outcome: 'ok', contact_id: textAt(answer, 1) };
       case 'rate_limited':
-        return { outcome: 'rate_limited' };
+        return { outcome: 'rate_limited', counted: answer[1] === 'counted' };
       case 'otp_invalid':
         return { outcome: 'otp_invalid', void: answer[1] === 'void' };
     }
