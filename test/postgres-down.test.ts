@@ -103,4 +103,25 @@ describe('PostgreSQL unreachable', () => {
       return body.postgres === 'ok' && body.ledger_lag === 0;
     });
   });
+
+  it('after an outage long enough for the clients to back off, the ledger catches up within 2 s of PostgreSQL answering (a store-failures probe: 4–15 s)', async () => {
+    await postgres.cut();
+    const approved: string[] = [];
+    // Twelve seconds of failed connections: postgres.js's own backoff (3^n / 100 s, up to 20 s)
+    // had grown to several seconds by then, and the writer's next connection waited that long.
+    const cut_until = Date.now() + 12_000;
+    for (let i = 0; Date.now() < cut_until; i++) {
+      const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `backoff-${i}`, cim: { type: 'card', value: contact.card }, amount: 500, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+      approved.push(p.body.id);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await postgres.open();
+    const opened = Date.now();
+    await eventually('the ledger caught up', async () => {
+      const rows = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${approved})`;
+      return rows[0]!.n === approved.length;
+    }, 30_000);
+    expect(Date.now() - opened).toBeLessThan(2_000);
+  }, 60_000);
 });
