@@ -26,7 +26,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { answered, mayGiveBack, readRecord, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
-import { checkCurrency, cimGuess, claimedNoContact, earlierReply, feeRate, requestHash, unknown_cim, unknown_none, type Spends } from './wallet.ts';
+import { checkCurrency, cimGuess, claimedNoContact, earlierReply, feeRate, rememberPaymentRefusal, requestHash, unknown_cim, unknown_none, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
@@ -95,8 +95,9 @@ export class Purchases {
       payment = await this.payment(business, terminal, payer_source, input, contact_id, () => this.discountDue(evaluated, input, contact_id), now_ms);
     } catch (err) {
       // A retry of an approved purchase whose wallet code was rotated since, whose terminal is
-      // locked out of OTPs since, or whose discount grew since, gets its reply.
-      return this.spends.replayOr(err, request, input.reference, unknown_none);
+      // locked out of OTPs since, or whose discount grew since, gets its reply; a wrong code is
+      // remembered under the reference.
+      return rememberPaymentRefusal(this.stores, this.contacts, err, request, contact_id);
     }
     const awards = await this.awardsOf(evaluated, payment, { ...request, contact_id });
     const call = this.purchaseCall(business, terminal, input, {

@@ -80,6 +80,22 @@ export async function journalRefusal(stores: Pick<Stores, 'redis'>, shard: numbe
 }
 
 /**
+ * Remember a refusal decided outside a shard script for a request that named its contact (a
+ * purchase's payment code: wallet.ts rememberPaymentRefusal) as a script's refusal is (lib.lua
+ * refuse): '-<code>' in the contact's record under the reference, journaled on its shard, in one
+ * MULTI (one slot). Past the journal's bound it is remembered in the hot window only.
+ */
+export async function rememberOnShard(stores: Pick<Stores, 'redis' | 'config'>, shard: number, request: RefusedRequest, code: ErrorCode): Promise<void> {
+  const { slot } = request;
+  const record_key = slot.record_keys(shard)[0]!;
+  const multi = stores.redis.multi().hSet(record_key, slot.field, `-${code}`).pExpire(record_key, slot.record_ttl_ms, 'NX');
+  if ((await stores.redis.xLen(journalKey(shard))) < stores.config.journal_length_max) {
+    multi.addCommand(['XADD', journalKey(shard), '*', refusal_field, JSON.stringify(refusalEntry(request, code))]);
+  }
+  await multi.exec();
+}
+
+/**
  * Journal a refusal decided at its reference's claim, not by a shard script (a refund's or a
  * reversal's original not found; an original its reversal came before): on the shard its
  * reference's field picks, since it has no contact's. Its claim and this are two calls: a repeat

@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PocketgateError, type ErrorCode } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
-import { claimHash, claimReference, claimRefused, referenceConflict, referenceHolder, type Claimant } from './claim.ts';
-import { journalClaimRefusal } from './refusals.ts';
+import { claimHash, claimReference, claimReferenceAgain, claimRefused, referenceConflict, referenceHolder, type Claimant } from './claim.ts';
+import { journalClaimRefusal, rememberOnShard } from './refusals.ts';
 import type { Contacts } from './contacts.ts';
 import { hmacKey, type NormalisedCim } from '../core/cim.ts';
 import { contactKey, otpIndexKey, otpKey, otpTriesKey } from './hot/keys.ts';
@@ -258,10 +258,43 @@ export class Spends {
 /**
  * The reply this same request was given before (its reference held by its hash, its record
  * there; a refusal on its merits thrown, replayed), or undefined: read before anything is counted
- * against what it presents.
+ * against what it presents. Another body holding the reference: 409, its code never tried.
  */
 export async function earlierReply(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, slot: ReferenceSlot, hash: string): Promise<Reply | undefined> {
-  return holderReply(stores, contacts, slot, await referenceHolder(stores, slot, hash), unknown_cim);
+  const holder = await referenceHolder(stores, slot, hash);
+  if (holder?.by === 'another') throw referenceConflict(slot.reference);
+  return holderReply(stores, contacts, slot, holder, unknown_cim);
+}
+
+/** A purchase's payment refusals on their merits: a wrong OTP or wallet code, or another contact's. */
+const payment_refusals: ReadonlySet<string> = new Set(['otp_invalid', 'wallet_code_invalid']);
+
+/**
+ * A purchase refused for its payment (`pay`) after its CIM named `contact_id`. A wrong or another
+ * contact's OTP or wallet code is a refusal on its merits: remembered under the reference as a
+ * shard script's is (the claim bound to the contact, '-<code>' in its record, journaled:
+ * refusals.ts rememberOnShard), so that its repeat is refused the same, replayed, without its code
+ * tried again (earlierReply), and another body under the reference is 409 (API.md). Until
+ * 2026-12-06 it was decided again: another body under its reference was processed, and three
+ * repeats of one wrong OTP voided the customer's OTPs (an idempotency probe). Other refusals
+ * (bad input, a limit) are decided again (replayOr).
+ */
+export async function rememberPaymentRefusal(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, contact_id: string): Promise<Reply> {
+  if (!(err instanceof PocketgateError) || !payment_refusals.has(err.code)) return replayOr(stores, contacts, err, claimant, claimant.slot.reference, unknown_none);
+  const claimed = await claimReferenceAgain(stores, claimant, contact_id);
+  if (claimed.contact_id === '') throw claimedNoContact();
+  const shard = contacts.shardOf(claimed.contact_id);
+  // Answered as its record will answer its repeats (the code alone, as a script's refusal is).
+  const refusal = new PocketgateError(err.code);
+  if (claimed.repeat) {
+    // A copy: its first's reply, or refusal (thrown, replayed); while the first is on its way, this refusal, replayed.
+    const reply = await replayOf(stores, shard, claimant.slot);
+    if (reply !== undefined) return reply;
+    refusal.replayed = true;
+    throw refusal;
+  }
+  await rememberOnShard(stores, shard, { business_id: claimant.business_id, slot: claimant.slot, request_hash: claimHash(claimant.hash), contact_id }, err.code);
+  throw refusal;
 }
 
 /**
@@ -277,9 +310,8 @@ export interface Unknown {
 export const unknown_cim: Unknown = { codes: new Set(['contact_not_found']), replayed: claimedNoContact };
 /**
  * A processor's sale's: none (EVENTS.md), its transaction's later events (a clearing of another
- * amount) name the same reference with another body. Nor a purchase's payment code, refused after
- * its CIM named a contact: its repeat, the code issued since, could not be told from one whose CIM
- * no contact had (the claim keeps no code).
+ * amount) name the same reference with another body. A purchase's payment code, refused after its
+ * CIM named a contact, is remembered bound to that contact instead (rememberPaymentRefusal).
  */
 export const unknown_none: Unknown = { codes: new Set(), replayed: claimedNoContact };
 /** A spend's: an OTP or wallet code that names no wallet (its body has one or the other, so its repeat's refusal follows from it). */

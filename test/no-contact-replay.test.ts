@@ -164,3 +164,55 @@ describe('a spend whose code names no wallet', () => {
     expect(await open(c.id)).toBe(1000);
   });
 });
+
+// A purchase refused for its payment code (pay.otp, pay.wallet_code) after its CIM named the
+// contact: decided again until 2026-12-06, so its repeat was not replayed, another body under its
+// reference was approved, and three repeats of one wrong OTP voided the customer's OTPs (an
+// idempotency probe).
+describe('a purchase refused for its payment code', () => {
+  const funded = async () => {
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, {});
+    expect(c.status).toBe(201);
+    const p = await pos('/v1/purchases', { reference: ref(), cim: { type: 'wallet_code', value: c.body.wallet_code }, amount: 10_000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    const r = await pos('/v1/redemptions', { reference: ref(), cim: { type: 'wallet_code', value: c.body.wallet_code } });
+    expect(r.status, r.text).toBe(201);
+    return c.body as { id: string; wallet_code: string };
+  };
+
+  it('a wrong OTP: its repeats are refused the same and replayed, leave the customer’s OTP alive, and another body is 409; journaled with its contact', async () => {
+    const c = await funded();
+    const issued = await call(gw, 'POST', `/v1/contacts/${c.id}/spend-otp`, biz.admin_key, { amount: 300 });
+    expect(issued.status).toBe(201);
+    const wrong = String((Number(issued.body.otp) + 1) % 1_000_000).padStart(6, '0');
+    const body = { reference: ref(), cim: { type: 'wallet_code', value: c.wallet_code }, amount: 5_000, currency: 'EUR', pay: { amount: 100, otp: wrong } };
+    const first = await pos('/v1/purchases', body);
+    expect([first.status, first.body.code, first.headers.get('idempotent-replayed')]).toEqual([422, 'otp_invalid', null]);
+    for (let i = 0; i < 3; i++) {
+      const again = await pos('/v1/purchases', body);
+      expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([422, first.text, 'true']);
+    }
+    const other = await pos('/v1/purchases', { ...body, amount: 7_000, pay: { amount: 300, otp: issued.body.otp } });
+    expect([other.status, other.body.code], other.text).toEqual([409, 'idempotency_conflict']);
+    const sql = gw.processor.stores.sql;
+    const rows = await eventually('the refusal in the ledger', async () => {
+      const found = await sql<{ code: string; contact_id: string }[]>`select code, contact_id from ledger_refusals where terminal_id = ${biz.terminal_id} and reference = ${body.reference}`;
+      return found.length > 0 && found;
+    });
+    expect(rows.map((r) => ({ ...r }))).toEqual([{ code: 'otp_invalid', contact_id: c.id }]);
+    // The customer's code was tried once: still alive, it pays under a new reference.
+    const paid = await pos('/v1/purchases', { ...body, reference: ref(), pay: { amount: 300, otp: issued.body.otp } });
+    expect([paid.status, paid.body.paid_from_wallet], paid.text).toEqual([201, 300]);
+  });
+
+  it('a wallet code no wallet has: the same', async () => {
+    const c = await funded();
+    const body = { reference: ref(), cim: { type: 'wallet_code', value: c.wallet_code }, amount: 5_000, currency: 'EUR', pay: { amount: 100, wallet_code: testCard(882_100_001) } };
+    const first = await pos('/v1/purchases', body);
+    expect([first.status, first.body.code]).toEqual([422, 'wallet_code_invalid']);
+    const again = await pos('/v1/purchases', body);
+    expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([422, first.text, 'true']);
+    const other = await pos('/v1/purchases', { ...body, pay: undefined });
+    expect([other.status, other.body.code], other.text).toEqual([409, 'idempotency_conflict']);
+  });
+});

@@ -158,21 +158,27 @@ describe('retries of approved spends', () => {
 });
 
 describe('a purchase refused for its payment', () => {
-  it('leaves its reference free, as bad input and refused spends do', async () => {
+  it('bad input leaves its reference free; a wrong code is remembered under it, as a refused spend is (API.md: another body is 409)', async () => {
     // The reference was claimed before the payment was checked: the corrected request under the
-    // same reference was answered idempotency_conflict.
+    // same reference was answered idempotency_conflict after bad input. A wrong code is a refusal
+    // on its merits (until 2026-12-06 it was decided again too, and another body under its
+    // reference was approved: an idempotency probe).
     const c = await funded(1000);
     const body = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 2000, currency: 'EUR' };
     const too_much = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 2001, wallet_code: c.wallet_code } });
     expect(too_much.status).toBe(400);
     expect(too_much.body.code).toBe('validation_failed');
-    const wrong_code = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 500, wallet_code: '4111111111111111' } });
-    expect(wrong_code.body.code).toBe('wallet_code_invalid');
-    const wrong_otp = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 500, otp: '000000' } });
-    expect(wrong_otp.body.code).toBe('otp_invalid');
     const ok = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...body, pay: { amount: 500, wallet_code: c.wallet_code } });
     expect(ok.status, ok.text).toBe(201);
     expect(ok.headers.get('idempotent-replayed')).not.toBe('true');
+    expect(await wallet(c)).toEqual({ open: 500, commerce: 200 });
+    for (const pay of [{ amount: 500, wallet_code: '4111111111111111' }, { amount: 500, otp: '000000' }]) {
+      const wrong = { ...body, reference: ref(), pay };
+      const refused = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, wrong);
+      expect(refused.body.code).toBe('wallet_code' in pay ? 'wallet_code_invalid' : 'otp_invalid');
+      const corrected = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...wrong, pay: { amount: 500, wallet_code: c.wallet_code } });
+      expect([corrected.status, corrected.body.code], corrected.text).toEqual([409, 'idempotency_conflict']);
+    }
     expect(await wallet(c)).toEqual({ open: 500, commerce: 200 });
   });
 });
