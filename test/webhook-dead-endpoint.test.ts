@@ -185,6 +185,80 @@ describe('a dead endpoint beside a healthy one (EVENTS.md: "never slows ... othe
   }, 120_000);
 });
 
+describe('many endpoints failing, dead since (EVENTS.md: "at least once, to every enabled endpoint"; retry "one more attempt now")', () => {
+  it('an endpoint failing after 32 others that are gone is still attempted: its retry by hand goes out and succeeds (a black-box probe)', async () => {
+    // The failing endpoints' 256 attempts a second were shared in the order they first failed,
+    // each its whole claim: 16 dead ones took every token of every round, deleted or idle, and an
+    // endpoint failing after them was never attempted again until a restart.
+    const sql = gw.processor.stores.sql;
+    const worker = new WebhookWorker(sql, key, { retry_base_ms, allow_private: true });
+    worker.start();
+    try {
+      const dead_url = await refusedUrl();
+      // Two businesses of 16 (a business's most).
+      const dead = { endpoints: [] as string[] };
+      for (let b = 0; b < 2; b++) dead.endpoints.push(...(await endpointsWithDeliveries(Array.from({ length: 16 }, () => dead_url), 8)).endpoints);
+      await eventually('every dead endpoint failed 8 in a row', async () => (await sql<{ n: number }[]>`select count(*)::int4 as n from webhook_deliveries where endpoint_id = any(${dead.endpoints}) and attempts = 1`)[0]!.n === 32 * 8, 60_000);
+      await sql`update webhook_endpoints set status = 'deleted' where id = any(${dead.endpoints})`;
+      const flaky = await startReceiver((n) => (n < 8 ? 500 : 200));
+      open.push(flaky);
+      const late = await endpointsWithDeliveries([flaky.url], 8);
+      await eventually('the late endpoint failed 8 in a row', async () => flaky.received.length >= 8, 60_000);
+      const [row] = await sql<{ event_id: string }[]>`select event_id from webhook_deliveries where endpoint_id = ${late.endpoints[0]!} limit 1`;
+      const retried = await call(gw, 'POST', `/v1/webhooks/${late.endpoints[0]!}/deliveries/${row!.event_id}/retry`, late.admin_key);
+      expect(retried.status, retried.text).toBe(202);
+      await eventually('the retry succeeded', async () => (await sql<{ status: string }[]>`select status from webhook_deliveries where endpoint_id = ${late.endpoints[0]!} and event_id = ${row!.event_id}`)[0]!.status === 'succeeded', 10_000);
+      await sql`update webhook_endpoints set status = 'deleted' where id = ${late.endpoints[0]!}`;
+    } finally {
+      await worker.stop();
+    }
+  }, 120_000);
+});
+
+describe('endpoints that never answer (EVENTS.md: "A slow or dead endpoint never slows ... other endpoints\' deliveries")', () => {
+  it('hold their own slots, not deliveries waiting for them: another endpoint\'s delivery goes out at once (a black-box probe: up to 9 s late)', async () => {
+    // Each hanging endpoint was claimed twice its slots (8 in flight, 8 waiting): 36 of them filled
+    // the process's 512, and every other endpoint waited for their 10 s timeouts. Scaled down here:
+    // 64 in all, 6 hanging endpoints (96 claimed before, 48 now), a 5 s timeout.
+    const sql = gw.processor.stores.sql;
+    const hanging = await startReceiver(() => 'hang');
+    open.push(hanging);
+    const healthy = await receiver(200);
+    const hung = await endpointsWithDeliveries(Array.from({ length: 6 }, () => hanging.url), 20);
+    const worker = new WebhookWorker(sql, key, { retry_base_ms, allow_private: true, in_flight_max: 64, timeout_ms: 5_000 });
+    worker.start();
+    try {
+      await eventually('the hanging endpoints\' attempts in flight', async () => hanging.received.length >= 6 * 8, 10_000);
+      const sent = Date.now();
+      const other = await endpointsWithDeliveries([healthy.url], 1);
+      await eventually('the other endpoint\'s delivery', async () => healthy.received.length >= 1, 15_000);
+      expect(Date.now() - sent).toBeLessThan(2_500);
+      await sql`update webhook_endpoints set status = 'deleted' where id = any(${[...hung.endpoints, ...other.endpoints]})`;
+    } finally {
+      await worker.stop();
+    }
+  }, 120_000);
+});
+
+/** A business with webhooks to `urls` and `purchases` purchases, every delivery recorded. */
+async function endpointsWithDeliveries(urls: readonly string[], purchases: number): Promise<{ admin_key: string; endpoints: string[] }> {
+  const biz = await createBusiness(gw);
+  const [c] = await createContacts(gw, biz, [testCard(++seed)]);
+  const endpoints: string[] = [];
+  for (const url of urls) {
+    const w = await call(gw, 'POST', '/v1/webhooks', biz.admin_key, { url, events: ['transaction.approved'] });
+    expect(w.status, w.text).toBe(201);
+    endpoints.push(w.body.id);
+  }
+  for (let i = 0; i < purchases; i++) {
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `many-${seed}-${i}`, cim: { type: 'card', value: c!.card }, amount: 1000, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+  }
+  const sql = gw.processor.stores.sql;
+  await eventually('every delivery recorded', async () => (await sql<{ n: number }[]>`select count(*)::int4 as n from webhook_deliveries where endpoint_id = any(${endpoints})`)[0]!.n === urls.length * purchases, 60_000);
+  return { admin_key: biz.admin_key, endpoints };
+}
+
 /**
  * 100 deliveries to an endpoint that fails them all, retried at `base_ms`: the longest time from a
  * delivery's first attempt to its second.

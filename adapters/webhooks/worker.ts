@@ -3,7 +3,8 @@
 // endpoint's own concurrency (a p-queue per endpoint), and records how each attempt went.
 //
 // Bounds: at most `per_endpoint` attempts of one endpoint in flight in this process, as many again
-// claimed and waiting for a slot (so that a claim round feeds a busy endpoint for a while), and
+// claimed and waiting for a slot where its attempts are answered within a second (so that a claim
+// round feeds a busy endpoint for a while; a hanging one gets its slots alone), and
 // `in_flight_max` claimed in all. A claimed delivery waits at most one attempt's deadline (10 s)
 // for its slot, well within its lease (30 s); a receiver that hangs holds its own endpoint's
 // slots only. An endpoint that fails fast (refused, a 500 at once) would instead take an equal
@@ -69,6 +70,9 @@ const failing_endpoints_max = 10_000;
  */
 const failing_attempts_per_second_max = 256;
 
+/** An attempt answered within this: its endpoint is claimed deliveries to wait for its slots too. */
+const quick_attempt_ms = 1_000;
+
 /** How long stop() lets attempts in flight be answered before it cuts them short: within the gateway's shutdown. */
 export const stop_grace_ms = 2_000;
 
@@ -81,6 +85,8 @@ export class WebhookWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly queues = new Map<string, PQueue>();
+  /** Endpoints with a queue here whose last attempt was answered within quick_attempt_ms. */
+  private readonly quick = new Set<string>();
   /** Failed attempts in a row, by endpoint (none since its last success). */
   private readonly failures_in_a_row = new Map<string, number>();
   /** The last claim round took an endpoint's whole share (not a failing one's), or all it could. */
@@ -88,6 +94,8 @@ export class WebhookWorker {
   /** Attempts failing endpoints may still be given now (failing_attempts_per_second_max), and when counted. */
   private failing_tokens = failing_attempts_per_second_max;
   private failing_tokens_at_ms = Date.now();
+  /** Where the next round's share of failing tokens starts (shareFailingTokens). */
+  private failing_turn = 0;
   private readonly tasks = new Set<Promise<void>>();
   private in_flight = 0;
   /** Set by wake(): the next sleep returns at once (a notice came while a claim was running). */
@@ -232,7 +240,11 @@ export class WebhookWorker {
     this.woken = false;
     const claimable = 2 * this.per_endpoint;
     const free: Record<string, number> = {};
-    for (const [id, q] of this.queues) free[id] = Math.max(0, claimable - q.pending - q.size);
+    // Claimed to wait for a slot too only where attempts answer fast (quick): a receiver that hangs
+    // held twice its slots for 10 s each, and 36 of them filled in_flight_max, every other
+    // endpoint's deliveries late by up to 9 s (a black-box probe, 2026-12-06). An endpoint idle
+    // here is claimed as many as its slots.
+    for (const [id, q] of this.queues) free[id] = Math.max(0, (this.quick.has(id) ? claimable : this.per_endpoint) - q.pending - q.size);
     const shares = { ...free };
     // While others have a backlog, a failing endpoint is probed: one delivery claimed at a time
     // (in flight or waiting for its slot), the rest left due and not counted as attempts.
@@ -243,12 +255,12 @@ export class WebhookWorker {
         free[id] = q === undefined ? 1 : Math.max(0, 1 - q.pending - q.size);
       }
     }
-    this.shareFailingTokens(failing, free, claimable);
+    this.shareFailingTokens(failing, free, this.per_endpoint);
     const total = this.in_flight_max - this.in_flight;
-    const claim = await claimDeliveries(this.sql, this.key, { free, per_endpoint: claimable, total, lease_ms: this.lease_ms });
+    const claim = await claimDeliveries(this.sql, this.key, { free, per_endpoint: this.per_endpoint, total, lease_ms: this.lease_ms });
     const failing_set = new Set(failing);
     this.failing_tokens -= claim.deliveries.filter((d) => failing_set.has(d.endpoint_id)).length;
-    this.backlog_elsewhere = claim.deliveries.length >= total || this.anyFullShare(claim.deliveries, shares, claimable);
+    this.backlog_elsewhere = claim.deliveries.length >= total || this.anyFullShare(claim.deliveries, shares, this.per_endpoint);
     // Given up: their last attempt (some gateway's) never finished. Counted as that attempt's outcome.
     for (let i = 0; i < claim.given_up; i++) this.options.onOutcome?.('failed');
     for (const d of claim.deliveries) this.dispatch(d);
@@ -257,7 +269,12 @@ export class WebhookWorker {
 
   /**
    * The failing endpoints' claims bounded by the attempts they may still be given this second
-   * (failing_attempts_per_second_max), in the order they failed first: `free` lowered to fit.
+   * (failing_attempts_per_second_max): `free` lowered to an equal share each, whether it has
+   * anything due or not (not known before the claim); where there are fewer tokens than such
+   * endpoints, one each to as many, in turns from round to round. Shared in the order they first
+   * failed, each its whole claim, sixteen endpoints dead since (deleted, disabled, idle) took every
+   * token of every round, and an endpoint failing after them was never attempted again, nor
+   * retried by hand, until a restart (a black-box probe, 2026-12-06).
    */
   private shareFailingTokens(failing: readonly string[], free: Record<string, number>, claimable: number): void {
     if (failing.length === 0) return;
@@ -265,11 +282,15 @@ export class WebhookWorker {
     const refill = ((now_ms - this.failing_tokens_at_ms) / 1_000) * failing_attempts_per_second_max;
     this.failing_tokens = Math.min(failing_attempts_per_second_max, this.failing_tokens + refill);
     this.failing_tokens_at_ms = now_ms;
-    let left = Math.max(0, Math.floor(this.failing_tokens));
-    for (const id of failing) {
-      free[id] = Math.min(free[id] ?? claimable, left);
-      left -= free[id]!;
+    const left = Math.max(0, Math.floor(this.failing_tokens));
+    const share = Math.floor(left / failing.length);
+    const extra = left - share * failing.length;
+    const first = this.failing_turn % failing.length;
+    for (let i = 0; i < failing.length; i++) {
+      const id = failing[(first + i) % failing.length]!;
+      free[id] = Math.min(free[id] ?? claimable, share + (i < extra ? 1 : 0));
     }
+    this.failing_turn = first + extra;
   }
 
   /** Endpoints whose last `failures_before_probing` attempts all failed. */
@@ -307,7 +328,10 @@ export class WebhookWorker {
       .finally(() => {
         this.in_flight--;
         this.tasks.delete(task);
-        if (queue.size === 0 && queue.pending === 0) this.queues.delete(d.endpoint_id);
+        if (queue.size === 0 && queue.pending === 0) {
+          this.queues.delete(d.endpoint_id);
+          this.quick.delete(d.endpoint_id);
+        }
         this.wake();
       });
     this.tasks.add(task);
@@ -333,7 +357,10 @@ export class WebhookWorker {
         'Pocketgate-Event-Id': d.event_id,
         'Pocketgate-Signature': signatureHeader([d.secret], Math.floor(Date.now() / 1_000), d.body),
       };
+      const started_ms = performance.now();
       const sent = await sendWebhook(d.url, d.body, headers, { timeout_ms: this.timeout_ms, allow_private: this.options.allow_private, signal: this.abort.signal });
+      if (performance.now() - started_ms < quick_attempt_ms) this.quick.add(d.endpoint_id);
+      else this.quick.delete(d.endpoint_id);
       result = { seq: d.seq, attempt: d.attempt, ok: sent.ok, status_code: sent.status_code, error: sent.error, manual: d.manual };
       // Cut short by our own stop: not the receiver's failure, so not counted against it.
       if (sent.aborted) {
