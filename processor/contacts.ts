@@ -77,6 +77,11 @@ const import_batches_in_flight_max = 3;
 const import_errors_max = 10_000; // the report stays bounded however bad the file is
 const import_line_bytes_max = 64 * 1024;
 
+/** `errors` sorted by line, the first import_errors_max of them. */
+function inLineOrder(errors: ImportResult['errors']): ImportResult['errors'] {
+  return errors.sort((a, b) => a.line - b.line).slice(0, import_errors_max);
+}
+
 /** What identify() found, and when the code's guess is settled (counted if wrong, released if right). */
 export interface Identified {
   readonly contact_id: string | null;
@@ -644,9 +649,14 @@ export class Contacts {
   /** Streams NDJSON lines into batches; a bad line is reported and the rest goes on. */
   async import(business: Business, lines: AsyncIterable<string | PocketgateError>): Promise<ImportResult> {
     const result: ImportResult = { imported: 0, failed: 0, errors: [] };
+    // The first import_errors_max failed lines, in line order: a batch's CIM conflicts come when
+    // it is flushed, after its later lines' parse errors, so up to twice as many are kept, the
+    // latest lines dropped past that (kept to the cap, the parse errors after a conflict took the
+    // report's places: a contacts probe, 2026-12-06).
     const fail = (line: number, code: ErrorCode, message: string) => {
       result.failed++;
-      if (result.errors.length < import_errors_max) result.errors.push({ line, code, message });
+      result.errors.push({ line, code, message });
+      if (result.errors.length > 2 * import_errors_max) result.errors = inLineOrder(result.errors);
     };
     // As create: nothing is committed while Redis takes no write (503). Checked once, before the
     // first line: a check before each batch slowed a large file by a round trip a batch, and Redis
@@ -659,13 +669,27 @@ export class Contacts {
     // on one CIM are settled by its unique token: whichever commits second goes line by line and
     // reports its line as cim_taken.
     const in_flight: Promise<void>[] = [];
+    // The CIM tokens of the batches in flight, as `in_flight`. A batch naming a CIM an earlier one
+    // in flight names waits for it: racing, the later line could commit first and the earlier be
+    // refused cim_taken (a contacts probe, 2026-12-06: a duplicate across a batch's boundary).
+    const in_flight_tokens: Set<string>[] = [];
     const flush = async (b: { line: number; contact: PreparedContact }[]) => {
+      const tokens = new Set(b.flatMap((x) => x.contact.cims.map((c) => c.token)));
+      if (in_flight_tokens.some((earlier) => [...tokens].some((t) => earlier.has(t)))) {
+        await Promise.all(in_flight);
+        in_flight.length = 0;
+        in_flight_tokens.length = 0;
+      }
       const running = this.importBatch(business, b, result, fail);
+      in_flight_tokens.push(tokens);
       // Awaited below; marked handled now so that a batch failing while the next is parsed is
       // not an unhandled rejection (which would end the process).
       running.catch(() => {});
       in_flight.push(running);
-      if (in_flight.length >= import_batches_in_flight_max) await in_flight.shift();
+      if (in_flight.length >= import_batches_in_flight_max) {
+        in_flight_tokens.shift();
+        await in_flight.shift();
+      }
     };
     try {
       for await (const line of lines) {
@@ -694,9 +718,8 @@ export class Contacts {
       // On a failure, let the batches still running finish before the error goes up.
       await Promise.allSettled(in_flight);
     }
-    // A batch reports its CIM conflicts when it is flushed, after the parse errors of its later
-    // lines, and batches finish in any order: put the report back in line order.
-    result.errors.sort((a, b) => a.line - b.line);
+    // Batches finish in any order: the report back in line order.
+    result.errors = inLineOrder(result.errors);
     return result;
   }
 
