@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveTier, periodKeys, tierAtUtc, tierAtVenues, unitsAsOf, type TierRule } from './tier.ts';
+import { effectiveTier, periodKeys, purchaseTierKeys, tierAtUtc, tierAtVenues, unitsAsOf, type TierRule } from './tier.ts';
 
 const tiers: TierRule[] = [
   { name: 'silver', min_period_units: 50, period: 'month' },
@@ -19,6 +19,10 @@ describe('tiers', () => {
     expect(unitsAsOf('2026-10|60|10', keys)).toEqual({ now: 0, previous: 60 });
     expect(unitsAsOf('2026-08|60|10', keys)).toEqual({ now: 0, previous: 0 });
     expect(unitsAsOf(null, keys)).toEqual({ now: 0, previous: 0 });
+    // A stored next period: a venue east of the reader's already in it, or, where none can be yet
+    // (26 h or more away), a later purchase's, whose previous period is the reader's.
+    expect(unitsAsOf('2026-12|60|10', keys)).toEqual({ now: 60, previous: 10 });
+    expect(unitsAsOf('2026-12|60|10', { ...keys, next_is_later: true })).toEqual({ now: 10, previous: 0 });
   });
 
   it('a tier is won at once, kept through the next period, and lost after it', () => {
@@ -67,5 +71,15 @@ describe('tiers at venues far from UTC', () => {
     expect(tierAtVenues(tiers, stored, Date.parse('2027-02-01T10:59:00Z'), ['Pacific/Pago_Pago'], 1)).toBe('gold');
     expect(tierAtVenues(tiers, stored, Date.parse('2027-02-01T11:00:00Z'), ['Pacific/Pago_Pago'], 1)).toBeNull();
     expect(tierAtVenues(tiers, stored, Date.parse('2027-01-31T23:59:59Z'), [], 1)).toBe('gold');
+  });
+});
+
+describe('purchaseTierKeys', () => {
+  it('says the next period is later only where no calendar on Earth is in it yet', () => {
+    expect(purchaseTierKeys(Date.parse('2026-11-20T12:00:00Z'), 'UTC').m).toEqual({ current: '2026-11', previous: '2026-10', next: '2026-12', next_is_later: true });
+    expect(purchaseTierKeys(Date.parse('2026-11-30T12:00:00Z'), 'UTC').m.next_is_later).toBe(false);
+    expect(purchaseTierKeys(Date.parse('2026-11-28T21:00:00Z'), 'UTC').m.next_is_later).toBe(true);
+    expect(purchaseTierKeys(Date.parse('2026-11-20T12:00:00Z'), 'UTC').y.next_is_later).toBe(true);
+    expect(purchaseTierKeys(Date.parse('2026-12-31T00:00:00Z'), 'UTC').y.next_is_later).toBe(false);
   });
 });

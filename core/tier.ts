@@ -18,6 +18,12 @@ export interface PeriodKeys {
   readonly previous: string;
   /** The period after: where a purchase's units are the previous period's once its own has ended (a reversal takes them from there). */
   readonly next: string;
+  /**
+   * Whether no calendar on Earth is in `next` yet at the time read (it is 26 h or more away): a
+   * stored `next` is then a later purchase's (this one is dated back), and its previous period is
+   * this one. Else (unset) it may be a venue's east of this one's, already in it.
+   */
+  readonly next_is_later?: boolean;
 }
 
 /** Units of the current and previous period as of `keys`, from a stored '<key>|<now>|<prev>'. */
@@ -26,6 +32,7 @@ export function unitsAsOf(stored: string | null | undefined, keys: PeriodKeys): 
   const [key, now, prev] = stored.split('|');
   // A venue whose calendar is ahead (east of this reader's) has moved the counters on: its
   // period is the contact's current one, and holds what this reader's period earned as its previous.
+  if (key === keys.next && keys.next_is_later === true) return { now: Number(prev ?? 0), previous: 0 };
   if (key === keys.current || key === keys.next) return { now: Number(now ?? 0), previous: Number(prev ?? 0) };
   // The stored period has ended: what it earned is now the previous period's.
   if (key === keys.previous) return { now: 0, previous: Number(now ?? 0) };
@@ -56,6 +63,25 @@ export function periodKeys(year: number, month: number): Record<PeriodKind, Peri
     m: { current: mm(year, month), previous: month === 1 ? mm(year - 1, 12) : mm(year, month - 1), next: month === 12 ? mm(year + 1, 1) : mm(year, month + 1) },
     q: { current: `${year}-${q}`, previous: q === 1 ? `${year - 1}-4` : `${year}-${q - 1}`, next: q === 4 ? `${year + 1}-1` : `${year}-${q + 1}` },
     y: { current: String(year), previous: String(year - 1), next: String(year + 1) },
+  };
+}
+
+/** How far apart two calendars on Earth are at most (UTC−12 to UTC+14). */
+const calendar_spread_ms = 26 * 3_600_000;
+
+/**
+ * periodKeys of the local date at `at_ms` in `timezone`, each telling whether its next period is
+ * still 26 h or more away (next_is_later): for the tier a purchase is evaluated with. A sale dated
+ * back (a processor's callback, 35 days at most) was judged with the tier its contact reached
+ * after it, the later period's units read as its own (a black-box probe, 2026-12-06).
+ */
+export function purchaseTierKeys(at_ms: number, timezone: string, local: { readonly year: number; readonly month: number } = readLocalTime(at_ms, timezone)): Record<PeriodKind, PeriodKeys> {
+  const keys = periodKeys(local.year, local.month);
+  const later = tierKeysAt(at_ms + calendar_spread_ms, timezone);
+  return {
+    m: { ...keys.m, next_is_later: later.m.current === keys.m.current },
+    q: { ...keys.q, next_is_later: later.q.current === keys.q.current },
+    y: { ...keys.y, next_is_later: later.y.current === keys.y.current },
   };
 }
 

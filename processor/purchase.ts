@@ -7,7 +7,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { occurredAtMs, type OccurredWindow } from '../core/occurred.ts';
 import { nextLocalDay, readLocalTime, startOfLocalDay, type LocalTime } from '../core/local-time.ts';
-import { effectiveTier, periodKeys, type PeriodKind } from '../core/tier.ts';
+import { effectiveTier, periodKeys, purchaseTierKeys, type PeriodKind } from '../core/tier.ts';
 import { birthDaysOn, discountOf, evaluatePurchase, fitWallet, isBirthday, type Award, type Evaluation, type PurchaseContext, type ReferrerContext, type Resolution } from '../core/offer.ts';
 import { wallet_balance_max } from '../core/money.ts';
 import type { PurchaseInput, PurchaseQuoteInput } from '../core/schemas.ts';
@@ -395,13 +395,14 @@ export class Purchases {
     const birthday = c.needs_birthday && d !== null && d !== undefined && isBirthday(d, local);
     const purchased_on_that_day = birthday && (await purchasedThatDay(this.stores, shard, contact_id, at_ms, timezone));
     // The tier held at the purchase's time: the stored tier could be from a period that has ended.
-    const tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: um, q: uq, y: uy }, periodKeys(local.year, local.month), rewards.tier_unit);
+    const tier_keys = rewards.tiers.length === 0 ? undefined : purchaseTierKeys(at_ms, timezone, local);
+    const tier = tier_keys === undefined ? null : effectiveTier(rewards.tiers, { m: um, q: uq, y: uy }, tier_keys, rewards.tier_unit);
     const schemes = withMemberships(rewards.auto_schemes, s);
     const first_purchase = fp === null || fp === undefined;
     let referrer: ReferrerContext | null = null;
     if (c.needs_referrer && first_purchase && rf !== null && rf !== undefined) {
       const [rt, rs, rm, rq, ry] = await this.stores.redis.hmGet(contactKey(this.contacts.shardOf(rf), rf), ['t', 's', 'um', 'uq', 'uy']);
-      const referrer_tier = rewards.tiers.length === 0 ? null : effectiveTier(rewards.tiers, { m: rm, q: rq, y: ry }, periodKeys(local.year, local.month), rewards.tier_unit);
+      const referrer_tier = tier_keys === undefined ? null : effectiveTier(rewards.tiers, { m: rm, q: rq, y: ry }, tier_keys, rewards.tier_unit);
       referrer = { contact_id: rf, tier: referrer_tier, tags: parseTags(rt), schemes: withMemberships(rewards.auto_schemes, rs) };
     }
     return {
