@@ -181,6 +181,7 @@ export const offerFields = {
           brands: z.array(z.string().max(64)).max(1000).optional(),
           types: z.array(z.string().max(64)).max(1000).optional(),
         })
+        .strict()
         .optional(),
       days_of_week: z.array(z.number().int().min(1).max(7)).max(7).optional(),
       time_from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM').optional(),
@@ -191,13 +192,18 @@ export const offerFields = {
       // barcode or a merchant's code may well read as one.
       tiers: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
       tags: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
-    }),
+    })
+    // Strict, as `award` and `limits`: a misspelt condition ("min_amout") was dropped and the offer
+    // awarded without it, to everyone (an offers probe, 2026-12-06; Stripe refuses an unknown
+    // parameter). The offer's own top level stays lenient: an offer read back, id and all, may be
+    // sent again as it is.
+    .strict(),
   max_award: clearable(amountSchema),
   limits: clearable(
     z.object({
-      per_contact: z.object({ count: z.number().int().min(1).max(1_000_000), period: z.enum(['day', 'week', 'month', 'lifetime']) }).optional(),
+      per_contact: z.object({ count: z.number().int().min(1).max(1_000_000), period: z.enum(['day', 'week', 'month', 'lifetime']) }).strict().optional(),
       budget: amountSchema.optional(),
-    }),
+    }).strict(),
   ),
   instant_redeem: z.boolean(),
   validity_days: clearable(z.number().int().min(1).max(3650)),

@@ -329,7 +329,7 @@ export class Offers {
       const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
       // Only where the patch sets them: an offer stored before the rule still takes its other changes.
       if (patch.goal !== undefined || patch.award !== undefined || patch.conditions !== undefined) refuseWhatSignupLacks(merged);
-      if (patch.instant_redeem !== undefined || patch.pool !== undefined) refusePoolInOpen(merged);
+      if (patch.instant_redeem !== undefined || patch.pool !== undefined || patch.kind !== undefined || patch.goal !== undefined) refusePoolInOpen(merged);
       await this.checkReferences(business, merged);
       // A budget or cap it did not have counts what the offer awarded so far: seeded before the new
       // limits are written where any process could load them (limit-seed.ts: the window left).
@@ -475,9 +475,15 @@ function refuseWhatSignupLacks(offer: Pick<OfferInput, 'goal' | 'award' | 'condi
  * where nothing keeps it to the pool's merchant, so a pool named after one was spent at another
  * (a redemptions probe, 2026-12-05). Refused rather than one of the two dropped.
  */
-function refusePoolInOpen(offer: Pick<OfferInput, 'instant_redeem' | 'pool'>): void {
-  if (offer.instant_redeem !== true || offer.pool === undefined) return;
-  const message = 'an instant_redeem award lands in the open balance, which has no pools: leave out pool, or instant_redeem';
+function refusePoolInOpen(offer: Pick<OfferInput, 'instant_redeem' | 'pool' | 'kind' | 'goal'>): void {
+  if (offer.pool === undefined) return;
+  // Nor an instant discount, which lowers the price and lands in no balance: its awards named a
+  // pool nothing was in (an offers probe, 2026-12-06). A sign-up's or referral's is paid as
+  // cashback (there is no price to lower), into its pool.
+  let message: string;
+  if (offer.instant_redeem === true) message = 'an instant_redeem award lands in the open balance, which has no pools: leave out pool, or instant_redeem';
+  else if (offer.kind === 'instant_discount' && offer.goal !== 'signup' && offer.goal !== 'referral') message = 'an instant discount lowers the price and lands in no balance: leave out pool';
+  else return;
   throw new PocketgateError('validation_failed', `pool: ${message}`, [{ path: 'pool', message }]);
 }
 

@@ -90,4 +90,32 @@ describe('an offer’s fields', () => {
     expect([cleared.status, cleared.body.pool, cleared.body.instant_redeem], cleared.text).toEqual([200, null, true]);
     expect((await call(gw, 'PATCH', `/v1/offers/${trimmed.body.id}`, biz.admin_key, { active: false })).status).toBe(200);
   });
+
+  it('refuses a pool on an instant discount, which lands in no balance (an offers probe)', async () => {
+    const discount = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'd', kind: 'instant_discount', goal: 'spend', award: { fixed: 100 }, pool: 'vouchers' });
+    expect([discount.status, discount.body.errors?.[0]?.path], discount.text).toEqual([400, 'pool']);
+    const pooled = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'p', goal: 'spend', award: { fixed: 10 }, pool: 'vouchers' });
+    expect(pooled.status, pooled.text).toBe(201);
+    const patched = await call(gw, 'PATCH', `/v1/offers/${pooled.body.id}`, biz.admin_key, { kind: 'instant_discount' });
+    expect([patched.status, patched.body.errors?.[0]?.path], patched.text).toEqual([400, 'pool']);
+    expect((await call(gw, 'PATCH', `/v1/offers/${pooled.body.id}`, biz.admin_key, { active: false })).status).toBe(200);
+  });
+
+  it('refuses a field it does not know in conditions and limits, where a misspelt one dropped would widen the offer (an offers probe)', async () => {
+    const bodies = [
+      { conditions: { min_amout: 100_000 } },
+      { conditions: { products: { sku: ['A'] } } },
+      { limits: { budget: 1, per_contact: { count: 1, period: 'day', perod: 'x' } } },
+      { limits: { budjet: 1 } },
+    ];
+    for (const extra of bodies) {
+      const r = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'typo', goal: 'spend', award: { fixed: 100 }, ...extra });
+      expect([r.status, r.body.code], `${JSON.stringify(extra)} ${r.text}`).toEqual([400, 'validation_failed']);
+    }
+    // An offer read back, id and created_at included, is still taken as a new one.
+    const made = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'ok', goal: 'spend', award: { fixed: 1 }, conditions: { min_amount: 10, products: { skus: ['A'] } }, limits: { budget: 5, per_contact: { count: 1, period: 'day' } }, active: false });
+    expect(made.status, made.text).toBe(201);
+    const again = await call(gw, 'POST', '/v1/offers', biz.admin_key, made.body);
+    expect(again.status, again.text).toBe(201);
+  });
 });

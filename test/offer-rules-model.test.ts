@@ -359,9 +359,9 @@ const offerArb: fc.Arbitrary<OfferSpec> = fc.record(
   // A sign-up or a referral credits someone not at the till: cashback (the page has no discount for them); a sign-up has no purchase to meet conditions,
   // nor to take a percent of: its award is fixed (a percent one is refused, 400).
   .map((o): OfferSpec => (o.goal === 'signup' ? { ...o, kind: 'cashback', conditions: {}, award: 'fixed' in o.award ? o.award : { fixed: Math.max(1, Math.round(o.award.percent * 10)) } } : o.goal === 'referral' ? { ...o, kind: 'cashback' } : o))
-  // An award straight into the open balance has no pool (the pair is refused, 400).
+  // An award straight into the open balance has no pool, nor has an instant discount (refused, 400).
   .map((o): OfferSpec => {
-    if (!o.instant_redeem || o.pool === undefined) return o;
+    if ((!o.instant_redeem && o.kind !== 'instant_discount') || o.pool === undefined) return o;
     const { pool: _pool, ...rest } = o;
     return rest;
   });
