@@ -176,4 +176,21 @@ describe('ISO reversals', () => {
     expect(r.fields[39]).toBe('25');
     expect(await wallet(c.id)).toMatchObject({ open: 100, commerce: 0 });
   });
+
+  it('DE90 naming another MTI than 0200 names no purchase, whatever its STAN and DE7: 25 on a reversal, an advice and a refund, nothing changes (a probe)', async () => {
+    const c = await contact();
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(1000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    const before = await wallet(c.id);
+    for (const mti of ['0100', '0800', '9999']) {
+      const named = formatOriginalData({ mti, stan: purchase.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+      for (const [request_mti, values] of [['0400', { 4: amount(1000) }], ['0420', { 4: amount(1000) }], ['0200', { 3: '200000', 4: amount(500) }]] as const) {
+        const r = await iso.send(request(request_mti, { ...values, 90: named }));
+        expect([r.fields[39], mti, request_mti]).toEqual(['25', mti, request_mti]);
+      }
+    }
+    expect(await wallet(c.id)).toEqual(before);
+    // Named as the 0200 it was, it is reversed.
+    expect((await iso.send(request('0400', { 4: amount(1000), 90: original(purchase) }))).fields[39]).toBe('00');
+  });
 });

@@ -358,6 +358,10 @@ function originalReference(msg: IsoMessage): string {
   const de90 = msg.fields[90];
   if (de90 === undefined) throw new IsoRefusal('30');
   const original = parseOriginalData(de90);
+  // ISO8583.md: DE90 "names an earlier 0200" (0201 its repeat). Another MTI names no purchase of
+  // ours, whatever its STAN and DE7 (a 0400 naming a "0100" voided the 0200 with that STAN: an
+  // ISO 8583 probe, 2026-12-06): 25, original not found, nothing changed or remembered.
+  if (original.mti !== '0200' && original.mti !== '0201') throw new IsoRefusal('25');
   return isoReference(original.acquirerId, original.stan, original.transmissionDateTime);
 }
 
