@@ -152,6 +152,8 @@ export interface AttemptResult {
   readonly error: string | null;
   /** ClaimedDelivery.manual: failed, this attempt is the last. */
   readonly manual?: boolean;
+  /** When it was answered (ms since the epoch): the next attempt waits its backoff from then. */
+  readonly ended_ms?: number;
 }
 
 export type AttemptOutcome = 'succeeded' | 'retrying' | 'failed';
@@ -175,8 +177,10 @@ export async function recordAttempts(sql: Sql, results: readonly AttemptResult[]
       seq: r.seq,
       attempt: r.attempt,
       status: outcome === 'retrying' ? 'pending' : outcome,
-      // Attempt k+1 waits base × 4^(k−1) after attempt k failed.
-      next: outcome === 'retrying' ? new Date(now + retryDelayMs(retry_base_ms, r.attempt + 1, random())).toISOString() : null,
+      // Attempt k+1 waits base × 4^(k−1) after attempt k failed: from its answer, not from this
+      // statement, which may come a batch later (with a 200 ms base, attempt 2 came some 50 ms
+      // late beside other retries: a webhooks probe, 2026-12-06).
+      next: outcome === 'retrying' ? new Date(Math.min(now, r.ended_ms ?? now) + retryDelayMs(retry_base_ms, r.attempt + 1, random())).toISOString() : null,
       code: r.status_code,
       error: r.error,
     };

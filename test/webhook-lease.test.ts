@@ -122,6 +122,17 @@ describe('a delivery whose attempts never finish', () => {
     expect(await deliveryOf(d)).toMatchObject({ status: 'succeeded', attempts: 11, last_status_code: 200, last_error: null });
   });
 
+  it('the next attempt waits its backoff from the failed attempt\'s answer, not from when the result was written (a webhooks probe: some 50 ms late)', async () => {
+    const d = await oneDelivery();
+    const [c] = await claim(60_000);
+    const ended_ms = Date.now() - 5_000; // answered 5 s before its result is written
+    const due = await recordAttempts(own.sql, [{ seq: c!.seq, attempt: 1, ok: false, status_code: 500, error: 'HTTP 500', ended_ms }], 60_000, () => 0.5);
+    // Jitter 0.5: the base itself (attempt 2 waits base × 4^0).
+    expect(due).toEqual([ended_ms + 60_000]);
+    const [row] = await own.sql<{ at_ms: number }[]>`select (extract(epoch from next_attempt_at) * 1000)::float8 as at_ms from webhook_deliveries where seq = ${c!.seq}`;
+    expect(row!.at_ms).toBe(ended_ms + 60_000);
+  });
+
   it('a lease that runs out before the 8th counts as an attempt: the 8th is still the last', async () => {
     const d = await oneDelivery();
     // Attempt 3 dies, 8 dies; the others fail as a receiver's 503 (their backoff then cut short).

@@ -361,7 +361,7 @@ export class WebhookWorker {
       const sent = await sendWebhook(d.url, d.body, headers, { timeout_ms: this.timeout_ms, allow_private: this.options.allow_private, signal: this.abort.signal });
       if (performance.now() - started_ms < quick_attempt_ms) this.quick.add(d.endpoint_id);
       else this.quick.delete(d.endpoint_id);
-      result = { seq: d.seq, attempt: d.attempt, ok: sent.ok, status_code: sent.status_code, error: sent.error, manual: d.manual };
+      result = { seq: d.seq, attempt: d.attempt, ok: sent.ok, status_code: sent.status_code, error: sent.error, manual: d.manual, ended_ms: Date.now() };
       // Cut short by our own stop: not the receiver's failure, so not counted against it.
       if (sent.aborted) {
         this.released.push(result);
