@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PocketgateError } from './errors.ts';
-import { contactPatchSchema, merchantCreateSchema, offerPatchSchema, parseWith } from './schemas.ts';
+import { contactPatchSchema, merchantCreateSchema, offerPatchSchema, parseWith, tiersSchema } from './schemas.ts';
 
 /** The messages a refused value gets, as `errors[]` carries them. */
 function messages(schema: Parameters<typeof parseWith>[0], value: unknown): string[] {
@@ -35,5 +35,15 @@ describe('a refused field says what is wrong with it, and nothing else (API audi
   it("an offer's percent is 0..100, one message each", () => {
     expect(messages(offerPatchSchema, { award: { percent: 150 } })).toHaveLength(1);
     expect(messages(offerPatchSchema, { award: { percent: 1.005 } })).toEqual(['award.percent: at most 2 decimals']);
+  });
+});
+
+describe('tiersSchema', () => {
+  const tier = (name: string, min_period_units: number) => ({ name, min_period_units, period: 'month' });
+  it('takes tiers ranked by distinct thresholds, named apart in any case (a tiers probe)', () => {
+    expect(tiersSchema.safeParse([tier('silver', 10), tier('gold', 100)]).success).toBe(true);
+    // "gold" and "Gold" read as one tier; two at one threshold left the tier held to the list's order.
+    expect(tiersSchema.safeParse([tier('gold', 100), tier('Gold', 10)]).success).toBe(false);
+    expect(tiersSchema.safeParse([tier('a', 100), tier('b', 100)]).success).toBe(false);
   });
 });

@@ -512,7 +512,10 @@ export const tiersSchema = z
     }),
   )
   .max(20)
-  .refine((tiers) => new Set(tiers.map((t) => t.name)).size === tiers.length, 'tier names must be unique');
+  // Unique in any case ("gold" and "Gold" read as one tier to a person), and ranked by their
+  // units: two at one threshold left the tier a contact holds to the list's order (a tiers probe).
+  .refine((tiers) => new Set(tiers.map((t) => t.name.toLowerCase())).size === tiers.length, 'tier names must be unique (in any case)')
+  .refine((tiers) => new Set(tiers.map((t) => t.min_period_units)).size === tiers.length, 'tiers are ranked by min_period_units: no two may have the same');
 export type TiersInput = z.infer<typeof tiersSchema>;
 
 /** `POST /v1/contacts/lookup`: a CIM in the body, so a card number never goes in a URL. */
