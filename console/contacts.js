@@ -4,7 +4,7 @@
 
 import { api, apiJson } from './api.js';
 import { field, h, replace, table } from './dom.js';
-import { formatTime } from './format.js';
+import { formatTime, poolRows } from './format.js';
 
 const cim_types = [
   ['card', 'Card number'], ['phone', 'Phone'], ['email', 'Email'], ['loyalty_id', 'Loyalty id'],
@@ -75,7 +75,7 @@ function contactView(contact, wallet, statement, latest, money) {
         h('dl', { class: 'facts' },
           h('dt', {}, 'Open balance'), h('dd', { id: 'wallet-open' }, money(wallet.open)),
           h('dt', {}, 'Commerce balance'), h('dd', { id: 'wallet-commerce' }, money(wallet.commerce))),
-        table('Commerce by pool', ['Pool', { text: 'Amount', num: true }], wallet.pools.map((p) => [p.pool, { text: money(p.amount), num: true }])),
+        table('Commerce by pool', ['Pool', { text: 'Amount', num: true }], poolRows(wallet).map(([pool, amount]) => [pool, { text: money(amount), num: true }])),
         table('Commerce lots by expiry', ['Expires', { text: 'Amount', num: true }], lotsByExpiry(wallet).map(([at, amount]) => [at, { text: money(amount), num: true }])))),
     h('section', { class: 'card', 'aria-labelledby': 'latest-contact-title' }, h('h2', { id: 'latest-contact-title' }, 'Latest transactions'),
       table(`The last ${latest_max}, newest first`, ['Time', 'Kind', 'Reference', { text: 'Amount', num: true }, { text: 'Awarded', num: true }, { text: 'Open Δ', num: true }, { text: 'Commerce Δ', num: true }, 'Transaction'],
@@ -86,3 +86,4 @@ function contactView(contact, wallet, statement, latest, money) {
       table('From the ledger, oldest first', ['Time', 'Kind', { text: 'Open Δ', num: true }, { text: 'Commerce Δ', num: true }, { text: 'Open', num: true }, { text: 'Commerce', num: true }],
         statement.lines.map((l) => [formatTime(l.at), l.kind, { text: money(l.open_delta), num: true }, { text: money(l.commerce_delta), num: true }, { text: money(l.open_balance), num: true }, { text: money(l.commerce_balance), num: true }]))));
 }
+

@@ -52,3 +52,14 @@ export function dateInputValue(date) {
   const p = (n) => String(n).padStart(2, '0');
   return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())}`;
 }
+
+/**
+ * The commerce balance by pool, adding up to it: the named pools, then what is in none (the API
+ * lists named pools alone; without the row the table did not add up to the balance: a probe).
+ */
+export function poolRows(wallet) {
+  const rows = wallet.pools.map((p) => [p.pool, p.amount]);
+  const in_none = wallet.commerce - wallet.pools.reduce((sum, p) => sum + p.amount, 0);
+  if (in_none !== 0) rows.push(['(no pool)', in_none]);
+  return rows;
+}

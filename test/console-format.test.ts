@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: the console's own browser module, plain JavaScript served as written
-import { amountPlaceholder, formatAmount, parseAmount } from '../console/format.js';
+import { amountPlaceholder, formatAmount, parseAmount, poolRows } from '../console/format.js';
 
 const sep = (1.5).toLocaleString().charAt(1);
 
@@ -25,5 +25,11 @@ describe('console amounts', () => {
 
   it('hints an amount with the currency’s own number of decimals', () => {
     expect([amountPlaceholder(2), amountPlaceholder(0), amountPlaceholder(3)]).toEqual([`0${sep}00`, '0', `0${sep}000`]);
+  });
+
+  it('lists the commerce balance by pool adding up to it, what is in no pool included (a probe: the default pool was left out)', () => {
+    expect(poolRows({ commerce: 750, pools: [] })).toEqual([['(no pool)', 750]]);
+    expect(poolRows({ commerce: 750, pools: [{ pool: 'SHOP1', amount: 500 }] })).toEqual([['SHOP1', 500], ['(no pool)', 250]]);
+    expect(poolRows({ commerce: 500, pools: [{ pool: 'SHOP1', amount: 500 }] })).toEqual([['SHOP1', 500]]);
   });
 });
