@@ -82,17 +82,22 @@ export async function journalRefusal(stores: Pick<Stores, 'redis'>, shard: numbe
 /**
  * Remember a refusal decided outside a shard script for a request that named its contact (a
  * purchase's payment code: wallet.ts rememberPaymentRefusal) as a script's refusal is (lib.lua
- * refuse): '-<code>' in the contact's record under the reference, journaled on its shard, in one
- * MULTI (one slot). Past the journal's bound it is remembered in the hot window only.
+ * refuse): '-<code>' in the contact's record under the reference, then journaled on its shard.
+ * Only where no record is (HSETNX): a copy of the request approved meanwhile by its shard script
+ * keeps its record (a blind write made its refunds and reversals find a refused request: the
+ * review of 2026-12-06). Whether it was written. Past the journal's bound it is remembered in
+ * the hot window only; a kill between the two leaves it remembered and not journaled.
  */
-export async function rememberOnShard(stores: Pick<Stores, 'redis' | 'config'>, shard: number, request: RefusedRequest, code: ErrorCode): Promise<void> {
+export async function rememberOnShard(stores: Pick<Stores, 'redis' | 'config'>, shard: number, request: RefusedRequest, code: ErrorCode): Promise<boolean> {
   const { slot } = request;
   const record_key = slot.record_keys(shard)[0]!;
-  const multi = stores.redis.multi().hSet(record_key, slot.field, `-${code}`).pExpire(record_key, slot.record_ttl_ms, 'NX');
+  if (!(await stores.redis.hSetNX(record_key, slot.field, `-${code}`))) return false;
+  const multi = stores.redis.multi().pExpire(record_key, slot.record_ttl_ms, 'NX');
   if ((await stores.redis.xLen(journalKey(shard))) < stores.config.journal_length_max) {
     multi.addCommand(['XADD', journalKey(shard), '*', refusal_field, JSON.stringify(refusalEntry(request, code))]);
   }
   await multi.exec();
+  return true;
 }
 
 /**

@@ -284,16 +284,20 @@ export async function rememberPaymentRefusal(stores: Stores, contacts: Pick<Cont
   const claimed = await claimReferenceAgain(stores, claimant, contact_id);
   if (claimed.contact_id === '') throw claimedNoContact();
   const shard = contacts.shardOf(claimed.contact_id);
-  // Answered as its record will answer its repeats (the code alone, as a script's refusal is).
-  const refusal = new PocketgateError(err.code);
-  if (claimed.repeat) {
-    // A copy: its first's reply, or refusal (thrown, replayed); while the first is on its way, this refusal, replayed.
+  // A copy: its first's reply, or refusal (thrown, replayed).
+  const earlier = claimed.repeat ? await replayOf(stores, shard, claimant.slot) : undefined;
+  if (earlier !== undefined) return earlier;
+  // A first arrival, or a copy whose first has written no record yet (on its way, or killed
+  // between its claim and its record): remembered now where no record is, journaled again by a
+  // copy (the ledger keeps one row a request). A record there (a copy approved meanwhile) answers.
+  const request = { business_id: claimant.business_id, slot: claimant.slot, request_hash: claimHash(claimant.hash), contact_id: claimed.contact_id, repeat: claimed.repeat };
+  if (!(await rememberOnShard(stores, shard, request, err.code))) {
     const reply = await replayOf(stores, shard, claimant.slot);
     if (reply !== undefined) return reply;
-    refusal.replayed = true;
-    throw refusal;
   }
-  await rememberOnShard(stores, shard, { business_id: claimant.business_id, slot: claimant.slot, request_hash: claimHash(claimant.hash), contact_id }, err.code);
+  // Answered as its record answers its repeats (the code alone, as a script's refusal is).
+  const refusal = new PocketgateError(err.code);
+  refusal.replayed = claimed.repeat;
   throw refusal;
 }
 

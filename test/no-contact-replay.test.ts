@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIso, type IsoClient } from '../adapters/iso8583/client.ts';
 import { createMessage } from '../adapters/iso8583/codec.ts';
 import { otpIndexKey } from '../processor/hot/keys.ts';
+import { referenceSlot } from '../processor/hot/references.ts';
+import { rememberOnShard } from '../processor/refusals.ts';
 import { linkAcquirer, randomAcquirerId } from './acquirer.ts';
 import { call, closeAll, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 
@@ -214,5 +216,22 @@ describe('a purchase refused for its payment code', () => {
     expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([422, first.text, 'true']);
     const other = await pos('/v1/purchases', { ...body, pay: undefined });
     expect([other.status, other.body.code], other.text).toEqual([409, 'idempotency_conflict']);
+  });
+
+  it('is never written over a record a copy\'s shard script wrote: an approved purchase keeps its reply (the review)', async () => {
+    const c = await funded();
+    const issued = await call(gw, 'POST', `/v1/contacts/${c.id}/spend-otp`, biz.admin_key, { amount: 300 });
+    const body = { reference: ref(), cim: { type: 'wallet_code', value: c.wallet_code }, amount: 5_000, currency: 'EUR', pay: { amount: 300, otp: issued.body.otp } };
+    const approved = await pos('/v1/purchases', body);
+    expect(approved.status, approved.text).toBe(201);
+    // A copy refused for its code (the OTP used by the first since) remembering its refusal late.
+    const stores = gw.processor.stores;
+    const slot = referenceSlot(stores.config, biz.terminal_id, body.reference, stores.clock.now());
+    const written = await rememberOnShard(stores, gw.processor.contacts.shardOf(c.id), { business_id: biz.business_id, slot, request_hash: 'x', contact_id: c.id }, 'otp_invalid');
+    expect(written).toBe(false);
+    const again = await pos('/v1/purchases', body);
+    expect([again.status, again.text, again.headers.get('idempotent-replayed')]).toEqual([201, approved.text, 'true']);
+    const reversed = await pos('/v1/reversals', { reference: ref(), original_reference: body.reference });
+    expect(reversed.status, reversed.text).toBe(201);
   });
 });
