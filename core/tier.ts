@@ -21,7 +21,9 @@ export interface PeriodKeys {
   /**
    * Whether no calendar on Earth is in `next` yet at the time read (it is 26 h or more away): a
    * stored `next` is then a later purchase's (this one is dated back), and its previous period is
-   * this one. Else (unset) it may be a venue's east of this one's, already in it.
+   * this one; the period before this one is no longer kept, so a tier won only there is not seen
+   * (a sale dated back is judged short of it, never with a tier won after it). Else (unset) it
+   * may be a venue's east of this one's, already in it.
    */
   readonly next_is_later?: boolean;
 }
@@ -73,7 +75,8 @@ const calendar_spread_ms = 26 * 3_600_000;
  * periodKeys of the local date at `at_ms` in `timezone`, each telling whether its next period is
  * still 26 h or more away (next_is_later): for the tier a purchase is evaluated with. A sale dated
  * back (a processor's callback, 35 days at most) was judged with the tier its contact reached
- * after it, the later period's units read as its own (a black-box probe, 2026-12-06).
+ * after it, the later period's units read as its own (a black-box probe, 2026-12-06); now with
+ * its own period's units, as far as the counters keep them (PeriodKeys.next_is_later).
  */
 export function purchaseTierKeys(at_ms: number, timezone: string, local: { readonly year: number; readonly month: number } = readLocalTime(at_ms, timezone)): Record<PeriodKind, PeriodKeys> {
   const keys = periodKeys(local.year, local.month);
