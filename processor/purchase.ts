@@ -26,7 +26,7 @@ import type { Offers, Rewards } from './offers.ts';
 import { answered, mayGiveBack, readRecord, shardReply, type Reply, type ShardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { publicAward, purchaseTemplates, type PurchaseReply } from './templates.ts';
-import { checkCurrency, cimGuess, claimedNoContact, earlierReply, feeRate, rememberPaymentRefusal, requestHash, unknown_cim, unknown_none, type Spends } from './wallet.ts';
+import { checkCurrency, cimGuess, claimedNoContact, earlierReply, feeRate, oneCopyAtATime, rememberPaymentRefusal, requestHash, unknown_cim, unknown_none, type Spends } from './wallet.ts';
 
 export type { Reply } from './shard.ts';
 export { requestHash } from './wallet.ts';
@@ -52,6 +52,15 @@ export class Purchases {
    * is its token).
    */
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
+    // Copies of one paying from the wallet try its code one after another (wallet.ts oneCopyAtATime).
+    if (input.pay !== undefined) {
+      const key = `${terminal.id}|${requestHash(this.stores.config.cim_hmac_key, 'purchase', input)}`;
+      return oneCopyAtATime(key, () => this.purchaseOnce(business, terminal, input, window, source, tokenised));
+    }
+    return this.purchaseOnce(business, terminal, input, window, source, tokenised);
+  }
+
+  private async purchaseOnce(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
     await requireWritable(this.stores);

@@ -3,7 +3,6 @@
 // hash and timestamps.
 
 import { createHmac, randomInt } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PocketgateError, type ErrorCode } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { SpendInput } from '../core/schemas.ts';
@@ -194,15 +193,7 @@ export class Spends {
     const { config, clock } = this.stores;
     const now_ms = clock.now();
     const hash = requestHash(config.cim_hmac_key, 'spend', input);
-    const copy = `${terminal.id}|${hash}`;
-    copies_in_flight.set(copy, (copies_in_flight.get(copy) ?? 0) + 1);
-    try {
-      return await this.spendOnce(business, terminal, input, source, hash, now_ms);
-    } finally {
-      const left = copies_in_flight.get(copy)! - 1;
-      if (left === 0) copies_in_flight.delete(copy);
-      else copies_in_flight.set(copy, left);
-    }
+    return oneCopyAtATime(`${terminal.id}|${hash}`, () => this.spendOnce(business, terminal, input, source, hash, now_ms));
   }
 
   private async spendOnce(business: Business, terminal: Terminal, input: SpendInput, source: string, hash: string, now_ms: number): Promise<Reply> {
@@ -394,7 +385,7 @@ export async function replayOr(stores: Stores, contacts: Pick<Contacts, 'shardOf
 
 async function replayOrRefuse(stores: Stores, contacts: Pick<Contacts, 'shardOf'>, err: unknown, claimant: Claimant, reference: string, unknown: Unknown): Promise<Reply> {
   if (!(err instanceof PocketgateError) || !refusals_before_claim.has(err.code)) throw err;
-  const holder = await holderOf(stores, claimant, err);
+  const holder = await referenceHolder(stores, claimant.slot, claimant.hash);
   if (holder?.by === 'another') throw referenceConflict(reference);
   const unclaimed = holder === undefined || (holder.by === 'this' && holder.contact_id === '');
   if (unknown.codes.has(err.code) && unclaimed) throw await rememberNoContact(stores, claimant, err);
@@ -403,33 +394,48 @@ async function replayOrRefuse(stores: Stores, contacts: Pick<Contacts, 'shardOf'
   throw err;
 }
 
-/** How long, at most, a copy refused 429 for a wrong code waits for its first to claim their reference (holderOf), and how often it looks. */
-const copy_wait_ms_max = 250;
-const copy_wait_step_ms = 25;
+/** A copy of a request in flight in this process (oneCopyAtATime). */
+interface Copy {
+  readonly settled: Promise<void>;
+  /** Its answer, when it was a 429 for a wrong code counted all the same: its copies get it too. */
+  counted_429?: PocketgateError;
+}
 
 /**
- * Spends in flight in this process, by terminal and request hash: how many copies of each
- * (holderOf). Bounded by the requests in flight; an entry goes with its last copy.
+ * Copies in flight in this process, by terminal and request hash: the last of each (oneCopyAtATime).
+ * Bounded by the requests in flight; an entry goes with its last copy.
  */
-const copies_in_flight = new Map<string, number>();
+const copies_in_flight = new Map<string, Copy>();
 
 /**
- * Who holds the reference. Copies of one request sent at once each try its code: past the soft
- * limit a copy's wrong code is counted and answered 429 before the first copy, refused for the
- * code on its merits, has claimed the reference, so it would be decided on its own and keep its
- * guess (100 copies of one wrong OTP spend locked their terminal out for the day: a black-box
- * probe, 2026-12-06). Such a copy waits a little for the claim and is then answered as a copy,
- * its guess given back (replayOr). Only while another copy is in flight in this process: a guess
- * under a reference of its own (a fraudster's next one) is answered 429 at once.
+ * Copies of one request (a spend, a purchase paying from the wallet) run one after another in this
+ * process. Sent at once, every copy tried its code at once: 100 copies of a wrong-OTP spend counted
+ * up to 20 wrong guesses, the terminal's limit for the day, and three of a purchase paying with a
+ * wrong OTP voided the customer's codes (a black-box probe and the review, 2026-12-06). A later
+ * copy runs once the one before it is answered, as a repeat: a purchase's is answered from the
+ * reference before its code is tried (earlierReply), a spend's gives back the guess its code
+ * counted (replayOr); after a 429 for a wrong code counted all the same (never remembered: a
+ * limit is decided again), the same 429, its code not tried. Copies in several gateway processes
+ * still each try theirs.
  */
-async function holderOf(stores: Stores, claimant: Claimant, err: PocketgateError): ReturnType<typeof referenceHolder> {
-  let holder = await referenceHolder(stores, claimant.slot, claimant.hash);
-  if (holder !== undefined || !counted_rate_limits.has(err) || (copies_in_flight.get(`${claimant.slot.terminal_id}|${claimant.hash}`) ?? 0) < 2) return holder;
-  for (let waited_ms = 0; holder === undefined && waited_ms < copy_wait_ms_max; waited_ms += copy_wait_step_ms) {
-    await sleep(copy_wait_step_ms);
-    holder = await referenceHolder(stores, claimant.slot, claimant.hash);
+export async function oneCopyAtATime<T>(key: string, run: () => Promise<T>): Promise<T> {
+  const before = copies_in_flight.get(key);
+  let settle = () => {};
+  const mine: Copy = { settled: new Promise<void>((resolve) => (settle = resolve)) };
+  copies_in_flight.set(key, mine);
+  try {
+    if (before !== undefined) {
+      await before.settled;
+      if (before.counted_429 !== undefined) throw (mine.counted_429 = new PocketgateError('rate_limited', before.counted_429.message));
+    }
+    return await run();
+  } catch (err) {
+    if (err instanceof PocketgateError && counted_rate_limits.has(err)) mine.counted_429 = err;
+    throw err;
+  } finally {
+    settle();
+    if (copies_in_flight.get(key) === mine) copies_in_flight.delete(key);
   }
-  return holder;
 }
 
 /**

@@ -177,6 +177,35 @@ describe('OTP guesses', () => {
     expect(right.status, right.text).toBe(201);
   });
 
+  it('copies of a spend sent at once from a terminal already past the soft limit count one guess: the same 429 each (the review)', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const otp = await otpOf(biz, c, 300);
+    const source = '192.0.2.51';
+    for (let i = 0; i < guess_limits.otp.soft_per_minute; i++) {
+      expect((await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', otp: wrongOtp(otp, 10 + i) }, source)).body.code).toBe('otp_invalid');
+    }
+    const body = { reference: ref(), amount: 100, currency: 'EUR', otp: wrongOtp(otp, 0) };
+    const answers = await Promise.all(Array.from({ length: 100 }, () => pos(biz.terminal_key, 'POST', '/v1/spends', body, source)));
+    expect(answers.every((a) => a.status === 429)).toBe(true);
+    const counters = guessCountersOf(biz.business_id, 'otp', { terminal_id: biz.terminal_id, source }, gw.processor.stores.clock.now());
+    expect(await gw.processor.stores.redis.get(counters.keys[1]!)).toBe(String(guess_limits.otp.soft_per_minute + 1));
+    const right = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 300, currency: 'EUR', otp }, source);
+    expect(right.status, right.text).toBe(201);
+  });
+
+  it('copies of a purchase paying with a wrong OTP sent at once try it once: the customer\'s code lives on (the review)', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const otp = await otpOf(biz, c, 300);
+    const body = { reference: ref(), cim: { type: 'card', value: c.card }, amount: 5_000, currency: 'EUR', pay: { amount: 100, otp: wrongOtp(otp, 0) } };
+    const answers = await Promise.all(Array.from({ length: 10 }, () => pos(biz.terminal_key, 'POST', '/v1/purchases', body)));
+    expect(answers.map((a) => a.body.code)).toEqual(Array(10).fill('otp_invalid'));
+    expect(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true')).toHaveLength(9);
+    const paid = await pos(biz.terminal_key, 'POST', '/v1/purchases', { ...body, reference: ref(), pay: { amount: 300, otp } });
+    expect([paid.status, paid.body.paid_from_wallet], paid.text).toEqual([201, 300]);
+  });
+
   it('repeats of a purchase or redemption refused for a wallet or contact code no contact has are replayed and count no guess again', async () => {
     const biz = await business();
     const refused: [string, object][] = [
