@@ -415,8 +415,8 @@ async function listenHttp(app: Gateway['app'], processor: Processor, config: Gat
   // Keep-alive longer than typical load balancers' idle timeout, so they close first.
   server.keepAliveTimeout = 65_000;
   // How long a whole request may take to arrive. Node's 300 s cut an import still streaming
-  // (408, the batch in progress lost): a million lines take some 260 s on an idle 2-core machine
-  // (a contacts probe, 2026-12-06). Slow headers are still cut at node's 60 s (headersTimeout);
+  // (408, the batch in progress lost): 100,000 lines took 26 s on an idle 2-core machine, so a
+  // million come near 300 s (a contacts probe, 2026-12-06). Slow headers are still cut at node's 60 s (headersTimeout);
   // other bodies are at most 64 KiB.
   server.requestTimeout = http_request_timeout_ms;
   // Bounded as the ISO 8583 server's connections_max: node closes one more socket as it opens.

@@ -53,21 +53,20 @@ export class Purchases {
    */
   async purchase(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
     // Copies of one paying from the wallet try its code one after another (wallet.ts oneCopyAtATime).
-    if (input.pay !== undefined) {
-      const key = `${terminal.id}|${requestHash(this.stores.config.cim_hmac_key, 'purchase', input)}`;
-      return oneCopyAtATime(key, () => this.purchaseOnce(business, terminal, input, window, source, tokenised));
-    }
-    return this.purchaseOnce(business, terminal, input, window, source, tokenised);
+    const hash = requestHash(this.stores.config.cim_hmac_key, 'purchase', input);
+    if (input.pay !== undefined) return oneCopyAtATime(`${terminal.id}|${hash}`, () => this.purchaseOnce(business, terminal, input, window, source, hash, tokenised));
+    return this.purchaseOnce(business, terminal, input, window, source, hash, tokenised);
   }
 
-  private async purchaseOnce(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, tokenised?: NormalisedCim): Promise<Reply> {
+  /** purchase(), `hash` its request hash (computed once, for its copies' key too). */
+  private async purchaseOnce(business: Business, terminal: Terminal, input: PurchaseInput, window: OccurredWindow, source: string | null, hash: string, tokenised?: NormalisedCim): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
     await requireWritable(this.stores);
     const { config, clock } = this.stores;
     const cim = tokenised ?? this.contacts.normalise(input.cim.type, input.cim.value, 'cim.value');
     const now_ms = clock.now();
-    const request: Request = { business_id: business.id, hash: requestHash(config.cim_hmac_key, 'purchase', input), now_ms, slot: referenceSlot(config, terminal.id, input.reference, now_ms) };
+    const request: Request = { business_id: business.id, hash, now_ms, slot: referenceSlot(config, terminal.id, input.reference, now_ms) };
     // A retry of a purchase paying from the wallet is answered before its code is tried: the code
     // is gone once used, and each retry would count a wrong try against the contact's OTPs (the
     // third voids them all, a code the customer just asked for included) or a wrong wallet-code

@@ -396,7 +396,8 @@ async function replayOrRefuse(stores: Stores, contacts: Pick<Contacts, 'shardOf'
 
 /** A copy of a request in flight in this process (oneCopyAtATime). */
 interface Copy {
-  readonly settled: Promise<void>;
+  /** The copy after it, waiting for it to be answered: none but where copies came at once. */
+  next?: () => void;
   /** Its answer, when it was a 429 for a wrong code counted all the same: its copies get it too. */
   counted_429?: PocketgateError;
 }
@@ -416,16 +417,15 @@ const copies_in_flight = new Map<string, Copy>();
  * reference before its code is tried (earlierReply), a spend's gives back the guess its code
  * counted (replayOr); after a 429 for a wrong code counted all the same (never remembered: a
  * limit is decided again), the same 429, its code not tried. Copies in several gateway processes
- * still each try theirs.
+ * still each try theirs. With no copy in flight it allocates no promise (a spend pays for it).
  */
 export async function oneCopyAtATime<T>(key: string, run: () => Promise<T>): Promise<T> {
   const before = copies_in_flight.get(key);
-  let settle = () => {};
-  const mine: Copy = { settled: new Promise<void>((resolve) => (settle = resolve)) };
+  const mine: Copy = {};
   copies_in_flight.set(key, mine);
   try {
     if (before !== undefined) {
-      await before.settled;
+      await new Promise<void>((resolve) => (before.next = resolve));
       if (before.counted_429 !== undefined) throw (mine.counted_429 = new PocketgateError('rate_limited', before.counted_429.message));
     }
     return await run();
@@ -433,8 +433,8 @@ export async function oneCopyAtATime<T>(key: string, run: () => Promise<T>): Pro
     if (err instanceof PocketgateError && counted_rate_limits.has(err)) mine.counted_429 = err;
     throw err;
   } finally {
-    settle();
     if (copies_in_flight.get(key) === mine) copies_in_flight.delete(key);
+    mine.next?.();
   }
 }
 
