@@ -38,7 +38,7 @@ export interface JournalEntry {
   readonly business_id: string;
   readonly terminal_id: string | null;
   /** 'admin': an admin key sent it for the terminal (absent: the terminal itself, or the processor). */
-  readonly made_by?: 'admin';
+  readonly made_by?: 'admin' | 'processor';
   /** The terminal code a processor's callback named (absent for every other transaction). */
   readonly terminal_code?: string;
   readonly reference: string | null;

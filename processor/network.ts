@@ -55,10 +55,11 @@ export interface Terminal {
   readonly timezone: string;
   /**
    * 'admin' when a business admin key sends the call on this terminal's behalf (the
-   * `Pocketgate-Terminal` header): the transaction is the terminal's all the same, and the ledger
-   * keeps who made it. Absent for the terminal's own calls.
+   * `Pocketgate-Terminal` header), 'processor' on a payment processor's own terminal (its
+   * callbacks): the transaction is the terminal's all the same, and the ledger keeps who made it.
+   * Absent for the terminal's own calls.
    */
-  readonly made_by?: 'admin';
+  readonly made_by?: 'admin' | 'processor';
   /**
    * The terminal code a payment processor's callback named for the transaction it makes on this
    * (its own) terminal: shown with the transaction (GET /v1/transactions/{id}, webhooks), kept in

@@ -188,9 +188,10 @@ export class Processors {
     return terminals.filter((t): t is Terminal => t !== undefined);
   }
 
-  /** A terminal by id (one a processor's purchase was booked on), from the network in Redis. */
-  terminal(id: string): Promise<Terminal | undefined> {
-    return this.network.terminalById(id);
+  /** A terminal by id (one a processor's purchase was booked on), from the network in Redis: what it books is made by the processor. */
+  async terminal(id: string): Promise<Terminal | undefined> {
+    const terminal = await this.network.terminalById(id);
+    return terminal === undefined ? undefined : { ...terminal, made_by: 'processor' };
   }
 
   private async readTerminalAt(business_id: string, processor_id: string, merchant_code: string): Promise<Terminal | undefined> {

@@ -137,17 +137,17 @@ export interface TerminalFacts extends TransactionFacts {
   readonly reference: string;
   /** The reference's claim hash (claim.ts claimHash): kept in the ledger so that `rebuild` can claim the reference again. */
   readonly request_hash: string;
-  /** 'admin': sent by the business's admin key for the terminal (processor/network.ts Terminal). */
-  readonly made_by?: 'admin' | undefined;
+  /** Sent by the business's admin key for the terminal, or by a payment processor's callback (processor/network.ts Terminal). */
+  readonly made_by?: 'admin' | 'processor' | undefined;
   /** The terminal code a processor's callback named (processor/network.ts Terminal.reported_code). */
   readonly terminal_code?: string | undefined;
 }
 
 /**
  * Where a journal entry came from, `made_by` and `terminal_code`: present only for an admin's call and a
- * processor's that named a terminal, so a terminal's own entries keep their bytes.
+ * processor's (the terminal code where its event named one), so a terminal's own entries keep their bytes.
  */
-function origin(t: TerminalFacts): { made_by?: 'admin'; terminal_code?: string } {
+function origin(t: TerminalFacts): { made_by?: 'admin' | 'processor'; terminal_code?: string } {
   return {
     ...(t.made_by === undefined ? {} : { made_by: t.made_by }),
     ...(t.terminal_code === undefined ? {} : { terminal_code: t.terminal_code }),

@@ -16,8 +16,8 @@ export interface TransactionView {
   readonly kind: JournalEntry['kind'];
   readonly reference: string | null;
   readonly terminal_id: string | null;
-  /** Who sent it: the terminal itself, the business's admin key for the terminal, or the processor (awards, expiry). */
-  readonly made_by: 'terminal' | 'admin' | 'processor';
+  /** Who sent it: the terminal itself, the business's admin key for the terminal, a payment processor's callback, or the gateway itself (awards, expiry). */
+  readonly made_by: MadeBy;
   readonly contact_id: string | null;
   readonly amount: number;
   readonly currency: string;
@@ -42,7 +42,7 @@ interface Body {
   readonly business_id: string;
   readonly reference: string | null;
   readonly terminal_id: string | null;
-  readonly made_by?: 'admin' | null;
+  readonly made_by?: 'admin' | 'processor' | null;
   readonly contact_id: string | null;
   readonly amount: number;
   readonly currency: string;
@@ -281,21 +281,23 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
   };
 }
 
+export type MadeBy = 'terminal' | 'admin' | 'processor' | 'system';
+
 /**
  * Who sent a transaction, as every view of it shows it: the business's admin key for a terminal
- * (`made_by` kept), the terminal itself, or the processor (awards, expiry: no terminal). The
- * contact's transactions list said 'terminal' for a sign-up award that `GET /v1/transactions/{id}`
- * said was the processor's (a black-box probe, 2026-12-05).
+ * or a payment processor's callback (`made_by` kept), the terminal itself, or the gateway itself
+ * (awards, expiry: no terminal). The contact's transactions list said 'terminal' for a sign-up
+ * award that `GET /v1/transactions/{id}` said was the gateway's (a black-box probe, 2026-12-05).
  */
-export function madeBy(made_by: 'admin' | null | undefined, terminal_id: string | null): TransactionView['made_by'] {
-  return made_by ?? (terminal_id === null ? 'processor' : 'terminal');
+export function madeBy(made_by: 'admin' | 'processor' | null | undefined, terminal_id: string | null): MadeBy {
+  return made_by ?? (terminal_id === null ? 'system' : 'terminal');
 }
 
 /** A transaction as the feed and the latest-transactions list show it. */
 export interface TransactionSummary {
   readonly id: string;
   readonly kind: JournalEntry['kind'];
-  readonly made_by: 'terminal' | 'admin' | 'processor';
+  readonly made_by: MadeBy;
   readonly reference: string | null;
   readonly terminal_id: string | null;
   readonly contact_id: string | null;
@@ -369,7 +371,7 @@ async function newestAt(sql: Sql, business: Business): Promise<number> {
 }
 
 async function latestSince(sql: Sql, business: Business, limit: number, since: Date | undefined): Promise<TransactionSummary[]> {
-  const rows = await sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | null })[]>`
+  const rows = await sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | 'processor' | null })[]>`
     select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
       (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded
     from terminals term

@@ -65,9 +65,9 @@ describe('GET /v1/contacts/{id}/transactions', () => {
       if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 100));
       rows = (await call(gw, 'GET', `/v1/contacts/${contact.body.id}/transactions`, b.admin_key)).body.data;
     }
-    expect(rows.map((r) => [r.kind, r.terminal_id, r.made_by])).toEqual([['award', null, 'processor']]);
+    expect(rows.map((r) => [r.kind, r.terminal_id, r.made_by])).toEqual([['award', null, 'system']]);
     const one = await call(gw, 'GET', `/v1/transactions/${rows[0]!.id}`, b.admin_key);
-    expect(one.body.made_by).toBe('processor');
+    expect(one.body.made_by).toBe('system');
   });
 
   it('another business’s contact is not found, a bad limit is 400, a terminal key is refused; nothing is leaked', async () => {

@@ -1,6 +1,8 @@
 // Contract: payment processors and their callbacks (spec/EVENTS.md, "Signatures" and "Callbacks
 // in"), row by row through the HTTP API, on the test Redis and PostgreSQL.
 
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../core/signature.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -308,7 +310,7 @@ describe('events', () => {
     expect(c.body).toEqual({ event_id: e.id, status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
     expect(await commerce(s)).toBe(before + 200);
     const t = await transaction(s.biz, c.body.transaction_id);
-    expect(t).toMatchObject({ kind: 'purchase', reference: txn, contact_id: s.contact_id, amount: 2000, currency: 'EUR', terminal_code: 'POS 7' });
+    expect(t).toMatchObject({ kind: 'purchase', reference: txn, contact_id: s.contact_id, amount: 2000, currency: 'EUR', terminal_code: 'POS 7', made_by: 'processor' });
     expect(t.terminal_id).not.toBe(s.biz.terminal_id);
     const [terminal] = await gw.processor.stores.sql<{ merchant_id: string; venue_id: string }[]>`select merchant_id, venue_id from terminals where id = ${t.terminal_id}`;
     expect(terminal).toEqual({ merchant_id: s.biz.merchant_id, venue_id: s.biz.venue_id });
@@ -342,7 +344,7 @@ describe('events', () => {
     expect(c.body.transaction_id).not.toBe(a.body.transaction_id);
     expect(await commerce(s)).toBe(before + 300);
     const t = await transaction(s.biz, c.body.transaction_id);
-    expect(t).toMatchObject({ kind: 'refund', reference: `${txn}/clearing`, amount: 1000 });
+    expect(t).toMatchObject({ kind: 'refund', reference: `${txn}/clearing`, amount: 1000, made_by: 'processor' });
   });
 
   it('award_on authorization: a cleared with no authorization booked makes the purchase', async () => {
@@ -363,7 +365,7 @@ describe('events', () => {
     expect(r.body).toMatchObject({ status: 'processed', transaction_id: expect.stringMatching(/^txn_/) });
     expect(await commerce(s)).toBe(before + 300);
     const t = await transaction(s.biz, r.body.transaction_id);
-    expect(t).toMatchObject({ kind: 'refund', amount: 2000 });
+    expect(t).toMatchObject({ kind: 'refund', amount: 2000, made_by: 'processor' });
     expect(t.terminal_code).toBeUndefined();
     expect((await postCallback(gw, p, refund(3001))).body).toMatchObject({ status: 'ignored', code: 'amount_exceeds_original' });
     expect((await postCallback(gw, p, refund(100, 'never-seen'))).body).toMatchObject({ status: 'ignored', code: 'original_not_found' });
@@ -593,6 +595,31 @@ describe('terminals', () => {
     expect(next.body.status, next.text).toBe('processed');
     // The business's own terminals still rotate.
     expect((await call(gw, 'POST', `/v1/terminals/${s.biz.terminal_id}/rotate-key`, s.biz.admin_key)).status).toBe(201);
+  });
+
+  it('what a processor books reads made_by "processor", its reversal too; rows recorded before migration 028 are marked by their terminal', async () => {
+    const s = await shop();
+    const p = await createProcessor(gw, s.biz);
+    const tx = transactionId();
+    const booked = await postCallback(gw, p, sale('transaction.cleared', saleData(s, tx, 1000)));
+    expect(booked.body.status, booked.text).toBe('processed');
+    const voided = await postCallback(gw, p, reversed(tx));
+    expect(voided.body.status, voided.text).toBe('processed');
+    const ids = [booked.body.transaction_id as string, voided.body.transaction_id as string];
+    for (const id of ids) expect((await transaction(s.biz, id)).made_by).toBe('processor');
+    // A terminal's own purchase at the same merchant is the terminal's.
+    const own = await call(gw, 'POST', '/v1/purchases', s.biz.terminal_key, { reference: transactionId(), cim: { type: 'card', value: s.card }, amount: 1000, currency: 'EUR' });
+    expect(own.status, own.text).toBe(201);
+    const { sql } = gw.processor.stores;
+    const recorded = [...ids, own.body.id as string];
+    await eventually('recorded', async () => (await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id in ${sql(recorded)}`)[0]!.n === 3);
+    // As rows written before 028 held them: no made_by.
+    await sql`update ledger_transactions set made_by = null where id in ${sql(recorded)}`;
+    expect((await transaction(s.biz, ids[0]!)).made_by).toBe('terminal');
+    await sql.unsafe(await readFile(join(import.meta.dirname, '..', 'processor', 'ledger', 'migrations', '028_made_by_processor.sql'), 'utf8'));
+    for (const id of ids) expect((await transaction(s.biz, id)).made_by).toBe('processor');
+    expect((await transaction(s.biz, own.body.id)).made_by).toBe('terminal');
+    await expect(sql`update ledger_transactions set made_by = 'someone' where id = ${own.body.id}`).rejects.toThrow(/made_by_check/);
   });
 
   it('a merchant without a venue gets one made for it, once, under concurrency', async () => {

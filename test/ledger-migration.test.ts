@@ -158,13 +158,13 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
   };
 }
 
-/** GET /v1/transactions/{id} of a recorded transaction as it read before 007 (processor/transactions.ts then). */
+/** GET /v1/transactions/{id} of a recorded transaction as it read before 007 (processor/transactions.ts then; the gateway's own made_by named 'system' since 028). */
 async function readBefore007(id: string): Promise<unknown> {
   const [row] = await sql<{ body: Record<string, any>; recorded_at: Date }[]>`select body, recorded_at from ledger_transactions where id = ${id}`;
   const postings = await sql`select debit_account, credit_account, amount from ledger_postings where transaction_id = ${id} order by id`;
   const b = row!.body;
   return {
-    id, kind: b.kind, reference: b.reference, terminal_id: b.terminal_id, made_by: b.terminal_id === null ? 'processor' : 'terminal', contact_id: b.contact_id, amount: b.amount, currency: b.currency,
+    id, kind: b.kind, reference: b.reference, terminal_id: b.terminal_id, made_by: b.terminal_id === null ? 'system' : 'terminal', contact_id: b.contact_id, amount: b.amount, currency: b.currency,
     status: 'approved', awards: b.awards ?? [], discount: b.discount ?? 0, original_id: b.original_id ?? null, created_at: iso(b.created_at),
     recorded_at: iso(row!.recorded_at), ledger: 'recorded', postings: [...postings],
   };

@@ -278,7 +278,9 @@ export const reversal_answer = z
 export const wallet_answer = z.object({ contact_id: id, currency, open: money, commerce: money }).openapi('Wallet');
 
 const transaction_kind = z.enum(['purchase', 'redemption', 'spend', 'refund', 'reversal', 'award', 'expiry']);
-const made_by = z.enum(['terminal', 'admin', 'processor']);
+const made_by = z.enum(['terminal', 'admin', 'processor', 'system']).openapi({
+  description: 'Who made it: the terminal itself; the business’s admin key on its behalf (Pocketgate-Terminal); a payment processor’s callback (on its own terminal); the gateway itself (sign-up and referral awards, expiries: no terminal).',
+});
 export const transaction_answer = z
   .object({
     id,

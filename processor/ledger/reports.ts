@@ -116,7 +116,7 @@ export async function contactTransactions(sql: Sql, business: Business, contact_
   if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
   const open = accountId(contact_id, 'open', business.currency);
   const commerce = accountId(contact_id, 'commerce', business.currency);
-  const rows = await sql<(Omit<ContactTransaction, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | null })[]>`
+  const rows = await sql<(Omit<ContactTransaction, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | 'processor' | null })[]>`
     select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
       (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded,
       d.open_delta, d.commerce_delta
