@@ -591,6 +591,7 @@ export const statsQuerySchema = z.object({
 
 export const transactionsQuerySchema = z.object({
   limit: limitSchema(100, 20),
+  starting_after: cursorSchema.optional(),
 });
 
 // Payment processors and their callbacks (spec/EVENTS.md).

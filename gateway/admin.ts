@@ -180,12 +180,12 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
 
   // Its statement lists what moved its balances; this, every transaction that names it (a
   // purchase that awarded nothing too): the console's "Latest transactions".
-  const transactions_doc = { method: 'get', path: '/v1/contacts/{id}/transactions', summary: 'The contact’s latest transactions, newest first, from the ledger, each with what it moved on its balances (query limit 1..100)', tag: contacts_tag, key: 'admin', query: transactionsQuerySchema, answer: answers.contact_transactions } as const;
+  const transactions_doc = { method: 'get', path: '/v1/contacts/{id}/transactions', summary: 'The contact’s latest transactions, newest first, from the ledger, each with what it moved on its balances (query limit 1..100, starting_after)', tag: contacts_tag, key: 'admin', query: transactionsQuerySchema, answer: answers.contact_transactions } as const;
   serve(app, transactions_doc, async (c, business) => {
-    const { limit } = parseWith(transactionsQuerySchema, c.req.query());
+    const query = parseWith(transactionsQuerySchema, c.req.query());
     const id = idParam(c);
     await contactRecorded(processor, id);
-    return c.json({ object: 'list' as const, data: await contactTransactions(processor.stores.sql, business, id, limit) });
+    return c.json(await contactTransactions(processor.stores.sql, business, id, query));
   });
 }
 

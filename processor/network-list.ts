@@ -1,6 +1,7 @@
 // The business network read back as lists (GET /v1/merchants, /v1/venues, /v1/terminals): from
-// PostgreSQL, a page at a time in id order (random ids: a stable order, not the order of creation;
-// starting_after never skips or repeats one), never a key. A starting_after that names none of the
+// PostgreSQL, a page at a time, oldest first as every other list of ours but the deliveries (ids
+// are random: id order, as these lists had until 2026-12-06, read as no order at all to a
+// black-box probe; starting_after never skips or repeats one), never a key. A starting_after that names none of the
 // business's is 400, as Stripe answers one naming no object (and as a webhook's deliveries do): a
 // page after a typo would be a page of something else, and another business's id answers as any
 // unknown one.
@@ -36,10 +37,12 @@ export async function listNetwork(sql: Sql, business: Business, list: NetworkLis
     const [found] = await sql`select 1 from ${sql(list)} where id = ${page.starting_after} and business_id = ${business.id}`;
     if (found === undefined) throw new PocketgateError('validation_failed', `starting_after: no ${list.slice(0, -1)} ${page.starting_after} in this business`, [{ path: 'starting_after', message: `must be the id of one of the business's ${list}` }]);
   }
-  // The table and columns are ours (the keys of `columns`), never the caller's.
+  // The table and columns are ours (the keys of `columns`), never the caller's. The cursor's time
+  // compared in PostgreSQL: microseconds, which a JavaScript Date would cut to milliseconds.
+  const after = page.starting_after === undefined ? sql`` : sql`and (created_at, id) > (select created_at, id from ${sql(list)} where id = ${page.starting_after})`;
   const rows = await sql<Row[]>`
     select ${sql.unsafe(columns[list])} from ${sql(list)}
-    where business_id = ${business.id} ${page.starting_after === undefined ? sql`` : sql`and id > ${page.starting_after}`}
-    order by id limit ${page.limit + 1}`;
+    where business_id = ${business.id} ${after}
+    order by created_at, id limit ${page.limit + 1}`;
   return { object: 'list', data: rows.slice(0, page.limit).map(shown), has_more: rows.length > page.limit };
 }

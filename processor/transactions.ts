@@ -3,6 +3,7 @@
 // is also where a reversal reads what its purchase counted (purchase-undo.ts).
 
 import { PocketgateError } from '../core/errors.ts';
+import type { Page } from '../core/schemas.ts';
 import { transactionKey } from './hot/keys.ts';
 import { journalRecord } from './shard.ts';
 import { iso, type Business } from './network.ts';
@@ -343,8 +344,31 @@ const latest_windows_ms = [60_000, 3_600_000, 86_400_000, 32 * 86_400_000, 366 *
  * rows at the limit of 100) to show 100. A list filled within a window is the list without one:
  * every transaction it left out is older than the window, so older than every one it holds.
  */
-export async function latestTransactions(stores: Stores, business: Business, limit: number): Promise<TransactionSummary[]> {
-  const now_ms = stores.clock.now();
+export async function latestTransactions(stores: Stores, business: Business, page: { readonly limit: number; readonly starting_after?: string | undefined }): Promise<Page<TransactionSummary>> {
+  const cursor = page.starting_after === undefined ? undefined : await latestCursor(stores.sql, business, page.starting_after);
+  // One more than the page, to say whether there is more.
+  const rows = await latestBefore(stores, business, page.limit + 1, cursor);
+  return { object: 'list', data: rows.slice(0, page.limit), has_more: rows.length > page.limit };
+}
+
+/** A page's cursor: the transaction `id` at one of the business's terminals, else 400 (as every list's). */
+async function latestCursor(sql: Sql, business: Business, id: string): Promise<Cursor> {
+  const [row] = await sql<{ created_at: Date }[]>`
+    select t.created_at from ledger_transactions t join terminals term on term.id = t.terminal_id
+    where t.id = ${id} and term.business_id = ${business.id}`;
+  if (row === undefined) throw new PocketgateError('validation_failed', `starting_after: no transaction ${id} at this business's terminals`, [{ path: 'starting_after', message: "must be the id of a transaction of the list" }]);
+  return { id, at_ms: row.created_at.getTime() };
+}
+
+/** The transaction a page starts after, and when it was made (ms: the windows' origin only; rows compare in PostgreSQL). */
+interface Cursor {
+  readonly id: string;
+  readonly at_ms: number;
+}
+
+async function latestBefore(stores: Stores, business: Business, limit: number, cursor: Cursor | undefined): Promise<TransactionSummary[]> {
+  // From the cursor back, or from now: a window back from now would skip nothing, only read more.
+  const now_ms = cursor?.at_ms ?? stores.clock.now();
   // Read once a window came back empty: the windows that do not reach back to the business's
   // newest transaction hold none, and are not read (each reads every terminal's index: a quiet
   // business of 20,000 terminals whose history was all two years old read five empty ones, 66–69
@@ -354,7 +378,7 @@ export async function latestTransactions(stores: Stores, business: Business, lim
     const since_ms = window_ms === Number.POSITIVE_INFINITY ? undefined : now_ms - window_ms;
     if (since_ms !== undefined && newest_ms !== undefined && since_ms > newest_ms) continue;
     if (since_ms === undefined && newest_ms === Number.NEGATIVE_INFINITY) return [];
-    const rows = await latestSince(stores.sql, business, limit, since_ms === undefined ? undefined : new Date(since_ms));
+    const rows = await latestSince(stores.sql, business, limit, since_ms === undefined ? undefined : new Date(since_ms), cursor?.id);
     if (rows.length === limit || since_ms === undefined) return rows;
     if (rows.length === 0 && newest_ms === undefined) newest_ms = await newestAt(stores.sql, business);
   }
@@ -370,14 +394,16 @@ async function newestAt(sql: Sql, business: Business): Promise<number> {
   return row?.newest == null ? Number.NEGATIVE_INFINITY : row.newest.getTime();
 }
 
-async function latestSince(sql: Sql, business: Business, limit: number, since: Date | undefined): Promise<TransactionSummary[]> {
+async function latestSince(sql: Sql, business: Business, limit: number, since: Date | undefined, before_id: string | undefined): Promise<TransactionSummary[]> {
+  // The cursor's time compared in PostgreSQL: microseconds, which a JavaScript Date would cut to milliseconds.
+  const before = before_id === undefined ? sql`` : sql`and (lt.created_at, lt.id) < (select created_at, id from ledger_transactions where id = ${before_id})`;
   const rows = await sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | 'processor' | null })[]>`
     select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
       (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded
     from terminals term
     cross join lateral (
       -- The outer order, ties included: else a terminal's tie at its limit keeps one the list would not.
-      select * from ledger_transactions lt where lt.terminal_id = term.id ${since === undefined ? sql`` : sql`and lt.created_at >= ${since}`}
+      select * from ledger_transactions lt where lt.terminal_id = term.id ${since === undefined ? sql`` : sql`and lt.created_at >= ${since}`} ${before}
       order by lt.created_at desc, lt.id desc limit ${limit}
     ) t
     cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w

@@ -84,7 +84,26 @@ describe('the network lists, walked while items are added', () => {
     const seen = await walk('/v1/terminals', b.admin_key, 3, (t) => t.id, () => call(gw, 'POST', '/v1/terminals', b.admin_key, { venue_id: b.venue_id, code: `T${String(n++).padStart(7, '0')}` }));
     expect(new Set(seen).size).toBe(seen.length);
     for (const id of made) expect(seen).toContain(id);
-    expect([...seen].sort()).toEqual(seen); // id order, as the README says
+    // Oldest first: those made before the walk in the order they were made, then those made during it
+    // (a black-box probe found them in the order of their random ids, 2026-12-06).
+    expect(seen.slice(0, made.length)).toEqual(made);
+    expect(seen.length).toBeGreaterThan(made.length);
+  });
+
+  it('merchants and venues too, oldest first', async () => {
+    const b = await createBusiness(gw);
+    const merchants = [b.merchant_id];
+    const venues = [b.venue_id];
+    for (let i = 0; i < 6; i++) {
+      const m = await call(gw, 'POST', '/v1/merchants', b.admin_key, { name: `M${i}`, code: `ORDER${i}` });
+      expect(m.status, m.text).toBe(201);
+      merchants.push(m.body.id);
+      const v = await call(gw, 'POST', '/v1/venues', b.admin_key, { name: `V${i}`, merchant_id: m.body.id });
+      expect(v.status, v.text).toBe(201);
+      venues.push(v.body.id);
+    }
+    expect(await walk('/v1/merchants', b.admin_key, 4, (m) => m.id)).toEqual(merchants);
+    expect(await walk('/v1/venues', b.admin_key, 4, (v) => v.id)).toEqual(venues);
   });
 });
 
@@ -149,8 +168,49 @@ describe('GET /v1/transactions (the console\'s latest, from the ledger)', () => 
     expect(two.body.data.map((t: { id: string }) => t.id)).toEqual([high, low]);
     const one = await call(gw, 'GET', '/v1/transactions?limit=1', b.admin_key);
     expect(one.body.data.map((t: { id: string }) => t.id)).toEqual([high]);
+    // A page at a time from the tie (a black-box probe: no has_more, starting_after ignored).
+    expect(one.body.has_more).toBe(true);
+    expect(await walk('/v1/transactions', b.admin_key, 1, (t) => t.id)).toEqual([high, low]);
+  });
+
+  it('walks a page at a time, newest first, a contact\'s list too; cursors not of the list are 400', async () => {
+    const b = await createBusiness(gw);
+    const card = '4000000000000002';
+    const contact = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(contact.status, contact.text).toBe(201);
+    const made: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const p = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: `walk-${i}`, cim: { type: 'card', value: card }, amount: 100 + i, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+      made.unshift(p.body.id);
+    }
+    await eventuallyRecorded(made);
+    for (const limit of [1, 3, 7, 100]) {
+      expect(await walk('/v1/transactions', b.admin_key, limit, (t) => t.id)).toEqual(made);
+      expect(await walk(`/v1/contacts/${contact.body.id}/transactions`, b.admin_key, limit, (t) => t.id)).toEqual(made);
+    }
+    // Another business's transaction, a contact's other than this one, an id of nothing: 400, as on every list.
+    expect((await call(gw, 'POST', '/v1/contacts', other.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
+    const theirs = await call(gw, 'POST', '/v1/purchases', other.terminal_key, { reference: 'walk-other', cim: { type: 'card', value: card }, amount: 100, currency: 'EUR' });
+    expect(theirs.status, theirs.text).toBe(201);
+    await eventuallyRecorded([theirs.body.id]);
+    const cursors = ['txn_nosuchtransaction', b.terminal_id, theirs.body.id as string];
+    for (const after of cursors) {
+      expectValidation(await call(gw, 'GET', `/v1/transactions?starting_after=${after}`, b.admin_key), 'starting_after');
+      expectValidation(await call(gw, 'GET', `/v1/contacts/${contact.body.id}/transactions?starting_after=${after}`, b.admin_key), 'starting_after');
+    }
   });
 });
+
+async function eventuallyRecorded(ids: readonly string[]): Promise<void> {
+  const { sql } = gw.processor.stores;
+  for (let tries = 0; tries < 100; tries++) {
+    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id in ${sql(ids)}`;
+    if (row!.n === ids.length) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('not recorded within 5 s');
+}
 
 describe('the console\'s network lists (OPERATIONS.md: "choose one of the business\'s terminals, listed by GET /v1/terminals")', () => {
   it('reads every page, not the first thousand only', async () => {

@@ -315,8 +315,8 @@ const transaction_summary = z.object({
   created_at: timestamp,
   awarded: money,
 });
-export const transaction_summaries = list(transaction_summary.openapi('TransactionSummary')).openapi('TransactionSummaryList');
-export const contact_transactions = list(
+export const transaction_summaries = page(transaction_summary.openapi('TransactionSummary')).openapi('TransactionSummaryList');
+export const contact_transactions = page(
   transaction_summary
     .extend({
       open_delta: money.openapi({ description: "What it moved on the contact's open balance (minor units, signed)" }),

@@ -5,7 +5,7 @@
 
 import { PocketgateError } from '../../core/errors.ts';
 import { exactAbs, exactAmount, exactDifference, exactSum, type ExactAmount } from '../../core/money.ts';
-import { utcTimestamp } from '../../core/schemas.ts';
+import { utcTimestamp, type Page } from '../../core/schemas.ts';
 import { accountId } from '../journal.ts';
 import { iso, type Business } from '../network.ts';
 import type { Sql } from '../stores.ts';
@@ -111,9 +111,18 @@ export interface ContactTransaction extends TransactionSummary {
  * (contact_id, created_at) index (migration 025). Ties in created_at (two requests in one ms) go
  * by the shard's journal, the order its script ran them in, as the statement's lines do.
  */
-export async function contactTransactions(sql: Sql, business: Business, contact_id: string, limit: number): Promise<ContactTransaction[]> {
+export async function contactTransactions(sql: Sql, business: Business, contact_id: string, page: { readonly limit: number; readonly starting_after?: string | undefined }): Promise<Page<ContactTransaction>> {
   const [contact] = await sql`select 1 from contacts where id = ${contact_id} and business_id = ${business.id}`;
   if (contact === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+  const after = page.starting_after;
+  if (after !== undefined) {
+    const [found] = await sql`select 1 from ledger_transactions where id = ${after} and contact_id = ${contact_id}`;
+    if (found === undefined) throw new PocketgateError('validation_failed', `starting_after: no transaction ${after} of this contact`, [{ path: 'starting_after', message: "must be the id of one of the contact's transactions" }]);
+  }
+  // The list's order as a row, compared in PostgreSQL (created_at in microseconds).
+  const order = (t: string) => sql.unsafe(`${t}.created_at, split_part(${t}.journal_id, '-', 1)::int8, split_part(${t}.journal_id, '-', 2)::int8, ${t}.id`);
+  const before = after === undefined ? sql`` : sql`and (${order('lt')}) < (select ${order('c')} from ledger_transactions c where c.id = ${after})`;
+  const limit = page.limit + 1; // one more than the page, to say whether there is more
   const open = accountId(contact_id, 'open', business.currency);
   const commerce = accountId(contact_id, 'commerce', business.currency);
   const rows = await sql<(Omit<ContactTransaction, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | 'processor' | null })[]>`
@@ -121,7 +130,7 @@ export async function contactTransactions(sql: Sql, business: Business, contact_
       (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded,
       d.open_delta, d.commerce_delta
     from (
-      select * from ledger_transactions lt where lt.contact_id = ${contact_id}
+      select * from ledger_transactions lt where lt.contact_id = ${contact_id} ${before}
       order by lt.created_at desc, split_part(lt.journal_id, '-', 1)::int8 desc, split_part(lt.journal_id, '-', 2)::int8 desc, lt.id desc limit ${limit}
     ) t
     cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w
@@ -131,7 +140,8 @@ export async function contactTransactions(sql: Sql, business: Business, contact_
       from ledger_postings p where p.transaction_id = t.id
     ) d
     order by t.created_at desc, split_part(t.journal_id, '-', 1)::int8 desc, split_part(t.journal_id, '-', 2)::int8 desc, t.id desc`;
-  return rows.map((r) => ({ ...r, made_by: madeBy(r.made_by, r.terminal_id), created_at: iso(r.created_at) }));
+  const data = rows.slice(0, page.limit).map((r) => ({ ...r, made_by: madeBy(r.made_by, r.terminal_id), created_at: iso(r.created_at) }));
+  return { object: 'list', data, has_more: rows.length > page.limit };
 }
 
 /**
