@@ -138,15 +138,18 @@ function codeTaken(code: string): PocketgateError {
 export class Network {
   /** By key hash. Unknown keys are remembered apart (bounded), so a flood of made-up keys costs one Redis read each and never a PostgreSQL query. */
   private readonly principals = new CachedLookup<Principal>((hash) => this.readPrincipal(hash), cache_options);
+  // A miss where Redis holds no network at all is 503, as a key's (absent()): a processor's
+  // callback, verified by PostgreSQL's secret, got 401 `signature_invalid` from an emptied Redis
+  // (a black-box probe, 2026-12-06), which tells the processor never to retry.
   private readonly businesses = new CachedLookup<Business>(async (id) => {
     const r = await readBusiness(this.stores.redis, id);
-    return r === undefined ? undefined : businessFrom(r);
+    return r === undefined ? this.absent() : businessFrom(r);
   }, cache_options);
   private readonly iso_terminals = new CachedLookup<IsoTerminal>((route) => this.readIsoTerminal(route), cache_options);
   /** By id, whatever the business (the caller checks whose): admin calls acting as one, processors' bookings. */
   private readonly terminals = new CachedLookup<Terminal>(async (id) => {
     const view = await readTerminal(this.stores.redis, id);
-    return view === undefined ? undefined : terminalFrom(view);
+    return view === undefined ? this.absent() : terminalFrom(view);
   }, cache_options);
 
   /**

@@ -8,7 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNetworkIntoRedis } from '../processor/network-load.ts';
 import { probe_key } from '../processor/redis-health.ts';
-import { call, createBusiness, eventually, startTestGateway, type TestGateway } from './helpers.ts';
+import { network_cache_ttl_ms } from '../processor/network.ts';
+import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
+import { createProcessor, postCallback, sale } from './callback-helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
 let own: OwnRedis;
@@ -30,6 +32,7 @@ describe('/readyz on a Redis emptied under the gateway', () => {
     const terminal = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: biz.venue_id, code: 'T0000002' });
     expect(terminal.status).toBe(201);
     expect((await call(gw, 'GET', '/readyz', undefined)).status).toBe(200);
+    const processor = await createProcessor(gw, biz);
     const lookup = '/v1/wallets?cim_type=email&cim_value=nobody@example.com';
     expect((await call(gw, 'GET', lookup, biz.terminal_key)).status).toBe(404); // its key now known to the gateway
     await own.client.flushAll();
@@ -47,6 +50,14 @@ describe('/readyz on a Redis emptied under the gateway', () => {
     for (const key of [terminal.body.api_key as string, 'tk_no_such_key_anywhere']) {
       const refused = await call(gw, 'GET', lookup, key);
       expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
+    }
+    // A processor's callback, its secret verified by PostgreSQL: 503, which it retries, at once and
+    // once the gateway's look-ups have expired (401 `signature_invalid` before, which it never retries).
+    for (const when of ['at once', 'past the look-ups\' lifetime']) {
+      if (when !== 'at once') await new Promise((resolve) => setTimeout(resolve, network_cache_ttl_ms + 100));
+      const event = sale('transaction.cleared', { transaction_id: `emptied-${when.length}`, card: { number: testCard(77) }, amount: 100, currency: 'EUR', merchant_code: biz.merchant_code });
+      const callback = await postCallback(gw, processor, event);
+      expect([callback.status, callback.body.code], `${when}: ${callback.text}`).toEqual([503, 'unavailable']);
     }
     await loadNetworkIntoRedis(gw.processor.stores);
     // At once, before the gateway's next probe (250 ms): a refusing state is asked again first.
