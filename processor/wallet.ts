@@ -196,6 +196,17 @@ export class Spends {
     return oneCopyAtATime(`${terminal.id}|${hash}`, () => this.spendOnce(business, terminal, input, source, hash, now_ms));
   }
 
+  /**
+   * Whether this very request holds its reference: a retransmission of a wallet-code spend whose
+   * code has been rotated since, which only its reference still tells from a purchase by a card
+   * (ISO 8583's DE2 carries either; a rebuild probe got 94 for an approved spend's retransmission).
+   */
+  async holdsReference(terminal: Terminal, input: SpendInput): Promise<boolean> {
+    const { config, clock } = this.stores;
+    const slot = referenceSlot(config, terminal.id, input.reference, clock.now());
+    return (await referenceHolder(this.stores, slot, requestHash(config.cim_hmac_key, 'spend', input)))?.by === 'this';
+  }
+
   private async spendOnce(business: Business, terminal: Terminal, input: SpendInput, source: string, hash: string, now_ms: number): Promise<Reply> {
     const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
     let payer: Payer;

@@ -155,6 +155,25 @@ describe('an ISO refund', () => {
   });
 });
 
+// "A retransmission with identical content gets the original reply"
+describe('retransmissions', () => {
+  it('of wallet-code spends, approved and refused, once the code has been rotated: the original 0210s, not 94 (a rebuild probe)', async () => {
+    const c = await funded(300);
+    const spend = request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(100) });
+    const short = request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(99_999) });
+    const first = [await iso.send(spend), await iso.send(short)];
+    expect(first.map((r) => r.fields[39])).toEqual(['00', '51']);
+    const rotated = await call(gw, 'POST', `/v1/contacts/${c.id}/wallet-code`, biz.admin_key);
+    expect(rotated.status, rotated.text).toBe(201);
+    const again = [await iso.send(spend), await iso.send(short)];
+    expect(again.map((r) => r.fields[39])).toEqual(['00', '51']);
+    expect(again.map((r) => r.fields[38])).toEqual(first.map((r) => r.fields[38]));
+    expect(await wallet(c.id)).toMatchObject({ open: 200 });
+    // A new message with the old code is no spend: no contact's card, nor a wallet's code now.
+    expect((await iso.send(request('0200', { 2: c.wallet_code, 3: '000000', 4: amount(100) }))).fields[39]).toBe('14');
+  });
+});
+
 // "0400 / 0420 | DE90 names an earlier 0200 | reversal (full void)"; "25 original not found"
 describe('ISO reversals', () => {
   it('of a wallet-code spend: 0410 00, the open balance back', async () => {

@@ -312,8 +312,9 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   // their index is cached in process, so a purchase costs no extra round trip.
   const card = cardOf(processor, pan);
   if ((await processor.contacts.resolve(business.id, card)) === null && pan.length === 16 && luhnValid(pan)) {
-    if ((await walletCodeContact(processor, business, terminal, source, pan)) !== null) {
-      const input = Object.assign(parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan }), contentOf(processor, msg));
+    const input = Object.assign(parseWith(spendSchema, { reference, amount, currency: business.currency, wallet_code: pan }), contentOf(processor, msg));
+    // A wallet's code now, or one a spend of this very message was made with (rotated since): a spend, replayed.
+    if ((await walletCodeContact(processor, business, terminal, source, pan)) !== null || (await processor.spends.holdsReference(terminal, input))) {
       return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
     }
   }
