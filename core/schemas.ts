@@ -534,7 +534,7 @@ export const cursorSchema = z.string().min(1).max(64).refine((s) => !s.includes(
  * message on every list (Number() took 0x2, 1e0, +5 and " 5" on some lists and not on others).
  */
 export function limitSchema(max: number, fallback: number) {
-  return limitDigits(max).default(fallback);
+  return limitDigits(max).default(fallback).meta(limitDoc(max, fallback));
 }
 
 function limitDigits(max: number) {
@@ -544,6 +544,11 @@ function limitDigits(max: number) {
     .regex(/^\d{1,7}$/, message)
     .transform(Number)
     .refine((n) => n >= 1 && n <= max, message);
+}
+
+/** What a client sends, as the document says it: a string of digits read as a number said only "string" (a read-back probe). */
+function limitDoc(max: number, fallback?: number) {
+  return { type: 'integer', minimum: 1, maximum: max, pattern: undefined, ...(fallback === undefined ? {} : { default: fallback }) } as const;
 }
 
 /** A page of a list: at most `limit` items after the item `starting_after` (Stripe's cursor). */
@@ -565,7 +570,7 @@ export interface Page<T> {
  * every item, as these lists answered before they took one; with it, Stripe's page.
  */
 export const wholeListQuerySchema = z.object({
-  limit: limitDigits(1_000).optional(),
+  limit: limitDigits(1_000).optional().meta(limitDoc(1_000)),
   starting_after: cursorSchema.optional(),
 });
 export type WholeListQuery = z.infer<typeof wholeListQuerySchema>;

@@ -83,6 +83,19 @@ it('names the query parameters of the routes that read one, as their handlers ch
   expect(parameters('/v1/contacts/{id}/statement').map((p) => p.name)).toEqual(['from', 'to']);
 });
 
+it('types every list\'s limit as the integer bounds its handler checks (a read-back probe: a string of digits, no bounds)', () => {
+  const limits: [string, unknown][] = [];
+  for (const [path, item] of Object.entries(doc.paths as Record<string, { get?: { parameters?: { name: string; in: string; schema: unknown }[] } }>)) {
+    for (const p of item.get?.parameters ?? []) if (p.in === 'query' && p.name === 'limit') limits.push([path, p.schema]);
+  }
+  expect(limits.length).toBeGreaterThanOrEqual(10);
+  for (const [path, schema] of limits) {
+    const max = ['/v1/transactions', '/v1/contacts/{id}/transactions'].includes(path) ? 100 : 1_000;
+    expect(schema, path).toMatchObject({ type: 'integer', minimum: 1, maximum: max });
+    expect(schema, path).not.toHaveProperty('pattern');
+  }
+});
+
 it("states the percents' rules the server enforces: 0 to 100, at most 2 decimals (API audit, 2026-12-04)", () => {
   const text = JSON.stringify(doc);
   // Each percent's schema, wherever the generator put it (inline or under components).

@@ -123,8 +123,13 @@ export async function requireNoBody(c: Context): Promise<void> {
 export async function readJson(c: Context, bytes_max = body_bytes_max): Promise<unknown> {
   requireMediaType(c, json_types);
   const text = await readText(c, bytes_max);
-  if (text.length === 0) throw new PocketgateError('validation_failed', 'request body must be a JSON object', [{ path: '', message: 'empty body' }]);
+  if (text.length === 0) throw emptyBody();
   return parseJsonText(text);
+}
+
+/** A POST with no body; the terminal channel's frame with none answers the same (TERMINAL.md: "the same body"). */
+export function emptyBody(): PocketgateError {
+  return new PocketgateError('validation_failed', 'request body must be a JSON object', [{ path: '', message: 'empty body' }]);
 }
 
 export async function readBody<S extends z.ZodType>(c: Context, schema: S, bytes_max = body_bytes_max): Promise<z.infer<S>> {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { emptyBody } from '../http/body.ts';
 import { readAuthFrame, readFrame, replyFrame } from './frames.ts';
 
 describe('readFrame', () => {
@@ -31,6 +32,15 @@ describe('readFrame', () => {
     expect(bad.kind === 'bad' && [bad.id, bad.error.errors?.[0]?.path]).toEqual(['a', 'cim.value']);
     // An inherited property is no op.
     expect(readFrame('{"id":"a","op":"toString"}').kind).toBe('bad');
+  });
+
+  it('a frame with no body gets the problem HTTP gives a POST with none (a WebSocket probe: "body: … received undefined")', () => {
+    for (const op of ['purchase', 'purchase.quote', 'redemption', 'spend', 'refund', 'reversal']) {
+      const f = readFrame(JSON.stringify({ id: 'a', op }));
+      expect(f.kind === 'bad' && [f.id, f.error.message, f.error.errors]).toEqual(['a', emptyBody().message, emptyBody().errors]);
+    }
+    // `wallet` is a GET's query over HTTP: its body is read by its own schema.
+    expect(readFrame('{"id":"a","op":"wallet"}').kind).toBe('request');
   });
 });
 

@@ -4,6 +4,7 @@
 
 import { PocketgateError, type FieldError } from '../../core/errors.ts';
 import { checkStorable, parseJsonSyntax } from '../../core/schemas.ts';
+import { emptyBody } from '../http/body.ts';
 import { key_length_max } from '../http/env.ts';
 import { isTerminalOp, terminal_op_names, type TerminalOpName } from '../terminal-ops.ts';
 
@@ -46,6 +47,8 @@ export function readFrame(text: string): Frame {
   if (id === null) errors.push({ path: 'id', message: id_message });
   if (!isTerminalOp(frame.op)) errors.push({ path: 'op', message: op_message });
   if (id === null || !isTerminalOp(frame.op)) return bad(id, errors);
+  // No body: what HTTP answers a POST with none (`wallet` is a GET's query over HTTP: its own errors).
+  if (frame.body === undefined && frame.op !== 'wallet') return { kind: 'bad', id, error: emptyBody() };
   try {
     // The body's paths as HTTP names them: from the body, not from the frame.
     checkStorable(text, frame.body);
