@@ -46,8 +46,18 @@ export function percentile(buckets: readonly number[], share: number): number | 
   return null;
 }
 
+/**
+ * Seconds' counts a failing Redis leaves waiting, business by business: past this the oldest are
+ * dropped. What a store failure keeps from the dashboard is its own 503s, the declines most worth
+ * seeing: a console probe found them all lost (2026-12-06), each second's counts dropped when
+ * their addition failed.
+ */
+const waiting_max = 100_000;
+
 export class ConsoleStats {
   private counts = new Map<string, Counts>();
+  /** Counts not yet in Redis, by `<second>|<business>`, oldest first: added again at each flush. */
+  private waiting = new Map<string, { readonly second: number; readonly business_id: string; readonly counts: Counts }>();
   private dropped = 0;
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
@@ -84,34 +94,59 @@ export class ConsoleStats {
     await this.flush();
   }
 
-  /** Adds this second's counts to Redis. Never throws: a failure is logged once, until a flush works again. */
-  async flush(): Promise<void> {
-    if (this.counts.size === 0 && this.dropped === 0) return;
-    const counts = this.counts;
-    const dropped = this.dropped;
+  /**
+   * Adds this second's counts to Redis, with those a failure left waiting (under their own
+   * seconds, while the dashboard still shows them). Never throws: a failure is logged once, until
+   * a flush works again.
+   */
+  async flush(now_ms = Date.now()): Promise<void> {
+    const second = Math.floor(now_ms / 1_000);
+    for (const [business_id, counts] of this.counts) this.wait(second, business_id, counts);
     this.counts = new Map();
+    for (const [key, w] of this.waiting) if (w.second <= second - window_seconds) this.waiting.delete(key);
+    const dropped = this.dropped;
     this.dropped = 0;
-    const second = Math.floor(Date.now() / 1_000);
+    if (dropped > 0) this.logger.warn({ dropped, businesses_per_second_max, waiting_max }, 'console stats: more counts than kept');
+    if (this.waiting.size === 0) return;
+    const batch = [...this.waiting];
     try {
-      await Promise.all([...counts].map(([business_id, c]) => this.add(consoleStatsKey(business_id, second), c)));
+      await Promise.all(batch.map(([key, w]) => this.add(consoleStatsKey(w.business_id, w.second), w.counts).then(() => this.waiting.delete(key))));
       if (this.failing) this.logger.info('console stats: counting in Redis again');
       this.failing = false;
     } catch (err) {
-      if (!this.failing) this.logger.warn({ err }, 'console stats: could not add this second’s counts to Redis; the dashboard misses them');
+      if (!this.failing) this.logger.warn({ err }, 'console stats: could not add the counts to Redis; kept for the dashboard\'s window, added once it can');
       this.failing = true;
     }
-    if (dropped > 0) this.logger.warn({ dropped, businesses_per_second_max }, 'console stats: more businesses in one second than counted');
   }
 
+  /** Counts waiting under their second, added to any already waiting there. */
+  private wait(second: number, business_id: string, counts: Counts): void {
+    const key = `${second}|${business_id}`;
+    const w = this.waiting.get(key);
+    if (w !== undefined) {
+      w.counts.approved += counts.approved;
+      w.counts.declined += counts.declined;
+      counts.buckets.forEach((n, i) => (w.counts.buckets[i]! += n));
+      return;
+    }
+    if (this.waiting.size >= waiting_max) {
+      const oldest = this.waiting.keys().next().value!;
+      this.waiting.delete(oldest);
+      this.dropped++;
+    }
+    this.waiting.set(key, { second, business_id, counts });
+  }
+
+  /** One second's counts of one business, added whole or not at all (MULTI): a failure adds them again, never twice. */
   private async add(key: string, c: Counts): Promise<void> {
-    const fields: Promise<unknown>[] = [];
-    if (c.approved > 0) fields.push(this.redis.hIncrBy(key, 'a', c.approved));
-    if (c.declined > 0) fields.push(this.redis.hIncrBy(key, 'd', c.declined));
+    const multi = this.redis.multi();
+    if (c.approved > 0) multi.hIncrBy(key, 'a', c.approved);
+    if (c.declined > 0) multi.hIncrBy(key, 'd', c.declined);
     c.buckets.forEach((n, i) => {
-      if (n > 0) fields.push(this.redis.hIncrBy(key, `l${i}`, n));
+      if (n > 0) multi.hIncrBy(key, `l${i}`, n);
     });
-    fields.push(this.redis.expire(key, kept_seconds));
-    await Promise.all(fields);
+    multi.expire(key, kept_seconds);
+    await multi.exec();
   }
 
   /** The last window_seconds of a business, oldest first, with p50 and p99 over them. */
