@@ -131,7 +131,7 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     return answerExact(c, { currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals?.awards ?? null, spends_today: totals?.spends ?? null });
   });
 
-  const latest = { method: 'get', path: '/v1/transactions', summary: 'The latest transactions at the business’s terminals, from the ledger, newest first (query limit 1..100, starting_after)', tag, key: 'admin', query: transactionsQuerySchema, answer: answers.transaction_summaries } as const;
+  const latest = { method: 'get', path: '/v1/transactions', summary: 'The business’s latest transactions (its terminals’, and its own sign-up and referral awards and expiries), from the ledger, newest first (query limit 1..100, starting_after)', tag, key: 'admin', query: transactionsQuerySchema, answer: answers.transaction_summaries } as const;
   serve(app, latest, async (c, business) => {
     return c.json(await latestTransactions(processor.stores, business, parseWith(transactionsQuerySchema, c.req.query())));
   });

@@ -351,12 +351,10 @@ export async function latestTransactions(stores: Stores, business: Business, pag
   return { object: 'list', data: rows.slice(0, page.limit), has_more: rows.length > page.limit };
 }
 
-/** A page's cursor: the transaction `id` at one of the business's terminals, else 400 (as every list's). */
+/** A page's cursor: the transaction `id` of the business, else 400 (as every list's). */
 async function latestCursor(sql: Sql, business: Business, id: string): Promise<Cursor> {
-  const [row] = await sql<{ created_at: Date }[]>`
-    select t.created_at from ledger_transactions t join terminals term on term.id = t.terminal_id
-    where t.id = ${id} and term.business_id = ${business.id}`;
-  if (row === undefined) throw new PocketgateError('validation_failed', `starting_after: no transaction ${id} at this business's terminals`, [{ path: 'starting_after', message: "must be the id of a transaction of the list" }]);
+  const [row] = await sql<{ created_at: Date }[]>`select created_at from ledger_transactions where id = ${id} and business_id = ${business.id}`;
+  if (row === undefined) throw new PocketgateError('validation_failed', `starting_after: no transaction ${id} of this business`, [{ path: 'starting_after', message: "must be the id of a transaction of the list" }]);
   return { id, at_ms: row.created_at.getTime() };
 }
 
@@ -388,26 +386,36 @@ async function latestBefore(stores: Stores, business: Business, limit: number, c
 /** When the business's newest transaction at its terminals was made (ms; -Infinity: none): each terminal's newest, by its index. */
 async function newestAt(sql: Sql, business: Business): Promise<number> {
   const [row] = await sql<{ newest: Date | null }[]>`
-    select max(t.created_at) as newest from terminals term
-    cross join lateral (select lt.created_at from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc limit 1) t
-    where term.business_id = ${business.id}`;
+    select greatest(
+      (select max(t.created_at) from terminals term
+        cross join lateral (select lt.created_at from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc limit 1) t
+        where term.business_id = ${business.id}),
+      (select max(created_at) from ledger_transactions where business_id = ${business.id} and terminal_id is null)) as newest`;
   return row?.newest == null ? Number.NEGATIVE_INFINITY : row.newest.getTime();
 }
 
 async function latestSince(sql: Sql, business: Business, limit: number, since: Date | undefined, before_id: string | undefined): Promise<TransactionSummary[]> {
   // The cursor's time compared in PostgreSQL: microseconds, which a JavaScript Date would cut to milliseconds.
   const before = before_id === undefined ? sql`` : sql`and (lt.created_at, lt.id) < (select created_at, id from ledger_transactions where id = ${before_id})`;
+  const window = since === undefined ? sql`` : sql`and lt.created_at >= ${since}`;
   const rows = await sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | 'processor' | null })[]>`
     select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
       (select coalesce(sum((a->>'amount')::int8), 0)::int8 from json_array_elements(case when json_typeof(w.awards) = 'array' then w.awards else '[]'::json end) a) as awarded
-    from terminals term
-    cross join lateral (
-      -- The outer order, ties included: else a terminal's tie at its limit keeps one the list would not.
-      select * from ledger_transactions lt where lt.terminal_id = term.id ${since === undefined ? sql`` : sql`and lt.created_at >= ${since}`} ${before}
-      order by lt.created_at desc, lt.id desc limit ${limit}
+    from (
+      select lt.* from terminals term
+      cross join lateral (
+        -- The outer order, ties included: else a terminal's tie at its limit keeps one the list would not.
+        select * from ledger_transactions lt where lt.terminal_id = term.id ${window} ${before}
+        order by lt.created_at desc, lt.id desc limit ${limit}
+      ) lt
+      where term.business_id = ${business.id}
+      union all
+      -- The gateway's own (sign-up and referral awards, expiries: no terminal), as the live feed
+      -- shows them: a console probe saw one in the feed, then gone from the list on a reload.
+      (select * from ledger_transactions lt where lt.business_id = ${business.id} and lt.terminal_id is null ${window} ${before}
+        order by lt.created_at desc, lt.id desc limit ${limit})
     ) t
     cross join lateral (select coalesce(t.body->'awards', t.reply->'awards') as awards) w
-    where term.business_id = ${business.id}
     order by t.created_at desc, t.id desc limit ${limit}`;
   return rows.map((r) => ({ ...r, made_by: madeBy(r.made_by, r.terminal_id), created_at: iso(r.created_at) }));
 }

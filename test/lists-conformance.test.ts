@@ -176,9 +176,13 @@ describe('GET /v1/transactions (the console\'s latest, from the ledger)', () => 
   it('walks a page at a time, newest first, a contact\'s list too; cursors not of the list are 400', async () => {
     const b = await createBusiness(gw);
     const card = '4000000000000002';
+    // A sign-up award: the gateway's own transaction, no terminal, listed with the terminals' (a
+    // console probe saw it in the live feed, then not in this list).
+    expect((await call(gw, 'POST', '/v1/offers', b.admin_key, { name: 'welcome', goal: 'signup', award: { fixed: 100 } })).status).toBe(201);
     const contact = await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
     expect(contact.status, contact.text).toBe(201);
-    const made: string[] = [];
+    const award = await eventuallyAward(b, contact.body.id);
+    const made: string[] = [award];
     for (let i = 0; i < 7; i++) {
       const p = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: `walk-${i}`, cim: { type: 'card', value: card }, amount: 100 + i, currency: 'EUR' });
       expect(p.status, p.text).toBe(201);
@@ -201,6 +205,17 @@ describe('GET /v1/transactions (the console\'s latest, from the ledger)', () => 
     }
   });
 });
+
+/** The id of the contact's sign-up award, once recorded. */
+async function eventuallyAward(b: BusinessFixture, contact_id: string): Promise<string> {
+  const { sql } = gw.processor.stores;
+  for (let tries = 0; tries < 100; tries++) {
+    const [row] = await sql<{ id: string }[]>`select id from ledger_transactions where contact_id = ${contact_id} and kind = 'award' and business_id = ${b.business_id}`;
+    if (row !== undefined) return row.id;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('no sign-up award recorded within 5 s');
+}
 
 async function eventuallyRecorded(ids: readonly string[]): Promise<void> {
   const { sql } = gw.processor.stores;
