@@ -65,9 +65,22 @@ export function render(container, ctx) {
   let shown;
   const show = () => {
     shown = new AbortController();
-    poll(ctx, svg, shown.signal);
+    // The feed's own state, and a store the figures found unreachable: a feed open on a gateway
+    // whose Redis is down brings nothing, and said "Live" all the while (a console probe).
+    let said = status.textContent;
+    let down = null;
+    const render = () => {
+      status.textContent = down === null ? said : `The live feed is waiting: ${down}. New transactions appear once it is back.`;
+    };
+    poll(ctx, svg, shown.signal, (reason) => {
+      down = reason;
+      render();
+    });
     let readies = 0;
-    follow(shown.signal, status, {
+    follow(shown.signal, (text) => {
+      said = text;
+      render();
+    }, {
       transaction: (t) => {
         rows.merge([t]);
         draw();
@@ -165,7 +178,8 @@ function latestReader(signal, on) {
   return { now, soon };
 }
 
-async function poll(ctx, svg, signal) {
+/** The figures, every poll_ms; `storesDown` told what a 503 says (a store unreachable), or null once they are read again. */
+async function poll(ctx, svg, signal, storesDown) {
   const set = (id, text) => {
     const el = document.getElementById(id);
     if (el) el.textContent = text;
@@ -187,7 +201,9 @@ async function poll(ctx, svg, signal) {
       set('awards-today', s.awards_today === null ? '— (ledger unavailable)' : ctx.money(s.awards_today));
       set('spends-today', s.spends_today === null ? '— (ledger unavailable)' : ctx.money(s.spends_today));
       trafficChart(svg, s.per_second);
+      storesDown(null);
     } else {
+      if (r.status === 503) storesDown(r.body?.detail ?? 'a store is unreachable');
       // The figures come in one answer: none is current now, and an old one must not pass for it.
       for (const id of ['approvals-rate', 'declines-rate', 'latency-p50', 'latency-p99', 'awards-today', 'spends-today']) set(id, '—');
       set('ledger-lag', `unavailable (${r.body?.detail ?? r.status})`);
@@ -196,23 +212,23 @@ async function poll(ctx, svg, signal) {
   }
 }
 
-/** The live feed, reconnected after a pause whenever it ends, until the page is left or hidden. */
-async function follow(signal, status, on) {
+/** The live feed, reconnected after a pause whenever it ends, until the page is left or hidden; `say` tells its state. */
+async function follow(signal, say, on) {
   while (!signal.aborted) {
     try {
       await readEvents('/v1/feed', signal, (type, data) => {
-        status.textContent = 'Live: new transactions appear as they happen.';
+        say('Live: new transactions appear as they happen.');
         if (type === 'ready') on.ready();
         if (type === 'transaction') on.transaction(JSON.parse(data));
         if (type === 'missed') {
-          status.textContent = `Live (the feed skipped ${JSON.parse(data).count} transactions while this tab was slow; they are read from the ledger).`;
+          say(`Live (the feed skipped ${JSON.parse(data).count} transactions while this tab was slow; they are read from the ledger).`);
           on.missed();
         }
       });
-      if (!signal.aborted) status.textContent = 'The live feed ended; reconnecting…';
+      if (!signal.aborted) say('The live feed ended; reconnecting…');
     } catch (err) {
       if (signal.aborted) return;
-      status.textContent = `The live feed is down (${err.message}); reconnecting…`;
+      say(`The live feed is down (${err.message}); reconnecting…`);
     }
     await new Promise((resolve) => setTimeout(resolve, retry_ms));
   }
