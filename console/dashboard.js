@@ -3,7 +3,8 @@
 // happen and the ledger's list fills in where the feed was not there (reconnecting, hidden). At
 // most `rows_max` rows are kept.
 
-import { api, apiJson, readEvents, retry_ms } from './api.js';
+import { api, apiJson, retry_ms } from './api.js';
+import { followShared } from './feed.js';
 import { trafficChart } from './chart.js';
 import { h, replace, table } from './dom.js';
 import { formatTime, startOfToday } from './format.js';
@@ -77,7 +78,7 @@ export function render(container, ctx) {
       render();
     });
     let readies = 0;
-    follow(shown.signal, (text) => {
+    followShared(shown.signal, (text) => {
       said = text;
       render();
     }, {
@@ -209,27 +210,5 @@ async function poll(ctx, svg, signal, storesDown) {
       set('ledger-lag', `unavailable (${r.body?.detail ?? r.status})`);
     }
     await new Promise((resolve) => setTimeout(resolve, poll_ms));
-  }
-}
-
-/** The live feed, reconnected after a pause whenever it ends, until the page is left or hidden; `say` tells its state. */
-async function follow(signal, say, on) {
-  while (!signal.aborted) {
-    try {
-      await readEvents('/v1/feed', signal, (type, data) => {
-        say('Live: new transactions appear as they happen.');
-        if (type === 'ready') on.ready();
-        if (type === 'transaction') on.transaction(JSON.parse(data));
-        if (type === 'missed') {
-          say(`Live (the feed skipped ${JSON.parse(data).count} transactions while this tab was slow; they are read from the ledger).`);
-          on.missed();
-        }
-      });
-      if (!signal.aborted) say('The live feed ended; reconnecting…');
-    } catch (err) {
-      if (signal.aborted) return;
-      say(`The live feed is down (${err.message}); reconnecting…`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, retry_ms));
   }
 }
