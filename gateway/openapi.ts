@@ -36,6 +36,7 @@ export function documentApi(app: OpenAPIHono<HttpEnv>): void {
   // and these machines, reach no CDN. @hono/swagger-ui names them <baseUrl>/swagger-ui-dist/<file>.
   const viewer = swaggerUI<HttpEnv>({ url: '/openapi.json', baseUrl: '/docs' });
   serve(app, { method: 'get', path: '/docs', summary: 'This document, to read and try (Swagger UI)', tag, key: 'none', produces: 'text/html' }, async (c) => (await viewer(c, async () => {})) ?? c.notFound());
+  serve(app, { method: 'get', path: '/docs/', summary: 'The viewer with a trailing slash: 301 to /docs', tag, key: 'none', status: 301 }, (c) => c.redirect('/docs', 301));
   for (const [file, type] of viewer_assets) {
     let body: Uint8Array<ArrayBuffer> | undefined;
     serve(app, { method: 'get', path: `/docs/swagger-ui-dist/${file}`, summary: `Swagger UI's ${file}`, tag, key: 'none', produces: type }, (c) => {

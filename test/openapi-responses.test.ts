@@ -470,6 +470,7 @@ describe.sequential('one business through every documented operation', () => {
     await api('GET /metrics', 200);
     await api('GET /openapi.json', 200);
     await api('GET /docs', 200);
+    await api('GET /docs/', 301);
     await api('GET /docs/swagger-ui-dist/swagger-ui.css', 200);
     await api('GET /docs/swagger-ui-dist/swagger-ui-bundle.js', 200);
   });
