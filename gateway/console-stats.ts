@@ -53,6 +53,8 @@ export function percentile(buckets: readonly number[], share: number): number | 
  * their addition failed.
  */
 const waiting_max = 100_000;
+/** Business-seconds sent per flush: after an outage the backlog goes out over seconds, not as 100,000 MULTIs at once. */
+const sent_per_flush_max = 1_000;
 
 export class ConsoleStats {
   private counts = new Map<string, Counts>();
@@ -61,7 +63,7 @@ export class ConsoleStats {
   private dropped = 0;
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
-  private flushing: Promise<void> = Promise.resolve();
+  private flushing: Promise<void> | undefined;
 
   constructor(private readonly redis: RedisClient, private readonly logger: Logger) {}
 
@@ -81,9 +83,10 @@ export class ConsoleStats {
     c.buckets[bucketOf(seconds * 1_000)]!++;
   };
 
+  /** A flush a second; none while the last is still waiting for Redis (its counts would go out twice). */
   start(): void {
     this.timer = setInterval(() => {
-      this.flushing = this.flush();
+      this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
     }, 1_000);
     this.timer.unref();
   }
@@ -108,13 +111,17 @@ export class ConsoleStats {
     this.dropped = 0;
     if (dropped > 0) this.logger.warn({ dropped, businesses_per_second_max, waiting_max }, 'console stats: more counts than kept');
     if (this.waiting.size === 0) return;
-    const batch = [...this.waiting];
-    try {
-      await Promise.all(batch.map(([key, w]) => this.add(consoleStatsKey(w.business_id, w.second), w.counts).then(() => this.waiting.delete(key))));
+    // Taken out while they are sent: what fails waits again, merged with what came meanwhile.
+    const batch = [...this.waiting.values()].slice(0, sent_per_flush_max);
+    for (const w of batch) this.waiting.delete(`${w.second}|${w.business_id}`);
+    const sent = await Promise.allSettled(batch.map((w) => this.add(consoleStatsKey(w.business_id, w.second), w.counts)));
+    const failed = sent.flatMap((r, i) => (r.status === 'rejected' ? [{ w: batch[i]!, err: r.reason as unknown }] : []));
+    for (const { w } of failed) this.wait(w.second, w.business_id, w.counts);
+    if (failed.length === 0) {
       if (this.failing) this.logger.info('console stats: counting in Redis again');
       this.failing = false;
-    } catch (err) {
-      if (!this.failing) this.logger.warn({ err }, 'console stats: could not add the counts to Redis; kept for the dashboard\'s window, added once it can');
+    } else {
+      if (!this.failing) this.logger.warn({ err: failed[0]!.err }, 'console stats: could not add the counts to Redis; kept for the dashboard\'s window, added once it can');
       this.failing = true;
     }
   }
@@ -137,7 +144,10 @@ export class ConsoleStats {
     this.waiting.set(key, { second, business_id, counts });
   }
 
-  /** One second's counts of one business, added whole or not at all (MULTI): a failure adds them again, never twice. */
+  /**
+   * One second's counts of one business, added whole or not at all (MULTI), so that a refusal
+   * adds them again once. (A connection lost under EXEC's answer after Redis ran it adds them twice.)
+   */
   private async add(key: string, c: Counts): Promise<void> {
     const multi = this.redis.multi();
     if (c.approved > 0) multi.hIncrBy(key, 'a', c.approved);
