@@ -111,6 +111,14 @@ describe('maskCardNumbers', () => {
     expect(maskCardNumbers('merchant ter_0123 not found')).toBe('merchant ter_0123 not found');
   });
 
+  it('masks one written in groups as a card CIM takes it, and leaves dates and amounts be (a PAN probe)', () => {
+    expect(maskCardNumbers('contact 4012-8888-8888-1881 not found')).toBe('contact 401288******1881 not found');
+    expect(maskCardNumbers('terminal 4012 8888 8888 1881 not found')).toBe('terminal 401288******1881 not found');
+    expect(maskCardNumbers('a 4012\u00a08888\u00a08888\u00a01881')).toBe('a 401288******1881');
+    expect(maskCardNumbers('from 2026-12-06 to 2026-12-07')).toBe('from 2026-12-06 to 2026-12-07');
+    expect(maskCardNumbers('4012888888881881-5')).toBe('401288******1881-5'); // grouped, no card; its whole run is one
+  });
+
   it('leaves no card number whole, wherever it stands in the text (fast-check)', () => {
     fc.assert(
       fc.property(fc.string(), fc.integer({ min: 11, max: 18 }), fc.nat(), fc.string(), (before, length, seed, after) => {

@@ -62,7 +62,13 @@ export function maskPan(pan: string): string {
  * audit, 2026-12-04). A longer run is left alone: no card number is longer.
  */
 export function maskCardNumbers(text: string): string {
-  return text.replace(/(?<!\d)\d{12,19}(?!\d)/g, (run) => (luhnValid(run) ? maskPan(run) : run));
+  // Written in groups too, as a card CIM takes it ("5556-8909-6278-9609", "4812 9278 7360 3538"):
+  // a PAN probe found those echoed whole (2026-12-06). Dots are left: decimals and addresses.
+  return text.replace(/\d+(?:[ \u00a0-]\d+)*/g, (run) => {
+    const digits = run.replace(/[ \u00a0-]/g, '');
+    if (digits !== run && digits.length >= 12 && digits.length <= 19 && luhnValid(digits)) return maskPan(digits);
+    return run.replace(/(?<!\d)\d{12,19}(?!\d)/g, (plain) => (luhnValid(plain) ? maskPan(plain) : plain));
+  });
 }
 
 /**

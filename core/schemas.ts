@@ -633,6 +633,9 @@ export const callbackEnvelopeSchema = z.object({
 });
 
 /** transaction.authorized and transaction.cleared: a sale, by card number or by CIM (exactly one). */
+/** Shown with the transaction and sent in webhooks: no card number kept there either (a PAN probe found one stored and sent). */
+const processorTerminalCodeSchema = z.string().min(1).max(64).refine(...no_card_number);
+
 export const callbackSaleSchema = z
   .object({
     transaction_id: processorTransactionIdSchema,
@@ -641,7 +644,7 @@ export const callbackSaleSchema = z
     amount: positiveAmountSchema,
     currency: callbackCurrencySchema,
     merchant_code: merchantCodeSchema,
-    terminal_code: z.string().min(1).max(64).optional(),
+    terminal_code: processorTerminalCodeSchema.optional(),
     occurred_at: timestampSchema.optional(),
     items: z.array(callbackItemSchema).max(500).optional(),
   })
@@ -654,7 +657,7 @@ export const callbackRefundSchema = z.object({
   amount: positiveAmountSchema,
   currency: callbackCurrencySchema,
   merchant_code: merchantCodeSchema,
-  terminal_code: z.string().min(1).max(64).optional(),
+  terminal_code: processorTerminalCodeSchema.optional(),
 });
 export type CallbackRefund = z.infer<typeof callbackRefundSchema>;
 

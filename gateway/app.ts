@@ -3,6 +3,7 @@
 
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
+import { maskCardNumbers } from '../core/cim.ts';
 import { PocketgateError } from '../core/errors.ts';
 import { loggedAsError, problemOf, problemResponse } from '../adapters/http/problem.ts';
 import { isPosRoute, posRoutes } from '../adapters/http/pos.ts';
@@ -109,8 +110,9 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
 
   app.onError((err, c) => {
     const { status, code } = problemOf(err);
-    if (loggedAsError(code, status)) logger.error({ err, method: c.req.method, path: c.req.path }, 'request failed');
-    else if (status >= 500) logger.debug({ err, method: c.req.method, path: c.req.path }, 'request failed');
+    // The path masked: a card number put where an id goes was logged whole (a PAN probe, 2026-12-06).
+    if (loggedAsError(code, status)) logger.error({ err, method: c.req.method, path: maskCardNumbers(c.req.path) }, 'request failed');
+    else if (status >= 500) logger.debug({ err, method: c.req.method, path: maskCardNumbers(c.req.path) }, 'request failed');
     return problemResponse(err);
   });
   app.notFound(() => problemResponse(new PocketgateError('not_found', 'no such endpoint')));

@@ -316,6 +316,19 @@ describe('events', () => {
     expect(terminal).toEqual({ merchant_id: s.biz.merchant_id, venue_id: s.biz.venue_id });
   });
 
+  it('a terminal_code that reads as a card number is rejected, never kept nor sent (a PAN probe found it stored and in webhooks)', async () => {
+    const { s, p } = await shopWithProcessor();
+    const before = await commerce(s);
+    const pan = testCard(++seed);
+    for (const terminal_code of [pan, pan.replace(/(\d{4})(?=\d)/g, '$1 ')]) {
+      const e = sale('transaction.cleared', saleData(s, transactionId(), 1000, { terminal_code }));
+      const res = await postCallback(gw, p, e);
+      expect(res.body, res.text).toMatchObject({ event_id: e.id, status: 'rejected', code: 'validation_failed' });
+      expect(res.text).not.toContain(pan);
+    }
+    expect(await commerce(s)).toBe(before);
+  });
+
   it('award_on authorization: authorized makes the purchase; a cleared of the same amount or more changes nothing', async () => {
     const q = await createProcessor(gw, s.biz, 'authorization');
     const before = await commerce(s);

@@ -60,6 +60,17 @@ describe('PostgreSQL unreachable', () => {
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({ redis: 'ok', postgres: 'down' });
     expect(ready.body.ledger_lag).toBeGreaterThanOrEqual(5);
+    // A card number put where an id goes, answered 503: neither the problem nor the log holds it
+    // whole, plain or grouped (a PAN probe found the log's path did, 2026-12-06).
+    const pan = testCard(18_000_002);
+    for (const path of [`/v1/contacts/${pan}`, `/v1/transactions/${pan.replace(/(\d{4})(?=\d)/g, '$1-')}`]) {
+      const refused = await call(gw, 'GET', path, biz.admin_key);
+      expect(refused.status, refused.text).toBe(503);
+      expect(refused.text).not.toContain(pan.slice(6, 12));
+    }
+    expect(gw.logs.some((line) => line.includes('request failed') && line.includes('/v1/contacts/'))).toBe(true);
+    const digits = gw.logs.join('').replace(/[\s-]/g, '');
+    expect(digits).not.toContain(pan);
     // PostgreSQL known down now. A contact's wallet and its spend OTPs are Redis's alone: served,
     // and the OTP pays, while a call that needs PostgreSQL is still 503.
     expect((await call(gw, 'GET', '/v1/offers', biz.admin_key)).status).toBe(503);
