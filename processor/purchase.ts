@@ -114,7 +114,7 @@ export class Purchases {
     });
     // The intent names the purchase (its award's reference does): made once the call has its id.
     const referral = referralOf(business, contact_id, call.id, evaluated.facts.referrer, evaluated.evaluation, evaluated.rewards.compiled.resolution);
-    return this.commit(business, terminal, payer_source, referral === undefined ? call : { ...call, referral: referral.member }, awards, referral);
+    return this.commit(business, referral === undefined ? call : { ...call, referral: referral.member }, awards, referral);
   }
 
   /**
@@ -160,12 +160,11 @@ export class Purchases {
   }
 
   /** The shard script, then what follows its commit; the awards' budgets go back if it refuses. */
-  private async commit(business: Business, terminal: Terminal, source: string, call: PurchaseCall, awards: readonly Award[], referral: Referral | undefined): Promise<Reply> {
+  private async commit(business: Business, call: PurchaseCall, awards: readonly Award[], referral: Referral | undefined): Promise<Reply> {
     let reply: ShardReply<PurchaseCommitted>;
     const answer: { outcome?: string } = {};
     try {
-      const script = shardReply(this.stores, call, answered(this.stores.redis.purchaseScript(call), answer));
-      reply = await this.spends.afterOtp(business, terminal, source, { contact_id: call.contact_id, otp: call.otp }, call.now_ms, script);
+      reply = await shardReply(this.stores, call, answered(this.stores.redis.purchaseScript(call), answer));
     } catch (err) {
       // The script committed nothing (a refusal, a replay): the budgets go back. Not once it has
       // committed (DURABILITY=sync's record in PostgreSQL failing after it: the purchase and its

@@ -156,22 +156,6 @@ export class Spends {
   }
 
   /**
-   * After a shard script that used an OTP: a refusal as otp_invalid (more than the OTP's amount,
-   * used up meanwhile) is a wrong try against the contact it named. The index stays until it
-   * expires: a retry of the approved spend finds the contact through it (and its reply), and the
-   * code is not issued to another contact meanwhile; the script used the OTP up.
-   */
-  async afterOtp(business: Business, terminal: Terminal, source: string, payer: { readonly contact_id: string; readonly otp: string }, now_ms: number, run: Promise<Reply>): Promise<Reply> {
-    if (payer.otp === '') return run;
-    try {
-      return await run;
-    } catch (err) {
-      if (err instanceof PocketgateError && err.code === 'otp_invalid') await this.otpCheck(business, { terminal_id: terminal.id, source }, payer.otp, 'miss', payer.contact_id, now_ms);
-      throw err;
-    }
-  }
-
-  /**
    * `err` refused a request before its shard script, which is where replays are found otherwise:
    * if the request is a retry of one that was approved, its reply instead. Since the approval its
    * wallet code may have been rotated, its OTP expired and issued again to another contact, the
@@ -228,8 +212,11 @@ export class Spends {
       const err = new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'this code no longer names the wallet it named for this reference');
       return this.replayOr(err, { business_id: business.id, slot, hash }, input.reference);
     }
+    // A code the script refuses (used up meanwhile, more than its amount) is no guess: it named
+    // the contact, and counting it left 50 spends raced on one right OTP locking their terminal
+    // out of OTPs for the day (a black-box probe, 2026-12-06).
     const call = this.spendCall(business, terminal, input, payer, slot, hash, now_ms);
-    return this.afterOtp(business, terminal, source, payer, now_ms, shardReply(this.stores, call, this.stores.redis.spendScript(call)));
+    return shardReply(this.stores, call, this.stores.redis.spendScript(call));
   }
 
   /** The shard script call of a spend by `payer`, its reference claimed. */

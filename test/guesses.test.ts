@@ -274,6 +274,21 @@ describe('OTP guesses', () => {
     expect([rotated.status, rotated.body.code], rotated.text).toEqual([422, 'wallet_code_invalid']);
   });
 
+  it('fifty spends raced on one right OTP: one approved, the rest 422 otp_invalid, none counted; the next right OTP at that terminal is approved (a black-box probe)', async () => {
+    const biz = await business();
+    const c = await contact(biz, 1000);
+    const otp = await otpOf(biz, c, 500);
+    const raced = await Promise.all(Array.from({ length: 50 }, () => pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', otp })));
+    const outcomes = raced.map((r) => (r.status === 201 ? '201' : `${r.status} ${r.body.code}`));
+    expect(outcomes.filter((o) => o === '201')).toHaveLength(1);
+    expect(outcomes.filter((o) => o !== '201')).toEqual(Array(49).fill('422 otp_invalid'));
+    const counts = await Promise.all(guessCountersOf(biz.business_id, 'otp', { terminal_id: biz.terminal_id, source: '198.51.100.1' }, gw.processor.stores.clock.now()).keys.map((k) => gw.processor.stores.redis.get(k)));
+    expect(counts.every((n) => n === null || n === '0')).toBe(true);
+    const fresh = await pos(biz.terminal_key, 'POST', '/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', otp: await otpOf(biz, c, 100) });
+    expect(fresh.status, fresh.text).toBe(201);
+    expect(await openBalance(biz, c)).toBe(800);
+  });
+
   it('wrong OTPs at a terminal do not stop a right one there: past the soft limit wrong ones are answered 429, the right one is approved', async () => {
     const biz = await business();
     const c = await contact(biz, 1000);

@@ -5,8 +5,6 @@
 --   'for' (a purchase paying by OTP): the purchase names the contact; a wrong code is a try
 --     against that contact's OTPs, which die after ARG.tries_max of them (KEY.tries). Never
 --     refused for what others guessed at the terminal: the tries bound the odds.
---   'miss': the shard script refused a code that named ARG.contact_id (more than its amount,
---     used up): a wrong try against that contact, and a wrong guess.
 -- Answers {'ok', contact_id}, {'rate_limited'} ({'rate_limited', 'counted'} for a wrong code
 -- counted past the soft limit), {'otp_invalid'}, or {'otp_invalid', 'void'} when the contact's
 -- OTPs have just run out of tries (the gateway deletes them).
@@ -21,7 +19,6 @@ local function wrongTry()
   return {'otp_invalid'}
 end
 
-if ARG.mode == 'miss' then return wrongTry() end
 if ARG.mode == 'alone' then
   local limited = guessLimits()
   if limited == 'hard' then return {'rate_limited'} end

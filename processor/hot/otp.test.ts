@@ -87,14 +87,4 @@ describe('otp.lua', () => {
     expect(await redis.ttl(otpTriesKey(business_id, contact_id))).toBeGreaterThan(800);
     expect(await redis.exists(otpTriesKey(business_id, other_id))).toBe(0);
   });
-
-  it('miss: a code the shard script refused is a wrong try against its contact and a wrong guess', async () => {
-    const business_id = newId('bus');
-    const contact_id = newId('con');
-    const presenter = { terminal_id: newId('ter'), source: '203.0.113.10' };
-    const call = caller(business_id, presenter);
-    expect(await redis.otpScript(call('123456', 'miss', contact_id))).toEqual({ outcome: 'otp_invalid', void: false });
-    expect(await redis.get(otpTriesKey(business_id, contact_id))).toBe('1');
-    expect(await counts(business_id, presenter)).toEqual([1, 1, 1, 1]);
-  });
 });

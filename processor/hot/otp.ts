@@ -1,5 +1,5 @@
 // The OTP script (otp.lua): the contact whose live code a terminal presented, wrong codes counted
-// against the terminal and source (alone) or against the contact named (for, miss).
+// against the terminal and source (alone) or against the contact named (for).
 
 import { answerOf, hotScript, textAt, unexpected } from './define.ts';
 import { counters_layout, type GuessCounters } from './guess.ts';
@@ -8,14 +8,14 @@ import { arg, layout } from './layout.ts';
 
 const otp_layout = layout({ code: 1, tries: 1 }, { mode: arg.str<OtpMode>(), contact_id: arg.str(), tries_max: arg.int(), tries_ttl_s: arg.int() });
 
-/** alone: a spend's code names the contact; for: a purchase names it; miss: count a code the shard script refused. */
-export type OtpMode = 'alone' | 'for' | 'miss';
+/** alone: a spend's code names the contact; for: a purchase names it. */
+export type OtpMode = 'alone' | 'for';
 
 export interface OtpCall {
   readonly business_id: string;
   readonly code: string;
   readonly mode: OtpMode;
-  /** The contact named (for, miss); '' alone. */
+  /** The contact named (for); '' alone. */
   readonly contact_id: string;
   /** Wrong tries against a contact's OTPs before they die, and how long the tries are kept (s). */
   readonly tries_max: number;
