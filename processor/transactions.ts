@@ -378,19 +378,24 @@ async function latestBefore(stores: Stores, business: Business, limit: number, c
     if (since_ms === undefined && newest_ms === Number.NEGATIVE_INFINITY) return [];
     const rows = await latestSince(stores.sql, business, limit, since_ms === undefined ? undefined : new Date(since_ms), cursor?.id);
     if (rows.length === limit || since_ms === undefined) return rows;
-    if (rows.length === 0 && newest_ms === undefined) newest_ms = await newestAt(stores.sql, business);
+    if (rows.length === 0 && newest_ms === undefined) newest_ms = await newestAt(stores.sql, business, cursor?.id);
   }
   throw new Error('unreachable: the last window has no bound');
 }
 
-/** When the business's newest transaction at its terminals was made (ms; -Infinity: none): each terminal's newest, by its index. */
-async function newestAt(sql: Sql, business: Business): Promise<number> {
+/**
+ * When the business's newest transaction was made (ms; -Infinity: none), before the page's
+ * cursor if there is one (else no window of a later page was ever skipped: a review): each
+ * terminal's newest by its index, and its own (no terminal) by theirs.
+ */
+async function newestAt(sql: Sql, business: Business, before_id: string | undefined): Promise<number> {
+  const before = before_id === undefined ? sql`` : sql`and (lt.created_at, lt.id) < (select created_at, id from ledger_transactions where id = ${before_id})`;
   const [row] = await sql<{ newest: Date | null }[]>`
     select greatest(
       (select max(t.created_at) from terminals term
-        cross join lateral (select lt.created_at from ledger_transactions lt where lt.terminal_id = term.id order by lt.created_at desc limit 1) t
+        cross join lateral (select lt.created_at from ledger_transactions lt where lt.terminal_id = term.id ${before} order by lt.created_at desc limit 1) t
         where term.business_id = ${business.id}),
-      (select max(created_at) from ledger_transactions where business_id = ${business.id} and terminal_id is null)) as newest`;
+      (select max(lt.created_at) from ledger_transactions lt where lt.business_id = ${business.id} and lt.terminal_id is null ${before})) as newest`;
   return row?.newest == null ? Number.NEGATIVE_INFINITY : row.newest.getTime();
 }
 
