@@ -68,11 +68,12 @@ export function render(container, ctx) {
     shown = new AbortController();
     // The feed's own state, and a store the figures found unreachable: a feed open on a gateway
     // whose Redis is down brings nothing, and said "Live" all the while (a console probe).
-    let said = status.textContent;
+    let said = 'Connecting to the live feed…'; // not what the hidden tab said: a follower may hear nothing until the feed's next event
     let down = null;
     const render = () => {
       status.textContent = down === null ? said : `The live feed is waiting: ${down}. New transactions appear once it is back.`;
     };
+    render();
     poll(ctx, svg, shown.signal, (reason) => {
       down = reason;
       render();

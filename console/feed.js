@@ -46,7 +46,7 @@ export function feedName(key) {
 }
 
 /** `follow`, shared by the dashboards of this key until `signal` aborts (the tab hidden or left). */
-export function followShared(signal, say, on) {
+export async function followShared(signal, say, on) {
   const locks = globalThis.navigator?.locks;
   if (locks === undefined || typeof BroadcastChannel !== 'function') return follow(signal, say, on);
   const name = feedName(session.key ?? '');
@@ -67,36 +67,44 @@ export function followShared(signal, say, on) {
   const tell = (m) => {
     if (!signal.aborted) channel.postMessage(m);
   };
-  locks
-    .request(name, { signal }, async () => {
-      leading = true;
-      // What came while no dashboard held the feed (the one before was closed or hidden).
-      on.missed();
-      try {
-        await follow(signal, (text) => {
-          last = text;
-          say(text);
-          tell({ say: text });
-        }, {
-          transaction: (t) => {
-            on.transaction(t);
-            tell({ transaction: t });
-          },
-          ready: () => {
-            on.ready();
-            tell({ reread: true });
-          },
-          missed: () => {
-            on.missed();
-            tell({ reread: true });
-          },
-        });
-      } finally {
-        leading = false;
-      }
-    })
-    .catch((err) => {
-      // Aborted while waiting for the lock (hidden, left): nothing to tell.
-      if (!signal.aborted) say(`The live feed is down (${err.message}); reconnecting…`);
-    });
+  const lead = async () => {
+    leading = true;
+    // What came while no dashboard held the feed (the one before was closed or hidden), here and
+    // in the others, which are told at once, not at the feed's next event.
+    on.missed();
+    tell({ reread: true });
+    try {
+      await follow(signal, (text) => {
+        last = text;
+        say(text);
+        tell({ say: text });
+      }, {
+        transaction: (t) => {
+          on.transaction(t);
+          tell({ transaction: t });
+        },
+        ready: () => {
+          on.ready();
+          tell({ reread: true });
+        },
+        missed: () => {
+          on.missed();
+          tell({ reread: true });
+        },
+      });
+    } finally {
+      leading = false;
+    }
+  };
+  // Asked for again while the tab is shown: a failure other than leaving (the lock manager's own)
+  // would otherwise leave this dashboard with no feed and no leader.
+  while (!signal.aborted) {
+    try {
+      await locks.request(name, { signal }, lead);
+    } catch (err) {
+      if (signal.aborted) return;
+      say(`The live feed is down (${err.message}); reconnecting…`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, retry_ms));
+  }
 }
