@@ -90,6 +90,12 @@ describe('spend offers', () => {
     expect(compileOffers([offer({ goal: 'signup', award: { fixed: 2 }, limits: { budget: 100 } })], 'all').has_budgets).toBe(false);
   });
 
+  it('says whether some purchase offer is held to tiers (a contact\'s purchases then run one at a time)', () => {
+    expect(compileOffers([offer({ award: { fixed: 1 } })], 'all').needs_tier).toBe(false);
+    expect(compileOffers([offer({ award: { fixed: 1 }, conditions: { tiers: ['gold'] } })], 'all').needs_tier).toBe(true);
+    expect(compileOffers([offer({ goal: 'signup', award: { fixed: 1 }, conditions: { tiers: ['gold'] } })], 'all').needs_tier).toBe(false);
+  });
+
   it('instant discounts are summed and never exceed the amount', () => {
     const offers = [offer({ kind: 'instant_discount', award: { fixed: 1500 } }), offer({ kind: 'instant_discount', award: { fixed: 1500 } }), offer({ kind: 'instant_discount', award: { fixed: 5000 } })];
     const r = evalAll(offers);

@@ -266,6 +266,8 @@ export interface CompiledOffers {
   readonly needs_items: boolean;
   /** Some purchase offer has a budget: its award must be reserved before the shard script. */
   readonly has_budgets: boolean;
+  /** Some purchase offer is held to tiers: ctx.tier matters, and moves with the contact's own purchases. */
+  readonly needs_tier: boolean;
   readonly index: OfferIndex;
 }
 
@@ -415,6 +417,7 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
   let needs_schemes = false;
   let needs_items = false;
   let has_budgets = false;
+  let needs_tier = false;
   let rank = 0;
   for (const offer of sorted) {
     const o = compileOne(offer, rank++);
@@ -441,6 +444,7 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
     purchase_offers++;
     if (o.products !== undefined || o.goal === 'product') needs_items = true;
     if (o.limits?.budget !== undefined) has_budgets = true;
+    if (o.tiers !== undefined) needs_tier = true;
   }
   let dow_count = 0;
   for (const b of ix.by_dow) dow_count += b.length;
@@ -455,6 +459,7 @@ export function compileOffers(offers: readonly Offer[], resolution: Resolution):
     needs_referrer: ix.referral.length > 0,
     needs_items,
     has_budgets,
+    needs_tier,
     index: { ...ix, dow_count },
   };
 }
