@@ -156,6 +156,49 @@ export type ContactPatch = z.infer<typeof contactPatchSchema>;
 // with null clears the field (the key stays in the parsed patch, undefined, and overrides).
 const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? undefined);
 
+const conditionsSchema = z
+  .object({
+    min_amount: amountSchema.optional(),
+    merchants: z.array(z.string().min(1).max(64)).max(1000).optional(),
+    venues: z.array(z.string().min(1).max(64)).max(1000).optional(),
+    products: z
+      .object({
+        skus: z.array(z.string().max(64)).max(10_000).optional(),
+        families: z.array(z.string().max(64)).max(1000).optional(),
+        brands: z.array(z.string().max(64)).max(1000).optional(),
+        types: z.array(z.string().max(64)).max(1000).optional(),
+      })
+      .strict()
+      .optional(),
+    days_of_week: z.array(z.number().int().min(1).max(7)).max(7).optional(),
+    time_from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM').optional(),
+    // 24:00 is the end of the day; 24:01 to 24:59 no time at all (they were taken: a black-box probe, 2026-12-05).
+    time_to: z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'must be HH:MM (24:00 the end of the day)').optional(),
+    // Names of tiers and contacts' tags, which hold no card number (a black-box probe found
+    // both stored and echoed whole, 2026-12-05). Not an offer's skus, brands or pool: a
+    // barcode or a merchant's code may well read as one.
+    tiers: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
+    tags: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
+  })
+  // Strict, as `award` and `limits`: a misspelt condition ("min_amout") was dropped and the offer
+  // awarded without it, to everyone (an offers probe, 2026-12-06; Stripe refuses an unknown
+  // parameter). The offer's own top level stays lenient: an offer read back, id and all, may be
+  // sent again as it is.
+  .strict();
+
+const limitsSchema = z
+  .object({
+    per_contact: z.object({ count: z.number().int().min(1).max(1_000_000), period: z.enum(['day', 'week', 'month', 'lifetime']) }).strict().optional(),
+    budget: amountSchema.optional(),
+  })
+  .strict();
+
+/** `shape`'s fields each clearable: null removes the field (a PATCH's nested object, merged key by key). */
+function clearableFields<S extends Record<string, z.ZodType>>(shape: S) {
+  const fields = Object.fromEntries(Object.entries(shape).map(([k, f]) => [k, clearable(f)]));
+  return z.object(fields as { [K in keyof S]: ReturnType<typeof clearable<S[K]>> }).strict();
+}
+
 // The fields of an offer without their defaults: the create schema adds them, the patch schema
 // must not (zod applies defaults inside `.partial()` too, so `{active: false}` would reset the
 // offer's kind, conditions and instant_redeem to their defaults).
@@ -169,42 +212,9 @@ export const offerFields = {
     z.object({ percent: z.number().min(0, { abort: true }).max(100, { abort: true }).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').describe('0 to 100, at most 2 decimals') }).strict(),
     z.object({ fixed: amountSchema }).strict(),
   ]),
-  conditions: z
-    .object({
-      min_amount: amountSchema.optional(),
-      merchants: z.array(z.string().min(1).max(64)).max(1000).optional(),
-      venues: z.array(z.string().min(1).max(64)).max(1000).optional(),
-      products: z
-        .object({
-          skus: z.array(z.string().max(64)).max(10_000).optional(),
-          families: z.array(z.string().max(64)).max(1000).optional(),
-          brands: z.array(z.string().max(64)).max(1000).optional(),
-          types: z.array(z.string().max(64)).max(1000).optional(),
-        })
-        .strict()
-        .optional(),
-      days_of_week: z.array(z.number().int().min(1).max(7)).max(7).optional(),
-      time_from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM').optional(),
-      // 24:00 is the end of the day; 24:01 to 24:59 no time at all (they were taken: a black-box probe, 2026-12-05).
-      time_to: z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'must be HH:MM (24:00 the end of the day)').optional(),
-      // Names of tiers and contacts' tags, which hold no card number (a black-box probe found
-      // both stored and echoed whole, 2026-12-05). Not an offer's skus, brands or pool: a
-      // barcode or a merchant's code may well read as one.
-      tiers: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
-      tags: z.array(z.string().min(1).max(64).refine(...no_card_number)).max(100).optional(),
-    })
-    // Strict, as `award` and `limits`: a misspelt condition ("min_amout") was dropped and the offer
-    // awarded without it, to everyone (an offers probe, 2026-12-06; Stripe refuses an unknown
-    // parameter). The offer's own top level stays lenient: an offer read back, id and all, may be
-    // sent again as it is.
-    .strict(),
+  conditions: conditionsSchema,
   max_award: clearable(amountSchema),
-  limits: clearable(
-    z.object({
-      per_contact: z.object({ count: z.number().int().min(1).max(1_000_000), period: z.enum(['day', 'week', 'month', 'lifetime']) }).strict().optional(),
-      budget: amountSchema.optional(),
-    }).strict(),
-  ),
+  limits: clearable(limitsSchema),
   instant_redeem: z.boolean(),
   validity_days: clearable(z.number().int().min(1).max(3650)),
   // Trimmed: a merchant's code has no spaces at its ends, so " SHOP1 " named no merchant and its
@@ -228,7 +238,16 @@ export const offerSchema = z
     path: ['valid_from'],
   });
 export type OfferInput = z.infer<typeof offerSchema>;
-export const offerPatchSchema = z.object(offerFields).partial();
+/**
+ * A PATCH: `conditions` and `limits` are merged into the offer's key by key (null removes one;
+ * `limits: null` all), as Stripe merges a nested hash: replaced whole, a patch of `limits.budget`
+ * dropped the offer's per-contact cap and its awards went out again (an API probe, 2026-12-06).
+ * Their own nested values (`products`, `per_contact`) are replaced whole.
+ */
+export const offerPatchSchema = z
+  .object({ ...offerFields, conditions: clearableFields(conditionsSchema.shape), limits: clearable(clearableFields(limitsSchema.shape)) })
+  .partial();
+export type OfferPatch = z.infer<typeof offerPatchSchema>;
 
 /**
  * An offer as the API answers it: every field of API.md's example, in its order, an unset one

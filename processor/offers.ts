@@ -9,7 +9,7 @@ import { PocketgateError } from '../core/errors.ts';
 import { newId, shardOf } from '../core/ids.ts';
 import type { PeriodKind } from '../core/tier.ts';
 import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from '../core/offer.ts';
-import { offerSchema, parseWith, utcTimestamp, type OfferInput } from '../core/schemas.ts';
+import { offerSchema, parseWith, utcTimestamp, type OfferInput, type OfferPatch } from '../core/schemas.ts';
 import { contactKey, offers_channel } from './hot/keys.ts';
 import { withinOr } from './in-flight.ts';
 import { oweCopy, payCopy } from './copies-owed.ts';
@@ -313,7 +313,7 @@ export class Offers {
     return { ...input, id, created_at: iso(row!.created_at) };
   }
 
-  async patch(business: Business, id: string, patch: Partial<OfferInput>): Promise<Offer> {
+  async patch(business: Business, id: string, patch: OfferPatch): Promise<Offer> {
     // Written only over the body it was merged into: two PATCHes at once (a load balancer sends
     // them to two gateways) never lose each other's fields; the later merges again into what the
     // earlier wrote, and seeds only the limits that one did not add. Not under the row's lock: a
@@ -326,7 +326,7 @@ export class Offers {
         select body, created_at from offers where id = ${id} and business_id = ${business.id} and not hidden`;
       if (row === undefined) throw new PocketgateError('not_found', `offer ${id} not found`);
       // Validate the merged offer as a whole: a patch may not leave an offer the engine cannot run.
-      const merged = inUtc(parseWith(offerSchema, { ...row.body, ...patch }));
+      const merged = inUtc(parseWith(offerSchema, patchedOffer(row.body, patch)));
       // Only where the patch sets them: an offer stored before the rule still takes its other changes.
       if (patch.goal !== undefined || patch.award !== undefined || patch.conditions !== undefined) refuseWhatSignupLacks(merged);
       if (patch.instant_redeem !== undefined || patch.pool !== undefined || patch.kind !== undefined || patch.goal !== undefined) refusePoolInOpen(merged);
@@ -354,6 +354,20 @@ export class Offers {
       return { ...merged, id, created_at: iso(row.created_at) };
     }
   }
+}
+
+/**
+ * The offer's body with `patch` over it: `conditions` and `limits` merged key by key (a key set
+ * undefined, null in the request, removed; `limits` undefined removes them all), the rest replaced.
+ */
+export function patchedOffer(body: OfferInput, patch: OfferPatch): Record<string, unknown> {
+  const { conditions, limits, ...rest } = patch;
+  return {
+    ...body,
+    ...rest,
+    ...(conditions === undefined ? {} : { conditions: { ...body.conditions, ...conditions } }),
+    ...(!('limits' in patch) ? {} : { limits: limits === undefined ? undefined : { ...body.limits, ...limits } }),
+  };
 }
 
 /** Any constant: with the business's hash it names the lock that makes its PUT /v1/tiers one at a time. */
