@@ -140,14 +140,20 @@ export const contactCreateSchema = z.object({
 });
 export type ContactCreate = z.infer<typeof contactCreateSchema>;
 
+/** A contact field a PATCH cannot set: 400 saying where it is set, not 200 and ignored (an API probe, 2026-12-06). */
+const notPatched = (where: string) => z.unknown().refine((v) => v === undefined, `not changed by PATCH: ${where}`).optional();
+
+/** null clears a detail on file (the contact's CIMs stay: they are their own). */
 export const contactPatchSchema = z.object({
-  first_name: personNameSchema.optional(),
-  last_name: personNameSchema.optional(),
-  email: z.string().max(254).optional(),
-  phone: z.string().max(32).optional(),
+  first_name: personNameSchema.nullable().optional(),
+  last_name: personNameSchema.nullable().optional(),
+  email: z.string().max(254).nullable().optional(),
+  phone: z.string().max(32).nullable().optional(),
   birth_date: birthDateSchema.nullable().optional(),
   tags: tagsSchema.optional(),
   spend_blocked: z.boolean().optional(),
+  cims: notPatched('a CIM is added with POST /v1/contacts/{id}/cims'),
+  referred_by: notPatched('a referrer is named when the contact is created'),
 });
 export type ContactPatch = z.infer<typeof contactPatchSchema>;
 

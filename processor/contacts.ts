@@ -502,8 +502,8 @@ export class Contacts {
     for (const k of ['first_name', 'last_name', 'email', 'phone', 'birth_date', 'tags', 'spend_blocked'] as const) {
       if (patch[k] !== undefined) columns[k] = patch[k];
     }
-    if (patch.email !== undefined) columns.email = this.normalise('email', patch.email, 'email').value;
-    if (patch.phone !== undefined) columns.phone = this.normalise('phone', patch.phone, 'phone').value;
+    if (typeof patch.email === 'string') columns.email = this.normalise('email', patch.email, 'email').value;
+    if (typeof patch.phone === 'string') columns.phone = this.normalise('phone', patch.phone, 'phone').value;
     const hot = patch.tags !== undefined || patch.birth_date !== undefined || patch.spend_blocked !== undefined;
     // What the POS path reads is refused at once while Redis takes no write (503, nothing changed),
     // rather than committed where only GET shows it; a copy that fails all the same is owed.
