@@ -57,6 +57,12 @@ export interface Gateway {
    * (emptied, then laid out by another process). The gateway must stop, as such a start would.
    */
   readonly refused: Promise<Error>;
+  /**
+   * From now on every HTTP answer says `Connection: close`, before close() closes the connections
+   * left idle: a keep-alive client busy with requests learns to leave on its next answer, rather
+   * than finding its connection closed under the request it just sent (a stop's grace, main.ts).
+   */
+  drainHttp(): void;
   close(): Promise<void>;
 }
 
@@ -122,7 +128,8 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
   // it started before them.
   const parts = new Started(logger);
   started.add(() => parts.stopAll());
-  const listening = () => listen(app, processor, config, options, logger, console_services, started);
+  const http_closing: HttpClosing = { closing: false };
+  const listening = () => listen(app, processor, config, options, logger, console_services, started, http_closing);
   const redis_answers = redisAnswers(redis, connected);
   const early = await listeningIfRedisWaits(redis_answers, listening);
   if (early !== undefined && (early.port !== 0 || early.iso_port !== 0)) logger.info({ port: early.port, iso8583_port: early.iso_port }, 'ports open: calls answer 503 until the gateway has read Redis');
@@ -152,14 +159,15 @@ async function startServing(config: GatewayConfig, options: StartOptions, logger
     iso8583_port: iso_port,
     terminal,
     refused,
+    drainHttp: () => void (http_closing.closing = true),
     close: () => started.stopAll(),
   };
 }
 
 /** The HTTP server (with the terminal channel) and the ISO 8583 server, as options say; their stops added to `started`. */
-async function listen(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, console_services: { stats: ConsoleStats; feed: TransactionFeed }, started: Started) {
+async function listen(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, console_services: { stats: ConsoleStats; feed: TransactionFeed }, started: Started, closing: HttpClosing) {
   const { close_http, terminal, port } = (options.listen ?? true)
-    ? await listenHttp(app, processor, config, options, logger, console_services.stats)
+    ? await listenHttp(app, processor, config, options, logger, console_services.stats, closing)
     : { close_http: undefined, terminal: undefined, port: 0 };
   // The HTTP server closes last of the three: its close waits for the upgraded sockets too, and for
   // every open response (the live feeds).
@@ -398,9 +406,8 @@ function createHttpServer(app: Gateway['app'], host: string, onTooManyWaiting: (
 export const http_request_timeout_ms = 3_600_000;
 
 /** The HTTP server, with the terminal channel on its port. */
-async function listenHttp(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, stats: ConsoleStats) {
+async function listenHttp(app: Gateway['app'], processor: Processor, config: GatewayConfig, options: StartOptions, logger: Logger, stats: ConsoleStats, closing: HttpClosing) {
   let port = 0;
-  const closing: HttpClosing = { closing: false };
   // A port taken rejects the start (it was an 'error' event nobody listened to: the process died).
   const server = await new Promise<Server>((resolve, reject) => {
     const tooManyWaiting = refusalCounter((refused) => logger.warn({ requests_waiting_max, refused }, 'http: connection closed, requests_waiting_max pipelined requests waiting for their answers to be read'));

@@ -29,6 +29,10 @@ function processesConfig(): ProcessesConfig {
 }
 
 const { processes, first, seed_demo, data_dir } = processesConfig();
+/** The longest a stop waits for requests in flight before it cuts them (exit 1). */
+const stop_timeout_ms = 15_000;
+/** How long a stop answers `Connection: close` before it closes the connections left idle. */
+const drain_grace_ms = 1_000;
 /** A worker's exit once it found, serving, data made with other settings (EX_CONFIG): the primary stops, exit 1. */
 const settings_refused_exit_code = 78;
 /** Told by a worker to the primary once it serves (a worker that dies before is a failed start). */
@@ -96,9 +100,20 @@ if (processes > 1 && cluster.isPrimary) {
     if (stopping) return; // Ctrl-C reaches us twice: from the terminal and forwarded by npm start
     stopping = true;
     if (gateway === undefined) process.exit(0); // nothing serves yet
-    gateway.logger.info({ signal }, 'stopping: finishing requests in flight');
-    setTimeout(() => process.exit(1), 15_000).unref();
+    const started_ms = Date.now();
+    const logger = gateway.logger;
+    logger.info({ signal, drain_grace_ms }, 'stopping: finishing requests in flight');
+    setTimeout(() => {
+      logger.warn({ signal, stop_timeout_ms }, 'stopped: requests still in flight were cut');
+      process.exit(1);
+    }, stop_timeout_ms).unref();
+    // Keep-alive clients told to leave first: closed at once, a connection idle at SIGTERM could
+    // take a request sent that moment and reset it unanswered (an operator probe: 6 of 20 busy
+    // keep-alive connections, 2026-12-06).
+    gateway.drainHttp();
+    await new Promise((resolve) => setTimeout(resolve, drain_grace_ms));
     await gateway.close();
+    logger.info({ signal, ms: Date.now() - started_ms }, 'stopped: every request in flight answered');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
