@@ -68,6 +68,15 @@ describe('a gateway that cannot start says why in one line and exits non-zero', 
     expect(output).not.toMatch(/\n\s+at /);
   });
 
+  it('the ISO 8583 port taken: the one line, no stack (an operator probe found the server error logged whole)', async () => {
+    const port = await taken();
+    const { code, output } = await run({ ISO8583_PORT: String(port) });
+    expect(code, output).toBe(1);
+    expect(output).toMatch(/EADDRINUSE/);
+    expect(output).not.toMatch(/\n\s+at |\\n\s+at /);
+    expect(output).not.toContain('iso8583: server error');
+  });
+
   it('a malformed URL is not echoed (it may hold a password)', async () => {
     const { output } = await run({ DATABASE_URL: 'postgres://user:s3cret-pw@[bad/x' });
     expect(output).toMatch(/DATABASE_URL/);

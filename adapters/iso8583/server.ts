@@ -136,6 +136,9 @@ export function createIsoServer(options: IsoServerOptions): IsoServer {
     live.add(conn);
   });
   server.on('error', (err) => {
+    // Before it listens, the error is the listen's (a port taken): its promise rejects and the
+    // start says it in one line; logged here too, it came with its whole stack (an operator probe).
+    if (!server.listening) return;
     try {
       logger.error({ err: errorForLog(err) }, 'iso8583: server error');
     } catch {
