@@ -136,7 +136,8 @@ if (processes > 1 && cluster.isPrimary) {
     const seeding = gateway;
     // The demo needs PostgreSQL; terminals do not (OPERATIONS.md: a gateway started during an
     // outage serves them). A start that cannot seed serves anyway; the next start seeds.
-    await seedDemo(seeding, `http://localhost:${seeding.port}`, platform_api_key, data_dir).catch((err: unknown) => {
+    const shown_key = process.env.POCKETGATE_SHOW_PLATFORM_KEY === '1' ? platform_api_key : undefined;
+    await seedDemo(seeding, `http://localhost:${seeding.port}`, platform_api_key, data_dir, shown_key).catch((err: unknown) => {
       if (!stopping) seeding.logger.warn({ err }, 'demo not seeded (PostgreSQL unavailable?): serving without it; the next start seeds it');
     });
   }

@@ -39,31 +39,57 @@ export function saveDemo(data_dir: string, demo: Demo): void {
   writeFileSync(join(data_dir, 'demo.json'), JSON.stringify(demo), { mode: 0o600 });
 }
 
-export async function seedDemo(gateway: Gateway, base_url: string, platform_key: string | undefined, data_dir: string | undefined): Promise<void> {
-  const file = data_dir === undefined ? undefined : join(data_dir, 'demo.json');
-  const [{ n }] = (await gateway.processor.stores.sql`select count(*)::int as n from businesses`) as unknown as [{ n: number }];
-  let demo: Demo | undefined;
-  if (n === 0 && platform_key !== undefined) {
-    const business = await call(gateway, platform_key, 'POST', '/v1/businesses', { name: 'Demo Coffee Co', currency: 'EUR' });
-    const admin_key = business.admin_key as string;
-    const merchant = await call(gateway, admin_key, 'POST', '/v1/merchants', { name: 'Demo Bakery', code: 'BAKERY001', contribution_fee_percent: 10 });
-    const venue = await call(gateway, admin_key, 'POST', '/v1/venues', { name: 'Bakery on Main St', merchant_id: merchant.id, timezone: 'Europe/Lisbon' });
-    const terminal = await call(gateway, admin_key, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'TERM0001' });
-    demo = { business_id: business.id as string, admin_key, terminal_key: terminal.api_key as string, email: 'demo1@example.com' };
-    // Saved before the long part (the contacts' import): a first start stopped during it still
-    // shows the keys on the next start, which finds the business there and seeds nothing.
-    if (data_dir !== undefined) saveDemo(data_dir, demo);
-    const lines: string[] = [];
-    for (let i = 1; i <= 1_000; i++) {
-      lines.push(JSON.stringify({ first_name: `Demo${i}`, last_name: 'Customer', email: `demo${i}@example.com`, cims: [{ type: 'card', value: demoCard(i) }, { type: 'email', value: `demo${i}@example.com` }] }));
-    }
-    const imported = await call(gateway, admin_key, 'POST', '/v1/contacts/import', lines.join('\n'), 'application/x-ndjson');
-    await call(gateway, admin_key, 'POST', '/v1/offers', { name: '5% cashback', goal: 'spend', kind: 'cashback', award: { percent: 5 } });
-    gateway.logger.info({ business_id: demo.business_id, contacts: imported.imported }, 'demo business seeded');
-  } else if (file !== undefined && existsSync(file)) {
-    demo = JSON.parse(readFileSync(file, 'utf8')) as Demo;
-  }
+/** Any constant: it names the advisory lock under which one start checks for and seeds the demo. */
+const demo_lock_id = 7_283_402_114;
 
+/**
+ * Seeds the demo on an empty database, once however many gateways start at once (an operator
+ * probe: two started together seeded two), and prints the banner: `shown_key` the platform key
+ * where `npm start` made it (an operator's own is not printed), the demo's keys only where the
+ * demo business is this database's (demo.json is the folder's: another database's were shown).
+ */
+export async function seedDemo(gateway: Gateway, base_url: string, platform_key: string | undefined, data_dir: string | undefined, shown_key: string | undefined): Promise<void> {
+  const file = data_dir === undefined ? undefined : join(data_dir, 'demo.json');
+  const { sql } = gateway.processor.stores;
+  const reserved = await sql.reserve();
+  let demo: Demo | undefined;
+  try {
+    await reserved`select pg_advisory_lock(${demo_lock_id})`;
+    const [{ n }] = (await reserved`select count(*)::int as n from businesses`) as unknown as [{ n: number }];
+    if (n === 0 && platform_key !== undefined) demo = await createDemo(gateway, platform_key, data_dir);
+  } finally {
+    await reserved`select pg_advisory_unlock(${demo_lock_id})`.catch(() => undefined);
+    reserved.release();
+  }
+  if (demo === undefined && file !== undefined && existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Demo;
+    const [mine] = await sql`select 1 from businesses where id = ${saved.business_id}`;
+    if (mine !== undefined) demo = saved;
+  }
+  printBanner(gateway, base_url, shown_key, demo);
+}
+
+async function createDemo(gateway: Gateway, platform_key: string, data_dir: string | undefined): Promise<Demo> {
+  const business = await call(gateway, platform_key, 'POST', '/v1/businesses', { name: 'Demo Coffee Co', currency: 'EUR' });
+  const admin_key = business.admin_key as string;
+  const merchant = await call(gateway, admin_key, 'POST', '/v1/merchants', { name: 'Demo Bakery', code: 'BAKERY001', contribution_fee_percent: 10 });
+  const venue = await call(gateway, admin_key, 'POST', '/v1/venues', { name: 'Bakery on Main St', merchant_id: merchant.id, timezone: 'Europe/Lisbon' });
+  const terminal = await call(gateway, admin_key, 'POST', '/v1/terminals', { venue_id: venue.id, code: 'TERM0001' });
+  const demo = { business_id: business.id as string, admin_key, terminal_key: terminal.api_key as string, email: 'demo1@example.com' };
+  // Saved before the long part (the contacts' import): a first start stopped during it still
+  // shows the keys on the next start, which finds the business there and seeds nothing.
+  if (data_dir !== undefined) saveDemo(data_dir, demo);
+  const lines: string[] = [];
+  for (let i = 1; i <= 1_000; i++) {
+    lines.push(JSON.stringify({ first_name: `Demo${i}`, last_name: 'Customer', email: `demo${i}@example.com`, cims: [{ type: 'card', value: demoCard(i) }, { type: 'email', value: `demo${i}@example.com` }] }));
+  }
+  const imported = await call(gateway, admin_key, 'POST', '/v1/contacts/import', lines.join('\n'), 'application/x-ndjson');
+  await call(gateway, admin_key, 'POST', '/v1/offers', { name: '5% cashback', goal: 'spend', kind: 'cashback', award: { percent: 5 } });
+  gateway.logger.info({ business_id: demo.business_id, contacts: imported.imported }, 'demo business seeded');
+  return demo;
+}
+
+function printBanner(gateway: Gateway, base_url: string, platform_key: string | undefined, demo: Demo | undefined): void {
   const lines = [
     '',
     `Pocketgate is up at ${base_url}`,

@@ -22,8 +22,12 @@ function localSecret(envName, file, generate) {
 }
 
 try {
+  // The banner shows the platform key only where this made it (or kept it) for a local start: an
+  // operator's own PLATFORM_API_KEY is not printed at every start (an operator probe).
+  const platform_key_shown = process.env.PLATFORM_API_KEY ? '0' : '1';
   const env = {
     PLATFORM_API_KEY: localSecret('PLATFORM_API_KEY', 'platform_api_key', () => `pk_${crypto.randomBytes(24).toString('base64url')}`),
+    POCKETGATE_SHOW_PLATFORM_KEY: platform_key_shown,
     CIM_HMAC_KEY: localSecret('CIM_HMAC_KEY', 'cim_hmac_key', () => crypto.randomBytes(32).toString('hex')),
     POCKETGATE_SEED_DEMO: '1',
     POCKETGATE_DATA_DIR: dataDir,
