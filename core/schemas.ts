@@ -85,6 +85,17 @@ function isoCodeSchema(length_max: number, field: string) {
   return z.string().min(1).max(length_max).regex(/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/, `must be printable ASCII with no space at either end (ISO 8583 ${field})`);
 }
 
+// An optional field sent as null is the same as left out (a serializer writing null for what is
+// unset; a venue or offer read back, unset fields null, sent again as it is): on an offer, the
+// optional fields of POS bodies, a venue's, a contact's and a processor's callback data (null was
+// 400 on all but offers': an API probe, 2026-12-06). In a PATCH null clears the field (the key
+// stays in the parsed patch, undefined, and overrides).
+const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? undefined);
+/** Optional, null read as left out before `schema` sees it (its key stays optional in the output). */
+const nullAbsent = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema.optional());
+/** As nullAbsent, with a default where it is left out or null. */
+const nullDefault = <T extends z.ZodType>(schema: T, fallback: z.output<T>) => z.preprocess((v) => (v === null ? undefined : v), schema.default(fallback as never));
+
 export const merchantCreateSchema = z.object({
   name: nameSchema,
   code: isoCodeSchema(15, 'DE42'),
@@ -94,8 +105,8 @@ export const merchantCreateSchema = z.object({
 
 export const venueCreateSchema = z.object({
   name: nameSchema,
-  merchant_id: z.string().min(1).max(64).optional(),
-  timezone: timezoneSchema.default('UTC'),
+  merchant_id: nullAbsent(z.string().min(1).max(64)),
+  timezone: nullDefault(timezoneSchema, 'UTC'),
 });
 
 export const terminalCreateSchema = z.object({
@@ -118,22 +129,23 @@ export const assignableCimSchema = z.object({
 });
 
 export const contactCreateSchema = z.object({
-  first_name: personNameSchema.optional(),
-  last_name: personNameSchema.optional(),
-  email: z.string().max(254).optional(),
-  phone: z.string().max(32).optional(),
-  birth_date: birthDateSchema.optional(),
-  tags: tagsSchema.default([]),
-  cims: z.array(assignableCimSchema).max(20).default([]),
+  first_name: nullAbsent(personNameSchema),
+  last_name: nullAbsent(personNameSchema),
+  email: nullAbsent(z.string().max(254)),
+  phone: nullAbsent(z.string().max(32)),
+  birth_date: nullAbsent(birthDateSchema),
+  tags: nullDefault(tagsSchema, []),
+  cims: nullDefault(z.array(assignableCimSchema).max(20), []),
   // A referral code in any case, as a contact code is taken at the POS: the codes are upper case,
   // and a customer reads one out or types it as it comes (a contacts probe: lower case was 400).
-  referred_by: z
-    .string()
-    .trim()
-    .min(1)
-    .max(32)
-    .transform((code) => code.toUpperCase())
-    .optional(),
+  referred_by: nullAbsent(
+    z
+      .string()
+      .trim()
+      .min(1)
+      .max(32)
+      .transform((code) => code.toUpperCase()),
+  ),
   // As PATCH sets it: a back office importing its customers brings their blocks with them (a black-box
   // audit saw `spend_blocked: true` on a create answered 201 with the contact free to spend).
   spend_blocked: z.boolean().optional(),
@@ -157,10 +169,6 @@ export const contactPatchSchema = z.object({
 });
 export type ContactPatch = z.infer<typeof contactPatchSchema>;
 
-// An optional field of an offer may be sent as null, which is the same as leaving it out: so an
-// offer read back (where unset fields are null, offerView) can be sent again as it is, and a PATCH
-// with null clears the field (the key stays in the parsed patch, undefined, and overrides).
-const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? undefined);
 
 const conditionsSchema = z
   .object({
@@ -295,8 +303,8 @@ const purchaseFields = {
   cim: cimInputSchema,
   amount: positiveAmountSchema,
   currency: currencySchema,
-  items: z.array(itemSchema).max(500).optional(),
-  occurred_at: timestampSchema.optional(),
+  items: nullAbsent(z.array(itemSchema).max(500)),
+  occurred_at: nullAbsent(timestampSchema),
 };
 
 // API.md: "`items` amounts, when given, must add up to `amount`": an empty list, given, adds up to
@@ -310,7 +318,7 @@ function itemsAddUp(p: { amount: number; items?: readonly { amount: number }[] |
 }
 
 export const purchaseSchema = z
-  .object({ reference: referenceSchema, ...purchaseFields, pay: paySchema.optional() })
+  .object({ reference: referenceSchema, ...purchaseFields, pay: nullAbsent(paySchema) })
   .superRefine(itemsAddUp);
 export const purchaseQuoteSchema = z.object(purchaseFields).superRefine(itemsAddUp);
 export type PurchaseQuoteInput = z.infer<typeof purchaseQuoteSchema>;
@@ -399,7 +407,7 @@ export function checkStorableValue(value: unknown): void {
 export const redemptionSchema = z.object({
   reference: referenceSchema,
   cim: cimInputSchema,
-  amount: positiveAmountSchema.optional(),
+  amount: nullAbsent(positiveAmountSchema),
 });
 export type RedemptionInput = z.infer<typeof redemptionSchema>;
 
@@ -427,10 +435,10 @@ export type SpendInput = z.infer<typeof spendSchema>;
 export const refundSchema = z.object({
   reference: referenceSchema,
   original_reference: referenceSchema,
-  amount: positiveAmountSchema.optional(),
+  amount: nullAbsent(positiveAmountSchema),
   // Not needed (a refund is in its original's currency), but checked when sent: a POS that sends
   // USD to an EUR business means something this refund would not do (a black-box probe, 2026-12-05).
-  currency: currencySchema.optional().describe('optional; when sent, must be the business’s currency'),
+  currency: nullAbsent(currencySchema).describe('optional; when sent, must be the business’s currency'),
 });
 export type RefundInput = z.infer<typeof refundSchema>;
 
@@ -669,9 +677,9 @@ export const callbackSaleSchema = z
     amount: positiveAmountSchema,
     currency: callbackCurrencySchema,
     merchant_code: merchantCodeSchema,
-    terminal_code: processorTerminalCodeSchema.optional(),
-    occurred_at: timestampSchema.optional(),
-    items: z.array(callbackItemSchema).max(500).optional(),
+    terminal_code: nullAbsent(processorTerminalCodeSchema),
+    occurred_at: nullAbsent(timestampSchema),
+    items: nullAbsent(z.array(callbackItemSchema).max(500)),
   })
   .refine((s) => (s.card === undefined) !== (s.cim === undefined), { message: 'exactly one of card or cim', path: ['card'] });
 export type CallbackSale = z.infer<typeof callbackSaleSchema>;
@@ -682,7 +690,7 @@ export const callbackRefundSchema = z.object({
   amount: positiveAmountSchema,
   currency: callbackCurrencySchema,
   merchant_code: merchantCodeSchema,
-  terminal_code: processorTerminalCodeSchema.optional(),
+  terminal_code: nullAbsent(processorTerminalCodeSchema),
 });
 export type CallbackRefund = z.infer<typeof callbackRefundSchema>;
 

@@ -1,0 +1,52 @@
+// An optional field sent as null is the same as left out (a serializer writing null for what is
+// unset, a venue read back and sent again): null was 400 everywhere but on offers (an API probe and
+// a callbacks probe, 2026-12-06). The same request with the key left out is the same request: a
+// repeat, replayed.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+const card = testCard(9_500_001);
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  biz = await createBusiness(gw);
+  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10%', goal: 'spend', award: { percent: 10 } })).status).toBe(201);
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+describe('null on an optional field', () => {
+  it('a contact and a venue created with nulls; the venue read back is sent again as it is', async () => {
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: null, last_name: null, email: null, phone: null, birth_date: null, tags: null, referred_by: null, cims: [{ type: 'card', value: card }] });
+    expect(c.status, c.text).toBe(201);
+    expect(c.body.tags).toEqual([]);
+    const v = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Own', merchant_id: null, timezone: null });
+    expect(v.status, v.text).toBe(201);
+    expect(v.body).toMatchObject({ merchant_id: null, timezone: 'UTC' });
+    const { id: _id, created_at: _created, ...read_back } = v.body;
+    expect((await call(gw, 'POST', '/v1/venues', biz.admin_key, read_back)).status).toBe(201);
+  });
+
+  it('a purchase, redemption and refund with nulls; the same without the keys is their repeat', async () => {
+    const cim = { type: 'card', value: card };
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'na-p', cim, amount: 1_000, currency: 'EUR', items: null, occurred_at: null, pay: null });
+    expect([p.status, p.body.awards.length], p.text).toEqual([201, 1]);
+    const again = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'na-p', cim, amount: 1_000, currency: 'EUR' });
+    expect([again.status, again.headers.get('idempotent-replayed'), again.body.id]).toEqual([201, 'true', p.body.id]);
+    const r = await call(gw, 'POST', '/v1/redemptions', biz.terminal_key, { reference: 'na-r', cim, amount: null });
+    expect([r.status, r.body.redeemed], r.text).toEqual([201, 100]);
+    const f = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, { reference: 'na-f', original_reference: 'na-p', amount: null, currency: null });
+    expect([f.status, f.body.amount ?? f.body.refunded], f.text).toEqual([201, 1_000]);
+  });
+
+  it('a processor callback with occurred_at, terminal_code and items null is processed', async () => {
+    const p = await createProcessor(gw, biz);
+    const res = await postCallback(gw, p, sale('transaction.cleared', { transaction_id: transactionId(), card: { number: card }, amount: 500, currency: 'EUR', merchant_code: biz.merchant_code, occurred_at: null, terminal_code: null, items: null }));
+    expect(res.body, res.text).toMatchObject({ status: 'processed' });
+  });
+});
