@@ -117,6 +117,12 @@ describe('maskCardNumbers', () => {
     expect(maskCardNumbers('a 4012\u00a08888\u00a08888\u00a01881')).toBe('a 401288******1881');
     expect(maskCardNumbers('from 2026-12-06 to 2026-12-07')).toBe('from 2026-12-06 to 2026-12-07');
     expect(maskCardNumbers('4012888888881881-5')).toBe('401288******1881-5'); // grouped, no card; its whole run is one
+    // Beside other numbers, as the rules for names and tags read them (the review): masked.
+    expect(maskCardNumbers('card 4111 1111 1111 1111 12/28')).toBe('card 411111******1111 12/28');
+    expect(maskCardNumbers('4111-1111-1111-1111 123')).toBe('411111******1111 123');
+    expect(maskCardNumbers('qty 2 4111 1111 1111 1111')).toBe('qty 2 411111******1111');
+    // A phone, dates, amounts: left be.
+    for (const text of ['+351 912 345 102', '2026-12-09 2027-01-15', 'amounts 2500 1200 99']) expect(maskCardNumbers(text)).toBe(text);
   });
 
   it('leaves no card number whole, wherever it stands in the text (fast-check)', () => {

@@ -5,7 +5,7 @@
 // business and the type, so the same phone in two businesses gives two unrelated tokens.
 
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import { luhnValid } from './luhn.ts';
+import { cardNumberSpans, luhnValid } from './luhn.ts';
 
 export const cim_types = ['card', 'phone', 'email', 'loyalty_id', 'gift_pass', 'wallet_code', 'contact_code'] as const;
 export type CimType = (typeof cim_types)[number];
@@ -56,19 +56,23 @@ export function maskPan(pan: string): string {
 }
 
 /**
- * `text` with every run of 12 to 19 digits that passes Luhn masked (maskPan): what a problem's
- * detail echoes of a request (an id in a path, a query's value) never holds a card number an
- * integrator put where an id goes (`GET /v1/contacts/<PAN>` answered it whole in its 404: an API
- * audit, 2026-12-04). A longer run is left alone: no card number is longer.
+ * `text` with what reads as a card number masked (maskPan): written whole or grouped as cards are
+ * printed, by the rules names and tags are refused by (core/luhn.ts cardNumberSpans), and every
+ * other run of 12 to 19 digits that passes Luhn. What a problem's detail echoes of a request (an
+ * id in a path, a query's value) or a log line's path never holds a card number an integrator put
+ * where an id goes (`GET /v1/contacts/<PAN>` answered it whole in its 404: an API audit,
+ * 2026-12-04; grouped, "5556-8909-6278-9609", until 2026-12-06: a PAN probe). A longer run is
+ * left alone: no card number is longer.
  */
 export function maskCardNumbers(text: string): string {
-  // Written in groups too, as a card CIM takes it ("5556-8909-6278-9609", "4812 9278 7360 3538"):
-  // a PAN probe found those echoed whole (2026-12-06). Dots are left: decimals and addresses.
-  return text.replace(/\d+(?:[ \u00a0-]\d+)*/g, (run) => {
-    const digits = run.replace(/[ \u00a0-]/g, '');
-    if (digits !== run && digits.length >= 12 && digits.length <= 19 && luhnValid(digits)) return maskPan(digits);
-    return run.replace(/(?<!\d)\d{12,19}(?!\d)/g, (plain) => (luhnValid(plain) ? maskPan(plain) : plain));
-  });
+  let out = '';
+  let at = 0;
+  for (const span of cardNumberSpans(text)) {
+    out += text.slice(at, span.start) + maskPan(span.digits);
+    at = span.end;
+  }
+  out += text.slice(at);
+  return out.replace(/(?<!\d)\d{12,19}(?!\d)/g, (run) => (luhnValid(run) ? maskPan(run) : run));
 }
 
 /**

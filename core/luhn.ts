@@ -60,25 +60,47 @@ function cardGrouping(lengths: readonly number[]): boolean {
   return lengths.slice(0, -1).every((n) => n === 4) && lengths.at(-1)! >= 1 && lengths.at(-1)! <= 4;
 }
 
+/** A card number found in text: where it starts and ends (exclusive), and its digits. */
+export interface CardNumberSpan {
+  readonly start: number;
+  readonly end: number;
+  readonly digits: string;
+}
+
 /**
- * Whether free text holds what reads as a card number: 13 to 19 digits, under a leading digit
- * some network issues cards with, that pass Luhn; written whole, or grouped as cards are printed
+ * What in free text reads as a card number: 13 to 19 digits, under a leading digit some network
+ * issues cards with, that pass Luhn; written whole, or grouped as cards are printed
  * (cardGrouping), alone or beside other groups (an expiry date, a security code). A run of 20
  * digits and more with no separator is an id, and a run led by `+` a phone number. Card numbers
  * are never stored (a card CIM keeps a keyed hash and a masked form), so a name or a tag holding
- * one is refused, not kept. Bounded by the caller: the schemas check text within their length.
+ * one is refused, not kept, and a problem or a log masks it (core/cim.ts maskCardNumbers). Bounded
+ * by the caller: the schemas check text within their length.
  */
-export function holdsCardNumber(text: string): boolean {
+export function cardNumberSpans(text: string): CardNumberSpan[] {
+  const spans: CardNumberSpan[] = [];
   for (const match of text.matchAll(digit_run)) {
     if (text[match.index - 1] === '+') continue;
-    const groups = [...match[0].matchAll(digit_group)].map(([g]) => g);
+    const groups = [...match[0].matchAll(digit_group)].map((g) => ({ digits: g[0], start: match.index + g.index }));
     for (let first = 0; first < groups.length; first++) {
-      if (readsAsCardNumber(groups[first]!)) return true;
-      for (let last = first + 1, digits = groups[first]!; last < groups.length && digits.length + groups[last]!.length <= 19; last++) {
-        digits += groups[last]!;
-        if (cardGrouping(groups.slice(first, last + 1).map((g) => g.length)) && readsAsCardNumber(digits)) return true;
+      const head = groups[first]!;
+      if (readsAsCardNumber(head.digits)) {
+        spans.push({ start: head.start, end: head.start + head.digits.length, digits: head.digits });
+        continue;
+      }
+      for (let last = first + 1, digits = head.digits; last < groups.length && digits.length + groups[last]!.digits.length <= 19; last++) {
+        const tail = groups[last]!;
+        digits += tail.digits;
+        if (!cardGrouping(groups.slice(first, last + 1).map((g) => g.digits.length)) || !readsAsCardNumber(digits)) continue;
+        spans.push({ start: head.start, end: tail.start + tail.digits.length, digits });
+        first = last; // the outer loop goes on after it
+        break;
       }
     }
   }
-  return false;
+  return spans;
+}
+
+/** Whether free text holds what reads as a card number (cardNumberSpans). */
+export function holdsCardNumber(text: string): boolean {
+  return cardNumberSpans(text).length > 0;
 }

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { amount_max, percentToBasisPoints } from './money.ts';
 import { currencyByCode } from './currency.ts';
-import { assignable_cim_types, cim_types } from './cim.ts';
+import { assignable_cim_types, cim_types, maskCardNumbers } from './cim.ts';
 import { PocketgateError, type FieldError } from './errors.ts';
 import { holdsCardNumber } from './luhn.ts';
 
@@ -153,7 +153,12 @@ export const contactCreateSchema = z.object({
 export type ContactCreate = z.infer<typeof contactCreateSchema>;
 
 /** A contact field a PATCH cannot set: 400 saying where it is set, not 200 and ignored (an API probe, 2026-12-06). */
-const notPatched = (where: string) => z.unknown().refine((v) => v === undefined, `not changed by PATCH: ${where}`).optional();
+const notPatched = (where: string) =>
+  z
+    .unknown()
+    .refine((v) => v === undefined, `not changed by PATCH: ${where}`)
+    .optional()
+    .meta({ description: `Not accepted (400): ${where}`, not: {} });
 
 /** null clears a detail on file (the contact's CIMs stay: they are their own). */
 export const contactPatchSchema = z.object({
@@ -666,8 +671,12 @@ export const callbackEnvelopeSchema = z.object({
 });
 
 /** transaction.authorized and transaction.cleared: a sale, by card number or by CIM (exactly one). */
-/** Shown with the transaction and sent in webhooks: no card number kept there either (a PAN probe found one stored and sent). */
-const processorTerminalCodeSchema = z.string().min(1).max(64).refine(...no_card_number);
+/**
+ * Shown with the transaction and sent in webhooks: what reads as a card number in it is kept
+ * masked (a PAN probe found one stored and sent whole). Not refused: the field is for display, and
+ * a refused event's sale would never be booked (a processor does not retry a `rejected`).
+ */
+const processorTerminalCodeSchema = z.string().min(1).max(64).transform(maskCardNumbers);
 
 export const callbackSaleSchema = z
   .object({

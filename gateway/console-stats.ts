@@ -83,10 +83,14 @@ export class ConsoleStats {
     c.buckets[bucketOf(seconds * 1_000)]!++;
   };
 
-  /** A flush a second; none while the last is still waiting for Redis (its counts would go out twice). */
+  /**
+   * Each second its counts are filed under it; they are sent unless the last sending still waits
+   * for Redis (what it holds would go out twice), then with the next.
+   */
   start(): void {
     this.timer = setInterval(() => {
-      this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+      this.stage(Date.now());
+      this.flushing ??= this.send().finally(() => (this.flushing = undefined));
     }, 1_000);
     this.timer.unref();
   }
@@ -103,6 +107,12 @@ export class ConsoleStats {
    * a flush works again.
    */
   async flush(now_ms = Date.now()): Promise<void> {
+    this.stage(now_ms);
+    await this.send();
+  }
+
+  /** This second's counts filed under it, with what waits; what the dashboard no longer shows dropped. */
+  private stage(now_ms: number): void {
     const second = Math.floor(now_ms / 1_000);
     for (const [business_id, counts] of this.counts) this.wait(second, business_id, counts);
     this.counts = new Map();
@@ -110,6 +120,10 @@ export class ConsoleStats {
     const dropped = this.dropped;
     this.dropped = 0;
     if (dropped > 0) this.logger.warn({ dropped, businesses_per_second_max, waiting_max }, 'console stats: more counts than kept');
+  }
+
+  /** What waits, to Redis (at most sent_per_flush_max business-seconds); what fails waits again. */
+  private async send(): Promise<void> {
     if (this.waiting.size === 0) return;
     // Taken out while they are sent: what fails waits again, merged with what came meanwhile.
     const batch = [...this.waiting.values()].slice(0, sent_per_flush_max);

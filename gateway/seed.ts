@@ -51,16 +51,14 @@ const demo_lock_id = 7_283_402_114;
 export async function seedDemo(gateway: Gateway, base_url: string, platform_key: string | undefined, data_dir: string | undefined, shown_key: string | undefined): Promise<void> {
   const file = data_dir === undefined ? undefined : join(data_dir, 'demo.json');
   const { sql } = gateway.processor.stores;
-  const reserved = await sql.reserve();
-  let demo: Demo | undefined;
-  try {
-    await reserved`select pg_advisory_lock(${demo_lock_id})`;
-    const [{ n }] = (await reserved`select count(*)::int as n from businesses`) as unknown as [{ n: number }];
-    if (n === 0 && platform_key !== undefined) demo = await createDemo(gateway, platform_key, data_dir);
-  } finally {
-    await reserved`select pg_advisory_unlock(${demo_lock_id})`.catch(() => undefined);
-    reserved.release();
-  }
+  // The lock a transaction's: released with it whatever happens (a session lock on a reserved
+  // connection needed its unlock, and postgres.js's reserve() has waited for ever: porsager/postgres#1195).
+  // The demo is made through the API, on the pool's other connections, while it is held.
+  let demo = await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${demo_lock_id})`;
+    const [{ n }] = (await tx`select count(*)::int as n from businesses`) as unknown as [{ n: number }];
+    return n === 0 && platform_key !== undefined ? createDemo(gateway, platform_key, data_dir) : undefined;
+  });
   if (demo === undefined && file !== undefined && existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as Demo;
     const [mine] = await sql`select 1 from businesses where id = ${saved.business_id}`;

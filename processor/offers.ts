@@ -362,12 +362,19 @@ export class Offers {
  */
 export function patchedOffer(body: OfferInput, patch: OfferPatch): Record<string, unknown> {
   const { conditions, limits, ...rest } = patch;
+  const merged_limits = limits === undefined ? undefined : defined({ ...body.limits, ...limits });
   return {
     ...body,
     ...rest,
-    ...(conditions === undefined ? {} : { conditions: { ...body.conditions, ...conditions } }),
-    ...(!('limits' in patch) ? {} : { limits: limits === undefined ? undefined : { ...body.limits, ...limits } }),
+    ...(conditions === undefined ? {} : { conditions: defined({ ...body.conditions, ...conditions }) }),
+    // No limit left is none: `limits` null, not {} (the review).
+    ...(!('limits' in patch) ? {} : { limits: merged_limits === undefined || Object.keys(merged_limits).length === 0 ? undefined : merged_limits }),
   };
+}
+
+/** `object` without its keys set to undefined (removed by a patch's null). */
+function defined<T extends object>(object: T): T {
+  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** Any constant: with the business's hash it names the lock that makes its PUT /v1/tiers one at a time. */

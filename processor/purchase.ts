@@ -520,22 +520,30 @@ interface PurchaseBy {
 }
 
 /**
- * Purchases of one contact in flight in this process, for businesses whose offers are held to
- * tiers (oneContactAtATime): the last of each. Bounded by the requests in flight; an entry goes
- * with its last purchase.
+ * Each contact's purchases chained in this process, for businesses whose offers are held to tiers
+ * (oneContactAtATime): the last of them, and how many there are (running or waiting). Bounded by
+ * the requests in flight; an entry goes with its last purchase.
  */
-const contact_purchases = new Map<string, Promise<unknown>>();
+const contact_purchases = new Map<string, { last: Promise<unknown>; count: number }>();
+/**
+ * Purchases of one contact chained at most; one more runs at once, judged as they all were before
+ * (on a tier read before the others' units): a contact that a whole shop's tills share (a house
+ * account) must not queue them without bound, each waiting for all before it (the review).
+ */
+const contact_chained_max = 32;
 
-/** `run` once the contact's purchases before it in this process have ended, whatever their outcome. */
+/** `run` once the contact's purchases chained before it in this process have ended, whatever their outcome. */
 async function oneContactAtATime<T>(contact_id: string, run: () => Promise<T>): Promise<T> {
-  const before = contact_purchases.get(contact_id);
-  const mine = before === undefined ? run() : before.then(run, run);
-  const last = mine.catch(() => undefined);
-  contact_purchases.set(contact_id, last);
+  let chain = contact_purchases.get(contact_id);
+  if (chain !== undefined && chain.count >= contact_chained_max) return run();
+  const mine = chain === undefined ? run() : chain.last.then(run, run);
+  if (chain === undefined) contact_purchases.set(contact_id, (chain = { last: mine, count: 0 }));
+  chain.count++;
+  chain.last = mine.catch(() => undefined);
   try {
     return await mine;
   } finally {
-    if (contact_purchases.get(contact_id) === last) contact_purchases.delete(contact_id);
+    if (--chain.count === 0) contact_purchases.delete(contact_id);
   }
 }
 

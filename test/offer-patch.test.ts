@@ -55,8 +55,10 @@ describe('PATCH /v1/offers/{id}', () => {
     const read = (await call(gw, 'GET', '/v1/offers', biz.admin_key)).body.data.find((o: { id: string }) => o.id === id);
     expect(read).toMatchObject({ limits: { budget: 2_000 }, conditions: { days_of_week: [1, 2, 3, 4, 5, 6, 7] } });
     expect(read.conditions.min_amount).toBeUndefined();
-    // limits: null removes them all.
-    expect((await patch(id, { limits: null })).body.limits).toBeNull(); // the answer names every field: null where none
+    // The last limit removed is no limits (null, not {}); limits: null removes them all.
+    expect((await patch(id, { limits: { budget: null } })).body.limits).toBeNull(); // the answer names every field: null where none
+    expect((await patch(id, { limits: { budget: 500 } })).body.limits).toEqual({ budget: 500 });
+    expect((await patch(id, { limits: null })).body.limits).toBeNull();
   });
 
   it('a misspelt key inside conditions or limits is still 400, nothing changed', async () => {
