@@ -389,7 +389,7 @@ async function latestBefore(stores: Stores, business: Business, limit: number, c
  * terminal's newest by its index, and its own (no terminal) by theirs.
  */
 async function newestAt(sql: Sql, business: Business, before_id: string | undefined): Promise<number> {
-  const before = before_id === undefined ? sql`` : sql`and (lt.created_at, lt.id) < (select created_at, id from ledger_transactions where id = ${before_id})`;
+  const before = beforeCursor(sql, before_id);
   const [row] = await sql<{ newest: Date | null }[]>`
     select greatest(
       (select max(t.created_at) from terminals term
@@ -399,9 +399,16 @@ async function newestAt(sql: Sql, business: Business, before_id: string | undefi
   return row?.newest == null ? Number.NEGATIVE_INFINITY : row.newest.getTime();
 }
 
+/**
+ * The rows (alias `lt`) before the page's cursor in the list's order: its time compared in
+ * PostgreSQL, in microseconds, which a JavaScript Date would cut to milliseconds.
+ */
+function beforeCursor(sql: Sql, before_id: string | undefined) {
+  return before_id === undefined ? sql`` : sql`and (lt.created_at, lt.id) < (select created_at, id from ledger_transactions where id = ${before_id})`;
+}
+
 async function latestSince(sql: Sql, business: Business, limit: number, since: Date | undefined, before_id: string | undefined): Promise<TransactionSummary[]> {
-  // The cursor's time compared in PostgreSQL: microseconds, which a JavaScript Date would cut to milliseconds.
-  const before = before_id === undefined ? sql`` : sql`and (lt.created_at, lt.id) < (select created_at, id from ledger_transactions where id = ${before_id})`;
+  const before = beforeCursor(sql, before_id);
   const window = since === undefined ? sql`` : sql`and lt.created_at >= ${since}`;
   const rows = await sql<(Omit<TransactionSummary, 'created_at' | 'made_by'> & { created_at: Date; made_by: 'admin' | 'processor' | null })[]>`
     select t.id, t.kind, t.made_by, t.reference, t.terminal_id, t.contact_id, t.amount, t.currency, t.original_id, t.created_at,
