@@ -173,9 +173,11 @@ describe('the same purchase over HTTP, WebSocket, ISO 8583 and a processor callb
     const views = { a: await transaction(ids.a), b: await transaction(ids.b), c: await transaction(ids.c), d: await transaction(ids.d) };
     expect(channelFree(views.b)).toEqual(channelFree(views.a));
     expect(channelFree(views.c)).toEqual(channelFree(views.a));
-    const { terminal_id: _t, ...callbackView } = channelFree(views.d);
-    const { terminal_id: _t2, ...httpView } = channelFree(views.a);
+    // The callback's is booked on its processor's terminal, and says the processor made it.
+    const { terminal_id: _t, made_by, ...callbackView } = channelFree(views.d);
+    const { terminal_id: _t2, made_by: made_by_a, ...httpView } = channelFree(views.a);
     expect(callbackView).toEqual(httpView);
+    expect([made_by, made_by_a]).toEqual(['processor', 'terminal']);
     for (const [k, v] of Object.entries(views)) expect(v.contact_id, k).toBe({ a, b, c, d }[k as 'a']!.id);
 
     const lines = { a: await statementLines(a), b: await statementLines(b), c: await statementLines(c), d: await statementLines(d) };
@@ -245,8 +247,9 @@ describe('refunds and reversals, whichever channel made the purchase', () => {
     const fees = (v: any) => v.postings.filter((p: any) => p.credit_account.includes(':fees:')).map((p: any) => p.amount);
     const same = (v: any) => {
       const free = channelFree(v);
-      return { ...free, postings: free.postings.filter((p: any) => !p.credit_account.includes(':fees:')), original_id: undefined, terminal_id: undefined, terminal_code: undefined };
+      return { ...free, postings: free.postings.filter((p: any) => !p.credit_account.includes(':fees:')), original_id: undefined, terminal_id: undefined, terminal_code: undefined, made_by: undefined };
     };
+    expect(views.d.made_by).toBe('processor');
     for (const k of ['b', 'c', 'd']) {
       expect(same(views[k]), k).toEqual(same(views.a));
       const [fee, fee_a] = [fees(views[k]), fees(views.a)];
@@ -301,8 +304,9 @@ describe('refunds and reversals, whichever channel made the purchase', () => {
     expect(vc.fields[38]).toBe(ids.c.slice(-6).toUpperCase());
     const views: Record<string, any> = {};
     for (const [k, id] of Object.entries(ids)) views[k] = await transaction(id);
-    const same = (v: any) => ({ ...channelFree(v), original_id: undefined, terminal_id: undefined });
+    const same = (v: any) => ({ ...channelFree(v), original_id: undefined, terminal_id: undefined, made_by: undefined });
     for (const k of ['b', 'c', 'd']) expect(same(views[k]), k).toEqual(same(views.a));
+    expect([views.a.made_by, views.d.made_by]).toEqual(['terminal', 'processor']);
     for (const x of [b, c, d]) expect(statementFree(await statementLines(x))).toEqual(statementFree(await statementLines(a)));
     for (const [k, id] of Object.entries(ids)) expect(await approvedEvent(id), k).toEqual(views[k]);
   });
