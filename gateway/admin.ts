@@ -201,10 +201,11 @@ async function contactRecorded(processor: Processor, contact_id: string): Promis
 }
 
 /**
- * The same for a settlement: a merchant's customers are on every shard, so it waits for what
- * every shard journaled so far, so that a settlement asked for after a 201 holds that transaction.
+ * The same for a settlement (and the business's latest transactions, gateway/console.ts): a
+ * merchant's customers are on every shard, so it waits for what every shard journaled so far, so
+ * that a settlement asked for after a 201 holds that transaction.
  */
-async function allRecorded(processor: Processor): Promise<void> {
+export async function allRecorded(processor: Processor): Promise<void> {
   const { redis, config } = processor.stores;
   await recordedWithin(journalMarks(redis, config.shard_count).then((marks) => waitForLedger(redis, marks, statement_wait_ms)));
 }

@@ -35,7 +35,7 @@ import { startWebhookRetention } from '../processor/webhook-retention.ts';
 import { startRefusalRetention } from '../processor/refusals.ts';
 import type { Sql } from '../processor/stores.ts';
 import type { Metrics } from './metrics.ts';
-import { answerClientError, requestErrorResponse, writeRequestError } from '../adapters/http/problem.ts';
+import { answerClientError, requestErrorResponse, writeRequestError, writeStopping } from '../adapters/http/problem.ts';
 import { answerInTurn, requests_waiting_max } from '../adapters/http/pipelining.ts';
 
 export interface Gateway {
@@ -392,8 +392,14 @@ function startSweeps(processor: Processor, sql: Sql, config: GatewayConfig, logg
 function createHttpServer(app: Gateway['app'], host: string, onTooManyWaiting: () => void, closing: HttpClosing): Server {
   const listener = getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorResponse });
   return createServer({ requireHostHeader: false }, (req, res) => {
-    // Answered, then its connection closed: the server is closing (closeHttp).
-    if (closing.closing) res.shouldKeepAlive = false;
+    // Answered, then its connection closed: the server is closing (closeHttp, or drainHttp's grace).
+    // One pipelined behind another answer is not run: the connection closes after the answer
+    // before it, so its own would never be read (a probe: four purchases pipelined after SIGTERM
+    // were made and never answered). 503, not made: sent where the connection lives on that long.
+    if (closing.closing) {
+      res.shouldKeepAlive = false;
+      if (res.socket === null) return writeStopping(res);
+    }
     if (req.httpVersion === '1.1' && req.headers.host === undefined) return writeRequestError(res, 'an HTTP/1.1 request needs a Host header');
     // Pipelined requests run as their connection's earlier answers are sent (adapters/http/pipelining.ts).
     // The listener answers its own errors (errorHandler); should it still fail, the connection

@@ -7,7 +7,7 @@
 
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createBusiness, startTestGateway, type TestGateway } from './helpers.ts';
+import { call, createBusiness, startTestGateway, testCard, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway | undefined;
 const sockets: Socket[] = [];
@@ -66,11 +66,41 @@ describe('HTTP connections when the gateway closes', () => {
     const [, , purchase, healthz, ...more] = state.text.split('HTTP/1.1 ');
     expect(purchase).toMatch(/^404 /);
     expect(purchase).toMatch(/contact_not_found/);
-    expect(healthz).toMatch(/^200 /);
+    // Pipelined behind it, read after the close: not run, 503 (sent, its connection living on
+    // until then), and the connection closed after it.
+    expect(healthz).toMatch(/^503 /);
     expect(healthz).toMatch(/connection: close/i);
     expect(more).toEqual([]);
     await closed;
     expect(Date.now() - close_started_ms).toBeLessThan(5_000);
+  }, 30_000);
+
+  // A probe, 2026-12-06: five purchases pipelined 300 ms after SIGTERM, during the stop's grace:
+  // the first answered Connection: close, the other four made and never answered.
+  it('draining: of purchases pipelined at once, the first is made and answered Connection: close, the rest are not made', async () => {
+    gw = await startTestGateway({}, true, false);
+    const biz = await createBusiness(gw);
+    const card = testCard(9_600_001);
+    expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
+    const { socket, state } = await open(gw.port);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n');
+    await until('the first answer', () => answers(state.text) === 1, 5_000);
+    gw.drainHttp();
+    const purchase = (i: number) => {
+      const body = JSON.stringify({ reference: `drain-${i}`, cim: { type: 'card', value: card }, amount: 100, currency: 'EUR' });
+      return `POST /v1/purchases HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${biz.terminal_key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    socket.write([0, 1, 2, 3, 4].map(purchase).join(''));
+    await until('the connection closed by the server', () => state.closed_ms !== 0, 5_000);
+    const [, , first, ...more] = state.text.split('HTTP/1.1 ');
+    expect(first).toMatch(/^201 /);
+    expect(first).toMatch(/connection: close/i);
+    expect(more).toEqual([]);
+    // Sent again: the first is a repeat, the others new.
+    for (const i of [0, 1, 2, 3, 4]) {
+      const again = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `drain-${i}`, cim: { type: 'card', value: card }, amount: 100, currency: 'EUR' });
+      expect([again.status, again.headers.get('idempotent-replayed')], `drain-${i}`).toEqual([201, i === 0 ? 'true' : null]);
+    }
   }, 30_000);
 
   it('closes a connection whose answer went out after the close as soon as it falls idle', async () => {

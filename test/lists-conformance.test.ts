@@ -207,6 +207,21 @@ describe('GET /v1/transactions (the console\'s latest, from the ledger)', () => 
 });
 
 /** The id of the contact's sign-up award, once recorded. */
+describe('GET /v1/transactions right after a 201', () => {
+  it('holds the transaction just answered, and takes it as a cursor (a probe: missing, and 400 as a cursor)', async () => {
+    const b = await createBusiness(gw);
+    const card = '4000000000000010';
+    expect((await call(gw, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
+    for (let i = 0; i < 5; i++) {
+      const p = await call(gw, 'POST', '/v1/purchases', b.terminal_key, { reference: `raw-${i}`, cim: { type: 'card', value: card }, amount: 100, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+      const list = await call(gw, 'GET', '/v1/transactions?limit=1', b.admin_key);
+      expect(list.body.data.map((t: { id: string }) => t.id)).toEqual([p.body.id]);
+      expect((await call(gw, 'GET', `/v1/transactions?starting_after=${p.body.id}`, b.admin_key)).status).toBe(200);
+    }
+  });
+});
+
 async function eventuallyAward(b: BusinessFixture, contact_id: string): Promise<string> {
   const { sql } = gw.processor.stores;
   for (let tries = 0; tries < 100; tries++) {

@@ -103,6 +103,13 @@ export function requestErrorResponse(err: unknown): Response {
   return problemResponse(new PocketgateError('validation_failed', detail, [{ path: '', message: detail }]));
 }
 
+/** 503 `unavailable`, written on node's response, the connection to close after it: a request not run (the server stopping). */
+export function writeStopping(res: ServerResponse): void {
+  const body = problemBody('unavailable', 503, 'Service unavailable', 'the gateway is stopping: send it again, on a new connection');
+  res.writeHead(503, { 'content-type': problem_content_type, 'content-length': Buffer.byteLength(body), connection: 'close', 'retry-after': '1' });
+  res.end(body);
+}
+
 /** The same answer written on node's response (a request refused before @hono/node-server sees it). */
 export function writeRequestError(res: ServerResponse, detail: string): void {
   const body = problemBody('validation_failed', 400, 'Request validation failed', detail, [{ path: '', message: detail }]);
