@@ -93,6 +93,14 @@ function isoCodeSchema(length_max: number, field: string) {
 const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? undefined);
 /** Optional, null read as left out before `schema` sees it (its key stays optional in the output). */
 const nullAbsent = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema.optional());
+/** An object's `schema` with its keys sent as null left out; with `empty_absent`, an object with none left is no object. */
+const withoutNulls = <T extends z.ZodType>(schema: T, empty_absent = false) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    const kept = Object.entries(v).filter(([, x]) => x !== null);
+    if (empty_absent && kept.length === 0) return undefined;
+    return kept.length === Object.keys(v).length ? v : Object.fromEntries(kept);
+  }, schema);
 /** As nullAbsent, with a default where it is left out or null. */
 const nullDefault = <T extends z.ZodType>(schema: T, fallback: z.output<T>) => z.preprocess((v) => (v === null ? undefined : v), schema.default(fallback as never));
 
@@ -128,10 +136,16 @@ export const assignableCimSchema = z.object({
   value: z.string().min(1).max(254),
 });
 
+/**
+ * The email on file (not a CIM: kept as given, normalised): no card number in it either, as in a
+ * name (a probe stored and echoed `4111111111111111@x.com` whole).
+ */
+const contactEmailSchema = z.string().max(254).refine(...no_card_number);
+
 export const contactCreateSchema = z.object({
   first_name: nullAbsent(personNameSchema),
   last_name: nullAbsent(personNameSchema),
-  email: nullAbsent(z.string().max(254)),
+  email: nullAbsent(contactEmailSchema),
   phone: nullAbsent(z.string().max(32)),
   birth_date: nullAbsent(birthDateSchema),
   tags: nullDefault(tagsSchema, []),
@@ -148,7 +162,7 @@ export const contactCreateSchema = z.object({
   ),
   // As PATCH sets it: a back office importing its customers brings their blocks with them (a black-box
   // audit saw `spend_blocked: true` on a create answered 201 with the contact free to spend).
-  spend_blocked: z.boolean().optional(),
+  spend_blocked: nullAbsent(z.boolean()),
 });
 export type ContactCreate = z.infer<typeof contactCreateSchema>;
 
@@ -164,7 +178,7 @@ const notPatched = (where: string) =>
 export const contactPatchSchema = z.object({
   first_name: personNameSchema.nullable().optional(),
   last_name: personNameSchema.nullable().optional(),
-  email: z.string().max(254).nullable().optional(),
+  email: contactEmailSchema.nullable().optional(),
   phone: z.string().max(32).nullable().optional(),
   birth_date: birthDateSchema.nullable().optional(),
   tags: tagsSchema.optional(),
@@ -180,15 +194,16 @@ const conditionsSchema = z
     min_amount: amountSchema.optional(),
     merchants: z.array(z.string().min(1).max(64)).max(1000).optional(),
     venues: z.array(z.string().min(1).max(64)).max(1000).optional(),
-    products: z
-      .object({
-        skus: z.array(z.string().max(64)).max(10_000).optional(),
-        families: z.array(z.string().max(64)).max(1000).optional(),
-        brands: z.array(z.string().max(64)).max(1000).optional(),
-        types: z.array(z.string().max(64)).max(1000).optional(),
-      })
-      .strict()
-      .optional(),
+    products: withoutNulls(
+      z
+        .object({
+          skus: z.array(z.string().max(64)).max(10_000).optional(),
+          families: z.array(z.string().max(64)).max(1000).optional(),
+          brands: z.array(z.string().max(64)).max(1000).optional(),
+          types: z.array(z.string().max(64)).max(1000).optional(),
+        })
+        .strict(),
+    ).optional(),
     days_of_week: z.array(z.number().int().min(1).max(7)).max(7).optional(),
     time_from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM').optional(),
     // 24:00 is the end of the day; 24:01 to 24:59 no time at all (they were taken: a black-box probe, 2026-12-05).
@@ -246,10 +261,13 @@ export const offerFields = {
 export const offerSchema = z
   .object({
     ...offerFields,
-    active: offerFields.active.default(true),
-    kind: offerFields.kind.default('cashback'),
-    conditions: offerFields.conditions.default({}),
-    instant_redeem: offerFields.instant_redeem.default(false),
+    // null is left out here too, as on the offer's other optional fields, and `limits: {}` is none
+    // (an API probe found both 400, and `{}` kept beside PATCH's null).
+    active: nullDefault(offerFields.active, true),
+    kind: nullDefault(offerFields.kind, 'cashback'),
+    conditions: nullDefault(withoutNulls(conditionsSchema), {}),
+    limits: nullAbsent(withoutNulls(limitsSchema.optional(), true)),
+    instant_redeem: nullDefault(offerFields.instant_redeem, false),
   })
   // An offer valid from after it ends could never award anything: bad input, not a silent no-op.
   .refine((o) => o.valid_from === undefined || o.valid_to === undefined || Date.parse(o.valid_from) < Date.parse(o.valid_to), {
@@ -264,7 +282,7 @@ export type OfferInput = z.infer<typeof offerSchema>;
  * Their own nested values (`products`, `per_contact`) are replaced whole.
  */
 export const offerPatchSchema = z
-  .object({ ...offerFields, conditions: clearableFields(conditionsSchema.shape), limits: clearable(clearableFields(limitsSchema.shape)) })
+  .object({ ...offerFields, conditions: clearable(clearableFields(conditionsSchema.shape)), limits: clearable(clearableFields(limitsSchema.shape)) })
   .partial();
 export type OfferPatch = z.infer<typeof offerPatchSchema>;
 
@@ -284,9 +302,9 @@ export function offerView<T extends { readonly id: string; readonly created_at: 
 // is bad input (400), not one unit.
 export const itemSchema = z.object({
   sku: z.string().min(1).max(64),
-  family: z.string().max(64).optional(),
-  brand: z.string().max(64).optional(),
-  type: z.string().max(64).optional(),
+  family: nullAbsent(z.string().max(64)),
+  brand: nullAbsent(z.string().max(64)),
+  type: nullAbsent(z.string().max(64)),
   quantity: z.number().positive().max(1_000_000),
   amount: amountSchema,
 });
@@ -297,8 +315,8 @@ const callbackItemSchema = itemSchema.extend({ quantity: itemSchema.shape.quanti
 const paySchema = z
   .object({
     amount: positiveAmountSchema,
-    otp: z.string().regex(/^\d{6}$/, 'must be 6 digits').optional(),
-    wallet_code: z.string().min(1).max(32).optional(),
+    otp: nullAbsent(z.string().regex(/^\d{6}$/, 'must be 6 digits')),
+    wallet_code: nullAbsent(z.string().min(1).max(32)),
   })
   .refine((p) => (p.otp === undefined) !== (p.wallet_code === undefined), 'exactly one of otp or wallet_code');
 
@@ -431,8 +449,8 @@ export const spendSchema = z
     reference: referenceSchema,
     amount: positiveAmountSchema,
     currency: currencySchema,
-    otp: z.string().regex(/^\d{6}$/, 'must be 6 digits').optional(),
-    wallet_code: z.string().min(1).max(32).optional(),
+    otp: nullAbsent(z.string().regex(/^\d{6}$/, 'must be 6 digits')),
+    wallet_code: nullAbsent(z.string().min(1).max(32)),
   })
   .refine((s) => (s.otp === undefined) !== (s.wallet_code === undefined), { message: 'exactly one of otp or wallet_code', path: ['otp'] });
 export type SpendInput = z.infer<typeof spendSchema>;
@@ -452,10 +470,7 @@ export const reversalSchema = z.object({
   original_reference: referenceSchema,
   // Refused rather than ignored, as Stripe and Adyen refuse a field they do not know: a POS that
   // sends an amount means part of the original, and a reversal would void all of it (audit).
-  amount: z
-    .unknown()
-    .refine(() => false, 'a reversal voids the whole original and takes no amount; to return part of it, send a refund')
-    .optional()
+  amount: nullAbsent(z.unknown().refine(() => false, 'a reversal voids the whole original and takes no amount; to return part of it, send a refund'))
     .describe('not taken: a reversal voids the whole original; to return part of it, send a refund'),
 });
 export type ReversalInput = z.infer<typeof reversalSchema>;

@@ -358,7 +358,7 @@ export class Offers {
 
 /**
  * The offer's body with `patch` over it: `conditions` and `limits` merged key by key (a key set
- * undefined, null in the request, removed; `limits` undefined removes them all), the rest replaced.
+ * undefined, null in the request, removed; either undefined removes them all), the rest replaced.
  */
 export function patchedOffer(body: OfferInput, patch: OfferPatch): Record<string, unknown> {
   const { conditions, limits, ...rest } = patch;
@@ -366,7 +366,8 @@ export function patchedOffer(body: OfferInput, patch: OfferPatch): Record<string
   return {
     ...body,
     ...rest,
-    ...(conditions === undefined ? {} : { conditions: defined({ ...body.conditions, ...conditions }) }),
+    // `conditions: null` removes them all, as `limits: null` does.
+    ...(!('conditions' in patch) ? {} : { conditions: conditions === undefined ? {} : defined({ ...body.conditions, ...conditions }) }),
     // No limit left is none: `limits` null, not {} (the review).
     ...(!('limits' in patch) ? {} : { limits: merged_limits === undefined || Object.keys(merged_limits).length === 0 ? undefined : merged_limits }),
   };

@@ -44,6 +44,26 @@ describe('null on an optional field', () => {
     expect([f.status, f.body.amount ?? f.body.refunded], f.text).toEqual([201, 1_000]);
   });
 
+  it("an item's optional fields, a contact's spend_blocked, a spend's unused method, a reversal's amount, an offer's nested fields: null left out too (a second probe)", async () => {
+    const cim = { type: 'card', value: card };
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'na-i', cim, amount: 1_000, currency: 'EUR', items: [{ sku: 'A', family: null, brand: null, type: null, quantity: 1, amount: 1_000 }] });
+    expect(p.status, p.text).toBe(201);
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'B', spend_blocked: null });
+    expect([c.status, c.body.spend_blocked], c.text).toEqual([201, false]);
+    const wallet_code = (await call(gw, 'GET', `/v1/contacts/${c.body.id}`, biz.admin_key)).body.wallet_code as string;
+    const spend = await call(gw, 'POST', '/v1/spends', biz.terminal_key, { reference: 'na-s', amount: 5, currency: 'EUR', otp: null, wallet_code });
+    expect([spend.status, spend.body.code], spend.text).toEqual([422, 'insufficient_funds']); // read, not 400: nothing in its wallet
+    const reversal = await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: 'na-v', original_reference: 'na-i', amount: null });
+    expect(reversal.status, reversal.text).toBe(201);
+    const offer = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'nulls', goal: 'spend', award: { fixed: 1 }, active: null, kind: null, instant_redeem: null, conditions: { min_amount: null, products: { skus: ['A'], brands: null } }, limits: { budget: null } });
+    expect(offer.status, offer.text).toBe(201);
+    expect(offer.body).toMatchObject({ active: true, kind: 'cashback', instant_redeem: false, conditions: { products: { skus: ['A'] } }, limits: null });
+    expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'empty limits', goal: 'spend', award: { fixed: 1 }, limits: {} })).body.limits).toBeNull();
+    // PATCH: conditions null removes them all, as limits null does.
+    const cleared = await call(gw, 'PATCH', `/v1/offers/${offer.body.id}`, biz.admin_key, { conditions: null });
+    expect([cleared.status, cleared.body.conditions], cleared.text).toEqual([200, {}]);
+  });
+
   it('a processor callback with occurred_at, terminal_code and items null is processed', async () => {
     const p = await createProcessor(gw, biz);
     const res = await postCallback(gw, p, sale('transaction.cleared', { transaction_id: transactionId(), card: { number: card }, amount: 500, currency: 'EUR', merchant_code: biz.merchant_code, occurred_at: null, terminal_code: null, items: null }));
