@@ -71,10 +71,30 @@ const timezoneSchema = z.string().refine((tz) => {
 }, 'must be an IANA time zone, e.g. Europe/Lisbon');
 const tagsSchema = z.array(z.string().trim().min(1).max(64).refine(...no_card_number)).max(64);
 
+// An optional field sent as null is the same as left out (a serializer writing null for what is
+// unset; a venue or offer read back, unset fields null, sent again as it is): on an offer, the
+// optional fields of POS bodies, a venue's, a contact's and a processor's callback data (null was
+// 400 on all but offers': an API probe, 2026-12-06), and of every other create: a business's,
+// merchant's, processor's, scheme's, codes', sign-up's, spend OTP's, webhook's, callback envelope's.
+// In a PATCH null clears the field (the key stays in the parsed patch, undefined, and overrides).
+const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? undefined);
+/** Optional, null read as left out before `schema` sees it (its key stays optional in the output). */
+export const nullAbsent = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema.optional());
+/** An object's `schema` with its keys sent as null left out; with `empty_absent`, an object with none left is no object. */
+const withoutNulls = <T extends z.ZodType>(schema: T, empty_absent = false) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    const kept = Object.entries(v).filter(([, x]) => x !== null);
+    if (empty_absent && kept.length === 0) return undefined;
+    return kept.length === Object.keys(v).length ? v : Object.fromEntries(kept);
+  }, schema);
+/** As nullAbsent, with a default where it is left out or null. */
+export const nullDefault = <T extends z.ZodType>(schema: T, fallback: z.output<T>) => z.preprocess((v) => (v === null ? undefined : v), schema.default(fallback as never));
+
 export const businessCreateSchema = z.object({
   name: nameSchema,
   currency: currencySchema,
-  reward_resolution: z.enum(['all', 'best', 'best_per_scheme']).default('all'),
+  reward_resolution: nullDefault(z.enum(['all', 'best', 'best_per_scheme']), 'all'),
 });
 
 /**
@@ -85,30 +105,12 @@ function isoCodeSchema(length_max: number, field: string) {
   return z.string().min(1).max(length_max).regex(/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/, `must be printable ASCII with no space at either end (ISO 8583 ${field})`);
 }
 
-// An optional field sent as null is the same as left out (a serializer writing null for what is
-// unset; a venue or offer read back, unset fields null, sent again as it is): on an offer, the
-// optional fields of POS bodies, a venue's, a contact's and a processor's callback data (null was
-// 400 on all but offers': an API probe, 2026-12-06). In a PATCH null clears the field (the key
-// stays in the parsed patch, undefined, and overrides).
-const clearable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? undefined);
-/** Optional, null read as left out before `schema` sees it (its key stays optional in the output). */
-const nullAbsent = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema.optional());
-/** An object's `schema` with its keys sent as null left out; with `empty_absent`, an object with none left is no object. */
-const withoutNulls = <T extends z.ZodType>(schema: T, empty_absent = false) =>
-  z.preprocess((v) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
-    const kept = Object.entries(v).filter(([, x]) => x !== null);
-    if (empty_absent && kept.length === 0) return undefined;
-    return kept.length === Object.keys(v).length ? v : Object.fromEntries(kept);
-  }, schema);
-/** As nullAbsent, with a default where it is left out or null. */
-const nullDefault = <T extends z.ZodType>(schema: T, fallback: z.output<T>) => z.preprocess((v) => (v === null ? undefined : v), schema.default(fallback as never));
 
 export const merchantCreateSchema = z.object({
   name: nameSchema,
   code: isoCodeSchema(15, 'DE42'),
-  contribution_fee_percent: z.number().min(0, { abort: true }).max(100, { abort: true }).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').describe('0 to 100, at most 2 decimals').default(0),
-  settle_on: z.enum(['award', 'spend']).default('award'),
+  contribution_fee_percent: nullDefault(z.number().min(0, { abort: true }).max(100, { abort: true }).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').describe('0 to 100, at most 2 decimals'), 0),
+  settle_on: nullDefault(z.enum(['award', 'spend']), 'award'),
 });
 
 export const venueCreateSchema = z.object({
@@ -477,7 +479,7 @@ export type ReversalInput = z.infer<typeof reversalSchema>;
 
 export const spendOtpSchema = z.object({
   amount: positiveAmountSchema,
-  ttl_seconds: z.number().int().min(30).max(900).default(300),
+  ttl_seconds: nullDefault(z.number().int().min(30).max(900), 300),
 });
 
 /** GET /v1/wallets: a CIM by its type and value (the value is checked as its type's, once normalised). */
@@ -539,21 +541,21 @@ function isDomainName(entry: string): boolean {
 export const schemeSchema = z.object({
   name: nameSchema,
   signup: z.enum(['auto', 'self', 'email_domain', 'codes']),
-  email_domains: z.array(z.string().trim().min(1).max(253).refine(isDomainName, 'must be a domain name, e.g. example.com')).max(100).optional(),
+  email_domains: nullAbsent(z.array(z.string().trim().min(1).max(253).refine(isDomainName, 'must be a domain name, e.g. example.com')).max(100)),
 });
 export type SchemeInput = z.infer<typeof schemeSchema>;
 
 /** Either `count` new codes, or `codes` to import (each usable once). */
 export const schemeCodesSchema = z
   .object({
-    count: z.number().int().min(1).max(10_000).optional(),
-    codes: z.array(z.string().trim().min(4).max(64)).min(1).max(10_000).optional(),
+    count: nullAbsent(z.number().int().min(1).max(10_000)),
+    codes: nullAbsent(z.array(z.string().trim().min(4).max(64)).min(1).max(10_000)),
   })
   .refine((c) => (c.count === undefined) !== (c.codes === undefined), { message: 'exactly one of count or codes', path: ['count'] });
 
 export const signupSchema = z.object({
   contact_id: z.string().min(1).max(64),
-  code: z.string().min(1).max(64).optional(),
+  code: nullAbsent(z.string().min(1).max(64)),
 });
 
 export const tiersSchema = z
@@ -656,7 +658,7 @@ export const transactionsQuerySchema = z.object({
 
 export const processorCreateSchema = z.object({
   name: nameSchema,
-  award_on: z.enum(['clearing', 'authorization']).default('clearing'),
+  award_on: nullDefault(z.enum(['clearing', 'authorization']), 'clearing'),
 });
 export type ProcessorCreate = z.infer<typeof processorCreateSchema>;
 
@@ -681,7 +683,7 @@ const callbackCurrencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 42
 export const callbackEnvelopeSchema = z.object({
   id: callbackEventIdSchema,
   type: z.enum(callback_event_types),
-  created_at: timestampSchema.optional(),
+  created_at: nullAbsent(timestampSchema),
   data: z.record(z.string(), z.unknown()),
 });
 
@@ -696,8 +698,8 @@ const processorTerminalCodeSchema = z.string().min(1).max(64).transform(maskCard
 export const callbackSaleSchema = z
   .object({
     transaction_id: processorTransactionIdSchema,
-    card: z.object({ number: z.string().min(1).max(64) }).optional(),
-    cim: cimInputSchema.optional(),
+    card: nullAbsent(z.object({ number: z.string().min(1).max(64) })),
+    cim: nullAbsent(cimInputSchema),
     amount: positiveAmountSchema,
     currency: callbackCurrencySchema,
     merchant_code: merchantCodeSchema,

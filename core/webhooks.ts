@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { holdsCardNumber } from './luhn.ts';
-import { cursorSchema, limitSchema } from './schemas.ts';
+import { cursorSchema, limitSchema, nullAbsent } from './schemas.ts';
 
 export const webhook_event_types = ['transaction.approved', 'award.created', 'award.expired'] as const;
 export type WebhookEventType = (typeof webhook_event_types)[number];
@@ -61,7 +61,7 @@ const descriptionSchema = z
 export const webhookCreateSchema = z.object({
   url: webhookUrlSchema,
   events: eventsSchema,
-  description: descriptionSchema.optional(),
+  description: nullAbsent(descriptionSchema),
 });
 export type WebhookCreateInput = z.infer<typeof webhookCreateSchema>;
 

@@ -4,8 +4,8 @@
 // repeat, replayed.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
-import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
+import { call, createBusiness, platform_key, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { createProcessor, postCallback, sale, transactionId, type ProcessorFixture } from './callback-helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -67,6 +67,30 @@ describe('null on an optional field', () => {
   it('a processor callback with occurred_at, terminal_code and items null is processed', async () => {
     const p = await createProcessor(gw, biz);
     const res = await postCallback(gw, p, sale('transaction.cleared', { transaction_id: transactionId(), card: { number: card }, amount: 500, currency: 'EUR', merchant_code: biz.merchant_code, occurred_at: null, terminal_code: null, items: null }));
+    expect(res.body, res.text).toMatchObject({ status: 'processed' });
+  });
+
+  it("the network's, the rewards', a spend OTP's, a webhook's and a callback envelope's optional fields: null is their default (the session after)", async () => {
+    const b = await call(gw, 'POST', '/v1/businesses', platform_key, { name: 'Nulls', currency: 'EUR', reward_resolution: null });
+    expect([b.status, b.body.reward_resolution], b.text).toEqual([201, 'all']);
+    const m = await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'Null fees', code: 'NULLFEES', contribution_fee_percent: null, settle_on: null });
+    expect([m.status, m.body.contribution_fee_percent, m.body.settle_on], m.text).toEqual([201, 0, 'award']);
+    const processor = await call(gw, 'POST', '/v1/processors', biz.admin_key, { name: 'Null acquirer', award_on: null });
+    expect([processor.status, processor.body.award_on], processor.text).toEqual([201, 'clearing']);
+    const scheme = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Null club', signup: 'codes', email_domains: null });
+    expect(scheme.status, scheme.text).toBe(201);
+    const codes = await call(gw, 'POST', `/v1/schemes/${scheme.body.id}/codes`, biz.admin_key, { count: null, codes: ['NULL-CODE-1'] });
+    expect(codes.status, codes.text).toBe(201);
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'N' });
+    const signup = await call(gw, 'POST', `/v1/schemes/${scheme.body.id}/signups`, biz.admin_key, { contact_id: c.body.id, code: null });
+    expect([signup.status, signup.body.code], signup.text).toEqual([422, 'signup_not_allowed']); // a codes scheme without a code: read, not 400
+    const otp = await call(gw, 'POST', `/v1/contacts/${c.body.id}/spend-otp`, biz.admin_key, { amount: 100, ttl_seconds: null });
+    expect(otp.status, otp.text).toBe(201);
+    expect(Date.parse(otp.body.expires_at) - Date.now()).toBeGreaterThan(250_000); // the default 300 s
+    const hook = await call(gw, 'POST', '/v1/webhooks', biz.admin_key, { url: 'https://example.com/nulls', events: ['*'], description: null });
+    expect(hook.status, hook.text).toBe(201);
+    const p: ProcessorFixture = { id: processor.body.id, secret: processor.body.signing_secret };
+    const res = await postCallback(gw, p, { ...sale('transaction.cleared', { transaction_id: transactionId(), card: { number: card }, cim: null, amount: 500, currency: 'EUR', merchant_code: biz.merchant_code }), created_at: null });
     expect(res.body, res.text).toMatchObject({ status: 'processed' });
   });
 });
