@@ -36,6 +36,15 @@ describe('a refused field says what is wrong with it, and nothing else (API audi
     expect(messages(offerPatchSchema, { award: { percent: 150 } })).toHaveLength(1);
     expect(messages(offerPatchSchema, { award: { percent: 1.005 } })).toEqual(['award.percent: at most 2 decimals']);
   });
+
+  it("an offer's fixed award is named where it is wrong, not as the whole award's 'Invalid input' (the last session's leftover)", () => {
+    expect(messages(offerPatchSchema, { award: { fixed: 5.5 } })).toEqual(['award.fixed: must be an integer in minor units']);
+    expect(messages(offerPatchSchema, { award: { fixed: -1 } })).toEqual(['award.fixed: must not be negative']);
+    const neither = ['award: must be {"percent": 0 to 100} or {"fixed": an amount in minor units}, exactly one'];
+    expect(messages(offerPatchSchema, { award: {} })).toEqual(neither);
+    expect(messages(offerPatchSchema, { award: { percent: 5, fixed: 5 } })).toEqual(neither);
+    expect(messages(offerPatchSchema, { award: 5 })).toEqual(neither);
+  });
 });
 
 describe('tiersSchema', () => {

@@ -247,7 +247,7 @@ export const offerFields = {
   award: z.union([
     z.object({ percent: z.number().min(0, { abort: true }).max(100, { abort: true }).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').describe('0 to 100, at most 2 decimals') }).strict(),
     z.object({ fixed: amountSchema }).strict(),
-  ]),
+  ], { error: 'must be {"percent": 0 to 100} or {"fixed": an amount in minor units}, exactly one' }),
   conditions: conditionsSchema,
   max_award: clearable(amountSchema),
   limits: clearable(limitsSchema),
@@ -349,11 +349,24 @@ export const purchaseQuoteSchema = z.object(purchaseFields).superRefine(itemsAdd
 export type PurchaseQuoteInput = z.infer<typeof purchaseQuoteSchema>;
 export type PurchaseInput = z.infer<typeof purchaseSchema>;
 
+type Issue = z.core.$ZodIssue;
+/**
+ * A union's failure told by the one branch whose keys the value has (`award: {fixed: 5.5}` fails
+ * only at `award.fixed`: "expected int"), not as the whole union's "Invalid input"; as it is where
+ * no branch or several have the value's keys.
+ */
+function unionBranchIssues(issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
+  const fitting = issue.errors.filter((branch) => !branch.some((i) => i.code === 'unrecognized_keys' && i.path.length === 0));
+  if (fitting.length !== 1) return [issue];
+  return fitting[0]!.flatMap((i) => unionBranchIssues({ ...i, path: [...issue.path, ...i.path] }));
+}
+
 /** Parse with `schema` or throw a validation_failed PocketgateError listing every problem. */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const errors: FieldError[] = r.error.issues.slice(0, 50).map((issue) => ({
+  const errors: FieldError[] = r.error.issues.flatMap(unionBranchIssues).slice(0, 50).map((issue) => ({
     path: issue.path.length === 0 ? '' : issue.path.map(String).join('.'),
     message: issue.message,
   }));
