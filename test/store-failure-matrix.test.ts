@@ -168,7 +168,7 @@ const routes: RouteCase[] = [
   { name: 'GET /v1/webhooks/{id}/deliveries', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/webhooks/${webhook_id}/deliveries`) },
   { name: 'POST /v1/webhooks/{id}/deliveries/{event_id}/retry', kind: 'admin', ok: 202, send: admin('POST', () => `/v1/webhooks/${webhook_id}/deliveries/${event_id}/retry`) },
   // Operations (API.md, OPERATIONS.md)
-  { name: 'GET /v1/terminal (no upgrade)', kind: 'admin', ok: 426, send: () => raw('/v1/terminal', biz.terminal_key) },
+  { name: 'GET /v1/terminal (no upgrade)', kind: 'admin', ok: 400, send: () => raw('/v1/terminal', biz.terminal_key) },
   { name: 'GET /healthz', kind: 'public', ok: 200, send: () => raw('/healthz') },
   { name: 'GET /readyz', kind: 'readyz', ok: 200, send: () => raw('/readyz') },
   { name: 'GET /metrics', kind: 'public', ok: 200, send: () => raw('/metrics') },

@@ -52,7 +52,7 @@ describe('the upgrade', () => {
 
   it('a GET without an upgrade is told to upgrade', async () => {
     const r = await call(gw, 'GET', '/v1/terminal', biz.terminal_key);
-    expect([r.status, r.body.code, r.headers.get('upgrade')]).toEqual([426, 'validation_failed', 'websocket']);
+    expect([r.status, r.body.code, r.body.detail]).toEqual([400, 'validation_failed', 'GET /v1/terminal opens a WebSocket: send Upgrade: websocket']);
   });
 
   it('a handshake RFC 6455 refuses, with a good key: problem+json 400, no socket', async () => {

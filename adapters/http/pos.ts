@@ -87,10 +87,11 @@ export function posRoutes(processor: Processor, trusted_hops = 0, onTransaction?
   }
 
   // The WebSocket terminal channel (adapters/ws) takes this path's upgrades before Hono sees
-  // them: a GET that asks for no upgrade is told what to do.
+  // them: a GET that asks for no upgrade is told what to do, 400 as RFC 6455 §4.2.2 has a handshake
+  // that is not one answered (426 before: its code, validation_failed, is 400 in API.md's list).
   const channel = 'The WebSocket terminal channel (Upgrade: websocket; Authorization: Bearer <terminal key>, or subprotocol pocketgate.auth-frame): requests {id, op, body}, replies {id, status, body}';
   serve(app, { method: 'get', path: terminal_path, summary: channel, tag, key: 'terminal', upgrade: true }, () => {
-    throw new PocketgateError('validation_failed', 'GET /v1/terminal opens a WebSocket: send Upgrade: websocket', [{ path: '', message: 'Upgrade: websocket required' }], 426);
+    throw new PocketgateError('validation_failed', 'GET /v1/terminal opens a WebSocket: send Upgrade: websocket', [{ path: '', message: 'Upgrade: websocket required' }]);
   });
 
   const wallets = 'Wallet balances by CIM (query cim_type, cim_value)';

@@ -51,8 +51,6 @@ export function problemResponse(err: unknown): Response {
   // A 401 names the scheme its credentials take (RFC 9110 §11.6.1, RFC 6750 §3), as the WebSocket upgrade's does;
   // a callback's signature_invalid is not a bearer key's.
   if (code === 'unauthorized') headers['www-authenticate'] = 'Bearer';
-  // 426 (GET /v1/terminal without an upgrade) must name the protocol to upgrade to (RFC 9110 §15.5.22).
-  if (status === 426) headers.upgrade = 'websocket';
   return new Response(body, { status, headers });
 }
 

@@ -121,7 +121,7 @@ function othersOf(doc: RouteDoc): RouteConfig['responses'] {
 }
 
 function responsesOf(doc: RouteDoc): RouteConfig['responses'] {
-  if (doc.upgrade) return { 101: { description: 'Switching Protocols: the WebSocket is open' }, 426: problem('Upgrade Required: the request asked for no upgrade'), ...othersOf(doc) };
+  if (doc.upgrade) return { 101: { description: 'Switching Protocols: the WebSocket is open' }, ...othersOf(doc) };
   return { ...successOf(doc), ...othersOf(doc) };
 }
 
