@@ -252,16 +252,19 @@ export class Refunds {
       if (await claimedByAnother(this.stores, slot, hash)) throw referenceConflict(input.reference);
       // Not here (yet): remember the reversal so that the original is refused if it comes late.
       const outcome = await claimForReversal(this.stores, original_slot, hash);
-      // Remembered by another reversal before: still no transaction to reverse, so not found
-      // again (already_reversed would say one was reversed).
-      if (outcome === 'remembered') {
+      // The original arrived between our two reads: reverse it for real.
+      if (outcome === 'arrived') original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
+      // Remembered now or by another reversal before, or held by a request refused before it named
+      // a contact (a card no contact has, ISO 8583's 14): no transaction to reverse either way, so
+      // not found, remembered as such (already_reversed would say one was reversed). The refused
+      // one was a bare 404, which ISO 8583 told an advice as 25, where an advice of any other
+      // declined original is acknowledged 00 (an ISO probe, 2026-12-06).
+      if (original === undefined) {
         const repeat = await claimRefused(this.stores, { business_id: business.id, slot, hash });
         await this.journalNotFound(business, slot, hash, repeat, input.original_reference);
-        throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; it will be refused if it arrives`, repeat);
+        const detail = outcome === 'remembered' ? 'it will be refused if it arrives' : 'it was refused';
+        throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; ${detail}`, repeat);
       }
-      // The original arrived between our two reads: reverse it for real.
-      original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
-      if (original === undefined) throw new PocketgateError('original_not_found', `no transaction with reference ${input.original_reference} at this terminal`);
     }
     await claimReference(this.stores, { business_id: business.id, slot, hash }, original.contact_id);
     const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);

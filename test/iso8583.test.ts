@@ -368,6 +368,19 @@ describe('0200 refund and 0400/0420 reversal', () => {
     expect(await wallet(c.id)).toMatchObject({ open: 100 });
   });
 
+  it('a reversal of a 0200 declined 14 (a card no contact has) is answered as one declined 51: an 0420 00, its repeat the same, an 0400 25 (it was 25 for the advice: an ISO probe, 2026-12-06)', async () => {
+    const declined = request('0200', { 2: testCard(123_456_903), 3: '000000', 4: amount(500) });
+    expect((await iso.send(declined)).fields[39]).toBe('14');
+    const de90 = formatOriginalData({ mti: '0200', stan: declined.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    const advice_message = request('0420', { 2: declined.fields[2]!, 3: '000000', 4: amount(500), 90: de90 });
+    const advice = await iso.send(advice_message);
+    expect([advice.mti, advice.fields[39]]).toEqual(['0430', '00']);
+    const repeat = await iso.send(createMessage('0421', Object.fromEntries(advice_message.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined))));
+    expect([repeat.mti, repeat.fields[39], repeat.fields[38]]).toEqual(['0430', '00', advice.fields[38]]);
+    const reversal = await iso.send(request('0400', { 2: declined.fields[2]!, 3: '000000', 4: amount(500), 90: de90 }));
+    expect([reversal.mti, reversal.fields[39]]).toEqual(['0410', '25']);
+  });
+
   it('a reversal advice before its original: acknowledged, and the late original is refused', async () => {
     const c = await contact(8);
     const late_stan = '888888';
