@@ -97,7 +97,9 @@ function unsupported(detail: string): PocketgateError {
  * counts as JSON), in UTF-8, and not encoded (the gateway decodes no Content-Encoding, and would
  * otherwise parse compressed bytes as text). No Content-Type at all is taken as the route's type,
  * and so is text/plain on a JSON route: what fetch and other generic clients send with a string
- * body. The body must still parse as JSON; anything else is a bad body (400), not a bad type.
+ * body; and application/x-www-form-urlencoded on any route, what `curl -d` sends unless told
+ * otherwise (400 until 2026-12-06: a POS probe). The body must still parse as JSON (NDJSON on an
+ * import); a form's `a=1&b=2` is a bad body (400), not a bad type.
  */
 export function requireMediaType(c: Context, types: readonly string[]): void {
   const encoding = c.req.header('content-encoding');
@@ -105,6 +107,7 @@ export function requireMediaType(c: Context, types: readonly string[]): void {
   const header = c.req.header('content-type');
   if (header === undefined) return;
   const [type = '', ...params] = header.toLowerCase().split(';').map((p) => p.trim());
+  if (type === 'application/x-www-form-urlencoded') return;
   const json = types.includes('application/json') && (type.endsWith('+json') || type === 'text/plain');
   if (!types.includes(type) && !json) throw unsupported(`Content-Type ${type || '(empty)'} is not accepted here: send ${types[0]}`);
   const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
