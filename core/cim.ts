@@ -95,6 +95,9 @@ function maskText(value: string): string {
 const trunk_zero = /^(\+|00)\s*(\d{1,3})[\s-]*\(0\)/;
 const zero_kept_countries: ReadonlySet<string> = new Set(['39', '378', '225']);
 
+/** "(+44) 20 7946 0958": the country code in brackets, as some print it, is the country code (a contacts probe). */
+const bracketed_country = /^\((\+|00)\s*(\d{1,3})\)/;
+
 function withoutTrunkZero(phone: string): string {
   const m = trunk_zero.exec(phone);
   if (m === null || zero_kept_countries.has(m[2]!)) return phone;
@@ -112,7 +115,7 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
       return { type, value: pan, masked: maskPan(pan) };
     }
     case 'phone': {
-      const trimmed = withoutTrunkZero(raw.trim());
+      const trimmed = withoutTrunkZero(raw.trim().replace(bracketed_country, '$1$2'));
       const international = trimmed.startsWith('+') ? trimmed.slice(1) : trimmed.startsWith('00') ? trimmed.slice(2) : undefined;
       if (international === undefined) return { error: 'phone must be in international form (E.164, +<country><number>)' };
       const digits = digitsOnly(international, ' -().');

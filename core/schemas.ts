@@ -69,7 +69,11 @@ const timezoneSchema = z.string().refine((tz) => {
     return false;
   }
 }, 'must be an IANA time zone, e.g. Europe/Lisbon');
-const tagsSchema = z.array(z.string().trim().min(1).max(64).refine(...no_card_number)).max(64);
+/** A contact's tags, each once (["a", "a"] was kept twice: a contacts probe). */
+const tagsSchema = z
+  .array(z.string().trim().min(1).max(64).refine(...no_card_number))
+  .max(64)
+  .transform((tags) => [...new Set(tags)]);
 
 // An optional field sent as null is the same as left out (a serializer writing null for what is
 // unset; a venue or offer read back, unset fields null, sent again as it is): on an offer, the
@@ -144,6 +148,9 @@ export const assignableCimSchema = z.object({
  */
 const contactEmailSchema = z.string().max(254).refine(...no_card_number);
 
+/** The CIMs a contact holds at most, given at its creation or added one by one. */
+export const contact_cims_max = 20;
+
 export const contactCreateSchema = z.object({
   first_name: nullAbsent(personNameSchema),
   last_name: nullAbsent(personNameSchema),
@@ -151,7 +158,7 @@ export const contactCreateSchema = z.object({
   phone: nullAbsent(z.string().max(32)),
   birth_date: nullAbsent(birthDateSchema),
   tags: nullDefault(tagsSchema, []),
-  cims: nullDefault(z.array(assignableCimSchema).max(20), []),
+  cims: nullDefault(z.array(assignableCimSchema).max(contact_cims_max), []),
   // A referral code in any case, as a contact code is taken at the POS: the codes are upper case,
   // and a customer reads one out or types it as it comes (a contacts probe: lower case was 400).
   referred_by: nullAbsent(
@@ -187,6 +194,11 @@ export const contactPatchSchema = z.object({
   spend_blocked: z.boolean().optional(),
   cims: notPatched('a CIM is added with POST /v1/contacts/{id}/cims'),
   referred_by: notPatched('a referrer is named when the contact is created'),
+  // Read back, not set: 200 with nothing changed misled a client "changing" its wallet code (a contacts probe).
+  wallet_code: notPatched('a new wallet code is made with POST /v1/contacts/{id}/wallet-code'),
+  code: notPatched("a contact's code is made once, when it is created"),
+  referral_code: notPatched("a contact's referral code is made once, when it is created"),
+  tier: notPatched('a tier follows the contact\'s purchases (PUT /v1/tiers)'),
 });
 export type ContactPatch = z.infer<typeof contactPatchSchema>;
 
@@ -502,6 +514,23 @@ export const walletQuerySchema = z.object({
 });
 
 /**
+ * A phone's CIM value as a query string carries it: its "+" sent unencoded is read as a space by
+ * form decoding (`?cim_type=phone&cim_value=+44…`: 400 "must be in international form" for a URL
+ * written by hand, a contacts probe, 2026-12-06). Only in a query: in a JSON body a leading space
+ * is a space, and the national number after it is not made an international one.
+ */
+export function queryCimValue(cim_type: string, cim_value: string): string {
+  return cim_type === 'phone' ? cim_value.replace(/^ (?=\d)/, '+') : cim_value;
+}
+
+/**
+ * A timestamp in a query string: an offset's "+" sent unencoded is read as a space by form
+ * decoding (`?from=2026-12-06T07:34:08+01:00`), so a space where the offset's sign goes is that
+ * "+" (a contacts probe, 2026-12-06: 400 for a URL written by hand). Nothing else reads so.
+ */
+const queryTimestampSchema = z.preprocess((v) => (typeof v === 'string' ? v.replace(/(T\d{2}:\d{2}:\d{2}(?:\.\d+)?) (\d{2}:\d{2})$/i, '$1+$2') : v), timestampSchema);
+
+/**
  * A period that ends before it starts is bad input (400 on `to`), for a statement (no closing
  * would be its opening plus its lines) and a settlement alike; from = to is an empty period.
  */
@@ -512,16 +541,16 @@ const period_in_order: [(q: { from?: string | undefined; to?: string | undefined
 
 export const statementQuerySchema = z
   .object({
-    from: timestampSchema.optional(),
-    to: timestampSchema.optional(),
+    from: queryTimestampSchema.optional(),
+    to: queryTimestampSchema.optional(),
   })
   .refine(...period_in_order);
 
 export const settlementQuerySchema = z
   .object({
     merchant_id: z.string().min(1).max(64).optional(),
-    from: timestampSchema.optional(),
-    to: timestampSchema.optional(),
+    from: queryTimestampSchema.optional(),
+    to: queryTimestampSchema.optional(),
   })
   .refine(...period_in_order);
 
@@ -659,7 +688,7 @@ export function pageOfList<T extends { readonly id: string }>(items: readonly T[
 
 /** The console's dashboard: `since` is the start of "today" in the viewer's zone. */
 export const statsQuerySchema = z.object({
-  since: timestampSchema.optional(),
+  since: queryTimestampSchema.optional(),
 });
 
 export const transactionsQuerySchema = z.object({

@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { cimToken, normaliseCim, type CimType, type NormalisedCim } from '../core/cim.ts';
 import { PocketgateError, type ErrorCode, type FieldError } from '../core/errors.ts';
 import { newContactCode, newId, newReferralCode, newWalletCode, shardOf } from '../core/ids.ts';
-import { contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
+import { contact_cims_max, contactCreateSchema, parseJsonText, parseWith, type ContactCreate, type ContactPatch } from '../core/schemas.ts';
 import { CimIndex } from './hot/cim-index.ts';
 import { counted_rate_limits, guessCountersOf, type GuessCounters, type GuessOutcome, type Presenter } from './hot/guess.ts';
 import type { GuessKind } from '../core/guesses.ts';
@@ -436,8 +436,20 @@ export class Contacts {
     const n = this.normalise(type, value, 'value');
     const token = this.token(business.id, n);
     try {
-      await this.stores.sql`insert into contact_cims (token, business_id, contact_id, type, masked)
-        values (${token}, ${business.id}, ${contact_id}, ${n.type}, ${n.masked})`;
+      await this.stores.sql.begin(async (tx) => {
+        // A contact holds as many CIMs as a create may give it: added one by one they had no bound
+        // (25 taken: a contacts probe, 2026-12-06). Counted under the contact's row lock, so that
+        // adds raced do not all find room; its own CIM again is not one more.
+        await tx`select 1 from contacts where id = ${contact_id} for update`;
+        const [held] = await tx<{ n: number; own: boolean }[]>`
+          select count(*)::int as n, coalesce(bool_or(token = ${token}), false) as own
+          from contact_cims where contact_id = ${contact_id} and type not in ('wallet_code', 'contact_code')`;
+        if (held !== undefined && held.n >= contact_cims_max && !held.own) {
+          throw new PocketgateError('validation_failed', `a contact holds at most ${contact_cims_max} CIMs`, [{ path: '', message: `this contact holds ${held.n} CIMs already` }]);
+        }
+        await tx`insert into contact_cims (token, business_id, contact_id, type, masked)
+          values (${token}, ${business.id}, ${contact_id}, ${n.type}, ${n.masked})`;
+      });
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       const [row] = await this.stores.sql<{ contact_id: string }[]>`select contact_id from contact_cims where token = ${token}`;
