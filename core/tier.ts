@@ -116,3 +116,45 @@ export function tierAtUtc(tiers: readonly TierRule[], stored: Readonly<Record<Pe
   const at = new Date(at_ms);
   return effectiveTier(tiers, stored, periodKeys(at.getUTCFullYear(), at.getUTCMonth() + 1), unit);
 }
+
+/**
+ * A contact's units counters as the shard scripts keep them (lib.lua addTierUnits, reversal.lua
+ * undoPurchase), built from its purchases and reversals in the order its shard applied them: by
+ * `npm run rebuild` (ledger/replay.ts) and when a kind of tier comes (processor/tier-seed.ts).
+ */
+export class TierUnits {
+  private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
+
+  constructor(private readonly kinds: readonly PeriodKind[]) {}
+
+  /** A purchase of `amount` (minor units) dated `at_ms` at a venue of `timezone`. */
+  purchased(amount: number, at_ms: number, timezone: string): void {
+    const keys = tierKeysAt(at_ms, timezone);
+    for (const kind of this.kinds) {
+      const { current, previous, next } = keys[kind];
+      const stored = this.units.get(kind);
+      if (stored?.key === current) stored.now += amount;
+      // Dated in the period before the counters' (lib.lua addTierUnits): their previous period;
+      // earlier still: no period a tier reads any more.
+      else if (stored?.key === next) stored.prev += amount;
+      else if (stored !== undefined && stored.key > current) continue;
+      else if (stored?.key === previous) this.units.set(kind, { key: current, now: amount, prev: stored.now });
+      else this.units.set(kind, { key: current, now: amount, prev: 0 });
+    }
+  }
+
+  /** That purchase reversed: its units taken from its period wherever the counters still hold it, never below zero. */
+  reversed(amount: number, at_ms: number, timezone: string): void {
+    const keys = tierKeysAt(at_ms, timezone);
+    for (const kind of this.kinds) {
+      const stored = this.units.get(kind);
+      if (stored?.key === keys[kind].current) stored.now = Math.max(0, stored.now - amount);
+      else if (stored?.key === keys[kind].next) stored.prev = Math.max(0, stored.prev - amount);
+    }
+  }
+
+  /** 'u<kind>' → '<period key>|<units>|<previous units>', as the contact's hash holds them. */
+  fields(): [string, string][] {
+    return [...this.units].map(([kind, u]) => [`u${kind}`, `${u.key}|${u.now}|${u.prev}`]);
+  }
+}

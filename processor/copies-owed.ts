@@ -17,7 +17,7 @@ import type postgres from 'postgres';
 import { repeatEvery } from './repeat.ts';
 import type { Sql, Stores } from './stores.ts';
 
-export type CopyKind = 'contact' | 'rewards';
+export type CopyKind = 'contact' | 'rewards' | 'tiers';
 
 /** Makes the copy of one `id` of its kind into Redis, as PostgreSQL holds it now. */
 export type Copier = (id: string) => Promise<void>;

@@ -16,6 +16,7 @@ import { oweCopy, payCopy } from './copies-owed.ts';
 import { requireWritableNow } from './redis-health.ts';
 import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
+import { seedTierUnits } from './tier-seed.ts';
 import { iso, type Business } from './network.ts';
 import { readRewards, selectOffers, selectTiers, snapshotRewards, type Tier } from './rewards-snapshot.ts';
 import { closeRedis, listen, type RedisClient, type Stores } from './stores.ts';
@@ -182,10 +183,9 @@ export class Offers {
   }
 
   /**
-   * Replace the business's tiers. A period kind counts from when it was last (re)introduced
-   * (tiers.units_since, which rebuild counts from): the contacts' units of a kind added back are
-   * forgotten before the purchases see it, and those of a kind removed once they no longer count
-   * into it, so that neither path counts the units of before a removal.
+   * Replace the business's tiers. The contacts' units of a kind added (or added back) are forgotten
+   * before the purchases see it, then counted from the ledger once they do (tier-seed.ts), and those
+   * of a kind removed are forgotten once no purchase counts into them.
    */
   async putTiers(business: Business, tiers: readonly Tier[]): Promise<Tier[]> {
     // Refused at once while Redis takes no write (503, nothing changed); a copy that fails all the same is owed (copies-owed.ts).
@@ -214,27 +214,38 @@ export class Offers {
     const snapshot = await readRewards(this.stores.redis, business.id);
     const counted = snapshot === undefined ? had : kindsOf(snapshot.tiers);
     const kinds = kindsOf(tiers);
-    // Before the write: a kind (re)introduced counts from it (units_since, as rebuild counts it),
-    // and no purchase counts it before the snapshot changes, however long the clear of a business
-    // of many contacts takes; cleared after the write, the purchases meanwhile counted in rebuild only.
-    await forgetTierUnits(this.stores, business.id, [...kinds].filter((k) => !counted.has(k) || !had.has(k)));
-    const owed = await this.writeTiers(business, tiers);
+    // Before the write: no purchase counts a kind (re)introduced before the snapshot changes,
+    // however long the clear of a business of many contacts takes; the count from the ledger after
+    // it (tier-seed.ts) then writes what every purchase makes, those of meanwhile included.
+    const added = [...kinds].filter((k) => !counted.has(k) || !had.has(k));
+    await forgetTierUnits(this.stores, business.id, added);
+    const owed = await this.writeTiers(business, tiers, added.length > 0);
     await this.changed(business.id);
-    await payCopy(this.stores.sql, 'rewards', business.id, owed);
+    await payCopy(this.stores.sql, 'rewards', business.id, owed.rewards);
+    // Once the purchases count the kinds added: what they bought before counts too (tier-seed.ts).
+    if (owed.units !== undefined) {
+      await this.seedTierUnits(business.id);
+      await payCopy(this.stores.sql, 'tiers', business.id, owed.units);
+    }
     await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
     return this.tiers(business);
   }
 
-  /** Answers the token of the rewards' copy it owes (copies-owed.ts). */
-  private async writeTiers(business: Business, tiers: readonly Tier[]): Promise<string> {
+  /** The business's contacts' units of every kind of its tiers, as the ledger makes them (tier-seed.ts): the copy kind 'tiers' owes. */
+  async seedTierUnits(business_id: string): Promise<void> {
+    await seedTierUnits(this.stores, business_id, [...kindsOf(await selectTiers(this.stores.sql, business_id))]);
+  }
+
+  /** Answers the tokens of the copies it owes (copies-owed.ts): the rewards', and with `units_owed` the contacts' units. */
+  private async writeTiers(business: Business, tiers: readonly Tier[], units_owed: boolean): Promise<{ rewards: string; units: string | undefined }> {
     return this.stores.sql.begin(async (tx) => {
       // One PUT of a business at a time: two at once both deleted the rows (the second found none
       // left to delete) and both inserted, and the second's insert of a name the first had just
       // written again was a unique violation, a 500. Under the lock the second reads and replaces
       // what the first committed.
       await tx`select pg_advisory_xact_lock(${tiers_lock_namespace}, hashtext(${business.id}))`;
-      // A kind the business already had keeps counting from when it started (rebuild counts the
-      // same purchases again); a new kind counts from now (migration 015).
+      // When each kind came (migration 015): kept for the kinds kept, now for a new one. No longer
+      // read (every purchase counts: tier-seed.ts); kept as the record of it.
       // As text: '-infinity' (rows from before migration 015) has no Date.
       const kept = await tx<{ period: string; since: string }[]>`
         select period, min(units_since)::text as since from tiers where business_id = ${business.id} group by period`;
@@ -246,7 +257,7 @@ export class Offers {
           select business_id, name, min_period_units, period, coalesce(units_since::timestamptz, now())
           from json_to_recordset(${JSON.stringify(rows)}::text::json) as r(business_id text, name text, min_period_units int8, period text, units_since text)`;
       }
-      return oweCopy(tx, 'rewards', business.id);
+      return { rewards: await oweCopy(tx, 'rewards', business.id), units: units_owed ? await oweCopy(tx, 'tiers', business.id) : undefined };
     });
   }
 

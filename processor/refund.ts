@@ -261,7 +261,9 @@ export class Refunds {
       // declined original is acknowledged 00 (an ISO probe, 2026-12-06).
       if (original === undefined) {
         const repeat = await claimRefused(this.stores, { business_id: business.id, slot, hash });
-        await this.journalNotFound(business, slot, hash, repeat, input.original_reference);
+        // The original's mark, which rebuild writes again from the reversal's refusal, only where
+        // this reversal made it: a refused original's claim stays its own (its repeat replays it).
+        await this.journalNotFound(business, slot, hash, repeat, outcome === 'remembered' ? input.original_reference : undefined);
         const detail = outcome === 'remembered' ? 'it will be refused if it arrives' : 'it was refused';
         throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; ${detail}`, repeat);
       }

@@ -1,7 +1,10 @@
 // A tier period kind removed (PUT /v1/tiers without it) and added back: Redis kept the contact's
-// old `u<kind>` counter and counted on top of it, while `npm run rebuild` counts from the kind's
-// new tiers.units_since, so the tier a contact held changed with a rebuild. Decided: a kind counts
-// from when it was last (re)introduced; removing it forgets its units, on both paths.
+// old `u<kind>` counter and counted on top of it, while `npm run rebuild` counted from the kind's
+// new tiers.units_since, so the tier a contact held changed with a rebuild. Decided then: a kind
+// counts from when it was last (re)introduced. Since 2026-12-06 every purchase counts in its
+// period whenever the kind came (API.md: "a purchase earns value units equal to its amount"): a
+// kind added, or added back, is counted from the ledger at its PUT (processor/tier-seed.ts), as
+// rebuild counts it; on both paths alike still.
 //
 // On stores of the test's own (test/rebuilt.ts): rebuild needs an empty Redis, so the gateway is
 // closed, Redis flushed and rebuilt, and a gateway started again on it.
@@ -59,7 +62,7 @@ async function buyingContact(card_number: string): Promise<{ contact_id: string;
 }
 
 describe('a tier period kind removed, then added back', () => {
-  it('counts from when it was added back, before and after a rebuild alike', async () => {
+  it('counts every purchase of its periods once added back, those made while it was away too, before and after a rebuild alike', async () => {
     const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
     expect(c.status, c.text).toBe(201);
     const contact_id = c.body.id as string;
@@ -67,13 +70,12 @@ describe('a tier period kind removed, then added back', () => {
     await purchase(8_000); // 80 units this month
     expect((await tierAndUnits(contact_id)).tier).toBeNull();
     await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }]); // no monthly tier
-    await purchase(3_000); // counts no monthly units
-    await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }, ...monthly]);
-    await purchase(3_000); // 30 units since the monthly kind came back
+    await purchase(3_000); // counts no monthly units while the kind is away
+    await putTiers([{ name: 'vip', min_period_units: 100_000, period: 'year' }, ...monthly]); // counted from the ledger: 110 units
+    await purchase(3_000);
     const before = await tierAndUnits(contact_id);
-    // 80 + 30 would be gold; the 80 were counted before the kind was removed.
-    expect(before.tier).toBeNull();
-    expect(before.um).toMatch(/^\d{4}-\d{2}\|3000\|0$/);
+    expect(before.tier).toBe('gold');
+    expect(before.um).toMatch(/^\d{4}-\d{2}\|14000\|0$/);
 
     gw = await rebuiltGateway(gw, stores);
     expect(await tierAndUnits(contact_id)).toEqual(before);

@@ -18,6 +18,7 @@ import { redeem_script } from './redeem.ts';
 import { refund_script } from './refund.ts';
 import { reversal_script } from './reversal.ts';
 import { spend_script } from './spend.ts';
+import { tier_units_script } from './tier-units.ts';
 import { undo_script } from './undo.ts';
 
 export const hot_scripts = {
@@ -36,6 +37,7 @@ export const hot_scripts = {
   backlogScript: backlog_script,
   undoScript: undo_script,
   birthDateScript: birth_date_script,
+  tierUnitsScript: tier_units_script,
 };
 
 export const hot_library = hotLibrary(hot_scripts);

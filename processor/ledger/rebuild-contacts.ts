@@ -49,21 +49,19 @@ const warnings_max = 100;
 /** What the replay needs of the businesses: offers (as they are now) and their tiers' period kinds. */
 interface Businesses {
   readonly offers: ReadonlyMap<string, OfferFacts>;
-  readonly tier_kinds: ReadonlyMap<string, { kinds: PeriodKind[]; since_ms: Partial<Record<PeriodKind, number>> }>;
+  readonly tier_kinds: ReadonlyMap<string, { kinds: PeriodKind[] }>;
 }
 
 async function businesses(sql: Sql): Promise<Businesses> {
   // Hidden offers too (migration 019): one whose create's commit failed after Redis took its copy
   // may have awarded meanwhile, and its awards are replayed as those of any other offer.
   const offers = await sql<{ id: string; body: { instant_redeem?: boolean; limits?: { per_contact?: OfferFacts['per_contact'] } } }[]>`select id, body from offers`;
-  const tiers = await sql<{ business_id: string; period: string; since_ms: number }[]>`
-    select business_id, period, (extract(epoch from min(units_since)) * 1000)::float8 as since_ms from tiers group by business_id, period`;
-  const tier_kinds = new Map<string, { kinds: PeriodKind[]; since_ms: Partial<Record<PeriodKind, number>> }>();
+  // Every purchase counts, whenever its kind came (tier-seed.ts); tiers.units_since is no longer read.
+  const tiers = await sql<{ business_id: string; period: string }[]>`select distinct business_id, period from tiers`;
+  const tier_kinds = new Map<string, { kinds: PeriodKind[] }>();
   for (const t of tiers) {
-    const kind = t.period[0] as PeriodKind;
-    const entry = tier_kinds.get(t.business_id) ?? { kinds: [], since_ms: {} };
-    entry.kinds.push(kind);
-    entry.since_ms[kind] = Number(t.since_ms);
+    const entry = tier_kinds.get(t.business_id) ?? { kinds: [] };
+    entry.kinds.push(t.period[0] as PeriodKind);
     tier_kinds.set(t.business_id, entry);
   }
   return {
@@ -202,7 +200,7 @@ async function replayContact(c: ContactRow, ledger: Peekable<LedgerRow>, known: 
     contact_id: c.id,
     currency: c.currency,
     offers: known.offers,
-    tiers: tiers === undefined ? null : { kinds: tiers.kinds, since_ms: tiers.since_ms },
+    tiers: tiers === undefined ? null : { kinds: tiers.kinds },
     birth_date: c.birth_date,
   });
   for (let row = await ledger.peek(); row !== undefined && row.contact_id <= c.id; row = await ledger.peek()) {

@@ -133,12 +133,12 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([]);
   });
 
-  it('counts tier units of a kind only for purchases processed since the business had it (tiers.units_since)', () => {
+  it('counts tier units of every purchase, whenever the business got its tiers (tier-seed.ts counts those before at the PUT)', () => {
     const since = Date.UTC(2026, 5, 10);
-    const r = new ContactReplay({ ...ctx, tiers: { kinds: ['m', 'y'], since_ms: { m: -Infinity, y: since } } });
+    const r = new ContactReplay({ ...ctx, tiers: { kinds: ['m', 'y'] } });
     r.apply(row('purchase', since - 1, { amount: 10_000 }));
     r.apply(row('purchase', since, { amount: 5_000 }));
-    expect(r.result().units).toEqual([['um', '2026-06|15000|0'], ['uy', '2026|5000|0']]);
+    expect(r.result().units).toEqual([['um', '2026-06|15000|0'], ['uy', '2026|15000|0']]);
   });
 
   it('replays the expiries of one sweep that took the due lots a bounded number at a time (expire.lua), and a claw-back between two of them', () => {

@@ -19,7 +19,7 @@
 import { awardLots, capFieldAt, lotField } from '../awards.ts';
 import { expired_lots_kept_ms, owed_lots_kept_ms } from '../hot/keys.ts';
 import { proportion } from '../../core/money.ts';
-import { tierKeysAt, type PeriodKind } from '../../core/tier.ts';
+import { TierUnits, type PeriodKind } from '../../core/tier.ts';
 import { readLocalTime } from '../../core/local-time.ts';
 import { isBirthday } from '../../core/offer.ts';
 import type { Posting } from '../journal.ts';
@@ -65,10 +65,9 @@ export interface ReplayContext {
   readonly offers: ReadonlyMap<string, OfferFacts>;
   /**
    * The period kinds of the business's tiers (units counted in minor units); null without tiers.
-   * `since_ms`: since when the hot path has counted each kind (tiers.units_since, migration 015):
-   * purchases it processed before then counted no units of it. A kind not named: every purchase.
+   * Every purchase counts, whenever the kind came (processor/tier-seed.ts counts those before it).
    */
-  readonly tiers: { readonly kinds: readonly PeriodKind[]; readonly since_ms?: Readonly<Partial<Record<PeriodKind, number>>> } | null;
+  readonly tiers: { readonly kinds: readonly PeriodKind[] } | null;
   /** The contact's birth date (YYYY-MM-DD): its purchases on its birthday are kept by time (purchase_times). */
   readonly birth_date?: string | null;
 }
@@ -227,7 +226,7 @@ export class ContactReplay {
   private referring: string | null = null;
   /** Awards of this contact (sign-up, referral): a reversal of one (a referral undone) gives back its cap counts. */
   private readonly award_of = new Map<string, HistoryRow>();
-  private readonly units = new Map<PeriodKind, { key: string; now: number; prev: number }>();
+  private readonly units: TierUnits | undefined;
   private readonly caps = new Map<string, number>();
   /** Purchases of this contact: their reversals give back what they counted (caps, tier units, the purchase). */
   private readonly purchase_of = new Map<string, HistoryRow>();
@@ -255,6 +254,7 @@ export class ContactReplay {
     this.commerce = `${ctx.contact_id}:commerce:${ctx.currency}`;
     this.placements = placements(ctx);
     this.commerce_offers = new Set([...ctx.offers].filter(([, o]) => !o.instant_redeem).map(([id]) => id));
+    this.units = ctx.tiers === null ? undefined : new TierUnits(ctx.tiers.kinds);
   }
 
   apply(t: HistoryRow): void {
@@ -371,22 +371,7 @@ export class ContactReplay {
       this.times.set(t.id, t.at_ms);
       this.times_kept_from_ms = Math.max(this.times_kept_from_ms, t.created_ms);
     }
-    const tiers = this.ctx.tiers;
-    if (tiers === null) return;
-    const units = t.amount;
-    const keys = tierKeysAt(t.at_ms, t.timezone ?? 'UTC');
-    for (const kind of tiers.kinds) {
-      if (t.created_ms < (tiers.since_ms?.[kind] ?? -Infinity)) continue;
-      const { current, previous, next } = keys[kind];
-      const stored = this.units.get(kind);
-      if (stored?.key === current) stored.now += units;
-      // Dated in the period before the counters' (lib.lua addTierUnits): their previous period;
-      // earlier still: no period a tier reads any more.
-      else if (stored?.key === next) stored.prev += units;
-      else if (stored !== undefined && stored.key > current) continue;
-      else if (stored?.key === previous) this.units.set(kind, { key: current, now: units, prev: stored.now });
-      else this.units.set(kind, { key: current, now: units, prev: 0 });
-    }
+    this.units?.purchased(t.amount, t.at_ms, t.timezone ?? 'UTC');
   }
 
   /**
@@ -400,15 +385,7 @@ export class ContactReplay {
     if (this.purchases === 0) this.referring = null;
     this.reversed_purchases++;
     this.times.delete(p.id);
-    const tiers = this.ctx.tiers;
-    if (tiers === null) return;
-    const units = p.amount;
-    const keys = tierKeysAt(p.at_ms, p.timezone ?? 'UTC');
-    for (const kind of tiers.kinds) {
-      const stored = this.units.get(kind);
-      if (stored?.key === keys[kind].current) stored.now = Math.max(0, stored.now - units);
-      else if (stored?.key === keys[kind].next) stored.prev = Math.max(0, stored.prev - units);
-    }
+    this.units?.reversed(p.amount, p.at_ms, p.timezone ?? 'UTC');
   }
 
   /** The cap counts of `t`'s awards given back (hot/counted.lua undoCounted). */
@@ -592,7 +569,7 @@ export class ContactReplay {
       purchase_times: [...this.times],
       purchase_times_kept_from_ms: this.times_kept_from_ms,
       referring: this.referring,
-      units: [...this.units].map(([kind, u]) => [`u${kind}`, `${u.key}|${u.now}|${u.prev}`]),
+      units: this.units?.fields() ?? [],
       caps: [...this.caps],
       // A loop, not Math.min(...expiries): past some 125,000 lots a spread overflows the stack.
       earliest_expiry: expiries.reduce<number | null>((min, ms) => (min === null || ms < min ? ms : min), null),

@@ -1,0 +1,89 @@
+// A contact's purchases made before its business got tiers of their period count: API.md "a
+// purchase earns value units equal to its amount in major units; a contact advances at once when
+// its period units reach a higher tier". Counted only from the PUT /v1/tiers until 2026-12-06: a
+// contact who bought 30.00 in the month was not gold at 25 units, nor after its next purchase (a
+// rewards probe). Now the PUT counts them from the ledger (processor/tier-seed.ts).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { contactKey } from '../processor/hot/keys.ts';
+
+let gw: TestGateway;
+let seq = 0;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+async function buyer(biz: BusinessFixture, n: number) {
+  const card = testCard(883_000_000 + n);
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+  expect(c.status, c.text).toBe(201);
+  const buy = async (amount: number) => {
+    const reference = `tbp-${process.pid}-${++seq}`;
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: card }, amount, currency: 'EUR' });
+    expect(p.status, p.text).toBe(201);
+    return reference;
+  };
+  const tier = async () => (await call(gw, 'GET', `/v1/contacts/${c.body.id}`, biz.admin_key)).body.tier as string | null;
+  return { id: c.body.id as string, buy, tier };
+}
+
+async function putTiers(biz: BusinessFixture, tiers: readonly object[]): Promise<void> {
+  const r = await call(gw, 'PUT', '/v1/tiers', biz.admin_key, tiers);
+  expect(r.status, r.text).toBe(200);
+}
+
+describe('purchases before the tiers came', () => {
+  it('count in their period: a contact is gold at once when the PUT comes, and a reversed one counts nothing', async () => {
+    const biz = await createBusiness(gw);
+    const a = await buyer(biz, 1);
+    const b = await buyer(biz, 2);
+    await a.buy(3_000); // 30 units this month
+    const reversed = await b.buy(3_000);
+    expect((await call(gw, 'POST', '/v1/reversals', biz.terminal_key, { reference: `${reversed}-v`, original_reference: reversed })).status).toBe(201);
+    await putTiers(biz, [{ name: 'gold', min_period_units: 25, period: 'month' }]);
+    expect([await a.tier(), await b.tier()]).toEqual(['gold', null]);
+    // And the purchase after adds to them.
+    await b.buy(2_000);
+    expect(await b.tier()).toBeNull();
+    await b.buy(500);
+    expect(await b.tier()).toBe('gold');
+  });
+
+  it('count towards a higher tier with the purchases after: 5 + 6 units reach silver at 10', async () => {
+    const biz = await createBusiness(gw);
+    const c = await buyer(biz, 3);
+    await c.buy(500);
+    await putTiers(biz, [{ name: 'bronze', min_period_units: 0, period: 'month' }, { name: 'silver', min_period_units: 10, period: 'month' }]);
+    expect(await c.tier()).toBe('bronze');
+    await c.buy(600);
+    expect(await c.tier()).toBe('silver');
+  });
+
+  it('count for a kind added beside one the business had, each kind its own', async () => {
+    const biz = await createBusiness(gw);
+    const c = await buyer(biz, 4);
+    await putTiers(biz, [{ name: 'monthly', min_period_units: 100, period: 'month' }]);
+    await c.buy(4_000);
+    await putTiers(biz, [{ name: 'monthly', min_period_units: 100, period: 'month' }, { name: 'yearly', min_period_units: 40, period: 'year' }]);
+    expect(await c.tier()).toBe('yearly');
+  });
+
+  it('are counted by the sweep of copies owed when the PUT was cut short before it counted them (its retry adds no kind)', async () => {
+    const biz = await createBusiness(gw);
+    const c = await buyer(biz, 5);
+    await c.buy(3_000);
+    await putTiers(biz, [{ name: 'gold', min_period_units: 25, period: 'month' }]);
+    // As if the process died after the PUT's commit, before its count: the units gone, the copy still owed.
+    const { redis, sql } = gw.processor.stores;
+    await redis.hDel(contactKey(gw.processor.contacts.shardOf(c.id), c.id), 'um');
+    expect(await c.tier()).toBeNull();
+    await sql`insert into redis_copies_owed (kind, id, token, owed_at) values ('tiers', ${biz.business_id}, 'cut-short', now() - interval '1 minute')`;
+    await eventually('the sweep counted them', async () => (await c.tier()) === 'gold', 15_000);
+    expect(await sql`select 1 from redis_copies_owed where kind = 'tiers' and id = ${biz.business_id}`).toHaveLength(0);
+  });
+});
