@@ -27,7 +27,7 @@ import { IsoFormatError, decode, encode, peekHeader, createMessage, type CodecOp
 import { answerable, headerOf, type PeekedHeader } from './peek-header.ts';
 import { FrameDecoder, FramingError, corkForTick, frame, type FramingMode } from './framing.ts';
 import { summarize } from './log-hygiene.ts';
-import { isResponseMti, replyTo, responseMti } from './reply.ts';
+import { replyTo, responseMti } from './reply.ts';
 import type { IsoConnectionStats, IsoErrorStage, IsoHandler, IsoLogger, IsoRequestContext } from './server.ts';
 
 /** What the connections of one server share: its options, resolved, the connections open, and
@@ -145,13 +145,6 @@ export class Connection {
     const head = headerOf(request);
     if (!answerable(head)) {
       this.badInput(new IsoFormatError(head.de11 === undefined ? 11 : 41, 4, 'absent', 'no reply to it could be matched'), head);
-      return;
-    }
-    // A response or acknowledgement (third MTI digit odd: 0110, 0430) asks nothing: answered, its
-    // "reply" kept its MTI (0110 answered by a 0110 12), which a peer matching by DE11 + DE41 could
-    // take for the answer to a 0100 of its own (an ISO probe, 2026-12-06). Logged, not answered.
-    if (isResponseMti(request.mti)) {
-      this.server.report(new Error(`${request.mti} is a response, not a request: not answered`), 'handler', this, 'info', { request: summarize(request) });
       return;
     }
     this.inFlight++;

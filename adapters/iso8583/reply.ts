@@ -23,12 +23,6 @@ export function isRequestMti(mti: string): boolean {
   return mti.length === 4 && (mti.charCodeAt(2) - 48) % 2 === 0;
 }
 
-/** An answer to what a peer was sent (function digit 1, 3, 5 or 7: response, advice response, notification or instruction acknowledgement); 8 and 9 are reserved, not answers. */
-export function isResponseMti(mti: string): boolean {
-  const fn = mti.charCodeAt(2) - 48;
-  return mti.length === 4 && fn >= 1 && fn <= 7 && fn % 2 === 1;
-}
-
 /** Fields copied from a request into its response. DE2 (PAN) is deliberately not among them. */
 export const ECHO_FIELDS: readonly number[] = [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49];
 
