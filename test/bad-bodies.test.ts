@@ -114,6 +114,8 @@ describe('what a route does not take', () => {
     // a POS probe). A form's own body is still not JSON: 400.
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     expect((await send('/v1/contacts', biz.admin_key, body, form)).status).toBe(201);
+    const latin1_form = await send('/v1/contacts', biz.admin_key, body, { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' });
+    expect(latin1_form.status, latin1_form.text).toBe(400);
     const form_body = await send('/v1/contacts', biz.admin_key, 'first_name=Typed', form);
     expect([form_body.status, JSON.parse(form_body.text).code], form_body.text).toEqual([400, 'validation_failed']);
   });

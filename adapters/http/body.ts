@@ -107,9 +107,9 @@ export function requireMediaType(c: Context, types: readonly string[]): void {
   const header = c.req.header('content-type');
   if (header === undefined) return;
   const [type = '', ...params] = header.toLowerCase().split(';').map((p) => p.trim());
-  if (type === 'application/x-www-form-urlencoded') return;
   const json = types.includes('application/json') && (type.endsWith('+json') || type === 'text/plain');
-  if (!types.includes(type) && !json) throw unsupported(`Content-Type ${type || '(empty)'} is not accepted here: send ${types[0]}`);
+  const form = type === 'application/x-www-form-urlencoded';
+  if (!types.includes(type) && !json && !form) throw unsupported(`Content-Type ${type || '(empty)'} is not accepted here: send ${types[0]}`);
   const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') throw unsupported(`charset ${charset} is not accepted: send UTF-8`);
 }
