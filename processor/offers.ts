@@ -231,9 +231,20 @@ export class Offers {
     return this.tiers(business);
   }
 
-  /** The business's contacts' units of every kind of its tiers, as the ledger makes them (tier-seed.ts): the copy kind 'tiers' owes. */
+  /** The business's contacts' units of every kind of its tiers, as the ledger makes them (tier-seed.ts). */
   async seedTierUnits(business_id: string): Promise<void> {
     await seedTierUnits(this.stores, business_id, [...kindsOf(await selectTiers(this.stores.sql, business_id))]);
+  }
+
+  /**
+   * The copy kind 'tiers' owes (copies-owed.ts), made by the sweep: left while a PUT of the
+   * business runs (it counts them itself, and a count of many contacts outlasts the sweep's wait
+   * of a copy owed): 503, tried again at a later sweep.
+   */
+  async seedOwedTierUnits(business_id: string): Promise<void> {
+    const [free] = await this.stores.sql.begin((tx) => tx<{ free: boolean }[]>`select pg_try_advisory_xact_lock(${tiers_put_lock_namespace}, hashtext(${business_id})) as free`);
+    if (free?.free !== true) throw new PocketgateError('unavailable', `a PUT /v1/tiers of business ${business_id} is counting its contacts' units`);
+    await this.seedTierUnits(business_id);
   }
 
   /** Answers the tokens of the copies it owes (copies-owed.ts): the rewards', and with `units_owed` the contacts' units. */

@@ -75,6 +75,6 @@ export class Processor {
     this.deferred_undos = new DeferredUndos(stores, this.network, this.offers, (err, context, message) => this.onFailure(err, context, message));
     this.processors = new Processors(stores, this.network);
     this.callback_events = new CallbackEvents(stores.sql);
-    this.copies_owed = new CopiesOwed(stores, { contact: (id) => this.contacts.syncHotFields(id), rewards: (id) => this.offers.changed(id), tiers: (id) => this.offers.seedTierUnits(id) });
+    this.copies_owed = new CopiesOwed(stores, { contact: (id) => this.contacts.syncHotFields(id), rewards: (id) => this.offers.changed(id), tiers: (id) => this.offers.seedOwedTierUnits(id) });
   }
 }

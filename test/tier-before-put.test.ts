@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { contactKey } from '../processor/hot/keys.ts';
+import { startOwnRedis, type OwnRedis } from './own-redis.ts';
 
 let gw: TestGateway;
 let seq = 0;
@@ -86,4 +87,26 @@ describe('purchases before the tiers came', () => {
     await eventually('the sweep counted them', async () => (await c.tier()) === 'gold', 15_000);
     expect(await sql`select 1 from redis_copies_owed where kind = 'tiers' and id = ${biz.business_id}`).toHaveLength(0);
   });
+
+  it('are not counted from a ledger behind the journal: the PUT is 503, its tiers kept (a review)', async () => {
+    // A gateway of its own Redis and no ledger writer: what it journals never reaches the ledger.
+    const own: OwnRedis = await startOwnRedis();
+    const lagging = await startTestGateway({ redis_url: own.url, ledger_writer: false });
+    try {
+      const biz = await createBusiness(lagging);
+      const card = testCard(883_000_100);
+      expect((await call(lagging, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);
+      const p = await call(lagging, 'POST', '/v1/purchases', biz.terminal_key, { reference: `tbp-lag-${process.pid}`, cim: { type: 'card', value: card }, amount: 3_000, currency: 'EUR' });
+      expect(p.status, p.text).toBe(201);
+      const put = await call(lagging, 'PUT', '/v1/tiers', biz.admin_key, [{ name: 'gold', min_period_units: 25, period: 'month' }]);
+      expect([put.status, put.body.code], put.text).toEqual([503, 'unavailable']);
+      expect((await call(lagging, 'GET', '/v1/tiers', biz.admin_key)).body.data).toHaveLength(1);
+      // The count owed is the sweep's then (the test above): this file's other gateway, on another
+      // Redis, would make it there, so it is taken off here.
+      await lagging.processor.stores.sql`delete from redis_copies_owed where kind = 'tiers' and id = ${biz.business_id}`;
+    } finally {
+      await lagging.close();
+      await own.stop();
+    }
+  }, 30_000);
 });

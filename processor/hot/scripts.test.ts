@@ -54,7 +54,7 @@ describe('hot scripts', () => {
       ['backlogScript', { shard: 7 }],
       ['undoScript', { shard: 7, contact_id: newId('con'), reversal: newId('txn'), undo: { original: newId('txn'), caps: [], units: 0, periods: [] } }],
       ['birthDateScript', { shard: 7, contact_id: newId('con'), birth_date: '1990-06-15', purchases: '', reversals: '', times: [], times_kept_ms: 1 }],
-      ['tierUnitsScript', { shard: 7, contact_id: newId('con'), purchases: '', reversals: '', units: [] }],
+      ['tierUnitsScript', { shard: 7, contact_id: newId('con'), purchases: '', reversals: '', pending: [], units: [] }],
     ];
     expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());
     for (const [name, call] of calls) {
