@@ -439,16 +439,16 @@ export class Contacts {
       await this.stores.sql.begin(async (tx) => {
         // A contact holds as many CIMs as a create may give it: added one by one they had no bound
         // (25 taken: a contacts probe, 2026-12-06). Counted under the contact's row lock, so that
-        // adds raced do not all find room; its own CIM again is not one more.
+        // adds raced do not all find room; after the insert, so that a CIM another contact holds
+        // is 409 cim_taken first, and the contact's own again (a unique violation too) no more.
         await tx`select 1 from contacts where id = ${contact_id} for update`;
-        const [held] = await tx<{ n: number; own: boolean }[]>`
-          select count(*)::int as n, coalesce(bool_or(token = ${token}), false) as own
-          from contact_cims where contact_id = ${contact_id} and type not in ('wallet_code', 'contact_code')`;
-        if (held !== undefined && held.n >= contact_cims_max && !held.own) {
-          throw new PocketgateError('validation_failed', `a contact holds at most ${contact_cims_max} CIMs`, [{ path: '', message: `this contact holds ${held.n} CIMs already` }]);
-        }
         await tx`insert into contact_cims (token, business_id, contact_id, type, masked)
           values (${token}, ${business.id}, ${contact_id}, ${n.type}, ${n.masked})`;
+        const [held] = await tx<{ n: number }[]>`
+          select count(*)::int as n from contact_cims where contact_id = ${contact_id} and type not in ('wallet_code', 'contact_code')`;
+        if (held !== undefined && held.n > contact_cims_max) {
+          throw new PocketgateError('validation_failed', `a contact holds at most ${contact_cims_max} CIMs`, [{ path: '', message: `this contact holds ${held.n - 1} CIMs already` }]);
+        }
       });
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;

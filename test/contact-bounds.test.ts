@@ -29,6 +29,11 @@ describe('a contact', () => {
     expect(refused[0]!.body.detail).toBe('a contact holds at most 20 CIMs');
     const own = added.findIndex((r) => r.status === 201);
     expect((await add(own)).status).toBe(201);
+    // A CIM another contact holds is that first: 409, not the count's 400.
+    const other = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'gift_pass', value: `GP-OTHER-${c.body.id}` }] });
+    expect(other.status).toBe(201);
+    const taken = await call(gw, 'POST', `/v1/contacts/${c.body.id}/cims`, biz.admin_key, { type: 'gift_pass', value: `GP-OTHER-${c.body.id}` });
+    expect([taken.status, taken.body.code]).toEqual([409, 'cim_taken']);
     expect((await call(gw, 'GET', `/v1/contacts/${c.body.id}`, biz.admin_key)).body.cims).toHaveLength(20);
   });
 
