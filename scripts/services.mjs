@@ -219,6 +219,9 @@ async function ensureRedis(profile, port) {
     try {
       await waitFor(() => redisAlive(url), 10_000, `Redis on port ${port}`);
     } catch {
+      // This checkout's own Redis that answers nothing (frozen, hung) is said to be that: it was
+      // called "something that is not a password-less Redis" (a store-failure probe, 2026-12-06).
+      if (runningRedisPort(dir) === port) throw new Error(`this checkout's Redis on port ${port} answered no PING within 10 s (frozen or hung?): nothing was run`);
       throw new Error(`port ${port} is taken by something that is not a password-less Redis; set POCKETGATE_REDIS_PORT or REDIS_URL`);
     }
     // The tests' own, started before it had redis_databases (a setting Redis takes only at its

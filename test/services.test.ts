@@ -87,6 +87,16 @@ describe('a checkout’s server already running from its data folder', () => {
       }
       const scripts = JSON.parse(readFileSync(join(repo_root, 'package.json'), 'utf8')).scripts as Record<string, string>;
       expect(scripts.reconcile).toMatch(/^node scripts\/run\.mjs (.* )?--fail-exit 2 /);
+      // Its own Redis frozen: said so, not "something that is not a password-less Redis" (a probe).
+      const redis_pid = Number(readFileSync(join(root, '.data', 'test', 'redis', 'redis.pid'), 'utf8').trim());
+      process.kill(redis_pid, 'SIGSTOP');
+      try {
+        const frozen = await ensure(first);
+        expect(frozen.code).not.toBe(0);
+        expect(frozen.stderr).toContain(`this checkout's Redis on port ${first} answered no PING within 10 s (frozen or hung?)`);
+      } finally {
+        process.kill(redis_pid, 'SIGCONT');
+      }
       expect(await ensure(first)).toMatchObject({ code: 0, stdout: `redis://127.0.0.1:${first}\n` });
     } finally {
       await runNode(`const s = await import(${services}); await s.stopServices({ profile: 'test' });`, first);
@@ -95,7 +105,7 @@ describe('a checkout’s server already running from its data folder', () => {
     }
     expect(await connects(first)).toBe(false);
     rmSync(root, { recursive: true, force: true });
-  });
+  }, 90_000);
 });
 
 // OPERATIONS.md: "even a gateway started during the outage serves terminals". A PostgreSQL that
