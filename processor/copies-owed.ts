@@ -45,6 +45,14 @@ export async function payCopy(sql: Sql, kind: CopyKind, id: string, token: strin
   await sql`delete from redis_copies_owed where kind = ${kind} and id = ${id} and token = ${token}`.catch(() => {});
 }
 
+/**
+ * The copy made, to be made once more `after_ms` on (by the sweep): for one that a process still
+ * on what it read before the change can undo meanwhile (tier-seed.ts). Best effort, as payCopy.
+ */
+export async function oweAgainAfter(sql: Sql, kind: CopyKind, id: string, token: string, after_ms: number): Promise<void> {
+  await sql`update redis_copies_owed set owed_at = now() + ${after_ms / 1000} * interval '1 second' where kind = ${kind} and id = ${id} and token = ${token}`.catch(() => {});
+}
+
 export class CopiesOwed {
   constructor(
     private readonly stores: Pick<Stores, 'sql' | 'redis_health' | 'postgres_health'>,

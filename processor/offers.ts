@@ -12,7 +12,7 @@ import { compileOffers, type CompiledOffers, type Offer, type OfferLimits } from
 import { offerSchema, parseWith, utcTimestamp, type OfferInput, type OfferPatch } from '../core/schemas.ts';
 import { contactKey, offers_channel } from './hot/keys.ts';
 import { withinOr } from './in-flight.ts';
-import { oweCopy, payCopy } from './copies-owed.ts';
+import { oweAgainAfter, oweCopy, payCopy } from './copies-owed.ts';
 import { requireWritableNow } from './redis-health.ts';
 import { restricted_pools_max } from './hot/redeem.ts';
 import { seedAddedLimits } from './limit-seed.ts';
@@ -223,9 +223,12 @@ export class Offers {
     await this.changed(business.id);
     await payCopy(this.stores.sql, 'rewards', business.id, owed.rewards);
     // Once the purchases count the kinds added: what they bought before counts too (tier-seed.ts).
+    // Made once more by the sweep once no process can be on the rewards of before (their reload,
+    // offers_ttl_ms): a purchase such a process prices without the kind after its contact was
+    // counted here is counted then.
     if (owed.units !== undefined) {
       await this.seedTierUnits(business.id);
-      await payCopy(this.stores.sql, 'tiers', business.id, owed.units);
+      await oweAgainAfter(this.stores.sql, 'tiers', business.id, owed.units, offers_ttl_ms + 5_000);
     }
     await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
     return this.tiers(business);

@@ -21,12 +21,11 @@
 // be given back (a deferred undo: the ledger could not be read then) is counted as not reversed
 // yet, so that the undo, when it comes, takes them off once.
 //
-// Left open: a gateway still on the rewards it had before the PUT (its pub/sub message missed; at
-// most offers_ttl_ms, 30 s) counts a purchase without the new kind after its contact was counted
-// here; that purchase is missing from the kind until a rebuild (the same window as a limit's,
-// limit-seed.ts). And a PUT that removes a kind while the sweep counts an earlier one may see
-// that kind's fields written back after it forgot them: fields no tier reads, forgotten again
-// before the kind comes back.
+// A gateway still on the rewards it had before the PUT (its pub/sub message missed; at most
+// offers_ttl_ms, 30 s) counts a purchase without the new kind after its contact was counted here:
+// so the PUT owes the count once more after that (offers.ts), which takes it in. Left open: a PUT
+// that removes a kind while the sweep counts an earlier one may see that kind's fields written
+// back after it forgot them: fields no tier reads, forgotten again before the kind comes back.
 
 import { shardOf } from '../core/ids.ts';
 import { TierUnits, type PeriodKind } from '../core/tier.ts';
