@@ -61,8 +61,12 @@ export class Expiry {
    * script's wallet left them out. Whether it did; failing, the sweep does it.
    */
   async expireMade(shard: number, contact_id: string, items: readonly AwardItem[], accepted: readonly number[] | undefined, now_ms: number): Promise<boolean> {
+    this.wakeBy?.(earliestLotMade(items, accepted));
     return madeExpired(items, accepted, now_ms) && this.expireDue(shard, contact_id, now_ms);
   }
+
+  /** Set while this process sweeps (start): brings its next sweep forward to a lot made here that falls due sooner. */
+  private wakeBy: ((due_ms: number) => void) | undefined;
 
   private async isDue(shard: number, contact_id: string, now_ms: number): Promise<boolean> {
     const due = await this.stores.redis.zScore(expiryKey(shard), contact_id);
@@ -110,7 +114,16 @@ export class Expiry {
    * after /readyz said ready).
    */
   start(interval_ms: number, onError: (err: unknown) => void): () => void {
-    return repeatWhenDue(0, async () => this.waitAfter(await this.sweep(), interval_ms), interval_ms, onError);
+    const sweeps = repeatWhenDue(0, async () => this.waitAfter(await this.sweep(), interval_ms), interval_ms, onError, this.stores.clock);
+    // A lot made in this process since the last sweep, due before the next: the sweep is brought
+    // forward to it (waitAfter knows only the lots there were then): a lot made between sweeps
+    // stayed until the next, up to EXPIRY_SWEEP_MS late (a probe, 2026-12-06). Lots made by other
+    // gateway processes wait at most the interval, as before.
+    this.wakeBy = (due_ms) => sweeps.wakeBy(due_ms);
+    return () => {
+      this.wakeBy = undefined;
+      sweeps.stop();
+    };
   }
 
   /**
@@ -137,6 +150,16 @@ export class Expiry {
  * expiry: a purchase dated back further than the award's validity (a processor's clearing may be
  * dated 35 days back, EVENTS.md), or a referrer's award made of it.
  */
+/** The earliest expiry of the commerce lots an award call made (Infinity for none). */
+function earliestLotMade(items: readonly AwardItem[], accepted: readonly number[] | undefined): number {
+  let earliest = Infinity;
+  for (const i of accepted ?? []) {
+    const item = items[i];
+    if (item?.kind === 'c') earliest = Math.min(earliest, Number(item.lot.slice(0, 13)));
+  }
+  return earliest;
+}
+
 export function madeExpired(items: readonly AwardItem[], accepted: readonly number[] | undefined, now_ms: number): boolean {
   return (accepted ?? []).some((i) => items[i]?.kind === 'c' && Number(items[i]!.lot.slice(0, 13)) <= now_ms);
 }

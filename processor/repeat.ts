@@ -6,31 +6,57 @@ export function repeatEvery(interval_ms: number, work: () => Promise<unknown>, o
   return repeatWhenDue(interval_ms, async () => {
     await work();
     return interval_ms;
-  }, interval_ms, onError);
+  }, interval_ms, onError).stop;
+}
+
+/** A repetition repeatWhenDue runs: stopped, or its next run brought forward to a time due sooner. */
+export interface Repetition {
+  stop(): void;
+  /** The next run at `due_ms` (the clock's ms) at the latest; nothing if it is due sooner already. */
+  wakeBy(due_ms: number): void;
 }
 
 /**
- * Runs `work` until the returned function is called, each run when the one before asked: `work`
- * answers the milliseconds until it is due again. A run that fails is followed by another
- * `retry_ms` later. One run at a time.
+ * Runs `work` after `first_ms`, then again after the delay each run answers (the milliseconds
+ * until it is due again; `retry_ms` after one that threw, reported to `onError`), until stopped.
+ * One run at a time. `wakeBy` brings the next run forward.
  */
-export function repeatWhenDue(first_ms: number, work: () => Promise<number>, retry_ms: number, onError: (err: unknown) => void): () => void {
+export function repeatWhenDue(first_ms: number, work: () => Promise<number>, retry_ms: number, onError: (err: unknown) => void, clock: { now(): number } = Date): Repetition {
   let stopped = false;
+  let running = false;
   let timer: NodeJS.Timeout | undefined;
+  let next_at_ms = Infinity;
+  const schedule = (delay_ms: number) => {
+    if (timer !== undefined) clearTimeout(timer);
+    next_at_ms = clock.now() + delay_ms;
+    timer = setTimeout(tick, delay_ms);
+  };
   const tick = async () => {
     if (stopped) return;
+    timer = undefined;
+    next_at_ms = Infinity;
+    running = true;
     let next_ms = retry_ms;
     try {
       next_ms = await work();
     } catch (err) {
       onError(err);
     }
-    if (!stopped) timer = setTimeout(tick, next_ms);
+    running = false;
+    if (!stopped) schedule(Math.min(next_ms, Math.max(0, next_at_ms - clock.now())));
   };
-  timer = setTimeout(tick, first_ms);
-  return () => {
-    stopped = true;
-    if (timer !== undefined) clearTimeout(timer);
+  schedule(first_ms);
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    },
+    wakeBy: (due_ms: number) => {
+      if (stopped || due_ms >= next_at_ms) return;
+      // While a run is under way its end schedules the next, at this time at the latest.
+      next_at_ms = due_ms;
+      if (!running) schedule(Math.max(0, due_ms - clock.now()));
+    },
   };
 }
 

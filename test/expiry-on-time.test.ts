@@ -86,3 +86,28 @@ describe('a lot that fell due while the gateway was down', () => {
     expect(Date.now() - started_ms).toBeLessThan(5_000);
   }, 40_000);
 });
+
+// A lot made between two sweeps, due before the next: the sweep after it is brought forward to
+// it. waitAfter knew only the lots there were at the last sweep, and such a lot stayed up to
+// EXPIRY_SWEEP_MS past its expiry (a probe, 2026-12-06: 16 s with sweeps 30 s apart).
+describe('a lot made between two sweeps far apart', () => {
+  it('is expired within a moment of its expires_at, not at the next sweep', async () => {
+    await gw.close();
+    gw = await startTestGateway({ expiry_sweep_ms: 30_000 });
+    const card = testCard(881_000_201);
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] });
+    expect(c.status).toBe(201);
+    // The first sweep ran at the start; the next is 30 s on. The lot falls due 4–5 s from now.
+    const occurred_at = new Date(Math.floor((Date.now() - day_ms + 5_000) / 1000) * 1000).toISOString();
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: ref(), cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR', occurred_at });
+    expect(p.status, p.text).toBe(201);
+    const expires_ms = Date.parse(p.body.awards[0].expires_at);
+    await sleep(expires_ms - Date.now());
+    let commerce = -1;
+    while (Date.now() <= expires_ms + late_ms_max) {
+      if ((commerce = (await call(gw, 'GET', `/v1/contacts/${c.body.id}/wallet`, biz.admin_key)).body.commerce) === 0) break;
+      await sleep(20);
+    }
+    expect(commerce, `still in the wallet ${late_ms_max} ms after its expiry`).toBe(0);
+  }, 40_000);
+});
