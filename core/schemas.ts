@@ -256,10 +256,11 @@ export const offerFields = {
   active: z.boolean(),
   kind: z.enum(['cashback', 'instant_discount']),
   goal: z.enum(['spend', 'product', 'happy_hour', 'birthday', 'signup', 'referral', 'first_purchase']),
-  award: z.union([
+  // `{percent: null, fixed: 100}` (a form's unused field sent null) is `{fixed: 100}` (a probe).
+  award: withoutNulls(z.union([
     z.object({ percent: z.number().min(0, { abort: true }).max(100, { abort: true }).refine((p) => percentToBasisPoints(p) !== undefined, 'at most 2 decimals').describe('0 to 100, at most 2 decimals') }).strict(),
     z.object({ fixed: amountSchema }).strict(),
-  ], { error: 'must be {"percent": 0 to 100} or {"fixed": an amount in minor units}, exactly one' }),
+  ], { error: 'must be {"percent": 0 to 100} or {"fixed": an amount in minor units}, exactly one' })),
   conditions: conditionsSchema,
   max_award: clearable(amountSchema),
   limits: clearable(limitsSchema),
@@ -514,13 +515,17 @@ export const walletQuerySchema = z.object({
 });
 
 /**
- * A phone's CIM value as a query string carries it: its "+" sent unencoded is read as a space by
- * form decoding (`?cim_type=phone&cim_value=+44…`: 400 "must be in international form" for a URL
- * written by hand, a contacts probe, 2026-12-06). Only in a query: in a JSON body a leading space
- * is a space, and the national number after it is not made an international one.
+ * A CIM value as a query string carries it: a "+" sent unencoded is read as a space by form
+ * decoding (`?cim_type=phone&cim_value=+44…`: 400 "must be in international form" for a URL
+ * written by hand, a contacts probe, 2026-12-06). A phone's "+" leads its country code, at the
+ * start or in brackets ("(+44) 20…"); an email holds no space, so each was a "+" ("a+b@x.com").
+ * Only in a query: in a JSON body a space is a space, and the national number after a leading
+ * one is not made an international one.
  */
 export function queryCimValue(cim_type: string, cim_value: string): string {
-  return cim_type === 'phone' ? cim_value.replace(/^ (?=\d)/, '+') : cim_value;
+  if (cim_type === 'phone') return cim_value.replace(/^(\s*\(?) (?=\d)/, '$1+');
+  if (cim_type === 'email') return cim_value.trim().replaceAll(' ', '+');
+  return cim_value;
 }
 
 /**

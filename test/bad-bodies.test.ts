@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { businessGatewayForFile } from './business-gateway.ts';
 import { call, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { countRows, expectValidation } from './contract-util.ts';
+import { createProcessor, postCallback, sale, transactionId } from './callback-helpers.ts';
 
 let gw: TestGateway;
 let biz: BusinessFixture;
@@ -179,3 +180,22 @@ describe('an NDJSON import', () => {
     expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before + 2);
   });
 });
+
+describe('a processor callback of a type the API refuses', () => {
+  it('is 400 validation_failed once signed, nothing booked; JSON, no charset or UTF-8, and text/plain are taken (a probe: any type was)', async () => {
+    const p = await createProcessor(gw, biz);
+    const event = () => sale('transaction.cleared', { transaction_id: transactionId(), card: { number: testCard(9_600_001) }, amount: 500, currency: 'EUR', merchant_code: biz.merchant_code });
+    for (const content_type of ['application/xml', 'application/json; charset=iso-8859-1', 'multipart/form-data; boundary=x']) {
+      const res = await postCallback(gw, p, event(), { content_type });
+      expect([res.status, res.body.code], `${content_type}: ${res.text}`).toEqual([400, 'validation_failed']);
+    }
+    const unsigned = await postCallback(gw, p, event(), { content_type: 'application/xml', signature: null });
+    expect(unsigned.status).toBe(401);
+    for (const content_type of ['application/json', 'application/json; charset=utf-8', 'text/plain']) {
+      const res = await postCallback(gw, p, event(), { content_type });
+      // Read: a card no contact has is ignored (EVENTS.md), not refused as a bad body.
+      expect([res.status, res.body.status], `${content_type}: ${res.text}`).toEqual([200, 'ignored']);
+    }
+  });
+});
+

@@ -22,6 +22,8 @@ export interface PostOptions {
   readonly t?: number;
   /** The header as sent, instead of one computed. */
   readonly signature?: string | null;
+  /** The Content-Type sent (default application/json). */
+  readonly content_type?: string;
 }
 
 /** POST a callback: `body` (an object, or raw text) signed as the spec says. */
@@ -31,7 +33,7 @@ export async function postCallback(gw: TestGateway, p: ProcessorFixture, body: u
   const signature = options.signature === undefined ? signatureHeader(options.secrets ?? [p.secret], t, text) : options.signature;
   const res = await gw.app.request(`/v1/callbacks/${p.id}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(signature === null ? {} : { 'pocketgate-signature': signature }) },
+    headers: { 'content-type': options.content_type ?? 'application/json', ...(signature === null ? {} : { 'pocketgate-signature': signature }) },
     body: text,
   });
   const raw = await res.text();

@@ -11,7 +11,7 @@ import { parseSignature, signature_header, signatureStale, signatureValid, type 
 import type { Processor } from '../../processor/processor.ts';
 import { Processors, type ProcessorRecord } from '../../processor/processors.ts';
 import { requireBuilt } from '../../processor/network.ts';
-import { decodeUtf8, readBytes } from '../http/body.ts';
+import { decodeUtf8, readBytes, requireMediaType } from '../http/body.ts';
 import { id_pattern, type HttpEnv } from '../http/env.ts';
 import { serve } from '../http/routes.ts';
 import { callback_answer } from '../http/answers.ts';
@@ -112,6 +112,9 @@ export function callbackRoutes(processor: Processor, onReply: (reply: EventReply
 
   serve(app, callback_doc, async (c) => {
     const { record, body } = await verified(c, processor);
+    // The conventions of API.md hold here too (EVENTS.md): a type or charset the rest of the API
+    // refuses is refused, once the signature is known good (any type was taken: a probe).
+    requireMediaType(c, ['application/json']);
     const business = await processor.network.business(record.business_id);
     if (business === undefined) throw signatureInvalid();
     requireBuilt(business);
