@@ -225,18 +225,18 @@ export class Offers {
     // Once the purchases count the kinds added: what they bought before counts too (tier-seed.ts).
     // Made once more by the sweep once no process can be on the rewards of before (their reload,
     // offers_ttl_ms): a purchase such a process prices without the kind after its contact was
-    // counted here is counted then.
-    if (owed.units !== undefined) {
-      await this.seedTierUnits(business.id);
+    // counted here is counted then. With a ledger behind (its writer down or slow) the sweep
+    // counts them once it has caught up: the PUT does not wait on the writer.
+    if (owed.units !== undefined && (await this.seedTierUnits(business.id, put_ledger_wait_ms))) {
       await oweAgainAfter(this.stores.sql, 'tiers', business.id, owed.units, offers_ttl_ms + 5_000);
     }
     await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
     return this.tiers(business);
   }
 
-  /** The business's contacts' units of every kind of its tiers, as the ledger makes them (tier-seed.ts). */
-  async seedTierUnits(business_id: string): Promise<void> {
-    await seedTierUnits(this.stores, business_id, [...kindsOf(await selectTiers(this.stores.sql, business_id))]);
+  /** The business's contacts' units of every kind of its tiers, as the ledger makes them (tier-seed.ts); whether all were. */
+  async seedTierUnits(business_id: string, wait_ms?: number): Promise<boolean> {
+    return seedTierUnits(this.stores, business_id, [...kindsOf(await selectTiers(this.stores.sql, business_id))], wait_ms);
   }
 
   /**
@@ -247,7 +247,7 @@ export class Offers {
   async seedOwedTierUnits(business_id: string): Promise<void> {
     const [free] = await this.stores.sql.begin((tx) => tx<{ free: boolean }[]>`select pg_try_advisory_xact_lock(${tiers_put_lock_namespace}, hashtext(${business_id})) as free`);
     if (free?.free !== true) throw new PocketgateError('unavailable', `a PUT /v1/tiers of business ${business_id} is counting its contacts' units`);
-    await this.seedTierUnits(business_id);
+    if (!(await this.seedTierUnits(business_id))) throw new PocketgateError('unavailable', `the ledger is behind its journals: business ${business_id}'s tier units are counted once it has caught up`);
   }
 
   /** Answers the tokens of the copies it owes (copies-owed.ts): the rewards', and with `units_owed` the contacts' units. */
@@ -406,6 +406,8 @@ function defined<T extends object>(object: T): T {
 /** Any constant: with the business's hash it names the lock that makes its PUT /v1/tiers one at a time. */
 const tiers_lock_namespace = 728_343; // int4: pg_advisory_xact_lock(int, int)
 /** The whole of a PUT /v1/tiers (Offers.putTiers), around tiers_lock_namespace's write. */
+/** How long a PUT /v1/tiers waits for the ledger before it leaves the count of its contacts' units to the sweep. */
+const put_ledger_wait_ms = 1_000;
 const tiers_put_lock_namespace = 728_344; // int4: pg_advisory_xact_lock(int, int)
 
 /** Any constant: with the business's hash it names the lock that keeps its pools within their bound. */

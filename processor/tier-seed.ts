@@ -15,9 +15,10 @@
 //
 // A contact's units are written only if no purchase or reversal of it came since its counts were
 // read (hot/tier-units.lua; read again otherwise, a few times at most), and read from the ledger
-// once it holds what the journals held after that read: a ledger behind by more than
-// ledger_wait_ms is 503, the copy still owed (counted from a ledger without a purchase Redis had
-// counted, the contact's units lost it: a review). A reversal whose purchase's units are still to
+// once it holds what the journals held after that read: with a ledger behind by more than the
+// wait, nothing more is counted and the copy stays owed (counted from a ledger without a purchase
+// Redis had counted, the contact's units lost it: a review); the PUT answers all the same, and
+// the sweep counts them once the ledger has caught up. A reversal whose purchase's units are still to
 // be given back (a deferred undo: the ledger could not be read then) is counted as not reversed
 // yet, so that the undo, when it comes, takes them off once.
 //
@@ -44,7 +45,7 @@ const contacts_per_batch = 500;
  * read again once or twice.
  */
 const reads_max = 20;
-/** How long the ledger is waited for, per round. */
+/** How long the ledger is waited for, per round, by default (the sweep's). */
 const ledger_wait_ms = 5_000;
 /** A year's period and the one before it, with the widest calendars' offsets to spare: purchases dated earlier count in no period a tier reads. */
 const periods_read_ms = 2 * 366 * 86_400_000;
@@ -59,11 +60,15 @@ export interface PurchaseRow {
   readonly timezone: string | null;
 }
 
-/** Every contact of `business_id` with purchases in a period still read: its units of `kinds` as the ledger makes them. */
-export async function seedTierUnits(stores: Pick<Stores, 'sql' | 'redis' | 'config' | 'clock'>, business_id: string, kinds: readonly PeriodKind[]): Promise<void> {
-  if (kinds.length === 0) return;
+/**
+ * Every contact of `business_id` with purchases in a period still read: its units of `kinds` as
+ * the ledger makes them. Whether all were counted: false when the ledger was behind by more than
+ * `wait_ms` (those counted before stand; counting again is never wrong).
+ */
+export async function seedTierUnits(stores: Pick<Stores, 'sql' | 'redis' | 'config' | 'clock'>, business_id: string, kinds: readonly PeriodKind[], wait_ms = ledger_wait_ms): Promise<boolean> {
+  if (kinds.length === 0) return true;
   const since = new Date(stores.clock.now() - periods_read_ms);
-  await ledgerCaughtUp(stores);
+  if (!(await ledgerCaughtUp(stores, wait_ms))) return false;
   // Through the terminals' index (every purchase has a terminal, a processor's too), made at most
   // a day after its occurred_at is (EVENTS.md dates a clearing up to 35 days back, and created_at
   // is later still, so a day before `since` takes in every purchase dated since).
@@ -71,13 +76,15 @@ export async function seedTierUnits(stores: Pick<Stores, 'sql' | 'redis' | 'conf
     select distinct contact_id from ledger_transactions
     where terminal_id in (select id from terminals where business_id = ${business_id}) and created_at >= ${new Date(since.getTime() - 86_400_000)}
       and kind = 'purchase' and contact_id is not null`.cursor(contacts_per_batch);
-  for await (const rows of cursor) await seedContacts(stores, rows.map((r) => r.contact_id), kinds, since);
+  for await (const rows of cursor) {
+    if (!(await seedContacts(stores, rows.map((r) => r.contact_id), kinds, since, wait_ms))) return false;
+  }
+  return true;
 }
 
-/** The ledger holds what every journal held when asked: else 503, the copy still owed. */
-async function ledgerCaughtUp(stores: Pick<Stores, 'redis' | 'config'>): Promise<void> {
-  if (await waitForLedger(stores.redis, await journalMarks(stores.redis, stores.config.shard_count), ledger_wait_ms)) return;
-  throw new PocketgateError('unavailable', `the ledger is more than ${ledger_wait_ms / 1_000} s behind: the tiers' units are counted once it has caught up`);
+/** Whether the ledger holds, within `wait_ms`, what every journal held when asked. */
+async function ledgerCaughtUp(stores: Pick<Stores, 'redis' | 'config'>, wait_ms: number): Promise<boolean> {
+  return waitForLedger(stores.redis, await journalMarks(stores.redis, stores.config.shard_count), wait_ms);
 }
 
 /** The contacts' reversals whose purchase's units are still to be given back (deferred-undos.ts), by contact. */
@@ -95,14 +102,15 @@ async function pendingUndos(redis: Stores['redis'], shard_count: number, contact
   return pending;
 }
 
-async function seedContacts(stores: Pick<Stores, 'sql' | 'redis' | 'config'>, contact_ids: readonly string[], kinds: readonly PeriodKind[], since: Date): Promise<void> {
+/** The contacts' units written; false when the ledger was behind (none of them written). */
+async function seedContacts(stores: Pick<Stores, 'sql' | 'redis' | 'config'>, contact_ids: readonly string[], kinds: readonly PeriodKind[], since: Date, wait_ms: number): Promise<boolean> {
   const { redis, config } = stores;
   let pending = contact_ids;
   for (let read = 1; pending.length > 0; read++) {
     if (read > reads_max) throw new PocketgateError('unavailable', `tier units of ${pending.length} contacts could not be counted: their purchases kept coming; try again`);
     const counts = await Promise.all(pending.map((id) => redis.hmGet(contactKey(shardOf(id, config.shard_count), id), ['fp', 'rv'])));
     const undos = await pendingUndos(redis, config.shard_count, pending);
-    await ledgerCaughtUp(stores);
+    if (!(await ledgerCaughtUp(stores, wait_ms))) return false;
     const histories = await purchaseHistories(stores.sql, pending, since);
     const written = await Promise.all(
       pending.map((contact_id, i) => {
@@ -116,6 +124,7 @@ async function seedContacts(stores: Pick<Stores, 'sql' | 'redis' | 'config'>, co
     );
     pending = pending.filter((_, i) => written[i] === 'stale');
   }
+  return true;
 }
 
 /**
