@@ -112,7 +112,7 @@ function isoSeen(m: IsoMessage): unknown {
 async function forgotten(contact_id: string, n: number): Promise<void> {
   const { sql } = gw.processor.stores;
   const rows = await eventually(`${n} transactions of ${contact_id} recorded`, async () => {
-    const r = await sql<{ terminal_id: string; reference: string }[]>`select terminal_id, reference from ledger_transactions where contact_id = ${contact_id} and reference is not null`;
+    const r = await sql<{ terminal_id: string; reference: string }[]>`select terminal_id, reference from ledger_transactions where contact_id = ${contact_id} and reference is not null and terminal_id is not null`;
     return r.length >= n && r;
   });
   const stores = gw.processor.stores;
