@@ -82,7 +82,8 @@ export class CopiesOwed {
       try {
         await this.copiers[kind](id);
       } catch (err) {
-        await this.sql`update redis_copies_owed set owed_at = now() where kind = ${kind} and id = ${id} and token = ${token}`;
+        // To the back, but never sooner than owed (a call may have owed it again later meanwhile: oweAgainAfter).
+        await this.sql`update redis_copies_owed set owed_at = greatest(owed_at, now()) where kind = ${kind} and id = ${id} and token = ${token}`;
         throw err;
       }
       await payCopy(this.sql, kind, id, token);

@@ -227,8 +227,13 @@ export class Offers {
     // offers_ttl_ms): a purchase such a process prices without the kind after its contact was
     // counted here is counted then. With a ledger behind (its writer down or slow) the sweep
     // counts them once it has caught up: the PUT does not wait on the writer.
-    if (owed.units !== undefined && (await this.seedTierUnits(business.id, put_ledger_wait_ms))) {
-      await oweAgainAfter(this.stores.sql, 'tiers', business.id, owed.units, offers_ttl_ms + 5_000);
+    // Counted or not (a ledger behind, a failure: 503), the sweep's count comes after that too.
+    if (owed.units !== undefined) {
+      try {
+        await this.seedTierUnits(business.id, put_ledger_wait_ms);
+      } finally {
+        await oweAgainAfter(this.stores.sql, 'tiers', business.id, owed.units, offers_ttl_ms + 5_000);
+      }
     }
     await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
     return this.tiers(business);
