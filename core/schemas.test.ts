@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PocketgateError } from './errors.ts';
-import { contactPatchSchema, merchantCreateSchema, offerPatchSchema, parseWith, queryCimValue, tiersSchema } from './schemas.ts';
+import { contactPatchSchema, merchantCreateSchema, offerPatchSchema, parseWith, tiersSchema } from './schemas.ts';
 
 /** The messages a refused value gets, as `errors[]` carries them. */
 function messages(schema: Parameters<typeof parseWith>[0], value: unknown): string[] {
@@ -47,18 +47,6 @@ describe('a refused field says what is wrong with it, and nothing else (API audi
     // The other key sent null is left out (a probe: "Unrecognized key: percent").
     expect(parseWith(offerPatchSchema, { award: { percent: null, fixed: 100 } }).award).toEqual({ fixed: 100 });
     expect(messages(offerPatchSchema, { award: { percent: null, fixed: null } })).toEqual(neither);
-  });
-});
-
-describe('queryCimValue: a "+" a query string carried unencoded, read as a space', () => {
-  it("is a phone's before its country code, at the start or in brackets, and every space of an email", () => {
-    expect(queryCimValue('phone', ' 442079460959')).toBe('+442079460959');
-    expect(queryCimValue('phone', '( 44) 20 7946 0959')).toBe('(+44) 20 7946 0959');
-    expect(queryCimValue('phone', '020 7946 0959')).toBe('020 7946 0959');
-    expect(queryCimValue('email', 'a b@x.com')).toBe('a+b@x.com');
-    // Not trimmed first: a leading "+" is the email's own (+plain@x.com found the contact holding plain@x.com: a probe).
-    expect(queryCimValue('email', ' plain@x.com')).toBe('+plain@x.com');
-    expect(queryCimValue('loyalty_id', ' L 1')).toBe(' L 1');
   });
 });
 

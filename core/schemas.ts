@@ -515,20 +515,6 @@ export const walletQuerySchema = z.object({
 });
 
 /**
- * A CIM value as a query string carries it: a "+" sent unencoded is read as a space by form
- * decoding (`?cim_type=phone&cim_value=+44…`: 400 "must be in international form" for a URL
- * written by hand, a contacts probe, 2026-12-06). A phone's "+" leads its country code, at the
- * start or in brackets ("(+44) 20…"); an email holds no space, so each was a "+" ("a+b@x.com").
- * Only in a query: in a JSON body a space is a space, and the national number after a leading
- * one is not made an international one.
- */
-export function queryCimValue(cim_type: string, cim_value: string): string {
-  if (cim_type === 'phone') return cim_value.replace(/^(\s*\(?) (?=\d)/, '$1+');
-  if (cim_type === 'email') return cim_value.replaceAll(' ', '+');
-  return cim_value;
-}
-
-/**
  * A timestamp in a query string: an offset's "+" sent unencoded is read as a space by form
  * decoding (`?from=2026-12-06T07:34:08+01:00`), so a space where the offset's sign goes is that
  * "+" (a contacts probe, 2026-12-06: 400 for a URL written by hand). Nothing else reads so.

@@ -78,16 +78,24 @@ export class CopiesOwed {
       where kind = any(${kinds}) and owed_at < now() - ${owed_for_ms_min / 1000} * interval '1 second'
       order by owed_at limit ${copies_per_sweep_max}`;
     let made = 0;
+    let deferred: unknown;
     for (const { kind, id, token } of owed) {
       try {
         await this.copiers[kind](id);
       } catch (err) {
-        await this.sql`update redis_copies_owed set owed_at = now() where kind = ${kind} and id = ${id} and token = ${token}`;
-        throw err;
+        // To the back, but never sooner than owed (a call may have owed it again later meanwhile: oweAgainAfter).
+        await this.sql`update redis_copies_owed set owed_at = greatest(owed_at, now()) where kind = ${kind} and id = ${id} and token = ${token}`;
+        // A count of tier units waits on the ledger (tier-seed.ts), not on a store that is down:
+        // the copies after it go on (they waited behind it, a contact's spend_blocked among them:
+        // the fresh CI, 2026-12-06), and its failure is reported once the sweep is done.
+        if (kind !== 'tiers') throw err;
+        deferred ??= err;
+        continue;
       }
       await payCopy(this.sql, kind, id, token);
       made++;
     }
+    if (deferred !== undefined) throw deferred;
     return made;
   }
 

@@ -61,7 +61,8 @@ export class Expiry {
    * script's wallet left them out. Whether it did; failing, the sweep does it.
    */
   async expireMade(shard: number, contact_id: string, items: readonly AwardItem[], accepted: readonly number[] | undefined, now_ms: number): Promise<boolean> {
-    this.wakeBy?.(earliestLotMade(items, accepted));
+    // Lots already due are expired just below; a wake at least sweep_wait_ms_min on, as any sweep.
+    this.wakeBy?.(Math.max(earliestLotMade(items, accepted, now_ms), now_ms + sweep_wait_ms_min));
     return madeExpired(items, accepted, now_ms) && this.expireDue(shard, contact_id, now_ms);
   }
 
@@ -150,12 +151,14 @@ export class Expiry {
  * expiry: a purchase dated back further than the award's validity (a processor's clearing may be
  * dated 35 days back, EVENTS.md), or a referrer's award made of it.
  */
-/** The earliest expiry of the commerce lots an award call made (Infinity for none). */
-function earliestLotMade(items: readonly AwardItem[], accepted: readonly number[] | undefined): number {
+/** The earliest expiry after `now_ms` of the commerce lots an award call made (Infinity for none). */
+export function earliestLotMade(items: readonly AwardItem[], accepted: readonly number[] | undefined, now_ms: number): number {
   let earliest = Infinity;
   for (const i of accepted ?? []) {
     const item = items[i];
-    if (item?.kind === 'c') earliest = Math.min(earliest, Number(item.lot.slice(0, 13)));
+    if (item?.kind !== 'c') continue;
+    const expiry_ms = Number(item.lot.slice(0, 13));
+    if (expiry_ms > now_ms && expiry_ms < earliest) earliest = expiry_ms;
   }
   return earliest;
 }

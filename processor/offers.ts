@@ -227,8 +227,13 @@ export class Offers {
     // offers_ttl_ms): a purchase such a process prices without the kind after its contact was
     // counted here is counted then. With a ledger behind (its writer down or slow) the sweep
     // counts them once it has caught up: the PUT does not wait on the writer.
-    if (owed.units !== undefined && (await this.seedTierUnits(business.id, put_ledger_wait_ms))) {
-      await oweAgainAfter(this.stores.sql, 'tiers', business.id, owed.units, offers_ttl_ms + 5_000);
+    // Counted or not (a ledger behind, a failure: 503), the sweep's count comes after that too.
+    if (owed.units !== undefined) {
+      try {
+        await this.seedTierUnits(business.id, put_ledger_wait_ms);
+      } finally {
+        await oweAgainAfter(this.stores.sql, 'tiers', business.id, owed.units, offers_ttl_ms + 5_000);
+      }
     }
     await forgetTierUnits(this.stores, business.id, [...new Set([...counted, ...had])].filter((k) => !kinds.has(k)));
     return this.tiers(business);
@@ -247,7 +252,7 @@ export class Offers {
   async seedOwedTierUnits(business_id: string): Promise<void> {
     const [free] = await this.stores.sql.begin((tx) => tx<{ free: boolean }[]>`select pg_try_advisory_xact_lock(${tiers_put_lock_namespace}, hashtext(${business_id})) as free`);
     if (free?.free !== true) throw new PocketgateError('unavailable', `a PUT /v1/tiers of business ${business_id} is counting its contacts' units`);
-    if (!(await this.seedTierUnits(business_id))) throw new PocketgateError('unavailable', `the ledger is behind its journals: business ${business_id}'s tier units are counted once it has caught up`);
+    if (!(await this.seedTierUnits(business_id, sweep_ledger_wait_ms))) throw new PocketgateError('unavailable', `the ledger is behind its journals: business ${business_id}'s tier units are counted once it has caught up`);
   }
 
   /** Answers the tokens of the copies it owes (copies-owed.ts): the rewards', and with `units_owed` the contacts' units. */
@@ -408,6 +413,8 @@ const tiers_lock_namespace = 728_343; // int4: pg_advisory_xact_lock(int, int)
 /** The whole of a PUT /v1/tiers (Offers.putTiers), around tiers_lock_namespace's write. */
 /** How long a PUT /v1/tiers waits for the ledger before it leaves the count of its contacts' units to the sweep. */
 const put_ledger_wait_ms = 1_000;
+/** And the sweep, which comes back to it every few seconds: it holds up the copies after it no longer. */
+const sweep_ledger_wait_ms = 250;
 const tiers_put_lock_namespace = 728_344; // int4: pg_advisory_xact_lock(int, int)
 
 /** Any constant: with the business's hash it names the lock that keeps its pools within their bound. */

@@ -110,13 +110,14 @@ async function seedContacts(stores: Pick<Stores, 'sql' | 'redis' | 'config'>, co
     if (read > reads_max) throw new PocketgateError('unavailable', `tier units of ${pending.length} contacts could not be counted: their purchases kept coming; try again`);
     const counts = await Promise.all(pending.map((id) => redis.hmGet(contactKey(shardOf(id, config.shard_count), id), ['fp', 'rv'])));
     const undos = await pendingUndos(redis, config.shard_count, pending);
+    const crowded = pending.find((id) => (undos.get(id)?.length ?? 0) > pending_undos_max);
+    if (crowded !== undefined) throw new PocketgateError('unavailable', `contact ${crowded} has more than ${pending_undos_max} reversals still to be given back: its units are counted once they are`);
     if (!(await ledgerCaughtUp(stores, wait_ms))) return false;
     const histories = await purchaseHistories(stores.sql, pending, since);
     const written = await Promise.all(
       pending.map((contact_id, i) => {
         const [purchases, reversals] = counts[i]!;
         const not_yet = undos.get(contact_id) ?? [];
-        if (not_yet.length > pending_undos_max) throw new PocketgateError('unavailable', `contact ${contact_id} has ${not_yet.length} reversals still to be given back: its units are counted once they are`);
         const units = unitsOf(histories.get(contact_id) ?? [], kinds, new Set(not_yet));
         const call = { shard: shardOf(contact_id, config.shard_count), contact_id, purchases: purchases ?? '', reversals: reversals ?? '', pending: not_yet.map((reversal) => ({ reversal })), units };
         return redis.tierUnitsScript(call);

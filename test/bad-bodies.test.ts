@@ -104,7 +104,7 @@ describe('what a route does not take', () => {
     }
     expect(await countRows(gw, 'contacts', biz.business_id)).toBe(before);
     // text/plain: what fetch types a string body with; it still has to be JSON (400 otherwise).
-    for (const headers of [{ 'content-type': 'application/json; charset=UTF-8' }, { 'content-type': 'application/merge-patch+json' }, { 'content-type': 'text/plain;charset=UTF-8' }]) {
+    for (const headers of [{ 'content-type': 'application/json; charset=UTF-8' }, { 'content-type': 'application/merge-patch+json' }, { 'content-type': 'text/plain;charset=UTF-8' }, { 'content-type': 'application/json; charset=us-ascii' }, { 'content-type': '' }]) {
       expect((await send('/v1/contacts', biz.admin_key, body, headers)).status).toBe(201);
     }
     // No Content-Type at all (bytes: a string body would be typed text/plain by fetch itself).

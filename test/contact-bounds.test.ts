@@ -58,6 +58,18 @@ describe('a phone', () => {
     expect(found.body.id ?? found.body.contact_id, found.text).toBe(c.body.id);
     const wallet = await call(gw, 'GET', '/v1/wallets?cim_type=phone&cim_value=+442079460999', biz.terminal_key);
     expect([wallet.status, wallet.body.contact_id], wallet.text).toEqual([200, c.body.id]);
+    const bracketed = await call(gw, 'GET', '/v1/wallets?cim_type=phone&cim_value=(+44)%2020%207946%200999', biz.terminal_key);
+    expect([bracketed.status, bracketed.body.contact_id], bracketed.text).toEqual([200, c.body.id]);
+  });
+
+  it('an email with a "+" written unencoded in a query string is that email, not the one without it (a probe)', async () => {
+    const plain = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'email', value: 'plain-edge@x.com' }] });
+    const plus = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'email', value: '+plain-edge@x.com' }] });
+    const tagged = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'email', value: 'a+b-edge@x.com' }] });
+    for (const [value, contact] of [['+plain-edge@x.com', plus], ['%2Bplain-edge@x.com', plus], ['plain-edge@x.com', plain], ['a+b-edge@x.com', tagged]] as const) {
+      const w = await call(gw, 'GET', `/v1/wallets?cim_type=email&cim_value=${value}`, biz.terminal_key);
+      expect([w.status, w.body.contact_id], value).toEqual([200, contact.body.id]);
+    }
   });
 });
 

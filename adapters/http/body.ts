@@ -105,16 +105,19 @@ export function requireMediaType(c: Context, types: readonly string[]): void {
   const encoding = c.req.header('content-encoding');
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw unsupported(`Content-Encoding ${encoding} is not accepted: send the body unencoded`);
   const header = c.req.header('content-type');
-  if (header === undefined) return;
+  // An empty header is none (a client's template with the value left out: a probe).
+  if (header === undefined || header.trim() === '') return;
   const [type = '', ...params] = header.toLowerCase().split(';').map((p) => p.trim());
   const json = types.includes('application/json') && (type.endsWith('+json') || type === 'text/plain');
   const form = type === 'application/x-www-form-urlencoded';
   if (!types.includes(type) && !json && !form) throw unsupported(`Content-Type ${type || '(empty)'} is not accepted here: send ${types[0]}`);
   const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') throw unsupported(`charset ${charset} is not accepted: send UTF-8`);
+  // US-ASCII is UTF-8's first 128 characters: what it labels reads the same.
+  if (charset !== undefined && !utf8_charsets.has(charset)) throw unsupported(`charset ${charset} is not accepted: send UTF-8`);
 }
 
 const json_types: readonly string[] = ['application/json'];
+const utf8_charsets: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
 
 /** A route that takes no body: none, or an empty JSON object (what generic clients send). */
 export async function requireNoBody(c: Context): Promise<void> {

@@ -6,7 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import type { Context } from 'hono';
-import { parseWith, queryCimValue, walletQuerySchema } from '../../core/schemas.ts';
+import { parseWith, walletQuerySchema } from '../../core/schemas.ts';
+import { walletCimValue } from './query.ts';
 import { clientAddress } from '../../core/guesses.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import type { Processor } from '../../processor/processor.ts';
@@ -101,7 +102,7 @@ export function posRoutes(processor: Processor, trusted_hops = 0, onTransaction?
     // reads every contact of its business anyway.
     const p = c.get('principal');
     const presenter = p.kind === 'terminal' ? { terminal_id: p.terminal.id, source: sourceOf(c, trusted_hops) } : undefined;
-    return replyResponse(await walletByCim(processor, business, q.cim_type, queryCimValue(q.cim_type, q.cim_value), 'cim_value', presenter));
+    return replyResponse(await walletByCim(processor, business, q.cim_type, walletCimValue(c.req.url, q.cim_type, q.cim_value), 'cim_value', presenter));
   });
 
   return app;
