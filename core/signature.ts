@@ -8,6 +8,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 export const signature_header = 'pocketgate-signature';
 /** How far `t` may be from the receiver's clock, either way (the replay window). */
 export const signature_tolerance_s = 300;
+/** How long a replaced signing secret goes on working after a rotation, in both directions (EVENTS.md: 24 hours). */
+export const secret_rotation_grace_ms = 24 * 3_600_000;
 
 const secret_prefix = 'whsec_';
 /** A header is at most this long, and holds at most this many v1 values: bounds the HMAC work a request can cause. */

@@ -4,7 +4,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { pageOfList, parseWith, wholeListQuerySchema } from '../core/schemas.ts';
 import { deliveriesQuerySchema, webhookCreateSchema, webhookPatchSchema } from '../core/webhooks.ts';
-import { readBody } from '../adapters/http/body.ts';
+import { readBody, requireNoBody } from '../adapters/http/body.ts';
 import { idParam, type HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import * as answers from '../adapters/http/answers.ts';
@@ -54,6 +54,12 @@ export function webhookRoutes(processor: Processor, options: { readonly allow_pr
   serve(app, deliveries, async (c, business) => {
     const q = parseWith(deliveriesQuerySchema, c.req.query());
     return c.json(await webhooks.deliveries(business, idParam(c, 'id'), q));
+  });
+
+  const rotate = { method: 'post', path: '/v1/webhooks/{id}/rotate-secret', summary: 'A new signing secret (returned once); the old one signs beside it (a second v1) for 24 hours more', tag, key: 'admin', answer: answers.signing_secret } as const;
+  serve(app, rotate, async (c, business) => {
+    await requireNoBody(c);
+    return c.json(await webhooks.rotate(business, idParam(c, 'id')), 201);
   });
 
   const retry = { method: 'post', path: '/v1/webhooks/{id}/deliveries/{event_id}/retry', summary: 'One more attempt of a delivery now, whatever its status', tag, key: 'admin', status: 202, answer: answers.delivery_answer } as const;

@@ -7,7 +7,7 @@ import { decryptSecret, encryptSecret, secretBoxKey } from '../core/secret-box.t
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { ListQuery, Page, ProcessorCreate } from '../core/schemas.ts';
-import { newSigningSecret } from '../core/signature.ts';
+import { newSigningSecret, secret_rotation_grace_ms } from '../core/signature.ts';
 import { iso, network_cache_ttl_ms, processor_terminal_code_prefix as terminal_code_prefix, type Business, type Network, type Terminal } from './network.ts';
 import { syncTerminal, syncVenue } from './network-sync.ts';
 import { CachedLookup, TtlCache } from './ttl-cache.ts';
@@ -31,8 +31,6 @@ export interface ProcessorRecord {
   readonly secrets: readonly { readonly secret: string; readonly expires_ms: number | null }[];
 }
 
-/** How long a replaced secret goes on verifying (spec: 24 hours). */
-export const rotation_grace_ms = 24 * 3_600_000;
 /**
  * Replaced secrets still verifying, at most: every callback tries each, so a client rotating in a
  * loop must not make verification cost without bound. A rotation past it is refused (429), not
@@ -107,7 +105,7 @@ export class Processors {
     return { object: 'list', data, has_more: rows.length > page.limit };
   }
 
-  /** A new current secret; the one it replaces verifies for rotation_grace_ms more. */
+  /** A new current secret; the one it replaces verifies for secret_rotation_grace_ms more. */
   async rotate(business: Business, id: string): Promise<{ signing_secret: string }> {
     const signing_secret = newSigningSecret();
     const now_ms = this.stores.clock.now();
@@ -120,7 +118,7 @@ export class Processors {
       if (counted!.retired >= retired_secrets_max) {
         throw new PocketgateError('rate_limited', `at most ${retired_secrets_max} rotations within 24 hours: each secret replaced keeps verifying for 24 hours after its rotation`);
       }
-      await tx`update processor_secrets set expires_at = ${new Date(now_ms + rotation_grace_ms)} where processor_id = ${id} and expires_at is null`;
+      await tx`update processor_secrets set expires_at = ${new Date(now_ms + secret_rotation_grace_ms)} where processor_id = ${id} and expires_at is null`;
       await tx`insert into processor_secrets (processor_id, secret) values (${id}, ${encryptSecret(this.secret_key, signing_secret)})`;
     });
     this.records.delete(id);

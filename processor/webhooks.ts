@@ -5,7 +5,7 @@
 import { PocketgateError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { encryptSecret, secretBoxKey } from '../core/secret-box.ts';
-import { newSigningSecret } from '../core/signature.ts';
+import { newSigningSecret, secret_rotation_grace_ms } from '../core/signature.ts';
 import type { DeliveryStatus, WebhookCreateInput, WebhookPatchInput } from '../core/webhooks.ts';
 import { iso, type Business } from './network.ts';
 import type { Stores } from './stores.ts';
@@ -140,6 +140,22 @@ export class Webhooks {
     // Re-enabled: its deliveries still pending are due again (the worker claims enabled ones only).
     if (input.status === 'enabled') await sql`select pg_notify(${webhooks_channel}, '')`;
     return endpointView(row);
+  }
+
+  /**
+   * A new signing secret, returned once. The one it replaces goes on signing beside it (a second
+   * v1, EVENTS.md) for 24 hours, as a processor's replaced secret goes on verifying: a receiver
+   * that has not yet moved to the new one keeps accepting deliveries. Only the last replaced one
+   * signs: a second rotation within the 24 hours retires the first's at once (its receiver moved).
+   */
+  async rotate(business: Business, id: string): Promise<{ signing_secret: string }> {
+    const signing_secret = newSigningSecret();
+    const rows = await this.stores.sql`
+      update webhook_endpoints set previous_secret = secret, previous_secret_expires_at = now() + ${secret_rotation_grace_ms} * interval '1 millisecond',
+        secret = ${encryptSecret(this.key, signing_secret)}, updated_at = now()
+      where id = ${id} and business_id = ${business.id} and status <> 'deleted' returning id`;
+    if (rows.length === 0) throw notFound(id);
+    return { signing_secret };
   }
 
   /** Kept as 'deleted' (its deliveries' history stays); its pending deliveries are never sent. */

@@ -145,6 +145,7 @@ describe('webhook endpoints', () => {
       ['DELETE', `/v1/webhooks/${id}`],
       ['GET', `/v1/webhooks/${id}/deliveries`],
       ['POST', `/v1/webhooks/${id}/deliveries/${event_id}/retry`],
+      ['POST', `/v1/webhooks/${id}/rotate-secret`],
     ];
     for (const [method, path, body] of calls) {
       const res = await call(gw, method, path, other.admin_key, body);
@@ -156,6 +157,38 @@ describe('webhook endpoints', () => {
     // Untouched by all that.
     expect((await call(gw, 'GET', `/v1/webhooks/${id}`, s.biz.admin_key)).body.status).toBe('enabled');
     expect(p.status).toBe('approved');
+  });
+});
+
+describe('a signing secret rotated', () => {
+  it('signs beside the new one (a second v1) for 24 hours, then the new one alone; shown once; 404 once deleted', async () => {
+    const s = await shop(21_050_001);
+    const r = await receiver();
+    const { id, signing_secret: old } = await webhook(s.biz, r.url);
+    const rotated = await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key);
+    expect(rotated.status, rotated.text).toBe(201);
+    const fresh: string = rotated.body.signing_secret;
+    expect(fresh).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    expect(fresh).not.toBe(old);
+    expect(JSON.stringify((await call(gw, 'GET', `/v1/webhooks/${id}`, s.biz.admin_key)).body)).not.toContain('whsec_');
+    expect((await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key, { expires: 0 })).status).toBe(400);
+
+    await purchase(s, 'rotated-1');
+    const [both] = await eventually('the first event', async () => { const got = ofType(r.received, 'transaction.approved'); return got.length === 1 ? got : undefined; });
+    expect(both!.headers['pocketgate-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/);
+    expect(signatureVerifies(both!, fresh)).toBe(true);
+    expect(signatureVerifies(both!, old)).toBe(true);
+
+    // Its 24 hours over (moved back in the database: the test cannot wait them out).
+    await own.sql`update webhook_endpoints set previous_secret_expires_at = now() - interval '1 second' where id = ${id}`;
+    await purchase(s, 'rotated-2');
+    const [, alone] = await eventually('the second event', async () => { const got = ofType(r.received, 'transaction.approved'); return got.length === 2 ? got : undefined; });
+    expect(alone!.headers['pocketgate-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect(signatureVerifies(alone!, fresh)).toBe(true);
+    expect(signatureVerifies(alone!, old)).toBe(false);
+
+    expect((await call(gw, 'DELETE', `/v1/webhooks/${id}`, s.biz.admin_key)).status).toBe(204);
+    expect((await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key)).status).toBe(404);
   });
 });
 
