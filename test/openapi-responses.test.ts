@@ -422,6 +422,9 @@ describe.sequential('one business through every documented operation', () => {
     await api('PATCH /v1/webhooks/{id}', 200, { key: s.admin, params: { id: s.webhook }, body: { events: ['transaction.approved', 'award.created', 'award.expired'], status: 'enabled' } });
     await api('PATCH /v1/webhooks/{id}', 400, { key: s.admin, params: { id: s.webhook }, body: { status: 'paused' } });
     await api('PATCH /v1/webhooks/{id}', 404, { key: s.admin, params: { id: 'whk_doesnotexist000000' }, body: { status: 'disabled' } });
+    const rerolled = await api('POST /v1/webhooks/{id}/rotate-secret', 201, { key: s.admin, params: { id: s.webhook } });
+    expect(rerolled.body.signing_secret).toMatch(/^whsec_/);
+    await api('POST /v1/webhooks/{id}/rotate-secret', 404, { key: s.admin, params: { id: 'whk_doesnotexist000000' } });
     // A purchase after the webhook exists: its events are delivered.
     await api('POST /v1/purchases', 201, { key: s.terminal_key, body: { reference: 'oa-p-hook', cim: { type: 'card', value: card }, amount: 2000, currency: 'EUR' } });
     const deadline = Date.now() + 15_000;
