@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PocketgateError } from './errors.ts';
-import { contactPatchSchema, merchantCreateSchema, offerPatchSchema, parseWith, tiersSchema } from './schemas.ts';
+import { contactPatchSchema, merchantCreateSchema, offerPatchSchema, parseWith, tiersSchema, venueCreateSchema } from './schemas.ts';
 
 /** The messages a refused value gets, as `errors[]` carries them. */
 function messages(schema: Parameters<typeof parseWith>[0], value: unknown): string[] {
@@ -57,5 +57,28 @@ describe('tiersSchema', () => {
     // "gold" and "Gold" read as one tier; two at one threshold left the tier held to the list's order.
     expect(tiersSchema.safeParse([tier('gold', 100), tier('Gold', 10)]).success).toBe(false);
     expect(tiersSchema.safeParse([tier('a', 100), tier('b', 100)]).success).toBe(false);
+  });
+});
+
+describe("a venue's timezone", () => {
+  const zone = (timezone: unknown) => parseWith(venueCreateSchema, { name: 'Venue', timezone }).timezone;
+
+  it('is the IANA name in its own case, whatever case was sent (an admin probe, 2026-12-06)', () => {
+    expect(zone('europe/paris')).toBe('Europe/Paris');
+    expect(zone('EUROPE/LISBON')).toBe('Europe/Lisbon');
+    expect(zone('utc')).toBe('UTC');
+    expect(zone('Europe/Paris')).toBe('Europe/Paris');
+  });
+
+  it('keeps an alias as sent (ICU would give an older name for some)', () => {
+    expect(zone('Asia/Kolkata')).toBe('Asia/Kolkata');
+    expect(zone('Europe/Kyiv')).toBe('Europe/Kyiv');
+    expect(zone('US/Eastern')).toBe('US/Eastern');
+  });
+
+  it('is UTC when absent or null, and refuses what is no zone', () => {
+    expect(zone(undefined)).toBe('UTC');
+    expect(zone(null)).toBe('UTC');
+    for (const bad of ['Mars/Olympus', '+02:00', '', 'Europe']) expect(() => zone(bad), bad).toThrow();
   });
 });

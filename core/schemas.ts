@@ -61,14 +61,27 @@ export function utcTimestamp(s: string): string {
   return new Date(Date.parse(s.toUpperCase())).toISOString().replace(/\.000Z$/, 'Z');
 }
 
-const timezoneSchema = z.string().refine((tz) => {
+/** The zone's IANA name as ICU spells it, or undefined for no zone ICU knows. */
+function resolvedZone(tz: string): string | undefined {
   try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
+    return new Intl.DateTimeFormat('en', { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return undefined;
   }
-}, 'must be an IANA time zone, e.g. Europe/Lisbon');
+}
+
+/**
+ * An IANA time zone, kept as sent but for its case: ICU takes any case, so "europe/paris" was
+ * stored and read back as sent (an admin probe, 2026-12-06), and is now "Europe/Paris". An alias
+ * is kept (ICU would turn "Asia/Kolkata" into its older "Asia/Calcutta").
+ */
+const timezoneSchema = z
+  .string()
+  .refine((tz) => resolvedZone(tz) !== undefined, 'must be an IANA time zone, e.g. Europe/Lisbon')
+  .transform((tz) => {
+    const resolved = resolvedZone(tz)!;
+    return resolved.toLowerCase() === tz.toLowerCase() ? resolved : tz;
+  });
 /** A contact's tags, each once (["a", "a"] was kept twice: a contacts probe). */
 const tagsSchema = z
   .array(z.string().trim().min(1).max(64).refine(...no_card_number))
