@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { currencyByCode } from '../core/currency.ts';
-import { parseWith, statsQuerySchema, transactionsQuerySchema } from '../core/schemas.ts';
+import { parseWith, statsQuerySchema, transactionsQuerySchema, utcTimestamp } from '../core/schemas.ts';
 import type { HttpEnv } from '../adapters/http/env.ts';
 import { serve } from '../adapters/http/routes.ts';
 import { answerExact } from '../adapters/http/exact-json.ts';
@@ -116,8 +116,9 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
   };
   serve(app, stats_doc, async (c, business) => {
     const { since } = parseWith(statsQuerySchema, c.req.query());
-    // The default rounded to the minute: the totals' cache is keyed by it.
-    const from = since ?? iso(new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000));
+    // The default rounded to the minute: the totals' cache is keyed by it. Given, in UTC as every
+    // timestamp the API writes (it echoed an offset sent: a probe).
+    const from = since !== undefined ? utcTimestamp(since) : iso(new Date(Math.floor(Date.now() / 60_000) * 60_000 - 86_400_000));
     // PostgreSQL known down (gateway/app.ts), or the totals cancelled by their statement timeout
     // (a ledger too large or busy): the totals are null, the rest is Redis's, as the dashboard
     // must go on showing the traffic and the lag exactly when the ledger struggles.

@@ -211,6 +211,10 @@ describe('dashboard', () => {
     expect(quiet.body.awards_today).toBe(0);
     // Whole seconds, as every time the API writes (a key matrix probe saw .000Z).
     expect(quiet.body.since).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00Z$/);
+    // A since with an offset is echoed in UTC, as every timestamp the API writes (it echoed the offset).
+    const offset = await call(gw, 'GET', `/v1/stats?since=${encodeURIComponent('2026-12-06T10:15:00+01:00')}`, other.admin_key);
+    expect(offset.status, offset.text).toBe(200);
+    expect(offset.body.since).toBe('2026-12-06T09:15:00Z');
   });
 
   it('lists the latest transactions at the business’s terminals, newest first, only its own', async () => {
