@@ -193,10 +193,13 @@ export interface TrafficView {
 }
 
 /**
- * Awards given and wallet money spent at the business's terminals since `since`, net of refunds
- * and reversals, from the ledger (what it has recorded: the lag is shown beside them). Read
- * through the terminals' index; bounded by a statement timeout, as a dashboard must not load the
- * ledger.
+ * Awards given and wallet money spent since `since`, net of refunds and reversals, from the ledger
+ * (what it has recorded: the lag is shown beside them): at the business's terminals, and its own
+ * sign-up and referral awards and their undoing (no terminal; OPERATIONS.md's "awards today" names
+ * no kind, and the dashboard lists them as today's awards: a console probe found them left out).
+ * Not its expiries: an award that expired was given. Read through the terminals' index and the
+ * index of the business's own (migration 029); bounded by a statement timeout, as a dashboard must
+ * not load the ledger.
  */
 export async function ledgerToday(sql: Sql, business: Business, since: string): Promise<{ awards: ExactAmount; spends: ExactAmount }> {
   const rewards = accountId(business.id, 'rewards', business.currency);
@@ -209,10 +212,14 @@ export async function ledgerToday(sql: Sql, business: Business, since: string): 
         coalesce(sum(case when p.debit_account = ${rewards} then p.amount when p.credit_account = ${rewards} then -p.amount else 0 end), 0)::text as awards,
         coalesce(sum(case when right(p.credit_account, ${spends_suffix.length}) = ${spends_suffix} then p.amount
                           when right(p.debit_account, ${spends_suffix.length}) = ${spends_suffix} then -p.amount else 0 end), 0)::text as spends
-      from terminals term
-      join ledger_transactions t on t.terminal_id = term.id and t.created_at >= ${since}
-      join ledger_postings p on p.transaction_id = t.id
-      where term.business_id = ${business.id}`;
+      from (
+        select t.id from terminals term join ledger_transactions t on t.terminal_id = term.id and t.created_at >= ${since}
+        where term.business_id = ${business.id}
+        union all
+        select t.id from ledger_transactions t
+        where t.business_id = ${business.id} and t.terminal_id is null and t.created_at >= ${since} and t.kind <> 'expiry'
+      ) t
+      join ledger_postings p on p.transaction_id = t.id`;
     return { awards: exactAmount(row!.awards), spends: exactAmount(row!.spends) };
   });
 }

@@ -217,6 +217,30 @@ describe('dashboard', () => {
     expect(offset.body.since).toBe('2026-12-06T09:15:00Z');
   });
 
+  it("counts the business's own sign-up and referral awards in awards today, and their undoing (a console probe)", async () => {
+    const own = await createBusiness(gw);
+    for (const offer of [
+      { name: 'welcome', goal: 'signup', award: { fixed: 500 } },
+      { name: 'referral', goal: 'referral', award: { fixed: 300 } },
+      { name: '10%', goal: 'spend', award: { percent: 10 } },
+    ]) expect((await call(gw, 'POST', '/v1/offers', own.admin_key, offer)).status).toBe(201);
+    const referrer = await call(gw, 'POST', '/v1/contacts', own.admin_key, { first_name: 'Ann' });
+    const referred_card = testCard(914_101);
+    const referred = await call(gw, 'POST', '/v1/contacts', own.admin_key, { cims: [{ type: 'card', value: referred_card }], referred_by: referrer.body.referral_code });
+    expect(referred.status, referred.text).toBe(201);
+    const sale_reference = unique('r-');
+    const sale = await call(gw, 'POST', '/v1/purchases', own.terminal_key, { reference: sale_reference, cim: { type: 'card', value: referred_card }, amount: 1_000, currency: 'EUR' });
+    expect(sale.status, sale.text).toBe(201);
+    const since = encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString());
+    const awardsToday = async () => (await call(gw, 'GET', `/v1/stats?since=${since}`, own.admin_key)).body.awards_today;
+    // Two sign-ups (500 each), the purchase's 10% (100), the referrer's award (300).
+    await eventually('every award recorded', async () => (await awardsToday()) === 1_400, 20_000);
+    const reversal = await call(gw, 'POST', '/v1/reversals', own.terminal_key, { reference: unique('v-'), original_reference: sale_reference });
+    expect(reversal.status, reversal.text).toBe(201);
+    // The purchase's award and the referral's, undone (the referred has no purchase left).
+    await eventually('both undone', async () => (await awardsToday()) === 1_000, 20_000);
+  });
+
   it('lists the latest transactions at the business’s terminals, newest first, only its own', async () => {
     const p = await call(gw, 'POST', '/v1/purchases', biz.admin_key, purchase(700), asTerminal(biz.terminal_id));
     const list = await eventually('the ledger lists it', async () => {
