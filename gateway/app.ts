@@ -21,6 +21,8 @@ import { serveOperations, type LedgerLag } from './operations.ts';
 import { consoleRoutes, type ConsoleServices } from './console.ts';
 import { postgres_calls_in_flight_max_default } from './config.ts';
 import { InFlight } from '../processor/in-flight.ts';
+import { AdminReplies } from '../processor/admin-replies.ts';
+import { idempotencyKeys } from '../adapters/http/idempotency-key.ts';
 
 export interface AppOptions {
   readonly processor: Processor;
@@ -169,6 +171,9 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
       await whilePostgresAnswers(postgres_health, postgres_calls, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
     });
   }
+
+  // After the key and the PostgreSQL gate: a copy is answered only to the key that made the call, and with PostgreSQL down is 503 as the call would be.
+  app.use('/v1/*', idempotencyKeys(new AdminReplies(processor.stores.redis), (err) => logger.warn({ err }, 'the answer of a call under an Idempotency-Key could not be kept')));
 
   app.route('/', posRoutes(processor, trust_proxy_hops, console_services.stats.record));
   app.route('/', adminRoutes(processor));

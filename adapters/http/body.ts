@@ -41,11 +41,26 @@ export function decodeUtf8(bytes: Uint8Array): string {
  * or a callback's signature header (401, refused before the body is read).
  */
 export async function readBytes(c: Context, bytes_max: number): Promise<Uint8Array> {
+  const before = read_before.get(c);
+  if (before !== undefined) {
+    if (before.byteLength > bytes_max) throw tooLarge(bytes_max);
+    return before;
+  }
   try {
     return await readBounded(c, bytes_max);
   } catch (err) {
     throw bodyCut(err);
   }
+}
+
+/** Bodies read before the route's handler ran (an Idempotency-Key's request hash): the handler reads the same bytes. */
+const read_before = new WeakMap<Context, Uint8Array>();
+
+/** The body's bytes, read now (at most `bytes_max`) and kept for the route's own read. */
+export async function readBytesBefore(c: Context, bytes_max: number): Promise<Uint8Array> {
+  const bytes = await readBytes(c, bytes_max);
+  read_before.set(c, bytes);
+  return bytes;
 }
 
 /**

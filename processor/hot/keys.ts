@@ -214,3 +214,12 @@ export function eventClaimKey(business_id: string, processor_id: string, event_i
 export function transactionClaimKey(business_id: string, processor_id: string, transaction_id: string): string {
   return `${event_claim_prefix}{${business_id}}:${processor_id}:t:${transaction_id}`;
 }
+
+/**
+ * An admin or platform call's reply kept under the client's Idempotency-Key (admin-replies.ts):
+ * `scope` is the business's id, or `platform`; `key_hash` the key's SHA-256 (a client's key may be
+ * 255 characters).
+ */
+export function adminReplyKey(scope: string, key_hash: string): string {
+  return `ik:${scope}:${key_hash}`;
+}
