@@ -16,9 +16,11 @@ const import_path = '/v1/contacts/import';
 
 export function idempotencyKeys(replies: AdminReplies, onKeepFailed: (err: unknown) => void): MiddlewareHandler<HttpEnv> {
   return async (c, next) => {
-    const idempotency_key = c.req.header('idempotency-key');
+    // A terminal's call (the POS path) goes on at once, before any header is read.
     const principal = c.get('principal') as HttpEnv['Variables']['principal'] | undefined;
-    if (idempotency_key === undefined || principal === undefined || principal.kind === 'terminal' || !writes.has(c.req.method) || c.req.path === import_path) return next();
+    if (principal === undefined || principal.kind === 'terminal' || !writes.has(c.req.method)) return next();
+    const idempotency_key = c.req.header('idempotency-key');
+    if (idempotency_key === undefined || c.req.path === import_path) return next();
     if (!idempotency_key_pattern.test(idempotency_key)) {
       throw new PocketgateError('validation_failed', 'Idempotency-Key must be 1 to 255 printable ASCII characters', [{ path: 'Idempotency-Key', message: 'must be 1 to 255 printable ASCII characters' }]);
     }
