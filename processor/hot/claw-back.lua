@@ -18,14 +18,20 @@
 -- back whole; the sum is right, the lot is not). A contact holding none is asked for: what of its
 -- own lots the claw-back finds gone is noted for their redemption's reversal (until 2026-12-05 it
 -- was not asked for, and nothing was noted).
+--
+-- Needless whether or not Node gave the lots (ARG.award_lots): until 2026-12-06 given lots were
+-- taken first, so the same history noted what it found gone or not as Node had read the purchase
+-- or not (a business with caps or budgets reads it), and rebuild's replay (processor/ledger/
+-- replay.ts, which mirrors this) could not tell: a rebuild probe found owed lots a rebuilt Redis
+-- held and the live one did not, and the redemption's reversal after them answered otherwise.
 local function ownLots(o, claw)
-  local given = ARG.award_lots
-  if given ~= nil and given.original == o.id then return given.lots end
   if claw <= 0 or o.awarded - (o.to_open or 0) <= 0 then return {} end
   if redis.call('EXISTS', KEY.expired_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
     local held = redis.call('HVALS', KEY.lots)
     if tonumber(held[1]) >= claw then return {} end
   end
+  local given = ARG.award_lots
+  if given ~= nil and given.original == o.id then return given.lots end
   return nil
 end
 

@@ -494,6 +494,10 @@ export class ContactReplay {
     this.refunded.set(purchase.id, after);
     const awarded = (purchase.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
     const claw = proportion(awarded, after, purchase.amount) - proportion(awarded, before, purchase.amount);
+    if (this.oneLotCovers(claw, t.created_ms)) {
+      if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
+      return;
+    }
     let shared = 0;
     let written = 0;
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
@@ -515,6 +519,22 @@ export class ContactReplay {
     if (written !== t.award_expired) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${written} derived`);
   }
 
+
+  /**
+   * claw-back.lua ownLots's needless case: no expired lots remembered and one lot that holds the
+   * whole claw-back: the purchase's own lots are not told apart, nothing written off or noted.
+   */
+  private oneLotCovers(claw: number, at_ms: number): boolean {
+    if (claw <= 0) return true;
+    if (this.expired.size > 0 && at_ms < this.expired_at_ms + expired_lots_kept_ms) return false;
+    let held: number | undefined;
+    for (const amount of this.lots.values()) {
+      if (amount <= 0) continue;
+      if (held !== undefined) return false;
+      held = amount;
+    }
+    return held !== undefined && held >= claw;
+  }
 
   /** What a claw-back's share lacked of `field` and no expiry wrote off, remembered as claw-back.lua noteOwed does. */
   private noteOwed(field: string, lacked: number, at_ms: number): void {
