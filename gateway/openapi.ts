@@ -49,7 +49,7 @@ export function documentApi(app: OpenAPIHono<HttpEnv>): void {
 /** The events a business's webhook endpoints receive (EVENTS.md), in the document's `webhooks`. */
 function describeWebhooks(app: OpenAPIHono<HttpEnv>): void {
   const headers = z.object({
-    'pocketgate-signature': z.string().openapi({ description: 't=<unix seconds>,v1=<hex>: HMAC-SHA256 with the endpoint’s signing secret over `<t>.` + the raw body' }),
+    'pocketgate-signature': z.string().openapi({ description: 't=<unix seconds>,v1=<hex>[,v1=<hex>]: HMAC-SHA256 with the endpoint’s signing secret over `<t>.` + the raw body; for 24 hours after POST /v1/webhooks/{id}/rotate-secret a second v1 by the secret it replaced (one valid is enough)' }),
     'pocketgate-event-id': z.string().openapi({ description: 'The event’s id, as in the body' }),
   });
   for (const [type, { summary, body }] of Object.entries(webhook_events)) {

@@ -125,12 +125,30 @@ function responsesOf(doc: RouteDoc): RouteConfig['responses'] {
   return { ...successOf(doc), ...othersOf(doc) };
 }
 
+/** The header an admin or platform write may carry (adapters/http/idempotency-key.ts). */
+const idempotency_key_header = z.object({
+  'Idempotency-Key': z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .openapi({ description: 'Makes this write once: a copy (the same method, path and body) within 24 hours gets the first answer again, with Idempotent-Replayed; another request under the key is 409 idempotency_conflict. Only a success is kept; one holding a key or secret shown once is not (its copy is 409).' }),
+});
+const keyed_writes: ReadonlySet<string> = new Set(['post', 'put', 'patch', 'delete']);
+
+function headersOf(doc: RouteDoc): z.ZodObject | undefined {
+  const keyed = (doc.key === 'admin' || doc.key === 'platform') && keyed_writes.has(doc.method) && doc.body_type === undefined;
+  if (!keyed) return doc.headers;
+  return doc.headers === undefined ? idempotency_key_header : doc.headers.extend(idempotency_key_header.shape);
+}
+
 function requestOf(doc: RouteDoc) {
   const params = [...doc.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+  const headers = headersOf(doc);
   return {
     ...(params.length > 0 ? { params: z.object(Object.fromEntries(params.map((name) => [name, z.string()]))) } : {}),
     ...(doc.query !== undefined ? { query: doc.query } : {}),
-    ...(doc.headers !== undefined ? { headers: doc.headers } : {}),
+    ...(headers !== undefined ? { headers } : {}),
     ...(doc.body !== undefined ? { body: { content: { [doc.body_type ?? 'application/json']: { schema: doc.body } }, required: true } } : {}),
   };
 }
