@@ -15,8 +15,8 @@ export interface ClaimedDelivery {
   readonly url: string;
   /** The signing secret, or undefined when it cannot be decrypted (CIM_HMAC_KEY changed). */
   readonly secret: string | undefined;
-  /** The secret a rotation replaced, while it still signs beside `secret` (webhooks.ts rotate). */
-  readonly previous_secret: string | undefined;
+  /** The secrets rotations replaced that still sign beside `secret` (webhooks.ts rotate), newest first; those that cannot be decrypted left out. */
+  readonly previous_secrets: readonly string[];
   readonly event_id: string;
   /** This attempt's number (1 is the first). */
   readonly attempt: number;
@@ -48,7 +48,7 @@ interface ClaimedRow {
   endpoint_id: string;
   url: string;
   secret: string;
-  previous_secret: string | null;
+  previous_secrets: string[];
   event_id: string;
   attempts: number;
   manual_retry: boolean;
@@ -98,7 +98,7 @@ export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): P
       returning d.seq, d.endpoint_id, d.event_id, d.attempts, d.manual_retry, true as given_up
     )
     select c.seq::text, c.given_up, c.endpoint_id, e.url, e.secret,
-      case when e.previous_secret_expires_at > now() then e.previous_secret end as previous_secret, c.event_id, c.attempts, c.manual_retry, ev.type, ev.business_id, ev.transaction_id, ev.n,
+      array(select ws.secret from webhook_secrets ws where ws.endpoint_id = e.id and ws.expires_at > now() order by ws.expires_at desc) as previous_secrets, c.event_id, c.attempts, c.manual_retry, ev.type, ev.business_id, ev.transaction_id, ev.n,
       ev.created_at as event_created_at
     from (select * from claimed union all select * from given_up) c
     join webhook_endpoints e on e.id = c.endpoint_id join webhook_events ev on ev.id = c.event_id`;
@@ -124,7 +124,7 @@ async function claimedDeliveries(sql: Sql, key: Buffer, rows: readonly ClaimedRo
       endpoint_id: r.endpoint_id,
       url: r.url,
       secret: decryptSecret(key, r.secret),
-      previous_secret: r.previous_secret === null ? undefined : decryptSecret(key, r.previous_secret),
+      previous_secrets: r.previous_secrets.map((s) => decryptSecret(key, s)).filter((s) => s !== undefined),
       event_id: r.event_id,
       attempt: r.attempts,
       manual: r.manual_retry,

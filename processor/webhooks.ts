@@ -12,6 +12,8 @@ import type { Stores } from './stores.ts';
 
 /** Endpoints a business may have (deleted ones not counted): each one multiplies its deliveries. */
 export const endpoints_per_business_max = 16;
+/** Replaced signing secrets still signing, per endpoint, at most (as a processor's still verifying). */
+const retired_secrets_max = 10;
 
 /** The channel the ledger writer and a retry notify, and every gateway's delivery worker listens on. */
 export const webhooks_channel = 'pocketgate_webhooks';
@@ -143,18 +145,27 @@ export class Webhooks {
   }
 
   /**
-   * A new signing secret, returned once. The one it replaces goes on signing beside it (a second
+   * A new signing secret, returned once. The one it replaces goes on signing beside it (one more
    * v1, EVENTS.md) for 24 hours, as a processor's replaced secret goes on verifying: a receiver
-   * that has not yet moved to the new one keeps accepting deliveries. Only the last replaced one
-   * signs: a second rotation within the 24 hours retires the first's at once (its receiver moved).
+   * that has not yet moved to the new one keeps accepting deliveries, and one whose rotation's
+   * answer was lost (its retry rotated again) still has the secret it holds. At most
+   * retired_secrets_max at once (429 beyond), as a processor's: each costs every delivery an HMAC.
    */
   async rotate(business: Business, id: string): Promise<{ signing_secret: string }> {
     const signing_secret = newSigningSecret();
-    const rows = await this.stores.sql`
-      update webhook_endpoints set previous_secret = secret, previous_secret_expires_at = now() + ${secret_rotation_grace_ms} * interval '1 millisecond',
-        secret = ${encryptSecret(this.key, signing_secret)}, updated_at = now()
-      where id = ${id} and business_id = ${business.id} and status <> 'deleted' returning id`;
-    if (rows.length === 0) throw notFound(id);
+    await this.stores.sql.begin(async (tx) => {
+      // The endpoint's row locked: two rotations at once retire one secret each, in turn.
+      const [row] = await tx`select id from webhook_endpoints where id = ${id} and business_id = ${business.id} and status <> 'deleted' for update`;
+      if (row === undefined) throw notFound(id);
+      await tx`delete from webhook_secrets where endpoint_id = ${id} and expires_at <= now()`;
+      const [{ retired } = { retired: 0 }] = await tx<{ retired: number }[]>`select count(*)::int as retired from webhook_secrets where endpoint_id = ${id}`;
+      if (retired >= retired_secrets_max) {
+        throw new PocketgateError('rate_limited', `at most ${retired_secrets_max} rotations within 24 hours: each secret replaced signs beside the new one for 24 hours after its rotation`);
+      }
+      await tx`insert into webhook_secrets (endpoint_id, secret, expires_at)
+        select id, secret, now() + ${secret_rotation_grace_ms} * interval '1 millisecond' from webhook_endpoints where id = ${id}`;
+      await tx`update webhook_endpoints set secret = ${encryptSecret(this.key, signing_secret)}, updated_at = now() where id = ${id}`;
+    });
     return { signing_secret };
   }
 

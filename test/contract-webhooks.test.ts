@@ -161,34 +161,57 @@ describe('webhook endpoints', () => {
 });
 
 describe('a signing secret rotated', () => {
-  it('signs beside the new one (a second v1) for 24 hours, then the new one alone; shown once; 404 once deleted', async () => {
+  const approvedAt = (r: Receiver, n: number) =>
+    eventually(`event ${n}`, async () => {
+      const got = ofType(r.received, 'transaction.approved');
+      return got.length >= n ? got[n - 1] : undefined;
+    });
+
+  it('signs beside the new one (one more v1) for 24 hours, each replaced one; then the new one alone; shown once; 404 once deleted', async () => {
     const s = await shop(21_050_001);
     const r = await receiver();
-    const { id, signing_secret: old } = await webhook(s.biz, r.url);
-    const rotated = await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key);
-    expect(rotated.status, rotated.text).toBe(201);
-    const fresh: string = rotated.body.signing_secret;
-    expect(fresh).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
-    expect(fresh).not.toBe(old);
+    const { id, signing_secret: first } = await webhook(s.biz, r.url);
+    const rotate = async () => {
+      const rotated = await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key);
+      expect(rotated.status, rotated.text).toBe(201);
+      expect(rotated.body.signing_secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+      return rotated.body.signing_secret as string;
+    };
+    const second = await rotate();
+    expect(second).not.toBe(first);
     expect(JSON.stringify((await call(gw, 'GET', `/v1/webhooks/${id}`, s.biz.admin_key)).body)).not.toContain('whsec_');
     expect((await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key, { expires: 0 })).status).toBe(400);
 
     await purchase(s, 'rotated-1');
-    const [both] = await eventually('the first event', async () => { const got = ofType(r.received, 'transaction.approved'); return got.length === 1 ? got : undefined; });
+    const both = await approvedAt(r, 1);
     expect(both!.headers['pocketgate-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/);
-    expect(signatureVerifies(both!, fresh)).toBe(true);
-    expect(signatureVerifies(both!, old)).toBe(true);
+    for (const secret of [first, second]) expect(signatureVerifies(both!, secret)).toBe(true);
 
-    // Its 24 hours over (moved back in the database: the test cannot wait them out).
-    await own.sql`update webhook_endpoints set previous_secret_expires_at = now() - interval '1 second' where id = ${id}`;
+    // Rotated again within the 24 hours (the answer to the first rotation lost, say): the first still signs.
+    const third = await rotate();
     await purchase(s, 'rotated-2');
-    const [, alone] = await eventually('the second event', async () => { const got = ofType(r.received, 'transaction.approved'); return got.length === 2 ? got : undefined; });
+    const three = await approvedAt(r, 2);
+    expect(three!.headers['pocketgate-signature']).toMatch(/^t=\d+(,v1=[0-9a-f]{64}){3}$/);
+    for (const secret of [first, second, third]) expect(signatureVerifies(three!, secret)).toBe(true);
+
+    // Their 24 hours over (moved back in the database: the test cannot wait them out).
+    await own.sql`update webhook_secrets set expires_at = now() - interval '1 second' where endpoint_id = ${id}`;
+    await purchase(s, 'rotated-3');
+    const alone = await approvedAt(r, 3);
     expect(alone!.headers['pocketgate-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
-    expect(signatureVerifies(alone!, fresh)).toBe(true);
-    expect(signatureVerifies(alone!, old)).toBe(false);
+    expect(signatureVerifies(alone!, third)).toBe(true);
+    for (const secret of [first, second]) expect(signatureVerifies(alone!, secret)).toBe(false);
 
     expect((await call(gw, 'DELETE', `/v1/webhooks/${id}`, s.biz.admin_key)).status).toBe(204);
     expect((await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key)).status).toBe(404);
+  });
+
+  it('at most 10 replaced secrets sign at once: the 11th rotation within 24 hours is 429', async () => {
+    const s = await shop(21_060_001);
+    const { id } = await webhook(s.biz, 'https://example.com/hook');
+    for (let n = 1; n <= 10; n++) expect((await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key)).status, `rotation ${n}`).toBe(201);
+    const refused = await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key);
+    expect([refused.status, refused.body.code]).toEqual([429, 'rate_limited']);
   });
 });
 

@@ -355,7 +355,7 @@ export class WebhookWorker {
         'content-type': 'application/json',
         'user-agent': 'Pocketgate-Webhooks/1',
         'Pocketgate-Event-Id': d.event_id,
-        'Pocketgate-Signature': signatureHeader(d.previous_secret === undefined ? [d.secret] : [d.secret, d.previous_secret], Math.floor(Date.now() / 1_000), d.body),
+        'Pocketgate-Signature': signatureHeader([d.secret, ...d.previous_secrets], Math.floor(Date.now() / 1_000), d.body),
       };
       const started_ms = performance.now();
       const sent = await sendWebhook(d.url, d.body, headers, { timeout_ms: this.timeout_ms, allow_private: this.options.allow_private, signal: this.abort.signal });

@@ -1,7 +1,11 @@
--- A webhook endpoint's signing secret rotated (POST /v1/webhooks/{id}/rotate-secret): the secret
--- it replaced goes on signing beside the new one, a second v1 in Pocketgate-Signature (EVENTS.md:
--- "Several v1= may appear (during a secret rotation)"), until previous_secret_expires_at, so a
--- receiver moves to the new secret without refusing a delivery. Encrypted as `secret` is.
-alter table webhook_endpoints
-  add column previous_secret text,
-  add column previous_secret_expires_at timestamptz;
+-- A webhook endpoint's signing secrets replaced by a rotation (POST /v1/webhooks/{id}/rotate-secret):
+-- each goes on signing beside the current one, one more v1 in Pocketgate-Signature (EVENTS.md:
+-- "Several v1= may appear (during a secret rotation)"), until expires_at (24 hours on), so a
+-- receiver moves to the new secret without refusing a delivery, as processor_secrets keep
+-- verifying callbacks. Encrypted as webhook_endpoints.secret is.
+create table webhook_secrets (
+  endpoint_id text not null references webhook_endpoints (id),
+  secret text not null,
+  expires_at timestamptz not null
+);
+create index webhook_secrets_endpoint on webhook_secrets (endpoint_id, expires_at);
