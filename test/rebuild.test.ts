@@ -293,6 +293,8 @@ describe('npm run rebuild', () => {
   it('with --force, overwrites a Redis with data and leaves it consistent (`npm run rebuild --force`: npm takes the flag for itself, and it is read back)', async () => {
     const r = await npmRun(['run', '--silent', 'rebuild', '--force'], env());
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    // It says what it waits for (silent for up to a minute before: a rebuild probe).
+    expect(r.stderr).toContain('rebuild: --force: waiting up to 60 s for the ledger');
     const clean = await reconcile();
     expect(clean.code, clean.stdout + clean.stderr).toBe(0);
   });

@@ -50,6 +50,8 @@ async function main(): Promise<number> {
       force,
       wait_ms: 60_000,
       now_ms: Date.now(),
+      // It printed nothing for up to a minute (a rebuild probe).
+      onLedgerWait: () => console.error('rebuild: --force: waiting up to 60 s for the ledger to record what the journals hold (hold POS traffic off)'),
       onPhase: (label, total) => bar.start(total, label),
       onProgress: (n) => bar.update(n),
       onNetwork: (kind, done, total) => {

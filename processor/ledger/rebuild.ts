@@ -33,6 +33,8 @@ export interface RebuildOptions {
   readonly onProgress?: (done: number) => void;
   /** The network's copy, kind by kind (its own progress: it counts rows of several tables). */
   readonly onNetwork?: (kind: NetworkKind, done: number, total: number) => void;
+  /** Forced over a Redis with data: the wait for the ledger begins (up to wait_ms, silent until then). */
+  readonly onLedgerWait?: () => void;
 }
 
 export type RebuildResult =
@@ -101,6 +103,7 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   const journals = Array.from({ length: config.shard_count }, (_, s) => journalKey(s));
   // Unfinished too: the processes' sweeps (expiries, referral awards) may have journaled on it.
   const marks = found === null ? [] : await markJournals(redis, journals);
+  if (found !== null) options.onLedgerWait?.();
   if (found !== null && !(await waitForLedger(redis, await journalMarks(redis, config.shard_count), options.wait_ms))) {
     await dropMarks(redis, journals);
     return { outcome: 'wait_timeout' };
