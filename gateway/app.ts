@@ -22,7 +22,6 @@ import { consoleRoutes, type ConsoleServices } from './console.ts';
 import { postgres_calls_in_flight_max_default } from './config.ts';
 import { InFlight } from '../processor/in-flight.ts';
 import { AdminReplies } from '../processor/admin-replies.ts';
-import { idempotencyKeys } from '../adapters/http/idempotency-key.ts';
 
 export interface AppOptions {
   readonly processor: Processor;
@@ -109,6 +108,7 @@ async function whilePostgresAnswers(health: PostgresHealth, calls: InFlight, cal
 export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, postgres_calls_in_flight_max = postgres_calls_in_flight_max_default, trust_proxy_hops = 0, webhooks_allow_private, console: console_services, ledger_lag }: AppOptions): OpenAPIHono<HttpEnv> {
   const app = new OpenAPIHono<HttpEnv>();
   const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
+  const admin_replies = new AdminReplies(processor.stores.redis, (err) => logger.warn({ err }, 'the answer of a call under an Idempotency-Key could not be kept'));
 
   app.onError((err, c) => {
     const { status, code } = problemOf(err);
@@ -151,7 +151,10 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     // Redis that holds data).
     if (principal.kind === 'admin') requireBuilt(principal.business);
     // An empty Pocketgate-Terminal names no terminal: as none sent (a key matrix probe got 404 "terminal  not found").
-    c.set('principal', await actingFor(processor.network, principal, c.req.header('pocketgate-terminal')?.trim() || undefined, c.req.path));
+    const acting = await actingFor(processor.network, principal, c.req.header('pocketgate-terminal')?.trim() || undefined, c.req.path);
+    c.set('principal', acting);
+    // Admin and platform writes under an Idempotency-Key keep their answers (routes.ts serve); a terminal's call is left as it was.
+    if (acting.kind !== 'terminal') c.set('admin_replies', admin_replies);
     await next();
   });
 
@@ -171,9 +174,6 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
       await whilePostgresAnswers(postgres_health, postgres_calls, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
     });
   }
-
-  // After the key and the PostgreSQL gate: a copy is answered only to the key that made the call, and with PostgreSQL down is 503 as the call would be.
-  app.use('/v1/*', idempotencyKeys(new AdminReplies(processor.stores.redis), (err) => logger.warn({ err }, 'the answer of a call under an Idempotency-Key could not be kept')));
 
   app.route('/', posRoutes(processor, trust_proxy_hops, console_services.stats.record));
   app.route('/', adminRoutes(processor));

@@ -48,7 +48,11 @@ export function requestHash(method: string, path: string, body: Uint8Array): str
 }
 
 export class AdminReplies {
-  constructor(private readonly redis: RedisClient) {}
+  /** `onKeepFailed` hears of an answer that could not be kept, or a mark not taken off: the call's answer goes out all the same (its mark lapses after running_ms). */
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly onKeepFailed: (err: unknown) => void,
+  ) {}
 
   /** Whether to run the call (its mark set), or the answer its copy gets. */
   async begin(scope: string, idempotency_key: string, hash: string): Promise<Begun> {
@@ -63,14 +67,15 @@ export class AdminReplies {
     throw new PocketgateError('unavailable', 'the Idempotency-Key could not be claimed; try again');
   }
 
-  /** The call ended: its answer kept when it succeeded, its mark taken off otherwise. */
+  /** The call ended: its answer kept when it succeeded, its mark taken off otherwise. Never throws (onKeepFailed). */
   async end(scope: string, idempotency_key: string, hash: string, status: number, body: string): Promise<void> {
     const key = adminReplyKey(scope, keyHash(idempotency_key));
-    if (status < 200 || status >= 300) {
-      await this.redis.del(key);
-      return;
+    try {
+      if (status < 200 || status >= 300) await this.redis.del(key);
+      else await this.redis.set(key, JSON.stringify(keptOf(hash, status, body)), { PX: kept_ms });
+    } catch (err) {
+      this.onKeepFailed(err);
     }
-    await this.redis.set(key, JSON.stringify(keptOf(hash, status, body)), { PX: kept_ms });
   }
 }
 

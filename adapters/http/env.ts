@@ -1,12 +1,17 @@
 import type { Principal } from '../../processor/network.ts';
+import type { AdminReplies } from '../../processor/admin-replies.ts';
 import { PocketgateError } from '../../core/errors.ts';
 import type { Business } from '../../processor/network.ts';
 import type { Context } from 'hono';
 
 /** What the gateway's auth middleware leaves on every /v1 request. */
 export interface HttpEnv {
-  /** `ledger_down`: PostgreSQL known down, left for a route that can answer without it. */
-  Variables: { principal: Principal; ledger_down?: boolean };
+  /**
+   * `ledger_down`: PostgreSQL known down, left for a route that can answer without it.
+   * `admin_replies`: where admin and platform writes keep their answers under an Idempotency-Key
+   * (idempotency-key.ts); left for those keys only, so a terminal's call never reads it.
+   */
+  Variables: { principal: Principal; ledger_down?: boolean; admin_replies?: AdminReplies };
 }
 
 /** The platform key only (it creates businesses): nothing to hand on but the check. */

@@ -21,6 +21,7 @@ import type { Business } from '../../processor/network.ts';
 import type { TerminalPrincipal } from '../terminal-ops.ts';
 import { adminOf, businessOf, platformOf, terminalOf, type HttpEnv } from './env.ts';
 import { problem_content_type } from './problem.ts';
+import { onceByIdempotencyKey } from './idempotency-key.ts';
 
 /** The key a route takes: `business` is a business's admin or terminal key; `none`, no key. */
 export type KeyKind = 'platform' | 'admin' | 'terminal' | 'business' | 'none';
@@ -136,9 +137,13 @@ const idempotency_key_header = z.object({
 });
 const keyed_writes: ReadonlySet<string> = new Set(['post', 'put', 'patch', 'delete']);
 
+/** Whether the route takes an Idempotency-Key: an admin or platform write of a JSON body (or none). */
+function keyedWrite(doc: RouteDoc): boolean {
+  return (doc.key === 'admin' || doc.key === 'platform') && keyed_writes.has(doc.method) && doc.body_type === undefined;
+}
+
 function headersOf(doc: RouteDoc): z.ZodObject | undefined {
-  const keyed = (doc.key === 'admin' || doc.key === 'platform') && keyed_writes.has(doc.method) && doc.body_type === undefined;
-  if (!keyed) return doc.headers;
+  if (!keyedWrite(doc)) return doc.headers;
   return doc.headers === undefined ? idempotency_key_header : doc.headers.extend(idempotency_key_header.shape);
 }
 
@@ -174,5 +179,12 @@ export function serve<K extends KeyKind>(app: OpenAPIHono<HttpEnv>, doc: RouteDo
   const route = declare(doc);
   app.openAPIRegistry.registerPath(route);
   const holder = doc.upgrade ? holders.none : holders[doc.key];
+  if (keyedWrite(doc)) {
+    app.on(doc.method.toUpperCase(), route.getRoutingPath(), (c) => {
+      const held = holder(c) as Holders[K];
+      return onceByIdempotencyKey(c, () => handler(c, held));
+    });
+    return;
+  }
   app.on(doc.method.toUpperCase(), route.getRoutingPath(), (c) => handler(c, holder(c) as Holders[K]));
 }
