@@ -6,8 +6,9 @@
 // In Redis, for kept_ms: while the first call runs, a mark (a copy meanwhile is 409: it cannot
 // know the outcome yet); then its answer, when it succeeded (2xx). A refused or failed call keeps
 // nothing, so the same request may be sent again once corrected or once the store is back. An
-// answer holding a key or a signing secret (a business's admin key, a terminal's key, a secret) is
-// not kept, since API.md has keys "returned once, at creation, and stored only as hashes": its
+// answer holding a key or a signing secret (a business's admin key, a terminal's key, a secret),
+// a scheme's join codes or a spend OTP is not kept, since API.md has keys "returned once, at
+// creation, and stored only as hashes" (and codes are kept hashed, OTPs for minutes): its
 // copy is 409, naming what was made. Best effort by design: a process killed between the call and
 // its answer's keeping leaves the mark, which lapses after running_ms; the call may then be made
 // again. Bounded: an answer over answer_bytes_max is not kept either (409 naming what was made).
@@ -23,8 +24,12 @@ export const kept_ms = 24 * 3_600_000;
 const running_ms = 60_000;
 /** Answers larger than this are not kept (an offer's SKU lists may make one large). */
 const answer_bytes_max = 64 * 1024;
-/** Top-level fields of an answer that hold a key or secret shown once. */
-const shown_once_fields: readonly string[] = ['admin_key', 'api_key', 'signing_secret'];
+/**
+ * Top-level fields of an answer that hold a key or secret shown once, or a credential kept only
+ * hashed or briefly: a scheme's join codes (stored hashed) and a spend OTP (it pays; kept for its
+ * minutes, not for 24 hours in a copy of its answer).
+ */
+const shown_once_fields: readonly string[] = ['admin_key', 'api_key', 'signing_secret', 'codes', 'otp'];
 
 /** Printable ASCII, 1 to 255 characters, as Stripe takes. */
 export const idempotency_key_pattern = /^[\x21-\x7e]{1,255}$/;

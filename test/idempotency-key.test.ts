@@ -114,6 +114,14 @@ describe('Idempotency-Key on admin writes', () => {
     const t_copy = await call(gw, 'POST', '/v1/terminals', biz.admin_key, terminal, keyed(key));
     expect([t_copy.status, t_copy.body.code]).toEqual([409, 'idempotency_conflict']);
     expect(t_copy.text).not.toContain(t.body.api_key);
+    // A spend OTP pays: not kept for 24 hours in a copy of its answer.
+    const contact = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Otp' });
+    const otp_key = unique('ik-');
+    const otp = await call(gw, 'POST', `/v1/contacts/${contact.body.id}/spend-otp`, biz.admin_key, { amount: 100 }, keyed(otp_key));
+    expect(otp.status, otp.text).toBe(201);
+    const otp_copy = await call(gw, 'POST', `/v1/contacts/${contact.body.id}/spend-otp`, biz.admin_key, { amount: 100 }, keyed(otp_key));
+    expect([otp_copy.status, otp_copy.body.code]).toEqual([409, 'idempotency_conflict']);
+    expect(otp_copy.text).not.toContain(otp.body.otp);
   });
 
   it('refuses a malformed key (400); reads and POS calls go on without it', async () => {
