@@ -169,15 +169,21 @@ export class Spends {
     return replayOr(this.stores, this.contacts, err, claimant, reference, unknown, guess);
   }
 
-  /** A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts). */
-  async spend(business: Business, terminal: Terminal, input: SpendInput, source: string): Promise<Reply> {
+  /**
+   * A spend presented at `terminal` from `source` (the client's or peer's address: hot/guess.ts).
+   * `presented`: the contact a card or wallet code presented beside the code names (ISO 8583's DE2
+   * beside an OTP in DE48), null when it names none: the code must then be that contact's (an OTP
+   * spend charged the OTP's owner whatever card DE2 named, an unknown one included: a probe).
+   */
+  async spend(business: Business, terminal: Terminal, input: SpendInput, source: string, presented?: string | null): Promise<Reply> {
     // Redis refusing writes, hung, or holding no network (emptied: RedisHealth's probeState) takes
     // no transaction: 503 before anything is read or written (OPERATIONS.md).
     await requireWritable(this.stores);
     const { config, clock } = this.stores;
     const now_ms = clock.now();
-    const hash = requestHash(config.cim_hmac_key, 'spend', input);
-    return oneCopyAtATime(`${terminal.id}|${hash}`, () => this.spendOnce(business, terminal, input, source, hash, now_ms));
+    // What was presented is the request's too: another card under the reference is another body.
+    const hash = requestHash(config.cim_hmac_key, 'spend', presented === undefined ? input : { ...input, presented: presented ?? '' });
+    return oneCopyAtATime(`${terminal.id}|${hash}`, () => this.spendOnce(business, terminal, input, source, hash, now_ms, presented));
   }
 
   /**
@@ -191,13 +197,15 @@ export class Spends {
     return (await referenceHolder(this.stores, slot, requestHash(config.cim_hmac_key, 'spend', input)))?.by === 'this';
   }
 
-  private async spendOnce(business: Business, terminal: Terminal, input: SpendInput, source: string, hash: string, now_ms: number): Promise<Reply> {
+  private async spendOnce(business: Business, terminal: Terminal, input: SpendInput, source: string, hash: string, now_ms: number, presented: string | null | undefined): Promise<Reply> {
     const slot = referenceSlot(this.stores.config, terminal.id, input.reference, now_ms);
     let payer: Payer;
     try {
       // Inside: another currency under a held reference is another body, 409 (API.md).
       checkCurrency(business, input.currency);
       payer = await this.payer(business, terminal, source, input, now_ms);
+      if (presented === null) throw new PocketgateError('contact_not_found', 'the card presented is no contact’s');
+      if (presented !== undefined && presented !== payer.contact_id) throw new PocketgateError(payer.method === 'otp' ? 'otp_invalid' : 'wallet_code_invalid', 'the code is not the presented card’s contact’s');
     } catch (err) {
       const guess = spendGuess(business, { terminal_id: terminal.id, source }, input, err, now_ms);
       return this.replayOr(err, { business_id: business.id, slot, hash }, input.reference, unknownCodeOf(input), guess);

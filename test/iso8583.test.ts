@@ -228,6 +228,21 @@ describe('0200 spends', () => {
     expect((await iso.send(request('0200', { 3: '000000', 4: amount(10), 48: `OTP=${otp.body.otp};` }))).fields[39]).toBe('55');
   });
 
+  it("an OTP beside a card or wallet code in DE2 spends only that contact's: another's OTP 55, a card no contact has 14, nothing debited (a cross-channel probe: the OTP's owner paid whatever DE2 named)", async () => {
+    const [owner, other] = [await contact(31), await contact(32)];
+    await fund(owner, 500);
+    const otpOf = async () => (await call(gw, 'POST', `/v1/contacts/${owner.id}/spend-otp`, biz.admin_key, { amount: 300 })).body.otp as string;
+    const spend = (de2: string, otp: string) => iso.send(request('0200', { 2: de2, 3: '000000', 4: amount(100), 48: `OTP=${otp};` }));
+    expect((await spend(other.card, await otpOf())).fields[39]).toBe('55');
+    expect((await spend(other.wallet_code, await otpOf())).fields[39]).toBe('55');
+    expect((await spend(testCard(799_999), await otpOf())).fields[39]).toBe('14');
+    expect([await wallet(owner.id), await wallet(other.id)]).toMatchObject([{ open: 500 }, { open: 0 }]);
+    // The owner's own card or wallet code beside its OTP: the spend.
+    expect((await spend(owner.card, await otpOf())).fields[39]).toBe('00');
+    expect((await spend(owner.wallet_code, await otpOf())).fields[39]).toBe('00');
+    expect(await wallet(owner.id)).toMatchObject({ open: 300 });
+  });
+
   it('a wrong OTP or wallet code under the key of an approved spend is 94 (other content under the same key), not 55', async () => {
     const c = await contact(23);
     await fund(c, 500);

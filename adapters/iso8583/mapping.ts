@@ -304,7 +304,9 @@ async function financial(processor: Processor, msg: IsoMessage, business: Busine
   const otp = f[48] === undefined ? undefined : parseTagData(f[48]).get('OTP');
   if (otp !== undefined) {
     const input = Object.assign(parseWith(spendSchema, { reference, amount, currency: business.currency, otp }), contentOf(processor, msg));
-    return approved(msg, business, await processor.spends.spend(business, terminal, input, source), false);
+    // A card or wallet code in DE2 beside it: the OTP must be its contact's (14 when it is no one's, 55 another's).
+    const presented = f[2] === undefined ? undefined : await presentedContact(processor, business, terminal, source, f[2]);
+    return approved(msg, business, await processor.spends.spend(business, terminal, input, source, presented), false);
   }
   const pan = f[2];
   if (pan === undefined) throw new IsoRefusal('30');
@@ -342,6 +344,13 @@ function cardOf(processor: Processor, pan: string) {
     if (err instanceof PocketgateError && err.code === 'validation_failed') throw new IsoRefusal('14');
     throw err;
   }
+}
+
+/** The contact DE2 names, as a card or else as a wallet code; null if none. */
+async function presentedContact(processor: Processor, business: Business, terminal: Terminal, source: string, pan: string): Promise<string | null> {
+  const by_card = await processor.contacts.resolve(business.id, cardOf(processor, pan));
+  if (by_card !== null || pan.length !== 16 || !luhnValid(pan)) return by_card;
+  return walletCodeContact(processor, business, terminal, source, pan);
 }
 
 /**
