@@ -121,7 +121,7 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   serve(app, contacts_import, async (c, business) => c.json(await contacts.import(business, bodyLines(c, import_line_bytes_max))));
 
   // The contact a CIM names. A POST, so that a card number never goes in a URL (nor in an access log).
-  const lookup = { method: 'post', path: '/v1/contacts/lookup', summary: 'The contact a CIM names ({cim: {type, value}}), or 404 contact_not_found: a card number never in a URL', tag: contacts_tag, key: 'admin', body: contactLookupSchema, status: 200, answer: answers.contact_answer } as const;
+  const lookup = { method: 'post', path: '/v1/contacts/lookup', summary: 'The contact a CIM names ({cim: {type, value}}), or 404 contact_not_found: a card number never in a URL', tag: contacts_tag, key: 'admin', body: contactLookupSchema, status: 200, answer: answers.contact_answer, reads_only: true } as const;
   serve(app, lookup, async (c, business) => {
     const { cim } = await readBody(c, contactLookupSchema);
     const normalised = contacts.normalise(cim.type, cim.value, 'cim.value');

@@ -131,6 +131,13 @@ describe('Idempotency-Key on admin writes', () => {
     }
     const key = unique('ik-');
     expect((await call(gw, 'GET', '/v1/merchants', biz.admin_key, undefined, keyed(key))).status).toBe(200);
+    // A look-up by POST is a read: answered as things stand, never replayed (a probe got stale tags).
+    const looked = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'loyalty_id', value: unique('L') }] });
+    const by = { cim: { type: 'contact_code', value: looked.body.code } };
+    expect((await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, by, keyed(key))).body.tags).toEqual([]);
+    expect((await call(gw, 'PATCH', `/v1/contacts/${looked.body.id}`, biz.admin_key, { tags: ['changed'] })).status).toBe(200);
+    const again = await call(gw, 'POST', '/v1/contacts/lookup', biz.admin_key, by, keyed(key));
+    expect([again.body.tags, again.headers.get('idempotent-replayed')]).toEqual([['changed'], null]);
     // A POS call's reference is its key: two references under one Idempotency-Key are two purchases.
     const card = testCard(931_001);
     expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: card }] })).status).toBe(201);

@@ -77,6 +77,8 @@ export interface RouteDoc<K extends KeyKind = KeyKind> {
   readonly upgrade?: true;
   /** A POS call under a reference: its repeat answers the first answer again, with Idempotent-Replayed (API.md). */
   readonly replayable?: boolean;
+  /** A POST that only reads (a look-up whose body keeps a card number out of the URL): no Idempotency-Key, as a GET. */
+  readonly reads_only?: true;
 }
 
 /** The header a repeat's answer carries (API.md: "with header `Idempotent-Replayed: true`"). */
@@ -130,8 +132,7 @@ function responsesOf(doc: RouteDoc): RouteConfig['responses'] {
 const idempotency_key_header = z.object({
   'Idempotency-Key': z
     .string()
-    .min(1)
-    .max(255)
+    .regex(/^[\x21-\x7e]{1,255}$/)
     .optional()
     .openapi({ description: 'Makes this write once: a copy (the same method, path and body) within 24 hours gets the first answer again, with Idempotent-Replayed; another request under the key is 409 idempotency_conflict. Only a success is kept; one holding a key or secret shown once is not (its copy is 409).' }),
 });
@@ -139,7 +140,7 @@ const keyed_writes: ReadonlySet<string> = new Set(['post', 'put', 'patch', 'dele
 
 /** Whether the route takes an Idempotency-Key: an admin or platform write of a JSON body (or none). */
 function keyedWrite(doc: RouteDoc): boolean {
-  return (doc.key === 'admin' || doc.key === 'platform') && keyed_writes.has(doc.method) && doc.body_type === undefined;
+  return (doc.key === 'admin' || doc.key === 'platform') && keyed_writes.has(doc.method) && doc.body_type === undefined && doc.reads_only !== true;
 }
 
 function headersOf(doc: RouteDoc): z.ZodObject | undefined {
