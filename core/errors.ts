@@ -66,6 +66,8 @@ export class PocketgateError extends Error {
    * it was (HTTP: `Idempotent-Replayed: true`; the terminal channel: `"replayed": true`).
    */
   replayed = false;
+  /** A 429's Retry-After, in seconds, where the limit lasts longer than the usual minute. */
+  retry_after_s: number | undefined;
 
   /** `status` overrides the code's usual status where HTTP has its own word (426 for a WebSocket route asked no upgrade). */
   constructor(code: ErrorCode, detail?: string, errors?: readonly FieldError[], status?: number) {

@@ -37,7 +37,7 @@ export interface ProcessorRecord {
  * made by cutting the oldest short: each keeps verifying for 24 hours (EVENTS.md; a black-box
  * probe saw the first of 11 rotations in a minute refused at once).
  */
-const retired_secrets_max = 10;
+export const retired_secrets_max = 10;
 
 /** As the network's: a processor, merchant or terminal made through another gateway is seen here within seconds. */
 const cache_options = { ttl_ms: network_cache_ttl_ms, found_max: 100_000, missing_max: 10_000 };
@@ -114,10 +114,10 @@ export class Processors {
       const [found] = await tx`select 1 from processors where id = ${id} and business_id = ${business.id} for update`;
       if (found === undefined) throw new PocketgateError('not_found', `processor ${id} not found`);
       await tx`delete from processor_secrets where processor_id = ${id} and expires_at <= ${new Date(now_ms)}`;
-      const [counted] = await tx<{ retired: number }[]>`select count(*)::int as retired from processor_secrets where processor_id = ${id} and expires_at is not null`;
-      if (counted!.retired >= retired_secrets_max) {
-        throw new PocketgateError('rate_limited', `at most ${retired_secrets_max} rotations within 24 hours: each secret replaced keeps verifying for 24 hours after its rotation`);
-      }
+      const [counted] = await tx<{ retired: number; free_s: number | null }[]>`
+        select count(*)::int as retired, ceil(extract(epoch from min(expires_at)) - ${now_ms / 1000})::int as free_s
+        from processor_secrets where processor_id = ${id} and expires_at is not null`;
+      if (counted!.retired >= retired_secrets_max) throw rotationsSpent(counted!.free_s);
       await tx`update processor_secrets set expires_at = ${new Date(now_ms + secret_rotation_grace_ms)} where processor_id = ${id} and expires_at is null`;
       await tx`insert into processor_secrets (processor_id, secret) values (${id}, ${encryptSecret(this.secret_key, signing_secret)})`;
     });
@@ -231,4 +231,11 @@ export class Processors {
 /** Secrets at rest (core/secret-box.ts): a key of their own, derived from CIM_HMAC_KEY. */
 function secretKey(cim_hmac_key: string): Buffer {
   return secretBoxKey(cim_hmac_key, 'processor signing secrets');
+}
+
+/** The 429 of a rotation past the bound: Retry-After when the oldest replaced secret's 24 hours end (not the usual minute: a probe). */
+export function rotationsSpent(free_s: number | null): PocketgateError {
+  const err = new PocketgateError('rate_limited', `at most ${retired_secrets_max} rotations within 24 hours: each secret replaced keeps working for 24 hours after its rotation`);
+  err.retry_after_s = Math.max(1, free_s ?? 1);
+  return err;
 }

@@ -8,12 +8,11 @@ import { encryptSecret, secretBoxKey } from '../core/secret-box.ts';
 import { newSigningSecret, secret_rotation_grace_ms } from '../core/signature.ts';
 import type { DeliveryStatus, WebhookCreateInput, WebhookPatchInput } from '../core/webhooks.ts';
 import { iso, type Business } from './network.ts';
+import { retired_secrets_max, rotationsSpent } from './processors.ts';
 import type { Stores } from './stores.ts';
 
 /** Endpoints a business may have (deleted ones not counted): each one multiplies its deliveries. */
 export const endpoints_per_business_max = 16;
-/** Replaced signing secrets still signing, per endpoint, at most (as a processor's still verifying). */
-const retired_secrets_max = 10;
 
 /** The channel the ledger writer and a retry notify, and every gateway's delivery worker listens on. */
 export const webhooks_channel = 'pocketgate_webhooks';
@@ -158,10 +157,9 @@ export class Webhooks {
       const [row] = await tx`select id from webhook_endpoints where id = ${id} and business_id = ${business.id} and status <> 'deleted' for update`;
       if (row === undefined) throw notFound(id);
       await tx`delete from webhook_secrets where endpoint_id = ${id} and expires_at <= now()`;
-      const [{ retired } = { retired: 0 }] = await tx<{ retired: number }[]>`select count(*)::int as retired from webhook_secrets where endpoint_id = ${id}`;
-      if (retired >= retired_secrets_max) {
-        throw new PocketgateError('rate_limited', `at most ${retired_secrets_max} rotations within 24 hours: each secret replaced signs beside the new one for 24 hours after its rotation`);
-      }
+      const [counted] = await tx<{ retired: number; free_s: number | null }[]>`
+        select count(*)::int as retired, ceil(extract(epoch from min(expires_at) - now()))::int as free_s from webhook_secrets where endpoint_id = ${id}`;
+      if (counted!.retired >= retired_secrets_max) throw rotationsSpent(counted!.free_s);
       await tx`insert into webhook_secrets (endpoint_id, secret, expires_at)
         select id, secret, now() + ${secret_rotation_grace_ms} * interval '1 millisecond' from webhook_endpoints where id = ${id}`;
       await tx`update webhook_endpoints set secret = ${encryptSecret(this.key, signing_secret)}, updated_at = now() where id = ${id}`;

@@ -99,7 +99,11 @@ describe('processors (admin key)', () => {
       expect(r.status, r.text).toBe(201);
       secrets.push(r.body.signing_secret);
     }
-    expectProblem(await call(gw, 'POST', `/v1/processors/${p.id}/rotate-secret`, biz.admin_key), 429, 'rate_limited');
+    const refused = await call(gw, 'POST', `/v1/processors/${p.id}/rotate-secret`, biz.admin_key);
+    expectProblem(refused, 429, 'rate_limited');
+    // Retry-After when the oldest replaced secret's 24 hours end, not the usual minute (a probe).
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(86_000);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(86_400);
     for (const secret of secrets) expect((await postCallback(gw, { id: p.id, secret }, reversed(transactionId()))).status).toBe(200);
   });
 

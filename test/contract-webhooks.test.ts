@@ -212,6 +212,9 @@ describe('a signing secret rotated', () => {
     for (let n = 1; n <= 10; n++) expect((await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key)).status, `rotation ${n}`).toBe(201);
     const refused = await call(gw, 'POST', `/v1/webhooks/${id}/rotate-secret`, s.biz.admin_key);
     expect([refused.status, refused.body.code]).toEqual([429, 'rate_limited']);
+    // Retry-After when the oldest replaced secret's 24 hours end, not the usual minute (a probe).
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(86_000);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(86_400);
   });
 });
 

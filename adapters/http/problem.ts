@@ -44,7 +44,8 @@ export function loggedAsError(code: string, status: number): boolean {
 /** The response for any thrown value: PocketgateErrors as themselves, anything else a 500 that says nothing. */
 export function problemResponse(err: unknown): Response {
   const { status, body, code } = problemOf(err);
-  const after = code === 'rate_limited' ? '60' : code === 'unavailable' && !(err instanceof PocketgateError) ? '1' : undefined;
+  const own_after = err instanceof PocketgateError ? err.retry_after_s : undefined;
+  const after = own_after !== undefined ? String(own_after) : code === 'rate_limited' ? '60' : code === 'unavailable' && !(err instanceof PocketgateError) ? '1' : undefined;
   const headers: Record<string, string> = { 'content-type': problem_content_type };
   if (err instanceof PocketgateError && err.replayed) headers['idempotent-replayed'] = 'true';
   if (after !== undefined) headers['retry-after'] = after;
