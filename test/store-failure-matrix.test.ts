@@ -165,6 +165,7 @@ const routes: RouteCase[] = [
   { name: 'GET /v1/webhooks/{id}', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/webhooks/${webhook_id}`) },
   { name: 'PATCH /v1/webhooks/{id}', kind: 'admin', ok: 200, send: admin('PATCH', () => `/v1/webhooks/${webhook_id}`, () => ({ status: 'enabled' })) },
   { name: 'DELETE /v1/webhooks/{id}', kind: 'admin', ok: 204, send: admin('DELETE', (r) => `/v1/webhooks/${r.doomed_webhook}`) },
+  { name: 'POST /v1/webhooks/{id}/rotate-secret', kind: 'admin', ok: 201, send: admin('POST', () => `/v1/webhooks/${webhook_id}/rotate-secret`) },
   { name: 'GET /v1/webhooks/{id}/deliveries', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/webhooks/${webhook_id}/deliveries`) },
   { name: 'POST /v1/webhooks/{id}/deliveries/{event_id}/retry', kind: 'admin', ok: 202, send: admin('POST', () => `/v1/webhooks/${webhook_id}/deliveries/${event_id}/retry`) },
   // Operations (API.md, OPERATIONS.md)
