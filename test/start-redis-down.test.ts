@@ -45,6 +45,23 @@ function startRedisOn(port: string, args: readonly string[] = []): ChildProcess 
   return spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
 }
 
+/**
+ * A Redis on `port` that answers PING, started again while one exits at once: the port of a
+ * Redis just stopped may not be free yet (a fresh CI's loaded run waited 10 s for a Redis that
+ * had exited, its bind refused).
+ */
+async function startRedisUp(port: string, args: readonly string[] = []): Promise<ChildProcess> {
+  return eventually('Redis up', async () => {
+    const redis = startRedisOn(port, args);
+    for (let waited_ms = 0; waited_ms < 2_000 && redis.exitCode === null; waited_ms += 25) {
+      if ((await redisCli(port, 'PING')) === 'PONG') return redis;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    redis.kill('SIGKILL');
+    return undefined;
+  }, 30_000);
+}
+
 
 
 describe('a gateway started with Redis answering', () => {
@@ -75,8 +92,7 @@ describe('a gateway started while Redis does not answer', () => {
     const redis_port = new URL(stores.redis.url).port;
     const dump_dir = mkdtempSync(join(tmpdir(), 'pocketgate-start-down-'));
     await stores.redis.stop();
-    let redis = startRedisOn(redis_port, ['--dir', dump_dir]);
-    await eventually('Redis up', async () => (await redisCli(redis_port, 'PING')) === 'PONG');
+    let redis = await startRedisUp(redis_port, ['--dir', dump_dir]);
     const made = await startTestGateway({ redis_url: stores.redis.url, database_url: stores.database_url, ledger_writer: false });
     const acquirer = randomAcquirerId();
     let biz: BusinessFixture;
