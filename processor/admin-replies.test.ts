@@ -4,14 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PocketgateError } from '../core/errors.ts';
-import { AdminReplies, kept_ms, requestHash } from './admin-replies.ts';
+import { AdminReplies, kept_ms, writeHash } from './admin-replies.ts';
 import { connectRedis, type RedisClient } from './stores.ts';
 
 let redis: RedisClient;
 let replies: AdminReplies;
 const failures: unknown[] = [];
 const scope = `bus_test${randomBytes(4).toString('hex')}`;
-const hash = (body: string) => requestHash('POST', '/v1/merchants', Buffer.from(body));
+const hash = (body: string) => writeHash('POST', '/v1/merchants', Buffer.from(body));
 
 beforeAll(async () => {
   redis = await connectRedis(process.env.REDIS_URL!);

@@ -48,7 +48,7 @@ interface Kept {
 export type Begun = { readonly run: true } | { readonly run: false; readonly status: number; readonly body: string };
 
 /** The request's hash: the same method, path and body bytes make the same request. */
-export function requestHash(method: string, path: string, body: Uint8Array): string {
+export function writeHash(method: string, path: string, body: Uint8Array): string {
   return createHash('sha256').update(`${method} ${path}\n`).update(body).digest('base64url');
 }
 

@@ -60,6 +60,12 @@ export interface JournalEntry {
    * replay takes again (claw-back.lua clawBack).
    */
   readonly lots?: readonly (readonly [string, number])[] | null;
+  /**
+   * A refund's or a purchase's (or award's) reversal's: what its claw-back took from open or as
+   * debt for want of its purchase's redeemed lots, noted for their redemption's reversal
+   * (claw-back.lua noteOwed); null for a reversal that claws nothing back; absent before 2026-12-06.
+   */
+  readonly owed?: number | null;
   readonly postings: readonly Posting[];
 }
 

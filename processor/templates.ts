@@ -221,6 +221,8 @@ const original_id = Hole.str('original');
 const amount = Hole.json('amount');
 const refund = { clawed: Hole.json('clawed'), returned: Hole.json('returned') };
 const award_expired = Hole.json('expired');
+/** What a claw-back noted owed (claw-back.lua noteOwed): rebuild's replay notes the same; null for a reversal that claws nothing back. */
+const owed = Hole.json('owed');
 
 export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
   const reply = {
@@ -229,8 +231,8 @@ export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
   } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'award_expired' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'postings', RefundHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'postings', RefundHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
@@ -244,8 +246,8 @@ export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
   } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'postings', ReversalHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
@@ -260,8 +262,8 @@ export function awardReversalTemplates(t: TransactionFacts & { readonly referenc
   } satisfies Holed<AwardReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: null, reference: t.reference, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'postings', ReversalHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

@@ -11,6 +11,8 @@ import { shop, type Shop } from './contract-util.ts';
 import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { expectReconciledWith } from './ledger-checks.ts';
+import { owedLotsKey } from '../processor/hot/keys.ts';
+import { shardOf } from '../core/ids.ts';
 
 let stores: OwnStores;
 let gw: TestGateway;
@@ -111,5 +113,51 @@ describe('a claw-back takes the purchase’s own lots', () => {
     const after = await wallet(s);
     gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
     expect(await wallet(s)).toEqual(after);
+  });
+  it('a redemption reversed after its purchase’s claw-backs moves back to commerce what they took from commerce, and leaves in open what they took from open; alike after a rebuild', async () => {
+    // A rebuild probe (2026-12-06): claw-backs noted every lack of their purchase's lots as owed,
+    // and the one-lot case none, so the redemption's reversal settled too much or too little.
+    const offers = [
+      { name: '500', goal: 'spend', award: { fixed: 500 } },
+      { name: '10%', goal: 'spend', award: { percent: 10 }, validity_days: 30 },
+    ];
+    const redeem = async (s: Shop, amount: number) => {
+      const r = await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference: ref(), cim: { type: 'card', value: s.card }, amount });
+      expect(r.status, r.text).toBe(201);
+      return r.body as { reference: string; wallet: unknown };
+    };
+    const reverse = async (s: Shop, original_reference: string) => {
+      const v = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference });
+      expect(v.status, v.text).toBe(201);
+      return v.body as { wallet: unknown };
+    };
+    // One sale of 500 + 200 (30 days), 300 redeemed (the 200 lot and 100 of the 500), half of it
+    // refunded (from commerce: the 500 lot covers it), then reversed (50 from commerce, 300 from open).
+    const one = await shop(gw, testCard(882_000_004), offers);
+    const sale = await purchase(one, 2000);
+    const one_redeemed = await redeem(one, 300);
+    expect(one_redeemed.wallet).toEqual({ open: 300, commerce: 400 });
+    expect(await refund(one, sale, 1000)).toMatchObject({ clawed_back: 350, wallet: { open: 300, commerce: 50 } });
+    expect((await reverse(one, sale)).wallet).toEqual({ open: 0, commerce: 0 });
+    // Two sales; 300 redeemed of their 30-day lots; the first reversed, from commerce alone.
+    const two = await shop(gw, testCard(882_000_005), offers);
+    const first = await purchase(two, 2000);
+    await purchase(two, 2000);
+    const two_redemption = (await redeem(two, 300)).reference;
+    expect((await reverse(two, first)).wallet).toEqual({ open: 300, commerce: 400 });
+
+    await expectReconciledWith(gw, one.biz);
+    const owed = async (s: Shop) => stores.redis.client.hGetAll(owedLotsKey(shardOf(s.contact_id, gw.processor.stores.config.shard_count), s.contact_id));
+    const live = [await owed(one), await owed(two)];
+    expect(Object.values(live[0]!).reduce((sum, v) => sum + Number(v), 0)).toBe(300);
+    expect(live[1]).toEqual({});
+    gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
+    expect([await owed(one), await owed(two)]).toEqual(live);
+
+    // As if none of it happened: nothing left; as if only the second sale happened: its 700.
+    expect((await reverse(one, one_redeemed.reference)).wallet).toEqual({ open: 0, commerce: 0 });
+    expect((await reverse(two, two_redemption)).wallet).toEqual({ open: 0, commerce: 700 });
+    expect([await owed(one), await owed(two)]).toEqual([{}, {}]);
+    await expectReconciledWith(gw, two.biz);
   });
 });

@@ -216,6 +216,7 @@ class Model {
     const there = own.map(([field]) => w.lots.get(field) ?? 0);
     let shared = 0;
     let expired = 0;
+    const lacked = own.map(() => 0);
     const share = own.map(([field, put], i) => {
       const s = Math.min(Math.floor((put * after) / o.amount) - Math.floor((put * before) / o.amount), claw - shared);
       shared += s;
@@ -225,12 +226,8 @@ class Model {
         if (written > 0) w.expired.set(field, w.expired.get(field)! - written);
         expired += written;
       }
-      // What the lot lacked and no expiry wrote off: redeemed; owed to its redemption's reversal.
-      const lacked = s - written - there[i]!;
-      if (lacked > 0) {
-        w.owed.set(field, (w.owed.get(field) ?? 0) + lacked);
-        note('claw-back found its own lot redeemed');
-      }
+      // What the lot lacked and no expiry wrote off: redeemed (owed below, as far as commerce lacks it too).
+      lacked[i] = s - written - there[i]!;
       return s;
     });
     if (expired > 0) note('claw-back of an expired award written off');
@@ -239,6 +236,16 @@ class Model {
     w.open -= open_back;
     const amount = claw - expired - open_back;
     const from_commerce = Math.min(amount, Math.max(this.commerce(c), 0));
+    // README: what its lots lacked and it took from open or as debt (not from commerce) is owed to
+    // their redemption's reversal, which leaves that much where the claw-back took it.
+    let beyond = amount - from_commerce;
+    own.forEach(([field], i) => {
+      const owed = Math.min(lacked[i]!, beyond);
+      if (owed <= 0) return;
+      w.owed.set(field, (w.owed.get(field) ?? 0) + owed);
+      beyond -= owed;
+      note('claw-back found its own lot redeemed and took it from open or debt');
+    });
     const earliest = this.sortedLots(c)[0]?.[0];
     const took = own.map(() => 0);
     let taken = 0;
@@ -651,13 +658,42 @@ class Runner {
     return [o.contact];
   }
 
-  /** A redemption's reversal: what of its lots claw-backs found gone (settled), what of that pays debt, and what it takes out of open. */
-  private redemptionBack(o: Txn): { settled: number; debt_paid: number; out_of_open: number } {
+  /**
+   * A redemption's reversal: what claw-backs took from open or debt for want of lots (owed) it
+   * settles, up to its amount (first what is owed of the lots it took, then of the others by
+   * field), the lots it gives back (each less what it settled of it, what it settled of others off
+   * its latest lots first), the owed lots after, what of the settled pays debt, and what it takes
+   * out of open.
+   */
+  private redemptionBack(o: Txn): { settled: number; back: [string, number][]; owed: Map<string, number>; debt_paid: number; out_of_open: number } {
     const w = this.model.wallets[o.contact]!;
-    let settled = 0;
-    for (const [field, amount] of o.taken!) settled += Math.min(w.owed.get(field) ?? 0, amount);
+    const owed = new Map(w.owed);
+    const own = o.taken!.map(([field, amount]) => {
+      const s = Math.min(owed.get(field) ?? 0, amount);
+      if (s > 0) owed.set(field, owed.get(field)! - s);
+      return s;
+    });
+    const taken = o.taken!.reduce((sum, [, amount]) => sum + amount, 0);
+    let settled = own.reduce((sum, s) => sum + s, 0);
+    let beyond = 0;
+    for (const field of [...owed.keys()].sort()) {
+      const s = Math.min(owed.get(field)!, taken - settled - beyond);
+      if (s > 0) owed.set(field, owed.get(field)! - s);
+      beyond += Math.max(s, 0);
+    }
+    if (beyond > 0) note('reverse redemption settled what was owed of another lot');
+    for (const [field, amount] of owed) if (amount <= 0) owed.delete(field);
+    const back: [string, number][] = [];
+    let off = beyond;
+    for (let i = o.taken!.length - 1; i >= 0; i--) {
+      const [field, amount] = o.taken![i]!;
+      const less = Math.min(amount - own[i]!, off);
+      off -= less;
+      if (amount - own[i]! > less) back.unshift([field, amount - own[i]! - less]);
+    }
+    settled += beyond;
     const debt_paid = Math.min(settled, w.debt);
-    return { settled, debt_paid, out_of_open: o.amount - settled + debt_paid };
+    return { settled, back, owed, debt_paid, out_of_open: o.amount - settled + debt_paid };
   }
 
   /** The refusal of a reversal of `o` at terminal `t`, if refused. */
@@ -679,16 +715,10 @@ class Runner {
     if (o.kind === 'redemption') {
       // Its lots back, but what claw-backs since found gone of them (owed) where they took it
       // instead: the debt first, else it stays in open (reversal.lua).
-      const { settled, debt_paid, out_of_open } = this.redemptionBack(o);
+      const { settled, back, owed, debt_paid, out_of_open } = this.redemptionBack(o);
       note(settled > 0 ? `reverse redemption of clawed-back lots debt_paid=${debt_paid > 0}` : 'reverse redemption');
-      for (const [field, amount] of o.taken!) {
-        const owed = Math.min(w.owed.get(field) ?? 0, amount);
-        if (owed > 0) {
-          if ((w.owed.get(field) ?? 0) - owed > 0) w.owed.set(field, w.owed.get(field)! - owed);
-          else w.owed.delete(field);
-        }
-        if (amount > owed) w.lots.set(field, (w.lots.get(field) ?? 0) + amount - owed);
-      }
+      for (const [field, amount] of back) w.lots.set(field, (w.lots.get(field) ?? 0) + amount);
+      w.owed = owed;
       w.debt -= debt_paid;
       w.open -= out_of_open;
     } else if (o.kind === 'spend') {

@@ -8,7 +8,7 @@
 
 import type { Context } from 'hono';
 import { PocketgateError } from '../../core/errors.ts';
-import { idempotency_key_pattern, requestHash } from '../../processor/admin-replies.ts';
+import { idempotency_key_pattern, writeHash } from '../../processor/admin-replies.ts';
 import { list_body_bytes_max, readBytesBefore } from './body.ts';
 import type { HttpEnv } from './env.ts';
 
@@ -22,7 +22,7 @@ export async function onceByIdempotencyKey(c: Context<HttpEnv>, run: () => Respo
   }
   const principal = c.get('principal');
   const scope = principal.kind === 'admin' ? principal.business.id : 'platform';
-  const hash = requestHash(c.req.method, c.req.path, await readBytesBefore(c, list_body_bytes_max));
+  const hash = writeHash(c.req.method, c.req.path, await readBytesBefore(c, list_body_bytes_max));
   const begun = await replies.begin(scope, idempotency_key, hash);
   if (!begun.run) {
     const headers: Record<string, string> = { 'idempotent-replayed': 'true' };

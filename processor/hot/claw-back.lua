@@ -13,11 +13,11 @@
 -- its award back a second time (commerce −100 for an award of 100). Needless (none) when
 -- nothing is clawed back, when the purchase put nothing into commerce lots, or when the contact
 -- holds one lot that covers the whole claw-back and no expired lots: nothing to choose from, and
--- nothing of its own found gone to note (noteOwed), unless that lot is another sale's (its own
--- redeemed: the claw-back then takes that lot, and the redemption's reversal gives the own lot
--- back whole; the sum is right, the lot is not). A contact holding none is asked for: what of its
--- own lots the claw-back finds gone is noted for their redemption's reversal (until 2026-12-05 it
--- was not asked for, and nothing was noted).
+-- nothing to note (noteOwed notes only what commerce did not cover), though that lot may be
+-- another sale's (its own redeemed: the claw-back then takes that lot, and the redemption's
+-- reversal gives the own lot back; the sum is right, the lot is not). A contact holding none is
+-- asked for: what of its own lots the claw-back finds gone and takes from open is noted for
+-- their redemption's reversal (until 2026-12-05 it was not asked for, and nothing was noted).
 --
 -- Needless whether or not Node gave the lots (ARG.award_lots): until 2026-12-06 given lots were
 -- taken first, so the same history noted what it found gone or not as Node had read the purchase
@@ -69,22 +69,77 @@ local function ownShares(o, own, claw, before, after)
   return there, share, written
 end
 
--- What of its share each own lot lacked that no expiry wrote off: redeemed since (or taken by
--- another purchase's claw-back), so this claw-back takes it from elsewhere (other lots, open,
--- debt). Remembered per lot (KEY.owed_lots, keys.ts owedLotsKey) for the reversal of the
--- redemption that took it (reversal.lua), which gives that part back where this took it instead,
--- not to the lot: the award it came from is clawed back already.
+-- What of its share each own lot lacked that no expiry wrote off (redeemed since, or taken by
+-- another purchase's claw-back) and this claw-back could not find in commerce either: it took that
+-- from open or as debt (`beyond`: what it took beyond commerce, less what a reversal takes back
+-- of the purchase's own instant awards from open). Remembered per lot (KEY.owed_lots, keys.ts
+-- owedLotsKey) for a redemption's reversal (reversal.lua), which leaves that much where the
+-- claw-back took it instead of moving it back to commerce. What commerce covered is not noted:
+-- the redemption's reversal moves that back to commerce, as it would be had the sale never
+-- happened. Until 2026-12-06 every lack was noted, and the one-lot case (ownLots) noted none:
+-- two sales, a redemption of the first's lot, the first reversed (from the second's lots), then
+-- the redemption reversed answered open 200 / commerce 500 for 0 / 700; a redemption, a refund,
+-- the purchase reversed, then the redemption reversed answered 422 for 0 / 0 (a rebuild probe,
+-- 2026-12-06). Returns what it noted.
 local OWED_LOTS_KEPT_MS = 7776000000 -- keys.ts owed_lots_kept_ms, the same
-local function noteOwed(own, there, share, written)
-  local any = false
+local function noteOwed(own, there, share, written, beyond)
+  local noted = 0
   for i, lot in ipairs(own) do
-    local lacked = share[i] - written[i] - there[i]
+    local lacked = math.min(share[i] - written[i] - there[i], beyond - noted)
     if lacked > 0 then
       redis.call('HINCRBY', KEY.owed_lots, lot[1], lacked)
-      any = true
+      noted = noted + lacked
     end
   end
-  if any then redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS) end
+  if noted > 0 then redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS) end
+  return noted
+end
+
+-- A redemption's reversal (reversal.lua) of `lots` ({field, amount}, what it took): what of it
+-- claw-backs took from open or as debt instead (noteOwed), up to all of it: first what they noted
+-- of the lots it took, then of any other (sorted by field: rebuild's replay settles alike), for
+-- a claw-back's note names the lot its own share lacked, which may be a lot this redemption did
+-- not take (a refund took a redeemed lot's share from the sale's other lot, which its reversal
+-- then found short; settled by its own lots alone, a redemption, a refund, the purchase reversed,
+-- then the redemption reversed was 422 for 0 / 0: a rebuild probe, 2026-12-06). Returns what it
+-- settles, the lots to give back (each less what was settled of it, what was settled of other
+-- lots off its latest lots first), and the owed lots as they are then (field → amount, and the
+-- fields changed), written by writeOwed once the reversal is sure.
+local function settleOwed(lots)
+  local flat = redis.call('HGETALL', KEY.owed_lots)
+  local left, fields, changed = {}, {}, {}
+  for i = 1, #flat, 2 do
+    left[flat[i]] = tonumber(flat[i + 1])
+    fields[#fields + 1] = flat[i]
+  end
+  table.sort(fields)
+  local own, settled, taken = {}, 0, 0
+  for i, lot in ipairs(lots) do
+    own[i] = math.min(left[lot[1]] or 0, lot[2])
+    if own[i] > 0 then left[lot[1]] = left[lot[1]] - own[i]; changed[#changed + 1] = lot[1] end
+    settled = settled + own[i]
+    taken = taken + lot[2]
+  end
+  local beyond = 0
+  for _, field in ipairs(fields) do
+    local take = math.min(left[field], taken - settled - beyond)
+    if take > 0 then left[field] = left[field] - take; beyond = beyond + take; changed[#changed + 1] = field end
+  end
+  local back, off = {}, beyond
+  for i = #lots, 1, -1 do
+    local give = lots[i][2] - own[i]
+    local less = math.min(give, off)
+    off = off - less
+    if give > less then table.insert(back, 1, {lots[i][1], give - less}) end
+  end
+  return settled + beyond, back, left, changed
+end
+
+-- settleOwed's owed lots written: each changed field as left, or gone.
+local function writeOwed(left, changed)
+  for _, field in ipairs(changed) do
+    if left[field] > 0 then redis.call('HSET', KEY.owed_lots, field, int(left[field])) else redis.call('HDEL', KEY.owed_lots, field) end
+  end
 end
 
 -- Take `want` from the purchase's own lots: each its share as far as it holds, then what is
@@ -116,13 +171,13 @@ end
 -- (what is there: the purchase's own lots `own`, then the earliest others), then open (what is
 -- there), and the rest as commerce debt that later awards settle. Returns the amounts taken from
 -- commerce and open, the lots it took as JSON (the entry's lots, which rebuild's replay takes
--- again; 'null' for none), and what was written off. `open_first` changes only where the money
--- comes from, never how much: the write-off is of the whole claw's shares (rebuild's replay
--- computes it so, processor/ledger/replay.ts).
+-- again; 'null' for none), what was written off, and what it noted owed (noteOwed: the entry's
+-- `owed`, which rebuild's replay notes alike). `open_first` changes only where the money comes
+-- from, never how much: the write-off is of the whole claw's shares (rebuild's replay computes
+-- it so, processor/ledger/replay.ts).
 local function clawBack(o, claw, before, after, own, open_first)
-  if claw <= 0 then return 0, 0, 'null', 0 end
+  if claw <= 0 then return 0, 0, 'null', 0, 0 end
   local there, share, written = ownShares(o, own, claw, before, after)
-  noteOwed(own, there, share, written)
   local expired = 0
   for i in ipairs(own) do expired = expired + written[i] end
   local amount = claw - expired
@@ -131,6 +186,7 @@ local function clawBack(o, claw, before, after, own, open_first)
   open = open - open_back
   amount = amount - open_back
   local from_commerce = math.min(amount, math.max(commerce, 0))
+  local owed = noteOwed(own, there, share, written, amount - from_commerce)
   local from = takeOwnLots(own, there, share, from_commerce)
   local taken = 0
   for _, f in ipairs(from) do taken = taken + f[2] end
@@ -144,5 +200,5 @@ local function clawBack(o, claw, before, after, own, open_first)
   if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
   from_open = from_open + open_back
   if from_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', -from_open) end
-  return from_commerce + debt, from_open, #from > 0 and lotsJson(from) or 'null', expired
+  return from_commerce + debt, from_open, #from > 0 and lotsJson(from) or 'null', expired, owed
 end

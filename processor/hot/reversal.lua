@@ -100,6 +100,8 @@ local award_expired = 0
 -- What its claw-back took from the wallet, and from which lots (claw-back.lua clawBack), as JSON: 'null' for none.
 local clawed = 0
 local clawed_lots = 'null'
+-- What its claw-back noted owed (claw-back.lua noteOwed), as JSON: 'null' for a reversal that claws nothing back.
+local owed = nil
 -- The referral undone with the purchase: its intent, answered to Node, which makes it at once.
 local referral_undo = nil
 if kind == 'purchase' or award then
@@ -132,7 +134,7 @@ if kind == 'purchase' or award then
   local to_open = o.to_open or 0
   local taken_from_open = math.min(st.clawed_open, proportion(to_open, st.refunded, o.amount))
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots, award_expired = clawBack(o, claw, st.refunded, o.amount, own, to_open - taken_from_open)
+  from_commerce, from_open, clawed_lots, award_expired, owed = clawBack(o, claw, st.refunded, o.amount, own, to_open - taken_from_open)
   clawed = claw - award_expired
   local discount_back = o.discount - st.discount_returned
   if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end
@@ -143,17 +145,12 @@ elseif kind == 'spend' then
   postings = posting(A.spends, A.open, amount)
 else
   -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
-  -- wanted of them and took elsewhere instead (claw-back.lua noteOwed: their award is clawed back
-  -- already) goes back where they took it: commerce debt first, else it stays in the open
-  -- balance. Given back whole, a purchase reversed and then its redemption left the award alive
-  -- in the wallet and took as much open money (a black-box probe, 2026-12-05).
+  -- took from open or as debt for want of them (claw-back.lua noteOwed, settleOwed: their award is
+  -- clawed back already) goes back where they took it: commerce debt first, else it stays in the
+  -- open balance. Given back whole, a purchase reversed and then its redemption left the award
+  -- alive in the wallet and took as much open money (a black-box probe, 2026-12-05).
   local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
-  local back, owed, settled = {}, {}, 0
-  for i, lot in ipairs(lots) do
-    owed[i] = math.min(tonumber(redis.call('HGET', KEY.owed_lots, lot[1]) or '0'), lot[2])
-    settled = settled + owed[i]
-    if lot[2] > owed[i] then back[#back + 1] = {lot[1], lot[2] - owed[i]} end
-  end
+  local settled, back, owed_left, owed_changed = settleOwed(lots)
   local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
   local debt_paid = math.min(settled, debt)
   local out_of_open = amount - settled + debt_paid
@@ -162,9 +159,7 @@ else
   -- zero (API.md: only a refund's claw-back may leave a balance negative).
   local open = balances()
   if open < out_of_open then return refuse('insufficient_funds') end
-  for i, lot in ipairs(lots) do
-    if owed[i] > 0 and redis.call('HINCRBY', KEY.owed_lots, lot[1], -owed[i]) <= 0 then redis.call('HDEL', KEY.owed_lots, lot[1]) end
-  end
+  writeOwed(owed_left, owed_changed)
   local earliest = 9999999999999
   addLots(back)
   for _, lot in ipairs(back) do
@@ -194,6 +189,6 @@ local fee_back = returnFee(KEY.fee_carries, A.fees, fee_whole, fee_rem)
 if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-local answer = commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), lots = clawed_lots}, recordOf('v', amount))
+local answer = commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), lots = clawed_lots, owed = owed and int(owed) or 'null'}, recordOf('v', amount))
 answer[4] = referral_undo or ''
 return answer

@@ -102,6 +102,7 @@ function historyRow(r: LedgerRow): HistoryRow {
     reason: typeof reply.reason === 'string' ? reply.reason : null,
     lots: Array.isArray(body.lots) ? (body.lots as [string, number][]) : null,
     award_expired: Number(r.award_expired),
+    owed: typeof body.owed === 'number' ? body.owed : null,
     postings: r.postings === null ? [] : (JSON.parse(r.postings) as Posting[]),
     timezone: r.timezone,
   };

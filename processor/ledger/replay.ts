@@ -49,6 +49,11 @@ export interface HistoryRow {
   readonly lots: readonly (readonly [string, number])[] | null;
   /** A refund's or reversal's: what of its claw-back had expired already (its reply's award_expired; 0 before 2026-12-03). */
   readonly award_expired: number;
+  /**
+   * A refund's or reversal's: what its claw-back noted owed (its entry's, claw-back.lua noteOwed);
+   * null or absent before 2026-12-06, when a claw-back noted every lack of its purchase's lots.
+   */
+  readonly owed?: number | null;
   readonly postings: readonly Posting[];
   /** The venue's timezone (terminal transactions). */
   readonly timezone: string | null;
@@ -496,10 +501,14 @@ export class ContactReplay {
     const claw = proportion(awarded, after, purchase.amount) - proportion(awarded, before, purchase.amount);
     if (this.oneLotCovers(claw, t.created_ms)) {
       if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
+      if ((t.owed ?? 0) > 0) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, 0 derived`);
       return;
     }
     let shared = 0;
     let written = 0;
+    // What the entry says it noted, each lack in turn up to it (claw-back.lua noteOwed); before
+    // 2026-12-06 every lack was noted.
+    let owed_left = t.owed ?? Number.MAX_SAFE_INTEGER;
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
     for (const [field, put] of awardLots(purchase.awards ?? [], this.commerce_offers)) {
       const share = Math.min(proportion(put, after, purchase.amount) - proportion(put, before, purchase.amount), claw - shared);
@@ -514,8 +523,11 @@ export class ContactReplay {
         else this.expired.set(field, left - take);
         written += take;
       }
-      this.noteOwed(field, share - Math.max(take, 0) - there, t.created_ms);
+      const noted = Math.min(share - Math.max(take, 0) - there, owed_left);
+      if (noted > 0) owed_left -= noted;
+      this.noteOwed(field, noted, t.created_ms);
     }
+    if (t.owed !== undefined && t.owed !== null && owed_left !== 0) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, ${t.owed - owed_left} derived`);
     if (written !== t.award_expired) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${written} derived`);
   }
 
@@ -545,9 +557,10 @@ export class ContactReplay {
 
   /**
    * A redemption reversed (hot/reversal.lua): the lots its entry names given back (since
-   * 2026-12-05: its lots less what claw-backs found gone of them, `owed`), what of the owed it
-   * settled taken off the owed and, as far as the commerce account took more than those lots
-   * (`into`), off the debt; entries before name none, and gave back all the redemption's lots.
+   * 2026-12-05: its lots less what it settled of what claw-backs noted owed), what it settled
+   * taken off the owed as claw-back.lua settleOwed does (first of the lots it took, then of the
+   * others by field) and, as far as the commerce account took more than those lots (`into`), off
+   * the debt; entries before name none, and gave back all the redemption's lots.
    */
   private unredeemed(t: HistoryRow, redeemed: readonly (readonly [string, number])[], into: number): void {
     const back = t.lots ?? redeemed;
@@ -557,16 +570,20 @@ export class ContactReplay {
       given += amount;
     }
     if (t.lots === null) return;
-    const by_field = new Map<string, number>();
-    for (const [field, amount] of back) by_field.set(field, (by_field.get(field) ?? 0) + amount);
-    for (const [field, amount] of redeemed) {
-      const settled = amount - Math.min(amount, by_field.get(field) ?? 0);
-      by_field.set(field, Math.max(0, (by_field.get(field) ?? 0) - amount));
-      const left = (this.owed.get(field) ?? 0) - settled;
-      if (left > 0) this.owed.set(field, left);
-      else this.owed.delete(field);
-    }
+    let settled = redeemed.reduce((s, [, amount]) => s + amount, 0) - given;
+    for (const [field, amount] of redeemed) settled -= this.settleOwed(field, Math.min(amount, settled));
+    for (const field of [...this.owed.keys()].sort()) settled -= this.settleOwed(field, settled);
+    if (settled !== 0) this.warn(`reversal ${t.id}: ${settled} of what it settled is not owed`);
     this.debt = Math.max(0, this.debt - Math.max(0, into - given));
+  }
+
+  /** Takes up to `amount` off what is owed of `field`; returns what it took. */
+  private settleOwed(field: string, amount: number): number {
+    const owed = this.owed.get(field) ?? 0;
+    const take = Math.min(owed, Math.max(amount, 0));
+    if (owed - take > 0) this.owed.set(field, owed - take);
+    else this.owed.delete(field);
+    return take;
   }
 
   /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */

@@ -560,8 +560,9 @@ function batchDocument(items: readonly JournalRecord[]): BatchDocument {
  *
  * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
- * (the reply has none), and a processor's terminal code. A purchase's entry has no awards at all
- * (they are its reply's: templates.ts), which is the reply's same. Fields of an entry that have no
+ * (the reply has none), a claw-back's lots and what it noted owed, and a processor's terminal
+ * code. A purchase's entry has no awards at all (they are its reply's: templates.ts), which is
+ * the reply's same. Fields of an entry that have no
  * column here are not stored: a new one needs a column or a place in `body`
  * (test/ledger-writer.test.ts fails on one it does not know).
  */
@@ -571,7 +572,7 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
       select e.*, nullif(r.reply, '')::json as "@reply"
       from json_to_recordset(${document.entries}::text::json) as e("@shard" int4, "@journal_id" text, "@n" int8,
         id text, kind text, business_id text, terminal_id text, made_by text, reference text, request_hash text, contact_id text, amount int8, currency text,
-        original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, postings json,
+        original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, owed int8, postings json,
         terminal_code text)
       join unnest(string_to_array(${document.replies}::text, ${reply_separator}::text)) with ordinality as r(reply, n) on r.n = e."@n"
     ),
@@ -593,6 +594,9 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
             then case when terminal_code is null
               then json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
               else json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code) end
+          -- A claw-back's (refund, reversal): what it noted owed, with its lots (null: none).
+          when owed is not null
+            then json_strip_nulls(json_build_object('lots', lots, 'owed', owed, 'terminal_code', terminal_code))
           when lots is not null
             then case when terminal_code is null then json_build_object('lots', lots) else json_build_object('lots', lots, 'terminal_code', terminal_code) end
           when terminal_code is not null then json_build_object('terminal_code', terminal_code)
