@@ -86,6 +86,11 @@ export interface ReversalReply extends Approved {
   readonly clawed_back?: number;
   /** A purchase's: what of its awards had expired already, not clawed back again (0 for the others; absent before 2026-12-03). */
   readonly award_expired?: number;
+  /**
+   * What came back into the open balance: a purchase's wallet payment (what refunds had not
+   * returned), a spend's amount; 0 for a redemption (absent before 2026-12-06).
+   */
+  readonly returned_to_wallet?: number;
   readonly created_at: string;
   readonly wallet: Wallet;
 }
@@ -242,8 +247,8 @@ const original_kind = Hole.str('kind');
 export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, original_id, original_kind, contact_id: t.contact_id,
-    currency: t.currency, clawed_back: refund.clawed, award_expired, created_at: rfc3339(t.now_ms), wallet,
-  } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
+    currency: t.currency, clawed_back: refund.clawed, award_expired, returned_to_wallet: refund.returned, created_at: rfc3339(t.now_ms), wallet,
+  } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'returned_to_wallet' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
     amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, postings,

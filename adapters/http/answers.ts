@@ -273,7 +273,7 @@ export const refund_answer = z
   .object({ ...approved, original_id: id, contact_id: id, amount: money, currency, clawed_back: money, award_expired, returned_to_wallet: money, created_at: timestamp, wallet: balances })
   .openapi('Refund');
 export const reversal_answer = z
-  .object({ ...approved, original_id: id, original_kind: z.enum(['purchase', 'spend', 'redemption']), contact_id: id, currency, clawed_back: money.optional().openapi({ description: 'What of the purchase’s awards left the wallet (0 for a spend or redemption).' }), award_expired, created_at: timestamp, wallet: balances })
+  .object({ ...approved, original_id: id, original_kind: z.enum(['purchase', 'spend', 'redemption']), contact_id: id, currency, clawed_back: money.optional().openapi({ description: 'What of the purchase’s awards left the wallet (0 for a spend or redemption).' }), award_expired, returned_to_wallet: money.optional().openapi({ description: 'What came back into the open balance: a purchase’s wallet payment (what refunds had not returned), a spend’s amount; 0 for a redemption.' }), created_at: timestamp, wallet: balances })
   .openapi('Reversal');
 export const wallet_answer = z.object({ contact_id: id, currency, open: money, commerce: money }).openapi('Wallet');
 

@@ -102,6 +102,8 @@ local clawed = 0
 local clawed_lots = 'null'
 -- What its claw-back noted owed (claw-back.lua noteOwed), as JSON: 'null' for a reversal that claws nothing back.
 local owed = nil
+-- What came back into the open balance (the reply's returned_to_wallet): a purchase's wallet payment, a spend.
+local returned = 0
 -- The referral undone with the purchase: its intent, answered to Node, which makes it at once.
 local referral_undo = nil
 if kind == 'purchase' or award then
@@ -118,6 +120,7 @@ if kind == 'purchase' or award then
   -- claw-back of a wallet short of the award booked commerce debt beside the open money the
   -- return then made, to be spent while the debt stood (a black-box audit, 2026-12-03).
   local give = o.paid - st.returned
+  returned = give
   if give > 0 then
     redis.call('HINCRBY', KEY.contact, 'o', give)
     postings = joinPostings(postings, posting(A.spends, A.open, give))
@@ -141,6 +144,7 @@ if kind == 'purchase' or award then
   if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end
   if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 elseif kind == 'spend' then
+  returned = amount
   redis.call('HINCRBY', KEY.contact, 'o', amount)
   postings = posting(A.spends, A.open, amount)
 else
@@ -189,6 +193,6 @@ local fee_back = returnFee(KEY.fee_carries, A.fees, fee_whole, fee_rem)
 if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-local answer = commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), lots = clawed_lots, owed = owed and int(owed) or 'null'}, recordOf('v', amount))
+local answer = commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), returned = int(math.max(returned, 0)), lots = clawed_lots, owed = owed and int(owed) or 'null'}, recordOf('v', amount))
 answer[4] = referral_undo or ''
 return answer

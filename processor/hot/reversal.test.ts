@@ -48,7 +48,7 @@ describe('reversal.lua', () => {
     const out = await redis.reversalScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
-    expect(reply).toMatchObject({ original_id: o.id, original_kind: 'purchase', clawed_back: 100, award_expired: 0, wallet: { open: 500, commerce: 0 } });
+    expect(reply).toMatchObject({ original_id: o.id, original_kind: 'purchase', clawed_back: 100, award_expired: 0, returned_to_wallet: 500, wallet: { open: 500, commerce: 0 } });
     const a = c.accounts;
     expect(entry).toMatchObject({ kind: 'reversal', original_id: o.id, amount: 2_000 });
     expect(entry.postings).toEqual([[a.spends, a.open, 500], [a.discounts, a.rewards, 300], [a.commerce, a.rewards, 100], [a.fee_income, a.fees, 10]]);
@@ -135,13 +135,13 @@ describe('reversal.lua', () => {
     const spend = await original('s|300||||7');
     const out = await redis.reversalScript(call(contact_id, spend.slot));
     if (out.outcome !== 'ok') throw new Error(out.outcome);
-    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'spend', wallet: { open: 400, commerce: 0 } });
+    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'spend', returned_to_wallet: 300, wallet: { open: 400, commerce: 0 } });
 
     const redemption = await original('r|150');
     await redis.hSet(stateKey(shard, redemption.id), 'lots', JSON.stringify([[soon, 100], [pool, 50]]));
     const back = await redis.reversalScript(call(contact_id, redemption.slot));
     if (back.outcome !== 'ok') throw new Error(back.outcome);
-    expect(JSON.parse(back.reply)).toMatchObject({ original_kind: 'redemption', wallet: { open: 250, commerce: 150 } });
+    expect(JSON.parse(back.reply)).toMatchObject({ original_kind: 'redemption', returned_to_wallet: 0, wallet: { open: 250, commerce: 150 } });
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '100', [pool]: '50' });
   });
 
