@@ -61,9 +61,10 @@ export interface JournalEntry {
    */
   readonly lots?: readonly (readonly [string, number])[] | null;
   /**
-   * A refund's or a purchase's (or award's) reversal's: what its claw-back took from open or as
-   * debt for want of its purchase's redeemed lots, noted for their redemption's reversal
-   * (claw-back.lua noteOwed); null for a reversal that claws nothing back; absent before 2026-12-06.
+   * A refund's or a purchase's (or award's) reversal's: what its claw-back took from open for want
+   * of its purchase's redeemed lots, noted for their redemption's reversal (claw-back.lua owedOf);
+   * a redemption's reversal's: what it settled of those notes (settleOwed); null for a spend's
+   * reversal; absent before 2026-12-06.
    */
   readonly owed?: number | null;
   readonly postings: readonly Posting[];

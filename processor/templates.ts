@@ -226,7 +226,7 @@ const original_id = Hole.str('original');
 const amount = Hole.json('amount');
 const refund = { clawed: Hole.json('clawed'), returned: Hole.json('returned') };
 const award_expired = Hole.json('expired');
-/** What a claw-back noted owed (claw-back.lua noteOwed): rebuild's replay notes the same; null for a reversal that claws nothing back. */
+/** What a claw-back noted owed, or a redemption's reversal settled (journal.ts JournalEntry.owed): rebuild's replay does the same. */
 const owed = Hole.json('owed');
 
 export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {

@@ -160,4 +160,41 @@ describe('a claw-back takes the purchase’s own lots', () => {
     expect([await owed(one), await owed(two)]).toEqual([{}, {}]);
     await expectReconciledWith(gw, two.biz);
   });
+  it('a redemption’s reversal settles only what claw-backs since it owed, and what an instant award’s claw-back took of its money from open; alike after a rebuild', async () => {
+    // A review (2026-12-06): a redemption's reversal settled a note an earlier claw-back made for
+    // another redemption, and left its own money in open; and a reversal whose instant award
+    // took the redemption's money from open noted it as debt, which the redemption's reversal
+    // then paid out of open: 422 where nothing was to move.
+    const pos = async (s: Shop, path: string, body: Record<string, unknown>) => {
+      const r = await call(gw, 'POST', path, s.biz.terminal_key, { reference: ref(), ...body });
+      expect(r.status, `${path} ${r.text}`).toBe(201);
+      return r.body as { reference: string; wallet: unknown };
+    };
+    const cim = (s: Shop) => ({ type: 'card', value: s.card });
+    const older = await shop(gw, testCard(882_000_006), [{ name: '300', goal: 'spend', award: { fixed: 300 }, validity_days: 30 }]);
+    const a = await purchase(older, 1000);
+    await pos(older, '/v1/redemptions', { cim: cim(older), amount: 300 });
+    expect((await pos(older, '/v1/reversals', { original_reference: a })).wallet).toEqual({ open: 0, commerce: 0 });
+    await new Promise((r) => setTimeout(r, 1_100)); // the next sale's lot another second
+    await purchase(older, 1000);
+    const r2 = await pos(older, '/v1/redemptions', { cim: cim(older), amount: 300 });
+
+    const instant = await shop(gw, testCard(882_000_007), [
+      { name: '100 to spend', goal: 'spend', award: { fixed: 100 }, instant_redeem: true },
+      { name: '100', goal: 'spend', award: { fixed: 100 }, validity_days: 30 },
+    ]);
+    const sale = await purchase(instant, 1000);
+    const r = await pos(instant, '/v1/redemptions', { cim: cim(instant), amount: 100 });
+    const code = (await call(gw, 'GET', `/v1/contacts/${instant.contact_id}`, instant.biz.admin_key)).body.wallet_code as string;
+    await pos(instant, '/v1/spends', { amount: 100, currency: 'EUR', wallet_code: code });
+    expect((await pos(instant, '/v1/reversals', { original_reference: sale })).wallet).toEqual({ open: 0, commerce: -100 });
+
+    gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
+    // As if R2 never happened: the second sale's 300 in commerce. As if the redemption never
+    // happened: the sale reversed after the spend, its commerce award owed as debt.
+    expect((await pos(older, '/v1/reversals', { original_reference: r2.reference })).wallet).toEqual({ open: 0, commerce: 300 });
+    expect((await pos(instant, '/v1/reversals', { original_reference: r.reference })).wallet).toEqual({ open: 0, commerce: -100 });
+    await expectReconciledWith(gw, older.biz);
+    await expectReconciledWith(gw, instant.biz);
+  });
 });

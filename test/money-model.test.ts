@@ -204,7 +204,7 @@ class Model {
    * what was written off.
    */
   /** `open_first`: up to that from open before anything else (a reversal's instant awards: claw-back.lua). */
-  clawBack(o: Txn, claw: number, before: number, after: number, at_ms: number, open_first = 0): { expired: number; from_open: number } {
+  clawBack(o: Txn, id: string, claw: number, before: number, after: number, at_ms: number, open_first = 0): { expired: number; from_open: number } {
     if (claw <= 0) return { expired: 0, from_open: 0 };
     const c = o.contact;
     const w = this.wallets[c]!;
@@ -231,21 +231,28 @@ class Model {
       return s;
     });
     if (expired > 0) note('claw-back of an expired award written off');
+    // README: what it takes from open because its own lots were redeemed (what it takes from open
+    // less what it would take were they still in commerce and their money not in open) is owed to
+    // a redemption's reversal made before it, noted under its id against the lots that lacked it.
+    const lacked_all = lacked.reduce((sum, l) => sum + l, 0);
+    const open_taken = (open: number, commerce: number) => {
+      const back = Math.max(0, Math.min(open_first, claw - expired, open));
+      const rest = claw - expired - back;
+      return back + Math.min(rest - Math.min(rest, Math.max(commerce, 0)), Math.max(open - back, 0));
+    };
+    let owed = lacked_all <= 0 ? 0 : Math.max(0, Math.min(lacked_all, open_taken(w.open, this.commerce(c)) - open_taken(Math.max(w.open - lacked_all, 0), this.commerce(c) + lacked_all)));
+    if (owed > 0) note('claw-back owes a redemption what it took from open');
+    own.forEach(([field], i) => {
+      const n = Math.min(lacked[i]!, owed);
+      if (n <= 0) return;
+      w.owed.set(`${id.slice(4)}${field}`, (w.owed.get(`${id.slice(4)}${field}`) ?? 0) + n);
+      owed -= n;
+    });
     const open_back = Math.max(0, Math.min(open_first, claw - expired, w.open));
     if (open_back > 0) note('reversal took its instant award from open');
     w.open -= open_back;
     const amount = claw - expired - open_back;
     const from_commerce = Math.min(amount, Math.max(this.commerce(c), 0));
-    // README: what its lots lacked and it took from open or as debt (not from commerce) is owed to
-    // their redemption's reversal, which leaves that much where the claw-back took it.
-    let beyond = amount - from_commerce;
-    own.forEach(([field], i) => {
-      const owed = Math.min(lacked[i]!, beyond);
-      if (owed <= 0) return;
-      w.owed.set(field, (w.owed.get(field) ?? 0) + owed);
-      beyond -= owed;
-      note('claw-back found its own lot redeemed and took it from open or debt');
-    });
     const earliest = this.sortedLots(c)[0]?.[0];
     const took = own.map(() => 0);
     let taken = 0;
@@ -632,7 +639,7 @@ class Runner {
     const before = m.balances(o.contact);
     // The payment back first: the claw-back then finds it in open (no debt beside open money).
     m.wallets[o.contact]!.open += d.give;
-    const clawed = m.clawBack(o, d.claw, o.refunded!, o.refunded! + d.r, now());
+    const clawed = m.clawBack(o, id, d.claw, o.refunded!, o.refunded! + d.r, now());
     d.expired = clawed.expired;
     o.clawed_open! += clawed.from_open;
     o.refunded! += d.r;
@@ -659,41 +666,58 @@ class Runner {
   }
 
   /**
-   * A redemption's reversal: what claw-backs took from open or debt for want of lots (owed) it
-   * settles, up to its amount (first what is owed of the lots it took, then of the others by
-   * field), the lots it gives back (each less what it settled of it, what it settled of others off
-   * its latest lots first), the owed lots after, what of the settled pays debt, and what it takes
-   * out of open.
+   * A redemption's reversal (README): of what claw-backs since it noted owed (taken from open for
+   * want of lots), up to its amount, first the notes of the lots it took, then any (in byte order
+   * of '<claw-back id><lot>'): that stays in open; the rest moves back to commerce, settling debt
+   * first, then into its lots (each less what was settled of its own notes, the rest off its
+   * latest lots first). Returns what it settles, the lots back, the notes after, what it pays of
+   * the debt, and what it takes out of open.
    */
   private redemptionBack(o: Txn): { settled: number; back: [string, number][]; owed: Map<string, number>; debt_paid: number; out_of_open: number } {
     const w = this.model.wallets[o.contact]!;
-    const owed = new Map(w.owed);
-    const own = o.taken!.map(([field, amount]) => {
-      const s = Math.min(owed.get(field) ?? 0, amount);
-      if (s > 0) owed.set(field, owed.get(field)! - s);
-      return s;
-    });
-    const taken = o.taken!.reduce((sum, [, amount]) => sum + amount, 0);
-    let settled = own.reduce((sum, s) => sum + s, 0);
-    let beyond = 0;
-    for (const field of [...owed.keys()].sort()) {
-      const s = Math.min(owed.get(field)!, taken - settled - beyond);
-      if (s > 0) owed.set(field, owed.get(field)! - s);
-      beyond += Math.max(s, 0);
+    const since = o.id.slice(4, 14);
+    const notes = [...w.owed].filter(([field]) => field.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const wanted = new Map<string, number>();
+    let taken = 0;
+    for (const [field, amount] of o.taken!) {
+      wanted.set(field, (wanted.get(field) ?? 0) + amount);
+      taken += amount;
     }
-    if (beyond > 0) note('reverse redemption settled what was owed of another lot');
-    for (const [field, amount] of owed) if (amount <= 0) owed.delete(field);
+    const own = new Map<string, number>();
+    let settled = 0;
+    for (const n of notes) {
+      const lot = n[0].slice(26);
+      const s = Math.min(n[1], wanted.get(lot) ?? 0);
+      if (s <= 0) continue;
+      n[1] -= s;
+      wanted.set(lot, wanted.get(lot)! - s);
+      own.set(lot, (own.get(lot) ?? 0) + s);
+      settled += s;
+    }
+    const own_settled = settled;
+    for (const n of notes) {
+      const s = Math.min(n[1], taken - settled);
+      if (s > 0) [n[1], settled] = [n[1] - s, settled + s];
+    }
+    if (settled > own_settled) note('reverse redemption settled what was owed of another lot');
+    const owed = new Map(w.owed);
+    for (const [field, left] of notes) {
+      if (left > 0) owed.set(field, left);
+      else owed.delete(field);
+    }
+    const out_of_open = o.amount - settled;
+    const debt_paid = Math.min(out_of_open, w.debt);
     const back: [string, number][] = [];
-    let off = beyond;
+    let less = settled - own_settled + debt_paid;
     for (let i = o.taken!.length - 1; i >= 0; i--) {
       const [field, amount] = o.taken![i]!;
-      const less = Math.min(amount - own[i]!, off);
-      off -= less;
-      if (amount - own[i]! > less) back.unshift([field, amount - own[i]! - less]);
+      const mine = Math.min(own.get(field) ?? 0, amount);
+      own.set(field, (own.get(field) ?? 0) - mine);
+      const off = Math.min(amount - mine, less);
+      less -= off;
+      if (amount - mine > off) back.unshift([field, amount - mine - off]);
     }
-    settled += beyond;
-    const debt_paid = Math.min(settled, w.debt);
-    return { settled, back, owed, debt_paid, out_of_open: o.amount - settled + debt_paid };
+    return { settled, back, owed, debt_paid, out_of_open };
   }
 
   /** The refusal of a reversal of `o` at terminal `t`, if refused. */
@@ -735,7 +759,7 @@ class Runner {
       // it as far as they took open at all, commerce first) comes out of open first: as if it
       // never happened, not from commerce earned elsewhere.
       const open_left = o.to_open! - Math.min(o.clawed_open!, Math.floor((o.to_open! * o.refunded!) / o.amount));
-      award_expired = m.clawBack(o, claw, o.refunded!, o.amount, now(), open_left).expired;
+      award_expired = m.clawBack(o, id, claw, o.refunded!, o.amount, now(), open_left).expired;
       clawed_back = claw - award_expired;
     }
     o.reversed = true;

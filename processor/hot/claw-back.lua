@@ -24,11 +24,16 @@
 -- or not (a business with caps or budgets reads it), and rebuild's replay (processor/ledger/
 -- replay.ts, which mirrors this) could not tell: a rebuild probe found owed lots a rebuilt Redis
 -- held and the live one did not, and the redemption's reversal after them answered otherwise.
-local function ownLots(o, claw)
+--
+-- The one-lot case also wants commerce to cover the whole claw-back and nothing taken from open
+-- first (`open_first`, a reversal's instant awards): then the claw-back takes nothing from open
+-- whatever its sale's lots lack, so there is nothing to note owed (noteOwed) either way.
+local function ownLots(o, claw, open_first)
   if claw <= 0 or o.awarded - (o.to_open or 0) <= 0 then return {} end
-  if redis.call('EXISTS', KEY.expired_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
+  if (open_first or 0) <= 0 and redis.call('EXISTS', KEY.expired_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
     local held = redis.call('HVALS', KEY.lots)
-    if tonumber(held[1]) >= claw then return {} end
+    local commerce = tonumber(redis.call('HGET', KEY.contact, 'm') or '0')
+    if tonumber(held[1]) >= claw and commerce >= claw then return {} end
   end
   local given = ARG.award_lots
   if given ~= nil and given.original == o.id then return given.lots end
@@ -69,77 +74,135 @@ local function ownShares(o, own, claw, before, after)
   return there, share, written
 end
 
--- What of its share each own lot lacked that no expiry wrote off (redeemed since, or taken by
--- another purchase's claw-back) and this claw-back could not find in commerce either: it took that
--- from open or as debt (`beyond`: what it took beyond commerce, less what a reversal takes back
--- of the purchase's own instant awards from open). Remembered per lot (KEY.owed_lots, keys.ts
--- owedLotsKey) for a redemption's reversal (reversal.lua), which leaves that much where the
--- claw-back took it instead of moving it back to commerce. What commerce covered is not noted:
--- the redemption's reversal moves that back to commerce, as it would be had the sale never
--- happened. Until 2026-12-06 every lack was noted, and the one-lot case (ownLots) noted none:
--- two sales, a redemption of the first's lot, the first reversed (from the second's lots), then
--- the redemption reversed answered open 200 / commerce 500 for 0 / 700; a redemption, a refund,
--- the purchase reversed, then the redemption reversed answered 422 for 0 / 0 (a rebuild probe,
--- 2026-12-06). Returns what it noted.
+-- What a claw-back takes from open: up to `open_first` first, then commerce, then open (clawBack).
+local function openTaken(open, commerce, amount, open_first)
+  local open_back = math.max(0, math.min(open_first or 0, amount, open))
+  local rest = amount - open_back
+  local from_commerce = math.min(rest, math.max(commerce, 0))
+  return open_back + math.min(rest - from_commerce, math.max(open - open_back, 0))
+end
+
+-- What a claw-back owes a redemption's reversal: what it takes from open because its sale's own
+-- lots were redeemed (`lacked`: their shares it did not find, expiry aside), measured as what it
+-- takes from open less what it would take were those lots still in commerce and their money not
+-- in open. The redemption's reversal (reversal.lua settleOwed) leaves that much in open instead of
+-- moving it back to commerce: the claw-back took it there already. What commerce covered anyway
+-- (another sale's lots, or its sale's other lot beyond that lot's share) is owed nothing: the
+-- redemption's reversal moves that back to commerce, as it would be had the redemption never
+-- happened. Until 2026-12-06 every lack was owed, wherever the money came from, and the one-lot
+-- case (ownLots) owed none: two sales, a redemption of the first's lot, the first reversed from
+-- the second's lots, then the redemption reversed left 100 in open for 0 / 700; a redemption, a
+-- refund, the sale reversed, then the redemption reversed was 422 for 0 / 0 (a rebuild probe). And
+-- a reversal whose instant awards took the redemption's money from open (open_first) owed it as
+-- debt, which the redemption's reversal then paid out of open: 422 where nothing was to move (a
+-- review). `open` and `commerce` are the balances before the claw-back.
+local function owedOf(lacked, open, commerce, amount, open_first)
+  if lacked <= 0 then return 0 end
+  local owed = openTaken(open, commerce, amount, open_first) - openTaken(math.max(open - lacked, 0), commerce + lacked, amount, open_first)
+  return math.max(0, math.min(owed, lacked))
+end
+
+-- Notes `owed` against the own lots that lacked it, each up to its lack, in their order, under
+-- this claw-back's id (KEY.owed_lots, keys.ts owedLotsKey: '<id without txn_><lot field>' →
+-- amount, kept 90 days after the latest note): a redemption's reversal settles only what was
+-- noted after the redemption (a note before it cannot be its doing: a review found an unrelated
+-- later redemption's reversal settling an older note, its money left in open).
 local OWED_LOTS_KEPT_MS = 7776000000 -- keys.ts owed_lots_kept_ms, the same
-local function noteOwed(own, there, share, written, beyond)
-  local noted = 0
+local function noteOwed(own, lacked, owed)
+  if owed <= 0 then return end
+  local id, left = string.sub(ARG.id, 5), owed
   for i, lot in ipairs(own) do
-    local lacked = math.min(share[i] - written[i] - there[i], beyond - noted)
-    if lacked > 0 then
-      redis.call('HINCRBY', KEY.owed_lots, lot[1], lacked)
-      noted = noted + lacked
+    local n = math.min(lacked[i], left)
+    if n > 0 then
+      redis.call('HINCRBY', KEY.owed_lots, id .. lot[1], n)
+      left = left - n
     end
   end
-  if noted > 0 then redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS) end
-  return noted
+  redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS)
 end
 
--- A redemption's reversal (reversal.lua) of `lots` ({field, amount}, what it took): what of it
--- claw-backs took from open or as debt instead (noteOwed), up to all of it: first what they noted
--- of the lots it took, then of any other (sorted by field: rebuild's replay settles alike), for
--- a claw-back's note names the lot its own share lacked, which may be a lot this redemption did
--- not take (a refund took a redeemed lot's share from the sale's other lot, which its reversal
--- then found short; settled by its own lots alone, a redemption, a refund, the purchase reversed,
--- then the redemption reversed was 422 for 0 / 0: a rebuild probe, 2026-12-06). Returns what it
--- settles, the lots to give back (each less what was settled of it, what was settled of other
--- lots off its latest lots first), and the owed lots as they are then (field → amount, and the
--- fields changed), written by writeOwed once the reversal is sure.
-local function settleOwed(lots)
-  local flat = redis.call('HGETALL', KEY.owed_lots)
-  local left, fields, changed = {}, {}, {}
-  for i = 1, #flat, 2 do
-    left[flat[i]] = tonumber(flat[i + 1])
-    fields[#fields + 1] = flat[i]
+-- Byte order, whatever the locale Redis runs in (Lua's < on strings is strcoll): rebuild's
+-- replay sorts notes alike (Buffer.compare).
+local function bytesBefore(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
   end
-  table.sort(fields)
-  local own, settled, taken = {}, 0, 0
-  for i, lot in ipairs(lots) do
-    own[i] = math.min(left[lot[1]] or 0, lot[2])
-    if own[i] > 0 then left[lot[1]] = left[lot[1]] - own[i]; changed[#changed + 1] = lot[1] end
-    settled = settled + own[i]
+  return #a < #b
+end
+
+-- The notes (noteOwed) a redemption made at `since` (its id's 10 time characters) may settle:
+-- those noted since, in field order (time, then lot). A field written before 2026-12-06 is a lot
+-- field alone (its 14th character the lot's '|'), of no known time: taken as noted since.
+local function owedNotes(since)
+  local flat = redis.call('HGETALL', KEY.owed_lots)
+  local notes = {}
+  for i = 1, #flat, 2 do
+    local field = flat[i]
+    local untimed = string.sub(field, 14, 14) == '|'
+    if untimed or not bytesBefore(string.sub(field, 1, 10), since) then
+      notes[#notes + 1] = {field = field, lot = untimed and field or string.sub(field, 27), left = tonumber(flat[i + 1])}
+    end
+  end
+  table.sort(notes, function(a, b) return bytesBefore(a.field, b.field) end)
+  return notes
+end
+
+-- A redemption's reversal (reversal.lua) of `lots` ({field, amount}, what it took), made at
+-- `since`: what of it claw-backs since owed (noteOwed), up to all of it, first the notes of the
+-- lots it took, then any other (a claw-back's note names the lot its own share lacked, which may
+-- be one this redemption did not take: a refund took a redeemed lot's share from the sale's other
+-- lot, which its reversal then found short). Returns what it settles, what of it was of each of
+-- its own lots (field → amount), and the notes (writeOwed writes those changed once the reversal
+-- is sure).
+local function settleOwed(lots, since)
+  local notes = owedNotes(since)
+  local wanted, taken = {}, 0
+  for _, lot in ipairs(lots) do
+    wanted[lot[1]] = (wanted[lot[1]] or 0) + lot[2]
     taken = taken + lot[2]
   end
-  local beyond = 0
-  for _, field in ipairs(fields) do
-    local take = math.min(left[field], taken - settled - beyond)
-    if take > 0 then left[field] = left[field] - take; beyond = beyond + take; changed[#changed + 1] = field end
+  local settled, own = 0, {}
+  for _, n in ipairs(notes) do
+    local s = math.min(n.left, wanted[n.lot] or 0)
+    if s > 0 then
+      n.left, n.changed, wanted[n.lot] = n.left - s, true, wanted[n.lot] - s
+      own[n.lot] = (own[n.lot] or 0) + s
+      settled = settled + s
+    end
   end
-  local back, off = {}, beyond
-  for i = #lots, 1, -1 do
-    local give = lots[i][2] - own[i]
-    local less = math.min(give, off)
-    off = off - less
-    if give > less then table.insert(back, 1, {lots[i][1], give - less}) end
+  for _, n in ipairs(notes) do
+    local s = math.min(n.left, taken - settled)
+    if s > 0 then
+      n.left, n.changed = n.left - s, true
+      settled = settled + s
+    end
   end
-  return settled + beyond, back, left, changed
+  return settled, own, notes
 end
 
--- settleOwed's owed lots written: each changed field as left, or gone.
-local function writeOwed(left, changed)
-  for _, field in ipairs(changed) do
-    if left[field] > 0 then redis.call('HSET', KEY.owed_lots, field, int(left[field])) else redis.call('HDEL', KEY.owed_lots, field) end
+-- settleOwed's notes written: each changed one as left, or gone.
+local function writeOwed(notes)
+  for _, n in ipairs(notes) do
+    if n.changed and n.left > 0 then redis.call('HSET', KEY.owed_lots, n.field, int(n.left))
+    elseif n.changed then redis.call('HDEL', KEY.owed_lots, n.field) end
   end
+end
+
+-- The lots a redemption's reversal gives back: each of `lots` less what was settled of its own
+-- notes (`own`, field → amount), and `less` more (settled of other lots' notes, debt paid) off its
+-- latest lots first.
+local function lotsBack(lots, own, less)
+  local back = {}
+  for i = #lots, 1, -1 do
+    local field, amount = lots[i][1], lots[i][2]
+    local mine = math.min(own[field] or 0, amount)
+    own[field] = (own[field] or 0) - mine
+    local off = math.min(amount - mine, less)
+    less = less - off
+    if amount - mine > off then table.insert(back, 1, {field, amount - mine - off}) end
+  end
+  return back
 end
 
 -- Take `want` from the purchase's own lots: each its share as far as it holds, then what is
@@ -178,15 +241,20 @@ end
 local function clawBack(o, claw, before, after, own, open_first)
   if claw <= 0 then return 0, 0, 'null', 0, 0 end
   local there, share, written = ownShares(o, own, claw, before, after)
-  local expired = 0
-  for i in ipairs(own) do expired = expired + written[i] end
+  local expired, lacked, lacked_all = 0, {}, 0
+  for i in ipairs(own) do
+    expired = expired + written[i]
+    lacked[i] = math.max(0, share[i] - written[i] - there[i])
+    lacked_all = lacked_all + lacked[i]
+  end
   local amount = claw - expired
   local open, commerce = balances()
+  local owed = owedOf(lacked_all, open, commerce, amount, open_first)
+  noteOwed(own, lacked, owed)
   local open_back = math.max(0, math.min(open_first or 0, amount, open))
   open = open - open_back
   amount = amount - open_back
   local from_commerce = math.min(amount, math.max(commerce, 0))
-  local owed = noteOwed(own, there, share, written, amount - from_commerce)
   local from = takeOwnLots(own, there, share, from_commerce)
   local taken = 0
   for _, f in ipairs(from) do taken = taken + f[2] end

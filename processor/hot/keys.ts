@@ -58,12 +58,13 @@ export function expiredLotsKey(shard: number, contact_id: string): string {
 export const expired_lots_kept_ms = 90 * 86_400_000;
 
 /**
- * What claw-backs wanted of the contact's lots and found gone, not expired (redeemed since): lot
- * field → amount. claw-back.lua writes it; a redemption's reversal (reversal.lua) settles it from
- * the lots it gives back, which go where that claw-back took instead (commerce debt, open), not
- * back into the lot: given back whole, an award clawed back came back to life (a purchase
- * reversed, then its redemption: a black-box probe, 2026-12-05). Kept owed_lots_kept_ms after
- * its latest write; rebuild writes it again from the ledger (replay.ts).
+ * What claw-backs owe a redemption's reversal (claw-back.lua owedOf): what they took from open
+ * because their sale's lots had been redeemed, '<claw-back id without txn_><lot field>' →
+ * amount (before 2026-12-06: the lot field alone). A redemption's reversal (reversal.lua)
+ * settles what was noted since it was made, leaving that much in open instead of moving it back
+ * into the lot: given back whole, an award clawed back came back to life (a purchase reversed,
+ * then its redemption: a black-box probe, 2026-12-05). Kept owed_lots_kept_ms after its latest
+ * note; rebuild writes it again from the ledger (replay.ts).
  */
 export function owedLotsKey(shard: number, contact_id: string): string {
   return `lo:{s${shard}}:${contact_id}`;

@@ -84,10 +84,12 @@ describe('refund.lua', () => {
     // Nothing taken from a lot (its own redeemed, none other): null; what its lot lacked is owed (claw-back.lua noteOwed).
     const spent = await specContact(redis, shard, business, 100);
     const p = await original('p|1000|100||||');
-    const out = await redis.refundScript(call(spent, p.slot, null, null, undefined, awardLotsArg(p.id, [[`${soon}|`, 100]], Date.now())));
+    const c = call(spent, p.slot, null, null, undefined, awardLotsArg(p.id, [[`${soon}|`, 100]], Date.now()));
+    const out = await redis.refundScript(c);
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
-    expect((await journalOf(redis, shard, out.journal_id)).entry.lots).toBeNull();
-    expect(await redis.hGetAll(owedLotsKey(shard, spent))).toEqual({ [`${soon}|`]: '100' });
+    // Taken from open (100, the redeemed money): owed, noted under the refund's id.
+    expect((await journalOf(redis, shard, out.journal_id)).entry).toMatchObject({ lots: null, owed: 100 });
+    expect(await redis.hGetAll(owedLotsKey(shard, spent))).toEqual({ [`${c.id.slice(4)}${soon}|`]: '100' });
   });
 
   it('takes of each own lot its share, in proportion to what the purchase put in it; what a lot lacks, from its others beyond their share, then the contact’s earliest', async () => {

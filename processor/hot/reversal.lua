@@ -100,7 +100,8 @@ local award_expired = 0
 -- What its claw-back took from the wallet, and from which lots (claw-back.lua clawBack), as JSON: 'null' for none.
 local clawed = 0
 local clawed_lots = 'null'
--- What its claw-back noted owed (claw-back.lua noteOwed), as JSON: 'null' for a reversal that claws nothing back.
+-- What its claw-back noted owed (claw-back.lua noteOwed), or what a redemption's reversal settled of
+-- such notes (settleOwed): the entry's, for rebuild; 'null' for a spend's reversal.
 local owed = nil
 -- What came back into the open balance (the reply's returned_to_wallet): a purchase's wallet payment, a spend.
 local returned = 0
@@ -113,7 +114,11 @@ if kind == 'purchase' or award then
   if undo == nil or undo.original ~= o.id then return {'stale'} end
   -- What partial refunds have not clawed back or given back yet, less what of it expired.
   local claw = o.awarded - st.clawed
-  local own = ownLots(o, claw)
+  -- What its instant_redeem awards put into the open balance, less what refunds took of it from
+  -- open, comes back out of the open balance first (clawBack's open_first; see below).
+  local to_open = o.to_open or 0
+  local open_first = to_open - math.min(st.clawed_open, proportion(to_open, st.refunded, o.amount))
+  local own = ownLots(o, claw, open_first)
   if own == nil then return {'stale'} end
   if award then undoCounted(undo) else referral_undo = undoPurchase(undo) end
   -- Its wallet payment back before the claw-back, which then finds it there: taken first, a
@@ -134,10 +139,8 @@ if kind == 'purchase' or award then
   -- share (a first version), a reversal after a refund of half, commerce having covered it, left
   -- half the instant award in open and took as much commerce (a black-box audit, 2026-12-05).
   -- What open no longer holds (spent) is clawed back with the rest.
-  local to_open = o.to_open or 0
-  local taken_from_open = math.min(st.clawed_open, proportion(to_open, st.refunded, o.amount))
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots, award_expired, owed = clawBack(o, claw, st.refunded, o.amount, own, to_open - taken_from_open)
+  from_commerce, from_open, clawed_lots, award_expired, owed = clawBack(o, claw, st.refunded, o.amount, own, open_first)
   clawed = claw - award_expired
   local discount_back = o.discount - st.discount_returned
   if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end
@@ -149,21 +152,26 @@ elseif kind == 'spend' then
   postings = posting(A.spends, A.open, amount)
 else
   -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
-  -- took from open or as debt for want of them (claw-back.lua noteOwed, settleOwed: their award is
-  -- clawed back already) goes back where they took it: commerce debt first, else it stays in the
-  -- open balance. Given back whole, a purchase reversed and then its redemption left the award
-  -- alive in the wallet and took as much open money (a black-box probe, 2026-12-05).
+  -- took from open for want of them (claw-back.lua owedOf, settleOwed: their award is clawed back
+  -- already) stays in open. What moves back to commerce settles commerce debt first, as an award
+  -- does, and the rest goes into the lots. Given back whole, a purchase reversed and then its
+  -- redemption left the award alive in the wallet and took as much open money (a black-box
+  -- probe, 2026-12-05). Until 2026-12-06 what was settled paid the debt out of open as well.
   local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
-  local settled, back, owed_left, owed_changed = settleOwed(lots)
-  local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
-  local debt_paid = math.min(settled, debt)
-  local out_of_open = amount - settled + debt_paid
+  local settled, own, notes = settleOwed(lots, string.sub(o.id, 5, 14))
+  local out_of_open = amount - settled
   -- The money it moved into the open balance must still be there: spent, it cannot be voided
   -- (as a stored-value load whose funds were used cannot), and the open balance never goes below
   -- zero (API.md: only a refund's claw-back may leave a balance negative).
   local open = balances()
   if open < out_of_open then return refuse('insufficient_funds') end
-  writeOwed(owed_left, owed_changed)
+  writeOwed(notes)
+  local own_settled = 0
+  for _, s in pairs(own) do own_settled = own_settled + s end
+  local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
+  local debt_paid = math.min(out_of_open, debt)
+  local back = lotsBack(lots, own, settled - own_settled + debt_paid)
+  owed = settled
   local earliest = 9999999999999
   addLots(back)
   for _, lot in ipairs(back) do

@@ -499,15 +499,18 @@ export class ContactReplay {
     this.refunded.set(purchase.id, after);
     const awarded = (purchase.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
     const claw = proportion(awarded, after, purchase.amount) - proportion(awarded, before, purchase.amount);
-    if (this.oneLotCovers(claw, t.created_ms)) {
+    this.forgetKept(t.created_ms);
+    // Since 2026-12-06 the entry says what it noted (claw-back.lua owedOf): none in the one-lot
+    // case, and nothing written off there either (it wants no expired lots remembered).
+    const noted_at = typeof t.owed === 'number' ? t.id.slice(4) : undefined;
+    if (noted_at === undefined && this.oneLotCovers(claw, t.created_ms)) {
       if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
-      if ((t.owed ?? 0) > 0) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, 0 derived`);
       return;
     }
     let shared = 0;
     let written = 0;
-    // What the entry says it noted, each lack in turn up to it (claw-back.lua noteOwed); before
-    // 2026-12-06 every lack was noted.
+    // What the entry says it noted, each lack in turn up to it, under its id (claw-back.lua
+    // noteOwed); before 2026-12-06 every lack was noted, under the lot alone.
     let owed_left = t.owed ?? Number.MAX_SAFE_INTEGER;
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
     for (const [field, put] of awardLots(purchase.awards ?? [], this.commerce_offers)) {
@@ -525,7 +528,7 @@ export class ContactReplay {
       }
       const noted = Math.min(share - Math.max(take, 0) - there, owed_left);
       if (noted > 0) owed_left -= noted;
-      this.noteOwed(field, noted, t.created_ms);
+      this.noteOwed(`${noted_at ?? ''}${field}`, noted, t.created_ms);
     }
     if (t.owed !== undefined && t.owed !== null && owed_left !== 0) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, ${t.owed - owed_left} derived`);
     if (written !== t.award_expired) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${written} derived`);
@@ -548,21 +551,32 @@ export class ContactReplay {
     return held !== undefined && held >= claw;
   }
 
-  /** What a claw-back's share lacked of `field` and no expiry wrote off, remembered as claw-back.lua noteOwed does. */
-  private noteOwed(field: string, lacked: number, at_ms: number): void {
-    if (lacked <= 0) return;
-    this.owed.set(field, (this.owed.get(field) ?? 0) + lacked);
+  /** What a claw-back owed a redemption's reversal, under `field` (its id and the lot), remembered as claw-back.lua noteOwed does. */
+  private noteOwed(field: string, owed: number, at_ms: number): void {
+    if (owed <= 0) return;
+    this.owed.set(field, (this.owed.get(field) ?? 0) + owed);
     this.owed_at_ms = at_ms;
   }
 
   /**
+   * Expired lots and owed notes forgotten as the script's keys expire (each kept for 90 days
+   * after its latest write): a rebuilt Redis must not bring back what the live one dropped.
+   */
+  private forgetKept(at_ms: number): void {
+    if (this.owed.size > 0 && at_ms >= this.owed_at_ms + owed_lots_kept_ms) this.owed.clear();
+    if (this.expired.size > 0 && at_ms >= this.expired_at_ms + expired_lots_kept_ms) this.expired.clear();
+  }
+
+  /**
    * A redemption reversed (hot/reversal.lua): the lots its entry names given back (since
-   * 2026-12-05: its lots less what it settled of what claw-backs noted owed), what it settled
-   * taken off the owed as claw-back.lua settleOwed does (first of the lots it took, then of the
-   * others by field) and, as far as the commerce account took more than those lots (`into`), off
-   * the debt; entries before name none, and gave back all the redemption's lots.
+   * 2026-12-05: its lots less what it settled of what claw-backs noted owed, and less the debt
+   * it paid), what it settled taken off the notes as claw-back.lua settleOwed does (since
+   * 2026-12-06: its entry's `owed`), and, as far as the commerce account took more than those
+   * lots (`into`), off the debt; entries before 2026-12-05 name none, and gave back all the
+   * redemption's lots.
    */
   private unredeemed(t: HistoryRow, redeemed: readonly (readonly [string, number])[], into: number): void {
+    this.forgetKept(t.created_ms);
     const back = t.lots ?? redeemed;
     let given = 0;
     for (const [field, amount] of back) {
@@ -570,20 +584,56 @@ export class ContactReplay {
       given += amount;
     }
     if (t.lots === null) return;
-    let settled = redeemed.reduce((s, [, amount]) => s + amount, 0) - given;
-    for (const [field, amount] of redeemed) settled -= this.settleOwed(field, Math.min(amount, settled));
-    for (const field of [...this.owed.keys()].sort()) settled -= this.settleOwed(field, settled);
-    if (settled !== 0) this.warn(`reversal ${t.id}: ${settled} of what it settled is not owed`);
+    if (typeof t.owed === 'number') {
+      const settled = this.settleNotes(redeemed, (t.original_id ?? '').slice(4, 14));
+      if (settled !== t.owed) this.warn(`reversal ${t.id}: it settled ${t.owed} owed, ${settled} derived`);
+    } else {
+      // Before 2026-12-06: each lot's own note, as far as it was not given back.
+      const by_field = new Map<string, number>();
+      for (const [field, amount] of back) by_field.set(field, (by_field.get(field) ?? 0) + amount);
+      for (const [field, amount] of redeemed) {
+        const settled = amount - Math.min(amount, by_field.get(field) ?? 0);
+        by_field.set(field, Math.max(0, (by_field.get(field) ?? 0) - amount));
+        const left = (this.owed.get(field) ?? 0) - settled;
+        if (left > 0) this.owed.set(field, left);
+        else this.owed.delete(field);
+      }
+    }
     this.debt = Math.max(0, this.debt - Math.max(0, into - given));
   }
 
-  /** Takes up to `amount` off what is owed of `field`; returns what it took. */
-  private settleOwed(field: string, amount: number): number {
-    const owed = this.owed.get(field) ?? 0;
-    const take = Math.min(owed, Math.max(amount, 0));
-    if (owed - take > 0) this.owed.set(field, owed - take);
-    else this.owed.delete(field);
-    return take;
+  /**
+   * claw-back.lua settleOwed: of the notes made since `since` (the redemption's time characters;
+   * untimed ones, before 2026-12-06, too), in byte order, first those of the lots it took, then
+   * any, up to what it took. Returns what it settled.
+   */
+  private settleNotes(redeemed: readonly (readonly [string, number])[], since: string): number {
+    const untimed = (field: string) => field[13] === '|';
+    const notes = [...this.owed]
+      .filter(([field]) => untimed(field) || field.slice(0, 10) >= since)
+      .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const wanted = new Map<string, number>();
+    let taken = 0;
+    for (const [field, amount] of redeemed) {
+      wanted.set(field, (wanted.get(field) ?? 0) + amount);
+      taken += amount;
+    }
+    let settled = 0;
+    for (const note of notes) {
+      const lot = untimed(note[0]) ? note[0] : note[0].slice(26);
+      const s = Math.min(note[1], wanted.get(lot) ?? 0);
+      if (s > 0) [note[1], settled] = [note[1] - s, settled + s];
+      if (s > 0) wanted.set(lot, wanted.get(lot)! - s);
+    }
+    for (const note of notes) {
+      const s = Math.min(note[1], taken - settled);
+      if (s > 0) [note[1], settled] = [note[1] - s, settled + s];
+    }
+    for (const [field, left] of notes) {
+      if (left > 0) this.owed.set(field, left);
+      else this.owed.delete(field);
+    }
+    return settled;
   }
 
   /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */
