@@ -746,7 +746,11 @@ class Runner {
       w.debt -= debt_paid;
       w.open -= out_of_open;
     } else if (o.kind === 'spend') {
-      w.open += o.amount;
+      // README: back into open, commerce debt settled first.
+      const debt_paid = Math.min(o.amount, w.debt);
+      if (debt_paid > 0) note('reverse spend settles debt');
+      w.debt -= debt_paid;
+      w.open += o.amount - debt_paid;
     } else {
       // As if it never happened: its cap count, budget and first purchase back; what refunds left, clawed back and returned.
       w.purchases--;

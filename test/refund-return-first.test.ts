@@ -29,7 +29,7 @@ async function spentAfterPaidPurchase(seed: number) {
   expect((await pos('/v1/redemptions', { reference: ref(), cim })).status).toBe(201);
   const spent = await pos('/v1/spends', { reference: ref(), amount: 500, currency: 'EUR', wallet_code: c.wallet_code });
   expect([spent.status, spent.body.wallet?.open], spent.text).toEqual([201, 0]);
-  return { c, purchase };
+  return { c, purchase, spend: spent.body.reference as string };
 }
 
 async function wallet(contact_id: string) {
@@ -51,4 +51,16 @@ describe('a refund or reversal of a purchase paid partly from the wallet', () =>
       expect([spend.status, spend.body.code], spend.text).toEqual([422, 'insufficient_funds']);
     });
   }
+
+  it('a spend reversed while that debt stands settles the debt first: no open money beside it (a black-box probe, 2026-12-06)', async () => {
+    const { c, purchase, spend } = await spentAfterPaidPurchase(870_000_003);
+    expect((await pos('/v1/refunds', { reference: ref(), original_reference: purchase.reference })).status).toBe(201);
+    expect(await wallet(c.id)).toEqual({ open: 0, commerce: -400 });
+    // Had the spend of 500 never happened, the claw-back would have found it in open: 400 of it settles the debt.
+    const undone = await pos('/v1/reversals', { reference: ref(), original_reference: spend });
+    expect([undone.status, undone.body.returned_to_wallet, undone.body.wallet], undone.text).toEqual([201, 500, { open: 100, commerce: 0 }]);
+    expect(await wallet(c.id)).toEqual({ open: 100, commerce: 0 });
+    const again = await pos('/v1/spends', { reference: ref(), amount: 101, currency: 'EUR', wallet_code: c.wallet_code });
+    expect([again.status, again.body.code], again.text).toEqual([422, 'insufficient_funds']);
+  });
 });

@@ -147,9 +147,19 @@ if kind == 'purchase' or award then
   if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end
   if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 elseif kind == 'spend' then
+  -- Back into the open balance, but commerce debt first, as an award's money goes: had the spend
+  -- never happened, the claw-back that made the debt would have taken this from open. Put beside
+  -- the debt, it could be spent again while the debt stood (a black-box probe, 2026-12-06).
   returned = amount
-  redis.call('HINCRBY', KEY.contact, 'o', amount)
+  local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
+  local debt_paid = math.min(amount, debt)
+  redis.call('HINCRBY', KEY.contact, 'o', amount - debt_paid)
   postings = posting(A.spends, A.open, amount)
+  if debt_paid > 0 then
+    redis.call('HINCRBY', KEY.contact, 'm', debt_paid)
+    if debt_paid == debt then redis.call('HDEL', KEY.contact, 'md') else redis.call('HINCRBY', KEY.contact, 'md', -debt_paid) end
+    postings = joinPostings(postings, posting(A.open, A.commerce, debt_paid))
+  end
 else
   -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
   -- took from open for want of them (claw-back.lua owedOf, settleOwed: their award is clawed back

@@ -238,6 +238,19 @@ describe('ContactReplay', () => {
     expect(q.result().owed_lots).toEqual([]);
   });
 
+  it('a spend\'s reversal pays commerce debt first (since 2026-12-06): what its postings move into commerce leaves the debt', () => {
+    const t0 = Date.UTC(2026, 11, 6);
+    const r = new ContactReplay(ctx);
+    const sale = row('purchase', t0, { amount: 5_000, awards: [award(500, t0 + 2e9)], postings: [[rewards, commerce, 500]] });
+    r.apply(sale);
+    r.apply(row('redemption', t0 + 1, { lots: [[lotOf(t0 + 2e9), 500]], postings: [[commerce, open, 500]] }));
+    r.apply(row('refund', t0 + 2, { original_id: sale.id, amount: 5_000, owed: 0, postings: [[commerce, rewards, 500]] }));
+    expect(r.result().debt).toBe(500);
+    r.apply(row('reversal', t0 + 3, { original_id: 'txn_spend', owed: null, postings: [['bus_a:spends:EUR', open, 400], [open, commerce, 400]] }));
+    expect(r.result()).toMatchObject({ debt: 100, lots: [] });
+    expect(r.warnings).toEqual([]);
+  });
+
   it('takes the lots a claw-back\'s entry names (the purchase\'s own first), else the earliest (entries before 2026-12-03)', () => {
     const r = new ContactReplay(ctx);
     const t0 = Date.UTC(2026, 5, 1);

@@ -295,6 +295,8 @@ export class ContactReplay {
         if (award !== undefined) this.uncountCaps(award);
         const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
         if (lots !== undefined) this.unredeemed(t, lots, into);
+        // A spend's reversal pays commerce debt first (since 2026-12-06, reversal.lua).
+        else if (into > 0 && purchase === undefined && award === undefined) this.debt = Math.max(0, this.debt - into);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
         this.writeOffExpired(t);
         this.clawBack(t, out_of);
