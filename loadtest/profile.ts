@@ -11,7 +11,7 @@
 // business n offers instead of --offers (0: what a purchase costs without any).
 //
 // Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-// --scenario purchase|spend|refund|iso --baseline <dir> --baseline-env K=V,... --baseline-offers <n> --no-profile
+// --scenario purchase|spend|refund|redemption|iso --baseline <dir> --baseline-env K=V,... --baseline-offers <n> --no-profile
 // --rate <req/s> (a fixed arrival rate: latency at a given load instead of maximum throughput)
 // --heap (then the same load on a gateway under V8's sampling heap profiler: bytes allocated per
 // request by function and by our own code on the stack, freed objects included)
@@ -53,7 +53,7 @@ if (opt.help) {
   console.log(`npm run profile -- [options]
 
   --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-  --scenario purchase|spend|refund|iso  refund: partial refunds (1%) of the seeded purchases; iso: ISO 8583 0200 purchases over 8 TCP links, 4 in flight each
+  --scenario purchase|spend|refund|redemption|iso  refund: partial refunds (1%) of the seeded purchases; redemption: 1 of a contact's commerce balance; iso: ISO 8583 0200 purchases over 8 TCP links, 4 in flight each
   --baseline <dir>          another checkout, run alternately with this one (A B A B): ratios
   --baseline-env K=V,...    this checkout under other settings, alternately
   --baseline-offers <n>     the baseline's business with n offers instead of --offers
@@ -67,7 +67,7 @@ const duration_s = Number(opt.duration);
 const connections = Number(opt.connections);
 const rounds = Number(opt.rounds);
 if (!(contacts_n >= 1 && duration_s >= 1 && connections >= 1)) throw new Error('--contacts, --duration and --connections must be positive numbers');
-if (!['purchase', 'spend', 'refund', 'iso'].includes(opt.scenario!)) throw new Error('--scenario is purchase, spend, refund or iso');
+if (!['purchase', 'spend', 'refund', 'redemption', 'iso'].includes(opt.scenario!)) throw new Error('--scenario is purchase, spend, refund, redemption or iso');
 for (const n of [opt.offers, opt['baseline-offers'] ?? '0']) if (!/^\d+$/.test(n)) throw new Error('--offers and --baseline-offers are whole numbers');
 const redis_url = process.env.REDIS_URL;
 const database_url = process.env.DATABASE_URL;
@@ -192,11 +192,14 @@ function load(v: Variant, seconds: number): Promise<LoadResult> {
       : opt.scenario === 'refund'
         ? // 1% of a seeded purchase of 5,000 (its award clawed back in proportion): a hundred refunds each before none is left.
           () => `{"reference":"${run_id}-${++seq}","original_reference":"fund-${run_id}-${(Math.random() * contacts_n) | 0}","amount":50}`
-        : () => `{"reference":"${run_id}-${++seq}","amount":1,"currency":"EUR","wallet_code":"${v.wallet_codes[(Math.random() * v.wallet_codes.length) | 0]}"}`;
+        : opt.scenario === 'redemption'
+          ? // 1 of the commerce balance the seeded purchase's awards gave (a few hundred each).
+            () => `{"reference":"${run_id}-${++seq}","cim":{"type":"card","value":"${card((Math.random() * contacts_n) | 0)}"},"amount":1}`
+          : () => `{"reference":"${run_id}-${++seq}","amount":1,"currency":"EUR","wallet_code":"${v.wallet_codes[(Math.random() * v.wallet_codes.length) | 0]}"}`;
   return new Promise((resolve, reject) =>
     autocannon(
       {
-        url: `${v.gateway.url}/v1/${opt.scenario === 'purchase' ? 'purchases' : opt.scenario === 'refund' ? 'refunds' : 'spends'}`,
+        url: `${v.gateway.url}/v1/${{ purchase: 'purchases', refund: 'refunds', redemption: 'redemptions' }[opt.scenario as string] ?? 'spends'}`,
         method: 'POST',
         connections,
         duration: seconds,

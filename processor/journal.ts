@@ -67,6 +67,12 @@ export interface JournalEntry {
    * reversal; absent before 2026-12-06.
    */
   readonly owed?: number | null;
+  /**
+   * A refund's or a purchase's reversal's: what of its purchase's redeemed lots' shares it took
+   * from other lots instead, [lot, other lot, amount] each (claw-back.lua noteInstead), which the
+   * redemption's reversal gives back to the other lot; null for none; absent before 2026-12-06.
+   */
+  readonly instead?: readonly (readonly [string, string, number])[] | null;
   readonly postings: readonly Posting[];
 }
 

@@ -84,11 +84,11 @@ describe('templates', () => {
           reply:
             `${head},"original_id":"${hole('original')}","contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}",` +
             `"clawed_back":${hole('clawed')},"award_expired":${hole('expired')},"returned_to_wallet":${hole('returned')},"created_at":"${rfc3339(now_ms)}",${wallet_tail}`,
-          entry: `${entry_head('refund')},"amount":${hole('amount')},"currency":"${currency}","original_id":"${hole('original')}",${created},"lots":${hole('lots')},"owed":${hole('owed')},"postings":[${hole('postings')}]}`,
+          entry: `${entry_head('refund')},"amount":${hole('amount')},"currency":"${currency}","original_id":"${hole('original')}",${created},"lots":${hole('lots')},"owed":${hole('owed')},"instead":${hole('instead')},"postings":[${hole('postings')}]}`,
         });
         expect(reversalTemplates(t)).toEqual({
           reply: `${head},"original_id":"${hole('original')}","original_kind":"${hole('kind')}","contact_id":"${contact_id}","currency":"${currency}","clawed_back":${hole('clawed')},"award_expired":${hole('expired')},"returned_to_wallet":${hole('returned')},"created_at":"${rfc3339(now_ms)}",${wallet_tail}`,
-          entry: `${entry_head('reversal')},"amount":${hole('amount')},"currency":"${currency}","original_id":"${hole('original')}",${created},"lots":${hole('lots')},"owed":${hole('owed')},"postings":[${hole('postings')}]}`,
+          entry: `${entry_head('reversal')},"amount":${hole('amount')},"currency":"${currency}","original_id":"${hole('original')}",${created},"lots":${hole('lots')},"owed":${hole('owed')},"instead":${hole('instead')},"postings":[${hole('postings')}]}`,
         });
       }),
     );

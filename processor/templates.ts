@@ -228,6 +228,8 @@ const refund = { clawed: Hole.json('clawed'), returned: Hole.json('returned') };
 const award_expired = Hole.json('expired');
 /** What a claw-back noted owed, or a redemption's reversal settled (journal.ts JournalEntry.owed): rebuild's replay does the same. */
 const owed = Hole.json('owed');
+/** What a claw-back took from other lots for its sale's redeemed ones (journal.ts JournalEntry.instead). */
+const instead = Hole.json('instead');
 
 export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
   const reply = {
@@ -236,8 +238,8 @@ export function refundTemplates(t: TerminalFacts): Templates<RefundHole> {
   } satisfies Holed<RefundReply, 'original_id' | 'amount' | 'clawed_back' | 'award_expired' | 'returned_to_wallet' | 'wallet', RefundHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'refund', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'postings', RefundHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, instead, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'instead' | 'postings', RefundHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
@@ -251,8 +253,8 @@ export function reversalTemplates(t: TerminalFacts): Templates<ReversalHole> {
   } satisfies Holed<ReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'returned_to_wallet' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'postings', ReversalHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, instead, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'instead' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
@@ -267,8 +269,8 @@ export function awardReversalTemplates(t: TransactionFacts & { readonly referenc
   } satisfies Holed<AwardReversalReply, 'original_id' | 'original_kind' | 'clawed_back' | 'award_expired' | 'wallet', ReversalHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'reversal', business_id: t.business_id, terminal_id: null, reference: t.reference, contact_id: t.contact_id,
-    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'postings', ReversalHole>;
+    amount, currency: t.currency, original_id, created_at: iso(t.now_ms), lots, owed, instead, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'original_id' | 'lots' | 'owed' | 'instead' | 'postings', ReversalHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

@@ -149,14 +149,23 @@ describe('a claw-back takes the purchase’s own lots', () => {
     await expectReconciledWith(gw, one.biz);
     const owed = async (s: Shop) => stores.redis.client.hGetAll(owedLotsKey(shardOf(s.contact_id, gw.processor.stores.config.shard_count), s.contact_id));
     const live = [await owed(one), await owed(two)];
-    expect(Object.values(live[0]!).reduce((sum, v) => sum + Number(v), 0)).toBe(300);
-    expect(live[1]).toEqual({});
+    // The first: 300 taken from open for its redeemed lots (the reversal's), and 100 of the 30-day
+    // lot's share the refund took from the other lot instead. The second: what its reversal took
+    // from the second sale's lots for the first's redeemed 30-day lot, nothing from open.
+    const [open_owed, instead] = [(o: Record<string, string>) => Object.entries(o).filter(([f]) => f[26] !== '>'), (o: Record<string, string>) => Object.entries(o).filter(([f]) => f[26] === '>')];
+    expect(open_owed(live[0]!).reduce((sum, [, v]) => sum + Number(v), 0)).toBe(300);
+    expect(instead(live[0]!).map(([, v]) => JSON.parse(v))).toEqual([[[expect.stringMatching(/^9{13}\|$/), 100]]]);
+    expect(open_owed(live[1]!)).toEqual([]);
+    // (100 or 200: the two sales' 30-day lots are one when made within the same second.)
+    expect(instead(live[1]!).flatMap(([, v]) => JSON.parse(v) as [string, number][]).reduce((sum, [, a]) => sum + a, 0)).toBeGreaterThan(0);
     gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
     expect([await owed(one), await owed(two)]).toEqual(live);
 
     // As if none of it happened: nothing left; as if only the second sale happened: its 700.
     expect((await reverse(one, one_redeemed.reference)).wallet).toEqual({ open: 0, commerce: 0 });
     expect((await reverse(two, two_redemption)).wallet).toEqual({ open: 0, commerce: 700 });
+    // Its lots as the second sale left them: 500 that never expires, 200 in 30 days.
+    expect((await wallet(two)).expiring).toEqual([{ amount: 200, expires_at: expect.any(String) }]);
     expect([await owed(one), await owed(two)]).toEqual([{}, {}]);
     await expectReconciledWith(gw, two.biz);
   });
@@ -196,5 +205,63 @@ describe('a claw-back takes the purchase’s own lots', () => {
     expect((await pos(instant, '/v1/reversals', { original_reference: r.reference })).wallet).toEqual({ open: 0, commerce: -100 });
     await expectReconciledWith(gw, older.biz);
     await expectReconciledWith(gw, instant.biz);
+  });
+  it('a redemption’s reversal gives back to the lots a claw-back took for its redeemed ones: the sale’s reversal then finds what it left, not an expired lot (a black-box probe, 2026-12-06)', async () => {
+    // 500 that expires in 3 s, 1,000 in 30 days; 300 redeemed (of the expiring lot), the rest of
+    // it expires; half the sale refunded: 250 of the expiring lot's share (200 written off as
+    // expired, 50 taken from the 30-day lot instead) and 500 of the other's.
+    const s = await shop(gw, testCard(882_000_008), [
+      { name: '500 a day', goal: 'spend', award: { fixed: 500 }, validity_days: 1 },
+      { name: '10%', goal: 'spend', award: { percent: 10 }, validity_days: 30 },
+    ]);
+    const expiring_at_ms = Date.now() + 3_000;
+    const sale = await purchase(s, 10_000, new Date(expiring_at_ms - day_ms).toISOString());
+    const r = await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference: ref(), cim: { type: 'card', value: s.card }, amount: 300 });
+    expect([r.status, r.body.wallet], r.text).toEqual([201, { open: 300, commerce: 1_200 }]);
+    await new Promise((done) => setTimeout(done, expiring_at_ms + 1_500 - Date.now()));
+    await gw.processor.expiry.sweep();
+    expect(await refund(s, sale, 5_000)).toMatchObject({ clawed_back: 550, award_expired: 200, wallet: { open: 300, commerce: 450 } });
+    // The 50 back to the 30-day lot, 250 to the expiring one (expired at once, as it would have).
+    const v = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference: r.body.reference });
+    expect([v.status, v.body.wallet], v.text).toEqual([201, { open: 0, commerce: 500 }]);
+    await gw.processor.expiry.sweep();
+    const all = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference: sale });
+    expect([all.status, all.body.clawed_back, all.body.award_expired, all.body.wallet], all.text).toEqual([201, 500, 250, { open: 0, commerce: 0 }]);
+    await expectReconciledWith(gw, s.biz);
+  });
+  it('a redemption’s reversal gives a merchant’s pool back what a claw-back took of it for the redeemed lots: it redeems only there again (a black-box probe, 2026-12-06)', async () => {
+    const s = await shop(gw, testCard(882_000_009), [
+      { name: 'club', goal: 'spend', award: { fixed: 300 }, pool: 'coffee-club' },
+      { name: '10%', goal: 'spend', award: { percent: 10 } },
+    ]);
+    const own_pool = await call(gw, 'POST', '/v1/offers', s.biz.admin_key, { name: 'here only', goal: 'spend', award: { fixed: 200 }, pool: s.biz.merchant_code });
+    expect(own_pool.status, own_pool.text).toBe(201);
+    const m = await call(gw, 'POST', '/v1/merchants', s.biz.admin_key, { name: 'Elsewhere', code: `E${s.biz.merchant_code}`.slice(0, 15) });
+    const v = await call(gw, 'POST', '/v1/venues', s.biz.admin_key, { name: 'Elsewhere', merchant_id: m.body.id });
+    const t = await call(gw, 'POST', '/v1/terminals', s.biz.admin_key, { venue_id: v.body.id, code: 'T0000002' });
+    expect([m.status, v.status, t.status], t.text).toEqual([201, 201, 201]);
+    const elsewhere = t.body.api_key as string;
+    const redeemAll = async () => {
+      const r = await call(gw, 'POST', '/v1/redemptions', elsewhere, { reference: ref(), cim: { type: 'card', value: s.card } });
+      expect(r.status, r.text).toBe(201);
+      return r.body as { reference: string; redeemed: number; wallet: unknown };
+    };
+    const first = await purchase(s, 10_000);
+    await purchase(s, 4_000);
+    // Elsewhere: the club's and the unpooled lots, not those of the first merchant's pool.
+    const r = await redeemAll();
+    expect([r.redeemed, r.wallet]).toEqual([2_000, { open: 2_000, commerce: 400 }]);
+    // The first sale reversed: its pool lot, then the second's (for its redeemed lots), then open.
+    const v1 = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference: first });
+    expect([v1.status, v1.body.wallet], v1.text).toEqual([201, { open: 900, commerce: 0 }]);
+    const v2 = await call(gw, 'POST', '/v1/reversals', elsewhere, { reference: ref(), original_reference: r.reference });
+    expect([v2.status, v2.body.wallet], v2.text).toEqual([201, { open: 0, commerce: 900 }]);
+    // As if only the second sale happened: 200 in the first merchant's pool, 300 in the club's, 400 free.
+    const w = await wallet(s);
+    expect((w.pools as { pool: string; amount: number }[]).sort((a, b) => a.pool.localeCompare(b.pool))).toEqual(
+      [{ pool: s.biz.merchant_code, amount: 200 }, { pool: 'coffee-club', amount: 300 }].sort((a, b) => a.pool.localeCompare(b.pool)),
+    );
+    expect((await redeemAll()).redeemed).toBe(700);
+    await expectReconciledWith(gw, s.biz);
   });
 });

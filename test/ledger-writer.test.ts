@@ -37,7 +37,7 @@ afterAll(async () => {
 /** The fields of a journal entry recordEntries stores (processor/ledger/writer.ts). */
 const known_fields = new Set([
   'id', 'kind', 'business_id', 'terminal_id', 'reference', 'contact_id', 'amount', 'currency', 'original_id', 'created_at',
-  'awards', 'discount', 'paid_from_wallet', 'lots', 'owed', 'postings', 'request_hash', 'occurred_at', 'made_by', 'terminal_code',
+  'awards', 'discount', 'paid_from_wallet', 'lots', 'owed', 'instead', 'postings', 'request_hash', 'occurred_at', 'made_by', 'terminal_code',
 ]);
 
 let seq = 0;
@@ -123,16 +123,16 @@ describe('recordEntries', () => {
       );
     }
     // Every reply carries its entry's awards and discount: nothing of an entry is stored twice,
-    // and `body` holds only the lots a redemption or a claw-back took (its reply has none), and
-    // what a claw-back noted owed (0 here: each found its lots, or commerce enough).
+    // and `body` holds only the lots a redemption or a claw-back took (its reply has none), what
+    // a claw-back noted owed, and what it took from other lots instead (claw-back.lua).
     const rows = await sql<{ id: string; body: unknown; reply: string }[]>`
       select id, body, json_typeof(reply) as reply from ledger_transactions where business_id = ${biz.business_id}`;
     expect(rows.map((r) => r.reply)).toEqual(journal.map(() => 'object'));
     const clawBack = (e: JournalEntry) => typeof e.owed === 'number';
     expect(new Set(journal.filter((j) => clawBack(j.entry)).map((j) => j.entry.kind))).toEqual(new Set(['refund', 'reversal']));
-    const lots = new Map(
-      journal.filter((j) => j.entry.lots || clawBack(j.entry)).map((j) => [j.entry.id, clawBack(j.entry) ? { ...(j.entry.lots ? { lots: j.entry.lots } : {}), owed: j.entry.owed } : { lots: j.entry.lots }]),
-    );
+    const bodyOf = (e: JournalEntry) =>
+      clawBack(e) ? { ...(e.lots ? { lots: e.lots } : {}), owed: e.owed, ...(e.instead ? { instead: e.instead } : {}) } : { lots: e.lots };
+    const lots = new Map(journal.filter((j) => j.entry.lots || clawBack(j.entry)).map((j) => [j.entry.id, bodyOf(j.entry)]));
     expect(new Set(journal.filter((j) => j.entry.lots).map((j) => j.entry.kind))).toEqual(new Set(['redemption', 'refund', 'reversal']));
     expect(new Map(rows.filter((r) => r.body !== null).map((r) => [r.id, r.body]))).toEqual(lots);
     // What `rebuild` needs: a terminal's transactions keep their claim hash, a purchase its occurred_at.

@@ -107,6 +107,10 @@ interface Wallet {
   expired: Map<string, number>;
   /** What claw-backs wanted of each lot and found gone, not expired (redeemed): its redemption's reversal gives that back where they took it instead (claw-back.lua noteOwed). */
   owed: Map<string, number>;
+  /** What claw-backs took from other lots for redeemed ones: '<id>><lot>' → [other lot, amount][] (claw-back.lua noteInstead). */
+  instead: Map<string, [string, number][]>;
+  /** The latest redemption's id's time characters (the contact's `lr`). */
+  redeemed_at: string | null;
   debt: number;
   purchases: number;
   cap_c: number;
@@ -159,7 +163,7 @@ class Model {
   budget_f_used = 0;
 
   constructor(readonly world: World) {
-    this.wallets = world.contacts.map(() => ({ open: 0, lots: new Map(), expired: new Map(), owed: new Map(), debt: 0, purchases: 0, cap_c: 0 }));
+    this.wallets = world.contacts.map(() => ({ open: 0, lots: new Map(), expired: new Map(), owed: new Map(), instead: new Map(), redeemed_at: null, debt: 0, purchases: 0, cap_c: 0 }));
     this.lines = world.contacts.map(() => []);
   }
 
@@ -208,7 +212,7 @@ class Model {
     if (claw <= 0) return { expired: 0, from_open: 0 };
     const c = o.contact;
     const w = this.wallets[c]!;
-    const own = o.lots!;
+    const own = this.oneLotCovers(o, claw, open_first) ? [] : o.lots!;
     const remembered = (field: string) => {
       const expiry_ms = Number(field.slice(0, 13));
       return expiry_ms <= at_ms && expiry_ms >= at_ms - 90 * day_ms;
@@ -226,28 +230,12 @@ class Model {
         if (written > 0) w.expired.set(field, w.expired.get(field)! - written);
         expired += written;
       }
-      // What the lot lacked and no expiry wrote off: redeemed (owed below, as far as commerce lacks it too).
-      lacked[i] = s - written - there[i]!;
+      // What the lot lacked and no expiry wrote off: redeemed (noted below).
+      lacked[i] = Math.max(0, s - written - there[i]!);
       return s;
     });
     if (expired > 0) note('claw-back of an expired award written off');
-    // README: what it takes from open because its own lots were redeemed (what it takes from open
-    // less what it would take were they still in commerce and their money not in open) is owed to
-    // a redemption's reversal made before it, noted under its id against the lots that lacked it.
-    const lacked_all = lacked.reduce((sum, l) => sum + l, 0);
-    const open_taken = (open: number, commerce: number) => {
-      const back = Math.max(0, Math.min(open_first, claw - expired, open));
-      const rest = claw - expired - back;
-      return back + Math.min(rest - Math.min(rest, Math.max(commerce, 0)), Math.max(open - back, 0));
-    };
-    let owed = lacked_all <= 0 ? 0 : Math.max(0, Math.min(lacked_all, open_taken(w.open, this.commerce(c)) - open_taken(Math.max(w.open - lacked_all, 0), this.commerce(c) + lacked_all)));
-    if (owed > 0) note('claw-back owes a redemption what it took from open');
-    own.forEach(([field], i) => {
-      const n = Math.min(lacked[i]!, owed);
-      if (n <= 0) return;
-      w.owed.set(`${id.slice(4)}${field}`, (w.owed.get(`${id.slice(4)}${field}`) ?? 0) + n);
-      owed -= n;
-    });
+    const owed = this.owedOf(c, lacked, claw - expired, open_first);
     const open_back = Math.max(0, Math.min(open_first, claw - expired, w.open));
     if (open_back > 0) note('reversal took its instant award from open');
     w.open -= open_back;
@@ -260,17 +248,20 @@ class Model {
       took[i] = Math.max(0, Math.min(share[i]!, there[i]!, from_commerce - taken));
       taken += took[i]!;
     });
+    const substitutes: [string, number][] = [];
     own.forEach(([field, put], i) => {
       const more = Math.max(0, Math.min(Math.min(there[i]!, put) - took[i]!, from_commerce - taken));
       took[i]! += more;
       taken += more;
+      if (more > 0) substitutes.push([field, more]);
       if (took[i] === 0) return;
       if (field !== earliest) note('claw-back took its own lot, not the earliest');
       if (more > 0) note('claw-back took an own lot beyond its share');
       if (took[i] === there[i]) w.lots.delete(field);
       else w.lots.set(field, there[i]! - took[i]!);
     });
-    this.take(c, this.sortedLots(c), from_commerce - taken);
+    substitutes.push(...this.take(c, this.sortedLots(c), from_commerce - taken));
+    this.noteLacks(c, id, own, lacked, owed, substitutes);
     const from_open = Math.min(amount - from_commerce, Math.max(w.open, 0));
     w.open -= from_open;
     w.debt += amount - from_commerce - from_open;
@@ -279,6 +270,67 @@ class Model {
     return { expired, from_open };
   }
 
+  /**
+   * README: a claw-back asks for its sale's lots unless the contact holds one lot that covers it,
+   * commerce covers it, nothing comes from open first, no expired lots are remembered and the
+   * contact has not redeemed since the sale.
+   */
+  oneLotCovers(o: Txn, claw: number, open_first: number): boolean {
+    const w = this.wallets[o.contact]!;
+    const remembered = [...w.expired.values()].some((v) => v > 0);
+    const redeemed_since = w.redeemed_at !== null && w.redeemed_at >= o.id.slice(4, 14);
+    const held = [...w.lots.values()];
+    return open_first <= 0 && !remembered && !redeemed_since && held.length === 1 && held[0]! >= claw && this.commerce(o.contact) >= claw;
+  }
+
+  /** README: what it takes from open because its own lots were redeemed: what it takes from open less what it would take were they still in commerce and their money not in open. */
+  owedOf(c: number, lacked: readonly number[], amount: number, open_first: number): number {
+    const w = this.wallets[c]!;
+    const lacked_all = lacked.reduce((sum, l) => sum + l, 0);
+    const open_taken = (open: number, commerce: number) => {
+      const back = Math.max(0, Math.min(open_first, amount, open));
+      const rest = amount - back;
+      return back + Math.min(rest - Math.min(rest, Math.max(commerce, 0)), Math.max(open - back, 0));
+    };
+    if (lacked_all <= 0) return 0;
+    return Math.max(0, Math.min(lacked_all, open_taken(w.open, this.commerce(c)) - open_taken(Math.max(w.open - lacked_all, 0), this.commerce(c) + lacked_all)));
+  }
+
+  /**
+   * README: of the lots' lacks, first what it found in other lots (the latest of what it took
+   * beyond its lots' shares), noted under its id for the redemption's reversal to give back there,
+   * then what it owes from open.
+   */
+  noteLacks(c: number, id: string, own: readonly [string, number][], lacked: readonly number[], owed: number, substitutes: [string, number][]): void {
+    const w = this.wallets[c]!;
+    const found = substitutes.reduce((sum, [, a]) => sum + a, 0);
+    let skip = found - Math.min(lacked.reduce((sum, l) => sum + l, 0) - owed, found);
+    const sources = substitutes.flatMap(([field, a]): [string, number][] => {
+      const off = Math.min(a, skip);
+      skip -= off;
+      return a > off ? [[field, a - off]] : [];
+    });
+    own.forEach(([field], i) => {
+      let want = lacked[i]!;
+      const targets: [string, number][] = [];
+      while (want > 0 && sources.length > 0) {
+        const n = Math.min(want, sources[0]![1]);
+        targets.push([sources[0]![0], n]);
+        sources[0]![1] -= n;
+        want -= n;
+        if (sources[0]![1] === 0) sources.shift();
+      }
+      if (targets.length > 0) {
+        w.instead.set(`${id.slice(4)}>${field}`, targets);
+        note('claw-back took a redeemed lot\'s share from another lot');
+      }
+      const n = Math.min(want, owed);
+      if (n <= 0) return;
+      w.owed.set(`${id.slice(4)}${field}`, (w.owed.get(`${id.slice(4)}${field}`) ?? 0) + n);
+      owed -= n;
+      note('claw-back owes a redemption what it took from open');
+    });
+  }
 
   /** What of an award settles the contact's debt first: taken off the debt and returned. */
   settle(c: number, amount: number): number {
@@ -599,6 +651,7 @@ class Runner {
     const before = m.balances(a.c);
     const taken = m.take(a.c, lots, want);
     m.wallets[a.c]!.open += want;
+    m.wallets[a.c]!.redeemed_at = (res.body.id as string).slice(4, 14);
     expect(res.body, 'redemption reply').toMatchObject({ status: 'approved', reference: body.reference, redeemed: want, wallet: m.balances(a.c) });
     m.record({ id: res.body.id, kind: 'redemption', reference: body.reference, terminal: a.t, contact: a.c, amount: want, reply: res.body, open_delta: 0, commerce_delta: 0, taken, reversed: false }, before);
     return [a.c];
@@ -673,7 +726,7 @@ class Runner {
    * latest lots first). Returns what it settles, the lots back, the notes after, what it pays of
    * the debt, and what it takes out of open.
    */
-  private redemptionBack(o: Txn): { settled: number; back: [string, number][]; owed: Map<string, number>; debt_paid: number; out_of_open: number } {
+  private redemptionBack(o: Txn): { settled: number; back: [string, number][]; owed: Map<string, number>; instead: Map<string, [string, number][]>; debt_paid: number; out_of_open: number } {
     const w = this.model.wallets[o.contact]!;
     const since = o.id.slice(4, 14);
     const notes = [...w.owed].filter(([field]) => field.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
@@ -705,19 +758,48 @@ class Runner {
       if (left > 0) owed.set(field, left);
       else owed.delete(field);
     }
+    // What claw-backs took from other lots instead goes back to those lots.
+    const left = new Map(wanted);
+    const instead = new Map([...w.instead].map(([f, targets]) => [f, targets.map(([t, a]): [string, number] => [t, a])]));
+    const moved = new Map<string, [string, number][]>();
+    for (const [field, targets] of [...instead].filter(([f]) => f.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) {
+      const lot = field.slice(27);
+      for (const target of targets) {
+        const m = Math.min(target[1], left.get(lot) ?? 0);
+        if (m <= 0) continue;
+        target[1] -= m;
+        left.set(lot, left.get(lot)! - m);
+        moved.set(lot, [...(moved.get(lot) ?? []), [target[0], m]]);
+        note('reverse redemption gives back to the lot a claw-back took instead');
+      }
+      const kept = targets.filter(([, a]) => a > 0);
+      if (kept.length > 0) instead.set(field, kept);
+      else instead.delete(field);
+    }
     const out_of_open = o.amount - settled;
     const debt_paid = Math.min(out_of_open, w.debt);
-    const back: [string, number][] = [];
-    let less = settled - own_settled + debt_paid;
-    for (let i = o.taken!.length - 1; i >= 0; i--) {
-      const [field, amount] = o.taken![i]!;
-      const mine = Math.min(own.get(field) ?? 0, amount);
+    const listed: [string, number][] = [];
+    for (const [field, amount] of o.taken!) {
+      let mine = Math.min(own.get(field) ?? 0, amount);
       own.set(field, (own.get(field) ?? 0) - mine);
-      const off = Math.min(amount - mine, less);
-      less -= off;
-      if (amount - mine > off) back.unshift([field, amount - mine - off]);
+      const elsewhere: [string, number][] = [];
+      for (const m of moved.get(field) ?? []) {
+        const n = Math.min(m[1], amount - mine);
+        mine += n;
+        m[1] -= n;
+        if (n > 0) elsewhere.push([m[0], n]);
+      }
+      if (amount > mine) listed.push([field, amount - mine]);
+      listed.push(...elsewhere);
     }
-    return { settled, back, owed, debt_paid, out_of_open };
+    let less = settled - own_settled + debt_paid;
+    for (let i = listed.length - 1; i >= 0; i--) {
+      const off = Math.min(listed[i]![1], less);
+      less -= off;
+      listed[i]![1] -= off;
+    }
+    const back = listed.filter(([, a]) => a > 0);
+    return { settled, back, owed, instead, debt_paid, out_of_open };
   }
 
   /** The refusal of a reversal of `o` at terminal `t`, if refused. */
@@ -739,10 +821,11 @@ class Runner {
     if (o.kind === 'redemption') {
       // Its lots back, but what claw-backs since found gone of them (owed) where they took it
       // instead: the debt first, else it stays in open (reversal.lua).
-      const { settled, back, owed, debt_paid, out_of_open } = this.redemptionBack(o);
+      const { settled, back, owed, instead, debt_paid, out_of_open } = this.redemptionBack(o);
       note(settled > 0 ? `reverse redemption of clawed-back lots debt_paid=${debt_paid > 0}` : 'reverse redemption');
       for (const [field, amount] of back) w.lots.set(field, (w.lots.get(field) ?? 0) + amount);
       w.owed = owed;
+      w.instead = instead;
       w.debt -= debt_paid;
       w.open -= out_of_open;
     } else if (o.kind === 'spend') {
@@ -785,7 +868,8 @@ class Runner {
     const clawed = this.applyReversal(o, t, res.body.id, body.reference, res.body);
     // README: a redemption's lots go back with their expiry, and those past it are expired before
     // the reversal is answered (its wallet leaves them out): the sweep then finds nothing more.
-    if (o.kind === 'redemption' && o.taken!.some(([field]) => Number(field.slice(0, 13)) <= now())) {
+    // (Its lots, or those claw-backs took instead, given back there.)
+    if (o.kind === 'redemption' && [...this.model.wallets[o.contact]!.lots.keys()].some((field) => Number(field.slice(0, 13)) <= now())) {
       note('reversed redemption of expired lots');
       await this.expireDue();
     }

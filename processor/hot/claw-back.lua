@@ -3,6 +3,16 @@
 -- written by expire.lua) against the lots of the purchase clawed back (ARG.award_lots, Node's
 -- reading of its journal entry or ledger row: a record keeps amounts only).
 
+-- Byte order, whatever the locale Redis runs in (Lua's < on strings is strcoll): rebuild's
+-- replay sorts notes alike (Buffer.compare).
+local function bytesBefore(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
 -- The purchase `o`'s own lots ({field, amount}, earliest expiry first) for a claw-back of
 -- `claw`: ARG.award_lots when they name it; nil when Node must read them first (the script
 -- answers stale). Taken first, they leave the contact's other lots as they would be had the
@@ -25,15 +35,20 @@
 -- replay.ts, which mirrors this) could not tell: a rebuild probe found owed lots a rebuilt Redis
 -- held and the live one did not, and the redemption's reversal after them answered otherwise.
 --
--- The one-lot case also wants commerce to cover the whole claw-back and nothing taken from open
--- first (`open_first`, a reversal's instant awards): then the claw-back takes nothing from open
--- whatever its sale's lots lack, so there is nothing to note owed (noteOwed) either way.
+-- The one-lot case also wants commerce to cover the whole claw-back, nothing taken from open first
+-- (`open_first`, a reversal's instant awards), and no redemption by the contact since the sale
+-- (the contact's `lr`, redeem.lua): then none of the sale's lots was redeemed, so none lacks
+-- (noteInstead, noteOwed). Taken without it, a refund after a redemption of the sale's lot about
+-- to expire took that lot's share from the sale's other lot and noted nothing; the redemption's
+-- reversal gave it back to the expiring lot, and the sale's reversal clawed it back again once it
+-- had expired (commerce −250 where 0 was due).
 local function ownLots(o, claw, open_first)
   if claw <= 0 or o.awarded - (o.to_open or 0) <= 0 then return {} end
   if (open_first or 0) <= 0 and redis.call('EXISTS', KEY.expired_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
     local held = redis.call('HVALS', KEY.lots)
-    local commerce = tonumber(redis.call('HGET', KEY.contact, 'm') or '0')
-    if tonumber(held[1]) >= claw and commerce >= claw then return {} end
+    local c = redis.call('HMGET', KEY.contact, 'm', 'lr')
+    local redeemed_since = c[2] and not bytesBefore(c[2], string.sub(o.id, 5, 14))
+    if tonumber(held[1]) >= claw and tonumber(c[1] or '0') >= claw and not redeemed_since then return {} end
   end
   local given = ARG.award_lots
   if given ~= nil and given.original == o.id then return given.lots end
@@ -121,31 +136,69 @@ local function noteOwed(own, lacked, owed)
   redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS)
 end
 
--- Byte order, whatever the locale Redis runs in (Lua's < on strings is strcoll): rebuild's
--- replay sorts notes alike (Buffer.compare).
-local function bytesBefore(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
+-- What of its sale's lacking lots' shares (`lacked`, as owedOf) the claw-back found in commerce
+-- all the same, in other lots (`substitutes`, {field, amount} in the order it took them: its sale's
+-- other lots beyond their shares, then the contact's earliest): the latest of them, as far as the
+-- lacks not owed go (had the redeemed lots been there, it would have stopped before those). Noted
+-- per lacking lot, in order, under this claw-back's id ('<id without txn_>><lot field>' →
+-- '[[other lot, amount], ...]'), for the redemption that took the lot: its reversal gives that
+-- back to the other lot, not to its own, as if it never happened; given back to its own lot, a
+-- lot about to expire took money of one that was not, and the sale's reversal found it expired
+-- and clawed it back again (commerce −50 where 0 was due), and money of a merchant's pool went
+-- back to a pool any merchant redeems (a black-box probe, 2026-12-06). Returns the notes as the
+-- entry's `instead` ([[lot, other lot, amount], ...]; 'null' for none), and each lot's lack left
+-- for noteOwed.
+local function noteInstead(own, lacked, owed, substitutes)
+  local lacked_all, found = 0, 0
+  for i in ipairs(own) do lacked_all = lacked_all + lacked[i] end
+  for _, s in ipairs(substitutes) do found = found + s[2] end
+  local skip = found - math.min(lacked_all - owed, found)
+  local sources = {}
+  for _, s in ipairs(substitutes) do
+    local off = math.min(s[2], skip)
+    skip = skip - off
+    if s[2] > off then sources[#sources + 1] = {s[1], s[2] - off} end
   end
-  return #a < #b
+  local id, instead, left, k = string.sub(ARG.id, 5), {}, {}, 1
+  for i, lot in ipairs(own) do
+    local want, targets = lacked[i], {}
+    while want > 0 and k <= #sources do
+      local n = math.min(want, sources[k][2])
+      targets[#targets + 1] = {sources[k][1], n}
+      instead[#instead + 1] = '[' .. cjson.encode(lot[1]) .. ',' .. cjson.encode(sources[k][1]) .. ',' .. int(n) .. ']'
+      sources[k][2], want = sources[k][2] - n, want - n
+      if sources[k][2] == 0 then k = k + 1 end
+    end
+    if #targets > 0 then redis.call('HSET', KEY.owed_lots, id .. '>' .. lot[1], lotsJson(targets)) end
+    left[i] = want
+  end
+  if #instead == 0 then return 'null', left end
+  redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS)
+  return '[' .. table.concat(instead, ',') .. ']', left
 end
 
 -- The notes (noteOwed) a redemption made at `since` (its id's 10 time characters) may settle:
 -- those noted since, in field order (time, then lot). A field written before 2026-12-06 is a lot
 -- field alone (its 14th character the lot's '|'), of no known time: taken as noted since.
+-- Notes in other lots (noteInstead: the 27th character '>') apart: {field, lot, targets}.
 local function owedNotes(since)
   local flat = redis.call('HGETALL', KEY.owed_lots)
-  local notes = {}
+  local notes, instead = {}, {}
   for i = 1, #flat, 2 do
     local field = flat[i]
     local untimed = string.sub(field, 14, 14) == '|'
     if untimed or not bytesBefore(string.sub(field, 1, 10), since) then
-      notes[#notes + 1] = {field = field, lot = untimed and field or string.sub(field, 27), left = tonumber(flat[i + 1])}
+      if string.sub(field, 27, 27) == '>' then
+        instead[#instead + 1] = {field = field, lot = string.sub(field, 28), targets = cjson.decode(flat[i + 1])}
+      else
+        notes[#notes + 1] = {field = field, lot = untimed and field or string.sub(field, 27), left = tonumber(flat[i + 1])}
+      end
     end
   end
-  table.sort(notes, function(a, b) return bytesBefore(a.field, b.field) end)
-  return notes
+  local byField = function(a, b) return bytesBefore(a.field, b.field) end
+  table.sort(notes, byField)
+  table.sort(instead, byField)
+  return notes, instead
 end
 
 -- A redemption's reversal (reversal.lua) of `lots` ({field, amount}, what it took), made at
@@ -156,7 +209,7 @@ end
 -- its own lots (field → amount), and the notes (writeOwed writes those changed once the reversal
 -- is sure).
 local function settleOwed(lots, since)
-  local notes = owedNotes(since)
+  local notes, instead = owedNotes(since)
   local wanted, taken = {}, 0
   for _, lot in ipairs(lots) do
     wanted[lot[1]] = (wanted[lot[1]] or 0) + lot[2]
@@ -178,39 +231,81 @@ local function settleOwed(lots, since)
       settled = settled + s
     end
   end
-  return settled, own, notes
+  return settled, own, notes, instead
+end
+
+-- What of a redemption's `lots` (less what settleOwed settled of each, `own`) goes back to other
+-- lots instead (noteInstead's notes since it, `instead`, in field order): lot field → {{other
+-- lot, amount}, ...}. The notes used are marked changed.
+local function movedInstead(lots, own, instead)
+  local left = {}
+  for _, lot in ipairs(lots) do left[lot[1]] = (left[lot[1]] or 0) + lot[2] end
+  for field, s in pairs(own) do left[field] = left[field] - s end
+  local moved = {}
+  for _, n in ipairs(instead) do
+    for _, t in ipairs(n.targets) do
+      local m = math.min(t[2], left[n.lot] or 0)
+      if m > 0 then
+        t[2], left[n.lot], n.changed = t[2] - m, left[n.lot] - m, true
+        moved[n.lot] = moved[n.lot] or {}
+        table.insert(moved[n.lot], {t[1], m})
+      end
+    end
+  end
+  return moved
 end
 
 -- settleOwed's notes written: each changed one as left, or gone.
-local function writeOwed(notes)
+local function writeOwed(notes, instead)
   for _, n in ipairs(notes) do
     if n.changed and n.left > 0 then redis.call('HSET', KEY.owed_lots, n.field, int(n.left))
     elseif n.changed then redis.call('HDEL', KEY.owed_lots, n.field) end
   end
+  for _, n in ipairs(instead) do
+    if n.changed then
+      local targets = {}
+      for _, t in ipairs(n.targets) do if t[2] > 0 then targets[#targets + 1] = t end end
+      if #targets > 0 then redis.call('HSET', KEY.owed_lots, n.field, lotsJson(targets)) else redis.call('HDEL', KEY.owed_lots, n.field) end
+    end
+  end
 end
 
 -- The lots a redemption's reversal gives back: each of `lots` less what was settled of its own
--- notes (`own`, field → amount), and `less` more (settled of other lots' notes, debt paid) off its
--- latest lots first.
-local function lotsBack(lots, own, less)
+-- notes (`own`, field → amount) and what goes to other lots instead (`moved`, movedInstead),
+-- those other lots after it; then `less` more (settled of other lots' notes, debt paid) off the
+-- latest of them first.
+local function lotsBack(lots, own, moved, less)
   local back = {}
-  for i = #lots, 1, -1 do
-    local field, amount = lots[i][1], lots[i][2]
+  for _, lot in ipairs(lots) do
+    local field, amount = lot[1], lot[2]
     local mine = math.min(own[field] or 0, amount)
     own[field] = (own[field] or 0) - mine
-    local off = math.min(amount - mine, less)
-    less = less - off
-    if amount - mine > off then table.insert(back, 1, {field, amount - mine - off}) end
+    local elsewhere = {}
+    for _, m in ipairs(moved[field] or {}) do
+      local n = math.min(m[2], amount - mine)
+      mine, m[2] = mine + n, m[2] - n
+      if n > 0 then elsewhere[#elsewhere + 1] = {m[1], n} end
+    end
+    if amount > mine then back[#back + 1] = {field, amount - mine} end
+    for _, e in ipairs(elsewhere) do back[#back + 1] = e end
   end
-  return back
+  for i = #back, 1, -1 do
+    local off = math.min(back[i][2], less)
+    less = less - off
+    back[i][2] = back[i][2] - off
+  end
+  local given = {}
+  for _, b in ipairs(back) do if b[2] > 0 then given[#given + 1] = b end end
+  return given
 end
 
 -- Take `want` from the purchase's own lots: each its share as far as it holds, then what is
 -- still wanted (a share a lot lacked and no expiry wrote off: redeemed) from what they hold
 -- beyond, in their order, up to what the purchase put in each (a lot of two sales dated the same
--- second is one). Returns what it took from which lot ({field, amount}).
+-- second is one). Returns what it took from which lot ({field, amount}), and what of that beyond
+-- their shares.
 local function takeOwnLots(own, there, share, want)
-  local took, taken, from, whole = {}, 0, {}, {}
+  local took, taken, from, whole, beyond = {}, 0, {}, {}, {}
   for i in ipairs(own) do
     took[i] = math.max(0, math.min(share[i], there[i], want - taken))
     taken = taken + took[i]
@@ -219,13 +314,14 @@ local function takeOwnLots(own, there, share, want)
     local more = math.max(0, math.min(math.min(there[i], lot[2]) - took[i], want - taken))
     took[i] = took[i] + more
     taken = taken + more
+    if more > 0 then beyond[#beyond + 1] = {lot[1], more} end
     if took[i] > 0 then
       if took[i] == there[i] then whole[#whole + 1] = lot[1] else redis.call('HINCRBY', KEY.lots, lot[1], -took[i]) end
       from[#from + 1] = {lot[1], took[i]}
     end
   end
   dropLots(whole)
-  return from
+  return from, beyond
 end
 
 -- Claw back `claw` of purchase `o`, which takes it from `before` to `after` of its amount
@@ -239,7 +335,7 @@ end
 -- from, never how much: the write-off is of the whole claw's shares (rebuild's replay computes
 -- it so, processor/ledger/replay.ts).
 local function clawBack(o, claw, before, after, own, open_first)
-  if claw <= 0 then return 0, 0, 'null', 0, 0 end
+  if claw <= 0 then return 0, 0, 'null', 0, 0, 'null' end
   local there, share, written = ownShares(o, own, claw, before, after)
   local expired, lacked, lacked_all = 0, {}, 0
   for i in ipairs(own) do
@@ -250,23 +346,27 @@ local function clawBack(o, claw, before, after, own, open_first)
   local amount = claw - expired
   local open, commerce = balances()
   local owed = owedOf(lacked_all, open, commerce, amount, open_first)
-  noteOwed(own, lacked, owed)
   local open_back = math.max(0, math.min(open_first or 0, amount, open))
   open = open - open_back
   amount = amount - open_back
   local from_commerce = math.min(amount, math.max(commerce, 0))
-  local from = takeOwnLots(own, there, share, from_commerce)
+  local from, substitutes = takeOwnLots(own, there, share, from_commerce)
   local taken = 0
   for _, f in ipairs(from) do taken = taken + f[2] end
   if from_commerce > taken then
     local _, others = takeLots(eligibleLots(nil, nil, from_commerce - taken), from_commerce - taken)
-    for _, f in ipairs(others) do from[#from + 1] = f end
+    for _, f in ipairs(others) do
+      from[#from + 1] = f
+      substitutes[#substitutes + 1] = {f[1], f[2]}
+    end
   end
+  local instead, lacks_left = noteInstead(own, lacked, owed, substitutes)
+  noteOwed(own, lacks_left, owed)
   local from_open = math.min(amount - from_commerce, math.max(open, 0))
   local debt = amount - from_commerce - from_open
   if from_commerce + debt > 0 then redis.call('HINCRBY', KEY.contact, 'm', -(from_commerce + debt)) end
   if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
   from_open = from_open + open_back
   if from_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', -from_open) end
-  return from_commerce + debt, from_open, #from > 0 and lotsJson(from) or 'null', expired, owed
+  return from_commerce + debt, from_open, #from > 0 and lotsJson(from) or 'null', expired, owed, instead
 end

@@ -24,6 +24,9 @@ if want <= 0 or want > eligible then return refuse('insufficient_funds') end
 local taken, from = takeLots(lots, want)
 redis.call('HINCRBY', KEY.contact, 'm', -taken)
 redis.call('HINCRBY', KEY.contact, 'o', taken)
+-- When the contact last redeemed (its id's time characters): a claw-back of a sale made before
+-- it must look at which of the sale's lots are gone (claw-back.lua ownLots).
+redis.call('HSET', KEY.contact, 'lr', string.sub(ARG.id, 5, 14))
 local lots = lotsJson(from)
 redis.call('HSET', KEY.state, 'lots', lots)
 redis.call('PEXPIRE', KEY.state, ARG.record_ttl_ms)

@@ -43,7 +43,7 @@ if shares.give > 0 then
   redis.call('HINCRBY', KEY.contact, 'o', int(shares.give))
   postings = posting(A.spends, A.open, shares.give)
 end
-local from_commerce, from_open, lots, expired, owed = clawBack(o, shares.claw, s.refunded, s.refunded + amount, own)
+local from_commerce, from_open, lots, expired, owed, instead = clawBack(o, shares.claw, s.refunded, s.refunded + amount, own)
 if shares.discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, shares.discount_back)) end
 local fee_back = returnFee(KEY.fee_carries, A.fees, shares.fee_back, shares.fee_rem_back)
 if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
@@ -59,5 +59,5 @@ if from_open > 0 then redis.call('HINCRBY', state_key, 'co', int(from_open)) end
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
 
 return commit({
-  original = o.id, amount = int(amount), clawed = int(shares.claw - expired), expired = int(expired), returned = int(shares.give), postings = postings, lots = lots, owed = int(owed),
+  original = o.id, amount = int(amount), clawed = int(shares.claw - expired), expired = int(expired), returned = int(shares.give), postings = postings, lots = lots, owed = int(owed), instead = instead,
 }, recordOf('f', amount))

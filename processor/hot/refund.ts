@@ -8,7 +8,7 @@ import { reference_periods, type ReferenceSlot } from './references.ts';
 import { committedOf, shardScript, type ShardCall } from './shard-script.ts';
 
 /** The holes refund.lua fills: the original's id, the amount, the shares, the lots its claw-back took, the postings. */
-export type RefundHole = 'original' | 'amount' | 'clawed' | 'expired' | 'returned' | 'lots' | 'owed' | 'postings';
+export type RefundHole = 'original' | 'amount' | 'clawed' | 'expired' | 'returned' | 'lots' | 'owed' | 'instead' | 'postings';
 
 const refund_layout = layout(
   { originals: reference_periods, expired_lots: 1, owed_lots: 1, fee_carries: 1 },

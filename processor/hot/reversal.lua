@@ -103,6 +103,8 @@ local clawed_lots = 'null'
 -- What its claw-back noted owed (claw-back.lua noteOwed), or what a redemption's reversal settled of
 -- such notes (settleOwed): the entry's, for rebuild; 'null' for a spend's reversal.
 local owed = nil
+-- What its claw-back took from other lots for its sale's redeemed ones (claw-back.lua noteInstead), as JSON.
+local instead = 'null'
 -- What came back into the open balance (the reply's returned_to_wallet): a purchase's wallet payment, a spend.
 local returned = 0
 -- The referral undone with the purchase: its intent, answered to Node, which makes it at once.
@@ -140,7 +142,7 @@ if kind == 'purchase' or award then
   -- half the instant award in open and took as much commerce (a black-box audit, 2026-12-05).
   -- What open no longer holds (spent) is clawed back with the rest.
   local from_commerce, from_open
-  from_commerce, from_open, clawed_lots, award_expired, owed = clawBack(o, claw, st.refunded, o.amount, own, open_first)
+  from_commerce, from_open, clawed_lots, award_expired, owed, instead = clawBack(o, claw, st.refunded, o.amount, own, open_first)
   clawed = claw - award_expired
   local discount_back = o.discount - st.discount_returned
   if discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, discount_back)) end
@@ -163,24 +165,26 @@ elseif kind == 'spend' then
 else
   -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
   -- took from open for want of them (claw-back.lua owedOf, settleOwed: their award is clawed back
-  -- already) stays in open. What moves back to commerce settles commerce debt first, as an award
+  -- already) stays in open, and what they took from other lots instead (noteInstead, movedInstead)
+  -- goes back to those lots. What moves back to commerce settles commerce debt first, as an award
   -- does, and the rest goes into the lots. Given back whole, a purchase reversed and then its
   -- redemption left the award alive in the wallet and took as much open money (a black-box
   -- probe, 2026-12-05). Until 2026-12-06 what was settled paid the debt out of open as well.
   local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
-  local settled, own, notes = settleOwed(lots, string.sub(o.id, 5, 14))
+  local settled, own, notes, moved_notes = settleOwed(lots, string.sub(o.id, 5, 14))
   local out_of_open = amount - settled
   -- The money it moved into the open balance must still be there: spent, it cannot be voided
   -- (as a stored-value load whose funds were used cannot), and the open balance never goes below
   -- zero (API.md: only a refund's claw-back may leave a balance negative).
   local open = balances()
   if open < out_of_open then return refuse('insufficient_funds') end
-  writeOwed(notes)
+  local moved = movedInstead(lots, own, moved_notes)
+  writeOwed(notes, moved_notes)
   local own_settled = 0
   for _, s in pairs(own) do own_settled = own_settled + s end
   local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
   local debt_paid = math.min(out_of_open, debt)
-  local back = lotsBack(lots, own, settled - own_settled + debt_paid)
+  local back = lotsBack(lots, own, moved, settled - own_settled + debt_paid)
   owed = settled
   local earliest = 9999999999999
   addLots(back)
@@ -211,6 +215,6 @@ local fee_back = returnFee(KEY.fee_carries, A.fees, fee_whole, fee_rem)
 if fee_back > 0 then postings = joinPostings(postings, posting(A.fee_income, A.fees, fee_back)) end
 redis.call('HSET', state_key, 'rv', '1')
 redis.call('PEXPIRE', state_key, ARG.record_ttl_ms)
-local answer = commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), returned = int(math.max(returned, 0)), lots = clawed_lots, owed = owed and int(owed) or 'null'}, recordOf('v', amount))
+local answer = commit({original = o.id, kind = kind, amount = int(amount), postings = postings, expired_back = expired_back, clawed = int(clawed), expired = int(award_expired), returned = int(math.max(returned, 0)), lots = clawed_lots, owed = owed and int(owed) or 'null', instead = instead}, recordOf('v', amount))
 answer[4] = referral_undo or ''
 return answer

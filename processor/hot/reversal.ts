@@ -10,7 +10,7 @@ import { textAt } from './define.ts';
 import { committedOf, shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
 /** The holes reversal.lua fills: the original's id, kind and amount, what its claw-back took and had expired, the lots it took, the postings. */
-export type ReversalHole = 'original' | 'kind' | 'amount' | 'clawed' | 'expired' | 'returned' | 'lots' | 'owed' | 'postings';
+export type ReversalHole = 'original' | 'kind' | 'amount' | 'clawed' | 'expired' | 'returned' | 'lots' | 'owed' | 'instead' | 'postings';
 
 /**
  * What a purchase counted that its reversal gives back (reversal.lua undoPurchase), as Node read

@@ -103,6 +103,7 @@ function historyRow(r: LedgerRow): HistoryRow {
     lots: Array.isArray(body.lots) ? (body.lots as [string, number][]) : null,
     award_expired: Number(r.award_expired),
     owed: typeof body.owed === 'number' ? body.owed : null,
+    instead: Array.isArray(body.instead) ? (body.instead as [string, string, number][]) : null,
     postings: r.postings === null ? [] : (JSON.parse(r.postings) as Posting[]),
     timezone: r.timezone,
   };
@@ -178,8 +179,8 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
         multi.pExpireAt(expiredLotsKey(shard, c.id), hot.expired_lots_kept_until_ms);
       }
       // Kept as long as claw-back.lua keeps it: owed_lots_kept_ms from the last claw-back that wrote it.
-      if (hot.owed_lots.length > 0 && hot.owed_lots_kept_until_ms > now_ms) {
-        multi.hSet(owedLotsKey(shard, c.id), hot.owed_lots.map(([f, a]) => [f, String(a)]));
+      if (hot.owed_lots.length + hot.instead_lots.length > 0 && hot.owed_lots_kept_until_ms > now_ms) {
+        multi.hSet(owedLotsKey(shard, c.id), [...hot.owed_lots.map(([f, a]): [string, string] => [f, String(a)]), ...hot.instead_lots]);
         multi.pExpireAt(owedLotsKey(shard, c.id), hot.owed_lots_kept_until_ms);
       }
       index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
@@ -228,6 +229,7 @@ function contactFields(c: ContactRow, hot: ContactHot, balances: Balances): Reco
   if (hot.debt !== 0) fields.md = String(hot.debt);
   if (hot.purchases > 0) fields.fp = String(hot.purchases);
   if (hot.reversed_purchases > 0) fields.rv = String(hot.reversed_purchases);
+  if (hot.redeemed_at !== null) fields.lr = hot.redeemed_at;
   for (const [field, value] of hot.units) fields[field] = value;
   return fields;
 }

@@ -238,6 +238,27 @@ describe('ContactReplay', () => {
     expect(q.result().owed_lots).toEqual([]);
   });
 
+  it('remembers what a claw-back took from other lots instead (its entry\'s `instead`), and a redemption\'s reversal made before it uses that up', () => {
+    const t0 = Date.UTC(2026, 11, 6);
+    const at = (kind: string, ms: number, extra: Partial<HistoryRow>) => row(kind, ms, { id: newId('txn', ms), ...extra });
+    const [soon, later] = [lotOf(t0 + 1e9), lotOf(t0 + 2e9)];
+    const r = new ContactReplay(ctx);
+    const sale = at('purchase', t0, { amount: 2_000, awards: [award(100, t0 + 1e9), award(100, t0 + 2e9)], postings: [[rewards, commerce, 200]] });
+    r.apply(sale);
+    const redemption = at('redemption', t0 + 1, { lots: [[soon, 100]], postings: [[commerce, open, 100]] });
+    r.apply(redemption);
+    // The sale reversed: its later lot's 100, and for its redeemed soon lot another sale's lot instead.
+    const other = at('purchase', t0 + 2, { amount: 1_000, awards: [award(100, t0 + 3e9)], postings: [[rewards, commerce, 100]] });
+    r.apply(other);
+    const reversal = at('reversal', t0 + 3, { original_id: sale.id, lots: [[later, 100], [lotOf(t0 + 3e9), 100]], owed: 0, instead: [[soon, lotOf(t0 + 3e9), 100]], postings: [[commerce, rewards, 200]] });
+    r.apply(reversal);
+    expect(r.result()).toMatchObject({ owed_lots: [], instead_lots: [[`${reversal.id.slice(4)}>${soon}`, `[["${lotOf(t0 + 3e9)}",100]]`]], lots: [] });
+    // The redemption reversed: its 100 back to the other sale's lot, as the entry names.
+    r.apply(at('reversal', t0 + 4, { original_id: redemption.id, lots: [[lotOf(t0 + 3e9), 100]], owed: 0, postings: [[open, commerce, 100]] }));
+    expect(r.result()).toMatchObject({ owed_lots: [], instead_lots: [], lots: [[lotOf(t0 + 3e9), 100]], owed_lots_kept_until_ms: 0 });
+    expect(r.warnings).toEqual([]);
+  });
+
   it('a spend\'s reversal pays commerce debt first (since 2026-12-06): what its postings move into commerce leaves the debt', () => {
     const t0 = Date.UTC(2026, 11, 6);
     const r = new ContactReplay(ctx);

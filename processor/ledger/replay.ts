@@ -54,6 +54,8 @@ export interface HistoryRow {
    * null or absent before 2026-12-06, when a claw-back noted every lack of its purchase's lots.
    */
   readonly owed?: number | null;
+  /** A refund's or reversal's: what of its purchase's redeemed lots' shares it took from other lots instead (its entry's, claw-back.lua noteInstead). */
+  readonly instead?: readonly (readonly [string, string, number])[] | null;
   readonly postings: readonly Posting[];
   /** The venue's timezone (terminal transactions). */
   readonly timezone: string | null;
@@ -106,7 +108,11 @@ export interface ContactHot {
   readonly expired_lots: [string, number][];
   readonly expired_lots_kept_until_ms: number;
   /** What claw-backs wanted of each lot and found gone, not expired (hot/keys.ts owedLotsKey), and until when the script keeps it (0: nothing). */
+  /** When the contact last redeemed: the redemption's id's 10 time characters (the contact's `lr`, redeem.lua); null: never. */
+  readonly redeemed_at: string | null;
   readonly owed_lots: [string, number][];
+  /** The same key's notes of other lots taken instead (claw-back.lua noteInstead): field → '[[other lot, amount], ...]'. */
+  readonly instead_lots: [string, string][];
   readonly owed_lots_kept_until_ms: number;
 }
 
@@ -139,6 +145,11 @@ export function capField(offer_id: string, per_contact: OfferFacts['per_contact'
 }
 
 const never_ms = 9_999_999_999_999;
+
+/** Lots as lib.lua lotsJson writes them: [[field, amount], ...]. */
+function lotsJson(lots: readonly (readonly [string, number])[]): string {
+  return `[${lots.map(([field, amount]) => `[${JSON.stringify(field)},${amount}]`).join(',')}]`;
+}
 const warnings_max = 20;
 
 /**
@@ -247,7 +258,10 @@ export class ContactReplay {
   private expired_at_ms = 0;
   /** What claw-backs wanted of each lot and found gone (claw-back.lua noteOwed), and when they last did. */
   private readonly owed = new Map<string, number>();
+  /** What claw-backs took from other lots instead (claw-back.lua noteInstead): '<id>><lot>' → [other lot, amount][], in the same key. */
+  private readonly instead = new Map<string, [string, number][]>();
   private owed_at_ms = 0;
+  private redeemed_at: string | null = null;
   /** What could not be derived exactly (bounded). */
   readonly warnings: string[] = [];
   private readonly commerce: string;
@@ -285,6 +299,7 @@ export class ContactReplay {
           for (const [field, amount] of lots) this.addLot(field, -amount);
         }
         this.redeemed.set(t.id, lots);
+        if (this.redeemed_at === null || t.id.slice(4, 14) > this.redeemed_at) this.redeemed_at = t.id.slice(4, 14);
         if (lots.reduce((s, l) => s + l[1], 0) !== out_of) this.warn(`redemption ${t.id}: its lots do not add up to what left the commerce account`);
         break;
       }
@@ -514,6 +529,7 @@ export class ContactReplay {
     // What the entry says it noted, each lack in turn up to it, under its id (claw-back.lua
     // noteOwed); before 2026-12-06 every lack was noted, under the lot alone.
     let owed_left = t.owed ?? Number.MAX_SAFE_INTEGER;
+    const instead = this.noteInstead(t);
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
     for (const [field, put] of awardLots(purchase.awards ?? [], this.commerce_offers)) {
       const share = Math.min(proportion(put, after, purchase.amount) - proportion(put, before, purchase.amount), claw - shared);
@@ -528,7 +544,7 @@ export class ContactReplay {
         else this.expired.set(field, left - take);
         written += take;
       }
-      const noted = Math.min(share - Math.max(take, 0) - there, owed_left);
+      const noted = Math.min(share - Math.max(take, 0) - there - (instead.get(field) ?? 0), owed_left);
       if (noted > 0) owed_left -= noted;
       this.noteOwed(`${noted_at ?? ''}${field}`, noted, t.created_ms);
     }
@@ -560,12 +576,28 @@ export class ContactReplay {
     this.owed_at_ms = at_ms;
   }
 
+  /** A claw-back's notes of other lots taken instead (its entry's `instead`, claw-back.lua noteInstead); returns what each lot's lack they cover. */
+  private noteInstead(t: HistoryRow): Map<string, number> {
+    const covered = new Map<string, number>();
+    const by_lot = new Map<string, [string, number][]>();
+    for (const [lot, other, amount] of t.instead ?? []) {
+      covered.set(lot, (covered.get(lot) ?? 0) + amount);
+      by_lot.set(lot, [...(by_lot.get(lot) ?? []), [other, amount]]);
+    }
+    for (const [lot, targets] of by_lot) this.instead.set(`${t.id.slice(4)}>${lot}`, targets);
+    if (by_lot.size > 0) this.owed_at_ms = t.created_ms;
+    return covered;
+  }
+
   /**
    * Expired lots and owed notes forgotten as the script's keys expire (each kept for 90 days
    * after its latest write): a rebuilt Redis must not bring back what the live one dropped.
    */
   private forgetKept(at_ms: number): void {
-    if (this.owed.size > 0 && at_ms >= this.owed_at_ms + owed_lots_kept_ms) this.owed.clear();
+    if (this.owed.size + this.instead.size > 0 && at_ms >= this.owed_at_ms + owed_lots_kept_ms) {
+      this.owed.clear();
+      this.instead.clear();
+    }
     if (this.expired.size > 0 && at_ms >= this.expired_at_ms + expired_lots_kept_ms) this.expired.clear();
   }
 
@@ -587,8 +619,10 @@ export class ContactReplay {
     }
     if (t.lots === null) return;
     if (typeof t.owed === 'number') {
-      const settled = this.settleNotes(redeemed, (t.original_id ?? '').slice(4, 14));
+      const since = (t.original_id ?? '').slice(4, 14);
+      const { settled, own } = this.settleNotes(redeemed, since);
       if (settled !== t.owed) this.warn(`reversal ${t.id}: it settled ${t.owed} owed, ${settled} derived`);
+      this.moveInstead(redeemed, own, since);
     } else {
       // Before 2026-12-06: each lot's own note, as far as it was not given back.
       const by_field = new Map<string, number>();
@@ -607,9 +641,9 @@ export class ContactReplay {
   /**
    * claw-back.lua settleOwed: of the notes made since `since` (the redemption's time characters;
    * untimed ones, before 2026-12-06, too), in byte order, first those of the lots it took, then
-   * any, up to what it took. Returns what it settled.
+   * any, up to what it took. Returns what it settled, and of each of its lots.
    */
-  private settleNotes(redeemed: readonly (readonly [string, number])[], since: string): number {
+  private settleNotes(redeemed: readonly (readonly [string, number])[], since: string): { settled: number; own: Map<string, number> } {
     const untimed = (field: string) => field[13] === '|';
     const notes = [...this.owed]
       .filter(([field]) => untimed(field) || field.slice(0, 10) >= since)
@@ -621,11 +655,14 @@ export class ContactReplay {
       taken += amount;
     }
     let settled = 0;
+    const own = new Map<string, number>();
     for (const note of notes) {
       const lot = untimed(note[0]) ? note[0] : note[0].slice(26);
       const s = Math.min(note[1], wanted.get(lot) ?? 0);
-      if (s > 0) [note[1], settled] = [note[1] - s, settled + s];
-      if (s > 0) wanted.set(lot, wanted.get(lot)! - s);
+      if (s <= 0) continue;
+      [note[1], settled] = [note[1] - s, settled + s];
+      wanted.set(lot, wanted.get(lot)! - s);
+      own.set(lot, (own.get(lot) ?? 0) + s);
     }
     for (const note of notes) {
       const s = Math.min(note[1], taken - settled);
@@ -635,7 +672,27 @@ export class ContactReplay {
       if (left > 0) this.owed.set(field, left);
       else this.owed.delete(field);
     }
-    return settled;
+    return { settled, own };
+  }
+
+  /** claw-back.lua movedInstead: what of each lot it took, less `own`, the notes of other lots since `since` take, in byte order. */
+  private moveInstead(redeemed: readonly (readonly [string, number])[], own: ReadonlyMap<string, number>, since: string): void {
+    const left = new Map<string, number>();
+    for (const [field, amount] of redeemed) left.set(field, (left.get(field) ?? 0) + amount);
+    for (const [field, s] of own) left.set(field, (left.get(field) ?? 0) - s);
+    const notes = [...this.instead].filter(([field]) => field.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const [field, targets] of notes) {
+      const lot = field.slice(27);
+      for (const target of targets) {
+        const m = Math.min(target[1], left.get(lot) ?? 0);
+        if (m <= 0) continue;
+        target[1] -= m;
+        left.set(lot, left.get(lot)! - m);
+      }
+      const kept = targets.filter(([, amount]) => amount > 0);
+      if (kept.length > 0) this.instead.set(field, kept);
+      else this.instead.delete(field);
+    }
   }
 
   /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */
@@ -664,8 +721,10 @@ export class ContactReplay {
       earliest_expiry: expiries.reduce<number | null>((min, ms) => (min === null || ms < min ? ms : min), null),
       expired_lots: [...this.expired],
       expired_lots_kept_until_ms: this.expired.size === 0 ? 0 : this.expired_at_ms + expired_lots_kept_ms,
+      redeemed_at: this.redeemed_at,
       owed_lots: [...this.owed],
-      owed_lots_kept_until_ms: this.owed.size === 0 ? 0 : this.owed_at_ms + owed_lots_kept_ms,
+      instead_lots: [...this.instead].map(([field, targets]) => [field, lotsJson(targets)]),
+      owed_lots_kept_until_ms: this.owed.size + this.instead.size === 0 ? 0 : this.owed_at_ms + owed_lots_kept_ms,
     };
   }
 }

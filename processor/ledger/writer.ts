@@ -572,7 +572,7 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
       select e.*, nullif(r.reply, '')::json as "@reply"
       from json_to_recordset(${document.entries}::text::json) as e("@shard" int4, "@journal_id" text, "@n" int8,
         id text, kind text, business_id text, terminal_id text, made_by text, reference text, request_hash text, contact_id text, amount int8, currency text,
-        original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, owed int8, postings json,
+        original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, owed int8, instead json, postings json,
         terminal_code text)
       join unnest(string_to_array(${document.replies}::text, ${reply_separator}::text)) with ordinality as r(reply, n) on r.n = e."@n"
     ),
@@ -594,9 +594,9 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
             then case when terminal_code is null
               then json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
               else json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code) end
-          -- A claw-back's (refund, reversal): what it noted owed, with its lots (null: none).
+          -- A claw-back's (refund, reversal): what it noted owed and took instead, with its lots (null: none).
           when owed is not null
-            then json_strip_nulls(json_build_object('lots', lots, 'owed', owed, 'terminal_code', terminal_code))
+            then json_strip_nulls(json_build_object('lots', lots, 'owed', owed, 'instead', instead, 'terminal_code', terminal_code))
           when lots is not null
             then case when terminal_code is null then json_build_object('lots', lots) else json_build_object('lots', lots, 'terminal_code', terminal_code) end
           when terminal_code is not null then json_build_object('terminal_code', terminal_code)
