@@ -306,7 +306,11 @@ async function currentLimits(side: Side): Promise<Map<string, { budget: boolean;
 /**
  * A PATCH that drops an offer's budget, or changes its cap's period, leaves the old counter in
  * Redis, read by nothing (a limit added again is counted afresh from the ledger: limit-seed.ts);
- * rebuild, deriving limits from the offer as it is now (README), writes none: left out.
+ * rebuild, deriving limits from the offer as it is now (README), writes none: left out. A cap hash
+ * left with no field is left out whole, as Redis holds no empty hash: a contact whose only counter was
+ * stale (a lifetime count, the offer made weekly, its purchase reversed: the reversal gives back
+ * the weekly count it never made) has the key before the rebuild and none after (seed 11 at 400
+ * steps found it `{"pairs":[]}` against none).
  */
 function withoutStaleLimits(snap: Record<string, unknown>, limits: Map<string, { budget: boolean; period: string | null }>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -329,7 +333,7 @@ function withoutStaleLimits(snap: Record<string, unknown>, limits: Map<string, {
         if (!/^[dwml]/.test(period)) return true; // 'once': an offer awarded once per contact (signup, referral, first purchase)
         return now === undefined || now === null ? false : period[0] === now[0];
       });
-      out[key] = { ...(v as object), pairs };
+      if (pairs.length > 0) out[key] = { ...(v as object), pairs };
       continue;
     }
     out[key] = v;
