@@ -55,6 +55,12 @@ export function referralUndoReference(undo: ReferralUndo): string {
   return `referral-undo:${undo.referred_id}:${undo.purchase_id}`;
 }
 
+/** The award reference whose undoing `reference` is (referralUndoReference's); undefined for any other reference. */
+export function undoneReferralReference(reference: string): string | undefined {
+  const undone = /^referral-undo:([^:]+):([^:]+)$/.exec(reference);
+  return undone === null ? undefined : referralReference(undone[1]!, undone[2]!);
+}
+
 /**
  * An intent as the outbox keeps it: JSON, its member (unique: a purchase refers once). The same
  * bytes take it out again.

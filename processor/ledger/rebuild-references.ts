@@ -13,6 +13,7 @@ import { claimValue, rememberLateOriginal } from '../claim.ts';
 import { stateKey } from '../hot/keys.ts';
 import type { OriginalState } from '../hot/original.ts';
 import { recordGraceMs, referenceSlot, rewards_terminal } from '../hot/references.ts';
+import { undoneReferralReference } from '../referrals.ts';
 import { openIntoRewards, rewardsIntoOpen } from './originals.ts';
 import type { TransactionSql } from 'postgres';
 import type { ProcessorConfig, RedisClient, Sql } from '../stores.ts';
@@ -100,8 +101,12 @@ export async function rebuildRecords(redis: RedisClient, sql: Sql, config: Proce
   }, onRows);
 }
 
-/** Writes a hash field (HSET, or HSETNX: only where nothing is), the hash to expire as its row's period says, `grace_ms` later. */
-type WindowWrite = (command: 'hSet' | 'hSetNX', key: string, field: Buffer, value: Buffer | string, grace_ms?: number) => void;
+/**
+ * Writes a hash field (HSET, or HSETNX: only where nothing is), the hash to expire as its row's
+ * period says, `grace_ms` later; 'if_none': only if it has no expiry yet (a script's PEXPIRE NX
+ * on a hash of a period before its own, which keeps the expiry of the records it holds).
+ */
+type WindowWrite = (command: 'hSet' | 'hSetNX', key: string, field: Buffer, value: Buffer | string, grace_ms?: number, expiry?: 'always' | 'if_none') => void;
 
 /**
  * Rows of the hot window into Redis, a pipeline per batch: `each` writes a row's fields, and every
@@ -115,16 +120,21 @@ async function writeWindow<R extends { readonly created_ms: number }>(
   for await (const rows of cursor) {
     const pipeline = redis.multi();
     const expiries = new Map<string, number>();
+    const expiries_if_none = new Map<string, number>();
     for (const row of rows) {
       const expire_at = windowExpiry(config, row.created_ms);
       if (expire_at <= now_ms) continue;
-      each(row, (command, key, field, value, grace_ms = 0) => {
+      each(row, (command, key, field, value, grace_ms = 0, expiry = 'always') => {
         pipeline[command](key, field, value);
-        expiries.set(key, Math.max(expiries.get(key) ?? 0, expire_at + grace_ms));
+        if (expiry === 'always') expiries.set(key, Math.max(expiries.get(key) ?? 0, expire_at + grace_ms));
+        // Rows come oldest first: the first write's NX is the one that took.
+        else if (!expiries_if_none.has(key)) expiries_if_none.set(key, expire_at + grace_ms);
       });
       written++;
     }
     for (const [key, at] of expiries) pipeline.pExpireAt(key, at);
+    // After the others: a hash that has an expiry (its own records', from this batch or before) keeps it.
+    for (const [key, at] of expiries_if_none) pipeline.pExpireAt(key, at, 'NX');
     await pipeline.execAsPipeline();
     onRows?.(rows.length);
   }
@@ -220,8 +230,9 @@ interface RefusalRow {
 /**
  * The refusals of the window (processor/refusals.ts), remembered again as the hot path left them:
  * the claim of the request's reference (its hash, and its contact, or none when its original was
- * not found), a script's refusal in the contact's record ('-<code>'), and a reversal's mark on the
- * original it found missing ('!<hash>': refused if it arrives). Written after the transactions and
+ * not found), a script's refusal in the contact's record ('-<code>'), a reversal's mark on the
+ * original it found missing ('!<hash>': refused if it arrives), and a referral undo's on the award
+ * it found not made (markUnmadeAward). Written after the transactions and
  * only where nothing is (HSETNX), oldest first: never over a transaction's claim or record, and a
  * mark is the first reversal's, as claim.lua keeps it. Then the originals that came after their
  * reversal (lateOriginals). Returns how many.
@@ -240,10 +251,30 @@ export async function rebuildRefusals(redis: RedisClient, sql: Sql, config: Proc
       const original = referenceSlot(config, r.terminal_id, r.original_reference, r.created_ms);
       write('hSetNX', original.claim_keys[0]!, original.field, Buffer.from(`!${r.request_hash}`, 'latin1'));
     }
+    markUnmadeAward(config, r, write);
   });
   // Counted above, with the refusals of the window (as their rows).
   await rebuildLateOriginals(redis, sql, config, start);
   return written;
+}
+
+/**
+ * A referral's undo that found no award to reverse (processor/referral-undo.ts: its budget was
+ * spent, say, or the award not made yet) was refused original_not_found, and its script marked the
+ * award's reference reversed ('!', reversal.lua), so that the award is refused if it comes: in the
+ * record hashes of the undo's period and the one before (an award made a moment before the period
+ * turned looks there). Until 2026-12-06 rebuild wrote the undo's refusal and not the mark (the
+ * rebuild model, seeds 11, 22 and 33 at 400 steps). The hash of the period before keeps the
+ * expiry it has (the script's PEXPIRE NX); one the mark makes expires with the undo's period's.
+ */
+function markUnmadeAward(config: ProcessorConfig, r: RefusalRow, write: WindowWrite): void {
+  const award = r.terminal_id === rewards_terminal && r.code === 'original_not_found' ? undoneReferralReference(r.reference) : undefined;
+  if (award === undefined) return;
+  const slot = referenceSlot(config, rewards_terminal, award, r.created_ms);
+  const [current, before] = slot.record_keys(shardOf(r.contact_id, config.shard_count));
+  const grace_ms = recordGraceMs(config.reply_ttl_seconds * 1000);
+  write('hSetNX', current!, slot.field, '!', grace_ms);
+  write('hSetNX', before!, slot.field, '!', grace_ms, 'if_none');
 }
 
 /** An original refused at its claim, its reversal having come first (processor/claim.ts lateOriginal). */
