@@ -6,6 +6,12 @@
 // now the script decides alike either way (ownLots), and replay as it does (replay.ts
 // oneLotCovers). Each business: its history live, then Redis emptied and rebuilt, then the same
 // next steps, answered as the live gateway answered them.
+//
+// A referral undone claws the referrer's award back as a purchase's (reversal.lua), noting owed
+// what it found redeemed; replay took the undo's lots but noted nothing (it looked for the
+// original among purchases only): the rebuild model (test/rebuild-model.test.ts, seed 77 at 400
+// steps) found a referrer's owed lots 330 live and 80 rebuilt, and the redemption's reversal after
+// it was refused 422 on the rebuilt Redis where the live one answered 0 / 0.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
@@ -71,6 +77,18 @@ async function next(s: Shop): Promise<unknown[]> {
   return [r2.wallet, v3.wallet];
 }
 
+/** Redis emptied and rebuilt from the ledger (without warnings), a gateway on it again. */
+async function rebuilt(): Promise<void> {
+  const { config } = gw.processor.stores;
+  expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
+  await gw.close();
+  await own.redis.client.flushAll();
+  const r = await rebuild(own.redis.client, own.sql, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
+  expect(r.outcome).toBe('rebuilt');
+  if (r.outcome === 'rebuilt') expect(r.warnings).toEqual([]);
+  gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
+}
+
 const owedOf = (s: Shop) => own.redis.client.hGetAll(owedLotsKey(shardOf(s.contact_id, gw.processor.stores.config.shard_count), s.contact_id));
 
 describe('owed lots through a rebuild', () => {
@@ -83,16 +101,35 @@ describe('owed lots through a rebuild', () => {
     const expected = await Promise.all(live_twins.map(next));
     expect(expected[0]).toEqual(expected[1]);
 
-    const { config } = gw.processor.stores;
-    expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
-    await gw.close();
-    await own.redis.client.flushAll();
-    const r = await rebuild(own.redis.client, own.sql, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
-    expect(r.outcome).toBe('rebuilt');
-    if (r.outcome === 'rebuilt') expect(r.warnings).toEqual([]);
-    gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
+    await rebuilt();
     expect(await Promise.all(shops.map(owedOf))).toEqual(live);
     for (const s of shops) expect(await next(s)).toEqual(expected[0]);
     expect(expected[0]).toEqual([{ open: 700, commerce: 0 }, { open: 0, commerce: 700 }]);
+  });
+});
+
+describe('owed lots of a referral undone, through a rebuild', () => {
+  it('are noted again for the award clawed back; the redemption of it reversed answers as live', async () => {
+    const biz = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'ref', kind: 'cashback', goal: 'referral', award: { fixed: 400 } })).status).toBe(201);
+    const contact = async (name: string, referred_by?: string) => {
+      const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'loyalty_id', value: name }], ...(referred_by === undefined ? {} : { referred_by }) });
+      expect(c.status, c.text).toBe(201);
+      return { biz, contact_id: c.body.id as string, cim: { type: 'loyalty_id', value: name }, referral_code: c.body.referral_code as string };
+    };
+    const referrer = await contact('referrer');
+    const referred = await contact('referred', referrer.referral_code);
+    const p = await pos(referred, '/v1/purchases', { cim: referred.cim, amount: 2000, currency: 'EUR' });
+    // The award (400, in a lot that never expires) redeemed whole, then clawed back as the referral
+    // is undone: from open, its lot gone, so noted owed for the redemption's reversal.
+    const r = await pos(referrer, '/v1/redemptions', { cim: referrer.cim, amount: 400 });
+    await pos(referred, '/v1/reversals', { original_reference: p.reference });
+    const live = await owedOf(referrer);
+    expect(Object.values(live)).toEqual(['400']);
+
+    await rebuilt();
+    expect(await owedOf(referrer)).toEqual(live);
+    // As if neither the award nor the redemption had happened.
+    expect((await pos(referrer, '/v1/reversals', { original_reference: r.reference })).wallet).toEqual({ open: 0, commerce: 0 });
   });
 });

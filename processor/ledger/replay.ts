@@ -504,18 +504,23 @@ export class ContactReplay {
    * `before` to the refund's `after` of its amount refunded, floored cumulatively, all together
    * at most the claw-back) that the lot lacks, as far as the lot's expiry is remembered, before
    * the claw-back takes from the lots. What the ledger says and this derives differ: a warning.
+   * A referral's undo reverses the referrer's award with the same claw-back (reversal.lua), its
+   * lots the award's: until 2026-12-06 only purchases were looked for here, so what an undo noted
+   * owed was lost to a rebuild, without a warning (the rebuild model, seed 77 at 400 steps: owed
+   * 330 live, 80 rebuilt, and the redemption's reversal after it refused 422 where live answered).
    */
   private writeOffExpired(t: HistoryRow): void {
-    const purchase = t.original_id === null ? undefined : this.purchase_of.get(t.original_id);
-    if (purchase === undefined || purchase.amount <= 0) {
+    const original = t.original_id === null ? undefined : (this.purchase_of.get(t.original_id) ?? this.award_of.get(t.original_id));
+    if (original === undefined || original.amount <= 0) {
       if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
+      if ((t.owed ?? 0) > 0) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, 0 derived`);
       return;
     }
-    const before = this.refunded.get(purchase.id) ?? 0;
-    const after = t.kind === 'refund' ? Math.min(before + t.amount, purchase.amount) : purchase.amount;
-    this.refunded.set(purchase.id, after);
-    const awarded = (purchase.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
-    const claw = proportion(awarded, after, purchase.amount) - proportion(awarded, before, purchase.amount);
+    const before = this.refunded.get(original.id) ?? 0;
+    const after = t.kind === 'refund' ? Math.min(before + t.amount, original.amount) : original.amount;
+    this.refunded.set(original.id, after);
+    const awarded = (original.awards ?? []).reduce((sum, a) => (a.kind === 'instant_discount' ? sum : sum + a.amount), 0);
+    const claw = proportion(awarded, after, original.amount) - proportion(awarded, before, original.amount);
     this.forgetKept(t.created_ms);
     // Since 2026-12-06 the entry says what it noted (claw-back.lua owedOf): none in the one-lot
     // case, and nothing written off there either (it wants no expired lots remembered).
@@ -531,8 +536,8 @@ export class ContactReplay {
     let owed_left = t.owed ?? Number.MAX_SAFE_INTEGER;
     const instead = this.noteInstead(t);
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
-    for (const [field, put] of awardLots(purchase.awards ?? [], this.commerce_offers)) {
-      const share = Math.min(proportion(put, after, purchase.amount) - proportion(put, before, purchase.amount), claw - shared);
+    for (const [field, put] of awardLots(original.awards ?? [], this.commerce_offers)) {
+      const share = Math.min(proportion(put, after, original.amount) - proportion(put, before, original.amount), claw - shared);
       shared += share;
       const there = this.lots.get(field) ?? 0;
       const expiry_ms = Number(field.slice(0, 13));
