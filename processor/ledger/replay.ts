@@ -513,7 +513,9 @@ export class ContactReplay {
     const original = t.original_id === null ? undefined : (this.purchase_of.get(t.original_id) ?? this.award_of.get(t.original_id));
     if (original === undefined || original.amount <= 0) {
       if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
-      if ((t.owed ?? 0) > 0) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, 0 derived`);
+      // (A redemption's reversal's `owed` is what it settled: unredeemed's.)
+      const settling = t.original_id !== null && this.redeemed.has(t.original_id);
+      if ((t.owed ?? 0) > 0 && !settling) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, 0 derived`);
       return;
     }
     const before = this.refunded.get(original.id) ?? 0;
