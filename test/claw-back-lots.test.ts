@@ -264,4 +264,29 @@ describe('a claw-back takes the purchase’s own lots', () => {
     expect((await redeemAll()).redeemed).toBe(700);
     await expectReconciledWith(gw, s.biz);
   });
+  it('a redemption’s reversal follows a claw-back’s lot taken instead on to the lot a later claw-back took for that one (a review, 2026-12-06)', async () => {
+    const s = await shop(gw, testCard(882_000_010), [{ name: '100 a day', goal: 'spend', award: { fixed: 100 }, validity_days: 1 }]);
+    const hour_ms = 3_600_000;
+    // Three sales, their lots A < B < C by expiry, an hour apart.
+    const [s1, s2, s3] = [await purchase(s, 1_000, new Date(Date.now() - 3 * hour_ms).toISOString()), await purchase(s, 1_000, new Date(Date.now() - 2 * hour_ms).toISOString()), await purchase(s, 1_000, new Date(Date.now() - hour_ms).toISOString())];
+    const r = await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference: ref(), cim: { type: 'card', value: s.card }, amount: 100 });
+    expect(r.status, r.text).toBe(201);
+    const reverse = async (original_reference: string) => {
+      const v = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference });
+      expect(v.status, v.text).toBe(201);
+      return v.body as { wallet: unknown };
+    };
+    // The first reversed: A redeemed, B taken instead. Half the second refunded: B gone, 50 of C instead.
+    expect((await reverse(s1)).wallet).toEqual({ open: 100, commerce: 100 });
+    expect(await refund(s, s2, 500)).toMatchObject({ clawed_back: 50, wallet: { open: 100, commerce: 50 } });
+    // The redemption reversed: A's 100 to B, and 50 of that on to C: B 50 (the second's half), C 100.
+    expect((await reverse(r.body.reference)).wallet).toEqual({ open: 0, commerce: 150 });
+    const expiring = ((await wallet(s)).expiring as { amount: number; expires_at: string }[]).map((e) => e.amount);
+    expect(expiring).toEqual([50, 100]);
+    expect((await reverse(s2)).wallet).toEqual({ open: 0, commerce: 100 });
+    expect((await reverse(s3)).wallet).toEqual({ open: 0, commerce: 0 });
+    await expectReconciledWith(gw, s.biz);
+    gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
+    expect(await wallet(s)).toMatchObject({ open: 0, commerce: 0, expiring: [] });
+  });
 });

@@ -758,18 +758,23 @@ class Runner {
       if (left > 0) owed.set(field, left);
       else owed.delete(field);
     }
-    // What claw-backs took from other lots instead goes back to those lots.
-    const left = new Map(wanted);
+    // Each lot less what was settled of it, passed on along the notes of other lots taken instead
+    // since the redemption, in time order (on again where a later claw-back took from a third).
     const instead = new Map([...w.instead].map(([f, targets]) => [f, targets.map(([t, a]): [string, number] => [t, a])]));
-    const moved = new Map<string, [string, number][]>();
+    const amounts = new Map<string, number>();
+    for (const [field, amount] of o.taken!) {
+      const mine = Math.min(own.get(field) ?? 0, amount);
+      own.set(field, (own.get(field) ?? 0) - mine);
+      amounts.set(field, (amounts.get(field) ?? 0) + amount - mine);
+    }
     for (const [field, targets] of [...instead].filter(([f]) => f.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) {
       const lot = field.slice(27);
       for (const target of targets) {
-        const m = Math.min(target[1], left.get(lot) ?? 0);
+        const m = Math.min(target[1], amounts.get(lot) ?? 0);
         if (m <= 0) continue;
         target[1] -= m;
-        left.set(lot, left.get(lot)! - m);
-        moved.set(lot, [...(moved.get(lot) ?? []), [target[0], m]]);
+        amounts.set(lot, amounts.get(lot)! - m);
+        amounts.set(target[0], (amounts.get(target[0]) ?? 0) + m);
         note('reverse redemption gives back to the lot a claw-back took instead');
       }
       const kept = targets.filter(([, a]) => a > 0);
@@ -778,20 +783,7 @@ class Runner {
     }
     const out_of_open = o.amount - settled;
     const debt_paid = Math.min(out_of_open, w.debt);
-    const listed: [string, number][] = [];
-    for (const [field, amount] of o.taken!) {
-      let mine = Math.min(own.get(field) ?? 0, amount);
-      own.set(field, (own.get(field) ?? 0) - mine);
-      const elsewhere: [string, number][] = [];
-      for (const m of moved.get(field) ?? []) {
-        const n = Math.min(m[1], amount - mine);
-        mine += n;
-        m[1] -= n;
-        if (n > 0) elsewhere.push([m[0], n]);
-      }
-      if (amount > mine) listed.push([field, amount - mine]);
-      listed.push(...elsewhere);
-    }
+    const listed: [string, number][] = [...amounts];
     let less = settled - own_settled + debt_paid;
     for (let i = listed.length - 1; i >= 0; i--) {
       const off = Math.min(listed[i]![1], less);

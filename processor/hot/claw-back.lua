@@ -188,7 +188,7 @@ local function owedNotes(since)
     local field = flat[i]
     local untimed = string.sub(field, 14, 14) == '|'
     if untimed or not bytesBefore(string.sub(field, 1, 10), since) then
-      if string.sub(field, 27, 27) == '>' then
+      if not untimed and string.sub(field, 27, 27) == '>' then
         instead[#instead + 1] = {field = field, lot = string.sub(field, 28), targets = cjson.decode(flat[i + 1])}
       else
         notes[#notes + 1] = {field = field, lot = untimed and field or string.sub(field, 27), left = tonumber(flat[i + 1])}
@@ -234,25 +234,41 @@ local function settleOwed(lots, since)
   return settled, own, notes, instead
 end
 
--- What of a redemption's `lots` (less what settleOwed settled of each, `own`) goes back to other
--- lots instead (noteInstead's notes since it, `instead`, in field order): lot field → {{other
--- lot, amount}, ...}. The notes used are marked changed.
-local function movedInstead(lots, own, instead)
-  local left = {}
-  for _, lot in ipairs(lots) do left[lot[1]] = (left[lot[1]] or 0) + lot[2] end
-  for field, s in pairs(own) do left[field] = left[field] - s end
-  local moved = {}
+-- What a redemption's reversal gives back where: each of its `lots` less what settleOwed settled
+-- of it (`own`), passed on along the notes of other lots taken instead since the redemption
+-- (noteInstead, `instead`, in time order): what a claw-back took from another lot for one of its
+-- lots goes to that other lot, and on again where a later claw-back found that lot short and took
+-- from a third (followed a first version stopped at the second lot: three sales, the first's lot
+-- redeemed, the first reversed from the second's, half the second refunded from the third's, and
+-- the redemption reversed gave the second's lot 100 for 50 and the third's 50 for 100, which
+-- the second's expiry then took: commerce 50 where 100 was due; a review, 2026-12-06). The notes
+-- used are marked changed. Returns {field, amount}: its lots first, then the others as reached.
+local function lotsGiven(lots, own, instead)
+  local order, amount = {}, {}
+  local function add(field, n)
+    if amount[field] == nil then
+      order[#order + 1] = field
+      amount[field] = 0
+    end
+    amount[field] = amount[field] + n
+  end
+  for _, lot in ipairs(lots) do
+    local mine = math.min(own[lot[1]] or 0, lot[2])
+    own[lot[1]] = (own[lot[1]] or 0) - mine
+    add(lot[1], lot[2] - mine)
+  end
   for _, n in ipairs(instead) do
     for _, t in ipairs(n.targets) do
-      local m = math.min(t[2], left[n.lot] or 0)
+      local m = math.min(t[2], amount[n.lot] or 0)
       if m > 0 then
-        t[2], left[n.lot], n.changed = t[2] - m, left[n.lot] - m, true
-        moved[n.lot] = moved[n.lot] or {}
-        table.insert(moved[n.lot], {t[1], m})
+        t[2], n.changed, amount[n.lot] = t[2] - m, true, amount[n.lot] - m
+        add(t[1], m)
       end
     end
   end
-  return moved
+  local given = {}
+  for _, field in ipairs(order) do given[#given + 1] = {field, amount[field]} end
+  return given
 end
 
 -- settleOwed's notes written: each changed one as left, or gone.
@@ -270,33 +286,16 @@ local function writeOwed(notes, instead)
   end
 end
 
--- The lots a redemption's reversal gives back: each of `lots` less what was settled of its own
--- notes (`own`, field → amount) and what goes to other lots instead (`moved`, movedInstead),
--- those other lots after it; then `less` more (settled of other lots' notes, debt paid) off the
--- latest of them first.
-local function lotsBack(lots, own, moved, less)
+-- The lots a redemption's reversal gives back: lotsGiven's, less `less` (settled of other lots'
+-- open notes, debt paid) off the latest of them first.
+local function lotsBack(given, less)
   local back = {}
-  for _, lot in ipairs(lots) do
-    local field, amount = lot[1], lot[2]
-    local mine = math.min(own[field] or 0, amount)
-    own[field] = (own[field] or 0) - mine
-    local elsewhere = {}
-    for _, m in ipairs(moved[field] or {}) do
-      local n = math.min(m[2], amount - mine)
-      mine, m[2] = mine + n, m[2] - n
-      if n > 0 then elsewhere[#elsewhere + 1] = {m[1], n} end
-    end
-    if amount > mine then back[#back + 1] = {field, amount - mine} end
-    for _, e in ipairs(elsewhere) do back[#back + 1] = e end
-  end
-  for i = #back, 1, -1 do
-    local off = math.min(back[i][2], less)
+  for i = #given, 1, -1 do
+    local off = math.min(given[i][2], less)
     less = less - off
-    back[i][2] = back[i][2] - off
+    if given[i][2] > off then table.insert(back, 1, {given[i][1], given[i][2] - off}) end
   end
-  local given = {}
-  for _, b in ipairs(back) do if b[2] > 0 then given[#given + 1] = b end end
-  return given
+  return back
 end
 
 -- Take `want` from the purchase's own lots: each its share as far as it holds, then what is

@@ -165,7 +165,7 @@ elseif kind == 'spend' then
 else
   -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
   -- took from open for want of them (claw-back.lua owedOf, settleOwed: their award is clawed back
-  -- already) stays in open, and what they took from other lots instead (noteInstead, movedInstead)
+  -- already) stays in open, and what they took from other lots instead (noteInstead, lotsGiven)
   -- goes back to those lots. What moves back to commerce settles commerce debt first, as an award
   -- does, and the rest goes into the lots. Given back whole, a purchase reversed and then its
   -- redemption left the award alive in the wallet and took as much open money (a black-box
@@ -178,13 +178,13 @@ else
   -- zero (API.md: only a refund's claw-back may leave a balance negative).
   local open = balances()
   if open < out_of_open then return refuse('insufficient_funds') end
-  local moved = movedInstead(lots, own, moved_notes)
-  writeOwed(notes, moved_notes)
   local own_settled = 0
   for _, s in pairs(own) do own_settled = own_settled + s end
+  local given = lotsGiven(lots, own, moved_notes)
+  writeOwed(notes, moved_notes)
   local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
   local debt_paid = math.min(out_of_open, debt)
-  local back = lotsBack(lots, own, moved, settled - own_settled + debt_paid)
+  local back = lotsBack(given, settled - own_settled + debt_paid)
   owed = settled
   local earliest = 9999999999999
   addLots(back)

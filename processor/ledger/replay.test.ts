@@ -267,6 +267,7 @@ describe('ContactReplay', () => {
     r.apply(row('redemption', t0 + 1, { lots: [[lotOf(t0 + 2e9), 500]], postings: [[commerce, open, 500]] }));
     r.apply(row('refund', t0 + 2, { original_id: sale.id, amount: 5_000, owed: 0, postings: [[commerce, rewards, 500]] }));
     expect(r.result().debt).toBe(500);
+    r.apply(row('spend', t0 + 2, { id: 'txn_spend', amount: 400, postings: [[open, 'bus_a:spends:EUR', 400]] }));
     r.apply(row('reversal', t0 + 3, { original_id: 'txn_spend', owed: null, postings: [['bus_a:spends:EUR', open, 400], [open, commerce, 400]] }));
     expect(r.result()).toMatchObject({ debt: 100, lots: [] });
     expect(r.warnings).toEqual([]);

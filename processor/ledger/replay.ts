@@ -146,9 +146,9 @@ export function capField(offer_id: string, per_contact: OfferFacts['per_contact'
 
 const never_ms = 9_999_999_999_999;
 
-/** Lots as lib.lua lotsJson writes them: [[field, amount], ...]. */
+/** Lots as lib.lua lotsJson writes them: [[field, amount], ...], '/' escaped as Redis's cjson does. */
 function lotsJson(lots: readonly (readonly [string, number])[]): string {
-  return `[${lots.map(([field, amount]) => `[${JSON.stringify(field)},${amount}]`).join(',')}]`;
+  return `[${lots.map(([field, amount]) => `[${JSON.stringify(field).replaceAll('/', '\\/')},${amount}]`).join(',')}]`;
 }
 const warnings_max = 20;
 
@@ -262,6 +262,8 @@ export class ContactReplay {
   private readonly instead = new Map<string, [string, number][]>();
   private owed_at_ms = 0;
   private redeemed_at: string | null = null;
+  /** Spends of this contact: their reversals pay commerce debt first. */
+  private readonly spent = new Set<string>();
   /** What could not be derived exactly (bounded). */
   readonly warnings: string[] = [];
   private readonly commerce: string;
@@ -311,12 +313,15 @@ export class ContactReplay {
         const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
         if (lots !== undefined) this.unredeemed(t, lots, into);
         // A spend's reversal pays commerce debt first (since 2026-12-06, reversal.lua).
-        else if (into > 0 && purchase === undefined && award === undefined) this.debt = Math.max(0, this.debt - into);
+        else if (into > 0 && t.original_id !== null && this.spent.has(t.original_id)) this.debt = Math.max(0, this.debt - into);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
         this.writeOffExpired(t);
         this.clawBack(t, out_of);
         break;
       }
+      case 'spend':
+        this.spent.add(t.id);
+        break;
       case 'refund':
         this.writeOffExpired(t);
         this.clawBack(t, out_of);
@@ -682,21 +687,26 @@ export class ContactReplay {
     return { settled, own };
   }
 
-  /** claw-back.lua movedInstead: what of each lot it took, less `own`, the notes of other lots since `since` take, in byte order. */
+  /**
+   * claw-back.lua lotsGiven: what of each lot it took, less `own`, passed on along the notes of
+   * other lots taken instead since `since`, in byte (time) order, each note used up as far as it
+   * passes something on.
+   */
   private moveInstead(redeemed: readonly (readonly [string, number])[], own: ReadonlyMap<string, number>, since: string): void {
-    const left = new Map<string, number>();
-    for (const [field, amount] of redeemed) left.set(field, (left.get(field) ?? 0) + amount);
-    for (const [field, s] of own) left.set(field, (left.get(field) ?? 0) - s);
+    const amount = new Map<string, number>();
+    for (const [field, taken] of redeemed) amount.set(field, (amount.get(field) ?? 0) + taken);
+    for (const [field, s] of own) amount.set(field, (amount.get(field) ?? 0) - s);
     const notes = [...this.instead].filter(([field]) => field.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const [field, targets] of notes) {
       const lot = field.slice(27);
       for (const target of targets) {
-        const m = Math.min(target[1], left.get(lot) ?? 0);
+        const m = Math.min(target[1], amount.get(lot) ?? 0);
         if (m <= 0) continue;
         target[1] -= m;
-        left.set(lot, left.get(lot)! - m);
+        amount.set(lot, amount.get(lot)! - m);
+        amount.set(target[0], (amount.get(target[0]) ?? 0) + m);
       }
-      const kept = targets.filter(([, amount]) => amount > 0);
+      const kept = targets.filter(([, left]) => left > 0);
       if (kept.length > 0) this.instead.set(field, kept);
       else this.instead.delete(field);
     }
