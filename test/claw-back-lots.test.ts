@@ -289,4 +289,35 @@ describe('a claw-back takes the purchase’s own lots', () => {
     gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
     expect(await wallet(s)).toMatchObject({ open: 0, commerce: 0, expiring: [] });
   });
+  it('a redemption’s reversal leaves alone the note of a lot only another redemption took: each merchant pool back where it was (a black-box probe, 2026-12-06)', async () => {
+    const s = await shop(gw, testCard(882_000_011), [{ name: 'club', goal: 'spend', award: { fixed: 250 }, pool: 'club' }]);
+    const m = await call(gw, 'POST', '/v1/merchants', s.biz.admin_key, { name: 'Elsewhere', code: `E${s.biz.merchant_code}`.slice(0, 15) });
+    const v = await call(gw, 'POST', '/v1/venues', s.biz.admin_key, { name: 'Elsewhere', merchant_id: m.body.id });
+    const t = await call(gw, 'POST', '/v1/terminals', s.biz.admin_key, { venue_id: v.body.id, code: 'T0000002' });
+    expect([m.status, v.status, t.status], t.text).toEqual([201, 201, 201]);
+    const at = (key: string) => async (path: string, body: Record<string, unknown>) => {
+      const r = await call(gw, 'POST', path, key, { reference: ref(), ...body });
+      expect(r.status, `${path} ${r.text}`).toBe(201);
+      return r.body as { reference: string; wallet: unknown };
+    };
+    const [here, elsewhere] = [at(s.biz.terminal_key), at(t.body.api_key as string)];
+    const cim = { type: 'card', value: s.card };
+    const p1 = await purchase(s, 1_000);
+    const r1 = await elsewhere('/v1/redemptions', { cim });
+    expect((await call(gw, 'PATCH', `/v1/offers/${s.offers[0]}`, s.biz.admin_key, { active: false })).status).toBe(200);
+    expect((await call(gw, 'POST', '/v1/offers', s.biz.admin_key, { name: 'here only', goal: 'spend', award: { fixed: 300 }, pool: s.biz.merchant_code })).status).toBe(201);
+    await purchase(s, 1_000);
+    const r2 = await here('/v1/redemptions', { cim });
+    expect(r2.wallet).toEqual({ open: 550, commerce: 0 });
+    // The first sale reversed: its club lot was the first redemption's, so 250 from open, noted.
+    expect((await here('/v1/reversals', { original_reference: p1 })).wallet).toEqual({ open: 300, commerce: 0 });
+    // The second redemption reversed: its own pool lot back whole (the note is not its doing).
+    expect((await here('/v1/reversals', { original_reference: r2.reference })).wallet).toEqual({ open: 0, commerce: 300 });
+    expect((await wallet(s)).pools).toEqual([{ pool: s.biz.merchant_code, amount: 300 }]);
+    // The first redemption reversed: all of it settled by the note, nothing moves.
+    expect((await elsewhere('/v1/reversals', { original_reference: r1.reference })).wallet).toEqual({ open: 0, commerce: 300 });
+    const none = await call(gw, 'POST', '/v1/redemptions', t.body.api_key, { reference: ref(), cim });
+    expect([none.status, none.body.code], none.text).toEqual([422, 'insufficient_funds']);
+    await expectReconciledWith(gw, s.biz);
+  });
 });

@@ -719,55 +719,35 @@ class Runner {
   }
 
   /**
-   * A redemption's reversal (README): of what claw-backs since it noted owed (taken from open for
-   * want of lots), up to its amount, first the notes of the lots it took, then any (in byte order
-   * of '<claw-back id><lot>'): that stays in open; the rest moves back to commerce, settling debt
-   * first, then into its lots (each less what was settled of its own notes, the rest off its
-   * latest lots first). Returns what it settles, the lots back, the notes after, what it pays of
-   * the debt, and what it takes out of open.
+   * A redemption's reversal (README): each lot's amount followed through the notes claw-backs
+   * made since it, in the order made (byte order of their fields): a lot taken instead passes it
+   * on to the other lot, a note of what was taken from open settles it (that stays in open). The
+   * rest moves back to commerce, settling debt first, then into the lots reached (the latest
+   * given up first for the debt). Returns what it settles, the lots back, the notes after, what
+   * it pays of the debt, and what it takes out of open.
    */
   private redemptionBack(o: Txn): { settled: number; back: [string, number][]; owed: Map<string, number>; instead: Map<string, [string, number][]>; debt_paid: number; out_of_open: number } {
     const w = this.model.wallets[o.contact]!;
     const since = o.id.slice(4, 14);
-    const notes = [...w.owed].filter(([field]) => field.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    const wanted = new Map<string, number>();
-    let taken = 0;
-    for (const [field, amount] of o.taken!) {
-      wanted.set(field, (wanted.get(field) ?? 0) + amount);
-      taken += amount;
-    }
-    const own = new Map<string, number>();
-    let settled = 0;
-    for (const n of notes) {
-      const lot = n[0].slice(26);
-      const s = Math.min(n[1], wanted.get(lot) ?? 0);
-      if (s <= 0) continue;
-      n[1] -= s;
-      wanted.set(lot, wanted.get(lot)! - s);
-      own.set(lot, (own.get(lot) ?? 0) + s);
-      settled += s;
-    }
-    const own_settled = settled;
-    for (const n of notes) {
-      const s = Math.min(n[1], taken - settled);
-      if (s > 0) [n[1], settled] = [n[1] - s, settled + s];
-    }
-    if (settled > own_settled) note('reverse redemption settled what was owed of another lot');
     const owed = new Map(w.owed);
-    for (const [field, left] of notes) {
-      if (left > 0) owed.set(field, left);
-      else owed.delete(field);
-    }
-    // Each lot less what was settled of it, passed on along the notes of other lots taken instead
-    // since the redemption, in time order (on again where a later claw-back took from a third).
     const instead = new Map([...w.instead].map(([f, targets]) => [f, targets.map(([t, a]): [string, number] => [t, a])]));
+    const fields = [...owed.keys(), ...instead.keys()].filter((f) => f.slice(0, 10) >= since).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     const amounts = new Map<string, number>();
-    for (const [field, amount] of o.taken!) {
-      const mine = Math.min(own.get(field) ?? 0, amount);
-      own.set(field, (own.get(field) ?? 0) - mine);
-      amounts.set(field, (amounts.get(field) ?? 0) + amount - mine);
-    }
-    for (const [field, targets] of [...instead].filter(([f]) => f.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) {
+    for (const [field, amount] of o.taken!) amounts.set(field, (amounts.get(field) ?? 0) + amount);
+    let settled = 0;
+    for (const field of fields) {
+      const targets = instead.get(field);
+      if (targets === undefined) {
+        const lot = field.slice(26);
+        const s = Math.min(owed.get(field)!, amounts.get(lot) ?? 0);
+        if (s <= 0) continue;
+        amounts.set(lot, amounts.get(lot)! - s);
+        settled += s;
+        if (owed.get(field)! - s > 0) owed.set(field, owed.get(field)! - s);
+        else owed.delete(field);
+        if (!o.taken!.some(([f]) => f === lot)) note('reverse redemption settled a note of a lot taken instead');
+        continue;
+      }
       const lot = field.slice(27);
       for (const target of targets) {
         const m = Math.min(target[1], amounts.get(lot) ?? 0);
@@ -784,7 +764,7 @@ class Runner {
     const out_of_open = o.amount - settled;
     const debt_paid = Math.min(out_of_open, w.debt);
     const listed: [string, number][] = [...amounts];
-    let less = settled - own_settled + debt_paid;
+    let less = debt_paid;
     for (let i = listed.length - 1; i >= 0; i--) {
       const off = Math.min(listed[i]![1], less);
       less -= off;

@@ -180,70 +180,40 @@ end
 -- The notes (noteOwed) a redemption made at `since` (its id's 10 time characters) may settle:
 -- those noted since, in field order (time, then lot). A field written before 2026-12-06 is a lot
 -- field alone (its 14th character the lot's '|'), of no known time: taken as noted since.
--- Notes in other lots (noteInstead: the 27th character '>') apart: {field, lot, targets}.
+-- Each note {field, lot, left} (noteOwed) or {field, lot, targets} (noteInstead: the 27th
+-- character '>'), in field order: the order they were made in.
 local function owedNotes(since)
   local flat = redis.call('HGETALL', KEY.owed_lots)
-  local notes, instead = {}, {}
+  local notes = {}
   for i = 1, #flat, 2 do
     local field = flat[i]
     local untimed = string.sub(field, 14, 14) == '|'
     if untimed or not bytesBefore(string.sub(field, 1, 10), since) then
       if not untimed and string.sub(field, 27, 27) == '>' then
-        instead[#instead + 1] = {field = field, lot = string.sub(field, 28), targets = cjson.decode(flat[i + 1])}
+        notes[#notes + 1] = {field = field, lot = string.sub(field, 28), targets = cjson.decode(flat[i + 1])}
       else
         notes[#notes + 1] = {field = field, lot = untimed and field or string.sub(field, 27), left = tonumber(flat[i + 1])}
       end
     end
   end
-  local byField = function(a, b) return bytesBefore(a.field, b.field) end
-  table.sort(notes, byField)
-  table.sort(instead, byField)
-  return notes, instead
+  table.sort(notes, function(a, b) return bytesBefore(a.field, b.field) end)
+  return notes
 end
 
 -- A redemption's reversal (reversal.lua) of `lots` ({field, amount}, what it took), made at
--- `since`: what of it claw-backs since owed (noteOwed), up to all of it, first the notes of the
--- lots it took, then any other (a claw-back's note names the lot its own share lacked, which may
--- be one this redemption did not take: a refund took a redeemed lot's share from the sale's other
--- lot, which its reversal then found short). Returns what it settles, what of it was of each of
--- its own lots (field → amount), and the notes (writeOwed writes those changed once the reversal
--- is sure).
+-- `since`: each lot's amount followed through the notes claw-backs made since, in the order they
+-- made them. A lot taken instead (noteInstead) passes its amount on to the other lot, as far as
+-- it goes; what a claw-back took from open for a lot (noteOwed) is settled from what that lot
+-- holds by then, and stays in open. So a redeemed lot's share a refund took from the sale's other
+-- lot, which the sale's reversal then found short and took from open, is followed there and
+-- settled; and a note of a lot this redemption never reached (another redemption's doing) is
+-- left alone: settled by any note, up to the redemption's amount (a first version), a
+-- redemption's reversal left its own merchant-pool lot short and open money in its place, and the
+-- other redemption's reversal then brought back a reversed sale's lot (a black-box probe,
+-- 2026-12-06). Returns what it settles, what goes back where ({field, amount}: its lots first,
+-- then the others as reached), and the notes (writeOwed writes those changed once it is sure).
 local function settleOwed(lots, since)
-  local notes, instead = owedNotes(since)
-  local wanted, taken = {}, 0
-  for _, lot in ipairs(lots) do
-    wanted[lot[1]] = (wanted[lot[1]] or 0) + lot[2]
-    taken = taken + lot[2]
-  end
-  local settled, own = 0, {}
-  for _, n in ipairs(notes) do
-    local s = math.min(n.left, wanted[n.lot] or 0)
-    if s > 0 then
-      n.left, n.changed, wanted[n.lot] = n.left - s, true, wanted[n.lot] - s
-      own[n.lot] = (own[n.lot] or 0) + s
-      settled = settled + s
-    end
-  end
-  for _, n in ipairs(notes) do
-    local s = math.min(n.left, taken - settled)
-    if s > 0 then
-      n.left, n.changed = n.left - s, true
-      settled = settled + s
-    end
-  end
-  return settled, own, notes, instead
-end
-
--- What a redemption's reversal gives back where: each of its `lots` less what settleOwed settled
--- of it (`own`), passed on along the notes of other lots taken instead since the redemption
--- (noteInstead, `instead`, in time order): what a claw-back took from another lot for one of its
--- lots goes to that other lot, and on again where a later claw-back found that lot short and took
--- from a third (followed a first version stopped at the second lot: three sales, the first's lot
--- redeemed, the first reversed from the second's, half the second refunded from the third's, and
--- the redemption reversed gave the second's lot 100 for 50 and the third's 50 for 100, which
--- the second's expiry then took: commerce 50 where 100 was due; a review, 2026-12-06). The notes
--- used are marked changed. Returns {field, amount}: its lots first, then the others as reached.
-local function lotsGiven(lots, own, instead)
+  local notes = owedNotes(since)
   local order, amount = {}, {}
   local function add(field, n)
     if amount[field] == nil then
@@ -252,42 +222,44 @@ local function lotsGiven(lots, own, instead)
     end
     amount[field] = amount[field] + n
   end
-  for _, lot in ipairs(lots) do
-    local mine = math.min(own[lot[1]] or 0, lot[2])
-    own[lot[1]] = (own[lot[1]] or 0) - mine
-    add(lot[1], lot[2] - mine)
-  end
-  for _, n in ipairs(instead) do
-    for _, t in ipairs(n.targets) do
-      local m = math.min(t[2], amount[n.lot] or 0)
-      if m > 0 then
-        t[2], n.changed, amount[n.lot] = t[2] - m, true, amount[n.lot] - m
-        add(t[1], m)
+  for _, lot in ipairs(lots) do add(lot[1], lot[2]) end
+  local settled = 0
+  for _, n in ipairs(notes) do
+    if n.targets then
+      for _, t in ipairs(n.targets) do
+        local m = math.min(t[2], amount[n.lot] or 0)
+        if m > 0 then
+          t[2], n.changed, amount[n.lot] = t[2] - m, true, amount[n.lot] - m
+          add(t[1], m)
+        end
+      end
+    else
+      local s = math.min(n.left, amount[n.lot] or 0)
+      if s > 0 then
+        n.left, n.changed, amount[n.lot] = n.left - s, true, amount[n.lot] - s
+        settled = settled + s
       end
     end
   end
   local given = {}
   for _, field in ipairs(order) do given[#given + 1] = {field, amount[field]} end
-  return given
+  return settled, given, notes
 end
 
 -- settleOwed's notes written: each changed one as left, or gone.
-local function writeOwed(notes, instead)
+local function writeOwed(notes)
   for _, n in ipairs(notes) do
-    if n.changed and n.left > 0 then redis.call('HSET', KEY.owed_lots, n.field, int(n.left))
-    elseif n.changed then redis.call('HDEL', KEY.owed_lots, n.field) end
-  end
-  for _, n in ipairs(instead) do
-    if n.changed then
+    if n.changed and n.targets then
       local targets = {}
       for _, t in ipairs(n.targets) do if t[2] > 0 then targets[#targets + 1] = t end end
       if #targets > 0 then redis.call('HSET', KEY.owed_lots, n.field, lotsJson(targets)) else redis.call('HDEL', KEY.owed_lots, n.field) end
-    end
+    elseif n.changed and n.left > 0 then redis.call('HSET', KEY.owed_lots, n.field, int(n.left))
+    elseif n.changed then redis.call('HDEL', KEY.owed_lots, n.field) end
   end
 end
 
--- The lots a redemption's reversal gives back: lotsGiven's, less `less` (settled of other lots'
--- open notes, debt paid) off the latest of them first.
+-- The lots a redemption's reversal gives back: settleOwed's, less `less` (the commerce debt it
+-- pays) off the latest of them first.
 local function lotsBack(given, less)
   local back = {}
   for i = #given, 1, -1 do

@@ -165,26 +165,23 @@ elseif kind == 'spend' then
 else
   -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
   -- took from open for want of them (claw-back.lua owedOf, settleOwed: their award is clawed back
-  -- already) stays in open, and what they took from other lots instead (noteInstead, lotsGiven)
+  -- already) stays in open, and what they took from other lots instead (noteInstead, settleOwed)
   -- goes back to those lots. What moves back to commerce settles commerce debt first, as an award
   -- does, and the rest goes into the lots. Given back whole, a purchase reversed and then its
   -- redemption left the award alive in the wallet and took as much open money (a black-box
   -- probe, 2026-12-05). Until 2026-12-06 what was settled paid the debt out of open as well.
   local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
-  local settled, own, notes, moved_notes = settleOwed(lots, string.sub(o.id, 5, 14))
+  local settled, given, notes = settleOwed(lots, string.sub(o.id, 5, 14))
   local out_of_open = amount - settled
   -- The money it moved into the open balance must still be there: spent, it cannot be voided
   -- (as a stored-value load whose funds were used cannot), and the open balance never goes below
   -- zero (API.md: only a refund's claw-back may leave a balance negative).
   local open = balances()
   if open < out_of_open then return refuse('insufficient_funds') end
-  local own_settled = 0
-  for _, s in pairs(own) do own_settled = own_settled + s end
-  local given = lotsGiven(lots, own, moved_notes)
-  writeOwed(notes, moved_notes)
+  writeOwed(notes)
   local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
   local debt_paid = math.min(out_of_open, debt)
-  local back = lotsBack(given, settled - own_settled + debt_paid)
+  local back = lotsBack(given, debt_paid)
   owed = settled
   local earliest = 9999999999999
   addLots(back)

@@ -145,38 +145,31 @@ describe('reversal.lua', () => {
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '100', [pool]: '50' });
   });
 
-  it('leaves in open what claw-backs since it noted owed (they took it from open): of its own lots first, then of others, up to its amount; the rest back, its latest lots given up first', async () => {
-    // Redeemed 100 of `soon` and 50 of `pool`. Claw-backs since took from open for want of lots:
-    // 30 noted of `soon`, and of another lot (`later`: a sale's other lot, that a refund had taken
-    // from for `soon`'s share) 100 in one contact, 130 in another; one before the redemption
-    // noted 500 of `later`, which is not its doing and stays.
+  it('follows each lot it took through the notes claw-backs made since it, in their order: a lot taken instead passes it on, a note of what was taken from open settles it; notes before it, or of lots it never reached, stay', async () => {
+    // Redeemed 100 of `soon` and 50 of `pool`. Since: a refund took 40 of `soon`'s share from
+    // `later` instead; then a reversal took from open 30 for `later`, 20 for `pool`, and 70 for
+    // `other`, a lot this redemption never reached. Before it, a note of 500 of `soon`.
     const later = `${String(Date.now() + 3 * 86_400_000).padStart(13, '0')}|`;
-    const reverse = async (owed_later: number) => {
-      const contact_id = await specContact(redis, shard, business, 40);
-      const earlier = newId('txn', Date.now() - 60_000).slice(4);
-      const redemption = await original('r|150');
-      const since = newId('txn', Date.now() + 1_000).slice(4);
-      await redis.hSet(stateKey(shard, redemption.id), 'lots', JSON.stringify([[soon, 100], [pool, 50]]));
-      await redis.hSet(owedLotsKey(shard, contact_id), { [since + soon]: '30', [since + later]: String(owed_later), [earlier + later]: '500' });
-      const out = await redis.reversalScript(call(contact_id, redemption.slot));
-      if (out.outcome !== 'ok') throw new Error(out.outcome);
-      const { entry } = await journalOf(redis, shard, out.journal_id);
-      const owed = await redis.hGetAll(owedLotsKey(shard, contact_id));
-      expect(owed[earlier + later]).toBe('500');
-      delete owed[earlier + later];
-      return { reply: JSON.parse(out.reply), lots: await redis.hGetAll(lotsKey(shard, contact_id)), owed, since, entry };
-    };
-    // 130 settled of 150: 20 out of open, back into `soon` (70 of its own left, the 100 of
-    // `later` off its latest lots first: all 50 of `pool`, then 50 of `soon`).
-    const some = await reverse(100);
-    expect(some.reply).toMatchObject({ original_kind: 'redemption', wallet: { open: 20, commerce: 20 } });
-    expect([some.lots, some.owed]).toEqual([{ [soon]: '20' }, {}]);
-    expect(some.entry).toMatchObject({ lots: [[soon, 20]], owed: 130 });
-    // 160 owed since: 150 settled (its amount), nothing moves, 10 stays owed of `later`.
-    const all = await reverse(130);
-    expect(all.reply).toMatchObject({ wallet: { open: 40, commerce: 0 } });
-    expect([all.lots, all.owed]).toEqual([{}, { [all.since + later]: '10' }]);
-    expect(all.entry).toMatchObject({ lots: [], owed: 150 });
+    const other = `${String(Date.now() + 4 * 86_400_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 150);
+    const earlier = newId('txn', Date.now() - 60_000).slice(4);
+    const redemption = await original('r|150');
+    const [refund, reversal] = [newId('txn', Date.now() + 1_000).slice(4), newId('txn', Date.now() + 2_000).slice(4)];
+    await redis.hSet(stateKey(shard, redemption.id), 'lots', JSON.stringify([[soon, 100], [pool, 50]]));
+    await redis.hSet(owedLotsKey(shard, contact_id), {
+      [earlier + soon]: '500',
+      [`${refund}>${soon}`]: JSON.stringify([[later, 40]]),
+      [reversal + later]: '30',
+      [reversal + pool]: '20',
+      [reversal + other]: '70',
+    });
+    const out = await redis.reversalScript(call(contact_id, redemption.slot));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    // soon 100 → 60 and later 40; later's note settles 30, pool's 20: 50 stays in open, 100 back.
+    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'redemption', wallet: { open: 50, commerce: 100 } });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '60', [pool]: '30', [later]: '10' });
+    expect(await redis.hGetAll(owedLotsKey(shard, contact_id))).toEqual({ [earlier + soon]: '500', [reversal + other]: '70' });
+    expect((await journalOf(redis, shard, out.journal_id)).entry).toMatchObject({ lots: [[soon, 60], [pool, 30], [later, 10]], owed: 50 });
   });
 
   it('moves back to commerce what nothing owes, settling commerce debt first, as an award does, then into its lots', async () => {

@@ -187,22 +187,24 @@ describe('ContactReplay', () => {
     const kept = (amount: number) => ({ offer_id: 'off_c', kind: 'cashback', amount, pool: null, expires_at: null });
     const at = (kind: string, ms: number, extra: Partial<HistoryRow>) => row(kind, ms, { id: newId('txn', ms), ...extra });
     // A sale of 500 (never expires) + 200 (soon); 300 redeemed (all of soon, 100 of never); half
-    // refunded (350, from never alone: commerce covers it, nothing owed); then reversed (50 from
-    // never, 300 from open: owed 100 of soon, 200 of never); then the redemption reversed: all
-    // 300 settled (100 of soon and 100 of never, its own; 100 more of never), nothing back.
+    // refunded (350, from never alone: soon's share of 100 taken there instead, nothing owed);
+    // then reversed (50 from never, 300 from open: owed 100 of soon, 200 of never); then the
+    // redemption reversed: soon's 200 passes 100 on to never (taken instead), then each lot's
+    // note settles what it holds: all 300, nothing back.
     const r = new ContactReplay(ctx);
     const sale = at('purchase', t0, { amount: 2_000, awards: [kept(500), award(200, t0 + 2e9)], postings: [[rewards, commerce, 700]] });
     r.apply(sale);
     const redemption = at('redemption', t0 + 1, { lots: [[soon, 200], [never, 100]], postings: [[commerce, open, 300]] });
     r.apply(redemption);
-    r.apply(at('refund', t0 + 2, { original_id: sale.id, amount: 1_000, lots: [[never, 350]], owed: 0, postings: [[commerce, rewards, 350]] }));
-    expect(r.result().owed_lots).toEqual([]);
+    const refund = at('refund', t0 + 2, { original_id: sale.id, amount: 1_000, lots: [[never, 350]], owed: 0, instead: [[soon, never, 100]], postings: [[commerce, rewards, 350]] });
+    r.apply(refund);
+    expect(r.result()).toMatchObject({ owed_lots: [], instead_lots: [[`${refund.id.slice(4)}>${soon}`, `[["${never}",100]]`]] });
     const reversal = at('reversal', t0 + 3, { original_id: sale.id, lots: [[never, 50]], owed: 300, postings: [[commerce, rewards, 50], [open, rewards, 300]] });
     r.apply(reversal);
     const by = reversal.id.slice(4);
     expect(r.result().owed_lots.sort()).toEqual([[by + soon, 100], [by + never, 200]].sort());
     r.apply(at('reversal', t0 + 4, { original_id: redemption.id, lots: [], owed: 300, postings: [] }));
-    expect(r.result()).toMatchObject({ lots: [], debt: 0, owed_lots: [], owed_lots_kept_until_ms: 0 });
+    expect(r.result()).toMatchObject({ lots: [], debt: 0, owed_lots: [], instead_lots: [], owed_lots_kept_until_ms: 0 });
     expect(r.warnings).toEqual([]);
 
     // Two sales, 300 redeemed, the first reversed from commerce alone: its entry noted nothing.

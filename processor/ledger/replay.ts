@@ -631,10 +631,8 @@ export class ContactReplay {
     }
     if (t.lots === null) return;
     if (typeof t.owed === 'number') {
-      const since = (t.original_id ?? '').slice(4, 14);
-      const { settled, own } = this.settleNotes(redeemed, since);
+      const settled = this.settleNotes(redeemed, (t.original_id ?? '').slice(4, 14));
       if (settled !== t.owed) this.warn(`reversal ${t.id}: it settled ${t.owed} owed, ${settled} derived`);
-      this.moveInstead(redeemed, own, since);
     } else {
       // Before 2026-12-06: each lot's own note, as far as it was not given back.
       const by_field = new Map<string, number>();
@@ -651,65 +649,45 @@ export class ContactReplay {
   }
 
   /**
-   * claw-back.lua settleOwed: of the notes made since `since` (the redemption's time characters;
-   * untimed ones, before 2026-12-06, too), in byte order, first those of the lots it took, then
-   * any, up to what it took. Returns what it settled, and of each of its lots.
+   * claw-back.lua settleOwed: each redeemed lot's amount followed through the notes made since
+   * `since` (the redemption's time characters; untimed ones, before 2026-12-06, too), in byte
+   * (time) order: a lot taken instead passes it on, a note of what was taken from open settles it.
+   * Returns what it settled; the notes are used up as far as they were reached.
    */
-  private settleNotes(redeemed: readonly (readonly [string, number])[], since: string): { settled: number; own: Map<string, number> } {
+  private settleNotes(redeemed: readonly (readonly [string, number])[], since: string): number {
     const untimed = (field: string) => field[13] === '|';
-    const notes = [...this.owed]
-      .filter(([field]) => untimed(field) || field.slice(0, 10) >= since)
-      .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    const wanted = new Map<string, number>();
-    let taken = 0;
-    for (const [field, amount] of redeemed) {
-      wanted.set(field, (wanted.get(field) ?? 0) + amount);
-      taken += amount;
-    }
-    let settled = 0;
-    const own = new Map<string, number>();
-    for (const note of notes) {
-      const lot = untimed(note[0]) ? note[0] : note[0].slice(26);
-      const s = Math.min(note[1], wanted.get(lot) ?? 0);
-      if (s <= 0) continue;
-      [note[1], settled] = [note[1] - s, settled + s];
-      wanted.set(lot, wanted.get(lot)! - s);
-      own.set(lot, (own.get(lot) ?? 0) + s);
-    }
-    for (const note of notes) {
-      const s = Math.min(note[1], taken - settled);
-      if (s > 0) [note[1], settled] = [note[1] - s, settled + s];
-    }
-    for (const [field, left] of notes) {
-      if (left > 0) this.owed.set(field, left);
-      else this.owed.delete(field);
-    }
-    return { settled, own };
-  }
-
-  /**
-   * claw-back.lua lotsGiven: what of each lot it took, less `own`, passed on along the notes of
-   * other lots taken instead since `since`, in byte (time) order, each note used up as far as it
-   * passes something on.
-   */
-  private moveInstead(redeemed: readonly (readonly [string, number])[], own: ReadonlyMap<string, number>, since: string): void {
+    const made_since = (field: string) => untimed(field) || field.slice(0, 10) >= since;
+    type Note = { field: string; left: number } | { field: string; targets: [string, number][] };
+    const notes: Note[] = [
+      ...[...this.owed].filter(([field]) => made_since(field)).map(([field, left]) => ({ field, left })),
+      ...[...this.instead].filter(([field]) => made_since(field)).map(([field, targets]) => ({ field, targets })),
+    ].sort((a, b) => Buffer.compare(Buffer.from(a.field), Buffer.from(b.field)));
     const amount = new Map<string, number>();
     for (const [field, taken] of redeemed) amount.set(field, (amount.get(field) ?? 0) + taken);
-    for (const [field, s] of own) amount.set(field, (amount.get(field) ?? 0) - s);
-    const notes = [...this.instead].filter(([field]) => field.slice(0, 10) >= since).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    for (const [field, targets] of notes) {
-      const lot = field.slice(27);
-      for (const target of targets) {
-        const m = Math.min(target[1], amount.get(lot) ?? 0);
-        if (m <= 0) continue;
-        target[1] -= m;
-        amount.set(lot, amount.get(lot)! - m);
-        amount.set(target[0], (amount.get(target[0]) ?? 0) + m);
+    let settled = 0;
+    for (const note of notes) {
+      if ('targets' in note) {
+        const lot = note.field.slice(27);
+        for (const target of note.targets) {
+          const m = Math.min(target[1], amount.get(lot) ?? 0);
+          if (m <= 0) continue;
+          target[1] -= m;
+          amount.set(lot, amount.get(lot)! - m);
+          amount.set(target[0], (amount.get(target[0]) ?? 0) + m);
+        }
+        const kept = note.targets.filter(([, left]) => left > 0);
+        if (kept.length > 0) this.instead.set(note.field, kept);
+        else this.instead.delete(note.field);
+      } else {
+        const lot = untimed(note.field) ? note.field : note.field.slice(26);
+        const s = Math.min(note.left, amount.get(lot) ?? 0);
+        amount.set(lot, (amount.get(lot) ?? 0) - s);
+        settled += s;
+        if (note.left - s > 0) this.owed.set(note.field, note.left - s);
+        else this.owed.delete(note.field);
       }
-      const kept = targets.filter(([, left]) => left > 0);
-      if (kept.length > 0) this.instead.set(field, kept);
-      else this.instead.delete(field);
     }
+    return settled;
   }
 
   /** Lots looked at in taking and expiring them so far (each lot's field, once per look). */
