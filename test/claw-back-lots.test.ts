@@ -114,6 +114,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
     expect(await wallet(s)).toEqual(after);
   });
+
   it('a redemption reversed after its purchase’s claw-backs moves back to commerce what they took from commerce, and leaves in open what they took from open; alike after a rebuild', async () => {
     // A rebuild probe (2026-12-06): claw-backs noted every lack of their purchase's lots as owed,
     // and the one-lot case none, so the redemption's reversal settled too much or too little.
@@ -169,6 +170,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     expect([await owed(one), await owed(two)]).toEqual([{}, {}]);
     await expectReconciledWith(gw, two.biz);
   });
+
   it('a redemption’s reversal settles only what claw-backs since it owed, and what an instant award’s claw-back took of its money from open; alike after a rebuild', async () => {
     // A review (2026-12-06): a redemption's reversal settled a note an earlier claw-back made for
     // another redemption, and left its own money in open; and a reversal whose instant award
@@ -206,6 +208,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     await expectReconciledWith(gw, older.biz);
     await expectReconciledWith(gw, instant.biz);
   });
+
   it('a redemption’s reversal gives back to the lots a claw-back took for its redeemed ones: the sale’s reversal then finds what it left, not an expired lot (a black-box probe, 2026-12-06)', async () => {
     // 500 that expires in 3 s, 1,000 in 30 days; 300 redeemed (of the expiring lot), the rest of
     // it expires; half the sale refunded: 250 of the expiring lot's share (200 written off as
@@ -229,6 +232,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     expect([all.status, all.body.clawed_back, all.body.award_expired, all.body.wallet], all.text).toEqual([201, 500, 250, { open: 0, commerce: 0 }]);
     await expectReconciledWith(gw, s.biz);
   });
+
   it('a redemption’s reversal gives a merchant’s pool back what a claw-back took of it for the redeemed lots: it redeems only there again (a black-box probe, 2026-12-06)', async () => {
     const s = await shop(gw, testCard(882_000_009), [
       { name: 'club', goal: 'spend', award: { fixed: 300 }, pool: 'coffee-club' },
@@ -264,6 +268,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     expect((await redeemAll()).redeemed).toBe(700);
     await expectReconciledWith(gw, s.biz);
   });
+
   it('a redemption’s reversal follows a claw-back’s lot taken instead on to the lot a later claw-back took for that one (a review, 2026-12-06)', async () => {
     const s = await shop(gw, testCard(882_000_010), [{ name: '100 a day', goal: 'spend', award: { fixed: 100 }, validity_days: 1 }]);
     const hour_ms = 3_600_000;
@@ -289,6 +294,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     gw = await rebuiltGateway(gw, stores, { expiry_sweep_ms: 3_600_000 });
     expect(await wallet(s)).toMatchObject({ open: 0, commerce: 0, expiring: [] });
   });
+
   it('a redemption’s reversal leaves alone the note of a lot only another redemption took: each merchant pool back where it was (a black-box probe, 2026-12-06)', async () => {
     const s = await shop(gw, testCard(882_000_011), [{ name: 'club', goal: 'spend', award: { fixed: 250 }, pool: 'club' }]);
     const m = await call(gw, 'POST', '/v1/merchants', s.biz.admin_key, { name: 'Elsewhere', code: `E${s.biz.merchant_code}`.slice(0, 15) });
