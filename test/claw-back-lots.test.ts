@@ -46,6 +46,13 @@ async function refund(s: Shop, original_reference: string, amount?: number): Pro
   return r.body;
 }
 
+/** A POS call under a fresh reference that must be approved (201): its answer. */
+async function approved(key: string, path: string, body: Record<string, unknown>): Promise<{ reference: string; wallet: unknown } & Record<string, any>> {
+  const r = await call(gw, 'POST', path, key, { reference: ref(), ...body });
+  expect(r.status, `${path} ${r.text}`).toBe(201);
+  return r.body;
+}
+
 async function wallet(s: Shop): Promise<Record<string, unknown>> {
   return (await call(gw, 'GET', `/v1/contacts/${s.contact_id}/wallet`, s.biz.admin_key)).body;
 }
@@ -122,16 +129,8 @@ describe('a claw-back takes the purchase’s own lots', () => {
       { name: '500', goal: 'spend', award: { fixed: 500 } },
       { name: '10%', goal: 'spend', award: { percent: 10 }, validity_days: 30 },
     ];
-    const redeem = async (s: Shop, amount: number) => {
-      const r = await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference: ref(), cim: { type: 'card', value: s.card }, amount });
-      expect(r.status, r.text).toBe(201);
-      return r.body as { reference: string; wallet: unknown };
-    };
-    const reverse = async (s: Shop, original_reference: string) => {
-      const v = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference });
-      expect(v.status, v.text).toBe(201);
-      return v.body as { wallet: unknown };
-    };
+    const redeem = (s: Shop, amount: number) => approved(s.biz.terminal_key, '/v1/redemptions', { cim: { type: 'card', value: s.card }, amount });
+    const reverse = (s: Shop, original_reference: string) => approved(s.biz.terminal_key, '/v1/reversals', { original_reference });
     // One sale of 500 + 200 (30 days), 300 redeemed (the 200 lot and 100 of the 500), half of it
     // refunded (from commerce: the 500 lot covers it), then reversed (50 from commerce, 300 from open).
     const one = await shop(gw, testCard(882_000_004), offers);
@@ -176,11 +175,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     // another redemption, and left its own money in open; and a reversal whose instant award
     // took the redemption's money from open noted it as debt, which the redemption's reversal
     // then paid out of open: 422 where nothing was to move.
-    const pos = async (s: Shop, path: string, body: Record<string, unknown>) => {
-      const r = await call(gw, 'POST', path, s.biz.terminal_key, { reference: ref(), ...body });
-      expect(r.status, `${path} ${r.text}`).toBe(201);
-      return r.body as { reference: string; wallet: unknown };
-    };
+    const pos = (s: Shop, path: string, body: Record<string, unknown>) => approved(s.biz.terminal_key, path, body);
     const cim = (s: Shop) => ({ type: 'card', value: s.card });
     const older = await shop(gw, testCard(882_000_006), [{ name: '300', goal: 'spend', award: { fixed: 300 }, validity_days: 30 }]);
     const a = await purchase(older, 1000);
@@ -276,11 +271,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     const [s1, s2, s3] = [await purchase(s, 1_000, new Date(Date.now() - 3 * hour_ms).toISOString()), await purchase(s, 1_000, new Date(Date.now() - 2 * hour_ms).toISOString()), await purchase(s, 1_000, new Date(Date.now() - hour_ms).toISOString())];
     const r = await call(gw, 'POST', '/v1/redemptions', s.biz.terminal_key, { reference: ref(), cim: { type: 'card', value: s.card }, amount: 100 });
     expect(r.status, r.text).toBe(201);
-    const reverse = async (original_reference: string) => {
-      const v = await call(gw, 'POST', '/v1/reversals', s.biz.terminal_key, { reference: ref(), original_reference });
-      expect(v.status, v.text).toBe(201);
-      return v.body as { wallet: unknown };
-    };
+    const reverse = (original_reference: string) => approved(s.biz.terminal_key, '/v1/reversals', { original_reference });
     // The first reversed: A redeemed, B taken instead. Half the second refunded: B gone, 50 of C instead.
     expect((await reverse(s1)).wallet).toEqual({ open: 100, commerce: 100 });
     expect(await refund(s, s2, 500)).toMatchObject({ clawed_back: 50, wallet: { open: 100, commerce: 50 } });
@@ -301,11 +292,7 @@ describe('a claw-back takes the purchase’s own lots', () => {
     const v = await call(gw, 'POST', '/v1/venues', s.biz.admin_key, { name: 'Elsewhere', merchant_id: m.body.id });
     const t = await call(gw, 'POST', '/v1/terminals', s.biz.admin_key, { venue_id: v.body.id, code: 'T0000002' });
     expect([m.status, v.status, t.status], t.text).toEqual([201, 201, 201]);
-    const at = (key: string) => async (path: string, body: Record<string, unknown>) => {
-      const r = await call(gw, 'POST', path, key, { reference: ref(), ...body });
-      expect(r.status, `${path} ${r.text}`).toBe(201);
-      return r.body as { reference: string; wallet: unknown };
-    };
+    const at = (key: string) => (path: string, body: Record<string, unknown>) => approved(key, path, body);
     const [here, elsewhere] = [at(s.biz.terminal_key), at(t.body.api_key as string)];
     const cim = { type: 'card', value: s.card };
     const p1 = await purchase(s, 1_000);
