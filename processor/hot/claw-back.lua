@@ -3,16 +3,6 @@
 -- written by expire.lua) against the lots of the purchase clawed back (ARG.award_lots, Node's
 -- reading of its journal entry or ledger row: a record keeps amounts only).
 
--- Byte order, whatever the locale Redis runs in (Lua's < on strings is strcoll): rebuild's
--- replay sorts notes alike (Buffer.compare).
-local function bytesBefore(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
-
 -- The purchase `o`'s own lots ({field, amount}, earliest expiry first) for a claw-back of
 -- `claw`: ARG.award_lots when they name it; nil when Node must read them first (the script
 -- answers stale). Taken first, they leave the contact's other lots as they would be had the
@@ -42,12 +32,17 @@ end
 -- to expire took that lot's share from the sale's other lot and noted nothing; the redemption's
 -- reversal gave it back to the expiring lot, and the sale's reversal clawed it back again once it
 -- had expired (commerce −250 where 0 was due).
+-- How long before the sale a redemption still counts as since it: ids are stamped by the gateway
+-- that took the request, as it came in, so a redemption made after the sale may carry an earlier
+-- time (a gateway's clock behind another's, a request that waited). Within it the claw-back reads
+-- the sale's lots, which is always right, only slower.
+local REDEEMED_SINCE_SLACK_MS = 60000
 local function ownLots(o, claw, open_first)
   if claw <= 0 or o.awarded - (o.to_open or 0) <= 0 then return {} end
   if (open_first or 0) <= 0 and redis.call('EXISTS', KEY.expired_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
     local held = redis.call('HVALS', KEY.lots)
     local c = redis.call('HMGET', KEY.contact, 'm', 'lr')
-    local redeemed_since = c[2] and not bytesBefore(c[2], string.sub(o.id, 5, 14))
+    local redeemed_since = c[2] and idTimeMs(c[2]) >= idTimeMs(string.sub(o.id, 5, 14)) - REDEEMED_SINCE_SLACK_MS
     if tonumber(held[1]) >= claw and tonumber(c[1] or '0') >= claw and not redeemed_since then return {} end
   end
   local given = ARG.award_lots
@@ -123,9 +118,23 @@ end
 -- noted after the redemption (a note before it cannot be its doing: a review found an unrelated
 -- later redemption's reversal settling an older note, its money left in open).
 local OWED_LOTS_KEPT_MS = 7776000000 -- keys.ts owed_lots_kept_ms, the same
+
+-- The id a claw-back files its notes under: its own (without 'txn_'), its 10 time characters
+-- raised to the contact's latest redemption's (`lr`) when they are before it. A redemption's
+-- reversal settles the notes made since it, told by those characters; a claw-back made after the
+-- redemption under an id stamped before it (answered stale and sent again meanwhile, or taken by
+-- a gateway whose clock lags) made its notes as if before, and the reversal passed them by: its
+-- money went back to the lot the claw-back had found gone (a review: 422 with 3 s of skew). The
+-- rebuild's replay (processor/ledger/replay.ts noteId) files them alike, in journal order.
+local function noteId()
+  local id = string.sub(ARG.id, 5)
+  local lr = redis.call('HGET', KEY.contact, 'lr')
+  if lr and bytesBefore(string.sub(id, 1, 10), lr) then return lr .. string.sub(id, 11) end
+  return id
+end
 local function noteOwed(own, lacked, owed)
   if owed <= 0 then return end
-  local id, left = string.sub(ARG.id, 5), owed
+  local id, left = noteId(), owed
   for i, lot in ipairs(own) do
     local n = math.min(lacked[i], left)
     if n > 0 then
@@ -159,7 +168,7 @@ local function noteInstead(own, lacked, owed, substitutes)
     skip = skip - off
     if s[2] > off then sources[#sources + 1] = {s[1], s[2] - off} end
   end
-  local id, instead, left, k = string.sub(ARG.id, 5), {}, {}, 1
+  local id, instead, left, k = #sources > 0 and noteId() or '', {}, {}, 1
   for i, lot in ipairs(own) do
     local want, targets = lacked[i], {}
     while want > 0 and k <= #sources do

@@ -29,6 +29,24 @@
 -- Integers as text without Lua's %.14g exponent form.
 local function int(n) return string.format('%d', n) end
 
+-- Byte order, whatever the locale Redis runs in (Lua's < on strings is strcoll): rebuild's
+-- replay sorts notes alike (Buffer.compare).
+local function bytesBefore(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- The time in ms of an id's 10 time characters (core/ids.ts: Crockford's base32, lower case).
+local ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
+local function idTimeMs(chars)
+  local ms = 0
+  for i = 1, 10 do ms = ms * 32 + string.find(ID_ALPHABET, string.sub(chars, i, i), 1, true) - 1 end
+  return ms
+end
+
 local function fill(template, values)
   return (string.gsub(template, '\1(%w+)\1', values))
 end

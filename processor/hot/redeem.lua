@@ -24,9 +24,11 @@ if want <= 0 or want > eligible then return refuse('insufficient_funds') end
 local taken, from = takeLots(lots, want)
 redis.call('HINCRBY', KEY.contact, 'm', -taken)
 redis.call('HINCRBY', KEY.contact, 'o', taken)
--- When the contact last redeemed (its id's time characters): a claw-back of a sale made before
--- it must look at which of the sale's lots are gone (claw-back.lua ownLots).
-redis.call('HSET', KEY.contact, 'lr', string.sub(ARG.id, 5, 14))
+-- When the contact last redeemed (its id's time characters, the latest of all, whatever order
+-- they came in): a claw-back of a sale made before it must look at which of the sale's lots are
+-- gone (claw-back.lua ownLots), and files its notes after it (claw-back.lua noteId).
+local at, last = string.sub(ARG.id, 5, 14), redis.call('HGET', KEY.contact, 'lr')
+if not last or bytesBefore(last, at) then redis.call('HSET', KEY.contact, 'lr', at) end
 local lots = lotsJson(from)
 redis.call('HSET', KEY.state, 'lots', lots)
 redis.call('PEXPIRE', KEY.state, ARG.record_ttl_ms)

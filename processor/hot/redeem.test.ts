@@ -25,10 +25,9 @@ specRedisForFile(13, (r) => (redis = r));
 /** The business's merchant codes that its offers' pools name: those pools redeem only at their merchant. */
 const restricted = ['M1', 'M2'];
 
-function call(terminal: Terminal, contact_id: string, amount: number | null, restricted_pools = restricted): RedeemCall {
+function call(terminal: Terminal, contact_id: string, amount: number | null, restricted_pools = restricted, id = newId('txn')): RedeemCall {
   const now_ms = Date.now();
   const { reference, slot } = specSlot(terminal.id, now_ms);
-  const id = newId('txn');
   const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
@@ -54,6 +53,15 @@ describe('redeem.lua', () => {
     const at_merchant = await redis.redeemScript(call(merchant, contact_id, 30));
     expect(at_merchant).toMatchObject({ outcome: 'ok' });
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [`${soon}|M2`]: '20', [`${past}|`]: '5' });
+  });
+
+  it('keeps the latest redemption\'s time on the contact (lr), whatever order the redemptions came in', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { [`${soon}|`]: 100 });
+    const late = newId('txn');
+    expect(await redis.redeemScript(call(own, contact_id, 10, restricted, late))).toMatchObject({ outcome: 'ok' });
+    // Stamped 3 s before the one made already (a gateway's clock behind), made after it.
+    expect(await redis.redeemScript(call(own, contact_id, 10, restricted, newId('txn', Date.now() - 3_000)))).toMatchObject({ outcome: 'ok' });
+    expect(await redis.hGet(contactKey(shard, contact_id), 'lr')).toBe(late.slice(4, 14));
   });
 
   it('refuses more than is eligible, nothing eligible, and anything while commerce debt is owed', async () => {

@@ -28,10 +28,9 @@ const original = (record: string) => specOriginal(redis, shard, terminal.id, rec
 /** What a purchase `original` counted, as Node gives it (processor/purchase-undo.ts): nothing by default. */
 const counted = (original: string, more: Partial<PurchaseUndo> = {}): PurchaseUndo => ({ original, caps: [], units: 0, periods: [], ...more });
 
-function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null, undo: PurchaseUndo | null = null, award_lots: AwardLots | null = null): ReversalCall {
+function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null, undo: PurchaseUndo | null = null, award_lots: AwardLots | null = null, id = newId('txn')): ReversalCall {
   const now_ms = Date.now();
   const { reference, slot } = specSlot(terminal.id, now_ms);
-  const id = newId('txn');
   const { reply, entry } = reversalTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
   return {
     business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
@@ -130,6 +129,20 @@ describe('reversal.lua', () => {
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [other]: '100' });
   });
 
+  // A redemption made after the sale may carry an earlier time (ids are stamped by the gateway
+  // that took the request): up to a minute before the sale it still counts as since, and the
+  // claw-back reads the sale's lots rather than take the one lot the contact holds, which may be
+  // another sale's while the sale's own was redeemed.
+  it('asks for the sale\'s lots when the contact redeemed up to a minute before the sale, though one lot would cover the claw-back', async () => {
+    const contact_id = await specContact(redis, shard, business, 0, { [pool]: 100 });
+    const o = await original('p|1000|100||||');
+    const sale_ms = Date.now();
+    await redis.hSet(contactKey(shard, contact_id), 'lr', newId('txn', sale_ms - 50_000).slice(4, 14));
+    expect(await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id)))).toEqual({ outcome: 'stale' });
+    await redis.hSet(contactKey(shard, contact_id), 'lr', newId('txn', sale_ms - 120_000).slice(4, 14));
+    expect(await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id)))).toMatchObject({ outcome: 'ok' });
+  });
+
   it('voids a spend and a redemption: the money back, the lots back as they were', async () => {
     const contact_id = await specContact(redis, shard, business, 100);
     const spend = await original('s|300||||7');
@@ -170,6 +183,30 @@ describe('reversal.lua', () => {
     expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '60', [pool]: '30', [later]: '10' });
     expect(await redis.hGetAll(owedLotsKey(shard, contact_id))).toEqual({ [earlier + soon]: '500', [reversal + other]: '70' });
     expect((await journalOf(redis, shard, out.journal_id)).entry).toMatchObject({ lots: [[soon, 60], [pool, 30], [later, 10]], owed: 50 });
+  });
+
+  // A claw-back made after a redemption under an id stamped before it (a request answered stale
+  // and sent again meanwhile, or a gateway whose clock lags): its notes are the redemption's
+  // doing, and its reversal must find them. Filed under the claw-back's own id time (until
+  // 2026-12-06), they were "before" the redemption: its reversal gave `soon` its 100 back and left
+  // `other`, whose 100 the sale's reversal took instead, empty (a review: 422 with 3 s of skew).
+  it('files a claw-back\'s notes after the contact\'s latest redemption whatever its id\'s time, so that redemption\'s reversal follows them', async () => {
+    const other = `${String(Date.now() + 3 * 86_400_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 100, { [other]: 100 });
+    const sale = await original('p|1000|100||||');
+    const redemption = await original('r|100');
+    await redis.hSet(stateKey(shard, redemption.id), 'lots', JSON.stringify([[soon, 100]]));
+    await redis.hSet(contactKey(shard, contact_id), 'lr', redemption.id.slice(4, 14));
+    const stale = newId('txn', Date.now() - 3_000);
+    const clawed = await redis.reversalScript(call(contact_id, sale.slot, null, counted(sale.id), awardLotsArg(sale.id, [[soon, 100]], Date.now()), stale));
+    if (clawed.outcome !== 'ok') throw new Error(JSON.stringify(clawed));
+    expect(await redis.hGetAll(owedLotsKey(shard, contact_id))).toEqual({ [`${redemption.id.slice(4, 14)}${stale.slice(14)}>${soon}`]: JSON.stringify([[other, 100]]) });
+    const out = await redis.reversalScript(call(contact_id, redemption.slot));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    // As if the redemption never happened: the sale's reversal took `soon`'s 100, `other` stays.
+    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'redemption', wallet: { open: 0, commerce: 100 } });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [other]: '100' });
+    expect(await redis.exists(owedLotsKey(shard, contact_id))).toBe(0);
   });
 
   it('moves back to commerce what nothing owes, settling commerce debt first, as an award does, then into its lots', async () => {

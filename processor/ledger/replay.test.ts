@@ -261,6 +261,25 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([]);
   });
 
+  it('files a claw-back\'s notes after the latest redemption before it in the journal, whatever its id\'s time, as claw-back.lua noteId does', () => {
+    const t0 = Date.UTC(2026, 11, 6);
+    const at = (kind: string, ms: number, extra: Partial<HistoryRow>) => row(kind, ms, { id: newId('txn', ms), ...extra });
+    const [soon, other] = [lotOf(t0 + 1e9), lotOf(t0 + 3e9)];
+    const r = new ContactReplay(ctx);
+    const sale = at('purchase', t0, { amount: 1_000, awards: [award(100, t0 + 1e9)], postings: [[rewards, commerce, 100]] });
+    r.apply(sale);
+    r.apply(at('purchase', t0 + 1, { amount: 1_000, awards: [award(100, t0 + 3e9)], postings: [[rewards, commerce, 100]] }));
+    const redemption = at('redemption', t0 + 5_000, { lots: [[soon, 100]], postings: [[commerce, open, 100]] });
+    r.apply(redemption);
+    // The sale's reversal, stamped 3 s before the redemption, came after it in the journal.
+    const reversal = at('reversal', t0 + 2_000, { original_id: sale.id, lots: [[other, 100]], owed: 0, instead: [[soon, other, 100]], postings: [[commerce, rewards, 100]] });
+    r.apply(reversal);
+    expect(r.result()).toMatchObject({ instead_lots: [[`${redemption.id.slice(4, 14)}${reversal.id.slice(14)}>${soon}`, `[["${other}",100]]`]] });
+    r.apply(at('reversal', t0 + 6_000, { original_id: redemption.id, lots: [[other, 100]], owed: 0, postings: [[open, commerce, 100]] }));
+    expect(r.result()).toMatchObject({ instead_lots: [], lots: [[other, 100]] });
+    expect(r.warnings).toEqual([]);
+  });
+
   it('a spend\'s reversal pays commerce debt first (since 2026-12-06): what its postings move into commerce leaves the debt', () => {
     const t0 = Date.UTC(2026, 11, 6);
     const r = new ContactReplay(ctx);

@@ -531,7 +531,7 @@ export class ContactReplay {
     this.forgetKept(t.created_ms);
     // Since 2026-12-06 the entry says what it noted (claw-back.lua owedOf): none in the one-lot
     // case, and nothing written off there either (it wants no expired lots remembered).
-    const noted_at = typeof t.owed === 'number' ? t.id.slice(4) : undefined;
+    const noted_at = typeof t.owed === 'number' ? this.noteId(t) : undefined;
     if (noted_at === undefined && this.oneLotCovers(claw, t.created_ms)) {
       if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
       return;
@@ -581,6 +581,15 @@ export class ContactReplay {
     return held !== undefined && held >= claw;
   }
 
+  /**
+   * claw-back.lua noteId: the claw-back's id, its time characters raised to the latest
+   * redemption's before it (in journal order, as the script ran) when they are before those.
+   */
+  private noteId(t: HistoryRow): string {
+    const id = t.id.slice(4);
+    return this.redeemed_at !== null && id.slice(0, 10) < this.redeemed_at ? this.redeemed_at + id.slice(10) : id;
+  }
+
   /** What a claw-back owed a redemption's reversal, under `field` (its id and the lot), remembered as claw-back.lua noteOwed does. */
   private noteOwed(field: string, owed: number, at_ms: number): void {
     if (owed <= 0) return;
@@ -596,7 +605,7 @@ export class ContactReplay {
       covered.set(lot, (covered.get(lot) ?? 0) + amount);
       by_lot.set(lot, [...(by_lot.get(lot) ?? []), [other, amount]]);
     }
-    for (const [lot, targets] of by_lot) this.instead.set(`${t.id.slice(4)}>${lot}`, targets);
+    for (const [lot, targets] of by_lot) this.instead.set(`${this.noteId(t)}>${lot}`, targets);
     if (by_lot.size > 0) this.owed_at_ms = t.created_ms;
     return covered;
   }
