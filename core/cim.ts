@@ -169,6 +169,14 @@ export function hmacKey(hmac_key: string): KeyObject {
   return key_object!;
 }
 
+/**
+ * The index token of a contact's email or phone on file (its details, not a CIM): a token no CIM
+ * has, for its hint in the CIM index (processor/detail-hints.ts).
+ */
+export function detailToken(hmac_key: string, business_id: string, type: 'email' | 'phone', value: string): string {
+  return createHmac('sha256', hmacKey(hmac_key)).update(`${business_id}\u0000${type} on file\u0000${value}`).digest('base64url').slice(0, 22);
+}
+
 /** The index token of a normalised CIM: HMAC-SHA256 over business, type and value, 128 bits. */
 export function cimToken(hmac_key: string, business_id: string, type: CimType, value: string): string {
   return createHmac('sha256', hmacKey(hmac_key)).update(`${business_id}\u0000${type}\u0000${value}`).digest('base64url').slice(0, 22);

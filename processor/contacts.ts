@@ -19,6 +19,7 @@ import { waitForShard } from './ledger/caught-up.ts';
 import { oweCopy, payCopy } from './copies-owed.ts';
 import { requireWritableNow } from './redis-health.ts';
 import { posDetailRead } from './ledger-reads.ts';
+import { DetailHints, type ContactDetails, type DetailType } from './detail-hints.ts';
 import type { TransactionSql } from 'postgres';
 
 export interface ContactView {
@@ -111,9 +112,11 @@ export class Contacts {
   onCreated: (business: Business, contact_ids: readonly string[]) => Promise<void> = async () => {};
 
   private readonly index: CimIndex;
+  private readonly hints: DetailHints;
 
   constructor(private readonly stores: Stores) {
     this.index = new CimIndex(stores.redis, stores.config.cim_index_buckets ?? default_config.cim_index_buckets!);
+    this.hints = new DetailHints(stores.redis, stores.config.cim_hmac_key, this.index);
   }
 
   shardOf(contact_id: string): number {
@@ -350,6 +353,7 @@ export class Contacts {
     // contact (finishUnindexed); the reverse order could leave Redis naming a contact that does not exist.
     const hot = batch.map((c) => ({ id: c.id, tags: c.input.tags, birth_date: c.input.birth_date ?? null, referred_by: c.referred_by, spend_blocked: c.input.spend_blocked === true }));
     await this.indexContacts(business.id, hot, cims);
+    await this.hints.add(business.id, batch.map((c) => ({ id: c.id, email: c.email, phone: c.phone, cim_tokens: c.cims.map((x) => x.token) })));
   }
 
   /** The contacts' hashes (their business first of all: a contact without it does not exist for the hot path) and CIMs, in one pipeline. */
@@ -422,12 +426,14 @@ export class Contacts {
   /** Contacts PostgreSQL holds and Redis never had, indexed as their create would have, and their sign-up awards made (a reference of its own: made once). */
   private async finishUnindexed(business: Business, contact_ids: readonly string[]): Promise<void> {
     const { sql } = this.stores;
-    const contacts = await sql<HotContact[]>`
-      select id, tags, to_char(birth_date, 'YYYY-MM-DD') as birth_date, referred_by, spend_blocked
+    const contacts = await sql<(HotContact & { email: string | null; phone: string | null })[]>`
+      select id, tags, to_char(birth_date, 'YYYY-MM-DD') as birth_date, referred_by, spend_blocked, email, phone
       from contacts where business_id = ${business.id} and id = any(${contact_ids})`;
     const cims = await sql<{ token: string; contact_id: string }[]>`
       select token, contact_id from contact_cims where business_id = ${business.id} and contact_id = any(${contact_ids})`;
     await this.indexContacts(business.id, contacts, cims);
+    const tokens = (id: string) => cims.filter((x) => x.contact_id === id).map((x) => x.token);
+    await this.hints.add(business.id, contacts.map((c) => ({ id: c.id, email: c.email, phone: c.phone, cim_tokens: tokens(c.id) })));
     await this.onCreated(business, contacts.map((c) => c.id));
   }
 
@@ -489,9 +495,19 @@ export class Contacts {
   private byDetailAtPos(business_id: string, cim: NormalisedCim): Promise<string | null> {
     if (cim.type !== 'email' && cim.type !== 'phone') return Promise.resolve(null);
     const detail = { ...cim, type: cim.type };
-    return posDetailRead(this.stores)(() => this.contactWithDetail(business_id, detail)).catch(() => {
-      throw new PocketgateError('unavailable', 'no CIM names this contact, and the details on file cannot be read now; try again');
-    });
+    return posDetailRead(this.stores)(() => this.contactWithDetail(business_id, detail)).catch(() => this.byDetailHint(business_id, detail.type, detail.value));
+  }
+
+  /**
+   * byDetailAtPos while PostgreSQL cannot answer: the contact the detail's hint names
+   * (detail-hints.ts); none named (several have it, or no hint was made: a contact made before
+   * hints, a Redis rebuilt by an older release), 503 as before, never a contact_not_found that
+   * the outage made.
+   */
+  private async byDetailHint(business_id: string, type: DetailType, value: string): Promise<string> {
+    const hinted = await this.hints.contactOf(business_id, type, value);
+    if (hinted === null) throw new PocketgateError('unavailable', 'no CIM names this contact, and the details on file cannot be read now; try again');
+    return hinted;
   }
 
   async view(business: Business, contact_id: string): Promise<ContactView | undefined> {
@@ -522,9 +538,11 @@ export class Contacts {
     if (hot) await requireWritableNow(this.stores);
     if (patch.birth_date !== undefined && patch.birth_date !== null) await this.ledgerHasPurchasesOf(business, contact_id);
     const owed = await sql.begin(async (tx) => {
+      const details = patch.email !== undefined || patch.phone !== undefined ? await this.detailsOf(tx, business, contact_id) : undefined;
       const [row] = await tx`update contacts set ${Object.keys(columns).length > 0 ? tx(columns) : tx`id = id`}, updated_at = now()
         where id = ${contact_id} and business_id = ${business.id} returning id`;
       if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
+      if (details !== undefined) await this.rehint(business.id, details, columns);
       return hot ? oweCopy(tx, 'contact', contact_id) : undefined;
     });
     if (owed !== undefined) {
@@ -532,6 +550,33 @@ export class Contacts {
       await payCopy(sql, 'contact', contact_id, owed);
     }
     return (await this.view(business, contact_id))!;
+  }
+
+  /** The contact's details on file and its CIMs' tokens, its row locked for the PATCH (none: not found). */
+  private async detailsOf(tx: TransactionSql, business: Business, contact_id: string): Promise<ContactDetails | undefined> {
+    const [row] = await tx<{ email: string | null; phone: string | null }[]>`
+      select email, phone from contacts where id = ${contact_id} and business_id = ${business.id} for update`;
+    if (row === undefined) return undefined;
+    const cims = await tx<{ token: string }[]>`select token from contact_cims where contact_id = ${contact_id}`;
+    return { id: contact_id, email: row.email, phone: row.phone, cim_tokens: cims.map((c) => c.token) };
+  }
+
+  /**
+   * A PATCH's changed details re-hinted (detail-hints.ts) under the row's lock, before its commit:
+   * two PATCHes of one contact hint in the order they commit, and one Redis refuses changes
+   * nothing (503). A commit that fails after leaves a hint of a detail not on file, or none of one
+   * that is, until the next change of it; a hint is read only while PostgreSQL cannot answer.
+   */
+  private async rehint(business_id: string, before: ContactDetails, columns: Record<string, unknown>): Promise<void> {
+    const after: { email: string | null; phone: string | null } = { email: before.email, phone: before.phone };
+    for (const type of ['email', 'phone'] as const) {
+      if (!(type in columns) || columns[type] === before[type]) continue;
+      const old = before[type];
+      if (old !== null) await this.hints.remove(business_id, type, old, before.id);
+      after[type] = (columns[type] as string | null) ?? null;
+    }
+    const changed = { ...before, email: after.email !== before.email ? after.email : null, phone: after.phone !== before.phone ? after.phone : null };
+    await this.hints.add(business_id, [changed]);
   }
 
   /**

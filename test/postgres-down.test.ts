@@ -18,6 +18,9 @@ let sql: Sql;
 let biz: BusinessFixture;
 let contact: Contact;
 const on_file_email = `on-file-${process.pid}@example.com`;
+const on_file_phone = `+3361${String(process.pid).padStart(7, '0').slice(-7)}`;
+const shared_email = `household-${process.pid}@example.com`;
+const moved_email = `moved-${process.pid}@example.com`;
 let on_file_id: string;
 
 beforeAll(async () => {
@@ -32,6 +35,12 @@ beforeAll(async () => {
   const on_file = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: on_file_email });
   expect(on_file.status, on_file.text).toBe(201);
   on_file_id = on_file.body.id;
+  // Details on file: a phone too (normalised as a CIM's: spaces dropped); an email two contacts
+  // have (a household: neither is named); an email changed by a PATCH (the old one names nobody).
+  expect((await call(gw, 'PATCH', `/v1/contacts/${on_file_id}`, biz.admin_key, { phone: on_file_phone.replace(/^(\+33)(\d)/, '$1 $2 ') })).status).toBe(200);
+  for (let i = 0; i < 2; i++) expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: shared_email })).status).toBe(201);
+  const moved = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: moved_email });
+  expect((await call(gw, 'PATCH', `/v1/contacts/${moved.body.id}`, biz.admin_key, { email: `now-${moved_email}` })).status).toBe(200);
   // The terminal and the offers are in the gateway's caches once it has served a purchase.
   expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'warm', cim: { type: 'card', value: contact.card }, amount: 1000, currency: 'EUR' })).status).toBe(201);
 });
@@ -93,17 +102,29 @@ describe('PostgreSQL unreachable', () => {
       expect([refused.status, refused.body.code], `${header} ${refused.text}`).toEqual([401, 'signature_invalid']);
     }
 
-    // A contact named by the email it has on file (no CIM): only PostgreSQL knows it, so 503, and
-    // the reference keeps no contact_not_found that the outage made; once back, the same call buys.
-    const by_email = { reference: 'down-email', cim: { type: 'email', value: on_file_email }, amount: 1000, currency: 'EUR' };
-    const refused = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, by_email);
-    expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
+    // A contact named by the email or phone it has on file (no CIM): found by its hint in Redis
+    // (until 2026-12-06 PostgreSQL alone knew it, and the POS answered 503: a black-box probe).
+    for (const cim of [{ type: 'email', value: on_file_email }, { type: 'phone', value: on_file_phone }, { type: 'email', value: `now-${moved_email}` }]) {
+      const bought = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: `down-${cim.value}`, cim, amount: 1000, currency: 'EUR' });
+      expect(bought.status, bought.text).toBe(201);
+      if (cim.value !== `now-${moved_email}`) expect(bought.body.contact_id).toBe(on_file_id);
+      approved.push(bought.body.id);
+    }
+    const wallet_by_email = await call(gw, 'GET', `/v1/wallets?cim_type=email&cim_value=${encodeURIComponent(on_file_email)}`, biz.terminal_key);
+    expect(wallet_by_email.status, wallet_by_email.text).toBe(200);
+    // One several contacts have on file, one a PATCH took away, one nobody has: who it names (or
+    // that nobody does) only PostgreSQL can say, so 503, and the reference keeps no contact_not_found
+    // that the outage made; once back, the same call buys (or is 404).
+    const by_shared = { reference: 'down-shared', cim: { type: 'email', value: shared_email }, amount: 1000, currency: 'EUR' };
+    for (const value of [shared_email, moved_email, `nobody-${moved_email}`]) {
+      const refused = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...by_shared, cim: { type: 'email', value } });
+      expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
+    }
 
     await postgres.open();
-    await eventually('a contact found by its email on file', async () => (await call(gw, 'GET', '/v1/offers', biz.admin_key)).status === 200);
-    const bought = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, by_email);
-    expect([bought.status, bought.body.contact_id, bought.headers.get('idempotent-replayed')], bought.text).toEqual([201, on_file_id, null]);
-    approved.push(bought.body.id);
+    await eventually('PostgreSQL back', async () => (await call(gw, 'GET', '/v1/offers', biz.admin_key)).status === 200);
+    const ambiguous = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, by_shared);
+    expect([ambiguous.status, ambiguous.body.code, ambiguous.headers.get('idempotent-replayed')], ambiguous.text).toEqual([404, 'contact_not_found', null]);
     await eventually('the ledger caught up', async () => {
       const rows = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions where id = any(${approved})`;
       return rows[0]!.n === approved.length;

@@ -67,6 +67,12 @@ export class CimIndex {
     return value === null ? null : contactIdFromBytes(value as unknown as Buffer);
   }
 
+  /** The entry's bytes as they are (a contact id's, or another mark: detail-hints.ts), or null. */
+  async bytes(token: string): Promise<Buffer | null> {
+    const { key, field } = this.entry(token);
+    return (await this.binary.hGet(key, field)) as unknown as Buffer | null;
+  }
+
   /** Token names contact now (replacing what it named before). */
   async put(token: string, contact_id: string): Promise<void> {
     const { key, field } = this.entry(token);

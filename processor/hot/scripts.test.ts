@@ -7,7 +7,7 @@ import { newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
 import { guessCountersOf } from './guess.ts';
-import { eventClaimKey, expired_lots_kept_ms, transactionClaimKey } from './keys.ts';
+import { cimBucketKey, eventClaimKey, expired_lots_kept_ms, transactionClaimKey } from './keys.ts';
 import { loadLibrary } from './library.ts';
 import type { ArgsParser } from './layout.ts';
 import { hot_library, hot_scripts } from './scripts.ts';
@@ -55,6 +55,7 @@ describe('hot scripts', () => {
       ['undoScript', { shard: 7, contact_id: newId('con'), reversal: newId('txn'), undo: { original: newId('txn'), caps: [], units: 0, periods: [] } }],
       ['birthDateScript', { shard: 7, contact_id: newId('con'), birth_date: '1990-06-15', purchases: '', reversals: '', times: [], times_kept_ms: 1 }],
       ['tierUnitsScript', { shard: 7, contact_id: newId('con'), purchases: '', reversals: '', pending: [], units: [] }],
+      ['detailHintScript', { key: cimBucketKey(7), field: Buffer.alloc(10), contact: Buffer.alloc(12), mode: 'add' }],
     ];
     expect(calls.map(([name]) => name).sort()).toEqual(Object.keys(hot_scripts).sort());
     for (const [name, call] of calls) {

@@ -8,6 +8,7 @@ import { backlog_script } from './backlog.ts';
 import { birth_date_script } from './birth-date.ts';
 import { budget_script } from './budget.ts';
 import { claim_script } from './claim.ts';
+import { detail_hint_script } from './detail-hint.ts';
 import { expire_script } from './expire.ts';
 import { guess_script } from './guess.ts';
 import { hotLibrary } from './library.ts';
@@ -38,6 +39,7 @@ export const hot_scripts = {
   undoScript: undo_script,
   birthDateScript: birth_date_script,
   tierUnitsScript: tier_units_script,
+  detailHintScript: detail_hint_script,
 };
 
 export const hot_library = hotLibrary(hot_scripts);

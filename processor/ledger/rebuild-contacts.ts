@@ -7,6 +7,7 @@
 import { shardOf } from '../../core/ids.ts';
 import type { PeriodKind } from '../../core/tier.ts';
 import { CimIndex } from '../hot/cim-index.ts';
+import { DetailHints } from '../detail-hints.ts';
 import { capsKey, contactKey, expired_lots_kept_ms, expiredLotsKey, expiryKey, lotOrderKey, lots_unordered_max, lotsKey, owedLotsKey, purchase_times_kept_ms, purchaseTimesKey } from '../hot/keys.ts';
 import type { Posting } from '../journal.ts';
 import { default_config, type ProcessorConfig, type RedisClient, type Sql } from '../stores.ts';
@@ -24,6 +25,11 @@ interface ContactRow {
   readonly referred_by: string | null;
   readonly schemes: string[] | null;
   readonly tokens: string[] | null;
+  readonly email: string | null;
+  readonly phone: string | null;
+  /** Another contact of the business has this email (phone) on file too. */
+  readonly email_shared: boolean;
+  readonly phone_shared: boolean;
 }
 
 /** A contact's ledger transaction as the query returns it: a HistoryRow before its JSON is read. */
@@ -37,6 +43,8 @@ interface LedgerRow extends Pick<HistoryRow, 'id' | 'kind' | 'amount' | 'created
 export interface ContactsLoaded {
   contacts: number;
   cims: number;
+  /** Hints of emails and phones on file (processor/detail-hints.ts). */
+  detail_hints: number;
   lots: number;
   caps: number;
   /** Contacts whose hot state could not be derived exactly, with why (bounded). */
@@ -138,12 +146,16 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
   const caps_kept = capPeriodsKeptFrom(now_ms);
   const known = await businesses(sql);
   const index = new CimIndex(redis, config.cim_index_buckets ?? default_config.cim_index_buckets!);
-  const loaded: ContactsLoaded = { contacts: 0, cims: 0, lots: 0, caps: 0, warnings: [] };
+  const hints = new DetailHints(redis, config.cim_hmac_key, index);
+  const loaded: ContactsLoaded = { contacts: 0, cims: 0, detail_hints: 0, lots: 0, caps: 0, warnings: [] };
   const ledger = new Peekable(histories(sql)[Symbol.asyncIterator]());
   const contacts = sql<ContactRow[]>`
     select c.id, c.business_id, b.currency, c.tags, to_char(c.birth_date, 'YYYY-MM-DD') as birth_date, c.spend_blocked, c.referred_by,
       (select array_agg(m.scheme_id order by m.scheme_id) from scheme_members m where m.contact_id = c.id) as schemes,
-      (select array_agg(x.token) from contact_cims x where x.contact_id = c.id) as tokens
+      (select array_agg(x.token) from contact_cims x where x.contact_id = c.id) as tokens,
+      c.email, c.phone,
+      exists (select 1 from contacts d where d.business_id = c.business_id and d.email = c.email and d.id <> c.id) as email_shared,
+      exists (select 1 from contacts d where d.business_id = c.business_id and d.phone = c.phone and d.id <> c.id) as phone_shared
     from contacts c join businesses b on b.id = c.business_id
     order by c.id collate "C"`.cursor(page_contacts);
   for await (const page of contacts) {
@@ -185,6 +197,7 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
       }
       index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
       loaded.cims += c.tokens?.length ?? 0;
+      loaded.detail_hints += hints.rebuilt(multi, c.business_id, { id: c.id, email: c.email, phone: c.phone, cim_tokens: c.tokens ?? [] }, { email: c.email_shared, phone: c.phone_shared });
       loaded.lots += hot.lots.length;
       loaded.caps += caps.length;
     }

@@ -75,7 +75,7 @@ async function main(): Promise<number> {
     console.log(`rebuilt in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
     const n = result.network;
     console.log(`  network: ${n.businesses} businesses, ${n.merchants} merchants, ${n.venues} venues, ${n.terminals} terminals, ${n.links} acquirer links, ${n.rewards} rewards snapshots`);
-    console.log(`  contacts: ${result.contacts} (CIM index entries: ${result.cims}, commerce lots: ${result.lots}, cap counters: ${result.caps})`);
+    console.log(`  contacts: ${result.contacts} (CIM index entries: ${result.cims}, hints of emails and phones on file: ${result.detail_hints}, commerce lots: ${result.lots}, cap counters: ${result.caps})`);
     console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states, ${result.refusals} refusals`);
     console.log(`  budgets: ${result.budgets} offers`);
     console.log(`  contribution fee carries: ${result.fee_carries} (merchant and shard)`);
