@@ -533,9 +533,10 @@ export class Contacts {
     if (typeof patch.email === 'string') columns.email = this.normalise('email', patch.email, 'email').value;
     if (typeof patch.phone === 'string') columns.phone = this.normalise('phone', patch.phone, 'phone').value;
     const hot = patch.tags !== undefined || patch.birth_date !== undefined || patch.spend_blocked !== undefined;
-    // What the POS path reads is refused at once while Redis takes no write (503, nothing changed),
-    // rather than committed where only GET shows it; a copy that fails all the same is owed.
-    if (hot) await requireWritableNow(this.stores);
+    // What the POS path reads (the details' hints too: rehint) is refused at once while Redis takes
+    // no write (503, nothing changed), rather than committed where only GET shows it; a copy that
+    // fails all the same is owed.
+    if (hot || patch.email !== undefined || patch.phone !== undefined) await requireWritableNow(this.stores);
     if (patch.birth_date !== undefined && patch.birth_date !== null) await this.ledgerHasPurchasesOf(business, contact_id);
     const owed = await sql.begin(async (tx) => {
       const details = patch.email !== undefined || patch.phone !== undefined ? await this.detailsOf(tx, business, contact_id) : undefined;
