@@ -352,8 +352,10 @@ export class Contacts {
     // PostgreSQL first: if we crash here (or Redis refuses), the same call again finishes the
     // contact (finishUnindexed); the reverse order could leave Redis naming a contact that does not exist.
     const hot = batch.map((c) => ({ id: c.id, tags: c.input.tags, birth_date: c.input.birth_date ?? null, referred_by: c.referred_by, spend_blocked: c.input.spend_blocked === true }));
+    // The hints before the index: a failure before the index leaves the contact unindexed, which
+    // the same call again finishes (finishUnindexed), hints included.
+    await this.hints.add(sql, business.id, batch.map((c) => ({ id: c.id, email: c.email, phone: c.phone, cim_tokens: c.cims.map((x) => x.token) })));
     await this.indexContacts(business.id, hot, cims);
-    await this.hints.add(business.id, batch.map((c) => ({ id: c.id, email: c.email, phone: c.phone, cim_tokens: c.cims.map((x) => x.token) })));
   }
 
   /** The contacts' hashes (their business first of all: a contact without it does not exist for the hot path) and CIMs, in one pipeline. */
@@ -431,9 +433,9 @@ export class Contacts {
       from contacts where business_id = ${business.id} and id = any(${contact_ids})`;
     const cims = await sql<{ token: string; contact_id: string }[]>`
       select token, contact_id from contact_cims where business_id = ${business.id} and contact_id = any(${contact_ids})`;
-    await this.indexContacts(business.id, contacts, cims);
     const tokens = (id: string) => cims.filter((x) => x.contact_id === id).map((x) => x.token);
-    await this.hints.add(business.id, contacts.map((c) => ({ id: c.id, email: c.email, phone: c.phone, cim_tokens: tokens(c.id) })));
+    await this.hints.add(sql, business.id, contacts.map((c) => ({ id: c.id, email: c.email, phone: c.phone, cim_tokens: tokens(c.id) })));
+    await this.indexContacts(business.id, contacts, cims);
     await this.onCreated(business, contacts.map((c) => c.id));
   }
 
@@ -538,14 +540,16 @@ export class Contacts {
     // fails all the same is owed.
     if (hot || patch.email !== undefined || patch.phone !== undefined) await requireWritableNow(this.stores);
     if (patch.birth_date !== undefined && patch.birth_date !== null) await this.ledgerHasPurchasesOf(business, contact_id);
+    let details: ContactDetails | undefined;
     const owed = await sql.begin(async (tx) => {
-      const details = patch.email !== undefined || patch.phone !== undefined ? await this.detailsOf(tx, business, contact_id) : undefined;
+      details = patch.email !== undefined || patch.phone !== undefined ? await this.detailsOf(tx, business, contact_id) : undefined;
+      if (details !== undefined) await this.leaving(business.id, details, columns);
       const [row] = await tx`update contacts set ${Object.keys(columns).length > 0 ? tx(columns) : tx`id = id`}, updated_at = now()
         where id = ${contact_id} and business_id = ${business.id} returning id`;
       if (row === undefined) throw new PocketgateError('not_found', `contact ${contact_id} not found`);
-      if (details !== undefined) await this.rehint(business.id, details, columns);
       return hot ? oweCopy(tx, 'contact', contact_id) : undefined;
     });
+    if (details !== undefined) await this.hints.add(sql, business.id, [changedDetails(details, columns)]);
     if (owed !== undefined) {
       await this.syncHotFields(contact_id);
       await payCopy(sql, 'contact', contact_id, owed);
@@ -563,21 +567,15 @@ export class Contacts {
   }
 
   /**
-   * A PATCH's changed details re-hinted (detail-hints.ts) under the row's lock, before its commit:
-   * two PATCHes of one contact hint in the order they commit, and one Redis refuses changes
-   * nothing (503). A commit that fails after leaves a hint of a detail not on file, or none of one
-   * that is, until the next change of it; a hint is read only while PostgreSQL cannot answer.
+   * The details a PATCH changes, made '*' under the row's lock before it commits (detail-hints.ts):
+   * whatever then fails, no hint names the contact for a detail it may no longer have. The new
+   * ones are hinted once committed (Contacts.patch).
    */
-  private async rehint(business_id: string, before: ContactDetails, columns: Record<string, unknown>): Promise<void> {
-    const after: { email: string | null; phone: string | null } = { email: before.email, phone: before.phone };
+  private async leaving(business_id: string, before: ContactDetails, columns: Record<string, unknown>): Promise<void> {
     for (const type of ['email', 'phone'] as const) {
-      if (!(type in columns) || columns[type] === before[type]) continue;
       const old = before[type];
-      if (old !== null) await this.hints.remove(business_id, type, old, before.id);
-      after[type] = (columns[type] as string | null) ?? null;
+      if (type in columns && columns[type] !== old && old !== null) await this.hints.leaving(business_id, type, old);
     }
-    const changed = { ...before, email: after.email !== before.email ? after.email : null, phone: after.phone !== before.phone ? after.phone : null };
-    await this.hints.add(business_id, [changed]);
   }
 
   /**
@@ -848,3 +846,9 @@ export class Contacts {
 }
 
 export type { FieldError };
+
+/** A contact's details a PATCH's columns changed (the others null: nothing to hint again). */
+function changedDetails(before: ContactDetails, columns: Record<string, unknown>): ContactDetails {
+  const changed = (type: 'email' | 'phone'): string | null => (type in columns && columns[type] !== before[type] ? ((columns[type] as string | null) ?? null) : null);
+  return { ...before, email: changed('email'), phone: changed('phone') };
+}

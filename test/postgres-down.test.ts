@@ -10,6 +10,8 @@ import { StoreCut } from './store-cut.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { addCashbackOffer, connectTestSql, createContacts, type Contact } from './ledger-helpers.ts';
 import { startOwnRedis, type OwnRedis } from './own-redis.ts';
+import { CimIndex } from '../processor/hot/cim-index.ts';
+import { DetailHints } from '../processor/detail-hints.ts';
 
 let own: OwnRedis;
 const postgres = new StoreCut(new URL(process.env.DATABASE_URL!));
@@ -21,6 +23,7 @@ const on_file_email = `on-file-${process.pid}@example.com`;
 const on_file_phone = `+3361${String(process.pid).padStart(7, '0').slice(-7)}`;
 const shared_email = `household-${process.pid}@example.com`;
 const moved_email = `moved-${process.pid}@example.com`;
+const unhinted_email = `unhinted-${process.pid}@example.com`;
 let on_file_id: string;
 
 beforeAll(async () => {
@@ -41,6 +44,15 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: shared_email })).status).toBe(201);
   const moved = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: moved_email });
   expect((await call(gw, 'PATCH', `/v1/contacts/${moved.body.id}`, biz.admin_key, { email: `now-${moved_email}` })).status).toBe(200);
+  // A contact with an email and no hint of it (made before hints, or its hint lost to a crash),
+  // then another with the same: PostgreSQL has two, so the second is not named (a review found it
+  // named, and bought for while PostgreSQL was down, where PostgreSQL says 404).
+  expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: unhinted_email })).status).toBe(201);
+  const { config } = gw.processor.stores;
+  const index = new CimIndex(own.client, config.cim_index_buckets!);
+  const hint = index.entry(new DetailHints(own.client, config.cim_hmac_key, index).token(biz.business_id, 'email', unhinted_email));
+  expect(await own.client.hDel(hint.key, hint.field)).toBe(1);
+  expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { email: unhinted_email })).status).toBe(201);
   // The terminal and the offers are in the gateway's caches once it has served a purchase.
   expect((await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'warm', cim: { type: 'card', value: contact.card }, amount: 1000, currency: 'EUR' })).status).toBe(201);
 });
@@ -116,7 +128,7 @@ describe('PostgreSQL unreachable', () => {
     // that nobody does) only PostgreSQL can say, so 503, and the reference keeps no contact_not_found
     // that the outage made; once back, the same call buys (or is 404).
     const by_shared = { reference: 'down-shared', cim: { type: 'email', value: shared_email }, amount: 1000, currency: 'EUR' };
-    for (const value of [shared_email, moved_email, `nobody-${moved_email}`]) {
+    for (const value of [shared_email, moved_email, unhinted_email, `nobody-${moved_email}`]) {
       const refused = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { ...by_shared, cim: { type: 'email', value } });
       expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
     }

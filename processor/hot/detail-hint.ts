@@ -1,5 +1,5 @@
-// The detail hint script (detail-hint.lua): a contact's email or phone on file, added to or
-// removed from its hint in the CIM index.
+// The detail hint script (detail-hint.lua): a contact's email or phone on file added to its hint
+// in the CIM index, or the hint marked as naming nobody ('*').
 
 import { hotScript, unexpected } from './define.ts';
 import { arg, layout } from './layout.ts';
@@ -9,9 +9,9 @@ const detail_hint_layout = layout(
   {
     /** The hint's field in its bucket (cim-index.ts entry). */
     field: arg.bytes(),
-    /** The contact's id as the index holds it (core/ids.ts contactIdBytes). */
+    /** The contact's id as the index holds it (core/ids.ts contactIdBytes); empty for 'several'. */
     contact: arg.bytes(),
-    mode: arg.str<'add' | 'remove'>(),
+    mode: arg.str<'add' | 'several'>(),
   },
 );
 
@@ -19,7 +19,7 @@ export interface DetailHintCall {
   readonly key: string;
   readonly field: Buffer;
   readonly contact: Buffer;
-  readonly mode: 'add' | 'remove';
+  readonly mode: 'add' | 'several';
 }
 
 export const detail_hint_script = hotScript({

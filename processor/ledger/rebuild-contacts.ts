@@ -197,11 +197,12 @@ export async function rebuildContacts(redis: RedisClient, sql: Sql, config: Proc
       }
       index.setAll(multi, (c.tokens ?? []).map((token) => ({ token, contact_id: c.id })));
       loaded.cims += c.tokens?.length ?? 0;
-      loaded.detail_hints += hints.rebuilt(multi, c.business_id, { id: c.id, email: c.email, phone: c.phone, cim_tokens: c.tokens ?? [] }, { email: c.email_shared, phone: c.phone_shared });
       loaded.lots += hot.lots.length;
       loaded.caps += caps.length;
     }
     await multi.execAsPipeline();
+    const details = page.filter((c) => c.email !== null || c.phone !== null);
+    loaded.detail_hints += await hints.rebuilt(details.map((c) => ({ id: c.id, business_id: c.business_id, email: c.email, phone: c.phone, cim_tokens: c.tokens ?? [], shared: { email: c.email_shared, phone: c.phone_shared } })));
     loaded.contacts += page.length;
     onContacts(loaded.contacts);
   }
