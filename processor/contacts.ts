@@ -535,7 +535,7 @@ export class Contacts {
     if (typeof patch.email === 'string') columns.email = this.normalise('email', patch.email, 'email').value;
     if (typeof patch.phone === 'string') columns.phone = this.normalise('phone', patch.phone, 'phone').value;
     const hot = patch.tags !== undefined || patch.birth_date !== undefined || patch.spend_blocked !== undefined;
-    // What the POS path reads (the details' hints too: rehint) is refused at once while Redis takes
+    // What the POS path reads (the details' hints too: leaving) is refused at once while Redis takes
     // no write (503, nothing changed), rather than committed where only GET shows it; a copy that
     // fails all the same is owed.
     if (hot || patch.email !== undefined || patch.phone !== undefined) await requireWritableNow(this.stores);
