@@ -362,8 +362,13 @@ describe('messages of every shape, each with its DE39', () => {
     ['0200 without DE11', 'closed', () => Buffer.from('02007200000100C0800016400000000000001000000000000000100012051157050242TERM0001BAKERY001      978', 'latin1')],
     ['0800 with a zero bitmap', 'closed', () => Buffer.from('08000000000000000000', 'latin1')],
     ['0800 without DE11', 'closed', () => pack('0800', { 7: de7(), 70: '301' })],
-    ['0200 without DE41', 'closed', () => pack('0200', saleFields({ 41: undefined }))],
-    ['0420 without DE41 (moov-io iso_reversal_message_advice_missing_field.dat)', 'closed', () => loadManifest().find((v) => v.name === 'iso_reversal_message_advice_missing_field')!.data],
+    // Parsed without DE41: it names no terminal, 03, its reply without DE41 as it came (closed from
+    // 2026-12-05 to 2026-12-06); moov-io's advice without DE32 as well is 30, its key incomplete.
+    ['0200 without DE41', '03', () => pack('0200', saleFields({ 41: undefined }))],
+    ['0420 without DE41 and DE32 (moov-io iso_reversal_message_advice_missing_field.dat)', '30', () => loadManifest().find((v) => v.name === 'iso_reversal_message_advice_missing_field')!.data],
+    ['0200 without DE41 (moov-io financial_transaction_message.dat)', '03', () => loadManifest().find((v) => v.name === 'financial_transaction_message')!.data],
+    ['0400 without DE41 (moov-io iso_reversal_message.dat)', '03', () => loadManifest().find((v) => v.name === 'iso_reversal_message')!.data],
+    ['0420 without DE41 (moov-io iso_reversal_message_advice.dat)', '03', () => loadManifest().find((v) => v.name === 'iso_reversal_message_advice')!.data],
     ['0820 without DE41', '12', () => pack('0820', { 7: de7(), 11: nextStan(), 70: '301' })],
     ['1804 without DE41', '12', () => pack('1804', { 7: de7(), 11: nextStan(), 70: '301' })],
     ['0900 without DE41', '12', () => pack('0900', { 7: de7(), 11: nextStan(), 70: '301' })],

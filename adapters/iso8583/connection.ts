@@ -12,7 +12,7 @@
 //  - DE35 (track 2) is read in ASCII or EBCDIC, whichever the message carries (decodeRequest);
 //  - a message that does not decode is answered with DE39 30 when peekHeader finds its MTI,
 //    DE11 and DE41 (or, for a network class, a bitmap without DE41: answerable), else the
-//    connection is closed, as it is for one that decodes without them; a framing error
+//    connection is closed, as it is for one that decodes without DE11; a framing error
 //    closes it; a handler that throws (or returns a reply that does not encode) is answered with
 //    DE39 96;
 //  - a connection silent for idle_seconds is closed.
@@ -139,12 +139,16 @@ export class Connection {
       this.badInput(err, peekHeader(body, this.server.codec));
       return;
     }
-    // One that parses but whose reply the peer could never match (no DE11; no DE41 outside the
-    // network classes) closes the connection as one that does not parse (ISO8583.md "Bad input");
-    // it was answered, a 0210 without DE11 or a 30 without DE41 (a black-box probe).
+    // One that parses without DE11, whose reply the peer could never match, closes the connection
+    // as one that does not parse (ISO8583.md "Bad input"; a 0210 without DE11 was sent until
+    // 2026-12-05, a black-box probe). One without DE41 is read and answered (03: it names no
+    // terminal), its reply without DE41 as it came, which a peer keying by DE11 + DE41 (jPOS QMUX
+    // skips a key field a message lacks) matches: moov-io's financial and reversal messages, which
+    // the codec must read, have none, and were met by a closed connection from 2026-12-05 to
+    // 2026-12-06 (a second black-box probe).
     const head = headerOf(request);
-    if (!answerable(head)) {
-      this.badInput(new IsoFormatError(head.de11 === undefined ? 11 : 41, 4, 'absent', 'no reply to it could be matched'), head);
+    if (head.de11 === undefined) {
+      this.badInput(new IsoFormatError(11, 4, 'absent', 'no reply to it could be matched'), head);
       return;
     }
     this.inFlight++;
@@ -224,7 +228,7 @@ export class Connection {
       } catch {
         continue; // one that does not decode, read as the server stops: not answered
       }
-      if (!answerable(headerOf(request))) continue; // nor one whose reply could not be matched
+      if (request.fields[11] === undefined) continue; // nor one whose reply could not be matched
       this.reply(replyTo(request, '91'));
     }
   }

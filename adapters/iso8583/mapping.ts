@@ -171,13 +171,18 @@ function networkManagement(msg: IsoMessage): IsoMessage {
   return replyTo(msg, ['001', '002', '301'].includes(code) ? '00' : '12', { 70: code });
 }
 
-/** The terminal a message comes from (acquirer DE32, merchant DE42, terminal DE41): 30 without them, 03 unknown. */
+/**
+ * The terminal a message comes from (acquirer DE32, merchant DE42, terminal DE41): 30 without
+ * DE32, DE11 or DE7 (its key), 03 unknown or not named (no DE41: a merchant's message without its
+ * terminal, as moov-io's financial and reversal messages are).
+ */
 async function terminalOf(processor: Processor, msg: IsoMessage): Promise<{ business: Business; terminal: Terminal }> {
   const f = msg.fields;
-  if (f[32] === undefined || f[11] === undefined || f[7] === undefined || f[41] === undefined) throw new IsoRefusal('30');
+  if (f[32] === undefined || f[11] === undefined || f[7] === undefined) throw new IsoRefusal('30');
   // DE7 is a third of the idempotency key: one that names no date-time (month 13, 25 o'clock) is
   // a format error, not a key.
   if (!isTransmissionDateTime(f[7])) throw new IsoRefusal('30');
+  if (f[41] === undefined) throw new IsoRefusal('03');
   const found = await processor.network.isoTerminal(f[32], trimRight(f[42]), trimRight(f[41]));
   if (found === undefined) throw new IsoRefusal('03');
   return found;

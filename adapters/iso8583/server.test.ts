@@ -640,10 +640,12 @@ describe('createIsoServer', () => {
       await until(() => server.connections === 0);
     });
 
-    it('a message that parses but whose reply could not be matched (no DE11; no DE41 outside the network classes) closes the connection, unanswered and unhandled', async () => {
+    it('a message that parses without DE11 closes the connection, unanswered and unhandled; one without DE41 is handled, its reply without DE41', async () => {
       // ISO8583.md: "a reply with DE39 30 when its MTI, DE11 and DE41 can be read; otherwise the
-      // connection is closed". These were answered (a 0210 without DE11, an 0810 with DE39 alone,
-      // a 30 without DE41: a black-box probe), replies the peer could never match.
+      // connection is closed". These were answered (a 0210 without DE11, an 0810 with DE39 alone:
+      // a black-box probe), replies the peer could never match. One that parses without DE41 (as
+      // moov-io's financial and reversal messages do) is read and answered: a peer keying by
+      // DE11 + DE41 keys a message without DE41 by DE11 alone (closed from 2026-12-05 to 2026-12-06).
       const handled: string[] = [];
       const { server, port } = await start({ handler: async (msg) => (handled.push(msg.mti), replyTo(msg, '00')) });
       const advice = loadManifest().find((v) => v.name === 'iso_reversal_message_advice_missing_field')!;
@@ -653,8 +655,6 @@ describe('createIsoServer', () => {
         encode(noStan),
         Buffer.from('08000000000000000000'), // no field at all
         encode(createMessage('0800', { 7: '0101120000', 70: '301' })), // network management without DE11
-        encode(createMessage('0200', { 3: '000000', 4: '000000000100', 7: '0101120000', 11: '000002' })), // no DE41
-        advice.data, // moov-io's iso_reversal_message_advice_missing_field.dat: an 0420 without DE41
       ]) {
         const s = await raw(port);
         s.socket.write(frame(body));
@@ -663,12 +663,20 @@ describe('createIsoServer', () => {
       }
       expect(handled).toEqual([]);
       await until(() => server.connections === 0);
-      // Network management without DE41 is answered by its DE11, as before.
+      // Network management without DE41 is answered by its DE11, as before; so now are a 0200 and
+      // moov-io's 0420 without DE41 (what the handler answers is mapping.ts's: 03 or 30).
       const c = await client(port);
-      const reply = c.expect('000003', undefined);
-      c.sendFrame(encode(createMessage('0800', { 7: '0101120000', 11: '000003', 70: '301' })));
-      expect((await reply).fields[39]).toBe('00');
-      expect(handled).toEqual(['0800']);
+      for (const [stan, body] of [
+        ['000003', encode(createMessage('0800', { 7: '0101120000', 11: '000003', 70: '301' }))],
+        ['000002', encode(createMessage('0200', { 3: '000000', 4: '000000000100', 7: '0101120000', 11: '000002' }))],
+        ['100331', advice.data], // its DE11
+      ] as const) {
+        const reply = c.expect(stan, undefined);
+        c.sendFrame(body);
+        const answered = await reply;
+        expect([answered.fields[39], answered.fields[41]]).toEqual(['00', undefined]);
+      }
+      expect(handled).toEqual(['0800', '0200', '0420']);
     });
 
     it('200 connections of garbage write a bounded number of log lines, not one each', async () => {
