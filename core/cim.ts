@@ -174,10 +174,14 @@ export function hmacKey(hmac_key: string): KeyObject {
  * has, for its hint in the CIM index (processor/detail-hints.ts).
  */
 export function detailToken(hmac_key: string, business_id: string, type: 'email' | 'phone', value: string): string {
-  return createHmac('sha256', hmacKey(hmac_key)).update(`${business_id}\u0000${type} on file\u0000${value}`).digest('base64url').slice(0, 22);
+  return indexToken(hmac_key, business_id, `${type} on file`, value);
 }
 
 /** The index token of a normalised CIM: HMAC-SHA256 over business, type and value, 128 bits. */
 export function cimToken(hmac_key: string, business_id: string, type: CimType, value: string): string {
-  return createHmac('sha256', hmacKey(hmac_key)).update(`${business_id}\u0000${type}\u0000${value}`).digest('base64url').slice(0, 22);
+  return indexToken(hmac_key, business_id, type, value);
+}
+
+function indexToken(hmac_key: string, business_id: string, kind: string, value: string): string {
+  return createHmac('sha256', hmacKey(hmac_key)).update(`${business_id}\u0000${kind}\u0000${value}`).digest('base64url').slice(0, 22);
 }

@@ -574,7 +574,7 @@ export class Contacts {
   private async leaving(business_id: string, before: ContactDetails, columns: Record<string, unknown>): Promise<void> {
     for (const type of ['email', 'phone'] as const) {
       const old = before[type];
-      if (type in columns && columns[type] !== old && old !== null) await this.hints.leaving(business_id, type, old);
+      if (changes(before, columns, type) && old !== null) await this.hints.leaving(business_id, type, old);
     }
   }
 
@@ -847,8 +847,13 @@ export class Contacts {
 
 export type { FieldError };
 
+/** Whether a PATCH's columns change the contact's `type` on file. */
+function changes(before: ContactDetails, columns: Record<string, unknown>, type: DetailType): boolean {
+  return type in columns && columns[type] !== before[type];
+}
+
 /** A contact's details a PATCH's columns changed (the others null: nothing to hint again). */
 function changedDetails(before: ContactDetails, columns: Record<string, unknown>): ContactDetails {
-  const changed = (type: 'email' | 'phone'): string | null => (type in columns && columns[type] !== before[type] ? ((columns[type] as string | null) ?? null) : null);
+  const changed = (type: DetailType): string | null => (changes(before, columns, type) ? ((columns[type] as string | null) ?? null) : null);
   return { ...before, email: changed('email'), phone: changed('phone') };
 }

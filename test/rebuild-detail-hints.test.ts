@@ -38,9 +38,9 @@ describe('hints of the details on file through a rebuild', () => {
     const moved = await made({ email: 'old@example.com' });
     expect((await call(gw, 'PATCH', `/v1/contacts/${moved}`, biz.admin_key, { email: 'new@example.com', phone: '+33698765432' })).status).toBe(200);
     const { config } = gw.processor.stores;
-    const hints = new DetailHints(own.redis.client, config.cim_hmac_key, new CimIndex(own.redis.client, config.cim_index_buckets!));
-    const details: [DetailType, string][] = [['email', 'alone@example.com'], ['phone', '+33612345678'], ['email', 'house@example.com'], ['email', 'own@example.com'], ['email', 'old@example.com'], ['email', 'new@example.com'], ['phone', '+33698765432']];
     const index = new CimIndex(own.redis.client, config.cim_index_buckets!);
+    const hints = new DetailHints(own.redis.client, config.cim_hmac_key, index);
+    const details: [DetailType, string][] = [['email', 'alone@example.com'], ['phone', '+33612345678'], ['email', 'house@example.com'], ['email', 'own@example.com'], ['email', 'old@example.com'], ['email', 'new@example.com'], ['phone', '+33698765432']];
     const hinted = async () => Promise.all(details.map(async ([type, value]) => (await index.bytes(hints.token(biz.business_id, type, value)))?.toString('hex') ?? null));
     const live = await hinted();
     expect(await Promise.all(details.map(([type, value]) => hints.contactOf(biz.business_id, type, value)))).toEqual([alone, alone, null, null, null, moved, moved]);

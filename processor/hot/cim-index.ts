@@ -62,9 +62,8 @@ export class CimIndex {
 
   /** The contact the token names, or null. */
   async get(token: string): Promise<string | null> {
-    const { key, field } = this.entry(token);
-    const value = await this.binary.hGet(key, field);
-    return value === null ? null : contactIdFromBytes(value as unknown as Buffer);
+    const value = await this.bytes(token);
+    return value === null ? null : contactIdFromBytes(value);
   }
 
   /** The entry's bytes as they are (a contact id's, or another mark: detail-hints.ts), or null. */
