@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PocketgateError } from '../core/errors.ts';
-import { InFlight, within, withinOr } from './in-flight.ts';
+import { InFlight, sharedRead, within, withinOr } from './in-flight.ts';
 
 const refused = () => new PocketgateError('unavailable', 'too many');
 
@@ -58,5 +58,27 @@ describe('withinOr', () => {
       // the event loop held past both timers
     }
     expect(await racing).toBe('answered');
+  });
+});
+
+describe('sharedRead', () => {
+  it('gives callers asking at once one read, and reads afresh once it settled, failed or not', async () => {
+    const reads = new Map<string, Promise<number>>();
+    let started = 0;
+    let finish!: (n: number) => void;
+    const read = () => (started++, new Promise<number>((resolve) => (finish = resolve)));
+    const copies = [sharedRead(reads, 'a', read), sharedRead(reads, 'a', read), sharedRead(reads, 'a', read)];
+    expect([started, reads.size]).toEqual([1, 1]);
+    finish(7);
+    expect(await Promise.all(copies)).toEqual([7, 7, 7]);
+    expect(reads.size).toBe(0);
+    const failing = sharedRead(reads, 'a', () => (started++, Promise.reject(new Error('down'))));
+    const beside = sharedRead(reads, 'a', read);
+    await expect(failing).rejects.toThrow('down');
+    await expect(beside).rejects.toThrow('down');
+    expect([started, reads.size]).toEqual([2, 0]);
+    const other = sharedRead(reads, 'b', read);
+    finish(8);
+    expect([await other, started]).toEqual([8, 3]);
   });
 });

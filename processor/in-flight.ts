@@ -61,3 +61,17 @@ export function within<T>(work: Promise<T>, timeout_ms: number, late: () => Erro
     throw late();
   });
 }
+
+/**
+ * `read()` for `key`, or the read of `key` already in flight: callers asking at once share one
+ * (the copies of a request, concurrent refunds of one original). Nothing is kept once it settles,
+ * so `reads` holds no more keys than reads in flight, and a later caller reads afresh.
+ */
+export function sharedRead<T>(reads: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
+  let running = reads.get(key);
+  if (running === undefined) {
+    running = read().finally(() => reads.delete(key));
+    reads.set(key, running);
+  }
+  return running;
+}

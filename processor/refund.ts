@@ -9,6 +9,7 @@ import type { RefundInput, ReversalInput } from '../core/schemas.ts';
 import { claimedByAnother, claimForReversal, claimHash, claimReference, claimRefused, findOriginal, referenceConflict } from './claim.ts';
 import type { Contacts } from './contacts.ts';
 import type { Expiry } from './expiry.ts';
+import { sharedRead } from './in-flight.ts';
 import { posLedgerRead } from './ledger-reads.ts';
 import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './hot/original.ts';
 import type { RecordKind } from './hot/references.ts';
@@ -59,6 +60,9 @@ export function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
 }
 
 export class Refunds {
+  /** The ledger's reads of originals in flight (ledgerOriginal). */
+  private readonly original_reads = new Map<string, Promise<LedgerOriginal | undefined>>();
+
   constructor(
     private readonly stores: Stores,
     private readonly contacts: Contacts,
@@ -213,9 +217,15 @@ export class Refunds {
     return { contact_id: o.contact_id, ledger: ledgerArg(o), award_lots: awardLotsArg(o.id, lots, now_ms) };
   }
 
-  /** The original from the ledger, for a terminal that waits: bounded as every POS read of it (ledger-reads.ts). */
+  /**
+   * The original from the ledger, for a terminal that waits: bounded as every POS read of it
+   * (ledger-reads.ts), and one read for the refunds and reversals of one original asking at once
+   * (each was a read of its own: past the bound of 64 in flight, 503). What the read says of
+   * earlier refunds only starts the original's state in Redis, which the script reads.
+   */
   private ledgerOriginal(business_id: string, terminal_id: string, reference: string): Promise<LedgerOriginal | undefined> {
-    return this.ledgerRead(() => ledgerOriginal(this.stores.sql, business_id, terminal_id, reference));
+    const key = `${business_id}\u0000${terminal_id}\u0000${reference}`;
+    return sharedRead(this.original_reads, key, () => this.ledgerRead(() => ledgerOriginal(this.stores.sql, business_id, terminal_id, reference)));
   }
 
   /** This process's bounded read of the ledger (one bound per stores, shared with repeats). */

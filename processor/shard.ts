@@ -6,7 +6,7 @@ import { journalKey, transactionKey } from './hot/keys.ts';
 import { parseRecord, refusalOf, type RecordValue, type ReferenceSlot } from './hot/references.ts';
 import type { Committed, ShardCall, ShardOutcome } from './hot/shard-script.ts';
 import { recordEntries } from './ledger/writer.ts';
-import { InFlight, within } from './in-flight.ts';
+import { InFlight, sharedRead, within } from './in-flight.ts';
 import { ledger_read_timeout_ms, posLedgerRead } from './ledger-reads.ts';
 import { streamEntryFields } from './journal.ts';
 import type { Stores } from './stores.ts';
@@ -88,11 +88,23 @@ export async function journalRecord(stores: Stores, shard: number, journal_id: s
   return fields === undefined ? null : streamEntryFields(fields);
 }
 
+/** Reads of recorded replies in flight, by transaction id, per stores (shared by the copies of one request). */
+const recorded_reply_reads = new WeakMap<Stores, Map<string, Promise<string>>>();
+
 /**
  * The reply of a transaction the ledger has recorded (the hot path keeps only its record then).
- * PostgreSQL down: 503, and the retry gets it once PostgreSQL is back.
+ * PostgreSQL down: 503, and the retry gets it once PostgreSQL is back. Copies of one request
+ * arriving together share one read: each was a read of its own, and 100 copies at once (API.md's
+ * "100 simultaneous copies") were refused 503 past the POS path's 64 ledger reads in flight
+ * (a black-box probe, 2026-12-06).
  */
-async function recordedReply(stores: Stores, id: string): Promise<string> {
+function recordedReply(stores: Stores, id: string): Promise<string> {
+  let reads = recorded_reply_reads.get(stores);
+  if (reads === undefined) recorded_reply_reads.set(stores, (reads = new Map()));
+  return sharedRead(reads, id, () => readRecordedReply(stores, id));
+}
+
+async function readRecordedReply(stores: Stores, id: string): Promise<string> {
   let rows: { reply: string | null }[];
   try {
     // Bounded as every POS read of the ledger: a repeat waited as long as PostgreSQL did not

@@ -341,6 +341,15 @@ class Model {
     return settle;
   }
 
+  /** Wallet money given back (a spend voided, a purchase's payment returned): debt first, the rest into open (README). */
+  backToOpen(c: number, amount: number, what: string): void {
+    const w = this.wallets[c]!;
+    const debt_paid = Math.min(amount, w.debt);
+    if (debt_paid > 0) note(`${what} settles debt`);
+    w.debt -= debt_paid;
+    w.open += amount - debt_paid;
+  }
+
   /** A commerce award: settles debt first, the rest into its lot. */
   award(c: number, lot: string, amount: number): void {
     const w = this.wallets[c]!;
@@ -690,8 +699,8 @@ class Runner {
     const m = this.model;
     note(`refund ${o.refunded! + d.r === o.amount ? 'to full' : 'partial'}${d.give > 0 ? ' with payment back' : ''}`);
     const before = m.balances(o.contact);
-    // The payment back first: the claw-back then finds it in open (no debt beside open money).
-    m.wallets[o.contact]!.open += d.give;
+    // The payment back first, debt first: the claw-back then finds it in open (no debt beside open money).
+    m.backToOpen(o.contact, d.give, 'refund\'s payment back');
     const clawed = m.clawBack(o, id, d.claw, o.refunded!, o.refunded! + d.r, now());
     d.expired = clawed.expired;
     o.clawed_open! += clawed.from_open;
@@ -802,10 +811,7 @@ class Runner {
       w.open -= out_of_open;
     } else if (o.kind === 'spend') {
       // README: back into open, commerce debt settled first.
-      const debt_paid = Math.min(o.amount, w.debt);
-      if (debt_paid > 0) note('reverse spend settles debt');
-      w.debt -= debt_paid;
-      w.open += o.amount - debt_paid;
+      m.backToOpen(o.contact, o.amount, 'reverse spend');
     } else {
       // As if it never happened: its cap count, budget and first purchase back; what refunds left, clawed back and returned.
       w.purchases--;
@@ -813,7 +819,7 @@ class Runner {
       if (o.counted_c) w.cap_c--;
       m.budget_f_used -= o.budget_f!;
       const claw = o.awarded! - o.clawed!;
-      w.open += o.paid! - o.returned!;
+      m.backToOpen(o.contact, o.paid! - o.returned!, 'reverse purchase\'s payment back');
       // What its instant award put in open (less what refunds took of it from open: their share of
       // it as far as they took open at all, commerce first) comes out of open first: as if it
       // never happened, not from commerce earned elsewhere.
@@ -1137,6 +1143,25 @@ const scenarios: Record<string, Action[]> = {
     P(0, 12_000, { basket: 'cof', split: 90 }),
     { type: 'redeem', c: 0, t: 1, pct: null },
     { type: 'replay', sel: 3, same: true },
+  ],
+  'a purchase\'s wallet payment given back while commerce debt stands settles the debt first, by reversal or refund (a black-box probe, 2026-12-06)': [
+    P(0, 20_000),
+    { type: 'redeem', c: 0, t: 0, pct: null },
+    P(0, 10_000, { pay: { how: 'wallet', pct: 100 } }),
+    { type: 'redeem', c: 0, t: 0, pct: null },
+    { type: 'spend', c: 0, t: 0, how: 'wallet', pct: 100, otp_extra: 0 },
+    { type: 'reversal', sel: 4, other_terminal: false },
+    { type: 'reversal', sel: 2, other_terminal: false },
+    { type: 'spend', c: 0, t: 0, how: 'wallet', pct: 100, otp_extra: 0 },
+    P(1, 20_000),
+    { type: 'redeem', c: 1, t: 0, pct: null },
+    P(1, 10_000, { pay: { how: 'wallet', pct: 100 } }),
+    { type: 'redeem', c: 1, t: 0, pct: null },
+    { type: 'spend', c: 1, t: 0, how: 'wallet', pct: 100, otp_extra: 0 },
+    { type: 'refund', sel: 1, other_terminal: false, pct: null },
+    { type: 'refund', sel: 0, other_terminal: false, pct: 50 },
+    { type: 'refund', sel: 0, other_terminal: false, pct: null },
+    { type: 'spend', c: 1, t: 0, how: 'wallet', pct: 100, otp_extra: 0 },
   ],
   'debt from partial refunds, paid from the wallet, then refunded in full': [
     P(1, 9_000, { basket: 'tea', split: 10 }),

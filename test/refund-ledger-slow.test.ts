@@ -52,6 +52,23 @@ async function whileLedgerLocked(request: () => Promise<ApiResponse>): Promise<A
   }
 }
 
+/**
+ * `requests`' answers, sent while the ledger's table is locked for `still_ms` (within the read
+ * timeout), so that their reads of it are in flight at once, as under load.
+ */
+async function whileLedgerStill(still_ms: number, requests: () => Promise<ApiResponse>[]): Promise<ApiResponse[]> {
+  const lock = await holdLock(stores.sql, 'ledger_transactions');
+  let answers: Promise<ApiResponse[]>;
+  try {
+    answers = Promise.all(requests());
+    await new Promise((resolve) => setTimeout(resolve, still_ms));
+  } finally {
+    lock.release();
+    await lock.done.catch(() => {});
+  }
+  return answers;
+}
+
 describe('a refund of an original older than the hot window, the ledger slow', () => {
   it('is answered 503 unavailable within the read timeout, and goes through once the ledger answers', async () => {
     const [c] = await createContacts(gw, biz, [testCard(19_200_001)]);
@@ -78,6 +95,22 @@ describe('a refund of an original older than the hot window, the ledger slow', (
     }
     const done = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, refund);
     expect([done.status, done.body.clawed_back], done.text).toEqual([201, 200]);
+  }, 60_000);
+
+  it('100 refunds of it sent together, the ledger still for 300 ms, are all approved from one read of it (each was a read: past 64 in flight, 503)', async () => {
+    const [c] = await createContacts(gw, biz, [testCard(19_200_004)]);
+    const purchase = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'old-sale-many', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' });
+    expect(purchase.status, purchase.text).toBe(201);
+    const s = gw.processor.stores;
+    await eventually('the sale recorded and out of the hot window', async () => {
+      const t = await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, biz.admin_key);
+      return t.body.ledger === 'recorded' && (await findOriginal(s, referenceSlot(s.config, biz.terminal_id, 'old-sale-many', s.clock.now()))) === undefined;
+    }, 15_000);
+    const refunds = await whileLedgerStill(300, () => Array.from({ length: 100 }, (_, i) => call(gw, 'POST', '/v1/refunds', biz.terminal_key, { reference: `refund-many-${i}`, original_reference: 'old-sale-many', amount: 100 })));
+    expect(refunds.map((r) => r.status)).toEqual(Array(100).fill(201));
+    expect(refunds.reduce((sum, r) => sum + (r.body.clawed_back as number), 0)).toBe(500);
+    const w = await call(gw, 'GET', `/v1/contacts/${c!.id}/wallet`, biz.admin_key);
+    expect([w.body.open, w.body.commerce]).toEqual([0, 0]);
   }, 60_000);
 });
 
@@ -128,6 +161,20 @@ describe('a reversal of a purchase in the hot window that the ledger has recorde
     const replayed = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
     expect([replayed.status, replayed.headers.get('idempotent-replayed')], replayed.text).toEqual([201, 'true']);
     expect(replayed.body).toEqual(purchase.body);
+  }, 60_000);
+
+  it('100 copies of such a purchase sent together, the ledger still for 300 ms, are all replayed from one read of it (a black-box probe: past 64 reads in flight, 503)', async () => {
+    const gw = hot;
+    const b = await createBusiness(gw);
+    await addCashbackOffer(gw, b, 5);
+    const [c] = await createContacts(gw, b, [testCard(19_200_005)]);
+    const body = { reference: 'copied-sale', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' };
+    const purchase = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
+    expect(purchase.status, purchase.text).toBe(201);
+    await eventually('the sale recorded', async () => (await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, b.admin_key)).body.ledger === 'recorded', 15_000);
+    const copies = await whileLedgerStill(300, () => Array.from({ length: 100 }, () => call(gw, 'POST', '/v1/purchases', b.terminal_key, body)));
+    expect(copies.map((r) => `${r.status} ${r.headers.get('idempotent-replayed')}`)).toEqual(Array(100).fill('201 true'));
+    expect(new Set(copies.map((r) => r.text))).toEqual(new Set([purchase.text]));
   }, 60_000);
 });
 

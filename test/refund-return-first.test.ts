@@ -63,4 +63,27 @@ describe('a refund or reversal of a purchase paid partly from the wallet', () =>
     const again = await pos('/v1/spends', { reference: ref(), amount: 101, currency: 'EUR', wallet_code: c.wallet_code });
     expect([again.status, again.body.code], again.text).toEqual([422, 'insufficient_funds']);
   });
+
+  for (const kind of ['refund', 'reversal'] as const) {
+    it(`${kind} of a paid purchase while another sale's claw-back left debt: the payment settles the debt first (a black-box probe, 2026-12-06)`, async () => {
+      const c = await createCardContact(gw, biz, kind === 'refund' ? 870_000_004 : 870_000_005);
+      const cim = { type: 'card', value: c.card };
+      const first = { reference: ref(), cim, amount: 2_000, currency: 'EUR' };
+      expect((await pos('/v1/purchases', first)).status).toBe(201);
+      expect((await pos('/v1/redemptions', { reference: ref(), cim })).status).toBe(201);
+      const paid = { reference: ref(), cim, amount: 1_000, currency: 'EUR', pay: { amount: 200, wallet_code: c.wallet_code } };
+      expect((await pos('/v1/purchases', paid)).status).toBe(201);
+      expect((await pos('/v1/redemptions', { reference: ref(), cim })).status).toBe(201);
+      expect((await pos('/v1/spends', { reference: ref(), amount: 100, currency: 'EUR', wallet_code: c.wallet_code })).status).toBe(201);
+      const path = kind === 'refund' ? '/v1/refunds' : '/v1/reversals';
+      expect((await pos(path, { reference: ref(), original_reference: first.reference })).status).toBe(201);
+      expect(await wallet(c.id)).toEqual({ open: 0, commerce: -200 });
+      // Had the 200 never been paid, the first sale's claw-back would have found it in open.
+      const undone = await pos(path, { reference: ref(), original_reference: paid.reference });
+      expect([undone.status, undone.body.returned_to_wallet, undone.body.clawed_back, undone.body.wallet], undone.text).toEqual([201, 200, 100, { open: 0, commerce: -100 }]);
+      expect(await wallet(c.id)).toEqual({ open: 0, commerce: -100 });
+      const spend = await pos('/v1/spends', { reference: ref(), amount: 1, currency: 'EUR', wallet_code: c.wallet_code });
+      expect([spend.status, spend.body.code], spend.text).toEqual([422, 'insufficient_funds']);
+    });
+  }
 });

@@ -437,6 +437,27 @@ local function joinPostings(a, b)
   return a .. ',' .. b
 end
 
+-- Wallet money given back (a spend voided; a purchase's wallet payment returned by its refunds
+-- or reversal): into the open balance, commerce debt first, as an award's money goes. Had the
+-- payment never been made, the claw-back that made the debt would have found it in open; put
+-- beside the debt, it could be spent again while the debt stood (black-box probes, 2026-12-06:
+-- a spend's reversal 500 / -500 where 0 / 0 was due; a paid purchase's reversal 100 / -200 where
+-- 0 / -100 was due). Rebuild's replay takes what the postings move into commerce off the debt.
+-- Returns its postings.
+local function backToOpen(amount, spends_account, open_account, commerce_account)
+  if amount <= 0 then return '' end
+  local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
+  local debt_paid = math.min(amount, debt)
+  if amount > debt_paid then redis.call('HINCRBY', KEY.contact, 'o', int(amount - debt_paid)) end
+  local postings = posting(spends_account, open_account, amount)
+  if debt_paid > 0 then
+    redis.call('HINCRBY', KEY.contact, 'm', int(debt_paid))
+    if debt_paid == debt then redis.call('HDEL', KEY.contact, 'md') else redis.call('HINCRBY', KEY.contact, 'md', int(-debt_paid)) end
+    postings = joinPostings(postings, posting(open_account, commerce_account, debt_paid))
+  end
+  return postings
+end
+
 -- amount × bp / 10000, floored, exact for amounts up to 12 digits (Lua numbers are doubles).
 local function applyBasisPoints(amount, bp)
   return math.floor(amount / 10000) * bp + math.floor((amount % 10000) * bp / 10000)

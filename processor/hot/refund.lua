@@ -37,12 +37,9 @@ if not shares then return refuse('amount_exceeds_original') end
 
 local own = ownLots(o, shares.claw)
 if own == nil then return {'stale'} end
--- Its wallet payment's share back before the claw-back, which then finds it there (see reversal.lua).
-local postings = ''
-if shares.give > 0 then
-  redis.call('HINCRBY', KEY.contact, 'o', int(shares.give))
-  postings = posting(A.spends, A.open, shares.give)
-end
+-- Its wallet payment's share back before the claw-back, which then finds it there (see
+-- reversal.lua), commerce debt first (lib.lua backToOpen).
+local postings = backToOpen(shares.give, A.spends, A.open, A.commerce)
 local from_commerce, from_open, lots, expired, owed, instead = clawBack(o, shares.claw, s.refunded, s.refunded + amount, own)
 if shares.discount_back > 0 then postings = joinPostings(postings, posting(A.discounts, A.rewards, shares.discount_back)) end
 local fee_back = returnFee(KEY.fee_carries, A.fees, shares.fee_back, shares.fee_rem_back)

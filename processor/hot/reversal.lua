@@ -126,12 +126,10 @@ if kind == 'purchase' or award then
   -- Its wallet payment back before the claw-back, which then finds it there: taken first, a
   -- claw-back of a wallet short of the award booked commerce debt beside the open money the
   -- return then made, to be spent while the debt stood (a black-box audit, 2026-12-03).
+  -- Commerce debt first (lib.lua backToOpen).
   local give = o.paid - st.returned
   returned = give
-  if give > 0 then
-    redis.call('HINCRBY', KEY.contact, 'o', give)
-    postings = joinPostings(postings, posting(A.spends, A.open, give))
-  end
+  postings = joinPostings(postings, backToOpen(give, A.spends, A.open, A.commerce))
   -- What its instant_redeem awards put into the open balance, less what refunds took of it from
   -- open, comes back out of the open balance first: as if it never happened. Clawed back as a
   -- refund's (commerce first), it took commerce the contact had earned elsewhere, expiring and
@@ -149,19 +147,9 @@ if kind == 'purchase' or award then
   if from_commerce > 0 then postings = joinPostings(postings, posting(A.commerce, A.rewards, from_commerce)) end
   if from_open > 0 then postings = joinPostings(postings, posting(A.open, A.rewards, from_open)) end
 elseif kind == 'spend' then
-  -- Back into the open balance, but commerce debt first, as an award's money goes: had the spend
-  -- never happened, the claw-back that made the debt would have taken this from open. Put beside
-  -- the debt, it could be spent again while the debt stood (a black-box probe, 2026-12-06).
+  -- Back into the open balance, commerce debt first (lib.lua backToOpen).
   returned = amount
-  local debt = tonumber(redis.call('HGET', KEY.contact, 'md') or '0')
-  local debt_paid = math.min(amount, debt)
-  redis.call('HINCRBY', KEY.contact, 'o', amount - debt_paid)
-  postings = posting(A.spends, A.open, amount)
-  if debt_paid > 0 then
-    redis.call('HINCRBY', KEY.contact, 'm', debt_paid)
-    if debt_paid == debt then redis.call('HDEL', KEY.contact, 'md') else redis.call('HINCRBY', KEY.contact, 'md', -debt_paid) end
-    postings = joinPostings(postings, posting(A.open, A.commerce, debt_paid))
-  end
+  postings = backToOpen(amount, A.spends, A.open, A.commerce)
 else
   -- Back into the very lots it came from, with their expiry and pool; but what claw-backs since
   -- took from open for want of them (claw-back.lua owedOf, settleOwed: their award is clawed back

@@ -294,6 +294,22 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([]);
   });
 
+  it.each(['refund', 'reversal'])('a purchase\'s wallet payment its %s gives back pays commerce debt first (lib.lua backToOpen), before its claw-back', (kind) => {
+    const t0 = Date.UTC(2026, 11, 6);
+    const r = new ContactReplay(ctx);
+    const first = row('purchase', t0, { amount: 2_000, awards: [award(200, t0 + 2e9)], postings: [[rewards, commerce, 200]] });
+    r.apply(first);
+    r.apply(row('redemption', t0 + 1, { lots: [[lotOf(t0 + 2e9), 200]], postings: [[commerce, open, 200]] }));
+    const paid = row('purchase', t0 + 2, { amount: 1_000, awards: [award(100, t0 + 2e9 + 2)], postings: [[open, 'bus_a:spends:EUR', 200], [rewards, commerce, 100]] });
+    r.apply(paid);
+    r.apply(row('redemption', t0 + 3, { lots: [[lotOf(t0 + 2e9 + 2), 100]], postings: [[commerce, open, 100]] }));
+    r.apply(row('reversal', t0 + 4, { original_id: first.id, owed: 0, postings: [[commerce, rewards, 200]] }));
+    expect(r.result().debt).toBe(200);
+    r.apply(row(kind, t0 + 5, { original_id: paid.id, amount: 1_000, owed: 0, postings: [['bus_a:spends:EUR', open, 200], [open, commerce, 200], [commerce, rewards, 100]] }));
+    expect(r.result()).toMatchObject({ debt: 100, lots: [] });
+    expect(r.warnings).toEqual([]);
+  });
+
   it('takes the lots a claw-back\'s entry names (the purchase\'s own first), else the earliest (entries before 2026-12-03)', () => {
     const r = new ContactReplay(ctx);
     const t0 = Date.UTC(2026, 5, 1);

@@ -312,8 +312,10 @@ export class ContactReplay {
         if (award !== undefined) this.uncountCaps(award);
         const lots = t.original_id === null ? undefined : this.redeemed.get(t.original_id);
         if (lots !== undefined) this.unredeemed(t, lots, into);
-        // A spend's reversal pays commerce debt first (since 2026-12-06, reversal.lua).
-        else if (into > 0 && t.original_id !== null && this.spent.has(t.original_id)) this.debt = Math.max(0, this.debt - into);
+        // What a spend's reversal gives back pays commerce debt first (since 2026-12-06), and so
+        // does a purchase's wallet payment its reversal gives back (lib.lua backToOpen), before
+        // the claw-back.
+        else if (into > 0 && t.original_id !== null && (this.spent.has(t.original_id) || purchase !== undefined)) this.payDebt(into);
         else if (into > 0) this.warn(`reversal ${t.id}: its redemption's lots are not in the ledger`);
         this.writeOffExpired(t);
         this.clawBack(t, out_of);
@@ -323,6 +325,8 @@ export class ContactReplay {
         this.spent.add(t.id);
         break;
       case 'refund':
+        // Its share of the wallet payment back pays commerce debt first (lib.lua backToOpen).
+        if (into > 0) this.payDebt(into);
         this.writeOffExpired(t);
         this.clawBack(t, out_of);
         break;
@@ -330,6 +334,10 @@ export class ContactReplay {
         this.expire(t, out_of);
         break;
     }
+  }
+
+  private payDebt(amount: number): void {
+    this.debt = Math.max(0, this.debt - amount);
   }
 
   private warn(message: string): void {
@@ -654,7 +662,7 @@ export class ContactReplay {
         else this.owed.delete(field);
       }
     }
-    this.debt = Math.max(0, this.debt - Math.max(0, into - given));
+    this.payDebt(Math.max(0, into - given));
   }
 
   /**
