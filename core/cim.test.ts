@@ -111,6 +111,13 @@ describe('maskCardNumbers', () => {
     expect(maskCardNumbers('merchant ter_0123 not found')).toBe('merchant ter_0123 not found');
   });
 
+  it('masks one written with underscores or slashes, or in full-width digits, where it stood (a probe, 2026-12-06)', () => {
+    expect(maskCardNumbers('contact 4012_8888_8888_1881 not found')).toBe('contact 401288******1881 not found');
+    expect(maskCardNumbers('a 4012/8888/8888/1881 b')).toBe('a 401288******1881 b');
+    expect(maskCardNumbers('名前 ４０１２８８８８８８８８１８８１ です')).toBe('名前 401288******1881 です');
+    expect(maskCardNumbers('on 06/12/2026 at 10/20')).toBe('on 06/12/2026 at 10/20');
+  });
+
   it('masks one written in groups as a card CIM takes it, and leaves dates and amounts be (a PAN probe)', () => {
     expect(maskCardNumbers('contact 4012-8888-8888-1881 not found')).toBe('contact 401288******1881 not found');
     expect(maskCardNumbers('terminal 4012 8888 8888 1881 not found')).toBe('terminal 401288******1881 not found');

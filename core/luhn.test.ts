@@ -35,8 +35,13 @@ describe('holdsCardNumber', () => {
   const words = fc.stringMatching(/^[A-Za-zÀ-ÿ ,'()]{0,40}$/);
 
   it('finds a card number in text, whole or grouped, followed or led by an expiry and a security code', () => {
-    fc.assert(fc.property(words, pan, fc.constantFrom('', ' ', '-', '.', '\u00a0'), words, (before, digits, separator, after) => {
+    fc.assert(fc.property(words, pan, fc.constantFrom('', ' ', '-', '.', '\u00a0', '_', '/'), words, (before, digits, separator, after) => {
       expect(holdsCardNumber(`${before}${grouped(digits, separator)}${after}`)).toBe(true);
+    }));
+    // In the decimal digits of another script (full-width, as a Japanese keyboard types them; Arabic-Indic).
+    fc.assert(fc.property(words, pan, fc.constantFrom(0xff10, 0x0660, 0x0966), words, (before, digits, zero, after) => {
+      const written = [...digits].map((d) => String.fromCharCode(zero + Number(d))).join('');
+      expect(holdsCardNumber(`${before}${written}${after}`)).toBe(true);
     }));
     fc.assert(fc.property(pan, fc.stringMatching(/^(0[1-9]|1[0-2])[0-9]{2}$/), fc.stringMatching(/^[0-9]{3,4}$/), (digits, expiry, code) => {
       expect(holdsCardNumber(`${grouped(digits, ' ')} ${code}`)).toBe(true);
@@ -65,6 +70,8 @@ describe('holdsCardNumber', () => {
       expect(holdsCardNumber(`import-${y}${mo}${d}-${h}${mi}${se}`)).toBe(false);
       expect(holdsCardNumber(`import ${d}.${mo}.${y} ${h}.${mi}.${se}`)).toBe(false);
       expect(holdsCardNumber(`${d}-${mo}-${y} ${h}${mi}`)).toBe(false);
+      expect(holdsCardNumber(`${d}/${mo}/${y} ${h}${mi}`)).toBe(false);
+      expect(holdsCardNumber(`${y}/${mo}/${d}_${h}${mi}${se}`)).toBe(false);
       expect(holdsCardNumber(`batch-${at.getTime()}`)).toBe(false);
       expect(holdsCardNumber(stamp)).toBe(false);
     }));

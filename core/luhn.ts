@@ -34,9 +34,33 @@ export function luhnCheckDigit(partial: string): string {
   return String((10 - (sum % 10)) % 10);
 }
 
-/** Digit groups joined by single spaces (no-break ones too), hyphens or dots, as a card number is printed or typed. */
-const digit_run = /\d+(?:[ \u00a0.-]\d+)*/g;
+/**
+ * Digit groups joined by single spaces (no-break ones too), hyphens, dots, underscores or slashes,
+ * as a card number is printed or typed (underscores and slashes passed until 2026-12-06: a probe).
+ */
+const digit_run = /\d+(?:[ \u00a0._/-]\d+)*/g;
 const digit_group = /\d+/g;
+const non_ascii = /[^\u0000-\u007f]/u;
+const other_digit = /[^\u0000-\u007f]/gu;
+const decimal_digit = /^\p{Nd}$/u;
+
+/**
+ * `text` with the decimal digits of other scripts in the Basic Multilingual Plane (full-width ４,
+ * Arabic-Indic ٤, Devanagari ४…) written as ASCII ones, one character for one, so that positions
+ * in it are positions in `text`: a card number typed in full-width digits, as a Japanese keyboard
+ * types them, passed as a name until 2026-12-06 (a probe).
+ */
+function asciiDigits(text: string): string {
+  if (!non_ascii.test(text)) return text;
+  return text.replace(other_digit, (c) => (decimal_digit.test(c) ? String(digitValue(c.charCodeAt(0))) : c));
+}
+
+/** A decimal digit's value: Unicode gives each script's ten in a row from its zero. */
+function digitValue(code: number): number {
+  let zero = code;
+  while (code - zero < 9 && decimal_digit.test(String.fromCharCode(zero - 1))) zero--;
+  return code - zero;
+}
 
 /**
  * Leading digits no card is issued under, and that dates and timestamps have: 0 and 1 (ISO/IEC
@@ -76,8 +100,9 @@ export interface CardNumberSpan {
  * one is refused, not kept, and a problem or a log masks it (core/cim.ts maskCardNumbers). Bounded
  * by the caller: the schemas check text within their length.
  */
-export function cardNumberSpans(text: string): CardNumberSpan[] {
+export function cardNumberSpans(written: string): CardNumberSpan[] {
   const spans: CardNumberSpan[] = [];
+  const text = asciiDigits(written);
   for (const match of text.matchAll(digit_run)) {
     if (text[match.index - 1] === '+') continue;
     const groups = [...match[0].matchAll(digit_group)].map((g) => ({ digits: g[0], start: match.index + g.index }));

@@ -27,6 +27,16 @@ describe('webhooks (spec/EVENTS.md)', () => {
     }
   });
 
+  it('refuses what the URL parser reads as another URL than the one written: no \'//\', an empty host, backslashes (a probe: http:///h.test/hook stored, delivered to http://h.test/hook)', () => {
+    for (const url of ['http:///pocketgate-probe.invalid/hook', 'http:x', 'http:/127.0.0.1/', 'https:\\\\example.com/', 'http:\\\\127.0.0.1/', 'https://example.com\\hook', 'HTTP:example.com']) {
+      expect(() => parseWith(webhookCreateSchema, { url, events: ['*'] }), url).toThrow(expect.objectContaining({ code: 'validation_failed' }));
+      expect(() => parseWith(webhookPatchSchema, { url }), url).toThrow(expect.objectContaining({ code: 'validation_failed' }));
+    }
+    for (const url of ['HTTPS://Example.com/a?b=c', 'http://user:pw@h.test:8080/x', '  https://h.test/  ']) {
+      expect(parseWith(webhookCreateSchema, { url, events: ['*'] }).url).toBe(url.trim());
+    }
+  });
+
   it('a description holds no card number, as names and tags (a black-box probe found one stored and sent on)', () => {
     expect(parseWith(webhookCreateSchema, { url: 'https://x.test/', events: ['*'], description: 'orders 4242 and 1234567890' }).description).toBe('orders 4242 and 1234567890');
     for (const description of ['d 5422020597326948', 'card 5422 0205 9732 6948 here']) {

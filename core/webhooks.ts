@@ -13,6 +13,11 @@ export const delivery_attempts_max = 8;
 
 const url_length_max = 2_048;
 const url_forbidden_characters = /[\u0000-\u001f\u007f\s]/u;
+// The parser reads 'http:x', 'http:///host/', 'http:/host/' and 'https:\\host\\' as http URLs
+// too, supplying or skipping what is not there, and a backslash as a slash: kept as sent, the URL
+// shown was not the one delivered to ('http:///h.test/hook' went to 'http://h.test/hook': a
+// probe). What is taken is written out: the scheme, '//', a host, no backslash.
+const url_written_out = /^https?:\/\/[^/?#]/iu;
 
 /**
  * An http(s) URL, kept and shown as it was given (EVENTS.md answers the `url` sent): parsed only
@@ -37,6 +42,10 @@ export const webhookUrlSchema = z
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       ctx.addIssue({ code: 'custom', message: 'must be an http or https URL' });
+      return z.NEVER;
+    }
+    if (!url_written_out.test(s.trim()) || s.includes('\\')) {
+      ctx.addIssue({ code: 'custom', message: 'must be written out as http(s)://host/path, without backslashes (percent-encode them)' });
       return z.NEVER;
     }
     return s.trim();
