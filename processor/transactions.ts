@@ -222,8 +222,14 @@ export async function recordedViews(sql: Sql | TransactionSql, ids: readonly str
   return out;
 }
 
-/** The ledger's rows of `ids` (of `business_id` only, when given), in one statement. */
-async function recordedRows(sql: Sql | TransactionSql, ids: readonly string[], business_id?: string): Promise<RecordedRow[]> {
+/**
+ * The ledger's rows of `ids` (of `business_id` only, when given), in one statement. The callback's
+ * terminal code is looked up in callback_events_made, in the database's collation while ids are
+ * "C": compared as they were (`made_transaction_id = t.id`), the index could not serve, and each
+ * row a POS or admin made (no terminal code in its body) scanned the callbacks (found beside a
+ * rebuild probe's, 2026-12-06).
+ */
+export function recordedRows(sql: Sql | TransactionSql, ids: readonly string[], business_id?: string) {
   // The entry's fields are columns; its awards and discount are the reply's, unless `body` holds
   // them. Awards go through jsonb, as they read back before 006 stored the reply as sent: the
   // same view, key for key, whether the ledger recorded the transaction before or after. The
@@ -233,7 +239,7 @@ async function recordedRows(sql: Sql | TransactionSql, ids: readonly string[], b
     select t.id, t.kind, t.business_id, t.reference, t.terminal_id, t.made_by, t.contact_id, t.amount, t.currency, t.original_id, t.created_at, t.recorded_at, t.occurred_at,
       (t.reply->'awards')::jsonb as reply_awards, (t.reply->>'discount')::int8 as reply_discount, t.body::jsonb as body,
       coalesce(t.body->>'terminal_code',
-        (select c.terminal_code from callback_events c where c.made_transaction_id = t.id and c.terminal_code is not null limit 1)) as terminal_code
+        (select c.terminal_code from callback_events c where c.made_transaction_id = (t.id collate "default") and c.terminal_code is not null limit 1)) as terminal_code
     from ledger_transactions t where t.id = any(${ids as string[]}) ${business_id === undefined ? sql`` : sql`and t.business_id = ${business_id}`}`;
 }
 

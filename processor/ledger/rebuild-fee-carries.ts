@@ -14,6 +14,7 @@
 
 import { feeCarriesKey } from '../hot/keys.ts';
 import { accountId } from '../journal.ts';
+import type { TransactionSql } from 'postgres';
 import type { RedisClient, Sql } from '../stores.ts';
 
 const carry_units = 10_000;
@@ -30,7 +31,26 @@ export async function rebuildFeeCarries(redis: RedisClient, sql: Sql, shard_coun
 
 /** Every merchant's carry on every shard, as the ledger says it stands (none of 0); changes nothing. */
 export async function ledgerFeeCarries(sql: Sql): Promise<{ shard: number; account: string; carry: number }[]> {
-  const rows = await sql<{ shard: number; merchant_id: string; currency: string; remainders: string }[]>`
+  const rows = await feeCarriesQuery(sql);
+  const carries: { shard: number; account: string; carry: number }[] = [];
+  for (const row of rows) {
+    // A refund may give back more than its sale's remainder (what its share of the whole units left, feeGivenBack): a sum below 0 is taken mod 10,000 upwards.
+    const carry = Number(((BigInt(row.remainders) % BigInt(carry_units)) + BigInt(carry_units)) % BigInt(carry_units));
+    if (carry !== 0) carries.push({ shard: row.shard, account: accountId(row.merchant_id, 'fees', row.currency), carry });
+  }
+  return carries;
+}
+
+/**
+ * The sum of what stands of each sale's remainder, per shard, merchant and currency. Each sale's
+ * refunds and reversals are looked up in the original_id index, which is in the database's
+ * collation while ids are "C": compared as they were (`x.original_id = t.id`), the index could
+ * not serve, and PostgreSQL scanned the ledger once per sale (a rebuild probe, 2026-12-06: 940 s
+ * on 79,000 transactions, 23 ms a sale and growing with the ledger, the POS path 503 throughout;
+ * rebuild-references.ts states alike since 2026-12-01).
+ */
+export function feeCarriesQuery(sql: Sql | TransactionSql) {
+  return sql<{ shard: number; merchant_id: string; currency: string; remainders: string }[]>`
     select t.shard, m.id as merchant_id, t.currency,
       sum(case when u.reversed then 0 else r.rem - (div(r.fee * u.refunded, t.amount) - ${carry_units} * div(div(r.fee, ${carry_units}) * u.refunded, t.amount)) end)::text as remainders
     from ledger_transactions t
@@ -44,15 +64,8 @@ export async function ledgerFeeCarries(sql: Sql): Promise<{ shard: number; accou
     cross join lateral (select b.base::numeric * m.contribution_fee_bp as fee, mod(b.base::numeric * m.contribution_fee_bp, ${carry_units}) as rem) r
     cross join lateral (
       select coalesce(sum(x.amount) filter (where x.kind = 'refund'), 0)::int8 as refunded, bool_or(x.kind = 'reversal') is true as reversed
-      from ledger_transactions x where x.original_id = t.id and x.kind in ('refund', 'reversal')
+      from ledger_transactions x where x.original_id = (t.id collate "default") and x.kind in ('refund', 'reversal')
     ) u
     where t.kind in ('purchase', 'spend') and m.contribution_fee_bp > 0 and t.amount > 0 and (r.rem > 0 or u.refunded > 0)
     group by t.shard, m.id, t.currency`;
-  const carries: { shard: number; account: string; carry: number }[] = [];
-  for (const row of rows) {
-    // A refund may give back more than its sale's remainder (what its share of the whole units left, feeGivenBack): a sum below 0 is taken mod 10,000 upwards.
-    const carry = Number(((BigInt(row.remainders) % BigInt(carry_units)) + BigInt(carry_units)) % BigInt(carry_units));
-    if (carry !== 0) carries.push({ shard: row.shard, account: accountId(row.merchant_id, 'fees', row.currency), carry });
-  }
-  return carries;
 }
