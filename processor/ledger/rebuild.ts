@@ -125,10 +125,17 @@ async function rebuildLocked(redis: RedisClient, sql: Sql, config: ProcessorConf
   options.onPhase?.('references', window);
   let read = 0;
   const records = await rebuildRecords(redis, sql, config, options.now_ms, (n) => options.onProgress?.((read += n)));
+  // Four statements over the ledger, each a step: the bar stood at the references' 100% while the
+  // fee carries ran for 15 minutes (a rebuild probe, 2026-12-06).
+  options.onPhase?.('originals\' states, refusals, budgets, fee carries', 4);
   const states = await rebuildStates(redis, sql, config, options.now_ms);
+  options.onProgress?.(1);
   const refusals = await rebuildRefusals(redis, sql, config, options.now_ms);
+  options.onProgress?.(2);
   const budgets = await rebuildBudgets(redis, sql, config.shard_count);
+  options.onProgress?.(3);
   const fee_carries = await rebuildFeeCarries(redis, sql, config.shard_count);
+  options.onProgress?.(4);
   await createJournals(redis, config.shard_count);
   // Every business whole again: a gateway started on this Redis before the rebuild marked those
   // whose contacts it lacked (loadNetworkIfMissing).
