@@ -13,12 +13,12 @@ import { ROOT, ensureDependencies, ensureServices, redisCommand, runSql } from '
  * Prepare deps + the profile's services (dev by default), then run `node --import tsx file args`;
  * never returns. `fresh` empties the services first, only when this checkout started them.
  */
-export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', fresh = false, node_args = [] } = {}) {
+export async function runTs(file, args = [], extraEnv = {}, { profile = 'dev', fresh = false, node_args = [], redis_outage_ok = false } = {}) {
   await ensureDependencies();
   // A command's usage needs no store: none is started for it (`npm run rebuild -- --help`).
   if (args.includes('--help')) await runChild(process.execPath, [...node_args, '--import', 'tsx', file, ...args], extraEnv);
   const given = Boolean(process.env.REDIS_URL) || Boolean(process.env.DATABASE_URL);
-  const urls = await ensureServices({ profile });
+  const urls = await ensureServices({ profile, redis_outage_ok });
   if (fresh && !given) {
     const reply = await redisCommand(urls.REDIS_URL, 'FLUSHALL');
     if (reply !== '+OK') throw new Error(`FLUSHALL on ${urls.REDIS_URL} failed: ${reply}`);

@@ -211,17 +211,28 @@ export const redis_databases = 32;
 
 const hasDatabases = (url) => redisCommand(url, 'SELECT', String(redis_databases - 1)).then((r) => r === '+OK', () => false);
 
-async function ensureRedis(profile, port) {
+/** How long this checkout's own Redis, found running, is given to answer before `npm start` goes on without it. */
+const redis_running_wait_ms = 6_000;
+
+async function ensureRedis(profile, port, outage_ok) {
   const url = `redis://127.0.0.1:${port}`;
   const dir = path.join(ROOT, '.data', profile, 'redis');
   if (await portOpen(port)) {
     // Reuse whatever Redis is there (ours from an earlier run); it may still be loading its AOF.
+    const ours = runningRedisPort(dir) === port;
     try {
-      await waitFor(() => redisAlive(url), 10_000, `Redis on port ${port}`);
+      await waitFor(() => redisAlive(url), ours && outage_ok ? redis_running_wait_ms : 10_000, `Redis on port ${port}`);
     } catch {
-      // This checkout's own Redis that answers nothing (frozen, hung) is said to be that: it was
-      // called "something that is not a password-less Redis" (a store-failure probe, 2026-12-06).
-      if (runningRedisPort(dir) === port) throw new Error(`this checkout's Redis on port ${port} answered no PING within 10 s (frozen or hung?): nothing was run`);
+      // Running but not answering (frozen, hung): a Redis outage, through which the gateway starts,
+      // answers POS calls 503 and serves once Redis answers (OPERATIONS.md), as with PostgreSQL
+      // below. `npm start` exited here, the ports never opened, until 2026-12-06 (a probe).
+      if (ours && outage_ok) {
+        log(`this checkout's Redis on port ${port} is running but does not answer: going on without it (POS calls are 503 until it does)`);
+        return url;
+      }
+      // Said to be that, for a command that needs it: it was called "something that is not a
+      // password-less Redis" (a store-failure probe, 2026-12-06).
+      if (ours) throw new Error(`this checkout's Redis on port ${port} answered no PING within 10 s (frozen or hung?): nothing was run`);
       throw new Error(`port ${port} is taken by something that is not a password-less Redis; set POCKETGATE_REDIS_PORT or REDIS_URL`);
     }
     // The tests' own, started before it had redis_databases (a setting Redis takes only at its
@@ -401,12 +412,14 @@ function portsFor(profile) {
 /**
  * Returns { REDIS_URL, DATABASE_URL }. A URL already set in the environment is used as-is
  * and that service is left alone; otherwise a local instance is installed/started/reused.
+ * `redis_outage_ok`: the caller serves through a Redis outage (the gateway), so this checkout's
+ * own Redis found running but frozen is gone on without, as a PostgreSQL is for every caller.
  */
-export async function ensureServices({ profile }) {
+export async function ensureServices({ profile, redis_outage_ok = false }) {
   const ports = portsFor(profile);
   let { REDIS_URL, DATABASE_URL } = process.env;
   ensureBinaries({ redis: !REDIS_URL, pg: !DATABASE_URL });
-  REDIS_URL ||= await ensureRedis(profile, ports.redis);
+  REDIS_URL ||= await ensureRedis(profile, ports.redis, redis_outage_ok);
   DATABASE_URL ||= await ensurePostgres(profile, ports.pg);
   return { REDIS_URL, DATABASE_URL };
 }

@@ -94,6 +94,13 @@ describe('a checkout’s server already running from its data folder', () => {
         const frozen = await ensure(first);
         expect(frozen.code).not.toBe(0);
         expect(frozen.stderr).toContain(`this checkout's Redis on port ${first} answered no PING within 10 s (frozen or hung?)`);
+        // `npm start`, whose gateway serves through a Redis outage (503 until it answers), goes on
+        // without it after a few seconds, as with PostgreSQL: it exited, its ports never open (a probe).
+        const started_ms = Date.now();
+        const serving = await runNode(`const s = await import(${services}); const r = await s.ensureServices({ profile: 'test', redis_outage_ok: true }); console.log(r.REDIS_URL);`, first);
+        expect(serving, serving.stderr).toMatchObject({ code: 0, stdout: `redis://127.0.0.1:${first}\n` });
+        expect(serving.stderr).toContain(`this checkout's Redis on port ${first} is running but does not answer: going on without it`);
+        expect(Date.now() - started_ms).toBeLessThan(10_000);
       } finally {
         process.kill(redis_pid, 'SIGCONT');
       }
