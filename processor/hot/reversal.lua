@@ -123,10 +123,10 @@ if kind == 'purchase' or award then
   local own = ownLots(o, claw, open_first)
   if own == nil then return {'stale'} end
   if award then undoCounted(undo) else referral_undo = undoPurchase(undo) end
-  -- Its wallet payment back before the claw-back, which then finds it there: taken first, a
-  -- claw-back of a wallet short of the award booked commerce debt beside the open money the
-  -- return then made, to be spent while the debt stood (a black-box audit, 2026-12-03).
-  -- Commerce debt first (lib.lua backToOpen).
+  -- Its wallet payment back (commerce debt first: lib.lua backToOpen) before the claw-back, which
+  -- then finds it there: taken first, a claw-back of a wallet short of the award booked commerce
+  -- debt beside the open money the return then made, to be spent while the debt stood (a
+  -- black-box audit, 2026-12-03).
   local give = o.paid - st.returned
   returned = give
   postings = joinPostings(postings, backToOpen(give, A.spends, A.open, A.commerce))

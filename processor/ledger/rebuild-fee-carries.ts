@@ -12,9 +12,9 @@
 // merchant's spends (settle_on spend). A merchant's rate and settle_on are set once, at its
 // creation (API.md has no way to change them).
 
+import type { TransactionSql } from 'postgres';
 import { feeCarriesKey } from '../hot/keys.ts';
 import { accountId } from '../journal.ts';
-import type { TransactionSql } from 'postgres';
 import type { RedisClient, Sql } from '../stores.ts';
 
 const carry_units = 10_000;
