@@ -69,17 +69,22 @@ async function whileLedgerStill(still_ms: number, requests: () => Promise<ApiRes
   return answers;
 }
 
+/** A contact's sale of 10,000 (5% back) under `reference`, once the ledger has it and the hot window no longer does. */
+async function oldSale(card_seed: number, reference: string) {
+  const [c] = await createContacts(gw, biz, [testCard(card_seed)]);
+  const purchase = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference, cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' });
+  expect(purchase.status, purchase.text).toBe(201);
+  const s = gw.processor.stores;
+  await eventually('the sale recorded and out of the hot window', async () => {
+    const t = await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, biz.admin_key);
+    return t.body.ledger === 'recorded' && (await findOriginal(s, referenceSlot(s.config, biz.terminal_id, reference, s.clock.now()))) === undefined;
+  }, 15_000);
+  return c!;
+}
+
 describe('a refund of an original older than the hot window, the ledger slow', () => {
   it('is answered 503 unavailable within the read timeout, and goes through once the ledger answers', async () => {
-    const [c] = await createContacts(gw, biz, [testCard(19_200_001)]);
-    const purchase = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'old-sale', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' });
-    expect(purchase.status, purchase.text).toBe(201);
-    const s = gw.processor.stores;
-    await eventually('the sale recorded and out of the hot window', async () => {
-      const t = await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, biz.admin_key);
-      return t.body.ledger === 'recorded' && (await findOriginal(s, referenceSlot(s.config, biz.terminal_id, 'old-sale', s.clock.now()))) === undefined;
-    }, 15_000);
-
+    await oldSale(19_200_001, 'old-sale');
     const refund = { reference: 'refund-old-sale', original_reference: 'old-sale', amount: 4_000 };
     const lock = await holdLock(stores.sql, 'ledger_transactions');
     try {
@@ -98,18 +103,11 @@ describe('a refund of an original older than the hot window, the ledger slow', (
   }, 60_000);
 
   it('100 refunds of it sent together, the ledger still for 300 ms, are all approved from one read of it (each was a read: past 64 in flight, 503)', async () => {
-    const [c] = await createContacts(gw, biz, [testCard(19_200_004)]);
-    const purchase = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'old-sale-many', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' });
-    expect(purchase.status, purchase.text).toBe(201);
-    const s = gw.processor.stores;
-    await eventually('the sale recorded and out of the hot window', async () => {
-      const t = await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, biz.admin_key);
-      return t.body.ledger === 'recorded' && (await findOriginal(s, referenceSlot(s.config, biz.terminal_id, 'old-sale-many', s.clock.now()))) === undefined;
-    }, 15_000);
+    const c = await oldSale(19_200_004, 'old-sale-many');
     const refunds = await whileLedgerStill(300, () => Array.from({ length: 100 }, (_, i) => call(gw, 'POST', '/v1/refunds', biz.terminal_key, { reference: `refund-many-${i}`, original_reference: 'old-sale-many', amount: 100 })));
     expect(refunds.map((r) => r.status)).toEqual(Array(100).fill(201));
     expect(refunds.reduce((sum, r) => sum + (r.body.clawed_back as number), 0)).toBe(500);
-    const w = await call(gw, 'GET', `/v1/contacts/${c!.id}/wallet`, biz.admin_key);
+    const w = await call(gw, 'GET', `/v1/contacts/${c.id}/wallet`, biz.admin_key);
     expect([w.body.open, w.body.commerce]).toEqual([0, 0]);
   }, 60_000);
 });
@@ -147,15 +145,21 @@ describe('a reversal of a purchase in the hot window that the ledger has recorde
     expect(again.body.awards.length, again.text).toBe(1);
   }, 60_000);
 
+  /** A sale of 10,000 (5% back) at a business of its own, in the hot window, once the ledger has recorded it. */
+  async function recordedSale(card_seed: number, reference: string) {
+    const b = await createBusiness(hot);
+    await addCashbackOffer(hot, b, 5);
+    const [c] = await createContacts(hot, b, [testCard(card_seed)]);
+    const body = { reference, cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' };
+    const purchase = await call(hot, 'POST', '/v1/purchases', b.terminal_key, body);
+    expect(purchase.status, purchase.text).toBe(201);
+    await eventually('the sale recorded', async () => (await call(hot, 'GET', `/v1/transactions/${purchase.body.id}`, b.admin_key)).body.ledger === 'recorded', 15_000);
+    return { b, body, purchase };
+  }
+
   it('a repeat of a purchase whose reply only the ledger holds now is answered 503 within the read timeout, and replays once the ledger answers', async () => {
     const gw = hot;
-    const b = await createBusiness(gw);
-    await addCashbackOffer(gw, b, 5);
-    const [c] = await createContacts(gw, b, [testCard(19_200_003)]);
-    const body = { reference: 'repeated-sale', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' };
-    const purchase = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
-    expect(purchase.status, purchase.text).toBe(201);
-    await eventually('the sale recorded', async () => (await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, b.admin_key)).body.ledger === 'recorded', 15_000);
+    const { b, body, purchase } = await recordedSale(19_200_003, 'repeated-sale');
     const refused = await whileLedgerLocked(() => call(gw, 'POST', '/v1/purchases', b.terminal_key, body));
     expect([refused.status, refused.body.code], refused.text).toEqual([503, 'unavailable']);
     const replayed = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
@@ -165,13 +169,7 @@ describe('a reversal of a purchase in the hot window that the ledger has recorde
 
   it('100 copies of such a purchase sent together, the ledger still for 300 ms, are all replayed from one read of it (a black-box probe: past 64 reads in flight, 503)', async () => {
     const gw = hot;
-    const b = await createBusiness(gw);
-    await addCashbackOffer(gw, b, 5);
-    const [c] = await createContacts(gw, b, [testCard(19_200_005)]);
-    const body = { reference: 'copied-sale', cim: { type: 'card', value: c!.card }, amount: 10_000, currency: 'EUR' };
-    const purchase = await call(gw, 'POST', '/v1/purchases', b.terminal_key, body);
-    expect(purchase.status, purchase.text).toBe(201);
-    await eventually('the sale recorded', async () => (await call(gw, 'GET', `/v1/transactions/${purchase.body.id}`, b.admin_key)).body.ledger === 'recorded', 15_000);
+    const { b, body, purchase } = await recordedSale(19_200_005, 'copied-sale');
     const copies = await whileLedgerStill(300, () => Array.from({ length: 100 }, () => call(gw, 'POST', '/v1/purchases', b.terminal_key, body)));
     expect(copies.map((r) => `${r.status} ${r.headers.get('idempotent-replayed')}`)).toEqual(Array(100).fill('201 true'));
     expect(new Set(copies.map((r) => r.text))).toEqual(new Set([purchase.text]));
