@@ -237,7 +237,7 @@ async function ensureRedis(profile, port, outage_ok) {
     }
     // The tests' own, started before it had redis_databases (a setting Redis takes only at its
     // start): started again. Another profile's is left running (a gateway may be using it).
-    if (profile !== 'test' || runningRedisPort(dir) !== port || (await hasDatabases(url))) return url;
+    if (profile !== 'test' || !ours || (await hasDatabases(url))) return url;
     await stopRedis(profile, port);
   }
   refuseSecondServer('Redis', runningRedisPort(dir), port, 'POCKETGATE_REDIS_PORT');
