@@ -255,29 +255,7 @@ export class Refunds {
     const original_slot = referenceSlot(config, terminal.id, input.original_reference, now_ms);
     const slot = referenceSlot(config, terminal.id, input.reference, now_ms);
     if (input.original_reference === input.reference) return this.selfReversal(business, slot, hash);
-    let original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
-    if (original === undefined) {
-      // The reversal's own reference taken by another body is 409 and changes nothing (API.md):
-      // checked before the mark below, which would refuse an original that may still come.
-      if (await claimedByAnother(this.stores, slot, hash)) throw referenceConflict(input.reference);
-      // Not here (yet): remember the reversal so that the original is refused if it comes late.
-      const outcome = await claimForReversal(this.stores, original_slot, hash);
-      // The original arrived between our two reads: reverse it for real.
-      if (outcome === 'arrived') original = await this.locate(business, terminal, original_slot, input.original_reference, now_ms);
-      // Remembered now or by another reversal before, or held by a request refused before it named
-      // a contact (a card no contact has, ISO 8583's 14): no transaction to reverse either way, so
-      // not found, remembered as such (already_reversed would say one was reversed). The refused
-      // one was a bare 404, which ISO 8583 told an advice as 25, where an advice of any other
-      // declined original is acknowledged 00 (an ISO probe, 2026-12-06).
-      if (original === undefined) {
-        const repeat = await claimRefused(this.stores, { business_id: business.id, slot, hash });
-        // The original's mark, which rebuild writes again from the reversal's refusal, only where
-        // this reversal made it: a refused original's claim stays its own (its repeat replays it).
-        await this.journalNotFound(business, slot, hash, repeat, outcome === 'remembered' ? input.original_reference : undefined);
-        const detail = outcome === 'remembered' ? 'it will be refused if it arrives' : 'it was refused';
-        throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; ${detail}`, repeat);
-      }
-    }
+    const original = (await this.locate(business, terminal, original_slot, input.original_reference, now_ms)) ?? (await this.reversalBeforeOriginal(business, terminal, input, { slot, hash }, original_slot, now_ms));
     await claimReference(this.stores, { business_id: business.id, slot, hash }, original.contact_id);
     const call = this.reversalCall(business, terminal, input, { slot, hash }, original_slot, original, now_ms);
     const rewards = await this.offers.forBusiness(business);
@@ -322,6 +300,30 @@ export class Refunds {
       }
       return reply;
     }
+  }
+
+  /** The reversal's original not here (yet): remembered, so that the original is refused if it comes late, and the reversal answered 404; or the original that arrived meanwhile. */
+  private async reversalBeforeOriginal(business: Business, terminal: Terminal, input: ReversalInput, claimed: Claimed, original_slot: ReferenceSlot, now_ms: number): Promise<Located> {
+    const { slot, hash } = claimed;
+    // The reversal's own reference taken by another body is 409 and changes nothing (API.md):
+    // checked before the mark below, which would refuse an original that may still come.
+    if (await claimedByAnother(this.stores, slot, hash)) throw referenceConflict(input.reference);
+    // Not here (yet): remember the reversal so that the original is refused if it comes late.
+    const outcome = await claimForReversal(this.stores, original_slot, hash);
+    // The original arrived between our two reads: reverse it for real.
+    const original = outcome === 'arrived' ? await this.locate(business, terminal, original_slot, input.original_reference, now_ms) : undefined;
+    if (original !== undefined) return original;
+    // Remembered now or by another reversal before, or held by a request refused before it named
+    // a contact (a card no contact has, ISO 8583's 14): no transaction to reverse either way, so
+    // not found, remembered as such (already_reversed would say one was reversed). The refused
+    // one was a bare 404, which ISO 8583 told an advice as 25, where an advice of any other
+    // declined original is acknowledged 00 (an ISO probe, 2026-12-06).
+    const repeat = await claimRefused(this.stores, { business_id: business.id, slot, hash });
+    // The original's mark, which rebuild writes again from the reversal's refusal, only where
+    // this reversal made it: a refused original's claim stays its own (its repeat replays it).
+    await this.journalNotFound(business, slot, hash, repeat, outcome === 'remembered' ? input.original_reference : undefined);
+    const detail = outcome === 'remembered' ? 'it will be refused if it arrives' : 'it was refused';
+    throw missingOriginal('original_not_found', `no transaction with reference ${input.original_reference} at this terminal; ${detail}`, repeat);
   }
 
   private async undoReferral(business: Business, member: string, now_ms: number): Promise<void> {
