@@ -58,6 +58,9 @@ interface PreparedContact {
   referred_by: string | null;
 }
 
+/** A line of an import, prepared. */
+type ImportLine = { line: number; contact: PreparedContact };
+
 /** What the hot path reads of a contact, in its hash. */
 interface HotContact {
   readonly id: string;
@@ -718,35 +721,10 @@ export class Contacts {
     // first line: a check before each batch slowed a large file by a round trip a batch, and Redis
     // failing mid-file is what the next call finishes (finishLinesCut).
     await requireWritableNow(this.stores);
-    let batch: { line: number; contact: PreparedContact }[] = [];
+    let batch: ImportLine[] = [];
     let line_no = 0;
-    // A few batches in flight at once: each mostly waits for PostgreSQL's and Redis's fsyncs.
-    // Bounded, so memory stays a few batches whatever the file's size. Concurrent batches meeting
-    // on one CIM are settled by its unique token: whichever commits second goes line by line and
-    // reports its line as cim_taken.
-    const in_flight: Promise<void>[] = [];
-    // The CIM tokens of the batches in flight, as `in_flight`. A batch naming a CIM an earlier one
-    // in flight names waits for it: racing, the later line could commit first and the earlier be
-    // refused cim_taken (a contacts probe, 2026-12-06: a duplicate across a batch's boundary).
-    const in_flight_tokens: Set<string>[] = [];
-    const flush = async (b: { line: number; contact: PreparedContact }[]) => {
-      const tokens = new Set(b.flatMap((x) => x.contact.cims.map((c) => c.token)));
-      if (in_flight_tokens.some((earlier) => [...tokens].some((t) => earlier.has(t)))) {
-        await Promise.all(in_flight);
-        in_flight.length = 0;
-        in_flight_tokens.length = 0;
-      }
-      const running = this.importBatch(business, b, result, fail);
-      in_flight_tokens.push(tokens);
-      // Awaited below; marked handled now so that a batch failing while the next is parsed is
-      // not an unhandled rejection (which would end the process).
-      running.catch(() => {});
-      in_flight.push(running);
-      if (in_flight.length >= import_batches_in_flight_max) {
-        in_flight_tokens.shift();
-        await in_flight.shift();
-      }
-    };
+    const in_flight = new ImportBatches();
+    const flush = (b: ImportLine[]) => in_flight.add(new Set(b.flatMap((x) => x.contact.cims.map((c) => c.token))), () => this.importBatch(business, b, result, fail));
     try {
       for await (const line of lines) {
         line_no++;
@@ -769,17 +747,17 @@ export class Contacts {
         }
       }
       if (batch.length > 0) await flush(batch);
-      await Promise.all(in_flight);
+      await in_flight.all();
     } finally {
       // On a failure, let the batches still running finish before the error goes up.
-      await Promise.allSettled(in_flight);
+      await in_flight.settled();
     }
     // Batches finish in any order: the report back in line order.
     result.errors = inLineOrder(result.errors);
     return result;
   }
 
-  private async importBatch(business: Business, batch: { line: number; contact: PreparedContact }[], result: ImportResult, fail: (line: number, code: ErrorCode, message: string) => void) {
+  private async importBatch(business: Business, batch: ImportLine[], result: ImportResult, fail: (line: number, code: ErrorCode, message: string) => void) {
     // Referral codes and CIM conflicts are settled for the whole batch in two queries, so the
     // batch insert below almost never meets a conflict; when it does (a race), go line by line.
     const codes = [...new Set(batch.flatMap((b) => (b.contact.input.referred_by === undefined ? [] : [b.contact.input.referred_by])))];
@@ -856,4 +834,44 @@ function changes(before: ContactDetails, columns: Record<string, unknown>, type:
 function changedDetails(before: ContactDetails, columns: Record<string, unknown>): ContactDetails {
   const changed = (type: DetailType): string | null => (changes(before, columns, type) ? ((columns[type] as string | null) ?? null) : null);
   return { ...before, email: changed('email'), phone: changed('phone') };
+}
+
+/**
+ * An import's batches in flight: a few at once, since each mostly waits for PostgreSQL's and
+ * Redis's fsyncs; bounded, so memory stays a few batches whatever the file's size. Concurrent
+ * batches meeting on one CIM are settled by its unique token (whichever commits second goes line
+ * by line and reports its line as cim_taken); a batch naming a CIM that one in flight names waits
+ * for those in flight: racing, the later line could commit first and the earlier be refused
+ * cim_taken (a contacts probe, 2026-12-06: a duplicate across a batch's boundary).
+ */
+class ImportBatches {
+  private readonly running: Promise<void>[] = [];
+  /** The CIM tokens of each batch in `running`, in the same order. */
+  private readonly tokens: Set<string>[] = [];
+
+  async add(tokens: Set<string>, start: () => Promise<void>): Promise<void> {
+    if (this.tokens.some((earlier) => [...tokens].some((t) => earlier.has(t)))) {
+      await this.all();
+      this.running.length = 0;
+      this.tokens.length = 0;
+    }
+    const running = start();
+    // Awaited later; marked handled now so that a batch failing while the next is parsed is not
+    // an unhandled rejection (which would end the process).
+    running.catch(() => {});
+    this.running.push(running);
+    this.tokens.push(tokens);
+    if (this.running.length >= import_batches_in_flight_max) {
+      this.tokens.shift();
+      await this.running.shift();
+    }
+  }
+
+  async all(): Promise<void> {
+    await Promise.all(this.running);
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.running);
+  }
 }
