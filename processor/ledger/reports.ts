@@ -157,18 +157,10 @@ export function periodFee(base: ExactAmount, fee_bp: number): ExactAmount {
   return exactAmount((BigInt(base) * BigInt(fee_bp)) / 10_000n);
 }
 
-/**
- * What the business and each merchant owe each other over a period, from the ledger: awards the
- * business funded at the merchant's terminals (net of claw-backs), the contribution fees the
- * merchant owes, and the wallet spends and instant discounts it accepted (money the business owes it).
- */
-export async function settlement(sql: Sql, business: Business, merchant_id?: string, from?: string, to?: string) {
-  const merchants = await sql<{ id: string; code: string; name: string; contribution_fee_bp: number; settle_on: string }[]>`
-    select id, code, name, contribution_fee_bp, settle_on from merchants
-    where business_id = ${business.id} ${merchant_id === undefined ? sql`` : sql`and id = ${merchant_id}`} order by created_at, id`;
-  if (merchant_id !== undefined && merchants.length === 0) throw new PocketgateError('not_found', `merchant ${merchant_id} not found`);
-  const start = from === undefined ? far_past : ledgerBound(from);
-  const end = to === undefined ? far_future : ledgerBound(to);
+type MerchantSums = Record<'awards_funded' | 'discounts' | 'spends', ExactAmount>;
+
+/** The period's awards funded, discounts given and spends accepted at each merchant's terminals (one merchant's, or all). */
+async function merchantSums(sql: Sql, business: Business, merchant_id: string | undefined, start: string, end: string): Promise<Map<string, MerchantSums>> {
   const rewards = accountId(business.id, 'rewards', business.currency);
   const discounts = accountId(business.id, 'discounts', business.currency);
   const spends_suffix = `:spends:${business.currency}`;
@@ -207,8 +199,23 @@ export async function settlement(sql: Sql, business: Business, merchant_id?: str
       group by term.merchant_id
     ) s
     group by merchant_id`;
-  const by_merchant = new Map(sums.map((r) => [r.merchant_id, { awards_funded: exactAmount(r.awards_funded), discounts: exactAmount(r.discounts), spends: exactAmount(r.spends) }]));
-  const none: Record<'awards_funded' | 'discounts' | 'spends', ExactAmount> = { awards_funded: 0, discounts: 0, spends: 0 };
+  return new Map(sums.map((r) => [r.merchant_id, { awards_funded: exactAmount(r.awards_funded), discounts: exactAmount(r.discounts), spends: exactAmount(r.spends) }]));
+}
+
+/**
+ * What the business and each merchant owe each other over a period, from the ledger: awards the
+ * business funded at the merchant's terminals (net of claw-backs), the contribution fees the
+ * merchant owes, and the wallet spends and instant discounts it accepted (money the business owes it).
+ */
+export async function settlement(sql: Sql, business: Business, merchant_id?: string, from?: string, to?: string) {
+  const merchants = await sql<{ id: string; code: string; name: string; contribution_fee_bp: number; settle_on: string }[]>`
+    select id, code, name, contribution_fee_bp, settle_on from merchants
+    where business_id = ${business.id} ${merchant_id === undefined ? sql`` : sql`and id = ${merchant_id}`} order by created_at, id`;
+  if (merchant_id !== undefined && merchants.length === 0) throw new PocketgateError('not_found', `merchant ${merchant_id} not found`);
+  const start = from === undefined ? far_past : ledgerBound(from);
+  const end = to === undefined ? far_future : ledgerBound(to);
+  const by_merchant = await merchantSums(sql, business, merchant_id, start, end);
+  const none: MerchantSums = { awards_funded: 0, discounts: 0, spends: 0 };
   const result = [];
   for (const m of merchants) {
     const row = by_merchant.get(m.id) ?? none;
