@@ -2,6 +2,7 @@
 // handler that turns every thrown value into problem+json.
 
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { maskCardNumbers } from '../core/cim.ts';
 import { PocketgateError } from '../core/errors.ts';
@@ -105,36 +106,16 @@ async function whilePostgresAnswers(health: PostgresHealth, calls: InFlight, cal
   }
 }
 
-export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, postgres_calls_in_flight_max = postgres_calls_in_flight_max_default, trust_proxy_hops = 0, webhooks_allow_private, console: console_services, ledger_lag }: AppOptions): OpenAPIHono<HttpEnv> {
-  const app = new OpenAPIHono<HttpEnv>();
-  const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
-  const admin_replies = new AdminReplies(processor.stores.redis, (err) => logger.warn({ err }, 'the answer of a call under an Idempotency-Key could not be kept'));
-
-  app.onError((err, c) => {
-    const { status, code } = problemOf(err);
-    // The path masked: a card number put where an id goes was logged whole (a PAN probe, 2026-12-06).
-    if (loggedAsError(code, status)) logger.error({ err, method: c.req.method, path: maskCardNumbers(c.req.path) }, 'request failed');
-    else if (status >= 500) logger.debug({ err, method: c.req.method, path: maskCardNumbers(c.req.path) }, 'request failed');
-    return problemResponse(err);
-  });
-  app.notFound(() => problemResponse(new PocketgateError('not_found', 'no such endpoint')));
-
-  app.use('*', async (c, next) => {
-    const start = process.hrtime.bigint();
-    await next();
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    metrics.http_duration.observe({ route: c.req.routePath, method: c.req.method, status: String(c.res.status) }, seconds);
-  });
-
-  // The key, checked for every /v1 path (an unknown one too: 401 before 404). Not hono's
-  // bearerAuth: it answers 400 to a header that is not `Bearer <token>` where the contract wants
-  // 401, and can be made to answer otherwise only by a whole Response thrown in an HTTPException
-  // (an exception class of its own through the error handler, a WWW-Authenticate added); it
-  // refuses as malformed any key outside RFC 6750's token characters, where PLATFORM_API_KEY is
-  // whatever the operator set; and the WebSocket upgrade, which node hands the channel before
-  // Hono, must read the header as HTTP does: bearerKey serves both. Each route's declaration
-  // (routes.ts) then checks the key's kind.
-  app.use('/v1/*', async (c, next) => {
+// The key, checked for every /v1 path (an unknown one too: 401 before 404). Not hono's
+// bearerAuth: it answers 400 to a header that is not `Bearer <token>` where the contract wants
+// 401, and can be made to answer otherwise only by a whole Response thrown in an HTTPException
+// (an exception class of its own through the error handler, a WWW-Authenticate added); it
+// refuses as malformed any key outside RFC 6750's token characters, where PLATFORM_API_KEY is
+// whatever the operator set; and the WebSocket upgrade, which node hands the channel before
+// Hono, must read the header as HTTP does: bearerKey serves both. Each route's declaration
+// (routes.ts) then checks the key's kind.
+function checkKey(processor: Processor, platform_key_hash: string | undefined, admin_replies: AdminReplies): MiddlewareHandler<HttpEnv> {
+  return async (c, next) => {
     // Callbacks carry no key: their signature authenticates them (adapters/callbacks); its
     // header's form and age are checked here, before the PostgreSQL gate below: 401, not 503,
     // with PostgreSQL down.
@@ -156,24 +137,50 @@ export function createApp({ processor, platform_api_key, metrics, logger, postgr
     // Admin and platform writes under an Idempotency-Key keep their answers (routes.ts serve); a terminal's call is left as it was.
     if (acting.kind !== 'terminal') c.set('admin_replies', admin_replies);
     await next();
+  };
+}
+
+/** The admin calls that need PostgreSQL, while it answers; bounded in number. */
+function postgresGate(postgres_health: PostgresHealth, postgres_calls_in_flight_max: number, logger: Logger): MiddlewareHandler<HttpEnv> {
+  // Calls waiting on PostgreSQL at once, bounded: PostgreSQL slow but answering the probe (a lock
+  // held, a long query) is not known down, and postgres.js queues without bound: a burst would
+  // hold every request in memory, each caller waiting behind all before it.
+  const postgres_calls = new InFlight(postgres_calls_in_flight_max, () => new PocketgateError('unavailable', 'PostgreSQL is slow to answer; try again shortly'));
+  return async (c, next) => {
+    if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
+    // A transaction still pending reads back from the journal alone (processor/transactions.ts);
+    // the dashboard's traffic and ledger lag are Redis's: an outage is when the lag matters most.
+    if (!postgres_health.up && c.req.method === 'GET' && (transaction_path.test(c.req.path) || c.req.path === '/v1/stats')) {
+      c.set('ledger_down', true);
+      return next();
+    }
+    await whilePostgresAnswers(postgres_health, postgres_calls, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
+  };
+}
+
+export function createApp({ processor, platform_api_key, metrics, logger, postgres_health, postgres_calls_in_flight_max = postgres_calls_in_flight_max_default, trust_proxy_hops = 0, webhooks_allow_private, console: console_services, ledger_lag }: AppOptions): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
+  const platform_key_hash = platform_api_key === undefined || platform_api_key === '' ? undefined : hashKey(platform_api_key);
+  const admin_replies = new AdminReplies(processor.stores.redis, (err) => logger.warn({ err }, 'the answer of a call under an Idempotency-Key could not be kept'));
+
+  app.onError((err, c) => {
+    const { status, code } = problemOf(err);
+    // The path masked: a card number put where an id goes was logged whole (a PAN probe, 2026-12-06).
+    if (loggedAsError(code, status)) logger.error({ err, method: c.req.method, path: maskCardNumbers(c.req.path) }, 'request failed');
+    else if (status >= 500) logger.debug({ err, method: c.req.method, path: maskCardNumbers(c.req.path) }, 'request failed');
+    return problemResponse(err);
+  });
+  app.notFound(() => problemResponse(new PocketgateError('not_found', 'no such endpoint')));
+
+  app.use('*', async (c, next) => {
+    const start = process.hrtime.bigint();
+    await next();
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    metrics.http_duration.observe({ route: c.req.routePath, method: c.req.method, status: String(c.res.status) }, seconds);
   });
 
-  if (postgres_health !== undefined) {
-    // Calls waiting on PostgreSQL at once, bounded: PostgreSQL slow but answering the probe (a lock
-    // held, a long query) is not known down, and postgres.js queues without bound: a burst would
-    // hold every request in memory, each caller waiting behind all before it.
-    const postgres_calls = new InFlight(postgres_calls_in_flight_max, () => new PocketgateError('unavailable', 'PostgreSQL is slow to answer; try again shortly'));
-    app.use('/v1/*', async (c, next) => {
-      if (!needsPostgres(c.get('principal') as Principal | undefined, c.req.path)) return next();
-      // A transaction still pending reads back from the journal alone (processor/transactions.ts);
-      // the dashboard's traffic and ledger lag are Redis's: an outage is when the lag matters most.
-      if (!postgres_health.up && c.req.method === 'GET' && (transaction_path.test(c.req.path) || c.req.path === '/v1/stats')) {
-        c.set('ledger_down', true);
-        return next();
-      }
-      await whilePostgresAnswers(postgres_health, postgres_calls, next, (err) => logger.warn({ err, path: c.req.path }, 'an admin call given up on went on failing'));
-    });
-  }
+  app.use('/v1/*', checkKey(processor, platform_key_hash, admin_replies));
+  if (postgres_health !== undefined) app.use('/v1/*', postgresGate(postgres_health, postgres_calls_in_flight_max, logger));
 
   app.route('/', posRoutes(processor, trust_proxy_hops, console_services.stats.record));
   app.route('/', adminRoutes(processor));
