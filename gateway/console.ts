@@ -73,26 +73,11 @@ export interface ConsoleServices {
 
 const tag = 'Console';
 
-export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServices): OpenAPIHono<HttpEnv> {
-  const app = new OpenAPIHono<HttpEnv>();
-  const assets = loadAssets();
+/** The dashboard's figures: the traffic and the ledger lag from Redis, the day's totals from the ledger. */
+function serveStats(app: OpenAPIHono<HttpEnv>, processor: Processor, stats: ConsoleStats): void {
   const today = new Map<string, { at: number; value: Promise<{ awards: ExactAmount; spends: ExactAmount }> }>();
   // One entry (the key says nothing); a failed count is not kept: the next poll counts again.
   const backlog = new CachedLookup<number>(() => journalBacklog(processor.stores.redis, processor.stores.config.shard_count), { ttl_ms: backlog_ttl_ms, found_max: 1, missing_max: 1 });
-
-  const page = (file: string) => {
-    const asset = assets.get(file);
-    return asset === undefined ? undefined : new Response(asset.body, { headers: { 'content-type': asset.type, ...security_headers } });
-  };
-  serve(app, { method: 'get', path: '/console', summary: 'The operations console (sign in with the admin key)', tag, key: 'none', produces: 'text/html' }, () => page('index.html')!);
-  // The address with a slash, as people type it and proxies rewrite it: the same page.
-  serve(app, { method: 'get', path: '/console/', summary: 'The console with a trailing slash: 301 to /console', tag, key: 'none', status: 301 }, (c) => c.redirect('/console', 301));
-  const files = { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag, key: 'none', produces: [...new Set(Object.values(content_types))] } as const;
-  serve(app, files, (c) => page(c.req.param('file') ?? '') ?? c.notFound());
-
-  const business_doc = { method: 'get', path: '/v1/business', summary: 'The business the key belongs to, with its currency’s minor units', tag, key: 'admin', answer: answers.console_business } as const;
-  serve(app, business_doc, (c, business) => c.json({ ...business, minor_units: currencyByCode(business.currency)?.minor_units ?? 2 }));
-
   const stats_doc = {
     method: 'get',
     path: '/v1/stats',
@@ -132,6 +117,26 @@ export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServ
     ]);
     return answerExact(c, { currency: business.currency, since: from, ...traffic, ledger_lag, awards_today: totals?.awards ?? null, spends_today: totals?.spends ?? null });
   });
+}
+
+export function consoleRoutes(processor: Processor, { stats, feed }: ConsoleServices): OpenAPIHono<HttpEnv> {
+  const app = new OpenAPIHono<HttpEnv>();
+  const assets = loadAssets();
+
+  const page = (file: string) => {
+    const asset = assets.get(file);
+    return asset === undefined ? undefined : new Response(asset.body, { headers: { 'content-type': asset.type, ...security_headers } });
+  };
+  serve(app, { method: 'get', path: '/console', summary: 'The operations console (sign in with the admin key)', tag, key: 'none', produces: 'text/html' }, () => page('index.html')!);
+  // The address with a slash, as people type it and proxies rewrite it: the same page.
+  serve(app, { method: 'get', path: '/console/', summary: 'The console with a trailing slash: 301 to /console', tag, key: 'none', status: 301 }, (c) => c.redirect('/console', 301));
+  const files = { method: 'get', path: '/console/{file}', summary: 'The console’s scripts, styles and icon', tag, key: 'none', produces: [...new Set(Object.values(content_types))] } as const;
+  serve(app, files, (c) => page(c.req.param('file') ?? '') ?? c.notFound());
+
+  const business_doc = { method: 'get', path: '/v1/business', summary: 'The business the key belongs to, with its currency’s minor units', tag, key: 'admin', answer: answers.console_business } as const;
+  serve(app, business_doc, (c, business) => c.json({ ...business, minor_units: currencyByCode(business.currency)?.minor_units ?? 2 }));
+
+  serveStats(app, processor, stats);
 
   const latest = { method: 'get', path: '/v1/transactions', summary: 'The business’s latest transactions (its terminals’, and its own sign-up and referral awards and expiries), from the ledger, newest first (query limit 1..100, starting_after)', tag, key: 'admin', query: transactionsQuerySchema, answer: answers.transaction_summaries } as const;
   serve(app, latest, async (c, business) => {
