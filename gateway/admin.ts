@@ -58,6 +58,7 @@ export function adminRoutes(processor: Processor): OpenAPIHono<HttpEnv> {
   serveBusinesses(app, processor);
   serveNetwork(app, processor);
   serveContacts(app, processor);
+  serveContactMoney(app, processor);
   serveSettlements(app, processor);
   serveSchemes(app, processor);
   serveTiers(app, processor);
@@ -151,7 +152,11 @@ function serveContacts(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
     const cim = await readBody(c, assignableCimSchema);
     return c.json(await contacts.addCim(business, id, cim.type, cim.value), 201);
   });
+}
 
+/** A contact's money: its wallet, a spend's one-time code, its wallet code, its statement and transactions. */
+function serveContactMoney(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
+  const { contacts } = processor;
   const wallet = { method: 'get', path: '/v1/contacts/{id}/wallet', summary: "A contact's wallet: balances, pools, what expires when", tag: contacts_tag, key: 'admin', answer: answers.contact_wallet } as const;
   serve(app, wallet, async (c, business) => {
     const { contact_id: _id, ...rest } = await contacts.wallet(business, idParam(c), true);
