@@ -564,6 +564,38 @@ local function cutTo(room, amount, json)
   return room, (string.gsub(json, '"amount":%d+', '"amount":' .. int(room), 1))
 end
 
+-- A credit award (kind 'c': commerce lot; 'o': open, instant_redeem) of `amount` added to
+-- `credits` (applyAwards'), nothing written yet: commerce debt (from claw-backs) is settled first,
+-- whichever balance the award lands in; the rest goes into the award's lot or into open.
+local function creditAward(credits, kind, amount, field, accounts)
+  local settle = math.min(credits.debt, amount)
+  credits.debt = credits.debt - settle
+  local postings = credits.postings
+  if kind == 'c' then
+    credits.to_commerce = credits.to_commerce + amount
+    if amount > settle then
+      local lot_add = credits.lot_add
+      if lot_add[field] == nil then
+        credits.lot_fields[#credits.lot_fields + 1] = field
+        lot_add[field] = 0
+      end
+      lot_add[field] = lot_add[field] + amount - settle
+    end
+    local expiry = tonumber(string.sub(field, 1, 13))
+    if expiry < credits.earliest then credits.earliest = expiry end
+    postings[#postings + 1] = posting(accounts.rewards, accounts.commerce, amount)
+    return
+  end
+  if settle > 0 then
+    credits.to_commerce = credits.to_commerce + settle
+    postings[#postings + 1] = posting(accounts.rewards, accounts.commerce, settle)
+  end
+  if amount > settle then
+    credits.to_open = credits.to_open + amount - settle
+    postings[#postings + 1] = posting(accounts.rewards, accounts.open, amount - settle)
+  end
+end
+
 -- Awards Node evaluated, each checked here against what only the shard knows, atomically: its
 -- guard (first purchase ever, first purchase of the day, once) and its per-contact cap. `awards`
 -- as the layout names them (hot/awards.ts): kind ('c' commerce lot, 'o' open, 'd' instant
@@ -589,13 +621,11 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
   -- it was counted).
   local purchases = tonumber(h[1] or '0')
   local first_purchase = purchases <= 0
-  local debt = tonumber(h[2] or '0')
-  local debt_before = debt
+  local debt_before = tonumber(h[2] or '0')
   -- Debt counts (m is lots less md): an award paying it leaves the wallet no fuller than before.
   local wallet_room = WALLET_BALANCE_MAX - tonumber(h[3] or '0') - tonumber(h[4] or '0')
-  local lot_fields, lot_add = {}, {}
-  local to_commerce, to_open, earliest = 0, 0, 9999999999999
-  local parts, postings, accepted, made = {}, {}, {}, {}
+  local credits = {debt = debt_before, to_commerce = 0, to_open = 0, earliest = 9999999999999, lot_fields = {}, lot_add = {}, postings = {}}
+  local parts, accepted, made = {}, {}, {}
   local cashback, discount = 0, 0
   local new_counter = false
   -- First what each award's guard and cap admit; then the awards made, in the order given (the
@@ -615,36 +645,7 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
         discount = discount + amount
       else
         cashback = cashback + amount
-        if kind == 'c' then
-          -- Into the commerce balance; commerce debt (from claw-backs) is settled first, the
-          -- rest goes into the award's lot.
-          to_commerce = to_commerce + amount
-          local settle = math.min(debt, amount)
-          debt = debt - settle
-          if amount > settle then
-            if lot_add[field] == nil then
-              lot_fields[#lot_fields + 1] = field
-              lot_add[field] = 0
-            end
-            lot_add[field] = lot_add[field] + amount - settle
-          end
-          local expiry = tonumber(string.sub(field, 1, 13))
-          if expiry < earliest then earliest = expiry end
-          postings[#postings + 1] = posting(accounts.rewards, accounts.commerce, amount)
-        else
-          -- Into the open balance (instant_redeem), likewise after settling commerce debt: the
-          -- debt is the award's first call, whichever balance the award lands in.
-          local settle = math.min(debt, amount)
-          debt = debt - settle
-          if settle > 0 then
-            to_commerce = to_commerce + settle
-            postings[#postings + 1] = posting(accounts.rewards, accounts.commerce, settle)
-          end
-          if amount > settle then
-            to_open = to_open + amount - settle
-            postings[#postings + 1] = posting(accounts.rewards, accounts.open, amount - settle)
-          end
-        end
+        creditAward(credits, kind, amount, field, accounts)
       end
       parts[#parts + 1] = json
       accepted[#accepted + 1] = i - 1
@@ -655,20 +656,21 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
   -- its award's validity: a processor's clearing), which Node expires at once after the commit
   -- (Expiry.expireDue): the wallet answered leaves it out.
   local expired, adds = 0, {}
-  for i, field in ipairs(lot_fields) do
-    adds[i] = {field, lot_add[field]}
-    if expiryOf(field) <= NOW then expired = expired + lot_add[field] end
+  for i, field in ipairs(credits.lot_fields) do
+    adds[i] = {field, credits.lot_add[field]}
+    if expiryOf(field) <= NOW then expired = expired + credits.lot_add[field] end
   end
   addLots(adds)
   if new_counter then pruneCaps(caps_key, caps_kept) end
-  if to_commerce > 0 then redis.call('HINCRBY', KEY.contact, 'm', to_commerce) end
+  if credits.to_commerce > 0 then redis.call('HINCRBY', KEY.contact, 'm', credits.to_commerce) end
+  local debt = credits.debt
   if debt ~= debt_before then
     if debt == 0 then redis.call('HDEL', KEY.contact, 'md') else redis.call('HSET', KEY.contact, 'md', int(debt)) end
   end
-  if to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', to_open) end
+  if credits.to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', credits.to_open) end
   -- LT: the index keeps each contact's earliest expiry.
-  if earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(postings, ','), accepted, made, purchases, expired, to_open
+  if credits.earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', credits.earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
+  return table.concat(parts, ','), cashback, discount, table.concat(credits.postings, ','), accepted, made, purchases, expired, credits.to_open
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's
