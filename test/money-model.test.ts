@@ -261,8 +261,8 @@ class Model {
       else w.lots.set(field, there[i]! - took[i]!);
     });
     substitutes.push(...this.take(c, this.sortedLots(c), from_commerce - taken));
-    this.noteLacks(c, id, own, lacked, owed, substitutes);
     const from_open = Math.min(amount - from_commerce, Math.max(w.open, 0));
+    this.noteLacks(c, id, own, lacked, owed, substitutes, amount - from_commerce - from_open);
     w.open -= from_open;
     w.debt += amount - from_commerce - from_open;
     note(from_open > 0 ? 'claw from open' : 'claw from commerce only');
@@ -299,9 +299,10 @@ class Model {
   /**
    * README: of the lots' lacks, first what it found in other lots (the latest of what it took
    * beyond its lots' shares), noted under its id for the redemption's reversal to give back there,
-   * then what it owes from open.
+   * then what it owes from open, then what of the lacks left it took as commerce debt (`debt`,
+   * the claw-back's): noted as owed alike.
    */
-  noteLacks(c: number, id: string, own: readonly [string, number][], lacked: readonly number[], owed: number, substitutes: [string, number][]): void {
+  noteLacks(c: number, id: string, own: readonly [string, number][], lacked: readonly number[], owed: number, substitutes: [string, number][], debt: number): void {
     const w = this.wallets[c]!;
     const found = substitutes.reduce((sum, [, a]) => sum + a, 0);
     let skip = found - Math.min(lacked.reduce((sum, l) => sum + l, 0) - owed, found);
@@ -310,7 +311,7 @@ class Model {
       skip -= off;
       return a > off ? [[field, a - off]] : [];
     });
-    own.forEach(([field], i) => {
+    const left = own.map(([field], i) => {
       let want = lacked[i]!;
       const targets: [string, number][] = [];
       while (want > 0 && sources.length > 0) {
@@ -324,10 +325,16 @@ class Model {
         w.instead.set(`${id.slice(4)}>${field}`, targets);
         note('claw-back took a redeemed lot\'s share from another lot');
       }
-      const n = Math.min(want, owed);
+      return want;
+    });
+    const into_debt = Math.max(0, Math.min(debt, left.reduce((sum, l) => sum + l, 0) - owed));
+    if (into_debt > 0) note('claw-back owes a redemption what it took as debt');
+    let noting = owed + into_debt;
+    own.forEach(([field], i) => {
+      const n = Math.min(left[i]!, noting);
       if (n <= 0) return;
       w.owed.set(`${id.slice(4)}${field}`, (w.owed.get(`${id.slice(4)}${field}`) ?? 0) + n);
-      owed -= n;
+      noting -= n;
       note('claw-back owes a redemption what it took from open');
     });
   }
@@ -1187,6 +1194,25 @@ const scenarios: Record<string, Action[]> = {
     { type: 'refund', sel: 0, other_terminal: false, pct: null },
     { type: 'reversal', sel: 1, other_terminal: false },
     { type: 'reversal', sel: 2, other_terminal: false },
+  ],
+  'a redemption reversed after its sale\'s claw-back took its lot as debt, which an award paid, and a spend\'s reversal then put money in open: that money stays in open, not put into the sale\'s expired lot (all reversed: 0 / 0; a black-box probe, 2026-12-06, ended at 0 / -1000)': [
+    P(0, 10_000),
+    { type: 'redeem', c: 0, t: 0, pct: null },
+    { type: 'spend', c: 0, t: 0, how: 'wallet', pct: 100, otp_extra: 0 },
+    { type: 'reversal', sel: 2, other_terminal: false },
+    P(0, 20_000),
+    { type: 'reversal', sel: 1, other_terminal: false },
+    { type: 'advance', days: 95.5 },
+    { type: 'reversal', sel: 2, other_terminal: false },
+    { type: 'reversal', sel: 0, other_terminal: false },
+  ],
+  'a redemption reversed after its sale\'s claw-back took its lot as debt and a spend\'s reversal paid it: approved, nothing moved (it was 422)': [
+    P(1, 10_000),
+    { type: 'redeem', c: 1, t: 0, pct: null },
+    { type: 'spend', c: 1, t: 0, how: 'wallet', pct: 100, otp_extra: 0 },
+    { type: 'reversal', sel: 2, other_terminal: false },
+    { type: 'reversal', sel: 0, other_terminal: false },
+    { type: 'reversal', sel: 1, other_terminal: false },
   ],
   'a redemption voided while its money is there, refused once spent': [
     P(2, 11_000, { basket: 'both', split: 60 }),

@@ -112,6 +112,20 @@ local function owedOf(lacked, open, commerce, amount, open_first)
   return math.max(0, math.min(owed, lacked))
 end
 
+-- What of its sale's lacking lots' shares left (`lacks_left`, noteInstead's) beyond `owed` the
+-- claw-back took as commerce debt (of its `debt`): owed to the redemption as what it took from open
+-- is, and noted alike, so that the redemption's reversal settles it (leaves that much in open, not
+-- moved back into the lot): the debt stood for the lot the redemption had taken. Noted nowhere
+-- until 2026-12-06, the redemption's reversal, after an award had paid that debt and a spend's
+-- reversal put money in open, moved the money into the sale's lot, expired by then: its sale's
+-- claw-back had taken that lot already, as debt, and with every transaction reversed the wallet
+-- ended at 0 / -1000 (a black-box probe); with the debt paid by a spend's reversal it was 422.
+local function debtOwed(lacks_left, owed, debt)
+  local left = 0
+  for _, n in ipairs(lacks_left) do left = left + n end
+  return math.max(0, math.min(debt, left - owed))
+end
+
 -- Notes `owed` against the own lots that lacked it, each up to its lack, in their order, under
 -- this claw-back's id (KEY.owed_lots, keys.ts owedLotsKey: '<id without txn_><lot field>' →
 -- amount, kept 90 days after the latest note): a redemption's reversal settles only what was
@@ -341,9 +355,10 @@ local function clawBack(o, claw, before, after, own, open_first)
     end
   end
   local instead, lacks_left = noteInstead(own, lacked, owed, substitutes)
-  noteOwed(own, lacks_left, owed)
   local from_open = math.min(amount - from_commerce, math.max(open, 0))
   local debt = amount - from_commerce - from_open
+  owed = owed + debtOwed(lacks_left, owed, debt)
+  noteOwed(own, lacks_left, owed)
   if from_commerce + debt > 0 then redis.call('HINCRBY', KEY.contact, 'm', -(from_commerce + debt)) end
   if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
   from_open = from_open + open_back
