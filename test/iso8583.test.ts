@@ -152,6 +152,26 @@ describe('0200 purchase and 0100 balance inquiry', () => {
     expect(await wallet(c.id)).toMatchObject({ commerce: 100 });
   });
 
+  it('a 0100 retransmitted gets its original reply, after a purchase too; another card under its key 94; a 0200 under its key is no retransmission of it (an ISO probe: each 0100 was answered afresh)', async () => {
+    const [c, d] = [await contact(25), await contact(26)];
+    const fieldsOf = (m: IsoMessage) => Object.fromEntries(m.fields.map((v, i) => [i, v]).filter(([, v]) => v !== undefined));
+    const inquiry = request('0100', { 2: c.card, 3: '310000' });
+    const first = await iso.send(inquiry);
+    expect([first.mti, first.fields[39]]).toEqual(['0110', '00']);
+    expect(decodeAdditionalAmounts(first.fields[54]!).find((a) => a.amountType === '02')?.amount).toBe(0);
+    // The balance moves; the retransmission still answers what the inquiry answered.
+    expect((await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(1000) }))).fields[39]).toBe('00');
+    const again = await iso.send(inquiry);
+    expect([again.fields[39], again.fields[38], again.fields[54]]).toEqual(['00', first.fields[38], first.fields[54]]);
+    expect((await iso.send(createMessage('0100', { ...fieldsOf(inquiry), 2: d.card }))).fields[39]).toBe('94');
+    // A 0200 under the inquiry's key is a purchase of its own, as a reversal's key is its own.
+    expect((await iso.send(createMessage('0200', { ...fieldsOf(inquiry), 3: '000000', 4: amount(1000) }))).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ commerce: 200 });
+    // A new key: the balance as it stands.
+    const now = await iso.send(request('0100', { 2: c.card, 3: '310000' }));
+    expect(decodeAdditionalAmounts(now.fields[54]!).find((a) => a.amountType === '02')?.amount).toBe(200);
+  });
+
   it('a DE48 that does not parse: 30 (a format error), not 96', async () => {
     const c = await contact(19);
     const reply = await iso.send(request('0200', { 2: c.card, 3: '000000', 4: amount(100), 48: 'garbage' }));

@@ -13,6 +13,7 @@ import { isStoreUnavailable } from '../../processor/unavailable.ts';
 import { requireWritable, requireWritableNow } from '../../processor/redis-health.ts';
 import { originalMissing } from '../../processor/refund.ts';
 import { findOriginal } from '../../processor/claim.ts';
+import { inquiryReply } from '../../processor/inquiry-replies.ts';
 import { referenceSlot } from '../../processor/hot/references.ts';
 import { terminal_window } from '../../core/occurred.ts';
 import { parseWith, purchaseSchema, refundSchema, reversalSchema, spendSchema, type SpendInput } from '../../core/schemas.ts';
@@ -267,18 +268,31 @@ async function balanceInquiry(processor: Processor, msg: IsoMessage, business: B
   await requireWritable(processor.stores);
   const pan = msg.fields[2];
   if (pan === undefined) throw new IsoRefusal('30');
+  // Its key's reply kept (processor/inquiry-replies.ts): a retransmission gets the original, other
+  // content under the key 94; DE54 kept as it was answered (none when no balance fits it).
+  const outcome = await inquiryReply(processor.stores, terminal.id, reference, contentOf(processor, msg).content, async () => {
+    const fields = await balances(processor, business, terminal, source, pan);
+    return fields[54] ?? '';
+  });
+  if (outcome.kind === 'conflict') throw new IsoRefusal('94');
+  // An approval, so DE38 is set (ISO8583.md), derived from the message's key: the same for a repeat.
+  const fields: Record<number, string> = { 38: acknowledgementCode(reference) };
+  if (outcome.reply !== '') fields[54] = outcome.reply;
+  return replyTo(msg, '00', fields);
+}
+
+/** DE54 of the open (01) and commerce (02) balances of the contact whose card or wallet code `pan` is (14: none). */
+async function balances(processor: Processor, business: Business, terminal: Terminal, source: string, pan: string): Promise<Record<number, string>> {
   // The CIM in DE2: a contact's card, else (as on an 0200) a contact's wallet code.
   let [contact_id] = await Promise.all([processor.contacts.resolve(business.id, cardOf(processor, pan)), requireWritableNow(processor.stores)]);
   if (contact_id === null && pan.length === 16 && luhnValid(pan)) contact_id = await walletCodeContact(processor, business, terminal, source, pan);
   if (contact_id === null) throw new IsoRefusal('14');
   const wallet = await processor.contacts.wallet(business, contact_id);
   const currency = numericCurrency(business);
-  const amounts: AdditionalAmount[] = [
+  return de54([
     { accountType: '00', amountType: '01', currency, sign: wallet.open < 0 ? 'D' : 'C', amount: Math.abs(wallet.open) },
     { accountType: '00', amountType: '02', currency, sign: wallet.commerce < 0 ? 'D' : 'C', amount: Math.abs(wallet.commerce) },
-  ];
-  // An approval, so DE38 is set (ISO8583.md), derived from the message's key: the same for a repeat.
-  return replyTo(msg, '00', { 38: acknowledgementCode(reference), ...de54(amounts) });
+  ]);
 }
 
 /** DE54 with the amounts it can carry (additional-amounts.ts carried), or no DE54 when none fits. */
