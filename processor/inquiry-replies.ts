@@ -17,10 +17,13 @@ export const inquiry_reply_kept_ms = 3_600_000;
 const reply_length_max = 256;
 
 /** The Redis key of the inquiry `reference` at `terminal_id`: its reference's digest, no PAN or STAN readable. */
-function inquiryKey(stores: Stores, terminal_id: string, reference: string): string {
+export function inquiryKey(stores: InquiryStores, terminal_id: string, reference: string): string {
   const slot = referenceSlot(stores.config, terminal_id, reference, stores.clock.now());
   return `iq:${slot.field.toString('base64url')}`;
 }
+
+/** What an inquiry's reply needs of the stores. */
+export type InquiryStores = Pick<Stores, 'redis' | 'config' | 'clock'>;
 
 export type InquiryOutcome = { readonly kind: 'reply'; readonly reply: string } | { readonly kind: 'conflict' };
 
@@ -29,7 +32,7 @@ export type InquiryOutcome = { readonly kind: 'reply'; readonly reply: string } 
  * kept one when the same content came before (under the same key), a conflict when other content
  * did, else `answer()`'s, kept. Concurrent copies each answer, one is kept, and every copy gets it.
  */
-export async function inquiryReply(stores: Stores, terminal_id: string, reference: string, content: string, answer: () => Promise<string>): Promise<InquiryOutcome> {
+export async function inquiryReply(stores: InquiryStores, terminal_id: string, reference: string, content: string, answer: () => Promise<string>): Promise<InquiryOutcome> {
   const key = inquiryKey(stores, terminal_id, reference);
   const earlier = await stores.redis.get(key);
   if (earlier !== null) return outcomeOf(earlier, content);
