@@ -7,6 +7,7 @@
 // another card under the same key got 00 and another card's balances with the same DE38, and a
 // retransmission after a purchase the new balance (an ISO 8583 probe).
 
+import { inquiryReplyKey } from './hot/keys.ts';
 import { referenceSlot } from './hot/references.ts';
 import type { Stores } from './stores.ts';
 
@@ -19,7 +20,7 @@ const reply_length_max = 256;
 /** The Redis key of the inquiry `reference` at `terminal_id`: its reference's digest, no PAN or STAN readable. */
 export function inquiryKey(stores: InquiryStores, terminal_id: string, reference: string): string {
   const slot = referenceSlot(stores.config, terminal_id, reference, stores.clock.now());
-  return `iq:${slot.field.toString('base64url')}`;
+  return inquiryReplyKey(slot.field);
 }
 
 /** What an inquiry's reply needs of the stores. */

@@ -224,3 +224,11 @@ export function transactionClaimKey(business_id: string, processor_id: string, t
 export function adminReplyKey(scope: string, key_hash: string): string {
   return `ik:${scope}:${key_hash}`;
 }
+
+/**
+ * A balance inquiry's reply kept under its key (inquiry-replies.ts): `field` is the digest of its
+ * terminal and reference that a reference claim's field is (references.ts), so no STAN is readable.
+ */
+export function inquiryReplyKey(field: Buffer): string {
+  return `iq:${field.toString('base64url')}`;
+}
