@@ -11,7 +11,7 @@
 // business n offers instead of --offers (0: what a purchase costs without any).
 //
 // Options: --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-// --scenario purchase|spend|refund|redemption|iso --baseline <dir> --baseline-env K=V,... --baseline-offers <n> --no-profile
+// --scenario purchase|spend|refund|redemption|iso|budget-end --baseline <dir> --baseline-env K=V,... --baseline-offers <n> --no-profile
 // --rate <req/s> (a fixed arrival rate: latency at a given load instead of maximum throughput)
 // --heap (then the same load on a gateway under V8's sampling heap profiler: bytes allocated per
 // request by function and by our own code on the stack, freed objects included)
@@ -53,7 +53,7 @@ if (opt.help) {
   console.log(`npm run profile -- [options]
 
   --contacts 10000 --offers 20 --connections 32 --duration 10 --rounds 2
-  --scenario purchase|spend|refund|redemption|iso  refund: partial refunds (1%) of the seeded purchases; redemption: 1 of a contact's commerce balance; iso: ISO 8583 0200 purchases over 8 TCP links, 4 in flight each
+  --scenario purchase|spend|refund|redemption|iso|budget-end  refund: partial refunds (1%) of the seeded purchases; redemption: 1 of a contact's commerce balance; iso: ISO 8583 0200 purchases over 8 TCP links, 4 in flight each; budget-end: purchases at the end of a budget the seeded purchases spent, one request in ten a reversal of one of those (each giving some back)
   --baseline <dir>          another checkout, run alternately with this one (A B A B): ratios
   --baseline-env K=V,...    this checkout under other settings, alternately
   --baseline-offers <n>     the baseline's business with n offers instead of --offers
@@ -67,7 +67,7 @@ const duration_s = Number(opt.duration);
 const connections = Number(opt.connections);
 const rounds = Number(opt.rounds);
 if (!(contacts_n >= 1 && duration_s >= 1 && connections >= 1)) throw new Error('--contacts, --duration and --connections must be positive numbers');
-if (!['purchase', 'spend', 'refund', 'redemption', 'iso'].includes(opt.scenario!)) throw new Error('--scenario is purchase, spend, refund, redemption or iso');
+if (!['purchase', 'spend', 'refund', 'redemption', 'iso', 'budget-end'].includes(opt.scenario!)) throw new Error('--scenario is purchase, spend, refund, redemption, iso or budget-end');
 for (const n of [opt.offers, opt['baseline-offers'] ?? '0']) if (!/^\d+$/.test(n)) throw new Error('--offers and --baseline-offers are whole numbers');
 const redis_url = process.env.REDIS_URL;
 const database_url = process.env.DATABASE_URL;
@@ -181,10 +181,23 @@ let seq = 0;
 /** What `measure` reads of a run: autocannon's result, or the ISO load's in its shape. */
 type LoadResult = Pick<autocannon.Result, '2xx' | 'non2xx'> & { requests: { average: number; total: number }; latency: { p50: number; p90: number; p99: number } };
 
+/** The budget-end scenario's offer: 3% of every purchase, its budget spent to the last unit by the seeded ones (5,000 each: 150). */
+const budget_end_percent = 3;
+/** The seeded purchases the budget-end scenario has reversed so far in each variant's store (each once). */
+const budget_end_reversed = new Map<string, number>();
+
+/** A request of the budget-end scenario: nine purchases in ten, and a reversal of a seeded purchase (its award's budget given back). */
+function budgetEndRequest(v: Variant, req: { path?: string; body?: string }, purchase: () => string): { path?: string; body?: string } {
+  const reversed = budget_end_reversed.get(v.name) ?? 0;
+  if (Math.random() >= 0.1 || reversed >= contacts_n) return { ...req, path: '/v1/purchases', body: purchase() };
+  budget_end_reversed.set(v.name, reversed + 1);
+  return { ...req, path: '/v1/reversals', body: `{"reference":"${run_id}-${++seq}","original_reference":"fund-${run_id}-${reversed}"}` };
+}
+
 function load(v: Variant, seconds: number): Promise<LoadResult> {
   if (opt.scenario === 'iso') return isoLoad(v, seconds);
   const body =
-    opt.scenario === 'purchase'
+    opt.scenario === 'purchase' || opt.scenario === 'budget-end'
       ? () => {
           const b = basket();
           return `{"reference":"${run_id}-${++seq}","cim":{"type":"card","value":"${card((Math.random() * contacts_n) | 0)}"},"amount":${b.amount},"currency":"EUR","items":${b.items}}`;
@@ -199,13 +212,13 @@ function load(v: Variant, seconds: number): Promise<LoadResult> {
   return new Promise((resolve, reject) =>
     autocannon(
       {
-        url: `${v.gateway.url}/v1/${{ purchase: 'purchases', refund: 'refunds', redemption: 'redemptions' }[opt.scenario as string] ?? 'spends'}`,
+        url: `${v.gateway.url}/v1/${{ purchase: 'purchases', 'budget-end': 'purchases', refund: 'refunds', redemption: 'redemptions' }[opt.scenario as string] ?? 'spends'}`,
         method: 'POST',
         connections,
         duration: seconds,
         ...(opt.rate === undefined ? {} : { overallRate: Number(opt.rate) }),
         headers: { 'content-type': 'application/json', authorization: `Bearer ${v.terminal_key}` },
-        requests: [{ setupRequest: (req: any) => ((req.body = body()), req) }],
+        requests: [{ setupRequest: (req: any) => (opt.scenario === 'budget-end' ? budgetEndRequest(v, req, body) : ((req.body = body()), req)) }],
       },
       (err: Error | null, r: autocannon.Result) => (err ? reject(err) : resolve(r)),
     ),
@@ -248,6 +261,7 @@ async function seed(v: Variant, sql: postgres.Sql): Promise<void> {
   v.terminal_key = terminal.api_key as string;
   if (opt.scenario === 'iso') await seedIso(v, url, admin, venue.id as string);
   for (const o of offerDefinitions(v.offers)) await api(url, admin, 'POST', '/v1/offers', o);
+  if (opt.scenario === 'budget-end') await api(url, admin, 'POST', '/v1/offers', { name: 'Budget end', goal: 'spend', award: { percent: budget_end_percent }, limits: { budget: ((5_000 * budget_end_percent) / 100) * contacts_n } });
   await importContacts(url, admin, contacts_n, () => {});
   v.wallet_codes = (await sql<{ wallet_code: string }[]>`select wallet_code from contacts where business_id = ${business.id as string}`).map((r) => r.wallet_code);
   // A purchase for every contact first: money to spend, and the contact's first purchase is

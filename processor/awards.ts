@@ -101,7 +101,7 @@ export class Awards {
   private async reserveBudget(offer_id: string, amount: number, budget: number, at_s: number, abandoned: () => Promise<boolean>): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       const final = attempt + 1 >= budget_busy_attempts_max;
-      const grant = await this.stores.redis.budgetScript({ mode: 'reserve', offer_id, amount, budget, at_s, final });
+      const grant = await this.stores.redis.budgetScript({ mode: 'reserve', offer_id, amount, budget, at_s, final, now_ms: this.stores.clock.now() });
       if (grant >= 0) return grant;
       assert(!final, 'budget.lua answered busy to a final reservation');
       if (await abandoned()) return 0;

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.ts';
 import type { RedisClient } from '../stores.ts';
-import { budgetKey, budgetPendingKey } from './keys.ts';
+import { budgetBusyKey, budgetKey, budgetPendingKey } from './keys.ts';
 import { specRedisForFile } from './script-spec.ts';
 
 let redis: RedisClient;
@@ -11,7 +11,7 @@ let redis: RedisClient;
 specRedisForFile(15, (r) => (redis = r));
 
 const at_s = 1_796_000_000;
-const reserve = (offer_id: string, amount: number, budget: number, final = true, s = at_s) => redis.budgetScript({ mode: 'reserve', offer_id, amount, budget, at_s: s, final });
+const reserve = (offer_id: string, amount: number, budget: number, final = true, s = at_s, now_ms = s * 1000) => redis.budgetScript({ mode: 'reserve', offer_id, amount, budget, at_s: s, final, now_ms });
 const settle = (offer_id: string, clear: number, give_back: number, s = at_s) => redis.budgetScript({ mode: 'settle', offer_id, at_s: s, clear, give_back });
 
 describe('budget.lua', () => {
@@ -62,6 +62,25 @@ describe('budget.lua', () => {
     expect(await settle(offer_id, 40, 40)).toBe(0); // 40 of the 90 given back early
     expect(await redis.hGet(budgetPendingKey(offer_id), String(at_s))).toBe('60'); // 50 + 10 still held
     expect(await redis.get(budgetKey(offer_id))).toBe('60');
+  });
+
+  it('a spell of busy answers lasts at most 2 s, then every ask takes what is left at once until a second without a busy answer (a probe: at a budget’s end under reversals every purchase waited its 2 s)', async () => {
+    const offer_id = newId('off');
+    const t0 = at_s * 1000;
+    expect(await reserve(offer_id, 90, 100, false)).toBe(90);
+    // Others asking meanwhile, a reservation always pending (given back and taken again).
+    for (const dt of [0, 500, 1_000, 1_500, 1_999]) expect(await reserve(offer_id, 30, 100, false, at_s, t0 + dt), `at +${dt} ms`).toBe(-1);
+    expect(await reserve(offer_id, 30, 100, false, at_s, t0 + 2_000)).toBe(10);
+    expect(await reserve(offer_id, 30, 100, false, at_s + 2, t0 + 2_500)).toBe(0);
+    expect(await redis.get(budgetKey(offer_id))).toBe('100');
+    // Some given back: still past the spell, the next ask takes it, pending or not.
+    expect(await settle(offer_id, 10, 10)).toBe(0);
+    expect(await reserve(offer_id, 30, 100, false, at_s + 2, t0 + 2_900)).toBe(10);
+    // A second with no busy answer ends the spell: the next busy answer begins another.
+    expect(await settle(offer_id, 10, 10)).toBe(0);
+    for (const dt of [4_000, 4_900, 5_800, 5_999]) expect(await reserve(offer_id, 30, 100, false, at_s + 4, t0 + dt), `at +${dt} ms`).toBe(-1);
+    expect(await reserve(offer_id, 30, 100, false, at_s + 6, t0 + 6_000)).toBe(10);
+    expect(await redis.pTTL(budgetBusyKey(offer_id))).toBeLessThanOrEqual(3_000);
   });
 
   it('a reservation never settled stops counting as pending after 10 s: spent, never over-awarded', async () => {

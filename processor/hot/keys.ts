@@ -185,6 +185,11 @@ export function budgetKey(offer_id: string): string {
   return `b:{${offer_id}}`;
 }
 
+/** Beside an offer's budget: when its spell of busy answers began and last answered (budget.lua). */
+export function budgetBusyKey(offer_id: string): string {
+  return `bb:{${offer_id}}`;
+}
+
 /** Beside an offer's budget: what purchases hold reserved of it now, by the second reserved in (budget.lua). */
 export function budgetPendingKey(offer_id: string): string {
   return `bp:{${offer_id}}`;
