@@ -133,3 +133,28 @@ describe('owed lots of a referral undone, through a rebuild', () => {
     expect((await pos(referrer, '/v1/reversals', { original_reference: r.reference })).wallet).toEqual({ open: 0, commerce: 0 });
   });
 });
+
+describe('owed lots a claw-back took as commerce debt, through a rebuild', () => {
+  it('are noted again from the entry; the redemption reversed after an award paid the debt and a spend was reversed answers as live (a black-box probe, 2026-12-06)', async () => {
+    const s = await shop('debt', false);
+    const c = await call(gw, 'GET', `/v1/contacts/${s.contact_id}`, s.biz.admin_key);
+    const wallet_code = c.body.wallet_code as string;
+    // 500 + 200 awarded, redeemed, spent; the sale reversed into debt; another sale pays it; the spend reversed.
+    const p1 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 2000, currency: 'EUR' });
+    const r1 = await pos(s, '/v1/redemptions', { cim: s.cim });
+    const s1 = await pos(s, '/v1/spends', { amount: 700, currency: 'EUR', wallet_code });
+    expect((await pos(s, '/v1/reversals', { original_reference: p1.reference })).wallet).toEqual({ open: 0, commerce: -700 });
+    const p2 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 2000, currency: 'EUR' });
+    expect(p2.wallet).toEqual({ open: 0, commerce: 0 });
+    expect((await pos(s, '/v1/reversals', { original_reference: s1.reference })).wallet).toEqual({ open: 700, commerce: 0 });
+    const live = await owedOf(s);
+    expect(Object.values(live).map(Number).reduce((a, b) => a + b, 0)).toBe(700);
+
+    await rebuilt();
+    expect(await owedOf(s)).toEqual(live);
+    // The redemption's money stays in open (its lot was the reversed sale's, taken as debt); the
+    // second sale reversed takes its award from there: everything reversed, nothing left.
+    expect((await pos(s, '/v1/reversals', { original_reference: r1.reference })).wallet).toEqual({ open: 700, commerce: 0 });
+    expect((await pos(s, '/v1/reversals', { original_reference: p2.reference })).wallet).toEqual({ open: 0, commerce: 0 });
+  });
+});
