@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { amount_max, applyBasisPoints, exactAbs, exactAmount, exactDifference, exactSum, isAmount, percentToBasisPoints, proportion } from './money.ts';
+import { amount_max, applyBasisPoints, exactAbs, exactAmount, exactDifference, exactSum, isAmount, lotShares, percentToBasisPoints, proportion } from './money.ts';
 
 describe('money', () => {
   it('accepts only non-negative safe integers up to 12 digits', () => {
@@ -57,5 +57,43 @@ describe('money', () => {
     expect(exactDifference(1, 9007199254740993n)).toBe(-9007199254740992n);
     expect(exactAbs(-9007199254740993n)).toBe(9007199254740993n);
     expect(exactAbs(-5)).toBe(5);
+  });
+});
+
+describe('lotShares', () => {
+  it('the probe’s sale: after a refund took its spare unit from the earliest lot, the reversal’s shares are what each lot still holds of the sale (it was 572 and 285 for 571 and 286)', () => {
+    const lots: [string, number][] = [['a', 645], ['b', 322]];
+    const refund = lotShares(lots, proportion(967, 738, 6451), 0, 738, 6451);
+    expect(refund).toEqual([73, 36]); // 109: the claw-back's 110th unit is a spare, taken from a
+    expect(lotShares(lots, 967 - 110, 738, 6451, 6451)).toEqual([571, 286]);
+  });
+
+  it('over any refunds to the whole, with each spare unit taken from the earliest lot with room, every lot gives up exactly what the sale put in it (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 5_000 }), { minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 100_000 }), fc.array(fc.integer({ min: 1, max: 100_000 }), { maxLength: 6 }), (puts, whole, cuts) => {
+        const lots = puts.map((put, i): [string, number] => [String(i), put]);
+        const total = puts.reduce((a, b) => a + b, 0);
+        const taken = puts.map(() => 0);
+        const steps = [...new Set(cuts.map((c) => c % whole))].filter((c) => c > 0).sort((a, b) => a - b);
+        let before = 0;
+        for (const after of [...steps, whole]) {
+          const claw = proportion(total, after, whole) - proportion(total, before, whole);
+          const shares = lotShares(lots, claw, before, after, whole);
+          expect(shares.every((s) => s >= 0)).toBe(true);
+          shares.forEach((s, i) => (taken[i] = taken[i]! + s));
+          // takeOwnLots: what the shares leave of the claw-back, beyond them, earliest lot first.
+          let spare = claw - shares.reduce((a, b) => a + b, 0);
+          expect(spare).toBeGreaterThanOrEqual(0);
+          for (let i = 0; i < puts.length && spare > 0; i++) {
+            const more = Math.min(puts[i]! - taken[i]!, spare);
+            taken[i] = taken[i]! + more;
+            spare -= more;
+          }
+          expect(spare).toBe(0);
+          before = after;
+        }
+        expect(taken).toEqual(puts);
+      }),
+    );
   });
 });

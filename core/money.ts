@@ -45,6 +45,24 @@ export function proportion(amount: number, part: number, whole: number): number 
 }
 
 /**
+ * Each lot's share of a claw-back of `claw` that takes a purchase of `whole` from `before` to
+ * `after` refunded (claw-back.lua ownShares, which this mirrors for rebuild and the money model):
+ * of what it put in each lot (`lots`: field and amount, earliest first), the cumulative floored
+ * part; shares past the claw-back (the spare units earlier claw-backs took beyond the shares, from
+ * the earliest lot first) cut off the earliest lots'.
+ */
+export function lotShares(lots: readonly (readonly [string, number])[], claw: number, before: number, after: number, whole: number): number[] {
+  const shares = lots.map(([, put]) => proportion(put, after, whole) - proportion(put, before, whole));
+  let over = shares.reduce((sum, s) => sum + s, 0) - claw;
+  for (let i = 0; i < shares.length && over > 0; i++) {
+    const cut = Math.min(shares[i]!, over);
+    shares[i] = shares[i]! - cut;
+    over -= cut;
+  }
+  return shares;
+}
+
+/**
  * An integer amount read exactly: a number while it is a safe integer (every amount of one
  * message, every wallet's balance), a bigint past 2^53 − 1 (a report's total across contacts,
  * a balance a refund took past wallet_balance_max). Always in this form, so `===` compares two.

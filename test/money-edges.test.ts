@@ -55,3 +55,35 @@ describe('a redemption reversed after its lots expired', () => {
     }
   });
 });
+
+describe('a sale refunded in part, its lots expired, then reversed', () => {
+  // API.md: a reversal voids the sale "as if it never happened". A refund of 738 of 6,451 clawed
+  // back 110 of 645 + 322 (floors 73 and 36, the 110th unit from the earlier lot); both lots then
+  // expired (571 + 286); the reversal's shares were 572 and 285 (the spare cut off the later
+  // lot), so it found the earlier lot a unit short, took it as debt, and left a unit of the later
+  // lot's expiry written off nowhere: 0 / -1 (a black-box probe, 2026-12-06).
+  it('writes off what expired of each lot and takes nothing more: 0 / 0', async () => {
+    const biz = await createBusiness(gw);
+    for (const offer of [
+      { name: '10% back, a day', goal: 'spend', award: { percent: 10 }, validity_days: 1 },
+      { name: '5% for the club, a day', goal: 'spend', award: { percent: 5 }, validity_days: 1, pool: 'club' },
+    ]) expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, offer)).status).toBe(201);
+    const cim = { type: 'card', value: testCard(881_000_002) };
+    expect((await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [cim] })).status).toBe(201);
+    const p = await pos(biz, '/v1/purchases', { reference: ref(), cim, amount: 6_451, currency: 'EUR' });
+    expect(p.body.wallet).toEqual({ open: 0, commerce: 967 });
+    const f = await pos(biz, '/v1/refunds', { reference: ref(), original_reference: p.body.reference, amount: 738 });
+    expect([f.body.clawed_back, f.body.wallet]).toEqual([110, { open: 0, commerce: 857 }]);
+    const clock = gw.processor.stores.clock;
+    const real = clock.now;
+    clock.now = () => real() + 2 * day_ms;
+    try {
+      expect(await gw.processor.expiry.sweep()).toBeGreaterThan(0);
+      const v = await pos(biz, '/v1/reversals', { reference: ref(), original_reference: p.body.reference });
+      expect(v.status, v.text).toBe(201);
+      expect([v.body.clawed_back, v.body.award_expired, v.body.wallet]).toEqual([0, 857, { open: 0, commerce: 0 }]);
+    } finally {
+      clock.now = real;
+    }
+  });
+});

@@ -218,12 +218,19 @@ class Model {
       return expiry_ms <= at_ms && expiry_ms >= at_ms - 90 * day_ms;
     };
     const there = own.map(([field]) => w.lots.get(field) ?? 0);
-    let shared = 0;
     let expired = 0;
     const lacked = own.map(() => 0);
-    const share = own.map(([field, put], i) => {
-      const s = Math.min(Math.floor((put * after) / o.amount) - Math.floor((put * before) / o.amount), claw - shared);
-      shared += s;
+    // Each lot's cumulative floored part; past the claw, the spare units earlier claw-backs took
+    // from the earliest lots come off those lots' shares (README).
+    const parts = own.map(([, put]) => Math.floor((put * after) / o.amount) - Math.floor((put * before) / o.amount));
+    let over = parts.reduce((sum, p) => sum + p, 0) - claw;
+    for (let i = 0; i < parts.length && over > 0; i++) {
+      const cut = Math.min(parts[i]!, over);
+      parts[i]! -= cut;
+      over -= cut;
+    }
+    const share = own.map(([field], i) => {
+      const s = parts[i]!;
       let written = 0;
       if (s > there[i]! && remembered(field)) {
         written = Math.min(s - there[i]!, w.expired.get(field) ?? 0);

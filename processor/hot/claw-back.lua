@@ -53,8 +53,7 @@ end
 -- Each own lot's share of a claw-back that takes the purchase from `before` to `after` of its
 -- amount refunded (a reversal: to all of it): of what the purchase put in the lot, that part,
 -- cumulative and floored as refund shares are, so that its shares over any sequence of refunds
--- add up to what it put in. All together at most the claw-back `claw` (floors of each lot can
--- add up to one more than the floor of their sum). What a lot's share finds in it is taken from
+-- add up to what it put in. All together at most the claw-back `claw` (below). What a lot's share finds in it is taken from
 -- it; what it does not (the lot expired, or was redeemed) is written off from what the lot's
 -- expiry took, as far as the contact's expired lots still remember it (expired since
 -- ARG.award_lots.remembered_from_ms): it left the wallet at its expiry, as it would have had the
@@ -69,9 +68,23 @@ local function ownShares(o, own, claw, before, after)
   local remembered = redis.call('EXISTS', KEY.expired_lots) == 1
   local shared = 0
   for i, lot in ipairs(own) do
-    there[i] = tonumber(held[i] or '0')
-    share[i] = math.min(proportion(lot[2], after, o.amount) - proportion(lot[2], before, o.amount), claw - shared)
+    share[i] = proportion(lot[2], after, o.amount) - proportion(lot[2], before, o.amount)
     shared = shared + share[i]
+  end
+  -- Shares past the claw-back are the spare units earlier claw-backs took (takeOwnLots: beyond
+  -- the shares, from the earliest lot first): cut off the earliest lots' shares, where they were
+  -- taken. Cut off the latest (until 2026-12-06), the earliest lot's share came a unit over and
+  -- the latest's a unit short: a partial refund, its lots expired, then the reversal found the
+  -- earliest lot a unit short of its share, took it as debt and left the latest's unit written
+  -- off nowhere (0 / -1 for 0 / 0: a black-box probe).
+  local over = shared - claw
+  for i in ipairs(own) do
+    if over <= 0 then break end
+    local cut = math.min(share[i], over)
+    share[i], over = share[i] - cut, over - cut
+  end
+  for i, lot in ipairs(own) do
+    there[i] = tonumber(held[i] or '0')
     written[i] = 0
     local expiry = expiryOf(lot[1])
     if remembered and share[i] > there[i] and expiry <= NOW and expiry >= ARG.award_lots.remembered_from_ms then

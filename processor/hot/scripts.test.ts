@@ -49,7 +49,7 @@ describe('hot scripts', () => {
       ['claimScript', { slot, value: '', mode: 'read' }],
       ['otpScript', { business_id: business.id, code: '123456', mode: 'for', contact_id, tries_max: 3, tries_ttl_s: 900, counters }],
       ['guessScript', { mode: 'reserve', counters }],
-      ['budgetScript', { mode: 'reserve', offer_id: newId('off'), amount: 1, budget: 1, at_s: 1, final: false }],
+      ['budgetScript', { mode: 'reserve', offer_id: newId('off'), amount: 1, budget: 1, at_s: 1, final: false, now_ms: 1_000 }],
       ['leaseScript', { keys: [transactionClaimKey(business.id, 'prc_1', 'tx-1'), eventClaimKey(business.id, 'prc_1', 'ev-1')], holder: 'h', op: 'take', lease_ms: 1 }],
       ['backlogScript', { shard: 7 }],
       ['undoScript', { shard: 7, contact_id: newId('con'), reversal: newId('txn'), undo: { original: newId('txn'), caps: [], units: 0, periods: [] } }],

@@ -18,7 +18,7 @@
 
 import { awardLots, capFieldAt, lotField } from '../awards.ts';
 import { expired_lots_kept_ms, owed_lots_kept_ms } from '../hot/keys.ts';
-import { proportion } from '../../core/money.ts';
+import { lotShares, proportion } from '../../core/money.ts';
 import { TierUnits, type PeriodKind } from '../../core/tier.ts';
 import { readLocalTime } from '../../core/local-time.ts';
 import { isBirthday } from '../../core/offer.ts';
@@ -544,16 +544,16 @@ export class ContactReplay {
       if (t.award_expired > 0) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, 0 derived`);
       return;
     }
-    let shared = 0;
     let written = 0;
     // What the entry says it noted, each lack in turn up to it, under its id (claw-back.lua
     // noteOwed); before 2026-12-06 every lack was noted, under the lot alone.
     let owed_left = t.owed ?? Number.MAX_SAFE_INTEGER;
     const instead = this.noteInstead(t);
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
-    for (const [field, put] of awardLots(original.awards ?? [], this.commerce_offers)) {
-      const share = Math.min(proportion(put, after, original.amount) - proportion(put, before, original.amount), claw - shared);
-      shared += share;
+    const lots = awardLots(original.awards ?? [], this.commerce_offers);
+    const shares = lotShares(lots, claw, before, after, original.amount);
+    for (const [i, [field]] of lots.entries()) {
+      const share = shares[i]!;
       const there = this.lots.get(field) ?? 0;
       const expiry_ms = Number(field.slice(0, 13));
       const remembered = share > there && expiry_ms <= t.created_ms && expiry_ms >= t.created_ms - expired_lots_kept_ms;
