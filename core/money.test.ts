@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { amount_max, applyBasisPoints, exactAbs, exactAmount, exactDifference, exactSum, isAmount, lotShares, percentToBasisPoints, proportion } from './money.ts';
+import { amount_max, applyBasisPoints, exactAbs, exactAmount, exactDifference, exactSum, isAmount, lotShares, lotsTakenAt, percentToBasisPoints, proportion } from './money.ts';
 
 describe('money', () => {
   it('accepts only non-negative safe integers up to 12 digits', () => {
@@ -61,16 +61,41 @@ describe('money', () => {
 });
 
 describe('lotShares', () => {
-  it('the probe’s sale: after a refund took its spare unit from the earliest lot, the reversal’s shares are what each lot still holds of the sale (it was 572 and 285 for 571 and 286)', () => {
+  /** The rule counted unit by unit: the lots' units ordered by the refunded amount at which each one's own floor comes (the earliest lot on a tie), the first floor(Σput × refunded / whole) of them taken. */
+  const takenByUnits = (puts: readonly number[], refunded: number, whole: number) => {
+    const units = puts.flatMap((put, i) => Array.from({ length: put }, (_, k) => ({ i, at: Number((BigInt(k + 1) * BigInt(whole) + BigInt(put) - 1n) / BigInt(put)) })));
+    units.sort((a, b) => a.at - b.at || a.i - b.i);
+    const taken = puts.map(() => 0);
+    for (const { i } of units.slice(0, proportion(puts.reduce((a, b) => a + b, 0), refunded, whole))) taken[i] = taken[i]! + 1;
+    return taken;
+  };
+
+  it('the probe’s sale: a refund of 738 of 6,451 takes 74 and 36 of lots of 645 and 322 (the spare unit goes to the first, whose 74th unit comes first), the reversal what is left: 571 and 286', () => {
     const lots: [string, number][] = [['a', 645], ['b', 322]];
-    const refund = lotShares(lots, proportion(967, 738, 6451), 0, 738, 6451);
-    expect(refund).toEqual([73, 36]); // 109: the claw-back's 110th unit is a spare, taken from a
+    expect(lotShares(lots, proportion(967, 738, 6451), 0, 738, 6451)).toEqual([74, 36]);
     expect(lotShares(lots, 967 - 110, 738, 6451, 6451)).toEqual([571, 286]);
   });
 
-  it('over any refunds to the whole, with each spare unit taken from the earliest lot with room, every lot gives up exactly what the sale put in it (fast-check)', () => {
+  it('CI’s counterexample: lots of 1 and 562 of a sale of 10,420 refunded by 5,016, 2,957 and 2,447 give up 1 and 562 (the earliest-lot rule took 2 and 561)', () => {
+    const lots: [string, number][] = [['a', 1], ['b', 562]];
+    const steps = [0, 5016, 7973, 10420];
+    const shares = steps.slice(1).map((after, i) => lotShares(lots, proportion(563, after, 10420) - proportion(563, steps[i]!, 10420), steps[i]!, after, 10420));
+    expect(shares).toEqual([[0, 271], [0, 159], [1, 132]]);
+  });
+
+  it('what is taken at a refunded amount is the prefix of one order of the lots’ units: equal to counting them one by one (fast-check)', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 5_000 }), { minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 100_000 }), fc.array(fc.integer({ min: 1, max: 100_000 }), { maxLength: 6 }), (puts, whole, cuts) => {
+      fc.property(fc.array(fc.integer({ min: 0, max: 2_000 }), { minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 100_000 }), fc.nat(), (puts, whole, cut) => {
+        const lots = puts.map((put, i): [string, number] => [String(i), put]);
+        const refunded = cut % (whole + 1);
+        expect(lotsTakenAt(lots, refunded, whole)).toEqual(takenByUnits(puts, refunded, whole));
+      }),
+    );
+  });
+
+  it('over any refunds to the whole, the shares are each claw-back exactly, none negative, and every lot gives up exactly what the sale put in it (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 1_000_000_000 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: amount_max }), fc.array(fc.integer({ min: 1, max: amount_max }), { maxLength: 8 }), (puts, whole, cuts) => {
         const lots = puts.map((put, i): [string, number] => [String(i), put]);
         const total = puts.reduce((a, b) => a + b, 0);
         const taken = puts.map(() => 0);
@@ -80,16 +105,8 @@ describe('lotShares', () => {
           const claw = proportion(total, after, whole) - proportion(total, before, whole);
           const shares = lotShares(lots, claw, before, after, whole);
           expect(shares.every((s) => s >= 0)).toBe(true);
+          expect(shares.reduce((a, b) => a + b, 0)).toBe(claw);
           shares.forEach((s, i) => (taken[i] = taken[i]! + s));
-          // takeOwnLots: what the shares leave of the claw-back, beyond them, earliest lot first.
-          let spare = claw - shares.reduce((a, b) => a + b, 0);
-          expect(spare).toBeGreaterThanOrEqual(0);
-          for (let i = 0; i < puts.length && spare > 0; i++) {
-            const more = Math.min(puts[i]! - taken[i]!, spare);
-            taken[i] = taken[i]! + more;
-            spare -= more;
-          }
-          expect(spare).toBe(0);
           before = after;
         }
         expect(taken).toEqual(puts);

@@ -45,14 +45,54 @@ export function proportion(amount: number, part: number, whole: number): number 
 }
 
 /**
+ * ceil(amount × part / whole), exact for all amounts up to amount_max (any part up to amount_max).
+ */
+function proportionCeil(amount: number, part: number, whole: number): number {
+  const numerator = amount * part + whole - 1;
+  if (Number.isSafeInteger(numerator)) return Math.floor(numerator / whole);
+  return Number((BigInt(amount) * BigInt(part) + BigInt(whole) - 1n) / BigInt(whole));
+}
+
+/**
+ * What claw-backs have taken of each of a purchase's lots (`lots`: field and what the purchase
+ * put in it, earliest first) once `refunded` of its `amount` is refunded (claw-back.lua
+ * lotsTakenAt, which this mirrors for rebuild's replay and the money model). All together the
+ * claw-back's floor over the lots, floor(Σput × refunded / amount); each lot its own floor,
+ * floor(put × refunded / amount), and the units those floors leave (fewer than there are lots) to
+ * the lots whose next unit's floor comes soonest as refunds grow, the earliest lot on a tie. The
+ * lots' units so make one fixed order, and the amount taken is always a prefix of it: whatever the
+ * sequence of refunds, no lot's part ever shrinks and every lot gives up exactly what it put in
+ * by the whole. (A unit taken from the earliest lot instead, and cut off its later shares, broke
+ * that: a sale awarding 1 and 562 refunded by 5,016, 2,957 and 2,447 of 10,420 took 2 of the
+ * first lot, 561 of the second: CI's fast-check property, seed 658167416.)
+ */
+export function lotsTakenAt(lots: readonly (readonly [string, number])[], refunded: number, amount: number): number[] {
+  const taken = lots.map(([, put]) => proportion(put, refunded, amount));
+  const total = lots.reduce((sum, [, put]) => sum + put, 0);
+  let spare = proportion(total, refunded, amount) - taken.reduce((sum, t) => sum + t, 0);
+  if (spare < 0 || spare >= Math.max(lots.length, 1)) throw new RangeError(`lotsTakenAt: ${spare} spare units over ${lots.length} lots`);
+  // The refunded amount at which a lot's next unit's floor comes: ceil((taken + 1) × amount / put).
+  const nextAt = (i: number) => (taken[i]! < lots[i]![1] ? proportionCeil(taken[i]! + 1, amount, lots[i]![1]) : Infinity);
+  const next = lots.map((_, i) => nextAt(i));
+  for (; spare > 0; spare--) {
+    let soonest = 0;
+    for (let i = 1; i < lots.length; i++) if (next[i]! < next[soonest]!) soonest = i;
+    taken[soonest] = taken[soonest]! + 1;
+    next[soonest] = nextAt(soonest);
+  }
+  return taken;
+}
+
+/**
  * Each lot's share of a claw-back of `claw` that takes a purchase of `whole` from `before` to
- * `after` refunded (claw-back.lua ownShares, which this mirrors for rebuild and the money model):
- * of what it put in each lot (`lots`: field and amount, earliest first), the cumulative floored
- * part; shares past the claw-back (the spare units earlier claw-backs took beyond the shares, from
- * the earliest lot first) cut off the earliest lots'.
+ * `after` refunded (claw-back.lua ownShares): what claw-backs have taken of it at `after` less at
+ * `before` (lotsTakenAt). Together they are the claw-back when its lots are the whole award; when
+ * the award put part of itself in open (instant_redeem), they are at most the claw-back, past it
+ * cut off the earliest lots'.
  */
 export function lotShares(lots: readonly (readonly [string, number])[], claw: number, before: number, after: number, whole: number): number[] {
-  const shares = lots.map(([, put]) => proportion(put, after, whole) - proportion(put, before, whole));
+  const at_before = lotsTakenAt(lots, before, whole);
+  const shares = lotsTakenAt(lots, after, whole).map((taken, i) => taken - at_before[i]!);
   let over = shares.reduce((sum, s) => sum + s, 0) - claw;
   for (let i = 0; i < shares.length && over > 0; i++) {
     const cut = Math.min(shares[i]!, over);

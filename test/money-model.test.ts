@@ -220,9 +220,19 @@ class Model {
     const there = own.map(([field]) => w.lots.get(field) ?? 0);
     let expired = 0;
     const lacked = own.map(() => 0);
-    // Each lot's cumulative floored part; past the claw, the spare units earlier claw-backs took
-    // from the earliest lots come off those lots' shares (README).
-    const parts = own.map(([, put]) => Math.floor((put * after) / o.amount) - Math.floor((put * before) / o.amount));
+    // README: the lots' units in one order, by the refunded amount at which each unit's own floor
+    // comes (the earliest lot on a tie); what claw-backs have taken at a refunded amount is the
+    // first floor(Σput × refunded / amount) of them. Counted here unit by unit.
+    const takenAt = (refunded: number) => {
+      const units = own.flatMap(([, put], i) => Array.from({ length: put }, (_, k) => ({ i, at: Math.ceil(((k + 1) * o.amount) / put) })));
+      units.sort((a, b) => a.at - b.at || a.i - b.i);
+      const total = own.reduce((sum, [, put]) => sum + put, 0);
+      const taken = own.map(() => 0);
+      for (const { i } of units.slice(0, Math.floor((total * refunded) / o.amount))) taken[i]! += 1;
+      return taken;
+    };
+    const at_before = takenAt(before);
+    const parts = takenAt(after).map((t, i) => t - at_before[i]!);
     let over = parts.reduce((sum, p) => sum + p, 0) - claw;
     for (let i = 0; i < parts.length && over > 0; i++) {
       const cut = Math.min(parts[i]!, over);

@@ -50,15 +50,52 @@ local function ownLots(o, claw, open_first)
   return nil
 end
 
+-- The refunded amount at which the `n`th unit of a lot the purchase put `put` in is taken:
+-- ceil(n × amount / put) (lotsTakenAt). proportion's long division holds for a `part` past its
+-- `whole` too (amount below 2^40, n at most put).
+local function unitAt(n, amount, put)
+  local q, r = proportion(n, amount, put)
+  if r > 0 then return q + 1 end
+  return q
+end
+
+-- What claw-backs have taken of each of the purchase's own lots once `refunded` of its `amount`
+-- is refunded (core/money.ts lotsTakenAt is the spec, for rebuild's replay): each lot its floor,
+-- and the units the lots' floors leave of the floor over them all (fewer than there are lots) to
+-- the lots whose next unit comes soonest, the earliest on a tie. The units make one fixed order,
+-- taken as a prefix whatever the refunds: no lot's part ever shrinks, and by the whole each lot
+-- gives up what it put in. (Spare units from the earliest lot, cut off its later shares, until
+-- 2026-12-07: a sale awarding 1 and 562 refunded by 5,016, 2,957 and 2,447 of 10,420 took 2 of
+-- the first lot and 561 of the second; CI's fast-check property found it.)
+local function lotsTakenAt(own, refunded, amount)
+  local taken, total, spare, next_at = {}, 0, 0, {}
+  for i, lot in ipairs(own) do
+    taken[i] = proportion(lot[2], refunded, amount)
+    total = total + lot[2]
+    spare = spare - taken[i]
+  end
+  spare = spare + proportion(total, refunded, amount)
+  assert(spare >= 0 and spare < math.max(#own, 1), 'lotsTakenAt: spare units out of bounds')
+  for i, lot in ipairs(own) do next_at[i] = taken[i] < lot[2] and unitAt(taken[i] + 1, amount, lot[2]) or math.huge end
+  for _ = 1, spare do
+    local soonest = 1
+    for i = 2, #own do if next_at[i] < next_at[soonest] then soonest = i end end
+    taken[soonest] = taken[soonest] + 1
+    next_at[soonest] = taken[soonest] < own[soonest][2] and unitAt(taken[soonest] + 1, amount, own[soonest][2]) or math.huge
+  end
+  return taken
+end
+
 -- Each own lot's share of a claw-back that takes the purchase from `before` to `after` of its
--- amount refunded (a reversal: to all of it): of what the purchase put in the lot, that part,
--- cumulative and floored as refund shares are, so that its shares over any sequence of refunds
--- add up to what it put in. All together at most the claw-back `claw` (below). What a lot's share finds in it is taken from
--- it; what it does not (the lot expired, or was redeemed) is written off from what the lot's
--- expiry took, as far as the contact's expired lots still remember it (expired since
--- ARG.award_lots.remembered_from_ms): it left the wallet at its expiry, as it would have had the
--- purchase never happened, and is not taken again. Returns what each lot holds (`there`), its
--- share and what of the share was written off; the write-off is made.
+-- amount refunded (a reversal: to all of it): what claw-backs have taken of it at `after` less at
+-- `before` (lotsTakenAt). Together the claw-back `claw` when the lots are the whole award; when
+-- the award put part in open (instant_redeem), at most it, past it cut off the earliest lots'.
+-- What a lot's share finds in it is taken from it; what it does not (the lot expired, or was
+-- redeemed) is written off from what the lot's expiry took, as far as the contact's expired
+-- lots still remember it (expired since ARG.award_lots.remembered_from_ms): it left the wallet
+-- at its expiry, as it would have had the purchase never happened, and is not taken again.
+-- Returns what each lot holds (`there`), its share and what of the share was written off; the
+-- write-off is made.
 local function ownShares(o, own, claw, before, after)
   local there, share, written = {}, {}, {}
   if #own == 0 then return there, share, written end
@@ -66,18 +103,12 @@ local function ownShares(o, own, claw, before, after)
   for i, lot in ipairs(own) do fields[i] = lot[1] end
   local held = redis.call('HMGET', KEY.lots, unpack(fields))
   local remembered = redis.call('EXISTS', KEY.expired_lots) == 1
-  local shared = 0
-  for i, lot in ipairs(own) do
-    share[i] = proportion(lot[2], after, o.amount) - proportion(lot[2], before, o.amount)
-    shared = shared + share[i]
+  local at_before, at_after = lotsTakenAt(own, before, o.amount), lotsTakenAt(own, after, o.amount)
+  local over = -claw
+  for i in ipairs(own) do
+    share[i] = at_after[i] - at_before[i]
+    over = over + share[i]
   end
-  -- Shares past the claw-back are the spare units earlier claw-backs took (takeOwnLots: beyond
-  -- the shares, from the earliest lot first): cut off the earliest lots' shares, where they were
-  -- taken. Cut off the latest (until 2026-12-06), the earliest lot's share came a unit over and
-  -- the latest's a unit short: a partial refund, its lots expired, then the reversal found the
-  -- earliest lot a unit short of its share, took it as debt and left the latest's unit written
-  -- off nowhere (0 / -1 for 0 / 0: a black-box probe).
-  local over = shared - claw
   for i in ipairs(own) do
     if over <= 0 then break end
     local cut = math.min(share[i], over)

@@ -21,7 +21,8 @@ local function divmod(n, d)
 end
 
 -- floor(x × part / whole) exactly, for integers 0 <= x < 2^53 and 0 <= part <= whole <= 10^12
--- (< 2^40; amounts have at most 12 digits). x = qx × whole + rx gives qx × part (at most x) plus
+-- (< 2^40; amounts have at most 12 digits), or a part past whole while qx × part (below) stays
+-- under 2^53 (claw-back.lua unitAt). x = qx × whole + rx gives qx × part (at most x) plus
 -- floor(rx × part / whole), which is a long division taking `part` 12 bits at a time: every
 -- intermediate is below 10^12 × 2^13 < 2^53.
 local function proportion(x, part, whole)
