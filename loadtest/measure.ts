@@ -36,7 +36,8 @@ export function median(xs: readonly number[]): number {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  // The mean of two rounded to 1/1000: of 105.79 and 110.63 it printed 108.21000000000001 (a profile's p99).
+  return s.length % 2 === 1 ? s[m]! : Math.round(((s[m - 1]! + s[m]!) / 2) * 1000) / 1000;
 }
 
 /** utime+stime and cutime+cstime (children already exited and reaped) of one process, ms; undefined when gone. */

@@ -7,6 +7,7 @@
 
 import { currencyByCode, currencyByNumeric } from '../../core/currency.ts';
 import { PocketgateError, type ErrorCode } from '../../core/errors.ts';
+import { hmacKey } from '../../core/cim.ts';
 import { luhnValid } from '../../core/luhn.ts';
 import { peerAddress } from '../../core/guesses.ts';
 import { isStoreUnavailable } from '../../processor/unavailable.ts';
@@ -106,10 +107,11 @@ function acknowledgementCode(reference: string): string {
  * replay or conflict, so that any other field changed under the same DE32 + DE11 + DE7 is 94, not
  * a replay of the first (ISO8583.md: "different content under the same key gets 94"). Added in
  * place with Object.assign to the schema's output (a fresh object): `{ ...parsed, content }` would
- * take V8's slow path into a dictionary-mode object that every later read pays for.
+ * take V8's slow path into a dictionary-mode object that every later read pays for. The key is
+ * the KeyObject made once (core/cim.ts hmacKey), the same digest as the string's.
  */
 function contentOf(processor: Processor, msg: IsoMessage): { content: string } {
-  return { content: createHmac('sha256', processor.stores.config.cim_hmac_key).update(JSON.stringify(msg.fields)).digest('base64url') };
+  return { content: createHmac('sha256', hmacKey(processor.stores.config.cim_hmac_key)).update(JSON.stringify(msg.fields)).digest('base64url') };
 }
 
 function amountOf(msg: IsoMessage): number {
