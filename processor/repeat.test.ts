@@ -28,6 +28,22 @@ describe('repeatWhenDue', () => {
     expect(runs).toHaveLength(3);
   });
 
+  it('a wake past what one timer holds (2^31 − 1 ms, 24.8 days) runs when due, not at once (Node set such a timer to 1 ms: a sweep a purchase in CI\'s big-contact test)', async () => {
+    const runs: number[] = [];
+    const day_ms = 86_400_000;
+    const r = repeatWhenDue(0, async () => (runs.push(Date.now()), 100 * day_ms), day_ms, () => {});
+    const t0 = Date.now();
+    await vi.advanceTimersByTimeAsync(0);
+    r.wakeBy(t0 + 90 * day_ms);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(runs).toEqual([t0]);
+    await vi.advanceTimersByTimeAsync(90 * day_ms - 60_001);
+    expect(runs).toEqual([t0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runs).toEqual([t0, t0 + 90 * day_ms]);
+    r.stop();
+  });
+
   it('a wake asked while a run is under way is the next run, at the latest, once it ends', async () => {
     const runs: number[] = [];
     let release!: () => void;
