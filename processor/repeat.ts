@@ -34,9 +34,10 @@ export function repeatWhenDue(first_ms: number, work: () => Promise<number>, ret
     next_at_ms = clock.now() + delay_ms;
     arm();
   };
-  // A wait past what one timer holds is made of several: Node sets a longer timer to 1 ms, and a
-  // sweeper told to wake in 90 days (a lot's expiry, EXPIRY_SWEEP_MS longer still) ran every
-  // millisecond (a CI log's TimeoutOverflowWarning: test/big-contact.test.ts).
+  // A wait past what one timer holds is made of several: Node sets a longer timer to 1 ms. The
+  // sweeper's waits are within EXPIRY_SWEEP_MS (at most an hour), but a clock walked back a year
+  // (test/big-contact.test.ts) had it told to wake in 90 days, and it swept every millisecond
+  // (a CI log's TimeoutOverflowWarning).
   const arm = () => {
     const left_ms = Math.max(0, next_at_ms - clock.now());
     timer = setTimeout(left_ms > timer_ms_max ? arm : tick, Math.min(left_ms, timer_ms_max));
