@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { amount_max, proportion } from '../core/money.ts';
+import { amount_max, lotsTakenAt, proportion } from '../core/money.ts';
 import { feeLeft, refundShares, type RefundState } from '../core/refund.ts';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 
@@ -114,4 +114,64 @@ it('agrees at the edges: the largest amounts, one unit, nothing left, more than 
   expect(lua).toEqual(cases.map(inTs));
   expect(lua[0]).toBe(`${max},${max},${max - 1},${max},9999|${max},9999`);
   expect(lua[5]).toBe('-|0,0'); // all refunded already: nothing left of the fee for a reversal
+});
+
+// What claw-backs have taken of a sale's lots (claw-back.lua lotsTakenAt) is computed in the shard
+// script too; core/money.ts lotsTakenAt is its spec, which rebuild's replay runs. The port finds
+// each lot's next unit by the same long division.
+
+// Per case: the sale's amount, the refunded amount, the number of lots, then each lot's put.
+const lot_harness = `
+local out, i = {}, 1
+while i <= #ARGV do
+  local amount, refunded, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local own = {}
+  for j = 1, n do own[j] = {tostring(j), tonumber(ARGV[i + 2 + j])} end
+  local taken = lotsTakenAt(own, refunded, amount)
+  for j = 1, n do taken[j] = string.format('%d', taken[j]) end
+  out[#out + 1] = table.concat(taken, ',')
+  i = i + 3 + n
+end
+return out`;
+const hot_dir = join(import.meta.dirname, '..', 'processor', 'hot');
+const lot_source = ['refund-shares.lua', 'claw-back.lua'].map((file) => readFileSync(join(hot_dir, file), 'utf8')).join('\n') + lot_harness;
+
+interface LotCase {
+  readonly amount: number;
+  readonly refunded: number;
+  readonly puts: readonly number[];
+}
+
+async function lotsInLua(cases: readonly LotCase[]): Promise<string[]> {
+  const args = cases.flatMap((c) => [String(c.amount), String(c.refunded), String(c.puts.length), ...c.puts.map(String)]);
+  return (await redis.sendCommand(['EVAL', lot_source, '0', ...args])) as string[];
+}
+
+const lotsInTs = (c: LotCase) => lotsTakenAt(c.puts.map((put, i) => [String(i + 1), put] as const), c.refunded, c.amount).join(',');
+
+const lotCaseArb: fc.Arbitrary<LotCase> = fc
+  .record({
+    amount: fc.oneof(fc.integer({ min: 1, max: 20_000 }), fc.integer({ min: 1, max: amount_max })),
+    cut: fc.nat(),
+    // A sale's awards, each at most its amount (a 100% cashback), several together past it.
+    puts: fc.array(fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: amount_max })), { minLength: 1, maxLength: 6 }),
+  })
+  .map(({ amount, cut, puts }) => ({ amount, refunded: cut % (amount + 1), puts: puts.map((put) => Math.min(put, amount)) }));
+
+it('the script takes of each lot what core/money.ts lotsTakenAt does, on 3,000 random sales and refunded amounts', async () => {
+  const cases = fc.sample(lotCaseArb, { numRuns: 3_000, seed: 20261207 });
+  const lua = await lotsInLua(cases);
+  const mismatches = cases.flatMap((c, i) => (lua[i] === lotsInTs(c) ? [] : [{ ...c, lua: lua[i], ts: lotsInTs(c) }]));
+  expect(mismatches.slice(0, 5)).toEqual([]);
+});
+
+it('CI’s counterexample, and the largest amounts: the script agrees', async () => {
+  const cases: LotCase[] = [
+    { amount: 10_420, refunded: 5_016, puts: [1, 562] },
+    { amount: 10_420, refunded: 7_973, puts: [1, 562] },
+    { amount: amount_max, refunded: amount_max - 1, puts: [amount_max, amount_max - 1, 1, 7] },
+    { amount: amount_max, refunded: 1, puts: [amount_max, amount_max, amount_max] },
+  ];
+  expect(await lotsInLua(cases)).toEqual(cases.map(lotsInTs));
+  expect(lotsInTs(cases[0]!)).toBe('0,271');
 });
