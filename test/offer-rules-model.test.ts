@@ -606,7 +606,10 @@ describe('offer rules: the gateway against a model written from API.md', () => {
       { numRuns: runs, seed, endOnFailure: true },
     );
     if (process.env.OFFER_MODEL_VERBOSE) console.log(seen);
-    // Not vacuous: the runs awarded, and discounted, something.
-    expect(seen.awards).toBeGreaterThan(runs);
+    // Not vacuous: the runs awarded, and discounted, something. At least one award in two runs:
+    // one a run failed a third of other seeds (22–29 awards in 30 runs, every case as the model
+    // said; a seed exploration, 2026-12-07), and "today" and birthdays move with the date.
+    expect(seen.awards).toBeGreaterThan(runs / 2);
+    expect(seen.discounts).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -409,10 +409,15 @@ describe('rebuild against a twin that was not rebuilt', () => {
 
   it('answers the next operations on A as on its twin', async () => {
     const next: string[] = [];
+    // Guess counters are not rebuilt (README): a 429 on one side only is theirs, and so is what
+    // follows under that reference. The side not limited decided the repeat afresh and claimed the
+    // reference (a refusal remembered), so another body is 409 there and decided afresh on the
+    // other once its minute rolls over (seed 21 at 1,000 steps: 409 and 422, a seed exploration).
+    const limited_t = new Set<number>();
     const both = async (what: string, s: Step, refs: string[]) => {
       const [a, b] = [await play(sides[0]!, s, refs), await play(sides[1]!, s, refs)];
-      // Guess counters are not rebuilt (README): a 429 on one side only is theirs.
-      const limited = JSON.stringify([a, b]).includes('"status":429');
+      const limited = JSON.stringify([a, b]).includes('"status":429') || (s.k === 'repeat' && limited_t.has(s.t));
+      if (limited && s.k === 'repeat') limited_t.add(s.t);
       if (!limited && !alike(a, b)) next.push(`${what} ${JSON.stringify(s)}\n A ${JSON.stringify(a)}\n B ${JSON.stringify(b)}`);
     };
     // README: a late original's refusal is not journaled; "after `npm run rebuild` the mark comes
