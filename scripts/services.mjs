@@ -57,15 +57,27 @@ async function waitFor(check, timeoutMs, what) {
 
 // ---------------------------------------------------------------- npm deps
 
-export async function ensureDependencies() {
-  const marker = path.join(ROOT, 'node_modules', '.package-lock.json');
-  const lockfile = path.join(ROOT, 'package-lock.json');
+/**
+ * `npm ci` in `root` when its node_modules is missing or older than its lockfile. Answers what it
+ * did: 'current', 'installed', or 'linked': node_modules is a link to another checkout's, which
+ * is left alone (npm ci there emptied the other checkout's node_modules under whatever ran in it:
+ * a fresh clone's lockfile is always newer than the marker it links to; 2026-12-07).
+ */
+export async function ensureDependencies(root = ROOT) {
+  const modules = path.join(root, 'node_modules');
+  const marker = path.join(modules, '.package-lock.json');
+  const lockfile = path.join(root, 'package-lock.json');
   // npm rewrites node_modules/.package-lock.json on every install, so an older
   // marker means someone pulled a lockfile change since the last install.
   const stale = !fs.existsSync(marker) || fs.statSync(lockfile).mtimeMs > fs.statSync(marker).mtimeMs;
-  if (!stale) return;
+  if (!stale) return 'current';
+  if (fs.lstatSync(modules, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    log(`node_modules links to ${fs.readlinkSync(modules)}: not reinstalled here (npm ci in that checkout, if it needs one)`);
+    return 'linked';
+  }
   log('installing npm dependencies (npm ci)');
-  run('npm', ['ci'], { cwd: ROOT, stdio: 'inherit', timeoutMs: 15 * 60_000 });
+  run('npm', ['ci'], { cwd: root, stdio: 'inherit', timeoutMs: 15 * 60_000 });
+  return 'installed';
 }
 
 // ---------------------------------------------------------------- binaries

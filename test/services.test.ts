@@ -2,12 +2,12 @@
 // project to other users (run as root, the scripts once added o+x to every folder above).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript (the scripts run before npm ci, with node: builtins only)
-import { pgBaseDir, runningPostgresPort, runningRedisPort } from '../scripts/services.mjs';
+import { ensureDependencies, pgBaseDir, runningPostgresPort, runningRedisPort } from '../scripts/services.mjs';
 import { runChild } from './child-run.ts';
 import { connects, freePort } from './ports.ts';
 
@@ -167,3 +167,27 @@ async function until(check: () => boolean, timeout_ms = 5_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('ensureDependencies', () => {
+  it('leaves a node_modules that links to another checkout alone, stale or not (npm ci through it emptied the other checkout\'s, 2026-12-07); a current one too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pocketgate-deps-'));
+    try {
+      const other = join(dir, 'other', 'node_modules');
+      mkdirSync(other, { recursive: true });
+      const clone = join(dir, 'clone');
+      mkdirSync(clone);
+      writeFileSync(join(clone, 'package-lock.json'), '{}');
+      symlinkSync(other, join(clone, 'node_modules'));
+      // No marker at all in the linked folder: stale, and still not reinstalled.
+      expect(await ensureDependencies(clone)).toBe('linked');
+      writeFileSync(join(other, '.package-lock.json'), '{}');
+      utimesSync(join(clone, 'package-lock.json'), new Date(0), new Date(0));
+      expect(await ensureDependencies(clone)).toBe('current');
+      utimesSync(join(clone, 'package-lock.json'), new Date(), new Date(Date.now() + 60_000));
+      expect(await ensureDependencies(clone)).toBe('linked');
+      expect(readFileSync(join(other, '.package-lock.json'), 'utf8')).toBe('{}');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
