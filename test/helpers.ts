@@ -75,11 +75,15 @@ let fixture_seq = 0;
 
 /** A business with a merchant, a venue and a terminal, all created through the API. */
 export async function createBusiness(gw: Gateway, options: { currency?: string; reward_resolution?: string } = {}): Promise<BusinessFixture> {
-  fixture_seq++;
-  const b = await call(gw, 'POST', '/v1/businesses', platform_key, { name: `Test business ${fixture_seq}`, currency: options.currency ?? 'EUR', ...(options.reward_resolution ? { reward_resolution: options.reward_resolution } : {}) });
+  // This fixture's own number, taken before any await: read after, two made at once (Promise.all)
+  // both read the later one, and in the same millisecond got one merchant code (a CI run: B's
+  // processor naming A's code found B's merchant, contact_not_found for not_found).
+  const seq = ++fixture_seq;
+  const b = await call(gw, 'POST', '/v1/businesses', platform_key, { name: `Test business ${seq}`, currency: options.currency ?? 'EUR', ...(options.reward_resolution ? { reward_resolution: options.reward_resolution } : {}) });
   if (b.status !== 201) throw new Error(`create business: ${b.status} ${b.text}`);
   const admin_key = b.body.admin_key as string;
-  const merchant_code = `M${fixture_seq}${Date.now() % 100000}`.slice(0, 15);
+  // The number, then a separator, so that 1 then 12345 and 11 then 2345 differ too.
+  const merchant_code = `M${seq}X${Date.now() % 100000}`.slice(0, 15);
   const m = await call(gw, 'POST', '/v1/merchants', admin_key, { name: 'Merchant', code: merchant_code, contribution_fee_percent: 10 });
   if (m.status !== 201) throw new Error(`create merchant: ${m.status} ${m.text}`);
   const v = await call(gw, 'POST', '/v1/venues', admin_key, { name: 'Venue', merchant_id: m.body.id });
