@@ -62,13 +62,24 @@ describe('money', () => {
 
 describe('lotShares', () => {
   /** The rule counted unit by unit: the lots' units ordered by the refunded amount at which each one's own floor comes (the earliest lot on a tie), the first floor(Σput × refunded / whole) of them taken. */
-  const takenByUnits = (puts: readonly number[], refunded: number, whole: number) => {
+  const takenByUnits = (puts: readonly number[], refunded: number, whole: number, awarded?: number) => {
     const units = puts.flatMap((put, i) => Array.from({ length: put }, (_, k) => ({ i, at: Number((BigInt(k + 1) * BigInt(whole) + BigInt(put) - 1n) / BigInt(put)) })));
     units.sort((a, b) => a.at - b.at || a.i - b.i);
     const taken = puts.map(() => 0);
-    for (const { i } of units.slice(0, proportion(puts.reduce((a, b) => a + b, 0), refunded, whole))) taken[i] = taken[i]! + 1;
+    const total = puts.reduce((a, b) => a + b, 0);
+    const count = awarded === undefined ? proportion(total, refunded, whole) : Math.min(proportion(awarded, refunded, whole), total);
+    for (const { i } of units.slice(0, count)) taken[i] = taken[i]! + 1;
     return taken;
   };
+
+  it('the probe’s sale whose award of 1,014 paid 912 of debt (lots of 89 and 13): a refund of a fifth takes both lots whole (the award’s floor, 202, as far as they hold), a twentieth the first 50 units', () => {
+    const lots: [string, number][] = [['a', 89], ['b', 13]];
+    expect(lotsTakenAt(lots, 1000, 5000, 1014)).toEqual([89, 13]);
+    expect(lotsTakenAt(lots, 250, 5000, 1014)).toEqual(takenByUnits([89, 13], 250, 5000, 1014));
+    expect(lotsTakenAt(lots, 250, 5000, 1014).reduce((a, b) => a + b, 0)).toBe(50);
+    // The lots' own floor, as the awards' amounts gave before: 17 and 2 (a unit spare).
+    expect(lotsTakenAt(lots, 1000, 5000)).toEqual([18, 2]);
+  });
 
   it('the probe’s sale: a refund of 738 of 6,451 takes 74 and 36 of lots of 645 and 322 (the spare unit goes to the first, whose 74th unit comes first), the reversal what is left: 571 and 286', () => {
     const lots: [string, number][] = [['a', 645], ['b', 322]];
@@ -89,6 +100,42 @@ describe('lotShares', () => {
         const lots = puts.map((put, i): [string, number] => [String(i), put]);
         const refunded = cut % (whole + 1);
         expect(lotsTakenAt(lots, refunded, whole)).toEqual(takenByUnits(puts, refunded, whole));
+      }),
+    );
+  });
+
+  it('of an award more than its lots (debt paid, instant_redeem), the prefix of the same order, the award’s floor long: equal to counting them one by one (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 2_000 }), { minLength: 1, maxLength: 5 }), fc.nat({ max: 5_000 }), fc.integer({ min: 1, max: 100_000 }), fc.nat(), (puts, more, whole, cut) => {
+        const lots = puts.map((put, i): [string, number] => [String(i), put]);
+        const awarded = puts.reduce((a, b) => a + b, 0) + more;
+        const refunded = cut % (whole + 1);
+        expect(lotsTakenAt(lots, refunded, whole, awarded)).toEqual(takenByUnits(puts, refunded, whole, awarded));
+      }),
+    );
+    // A lot larger than the sale: many units come at one refunded amount, given in lot order.
+    expect(lotsTakenAt([['a', 1_000], ['b', 3]], 1, 2, 1_500)).toEqual(takenByUnits([1_000, 3], 1, 2, 1_500));
+    expect(lotsTakenAt([['a', 1_000], ['b', 3]], 1, 2, 1_500)).toEqual([749, 1]);
+  });
+
+  it('of an award more than its lots, over any refunds to the whole: shares none negative, the lots first (as far as the award’s floor and the lots go), every lot given up whole (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 1_000_000_000 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 0, max: 1_000_000_000 }), fc.integer({ min: 1, max: amount_max }), fc.array(fc.integer({ min: 1, max: amount_max }), { maxLength: 8 }), (puts, more, whole, cuts) => {
+        const lots = puts.map((put, i): [string, number] => [String(i), put]);
+        const total = puts.reduce((a, b) => a + b, 0);
+        const awarded = total + more;
+        const taken = puts.map(() => 0);
+        const steps = [...new Set(cuts.map((c) => c % whole))].filter((c) => c > 0).sort((a, b) => a - b);
+        let before = 0;
+        for (const after of [...steps, whole]) {
+          const claw = proportion(awarded, after, whole) - proportion(awarded, before, whole);
+          const shares = lotShares(lots, claw, before, after, whole, awarded);
+          expect(shares.every((s) => s >= 0)).toBe(true);
+          expect(shares.reduce((a, b) => a + b, 0)).toBe(Math.min(proportion(awarded, after, whole), total) - Math.min(proportion(awarded, before, whole), total));
+          shares.forEach((s, i) => (taken[i] = taken[i]! + s));
+          before = after;
+        }
+        expect(taken).toEqual(puts);
       }),
     );
   });

@@ -56,21 +56,50 @@ function proportionCeil(amount: number, part: number, whole: number): number {
 /**
  * What claw-backs have taken of each of a purchase's lots (`lots`: field and what the purchase
  * put in it, earliest first) once `refunded` of its `amount` is refunded (claw-back.lua
- * lotsTakenAt, which this mirrors for rebuild's replay and the money model). All together the
- * claw-back's floor over the lots, floor(Σput × refunded / amount); each lot its own floor,
- * floor(put × refunded / amount), and the units those floors leave (fewer than there are lots) to
- * the lots whose next unit's floor comes soonest as refunds grow, the earliest lot on a tie. The
- * lots' units so make one fixed order, and the amount taken is always a prefix of it: whatever the
- * sequence of refunds, no lot's part ever shrinks and every lot gives up exactly what it put in
- * by the whole. (A unit taken from the earliest lot instead, and cut off its later shares, broke
- * that: a sale awarding 1 and 562 refunded by 5,016, 2,957 and 2,447 of 10,420 took 2 of the
- * first lot, 561 of the second: CI's fast-check property, seed 658167416.)
+ * lotsTakenAt, which this mirrors for rebuild's replay and the money model). The lots' units
+ * stand in one fixed order, by the refunded amount at which each unit's own floor comes,
+ * ceil(k × amount / put) for a lot's kth unit (the earliest lot on a tie), and what is taken is
+ * always a prefix of it: whatever the sequence of refunds, no lot's part ever shrinks and every
+ * lot gives up exactly what it put in by the whole. How many units: the award's floor,
+ * floor(awarded × refunded / amount), as far as the lots hold (a claw-back takes its sale's lots
+ * first, before any other money); without `awarded`, the lots' own floor, floor(Σput × refunded /
+ * amount), which is the same when the lots are the whole award. So, an award that paid commerce
+ * debt or put part of itself in open (instant_redeem) is taken from its lots first: a sale whose
+ * award of 1,014 paid 912 of debt (lots of 89 and 13) has both lots taken by a refund of a fifth
+ * (202), as a claw-back that finds them takes them (a black-box probe, 2026-12-07: with the lots'
+ * own floors, 17 and 2, the rest was noted as found nowhere, and the redemption's reversal that
+ * should have moved nothing was refused). (A unit taken from the earliest lot instead of the
+ * next in the order, and cut off its later shares, broke the prefix: a sale awarding 1 and 562
+ * refunded by 5,016, 2,957 and 2,447 of 10,420 took 2 of the first lot, 561 of the second: CI's
+ * fast-check property, seed 658167416.)
  */
-export function lotsTakenAt(lots: readonly (readonly [string, number])[], refunded: number, amount: number): number[] {
-  const taken = lots.map(([, put]) => proportion(put, refunded, amount));
+export function lotsTakenAt(lots: readonly (readonly [string, number])[], refunded: number, amount: number, awarded?: number): number[] {
   const total = lots.reduce((sum, [, put]) => sum + put, 0);
-  let spare = proportion(total, refunded, amount) - taken.reduce((sum, t) => sum + t, 0);
-  if (spare < 0 || spare >= Math.max(lots.length, 1)) throw new RangeError(`lotsTakenAt: ${spare} spare units over ${lots.length} lots`);
+  const count = awarded === undefined ? proportion(total, refunded, amount) : Math.min(proportion(awarded, refunded, amount), total);
+  if (count <= 0) return lots.map(() => 0);
+  let taken = unitsBefore(lots, refunded, amount);
+  let spare = count - taken.reduce((sum, t) => sum + t, 0);
+  if (spare < 0 || spare >= lots.length) {
+    // Far from `refunded` (an award the lots are not all of): the refunded amount whose units
+    // reach `count`, found by halving, and its units given in lot order (they come together).
+    let lo = 1;
+    let hi = amount;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (unitsBefore(lots, mid, amount).reduce((sum, t) => sum + t, 0) >= count) hi = mid;
+      else lo = mid + 1;
+    }
+    taken = unitsBefore(lots, lo - 1, amount);
+    spare = count - taken.reduce((sum, t) => sum + t, 0);
+    const at_lo = unitsBefore(lots, lo, amount);
+    for (let i = 0; i < lots.length && spare > 0; i++) {
+      const n = Math.min(spare, at_lo[i]! - taken[i]!);
+      taken[i] = taken[i]! + n;
+      spare -= n;
+    }
+    if (spare !== 0) throw new RangeError(`lotsTakenAt: ${spare} units past the lots`);
+    return taken;
+  }
   // The refunded amount at which a lot's next unit's floor comes: ceil((taken + 1) × amount / put).
   const nextAt = (i: number) => (taken[i]! < lots[i]![1] ? proportionCeil(taken[i]! + 1, amount, lots[i]![1]) : Infinity);
   const next = lots.map((_, i) => nextAt(i));
@@ -83,16 +112,20 @@ export function lotsTakenAt(lots: readonly (readonly [string, number])[], refund
   return taken;
 }
 
+/** Each lot's units whose floor has come once `refunded` of `amount` is refunded: floor(put × refunded / amount). */
+function unitsBefore(lots: readonly (readonly [string, number])[], refunded: number, amount: number): number[] {
+  return lots.map(([, put]) => Math.min(put, proportion(put, refunded, amount)));
+}
+
 /**
  * Each lot's share of a claw-back of `claw` that takes a purchase of `whole` from `before` to
  * `after` refunded (claw-back.lua ownShares): what claw-backs have taken of it at `after` less at
- * `before` (lotsTakenAt). Together they are the claw-back when its lots are the whole award; when
- * the award put part of itself in open (instant_redeem), they are at most the claw-back, past it
- * cut off the earliest lots'.
+ * `before` (lotsTakenAt, of the award `awarded`). At most the claw-back; past it (an award less
+ * than its lots, which no script makes) cut off the earliest lots'.
  */
-export function lotShares(lots: readonly (readonly [string, number])[], claw: number, before: number, after: number, whole: number): number[] {
-  const at_before = lotsTakenAt(lots, before, whole);
-  const shares = lotsTakenAt(lots, after, whole).map((taken, i) => taken - at_before[i]!);
+export function lotShares(lots: readonly (readonly [string, number])[], claw: number, before: number, after: number, whole: number, awarded?: number): number[] {
+  const at_before = lotsTakenAt(lots, before, whole, awarded);
+  const shares = lotsTakenAt(lots, after, whole, awarded).map((taken, i) => taken - at_before[i]!);
   let over = shares.reduce((sum, s) => sum + s, 0) - claw;
   for (let i = 0; i < shares.length && over > 0; i++) {
     const cut = Math.min(shares[i]!, over);

@@ -305,17 +305,24 @@ export function lotField(expires_at: string | null, pool: string | null): string
  * the offers `commerce_offers` (a discount is no credit; an instant_redeem award names no expiry
  * either, and went into the open balance: the reply does not tell the two apart, the offer as it
  * is now does). A claw-back of it takes them first and writes off what of them expired
- * (claw-back.lua). Debt an award settled never reached its lot: counted all the same, it only
- * bounds what is taken of that lot.
+ * (claw-back.lua). Each lot at what the awards put in it: `settled` (the entry's, journal.ts) is
+ * what of them paid commerce debt first, taken off the credits in the reply's order, an
+ * instant_redeem's included (lib.lua creditAward). Counted at the awards' amounts until
+ * 2026-12-07, a sale whose award paid 912 of debt (lots of 89 and 13) had its lots shared as if
+ * they held 1,001 and 13: a refund of a fifth noted 200 and 2 taken from open for them, and the
+ * redemption's reversal was refused 422 where it should move nothing (a black-box probe).
  */
-export function awardLots(awards: readonly unknown[], commerce_offers: ReadonlySet<string> = no_offers): [string, number][] {
+export function awardLots(awards: readonly unknown[], commerce_offers: ReadonlySet<string> = no_offers, settled = 0): [string, number][] {
   const lots = new Map<string, number>();
+  let debt = settled;
   for (const a of awards as { offer_id?: unknown; kind?: unknown; amount?: unknown; pool?: unknown; expires_at?: unknown }[]) {
     if (a.kind === 'instant_discount' || typeof a.amount !== 'number') continue;
+    const settle = Math.min(debt, a.amount);
+    debt -= settle;
     const never = a.expires_at === null && typeof a.offer_id === 'string' && commerce_offers.has(a.offer_id);
-    if (typeof a.expires_at !== 'string' && !never) continue;
+    if ((typeof a.expires_at !== 'string' && !never) || a.amount === settle) continue;
     const field = lotField(typeof a.expires_at === 'string' ? a.expires_at : null, typeof a.pool === 'string' ? a.pool : null);
-    lots.set(field, (lots.get(field) ?? 0) + a.amount);
+    lots.set(field, (lots.get(field) ?? 0) + a.amount - settle);
   }
   // Earliest expiry first: the order a claw-back takes and writes them off in, whatever the reply's order.
   return [...lots].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -55,6 +55,13 @@ export interface JournalEntry {
   readonly discount?: number;
   readonly paid_from_wallet?: number;
   /**
+   * A purchase's or an award's: what of its awards paid commerce debt (a claw-back's) before
+   * reaching their lots or open, taken off them in the reply's order (lib.lua creditAward); absent
+   * when none did, and before 2026-12-07. Its claw-backs share over what the lots were given
+   * (awards.ts awardLots).
+   */
+  readonly settled?: number;
+  /**
    * The commerce lots it took from, [lot field, amount] each: a redemption's (its reversal gives
    * them back); a refund's or reversal's claw-back's (null when it took none), which rebuild's
    * replay takes again (claw-back.lua clawBack).

@@ -26,6 +26,8 @@ export interface CountedPurchase {
   readonly at_ms: number;
   /** Its awards, as its reply has them: what they counted, and the lots they went into (awards.ts awardLots). */
   readonly awards: readonly CountedAward[];
+  /** What of its awards paid commerce debt (journal.ts JournalEntry.settled; 0: none). */
+  readonly settled: number;
 }
 
 export interface CountedAward {
@@ -54,6 +56,7 @@ function countedOf(t: StoredTransaction): CountedPurchase {
     id: t.id,
     amount: t.amount,
     at_ms: Date.parse(t.occurred_at ?? t.created_at),
+    settled: t.settled ?? 0,
     awards: awards.flatMap((a) =>
       typeof a.offer_id === 'string' && typeof a.amount === 'number' ? [{ offer_id: a.offer_id, kind: text(a.kind) ?? '', amount: a.amount, pool: text(a.pool), expires_at: text(a.expires_at) }] : [],
     ),

@@ -68,7 +68,7 @@ export class ReferralUndos {
       // if the award committed since.
       const undo_arg: PurchaseUndo = award === undefined ? { original: '', caps: [], units: 0, periods: [], award: true } : { ...undoOf(award.id, award.counted, rewards, 'UTC'), units: 0, periods: [], award: true };
       const call = this.call(business, undo, shard, target.slot, award, now_ms);
-      const outcome = await this.stores.redis.reversalScript({ ...call, undo: undo_arg, award_lots: award === undefined ? null : awardLotsArg(award.id, awardLots(award.counted.awards, rewards.commerce_offers), now_ms) });
+      const outcome = await this.stores.redis.reversalScript({ ...call, undo: undo_arg, award_lots: award === undefined ? null : awardLotsArg(award.id, awardLots(award.counted.awards, rewards.commerce_offers, award.counted.settled), now_ms) });
       // The award committed between the read and the script: read it again.
       if (outcome.outcome === 'stale') {
         if (reads >= undo_reads_max) throw new PocketgateError('unavailable', `the referral award ${target.slot.reference} kept changing while it was read`);

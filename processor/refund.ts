@@ -115,7 +115,7 @@ export class Refunds {
     const record = parseRecord(await readRecord(this.stores, shard, original_slot));
     if (record === undefined) return null;
     const purchase = await readCountedPurchase(this.stores, shard, record.id, this.ledgerRead);
-    return awardLotsArg(record.id, purchase === undefined ? [] : awardLots(purchase.awards, (await this.offers.forBusiness(business)).commerce_offers), now_ms);
+    return awardLotsArg(record.id, purchase === undefined ? [] : awardLots(purchase.awards, (await this.offers.forBusiness(business)).commerce_offers, purchase.settled), now_ms);
   }
 
   /**
@@ -213,7 +213,7 @@ export class Refunds {
       throw new PocketgateError('unavailable', 'the original is older than the hot window and the ledger cannot be read now; try again');
     }
     if (o === undefined) return undefined;
-    const lots = o.awards.length === 0 ? [] : awardLots(o.awards, (await this.offers.forBusiness(business)).commerce_offers);
+    const lots = o.awards.length === 0 ? [] : awardLots(o.awards, (await this.offers.forBusiness(business)).commerce_offers, o.settled);
     return { contact_id: o.contact_id, ledger: ledgerArg(o), award_lots: awardLotsArg(o.id, lots, now_ms) };
   }
 
@@ -426,7 +426,7 @@ export class Refunds {
  */
 function awardLotsRead(purchase: { readonly id: string; readonly counted: CountedPurchase | undefined; readonly read: boolean } | undefined, rewards: Rewards, now_ms: number): AwardLots | null {
   if (purchase === undefined || !purchase.read) return null;
-  return awardLotsArg(purchase.id, purchase.counted === undefined ? [] : awardLots(purchase.counted.awards, rewards.commerce_offers), now_ms);
+  return awardLotsArg(purchase.id, purchase.counted === undefined ? [] : awardLots(purchase.counted.awards, rewards.commerce_offers, purchase.counted.settled), now_ms);
 }
 
 /**

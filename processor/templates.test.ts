@@ -17,6 +17,8 @@ import {
 } from './templates.ts';
 
 const hole = (name: string) => `\u0001${name}\u0001`;
+/** An optional field's hole (Hole.optional): its own mark. */
+const optional = (name: string) => `\u0002${name}\u0002`;
 const wallet_tail = `"wallet":{"open":${hole('open')},"commerce":${hole('commerce')}}}`;
 
 const facts = fc.record({
@@ -34,7 +36,7 @@ const facts = fc.record({
 });
 
 describe('templates', () => {
-  it('write a purchase’s reply and entry as the hand-written ones did (the awards in the reply only)', () => {
+  it('write a purchase’s reply and entry as the hand-written ones did (the awards in the reply only; what paid debt the script’s to add or leave out)', () => {
     fc.assert(
       fc.property(facts, (t) => {
         const { id, contact_id, currency, reference, now_ms, amount, pay } = t;
@@ -47,7 +49,7 @@ describe('templates', () => {
           `{"id":"${id}","kind":"purchase","business_id":"${t.business_id}","terminal_id":"${t.terminal_id}",` +
           `"reference":${JSON.stringify(reference)},"request_hash":"${t.request_hash}","contact_id":"${contact_id}","amount":${amount},"currency":"${currency}",` +
           `"created_at":"${new Date(now_ms).toISOString()}","occurred_at":"${new Date(t.at_ms).toISOString()}","discount":${hole('discount')},` +
-          `"paid_from_wallet":${pay},"postings":[${hole('postings')}]}`;
+          `"paid_from_wallet":${pay},"postings":[${hole('postings')}]${optional('settled')}}`;
         expect(purchaseTemplates(t)).toEqual({ reply, entry });
       }),
     );
@@ -105,7 +107,7 @@ describe('templates', () => {
           entry:
             `{"id":"${id}","kind":"award","business_id":"${t.business_id}","terminal_id":null,"reference":${JSON.stringify(reference)},` +
             `"contact_id":"${contact_id}","amount":${hole('amount')},"currency":"${currency}","created_at":"${new Date(now_ms).toISOString()}",` +
-            `"postings":[${hole('postings')}]}`,
+            `"postings":[${hole('postings')}]${optional('settled')}}`,
         });
         expect(expiryTemplates(t)).toEqual({
           reply: `{"id":"${id}","kind":"expiry","contact_id":"${contact_id}","expired":${hole('amount')},${wallet_tail}`,
@@ -135,6 +137,11 @@ describe('template()', () => {
     );
     expect(template({ a: 1, b: undefined, c: Hole.list('x'), d: Hole.str('y'), e: Hole.json('z') })).toBe(`{"a":1,"c":[${hole('x')}],"d":"${hole('y')}","e":${hole('z')}}`);
     expect(template({})).toBe('{}');
+  });
+
+  it('leaves an optional field’s comma and name to the script, never first', () => {
+    expect(template({ a: 1, s: Hole.optional('s'), b: 2 })).toBe(`{"a":1${optional('s')},"b":2}`);
+    expect(() => template({ s: Hole.optional('s'), a: 1 })).toThrow(/first field/);
   });
 
   it('refuses a hole lib.lua’s fill would not find', () => {

@@ -176,10 +176,10 @@ export function publicAward(a: Award): PublicAward {
 // Holes are made once: each checks its name when it is made.
 const wallet = Hole.wallet;
 const postings = Hole.list('postings');
-const purchase = { awards: Hole.list('awards'), discount: Hole.json('discount'), due: Hole.json('due') };
+const purchase = { awards: Hole.list('awards'), discount: Hole.json('discount'), due: Hole.json('due'), settled: Hole.optional('settled') };
 
 export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; readonly pay: number; readonly at_ms: number }): Templates<PurchaseHole> {
-  const { awards, discount } = purchase;
+  const { awards, discount, settled } = purchase;
   const reply = {
     id: t.id, status: 'approved', reference: t.reference, contact_id: t.contact_id, amount: t.amount, currency: t.currency, awards, discount,
     amount_due: purchase.due, paid_from_wallet: t.pay, created_at: rfc3339(t.now_ms), wallet,
@@ -189,8 +189,8 @@ export function purchaseTemplates(t: TerminalFacts & { readonly amount: number; 
   // reads an entry takes its awards from the reply when it has none (writer.ts, transactions.ts).
   const entry = {
     id: t.id, kind: 'purchase', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), occurred_at: iso(t.at_ms), discount, paid_from_wallet: t.pay, postings,
-  } satisfies Holed<JournalEntry, 'discount' | 'postings', PurchaseHole>;
+    amount: t.amount, currency: t.currency, created_at: iso(t.now_ms), occurred_at: iso(t.at_ms), discount, paid_from_wallet: t.pay, postings, settled,
+  } satisfies Holed<JournalEntry, 'discount' | 'postings' | 'settled', PurchaseHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 
@@ -276,15 +276,15 @@ export function awardReversalTemplates(t: TransactionFacts & { readonly referenc
 
 /** `reason`: 'signup' or 'referral'; `reference` the processor's own (one award per reference). */
 export function awardTemplates(t: TransactionFacts & { readonly reason: string; readonly reference: string }): Templates<AwardHole> {
-  const awards = purchase.awards;
+  const { awards, settled } = purchase;
   const reply = {
     id: t.id, kind: 'award', reason: t.reason, reference: t.reference, contact_id: t.contact_id, awards, currency: t.currency, created_at: rfc3339(t.now_ms), wallet,
   } satisfies Holed<AwardReply, 'awards' | 'wallet', AwardHole | WalletHole>;
   // As a purchase's: the awards are the reply's alone, and readers take them from there.
   const entry = {
     id: t.id, kind: 'award', business_id: t.business_id, terminal_id: null, reference: t.reference, contact_id: t.contact_id,
-    amount, currency: t.currency, created_at: iso(t.now_ms), postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'postings', AwardHole>;
+    amount, currency: t.currency, created_at: iso(t.now_ms), postings, settled,
+  } satisfies Holed<JournalEntry, 'amount' | 'postings' | 'settled', AwardHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

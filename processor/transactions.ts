@@ -65,6 +65,8 @@ export interface StoredTransaction extends Omit<Body, 'awards'> {
   readonly occurred_at: string | null;
   /** The terminal code a processor's callback named, as the entry, or the ledger, has it. */
   readonly terminal_code?: string;
+  /** A purchase's or award's: what of its awards paid commerce debt (journal.ts JournalEntry.settled). */
+  readonly settled?: number;
 }
 
 /** What a reader makes of a ledger it cannot read now: its error (the caller's 503), or no transaction. */
@@ -175,7 +177,7 @@ interface RecordedRow extends Omit<Body, 'created_at' | 'awards' | 'discount'> {
   readonly reply_discount: number | null;
   readonly terminal_code: string | null;
   /** What of the journal entry the reply does not carry (migration 006): null for most. */
-  readonly body: { awards?: unknown[] | null; discount?: number | null } | null;
+  readonly body: { awards?: unknown[] | null; discount?: number | null; settled?: number } | null;
 }
 
 /**
@@ -255,6 +257,7 @@ function recordedEntry(row: RecordedRow): StoredTransaction {
     awards: ('awards' in body ? body.awards : row.reply_awards) ?? [],
     discount: ('discount' in body ? body.discount : row.reply_discount) ?? undefined,
     ...(row.terminal_code === null ? {} : { terminal_code: row.terminal_code }),
+    ...(typeof body.settled === 'number' ? { settled: body.settled } : {}),
   };
 }
 

@@ -155,6 +155,8 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     reversed,
     lots: body.lots === undefined ? '' : JSON.stringify(body.lots),
     awards: row.kind === 'purchase' ? (body.awards ?? []) : [],
+    // Not kept before 2026-12-07: what of a purchase's awards paid commerce debt.
+    settled: 0,
   };
 }
 

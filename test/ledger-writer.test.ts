@@ -37,7 +37,7 @@ afterAll(async () => {
 /** The fields of a journal entry recordEntries stores (processor/ledger/writer.ts). */
 const known_fields = new Set([
   'id', 'kind', 'business_id', 'terminal_id', 'reference', 'contact_id', 'amount', 'currency', 'original_id', 'created_at',
-  'awards', 'discount', 'paid_from_wallet', 'lots', 'owed', 'instead', 'postings', 'request_hash', 'occurred_at', 'made_by', 'terminal_code',
+  'awards', 'discount', 'paid_from_wallet', 'lots', 'owed', 'instead', 'postings', 'request_hash', 'occurred_at', 'made_by', 'terminal_code', 'settled',
 ]);
 
 let seq = 0;
@@ -166,6 +166,17 @@ describe('recordEntries', () => {
     expect([r.body.ledger, r.body.awards, r.body.discount]).toEqual(['recorded', purchase.awards, purchase.discount]);
     const [row] = await sql<{ reply: unknown; body: unknown }[]>`select reply, body from ledger_transactions where id = ${entry.id}`;
     expect(row).toEqual({ reply: null, body: { awards: purchase.awards, discount: purchase.discount, paid_from_wallet: purchase.paid_from_wallet, lots: null } });
+  });
+
+  it('keeps in its body what a purchase’s awards paid of commerce debt, and shows the transaction as before', async () => {
+    expect(journal).toBeDefined();
+    const j = journal.find((x) => x.entry.kind === 'purchase' && awardsOf(x).length > 0)!;
+    const entry: JournalEntry = { ...j.entry, id: newId('txn'), settled: 40 };
+    expect(await recordEntries(sql, [{ shard: 0, stream_id: '2-1', entry: JSON.stringify(entry), reply: streamEntryFields(j.fields).reply!.replace(j.entry.id, entry.id) }])).toBe(1);
+    const [row] = await sql<{ body: unknown }[]>`select body from ledger_transactions where id = ${entry.id}`;
+    expect(row).toEqual({ body: { settled: 40 } });
+    const r = await call(gw, 'GET', `/v1/transactions/${entry.id}`, biz.admin_key);
+    expect([r.body.ledger, r.body.awards, 'settled' in r.body]).toEqual(['recorded', awardsOf(j), false]);
   });
 
   it('stores each reply with its own entry, an entry without one among them included, and refuses a reply holding a raw control character', async () => {

@@ -222,13 +222,12 @@ class Model {
     const lacked = own.map(() => 0);
     // README: the lots' units in one order, by the refunded amount at which each unit's own floor
     // comes (the earliest lot on a tie); what claw-backs have taken at a refunded amount is the
-    // first floor(Σput × refunded / amount) of them. Counted here unit by unit.
+    // first floor(awarded × refunded / amount) of them, as far as the lots go. Counted here unit by unit.
     const takenAt = (refunded: number) => {
       const units = own.flatMap(([, put], i) => Array.from({ length: put }, (_, k) => ({ i, at: Math.ceil(((k + 1) * o.amount) / put) })));
       units.sort((a, b) => a.at - b.at || a.i - b.i);
-      const total = own.reduce((sum, [, put]) => sum + put, 0);
       const taken = own.map(() => 0);
-      for (const { i } of units.slice(0, Math.floor((total * refunded) / o.amount))) taken[i]! += 1;
+      for (const { i } of units.slice(0, Math.floor((o.awarded! * refunded) / o.amount))) taken[i]! += 1;
       return taken;
     };
     const at_before = takenAt(before);
@@ -374,11 +373,12 @@ class Model {
     w.open += amount - debt_paid;
   }
 
-  /** A commerce award: settles debt first, the rest into its lot. */
-  award(c: number, lot: string, amount: number): void {
+  /** A commerce award: settles debt first, the rest into its lot. Returns what went into the lot. */
+  award(c: number, lot: string, amount: number): number {
     const w = this.wallets[c]!;
     const settle = this.settle(c, amount);
     if (amount > settle) w.lots.set(lot, (w.lots.get(lot) ?? 0) + amount - settle);
+    return amount - settle;
   }
 
   record(t: Txn, before: { open: number; commerce: number }): Txn {
@@ -646,8 +646,9 @@ class Runner {
       } else {
         const exp = got[i].expires_at;
         const lot = `${exp === null ? never : String(Date.parse(exp)).padStart(13, '0')}|${x.pool ?? ''}`;
-        m.award(c, lot, x.amount);
-        lots.set(lot, (lots.get(lot) ?? 0) + x.amount);
+        // README: a sale's lots are what its awards put in them, debt paid first.
+        const put = m.award(c, lot, x.amount);
+        if (put > 0) lots.set(lot, (lots.get(lot) ?? 0) + put);
       }
       if (x.offer === 5) budget_f = x.amount;
     });

@@ -120,17 +120,17 @@ it('agrees at the edges: the largest amounts, one unit, nothing left, more than 
 // script too; core/money.ts lotsTakenAt is its spec, which rebuild's replay runs. The port finds
 // each lot's next unit by the same long division.
 
-// Per case: the sale's amount, the refunded amount, the number of lots, then each lot's put.
+// Per case: the sale's amount, the refunded amount, the award, the number of lots, then each lot's put.
 const lot_harness = `
 local out, i = {}, 1
 while i <= #ARGV do
-  local amount, refunded, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local amount, refunded, awarded, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local own = {}
-  for j = 1, n do own[j] = {tostring(j), tonumber(ARGV[i + 2 + j])} end
-  local taken = lotsTakenAt(own, refunded, amount)
+  for j = 1, n do own[j] = {tostring(j), tonumber(ARGV[i + 3 + j])} end
+  local taken = lotsTakenAt(own, refunded, amount, awarded)
   for j = 1, n do taken[j] = string.format('%d', taken[j]) end
   out[#out + 1] = table.concat(taken, ',')
-  i = i + 3 + n
+  i = i + 4 + n
 end
 return out`;
 const hot_dir = join(import.meta.dirname, '..', 'processor', 'hot');
@@ -140,14 +140,18 @@ interface LotCase {
   readonly amount: number;
   readonly refunded: number;
   readonly puts: readonly number[];
+  /** The sale's award: its lots and what paid commerce debt or went into open (absent: its lots alone). */
+  readonly awarded?: number;
 }
 
+const awardOf = (c: LotCase) => c.awarded ?? c.puts.reduce((a, b) => a + b, 0);
+
 async function lotsInLua(cases: readonly LotCase[]): Promise<string[]> {
-  const args = cases.flatMap((c) => [String(c.amount), String(c.refunded), String(c.puts.length), ...c.puts.map(String)]);
+  const args = cases.flatMap((c) => [String(c.amount), String(c.refunded), String(awardOf(c)), String(c.puts.length), ...c.puts.map(String)]);
   return (await redis.sendCommand(['EVAL', lot_source, '0', ...args])) as string[];
 }
 
-const lotsInTs = (c: LotCase) => lotsTakenAt(c.puts.map((put, i) => [String(i + 1), put] as const), c.refunded, c.amount).join(',');
+const lotsInTs = (c: LotCase) => lotsTakenAt(c.puts.map((put, i) => [String(i + 1), put] as const), c.refunded, c.amount, c.awarded).join(',');
 
 const lotCaseArb: fc.Arbitrary<LotCase> = fc
   .record({
@@ -155,10 +159,15 @@ const lotCaseArb: fc.Arbitrary<LotCase> = fc
     cut: fc.nat(),
     // A sale's awards, each at most its amount (a 100% cashback), several together past it.
     puts: fc.array(fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: amount_max })), { minLength: 1, maxLength: 6 }),
+    // What of the award paid commerce debt or went into open: none for a third of the sales.
+    more: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: amount_max })),
   })
-  .map(({ amount, cut, puts }) => ({ amount, refunded: cut % (amount + 1), puts: puts.map((put) => Math.min(put, amount)) }));
+  .map(({ amount, cut, puts, more }) => {
+    const lots = puts.map((put) => Math.min(put, amount));
+    return { amount, refunded: cut % (amount + 1), puts: lots, ...(more === 0 ? {} : { awarded: lots.reduce((a, b) => a + b, 0) + more }) };
+  });
 
-it('the script takes of each lot what core/money.ts lotsTakenAt does, on 3,000 random sales and refunded amounts', async () => {
+it('the script takes of each lot what core/money.ts lotsTakenAt does, on 3,000 random sales, awards and refunded amounts', async () => {
   const cases = fc.sample(lotCaseArb, { numRuns: 3_000, seed: 20261207 });
   const lua = await lotsInLua(cases);
   const mismatches = cases.flatMap((c, i) => (lua[i] === lotsInTs(c) ? [] : [{ ...c, lua: lua[i], ts: lotsInTs(c) }]));
@@ -171,7 +180,13 @@ it('CI’s counterexample, and the largest amounts: the script agrees', async ()
     { amount: 10_420, refunded: 7_973, puts: [1, 562] },
     { amount: amount_max, refunded: amount_max - 1, puts: [amount_max, amount_max - 1, 1, 7] },
     { amount: amount_max, refunded: 1, puts: [amount_max, amount_max, amount_max] },
+    // The probe's sale: an award of 1,014 that paid 912 of debt, lots of 89 and 13, a fifth refunded.
+    { amount: 5_000, refunded: 1_000, puts: [89, 13], awarded: 1_014 },
+    { amount: 5_000, refunded: 250, puts: [89, 13], awarded: 1_014 },
+    { amount: amount_max, refunded: amount_max - 1, puts: [amount_max, 3, 1], awarded: 3 * amount_max },
+    { amount: 2, refunded: 1, puts: [1_000, 3], awarded: 1_500 },
   ];
   expect(await lotsInLua(cases)).toEqual(cases.map(lotsInTs));
   expect(lotsInTs(cases[0]!)).toBe('0,271');
+  expect(lotsInTs(cases[4]!)).toBe('89,13');
 });

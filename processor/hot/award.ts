@@ -8,7 +8,7 @@ import { layout, type ValuesOf } from './layout.ts';
 import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
 /** The holes award.lua fills: the awards it accepted, their total, their postings. */
-export type AwardHole = 'awards' | 'amount' | 'postings';
+export type AwardHole = 'awards' | 'amount' | 'postings' | 'settled';
 
 const award_layout = layout({ caps: 1, expiry: 1 }, { accounts: accountsArg('rewards', 'commerce', 'open'), awards: award_items, caps_kept });
 

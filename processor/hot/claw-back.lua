@@ -59,23 +59,59 @@ local function unitAt(n, amount, put)
   return q
 end
 
--- What claw-backs have taken of each of the purchase's own lots once `refunded` of its `amount`
--- is refunded (core/money.ts lotsTakenAt is the spec, for rebuild's replay): each lot its floor,
--- and the units the lots' floors leave of the floor over them all (fewer than there are lots) to
--- the lots whose next unit comes soonest, the earliest on a tie. The units make one fixed order,
--- taken as a prefix whatever the refunds: no lot's part ever shrinks, and by the whole each lot
--- gives up what it put in. (Spare units from the earliest lot, cut off its later shares, until
--- 2026-12-07: a sale awarding 1 and 562 refunded by 5,016, 2,957 and 2,447 of 10,420 took 2 of
--- the first lot and 561 of the second; CI's fast-check property found it.)
-local function lotsTakenAt(own, refunded, amount)
-  local taken, total, spare, next_at = {}, 0, 0, {}
+-- Each lot's units whose floor has come once `refunded` of `amount` is refunded.
+local function unitsBefore(own, refunded, amount)
+  local taken, total = {}, 0
   for i, lot in ipairs(own) do
-    taken[i] = proportion(lot[2], refunded, amount)
-    total = total + lot[2]
-    spare = spare - taken[i]
+    taken[i] = math.min(lot[2], (proportion(lot[2], refunded, amount)))
+    total = total + taken[i]
   end
-  spare = spare + proportion(total, refunded, amount)
-  assert(spare >= 0 and spare < math.max(#own, 1), 'lotsTakenAt: spare units out of bounds')
+  return taken, total
+end
+
+-- What claw-backs have taken of each of the purchase's own lots once `refunded` of its `amount`
+-- is refunded (core/money.ts lotsTakenAt is the spec, for rebuild's replay): the lots' units in
+-- one fixed order (by the refunded amount at which each unit's own floor comes, the earliest lot
+-- on a tie), of which the first floor(awarded × refunded / amount) are taken, as far as the lots
+-- hold: a claw-back takes its sale's lots first. The prefix of one order whatever the refunds: no
+-- lot's part ever shrinks, and by the whole each lot gives up what it put in. Until 2026-12-07
+-- the count was the lots' own floor (the same when they are the whole award), and a sale whose
+-- award had paid commerce debt, or put part of itself in open, was shared as if its lots held
+-- less of the claw-back than a claw-back that finds them takes (ownShares, takeOwnLots): the rest
+-- was noted as found nowhere (a black-box probe: 422 for a redemption's reversal that should
+-- have moved nothing). (Spare units from the earliest lot, cut off its later shares, until
+-- 2026-12-07 too: a sale awarding 1 and 562 refunded by 5,016, 2,957 and 2,447 of 10,420 took 2
+-- of the first lot and 561 of the second; CI's fast-check property found it.)
+local function lotsTakenAt(own, refunded, amount, awarded)
+  local total = 0
+  for _, lot in ipairs(own) do total = total + lot[2] end
+  local count = math.min((proportion(awarded, refunded, amount)), total)
+  local taken, got = unitsBefore(own, refunded, amount)
+  if count <= 0 then
+    for i in ipairs(own) do taken[i] = 0 end
+    return taken
+  end
+  local spare = count - got
+  if spare < 0 or spare >= #own then
+    -- Far from `refunded` (an award its lots are not all of): the refunded amount whose units
+    -- reach `count`, by halving, and its units given in lot order (they come together).
+    local lo, hi = 1, amount
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      local _, n = unitsBefore(own, mid, amount)
+      if n >= count then hi = mid else lo = mid + 1 end
+    end
+    taken, got = unitsBefore(own, lo - 1, amount)
+    spare = count - got
+    local at_lo = unitsBefore(own, lo, amount)
+    for i in ipairs(own) do
+      local n = math.min(spare, at_lo[i] - taken[i])
+      taken[i], spare = taken[i] + n, spare - n
+    end
+    assert(spare == 0, 'lotsTakenAt: units past the lots')
+    return taken
+  end
+  local next_at = {}
   for i, lot in ipairs(own) do next_at[i] = taken[i] < lot[2] and unitAt(taken[i] + 1, amount, lot[2]) or math.huge end
   for _ = 1, spare do
     local soonest = 1
@@ -88,8 +124,9 @@ end
 
 -- Each own lot's share of a claw-back that takes the purchase from `before` to `after` of its
 -- amount refunded (a reversal: to all of it): what claw-backs have taken of it at `after` less at
--- `before` (lotsTakenAt). Together the claw-back `claw` when the lots are the whole award; when
--- the award put part in open (instant_redeem), at most it, past it cut off the earliest lots'.
+-- `before` (lotsTakenAt, of the award o.awarded). Together the claw-back `claw` as far as the
+-- lots hold (the whole of it when they are the whole award); never more (were the award less
+-- than its lots, which no script makes, cut off the earliest lots').
 -- What a lot's share finds in it is taken from it; what it does not (the lot expired, or was
 -- redeemed) is written off from what the lot's expiry took, as far as the contact's expired
 -- lots still remember it (expired since ARG.award_lots.remembered_from_ms): it left the wallet
@@ -103,7 +140,7 @@ local function ownShares(o, own, claw, before, after)
   for i, lot in ipairs(own) do fields[i] = lot[1] end
   local held = redis.call('HMGET', KEY.lots, unpack(fields))
   local remembered = redis.call('EXISTS', KEY.expired_lots) == 1
-  local at_before, at_after = lotsTakenAt(own, before, o.amount), lotsTakenAt(own, after, o.amount)
+  local at_before, at_after = lotsTakenAt(own, before, o.amount, o.awarded), lotsTakenAt(own, after, o.amount, o.awarded)
   local over = -claw
   for i in ipairs(own) do
     share[i] = at_after[i] - at_before[i]

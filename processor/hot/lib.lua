@@ -48,7 +48,7 @@ local function idTimeMs(chars)
 end
 
 local function fill(template, values)
-  return (string.gsub(template, '\1(%w+)\1', values))
+  return (string.gsub(template, '[\1\2](%w+)[\1\2]', values))
 end
 
 -- The record under `field` in the hashes `keys` (one reference's three periods).
@@ -113,7 +113,7 @@ end
 -- entry, which names its business, terminal, reference, claim hash, contact and time, with its
 -- holes null, a refusal's id and the code. Only what a template holds, so no JSON is parsed here.
 local function refusalJson(code)
-  local entry = string.gsub(ARG.entry, '\1%w+\1', 'null')
+  local entry = string.gsub(string.gsub(ARG.entry, '\1%w+\1', 'null'), '\2%w+\2', '')
   assert(string.sub(entry, 1, 11) == '{"id":"txn_', 'a journal entry starts with its transaction id')
   return '{"id":"rfs_' .. string.sub(entry, 12, -2) .. ',"code":"' .. code .. '"}'
 end
@@ -570,6 +570,7 @@ end
 local function creditAward(credits, kind, amount, field, accounts)
   local settle = math.min(credits.debt, amount)
   credits.debt = credits.debt - settle
+  credits.settled = credits.settled + settle
   local postings = credits.postings
   if kind == 'c' then
     credits.to_commerce = credits.to_commerce + amount
@@ -611,7 +612,8 @@ end
 -- the next best stands in for one that finds no room). Returns the accepted awards' JSON, cashback
 -- and discount totals, their postings, the accepted indexes (0-based) and the amounts they were made for, and
 -- the contact's purchases not reversed as it read them (none: this is its first purchase),
--- what went into lots already expired, and what went into the open balance (instant_redeem).
+-- what went into lots already expired, what went into the open balance (instant_redeem), and
+-- what of the credits paid commerce debt (settled, in the awards' order: creditAward).
 -- times_key: the contact's purchases by time (purchaseTimesKey), for guard first_of_day.
 local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, discount_room, times_key)
   -- One read of what the awards depend on and one write per field they change, however many
@@ -624,7 +626,7 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
   local debt_before = tonumber(h[2] or '0')
   -- Debt counts (m is lots less md): an award paying it leaves the wallet no fuller than before.
   local wallet_room = WALLET_BALANCE_MAX - tonumber(h[3] or '0') - tonumber(h[4] or '0')
-  local credits = {debt = debt_before, to_commerce = 0, to_open = 0, earliest = 9999999999999, lot_fields = {}, lot_add = {}, postings = {}}
+  local credits = {debt = debt_before, settled = 0, to_commerce = 0, to_open = 0, earliest = 9999999999999, lot_fields = {}, lot_add = {}, postings = {}}
   local parts, accepted, made = {}, {}, {}
   local cashback, discount = 0, 0
   local new_counter = false
@@ -670,7 +672,15 @@ local function applyAwards(awards, caps_key, caps_kept, expiry_key, accounts, di
   if credits.to_open > 0 then redis.call('HINCRBY', KEY.contact, 'o', credits.to_open) end
   -- LT: the index keeps each contact's earliest expiry.
   if credits.earliest < 9999999999999 then redis.call('ZADD', expiry_key, 'LT', credits.earliest, string.sub(KEY.contact, string.find(KEY.contact, '}:', 1, true) + 2)) end
-  return table.concat(parts, ','), cashback, discount, table.concat(credits.postings, ','), accepted, made, purchases, expired, credits.to_open
+  return table.concat(parts, ','), cashback, discount, table.concat(credits.postings, ','), accepted, made, purchases, expired, credits.to_open, credits.settled
+end
+
+-- The entry's optional `settled` (templates.ts, Hole.optional): what of the awards paid commerce
+-- debt before reaching their lots or open, left out when nothing did. A claw-back of the sale
+-- then shares over what its lots were given, not over the awards (awards.ts awardLots).
+local function settledField(settled)
+  if settled <= 0 then return '' end
+  return ',"settled":' .. int(settled)
 end
 
 -- Value units of tiers: add `units` to the current period of each period kind the business's

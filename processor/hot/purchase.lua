@@ -21,7 +21,7 @@ local amount = ARG.amount
 -- pay: the payment was checked against the evaluation's discount, and a fallback award (the next
 -- best of a group whose winner was refused) may be a larger instant discount. applyAwards makes
 -- each discount for what is left of that room.
-local awards, cashback, discount, postings, accepted, made, purchases, expired, to_open = applyAwards(ARG.awards, KEY.caps, ARG.caps_kept, KEY.expiry, A, amount - pay, KEY.times)
+local awards, cashback, discount, postings, accepted, made, purchases, expired, to_open, settled = applyAwards(ARG.awards, KEY.caps, ARG.caps_kept, KEY.expiry, A, amount - pay, KEY.times)
 local first = purchases <= 0
 if discount > amount - pay then discount = amount - pay end
 if discount > 0 then postings = joinPostings(posting(A.rewards, A.discounts, discount), postings) end
@@ -67,7 +67,7 @@ end
 
 -- What went into the open balance: a reversal takes it back from there (reversal.lua).
 local record = recordOf('p', amount, cashback, pay, discount, 0, to_open)
-local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings, expired_back = expired}, record)
+local answer = commit({awards = awards, discount = int(discount), due = int(amount - discount - pay), postings = postings, settled = settledField(settled), expired_back = expired}, record)
 answer[4] = first and 1 or 0
 answer[5] = accepted
 answer[6] = made

@@ -10,7 +10,7 @@ import { arg, layout, type ValuesOf } from './layout.ts';
 import { shardScript, type Committed, type ShardCall } from './shard-script.ts';
 
 /** The holes purchase.lua fills in the reply and journal entry (besides the wallet). */
-export type PurchaseHole = 'awards' | 'discount' | 'due' | 'postings';
+export type PurchaseHole = 'awards' | 'discount' | 'due' | 'postings' | 'settled';
 
 const purchase_layout = layout(
   { otp: 1, caps: 1, expiry: 1, referrals: 1, times: 1, fee_carries: 1 },

@@ -78,22 +78,25 @@ describe('reversal.lua', () => {
   });
 
   // A purchase of 1,000 awarded 80: 50 into a lot (gone an hour ago) and 30 into open (an
-  // instant_redeem award). A refund of 333 clawed back 26 (the lot's 16 written off, 10 from open).
-  // The reversal's 54: the lot's remaining share, 34, written off; the rest, 20, out of open, where
-  // the instant award went (API.md: as if it never happened); the contact's other open money stays.
-  // Taken from open before the claw-back (a first version), the lot's share was capped at 54 − 21:
-  // 33 written off, 21 from open, 1 left remembered as expired (a review, 2026-12-04).
+  // instant_redeem award). A refund of 333 clawed back 26, its lot first (claw-back.lua
+  // lotsTakenAt: the award's floor, as far as the lot goes): the lot's 26 written off. The
+  // reversal's 54: the lot's remaining 24 written off; the rest, 30, out of open, where the instant
+  // award went (API.md: as if it never happened); the contact's other open money stays. Taken from
+  // open before the claw-back (a first version), the lot's share was capped: part of it written
+  // off, the rest from open, some left remembered as expired (a review, 2026-12-04). (Until
+  // 2026-12-07 the refund took the lot's own floor, 16, and 10 from open, and the reversal wrote
+  // off 34 and took 20 from open: the same in all.)
   it('takes what an instant_redeem award put into open back from there, after the write-off of its expired lots', async () => {
     const gone = `${String(Date.now() - 3_600_000).padStart(13, '0')}|`;
     const contact_id = await specContact(redis, shard, business, 100);
-    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '34');
+    await redis.hSet(expiredLotsKey(shard, contact_id), gone, '24');
     const o = await original('p|1000|80||||30');
-    await redis.hSet(stateKey(shard, o.id), { rf: '333', cw: '26', co: '10' });
+    await redis.hSet(stateKey(shard, o.id), { rf: '333', cw: '26' });
     const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[gone, 50]], Date.now())));
     if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
     const { entry, reply } = await journalOf(redis, shard, out.journal_id);
-    expect(reply).toMatchObject({ clawed_back: 20, award_expired: 34, wallet: { open: 80, commerce: 0 } });
-    expect(entry.postings).toEqual([[call(contact_id, o.slot).accounts.open, call(contact_id, o.slot).accounts.rewards, 20]]);
+    expect(reply).toMatchObject({ clawed_back: 30, award_expired: 24, wallet: { open: 70, commerce: 0 } });
+    expect(entry.postings).toEqual([[call(contact_id, o.slot).accounts.open, call(contact_id, o.slot).accounts.rewards, 30]]);
     expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
   });
 

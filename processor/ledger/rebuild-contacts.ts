@@ -112,6 +112,7 @@ function historyRow(r: LedgerRow): HistoryRow {
     award_expired: Number(r.award_expired),
     owed: typeof body.owed === 'number' ? body.owed : null,
     instead: Array.isArray(body.instead) ? (body.instead as [string, string, number][]) : null,
+    settled: typeof body.settled === 'number' ? body.settled : null,
     postings: r.postings === null ? [] : (JSON.parse(r.postings) as Posting[]),
     timezone: r.timezone,
   };

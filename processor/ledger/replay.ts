@@ -56,6 +56,12 @@ export interface HistoryRow {
   readonly owed?: number | null;
   /** A refund's or reversal's: what of its purchase's redeemed lots' shares it took from other lots instead (its entry's, claw-back.lua noteInstead). */
   readonly instead?: readonly (readonly [string, string, number])[] | null;
+  /**
+   * A purchase's or award's: what of its awards paid commerce debt (its entry's, journal.ts);
+   * null or absent when none did, and before 2026-12-07, when its claw-backs counted its lots at
+   * the awards' amounts.
+   */
+  readonly settled?: number | null;
   readonly postings: readonly Posting[];
   /** The venue's timezone (terminal transactions). */
   readonly timezone: string | null;
@@ -366,11 +372,15 @@ export class ContactReplay {
     const found = this.placements.find((p) => this.intoCommerce(cashbacks, p) === into_commerce);
     if (found === undefined) this.warn(`${t.kind} ${t.id}: which awards went to the commerce balance is not derivable`);
     const placement = found ?? this.placements[0]!;
+    let settled = 0;
     for (const a of cashbacks) {
       const { instant, settle } = place(a, this.debt, placement);
       this.debt -= settle;
+      settled += settle;
       if (!instant && a.amount > settle) this.addLot(lotField(a.expires_at, a.pool), a.amount - settle);
     }
+    // Its claw-backs share over its lots as its entry says (awards.ts awardLots), as Node gave them to the script.
+    if (typeof t.settled === 'number' && t.settled !== settled) this.warn(`${t.kind} ${t.id}: it settled ${t.settled} of commerce debt, ${settled} derived`);
     for (const a of t.awards ?? []) this.countCap(t, a);
   }
 
@@ -550,8 +560,8 @@ export class ContactReplay {
     let owed_left = t.owed ?? Number.MAX_SAFE_INTEGER;
     const instead = this.noteInstead(t);
     // Those Node names as remembered (hot/original.ts AwardLots): expired within expired_lots_kept_ms.
-    const lots = awardLots(original.awards ?? [], this.commerce_offers);
-    const shares = lotShares(lots, claw, before, after, original.amount);
+    const lots = awardLots(original.awards ?? [], this.commerce_offers, original.settled ?? 0);
+    const shares = lotShares(lots, claw, before, after, original.amount, awarded);
     for (const [i, [field]] of lots.entries()) {
       const share = shares[i]!;
       const there = this.lots.get(field) ?? 0;

@@ -560,8 +560,8 @@ function batchDocument(items: readonly JournalRecord[]): BatchDocument {
  *
  * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
- * (the reply has none), a claw-back's lots and what it noted owed, and a processor's terminal
- * code. A purchase's entry has no awards at all (they are its reply's: templates.ts), which is
+ * (the reply has none), a claw-back's lots and what it noted owed, what a purchase's or award's
+ * awards paid of commerce debt (`settled`), and a processor's terminal code. A purchase's entry has no awards at all (they are its reply's: templates.ts), which is
  * the reply's same. Fields of an entry that have no
  * column here are not stored: a new one needs a column or a place in `body`
  * (test/ledger-writer.test.ts fails on one it does not know).
@@ -573,7 +573,7 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
       from json_to_recordset(${document.entries}::text::json) as e("@shard" int4, "@journal_id" text, "@n" int8,
         id text, kind text, business_id text, terminal_id text, made_by text, reference text, request_hash text, contact_id text, amount int8, currency text,
         original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, owed int8, instead json, postings json,
-        terminal_code text)
+        terminal_code text, settled int8)
       join unnest(string_to_array(${document.replies}::text, ${reply_separator}::text)) with ordinality as r(reply, n) on r.n = e."@n"
     ),
     fresh as (
@@ -594,6 +594,9 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
             then case when terminal_code is null
               then json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
               else json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code) end
+          -- A purchase's or award's that paid commerce debt: what it paid (its claw-backs share over the rest).
+          when settled is not null
+            then json_strip_nulls(json_build_object('settled', settled, 'terminal_code', terminal_code))
           -- A claw-back's (refund, reversal): what it noted owed and took instead, with its lots (null: none).
           when owed is not null
             then json_strip_nulls(json_build_object('lots', lots, 'owed', owed, 'instead', instead, 'terminal_code', terminal_code))
