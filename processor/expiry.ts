@@ -37,15 +37,34 @@ export class Expiry {
     private readonly network: Network,
   ) {}
 
-  /** Expire what is due now on every shard; returns the number of expiry transactions. */
+  /**
+   * Expire what is due now on every shard; returns the number of expiry transactions. A shard or
+   * a contact that fails is passed by and the sweep goes on; the first failure is thrown at the
+   * end (the sweeper tries again within a second: start). Thrown at once, one contact whose
+   * script failed kept every contact after it from expiring until it no longer failed.
+   */
   async sweep(): Promise<number> {
     const { redis, config, clock } = this.stores;
     const now_ms = clock.now();
     let done = 0;
+    let failed: { readonly err: unknown } | undefined;
     for (let shard = 0; shard < config.shard_count; shard++) {
-      const due = (await redis.sendCommand(['ZRANGE', expiryKey(shard), '-inf', String(now_ms), 'BYSCORE', 'LIMIT', '0', String(contacts_per_shard_max)])) as string[];
-      for (const contact_id of due) done += await this.expire(shard, contact_id, now_ms);
+      let due: string[];
+      try {
+        due = (await redis.sendCommand(['ZRANGE', expiryKey(shard), '-inf', String(now_ms), 'BYSCORE', 'LIMIT', '0', String(contacts_per_shard_max)])) as string[];
+      } catch (err) {
+        failed ??= { err };
+        continue;
+      }
+      for (const contact_id of due) {
+        try {
+          done += await this.expire(shard, contact_id, now_ms);
+        } catch (err) {
+          failed ??= { err };
+        }
+      }
     }
+    if (failed !== undefined) throw failed.err;
     return done;
   }
 

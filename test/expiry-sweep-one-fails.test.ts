@@ -1,0 +1,65 @@
+// The expiry sweep goes on past a contact whose expiry fails: one contact's script error (here
+// a lot whose amount is not a number) stopped the whole sweep, so every contact after it kept its
+// due lots until the retry, and for ever while that contact kept failing. Now each contact's
+// failure is caught, the sweep goes on, and it reports the first failure after (the sweeper
+// tries again within a second: expiry.ts start).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shardOf } from '../core/ids.ts';
+import { expiryKey, lotsKey } from '../processor/hot/keys.ts';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+let biz: BusinessFixture;
+let seq = 0;
+const ref = () => `esf-${process.pid}-${Date.now()}-${++seq}`;
+const day_ms = 86_400_000;
+
+beforeAll(async () => {
+  // The sweeper runs when the test says (gw.processor.expiry.sweep), not on its timer.
+  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  biz = await createBusiness(gw);
+  const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back, a day', goal: 'spend', award: { percent: 10 }, validity_days: 1 });
+  expect(o.status).toBe(201);
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+async function contactWithLot(name: string): Promise<{ id: string; shard: number; due_ms: number }> {
+  const cim = { type: 'loyalty_id', value: `${name}-${process.pid}-${Date.now()}` };
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [cim] });
+  expect(c.status, c.text).toBe(201);
+  const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: ref(), cim, amount: 1000, currency: 'EUR' });
+  expect([p.status, p.body.wallet]).toEqual([201, { open: 0, commerce: 100 }]);
+  const shard = shardOf(c.body.id, gw.processor.stores.config.shard_count);
+  const due_ms = Number(await gw.processor.stores.redis.zScore(expiryKey(shard), c.body.id));
+  return { id: c.body.id, shard, due_ms };
+}
+
+const commerceOf = async (id: string) => (await call(gw, 'GET', `/v1/contacts/${id}/wallet`, biz.admin_key)).body.commerce;
+
+describe('an expiry sweep with a contact that fails', () => {
+  it('expires every other contact due, then reports the failure; the contact is expired once it no longer fails', async () => {
+    const contacts = [await contactWithLot('a'), await contactWithLot('b'), await contactWithLot('c')];
+    // The sweep's order: shard by shard, earliest due first. The first one fails.
+    contacts.sort((x, y) => x.shard - y.shard || x.due_ms - y.due_ms);
+    const [failing, ...others] = contacts as [typeof contacts[0], ...typeof contacts];
+    const { redis, clock } = gw.processor.stores;
+    const lots = lotsKey(failing.shard, failing.id);
+    const [field] = Object.keys(await redis.hGetAll(lots));
+    await redis.hSet(lots, field!, 'not a number');
+
+    const real = clock.now;
+    clock.now = () => real() + 2 * day_ms; // every lot expired a day ago
+    try {
+      await expect(gw.processor.expiry.sweep()).rejects.toThrow();
+      for (const o of others) expect(await commerceOf(o.id)).toBe(0);
+      await redis.hSet(lots, field!, '100');
+      expect(await gw.processor.expiry.sweep()).toBe(1);
+      expect(await commerceOf(failing.id)).toBe(0);
+    } finally {
+      clock.now = real;
+    }
+  });
+});
