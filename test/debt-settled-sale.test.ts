@@ -16,6 +16,10 @@ import { rebuild } from '../processor/ledger/rebuild.ts';
 import { ledgerBalances, redisBalances } from '../processor/ledger/balances.ts';
 import { owedLotsKey } from '../processor/hot/keys.ts';
 import { shardOf } from '../core/ids.ts';
+import { configFromEnv } from '../gateway/config.ts';
+import { findOriginal } from '../processor/claim.ts';
+import { referenceSlot } from '../processor/hot/references.ts';
+import { eventually } from './helpers.ts';
 
 let own: OwnStores;
 let gw: TestGateway;
@@ -111,6 +115,8 @@ describe('a sale whose award paid commerce debt first', () => {
     expect(t.wallets).toEqual(expected);
 
     // The sale's row keeps what its awards paid of the debt, and nothing else beside its reply.
+    const { config } = gw.processor.stores;
+    expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
     const [row] = await own.sql<{ body: unknown }[]>`select body from ledger_transactions where reference = ${h.sale} and business_id = ${s.biz.business_id}`;
     expect(row).toEqual({ body: { settled: 990 } });
     // The claw-back's notes: the two lots, at what they got (the probe's were at the awards' shares).
@@ -134,5 +140,35 @@ describe('a sale whose award paid commerce debt first', () => {
     const v2 = await pos(s, '/v1/reversals', { original_reference: h.sale });
     expect(v2.wallet).toEqual({ open: 0, commerce: -990 });
     expect(await balances(s)).toEqual({ redis: { open: 0, commerce: -990 }, ledger: { open: 0, commerce: -990 } });
+  });
+});
+
+describe('a sale whose award paid commerce debt first, refunded past the hot window', () => {
+  it('is read from the ledger with what it paid: the claw-back notes its lots at what they got, and the redemption reversed moves nothing', async () => {
+    // A gateway of its own on the test stores, remembering references for 2 s.
+    const window_gw = await startTestGateway({ processor: { ...configFromEnv().processor, reply_ttl_seconds: 2 } });
+    const outer = gw;
+    gw = window_gw;
+    try {
+      const s = await shop('debt-paid-past');
+      const p0 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 10_000, currency: 'EUR' });
+      await pos(s, '/v1/redemptions', { cim: s.cim });
+      await pos(s, '/v1/spends', { amount: 1_100, currency: 'EUR', wallet_code: s.wallet_code });
+      await pos(s, '/v1/refunds', { original_reference: p0.reference, amount: 9_000 });
+      const p1 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 10_000, currency: 'EUR' });
+      const d1 = await pos(s, '/v1/redemptions', { cim: s.cim });
+      expect(d1.wallet).toEqual({ open: 110, commerce: 0 });
+      // The sale recorded and its reference forgotten by the hot window: the refund reads the ledger's row.
+      await eventually(`${p1.id} recorded`, async () => (await call(gw, 'GET', `/v1/transactions/${p1.id}`, s.biz.admin_key)).body.ledger === 'recorded');
+      const stores = gw.processor.stores;
+      await eventually(`${p1.reference} forgotten`, async () => (await findOriginal(stores, referenceSlot(stores.config, s.biz.terminal_id, p1.reference, stores.clock.now()))) === undefined, 15_000);
+      const r1 = await pos(s, '/v1/refunds', { original_reference: p1.reference, amount: 2_000 });
+      expect([r1.clawed_back, r1.wallet]).toEqual([220, { open: 0, commerce: -110 }]);
+      const v = await pos(s, '/v1/reversals', { original_reference: d1.reference });
+      expect(v.wallet).toEqual({ open: 0, commerce: -110 });
+    } finally {
+      gw = outer;
+      await window_gw.close();
+    }
   });
 });
