@@ -82,6 +82,8 @@ end
 -- have moved nothing). (Spare units from the earliest lot, cut off its later shares, until
 -- 2026-12-07 too: a sale awarding 1 and 562 refunded by 5,016, 2,957 and 2,447 of 10,420 took 2
 -- of the first lot and 561 of the second; CI's fast-check property found it.)
+-- Units given one by one at most (lotsTakenAt); past it, by halving.
+local SPARE_UNITS_MAX = 64
 local function lotsTakenAt(own, refunded, amount, awarded)
   local total = 0
   for _, lot in ipairs(own) do total = total + lot[2] end
@@ -92,9 +94,17 @@ local function lotsTakenAt(own, refunded, amount, awarded)
     return taken
   end
   local spare = count - got
-  if spare < 0 or spare >= #own then
-    -- Far from `refunded` (an award its lots are not all of): the refunded amount whose units
-    -- reach `count`, by halving, and its units given in lot order (they come together).
+  if (spare < 0 or spare >= #own) and total <= 999999999999 then
+    -- An award its lots are not all of: from the units whose floor has come at
+    -- floor(count × amount / total), which are at most `count` and fewer by less than the lots
+    -- and total / amount, unit by unit as below. (Halving over every refunded amount cost 40 µs
+    -- of Redis a call, 210 µs with 12-digit amounts, measured on this machine.)
+    taken, got = unitsBefore(own, (proportion(amount, count, total)), amount)
+    spare = count - got
+  end
+  if spare < 0 or spare > SPARE_UNITS_MAX then
+    -- Lots larger than the sale, many units coming at one refunded amount: the refunded amount
+    -- whose units reach `count`, by halving, and its units given in lot order (they come together).
     local lo, hi = 1, amount
     while lo < hi do
       local mid = math.floor((lo + hi) / 2)
