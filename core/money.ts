@@ -89,7 +89,8 @@ export function lotsTakenAt(lots: readonly (readonly [string, number])[], refund
     taken = unitsBefore(lots, proportion(amount, count, total), amount);
     spare = count - taken.reduce((sum, t) => sum + t, 0);
   }
-  if (spare < 0 || spare > spare_units_max) {
+  // Lots past 12 digits by halving too, as the script must (its next-unit division is exact only up to them).
+  if (spare < 0 || spare > spare_units_max || lots.some(([, put]) => put > amount_max)) {
     // Lots larger than the sale, many units coming at one refunded amount: the refunded amount
     // whose units reach `count`, found by halving, and its units given in lot order (they come together).
     let lo = 1;

@@ -177,6 +177,11 @@ describe('recordEntries', () => {
     expect(row).toEqual({ body: { settled: 40 } });
     const r = await call(gw, 'GET', `/v1/transactions/${entry.id}`, biz.admin_key);
     expect([r.body.ledger, r.body.awards, 'settled' in r.body]).toEqual(['recorded', awardsOf(j), false]);
+    // An entry carrying its awards too (as before they were the reply's alone): kept beside them.
+    const old: JournalEntry = { ...entry, id: newId('txn'), awards: awardsOf(j) };
+    expect(await recordEntries(sql, [{ shard: 0, stream_id: '2-2', entry: JSON.stringify(old), reply: '' }])).toBe(1);
+    const [kept] = await sql<{ body: { settled?: number } }[]>`select body from ledger_transactions where id = ${old.id}`;
+    expect(kept!.body.settled).toBe(40);
   });
 
   it('stores each reply with its own entry, an entry without one among them included, and refuses a reply holding a raw control character', async () => {

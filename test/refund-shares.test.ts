@@ -174,6 +174,19 @@ it('the script takes of each lot what core/money.ts lotsTakenAt does, on 3,000 r
   expect(mismatches.slice(0, 5)).toEqual([]);
 });
 
+it('lots of several awards past 12 digits (up to three 100% awards of a sale in one lot): the script agrees on 1,000 random cases', async () => {
+  const sum = (puts: readonly number[]) => puts.reduce((a, b) => a + b, 0);
+  const big = lotCaseArb.map((c) => {
+    const puts = c.puts.map((put, i) => put * (1 + (i % 3)));
+    return { ...c, puts, awarded: sum(puts) + (c.awarded === undefined ? 0 : c.awarded - sum(c.puts)) };
+  });
+  const cases = fc.sample(big, { numRuns: 1_000, seed: 20261208 });
+  const lua = await lotsInLua(cases);
+  const mismatches = cases.flatMap((c, i) => (lua[i] === lotsInTs(c) ? [] : [{ ...c, lua: lua[i], ts: lotsInTs(c) }]));
+  expect(mismatches.slice(0, 5)).toEqual([]);
+  expect(cases.some((c) => c.puts.some((put) => put > amount_max))).toBe(true);
+});
+
 it('CI’s counterexample, and the largest amounts: the script agrees', async () => {
   const cases: LotCase[] = [
     { amount: 10_420, refunded: 5_016, puts: [1, 562] },
@@ -185,8 +198,12 @@ it('CI’s counterexample, and the largest amounts: the script agrees', async ()
     { amount: 5_000, refunded: 250, puts: [89, 13], awarded: 1_014 },
     { amount: amount_max, refunded: amount_max - 1, puts: [amount_max, 3, 1], awarded: 3 * amount_max },
     { amount: 2, refunded: 1, puts: [1_000, 3], awarded: 1_500 },
+    // A lot past 12 digits (three 100% awards of a 12-digit sale into one lot): the script's
+    // next-unit division was off by one there, and took a unit of the other lot (a review).
+    { amount: 999_999_999_989, refunded: 133_000_000_019, puts: [2_999_999_999_967, 2_000_000_000_755], awarded: 5_000_000_000_742 },
   ];
   expect(await lotsInLua(cases)).toEqual(cases.map(lotsInTs));
   expect(lotsInTs(cases[0]!)).toBe('0,271');
   expect(lotsInTs(cases[4]!)).toBe('89,13');
+  expect(lotsInTs(cases[8]!)).toBe('399000000060,266000000141');
 });

@@ -85,8 +85,11 @@ end
 -- Units given one by one at most (lotsTakenAt); past it, by halving.
 local SPARE_UNITS_MAX = 64
 local function lotsTakenAt(own, refunded, amount, awarded)
-  local total = 0
-  for _, lot in ipairs(own) do total = total + lot[2] end
+  local total, largest = 0, 0
+  for _, lot in ipairs(own) do
+    total = total + lot[2]
+    largest = math.max(largest, lot[2])
+  end
   local count = math.min((proportion(awarded, refunded, amount)), total)
   local taken, got = unitsBefore(own, refunded, amount)
   if count <= 0 then
@@ -102,7 +105,10 @@ local function lotsTakenAt(own, refunded, amount, awarded)
     taken, got = unitsBefore(own, (proportion(amount, count, total)), amount)
     spare = count - got
   end
-  if spare < 0 or spare > SPARE_UNITS_MAX then
+  -- unitAt's long division is exact for a lot of at most 12 digits (refund-shares.lua proportion):
+  -- past it (three 100% awards of a 12-digit sale into one lot), by halving too, which divides by
+  -- the sale's amount only (a review found a unit taken from the other lot, 2026-12-07).
+  if spare < 0 or spare > SPARE_UNITS_MAX or largest > 999999999999 then
     -- Lots larger than the sale, many units coming at one refunded amount: the refunded amount
     -- whose units reach `count`, by halving, and its units given in lot order (they come together).
     local lo, hi = 1, amount

@@ -591,9 +591,12 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
           when (awards is not null or "@reply" is null)
               and ((awards is not null and awards::text is distinct from ("@reply"->'awards')::text)
                 or discount is distinct from ("@reply"->>'discount')::int8 or paid_from_wallet is distinct from ("@reply"->>'paid_from_wallet')::int8)
-            then case when terminal_code is null
+            then case when terminal_code is null and settled is null
               then json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots)
-              else json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code) end
+              when settled is null
+              then json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'terminal_code', terminal_code)
+              -- (No entry written now carries both awards and what they settled: kept all the same.)
+              else json_build_object('awards', coalesce(awards, "@reply"->'awards'), 'discount', discount, 'paid_from_wallet', paid_from_wallet, 'lots', lots, 'settled', settled, 'terminal_code', terminal_code) end
           -- A purchase's or award's that paid commerce debt: what it paid (its claw-backs share over the rest).
           when settled is not null
             then json_strip_nulls(json_build_object('settled', settled, 'terminal_code', terminal_code))
