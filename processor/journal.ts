@@ -69,7 +69,8 @@ export interface JournalEntry {
   readonly lots?: readonly (readonly [string, number])[] | null;
   /**
    * A refund's or a purchase's (or award's) reversal's: what its claw-back took from open for want
-   * of its purchase's redeemed lots, noted for their redemption's reversal (claw-back.lua owedOf);
+   * of its purchase's redeemed lots, noted for their redemption's reversal (claw-back.lua owedOf),
+   * and since 2026-12-07 what it took from open or as debt beyond them (noteWanting);
    * a redemption's reversal's: what it settled of those notes (settleOwed); null for a spend's
    * reversal; absent before 2026-12-06.
    */

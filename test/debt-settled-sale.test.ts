@@ -122,11 +122,14 @@ describe('a sale whose award paid commerce debt first', () => {
     // The claw-back's notes: the two lots, at what they got (the probe's were at the awards' shares).
     // The claw-backs' notes, each under its id and the lot: the first refund's, 9/10 of the first
     // sale's lots (900 and 90), then the second's: its lots, at what they got (the probe's were
-    // at the awards' shares).
+    // at the awards' shares), and the 110 it took as debt beyond them (`~`: had the first
+    // redemption never happened, the first sale's lots would have held it: claw-back.lua
+    // noteWanting).
     const notes = await owedOf(s);
     const by_claw = new Map<string, string[]>();
     for (const [field, n] of Object.entries(notes)) by_claw.set(field.slice(0, 26), [...(by_claw.get(field.slice(0, 26)) ?? []), n]);
-    expect([...by_claw.values()].map((n) => n.sort())).toEqual([['90', '900'], ['10', '100']]);
+    expect([...by_claw.values()].map((n) => n.sort())).toEqual([['90', '900'], ['10', '100', '110']]);
+    expect(Object.keys(notes).filter((field) => field.endsWith('~'))).toHaveLength(1);
 
     // The twin's redemption reversed on the live Redis: nothing moves (it was 422).
     const live = await pos(twin, '/v1/reversals', { original_reference: t.redemption });
@@ -170,5 +173,38 @@ describe('a sale whose award paid commerce debt first, refunded past the hot win
       gw = outer;
       await window_gw.close();
     }
+  });
+});
+
+describe('a claw-back that takes the part of its award beyond its lots from a redemption’s money', () => {
+  it('notes it, so that the redemption reversed gives back only the rest (the probe’s case: 422 with none of its money spent)', async () => {
+    const biz = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'fixed', goal: 'spend', award: { fixed: 4_999 }, validity_days: 1 })).status).toBe(201);
+    const cim = { type: 'loyalty_id', value: 'wanting' };
+    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [cim] });
+    expect(c.status, c.text).toBe(201);
+    const code = await call(gw, 'POST', `/v1/contacts/${c.body.id}/wallet-code`, biz.admin_key);
+    const s: Shop = { biz, contact_id: c.body.id, cim, wallet_code: code.body.wallet_code };
+    const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const s0 = await pos(s, '/v1/purchases', { cim, amount: 10_000, currency: 'EUR' });
+    await pos(s, '/v1/redemptions', { cim });
+    await pos(s, '/v1/spends', { amount: 4_999, currency: 'EUR', wallet_code: s.wallet_code });
+    expect((await pos(s, '/v1/refunds', { original_reference: s0.reference, amount: 2_000 })).wallet).toEqual({ open: 0, commerce: -999 });
+    // 999 of its award pays the debt, its lot gets 4,000; a second sale's lot, earlier, 4,999.
+    const s1 = await pos(s, '/v1/purchases', { cim, amount: 10_000, currency: 'EUR', occurred_at: ago(4) });
+    expect(s1.wallet).toEqual({ open: 0, commerce: 4_000 });
+    const s2 = await pos(s, '/v1/purchases', { cim, amount: 10_000, currency: 'EUR', occurred_at: ago(10) });
+    const d1 = await pos(s, '/v1/redemptions', { cim });
+    expect(d1.wallet).toEqual({ open: 8_999, commerce: 0 });
+    // The first sale reversed: its lot's 4,000 from open (noted for its lot), and the 999 beyond
+    // its lot, which would have come from the second sale's lot, from open too (noted as wanting).
+    expect((await pos(s, '/v1/reversals', { original_reference: s1.reference })).wallet).toEqual({ open: 4_000, commerce: 0 });
+    // Had the redemption never happened: the second sale's lot less the 999, 4,000, and nothing in open.
+    expect((await pos(s, '/v1/reversals', { original_reference: d1.reference })).wallet).toEqual({ open: 0, commerce: 4_000 });
+    expect((await pos(s, '/v1/reversals', { original_reference: s2.reference })).wallet).toEqual({ open: 0, commerce: -999 });
+    // Left: the first refund's note of the first sale's redeemed lot (its redemption stands), and the
+    // second sale's reversal's of the 999 its lot lacked (taken as debt).
+    expect(Object.values(await owedOf(s))).toEqual(['999', '999']);
+    expect(await balances(s)).toEqual({ redis: { open: 0, commerce: -999 }, ledger: { open: 0, commerce: -999 } });
   });
 });

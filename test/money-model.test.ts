@@ -278,7 +278,14 @@ class Model {
     });
     substitutes.push(...this.take(c, this.sortedLots(c), from_commerce - taken));
     const from_open = Math.min(amount - from_commerce, Math.max(w.open, 0));
-    this.noteLacks(c, id, own, lacked, owed, substitutes, amount - from_commerce - from_open);
+    const noted = this.noteLacks(c, id, own, lacked, owed, substitutes, amount - from_commerce - from_open);
+    // README: what it took from open or as debt beyond its own lots' lacks, wanting other lots,
+    // noted for whichever redemption's reversal reaches it (a contact that ever redeemed).
+    const wanting = amount - from_commerce - noted;
+    if (wanting > 0 && w.redeemed_at !== null) {
+      w.owed.set(`${id.slice(4)}~`, (w.owed.get(`${id.slice(4)}~`) ?? 0) + wanting);
+      note('claw-back owes a redemption what it took wanting other lots');
+    }
     w.open -= from_open;
     w.debt += amount - from_commerce - from_open;
     note(from_open > 0 ? 'claw from open' : 'claw from commerce only');
@@ -318,7 +325,7 @@ class Model {
    * then what it owes from open, then what of the lacks left it took as commerce debt (`debt`,
    * the claw-back's): noted as owed alike.
    */
-  noteLacks(c: number, id: string, own: readonly [string, number][], lacked: readonly number[], owed: number, substitutes: [string, number][], debt: number): void {
+  noteLacks(c: number, id: string, own: readonly [string, number][], lacked: readonly number[], owed: number, substitutes: [string, number][], debt: number): number {
     const w = this.wallets[c]!;
     const found = substitutes.reduce((sum, [, a]) => sum + a, 0);
     let skip = found - Math.min(lacked.reduce((sum, l) => sum + l, 0) - owed, found);
@@ -353,6 +360,7 @@ class Model {
       noting -= n;
       note('claw-back owes a redemption what it took from open');
     });
+    return owed + into_debt;
   }
 
   /** What of an award settles the contact's debt first: taken off the debt and returned. */
@@ -773,13 +781,17 @@ class Runner {
       const targets = instead.get(field);
       if (targets === undefined) {
         const lot = field.slice(26);
-        const s = Math.min(owed.get(field)!, amounts.get(lot) ?? 0);
-        if (s <= 0) continue;
-        amounts.set(lot, amounts.get(lot)! - s);
-        settled += s;
-        if (owed.get(field)! - s > 0) owed.set(field, owed.get(field)! - s);
-        else owed.delete(field);
-        if (!o.taken!.some(([f]) => f === lot)) note('reverse redemption settled a note of a lot taken instead');
+        // A note of what a claw-back took wanting other lots: from every lot reached, in order.
+        for (const reached of lot === '~' ? [...amounts.keys()] : [lot]) {
+          const s = Math.min(owed.get(field) ?? 0, amounts.get(reached) ?? 0);
+          if (s <= 0) continue;
+          amounts.set(reached, amounts.get(reached)! - s);
+          settled += s;
+          if (owed.get(field)! - s > 0) owed.set(field, owed.get(field)! - s);
+          else owed.delete(field);
+          if (lot === '~') note('reverse redemption settled what a claw-back took wanting other lots');
+          else if (!o.taken!.some(([f]) => f === lot)) note('reverse redemption settled a note of a lot taken instead');
+        }
         continue;
       }
       const lot = field.slice(27);

@@ -297,6 +297,25 @@ local function noteInstead(own, lacked, owed, substitutes)
   return '[' .. table.concat(instead, ',') .. ']', left
 end
 
+-- A claw-back's note of what it took from open or as commerce debt beyond its own lots' lacks
+-- (`wanting`: the part of the award beyond its lots, which paid debt or went to open, wanting
+-- other lots, or what commerce lacked), under its id and WANTING_LOT, which sorts after every lot
+-- field: had a redemption the contact made never happened, its lots would have been there, and
+-- the claw-back would have taken them, commerce first (settleOwed settles it from whatever that
+-- redemption's reversal would give back, after the claw-back's notes of its own lots). Noted only
+-- for a contact that ever redeemed (`lr`). Unnoted until 2026-12-07, a redemption's reversal asked
+-- for those lots back though the claw-back had taken their worth from open: 422 with none of its
+-- money spent (a black-box probe: debt of 999, a sale awarding 4,999 (lot 4,000), another sale's
+-- lot of 4,999, both redeemed, the first sale reversed, then the redemption: 422 with 4,000 in
+-- open, where 201 moving it into the second sale's lot was due). Returns what it noted.
+local WANTING_LOT = '~'
+local function noteWanting(wanting)
+  if wanting <= 0 or redis.call('HEXISTS', KEY.contact, 'lr') == 0 then return 0 end
+  redis.call('HINCRBY', KEY.owed_lots, noteId() .. WANTING_LOT, wanting)
+  redis.call('PEXPIRE', KEY.owed_lots, OWED_LOTS_KEPT_MS)
+  return wanting
+end
+
 -- The notes (noteOwed) a redemption made at `since` (its id's 10 time characters) may settle:
 -- those noted since, in field order (time, then lot). A field written before 2026-12-06 is a lot
 -- field alone (its 14th character the lot's '|'), of no known time: taken as noted since.
@@ -351,6 +370,14 @@ local function settleOwed(lots, since)
         if m > 0 then
           t[2], n.changed, amount[n.lot] = t[2] - m, true, amount[n.lot] - m
           add(t[1], m)
+        end
+      end
+    elseif n.lot == WANTING_LOT then
+      for _, field in ipairs(order) do
+        local s = math.min(n.left, amount[field])
+        if s > 0 then
+          n.left, n.changed, amount[field] = n.left - s, true, amount[field] - s
+          settled = settled + s
         end
       end
     else
@@ -456,6 +483,7 @@ local function clawBack(o, claw, before, after, own, open_first)
   local debt = amount - from_commerce - from_open
   owed = owed + debtOwed(lacks_left, owed, debt)
   noteOwed(own, lacks_left, owed)
+  owed = owed + noteWanting(from_open + debt - owed)
   if from_commerce + debt > 0 then redis.call('HINCRBY', KEY.contact, 'm', -(from_commerce + debt)) end
   if debt > 0 then redis.call('HINCRBY', KEY.contact, 'md', debt) end
   from_open = from_open + open_back

@@ -220,8 +220,17 @@ describe('ContactReplay', () => {
     };
     expect(twice(0).result().owed_lots).toEqual([]);
     expect(twice(undefined).result().owed_lots).toEqual([[soon, 200]]);
+    // Since 2026-12-07 what it noted beyond its lots' lacks is what it took wanting other lots
+    // (claw-back.lua noteWanting), of a contact that ever redeemed: noted under `~`.
     const over = twice(250);
-    expect(over.warnings).toEqual([expect.stringMatching(/: it noted 250 owed, 200 derived$/)]);
+    expect(over.warnings).toEqual([]);
+    expect(over.result().owed_lots.map(([field, n]) => [field.slice(26), n]).sort()).toEqual([[soon, 200], ['~', 50]].sort());
+    // A contact that never redeemed notes nothing so: an entry saying otherwise is warned of.
+    const never_redeemed = new ContactReplay(ctx);
+    const lone = at('purchase', t0, { amount: 2_000, awards: [award(200, t0 + 2e9)], postings: [[rewards, commerce, 200]] });
+    never_redeemed.apply(lone);
+    never_redeemed.apply(at('reversal', t0 + 1, { original_id: lone.id, lots: [[soon, 200]], owed: 50, postings: [[commerce, rewards, 200]] }));
+    expect(never_redeemed.warnings).toEqual([expect.stringMatching(/: it noted 50 owed, 0 derived$/)]);
 
     // A note made before a redemption is not its doing: that redemption's reversal leaves it. A
     // note 90 days old, the script's key gone, is forgotten.

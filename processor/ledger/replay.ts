@@ -33,6 +33,9 @@ export interface HistoryAward {
 }
 
 /** A ledger transaction of the contact, as rebuild reads it. */
+/** claw-back.lua WANTING_LOT: the lot of a note of what a claw-back took wanting other lots. */
+const wanting_lot = '~';
+
 export interface HistoryRow {
   readonly id: string;
   readonly kind: string;
@@ -578,6 +581,12 @@ export class ContactReplay {
       if (noted > 0) owed_left -= noted;
       this.noteOwed(`${noted_at ?? ''}${field}`, noted, t.created_ms);
     }
+    // Since 2026-12-07 the rest of what it noted is what it took wanting other lots (claw-back.lua
+    // noteWanting), noted only for a contact that ever redeemed.
+    if (typeof t.owed === 'number' && owed_left > 0 && this.redeemed_at !== null) {
+      this.noteOwed(`${noted_at}${wanting_lot}`, owed_left, t.created_ms);
+      owed_left = 0;
+    }
     if (t.owed !== undefined && t.owed !== null && owed_left !== 0) this.warn(`${t.kind} ${t.id}: it noted ${t.owed} owed, ${t.owed - owed_left} derived`);
     if (written !== t.award_expired) this.warn(`${t.kind} ${t.id}: ${t.award_expired} of its claw-back had expired, ${written} derived`);
   }
@@ -707,10 +716,16 @@ export class ContactReplay {
         else this.instead.delete(note.field);
       } else {
         const lot = untimed(note.field) ? note.field : note.field.slice(26);
-        const s = Math.min(note.left, amount.get(lot) ?? 0);
-        amount.set(lot, (amount.get(lot) ?? 0) - s);
-        settled += s;
-        if (note.left - s > 0) this.owed.set(note.field, note.left - s);
+        let left = note.left;
+        // What a claw-back took wanting other lots (claw-back.lua noteWanting): from every lot reached, in order.
+        for (const field of lot === wanting_lot ? [...amount.keys()] : [lot]) {
+          const s = Math.min(left, amount.get(field) ?? 0);
+          if (s <= 0) continue;
+          amount.set(field, amount.get(field)! - s);
+          left -= s;
+          settled += s;
+        }
+        if (left > 0) this.owed.set(note.field, left);
         else this.owed.delete(note.field);
       }
     }
