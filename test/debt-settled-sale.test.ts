@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
-import { rebuild } from '../processor/ledger/rebuild.ts';
+import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
 import { ledgerBalances, redisBalances } from '../processor/ledger/balances.ts';
 import { owedLotsKey } from '../processor/hot/keys.ts';
 import { shardOf } from '../core/ids.ts';
@@ -28,7 +28,7 @@ const ref = () => `dss-${++seq}`;
 
 beforeAll(async () => {
   own = await startOwnStores('debtsettled');
-  gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
+  gw = await startOnOwnStores(own);
 });
 afterAll(async () => {
   await gw?.close();
@@ -64,18 +64,6 @@ async function pos(s: Shop, path: string, body: Record<string, unknown>) {
 }
 
 const owedOf = (s: Shop) => own.redis.client.hGetAll(owedLotsKey(shardOf(s.contact_id, gw.processor.stores.config.shard_count), s.contact_id));
-
-/** Redis emptied and rebuilt from the ledger (without warnings), a gateway on it again. */
-async function rebuilt(): Promise<void> {
-  const { config } = gw.processor.stores;
-  expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
-  await gw.close();
-  await own.redis.client.flushAll();
-  const r = await rebuild(own.redis.client, own.sql, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
-  expect(r.outcome).toBe('rebuilt');
-  if (r.outcome === 'rebuilt') expect(r.warnings).toEqual([]);
-  gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
-}
 
 /** The contact's wallet in Redis and in the ledger, once the ledger holds everything. */
 async function balances(s: Shop): Promise<{ redis: unknown; ledger: unknown }> {
@@ -135,7 +123,7 @@ describe('a sale whose award paid commerce debt first', () => {
     const live = await pos(twin, '/v1/reversals', { original_reference: t.redemption });
     expect(live.wallet).toEqual({ open: 0, commerce: -110 });
 
-    await rebuilt();
+    gw = await rebuiltGateway(gw, own);
     expect(await owedOf(s)).toEqual(notes);
     const v = await pos(s, '/v1/reversals', { original_reference: h.redemption });
     expect(v.wallet).toEqual(live.wallet);
