@@ -53,6 +53,9 @@ function proportionCeil(amount: number, part: number, whole: number): number {
   return Number((BigInt(amount) * BigInt(part) + BigInt(whole) - 1n) / BigInt(whole));
 }
 
+/** Units given one by one at most (lotsTakenAt); past it, by halving. */
+const spare_units_max = 64;
+
 /**
  * What claw-backs have taken of each of a purchase's lots (`lots`: field and what the purchase
  * put in it, earliest first) once `refunded` of its `amount` is refunded (claw-back.lua
@@ -73,9 +76,6 @@ function proportionCeil(amount: number, part: number, whole: number): number {
  * refunded by 5,016, 2,957 and 2,447 of 10,420 took 2 of the first lot, 561 of the second: CI's
  * fast-check property, seed 658167416.)
  */
-/** Units given one by one at most (lotsTakenAt); past it, by halving. */
-const spare_units_max = 64;
-
 export function lotsTakenAt(lots: readonly (readonly [string, number])[], refunded: number, amount: number, awarded?: number): number[] {
   const total = lots.reduce((sum, [, put]) => sum + put, 0);
   const count = awarded === undefined ? proportion(total, refunded, amount) : Math.min(proportion(awarded, refunded, amount), total);

@@ -32,10 +32,10 @@ export interface HistoryAward {
   readonly expires_at: string | null;
 }
 
-/** A ledger transaction of the contact, as rebuild reads it. */
 /** claw-back.lua WANTING_LOT: the lot of a note of what a claw-back took wanting other lots. */
 const wanting_lot = '~';
 
+/** A ledger transaction of the contact, as rebuild reads it. */
 export interface HistoryRow {
   readonly id: string;
   readonly kind: string;
