@@ -9,7 +9,7 @@
 // from its lots first (claw-back.lua lotsTakenAt). Live, and through a rebuild from the ledger.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
 import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
@@ -19,7 +19,6 @@ import { shardOf } from '../core/ids.ts';
 import { configFromEnv } from '../gateway/config.ts';
 import { findOriginal } from '../processor/claim.ts';
 import { referenceSlot } from '../processor/hot/references.ts';
-import { eventually } from './helpers.ts';
 
 let own: OwnStores;
 let gw: TestGateway;
@@ -42,13 +41,16 @@ interface Shop {
   readonly wallet_code: string;
 }
 
-/** A business awarding 10% for 30 days and 1% for 7 (two lots), and a contact of it. */
-async function shop(name: string): Promise<Shop> {
+/** Awarding 10% for 30 days and 1% for 7: two lots. */
+const two_lots = [
+  { name: '10%', goal: 'spend', award: { percent: 10 }, validity_days: 30 },
+  { name: '1%', goal: 'spend', award: { percent: 1 }, validity_days: 7 },
+];
+
+/** A business with these offers, and a contact of it with a wallet code. */
+async function shop(name: string, offers: readonly Record<string, unknown>[] = two_lots): Promise<Shop> {
   const biz = await createBusiness(gw);
-  for (const offer of [
-    { name: '10%', goal: 'spend', award: { percent: 10 }, validity_days: 30 },
-    { name: '1%', goal: 'spend', award: { percent: 1 }, validity_days: 7 },
-  ]) expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, offer)).status).toBe(201);
+  for (const offer of offers) expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, offer)).status).toBe(201);
   const cim = { type: 'loyalty_id', value: name };
   const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [cim] });
   expect(c.status, c.text).toBe(201);
@@ -65,10 +67,16 @@ async function pos(s: Shop, path: string, body: Record<string, unknown>) {
 
 const owedOf = (s: Shop) => own.redis.client.hGetAll(owedLotsKey(shardOf(s.contact_id, gw.processor.stores.config.shard_count), s.contact_id));
 
-/** The contact's wallet in Redis and in the ledger, once the ledger holds everything. */
-async function balances(s: Shop): Promise<{ redis: unknown; ledger: unknown }> {
+/** Until the ledger holds every journal entry written so far. */
+async function ledgerCaughtUp(): Promise<void> {
   const { config } = gw.processor.stores;
   expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
+}
+
+/** The contact's wallet in Redis and in the ledger, once the ledger holds everything. */
+async function balances(s: Shop): Promise<{ redis: unknown; ledger: unknown }> {
+  await ledgerCaughtUp();
+  const { config } = gw.processor.stores;
   const redis = await redisBalances(own.redis.client, config.shard_count, s.contact_id);
   const ledger = (await ledgerBalances(own.sql, [{ id: s.contact_id, currency: 'EUR' }])).get(s.contact_id)!;
   return { redis: { open: redis.open, commerce: redis.commerce }, ledger: { open: Number(ledger.open), commerce: Number(ledger.commerce) } };
@@ -77,17 +85,24 @@ async function balances(s: Shop): Promise<{ redis: unknown; ledger: unknown }> {
 /**
  * Commerce debt of 990 (a sale's lots redeemed, the money spent, 9/10 of the sale refunded), then
  * a sale of 10,000 awarding 1,000 (30 days) and 100 (7 days): 990 pays the debt, its lots get 10
- * and 100. Those redeemed, a fifth of the sale refunded: its claw-back of 220 takes the award's
- * floor from its lots first, both whole, and finds them redeemed: 110 from open (noted for the
- * redemption), 110 as debt.
+ * and 100; those redeemed.
  */
-async function history(s: Shop): Promise<{ sale: string; redemption: string; wallets: unknown[] }> {
+async function debtPaidThenRedeemed(s: Shop) {
   const p0 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 10_000, currency: 'EUR' });
   await pos(s, '/v1/redemptions', { cim: s.cim });
   await pos(s, '/v1/spends', { amount: 1_100, currency: 'EUR', wallet_code: s.wallet_code });
   const r0 = await pos(s, '/v1/refunds', { original_reference: p0.reference, amount: 9_000 });
   const p1 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 10_000, currency: 'EUR' });
   const d1 = await pos(s, '/v1/redemptions', { cim: s.cim });
+  return { r0, p1, d1 };
+}
+
+/**
+ * Then a fifth of the sale refunded: its claw-back of 220 takes the award's floor from its lots
+ * first, both whole, and finds them redeemed: 110 from open (noted for the redemption), 110 as debt.
+ */
+async function history(s: Shop): Promise<{ sale: string; redemption: string; wallets: unknown[] }> {
+  const { r0, p1, d1 } = await debtPaidThenRedeemed(s);
   const r1 = await pos(s, '/v1/refunds', { original_reference: p1.reference, amount: 2_000 });
   return { sale: p1.reference, redemption: d1.reference, wallets: [r0.wallet, p1.wallet, d1.wallet, [r1.clawed_back, r1.award_expired], r1.wallet] };
 }
@@ -103,11 +118,9 @@ describe('a sale whose award paid commerce debt first', () => {
     expect(t.wallets).toEqual(expected);
 
     // The sale's row keeps what its awards paid of the debt, and nothing else beside its reply.
-    const { config } = gw.processor.stores;
-    expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
+    await ledgerCaughtUp();
     const [row] = await own.sql<{ body: unknown }[]>`select body from ledger_transactions where reference = ${h.sale} and business_id = ${s.biz.business_id}`;
     expect(row).toEqual({ body: { settled: 990 } });
-    // The claw-back's notes: the two lots, at what they got (the probe's were at the awards' shares).
     // The claw-backs' notes, each under its id and the lot: the first refund's, 9/10 of the first
     // sale's lots (900 and 90), then the second's: its lots, at what they got (the probe's were
     // at the awards' shares), and the 110 it took as debt beyond them (`~`: had the first
@@ -142,12 +155,7 @@ describe('a sale whose award paid commerce debt first, refunded past the hot win
     gw = window_gw;
     try {
       const s = await shop('debt-paid-past');
-      const p0 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 10_000, currency: 'EUR' });
-      await pos(s, '/v1/redemptions', { cim: s.cim });
-      await pos(s, '/v1/spends', { amount: 1_100, currency: 'EUR', wallet_code: s.wallet_code });
-      await pos(s, '/v1/refunds', { original_reference: p0.reference, amount: 9_000 });
-      const p1 = await pos(s, '/v1/purchases', { cim: s.cim, amount: 10_000, currency: 'EUR' });
-      const d1 = await pos(s, '/v1/redemptions', { cim: s.cim });
+      const { p1, d1 } = await debtPaidThenRedeemed(s);
       expect(d1.wallet).toEqual({ open: 110, commerce: 0 });
       // The sale recorded and its reference forgotten by the hot window: the refund reads the ledger's row.
       await eventually(`${p1.id} recorded`, async () => (await call(gw, 'GET', `/v1/transactions/${p1.id}`, s.biz.admin_key)).body.ledger === 'recorded');
@@ -166,13 +174,8 @@ describe('a sale whose award paid commerce debt first, refunded past the hot win
 
 describe('a claw-back that takes the part of its award beyond its lots from a redemption’s money', () => {
   it('notes it, so that the redemption reversed gives back only the rest (the probe’s case: 422 with none of its money spent)', async () => {
-    const biz = await createBusiness(gw);
-    expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'fixed', goal: 'spend', award: { fixed: 4_999 }, validity_days: 1 })).status).toBe(201);
-    const cim = { type: 'loyalty_id', value: 'wanting' };
-    const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [cim] });
-    expect(c.status, c.text).toBe(201);
-    const code = await call(gw, 'POST', `/v1/contacts/${c.body.id}/wallet-code`, biz.admin_key);
-    const s: Shop = { biz, contact_id: c.body.id, cim, wallet_code: code.body.wallet_code };
+    const s = await shop('wanting', [{ name: 'fixed', goal: 'spend', award: { fixed: 4_999 }, validity_days: 1 }]);
+    const cim = s.cim;
     const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const s0 = await pos(s, '/v1/purchases', { cim, amount: 10_000, currency: 'EUR' });
     await pos(s, '/v1/redemptions', { cim });

@@ -91,11 +91,12 @@ local function lotsTakenAt(own, refunded, amount, awarded)
     largest = math.max(largest, lot[2])
   end
   local count = math.min((proportion(awarded, refunded, amount)), total)
-  local taken, got = unitsBefore(own, refunded, amount)
   if count <= 0 then
-    for i in ipairs(own) do taken[i] = 0 end
-    return taken
+    local none = {}
+    for i in ipairs(own) do none[i] = 0 end
+    return none
   end
+  local taken, got = unitsBefore(own, refunded, amount)
   local spare = count - got
   if (spare < 0 or spare >= #own) and total <= 999999999999 then
     -- An award its lots are not all of: from the units whose floor has come at
