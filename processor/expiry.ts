@@ -26,6 +26,16 @@ export const sweep_wait_ms_min = 25;
 const sweep_retry_ms_max = 1_000;
 
 /**
+ * A contact whose expiry failed is set aside in its shard's index, 1 s after its first failure in
+ * a row and twice as long after each next, up to this: a contact that keeps failing (data its
+ * script cannot read) no longer takes a place among the contacts_per_shard_max each sweep reads.
+ */
+const set_aside_ms_max = 300_000;
+
+/** Contacts whose failures in a row are counted at once; the oldest counted is forgotten past it. */
+const set_aside_contacts_max = 10_000;
+
+/**
  * Expiry calls per contact per sweep at most (each of up to expire_lots_max lots): the rest of a
  * contact's due lots wait for the next sweep.
  */
@@ -59,8 +69,10 @@ export class Expiry {
       for (const contact_id of due) {
         try {
           done += await this.expire(shard, contact_id, now_ms);
+          this.failures.delete(`${shard}:${contact_id}`);
         } catch (err) {
           failed ??= { err };
+          await this.setAside(shard, contact_id, now_ms);
         }
       }
     }
@@ -86,6 +98,30 @@ export class Expiry {
     // Lots already due are expired just below; a wake at least sweep_wait_ms_min on, as any sweep.
     this.wakeBy?.(Math.max(earliestLotMade(items, accepted, now_ms), now_ms + sweep_wait_ms_min));
     return madeExpired(items, accepted, now_ms) && this.expireDue(shard, contact_id, now_ms);
+  }
+
+  /** Failures in a row of the contacts set aside (`shard:contact`), in the order first counted. */
+  private readonly failures = new Map<string, number>();
+
+  /**
+   * Moves a contact whose expiry failed later in its shard's index (only later: an award's earlier
+   * lot brings it forward again, ZADD LT), so that the next sweeps expire the contacts behind it.
+   * With every contact set aside in turn, 200 that kept failing on one shard kept every other
+   * contact of that shard from expiring (a review, 2026-12-07). Failing too (Redis down), the
+   * contact stays where it was: nothing is lost, the sweep only retries it.
+   */
+  private async setAside(shard: number, contact_id: string, now_ms: number): Promise<void> {
+    const key = `${shard}:${contact_id}`;
+    const failures_n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.delete(key);
+    if (this.failures.size >= set_aside_contacts_max) this.failures.delete(this.failures.keys().next().value!);
+    this.failures.set(key, failures_n);
+    const wait_ms = Math.min(set_aside_ms_max, 1_000 * 2 ** Math.min(failures_n - 1, 20));
+    try {
+      await this.stores.redis.sendCommand(['ZADD', expiryKey(shard), 'XX', 'GT', String(now_ms + wait_ms), contact_id]);
+    } catch {
+      // The sweep reports its first failure; this one is of the same Redis.
+    }
   }
 
   /** Set while this process sweeps (start): brings its next sweep forward to a lot made here that falls due sooner. */

@@ -2,11 +2,13 @@
 // a lot whose amount is not a number) stopped the whole sweep, so every contact after it kept its
 // due lots until the retry, and for ever while that contact kept failing. Now each contact's
 // failure is caught, the sweep goes on, and it reports the first failure after (the sweeper
-// tries again within a second: expiry.ts start).
+// tries again within a second: expiry.ts start). And a contact that fails is set aside in its
+// shard's index (1 s, then twice as long each time): 200 contacts that kept failing on one shard
+// (a sweep reads 200 per shard) kept every other contact of that shard from expiring.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../core/ids.ts';
-import { expiryKey, lotsKey } from '../processor/hot/keys.ts';
+import { contactKey, expiryKey, lotsKey } from '../processor/hot/keys.ts';
 import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -51,15 +53,58 @@ describe('an expiry sweep with a contact that fails', () => {
     await redis.hSet(lots, field!, 'not a number');
 
     const real = clock.now;
-    clock.now = () => real() + 2 * day_ms; // every lot expired a day ago
+    const now_ms = real() + 2 * day_ms; // every lot expired a day ago
+    clock.now = () => now_ms;
     try {
       await expect(gw.processor.expiry.sweep()).rejects.toThrow();
       for (const o of others) expect(await commerceOf(o.id)).toBe(0);
       await redis.hSet(lots, field!, '100');
+      // Set aside for a second after its failure; then it is expired.
+      expect(await gw.processor.expiry.sweep()).toBe(0);
+      clock.now = () => now_ms + 1_000;
       expect(await gw.processor.expiry.sweep()).toBe(1);
       expect(await commerceOf(failing.id)).toBe(0);
     } finally {
       clock.now = real;
+    }
+  });
+});
+
+describe('a shard with more contacts failing than a sweep reads', () => {
+  it('sets each failing contact aside, so the next sweep expires the contact behind them', async () => {
+    const real = await contactWithLot('behind');
+    const { redis, clock } = gw.processor.stores;
+    const contact = await redis.hGetAll(contactKey(real.shard, real.id));
+    const [field] = Object.keys(await redis.hGetAll(lotsKey(real.shard, real.id)));
+    // 200 contacts of the same shard and business, due before it, each with a lot its script cannot read.
+    const failing = Array.from({ length: 200 }, (_, i) => `${real.id}-broken-${i}`);
+    const multi = redis.multi();
+    for (const [i, id] of failing.entries()) {
+      multi.hSet(contactKey(real.shard, id), contact);
+      multi.hSet(lotsKey(real.shard, id), field!, 'not a number');
+      multi.zAdd(expiryKey(real.shard), { score: real.due_ms - 1_000 + i, value: id });
+    }
+    await multi.exec();
+
+    const start = clock.now;
+    const now_ms = start() + 2 * day_ms;
+    clock.now = () => now_ms;
+    try {
+      await expect(gw.processor.expiry.sweep()).rejects.toThrow();
+      expect(await commerceOf(real.id)).toBe(100); // not reached: the 200 came first
+      for (const id of failing) expect(await redis.zScore(expiryKey(real.shard), id)).toBe(now_ms + 1_000);
+      // Set aside, the 200 are not due now: the sweep reaches the contact behind them.
+      expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1);
+      expect(await commerceOf(real.id)).toBe(0);
+      // Due again, they fail again, and are set aside twice as long.
+      clock.now = () => now_ms + 1_000;
+      await expect(gw.processor.expiry.sweep()).rejects.toThrow();
+      expect(await redis.zScore(expiryKey(real.shard), failing[0]!)).toBe(now_ms + 1_000 + 2_000);
+    } finally {
+      clock.now = start;
+      const cleanup = redis.multi();
+      for (const id of failing) cleanup.del([contactKey(real.shard, id), lotsKey(real.shard, id)]).zRem(expiryKey(real.shard), id);
+      await cleanup.exec();
     }
   });
 });
