@@ -2,10 +2,10 @@
 // start.mjs kept under .data/dev/ (when none is given) is theirs too, whether the stores were
 // started locally or given by REDIS_URL and DATABASE_URL.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { devSecrets } from '../scripts/run.mjs';
 
 const saved = { ...process.env };
@@ -18,15 +18,25 @@ afterEach(() => {
   process.env = { ...saved };
 });
 
+const dirs: string[] = [];
+const devDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'pocketgate-dev-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 describe('devSecrets', () => {
   it('reads the key npm start kept, with the stores given too', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pocketgate-dev-'));
+    const dir = devDir();
     writeFileSync(join(dir, 'cim_hmac_key'), 'kept-by-npm-start\n');
     expect(devSecrets('dev', dir)).toEqual({ CIM_HMAC_KEY: 'kept-by-npm-start' });
   });
 
   it('never second-guesses a given key, nor reads the dev key for another profile', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pocketgate-dev-'));
+    const dir = devDir();
     writeFileSync(join(dir, 'cim_hmac_key'), 'kept-by-npm-start\n');
     expect(devSecrets('bench', dir)).toEqual({});
     process.env.CIM_HMAC_KEY = 'given';
@@ -34,6 +44,6 @@ describe('devSecrets', () => {
   });
 
   it('gives nothing when npm start never ran here', () => {
-    expect(devSecrets('dev', mkdtempSync(join(tmpdir(), 'pocketgate-dev-')))).toEqual({});
+    expect(devSecrets('dev', devDir())).toEqual({});
   });
 });

@@ -3,7 +3,7 @@
 // PostgreSQL), authenticates terminals and approves purchases over HTTP and ISO 8583; unknown
 // keys are refused without touching PostgreSQL; admin calls answer 503 `unavailable` within 2 s.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,7 +97,8 @@ describe('a gateway started while PostgreSQL refuses connections', () => {
 
 describe('`npm start` (gateway/main.ts, demo seeding on) while PostgreSQL refuses connections', () => {
   it('serves terminals although the demo cannot be seeded', async () => {
-    const gateway = await startGatewayProcess({ REDIS_URL: own.url, DATABASE_URL: proxy.url, LEDGER_WRITER: 'off', POCKETGATE_SEED_DEMO: '1', POCKETGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'pocketgate-demo-')) });
+    const data_dir = mkdtempSync(join(tmpdir(), 'pocketgate-demo-'));
+    const gateway = await startGatewayProcess({ REDIS_URL: own.url, DATABASE_URL: proxy.url, LEDGER_WRITER: 'off', POCKETGATE_SEED_DEMO: '1', POCKETGATE_DATA_DIR: data_dir });
     try {
       const port = gateway.port;
       await eventually('the demo given up', async () => gateway.output().includes('demo not seeded'), 20_000);
@@ -110,6 +111,7 @@ describe('`npm start` (gateway/main.ts, demo seeding on) while PostgreSQL refuse
       expect(gateway.child.exitCode, gateway.output().slice(-2_000)).toBeNull();
     } finally {
       gateway.kill();
+      rmSync(data_dir, { recursive: true, force: true });
     }
   });
 });

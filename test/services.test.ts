@@ -48,6 +48,7 @@ describe('a checkout’s server already running from its data folder', () => {
     writeFileSync(join(dir, 'redis.pid'), `${process.pid}\n`); // a pid taken by another process since
     expect(runningRedisPort(dir)).toBeNull();
     expect(runningRedisPort(join(dir, 'none'))).toBeNull();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reads PostgreSQL’s port from postmaster.pid while its pid is a live postgres', () => {
@@ -57,6 +58,7 @@ describe('a checkout’s server already running from its data folder', () => {
     expect(runningPostgresPort(dir, () => 'node something')).toBeNull();
     expect(runningPostgresPort(dir, () => null)).toBeNull();
     expect(runningPostgresPort(join(dir, 'none'))).toBeNull();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses to start a second Redis on the same folder on another port, and reuses the one on its own port', async () => {
