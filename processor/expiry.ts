@@ -2,6 +2,7 @@
 // (a sorted set the award scripts keep) and expires their lots in a shard script each.
 
 import { newId } from '../core/ids.ts';
+import { PocketgateError } from '../core/errors.ts';
 import { rewardsCall } from './awards.ts';
 import { expire_lots_max, type ExpireCall } from './hot/expire.ts';
 import { expired_lots_kept_ms } from './hot/keys.ts';
@@ -12,6 +13,7 @@ import { shardReply } from './shard.ts';
 import type { Stores } from './stores.ts';
 import { expiryTemplates } from './templates.ts';
 import { repeatWhenDue } from './repeat.ts';
+import { isStoreUnavailable } from './unavailable.ts';
 
 /** Contacts expired per shard per sweep: a sweep is bounded, the next one goes on. */
 const contacts_per_shard_max = 200;
@@ -72,7 +74,9 @@ export class Expiry {
           this.failures.delete(`${shard}:${contact_id}`);
         } catch (err) {
           failed ??= { err };
-          await this.setAside(shard, contact_id, now_ms);
+          // A store that cannot serve fails every contact alike: setting one aside would only
+          // delay it past the store's return.
+          if (!isStoreUnavailable(err) && !(err instanceof PocketgateError && err.code === 'unavailable')) await this.setAside(shard, contact_id, now_ms);
         }
       }
     }
@@ -100,15 +104,15 @@ export class Expiry {
     return madeExpired(items, accepted, now_ms) && this.expireDue(shard, contact_id, now_ms);
   }
 
-  /** Failures in a row of the contacts set aside (`shard:contact`), in the order first counted. */
+  /** Failures in a row of the contacts set aside (`shard:contact`), the latest to fail last. */
   private readonly failures = new Map<string, number>();
 
   /**
    * Moves a contact whose expiry failed later in its shard's index (only later: an award's earlier
    * lot brings it forward again, ZADD LT), so that the next sweeps expire the contacts behind it.
    * With every contact set aside in turn, 200 that kept failing on one shard kept every other
-   * contact of that shard from expiring (a review, 2026-12-07). Failing too (Redis down), the
-   * contact stays where it was: nothing is lost, the sweep only retries it.
+   * contact of that shard from expiring (a review, 2026-12-07). Failing too, the contact stays
+   * where it was: nothing is lost, the sweep only retries it.
    */
   private async setAside(shard: number, contact_id: string, now_ms: number): Promise<void> {
     const key = `${shard}:${contact_id}`;

@@ -108,3 +108,27 @@ describe('a shard with more contacts failing than a sweep reads', () => {
     }
   });
 });
+
+describe('a sweep failing for a store that cannot serve', () => {
+  it('sets nobody aside: the contact is expired as soon as the store serves again', async () => {
+    const c = await contactWithLot('journal-full');
+    const { redis, clock, config } = gw.processor.stores;
+    const settings = config as { journal_length_max: number };
+    const journal_length_max = settings.journal_length_max;
+    const start = clock.now;
+    const now_ms = start() + 2 * day_ms;
+    clock.now = () => now_ms;
+    try {
+      // Every shard's journal taken as full: each expiry refused 503 `unavailable`.
+      settings.journal_length_max = 0;
+      await expect(gw.processor.expiry.sweep()).rejects.toThrow(/ledger is behind/);
+      expect(await redis.zScore(expiryKey(c.shard), c.id)).toBe(c.due_ms);
+      settings.journal_length_max = journal_length_max;
+      expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1);
+      expect(await commerceOf(c.id)).toBe(0);
+    } finally {
+      settings.journal_length_max = journal_length_max;
+      clock.now = start;
+    }
+  });
+});
