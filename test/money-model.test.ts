@@ -295,12 +295,12 @@ class Model {
 
   /**
    * README: a claw-back asks for its sale's lots unless the contact holds one lot that covers it,
-   * commerce covers it, nothing comes from open first, no expired lots are remembered and the
-   * contact has not redeemed since the sale.
+   * commerce covers it, nothing comes from open first, no expired lots are remembered, no notes
+   * are held and the contact has not redeemed since the sale.
    */
   oneLotCovers(o: Txn, claw: number, open_first: number): boolean {
     const w = this.wallets[o.contact]!;
-    const remembered = [...w.expired.values()].some((v) => v > 0);
+    const remembered = [...w.expired.values()].some((v) => v > 0) || w.owed.size > 0 || w.instead.size > 0;
     const redeemed_since = w.redeemed_at !== null && w.redeemed_at >= o.id.slice(4, 14);
     const held = [...w.lots.values()];
     return open_first <= 0 && !remembered && !redeemed_since && held.length === 1 && held[0]! >= claw && this.commerce(o.contact) >= claw;

@@ -31,7 +31,12 @@
 -- (noteInstead, noteOwed). Taken without it, a refund after a redemption of the sale's lot about
 -- to expire took that lot's share from the sale's other lot and noted nothing; the redemption's
 -- reversal gave it back to the expiring lot, and the sale's reversal clawed it back again once it
--- had expired (commerce −250 where 0 was due).
+-- had expired (commerce −250 where 0 was due). And no notes (KEY.owed_lots): another sale's
+-- claw-back that found its own lot redeemed took this sale's lot instead (noteInstead), with no
+-- redemption since this sale; taken as needless, this claw-back took the one lot left (a third
+-- sale's) and noted nothing, so the redemption's reversal, following the other's note, gave the
+-- money back to this sale's lot, which then expired, and the third sale's reversal booked debt
+-- (0 / −100 where 0 / 0 was due: a black-box probe, 2026-12-07, test/claw-back-instead-chain.test.ts).
 -- How long before the sale a redemption still counts as since it: ids are stamped by the gateway
 -- that took the request, as it came in, so a redemption made after the sale may carry an earlier
 -- time (a gateway's clock behind another's, a request that waited). Within it the claw-back reads
@@ -39,7 +44,7 @@
 local REDEEMED_SINCE_SLACK_MS = 60000
 local function ownLots(o, claw, open_first)
   if claw <= 0 or o.awarded - (o.to_open or 0) <= 0 then return {} end
-  if (open_first or 0) <= 0 and redis.call('EXISTS', KEY.expired_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
+  if (open_first or 0) <= 0 and redis.call('EXISTS', KEY.expired_lots, KEY.owed_lots) == 0 and redis.call('HLEN', KEY.lots) == 1 then
     local held = redis.call('HVALS', KEY.lots)
     local c = redis.call('HMGET', KEY.contact, 'm', 'lr')
     local redeemed_since = c[2] and idTimeMs(c[2]) >= idTimeMs(string.sub(o.id, 5, 14)) - REDEEMED_SINCE_SLACK_MS
