@@ -9,8 +9,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../core/ids.ts';
 import { contactKey, expiryKey, lotsKey } from '../processor/hot/keys.ts';
-import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { startOwnStores, type OwnStores } from './own-stores.ts';
+import { startOnOwnStores } from './rebuilt.ts';
 
+// Stores of its own: its sweeps, two days ahead, would expire other files' contacts in the shared Redis.
+let own: OwnStores;
 let gw: TestGateway;
 let biz: BusinessFixture;
 let seq = 0;
@@ -19,13 +23,15 @@ const day_ms = 86_400_000;
 
 beforeAll(async () => {
   // The sweeper runs when the test says (gw.processor.expiry.sweep), not on its timer.
-  gw = await startTestGateway({ expiry_sweep_ms: 3_600_000 });
+  own = await startOwnStores('expirysweep');
+  gw = await startOnOwnStores(own, { expiry_sweep_ms: 3_600_000 });
   biz = await createBusiness(gw);
   const o = await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: '10% back, a day', goal: 'spend', award: { percent: 10 }, validity_days: 1 });
   expect(o.status).toBe(201);
 });
 afterAll(async () => {
-  await gw.close();
+  await gw?.close();
+  await own?.stop();
 });
 
 async function contactWithLot(name: string): Promise<{ id: string; shard: number; due_ms: number }> {
@@ -61,6 +67,7 @@ describe('an expiry sweep with a contact that fails', () => {
       await redis.hSet(lots, field!, '100');
       // Set aside for a second after its failure; then it is expired.
       expect(await gw.processor.expiry.sweep()).toBe(0);
+      expect(await commerceOf(failing.id)).toBe(100);
       clock.now = () => now_ms + 1_000;
       expect(await gw.processor.expiry.sweep()).toBe(1);
       expect(await commerceOf(failing.id)).toBe(0);

@@ -300,10 +300,11 @@ class Model {
    */
   oneLotCovers(o: Txn, claw: number, open_first: number): boolean {
     const w = this.wallets[o.contact]!;
-    const remembered = [...w.expired.values()].some((v) => v > 0) || w.owed.size > 0 || w.instead.size > 0;
+    const remembered = [...w.expired.values()].some((v) => v > 0);
+    const noted = w.owed.size > 0 || w.instead.size > 0;
     const redeemed_since = w.redeemed_at !== null && w.redeemed_at >= o.id.slice(4, 14);
     const held = [...w.lots.values()];
-    return open_first <= 0 && !remembered && !redeemed_since && held.length === 1 && held[0]! >= claw && this.commerce(o.contact) >= claw;
+    return open_first <= 0 && !remembered && !noted && !redeemed_since && held.length === 1 && held[0]! >= claw && this.commerce(o.contact) >= claw;
   }
 
   /** README: what it takes from open because its own lots were redeemed: what it takes from open less what it would take were they still in commerce and their money not in open. */
