@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { luhnValid } from './luhn.ts';
-import { contactIdBytes, contactIdFromBytes, newApiKey, newContactCode, newId, newWalletCode, shardOf } from './ids.ts';
+import fc from 'fast-check';
+import { base32Time, base32TimeMs, contactIdBytes, contactIdFromBytes, newApiKey, newContactCode, newId, newWalletCode, shardOf } from './ids.ts';
 
 describe('ids', () => {
   it('ids carry their kind and are unique', () => {
@@ -67,5 +68,17 @@ describe('ids', () => {
       expect(() => contactIdBytes(id), id).toThrow(/not a contact id/);
     }
     expect(() => contactIdFromBytes(Buffer.alloc(11))).toThrow();
+  });
+});
+
+describe('an id\'s time characters', () => {
+  it('read back as the milliseconds they were made of, and sort as those do', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 50 - 1 }), fc.integer({ min: 0, max: 2 ** 50 - 1 }), (a, b) => {
+        expect(base32TimeMs(base32Time(a))).toBe(a);
+        expect(base32Time(a) < base32Time(b)).toBe(a < b);
+        expect(base32TimeMs(newId('txn', a).slice(4, 14))).toBe(a);
+      }),
+    );
   });
 });

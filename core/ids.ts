@@ -76,13 +76,20 @@ export function newId(kind: IdKind, now_ms = Date.now()): string {
  * Milliseconds since 1970 as 10 base32 characters (50 bits, enough until the year 37,000), most
  * significant first: the alphabet is in ASCII order, so the text sorts as the number does.
  */
-function base32Time(ms: number): string {
+export function base32Time(ms: number): string {
   let out = '';
   for (let i = 0; i < 10; i++) {
     out = alphabet[ms % 32]! + out;
     ms = Math.floor(ms / 32);
   }
   return out;
+}
+
+/** The milliseconds of 10 time characters (base32Time's inverse). */
+export function base32TimeMs(chars: string): number {
+  let ms = 0;
+  for (let i = 0; i < 10; i++) ms = ms * 32 + alphabet.indexOf(chars[i]!);
+  return ms;
 }
 
 const contact_id_bytes = 12;

@@ -47,6 +47,17 @@ local function idTimeMs(chars)
   return ms
 end
 
+-- An id's 10 time characters for `ms` (core/ids.ts base32Time).
+local function idTimeChars(ms)
+  local chars = {}
+  for i = 10, 1, -1 do
+    local digit = ms % 32
+    chars[i] = string.sub(ID_ALPHABET, digit + 1, digit + 1)
+    ms = (ms - digit) / 32
+  end
+  return table.concat(chars)
+end
+
 local function fill(template, values)
   return (string.gsub(template, '[\1\2](%w+)[\1\2]', values))
 end

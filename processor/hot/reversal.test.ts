@@ -212,6 +212,36 @@ describe('reversal.lua', () => {
     expect(await redis.exists(owedLotsKey(shard, contact_id))).toBe(0);
   });
 
+  // Two claw-backs committed in the opposite order to their ids' times (concurrent requests, or
+  // gateways whose clocks differ): Q's reversal (its lot Y redeemed) took P's lot X instead and
+  // noted Y → X; P's reversal, under an id stamped 2 s earlier, found X gone, took Z and noted
+  // X → Z. Filed by their ids' times, the redemption's reversal followed X → Z first, then Y → X,
+  // and gave the money back to X (a black-box probe, 2026-12-07: the lot then expired again).
+  it('files a claw-back\'s notes after every note the contact holds, so a redemption\'s reversal follows a chain in the order it was made', async () => {
+    const x = `${String(Date.now() + 86_400_000).padStart(13, '0')}|`;
+    const y = `${String(Date.now() + 4 * 86_400_000).padStart(13, '0')}|`;
+    const z = `${String(Date.now() + 3 * 86_400_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 100, { [x]: 100, [z]: 100 });
+    const q = await original('p|1000|100||||');
+    const p = await original('p|1000|100||||');
+    const redemption = await original('r|100');
+    await redis.hSet(stateKey(shard, redemption.id), 'lots', JSON.stringify([[y, 100]]));
+    await redis.hSet(contactKey(shard, contact_id), 'lr', newId('txn', Date.now() - 10_000).slice(4, 14));
+    const first = await redis.reversalScript(call(contact_id, q.slot, null, counted(q.id), awardLotsArg(q.id, [[y, 100]], Date.now())));
+    if (first.outcome !== 'ok') throw new Error(JSON.stringify(first));
+    const earlier = newId('txn', Date.now() - 2_000);
+    const second = await redis.reversalScript(call(contact_id, p.slot, null, counted(p.id), awardLotsArg(p.id, [[x, 100]], Date.now()), earlier));
+    if (second.outcome !== 'ok') throw new Error(JSON.stringify(second));
+    const notes = Object.keys(await redis.hGetAll(owedLotsKey(shard, contact_id))).sort();
+    expect(notes.map((field) => field.slice(26))).toEqual([`>${y}`, `>${x}`]);
+    const out = await redis.reversalScript(call(contact_id, redemption.slot));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    // As if the redemption never happened: Y's 100 back where the chain ends, Z.
+    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'redemption', wallet: { open: 0, commerce: 100 } });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [z]: '100' });
+    expect(await redis.exists(owedLotsKey(shard, contact_id))).toBe(0);
+  });
+
   it('moves back to commerce what nothing owes, settling commerce debt first, as an award does, then into its lots', async () => {
     const contact_id = await specContact(redis, shard, business, 150);
     await redis.hSet(contactKey(shard, contact_id), { m: '-100', md: '100' });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ContactReplay, type HistoryRow, type ReplayContext } from './replay.ts';
-import { newId } from '../../core/ids.ts';
+import { base32Time, newId } from '../../core/ids.ts';
 
 const contact = 'con_a';
 const commerce = `${contact}:commerce:EUR`;
@@ -247,6 +247,30 @@ describe('ContactReplay', () => {
     expect(q.warnings).toEqual([]);
     q.apply(at('reversal', t0 + 91 * 86_400_000, { original_id: later.id, lots: [], owed: 0, postings: [] }));
     expect(q.result().owed_lots).toEqual([]);
+  });
+
+  it('files a claw-back\'s notes after every note held, as claw-back.lua noteId does: a chain in the order the claw-backs committed', () => {
+    const t0 = Date.UTC(2026, 11, 7);
+    const at = (kind: string, ms: number, extra: Partial<HistoryRow>) => row(kind, ms, { id: newId('txn', ms), ...extra });
+    const [x, z, y] = [lotOf(t0 + 1e9), lotOf(t0 + 3e9), lotOf(t0 + 4e9)];
+    const r = new ContactReplay(ctx);
+    const q = at('purchase', t0, { amount: 1_000, awards: [award(100, t0 + 4e9)], postings: [[rewards, commerce, 100]] });
+    r.apply(q);
+    const redemption = at('redemption', t0 + 1, { lots: [[y, 100]], postings: [[commerce, open, 100]] });
+    r.apply(redemption);
+    const w = at('purchase', t0 + 2, { amount: 1_000, awards: [award(100, t0 + 3e9)], postings: [[rewards, commerce, 100]] });
+    r.apply(w);
+    const p = at('purchase', t0 + 3, { amount: 1_000, awards: [award(100, t0 + 1e9)], postings: [[rewards, commerce, 100]] });
+    r.apply(p);
+    // Q reversed (its lot Y redeemed: P's X taken instead), then P, its id stamped 2 s before Q's
+    // reversal's, committed after it (X gone: W's Z instead).
+    const first = at('reversal', t0 + 10_000, { original_id: q.id, lots: [[x, 100]], owed: 0, instead: [[y, x, 100]], postings: [[commerce, rewards, 100]] });
+    r.apply(first);
+    const second = at('reversal', t0 + 8_000, { original_id: p.id, lots: [[z, 100]], owed: 0, instead: [[x, z, 100]], postings: [[commerce, rewards, 100]] });
+    r.apply(second);
+    const raised = `${base32Time(t0 + 10_001)}${second.id.slice(14)}`;
+    expect(r.result().instead_lots).toEqual([[`${first.id.slice(4)}>${y}`, `[["${x}",100]]`], [`${raised}>${x}`, `[["${z}",100]]`]]);
+    expect(r.warnings).toEqual([]);
   });
 
   it('remembers what a claw-back took from other lots instead (its entry\'s `instead`), and a redemption\'s reversal made before it uses that up', () => {

@@ -19,6 +19,7 @@
 import { awardLots, capFieldAt, lotField } from '../awards.ts';
 import { expired_lots_kept_ms, owed_lots_kept_ms } from '../hot/keys.ts';
 import { lotShares, proportion } from '../../core/money.ts';
+import { base32Time, base32TimeMs } from '../../core/ids.ts';
 import { TierUnits, type PeriodKind } from '../../core/tier.ts';
 import { readLocalTime } from '../../core/local-time.ts';
 import { isBirthday } from '../../core/offer.ts';
@@ -608,13 +609,31 @@ export class ContactReplay {
     return held !== undefined && held >= claw;
   }
 
+  /** The row whose notes' id noteId found, and that id: one id per claw-back. */
+  private note_id_of: string | undefined;
+  private note_id = '';
+
   /**
    * claw-back.lua noteId: the claw-back's id, its time characters raised to the latest
-   * redemption's before it (in journal order, as the script ran) when they are before those.
+   * redemption's before it (in journal order, as the script ran) when they are before those, and
+   * to the millisecond after the latest note held when it is not after it (notes in the order
+   * the claw-backs committed).
    */
   private noteId(t: HistoryRow): string {
-    const id = t.id.slice(4);
-    return this.redeemed_at !== null && id.slice(0, 10) < this.redeemed_at ? this.redeemed_at + id.slice(10) : id;
+    if (this.note_id_of === t.id) return this.note_id;
+    let id = t.id.slice(4);
+    if (this.redeemed_at !== null && id.slice(0, 10) < this.redeemed_at) id = this.redeemed_at + id.slice(10);
+    let latest: string | undefined;
+    for (const field of [...this.owed.keys(), ...this.instead.keys()]) {
+      // A field of before 2026-12-06 is a lot alone, of no time.
+      if (field[13] === '|') continue;
+      const noted = field.slice(0, 26);
+      if (latest === undefined || noted > latest) latest = noted;
+    }
+    if (latest !== undefined && !(latest < id)) id = base32Time(base32TimeMs(latest) + 1) + id.slice(10);
+    this.note_id_of = t.id;
+    this.note_id = id;
+    return id;
   }
 
   /** What a claw-back owed a redemption's reversal, under `field` (its id and the lot), remembered as claw-back.lua noteOwed does. */
