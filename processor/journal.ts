@@ -68,6 +68,12 @@ export interface JournalEntry {
    */
   readonly lots?: readonly (readonly [string, number])[] | null;
   /**
+   * A redemption's: the time characters (an id's first 10) from which its reversal settles the
+   * notes claw-backs made (claw-back.lua settleOwed), where redeem.lua raised them past the latest
+   * note the contact held; null where they are its id's own; absent before 2026-12-07 (its id's).
+   */
+  readonly since?: string | null;
+  /**
    * A refund's or a purchase's (or award's) reversal's: what its claw-back took from open for want
    * of its purchase's redeemed lots, noted for their redemption's reversal (claw-back.lua owedOf),
    * and since 2026-12-07 what it took from open or as debt beyond them (noteWanting);

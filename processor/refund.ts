@@ -56,6 +56,7 @@ export function ledgerArg(o: LedgerOriginal): LedgerOriginalArg {
     original: { id: o.id, kind, amount: o.amount, awarded: o.awarded, paid: o.paid, discount: o.discount, to_open: o.to_open },
     state: { refunded: o.refunded, clawed: o.clawed, returned: o.returned, discount_returned: o.discount_returned, clawed_open: o.clawed_open, reversed: o.reversed },
     lots: o.lots === '' ? [] : (JSON.parse(o.lots) as [string, number][]),
+    since: o.since,
   };
 }
 

@@ -209,6 +209,7 @@ export function spendTemplates(t: TerminalFacts & { readonly amount: number }): 
 /** The amount is the script's to decide (everything eligible when none is given). */
 const redeemed = Hole.json('redeemed');
 const lots = Hole.json('lots');
+const since = Hole.json('since');
 
 export function redemptionTemplates(t: TerminalFacts): Templates<RedeemHole> {
   const reply = {
@@ -216,8 +217,8 @@ export function redemptionTemplates(t: TerminalFacts): Templates<RedeemHole> {
   } satisfies Holed<RedemptionReply, 'redeemed' | 'wallet', RedeemHole | WalletHole>;
   const entry = {
     id: t.id, kind: 'redemption', business_id: t.business_id, terminal_id: t.terminal_id, ...origin(t), reference: t.reference, request_hash: t.request_hash, contact_id: t.contact_id,
-    amount: redeemed, currency: t.currency, created_at: iso(t.now_ms), lots, postings,
-  } satisfies Holed<JournalEntry, 'amount' | 'lots' | 'postings', RedeemHole>;
+    amount: redeemed, currency: t.currency, created_at: iso(t.now_ms), lots, since, postings,
+  } satisfies Holed<JournalEntry, 'amount' | 'lots' | 'since' | 'postings', RedeemHole>;
   return { reply: template(reply), entry: template(entry) };
 }
 

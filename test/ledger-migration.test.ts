@@ -154,6 +154,8 @@ async function ledgerOriginalBefore007(business_id: string, terminal_id: string,
     clawed_open: later.reduce((sum, t) => (t.kind === 'refund' ? sum + (JSON.parse(t.body) as Body).postings.reduce((n, p) => (p[0].includes(':open:') && p[1].includes(':rewards:') ? n + p[2] : n), 0) : sum), 0),
     reversed,
     lots: body.lots === undefined ? '' : JSON.stringify(body.lots),
+    // Not kept before 2026-12-07: where redeem.lua raised a redemption's `since`.
+    since: null,
     awards: row.kind === 'purchase' ? (body.awards ?? []) : [],
     // Not kept before 2026-12-07: what of a purchase's awards paid commerce debt.
     settled: 0,

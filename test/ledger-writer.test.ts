@@ -37,7 +37,7 @@ afterAll(async () => {
 /** The fields of a journal entry recordEntries stores (processor/ledger/writer.ts). */
 const known_fields = new Set([
   'id', 'kind', 'business_id', 'terminal_id', 'reference', 'contact_id', 'amount', 'currency', 'original_id', 'created_at',
-  'awards', 'discount', 'paid_from_wallet', 'lots', 'owed', 'instead', 'postings', 'request_hash', 'occurred_at', 'made_by', 'terminal_code', 'settled',
+  'awards', 'discount', 'paid_from_wallet', 'lots', 'owed', 'instead', 'postings', 'request_hash', 'occurred_at', 'made_by', 'terminal_code', 'settled', 'since',
 ]);
 
 let seq = 0;
@@ -131,7 +131,7 @@ describe('recordEntries', () => {
     const clawBack = (e: JournalEntry) => typeof e.owed === 'number';
     expect(new Set(journal.filter((j) => clawBack(j.entry)).map((j) => j.entry.kind))).toEqual(new Set(['refund', 'reversal']));
     const bodyOf = (e: JournalEntry) =>
-      clawBack(e) ? { ...(e.lots ? { lots: e.lots } : {}), owed: e.owed, ...(e.instead ? { instead: e.instead } : {}) } : { lots: e.lots };
+      clawBack(e) ? { ...(e.lots ? { lots: e.lots } : {}), owed: e.owed, ...(e.instead ? { instead: e.instead } : {}) } : { lots: e.lots, ...(e.since ? { since: e.since } : {}) };
     const lots = new Map(journal.filter((j) => j.entry.lots || clawBack(j.entry)).map((j) => [j.entry.id, bodyOf(j.entry)]));
     expect(new Set(journal.filter((j) => j.entry.lots).map((j) => j.entry.kind))).toEqual(new Set(['redemption', 'refund', 'reversal']));
     expect(new Map(rows.filter((r) => r.body !== null).map((r) => [r.id, r.body]))).toEqual(lots);

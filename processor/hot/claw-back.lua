@@ -259,14 +259,7 @@ local function noteId()
   local id = string.sub(ARG.id, 5)
   local lr = redis.call('HGET', KEY.contact, 'lr')
   if lr and bytesBefore(string.sub(id, 1, 10), lr) then id = lr .. string.sub(id, 11) end
-  local latest
-  for _, field in ipairs(redis.call('HKEYS', KEY.owed_lots)) do
-    -- A field of before 2026-12-06 is a lot alone, of no time (owedNotes).
-    if string.sub(field, 14, 14) ~= '|' then
-      local noted = string.sub(field, 1, 26)
-      if latest == nil or bytesBefore(latest, noted) then latest = noted end
-    end
-  end
+  local latest = latestNote(KEY.owed_lots)
   if latest ~= nil and not bytesBefore(latest, id) then id = idTimeChars(idTimeMs(latest) + 1) .. string.sub(id, 11) end
   note_id_of, note_id = ARG.id, id
   return id

@@ -58,6 +58,20 @@ local function idTimeChars(ms)
   return table.concat(chars)
 end
 
+-- The latest note a claw-back filed in `owed_key` (claw-back.lua noteOwed, noteInstead): its
+-- field's first 26 characters (an id: time, then randomness), nil if none. A field of before
+-- 2026-12-06 is a lot alone, of no time (its 14th character the lot's '|'), and is passed over.
+local function latestNote(owed_key)
+  local latest
+  for _, field in ipairs(redis.call('HKEYS', owed_key)) do
+    if string.sub(field, 14, 14) ~= '|' then
+      local noted = string.sub(field, 1, 26)
+      if latest == nil or bytesBefore(latest, noted) then latest = noted end
+    end
+  end
+  return latest
+end
+
 local function fill(template, values)
   return (string.gsub(template, '[\1\2](%w+)[\1\2]', values))
 end
@@ -412,11 +426,12 @@ local function originalState(key, init)
     -- left it for ever (a review, 2026-12-04).
     redis.call('PEXPIRE', key, ARG.record_ttl_ms)
   end
-  local v = redis.call('HMGET', key, 'rf', 'cw', 'cp', 'dr', 'rv', 'lots', 'co')
+  local v = redis.call('HMGET', key, 'rf', 'cw', 'cp', 'dr', 'rv', 'lots', 'co', 'since')
   local function n(i) return tonumber(v[i] ~= false and v[i] ~= '' and v[i] or '0') end
   -- 'co': what refunds' claw-backs took from the open balance (commerce first: only what commerce
   -- lacked), so that a reversal knows what of the instant awards is still there to take back.
-  return {refunded = n(1), clawed = n(2), returned = n(3), discount_returned = n(4), reversed = v[5] == '1', lots = v[6] or nil, clawed_open = n(7)}
+  -- 'since': a redemption's, where redeem.lua raised it past its id's time.
+  return {refunded = n(1), clawed = n(2), returned = n(3), discount_returned = n(4), reversed = v[5] == '1', lots = v[6] or nil, clawed_open = n(7), since = v[8] or nil}
 end
 
 -- Whether this contact may spend `amount` now (by OTP `otp` when method is 'otp'): nil if so,

@@ -50,4 +50,6 @@ export interface LedgerOriginalArg {
   readonly state: OriginalState;
   /** A redemption's lots: [lot field, amount] each. */
   readonly lots: readonly (readonly [string, number])[];
+  /** A redemption's `since` (journal.ts JournalEntry.since), null where it is its id's time. */
+  readonly since: string | null;
 }

@@ -3,7 +3,8 @@
 --
 -- Keys and arguments: hot/redeem.ts (amount nil: everything eligible; merchant_code '' at the
 -- business's own venues; restricted_pools: the pools that redeem only at their merchant;
--- KEY.state: this redemption's state, the lots it took, for its reversal).
+-- KEY.state: this redemption's state, the lots it took, for its reversal; KEY.owed_lots: the
+-- contact's claw-backs' notes, which its reversal may settle).
 
 local refused = prologue()
 if refused then return refused end
@@ -24,12 +25,23 @@ if want <= 0 or want > eligible then return refuse('insufficient_funds') end
 local taken, from = takeLots(lots, want)
 redis.call('HINCRBY', KEY.contact, 'm', -taken)
 redis.call('HINCRBY', KEY.contact, 'o', taken)
--- When the contact last redeemed (its id's time characters, the latest of all, whatever order
--- they came in): a claw-back of a sale made before it must look at which of the sale's lots are
--- gone (claw-back.lua ownLots), and files its notes after it (claw-back.lua noteId).
-local at, last = string.sub(ARG.id, 5, 14), redis.call('HGET', KEY.contact, 'lr')
-if not last or bytesBefore(last, at) then redis.call('HSET', KEY.contact, 'lr', at) end
+-- From when this redemption's reversal settles what claw-backs noted (claw-back.lua settleOwed):
+-- its id's time characters, raised to the millisecond after the latest note the contact holds
+-- when not after it. Ids are stamped as a request came in, by its gateway's clock, so one
+-- committed after a claw-back may carry an earlier time (a request that waited, a gateway whose
+-- clock lags); its reversal then settled a note made before it, meant for an earlier
+-- redemption's reversal, and left in open the money it had taken from a lot. Kept in its state
+-- and entry (null when its own time), where its reversal and rebuild's replay read it.
+local at = string.sub(ARG.id, 5, 14)
+local since, latest = at, latestNote(KEY.owed_lots)
+if latest and not bytesBefore(string.sub(latest, 1, 10), at) then since = idTimeChars(idTimeMs(latest) + 1) end
+-- When the contact last redeemed (the latest `since` of all, whatever order they came in): a
+-- claw-back of a sale made before it must look at which of the sale's lots are gone
+-- (claw-back.lua ownLots), and files its notes after it (claw-back.lua noteId).
+local last = redis.call('HGET', KEY.contact, 'lr')
+if not last or bytesBefore(last, since) then redis.call('HSET', KEY.contact, 'lr', since) end
 local lots = lotsJson(from)
 redis.call('HSET', KEY.state, 'lots', lots)
+if since ~= at then redis.call('HSET', KEY.state, 'since', since) end
 redis.call('PEXPIRE', KEY.state, ARG.record_ttl_ms)
-return commit({redeemed = int(taken), lots = lots, postings = posting(ARG.accounts.commerce, ARG.accounts.open, taken)}, recordOf('r', taken))
+return commit({redeemed = int(taken), lots = lots, since = since ~= at and ('"' .. since .. '"') or 'null', postings = posting(ARG.accounts.commerce, ARG.accounts.open, taken)}, recordOf('r', taken))

@@ -217,6 +217,7 @@ describe('refund.lua', () => {
       original: { id, kind: 'purchase', amount: 1_000, awarded: 100, paid: 0, discount: 0, to_open: 0 },
       state: { refunded: 400, clawed: 40, returned: 0, discount_returned: 0, clawed_open: 0, reversed: false },
       lots: [],
+      since: null,
     };
     const out = await redis.refundScript(call(contact_id, slot, null, ledger, undefined, awardLotsArg(id, [[`${soon}|`, 100]], Date.now())));
     if (out.outcome !== 'ok') throw new Error(out.outcome);

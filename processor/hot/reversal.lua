@@ -159,7 +159,9 @@ else
   -- redemption left the award alive in the wallet and took as much open money (a black-box
   -- probe, 2026-12-05). Until 2026-12-06 what was settled paid the debt out of open as well.
   local lots = (st.lots and cjson.decode(st.lots)) or (ledger and ledger.lots) or {}
-  local settled, given, notes = settleOwed(lots, string.sub(o.id, 5, 14))
+  -- From its `since` (redeem.lua), raised past the notes held when it committed, where it was.
+  local since = st.since or (ledger and type(ledger.since) == 'string' and ledger.since) or string.sub(o.id, 5, 14)
+  local settled, given, notes = settleOwed(lots, since)
   local out_of_open = amount - settled
   -- The money it moved into the open balance must still be there: spent, it cannot be voided
   -- (as a stored-value load whose funds were used cannot), and the open balance never goes below

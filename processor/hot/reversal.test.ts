@@ -3,14 +3,15 @@
 // state, lots, balances) or given as the ledger has them.
 
 import { describe, expect, it } from 'vitest';
-import { newId } from '../../core/ids.ts';
+import { base32Time, base32TimeMs, newId } from '../../core/ids.ts';
 import { transactionAccounts } from '../journal.ts';
 import type { RedisClient } from '../stores.ts';
-import { reversalTemplates } from '../templates.ts';
+import { redemptionTemplates, reversalTemplates } from '../templates.ts';
 import { capsKey, contactKey, deferredUndosKey, expiredLotsKey, lotsKey, owedLotsKey, referralsKey, stateKey } from './keys.ts';
 import { encodeUndo } from '../referrals.ts';
 import { awardLotsArg, type AwardLots, type LedgerOriginalArg } from './original.ts';
 import type { ReferenceSlot } from './references.ts';
+import type { RedeemCall } from './redeem.ts';
 import type { PurchaseUndo, ReversalCall } from './reversal.ts';
 import { balancesOf, expectRecorded, journalLength, journalOf, refusalCodesSince, specBusiness, specContact, specOriginal, specRedisForFile, specSlot, specTerminal } from './script-spec.ts';
 
@@ -27,6 +28,17 @@ const original = (record: string) => specOriginal(redis, shard, terminal.id, rec
 
 /** What a purchase `original` counted, as Node gives it (processor/purchase-undo.ts): nothing by default. */
 const counted = (original: string, more: Partial<PurchaseUndo> = {}): PurchaseUndo => ({ original, caps: [], units: 0, periods: [], ...more });
+
+/** A redemption of everything the contact holds, under `id`, through redeem.lua. */
+function redeemCall(contact_id: string, id = newId('txn')): RedeemCall {
+  const now_ms = Date.now();
+  const { reference, slot } = specSlot(terminal.id, now_ms);
+  const { reply, entry } = redemptionTemplates({ id, business_id: business.id, terminal_id: terminal.id, reference, request_hash: 'testhash00', contact_id, currency: 'EUR', now_ms });
+  return {
+    business_id: business.id, slot, contact_id, shard, id, now_ms, journal_length_max: 1_000_000, reply, entry,
+    amount: null, merchant_code: terminal.merchant_code, restricted_pools: [], accounts: transactionAccounts(business, terminal, contact_id),
+  };
+}
 
 function call(contact_id: string, original_slot: ReferenceSlot, ledger: LedgerOriginalArg | null = null, undo: PurchaseUndo | null = null, award_lots: AwardLots | null = null, id = newId('txn')): ReversalCall {
   const now_ms = Date.now();
@@ -242,6 +254,47 @@ describe('reversal.lua', () => {
     expect(await redis.exists(owedLotsKey(shard, contact_id))).toBe(0);
   });
 
+  // A redemption committed after a claw-back's note under an id stamped before it (a request that
+  // waited while the claw-back committed, or a gateway whose clock lags): the note was made for an
+  // earlier redemption's reversal. Settled from the redemption's id time (until 2026-12-07), its
+  // reversal kept its 100 in open, where it had taken it from `soon`, and used the note up.
+  it('settles only notes made after the redemption committed, from its `since` (redeem.lua), whatever its id\'s time', async () => {
+    const note = newId('txn', Date.now() - 1_000).slice(4);
+    const contact_id = await specContact(redis, shard, business, 0, { [soon]: 100 });
+    await redis.hSet(owedLotsKey(shard, contact_id), note + soon, '100');
+    const redemption = redeemCall(contact_id, newId('txn', Date.now() - 3_000));
+    const redeemed = await redis.redeemScript(redemption);
+    if (redeemed.outcome !== 'ok') throw new Error(JSON.stringify(redeemed));
+    const since = base32Time(base32TimeMs(note) + 1);
+    expect(await redis.hGet(stateKey(shard, redemption.id), 'since')).toBe(since);
+    expect(await redis.hGet(contactKey(shard, contact_id), 'lr')).toBe(since);
+    expect((await journalOf(redis, shard, redeemed.journal_id)).entry).toMatchObject({ lots: [[soon, 100]], since });
+    const out = await redis.reversalScript(call(contact_id, redemption.slot));
+    if (out.outcome !== 'ok') throw new Error(out.outcome);
+    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'redemption', wallet: { open: 0, commerce: 100 } });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '100' });
+    expect(await redis.hGetAll(owedLotsKey(shard, contact_id))).toEqual({ [note + soon]: '100' });
+    expect((await journalOf(redis, shard, out.journal_id)).entry).toMatchObject({ lots: [[soon, 100]], owed: 0 });
+  });
+
+  it('settles notes of a redemption past the hot window from the `since` the ledger has, else from its id\'s time', async () => {
+    const note = newId('txn', Date.now() - 4_000).slice(4);
+    const ledger = (since: string | null, id = newId('txn', Date.now() - 5_000)): LedgerOriginalArg => ({
+      original: { id, kind: 'redemption', amount: 100, awarded: 0, paid: 0, discount: 0, to_open: 0 },
+      state: { refunded: 0, clawed: 0, returned: 0, discount_returned: 0, clawed_open: 0, reversed: false },
+      lots: [[soon, 100]],
+      since,
+    });
+    for (const [since, settled] of [[base32Time(base32TimeMs(note) + 1), 0], [null, 100]] as const) {
+      const contact_id = await specContact(redis, shard, business, 100);
+      await redis.hSet(owedLotsKey(shard, contact_id), note + soon, '100');
+      const out = await redis.reversalScript(call(contact_id, specSlot(terminal.id).slot, ledger(since)));
+      if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+      expect((await journalOf(redis, shard, out.journal_id)).entry).toMatchObject({ owed: settled });
+      expect(await balancesOf(redis, shard, contact_id)).toEqual({ open: settled, commerce: 100 - settled });
+    }
+  });
+
   it('moves back to commerce what nothing owes, settling commerce debt first, as an award does, then into its lots', async () => {
     const contact_id = await specContact(redis, shard, business, 150);
     await redis.hSet(contactKey(shard, contact_id), { m: '-100', md: '100' });
@@ -274,6 +327,7 @@ describe('reversal.lua', () => {
       original: { id, kind: 'redemption', amount: 80, awarded: 0, paid: 0, discount: 0, to_open: 0 },
       state: { refunded: 0, clawed: 0, returned: 0, discount_returned: 0, clawed_open: 0, reversed: false },
       lots: [[pool, 80]],
+      since: null,
     };
     const out = await redis.reversalScript(call(contact_id, specSlot(terminal.id).slot, ledger));
     if (out.outcome !== 'ok') throw new Error(out.outcome);

@@ -18,6 +18,8 @@ export interface LedgerOriginal extends OriginalState {
   readonly to_open: number;
   /** A redemption's lots (JSON: [[lot field, amount]…]), '' for the others. */
   readonly lots: string;
+  /** A redemption's `since` (journal.ts JournalEntry.since), null where it is its id's time. */
+  readonly since: string | null;
   /** A purchase's awards, as its reply has them: its claw-back takes their lots first (awards.ts awardLots). */
   readonly awards: readonly unknown[];
   /** What of a purchase's awards paid commerce debt (its body's `settled`, journal.ts; 0: none). */
@@ -43,11 +45,11 @@ interface Stored {
  * The entry's fields the reply carries (awards, discount, payment) and its lots: the reply's,
  * unless `body` holds the field (what of the entry the reply lacks, migration 007).
  */
-function entryFields(t: Stored): { awards?: readonly { kind: string; amount: number }[]; discount?: number; paid_from_wallet?: number; lots?: unknown; settled?: number } {
+function entryFields(t: Stored): { awards?: readonly { kind: string; amount: number }[]; discount?: number; paid_from_wallet?: number; lots?: unknown; since?: string; settled?: number } {
   const reply = JSON.parse(t.reply ?? '{}') as Record<string, unknown>;
   const body = JSON.parse(t.body ?? '{}') as Record<string, unknown>;
   const field = (k: string) => ((k in body ? body[k] : reply[k]) ?? undefined) as never;
-  return { awards: field('awards'), discount: field('discount'), paid_from_wallet: field('paid_from_wallet'), lots: body.lots ?? undefined, settled: typeof body.settled === 'number' ? body.settled : undefined };
+  return { awards: field('awards'), discount: field('discount'), paid_from_wallet: field('paid_from_wallet'), lots: body.lots ?? undefined, since: typeof body.since === 'string' ? body.since : undefined, settled: typeof body.settled === 'number' ? body.settled : undefined };
 }
 
 /** Of postings `p`, those from the business's rewards into a contact's open balance: a purchase's instant_redeem awards. */
@@ -131,6 +133,7 @@ async function originalOf(sql: Sql, business_id: string, row: Stored): Promise<L
     clawed_open,
     reversed,
     lots: entry.lots === undefined ? '' : JSON.stringify(entry.lots),
+    since: entry.since ?? null,
     awards: row.kind === 'purchase' || row.kind === 'award' ? (entry.awards ?? []) : [],
     settled: entry.settled ?? 0,
   };

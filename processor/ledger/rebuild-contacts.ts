@@ -109,6 +109,7 @@ function historyRow(r: LedgerRow): HistoryRow {
     awards: awards ?? null,
     reason: typeof reply.reason === 'string' ? reply.reason : null,
     lots: Array.isArray(body.lots) ? (body.lots as [string, number][]) : null,
+    since: typeof body.since === 'string' ? body.since : null,
     award_expired: Number(r.award_expired),
     owed: typeof body.owed === 'number' ? body.owed : null,
     instead: Array.isArray(body.instead) ? (body.instead as [string, string, number][]) : null,

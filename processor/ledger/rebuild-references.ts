@@ -147,6 +147,8 @@ interface StateRow extends OriginalState {
   readonly kind: string;
   readonly last_ms: number;
   readonly lots: string | null;
+  /** A redemption's `since` where redeem.lua raised it (journal.ts JournalEntry.since), else null. */
+  readonly since: string | null;
 }
 
 /**
@@ -166,6 +168,7 @@ export function statesQuery(sql: Sql | TransactionSql, start_ms: number) {
     ), originals as (select id, max(last_at) as last_at from touched group by id)
     select o.id, t.contact_id, t.kind, (extract(epoch from o.last_at) * 1000)::int8 as last_ms,
       case when t.kind = 'redemption' then (t.body->'lots')::text end as lots,
+      case when t.kind = 'redemption' then t.body->>'since' end as since,
       coalesce(r.refunded, 0)::int8 as refunded, coalesce(r.clawed, 0)::int8 as clawed, coalesce(r.returned, 0)::int8 as returned,
       coalesce(r.reversed, false) as reversed, coalesce(f.discount_returned, 0)::int8 as discount_returned,
       coalesce(f.clawed_open, 0)::int8 as clawed_open
@@ -202,11 +205,12 @@ export async function rebuildStates(redis: RedisClient, sql: Sql, config: Proces
       if (expire_at <= now_ms) continue;
       const key = stateKey(shardOf(s.contact_id, config.shard_count), s.id);
       const fields: Record<string, string> = {};
-      // As refund.lua leaves them (HINCRBY: every field once any refund was made), reversal.lua ('rv') and redeem.lua ('lots').
+      // As refund.lua leaves them (HINCRBY: every field once any refund was made), reversal.lua ('rv') and redeem.lua ('lots', 'since').
       if (s.refunded > 0) Object.assign(fields, { rf: String(s.refunded), cw: String(s.clawed), cp: String(s.returned), dr: String(s.discount_returned) });
       if (s.clawed_open > 0) fields.co = String(s.clawed_open);
       if (s.reversed) fields.rv = '1';
       if (s.lots !== null) fields.lots = s.lots;
+      if (s.since !== null) fields.since = s.since;
       if (Object.keys(fields).length === 0) continue;
       pipeline.hSet(key, fields);
       pipeline.pExpireAt(key, expire_at);

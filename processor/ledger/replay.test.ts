@@ -273,6 +273,33 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([]);
   });
 
+  it('settles a redemption\'s reversal from the `since` its entry names (redeem.lua raised it past the notes held), and files later notes after it', () => {
+    const t0 = Date.UTC(2026, 11, 7);
+    const never = lotOf(9_999_999_999_999);
+    const kept = (amount: number) => ({ offer_id: 'off_c', kind: 'cashback', amount, pool: null, expires_at: null });
+    const at = (kind: string, ms: number, extra: Partial<HistoryRow>) => row(kind, ms, { id: newId('txn', ms), ...extra });
+    // A sale's 300 redeemed, the sale reversed (300 from open, noted owed for `never`); a second
+    // sale's 300 redeemed by a redemption stamped 2 s before that note, committed after it.
+    const replay = (since: (note: number) => string | null) => {
+      const r = new ContactReplay(ctx);
+      const a = at('purchase', t0, { amount: 3_000, awards: [kept(300)], postings: [[rewards, commerce, 300]] });
+      r.apply(a);
+      r.apply(at('redemption', t0 + 1, { lots: [[never, 300]], postings: [[commerce, open, 300]] }));
+      r.apply(at('reversal', t0 + 10_000, { original_id: a.id, lots: null, owed: 300, postings: [[open, rewards, 300]] }));
+      r.apply(at('purchase', t0 + 11_000, { amount: 3_000, awards: [kept(300)], postings: [[rewards, commerce, 300]] }));
+      const late = at('redemption', t0 + 8_000, { lots: [[never, 300]], since: since(t0 + 10_000), postings: [[commerce, open, 300]] });
+      r.apply(late);
+      expect(r.result().redeemed_at).toBe(since(t0 + 10_000) ?? late.id.slice(4, 14));
+      r.apply(at('reversal', t0 + 12_000, { original_id: late.id, lots: [[never, 300]], owed: 0, postings: [[open, commerce, 300]] }));
+      return r;
+    };
+    const raised = replay((note) => base32Time(note + 1));
+    expect(raised.warnings).toEqual([]);
+    expect(raised.result()).toMatchObject({ lots: [[never, 300]], owed_lots: [[expect.stringMatching(/\|$/), 300]] });
+    // Read from its id's time, the note made before it would be settled: not what the script did.
+    expect(replay(() => null).warnings).toEqual([expect.stringMatching(/: it settled 0 owed, 300 derived$/)]);
+  });
+
   it('remembers what a claw-back took from other lots instead (its entry\'s `instead`), and a redemption\'s reversal made before it uses that up', () => {
     const t0 = Date.UTC(2026, 11, 6);
     const at = (kind: string, ms: number, extra: Partial<HistoryRow>) => row(kind, ms, { id: newId('txn', ms), ...extra });

@@ -51,6 +51,8 @@ export interface HistoryRow {
   readonly reason: string | null;
   /** The lots a redemption took, or a refund's or reversal's claw-back (null: none, or not recorded, before 2026-12-03): [lot field, amount] each. */
   readonly lots: readonly (readonly [string, number])[] | null;
+  /** A redemption's `since`, where redeem.lua raised it past its id's time (journal.ts JournalEntry.since); null or absent: its id's. */
+  readonly since?: string | null;
   /** A refund's or reversal's: what of its claw-back had expired already (its reply's award_expired; 0 before 2026-12-03). */
   readonly award_expired: number;
   /**
@@ -263,6 +265,8 @@ export class ContactReplay {
   private times_kept_from_ms = 0;
   /** Redemptions of this contact: their reversals give these lots back. */
   private readonly redeemed = new Map<string, readonly (readonly [string, number])[]>();
+  /** Redemptions whose `since` redeem.lua raised past their id's time: their reversals settle notes from it. */
+  private readonly redeemed_since = new Map<string, string>();
   /** What expired of each lot and no claw-back wrote off yet (expire.lua, claw-back.lua), and when the last expiry was. */
   private readonly expired = new Map<string, number>();
   private expired_at_ms = 0;
@@ -311,7 +315,9 @@ export class ContactReplay {
           for (const [field, amount] of lots) this.addLot(field, -amount);
         }
         this.redeemed.set(t.id, lots);
-        if (this.redeemed_at === null || t.id.slice(4, 14) > this.redeemed_at) this.redeemed_at = t.id.slice(4, 14);
+        const since = t.since ?? t.id.slice(4, 14);
+        if (since !== t.id.slice(4, 14)) this.redeemed_since.set(t.id, since);
+        if (this.redeemed_at === null || since > this.redeemed_at) this.redeemed_at = since;
         if (lots.reduce((s, l) => s + l[1], 0) !== out_of) this.warn(`redemption ${t.id}: its lots do not add up to what left the commerce account`);
         break;
       }
@@ -686,7 +692,8 @@ export class ContactReplay {
     }
     if (t.lots === null) return;
     if (typeof t.owed === 'number') {
-      const settled = this.settleNotes(redeemed, (t.original_id ?? '').slice(4, 14));
+      const original = t.original_id ?? '';
+      const settled = this.settleNotes(redeemed, this.redeemed_since.get(original) ?? original.slice(4, 14));
       if (settled !== t.owed) this.warn(`reversal ${t.id}: it settled ${t.owed} owed, ${settled} derived`);
     } else {
       // Before 2026-12-06: each lot's own note, as far as it was not given back.

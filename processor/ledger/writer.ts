@@ -560,7 +560,7 @@ function batchDocument(items: readonly JournalRecord[]): BatchDocument {
  *
  * The entry's awards, discount and payment are the reply's too, and are stored once, there; only
  * if the reply does not carry the same do they go into `body` as well, with a redemption's lots
- * (the reply has none), a claw-back's lots and what it noted owed, what a purchase's or award's
+ * (the reply has none) and its `since` where raised, a claw-back's lots and what it noted owed, what a purchase's or award's
  * awards paid of commerce debt (`settled`), and a processor's terminal code. A purchase's entry has no awards at all (they are its reply's: templates.ts), which is
  * the reply's same. Fields of an entry that have no
  * column here are not stored: a new one needs a column or a place in `body`
@@ -573,7 +573,7 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
       from json_to_recordset(${document.entries}::text::json) as e("@shard" int4, "@journal_id" text, "@n" int8,
         id text, kind text, business_id text, terminal_id text, made_by text, reference text, request_hash text, contact_id text, amount int8, currency text,
         original_id text, created_at timestamptz, occurred_at timestamptz, awards json, discount int8, paid_from_wallet int8, lots json, owed int8, instead json, postings json,
-        terminal_code text, settled int8)
+        terminal_code text, settled int8, since text)
       join unnest(string_to_array(${document.replies}::text, ${reply_separator}::text)) with ordinality as r(reply, n) on r.n = e."@n"
     ),
     fresh as (
@@ -603,8 +603,10 @@ function ledgerInserts(sql: Sql | TransactionSql, document: BatchDocument): Frag
           -- A claw-back's (refund, reversal): what it noted owed and took instead, with its lots (null: none).
           when owed is not null
             then json_strip_nulls(json_build_object('lots', lots, 'owed', owed, 'instead', instead, 'terminal_code', terminal_code))
+          -- A redemption's: its lots, and its since where redeem.lua raised it (null: absent).
           when lots is not null
-            then case when terminal_code is null then json_build_object('lots', lots) else json_build_object('lots', lots, 'terminal_code', terminal_code) end
+            then case when terminal_code is null and since is null then json_build_object('lots', lots)
+              else json_strip_nulls(json_build_object('lots', lots, 'since', since, 'terminal_code', terminal_code)) end
           when terminal_code is not null then json_build_object('terminal_code', terminal_code)
         end,
         request_hash, occurred_at, made_by

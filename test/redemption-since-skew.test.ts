@@ -1,0 +1,96 @@
+// A redemption committed after a claw-back's note under an id stamped before that note: here a
+// second gateway whose clock lags the first's by 3 s (the same happens on one gateway to a request
+// that waits while a claw-back commits). The note was made for an earlier redemption's reversal;
+// settled from the later redemption's id time (until 2026-12-07), that redemption's reversal kept
+// its money in open, where it had taken it from the contact's lot ("as if it never happened" was
+// not so), and used the note up. Now redeem.lua raises its `since` past the notes held, and its
+// reversal settles from there, live and after a rebuild (its state and `lr` rebuilt from its entry).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts';
+import { startOwnStores, type OwnStores } from './own-stores.ts';
+import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
+import { rebuild } from '../processor/ledger/rebuild.ts';
+import { owedLotsKey } from '../processor/hot/keys.ts';
+import { shardOf } from '../core/ids.ts';
+
+const lag_ms = 3_000;
+let own: OwnStores;
+let gw: TestGateway;
+let lagging: GatewayProcess;
+let biz: BusinessFixture;
+let seq = 0;
+
+beforeAll(async () => {
+  own = await startOwnStores('since');
+  gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
+  // Its Date.now 3 s behind: the ids it stamps (core/ids.ts newId) are 3 s early.
+  const lag = `data:text/javascript,const%20now=Date.now.bind(Date);Date.now=()=>now()-${lag_ms}`;
+  lagging = await startGatewayProcess({ REDIS_URL: own.redis.url, DATABASE_URL: own.database_url, LEDGER_WRITER: 'off', POCKETGATE_SEED_DEMO: '0', NODE_OPTIONS: `--import ${lag}` }, 120_000);
+  biz = await createBusiness(gw);
+  // An award into a lot that never expires: every sale's award is the same lot field.
+  expect((await call(gw, 'POST', '/v1/offers', biz.admin_key, { name: 'kept', goal: 'spend', award: { fixed: 300 } })).status).toBe(201);
+}, 60_000);
+afterAll(async () => {
+  lagging?.kill();
+  await gw?.close();
+  await own?.stop();
+});
+
+async function pos(path: string, body: Record<string, unknown>, port?: number) {
+  const b = { reference: `since-${++seq}`, ...body };
+  const r = port === undefined
+    ? await call(gw, 'POST', path, biz.terminal_key, b)
+    : await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { authorization: `Bearer ${biz.terminal_key}`, 'content-type': 'application/json' }, body: JSON.stringify(b) }).then(async (res) => ({ status: res.status, text: await res.text() })).then((res) => ({ ...res, body: JSON.parse(res.text) }));
+  expect(r.status, `${path} ${r.text}`).toBe(201);
+  return r.body;
+}
+
+/** A sale's 300 redeemed and the sale reversed (300 from open, noted owed); a second sale's 300 redeemed through the lagging gateway. */
+async function history(name: string) {
+  const c = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'loyalty_id', value: name }] });
+  expect(c.status, c.text).toBe(201);
+  const cim = { type: 'loyalty_id', value: name };
+  const first = await pos('/v1/purchases', { cim, amount: 2000, currency: 'EUR' });
+  const early = await pos('/v1/redemptions', { cim });
+  expect((await pos('/v1/reversals', { original_reference: first.reference })).wallet).toEqual({ open: 0, commerce: 0 });
+  const second = await pos('/v1/purchases', { cim, amount: 2000, currency: 'EUR' });
+  const late = await pos('/v1/redemptions', { cim }, lagging.port);
+  expect(late.wallet).toEqual({ open: 300, commerce: 0 });
+  const shard = shardOf(c.body.id, gw.processor.stores.config.shard_count);
+  const notes = await own.redis.client.hKeys(owedLotsKey(shard, c.body.id));
+  // The lagging gateway's redemption carries a time before the note's: the case at hand.
+  expect(notes).toHaveLength(1);
+  expect(late.id.slice(4, 14) < notes[0]!.slice(0, 10)).toBe(true);
+  return { early, late, second };
+}
+
+/** Each reversed, the latest first: as if none of it had happened. */
+async function reverseAll(h: Awaited<ReturnType<typeof history>>): Promise<unknown[]> {
+  const wallets = [];
+  for (const t of [h.late, h.early, h.second]) wallets.push((await pos('/v1/reversals', { original_reference: t.reference })).wallet);
+  return wallets;
+}
+
+const expected = [{ open: 0, commerce: 300 }, { open: 0, commerce: 300 }, { open: 0, commerce: 0 }];
+
+describe('a redemption stamped before a note made before it', () => {
+  it('its reversal gives its money back to the lot, leaving the note to the redemption it was made for', async () => {
+    expect(await reverseAll(await history('live'))).toEqual(expected);
+  });
+
+  it('answers the same after a rebuild: its `since` rebuilt from its entry', async () => {
+    const h = await history('rebuilt');
+    const { config } = gw.processor.stores;
+    expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
+    lagging.kill();
+    await gw.close();
+    await own.redis.client.flushAll();
+    const r = await rebuild(own.redis.client, own.sql, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
+    expect(r.outcome).toBe('rebuilt');
+    if (r.outcome === 'rebuilt') expect(r.warnings).toEqual([]);
+    gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
+    expect(await reverseAll(h)).toEqual(expected);
+  });
+});
