@@ -80,7 +80,7 @@ describe('templates', () => {
         const entry_head = (kind: string) => `{"id":"${id}","kind":"${kind}","business_id":"${t.business_id}","terminal_id":"${t.terminal_id}","reference":${JSON.stringify(reference)},"request_hash":"${t.request_hash}","contact_id":"${contact_id}"`;
         expect(redemptionTemplates(t)).toEqual({
           reply: `${head},"contact_id":"${contact_id}","redeemed":${hole('redeemed')},"currency":"${currency}","created_at":"${rfc3339(now_ms)}",${wallet_tail}`,
-          entry: `${entry_head('redemption')},"amount":${hole('redeemed')},"currency":"${currency}",${created},"lots":${hole('lots')},"postings":[${hole('postings')}]}`,
+          entry: `${entry_head('redemption')},"amount":${hole('redeemed')},"currency":"${currency}",${created},"lots":${hole('lots')},"since":${hole('since')},"postings":[${hole('postings')}]}`,
         });
         expect(refundTemplates(t)).toEqual({
           reply:
