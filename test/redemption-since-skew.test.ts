@@ -7,11 +7,10 @@
 // reversal settles from there, live and after a rebuild (its state and `lr` rebuilt from its entry).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, startTestGateway, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
-import { journalMarks, waitForLedger } from '../processor/ledger/caught-up.ts';
-import { rebuild } from '../processor/ledger/rebuild.ts';
+import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
 import { owedLotsKey } from '../processor/hot/keys.ts';
 import { shardOf } from '../core/ids.ts';
 
@@ -24,7 +23,7 @@ let seq = 0;
 
 beforeAll(async () => {
   own = await startOwnStores('since');
-  gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
+  gw = await startOnOwnStores(own);
   // Its Date.now 3 s behind: the ids it stamps (core/ids.ts newId) are 3 s early.
   const lag = `data:text/javascript,const%20now=Date.now.bind(Date);Date.now=()=>now()-${lag_ms}`;
   lagging = await startGatewayProcess({ REDIS_URL: own.redis.url, DATABASE_URL: own.database_url, LEDGER_WRITER: 'off', POCKETGATE_SEED_DEMO: '0', NODE_OPTIONS: `--import ${lag}` }, 120_000);
@@ -82,15 +81,8 @@ describe('a redemption stamped before a note made before it', () => {
 
   it('answers the same after a rebuild: its `since` rebuilt from its entry', async () => {
     const h = await history('rebuilt');
-    const { config } = gw.processor.stores;
-    expect(await waitForLedger(own.redis.client, await journalMarks(own.redis.client, config.shard_count), 30_000)).toBe(true);
     lagging.kill();
-    await gw.close();
-    await own.redis.client.flushAll();
-    const r = await rebuild(own.redis.client, own.sql, config, { force: false, wait_ms: 30_000, now_ms: Date.now() });
-    expect(r.outcome).toBe('rebuilt');
-    if (r.outcome === 'rebuilt') expect(r.warnings).toEqual([]);
-    gw = await startTestGateway({ redis_url: own.redis.url, database_url: own.database_url });
+    gw = await rebuiltGateway(gw, own);
     expect(await reverseAll(h)).toEqual(expected);
   });
 });
