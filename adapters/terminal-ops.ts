@@ -34,8 +34,25 @@ export interface TerminalOp<S extends z.ZodType = z.ZodType> {
   run(processor: Processor, principal: TerminalPrincipal, input: z.infer<S>, source: string): Promise<Reply>;
 }
 
+/**
+ * What the references ISO 8583 messages are filed under at their terminal begin with
+ * (adapters/iso8583/mapping.ts isoReference: `iso:<DE32>:<DE11>:<DE7>`). A new HTTP or WebSocket
+ * transaction may not take one: it would hold the key of an acquirer's message not yet sent, whose
+ * first transmission would then be answered 94 (ISO8583.md gives 94 only for different content
+ * under a key already used; an API audit, 2026-12-07). Named as `original_reference`, one refunds
+ * or voids the ISO 8583 sale, as its transaction shows it.
+ */
+export const iso_reference_prefix = 'iso:';
+
+function notIsoReference(input: unknown, ctx: z.RefinementCtx): void {
+  const reference = typeof input === 'object' && input !== null ? (input as { reference?: unknown }).reference : undefined;
+  if (typeof reference !== 'string' || !reference.startsWith(iso_reference_prefix)) return;
+  ctx.addIssue({ code: 'custom', path: ['reference'], message: `must not begin with "${iso_reference_prefix}": such references are ISO 8583 messages' own (iso:<DE32>:<DE11>:<DE7>)` });
+}
+
+/** A POS transaction's schema refuses a reference ISO 8583 messages are filed under; a quote or look-up has none. */
 function op<S extends z.ZodType>(schema: S, run: TerminalOp<S>['run'], transaction = true): TerminalOp<S> {
-  return { schema, run, transaction };
+  return { schema: transaction ? schema.superRefine(notIsoReference) : schema, run, transaction };
 }
 
 /**

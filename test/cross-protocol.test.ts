@@ -283,6 +283,21 @@ describe('refunds and reversals, whichever channel made the purchase', () => {
     expect(await idsOfKind(c, 'reversal')).toEqual([reversal.body.id]);
   });
 
+  // Until 2026-12-07 an HTTP purchase under an acquirer's next key took it, and that message's
+  // first transmission was answered 94 (an API audit).
+  it('an HTTP or WebSocket transaction may not take a reference ISO 8583 messages are filed under: the acquirer\'s message under that key is still its first', async () => {
+    const c = await contact();
+    const p = isoRequest('0200', { 2: c.card, 3: '000000', 4: amount(100) });
+    const reference = isoReferenceOf(p);
+    const over_http = await http('/v1/purchases', { ...purchaseBody(c, 5000), reference });
+    expect(over_http.status).toBe(400);
+    expect(over_http.body).toMatchObject({ code: 'validation_failed', errors: [{ path: 'reference' }] });
+    const over_ws = await frame('redemption', { reference, cim: { type: 'card', value: c.card } });
+    expect([over_ws.status, over_ws.body.code, over_ws.body.errors?.[0]?.path]).toEqual([400, 'validation_failed', 'reference']);
+    expect((await iso.send(p)).fields[39]).toBe('00');
+    expect(await idsOfKind(c, 'purchase')).toHaveLength(1);
+  });
+
   it('a reversal voids the same over HTTP, WebSocket, ISO 8583 and a callback', async () => {
     const [a, b, c, d] = [await contact(), await contact(), await contact(), await contact()];
     const pa = purchaseBody(a, 6000);

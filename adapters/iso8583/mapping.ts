@@ -30,7 +30,7 @@ import { networkClass } from './peek-header.ts';
 import { terminalClockTime } from './local-transaction-time.ts';
 import { parseTagData } from './private-data.ts';
 import { replyTo, type IsoHandler } from './server.ts';
-import { secondsSince, type TransactionOutcome } from '../terminal-ops.ts';
+import { iso_reference_prefix, secondsSince, type TransactionOutcome } from '../terminal-ops.ts';
 
 /** DE39 for each refusal the processor can give. */
 const response_codes: Partial<Record<ErrorCode, string>> = {
@@ -59,7 +59,7 @@ export function responseCode(err: unknown): string {
 
 /** A message's idempotency reference at its terminal: DE32 + DE11 + DE7 (DE41 is the terminal). */
 export function isoReference(acquirer_id: string, stan: string, transmission: string): string {
-  return `iso:${padInstitutionId(acquirer_id)}:${stan}:${transmission}`;
+  return `${iso_reference_prefix}${padInstitutionId(acquirer_id)}:${stan}:${transmission}`;
 }
 
 /**
