@@ -215,7 +215,7 @@ class Model {
     const own = this.oneLotCovers(o, claw, open_first) ? [] : o.lots!;
     const remembered = (field: string) => {
       const expiry_ms = Number(field.slice(0, 13));
-      return expiry_ms <= at_ms && expiry_ms >= at_ms - 90 * day_ms;
+      return expiry_ms >= at_ms - 90 * day_ms;
     };
     const there = own.map(([field]) => w.lots.get(field) ?? 0);
     let expired = 0;

@@ -177,7 +177,12 @@ local function ownShares(o, own, claw, before, after)
     there[i] = tonumber(held[i] or '0')
     written[i] = 0
     local expiry = expiryOf(lot[1])
-    if remembered and share[i] > there[i] and expiry <= NOW and expiry >= ARG.award_lots.remembered_from_ms then
+    -- Not also `expiry <= NOW`: what the contact's expired lots remember, a sweep expired, by the
+    -- clock of the gateway that ran it. A claw-back on a gateway whose clock lags took a lot that
+    -- had expired seconds before as not yet expired, and its share again from other lots, open
+    -- or as debt: the money left the wallet twice (a probe of two gateways 2 s apart,
+    -- 2026-12-07: commerce debt in 8 runs of 100 once everything was reversed).
+    if remembered and share[i] > there[i] and expiry >= ARG.award_lots.remembered_from_ms then
       local left = tonumber(redis.call('HGET', KEY.expired_lots, lot[1]) or '0')
       written[i] = math.min(share[i] - there[i], left)
       if written[i] == left and left > 0 then redis.call('HDEL', KEY.expired_lots, lot[1])

@@ -89,6 +89,23 @@ describe('reversal.lua', () => {
     expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
   });
 
+  // The sweep ran on a gateway whose clock is ahead of this call's (two gateways 2 s apart): the
+  // lot expired by its clock, 1 s after this call's now. Until 2026-12-07 only a lot expired by the
+  // call's own clock was written off, and its 100 was clawed back again from the other lot: the
+  // money left the wallet twice (a probe of two gateways: commerce debt once all was reversed).
+  it('writes off what an expiry took of the purchase\'s lot, whatever the clock of the gateway that calls it says of the lot', async () => {
+    const now_ms = Date.now();
+    const swept = `${String(now_ms + 1_000).padStart(13, '0')}|`;
+    const contact_id = await specContact(redis, shard, business, 0, { [soon]: 100 });
+    await redis.hSet(expiredLotsKey(shard, contact_id), swept, '100');
+    const o = await original('p|1000|100||||');
+    const out = await redis.reversalScript(call(contact_id, o.slot, null, counted(o.id), awardLotsArg(o.id, [[swept, 100]], now_ms)));
+    if (out.outcome !== 'ok') throw new Error(JSON.stringify(out));
+    expect(JSON.parse(out.reply)).toMatchObject({ original_kind: 'purchase', clawed_back: 0, award_expired: 100, wallet: { open: 0, commerce: 100 } });
+    expect(await redis.hGetAll(lotsKey(shard, contact_id))).toEqual({ [soon]: '100' });
+    expect(await redis.exists(expiredLotsKey(shard, contact_id))).toBe(0);
+  });
+
   // A purchase of 1,000 awarded 80: 50 into a lot (gone an hour ago) and 30 into open (an
   // instant_redeem award). A refund of 333 clawed back 26, its lot first (claw-back.lua
   // lotsTakenAt: the award's floor, as far as the lot goes): the lot's 26 written off. The

@@ -180,6 +180,18 @@ describe('ContactReplay', () => {
     expect(r.warnings).toEqual([`refund txn_${n}: 5 of its claw-back had expired, 0 derived`]);
   });
 
+  it('writes off what an expiry before it in the journal took, though the claw-back\'s own time is before the lot\'s expiry (its gateway\'s clock behind the sweep\'s)', () => {
+    const r = new ContactReplay(ctx);
+    const t0 = Date.UTC(2026, 11, 7);
+    const sale = row('purchase', t0, { amount: 1_000, awards: [award(100, t0 + 10_000)], postings: [[rewards, commerce, 100]] });
+    r.apply(sale);
+    r.apply(row('expiry', t0 + 10_500, { postings: [[commerce, rewards, 100]] }));
+    // Stamped 2 s behind: 8.5 s, before the lot's expiry, yet after the expiry in the journal.
+    r.apply(row('reversal', t0 + 8_500, { original_id: sale.id, award_expired: 100, postings: [] }));
+    expect(r.result()).toMatchObject({ lots: [], debt: 0, expired_lots: [] });
+    expect(r.warnings).toEqual([]);
+  });
+
   it('notes owed what a claw-back\'s entry says it noted (each lack in turn, under its id), every lack for entries before 2026-12-06, and settles notes made since a redemption as its reversal does', () => {
     const t0 = Date.UTC(2026, 11, 6);
     const never = lotOf(9_999_999_999_999);

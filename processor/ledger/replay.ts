@@ -576,7 +576,10 @@ export class ContactReplay {
       const share = shares[i]!;
       const there = this.lots.get(field) ?? 0;
       const expiry_ms = Number(field.slice(0, 13));
-      const remembered = share > there && expiry_ms <= t.created_ms && expiry_ms >= t.created_ms - expired_lots_kept_ms;
+      // What expiries took is remembered whatever the claw-back's clock said of the lot (claw-back.lua
+      // ownShares; until 2026-12-07 only a lot expired by that clock, which is what `expired` holds
+      // unless two gateways' clocks differ).
+      const remembered = share > there && expiry_ms >= t.created_ms - expired_lots_kept_ms;
       const left = remembered ? (this.expired.get(field) ?? 0) : 0;
       const take = Math.min(share - there, left);
       if (take > 0) {

@@ -1,13 +1,21 @@
-// A redemption committed after a claw-back's note under an id stamped before that note: here a
-// second gateway whose clock lags the first's by 3 s (the same happens on one gateway to a request
-// that waits while a claw-back commits). The note was made for an earlier redemption's reversal;
-// settled from the later redemption's id time (until 2026-12-07), that redemption's reversal kept
-// its money in open, where it had taken it from the contact's lot ("as if it never happened" was
-// not so), and used the note up. Now redeem.lua raises its `since` past the notes held, and its
-// reversal settles from there, live and after a rebuild (its state and `lr` rebuilt from its entry).
+// Two gateways on the same stores whose clocks differ: here a second one whose clock lags the
+// first's by 3 s. Transaction ids, and what a script takes as now, are each gateway's own.
+//
+// A redemption committed after a claw-back's note under an id stamped before that note (the same
+// happens on one gateway to a request that waits while a claw-back commits). The note was made for
+// an earlier redemption's reversal; settled from the later redemption's id time (until
+// 2026-12-07), that redemption's reversal kept its money in open, where it had taken it from the
+// contact's lot ("as if it never happened" was not so), and used the note up. Now redeem.lua
+// raises its `since` past the notes held, and its reversal settles from there, live and after a
+// rebuild (its state and `lr` rebuilt from its entry).
+//
+// A claw-back on the lagging gateway of a sale whose lot the first gateway's sweep had just
+// expired: by its own clock the lot had not expired, so it wrote nothing off and took the share
+// again as debt (until 2026-12-07: a probe of two gateways 2 s apart ended 8 runs in 100 in
+// commerce debt once everything was reversed).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createBusiness, type BusinessFixture, type TestGateway } from './helpers.ts';
+import { call, createBusiness, eventually, type BusinessFixture, type TestGateway } from './helpers.ts';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts';
 import { startOwnStores, type OwnStores } from './own-stores.ts';
 import { rebuiltGateway, startOnOwnStores } from './rebuilt.ts';
@@ -23,7 +31,7 @@ let seq = 0;
 
 beforeAll(async () => {
   own = await startOwnStores('since');
-  gw = await startOnOwnStores(own);
+  gw = await startOnOwnStores(own, { expiry_sweep_ms: 100 });
   // Its Date.now 3 s behind: the ids it stamps (core/ids.ts newId) are 3 s early.
   const lag = `data:text/javascript,const%20now=Date.now.bind(Date);Date.now=()=>now()-${lag_ms}`;
   lagging = await startGatewayProcess({ REDIS_URL: own.redis.url, DATABASE_URL: own.database_url, LEDGER_WRITER: 'off', POCKETGATE_SEED_DEMO: '0', NODE_OPTIONS: `--import ${lag}` }, 120_000);
@@ -73,6 +81,32 @@ async function reverseAll(h: Awaited<ReturnType<typeof history>>): Promise<unkno
 }
 
 const expected = [{ open: 0, commerce: 300 }, { open: 0, commerce: 300 }, { open: 0, commerce: 0 }];
+
+describe('a claw-back on a gateway whose clock lags the sweep\'s', () => {
+  it('writes off what the sweep expired of the sale\'s lot, leaving no debt', async () => {
+    const shop = await createBusiness(gw);
+    expect((await call(gw, 'POST', '/v1/offers', shop.admin_key, { name: 'a day', goal: 'spend', award: { fixed: 200 }, validity_days: 1 })).status).toBe(201);
+    const cim = { type: 'loyalty_id', value: 'swept' };
+    expect((await call(gw, 'POST', '/v1/contacts', shop.admin_key, { cims: [cim] })).status).toBe(201);
+    // Its lot expires at the second 2 s from now (occurred_at a day before it).
+    const expiry_ms = Math.floor((Date.now() + 2_000) / 1_000) * 1_000;
+    const occurred_at = new Date(expiry_ms - 86_400_000).toISOString().replace('.000Z', 'Z');
+    const sale = await call(gw, 'POST', '/v1/purchases', shop.terminal_key, { reference: `since-${++seq}`, cim, amount: 2000, currency: 'EUR', occurred_at });
+    expect(sale.status, sale.text).toBe(201);
+    expect(sale.body.wallet).toEqual({ open: 0, commerce: 200 });
+    await eventually('the lot expired by the first gateway\'s sweep', async () => {
+      const w = await call(gw, 'GET', `/v1/wallets?cim_type=loyalty_id&cim_value=swept`, shop.admin_key);
+      return w.status === 200 && w.body.commerce === 0;
+    });
+    // Within 3 s of the expiry: by the lagging gateway's clock, the lot has not expired yet.
+    expect(Date.now()).toBeLessThan(expiry_ms + lag_ms);
+    const b = { reference: `since-${++seq}`, original_reference: sale.body.reference };
+    const r = await fetch(`http://127.0.0.1:${lagging.port}/v1/reversals`, { method: 'POST', headers: { authorization: `Bearer ${shop.terminal_key}`, 'content-type': 'application/json' }, body: JSON.stringify(b) });
+    const reversal = (await r.json()) as Record<string, unknown>;
+    expect(r.status, JSON.stringify(reversal)).toBe(201);
+    expect(reversal).toMatchObject({ clawed_back: 0, award_expired: 200, wallet: { open: 0, commerce: 0 } });
+  });
+});
 
 describe('a redemption stamped before a note made before it', () => {
   it('its reversal gives its money back to the lot, leaving the note to the redemption it was made for', async () => {
