@@ -24,6 +24,8 @@ export interface ClaimedDelivery {
   readonly manual: boolean;
   /** The event as sent: JSON text, or undefined when its transaction cannot be read (never expected). */
   readonly body: string | undefined;
+  /** When it fell due (ms since the epoch): claimed up to ClaimOptions.lead_ms before, it is sent then, not before. */
+  readonly due_ms: number;
 }
 
 export interface ClaimOptions {
@@ -33,6 +35,8 @@ export interface ClaimOptions {
   readonly total: number;
   /** How long a claimed attempt is this worker's: past it, another worker may take it again. */
   readonly lease_ms: number;
+  /** Deliveries falling due within this many ms are claimed too (the worker holds each until it is due). */
+  readonly lead_ms?: number;
 }
 
 /** What a claim round took: deliveries to attempt now, and those it gave up instead. */
@@ -57,6 +61,7 @@ interface ClaimedRow {
   transaction_id: string;
   n: number | null;
   event_created_at: Date;
+  due_at: Date;
 }
 
 /** last_error of a delivery given up when its last attempt's lease ran out (after "attempt <n>"). */
@@ -76,10 +81,10 @@ export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): P
   // is planned, once generic, as a scan of the whole table, history included.
   const rows = await sql<ClaimedRow[]>`
     with due as (
-      select c.seq, c.spent from webhook_endpoints e
+      select c.seq, c.spent, c.due_at from webhook_endpoints e
       cross join lateral (
-        select seq, attempts >= attempts_max as spent from webhook_deliveries due
-        where due.endpoint_id = e.id and due.status = 'pending' and due.next_attempt_at <= now()
+        select seq, attempts >= attempts_max as spent, next_attempt_at as due_at from webhook_deliveries due
+        where due.endpoint_id = e.id and due.status = 'pending' and due.next_attempt_at <= now() + ${o.lead_ms ?? 0} * interval '1 millisecond'
         order by due.next_attempt_at
         limit coalesce((${JSON.stringify(o.free)}::text::jsonb ->> e.id)::int4, ${o.per_endpoint})
         for update skip locked
@@ -99,9 +104,9 @@ export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): P
     )
     select c.seq::text, c.given_up, c.endpoint_id, e.url, e.secret,
       array(select ws.secret from webhook_secrets ws where ws.endpoint_id = e.id and ws.expires_at > now() order by ws.expires_at desc) as previous_secrets, c.event_id, c.attempts, c.manual_retry, ev.type, ev.business_id, ev.transaction_id, ev.n,
-      ev.created_at as event_created_at
+      ev.created_at as event_created_at, due.due_at
     from (select * from claimed union all select * from given_up) c
-    join webhook_endpoints e on e.id = c.endpoint_id join webhook_events ev on ev.id = c.event_id`;
+    join due on due.seq = c.seq join webhook_endpoints e on e.id = c.endpoint_id join webhook_events ev on ev.id = c.event_id`;
   const claimed = rows.filter((r) => !r.given_up);
   return { deliveries: await claimedDeliveries(sql, key, claimed), given_up: rows.length - claimed.length };
 }
@@ -129,6 +134,7 @@ async function claimedDeliveries(sql: Sql, key: Buffer, rows: readonly ClaimedRo
       attempt: r.attempts,
       manual: r.manual_retry,
       body: view === undefined ? undefined : JSON.stringify(eventPayload(r, view)),
+      due_ms: r.due_at.getTime(),
     };
   });
 }

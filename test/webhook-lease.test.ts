@@ -214,3 +214,20 @@ describe('migration 014 on deliveries made before it', () => {
     expect(rows.map((r) => [r.event_id, r.status, r.attempts])).toEqual([['evt_a', 'pending', 5], ['evt_b', 'failed', 9], ['evt_c', 'failed', 13], ['evt_d', 'failed', 8], ['evt_e', 'succeeded', 1]]);
   });
 });
+
+// A retry claimed ahead (the worker's lead, so that it goes out when due rather than a claim's
+// statements after): claimed only within the lead, and with the time it is due, for the worker
+// to hold it until then (test/webhook-retry-schedule.test.ts measures the sending).
+describe('a delivery falling due within the claim lead', () => {
+  it('is claimed with its due time; one due after the lead is not claimed', async () => {
+    const d = await oneDelivery();
+    const due_ms = Date.now() + 2_000;
+    await own.sql`update webhook_deliveries set next_attempt_at = ${new Date(due_ms)} where endpoint_id = ${d.endpoint_id}`;
+    const claimAhead = async (lead_ms: number) => (await claimDeliveries(own.sql, key, { free: {}, per_endpoint: 16, total: 512, lease_ms: 30_000, lead_ms })).deliveries;
+    expect(await claimAhead(0)).toEqual([]);
+    expect(await claimAhead(1_000)).toEqual([]);
+    const [claimed, ...more] = await claimAhead(5_000);
+    expect(more).toEqual([]);
+    expect(claimed).toMatchObject({ event_id: d.event_id, attempt: 1, due_ms });
+  });
+});

@@ -41,6 +41,8 @@ export interface WorkerOptions {
   readonly lease_ms?: number;
   /** A 2xx within this is a success (spec: 10 s). */
   readonly timeout_ms?: number;
+  /** Draws each retry's jitter, in [0, 1) (tests draw the bounds). */
+  readonly random?: () => number;
   readonly onError?: (err: unknown, message: string) => void;
   readonly onOutcome?: (outcome: AttemptOutcome) => void;
 }
@@ -69,6 +71,14 @@ const failing_endpoints_max = 10_000;
  * their schedule but for such a flood; what is left waits due, not counted as an attempt.
  */
 const failing_attempts_per_second_max = 256;
+
+/**
+ * Retries falling due within this are claimed ahead and each held until it is due: claimed when
+ * due, a retry went out a claim's statements later (some 10 ms on a quiet machine, 60 under load),
+ * past its ±20% band at a small WEBHOOK_RETRY_BASE_MS (a black-box audit, 2026-12-07: attempt 2
+ * 63–69 ms after attempt 1 at a 50 ms base, at most 60 allowed).
+ */
+const claim_lead_ms = 100;
 
 /** An attempt answered within this: its endpoint is claimed deliveries to wait for its slots too. */
 const quick_attempt_ms = 1_000;
@@ -182,8 +192,8 @@ export class WebhookWorker {
       try {
         claimed = await this.claim();
         failures = 0;
-        // Due when this claim began: claimed by it (or by another gateway).
-        this.forgetDue(claim_started_ms);
+        // Due when this claim began, or within its lead: claimed by it (or by another gateway).
+        this.forgetDue(claim_started_ms + claim_lead_ms);
       } catch (err) {
         this.report(err, 'webhooks: claiming deliveries failed, retrying');
         // Back off while PostgreSQL is down, bounded so that its return is noticed within 5 s.
@@ -191,7 +201,7 @@ export class WebhookWorker {
         await this.sleep(Math.min(100 * 2 ** failures, 5_000), false);
         continue;
       }
-      if (claimed === 0 || this.in_flight >= this.in_flight_max) await this.sleep(Math.min(this.poll_ms, this.untilDue()), true);
+      if (claimed === 0 || this.in_flight >= this.in_flight_max) await this.sleep(Math.min(this.poll_ms, Math.max(0, this.untilDue() - claim_lead_ms)), true);
     }
   }
 
@@ -257,7 +267,7 @@ export class WebhookWorker {
     }
     this.shareFailingTokens(failing, free, this.per_endpoint);
     const total = this.in_flight_max - this.in_flight;
-    const claim = await claimDeliveries(this.sql, this.key, { free, per_endpoint: this.per_endpoint, total, lease_ms: this.lease_ms });
+    const claim = await claimDeliveries(this.sql, this.key, { free, per_endpoint: this.per_endpoint, total, lease_ms: this.lease_ms, lead_ms: claim_lead_ms });
     const failing_set = new Set(failing);
     this.failing_tokens -= claim.deliveries.filter((d) => failing_set.has(d.endpoint_id)).length;
     this.backlog_elsewhere = claim.deliveries.length >= total || this.anyFullShare(claim.deliveries, shares, this.per_endpoint);
@@ -339,6 +349,7 @@ export class WebhookWorker {
 
   private async attempt(d: ClaimedDelivery, waited: boolean): Promise<void> {
     let result: AttemptResult;
+    await untilMs(d.due_ms);
     // Its endpoint's turn came after stop(), or after the endpoint was disabled or deleted while
     // it waited (a black-box probe, 2026-12-05: a dead endpoint disabled got the 8 deliveries
     // claimed for it, up to 8.5 s after the PATCH or DELETE had answered): not made, left due.
@@ -395,7 +406,7 @@ export class WebhookWorker {
         const results = this.results.splice(0, results_per_statement_max);
         const released = this.released.splice(0, results_per_statement_max);
         try {
-          this.noteDue(await recordAttempts(this.sql, results, this.options.retry_base_ms));
+          this.noteDue(await recordAttempts(this.sql, results, this.options.retry_base_ms, this.options.random));
           await releaseAttempts(this.sql, released);
         } catch (err) {
           this.report(err, 'webhooks: recording attempts failed; those deliveries are attempted again when their lease ends');
@@ -407,4 +418,9 @@ export class WebhookWorker {
       if (this.results.length > 0 || this.released.length > 0) this.flush();
     });
   }
+}
+
+/** Resolves once the clock reaches `at_ms` (at once if it has): a timer may fire a millisecond early. */
+async function untilMs(at_ms: number): Promise<void> {
+  for (let left_ms = at_ms - Date.now(); left_ms > 0; left_ms = at_ms - Date.now()) await new Promise((resolve) => setTimeout(resolve, left_ms));
 }
