@@ -101,7 +101,6 @@ describe('the ledger writer, the answer to its read lost with its connection', (
     writer.start();
 
     await eventually('the other entries recorded', async () => (await recorded(lost.map((p) => p.id))) === lost.length - 1, 10_000);
-    console.log('DBG', writer.consumer, await pendingOn(writer.consumer), await own.client.sendCommand(['XPENDING', journalKey(shard), journal_group]));
     await eventually('nothing left pending on the writer', async () => (await pendingOn(writer!.consumer)) === 0, 10_000);
     const dead = (await own.client.sendCommand(['XRANGE', deadLetterKey(shard), '-', '+'])) as [string, string[]][];
     expect(dead).toHaveLength(dead_before + 1);
