@@ -15,7 +15,9 @@ export interface PgProxy {
   close(): Promise<void>;
 }
 
-export async function startPgProxy(mode: ProxyMode = 'forward'): Promise<PgProxy> {
+/** `reply_delay_ms`: what PostgreSQL answers reaches the client this much later (a far server), in order. */
+export async function startPgProxy(mode: ProxyMode = 'forward', options: { readonly reply_delay_ms?: number } = {}): Promise<PgProxy> {
+  const reply_delay_ms = options.reply_delay_ms ?? 0;
   const target = new URL(process.env.DATABASE_URL!);
   const sockets = new Set<Socket>();
   let current: ProxyMode = mode;
@@ -33,7 +35,9 @@ export async function startPgProxy(mode: ProxyMode = 'forward'): Promise<PgProxy
     upstream.on('close', () => sockets.delete(upstream));
     // Bytes pass only while forwarding: once hung, an open connection goes silent too.
     client.on('data', (d) => void (current === 'forward' && upstream.write(d)));
-    upstream.on('data', (d) => void (current === 'forward' && client.write(d)));
+    const reply = (d: Buffer) => void (current === 'forward' && client.write(d));
+    // Timers of one duration fire in the order they were set: the replies keep theirs.
+    upstream.on('data', (d: Buffer) => (reply_delay_ms > 0 ? setTimeout(reply, reply_delay_ms, d) : reply(d)));
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   };
