@@ -318,7 +318,9 @@ describe('events', () => {
     } finally {
       await redis.close();
     }
-    expect(await gw.processor.expiry.sweep()).toBeGreaterThanOrEqual(1);
+    // This sweep or the gateway's own (every second) expires it: which one is a race (this one
+    // found nothing to do once, in a run of the webhook files side by side); the events below tell.
+    await gw.processor.expiry.sweep();
 
     const kinds = () => ofType(r.received, 'transaction.approved').map((e) => e.json.data.kind).sort();
     await eventually('every kind', async () => kinds().length === 9 && ofType(r.received, 'award.expired').length === 1, 15_000);

@@ -77,7 +77,9 @@ const failing_attempts_per_second_max = 256;
  * due, a retry went out a claim's statements later (5–20 ms on this machine, more with a distant
  * PostgreSQL), past its ±20% band at a small WEBHOOK_RETRY_BASE_MS (a black-box audit, 2026-12-07:
  * attempt 2 63–69 ms after attempt 1 at a 50 ms base, at most 60 allowed). Long enough for a claim
- * under way when the lead begins and the one after it, with PostgreSQL 30 ms away.
+ * under way when the lead begins and the one after it, with PostgreSQL 30 ms away. An endpoint
+ * disabled while one is held does not stop it (as for one claimed at the moment of the PATCH): the
+ * check that `attempt` makes after a wait for a slot is a statement, and would make it late again.
  */
 const claim_lead_ms = 250;
 
