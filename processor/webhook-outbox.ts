@@ -35,7 +35,10 @@ export interface ClaimOptions {
   readonly total: number;
   /** How long a claimed attempt is this worker's: past it, another worker may take it again. */
   readonly lease_ms: number;
-  /** Deliveries falling due within this many ms are claimed too (the worker holds each until it is due). */
+  /**
+   * Deliveries falling due within this many ms are claimed too (the worker holds each until it is
+   * due); not one whose last attempt's lease ends within it: it is failed only once that has.
+   */
   readonly lead_ms?: number;
 }
 
@@ -85,6 +88,7 @@ export async function claimDeliveries(sql: Sql, key: Buffer, o: ClaimOptions): P
       cross join lateral (
         select seq, attempts >= attempts_max as spent, next_attempt_at as due_at from webhook_deliveries due
         where due.endpoint_id = e.id and due.status = 'pending' and due.next_attempt_at <= now() + ${o.lead_ms ?? 0} * interval '1 millisecond'
+          and (due.attempts < due.attempts_max or due.next_attempt_at <= now())
         order by due.next_attempt_at
         limit coalesce((${JSON.stringify(o.free)}::text::jsonb ->> e.id)::int4, ${o.per_endpoint})
         for update skip locked

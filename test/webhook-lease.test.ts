@@ -231,3 +231,17 @@ describe('a delivery falling due within the claim lead', () => {
     expect(claimed).toMatchObject({ event_id: d.event_id, attempt: 1, due_ms });
   });
 });
+
+describe('a delivery whose last attempt\'s lease ends within the claim lead', () => {
+  it('is not given up ahead: only once the lease has run out', async () => {
+    const d = await oneDelivery();
+    const lease_end_ms = Date.now() + 2_000;
+    await own.sql`update webhook_deliveries set attempts = attempts_max, next_attempt_at = ${new Date(lease_end_ms)} where endpoint_id = ${d.endpoint_id}`;
+    const claimAhead = async () => await claimDeliveries(own.sql, key, { free: {}, per_endpoint: 16, total: 512, lease_ms: 30_000, lead_ms: 5_000 });
+    expect(await claimAhead()).toEqual({ deliveries: [], given_up: 0 });
+    expect((await deliveryOf(d)).status).toBe('pending');
+    await own.sql`update webhook_deliveries set next_attempt_at = now() where endpoint_id = ${d.endpoint_id}`;
+    expect(await claimAhead()).toEqual({ deliveries: [], given_up: 1 });
+    expect((await deliveryOf(d)).status).toBe('failed');
+  });
+});
