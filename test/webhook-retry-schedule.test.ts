@@ -1,7 +1,7 @@
 // spec/EVENTS.md: "attempt k (k = 2..8) waits `WEBHOOK_RETRY_BASE_MS` × 4^(k−2) (... ±20%
 // jitter)". Claimed once due, a retry went out a claim's two statements after it: at a small base,
 // past its band (a black-box audit, 2026-12-07: attempt 2 63–69 ms after attempt 1 at a 50 ms
-// base, at most 60 allowed). The worker now claims retries up to 250 ms ahead and sends each when
+// base, at most 60 allowed). The worker now claims retries up to 500 ms ahead and sends each when
 // it is due. Here its PostgreSQL is made far (every answer 30 ms late, through a proxy), so that a
 // claim made once due is late by 60 ms and more, well apart from a loaded machine's few ms; the
 // jitter is drawn at its top (× 1.2), so that lateness is past the band. Measured at a real receiver.

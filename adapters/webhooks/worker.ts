@@ -76,12 +76,19 @@ const failing_attempts_per_second_max = 256;
  * Retries falling due within this are claimed ahead and each held until it is due: claimed when
  * due, a retry went out a claim's statements later (5–20 ms on this machine, more with a distant
  * PostgreSQL), past its ±20% band at a small WEBHOOK_RETRY_BASE_MS (a black-box audit, 2026-12-07:
- * attempt 2 63–69 ms after attempt 1 at a 50 ms base, at most 60 allowed). Long enough for a claim
- * under way when the lead begins and the one after it, with PostgreSQL 30 ms away. An endpoint
- * disabled while one is held does not stop it (as for one claimed at the moment of the PATCH): the
- * check that `attempt` makes after a wait for a slot is a statement, and would make it late again.
+ * attempt 2 63–69 ms after attempt 1 at a 50 ms base, at most 60 allowed). An endpoint disabled
+ * while one is held does not stop it (as for one claimed at the moment of the PATCH): the check
+ * that `attempt` makes after a wait for a slot is a statement, and would make it late again.
  */
-const claim_lead_ms = 250;
+const claim_lead_ms = 500;
+
+/**
+ * The loop wakes this long before the earliest retry it knows of is due: time for a claim (up to
+ * 165 ms with PostgreSQL 30 ms away), which takes with it every retry due within claim_lead_ms.
+ * Woken and claiming with one lead, a burst of retries whose answers came a few ms apart was
+ * split: the claim took those due by then, the rest came a second claim later, 40 ms past due.
+ */
+const wake_lead_ms = 250;
 
 /** An attempt answered within this: its endpoint is claimed deliveries to wait for its slots too. */
 const quick_attempt_ms = 1_000;
@@ -204,7 +211,7 @@ export class WebhookWorker {
         await this.sleep(Math.min(100 * 2 ** failures, 5_000), false);
         continue;
       }
-      if (claimed === 0 || this.in_flight >= this.in_flight_max) await this.sleep(Math.min(this.poll_ms, Math.max(0, this.untilDue() - claim_lead_ms)), true);
+      if (claimed === 0 || this.in_flight >= this.in_flight_max) await this.sleep(Math.min(this.poll_ms, Math.max(0, this.untilDue() - wake_lead_ms)), true);
     }
   }
 
