@@ -1,19 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseWith } from './schemas.ts';
-import { deliveriesQuerySchema, retryDelayMs, webhookCreateSchema, webhookPatchSchema } from './webhooks.ts';
+import { deliveriesQuerySchema, retry_send_allowance_ms, retryDelayMs, webhookCreateSchema, webhookPatchSchema } from './webhooks.ts';
 
 describe('webhooks (spec/EVENTS.md)', () => {
-  it('attempt k waits base × 4^(k−2), within ±20%', () => {
+  it('attempt k waits base × 4^(k−2), within ±20%, its top lowered by what sending takes', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 600_000 }), fc.integer({ min: 2, max: 8 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (base, k, random) => {
         const nominal = base * 4 ** (k - 2);
         const delay = retryDelayMs(base, k, random);
-        return Number.isInteger(delay) && delay >= Math.floor(0.8 * nominal) && delay <= Math.ceil(1.2 * nominal);
+        const top = 1.2 * nominal - Math.min(retry_send_allowance_ms, 0.2 * nominal);
+        return Number.isInteger(delay) && delay >= Math.floor(0.8 * nominal) && delay <= Math.ceil(top);
       }),
     );
-    expect(retryDelayMs(30_000, 2, 0.5)).toBe(30_000);
-    expect(retryDelayMs(30_000, 8, 0.5)).toBe(30_000 * 4096);
+    // The bottom of the band as drawn; the top less the allowance; the middle less half of it.
+    expect(retryDelayMs(30_000, 2, 0)).toBe(24_000);
+    expect(retryDelayMs(50, 2, 0.999_999)).toBe(50);
+    expect(retryDelayMs(30_000, 2, 0.5)).toBe(30_000 - retry_send_allowance_ms / 2);
+    expect(retryDelayMs(30_000, 8, 0.5)).toBe(30_000 * 4096 - retry_send_allowance_ms / 2);
   });
 
   it('takes http(s) URLs and known event types, or ["*"]', () => {
