@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookWorker } from '../adapters/webhooks/worker.ts';
+import { retry_send_allowance_ms, retryDelayMs } from '../core/webhooks.ts';
 import { migrate, migrationFiles } from '../processor/ledger/migrate.ts';
 import { connectPostgres, type Sql } from '../processor/stores.ts';
 import { claimDeliveries, recordAttempts, type ClaimedDelivery } from '../processor/webhook-outbox.ts';
@@ -127,10 +128,12 @@ describe('a delivery whose attempts never finish', () => {
     const [c] = await claim(60_000);
     const ended_ms = Date.now() - 5_000; // answered 5 s before its result is written
     const due = await recordAttempts(own.sql, [{ seq: c!.seq, attempt: 1, ok: false, status_code: 500, error: 'HTTP 500', ended_ms }], 60_000, () => 0.5);
-    // Jitter 0.5: the base itself (attempt 2 waits base × 4^0).
-    expect(due).toEqual([ended_ms + 60_000]);
+    // Jitter 0.5: the middle of attempt 2's band (base × 4^0, less half the send allowance).
+    const wait_ms = retryDelayMs(60_000, 2, 0.5);
+    expect(wait_ms).toBe(60_000 - retry_send_allowance_ms / 2);
+    expect(due).toEqual([ended_ms + wait_ms]);
     const [row] = await own.sql<{ at_ms: number }[]>`select (extract(epoch from next_attempt_at) * 1000)::float8 as at_ms from webhook_deliveries where seq = ${c!.seq}`;
-    expect(row!.at_ms).toBe(ended_ms + 60_000);
+    expect(row!.at_ms).toBe(ended_ms + wait_ms);
   });
 
   it('a lease that runs out before the 8th counts as an attempt: the 8th is still the last', async () => {
