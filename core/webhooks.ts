@@ -102,7 +102,7 @@ export const retry_send_allowance_ms = 10;
  * (`random` in [0, 1), so that concurrent failures do not all come back at the same instant). The
  * top of the band is lowered by what sending takes (retry_send_allowance_ms, at most a fifth of
  * the nominal wait): a receiver times the gap between two attempts, the wait and the send, and a
- * wait drawn at the top came past the band (a black-box audit, 2026-12-07: 62–66 ms at a 50 ms
+ * wait drawn at the top came past the band (a black-box audit, 2026-12-07: 61–66 ms at a 50 ms
  * base, at most 60 allowed); the gaps it sees centre on the nominal wait.
  */
 export function retryDelayMs(base_ms: number, k: number, random: number): number {

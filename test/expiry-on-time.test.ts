@@ -135,6 +135,7 @@ describe('a lot falling due while a sweep runs, after the time it swept at', () 
       expect(o.status).toBe(201);
       const card = testCard(881_000_301);
       const c = await call(lone, 'POST', '/v1/contacts', b.admin_key, { cims: [{ type: 'card', value: card }] });
+      expect(c.status, c.text).toBe(201);
       const occurred_at = new Date(Math.floor((Date.now() - day_ms + 60_000) / 1000) * 1000).toISOString();
       const p = await call(lone, 'POST', '/v1/purchases', b.terminal_key, { reference: ref(), cim: { type: 'card', value: card }, amount: 1000, currency: 'EUR', occurred_at });
       expect(p.status, p.text).toBe(201);

@@ -14,7 +14,7 @@ import { WebhookWorker } from '../adapters/webhooks/worker.ts';
 import { retry_send_allowance_ms, retryDelayMs } from '../core/webhooks.ts';
 import { migrate, migrationFiles } from '../processor/ledger/migrate.ts';
 import { connectPostgres, type Sql } from '../processor/stores.ts';
-import { claimDeliveries, recordAttempts, type ClaimedDelivery } from '../processor/webhook-outbox.ts';
+import { claimDeliveries, recordAttempts, type Claim, type ClaimedDelivery } from '../processor/webhook-outbox.ts';
 import { webhookSecretKey } from '../processor/webhooks.ts';
 import { call, createBusiness, eventually, startTestGateway, testCard, type TestGateway } from './helpers.ts';
 import { createContacts } from './ledger-helpers.ts';
@@ -65,6 +65,11 @@ async function oneDelivery(url = 'http://127.0.0.1:9/hook'): Promise<OneDelivery
 /** Claim as a worker does, with a lease of `lease_ms`. */
 async function claim(lease_ms: number): Promise<ClaimedDelivery[]> {
   return (await claimDeliveries(own.sql, key, { free: {}, per_endpoint: 16, total: 512, lease_ms })).deliveries;
+}
+
+/** Claim as a worker does, taking too what falls due within `lead_ms` (its 30 s lease never runs out here). */
+async function claimAhead(lead_ms: number): Promise<Claim> {
+  return await claimDeliveries(own.sql, key, { free: {}, per_endpoint: 16, total: 512, lease_ms: 30_000, lead_ms });
 }
 
 /** Claim, then die: the attempt is never recorded, and its 1 ms lease runs out. */
@@ -226,10 +231,9 @@ describe('a delivery falling due within the claim lead', () => {
     const d = await oneDelivery();
     const due_ms = Date.now() + 2_000;
     await own.sql`update webhook_deliveries set next_attempt_at = ${new Date(due_ms)} where endpoint_id = ${d.endpoint_id}`;
-    const claimAhead = async (lead_ms: number) => (await claimDeliveries(own.sql, key, { free: {}, per_endpoint: 16, total: 512, lease_ms: 30_000, lead_ms })).deliveries;
-    expect(await claimAhead(0)).toEqual([]);
-    expect(await claimAhead(1_000)).toEqual([]);
-    const [claimed, ...more] = await claimAhead(5_000);
+    expect((await claimAhead(0)).deliveries).toEqual([]);
+    expect((await claimAhead(1_000)).deliveries).toEqual([]);
+    const [claimed, ...more] = (await claimAhead(5_000)).deliveries;
     expect(more).toEqual([]);
     expect(claimed).toMatchObject({ event_id: d.event_id, attempt: 1, due_ms });
   });
@@ -240,11 +244,10 @@ describe('a delivery whose last attempt\'s lease ends within the claim lead', ()
     const d = await oneDelivery();
     const lease_end_ms = Date.now() + 2_000;
     await own.sql`update webhook_deliveries set attempts = attempts_max, next_attempt_at = ${new Date(lease_end_ms)} where endpoint_id = ${d.endpoint_id}`;
-    const claimAhead = async () => await claimDeliveries(own.sql, key, { free: {}, per_endpoint: 16, total: 512, lease_ms: 30_000, lead_ms: 5_000 });
-    expect(await claimAhead()).toEqual({ deliveries: [], given_up: 0 });
+    expect(await claimAhead(5_000)).toEqual({ deliveries: [], given_up: 0 });
     expect((await deliveryOf(d)).status).toBe('pending');
     await own.sql`update webhook_deliveries set next_attempt_at = now() where endpoint_id = ${d.endpoint_id}`;
-    expect(await claimAhead()).toEqual({ deliveries: [], given_up: 1 });
+    expect(await claimAhead(5_000)).toEqual({ deliveries: [], given_up: 1 });
     expect((await deliveryOf(d)).status).toBe('failed');
   });
 });
