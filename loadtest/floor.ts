@@ -12,13 +12,11 @@ import postgres from 'postgres';
 import { connectRedis } from '../processor/stores.ts';
 import { cpuMs, median, postgresCpuMs, postmasterPid, redisCpuMs } from './measure.ts';
 import { startChild, type Child } from './processes.ts';
-import { formatStalls, readStalls, startStallWatch } from './redis-stalls.ts';
+import { formatStalls, readStalls, stall_threshold_ms, startStallWatch } from './redis-stalls.ts';
 
 const { values: opt } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '2' }, connections: { type: 'string', default: '32' }, rate: { type: 'string' } } });
 const rate = opt.rate === undefined ? undefined : Number(opt.rate);
 if (rate !== undefined && !(rate >= 1)) throw new Error('--rate must be a positive number of requests per second');
-/** Redis events this long or longer are counted (redis-stalls.ts). */
-const stall_threshold_ms = 5;
 const duration_s = Number(opt.duration);
 const rounds = Number(opt.rounds);
 const connections = Number(opt.connections);

@@ -27,6 +27,7 @@ import { api, basketOfAtLeast, card, importContacts, offerDefinitions, basket } 
 import { runIsoLoad } from './iso-load.ts';
 import { memoryCensus, perTransaction, type Census } from './memory-census.ts';
 import { renderHtml } from './report-html.ts';
+import { briefTailCauses, formatTailCauses, startTailWatch, type TailCauses } from './tail-watch.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -154,6 +155,8 @@ export interface Run {
   cpu_us_per_request?: { server: number; redis: number; postgres: number | null };
   /** The ledger's lag sampled during the run (gateway runs). */
   ledger_behind?: LagSeries;
+  /** What its slowest requests may have waited for (fixed-rate gateway runs: tail-watch.ts). */
+  tail?: TailCauses;
 }
 
 const quantile = (sorted: number[] | Float64Array, q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!);
@@ -690,6 +693,21 @@ async function lagged(lt: LoadTest, f: () => Promise<Run>): Promise<Run> {
   return run;
 }
 
+/** Run `f` (a fixed-rate run on the async gateway) with Redis's stalls and the gateway's pauses read around it. */
+async function tailWatched(lt: LoadTest, f: () => Promise<Run>): Promise<Run> {
+  const watch = await startTailWatch(lt.redis, lt.servers.gateway.url);
+  let run: Run;
+  try {
+    run = await f();
+  } catch (err) {
+    await watch.stop().catch(() => {}); // Redis's latency threshold back; the run's error is the one to see
+    throw err;
+  }
+  run.tail = await watch.stop();
+  say(`  ${formatTailCauses(run.tail)}`);
+  return run;
+}
+
 /** CPU so far, ms: of a server, Redis, PostgreSQL (undefined when not on this machine). */
 async function cpuNow(lt: LoadTest, pid: number | undefined) {
   const r = await redisCpuMs(lt.redis);
@@ -797,12 +815,12 @@ async function fixedRateRuns(lt: LoadTest, empty_rps: number): Promise<FixedRuns
   const fixed_rate = fixed_rate_opt ?? Math.max(1, Math.floor(empty_rps / 2));
   const fixed = async (f: () => Promise<Run>) => (await settle(lt), record(lt, await f()));
   const fixed_empty = await fixed(() => httpRun({ target: 'empty @rate', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: fixed_rate }));
-  const fixed_purchase = with_purchase ? await fixed(() => lagged(lt, () => gatewayRun(lt, 'purchase @rate', 0, gateway.url, 'purchase', duration, fixed_rate))) : undefined;
+  const fixed_purchase = with_purchase ? await fixed(() => lagged(lt, () => tailWatched(lt, () => gatewayRun(lt, 'purchase @rate', 0, gateway.url, 'purchase', duration, fixed_rate)))) : undefined;
   const fixed_sync = with_purchase ? await fixed(() => gatewayRun(lt, 'purchase sync @rate', 0, sync.url, 'purchase', duration, fixed_rate)) : undefined;
   // Half the empty route's maximum is past what a purchase sustains here: latency at half the
   // purchase's own maximum says what a terminal sees under a load the gateway can carry.
   const own_half = Math.max(1, Math.floor(medianOf(lt.runs, 'purchase', (r) => r.rps) / 2));
-  const fixed_own = with_purchase ? await fixed(() => lagged(lt, () => gatewayRun(lt, 'purchase @half own max', 0, gateway.url, 'purchase', duration, own_half))) : undefined;
+  const fixed_own = with_purchase ? await fixed(() => lagged(lt, () => tailWatched(lt, () => gatewayRun(lt, 'purchase @half own max', 0, gateway.url, 'purchase', duration, own_half)))) : undefined;
   // The same rate on the empty route: on this kind of machine a lightly loaded process answers
   // late now and then by itself (idle cores wake slowly), and this is that floor.
   const fixed_own_empty = with_purchase ? await fixed(() => httpRun({ target: 'empty @half own max', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: own_half })) : undefined;
@@ -1034,7 +1052,7 @@ function figuresOf(runs: readonly Run[], o: Outcome, summary: Summary): Figures 
       ? {}
       : { ledger_catchup: { seconds: catchup_ms / 1000, entries_at_stop: backlog_at_stop, lost: ledger.lost, doubled: ledger.doubled + ledger.iso_doubled, iso_missing: Math.max(0, ledger.iso_approved - ledger.iso_recorded), after: `the ${catchup_duration} s run` } }),
     ...(purchase_cpu === undefined ? {} : { cpu_per_purchase_us: { gateway: purchase_cpu.server, redis: purchase_cpu.redis, postgres: purchase_cpu.postgres, runs: purchase_cpu.runs } }),
-    ...(fixed_own === undefined ? {} : { half_own_max: { rate: own_half, achieved_rps: fixed_own.rps, p99_ms: fixed_own.p99_ms, empty_p99_ms: fixed_own_empty?.p99_ms ?? null } }),
+    ...(fixed_own === undefined ? {} : { half_own_max: { rate: own_half, achieved_rps: fixed_own.rps, p99_ms: fixed_own.p99_ms, empty_p99_ms: fixed_own_empty?.p99_ms ?? null, ...(fixed_own.tail === undefined ? {} : { tail: briefTailCauses(fixed_own.tail) }) } }),
     ...(has('purchase sync') ? { sync: { async_rps: purchase_rps, sync_rps, async_p99_ms: summary.purchase_p99_ms, sync_p99_ms: summary.sync_p99_ms } } : {}),
     redis_bytes_per_contact: { bytes: o.seeded.memory_per_contact, contacts: contacts_n },
     ...(per_transaction === undefined ? {} : { redis_bytes_per_transaction: per_transaction }),

@@ -24,9 +24,8 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 import { cpuMs, median, redisCpuMs } from './measure.ts';
-import { formatGc, pausesBetween, readPauses, type Pauses } from './gateway-pauses.ts';
 import { formatShares, summariseProfile, type CpuProfile } from './cpu-profile.ts';
-import { formatStalls, readStalls, startStallWatch, type StallSummary } from './redis-stalls.ts';
+import { formatTailCauses, startTailWatch, type TailCauses } from './tail-watch.ts';
 import { formatHeapShares, inspectFlag, startHeapSampling, summariseHeapProfile, type HeapSummary } from './heap-profile.ts';
 import { api, basket, card, importContacts, offerDefinitions } from './population.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
@@ -162,16 +161,12 @@ interface Measured {
   readonly reads_per_request: number;
   readonly writes_per_request: number;
   readonly commands: { name: string; calls_per_request: number; us_per_request: number; us_per_call: number }[];
-  /** The gateway's event-loop delay and GC pauses during the run (gateway-pauses.ts). */
-  readonly pauses: Pauses;
   /** Per request: bytes Redis read and wrote on its connections, and appended to its AOF. */
   readonly redis_bytes: { in: number; out: number; aof: number };
-  /** Redis's own stalls (its latency monitor) during the run. */
-  readonly stalls: readonly StallSummary[];
+  /** Redis's own stalls and AOF rewrites, the gateway's event-loop delay and GC pauses, during the run. */
+  readonly tail: TailCauses;
 }
 
-/** Redis events this long or longer are counted (redis-stalls.ts). */
-const stall_threshold_ms = 5;
 
 const platform_key = `pk_prof_${randomBytes(8).toString('hex')}`;
 const run_id = randomBytes(3).toString('hex');
@@ -288,12 +283,12 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const pg0 = await postgresCpuMs(sql);
   const machine0 = machineBusyMs();
   const self0 = process.cpuUsage();
-  const pauses0 = await readPauses(v.gateway.url);
-  const watch = await startStallWatch(redis, stall_threshold_ms);
-  const from_s = Math.floor(Date.now() / 1000);
-  const result = await load(v, duration_s).finally(() => watch.stop());
-  const pauses = pausesBetween(pauses0, await readPauses(v.gateway.url));
-  const stalls = await readStalls(redis, from_s, Math.ceil(Date.now() / 1000));
+  const watch = await startTailWatch(redis, v.gateway.url);
+  const result = await load(v, duration_s).catch(async (err: unknown) => {
+    await watch.stop().catch(() => {}); // Redis's latency threshold back; the load's error is the one to see
+    throw err;
+  });
+  const tail = await watch.stop();
   const self = process.cpuUsage(self0);
   const machine_ms = machineBusyMs() - machine0;
   const pg1 = await postgresCpuMs(sql);
@@ -317,7 +312,7 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const per = (x: number) => Math.round((x / n) * 100) / 100;
   const postgres_by_kind = postgresDelta(pg0, pg1, n);
   const postgres_us = Object.values(postgres_by_kind).reduce((a, b) => a + b, 0);
-  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us, postgres_by_kind, loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands, pauses, redis_bytes, stalls };
+  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p90_ms: result.latency.p90, p99_ms: result.latency.p99, non2xx: result.non2xx, gateway_us, redis_us, redis_sys_us, postgres_us, postgres_by_kind, loadgen_us: Math.round((self.user + self.system) / n), machine_us: Math.round((machine_ms * 1000) / n), reads_per_request: per(io1.r - io0.r), writes_per_request: per(io1.w - io0.w), commands, redis_bytes, tail };
 }
 
 /** Bytes Redis has read from and written to its clients, and the size of its append-only file. */
@@ -409,8 +404,8 @@ async function measureRounds(variants: readonly Variant[], redis: RedisClient, s
     for (const v of variants) {
       const m = await measure(v, redis, sql);
       v.runs.push(m);
-      say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p90 ${m.p90_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs ${JSON.stringify(m.postgres_by_kind)}  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes  event loop late p99 ${m.pauses.loop_delay_p99_ms} ms (max ${m.pauses.loop_delay_max_ms})  GC ${formatGc(m.pauses.gc)}`);
-      say(`  ${formatStalls(m.stalls, duration_s, stall_threshold_ms)}`);
+      say(`round ${round} ${v.name.padEnd(8)} ${String(m.rps).padStart(6)} req/s  p50 ${m.p50_ms} ms  p90 ${m.p90_ms} ms  p99 ${m.p99_ms} ms  non-2xx ${m.non2xx}  CPU/req gateway ${m.gateway_us} µs  Redis ${m.redis_us} µs (kernel ${m.redis_sys_us})  PostgreSQL ${m.postgres_us} µs ${JSON.stringify(m.postgres_by_kind)}  load generator ${m.loadgen_us} µs  machine ${m.machine_us} µs  syscalls/req ${m.reads_per_request} reads ${m.writes_per_request} writes`);
+      say(`  ${formatTailCauses(m.tail)}`);
     }
   }
 }

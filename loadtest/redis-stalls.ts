@@ -5,6 +5,9 @@
 
 import type { RedisClient } from '../processor/stores.ts';
 
+/** Redis events this long or longer are counted, by every benchmark that reads them. */
+export const stall_threshold_ms = 5;
+
 /** Events worth reading: the AOF's fsync and write, and commands (scripts) themselves. */
 const events = ['aof-fsync-always', 'aof-write', 'command', 'fast-command'] as const;
 

@@ -35,6 +35,8 @@ describe('judgeTargets', () => {
     expect(r['1 ledger catch-up']!.met).toBe(true);
     expect(r['2 CPU']).toMatchObject({ met: false, figure: expect.stringContaining('260 µs (gateway 120 + Redis 80 + PostgreSQL 60') });
     expect(r['3 p99']).toMatchObject({ met: true, figure: expect.stringContaining('empty route at that rate: 3 ms') });
+    const with_tail = byId({ ...all, half_own_max: { ...all.half_own_max!, p99_ms: 104, tail: 'Redis fsync ≥ 5 ms in 9 of 10 s (longest 96 ms)' } });
+    expect(with_tail['3 p99']).toMatchObject({ met: false, figure: '104 ms (achieved 3,000 req/s); empty route at that rate: 3 ms; in that run: Redis fsync ≥ 5 ms in 9 of 10 s (longest 96 ms)' });
     // Equal p99s: async's is not lower.
     expect(r['4 sync']).toMatchObject({ met: false, figure: expect.stringMatching(/^×3\.00 /) });
     expect(r['5 per contact']!.met).toBe(true);

@@ -29,7 +29,8 @@ export interface Figures {
   readonly ledger_catchup?: { readonly seconds: number; readonly entries_at_stop: number; readonly lost: number; readonly doubled: number; readonly iso_missing?: number; readonly after: string };
   /** null postgres: PostgreSQL is not on this machine (its CPU cannot be read). */
   readonly cpu_per_purchase_us?: { readonly gateway: number; readonly redis: number; readonly postgres: number | null; readonly runs: number };
-  readonly half_own_max?: { readonly rate: number; readonly achieved_rps: number; readonly p99_ms: number; readonly empty_p99_ms: number | null };
+  /** `tail`: what the run's slowest requests may have waited for (tail-watch.ts briefTailCauses). */
+  readonly half_own_max?: { readonly rate: number; readonly achieved_rps: number; readonly p99_ms: number; readonly empty_p99_ms: number | null; readonly tail?: string };
   readonly sync?: { readonly async_rps: number; readonly sync_rps: number; readonly async_p99_ms: number; readonly sync_p99_ms: number };
   readonly redis_bytes_per_contact?: { readonly bytes: number; readonly contacts: number };
   readonly redis_bytes_per_transaction?: {
@@ -133,7 +134,7 @@ function latencyRows(f: Figures, not_measured: string): TargetRow[] {
       '3 p99',
       `purchase p99 at half its own max rate${h === undefined ? '' : ` (${int(h.rate)} req/s)`}, the empty route's beside it`,
       `≤ ${L.p99_ms} ms`,
-      h === undefined ? undefined : { figure: `${ms(h.p99_ms)} ms (achieved ${int(h.achieved_rps)} req/s); empty route at that rate: ${h.empty_p99_ms === null ? '-' : `${ms(h.empty_p99_ms)} ms`}`, met: h.p99_ms <= L.p99_ms },
+      h === undefined ? undefined : { figure: `${ms(h.p99_ms)} ms (achieved ${int(h.achieved_rps)} req/s); empty route at that rate: ${h.empty_p99_ms === null ? '-' : `${ms(h.empty_p99_ms)} ms`}${h.tail === undefined ? '' : `; in that run: ${h.tail}`}`, met: h.p99_ms <= L.p99_ms },
       not_measured,
     ),
   );
