@@ -3,7 +3,9 @@
 // baselines started the same way on the same machine: an empty Hono route (the physical ceiling)
 // and the gateway with DURABILITY=sync (reply after the PostgreSQL commit). Runs alternate
 // A B A B; the report gives medians and ratios, per-second throughput and latency, CPU per request
-// (server, Redis, PostgreSQL), how far behind the ledger is during the runs and its catch-up
+// (server, Redis, PostgreSQL), the floor of a POS transaction's shape measured beside them
+// (floor-server.ts: the body parsed, the reference claimed and one script on a second slot, the
+// journal drained into PostgreSQL), how far behind the ledger is during the runs and its catch-up
 // after a long max-rate run, Redis memory per contact and per transaction, the time to seed
 // contacts, and a final table of the performance targets, each met or not (loadtest/targets.ts).
 // The usage text below (`--help`) lists the options.
@@ -38,7 +40,8 @@ export const usage = `npm run loadtest -- [options]
   --offers 20               offers of the seeded business
   --connections 32          HTTP connections of the load generator
   --duration 10             seconds per run
-  --rounds 2                rounds of A B A B (empty route, purchase, purchase sync, the scenarios)
+  --rounds 2                rounds of A B A B (empty route, the floor of the shape, purchase,
+                            purchase sync, the scenarios)
   --rate <req/s>            fixed arrival rate of the '@rate' runs (default: half the empty route's maximum)
   --catchup-duration 60     seconds of max-rate purchases while the ledger's lag is sampled every
                             250 ms, then the time until the ledger has caught up (0: skip)
@@ -96,7 +99,7 @@ const database_url = process.env.DATABASE_URL;
 if (redis_url === undefined || database_url === undefined) throw new Error('run through `npm run loadtest`, which starts Redis and PostgreSQL');
 
 const platform_key = `pk_lt_${randomBytes(8).toString('hex')}`;
-const ports = { gateway: 18_190, sync: 18_191, empty: 18_192, iso: 18_193, iso_sync: 18_194 };
+const ports = { gateway: 18_190, sync: 18_191, empty: 18_192, iso: 18_193, iso_sync: 18_194, floor: 18_195 };
 const run_id = randomBytes(3).toString('hex');
 /** The gateways' shard count (they inherit this environment). */
 const shard_count = Number(process.env.SHARDS ?? 16);
@@ -540,6 +543,8 @@ interface Servers {
   readonly gateway: Child;
   readonly sync: Child;
   readonly empty: Child;
+  /** floor-server.ts with its ledger drain (floorRun); idle, its drain blocks in XREADGROUP. */
+  readonly floor: Child;
 }
 
 /** Each pushed onto `children` as soon as it runs, so that main() stops it whatever fails next. */
@@ -553,7 +558,9 @@ async function startServers(children: Child[]): Promise<Servers> {
   children.push(sync);
   const empty = await startChild('loadtest/empty-server.ts', ports.empty, {}, { ready_path: '/empty' });
   children.push(empty);
-  return { gateway, sync, empty };
+  const floor = await startChild('loadtest/floor-server.ts', ports.floor, { REDIS_URL: floorRedisUrl(), DATABASE_URL: database_url!, FLOOR_LEDGER: '1' }, { ready_path: '/empty' });
+  children.push(floor);
+  return { gateway, sync, empty, floor };
 }
 
 interface Business {
@@ -777,11 +784,46 @@ async function isoRun(lt: LoadTest, round: number): Promise<Run> {
   return run;
 }
 
+/** floor-server.ts's Redis: a database of its own, so that its journal streams are its own. */
+function floorRedisUrl(): string {
+  const u = new URL(redis_url!);
+  u.pathname = '/3';
+  return u.toString();
+}
+
+const floor_body = JSON.stringify({ reference: 'r-floor', amount: 2500, currency: 'EUR', cim: { type: 'loyalty_id', value: 'L-0000001234' }, items: [{ sku: 'sku-1', quantity: 1, amount: 2500 }] });
+
+async function floorRows(sql: postgres.Sql): Promise<number> {
+  const [t] = await sql<{ exists: boolean }[]>`select to_regclass('floor_entries') is not null as exists`;
+  if (t?.exists !== true) return 0;
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from floor_entries`;
+  return row!.n;
+}
+
+/**
+ * The floor of a POS transaction's shape (floor-server.ts `/two`, its journal drained into
+ * PostgreSQL), with its CPU per request until its drain has written every approved request.
+ */
+async function floorRun(lt: LoadTest, target: string, round: number, rate?: number): Promise<Run> {
+  const { floor } = lt.servers;
+  const rows0 = await floorRows(lt.sql);
+  const c0 = await cpuNow(lt, floor.process.pid);
+  const run = await httpRun({ target, round, url: `${floor.url}/two`, seconds: duration, rate, body: () => floor_body });
+  const deadline = Date.now() + 30_000;
+  while ((await floorRows(lt.sql)) < rows0 + run.ok) {
+    if (Date.now() > deadline) throw new Error(`the floor's drain wrote ${(await floorRows(lt.sql)) - rows0} of ${run.ok} rows within 30 s`);
+    await sleep(50);
+  }
+  run.cpu_us_per_request = cpuPerRequest(c0, await cpuNow(lt, floor.process.pid), Math.max(1, run.ok + run.non2xx));
+  return run;
+}
+
 /** A B A B: every target once per round, in the same order. */
 async function maxRateRounds(lt: LoadTest): Promise<void> {
   const { gateway, sync, empty } = lt.servers;
   for (let round = 1; round <= rounds; round++) {
     record(lt, await measured(lt, 'empty', () => httpRun({ target: 'empty', round, url: `${empty.url}/empty`, seconds: duration })));
+    record(lt, await floorRun(lt, 'floor', round));
     if (scenarios.includes('purchase')) {
       record(lt, await measured(lt, 'gateway', () => gatewayRun(lt, 'purchase', round, gateway.url, 'purchase')));
       record(lt, await measured(lt, 'sync', () => gatewayRun(lt, 'purchase sync', round, sync.url, 'purchase')));
@@ -806,6 +848,8 @@ interface FixedRuns {
   readonly own_half: number;
   readonly fixed_own: Run | undefined;
   readonly fixed_own_empty: Run | undefined;
+  readonly floor_own: Run | undefined;
+  readonly floor_at_purchase: Run | undefined;
 }
 
 /** Latency at a fixed arrival rate, each run from a caught-up ledger. */
@@ -820,11 +864,17 @@ async function fixedRateRuns(lt: LoadTest, empty_rps: number): Promise<FixedRuns
   // Half the empty route's maximum is past what a purchase sustains here: latency at half the
   // purchase's own maximum says what a terminal sees under a load the gateway can carry.
   const own_half = Math.max(1, Math.floor(medianOf(lt.runs, 'purchase', (r) => r.rps) / 2));
-  const fixed_own = with_purchase ? await fixed(() => lagged(lt, () => tailWatched(lt, () => gatewayRun(lt, 'purchase @half own max', 0, gateway.url, 'purchase', duration, own_half)))) : undefined;
+  // Its CPU per request too: beside the floor's at the same rate, both paced (paced requests share
+  // fewer wakeups than a saturated run's, so neither compares with the CPU target's max-rate figure).
+  const fixed_own = with_purchase ? await fixed(() => measured(lt, 'gateway', () => tailWatched(lt, () => gatewayRun(lt, 'purchase @half own max', 0, gateway.url, 'purchase', duration, own_half)))) : undefined;
   // The same rate on the empty route: on this kind of machine a lightly loaded process answers
   // late now and then by itself (idle cores wake slowly), and this is that floor.
   const fixed_own_empty = with_purchase ? await fixed(() => httpRun({ target: 'empty @half own max', round: 0, url: `${empty.url}/empty`, seconds: duration, rate: own_half })) : undefined;
-  return { fixed_rate, fixed_empty, fixed_purchase, fixed_sync, own_half, fixed_own, fixed_own_empty };
+  // The floor of the shape at the purchase's rates: its CPU per request where a purchase's is
+  // measured, and its p99 where the p99 target is.
+  const floor_own = with_purchase ? await fixed(() => floorRun(lt, 'floor @half own max', 0, own_half)) : undefined;
+  const floor_at_purchase = with_purchase ? await fixed(() => floorRun(lt, 'floor @purchase max', 0, own_half * 2)) : undefined;
+  return { fixed_rate, fixed_empty, fixed_purchase, fixed_sync, own_half, fixed_own, fixed_own_empty, floor_own, floor_at_purchase };
 }
 
 interface Catchup {
@@ -1022,6 +1072,9 @@ function summarise(runs: readonly Run[], o: Outcome) {
     half_own_max_p99_ms: fixed_own?.p99_ms ?? null,
     half_own_max_achieved_rps: fixed_own?.rps ?? null,
     half_own_max_empty_p99_ms: fixed_own_empty?.p99_ms ?? null,
+    floor_rps: medianOf(runs, 'floor', (r) => r.rps),
+    floor_ratio: r2(medianOf(runs, 'floor', (r) => r.rps) / empty_rps),
+    half_own_max_floor_p99_ms: o.fixed.floor_own?.p99_ms ?? null,
     ledger_max_behind_s: o.catchup.catchup?.ledger_behind?.max_behind_s ?? null,
     ledger_catchup_s: o.catchup.catchup_ms / 1000,
     cpu_us_per_request: Object.fromEntries([...new Set(runs.filter((r) => r.cpu_us_per_request !== undefined).map((r) => r.target))].map((t) => [t, cpuOf(runs, t)])),
@@ -1039,8 +1092,18 @@ function figuresOf(runs: readonly Run[], o: Outcome, summary: Summary): Figures 
   const { purchase_rps, sync_rps } = summary;
   const has = (target: string) => runs.some((r) => r.target === target && r.round > 0);
   const purchase_cpu = cpuOf(runs, 'purchase');
+  const floor_cpu = o.fixed.floor_at_purchase?.cpu_us_per_request;
   return {
     empty_rps,
+    ...(has('floor')
+      ? {
+          floor: {
+            rps: medianOf(runs, 'floor', (r) => r.rps),
+            cpu_us: floor_cpu === undefined || floor_cpu.postgres === null ? null : floor_cpu.server + floor_cpu.redis + floor_cpu.postgres,
+            p99_ms_at_half_own_max: o.fixed.floor_own?.p99_ms ?? null,
+          },
+        }
+      : {}),
     ...(has('purchase') ? { purchase_rps } : {}),
     ...(has('spend') ? { spend_rps: summary.spend_rps } : {}),
     ...(has('redemption') ? { redemption_rps: summary.redemption_rps } : {}),

@@ -35,9 +35,11 @@ export async function startTailWatch(redis: RedisClient, gateway_url: string): P
       const pauses_after = await readPauses(gateway_url);
       const rewrites_after = await aofRewrites(redis);
       const to_ms = Date.now();
-      const redis_stalls = await readStalls(redis, Math.floor(from_ms / 1000), Math.ceil(to_ms / 1000));
+      const [from_s, to_s] = [Math.floor(from_ms / 1000), Math.ceil(to_ms / 1000)];
+      const redis_stalls = await readStalls(redis, from_s, to_s);
       await watch.stop();
-      return { seconds: Math.round((to_ms - from_ms) / 1000), redis_stalls, aof_rewrites: rewrites_after - rewrites_before, gateway: pausesBetween(pauses_before, pauses_after) };
+      // The seconds read, whole: a stall counted in one of them is out of these, never more.
+      return { seconds: to_s - from_s, redis_stalls, aof_rewrites: rewrites_after - rewrites_before, gateway: pausesBetween(pauses_before, pauses_after) };
     },
   };
 }

@@ -35,6 +35,12 @@ describe('judgeTargets', () => {
     expect(r['1 ledger catch-up']!.met).toBe(true);
     expect(r['2 CPU']).toMatchObject({ met: false, figure: expect.stringContaining('260 µs (gateway 120 + Redis 80 + PostgreSQL 60') });
     expect(r['3 p99']).toMatchObject({ met: true, figure: expect.stringContaining('empty route at that rate: 3 ms') });
+    const with_floor = byId({ ...all, floor: { rps: 6_200, cpu_us: 480, p99_ms_at_half_own_max: 23 } });
+    expect(with_floor['1 purchase']!.figure).toBe('0.30 (6,000 / 20,000 req/s); the floor of the shape in this run: 0.31');
+    expect(with_floor['1 ISO 0200']!.figure).toBe('0.05 (1,000 / 20,000 req/s); the floor of the shape in this run: 0.31');
+    expect(with_floor['2 CPU']!.figure).toContain("; the floor of the shape in this run, paced at the purchase's max rate: 480 µs");
+    expect(with_floor['3 p99']!.figure).toBe('9.5 ms (achieved 3,000 req/s); empty route at that rate: 3 ms; the floor of the shape: 23 ms');
+    expect(byId({ ...all, floor: { rps: 6_200, cpu_us: null, p99_ms_at_half_own_max: null } })['3 p99']!.figure).not.toContain('floor');
     const with_tail = byId({ ...all, half_own_max: { ...all.half_own_max!, p99_ms: 104, tail: 'Redis fsync ≥ 5 ms in 9 of 10 s (longest 96 ms)' } });
     expect(with_tail['3 p99']).toMatchObject({ met: false, figure: '104 ms (achieved 3,000 req/s); empty route at that rate: 3 ms; in that run: Redis fsync ≥ 5 ms in 9 of 10 s (longest 96 ms)' });
     // Equal p99s: async's is not lower.

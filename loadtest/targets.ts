@@ -19,6 +19,15 @@ export const limits = {
 
 export interface Figures {
   readonly empty_rps?: number;
+  /**
+   * The floor of a POS transaction's shape, measured beside the rest in the same run
+   * (floor-server.ts `/two` with its ledger drain): its throughput at the maximum rate, its CPU per
+   * request (server + Redis + PostgreSQL) at the purchase's maximum rate (at its own, every
+   * process is busier and shares each wakeup among more requests), its p99 at half the
+   * purchase's own maximum rate.
+   * What a target cannot go past whatever the code around the shape: printed beside each.
+   */
+  readonly floor?: { readonly rps: number; readonly cpu_us: number | null; readonly p99_ms_at_half_own_max: number | null };
   readonly purchase_rps?: number;
   readonly spend_rps?: number;
   readonly redemption_rps?: number;
@@ -71,7 +80,7 @@ function ratio(f: Figures, rps: number | undefined): { figure: string; met: bool
   const L = limits;
   return rps === undefined || f.empty_rps === undefined || f.empty_rps <= 0
     ? undefined
-    : { figure: `${fix(rps / f.empty_rps)} (${int(rps)} / ${int(f.empty_rps)} req/s)`, met: rps / f.empty_rps >= L.throughput_ratio };
+    : { figure: `${fix(rps / f.empty_rps)} (${int(rps)} / ${int(f.empty_rps)} req/s)${f.floor === undefined ? '' : `; the floor of the shape in this run: ${fix(f.floor.rps / f.empty_rps)}`}`, met: rps / f.empty_rps >= L.throughput_ratio };
 }
 
 /** 1 ledger behind, 1 ledger catch-up. */
@@ -117,7 +126,7 @@ function cpuRow(f: Figures, not_measured: string): TargetRow {
     cpu === undefined || cpu.postgres === null
       ? undefined
       : {
-          figure: `${int(cpu.gateway + cpu.redis + cpu.postgres)} µs (gateway ${int(cpu.gateway)} + Redis ${int(cpu.redis)} + PostgreSQL ${int(cpu.postgres)}; median of ${cpu.runs} max-rate run${cpu.runs === 1 ? '' : 's'})`,
+          figure: `${int(cpu.gateway + cpu.redis + cpu.postgres)} µs (gateway ${int(cpu.gateway)} + Redis ${int(cpu.redis)} + PostgreSQL ${int(cpu.postgres)}; median of ${cpu.runs} max-rate run${cpu.runs === 1 ? '' : 's'})${f.floor?.cpu_us == null ? '' : `; the floor of the shape in this run, paced at the purchase's max rate: ${int(f.floor.cpu_us)} µs`}`,
           met: cpu.gateway + cpu.redis + cpu.postgres <= L.cpu_per_purchase_us,
         },
     cpu !== undefined && cpu.postgres === null ? `gateway ${int(cpu.gateway)} + Redis ${int(cpu.redis)} µs; PostgreSQL's CPU not readable (not on this machine)` : not_measured,
@@ -134,7 +143,7 @@ function latencyRows(f: Figures, not_measured: string): TargetRow[] {
       '3 p99',
       `purchase p99 at half its own max rate${h === undefined ? '' : ` (${int(h.rate)} req/s)`}, the empty route's beside it`,
       `≤ ${L.p99_ms} ms`,
-      h === undefined ? undefined : { figure: `${ms(h.p99_ms)} ms (achieved ${int(h.achieved_rps)} req/s); empty route at that rate: ${h.empty_p99_ms === null ? '-' : `${ms(h.empty_p99_ms)} ms`}${h.tail === undefined ? '' : `; in that run: ${h.tail}`}`, met: h.p99_ms <= L.p99_ms },
+      h === undefined ? undefined : { figure: `${ms(h.p99_ms)} ms (achieved ${int(h.achieved_rps)} req/s); empty route at that rate: ${h.empty_p99_ms === null ? '-' : `${ms(h.empty_p99_ms)} ms`}${f.floor?.p99_ms_at_half_own_max == null ? '' : `; the floor of the shape: ${ms(f.floor.p99_ms_at_half_own_max)} ms`}${h.tail === undefined ? '' : `; in that run: ${h.tail}`}`, met: h.p99_ms <= L.p99_ms },
       not_measured,
     ),
   );
