@@ -11,6 +11,7 @@ import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { connectRedis } from '../processor/stores.ts';
 import { cpuMs, median, postgresCpuMs, postmasterPid, redisCpuMs } from './measure.ts';
+import { floor_body } from './population.ts';
 import { startChild, type Child } from './processes.ts';
 import { formatStalls, readStalls, stall_threshold_ms, startStallWatch } from './redis-stalls.ts';
 
@@ -50,7 +51,6 @@ interface Sample {
   readonly stalls: string;
 }
 
-const body = JSON.stringify({ reference: 'r-floor', amount: 2500, currency: 'EUR', cim: { type: 'loyalty_id', value: 'L-0000001234' }, items: [{ sku: 'sku-1', quantity: 1, amount: 2500 }] });
 
 async function measure(t: Target, redis: Awaited<ReturnType<typeof connectRedis>>, postmaster: number | undefined): Promise<Sample> {
   const pid = t.server.process.pid;
@@ -60,7 +60,7 @@ async function measure(t: Target, redis: Awaited<ReturnType<typeof connectRedis>
   // autocannon answers with a thenable (no `finally`): awaited in a try.
   let result: autocannon.Result;
   try {
-    result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body, ...(rate === undefined ? {} : { overallRate: rate }) });
+    result = await autocannon({ url: t.server.url + t.path, method: 'POST', connections, duration: duration_s, headers: { 'content-type': 'application/json' }, body: floor_body, ...(rate === undefined ? {} : { overallRate: rate }) });
   } finally {
     await watch.stop();
   }

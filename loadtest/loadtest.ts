@@ -25,7 +25,7 @@ import { repo_root, startChild, type Child } from './processes.ts';
 import { cpuMs, median, postgresCpuMs, postmasterPid, redisCpuMs } from './measure.ts';
 import { LagSampler, type LagSeries } from './ledger-lag.ts';
 import { formatTargets, judgeTargets, limits, tally, type Figures, type TargetRow } from './targets.ts';
-import { api, basketOfAtLeast, card, importContacts, offerDefinitions, basket } from './population.ts';
+import { api, basketOfAtLeast, card, floor_body, importContacts, offerDefinitions, basket } from './population.ts';
 import { runIsoLoad } from './iso-load.ts';
 import { memoryCensus, perTransaction, type Census } from './memory-census.ts';
 import { renderHtml } from './report-html.ts';
@@ -791,8 +791,6 @@ function floorRedisUrl(): string {
   return u.toString();
 }
 
-const floor_body = JSON.stringify({ reference: 'r-floor', amount: 2500, currency: 'EUR', cim: { type: 'loyalty_id', value: 'L-0000001234' }, items: [{ sku: 'sku-1', quantity: 1, amount: 2500 }] });
-
 async function floorRows(sql: postgres.Sql): Promise<number> {
   const [t] = await sql<{ exists: boolean }[]>`select to_regclass('floor_entries') is not null as exists`;
   if (t?.exists !== true) return 0;
@@ -863,7 +861,8 @@ async function fixedRateRuns(lt: LoadTest, empty_rps: number): Promise<FixedRuns
   const fixed_sync = with_purchase ? await fixed(() => gatewayRun(lt, 'purchase sync @rate', 0, sync.url, 'purchase', duration, fixed_rate)) : undefined;
   // Half the empty route's maximum is past what a purchase sustains here: latency at half the
   // purchase's own maximum says what a terminal sees under a load the gateway can carry.
-  const own_half = Math.max(1, Math.floor(medianOf(lt.runs, 'purchase', (r) => r.rps) / 2));
+  const purchase_max = Math.max(1, Math.floor(medianOf(lt.runs, 'purchase', (r) => r.rps)));
+  const own_half = Math.max(1, Math.floor(purchase_max / 2));
   // Its CPU per request too: beside the floor's at the same rate, both paced (paced requests share
   // fewer wakeups than a saturated run's, so neither compares with the CPU target's max-rate figure).
   const fixed_own = with_purchase ? await fixed(() => measured(lt, 'gateway', () => tailWatched(lt, () => gatewayRun(lt, 'purchase @half own max', 0, gateway.url, 'purchase', duration, own_half)))) : undefined;
@@ -873,7 +872,7 @@ async function fixedRateRuns(lt: LoadTest, empty_rps: number): Promise<FixedRuns
   // The floor of the shape at the purchase's rates: its CPU per request where a purchase's is
   // measured, and its p99 where the p99 target is.
   const floor_own = with_purchase ? await fixed(() => floorRun(lt, 'floor @half own max', 0, own_half)) : undefined;
-  const floor_at_purchase = with_purchase ? await fixed(() => floorRun(lt, 'floor @purchase max', 0, own_half * 2)) : undefined;
+  const floor_at_purchase = with_purchase ? await fixed(() => floorRun(lt, 'floor @purchase max', 0, purchase_max)) : undefined;
   return { fixed_rate, fixed_empty, fixed_purchase, fixed_sync, own_half, fixed_own, fixed_own_empty, floor_own, floor_at_purchase };
 }
 

@@ -21,6 +21,9 @@ export const catalogue = Array.from({ length: 400 }, (_, i) => ({
   price: 49 + ((i * 7919) % 1500),
 }));
 
+/** The body every request to floor-server.ts sends (its server makes each reference its own). */
+export const floor_body = JSON.stringify({ reference: 'r-floor', amount: 2500, currency: 'EUR', cim: { type: 'loyalty_id', value: 'L-0000001234' }, items: [{ sku: 'sku-1', quantity: 1, amount: 2500 }] });
+
 /** 1 to 6 lines, quantities 1 to 3: the amount is the sum of the lines, as the schema demands. */
 export function basket(): { items: string; amount: number } {
   const lines = 1 + ((Math.random() * 6) | 0);

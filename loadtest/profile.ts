@@ -167,7 +167,6 @@ interface Measured {
   readonly tail: TailCauses;
 }
 
-
 const platform_key = `pk_prof_${randomBytes(8).toString('hex')}`;
 const run_id = randomBytes(3).toString('hex');
 const env = { REDIS_URL: redis_url!, DATABASE_URL: database_url!, PLATFORM_API_KEY: platform_key, CIM_HMAC_KEY: 'profile-hmac-key', LOG_LEVEL: 'warn', ISO8583_PORT: '0' };
