@@ -1,8 +1,8 @@
 // What a fixed-rate run's slowest requests may have waited for, read around the run: Redis's own
 // stalls (its latency monitor: the AOF's fsync and write, slow commands), the AOF rewrites Redis
-// made meanwhile (a rewrite's child writes the whole data set while every reply waits for an
-// fsync of the same disk), and the gateway's event-loop lateness and GC pauses. A p99 target
-// missed is reported with these beside it, not as a bare figure.
+// began meanwhile (a fork, then the whole data set written to the disk every reply's fsync waits
+// on), and the gateway's event-loop lateness and GC pauses. A p99 target missed is reported with
+// these beside it, not as a bare figure.
 
 import type { RedisClient } from '../processor/stores.ts';
 import { formatGc, pausesBetween, readPauses, type Pauses } from './gateway-pauses.ts';
@@ -32,14 +32,18 @@ export async function startTailWatch(redis: RedisClient, gateway_url: string): P
   const pauses_before = await readPauses(gateway_url);
   return {
     async stop() {
-      const pauses_after = await readPauses(gateway_url);
-      const rewrites_after = await aofRewrites(redis);
-      const to_ms = Date.now();
-      const [from_s, to_s] = [Math.floor(from_ms / 1000), Math.ceil(to_ms / 1000)];
-      const redis_stalls = await readStalls(redis, from_s, to_s);
-      await watch.stop();
-      // The seconds read, whole: a stall counted in one of them is out of these, never more.
-      return { seconds: to_s - from_s, redis_stalls, aof_rewrites: rewrites_after - rewrites_before, gateway: pausesBetween(pauses_before, pauses_after) };
+      try {
+        const pauses_after = await readPauses(gateway_url);
+        const rewrites_after = await aofRewrites(redis);
+        const to_ms = Date.now();
+        // Whole seconds, as Redis's latency history keeps them: the seconds with a stall are
+        // counted out of these, so never more than them.
+        const [from_s, to_s] = [Math.floor(from_ms / 1000), Math.ceil(to_ms / 1000)];
+        const redis_stalls = await readStalls(redis, from_s, to_s);
+        return { seconds: to_s - from_s, redis_stalls, aof_rewrites: rewrites_after - rewrites_before, gateway: pausesBetween(pauses_before, pauses_after) };
+      } finally {
+        await watch.stop(); // Redis's own latency threshold back, whatever failed
+      }
     },
   };
 }
