@@ -29,7 +29,7 @@ import { api, basketOfAtLeast, card, floor_body, importContacts, offerDefinition
 import { runIsoLoad } from './iso-load.ts';
 import { memoryCensus, perTransaction, type Census } from './memory-census.ts';
 import { renderHtml } from './report-html.ts';
-import { briefTailCauses, formatTailCauses, startTailWatch, type TailCauses } from './tail-watch.ts';
+import { briefTailCauses, formatTailCauses, withTailWatch, type TailCauses } from './tail-watch.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -702,16 +702,9 @@ async function lagged(lt: LoadTest, f: () => Promise<Run>): Promise<Run> {
 
 /** Run `f` (a fixed-rate run on the async gateway) with Redis's stalls and the gateway's pauses read around it. */
 async function tailWatched(lt: LoadTest, f: () => Promise<Run>): Promise<Run> {
-  const watch = await startTailWatch(lt.redis, lt.servers.gateway.url);
-  let run: Run;
-  try {
-    run = await f();
-  } catch (err) {
-    await watch.stop().catch(() => {}); // Redis's latency threshold back; the run's error is the one to see
-    throw err;
-  }
-  run.tail = await watch.stop();
-  say(`  ${formatTailCauses(run.tail)}`);
+  const { result: run, tail } = await withTailWatch(lt.redis, lt.servers.gateway.url, f);
+  run.tail = tail;
+  say(`  ${formatTailCauses(tail)}`);
   return run;
 }
 

@@ -25,7 +25,7 @@ import postgres from 'postgres';
 import { connectRedis, type RedisClient } from '../processor/stores.ts';
 import { cpuMs, median, redisCpuMs } from './measure.ts';
 import { formatShares, summariseProfile, type CpuProfile } from './cpu-profile.ts';
-import { formatTailCauses, startTailWatch, type TailCauses } from './tail-watch.ts';
+import { formatTailCauses, withTailWatch, type TailCauses } from './tail-watch.ts';
 import { formatHeapShares, inspectFlag, startHeapSampling, summariseHeapProfile, type HeapSummary } from './heap-profile.ts';
 import { api, basket, card, importContacts, offerDefinitions } from './population.ts';
 import { repo_root, startChild, type Child } from './processes.ts';
@@ -282,12 +282,7 @@ async function measure(v: Variant, redis: RedisClient, sql: postgres.Sql): Promi
   const pg0 = await postgresCpuMs(sql);
   const machine0 = machineBusyMs();
   const self0 = process.cpuUsage();
-  const watch = await startTailWatch(redis, v.gateway.url);
-  const result = await load(v, duration_s).catch(async (err: unknown) => {
-    await watch.stop().catch(() => {}); // Redis's latency threshold back; the load's error is the one to see
-    throw err;
-  });
-  const tail = await watch.stop();
+  const { result, tail } = await withTailWatch(redis, v.gateway.url, () => load(v, duration_s));
   const self = process.cpuUsage(self0);
   const machine_ms = machineBusyMs() - machine0;
   const pg1 = await postgresCpuMs(sql);

@@ -24,8 +24,21 @@ export async function aofRewrites(redis: RedisClient): Promise<number> {
   return n;
 }
 
+/** `run` with the watch around it: its result, and what its slowest requests may have waited for. */
+export async function withTailWatch<T>(redis: RedisClient, gateway_url: string, run: () => Promise<T>): Promise<{ result: T; tail: TailCauses }> {
+  const watch = await startTailWatch(redis, gateway_url);
+  let result: T;
+  try {
+    result = await run();
+  } catch (err) {
+    await watch.stop().catch(() => {}); // Redis's latency threshold back; the run's error is the one to see
+    throw err;
+  }
+  return { result, tail: await watch.stop() };
+}
+
 /** Watch from now; `stop()` when the run is over. */
-export async function startTailWatch(redis: RedisClient, gateway_url: string): Promise<{ stop(): Promise<TailCauses> }> {
+async function startTailWatch(redis: RedisClient, gateway_url: string): Promise<{ stop(): Promise<TailCauses> }> {
   const watch = await startStallWatch(redis, stall_threshold_ms);
   const from_ms = Date.now();
   const rewrites_before = await aofRewrites(redis);
