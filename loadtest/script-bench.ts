@@ -9,8 +9,11 @@
 // checkout's code, in the same process: rounds alternate between the two, so that whatever else
 // the machine does falls on both alike, and the report gives this over baseline.
 //
+// With --sections, then the same calls through a copy of the library whose purchase script reads
+// Redis's clock between its sections (script-sections.ts): where its time in Redis goes.
+//
 // REDIS_URL=redis://127.0.0.1:16393/15 node --import tsx loadtest/script-bench.ts [--calls n]
-//   [--rounds n] [--baseline dir]        (a database of its own: it is emptied first)
+//   [--rounds n] [--baseline dir] [--sections]        (a database of its own: it is emptied first)
 
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,8 +27,10 @@ import type { Business, Terminal } from '../processor/network.ts';
 import type { Rewards } from '../processor/offers.ts';
 import { median } from './measure.ts';
 import { benchPurchase } from './script-bench-call.ts';
+import { formatSections, purchase_sections, readSections, sectionedPurchaseLibrary, sectionLabels } from './script-sections.ts';
+import { hotCalls } from '../processor/hot/library.ts';
 
-const { values: opts } = parseArgs({ options: { calls: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '10' }, baseline: { type: 'string' } } });
+const { values: opts } = parseArgs({ options: { calls: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '10' }, baseline: { type: 'string' }, sections: { type: 'boolean', default: false } } });
 const calls = Number(opts.calls);
 const rounds = Number(opts.rounds);
 const width = 32;
@@ -149,4 +154,22 @@ const keys = ['redis_script_usec_per_call', 'redis_process_cpu_usec_per_call', '
 const medians = Object.fromEntries([...measured].map(([name, ms]) => [name, Object.fromEntries(keys.map((k) => [k, +median(ms.map((m) => m[k])).toFixed(2)]))]));
 const ratios = opts.baseline === undefined ? undefined : Object.fromEntries(keys.map((k) => [k, +(medians.this![k]! / medians.baseline![k]!).toFixed(3)]));
 console.log(JSON.stringify({ calls, rounds, width, medians, this_over_baseline: ratios }));
+if (opts.sections) await sections();
 for (const client of clients) await client.quit();
+
+/** This checkout's purchases again, through the library stamped between the script's sections. */
+async function sections(): Promise<void> {
+  const times_key = 'script-bench:sections';
+  const client = await connectRedis(url!);
+  clients.push(client);
+  const sectioned: Stores = { ...stores, redis: Object.assign(client, hotCalls(client, sectionedPurchaseLibrary(times_key))) };
+  const run: Bench = (_stores, ...rest) => benchPurchase(sectioned, ...rest);
+  await batch(run, 2_000);
+  await redis.del(times_key);
+  await redis.configResetStat();
+  await batch(run, calls);
+  const { calls: recorded, sections: times } = await readSections(redis, times_key, sectionLabels(purchase_sections));
+  const fcall_us = await scriptUsecPerCall();
+  console.log(`the purchase script by section (${recorded} calls; FCALL ${fcall_us.toFixed(1)} µs a call by INFO commandstats, stamps included):`);
+  console.log(formatSections(times, fcall_us));
+}
