@@ -224,6 +224,27 @@ describe('0200 purchase: DE12 + DE13, the local transaction time', () => {
   });
 });
 
+describe('DE12 + DE13 that name no time or date, on every message', () => {
+  it('a refund, a reversal, a balance inquiry and an 0800 are 30 as a purchase is, and change nothing (a black-box probe: a reversal with DE13 9099 voided its sale)', async () => {
+    const c = await contact(40);
+    const purchase = request('0200', { 2: c.card, 3: '000000', 4: amount(3000) });
+    expect((await iso.send(purchase)).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 300 });
+    const de90 = formatOriginalData({ mti: '0200', stan: purchase.fields[11]!, transmissionDateTime: transmission, acquirerId: acquirer });
+    for (const bad of [{ 13: '9099' }, { 12: '996161' }, { 12: '120000', 13: '0230' }] as Record<number, string>[]) {
+      const what = JSON.stringify(bad);
+      expect((await iso.send(request('0200', { 2: c.card, 3: '200000', 4: amount(1000), 90: de90, ...bad }))).fields[39], `refund ${what}`).toBe('30');
+      for (const mti of ['0400', '0420']) expect((await iso.send(request(mti, { 2: c.card, 3: '000000', 4: amount(3000), 90: de90, ...bad }))).fields[39], `${mti} ${what}`).toBe('30');
+      expect((await iso.send(request('0100', { 2: c.card, 3: '310000', ...bad }))).fields[39], `0100 ${what}`).toBe('30');
+      expect((await iso.send(createMessage('0800', { 7: transmission, 11: nextStan(), 70: '301', ...bad }))).fields[39], `0800 ${what}`).toBe('30');
+    }
+    expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 300 });
+    // The same reversal with a date that exists voids the sale.
+    expect((await iso.send(request('0400', { 2: c.card, 3: '000000', 4: amount(3000), 90: de90, 12: '120000', 13: '1124' }))).fields[39]).toBe('00');
+    expect(await wallet(c.id)).toMatchObject({ open: 0, commerce: 0 });
+  });
+});
+
 describe('0200 spends', () => {
   it('by wallet code in DE2: 00, 51 when short, 05 when spend-blocked', async () => {
     const c = await contact(4);

@@ -26,6 +26,24 @@ function isDate(year: number, month: number, day: number): boolean {
 }
 
 /**
+ * DE12 and DE13 as sent, each a time or date that exists, or absent; validation_failed (DE39 30)
+ * otherwise. Every message a terminal sends is held to it, whether its DE12/DE13 decide anything
+ * or not (a refund's, a reversal's, a balance inquiry's do not): until 2026-12-07 only a purchase
+ * was, and a reversal with DE13 9099 voided its sale (a black-box probe; moov-io's vector
+ * iso_reversal_message_error_date, sent with a terminal's DE41, is such a message: it expects it to
+ * fail validation).
+ */
+export function checkLocalTransactionFields(de12: string | undefined, de13: string | undefined): { time: RegExpExecArray | undefined; date: RegExpExecArray | undefined } {
+  const time = de12 === undefined ? undefined : /^(\d\d)(\d\d)(\d\d)$/.exec(de12);
+  if (time === null || (time !== undefined && (Number(time[1]) > 23 || Number(time[2]) > 59 || Number(time[3]) > 59))) throw refuse('DE12', 'must be a local time hhmmss');
+  const date = de13 === undefined ? undefined : /^(\d\d)(\d\d)$/.exec(de13);
+  const month = Number(date?.[1]);
+  const day = Number(date?.[2]);
+  if (date === null || (date !== undefined && (month < 1 || month > 12 || day < 1 || day > month_days[month - 1]!))) throw refuse('DE13', 'must be a local date MMDD');
+  return { time, date };
+}
+
+/**
  * The instant DE13 + DE12 name in `timezone`, as an RFC 3339 UTC timestamp; undefined unless
  * both are sent (then the transaction is dated when it arrives, as over HTTP without
  * occurred_at). DE13 has no year: it is the year, of the one before, the current one and the one
@@ -34,13 +52,10 @@ function isDate(year: number, month: number, day: number): boolean {
  * the other or alone (a malformed field is malformed whether or not it decides anything).
  */
 export function localTransactionTime(de12: string | undefined, de13: string | undefined, now_ms: number, timezone: string): string | undefined {
-  const time = de12 === undefined ? undefined : /^(\d\d)(\d\d)(\d\d)$/.exec(de12);
-  if (time === null || (time !== undefined && (Number(time[1]) > 23 || Number(time[2]) > 59 || Number(time[3]) > 59))) throw refuse('DE12', 'must be a local time hhmmss');
-  const date = de13 === undefined ? undefined : /^(\d\d)(\d\d)$/.exec(de13);
-  const month = Number(date?.[1]);
-  const day = Number(date?.[2]);
-  if (date === null || (date !== undefined && (month < 1 || month > 12 || day < 1 || day > month_days[month - 1]!))) throw refuse('DE13', 'must be a local date MMDD');
+  const { time, date } = checkLocalTransactionFields(de12, de13);
   if (time === undefined || date === undefined) return undefined;
+  const month = Number(date[1]);
+  const day = Number(date[2]);
   const of_day = ((Number(time[1]) * 60 + Number(time[2])) * 60 + Number(time[3])) * 1000;
   const year_now = readLocalTime(now_ms, timezone).year;
   let best: number | undefined;

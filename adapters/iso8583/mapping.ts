@@ -27,7 +27,7 @@ import { IsoFormatError } from './format-error.ts';
 import type { IsoMessage } from './codec.ts';
 import { padInstitutionId, parseOriginalData } from './original-data.ts';
 import { networkClass } from './peek-header.ts';
-import { terminalClockTime } from './local-transaction-time.ts';
+import { checkLocalTransactionFields, terminalClockTime } from './local-transaction-time.ts';
 import { parseTagData } from './private-data.ts';
 import { replyTo, type IsoHandler } from './server.ts';
 import { iso_reference_prefix, secondsSince, type TransactionOutcome } from '../terminal-ops.ts';
@@ -163,14 +163,25 @@ export function createIsoHandler(processor: Processor, onTransaction?: Transacti
 /** Financial requests and reversals: what a terminal's traffic counts (not network management or balance inquiries). */
 const transaction_mtis: ReadonlySet<string> = new Set(['0200', '0400', '0401', '0420', '0421']);
 
+/** Whether DE12 and DE13, if sent, name a time and a date that exist (checkLocalTransactionFields). */
+function localFieldsExist(msg: IsoMessage): boolean {
+  try {
+    checkLocalTransactionFields(msg.fields[12], msg.fields[13]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Sign-on, sign-off, echo: the link is up; nothing else to do. Without DE70, which says which, 30;
- * with a DE7 that names no date-time, 30 too, as a 0200's (it was 00: a black-box probe).
+ * with a DE7 that names no date-time, or a DE12/DE13 no time or date, 30 too, as a 0200's (it
+ * was 00: black-box probes).
  */
 function networkManagement(msg: IsoMessage): IsoMessage {
   const code = msg.fields[70];
   const de7 = msg.fields[7];
-  if (code === undefined || (de7 !== undefined && !isTransmissionDateTime(de7))) return replyTo(msg, '30');
+  if (code === undefined || (de7 !== undefined && !isTransmissionDateTime(de7)) || !localFieldsExist(msg)) return replyTo(msg, '30');
   return replyTo(msg, ['001', '002', '301'].includes(code) ? '00' : '12', { 70: code });
 }
 
@@ -239,6 +250,8 @@ async function answer(processor: Processor, msg: IsoMessage, { business, termina
   const acquirer = f[32]!;
   const stan = f[11]!;
   const transmission = f[7]!;
+  // Malformed whatever the message (30; under a key an earlier request holds, 94: handle).
+  checkLocalTransactionFields(f[12], f[13]);
   if (f[49] !== undefined && currencyByNumeric(f[49])?.code !== business.currency) throw new IsoRefusal('13');
   const reference = isoReference(acquirer, stan, transmission);
   // 0100 and 0200 are told apart by DE3: without it the message is malformed (30), not a
