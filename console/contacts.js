@@ -24,18 +24,26 @@ export function render(container, ctx) {
   const result = h('div', { id: 'lookup-result', 'aria-live': 'polite' });
   const form = h('form', { class: 'card', 'aria-label': 'Find a contact' },
     h('div', { class: 'row' }, field('CIM type', type), field('CIM value', value), h('button', { type: 'submit' }, 'Look up')));
+  // Only the latest look-up shows: an earlier one answered later (its statement slower, say) showed
+  // its contact under the CIM asked for since (a black-box probe, 2026-12-07).
+  let latest = 0;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    replace(result, h('p', { class: 'muted' }, 'Looking up…'));
-    lookup(type.value, value.value.trim(), result, ctx.money).catch((err) => replace(result, h('p', { class: 'error', role: 'alert' }, err.message)));
+    const asked = ++latest;
+    const show = (...nodes) => {
+      if (asked === latest) replace(result, ...nodes);
+    };
+    show(h('p', { class: 'muted' }, 'Looking up…'));
+    lookup(type.value, value.value.trim(), show, ctx.money).catch((err) => show(h('p', { class: 'error', role: 'alert' }, err.message)));
   });
   replace(container, h('h1', {}, 'Contacts'), form, result);
 }
 
-async function lookup(type, value, result, money) {
+/** The contact `type` and `value` name, shown by `show` (which shows only the latest look-up's). */
+async function lookup(type, value, show, money) {
   const r = await api('POST', '/v1/contacts/lookup', { cim: { type, value } });
   if (!r.ok) {
-    replace(result, h('p', { class: 'error', role: 'alert' }, r.body?.code === 'contact_not_found' ? 'Contact not found (404 contact_not_found): no contact of this business has this CIM.' : `${r.body?.detail ?? r.text} (${r.status})`));
+    show(h('p', { class: 'error', role: 'alert' }, r.body?.code === 'contact_not_found' ? 'Contact not found (404 contact_not_found): no contact of this business has this CIM.' : `${r.body?.detail ?? r.text} (${r.status})`));
     return;
   }
   const contact = r.body;
@@ -45,7 +53,7 @@ async function lookup(type, value, result, money) {
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/statement?from=${encodeURIComponent(from)}`),
     apiJson('GET', `/v1/contacts/${encodeURIComponent(contact.id)}/transactions?limit=${latest_max}`),
   ]);
-  replace(result, contactView(contact, wallet, statement, latest.data, money));
+  show(contactView(contact, wallet, statement, latest.data, money));
 }
 
 /**

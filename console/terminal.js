@@ -22,7 +22,7 @@ const terminals_failed = 'Could not list the terminals: ';
 const amountInput = (state, id, required = true) => h('input', { id, inputmode: 'decimal', autocomplete: 'off', required, placeholder: amountPlaceholder(state.ctx.business.minor_units) });
 
 export function render(container, ctx) {
-  const state = { terminal: h('select', { id: 'vt-terminal', name: 'terminal', required: true }), ctx };
+  const state = { terminal: h('select', { id: 'vt-terminal', name: 'terminal', required: true }), ctx, replies_shown: 0 };
   state.reply = h('pre', { class: 'reply', id: 'vt-reply', 'aria-live': 'polite', tabindex: '0' }, no_reply);
   state.wallet = h('div', { id: 'vt-wallet', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'The wallet of the contact a reply names appears here.'));
   replace(container,
@@ -75,6 +75,9 @@ async function send(state, path, body, ref) {
   state.reply.textContent = `POST ${path}…`;
   const r = await api('POST', path, body, { 'pocketgate-terminal': state.terminal.value });
   state.reply.textContent = `${r.status}${r.replayed ? ' (replayed)' : ''}\n${typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2)}`;
+  // The reply shown now is this one: a wallet read for an earlier reply, answered later, must not
+  // show that contact's wallet beside it (a black-box probe, 2026-12-07).
+  const shown = ++state.replies_shown;
   // Brought into sight when it is not: on a narrow screen the reply comes after every form, some
   // 3,400 px down, and a purchase seemed to do nothing (a black-box probe, 2026-12-05).
   state.reply.scrollIntoView({ block: 'nearest' });
@@ -86,12 +89,16 @@ async function send(state, path, body, ref) {
   // The wallet is read after the reply, by an admin call of its own (PostgreSQL's): its failure is
   // told beside the reply, never over it: an approval shown as a failure would be made again.
   if (typeof contact_id === 'string') {
-    await showWallet(state, contact_id).catch((err) => replace(state.wallet, h('p', { class: 'error', role: 'alert' }, `The wallet could not be read: ${err.message}`)));
+    await showWallet(state, contact_id, shown).catch((err) => {
+      if (shown === state.replies_shown) replace(state.wallet, h('p', { class: 'error', role: 'alert' }, `The wallet could not be read: ${err.message}`));
+    });
   }
 }
 
-async function showWallet(state, contact_id) {
+/** The wallet of the reply shown `shown`th, unless another reply is shown by the time it is read. */
+async function showWallet(state, contact_id, shown) {
   const w = await apiJson('GET', `/v1/contacts/${encodeURIComponent(contact_id)}/wallet`);
+  if (shown !== state.replies_shown) return;
   const money = state.ctx.money;
   replace(state.wallet, h('dl', { class: 'facts' },
     h('dt', {}, 'Contact'), h('dd', {}, contact_id),

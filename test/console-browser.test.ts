@@ -136,6 +136,50 @@ describe('the console in Chromium', () => {
     expect(requests.filter((u) => u.includes(card))).toEqual([]);
   });
 
+  it('shows the latest look-up’s contact, and the virtual terminal the wallet of the reply shown, when an earlier one answers later (a black-box probe: the earlier contact overwrote them)', async () => {
+    const made = async (seed: number, first_name: string) => {
+      const value = testCard(seed);
+      const r = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name, last_name: 'Reis', cims: [{ type: 'card', value }] });
+      expect(r.status, r.text).toBe(201);
+      return { card: value, id: r.body.id as string };
+    };
+    const [early, late] = [await made(917_004, 'Eva'), await made(917_005, 'Rosa')];
+    // The first contact's reads answer 1.5 s late, as a busy ledger's may.
+    const slow = `**/v1/contacts/${early.id}/**`;
+    await page.route(slow, async (route) => {
+      await new Promise((r) => setTimeout(r, 1_500));
+      await route.continue().catch(() => undefined);
+    });
+    try {
+      await page.getByRole('link', { name: 'Contacts' }).click();
+      await page.getByLabel('CIM type').selectOption({ label: 'Card number' });
+      for (const c of [early, late]) {
+        await page.getByLabel('Value').fill(c.card);
+        await page.getByRole('button', { name: 'Look up' }).click();
+      }
+      await page.getByRole('heading', { name: 'Rosa Reis' }).waitFor();
+      await page.waitForTimeout(2_500); // the first look-up's reads have answered by now
+      expect(await page.locator('#lookup-result').textContent()).toContain(late.id);
+      expect(await page.locator('#lookup-result').textContent()).not.toContain(early.id);
+
+      await page.getByRole('link', { name: 'Virtual terminal' }).click();
+      await expect.poll(() => page.getByLabel('Terminal').inputValue()).toBe(biz.terminal_id);
+      const purchase = page.getByRole('form', { name: 'Purchase' });
+      for (const c of [early, late]) {
+        await purchase.getByLabel('Value').fill(c.card);
+        await purchase.getByLabel(/^Amount/).fill('1.00');
+        await purchase.getByRole('button', { name: 'Purchase' }).click();
+        await expect.poll(() => page.locator('#vt-reply').textContent()).toContain(c.id);
+      }
+      await expect.poll(() => page.locator('#vt-wallet').textContent()).toContain(late.id);
+      await page.waitForTimeout(2_500); // the first purchase's wallet read has answered by now
+      expect(await page.locator('#vt-reply').textContent()).toContain(late.id);
+      expect(await page.locator('#vt-wallet').textContent()).toContain(late.id);
+    } finally {
+      await page.unroute(slow);
+    }
+  });
+
   it('lists a purchase that awarded nothing among the contact’s latest transactions (its statement has no line for it)', async () => {
     const quiet_card = testCard(917_002);
     const quiet = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Rui', last_name: 'Paz', cims: [{ type: 'card', value: quiet_card }] });
