@@ -143,7 +143,11 @@ function basketRow(state, rows, add) {
   const sku = h('input', { autocomplete: 'off', required: true });
   const quantity = h('input', { type: 'number', min: 1, value: 1, required: true });
   const amount = amountInput(state, undefined);
-  const row = h('div', { class: 'row basket-item' }, field('SKU', sku), field('Quantity', quantity), field('Item amount', amount));
+  // What product offers match besides the SKU (API.md items: family, brand, type): without them a
+  // family's or a brand's offer could not be tried here (a black-box probe, 2026-12-07).
+  const [family, brand, type] = [0, 1, 2].map(() => h('input', { autocomplete: 'off' }));
+  const row = h('div', { class: 'row basket-item' }, field('SKU', sku), field('Family (optional)', family), field('Brand (optional)', brand), field('Item type (optional)', type),
+    field('Quantity', quantity), field('Item amount', amount));
   // The focus goes to the item after it, or before it, else to the add button: it went with the
   // row, to <body>, a keyboard user sent back to the top of the page (a black-box probe, 2026-12-05).
   const remove = () => {
@@ -152,8 +156,18 @@ function basketRow(state, rows, add) {
     (near?.querySelector('button') ?? add).focus();
   };
   row.append(h('button', { type: 'button', class: 'secondary', 'aria-label': 'Remove this item', onclick: remove }, 'Remove'));
-  row.item = { sku, quantity, amount };
+  row.item = { sku, family, brand, type, quantity, amount };
   rows.append(row);
+}
+
+/** A basket row's item as the API takes it: family, brand and type only when given. */
+function basketItem(state, item) {
+  const out = { sku: item.sku.value };
+  for (const name of ['family', 'brand', 'type']) {
+    const value = item[name].value.trim();
+    if (value !== '') out[name] = value;
+  }
+  return Object.assign(out, { quantity: Number(item.quantity.value), amount: amountOf(state, item.amount, 'Item amount') });
 }
 
 function purchaseForm(state) {
@@ -173,7 +187,7 @@ function purchaseForm(state) {
     h('div', { class: 'row' }, field('Pay from wallet (optional)', pay), field('Paid by', method), field('OTP or wallet code', code)),
   ];
   return form(state, 'Purchase', 'vt-purchase', controls, [submit('Purchase', '/v1/purchases'), submit('Quote', '/v1/purchases/quote', 'secondary')], () => {
-    const items = [...rows.children].map((r) => ({ sku: r.item.sku.value, quantity: Number(r.item.quantity.value), amount: amountOf(state, r.item.amount, 'Item amount') }));
+    const items = [...rows.children].map((r) => basketItem(state, r.item));
     const total = amountOf(state, amount, 'Amount', items.length > 0) ?? items.reduce((n, i) => n + i.amount, 0);
     const paid = amountOf(state, pay, 'Pay from wallet', true);
     const body = { reference: ref.value, cim: { type: type.value, value: value.value.trim() }, amount: total, currency: state.ctx.business.currency };

@@ -234,8 +234,14 @@ describe('the console in Chromium', () => {
     await purchase.getByLabel(/^Amount/).fill('');
     await purchase.getByRole('button', { name: 'Add basket item' }).click();
     await purchase.getByLabel('SKU').fill('coffee');
+    await purchase.getByLabel('Family (optional)').fill('drinks');
+    await purchase.getByLabel('Brand (optional)').fill('Delta');
     await purchase.getByLabel('Item amount').fill('3.50');
+    const sent = page.waitForRequest((r) => r.url().endsWith('/v1/purchases/quote'));
     await purchase.getByRole('button', { name: 'Quote' }).click();
+    // What product offers match: the family and brand given, the type left out (a black-box probe:
+    // the basket took a SKU, a quantity and an amount only).
+    expect((await sent).postDataJSON().items).toEqual([{ sku: 'coffee', family: 'drinks', brand: 'Delta', quantity: 1, amount: 350 }]);
     await expect.poll(() => page.locator('#vt-reply').textContent()).toMatch(/^200\n/);
     expect(JSON.parse((await page.locator('#vt-reply').textContent())!.slice(4))).toMatchObject({ contact_id: contact.id, amount_due: 350, awards: [{ amount: 35 }] });
   });
