@@ -11,6 +11,13 @@ function ok(type: string, value: unknown): NormalisedCim {
 }
 
 describe('cim', () => {
+  it('a value no store can hold (U+0000, an unpaired surrogate) is refused, whatever the type', () => {
+    // A query string's value is no JSON body's, checked as it was parsed: an email's reached
+    // PostgreSQL's look-up by details, whose refusal read as an outage (a 503).
+    for (const [type, value] of [['email', 'a@b.co\u0000'], ['loyalty_id', 'L\ud800'], ['gift_pass', '\udc00G'], ['card', '4111111111111111\u0000']]) {
+      expect(normaliseCim(type!, value)).toEqual({ error: 'must not contain U+0000 or unpaired surrogates' });
+    }
+  });
   it('cards: digits with separators, Luhn, masked first-6/last-4', () => {
     const c = ok('card', '4111 1111-1111 1111');
     expect(c.value).toBe('4111111111111111');

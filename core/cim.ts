@@ -6,6 +6,7 @@
 
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { cardNumberSpans, luhnValid } from './luhn.ts';
+import { holdsUnstorable, unstorable_message } from './storable.ts';
 
 export const cim_types = ['card', 'phone', 'email', 'loyalty_id', 'gift_pass', 'wallet_code', 'contact_code'] as const;
 export type CimType = (typeof cim_types)[number];
@@ -107,6 +108,9 @@ function withoutTrunkZero(phone: string): string {
 export function normaliseCim(type: string, raw: unknown): CimResult {
   if (typeof raw !== 'string') return { error: 'must be a string' };
   if (raw.length === 0 || raw.length > value_length_max) return { error: `must be 1 to ${value_length_max} characters` };
+  // A query string's value is no JSON body's, which parseJsonText checked: an email with a U+0000
+  // reached PostgreSQL's look-up by details, whose refusal read as an outage (a 503; a probe).
+  if (holdsUnstorable(raw)) return { error: unstorable_message };
   switch (type) {
     case 'card': {
       const pan = digitsOnly(raw, ' -');

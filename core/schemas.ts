@@ -7,6 +7,7 @@ import { currencyByCode } from './currency.ts';
 import { assignable_cim_types, cim_types, maskCardNumbers } from './cim.ts';
 import { PocketgateError, type FieldError } from './errors.ts';
 import { holdsCardNumber } from './luhn.ts';
+import { holdsUnstorable, unstorable_message } from './storable.ts';
 
 export const amountSchema = z.number().int('must be an integer in minor units').min(0, 'must not be negative').max(amount_max);
 export const positiveAmountSchema = z.number().int('must be an integer in minor units').min(1, 'must be positive').max(amount_max);
@@ -400,37 +401,54 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
   throw new PocketgateError('validation_failed', first === undefined ? 'invalid request' : `${first.path || 'body'}: ${first.message}`, errors);
 }
 
-// PostgreSQL text and jsonb cannot hold U+0000 nor a UTF-16 surrogate outside a pair: such a
-// string would fail on insert (a 500, or a journal entry the ledger writer can never record), so
-// it is refused as input. JSON.parse rejects raw control characters and bodies arrive as UTF-8,
-// so these characters can only come from \u escapes: the walk runs only when the text has one.
+// JSON.parse rejects raw control characters and bodies arrive as UTF-8, so the characters no
+// store can hold (core/storable.ts) can only come from \u escapes: the walk runs only when the
+// text has one.
 const unstorable_escape = /\\u(?:0000|d[89a-f])/i;
-const unstorable_char = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** A step of unstorablePath's walk: a value and the key (an array's index) it sits under in its parent. */
+type Step = { readonly value: unknown; readonly key: string | number; readonly parent: Step | undefined };
 
 /**
  * The path of the first string (key or value) no store can hold, walking the value with a stack
  * of its own: a client chooses how deep its JSON nests, and recursion here overflowed the call
- * stack on a deep enough body (a 500 on every JSON route).
+ * stack on a deep enough body (a 500 on every JSON route). The path is spelled only for the string
+ * found, and only its first segments: spelled at every level, a body nested 500,000 deep held the
+ * event loop for seconds and was answered with a 2 MB path (a bad-input probe, 2026-12-07).
  */
 function unstorablePath(root: unknown): string | undefined {
-  const stack: [unknown, string][] = [[root, '']];
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const [value, path] = next;
+  const stack: Step[] = [{ value: root, key: '', parent: undefined }];
+  for (let step = stack.pop(); step !== undefined; step = stack.pop()) {
+    const value = step.value;
     if (typeof value === 'string') {
-      if (unstorable_char.test(value)) return path;
+      if (holdsUnstorable(value)) return pathOf(step);
       continue;
     }
     if (typeof value !== 'object' || value === null) continue;
     // Pushed in reverse, so the first offending path in document order is the one named.
-    const entries = Object.entries(value);
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, v] = entries[i]!;
-      const p = path === '' ? key : `${path}.${key}`;
-      if (unstorable_char.test(key)) return p;
-      stack.push([v, p]);
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: step });
+      continue;
+    }
+    const keys = Object.keys(value);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const child: Step = { value: (value as Record<string, unknown>)[keys[i]!], key: keys[i]!, parent: step };
+      if (holdsUnstorable(child.key as string)) return pathOf(child);
+      stack.push(child);
     }
   }
   return undefined;
+}
+
+/** Segments of a path an error names; a deeper path is cut there and ends in "…". */
+export const error_path_segments_max = 32;
+
+/** A step's dotted path from the root, its first error_path_segments_max segments. */
+function pathOf(step: Step): string {
+  const keys: (string | number)[] = [];
+  for (let s: Step | undefined = step; s?.parent !== undefined; s = s.parent) keys.push(s.key);
+  keys.reverse();
+  return keys.length <= error_path_segments_max ? keys.join('.') : `${keys.slice(0, error_path_segments_max).join('.')}.…`;
 }
 
 /** JSON text as a value, or validation_failed: not JSON, or a string no store can hold. */
@@ -463,8 +481,7 @@ export function mayHoldUnstorable(text: string): boolean {
 export function checkStorableValue(value: unknown): void {
   const path = unstorablePath(value);
   if (path !== undefined) {
-    const message = 'must not contain U+0000 or unpaired surrogates';
-    throw new PocketgateError('validation_failed', `${path || 'body'}: ${message}`, [{ path, message }]);
+    throw new PocketgateError('validation_failed', `${path || 'body'}: ${unstorable_message}`, [{ path, message: unstorable_message }]);
   }
 }
 
@@ -712,7 +729,7 @@ export const callback_event_types = ['transaction.authorized', 'transaction.clea
 export type CallbackEventType = (typeof callback_event_types)[number];
 
 /** An event id: the processor's, replayed by; bounded like any input. */
-export const callbackEventIdSchema = z.string().min(1).max(255).refine((id) => !unstorable_char.test(id), 'must not contain U+0000 or unpaired surrogates');
+export const callbackEventIdSchema = z.string().min(1).max(255).refine((id) => !holdsUnstorable(id), unstorable_message);
 const processorTransactionIdSchema = z.string().min(1).max(64);
 /**
  * A merchant's `code` as a processor names it. Longer than any code a merchant can have (15): a

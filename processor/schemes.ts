@@ -81,8 +81,28 @@ export class Schemes {
     const codes = input.codes ?? Array.from({ length: input.count ?? 0 }, newCode);
     if (codes.length === 0) return { codes: [] };
     const rows = codes.map((c) => ({ scheme_id, code_hash: codeHash(c) }));
+    if (input.codes !== undefined) await this.checkImported(scheme_id, rows.map((r) => r.code_hash));
     await this.stores.sql`insert into scheme_codes ${this.stores.sql(rows)} on conflict do nothing`;
     return { codes };
+  }
+
+  /**
+   * Imported codes, each given once and none used already: answered 201 as if they were usable,
+   * such codes were refused at every sign-up (a probe, 2026-12-07). A code given again while
+   * unused stays as it was: an import sent twice is no error.
+   */
+  private async checkImported(scheme_id: string, hashes: readonly string[]): Promise<void> {
+    const errors: { path: string; message: string }[] = [];
+    const first = new Map<string, number>();
+    hashes.forEach((h, i) => {
+      const earlier = first.get(h);
+      if (earlier === undefined) first.set(h, i);
+      else errors.push({ path: `codes.${i}`, message: `the same code as codes.${earlier}` });
+    });
+    const used = await this.stores.sql<{ code_hash: string }[]>`select code_hash from scheme_codes where scheme_id = ${scheme_id} and code_hash = any(${[...first.keys()]}::text[]) and used_by is not null`;
+    for (const { code_hash } of used) errors.push({ path: `codes.${first.get(code_hash)!}`, message: 'already used' });
+    errors.sort((a, b) => Number(a.path.slice(6)) - Number(b.path.slice(6)));
+    if (errors.length > 0) throw new PocketgateError('validation_failed', `${errors[0]!.path}: ${errors[0]!.message}`, errors.slice(0, 50));
   }
 
   /**

@@ -36,6 +36,14 @@ describe('deeply nested JSON holding U+0000 or an unpaired surrogate', () => {
       expectValidation(shallow as never, 'tags.1');
     });
   }
+
+  it('names a deep path by its first 32 segments: the answer stays small, the error cheap', async () => {
+    // Spelled at every level, the path of a body nested 500,000 deep held the event loop for
+    // seconds and came back as 2 MB (a bad-input probe, 2026-12-07).
+    const res = await raw('/v1/purchases', biz.terminal_key, nested(32_000, '"\\u0000"'));
+    expectValidation(res as never, `cim.${'0.'.repeat(31)}…`);
+    expect(res.text.length).toBeLessThan(1_000);
+  });
 });
 
 describe('a body that is not UTF-8', () => {
@@ -75,6 +83,13 @@ describe('query strings', () => {
     for (const path of ['/v1/merchants', '/v1/venues', '/v1/terminals', `/v1/webhooks/${hook.body.id}/deliveries`]) {
       for (const q of ['starting_after=a%00b', 'starting_after=%00&starting_after=u']) {
         expectValidation((await call(gw, 'GET', `${path}?${q}`, biz.admin_key)) as never, 'starting_after');
+      }
+    }
+    // A CIM value in a query holding U+0000: an email's reached PostgreSQL's look-up by details,
+    // whose refusal read as an outage (503 "try again", a probe, 2026-12-07).
+    for (const key of [biz.admin_key, biz.terminal_key]) {
+      for (const [type, value] of [['email', 'nobody%40example.com%00'], ['phone', '%2B447700900123%00'], ['loyalty_id', 'L%00']]) {
+        expectValidation((await call(gw, 'GET', `/v1/wallets?cim_type=${type}&cim_value=${value}`, key)) as never, 'cim_value');
       }
     }
     // The edges of the range, and an offset, are periods like any other.

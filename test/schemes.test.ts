@@ -66,6 +66,28 @@ describe('schemes', () => {
     expect(c.status).toBe(201);
   });
 
+  it('imported codes that could never be used are 400, naming each, and nothing is stored; an unused one given again is no error', async () => {
+    // Answered 201 as if usable, such codes were refused at every sign-up (a probe, 2026-12-07).
+    const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Imports', signup: 'codes' });
+    const first = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { codes: ['USED-0001', 'KEPT-0001'] });
+    expect(first.status, first.text).toBe(201);
+    expect((await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code: 'USED-0001' })).status).toBe(201);
+    const refused = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { codes: ['NEW-00001', 'used-0001', 'TWICE-001', 'twice-001'] });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.code).toBe('validation_failed');
+    expect(refused.body.errors).toEqual([
+      { path: 'codes.1', message: 'already used' },
+      { path: 'codes.3', message: 'the same code as codes.2' },
+    ]);
+    // Nothing of the refused call was stored.
+    expect((await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code: 'NEW-00001' })).status).toBe(422);
+    // An unused code imported again stays usable, once.
+    const again = await call(gw, 'POST', `/v1/schemes/${s.body.id}/codes`, biz.admin_key, { codes: ['KEPT-0001'] });
+    expect(again.status, again.text).toBe(201);
+    expect((await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code: 'KEPT-0001' })).status).toBe(201);
+    expect((await call(gw, 'POST', `/v1/schemes/${s.body.id}/signups`, biz.admin_key, { contact_id: await contact(), code: 'KEPT-0001' })).status).toBe(422);
+  });
+
   it('an import of the 10,000 codes the schema allows, and an offer naming 10,000 SKUs, are taken (not refused: their bodies are over 64 KiB)', async () => {
     const s = await call(gw, 'POST', '/v1/schemes', biz.admin_key, { name: 'Big import', signup: 'codes' });
     const codes = Array.from({ length: 10_000 }, (_, i) => `IMPORT-${String(i).padStart(8, '0')}`);
