@@ -117,6 +117,9 @@ describe('npm run rebuild', () => {
     const r = await runCommand('rebuild-main.ts', [], { REDIS_URL: stores.redis.url, DATABASE_URL: stores.database_url, CIM_HMAC_KEY: process.env.CIM_HMAC_KEY ?? 'test-hmac-key' });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('contacts: 3');
+    // The window it laid the records out for, which the gateways must share (a probe rebuilt with
+    // another: every repeat after it was made anew, and nothing said so).
+    expect(r.stdout).toMatch(/3 transaction records, .* laid out for REPLY_TTL_SECONDS=\d+: the gateways' must be the same/);
     // A bar run to its end: the contacts' phase, 3 of 3.
     expect(r.stderr).toMatch(/contacts \[[^\]]+\] 3\/3 \(100%\)/);
   });

@@ -76,7 +76,9 @@ async function main(): Promise<number> {
     const n = result.network;
     console.log(`  network: ${n.businesses} businesses, ${n.merchants} merchants, ${n.venues} venues, ${n.terminals} terminals, ${n.links} acquirer links, ${n.rewards} rewards snapshots`);
     console.log(`  contacts: ${result.contacts} (CIM index entries: ${result.cims}, hints of emails and phones on file: ${result.detail_hints}, commerce lots: ${result.lots}, cap counters: ${result.caps})`);
-    console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states, ${result.refusals} refusals`);
+    // The window lays the records out (their hashes are named by its periods): a gateway with
+    // another REPLY_TTL_SECONDS finds none of them, and each repeat is made anew (a probe).
+    console.log(`  hot window: ${result.records} transaction records, ${result.states} refund/reversal/redemption states, ${result.refusals} refusals, laid out for REPLY_TTL_SECONDS=${config.processor.reply_ttl_seconds}: the gateways' must be the same`);
     console.log(`  budgets: ${result.budgets} offers`);
     console.log(`  contribution fee carries: ${result.fee_carries} (merchant and shard)`);
     console.log('  not in the ledger, so not rebuilt: claims of transactions recorded before migration 008, refusals made before migration 018, live OTPs');
