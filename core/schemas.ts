@@ -441,7 +441,7 @@ function unstorablePath(root: unknown): string | undefined {
 }
 
 /** Segments of a path an error names; a deeper path is cut there and ends in "…". */
-export const error_path_segments_max = 32;
+const error_path_segments_max = 32;
 
 /** A step's dotted path from the root, its first error_path_segments_max segments. */
 function pathOf(step: Step): string {

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ipLiteral, isPublicAddress } from '../../core/public-address.ts';
+import { unstorable_char } from '../../core/storable.ts';
 import { guardedLookup } from './address.ts';
 
 export interface SendOptions {
@@ -35,8 +36,8 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, maxFreeSockets: 32, scheduling: 'lifo' }),
 };
 
-/** What PostgreSQL text refuses (as core/schemas.ts refuses it in input): U+0000 and unpaired surrogates. */
-const unstorable_chars = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/** What PostgreSQL text refuses (core/storable.ts, as input refuses it): U+0000 and unpaired surrogates. */
+const unstorable_chars = new RegExp(unstorable_char.source, 'g');
 
 /**
  * The first error_text_max characters of `text` as PostgreSQL can hold them (last_error): an
