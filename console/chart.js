@@ -28,3 +28,14 @@ export function trafficChart(svg, per_second) {
   const sum = (k) => last.reduce((n, p) => n + p[k], 0);
   svg.setAttribute('aria-label', `Last ${per_second.length} seconds: ${per_second.reduce((n, p) => n + p.approved, 0)} approved, ${per_second.reduce((n, p) => n + p.declined, 0)} declined; last 10 seconds ${sum('approved')} approved, ${sum('declined')} declined. Peak ${max} per second.`);
 }
+
+/**
+ * The chart when the figures could not be read: empty, and said so. The last minute read, left
+ * drawn beside tiles showing "—", passed for the current one, to a screen reader word for word
+ * (a black-box probe, 2026-12-07).
+ */
+export function trafficUnavailable(svg) {
+  svg.replaceChildren();
+  svg.setAttribute('aria-label', 'No current figures: the traffic could not be read');
+}
+

@@ -5,7 +5,7 @@
 
 import { api, apiJson, retry_ms } from './api.js';
 import { followShared } from './feed.js';
-import { trafficChart } from './chart.js';
+import { trafficChart, trafficUnavailable } from './chart.js';
 import { h, replace, table } from './dom.js';
 import { formatTime, startOfToday } from './format.js';
 
@@ -208,6 +208,7 @@ async function poll(ctx, svg, signal, storesDown) {
       if (r.status === 503) storesDown(r.body?.detail ?? 'a store is unreachable');
       // The figures come in one answer: none is current now, and an old one must not pass for it.
       for (const id of ['approvals-rate', 'declines-rate', 'latency-p50', 'latency-p99', 'awards-today', 'spends-today']) set(id, '—');
+      trafficUnavailable(svg);
       set('ledger-lag', `unavailable (${r.body?.detail ?? r.status})`);
     }
     await new Promise((resolve) => setTimeout(resolve, poll_ms));

@@ -86,13 +86,17 @@ async function send(state, path, body, ref) {
   // so that sending again is the same transaction, never a second one.
   if (path !== '/v1/purchases/quote' && r.status < 500 && r.status !== 429) ref?.renew();
   const contact_id = r.body?.contact_id;
+  // A reply that names no contact (a refusal: otp_invalid, contact_not_found) shows no wallet:
+  // the last one's, left beside it, read as the refused contact's (a black-box probe, 2026-12-07).
+  if (typeof contact_id !== 'string') {
+    replace(state.wallet, h('p', { class: 'muted' }, 'This reply names no contact, so no wallet is shown.'));
+    return;
+  }
   // The wallet is read after the reply, by an admin call of its own (PostgreSQL's): its failure is
   // told beside the reply, never over it: an approval shown as a failure would be made again.
-  if (typeof contact_id === 'string') {
-    await showWallet(state, contact_id, shown).catch((err) => {
-      if (shown === state.replies_shown) replace(state.wallet, h('p', { class: 'error', role: 'alert' }, `The wallet could not be read: ${err.message}`));
-    });
-  }
+  await showWallet(state, contact_id, shown).catch((err) => {
+    if (shown === state.replies_shown) replace(state.wallet, h('p', { class: 'error', role: 'alert' }, `The wallet could not be read: ${err.message}`));
+  });
 }
 
 /** The wallet of the reply shown `shown`th, unless another reply is shown by the time it is read. */

@@ -94,6 +94,25 @@ describe('the console in Chromium', () => {
     await expect.poll(() => page.locator('#awards-today').textContent(), { timeout: 15_000 }).toBe('1.31 EUR');
   });
 
+  it('empties the traffic chart while the figures cannot be read, as it does the tiles, and draws it again after', async () => {
+    // The last minute read stayed drawn beside tiles of "—", and its text alternative read it
+    // out as current (a black-box probe, 2026-12-07).
+    const chart = page.locator('svg[role="img"]');
+    await expect.poll(() => chart.getAttribute('aria-label'), { timeout: 15_000 }).toMatch(/[1-9]\d* approved/);
+    expect(await chart.locator('rect').count()).toBeGreaterThan(0);
+    const stats = (url: URL) => url.pathname === '/v1/stats';
+    await page.route(stats, (route) => route.abort());
+    try {
+      await expect.poll(() => page.locator('#approvals-rate').textContent(), { timeout: 15_000 }).toBe('—');
+      expect(await chart.getAttribute('aria-label')).toBe('No current figures: the traffic could not be read');
+      expect(await chart.locator('rect').count()).toBe(0);
+    } finally {
+      await page.unroute(stats);
+    }
+    await expect.poll(() => chart.getAttribute('aria-label'), { timeout: 15_000 }).toMatch(/approved/);
+    expect(await chart.locator('rect').count()).toBeGreaterThan(0);
+  });
+
   // created_at is to the second: rows of one second were kept in the order they were shown, so
   // a reversal made in its purchase's second was listed under it (a black-box probe, 2026-12-05).
   it('lists the newest first within one second too: a purchase, its refund and its reversal made at once', async () => {
@@ -175,6 +194,13 @@ describe('the console in Chromium', () => {
       await page.waitForTimeout(2_500); // the first purchase's wallet read has answered by now
       expect(await page.locator('#vt-reply').textContent()).toContain(late.id);
       expect(await page.locator('#vt-wallet').textContent()).toContain(late.id);
+      // A refusal names no contact: the wallet of the reply before is not left beside it, where
+      // it read as the refused customer's (a black-box probe, 2026-12-07).
+      await purchase.getByLabel('Value').fill(testCard(917_006)); // nobody's card
+      await purchase.getByRole('button', { name: 'Purchase' }).click();
+      await expect.poll(() => page.locator('#vt-reply').textContent()).toContain('contact_not_found');
+      await expect.poll(() => page.locator('#vt-wallet').textContent()).toContain('names no contact');
+      expect(await page.locator('#vt-wallet').textContent()).not.toContain(late.id);
     } finally {
       await page.unroute(slow);
     }
