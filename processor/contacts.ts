@@ -44,6 +44,8 @@ interface PreparedCim {
   readonly type: CimType;
   readonly token: string;
   readonly masked: string;
+  /** A card's token as a wallet code's, when it has a wallet code's 16 digits (asWalletCode). */
+  readonly as_wallet_code?: string;
 }
 
 interface PreparedContact {
@@ -227,13 +229,30 @@ export class Contacts {
       const token = this.token(business.id, n);
       if (seen.has(token)) return; // the same CIM twice on one contact is one CIM
       seen.add(token);
-      cims.push({ type: n.type, token, masked: n.masked });
+      cims.push({ type: n.type, token, masked: n.masked, ...this.asWalletCode(business.id, n) });
     });
     // Stored normalised, as the contract says phones are (E.164) and as a CIM of the same value
     // would be: a phone reads the same however it was typed, emails compare in one case.
     const email = input.email === undefined ? null : this.normalise('email', input.email, `${line_path}email`).value;
     const phone = input.phone === undefined ? null : this.normalise('phone', input.phone, `${line_path}phone`).value;
     return { id: newId('con'), code: newContactCode(), referral_code: newReferralCode(), wallet_code: newWalletCode(), input, cims, email, phone, referred_by: null };
+  }
+
+  /**
+   * A card of 16 digits as a wallet code's token. ISO 8583's DE2 carries either, untyped: a card
+   * that was another contact's wallet code took that contact's card-network messages (a balance
+   * inquiry answered the card holder's wallet, a spend by the wallet code became the card
+   * holder's purchase: a contacts probe, 2026-12-07), so such a card is cim_taken.
+   */
+  private asWalletCode(business_id: string, cim: NormalisedCim): { as_wallet_code?: string } {
+    if (cim.type !== 'card' || cim.token !== undefined || cim.value.length !== 16) return {};
+    return { as_wallet_code: cimToken(this.stores.config.cim_hmac_key, business_id, 'wallet_code', cim.value) };
+  }
+
+  /** cim_taken when a card among `cims` is a contact's wallet code (asWalletCode). */
+  private async refuseWalletCodeCards(cims: readonly PreparedCim[]): Promise<void> {
+    const tokens = cims.flatMap((c) => c.as_wallet_code ?? []);
+    if ((await this.takenTokens(tokens)).size > 0) throw new PocketgateError('cim_taken', 'a card of this contact is the wallet code of a contact');
   }
 
   private issuedCims(business_id: string, c: PreparedContact): PreparedCim[] {
@@ -255,6 +274,7 @@ export class Contacts {
     // path reads is: committed to PostgreSQL first, it stood without its Redis copy, and the retry
     // the 503 asks for made a second contact when no CIM tied the two (a black-box probe, 2026-12-05).
     await requireWritableNow(this.stores);
+    await this.refuseWalletCodeCards(prepared.cims);
     const id = await this.insertOne(business, prepared);
     return this.view(business, id) as Promise<ContactView>;
   }
@@ -446,6 +466,7 @@ export class Contacts {
     await this.mustExist(business, contact_id);
     const n = this.normalise(type, value, 'value');
     const token = this.token(business.id, n);
+    await this.refuseWalletCodeCards([{ type: n.type, token, masked: n.masked, ...this.asWalletCode(business.id, n) }]);
     try {
       await this.stores.sql.begin(async (tx) => {
         // A contact holds as many CIMs as a create may give it: added one by one they had no bound
@@ -762,7 +783,7 @@ export class Contacts {
     // batch insert below almost never meets a conflict; when it does (a race), go line by line.
     const codes = [...new Set(batch.flatMap((b) => (b.contact.input.referred_by === undefined ? [] : [b.contact.input.referred_by])))];
     const referrers = codes.length > 0 ? await this.referrers(business.id, codes) : new Map<string, string>();
-    const taken = await this.takenTokens(batch.flatMap((b) => b.contact.cims.map((c) => c.token)));
+    const taken = await this.takenTokens(batch.flatMap((b) => b.contact.cims.flatMap((c) => (c.as_wallet_code === undefined ? [c.token] : [c.token, c.as_wallet_code]))));
     const unfinished = await this.finishLinesCut(business, batch, taken, result);
     const seen = new Set<string>();
     const ok: { line: number; contact: PreparedContact }[] = [];
@@ -779,6 +800,10 @@ export class Contacts {
       }
       if (b.contact.cims.some((c) => taken.has(c.token) || seen.has(c.token))) {
         fail(b.line, 'cim_taken', 'a CIM of this contact already identifies another contact');
+        continue;
+      }
+      if (b.contact.cims.some((c) => c.as_wallet_code !== undefined && taken.has(c.as_wallet_code))) {
+        fail(b.line, 'cim_taken', 'a card of this contact is the wallet code of a contact');
         continue;
       }
       for (const c of b.contact.cims) seen.add(c.token);

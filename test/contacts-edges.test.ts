@@ -71,6 +71,28 @@ describe('a CIM another contact holds', () => {
     expect((await lookup({ type: 'card', value: held })).body.id).toBe(first.body.id);
   });
 
+  it('a card that is a contact’s wallet code is 409 cim_taken on create, add and import: ISO 8583’s DE2 names either, untyped', async () => {
+    // Registered, the card took the wallet code's card-network messages: a balance inquiry by
+    // the wallet code answered the card holder's wallet, a spend became their purchase (a
+    // contacts probe, 2026-12-07).
+    const holder = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { first_name: 'Holder' });
+    expect(holder.status, holder.text).toBe(201);
+    const code = holder.body.wallet_code as string;
+    const spaced = code.replace(/(\d{4})/g, '$1 ').trim();
+    const create = await call(gw, 'POST', '/v1/contacts', biz.admin_key, { cims: [{ type: 'card', value: spaced }] });
+    expect(create.status, create.text).toBe(409);
+    expect(create.body.code).toBe('cim_taken');
+    for (const contact_id of [holder.body.id, (await call(gw, 'POST', '/v1/contacts', biz.admin_key, {})).body.id]) {
+      const add = await call(gw, 'POST', `/v1/contacts/${contact_id}/cims`, biz.admin_key, { type: 'card', value: code });
+      expect(add.status, add.text).toBe(409);
+      expect(add.body.code).toBe('cim_taken');
+    }
+    const r = await importBody([line({ first_name: 'Card', cims: [{ type: 'card', value: code }] }), line({ first_name: 'Fine', cims: [{ type: 'card', value: nextCard() }] })].join('\n'));
+    expect(r.body, r.text).toMatchObject({ imported: 1, failed: 1, errors: [{ line: 1, code: 'cim_taken' }] });
+    expect((await lookup({ type: 'card', value: code })).status).toBe(404);
+    expect((await lookup({ type: 'wallet_code', value: code })).body.id).toBe(holder.body.id);
+  });
+
   it('the same CIM on two lines imports the first line only; twice in one line is one CIM', async () => {
     const card = nextCard();
     const spaced = card.replace(/(\d{4})/g, '$1 ').trim();
