@@ -78,6 +78,20 @@ describe('cim', () => {
     expect('error' in normaliseCim('email', 'a@b')).toBe(true);
   });
 
+  it('an email is one "@", no white space, control or special character, a domain of non-empty labels', () => {
+    for (const good of ["o'brien+tag@example.co.uk", 'josé@exämple.de', 'a.b-c_d@sub.example.com', '用户@例子.公司']) expect(ok('email', good).value).toBe(good.toLowerCase());
+    for (const bad of ['a@b@example.com', 'a\nb@x.com', 'a\tb@x.com', 'a b@x.com', 'a@.com', 'a@x..com', 'x@example.com.', '<a>@x.com', 'a,b@x.com', '"a"@x.com', 'a@x .com', 'a@[1.2.3.4]']) {
+      expect(normaliseCim('email', bad), bad).toEqual({ error: 'email must look like name@domain.tld' });
+    }
+  });
+
+  it('a loyalty id or gift pass holds no control character', () => {
+    for (const type of ['loyalty_id', 'gift_pass']) {
+      for (const bad of ['L\t1', 'L\n1', 'L\u00071', 'L\u00851']) expect(normaliseCim(type, bad), JSON.stringify(bad)).toEqual({ error: `${type} must not contain control characters` });
+      expect(ok(type, 'GOLD-123 ✓').value).toBe('GOLD-123 ✓');
+    }
+  });
+
   it('wallet codes must be Luhn-valid 16 digits', () => {
     const partial = '123456789012345';
     expect(ok('wallet_code', partial + luhnCheckDigit(partial)).value).toHaveLength(16);

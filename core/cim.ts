@@ -99,6 +99,15 @@ const zero_kept_countries: ReadonlySet<string> = new Set(['39', '378', '225']);
 /** "(+44) 20 7946 0958": the country code in brackets, as some print it, is the country code (a contacts probe). */
 const bracketed_country = /^\((\+|00)\s*(\d{1,3})\)/;
 
+// An email as people write one: one "@", no white space, control or RFC 5322 special character
+// (which only a quoted local part may hold), a domain of non-empty dot-separated labels. Looser,
+// `a@b@example.com`, `a\tb@x.com`, `a@x..com` and `x@example.com.` (another CIM than
+// `x@example.com`) were taken as CIMs (a contacts probe, 2026-12-07).
+const email_local = /^[^\s\p{Cc}"(),:;<>@[\\\]]+$/u;
+const email_domain = /^(?:[^\s\p{Cc}"(),:;<>@[\\\].]+\.)+[^\s\p{Cc}"(),:;<>@[\\\].]+$/u;
+/** A tab, a newline, a bell: typed nowhere, and shown back in `masked` (a contacts probe). */
+const control_char = /\p{Cc}/u;
+
 function withoutTrunkZero(phone: string): string {
   const m = trunk_zero.exec(phone);
   if (m === null || zero_kept_countries.has(m[2]!)) return phone;
@@ -132,8 +141,8 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
     }
     case 'email': {
       const value = raw.trim().toLowerCase();
-      const at = value.lastIndexOf('@');
-      if (at < 1 || at === value.length - 1 || value.includes(' ') || !value.slice(at + 1).includes('.')) {
+      const at = value.indexOf('@');
+      if (at < 1 || at !== value.lastIndexOf('@') || !email_local.test(value.slice(0, at)) || !email_domain.test(value.slice(at + 1))) {
         return { error: 'email must look like name@domain.tld' };
       }
       return { type, value, masked: `${maskText(value.slice(0, at))}${value.slice(at)}` };
@@ -142,6 +151,7 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
     case 'gift_pass': {
       const value = raw.trim();
       if (value.length === 0 || value.length > 64) return { error: `${type} must be 1 to 64 characters` };
+      if (control_char.test(value)) return { error: `${type} must not contain control characters` };
       return { type, value, masked: maskText(value) };
     }
     case 'wallet_code': {
