@@ -105,8 +105,6 @@ const bracketed_country = /^\((\+|00)\s*(\d{1,3})\)/;
 // `x@example.com`) were taken as CIMs (a contacts probe, 2026-12-07).
 const email_local = /^[^\s\p{Cc}"(),:;<>@[\\\]]+$/u;
 const email_domain = /^(?:[^\s\p{Cc}"(),:;<>@[\\\].]+\.)+[^\s\p{Cc}"(),:;<>@[\\\].]+$/u;
-/** A tab, a newline, a bell: typed nowhere, and shown back in `masked` (a contacts probe). */
-const control_char = /\p{Cc}/u;
 
 function withoutTrunkZero(phone: string): string {
   const m = trunk_zero.exec(phone);
@@ -151,7 +149,6 @@ export function normaliseCim(type: string, raw: unknown): CimResult {
     case 'gift_pass': {
       const value = raw.trim();
       if (value.length === 0 || value.length > 64) return { error: `${type} must be 1 to 64 characters` };
-      if (control_char.test(value)) return { error: `${type} must not contain control characters` };
       return { type, value, masked: maskText(value) };
     }
     case 'wallet_code': {

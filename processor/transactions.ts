@@ -29,6 +29,13 @@ export interface TransactionView {
   readonly created_at: string;
   readonly recorded_at: string | null;
   readonly ledger: 'pending' | 'recorded';
+  /**
+   * A purchase's sale time (its `occurred_at`, else when it arrived), to the second: what its
+   * offers, caps and tier period were decided by; absent for other kinds. `created_at` is when the
+   * gateway made it, which statements and settlements date it by: a clearing dated 30 days back
+   * showed only today's date (a probe of time, 2026-12-07).
+   */
+  readonly occurred_at?: string;
   readonly postings?: readonly { debit_account: string; credit_account: string; amount: number }[];
   /**
    * The terminal code a processor's callback named for the transaction it made (display only);
@@ -268,7 +275,7 @@ interface ViewExtras {
 }
 
 /** The one view of a transaction: `GET /v1/transactions/{id}` answers it, a transaction.approved event carries it. */
-function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: string | null, extras: ViewExtras): TransactionView {
+function view(id: string, b: Body & { readonly occurred_at?: string | null }, ledger: 'pending' | 'recorded', recorded_at: string | null, extras: ViewExtras): TransactionView {
   return {
     id,
     kind: b.kind,
@@ -286,6 +293,7 @@ function view(id: string, b: Body, ledger: 'pending' | 'recorded', recorded_at: 
     created_at: iso(b.created_at),
     recorded_at,
     ledger,
+    ...(typeof b.occurred_at === 'string' ? { occurred_at: iso(b.occurred_at) } : {}),
     ...(extras.postings === undefined ? {} : { postings: extras.postings }),
     ...(extras.terminal_code === null ? {} : { terminal_code: extras.terminal_code }),
   };

@@ -80,4 +80,27 @@ describe('a transaction the ledger does not hold yet', () => {
     }, 30_000);
     expect(recorded).toMatchObject({ id, reference: 'down', ledger: 'recorded' });
   });
+
+  it('shows a purchase’s sale time (occurred_at), pending and recorded alike; a refund has none', async () => {
+    // Only created_at was shown: a sale dated back read as made today (a probe of time, 2026-12-07).
+    const at = new Date(Date.now() - 3 * 3_600_000);
+    at.setUTCMilliseconds(345);
+    const sale_time = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await proxy.set('refuse');
+    await eventually('the probe sees PostgreSQL down', async () => (await call(gw, 'GET', '/readyz', undefined)).body.postgres === 'down');
+    const p = await call(gw, 'POST', '/v1/purchases', biz.terminal_key, { reference: 'dated', cim: { type: 'card', value: card }, amount: 2000, currency: 'EUR', occurred_at: at.toISOString() });
+    expect(p.status, p.text).toBe(201);
+    const pending = await call(gw, 'GET', `/v1/transactions/${p.body.id}`, biz.admin_key);
+    expect(pending.body, pending.text).toMatchObject({ ledger: 'pending', occurred_at: sale_time });
+    expect(pending.body.created_at).not.toBe(sale_time);
+    await proxy.set('forward');
+    const recorded = await eventually('recorded', async () => {
+      const r = await call(gw, 'GET', `/v1/transactions/${p.body.id}`, biz.admin_key);
+      return r.status === 200 && r.body.ledger === 'recorded' ? r.body : undefined;
+    }, 30_000);
+    expect(recorded).toMatchObject({ occurred_at: sale_time, created_at: pending.body.created_at });
+    const refund = await call(gw, 'POST', '/v1/refunds', biz.terminal_key, { reference: 'dated-refund', original_reference: 'dated', amount: 100 });
+    expect(refund.status, refund.text).toBe(201);
+    expect((await call(gw, 'GET', `/v1/transactions/${refund.body.id}`, biz.admin_key)).body).not.toHaveProperty('occurred_at');
+  });
 });

@@ -298,6 +298,7 @@ export const transaction_answer = z
     created_at: timestamp,
     recorded_at: timestamp.nullable(),
     ledger: z.enum(['pending', 'recorded']),
+    occurred_at: timestamp.optional().openapi({ description: "A purchase's sale time (its occurred_at, else when it arrived), to the second: what its offers, caps and tier period were decided by" }),
     postings: z.array(z.object({ debit_account: z.string(), credit_account: z.string(), amount: money })).optional().openapi({ description: 'Once recorded' }),
     terminal_code: z.string().optional().openapi({ description: "The terminal code a processor's callback named (display only)" }),
   })
