@@ -38,4 +38,3 @@ export function trafficUnavailable(svg) {
   svg.replaceChildren();
   svg.setAttribute('aria-label', 'No current figures: the traffic could not be read');
 }
-
