@@ -124,7 +124,7 @@ async function onlyOfKind(c: Contact, kind: string): Promise<string> {
 
 /** What a transaction shows that does not depend on the channel or the moment. */
 function channelFree(view: any): any {
-  const { id: _id, reference: _r, contact_id: _c, created_at: _ca, recorded_at: _ra, postings, awards, ...rest } = view;
+  const { id: _id, reference: _r, contact_id: _c, created_at: _ca, recorded_at: _ra, occurred_at: _oa, postings, awards, ...rest } = view;
   return {
     ...rest,
     awards: awards.map(({ expires_at: _e, ...a }: any) => a),
