@@ -92,17 +92,18 @@ export class Schemes {
    * unused stays as it was: an import sent twice is no error.
    */
   private async checkImported(scheme_id: string, hashes: readonly string[]): Promise<void> {
-    const errors: { path: string; message: string }[] = [];
+    const refused: [index: number, message: string][] = [];
     const first = new Map<string, number>();
     hashes.forEach((h, i) => {
       const earlier = first.get(h);
       if (earlier === undefined) first.set(h, i);
-      else errors.push({ path: `codes.${i}`, message: `the same code as codes.${earlier}` });
+      else refused.push([i, `the same code as codes.${earlier}`]);
     });
     const used = await this.stores.sql<{ code_hash: string }[]>`select code_hash from scheme_codes where scheme_id = ${scheme_id} and code_hash = any(${[...first.keys()]}::text[]) and used_by is not null`;
-    for (const { code_hash } of used) errors.push({ path: `codes.${first.get(code_hash)!}`, message: 'already used' });
-    errors.sort((a, b) => Number(a.path.slice(6)) - Number(b.path.slice(6)));
-    if (errors.length > 0) throw new PocketgateError('validation_failed', `${errors[0]!.path}: ${errors[0]!.message}`, errors.slice(0, 50));
+    for (const { code_hash } of used) refused.push([first.get(code_hash)!, 'already used']);
+    if (refused.length === 0) return;
+    const errors = refused.sort((a, b) => a[0] - b[0]).slice(0, 50).map(([i, message]) => ({ path: `codes.${i}`, message }));
+    throw new PocketgateError('validation_failed', `${errors[0]!.path}: ${errors[0]!.message}`, errors);
   }
 
   /**
