@@ -20,6 +20,19 @@ describe('money', () => {
     expect(percentToBasisPoints(5.555)).toBeUndefined();
     expect(percentToBasisPoints(101)).toBeUndefined();
     expect(percentToBasisPoints(-1)).toBeUndefined();
+    // Below a basis point, and tiny: both were kept as sent within a tolerance of 1e-6.
+    for (const p of [1e-9, 1e-7, 0.004, 5.0000001, 99.999999999]) expect(percentToBasisPoints(p)).toBeUndefined();
+  });
+
+  it('every two-decimal percent, as JSON reads it, is its basis points exactly', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10_000 }), (bp) => {
+        const text = `${Math.trunc(bp / 100)}.${String(bp % 100).padStart(2, '0')}`;
+        expect(percentToBasisPoints(JSON.parse(text) as number)).toBe(bp);
+      }),
+    );
+    // The ones whose product by 100 is not a whole double (0.07 × 100 = 7.000000000000001).
+    for (const [p, bp] of [[0.07, 7], [0.29, 29], [1.13, 113], [4.35, 435], [56.7, 5670]] as const) expect(percentToBasisPoints(p)).toBe(bp);
   });
 
   it('applyBasisPoints never exceeds the rate and is exact against BigInt', () => {

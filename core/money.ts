@@ -22,7 +22,10 @@ export function percentToBasisPoints(percent: number): number | undefined {
   if (!Number.isFinite(percent) || percent < 0 || percent > 100) return undefined;
   const bp = Math.round(percent * 100);
   // Reject 5.555: a rate we cannot represent exactly would silently round the business's offer.
-  if (Math.abs(bp - percent * 100) > 1e-6) return undefined;
+  // Exact, not within a tolerance: JSON's 0.07 and 7 / 100 are both the double nearest 0.07
+  // (each correctly rounded), while 1e-9 passed a tolerance of 1e-6 and was kept as sent, a
+  // fee of 1e-9 percent applied as 0 (an API audit, 2026-12-08).
+  if (bp / 100 !== percent) return undefined;
   return bp;
 }
 
