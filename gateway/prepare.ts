@@ -22,7 +22,13 @@ async function prepare(stores: Stores, logger: Logger): Promise<void> {
   await checkLedgerSettings(stores.sql, stores.config);
   await checkRedisSettings(stores.redis, stores.config);
   const loaded = await loadNetworkIfMissing(stores, async () => (await pocketgateKey(stores.redis, stores.config.shard_count)) !== null);
-  if (loaded !== undefined) logger.info({ loaded }, 'business network copied from PostgreSQL into Redis');
+  if (loaded === undefined) return;
+  const { unbuilt, ...counts } = loaded;
+  logger.info({ loaded: counts }, 'business network copied from PostgreSQL into Redis');
+  // Said where an operator looks: /readyz reads 200 (Redis takes writes, and a business made from
+  // now on is served), while these businesses' POS calls answer 503 until rebuild (a lifecycle
+  // audit, 2026-12-08, found the log silent about it).
+  if (unbuilt > 0) logger.warn({ businesses: unbuilt }, `Redis holds none of the contacts of ${unbuilt} business(es) PostgreSQL has (a new Redis, or one that lost its data): their POS calls answer 503 until \`npm run rebuild\` loads them`);
 }
 
 /**

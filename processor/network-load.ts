@@ -114,7 +114,7 @@ export function loadedValue(counts: NetworkCounts): string {
  * loaded then, the gateway would serve a Redis without its contacts, answering tills 404 (a
  * black-box probe, 2026-12-05). Answers the counts, or undefined when there was nothing to do.
  */
-export async function loadNetworkIfMissing(stores: Stores, holdsData: () => Promise<boolean>, onProgress?: NetworkProgress): Promise<NetworkCounts | undefined> {
+export async function loadNetworkIfMissing(stores: Stores, holdsData: () => Promise<boolean>, onProgress?: NetworkProgress): Promise<(NetworkCounts & { unbuilt: number }) | undefined> {
   if ((await stores.redis.exists(network_loaded_key)) > 0) return undefined;
   // Asked before the copy writes anything: whether Redis holds contacts' data (an upgrade from when
   // the network lived only in PostgreSQL) or none (a new Redis, or one that lost its data).
@@ -124,9 +124,9 @@ export async function loadNetworkIfMissing(stores: Stores, holdsData: () => Prom
   // in an empty Redis, and serving it would answer its tills contact_not_found for good (a
   // black-box probe, 2026-12-05). Marked per business, not the whole Redis: a business made from
   // now on is whole.
-  if (empty) await markBusinesses(stores, true);
+  const unbuilt = empty ? await markBusinesses(stores, true) : 0;
   await stores.redis.set(network_loaded_key, loadedValue(counts), { condition: 'NX' });
-  return counts;
+  return { ...counts, unbuilt };
 }
 
 /**

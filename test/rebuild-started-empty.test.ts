@@ -46,6 +46,9 @@ describe('a gateway started on a Redis that lost its data, before the rebuild', 
     gw = await startTestGateway({ redis_url: stores.redis.url, database_url: stores.database_url });
     const ready = await call(gw, 'GET', '/readyz', undefined);
     expect(ready.status, ready.text).toBe(200);
+    // /readyz says Redis takes writes; the log says what the operator must run.
+    const warned = gw.logs.map((l) => JSON.parse(l) as { level: number; msg: string; businesses?: number }).find((l) => l.msg.includes('npm run rebuild'));
+    expect([warned?.level, warned?.businesses], gw.logs.join('')).toEqual([40, 1]);
 
     // The till's repeat of an approved purchase, a new one, a wallet look-up, a spend by wallet
     // code (a guess), and the admin's calls: 503, not 404, and no refusal kept.
