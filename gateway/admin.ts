@@ -39,7 +39,7 @@ import * as answers from '../adapters/http/answers.ts';
 import type { Processor } from '../processor/processor.ts';
 import { withinOr } from '../processor/in-flight.ts';
 import { readTransaction } from '../processor/transactions.ts';
-import { listNetwork, type NetworkList } from '../processor/network-list.ts';
+import { listNetwork, readNetwork, type NetworkList } from '../processor/network-list.ts';
 import { contactTransactions, settlement, statement } from '../processor/ledger/reports.ts';
 import { journalMarks, waitForLedger, waitForShard } from '../processor/ledger/caught-up.ts';
 
@@ -104,6 +104,17 @@ function serveNetwork(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
   for (const [list, { summary, answer }] of Object.entries(lists) as [NetworkList, (typeof lists)[NetworkList]][]) {
     serve(app, { method: 'get', path: `/v1/${list}`, summary, tag: network_tag, key: 'admin', query: listQuerySchema, answer }, async (c, business) =>
       c.json(await listNetwork(processor.stores.sql, business, list, parseWith(listQuerySchema, c.req.query()))),
+    );
+  }
+  // Each one by its id, as its list shows it (an addition: API.md creates them, Stripe reads back what it made).
+  const ones = {
+    merchants: { summary: 'Read a merchant', answer: answers.merchant_answer },
+    venues: { summary: 'Read a venue', answer: answers.venue_answer },
+    terminals: { summary: 'Read a terminal, never its key', answer: answers.terminal_answer },
+  } as const satisfies Record<NetworkList, { summary: string; answer: z.ZodType }>;
+  for (const [list, { summary, answer }] of Object.entries(ones) as [NetworkList, (typeof ones)[NetworkList]][]) {
+    serve(app, { method: 'get', path: `/v1/${list}/{id}`, summary, tag: network_tag, key: 'admin', answer }, async (c, business) =>
+      c.json(await readNetwork(processor.stores.sql, business, list, idParam(c))),
     );
   }
 
@@ -312,6 +323,9 @@ function servePaymentProcessors(app: OpenAPIHono<HttpEnv>, processor: Processor)
 
   const processor_list = { method: 'get', path: '/v1/processors', summary: "List the business's payment processors, oldest first, never a secret (query limit 1..1000, starting_after)", tag: payment_tag, key: 'admin', query: listQuerySchema, answer: answers.processor_list } as const;
   serve(app, processor_list, async (c, business) => c.json(await processor.processors.list(business, parseWith(listQuerySchema, c.req.query()))));
+
+  const processor_one = { method: 'get', path: '/v1/processors/{id}', summary: 'Read a payment processor, never its secret', tag: payment_tag, key: 'admin', answer: answers.processor_answer } as const;
+  serve(app, processor_one, async (c, business) => c.json(await processor.processors.read(business, idParam(c))));
 
   const rotate_secret = { method: 'post', path: '/v1/processors/{id}/rotate-secret', summary: 'A new signing secret (returned once); the old one verifies 24 hours more', tag: payment_tag, key: 'admin', answer: answers.signing_secret } as const;
   serve(app, rotate_secret, async (c, business) => {

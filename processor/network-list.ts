@@ -1,4 +1,5 @@
-// The business network read back as lists (GET /v1/merchants, /v1/venues, /v1/terminals): from
+// The business network read back as lists (GET /v1/merchants, /v1/venues, /v1/terminals), and
+// each by its id (GET /v1/merchants/{id}, …, as Stripe reads back every object it made): from
 // PostgreSQL, a page at a time, oldest first as every other list of ours but the deliveries (ids
 // are random: id order, as these lists had until 2026-12-06, read as no order at all to a
 // black-box probe; starting_after never skips or repeats one), never a key. A starting_after that names none of the
@@ -30,6 +31,13 @@ function shown(row: Row): Record<string, unknown> {
     ...(contribution_fee_bp === undefined ? {} : { contribution_fee_percent: Number(contribution_fee_bp) / 100 }),
     created_at: iso(created_at),
   };
+}
+
+/** One of the business's merchants, venues or terminals, as its list shows it; another business's: 404, as one that does not exist. */
+export async function readNetwork(sql: Sql, business: Business, list: NetworkList, id: string): Promise<Record<string, unknown>> {
+  const [row] = await sql<Row[]>`select ${sql.unsafe(columns[list])} from ${sql(list)} where id = ${id} and business_id = ${business.id}`;
+  if (row === undefined) throw new PocketgateError('not_found', `${list.slice(0, -1)} ${id} not found`);
+  return shown(row);
 }
 
 export async function listNetwork(sql: Sql, business: Business, list: NetworkList, page: ListQuery): Promise<Page<Record<string, unknown>>> {

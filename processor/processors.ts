@@ -84,6 +84,14 @@ export class Processors {
     return { id, name: input.name, award_on: input.award_on, created_at: iso(row!.created_at), signing_secret };
   }
 
+  /** One of the business's processors, never its secret; another business's: 404, as one that does not exist. */
+  async read(business: Business, id: string): Promise<ProcessorView> {
+    const [r] = await this.stores.sql<(Omit<ProcessorView, 'created_at'> & { created_at: Date })[]>`
+      select id, name, award_on, created_at from processors where id = ${id} and business_id = ${business.id}`;
+    if (r === undefined) throw new PocketgateError('not_found', `processor ${id} not found`);
+    return { id: r.id, name: r.name, award_on: r.award_on, created_at: iso(r.created_at) };
+  }
+
   /**
    * The business's processors, oldest first, a page at a time after `starting_after` (as the
    * network's lists: processor/network-list.ts); never a secret. Paged, not cut: a business may

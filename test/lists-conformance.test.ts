@@ -289,3 +289,29 @@ describe('GET /v1/offers, /v1/schemes, /v1/webhooks: read whole, or a page at a 
     }
   });
 });
+
+describe('GET /v1/merchants/{id}, /v1/venues/{id}, /v1/terminals/{id}, /v1/processors/{id} (an addition: Stripe reads back what it made)', () => {
+  it('answers each as its list shows it, never a key or secret; another business\'s id and an unknown one alike 404', async () => {
+    const merchant = await call(gw, 'POST', '/v1/merchants', biz.admin_key, { name: 'Read back', code: `RB${Date.now() % 1e9}`, contribution_fee_percent: 2.5 });
+    const venue = await call(gw, 'POST', '/v1/venues', biz.admin_key, { name: 'Read back venue', merchant_id: merchant.body.id, timezone: 'Europe/Paris' });
+    const terminal = await call(gw, 'POST', '/v1/terminals', biz.admin_key, { venue_id: venue.body.id, code: 'RBT00001' });
+    const processor = await call(gw, 'POST', '/v1/processors', biz.admin_key, { name: 'Read back acquirer', award_on: 'authorization' });
+    const made = { merchants: merchant, venues: venue, terminals: terminal, processors: processor };
+    for (const [list, created] of Object.entries(made)) {
+      expect(created.status, created.text).toBe(201);
+      const one = await call<Record<string, unknown>>(gw, 'GET', `/v1/${list}/${created.body.id}`, biz.admin_key);
+      expect(one.status, one.text).toBe(200);
+      const listed = (await walk(`/v1/${list}`, biz.admin_key, 1_000, (x) => JSON.stringify(x))).map((x) => JSON.parse(x) as { id: string }).find((x) => x.id === created.body.id);
+      expect(one.body, list).toEqual(listed);
+      const { api_key, signing_secret, ...shown } = created.body as Record<string, unknown>;
+      expect([api_key === undefined || typeof api_key === 'string', signing_secret === undefined || typeof signing_secret === 'string']).toEqual([true, true]);
+      expect(one.body, list).toEqual({ ...shown, ...(list === 'terminals' ? { merchant_id: merchant.body.id } : {}) });
+      expect(one.text).not.toMatch(/api_key|signing_secret|whsec_|tk_/);
+      for (const [key, id] of [[other.admin_key, created.body.id], [biz.admin_key, `${String(created.body.id).slice(0, 4)}nosuchid0000000000`]] as const) {
+        const refused = await call(gw, 'GET', `/v1/${list}/${id}`, key);
+        expect([refused.status, refused.body.code], refused.text).toEqual([404, 'not_found']);
+      }
+      expect((await call(gw, 'GET', `/v1/${list}/${created.body.id}`, biz.terminal_key)).status).toBe(403);
+    }
+  });
+});

@@ -177,6 +177,8 @@ describe.sequential('one business through every documented operation', () => {
     await api('POST /v1/merchants', 400, { key: s.admin, body: { name: 'No code' } });
     await api('GET /v1/merchants', 200, { key: s.admin, query: { limit: '1' } });
     await api('GET /v1/merchants', 400, { key: s.admin, query: { limit: '0' } });
+    await api('GET /v1/merchants/{id}', 200, { key: s.admin, params: { id: s.merchant } });
+    await api('GET /v1/merchants/{id}', 404, { key: s.admin, params: { id: 'mer_doesnotexist000000' } });
 
     const v = await api('POST /v1/venues', 201, { key: s.admin, body: { name: 'Cafe venue', merchant_id: s.merchant, timezone: 'Europe/Paris' } });
     s.venue = v.body.id;
@@ -185,6 +187,8 @@ describe.sequential('one business through every documented operation', () => {
     await api('POST /v1/venues', 400, { key: s.admin, body: { name: 'Bad zone', timezone: 'Mars/Olympus' } });
     await api('GET /v1/venues', 200, { key: s.admin });
     await api('GET /v1/venues', 400, { key: s.admin, query: { limit: 'x' } });
+    await api('GET /v1/venues/{id}', 200, { key: s.admin, params: { id: s.venue } });
+    await api('GET /v1/venues/{id}', 404, { key: s.admin, params: { id: 'ven_doesnotexist000000' } });
 
     const t = await api('POST /v1/terminals', 201, { key: s.admin, body: { venue_id: s.venue, code: 'OATERM01' } });
     s.terminal = t.body.id;
@@ -194,6 +198,8 @@ describe.sequential('one business through every documented operation', () => {
     await api('POST /v1/terminals', 400, { key: s.admin, body: { venue_id: s.venue } });
     await api('GET /v1/terminals', 200, { key: s.admin });
     await api('GET /v1/terminals', 400, { key: s.admin, query: { limit: '1001' } });
+    await api('GET /v1/terminals/{id}', 200, { key: s.admin, params: { id: s.terminal } });
+    await api('GET /v1/terminals/{id}', 404, { key: s.admin, params: { id: 'trm_doesnotexist000000' } });
     const rotated = await api('POST /v1/terminals/{id}/rotate-key', 201, { key: s.admin, params: { id: s.terminal } });
     s.terminal_key = rotated.body.api_key;
     await api('POST /v1/terminals/{id}/rotate-key', 404, { key: s.admin, params: { id: 'trm_doesnotexist000000' } });
@@ -383,6 +389,8 @@ describe.sequential('one business through every documented operation', () => {
     const processor = { id: created.body.id as string, secret: created.body.signing_secret as string };
     await api('POST /v1/processors', 400, { key: s.admin, body: { name: 'Acquirer', award_on: 'never' } });
     await api('GET /v1/processors', 200, { key: s.admin });
+    await api('GET /v1/processors/{id}', 200, { key: s.admin, params: { id: processor.id } });
+    await api('GET /v1/processors/{id}', 404, { key: s.admin, params: { id: 'prc_doesnotexist000000' } });
     const rotated = await api('POST /v1/processors/{id}/rotate-secret', 201, { key: s.admin, params: { id: processor.id } });
     processor.secret = rotated.body.signing_secret;
     await api('POST /v1/processors/{id}/rotate-secret', 404, { key: s.admin, params: { id: 'prc_doesnotexist000000' } });

@@ -108,10 +108,13 @@ const routes: RouteCase[] = [
   { name: 'GET /v1/business', kind: 'admin', ok: 200, send: admin('GET', () => '/v1/business') },
   { name: 'POST /v1/merchants', kind: 'admin', ok: 201, send: admin('POST', () => '/v1/merchants', (r) => ({ name: 'm', code: `MX${r.tag}`.slice(0, 15) })) },
   { name: 'GET /v1/merchants', kind: 'admin', ok: 200, send: admin('GET', () => '/v1/merchants') },
+  { name: 'GET /v1/merchants/{id}', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/merchants/${biz.merchant_id}`) },
   { name: 'POST /v1/venues', kind: 'admin', ok: 201, send: admin('POST', () => '/v1/venues', () => ({ name: 'v' })) },
   { name: 'GET /v1/venues', kind: 'admin', ok: 200, send: admin('GET', () => '/v1/venues') },
+  { name: 'GET /v1/venues/{id}', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/venues/${biz.venue_id}`) },
   { name: 'POST /v1/terminals', kind: 'admin', ok: 201, send: admin('POST', () => '/v1/terminals', (r) => ({ venue_id: biz.venue_id, code: `X${r.tag}`.slice(-8).padStart(8, 'X') })) },
   { name: 'GET /v1/terminals', kind: 'admin', ok: 200, send: admin('GET', () => '/v1/terminals') },
+  { name: 'GET /v1/terminals/{id}', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/terminals/${biz.terminal_id}`) },
   { name: 'POST /v1/terminals/{id}/rotate-key', kind: 'admin', ok: 201, send: admin('POST', () => `/v1/terminals/${spare_terminal}/rotate-key`) },
   { name: 'POST /v1/iso8583/links', kind: 'admin', ok: 201, send: admin('POST', () => '/v1/iso8583/links', () => ({ acquirer_id: String(30_000_000 + Math.floor(Math.random() * 69_999_999)) })) },
   // Contacts
@@ -153,6 +156,7 @@ const routes: RouteCase[] = [
   // Callbacks and webhooks (EVENTS.md)
   { name: 'POST /v1/processors', kind: 'admin', ok: 201, send: admin('POST', () => '/v1/processors', () => ({ name: 'p' })) },
   { name: 'GET /v1/processors', kind: 'admin', ok: 200, send: admin('GET', () => '/v1/processors') },
+  { name: 'GET /v1/processors/{id}', kind: 'admin', ok: 200, send: admin('GET', () => `/v1/processors/${processor.id}`) },
   { name: 'POST /v1/processors/{id}/rotate-secret', kind: 'admin', ok: 201, send: admin('POST', () => `/v1/processors/${processor.id}/rotate-secret`) },
   {
     name: 'POST /v1/callbacks/{processor_id}',
