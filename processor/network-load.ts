@@ -112,7 +112,8 @@ export function loadedValue(counts: NetworkCounts): string {
  * At a gateway's start: copies the network unless Redis says it has it (network_loaded_key), or
  * that a rebuild is loading it or was killed loading it (the same key, rebuilding_prefix): marked
  * loaded then, the gateway would serve a Redis without its contacts, answering tills 404 (a
- * black-box probe, 2026-12-05). Answers the counts, or undefined when there was nothing to do.
+ * black-box probe, 2026-12-05). Answers the counts and how many businesses it marked so
+ * (`unbuilt`), or undefined when there was nothing to do.
  */
 export async function loadNetworkIfMissing(stores: Stores, holdsData: () => Promise<boolean>, onProgress?: NetworkProgress): Promise<(NetworkCounts & { unbuilt: number }) | undefined> {
   if ((await stores.redis.exists(network_loaded_key)) > 0) return undefined;
