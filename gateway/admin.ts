@@ -95,25 +95,19 @@ function serveNetwork(app: OpenAPIHono<HttpEnv>, processor: Processor): void {
     c.json(await network.createTerminal(business, await readBody(c, terminalCreateSchema)), 201),
   );
 
-  // Lists of the network, a page at a time; a terminal's key is never shown after its creation.
-  const lists = {
-    merchants: { summary: 'List merchants (query limit 1..1000, starting_after)', answer: answers.merchant_page },
-    venues: { summary: 'List venues (query limit 1..1000, starting_after)', answer: answers.venue_page },
-    terminals: { summary: 'List terminals, never a key (query limit 1..1000, starting_after)', answer: answers.terminal_page },
-  } as const satisfies Record<NetworkList, { summary: string; answer: z.ZodType }>;
-  for (const [list, { summary, answer }] of Object.entries(lists) as [NetworkList, (typeof lists)[NetworkList]][]) {
-    serve(app, { method: 'get', path: `/v1/${list}`, summary, tag: network_tag, key: 'admin', query: listQuerySchema, answer }, async (c, business) =>
+  // Lists of the network, a page at a time, and each item by its id as its list shows it (an
+  // addition: API.md creates them, Stripe reads back what it made); a terminal's key is never
+  // shown after its creation.
+  const network_reads = {
+    merchants: { list: 'List merchants (query limit 1..1000, starting_after)', page: answers.merchant_page, one: 'Read a merchant', item: answers.merchant_answer },
+    venues: { list: 'List venues (query limit 1..1000, starting_after)', page: answers.venue_page, one: 'Read a venue', item: answers.venue_answer },
+    terminals: { list: 'List terminals, never a key (query limit 1..1000, starting_after)', page: answers.terminal_page, one: 'Read a terminal, never its key', item: answers.terminal_answer },
+  } as const satisfies Record<NetworkList, { list: string; page: z.ZodType; one: string; item: z.ZodType }>;
+  for (const [list, { list: summary, page, one, item }] of Object.entries(network_reads) as [NetworkList, (typeof network_reads)[NetworkList]][]) {
+    serve(app, { method: 'get', path: `/v1/${list}`, summary, tag: network_tag, key: 'admin', query: listQuerySchema, answer: page }, async (c, business) =>
       c.json(await listNetwork(processor.stores.sql, business, list, parseWith(listQuerySchema, c.req.query()))),
     );
-  }
-  // Each one by its id, as its list shows it (an addition: API.md creates them, Stripe reads back what it made).
-  const ones = {
-    merchants: { summary: 'Read a merchant', answer: answers.merchant_answer },
-    venues: { summary: 'Read a venue', answer: answers.venue_answer },
-    terminals: { summary: 'Read a terminal, never its key', answer: answers.terminal_answer },
-  } as const satisfies Record<NetworkList, { summary: string; answer: z.ZodType }>;
-  for (const [list, { summary, answer }] of Object.entries(ones) as [NetworkList, (typeof ones)[NetworkList]][]) {
-    serve(app, { method: 'get', path: `/v1/${list}/{id}`, summary, tag: network_tag, key: 'admin', answer }, async (c, business) =>
+    serve(app, { method: 'get', path: `/v1/${list}/{id}`, summary: one, tag: network_tag, key: 'admin', answer: item }, async (c, business) =>
       c.json(await readNetwork(processor.stores.sql, business, list, idParam(c))),
     );
   }

@@ -86,10 +86,10 @@ export class Processors {
 
   /** One of the business's processors, never its secret; another business's: 404, as one that does not exist. */
   async read(business: Business, id: string): Promise<ProcessorView> {
-    const [r] = await this.stores.sql<(Omit<ProcessorView, 'created_at'> & { created_at: Date })[]>`
+    const [r] = await this.stores.sql<ProcessorRow[]>`
       select id, name, award_on, created_at from processors where id = ${id} and business_id = ${business.id}`;
     if (r === undefined) throw new PocketgateError('not_found', `processor ${id} not found`);
-    return { id: r.id, name: r.name, award_on: r.award_on, created_at: iso(r.created_at) };
+    return processorView(r);
   }
 
   /**
@@ -105,12 +105,11 @@ export class Processors {
       if (found === undefined) throw new PocketgateError('validation_failed', `starting_after: no processor ${after} in this business`, [{ path: 'starting_after', message: "must be the id of one of the business's processors" }]);
     }
     // The cursor's time compared in PostgreSQL: microseconds, which a JavaScript Date would cut to milliseconds.
-    const rows = await sql<(Omit<ProcessorView, 'created_at'> & { created_at: Date })[]>`
+    const rows = await sql<ProcessorRow[]>`
       select id, name, award_on, created_at from processors
       where business_id = ${business.id} ${after === undefined ? sql`` : sql`and (created_at, id) > (select created_at, id from processors where id = ${after})`}
       order by created_at, id limit ${page.limit + 1}`;
-    const data = rows.slice(0, page.limit).map((r) => ({ id: r.id, name: r.name, award_on: r.award_on, created_at: iso(r.created_at) }));
-    return { object: 'list', data, has_more: rows.length > page.limit };
+    return { object: 'list', data: rows.slice(0, page.limit).map(processorView), has_more: rows.length > page.limit };
   }
 
   /** A new current secret; the one it replaces verifies for secret_rotation_grace_ms more. */
@@ -246,4 +245,11 @@ export function rotationsSpent(free_s: number | null): PocketgateError {
   const err = new PocketgateError('rate_limited', `at most ${retired_secrets_max} rotations within 24 hours: each secret replaced keeps working for 24 hours after its rotation`);
   err.retry_after_s = Math.max(1, free_s ?? 1);
   return err;
+}
+
+type ProcessorRow = Omit<ProcessorView, 'created_at'> & { created_at: Date };
+
+/** A processor's row as the API shows it: never its secret. */
+function processorView(r: ProcessorRow): ProcessorView {
+  return { id: r.id, name: r.name, award_on: r.award_on, created_at: iso(r.created_at) };
 }
